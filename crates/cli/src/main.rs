@@ -1,0 +1,3 @@
+//! dtfhe binary (to be written).
+#![forbid(unsafe_code)]
+fn main() {}

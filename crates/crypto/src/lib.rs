@@ -1,0 +1,2 @@
+//! Crypto glue (to be written).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Query engine (to be written).
+#![forbid(unsafe_code)]

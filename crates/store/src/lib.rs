@@ -1,0 +1,2 @@
+//! Persistent store (to be written).
+#![forbid(unsafe_code)]

@@ -1,0 +1,14 @@
+//! The digital-thread model: what a dataset looks like (schema), how a source's CSV export
+//! is read and checked, and how decimal values become the fixed-point integers that get
+//! encrypted. Nothing here touches cryptography, so every rule can be tested in plaintext.
+#![forbid(unsafe_code)]
+
+pub mod encoding;
+pub mod error;
+pub mod schema;
+pub mod table;
+
+pub use encoding::FixedPoint;
+pub use error::ThreadError;
+pub use schema::{ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage, Usage};
+pub use table::{read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value};

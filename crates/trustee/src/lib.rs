@@ -1,0 +1,2 @@
+//! Trustee (to be written).
+#![forbid(unsafe_code)]
