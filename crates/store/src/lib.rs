@@ -1,2 +1,116 @@
-//! Persistent store (to be written).
+//! Persistent store for a DigitalThreadFHE platform: the deployment record,
+//! dataset schemas and encrypted chunks.
+//!
+//! The store knows nothing about FHE. Ciphertexts and encoded public columns
+//! are opaque byte blobs to it, and it never holds a secret key share: the
+//! platform that runs it must not be able to decrypt anything, so nothing
+//! secret is ever given to it.
+//!
+//! Data is append-only. Chunks, parts, blobs and dataset registrations cannot
+//! be updated or deleted, and this is enforced by the database itself
+//! (triggers), not only by this API. Ciphertext bytes are content-addressed by
+//! their blake3 hash (deduplicated) and re-hashed on every read, so tampering
+//! from outside the store is detected.
+//!
+//! The embedded backend is SQLite (see [`Store`]). The operations and the SQL
+//! are kept simple and standard so a PostgreSQL backend can later implement
+//! the same operations with an equivalent migration.
 #![forbid(unsafe_code)]
+
+mod error;
+mod migrate;
+mod sqlite;
+
+pub use error::StoreError;
+pub use migrate::SCHEMA_VERSION;
+pub use sqlite::Store;
+
+/// File name of the SQLite database inside a store directory, so tools and
+/// documentation can point at it (e.g. `sqlite3 <dir>/store.sqlite`).
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// Part names a chunk may hold per encrypted column: the encrypted value, the
+/// encrypted presence bit (1 if the cell is not NULL) and, when declared, the
+/// encrypted square (for variances). Checked on append so a typo in a caller
+/// cannot create a part nobody will ever read.
+pub const PART_KINDS: &[&str] = &["value", "presence", "square"];
+
+/// The deployment record, written once by `init`.
+///
+/// It fixes everything every source and trustee must agree on: the BFV
+/// parameter preset, who the trustees are, the release policy's minimum
+/// group size, and the *public* key material (the joint public key and the
+/// relinearisation key). No secret key share is ever stored here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Name of the BFV parameter preset.
+    pub preset: String,
+    /// Trustee names, in the order used by the key ceremony.
+    pub trustees: Vec<String>,
+    /// Minimum number of rows in any released aggregate group.
+    pub min_group_size: u32,
+    /// Serialized joint public key (opaque to the store).
+    pub public_key: Vec<u8>,
+    /// Serialized relinearisation key (opaque to the store).
+    pub relin_key: Vec<u8>,
+    /// Creation time, RFC 3339 or unix seconds (kept verbatim).
+    pub created_at: String,
+}
+
+/// A chunk to append: up to N rows of one dataset from one source.
+///
+/// The store assigns its id and sequence number; the caller provides only
+/// content, so it cannot create gaps or duplicates in a source's sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChunk {
+    /// Number of rows in the chunk (at least 1).
+    pub rows: u32,
+    /// Encoded public (clear) columns, opaque to the store.
+    pub public: Vec<u8>,
+    /// Ciphertext parts; each `(column, part)` at most once.
+    pub parts: Vec<NewPart>,
+}
+
+/// One ciphertext of a chunk: a part (see [`PART_KINDS`]) of one encrypted
+/// column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPart {
+    /// Encrypted column name (non-empty).
+    pub column: String,
+    /// Part name, one of [`PART_KINDS`].
+    pub part: String,
+    /// Serialized ciphertext, opaque to the store.
+    pub bytes: Vec<u8>,
+}
+
+/// A stored chunk without its ciphertext bytes.
+///
+/// Planning a query needs only the public columns and row counts; the
+/// (large) ciphertexts are fetched one at a time with [`Store::part`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkMeta {
+    /// Store-assigned chunk id.
+    pub id: i64,
+    /// Source (factory) that produced the chunk.
+    pub source: String,
+    /// Position in the source's sequence for this dataset, from 0, no gaps.
+    pub seq: u64,
+    /// Number of rows.
+    pub rows: u32,
+    /// Encoded public columns, as appended.
+    pub public: Vec<u8>,
+}
+
+/// A stored ciphertext part without its bytes, so a caller can see which
+/// parts a chunk has (e.g. whether squares were encrypted) before fetching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartMeta {
+    /// Encrypted column name.
+    pub column: String,
+    /// Part name.
+    pub part: String,
+    /// blake3 hash (lowercase hex) of the bytes: the blob's address.
+    pub hash: String,
+    /// Size of the bytes.
+    pub size: u64,
+}

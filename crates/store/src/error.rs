@@ -1,0 +1,135 @@
+//! The one error type of the store layer.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store.
+///
+/// One enum for the whole layer so callers (CLI, engine) match on a single
+/// type; every message names the store path, dataset or chunk involved so a
+/// user can act on it without a debugger. `#[non_exhaustive]` so a future
+/// backend (PostgreSQL) can add variants without a breaking change.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug)]
+pub enum StoreError {
+    /// A filesystem operation (creating the directory or file) failed.
+    #[error("store {path}: {source}")]
+    Io {
+        /// Path being operated on.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A database operation failed.
+    #[error("store {path}: {op}: {source}")]
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+        /// What the store was doing.
+        op: &'static str,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// `create` was asked to create a store where one already exists.
+    #[error("a store already exists at {path}")]
+    AlreadyExists {
+        /// Existing database file.
+        path: PathBuf,
+    },
+    /// `open` found no store file.
+    #[error("no store at {path} (create one first, e.g. with `dtfhe init`)")]
+    NotFound {
+        /// Expected database file.
+        path: PathBuf,
+    },
+    /// The file exists but is not a store of this project (not SQLite, or no
+    /// schema version recorded).
+    #[error("{path} is not a DigitalThreadFHE store: {reason}")]
+    NotAStore {
+        /// Database file.
+        path: PathBuf,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The store's schema version is not the one this build knows.
+    #[error(
+        "store {path} has schema version {found}, this build supports version {supported}{hint}",
+        hint = if .found > .supported { " (store written by a newer dtfhe; upgrade dtfhe)" } else { "" }
+    )]
+    UnsupportedVersion {
+        /// Database file.
+        path: PathBuf,
+        /// Version recorded in the store.
+        found: i64,
+        /// Version this build writes and reads.
+        supported: i64,
+    },
+    /// `put_deployment` called on a store that already has one.
+    #[error("store {path} is already initialised (deployment record exists)")]
+    DeploymentExists {
+        /// Database file.
+        path: PathBuf,
+    },
+    /// `deployment` called before `init`.
+    #[error("store {path} is not initialised (no deployment record)")]
+    DeploymentMissing {
+        /// Database file.
+        path: PathBuf,
+    },
+    /// A dataset name is already registered with a different schema text.
+    #[error("dataset `{dataset}` is already registered with a different schema")]
+    SchemaConflict {
+        /// Dataset name.
+        dataset: String,
+    },
+    /// The dataset is not registered.
+    #[error("unknown dataset `{dataset}`")]
+    UnknownDataset {
+        /// Dataset name.
+        dataset: String,
+    },
+    /// An input was rejected before anything was stored (empty name, bad
+    /// deployment field, ...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// One chunk of an append was invalid; the whole append was rolled back.
+    #[error("dataset `{dataset}`, source `{source_name}`, chunk #{index} of the batch: {reason} (nothing was stored)")]
+    InvalidChunk {
+        /// Dataset name.
+        dataset: String,
+        /// Source name.
+        source_name: String,
+        /// Index of the offending chunk in the batch (0-based).
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A ciphertext blob does not hash to its address: the database was
+    /// modified outside the store.
+    #[error(
+        "corrupt blob for chunk {chunk_id}, column `{column}`, part `{part}`: \
+         expected blake3 {expected}, found {actual}"
+    )]
+    Corrupt {
+        /// Chunk id.
+        chunk_id: i64,
+        /// Column name.
+        column: String,
+        /// Part name.
+        part: String,
+        /// Hash recorded in the store.
+        expected: String,
+        /// Hash of the bytes actually read.
+        actual: String,
+    },
+    /// A stored value is out of range for its type (e.g. negative row count):
+    /// the database was modified outside the store.
+    #[error("store {path}: corrupt record: {what}")]
+    CorruptRecord {
+        /// Database file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
