@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::StoreError;
 use crate::{migrate, ChunkMeta, Deployment, NewChunk, PartMeta, PART_KINDS, STORE_FILE};
@@ -43,7 +43,10 @@ pub(crate) fn now_string() -> String {
 /// A store: one SQLite database `store.sqlite` in a directory.
 ///
 /// Every write is one transaction, so a crash or an error leaves either the
-/// whole operation or nothing. The connection runs in WAL mode with
+/// whole operation or nothing. Write transactions take the write lock up
+/// front (`BEGIN IMMEDIATE`), so concurrent writers (several ingest processes
+/// on one store) wait for each other through the busy timeout instead of
+/// failing on a stale read of the last sequence number. The connection runs in WAL mode with
 /// `synchronous=FULL` (a committed append survives power loss), foreign keys
 /// on and a busy timeout.
 #[derive(Debug)]
@@ -149,7 +152,10 @@ impl Store {
             }
         }
         let path = self.path.clone();
-        let tx = self.conn.transaction().ctx(&path, "begin")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path, "begin")?;
         let exists: i64 = tx
             .query_row("SELECT COUNT(*) FROM deployment", [], |r| r.get(0))
             .ctx(&path, "read deployment")?;
@@ -236,7 +242,10 @@ impl Store {
     /// because stored chunks were encoded against the first one.
     pub fn register_dataset(&mut self, name: &str, schema_toml: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().ctx(&path, "begin")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path, "begin")?;
         register_in(&tx, &path, name, schema_toml)?;
         tx.commit().ctx(&path, "commit dataset registration")
     }
@@ -282,7 +291,10 @@ impl Store {
         }
         let path = self.path.clone();
         let path = path.as_path();
-        let tx = self.conn.transaction().ctx(path, "begin append")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(path, "begin append")?;
         register_in(&tx, path, dataset, schema_toml)?;
         let last: Option<i64> = tx
             .query_row(

@@ -1,0 +1,531 @@
+//! Integration tests of the SQLite store.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Instant;
+
+use dtfhe_store::{Deployment, NewChunk, NewPart, Store, StoreError, SCHEMA_VERSION, STORE_FILE};
+use rusqlite::Connection;
+
+const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
+
+fn deployment() -> Deployment {
+    Deployment {
+        preset: "test".into(),
+        trustees: vec!["acme".into(), "globex".into(), "initech".into()],
+        min_group_size: 5,
+        public_key: vec![1, 2, 3],
+        relin_key: vec![4; 1000],
+        created_at: "1700000000".into(),
+    }
+}
+
+fn part(column: &str, part: &str, bytes: Vec<u8>) -> NewPart {
+    NewPart {
+        column: column.into(),
+        part: part.into(),
+        bytes,
+    }
+}
+
+/// A valid chunk whose bytes depend on `n`.
+fn chunk(n: u8) -> NewChunk {
+    NewChunk {
+        rows: 10 + u32::from(n),
+        public: vec![n; 7],
+        parts: vec![
+            part("temp", "value", vec![n; 100]),
+            part("temp", "presence", vec![n.wrapping_add(1); 50]),
+        ],
+    }
+}
+
+fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join(STORE_FILE)).unwrap()
+}
+
+fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn create_open_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nested").join("store");
+    {
+        let mut s = Store::create(&dir).unwrap();
+        assert_eq!(s.path(), dir.join(STORE_FILE));
+        s.register_dataset("mfg", SCHEMA).unwrap();
+    }
+    {
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.datasets().unwrap(), vec!["mfg".to_string()]);
+    }
+    let s = Store::open(&dir).unwrap();
+    assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
+    // Pragmas are in effect.
+    let c = raw(&dir);
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn create_twice_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    Store::create(tmp.path()).unwrap();
+    let err = Store::create(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert!(err.to_string().contains(STORE_FILE), "{err}");
+}
+
+#[test]
+fn open_missing_dir_is_clear_error_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("does-not-exist");
+    let err = Store::open(&dir).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("does-not-exist"), "{msg}");
+    assert!(msg.contains(STORE_FILE), "{msg}");
+    assert!(!dir.exists(), "open must not create the directory");
+
+    // Existing dir, no file.
+    let err = Store::open(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(!tmp.path().join(STORE_FILE).exists());
+}
+
+#[test]
+fn open_foreign_sqlite_file_is_not_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let c = raw(tmp.path());
+        c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+    }
+    let err = Store::open(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+
+    // An empty file is left untouched.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(STORE_FILE), b"").unwrap();
+    let err = Store::open(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert_eq!(std::fs::read(tmp.path().join(STORE_FILE)).unwrap().len(), 0);
+}
+
+#[test]
+fn newer_schema_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    Store::create(tmp.path()).unwrap();
+    raw(tmp.path())
+        .execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, 'later')",
+            [SCHEMA_VERSION + 1],
+        )
+        .unwrap();
+    let err = Store::open(tmp.path()).unwrap_err();
+    match &err {
+        StoreError::UnsupportedVersion {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, SCHEMA_VERSION + 1);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(STORE_FILE) && msg.contains("newer"), "{msg}");
+}
+
+#[test]
+fn deployment_put_get_and_double_put() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let err = s.deployment().unwrap_err();
+    assert!(matches!(err, StoreError::DeploymentMissing { .. }), "{err}");
+
+    let d = deployment();
+    s.put_deployment(&d).unwrap();
+    assert_eq!(s.deployment().unwrap(), d);
+
+    let mut other = deployment();
+    other.preset = "other".into();
+    let err = s.put_deployment(&other).unwrap_err();
+    assert!(matches!(err, StoreError::DeploymentExists { .. }), "{err}");
+    drop(s);
+    assert_eq!(Store::open(tmp.path()).unwrap().deployment().unwrap(), d);
+}
+
+#[test]
+fn deployment_with_duplicate_trustee_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let mut d = deployment();
+    d.trustees.push("acme".into());
+    assert!(matches!(
+        s.put_deployment(&d).unwrap_err(),
+        StoreError::Invalid(_)
+    ));
+    assert!(s.deployment().is_err());
+}
+
+#[test]
+fn register_and_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    assert_eq!(s.dataset_schema("mfg").unwrap(), None);
+    s.register_dataset("mfg", SCHEMA).unwrap();
+    s.register_dataset("mfg", SCHEMA).unwrap(); // identical: no-op
+    s.register_dataset("design", "x = 1\n").unwrap();
+    assert_eq!(
+        s.datasets().unwrap(),
+        vec!["design".to_string(), "mfg".to_string()]
+    );
+    let err = s.register_dataset("mfg", "different = true\n").unwrap_err();
+    match &err {
+        StoreError::SchemaConflict { dataset } => assert_eq!(dataset, "mfg"),
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(err.to_string().contains("mfg"));
+    assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
+
+    // The same rules apply through append_chunks.
+    let err = s
+        .append_chunks("mfg", "different = true\n", "acme", &[chunk(1)])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::SchemaConflict { .. }), "{err}");
+    assert!(s.chunks("mfg").unwrap().is_empty());
+}
+
+#[test]
+fn append_and_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let chunks = vec![chunk(1), chunk(2), chunk(3)];
+    let ids = s.append_chunks("mfg", SCHEMA, "acme", &chunks).unwrap();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
+
+    let metas = s.chunks("mfg").unwrap();
+    assert_eq!(metas.len(), 3);
+    for (i, (m, c)) in metas.iter().zip(&chunks).enumerate() {
+        assert_eq!(m.id, ids[i]);
+        assert_eq!(m.source, "acme");
+        assert_eq!(m.seq, i as u64);
+        assert_eq!(m.rows, c.rows);
+        assert_eq!(m.public, c.public);
+        for p in &c.parts {
+            assert_eq!(
+                s.part(m.id, &p.column, &p.part).unwrap().as_deref(),
+                Some(&p.bytes[..])
+            );
+        }
+        let listed = s.parts(m.id).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].part, "presence");
+        assert_eq!(listed[1].size, 100);
+        assert_eq!(
+            listed[1].hash,
+            blake3::hash(&c.parts[0].bytes).to_hex().to_string()
+        );
+    }
+    assert_eq!(s.part(ids[0], "temp", "square").unwrap(), None);
+    assert_eq!(s.part(ids[0], "nope", "value").unwrap(), None);
+    assert_eq!(s.part(9999, "temp", "value").unwrap(), None);
+    assert!(s.parts(9999).unwrap().is_empty());
+    assert_eq!(s.blob_bytes("mfg").unwrap(), 3 * 150);
+
+    assert!(matches!(
+        s.chunks("unknown").unwrap_err(),
+        StoreError::UnknownDataset { .. }
+    ));
+    assert!(matches!(
+        s.blob_bytes("unknown").unwrap_err(),
+        StoreError::UnknownDataset { .. }
+    ));
+
+    // Sources are ordered, then seq.
+    s.append_chunks("mfg", SCHEMA, "aaa", &[chunk(9)]).unwrap();
+    let order: Vec<(String, u64)> = s
+        .chunks("mfg")
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.source, m.seq))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("aaa".into(), 0),
+            ("acme".into(), 0),
+            ("acme".into(), 1),
+            ("acme".into(), 2)
+        ]
+    );
+}
+
+#[test]
+fn blobs_are_deduplicated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    // Same bytes in two chunks and two columns.
+    let same = |rows| NewChunk {
+        rows,
+        public: vec![],
+        parts: vec![
+            part("a", "value", vec![7; 64]),
+            part("b", "value", vec![7; 64]),
+        ],
+    };
+    let ids = s
+        .append_chunks("mfg", SCHEMA, "acme", &[same(1), same(2)])
+        .unwrap();
+    assert_eq!(count(&raw(tmp.path()), "blobs"), 1);
+    assert_eq!(count(&raw(tmp.path()), "parts"), 4);
+    assert_eq!(s.blob_bytes("mfg").unwrap(), 64);
+    assert_eq!(s.part(ids[1], "b", "value").unwrap(), Some(vec![7; 64]));
+}
+
+#[test]
+fn failed_append_leaves_no_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    s.append_chunks("existing", SCHEMA, "acme", &[chunk(100)])
+        .unwrap();
+    let snapshot = |dir: &Path| {
+        let c = raw(dir);
+        (
+            count(&c, "chunks"),
+            count(&c, "blobs"),
+            count(&c, "parts"),
+            count(&c, "datasets"),
+        )
+    };
+    let before = snapshot(tmp.path());
+
+    let mut bad = chunk(3);
+    bad.parts.push(part("temp", "value", vec![0xAB; 10]));
+    let batch = vec![chunk(1), chunk(2), bad, chunk(4)];
+    let err = s
+        .append_chunks("fresh", "fresh = 1\n", "acme", &batch)
+        .unwrap_err();
+    match &err {
+        StoreError::InvalidChunk { dataset, index, .. } => {
+            assert_eq!(dataset, "fresh");
+            assert_eq!(*index, 2);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(err.to_string().contains("given twice"), "{err}");
+
+    assert_eq!(snapshot(tmp.path()), before);
+    assert_eq!(s.dataset_schema("fresh").unwrap(), None);
+    assert_eq!(s.datasets().unwrap(), vec!["existing".to_string()]);
+
+    // Also for an existing dataset: the sequence continues as if nothing happened.
+    let mut bad = chunk(5);
+    bad.parts[0].part = "cube".into();
+    let err = s
+        .append_chunks("existing", SCHEMA, "acme", &[chunk(1), chunk(2), bad])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidChunk { index: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    s.append_chunks("existing", SCHEMA, "acme", &[chunk(6)])
+        .unwrap();
+    let seqs: Vec<u64> = s
+        .chunks("existing")
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, vec![0, 1]);
+
+    // Zero rows is invalid too.
+    let mut zero = chunk(7);
+    zero.rows = 0;
+    assert!(matches!(
+        s.append_chunks("existing", SCHEMA, "acme", &[zero])
+            .unwrap_err(),
+        StoreError::InvalidChunk { index: 0, .. }
+    ));
+}
+
+#[test]
+fn seq_continues_across_appends_per_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
+        .unwrap();
+    s.append_chunks("mfg", SCHEMA, "globex", &[chunk(3)])
+        .unwrap();
+    drop(s);
+    let mut s = Store::open(tmp.path()).unwrap();
+    let ids = s
+        .append_chunks("mfg", SCHEMA, "acme", &[chunk(4), chunk(5)])
+        .unwrap();
+    s.append_chunks("other", "o = 1\n", "acme", &[chunk(6)])
+        .unwrap();
+    let metas = s.chunks("mfg").unwrap();
+    let got: Vec<(&str, u64)> = metas.iter().map(|m| (m.source.as_str(), m.seq)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("acme", 0),
+            ("acme", 1),
+            ("acme", 2),
+            ("acme", 3),
+            ("globex", 0)
+        ]
+    );
+    assert_eq!(metas[2].id, ids[0]);
+    assert_eq!(metas[3].id, ids[1]);
+    assert_eq!(s.chunks("other").unwrap()[0].seq, 0);
+    // An empty append is allowed and changes nothing but the registration.
+    assert!(s
+        .append_chunks("mfg", SCHEMA, "acme", &[])
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.chunks("mfg").unwrap().len(), 5);
+}
+
+#[test]
+fn update_and_delete_are_refused_by_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    s.put_deployment(&deployment()).unwrap();
+    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    drop(s);
+    let c = raw(tmp.path());
+    let statements = [
+        ("chunks", "UPDATE chunks SET \"rows\" = 1"),
+        ("chunks", "DELETE FROM chunks"),
+        ("parts", "UPDATE parts SET part = 'square'"),
+        ("parts", "DELETE FROM parts"),
+        ("blobs", "UPDATE blobs SET bytes = x'00'"),
+        ("blobs", "DELETE FROM blobs"),
+        ("datasets", "UPDATE datasets SET schema_toml = ''"),
+        ("datasets", "DELETE FROM datasets"),
+        ("deployment", "UPDATE deployment SET preset = 'x'"),
+        ("deployment", "DELETE FROM deployment"),
+        ("deployment_trustees", "DELETE FROM deployment_trustees"),
+        ("schema_version", "DELETE FROM schema_version"),
+    ];
+    for (table, sql) in statements {
+        let err = c.execute(sql, []).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{table} is append-only")),
+            "{sql}: {err}"
+        );
+    }
+    // Also through execute_batch, as the sqlite3 shell would.
+    assert!(c.execute_batch("DELETE FROM chunks;").is_err());
+    assert_eq!(count(&c, "chunks"), 1);
+    assert_eq!(count(&c, "parts"), 2);
+    assert_eq!(count(&c, "blobs"), 2);
+    assert_eq!(count(&c, "datasets"), 1);
+    assert_eq!(count(&c, "deployment"), 1);
+}
+
+#[test]
+fn corrupted_blob_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let ids = s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    drop(s);
+    {
+        // An outside tool: drop the trigger, then flip the bytes.
+        let c = raw(tmp.path());
+        c.execute_batch(
+            "DROP TRIGGER blobs_no_update; \
+             UPDATE blobs SET bytes = x'00112233' WHERE size = 100;",
+        )
+        .unwrap();
+    }
+    let s = Store::open(tmp.path()).unwrap();
+    let err = s.part(ids[0], "temp", "value").unwrap_err();
+    match &err {
+        StoreError::Corrupt {
+            chunk_id,
+            column,
+            part,
+            ..
+        } => {
+            assert_eq!(*chunk_id, ids[0]);
+            assert_eq!(column, "temp");
+            assert_eq!(part, "value");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&ids[0].to_string()) && msg.contains("temp") && msg.contains("value"));
+    // The untouched part still reads.
+    assert!(s.part(ids[0], "temp", "presence").unwrap().is_some());
+}
+
+#[test]
+fn append_125_chunks_of_220kb_is_fast() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let chunks: Vec<NewChunk> = (0..125u32)
+        .map(|i| {
+            let mut bytes = vec![0u8; 220 * 1024];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            NewChunk {
+                rows: 4096,
+                public: vec![1; 4096],
+                parts: vec![part("temp", "value", bytes)],
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    let ids = s.append_chunks("mfg", SCHEMA, "acme", &chunks).unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!(ids.len(), 125);
+    assert_eq!(s.blob_bytes("mfg").unwrap(), 125 * 220 * 1024);
+    eprintln!("append of 125 x 220 KB: {elapsed:?}");
+    assert!(elapsed.as_secs_f64() < 10.0, "append took {elapsed:?}");
+    let t = Instant::now();
+    for id in &ids {
+        assert_eq!(
+            s.part(*id, "temp", "value").unwrap().unwrap().len(),
+            220 * 1024
+        );
+    }
+    eprintln!("read back of 125 x 220 KB: {:?}", t.elapsed());
+}
+
+#[test]
+fn two_handles_append_without_seq_clash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Store::create(tmp.path()).unwrap();
+    let mut b = Store::open(tmp.path()).unwrap();
+    let threads: Vec<_> = [0u8, 1u8]
+        .into_iter()
+        .map(|k| {
+            let dir = tmp.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&dir).unwrap();
+                for i in 0..20u8 {
+                    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(k * 100 + i)])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for i in 0..10u8 {
+        a.append_chunks("mfg", SCHEMA, "acme", &[chunk(200 + i)])
+            .unwrap();
+        b.append_chunks("mfg", SCHEMA, "acme", &[chunk(220 + i)])
+            .unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let seqs: Vec<u64> = a.chunks("mfg").unwrap().iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (0..60).collect::<Vec<u64>>());
+}
