@@ -5,10 +5,14 @@
 
 pub mod encoding;
 pub mod error;
+pub mod public_codec;
 pub mod schema;
 pub mod table;
 
-pub use encoding::FixedPoint;
+pub use encoding::{EncodeError, FixedPoint, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
-pub use schema::{ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage, Usage};
+pub use public_codec::{decode_public_columns, encode_public_columns};
+pub use schema::{
+    ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage, Usage,
+};
 pub use table::{read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value};
