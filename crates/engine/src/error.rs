@@ -1,0 +1,90 @@
+//! Errors of the query engine. Every refusal names the column or function concerned and says
+//! why, because these messages are the policy the trustees enforce as well.
+
+/// Why a query was refused or could not be finalized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The SQL text does not parse.
+    #[error("SQL syntax error: {0}")]
+    Parse(String),
+    /// Valid SQL that this engine does not handle (joins, subqueries, HAVING, ...).
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+    /// The FROM clause names no registered dataset.
+    #[error("unknown dataset `{0}`")]
+    UnknownDataset(String),
+    /// A column that the dataset does not have.
+    #[error("unknown column `{column}` in dataset `{dataset}`")]
+    UnknownColumn {
+        /// Column as written.
+        column: String,
+        /// Dataset queried.
+        dataset: String,
+    },
+    /// A function that is not one of the supported aggregates.
+    #[error("unknown function `{0}` (supported: COUNT, SUM, AVG, VAR_POP, VAR_SAMP, VARIANCE, STDDEV_POP, STDDEV_SAMP, STDDEV, COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2)")]
+    UnknownFunction(String),
+    /// An aggregate called with the wrong number or kind of arguments.
+    #[error("{function}: {reason}")]
+    BadArguments {
+        /// Function as written (lowercase).
+        function: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An encrypted column selected as such: individual values are never released.
+    #[error("column `{column}` is encrypted: it can only be used inside an aggregate (COUNT, SUM, AVG, VAR_*, STDDEV_*, COVAR_*, CORR, REGR_*); individual values are never released")]
+    EncryptedColumnSelected {
+        /// Canonical column name.
+        column: String,
+    },
+    /// An encrypted column used where only public columns are allowed.
+    #[error("column `{column}` is encrypted and cannot be used in {clause}: only public columns can filter, group or order rows")]
+    EncryptedColumnInClause {
+        /// Canonical column name.
+        column: String,
+        /// `WHERE`, `GROUP BY` or `ORDER BY`.
+        clause: String,
+    },
+    /// A product statistic over a column declared `usage = "sum"`.
+    #[error("{function}({column}) needs products of `{column}`, but the column is declared usage = \"sum\" (stored for sums only); only COUNT, SUM and AVG are allowed on it")]
+    SumOnlyColumn {
+        /// Function (lowercase).
+        function: String,
+        /// Canonical column name.
+        column: String,
+    },
+    /// A pair aggregate mixing a public and an encrypted column.
+    #[error("{function}({y}, {x}) mixes a public and an encrypted column; mixed pairs are not supported yet (use two encrypted or two public columns)")]
+    MixedPair {
+        /// Function (lowercase).
+        function: String,
+        /// First (dependent) argument.
+        y: String,
+        /// Second (independent) argument.
+        x: String,
+    },
+    /// A SELECT item that is neither an aggregate nor a GROUP BY column.
+    #[error("`{item}` must appear in GROUP BY or be used inside an aggregate")]
+    NotAggregated {
+        /// The item as written.
+        item: String,
+    },
+    /// ORDER BY on something that is not a group key.
+    #[error(
+        "ORDER BY `{item}`: only GROUP BY columns (or their aliases) can be used to order results"
+    )]
+    OrderByNotGroupKey {
+        /// The item as written.
+        item: String,
+    },
+    /// A literal of the wrong type for the column it is compared with, or a non-numeric aggregate.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// The executor did not supply a moment that finalize needs.
+    #[error("missing encrypted sum {0} for this group")]
+    MissingMoment(String),
+    /// The schema passed to finalize is not the one the query was planned against.
+    #[error("schema mismatch: {0}")]
+    SchemaMismatch(String),
+}

@@ -1,0 +1,158 @@
+//! Plaintext reference evaluator: the same query over clear rows with textbook two-pass f64
+//! formulas, written independently of the moment formulas, so that comparing the two checks
+//! the encrypted path end to end.
+
+use crate::finalize::Cell;
+use crate::group::{GroupKey, PublicRow};
+use crate::moments::codec_of;
+use crate::plan::{AggFunc, Domain, OutputExpr, Query};
+use crate::result::ResultSet;
+use crate::stats;
+use dtfhe_thread::{ColumnKind, PublicType, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// One clear row: every column's value by canonical name, including `source` and the
+/// encrypted columns (as `Value::Dec` parsed from the original text, or `Value::Null`).
+pub type PlainRow = HashMap<String, Value>;
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Dec(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// Evaluate the query over clear rows (filter, group, aggregate, order, limit).
+pub fn evaluate(query: &Query, rows: &[PlainRow]) -> ResultSet {
+    let mut groups: BTreeMap<GroupKey, Vec<&PlainRow>> = BTreeMap::new();
+    for r in rows {
+        if query
+            .filter
+            .as_ref()
+            .is_none_or(|p| p.matches(r as &dyn PublicRow))
+        {
+            groups
+                .entry(GroupKey(query.group_key(r)))
+                .or_default()
+                .push(r);
+        }
+    }
+    if query.group_by.is_empty() && groups.is_empty() {
+        groups.insert(GroupKey(Vec::new()), Vec::new());
+    }
+    let mut rs = ResultSet::new(query);
+    for (key, members) in groups {
+        let cells = query
+            .outputs
+            .iter()
+            .map(|o| match &o.expr {
+                OutputExpr::GroupKey(i) => Cell::from_value(&key.0[*i]),
+                OutputExpr::Aggregate(a) => match a.args.as_slice() {
+                    [] => Cell::Int(members.len() as i64),
+                    [c] => {
+                        let vals: Vec<&Value> = members
+                            .iter()
+                            .map(|r| r.get(c.as_str()).unwrap_or(&Value::Null))
+                            .filter(|v| !matches!(v, Value::Null))
+                            .collect();
+                        let f: Vec<f64> = vals.iter().filter_map(|v| num(v)).collect();
+                        match a.func {
+                            AggFunc::Count => Cell::Int(vals.len() as i64),
+                            AggFunc::Sum if f.is_empty() => Cell::Null,
+                            AggFunc::Sum => {
+                                let is_int = matches!(
+                                    query.schema.column(c).map(|s| &s.kind),
+                                    Some(ColumnKind::Public(PublicType::Integer))
+                                );
+                                if is_int {
+                                    let s: i128 = vals
+                                        .iter()
+                                        .map(|v| match v {
+                                            Value::Int(i) => *i as i128,
+                                            _ => 0,
+                                        })
+                                        .sum();
+                                    i64::try_from(s)
+                                        .map(Cell::Int)
+                                        .unwrap_or(Cell::Float(s as f64))
+                                } else {
+                                    let s = stats::single(AggFunc::Sum, &f).unwrap_or(0.0);
+                                    match (a.domain, codec_of(&query.schema, c)) {
+                                        (Domain::Encrypted, Some(codec)) => {
+                                            let p = 10f64.powi(codec.scale as i32);
+                                            Cell::Float((s * p).round() / p)
+                                        }
+                                        _ => Cell::Float(s),
+                                    }
+                                }
+                            }
+                            func => stats::single(func, &f)
+                                .map(Cell::Float)
+                                .unwrap_or(Cell::Null),
+                        }
+                    }
+                    [y, x, ..] => {
+                        let pairs: Vec<(f64, f64)> = members
+                            .iter()
+                            .filter_map(|r| {
+                                Some((num(r.get(y.as_str())?)?, num(r.get(x.as_str())?)?))
+                            })
+                            .collect();
+                        stats::pair(a.func, &pairs)
+                            .map(Cell::Float)
+                            .unwrap_or(Cell::Null)
+                    }
+                },
+            })
+            .collect();
+        rs.rows.push(cells);
+        rs.keys.push(key.0);
+    }
+    rs.sort_and_limit(query);
+    rs
+}
+
+fn cell_eq(a: &Cell, b: &Cell, rel_tol: f64, abs_tol: f64) -> bool {
+    match (a, b) {
+        (Cell::Null, Cell::Null) => true,
+        (Cell::Text(x), Cell::Text(y)) => x == y,
+        (Cell::Int(x), Cell::Int(y)) => x == y,
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => {
+                x == y || (x - y).abs() <= abs_tol + rel_tol * x.abs().max(y.abs())
+            }
+            _ => false,
+        },
+    }
+}
+
+/// Compare two results cell by cell (numbers within `abs_tol + rel_tol·max(|a|,|b|)`);
+/// `Err` describes the first mismatch (row, column, both values).
+pub fn compare(a: &ResultSet, b: &ResultSet, rel_tol: f64, abs_tol: f64) -> Result<(), String> {
+    if a.columns != b.columns {
+        return Err(format!(
+            "columns differ: {:?} vs {:?}",
+            a.columns, b.columns
+        ));
+    }
+    if a.rows.len() != b.rows.len() {
+        return Err(format!(
+            "row counts differ: {} vs {}",
+            a.rows.len(),
+            b.rows.len()
+        ));
+    }
+    for (r, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        if ra.len() != rb.len() {
+            return Err(format!("row {r}: {} vs {} cells", ra.len(), rb.len()));
+        }
+        for (c, (x, y)) in ra.iter().zip(rb).enumerate() {
+            if !cell_eq(x, y, rel_tol, abs_tol) {
+                let name = a.columns.get(c).map(String::as_str).unwrap_or("?");
+                return Err(format!("row {r}, column `{name}`: {x:?} vs {y:?}"));
+            }
+        }
+    }
+    Ok(())
+}

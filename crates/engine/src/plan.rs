@@ -1,0 +1,1153 @@
+//! SQL parsing and planning: from SQL text to a checked [`Query`].
+
+use crate::error::EngineError;
+use crate::moments::{factors_of, normalize, Moment, SumKind, Term};
+use dtfhe_thread::{ColumnKind, PublicType, Schema, Usage, Value};
+use sqlparser::ast::{
+    self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    LimitClause, OrderByKind, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+/// Name of the implicit public text column holding each row's data owner (e.g. the plant).
+pub const SOURCE_COLUMN: &str = "source";
+
+/// The datasets a query may name: dataset name (case-insensitive) → schema.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog<'a> {
+    schemas: Vec<&'a Schema>,
+}
+
+impl<'a> Catalog<'a> {
+    /// A catalog over the given schemas.
+    pub fn new(schemas: &[&'a Schema]) -> Catalog<'a> {
+        Catalog {
+            schemas: schemas.to_vec(),
+        }
+    }
+
+    /// Register one more schema (a later one with the same name shadows earlier ones).
+    pub fn add(&mut self, schema: &'a Schema) {
+        self.schemas.push(schema);
+    }
+
+    /// Look a dataset up by name (case-insensitive).
+    pub fn get(&self, dataset: &str) -> Option<&'a Schema> {
+        self.schemas
+            .iter()
+            .rev()
+            .find(|s| s.dataset.eq_ignore_ascii_case(dataset))
+            .copied()
+    }
+}
+
+/// A supported aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    /// `COUNT(*)` or `COUNT(col)`.
+    Count,
+    /// `SUM(col)`.
+    Sum,
+    /// `AVG(col)`.
+    Avg,
+    /// `VAR_POP(col)`.
+    VarPop,
+    /// `VAR_SAMP(col)` / `VARIANCE(col)`.
+    VarSamp,
+    /// `STDDEV_POP(col)`.
+    StddevPop,
+    /// `STDDEV_SAMP(col)` / `STDDEV(col)`.
+    StddevSamp,
+    /// `COVAR_POP(y, x)`.
+    CovarPop,
+    /// `COVAR_SAMP(y, x)`.
+    CovarSamp,
+    /// `CORR(y, x)`.
+    Corr,
+    /// `REGR_SLOPE(y, x)`: slope of the least-squares line y = a + b·x.
+    RegrSlope,
+    /// `REGR_INTERCEPT(y, x)`: intercept of the least-squares line.
+    RegrIntercept,
+    /// `REGR_R2(y, x)`: coefficient of determination.
+    RegrR2,
+}
+
+impl AggFunc {
+    /// Look a function up by SQL name (case-insensitive), including the aliases
+    /// `VARIANCE` (= VAR_SAMP) and `STDDEV` (= STDDEV_SAMP).
+    pub fn from_name(name: &str) -> Option<AggFunc> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "var_pop" => AggFunc::VarPop,
+            "var_samp" | "variance" => AggFunc::VarSamp,
+            "stddev_pop" => AggFunc::StddevPop,
+            "stddev_samp" | "stddev" => AggFunc::StddevSamp,
+            "covar_pop" => AggFunc::CovarPop,
+            "covar_samp" => AggFunc::CovarSamp,
+            "corr" => AggFunc::Corr,
+            "regr_slope" => AggFunc::RegrSlope,
+            "regr_intercept" => AggFunc::RegrIntercept,
+            "regr_r2" => AggFunc::RegrR2,
+            _ => return None,
+        })
+    }
+
+    /// Canonical lowercase SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::VarPop => "var_pop",
+            AggFunc::VarSamp => "var_samp",
+            AggFunc::StddevPop => "stddev_pop",
+            AggFunc::StddevSamp => "stddev_samp",
+            AggFunc::CovarPop => "covar_pop",
+            AggFunc::CovarSamp => "covar_samp",
+            AggFunc::Corr => "corr",
+            AggFunc::RegrSlope => "regr_slope",
+            AggFunc::RegrIntercept => "regr_intercept",
+            AggFunc::RegrR2 => "regr_r2",
+        }
+    }
+
+    /// Number of column arguments (COUNT(*) has 0 and is special-cased).
+    pub fn arity(self) -> usize {
+        if self.is_pair() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Whether the function takes a (y, x) pair.
+    pub fn is_pair(self) -> bool {
+        matches!(
+            self,
+            AggFunc::CovarPop
+                | AggFunc::CovarSamp
+                | AggFunc::Corr
+                | AggFunc::RegrSlope
+                | AggFunc::RegrIntercept
+                | AggFunc::RegrR2
+        )
+    }
+
+    /// Whether the function needs products of values (refused on `usage = "sum"` columns).
+    pub fn is_product(self) -> bool {
+        !matches!(self, AggFunc::Count | AggFunc::Sum | AggFunc::Avg)
+    }
+
+    /// The sums this function is finalized from (for encrypted arguments).
+    pub(crate) fn sums(self) -> &'static [SumKind] {
+        use SumKind::*;
+        match self {
+            AggFunc::Count => &[N],
+            AggFunc::Sum | AggFunc::Avg => &[N, S1],
+            AggFunc::VarPop | AggFunc::VarSamp | AggFunc::StddevPop | AggFunc::StddevSamp => {
+                &[N, S1, S2]
+            }
+            AggFunc::CovarPop | AggFunc::CovarSamp => &[N, Sx, Sy, Sxy],
+            AggFunc::RegrSlope | AggFunc::RegrIntercept => &[N, Sx, Sy, Sxx, Sxy],
+            AggFunc::Corr | AggFunc::RegrR2 => &[N, Sx, Sy, Sxx, Syy, Sxy],
+        }
+    }
+}
+
+/// Where an aggregate is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// In clear, from public column values (and `COUNT(*)` from row counts).
+    Clear,
+    /// From exact encrypted sums ([`Moment`]s).
+    Encrypted,
+}
+
+/// One aggregate of the SELECT list.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Aggregate {
+    /// The function.
+    pub func: AggFunc,
+    /// Canonical column names: empty for `COUNT(*)`, `[x]` for single-column functions,
+    /// `[y, x]` for pair functions (SQL order: dependent first).
+    pub args: Vec<String>,
+    /// Clear or encrypted.
+    pub domain: Domain,
+}
+
+impl Aggregate {
+    /// The single-column argument or, for pairs, `(Some(y), x)`; `None` for `COUNT(*)`.
+    pub(crate) fn yx(&self) -> Option<(Option<&str>, &str)> {
+        match self.args.as_slice() {
+            [x] => Some((None, x.as_str())),
+            [y, x] => Some((Some(y.as_str()), x.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The sums (clear row count or encrypted moments) this aggregate is finalized from, in
+    /// the order of [`AggFunc`]'s formulas. Empty for clear aggregates.
+    pub fn terms(&self, schema: &Schema) -> Vec<Term> {
+        self.terms_checked(schema).unwrap_or_default()
+    }
+
+    pub(crate) fn terms_checked(&self, schema: &Schema) -> Result<Vec<Term>, EngineError> {
+        if self.domain != Domain::Encrypted {
+            return Ok(Vec::new());
+        }
+        let Some((y, x)) = self.yx() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for &kind in self.func.sums() {
+            match normalize(schema, &factors_of(kind, y, x)) {
+                Ok(t) => out.push(t),
+                Err(factors) => {
+                    let parts: Vec<String> = factors
+                        .iter()
+                        .map(|f| format!("{}({})", f.part, f.column))
+                        .collect();
+                    return Err(EngineError::Unsupported(format!(
+                        "{}({}): it needs Σ {} (a product of {} ciphertexts, because one column is nullable and the other is not); this",
+                        self.func.name(),
+                        self.args.join(", "),
+                        parts.join("·"),
+                        factors.len()
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What one output column computes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OutputExpr {
+    /// The group-key value at this index of [`Query::group_by`].
+    GroupKey(usize),
+    /// An aggregate.
+    Aggregate(Aggregate),
+}
+
+/// One output column.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Output {
+    /// Column name: the alias, or a default like `avg(torque)` / `count(*)` / `line`.
+    pub name: String,
+    /// What it computes.
+    pub expr: OutputExpr,
+}
+
+/// Comparison operator of a WHERE predicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>` or `!=`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+/// One side of a comparison: a public column or a literal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    /// Canonical name of a public column (may be `source`).
+    Column(String),
+    /// A literal (`Value::Null` for `NULL`).
+    Literal(Value),
+}
+
+/// A WHERE predicate over public columns, evaluated with SQL three-valued logic.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Predicate {
+    /// `a AND b`
+    And(Box<Predicate>, Box<Predicate>),
+    /// `a OR b`
+    Or(Box<Predicate>, Box<Predicate>),
+    /// `NOT a`
+    Not(Box<Predicate>),
+    /// `left op right`
+    Compare {
+        /// Left operand.
+        left: Operand,
+        /// Operator.
+        op: CmpOp,
+        /// Right operand.
+        right: Operand,
+    },
+    /// `operand [NOT] IN (list)`
+    InList {
+        /// Tested operand.
+        operand: Operand,
+        /// Candidates.
+        list: Vec<Operand>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// `operand [NOT] BETWEEN low AND high` (inclusive).
+    Between {
+        /// Tested operand.
+        operand: Operand,
+        /// Lower bound.
+        low: Operand,
+        /// Upper bound.
+        high: Operand,
+        /// `NOT BETWEEN`.
+        negated: bool,
+    },
+    /// `operand IS [NOT] NULL`
+    IsNull {
+        /// Tested operand.
+        operand: Operand,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+}
+
+/// A planned, policy-checked query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    /// Canonical dataset name.
+    pub dataset: String,
+    /// WHERE predicate (public columns only).
+    pub filter: Option<Predicate>,
+    /// GROUP BY columns, canonical names (public only; may include `source`).
+    pub group_by: Vec<String>,
+    /// Output columns in SELECT order.
+    pub outputs: Vec<Output>,
+    /// ORDER BY: (index into `group_by`, descending).
+    pub order_by: Vec<(usize, bool)>,
+    /// LIMIT.
+    pub limit: Option<u64>,
+    /// The schema the query was planned against.
+    pub schema: Schema,
+}
+
+impl Query {
+    /// Distinct moments needed (deduplicated, sorted) for the encrypted aggregates.
+    pub fn moments(&self) -> Vec<Moment> {
+        let mut out: Vec<Moment> = self
+            .aggregates()
+            .flat_map(|a| a.terms(&self.schema))
+            .filter_map(|t| match t {
+                Term::Sum(m) => Some(m),
+                Term::Rows => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Names of public columns whose values the executor must supply per row (filter, group
+    /// keys, public aggregates), in first-use order, without duplicates.
+    pub fn public_columns_needed(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |c: &str| {
+            if !out.iter().any(|o| o == c) {
+                out.push(c.to_string());
+            }
+        };
+        if let Some(p) = &self.filter {
+            let mut cols = Vec::new();
+            p.columns(&mut cols);
+            cols.iter().for_each(|c| push(c));
+        }
+        self.group_by.iter().for_each(|c| push(c));
+        for a in self.aggregates() {
+            if a.domain == Domain::Clear {
+                a.args.iter().for_each(|c| push(c));
+            }
+        }
+        out
+    }
+
+    /// The output column names (aliases or defaults).
+    pub fn column_names(&self) -> Vec<String> {
+        self.outputs.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// The aggregates of the SELECT list, in order.
+    pub fn aggregates(&self) -> impl Iterator<Item = &Aggregate> {
+        self.outputs.iter().filter_map(|o| match &o.expr {
+            OutputExpr::Aggregate(a) => Some(a),
+            OutputExpr::GroupKey(_) => None,
+        })
+    }
+
+    /// Names of the encrypted columns the query reads (through its moments).
+    pub fn encrypted_columns_needed(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .moments()
+            .into_iter()
+            .flat_map(|m| m.factors.into_iter().map(|f| f.column))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Predicate {
+    /// Public columns the predicate reads (appended to `out`).
+    pub fn columns(&self, out: &mut Vec<String>) {
+        let mut op = |o: &Operand| {
+            if let Operand::Column(c) = o {
+                if !out.contains(c) {
+                    out.push(c.clone());
+                }
+            }
+        };
+        match self {
+            Predicate::And(a, b) | Predicate::Or(a, b) => {
+                a.columns(out);
+                b.columns(out);
+            }
+            Predicate::Not(a) => a.columns(out),
+            Predicate::Compare { left, right, .. } => {
+                op(left);
+                op(right);
+            }
+            Predicate::InList { operand, list, .. } => {
+                op(operand);
+                list.iter().for_each(op);
+            }
+            Predicate::Between {
+                operand, low, high, ..
+            } => {
+                op(operand);
+                op(low);
+                op(high);
+            }
+            Predicate::IsNull { operand, .. } => op(operand),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+// ---------------------------------------------------------------------------------------------
+
+/// Parse and plan one SELECT statement against the catalog, enforcing the release policy.
+pub fn plan(sql: &str, catalog: &Catalog) -> Result<Query, EngineError> {
+    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| EngineError::Parse(e.to_string()))?;
+    let statement = match statements.as_slice() {
+        [s] => s,
+        [] => return Err(EngineError::Parse("empty query".into())),
+        _ => return Err(EngineError::Unsupported("more than one statement".into())),
+    };
+    let Statement::Query(q) = statement else {
+        return Err(EngineError::Unsupported(
+            "statements other than SELECT".into(),
+        ));
+    };
+    plan_query(q, catalog)
+}
+
+#[derive(Clone, Debug)]
+enum ColKind {
+    Public(PublicType),
+    Encrypted(Usage),
+}
+
+#[derive(Clone, Debug)]
+struct Col {
+    name: String,
+    kind: ColKind,
+}
+
+struct Ctx<'a> {
+    schema: &'a Schema,
+    alias: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn lookup(&self, name: &str) -> Result<Col, EngineError> {
+        if let Some(c) = self.schema.column(name) {
+            let kind = match &c.kind {
+                ColumnKind::Public(t) => ColKind::Public(*t),
+                ColumnKind::Encrypted(e) => ColKind::Encrypted(e.usage),
+            };
+            return Ok(Col {
+                name: c.name.clone(),
+                kind,
+            });
+        }
+        if name.eq_ignore_ascii_case(SOURCE_COLUMN) {
+            return Ok(Col {
+                name: SOURCE_COLUMN.into(),
+                kind: ColKind::Public(PublicType::Text),
+            });
+        }
+        Err(EngineError::UnknownColumn {
+            column: name.to_string(),
+            dataset: self.schema.dataset.clone(),
+        })
+    }
+
+    /// `Some` if the expression is a (possibly qualified) column reference.
+    fn column(&self, e: &Expr) -> Option<Result<Col, EngineError>> {
+        match e {
+            Expr::Identifier(id) => Some(self.lookup(&id.value)),
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                let q = &ids[0].value;
+                let ok = q.eq_ignore_ascii_case(&self.schema.dataset)
+                    || self
+                        .alias
+                        .as_ref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(q));
+                if ok {
+                    Some(self.lookup(&ids[1].value))
+                } else {
+                    Some(Err(EngineError::UnknownColumn {
+                        column: e.to_string(),
+                        dataset: self.schema.dataset.clone(),
+                    }))
+                }
+            }
+            Expr::Nested(inner) => self.column(inner),
+            _ => None,
+        }
+    }
+
+    fn public_column(&self, e: &Expr, clause: &str) -> Option<Result<Col, EngineError>> {
+        self.column(e).map(|r| {
+            r.and_then(|c| match c.kind {
+                ColKind::Encrypted(_) => Err(EngineError::EncryptedColumnInClause {
+                    column: c.name,
+                    clause: clause.into(),
+                }),
+                ColKind::Public(_) => Ok(c),
+            })
+        })
+    }
+}
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError::Unsupported(what.into()))
+}
+
+fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
+    if q.with.is_some() {
+        return unsupported("WITH (common table expressions)");
+    }
+    if q.fetch.is_some() {
+        return unsupported("FETCH");
+    }
+    if !q.locks.is_empty() || q.for_clause.is_some() {
+        return unsupported("FOR UPDATE / FOR clauses");
+    }
+    if q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
+        return unsupported("SETTINGS / FORMAT / pipe operators");
+    }
+    let select = match q.body.as_ref() {
+        SetExpr::Select(s) => s,
+        SetExpr::Query(_) => return unsupported("subqueries"),
+        SetExpr::SetOperation { op, .. } => return unsupported(format!("{op}")),
+        SetExpr::Values(_) => return unsupported("VALUES"),
+        other => return unsupported(format!("`{other}`")),
+    };
+    if let Some(d) = &select.distinct {
+        return match d {
+            ast::Distinct::All => unsupported("SELECT ALL"),
+            _ => unsupported("DISTINCT"),
+        };
+    }
+    if select.top.is_some() {
+        return unsupported("TOP");
+    }
+    if select.into.is_some() {
+        return unsupported("SELECT INTO");
+    }
+    if select.having.is_some() {
+        return unsupported("HAVING");
+    }
+    if !select.named_window.is_empty() || select.qualify.is_some() {
+        return unsupported("window functions");
+    }
+    if select.prewhere.is_some()
+        || !select.lateral_views.is_empty()
+        || !select.connect_by.is_empty()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
+        || !select.sort_by.is_empty()
+        || select.exclude.is_some()
+    {
+        return unsupported("dialect-specific SELECT clauses");
+    }
+
+    // FROM
+    let table = match select.from.as_slice() {
+        [] => return unsupported("SELECT without FROM"),
+        [t] => t,
+        _ => return unsupported("joins (several tables in FROM)"),
+    };
+    if !table.joins.is_empty() {
+        return unsupported("joins");
+    }
+    let (name, alias) = match &table.relation {
+        TableFactor::Table {
+            name, alias, args, ..
+        } => {
+            if args.is_some() {
+                return unsupported("table functions");
+            }
+            (name, alias)
+        }
+        TableFactor::Derived { .. } => return unsupported("subqueries in FROM"),
+        other => return unsupported(format!("`{other}` in FROM")),
+    };
+    let dataset = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| name.to_string());
+    let schema = catalog
+        .get(&dataset)
+        .ok_or_else(|| EngineError::UnknownDataset(name.to_string()))?;
+    let ctx = Ctx {
+        schema,
+        alias: alias.as_ref().map(|a| a.name.value.clone()),
+    };
+
+    // WHERE
+    let filter = match &select.selection {
+        Some(e) => Some(plan_predicate(&ctx, e)?),
+        None => None,
+    };
+
+    // GROUP BY
+    let mut group_by: Vec<String> = Vec::new();
+    match &select.group_by {
+        GroupByExpr::All(_) => return unsupported("GROUP BY ALL"),
+        GroupByExpr::Expressions(exprs, modifiers) => {
+            if !modifiers.is_empty() {
+                return unsupported("GROUP BY modifiers (ROLLUP, CUBE, TOTALS)");
+            }
+            for e in exprs {
+                match ctx.public_column(e, "GROUP BY") {
+                    Some(c) => {
+                        let c = c?;
+                        if !group_by.contains(&c.name) {
+                            group_by.push(c.name);
+                        }
+                    }
+                    None => {
+                        return unsupported(format!(
+                            "GROUP BY `{e}` (only plain public columns can be grouped on)"
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    // SELECT list
+    let mut outputs = Vec::new();
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            SelectItem::ExprWithAliases { .. } => return unsupported("multiple aliases"),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                if let Some(c) = schema
+                    .columns
+                    .iter()
+                    .find(|c| matches!(c.kind, ColumnKind::Encrypted(_)))
+                {
+                    return Err(EngineError::EncryptedColumnSelected {
+                        column: c.name.clone(),
+                    });
+                }
+                return Err(EngineError::NotAggregated { item: "*".into() });
+            }
+        };
+        let (default_name, out) = plan_item(&ctx, expr, &group_by)?;
+        outputs.push(Output {
+            name: alias.unwrap_or(default_name),
+            expr: out,
+        });
+    }
+    if outputs.is_empty() {
+        return Err(EngineError::Parse("empty SELECT list".into()));
+    }
+
+    // ORDER BY
+    let mut order_by = Vec::new();
+    if let Some(ob) = &q.order_by {
+        if ob.interpolate.is_some() {
+            return unsupported("INTERPOLATE");
+        }
+        let exprs = match &ob.kind {
+            OrderByKind::All(_) => return unsupported("ORDER BY ALL"),
+            OrderByKind::Expressions(v) => v,
+        };
+        for o in exprs {
+            if o.with_fill.is_some() {
+                return unsupported("WITH FILL");
+            }
+            if o.options.nulls_first.is_some() {
+                return unsupported("NULLS FIRST / NULLS LAST");
+            }
+            let desc = match &o.options.sort {
+                None | Some(ast::OrderBySort::Asc) => false,
+                Some(ast::OrderBySort::Desc) => true,
+                Some(ast::OrderBySort::Using(_)) => return unsupported("ORDER BY ... USING"),
+            };
+            let idx = order_key(&ctx, &o.expr, &outputs, &group_by)?;
+            if !order_by.iter().any(|(i, _)| *i == idx) {
+                order_by.push((idx, desc));
+            }
+        }
+    }
+
+    // LIMIT
+    let limit = match &q.limit_clause {
+        None => None,
+        Some(LimitClause::OffsetCommaLimit { .. }) => return unsupported("LIMIT offset, count"),
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
+            if offset.is_some() {
+                return unsupported("OFFSET");
+            }
+            if !limit_by.is_empty() {
+                return unsupported("LIMIT BY");
+            }
+            match limit {
+                None => None,
+                Some(Expr::Value(v)) => match &v.value {
+                    ast::Value::Number(n, _) => Some(n.parse::<u64>().map_err(|_| {
+                        EngineError::Parse(format!("LIMIT must be a non-negative integer, got {n}"))
+                    })?),
+                    ast::Value::Null => None,
+                    other => {
+                        return Err(EngineError::Parse(format!(
+                            "LIMIT must be a non-negative integer, got {other}"
+                        )))
+                    }
+                },
+                Some(e) => return unsupported(format!("LIMIT `{e}` (only integer literals)")),
+            }
+        }
+    };
+
+    Ok(Query {
+        dataset: schema.dataset.clone(),
+        filter,
+        group_by,
+        outputs,
+        order_by,
+        limit,
+        schema: schema.clone(),
+    })
+}
+
+fn order_key(
+    ctx: &Ctx,
+    e: &Expr,
+    outputs: &[Output],
+    group_by: &[String],
+) -> Result<usize, EngineError> {
+    let not_key = || EngineError::OrderByNotGroupKey {
+        item: e.to_string(),
+    };
+    let by_output = |o: &Output| match o.expr {
+        OutputExpr::GroupKey(i) => Ok(i),
+        OutputExpr::Aggregate(_) => Err(not_key()),
+    };
+    match e {
+        Expr::Identifier(id) => {
+            if let Some(o) = outputs
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&id.value))
+            {
+                return by_output(o);
+            }
+        }
+        Expr::Value(v) => {
+            if let ast::Value::Number(n, _) = &v.value {
+                let k: usize = n.parse().map_err(|_| not_key())?;
+                return match k.checked_sub(1).and_then(|i| outputs.get(i)) {
+                    Some(o) => by_output(o),
+                    None => Err(EngineError::OrderByNotGroupKey {
+                        item: format!("{n} (there are {} output columns)", outputs.len()),
+                    }),
+                };
+            }
+            return Err(not_key());
+        }
+        _ => {}
+    }
+    match ctx.column(e) {
+        Some(c) => {
+            let c = c?;
+            if let ColKind::Encrypted(_) = c.kind {
+                return Err(EngineError::EncryptedColumnInClause {
+                    column: c.name,
+                    clause: "ORDER BY".into(),
+                });
+            }
+            group_by
+                .iter()
+                .position(|g| *g == c.name)
+                .ok_or_else(not_key)
+        }
+        None => Err(not_key()),
+    }
+}
+
+fn plan_item(
+    ctx: &Ctx,
+    e: &Expr,
+    group_by: &[String],
+) -> Result<(String, OutputExpr), EngineError> {
+    if let Some(c) = ctx.column(e) {
+        let c = c?;
+        return match c.kind {
+            ColKind::Encrypted(_) => Err(EngineError::EncryptedColumnSelected { column: c.name }),
+            ColKind::Public(_) => match group_by.iter().position(|g| *g == c.name) {
+                Some(i) => Ok((c.name, OutputExpr::GroupKey(i))),
+                None => Err(EngineError::NotAggregated {
+                    item: e.to_string(),
+                }),
+            },
+        };
+    }
+    match e {
+        Expr::Nested(inner) => plan_item(ctx, inner, group_by),
+        Expr::Function(f) => {
+            let (name, agg) = plan_aggregate(ctx, f)?;
+            Ok((name, OutputExpr::Aggregate(agg)))
+        }
+        Expr::BinaryOp { .. } | Expr::UnaryOp { .. } => {
+            unsupported(format!("arithmetic in SELECT (`{e}`)"))
+        }
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { .. } => unsupported("subqueries"),
+        Expr::Value(_) => unsupported(format!("constants in SELECT (`{e}`)")),
+        _ => unsupported(format!("the expression `{e}` in SELECT")),
+    }
+}
+
+fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), EngineError> {
+    let written = f.name.to_string().to_ascii_lowercase();
+    let func = AggFunc::from_name(&written)
+        .ok_or_else(|| EngineError::UnknownFunction(f.name.to_string()))?;
+    if f.over.is_some() {
+        return unsupported(format!("window functions ({written}(...) OVER ...)"));
+    }
+    if f.filter.is_some() {
+        return unsupported(format!("FILTER on {written}"));
+    }
+    if !f.within_group.is_empty() {
+        return unsupported("WITHIN GROUP");
+    }
+    if f.null_treatment.is_some() {
+        return unsupported("IGNORE/RESPECT NULLS");
+    }
+    if !matches!(f.parameters, FunctionArguments::None) {
+        return unsupported(format!("parametric {written}"));
+    }
+    let bad = |reason: String| EngineError::BadArguments {
+        function: written.clone(),
+        reason,
+    };
+    let list = match &f.args {
+        FunctionArguments::List(l) => l,
+        FunctionArguments::None => return Err(bad("missing argument list".into())),
+        FunctionArguments::Subquery(_) => return unsupported("subqueries"),
+    };
+    if let Some(ast::DuplicateTreatment::Distinct) = list.duplicate_treatment {
+        return unsupported(format!("{written}(DISTINCT ...)"));
+    }
+    if !list.clauses.is_empty() {
+        return unsupported(format!("clauses inside {written}(...)"));
+    }
+    // COUNT(*)
+    if func == AggFunc::Count {
+        if let [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] = list.args.as_slice() {
+            return Ok((
+                "count(*)".into(),
+                Aggregate {
+                    func,
+                    args: Vec::new(),
+                    domain: Domain::Clear,
+                },
+            ));
+        }
+    }
+    if list.args.len() != func.arity() {
+        return Err(bad(format!(
+            "expects {} column argument{}, got {}",
+            func.arity(),
+            if func.arity() == 1 { "" } else { "s (y, x)" },
+            list.args.len()
+        )));
+    }
+    let mut cols = Vec::new();
+    for a in &list.args {
+        let e = match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e,
+            FunctionArg::Unnamed(_) => return Err(bad("`*` is only allowed in COUNT(*)".into())),
+            _ => return unsupported("named function arguments"),
+        };
+        match ctx.column(e) {
+            Some(c) => cols.push(c?),
+            None => {
+                return match e {
+                    Expr::Function(_) => unsupported("nested aggregates"),
+                    Expr::Subquery(_) => unsupported("subqueries"),
+                    Expr::BinaryOp { .. } | Expr::UnaryOp { .. } => {
+                        unsupported(format!("arithmetic inside aggregates (`{e}`)"))
+                    }
+                    _ => unsupported(format!(
+                        "the argument `{e}` of {written} (only plain columns)"
+                    )),
+                }
+            }
+        }
+    }
+    let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+    let default_name = format!("{written}({})", names.join(", "));
+    let encrypted = cols
+        .iter()
+        .filter(|c| matches!(c.kind, ColKind::Encrypted(_)))
+        .count();
+    let domain = if encrypted == 0 {
+        Domain::Clear
+    } else if encrypted == cols.len() {
+        Domain::Encrypted
+    } else {
+        return Err(EngineError::MixedPair {
+            function: written,
+            y: names[0].clone(),
+            x: names[1].clone(),
+        });
+    };
+    match domain {
+        Domain::Encrypted => {
+            if func.is_product() {
+                for c in &cols {
+                    if let ColKind::Encrypted(Usage::Sum) = c.kind {
+                        return Err(EngineError::SumOnlyColumn {
+                            function: written,
+                            column: c.name.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Domain::Clear => {
+            if func != AggFunc::Count {
+                for c in &cols {
+                    if let ColKind::Public(PublicType::Text) = c.kind {
+                        return Err(EngineError::TypeMismatch(format!(
+                            "{written}({}): column `{}` is text; only COUNT applies to text columns",
+                            names.join(", "),
+                            c.name
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    let agg = Aggregate {
+        func,
+        args: names,
+        domain,
+    };
+    agg.terms_checked(ctx.schema)?;
+    Ok((default_name, agg))
+}
+
+fn plan_predicate(ctx: &Ctx, e: &Expr) -> Result<Predicate, EngineError> {
+    Ok(match e {
+        Expr::Nested(inner) => plan_predicate(ctx, inner)?,
+        Expr::BinaryOp { left, op, right } => {
+            let cmp = match op {
+                BinaryOperator::And => {
+                    return Ok(Predicate::And(
+                        Box::new(plan_predicate(ctx, left)?),
+                        Box::new(plan_predicate(ctx, right)?),
+                    ))
+                }
+                BinaryOperator::Or => {
+                    return Ok(Predicate::Or(
+                        Box::new(plan_predicate(ctx, left)?),
+                        Box::new(plan_predicate(ctx, right)?),
+                    ))
+                }
+                BinaryOperator::Eq => CmpOp::Eq,
+                BinaryOperator::NotEq => CmpOp::NotEq,
+                BinaryOperator::Lt => CmpOp::Lt,
+                BinaryOperator::LtEq => CmpOp::LtEq,
+                BinaryOperator::Gt => CmpOp::Gt,
+                BinaryOperator::GtEq => CmpOp::GtEq,
+                other => return unsupported(format!("the operator `{other}` in WHERE")),
+            };
+            let (l, r) = (operand(ctx, left)?, operand(ctx, right)?);
+            check_types(ctx, &l, &r, e)?;
+            Predicate::Compare {
+                left: l,
+                op: cmp,
+                right: r,
+            }
+        }
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Predicate::Not(Box::new(plan_predicate(ctx, expr)?)),
+        Expr::In {
+            expr,
+            target,
+            negated,
+            ..
+        } => {
+            let ast::InTarget::List(list) = target else {
+                return unsupported(format!("IN with a subquery or table (`{e}`)"));
+            };
+            let o = operand(ctx, expr)?;
+            let mut items = Vec::new();
+            for i in list {
+                let v = operand(ctx, i)?;
+                check_types(ctx, &o, &v, e)?;
+                items.push(v);
+            }
+            Predicate::InList {
+                operand: o,
+                list: items,
+                negated: *negated,
+            }
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let o = operand(ctx, expr)?;
+            let (l, h) = (operand(ctx, low)?, operand(ctx, high)?);
+            check_types(ctx, &o, &l, e)?;
+            check_types(ctx, &o, &h, e)?;
+            Predicate::Between {
+                operand: o,
+                low: l,
+                high: h,
+                negated: *negated,
+            }
+        }
+        Expr::IsNull(x) => Predicate::IsNull {
+            operand: operand(ctx, x)?,
+            negated: false,
+        },
+        Expr::IsNotNull(x) => Predicate::IsNull {
+            operand: operand(ctx, x)?,
+            negated: true,
+        },
+        Expr::Subquery(_) | Expr::Exists { .. } => return unsupported("subqueries"),
+        Expr::Function(_) => return unsupported(format!("functions in WHERE (`{e}`)")),
+        Expr::Like { .. } | Expr::ILike { .. } => return unsupported("LIKE"),
+        other => {
+            if let Some(c) = ctx.public_column(other, "WHERE") {
+                c?;
+                return unsupported(format!(
+                    "a bare column as a condition (`{other}`); compare it with a value"
+                ));
+            }
+            return unsupported(format!("the condition `{other}` in WHERE"));
+        }
+    })
+}
+
+fn operand(ctx: &Ctx, e: &Expr) -> Result<Operand, EngineError> {
+    if let Some(c) = ctx.public_column(e, "WHERE") {
+        return Ok(Operand::Column(c?.name));
+    }
+    literal(e).map(Operand::Literal)
+}
+
+fn literal(e: &Expr) -> Result<Value, EngineError> {
+    match e {
+        Expr::Nested(inner) => literal(inner),
+        Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => parse_number(n),
+            ast::Value::SingleQuotedString(s)
+            | ast::Value::DoubleQuotedString(s)
+            | ast::Value::EscapedStringLiteral(s)
+            | ast::Value::NationalStringLiteral(s) => Ok(Value::Text(s.clone())),
+            ast::Value::Null => Ok(Value::Null),
+            other => unsupported(format!("the literal `{other}`")),
+        },
+        Expr::UnaryOp {
+            op: op @ (UnaryOperator::Minus | UnaryOperator::Plus),
+            expr,
+        } => match (literal(expr)?, op) {
+            (v, UnaryOperator::Plus) => Ok(v),
+            (Value::Int(i), _) => Ok(i
+                .checked_neg()
+                .map(Value::Int)
+                .unwrap_or(Value::Dec(-(i as f64)))),
+            (Value::Dec(d), _) => Ok(Value::Dec(-d)),
+            (Value::Null, _) => Ok(Value::Null),
+            (Value::Text(_), _) => Err(EngineError::TypeMismatch(format!(
+                "cannot negate the text literal in `{e}`"
+            ))),
+        },
+        Expr::BinaryOp { .. } => unsupported(format!("arithmetic in WHERE (`{e}`)")),
+        Expr::Subquery(_) => unsupported("subqueries"),
+        _ => unsupported(format!("the expression `{e}` in WHERE")),
+    }
+}
+
+fn parse_number(n: &str) -> Result<Value, EngineError> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    n.parse::<f64>()
+        .map(Value::Dec)
+        .map_err(|_| EngineError::Parse(format!("bad number literal {n}")))
+}
+
+/// Text vs number comparisons are refused at plan time.
+fn check_types(ctx: &Ctx, a: &Operand, b: &Operand, e: &Expr) -> Result<(), EngineError> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum T {
+        Num,
+        Text,
+        Any,
+    }
+    let ty = |o: &Operand| -> Result<(T, String), EngineError> {
+        Ok(match o {
+            Operand::Column(c) => match ctx.lookup(c)?.kind {
+                ColKind::Public(PublicType::Text) => (T::Text, format!("column `{c}` is text")),
+                _ => (T::Num, format!("column `{c}` is numeric")),
+            },
+            Operand::Literal(Value::Text(s)) => (T::Text, format!("'{s}' is text")),
+            Operand::Literal(Value::Null) => (T::Any, String::new()),
+            Operand::Literal(v) => (T::Num, format!("{v:?} is numeric")),
+        })
+    };
+    let (ta, da) = ty(a)?;
+    let (tb, db) = ty(b)?;
+    if ta != T::Any && tb != T::Any && ta != tb {
+        return Err(EngineError::TypeMismatch(format!(
+            "in `{e}`: {da} but {db}"
+        )));
+    }
+    Ok(())
+}
