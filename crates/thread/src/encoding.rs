@@ -14,10 +14,11 @@ pub const MAX_SCALE: u32 = 9;
 
 /// Largest magnitude a declared bound may have once multiplied by 10^scale: 2^40.
 ///
-/// With |min·10^s|, |max·10^s| ≤ 2^40, every centred value satisfies |v| ≤ 2^40, a product
-/// of two values stays below 2^80 and the engine has room to sum many of them under a
-/// ~50-bit (or wider, via CRT) plaintext modulus only after its own overflow proof; the
-/// constant keeps that proof meaningful and every intermediate in `i64`/`i128` exact.
+/// Every schema satisfies |min·10^s| ≤ 2^40 and |max·10^s| ≤ 2^40, so every centred value
+/// has |v| ≤ 2^40 ([`FixedPoint::max_abs`]), a product of two values stays below 2^80, and
+/// all intermediate arithmetic in this crate is exact in `i64`/`i128`. Whether a given
+/// aggregate fits the plaintext modulus is still proved by the engine from the declared
+/// ranges; this constant only keeps single values "comfortably" small.
 pub const MAX_SCALED_MAGNITUDE: i64 = 1 << 40;
 
 /// Longest text accepted as one encrypted value (anything longer is garbage, not a number).

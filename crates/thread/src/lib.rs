@@ -9,10 +9,13 @@ pub mod public_codec;
 pub mod schema;
 pub mod table;
 
-pub use encoding::{EncodeError, FixedPoint, MAX_SCALED_MAGNITUDE};
+pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
 pub use public_codec::{decode_public_columns, encode_public_columns};
 pub use schema::{
-    ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage, Usage,
+    is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage,
+    Usage, SOURCE_COLUMN,
 };
-pub use table::{read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value};
+pub use table::{
+    read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value, MAX_TEXT_LEN,
+};

@@ -310,3 +310,17 @@ fn schema_file_io_error_names_path() {
     assert!(matches!(e, ThreadError::Io { .. }));
     assert!(e.to_string().starts_with("/nonexistent/dir/s.toml"), "{e}");
 }
+
+#[test]
+fn typo_message_lists_accepted_keys() {
+    let e = Schema::from_toml_str(
+        "dataset = \"d\"\nstage = \"design\"\n[[columns]]\nname = \"a\"\nknd = \"public\"\n",
+        "bad.toml",
+    )
+    .expect_err("typo");
+    assert_eq!(
+        e.to_string(),
+        "bad.toml: column \"a\": unknown key \"knd\" (accepted keys: name, source, kind, type, \
+         scale, min, max, nullable, usage, description, unit)"
+    );
+}
