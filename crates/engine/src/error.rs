@@ -47,9 +47,9 @@ pub enum EngineError {
         clause: String,
     },
     /// A product statistic over a column declared `usage = "sum"`.
-    #[error("{function}({column}) needs products of `{column}`, but the column is declared usage = \"sum\" (stored for sums only); only COUNT, SUM and AVG are allowed on it")]
+    #[error("{function} needs products of `{column}`, but the column is declared usage = \"sum\" (stored for sums only); only COUNT, SUM and AVG are allowed on it")]
     SumOnlyColumn {
-        /// Function (lowercase).
+        /// The aggregate call, e.g. `var_pop(energy)`.
         function: String,
         /// Canonical column name.
         column: String,

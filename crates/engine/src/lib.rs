@@ -2,9 +2,9 @@
 //! exact encrypted sums ("moments") a query needs, finalizing statistics from those sums,
 //! result formatting, and a plaintext reference evaluator.
 //!
-//! Flow for the executor: [`plan`] → for each chunk and row, [`Query::selects`] and
+//! Flow for the executor: [`plan()`] → for each chunk and row, [`Query::selects`] and
 //! [`Query::group_key`] → [`GroupState::add_row`] and the homomorphic sums of
-//! [`Query::moments`] per group → [`finalize_all`] (or [`finalize`] per group, then
+//! [`Query::moments`] per group → [`finalize_all`] (or [`finalize()`] per group, then
 //! [`ResultSet::sort_and_limit`]).
 #![forbid(unsafe_code)]
 

@@ -945,7 +945,7 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
                 for c in &cols {
                     if let ColKind::Encrypted(Usage::Sum) = c.kind {
                         return Err(EngineError::SumOnlyColumn {
-                            function: written,
+                            function: default_name,
                             column: c.name.clone(),
                         });
                     }

@@ -61,3 +61,64 @@ pub fn machining() -> Schema {
         ],
     )
 }
+
+use dtfhe_engine::plaintext::PlainRow;
+use dtfhe_engine::{finalize_all, GroupKey, GroupState, Moment, Part, Query, ResultSet};
+use dtfhe_thread::Value;
+use std::collections::HashMap;
+
+/// Encoded (centred value, present) of an encrypted column in a clear row.
+pub fn encode(schema: &Schema, row: &PlainRow, col: &str) -> (i128, bool) {
+    let ColumnKind::Encrypted(e) = &schema.column(col).expect("column").kind else {
+        panic!("{col} is not encrypted")
+    };
+    let c = &e.codec;
+    match row.get(col) {
+        None | Some(Value::Null) => (0, false),
+        Some(Value::Int(i)) => ((*i as i128) * 10i128.pow(c.scale) - c.offset as i128, true),
+        Some(Value::Dec(d)) => {
+            let k = (d * 10f64.powi(c.scale as i32)).round() as i128;
+            (k - c.offset as i128, true)
+        }
+        Some(Value::Text(_)) => panic!("text in encrypted column"),
+    }
+}
+
+/// What the executor does, by brute force in clear: filter, group, exact moment sums, finalize.
+pub fn engine_eval(query: &Query, schema: &Schema, rows: &[PlainRow]) -> ResultSet {
+    let moments = query.moments();
+    let mut groups: HashMap<GroupKey, (GroupState, HashMap<Moment, i128>)> = HashMap::new();
+    for row in rows {
+        if !query.selects(row) {
+            continue;
+        }
+        let key = query.group_key(row);
+        let (gs, sums) = groups
+            .entry(GroupKey(key.clone()))
+            .or_insert_with(|| (query.new_group(key), HashMap::new()));
+        gs.add_row(row);
+        for m in &moments {
+            let prod: i128 = m
+                .factors
+                .iter()
+                .map(|f| {
+                    let (v, p) = encode(schema, row, &f.column);
+                    match f.part {
+                        Part::Value => v,
+                        Part::Presence => p as i128,
+                        Part::Square => v * v,
+                    }
+                })
+                .product();
+            *sums.entry(m.clone()).or_insert(0) += prod;
+        }
+    }
+    finalize_all(query, schema, groups.into_values()).expect("finalize")
+}
+
+pub fn row(pairs: &[(&str, Value)]) -> PlainRow {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
