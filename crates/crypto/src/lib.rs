@@ -1,2 +1,23 @@
-//! Crypto glue (to be written).
+//! The crypto glue of DigitalThreadFHE, on top of the `fhe` crate (BFV, multiparty BFV):
+//!
+//! * [`params`]: named parameter presets inside the HE-standard 128-bit bounds, validated
+//!   when loaded (fhe.rs itself does not check the plaintext modulus against the moduli);
+//! * [`ceremony`]: the n-of-n key ceremony (collective public and relinearisation keys);
+//! * [`column`]: encryption of one chunk of fixed-point values at the source;
+//! * [`accumulate`]: exact homomorphic sums Σx and Σx·y over many chunks, with public
+//!   row-selection masks, relinearised once per sum;
+//! * [`release`]: the coefficient-0 threshold release: each trustee reveals only a flooded
+//!   share of coefficient 0, which combines into N·Σslots = the exact total, nothing else;
+//! * [`codec`]: the versioned envelope every stored or sent crypto object travels in.
 #![forbid(unsafe_code)]
+
+pub mod accumulate;
+pub mod ceremony;
+pub mod codec;
+pub mod column;
+pub mod error;
+pub mod params;
+pub mod release;
+
+pub use error::CryptoError;
+pub use params::{ParamSpec, Params, Preset};

@@ -1,0 +1,2 @@
+//! The source side (to be written).
+#![forbid(unsafe_code)]

@@ -1,0 +1,51 @@
+//! The n-of-n key ceremony (multiparty BFV, Mouchet et al.): every trustee draws its own
+//! secret-key share; the collective public key needs one round of public-key shares and the
+//! collective relinearisation key two rounds. No party ever sees another's share, and the
+//! collective secret key (the sum of the shares) exists nowhere.
+
+use crate::error::CryptoError;
+use crate::params::Params;
+use fhe::bfv::{PublicKey, RelinearizationKey, SecretKey};
+use fhe::mbfv::{AggregateIter, CommonRandomPoly, PublicKeyShare, RelinKeyGenerator};
+use rand::{CryptoRng, RngCore};
+use std::sync::Arc;
+
+/// The public outcome of a ceremony: what the platform and the sources hold.
+#[derive(Debug, Clone)]
+pub struct CollectiveKeys {
+    /// Encrypts at the sources.
+    pub public: PublicKey,
+    /// Relinearises products in the engine.
+    pub relin: RelinearizationKey,
+}
+
+/// Draw a fresh secret-key share for one trustee.
+pub fn new_share<R: RngCore + CryptoRng>(params: &Params, rng: &mut R) -> SecretKey {
+    SecretKey::random(&params.bfv, rng)
+}
+
+/// Run the whole ceremony for shares held in this process (each trustee's share is only
+/// read by its own steps). Used by `init` on one machine; the per-round functions of fhe.rs
+/// are the same ones the networked ceremony will call.
+pub fn run<R: RngCore + CryptoRng>(params: &Params, shares: &[SecretKey], rng: &mut R) -> Result<CollectiveKeys, CryptoError> {
+    if shares.is_empty() {
+        return Err(CryptoError::InvalidParameters("a ceremony needs at least one trustee".into()));
+    }
+    let crp = CommonRandomPoly::new(&params.bfv, rng)?;
+    let pk_shares = shares
+        .iter()
+        .map(|sk| PublicKeyShare::new(sk, crp.clone(), rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let public: PublicKey = pk_shares.into_iter().aggregate()?;
+
+    let crps = CommonRandomPoly::new_vec(&params.bfv, rng)?;
+    let generators = shares
+        .iter()
+        .map(|sk| RelinKeyGenerator::new(sk, &crps, rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let round1 = generators.iter().map(|g| g.round_1(rng)).collect::<Result<Vec<_>, _>>()?;
+    let round1_agg = Arc::new(round1.into_iter().aggregate()?);
+    let round2 = generators.iter().map(|g| g.round_2(&round1_agg, rng)).collect::<Result<Vec<_>, _>>()?;
+    let relin: RelinearizationKey = round2.into_iter().aggregate()?;
+    Ok(CollectiveKeys { public, relin })
+}

@@ -1,0 +1,192 @@
+//! Coefficient-0 threshold release: the only way a number leaves the encrypted domain.
+//!
+//! The sum of all N SIMD slots of a plaintext m equals N · m[0] (mod t), so decrypting only
+//! coefficient 0 of a sum ciphertext gives the exact total over every row, and nothing about
+//! any single row (the other coefficients). Each trustee i computes only
+//! `(c1 · s_i)[0] + e_i` per RNS modulus — a dot product — where e_i is a fresh flooding
+//! integer of `flood_bits` bits that hides the ciphertext noise (and so its key share) with
+//! 2^-40 statistical distance. The analyst adds c0[0] and all shares, lifts by CRT and
+//! rounds t·x/Q: with one share missing the result is uniformly garbage.
+
+use crate::error::CryptoError;
+use crate::params::Params;
+use fhe::bfv::{Ciphertext, SecretKey};
+use fhe_math::rns::RnsContext;
+use fhe_math::rq::Representation;
+use fhe_traits::Serialize;
+use num_bigint::{BigInt, BigUint, Sign};
+use prost::Message;
+use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+/// Statistical security of the flooding, in bits.
+pub const FLOOD_MARGIN_BITS: u32 = 40;
+
+/// One trustee's contribution for one ciphertext: flooded (c1·s_i)[0] per modulus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coeff0Share {
+    /// Level of the ciphertext it was computed for.
+    pub level: u8,
+    /// One residue per ciphertext modulus at that level.
+    pub residues: Vec<u64>,
+}
+
+const SHARE_VERSION: u8 = 1;
+
+impl Coeff0Share {
+    /// Versioned wire form: `[1][level][k][k × u64 LE]`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![SHARE_VERSION, self.level, self.residues.len() as u8];
+        for r in &self.residues {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decode and check against the parameters (level exists, residues reduced).
+    pub fn from_bytes(params: &Params, bytes: &[u8]) -> Result<Coeff0Share, CryptoError> {
+        let mal = |r: String| CryptoError::Malformed { what: "decryption share", reason: r };
+        if bytes.len() < 3 {
+            return Err(mal("shorter than its 3-byte header".into()));
+        }
+        if bytes[0] != SHARE_VERSION {
+            return Err(mal(format!("format version {}", bytes[0])));
+        }
+        let (level, k) = (bytes[1] as usize, bytes[2] as usize);
+        let moduli = params.spec.moduli.len();
+        if level >= moduli || k != moduli - level {
+            return Err(mal(format!("level {level} with {k} residues does not fit {moduli} moduli")));
+        }
+        let body = &bytes[3..];
+        if body.len() != 8 * k {
+            return Err(mal(format!("expected {} residue bytes, found {}", 8 * k, body.len())));
+        }
+        let residues: Vec<u64> = body.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
+        for (r, q) in residues.iter().zip(&params.spec.moduli) {
+            if r >= q {
+                return Err(mal("residue not reduced modulo its prime".into()));
+            }
+        }
+        Ok(Coeff0Share { level: level as u8, residues })
+    }
+}
+
+/// Flooding width for a ciphertext at `level` released by `trustees` parties: as wide as the
+/// decryption bound Q/(2t) allows after summing all floods, with 3 bits to spare.
+pub fn flood_bits(params: &Params, level: usize, trustees: usize) -> u32 {
+    let log_q = params.log_q_at(level).floor() as u32;
+    let log_t = crate::accumulate::log2_ceil(params.t() as u128);
+    let log_n = crate::accumulate::log2_ceil(trustees.max(1) as u128);
+    log_q.saturating_sub(log_t + log_n + 3)
+}
+
+/// Largest ciphertext noise (bits) that the flooding at `level` still hides with 2^-40.
+pub fn max_noise_bits(params: &Params, level: usize, trustees: usize) -> u32 {
+    flood_bits(params, level, trustees).saturating_sub(FLOOD_MARGIN_BITS)
+}
+
+/// The secret share's coefficients (small integers), read through its protobuf form.
+pub fn secret_coefficients(sk: &SecretKey) -> Result<Zeroizing<Vec<i64>>, CryptoError> {
+    let bytes = Zeroizing::new(sk.to_bytes());
+    let proto = fhe::proto::bfv::SecretKey::decode(bytes.as_slice())
+        .map_err(|e| CryptoError::Malformed { what: "secret-key share", reason: e.to_string() })?;
+    Ok(Zeroizing::new(proto.coeffs.clone()))
+}
+
+fn level_of(params: &Params, ct: &Ciphertext) -> Result<usize, CryptoError> {
+    if ct.len() != 2 {
+        return Err(CryptoError::Mismatch { what: "ciphertext", reason: format!("{} parts; relinearise before release", ct.len()) });
+    }
+    Ok(params.bfv.level_of_context(ct[0].ctx())?)
+}
+
+/// A trustee's flooded share of coefficient 0 of `ct`, for a release among `trustees` parties.
+pub fn trustee_share<R: RngCore + CryptoRng>(
+    params: &Params,
+    sk: &SecretKey,
+    ct: &Ciphertext,
+    trustees: usize,
+    rng: &mut R,
+) -> Result<Coeff0Share, CryptoError> {
+    let level = level_of(params, ct)?;
+    let s = secret_coefficients(sk)?;
+    let n = params.slots();
+    if s.len() != n {
+        return Err(CryptoError::Mismatch { what: "secret-key share", reason: "wrong degree".into() });
+    }
+    let mut c1 = ct[1].clone();
+    c1.change_representation(Representation::PowerBasis);
+    let coeffs = c1.coefficients();
+    let flood = sample_flood(flood_bits(params, level, trustees), rng);
+    let mut residues = Vec::with_capacity(coeffs.nrows());
+    for (row, &q) in coeffs.outer_iter().zip(c1.ctx().moduli()) {
+        let q128 = q as u128;
+        let red = |v: i64| -> u128 { (v as i128).rem_euclid(q as i128) as u128 };
+        // (c1·s)[0] = c1[0]·s[0] − Σ_{j≥1} c1[j]·s[N−j]  (negacyclic convolution).
+        let mut pos = row[0] as u128 * red(s[0]) % q128;
+        let mut neg = 0u128;
+        for j in 1..n {
+            neg = (neg + row[j] as u128 * red(s[n - j])) % q128;
+        }
+        pos = (pos + q128 - neg) % q128;
+        let e = bigint_mod(&flood, q);
+        residues.push(((pos + e as u128) % q128) as u64);
+    }
+    Ok(Coeff0Share { level: level as u8, residues })
+}
+
+/// Combine c0[0] with every trustee's share: the total of all slots of `ct`, in Z_t.
+pub fn combine(params: &Params, ct: &Ciphertext, shares: &[Coeff0Share]) -> Result<u64, CryptoError> {
+    let level = level_of(params, ct)?;
+    let mut c0 = ct[0].clone();
+    c0.change_representation(Representation::PowerBasis);
+    let moduli = c0.ctx().moduli().to_vec();
+    let mut acc: Vec<u64> = c0.coefficients().outer_iter().map(|row| row[0]).collect();
+    for share in shares {
+        if share.level as usize != level || share.residues.len() != moduli.len() {
+            return Err(CryptoError::Mismatch { what: "decryption share", reason: "computed for another ciphertext level".into() });
+        }
+        for ((a, r), q) in acc.iter_mut().zip(&share.residues).zip(&moduli) {
+            *a = ((*a as u128 + *r as u128) % *q as u128) as u64;
+        }
+    }
+    let rns = RnsContext::new(&moduli)?;
+    let x = rns.lift(ndarray_view(&acc));
+    let q = rns.modulus();
+    let t = BigUint::from(params.t());
+    // m0 = round(t·x / Q) mod t
+    let m0 = ((&t * &x + (q >> 1)) / q) % &t;
+    let m0 = u64::try_from(m0).map_err(|_| CryptoError::Fhe("coefficient does not fit".into()))?;
+    // Σ slots = N · m0 mod t
+    Ok(((m0 as u128 * params.slots() as u128) % params.t() as u128) as u64)
+}
+
+/// Interpret a value of Z_t as a signed integer in (−t/2, t/2].
+pub fn centred(params: &Params, v: u64) -> i128 {
+    let t = params.t() as i128;
+    let v = v as i128 % t;
+    if v > t / 2 {
+        v - t
+    } else {
+        v
+    }
+}
+
+fn ndarray_view(v: &[u64]) -> ndarray::ArrayView1<'_, u64> {
+    ndarray::ArrayView1::from(v)
+}
+
+/// Uniform integer in [−2^bits, 2^bits].
+fn sample_flood<R: RngCore + CryptoRng>(bits: u32, rng: &mut R) -> BigInt {
+    let nbytes = (bits as usize + 1).div_ceil(8) + 1;
+    let mut buf = Zeroizing::new(vec![0u8; nbytes]);
+    rng.fill_bytes(&mut buf);
+    let raw = BigUint::from_bytes_le(&buf) % (BigUint::from(1u8) << (bits + 1));
+    BigInt::from_biguint(Sign::Plus, raw) - (BigInt::from(1u8) << bits)
+}
+
+fn bigint_mod(v: &BigInt, q: u64) -> u64 {
+    let r = v % BigInt::from(q);
+    let r = if r.sign() == Sign::Minus { r + BigInt::from(q) } else { r };
+    u64::try_from(r).unwrap_or(0)
+}

@@ -1,0 +1,168 @@
+//! Every homomorphic sum, released through the coefficient-0 protocol by 3 trustees, equals
+//! the plaintext computation; fewer shares reveal nothing useful.
+
+use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier};
+use dtfhe_crypto::column::{encrypt, mask_plaintext};
+use dtfhe_crypto::release::{centred, combine, trustee_share, Coeff0Share};
+use dtfhe_crypto::{ceremony, codec, Preset};
+use fhe::bfv::{Ciphertext, SecretKey};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+struct Fixture {
+    params: dtfhe_crypto::Params,
+    shares: Vec<SecretKey>,
+    keys: ceremony::CollectiveKeys,
+    rng: StdRng,
+}
+
+fn fixture(preset: Preset, seed: u64) -> Fixture {
+    let params = preset.params().expect("preset");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let shares: Vec<SecretKey> = (0..3).map(|_| ceremony::new_share(&params, &mut rng)).collect();
+    let keys = ceremony::run(&params, &shares, &mut rng).expect("ceremony");
+    Fixture { params, shares, keys, rng }
+}
+
+fn release(f: &mut Fixture, ct: &Ciphertext, parties: usize) -> i128 {
+    let shares: Vec<Coeff0Share> = f.shares[..parties]
+        .iter()
+        .map(|sk| trustee_share(&f.params, sk, ct, 3, &mut f.rng).expect("share"))
+        .collect();
+    centred(&f.params, combine(&f.params, ct, &shares).expect("combine"))
+}
+
+fn random_column(rng: &mut StdRng, len: usize, bound: i64) -> Vec<i64> {
+    (0..len).map(|_| rng.random_range(-bound..=bound)).collect()
+}
+
+fn check_all_sums(preset: Preset, masked_products: bool) {
+    let mut f = fixture(preset, 7);
+    let n = f.params.slots();
+    let chunks = 3;
+    let lens = [n, n, n / 3 + 5];
+    let xs: Vec<Vec<i64>> = lens.iter().map(|&l| random_column(&mut f.rng, l, 5000)).collect();
+    let ys: Vec<Vec<i64>> = lens.iter().map(|&l| random_column(&mut f.rng, l, 3000)).collect();
+    let masks: Vec<Vec<bool>> = lens.iter().map(|&l| (0..l).map(|_| f.rng.random_bool(0.4)).collect()).collect();
+    let enc = |f: &mut Fixture, v: &[i64], level: usize| encrypt(&f.params, &f.keys.public, v, level, &mut f.rng).expect("encrypt");
+    let cx: Vec<Ciphertext> = xs.iter().map(|v| enc(&mut f, v, 0)).collect();
+    let cy: Vec<Ciphertext> = ys.iter().map(|v| enc(&mut f, v, 0)).collect();
+    let low = f.params.spec.moduli.len() - 2;
+    let cx_low: Vec<Ciphertext> = xs.iter().map(|v| enc(&mut f, v, low)).collect();
+
+    let mul = Multiplier::new(&f.params, f.keys.relin.clone()).expect("multiplier");
+    let (mut sx, mut sx_low, mut sx_masked) = (LinearSum::default(), LinearSum::default(), LinearSum::default());
+    let (mut sxy, mut sxx, mut sxy_masked) = (mul.product_sum(), mul.product_sum(), mul.product_sum());
+    let (mut want_x, mut want_xy, mut want_xx, mut want_mx, mut want_mxy) = (0i128, 0i128, 0i128, 0i128, 0i128);
+    for c in 0..chunks {
+        sx.add(&cx[c]).expect("add");
+        sx_low.add(&cx_low[c]).expect("add");
+        let m = mask_plaintext(&f.params, &masks[c], 0).expect("mask");
+        let mx = apply_mask(&cx[c], &m);
+        sx_masked.add(&mx).expect("add");
+        let (ex, ey) = (mul.extend(&cx[c]).expect("ext"), mul.extend(&cy[c]).expect("ext"));
+        sxy.add(&ex, &ey);
+        sxx.add(&ex, &ex);
+        if masked_products {
+            sxy_masked.add(&mul.extend(&mx).expect("ext"), &ey);
+        }
+        for i in 0..lens[c] {
+            let (x, y) = (xs[c][i] as i128, ys[c][i] as i128);
+            want_x += x;
+            want_xy += x * y;
+            want_xx += x * x;
+            if masks[c][i] {
+                want_mx += x;
+                want_mxy += x * y;
+            }
+        }
+    }
+    let sx = sx.finish().expect("sum");
+    assert_eq!(release(&mut f, &sx, 3), want_x, "Σx");
+    assert_eq!(release(&mut f, &sx_low.finish().expect("sum"), 3), want_x, "Σx stored switched down");
+    assert_eq!(release(&mut f, &sx_masked.finish().expect("sum"), 3), want_mx, "masked Σx");
+    assert_eq!(release(&mut f, &mul.finish(sxy).expect("finish"), 3), want_xy, "Σxy");
+    assert_eq!(release(&mut f, &mul.finish(sxx).expect("finish"), 3), want_xx, "Σx²");
+    if masked_products {
+        assert_eq!(release(&mut f, &mul.finish(sxy_masked).expect("finish"), 3), want_mxy, "masked Σxy");
+    }
+    // n−1 shares: the "result" is unrelated to the truth.
+    for p in [release(&mut f, &sx, 2), release(&mut f, &sx, 1)] {
+        assert_ne!(p, want_x, "fewer than all shares revealed the total");
+        assert!(p.unsigned_abs() > 1 << 30, "a partial release should look like a random element of Z_t");
+    }
+}
+
+#[test]
+fn default_preset_every_sum_is_exact() {
+    check_all_sums(Preset::Bfv16384, true);
+}
+
+#[test]
+fn small_preset_unmasked_sums_are_exact() {
+    check_all_sums(Preset::Bfv8192, false);
+}
+
+#[test]
+fn what_the_analyst_receives_decodes_to_no_row() {
+    // With the library's plain multiparty decryption, the combined shares are the whole
+    // plaintext polynomial, which decodes to every row: the threat. With the coefficient-0
+    // release the analyst receives c0[0] and one residue per modulus per trustee — a few
+    // hundred bits, not N rows — and the one derivable value matches no input row.
+    use fhe::bfv::{Encoding, Plaintext};
+    use fhe::mbfv::{AggregateIter, DecryptionShare};
+    use fhe_traits::FheDecoder;
+    use std::sync::Arc;
+    let mut f = fixture(Preset::Bfv8192, 11);
+    let n = f.params.slots();
+    let rows: Vec<i64> = (0..n as i64).map(|i| 1000 + (i % 97)).collect();
+    let ct = encrypt(&f.params, &f.keys.public, &rows, 0, &mut f.rng).expect("encrypt");
+
+    let act = Arc::new(ct.clone());
+    let full: Plaintext = f.shares.iter().map(|sk| DecryptionShare::new(sk, &act, &mut f.rng).expect("share")).aggregate().expect("aggregate");
+    let leaked = Vec::<u64>::try_decode(&full, Encoding::simd()).expect("decode");
+    assert_eq!(leaked[..5], [1000, 1001, 1002, 1003, 1004], "full decryption exposes rows (the threat)");
+
+    let shares: Vec<Coeff0Share> = f.shares.iter().map(|sk| trustee_share(&f.params, sk, &ct, 3, &mut f.rng).expect("share")).collect();
+    let received: usize = shares.iter().map(|s| s.to_bytes().len()).sum::<usize>() + 8 * f.params.spec.moduli.len();
+    assert!(received * 8 < n, "the analyst receives {received} bytes, less than one bit per row");
+    let total = centred(&f.params, combine(&f.params, &ct, &shares).expect("combine"));
+    assert_eq!(total, rows.iter().map(|&v| v as i128).sum::<i128>());
+    assert!(!rows.iter().any(|&r| r as i128 == total), "the released total equals a row");
+}
+
+#[test]
+fn envelopes_round_trip_and_refuse_corruption() {
+    let mut f = fixture(Preset::Bfv8192, 3);
+    let ct = encrypt(&f.params, &f.keys.public, &[1, -2, 3], 0, &mut f.rng).expect("encrypt");
+    let bytes = codec::encode_ciphertext(&f.params, &ct);
+    assert_eq!(codec::decode_ciphertext(&f.params, &bytes).expect("decode"), ct);
+    // Every header byte matters; truncation and trailing bytes are refused.
+    for i in 0..18 {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(codec::decode_ciphertext(&f.params, &b).is_err(), "header byte {i}");
+    }
+    assert!(codec::decode_ciphertext(&f.params, &bytes[..bytes.len() - 1]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(codec::decode_ciphertext(&f.params, &longer).is_err());
+    // A ciphertext made under the other preset is refused up front.
+    let other = Preset::Bfv16384.params().expect("preset");
+    assert!(matches!(codec::decode_ciphertext(&other, &bytes), Err(dtfhe_crypto::CryptoError::Mismatch { .. })));
+    // Keys and shares round-trip.
+    let pk = codec::encode_public_key(&f.params, &f.keys.public);
+    let pk2 = codec::decode_public_key(&f.params, &pk).expect("pk");
+    let ct2 = encrypt(&f.params, &pk2, &[40, 2], 0, &mut f.rng).expect("encrypt with decoded key");
+    assert_eq!(release(&mut f, &ct2, 3), 42, "decoded public key encrypts for the same trustees");
+    let sk = codec::encode_secret_share(&f.params, &f.shares[0]);
+    assert_eq!(codec::decode_secret_share(&f.params, &sk).expect("sk"), f.shares[0]);
+    assert!(codec::decode_public_key(&f.params, &sk).is_err(), "kind confusion");
+    let share = trustee_share(&f.params, &f.shares[0], &ct, 3, &mut f.rng).expect("share");
+    let sb = share.to_bytes();
+    assert_eq!(Coeff0Share::from_bytes(&f.params, &sb).expect("share"), share);
+    for i in 0..3 {
+        let mut b = sb.clone();
+        b[i] ^= 0x40;
+        assert!(Coeff0Share::from_bytes(&f.params, &b).is_err(), "share header byte {i}");
+    }
+}
