@@ -87,4 +87,25 @@ pub enum EngineError {
     /// The schema passed to finalize is not the one the query was planned against.
     #[error("schema mismatch: {0}")]
     SchemaMismatch(String),
+    /// A release rule refused the query (k-minimum group size, overflow bound, noise budget,
+    /// a compact sum-only column split by a filter).
+    #[error("{0}")]
+    Refused(String),
+    /// The executor could not read or compute on the stored data.
+    #[error("{0}")]
+    Execution(String),
+}
+
+impl EngineError {
+    /// True for refusals that protect confidentiality (as opposed to mistakes in the SQL):
+    /// the CLI reports them as "refused" with their own exit code.
+    pub fn is_policy_refusal(&self) -> bool {
+        matches!(
+            self,
+            EngineError::EncryptedColumnSelected { .. }
+                | EngineError::EncryptedColumnInClause { .. }
+                | EngineError::SumOnlyColumn { .. }
+                | EngineError::Refused(_)
+        )
+    }
 }

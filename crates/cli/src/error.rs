@@ -1,0 +1,71 @@
+//! One error type for the command line, mapped to exit codes in one place.
+
+use dtfhe_crypto::CryptoError;
+use dtfhe_engine::EngineError;
+use dtfhe_store::StoreError;
+use dtfhe_thread::ThreadError;
+
+/// Everything a `dtfhe` command can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Wrong arguments or a deployment mismatch the user must fix.
+    #[error("{0}")]
+    Usage(String),
+    /// A schema or CSV file was rejected; nothing was stored.
+    #[error("{0}; nothing was stored")]
+    Input(#[from] ThreadError),
+    /// The query could not be planned (syntax, unknown column, unsupported construct).
+    #[error("{0}")]
+    Query(EngineError),
+    /// A privacy rule refused the request; nothing was decrypted.
+    #[error("refused: {0}; nothing was decrypted")]
+    Refused(String),
+    /// The store could not be used.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A cryptographic object was invalid or an operation failed.
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    /// The demo or a self-check found an encrypted result that differs from plaintext.
+    #[error("{0}")]
+    Mismatch(String),
+    /// File-system trouble outside the store.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto, 7 mismatch, 1 other.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Input(_) | CliError::Query(_) => 3,
+            CliError::Refused(_) => 4,
+            CliError::Store(_) => 5,
+            CliError::Crypto(_) => 6,
+            CliError::Mismatch(_) => 7,
+            CliError::Io { .. } => 1,
+        }
+    }
+
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> CliError {
+        CliError::Io { path: path.display().to_string(), source }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        if e.is_policy_refusal() {
+            CliError::Refused(e.to_string())
+        } else {
+            CliError::Query(e)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The `dtfhe` command: library part, so the demo, the benchmark and the tests drive exactly
+//! the code paths the command line uses.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod ops;
+
+pub use error::CliError;
