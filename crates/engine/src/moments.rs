@@ -108,10 +108,6 @@ pub(crate) fn codec_of<'s>(schema: &'s Schema, column: &str) -> Option<&'s Fixed
     }
 }
 
-/// Whether the presence and square parts of an encrypted column are stored (nullable columns).
-pub(crate) fn parts_stored(schema: &Schema, column: &str) -> bool {
-    schema.column(column).is_some_and(|c| c.nullable)
-}
 
 /// A sum a statistic needs: either the clear row count or an encrypted moment.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -128,19 +124,18 @@ pub(crate) fn normalize(schema: &Schema, factors: &[Factor]) -> Result<Term, Vec
     // Per column: (#V, #Sq, #P) after expanding non-stored parts.
     let mut cols: std::collections::BTreeMap<String, (u32, u32, u32)> = Default::default();
     for f in factors {
-        let stored = parts_stored(schema, &f.column);
         let e = cols.entry(f.column.clone()).or_default();
-        match (f.part, stored) {
-            (Part::Value, _) => e.0 += 1,
-            (Part::Square, true) => e.1 += 1,
-            (Part::Square, false) => e.0 += 2,
-            (Part::Presence, true) => e.2 += 1,
-            (Part::Presence, false) => {}
+        match f.part {
+            Part::Value => e.0 += 1,
+            Part::Square if schema.stores_square(&f.column) => e.1 += 1,
+            Part::Square => e.0 += 2,
+            Part::Presence if schema.stores_presence(&f.column) => e.2 += 1,
+            Part::Presence => {}
         }
     }
     let mut out = Vec::new();
     for (col, (mut v, mut sq, p)) in cols {
-        if parts_stored(schema, &col) {
+        if schema.stores_square(&col) {
             sq += v / 2;
             v %= 2;
         }

@@ -157,8 +157,10 @@ fn engine_eval(query: &Query, data: &Data) -> ResultSet {
         for f in &m.factors {
             let col = data.schema.column(&f.column).expect("column");
             assert!(matches!(col.kind, ColumnKind::Encrypted(_)));
-            if f.part != Part::Value {
-                assert!(col.nullable, "{m}: {:?} of non-nullable", f.part);
+            match f.part {
+                Part::Value => {}
+                Part::Presence => assert!(data.schema.stores_presence(&f.column), "{m}: presence not stored"),
+                Part::Square => assert!(data.schema.stores_square(&f.column), "{m}: square not stored"),
             }
         }
     }

@@ -256,6 +256,23 @@ impl Schema {
         Schema::from_toml_str(&text, &origin)
     }
 
+    /// Whether chunks carry an encrypted presence flag for `column` (nullable encrypted
+    /// columns: the server must not learn which rows are NULL).
+    pub fn stores_presence(&self, column: &str) -> bool {
+        self.column(column).is_some_and(|c| c.nullable && c.is_encrypted())
+    }
+
+    /// Whether chunks carry the encrypted square v² of `column`. Needed when the dataset has a
+    /// nullable encrypted column: a pair statistic then sums v²·presence, which would be a
+    /// product of three ciphertexts without the stored square.
+    pub fn stores_square(&self, column: &str) -> bool {
+        let product = self
+            .column(column)
+            .and_then(|c| c.encrypted())
+            .is_some_and(|e| e.usage == Usage::Product);
+        product && self.columns.iter().any(|c| c.nullable && c.is_encrypted())
+    }
+
     /// Look a column up by SQL name (case-insensitive).
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns
