@@ -2,8 +2,18 @@
 //! with every trustee in its own directory on this machine.
 
 use crate::error::CliError;
-use dtfhe_engine::ResultSet;
+use dtfhe_crypto::accumulate::Multiplier;
+use dtfhe_crypto::release::{centred, combine};
+use dtfhe_crypto::{ceremony, codec, Params, Preset};
+use dtfhe_engine::exec::{self, ComputedSum};
+use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
+use dtfhe_store::{Deployment, Store};
+use dtfhe_thread::{read_csv_bytes, Schema};
+use dtfhe_trustee::policy::{check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest};
+use dtfhe_trustee::Trustee;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Options of `dtfhe init`.
 #[derive(Debug, Clone)]
@@ -18,11 +28,93 @@ pub struct InitOptions {
     pub preset: String,
 }
 
+/// Where trustee `name` keeps its key share inside a deployment directory.
+pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join("trustees").join(name)
+}
+
+fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("{kind} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'")))
+    }
+}
+
 /// Create a deployment: store, one key share per trustee (own directory, mode 0600), the
-/// collective public and relinearisation keys.
+/// collective public and relinearisation keys. Nothing is left behind if it fails midway.
 pub fn init(opts: &InitOptions) -> Result<(), CliError> {
-    let _ = opts;
-    todo!()
+    if opts.trustees.is_empty() {
+        return Err(CliError::Usage("at least one trustee is needed (--trustees a,b,c)".into()));
+    }
+    for (i, t) in opts.trustees.iter().enumerate() {
+        valid_name("trustee", t)?;
+        if opts.trustees[..i].contains(t) {
+            return Err(CliError::Usage(format!("trustee {t:?} is listed twice")));
+        }
+    }
+    if opts.min_group_size == 0 {
+        return Err(CliError::Usage("--min-group-size must be at least 1".into()));
+    }
+    let params = Preset::from_name(&opts.preset).map_err(|e| CliError::Usage(e.to_string()))?.params()?;
+    if opts.dir.join(dtfhe_store::STORE_FILE).exists() || opts.dir.join("trustees").exists() {
+        return Err(CliError::Usage(format!("{} already holds a deployment", opts.dir.display())));
+    }
+    let result = (|| {
+        let trustees = opts
+            .trustees
+            .iter()
+            .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let shares: Vec<fhe::bfv::SecretKey> = trustees.iter().map(|t| t.share_for_ceremony().clone()).collect();
+        let keys = ceremony::run(&params, &shares, &mut rand::rng())?;
+        drop(shares);
+        let mut store = Store::create(&opts.dir)?;
+        store.put_deployment(&Deployment {
+            preset: params.name.clone(),
+            trustees: opts.trustees.clone(),
+            min_group_size: opts.min_group_size,
+            public_key: codec::encode_public_key(&params, &keys.public),
+            relin_key: codec::encode_relin_key(&params, &keys.relin),
+            created_at: unix_now(),
+        })?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(opts.dir.join("trustees"));
+        for f in [dtfhe_store::STORE_FILE, "store.sqlite-wal", "store.sqlite-shm"] {
+            let _ = std::fs::remove_file(opts.dir.join(f));
+        }
+    }
+    result
+}
+
+fn unix_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    secs.to_string()
+}
+
+/// A deployment opened from its store: parameters and collective keys.
+pub struct Deployed {
+    /// The store.
+    pub store: Store,
+    /// The deployment record.
+    pub deployment: Deployment,
+    /// Validated parameters.
+    pub params: Params,
+}
+
+/// Open the store in `dir` and load its parameters.
+pub fn open(dir: &Path) -> Result<Deployed, CliError> {
+    let store = Store::open(dir)?;
+    let deployment = store.deployment()?;
+    let params = Preset::from_name(&deployment.preset)?.params()?;
+    Ok(Deployed { store, deployment, params })
 }
 
 /// Options of `dtfhe ingest`.
@@ -59,8 +151,55 @@ pub struct IngestReport {
 
 /// Encrypt a CSV file at the source and append it to the store, all or nothing.
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
-    let _ = opts;
-    todo!()
+    let started = Instant::now();
+    valid_name("source", &opts.source)?;
+    let schema_text = std::fs::read_to_string(&opts.schema).map_err(|e| CliError::io(&opts.schema, e))?;
+    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
+    let csv = std::fs::read(&opts.csv).map_err(|e| CliError::io(&opts.csv, e))?;
+    let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
+    let mut d = open(&opts.dir)?;
+    if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
+        if existing != schema_text {
+            return Err(CliError::Usage(format!(
+                "dataset `{}` is already registered with a different schema; nothing was stored",
+                schema.dataset
+            )));
+        }
+    }
+    let pk = codec::decode_public_key(&d.params, &d.deployment.public_key)?;
+    let n_chunks = table.rows.div_ceil(d.params.slots());
+    let bar = if opts.progress {
+        let bar = indicatif::ProgressBar::new(n_chunks as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} chunks {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(format!("encrypting {}", schema.dataset));
+        Some(bar)
+    } else {
+        None
+    };
+    let encrypt_started = Instant::now();
+    let tick = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let chunks = dtfhe_agent::encrypt_table(&d.params, &pk, &schema, &table, &tick).map_err(|e| CliError::Usage(format!("{e}; nothing was stored")))?;
+    let encrypt_seconds = encrypt_started.elapsed().as_secs_f64();
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    d.store.append_chunks(&schema.dataset, &schema_text, &opts.source, &chunks)?;
+    Ok(IngestReport {
+        dataset: schema.dataset.clone(),
+        rows: table.rows,
+        chunks: chunks.len(),
+        encrypted_values: table.rows * table.encrypted.len(),
+        encrypt_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// A released query result with its timings.
@@ -78,6 +217,71 @@ pub struct QueryReport {
 
 /// Plan, compute on ciphertexts, ask every trustee, combine: the released result.
 pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
-    let _ = (dir, sql);
-    todo!()
+    let d = open(dir)?;
+    let schemas = d
+        .store
+        .datasets()?
+        .into_iter()
+        .map(|name| {
+            let text = d.store.dataset_schema(&name)?.unwrap_or_default();
+            Schema::from_toml_str(&text, &format!("stored schema of `{name}`")).map_err(CliError::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
+    let query = dtfhe_engine::plan(sql, &catalog)?;
+    let policy = Policy { min_group_size: d.deployment.min_group_size, trustees: d.deployment.trustees.len() };
+
+    let compute_started = Instant::now();
+    let selection = exec::select(&d.store, &query)?;
+    // Fail fast on the clear rules before any homomorphic work; trustees check again.
+    let groups: Vec<GroupFacts> = selection.groups.iter().map(|g| GroupFacts { label: g.label.clone(), rows: g.state.rows() }).collect();
+    check_groups(&policy, &groups).map_err(CliError::Refused)?;
+    for g in &groups {
+        for m in &selection.moments {
+            check_sum(&d.params, &policy, &m.to_string(), g.rows, m.bound(&query.schema), 0, 0).map_err(CliError::Refused)?;
+        }
+    }
+    let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
+        Vec::new()
+    } else {
+        let relin = codec::decode_relin_key(&d.params, &d.deployment.relin_key)?;
+        let multiplier = Multiplier::new(&d.params, relin)?;
+        exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
+    };
+    let compute_seconds = compute_started.elapsed().as_secs_f64();
+
+    let release_started = Instant::now();
+    let request = ReleaseRequest {
+        dataset: query.dataset.clone(),
+        query: sql.to_string(),
+        groups,
+        items: computed
+            .iter()
+            .map(|c| ReleaseItem {
+                group: c.group,
+                what: format!("{} for group {}", c.moment, selection.groups[c.group].label),
+                per_row_bound: c.per_row_bound,
+                noise_bits: c.noise.0,
+                ciphertext: c.ciphertext.clone(),
+            })
+            .collect(),
+    };
+    let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
+    for name in &d.deployment.trustees {
+        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params).map_err(|e| CliError::Usage(e.to_string()))?;
+        let shares = trustee.review(&d.params, &policy, &request).map_err(|e| match e {
+            dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
+            other => CliError::Usage(other.to_string()),
+        })?;
+        all_shares.push(shares);
+    }
+    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
+    for (i, c) in computed.iter().enumerate() {
+        let shares: Vec<_> = all_shares.iter().map(|s| s[i].clone()).collect();
+        let total = centred(&d.params, combine(&d.params, &c.ciphertext, &shares)?);
+        sums[c.group].insert(c.moment.clone(), total);
+    }
+    let release_seconds = release_started.elapsed().as_secs_f64();
+    let result = finalize_all(&query, &query.schema, selection.groups.into_iter().map(|g| g.state).zip(sums))?;
+    Ok(QueryReport { result, compute_seconds, release_seconds, released_ciphertexts: computed.len() })
 }

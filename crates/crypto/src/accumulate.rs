@@ -112,6 +112,14 @@ impl ProductSum {
     pub fn terms(&self) -> u64 {
         self.terms
     }
+
+    /// Fold another partial sum (e.g. from another thread) into this one.
+    pub fn merge(&mut self, other: &ProductSum) {
+        for (a, b) in self.c.iter_mut().zip(&other.c) {
+            *a += b;
+        }
+        self.terms += other.terms;
+    }
 }
 
 /// An accumulating slot-wise Σ of ciphertexts (all at one level).
@@ -140,6 +148,15 @@ impl LinearSum {
     /// Number of ciphertexts added.
     pub fn terms(&self) -> u64 {
         self.terms
+    }
+
+    /// Fold another partial sum (e.g. from another thread) into this one.
+    pub fn merge(&mut self, other: LinearSum) -> Result<(), CryptoError> {
+        if let Some(ct) = other.acc {
+            self.add(&ct)?;
+            self.terms += other.terms - 1;
+        }
+        Ok(())
     }
 
     /// The sum, or `None` if nothing was added (the total is then exactly 0).

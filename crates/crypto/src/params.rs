@@ -211,6 +211,13 @@ impl Params {
         (self.spec.plaintext / 2) as u128
     }
 
+    /// Level at which columns used only in sums are stored: two moduli left, about half the
+    /// bytes of a full-level ciphertext, still decrypting t exactly (but with no noise room
+    /// for row masks: such columns are only ever summed over whole chunks).
+    pub fn compact_level(&self) -> usize {
+        self.spec.moduli.len().saturating_sub(2)
+    }
+
     /// log2 of the ciphertext modulus at `level` (level 0 = all moduli).
     pub fn log_q_at(&self, level: usize) -> f64 {
         self.spec.moduli[..self.spec.moduli.len() - level].iter().map(|&q| (q as f64).log2()).sum()

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod exec;
 mod exact;
 pub mod finalize;
 pub mod group;

@@ -1,2 +1,37 @@
-//! Trustee (to be written).
+//! A factory's trustee. It holds one secret-key share of the deployment in its own directory
+//! (file mode 0600, never in the platform's store), and it is the only party that can help
+//! decrypt. For every release request it checks the policy itself — every group has at least
+//! k rows, no total can overflow the plaintext modulus, the ciphertext noise is small enough
+//! for the flooding to hide it — and only then answers with its flooded coefficient-0 share.
 #![forbid(unsafe_code)]
+
+pub mod keystore;
+pub mod policy;
+
+pub use keystore::Trustee;
+pub use policy::{GroupFacts, Policy, ReleaseItem, ReleaseRequest};
+
+/// Why a trustee refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrusteeError {
+    /// The request breaks a release rule; nothing was decrypted.
+    #[error("trustee {trustee} refuses: {reason}")]
+    Refused {
+        /// Which trustee.
+        trustee: String,
+        /// The rule and the group or sum it concerns.
+        reason: String,
+    },
+    /// The key share could not be stored or read.
+    #[error("trustee key store {path}: {reason}")]
+    KeyStore {
+        /// File or directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A cryptographic failure.
+    #[error(transparent)]
+    Crypto(#[from] dtfhe_crypto::CryptoError),
+}

@@ -1,0 +1,105 @@
+//! The trustee's own directory: `share.key` (mode 0600, in a 0700 directory) holds its
+//! secret-key share in the versioned envelope format.
+
+use crate::policy::{check_request, Policy, ReleaseRequest};
+use crate::TrusteeError;
+use dtfhe_crypto::release::{trustee_share, Coeff0Share};
+use dtfhe_crypto::{ceremony, codec, Params};
+use fhe::bfv::SecretKey;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// File name of the key share inside a trustee directory.
+pub const SHARE_FILE: &str = "share.key";
+
+/// One trustee with its key share loaded.
+pub struct Trustee {
+    name: String,
+    dir: PathBuf,
+    share: SecretKey,
+}
+
+impl std::fmt::Debug for Trustee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the share.
+        f.debug_struct("Trustee").field("name", &self.name).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
+    TrusteeError::KeyStore { path: path.display().to_string(), reason: reason.to_string() }
+}
+
+impl Trustee {
+    /// Draw a fresh share and write it to `dir/share.key` (refuses to overwrite one).
+    pub fn create(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
+        let file = dir.join(SHARE_FILE);
+        if file.exists() {
+            return Err(ks_err(&file, "a key share already exists; refusing to overwrite it"));
+        }
+        fs::create_dir_all(dir).map_err(|e| ks_err(dir, e))?;
+        restrict(dir, 0o700)?;
+        let share = ceremony::new_share(params, &mut rand::rng());
+        let bytes = codec::encode_secret_share(params, &share);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&file).map_err(|e| ks_err(&file, e))?;
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| ks_err(&file, e))?;
+        Ok(Trustee { name: name.to_string(), dir: dir.to_path_buf(), share })
+    }
+
+    /// Load the share from `dir/share.key`; refuses a file others can read.
+    pub fn open(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
+        let file = dir.join(SHARE_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = fs::metadata(&file).map_err(|e| ks_err(&file, e))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(ks_err(&file, format!("mode {mode:o} lets others read the key share; expected 600")));
+            }
+        }
+        let bytes = zeroize::Zeroizing::new(fs::read(&file).map_err(|e| ks_err(&file, e))?);
+        let share = codec::decode_secret_share(params, &bytes).map_err(|e| ks_err(&file, e))?;
+        Ok(Trustee { name: name.to_string(), dir: dir.to_path_buf(), share })
+    }
+
+    /// The trustee's name (its factory).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key share, for this trustee's own steps of the key ceremony only.
+    pub fn share_for_ceremony(&self) -> &SecretKey {
+        &self.share
+    }
+
+    /// Check the request against the policy; if it passes, one flooded share per item.
+    pub fn review(&self, params: &Params, policy: &Policy, request: &ReleaseRequest) -> Result<Vec<Coeff0Share>, TrusteeError> {
+        check_request(params, policy, request).map_err(|reason| TrusteeError::Refused { trustee: self.name.clone(), reason })?;
+        let mut rng = rand::rng();
+        request
+            .items
+            .iter()
+            .map(|item| Ok(trustee_share(params, &self.share, &item.ciphertext, policy.trustees, &mut rng)?))
+            .collect()
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<(), TrusteeError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| ks_err(path, e))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<(), TrusteeError> {
+    Ok(())
+}
