@@ -2,7 +2,10 @@
 //! the code paths the command line uses.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+pub mod demo;
 pub mod error;
 pub mod ops;
+pub mod reference;
 
 pub use error::CliError;

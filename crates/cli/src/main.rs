@@ -1,3 +1,253 @@
-//! dtfhe binary (to be written).
+//! `dtfhe`: the DigitalThreadFHE command line.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dtfhe_cli::{bench, demo, ops, CliError};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Confidential digital thread: statistics over factory data that nobody can read.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dtfhe",
+    version,
+    about = "Confidential digital thread: exact statistics over encrypted factory data",
+    long_about = "Confidential digital thread: exact statistics over encrypted factory data.\n\n\
+Roles:\n  \
+  sources   encrypt product-lifecycle data where it is created (`ingest`), under a collective\n            \
+            public key; nothing in clear leaves the source except row counts and public columns\n  \
+  platform  stores the ciphertexts and computes on them (`query`) without holding any key\n  \
+  trustees  one per factory; each holds one share of the secret key (in its own directory,\n            \
+            never in the store) and must approve every release: a result is decrypted only if\n            \
+            ALL trustees agree that it is an aggregate allowed by policy (at least k rows per\n            \
+            group, no overflow possible)\n  \
+  analysts  ask SQL aggregate queries and read the released numbers, never rows\n\n\
+Start with `dtfhe demo`, which runs the whole pipeline on the bundled AI4I 2020 data.\n\n\
+Exit codes: 0 ok, 1 I/O, 2 usage, 3 bad input (nothing stored), 4 refused by policy (nothing\n\
+decrypted), 5 store, 6 crypto, 7 encrypted result differs from plaintext."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a deployment: store, one key share per trustee, collective public keys.
+    #[command(
+        long_about = "Create a deployment in --dir: the store (store.sqlite, holding \
+the parameter preset, trustee names, k and the collective public and relinearisation keys) and \
+one directory per trustee (trustees/<name>/, its secret-key share, file mode 0600). The key \
+ceremony runs between the trustees; the store never sees a share. Refuses to overwrite an \
+existing deployment."
+    )]
+    Init(InitArgs),
+    /// Encrypt a CSV file at the source and append it to a dataset.
+    #[command(
+        long_about = "Encrypt a CSV file at the source and append it to the dataset \
+its schema declares. Every value of an encrypted column is fixed-point encoded and encrypted \
+under the collective public key, packed into one SIMD ciphertext per column and chunk; public \
+columns are stored in clear beside them. The whole file is checked first: any bad field \
+(unparsable, outside the declared range, wrong column count, non-UTF-8, NULL in a non-nullable \
+column) rejects the file with its line and column, and nothing of it is stored. A second ingest \
+into the same dataset appends."
+    )]
+    Ingest(IngestArgs),
+    /// Run an aggregate SQL query on the ciphertexts and release the result.
+    #[command(
+        long_about = "Run an aggregate SQL query: the platform computes the needed \
+encrypted sums without any key, every trustee checks the request (at least k rows per group, \
+no possible overflow) and contributes a flooded decryption share of the sums only, and the \
+exact statistics are printed. Nothing is stored except the query's effect on the trustees' \
+logs.\n\nSupported: COUNT(*), COUNT, SUM, AVG, VAR_POP, VAR_SAMP, STDDEV_POP, STDDEV_SAMP, \
+COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2 over encrypted columns; \
+WHERE (comparisons, AND/OR/NOT, IN, BETWEEN) and GROUP BY / ORDER BY on public columns \
+(including `source`, the data owner). Encrypted columns outside an aggregate are refused.\n\n\
+Example: dtfhe query --dir plant \"SELECT type, AVG(torque) FROM ai4i GROUP BY type\""
+    )]
+    Query(QueryArgs),
+    /// Run the whole pipeline on the bundled AI4I 2020 data, three plants, checked.
+    #[command(
+        long_about = "Run the whole pipeline on the bundled AI4I 2020 data: a fresh \
+deployment with three plants (plant-a, plant-b, plant-c), each a source of a third of the data \
+and a trustee holding one key share; then a set of queries, each encrypted result printed next \
+to the plaintext answer computed independently. Two queries that must be refused are shown too. \
+Exits with code 7 if any released value differs. Stores everything in --dir (kept) or in a \
+temporary directory (deleted)."
+    )]
+    Demo(DemoArgs),
+    /// Measure ingest rate, bytes at rest, query and release latency on synthetic data.
+    #[command(
+        long_about = "Measure, on synthetic data in temporary deployments with three \
+trustees: ingest values/s (and encryption alone), bytes at rest per encrypted value (product \
+and sum-only columns), the latency of AVG + STDDEV + CORR with and without GROUP BY (compute \
+and release), and the same statistics in plaintext. Prints a table with the targets."
+    )]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Deployment directory to create (store + trustee directories).
+    #[arg(long, value_name = "D")]
+    dir: PathBuf,
+    /// Trustee names, one per factory, comma-separated; all must approve every release.
+    #[arg(long, value_name = "a,b,c", value_delimiter = ',', required = true, num_args = 1..)]
+    trustees: Vec<String>,
+    /// k: smallest number of rows any released group may have.
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    min_group_size: u32,
+    /// BFV parameter preset. bfv-16384 allows masked products (WHERE/GROUP BY with
+    /// variances, correlations); bfv-8192 is faster and smaller but refuses those.
+    #[arg(long, value_name = "NAME", default_value = "bfv-16384",
+          value_parser = ["bfv-16384", "bfv-8192"])]
+    preset: String,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Deployment directory (created by `dtfhe init`).
+    #[arg(long, value_name = "D")]
+    dir: PathBuf,
+    /// Dataset schema (TOML): table name, stage, CSV layout, public and encrypted columns.
+    #[arg(long, value_name = "S.toml")]
+    schema: PathBuf,
+    /// CSV file to encrypt and append.
+    #[arg(long, value_name = "F.csv")]
+    csv: PathBuf,
+    /// Data owner of these rows (a plant, a supplier); queryable as the public column `source`.
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    source: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// Aligned human-readable table.
+    Table,
+    /// {"columns":[...],"rows":[[...],...]} with numbers as JSON numbers.
+    Json,
+    /// RFC 4180 CSV with a header line.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    /// Deployment directory.
+    #[arg(long, value_name = "D")]
+    dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// The SQL query (one SELECT with aggregates).
+    #[arg(value_name = "SQL")]
+    sql: String,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the deployment in this directory (must not hold one already);
+    /// default: a temporary directory, deleted at the end.
+    #[arg(long, value_name = "D")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Row counts to measure, comma-separated.
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        default_value = "100000,1000000"
+    )]
+    rows: Vec<usize>,
+    /// Only 10,000 rows (a quick check that everything runs).
+    #[arg(long)]
+    quick: bool,
+    /// BFV parameter preset of the benchmark deployments.
+    #[arg(long, value_name = "NAME", default_value = "bfv-16384",
+          value_parser = ["bfv-16384", "bfv-8192"])]
+    preset: String,
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init(a) => {
+            let trustees: Vec<String> = a.trustees.iter().map(|t| t.trim().to_string()).collect();
+            let opts = ops::InitOptions {
+                dir: a.dir.clone(),
+                trustees: trustees.clone(),
+                min_group_size: a.min_group_size,
+                preset: a.preset.clone(),
+            };
+            ops::init(&opts)?;
+            println!(
+                "initialised {} with {} trustees ({}), k = {}, preset {}",
+                a.dir.display(),
+                trustees.len(),
+                trustees.join(", "),
+                a.min_group_size,
+                a.preset
+            );
+            Ok(())
+        }
+        Command::Ingest(a) => {
+            let opts = ops::IngestOptions {
+                dir: a.dir,
+                schema: a.schema,
+                csv: a.csv,
+                source: a.source.clone(),
+                progress: std::io::stderr().is_terminal(),
+            };
+            let r = ops::ingest(&opts)?;
+            let rate = if r.total_seconds > 0.0 {
+                r.encrypted_values as f64 / r.total_seconds
+            } else {
+                0.0
+            };
+            println!(
+                "ingested {} rows into `{}` from source `{}`: {} chunks, {} encrypted values in {:.2} s ({:.0} values/s)",
+                r.rows, r.dataset, a.source, r.chunks, r.encrypted_values, r.total_seconds, rate
+            );
+            Ok(())
+        }
+        Command::Query(a) => {
+            let r = ops::query(&a.dir, &a.sql)?;
+            let text = match a.format {
+                Format::Table => r.result.to_table(),
+                Format::Json => r.result.to_json(),
+                Format::Csv => r.result.to_csv(),
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            if !text.ends_with('\n') {
+                let _ = out.write_all(b"\n");
+            }
+            let _ = out.flush();
+            Ok(())
+        }
+        Command::Demo(a) => demo::run(a.dir.as_deref()),
+        Command::Bench(a) => {
+            let rows = if a.quick { vec![10_000] } else { a.rows };
+            if rows.contains(&0) {
+                return Err(CliError::Usage(
+                    "--rows: every row count must be at least 1".into(),
+                ));
+            }
+            bench::run(&rows, &a.preset)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let code = e.exit_code().clamp(1, 255);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}

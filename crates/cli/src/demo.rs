@@ -1,0 +1,449 @@
+//! `dtfhe demo`: three plants, one encrypted digital thread, every released number checked
+//! against the plaintext answer.
+//!
+//! The AI4I 2020 data (vendored, CC BY 4.0) is built into the binary, split into three
+//! contiguous thirds, and each third is encrypted by its own plant as a source. The three
+//! plants are also the three trustees: each holds one key share, and every query result is
+//! decrypted only with all three shares. The plaintext side parses the same CSV bytes on its
+//! own ([`crate::reference`]) and evaluates the same SQL in clear.
+
+use crate::error::CliError;
+use crate::ops;
+use crate::reference;
+use dtfhe_engine::plaintext::PlainRow;
+use dtfhe_engine::{format_float, Cell, ResultSet};
+use dtfhe_thread::Schema;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The AI4I 2020 CSV export, byte for byte (UTF-8 BOM, CRLF).
+pub const AI4I_CSV: &[u8] = include_bytes!("../../../data/ai4i2020/ai4i2020.csv");
+/// The schema the plants use for it.
+pub const AI4I_SCHEMA: &str = include_str!("../../../schemas/ai4i.toml");
+/// The three plants: sources and trustees.
+pub const PLANTS: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
+/// Minimum group size of the demo deployment.
+pub const MIN_GROUP_SIZE: u32 = 5;
+
+/// One demo query.
+struct Step {
+    title: &'static str,
+    why: &'static str,
+    sql: &'static str,
+    /// `true`: the platform must refuse it.
+    refused: bool,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        title: "Failure rate and mean torque per product quality type",
+        why: "Group by a public column; the sums per group are computed on ciphertexts.",
+        sql: "SELECT type, COUNT(*) AS products, AVG(failure) AS failure_rate, \
+              AVG(torque) AS mean_torque FROM ai4i GROUP BY type ORDER BY type",
+        refused: false,
+    },
+    Step {
+        title: "Does tool wear drive failures? (all three plants pooled)",
+        why: "Correlation and regression need sums of products: ciphertext × ciphertext.",
+        sql: "SELECT CORR(tool_wear, failure) AS corr_wear_failure, \
+              REGR_SLOPE(failure, tool_wear) AS failure_per_wear_min, \
+              COVAR_SAMP(tool_wear, failure) AS covar_wear_failure FROM ai4i",
+        refused: false,
+    },
+    Step {
+        title: "Per-plant benchmarking",
+        why: "Each plant sees how its line compares, without seeing the others' rows.",
+        sql: "SELECT source, COUNT(*) AS snapshots, AVG(torque) AS mean_torque, \
+              STDDEV_SAMP(torque) AS sd_torque, AVG(failure) AS failure_rate \
+              FROM ai4i GROUP BY source ORDER BY source",
+        refused: false,
+    },
+    Step {
+        title: "Process temperature vs air temperature",
+        why: "Process statistics and a least-squares line, from exact encrypted sums.",
+        sql: "SELECT AVG(process_temp) AS mean_process_k, VAR_POP(process_temp) AS var_process, \
+              AVG(air_temp) AS mean_air_k, CORR(process_temp, air_temp) AS corr, \
+              REGR_SLOPE(process_temp, air_temp) AS slope, \
+              REGR_INTERCEPT(process_temp, air_temp) AS intercept, \
+              REGR_R2(process_temp, air_temp) AS r2 FROM ai4i",
+        refused: false,
+    },
+    Step {
+        title: "Failure modes across the consortium",
+        why: "The five mode flags are stored compact (usage = \"sum\"): counted, never multiplied.",
+        sql: "SELECT COUNT(*) AS snapshots, SUM(failure) AS failures, SUM(twf) AS tool_wear, \
+              SUM(hdf) AS heat_dissipation, SUM(pwf) AS power, SUM(osf) AS overstrain, \
+              SUM(rnf) AS random FROM ai4i",
+        refused: false,
+    },
+    Step {
+        title: "Refused: reading individual torque values",
+        why: "An encrypted column outside an aggregate would release rows.",
+        sql: "SELECT torque FROM ai4i",
+        refused: true,
+    },
+    Step {
+        title: "Refused: an aggregate over too few rows",
+        why: "Two snapshots (udi 1 and 2) are fewer than k = 5: their mean would expose them.",
+        sql: "SELECT AVG(torque) FROM ai4i WHERE udi < 3",
+        refused: true,
+    },
+];
+
+/// Split the CSV bytes into `parts` contiguous pieces of its data lines, each with the
+/// header line (and the file's BOM and line endings) kept.
+pub fn split_csv(bytes: &[u8], parts: usize) -> Vec<Vec<u8>> {
+    let mut lines = bytes.split_inclusive(|&b| b == b'\n');
+    let header = lines.next().unwrap_or_default();
+    let data: Vec<&[u8]> = lines
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let n = data.len();
+    (0..parts)
+        .map(|i| {
+            let (lo, hi) = (i * n / parts, (i + 1) * n / parts);
+            let mut out = header.to_vec();
+            for l in &data[lo..hi] {
+                out.extend_from_slice(l);
+            }
+            out
+        })
+        .collect()
+}
+
+fn cell_text(c: &Cell, decimals: Option<u32>) -> String {
+    match c {
+        Cell::Null => "NULL".into(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Text(t) => t.clone(),
+        Cell::Float(f) => match decimals {
+            Some(d) => format!("{:.*}", d as usize, f),
+            None => {
+                // Round for display only; the check uses the full values.
+                let a = f.abs();
+                if a != 0.0 && !(1e-4..1e7).contains(&a) {
+                    format!("{f:.6e}")
+                } else {
+                    let s = format!("{f:.10}");
+                    let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+                    if s == "-0" {
+                        format_float(0.0)
+                    } else {
+                        s
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// Print the released result in long form: one line per group and value, the plaintext
+/// answer beside it and a check mark. Returns (values checked, values that differ).
+fn print_comparison(released: &ResultSet, plain: &ResultSet) -> (usize, usize) {
+    // Group-key columns are the text/int columns equal on both sides that are not aggregates;
+    // we show the first column of each row as the row label when it is text.
+    let mut lines: Vec<[String; 5]> = Vec::new();
+    let mut checked = 0;
+    let mut bad = 0;
+    let rows = released.rows.len().max(plain.rows.len());
+    for r in 0..rows {
+        let rel = released.rows.get(r);
+        let pla = plain.rows.get(r);
+        let label = rel
+            .and_then(|row| row.first())
+            .and_then(|c| match c {
+                Cell::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for (c, name) in released.columns.iter().enumerate() {
+            let dec = released.decimals.get(c).copied().flatten();
+            let a = rel.and_then(|row| row.get(c));
+            let b = pla.and_then(|row| row.get(c));
+            if c == 0 && !label.is_empty() {
+                // The group label itself: still checked.
+                let ok =
+                    matches!((a, b), (Some(x), Some(y)) if reference::cell_matches(x, y, None));
+                checked += 1;
+                if !ok {
+                    bad += 1;
+                    lines.push([
+                        label.clone(),
+                        name.clone(),
+                        a.map_or("-".into(), |x| cell_text(x, None)),
+                        b.map_or("-".into(), |x| cell_text(x, None)),
+                        "✗".into(),
+                    ]);
+                }
+                continue;
+            }
+            let ok = matches!((a, b), (Some(x), Some(y)) if reference::cell_matches(x, y, dec));
+            checked += 1;
+            if !ok {
+                bad += 1;
+            }
+            lines.push([
+                label.clone(),
+                name.clone(),
+                a.map_or("-".into(), |x| cell_text(x, dec)),
+                b.map_or("-".into(), |x| cell_text(x, dec)),
+                if ok { "✓".into() } else { "✗".into() },
+            ]);
+        }
+    }
+    let has_label = lines.iter().any(|l| !l[0].is_empty());
+    let head = [
+        if has_label {
+            released.columns.first().cloned().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        "statistic".to_string(),
+        "released (encrypted)".to_string(),
+        "plaintext".to_string(),
+        String::new(),
+    ];
+    let w = |i: usize| {
+        lines
+            .iter()
+            .map(|l| l[i].chars().count())
+            .chain(std::iter::once(head[i].chars().count()))
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = [w(0), w(1), w(2), w(3)];
+    let fmt_line = |l: &[String; 5]| {
+        let mut s = String::from("    ");
+        if has_label {
+            s += &format!("{:<w$}  ", l[0], w = widths[0]);
+        }
+        s += &format!(
+            "{:<w1$}  {:>w2$}  {:>w3$}  {}",
+            l[1],
+            l[2],
+            l[3],
+            l[4],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+        s.trim_end().to_string()
+    };
+    println!("{}", fmt_line(&head));
+    let mut prev_label = None;
+    for l in &lines {
+        let mut shown = l.clone();
+        if prev_label.as_ref() == Some(&l[0]) {
+            shown[0] = String::new();
+        }
+        prev_label = Some(l[0].clone());
+        println!("{}", fmt_line(&shown));
+    }
+    (checked, bad)
+}
+
+/// Run the demo in `dir` (a new deployment there, kept) or in a temporary directory.
+pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
+    let start = Instant::now();
+    let schema = Schema::from_toml_str(AI4I_SCHEMA, "schemas/ai4i.toml (built in)")?;
+    let inputs = tempfile::Builder::new()
+        .prefix("dtfhe-demo-input-")
+        .tempdir()
+        .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+    let temp_deployment;
+    let deployment: PathBuf = match dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            temp_deployment = tempfile::Builder::new()
+                .prefix("dtfhe-demo-")
+                .tempdir()
+                .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+            temp_deployment.path().join("deployment")
+        }
+    };
+
+    println!("DigitalThreadFHE demo: three plants share statistics, not data");
+    println!();
+    println!("  Data: AI4I 2020 predictive maintenance (S. Matzka, CC BY 4.0), 10,000 machining");
+    println!("  snapshots, split into three plants: plant-a, plant-b, plant-c.");
+    println!(
+        "  - Each plant encrypts its own rows before they leave the plant. In clear stay only"
+    );
+    println!("    the row number, the product id and the quality type (L/M/H), and row counts.");
+    println!("  - The platform stores the ciphertexts and computes on them. It holds no key.");
+    println!("  - Each plant is also a trustee with one share of the decryption key. A number is");
+    println!("    released only if all three agree it is an aggregate over at least {MIN_GROUP_SIZE} rows.");
+    println!("  - Every released number is checked here against the same SQL computed in clear");
+    println!("    on the original file.");
+    println!();
+
+    // 1. Key ceremony.
+    let t = Instant::now();
+    ops::init(&ops::InitOptions {
+        dir: deployment.clone(),
+        trustees: PLANTS.iter().map(|s| s.to_string()).collect(),
+        min_group_size: MIN_GROUP_SIZE,
+        preset: "bfv-16384".into(),
+    })?;
+    println!(
+        "1. Key ceremony: 3 trustees each made a key share in {}/trustees/<plant>/ (never in the",
+        deployment.display()
+    );
+    println!(
+        "   store); collective public key and relinearisation key published ({:.1} s).",
+        t.elapsed().as_secs_f64()
+    );
+
+    // 2. Each plant encrypts its third.
+    let schema_path = inputs.path().join("ai4i.toml");
+    std::fs::write(&schema_path, AI4I_SCHEMA).map_err(|e| CliError::io(&schema_path, e))?;
+    let pieces = split_csv(AI4I_CSV, PLANTS.len());
+    let mut plain: Vec<PlainRow> = Vec::new();
+    println!("2. Each plant encrypts its rows at the source:");
+    for (plant, bytes) in PLANTS.iter().zip(&pieces) {
+        let csv_path = inputs.path().join(format!("{plant}.csv"));
+        std::fs::write(&csv_path, bytes).map_err(|e| CliError::io(&csv_path, e))?;
+        let r = ops::ingest(&ops::IngestOptions {
+            dir: deployment.clone(),
+            schema: schema_path.clone(),
+            csv: csv_path,
+            source: plant.to_string(),
+            progress: std::io::stderr().is_terminal(),
+        })?;
+        println!(
+            "   {plant}: {} rows, {} encrypted values in {} chunk{}, {:.1} s",
+            r.rows,
+            r.encrypted_values,
+            r.chunks,
+            if r.chunks == 1 { "" } else { "s" },
+            r.total_seconds
+        );
+        plain.extend(
+            reference::plain_rows(bytes, &schema, plant)
+                .map_err(|e| CliError::Mismatch(format!("demo data ({plant}): {e}")))?,
+        );
+    }
+
+    // 3. Queries.
+    println!("3. Queries: computed on ciphertexts, released by all three trustees, checked:");
+    let mut values = 0usize;
+    let mut failures: Vec<String> = Vec::new();
+    let mut released_cts = 0usize;
+    for (i, step) in STEPS.iter().enumerate() {
+        let sql = step.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!();
+        println!("  {}. {}", (b'a' + i as u8) as char, step.title);
+        println!("     {}", step.why);
+        println!("     {sql}");
+        let outcome = ops::query(&deployment, &sql);
+        match (outcome, step.refused) {
+            (Ok(rep), false) => {
+                released_cts += rep.released_ciphertexts;
+                let expected = reference::evaluate(&schema, &sql, &plain)
+                    .map_err(|e| CliError::Mismatch(format!("plaintext side of `{sql}`: {e}")))?;
+                let (n, bad) = print_comparison(&rep.result, &expected);
+                values += n;
+                let overall = reference::check(&rep.result, &expected);
+                if bad > 0 || overall.is_err() {
+                    failures.push(format!(
+                        "{sql}: {}",
+                        overall
+                            .err()
+                            .unwrap_or_else(|| format!("{bad} values differ"))
+                    ));
+                }
+                println!(
+                    "     computed {:.2} s, released {:.2} s ({} ciphertext sums decrypted jointly)",
+                    rep.compute_seconds, rep.release_seconds, rep.released_ciphertexts
+                );
+            }
+            (Err(e @ CliError::Refused(_)), true) => {
+                println!("     ✓ refused as it must be, nothing decrypted:");
+                println!("       {e}");
+                values += 1;
+            }
+            (Ok(_), true) => {
+                println!("     ✗ this query should have been refused, but a result was released");
+                failures.push(format!("{sql}: not refused"));
+            }
+            (Err(e), true) => {
+                println!("     ✗ expected a policy refusal, got: {e}");
+                failures.push(format!("{sql}: {e}"));
+            }
+            (Err(e), false) => return Err(e),
+        }
+    }
+
+    println!();
+    let queries = STEPS.len();
+    if failures.is_empty() {
+        println!(
+            "All {values} values of {queries} queries agree with the plaintext answers \
+             ({released_cts} sums released; {:.1} s in total).",
+            start.elapsed().as_secs_f64()
+        );
+        if dir.is_some() {
+            println!(
+                "The deployment is kept in {}: try `dtfhe query --dir {} \"SELECT type, AVG(rpm) FROM ai4i GROUP BY type\"`.",
+                deployment.display(),
+                deployment.display()
+            );
+        }
+        Ok(())
+    } else {
+        for f in &failures {
+            println!("✗ {f}");
+        }
+        Err(CliError::Mismatch(format!(
+            "{} of {queries} demo queries differ from the plaintext answer: {}",
+            failures.len(),
+            failures.join("; ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_header_and_all_rows() {
+        let parts = split_csv(AI4I_CSV, 3);
+        assert_eq!(parts.len(), 3);
+        let header = AI4I_CSV
+            .split_inclusive(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let mut total = 0;
+        for p in &parts {
+            assert!(p.starts_with(header));
+            total += p.split_inclusive(|&b| b == b'\n').count() - 1;
+        }
+        assert_eq!(total, 10_000);
+        // Reassembling the data lines gives the original file.
+        let mut joined = header.to_vec();
+        for p in &parts {
+            joined.extend_from_slice(&p[header.len()..]);
+        }
+        assert_eq!(joined, AI4I_CSV);
+    }
+
+    #[test]
+    fn plaintext_side_reads_all_rows() {
+        let schema = Schema::from_toml_str(AI4I_SCHEMA, "ai4i.toml").expect("schema");
+        let rows = reference::plain_rows(AI4I_CSV, &schema, "x").expect("rows");
+        assert_eq!(rows.len(), 10_000);
+        let r = reference::evaluate(&schema, "SELECT SUM(failure), SUM(twf) FROM ai4i", &rows)
+            .expect("evaluate");
+        assert_eq!(r.rows[0][0].as_f64(), Some(339.0));
+        assert_eq!(r.rows[0][1].as_f64(), Some(46.0));
+    }
+
+    #[test]
+    fn schema_accepts_the_whole_file() {
+        let schema = Schema::from_toml_str(AI4I_SCHEMA, "ai4i.toml").expect("schema");
+        let table = dtfhe_thread::read_csv_bytes(AI4I_CSV, "ai4i2020.csv", &schema).expect("csv");
+        assert_eq!(table.rows, 10_000);
+    }
+}
