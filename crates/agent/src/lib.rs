@@ -42,7 +42,11 @@ pub const PART_SQUARE: &str = "square";
 
 /// Level at which a column's parts are stored.
 pub fn storage_level(params: &Params, schema: &Schema, column: &str) -> usize {
-    match schema.column(column).and_then(|c| c.encrypted()).map(|e| e.usage) {
+    match schema
+        .column(column)
+        .and_then(|c| c.encrypted())
+        .map(|e| e.usage)
+    {
         Some(Usage::Sum) => params.compact_level(),
         _ => 0,
     }
@@ -60,7 +64,10 @@ pub fn encrypt_table(
     let n = params.slots();
     for col in &table.encrypted {
         if col.values.len() != table.rows || col.present.len() != table.rows {
-            return Err(AgentError::Shape { dataset: schema.dataset.clone(), reason: format!("column `{}` has the wrong length", col.name) });
+            return Err(AgentError::Shape {
+                dataset: schema.dataset.clone(),
+                reason: format!("column `{}` has the wrong length", col.name),
+            });
         }
     }
     let starts: Vec<usize> = (0..table.rows).step_by(n).collect();
@@ -75,21 +82,39 @@ pub fn encrypt_table(
         .collect()
 }
 
-fn encrypt_rows(params: &Params, pk: &PublicKey, schema: &Schema, table: &Table, start: usize, end: usize) -> Result<NewChunk, AgentError> {
+fn encrypt_rows(
+    params: &Params,
+    pk: &PublicKey,
+    schema: &Schema,
+    table: &Table,
+    start: usize,
+    end: usize,
+) -> Result<NewChunk, AgentError> {
     let mut rng = rand::rng();
     let public: Vec<PublicColumn> = table
         .public
         .iter()
-        .map(|c| PublicColumn { name: c.name.clone(), values: c.values[start..end].to_vec() })
+        .map(|c| PublicColumn {
+            name: c.name.clone(),
+            values: c.values[start..end].to_vec(),
+        })
         .collect();
     let mut parts = Vec::new();
     for col in &table.encrypted {
         let level = storage_level(params, schema, &col.name);
         let values = &col.values[start..end];
         let mut push = |part: &str, vals: &[i64], level: usize| -> Result<(), AgentError> {
-            let ct = column::encrypt(params, pk, vals, level, &mut rng)
-                .map_err(|source| AgentError::Encrypt { column: col.name.clone(), source })?;
-            parts.push(NewPart { column: col.name.clone(), part: part.to_string(), bytes: codec::encode_ciphertext(params, &ct) });
+            let ct = column::encrypt(params, pk, vals, level, &mut rng).map_err(|source| {
+                AgentError::Encrypt {
+                    column: col.name.clone(),
+                    source,
+                }
+            })?;
+            parts.push(NewPart {
+                column: col.name.clone(),
+                part: part.to_string(),
+                bytes: codec::encode_ciphertext(params, &ct),
+            });
             Ok(())
         };
         push(PART_VALUE, values, level)?;
@@ -102,7 +127,11 @@ fn encrypt_rows(params: &Params, pk: &PublicKey, schema: &Schema, table: &Table,
             push(PART_SQUARE, &squares, 0)?;
         }
     }
-    Ok(NewChunk { rows: (end - start) as u32, public: encode_public_columns(&public, end - start), parts })
+    Ok(NewChunk {
+        rows: (end - start) as u32,
+        public: encode_public_columns(&public, end - start),
+        parts,
+    })
 }
 
 /// The clear value a chunk row carries for the implicit `source` column.

@@ -40,7 +40,12 @@ impl Multiplier {
     /// Prepare products for `params`, relinearising with the collective key `relin`.
     pub fn new(params: &Params, relin: RelinearizationKey) -> Result<Multiplier, CryptoError> {
         let base = params.bfv.context_at_level(0)?.clone();
-        let log_q: usize = params.spec.moduli.iter().map(|q| 64 - q.leading_zeros() as usize).sum();
+        let log_q: usize = params
+            .spec
+            .moduli
+            .iter()
+            .map(|q| 64 - q.leading_zeros() as usize)
+            .sum();
         // Room for N·(Q/2)² times 2^40 accumulated products, plus one spare prime.
         let n_extra = (log_q + 60).div_ceil(62) + 1;
         let mut moduli = params.spec.moduli.clone();
@@ -54,22 +59,42 @@ impl Multiplier {
         }
         let extended = Context::new_arc(&moduli, params.slots())?;
         let extender = Scaler::new(&base, &extended, ScalingFactor::one())?;
-        let down = Scaler::new(&extended, &base, ScalingFactor::new(&BigUint::from(params.t()), base.modulus()))?;
-        Ok(Multiplier { params: params.clone(), relin, base, extended, extender, down })
+        let down = Scaler::new(
+            &extended,
+            &base,
+            ScalingFactor::new(&BigUint::from(params.t()), base.modulus()),
+        )?;
+        Ok(Multiplier {
+            params: params.clone(),
+            relin,
+            base,
+            extended,
+            extender,
+            down,
+        })
     }
 
     /// Lift a level-0 ciphertext into the extended basis.
     pub fn extend(&self, ct: &Ciphertext) -> Result<Extended, CryptoError> {
         if ct.len() != 2 || ct[0].ctx() != &self.base {
-            return Err(CryptoError::Mismatch { what: "ciphertext", reason: "products need fresh full-level ciphertexts".into() });
+            return Err(CryptoError::Mismatch {
+                what: "ciphertext",
+                reason: "products need fresh full-level ciphertexts".into(),
+            });
         }
-        Ok(Extended { c0: ct[0].scale(&self.extender)?, c1: ct[1].scale(&self.extender)? })
+        Ok(Extended {
+            c0: ct[0].scale(&self.extender)?,
+            c1: ct[1].scale(&self.extender)?,
+        })
     }
 
     /// Start an empty Σ a⊙b.
     pub fn product_sum(&self) -> ProductSum {
         let z = Poly::zero(&self.extended, Representation::Ntt);
-        ProductSum { c: [z.clone(), z.clone(), z], terms: 0 }
+        ProductSum {
+            c: [z.clone(), z.clone(), z],
+            terms: 0,
+        }
     }
 
     /// Scale the accumulated tensor back by t/Q and relinearise: one 2-part ciphertext.
@@ -136,7 +161,10 @@ impl LinearSum {
             None => self.acc = Some(ct.clone()),
             Some(acc) => {
                 if acc[0].ctx() != ct[0].ctx() {
-                    return Err(CryptoError::Mismatch { what: "ciphertext", reason: "summands at different levels".into() });
+                    return Err(CryptoError::Mismatch {
+                        what: "ciphertext",
+                        reason: "summands at different levels".into(),
+                    });
                 }
                 *acc += ct;
             }
@@ -186,7 +214,12 @@ impl NoiseEstimate {
     }
     /// After a ct × ct product (and relinearisation).
     pub fn product(self, other: NoiseEstimate, params: &Params) -> NoiseEstimate {
-        NoiseEstimate(self.0.max(other.0) + log2_ceil(params.t() as u128) + log2_ceil(params.slots() as u128) + 4)
+        NoiseEstimate(
+            self.0.max(other.0)
+                + log2_ceil(params.t() as u128)
+                + log2_ceil(params.slots() as u128)
+                + 4,
+        )
     }
     /// After summing `terms` such ciphertexts.
     pub fn summed(self, terms: u64) -> NoiseEstimate {

@@ -27,9 +27,15 @@ pub fn new_share<R: RngCore + CryptoRng>(params: &Params, rng: &mut R) -> Secret
 /// Run the whole ceremony for shares held in this process (each trustee's share is only
 /// read by its own steps). Used by `init` on one machine; the per-round functions of fhe.rs
 /// are the same ones the networked ceremony will call.
-pub fn run<R: RngCore + CryptoRng>(params: &Params, shares: &[SecretKey], rng: &mut R) -> Result<CollectiveKeys, CryptoError> {
+pub fn run<R: RngCore + CryptoRng>(
+    params: &Params,
+    shares: &[SecretKey],
+    rng: &mut R,
+) -> Result<CollectiveKeys, CryptoError> {
     if shares.is_empty() {
-        return Err(CryptoError::InvalidParameters("a ceremony needs at least one trustee".into()));
+        return Err(CryptoError::InvalidParameters(
+            "a ceremony needs at least one trustee".into(),
+        ));
     }
     let crp = CommonRandomPoly::new(&params.bfv, rng)?;
     let pk_shares = shares
@@ -43,9 +49,15 @@ pub fn run<R: RngCore + CryptoRng>(params: &Params, shares: &[SecretKey], rng: &
         .iter()
         .map(|sk| RelinKeyGenerator::new(sk, &crps, rng))
         .collect::<Result<Vec<_>, _>>()?;
-    let round1 = generators.iter().map(|g| g.round_1(rng)).collect::<Result<Vec<_>, _>>()?;
+    let round1 = generators
+        .iter()
+        .map(|g| g.round_1(rng))
+        .collect::<Result<Vec<_>, _>>()?;
     let round1_agg = Arc::new(round1.into_iter().aggregate()?);
-    let round2 = generators.iter().map(|g| g.round_2(&round1_agg, rng)).collect::<Result<Vec<_>, _>>()?;
+    let round2 = generators
+        .iter()
+        .map(|g| g.round_2(&round1_agg, rng))
+        .collect::<Result<Vec<_>, _>>()?;
     let relin: RelinearizationKey = round2.into_iter().aggregate()?;
     Ok(CollectiveKeys { public, relin })
 }

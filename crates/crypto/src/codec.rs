@@ -63,27 +63,44 @@ pub fn open<'a>(kind: Kind, params: &Params, bytes: &'a [u8]) -> Result<&'a [u8]
     let what = kind.name();
     let mal = |reason: String| CryptoError::Malformed { what, reason };
     if bytes.len() < HEADER_LEN {
-        return Err(mal(format!("{} bytes is shorter than the {HEADER_LEN}-byte header", bytes.len())));
+        return Err(mal(format!(
+            "{} bytes is shorter than the {HEADER_LEN}-byte header",
+            bytes.len()
+        )));
     }
     if &bytes[..4] != MAGIC {
         return Err(mal("missing DTFH magic".into()));
     }
     if bytes[4] != FORMAT_VERSION {
-        return Err(mal(format!("format version {} (this build reads {FORMAT_VERSION})", bytes[4])));
+        return Err(mal(format!(
+            "format version {} (this build reads {FORMAT_VERSION})",
+            bytes[4]
+        )));
     }
     if bytes[5] != kind as u8 {
-        return Err(CryptoError::Mismatch { what, reason: format!("envelope holds object kind {}", bytes[5]) });
+        return Err(CryptoError::Mismatch {
+            what,
+            reason: format!("envelope holds object kind {}", bytes[5]),
+        });
     }
     if bytes[6..14] != params.spec.fingerprint() {
-        return Err(CryptoError::Mismatch { what, reason: format!("made under other parameters than {}", params.name) });
+        return Err(CryptoError::Mismatch {
+            what,
+            reason: format!("made under other parameters than {}", params.name),
+        });
     }
     let len = u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]) as usize;
     if len > MAX_PAYLOAD {
-        return Err(mal(format!("payload of {len} bytes exceeds the {MAX_PAYLOAD}-byte limit")));
+        return Err(mal(format!(
+            "payload of {len} bytes exceeds the {MAX_PAYLOAD}-byte limit"
+        )));
     }
     let payload = &bytes[HEADER_LEN..];
     if payload.len() != len {
-        return Err(mal(format!("header says {len} payload bytes, found {}", payload.len())));
+        return Err(mal(format!(
+            "header says {len} payload bytes, found {}",
+            payload.len()
+        )));
     }
     Ok(payload)
 }
@@ -96,8 +113,14 @@ fn parse<T: DeserializeParametrized<Parameters = fhe::bfv::BfvParameters, Error 
 ) -> Result<T, CryptoError> {
     match catch_unwind(AssertUnwindSafe(|| T::from_bytes(payload, &params.bfv))) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(CryptoError::Malformed { what, reason: e.to_string() }),
-        Err(_) => Err(CryptoError::Malformed { what, reason: "payload rejected by the fhe library".into() }),
+        Ok(Err(e)) => Err(CryptoError::Malformed {
+            what,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(CryptoError::Malformed {
+            what,
+            reason: "payload rejected by the fhe library".into(),
+        }),
     }
 }
 
@@ -110,7 +133,10 @@ pub fn encode_ciphertext(params: &Params, ct: &Ciphertext) -> Vec<u8> {
 pub fn decode_ciphertext(params: &Params, bytes: &[u8]) -> Result<Ciphertext, CryptoError> {
     let ct: Ciphertext = parse("ciphertext", params, open(Kind::Ciphertext, params, bytes)?)?;
     if ct.len() != 2 {
-        return Err(CryptoError::Malformed { what: "ciphertext", reason: format!("{} polynomials, expected 2", ct.len()) });
+        return Err(CryptoError::Malformed {
+            what: "ciphertext",
+            reason: format!("{} polynomials, expected 2", ct.len()),
+        });
     }
     Ok(ct)
 }
@@ -132,7 +158,11 @@ pub fn encode_relin_key(params: &Params, rk: &RelinearizationKey) -> Vec<u8> {
 
 /// Decode the collective relinearisation key.
 pub fn decode_relin_key(params: &Params, bytes: &[u8]) -> Result<RelinearizationKey, CryptoError> {
-    parse("relinearization key", params, open(Kind::RelinKey, params, bytes)?)
+    parse(
+        "relinearization key",
+        params,
+        open(Kind::RelinKey, params, bytes)?,
+    )
 }
 
 /// Encode a trustee's secret-key share (for that trustee's own 0600 file, never the store).
@@ -147,7 +177,10 @@ pub fn decode_secret_share(params: &Params, bytes: &[u8]) -> Result<SecretKey, C
     let sk: SecretKey = parse("secret-key share", params, payload)?;
     let coeffs = crate::release::secret_coefficients(&sk)?;
     if coeffs.iter().any(|c| c.unsigned_abs() > 64) {
-        return Err(CryptoError::Malformed { what: "secret-key share", reason: "coefficients are not small".into() });
+        return Err(CryptoError::Malformed {
+            what: "secret-key share",
+            reason: "coefficients are not small".into(),
+        });
     }
     Ok(sk)
 }

@@ -16,9 +16,15 @@ pub fn to_zt(params: &Params, values: &[i64]) -> Result<Vec<u64>, CryptoError> {
         .map(|&v| {
             let v = v as i128;
             if v.abs() > half {
-                return Err(CryptoError::OutOfRange(format!("a value exceeds ±t/2 = {half}")));
+                return Err(CryptoError::OutOfRange(format!(
+                    "a value exceeds ±t/2 = {half}"
+                )));
             }
-            Ok(if v < 0 { (t as i128 + v) as u64 } else { v as u64 })
+            Ok(if v < 0 {
+                (t as i128 + v) as u64
+            } else {
+                v as u64
+            })
         })
         .collect()
 }
@@ -33,7 +39,11 @@ pub fn encrypt<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Ciphertext, CryptoError> {
     if values.len() > params.slots() {
-        return Err(CryptoError::OutOfRange(format!("{} values exceed the {} slots of a chunk", values.len(), params.slots())));
+        return Err(CryptoError::OutOfRange(format!(
+            "{} values exceed the {} slots of a chunk",
+            values.len(),
+            params.slots()
+        )));
     }
     let slots = to_zt(params, values)?;
     let pt = Plaintext::try_encode(&slots, Encoding::simd(), &params.bfv)?;
@@ -50,10 +60,18 @@ pub fn level_of(params: &Params, ct: &Ciphertext) -> Result<usize, CryptoError> 
 }
 
 /// A public 0/1 row-selection mask as a plaintext at `level`, for pt × ct.
-pub fn mask_plaintext(params: &Params, mask: &[bool], level: usize) -> Result<Plaintext, CryptoError> {
+pub fn mask_plaintext(
+    params: &Params,
+    mask: &[bool],
+    level: usize,
+) -> Result<Plaintext, CryptoError> {
     if mask.len() > params.slots() {
         return Err(CryptoError::OutOfRange("mask longer than a chunk".into()));
     }
     let slots: Vec<u64> = mask.iter().map(|&m| m as u64).collect();
-    Ok(Plaintext::try_encode(&slots, Encoding::simd_at_level(level), &params.bfv)?)
+    Ok(Plaintext::try_encode(
+        &slots,
+        Encoding::simd_at_level(level),
+        &params.bfv,
+    )?)
 }

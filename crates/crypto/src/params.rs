@@ -10,7 +10,14 @@ use std::sync::Arc;
 
 /// Largest total ciphertext-modulus size (bits) for 128-bit security, per ring degree
 /// (HomomorphicEncryption.org standard, classical, uniform/ternary secret).
-const HE_STANDARD_128: &[(usize, u32)] = &[(1024, 27), (2048, 54), (4096, 109), (8192, 218), (16384, 438), (32768, 881)];
+const HE_STANDARD_128: &[(usize, u32)] = &[
+    (1024, 27),
+    (2048, 54),
+    (4096, 109),
+    (8192, 218),
+    (16384, 438),
+    (32768, 881),
+];
 
 /// A named, vetted parameter set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +44,13 @@ impl Preset {
 
     /// Look a preset up by name.
     pub fn from_name(name: &str) -> Result<Preset, CryptoError> {
-        Preset::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| CryptoError::UnknownPreset {
-            name: name.to_string(),
-            known: Preset::ALL.map(|p| p.name()).join(", "),
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| CryptoError::UnknownPreset {
+                name: name.to_string(),
+                known: Preset::ALL.map(|p| p.name()).join(", "),
+            })
     }
 
     /// The raw numbers of this preset.
@@ -48,12 +58,23 @@ impl Preset {
         match self {
             Preset::Bfv16384 => ParamSpec {
                 degree: 16384,
-                moduli: vec![0xffffffffffe8001, 0xffffffffffd8001, 0xffffffffffc0001, 0xffffffffff28001, 0xfffffffffe38001],
+                moduli: vec![
+                    0xffffffffffe8001,
+                    0xffffffffffd8001,
+                    0xffffffffffc0001,
+                    0xffffffffff28001,
+                    0xfffffffffe38001,
+                ],
                 plaintext: 1125899904679937,
             },
             Preset::Bfv8192 => ParamSpec {
                 degree: 8192,
-                moduli: vec![0x3fffffffef8001, 0x3fffffffeb8001, 0x3fffffffe7c001, 0x3fffffffe64001],
+                moduli: vec![
+                    0x3fffffffef8001,
+                    0x3fffffffeb8001,
+                    0x3fffffffe7c001,
+                    0x3fffffffe64001,
+                ],
                 plaintext: 1125899906826241,
             },
         }
@@ -82,10 +103,15 @@ impl ParamSpec {
         let bad = |m: String| Err(CryptoError::InvalidParameters(m));
         let n = self.degree;
         if !n.is_power_of_two() || !(1024..=32768).contains(&n) {
-            return bad(format!("degree N = {n} must be a power of two in 1024..=32768"));
+            return bad(format!(
+                "degree N = {n} must be a power of two in 1024..=32768"
+            ));
         }
         if self.moduli.is_empty() || self.moduli.len() > 15 {
-            return bad(format!("{} ciphertext moduli given; 1..=15 allowed", self.moduli.len()));
+            return bad(format!(
+                "{} ciphertext moduli given; 1..=15 allowed",
+                self.moduli.len()
+            ));
         }
         let two_n = 2 * n as u64;
         let t = self.plaintext;
@@ -93,7 +119,9 @@ impl ParamSpec {
             return bad(format!("plaintext modulus t = {t} is not prime"));
         }
         if t % two_n != 1 {
-            return bad(format!("plaintext modulus t = {t} is not 1 mod 2N = {two_n}: SIMD slots need it"));
+            return bad(format!(
+                "plaintext modulus t = {t} is not 1 mod 2N = {two_n}: SIMD slots need it"
+            ));
         }
         let mut log_q = 0f64;
         for (i, &q) in self.moduli.iter().enumerate() {
@@ -101,27 +129,37 @@ impl ParamSpec {
                 return bad(format!("modulus q{i} = {q} exceeds 62 bits"));
             }
             if !is_prime(q) || q % two_n != 1 {
-                return bad(format!("modulus q{i} = {q} is not a prime congruent to 1 mod 2N = {two_n}"));
+                return bad(format!(
+                    "modulus q{i} = {q} is not a prime congruent to 1 mod 2N = {two_n}"
+                ));
             }
             if q == t {
                 return bad(format!("modulus q{i} equals the plaintext modulus t = {t}"));
             }
             if q < t {
-                return bad(format!("modulus q{i} = {q} is smaller than the plaintext modulus t = {t}"));
+                return bad(format!(
+                    "modulus q{i} = {q} is smaller than the plaintext modulus t = {t}"
+                ));
             }
             if self.moduli[..i].contains(&q) {
                 return bad(format!("modulus q{i} = {q} is repeated"));
             }
             log_q += (q as f64).log2();
         }
-        let bound = HE_STANDARD_128.iter().find(|(d, _)| *d == n).map(|(_, b)| *b).unwrap_or(0);
+        let bound = HE_STANDARD_128
+            .iter()
+            .find(|(d, _)| *d == n)
+            .map(|(_, b)| *b)
+            .unwrap_or(0);
         if !insecure && log_q.ceil() as u32 > bound {
             return bad(format!(
                 "log2(Q) = {log_q:.1} bits exceeds the 128-bit security bound of {bound} bits for N = {n} (use --insecure only for experiments)"
             ));
         }
         if (log_q as u32) < 2 * (64 - t.leading_zeros()) + 40 {
-            return bad(format!("log2(Q) = {log_q:.1} leaves no noise room above t = {t}"));
+            return bad(format!(
+                "log2(Q) = {log_q:.1} leaves no noise room above t = {t}"
+            ));
         }
         Ok(())
     }
@@ -140,7 +178,10 @@ impl ParamSpec {
 
     /// Decode the binary form (does not validate; call [`ParamSpec::validate`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<ParamSpec, CryptoError> {
-        let mal = |r: &str| CryptoError::Malformed { what: "parameter blob", reason: r.to_string() };
+        let mal = |r: &str| CryptoError::Malformed {
+            what: "parameter blob",
+            reason: r.to_string(),
+        };
         let (&version, rest) = bytes.split_first().ok_or_else(|| mal("empty"))?;
         if version != 1 {
             return Err(mal(&format!("unknown format version {version}")));
@@ -153,10 +194,21 @@ impl ParamSpec {
         let k = rest[12] as usize;
         let body = &rest[13..];
         if body.len() != 8 * k {
-            return Err(mal(&format!("expected {k} moduli ({} bytes), found {} bytes", 8 * k, body.len())));
+            return Err(mal(&format!(
+                "expected {k} moduli ({} bytes), found {} bytes",
+                8 * k,
+                body.len()
+            )));
         }
-        let moduli = body.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
-        Ok(ParamSpec { degree, moduli, plaintext })
+        let moduli = body
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        Ok(ParamSpec {
+            degree,
+            moduli,
+            plaintext,
+        })
     }
 
     /// Short fingerprint binding stored objects to these parameters.
@@ -193,7 +245,11 @@ impl Params {
             .set_plaintext_modulus(spec.plaintext)
             .set_moduli(&spec.moduli)
             .build_arc()?;
-        Ok(Params { name: name.to_string(), spec, bfv })
+        Ok(Params {
+            name: name.to_string(),
+            spec,
+            bfv,
+        })
     }
 
     /// Number of SIMD slots (rows per chunk).
@@ -220,7 +276,10 @@ impl Params {
 
     /// log2 of the ciphertext modulus at `level` (level 0 = all moduli).
     pub fn log_q_at(&self, level: usize) -> f64 {
-        self.spec.moduli[..self.spec.moduli.len() - level].iter().map(|&q| (q as f64).log2()).sum()
+        self.spec.moduli[..self.spec.moduli.len() - level]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum()
     }
 }
 
@@ -286,10 +345,19 @@ mod tests {
         let cases: Vec<(&str, Box<dyn Fn(&mut ParamSpec)>)> = vec![
             ("not prime", Box::new(|s| s.plaintext += 2)),
             ("not 1 mod 2N", Box::new(|s| s.plaintext = 1125899906842597)),
-            ("equals the plaintext", Box::new(|s| s.moduli[1] = s.plaintext)),
-            ("smaller than the plaintext", Box::new(|s| s.moduli[1] = 1125899904679937)),
+            (
+                "equals the plaintext",
+                Box::new(|s| s.moduli[1] = s.plaintext),
+            ),
+            (
+                "smaller than the plaintext",
+                Box::new(|s| s.moduli[1] = 1125899904679937),
+            ),
             ("repeated", Box::new(|s| s.moduli[2] = s.moduli[0])),
-            ("security bound", Box::new(|s| s.moduli.push(0x3fffffffd60001))),
+            (
+                "security bound",
+                Box::new(|s| s.moduli.push(0x3fffffffd60001)),
+            ),
             ("power of two", Box::new(|s| s.degree = 8000)),
         ];
         for (needle, mutate) in cases {

@@ -45,7 +45,10 @@ impl Coeff0Share {
 
     /// Decode and check against the parameters (level exists, residues reduced).
     pub fn from_bytes(params: &Params, bytes: &[u8]) -> Result<Coeff0Share, CryptoError> {
-        let mal = |r: String| CryptoError::Malformed { what: "decryption share", reason: r };
+        let mal = |r: String| CryptoError::Malformed {
+            what: "decryption share",
+            reason: r,
+        };
         if bytes.len() < 3 {
             return Err(mal("shorter than its 3-byte header".into()));
         }
@@ -55,19 +58,31 @@ impl Coeff0Share {
         let (level, k) = (bytes[1] as usize, bytes[2] as usize);
         let moduli = params.spec.moduli.len();
         if level >= moduli || k != moduli - level {
-            return Err(mal(format!("level {level} with {k} residues does not fit {moduli} moduli")));
+            return Err(mal(format!(
+                "level {level} with {k} residues does not fit {moduli} moduli"
+            )));
         }
         let body = &bytes[3..];
         if body.len() != 8 * k {
-            return Err(mal(format!("expected {} residue bytes, found {}", 8 * k, body.len())));
+            return Err(mal(format!(
+                "expected {} residue bytes, found {}",
+                8 * k,
+                body.len()
+            )));
         }
-        let residues: Vec<u64> = body.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
+        let residues: Vec<u64> = body
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
         for (r, q) in residues.iter().zip(&params.spec.moduli) {
             if r >= q {
                 return Err(mal("residue not reduced modulo its prime".into()));
             }
         }
-        Ok(Coeff0Share { level: level as u8, residues })
+        Ok(Coeff0Share {
+            level: level as u8,
+            residues,
+        })
     }
 }
 
@@ -88,14 +103,21 @@ pub fn max_noise_bits(params: &Params, level: usize, trustees: usize) -> u32 {
 /// The secret share's coefficients (small integers), read through its protobuf form.
 pub fn secret_coefficients(sk: &SecretKey) -> Result<Zeroizing<Vec<i64>>, CryptoError> {
     let bytes = Zeroizing::new(sk.to_bytes());
-    let proto = fhe::proto::bfv::SecretKey::decode(bytes.as_slice())
-        .map_err(|e| CryptoError::Malformed { what: "secret-key share", reason: e.to_string() })?;
+    let proto = fhe::proto::bfv::SecretKey::decode(bytes.as_slice()).map_err(|e| {
+        CryptoError::Malformed {
+            what: "secret-key share",
+            reason: e.to_string(),
+        }
+    })?;
     Ok(Zeroizing::new(proto.coeffs.clone()))
 }
 
 fn level_of(params: &Params, ct: &Ciphertext) -> Result<usize, CryptoError> {
     if ct.len() != 2 {
-        return Err(CryptoError::Mismatch { what: "ciphertext", reason: format!("{} parts; relinearise before release", ct.len()) });
+        return Err(CryptoError::Mismatch {
+            what: "ciphertext",
+            reason: format!("{} parts; relinearise before release", ct.len()),
+        });
     }
     Ok(params.bfv.level_of_context(ct[0].ctx())?)
 }
@@ -112,7 +134,10 @@ pub fn trustee_share<R: RngCore + CryptoRng>(
     let s = secret_coefficients(sk)?;
     let n = params.slots();
     if s.len() != n {
-        return Err(CryptoError::Mismatch { what: "secret-key share", reason: "wrong degree".into() });
+        return Err(CryptoError::Mismatch {
+            what: "secret-key share",
+            reason: "wrong degree".into(),
+        });
     }
     let mut c1 = ct[1].clone();
     c1.change_representation(Representation::PowerBasis);
@@ -132,11 +157,18 @@ pub fn trustee_share<R: RngCore + CryptoRng>(
         let e = bigint_mod(&flood, q);
         residues.push(((pos + e as u128) % q128) as u64);
     }
-    Ok(Coeff0Share { level: level as u8, residues })
+    Ok(Coeff0Share {
+        level: level as u8,
+        residues,
+    })
 }
 
 /// Combine c0[0] with every trustee's share: the total of all slots of `ct`, in Z_t.
-pub fn combine(params: &Params, ct: &Ciphertext, shares: &[Coeff0Share]) -> Result<u64, CryptoError> {
+pub fn combine(
+    params: &Params,
+    ct: &Ciphertext,
+    shares: &[Coeff0Share],
+) -> Result<u64, CryptoError> {
     let level = level_of(params, ct)?;
     let mut c0 = ct[0].clone();
     c0.change_representation(Representation::PowerBasis);
@@ -144,7 +176,10 @@ pub fn combine(params: &Params, ct: &Ciphertext, shares: &[Coeff0Share]) -> Resu
     let mut acc: Vec<u64> = c0.coefficients().outer_iter().map(|row| row[0]).collect();
     for share in shares {
         if share.level as usize != level || share.residues.len() != moduli.len() {
-            return Err(CryptoError::Mismatch { what: "decryption share", reason: "computed for another ciphertext level".into() });
+            return Err(CryptoError::Mismatch {
+                what: "decryption share",
+                reason: "computed for another ciphertext level".into(),
+            });
         }
         for ((a, r), q) in acc.iter_mut().zip(&share.residues).zip(&moduli) {
             *a = ((*a as u128 + *r as u128) % *q as u128) as u64;
@@ -187,6 +222,10 @@ fn sample_flood<R: RngCore + CryptoRng>(bits: u32, rng: &mut R) -> BigInt {
 
 fn bigint_mod(v: &BigInt, q: u64) -> u64 {
     let r = v % BigInt::from(q);
-    let r = if r.sign() == Sign::Minus { r + BigInt::from(q) } else { r };
+    let r = if r.sign() == Sign::Minus {
+        r + BigInt::from(q)
+    } else {
+        r
+    };
     u64::try_from(r).unwrap_or(0)
 }

@@ -18,9 +18,16 @@ struct Fixture {
 fn fixture(preset: Preset, seed: u64) -> Fixture {
     let params = preset.params().expect("preset");
     let mut rng = StdRng::seed_from_u64(seed);
-    let shares: Vec<SecretKey> = (0..3).map(|_| ceremony::new_share(&params, &mut rng)).collect();
+    let shares: Vec<SecretKey> = (0..3)
+        .map(|_| ceremony::new_share(&params, &mut rng))
+        .collect();
     let keys = ceremony::run(&params, &shares, &mut rng).expect("ceremony");
-    Fixture { params, shares, keys, rng }
+    Fixture {
+        params,
+        shares,
+        keys,
+        rng,
+    }
 }
 
 fn release(f: &mut Fixture, ct: &Ciphertext, parties: usize) -> i128 {
@@ -40,26 +47,46 @@ fn check_all_sums(preset: Preset, masked_products: bool) {
     let n = f.params.slots();
     let chunks = 3;
     let lens = [n, n, n / 3 + 5];
-    let xs: Vec<Vec<i64>> = lens.iter().map(|&l| random_column(&mut f.rng, l, 5000)).collect();
-    let ys: Vec<Vec<i64>> = lens.iter().map(|&l| random_column(&mut f.rng, l, 3000)).collect();
-    let masks: Vec<Vec<bool>> = lens.iter().map(|&l| (0..l).map(|_| f.rng.random_bool(0.4)).collect()).collect();
-    let enc = |f: &mut Fixture, v: &[i64], level: usize| encrypt(&f.params, &f.keys.public, v, level, &mut f.rng).expect("encrypt");
+    let xs: Vec<Vec<i64>> = lens
+        .iter()
+        .map(|&l| random_column(&mut f.rng, l, 5000))
+        .collect();
+    let ys: Vec<Vec<i64>> = lens
+        .iter()
+        .map(|&l| random_column(&mut f.rng, l, 3000))
+        .collect();
+    let masks: Vec<Vec<bool>> = lens
+        .iter()
+        .map(|&l| (0..l).map(|_| f.rng.random_bool(0.4)).collect())
+        .collect();
+    let enc = |f: &mut Fixture, v: &[i64], level: usize| {
+        encrypt(&f.params, &f.keys.public, v, level, &mut f.rng).expect("encrypt")
+    };
     let cx: Vec<Ciphertext> = xs.iter().map(|v| enc(&mut f, v, 0)).collect();
     let cy: Vec<Ciphertext> = ys.iter().map(|v| enc(&mut f, v, 0)).collect();
     let low = f.params.spec.moduli.len() - 2;
     let cx_low: Vec<Ciphertext> = xs.iter().map(|v| enc(&mut f, v, low)).collect();
 
     let mul = Multiplier::new(&f.params, f.keys.relin.clone()).expect("multiplier");
-    let (mut sx, mut sx_low, mut sx_masked) = (LinearSum::default(), LinearSum::default(), LinearSum::default());
-    let (mut sxy, mut sxx, mut sxy_masked) = (mul.product_sum(), mul.product_sum(), mul.product_sum());
-    let (mut want_x, mut want_xy, mut want_xx, mut want_mx, mut want_mxy) = (0i128, 0i128, 0i128, 0i128, 0i128);
+    let (mut sx, mut sx_low, mut sx_masked) = (
+        LinearSum::default(),
+        LinearSum::default(),
+        LinearSum::default(),
+    );
+    let (mut sxy, mut sxx, mut sxy_masked) =
+        (mul.product_sum(), mul.product_sum(), mul.product_sum());
+    let (mut want_x, mut want_xy, mut want_xx, mut want_mx, mut want_mxy) =
+        (0i128, 0i128, 0i128, 0i128, 0i128);
     for c in 0..chunks {
         sx.add(&cx[c]).expect("add");
         sx_low.add(&cx_low[c]).expect("add");
         let m = mask_plaintext(&f.params, &masks[c], 0).expect("mask");
         let mx = apply_mask(&cx[c], &m);
         sx_masked.add(&mx).expect("add");
-        let (ex, ey) = (mul.extend(&cx[c]).expect("ext"), mul.extend(&cy[c]).expect("ext"));
+        let (ex, ey) = (
+            mul.extend(&cx[c]).expect("ext"),
+            mul.extend(&cy[c]).expect("ext"),
+        );
         sxy.add(&ex, &ey);
         sxx.add(&ex, &ex);
         if masked_products {
@@ -78,17 +105,40 @@ fn check_all_sums(preset: Preset, masked_products: bool) {
     }
     let sx = sx.finish().expect("sum");
     assert_eq!(release(&mut f, &sx, 3), want_x, "Σx");
-    assert_eq!(release(&mut f, &sx_low.finish().expect("sum"), 3), want_x, "Σx stored switched down");
-    assert_eq!(release(&mut f, &sx_masked.finish().expect("sum"), 3), want_mx, "masked Σx");
-    assert_eq!(release(&mut f, &mul.finish(sxy).expect("finish"), 3), want_xy, "Σxy");
-    assert_eq!(release(&mut f, &mul.finish(sxx).expect("finish"), 3), want_xx, "Σx²");
+    assert_eq!(
+        release(&mut f, &sx_low.finish().expect("sum"), 3),
+        want_x,
+        "Σx stored switched down"
+    );
+    assert_eq!(
+        release(&mut f, &sx_masked.finish().expect("sum"), 3),
+        want_mx,
+        "masked Σx"
+    );
+    assert_eq!(
+        release(&mut f, &mul.finish(sxy).expect("finish"), 3),
+        want_xy,
+        "Σxy"
+    );
+    assert_eq!(
+        release(&mut f, &mul.finish(sxx).expect("finish"), 3),
+        want_xx,
+        "Σx²"
+    );
     if masked_products {
-        assert_eq!(release(&mut f, &mul.finish(sxy_masked).expect("finish"), 3), want_mxy, "masked Σxy");
+        assert_eq!(
+            release(&mut f, &mul.finish(sxy_masked).expect("finish"), 3),
+            want_mxy,
+            "masked Σxy"
+        );
     }
     // n−1 shares: the "result" is unrelated to the truth.
     for p in [release(&mut f, &sx, 2), release(&mut f, &sx, 1)] {
         assert_ne!(p, want_x, "fewer than all shares revealed the total");
-        assert!(p.unsigned_abs() > 1 << 30, "a partial release should look like a random element of Z_t");
+        assert!(
+            p.unsigned_abs() > 1 << 30,
+            "a partial release should look like a random element of Z_t"
+        );
     }
 }
 
@@ -118,16 +168,39 @@ fn what_the_analyst_receives_decodes_to_no_row() {
     let ct = encrypt(&f.params, &f.keys.public, &rows, 0, &mut f.rng).expect("encrypt");
 
     let act = Arc::new(ct.clone());
-    let full: Plaintext = f.shares.iter().map(|sk| DecryptionShare::new(sk, &act, &mut f.rng).expect("share")).aggregate().expect("aggregate");
+    let full: Plaintext = f
+        .shares
+        .iter()
+        .map(|sk| DecryptionShare::new(sk, &act, &mut f.rng).expect("share"))
+        .aggregate()
+        .expect("aggregate");
     let leaked = Vec::<u64>::try_decode(&full, Encoding::simd()).expect("decode");
-    assert_eq!(leaked[..5], [1000, 1001, 1002, 1003, 1004], "full decryption exposes rows (the threat)");
+    assert_eq!(
+        leaked[..5],
+        [1000, 1001, 1002, 1003, 1004],
+        "full decryption exposes rows (the threat)"
+    );
 
-    let shares: Vec<Coeff0Share> = f.shares.iter().map(|sk| trustee_share(&f.params, sk, &ct, 3, &mut f.rng).expect("share")).collect();
-    let received: usize = shares.iter().map(|s| s.to_bytes().len()).sum::<usize>() + 8 * f.params.spec.moduli.len();
-    assert!(received * 8 < n, "the analyst receives {received} bytes, less than one bit per row");
-    let total = centred(&f.params, combine(&f.params, &ct, &shares).expect("combine"));
+    let shares: Vec<Coeff0Share> = f
+        .shares
+        .iter()
+        .map(|sk| trustee_share(&f.params, sk, &ct, 3, &mut f.rng).expect("share"))
+        .collect();
+    let received: usize =
+        shares.iter().map(|s| s.to_bytes().len()).sum::<usize>() + 8 * f.params.spec.moduli.len();
+    assert!(
+        received * 8 < n,
+        "the analyst receives {received} bytes, less than one bit per row"
+    );
+    let total = centred(
+        &f.params,
+        combine(&f.params, &ct, &shares).expect("combine"),
+    );
     assert_eq!(total, rows.iter().map(|&v| v as i128).sum::<i128>());
-    assert!(!rows.iter().any(|&r| r as i128 == total), "the released total equals a row");
+    assert!(
+        !rows.iter().any(|&r| r as i128 == total),
+        "the released total equals a row"
+    );
 }
 
 #[test]
@@ -135,12 +208,18 @@ fn envelopes_round_trip_and_refuse_corruption() {
     let mut f = fixture(Preset::Bfv8192, 3);
     let ct = encrypt(&f.params, &f.keys.public, &[1, -2, 3], 0, &mut f.rng).expect("encrypt");
     let bytes = codec::encode_ciphertext(&f.params, &ct);
-    assert_eq!(codec::decode_ciphertext(&f.params, &bytes).expect("decode"), ct);
+    assert_eq!(
+        codec::decode_ciphertext(&f.params, &bytes).expect("decode"),
+        ct
+    );
     // Every header byte matters; truncation and trailing bytes are refused.
     for i in 0..18 {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        assert!(codec::decode_ciphertext(&f.params, &b).is_err(), "header byte {i}");
+        assert!(
+            codec::decode_ciphertext(&f.params, &b).is_err(),
+            "header byte {i}"
+        );
     }
     assert!(codec::decode_ciphertext(&f.params, &bytes[..bytes.len() - 1]).is_err());
     let mut longer = bytes.clone();
@@ -148,21 +227,40 @@ fn envelopes_round_trip_and_refuse_corruption() {
     assert!(codec::decode_ciphertext(&f.params, &longer).is_err());
     // A ciphertext made under the other preset is refused up front.
     let other = Preset::Bfv16384.params().expect("preset");
-    assert!(matches!(codec::decode_ciphertext(&other, &bytes), Err(dtfhe_crypto::CryptoError::Mismatch { .. })));
+    assert!(matches!(
+        codec::decode_ciphertext(&other, &bytes),
+        Err(dtfhe_crypto::CryptoError::Mismatch { .. })
+    ));
     // Keys and shares round-trip.
     let pk = codec::encode_public_key(&f.params, &f.keys.public);
     let pk2 = codec::decode_public_key(&f.params, &pk).expect("pk");
     let ct2 = encrypt(&f.params, &pk2, &[40, 2], 0, &mut f.rng).expect("encrypt with decoded key");
-    assert_eq!(release(&mut f, &ct2, 3), 42, "decoded public key encrypts for the same trustees");
+    assert_eq!(
+        release(&mut f, &ct2, 3),
+        42,
+        "decoded public key encrypts for the same trustees"
+    );
     let sk = codec::encode_secret_share(&f.params, &f.shares[0]);
-    assert_eq!(codec::decode_secret_share(&f.params, &sk).expect("sk"), f.shares[0]);
-    assert!(codec::decode_public_key(&f.params, &sk).is_err(), "kind confusion");
+    assert_eq!(
+        codec::decode_secret_share(&f.params, &sk).expect("sk"),
+        f.shares[0]
+    );
+    assert!(
+        codec::decode_public_key(&f.params, &sk).is_err(),
+        "kind confusion"
+    );
     let share = trustee_share(&f.params, &f.shares[0], &ct, 3, &mut f.rng).expect("share");
     let sb = share.to_bytes();
-    assert_eq!(Coeff0Share::from_bytes(&f.params, &sb).expect("share"), share);
+    assert_eq!(
+        Coeff0Share::from_bytes(&f.params, &sb).expect("share"),
+        share
+    );
     for i in 0..3 {
         let mut b = sb.clone();
         b[i] ^= 0x40;
-        assert!(Coeff0Share::from_bytes(&f.params, &b).is_err(), "share header byte {i}");
+        assert!(
+            Coeff0Share::from_bytes(&f.params, &b).is_err(),
+            "share header byte {i}"
+        );
     }
 }

@@ -105,17 +105,29 @@ fn label_of(query: &Query, key: &[Value]) -> String {
 
 /// Pass 1: select rows and form groups, in clear. Reads no ciphertext.
 pub fn select(store: &Store, query: &Query) -> Result<Selection, EngineError> {
-    let chunks = store.chunks(&query.dataset).map_err(|e| EngineError::Execution(e.to_string()))?;
+    let chunks = store
+        .chunks(&query.dataset)
+        .map_err(|e| EngineError::Execution(e.to_string()))?;
     let mut groups: BTreeMap<GroupKey, SelectedGroup> = BTreeMap::new();
     for (ci, chunk) in chunks.iter().enumerate() {
-        let cols = decode_public_columns(&chunk.public).map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
-        let names: HashMap<String, usize> = cols.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        let cols = decode_public_columns(&chunk.public)
+            .map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
+        let names: HashMap<String, usize> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
         let values: Vec<Vec<Value>> = cols.into_iter().map(|c| c.values).collect();
         let source = Value::Text(chunk.source.clone());
         let rows = chunk.rows as usize;
         let mut touched: Vec<GroupKey> = Vec::new();
         for row in 0..rows {
-            let r = ChunkRow { names: &names, cols: &values, source: &source, row };
+            let r = ChunkRow {
+                names: &names,
+                cols: &values,
+                source: &source,
+                row,
+            };
             if !query.selects(&r) {
                 continue;
             }
@@ -148,9 +160,17 @@ pub fn select(store: &Store, query: &Query) -> Result<Selection, EngineError> {
     }
     let mut groups: Vec<SelectedGroup> = groups.into_values().collect();
     if groups.is_empty() && query.group_by.is_empty() {
-        groups.push(SelectedGroup { label: label_of(query, &[]), state: query.new_group(Vec::new()), chunks: BTreeMap::new() });
+        groups.push(SelectedGroup {
+            label: label_of(query, &[]),
+            state: query.new_group(Vec::new()),
+            chunks: BTreeMap::new(),
+        });
     }
-    Ok(Selection { chunks, groups, moments: query.moments() })
+    Ok(Selection {
+        chunks,
+        groups,
+        moments: query.moments(),
+    })
 }
 
 enum Acc {
@@ -160,11 +180,20 @@ enum Acc {
 
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
 /// compact (`usage = "sum"`) column whose chunks a query splits.
-pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multiplier, selection: &Selection) -> Result<Vec<ComputedSum>, EngineError> {
+pub fn compute(
+    store: &Store,
+    query: &Query,
+    params: &Params,
+    multiplier: &Multiplier,
+    selection: &Selection,
+) -> Result<Vec<ComputedSum>, EngineError> {
     let schema = &query.schema;
     let compact = params.compact_level();
     let level_of_factor = |f: &Factor| -> usize {
-        let sum_only = schema.column(&f.column).and_then(|c| c.encrypted()).is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
+        let sum_only = schema
+            .column(&f.column)
+            .and_then(|c| c.encrypted())
+            .is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
         if sum_only && f.part != Part::Square {
             compact
         } else {
@@ -186,7 +215,11 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
 
     // Load every needed part of every chunk that any group uses, decoding in parallel.
     let mut needed: Vec<(usize, Factor)> = Vec::new();
-    let used: std::collections::BTreeSet<usize> = selection.groups.iter().flat_map(|g| g.chunks.keys().copied()).collect();
+    let used: std::collections::BTreeSet<usize> = selection
+        .groups
+        .iter()
+        .flat_map(|g| g.chunks.keys().copied())
+        .collect();
     for &ci in &used {
         for m in &selection.moments {
             for f in &m.factors {
@@ -202,14 +235,26 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
         let bytes = store
             .part(chunk.id, &f.column, part_name(f.part))
             .map_err(|e| EngineError::Execution(e.to_string()))?
-            .ok_or_else(|| EngineError::Execution(format!("chunk {} has no {} part for column `{}`", chunk.id, part_name(f.part), f.column)))?;
+            .ok_or_else(|| {
+                EngineError::Execution(format!(
+                    "chunk {} has no {} part for column `{}`",
+                    chunk.id,
+                    part_name(f.part),
+                    f.column
+                ))
+            })?;
         raw.push(bytes);
     }
     let decoded: Vec<Ciphertext> = raw
         .par_iter()
         .zip(&needed)
         .map(|(b, (ci, f))| {
-            codec::decode_ciphertext(params, b).map_err(|e| EngineError::Execution(format!("chunk {} column `{}`: {e}", selection.chunks[*ci].id, f.column)))
+            codec::decode_ciphertext(params, b).map_err(|e| {
+                EngineError::Execution(format!(
+                    "chunk {} column `{}`: {e}",
+                    selection.chunks[*ci].id, f.column
+                ))
+            })
         })
         .collect::<Result<_, _>>()?;
     let parts: HashMap<(usize, Factor), Ciphertext> = needed.into_iter().zip(decoded).collect();
@@ -224,7 +269,13 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
                 selection
                     .moments
                     .iter()
-                    .map(|m| if m.factors.len() == 1 { Acc::Linear(LinearSum::default(), false) } else { Acc::Product(multiplier.product_sum(), false) })
+                    .map(|m| {
+                        if m.factors.len() == 1 {
+                            Acc::Linear(LinearSum::default(), false)
+                        } else {
+                            Acc::Product(multiplier.product_sum(), false)
+                        }
+                    })
                     .collect()
             })
             .collect()
@@ -234,7 +285,9 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
         let mut extended: HashMap<Factor, dtfhe_crypto::accumulate::Extended> = HashMap::new();
         let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
         for (gi, g) in selection.groups.iter().enumerate() {
-            let Some(mask) = g.chunks.get(&ci) else { continue };
+            let Some(mask) = g.chunks.get(&ci) else {
+                continue;
+            };
             let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
             for (mi, m) in selection.moments.iter().enumerate() {
                 let first = &parts[&(ci, m.factors[0].clone())];
@@ -250,19 +303,28 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
                 };
                 match &mut accs[gi][mi] {
                     Acc::Linear(sum, was_masked) => {
-                        sum.add(masked_first.as_ref().unwrap_or(first)).map_err(exec)?;
+                        sum.add(masked_first.as_ref().unwrap_or(first))
+                            .map_err(exec)?;
                         *was_masked |= masked_first.is_some();
                     }
                     Acc::Product(sum, was_masked) => {
                         let second = &m.factors[1];
                         if !extended.contains_key(second) {
-                            extended.insert(second.clone(), multiplier.extend(&parts[&(ci, second.clone())]).map_err(exec)?);
+                            extended.insert(
+                                second.clone(),
+                                multiplier
+                                    .extend(&parts[&(ci, second.clone())])
+                                    .map_err(exec)?,
+                            );
                         }
                         let a = match &masked_first {
                             Some(ct) => multiplier.extend(ct).map_err(exec)?,
                             None => {
                                 if !extended.contains_key(&m.factors[0]) {
-                                    extended.insert(m.factors[0].clone(), multiplier.extend(first).map_err(exec)?);
+                                    extended.insert(
+                                        m.factors[0].clone(),
+                                        multiplier.extend(first).map_err(exec)?,
+                                    );
                                 }
                                 extended[&m.factors[0]].clone()
                             }
@@ -276,7 +338,10 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
         Ok(accs)
     };
     // At most one accumulator set per worker thread: each holds extended-basis polynomials.
-    let per_worker = chunk_list.len().div_ceil(rayon::current_num_threads()).max(1);
+    let per_worker = chunk_list
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .max(1);
     let merged = chunk_list
         .par_iter()
         .with_min_len(per_worker)
@@ -286,7 +351,8 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
                 for (x, y) in ga.iter_mut().zip(gb) {
                     match (x, y) {
                         (Acc::Linear(s, m), Acc::Linear(s2, m2)) => {
-                            s.merge(s2).map_err(|e| EngineError::Execution(e.to_string()))?;
+                            s.merge(s2)
+                                .map_err(|e| EngineError::Execution(e.to_string()))?;
                             *m |= m2;
                         }
                         (Acc::Product(s, m), Acc::Product(s2, m2)) => {
@@ -315,20 +381,30 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
             let (ciphertext, noise) = match acc {
                 Acc::Linear(sum, masked) => {
                     let terms = sum.terms();
-                    let ct = sum.finish().ok_or_else(|| EngineError::Execution(format!("no data for {m}")))?;
+                    let ct = sum
+                        .finish()
+                        .ok_or_else(|| EngineError::Execution(format!("no data for {m}")))?;
                     let base = NoiseEstimate::fresh(level);
                     let base = if masked { base.masked(params) } else { base };
                     (ct, base.summed(terms))
                 }
                 Acc::Product(sum, masked) => {
                     let terms = sum.terms();
-                    let ct = multiplier.finish(sum).map_err(|e| EngineError::Execution(e.to_string()))?;
+                    let ct = multiplier
+                        .finish(sum)
+                        .map_err(|e| EngineError::Execution(e.to_string()))?;
                     let a = NoiseEstimate::fresh(0);
                     let a = if masked { a.masked(params) } else { a };
                     (ct, a.product(NoiseEstimate::fresh(0), params).summed(terms))
                 }
             };
-            Ok(ComputedSum { group: gi, moment: m.clone(), ciphertext, per_row_bound, noise })
+            Ok(ComputedSum {
+                group: gi,
+                moment: m.clone(),
+                ciphertext,
+                per_row_bound,
+                noise,
+            })
         })
         .collect()
 }

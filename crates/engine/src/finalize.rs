@@ -78,10 +78,23 @@ pub fn finalize(
                 finalize_clear(a, group.acc.get(i), group.rows())
             }
             OutputExpr::Aggregate(a) => finalize_encrypted(a, schema, group, moments)?,
+            OutputExpr::Arith(_) => Cell::Null,
         };
         out.push(cell);
     }
-    Ok(out)
+    Ok(finish_row(query, out))
+}
+
+/// Evaluate arithmetic columns over the computed cells and drop the hidden operands.
+pub(crate) fn finish_row(query: &Query, mut cells: Vec<Cell>) -> Vec<Cell> {
+    let values: Vec<Option<f64>> = cells.iter().map(Cell::as_f64).collect();
+    for (o, c) in query.outputs.iter().zip(cells.iter_mut()) {
+        if let OutputExpr::Arith(a) = &o.expr {
+            *c = float(a.eval(&values).filter(|v| v.is_finite()));
+        }
+    }
+    cells.truncate(query.visible().count());
+    cells
 }
 
 fn finalize_clear(a: &Aggregate, acc: Option<&ClearAcc>, rows: u64) -> Cell {

@@ -353,7 +353,7 @@ impl Query {
             .outputs
             .iter()
             .map(|o| match &o.expr {
-                OutputExpr::GroupKey(_) => ClearAcc::None,
+                OutputExpr::GroupKey(_) | OutputExpr::Arith(_) => ClearAcc::None,
                 OutputExpr::Aggregate(a) if a.domain == Domain::Encrypted => ClearAcc::None,
                 OutputExpr::Aggregate(a) => match a.args.as_slice() {
                     [] => ClearAcc::Rows,

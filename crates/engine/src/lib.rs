@@ -9,8 +9,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
-pub mod exec;
 mod exact;
+pub mod exec;
 pub mod finalize;
 pub mod group;
 pub mod moments;

@@ -108,7 +108,6 @@ pub(crate) fn codec_of<'s>(schema: &'s Schema, column: &str) -> Option<&'s Fixed
     }
 }
 
-
 /// A sum a statistic needs: either the clear row count or an encrypted moment.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Term {

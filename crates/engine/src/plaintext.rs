@@ -48,6 +48,7 @@ pub fn evaluate(query: &Query, rows: &[PlainRow]) -> ResultSet {
             .iter()
             .map(|o| match &o.expr {
                 OutputExpr::GroupKey(i) => Cell::from_value(&key.0[*i]),
+                OutputExpr::Arith(_) => Cell::Null,
                 OutputExpr::Aggregate(a) => match a.args.as_slice() {
                     [] => Cell::Int(members.len() as i64),
                     [c] => {
@@ -106,7 +107,7 @@ pub fn evaluate(query: &Query, rows: &[PlainRow]) -> ResultSet {
                 },
             })
             .collect();
-        rs.rows.push(cells);
+        rs.rows.push(crate::finalize::finish_row(query, cells));
         rs.keys.push(key.0);
     }
     rs.sort_and_limit(query);

@@ -225,21 +225,85 @@ impl Aggregate {
 }
 
 /// What one output column computes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum OutputExpr {
     /// The group-key value at this index of [`Query::group_by`].
     GroupKey(usize),
     /// An aggregate.
     Aggregate(Aggregate),
+    /// Arithmetic over aggregates (`SUM(good) / SUM(total)`, `100 * AVG(x)`), finalized in
+    /// clear from the released aggregates: OEE, yields, defect rates.
+    Arith(ArithExpr),
+}
+
+/// Arithmetic over the values of other output columns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArithExpr {
+    /// The value of output column `i` (usually a hidden aggregate).
+    Ref(usize),
+    /// A numeric literal.
+    Num(f64),
+    /// Unary minus.
+    Neg(Box<ArithExpr>),
+    /// A binary operation.
+    Bin(Box<ArithExpr>, ArithOp, Box<ArithExpr>),
+}
+
+/// Operator of an [`ArithExpr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (NULL on division by zero, as in SQL engines that do not raise)
+    Div,
+}
+
+impl ArithExpr {
+    /// Evaluate over the already computed cells of the row; NULL propagates.
+    pub fn eval(&self, cells: &[Option<f64>]) -> Option<f64> {
+        match self {
+            ArithExpr::Ref(i) => cells.get(*i).copied().flatten(),
+            ArithExpr::Num(v) => Some(*v),
+            ArithExpr::Neg(e) => e.eval(cells).map(|v| -v),
+            ArithExpr::Bin(a, op, b) => {
+                let (a, b) = (a.eval(cells)?, b.eval(cells)?);
+                match op {
+                    ArithOp::Add => Some(a + b),
+                    ArithOp::Sub => Some(a - b),
+                    ArithOp::Mul => Some(a * b),
+                    ArithOp::Div if b == 0.0 => None,
+                    ArithOp::Div => Some(a / b),
+                }
+            }
+        }
+    }
+
+    fn shift_refs(&mut self, from: usize, by: usize) {
+        match self {
+            ArithExpr::Ref(i) if *i >= from => *i += by,
+            ArithExpr::Neg(e) => e.shift_refs(from, by),
+            ArithExpr::Bin(a, _, b) => {
+                a.shift_refs(from, by);
+                b.shift_refs(from, by);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One output column.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Output {
     /// Column name: the alias, or a default like `avg(torque)` / `count(*)` / `line`.
     pub name: String,
     /// What it computes.
     pub expr: OutputExpr,
+    /// An aggregate computed only as an operand of an [`OutputExpr::Arith`] column; not shown.
+    pub hidden: bool,
 }
 
 /// Comparison operator of a WHERE predicate.
@@ -375,14 +439,19 @@ impl Query {
 
     /// The output column names (aliases or defaults).
     pub fn column_names(&self) -> Vec<String> {
-        self.outputs.iter().map(|o| o.name.clone()).collect()
+        self.visible().map(|o| o.name.clone()).collect()
+    }
+
+    /// The output columns shown to the user, in SELECT order (hidden operands excluded).
+    pub fn visible(&self) -> impl Iterator<Item = &Output> {
+        self.outputs.iter().filter(|o| !o.hidden)
     }
 
     /// The aggregates of the SELECT list, in order.
     pub fn aggregates(&self) -> impl Iterator<Item = &Aggregate> {
         self.outputs.iter().filter_map(|o| match &o.expr {
             OutputExpr::Aggregate(a) => Some(a),
-            OutputExpr::GroupKey(_) => None,
+            OutputExpr::GroupKey(_) | OutputExpr::Arith(_) => None,
         })
     }
 
@@ -655,8 +724,9 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
         }
     }
 
-    // SELECT list
+    // SELECT list; aggregates inside arithmetic become hidden outputs appended at the end.
     let mut outputs = Vec::new();
+    let mut hidden: Vec<Output> = Vec::new();
     for item in &select.projection {
         let (expr, alias) = match item {
             SelectItem::UnnamedExpr(e) => (e, None),
@@ -675,15 +745,23 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
                 return Err(EngineError::NotAggregated { item: "*".into() });
             }
         };
-        let (default_name, out) = plan_item(&ctx, expr, &group_by)?;
+        let (default_name, out) = plan_item(&ctx, expr, &group_by, &mut hidden)?;
         outputs.push(Output {
             name: alias.unwrap_or(default_name),
             expr: out,
+            hidden: false,
         });
     }
     if outputs.is_empty() {
         return Err(EngineError::Parse("empty SELECT list".into()));
     }
+    let visible = outputs.len();
+    for o in &mut outputs {
+        if let OutputExpr::Arith(a) = &mut o.expr {
+            a.shift_refs(0, visible);
+        }
+    }
+    outputs.extend(hidden);
 
     // ORDER BY
     let mut order_by = Vec::new();
@@ -769,7 +847,7 @@ fn order_key(
     };
     let by_output = |o: &Output| match o.expr {
         OutputExpr::GroupKey(i) => Ok(i),
-        OutputExpr::Aggregate(_) => Err(not_key()),
+        OutputExpr::Aggregate(_) | OutputExpr::Arith(_) => Err(not_key()),
     };
     match e {
         Expr::Identifier(id) => {
@@ -816,6 +894,7 @@ fn plan_item(
     ctx: &Ctx,
     e: &Expr,
     group_by: &[String],
+    hidden: &mut Vec<Output>,
 ) -> Result<(String, OutputExpr), EngineError> {
     if let Some(c) = ctx.column(e) {
         let c = c?;
@@ -830,17 +909,86 @@ fn plan_item(
         };
     }
     match e {
-        Expr::Nested(inner) => plan_item(ctx, inner, group_by),
+        Expr::Nested(inner) => plan_item(ctx, inner, group_by, hidden),
         Expr::Function(f) => {
             let (name, agg) = plan_aggregate(ctx, f)?;
             Ok((name, OutputExpr::Aggregate(agg)))
         }
         Expr::BinaryOp { .. } | Expr::UnaryOp { .. } => {
-            unsupported(format!("arithmetic in SELECT (`{e}`)"))
+            let arith = plan_arith(ctx, e, hidden)?;
+            if hidden.is_empty() {
+                return unsupported(format!("arithmetic without an aggregate (`{e}`)"));
+            }
+            Ok((e.to_string().to_ascii_lowercase(), OutputExpr::Arith(arith)))
         }
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { .. } => unsupported("subqueries"),
         Expr::Value(_) => unsupported(format!("constants in SELECT (`{e}`)")),
         _ => unsupported(format!("the expression `{e}` in SELECT")),
+    }
+}
+
+/// Arithmetic over aggregates and numeric literals; refs index into `hidden` (shifted past
+/// the visible outputs by the caller).
+fn plan_arith(ctx: &Ctx, e: &Expr, hidden: &mut Vec<Output>) -> Result<ArithExpr, EngineError> {
+    match e {
+        Expr::Nested(inner) => plan_arith(ctx, inner, hidden),
+        Expr::Function(f) => {
+            let (name, agg) = plan_aggregate(ctx, f)?;
+            let expr = OutputExpr::Aggregate(agg);
+            let i = match hidden.iter().position(|o| o.expr == expr) {
+                Some(i) => i,
+                None => {
+                    hidden.push(Output {
+                        name,
+                        expr,
+                        hidden: true,
+                    });
+                    hidden.len() - 1
+                }
+            };
+            Ok(ArithExpr::Ref(i))
+        }
+        Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n
+                .parse::<f64>()
+                .map(ArithExpr::Num)
+                .map_err(|_| EngineError::Parse(format!("bad number {n}"))),
+            other => Err(EngineError::TypeMismatch(format!(
+                "`{other}` in arithmetic: only numbers"
+            ))),
+        },
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => Ok(ArithExpr::Neg(Box::new(plan_arith(ctx, expr, hidden)?))),
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Plus,
+            expr,
+        } => plan_arith(ctx, expr, hidden),
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                ast::BinaryOperator::Plus => ArithOp::Add,
+                ast::BinaryOperator::Minus => ArithOp::Sub,
+                ast::BinaryOperator::Multiply => ArithOp::Mul,
+                ast::BinaryOperator::Divide => ArithOp::Div,
+                other => return unsupported(format!("the operator `{other}` in SELECT")),
+            };
+            Ok(ArithExpr::Bin(
+                Box::new(plan_arith(ctx, left, hidden)?),
+                op,
+                Box::new(plan_arith(ctx, right, hidden)?),
+            ))
+        }
+        _ => match ctx.column(e) {
+            Some(Ok(c)) if matches!(c.kind, ColKind::Encrypted(_)) => {
+                Err(EngineError::EncryptedColumnSelected { column: c.name })
+            }
+            Some(Ok(_)) => Err(EngineError::NotAggregated {
+                item: e.to_string(),
+            }),
+            Some(Err(err)) => Err(err),
+            None => unsupported(format!("the expression `{e}` in arithmetic")),
+        },
     }
 }
 

@@ -28,8 +28,7 @@ impl ResultSet {
     /// An empty result with the query's column names and display decimals.
     pub fn new(query: &Query) -> ResultSet {
         let decimals = query
-            .outputs
-            .iter()
+            .visible()
             .map(|o| match &o.expr {
                 OutputExpr::Aggregate(a)
                     if a.domain == Domain::Encrypted && a.func == AggFunc::Sum =>

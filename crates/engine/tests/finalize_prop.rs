@@ -23,6 +23,8 @@ const QUERIES: &[&str] = &[
     "SELECT source AS plant, sum(d), avg(b), count(d), regr_slope(d, c), regr_intercept(d, c) FROM t \
      WHERE g IN ('A', 'B') AND NOT h BETWEEN 2 AND 3 GROUP BY source ORDER BY plant DESC",
     "SELECT sum(c), avg(d), var_pop(c), corr(d, c), count(c) FROM t WHERE g = 'nobody'",
+    "SELECT g, sum(a) / sum(c) AS ratio, 100 * avg(b), (avg(a) - avg(c)) * count(*), -sum(d) / 2, \
+     avg(a) * avg(b) * avg(d) AS product_of_ratios FROM t GROUP BY g",
 ];
 
 #[derive(Debug, Clone)]
@@ -159,8 +161,14 @@ fn engine_eval(query: &Query, data: &Data) -> ResultSet {
             assert!(matches!(col.kind, ColumnKind::Encrypted(_)));
             match f.part {
                 Part::Value => {}
-                Part::Presence => assert!(data.schema.stores_presence(&f.column), "{m}: presence not stored"),
-                Part::Square => assert!(data.schema.stores_square(&f.column), "{m}: square not stored"),
+                Part::Presence => assert!(
+                    data.schema.stores_presence(&f.column),
+                    "{m}: presence not stored"
+                ),
+                Part::Square => assert!(
+                    data.schema.stores_square(&f.column),
+                    "{m}: square not stored"
+                ),
             }
         }
     }

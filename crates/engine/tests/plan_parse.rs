@@ -198,3 +198,16 @@ fn public_aggregates_are_clear() {
     assert!(query.moments().is_empty());
     assert!(query.aggregates().all(|a| a.domain == Domain::Clear));
 }
+
+#[test]
+fn arithmetic_over_aggregates_plans_hidden_operands() {
+    let q = q("SELECT line, sum(torque) / count(*) AS per_row, 100 * avg(torque) FROM machining GROUP BY line");
+    assert_eq!(
+        q.column_names(),
+        vec!["line", "per_row", "100 * avg(torque)"]
+    );
+    // sum(torque), count(*) and avg(torque) are hidden operands after the visible columns.
+    assert_eq!(q.outputs.len(), 6);
+    assert!(q.outputs[3..].iter().all(|o| o.hidden));
+    assert!(!q.moments().is_empty());
+}

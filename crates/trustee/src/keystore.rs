@@ -23,12 +23,18 @@ pub struct Trustee {
 impl std::fmt::Debug for Trustee {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the share.
-        f.debug_struct("Trustee").field("name", &self.name).field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Trustee")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
 fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
-    TrusteeError::KeyStore { path: path.display().to_string(), reason: reason.to_string() }
+    TrusteeError::KeyStore {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 impl Trustee {
@@ -36,7 +42,10 @@ impl Trustee {
     pub fn create(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
         let file = dir.join(SHARE_FILE);
         if file.exists() {
-            return Err(ks_err(&file, "a key share already exists; refusing to overwrite it"));
+            return Err(ks_err(
+                &file,
+                "a key share already exists; refusing to overwrite it",
+            ));
         }
         fs::create_dir_all(dir).map_err(|e| ks_err(dir, e))?;
         restrict(dir, 0o700)?;
@@ -50,8 +59,14 @@ impl Trustee {
             options.mode(0o600);
         }
         let mut f = options.open(&file).map_err(|e| ks_err(&file, e))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| ks_err(&file, e))?;
-        Ok(Trustee { name: name.to_string(), dir: dir.to_path_buf(), share })
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| ks_err(&file, e))?;
+        Ok(Trustee {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            share,
+        })
     }
 
     /// Load the share from `dir/share.key`; refuses a file others can read.
@@ -63,12 +78,19 @@ impl Trustee {
             let meta = fs::metadata(&file).map_err(|e| ks_err(&file, e))?;
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(ks_err(&file, format!("mode {mode:o} lets others read the key share; expected 600")));
+                return Err(ks_err(
+                    &file,
+                    format!("mode {mode:o} lets others read the key share; expected 600"),
+                ));
             }
         }
         let bytes = zeroize::Zeroizing::new(fs::read(&file).map_err(|e| ks_err(&file, e))?);
         let share = codec::decode_secret_share(params, &bytes).map_err(|e| ks_err(&file, e))?;
-        Ok(Trustee { name: name.to_string(), dir: dir.to_path_buf(), share })
+        Ok(Trustee {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            share,
+        })
     }
 
     /// The trustee's name (its factory).
@@ -82,13 +104,29 @@ impl Trustee {
     }
 
     /// Check the request against the policy; if it passes, one flooded share per item.
-    pub fn review(&self, params: &Params, policy: &Policy, request: &ReleaseRequest) -> Result<Vec<Coeff0Share>, TrusteeError> {
-        check_request(params, policy, request).map_err(|reason| TrusteeError::Refused { trustee: self.name.clone(), reason })?;
+    pub fn review(
+        &self,
+        params: &Params,
+        policy: &Policy,
+        request: &ReleaseRequest,
+    ) -> Result<Vec<Coeff0Share>, TrusteeError> {
+        check_request(params, policy, request).map_err(|reason| TrusteeError::Refused {
+            trustee: self.name.clone(),
+            reason,
+        })?;
         let mut rng = rand::rng();
         request
             .items
             .iter()
-            .map(|item| Ok(trustee_share(params, &self.share, &item.ciphertext, policy.trustees, &mut rng)?))
+            .map(|item| {
+                Ok(trustee_share(
+                    params,
+                    &self.share,
+                    &item.ciphertext,
+                    policy.trustees,
+                    &mut rng,
+                )?)
+            })
             .collect()
     }
 }

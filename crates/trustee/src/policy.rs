@@ -65,7 +65,15 @@ pub fn check_groups(policy: &Policy, groups: &[GroupFacts]) -> Result<(), String
 }
 
 /// Overflow and noise rules for one sum of `rows` rows at ciphertext `level`.
-pub fn check_sum(params: &Params, policy: &Policy, what: &str, rows: u64, per_row_bound: u128, noise_bits: u32, level: usize) -> Result<(), String> {
+pub fn check_sum(
+    params: &Params,
+    policy: &Policy,
+    what: &str,
+    rows: u64,
+    per_row_bound: u128,
+    noise_bits: u32,
+    level: usize,
+) -> Result<(), String> {
     let total = per_row_bound.saturating_mul(rows as u128);
     if total > params.max_abs_total() {
         return Err(format!(
@@ -83,15 +91,36 @@ pub fn check_sum(params: &Params, policy: &Policy, what: &str, rows: u64, per_ro
 }
 
 /// All rules for a full request.
-pub fn check_request(params: &Params, policy: &Policy, request: &ReleaseRequest) -> Result<(), String> {
+pub fn check_request(
+    params: &Params,
+    policy: &Policy,
+    request: &ReleaseRequest,
+) -> Result<(), String> {
     check_groups(policy, &request.groups)?;
     for item in &request.items {
-        let group = request.groups.get(item.group).ok_or_else(|| format!("{}: refers to no group", item.what))?;
+        let group = request
+            .groups
+            .get(item.group)
+            .ok_or_else(|| format!("{}: refers to no group", item.what))?;
         if item.ciphertext.len() != 2 {
-            return Err(format!("{}: not a relinearised 2-part ciphertext", item.what));
+            return Err(format!(
+                "{}: not a relinearised 2-part ciphertext",
+                item.what
+            ));
         }
-        let level = params.bfv.level_of_context(item.ciphertext[0].ctx()).map_err(|e| e.to_string())?;
-        check_sum(params, policy, &item.what, group.rows, item.per_row_bound, item.noise_bits, level)?;
+        let level = params
+            .bfv
+            .level_of_context(item.ciphertext[0].ctx())
+            .map_err(|e| e.to_string())?;
+        check_sum(
+            params,
+            policy,
+            &item.what,
+            group.rows,
+            item.per_row_bound,
+            item.noise_bits,
+            level,
+        )?;
     }
     Ok(())
 }
