@@ -8,6 +8,7 @@
 //!   row-selection masks, relinearised once per sum;
 //! * [`release`]: the coefficient-0 threshold release: each trustee reveals only a flooded
 //!   share of coefficient 0, which combines into N·Σslots = the exact total, nothing else;
+//! * [`dp`]: distributed discrete-Laplace noise for differentially private releases;
 //! * [`codec`]: the versioned envelope every stored or sent crypto object travels in.
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod accumulate;
 pub mod ceremony;
 pub mod codec;
 pub mod column;
+pub mod dp;
 pub mod error;
 pub mod params;
 pub mod release;

@@ -130,6 +130,19 @@ pub fn trustee_share<R: RngCore + CryptoRng>(
     trustees: usize,
     rng: &mut R,
 ) -> Result<Coeff0Share, CryptoError> {
+    trustee_share_noised(params, sk, ct, trustees, 0, rng)
+}
+
+/// Like [`trustee_share`], and the released total also gets `noise` added (this trustee's
+/// share of differential-privacy noise; see [`crate::dp`]). Only this trustee knows it.
+pub fn trustee_share_noised<R: RngCore + CryptoRng>(
+    params: &Params,
+    sk: &SecretKey,
+    ct: &Ciphertext,
+    trustees: usize,
+    noise: i128,
+    rng: &mut R,
+) -> Result<Coeff0Share, CryptoError> {
     let level = level_of(params, ct)?;
     let s = secret_coefficients(sk)?;
     let n = params.slots();
@@ -142,7 +155,8 @@ pub fn trustee_share<R: RngCore + CryptoRng>(
     let mut c1 = ct[1].clone();
     c1.change_representation(Representation::PowerBasis);
     let coeffs = c1.coefficients();
-    let flood = sample_flood(flood_bits(params, level, trustees), rng);
+    let flood =
+        sample_flood(flood_bits(params, level, trustees), rng) + message_shift(params, &c1, noise);
     let mut residues = Vec::with_capacity(coeffs.nrows());
     for (row, &q) in coeffs.outer_iter().zip(c1.ctx().moduli()) {
         let q128 = q as u128;
@@ -161,6 +175,34 @@ pub fn trustee_share<R: RngCore + CryptoRng>(
         level: level as u8,
         residues,
     })
+}
+
+/// round(Q·z/t) with z = noise·N⁻¹ mod t: added to the decryption, it moves coefficient 0 of
+/// the plaintext by z, so the slot total N·m0 moves by exactly `noise`.
+fn message_shift(params: &Params, c1: &fhe_math::rq::Poly, noise: i128) -> BigInt {
+    if noise == 0 {
+        return BigInt::from(0u8);
+    }
+    let t = params.t() as i128;
+    let n_inv = pow_mod(params.slots() as u128 % t as u128, t as u128 - 2, t as u128) as i128;
+    let z = (noise.rem_euclid(t) * n_inv).rem_euclid(t);
+    let q = c1.ctx().modulus();
+    let shifted =
+        (q * BigUint::from(z as u128) + BigUint::from(params.t() / 2)) / BigUint::from(params.t());
+    BigInt::from_biguint(Sign::Plus, shifted)
+}
+
+fn pow_mod(mut b: u128, mut e: u128, m: u128) -> u128 {
+    let mut r = 1u128;
+    b %= m;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = r * b % m;
+        }
+        b = b * b % m;
+        e >>= 1;
+    }
+    r
 }
 
 /// Combine c0[0] with every trustee's share: the total of all slots of `ct`, in Z_t.

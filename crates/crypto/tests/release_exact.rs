@@ -264,3 +264,27 @@ fn envelopes_round_trip_and_refuse_corruption() {
         );
     }
 }
+
+#[test]
+fn noised_shares_move_the_total_by_exactly_the_noise() {
+    use dtfhe_crypto::release::trustee_share_noised;
+    let mut f = fixture(Preset::Bfv8192, 21);
+    let rows: Vec<i64> = (0..500).map(|i| i - 200).collect();
+    let ct = encrypt(&f.params, &f.keys.public, &rows, 0, &mut f.rng).expect("encrypt");
+    let truth: i128 = rows.iter().map(|&v| v as i128).sum();
+    for noises in [[0i128, 0, 0], [5, -3, 11], [-1_000_000, 7, 0]] {
+        let shares: Vec<Coeff0Share> = f
+            .shares
+            .iter()
+            .zip(noises)
+            .map(|(sk, e)| {
+                trustee_share_noised(&f.params, sk, &ct, 3, e, &mut f.rng).expect("share")
+            })
+            .collect();
+        let got = centred(
+            &f.params,
+            combine(&f.params, &ct, &shares).expect("combine"),
+        );
+        assert_eq!(got, truth + noises.iter().sum::<i128>());
+    }
+}
