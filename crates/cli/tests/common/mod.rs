@@ -1,0 +1,228 @@
+//! Shared helpers for the tests that run the real `dtfhe` binary.
+#![allow(dead_code)]
+
+use dtfhe_cli::reference;
+use dtfhe_engine::plaintext::PlainRow;
+use dtfhe_engine::{Cell, ResultSet};
+use dtfhe_thread::Schema;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the `dtfhe` binary built by cargo for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_dtfhe");
+
+/// The repository root (two levels above the crate).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh, empty directory under cargo's per-target temporary directory, named after the
+/// test (removed first if a previous run left it), so no run leaks temporary data.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("create test directory");
+    p
+}
+
+/// Run `dtfhe` with the arguments.
+pub fn dtfhe<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(BIN).args(args).output().expect("run dtfhe")
+}
+
+/// Text of stdout and stderr.
+pub fn texts(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Run `dtfhe` and require success; returns stdout.
+pub fn ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
+    let o = dtfhe(&args);
+    let (out, err) = texts(&o);
+    assert!(
+        o.status.success(),
+        "dtfhe {args:?} failed with {:?}\nstdout: {out}\nstderr: {err}",
+        o.status.code()
+    );
+    out
+}
+
+/// Run `dtfhe` and require the exit code; returns stderr.
+pub fn fails_with<I, S>(code: i32, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
+    let o = dtfhe(&args);
+    let (out, err) = texts(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "dtfhe {args:?}: expected exit {code}\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(
+        err.starts_with("error: "),
+        "stderr should start with `error: `: {err}"
+    );
+    assert!(
+        out.is_empty(),
+        "nothing may be printed on stdout on failure: {out}"
+    );
+    err
+}
+
+/// `dtfhe init` with the given trustees, k and preset.
+pub fn init(dir: &Path, trustees: &str, k: u32, preset: &str) {
+    ok([
+        "init".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--trustees".as_ref(),
+        trustees.as_ref(),
+        "--min-group-size".as_ref(),
+        k.to_string().as_ref(),
+        "--preset".as_ref(),
+        preset.as_ref(),
+    ] as [&std::ffi::OsStr; 9]);
+}
+
+/// `dtfhe ingest`; returns stdout.
+pub fn ingest(dir: &Path, schema: &Path, csv: &Path, source: &str) -> String {
+    ok([
+        "ingest".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--schema".as_ref(),
+        schema.as_os_str(),
+        "--csv".as_ref(),
+        csv.as_os_str(),
+        "--source".as_ref(),
+        source.as_ref(),
+    ] as [&std::ffi::OsStr; 9])
+}
+
+/// The arguments of `dtfhe ingest` (for failure tests).
+pub fn ingest_args(dir: &Path, schema: &Path, csv: &Path, source: &str) -> Vec<std::ffi::OsString> {
+    vec![
+        "ingest".into(),
+        "--dir".into(),
+        dir.into(),
+        "--schema".into(),
+        schema.into(),
+        "--csv".into(),
+        csv.into(),
+        "--source".into(),
+        source.into(),
+    ]
+}
+
+/// The arguments of `dtfhe query --format json`.
+pub fn query_args(dir: &Path, sql: &str) -> Vec<std::ffi::OsString> {
+    vec![
+        "query".into(),
+        "--dir".into(),
+        dir.into(),
+        "--format".into(),
+        "json".into(),
+        sql.into(),
+    ]
+}
+
+/// Run a query with `--format json` and parse the result (decimals taken from `like`).
+pub fn query_json(dir: &Path, sql: &str) -> ResultSet {
+    let out = ok(query_args(dir, sql));
+    parse_json(&out)
+}
+
+/// Parse `{"columns":[...],"rows":[[...]]}` into a result set.
+pub fn parse_json(text: &str) -> ResultSet {
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("valid JSON");
+    let columns: Vec<String> = v["columns"]
+        .as_array()
+        .expect("columns array")
+        .iter()
+        .map(|c| c.as_str().expect("column name").to_string())
+        .collect();
+    let rows: Vec<Vec<Cell>> = v["rows"]
+        .as_array()
+        .expect("rows array")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row array")
+                .iter()
+                .map(|c| match c {
+                    serde_json::Value::Null => Cell::Null,
+                    serde_json::Value::String(s) => Cell::Text(s.clone()),
+                    serde_json::Value::Number(n) => match n.as_i64() {
+                        Some(i) if !n.is_f64() => Cell::Int(i),
+                        _ => Cell::Float(n.as_f64().expect("finite number")),
+                    },
+                    other => panic!("unexpected JSON value {other}"),
+                })
+                .collect()
+        })
+        .collect();
+    ResultSet {
+        columns,
+        rows,
+        decimals: Vec::new(),
+        keys: Vec::new(),
+    }
+}
+
+/// Run `sql` through the binary and check every value against the plaintext evaluation of
+/// the same SQL over `rows`; returns the number of values checked.
+pub fn check_query(dir: &Path, schema: &Schema, rows: &[PlainRow], sql: &str) -> usize {
+    let plain = reference::evaluate(schema, sql, rows)
+        .unwrap_or_else(|e| panic!("plaintext side of `{sql}`: {e}"));
+    let mut released = query_json(dir, sql);
+    released.decimals = plain.decimals.clone();
+    match reference::check(&released, &plain) {
+        Ok(n) => n,
+        Err(e) => panic!(
+            "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
+            released.rows, plain.rows
+        ),
+    }
+}
+
+/// Number of rows and chunks of a dataset (0, 0 when it is not registered).
+pub fn store_counts(dir: &Path, dataset: &str) -> (u64, usize) {
+    let store = dtfhe_store::Store::open(dir).expect("open store");
+    let chunks = store.chunks(dataset).expect("chunks");
+    (chunks.iter().map(|c| u64::from(c.rows)).sum(), chunks.len())
+}
+
+/// `SELECT COUNT(*)` through the binary.
+pub fn count_rows(dir: &Path, dataset: &str) -> i64 {
+    let r = query_json(dir, &format!("SELECT COUNT(*) FROM {dataset}"));
+    match r.rows.first().and_then(|row| row.first()) {
+        Some(Cell::Int(n)) => *n,
+        other => panic!("COUNT(*) gave {other:?}"),
+    }
+}
+
+/// Path of a file under /work/shared/data, or `None` (with a message) when absent.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/data").join(rel);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is not available", p.display());
+        None
+    }
+}
