@@ -103,6 +103,10 @@ struct InitArgs {
     #[arg(long, value_name = "NAME", default_value = "bfv-16384",
           value_parser = ["bfv-16384", "bfv-8192"])]
     preset: String,
+    /// Differential privacy: the total ε each dataset may spend over all `query --epsilon`
+    /// runs. Every trustee keeps its own spend log and refuses queries beyond it.
+    #[arg(long, value_name = "EPSILON")]
+    dp_budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +143,11 @@ struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Differential privacy: the trustees add jointly drawn discrete-Laplace noise to every
+    /// released sum, spending this ε of the dataset's budget (row counts stay exact: they are
+    /// public metadata).
+    #[arg(long, value_name = "E")]
+    epsilon: Option<f64>,
     /// The SQL query (one SELECT with aggregates).
     #[arg(value_name = "SQL")]
     sql: String,
@@ -180,6 +189,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 trustees: trustees.clone(),
                 min_group_size: a.min_group_size,
                 preset: a.preset.clone(),
+                dp_budget: a.dp_budget,
             };
             ops::init(&opts)?;
             println!(
@@ -213,7 +223,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Query(a) => {
-            let r = ops::query(&a.dir, &a.sql)?;
+            let r = ops::query_with(&a.dir, &a.sql, a.epsilon)?;
             let text = match a.format {
                 Format::Table => r.result.to_table(),
                 Format::Json => r.result.to_json(),

@@ -26,6 +26,8 @@ pub struct InitOptions {
     pub min_group_size: u32,
     /// Parameter preset name.
     pub preset: String,
+    /// Per-dataset differential-privacy budget (total ε) each trustee enforces; `None`: no cap.
+    pub dp_budget: Option<f64>,
 }
 
 /// Where trustee `name` keeps its key share inside a deployment directory.
@@ -68,7 +70,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         let trustees = opts
             .trustees
             .iter()
-            .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params))
+            .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params, opts.dp_budget))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let shares: Vec<fhe::bfv::SecretKey> = trustees.iter().map(|t| t.share_for_ceremony().clone()).collect();
@@ -217,6 +219,12 @@ pub struct QueryReport {
 
 /// Plan, compute on ciphertexts, ask every trustee, combine: the released result.
 pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
+    query_with(dir, sql, None)
+}
+
+/// [`query`], optionally with differential privacy: every released sum gets discrete-Laplace
+/// noise drawn jointly by the trustees, spending `epsilon` of the dataset's budget.
+pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryReport, CliError> {
     let d = open(dir)?;
     let schemas = d
         .store
@@ -265,6 +273,7 @@ pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
                 ciphertext: c.ciphertext.clone(),
             })
             .collect(),
+        epsilon,
     };
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {

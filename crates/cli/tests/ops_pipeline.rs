@@ -90,7 +90,7 @@ fn ai4i_statistics_match_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
-    ops::init(&InitOptions { dir: dir.path().to_path_buf(), trustees: vec!["a".into(), "b".into(), "c".into()], min_group_size: 5, preset: "bfv-16384".into() }).expect("init");
+    ops::init(&InitOptions { dir: dir.path().to_path_buf(), trustees: vec!["a".into(), "b".into(), "c".into()], min_group_size: 5, preset: "bfv-16384".into(), dp_budget: Some(1.0) }).expect("init");
     let report = ops::ingest(&IngestOptions { dir: dir.path().to_path_buf(), schema: schema.clone(), csv: csv.clone(), source: "plant-a".into(), progress: false }).expect("ingest");
     assert_eq!(report.rows, 10_000);
     let rows = plain_rows(&csv, "plant-a");
@@ -116,4 +116,29 @@ fn ai4i_statistics_match_plaintext() {
         assert_eq!(e.exit_code(), 4, "{sql}: {e}");
         assert!(e.to_string().contains(needle), "{sql}: {e}");
     }
+}
+
+#[test]
+fn differential_privacy_noise_and_budget() {
+    let Some(csv) = ai4i() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("ai4i.toml");
+    std::fs::write(&schema, SCHEMA).expect("schema");
+    ops::init(&InitOptions { dir: dir.path().to_path_buf(), trustees: vec!["a".into(), "b".into()], min_group_size: 5, preset: "bfv-8192".into(), dp_budget: Some(1.0) }).expect("init");
+    ops::ingest(&IngestOptions { dir: dir.path().to_path_buf(), schema, csv, source: "plant-a".into(), progress: false }).expect("ingest");
+    let sql = "SELECT COUNT(*), SUM(failure) FROM ai4i";
+    let exact = ops::query(dir.path(), sql).expect("exact");
+    let exact_sum = exact.result.rows[0][1].as_f64().expect("sum");
+    assert_eq!(exact_sum, 339.0);
+    // ε = 0.4 on one sum of sensitivity 1: discrete Laplace with α = e^-0.4, sd ≈ 3.4.
+    let noisy = ops::query_with(dir.path(), sql, Some(0.4)).expect("noisy");
+    let noisy_sum = noisy.result.rows[0][1].as_f64().expect("sum");
+    assert_eq!(noisy.result.rows[0][0], exact.result.rows[0][0], "row counts are public and exact");
+    assert!((noisy_sum - exact_sum).abs() < 60.0, "noise far beyond its scale: {noisy_sum}");
+    assert_eq!(noisy_sum.fract(), 0.0, "integer noise on an integer sum");
+    ops::query_with(dir.path(), sql, Some(0.5)).expect("within budget");
+    // 0.4 + 0.5 spent; 0.2 more would pass the cap of 1.0: refused by the trustees.
+    let e = ops::query_with(dir.path(), sql, Some(0.2)).expect_err("over budget");
+    assert_eq!(e.exit_code(), 4, "{e}");
+    assert!(e.to_string().contains("budget"), "{e}");
 }

@@ -47,8 +47,12 @@ impl Cell {
     }
 }
 
+/// A statistic as a cell; undefined values (0/0, the root of a negative variance that
+/// differential-privacy noise can produce) become NULL, never NaN.
 fn float(v: Option<f64>) -> Cell {
-    v.map(Cell::Float).unwrap_or(Cell::Null)
+    v.filter(|x| x.is_finite())
+        .map(Cell::Float)
+        .unwrap_or(Cell::Null)
 }
 
 /// Finalize one group's output row from its clear state and the exact moment sums
@@ -90,7 +94,7 @@ pub(crate) fn finish_row(query: &Query, mut cells: Vec<Cell>) -> Vec<Cell> {
     let values: Vec<Option<f64>> = cells.iter().map(Cell::as_f64).collect();
     for (o, c) in query.outputs.iter().zip(cells.iter_mut()) {
         if let OutputExpr::Arith(a) = &o.expr {
-            *c = float(a.eval(&values).filter(|v| v.is_finite()));
+            *c = float(a.eval(&values));
         }
     }
     cells.truncate(query.visible().count());

@@ -1,9 +1,12 @@
 //! The trustee's own directory: `share.key` (mode 0600, in a 0700 directory) holds its
 //! secret-key share in the versioned envelope format.
 
+use crate::budget::Budget;
 use crate::policy::{check_request, Policy, ReleaseRequest};
 use crate::TrusteeError;
-use dtfhe_crypto::release::{trustee_share, Coeff0Share};
+use dtfhe_crypto::dp::DiscreteLaplace;
+use dtfhe_crypto::release::trustee_share_noised;
+use dtfhe_crypto::release::Coeff0Share;
 use dtfhe_crypto::{ceremony, codec, Params};
 use fhe::bfv::SecretKey;
 use std::fs;
@@ -38,8 +41,14 @@ fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
 }
 
 impl Trustee {
-    /// Draw a fresh share and write it to `dir/share.key` (refuses to overwrite one).
-    pub fn create(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
+    /// Draw a fresh share and write it to `dir/share.key` (refuses to overwrite one), with
+    /// the trustee's policy file (its per-dataset DP budget, if any).
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        params: &Params,
+        dp_budget: Option<f64>,
+    ) -> Result<Trustee, TrusteeError> {
         let file = dir.join(SHARE_FILE);
         if file.exists() {
             return Err(ks_err(
@@ -62,6 +71,7 @@ impl Trustee {
         f.write_all(&bytes)
             .and_then(|_| f.sync_all())
             .map_err(|e| ks_err(&file, e))?;
+        Budget::create(dir, dp_budget)?;
         Ok(Trustee {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -103,27 +113,53 @@ impl Trustee {
         &self.share
     }
 
-    /// Check the request against the policy; if it passes, one flooded share per item.
+    /// Check the request against the policy; if it passes, one flooded share per item. With
+    /// ε set, the trustee first records the spend in its own budget log, then adds its own
+    /// share of discrete-Laplace noise (sensitivity = the item's per-row bound, ε split
+    /// evenly over the items) to every total.
     pub fn review(
         &self,
         params: &Params,
         policy: &Policy,
         request: &ReleaseRequest,
     ) -> Result<Vec<Coeff0Share>, TrusteeError> {
-        check_request(params, policy, request).map_err(|reason| TrusteeError::Refused {
+        let refuse = |reason: String| TrusteeError::Refused {
             trustee: self.name.clone(),
             reason,
-        })?;
+        };
+        check_request(params, policy, request).map_err(refuse)?;
+        let laws = match request.epsilon {
+            None => None,
+            Some(eps) => {
+                Budget::open(&self.dir)?
+                    .spend(&request.dataset, eps)
+                    .map_err(refuse)?;
+                let per_item = eps / request.items.len().max(1) as f64;
+                Some(
+                    request
+                        .items
+                        .iter()
+                        .map(|i| DiscreteLaplace::for_epsilon(per_item, i.per_row_bound))
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            }
+        };
         let mut rng = rand::rng();
         request
             .items
             .iter()
-            .map(|item| {
-                Ok(trustee_share(
+            .enumerate()
+            .map(|(k, item)| {
+                let noise = match &laws {
+                    Some(l) => l[k].sample_share(policy.trustees, &mut rng)?,
+                    None => 0,
+                };
+                Ok(trustee_share_noised(
                     params,
                     &self.share,
                     &item.ciphertext,
                     policy.trustees,
+                    noise,
                     &mut rng,
                 )?)
             })

@@ -5,6 +5,7 @@
 //! for the flooding to hide it — and only then answers with its flooded coefficient-0 share.
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod keystore;
 pub mod policy;
 

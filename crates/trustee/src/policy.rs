@@ -48,6 +48,9 @@ pub struct ReleaseRequest {
     pub groups: Vec<GroupFacts>,
     /// Sums to release.
     pub items: Vec<ReleaseItem>,
+    /// Differential privacy: total ε this query spends on the dataset (split evenly over the
+    /// released sums), or `None` for exact results.
+    pub epsilon: Option<f64>,
 }
 
 /// k-minimum: every output group has at least k rows. The message names the group but not
