@@ -203,6 +203,14 @@ pub fn check_query(dir: &Path, schema: &Schema, rows: &[PlainRow], sql: &str) ->
 /// Number of rows and chunks of a dataset (0, 0 when it is not registered).
 pub fn store_counts(dir: &Path, dataset: &str) -> (u64, usize) {
     let store = dtfhe_store::Store::open(dir).expect("open store");
+    if !store
+        .datasets()
+        .expect("datasets")
+        .iter()
+        .any(|d| d == dataset)
+    {
+        return (0, 0);
+    }
     let chunks = store.chunks(dataset).expect("chunks");
     (chunks.iter().map(|c| u64::from(c.rows)).sum(), chunks.len())
 }
