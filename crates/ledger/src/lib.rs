@@ -27,7 +27,7 @@ pub use entry::{Entry, EntryKind};
 pub use error::LedgerError;
 pub use merkle::{
     leaf_hash, node_hash, prove_consistency, prove_inclusion, root, root_eq, verify_consistency,
-    verify_inclusion, Hash, EMPTY_ROOT,
+    verify_inclusion, Frontier, Hash, EMPTY_ROOT,
 };
 pub use note::{
     key_id, parse_verifier_key, sign_checkpoint, sign_note, verifier_key_string, verify_checkpoint,

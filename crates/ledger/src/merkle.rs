@@ -262,6 +262,58 @@ pub fn verify_consistency(
     snode == 0 && ok_old && ok_new
 }
 
+/// The compact state of a growing tree: the roots of its perfect subtrees,
+/// largest first (at most 64 hashes).
+///
+/// Appending a leaf and computing the root are O(log n), so a writer can
+/// sign a checkpoint after every append without re-reading all the leaves,
+/// and a verifier can check the roots of every prefix in one pass. The
+/// root equals [`root`] over the same leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    /// Number of leaves appended so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf_hash: Hash) {
+        let mut h = leaf_hash;
+        let mut s = self.size;
+        while s & 1 == 1 {
+            match self.nodes.pop() {
+                Some(left) => h = node_hash(&left, &h),
+                None => break, // unreachable: one node per set bit of size
+            }
+            s >>= 1;
+        }
+        self.nodes.push(h);
+        self.size += 1;
+    }
+
+    /// The root of the tree of the leaves appended so far (`EMPTY_ROOT` if
+    /// none).
+    pub fn root(&self) -> Hash {
+        match self.nodes.split_last() {
+            None => EMPTY_ROOT,
+            Some((last, rest)) => rest
+                .iter()
+                .rev()
+                .fold(*last, |acc, left| node_hash(left, &acc)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +323,18 @@ mod tests {
         for n in 2usize..2000 {
             let k = split(n);
             assert!(k.is_power_of_two() && k < n && 2 * k >= n, "n={n} k={k}");
+        }
+    }
+
+    #[test]
+    fn frontier_root_equals_rfc_root() {
+        let hs: Vec<Hash> = (0u32..300).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut f = Frontier::new();
+        assert_eq!(f.root(), EMPTY_ROOT);
+        for (n, h) in hs.iter().enumerate() {
+            f.push(*h);
+            assert_eq!(f.size(), n as u64 + 1);
+            assert_eq!(f.root(), root(&hs[..=n]), "size {}", n + 1);
         }
     }
 

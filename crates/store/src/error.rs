@@ -132,4 +132,24 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// The store's checkpoint signing key (`store.key`) or its public key
+    /// (`store.pub`) cannot be created, read or used.
+    #[error("store key {path}: {reason}")]
+    Key {
+        /// Key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A ledger operation failed (entry too large, proof out of range, ...).
+    #[error("ledger: {0}")]
+    Ledger(#[from] dtfhe_ledger::LedgerError),
+    /// `verify` found data that does not match the signed ledger: the store
+    /// was modified outside this API. `what` names the first bad entry,
+    /// checkpoint, chunk, blob or table row.
+    #[error("store has been tampered with: {what}")]
+    Tampered {
+        /// The first inconsistency found.
+        what: String,
+    },
 }

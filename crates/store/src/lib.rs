@@ -12,15 +12,24 @@
 //! their blake3 hash (deduplicated) and re-hashed on every read, so tampering
 //! from outside the store is detected.
 //!
+//! Every action is also an entry of the store's ledger (see `dtfhe-ledger`):
+//! an append-only log hashed into an RFC 6962 Merkle tree, whose (size, root)
+//! the store signs after every write as a C2SP signed-note checkpoint with
+//! its own ed25519 key (`store.key`, public half in `store.pub`). A chunk and
+//! its ledger entry commit in the same transaction, and [`Store::verify`]
+//! replays the ledger and checks every table against it.
+//!
 //! The embedded backend is SQLite (see [`Store`]). The operations and the SQL
 //! are kept simple and standard so a PostgreSQL backend can later implement
 //! the same operations with an equivalent migration.
 #![forbid(unsafe_code)]
 
 mod error;
+mod ledger;
 mod migrate;
 mod sqlite;
 
+pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::StoreError;
 pub use migrate::SCHEMA_VERSION;
 pub use sqlite::Store;
@@ -28,6 +37,82 @@ pub use sqlite::Store;
 /// File name of the SQLite database inside a store directory, so tools and
 /// documentation can point at it (e.g. `sqlite3 <dir>/store.sqlite`).
 pub const STORE_FILE: &str = "store.sqlite";
+
+/// File name of the store's checkpoint signing key inside a store directory:
+/// one version byte (1) then the 32-byte ed25519 seed, mode 0600. It is the
+/// platform's key for signing ledger checkpoints, not a trustee share: it
+/// can decrypt nothing.
+pub const KEY_FILE: &str = "store.key";
+
+/// File name of the store's public checkpoint key inside a store directory,
+/// as a signed-note verifier key line `<name>+<key id>+<base64 key>`; give it
+/// to auditors so they can pin it.
+pub const PUB_FILE: &str = "store.pub";
+
+/// Who signs this store's checkpoints.
+///
+/// The origin (first line of every checkpoint) is `dtfhe/<32 hex digits>`,
+/// a random id drawn by `create` and stored in the `checkpoint_key` table,
+/// so it survives renaming or moving the store directory and two stores
+/// never share an origin. The signed-note key name is the origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogIdentity {
+    /// The log's origin line.
+    pub origin: String,
+    /// The signed-note key name of the checkpoint key.
+    pub key_name: String,
+    /// The ed25519 public key checkpoints are signed with.
+    pub verifying_key: ed25519_dalek::VerifyingKey,
+}
+
+/// What [`Store::verify`] checked, when everything matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Ledger entries replayed.
+    pub entries: u64,
+    /// Chunks matched with their ledger entry.
+    pub chunks: u64,
+    /// Signed checkpoints verified.
+    pub checkpoints: u64,
+    /// Ciphertext blobs re-hashed.
+    pub blobs: u64,
+}
+
+/// An inclusion proof of one ledger entry in the current tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The entry's sequence number (leaf index).
+    pub seq: u64,
+    /// The entry's leaf hash.
+    pub leaf_hash: Hash,
+    /// Tree size the proof is for (the current ledger size).
+    pub size: u64,
+    /// Root of that tree.
+    pub root: Hash,
+    /// The RFC 6962 audit path.
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint for `(size, root)`.
+    pub checkpoint: String,
+}
+
+/// A consistency proof between two sizes of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub old_size: u64,
+    /// The newer tree size.
+    pub new_size: u64,
+    /// Root at the older size.
+    pub old_root: Hash,
+    /// Root at the newer size.
+    pub new_root: Hash,
+    /// The RFC 6962 consistency proof.
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint at the older size, if one was stored.
+    pub old_checkpoint: Option<String>,
+    /// The signed checkpoint at the newer size, if one was stored.
+    pub new_checkpoint: Option<String>,
+}
 
 /// Part names a chunk may hold per encrypted column: the encrypted value, the
 /// encrypted presence bit (1 if the cell is not NULL) and, when declared, the

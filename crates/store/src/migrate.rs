@@ -14,8 +14,10 @@ use crate::error::StoreError;
 use crate::sqlite::{now_string, SqlContext};
 
 /// The embedded migrations, `(version, sql)`, in application order.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_ledger.sql")),
+];
 
 /// The schema version this build writes and reads (the last migration).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -5,10 +5,16 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use dtfhe_ledger::{Entry, EntryKind, Frontier, Hash};
+use ed25519_dalek::SigningKey;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::StoreError;
-use crate::{migrate, ChunkMeta, Deployment, NewChunk, PartMeta, PART_KINDS, STORE_FILE};
+use crate::ledger::{self, Writer};
+use crate::{
+    migrate, ChunkMeta, ConsistencyProof, Deployment, InclusionProof, LogIdentity, NewChunk,
+    PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
+};
 
 /// How long a writer waits for another connection's lock before failing:
 /// the CLI, a server and an auditor may open the same store concurrently.
@@ -49,18 +55,40 @@ pub(crate) fn now_string() -> String {
 /// failing on a stale read of the last sequence number. The connection runs in WAL mode with
 /// `synchronous=FULL` (a committed append survives power loss), foreign keys
 /// on and a busy timeout.
-#[derive(Debug)]
+///
+/// Every write also appends its ledger entries and a signed checkpoint of
+/// the new tree in the same transaction (see [`Store::verify`]).
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    dir: PathBuf,
+    /// The checkpoint signing key, read from `store.key` on first write.
+    key: Option<SigningKey>,
+    /// The Merkle tree's compact state as of the last write by this handle;
+    /// brought up to date inside each write transaction (other handles may
+    /// have appended since).
+    frontier: Frontier,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the signing key.
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("ledger_size", &self.frontier.size())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    /// Creates a new store at `dir/store.sqlite` (creating `dir` if missing)
-    /// and applies the migrations.
+    /// Creates a new store at `dir/store.sqlite` (creating `dir` if missing),
+    /// applies the migrations, creates the checkpoint key (`dir/store.key`,
+    /// mode 0600, and `dir/store.pub`, see [`crate::KEY_FILE`]), records the
+    /// log identity and signs the first checkpoint (the empty tree).
     ///
     /// Fails with [`StoreError::AlreadyExists`] if a store file is already
-    /// there, so `init` can never overwrite a deployment.
+    /// there, so `init` can never overwrite a deployment, and with
+    /// [`StoreError::Key`] if a key file is already there.
     pub fn create(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
@@ -75,19 +103,24 @@ impl Store {
             }
             Err(source) => return Err(StoreError::Io { path, source }),
         }
-        let made = Self::init_new(&path);
+        let mut created = Vec::new();
+        let made = Self::init_new(dir, &path, &mut created);
         if made.is_err() {
-            // Do not leave a half-initialised file that `open` would reject.
+            // Do not leave a half-initialised store that `open` would reject,
+            // nor key files of a store that does not exist.
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.clone().into_os_string();
                 p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+            for p in created {
                 let _ = std::fs::remove_file(p);
             }
         }
         made
     }
 
-    fn init_new(path: &Path) -> Result<Store, StoreError> {
+    fn init_new(dir: &Path, path: &Path, created: &mut Vec<PathBuf>) -> Result<Store, StoreError> {
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -95,9 +128,20 @@ impl Store {
         .ctx(path, "open database")?;
         configure(&conn, path)?;
         migrate::apply_all(&mut conn, path)?;
+        let (key, ident) = ledger::create_key_files(dir, created)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(path, "begin")?;
+        ledger::insert_identity(&tx, path, &ident)?;
+        let frontier = Frontier::new();
+        ledger::checkpoint_in(&tx, path, &frontier, &key, &ident)?;
+        tx.commit().ctx(path, "commit checkpoint key")?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            key: Some(key),
+            frontier,
         })
     }
 
@@ -125,12 +169,212 @@ impl Store {
             .ctx(&path, "set busy timeout")?;
         migrate::check(&conn, &path)?;
         configure(&conn, &path)?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            dir: dir.to_path_buf(),
+            key: None,
+            frontier: Frontier::new(),
+        })
     }
 
     /// Path of the database file, for messages and tools.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) that also
+    /// brings the tree up to date, lets `f` append ledger entries, and ends
+    /// with a signed checkpoint of the new tree, all committed together.
+    ///
+    /// The checkpoint's root comes from the in-memory frontier (O(log n) per
+    /// append); only entries appended by other handles are read.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection, &mut Writer<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.key.is_none() {
+            self.key = Some(ledger::load_signing_key(&self.dir)?);
+        }
+        let Store {
+            conn,
+            path,
+            dir,
+            key,
+            frontier,
+        } = self;
+        let path = path.as_path();
+        let key = key.as_ref().ok_or_else(|| StoreError::Key {
+            path: dir.join(KEY_FILE),
+            reason: "not loaded".into(),
+        })?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(path, "begin")?;
+        let ident = ledger::read_identity(&tx, path)?;
+        if key.verifying_key() != ident.verifying_key {
+            return Err(StoreError::Key {
+                path: dir.join(KEY_FILE),
+                reason: "does not match the store's recorded checkpoint key".into(),
+            });
+        }
+        let mut next = frontier.clone();
+        ledger::sync_frontier(&tx, path, &mut next)?;
+        let out = {
+            let mut w = Writer {
+                conn: &tx,
+                path,
+                frontier: &mut next,
+                time: ledger::now_unix(),
+            };
+            f(&tx, &mut w)?
+        };
+        ledger::checkpoint_in(&tx, path, &next, key, &ident)?;
+        tx.commit().ctx(path, "commit")?;
+        *frontier = next;
+        Ok(out)
+    }
+
+    /// Appends one ledger entry in its own transaction (with a checkpoint);
+    /// returns its sequence number.
+    ///
+    /// For the actions the store does not perform itself: source key
+    /// registration, queries, release requests, trustee decisions,
+    /// deliveries and refusals. `detail` is free text and must never hold a
+    /// plaintext value or key material; `hashes` are content addresses. The
+    /// kinds the store records itself alongside the rows they describe
+    /// (deployment, trustee, schema, chunk) are refused with
+    /// [`StoreError::Invalid`], since `verify` binds them to those rows.
+    pub fn append_entry(
+        &mut self,
+        kind: EntryKind,
+        actor: &str,
+        subject: &str,
+        detail: &str,
+        hashes: &[Hash],
+    ) -> Result<u64, StoreError> {
+        if ledger::ROW_BOUND_KINDS.contains(&kind) {
+            return Err(StoreError::Invalid(format!(
+                "ledger entries of kind {kind} are recorded by the store itself"
+            )));
+        }
+        self.write(|_, w| w.append(kind, actor, subject, detail, hashes.to_vec()))
+    }
+
+    /// Signs the current (size, root) of the ledger, stores the checkpoint
+    /// and returns the signed note. Every write already does this; calling
+    /// it again returns the stored checkpoint for the current size.
+    pub fn checkpoint(&mut self) -> Result<String, StoreError> {
+        self.write(|_, _| Ok(()))?;
+        self.latest_checkpoint()
+    }
+
+    /// The stored checkpoint with the largest tree size.
+    pub fn latest_checkpoint(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "read checkpoint")?
+            .ok_or_else(|| StoreError::Tampered {
+                what: "table checkpoints: no checkpoint".into(),
+            })
+    }
+
+    /// Who signs this store's checkpoints (origin, key name, public key), as
+    /// recorded in the store.
+    pub fn identity(&self) -> Result<LogIdentity, StoreError> {
+        ledger::read_identity(&self.conn, &self.path)
+    }
+
+    /// Every ledger entry, in order, decoded and checked against its stored
+    /// leaf hash (a mismatch is [`StoreError::Tampered`]).
+    pub fn entries(&self) -> Result<Vec<Entry>, StoreError> {
+        Ok(ledger::read_entries(&self.conn, &self.path)?.0)
+    }
+
+    fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT note FROM checkpoints WHERE size = ?1",
+                [size],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "read checkpoint")
+    }
+
+    /// Proves that entry `seq` is in the current ledger: its leaf hash, the
+    /// audit path, the current (size, root) and the signed checkpoint for
+    /// them. Verify with `dtfhe_ledger::verify_inclusion` and
+    /// `dtfhe_ledger::verify_checkpoint`.
+    pub fn inclusion_proof(&self, seq: u64) -> Result<InclusionProof, StoreError> {
+        let (_, leaves) = ledger::read_entries(&self.conn, &self.path)?;
+        let size = leaves.len() as u64;
+        let proof = dtfhe_ledger::prove_inclusion(seq, size, &leaves)?;
+        let checkpoint = self
+            .checkpoint_at(size)?
+            .ok_or_else(|| StoreError::Tampered {
+                what: format!("ledger: no signed checkpoint covers all {size} entries"),
+            })?;
+        Ok(InclusionProof {
+            seq,
+            // seq < size, checked by prove_inclusion.
+            leaf_hash: leaves[seq as usize],
+            size,
+            root: dtfhe_ledger::root(&leaves),
+            proof,
+            checkpoint,
+        })
+    }
+
+    /// Proves that the ledger at `old_size` entries is a prefix of the
+    /// ledger at `new_size` entries (`old_size <= new_size <=` current size),
+    /// with both roots and the stored checkpoints at those sizes.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        let (_, leaves) = ledger::read_entries(&self.conn, &self.path)?;
+        let proof = dtfhe_ledger::prove_consistency(old_size, new_size, &leaves)?;
+        // Both sizes are <= leaves.len(), checked by prove_consistency.
+        Ok(ConsistencyProof {
+            old_size,
+            new_size,
+            old_root: dtfhe_ledger::root(&leaves[..old_size as usize]),
+            new_root: dtfhe_ledger::root(&leaves[..new_size as usize]),
+            proof,
+            old_checkpoint: self.checkpoint_at(old_size)?,
+            new_checkpoint: self.checkpoint_at(new_size)?,
+        })
+    }
+
+    /// Audits the whole store against its ledger, read-only.
+    ///
+    /// Replays every entry (no gaps, canonical encoding, stored leaf hash),
+    /// recomputes the Merkle tree, checks every stored checkpoint's
+    /// signature, origin and root at its size (and that one covers the whole
+    /// ledger), checks `store.pub` (if present) against the recorded key,
+    /// re-hashes every blob, and checks that every chunk (with its parts and
+    /// public bytes), dataset, the deployment record and every trustee match
+    /// exactly one ledger entry, and every such entry one row. The first
+    /// inconsistency is returned as [`StoreError::Tampered`], naming the
+    /// entry, checkpoint, chunk, blob or table.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // One read transaction: a consistent snapshot even if writers run.
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .ctx(&self.path, "begin verify")?;
+        let out = ledger::verify(&self.conn, &self.path, &self.dir);
+        let _ = self.conn.execute_batch("COMMIT");
+        out
     }
 
     /// Writes the deployment record; done once, by `init`.
@@ -152,15 +396,32 @@ impl Store {
             }
         }
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(&path, "begin")?;
+        let path = path.as_path();
+        self.write(|tx, w| put_deployment_in(tx, path, w, d))
+    }
+
+    /// The deployment record; [`StoreError::DeploymentMissing`] if `init`
+    /// has not run, so every command fails early with a clear message.
+    pub fn deployment(&self) -> Result<Deployment, StoreError> {
+        deployment_of(&self.conn, &self.path)
+    }
+}
+
+/// Writes the deployment record and its ledger entries inside a write.
+fn put_deployment_in(
+    tx: &Connection,
+    path: &Path,
+    w: &mut Writer<'_>,
+    d: &Deployment,
+) -> Result<(), StoreError> {
+    {
         let exists: i64 = tx
             .query_row("SELECT COUNT(*) FROM deployment", [], |r| r.get(0))
-            .ctx(&path, "read deployment")?;
+            .ctx(path, "read deployment")?;
         if exists > 0 {
-            return Err(StoreError::DeploymentExists { path });
+            return Err(StoreError::DeploymentExists {
+                path: path.to_path_buf(),
+            });
         }
         tx.execute(
             "INSERT INTO deployment (id, preset, min_group_size, public_key, relin_key, created_at) \
@@ -173,26 +434,48 @@ impl Store {
                 d.created_at
             ],
         )
-        .ctx(&path, "insert deployment")?;
-        {
-            let mut stmt = tx
-                .prepare("INSERT INTO deployment_trustees (position, name) VALUES (?1, ?2)")
-                .ctx(&path, "prepare trustee insert")?;
-            for (i, t) in d.trustees.iter().enumerate() {
-                let pos = i64::try_from(i)
-                    .map_err(|_| StoreError::Invalid("too many trustees".into()))?;
-                stmt.execute(params![pos, t]).ctx(&path, "insert trustee")?;
-            }
+        .ctx(path, "insert deployment")?;
+        w.append(
+            EntryKind::DeploymentCreated,
+            "platform",
+            &d.preset,
+            &format!(
+                "preset `{}`, {} trustees, minimum group size {}",
+                d.preset,
+                d.trustees.len(),
+                d.min_group_size
+            ),
+            ledger::deployment_hashes(&ledger::DeploymentRow {
+                preset: &d.preset,
+                min_group_size: i64::from(d.min_group_size),
+                public_key: &d.public_key,
+                relin_key: &d.relin_key,
+                created_at: &d.created_at,
+            }),
+        )?;
+        let mut stmt = tx
+            .prepare("INSERT INTO deployment_trustees (position, name) VALUES (?1, ?2)")
+            .ctx(path, "prepare trustee insert")?;
+        for (i, t) in d.trustees.iter().enumerate() {
+            let pos =
+                i64::try_from(i).map_err(|_| StoreError::Invalid("too many trustees".into()))?;
+            stmt.execute(params![pos, t]).ctx(path, "insert trustee")?;
+            w.append(
+                EntryKind::TrusteeRegistered,
+                "platform",
+                t,
+                &format!("trustee #{pos}"),
+                ledger::trustee_hashes(pos, t),
+            )?;
         }
-        tx.commit().ctx(&path, "commit deployment")
+        Ok(())
     }
+}
 
-    /// The deployment record; [`StoreError::DeploymentMissing`] if `init`
-    /// has not run, so every command fails early with a clear message.
-    pub fn deployment(&self) -> Result<Deployment, StoreError> {
-        let path = &self.path;
-        let row = self
-            .conn
+/// Reads the deployment record.
+fn deployment_of(conn: &Connection, path: &Path) -> Result<Deployment, StoreError> {
+    {
+        let row = conn
             .query_row(
                 "SELECT preset, min_group_size, public_key, relin_key, created_at \
                  FROM deployment WHERE id = 1",
@@ -210,15 +493,16 @@ impl Store {
             .optional()
             .ctx(path, "read deployment")?;
         let Some((preset, min_group_size, public_key, relin_key, created_at)) = row else {
-            return Err(StoreError::DeploymentMissing { path: path.clone() });
+            return Err(StoreError::DeploymentMissing {
+                path: path.to_path_buf(),
+            });
         };
         let min_group_size =
             u32::try_from(min_group_size).map_err(|_| StoreError::CorruptRecord {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 what: format!("deployment min_group_size {min_group_size} out of range"),
             })?;
-        let mut stmt = self
-            .conn
+        let mut stmt = conn
             .prepare("SELECT name FROM deployment_trustees ORDER BY position")
             .ctx(path, "prepare trustees")?;
         let trustees = stmt
@@ -234,7 +518,9 @@ impl Store {
             created_at,
         })
     }
+}
 
+impl Store {
     /// Registers a dataset schema (TOML text kept verbatim).
     ///
     /// Idempotent with identical text, so re-running an ingest is harmless;
@@ -242,12 +528,8 @@ impl Store {
     /// because stored chunks were encoded against the first one.
     pub fn register_dataset(&mut self, name: &str, schema_toml: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(&path, "begin")?;
-        register_in(&tx, &path, name, schema_toml)?;
-        tx.commit().ctx(&path, "commit dataset registration")
+        let path = path.as_path();
+        self.write(|tx, w| register_in(tx, path, w, "platform", name, schema_toml))
     }
 
     /// The registered schema text of a dataset, or `None` if unknown.
@@ -291,75 +573,7 @@ impl Store {
         }
         let path = self.path.clone();
         let path = path.as_path();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(path, "begin append")?;
-        register_in(&tx, path, dataset, schema_toml)?;
-        let last: Option<i64> = tx
-            .query_row(
-                "SELECT MAX(seq) FROM chunks WHERE dataset = ?1 AND source = ?2",
-                params![dataset, source],
-                |r| r.get(0),
-            )
-            .ctx(path, "read last sequence number")?;
-        let mut seq: i64 = match last {
-            Some(s) => s.checked_add(1).ok_or_else(|| StoreError::CorruptRecord {
-                path: path.to_path_buf(),
-                what: format!("sequence number overflow for `{dataset}`/`{source}`"),
-            })?,
-            None => 0,
-        };
-        let mut ids = Vec::with_capacity(chunks.len());
-        {
-            let mut insert_chunk = tx
-                .prepare_cached(
-                    "INSERT INTO chunks (dataset, source, seq, \"rows\", public) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                )
-                .ctx(path, "prepare chunk insert")?;
-            let mut insert_blob = tx
-                .prepare_cached(
-                    "INSERT INTO blobs (hash, size, bytes) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (hash) DO NOTHING",
-                )
-                .ctx(path, "prepare blob insert")?;
-            let mut insert_part = tx
-                .prepare_cached(
-                    "INSERT INTO parts (chunk_id, \"column\", part, blob_hash) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .ctx(path, "prepare part insert")?;
-            for (index, chunk) in chunks.iter().enumerate() {
-                validate_chunk(chunk).map_err(|reason| StoreError::InvalidChunk {
-                    dataset: dataset.to_string(),
-                    source_name: source.to_string(),
-                    index,
-                    reason,
-                })?;
-                let id: i64 = insert_chunk
-                    .query_row(
-                        params![dataset, source, seq, i64::from(chunk.rows), chunk.public],
-                        |r| r.get(0),
-                    )
-                    .ctx(path, "insert chunk")?;
-                for p in &chunk.parts {
-                    let hash = blake3::hash(&p.bytes).to_hex().to_string();
-                    let size = i64::try_from(p.bytes.len())
-                        .map_err(|_| StoreError::Invalid("blob too large".into()))?;
-                    insert_blob
-                        .execute(params![hash, size, p.bytes])
-                        .ctx(path, "insert blob")?;
-                    insert_part
-                        .execute(params![id, p.column, p.part, hash])
-                        .ctx(path, "insert part")?;
-                }
-                ids.push(id);
-                seq += 1;
-            }
-        }
-        tx.commit().ctx(path, "commit append")?;
-        Ok(ids)
+        self.write(|tx, w| append_in(tx, path, w, dataset, schema_toml, source, chunks))
     }
 
     /// All chunks of a dataset in `(source, seq)` order, without ciphertext
@@ -551,10 +765,13 @@ fn schema_of(conn: &Connection, path: &Path, name: &str) -> Result<Option<String
     .ctx(path, "read dataset schema")
 }
 
-/// Registers a dataset inside the caller's transaction.
+/// Registers a dataset inside the caller's write, recording a
+/// `SchemaRegistered` entry (by `actor`) when it is new.
 fn register_in(
     conn: &Connection,
     path: &Path,
+    w: &mut Writer<'_>,
+    actor: &str,
     name: &str,
     schema_toml: &str,
 ) -> Result<(), StoreError> {
@@ -567,14 +784,111 @@ fn register_in(
             dataset: name.to_string(),
         }),
         None => {
+            let at = now_string();
             conn.execute(
                 "INSERT INTO datasets (name, schema_toml, registered_at) VALUES (?1, ?2, ?3)",
-                params![name, schema_toml, now_string()],
+                params![name, schema_toml, at],
             )
             .ctx(path, "register dataset")?;
+            w.append(
+                EntryKind::SchemaRegistered,
+                actor,
+                name,
+                &format!("dataset `{name}` registered"),
+                ledger::dataset_hashes(name, schema_toml, &at),
+            )?;
             Ok(())
         }
     }
+}
+
+/// The body of [`Store::append_chunks`], inside its write transaction: each
+/// chunk's rows and its `ChunkAppended` entry are written together.
+fn append_in(
+    tx: &Connection,
+    path: &Path,
+    w: &mut Writer<'_>,
+    dataset: &str,
+    schema_toml: &str,
+    source: &str,
+    chunks: &[NewChunk],
+) -> Result<Vec<i64>, StoreError> {
+    register_in(tx, path, w, source, dataset, schema_toml)?;
+    let last: Option<i64> = tx
+        .query_row(
+            "SELECT MAX(seq) FROM chunks WHERE dataset = ?1 AND source = ?2",
+            params![dataset, source],
+            |r| r.get(0),
+        )
+        .ctx(path, "read last sequence number")?;
+    let first: i64 = match last {
+        Some(s) => s.checked_add(1).ok_or_else(|| StoreError::CorruptRecord {
+            path: path.to_path_buf(),
+            what: format!("sequence number overflow for `{dataset}`/`{source}`"),
+        })?,
+        None => 0,
+    };
+    let mut ids = Vec::with_capacity(chunks.len());
+    let mut insert_chunk = tx
+        .prepare_cached(
+            "INSERT INTO chunks (dataset, source, seq, \"rows\", public) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .ctx(path, "prepare chunk insert")?;
+    let mut insert_blob = tx
+        .prepare_cached(
+            "INSERT INTO blobs (hash, size, bytes) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .ctx(path, "prepare blob insert")?;
+    let mut insert_part = tx
+        .prepare_cached(
+            "INSERT INTO parts (chunk_id, \"column\", part, blob_hash) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx(path, "prepare part insert")?;
+    for ((index, chunk), seq) in chunks.iter().enumerate().zip(first..) {
+        validate_chunk(chunk).map_err(|reason| StoreError::InvalidChunk {
+            dataset: dataset.to_string(),
+            source_name: source.to_string(),
+            index,
+            reason,
+        })?;
+        let rows = i64::from(chunk.rows);
+        let id: i64 = insert_chunk
+            .query_row(params![dataset, source, seq, rows, chunk.public], |r| {
+                r.get(0)
+            })
+            .ctx(path, "insert chunk")?;
+        let mut part_rows = Vec::with_capacity(chunk.parts.len());
+        for p in &chunk.parts {
+            let hash = blake3::hash(&p.bytes).to_hex().to_string();
+            let size = i64::try_from(p.bytes.len())
+                .map_err(|_| StoreError::Invalid("blob too large".into()))?;
+            insert_blob
+                .execute(params![hash, size, p.bytes])
+                .ctx(path, "insert blob")?;
+            insert_part
+                .execute(params![id, p.column, p.part, hash])
+                .ctx(path, "insert part")?;
+            part_rows.push((p.column.clone(), p.part.clone(), hash));
+        }
+        let hashes =
+            ledger::chunk_hashes(id, dataset, source, seq, rows, &chunk.public, &part_rows)
+                .map_err(StoreError::Invalid)?;
+        w.append(
+            EntryKind::ChunkAppended,
+            source,
+            &id.to_string(),
+            &format!(
+                "dataset `{dataset}`, source `{source}`, seq {seq}, {rows} rows, {} parts",
+                chunk.parts.len()
+            ),
+            hashes,
+        )?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// Checks one chunk of an append; the error is the reason it is invalid.

@@ -1,0 +1,768 @@
+//! The store's side of the ledger: its checkpoint key, writing entries and
+//! checkpoints inside the caller's transaction, the record hashes that bind
+//! table rows to entries, and the full replay done by `Store::verify`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use dtfhe_ledger::{
+    parse_verifier_key, sign_checkpoint, verifier_key_string, verify_checkpoint, Entry, EntryKind,
+    Frontier, Hash,
+};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rusqlite::{params, Connection, OptionalExtension};
+use zeroize::Zeroizing;
+
+use crate::error::StoreError;
+use crate::sqlite::SqlContext;
+use crate::{LogIdentity, VerifyReport, KEY_FILE, PUB_FILE};
+
+/// Version byte in front of the 32-byte seed in `store.key`.
+const KEY_FILE_VERSION: u8 = 1;
+
+/// Current time, unix seconds.
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn key_err(path: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::Key {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn tampered(what: impl Into<String>) -> StoreError {
+    StoreError::Tampered { what: what.into() }
+}
+
+/// Random bytes from the operating system.
+fn os_random<const N: usize>(path: &Path) -> Result<Zeroizing<[u8; N]>, StoreError> {
+    use rand::TryRngCore as _;
+    let mut b = Zeroizing::new([0u8; N]);
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut b[..])
+        .map_err(|e| key_err(path, format!("no OS randomness: {e}")))?;
+    Ok(b)
+}
+
+/// Creates `dir/store.key` (mode 0600, version byte + 32-byte seed) and
+/// `dir/store.pub` (signed-note verifier key), and returns the new key and
+/// the log identity. Both files are created with `create_new`, so an
+/// existing key is never overwritten; `created` lists the files written so
+/// the caller can remove them if the rest of `create` fails.
+pub(crate) fn create_key_files(
+    dir: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Result<(SigningKey, LogIdentity), StoreError> {
+    let key_path = dir.join(KEY_FILE);
+    let seed = os_random::<32>(&key_path)?;
+    let id = os_random::<16>(&key_path)?;
+    let origin = format!(
+        "dtfhe/{}",
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let key = SigningKey::from_bytes(&seed);
+    let ident = LogIdentity {
+        origin: origin.clone(),
+        key_name: origin,
+        verifying_key: key.verifying_key(),
+    };
+
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&key_path)
+        .map_err(|e| key_err(&key_path, format!("cannot create: {e}")))?;
+    created.push(key_path.clone());
+    let mut bytes = Zeroizing::new(Vec::with_capacity(33));
+    bytes.push(KEY_FILE_VERSION);
+    bytes.extend_from_slice(&seed[..]);
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| key_err(&key_path, format!("cannot write: {e}")))?;
+
+    let pub_path = dir.join(PUB_FILE);
+    let vkey = verifier_key_string(&ident.key_name, &ident.verifying_key)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&pub_path)
+        .map_err(|e| key_err(&pub_path, format!("cannot create: {e}")))?;
+    created.push(pub_path.clone());
+    f.write_all(format!("{vkey}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| key_err(&pub_path, format!("cannot write: {e}")))?;
+    Ok((key, ident))
+}
+
+/// Reads the signing key from `store.key`.
+pub(crate) fn load_signing_key(dir: &Path) -> Result<SigningKey, StoreError> {
+    let path = dir.join(KEY_FILE);
+    let bytes = Zeroizing::new(
+        std::fs::read(&path).map_err(|e| key_err(&path, format!("cannot read: {e}")))?,
+    );
+    match bytes.as_slice() {
+        [KEY_FILE_VERSION, seed @ ..] if seed.len() == 32 => {
+            let mut s = Zeroizing::new([0u8; 32]);
+            s.copy_from_slice(seed);
+            Ok(SigningKey::from_bytes(&s))
+        }
+        _ => Err(key_err(
+            &path,
+            "not a store key (expected version byte 1 and a 32-byte seed)",
+        )),
+    }
+}
+
+/// Writes the log identity row (inside the caller's transaction).
+pub(crate) fn insert_identity(
+    conn: &Connection,
+    path: &Path,
+    ident: &LogIdentity,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO checkpoint_key (id, origin, key_name, public_key, created_at) \
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![
+            ident.origin,
+            ident.key_name,
+            ident.verifying_key.as_bytes().to_vec(),
+            now_unix().to_string()
+        ],
+    )
+    .ctx(path, "record checkpoint key")?;
+    Ok(())
+}
+
+/// Reads the log identity row.
+pub(crate) fn read_identity(conn: &Connection, path: &Path) -> Result<LogIdentity, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT origin, key_name, public_key FROM checkpoint_key WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
+        )
+        .optional()
+        .ctx(path, "read checkpoint key")?;
+    let Some((origin, key_name, pk)) = row else {
+        return Err(tampered("table checkpoint_key: no checkpoint key row"));
+    };
+    let verifying_key = <[u8; 32]>::try_from(pk.as_slice())
+        .ok()
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| tampered("table checkpoint_key: public key is not an ed25519 key"))?;
+    Ok(LogIdentity {
+        origin,
+        key_name,
+        verifying_key,
+    })
+}
+
+/// Brings `frontier` up to date with the stored leaves (rows past its size).
+///
+/// Only the new rows are read: the ledger is append-only, so the prefix the
+/// frontier already covers cannot change through this API (`verify`
+/// re-reads everything to catch outside changes).
+pub(crate) fn sync_frontier(
+    conn: &Connection,
+    path: &Path,
+    frontier: &mut Frontier,
+) -> Result<(), StoreError> {
+    let from = i64::try_from(frontier.size()).map_err(|_| tampered("ledger size overflow"))?;
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, leaf_hash FROM ledger_entries WHERE seq >= ?1 ORDER BY seq")
+        .ctx(path, "prepare ledger read")?;
+    let mut rows = stmt.query([from]).ctx(path, "read ledger")?;
+    while let Some(r) = rows.next().ctx(path, "read ledger")? {
+        let seq: i64 = r.get(0).ctx(path, "read ledger seq")?;
+        let lh: Vec<u8> = r.get(1).ctx(path, "read leaf hash")?;
+        if u64::try_from(seq).ok() != Some(frontier.size()) {
+            return Err(tampered(format!(
+                "ledger entry {seq}: expected sequence number {} (gap in the ledger)",
+                frontier.size()
+            )));
+        }
+        let lh: Hash = lh
+            .try_into()
+            .map_err(|_| tampered(format!("ledger entry {seq}: leaf hash is not 32 bytes")))?;
+        frontier.push(lh);
+    }
+    Ok(())
+}
+
+/// Writes ledger entries and the closing checkpoint inside one transaction.
+pub(crate) struct Writer<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) path: &'a Path,
+    pub(crate) frontier: &'a mut Frontier,
+    pub(crate) time: u64,
+}
+
+impl Writer<'_> {
+    /// Appends one entry; returns its sequence number.
+    pub(crate) fn append(
+        &mut self,
+        kind: EntryKind,
+        actor: &str,
+        subject: &str,
+        detail: &str,
+        hashes: Vec<Hash>,
+    ) -> Result<u64, StoreError> {
+        let seq = self.frontier.size();
+        let entry = Entry {
+            seq,
+            time_unix: self.time,
+            kind,
+            actor: actor.to_string(),
+            subject: subject.to_string(),
+            detail: detail.to_string(),
+            hashes,
+        };
+        let bytes = entry.encode()?;
+        let lh = dtfhe_ledger::leaf_hash(&bytes);
+        let seq_i = i64::try_from(seq).map_err(|_| StoreError::Invalid("ledger full".into()))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO ledger_entries (seq, entry, leaf_hash) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![seq_i, bytes, lh.to_vec()]))
+            .ctx(self.path, "append ledger entry")?;
+        self.frontier.push(lh);
+        Ok(seq)
+    }
+}
+
+/// Signs the checkpoint of the current tree (the frontier's size and root)
+/// and stores it; returns the stored note. A checkpoint at that size that
+/// already exists is kept (ed25519 is deterministic, so it is the same note
+/// unless the store was tampered with, which `verify` reports).
+pub(crate) fn checkpoint_in(
+    conn: &Connection,
+    path: &Path,
+    frontier: &Frontier,
+    key: &SigningKey,
+    ident: &LogIdentity,
+) -> Result<String, StoreError> {
+    let size = frontier.size();
+    let note = sign_checkpoint(&ident.origin, size, &frontier.root(), key, &ident.key_name)?;
+    let size_i = i64::try_from(size).map_err(|_| StoreError::Invalid("ledger full".into()))?;
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (size, note) VALUES (?1, ?2) ON CONFLICT (size) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![size_i, note]))
+    .ctx(path, "store checkpoint")?;
+    conn.query_row(
+        "SELECT note FROM checkpoints WHERE size = ?1",
+        [size_i],
+        |r| r.get(0),
+    )
+    .ctx(path, "read checkpoint")
+}
+
+/// A domain-separated blake3 hash of a record's fields (each length-prefixed),
+/// binding a table row to its ledger entry.
+pub(crate) fn record_hash(tag: &str, fields: &[&[u8]]) -> Hash {
+    let mut h = blake3::Hasher::new();
+    for f in std::iter::once(tag.as_bytes()).chain(fields.iter().copied()) {
+        h.update(&(f.len() as u64).to_be_bytes());
+        h.update(f);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Parses a blob address (64 lowercase hex digits) into its 32 bytes.
+fn blob_address(hex: &str) -> Option<Hash> {
+    if hex.len() != 64 || hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    blake3::Hash::from_hex(hex).ok().map(|h| *h.as_bytes())
+}
+
+/// One part row of a chunk: `(column, part, blob hash hex)`.
+pub(crate) type PartRow = (String, String, String);
+
+/// The hashes of a chunk's `ChunkAppended` entry: a record hash over every
+/// field of the chunk row and its parts, then the blake3 hash of the public
+/// bytes, then the blob address of each part in `(column, part)` order.
+pub(crate) fn chunk_hashes(
+    id: i64,
+    dataset: &str,
+    source: &str,
+    seq: i64,
+    rows: i64,
+    public: &[u8],
+    parts: &[PartRow],
+) -> Result<Vec<Hash>, String> {
+    let mut parts: Vec<&PartRow> = parts.iter().collect();
+    parts.sort();
+    let public_hash = *blake3::hash(public).as_bytes();
+    let mut fields: Vec<Vec<u8>> = vec![
+        id.to_be_bytes().to_vec(),
+        dataset.as_bytes().to_vec(),
+        source.as_bytes().to_vec(),
+        seq.to_be_bytes().to_vec(),
+        rows.to_be_bytes().to_vec(),
+        public_hash.to_vec(),
+    ];
+    let mut blobs = Vec::with_capacity(parts.len());
+    for (column, part, blob) in parts {
+        fields.push(column.as_bytes().to_vec());
+        fields.push(part.as_bytes().to_vec());
+        fields.push(blob.as_bytes().to_vec());
+        blobs.push(
+            blob_address(blob).ok_or_else(|| format!("part {column}/{part}: bad blob address"))?,
+        );
+    }
+    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    let mut out = vec![record_hash("dtfhe chunk v1", &refs), public_hash];
+    out.extend(blobs);
+    Ok(out)
+}
+
+/// The hashes of a dataset's `SchemaRegistered` entry.
+pub(crate) fn dataset_hashes(name: &str, schema_toml: &str, registered_at: &str) -> Vec<Hash> {
+    vec![
+        record_hash(
+            "dtfhe dataset v1",
+            &[
+                name.as_bytes(),
+                schema_toml.as_bytes(),
+                registered_at.as_bytes(),
+            ],
+        ),
+        *blake3::hash(schema_toml.as_bytes()).as_bytes(),
+    ]
+}
+
+/// The deployment row's fields, as stored.
+pub(crate) struct DeploymentRow<'a> {
+    pub(crate) preset: &'a str,
+    pub(crate) min_group_size: i64,
+    pub(crate) public_key: &'a [u8],
+    pub(crate) relin_key: &'a [u8],
+    pub(crate) created_at: &'a str,
+}
+
+/// The hashes of the `DeploymentCreated` entry: a record hash over the
+/// deployment row, then the blake3 hashes of the public and relinearisation
+/// keys.
+pub(crate) fn deployment_hashes(d: &DeploymentRow<'_>) -> Vec<Hash> {
+    let pk = *blake3::hash(d.public_key).as_bytes();
+    let rk = *blake3::hash(d.relin_key).as_bytes();
+    vec![
+        record_hash(
+            "dtfhe deployment v1",
+            &[
+                d.preset.as_bytes(),
+                &d.min_group_size.to_be_bytes(),
+                &pk,
+                &rk,
+                d.created_at.as_bytes(),
+            ],
+        ),
+        pk,
+        rk,
+    ]
+}
+
+/// The hashes of a `TrusteeRegistered` entry.
+pub(crate) fn trustee_hashes(position: i64, name: &str) -> Vec<Hash> {
+    vec![record_hash(
+        "dtfhe trustee v1",
+        &[&position.to_be_bytes(), name.as_bytes()],
+    )]
+}
+
+/// Entry kinds that `verify` binds to table rows; only the store itself
+/// records them, never `append_entry`.
+pub(crate) const ROW_BOUND_KINDS: [EntryKind; 4] = [
+    EntryKind::DeploymentCreated,
+    EntryKind::TrusteeRegistered,
+    EntryKind::SchemaRegistered,
+    EntryKind::ChunkAppended,
+];
+
+/// Reads every stored entry, in order, checking the sequence (no gaps), the
+/// encoding and each stored leaf hash. Returns the entries and leaf hashes.
+pub(crate) fn read_entries(
+    conn: &Connection,
+    path: &Path,
+) -> Result<(Vec<Entry>, Vec<Hash>), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT seq, entry, leaf_hash FROM ledger_entries ORDER BY seq")
+        .ctx(path, "prepare ledger read")?;
+    let mut rows = stmt.query([]).ctx(path, "read ledger")?;
+    let mut entries = Vec::new();
+    let mut leaves = Vec::new();
+    while let Some(r) = rows.next().ctx(path, "read ledger")? {
+        let seq: i64 = r.get(0).ctx(path, "read ledger seq")?;
+        let bytes: Vec<u8> = r.get(1).ctx(path, "read ledger entry")?;
+        let stored: Vec<u8> = r.get(2).ctx(path, "read leaf hash")?;
+        let expected = entries.len();
+        if usize::try_from(seq).ok() != Some(expected) {
+            return Err(tampered(format!(
+                "ledger entry {seq}: expected sequence number {expected} (gap in the ledger)"
+            )));
+        }
+        let entry = Entry::decode(&bytes)
+            .map_err(|e| tampered(format!("ledger entry {seq}: cannot be decoded: {e}")))?;
+        if usize::try_from(entry.seq).ok() != Some(expected) {
+            return Err(tampered(format!(
+                "ledger entry {seq}: encoded sequence number is {}",
+                entry.seq
+            )));
+        }
+        let lh = dtfhe_ledger::leaf_hash(&bytes);
+        if stored.as_slice() != lh.as_slice() {
+            return Err(tampered(format!(
+                "ledger entry {seq}: stored leaf hash does not match the entry"
+            )));
+        }
+        entries.push(entry);
+        leaves.push(lh);
+    }
+    Ok((entries, leaves))
+}
+
+/// Reads every stored checkpoint `(size, note)`, ordered by size.
+pub(crate) fn read_checkpoints(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT size, note FROM checkpoints ORDER BY size")
+        .ctx(path, "prepare checkpoints")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx(path, "read checkpoints");
+    rows
+}
+
+/// Finds the one entry of `kind` with this subject, or explains.
+fn take_entry<'e>(
+    by_subject: &mut HashMap<String, Vec<&'e Entry>>,
+    subject: &str,
+    row: &str,
+    kind: EntryKind,
+) -> Result<&'e Entry, StoreError> {
+    let found = by_subject.remove(subject).unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(tampered(format!(
+            "{row}: no {kind} ledger entry records it"
+        ))),
+        many => Err(tampered(format!(
+            "{row}: {} {kind} ledger entries claim it (entries {})",
+            many.len(),
+            many.iter()
+                .map(|e| e.seq.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn group(entries: &[Entry], kind: EntryKind) -> HashMap<String, Vec<&Entry>> {
+    let mut m: HashMap<String, Vec<&Entry>> = HashMap::new();
+    for e in entries.iter().filter(|e| e.kind == kind) {
+        m.entry(e.subject.clone()).or_default().push(e);
+    }
+    m
+}
+
+/// Entries left over after matching rows: each names an entry without row.
+fn leftover(m: HashMap<String, Vec<&Entry>>, what: &str) -> Result<(), StoreError> {
+    let mut seqs: Vec<(u64, String)> = m
+        .into_values()
+        .flatten()
+        .map(|e| (e.seq, e.subject.clone()))
+        .collect();
+    seqs.sort();
+    match seqs.first() {
+        None => Ok(()),
+        Some((seq, subject)) => Err(tampered(format!(
+            "ledger entry {seq}: records {what} `{subject}`, which is not in the store"
+        ))),
+    }
+}
+
+/// Replays the whole ledger and checks every table against it (see
+/// `Store::verify`).
+pub(crate) fn verify(
+    conn: &Connection,
+    path: &Path,
+    dir: &Path,
+) -> Result<VerifyReport, StoreError> {
+    // 1. The log identity, and the published key if the file is there.
+    let ident = read_identity(conn, path)?;
+    let pub_path = dir.join(PUB_FILE);
+    if pub_path.is_file() {
+        let text = std::fs::read_to_string(&pub_path)
+            .map_err(|e| key_err(&pub_path, format!("cannot read: {e}")))?;
+        let (name, vk) = parse_verifier_key(text.trim_end())
+            .map_err(|e| tampered(format!("{PUB_FILE}: {e}")))?;
+        if name != ident.key_name || vk != ident.verifying_key {
+            return Err(tampered(format!(
+                "table checkpoint_key: key does not match {PUB_FILE}"
+            )));
+        }
+    }
+
+    // 2. Every entry: sequence, encoding, leaf hash.
+    let (entries, leaves) = read_entries(conn, path)?;
+
+    // 3. Every checkpoint: signature, origin, size, root at that size.
+    let checkpoints = read_checkpoints(conn, path)?;
+    let mut roots_at: BTreeMap<u64, Hash> = BTreeMap::new();
+    {
+        let wanted: HashSet<u64> = checkpoints
+            .iter()
+            .filter_map(|(s, _)| u64::try_from(*s).ok())
+            .collect();
+        let mut f = Frontier::new();
+        if wanted.contains(&0) {
+            roots_at.insert(0, f.root());
+        }
+        for lh in &leaves {
+            f.push(*lh);
+            if wanted.contains(&f.size()) {
+                roots_at.insert(f.size(), f.root());
+            }
+        }
+    }
+    for (size, note) in &checkpoints {
+        let cp = verify_checkpoint(note, &ident.verifying_key, &ident.key_name, &ident.origin)
+            .map_err(|e| tampered(format!("checkpoint at size {size}: {e}")))?;
+        if i64::try_from(cp.size).ok() != Some(*size) {
+            return Err(tampered(format!(
+                "checkpoint at size {size}: the signed note is for size {}",
+                cp.size
+            )));
+        }
+        let Some(root) = roots_at.get(&cp.size) else {
+            return Err(tampered(format!(
+                "checkpoint at size {size}: the ledger has only {} entries",
+                leaves.len()
+            )));
+        };
+        if !dtfhe_ledger::root_eq(root, &cp.root) {
+            return Err(tampered(format!(
+                "checkpoint at size {size}: signed root does not match the ledger's entries"
+            )));
+        }
+    }
+    let n = leaves.len() as u64;
+    if !roots_at.contains_key(&n) {
+        return Err(tampered(format!(
+            "ledger: no signed checkpoint covers all {n} entries"
+        )));
+    }
+
+    // 4. Every blob hashes to its address.
+    let mut blobs = HashSet::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT hash, size, bytes FROM blobs ORDER BY hash")
+            .ctx(path, "prepare blobs")?;
+        let mut rows = stmt.query([]).ctx(path, "read blobs")?;
+        while let Some(r) = rows.next().ctx(path, "read blobs")? {
+            let hash: String = r.get(0).ctx(path, "read blob hash")?;
+            let size: i64 = r.get(1).ctx(path, "read blob size")?;
+            let bytes: Vec<u8> = r.get(2).ctx(path, "read blob bytes")?;
+            let actual = blake3::hash(&bytes).to_hex();
+            if actual.as_str() != hash {
+                return Err(tampered(format!(
+                    "blob {hash}: content hashes to {actual} (table blobs)"
+                )));
+            }
+            if usize::try_from(size).ok() != Some(bytes.len()) {
+                return Err(tampered(format!(
+                    "blob {hash}: recorded size {size}, actual {} (table blobs)",
+                    bytes.len()
+                )));
+            }
+            blobs.insert(hash);
+        }
+    }
+
+    // 5. Every chunk row (and its parts) matches exactly one ChunkAppended entry.
+    let mut chunk_entries = group(&entries, EntryKind::ChunkAppended);
+    let mut parts_of: HashMap<i64, Vec<PartRow>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT chunk_id, \"column\", part, blob_hash FROM parts")
+            .ctx(path, "prepare parts")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    (
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ),
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx(path, "read parts")?;
+        for (chunk, p) in rows {
+            if !blobs.contains(&p.2) {
+                return Err(tampered(format!(
+                    "chunk {chunk}, part {}/{}: blob {} is missing (table parts)",
+                    p.0, p.1, p.2
+                )));
+            }
+            parts_of.entry(chunk).or_default().push(p);
+        }
+    }
+    let mut chunks = 0u64;
+    {
+        let mut stmt = conn
+            .prepare("SELECT id, dataset, source, seq, \"rows\", public FROM chunks ORDER BY id")
+            .ctx(path, "prepare chunks")?;
+        let mut rows = stmt.query([]).ctx(path, "read chunks")?;
+        while let Some(r) = rows.next().ctx(path, "read chunks")? {
+            let id: i64 = r.get(0).ctx(path, "read chunk")?;
+            let dataset: String = r.get(1).ctx(path, "read chunk")?;
+            let source: String = r.get(2).ctx(path, "read chunk")?;
+            let seq: i64 = r.get(3).ctx(path, "read chunk")?;
+            let nrows: i64 = r.get(4).ctx(path, "read chunk")?;
+            let public: Vec<u8> = r.get(5).ctx(path, "read chunk")?;
+            let row = format!("chunk {id} (dataset `{dataset}`, source `{source}`, seq {seq})");
+            let entry = take_entry(
+                &mut chunk_entries,
+                &id.to_string(),
+                &row,
+                EntryKind::ChunkAppended,
+            )?;
+            let parts = parts_of.remove(&id).unwrap_or_default();
+            let hashes = chunk_hashes(id, &dataset, &source, seq, nrows, &public, &parts)
+                .map_err(|e| tampered(format!("{row}: {e}")))?;
+            if entry.hashes != hashes || entry.actor != source {
+                return Err(tampered(format!(
+                    "{row}: does not match ledger entry {} (chunks, parts or public bytes changed)",
+                    entry.seq
+                )));
+            }
+            chunks += 1;
+        }
+    }
+    if let Some(chunk) = parts_of.keys().min() {
+        return Err(tampered(format!(
+            "table parts: parts of chunk {chunk}, which does not exist"
+        )));
+    }
+    leftover(chunk_entries, "chunk")?;
+
+    // 6. Datasets.
+    let mut ds_entries = group(&entries, EntryKind::SchemaRegistered);
+    {
+        let mut stmt = conn
+            .prepare("SELECT name, schema_toml, registered_at FROM datasets ORDER BY name")
+            .ctx(path, "prepare datasets")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx(path, "read datasets")?;
+        for (name, schema, at) in rows {
+            let row = format!("dataset `{name}` (table datasets)");
+            let e = take_entry(&mut ds_entries, &name, &row, EntryKind::SchemaRegistered)?;
+            if e.hashes != dataset_hashes(&name, &schema, &at) {
+                return Err(tampered(format!(
+                    "{row}: does not match ledger entry {}",
+                    e.seq
+                )));
+            }
+        }
+    }
+    leftover(ds_entries, "dataset")?;
+
+    // 7. Deployment and trustees.
+    let mut dep_entries = group(&entries, EntryKind::DeploymentCreated);
+    let dep = conn
+        .query_row(
+            "SELECT preset, min_group_size, public_key, relin_key, created_at \
+             FROM deployment WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .ctx(path, "read deployment")?;
+    if let Some((preset, mgs, pk, rk, at)) = dep {
+        let row = "deployment record (table deployment)";
+        let e = take_entry(&mut dep_entries, &preset, row, EntryKind::DeploymentCreated)?;
+        let want = deployment_hashes(&DeploymentRow {
+            preset: &preset,
+            min_group_size: mgs,
+            public_key: &pk,
+            relin_key: &rk,
+            created_at: &at,
+        });
+        if e.hashes != want {
+            return Err(tampered(format!(
+                "{row}: does not match ledger entry {}",
+                e.seq
+            )));
+        }
+    }
+    leftover(dep_entries, "deployment")?;
+    let mut tr_entries = group(&entries, EntryKind::TrusteeRegistered);
+    {
+        let mut stmt = conn
+            .prepare("SELECT position, name FROM deployment_trustees ORDER BY position")
+            .ctx(path, "prepare trustees")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx(path, "read trustees")?;
+        for (pos, name) in rows {
+            let row = format!("trustee `{name}` (table deployment_trustees)");
+            let e = take_entry(&mut tr_entries, &name, &row, EntryKind::TrusteeRegistered)?;
+            if e.hashes != trustee_hashes(pos, &name) {
+                return Err(tampered(format!(
+                    "{row}: does not match ledger entry {}",
+                    e.seq
+                )));
+            }
+        }
+    }
+    leftover(tr_entries, "trustee")?;
+
+    Ok(VerifyReport {
+        entries: n,
+        chunks,
+        checkpoints: checkpoints.len() as u64,
+        blobs: blobs.len() as u64,
+    })
+}
