@@ -271,3 +271,122 @@ fn bigint_mod(v: &BigInt, q: u64) -> u64 {
     };
     u64::try_from(r).unwrap_or(0)
 }
+
+/// One trustee's flooded share of *every* coefficient of a ciphertext: the per-row release,
+/// used only to give a data owner the results for its own rows (e.g. model predictions).
+/// Each coefficient is flooded exactly like the coefficient-0 share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullShare {
+    /// Level of the ciphertext it was computed for.
+    pub level: u8,
+    /// Per RNS modulus, N residues.
+    pub residues: Vec<Vec<u64>>,
+}
+
+/// A trustee's flooded share of c1·s_i, all coefficients.
+pub fn trustee_full_share<R: RngCore + CryptoRng>(
+    params: &Params,
+    sk: &SecretKey,
+    ct: &Ciphertext,
+    trustees: usize,
+    rng: &mut R,
+) -> Result<FullShare, CryptoError> {
+    use fhe_math::rq::traits::TryConvertFrom;
+    let level = level_of(params, ct)?;
+    let s = secret_coefficients(sk)?;
+    let ctx = ct[1].ctx();
+    let mut s_poly = Zeroizing::new(fhe_math::rq::Poly::try_convert_from(
+        s.as_slice(),
+        ctx,
+        false,
+        Representation::PowerBasis,
+    )?);
+    s_poly.change_representation(Representation::Ntt);
+    let mut prod = &ct[1] * s_poly.as_ref();
+    prod.change_representation(Representation::PowerBasis);
+    let bits = flood_bits(params, level, trustees);
+    let moduli = ctx.moduli().to_vec();
+    let mut residues: Vec<Vec<u64>> = prod
+        .coefficients()
+        .outer_iter()
+        .map(|r| r.to_vec())
+        .collect();
+    for j in 0..params.slots() {
+        let e = sample_flood(bits, rng);
+        for (row, &q) in residues.iter_mut().zip(&moduli) {
+            row[j] = ((row[j] as u128 + bigint_mod(&e, q) as u128) % q as u128) as u64;
+        }
+    }
+    Ok(FullShare {
+        level: level as u8,
+        residues,
+    })
+}
+
+/// Combine c0 with every trustee's full share: the decrypted SIMD slots (in Z_t).
+pub fn combine_full(
+    params: &Params,
+    ct: &Ciphertext,
+    shares: &[FullShare],
+) -> Result<Vec<u64>, CryptoError> {
+    let level = level_of(params, ct)?;
+    let mut c0 = ct[0].clone();
+    c0.change_representation(Representation::PowerBasis);
+    let moduli = c0.ctx().moduli().to_vec();
+    let mut acc: Vec<Vec<u64>> = c0.coefficients().outer_iter().map(|r| r.to_vec()).collect();
+    for share in shares {
+        if share.level as usize != level
+            || share.residues.len() != moduli.len()
+            || share.residues.iter().any(|r| r.len() != params.slots())
+        {
+            return Err(CryptoError::Mismatch {
+                what: "decryption share",
+                reason: "computed for another ciphertext".into(),
+            });
+        }
+        for ((a, r), &q) in acc.iter_mut().zip(&share.residues).zip(&moduli) {
+            for (x, y) in a.iter_mut().zip(r) {
+                *x = ((*x as u128 + *y as u128) % q as u128) as u64;
+            }
+        }
+    }
+    let rns = RnsContext::new(&moduli)?;
+    let q = rns.modulus();
+    let t = BigUint::from(params.t());
+    let half = q >> 1;
+    let mut poly = Vec::with_capacity(params.slots());
+    let mut column = vec![0u64; moduli.len()];
+    for j in 0..params.slots() {
+        for (c, row) in column.iter_mut().zip(&acc) {
+            *c = row[j];
+        }
+        let x = rns.lift(ndarray_view(&column));
+        let m = ((&t * &x + &half) / q) % &t;
+        poly.push(
+            u64::try_from(m).map_err(|_| CryptoError::Fhe("coefficient does not fit".into()))?,
+        );
+    }
+    decode_slots(params, poly)
+}
+
+/// SIMD decoding of a plaintext polynomial over Z_t: evaluate at the 2N-th roots of unity
+/// (NTT mod t) and read the slots in the batching order (orbits of 3 and −3 mod 2N).
+pub fn decode_slots(params: &Params, mut poly: Vec<u64>) -> Result<Vec<u64>, CryptoError> {
+    let n = params.slots();
+    let t = fhe_math::zq::Modulus::new(params.t())?;
+    let ntt = fhe_math::ntt::NttOperator::new(&t, n).ok_or_else(|| {
+        CryptoError::InvalidParameters("t does not support an NTT of size N".into())
+    })?;
+    ntt.forward(&mut poly);
+    let log_n = n.trailing_zeros();
+    let bitrev = |k: usize| k.reverse_bits() >> (usize::BITS - log_n);
+    let two_n = 2 * n;
+    let mut slots = vec![0u64; n];
+    let mut g = 1usize; // 3^i mod 2N
+    for i in 0..n / 2 {
+        slots[i] = poly[bitrev((g - 1) / 2)];
+        slots[n / 2 + i] = poly[bitrev((two_n - g - 1) / 2)];
+        g = g * 3 % two_n;
+    }
+    Ok(slots)
+}

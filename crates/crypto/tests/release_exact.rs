@@ -288,3 +288,32 @@ fn noised_shares_move_the_total_by_exactly_the_noise() {
         assert_eq!(got, truth + noises.iter().sum::<i128>());
     }
 }
+
+#[test]
+fn full_release_decodes_every_slot_and_needs_every_share() {
+    use dtfhe_crypto::release::{combine_full, trustee_full_share};
+    for preset in [Preset::Bfv8192, Preset::Bfv16384] {
+        let mut f = fixture(preset, 31);
+        let n = f.params.slots();
+        let rows: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % 20001 - 10000).collect();
+        let ct = encrypt(&f.params, &f.keys.public, &rows, 0, &mut f.rng).expect("encrypt");
+        let shares: Vec<_> = f
+            .shares
+            .iter()
+            .map(|sk| trustee_full_share(&f.params, sk, &ct, 3, &mut f.rng).expect("share"))
+            .collect();
+        let slots = combine_full(&f.params, &ct, &shares).expect("combine");
+        let got: Vec<i64> = slots
+            .iter()
+            .map(|&v| centred(&f.params, v) as i64)
+            .collect();
+        assert_eq!(got, rows, "{}", f.params.name);
+        let partial = combine_full(&f.params, &ct, &shares[..2]).expect("combine");
+        let hits = partial
+            .iter()
+            .zip(&rows)
+            .filter(|(p, r)| centred(&f.params, **p) as i64 == **r)
+            .count();
+        assert!(hits < 5, "two of three shares decoded {hits} rows");
+    }
+}
