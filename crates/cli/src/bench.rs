@@ -154,6 +154,8 @@ pub struct Figures {
     pub product_bytes: f64,
     /// Bytes at rest per value, sum-only column (z).
     pub sum_bytes: f64,
+    /// Bytes at rest per SIMD slot (per value of a full chunk): product columns, sum-only.
+    pub slot_bytes: (f64, f64),
     /// Ungrouped query: (compute s, release s, wall s, released ciphertexts).
     pub query: (f64, f64, f64, usize),
     /// Grouped query: the same.
@@ -227,9 +229,11 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
     };
 
     {
+        let slots = ops::open(&dir)?.params.slots();
         let store = find_store(&dir)?;
         let (mut product, mut sum) = (0u64, 0u64);
-        for chunk in store.chunks("bench")? {
+        let chunks = store.chunks("bench")?;
+        for chunk in &chunks {
             for part in store.parts(chunk.id)? {
                 match part.column.as_str() {
                     "x" | "y" => product += part.size,
@@ -240,6 +244,8 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
         }
         f.product_bytes = product as f64 / (2 * rows) as f64;
         f.sum_bytes = sum as f64 / rows as f64;
+        let capacity = (chunks.len() * slots).max(1) as f64;
+        f.slot_bytes = (product as f64 / (2.0 * capacity), sum as f64 / capacity);
     }
 
     for grouped in [false, true] {
@@ -313,6 +319,12 @@ pub fn table(figs: &[Figures], preset: &str) -> String {
         col(&|f| format!("{:.1}", f.sum_bytes)),
         "≤ 32",
         "81",
+    ));
+    rows.push((
+        "  per slot of a full chunk: product / sum-only".into(),
+        col(&|f| format!("{:.1} / {:.1}", f.slot_bytes.0, f.slot_bytes.1)),
+        "",
+        "",
     ));
     rows.push((
         "AVG+STDDEV+CORR: compute on ciphertexts (s)".into(),

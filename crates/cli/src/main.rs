@@ -217,8 +217,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 0.0
             };
             println!(
-                "ingested {} rows into `{}` from source `{}`: {} chunks, {} encrypted values in {:.2} s ({:.0} values/s)",
-                r.rows, r.dataset, a.source, r.chunks, r.encrypted_values, r.total_seconds, rate
+                "ingested {} rows into `{}` from source `{}`: {} chunk{}, {} encrypted values in {:.2} s ({:.0} values/s)",
+                r.rows,
+                r.dataset,
+                a.source,
+                r.chunks,
+                if r.chunks == 1 { "" } else { "s" },
+                r.encrypted_values,
+                r.total_seconds,
+                rate
             );
             Ok(())
         }
