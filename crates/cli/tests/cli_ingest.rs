@@ -95,7 +95,9 @@ fn bad_files_are_rejected_and_store_unchanged() {
         .position(|w| w == b"L@")
         .expect("marker");
     non_utf8[at + 1] = 0xFF;
-    let cases: Vec<(&str, Vec<u8>, usize, Option<&str>, &str)> = vec![
+    // (file name, bytes, line named, column named, words of the reason)
+    type Case<'a> = (&'a str, Vec<u8>, usize, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "unparsable.csv",
             with_line(&good, 41, "40,L1,12.3.4,1.0").into_bytes(),
