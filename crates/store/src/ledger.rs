@@ -656,8 +656,15 @@ pub(crate) fn verify(
             let hashes = chunk_hashes(id, &dataset, &source, seq, nrows, &public, &parts)
                 .map_err(|e| tampered(format!("{row}: {e}")))?;
             if entry.hashes != hashes || entry.actor != source {
+                let which = if entry.hashes.get(1) != hashes.get(1) {
+                    "its public bytes differ"
+                } else if entry.hashes.get(2..) != hashes.get(2..) {
+                    "its parts (table parts) differ"
+                } else {
+                    "its row (table chunks) or its part names differ"
+                };
                 return Err(tampered(format!(
-                    "{row}: does not match ledger entry {} (chunks, parts or public bytes changed)",
+                    "{row}: does not match ledger entry {}: {which}",
                     entry.seq
                 )));
             }
