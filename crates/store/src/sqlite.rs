@@ -382,6 +382,10 @@ impl Store {
     /// Fails with [`StoreError::DeploymentExists`] if one is already set: the
     /// keys and trustees of a deployment never change (ciphertexts already
     /// stored depend on them).
+    ///
+    /// Records a `DeploymentCreated` ledger entry (hashes: the record, the
+    /// public key, the relinearisation key) and one `TrusteeRegistered` per
+    /// trustee, in the same transaction, then a checkpoint.
     pub fn put_deployment(&mut self, d: &Deployment) -> Result<(), StoreError> {
         if d.preset.is_empty() {
             return Err(StoreError::Invalid("deployment preset is empty".into()));
@@ -525,7 +529,8 @@ impl Store {
     ///
     /// Idempotent with identical text, so re-running an ingest is harmless;
     /// a different text under the same name is a [`StoreError::SchemaConflict`]
-    /// because stored chunks were encoded against the first one.
+    /// because stored chunks were encoded against the first one. A new
+    /// registration is recorded as a `SchemaRegistered` ledger entry.
     pub fn register_dataset(&mut self, name: &str, schema_toml: &str) -> Result<(), StoreError> {
         let path = self.path.clone();
         let path = path.as_path();
@@ -561,6 +566,14 @@ impl Store {
     /// names, no `(column, part)` twice) just before it is inserted; an
     /// invalid chunk yields [`StoreError::InvalidChunk`] and rolls back the
     /// chunks already inserted.
+    ///
+    /// In the same transaction, each chunk gets a `ChunkAppended` ledger
+    /// entry (actor: the source; subject: the chunk id; hashes: a record hash
+    /// of the chunk row and its parts, the blake3 hash of the public bytes,
+    /// then the blob address of each part in `(column, part)` order), a new
+    /// dataset a `SchemaRegistered` entry, and the write ends with a signed
+    /// checkpoint: a chunk is never stored without its entry, nor the
+    /// reverse.
     pub fn append_chunks(
         &mut self,
         dataset: &str,
