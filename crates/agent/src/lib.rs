@@ -5,9 +5,11 @@
 //! schema needs them), the public columns in clear beside them.
 #![forbid(unsafe_code)]
 
+pub mod features;
+
 use dtfhe_crypto::{codec, column, CryptoError, Params};
 use dtfhe_store::{NewChunk, NewPart};
-use dtfhe_thread::{encode_public_columns, PublicColumn, Schema, Table, Usage, Value};
+use dtfhe_thread::{encode_public_columns, PublicColumn, Schema, Table, Usage};
 use fhe::bfv::PublicKey;
 use rayon::prelude::*;
 
@@ -132,9 +134,4 @@ fn encrypt_rows(
         public: encode_public_columns(&public, end - start),
         parts,
     })
-}
-
-/// The clear value a chunk row carries for the implicit `source` column.
-pub fn source_value(source: &str) -> Value {
-    Value::Text(source.to_string())
 }

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod demo;
 pub mod error;
+pub mod model;
 pub mod ops;
 pub mod reference;
 

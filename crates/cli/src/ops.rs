@@ -217,6 +217,26 @@ pub struct QueryReport {
     pub released_ciphertexts: usize,
 }
 
+/// Every registered dataset schema of a deployment.
+pub fn schemas(d: &Deployed) -> Result<Vec<Schema>, CliError> {
+    d.store
+        .datasets()?
+        .into_iter()
+        .map(|name| {
+            let text = d.store.dataset_schema(&name)?.unwrap_or_default();
+            Schema::from_toml_str(&text, &format!("stored schema of `{name}`")).map_err(CliError::from)
+        })
+        .collect()
+}
+
+/// The schema of one dataset (case-insensitive name).
+pub fn dataset_schema(d: &Deployed, dataset: &str) -> Result<Schema, CliError> {
+    schemas(d)?
+        .into_iter()
+        .find(|s| s.dataset.eq_ignore_ascii_case(dataset))
+        .ok_or_else(|| CliError::Usage(format!("unknown dataset `{dataset}`")))
+}
+
 /// Plan, compute on ciphertexts, ask every trustee, combine: the released result.
 pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
     query_with(dir, sql, None)
@@ -226,15 +246,7 @@ pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
 /// noise drawn jointly by the trustees, spending `epsilon` of the dataset's budget.
 pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryReport, CliError> {
     let d = open(dir)?;
-    let schemas = d
-        .store
-        .datasets()?
-        .into_iter()
-        .map(|name| {
-            let text = d.store.dataset_schema(&name)?.unwrap_or_default();
-            Schema::from_toml_str(&text, &format!("stored schema of `{name}`")).map_err(CliError::from)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let query = dtfhe_engine::plan(sql, &catalog)?;
     let policy = Policy { min_group_size: d.deployment.min_group_size, trustees: d.deployment.trustees.len() };

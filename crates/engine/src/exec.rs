@@ -408,3 +408,81 @@ pub fn compute(
         })
         .collect()
 }
+
+/// One chunk's encrypted predictions, for the per-row release to the chunk's owner.
+#[derive(Debug, Clone)]
+pub struct ScoredChunk {
+    /// The chunk (its public columns go beside the predictions).
+    pub chunk: ChunkMeta,
+    /// Σ_j W_j · x_j + C, slot by slot.
+    pub ciphertext: Ciphertext,
+    /// Worst-case noise estimate.
+    pub noise: NoiseEstimate,
+}
+
+/// Homomorphic scoring: for every chunk of `source` in the dataset, plaintext weights ×
+/// ciphertexts, summed slot by slot (no ct × ct, no relinearisation).
+pub fn score_chunks(
+    store: &Store,
+    params: &Params,
+    dataset: &str,
+    source: &str,
+    plan: &crate::model::ScorePlan,
+) -> Result<Vec<ScoredChunk>, EngineError> {
+    use fhe::bfv::{Encoding, Plaintext};
+    use fhe_traits::FheEncoder;
+    let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
+    let chunks: Vec<ChunkMeta> = store
+        .chunks(dataset)
+        .map_err(|e| EngineError::Execution(e.to_string()))?
+        .into_iter()
+        .filter(|c| c.source == source)
+        .collect();
+    if chunks.is_empty() {
+        return Err(EngineError::Refused(format!("dataset `{dataset}` has no rows of source `{source}`")));
+    }
+    let scalar = |w: i64| -> Result<Plaintext, EngineError> {
+        let zt = column::to_zt(params, &[w]).map_err(exec)?;
+        Plaintext::try_encode(&zt, Encoding::poly(), &params.bfv).map_err(|e| EngineError::Execution(e.to_string()))
+    };
+    let weights = plan.weights.iter().map(|&w| scalar(w)).collect::<Result<Vec<_>, _>>()?;
+    let constant = {
+        let zt = column::to_zt(params, &vec![plan.constant; params.slots()]).map_err(exec)?;
+        Plaintext::try_encode(&zt, Encoding::simd(), &params.bfv).map_err(|e| EngineError::Execution(e.to_string()))?
+    };
+    let weight_sum: u128 = plan.weights.iter().map(|w| w.unsigned_abs() as u128).sum();
+    let mut raw = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        let mut parts = Vec::with_capacity(plan.features.len());
+        for f in &plan.features {
+            parts.push(
+                store
+                    .part(chunk.id, f, "value")
+                    .map_err(|e| EngineError::Execution(e.to_string()))?
+                    .ok_or_else(|| EngineError::Execution(format!("chunk {} has no value part for `{f}`", chunk.id)))?,
+            );
+        }
+        raw.push(parts);
+    }
+    chunks
+        .into_par_iter()
+        .zip(raw)
+        .map(|(chunk, parts)| {
+            let mut acc: Option<Ciphertext> = None;
+            for (bytes, w) in parts.iter().zip(&weights) {
+                let ct = codec::decode_ciphertext(params, bytes).map_err(exec)?;
+                if column::level_of(params, &ct).map_err(exec)? != 0 {
+                    return Err(EngineError::Refused("scoring needs features stored at full level (usage = \"product\")".into()));
+                }
+                let term = &ct * w;
+                acc = Some(match acc {
+                    None => term,
+                    Some(a) => &a + &term,
+                });
+            }
+            let ciphertext = acc.ok_or_else(|| EngineError::Execution("a model needs at least one feature".into()))? + &constant;
+            let noise = NoiseEstimate(NoiseEstimate::fresh(0).0 + dtfhe_crypto::accumulate::log2_ceil(weight_sum.max(1)) + 1);
+            Ok(ScoredChunk { chunk, ciphertext, noise })
+        })
+        .collect()
+}

@@ -13,6 +13,7 @@ mod exact;
 pub mod exec;
 pub mod finalize;
 pub mod group;
+pub mod model;
 pub mod moments;
 pub mod plaintext;
 pub mod plan;

@@ -2,11 +2,11 @@
 //! secret-key share in the versioned envelope format.
 
 use crate::budget::Budget;
-use crate::policy::{check_request, Policy, ReleaseRequest};
+use crate::policy::{check_request, check_row_request, Policy, ReleaseRequest, RowReleaseRequest};
 use crate::TrusteeError;
 use dtfhe_crypto::dp::DiscreteLaplace;
 use dtfhe_crypto::release::trustee_share_noised;
-use dtfhe_crypto::release::Coeff0Share;
+use dtfhe_crypto::release::{trustee_full_share, Coeff0Share, FullShare};
 use dtfhe_crypto::{ceremony, codec, Params};
 use fhe::bfv::SecretKey;
 use std::fs;
@@ -160,6 +160,34 @@ impl Trustee {
                     &item.ciphertext,
                     policy.trustees,
                     noise,
+                    &mut rng,
+                )?)
+            })
+            .collect()
+    }
+
+    /// Per-row release: only if every chunk belongs to the recipient; one flooded full
+    /// share per chunk.
+    pub fn review_rows(
+        &self,
+        params: &Params,
+        policy: &Policy,
+        request: &RowReleaseRequest,
+    ) -> Result<Vec<FullShare>, TrusteeError> {
+        check_row_request(params, policy, request).map_err(|reason| TrusteeError::Refused {
+            trustee: self.name.clone(),
+            reason,
+        })?;
+        let mut rng = rand::rng();
+        request
+            .items
+            .iter()
+            .map(|item| {
+                Ok(trustee_full_share(
+                    params,
+                    &self.share,
+                    &item.ciphertext,
+                    policy.trustees,
                     &mut rng,
                 )?)
             })

@@ -127,3 +127,48 @@ pub fn check_request(
     }
     Ok(())
 }
+
+/// One chunk's per-row results to release to their owner.
+#[derive(Debug, Clone)]
+pub struct RowReleaseItem {
+    /// The source (owner) of the chunk's rows, from the store's chunk record.
+    pub chunk_source: String,
+    /// Worst-case noise of the ciphertext, in bits.
+    pub noise_bits: u32,
+    /// The per-row results (e.g. predictions), one slot per row.
+    pub ciphertext: Ciphertext,
+}
+
+/// A request to release per-row results: allowed only to the owner of every row involved.
+#[derive(Debug, Clone)]
+pub struct RowReleaseRequest {
+    /// Dataset.
+    pub dataset: String,
+    /// Who receives the rows.
+    pub recipient: String,
+    /// What is computed (for the record), e.g. the model.
+    pub purpose: String,
+    /// Chunks.
+    pub items: Vec<RowReleaseItem>,
+}
+
+/// Per-row results go only to the source that owns the rows, and the noise must be hidden.
+pub fn check_row_request(params: &Params, policy: &Policy, request: &RowReleaseRequest) -> Result<(), String> {
+    for item in &request.items {
+        if item.chunk_source != request.recipient {
+            return Err(format!(
+                "per-row results of rows owned by `{}` are only released to `{}`; this request is for `{}`",
+                item.chunk_source, item.chunk_source, request.recipient
+            ));
+        }
+        if item.ciphertext.len() != 2 {
+            return Err("not a 2-part ciphertext".into());
+        }
+        let level = params.bfv.level_of_context(item.ciphertext[0].ctx()).map_err(|e| e.to_string())?;
+        let allowed = max_noise_bits(params, level, policy.trustees);
+        if item.noise_bits > allowed {
+            return Err(format!("per-row results: noise 2^{} exceeds what flooding hides (2^{allowed})", item.noise_bits));
+        }
+    }
+    Ok(())
+}

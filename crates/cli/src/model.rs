@@ -1,0 +1,92 @@
+//! `dtfhe model fit` and `dtfhe model score`: predictive maintenance on encrypted data.
+//!
+//! Fit: one ordinary aggregate query (means, variances, covariances) released under the
+//! ordinary policy, then a ridge solve in clear. Score: plaintext weights × ciphertexts per
+//! row, released row by row only to the source that owns the rows.
+
+use crate::error::CliError;
+use crate::ops::{self, QueryReport};
+use dtfhe_crypto::release::{centred, combine_full};
+use dtfhe_engine::model::{check_columns, fit_sql, score_plan, FitStats, LinearModel};
+use dtfhe_engine::{exec, Cell, ResultSet};
+use dtfhe_thread::decode_public_columns;
+use dtfhe_trustee::policy::{Policy, RowReleaseItem, RowReleaseRequest};
+use dtfhe_trustee::Trustee;
+use std::path::Path;
+use std::time::Instant;
+
+/// Fit a ridge regression of `target` on `features` from released aggregates.
+pub fn fit(dir: &Path, dataset: &str, target: &str, features: &[String], ridge: f64) -> Result<(LinearModel, QueryReport), CliError> {
+    let d = ops::open(dir)?;
+    let schema = ops::dataset_schema(&d, dataset)?;
+    check_columns(&schema, target, features)?;
+    let report = ops::query(dir, &fit_sql(&schema.dataset, target, features))?;
+    let stats = FitStats::from_result(&report.result, features.len())?;
+    let model = stats.fit(&schema.dataset, target, features, ridge)?;
+    Ok((model, report))
+}
+
+/// Per-row predictions with their timings.
+#[derive(Debug, Clone)]
+pub struct ScoreReport {
+    /// Public columns of each scored row, `source` and `prediction`.
+    pub result: ResultSet,
+    /// Seconds computing on ciphertexts.
+    pub compute_seconds: f64,
+    /// Seconds for the trustees' shares and the decryption.
+    pub release_seconds: f64,
+}
+
+/// Score every row of `source` in `dataset` homomorphically and release the predictions to
+/// `recipient`, which every trustee allows only if it owns every row (`recipient == source`).
+pub fn score(dir: &Path, model: &LinearModel, dataset: &str, source: &str, recipient: &str) -> Result<ScoreReport, CliError> {
+    let d = ops::open(dir)?;
+    let schema = ops::dataset_schema(&d, dataset)?;
+    check_columns(&schema, &model.features[0], &model.features[1..]).map_err(CliError::from)?;
+    let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
+    let started = Instant::now();
+    let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
+    let compute_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let policy = Policy { min_group_size: d.deployment.min_group_size, trustees: d.deployment.trustees.len() };
+    let request = RowReleaseRequest {
+        dataset: schema.dataset.clone(),
+        recipient: recipient.to_string(),
+        purpose: format!("linear model of `{}` on {}", model.target, model.features.join(", ")),
+        items: scored.iter().map(|s| RowReleaseItem { chunk_source: s.chunk.source.clone(), noise_bits: s.noise.0, ciphertext: s.ciphertext.clone() }).collect(),
+    };
+    let mut shares = Vec::new();
+    for name in &d.deployment.trustees {
+        let trustee = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params).map_err(|e| CliError::Usage(e.to_string()))?;
+        shares.push(trustee.review_rows(&d.params, &policy, &request).map_err(|e| match e {
+            dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
+            other => CliError::Usage(other.to_string()),
+        })?);
+    }
+    let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
+    let mut columns = public_names.clone();
+    columns.push("source".into());
+    columns.push("prediction".into());
+    let mut rows = Vec::new();
+    for (i, s) in scored.iter().enumerate() {
+        let chunk_shares: Vec<_> = shares.iter().map(|t| t[i].clone()).collect();
+        let slots = combine_full(&d.params, &s.ciphertext, &chunk_shares)?;
+        let public = decode_public_columns(&s.chunk.public)?;
+        for (r, slot) in slots.iter().take(s.chunk.rows as usize).enumerate() {
+            let mut row: Vec<Cell> = public_names
+                .iter()
+                .map(|n| public.iter().find(|c| &c.name == n).and_then(|c| c.values.get(r)).map(Cell::from_value).unwrap_or(Cell::Null))
+                .collect();
+            row.push(Cell::Text(s.chunk.source.clone()));
+            row.push(Cell::Float(centred(&d.params, *slot) as f64 / plan.scale));
+            rows.push(row);
+        }
+    }
+    let decimals = vec![None; columns.len()];
+    Ok(ScoreReport {
+        result: ResultSet { columns, rows, decimals, keys: Vec::new() },
+        compute_seconds,
+        release_seconds: started.elapsed().as_secs_f64(),
+    })
+}
