@@ -291,14 +291,11 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     println!();
 
     println!(
-        "1. Key ceremony ({:.1} s): each plant made its own key share, kept in",
-        ceremony_seconds
+        "1. Key ceremony ({ceremony_seconds:.1} s): each plant made its own key share, kept in"
     );
-    println!(
-        "   {}/trustees/<plant>/ and never in the store; the collective public key and",
-        deployment.display()
-    );
-    println!("   relinearisation key are published in the store.");
+    println!("   {}/trustees/<plant>/", deployment.display());
+    println!("   and never in the store. The collective public key and relinearisation key");
+    println!("   are published in the store.");
 
     // 2. Each plant encrypts its third.
     let schema_path = inputs.path().join("ai4i.toml");
