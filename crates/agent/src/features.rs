@@ -19,6 +19,9 @@ const SPREAD: [f64; 6] = [9.0, 0.9, 0.27, 0.74, 0.038, 0.11];
 const WINDOW: usize = 10;
 const BASELINE: usize = 10;
 
+/// One unit's run: its number and (cycle, sensor readings) rows.
+type UnitRun = (i64, Vec<(i64, [f64; 6])>);
+
 /// Why a log could not be turned into features.
 #[derive(Debug, thiserror::Error)]
 #[error("{origin} line {line}: {reason}")]
@@ -33,19 +36,31 @@ pub struct FeatureError {
 
 /// Compute the feature CSV (with header) from a whitespace-separated run log. With
 /// `rul_cap`, the log is a run-to-failure training log and a `rul` column is added.
-pub fn cmapss_features(text: &str, origin: &str, rul_cap: Option<u32>) -> Result<String, FeatureError> {
-    let mut units: Vec<(i64, Vec<(i64, [f64; 6])>)> = Vec::new();
+pub fn cmapss_features(
+    text: &str,
+    origin: &str,
+    rul_cap: Option<u32>,
+) -> Result<String, FeatureError> {
+    let mut units: Vec<UnitRun> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.is_empty() {
             continue;
         }
-        let err = |reason: String| FeatureError { origin: origin.into(), line: i + 1, reason };
+        let err = |reason: String| FeatureError {
+            origin: origin.into(),
+            line: i + 1,
+            reason,
+        };
         if fields.len() < 26 {
             return Err(err(format!("expected 26 fields, found {}", fields.len())));
         }
-        let unit: i64 = fields[0].parse().map_err(|_| err("unit is not an integer".into()))?;
-        let cycle: i64 = fields[1].parse().map_err(|_| err("cycle is not an integer".into()))?;
+        let unit: i64 = fields[0]
+            .parse()
+            .map_err(|_| err("unit is not an integer".into()))?;
+        let cycle: i64 = fields[1]
+            .parse()
+            .map_err(|_| err("cycle is not an integer".into()))?;
         let mut s = [0f64; 6];
         for (k, &sensor) in SENSORS.iter().enumerate() {
             s[k] = fields[4 + sensor]
@@ -85,10 +100,14 @@ pub fn cmapss_features(text: &str, origin: &str, rul_cap: Option<u32>) -> Result
         for i in 0..rows.len() {
             let window = &rows[i.saturating_sub(WINDOW - 1)..=i];
             let base = &rows[..(i + 1).min(BASELINE)];
-            let mean = |set: &[(i64, [f64; 6])], k: usize| set.iter().map(|(_, s)| s[k]).sum::<f64>() / set.len() as f64;
+            let mean = |set: &[(i64, [f64; 6])], k: usize| {
+                set.iter().map(|(_, s)| s[k]).sum::<f64>() / set.len() as f64
+            };
             let (cycle, _) = rows[i];
             out.push_str(&format!("{unit},{cycle},{cycle}"));
-            let devs: Vec<f64> = (0..6).map(|k| round_to((mean(window, k) - mean(base, k)) / SPREAD[k], 3)).collect();
+            let devs: Vec<f64> = (0..6)
+                .map(|k| round_to((mean(window, k) - mean(base, k)) / SPREAD[k], 3))
+                .collect();
             for d in &devs {
                 out.push_str(&format!(",{d:.3}"));
             }

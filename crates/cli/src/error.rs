@@ -56,7 +56,10 @@ impl CliError {
 
     /// Wrap an I/O error with the path it concerns.
     pub fn io(path: &std::path::Path, source: std::io::Error) -> CliError {
-        CliError::Io { path: path.display().to_string(), source }
+        CliError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 

@@ -16,7 +16,13 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Fit a ridge regression of `target` on `features` from released aggregates.
-pub fn fit(dir: &Path, dataset: &str, target: &str, features: &[String], ridge: f64) -> Result<(LinearModel, QueryReport), CliError> {
+pub fn fit(
+    dir: &Path,
+    dataset: &str,
+    target: &str,
+    features: &[String],
+    ridge: f64,
+) -> Result<(LinearModel, QueryReport), CliError> {
     let d = ops::open(dir)?;
     let schema = ops::dataset_schema(&d, dataset)?;
     check_columns(&schema, target, features)?;
@@ -39,7 +45,13 @@ pub struct ScoreReport {
 
 /// Score every row of `source` in `dataset` homomorphically and release the predictions to
 /// `recipient`, which every trustee allows only if it owns every row (`recipient == source`).
-pub fn score(dir: &Path, model: &LinearModel, dataset: &str, source: &str, recipient: &str) -> Result<ScoreReport, CliError> {
+pub fn score(
+    dir: &Path,
+    model: &LinearModel,
+    dataset: &str,
+    source: &str,
+    recipient: &str,
+) -> Result<ScoreReport, CliError> {
     let d = ops::open(dir)?;
     let schema = ops::dataset_schema(&d, dataset)?;
     check_columns(&schema, &model.features[0], &model.features[1..]).map_err(CliError::from)?;
@@ -49,20 +61,39 @@ pub fn score(dir: &Path, model: &LinearModel, dataset: &str, source: &str, recip
     let compute_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let policy = Policy { min_group_size: d.deployment.min_group_size, trustees: d.deployment.trustees.len() };
+    let policy = Policy {
+        min_group_size: d.deployment.min_group_size,
+        trustees: d.deployment.trustees.len(),
+    };
     let request = RowReleaseRequest {
         dataset: schema.dataset.clone(),
         recipient: recipient.to_string(),
-        purpose: format!("linear model of `{}` on {}", model.target, model.features.join(", ")),
-        items: scored.iter().map(|s| RowReleaseItem { chunk_source: s.chunk.source.clone(), noise_bits: s.noise.0, ciphertext: s.ciphertext.clone() }).collect(),
+        purpose: format!(
+            "linear model of `{}` on {}",
+            model.target,
+            model.features.join(", ")
+        ),
+        items: scored
+            .iter()
+            .map(|s| RowReleaseItem {
+                chunk_source: s.chunk.source.clone(),
+                noise_bits: s.noise.0,
+                ciphertext: s.ciphertext.clone(),
+            })
+            .collect(),
     };
     let mut shares = Vec::new();
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params).map_err(|e| CliError::Usage(e.to_string()))?;
-        shares.push(trustee.review_rows(&d.params, &policy, &request).map_err(|e| match e {
-            dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
-            other => CliError::Usage(other.to_string()),
-        })?);
+        let trustee = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        shares.push(
+            trustee
+                .review_rows(&d.params, &policy, &request)
+                .map_err(|e| match e {
+                    dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
+                    other => CliError::Usage(other.to_string()),
+                })?,
+        );
     }
     let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
     let mut columns = public_names.clone();
@@ -76,7 +107,14 @@ pub fn score(dir: &Path, model: &LinearModel, dataset: &str, source: &str, recip
         for (r, slot) in slots.iter().take(s.chunk.rows as usize).enumerate() {
             let mut row: Vec<Cell> = public_names
                 .iter()
-                .map(|n| public.iter().find(|c| &c.name == n).and_then(|c| c.values.get(r)).map(Cell::from_value).unwrap_or(Cell::Null))
+                .map(|n| {
+                    public
+                        .iter()
+                        .find(|c| &c.name == n)
+                        .and_then(|c| c.values.get(r))
+                        .map(Cell::from_value)
+                        .unwrap_or(Cell::Null)
+                })
                 .collect();
             row.push(Cell::Text(s.chunk.source.clone()));
             row.push(Cell::Float(centred(&d.params, *slot) as f64 / plan.scale));
@@ -85,7 +123,12 @@ pub fn score(dir: &Path, model: &LinearModel, dataset: &str, source: &str, recip
     }
     let decimals = vec![None; columns.len()];
     Ok(ScoreReport {
-        result: ResultSet { columns, rows, decimals, keys: Vec::new() },
+        result: ResultSet {
+            columns,
+            rows,
+            decimals,
+            keys: Vec::new(),
+        },
         compute_seconds,
         release_seconds: started.elapsed().as_secs_f64(),
     })

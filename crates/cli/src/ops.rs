@@ -9,7 +9,9 @@ use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
 use dtfhe_store::{Deployment, Store};
 use dtfhe_thread::{read_csv_bytes, Schema};
-use dtfhe_trustee::policy::{check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest};
+use dtfhe_trustee::policy::{
+    check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest,
+};
 use dtfhe_trustee::Trustee;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,12 +40,16 @@ pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
 fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.');
     if ok {
         Ok(())
     } else {
-        Err(CliError::Usage(format!("{kind} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'")))
+        Err(CliError::Usage(format!(
+            "{kind} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        )))
     }
 }
 
@@ -51,7 +57,9 @@ fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
 /// collective public and relinearisation keys. Nothing is left behind if it fails midway.
 pub fn init(opts: &InitOptions) -> Result<(), CliError> {
     if opts.trustees.is_empty() {
-        return Err(CliError::Usage("at least one trustee is needed (--trustees a,b,c)".into()));
+        return Err(CliError::Usage(
+            "at least one trustee is needed (--trustees a,b,c)".into(),
+        ));
     }
     for (i, t) in opts.trustees.iter().enumerate() {
         valid_name("trustee", t)?;
@@ -60,20 +68,32 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         }
     }
     if opts.min_group_size == 0 {
-        return Err(CliError::Usage("--min-group-size must be at least 1".into()));
+        return Err(CliError::Usage(
+            "--min-group-size must be at least 1".into(),
+        ));
     }
-    let params = Preset::from_name(&opts.preset).map_err(|e| CliError::Usage(e.to_string()))?.params()?;
+    let params = Preset::from_name(&opts.preset)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .params()?;
     if opts.dir.join(dtfhe_store::STORE_FILE).exists() || opts.dir.join("trustees").exists() {
-        return Err(CliError::Usage(format!("{} already holds a deployment", opts.dir.display())));
+        return Err(CliError::Usage(format!(
+            "{} already holds a deployment",
+            opts.dir.display()
+        )));
     }
     let result = (|| {
         let trustees = opts
             .trustees
             .iter()
-            .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params, opts.dp_budget))
+            .map(|name| {
+                Trustee::create(&trustee_dir(&opts.dir, name), name, &params, opts.dp_budget)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let shares: Vec<fhe::bfv::SecretKey> = trustees.iter().map(|t| t.share_for_ceremony().clone()).collect();
+        let shares: Vec<fhe::bfv::SecretKey> = trustees
+            .iter()
+            .map(|t| t.share_for_ceremony().clone())
+            .collect();
         let keys = ceremony::run(&params, &shares, &mut rand::rng())?;
         drop(shares);
         let mut store = Store::create(&opts.dir)?;
@@ -89,7 +109,11 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(opts.dir.join("trustees"));
-        for f in [dtfhe_store::STORE_FILE, "store.sqlite-wal", "store.sqlite-shm"] {
+        for f in [
+            dtfhe_store::STORE_FILE,
+            "store.sqlite-wal",
+            "store.sqlite-shm",
+        ] {
             let _ = std::fs::remove_file(opts.dir.join(f));
         }
     }
@@ -97,7 +121,10 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
 }
 
 fn unix_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     secs.to_string()
 }
 
@@ -116,7 +143,11 @@ pub fn open(dir: &Path) -> Result<Deployed, CliError> {
     let store = Store::open(dir)?;
     let deployment = store.deployment()?;
     let params = Preset::from_name(&deployment.preset)?.params()?;
-    Ok(Deployed { store, deployment, params })
+    Ok(Deployed {
+        store,
+        deployment,
+        params,
+    })
 }
 
 /// Options of `dtfhe ingest`.
@@ -155,7 +186,8 @@ pub struct IngestReport {
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let started = Instant::now();
     valid_name("source", &opts.source)?;
-    let schema_text = std::fs::read_to_string(&opts.schema).map_err(|e| CliError::io(&opts.schema, e))?;
+    let schema_text =
+        std::fs::read_to_string(&opts.schema).map_err(|e| CliError::io(&opts.schema, e))?;
     let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
     let csv = std::fs::read(&opts.csv).map_err(|e| CliError::io(&opts.csv, e))?;
     let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
@@ -173,9 +205,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let bar = if opts.progress {
         let bar = indicatif::ProgressBar::new(n_chunks as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} chunks {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} chunks {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_message(format!("encrypting {}", schema.dataset));
         Some(bar)
@@ -188,12 +222,14 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
             b.inc(1);
         }
     };
-    let chunks = dtfhe_agent::encrypt_table(&d.params, &pk, &schema, &table, &tick).map_err(|e| CliError::Usage(format!("{e}; nothing was stored")))?;
+    let chunks = dtfhe_agent::encrypt_table(&d.params, &pk, &schema, &table, &tick)
+        .map_err(|e| CliError::Usage(format!("{e}; nothing was stored")))?;
     let encrypt_seconds = encrypt_started.elapsed().as_secs_f64();
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    d.store.append_chunks(&schema.dataset, &schema_text, &opts.source, &chunks)?;
+    d.store
+        .append_chunks(&schema.dataset, &schema_text, &opts.source, &chunks)?;
     Ok(IngestReport {
         dataset: schema.dataset.clone(),
         rows: table.rows,
@@ -224,7 +260,8 @@ pub fn schemas(d: &Deployed) -> Result<Vec<Schema>, CliError> {
         .into_iter()
         .map(|name| {
             let text = d.store.dataset_schema(&name)?.unwrap_or_default();
-            Schema::from_toml_str(&text, &format!("stored schema of `{name}`")).map_err(CliError::from)
+            Schema::from_toml_str(&text, &format!("stored schema of `{name}`"))
+                .map_err(CliError::from)
         })
         .collect()
 }
@@ -249,16 +286,35 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let query = dtfhe_engine::plan(sql, &catalog)?;
-    let policy = Policy { min_group_size: d.deployment.min_group_size, trustees: d.deployment.trustees.len() };
+    let policy = Policy {
+        min_group_size: d.deployment.min_group_size,
+        trustees: d.deployment.trustees.len(),
+    };
 
     let compute_started = Instant::now();
     let selection = exec::select(&d.store, &query)?;
     // Fail fast on the clear rules before any homomorphic work; trustees check again.
-    let groups: Vec<GroupFacts> = selection.groups.iter().map(|g| GroupFacts { label: g.label.clone(), rows: g.state.rows() }).collect();
+    let groups: Vec<GroupFacts> = selection
+        .groups
+        .iter()
+        .map(|g| GroupFacts {
+            label: g.label.clone(),
+            rows: g.state.rows(),
+        })
+        .collect();
     check_groups(&policy, &groups).map_err(CliError::Refused)?;
     for g in &groups {
         for m in &selection.moments {
-            check_sum(&d.params, &policy, &m.to_string(), g.rows, m.bound(&query.schema), 0, 0).map_err(CliError::Refused)?;
+            check_sum(
+                &d.params,
+                &policy,
+                &m.to_string(),
+                g.rows,
+                m.bound(&query.schema),
+                0,
+                0,
+            )
+            .map_err(CliError::Refused)?;
         }
     }
     let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
@@ -289,11 +345,14 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     };
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params).map_err(|e| CliError::Usage(e.to_string()))?;
-        let shares = trustee.review(&d.params, &policy, &request).map_err(|e| match e {
-            dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
-            other => CliError::Usage(other.to_string()),
-        })?;
+        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let shares = trustee
+            .review(&d.params, &policy, &request)
+            .map_err(|e| match e {
+                dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
+                other => CliError::Usage(other.to_string()),
+            })?;
         all_shares.push(shares);
     }
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
@@ -303,6 +362,15 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         sums[c.group].insert(c.moment.clone(), total);
     }
     let release_seconds = release_started.elapsed().as_secs_f64();
-    let result = finalize_all(&query, &query.schema, selection.groups.into_iter().map(|g| g.state).zip(sums))?;
-    Ok(QueryReport { result, compute_seconds, release_seconds, released_ciphertexts: computed.len() })
+    let result = finalize_all(
+        &query,
+        &query.schema,
+        selection.groups.into_iter().map(|g| g.state).zip(sums),
+    )?;
+    Ok(QueryReport {
+        result,
+        compute_seconds,
+        release_seconds,
+        released_ciphertexts: computed.len(),
+    })
 }

@@ -20,14 +20,27 @@ fn data_dir() -> Option<PathBuf> {
 }
 
 fn schema_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas")
+        .join(name)
 }
 
 /// Feature rows of a feature CSV: (unit, cycle, features..., optional rul).
 fn read_rows(csv: &str) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut lines = csv.lines();
-    let header: Vec<String> = lines.next().expect("header").split(',').map(str::to_string).collect();
-    let rows = lines.map(|l| l.split(',').map(|v| v.parse::<f64>().expect("number")).collect()).collect();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse::<f64>().expect("number"))
+                .collect()
+        })
+        .collect();
     (header, rows)
 }
 
@@ -44,9 +57,26 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     std::fs::write(&test_path, &test_csv).expect("write");
 
     let d = dir.path().join("deployment");
-    ops::init(&InitOptions { dir: d.clone(), trustees: vec!["oem".into(), "airline".into(), "mro".into()], min_group_size: 5, preset: "bfv-16384".into(), dp_budget: None }).expect("init");
-    for (schema, csv) in [("cmapss_train_features.toml", &train_path), ("cmapss_test_features.toml", &test_path)] {
-        ops::ingest(&IngestOptions { dir: d.clone(), schema: schema_path(schema), csv: csv.clone(), source: "fleet".into(), progress: false }).expect("ingest");
+    ops::init(&InitOptions {
+        dir: d.clone(),
+        trustees: vec!["oem".into(), "airline".into(), "mro".into()],
+        min_group_size: 5,
+        preset: "bfv-16384".into(),
+        dp_budget: None,
+    })
+    .expect("init");
+    for (schema, csv) in [
+        ("cmapss_train_features.toml", &train_path),
+        ("cmapss_test_features.toml", &test_path),
+    ] {
+        ops::ingest(&IngestOptions {
+            dir: d.clone(),
+            schema: schema_path(schema),
+            csv: csv.clone(),
+            source: "fleet".into(),
+            progress: false,
+        })
+        .expect("ingest");
     }
 
     let (header, train_rows) = read_rows(&train_csv);
@@ -57,13 +87,31 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     let fit_seconds = started.elapsed().as_secs_f64();
 
     // Plaintext twin: the same features and λ, from the clear feature rows.
-    let x: Vec<Vec<f64>> = train_rows.iter().map(|r| r[2..r.len() - 1].to_vec()).collect();
+    let x: Vec<Vec<f64>> = train_rows
+        .iter()
+        .map(|r| r[2..r.len() - 1].to_vec())
+        .collect();
     let y: Vec<f64> = train_rows.iter().map(|r| r[r.len() - 1]).collect();
-    let plain_model = FitStats::from_rows(&x, &y).fit("engines_train", "rul", &features, ridge).expect("plain fit");
-    for (i, (a, b)) in enc_model.coefficients.iter().zip(&plain_model.coefficients).enumerate() {
-        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "coefficient {} ({}): {a} vs {b}", i, features[i]);
+    let plain_model = FitStats::from_rows(&x, &y)
+        .fit("engines_train", "rul", &features, ridge)
+        .expect("plain fit");
+    for (i, (a, b)) in enc_model
+        .coefficients
+        .iter()
+        .zip(&plain_model.coefficients)
+        .enumerate()
+    {
+        assert!(
+            (a - b).abs() <= 1e-6 * b.abs().max(1e-3),
+            "coefficient {} ({}): {a} vs {b}",
+            i,
+            features[i]
+        );
     }
-    assert!((enc_model.intercept - plain_model.intercept).abs() <= 1e-6 * plain_model.intercept.abs().max(1.0));
+    assert!(
+        (enc_model.intercept - plain_model.intercept).abs()
+            <= 1e-6 * plain_model.intercept.abs().max(1.0)
+    );
     assert_eq!(enc_model.n, train_rows.len() as u64);
 
     // Score the test fleet homomorphically; only the owner gets its rows' predictions.
@@ -74,7 +122,10 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     assert_eq!(scored.result.rows.len(), test_rows.len());
     let mut last_enc: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
     for row in &scored.result.rows {
-        let (Cell::Int(unit), Cell::Int(cycle), Some(p)) = (&row[0], &row[1], row[3].as_f64()) else { panic!("row shape {row:?}") };
+        let (Cell::Int(unit), Cell::Int(cycle), Some(p)) = (&row[0], &row[1], row[3].as_f64())
+        else {
+            panic!("row shape {row:?}")
+        };
         let e = last_enc.entry(*unit).or_insert((*cycle, p));
         if *cycle >= e.0 {
             *e = (*cycle, p);
@@ -88,20 +139,35 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
             *e = (r[1] as i64, p);
         }
     }
-    let truth: Vec<f64> = std::fs::read_to_string(data.join("RUL_FD001.txt")).expect("rul").split_whitespace().map(|v| v.parse().expect("rul")).collect();
+    let truth: Vec<f64> = std::fs::read_to_string(data.join("RUL_FD001.txt"))
+        .expect("rul")
+        .split_whitespace()
+        .map(|v| v.parse().expect("rul"))
+        .collect();
     let rmse = |preds: &BTreeMap<i64, (i64, f64)>| {
-        (preds.values().zip(&truth).map(|((_, p), t)| (p - t).powi(2)).sum::<f64>() / truth.len() as f64).sqrt()
+        (preds
+            .values()
+            .zip(&truth)
+            .map(|((_, p), t)| (p - t).powi(2))
+            .sum::<f64>()
+            / truth.len() as f64)
+            .sqrt()
     };
     let (rmse_enc, rmse_plain) = (rmse(&last_enc), rmse(&last_plain));
     println!("C-MAPSS FD001: test RMSE encrypted {rmse_enc:.3}, plaintext twin {rmse_plain:.3}; fit {fit_seconds:.1}s, score {score_seconds:.1}s");
     assert_eq!(last_enc.len(), 100);
-    assert!((rmse_enc - rmse_plain).abs() < 0.01, "{rmse_enc} vs {rmse_plain}");
+    assert!(
+        (rmse_enc - rmse_plain).abs() < 0.01,
+        "{rmse_enc} vs {rmse_plain}"
+    );
     assert!(rmse_enc <= 18.0, "RMSE {rmse_enc}");
 
     // Foreign rows: another recipient, or a source with no rows, is refused.
-    let e = model::score(&d, &enc_model, "engines_test", "fleet", "someone-else").expect_err("foreign recipient");
+    let e = model::score(&d, &enc_model, "engines_test", "fleet", "someone-else")
+        .expect_err("foreign recipient");
     assert_eq!(e.exit_code(), 4, "{e}");
     assert!(e.to_string().contains("only released to `fleet`"), "{e}");
-    let e = model::score(&d, &enc_model, "engines_test", "other-fleet", "other-fleet").expect_err("no rows");
+    let e = model::score(&d, &enc_model, "engines_test", "other-fleet", "other-fleet")
+        .expect_err("no rows");
     assert_eq!(e.exit_code(), 4, "{e}");
 }

@@ -51,7 +51,8 @@ usage = "sum"
 "#;
 
 fn ai4i() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ai4i2020/ai4i2020.csv");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ai4i2020/ai4i2020.csv");
     if p.exists() {
         Some(p)
     } else {
@@ -66,7 +67,14 @@ fn plain_rows(csv: &Path, source: &str) -> Vec<PlainRow> {
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let headers = rdr.headers().expect("headers").clone();
     let idx = |h: &str| headers.iter().position(|x| x == h).expect(h);
-    let (udi, ty, tq, tw, fl, twf) = (idx("UDI"), idx("Type"), idx("Torque [Nm]"), idx("Tool wear [min]"), idx("Machine failure"), idx("TWF"));
+    let (udi, ty, tq, tw, fl, twf) = (
+        idx("UDI"),
+        idx("Type"),
+        idx("Torque [Nm]"),
+        idx("Tool wear [min]"),
+        idx("Machine failure"),
+        idx("TWF"),
+    );
     rdr.records()
         .map(|r| {
             let r = r.expect("record");
@@ -90,8 +98,22 @@ fn ai4i_statistics_match_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
-    ops::init(&InitOptions { dir: dir.path().to_path_buf(), trustees: vec!["a".into(), "b".into(), "c".into()], min_group_size: 5, preset: "bfv-16384".into(), dp_budget: Some(1.0) }).expect("init");
-    let report = ops::ingest(&IngestOptions { dir: dir.path().to_path_buf(), schema: schema.clone(), csv: csv.clone(), source: "plant-a".into(), progress: false }).expect("ingest");
+    ops::init(&InitOptions {
+        dir: dir.path().to_path_buf(),
+        trustees: vec!["a".into(), "b".into(), "c".into()],
+        min_group_size: 5,
+        preset: "bfv-16384".into(),
+        dp_budget: Some(1.0),
+    })
+    .expect("init");
+    let report = ops::ingest(&IngestOptions {
+        dir: dir.path().to_path_buf(),
+        schema: schema.clone(),
+        csv: csv.clone(),
+        source: "plant-a".into(),
+        progress: false,
+    })
+    .expect("ingest");
     assert_eq!(report.rows, 10_000);
     let rows = plain_rows(&csv, "plant-a");
     let parsed = dtfhe_thread::Schema::from_toml_str(SCHEMA, "schema").expect("schema");
@@ -109,8 +131,14 @@ fn ai4i_statistics_match_plaintext() {
     }
     // A sum-only column split by a filter is refused, and so is a group below k.
     for (sql, needle) in [
-        ("SELECT SUM(twf) FROM ai4i WHERE type = 'L'", "usage = \"sum\""),
-        ("SELECT COUNT(*), AVG(torque) FROM ai4i WHERE udi < 3", "fewer than k"),
+        (
+            "SELECT SUM(twf) FROM ai4i WHERE type = 'L'",
+            "usage = \"sum\"",
+        ),
+        (
+            "SELECT COUNT(*), AVG(torque) FROM ai4i WHERE udi < 3",
+            "fewer than k",
+        ),
     ] {
         let e = ops::query(dir.path(), sql).expect_err(sql);
         assert_eq!(e.exit_code(), 4, "{sql}: {e}");
@@ -124,8 +152,22 @@ fn differential_privacy_noise_and_budget() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
-    ops::init(&InitOptions { dir: dir.path().to_path_buf(), trustees: vec!["a".into(), "b".into()], min_group_size: 5, preset: "bfv-8192".into(), dp_budget: Some(1.0) }).expect("init");
-    ops::ingest(&IngestOptions { dir: dir.path().to_path_buf(), schema, csv, source: "plant-a".into(), progress: false }).expect("ingest");
+    ops::init(&InitOptions {
+        dir: dir.path().to_path_buf(),
+        trustees: vec!["a".into(), "b".into()],
+        min_group_size: 5,
+        preset: "bfv-8192".into(),
+        dp_budget: Some(1.0),
+    })
+    .expect("init");
+    ops::ingest(&IngestOptions {
+        dir: dir.path().to_path_buf(),
+        schema,
+        csv,
+        source: "plant-a".into(),
+        progress: false,
+    })
+    .expect("ingest");
     let sql = "SELECT COUNT(*), SUM(failure) FROM ai4i";
     let exact = ops::query(dir.path(), sql).expect("exact");
     let exact_sum = exact.result.rows[0][1].as_f64().expect("sum");
@@ -133,8 +175,14 @@ fn differential_privacy_noise_and_budget() {
     // ε = 0.4 on one sum of sensitivity 1: discrete Laplace with α = e^-0.4, sd ≈ 3.4.
     let noisy = ops::query_with(dir.path(), sql, Some(0.4)).expect("noisy");
     let noisy_sum = noisy.result.rows[0][1].as_f64().expect("sum");
-    assert_eq!(noisy.result.rows[0][0], exact.result.rows[0][0], "row counts are public and exact");
-    assert!((noisy_sum - exact_sum).abs() < 60.0, "noise far beyond its scale: {noisy_sum}");
+    assert_eq!(
+        noisy.result.rows[0][0], exact.result.rows[0][0],
+        "row counts are public and exact"
+    );
+    assert!(
+        (noisy_sum - exact_sum).abs() < 60.0,
+        "noise far beyond its scale: {noisy_sum}"
+    );
     assert_eq!(noisy_sum.fract(), 0.0, "integer noise on an integer sum");
     ops::query_with(dir.path(), sql, Some(0.5)).expect("within budget");
     // 0.4 + 0.5 spent; 0.2 more would pass the cap of 1.0: refused by the trustees.

@@ -289,13 +289,13 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for p in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
     let mut d = n - 1;
     let mut s = 0;
-    while d % 2 == 0 {
+    while d.is_multiple_of(2) {
         d /= 2;
         s += 1;
     }
@@ -342,7 +342,8 @@ mod tests {
     #[test]
     fn each_rule_is_enforced() {
         let good = Preset::Bfv8192.spec();
-        let cases: Vec<(&str, Box<dyn Fn(&mut ParamSpec)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut ParamSpec)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("not prime", Box::new(|s| s.plaintext += 2)),
             ("not 1 mod 2N", Box::new(|s| s.plaintext = 1125899906842597)),
             (
@@ -388,7 +389,12 @@ mod tests {
 
     #[test]
     fn miller_rabin_agrees_with_trial_division() {
-        let trial = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+        let trial = |n: u64| {
+            n >= 2
+                && (2..)
+                    .take_while(|d| d * d <= n)
+                    .all(|d| !n.is_multiple_of(d))
+        };
         for n in 0..5000u64 {
             assert_eq!(is_prime(n), trial(n), "{n}");
         }

@@ -175,7 +175,7 @@ pub fn select(store: &Store, query: &Query) -> Result<Selection, EngineError> {
 
 enum Acc {
     Linear(LinearSum, bool),
-    Product(ProductSum, bool),
+    Product(Box<ProductSum>, bool),
 }
 
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
@@ -273,7 +273,7 @@ pub fn compute(
                         if m.factors.len() == 1 {
                             Acc::Linear(LinearSum::default(), false)
                         } else {
-                            Acc::Product(multiplier.product_sum(), false)
+                            Acc::Product(Box::new(multiplier.product_sum()), false)
                         }
                     })
                     .collect()
@@ -391,7 +391,7 @@ pub fn compute(
                 Acc::Product(sum, masked) => {
                     let terms = sum.terms();
                     let ct = multiplier
-                        .finish(sum)
+                        .finish(*sum)
                         .map_err(|e| EngineError::Execution(e.to_string()))?;
                     let a = NoiseEstimate::fresh(0);
                     let a = if masked { a.masked(params) } else { a };
@@ -439,16 +439,24 @@ pub fn score_chunks(
         .filter(|c| c.source == source)
         .collect();
     if chunks.is_empty() {
-        return Err(EngineError::Refused(format!("dataset `{dataset}` has no rows of source `{source}`")));
+        return Err(EngineError::Refused(format!(
+            "dataset `{dataset}` has no rows of source `{source}`"
+        )));
     }
     let scalar = |w: i64| -> Result<Plaintext, EngineError> {
         let zt = column::to_zt(params, &[w]).map_err(exec)?;
-        Plaintext::try_encode(&zt, Encoding::poly(), &params.bfv).map_err(|e| EngineError::Execution(e.to_string()))
+        Plaintext::try_encode(&zt, Encoding::poly(), &params.bfv)
+            .map_err(|e| EngineError::Execution(e.to_string()))
     };
-    let weights = plan.weights.iter().map(|&w| scalar(w)).collect::<Result<Vec<_>, _>>()?;
+    let weights = plan
+        .weights
+        .iter()
+        .map(|&w| scalar(w))
+        .collect::<Result<Vec<_>, _>>()?;
     let constant = {
         let zt = column::to_zt(params, &vec![plan.constant; params.slots()]).map_err(exec)?;
-        Plaintext::try_encode(&zt, Encoding::simd(), &params.bfv).map_err(|e| EngineError::Execution(e.to_string()))?
+        Plaintext::try_encode(&zt, Encoding::simd(), &params.bfv)
+            .map_err(|e| EngineError::Execution(e.to_string()))?
     };
     let weight_sum: u128 = plan.weights.iter().map(|w| w.unsigned_abs() as u128).sum();
     let mut raw = Vec::with_capacity(chunks.len());
@@ -459,7 +467,12 @@ pub fn score_chunks(
                 store
                     .part(chunk.id, f, "value")
                     .map_err(|e| EngineError::Execution(e.to_string()))?
-                    .ok_or_else(|| EngineError::Execution(format!("chunk {} has no value part for `{f}`", chunk.id)))?,
+                    .ok_or_else(|| {
+                        EngineError::Execution(format!(
+                            "chunk {} has no value part for `{f}`",
+                            chunk.id
+                        ))
+                    })?,
             );
         }
         raw.push(parts);
@@ -472,7 +485,9 @@ pub fn score_chunks(
             for (bytes, w) in parts.iter().zip(&weights) {
                 let ct = codec::decode_ciphertext(params, bytes).map_err(exec)?;
                 if column::level_of(params, &ct).map_err(exec)? != 0 {
-                    return Err(EngineError::Refused("scoring needs features stored at full level (usage = \"product\")".into()));
+                    return Err(EngineError::Refused(
+                        "scoring needs features stored at full level (usage = \"product\")".into(),
+                    ));
                 }
                 let term = &ct * w;
                 acc = Some(match acc {
@@ -480,9 +495,19 @@ pub fn score_chunks(
                     Some(a) => &a + &term,
                 });
             }
-            let ciphertext = acc.ok_or_else(|| EngineError::Execution("a model needs at least one feature".into()))? + &constant;
-            let noise = NoiseEstimate(NoiseEstimate::fresh(0).0 + dtfhe_crypto::accumulate::log2_ceil(weight_sum.max(1)) + 1);
-            Ok(ScoredChunk { chunk, ciphertext, noise })
+            let ciphertext = acc.ok_or_else(|| {
+                EngineError::Execution("a model needs at least one feature".into())
+            })? + &constant;
+            let noise = NoiseEstimate(
+                NoiseEstimate::fresh(0).0
+                    + dtfhe_crypto::accumulate::log2_ceil(weight_sum.max(1))
+                    + 1,
+            );
+            Ok(ScoredChunk {
+                chunk,
+                ciphertext,
+                noise,
+            })
         })
         .collect()
 }

@@ -35,7 +35,13 @@ pub struct LinearModel {
 impl LinearModel {
     /// The prediction for one row of feature values.
     pub fn predict(&self, x: &[f64]) -> f64 {
-        self.intercept + self.coefficients.iter().zip(x).map(|(b, v)| b * v).sum::<f64>()
+        self.intercept
+            + self
+                .coefficients
+                .iter()
+                .zip(x)
+                .map(|(b, v)| b * v)
+                .sum::<f64>()
     }
 
     /// JSON form (`features`, `intercept`, `coefficients`, `n`, `rmse_train`, …).
@@ -61,22 +67,40 @@ impl LinearModel {
         if v["format"] != "dtfhe-linear-model/1" {
             return Err(bad("not a dtfhe-linear-model/1 document"));
         }
-        let s = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| bad(&format!("`{k}` must be a string")));
-        let f = |k: &str| v[k].as_f64().filter(|x| x.is_finite()).ok_or_else(|| bad(&format!("`{k}` must be a number")));
+        let s = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(&format!("`{k}` must be a string")))
+        };
+        let f = |k: &str| {
+            v[k].as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(&format!("`{k}` must be a number")))
+        };
         let features: Vec<String> = v["features"]
             .as_array()
             .ok_or_else(|| bad("`features` must be a list"))?
             .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| bad("feature names must be strings")))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("feature names must be strings"))
+            })
             .collect::<Result<_, _>>()?;
         let coefficients: Vec<f64> = v["coefficients"]
             .as_array()
             .ok_or_else(|| bad("`coefficients` must be a list"))?
             .iter()
-            .map(|x| x.as_f64().filter(|c| c.is_finite()).ok_or_else(|| bad("coefficients must be numbers")))
+            .map(|x| {
+                x.as_f64()
+                    .filter(|c| c.is_finite())
+                    .ok_or_else(|| bad("coefficients must be numbers"))
+            })
             .collect::<Result<_, _>>()?;
         if features.len() != coefficients.len() || features.is_empty() {
-            return Err(bad("`features` and `coefficients` must have the same, non-zero length"));
+            return Err(bad(
+                "`features` and `coefficients` must have the same, non-zero length",
+            ));
         }
         Ok(LinearModel {
             dataset: s("dataset")?,
@@ -92,23 +116,41 @@ impl LinearModel {
 }
 
 /// Check that target and features are distinct, encrypted, non-nullable product columns.
-pub fn check_columns(schema: &Schema, target: &str, features: &[String]) -> Result<(), EngineError> {
+pub fn check_columns(
+    schema: &Schema,
+    target: &str,
+    features: &[String],
+) -> Result<(), EngineError> {
     if features.is_empty() {
-        return Err(EngineError::BadArguments { function: "model fit".into(), reason: "at least one feature is needed".into() });
+        return Err(EngineError::BadArguments {
+            function: "model fit".into(),
+            reason: "at least one feature is needed".into(),
+        });
     }
-    for (i, c) in std::iter::once(target).chain(features.iter().map(String::as_str)).enumerate() {
-        let col = schema.column(c).ok_or_else(|| EngineError::UnknownColumn { column: c.into(), dataset: schema.dataset.clone() })?;
+    for (i, c) in std::iter::once(target)
+        .chain(features.iter().map(String::as_str))
+        .enumerate()
+    {
+        let col = schema.column(c).ok_or_else(|| EngineError::UnknownColumn {
+            column: c.into(),
+            dataset: schema.dataset.clone(),
+        })?;
         match &col.kind {
             ColumnKind::Encrypted(e) if e.usage == Usage::Product && !col.nullable => {}
             _ => {
                 return Err(EngineError::BadArguments {
                     function: "model".into(),
-                    reason: format!("`{c}` must be an encrypted, non-nullable column with usage = \"product\""),
+                    reason: format!(
+                        "`{c}` must be an encrypted, non-nullable column with usage = \"product\""
+                    ),
                 })
             }
         }
         if features[..i.saturating_sub(1)].iter().any(|f| f == c) || (i > 0 && c == target) {
-            return Err(EngineError::BadArguments { function: "model".into(), reason: format!("`{c}` is listed twice") });
+            return Err(EngineError::BadArguments {
+                function: "model".into(),
+                reason: format!("`{c}` is listed twice"),
+            });
         }
     }
     Ok(())
@@ -116,7 +158,11 @@ pub fn check_columns(schema: &Schema, target: &str, features: &[String]) -> Resu
 
 /// The query whose released result feeds the fit: n, means, variances and covariances.
 pub fn fit_sql(dataset: &str, target: &str, features: &[String]) -> String {
-    let mut items = vec!["COUNT(*)".to_string(), format!("AVG({target})"), format!("VAR_POP({target})")];
+    let mut items = vec![
+        "COUNT(*)".to_string(),
+        format!("AVG({target})"),
+        format!("VAR_POP({target})"),
+    ];
     items.extend(features.iter().map(|f| format!("AVG({f})")));
     items.extend(features.iter().map(|f| format!("COVAR_POP({f}, {target})")));
     for i in 0..features.len() {
@@ -146,15 +192,26 @@ pub struct FitStats {
 
 impl FitStats {
     /// Read the single row of the released [`fit_sql`] result.
+    #[allow(clippy::needless_range_loop)] // a symmetric matrix filled by (i, j): indices read best
     pub fn from_result(rs: &ResultSet, p: usize) -> Result<FitStats, EngineError> {
-        let row = rs.rows.first().ok_or_else(|| EngineError::Execution("fit query returned no row".into()))?;
+        let row = rs
+            .rows
+            .first()
+            .ok_or_else(|| EngineError::Execution("fit query returned no row".into()))?;
         let num = |i: usize| -> Result<f64, EngineError> {
-            row.get(i).and_then(Cell::as_f64).ok_or_else(|| EngineError::Execution(format!("fit statistic {} is NULL (constant or empty column?)", rs.columns.get(i).cloned().unwrap_or_default())))
+            row.get(i).and_then(Cell::as_f64).ok_or_else(|| {
+                EngineError::Execution(format!(
+                    "fit statistic {} is NULL (constant or empty column?)",
+                    rs.columns.get(i).cloned().unwrap_or_default()
+                ))
+            })
         };
         let n = num(0)? as u64;
         let (mean_y, var_y) = (num(1)?, num(2)?);
         let mean_x = (0..p).map(|i| num(3 + i)).collect::<Result<Vec<_>, _>>()?;
-        let cov_xy = (0..p).map(|i| num(3 + p + i)).collect::<Result<Vec<_>, _>>()?;
+        let cov_xy = (0..p)
+            .map(|i| num(3 + p + i))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut cov_xx = vec![vec![0.0; p]; p];
         let mut k = 3 + 2 * p;
         for i in 0..p {
@@ -165,7 +222,14 @@ impl FitStats {
                 k += 1;
             }
         }
-        Ok(FitStats { n, mean_y, var_y, mean_x, cov_xy, cov_xx })
+        Ok(FitStats {
+            n,
+            mean_y,
+            var_y,
+            mean_x,
+            cov_xy,
+            cov_xx,
+        })
     }
 
     /// The same statistics from clear rows (the plaintext twin): textbook two-pass formulas.
@@ -174,23 +238,62 @@ impl FitStats {
         let p = x.first().map_or(0, Vec::len);
         let nf = n as f64;
         let mean_y = y.iter().sum::<f64>() / nf;
-        let mean_x: Vec<f64> = (0..p).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / nf).collect();
-        let var_y = y.iter().map(|v| (v - mean_y).powi(2)).sum::<f64>() / nf;
-        let cov_xy = (0..p).map(|j| x.iter().zip(y).map(|(r, v)| (r[j] - mean_x[j]) * (v - mean_y)).sum::<f64>() / nf).collect();
-        let cov_xx = (0..p)
-            .map(|i| (0..p).map(|j| x.iter().map(|r| (r[i] - mean_x[i]) * (r[j] - mean_x[j])).sum::<f64>() / nf).collect())
+        let mean_x: Vec<f64> = (0..p)
+            .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / nf)
             .collect();
-        FitStats { n: n as u64, mean_y, var_y, mean_x, cov_xy, cov_xx }
+        let var_y = y.iter().map(|v| (v - mean_y).powi(2)).sum::<f64>() / nf;
+        let cov_xy = (0..p)
+            .map(|j| {
+                x.iter()
+                    .zip(y)
+                    .map(|(r, v)| (r[j] - mean_x[j]) * (v - mean_y))
+                    .sum::<f64>()
+                    / nf
+            })
+            .collect();
+        let cov_xx = (0..p)
+            .map(|i| {
+                (0..p)
+                    .map(|j| {
+                        x.iter()
+                            .map(|r| (r[i] - mean_x[i]) * (r[j] - mean_x[j]))
+                            .sum::<f64>()
+                            / nf
+                    })
+                    .collect()
+            })
+            .collect();
+        FitStats {
+            n: n as u64,
+            mean_y,
+            var_y,
+            mean_x,
+            cov_xy,
+            cov_xx,
+        }
     }
 
     /// Solve the ridge problem and compute the training RMSE.
-    pub fn fit(&self, dataset: &str, target: &str, features: &[String], ridge: f64) -> Result<LinearModel, EngineError> {
+    pub fn fit(
+        &self,
+        dataset: &str,
+        target: &str,
+        features: &[String],
+        ridge: f64,
+    ) -> Result<LinearModel, EngineError> {
         if !(ridge.is_finite() && ridge >= 0.0) {
-            return Err(EngineError::BadArguments { function: "model fit".into(), reason: format!("--ridge must be ≥ 0, got {ridge}") });
+            return Err(EngineError::BadArguments {
+                function: "model fit".into(),
+                reason: format!("--ridge must be ≥ 0, got {ridge}"),
+            });
         }
         let p = features.len();
         let nf = self.n as f64;
-        let mut a: Vec<Vec<f64>> = self.cov_xx.iter().map(|r| r.iter().map(|c| c * nf).collect()).collect();
+        let mut a: Vec<Vec<f64>> = self
+            .cov_xx
+            .iter()
+            .map(|r| r.iter().map(|c| c * nf).collect())
+            .collect();
         for (i, row) in a.iter_mut().enumerate() {
             row[i] += ridge;
         }
@@ -198,9 +301,20 @@ impl FitStats {
         let beta = cholesky_solve(a, b).ok_or_else(|| {
             EngineError::Execution("the feature matrix is singular (constant or collinear features); add --ridge or drop features".into())
         })?;
-        let intercept = self.mean_y - beta.iter().zip(&self.mean_x).map(|(b, m)| b * m).sum::<f64>();
+        let intercept = self.mean_y
+            - beta
+                .iter()
+                .zip(&self.mean_x)
+                .map(|(b, m)| b * m)
+                .sum::<f64>();
         let bc: f64 = beta.iter().zip(&self.cov_xy).map(|(b, c)| b * c).sum();
-        let bcb: f64 = (0..p).map(|i| (0..p).map(|j| beta[i] * self.cov_xx[i][j] * beta[j]).sum::<f64>()).sum();
+        let bcb: f64 = (0..p)
+            .map(|i| {
+                (0..p)
+                    .map(|j| beta[i] * self.cov_xx[i][j] * beta[j])
+                    .sum::<f64>()
+            })
+            .sum();
         let mse = (self.var_y - 2.0 * bc + bcb).max(0.0);
         Ok(LinearModel {
             dataset: dataset.to_string(),
@@ -216,9 +330,15 @@ impl FitStats {
 }
 
 /// Solve A x = b for symmetric positive-definite A (Cholesky); `None` if A is not.
+#[allow(clippy::needless_range_loop)] // textbook triangular loops
 fn cholesky_solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
     let p = b.len();
-    let scale = a.iter().enumerate().map(|(i, r)| r[i].abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    let scale = a
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r[i].abs())
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
     let mut l = vec![vec![0.0; p]; p];
     for i in 0..p {
         for j in 0..=i {
@@ -260,7 +380,11 @@ pub struct ScorePlan {
 
 /// Quantise a model for scoring on `schema`'s encrypted columns, with the largest power of
 /// ten that keeps every possible prediction below `max_abs` (t/4 leaves room for rounding).
-pub fn score_plan(model: &LinearModel, schema: &Schema, max_abs: u128) -> Result<ScorePlan, EngineError> {
+pub fn score_plan(
+    model: &LinearModel,
+    schema: &Schema,
+    max_abs: u128,
+) -> Result<ScorePlan, EngineError> {
     let codecs = model
         .features
         .iter()
@@ -269,7 +393,10 @@ pub fn score_plan(model: &LinearModel, schema: &Schema, max_abs: u128) -> Result
                 .column(f)
                 .and_then(|c| c.encrypted())
                 .map(|e| e.codec.clone())
-                .ok_or_else(|| EngineError::UnknownColumn { column: f.clone(), dataset: schema.dataset.clone() })
+                .ok_or_else(|| EngineError::UnknownColumn {
+                    column: f.clone(),
+                    dataset: schema.dataset.clone(),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     for k in (0..=12).rev() {
@@ -286,8 +413,15 @@ pub fn score_plan(model: &LinearModel, schema: &Schema, max_abs: u128) -> Result
         let constant = (constant * scale).round();
         bound += constant.abs();
         if bound < max_abs as f64 && weights.iter().all(|w| w.abs() < 9.0e15) {
-            return Ok(ScorePlan { features: model.features.clone(), weights: weights.into_iter().map(|w| w as i64).collect(), constant: constant as i64, scale });
+            return Ok(ScorePlan {
+                features: model.features.clone(),
+                weights: weights.into_iter().map(|w| w as i64).collect(),
+                constant: constant as i64,
+                scale,
+            });
         }
     }
-    Err(EngineError::Refused("the model's predictions cannot fit the plaintext space at any precision".into()))
+    Err(EngineError::Refused(
+        "the model's predictions cannot fit the plaintext space at any precision".into(),
+    ))
 }

@@ -259,7 +259,8 @@ impl Schema {
     /// Whether chunks carry an encrypted presence flag for `column` (nullable encrypted
     /// columns: the server must not learn which rows are NULL).
     pub fn stores_presence(&self, column: &str) -> bool {
-        self.column(column).is_some_and(|c| c.nullable && c.is_encrypted())
+        self.column(column)
+            .is_some_and(|c| c.nullable && c.is_encrypted())
     }
 
     /// Whether chunks carry the encrypted square v² of `column`. Needed when the dataset has a

@@ -10,7 +10,9 @@ pub mod keystore;
 pub mod policy;
 
 pub use keystore::Trustee;
-pub use policy::{GroupFacts, Policy, ReleaseItem, ReleaseRequest, RowReleaseItem, RowReleaseRequest};
+pub use policy::{
+    GroupFacts, Policy, ReleaseItem, ReleaseRequest, RowReleaseItem, RowReleaseRequest,
+};
 
 /// Why a trustee refused or failed.
 #[derive(Debug, thiserror::Error)]

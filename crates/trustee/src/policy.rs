@@ -153,7 +153,11 @@ pub struct RowReleaseRequest {
 }
 
 /// Per-row results go only to the source that owns the rows, and the noise must be hidden.
-pub fn check_row_request(params: &Params, policy: &Policy, request: &RowReleaseRequest) -> Result<(), String> {
+pub fn check_row_request(
+    params: &Params,
+    policy: &Policy,
+    request: &RowReleaseRequest,
+) -> Result<(), String> {
     for item in &request.items {
         if item.chunk_source != request.recipient {
             return Err(format!(
@@ -164,10 +168,16 @@ pub fn check_row_request(params: &Params, policy: &Policy, request: &RowReleaseR
         if item.ciphertext.len() != 2 {
             return Err("not a 2-part ciphertext".into());
         }
-        let level = params.bfv.level_of_context(item.ciphertext[0].ctx()).map_err(|e| e.to_string())?;
+        let level = params
+            .bfv
+            .level_of_context(item.ciphertext[0].ctx())
+            .map_err(|e| e.to_string())?;
         let allowed = max_noise_bits(params, level, policy.trustees);
         if item.noise_bits > allowed {
-            return Err(format!("per-row results: noise 2^{} exceeds what flooding hides (2^{allowed})", item.noise_bits));
+            return Err(format!(
+                "per-row results: noise 2^{} exceeds what flooding hides (2^{allowed})",
+                item.noise_bits
+            ));
         }
     }
     Ok(())
