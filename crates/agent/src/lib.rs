@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod features;
+pub mod mes;
 
 use dtfhe_crypto::{codec, column, CryptoError, Params};
 use dtfhe_store::{NewChunk, NewPart};

@@ -28,8 +28,15 @@ pub const MIN_GROUP_SIZE: u32 = 5;
 /// Differential-privacy budget (total ε per dataset) the demo trustees enforce.
 pub const DP_BUDGET: f64 = 2.0;
 
+/// Built-in MES production-run schema (OEE).
+pub const RUNS_SCHEMA: &str = include_str!("../../../schemas/production_runs.toml");
+/// Production runs each plant generates for the demo.
+pub const RUNS_PER_PLANT: usize = 400;
+
 /// One demo query.
 struct Step {
+    /// Dataset the query reads (for the plaintext side).
+    dataset: &'static str,
     title: &'static str,
     why: &'static str,
     sql: &'static str,
@@ -39,6 +46,7 @@ struct Step {
 
 const STEPS: &[Step] = &[
     Step {
+        dataset: "ai4i",
         title: "Failure rate and mean torque per product quality type",
         why: "Group by a public column; the sums per group are computed on ciphertexts.",
         sql: "SELECT type, COUNT(*) AS products, AVG(failure) AS failure_rate, \
@@ -46,6 +54,7 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "ai4i",
         title: "Does tool wear drive failures? (all three plants pooled)",
         why: "Correlation and regression need sums of products: ciphertext × ciphertext.",
         sql: "SELECT CORR(tool_wear, failure) AS corr_wear_failure, \
@@ -54,6 +63,7 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "ai4i",
         title: "Per-plant benchmarking",
         why: "Each plant sees how its line compares, without seeing the others' rows.",
         sql: "SELECT source, COUNT(*) AS snapshots, AVG(torque) AS mean_torque, \
@@ -62,6 +72,7 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "ai4i",
         title: "Process temperature vs air temperature",
         why: "Process statistics and a least-squares line, from exact encrypted sums.",
         sql: "SELECT AVG(process_temp) AS mean_process_k, VAR_POP(process_temp) AS var_process, \
@@ -72,6 +83,7 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "ai4i",
         title: "Failure modes across the consortium",
         why: "The five mode flags are stored compact (usage = \"sum\"): counted, never multiplied.",
         sql: "SELECT COUNT(*) AS snapshots, SUM(failure) AS failures, SUM(twf) AS tool_wear, \
@@ -80,12 +92,36 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "production_runs",
+        title: "OEE per production line, all three plants pooled",
+        why: "Availability × performance × quality: arithmetic over released sums (ISA-95 runs).",
+        sql: "SELECT line, COUNT(*) AS runs, SUM(run_min) / SUM(planned_min) AS availability, \
+              SUM(ideal_run_min) / SUM(run_min) AS performance, \
+              SUM(good_count) / SUM(total_count) AS quality, \
+              SUM(run_min) / SUM(planned_min) * (SUM(ideal_run_min) / SUM(run_min)) \
+              * (SUM(good_count) / SUM(total_count)) AS oee \
+              FROM production_runs GROUP BY line ORDER BY line",
+        refused: false,
+    },
+    Step {
+        dataset: "production_runs",
+        title: "OEE benchmark: each plant against the others",
+        why: "GROUP BY source: one row per plant, each an aggregate over its runs only.",
+        sql: "SELECT source AS plant, SUM(run_min) / SUM(planned_min) * (SUM(ideal_run_min) / SUM(run_min)) \
+              * (SUM(good_count) / SUM(total_count)) AS oee, \
+              100 * (1 - SUM(good_count) / SUM(total_count)) AS scrap_pct, \
+              AVG(downtime_min) AS mean_downtime_min FROM production_runs GROUP BY source ORDER BY source",
+        refused: false,
+    },
+    Step {
+        dataset: "ai4i",
         title: "Refused: reading individual torque values",
         why: "An encrypted column outside an aggregate would release rows.",
         sql: "SELECT torque FROM ai4i",
         refused: true,
     },
     Step {
+        dataset: "ai4i",
         title: "Refused: an aggregate over too few rows",
         why: "Two snapshots (udi 1 and 2) are fewer than k = 5: their mean would expose them.",
         sql: "SELECT AVG(torque) FROM ai4i WHERE udi < 3",
@@ -327,6 +363,38 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         );
     }
 
+    // 2b. Each plant's MES exports its production runs (generated, ISA-95 vocabulary).
+    let runs_schema =
+        Schema::from_toml_str(RUNS_SCHEMA, "schemas/production_runs.toml (built in)")?;
+    let runs_schema_path = inputs.path().join("production_runs.toml");
+    std::fs::write(&runs_schema_path, RUNS_SCHEMA)
+        .map_err(|e| CliError::io(&runs_schema_path, e))?;
+    let mut runs_plain: Vec<PlainRow> = Vec::new();
+    for (i, plant) in PLANTS.iter().enumerate() {
+        let csv = dtfhe_agent::mes::production_runs(RUNS_PER_PLANT, 2026 + i as u64);
+        let csv_path = inputs.path().join(format!("{plant}-runs.csv"));
+        std::fs::write(&csv_path, &csv).map_err(|e| CliError::io(&csv_path, e))?;
+        let r = ops::ingest(&ops::IngestOptions {
+            dir: deployment.clone(),
+            schema: runs_schema_path.clone(),
+            csv: csv_path,
+            source: plant.to_string(),
+            progress: false,
+        })?;
+        println!(
+            "   {plant}: {} production runs from its MES, {} encrypted values",
+            r.rows, r.encrypted_values
+        );
+        runs_plain.extend(
+            reference::plain_rows(csv.as_bytes(), &runs_schema, plant)
+                .map_err(|e| CliError::Mismatch(format!("demo runs ({plant}): {e}")))?,
+        );
+    }
+    let datasets = [
+        ("ai4i", &schema, &plain),
+        ("production_runs", &runs_schema, &runs_plain),
+    ];
+
     // 3. Queries.
     println!("3. Queries: computed on ciphertexts, released by all three trustees, checked:");
     let mut values = 0usize;
@@ -342,7 +410,13 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         match (outcome, step.refused) {
             (Ok(rep), false) => {
                 released_cts += rep.released_ciphertexts;
-                let expected = reference::evaluate(&schema, &sql, &plain)
+                let (_, step_schema, step_plain) = datasets
+                    .iter()
+                    .find(|(name, _, _)| *name == step.dataset)
+                    .ok_or_else(|| {
+                        CliError::Mismatch(format!("demo dataset {} missing", step.dataset))
+                    })?;
+                let expected = reference::evaluate(step_schema, &sql, step_plain)
                     .map_err(|e| CliError::Mismatch(format!("plaintext side of `{sql}`: {e}")))?;
                 let (n, bad) = print_comparison(&rep.result, &expected);
                 values += n;
