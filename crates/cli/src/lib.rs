@@ -2,6 +2,7 @@
 //! the code paths the command line uses.
 #![forbid(unsafe_code)]
 
+pub mod analytics_cli;
 pub mod bench;
 pub mod demo;
 pub mod error;

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{bench, demo, ops, CliError};
+use dtfhe_cli::{analytics_cli, bench, demo, ops, CliError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +85,12 @@ and sum-only columns), the latency of AVG + STDDEV + CORR with and without GROUP
 and release), and the same statistics in plaintext. Prints a table with the targets."
     )]
     Bench(BenchArgs),
+    /// Predictive maintenance: fit a ridge model from released aggregates, score rows.
+    Model(analytics_cli::ModelArgs),
+    /// Compute edge features from a raw log before it is encrypted.
+    Features(analytics_cli::FeaturesArgs),
+    /// Generate example data (MES production runs for OEE).
+    Generate(analytics_cli::GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +260,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             bench::run(&rows, &a.preset)
         }
+        Command::Model(a) => analytics_cli::run_model(a),
+        Command::Features(a) => analytics_cli::run_features(a),
+        Command::Generate(a) => analytics_cli::run_generate(a),
     }
 }
 
