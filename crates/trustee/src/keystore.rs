@@ -3,6 +3,7 @@
 
 use crate::budget::Budget;
 use crate::policy::{check_request, check_row_request, Policy, ReleaseRequest, RowReleaseRequest};
+use crate::shares::{ciphertext_hash, Hash, ShareLog};
 use crate::TrusteeError;
 use dtfhe_crypto::dp::DiscreteLaplace;
 use dtfhe_crypto::release::trustee_share_noised;
@@ -113,10 +114,16 @@ impl Trustee {
         &self.share
     }
 
-    /// Check the request against the policy; if it passes, one flooded share per item. With
-    /// ε set, the trustee first records the spend in its own budget log, then adds its own
-    /// share of discrete-Laplace noise (sensitivity = the item's per-row bound, ε split
-    /// evenly over the items) to every total.
+    /// Check the request against the policy; if it passes, one flooded share per item.
+    ///
+    /// One share per ciphertext: every share given is first recorded in the trustee's own
+    /// log (`shares.log`, see [`crate::shares`]), keyed by the ciphertext's hash; a
+    /// ciphertext seen before gets the identical logged share back, never a freshly flooded
+    /// one. With ε set and at least one new ciphertext, the trustee first records the spend
+    /// in its own budget log, then adds its own share of discrete-Laplace noise
+    /// (sensitivity = the item's per-row bound, ε split evenly over the items) to every new
+    /// total; a repeated ciphertext gets its logged (noised) share and spends nothing, since
+    /// it reveals nothing new.
     pub fn review(
         &self,
         params: &Params,
@@ -131,9 +138,11 @@ impl Trustee {
         let laws = match request.epsilon {
             None => None,
             Some(eps) => {
-                Budget::open(&self.dir)?
-                    .spend(&request.dataset, eps)
-                    .map_err(refuse)?;
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(refuse(format!(
+                        "epsilon must be a positive number, got {eps}"
+                    )));
+                }
                 let per_item = eps / request.items.len().max(1) as f64;
                 Some(
                     request
@@ -144,12 +153,21 @@ impl Trustee {
                 )
             }
         };
-        let mut rng = rand::rng();
-        request
+        let hashes: Vec<Hash> = request
             .items
             .iter()
-            .enumerate()
-            .map(|(k, item)| {
+            .map(|i| ciphertext_hash(params, &i.ciphertext))
+            .collect();
+        let mut rng = rand::rng();
+        let spend = || match request.epsilon {
+            Some(eps) => Budget::open(&self.dir)?
+                .spend(&request.dataset, eps)
+                .map_err(refuse),
+            None => Ok(()),
+        };
+        let (shares, _repeated) =
+            ShareLog::new(&self.dir).coeff0_shares(params, &hashes, spend, |k| {
+                let item = &request.items[k];
                 let noise = match &laws {
                     Some(l) => l[k].sample_share(policy.trustees, &mut rng)?,
                     None => 0,
@@ -162,12 +180,13 @@ impl Trustee {
                     noise,
                     &mut rng,
                 )?)
-            })
-            .collect()
+            })?;
+        Ok(shares)
     }
 
     /// Per-row release: only if every chunk belongs to the recipient; one flooded full
-    /// share per chunk.
+    /// share per chunk, logged before it is returned and repeated identically for a
+    /// ciphertext seen before (see [`Trustee::review`]).
     pub fn review_rows(
         &self,
         params: &Params,
@@ -178,20 +197,22 @@ impl Trustee {
             trustee: self.name.clone(),
             reason,
         })?;
-        let mut rng = rand::rng();
-        request
+        let hashes: Vec<Hash> = request
             .items
             .iter()
-            .map(|item| {
-                Ok(trustee_full_share(
-                    params,
-                    &self.share,
-                    &item.ciphertext,
-                    policy.trustees,
-                    &mut rng,
-                )?)
-            })
-            .collect()
+            .map(|i| ciphertext_hash(params, &i.ciphertext))
+            .collect();
+        let mut rng = rand::rng();
+        let (shares, _repeated) = ShareLog::new(&self.dir).full_shares(params, &hashes, |k| {
+            Ok(trustee_full_share(
+                params,
+                &self.share,
+                &request.items[k].ciphertext,
+                policy.trustees,
+                &mut rng,
+            )?)
+        })?;
+        Ok(shares)
     }
 }
 

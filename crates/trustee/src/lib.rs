@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod keystore;
 pub mod policy;
+pub mod shares;
 
 pub use keystore::Trustee;
 pub use policy::{
@@ -32,6 +33,15 @@ pub enum TrusteeError {
         /// File or directory.
         path: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// The trustee's share log (`shares.log`) cannot be read or written, or a line of it is
+    /// corrupted; the trustee answers nothing until it is repaired.
+    #[error("trustee share log {path}: {reason}; no share was given")]
+    ShareLog {
+        /// The log file.
+        path: String,
+        /// What is wrong (names the line).
         reason: String,
     },
     /// A cryptographic failure.
