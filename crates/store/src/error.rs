@@ -105,6 +105,30 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A chunk was refused: unknown source, bad signature, replayed or
+    /// reused seq, or a duplicate. Nothing of the chunk (nor of its batch)
+    /// was stored, and the refusal was recorded as an `IngestRefused`
+    /// ledger entry.
+    #[error(
+        "dataset `{dataset}`: chunk seq {seq} from source `{source_name}` refused: {reason} \
+         (nothing was stored; the refusal is recorded in the ledger)"
+    )]
+    IngestRefused {
+        /// Dataset name.
+        dataset: String,
+        /// Source name.
+        source_name: String,
+        /// The chunk's seq.
+        seq: u64,
+        /// Why it was refused.
+        reason: Refusal,
+    },
+    /// A source is already registered with a different public key.
+    #[error("source `{source_name}` is already registered with a different key")]
+    SourceKeyConflict {
+        /// Source name.
+        source_name: String,
+    },
     /// A ciphertext blob does not hash to its address: the database was
     /// modified outside the store.
     #[error(
@@ -152,4 +176,55 @@ pub enum StoreError {
         /// The first inconsistency found.
         what: String,
     },
+}
+
+/// Why [`StoreError::IngestRefused`] refused a chunk.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source has no registered key.
+    UnknownSource,
+    /// The signature does not verify with the source's registered key (the
+    /// chunk was altered, or signed by someone else).
+    BadSignature,
+    /// The seq is not greater than the source's last seq for the dataset
+    /// (a replayed chunk or a reused sequence number).
+    Replay {
+        /// The source's last stored seq for the dataset.
+        last: u64,
+    },
+    /// The chunk's content is identical to a stored chunk.
+    Duplicate {
+        /// The stored chunk's id.
+        chunk_id: i64,
+    },
+    /// This chunk of this input file is already stored.
+    FileChunkStored {
+        /// Position of the chunk in the file.
+        index: u32,
+        /// The stored chunk's id.
+        chunk_id: i64,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::UnknownSource => f.write_str("unknown source (no registered key)"),
+            Refusal::BadSignature => {
+                f.write_str("bad signature (the chunk does not verify with the source's key)")
+            }
+            Refusal::Replay { last } => write!(
+                f,
+                "replayed or reused sequence number (the source's last seq is {last})"
+            ),
+            Refusal::Duplicate { chunk_id } => {
+                write!(f, "duplicate of stored chunk {chunk_id}")
+            }
+            Refusal::FileChunkStored { index, chunk_id } => write!(
+                f,
+                "chunk #{index} of this file is already stored as chunk {chunk_id}"
+            ),
+        }
+    }
 }

@@ -297,28 +297,42 @@ fn blob_address(hex: &str) -> Option<Hash> {
 /// One part row of a chunk: `(column, part, blob hash hex)`.
 pub(crate) type PartRow = (String, String, String);
 
+/// A chunk row's fields, as stored.
+pub(crate) struct ChunkRow<'a> {
+    pub(crate) id: i64,
+    pub(crate) dataset: &'a str,
+    pub(crate) source: &'a str,
+    pub(crate) seq: i64,
+    pub(crate) rows: i64,
+    pub(crate) public: &'a [u8],
+    pub(crate) signature: &'a [u8],
+    pub(crate) content_hash: &'a [u8],
+    pub(crate) file_hash: Option<&'a [u8]>,
+    pub(crate) file_index: Option<i64>,
+    pub(crate) file_chunks: Option<i64>,
+}
+
 /// The hashes of a chunk's `ChunkAppended` entry: a record hash over every
-/// field of the chunk row and its parts, then the blake3 hash of the public
-/// bytes, then the blob address of each part in `(column, part)` order.
-pub(crate) fn chunk_hashes(
-    id: i64,
-    dataset: &str,
-    source: &str,
-    seq: i64,
-    rows: i64,
-    public: &[u8],
-    parts: &[PartRow],
-) -> Result<Vec<Hash>, String> {
+/// field of the chunk row (signature and origin included) and its parts,
+/// then the blake3 hash of the public bytes, then the blob address of each
+/// part in `(column, part)` order.
+pub(crate) fn chunk_hashes(c: &ChunkRow<'_>, parts: &[PartRow]) -> Result<Vec<Hash>, String> {
     let mut parts: Vec<&PartRow> = parts.iter().collect();
     parts.sort();
-    let public_hash = *blake3::hash(public).as_bytes();
+    let public_hash = *blake3::hash(c.public).as_bytes();
+    let opt = |v: Option<i64>| v.map(|v| v.to_be_bytes().to_vec()).unwrap_or_default();
     let mut fields: Vec<Vec<u8>> = vec![
-        id.to_be_bytes().to_vec(),
-        dataset.as_bytes().to_vec(),
-        source.as_bytes().to_vec(),
-        seq.to_be_bytes().to_vec(),
-        rows.to_be_bytes().to_vec(),
+        c.id.to_be_bytes().to_vec(),
+        c.dataset.as_bytes().to_vec(),
+        c.source.as_bytes().to_vec(),
+        c.seq.to_be_bytes().to_vec(),
+        c.rows.to_be_bytes().to_vec(),
         public_hash.to_vec(),
+        c.signature.to_vec(),
+        c.content_hash.to_vec(),
+        c.file_hash.map(<[u8]>::to_vec).unwrap_or_default(),
+        opt(c.file_index),
+        opt(c.file_chunks),
     ];
     let mut blobs = Vec::with_capacity(parts.len());
     for (column, part, blob) in parts {
@@ -330,9 +344,58 @@ pub(crate) fn chunk_hashes(
         );
     }
     let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-    let mut out = vec![record_hash("dtfhe chunk v1", &refs), public_hash];
+    let mut out = vec![record_hash("dtfhe chunk v2", &refs), public_hash];
     out.extend(blobs);
     Ok(out)
+}
+
+/// The content hash of a chunk: its dataset, row count, public bytes and
+/// parts (by blob hash, in `(column, part)` order), but not its source, seq
+/// or signature, so a replayed or re-signed copy has the same one.
+pub(crate) fn content_hash(
+    dataset: &str,
+    rows: u32,
+    public_hash: &Hash,
+    parts: &[(&str, &str, Hash)],
+) -> Hash {
+    let mut parts: Vec<&(&str, &str, Hash)> = parts.iter().collect();
+    parts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let rows = rows.to_be_bytes();
+    let mut fields: Vec<&[u8]> = vec![dataset.as_bytes(), &rows, public_hash];
+    for (column, part, hash) in &parts {
+        fields.push(column.as_bytes());
+        fields.push(part.as_bytes());
+        fields.push(hash);
+    }
+    record_hash("dtfhe chunk content v1", &fields)
+}
+
+/// [`content_hash`] of a chunk to append.
+pub(crate) fn new_chunk_content_hash(dataset: &str, c: &crate::NewChunk) -> Hash {
+    let parts: Vec<(&str, &str, Hash)> = c
+        .parts
+        .iter()
+        .map(|p| {
+            (
+                p.column.as_str(),
+                p.part.as_str(),
+                *blake3::hash(&p.bytes).as_bytes(),
+            )
+        })
+        .collect();
+    content_hash(dataset, c.rows, blake3::hash(&c.public).as_bytes(), &parts)
+}
+
+/// The hashes of a `SourceKeyRegistered` entry: a record hash over the
+/// sources row, then the public key itself.
+pub(crate) fn source_hashes(name: &str, public_key: &[u8; 32], registered_at: &str) -> Vec<Hash> {
+    vec![
+        record_hash(
+            "dtfhe source v1",
+            &[name.as_bytes(), public_key, registered_at.as_bytes()],
+        ),
+        *public_key,
+    ]
 }
 
 /// The hashes of a dataset's `SchemaRegistered` entry.
@@ -391,9 +454,10 @@ pub(crate) fn trustee_hashes(position: i64, name: &str) -> Vec<Hash> {
 
 /// Entry kinds that `verify` binds to table rows; only the store itself
 /// records them, never `append_entry`.
-pub(crate) const ROW_BOUND_KINDS: [EntryKind; 4] = [
+pub(crate) const ROW_BOUND_KINDS: [EntryKind; 5] = [
     EntryKind::DeploymentCreated,
     EntryKind::TrusteeRegistered,
+    EntryKind::SourceKeyRegistered,
     EntryKind::SchemaRegistered,
     EntryKind::ChunkAppended,
 ];
@@ -632,10 +696,55 @@ pub(crate) fn verify(
             parts_of.entry(chunk).or_default().push(p);
         }
     }
+    // 5a. Every registered source key matches exactly one SourceKeyRegistered entry.
+    let mut src_entries = group(&entries, EntryKind::SourceKeyRegistered);
+    let mut source_keys: HashMap<String, VerifyingKey> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT name, public_key, registered_at FROM sources ORDER BY name")
+            .ctx(path, "prepare sources")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx(path, "read sources")?;
+        for (name, pk, at) in rows {
+            let row = format!("source `{name}` (table sources)");
+            let e = take_entry(
+                &mut src_entries,
+                &name,
+                &row,
+                EntryKind::SourceKeyRegistered,
+            )?;
+            let key = <[u8; 32]>::try_from(pk.as_slice())
+                .map_err(|_| tampered(format!("{row}: public key is not 32 bytes")))?;
+            if e.hashes != source_hashes(&name, &key, &at) || e.actor != name {
+                return Err(tampered(format!(
+                    "{row}: does not match ledger entry {}",
+                    e.seq
+                )));
+            }
+            let vk = VerifyingKey::from_bytes(&key)
+                .map_err(|_| tampered(format!("{row}: public key is not an ed25519 key")))?;
+            source_keys.insert(name, vk);
+        }
+    }
+    leftover(src_entries, "source key")?;
+
+    // 5b. Every chunk: signed by its registered source, content hash, and
+    // (with its parts) exactly one ChunkAppended entry.
     let mut chunks = 0u64;
     {
         let mut stmt = conn
-            .prepare("SELECT id, dataset, source, seq, \"rows\", public FROM chunks ORDER BY id")
+            .prepare(
+                "SELECT id, dataset, source, seq, \"rows\", public, signature, content_hash, \
+                 file_hash, file_index, file_chunks FROM chunks ORDER BY id",
+            )
             .ctx(path, "prepare chunks")?;
         let mut rows = stmt.query([]).ctx(path, "read chunks")?;
         while let Some(r) = rows.next().ctx(path, "read chunks")? {
@@ -645,6 +754,11 @@ pub(crate) fn verify(
             let seq: i64 = r.get(3).ctx(path, "read chunk")?;
             let nrows: i64 = r.get(4).ctx(path, "read chunk")?;
             let public: Vec<u8> = r.get(5).ctx(path, "read chunk")?;
+            let signature: Option<Vec<u8>> = r.get(6).ctx(path, "read chunk")?;
+            let content: Option<Vec<u8>> = r.get(7).ctx(path, "read chunk")?;
+            let file_hash: Option<Vec<u8>> = r.get(8).ctx(path, "read chunk")?;
+            let file_index: Option<i64> = r.get(9).ctx(path, "read chunk")?;
+            let file_chunks: Option<i64> = r.get(10).ctx(path, "read chunk")?;
             let row = format!("chunk {id} (dataset `{dataset}`, source `{source}`, seq {seq})");
             let entry = take_entry(
                 &mut chunk_entries,
@@ -653,8 +767,53 @@ pub(crate) fn verify(
                 EntryKind::ChunkAppended,
             )?;
             let parts = parts_of.remove(&id).unwrap_or_default();
-            let hashes = chunk_hashes(id, &dataset, &source, seq, nrows, &public, &parts)
-                .map_err(|e| tampered(format!("{row}: {e}")))?;
+            let mut signed: Vec<(&str, &str, Hash)> = Vec::with_capacity(parts.len());
+            for (column, part, blob) in &parts {
+                let h = blob_address(blob).ok_or_else(|| {
+                    tampered(format!("{row}: part {column}/{part}: bad blob address"))
+                })?;
+                signed.push((column.as_str(), part.as_str(), h));
+            }
+            let (Ok(seq_u), Ok(rows_u)) = (u64::try_from(seq), u32::try_from(nrows)) else {
+                return Err(tampered(format!("{row}: seq or row count out of range")));
+            };
+            let public_hash = *blake3::hash(&public).as_bytes();
+            let Some(key) = source_keys.get(&source) else {
+                return Err(tampered(format!(
+                    "{row}: its source has no registered key (table sources)"
+                )));
+            };
+            let message =
+                crate::chunk_message(&dataset, &source, seq_u, rows_u, &public_hash, &signed);
+            let signature = signature.unwrap_or_default();
+            if !crate::signing::signature_ok(key, &message, &signature) {
+                return Err(tampered(format!(
+                    "{row}: source signature does not verify with `{source}`'s registered key"
+                )));
+            }
+            let content = content.unwrap_or_default();
+            if content.as_slice() != content_hash(&dataset, rows_u, &public_hash, &signed) {
+                return Err(tampered(format!(
+                    "{row}: stored content hash does not match its content (table chunks)"
+                )));
+            }
+            let hashes = chunk_hashes(
+                &ChunkRow {
+                    id,
+                    dataset: &dataset,
+                    source: &source,
+                    seq,
+                    rows: nrows,
+                    public: &public,
+                    signature: &signature,
+                    content_hash: &content,
+                    file_hash: file_hash.as_deref(),
+                    file_index,
+                    file_chunks,
+                },
+                &parts,
+            )
+            .map_err(|e| tampered(format!("{row}: {e}")))?;
             if entry.hashes != hashes || entry.actor != source {
                 let which = if entry.hashes.get(1) != hashes.get(1) {
                     "its public bytes differ"
@@ -770,6 +929,7 @@ pub(crate) fn verify(
         entries: n,
         chunks,
         checkpoints: checkpoints.len() as u64,
+        sources: source_keys.len() as u64,
         blobs: blobs.len() as u64,
     })
 }

@@ -27,11 +27,13 @@
 mod error;
 mod ledger;
 mod migrate;
+mod signing;
 mod sqlite;
 
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
-pub use error::StoreError;
+pub use error::{Refusal, StoreError};
 pub use migrate::SCHEMA_VERSION;
+pub use signing::{chunk_message, CHUNK_MESSAGE_VERSION};
 pub use sqlite::Store;
 
 /// File name of the SQLite database inside a store directory, so tools and
@@ -74,6 +76,8 @@ pub struct VerifyReport {
     pub chunks: u64,
     /// Signed checkpoints verified.
     pub checkpoints: u64,
+    /// Registered source keys matched with their ledger entry.
+    pub sources: u64,
     /// Ciphertext blobs re-hashed.
     pub blobs: u64,
 }
@@ -142,18 +146,55 @@ pub struct Deployment {
     pub created_at: String,
 }
 
-/// A chunk to append: up to N rows of one dataset from one source.
+/// A chunk to append: up to N rows of one dataset from one source, signed
+/// by that source.
 ///
-/// The store assigns its id and sequence number; the caller provides only
-/// content, so it cannot create gaps or duplicates in a source's sequence.
+/// The source assigns `seq` (the store accepts only a seq greater than the
+/// source's last one for the dataset, so a chunk cannot be replayed or its
+/// seq reused) and signs [`chunk_message`] with its registered key (see
+/// [`NewChunk::sign`] and [`Store::register_source`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChunk {
+    /// Position in the source's sequence for this dataset (strictly
+    /// increasing; gaps are allowed).
+    pub seq: u64,
     /// Number of rows in the chunk (at least 1).
     pub rows: u32,
     /// Encoded public (clear) columns, opaque to the store.
     pub public: Vec<u8>,
     /// Ciphertext parts; each `(column, part)` at most once.
     pub parts: Vec<NewPart>,
+    /// The source's ed25519 signature of [`chunk_message`] for this chunk.
+    pub signature: [u8; 64],
+    /// Which chunk of which input file this is, so an interrupted ingest of
+    /// the same file can resume (see [`Store::file_chunks`]).
+    pub origin: Option<ChunkOrigin>,
+}
+
+/// Where a chunk comes from: chunk `index` of `count` of an input file whose
+/// bytes hash (blake3) to `file_hash`. Not signed: it only lets an ingest
+/// recognise the chunks of its file that are already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkOrigin {
+    /// blake3 hash of the input file's bytes.
+    pub file_hash: Hash,
+    /// Position of the chunk in the file, from 0.
+    pub index: u32,
+    /// Number of chunks the file makes.
+    pub count: u32,
+}
+
+/// A stored chunk of an input file (see [`Store::file_chunks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileChunk {
+    /// Store-assigned chunk id.
+    pub id: i64,
+    /// The chunk's seq.
+    pub seq: u64,
+    /// Position of the chunk in the file.
+    pub index: u32,
+    /// Number of chunks the file makes, as recorded with the chunk.
+    pub count: u32,
 }
 
 /// One ciphertext of a chunk: a part (see [`PART_KINDS`]) of one encrypted
@@ -178,7 +219,8 @@ pub struct ChunkMeta {
     pub id: i64,
     /// Source (factory) that produced the chunk.
     pub source: String,
-    /// Position in the source's sequence for this dataset, from 0, no gaps.
+    /// Position in the source's sequence for this dataset, assigned and
+    /// signed by the source (strictly increasing).
     pub seq: u64,
     /// Number of rows.
     pub rows: u32,

@@ -17,6 +17,7 @@ use crate::sqlite::{now_string, SqlContext};
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_ledger.sql")),
+    (3, include_str!("../migrations/0003_sources.sql")),
 ];
 
 /// The schema version this build writes and reads (the last migration).

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dtfhe_ledger::{Entry, EntryKind, Frontier, Hash};
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::error::Refusal;
 use crate::error::StoreError;
 use crate::ledger::{self, Writer};
+use crate::signing::{self, chunk_message};
 use crate::{
-    migrate, ChunkMeta, ConsistencyProof, Deployment, InclusionProof, LogIdentity, NewChunk,
-    PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
+    migrate, ChunkMeta, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity,
+    NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
 };
 
 /// How long a writer waits for another connection's lock before failing:
@@ -553,24 +555,33 @@ impl Store {
             .ctx(&self.path, "read datasets")
     }
 
-    /// Appends chunks of one dataset from one source in ONE transaction.
+    /// Appends signed chunks of one dataset from one source in ONE
+    /// transaction.
     ///
     /// All or nothing: the dataset registration (same rules as
     /// [`Store::register_dataset`]), every chunk, part and blob is committed
-    /// together or not at all, so a failed or interrupted ingest leaves no
-    /// trace and can simply be re-run. Sequence numbers continue per
-    /// `(dataset, source)` from the last stored one (starting at 0). Returns
-    /// the assigned chunk ids, in input order.
+    /// together or not at all. Returns the assigned chunk ids, in input
+    /// order. An ingest that must survive a crash appends one chunk per call
+    /// (each then commits with its ledger entry and checkpoint) and resumes
+    /// with [`Store::file_chunks`].
     ///
     /// Each chunk is validated (rows ≥ 1, known part names, non-empty column
-    /// names, no `(column, part)` twice) just before it is inserted; an
-    /// invalid chunk yields [`StoreError::InvalidChunk`] and rolls back the
-    /// chunks already inserted.
+    /// names, no `(column, part)` twice; else [`StoreError::InvalidChunk`])
+    /// and then refused with [`StoreError::IngestRefused`] if its source has
+    /// no registered key ([`Store::register_source`]), its signature of
+    /// [`crate::chunk_message`] does not verify with that key, its seq is not
+    /// greater than the source's last seq for the dataset (replay or reuse),
+    /// its content is identical to a stored chunk's (duplicate), or its
+    /// [`crate::ChunkOrigin`] (file, index) is already stored. A refusal
+    /// rolls the whole transaction back and is then recorded, in its own
+    /// small transaction, as an `IngestRefused` ledger entry (actor: the
+    /// source; subject: the dataset; hash: the chunk's content hash).
     ///
-    /// In the same transaction, each chunk gets a `ChunkAppended` ledger
-    /// entry (actor: the source; subject: the chunk id; hashes: a record hash
-    /// of the chunk row and its parts, the blake3 hash of the public bytes,
-    /// then the blob address of each part in `(column, part)` order), a new
+    /// In the same transaction as its rows, each chunk gets a
+    /// `ChunkAppended` ledger entry (actor: the source; subject: the chunk
+    /// id; hashes: a record hash of the chunk row, including its signature
+    /// and origin, and its parts, the blake3 hash of the public bytes, then
+    /// the blob address of each part in `(column, part)` order), a new
     /// dataset a `SchemaRegistered` entry, and the write ends with a signed
     /// checkpoint: a chunk is never stored without its entry, nor the
     /// reverse.
@@ -586,7 +597,116 @@ impl Store {
         }
         let path = self.path.clone();
         let path = path.as_path();
-        self.write(|tx, w| append_in(tx, path, w, dataset, schema_toml, source, chunks))
+        let out = self.write(|tx, w| append_in(tx, path, w, dataset, schema_toml, source, chunks));
+        if let Err(StoreError::IngestRefused { seq, reason, .. }) = &out {
+            // The failed transaction has rolled back: log the refusal on its
+            // own. A failure to log does not hide the refusal itself.
+            let content: Vec<Hash> = chunks
+                .iter()
+                .find(|c| c.seq == *seq)
+                .map(|c| ledger::new_chunk_content_hash(dataset, c))
+                .into_iter()
+                .collect();
+            let detail = format!("dataset `{dataset}`, seq {seq}: {reason}");
+            let _ = self.write(|_, w| {
+                w.append(EntryKind::IngestRefused, source, dataset, &detail, content)
+            });
+        }
+        out
+    }
+
+    /// Registers `source`'s public signing key, recording a
+    /// `SourceKeyRegistered` ledger entry in the same transaction. Returns
+    /// `true` if it was new, `false` if the same key was already registered;
+    /// a different key is [`StoreError::SourceKeyConflict`] (a source's key
+    /// never changes: its stored chunks are signed with it).
+    pub fn register_source(
+        &mut self,
+        source: &str,
+        key: &VerifyingKey,
+    ) -> Result<bool, StoreError> {
+        if source.is_empty() {
+            return Err(StoreError::Invalid("source name is empty".into()));
+        }
+        let path = self.path.clone();
+        let path = path.as_path();
+        self.write(|tx, w| match source_key_of(tx, path, source)? {
+            Some(k) if k == *key => Ok(false),
+            Some(_) => Err(StoreError::SourceKeyConflict {
+                source_name: source.to_string(),
+            }),
+            None => {
+                let at = now_string();
+                tx.execute(
+                    "INSERT INTO sources (name, public_key, registered_at) VALUES (?1, ?2, ?3)",
+                    params![source, key.as_bytes().to_vec(), at],
+                )
+                .ctx(path, "register source")?;
+                w.append(
+                    EntryKind::SourceKeyRegistered,
+                    source,
+                    source,
+                    &format!("source `{source}` key registered"),
+                    ledger::source_hashes(source, key.as_bytes(), &at),
+                )?;
+                Ok(true)
+            }
+        })
+    }
+
+    /// The registered public key of a source, or `None`.
+    pub fn source_key(&self, source: &str) -> Result<Option<VerifyingKey>, StoreError> {
+        source_key_of(&self.conn, &self.path, source)
+    }
+
+    /// The last stored seq of `source` for `dataset`, or `None` if it has no
+    /// chunks there.
+    pub fn last_seq(&self, dataset: &str, source: &str) -> Result<Option<u64>, StoreError> {
+        last_seq_of(&self.conn, &self.path, dataset, source)
+    }
+
+    /// The stored chunks of one input file (by the blake3 hash of its bytes)
+    /// from `source` in `dataset`, ordered by index: what an interrupted
+    /// ingest of that file already stored.
+    pub fn file_chunks(
+        &self,
+        dataset: &str,
+        source: &str,
+        file_hash: &Hash,
+    ) -> Result<Vec<FileChunk>, StoreError> {
+        let path = &self.path;
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT id, seq, file_index, file_chunks FROM chunks \
+                 WHERE dataset = ?1 AND source = ?2 AND file_hash = ?3 ORDER BY file_index",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![dataset, source, file_hash.to_vec()], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            })
+            .ctx(path, "read file chunks")?;
+        rows.into_iter()
+            .map(|(id, seq, index, count)| {
+                let bad = || StoreError::CorruptRecord {
+                    path: path.clone(),
+                    what: format!("chunk {id}: file position out of range"),
+                };
+                Ok(FileChunk {
+                    id,
+                    seq: u64::try_from(seq).map_err(|_| bad())?,
+                    index: u32::try_from(index).map_err(|_| bad())?,
+                    count: u32::try_from(count).map_err(|_| bad())?,
+                })
+            })
+            .collect()
     }
 
     /// All chunks of a dataset in `(source, seq)` order, without ciphertext
@@ -816,7 +936,8 @@ fn register_in(
 }
 
 /// The body of [`Store::append_chunks`], inside its write transaction: each
-/// chunk's rows and its `ChunkAppended` entry are written together.
+/// chunk is checked (shape, source key, signature, seq, duplicates) and then
+/// its rows and its `ChunkAppended` entry are written together.
 fn append_in(
     tx: &Connection,
     path: &Path,
@@ -827,25 +948,14 @@ fn append_in(
     chunks: &[NewChunk],
 ) -> Result<Vec<i64>, StoreError> {
     register_in(tx, path, w, source, dataset, schema_toml)?;
-    let last: Option<i64> = tx
-        .query_row(
-            "SELECT MAX(seq) FROM chunks WHERE dataset = ?1 AND source = ?2",
-            params![dataset, source],
-            |r| r.get(0),
-        )
-        .ctx(path, "read last sequence number")?;
-    let first: i64 = match last {
-        Some(s) => s.checked_add(1).ok_or_else(|| StoreError::CorruptRecord {
-            path: path.to_path_buf(),
-            what: format!("sequence number overflow for `{dataset}`/`{source}`"),
-        })?,
-        None => 0,
-    };
+    let key = source_key_of(tx, path, source)?;
+    let mut last = last_seq_of(tx, path, dataset, source)?;
     let mut ids = Vec::with_capacity(chunks.len());
     let mut insert_chunk = tx
         .prepare_cached(
-            "INSERT INTO chunks (dataset, source, seq, \"rows\", public) \
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO chunks (dataset, source, seq, \"rows\", public, signature, \
+             content_hash, file_hash, file_index, file_chunks) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         )
         .ctx(path, "prepare chunk insert")?;
     let mut insert_blob = tx
@@ -860,22 +970,116 @@ fn append_in(
              VALUES (?1, ?2, ?3, ?4)",
         )
         .ctx(path, "prepare part insert")?;
-    for ((index, chunk), seq) in chunks.iter().enumerate().zip(first..) {
+    let mut find_content = tx
+        .prepare_cached("SELECT id FROM chunks WHERE content_hash = ?1 ORDER BY id LIMIT 1")
+        .ctx(path, "prepare duplicate check")?;
+    let mut find_origin = tx
+        .prepare_cached(
+            "SELECT id FROM chunks WHERE dataset = ?1 AND source = ?2 \
+             AND file_hash = ?3 AND file_index = ?4",
+        )
+        .ctx(path, "prepare file chunk check")?;
+    for (index, chunk) in chunks.iter().enumerate() {
         validate_chunk(chunk).map_err(|reason| StoreError::InvalidChunk {
             dataset: dataset.to_string(),
             source_name: source.to_string(),
             index,
             reason,
         })?;
+        let refuse = |reason| StoreError::IngestRefused {
+            dataset: dataset.to_string(),
+            source_name: source.to_string(),
+            seq: chunk.seq,
+            reason,
+        };
+        // Every hash is computed once and serves the signature, the
+        // duplicate check, the blob addresses and the ledger entry.
+        let public_hash = *blake3::hash(&chunk.public).as_bytes();
+        let hashes: Vec<blake3::Hash> =
+            chunk.parts.iter().map(|p| blake3::hash(&p.bytes)).collect();
+        let signed: Vec<(&str, &str, Hash)> = chunk
+            .parts
+            .iter()
+            .zip(&hashes)
+            .map(|(p, h)| (p.column.as_str(), p.part.as_str(), *h.as_bytes()))
+            .collect();
+        let Some(key) = &key else {
+            return Err(refuse(Refusal::UnknownSource));
+        };
+        let message = chunk_message(
+            dataset,
+            source,
+            chunk.seq,
+            chunk.rows,
+            &public_hash,
+            &signed,
+        );
+        if !signing::signature_ok(key, &message, &chunk.signature) {
+            return Err(refuse(Refusal::BadSignature));
+        }
+        if let Some(l) = last {
+            if chunk.seq <= l {
+                return Err(refuse(Refusal::Replay { last: l }));
+            }
+        }
+        let seq = i64::try_from(chunk.seq).map_err(|_| StoreError::InvalidChunk {
+            dataset: dataset.to_string(),
+            source_name: source.to_string(),
+            index,
+            reason: format!("seq {} is too large", chunk.seq),
+        })?;
+        let content = ledger::content_hash(dataset, chunk.rows, &public_hash, &signed);
+        if let Some(id) = find_content
+            .query_row([content.to_vec()], |r| r.get::<_, i64>(0))
+            .optional()
+            .ctx(path, "check duplicates")?
+        {
+            return Err(refuse(Refusal::Duplicate { chunk_id: id }));
+        }
+        let (file_hash, file_index, file_chunks) = match &chunk.origin {
+            Some(o) => {
+                if let Some(id) = find_origin
+                    .query_row(
+                        params![dataset, source, o.file_hash.to_vec(), i64::from(o.index)],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                    .ctx(path, "check file chunk")?
+                {
+                    return Err(refuse(Refusal::FileChunkStored {
+                        index: o.index,
+                        chunk_id: id,
+                    }));
+                }
+                (
+                    Some(o.file_hash.to_vec()),
+                    Some(i64::from(o.index)),
+                    Some(i64::from(o.count)),
+                )
+            }
+            None => (None, None, None),
+        };
         let rows = i64::from(chunk.rows);
         let id: i64 = insert_chunk
-            .query_row(params![dataset, source, seq, rows, chunk.public], |r| {
-                r.get(0)
-            })
+            .query_row(
+                params![
+                    dataset,
+                    source,
+                    seq,
+                    rows,
+                    chunk.public,
+                    chunk.signature.to_vec(),
+                    content.to_vec(),
+                    file_hash,
+                    file_index,
+                    file_chunks
+                ],
+                |r| r.get(0),
+            )
             .ctx(path, "insert chunk")?;
         let mut part_rows = Vec::with_capacity(chunk.parts.len());
-        for p in &chunk.parts {
-            let hash = blake3::hash(&p.bytes).to_hex().to_string();
+        for (p, h) in chunk.parts.iter().zip(&hashes) {
+            let hash = h.to_hex().to_string();
             let size = i64::try_from(p.bytes.len())
                 .map_err(|_| StoreError::Invalid("blob too large".into()))?;
             insert_blob
@@ -886,22 +1090,85 @@ fn append_in(
                 .ctx(path, "insert part")?;
             part_rows.push((p.column.clone(), p.part.clone(), hash));
         }
-        let hashes =
-            ledger::chunk_hashes(id, dataset, source, seq, rows, &chunk.public, &part_rows)
-                .map_err(StoreError::Invalid)?;
+        let row = ledger::ChunkRow {
+            id,
+            dataset,
+            source,
+            seq,
+            rows,
+            public: &chunk.public,
+            signature: &chunk.signature,
+            content_hash: &content,
+            file_hash: file_hash.as_deref(),
+            file_index,
+            file_chunks,
+        };
+        let entry_hashes = ledger::chunk_hashes(&row, &part_rows).map_err(StoreError::Invalid)?;
+        let origin = match &chunk.origin {
+            Some(o) => format!(
+                ", chunk {} of {} of file {}",
+                o.index + 1,
+                o.count,
+                blake3::Hash::from(o.file_hash).to_hex()
+            ),
+            None => String::new(),
+        };
         w.append(
             EntryKind::ChunkAppended,
             source,
             &id.to_string(),
             &format!(
-                "dataset `{dataset}`, source `{source}`, seq {seq}, {rows} rows, {} parts",
+                "dataset `{dataset}`, source `{source}`, seq {seq}, {rows} rows, {} parts{origin}",
                 chunk.parts.len()
             ),
-            hashes,
+            entry_hashes,
         )?;
+        last = Some(chunk.seq);
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// The registered key of a source, if any.
+fn source_key_of(
+    conn: &Connection,
+    path: &Path,
+    source: &str,
+) -> Result<Option<VerifyingKey>, StoreError> {
+    let pk: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT public_key FROM sources WHERE name = ?1")
+        .and_then(|mut s| s.query_row([source], |r| r.get(0)).optional())
+        .ctx(path, "read source key")?;
+    pk.map(|pk| {
+        <[u8; 32]>::try_from(pk.as_slice())
+            .ok()
+            .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+            .ok_or_else(|| StoreError::CorruptRecord {
+                path: path.to_path_buf(),
+                what: format!("source `{source}`: public key is not an ed25519 key"),
+            })
+    })
+    .transpose()
+}
+
+/// The last seq of a source for a dataset, if it has chunks.
+fn last_seq_of(
+    conn: &Connection,
+    path: &Path,
+    dataset: &str,
+    source: &str,
+) -> Result<Option<u64>, StoreError> {
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(seq) FROM chunks WHERE dataset = ?1 AND source = ?2")
+        .and_then(|mut s| s.query_row(params![dataset, source], |r| r.get(0)))
+        .ctx(path, "read last sequence number")?;
+    last.map(|l| {
+        u64::try_from(l).map_err(|_| StoreError::CorruptRecord {
+            path: path.to_path_buf(),
+            what: format!("negative seq {l} for `{dataset}`/`{source}`"),
+        })
+    })
+    .transpose()
 }
 
 /// Checks one chunk of an append; the error is the reason it is invalid.

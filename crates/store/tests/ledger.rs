@@ -3,6 +3,10 @@
 //! change to any table, and proofs from the store verify with dtfhe-ledger.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::SignedAppend;
+
 use std::path::Path;
 
 use dtfhe_ledger::{
@@ -30,6 +34,9 @@ fn deployment() -> Deployment {
 
 fn chunk(n: u8) -> NewChunk {
     NewChunk {
+        seq: 0,
+        signature: [0; 64],
+        origin: None,
         rows: 10 + u32::from(n),
         public: vec![n; 7],
         parts: vec![
@@ -60,12 +67,18 @@ fn count(conn: &Connection, table: &str) -> i64 {
 /// application entries.
 fn populated(dir: &Path) -> VerifyReport {
     let mut s = Store::create(dir).unwrap();
+    // The sources' keys first (entries 0 and 1).
+    for source in ["acme", "globex"] {
+        assert!(s
+            .register_source(source, &common::source_key(source).verifying_key())
+            .unwrap());
+    }
     s.put_deployment(&deployment()).unwrap();
-    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
+    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
         .unwrap();
-    s.append_chunks("mfg", SCHEMA, "globex", &[chunk(3)])
+    s.append_signed("mfg", SCHEMA, "globex", &[chunk(3)])
         .unwrap();
-    s.append_chunks("design", "d = 1\n", "acme", &[chunk(4)])
+    s.append_signed("design", "d = 1\n", "acme", &[chunk(4)])
         .unwrap();
     s.append_entry(
         EntryKind::QueryRun,
@@ -99,7 +112,7 @@ fn expect_tampered(dir: &Path, needle: &str) -> String {
 
 #[test]
 fn fresh_store_verifies_and_publishes_its_key() {
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(tmp.path()).unwrap();
     let report = s.verify().unwrap();
@@ -109,6 +122,7 @@ fn fresh_store_verifies_and_publishes_its_key() {
             entries: 0,
             chunks: 0,
             checkpoints: 1,
+            sources: 0,
             blobs: 0
         }
     );
@@ -161,6 +175,8 @@ fn every_write_is_logged_and_verifies() {
     assert_eq!(
         kinds,
         vec![
+            SourceKeyRegistered,
+            SourceKeyRegistered,
             DeploymentCreated,
             TrusteeRegistered,
             TrusteeRegistered,
@@ -180,10 +196,10 @@ fn every_write_is_logged_and_verifies() {
         assert_eq!(e.seq, i as u64);
     }
     // One checkpoint per write (create + 6 writes), the last covering all.
-    assert_eq!(report.checkpoints, 7);
+    assert_eq!(report.checkpoints, 9);
     // A chunk entry holds its record hash, the public bytes' hash and the
     // blob address of each part.
-    let chunk_entry = &entries[5];
+    let chunk_entry = &entries[7];
     assert_eq!(chunk_entry.actor, "acme");
     let id: i64 = chunk_entry.subject.parse().unwrap();
     let parts = s.parts(id).unwrap();
@@ -209,6 +225,7 @@ fn store_recorded_kinds_cannot_be_appended_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
     for kind in [
+        EntryKind::SourceKeyRegistered,
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SchemaRegistered,
@@ -230,16 +247,16 @@ fn store_recorded_kinds_cannot_be_appended_by_hand() {
 fn failed_append_rolls_back_its_ledger_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
-    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     let before = s.entries().unwrap();
     let mut bad = chunk(2);
     bad.rows = 0;
     assert!(s
-        .append_chunks("new", "n = 1\n", "acme", &[chunk(3), bad])
+        .append_signed("new", "n = 1\n", "acme", &[chunk(3), bad])
         .is_err());
     assert_eq!(s.entries().unwrap(), before);
     // The handle's tree state was not advanced by the rolled-back entries.
-    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(4)]).unwrap();
+    s.append_signed("mfg", SCHEMA, "acme", &[chunk(4)]).unwrap();
     let report = s.verify().unwrap();
     assert_eq!(report.entries, before.len() as u64 + 1);
 }
@@ -250,14 +267,14 @@ fn interleaved_handles_keep_one_consistent_ledger() {
     let mut a = Store::create(tmp.path()).unwrap();
     let mut b = Store::open(tmp.path()).unwrap();
     for i in 0..5u8 {
-        a.append_chunks("mfg", SCHEMA, "acme", &[chunk(i)]).unwrap();
-        b.append_chunks("mfg", SCHEMA, "globex", &[chunk(100 + i)])
+        a.append_signed("mfg", SCHEMA, "acme", &[chunk(i)]).unwrap();
+        b.append_signed("mfg", SCHEMA, "globex", &[chunk(100 + i)])
             .unwrap();
         b.append_entry(EntryKind::QueryRun, "q", "x", "", &[])
             .unwrap();
     }
     let report = a.verify().unwrap();
-    assert_eq!(report.entries, 1 + 10 + 5);
+    assert_eq!(report.entries, 2 + 1 + 10 + 5);
     assert_eq!(report.chunks, 10);
 }
 
@@ -373,7 +390,7 @@ fn version_1_store_is_refused() {
     match Store::open(tmp.path()).unwrap_err() {
         StoreError::UnsupportedVersion {
             found, supported, ..
-        } => assert_eq!((found, supported), (1, 2)),
+        } => assert_eq!((found, supported), (1, 3)),
         other => panic!("unexpected {other}"),
     }
 }
@@ -496,29 +513,29 @@ fn tampered_ledger_entries_are_named() {
         populated(tmp.path());
         raw(tmp.path())
             .query_row(
-                "SELECT length(entry) FROM ledger_entries WHERE seq = 5",
+                "SELECT length(entry) FROM ledger_entries WHERE seq = 7",
                 [],
                 |r| r.get::<_, i64>(0),
             )
             .unwrap() as isize
     };
     for at in 0..len {
-        tamper_case("ledger entry 5", |d| {
+        tamper_case("ledger entry 7", |d| {
             bump_blob(
                 &outside(d, "ledger_entries"),
                 "ledger_entries",
                 "entry",
-                "seq = 5",
+                "seq = 7",
                 at,
             )
         });
     }
-    tamper_case("ledger entry 2", |d| {
+    tamper_case("ledger entry 4", |d| {
         bump_blob(
             &outside(d, "ledger_entries"),
             "ledger_entries",
             "leaf_hash",
-            "seq = 2",
+            "seq = 4",
             0,
         )
     });
@@ -526,7 +543,7 @@ fn tampered_ledger_entries_are_named() {
     tamper_case("checkpoint at size", |d| {
         let c = outside(d, "ledger_entries");
         let bytes: Vec<u8> = c
-            .query_row("SELECT entry FROM ledger_entries WHERE seq = 10", [], |r| {
+            .query_row("SELECT entry FROM ledger_entries WHERE seq = 12", [], |r| {
                 r.get(0)
             })
             .unwrap();
@@ -534,20 +551,20 @@ fn tampered_ledger_entries_are_named() {
         e.detail = "SELECT nothing".into();
         let nb = e.encode().unwrap();
         c.execute(
-            "UPDATE ledger_entries SET entry = ?1, leaf_hash = ?2 WHERE seq = 10",
+            "UPDATE ledger_entries SET entry = ?1, leaf_hash = ?2 WHERE seq = 12",
             params![nb, leaf_hash(&nb).to_vec()],
         )
         .unwrap();
     });
     // A deleted entry: a gap, or a shorter ledger than signed.
-    tamper_case("ledger entry 4", |d| {
+    tamper_case("ledger entry 6", |d| {
         outside(d, "ledger_entries")
-            .execute("DELETE FROM ledger_entries WHERE seq = 3", [])
+            .execute("DELETE FROM ledger_entries WHERE seq = 5", [])
             .unwrap();
     });
-    tamper_case("ledger has only 11 entries", |d| {
+    tamper_case("ledger has only 13 entries", |d| {
         outside(d, "ledger_entries")
-            .execute("DELETE FROM ledger_entries WHERE seq = 11", [])
+            .execute("DELETE FROM ledger_entries WHERE seq = 13", [])
             .unwrap();
     });
 }
@@ -555,33 +572,33 @@ fn tampered_ledger_entries_are_named() {
 #[test]
 fn tampered_checkpoints_are_named() {
     // A signature character, a body character, and the size column.
-    let w = tamper_case("checkpoint at size 12", |d| {
+    let w = tamper_case("checkpoint at size 14", |d| {
         bump_text(
             &outside(d, "checkpoints"),
             "checkpoints",
             "note",
-            "size = 12",
+            "size = 14",
             -10,
         )
     });
     assert!(w.contains("signature"), "{w}");
-    tamper_case("checkpoint at size 4", |d| {
+    tamper_case("checkpoint at size 6", |d| {
         bump_text(
             &outside(d, "checkpoints"),
             "checkpoints",
             "note",
-            "size = 4",
+            "size = 6",
             8,
         )
     });
     tamper_case("checkpoint at size", |d| {
         outside(d, "checkpoints")
-            .execute("UPDATE checkpoints SET size = 5 WHERE size = 4", [])
+            .execute("UPDATE checkpoints SET size = 7 WHERE size = 6", [])
             .unwrap();
     });
-    tamper_case("no signed checkpoint covers all 12 entries", |d| {
+    tamper_case("no signed checkpoint covers all 14 entries", |d| {
         outside(d, "checkpoints")
-            .execute("DELETE FROM checkpoints WHERE size = 12", [])
+            .execute("DELETE FROM checkpoints WHERE size = 14", [])
             .unwrap();
     });
     // The recorded key swapped (store.pub still holds the real one).
@@ -707,7 +724,7 @@ fn tampered_chunks_and_parts_are_named() {
         eprintln!("{what}: {msg}");
     }
     // A chunk row deleted: its ledger entry points at nothing.
-    tamper_case("ledger entry 9", |d| {
+    tamper_case("ledger entry 11", |d| {
         let id: i64 = raw(d)
             .query_row("SELECT MAX(id) FROM chunks", [], |r| r.get(0))
             .unwrap();

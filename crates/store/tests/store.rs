@@ -1,6 +1,10 @@
 //! Integration tests of the SQLite store.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::SignedAppend;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -31,6 +35,9 @@ fn part(column: &str, part: &str, bytes: Vec<u8>) -> NewPart {
 /// A valid chunk whose bytes depend on `n`.
 fn chunk(n: u8) -> NewChunk {
     NewChunk {
+        seq: 0,
+        signature: [0; 64],
+        origin: None,
         rows: 10 + u32::from(n),
         public: vec![n; 7],
         parts: vec![
@@ -194,7 +201,7 @@ fn register_and_conflict() {
 
     // The same rules apply through append_chunks.
     let err = s
-        .append_chunks("mfg", "different = true\n", "acme", &[chunk(1)])
+        .append_signed("mfg", "different = true\n", "acme", &[chunk(1)])
         .unwrap_err();
     assert!(matches!(err, StoreError::SchemaConflict { .. }), "{err}");
     assert!(s.chunks("mfg").unwrap().is_empty());
@@ -205,7 +212,7 @@ fn append_and_read_back() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
     let chunks = vec![chunk(1), chunk(2), chunk(3)];
-    let ids = s.append_chunks("mfg", SCHEMA, "acme", &chunks).unwrap();
+    let ids = s.append_signed("mfg", SCHEMA, "acme", &chunks).unwrap();
     assert_eq!(ids.len(), 3);
     assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
 
@@ -248,7 +255,7 @@ fn append_and_read_back() {
     ));
 
     // Sources are ordered, then seq.
-    s.append_chunks("mfg", SCHEMA, "aaa", &[chunk(9)]).unwrap();
+    s.append_signed("mfg", SCHEMA, "aaa", &[chunk(9)]).unwrap();
     let order: Vec<(String, u64)> = s
         .chunks("mfg")
         .unwrap()
@@ -272,6 +279,9 @@ fn blobs_are_deduplicated() {
     let mut s = Store::create(tmp.path()).unwrap();
     // Same bytes in two chunks and two columns.
     let same = |rows| NewChunk {
+        seq: 0,
+        signature: [0; 64],
+        origin: None,
         rows,
         public: vec![],
         parts: vec![
@@ -280,7 +290,7 @@ fn blobs_are_deduplicated() {
         ],
     };
     let ids = s
-        .append_chunks("mfg", SCHEMA, "acme", &[same(1), same(2)])
+        .append_signed("mfg", SCHEMA, "acme", &[same(1), same(2)])
         .unwrap();
     assert_eq!(count(&raw(tmp.path()), "blobs"), 1);
     assert_eq!(count(&raw(tmp.path()), "parts"), 4);
@@ -292,7 +302,7 @@ fn blobs_are_deduplicated() {
 fn failed_append_leaves_no_trace() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
-    s.append_chunks("existing", SCHEMA, "acme", &[chunk(100)])
+    s.append_signed("existing", SCHEMA, "acme", &[chunk(100)])
         .unwrap();
     let snapshot = |dir: &Path| {
         let c = raw(dir);
@@ -309,7 +319,7 @@ fn failed_append_leaves_no_trace() {
     bad.parts.push(part("temp", "value", vec![0xAB; 10]));
     let batch = vec![chunk(1), chunk(2), bad, chunk(4)];
     let err = s
-        .append_chunks("fresh", "fresh = 1\n", "acme", &batch)
+        .append_signed("fresh", "fresh = 1\n", "acme", &batch)
         .unwrap_err();
     match &err {
         StoreError::InvalidChunk { dataset, index, .. } => {
@@ -328,14 +338,14 @@ fn failed_append_leaves_no_trace() {
     let mut bad = chunk(5);
     bad.parts[0].part = "cube".into();
     let err = s
-        .append_chunks("existing", SCHEMA, "acme", &[chunk(1), chunk(2), bad])
+        .append_signed("existing", SCHEMA, "acme", &[chunk(1), chunk(2), bad])
         .unwrap_err();
     assert!(
         matches!(err, StoreError::InvalidChunk { index: 2, .. }),
         "{err}"
     );
     assert_eq!(snapshot(tmp.path()), before);
-    s.append_chunks("existing", SCHEMA, "acme", &[chunk(6)])
+    s.append_signed("existing", SCHEMA, "acme", &[chunk(6)])
         .unwrap();
     let seqs: Vec<u64> = s
         .chunks("existing")
@@ -349,7 +359,7 @@ fn failed_append_leaves_no_trace() {
     let mut zero = chunk(7);
     zero.rows = 0;
     assert!(matches!(
-        s.append_chunks("existing", SCHEMA, "acme", &[zero])
+        s.append_signed("existing", SCHEMA, "acme", &[zero])
             .unwrap_err(),
         StoreError::InvalidChunk { index: 0, .. }
     ));
@@ -359,16 +369,16 @@ fn failed_append_leaves_no_trace() {
 fn seq_continues_across_appends_per_source() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
-    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
+    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
         .unwrap();
-    s.append_chunks("mfg", SCHEMA, "globex", &[chunk(3)])
+    s.append_signed("mfg", SCHEMA, "globex", &[chunk(3)])
         .unwrap();
     drop(s);
     let mut s = Store::open(tmp.path()).unwrap();
     let ids = s
-        .append_chunks("mfg", SCHEMA, "acme", &[chunk(4), chunk(5)])
+        .append_signed("mfg", SCHEMA, "acme", &[chunk(4), chunk(5)])
         .unwrap();
-    s.append_chunks("other", "o = 1\n", "acme", &[chunk(6)])
+    s.append_signed("other", "o = 1\n", "acme", &[chunk(6)])
         .unwrap();
     let metas = s.chunks("mfg").unwrap();
     let got: Vec<(&str, u64)> = metas.iter().map(|m| (m.source.as_str(), m.seq)).collect();
@@ -387,7 +397,7 @@ fn seq_continues_across_appends_per_source() {
     assert_eq!(s.chunks("other").unwrap()[0].seq, 0);
     // An empty append is allowed and changes nothing but the registration.
     assert!(s
-        .append_chunks("mfg", SCHEMA, "acme", &[])
+        .append_signed("mfg", SCHEMA, "acme", &[])
         .unwrap()
         .is_empty());
     assert_eq!(s.chunks("mfg").unwrap().len(), 5);
@@ -398,7 +408,7 @@ fn update_and_delete_are_refused_by_the_database() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
     s.put_deployment(&deployment()).unwrap();
-    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     drop(s);
     let c = raw(tmp.path());
     let statements = [
@@ -435,7 +445,7 @@ fn update_and_delete_are_refused_by_the_database() {
 fn corrupted_blob_is_detected() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Store::create(tmp.path()).unwrap();
-    let ids = s.append_chunks("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    let ids = s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     drop(s);
     {
         // An outside tool: drop the trigger, then flip the bytes.
@@ -476,6 +486,9 @@ fn append_125_chunks_of_220kb_is_fast() {
             let mut bytes = vec![0u8; 220 * 1024];
             bytes[..4].copy_from_slice(&i.to_le_bytes());
             NewChunk {
+                seq: 0,
+                signature: [0; 64],
+                origin: None,
                 rows: 4096,
                 public: vec![1; 4096],
                 parts: vec![part("temp", "value", bytes)],
@@ -483,7 +496,7 @@ fn append_125_chunks_of_220kb_is_fast() {
         })
         .collect();
     let t = Instant::now();
-    let ids = s.append_chunks("mfg", SCHEMA, "acme", &chunks).unwrap();
+    let ids = s.append_signed("mfg", SCHEMA, "acme", &chunks).unwrap();
     let elapsed = t.elapsed();
     assert_eq!(ids.len(), 125);
     assert_eq!(s.blob_bytes("mfg").unwrap(), 125 * 220 * 1024);
@@ -500,7 +513,9 @@ fn append_125_chunks_of_220kb_is_fast() {
 }
 
 #[test]
-fn two_handles_append_without_seq_clash() {
+fn concurrent_handles_append_without_seq_clash() {
+    // Seqs are assigned by each source; several writers (one per source)
+    // on one store wait for each other's lock and never clash.
     let tmp = tempfile::tempdir().unwrap();
     let mut a = Store::create(tmp.path()).unwrap();
     let mut b = Store::open(tmp.path()).unwrap();
@@ -511,21 +526,30 @@ fn two_handles_append_without_seq_clash() {
             std::thread::spawn(move || {
                 let mut s = Store::open(&dir).unwrap();
                 for i in 0..20u8 {
-                    s.append_chunks("mfg", SCHEMA, "acme", &[chunk(k * 100 + i)])
+                    s.append_signed("mfg", SCHEMA, &format!("t{k}"), &[chunk(k * 100 + i)])
                         .unwrap();
                 }
             })
         })
         .collect();
     for i in 0..10u8 {
-        a.append_chunks("mfg", SCHEMA, "acme", &[chunk(200 + i)])
+        a.append_signed("mfg", SCHEMA, "acme", &[chunk(200 + i)])
             .unwrap();
-        b.append_chunks("mfg", SCHEMA, "acme", &[chunk(220 + i)])
+        b.append_signed("mfg", SCHEMA, "acme", &[chunk(220 + i)])
             .unwrap();
     }
     for t in threads {
         t.join().unwrap();
     }
-    let seqs: Vec<u64> = a.chunks("mfg").unwrap().iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (0..60).collect::<Vec<u64>>());
+    for (source, n) in [("acme", 20), ("t0", 20), ("t1", 20)] {
+        let seqs: Vec<u64> = a
+            .chunks("mfg")
+            .unwrap()
+            .iter()
+            .filter(|m| m.source == source)
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (0..n).collect::<Vec<u64>>(), "{source}");
+    }
+    a.verify().unwrap();
 }

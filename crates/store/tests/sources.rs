@@ -1,0 +1,417 @@
+//! Signed sources and replay protection: unknown sources, bad signatures,
+//! replayed or reused seqs and duplicate chunks are refused with nothing
+//! stored and an `IngestRefused` ledger entry; `verify` re-checks every
+//! chunk signature against the registered source key.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{source_key, SignedAppend};
+use dtfhe_store::{
+    ChunkOrigin, EntryKind, NewChunk, NewPart, Refusal, Store, StoreError, STORE_FILE,
+};
+use rusqlite::{params, Connection};
+
+const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
+
+fn chunk(n: u8, seq: u64) -> NewChunk {
+    NewChunk {
+        seq,
+        rows: 10 + u32::from(n),
+        public: vec![n; 7],
+        parts: vec![
+            NewPart {
+                column: "temp".into(),
+                part: "value".into(),
+                bytes: vec![n; 100],
+            },
+            NewPart {
+                column: "temp".into(),
+                part: "presence".into(),
+                bytes: vec![n.wrapping_add(1); 50],
+            },
+        ],
+        signature: [0; 64],
+        origin: None,
+    }
+}
+
+fn signed(n: u8, seq: u64, source: &str) -> NewChunk {
+    let mut c = chunk(n, seq);
+    c.sign("mfg", source, &source_key(source));
+    c
+}
+
+fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join(STORE_FILE)).unwrap()
+}
+
+/// (chunks, parts, blobs, datasets) rows.
+fn counts(dir: &Path) -> (i64, i64, i64, i64) {
+    let c = raw(dir);
+    let n = |t: &str| {
+        c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    (n("chunks"), n("parts"), n("blobs"), n("datasets"))
+}
+
+/// A store with source `acme` registered and chunk seq 0 stored.
+fn setup(dir: &Path) -> Store {
+    let mut s = Store::create(dir).unwrap();
+    s.register_source("acme", &source_key("acme").verifying_key())
+        .unwrap();
+    s.append_chunks("mfg", SCHEMA, "acme", &[signed(1, 0, "acme")])
+        .unwrap();
+    s
+}
+
+/// Appends `c` as `source`, expects the refusal, and checks that nothing
+/// was stored and that the refusal is the ledger's last entry.
+fn expect_refused(s: &mut Store, dir: &Path, source: &str, c: NewChunk, want: Refusal) {
+    let before = counts(dir);
+    let entries = s.entries().unwrap().len();
+    let seq = c.seq;
+    let err = s.append_chunks("mfg", SCHEMA, source, &[c]).unwrap_err();
+    match &err {
+        StoreError::IngestRefused {
+            dataset,
+            source_name,
+            seq: got,
+            reason,
+        } => {
+            assert_eq!(dataset, "mfg");
+            assert_eq!(source_name, source);
+            assert_eq!(*got, seq);
+            assert_eq!(*reason, want, "{err}");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(source) && msg.contains(&format!("seq {seq}")),
+        "{msg}"
+    );
+    assert_eq!(counts(dir), before, "{msg}: something was stored");
+    let after = s.entries().unwrap();
+    assert_eq!(after.len(), entries + 1, "{msg}: one refusal entry");
+    let e = after.last().unwrap();
+    assert_eq!(e.kind, EntryKind::IngestRefused);
+    assert_eq!(e.actor, source);
+    assert_eq!(e.subject, "mfg");
+    assert!(e.detail.contains(&format!("seq {seq}")), "{}", e.detail);
+    s.verify().unwrap();
+}
+
+#[test]
+fn unknown_source_is_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    // Nothing at all is stored, not even the dataset registration.
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "intruder",
+        signed(1, 0, "intruder"),
+        Refusal::UnknownSource,
+    );
+    assert!(s.datasets().unwrap().is_empty());
+    // Also when the dataset exists and other sources are registered.
+    let mut s = setup(tmp.path().join("b").as_path());
+    let dir = tmp.path().join("b");
+    expect_refused(
+        &mut s,
+        &dir,
+        "intruder",
+        signed(2, 0, "intruder"),
+        Refusal::UnknownSource,
+    );
+}
+
+#[test]
+fn bad_signatures_are_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = setup(tmp.path());
+    // One bit of the signature.
+    let mut c = signed(2, 1, "acme");
+    c.signature[17] ^= 0x04;
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    // One bit of a ciphertext, of the public bytes, the row count, the seq.
+    let mut c = signed(2, 1, "acme");
+    c.parts[0].bytes[42] ^= 0x01;
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    let mut c = signed(2, 1, "acme");
+    c.public[3] ^= 0x80;
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    let mut c = signed(2, 1, "acme");
+    c.rows += 1;
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    let mut c = signed(2, 1, "acme");
+    c.seq = 5;
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    // Unsigned, and signed by another source's key.
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        chunk(2, 1),
+        Refusal::BadSignature,
+    );
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        signed(2, 1, "globex"),
+        Refusal::BadSignature,
+    );
+    // Signed for another dataset.
+    let mut c = chunk(2, 1);
+    c.sign("other", "acme", &source_key("acme"));
+    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    // The honest chunk still goes in.
+    s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 1, "acme")])
+        .unwrap();
+    s.verify().unwrap();
+}
+
+#[test]
+fn replayed_and_reused_seqs_are_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = setup(tmp.path());
+    s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 5, "acme")])
+        .unwrap();
+    // The very same signed chunk again (a replay).
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        signed(2, 5, "acme"),
+        Refusal::Replay { last: 5 },
+    );
+    // New content under a used or older seq.
+    for seq in [5, 3, 0] {
+        expect_refused(
+            &mut s,
+            tmp.path(),
+            "acme",
+            signed(9, seq, "acme"),
+            Refusal::Replay { last: 5 },
+        );
+    }
+    // Within one batch: the second chunk reuses the first one's seq, and
+    // the whole batch is refused.
+    let before = counts(tmp.path());
+    let err = s
+        .append_chunks(
+            "mfg",
+            SCHEMA,
+            "acme",
+            &[signed(10, 6, "acme"), signed(11, 6, "acme")],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::IngestRefused {
+                reason: Refusal::Replay { last: 6 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(counts(tmp.path()), before);
+    // Seqs are per (dataset, source): another source starts at 0.
+    s.append_signed("mfg", SCHEMA, "globex", &[chunk(12, 0)])
+        .unwrap();
+    s.verify().unwrap();
+}
+
+#[test]
+fn duplicate_chunks_are_refused_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = setup(tmp.path());
+    let id = s.chunks("mfg").unwrap()[0].id;
+    // Identical content, properly signed with a fresh seq.
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        signed(1, 1, "acme"),
+        Refusal::Duplicate { chunk_id: id },
+    );
+    // Identical content from another (registered) source.
+    s.register_source("globex", &source_key("globex").verifying_key())
+        .unwrap();
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "globex",
+        signed(1, 0, "globex"),
+        Refusal::Duplicate { chunk_id: id },
+    );
+    // Parts listed in another order are the same content.
+    let mut c = chunk(1, 1);
+    c.parts.reverse();
+    c.sign("mfg", "acme", &source_key("acme"));
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        c,
+        Refusal::Duplicate { chunk_id: id },
+    );
+    // A chunk of a file that is already stored (same file, same index).
+    let origin = ChunkOrigin {
+        file_hash: [7; 32],
+        index: 0,
+        count: 2,
+    };
+    let mut c = chunk(3, 1);
+    c.origin = Some(origin);
+    c.sign("mfg", "acme", &source_key("acme"));
+    let stored = s.append_chunks("mfg", SCHEMA, "acme", &[c]).unwrap()[0];
+    let mut again = chunk(4, 2);
+    again.origin = Some(origin);
+    again.sign("mfg", "acme", &source_key("acme"));
+    expect_refused(
+        &mut s,
+        tmp.path(),
+        "acme",
+        again,
+        Refusal::FileChunkStored {
+            index: 0,
+            chunk_id: stored,
+        },
+    );
+    let progress = s.file_chunks("mfg", "acme", &[7; 32]).unwrap();
+    assert_eq!(progress.len(), 1);
+    assert_eq!(
+        (
+            progress[0].id,
+            progress[0].seq,
+            progress[0].index,
+            progress[0].count
+        ),
+        (stored, 1, 0, 2)
+    );
+    assert!(s.file_chunks("mfg", "acme", &[8; 32]).unwrap().is_empty());
+    assert_eq!(s.last_seq("mfg", "acme").unwrap(), Some(1));
+    assert_eq!(s.last_seq("mfg", "nobody").unwrap(), None);
+}
+
+#[test]
+fn source_keys_are_registered_once_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Store::create(tmp.path()).unwrap();
+    let k = source_key("acme").verifying_key();
+    assert!(s.register_source("acme", &k).unwrap());
+    assert!(!s.register_source("acme", &k).unwrap());
+    assert_eq!(s.source_key("acme").unwrap(), Some(k));
+    assert_eq!(s.source_key("nobody").unwrap(), None);
+    let err = s
+        .register_source("acme", &source_key("other").verifying_key())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::SourceKeyConflict { .. }), "{err}");
+    let entries = s.entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, EntryKind::SourceKeyRegistered);
+    assert_eq!(entries[0].hashes[1], *k.as_bytes());
+    // Only the store records key registrations.
+    assert!(s
+        .append_entry(EntryKind::SourceKeyRegistered, "x", "x", "", &[])
+        .is_err());
+    let report = s.verify().unwrap();
+    assert_eq!(report.sources, 1);
+    // The sources table is append-only.
+    let c = raw(tmp.path());
+    for sql in ["UPDATE sources SET name = 'x'", "DELETE FROM sources"] {
+        let e = c.execute(sql, []).unwrap_err();
+        assert!(e.to_string().contains("sources is append-only"), "{e}");
+    }
+}
+
+#[test]
+fn verify_rechecks_every_chunk_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = setup(tmp.path());
+    s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 1, "acme")])
+        .unwrap();
+    // Refusals on the way do not disturb verify.
+    let _ = s.append_chunks("mfg", SCHEMA, "acme", &[signed(3, 1, "acme")]);
+    let report = s.verify().unwrap();
+    assert_eq!((report.chunks, report.sources), (2, 1));
+    let id: i64 = s.chunks("mfg").unwrap()[1].id;
+    drop(s);
+
+    let copy = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        for f in std::fs::read_dir(tmp.path()).unwrap() {
+            let f = f.unwrap();
+            if f.file_type().unwrap().is_file() {
+                std::fs::copy(f.path(), d.join(f.file_name())).unwrap();
+            }
+        }
+        d
+    };
+    let tampered = |d: &Path| match Store::open(d).unwrap().verify() {
+        Err(StoreError::Tampered { what }) => what,
+        other => panic!("expected Tampered, got {other:?}"),
+    };
+
+    // An outside tool drops the trigger and changes one signature byte.
+    let d = copy("sig");
+    {
+        let c = raw(&d);
+        c.execute_batch("DROP TRIGGER chunks_no_update").unwrap();
+        let mut sig: Vec<u8> = c
+            .query_row("SELECT signature FROM chunks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        sig[63] ^= 0x01;
+        c.execute(
+            "UPDATE chunks SET signature = ?1 WHERE id = ?2",
+            params![sig, id],
+        )
+        .unwrap();
+    }
+    let what = tampered(&d);
+    assert!(
+        what.contains(&format!("chunk {id}")) && what.contains("signature"),
+        "{what}"
+    );
+
+    // The registered key swapped for another.
+    let d = copy("key");
+    {
+        let c = raw(&d);
+        c.execute_batch("DROP TRIGGER sources_no_update").unwrap();
+        c.execute(
+            "UPDATE sources SET public_key = ?1",
+            [source_key("evil").verifying_key().as_bytes().to_vec()],
+        )
+        .unwrap();
+    }
+    let what = tampered(&d);
+    assert!(what.contains("source `acme`"), "{what}");
+
+    // The content hash column, and the file origin.
+    for (name, sql) in [
+        (
+            "content",
+            "UPDATE chunks SET content_hash = zeroblob(32) WHERE id = ?1",
+        ),
+        ("origin", "UPDATE chunks SET file_index = 3 WHERE id = ?1"),
+    ] {
+        let d = copy(name);
+        let c = raw(&d);
+        c.execute_batch("DROP TRIGGER chunks_no_update").unwrap();
+        c.execute(sql, [id]).unwrap();
+        drop(c);
+        let what = tampered(&d);
+        assert!(what.contains(&format!("chunk {id}")), "{name}: {what}");
+    }
+}
