@@ -11,7 +11,10 @@ pub mod source_key;
 
 use dtfhe_crypto::{codec, column, CryptoError, Params};
 use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
-use dtfhe_thread::{encode_public_columns, PublicColumn, Schema, Table, Usage};
+use dtfhe_thread::{
+    encode_public_columns, indicator_part, EncryptedSpec, PublicColumn, Schema, Table, Usage,
+    Value, LANE_COLUMN,
+};
 use ed25519_dalek::SigningKey;
 use fhe::bfv::PublicKey;
 use std::collections::BTreeMap;
@@ -46,6 +49,14 @@ pub const PART_PRESENCE: &str = "presence";
 /// Name of the stored part holding the squared values.
 pub const PART_SQUARE: &str = "square";
 
+/// The indicator `x > thresholds[k]` of one value (`value` centred, as encrypted): compared
+/// exactly on fixed-point integers; false where NULL or when `k` is not a declared edge.
+pub fn above_threshold(spec: &EncryptedSpec, k: usize, value: i64, present: bool) -> bool {
+    spec.thresholds.get(k).is_some_and(|&edge| {
+        present && i128::from(value) > i128::from(edge) - i128::from(spec.codec.offset)
+    })
+}
+
 /// Level at which a column's parts are stored.
 pub fn storage_level(params: &Params, schema: &Schema, column: &str) -> usize {
     match schema
@@ -75,6 +86,64 @@ pub struct ChunkSigner<'a> {
 /// Number of chunks of at most `slots` rows a table of `rows` rows makes.
 pub fn chunk_count(rows: usize, slots: usize) -> usize {
     rows.div_ceil(slots.max(1))
+}
+
+/// Where each row of a table goes: chunk by chunk, the (row, slot) pairs it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    chunks: Vec<Vec<(usize, usize)>>,
+    /// Lane of every row, for per-product datasets (stored beside the rows).
+    lanes: Option<Vec<u64>>,
+}
+
+impl Layout {
+    /// Rows packed in file order, N per chunk.
+    pub fn packed(rows: usize, slots: usize) -> Layout {
+        let chunks = (0..chunk_count(rows, slots))
+            .map(|k| {
+                (k * slots..((k + 1) * slots).min(rows))
+                    .map(|r| (r, r - k * slots))
+                    .collect()
+            })
+            .collect();
+        Layout {
+            chunks,
+            lanes: None,
+        }
+    }
+
+    /// Per-product lanes: row i goes to block lanes[i] / N, slot lanes[i] mod N; one chunk per
+    /// block, in block order. Two rows with the same lane are refused.
+    pub fn lanes(lanes: Vec<u64>, slots: usize) -> Result<Layout, String> {
+        let mut blocks: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (row, &lane) in lanes.iter().enumerate() {
+            if !seen.insert(lane) {
+                return Err(format!(
+                    "row {} repeats a product already in this file",
+                    row + 1
+                ));
+            }
+            blocks
+                .entry(lane / slots as u64)
+                .or_default()
+                .push((row, (lane % slots as u64) as usize));
+        }
+        Ok(Layout {
+            chunks: blocks.into_values().collect(),
+            lanes: Some(lanes),
+        })
+    }
+
+    /// Number of chunks.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether there is no chunk at all.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
 }
 
 /// Why [`encrypt_ordered`] stopped.
@@ -107,9 +176,24 @@ pub fn encrypt_ordered<E: Send>(
     table: &Table,
     indices: &[usize],
     signer: &ChunkSigner<'_>,
+    sink: impl FnMut(usize, NewChunk) -> Result<(), E>,
+) -> Result<(), PipelineError<E>> {
+    let layout = Layout::packed(table.rows, params.slots());
+    encrypt_ordered_with(params, pk, schema, table, &layout, indices, signer, sink)
+}
+
+/// [`encrypt_ordered`] with an explicit [`Layout`] (per-product lanes).
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_ordered_with<E: Send>(
+    params: &Params,
+    pk: &PublicKey,
+    schema: &Schema,
+    table: &Table,
+    layout: &Layout,
+    indices: &[usize],
+    signer: &ChunkSigner<'_>,
     mut sink: impl FnMut(usize, NewChunk) -> Result<(), E>,
 ) -> Result<(), PipelineError<E>> {
-    let n = params.slots();
     for col in &table.encrypted {
         if col.values.len() != table.rows || col.present.len() != table.rows {
             return Err(PipelineError::Agent(AgentError::Shape {
@@ -118,7 +202,7 @@ pub fn encrypt_ordered<E: Send>(
             }));
         }
     }
-    let total = chunk_count(table.rows, n);
+    let total = layout.len();
     let count = u32::try_from(total).map_err(|_| {
         PipelineError::Agent(AgentError::Shape {
             dataset: schema.dataset.clone(),
@@ -138,9 +222,14 @@ pub fn encrypt_ordered<E: Send>(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let make = |index: usize| -> Result<NewChunk, AgentError> {
-        let start = index * n;
-        let end = (start + n).min(table.rows);
-        let mut chunk = encrypt_rows(params, pk, schema, table, start, end)?;
+        let mut chunk = encrypt_rows(
+            params,
+            pk,
+            schema,
+            table,
+            &layout.chunks[index],
+            layout.lanes.as_deref(),
+        )?;
         chunk.seq = signer.base_seq + index as u64;
         chunk.origin = Some(ChunkOrigin {
             file_hash: signer.file_hash,
@@ -243,22 +332,39 @@ fn encrypt_rows(
     pk: &PublicKey,
     schema: &Schema,
     table: &Table,
-    start: usize,
-    end: usize,
+    rows: &[(usize, usize)],
+    lanes: Option<&[u64]>,
 ) -> Result<NewChunk, AgentError> {
     let mut rng = rand::rng();
-    let public: Vec<PublicColumn> = table
+    let mut public: Vec<PublicColumn> = table
         .public
         .iter()
         .map(|c| PublicColumn {
             name: c.name.clone(),
-            values: c.values[start..end].to_vec(),
+            values: rows.iter().map(|&(r, _)| c.values[r].clone()).collect(),
         })
         .collect();
+    if let Some(lanes) = lanes {
+        public.push(PublicColumn {
+            name: LANE_COLUMN.into(),
+            values: rows
+                .iter()
+                .map(|&(r, _)| Value::Int(lanes[r] as i64))
+                .collect(),
+        });
+    }
+    // Slot vector: each row's value at its slot, 0 in unused slots.
+    let width = rows.iter().map(|&(_, s)| s + 1).max().unwrap_or(0);
+    let place = |f: &dyn Fn(usize) -> i64| -> Vec<i64> {
+        let mut v = vec![0i64; width];
+        for &(r, s) in rows {
+            v[s] = f(r);
+        }
+        v
+    };
     let mut parts = Vec::new();
     for col in &table.encrypted {
         let level = storage_level(params, schema, &col.name);
-        let values = &col.values[start..end];
         let mut push = |part: &str, vals: &[i64], level: usize| -> Result<(), AgentError> {
             let ct = column::encrypt(params, pk, vals, level, &mut rng).map_err(|source| {
                 AgentError::Encrypt {
@@ -273,22 +379,72 @@ fn encrypt_rows(
             });
             Ok(())
         };
-        push(PART_VALUE, values, level)?;
+        let values = place(&|r| col.values[r]);
+        push(PART_VALUE, &values, level)?;
         if schema.stores_presence(&col.name) {
-            let flags: Vec<i64> = col.present[start..end].iter().map(|&p| p as i64).collect();
-            push(PART_PRESENCE, &flags, level)?;
+            push(PART_PRESENCE, &place(&|r| col.present[r] as i64), level)?;
         }
         if schema.stores_square(&col.name) {
-            let squares: Vec<i64> = values.iter().map(|&v| v.saturating_mul(v)).collect();
-            push(PART_SQUARE, &squares, 0)?;
+            push(
+                PART_SQUARE,
+                &place(&|r| col.values[r].saturating_mul(col.values[r])),
+                0,
+            )?;
+        }
+        // Fault detection: one indicator part `gt{k}` per declared threshold, at the level
+        // of the value part.
+        if let Some(spec) = schema.column(&col.name).and_then(|c| c.encrypted()) {
+            for k in 0..spec.thresholds.len() {
+                let name = indicator_part(k).ok_or_else(|| AgentError::Shape {
+                    dataset: schema.dataset.clone(),
+                    reason: format!("column `{}` declares too many thresholds", col.name),
+                })?;
+                let flags =
+                    place(&|r| above_threshold(spec, k, col.values[r], col.present[r]) as i64);
+                push(name, &flags, level)?;
+            }
         }
     }
     Ok(NewChunk {
         seq: 0,
-        rows: (end - start) as u32,
-        public: encode_public_columns(&public, end - start),
+        rows: rows.len() as u32,
+        public: encode_public_columns(&public, rows.len()),
         parts,
         signature: [0; 64],
         origin: None,
     })
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    #[test]
+    fn indicators_compare_fixed_point_exactly() {
+        let schema = Schema::from_toml_str(
+            "dataset = \"d\"\nstage = \"maintenance\"\n[[columns]]\nname = \"s2\"\n\
+             kind = \"encrypted\"\nscale = 2\nmin = 640\nmax = 646\nnullable = true\n\
+             thresholds = [642.5, 643.0, 643.5]\n",
+            "d.toml",
+        )
+        .expect("schema");
+        let spec = schema.columns[0].encrypted().expect("encrypted");
+        let v = |text: &str| spec.codec.encode(text).expect("in range");
+        // 643.00 is not above 643.0; 643.01 is; NULL never is.
+        let cases = [
+            ("642.50", [false, false, false]),
+            ("642.51", [true, false, false]),
+            ("643.00", [true, false, false]),
+            ("643.01", [true, true, false]),
+            ("645.99", [true, true, true]),
+            ("640", [false, false, false]),
+        ];
+        for (text, want) in cases {
+            for (k, w) in want.iter().enumerate() {
+                assert_eq!(above_threshold(spec, k, v(text), true), *w, "{text} > e{k}");
+                assert!(!above_threshold(spec, k, v(text), false), "NULL {text}");
+            }
+            assert!(!above_threshold(spec, 3, v(text), true), "no edge 3");
+        }
+    }
 }

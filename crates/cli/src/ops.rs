@@ -1,17 +1,19 @@
 //! The operations behind `init`, `ingest` and `query` on an embedded (SQLite) deployment,
 //! with every trustee in its own directory on this machine.
 
+use crate::audit;
 use crate::error::CliError;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params, Preset};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
-use dtfhe_store::{Deployment, Store};
+use dtfhe_store::{Deployment, EntryKind, Store};
 use dtfhe_thread::{read_csv_bytes, Schema};
 use dtfhe_trustee::policy::{
     check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest,
 };
+use dtfhe_trustee::shares::ciphertext_hash;
 use dtfhe_trustee::Trustee;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -170,19 +172,32 @@ pub struct IngestOptions {
 pub struct IngestReport {
     /// Dataset name.
     pub dataset: String,
-    /// Rows stored.
+    /// Rows of the file.
     pub rows: usize,
-    /// Chunks stored.
+    /// Chunks stored by this run.
     pub chunks: usize,
-    /// Encrypted values (rows × encrypted columns).
+    /// Chunks of the file that an earlier, interrupted run had already stored (skipped).
+    pub resumed: usize,
+    /// The whole file was already stored by an earlier run: nothing was stored.
+    pub already_ingested: bool,
+    /// Encrypted values (rows × encrypted columns) encrypted by this run.
     pub encrypted_values: usize,
-    /// Seconds spent encrypting.
+    /// Seconds until the last chunk was encrypted (encryption runs in parallel with storing).
     pub encrypt_seconds: f64,
     /// Seconds in total (read + encode + encrypt + store).
     pub total_seconds: f64,
 }
 
-/// Encrypt a CSV file at the source and append it to the store, all or nothing.
+/// Encrypt a CSV file at the source, sign it with the source's key and append it to the
+/// store, crash-safely.
+///
+/// The whole file is validated first (bad input stores nothing). The source's ed25519 key
+/// is `D/sources/<source>/source.key`, created and registered in the store on first use.
+/// Chunk k of the file gets seq `base + k` (base: one past the source's last seq for the
+/// dataset) and is committed in its own transaction with its ledger entry, while later
+/// chunks are still being encrypted. Each chunk records the file's blake3 hash and its
+/// index, so re-running the same command after a crash resumes (stores only the missing
+/// chunks), and re-running it after success stores nothing (`already_ingested`).
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let started = Instant::now();
     valid_name("source", &opts.source)?;
@@ -191,6 +206,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
     let csv = std::fs::read(&opts.csv).map_err(|e| CliError::io(&opts.csv, e))?;
     let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
+    let file_hash = *blake3::hash(&csv).as_bytes();
+    drop(csv);
     let mut d = open(&opts.dir)?;
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
@@ -200,8 +217,91 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
             )));
         }
     }
+    let dataset = schema.dataset.clone();
+    // Per-product datasets place every row in its product's lane (shared across datasets).
+    let layout = match &schema.lanes {
+        None => dtfhe_agent::Layout::packed(table.rows, d.params.slots()),
+        Some(key) => {
+            let col = table
+                .public
+                .iter()
+                .find(|c| &c.name == key)
+                .ok_or_else(|| CliError::Usage(format!("lane key `{key}` missing from the table")))?;
+            let keys: Vec<String> = col
+                .values
+                .iter()
+                .map(|v| match v {
+                    dtfhe_thread::Value::Text(t) => t.clone(),
+                    dtfhe_thread::Value::Int(i) => i.to_string(),
+                    dtfhe_thread::Value::Dec(f) => f.to_string(),
+                    dtfhe_thread::Value::Null => String::new(),
+                })
+                .collect();
+            let lanes = d.store.assign_lanes(key, &keys)?;
+            dtfhe_agent::Layout::lanes(lanes, d.params.slots()).map_err(|e| {
+                CliError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))
+            })?
+        }
+    };
+    let n_chunks = layout.len();
+    let report = |chunks: usize, resumed: usize, encrypt_seconds: f64| IngestReport {
+        dataset: dataset.clone(),
+        rows: table.rows,
+        chunks,
+        resumed,
+        already_ingested: chunks == 0 && resumed > 0,
+        encrypted_values: table.rows.min(chunks * d.params.slots()) * table.encrypted.len(),
+        encrypt_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    if n_chunks == 0 {
+        // An empty file registers the dataset and stores nothing else.
+        d.store.register_dataset(&dataset, &schema_text)?;
+        return Ok(report(0, 0, 0.0));
+    }
+
+    // What an earlier run of this same file (same source, dataset, bytes) already stored.
+    let stored = d.store.file_chunks(&dataset, &opts.source, &file_hash)?;
+    let last = d.store.last_seq(&dataset, &opts.source)?;
+    if let Some(c) = stored.iter().find(|c| c.count as usize != n_chunks) {
+        return Err(CliError::Usage(format!(
+            "this file was ingested before as {} chunks, now it makes {n_chunks} (chunk {}); \
+             nothing was stored",
+            c.count, c.id
+        )));
+    }
+    if stored.len() == n_chunks {
+        return Ok(report(0, stored.len(), 0.0));
+    }
+    let base_seq = match stored.first() {
+        Some(c) => c
+            .seq
+            .checked_sub(u64::from(c.index))
+            .ok_or_else(|| CliError::Usage(format!("chunk {}: seq below its file index", c.id)))?,
+        None => last.map_or(0, |l| l + 1),
+    };
+    let missing: Vec<usize> = (0..n_chunks)
+        .filter(|&k| !stored.iter().any(|c| c.index as usize == k))
+        .collect();
+    if let (Some(&first), Some(l)) = (missing.first(), last) {
+        if base_seq + first as u64 <= l {
+            return Err(CliError::Usage(format!(
+                "an interrupted ingest of this file from source `{}` cannot resume: the source \
+                 appended other chunks to `{dataset}` since (last seq {l}); nothing was stored",
+                opts.source
+            )));
+        }
+    }
+
+    let key = dtfhe_agent::source_key::load_or_create(&dtfhe_agent::source_key::source_dir(
+        &opts.dir,
+        &opts.source,
+    ))
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    d.store
+        .register_source(&opts.source, &key.verifying_key())?;
+
     let pk = codec::decode_public_key(&d.params, &d.deployment.public_key)?;
-    let n_chunks = table.rows.div_ceil(d.params.slots());
     let bar = if opts.progress {
         let bar = indicatif::ProgressBar::new(n_chunks as u64);
         bar.set_style(
@@ -211,33 +311,63 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_message(format!("encrypting {}", schema.dataset));
+        bar.set_message(format!("encrypting {dataset}"));
+        bar.inc(stored.len() as u64);
         Some(bar)
     } else {
         None
     };
-    let encrypt_started = Instant::now();
-    let tick = || {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
+    let signer = dtfhe_agent::ChunkSigner {
+        key: &key,
+        dataset: &dataset,
+        source: &opts.source,
+        base_seq,
+        file_hash,
     };
-    let chunks = dtfhe_agent::encrypt_table(&d.params, &pk, &schema, &table, &tick)
-        .map_err(|e| CliError::Usage(format!("{e}; nothing was stored")))?;
-    let encrypt_seconds = encrypt_started.elapsed().as_secs_f64();
+    let encrypt_started = Instant::now();
+    let mut encrypt_seconds = 0.0;
+    let mut written = 0usize;
+    let store = &mut d.store;
+    let out = dtfhe_agent::encrypt_ordered_with(
+        &d.params,
+        &pk,
+        &schema,
+        &table,
+        &layout,
+        &missing,
+        &signer,
+        |_, chunk| {
+            written += 1;
+            if written == missing.len() {
+                encrypt_seconds = encrypt_started.elapsed().as_secs_f64();
+            }
+            // One chunk per transaction: a crash loses at most the chunk in flight.
+            store.append_chunks(
+                &dataset,
+                &schema_text,
+                &opts.source,
+                std::slice::from_ref(&chunk),
+            )?;
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            Ok::<(), dtfhe_store::StoreError>(())
+        },
+    );
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    d.store
-        .append_chunks(&schema.dataset, &schema_text, &opts.source, &chunks)?;
-    Ok(IngestReport {
-        dataset: schema.dataset.clone(),
-        rows: table.rows,
-        chunks: chunks.len(),
-        encrypted_values: table.rows * table.encrypted.len(),
-        encrypt_seconds,
-        total_seconds: started.elapsed().as_secs_f64(),
-    })
+    match out {
+        Ok(()) => {}
+        Err(dtfhe_agent::PipelineError::Agent(e)) => {
+            return Err(CliError::Usage(format!(
+                "{e}; {} of {n_chunks} chunks are stored, re-run the same command to resume",
+                stored.len() + written
+            )))
+        }
+        Err(dtfhe_agent::PipelineError::Sink(e)) => return Err(e.into()),
+    }
+    Ok(report(missing.len(), stored.len(), encrypt_seconds))
 }
 
 /// A released query result with its timings.
@@ -281,49 +411,99 @@ pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
 
 /// [`query`], optionally with differential privacy: every released sum gets discrete-Laplace
 /// noise drawn jointly by the trustees, spending `epsilon` of the dataset's budget.
+///
+/// Every step is recorded in the store's ledger (see [`crate::audit`]): the query, any
+/// refusal (after it is known), the release request with the ciphertexts' hashes, each
+/// trustee's decision and the delivery (counts only, never a value).
 pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryReport, CliError> {
-    let d = open(dir)?;
+    let mut d = open(dir)?;
+    let actor = audit::actor();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let query = dtfhe_engine::plan(sql, &catalog)?;
+    let detail = audit::query_detail(sql, epsilon);
+    let query = match dtfhe_engine::plan(sql, &catalog) {
+        Ok(q) => q,
+        Err(e) => {
+            let e = CliError::from(e);
+            if matches!(e, CliError::Refused(_)) {
+                let dataset = audit::dataset_of_sql(sql);
+                let q = audit::record(
+                    &mut d.store,
+                    EntryKind::QueryRun,
+                    &actor,
+                    &dataset,
+                    &detail,
+                    &[],
+                )?;
+                return Err(audit::denied(
+                    &mut d.store,
+                    &actor,
+                    &dataset,
+                    &format!("query entry {q}"),
+                    e,
+                ));
+            }
+            return Err(e);
+        }
+    };
+    let q = audit::record(
+        &mut d.store,
+        EntryKind::QueryRun,
+        &actor,
+        &query.dataset,
+        &detail,
+        &[],
+    )?;
     let policy = Policy {
         min_group_size: d.deployment.min_group_size,
         trustees: d.deployment.trustees.len(),
     };
 
     let compute_started = Instant::now();
-    let selection = exec::select(&d.store, &query)?;
-    // Fail fast on the clear rules before any homomorphic work; trustees check again.
-    let groups: Vec<GroupFacts> = selection
-        .groups
-        .iter()
-        .map(|g| GroupFacts {
-            label: g.label.clone(),
-            rows: g.state.rows(),
-        })
-        .collect();
-    check_groups(&policy, &groups).map_err(CliError::Refused)?;
-    for g in &groups {
-        for m in &selection.moments {
-            check_sum(
-                &d.params,
-                &policy,
-                &m.to_string(),
-                g.rows,
-                m.bound(&query.schema),
-                0,
-                0,
-            )
-            .map_err(CliError::Refused)?;
+    let computed = (|| {
+        let selection = exec::select(&d.store, &d.params, &query)?;
+        // Fail fast on the clear rules before any homomorphic work; trustees check again.
+        let groups: Vec<GroupFacts> = selection
+            .groups
+            .iter()
+            .map(|g| GroupFacts {
+                label: g.label.clone(),
+                rows: g.state.rows(),
+            })
+            .collect();
+        check_groups(&policy, &groups).map_err(CliError::Refused)?;
+        for g in &groups {
+            for m in &selection.moments {
+                check_sum(
+                    &d.params,
+                    &policy,
+                    &m.to_string(),
+                    g.rows,
+                    m.bound(&query.schema),
+                    0,
+                    0,
+                )
+                .map_err(CliError::Refused)?;
+            }
         }
-    }
-    let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
-        Vec::new()
-    } else {
-        let relin = codec::decode_relin_key(&d.params, &d.deployment.relin_key)?;
-        let multiplier = Multiplier::new(&d.params, relin)?;
-        exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
-    };
+        let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
+            Vec::new()
+        } else {
+            let relin = codec::decode_relin_key(&d.params, &d.deployment.relin_key)?;
+            let multiplier = Multiplier::new(&d.params, relin)?;
+            exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
+        };
+        Ok((selection, groups, computed))
+    })();
+    let (selection, groups, computed) = computed.map_err(|e| {
+        audit::denied(
+            &mut d.store,
+            &actor,
+            &query.dataset,
+            &format!("query entry {q}"),
+            e,
+        )
+    })?;
     let compute_seconds = compute_started.elapsed().as_secs_f64();
 
     let release_started = Instant::now();
@@ -343,16 +523,30 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
             .collect(),
         epsilon,
     };
+    let ct_hashes: Vec<dtfhe_store::Hash> = computed
+        .iter()
+        .map(|c| ciphertext_hash(&d.params, &c.ciphertext))
+        .collect();
+    let release = audit::record(
+        &mut d.store,
+        EntryKind::ReleaseRequested,
+        &actor,
+        &query.dataset,
+        &format!(
+            "query entry {q}: {} sums over {} groups{}",
+            computed.len(),
+            request.groups.len(),
+            epsilon.map(|e| format!(", epsilon {e}")).unwrap_or_default()
+        ),
+        &ct_hashes,
+    )?;
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let shares = trustee
-            .review(&d.params, &policy, &request)
-            .map_err(|e| match e {
-                dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
-                other => CliError::Usage(other.to_string()),
-            })?;
+        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params);
+        let answer = trustee.and_then(|t| t.review(&d.params, &policy, &request));
+        let shares = audit::trustee_decision(&mut d.store, name, release, answer, |s| {
+            s.to_bytes()
+        })?;
         all_shares.push(shares);
     }
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
@@ -366,6 +560,18 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         &query,
         &query.schema,
         selection.groups.into_iter().map(|g| g.state).zip(sums),
+    )?;
+    audit::record(
+        &mut d.store,
+        EntryKind::ResultDelivered,
+        &actor,
+        &audit::release_subject(release),
+        &format!(
+            "{} groups, {} values delivered to `{actor}`",
+            result.rows.len(),
+            result.rows.len() * result.columns.len()
+        ),
+        &ct_hashes,
     )?;
     Ok(QueryReport {
         result,

@@ -18,14 +18,17 @@ use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
-/// Stored part name of a moment factor.
+/// Stored part name of a moment factor (`gt{k}` for the threshold indicators).
 pub fn part_name(part: Part) -> &'static str {
     match part {
         Part::Value => "value",
         Part::Presence => "presence",
         Part::Square => "square",
+        Part::Above(k) => dtfhe_thread::indicator_part(usize::from(k)).unwrap_or("gt?"),
     }
 }
+
+pub use dtfhe_thread::LANE_COLUMN;
 
 /// One output group after pass 1.
 #[derive(Debug, Clone)]
@@ -34,19 +37,31 @@ pub struct SelectedGroup {
     pub state: GroupState,
     /// Human-readable key for messages, e.g. `type = 'H'`.
     pub label: String,
-    /// Per chunk index: `None` if every row of the chunk is in the group, else the row mask.
-    pub chunks: BTreeMap<usize, Option<Vec<bool>>>,
+    /// Per unit index: `None` if every stored row of the unit's chunks is in the group, else
+    /// the slot mask (length N).
+    pub units: BTreeMap<usize, Option<Vec<bool>>>,
+}
+
+/// A unit of work: one chunk, or for a join one chunk of each side in the same lane block.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Indices into [`Selection::chunks`], one per side.
+    pub chunks: Vec<usize>,
 }
 
 /// Result of pass 1: which rows of which chunks feed which group.
 #[derive(Debug, Clone)]
 pub struct Selection {
-    /// The stored chunks of the dataset.
-    pub chunks: Vec<ChunkMeta>,
+    /// The stored chunks read, with the join side each belongs to (0 without a join).
+    pub chunks: Vec<(usize, ChunkMeta)>,
+    /// Units of work.
+    pub units: Vec<Unit>,
     /// Output groups in key order.
     pub groups: Vec<SelectedGroup>,
     /// Encrypted sums the query needs.
     pub moments: Vec<Moment>,
+    /// Column-name prefix of each side (`alias.`), empty without a join.
+    pub prefixes: Vec<String>,
 }
 
 /// One computed sum, ready for release.
@@ -64,24 +79,61 @@ pub struct ComputedSum {
     pub noise: NoiseEstimate,
 }
 
-struct ChunkRow<'a> {
-    names: &'a HashMap<String, usize>,
-    cols: &'a [Vec<Value>],
-    source: &'a Value,
-    row: usize,
+/// A chunk's public columns, decoded, with each row's slot.
+struct Decoded {
+    names: HashMap<String, usize>,
+    cols: Vec<Vec<Value>>,
+    source: Value,
+    slots: Vec<usize>,
+    block: Option<u64>,
+}
+
+fn decode(chunk: &ChunkMeta, n: usize) -> Result<Decoded, EngineError> {
+    let cols = decode_public_columns(&chunk.public)
+        .map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
+    let names: HashMap<String, usize> = cols.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+    let cols: Vec<Vec<Value>> = cols.into_iter().map(|c| c.values).collect();
+    let (slots, block) = match names.get(LANE_COLUMN) {
+        Some(&i) => {
+            let lanes = cols[i]
+                .iter()
+                .map(|v| match v {
+                    Value::Int(l) if *l >= 0 => Ok(*l as u64),
+                    _ => Err(EngineError::Execution(format!("chunk {}: bad lane number", chunk.id))),
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            let block = lanes.first().map(|l| l / n as u64);
+            if lanes.iter().any(|l| Some(l / n as u64) != block) {
+                return Err(EngineError::Execution(format!("chunk {} spans two lane blocks", chunk.id)));
+            }
+            (lanes.iter().map(|l| (l % n as u64) as usize).collect(), block)
+        }
+        None => ((0..chunk.rows as usize).collect(), None),
+    };
+    Ok(Decoded { names, cols, source: Value::Text(chunk.source.clone()), slots, block })
+}
+
+/// Row access across the sides of a unit: `prefix + column` → that side's value.
+struct UnitRow<'a> {
+    prefixes: &'a [String],
+    sides: Vec<(&'a Decoded, usize)>,
 }
 
 static NULL: Value = Value::Null;
 
-impl PublicRow for ChunkRow<'_> {
+impl PublicRow for UnitRow<'_> {
     fn get(&self, column: &str) -> &Value {
-        if column == SOURCE_COLUMN {
-            return self.source;
+        for (prefix, (d, row)) in self.prefixes.iter().zip(&self.sides) {
+            let Some(name) = column.strip_prefix(prefix.as_str()) else { continue };
+            if name == SOURCE_COLUMN {
+                return &d.source;
+            }
+            return match d.names.get(name) {
+                Some(&i) => d.cols[i].get(*row).unwrap_or(&NULL),
+                None => &NULL,
+            };
         }
-        match self.names.get(column) {
-            Some(&i) => self.cols[i].get(self.row).unwrap_or(&NULL),
-            None => &NULL,
-        }
+        &NULL
     }
 }
 
@@ -104,29 +156,69 @@ fn label_of(query: &Query, key: &[Value]) -> String {
 }
 
 /// Pass 1: select rows and form groups, in clear. Reads no ciphertext.
-pub fn select(store: &Store, query: &Query) -> Result<Selection, EngineError> {
-    let chunks = store
-        .chunks(&query.dataset)
-        .map_err(|e| EngineError::Execution(e.to_string()))?;
+pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection, EngineError> {
+    let n = params.slots();
+    let load = |dataset: &str| store.chunks(dataset).map_err(|e| EngineError::Execution(e.to_string()));
+    let mut chunks: Vec<(usize, ChunkMeta)> = Vec::new();
+    let mut decoded: Vec<Decoded> = Vec::new();
+    // (unit, per side: (decoded index, row per joined slot)), rows as (slot, row index per side)
+    let mut units: Vec<(Unit, Vec<(usize, Vec<usize>)>, Vec<bool>)> = Vec::new();
+    let prefixes: Vec<String> = match &query.join {
+        None => {
+            for c in load(&query.dataset)? {
+                decoded.push(decode(&c, n)?);
+                chunks.push((0, c));
+            }
+            for (i, d) in decoded.iter().enumerate() {
+                let rows = d.slots.iter().enumerate().map(|(r, &s)| (s, vec![r])).collect();
+                units.push((Unit { chunks: vec![i] }, rows, vec![true]));
+            }
+            vec![String::new()]
+        }
+        Some(join) => {
+            for (side, s) in join.sides.iter().enumerate() {
+                for c in load(&s.dataset)? {
+                    decoded.push(decode(&c, n)?);
+                    chunks.push((side, c));
+                }
+            }
+            let mut by_block: BTreeMap<u64, [Vec<usize>; 2]> = BTreeMap::new();
+            for (i, (side, c)) in chunks.iter().enumerate() {
+                let block = decoded[i].block.ok_or_else(|| {
+                    EngineError::Execution(format!("chunk {} of a lane dataset has no lane numbers", c.id))
+                })?;
+                by_block.entry(block).or_default()[*side].push(i);
+            }
+            for [left, right] in by_block.values() {
+                for &a in left {
+                    for &b in right {
+                        let rows_b: HashMap<usize, usize> = decoded[b].slots.iter().enumerate().map(|(r, &s)| (s, r)).collect();
+                        let rows: Vec<(usize, Vec<usize>)> = decoded[a]
+                            .slots
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(ra, s)| rows_b.get(s).map(|&rb| (*s, vec![ra, rb])))
+                            .collect();
+                        if rows.is_empty() {
+                            continue;
+                        }
+                        let covers = vec![rows.len() == decoded[a].slots.len(), rows.len() == decoded[b].slots.len()];
+                        units.push((Unit { chunks: vec![a, b] }, rows, covers));
+                    }
+                }
+            }
+            join.sides.iter().map(|s| format!("{}.", s.alias)).collect()
+        }
+    };
+
     let mut groups: BTreeMap<GroupKey, SelectedGroup> = BTreeMap::new();
-    for (ci, chunk) in chunks.iter().enumerate() {
-        let cols = decode_public_columns(&chunk.public)
-            .map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
-        let names: HashMap<String, usize> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
-        let values: Vec<Vec<Value>> = cols.into_iter().map(|c| c.values).collect();
-        let source = Value::Text(chunk.source.clone());
-        let rows = chunk.rows as usize;
+    for (ui, (unit, rows, covers)) in units.iter().enumerate() {
         let mut touched: Vec<GroupKey> = Vec::new();
-        for row in 0..rows {
-            let r = ChunkRow {
-                names: &names,
-                cols: &values,
-                source: &source,
-                row,
+        let mut selected: HashMap<GroupKey, usize> = HashMap::new();
+        for (slot, side_rows) in rows {
+            let r = UnitRow {
+                prefixes: &prefixes,
+                sides: unit.chunks.iter().zip(side_rows).map(|(&c, &row)| (&decoded[c], row)).collect(),
             };
             if !query.selects(&r) {
                 continue;
@@ -136,41 +228,32 @@ pub fn select(store: &Store, query: &Query) -> Result<Selection, EngineError> {
             let g = groups.entry(gk.clone()).or_insert_with(|| SelectedGroup {
                 label: label_of(query, &key),
                 state: query.new_group(key),
-                chunks: BTreeMap::new(),
+                units: BTreeMap::new(),
             });
             g.state.add_row(&r);
-            let mask = g.chunks.entry(ci).or_insert_with(|| {
+            let mask = g.units.entry(ui).or_insert_with(|| {
                 touched.push(gk.clone());
-                Some(vec![false; rows])
+                Some(vec![false; n])
             });
             if let Some(m) = mask {
-                m[row] = true;
+                m[*slot] = true;
             }
+            *selected.entry(gk).or_default() += 1;
         }
-        // A chunk wholly inside one group needs no mask.
+        // A unit wholly inside one group, covering every stored row of its chunks, needs no mask.
         for gk in touched {
-            if let Some(g) = groups.get_mut(&gk) {
-                if let Some(slot) = g.chunks.get_mut(&ci) {
-                    if slot.as_ref().is_some_and(|m| m.iter().all(|&b| b)) {
-                        *slot = None;
-                    }
+            if selected.get(&gk) == Some(&rows.len()) && covers.iter().all(|&c| c) {
+                if let Some(g) = groups.get_mut(&gk) {
+                    g.units.insert(ui, None);
                 }
             }
         }
     }
     let mut groups: Vec<SelectedGroup> = groups.into_values().collect();
     if groups.is_empty() && query.group_by.is_empty() {
-        groups.push(SelectedGroup {
-            label: label_of(query, &[]),
-            state: query.new_group(Vec::new()),
-            chunks: BTreeMap::new(),
-        });
+        groups.push(SelectedGroup { label: label_of(query, &[]), state: query.new_group(Vec::new()), units: BTreeMap::new() });
     }
-    Ok(Selection {
-        chunks,
-        groups,
-        moments: query.moments(),
-    })
+    Ok(Selection { chunks, units: units.into_iter().map(|(u, _, _)| u).collect(), groups, moments: query.moments(), prefixes })
 }
 
 enum Acc {
@@ -180,28 +263,30 @@ enum Acc {
 
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
 /// compact (`usage = "sum"`) column whose chunks a query splits.
-pub fn compute(
-    store: &Store,
-    query: &Query,
-    params: &Params,
-    multiplier: &Multiplier,
-    selection: &Selection,
-) -> Result<Vec<ComputedSum>, EngineError> {
+pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multiplier, selection: &Selection) -> Result<Vec<ComputedSum>, EngineError> {
     let schema = &query.schema;
     let compact = params.compact_level();
     let level_of_factor = |f: &Factor| -> usize {
-        let sum_only = schema
-            .column(&f.column)
-            .and_then(|c| c.encrypted())
-            .is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
+        let sum_only = schema.column(&f.column).and_then(|c| c.encrypted()).is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
         if sum_only && f.part != Part::Square {
             compact
         } else {
             0
         }
     };
+    // Which side a factor's column belongs to, and its name in that side's dataset.
+    let side_of = |f: &Factor| -> (usize, String) {
+        for (i, p) in selection.prefixes.iter().enumerate() {
+            if let Some(rest) = f.column.strip_prefix(p.as_str()) {
+                if !p.is_empty() {
+                    return (i, rest.to_string());
+                }
+            }
+        }
+        (0, f.column.clone())
+    };
     for g in &selection.groups {
-        if g.chunks.values().any(|m| m.is_some()) {
+        if g.units.values().any(|m| m.is_some()) {
             for m in &selection.moments {
                 if let Some(f) = m.factors.iter().find(|f| level_of_factor(f) != 0) {
                     return Err(EngineError::Refused(format!(
@@ -214,53 +299,44 @@ pub fn compute(
     }
 
     // Load every needed part of every chunk that any group uses, decoding in parallel.
-    let mut needed: Vec<(usize, Factor)> = Vec::new();
-    let used: std::collections::BTreeSet<usize> = selection
-        .groups
-        .iter()
-        .flat_map(|g| g.chunks.keys().copied())
-        .collect();
-    for &ci in &used {
+    type PartKey = (usize, String, Part);
+    let used: std::collections::BTreeSet<usize> = selection.groups.iter().flat_map(|g| g.units.keys().copied()).collect();
+    let mut needed: Vec<PartKey> = Vec::new();
+    for &ui in &used {
         for m in &selection.moments {
             for f in &m.factors {
-                if !needed.contains(&(ci, f.clone())) {
-                    needed.push((ci, f.clone()));
+                let (side, col) = side_of(f);
+                let key = (selection.units[ui].chunks[side], col, f.part);
+                if !needed.contains(&key) {
+                    needed.push(key);
                 }
             }
         }
     }
     let mut raw = Vec::with_capacity(needed.len());
-    for (ci, f) in &needed {
-        let chunk = &selection.chunks[*ci];
+    for (ci, col, part) in &needed {
+        let chunk = &selection.chunks[*ci].1;
         let bytes = store
-            .part(chunk.id, &f.column, part_name(f.part))
+            .part(chunk.id, col, part_name(*part))
             .map_err(|e| EngineError::Execution(e.to_string()))?
-            .ok_or_else(|| {
-                EngineError::Execution(format!(
-                    "chunk {} has no {} part for column `{}`",
-                    chunk.id,
-                    part_name(f.part),
-                    f.column
-                ))
-            })?;
+            .ok_or_else(|| EngineError::Execution(format!("chunk {} has no {} part for column `{col}`", chunk.id, part_name(*part))))?;
         raw.push(bytes);
     }
     let decoded: Vec<Ciphertext> = raw
         .par_iter()
         .zip(&needed)
-        .map(|(b, (ci, f))| {
-            codec::decode_ciphertext(params, b).map_err(|e| {
-                EngineError::Execution(format!(
-                    "chunk {} column `{}`: {e}",
-                    selection.chunks[*ci].id, f.column
-                ))
-            })
+        .map(|(b, (ci, col, _))| {
+            codec::decode_ciphertext(params, b).map_err(|e| EngineError::Execution(format!("chunk {} column `{col}`: {e}", selection.chunks[*ci].1.id)))
         })
         .collect::<Result<_, _>>()?;
-    let parts: HashMap<(usize, Factor), Ciphertext> = needed.into_iter().zip(decoded).collect();
+    let parts: HashMap<PartKey, Ciphertext> = needed.into_iter().zip(decoded).collect();
+    let part_of = |ui: usize, f: &Factor| -> &Ciphertext {
+        let (side, col) = side_of(f);
+        &parts[&(selection.units[ui].chunks[side], col, f.part)]
+    };
 
-    // Accumulate per chunk in parallel; each worker folds into its own accumulators.
-    let chunk_list: Vec<usize> = used.into_iter().collect();
+    // Accumulate per unit in parallel; each worker folds into its own accumulators.
+    let unit_list: Vec<usize> = used.into_iter().collect();
     let new_accs = || -> Vec<Vec<Acc>> {
         selection
             .groups
@@ -269,28 +345,20 @@ pub fn compute(
                 selection
                     .moments
                     .iter()
-                    .map(|m| {
-                        if m.factors.len() == 1 {
-                            Acc::Linear(LinearSum::default(), false)
-                        } else {
-                            Acc::Product(Box::new(multiplier.product_sum()), false)
-                        }
-                    })
+                    .map(|m| if m.factors.len() == 1 { Acc::Linear(LinearSum::default(), false) } else { Acc::Product(Box::new(multiplier.product_sum()), false) })
                     .collect()
             })
             .collect()
     };
-    let work = |mut accs: Vec<Vec<Acc>>, ci: &usize| -> Result<Vec<Vec<Acc>>, EngineError> {
-        let ci = *ci;
+    let work = |mut accs: Vec<Vec<Acc>>, ui: &usize| -> Result<Vec<Vec<Acc>>, EngineError> {
+        let ui = *ui;
         let mut extended: HashMap<Factor, dtfhe_crypto::accumulate::Extended> = HashMap::new();
         let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
         for (gi, g) in selection.groups.iter().enumerate() {
-            let Some(mask) = g.chunks.get(&ci) else {
-                continue;
-            };
+            let Some(mask) = g.units.get(&ui) else { continue };
             let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
             for (mi, m) in selection.moments.iter().enumerate() {
-                let first = &parts[&(ci, m.factors[0].clone())];
+                let first = part_of(ui, &m.factors[0]);
                 let masked_first = match mask {
                     None => None,
                     Some(bits) => {
@@ -303,33 +371,23 @@ pub fn compute(
                 };
                 match &mut accs[gi][mi] {
                     Acc::Linear(sum, was_masked) => {
-                        sum.add(masked_first.as_ref().unwrap_or(first))
-                            .map_err(exec)?;
+                        sum.add(masked_first.as_ref().unwrap_or(first)).map_err(exec)?;
                         *was_masked |= masked_first.is_some();
                     }
                     Acc::Product(sum, was_masked) => {
                         let second = &m.factors[1];
                         if !extended.contains_key(second) {
-                            extended.insert(
-                                second.clone(),
-                                multiplier
-                                    .extend(&parts[&(ci, second.clone())])
-                                    .map_err(exec)?,
-                            );
+                            extended.insert(second.clone(), multiplier.extend(part_of(ui, second)).map_err(exec)?);
                         }
-                        let a = match &masked_first {
-                            Some(ct) => multiplier.extend(ct).map_err(exec)?,
+                        match &masked_first {
+                            Some(ct) => sum.add(&multiplier.extend(ct).map_err(exec)?, &extended[second]),
                             None => {
                                 if !extended.contains_key(&m.factors[0]) {
-                                    extended.insert(
-                                        m.factors[0].clone(),
-                                        multiplier.extend(first).map_err(exec)?,
-                                    );
+                                    extended.insert(m.factors[0].clone(), multiplier.extend(first).map_err(exec)?);
                                 }
-                                extended[&m.factors[0]].clone()
+                                sum.add(&extended[&m.factors[0]], &extended[second]);
                             }
-                        };
-                        sum.add(&a, &extended[second]);
+                        }
                         *was_masked |= masked_first.is_some();
                     }
                 }
@@ -338,11 +396,11 @@ pub fn compute(
         Ok(accs)
     };
     // At most one accumulator set per worker thread: each holds extended-basis polynomials.
-    let per_worker = chunk_list
+    let per_worker = unit_list
         .len()
         .div_ceil(rayon::current_num_threads())
         .max(1);
-    let merged = chunk_list
+    let merged = unit_list
         .par_iter()
         .with_min_len(per_worker)
         .try_fold(new_accs, work)

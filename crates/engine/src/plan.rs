@@ -1,8 +1,8 @@
 //! SQL parsing and planning: from SQL text to a checked [`Query`].
 
 use crate::error::EngineError;
-use crate::moments::{factors_of, normalize, Moment, SumKind, Term};
-use dtfhe_thread::{ColumnKind, PublicType, Schema, Usage, Value};
+use crate::moments::{factors_of, normalize, Factor, Moment, Part, SumKind, Term};
+use dtfhe_thread::{ColumnKind, ColumnSpec, PublicType, Schema, Usage, Value};
 use sqlparser::ast::{
     self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     LimitClause, OrderByKind, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
@@ -71,6 +71,16 @@ pub enum AggFunc {
     RegrIntercept,
     /// `REGR_R2(y, x)`: coefficient of determination.
     RegrR2,
+    /// `COUNT(*) FILTER (WHERE x > e_k)`: rows whose value exceeds the declared threshold
+    /// `e_k` of `x` (Σ of the indicator part `gt{k}`).
+    CountAbove(u8),
+    /// `COUNT(*) FILTER (WHERE x <= e_k)`: non-NULL rows not above `e_k` (COUNT(x) − Σ gt{k}).
+    CountAtMost(u8),
+    /// `HISTOGRAM(x)`: bucket counts between the declared thresholds, as one text cell.
+    Histogram,
+    /// `APPROX_PERCENTILE(x, p)`, interpolated in the histogram; `p` kept as `f64::to_bits`
+    /// (so the enum stays `Eq + Hash`), see [`AggFunc::percentile`].
+    ApproxPercentile(u64),
 }
 
 impl AggFunc {
@@ -91,6 +101,9 @@ impl AggFunc {
             "regr_slope" => AggFunc::RegrSlope,
             "regr_intercept" => AggFunc::RegrIntercept,
             "regr_r2" => AggFunc::RegrR2,
+            "histogram" => AggFunc::Histogram,
+            // p is set by the planner from the second argument.
+            "approx_percentile" => AggFunc::ApproxPercentile(0.5f64.to_bits()),
             _ => return None,
         })
     }
@@ -111,6 +124,29 @@ impl AggFunc {
             AggFunc::RegrSlope => "regr_slope",
             AggFunc::RegrIntercept => "regr_intercept",
             AggFunc::RegrR2 => "regr_r2",
+            AggFunc::CountAbove(_) | AggFunc::CountAtMost(_) => "count",
+            AggFunc::Histogram => "histogram",
+            AggFunc::ApproxPercentile(_) => "approx_percentile",
+        }
+    }
+
+    /// Whether the function is computed from declared thresholds (filtered COUNT,
+    /// HISTOGRAM, APPROX_PERCENTILE).
+    pub fn is_threshold(self) -> bool {
+        matches!(
+            self,
+            AggFunc::CountAbove(_)
+                | AggFunc::CountAtMost(_)
+                | AggFunc::Histogram
+                | AggFunc::ApproxPercentile(_)
+        )
+    }
+
+    /// The fraction p of `APPROX_PERCENTILE(x, p)`.
+    pub fn percentile(self) -> Option<f64> {
+        match self {
+            AggFunc::ApproxPercentile(bits) => Some(f64::from_bits(bits)),
+            _ => None,
         }
     }
 
@@ -138,7 +174,7 @@ impl AggFunc {
 
     /// Whether the function needs products of values (refused on `usage = "sum"` columns).
     pub fn is_product(self) -> bool {
-        !matches!(self, AggFunc::Count | AggFunc::Sum | AggFunc::Avg)
+        !matches!(self, AggFunc::Count | AggFunc::Sum | AggFunc::Avg) && !self.is_threshold()
     }
 
     /// The sums this function is finalized from (for encrypted arguments).
@@ -153,6 +189,11 @@ impl AggFunc {
             AggFunc::CovarPop | AggFunc::CovarSamp => &[N, Sx, Sy, Sxy],
             AggFunc::RegrSlope | AggFunc::RegrIntercept => &[N, Sx, Sy, Sxx, Sxy],
             AggFunc::Corr | AggFunc::RegrR2 => &[N, Sx, Sy, Sxx, Syy, Sxy],
+            // See `Aggregate::threshold_terms`.
+            AggFunc::CountAbove(_)
+            | AggFunc::CountAtMost(_)
+            | AggFunc::Histogram
+            | AggFunc::ApproxPercentile(_) => &[],
         }
     }
 }
@@ -201,6 +242,9 @@ impl Aggregate {
         let Some((y, x)) = self.yx() else {
             return Ok(Vec::new());
         };
+        if self.func.is_threshold() {
+            return Ok(self.threshold_terms(schema, x));
+        }
         let mut out = Vec::new();
         for &kind in self.func.sums() {
             match normalize(schema, &factors_of(kind, y, x)) {
@@ -221,6 +265,26 @@ impl Aggregate {
             }
         }
         Ok(out)
+    }
+}
+
+impl Aggregate {
+    /// Threshold aggregates over `x`: filtered COUNT > e_k → [Σ gt_k]; ≤ e_k → [n, Σ gt_k];
+    /// HISTOGRAM / APPROX_PERCENTILE → [n, Σ gt_0, …, Σ gt_{K−1}] (n = COUNT(x)).
+    fn threshold_terms(&self, schema: &Schema, x: &str) -> Vec<Term> {
+        let term = |factors: &[Factor]| normalize(schema, factors).unwrap_or(Term::Rows);
+        let n = || term(&factors_of(SumKind::N, None, x));
+        let above = |k: u8| term(&[Factor::new(x, Part::Above(k))]);
+        match self.func {
+            AggFunc::CountAbove(k) => vec![above(k)],
+            AggFunc::CountAtMost(k) => vec![n(), above(k)],
+            _ => {
+                let edges = schema.thresholds(x).len().min(dtfhe_thread::MAX_THRESHOLDS);
+                std::iter::once(n())
+                    .chain((0..edges as u8).map(above))
+                    .collect()
+            }
+        }
     }
 }
 
@@ -394,8 +458,30 @@ pub struct Query {
     pub order_by: Vec<(usize, bool)>,
     /// LIMIT.
     pub limit: Option<u64>,
-    /// The schema the query was planned against.
+    /// The schema the query was planned against (for a join: both datasets' columns,
+    /// qualified as `alias.column`).
     pub schema: Schema,
+    /// The inner join across two per-product (lane) datasets, if any.
+    pub join: Option<Join>,
+}
+
+/// One side of a join.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinSide {
+    /// Dataset name.
+    pub dataset: String,
+    /// Alias used to qualify its columns in the combined schema.
+    pub alias: String,
+}
+
+/// An inner join of two lane datasets on their shared lane key (the product id): their
+/// ciphertexts line up slot by slot, so products across datasets are slot-wise products.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Join {
+    /// Left and right datasets.
+    pub sides: [JoinSide; 2],
+    /// The lane key column (same name in both datasets).
+    pub key: String,
 }
 
 impl Query {
@@ -540,10 +626,29 @@ struct Col {
 struct Ctx<'a> {
     schema: &'a Schema,
     alias: Option<String>,
+    /// Join mode: (alias, dataset) of each side; column names are `alias.column`.
+    sides: Vec<(String, String)>,
 }
 
 impl Ctx<'_> {
     fn lookup(&self, name: &str) -> Result<Col, EngineError> {
+        if !self.sides.is_empty() && !name.contains('.') {
+            let suffix = format!(".{}", name.to_ascii_lowercase());
+            let hits: Vec<&ColumnSpec> = self
+                .schema
+                .columns
+                .iter()
+                .filter(|c| c.name.to_ascii_lowercase().ends_with(&suffix))
+                .collect();
+            return match hits.as_slice() {
+                [one] => self.lookup(&one.name.clone()),
+                [] => Err(EngineError::UnknownColumn { column: name.to_string(), dataset: self.schema.dataset.clone() }),
+                _ => Err(EngineError::Parse(format!(
+                    "column `{name}` is ambiguous in the join: qualify it as {}",
+                    hits.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(" or ")
+                ))),
+            };
+        }
         if let Some(c) = self.schema.column(name) {
             let kind = match &c.kind {
                 ColumnKind::Public(t) => ColKind::Public(*t),
@@ -570,6 +675,20 @@ impl Ctx<'_> {
     fn column(&self, e: &Expr) -> Option<Result<Col, EngineError>> {
         match e {
             Expr::Identifier(id) => Some(self.lookup(&id.value)),
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 && !self.sides.is_empty() => {
+                let q = &ids[0].value;
+                match self
+                    .sides
+                    .iter()
+                    .find(|(a, d)| a.eq_ignore_ascii_case(q) || d.eq_ignore_ascii_case(q))
+                {
+                    Some((alias, _)) => Some(self.lookup(&format!("{alias}.{}", ids[1].value))),
+                    None => Some(Err(EngineError::UnknownColumn {
+                        column: e.to_string(),
+                        dataset: self.schema.dataset.clone(),
+                    })),
+                }
+            }
             Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
                 let q = &ids[0].value;
                 let ok = q.eq_ignore_ascii_case(&self.schema.dataset)
@@ -663,33 +782,20 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
         [t] => t,
         _ => return unsupported("joins (several tables in FROM)"),
     };
-    if !table.joins.is_empty() {
-        return unsupported("joins");
-    }
-    let (name, alias) = match &table.relation {
-        TableFactor::Table {
-            name, alias, args, ..
-        } => {
-            if args.is_some() {
-                return unsupported("table functions");
-            }
-            (name, alias)
-        }
-        TableFactor::Derived { .. } => return unsupported("subqueries in FROM"),
-        other => return unsupported(format!("`{other}` in FROM")),
-    };
-    let dataset = name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(|i| i.value.clone())
-        .unwrap_or_else(|| name.to_string());
-    let schema = catalog
-        .get(&dataset)
-        .ok_or_else(|| EngineError::UnknownDataset(name.to_string()))?;
-    let ctx = Ctx {
-        schema,
-        alias: alias.as_ref().map(|a| a.name.value.clone()),
+    let combined: Schema;
+    let (schema, ctx, join) = if table.joins.is_empty() {
+        let (dataset, alias) = table_name(&table.relation)?;
+        let schema = catalog
+            .get(&dataset)
+            .ok_or_else(|| EngineError::UnknownDataset(dataset.clone()))?;
+        let ctx = Ctx { schema, alias, sides: Vec::new() };
+        (schema, ctx, None)
+    } else {
+        let (c, join) = plan_join(table, catalog)?;
+        combined = c;
+        let sides = join.sides.iter().map(|s| (s.alias.clone(), s.dataset.clone())).collect();
+        let ctx = Ctx { schema: &combined, alias: None, sides };
+        (&combined, ctx, Some(join))
     };
 
     // WHERE
@@ -833,7 +939,113 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
         order_by,
         limit,
         schema: schema.clone(),
+        join,
     })
+}
+
+/// Dataset name and alias of a plain table reference.
+fn table_name(relation: &TableFactor) -> Result<(String, Option<String>), EngineError> {
+    match relation {
+        TableFactor::Table { name, alias, args, .. } => {
+            if args.is_some() {
+                return unsupported("table functions");
+            }
+            let dataset = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.clone())
+                .unwrap_or_else(|| name.to_string());
+            Ok((dataset, alias.as_ref().map(|a| a.name.value.clone())))
+        }
+        TableFactor::Derived { .. } => unsupported("subqueries in FROM"),
+        other => unsupported(format!("`{other}` in FROM")),
+    }
+}
+
+/// `FROM a [AS x] [INNER] JOIN b [AS y] ON x.k = y.k` over two lane datasets sharing the
+/// lane key k: the combined schema qualifies every column as `alias.column`.
+fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, Join), EngineError> {
+    let [j] = table.joins.as_slice() else {
+        return unsupported("joins of more than two datasets");
+    };
+    let constraint = match &j.join_operator {
+        ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => c,
+        _ => return unsupported("outer, cross and other non-inner joins"),
+    };
+    let on = match constraint {
+        ast::JoinConstraint::On(e) => e,
+        _ => return unsupported("joins without ON a.key = b.key"),
+    };
+    let (ld, la) = table_name(&table.relation)?;
+    let (rd, ra) = table_name(&j.relation)?;
+    let (ls, rs) = (
+        catalog.get(&ld).ok_or_else(|| EngineError::UnknownDataset(ld.clone()))?,
+        catalog.get(&rd).ok_or_else(|| EngineError::UnknownDataset(rd.clone()))?,
+    );
+    let la = la.unwrap_or_else(|| ls.dataset.clone());
+    let ra = ra.unwrap_or_else(|| rs.dataset.clone());
+    if la.eq_ignore_ascii_case(&ra) {
+        return Err(EngineError::Parse("the two sides of a join need different aliases".into()));
+    }
+    let (Some(lk), Some(rk)) = (&ls.lanes, &rs.lanes) else {
+        return unsupported(format!(
+            "joining `{}` and `{}`: only per-product datasets (schema key `lanes`) can be joined",
+            ls.dataset, rs.dataset
+        ));
+    };
+    if !lk.eq_ignore_ascii_case(rk) {
+        return unsupported(format!("joining datasets with different lane keys (`{lk}` and `{rk}`)"));
+    }
+    // ON x.k = y.k (either order).
+    let key_of = |e: &Expr| -> Option<(String, String)> {
+        match e {
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => Some((ids[0].value.clone(), ids[1].value.clone())),
+            Expr::Nested(inner) => match inner.as_ref() {
+                Expr::CompoundIdentifier(ids) if ids.len() == 2 => Some((ids[0].value.clone(), ids[1].value.clone())),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let ok = match on {
+        Expr::BinaryOp { left, op: ast::BinaryOperator::Eq, right } => match (key_of(left), key_of(right)) {
+            (Some((qa, ca)), Some((qb, cb))) => {
+                let is = |q: &str, alias: &str, ds: &str| q.eq_ignore_ascii_case(alias) || q.eq_ignore_ascii_case(ds);
+                let sides_ok = (is(&qa, &la, &ls.dataset) && is(&qb, &ra, &rs.dataset)) || (is(&qa, &ra, &rs.dataset) && is(&qb, &la, &ls.dataset));
+                sides_ok && ca.eq_ignore_ascii_case(lk) && cb.eq_ignore_ascii_case(lk)
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    if !ok {
+        return unsupported(format!("join conditions other than {la}.{lk} = {ra}.{lk} (the product lane)"));
+    }
+    let mut columns = Vec::new();
+    for (alias, schema) in [(&la, ls), (&ra, rs)] {
+        if schema.columns.iter().any(|c| c.nullable && c.is_encrypted()) {
+            return unsupported(format!("joins over `{}`, which has nullable encrypted columns", schema.dataset));
+        }
+        for c in &schema.columns {
+            let mut c = c.clone();
+            c.name = format!("{alias}.{}", c.name);
+            columns.push(c);
+        }
+        columns.push(ColumnSpec {
+            name: format!("{alias}.{SOURCE_COLUMN}"),
+            source: SOURCE_COLUMN.into(),
+            kind: ColumnKind::Public(PublicType::Text),
+            nullable: false,
+        });
+    }
+    let dataset = format!("{}_join_{}", ls.dataset, rs.dataset);
+    let combined = Schema { dataset, stage: ls.stage, csv: ls.csv.clone(), columns, lanes: Some(format!("{la}.{lk}")) };
+    let join = Join {
+        sides: [JoinSide { dataset: ls.dataset.clone(), alias: la }, JoinSide { dataset: rs.dataset.clone(), alias: ra }],
+        key: lk.clone(),
+    };
+    Ok((combined, join))
 }
 
 fn order_key(
@@ -999,8 +1211,10 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
     if f.over.is_some() {
         return unsupported(format!("window functions ({written}(...) OVER ...)"));
     }
-    if f.filter.is_some() {
-        return unsupported(format!("FILTER on {written}"));
+    if f.filter.is_some() && func != AggFunc::Count {
+        return unsupported(format!(
+            "FILTER on {written} (only COUNT(*) FILTER (WHERE x > edge) with a declared threshold of x)"
+        ));
     }
     if !f.within_group.is_empty() {
         return unsupported("WITHIN GROUP");
@@ -1029,6 +1243,9 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
     // COUNT(*)
     if func == AggFunc::Count {
         if let [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] = list.args.as_slice() {
+            if let Some(filter) = &f.filter {
+                return plan_count_filter(ctx, None, filter);
+            }
             return Ok((
                 "count(*)".into(),
                 Aggregate {
@@ -1038,6 +1255,9 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
                 },
             ));
         }
+    }
+    if matches!(func, AggFunc::Histogram | AggFunc::ApproxPercentile(_)) {
+        return plan_histogram(ctx, &written, func, &list.args);
     }
     if list.args.len() != func.arity() {
         return Err(bad(format!(
@@ -1069,6 +1289,9 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
                 }
             }
         }
+    }
+    if let Some(filter) = &f.filter {
+        return plan_count_filter(ctx, cols.first(), filter);
     }
     let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
     let default_name = format!("{written}({})", names.join(", "));
@@ -1121,6 +1344,222 @@ fn plan_aggregate(ctx: &Ctx, f: &ast::Function) -> Result<(String, Aggregate), E
     };
     agg.terms_checked(ctx.schema)?;
     Ok((default_name, agg))
+}
+
+/// The declared thresholds of `column` as text at its scale, for messages.
+fn edges_text(schema: &Schema, column: &str) -> String {
+    let Some(spec) = schema.column(column).and_then(|c| c.encrypted()) else {
+        return "none".into();
+    };
+    if spec.thresholds.is_empty() {
+        return "none; declare them with thresholds = [...] on the column in the schema".into();
+    }
+    spec.thresholds
+        .iter()
+        .map(|&e| spec.codec.scaled_text(e))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The text of a numeric literal (`50`, `-1.5`), if `e` is one.
+fn number_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Nested(inner) => number_text(inner),
+        Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => Some(n.to_string()),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => number_text(expr).map(|n| format!("-{n}")),
+        Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => number_text(expr),
+        _ => None,
+    }
+}
+
+/// First encrypted column named anywhere in a (filter) expression.
+fn encrypted_column_in(ctx: &Ctx, e: &Expr) -> Option<String> {
+    if let Some(Ok(c)) = ctx.column(e) {
+        return matches!(c.kind, ColKind::Encrypted(_)).then_some(c.name);
+    }
+    match e {
+        Expr::Nested(x) | Expr::UnaryOp { expr: x, .. } | Expr::IsNull(x) | Expr::IsNotNull(x) => {
+            encrypted_column_in(ctx, x)
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            encrypted_column_in(ctx, left).or_else(|| encrypted_column_in(ctx, right))
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => encrypted_column_in(ctx, expr)
+            .or_else(|| encrypted_column_in(ctx, low))
+            .or_else(|| encrypted_column_in(ctx, high)),
+        Expr::In { expr, target, .. } => {
+            encrypted_column_in(ctx, expr).or_else(|| match target {
+                ast::InTarget::List(list) => list.iter().find_map(|i| encrypted_column_in(ctx, i)),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `COUNT(*) FILTER (WHERE x > e)` / `x <= e` (either operand order) with `e` a declared
+/// threshold of the encrypted column `x`. Any other condition on an encrypted column is a
+/// policy refusal listing the declared thresholds.
+fn plan_count_filter(
+    ctx: &Ctx,
+    arg: Option<&Col>,
+    filter: &Expr,
+) -> Result<(String, Aggregate), EngineError> {
+    let arg_text = arg.map_or("*".to_string(), |c| c.name.clone());
+    let what = format!("COUNT({arg_text}) FILTER (WHERE {filter})");
+    let refuse = |column: String| EngineError::UndeclaredThreshold {
+        what: what.clone(),
+        edges: edges_text(ctx.schema, &column),
+        column,
+    };
+    let mut e = filter;
+    while let Expr::Nested(inner) = e {
+        e = inner;
+    }
+    let shape = match e {
+        Expr::BinaryOp { left, op, right } => match (ctx.column(left), ctx.column(right)) {
+            (Some(c), None) => Some((c?, op.clone(), right.as_ref())),
+            (None, Some(c)) => {
+                let flipped = match op {
+                    BinaryOperator::Gt => BinaryOperator::Lt,
+                    BinaryOperator::Lt => BinaryOperator::Gt,
+                    BinaryOperator::GtEq => BinaryOperator::LtEq,
+                    BinaryOperator::LtEq => BinaryOperator::GtEq,
+                    other => other.clone(),
+                };
+                Some((c?, flipped, left.as_ref()))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((col, op, value)) = shape else {
+        return match encrypted_column_in(ctx, e) {
+            Some(c) => Err(refuse(c)),
+            None => unsupported(format!(
+                "FILTER on public columns (`{filter}`); use WHERE"
+            )),
+        };
+    };
+    if !matches!(col.kind, ColKind::Encrypted(_)) {
+        return match encrypted_column_in(ctx, value) {
+            Some(c) => Err(refuse(c)),
+            None => unsupported(format!(
+                "FILTER on public columns (`{filter}`); use WHERE"
+            )),
+        };
+    }
+    if let Some(a) = arg {
+        if a.name != col.name {
+            return unsupported(format!(
+                "COUNT({}) with a FILTER on another column `{}`; use COUNT(*)",
+                a.name, col.name
+            ));
+        }
+    }
+    let spec = ctx
+        .schema
+        .column(&col.name)
+        .and_then(|c| c.encrypted())
+        .ok_or_else(|| refuse(col.name.clone()))?;
+    let k = number_text(value)
+        .and_then(|t| spec.codec.scaled_exact(&t))
+        .and_then(|v| spec.thresholds.iter().position(|&e| e == v))
+        .ok_or_else(|| refuse(col.name.clone()))?;
+    let edge = spec.codec.scaled_text(spec.thresholds[k]);
+    let (func, sym) = match op {
+        BinaryOperator::Gt => (AggFunc::CountAbove(k as u8), ">"),
+        BinaryOperator::LtEq => (AggFunc::CountAtMost(k as u8), "<="),
+        _ => return Err(refuse(col.name.clone())),
+    };
+    let name = format!("count({arg_text}) filter (where {} {sym} {edge})", col.name);
+    let agg = Aggregate {
+        func,
+        args: vec![col.name],
+        domain: Domain::Encrypted,
+    };
+    agg.terms_checked(ctx.schema)?;
+    Ok((name, agg))
+}
+
+/// `HISTOGRAM(x)` and `APPROX_PERCENTILE(x, p)` over an encrypted column with declared
+/// thresholds. The percentile's default name states its error bound (the widest bucket).
+fn plan_histogram(
+    ctx: &Ctx,
+    written: &str,
+    func: AggFunc,
+    args: &[FunctionArg],
+) -> Result<(String, Aggregate), EngineError> {
+    let bad = |reason: String| EngineError::BadArguments {
+        function: written.to_string(),
+        reason,
+    };
+    let exprs: Vec<&Expr> = args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+            _ => Err(bad("expects plain arguments".into())),
+        })
+        .collect::<Result<_, _>>()?;
+    let (column, p) = match (func, exprs.as_slice()) {
+        (AggFunc::Histogram, [x]) => (*x, None),
+        (AggFunc::ApproxPercentile(_), [x, p]) => {
+            let p = number_text(p)
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|p| *p > 0.0 && *p < 1.0)
+                .ok_or_else(|| bad(format!("p must be a number with 0 < p < 1, got `{p}`")))?;
+            (*x, Some(p))
+        }
+        (AggFunc::Histogram, _) => return Err(bad("expects one column argument".into())),
+        _ => return Err(bad("expects a column and a fraction p (0 < p < 1)".into())),
+    };
+    let col = match ctx.column(column) {
+        Some(c) => c?,
+        None => return unsupported(format!("the argument `{column}` of {written} (only plain columns)")),
+    };
+    if !matches!(col.kind, ColKind::Encrypted(_)) {
+        return unsupported(format!("{written} on the public column `{}`", col.name));
+    }
+    let spec = ctx
+        .schema
+        .column(&col.name)
+        .and_then(|c| c.encrypted())
+        .filter(|s| !s.thresholds.is_empty())
+        .ok_or_else(|| EngineError::UndeclaredThreshold {
+            what: format!("{written}({})", col.name),
+            edges: edges_text(ctx.schema, &col.name),
+            column: col.name.clone(),
+        })?;
+    let (func, name) = match p {
+        None => (AggFunc::Histogram, format!("{written}({})", col.name)),
+        Some(p) => (
+            AggFunc::ApproxPercentile(p.to_bits()),
+            format!(
+                "{written}({}, {}) ±{}",
+                col.name,
+                crate::result::format_float(p),
+                crate::threshold::error_bound_text(&spec.codec, &spec.thresholds)
+            ),
+        ),
+    };
+    let agg = Aggregate {
+        func,
+        args: vec![col.name],
+        domain: Domain::Encrypted,
+    };
+    agg.terms_checked(ctx.schema)?;
+    Ok((name, agg))
 }
 
 fn plan_predicate(ctx: &Ctx, e: &Expr) -> Result<Predicate, EngineError> {

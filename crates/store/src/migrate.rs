@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_ledger.sql")),
     (3, include_str!("../migrations/0003_sources.sql")),
+    (4, include_str!("../migrations/0004_lanes.sql")),
 ];
 
 /// The schema version this build writes and reads (the last migration).

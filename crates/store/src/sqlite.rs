@@ -1196,3 +1196,41 @@ fn validate_chunk(chunk: &NewChunk) -> Result<(), String> {
     }
     Ok(())
 }
+
+impl Store {
+    /// The lanes of `keys` in lane space `space`, handing out the next free lane to every key
+    /// seen for the first time (one transaction; the map is append-only).
+    pub fn assign_lanes(&mut self, space: &str, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(&path, "begin lane assignment")?;
+        let mut next: i64 = tx
+            .query_row("SELECT COALESCE(MAX(lane) + 1, 0) FROM lanes WHERE space = ?1", [space], |r| r.get(0))
+            .ctx(&path, "read lanes")?;
+        let mut out = Vec::with_capacity(keys.len());
+        {
+            let mut get = tx.prepare("SELECT lane FROM lanes WHERE space = ?1 AND key = ?2").ctx(&path, "prepare")?;
+            let mut put = tx.prepare("INSERT INTO lanes (space, key, lane) VALUES (?1, ?2, ?3)").ctx(&path, "prepare")?;
+            for k in keys {
+                let existing: Option<i64> = get
+                    .query_row(rusqlite::params![space, k], |r| r.get(0))
+                    .map(Some)
+                    .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                    .ctx(&path, "read lane")?;
+                let lane = match existing {
+                    Some(l) => l,
+                    None => {
+                        put.execute(rusqlite::params![space, k, next]).ctx(&path, "assign lane")?;
+                        next += 1;
+                        next - 1
+                    }
+                };
+                out.push(lane as u64);
+            }
+        }
+        tx.commit().ctx(&path, "commit lanes")?;
+        Ok(out)
+    }
+}

@@ -13,8 +13,8 @@ pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
 pub use public_codec::{decode_public_columns, encode_public_columns};
 pub use schema::{
-    is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType, Schema, Stage,
-    Usage, SOURCE_COLUMN,
+    indicator_part, is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType,
+    Schema, Stage, Usage, LANE_COLUMN, MAX_THRESHOLDS, SOURCE_COLUMN,
 };
 pub use table::{
     read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value, MAX_TEXT_LEN,

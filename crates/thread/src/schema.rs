@@ -20,7 +20,14 @@
 //! max = 645.0
 //! nullable = false               # optional, default false
 //! usage = "product"              # optional: product (default) | sum
+//! thresholds = [642.5, 643.5]    # optional: fault-detection edges (see below)
 //! ```
+//!
+//! `thresholds` (encrypted columns only): at most [`MAX_THRESHOLDS`] edges, strictly
+//! increasing, inside [min, max], each exactly representable at the column's scale. For every
+//! edge e_k the source also encrypts the indicator `x > e_k` (1 or 0, 0 where NULL) as the
+//! extra part `gt{k}` ([`indicator_part`]), so that `COUNT(*) FILTER (WHERE x > e_k)`,
+//! `HISTOGRAM(x)` and `APPROX_PERCENTILE(x, p)` are exact sums of ciphertexts.
 //!
 //! **Unknown keys are errors.** A typo such as `knd = "public"` would otherwise silently
 //! turn into a default; the error lists the keys that are accepted. The free-text keys
@@ -43,7 +50,26 @@ pub const MAX_IDENTIFIER_LEN: usize = 128;
 /// Name of the implicit public text column naming the data owner of each row.
 pub const SOURCE_COLUMN: &str = "source";
 
-const TOP_KEYS: &[&str] = &["dataset", "stage", "description", "csv", "columns"];
+/// Public column that chunks of per-product (lane) datasets carry beside the declared ones:
+/// each row's global lane number; block = lane / N, slot = lane mod N.
+pub const LANE_COLUMN: &str = "__lane";
+
+/// Most `thresholds` an encrypted column may declare.
+pub const MAX_THRESHOLDS: usize = 32;
+
+const INDICATOR_PARTS: [&str; MAX_THRESHOLDS] = [
+    "gt0", "gt1", "gt2", "gt3", "gt4", "gt5", "gt6", "gt7", "gt8", "gt9", "gt10", "gt11", "gt12",
+    "gt13", "gt14", "gt15", "gt16", "gt17", "gt18", "gt19", "gt20", "gt21", "gt22", "gt23", "gt24",
+    "gt25", "gt26", "gt27", "gt28", "gt29", "gt30", "gt31",
+];
+
+/// Stored part name of the indicator `x > thresholds[k]` (`gt0`, `gt1`, …); `None` for
+/// `k ≥` [`MAX_THRESHOLDS`].
+pub fn indicator_part(k: usize) -> Option<&'static str> {
+    INDICATOR_PARTS.get(k).copied()
+}
+
+const TOP_KEYS: &[&str] = &["dataset", "stage", "description", "lanes", "csv", "columns"];
 const CSV_KEYS: &[&str] = &["delimiter", "header"];
 const COLUMN_KEYS: &[&str] = &[
     "name",
@@ -55,6 +81,7 @@ const COLUMN_KEYS: &[&str] = &[
     "max",
     "nullable",
     "usage",
+    "thresholds",
     "description",
     "unit",
 ];
@@ -158,6 +185,9 @@ pub struct EncryptedSpec {
     pub codec: FixedPoint,
     /// Storage/usage class.
     pub usage: Usage,
+    /// Declared fault-detection edges as fixed-point integers `x·10^scale` (not centred),
+    /// strictly increasing, within [min, max]; empty when none are declared.
+    pub thresholds: Vec<i64>,
 }
 
 /// Whether a column is clear or encrypted, with its type details.
@@ -196,6 +226,15 @@ impl ColumnSpec {
         }
     }
 
+    /// Declared thresholds as fixed-point integers `x·10^scale` (compare exactly with
+    /// [`FixedPoint::scaled_exact`]); empty for public columns and when none are declared.
+    pub fn thresholds(&self) -> &[i64] {
+        match &self.kind {
+            ColumnKind::Encrypted(e) => &e.thresholds,
+            ColumnKind::Public(_) => &[],
+        }
+    }
+
     /// The public type, if the column is public.
     pub fn public_type(&self) -> Option<PublicType> {
         match self.kind {
@@ -216,6 +255,10 @@ pub struct Schema {
     pub csv: CsvOptions,
     /// Columns in declaration order.
     pub columns: Vec<ColumnSpec>,
+    /// Per-product layout: the public column whose value (the product id) places each row in
+    /// a lane shared by every dataset with the same lane key, so datasets of different stages
+    /// line up slot by slot and can be joined on it. `None`: rows are packed in file order.
+    pub lanes: Option<String>,
 }
 
 impl Schema {
@@ -272,6 +315,12 @@ impl Schema {
             .and_then(|c| c.encrypted())
             .is_some_and(|e| e.usage == Usage::Product);
         product && self.columns.iter().any(|c| c.nullable && c.is_encrypted())
+    }
+
+    /// Declared thresholds of `column` (empty if none, or not an encrypted column): chunks
+    /// carry one indicator part `gt{k}` per edge.
+    pub fn thresholds(&self, column: &str) -> &[i64] {
+        self.column(column).map_or(&[], |c| c.thresholds())
     }
 
     /// Look a column up by SQL name (case-insensitive).
@@ -443,11 +492,27 @@ fn parse_schema(table: &Table) -> Result<Schema, String> {
         }
         columns.push(col);
     }
+    let lanes = match get_str(table, "lanes", "")? {
+        None => None,
+        Some(name) => {
+            let col = columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| format!("\"lanes\" = \"{name}\" names no declared column"))?;
+            if col.is_encrypted() || col.nullable {
+                return Err(format!(
+                    "\"lanes\" = \"{name}\" must name a public, non-nullable column (the product id)"
+                ));
+            }
+            Some(col.name.clone())
+        }
+    };
     Ok(Schema {
         dataset,
         stage,
         csv,
         columns,
+        lanes,
     })
 }
 
@@ -510,7 +575,7 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
         .ok_or_else(|| format!("{place}missing \"kind\" (public or encrypted)"))?;
     let kind = match kind_text {
         "public" => {
-            for key in ["scale", "min", "max", "usage"] {
+            for key in ["scale", "min", "max", "usage", "thresholds"] {
                 if t.contains_key(key) {
                     return Err(format!(
                         "{place}\"{key}\" applies only to encrypted columns (this one is public)"
@@ -579,7 +644,12 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
                     ))
                 }
             };
-            ColumnKind::Encrypted(EncryptedSpec { codec, usage })
+            let thresholds = parse_thresholds(t, &codec, &place)?;
+            ColumnKind::Encrypted(EncryptedSpec {
+                codec,
+                usage,
+                thresholds,
+            })
         }
         other => {
             return Err(format!(
@@ -593,6 +663,75 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
         kind,
         nullable,
     })
+}
+
+/// `thresholds = [...]`: numbers, strictly increasing, within [min, max], exact at the
+/// column's scale, at most [`MAX_THRESHOLDS`]; kept as scaled integers.
+fn parse_thresholds(t: &Table, codec: &FixedPoint, place: &str) -> Result<Vec<i64>, String> {
+    let list = match t.get("thresholds") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(v) => {
+            return Err(format!(
+                "{place}\"thresholds\" must be an array of numbers, found {}",
+                type_name(v)
+            ))
+        }
+    };
+    if list.is_empty() {
+        return Err(format!(
+            "{place}\"thresholds\" is empty: declare at least one edge or remove the key"
+        ));
+    }
+    if list.len() > MAX_THRESHOLDS {
+        return Err(format!(
+            "{place}{} thresholds declared; at most {MAX_THRESHOLDS} are supported",
+            list.len()
+        ));
+    }
+    let mut out: Vec<i64> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let x = match v {
+            Value::Float(f) if f.is_finite() => *f,
+            Value::Integer(n) if n.unsigned_abs() <= 1u64 << 53 => *n as f64,
+            other => {
+                return Err(format!(
+                    "{place}thresholds[{i}] must be a finite number, found {}",
+                    match other {
+                        Value::Float(_) | Value::Integer(_) => other.to_string(),
+                        _ => type_name(other).to_string(),
+                    }
+                ))
+            }
+        };
+        // `{}` on f64 prints the shortest text that reads back to the same number.
+        let scaled = codec.scaled_exact(&format!("{x}")).ok_or_else(|| {
+            format!(
+                "{place}threshold {x} is not exactly representable at scale {} (at most {} \
+                 decimal digit{})",
+                codec.scale,
+                codec.scale,
+                if codec.scale == 1 { "" } else { "s" }
+            )
+        })?;
+        if scaled < codec.min_scaled || scaled > codec.max_scaled {
+            return Err(format!(
+                "{place}threshold {x} is outside the declared range [{}, {}]",
+                codec.min_text(),
+                codec.max_text()
+            ));
+        }
+        if let Some(&prev) = out.last() {
+            if scaled <= prev {
+                return Err(format!(
+                    "{place}thresholds must be strictly increasing: {x} follows {}",
+                    codec.scaled_text(prev)
+                ));
+            }
+        }
+        out.push(scaled);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

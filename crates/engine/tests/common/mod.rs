@@ -18,7 +18,11 @@ pub fn enc(name: &str, codec: FixedPoint, usage: Usage, nullable: bool) -> Colum
     ColumnSpec {
         name: name.into(),
         source: name.into(),
-        kind: ColumnKind::Encrypted(EncryptedSpec { codec, usage }),
+        kind: ColumnKind::Encrypted(EncryptedSpec {
+            codec,
+            usage,
+            thresholds: Vec::new(),
+        }),
         nullable,
     }
 }
@@ -41,6 +45,7 @@ pub fn schema(dataset: &str, columns: Vec<ColumnSpec>) -> Schema {
             header: true,
         },
         columns,
+        lanes: None,
     }
 }
 
@@ -66,6 +71,29 @@ use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{finalize_all, GroupKey, GroupState, Moment, Part, Query, ResultSet};
 use dtfhe_thread::Value;
 use std::collections::HashMap;
+
+/// The schema with `thresholds` (scaled integers) declared on the encrypted column `col`.
+pub fn with_thresholds(mut schema: Schema, col: &str, thresholds: &[i64]) -> Schema {
+    for c in &mut schema.columns {
+        if c.name == col {
+            if let ColumnKind::Encrypted(e) = &mut c.kind {
+                e.thresholds = thresholds.to_vec();
+            }
+        }
+    }
+    schema
+}
+
+/// The stored indicator `x > thresholds[k]` (0 where NULL) of an encrypted column.
+pub fn indicator(schema: &Schema, row: &PlainRow, col: &str, k: u8) -> i128 {
+    let (v, present) = encode(schema, row, col);
+    let c = schema.column(col).expect("column");
+    let ColumnKind::Encrypted(e) = &c.kind else {
+        panic!("{col} is not encrypted")
+    };
+    let edge = c.thresholds()[usize::from(k)] as i128 - e.codec.offset as i128;
+    (present && v > edge) as i128
+}
 
 /// Encoded (centred value, present) of an encrypted column in a clear row.
 pub fn encode(schema: &Schema, row: &PlainRow, col: &str) -> (i128, bool) {
@@ -107,6 +135,7 @@ pub fn engine_eval(query: &Query, schema: &Schema, rows: &[PlainRow]) -> ResultS
                         Part::Value => v,
                         Part::Presence => p as i128,
                         Part::Square => v * v,
+                        Part::Above(k) => indicator(schema, row, &f.column, k),
                     }
                 })
                 .product();
