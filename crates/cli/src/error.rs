@@ -30,6 +30,11 @@ pub enum CliError {
     /// The demo or a self-check found an encrypted result that differs from plaintext.
     #[error("{0}")]
     Mismatch(String),
+    /// `dtfhe audit` found the store or its ledger inconsistent: modified outside the store,
+    /// or a result delivered without the approval of every trustee. Names the first bad
+    /// entry, checkpoint, chunk, blob or table.
+    #[error("audit failed: {0}")]
+    Tampered(String),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -41,7 +46,8 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto, 7 mismatch, 1 other.
+    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto, 7 mismatch, 8 audit
+    /// found tampering, 1 other.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
@@ -50,6 +56,7 @@ impl CliError {
             CliError::Store(_) => 5,
             CliError::Crypto(_) => 6,
             CliError::Mismatch(_) => 7,
+            CliError::Tampered(_) => 8,
             CliError::Io { .. } => 1,
         }
     }

@@ -4,6 +4,7 @@
 //! ordinary policy, then a ridge solve in clear. Score: plaintext weights × ciphertexts per
 //! row, released row by row only to the source that owns the rows.
 
+use crate::audit;
 use crate::error::CliError;
 use crate::ops::{self, QueryReport};
 use dtfhe_crypto::release::{centred, combine_full};
@@ -11,6 +12,8 @@ use dtfhe_engine::model::{check_columns, fit_sql, score_plan, FitStats, LinearMo
 use dtfhe_engine::{exec, Cell, ResultSet};
 use dtfhe_thread::decode_public_columns;
 use dtfhe_trustee::policy::{Policy, RowReleaseItem, RowReleaseRequest};
+use dtfhe_store::EntryKind;
+use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;
 use std::path::Path;
 use std::time::Instant;
@@ -52,12 +55,38 @@ pub fn score(
     source: &str,
     recipient: &str,
 ) -> Result<ScoreReport, CliError> {
-    let d = ops::open(dir)?;
+    let mut d = ops::open(dir)?;
+    let actor = audit::actor();
     let schema = ops::dataset_schema(&d, dataset)?;
-    check_columns(&schema, &model.features[0], &model.features[1..]).map_err(CliError::from)?;
-    let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
+    let q = audit::record(
+        &mut d.store,
+        EntryKind::QueryRun,
+        &actor,
+        &schema.dataset,
+        &format!(
+            "score: linear model of `{}` on {}; rows of source `{source}` for `{recipient}`",
+            model.target,
+            model.features.join(", ")
+        ),
+        &[],
+    )?;
     let started = Instant::now();
-    let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
+    let prepared = (|| {
+        check_columns(&schema, &model.features[0], &model.features[1..])
+            .map_err(CliError::from)?;
+        let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
+        let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
+        Ok::<_, CliError>((plan, scored))
+    })();
+    let (plan, scored) = prepared.map_err(|e| {
+        audit::denied(
+            &mut d.store,
+            &actor,
+            &schema.dataset,
+            &format!("query entry {q}"),
+            e,
+        )
+    })?;
     let compute_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -82,18 +111,33 @@ pub fn score(
             })
             .collect(),
     };
+    let ct_hashes: Vec<dtfhe_store::Hash> = scored
+        .iter()
+        .map(|s| ciphertext_hash(&d.params, &s.ciphertext))
+        .collect();
+    let n_rows: u64 = scored.iter().map(|s| u64::from(s.chunk.rows)).sum();
+    let release = audit::record(
+        &mut d.store,
+        EntryKind::ReleaseRequested,
+        &actor,
+        &schema.dataset,
+        &format!(
+            "query entry {q}: per-row release of {} chunks ({n_rows} rows) to `{recipient}`",
+            scored.len()
+        ),
+        &ct_hashes,
+    )?;
     let mut shares = Vec::new();
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        shares.push(
-            trustee
-                .review_rows(&d.params, &policy, &request)
-                .map_err(|e| match e {
-                    dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
-                    other => CliError::Usage(other.to_string()),
-                })?,
-        );
+        let answer = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params)
+            .and_then(|t| t.review_rows(&d.params, &policy, &request));
+        shares.push(audit::trustee_decision(
+            &mut d.store,
+            name,
+            release,
+            answer,
+            full_share_to_bytes,
+        )?);
     }
     let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
     let mut columns = public_names.clone();
@@ -122,6 +166,14 @@ pub fn score(
         }
     }
     let decimals = vec![None; columns.len()];
+    audit::record(
+        &mut d.store,
+        EntryKind::ResultDelivered,
+        &actor,
+        &audit::release_subject(release),
+        &format!("{} row predictions delivered to `{recipient}`", rows.len()),
+        &ct_hashes,
+    )?;
     Ok(ScoreReport {
         result: ResultSet {
             columns,
