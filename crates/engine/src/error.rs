@@ -22,7 +22,7 @@ pub enum EngineError {
         dataset: String,
     },
     /// A function that is not one of the supported aggregates.
-    #[error("unknown function `{0}` (supported: COUNT, SUM, AVG, VAR_POP, VAR_SAMP, VARIANCE, STDDEV_POP, STDDEV_SAMP, STDDEV, COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2)")]
+    #[error("unknown function `{0}` (supported: COUNT, SUM, AVG, VAR_POP, VAR_SAMP, VARIANCE, STDDEV_POP, STDDEV_SAMP, STDDEV, COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2, HISTOGRAM, APPROX_PERCENTILE)")]
     UnknownFunction(String),
     /// An aggregate called with the wrong number or kind of arguments.
     #[error("{function}: {reason}")]
@@ -53,6 +53,19 @@ pub enum EngineError {
         function: String,
         /// Canonical column name.
         column: String,
+    },
+    /// A comparison of an encrypted column with something other than one of its declared
+    /// thresholds (`COUNT(*) FILTER (WHERE x > 643.7)` with 643.7 undeclared, another
+    /// operator, a compound condition), or a HISTOGRAM / APPROX_PERCENTILE of a column that
+    /// declares none.
+    #[error("{what}: the encrypted column `{column}` can only be compared with its declared thresholds, as `{column} > edge` or `{column} <= edge` (declared thresholds: {edges}); no other comparison of individual values is computed")]
+    UndeclaredThreshold {
+        /// The aggregate or condition as written.
+        what: String,
+        /// Canonical column name.
+        column: String,
+        /// The declared edges, comma-separated (or how to declare some).
+        edges: String,
     },
     /// A pair aggregate mixing a public and an encrypted column.
     #[error("{function}({y}, {x}) mixes a public and an encrypted column; mixed pairs are not supported yet (use two encrypted or two public columns)")]
@@ -105,6 +118,7 @@ impl EngineError {
             EngineError::EncryptedColumnSelected { .. }
                 | EngineError::EncryptedColumnInClause { .. }
                 | EngineError::SumOnlyColumn { .. }
+                | EngineError::UndeclaredThreshold { .. }
                 | EngineError::Refused(_)
         )
     }

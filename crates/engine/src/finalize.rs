@@ -161,6 +161,9 @@ fn finalize_encrypted(
         return Ok(Cell::Null);
     };
     let cx = codec(schema, x)?;
+    if a.func.is_threshold() {
+        return Ok(threshold(a.func, cx, schema.thresholds(x), &vals));
+    }
     match y {
         None => Ok(single(a.func, cx, &vals)),
         Some(y) => {
@@ -174,6 +177,28 @@ fn n_of(v: &Num) -> i128 {
     match v {
         Num::Small(n) => *n,
         Num::Big(_) => i128::MAX,
+    }
+}
+
+/// Threshold aggregates: vals = [Σ gt_k] (COUNT > e_k), [n, Σ gt_k] (COUNT <= e_k) or
+/// [n, Σ gt_0, …] (HISTOGRAM, APPROX_PERCENTILE); see [`crate::threshold`].
+fn threshold(func: AggFunc, c: &FixedPoint, edges: &[i64], vals: &[Num]) -> Cell {
+    let v: Vec<i128> = vals.iter().map(n_of).collect();
+    let count = |n: i128| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    match (func, v.as_slice()) {
+        (AggFunc::CountAbove(_), [above]) => count(*above),
+        (AggFunc::CountAtMost(_), [n, above]) => count(n - above),
+        (AggFunc::Histogram, [n, above @ ..]) if above.len() == edges.len() => Cell::Text(
+            crate::threshold::histogram_text(c, edges, &crate::threshold::bucket_counts(*n, above)),
+        ),
+        (AggFunc::ApproxPercentile(bits), [n, above @ ..]) if above.len() == edges.len() => {
+            float(crate::threshold::percentile(
+                f64::from_bits(bits),
+                &crate::threshold::bucket_bounds(c, edges),
+                &crate::threshold::bucket_counts(*n, above),
+            ))
+        }
+        _ => Cell::Null,
     }
 }
 

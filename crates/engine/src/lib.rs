@@ -19,6 +19,7 @@ pub mod plaintext;
 pub mod plan;
 pub mod result;
 mod stats;
+pub mod threshold;
 
 pub use error::EngineError;
 pub use finalize::{finalize, Cell};

@@ -5,6 +5,8 @@
 //! stored only for nullable columns). A [`Moment`] is Σ over the selected rows of a product of at
 //! most two stored parts. Products are normalized with the identities P·P = P, V·P = V,
 //! Sq·P = Sq, V·V = Sq (when Sq is stored), P = 1 and Sq = V·V for non-nullable columns.
+//! Columns with declared `thresholds` also store one indicator part `Gt_k(c)` = [x > e_k]
+//! (0 where NULL) per edge, so Gt_k·P = Gt_k; indicators are only ever summed.
 
 use dtfhe_thread::{ColumnKind, FixedPoint, Schema};
 use std::fmt;
@@ -18,6 +20,8 @@ pub enum Part {
     Presence,
     /// Square of the centred value, `v²` (0 where NULL).
     Square,
+    /// Indicator `x > thresholds[k]` (1 or 0; 0 where NULL), stored as part `gt{k}`.
+    Above(u8),
 }
 
 /// One stored ciphertext part of one column.
@@ -61,7 +65,7 @@ impl Moment {
                     let m = max_abs(codec) as u128;
                     match f.part {
                         Part::Value => m,
-                        Part::Presence => 1,
+                        Part::Presence | Part::Above(_) => 1,
                         Part::Square => m.saturating_mul(m),
                     }
                 }
@@ -73,11 +77,12 @@ impl Moment {
 
 impl fmt::Display for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Part::Value => "V",
-            Part::Presence => "P",
-            Part::Square => "Sq",
-        })
+        match self {
+            Part::Value => f.write_str("V"),
+            Part::Presence => f.write_str("P"),
+            Part::Square => f.write_str("Sq"),
+            Part::Above(k) => write!(f, "Gt{k}"),
+        }
     }
 }
 
@@ -122,9 +127,14 @@ pub enum Term {
 pub(crate) fn normalize(schema: &Schema, factors: &[Factor]) -> Result<Term, Vec<Factor>> {
     // Per column: (#V, #Sq, #P) after expanding non-stored parts.
     let mut cols: std::collections::BTreeMap<String, (u32, u32, u32)> = Default::default();
+    // Indicators (idempotent: Gt_k·Gt_k = Gt_k; they absorb P like V does).
+    let mut above: std::collections::BTreeSet<(String, u8)> = Default::default();
     for f in factors {
         let e = cols.entry(f.column.clone()).or_default();
         match f.part {
+            Part::Above(k) => {
+                above.insert((f.column.clone(), k));
+            }
             Part::Value => e.0 += 1,
             Part::Square if schema.stores_square(&f.column) => e.1 += 1,
             Part::Square => e.0 += 2,
@@ -144,7 +154,15 @@ pub(crate) fn normalize(schema: &Schema, factors: &[Factor]) -> Result<Term, Vec
         for _ in 0..sq {
             out.push(Factor::new(&col, Part::Square));
         }
-        if v + sq == 0 && p > 0 {
+        let indicators: Vec<u8> = above
+            .iter()
+            .filter(|(c, _)| *c == col)
+            .map(|(_, k)| *k)
+            .collect();
+        for k in &indicators {
+            out.push(Factor::new(&col, Part::Above(*k)));
+        }
+        if v + sq == 0 && indicators.is_empty() && p > 0 {
             out.push(Factor::new(&col, Part::Presence));
         }
     }

@@ -49,6 +49,9 @@ pub fn evaluate(query: &Query, rows: &[PlainRow]) -> ResultSet {
             .map(|o| match &o.expr {
                 OutputExpr::GroupKey(i) => Cell::from_value(&key.0[*i]),
                 OutputExpr::Arith(_) => Cell::Null,
+                OutputExpr::Aggregate(a) if a.func.is_threshold() => {
+                    threshold_cell(query, a.func, &a.args[0], &members)
+                }
                 OutputExpr::Aggregate(a) => match a.args.as_slice() {
                     [] => Cell::Int(members.len() as i64),
                     [c] => {
@@ -112,6 +115,71 @@ pub fn evaluate(query: &Query, rows: &[PlainRow]) -> ResultSet {
     }
     rs.sort_and_limit(query);
     rs
+}
+
+/// Threshold aggregates from the raw values: each value's bucket is the number of declared
+/// edges it exceeds (no sorting); counts above an edge are the values strictly greater.
+fn threshold_cell(query: &Query, func: AggFunc, column: &str, members: &[&PlainRow]) -> Cell {
+    let Some(codec) = codec_of(&query.schema, column) else {
+        return Cell::Null;
+    };
+    let edges_scaled = query.schema.thresholds(column);
+    let edges: Vec<f64> = edges_scaled
+        .iter()
+        .map(|&e| codec.scaled_to_f64(e))
+        .collect();
+    let values: Vec<f64> = members
+        .iter()
+        .filter_map(|r| num(r.get(column).unwrap_or(&Value::Null)))
+        .collect();
+    let mut buckets = vec![0i128; edges.len() + 1];
+    for x in &values {
+        buckets[edges.iter().filter(|&&e| *x > e).count()] += 1;
+    }
+    let above = |k: u8| {
+        let e = edges.get(usize::from(k)).copied().unwrap_or(f64::INFINITY);
+        values.iter().filter(|&&x| x > e).count() as i64
+    };
+    match func {
+        AggFunc::CountAbove(k) => Cell::Int(above(k)),
+        AggFunc::CountAtMost(k) => Cell::Int(values.len() as i64 - above(k)),
+        AggFunc::Histogram => Cell::Text(crate::threshold::histogram_text(
+            codec,
+            edges_scaled,
+            &buckets,
+        )),
+        AggFunc::ApproxPercentile(bits) => {
+            let p = f64::from_bits(bits);
+            if values.is_empty() {
+                return Cell::Null;
+            }
+            // Walk the buckets, [min, e_0, …, max] as their edges, until p·n values are
+            // covered; interpolate linearly inside that bucket.
+            let lo_hi = |j: usize| {
+                let lo = if j == 0 {
+                    codec.scaled_to_f64(codec.min_scaled)
+                } else {
+                    edges[j - 1]
+                };
+                let hi = edges
+                    .get(j)
+                    .copied()
+                    .unwrap_or_else(|| codec.scaled_to_f64(codec.max_scaled));
+                (lo, hi)
+            };
+            let target = p * values.len() as f64;
+            let mut covered = 0i128;
+            for (j, &c) in buckets.iter().enumerate() {
+                if c > 0 && (covered + c) as f64 >= target {
+                    let (lo, hi) = lo_hi(j);
+                    return Cell::Float(lo + (target - covered as f64) / c as f64 * (hi - lo));
+                }
+                covered += c;
+            }
+            Cell::Null
+        }
+        _ => Cell::Null,
+    }
 }
 
 fn cell_eq(a: &Cell, b: &Cell, rel_tol: f64, abs_tol: f64) -> bool {

@@ -169,6 +169,10 @@ fn engine_eval(query: &Query, data: &Data) -> ResultSet {
                     data.schema.stores_square(&f.column),
                     "{m}: square not stored"
                 ),
+                Part::Above(k) => assert!(
+                    usize::from(k) < data.schema.thresholds(&f.column).len(),
+                    "{m}: indicator not stored"
+                ),
             }
         }
     }
@@ -190,6 +194,7 @@ fn engine_eval(query: &Query, data: &Data) -> ResultSet {
                     Part::Value => v as i128,
                     Part::Presence => present as i128,
                     Part::Square => (v as i128) * (v as i128),
+                    Part::Above(_) => unreachable!("these queries declare no thresholds"),
                 };
             }
             assert!(

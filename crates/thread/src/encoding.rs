@@ -105,6 +105,29 @@ impl FixedPoint {
         self.decode_sum(i128::from(v), 1)
     }
 
+    /// `round(x · 10^scale)` of a decimal text, but only when that is exact (no digit beyond
+    /// `scale` is dropped) and within [`MAX_SCALED_MAGNITUDE`]; `None` otherwise. Used for
+    /// declared thresholds and the literals compared with them, so `643.5` matches an edge
+    /// declared as `643.50` and `643.54` matches nothing at scale 1.
+    pub fn scaled_exact(&self, text: &str) -> Option<i64> {
+        let dec = Decimal::parse(text.trim())?;
+        let v = dec.scaled(self.scale)?;
+        if v.unsigned_abs() > MAX_SCALED_MAGNITUDE as u128 {
+            return None;
+        }
+        dec.is_exact_at(self.scale).then_some(v as i64)
+    }
+
+    /// A scaled integer (`x · 10^scale`) as exact decimal text with `scale` digits.
+    pub fn scaled_text(&self, scaled: i64) -> String {
+        format_scaled(i128::from(scaled), self.scale)
+    }
+
+    /// A scaled integer (`x · 10^scale`, not centred) as the nearest `f64`.
+    pub fn scaled_to_f64(&self, scaled: i64) -> f64 {
+        scaled_to_f64(i128::from(scaled), self.scale)
+    }
+
     /// The declared minimum as exact decimal text with `scale` digits (e.g. `"640.00"`).
     pub fn min_text(&self) -> String {
         format_scaled(i128::from(self.min_scaled), self.scale)
@@ -253,6 +276,18 @@ impl Decimal {
             digits,
             exp: exp - frac_digits,
         })
+    }
+
+    /// Whether no nonzero digit lies beyond `scale` decimal places.
+    fn is_exact_at(&self, scale: u32) -> bool {
+        let k = self.exp + i64::from(scale);
+        if k >= 0 || self.digits.is_empty() {
+            return true;
+        }
+        let drop = (-k).min(self.digits.len() as i64) as usize;
+        self.digits[self.digits.len() - drop..]
+            .iter()
+            .all(|&d| d == b'0')
     }
 
     /// `round(value · 10^scale)`, half away from zero; `None` if the magnitude is beyond

@@ -321,6 +321,62 @@ fn typo_message_lists_accepted_keys() {
     assert_eq!(
         e.to_string(),
         "bad.toml: column \"a\": unknown key \"knd\" (accepted keys: name, source, kind, type, \
-         scale, min, max, nullable, usage, description, unit)"
+         scale, min, max, nullable, usage, thresholds, description, unit)"
+    );
+}
+
+fn s2_with(thresholds: &str) -> String {
+    with_column(&format!(
+        "name = \"s2\"\nkind = \"encrypted\"\nscale = 1\nmin = 640.0\nmax = 645.0\n\
+         thresholds = {thresholds}"
+    ))
+}
+
+#[test]
+fn thresholds_are_kept_as_scaled_integers() {
+    let s = Schema::from_toml_str(&s2_with("[643.0, 643.5, 644]"), "t.toml").expect("valid");
+    assert_eq!(s.columns[0].thresholds(), &[6430, 6435, 6440]);
+    assert_eq!(s.thresholds("S2"), &[6430, 6435, 6440]);
+    assert_eq!(dtfhe_thread::indicator_part(0), Some("gt0"));
+    assert_eq!(dtfhe_thread::indicator_part(31), Some("gt31"));
+    assert_eq!(dtfhe_thread::indicator_part(32), None);
+    // Edges at the declared bounds are accepted; no key means no edges.
+    let s = Schema::from_toml_str(&s2_with("[640, 645]"), "t.toml").expect("valid");
+    assert_eq!(s.thresholds("s2"), &[6400, 6450]);
+    let s = Schema::from_toml_str(EXAMPLE, "t.toml").expect("valid");
+    assert!(s.thresholds("s2").is_empty() && s.thresholds("unit").is_empty());
+}
+
+#[test]
+fn bad_thresholds_name_the_column() {
+    for (list, needle) in [
+        ("[643.5, 643.0]", "strictly increasing"),
+        ("[643.0, 643.0]", "strictly increasing"),
+        ("[639.9]", "outside the declared range [640.0, 645.0]"),
+        ("[645.1]", "outside the declared range"),
+        ("[643.55]", "not exactly representable at scale 1"),
+        ("[]", "empty"),
+        ("[\"643\"]", "must be a finite number"),
+        ("643.0", "must be an array"),
+        ("[nan]", "must be a finite number"),
+    ] {
+        let e = schema_err(&s2_with(list));
+        assert!(
+            e.contains("column \"s2\"") && e.contains(needle),
+            "{list}: {e}"
+        );
+    }
+    let many: Vec<String> = (0..33).map(|i| format!("{}.0", 640 + i % 5)).collect();
+    let e = schema_err(&s2_with(&format!("[{}]", many.join(", "))));
+    assert!(
+        e.contains("column \"s2\"") && e.contains("at most 32"),
+        "{e}"
+    );
+    let e = schema_err(&with_column(
+        "name = \"line\"\nkind = \"public\"\ntype = \"integer\"\nthresholds = [1]",
+    ));
+    assert!(
+        e.contains("column \"line\"") && e.contains("only to encrypted"),
+        "{e}"
     );
 }

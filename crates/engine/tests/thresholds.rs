@@ -1,0 +1,243 @@
+//! Fault detection on declared thresholds: planning of `COUNT(*) FILTER (WHERE x > edge)`,
+//! `HISTOGRAM(x)` and `APPROX_PERCENTILE(x, p)`, refusals naming the declared edges, and the
+//! finalized values from brute-force indicator sums against the plaintext reference.
+mod common;
+
+use common::{engine_eval, machining, row, with_thresholds};
+use dtfhe_engine::plaintext::{compare, evaluate, PlainRow};
+use dtfhe_engine::*;
+use dtfhe_thread::{Schema, Value};
+
+/// torque (scale 2, 0..1000): edges 250, 500, 750; wear (scale 3, nullable, −5..5): −1, 0, 2.5.
+fn schema() -> Schema {
+    let s = with_thresholds(machining(), "torque", &[25_000, 50_000, 75_000]);
+    with_thresholds(s, "wear", &[-1_000, 0, 2_500])
+}
+
+fn q(sql: &str) -> Result<Query, EngineError> {
+    let s = schema();
+    plan(sql, &Catalog::new(&[&s]))
+}
+
+fn moments(sql: &str) -> Vec<String> {
+    q(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .moments()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn planning_maps_edges_to_indicator_parts() {
+    let query = q("SELECT COUNT(*) FILTER (WHERE torque > 500) AS hot, \
+                   COUNT(*) FILTER (WHERE 750.00 < torque), \
+                   count(*) filter (where (torque <= 250.0)), HISTOGRAM(torque), \
+                   APPROX_PERCENTILE(torque, 0.9) FROM machining")
+    .expect("plans");
+    assert_eq!(
+        query.column_names(),
+        vec![
+            "hot",
+            "count(*) filter (where torque > 750.00)",
+            "count(*) filter (where torque <= 250.00)",
+            "histogram(torque)",
+            "approx_percentile(torque, 0.9) ±250.00",
+        ]
+    );
+    match &query.outputs[0].expr {
+        OutputExpr::Aggregate(a) => {
+            assert_eq!(a.func, AggFunc::CountAbove(1));
+            assert_eq!(a.args, vec!["torque".to_string()]);
+            assert_eq!(a.domain, Domain::Encrypted);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Non-nullable: COUNT(torque) is the clear row count; only indicator sums are encrypted.
+    assert_eq!(
+        query.moments(),
+        (0..3)
+            .map(|k| Moment {
+                factors: vec![Factor::new("torque", Part::Above(k))]
+            })
+            .collect::<Vec<_>>()
+    );
+    for m in query.moments() {
+        assert_eq!(m.bound(&query.schema), 1, "{m}");
+    }
+    assert_eq!(exec::part_name(Part::Above(2)), "gt2");
+    // Nullable: COUNT(wear) needs the presence part.
+    assert_eq!(
+        moments("SELECT line, HISTOGRAM(wear) FROM machining WHERE shift = 1 GROUP BY line"),
+        vec!["Σ P(wear)", "Σ Gt0(wear)", "Σ Gt1(wear)", "Σ Gt2(wear)"]
+    );
+    assert_eq!(
+        moments("SELECT COUNT(wear) FILTER (WHERE wear <= -1) FROM machining"),
+        vec!["Σ P(wear)", "Σ Gt0(wear)"]
+    );
+    let p = q("SELECT APPROX_PERCENTILE(wear, 0.25) FROM machining").expect("plans");
+    assert_eq!(
+        p.column_names(),
+        vec!["approx_percentile(wear, 0.25) ±4.000"]
+    );
+}
+
+fn refused(sql: &str) -> String {
+    let e = q(sql).expect_err(sql);
+    assert!(
+        matches!(e, EngineError::UndeclaredThreshold { .. }),
+        "{sql}: {e:?}"
+    );
+    assert!(e.is_policy_refusal(), "{sql}");
+    e.to_string()
+}
+
+#[test]
+fn undeclared_edges_and_other_comparisons_are_refused() {
+    for sql in [
+        "SELECT COUNT(*) FILTER (WHERE torque > 600) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque > 500.001) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque >= 500) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque = 500) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque < 500) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque > 250 AND torque <= 500) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque BETWEEN 250 AND 500) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE torque > speed) FROM machining",
+        "SELECT COUNT(*) FILTER (WHERE line = 'A' OR torque > 500) FROM machining",
+    ] {
+        let e = refused(sql);
+        assert!(
+            e.contains("`torque`") && e.contains("250.00, 500.00, 750.00"),
+            "{sql}: {e}"
+        );
+    }
+    // A column without thresholds says how to declare them.
+    for sql in [
+        "SELECT COUNT(*) FILTER (WHERE speed > 1000) FROM machining",
+        "SELECT HISTOGRAM(speed) FROM machining",
+        "SELECT APPROX_PERCENTILE(speed, 0.5) FROM machining",
+    ] {
+        let e = refused(sql);
+        assert!(
+            e.contains("`speed`") && e.contains("thresholds = ["),
+            "{sql}: {e}"
+        );
+    }
+}
+
+#[test]
+fn other_misuses_are_errors() {
+    for (sql, needle) in [
+        (
+            "SELECT COUNT(*) FILTER (WHERE line = 'A') FROM machining",
+            "FILTER on public",
+        ),
+        (
+            "SELECT SUM(torque) FILTER (WHERE torque > 500) FROM machining",
+            "FILTER on sum",
+        ),
+        (
+            "SELECT COUNT(wear) FILTER (WHERE torque > 500) FROM machining",
+            "COUNT(*)",
+        ),
+        ("SELECT HISTOGRAM(temp) FROM machining", "public column"),
+        (
+            "SELECT APPROX_PERCENTILE(torque, 1.5) FROM machining",
+            "0 < p < 1",
+        ),
+        (
+            "SELECT APPROX_PERCENTILE(torque, 0) FROM machining",
+            "0 < p < 1",
+        ),
+        (
+            "SELECT APPROX_PERCENTILE(torque) FROM machining",
+            "fraction p",
+        ),
+        (
+            "SELECT HISTOGRAM(torque, wear) FROM machining",
+            "one column",
+        ),
+        (
+            "SELECT torque FROM machining WHERE torque > 500",
+            "encrypted",
+        ),
+    ] {
+        let e = q(sql).expect_err(sql).to_string();
+        assert!(e.contains(needle), "{sql}: {e}");
+    }
+}
+
+fn rows() -> Vec<PlainRow> {
+    let mut out = Vec::new();
+    for i in 0..200i64 {
+        let line = ["A", "B", "C"][(i % 3) as usize];
+        // Torque spread over 0..1000 with values exactly on the edges too.
+        let torque = ((i * 37) % 1001) as f64 + if i % 7 == 0 { 0.0 } else { 0.25 };
+        let torque = if i % 50 == 0 {
+            500.0
+        } else {
+            torque.min(1000.0)
+        };
+        let wear = if i % 5 == 0 {
+            Value::Null
+        } else {
+            Value::Dec(((i * 13) % 10_001 - 5_000) as f64 / 1000.0)
+        };
+        out.push(row(&[
+            ("line", Value::Text(line.into())),
+            ("shift", Value::Int(i % 2)),
+            ("temp", Value::Dec(20.0 + (i % 4) as f64)),
+            ("torque", Value::Dec(torque)),
+            ("wear", wear),
+            ("energy", Value::Null),
+            ("speed", Value::Int(500 + (i * 11) % 2500)),
+            ("source", Value::Text("p".into())),
+        ]));
+    }
+    out
+}
+
+#[test]
+fn finalized_from_indicator_sums_equals_plaintext() {
+    let s = schema();
+    let data = rows();
+    for sql in [
+        "SELECT COUNT(*) FILTER (WHERE torque > 500), COUNT(*) FILTER (WHERE torque <= 500), \
+         COUNT(*) FILTER (WHERE torque > 250), HISTOGRAM(torque), APPROX_PERCENTILE(torque, 0.9), \
+         APPROX_PERCENTILE(torque, 0.5), APPROX_PERCENTILE(torque, 0.01) FROM machining",
+        "SELECT line, COUNT(*), COUNT(wear) FILTER (WHERE wear > 0), \
+         COUNT(*) FILTER (WHERE wear <= 2.5), HISTOGRAM(wear), APPROX_PERCENTILE(wear, 0.75), \
+         AVG(torque) FROM machining WHERE shift = 1 GROUP BY line ORDER BY line DESC",
+        "SELECT HISTOGRAM(wear), APPROX_PERCENTILE(wear, 0.5) FROM machining WHERE line = 'none'",
+        "SELECT 100 * COUNT(*) FILTER (WHERE torque > 750) / COUNT(*) AS pct_hot FROM machining",
+    ] {
+        let query = plan(sql, &Catalog::new(&[&s])).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let got = engine_eval(&query, &s, &data);
+        let want = evaluate(&query, &data);
+        compare(&got, &want, 1e-12, 1e-9).unwrap_or_else(|e| {
+            panic!("{sql}: {e}\nengine: {:?}\nplain: {:?}", got.rows, want.rows)
+        });
+    }
+    // Spot-check the histogram text and a hand count.
+    let query = plan(
+        "SELECT COUNT(*) FILTER (WHERE torque > 500), HISTOGRAM(torque) FROM machining",
+        &Catalog::new(&[&s]),
+    )
+    .expect("plans");
+    let got = engine_eval(&query, &s, &data);
+    let above = data
+        .iter()
+        .filter(|r| matches!(r["torque"], Value::Dec(x) if x > 500.0))
+        .count();
+    assert_eq!(got.rows[0][0], Cell::Int(above as i64));
+    let Cell::Text(h) = &got.rows[0][1] else {
+        panic!("{:?}", got.rows[0][1])
+    };
+    assert!(
+        h.starts_with("≤250.00: ") && h.contains(" | 250.00–500.00: "),
+        "{h}"
+    );
+    assert!(h.contains(" | >750.00: "), "{h}");
+    let json = got.to_json();
+    assert!(json.contains("\"≤250.00: "), "{json}");
+}
