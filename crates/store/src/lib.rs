@@ -124,6 +124,24 @@ pub struct ConsistencyProof {
 /// cannot create a part nobody will ever read.
 pub const PART_KINDS: &[&str] = &["value", "presence", "square"];
 
+/// Most threshold indicator parts (`gt0` … `gt31`) a column may have.
+pub const MAX_INDICATOR_PARTS: usize = 32;
+
+/// Whether `part` is a part name a chunk may hold: one of [`PART_KINDS`], or a declared
+/// threshold's indicator `gt{k}` (`x > thresholds[k]`, 1/0), k < [`MAX_INDICATOR_PARTS`]
+/// written without leading zeros.
+pub fn is_part_kind(part: &str) -> bool {
+    if PART_KINDS.contains(&part) {
+        return true;
+    }
+    part.strip_prefix("gt").is_some_and(|k| {
+        !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_digit())
+            && (k == "0" || !k.starts_with('0'))
+            && k.parse::<usize>().is_ok_and(|k| k < MAX_INDICATOR_PARTS)
+    })
+}
+
 /// The deployment record, written once by `init`.
 ///
 /// It fixes everything every source and trustee must agree on: the BFV

@@ -1181,10 +1181,14 @@ fn validate_chunk(chunk: &NewChunk) -> Result<(), String> {
         if p.column.is_empty() {
             return Err("part with an empty column name".into());
         }
-        if !PART_KINDS.contains(&p.part.as_str()) {
+        if !crate::is_part_kind(&p.part) {
             return Err(format!(
-                "column `{}`: unknown part `{}` (expected one of {:?})",
-                p.column, p.part, PART_KINDS
+                "column `{}`: unknown part `{}` (expected one of {:?} or a threshold \
+                 indicator gt0..gt{})",
+                p.column,
+                p.part,
+                PART_KINDS,
+                crate::MAX_INDICATOR_PARTS - 1
             ));
         }
         if !seen.insert((p.column.as_str(), p.part.as_str())) {
