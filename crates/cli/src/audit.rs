@@ -268,7 +268,7 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Cli
             })?;
         match kind {
             EntryKind::TrusteeApproved | EntryKind::TrusteeRefused => {
-                if !trustees.iter().any(|t| *t == e.actor) {
+                if !trustees.contains(&e.actor) {
                     return Err(tampered(format!(
                         "{at}: `{}` is not a trustee of this deployment",
                         e.actor
@@ -364,7 +364,11 @@ pub fn log(dir: &Path, format: LogFormat) -> Result<String, CliError> {
                     one_line(&e.actor),
                     one_line(&e.subject),
                     one_line(&e.detail),
-                    e.hashes.iter().map(|h| hex(h)).collect::<Vec<_>>().join(",")
+                    e.hashes
+                        .iter()
+                        .map(|h| hex(h))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ));
             }
             s
@@ -378,9 +382,8 @@ fn pinned_identity(store: &Store, dir: &Path) -> Result<dtfhe_store::LogIdentity
     let ident = store.identity()?;
     let pub_path = dir.join(dtfhe_store::PUB_FILE);
     if let Ok(text) = std::fs::read_to_string(&pub_path) {
-        let (name, key) = dtfhe_ledger::parse_verifier_key(text.trim_end()).map_err(|e| {
-            tampered(format!("{}: {e}", dtfhe_store::PUB_FILE))
-        })?;
+        let (name, key) = dtfhe_ledger::parse_verifier_key(text.trim_end())
+            .map_err(|e| tampered(format!("{}: {e}", dtfhe_store::PUB_FILE)))?;
         if name != ident.key_name || key != ident.verifying_key {
             return Err(tampered(format!(
                 "table checkpoint_key: key does not match {}",
@@ -414,13 +417,15 @@ pub fn prove_entry(dir: &Path, seq: u64) -> Result<String, CliError> {
     let store = open_store(dir)?;
     let ident = pinned_identity(&store, dir)?;
     let entries = store.entries()?;
-    let entry = entries.get(usize::try_from(seq).unwrap_or(usize::MAX)).ok_or_else(|| {
-        CliError::Usage(format!(
-            "--entry {seq}: the ledger has {} entries (0 to {})",
-            entries.len(),
-            entries.len().saturating_sub(1)
-        ))
-    })?;
+    let entry = entries
+        .get(usize::try_from(seq).unwrap_or(usize::MAX))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "--entry {seq}: the ledger has {} entries (0 to {})",
+                entries.len(),
+                entries.len().saturating_sub(1)
+            ))
+        })?;
     let p = store.inclusion_proof(seq)?;
     let leaf = dtfhe_ledger::leaf_hash(&entry.encode().map_err(StoreError::from)?);
     if !dtfhe_ledger::root_eq(&leaf, &p.leaf_hash) {
@@ -478,7 +483,11 @@ pub fn prove_consistency(dir: &Path, from: u64, to: Option<u64>) -> Result<Strin
             "ledger: consistency proof from size {from} to {to} does not verify"
         )));
     }
-    let mut s = format!("old size:   {}\nold root:   {}\n", p.old_size, hex(&p.old_root));
+    let mut s = format!(
+        "old size:   {}\nold root:   {}\n",
+        p.old_size,
+        hex(&p.old_root)
+    );
     s.push_str(&format!(
         "new size:   {}\nnew root:   {}\n",
         p.new_size,

@@ -10,9 +10,9 @@ use crate::ops::{self, QueryReport};
 use dtfhe_crypto::release::{centred, combine_full};
 use dtfhe_engine::model::{check_columns, fit_sql, score_plan, FitStats, LinearModel};
 use dtfhe_engine::{exec, Cell, ResultSet};
+use dtfhe_store::EntryKind;
 use dtfhe_thread::decode_public_columns;
 use dtfhe_trustee::policy::{Policy, RowReleaseItem, RowReleaseRequest};
-use dtfhe_store::EntryKind;
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;
 use std::path::Path;
@@ -72,8 +72,7 @@ pub fn score(
     )?;
     let started = Instant::now();
     let prepared = (|| {
-        check_columns(&schema, &model.features[0], &model.features[1..])
-            .map_err(CliError::from)?;
+        check_columns(&schema, &model.features[0], &model.features[1..]).map_err(CliError::from)?;
         let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
         let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
         Ok::<_, CliError>((plan, scored))

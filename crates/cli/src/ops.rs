@@ -536,7 +536,9 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
             "query entry {q}: {} sums over {} groups{}",
             computed.len(),
             request.groups.len(),
-            epsilon.map(|e| format!(", epsilon {e}")).unwrap_or_default()
+            epsilon
+                .map(|e| format!(", epsilon {e}"))
+                .unwrap_or_default()
         ),
         &ct_hashes,
     )?;
@@ -544,9 +546,8 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     for name in &d.deployment.trustees {
         let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params);
         let answer = trustee.and_then(|t| t.review(&d.params, &policy, &request));
-        let shares = audit::trustee_decision(&mut d.store, name, release, answer, |s| {
-            s.to_bytes()
-        })?;
+        let shares =
+            audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
         all_shares.push(shares);
     }
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
