@@ -32,6 +32,12 @@ pub const DP_BUDGET: f64 = 2.0;
 pub const RUNS_SCHEMA: &str = include_str!("../../../schemas/production_runs.toml");
 /// Production runs each plant generates for the demo.
 pub const RUNS_PER_PLANT: usize = 400;
+/// Built-in per-product schemas of the cross-stage join (AI4I split by columns).
+pub const PROCESS_SCHEMA: &str = include_str!("../../../schemas/ai4i_process.toml");
+/// The service partner's failure records, per product.
+pub const SERVICE_SCHEMA: &str = include_str!("../../../schemas/ai4i_service.toml");
+/// Features of the demo's predictive-maintenance model (AI4I, target: machine failure).
+pub const MODEL_FEATURES: [&str; 4] = ["torque", "tool_wear", "rpm", "process_temp"];
 
 /// One demo query.
 struct Step {
@@ -111,6 +117,17 @@ const STEPS: &[Step] = &[
               * (SUM(good_count) / SUM(total_count)) AS oee, \
               100 * (1 - SUM(good_count) / SUM(total_count)) AS scrap_pct, \
               AVG(downtime_min) AS mean_downtime_min FROM production_runs GROUP BY source ORDER BY source",
+        refused: false,
+    },
+    Step {
+        dataset: "join",
+        title: "The thread across stages: process data × failure records",
+        why: "The manufacturer's process data and the service partner's failure records, joined \
+              on the product slot by slot: neither sees the other's values.",
+        sql: "SELECT m.type, COUNT(*) AS products, CORR(m.torque, s.failure) AS corr_torque_failure, \
+              CORR(m.tool_wear, s.failure) AS corr_wear_failure, AVG(s.failure) AS failure_rate \
+              FROM ai4i_process m JOIN ai4i_service s ON m.product_id = s.product_id \
+              GROUP BY m.type ORDER BY m.type",
         refused: false,
     },
     Step {
@@ -390,6 +407,38 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
                 .map_err(|e| CliError::Mismatch(format!("demo runs ({plant}): {e}")))?,
         );
     }
+    // 2c. Two partners of one product's thread: the manufacturer's process data and the
+    // service partner's failure records (AI4I split by columns), in shared product lanes.
+    let process_schema =
+        Schema::from_toml_str(PROCESS_SCHEMA, "schemas/ai4i_process.toml (built in)")?;
+    let service_schema =
+        Schema::from_toml_str(SERVICE_SCHEMA, "schemas/ai4i_service.toml (built in)")?;
+    let ai4i_path = inputs.path().join("ai4i.csv");
+    std::fs::write(&ai4i_path, AI4I_CSV).map_err(|e| CliError::io(&ai4i_path, e))?;
+    let mut side_rows = Vec::new();
+    for (text, schema_ref, source) in [
+        (PROCESS_SCHEMA, &process_schema, "oem"),
+        (SERVICE_SCHEMA, &service_schema, "service-partner"),
+    ] {
+        let path = inputs.path().join(format!("{}.toml", schema_ref.dataset));
+        std::fs::write(&path, text).map_err(|e| CliError::io(&path, e))?;
+        let r = ops::ingest(&ops::IngestOptions {
+            dir: deployment.clone(),
+            schema: path,
+            csv: ai4i_path.clone(),
+            source: source.into(),
+            progress: false,
+        })?;
+        println!(
+            "   {source}: {} products into `{}` ({} encrypted values, in product lanes)",
+            r.rows, schema_ref.dataset, r.encrypted_values
+        );
+        side_rows.push(
+            reference::plain_rows(AI4I_CSV, schema_ref, source)
+                .map_err(|e| CliError::Mismatch(format!("demo join data: {e}")))?,
+        );
+    }
+    let joined = reference::inner_join(&side_rows[0], "m", &side_rows[1], "s", "product_id");
     let datasets = [
         ("ai4i", &schema, &plain),
         ("production_runs", &runs_schema, &runs_plain),
@@ -410,14 +459,18 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         match (outcome, step.refused) {
             (Ok(rep), false) => {
                 released_cts += rep.released_ciphertexts;
-                let (_, step_schema, step_plain) = datasets
-                    .iter()
-                    .find(|(name, _, _)| *name == step.dataset)
-                    .ok_or_else(|| {
-                        CliError::Mismatch(format!("demo dataset {} missing", step.dataset))
-                    })?;
-                let expected = reference::evaluate(step_schema, &sql, step_plain)
-                    .map_err(|e| CliError::Mismatch(format!("plaintext side of `{sql}`: {e}")))?;
+                let expected = if step.dataset == "join" {
+                    reference::evaluate_in(&[&process_schema, &service_schema], &sql, &joined)
+                } else {
+                    let (_, step_schema, step_plain) = datasets
+                        .iter()
+                        .find(|(name, _, _)| *name == step.dataset)
+                        .ok_or_else(|| {
+                            CliError::Mismatch(format!("demo dataset {} missing", step.dataset))
+                        })?;
+                    reference::evaluate(step_schema, &sql, step_plain)
+                }
+                .map_err(|e| CliError::Mismatch(format!("plaintext side of `{sql}`: {e}")))?;
                 let (n, bad) = print_comparison(&rep.result, &expected);
                 values += n;
                 let overall = reference::check(&rep.result, &expected);
@@ -451,8 +504,53 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         }
     }
 
+    // 4. A predictive-maintenance model fitted from released aggregates only.
     println!();
-    let queries = STEPS.len();
+    println!("4. Predictive maintenance: a ridge model of machine failure, fitted from released");
+    println!("   sums only (means, variances, covariances), next to its plaintext twin:");
+    let features: Vec<String> = MODEL_FEATURES.iter().map(|f| f.to_string()).collect();
+    let (fitted, fit_report) = crate::model::fit(&deployment, "ai4i", "failure", &features, 1.0)?;
+    let num = |r: &PlainRow, c: &str| match r.get(c) {
+        Some(dtfhe_thread::Value::Dec(v)) => *v,
+        Some(dtfhe_thread::Value::Int(v)) => *v as f64,
+        _ => f64::NAN,
+    };
+    let x: Vec<Vec<f64>> = plain
+        .iter()
+        .map(|r| features.iter().map(|f| num(r, f)).collect())
+        .collect();
+    let y: Vec<f64> = plain.iter().map(|r| num(r, "failure")).collect();
+    let twin =
+        dtfhe_engine::model::FitStats::from_rows(&x, &y).fit("ai4i", "failure", &features, 1.0)?;
+    let mut model_bad = 0;
+    let names = std::iter::once("intercept".to_string()).chain(features.iter().cloned());
+    let enc = std::iter::once(fitted.intercept).chain(fitted.coefficients.iter().copied());
+    let pla = std::iter::once(twin.intercept).chain(twin.coefficients.iter().copied());
+    for ((name, e), p) in names.zip(enc).zip(pla) {
+        let ok = (e - p).abs() <= 1e-6 * p.abs().max(1e-6);
+        model_bad += usize::from(!ok);
+        values += 1;
+        println!(
+            "     {name:<14} {e:>16.10} {p:>16.10}  {}",
+            if ok { "✓" } else { "✗" }
+        );
+    }
+    println!(
+        "     training RMSE {:.4} (plaintext {:.4}); {} sums released in {:.2} s",
+        fitted.rmse_train,
+        twin.rmse_train,
+        fit_report.released_ciphertexts,
+        fit_report.compute_seconds + fit_report.release_seconds
+    );
+    released_cts += fit_report.released_ciphertexts;
+    if model_bad > 0 {
+        failures.push(format!(
+            "model fit: {model_bad} coefficients differ from the plaintext twin"
+        ));
+    }
+
+    println!();
+    let queries = STEPS.len() + 1;
     if failures.is_empty() {
         println!(
             "All {values} values of {queries} queries agree with the plaintext answers \

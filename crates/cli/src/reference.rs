@@ -93,9 +93,52 @@ pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<Pla
 
 /// Plan `sql` against `schema` and evaluate it over clear rows.
 pub fn evaluate(schema: &Schema, sql: &str, rows: &[PlainRow]) -> Result<ResultSet, EngineError> {
-    let catalog = Catalog::new(&[schema]);
+    evaluate_in(&[schema], sql, rows)
+}
+
+/// Plan `sql` against several schemas (a join) and evaluate it over clear rows whose
+/// columns are named as the plan names them (`alias.column` for a join).
+pub fn evaluate_in(
+    schemas: &[&Schema],
+    sql: &str,
+    rows: &[PlainRow],
+) -> Result<ResultSet, EngineError> {
+    let catalog = Catalog::new(schemas);
     let query = plan(sql, &catalog)?;
     Ok(plaintext::evaluate(&query, rows))
+}
+
+/// The inner join of two clear tables on `key`, columns qualified `a.` / `b.`: the
+/// plaintext twin of a join over product lanes.
+pub fn inner_join(
+    left: &[PlainRow],
+    a: &str,
+    right: &[PlainRow],
+    b: &str,
+    key: &str,
+) -> Vec<PlainRow> {
+    let text = |r: &PlainRow| match r.get(key) {
+        Some(dtfhe_thread::Value::Text(t)) => Some(t.clone()),
+        Some(dtfhe_thread::Value::Int(i)) => Some(i.to_string()),
+        _ => None,
+    };
+    let mut by_key: std::collections::HashMap<String, Vec<&PlainRow>> =
+        std::collections::HashMap::new();
+    for r in right {
+        if let Some(k) = text(r) {
+            by_key.entry(k).or_default().push(r);
+        }
+    }
+    let mut out = Vec::new();
+    for l in left {
+        for r in text(l).and_then(|k| by_key.get(&k)).into_iter().flatten() {
+            let mut row = PlainRow::new();
+            row.extend(l.iter().map(|(k, v)| (format!("{a}.{k}"), v.clone())));
+            row.extend(r.iter().map(|(k, v)| (format!("{b}.{k}"), v.clone())));
+            out.push(row);
+        }
+    }
+    out
 }
 
 /// Whether an encrypted result cell equals the plaintext one: NULL, integers and text
