@@ -9,6 +9,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "==> sqlite3 (for the outside-tampering tests)"
+scripts/ensure-sqlite3.sh || echo "warning: could not install sqlite3; the audit tests fall back to rusqlite"
 echo "==> cargo test"
 cargo test --workspace
 echo "==> all checks passed"
