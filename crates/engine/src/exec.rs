@@ -91,7 +91,11 @@ struct Decoded {
 fn decode(chunk: &ChunkMeta, n: usize) -> Result<Decoded, EngineError> {
     let cols = decode_public_columns(&chunk.public)
         .map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
-    let names: HashMap<String, usize> = cols.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+    let names: HashMap<String, usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
     let cols: Vec<Vec<Value>> = cols.into_iter().map(|c| c.values).collect();
     let (slots, block) = match names.get(LANE_COLUMN) {
         Some(&i) => {
@@ -99,18 +103,33 @@ fn decode(chunk: &ChunkMeta, n: usize) -> Result<Decoded, EngineError> {
                 .iter()
                 .map(|v| match v {
                     Value::Int(l) if *l >= 0 => Ok(*l as u64),
-                    _ => Err(EngineError::Execution(format!("chunk {}: bad lane number", chunk.id))),
+                    _ => Err(EngineError::Execution(format!(
+                        "chunk {}: bad lane number",
+                        chunk.id
+                    ))),
                 })
                 .collect::<Result<Vec<u64>, _>>()?;
             let block = lanes.first().map(|l| l / n as u64);
             if lanes.iter().any(|l| Some(l / n as u64) != block) {
-                return Err(EngineError::Execution(format!("chunk {} spans two lane blocks", chunk.id)));
+                return Err(EngineError::Execution(format!(
+                    "chunk {} spans two lane blocks",
+                    chunk.id
+                )));
             }
-            (lanes.iter().map(|l| (l % n as u64) as usize).collect(), block)
+            (
+                lanes.iter().map(|l| (l % n as u64) as usize).collect(),
+                block,
+            )
         }
         None => ((0..chunk.rows as usize).collect(), None),
     };
-    Ok(Decoded { names, cols, source: Value::Text(chunk.source.clone()), slots, block })
+    Ok(Decoded {
+        names,
+        cols,
+        source: Value::Text(chunk.source.clone()),
+        slots,
+        block,
+    })
 }
 
 /// Row access across the sides of a unit: `prefix + column` → that side's value.
@@ -124,7 +143,9 @@ static NULL: Value = Value::Null;
 impl PublicRow for UnitRow<'_> {
     fn get(&self, column: &str) -> &Value {
         for (prefix, (d, row)) in self.prefixes.iter().zip(&self.sides) {
-            let Some(name) = column.strip_prefix(prefix.as_str()) else { continue };
+            let Some(name) = column.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
             if name == SOURCE_COLUMN {
                 return &d.source;
             }
@@ -158,11 +179,17 @@ fn label_of(query: &Query, key: &[Value]) -> String {
 /// Pass 1: select rows and form groups, in clear. Reads no ciphertext.
 pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection, EngineError> {
     let n = params.slots();
-    let load = |dataset: &str| store.chunks(dataset).map_err(|e| EngineError::Execution(e.to_string()));
+    let load = |dataset: &str| {
+        store
+            .chunks(dataset)
+            .map_err(|e| EngineError::Execution(e.to_string()))
+    };
     let mut chunks: Vec<(usize, ChunkMeta)> = Vec::new();
     let mut decoded: Vec<Decoded> = Vec::new();
-    // (unit, per side: (decoded index, row per joined slot)), rows as (slot, row index per side)
-    let mut units: Vec<(Unit, Vec<(usize, Vec<usize>)>, Vec<bool>)> = Vec::new();
+    // Each unit with its rows (slot, row index on each side) and, per side, whether its rows
+    // are all of that side's chunk.
+    type UnitRows = (Unit, Vec<(usize, Vec<usize>)>, Vec<bool>);
+    let mut units: Vec<UnitRows> = Vec::new();
     let prefixes: Vec<String> = match &query.join {
         None => {
             for c in load(&query.dataset)? {
@@ -170,7 +197,12 @@ pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection
                 chunks.push((0, c));
             }
             for (i, d) in decoded.iter().enumerate() {
-                let rows = d.slots.iter().enumerate().map(|(r, &s)| (s, vec![r])).collect();
+                let rows = d
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &s)| (s, vec![r]))
+                    .collect();
                 units.push((Unit { chunks: vec![i] }, rows, vec![true]));
             }
             vec![String::new()]
@@ -185,14 +217,22 @@ pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection
             let mut by_block: BTreeMap<u64, [Vec<usize>; 2]> = BTreeMap::new();
             for (i, (side, c)) in chunks.iter().enumerate() {
                 let block = decoded[i].block.ok_or_else(|| {
-                    EngineError::Execution(format!("chunk {} of a lane dataset has no lane numbers", c.id))
+                    EngineError::Execution(format!(
+                        "chunk {} of a lane dataset has no lane numbers",
+                        c.id
+                    ))
                 })?;
                 by_block.entry(block).or_default()[*side].push(i);
             }
             for [left, right] in by_block.values() {
                 for &a in left {
                     for &b in right {
-                        let rows_b: HashMap<usize, usize> = decoded[b].slots.iter().enumerate().map(|(r, &s)| (s, r)).collect();
+                        let rows_b: HashMap<usize, usize> = decoded[b]
+                            .slots
+                            .iter()
+                            .enumerate()
+                            .map(|(r, &s)| (s, r))
+                            .collect();
                         let rows: Vec<(usize, Vec<usize>)> = decoded[a]
                             .slots
                             .iter()
@@ -202,7 +242,10 @@ pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection
                         if rows.is_empty() {
                             continue;
                         }
-                        let covers = vec![rows.len() == decoded[a].slots.len(), rows.len() == decoded[b].slots.len()];
+                        let covers = vec![
+                            rows.len() == decoded[a].slots.len(),
+                            rows.len() == decoded[b].slots.len(),
+                        ];
                         units.push((Unit { chunks: vec![a, b] }, rows, covers));
                     }
                 }
@@ -218,7 +261,12 @@ pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection
         for (slot, side_rows) in rows {
             let r = UnitRow {
                 prefixes: &prefixes,
-                sides: unit.chunks.iter().zip(side_rows).map(|(&c, &row)| (&decoded[c], row)).collect(),
+                sides: unit
+                    .chunks
+                    .iter()
+                    .zip(side_rows)
+                    .map(|(&c, &row)| (&decoded[c], row))
+                    .collect(),
             };
             if !query.selects(&r) {
                 continue;
@@ -251,9 +299,19 @@ pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection
     }
     let mut groups: Vec<SelectedGroup> = groups.into_values().collect();
     if groups.is_empty() && query.group_by.is_empty() {
-        groups.push(SelectedGroup { label: label_of(query, &[]), state: query.new_group(Vec::new()), units: BTreeMap::new() });
+        groups.push(SelectedGroup {
+            label: label_of(query, &[]),
+            state: query.new_group(Vec::new()),
+            units: BTreeMap::new(),
+        });
     }
-    Ok(Selection { chunks, units: units.into_iter().map(|(u, _, _)| u).collect(), groups, moments: query.moments(), prefixes })
+    Ok(Selection {
+        chunks,
+        units: units.into_iter().map(|(u, _, _)| u).collect(),
+        groups,
+        moments: query.moments(),
+        prefixes,
+    })
 }
 
 enum Acc {
@@ -263,11 +321,20 @@ enum Acc {
 
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
 /// compact (`usage = "sum"`) column whose chunks a query splits.
-pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multiplier, selection: &Selection) -> Result<Vec<ComputedSum>, EngineError> {
+pub fn compute(
+    store: &Store,
+    query: &Query,
+    params: &Params,
+    multiplier: &Multiplier,
+    selection: &Selection,
+) -> Result<Vec<ComputedSum>, EngineError> {
     let schema = &query.schema;
     let compact = params.compact_level();
     let level_of_factor = |f: &Factor| -> usize {
-        let sum_only = schema.column(&f.column).and_then(|c| c.encrypted()).is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
+        let sum_only = schema
+            .column(&f.column)
+            .and_then(|c| c.encrypted())
+            .is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
         if sum_only && f.part != Part::Square {
             compact
         } else {
@@ -300,7 +367,11 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
 
     // Load every needed part of every chunk that any group uses, decoding in parallel.
     type PartKey = (usize, String, Part);
-    let used: std::collections::BTreeSet<usize> = selection.groups.iter().flat_map(|g| g.units.keys().copied()).collect();
+    let used: std::collections::BTreeSet<usize> = selection
+        .groups
+        .iter()
+        .flat_map(|g| g.units.keys().copied())
+        .collect();
     let mut needed: Vec<PartKey> = Vec::new();
     for &ui in &used {
         for m in &selection.moments {
@@ -319,14 +390,25 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
         let bytes = store
             .part(chunk.id, col, part_name(*part))
             .map_err(|e| EngineError::Execution(e.to_string()))?
-            .ok_or_else(|| EngineError::Execution(format!("chunk {} has no {} part for column `{col}`", chunk.id, part_name(*part))))?;
+            .ok_or_else(|| {
+                EngineError::Execution(format!(
+                    "chunk {} has no {} part for column `{col}`",
+                    chunk.id,
+                    part_name(*part)
+                ))
+            })?;
         raw.push(bytes);
     }
     let decoded: Vec<Ciphertext> = raw
         .par_iter()
         .zip(&needed)
         .map(|(b, (ci, col, _))| {
-            codec::decode_ciphertext(params, b).map_err(|e| EngineError::Execution(format!("chunk {} column `{col}`: {e}", selection.chunks[*ci].1.id)))
+            codec::decode_ciphertext(params, b).map_err(|e| {
+                EngineError::Execution(format!(
+                    "chunk {} column `{col}`: {e}",
+                    selection.chunks[*ci].1.id
+                ))
+            })
         })
         .collect::<Result<_, _>>()?;
     let parts: HashMap<PartKey, Ciphertext> = needed.into_iter().zip(decoded).collect();
@@ -345,7 +427,13 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
                 selection
                     .moments
                     .iter()
-                    .map(|m| if m.factors.len() == 1 { Acc::Linear(LinearSum::default(), false) } else { Acc::Product(Box::new(multiplier.product_sum()), false) })
+                    .map(|m| {
+                        if m.factors.len() == 1 {
+                            Acc::Linear(LinearSum::default(), false)
+                        } else {
+                            Acc::Product(Box::new(multiplier.product_sum()), false)
+                        }
+                    })
                     .collect()
             })
             .collect()
@@ -355,7 +443,9 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
         let mut extended: HashMap<Factor, dtfhe_crypto::accumulate::Extended> = HashMap::new();
         let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
         for (gi, g) in selection.groups.iter().enumerate() {
-            let Some(mask) = g.units.get(&ui) else { continue };
+            let Some(mask) = g.units.get(&ui) else {
+                continue;
+            };
             let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
             for (mi, m) in selection.moments.iter().enumerate() {
                 let first = part_of(ui, &m.factors[0]);
@@ -371,19 +461,28 @@ pub fn compute(store: &Store, query: &Query, params: &Params, multiplier: &Multi
                 };
                 match &mut accs[gi][mi] {
                     Acc::Linear(sum, was_masked) => {
-                        sum.add(masked_first.as_ref().unwrap_or(first)).map_err(exec)?;
+                        sum.add(masked_first.as_ref().unwrap_or(first))
+                            .map_err(exec)?;
                         *was_masked |= masked_first.is_some();
                     }
                     Acc::Product(sum, was_masked) => {
                         let second = &m.factors[1];
                         if !extended.contains_key(second) {
-                            extended.insert(second.clone(), multiplier.extend(part_of(ui, second)).map_err(exec)?);
+                            extended.insert(
+                                second.clone(),
+                                multiplier.extend(part_of(ui, second)).map_err(exec)?,
+                            );
                         }
                         match &masked_first {
-                            Some(ct) => sum.add(&multiplier.extend(ct).map_err(exec)?, &extended[second]),
+                            Some(ct) => {
+                                sum.add(&multiplier.extend(ct).map_err(exec)?, &extended[second])
+                            }
                             None => {
                                 if !extended.contains_key(&m.factors[0]) {
-                                    extended.insert(m.factors[0].clone(), multiplier.extend(first).map_err(exec)?);
+                                    extended.insert(
+                                        m.factors[0].clone(),
+                                        multiplier.extend(first).map_err(exec)?,
+                                    );
                                 }
                                 sum.add(&extended[&m.factors[0]], &extended[second]);
                             }
