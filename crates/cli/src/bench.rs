@@ -164,6 +164,9 @@ pub struct Figures {
     pub plain: (f64, f64),
     /// Whether all released values matched plaintext.
     pub exact: bool,
+    /// Predictive maintenance: ridge fit of y on x (s), homomorphic scoring of every row and
+    /// its per-row release to the owner (s).
+    pub model: (f64, f64),
 }
 
 fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
@@ -276,6 +279,15 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
             f.plain.0 = plain_s;
         }
     }
+
+    // Model fit (from released aggregates) and per-row scoring released to the owner.
+    let t = Instant::now();
+    let (m, _) = crate::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
+    f.model.0 = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let scored = crate::model::score(&dir, &m, "bench", "bench", "bench")?;
+    f.model.1 = t.elapsed().as_secs_f64();
+    f.exact &= scored.result.rows.len() == rows;
     Ok(f)
 }
 
@@ -377,6 +389,18 @@ pub fn table(figs: &[Figures], preset: &str) -> String {
     rows.push((
         "encrypted / plaintext time, GROUP BY".into(),
         col(&|f| format!("{:.0}×", f.grouped.2 / f.plain.1.max(1e-9))),
+        "",
+        "",
+    ));
+    rows.push((
+        "model fit y ~ x from released sums (s)".into(),
+        col(&|f| format!("{:.2}", f.model.0)),
+        "",
+        "",
+    ));
+    rows.push((
+        "model score, every row, released to its owner (s)".into(),
+        col(&|f| format!("{:.2}", f.model.1)),
         "",
         "",
     ));

@@ -8,7 +8,9 @@ use crate::audit;
 use crate::error::CliError;
 use crate::ops::{self, QueryReport};
 use dtfhe_crypto::release::{centred, combine_full};
-use dtfhe_engine::model::{check_columns, fit_sql, score_plan, FitStats, LinearModel};
+use dtfhe_engine::model::{
+    check_columns, check_model_columns, fit_sql, score_plan, FitStats, LinearModel,
+};
 use dtfhe_engine::{exec, Cell, ResultSet};
 use dtfhe_store::EntryKind;
 use dtfhe_thread::decode_public_columns;
@@ -72,7 +74,8 @@ pub fn score(
     )?;
     let started = Instant::now();
     let prepared = (|| {
-        check_columns(&schema, &model.features[0], &model.features[1..]).map_err(CliError::from)?;
+        let features: Vec<&str> = model.features.iter().map(String::as_str).collect();
+        check_model_columns(&schema, &features)?;
         let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
         let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
         Ok::<_, CliError>((plan, scored))

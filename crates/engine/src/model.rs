@@ -127,12 +127,17 @@ pub fn check_columns(
             reason: "at least one feature is needed".into(),
         });
     }
-    for (i, c) in std::iter::once(target)
-        .chain(features.iter().map(String::as_str))
-        .enumerate()
-    {
+    let mut all: Vec<&str> = vec![target];
+    all.extend(features.iter().map(String::as_str));
+    check_model_columns(schema, &all)
+}
+
+/// Check that every column is a distinct, encrypted, non-nullable product column (the
+/// columns a linear model reads).
+pub fn check_model_columns(schema: &Schema, columns: &[&str]) -> Result<(), EngineError> {
+    for (i, c) in columns.iter().enumerate() {
         let col = schema.column(c).ok_or_else(|| EngineError::UnknownColumn {
-            column: c.into(),
+            column: c.to_string(),
             dataset: schema.dataset.clone(),
         })?;
         match &col.kind {
@@ -146,7 +151,7 @@ pub fn check_columns(
                 })
             }
         }
-        if features[..i.saturating_sub(1)].iter().any(|f| f == c) || (i > 0 && c == target) {
+        if columns[..i].iter().any(|p| p.eq_ignore_ascii_case(c)) {
             return Err(EngineError::BadArguments {
                 function: "model".into(),
                 reason: format!("`{c}` is listed twice"),
