@@ -120,6 +120,17 @@ const STEPS: &[Step] = &[
         refused: false,
     },
     Step {
+        dataset: "production_runs",
+        title: "Fault detection: unplanned downtime per line",
+        why: "The MES also encrypts whether each downtime passed the declared edges \
+              (15, 30, 60, 120 min): counts over a threshold and a histogram, all encrypted.",
+        sql: "SELECT line, COUNT(*) FILTER (WHERE downtime_min > 60) AS long_stops, \
+              HISTOGRAM(downtime_min) AS downtime_histogram, \
+              APPROX_PERCENTILE(downtime_min, 0.9) AS p90_downtime \
+              FROM production_runs GROUP BY line ORDER BY line",
+        refused: false,
+    },
+    Step {
         dataset: "join",
         title: "The thread across stages: process data × failure records",
         why: "The manufacturer's process data and the service partner's failure records, joined \
