@@ -1,17 +1,19 @@
 //! The operations behind `init`, `ingest` and `query` on an embedded (SQLite) deployment,
 //! with every trustee in its own directory on this machine.
 
+use crate::audit;
 use crate::error::CliError;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params, Preset};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
-use dtfhe_store::{Deployment, Store};
+use dtfhe_store::{Deployment, EntryKind, Store};
 use dtfhe_thread::{read_csv_bytes, Schema};
 use dtfhe_trustee::policy::{
     check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest,
 };
+use dtfhe_trustee::shares::ciphertext_hash;
 use dtfhe_trustee::Trustee;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -216,7 +218,32 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
         }
     }
     let dataset = schema.dataset.clone();
-    let n_chunks = dtfhe_agent::chunk_count(table.rows, d.params.slots());
+    // Per-product datasets place every row in its product's lane (shared across datasets).
+    let layout = match &schema.lanes {
+        None => dtfhe_agent::Layout::packed(table.rows, d.params.slots()),
+        Some(key) => {
+            let col = table
+                .public
+                .iter()
+                .find(|c| &c.name == key)
+                .ok_or_else(|| CliError::Usage(format!("lane key `{key}` missing from the table")))?;
+            let keys: Vec<String> = col
+                .values
+                .iter()
+                .map(|v| match v {
+                    dtfhe_thread::Value::Text(t) => t.clone(),
+                    dtfhe_thread::Value::Int(i) => i.to_string(),
+                    dtfhe_thread::Value::Dec(f) => f.to_string(),
+                    dtfhe_thread::Value::Null => String::new(),
+                })
+                .collect();
+            let lanes = d.store.assign_lanes(key, &keys)?;
+            dtfhe_agent::Layout::lanes(lanes, d.params.slots()).map_err(|e| {
+                CliError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))
+            })?
+        }
+    };
+    let n_chunks = layout.len();
     let report = |chunks: usize, resumed: usize, encrypt_seconds: f64| IngestReport {
         dataset: dataset.clone(),
         rows: table.rows,
@@ -301,11 +328,12 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let mut encrypt_seconds = 0.0;
     let mut written = 0usize;
     let store = &mut d.store;
-    let out = dtfhe_agent::encrypt_ordered(
+    let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,
         &pk,
         &schema,
         &table,
+        &layout,
         &missing,
         &signer,
         |_, chunk| {
@@ -383,49 +411,99 @@ pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
 
 /// [`query`], optionally with differential privacy: every released sum gets discrete-Laplace
 /// noise drawn jointly by the trustees, spending `epsilon` of the dataset's budget.
+///
+/// Every step is recorded in the store's ledger (see [`crate::audit`]): the query, any
+/// refusal (after it is known), the release request with the ciphertexts' hashes, each
+/// trustee's decision and the delivery (counts only, never a value).
 pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryReport, CliError> {
-    let d = open(dir)?;
+    let mut d = open(dir)?;
+    let actor = audit::actor();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let query = dtfhe_engine::plan(sql, &catalog)?;
+    let detail = audit::query_detail(sql, epsilon);
+    let query = match dtfhe_engine::plan(sql, &catalog) {
+        Ok(q) => q,
+        Err(e) => {
+            let e = CliError::from(e);
+            if matches!(e, CliError::Refused(_)) {
+                let dataset = audit::dataset_of_sql(sql);
+                let q = audit::record(
+                    &mut d.store,
+                    EntryKind::QueryRun,
+                    &actor,
+                    &dataset,
+                    &detail,
+                    &[],
+                )?;
+                return Err(audit::denied(
+                    &mut d.store,
+                    &actor,
+                    &dataset,
+                    &format!("query entry {q}"),
+                    e,
+                ));
+            }
+            return Err(e);
+        }
+    };
+    let q = audit::record(
+        &mut d.store,
+        EntryKind::QueryRun,
+        &actor,
+        &query.dataset,
+        &detail,
+        &[],
+    )?;
     let policy = Policy {
         min_group_size: d.deployment.min_group_size,
         trustees: d.deployment.trustees.len(),
     };
 
     let compute_started = Instant::now();
-    let selection = exec::select(&d.store, &query)?;
-    // Fail fast on the clear rules before any homomorphic work; trustees check again.
-    let groups: Vec<GroupFacts> = selection
-        .groups
-        .iter()
-        .map(|g| GroupFacts {
-            label: g.label.clone(),
-            rows: g.state.rows(),
-        })
-        .collect();
-    check_groups(&policy, &groups).map_err(CliError::Refused)?;
-    for g in &groups {
-        for m in &selection.moments {
-            check_sum(
-                &d.params,
-                &policy,
-                &m.to_string(),
-                g.rows,
-                m.bound(&query.schema),
-                0,
-                0,
-            )
-            .map_err(CliError::Refused)?;
+    let computed = (|| {
+        let selection = exec::select(&d.store, &d.params, &query)?;
+        // Fail fast on the clear rules before any homomorphic work; trustees check again.
+        let groups: Vec<GroupFacts> = selection
+            .groups
+            .iter()
+            .map(|g| GroupFacts {
+                label: g.label.clone(),
+                rows: g.state.rows(),
+            })
+            .collect();
+        check_groups(&policy, &groups).map_err(CliError::Refused)?;
+        for g in &groups {
+            for m in &selection.moments {
+                check_sum(
+                    &d.params,
+                    &policy,
+                    &m.to_string(),
+                    g.rows,
+                    m.bound(&query.schema),
+                    0,
+                    0,
+                )
+                .map_err(CliError::Refused)?;
+            }
         }
-    }
-    let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
-        Vec::new()
-    } else {
-        let relin = codec::decode_relin_key(&d.params, &d.deployment.relin_key)?;
-        let multiplier = Multiplier::new(&d.params, relin)?;
-        exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
-    };
+        let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
+            Vec::new()
+        } else {
+            let relin = codec::decode_relin_key(&d.params, &d.deployment.relin_key)?;
+            let multiplier = Multiplier::new(&d.params, relin)?;
+            exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
+        };
+        Ok((selection, groups, computed))
+    })();
+    let (selection, groups, computed) = computed.map_err(|e| {
+        audit::denied(
+            &mut d.store,
+            &actor,
+            &query.dataset,
+            &format!("query entry {q}"),
+            e,
+        )
+    })?;
     let compute_seconds = compute_started.elapsed().as_secs_f64();
 
     let release_started = Instant::now();
@@ -445,16 +523,31 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
             .collect(),
         epsilon,
     };
+    let ct_hashes: Vec<dtfhe_store::Hash> = computed
+        .iter()
+        .map(|c| ciphertext_hash(&d.params, &c.ciphertext))
+        .collect();
+    let release = audit::record(
+        &mut d.store,
+        EntryKind::ReleaseRequested,
+        &actor,
+        &query.dataset,
+        &format!(
+            "query entry {q}: {} sums over {} groups{}",
+            computed.len(),
+            request.groups.len(),
+            epsilon
+                .map(|e| format!(", epsilon {e}"))
+                .unwrap_or_default()
+        ),
+        &ct_hashes,
+    )?;
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let shares = trustee
-            .review(&d.params, &policy, &request)
-            .map_err(|e| match e {
-                dtfhe_trustee::TrusteeError::Refused { .. } => CliError::Refused(e.to_string()),
-                other => CliError::Usage(other.to_string()),
-            })?;
+        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params);
+        let answer = trustee.and_then(|t| t.review(&d.params, &policy, &request));
+        let shares =
+            audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
         all_shares.push(shares);
     }
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
@@ -468,6 +561,18 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         &query,
         &query.schema,
         selection.groups.into_iter().map(|g| g.state).zip(sums),
+    )?;
+    audit::record(
+        &mut d.store,
+        EntryKind::ResultDelivered,
+        &actor,
+        &audit::release_subject(release),
+        &format!(
+            "{} groups, {} values delivered to `{actor}`",
+            result.rows.len(),
+            result.rows.len() * result.columns.len()
+        ),
+        &ct_hashes,
     )?;
     Ok(QueryReport {
         result,
