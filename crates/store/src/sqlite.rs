@@ -1211,22 +1211,37 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path, "begin lane assignment")?;
         let mut next: i64 = tx
-            .query_row("SELECT COALESCE(MAX(lane) + 1, 0) FROM lanes WHERE space = ?1", [space], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(lane) + 1, 0) FROM lanes WHERE space = ?1",
+                [space],
+                |r| r.get(0),
+            )
             .ctx(&path, "read lanes")?;
         let mut out = Vec::with_capacity(keys.len());
         {
-            let mut get = tx.prepare("SELECT lane FROM lanes WHERE space = ?1 AND key = ?2").ctx(&path, "prepare")?;
-            let mut put = tx.prepare("INSERT INTO lanes (space, key, lane) VALUES (?1, ?2, ?3)").ctx(&path, "prepare")?;
+            let mut get = tx
+                .prepare("SELECT lane FROM lanes WHERE space = ?1 AND key = ?2")
+                .ctx(&path, "prepare")?;
+            let mut put = tx
+                .prepare("INSERT INTO lanes (space, key, lane) VALUES (?1, ?2, ?3)")
+                .ctx(&path, "prepare")?;
             for k in keys {
                 let existing: Option<i64> = get
                     .query_row(rusqlite::params![space, k], |r| r.get(0))
                     .map(Some)
-                    .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                    .or_else(|e| {
+                        if e == rusqlite::Error::QueryReturnedNoRows {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    })
                     .ctx(&path, "read lane")?;
                 let lane = match existing {
                     Some(l) => l,
                     None => {
-                        put.execute(rusqlite::params![space, k, next]).ctx(&path, "assign lane")?;
+                        put.execute(rusqlite::params![space, k, next])
+                            .ctx(&path, "assign lane")?;
                         next += 1;
                         next - 1
                     }
