@@ -226,7 +226,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
                 .public
                 .iter()
                 .find(|c| &c.name == key)
-                .ok_or_else(|| CliError::Usage(format!("lane key `{key}` missing from the table")))?;
+                .ok_or_else(|| {
+                    CliError::Usage(format!("lane key `{key}` missing from the table"))
+                })?;
             let keys: Vec<String> = col
                 .values
                 .iter()

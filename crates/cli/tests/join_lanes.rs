@@ -29,19 +29,44 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     let csv = std::fs::read(repo("data/ai4i2020/ai4i2020.csv")).expect("vendored AI4I");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("dep");
-    ops::init(&InitOptions { dir: d.clone(), trustees: vec!["oem".into(), "service".into(), "plant".into()], min_group_size: 5, preset: "bfv-16384".into(), dp_budget: None }).expect("init");
+    ops::init(&InitOptions {
+        dir: d.clone(),
+        trustees: vec!["oem".into(), "service".into(), "plant".into()],
+        min_group_size: 5,
+        preset: "bfv-16384".into(),
+        dp_budget: None,
+    })
+    .expect("init");
     // The manufacturer has products 2000..10000, the service partner 0..8000: 6000 in both.
     let (mfg, svc) = (slice_csv(&csv, 2000, 10000), slice_csv(&csv, 0, 8000));
     let (mfg_path, svc_path) = (dir.path().join("mfg.csv"), dir.path().join("svc.csv"));
     std::fs::write(&mfg_path, &mfg).expect("write");
     std::fs::write(&svc_path, &svc).expect("write");
-    for (schema, path, source) in [("schemas/ai4i_process.toml", &mfg_path, "manufacturer"), ("schemas/ai4i_service.toml", &svc_path, "service-partner")] {
-        ops::ingest(&IngestOptions { dir: d.clone(), schema: repo(schema), csv: path.clone(), source: source.into(), progress: false }).expect("ingest");
+    for (schema, path, source) in [
+        ("schemas/ai4i_process.toml", &mfg_path, "manufacturer"),
+        ("schemas/ai4i_service.toml", &svc_path, "service-partner"),
+    ] {
+        ops::ingest(&IngestOptions {
+            dir: d.clone(),
+            schema: repo(schema),
+            csv: path.clone(),
+            source: source.into(),
+            progress: false,
+        })
+        .expect("ingest");
     }
 
     // Plaintext twin: the inner join of the two clear tables, columns qualified m. / s.
-    let ms = Schema::from_toml_str(&std::fs::read_to_string(repo("schemas/ai4i_process.toml")).expect("schema"), "m").expect("schema");
-    let ss = Schema::from_toml_str(&std::fs::read_to_string(repo("schemas/ai4i_service.toml")).expect("schema"), "s").expect("schema");
+    let ms = Schema::from_toml_str(
+        &std::fs::read_to_string(repo("schemas/ai4i_process.toml")).expect("schema"),
+        "m",
+    )
+    .expect("schema");
+    let ss = Schema::from_toml_str(
+        &std::fs::read_to_string(repo("schemas/ai4i_service.toml")).expect("schema"),
+        "s",
+    )
+    .expect("schema");
     let m_rows = reference::plain_rows(&mfg, &ms, "manufacturer").expect("rows");
     let s_rows = reference::plain_rows(&svc, &ss, "service-partner").expect("rows");
     let key = |r: &PlainRow| match r.get("product_id") {

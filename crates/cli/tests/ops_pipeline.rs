@@ -173,15 +173,26 @@ fn differential_privacy_noise_and_budget() {
     let truth = |min_udi: i64| -> f64 {
         rows.iter()
             .filter(|r| matches!(r["udi"], Value::Int(u) if u > min_udi))
-            .map(|r| match r["failure"] { Value::Dec(f) => f, _ => 0.0 })
+            .map(|r| match r["failure"] {
+                Value::Dec(f) => f,
+                _ => 0.0,
+            })
             .sum()
     };
-    let sql = |min_udi: i64| format!("SELECT COUNT(*), SUM(failure) FROM ai4i WHERE udi > {min_udi}");
+    let sql =
+        |min_udi: i64| format!("SELECT COUNT(*), SUM(failure) FROM ai4i WHERE udi > {min_udi}");
     // ε = 0.4 on one sum of sensitivity 1: discrete Laplace with α = e^-0.4, sd ≈ 3.4.
     let noisy = ops::query_with(dir.path(), &sql(10), Some(0.4)).expect("noisy");
     let noisy_sum = noisy.result.rows[0][1].as_f64().expect("sum");
-    assert_eq!(noisy.result.rows[0][0], dtfhe_engine::Cell::Int(9990), "row counts are public and exact");
-    assert!((noisy_sum - truth(10)).abs() < 60.0, "noise far beyond its scale: {noisy_sum}");
+    assert_eq!(
+        noisy.result.rows[0][0],
+        dtfhe_engine::Cell::Int(9990),
+        "row counts are public and exact"
+    );
+    assert!(
+        (noisy_sum - truth(10)).abs() < 60.0,
+        "noise far beyond its scale: {noisy_sum}"
+    );
     assert_eq!(noisy_sum.fract(), 0.0, "integer noise on an integer sum");
     // Asking again returns the identical logged shares: the noise cannot be averaged away,
     // and no budget is spent twice.

@@ -642,10 +642,16 @@ impl Ctx<'_> {
                 .collect();
             return match hits.as_slice() {
                 [one] => self.lookup(&one.name.clone()),
-                [] => Err(EngineError::UnknownColumn { column: name.to_string(), dataset: self.schema.dataset.clone() }),
+                [] => Err(EngineError::UnknownColumn {
+                    column: name.to_string(),
+                    dataset: self.schema.dataset.clone(),
+                }),
                 _ => Err(EngineError::Parse(format!(
                     "column `{name}` is ambiguous in the join: qualify it as {}",
-                    hits.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(" or ")
+                    hits.iter()
+                        .map(|c| format!("`{}`", c.name))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
                 ))),
             };
         }
@@ -788,13 +794,25 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
         let schema = catalog
             .get(&dataset)
             .ok_or_else(|| EngineError::UnknownDataset(dataset.clone()))?;
-        let ctx = Ctx { schema, alias, sides: Vec::new() };
+        let ctx = Ctx {
+            schema,
+            alias,
+            sides: Vec::new(),
+        };
         (schema, ctx, None)
     } else {
         let (c, join) = plan_join(table, catalog)?;
         combined = c;
-        let sides = join.sides.iter().map(|s| (s.alias.clone(), s.dataset.clone())).collect();
-        let ctx = Ctx { schema: &combined, alias: None, sides };
+        let sides = join
+            .sides
+            .iter()
+            .map(|s| (s.alias.clone(), s.dataset.clone()))
+            .collect();
+        let ctx = Ctx {
+            schema: &combined,
+            alias: None,
+            sides,
+        };
         (&combined, ctx, Some(join))
     };
 
@@ -946,7 +964,9 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
 /// Dataset name and alias of a plain table reference.
 fn table_name(relation: &TableFactor) -> Result<(String, Option<String>), EngineError> {
     match relation {
-        TableFactor::Table { name, alias, args, .. } => {
+        TableFactor::Table {
+            name, alias, args, ..
+        } => {
             if args.is_some() {
                 return unsupported("table functions");
             }
@@ -965,7 +985,10 @@ fn table_name(relation: &TableFactor) -> Result<(String, Option<String>), Engine
 
 /// `FROM a [AS x] [INNER] JOIN b [AS y] ON x.k = y.k` over two lane datasets sharing the
 /// lane key k: the combined schema qualifies every column as `alias.column`.
-fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, Join), EngineError> {
+fn plan_join(
+    table: &ast::TableWithJoins,
+    catalog: &Catalog,
+) -> Result<(Schema, Join), EngineError> {
     let [j] = table.joins.as_slice() else {
         return unsupported("joins of more than two datasets");
     };
@@ -980,13 +1003,19 @@ fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, 
     let (ld, la) = table_name(&table.relation)?;
     let (rd, ra) = table_name(&j.relation)?;
     let (ls, rs) = (
-        catalog.get(&ld).ok_or_else(|| EngineError::UnknownDataset(ld.clone()))?,
-        catalog.get(&rd).ok_or_else(|| EngineError::UnknownDataset(rd.clone()))?,
+        catalog
+            .get(&ld)
+            .ok_or_else(|| EngineError::UnknownDataset(ld.clone()))?,
+        catalog
+            .get(&rd)
+            .ok_or_else(|| EngineError::UnknownDataset(rd.clone()))?,
     );
     let la = la.unwrap_or_else(|| ls.dataset.clone());
     let ra = ra.unwrap_or_else(|| rs.dataset.clone());
     if la.eq_ignore_ascii_case(&ra) {
-        return Err(EngineError::Parse("the two sides of a join need different aliases".into()));
+        return Err(EngineError::Parse(
+            "the two sides of a join need different aliases".into(),
+        ));
     }
     let (Some(lk), Some(rk)) = (&ls.lanes, &rs.lanes) else {
         return unsupported(format!(
@@ -995,24 +1024,37 @@ fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, 
         ));
     };
     if !lk.eq_ignore_ascii_case(rk) {
-        return unsupported(format!("joining datasets with different lane keys (`{lk}` and `{rk}`)"));
+        return unsupported(format!(
+            "joining datasets with different lane keys (`{lk}` and `{rk}`)"
+        ));
     }
     // ON x.k = y.k (either order).
     let key_of = |e: &Expr| -> Option<(String, String)> {
         match e {
-            Expr::CompoundIdentifier(ids) if ids.len() == 2 => Some((ids[0].value.clone(), ids[1].value.clone())),
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                Some((ids[0].value.clone(), ids[1].value.clone()))
+            }
             Expr::Nested(inner) => match inner.as_ref() {
-                Expr::CompoundIdentifier(ids) if ids.len() == 2 => Some((ids[0].value.clone(), ids[1].value.clone())),
+                Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                    Some((ids[0].value.clone(), ids[1].value.clone()))
+                }
                 _ => None,
             },
             _ => None,
         }
     };
     let ok = match on {
-        Expr::BinaryOp { left, op: ast::BinaryOperator::Eq, right } => match (key_of(left), key_of(right)) {
+        Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Eq,
+            right,
+        } => match (key_of(left), key_of(right)) {
             (Some((qa, ca)), Some((qb, cb))) => {
-                let is = |q: &str, alias: &str, ds: &str| q.eq_ignore_ascii_case(alias) || q.eq_ignore_ascii_case(ds);
-                let sides_ok = (is(&qa, &la, &ls.dataset) && is(&qb, &ra, &rs.dataset)) || (is(&qa, &ra, &rs.dataset) && is(&qb, &la, &ls.dataset));
+                let is = |q: &str, alias: &str, ds: &str| {
+                    q.eq_ignore_ascii_case(alias) || q.eq_ignore_ascii_case(ds)
+                };
+                let sides_ok = (is(&qa, &la, &ls.dataset) && is(&qb, &ra, &rs.dataset))
+                    || (is(&qa, &ra, &rs.dataset) && is(&qb, &la, &ls.dataset));
                 sides_ok && ca.eq_ignore_ascii_case(lk) && cb.eq_ignore_ascii_case(lk)
             }
             _ => false,
@@ -1020,12 +1062,21 @@ fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, 
         _ => false,
     };
     if !ok {
-        return unsupported(format!("join conditions other than {la}.{lk} = {ra}.{lk} (the product lane)"));
+        return unsupported(format!(
+            "join conditions other than {la}.{lk} = {ra}.{lk} (the product lane)"
+        ));
     }
     let mut columns = Vec::new();
     for (alias, schema) in [(&la, ls), (&ra, rs)] {
-        if schema.columns.iter().any(|c| c.nullable && c.is_encrypted()) {
-            return unsupported(format!("joins over `{}`, which has nullable encrypted columns", schema.dataset));
+        if schema
+            .columns
+            .iter()
+            .any(|c| c.nullable && c.is_encrypted())
+        {
+            return unsupported(format!(
+                "joins over `{}`, which has nullable encrypted columns",
+                schema.dataset
+            ));
         }
         for c in &schema.columns {
             let mut c = c.clone();
@@ -1040,9 +1091,24 @@ fn plan_join(table: &ast::TableWithJoins, catalog: &Catalog) -> Result<(Schema, 
         });
     }
     let dataset = format!("{}_join_{}", ls.dataset, rs.dataset);
-    let combined = Schema { dataset, stage: ls.stage, csv: ls.csv.clone(), columns, lanes: Some(format!("{la}.{lk}")) };
+    let combined = Schema {
+        dataset,
+        stage: ls.stage,
+        csv: ls.csv.clone(),
+        columns,
+        lanes: Some(format!("{la}.{lk}")),
+    };
     let join = Join {
-        sides: [JoinSide { dataset: ls.dataset.clone(), alias: la }, JoinSide { dataset: rs.dataset.clone(), alias: ra }],
+        sides: [
+            JoinSide {
+                dataset: ls.dataset.clone(),
+                alias: la,
+            },
+            JoinSide {
+                dataset: rs.dataset.clone(),
+                alias: ra,
+            },
+        ],
         key: lk.clone(),
     };
     Ok((combined, join))
@@ -1398,12 +1464,10 @@ fn encrypted_column_in(ctx: &Ctx, e: &Expr) -> Option<String> {
         } => encrypted_column_in(ctx, expr)
             .or_else(|| encrypted_column_in(ctx, low))
             .or_else(|| encrypted_column_in(ctx, high)),
-        Expr::In { expr, target, .. } => {
-            encrypted_column_in(ctx, expr).or_else(|| match target {
-                ast::InTarget::List(list) => list.iter().find_map(|i| encrypted_column_in(ctx, i)),
-                _ => None,
-            })
-        }
+        Expr::In { expr, target, .. } => encrypted_column_in(ctx, expr).or_else(|| match target {
+            ast::InTarget::List(list) => list.iter().find_map(|i| encrypted_column_in(ctx, i)),
+            _ => None,
+        }),
         _ => None,
     }
 }
@@ -1447,17 +1511,13 @@ fn plan_count_filter(
     let Some((col, op, value)) = shape else {
         return match encrypted_column_in(ctx, e) {
             Some(c) => Err(refuse(c)),
-            None => unsupported(format!(
-                "FILTER on public columns (`{filter}`); use WHERE"
-            )),
+            None => unsupported(format!("FILTER on public columns (`{filter}`); use WHERE")),
         };
     };
     if !matches!(col.kind, ColKind::Encrypted(_)) {
         return match encrypted_column_in(ctx, value) {
             Some(c) => Err(refuse(c)),
-            None => unsupported(format!(
-                "FILTER on public columns (`{filter}`); use WHERE"
-            )),
+            None => unsupported(format!("FILTER on public columns (`{filter}`); use WHERE")),
         };
     }
     if let Some(a) = arg {
@@ -1526,7 +1586,11 @@ fn plan_histogram(
     };
     let col = match ctx.column(column) {
         Some(c) => c?,
-        None => return unsupported(format!("the argument `{column}` of {written} (only plain columns)")),
+        None => {
+            return unsupported(format!(
+                "the argument `{column}` of {written} (only plain columns)"
+            ))
+        }
     };
     if !matches!(col.kind, ColKind::Encrypted(_)) {
         return unsupported(format!("{written} on the public column `{}`", col.name));
