@@ -152,6 +152,9 @@ pub fn open(dir: &Path) -> Result<Deployed, CliError> {
     })
 }
 
+/// Chunks committed per store transaction during ingest.
+const COMMIT_BATCH: usize = 8;
+
 /// Options of `dtfhe ingest`.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -330,6 +333,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let mut encrypt_seconds = 0.0;
     let mut written = 0usize;
     let store = &mut d.store;
+    let mut pending: Vec<dtfhe_store::NewChunk> = Vec::with_capacity(COMMIT_BATCH);
+    let mut committed = 0usize;
     let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,
         &pk,
@@ -343,15 +348,16 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
             if written == missing.len() {
                 encrypt_seconds = encrypt_started.elapsed().as_secs_f64();
             }
-            // One chunk per transaction: a crash loses at most the chunk in flight.
-            store.append_chunks(
-                &dataset,
-                &schema_text,
-                &opts.source,
-                std::slice::from_ref(&chunk),
-            )?;
-            if let Some(b) = &bar {
-                b.inc(1);
+            // A few chunks per transaction (each with its ledger entry and one signed
+            // checkpoint): a crash loses at most the batch in flight, which a re-run resumes.
+            pending.push(chunk);
+            if pending.len() >= COMMIT_BATCH || written == missing.len() {
+                store.append_chunks(&dataset, &schema_text, &opts.source, &pending)?;
+                committed += pending.len();
+                if let Some(b) = &bar {
+                    b.inc(pending.len() as u64);
+                }
+                pending.clear();
             }
             Ok::<(), dtfhe_store::StoreError>(())
         },
@@ -364,7 +370,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
         Err(dtfhe_agent::PipelineError::Agent(e)) => {
             return Err(CliError::Usage(format!(
                 "{e}; {} of {n_chunks} chunks are stored, re-run the same command to resume",
-                stored.len() + written
+                stored.len() + committed
             )))
         }
         Err(dtfhe_agent::PipelineError::Sink(e)) => return Err(e.into()),

@@ -128,6 +128,10 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .ctx(path, "open database")?;
+        // Ciphertext blobs are ~0.2–1.3 MB: large pages keep their overflow chains short.
+        // Only possible on an empty file, before WAL mode.
+        conn.pragma_update(None, "page_size", 65536)
+            .ctx(path, "set page size")?;
         configure(&conn, path)?;
         migrate::apply_all(&mut conn, path)?;
         let (key, ident) = ledger::create_key_files(dir, created)?;
