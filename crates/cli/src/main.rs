@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{analytics_cli, audit, bench, demo, ops, CliError};
+use dtfhe_cli::{analytics_cli, artifact, audit, bench, demo, ops, CliError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,6 +106,90 @@ proof of one entry or a consistency proof between two tree sizes. Exit code 8 na
 bad entry, checkpoint, chunk, blob or table."
     )]
     Audit(AuditArgs),
+    /// Seal a product's design file, simulation result or repair report at its source, or
+    /// open it again as that source.
+    #[command(
+        long_about = "Sealed artifacts: the files of a product's thread that are not \
+numbers (CAD files, simulation results, repair reports). `put` seals the file's bytes at the \
+source with XChaCha20-Poly1305 under a key only that source holds \
+(D/sources/<source>/artifact.key, created on first use, mode 0600), bound to (product, stage, \
+source, file name), signs the record with the source's key and stores the sealed bytes with an \
+artifact_sealed ledger entry (hashes of the sealed bytes and of the plaintext, never content). \
+`get` opens it only as the owning source: another source, or one without the key, is refused \
+(exit 4, nothing written); sealed bytes altered in the store fail (exit 8, nothing written)."
+    )]
+    Artifact(ArtifactArgs),
+    /// Show a product's thread across stages: per-product dataset rows and sealed artifacts.
+    Thread(ThreadArgs),
+}
+
+#[derive(Debug, Args)]
+struct ArtifactArgs {
+    #[command(subcommand)]
+    command: ArtifactCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArtifactCommand {
+    /// Seal a file at its source and store it as an artifact of a product.
+    Put {
+        /// Deployment directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// Product (thread) the file belongs to, e.g. M14860.
+        #[arg(long, value_name = "P")]
+        product: String,
+        /// Lifecycle stage.
+        #[arg(long, value_parser = ["design", "manufacturing", "maintenance"])]
+        stage: String,
+        /// File to seal; stored under its file name (unique per product).
+        #[arg(long, value_name = "F")]
+        file: PathBuf,
+        /// Owning source (holds the key).
+        #[arg(long, value_name = "NAME", default_value = "local")]
+        source: String,
+    },
+    /// Open an artifact as its owning source and write its bytes to a file.
+    Get {
+        /// Deployment directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// Product.
+        #[arg(long, value_name = "P")]
+        product: String,
+        /// File name of the artifact.
+        #[arg(long, value_name = "FILE")]
+        name: String,
+        /// Where to write the opened bytes (written only if they authenticate).
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Source opening it (must be the owner).
+        #[arg(long, value_name = "NAME", default_value = "local")]
+        source: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ThreadArgs {
+    #[command(subcommand)]
+    command: ThreadCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ThreadCommand {
+    /// List every record about a product, by stage (design, manufacturing, maintenance):
+    /// rows of per-product datasets (public columns only) and sealed artifacts.
+    Show {
+        /// Deployment directory.
+        #[arg(long, value_name = "D")]
+        dir: PathBuf,
+        /// Product.
+        #[arg(long, value_name = "P")]
+        product: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        format: LogFormat,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +258,10 @@ struct InitArgs {
     #[arg(long, value_name = "NAME", default_value = "bfv-16384",
           value_parser = ["bfv-16384", "bfv-8192"])]
     preset: String,
+    /// Custom BFV parameters from a TOML file (`degree`, `plaintext`, `moduli`), validated
+    /// like the presets (128-bit size bound, t prime, t ≡ 1 mod 2N, t below every modulus).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    params: Option<PathBuf>,
     /// Differential privacy: the total ε each dataset may spend over all `query --epsilon`
     /// runs. Every trustee keeps its own spend log and refuses queries beyond it.
     #[arg(long, value_name = "EPSILON")]
@@ -259,7 +347,20 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 dir: a.dir.clone(),
                 trustees: trustees.clone(),
                 min_group_size: a.min_group_size,
-                preset: a.preset.clone(),
+                preset: match &a.params {
+                    None => a.preset.clone(),
+                    Some(file) => {
+                        let text =
+                            std::fs::read_to_string(file).map_err(|e| CliError::io(file, e))?;
+                        let spec =
+                            dtfhe_crypto::ParamSpec::from_toml(&text, &file.display().to_string())
+                                .and_then(|s| s.validate(false).map(|_| s))
+                                .map_err(|e| {
+                                    CliError::Usage(format!("{e}; nothing was created"))
+                                })?;
+                        spec.custom_name()
+                    }
+                },
                 dp_budget: a.dp_budget,
             };
             ops::init(&opts)?;
@@ -269,7 +370,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 trustees.len(),
                 trustees.join(", "),
                 a.min_group_size,
-                a.preset
+                if a.params.is_some() {
+                    "custom (validated)"
+                } else {
+                    a.preset.as_str()
+                }
             );
             Ok(())
         }
@@ -347,6 +452,53 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Model(a) => analytics_cli::run_model(a),
         Command::Features(a) => analytics_cli::run_features(a),
         Command::Generate(a) => analytics_cli::run_generate(a),
+        Command::Artifact(a) => match a.command {
+            ArtifactCommand::Put {
+                dir,
+                product,
+                stage,
+                file,
+                source,
+            } => {
+                let r = artifact::put(&dir, &product, &stage, &file, &source)?;
+                println!(
+                    "sealed `{}` ({} bytes) for product `{product}`, stage {stage}, source \
+                     `{source}`: artifact {}, sealed blake3 {}",
+                    r.name, r.size, r.id, r.sealed_hash
+                );
+                Ok(())
+            }
+            ArtifactCommand::Get {
+                dir,
+                product,
+                name,
+                out,
+                source,
+            } => {
+                let n = artifact::get(&dir, &product, &name, &out, &source)?;
+                println!(
+                    "opened `{name}` of product `{product}`: {n} bytes written to {}",
+                    out.display()
+                );
+                Ok(())
+            }
+        },
+        Command::Thread(a) => {
+            let ThreadCommand::Show {
+                dir,
+                product,
+                format,
+            } = a.command;
+            let t = artifact::thread(&dir, &product)?;
+            let text = match format {
+                LogFormat::Text => t.to_text(),
+                LogFormat::Json => t.to_json(),
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            Ok(())
+        }
         Command::Audit(a) => {
             let text = match a.command {
                 AuditCommand::Verify { dir } => format!("{}\n", audit::verify(&dir)?),

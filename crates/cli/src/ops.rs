@@ -5,7 +5,7 @@ use crate::audit;
 use crate::error::CliError;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::release::{centred, combine};
-use dtfhe_crypto::{ceremony, codec, Params, Preset};
+use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
 use dtfhe_store::{Deployment, EntryKind, Store};
@@ -28,7 +28,7 @@ pub struct InitOptions {
     pub trustees: Vec<String>,
     /// k: smallest number of rows any released group may have.
     pub min_group_size: u32,
-    /// Parameter preset name.
+    /// Parameter preset name, or `custom:<hex>` from [`dtfhe_crypto::ParamSpec::custom_name`].
     pub preset: String,
     /// Per-dataset differential-privacy budget (total ε) each trustee enforces; `None`: no cap.
     pub dp_budget: Option<f64>,
@@ -74,9 +74,8 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             "--min-group-size must be at least 1".into(),
         ));
     }
-    let params = Preset::from_name(&opts.preset)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .params()?;
+    let params =
+        dtfhe_crypto::params_by_name(&opts.preset).map_err(|e| CliError::Usage(e.to_string()))?;
     if opts.dir.join(dtfhe_store::STORE_FILE).exists() || opts.dir.join("trustees").exists() {
         return Err(CliError::Usage(format!(
             "{} already holds a deployment",
@@ -100,7 +99,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         drop(shares);
         let mut store = Store::create(&opts.dir)?;
         store.put_deployment(&Deployment {
-            preset: params.name.clone(),
+            preset: opts.preset.clone(),
             trustees: opts.trustees.clone(),
             min_group_size: opts.min_group_size,
             public_key: codec::encode_public_key(&params, &keys.public),
@@ -144,7 +143,7 @@ pub struct Deployed {
 pub fn open(dir: &Path) -> Result<Deployed, CliError> {
     let store = Store::open(dir)?;
     let deployment = store.deployment()?;
-    let params = Preset::from_name(&deployment.preset)?.params()?;
+    let params = dtfhe_crypto::params_by_name(&deployment.preset)?;
     Ok(Deployed {
         store,
         deployment,

@@ -22,4 +22,4 @@ pub mod params;
 pub mod release;
 
 pub use error::CryptoError;
-pub use params::{ParamSpec, Params, Preset};
+pub use params::{params_by_name, ParamSpec, Params, Preset};

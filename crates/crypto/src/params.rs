@@ -220,6 +220,73 @@ impl ParamSpec {
     }
 }
 
+impl ParamSpec {
+    /// Parse a parameter file: `degree = N`, `plaintext = t`, `moduli = [q0, q1, ...]`
+    /// (TOML integers). Not validated yet: call [`ParamSpec::validate`].
+    pub fn from_toml(text: &str, origin: &str) -> Result<ParamSpec, CryptoError> {
+        let bad = |m: String| CryptoError::InvalidParameters(format!("{origin}: {m}"));
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        for key in table.keys() {
+            if !["degree", "plaintext", "moduli"].contains(&key.as_str()) {
+                return Err(bad(format!(
+                    "unknown key {key:?} (expected degree, plaintext, moduli)"
+                )));
+            }
+        }
+        let int = |v: Option<&toml::Value>, key: &str| -> Result<u64, CryptoError> {
+            match v {
+                Some(toml::Value::Integer(i)) if *i > 0 => Ok(*i as u64),
+                Some(_) => Err(bad(format!("{key} must be a positive integer"))),
+                None => Err(bad(format!("missing {key}"))),
+            }
+        };
+        let degree = int(table.get("degree"), "degree")? as usize;
+        let plaintext = int(table.get("plaintext"), "plaintext")?;
+        let moduli = match table.get("moduli") {
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| int(Some(v), "every modulus"))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(bad("moduli must be a list of integers".into())),
+        };
+        Ok(ParamSpec {
+            degree,
+            moduli,
+            plaintext,
+        })
+    }
+
+    /// The name a deployment records for custom parameters: `custom:` + hex of the blob.
+    pub fn custom_name(&self) -> String {
+        let hex: String = self.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("custom:{hex}")
+    }
+}
+
+/// Parameters from the name a deployment records: a preset name, or `custom:<hex blob>`;
+/// custom sets are validated exactly like presets (refused with the rule they break).
+pub fn params_by_name(name: &str) -> Result<Params, CryptoError> {
+    match name.strip_prefix("custom:") {
+        None => Preset::from_name(name)?.params(),
+        Some(hex) => {
+            let bad = || CryptoError::Malformed {
+                what: "parameter blob",
+                reason: "not hexadecimal".into(),
+            };
+            if hex.len() % 2 != 0 || !hex.is_ascii() {
+                return Err(bad());
+            }
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad()))
+                .collect::<Result<Vec<u8>, _>>()?;
+            Params::new("custom", ParamSpec::from_bytes(&bytes)?)
+        }
+    }
+}
+
 /// Validated parameters: the spec, its name and the shared fhe.rs object.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -267,11 +334,18 @@ impl Params {
         (self.spec.plaintext / 2) as u128
     }
 
-    /// Level at which columns used only in sums are stored: two moduli left, about half the
-    /// bytes of a full-level ciphertext, still decrypting t exactly (but with no noise room
-    /// for row masks: such columns are only ever summed over whole chunks).
+    /// Level at which columns used only in sums are stored: the deepest level (fewest moduli,
+    /// fewest bytes) whose modulus still leaves room to flood the release with 2^-40
+    /// statistical distance for up to 4 trustees and 2^10 summed chunks of fresh noise. Such
+    /// columns are only ever summed over whole chunks (no noise room for row masks).
     pub fn compact_level(&self) -> usize {
-        self.spec.moduli.len().saturating_sub(2)
+        let log_t = f64::from(64 - self.spec.plaintext.leading_zeros());
+        // t, 2 bits for 4 trustees, 3 spare, 40 margin, 14 fresh noise, 10 for 2^10 chunks.
+        let needed = log_t + 2.0 + 3.0 + 40.0 + 14.0 + 10.0;
+        (0..self.spec.moduli.len())
+            .rev()
+            .find(|&l| self.log_q_at(l) >= needed)
+            .unwrap_or(0)
     }
 
     /// log2 of the ciphertext modulus at `level` (level 0 = all moduli).
@@ -385,6 +459,35 @@ mod tests {
             }
         }
         assert!(ParamSpec::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn compact_levels_keep_flooding_room() {
+        // bfv-16384: two 60-bit moduli left (30 B/value); bfv-8192: three 54-bit moduli.
+        assert_eq!(Preset::Bfv16384.params().expect("p").compact_level(), 3);
+        assert_eq!(Preset::Bfv8192.params().expect("p").compact_level(), 1);
+    }
+
+    #[test]
+    fn parameter_files_are_validated() {
+        let good = "degree = 8192\nplaintext = 1125899906826241\nmoduli = [18014398508400641, 18014398508138497, 18014398507892737, 18014398507794433]\n";
+        let spec = ParamSpec::from_toml(good, "p.toml").expect("parse");
+        assert_eq!(spec, Preset::Bfv8192.spec());
+        let p = params_by_name(&spec.custom_name()).expect("custom name round trip");
+        assert_eq!(p.spec, spec);
+        // t not 1 mod 2N, an unknown key, a too-large modulus chain: clear errors.
+        let bad_t = good.replace("1125899906826241", "1125899906842597");
+        let e = ParamSpec::from_toml(&bad_t, "p.toml")
+            .expect("parse")
+            .validate(false)
+            .expect_err("bad t");
+        assert!(e.to_string().contains("1 mod 2N"), "{e}");
+        assert!(ParamSpec::from_toml("degree = 8192\nplain = 5\n", "p.toml")
+            .expect_err("key")
+            .to_string()
+            .contains("unknown key"));
+        assert!(params_by_name("custom:zz").is_err());
+        assert!(params_by_name("custom:01").is_err());
     }
 
     #[test]
