@@ -5,6 +5,7 @@
 //! schema needs them), the public columns in clear beside them.
 #![forbid(unsafe_code)]
 
+pub mod artifact;
 pub mod features;
 pub mod mes;
 pub mod source_key;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analytics_cli;
+pub mod artifact;
 pub mod audit;
 pub mod bench;
 pub mod demo;

@@ -60,11 +60,14 @@ pub enum EntryKind {
     AccessDenied,
     /// An ingest (chunk) was refused.
     IngestRefused,
+    /// A source sealed an artifact (a design file, a simulation result, a repair report)
+    /// under its own key; the hashes are those of the sealed bytes and of the plaintext.
+    ArtifactSealed,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 12] = [
+    pub const ALL: [EntryKind; 13] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -77,9 +80,10 @@ impl EntryKind {
         EntryKind::ResultDelivered,
         EntryKind::AccessDenied,
         EntryKind::IngestRefused,
+        EntryKind::ArtifactSealed,
     ];
 
-    /// The kind's byte in the encoding (1..=12; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=13; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -94,6 +98,7 @@ impl EntryKind {
             EntryKind::ResultDelivered => 10,
             EntryKind::AccessDenied => 11,
             EntryKind::IngestRefused => 12,
+            EntryKind::ArtifactSealed => 13,
         }
     }
 
@@ -117,6 +122,7 @@ impl EntryKind {
             EntryKind::ResultDelivered => "result_delivered",
             EntryKind::AccessDenied => "access_denied",
             EntryKind::IngestRefused => "ingest_refused",
+            EntryKind::ArtifactSealed => "artifact_sealed",
         }
     }
 

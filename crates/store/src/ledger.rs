@@ -454,12 +454,13 @@ pub(crate) fn trustee_hashes(position: i64, name: &str) -> Vec<Hash> {
 
 /// Entry kinds that `verify` binds to table rows; only the store itself
 /// records them, never `append_entry`.
-pub(crate) const ROW_BOUND_KINDS: [EntryKind; 5] = [
+pub(crate) const ROW_BOUND_KINDS: [EntryKind; 6] = [
     EntryKind::DeploymentCreated,
     EntryKind::TrusteeRegistered,
     EntryKind::SourceKeyRegistered,
     EntryKind::SchemaRegistered,
     EntryKind::ChunkAppended,
+    EntryKind::ArtifactSealed,
 ];
 
 /// Reads every stored entry, in order, checking the sequence (no gaps), the
@@ -736,6 +737,9 @@ pub(crate) fn verify(
     }
     leftover(src_entries, "source key")?;
 
+    // 5c. Every sealed artifact: sealed hash, source signature, exactly one entry.
+    let artifacts = crate::sqlite::artifacts::verify_artifacts(conn, path, &entries, &source_keys)?;
+
     // 5b. Every chunk: signed by its registered source, content hash, and
     // (with its parts) exactly one ChunkAppended entry.
     let mut chunks = 0u64;
@@ -931,5 +935,6 @@ pub(crate) fn verify(
         checkpoints: checkpoints.len() as u64,
         sources: source_keys.len() as u64,
         blobs: blobs.len() as u64,
+        artifacts,
     })
 }

@@ -34,6 +34,9 @@ pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::{Refusal, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use signing::{chunk_message, CHUNK_MESSAGE_VERSION};
+pub use sqlite::artifacts::{
+    artifact_message, ArtifactMeta, NewArtifact, ARTIFACT_STAGES, SEAL_OVERHEAD,
+};
 pub use sqlite::Store;
 
 /// File name of the SQLite database inside a store directory, so tools and
@@ -80,6 +83,8 @@ pub struct VerifyReport {
     pub sources: u64,
     /// Ciphertext blobs re-hashed.
     pub blobs: u64,
+    /// Sealed artifacts matched with their ledger entry, signature and sealed hash.
+    pub artifacts: u64,
 }
 
 /// An inclusion proof of one ledger entry in the current tree.

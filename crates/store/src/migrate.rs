@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_ledger.sql")),
     (3, include_str!("../migrations/0003_sources.sql")),
     (4, include_str!("../migrations/0004_lanes.sql")),
+    (5, include_str!("../migrations/0005_artifacts.sql")),
 ];
 
 /// The schema version this build writes and reads (the last migration).

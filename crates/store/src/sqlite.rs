@@ -1,5 +1,7 @@
 //! The SQLite backend of the store.
 
+pub(crate) mod artifacts;
+
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};

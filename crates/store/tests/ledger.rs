@@ -112,7 +112,7 @@ fn expect_tampered(dir: &Path, needle: &str) -> String {
 
 #[test]
 fn fresh_store_verifies_and_publishes_its_key() {
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(tmp.path()).unwrap();
     let report = s.verify().unwrap();
@@ -123,7 +123,8 @@ fn fresh_store_verifies_and_publishes_its_key() {
             chunks: 0,
             checkpoints: 1,
             sources: 0,
-            blobs: 0
+            blobs: 0,
+            artifacts: 0
         }
     );
     // The key file: version byte + seed, owner-only.
@@ -390,7 +391,7 @@ fn version_1_store_is_refused() {
     match Store::open(tmp.path()).unwrap_err() {
         StoreError::UnsupportedVersion {
             found, supported, ..
-        } => assert_eq!((found, supported), (1, 4)),
+        } => assert_eq!((found, supported), (1, 5)),
         other => panic!("unexpected {other}"),
     }
 }

@@ -1,0 +1,396 @@
+//! `dtfhe artifact put|get` and `dtfhe thread show`: sealed artifacts (the design files,
+//! simulation results and repair reports of a product) and the product's thread across
+//! stages.
+//!
+//! A source seals an artifact's bytes with its own artifact key
+//! (`D/sources/<source>/artifact.key`, see [`dtfhe_agent::artifact`]), signs the record with
+//! its registered ed25519 key and the store keeps the sealed bytes with an `artifact_sealed`
+//! ledger entry. Only the owning source can open it again.
+
+use std::path::{Path, PathBuf};
+
+use dtfhe_agent::artifact::{ArtifactKey, Binding, ARTIFACT_KEY_FILE};
+use dtfhe_agent::source_key;
+use dtfhe_store::{artifact_message, EntryKind, NewArtifact, Store, StoreError, ARTIFACT_STAGES};
+use dtfhe_thread::{decode_public_columns, Schema, Value, LANE_COLUMN};
+use ed25519_dalek::Signer as _;
+
+use crate::CliError;
+
+/// What `artifact put` stored.
+#[derive(Debug, Clone)]
+pub struct PutReport {
+    /// Artifact id.
+    pub id: i64,
+    /// File name.
+    pub name: String,
+    /// Plaintext size.
+    pub size: u64,
+    /// blake3 of the sealed bytes (hex).
+    pub sealed_hash: String,
+}
+
+fn check_source(name: &str) -> Result<(), CliError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "source name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn check_text(kind: &str, s: &str) -> Result<(), CliError> {
+    if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(CliError::Usage(format!(
+            "{kind} {s:?} must be 1-256 bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Seals `file` at source `source` and stores it as an artifact of `product` at `stage`.
+pub fn put(
+    dir: &Path,
+    product: &str,
+    stage: &str,
+    file: &Path,
+    source: &str,
+) -> Result<PutReport, CliError> {
+    check_source(source)?;
+    check_text("product", product)?;
+    if !ARTIFACT_STAGES.contains(&stage) {
+        return Err(CliError::Usage(format!(
+            "--stage must be one of {}",
+            ARTIFACT_STAGES.join(", ")
+        )));
+    }
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| CliError::Usage(format!("{}: not a UTF-8 file name", file.display())))?
+        .to_string();
+    check_text("file name", &name)?;
+    let plain = std::fs::read(file).map_err(|e| CliError::io(file, e))?;
+    let mut store = Store::open(dir)?;
+    if let Some((m, _)) = store.artifact(product, &name)? {
+        return Err(CliError::Usage(format!(
+            "product `{product}` already has an artifact named `{name}` (artifact {}, source \
+             `{}`); artifacts are never replaced, nothing was stored",
+            m.id, m.source
+        )));
+    }
+    let sdir = source_key::source_dir(dir, source);
+    let signing = source_key::load_or_create(&sdir).map_err(|e| CliError::Usage(e.to_string()))?;
+    store.register_source(source, &signing.verifying_key())?;
+    let key = ArtifactKey::load_or_create(&sdir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let binding = Binding {
+        product,
+        stage,
+        source,
+        name: &name,
+    };
+    let sealed = key
+        .seal(&binding, &plain)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let plain_hash = *blake3::hash(&plain).as_bytes();
+    let sealed_hash = *blake3::hash(&sealed).as_bytes();
+    let size = plain.len() as u64;
+    let message = artifact_message(
+        product,
+        stage,
+        source,
+        &name,
+        size,
+        &plain_hash,
+        &sealed_hash,
+    );
+    let id = store.put_artifact(&NewArtifact {
+        product: product.into(),
+        stage: stage.into(),
+        source: source.into(),
+        name: name.clone(),
+        size,
+        plain_hash,
+        sealed,
+        signature: signing.sign(&message).to_bytes(),
+    })?;
+    Ok(PutReport {
+        id,
+        name,
+        size,
+        sealed_hash: blake3::Hash::from(sealed_hash).to_hex().to_string(),
+    })
+}
+
+/// Opens artifact `name` of `product` as source `source` and writes it to `out`.
+///
+/// Refused (exit 4, logged as `access_denied`, nothing written) unless `source` is the
+/// artifact's owner and holds its artifact key; sealed bytes that do not match their
+/// recorded hash, or do not authenticate, fail with exit 8 and nothing written.
+pub fn get(
+    dir: &Path,
+    product: &str,
+    name: &str,
+    out: &Path,
+    source: &str,
+) -> Result<u64, CliError> {
+    check_source(source)?;
+    let mut store = Store::open(dir)?;
+    let Some((meta, sealed)) = store.artifact(product, name).map_err(tampered)? else {
+        return Err(CliError::Usage(format!(
+            "product `{product}` has no artifact named `{name}`"
+        )));
+    };
+    let sdir = source_key::source_dir(dir, source);
+    let key = if meta.source != source {
+        Err(format!(
+            "artifact `{name}` of product `{product}` is sealed by source `{}`; source \
+             `{source}` does not hold its key",
+            meta.source
+        ))
+    } else {
+        match ArtifactKey::load(&sdir) {
+            Ok(Some(k)) => Ok(k),
+            Ok(None) => Err(format!(
+                "source `{source}` holds no artifact key ({} is missing), so it cannot open \
+                 artifact `{name}` of product `{product}`",
+                sdir.join(ARTIFACT_KEY_FILE).display()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let key = match key {
+        Ok(k) => k,
+        Err(reason) => {
+            let _ = store.append_entry(
+                EntryKind::AccessDenied,
+                source,
+                &meta.id.to_string(),
+                &format!("artifact get refused: {reason}"),
+                &[meta.sealed_hash],
+            );
+            return Err(CliError::Refused(reason));
+        }
+    };
+    let binding = Binding {
+        product,
+        stage: &meta.stage,
+        source,
+        name,
+    };
+    let plain = key
+        .open(&binding, &sealed)
+        .map_err(|e| CliError::Tampered(e.to_string()))?;
+    if blake3::hash(&plain).as_bytes() != &meta.plain_hash {
+        return Err(CliError::Tampered(format!(
+            "artifact `{name}` of product `{product}`: opened bytes do not match the recorded \
+             plaintext hash"
+        )));
+    }
+    write_atomically(out, &plain)?;
+    Ok(plain.len() as u64)
+}
+
+fn tampered(e: StoreError) -> CliError {
+    match e {
+        StoreError::Tampered { what } => CliError::Tampered(what),
+        e => e.into(),
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `out`, then renames it into place, so a
+/// failure never leaves a partial output file.
+fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(|e| CliError::io(&parent, e))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| CliError::io(out, e))?;
+    tmp.persist(out).map_err(|e| CliError::io(out, e.error))?;
+    Ok(())
+}
+
+/// One row of a per-product dataset about the product.
+#[derive(Debug, Clone)]
+pub struct ThreadRow {
+    /// Dataset.
+    pub dataset: String,
+    /// Stage of the dataset.
+    pub stage: String,
+    /// Source (data owner).
+    pub source: String,
+    /// Chunk id.
+    pub chunk: i64,
+    /// Public columns of the row (name, value); encrypted columns are never shown.
+    pub public: Vec<(String, String)>,
+}
+
+/// A product's thread: its per-product dataset rows and its sealed artifacts.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    /// Product.
+    pub product: String,
+    /// Dataset rows, in stage order.
+    pub rows: Vec<ThreadRow>,
+    /// Artifacts, in stage order.
+    pub artifacts: Vec<dtfhe_store::ArtifactMeta>,
+}
+
+fn stage_rank(s: &str) -> usize {
+    ARTIFACT_STAGES
+        .iter()
+        .position(|x| *x == s)
+        .unwrap_or(ARTIFACT_STAGES.len())
+}
+
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Dec(d) => d.to_string(),
+        Value::Text(t) => t.clone(),
+    }
+}
+
+/// Every record about `product`: rows of per-product datasets (schemas with `lanes`) whose
+/// lane key equals it, with their public columns only, and its sealed artifacts.
+pub fn thread(dir: &Path, product: &str) -> Result<Thread, CliError> {
+    let store = Store::open(dir)?;
+    let mut rows = Vec::new();
+    for dataset in store.datasets()? {
+        let Some(text) = store.dataset_schema(&dataset)? else {
+            continue;
+        };
+        let schema = Schema::from_toml_str(&text, &dataset)
+            .map_err(|e| CliError::Usage(format!("dataset `{dataset}`: {e}")))?;
+        let Some(key) = schema.lanes.clone() else {
+            continue;
+        };
+        for chunk in store.chunks(&dataset)? {
+            let cols = decode_public_columns(&chunk.public).map_err(|e| {
+                CliError::Usage(format!("dataset `{dataset}`, chunk {}: {e}", chunk.id))
+            })?;
+            let Some(kc) = cols.iter().find(|c| c.name == key) else {
+                continue;
+            };
+            for (i, v) in kc.values.iter().enumerate() {
+                if show_value(v) != product {
+                    continue;
+                }
+                rows.push(ThreadRow {
+                    dataset: dataset.clone(),
+                    stage: schema.stage.as_str().to_string(),
+                    source: chunk.source.clone(),
+                    chunk: chunk.id,
+                    public: cols
+                        .iter()
+                        .filter(|c| c.name != LANE_COLUMN)
+                        .map(|c| {
+                            (
+                                c.name.clone(),
+                                c.values.get(i).map(show_value).unwrap_or_default(),
+                            )
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        (stage_rank(&a.stage), &a.dataset, a.chunk).cmp(&(
+            stage_rank(&b.stage),
+            &b.dataset,
+            b.chunk,
+        ))
+    });
+    let artifacts = store.artifacts(product)?;
+    Ok(Thread {
+        product: product.to_string(),
+        rows,
+        artifacts,
+    })
+}
+
+impl Thread {
+    /// Human-readable listing, stage by stage.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("product {}\n", self.product);
+        if self.rows.is_empty() && self.artifacts.is_empty() {
+            out.push_str("  no records\n");
+            return out;
+        }
+        for stage in ARTIFACT_STAGES {
+            let rows: Vec<&ThreadRow> = self.rows.iter().filter(|r| r.stage == stage).collect();
+            let arts: Vec<_> = self.artifacts.iter().filter(|a| a.stage == stage).collect();
+            if rows.is_empty() && arts.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("{stage}\n"));
+            for a in arts {
+                out.push_str(&format!(
+                    "  artifact  {}  {} bytes  source {}  sealed {}\n",
+                    a.name,
+                    a.size,
+                    a.source,
+                    blake3::Hash::from(a.sealed_hash).to_hex()
+                ));
+            }
+            for r in rows {
+                let cols: Vec<String> = r.public.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.push_str(&format!(
+                    "  row       dataset {}  source {}  chunk {}  {}\n",
+                    r.dataset,
+                    r.source,
+                    r.chunk,
+                    cols.join(" ")
+                ));
+            }
+        }
+        out
+    }
+
+    /// JSON: `{"product", "records": [{"kind": "artifact"|"row", "stage", ...}]}` in stage
+    /// order.
+    pub fn to_json(&self) -> String {
+        let mut records = Vec::new();
+        for stage in ARTIFACT_STAGES {
+            for a in self.artifacts.iter().filter(|a| a.stage == stage) {
+                records.push(serde_json::json!({
+                    "kind": "artifact",
+                    "stage": a.stage,
+                    "name": a.name,
+                    "size": a.size,
+                    "source": a.source,
+                    "id": a.id,
+                    "sealed_hash": blake3::Hash::from(a.sealed_hash).to_hex().to_string(),
+                    "plain_hash": blake3::Hash::from(a.plain_hash).to_hex().to_string(),
+                }));
+            }
+            for r in self.rows.iter().filter(|r| r.stage == stage) {
+                let public: serde_json::Map<String, serde_json::Value> = r
+                    .public
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                records.push(serde_json::json!({
+                    "kind": "row",
+                    "stage": r.stage,
+                    "dataset": r.dataset,
+                    "source": r.source,
+                    "chunk": r.chunk,
+                    "public": public,
+                }));
+            }
+        }
+        let v = serde_json::json!({ "product": self.product, "records": records });
+        format!("{v}\n")
+    }
+}
