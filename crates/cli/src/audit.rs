@@ -201,14 +201,24 @@ pub struct AuditReport {
     pub releases: u64,
     /// Signed checkpoints verified.
     pub checkpoints: u64,
+    /// Sealed artifacts checked (sealed hash, source signature, ledger entry).
+    pub artifacts: u64,
 }
 
 impl std::fmt::Display for AuditReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "verified {} entries, {} chunks, {} releases, {} checkpoints: OK",
-            self.entries, self.chunks, self.releases, self.checkpoints
+            "verified {} entries, {} chunks, {} releases, {} checkpoints{}: OK",
+            self.entries,
+            self.chunks,
+            self.releases,
+            self.checkpoints,
+            if self.artifacts > 0 {
+                format!(", {} sealed artifacts", self.artifacts)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -231,6 +241,7 @@ pub fn verify(dir: &Path) -> Result<AuditReport, CliError> {
         chunks: report.chunks,
         releases,
         checkpoints: report.checkpoints,
+        artifacts: report.artifacts,
     })
 }
 

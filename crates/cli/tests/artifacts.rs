@@ -133,7 +133,8 @@ fn put_get_round_trip_and_other_sources_are_refused() {
         log.contains("artifact_sealed") && log.contains("access_denied"),
         "{log}"
     );
-    ok(["audit", "verify", "--dir", dir.to_str().expect("utf-8")]);
+    let summary = ok(["audit", "verify", "--dir", dir.to_str().expect("utf-8")]);
+    assert!(summary.contains(", 2 sealed artifacts: OK"), "{summary}");
     // A name is never reused for a product.
     let again = fails_with(
         2,
