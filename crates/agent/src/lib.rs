@@ -297,37 +297,6 @@ pub fn encrypt_ordered_with<E: Send>(
     })
 }
 
-/// Encrypt a validated table into chunks of at most N rows, all in memory, signed as
-/// `signer` describes (chunk k with seq `base_seq + k`). Prefer [`encrypt_ordered`], which
-/// streams chunks to the store while encrypting.
-pub fn encrypt_table(
-    params: &Params,
-    pk: &PublicKey,
-    schema: &Schema,
-    table: &Table,
-    signer: &ChunkSigner<'_>,
-) -> Result<Vec<NewChunk>, AgentError> {
-    let indices: Vec<usize> = (0..chunk_count(table.rows, params.slots())).collect();
-    let mut out = Vec::with_capacity(indices.len());
-    encrypt_ordered::<std::convert::Infallible>(
-        params,
-        pk,
-        schema,
-        table,
-        &indices,
-        signer,
-        |_, c| {
-            out.push(c);
-            Ok(())
-        },
-    )
-    .map_err(|e| match e {
-        PipelineError::Agent(a) => a,
-        PipelineError::Sink(never) => match never {},
-    })?;
-    Ok(out)
-}
-
 fn encrypt_rows(
     params: &Params,
     pk: &PublicKey,
