@@ -11,7 +11,6 @@
 //! source or name no longer open. The sealed form is `nonce ‖ ciphertext ‖ tag`. The
 //! platform never sees the secret; losing `artifact.key` loses the source's artifacts.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -119,50 +118,9 @@ impl ArtifactKey {
         if let Some(k) = ArtifactKey::load(dir)? {
             return Ok(k);
         }
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder
-            .create(dir)
-            .map_err(|e| key_err(dir, format!("cannot create directory: {e}")))?;
         let path = dir.join(ARTIFACT_KEY_FILE);
-        let tmp = dir.join(format!("{ARTIFACT_KEY_FILE}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let mut bytes = Zeroizing::new([0u8; 33]);
-        bytes[0] = ARTIFACT_KEY_VERSION;
-        {
-            use rand::TryRngCore as _;
-            rand::rngs::OsRng
-                .try_fill_bytes(&mut bytes[1..])
-                .map_err(|e| key_err(&path, format!("no OS randomness: {e}")))?;
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(0o600);
-        }
-        let written = (|| {
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&bytes[..])?;
-            f.sync_all()?;
-            match std::fs::hard_link(&tmp, &path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        written.map_err(|e| key_err(&path, format!("cannot create: {e}")))?;
+        crate::source_key::create_secret_file(dir, ARTIFACT_KEY_FILE, ARTIFACT_KEY_VERSION)
+            .map_err(|e| key_err(&path, format!("cannot create: {e}")))?;
         ArtifactKey::load(dir)?.ok_or_else(|| key_err(&path, "vanished after creation"))
     }
 

@@ -69,6 +69,17 @@ pub fn load_or_create(dir: &Path) -> Result<SigningKey, SourceKeyError> {
     if let Some(k) = load(dir)? {
         return Ok(k);
     }
+    let path = dir.join(SOURCE_KEY_FILE);
+    create_secret_file(dir, SOURCE_KEY_FILE, SOURCE_KEY_VERSION)
+        .map_err(|e| err(&path, format!("cannot create: {e}")))?;
+    load(dir)?.ok_or_else(|| err(&path, "vanished after creation"))
+}
+
+/// Creates `dir` (mode 0700) and `dir/file` = version byte + 32 random bytes (mode 0600),
+/// unless the file exists. Crash- and race-safe: written and synced under a temporary name,
+/// then linked into place without overwriting, so a reader never sees a partial secret and
+/// two concurrent first runs end up with the same one.
+pub(crate) fn create_secret_file(dir: &Path, file: &str, version: u8) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -76,18 +87,17 @@ pub fn load_or_create(dir: &Path) -> Result<SigningKey, SourceKeyError> {
         use std::os::unix::fs::DirBuilderExt as _;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|e| err(dir, format!("cannot create directory: {e}")))?;
-    let path = dir.join(SOURCE_KEY_FILE);
-    let tmp = dir.join(format!("{SOURCE_KEY_FILE}.{}.tmp", std::process::id()));
+    builder.create(dir)?;
+    let path = dir.join(file);
+    let tmp = dir.join(format!("{file}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    let mut seed = Zeroizing::new([0u8; 32]);
+    let mut bytes = Zeroizing::new([0u8; 33]);
+    bytes[0] = version;
     {
         use rand::TryRngCore as _;
         rand::rngs::OsRng
-            .try_fill_bytes(&mut seed[..])
-            .map_err(|e| err(&path, format!("no OS randomness: {e}")))?;
+            .try_fill_bytes(&mut bytes[1..])
+            .map_err(|e| std::io::Error::other(format!("no OS randomness: {e}")))?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -98,10 +108,7 @@ pub fn load_or_create(dir: &Path) -> Result<SigningKey, SourceKeyError> {
     }
     let written = (|| {
         let mut f = opts.open(&tmp)?;
-        let mut bytes = Zeroizing::new(Vec::with_capacity(33));
-        bytes.push(SOURCE_KEY_VERSION);
-        bytes.extend_from_slice(&seed[..]);
-        f.write_all(&bytes)?;
+        f.write_all(&bytes[..])?;
         f.sync_all()?;
         match std::fs::hard_link(&tmp, &path) {
             Ok(()) => {}
@@ -115,8 +122,7 @@ pub fn load_or_create(dir: &Path) -> Result<SigningKey, SourceKeyError> {
         Ok(())
     })();
     let _ = std::fs::remove_file(&tmp);
-    written.map_err(|e| err(&path, format!("cannot create: {e}")))?;
-    load(dir)?.ok_or_else(|| err(&path, "vanished after creation"))
+    written
 }
 
 #[cfg(test)]

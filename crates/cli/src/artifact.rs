@@ -30,22 +30,6 @@ pub struct PutReport {
     pub sealed_hash: String,
 }
 
-fn check_source(name: &str) -> Result<(), CliError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(CliError::Usage(format!(
-            "source name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
-        )))
-    }
-}
-
 fn check_text(kind: &str, s: &str) -> Result<(), CliError> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
         return Err(CliError::Usage(format!(
@@ -63,7 +47,7 @@ pub fn put(
     file: &Path,
     source: &str,
 ) -> Result<PutReport, CliError> {
-    check_source(source)?;
+    crate::ops::valid_name("source", source)?;
     check_text("product", product)?;
     if !ARTIFACT_STAGES.contains(&stage) {
         return Err(CliError::Usage(format!(
@@ -141,7 +125,7 @@ pub fn get(
     out: &Path,
     source: &str,
 ) -> Result<u64, CliError> {
-    check_source(source)?;
+    crate::ops::valid_name("source", source)?;
     let mut store = Store::open(dir)?;
     let Some((meta, sealed)) = store.artifact(product, name).map_err(tampered)? else {
         return Err(CliError::Usage(format!(

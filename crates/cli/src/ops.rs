@@ -39,7 +39,8 @@ pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
     dir.join("trustees").join(name)
 }
 
-fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
+/// Check a trustee or source name: it becomes a directory name and a ledger actor.
+pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
