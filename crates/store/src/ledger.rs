@@ -872,23 +872,7 @@ pub(crate) fn verify(
 
     // 7. Deployment and trustees.
     let mut dep_entries = group(&entries, EntryKind::DeploymentCreated);
-    let dep = conn
-        .query_row(
-            "SELECT preset, min_group_size, public_key, relin_key, created_at \
-             FROM deployment WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
-        .optional()
-        .ctx(path, "read deployment")?;
+    let dep = crate::sqlite::deployment_row(conn, path)?;
     if let Some((preset, mgs, pk, rk, at)) = dep {
         let row = "deployment record (table deployment)";
         let e = take_entry(&mut dep_entries, &preset, row, EntryKind::DeploymentCreated)?;

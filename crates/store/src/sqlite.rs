@@ -484,26 +484,30 @@ fn put_deployment_in(
     }
 }
 
+/// The deployment row as stored: preset, min_group_size (unchecked), public key, relin key,
+/// created_at. Shared by [`deployment_of`] and the ledger verification, which must see the
+/// raw values to report tampering.
+pub(crate) type DeploymentRowRaw = (String, i64, Vec<u8>, Vec<u8>, String);
+
+/// Reads the raw deployment row, if the deployment was initialised.
+pub(crate) fn deployment_row(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Option<DeploymentRowRaw>, StoreError> {
+    conn.query_row(
+        "SELECT preset, min_group_size, public_key, relin_key, created_at \
+         FROM deployment WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .optional()
+    .ctx(path, "read deployment")
+}
+
 /// Reads the deployment record.
 fn deployment_of(conn: &Connection, path: &Path) -> Result<Deployment, StoreError> {
     {
-        let row = conn
-            .query_row(
-                "SELECT preset, min_group_size, public_key, relin_key, created_at \
-                 FROM deployment WHERE id = 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .ctx(path, "read deployment")?;
+        let row = deployment_row(conn, path)?;
         let Some((preset, min_group_size, public_key, relin_key, created_at)) = row else {
             return Err(StoreError::DeploymentMissing {
                 path: path.to_path_buf(),
