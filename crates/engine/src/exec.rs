@@ -12,7 +12,7 @@ use crate::moments::{Factor, Moment, Part};
 use crate::plan::{Query, SOURCE_COLUMN};
 use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate, ProductSum};
 use dtfhe_crypto::{codec, column, Params};
-use dtfhe_store::{ChunkMeta, Store};
+use dtfhe_store::{ChunkMeta, ChunkReader};
 use dtfhe_thread::{decode_public_columns, Value};
 use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
@@ -177,7 +177,11 @@ fn label_of(query: &Query, key: &[Value]) -> String {
 }
 
 /// Pass 1: select rows and form groups, in clear. Reads no ciphertext.
-pub fn select(store: &Store, params: &Params, query: &Query) -> Result<Selection, EngineError> {
+pub fn select(
+    store: &dyn ChunkReader,
+    params: &Params,
+    query: &Query,
+) -> Result<Selection, EngineError> {
     let n = params.slots();
     let load = |dataset: &str| {
         store
@@ -322,7 +326,7 @@ enum Acc {
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
 /// compact (`usage = "sum"`) column whose chunks a query splits.
 pub fn compute(
-    store: &Store,
+    store: &dyn ChunkReader,
     query: &Query,
     params: &Params,
     multiplier: &Multiplier,
@@ -580,7 +584,7 @@ pub struct ScoredChunk {
 /// Homomorphic scoring: for every chunk of `source` in the dataset, plaintext weights ×
 /// ciphertexts, summed slot by slot (no ct × ct, no relinearisation).
 pub fn score_chunks(
-    store: &Store,
+    store: &dyn ChunkReader,
     params: &Params,
     dataset: &str,
     source: &str,

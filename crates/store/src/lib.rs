@@ -39,6 +39,29 @@ pub use sqlite::artifacts::{
 };
 pub use sqlite::Store;
 
+/// What the engine reads to compute on a dataset: chunk metadata (public columns, row
+/// counts) and ciphertext parts.
+///
+/// The platform's [`Store`] implements it directly. A trustee or analyst that re-derives a
+/// computation from a remote platform implements it over the HTTP API (checking every
+/// chunk's source signature and every blob hash), so the same engine code runs on both sides
+/// and computes the same ciphertexts.
+pub trait ChunkReader {
+    /// All chunks of a dataset in `(source, seq)` order, without ciphertext bytes.
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError>;
+    /// The bytes of one ciphertext part of a chunk, or `None` if the chunk has no such part.
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+impl ChunkReader for Store {
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError> {
+        Store::chunks(self, dataset)
+    }
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::part(self, chunk_id, column, part)
+    }
+}
+
 /// File name of the SQLite database inside a store directory, so tools and
 /// documentation can point at it (e.g. `sqlite3 <dir>/store.sqlite`).
 pub const STORE_FILE: &str = "store.sqlite";
