@@ -63,11 +63,17 @@ pub enum EntryKind {
     /// A source sealed an artifact (a design file, a simulation result, a repair report)
     /// under its own key; the hashes are those of the sealed bytes and of the plaintext.
     ArtifactSealed,
+    /// A party's identity (name, role, ed25519 public key, dataset grants) was registered
+    /// with a networked platform by an admin.
+    IdentityRegistered,
+    /// A step of the networked key ceremony: a trustee's public-key or relinearisation share
+    /// was accepted (hash of the share), or the collective keys were formed.
+    CeremonyStep,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 13] = [
+    pub const ALL: [EntryKind; 15] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -81,9 +87,11 @@ impl EntryKind {
         EntryKind::AccessDenied,
         EntryKind::IngestRefused,
         EntryKind::ArtifactSealed,
+        EntryKind::IdentityRegistered,
+        EntryKind::CeremonyStep,
     ];
 
-    /// The kind's byte in the encoding (1..=13; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=15; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -99,6 +107,8 @@ impl EntryKind {
             EntryKind::AccessDenied => 11,
             EntryKind::IngestRefused => 12,
             EntryKind::ArtifactSealed => 13,
+            EntryKind::IdentityRegistered => 14,
+            EntryKind::CeremonyStep => 15,
         }
     }
 
@@ -123,6 +133,8 @@ impl EntryKind {
             EntryKind::AccessDenied => "access_denied",
             EntryKind::IngestRefused => "ingest_refused",
             EntryKind::ArtifactSealed => "artifact_sealed",
+            EntryKind::IdentityRegistered => "identity_registered",
+            EntryKind::CeremonyStep => "ceremony_step",
         }
     }
 
