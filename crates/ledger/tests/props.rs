@@ -251,7 +251,7 @@ fn oversized_fields_are_refused_by_encode() {
     .unwrap();
     ok[17] = 0;
     assert!(Entry::decode(&ok).is_err());
-    ok[17] = 14;
+    ok[17] = EntryKind::ALL.len() as u8 + 1;
     assert!(Entry::decode(&ok).is_err());
     ok[17] = 6;
     ok[0] = 2;
