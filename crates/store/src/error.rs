@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// One enum for the whole layer so callers (CLI, engine) match on a single
 /// type; every message names the store path, dataset or chunk involved so a
 /// user can act on it without a debugger. `#[non_exhaustive]` so a future
-/// backend (PostgreSQL) can add variants without a breaking change.
+/// backend can add variants without a breaking change.
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug)]
 pub enum StoreError {
@@ -30,6 +30,17 @@ pub enum StoreError {
         /// Underlying SQLite error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// A PostgreSQL operation failed.
+    #[error("store {url}: {op}: {source}")]
+    Postgres {
+        /// The database URL, password redacted.
+        url: String,
+        /// What the store was doing.
+        op: &'static str,
+        /// Underlying PostgreSQL error.
+        #[source]
+        source: postgres::Error,
     },
     /// `create` was asked to create a store where one already exists.
     #[error("a store already exists at {path}")]

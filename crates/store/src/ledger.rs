@@ -11,11 +11,10 @@ use dtfhe_ledger::{
     Frontier, Hash,
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
+use crate::db::{params, Db, SqlContext};
 use crate::error::StoreError;
-use crate::sqlite::SqlContext;
 use crate::{LogIdentity, VerifyReport, KEY_FILE, PUB_FILE};
 
 /// Version byte in front of the 32-byte seed in `store.key`.
@@ -126,7 +125,7 @@ pub(crate) fn load_signing_key(dir: &Path) -> Result<SigningKey, StoreError> {
 
 /// Writes the log identity row (inside the caller's transaction).
 pub(crate) fn insert_identity(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     ident: &LogIdentity,
 ) -> Result<(), StoreError> {
@@ -134,10 +133,10 @@ pub(crate) fn insert_identity(
         "INSERT INTO checkpoint_key (id, origin, key_name, public_key, created_at) \
          VALUES (1, ?1, ?2, ?3, ?4)",
         params![
-            ident.origin,
-            ident.key_name,
-            ident.verifying_key.as_bytes().to_vec(),
-            now_unix().to_string()
+            &ident.origin,
+            &ident.key_name,
+            ident.verifying_key.as_bytes(),
+            &now_unix().to_string()
         ],
     )
     .ctx(path, "record checkpoint key")?;
@@ -145,20 +144,16 @@ pub(crate) fn insert_identity(
 }
 
 /// Reads the log identity row.
-pub(crate) fn read_identity(conn: &Connection, path: &Path) -> Result<LogIdentity, StoreError> {
+pub(crate) fn read_identity(conn: &Db, path: &Path) -> Result<LogIdentity, StoreError> {
     let row = conn
-        .query_row(
+        .query_opt(
             "SELECT origin, key_name, public_key FROM checkpoint_key WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            },
+            params![],
         )
-        .optional()
+        .and_then(|r| {
+            r.map(|r| Ok((r.text(0)?, r.text(1)?, r.bytes(2)?)))
+                .transpose()
+        })
         .ctx(path, "read checkpoint key")?;
     let Some((origin, key_name, pk)) = row else {
         return Err(tampered("table checkpoint_key: no checkpoint key row"));
@@ -180,18 +175,20 @@ pub(crate) fn read_identity(conn: &Connection, path: &Path) -> Result<LogIdentit
 /// frontier already covers cannot change through this API (`verify`
 /// re-reads everything to catch outside changes).
 pub(crate) fn sync_frontier(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     frontier: &mut Frontier,
 ) -> Result<(), StoreError> {
     let from = i64::try_from(frontier.size()).map_err(|_| tampered("ledger size overflow"))?;
-    let mut stmt = conn
-        .prepare_cached("SELECT seq, leaf_hash FROM ledger_entries WHERE seq >= ?1 ORDER BY seq")
-        .ctx(path, "prepare ledger read")?;
-    let mut rows = stmt.query([from]).ctx(path, "read ledger")?;
-    while let Some(r) = rows.next().ctx(path, "read ledger")? {
-        let seq: i64 = r.get(0).ctx(path, "read ledger seq")?;
-        let lh: Vec<u8> = r.get(1).ctx(path, "read leaf hash")?;
+    let rows = conn
+        .query_rows(
+            "SELECT seq, leaf_hash FROM ledger_entries WHERE seq >= ?1 ORDER BY seq",
+            params![from],
+        )
+        .ctx(path, "read ledger")?;
+    for r in rows {
+        let seq: i64 = r.i64(0).ctx(path, "read ledger seq")?;
+        let lh: Vec<u8> = r.bytes(1).ctx(path, "read leaf hash")?;
         if u64::try_from(seq).ok() != Some(frontier.size()) {
             return Err(tampered(format!(
                 "ledger entry {seq}: expected sequence number {} (gap in the ledger)",
@@ -208,10 +205,12 @@ pub(crate) fn sync_frontier(
 
 /// Writes ledger entries and the closing checkpoint inside one transaction.
 pub(crate) struct Writer<'a> {
-    pub(crate) conn: &'a Connection,
+    pub(crate) conn: &'a Db,
     pub(crate) path: &'a Path,
     pub(crate) frontier: &'a mut Frontier,
     pub(crate) time: u64,
+    /// False only in a throw-away benchmark store: `append` then records nothing.
+    pub(crate) enabled: bool,
 }
 
 impl Writer<'_> {
@@ -225,6 +224,9 @@ impl Writer<'_> {
         hashes: Vec<Hash>,
     ) -> Result<u64, StoreError> {
         let seq = self.frontier.size();
+        if !self.enabled {
+            return Ok(seq);
+        }
         let entry = Entry {
             seq,
             time_unix: self.time,
@@ -238,10 +240,10 @@ impl Writer<'_> {
         let lh = dtfhe_ledger::leaf_hash(&bytes);
         let seq_i = i64::try_from(seq).map_err(|_| StoreError::Invalid("ledger full".into()))?;
         self.conn
-            .prepare_cached(
+            .execute(
                 "INSERT INTO ledger_entries (seq, entry, leaf_hash) VALUES (?1, ?2, ?3)",
+                params![seq_i, &bytes, &lh],
             )
-            .and_then(|mut s| s.execute(params![seq_i, bytes, lh.to_vec()]))
             .ctx(self.path, "append ledger entry")?;
         self.frontier.push(lh);
         Ok(seq)
@@ -253,7 +255,7 @@ impl Writer<'_> {
 /// already exists is kept (ed25519 is deterministic, so it is the same note
 /// unless the store was tampered with, which `verify` reports).
 pub(crate) fn checkpoint_in(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     frontier: &Frontier,
     key: &SigningKey,
@@ -262,16 +264,16 @@ pub(crate) fn checkpoint_in(
     let size = frontier.size();
     let note = sign_checkpoint(&ident.origin, size, &frontier.root(), key, &ident.key_name)?;
     let size_i = i64::try_from(size).map_err(|_| StoreError::Invalid("ledger full".into()))?;
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO checkpoints (size, note) VALUES (?1, ?2) ON CONFLICT (size) DO NOTHING",
+        params![size_i, &note],
     )
-    .and_then(|mut s| s.execute(params![size_i, note]))
     .ctx(path, "store checkpoint")?;
-    conn.query_row(
+    conn.query_one(
         "SELECT note FROM checkpoints WHERE size = ?1",
-        [size_i],
-        |r| r.get(0),
+        params![size_i],
     )
+    .and_then(|r| r.text(0))
     .ctx(path, "read checkpoint")
 }
 
@@ -465,59 +467,54 @@ pub(crate) const ROW_BOUND_KINDS: [EntryKind; 6] = [
 
 /// Reads every stored entry, in order, checking the sequence (no gaps), the
 /// encoding and each stored leaf hash. Returns the entries and leaf hashes.
-pub(crate) fn read_entries(
-    conn: &Connection,
-    path: &Path,
-) -> Result<(Vec<Entry>, Vec<Hash>), StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT seq, entry, leaf_hash FROM ledger_entries ORDER BY seq")
-        .ctx(path, "prepare ledger read")?;
-    let mut rows = stmt.query([]).ctx(path, "read ledger")?;
+pub(crate) fn read_entries(conn: &Db, path: &Path) -> Result<(Vec<Entry>, Vec<Hash>), StoreError> {
     let mut entries = Vec::new();
     let mut leaves = Vec::new();
-    while let Some(r) = rows.next().ctx(path, "read ledger")? {
-        let seq: i64 = r.get(0).ctx(path, "read ledger seq")?;
-        let bytes: Vec<u8> = r.get(1).ctx(path, "read ledger entry")?;
-        let stored: Vec<u8> = r.get(2).ctx(path, "read leaf hash")?;
-        let expected = entries.len();
-        if usize::try_from(seq).ok() != Some(expected) {
-            return Err(tampered(format!(
-                "ledger entry {seq}: expected sequence number {expected} (gap in the ledger)"
-            )));
-        }
-        let entry = Entry::decode(&bytes)
-            .map_err(|e| tampered(format!("ledger entry {seq}: cannot be decoded: {e}")))?;
-        if usize::try_from(entry.seq).ok() != Some(expected) {
-            return Err(tampered(format!(
-                "ledger entry {seq}: encoded sequence number is {}",
-                entry.seq
-            )));
-        }
-        let lh = dtfhe_ledger::leaf_hash(&bytes);
-        if stored.as_slice() != lh.as_slice() {
-            return Err(tampered(format!(
-                "ledger entry {seq}: stored leaf hash does not match the entry"
-            )));
-        }
-        entries.push(entry);
-        leaves.push(lh);
-    }
+    conn.for_each(
+        "SELECT seq, entry, leaf_hash FROM ledger_entries ORDER BY seq",
+        params![],
+        path,
+        "read ledger",
+        |r| -> Result<(), StoreError> {
+            let seq: i64 = r.i64(0).ctx(path, "read ledger seq")?;
+            let bytes: Vec<u8> = r.bytes(1).ctx(path, "read ledger entry")?;
+            let stored: Vec<u8> = r.bytes(2).ctx(path, "read leaf hash")?;
+            let expected = entries.len();
+            if usize::try_from(seq).ok() != Some(expected) {
+                return Err(tampered(format!(
+                    "ledger entry {seq}: expected sequence number {expected} (gap in the ledger)"
+                )));
+            }
+            let entry = Entry::decode(&bytes)
+                .map_err(|e| tampered(format!("ledger entry {seq}: cannot be decoded: {e}")))?;
+            if usize::try_from(entry.seq).ok() != Some(expected) {
+                return Err(tampered(format!(
+                    "ledger entry {seq}: encoded sequence number is {}",
+                    entry.seq
+                )));
+            }
+            let lh = dtfhe_ledger::leaf_hash(&bytes);
+            if stored.as_slice() != lh.as_slice() {
+                return Err(tampered(format!(
+                    "ledger entry {seq}: stored leaf hash does not match the entry"
+                )));
+            }
+            entries.push(entry);
+            leaves.push(lh);
+            Ok(())
+        },
+    )?;
     Ok((entries, leaves))
 }
 
 /// Reads every stored checkpoint `(size, note)`, ordered by size.
-pub(crate) fn read_checkpoints(
-    conn: &Connection,
-    path: &Path,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT size, note FROM checkpoints ORDER BY size")
-        .ctx(path, "prepare checkpoints")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .ctx(path, "read checkpoints");
-    rows
+pub(crate) fn read_checkpoints(conn: &Db, path: &Path) -> Result<Vec<(i64, String)>, StoreError> {
+    conn.query_rows(
+        "SELECT size, note FROM checkpoints ORDER BY size",
+        params![],
+    )
+    .and_then(|rows| rows.iter().map(|r| Ok((r.i64(0)?, r.text(1)?))).collect())
+    .ctx(path, "read checkpoints")
 }
 
 /// Finds the one entry of `kind` with this subject, or explains.
@@ -570,11 +567,7 @@ fn leftover(m: HashMap<String, Vec<&Entry>>, what: &str) -> Result<(), StoreErro
 
 /// Replays the whole ledger and checks every table against it (see
 /// `Store::verify`).
-pub(crate) fn verify(
-    conn: &Connection,
-    path: &Path,
-    dir: &Path,
-) -> Result<VerifyReport, StoreError> {
+pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport, StoreError> {
     // 1. The log identity, and the published key if the file is there.
     let ident = read_identity(conn, path)?;
     let pub_path = dir.join(PUB_FILE);
@@ -643,49 +636,47 @@ pub(crate) fn verify(
     // 4. Every blob hashes to its address.
     let mut blobs = HashSet::new();
     {
-        let mut stmt = conn
-            .prepare("SELECT hash, size, bytes FROM blobs ORDER BY hash")
-            .ctx(path, "prepare blobs")?;
-        let mut rows = stmt.query([]).ctx(path, "read blobs")?;
-        while let Some(r) = rows.next().ctx(path, "read blobs")? {
-            let hash: String = r.get(0).ctx(path, "read blob hash")?;
-            let size: i64 = r.get(1).ctx(path, "read blob size")?;
-            let bytes: Vec<u8> = r.get(2).ctx(path, "read blob bytes")?;
-            let actual = blake3::hash(&bytes).to_hex();
-            if actual.as_str() != hash {
-                return Err(tampered(format!(
-                    "blob {hash}: content hashes to {actual} (table blobs)"
-                )));
-            }
-            if usize::try_from(size).ok() != Some(bytes.len()) {
-                return Err(tampered(format!(
-                    "blob {hash}: recorded size {size}, actual {} (table blobs)",
-                    bytes.len()
-                )));
-            }
-            blobs.insert(hash);
-        }
+        conn.for_each(
+            "SELECT hash, size, bytes FROM blobs ORDER BY hash",
+            params![],
+            path,
+            "read blobs",
+            |mut r| -> Result<(), StoreError> {
+                let hash: String = r.text(0).ctx(path, "read blob hash")?;
+                let size: i64 = r.i64(1).ctx(path, "read blob size")?;
+                let bytes: Vec<u8> = r.take_bytes(2).ctx(path, "read blob bytes")?;
+                let actual = blake3::hash(&bytes).to_hex();
+                if actual.as_str() != hash {
+                    return Err(tampered(format!(
+                        "blob {hash}: content hashes to {actual} (table blobs)"
+                    )));
+                }
+                if usize::try_from(size).ok() != Some(bytes.len()) {
+                    return Err(tampered(format!(
+                        "blob {hash}: recorded size {size}, actual {} (table blobs)",
+                        bytes.len()
+                    )));
+                }
+                blobs.insert(hash);
+                Ok(())
+            },
+        )?;
     }
 
     // 5. Every chunk row (and its parts) matches exactly one ChunkAppended entry.
     let mut chunk_entries = group(&entries, EntryKind::ChunkAppended);
     let mut parts_of: HashMap<i64, Vec<PartRow>> = HashMap::new();
     {
-        let mut stmt = conn
-            .prepare("SELECT chunk_id, \"column\", part, blob_hash FROM parts")
-            .ctx(path, "prepare parts")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    (
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ),
-                ))
+        let rows = conn
+            .query_rows(
+                "SELECT chunk_id, \"column\", part, blob_hash FROM parts",
+                params![],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| Ok((r.i64(0)?, (r.text(1)?, r.text(2)?, r.text(3)?))))
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .ctx(path, "read parts")?;
         for (chunk, p) in rows {
             if !blobs.contains(&p.2) {
@@ -701,18 +692,16 @@ pub(crate) fn verify(
     let mut src_entries = group(&entries, EntryKind::SourceKeyRegistered);
     let mut source_keys: HashMap<String, VerifyingKey> = HashMap::new();
     {
-        let mut stmt = conn
-            .prepare("SELECT name, public_key, registered_at FROM sources ORDER BY name")
-            .ctx(path, "prepare sources")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+        let rows = conn
+            .query_rows(
+                "SELECT name, public_key, registered_at FROM sources ORDER BY name",
+                params![],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| Ok((r.text(0)?, r.bytes(1)?, r.text(2)?)))
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .ctx(path, "read sources")?;
         for (name, pk, at) in rows {
             let row = format!("source `{name}` (table sources)");
@@ -738,101 +727,102 @@ pub(crate) fn verify(
     leftover(src_entries, "source key")?;
 
     // 5c. Every sealed artifact: sealed hash, source signature, exactly one entry.
-    let artifacts = crate::sqlite::artifacts::verify_artifacts(conn, path, &entries, &source_keys)?;
+    let artifacts = crate::store::artifacts::verify_artifacts(conn, path, &entries, &source_keys)?;
 
     // 5b. Every chunk: signed by its registered source, content hash, and
     // (with its parts) exactly one ChunkAppended entry.
     let mut chunks = 0u64;
     {
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, dataset, source, seq, \"rows\", public, signature, content_hash, \
-                 file_hash, file_index, file_chunks FROM chunks ORDER BY id",
-            )
-            .ctx(path, "prepare chunks")?;
-        let mut rows = stmt.query([]).ctx(path, "read chunks")?;
-        while let Some(r) = rows.next().ctx(path, "read chunks")? {
-            let id: i64 = r.get(0).ctx(path, "read chunk")?;
-            let dataset: String = r.get(1).ctx(path, "read chunk")?;
-            let source: String = r.get(2).ctx(path, "read chunk")?;
-            let seq: i64 = r.get(3).ctx(path, "read chunk")?;
-            let nrows: i64 = r.get(4).ctx(path, "read chunk")?;
-            let public: Vec<u8> = r.get(5).ctx(path, "read chunk")?;
-            let signature: Option<Vec<u8>> = r.get(6).ctx(path, "read chunk")?;
-            let content: Option<Vec<u8>> = r.get(7).ctx(path, "read chunk")?;
-            let file_hash: Option<Vec<u8>> = r.get(8).ctx(path, "read chunk")?;
-            let file_index: Option<i64> = r.get(9).ctx(path, "read chunk")?;
-            let file_chunks: Option<i64> = r.get(10).ctx(path, "read chunk")?;
-            let row = format!("chunk {id} (dataset `{dataset}`, source `{source}`, seq {seq})");
-            let entry = take_entry(
-                &mut chunk_entries,
-                &id.to_string(),
-                &row,
-                EntryKind::ChunkAppended,
-            )?;
-            let parts = parts_of.remove(&id).unwrap_or_default();
-            let mut signed: Vec<(&str, &str, Hash)> = Vec::with_capacity(parts.len());
-            for (column, part, blob) in &parts {
-                let h = blob_address(blob).ok_or_else(|| {
-                    tampered(format!("{row}: part {column}/{part}: bad blob address"))
-                })?;
-                signed.push((column.as_str(), part.as_str(), h));
-            }
-            let (Ok(seq_u), Ok(rows_u)) = (u64::try_from(seq), u32::try_from(nrows)) else {
-                return Err(tampered(format!("{row}: seq or row count out of range")));
-            };
-            let public_hash = *blake3::hash(&public).as_bytes();
-            let Some(key) = source_keys.get(&source) else {
-                return Err(tampered(format!(
-                    "{row}: its source has no registered key (table sources)"
-                )));
-            };
-            let message =
-                crate::chunk_message(&dataset, &source, seq_u, rows_u, &public_hash, &signed);
-            let signature = signature.unwrap_or_default();
-            if !crate::signing::signature_ok(key, &message, &signature) {
-                return Err(tampered(format!(
-                    "{row}: source signature does not verify with `{source}`'s registered key"
-                )));
-            }
-            let content = content.unwrap_or_default();
-            if content.as_slice() != content_hash(&dataset, rows_u, &public_hash, &signed) {
-                return Err(tampered(format!(
-                    "{row}: stored content hash does not match its content (table chunks)"
-                )));
-            }
-            let hashes = chunk_hashes(
-                &ChunkRow {
-                    id,
-                    dataset: &dataset,
-                    source: &source,
-                    seq,
-                    rows: nrows,
-                    public: &public,
-                    signature: &signature,
-                    content_hash: &content,
-                    file_hash: file_hash.as_deref(),
-                    file_index,
-                    file_chunks,
-                },
-                &parts,
-            )
-            .map_err(|e| tampered(format!("{row}: {e}")))?;
-            if entry.hashes != hashes || entry.actor != source {
-                let which = if entry.hashes.get(1) != hashes.get(1) {
-                    "its public bytes differ"
-                } else if entry.hashes.get(2..) != hashes.get(2..) {
-                    "its parts (table parts) differ"
-                } else {
-                    "its row (table chunks) or its part names differ"
+        conn.for_each(
+            "SELECT id, dataset, source, seq, \"rows\", public, signature, content_hash, \
+             file_hash, file_index, file_chunks FROM chunks ORDER BY id",
+            params![],
+            path,
+            "read chunks",
+            |r| -> Result<(), StoreError> {
+                let id: i64 = r.i64(0).ctx(path, "read chunk")?;
+                let dataset: String = r.text(1).ctx(path, "read chunk")?;
+                let source: String = r.text(2).ctx(path, "read chunk")?;
+                let seq: i64 = r.i64(3).ctx(path, "read chunk")?;
+                let nrows: i64 = r.i64(4).ctx(path, "read chunk")?;
+                let public: Vec<u8> = r.bytes(5).ctx(path, "read chunk")?;
+                let signature: Option<Vec<u8>> = r.opt_bytes(6).ctx(path, "read chunk")?;
+                let content: Option<Vec<u8>> = r.opt_bytes(7).ctx(path, "read chunk")?;
+                let file_hash: Option<Vec<u8>> = r.opt_bytes(8).ctx(path, "read chunk")?;
+                let file_index: Option<i64> = r.opt_i64(9).ctx(path, "read chunk")?;
+                let file_chunks: Option<i64> = r.opt_i64(10).ctx(path, "read chunk")?;
+                let row = format!("chunk {id} (dataset `{dataset}`, source `{source}`, seq {seq})");
+                let entry = take_entry(
+                    &mut chunk_entries,
+                    &id.to_string(),
+                    &row,
+                    EntryKind::ChunkAppended,
+                )?;
+                let parts = parts_of.remove(&id).unwrap_or_default();
+                let mut signed: Vec<(&str, &str, Hash)> = Vec::with_capacity(parts.len());
+                for (column, part, blob) in &parts {
+                    let h = blob_address(blob).ok_or_else(|| {
+                        tampered(format!("{row}: part {column}/{part}: bad blob address"))
+                    })?;
+                    signed.push((column.as_str(), part.as_str(), h));
+                }
+                let (Ok(seq_u), Ok(rows_u)) = (u64::try_from(seq), u32::try_from(nrows)) else {
+                    return Err(tampered(format!("{row}: seq or row count out of range")));
                 };
-                return Err(tampered(format!(
-                    "{row}: does not match ledger entry {}: {which}",
-                    entry.seq
-                )));
-            }
-            chunks += 1;
-        }
+                let public_hash = *blake3::hash(&public).as_bytes();
+                let Some(key) = source_keys.get(&source) else {
+                    return Err(tampered(format!(
+                        "{row}: its source has no registered key (table sources)"
+                    )));
+                };
+                let message =
+                    crate::chunk_message(&dataset, &source, seq_u, rows_u, &public_hash, &signed);
+                let signature = signature.unwrap_or_default();
+                if !crate::signing::signature_ok(key, &message, &signature) {
+                    return Err(tampered(format!(
+                        "{row}: source signature does not verify with `{source}`'s registered key"
+                    )));
+                }
+                let content = content.unwrap_or_default();
+                if content.as_slice() != content_hash(&dataset, rows_u, &public_hash, &signed) {
+                    return Err(tampered(format!(
+                        "{row}: stored content hash does not match its content (table chunks)"
+                    )));
+                }
+                let hashes = chunk_hashes(
+                    &ChunkRow {
+                        id,
+                        dataset: &dataset,
+                        source: &source,
+                        seq,
+                        rows: nrows,
+                        public: &public,
+                        signature: &signature,
+                        content_hash: &content,
+                        file_hash: file_hash.as_deref(),
+                        file_index,
+                        file_chunks,
+                    },
+                    &parts,
+                )
+                .map_err(|e| tampered(format!("{row}: {e}")))?;
+                if entry.hashes != hashes || entry.actor != source {
+                    let which = if entry.hashes.get(1) != hashes.get(1) {
+                        "its public bytes differ"
+                    } else if entry.hashes.get(2..) != hashes.get(2..) {
+                        "its parts (table parts) differ"
+                    } else {
+                        "its row (table chunks) or its part names differ"
+                    };
+                    return Err(tampered(format!(
+                        "{row}: does not match ledger entry {}: {which}",
+                        entry.seq
+                    )));
+                }
+                chunks += 1;
+                Ok(())
+            },
+        )?;
     }
     if let Some(chunk) = parts_of.keys().min() {
         return Err(tampered(format!(
@@ -844,18 +834,16 @@ pub(crate) fn verify(
     // 6. Datasets.
     let mut ds_entries = group(&entries, EntryKind::SchemaRegistered);
     {
-        let mut stmt = conn
-            .prepare("SELECT name, schema_toml, registered_at FROM datasets ORDER BY name")
-            .ctx(path, "prepare datasets")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+        let rows = conn
+            .query_rows(
+                "SELECT name, schema_toml, registered_at FROM datasets ORDER BY name",
+                params![],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?)))
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .ctx(path, "read datasets")?;
         for (name, schema, at) in rows {
             let row = format!("dataset `{name}` (table datasets)");
@@ -872,7 +860,7 @@ pub(crate) fn verify(
 
     // 7. Deployment and trustees.
     let mut dep_entries = group(&entries, EntryKind::DeploymentCreated);
-    let dep = crate::sqlite::deployment_row(conn, path)?;
+    let dep = crate::store::deployment_row(conn, path)?;
     if let Some((preset, mgs, pk, rk, at)) = dep {
         let row = "deployment record (table deployment)";
         let e = take_entry(&mut dep_entries, &preset, row, EntryKind::DeploymentCreated)?;
@@ -893,12 +881,16 @@ pub(crate) fn verify(
     leftover(dep_entries, "deployment")?;
     let mut tr_entries = group(&entries, EntryKind::TrusteeRegistered);
     {
-        let mut stmt = conn
-            .prepare("SELECT position, name FROM deployment_trustees ORDER BY position")
-            .ctx(path, "prepare trustees")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        let rows = conn
+            .query_rows(
+                "SELECT position, name FROM deployment_trustees ORDER BY position",
+                params![],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| Ok((r.i64(0)?, r.text(1)?)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .ctx(path, "read trustees")?;
         for (pos, name) in rows {
             let row = format!("trustee `{name}` (table deployment_trustees)");

@@ -19,25 +19,30 @@
 //! its ledger entry commit in the same transaction, and [`Store::verify`]
 //! replays the ledger and checks every table against it.
 //!
-//! The embedded backend is SQLite (see [`Store`]). The operations and the SQL
-//! are kept simple and standard so a PostgreSQL backend can later implement
-//! the same operations with an equivalent migration.
+//! The database is SQLite (`<dir>/store.sqlite`, embedded) or PostgreSQL (see
+//! [`StoreLocation`], [`Store::create_at`], [`Store::open_at`]). One implementation of the
+//! operations runs on both through a small SQL layer; each backend has its own, equivalent
+//! migrations, and on both UPDATE, DELETE (and on PostgreSQL TRUNCATE) of the append-only
+//! tables are refused by the database itself.
 #![forbid(unsafe_code)]
 
+mod db;
 mod error;
 mod ledger;
+mod location;
 mod migrate;
 mod signing;
-mod sqlite;
+mod store;
 
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::{Refusal, StoreError};
+pub use location::{redact_url, ParseStoreLocationError, StoreLocation};
 pub use migrate::SCHEMA_VERSION;
 pub use signing::{chunk_message, CHUNK_MESSAGE_VERSION};
-pub use sqlite::artifacts::{
+pub use store::artifacts::{
     artifact_message, ArtifactMeta, NewArtifact, ARTIFACT_STAGES, SEAL_OVERHEAD,
 };
-pub use sqlite::Store;
+pub use store::Store;
 
 /// What the engine reads to compute on a dataset: chunk metadata (public columns, row
 /// counts) and ciphertext parts.

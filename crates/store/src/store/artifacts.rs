@@ -12,9 +12,9 @@ use std::path::Path;
 
 use dtfhe_ledger::{Entry, EntryKind, Hash};
 use ed25519_dalek::VerifyingKey;
-use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_string, source_key_of, SqlContext, Store};
+use super::{now_string, source_key_of, Store};
+use crate::db::{params, Db, DbError, Row, SqlContext};
 use crate::error::StoreError;
 use crate::ledger::record_hash;
 
@@ -142,18 +142,18 @@ type RawRow = (
     Vec<u8>,
 );
 
-fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+fn raw_row(r: &Row) -> Result<RawRow, DbError> {
     Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
+        r.i64(0)?,
+        r.text(1)?,
+        r.text(2)?,
+        r.text(3)?,
+        r.text(4)?,
+        r.i64(5)?,
+        r.bytes(6)?,
+        r.bytes(7)?,
+        r.text(8)?,
+        r.bytes(9)?,
     ))
 }
 
@@ -246,12 +246,11 @@ impl Store {
                 )));
             }
             if let Some(id) = tx
-                .query_row(
+                .query_opt(
                     "SELECT id FROM artifacts WHERE product = ?1 AND name = ?2",
-                    params![a.product, a.name],
-                    |r| r.get::<_, i64>(0),
+                    params![&a.product, &a.name],
                 )
-                .optional()
+                .and_then(|r| r.map(|r| r.i64(0)).transpose())
                 .ctx(path, "check artifact name")?
             {
                 return Err(StoreError::Invalid(format!(
@@ -262,24 +261,25 @@ impl Store {
             }
             let sealed_at = now_string();
             let id: i64 = tx
-                .query_row(
-                    "INSERT INTO artifacts (product, stage, source, name, size, plain_hash, \
+                .query_one(
+                    "INSERT INTO artifacts (id, product, stage, source, name, size, plain_hash, \
                      sealed_hash, sealed, signature, sealed_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                     VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM artifacts), \
+                     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
                     params![
-                        a.product,
-                        a.stage,
-                        a.source,
-                        a.name,
+                        &a.product,
+                        &a.stage,
+                        &a.source,
+                        &a.name,
                         size,
-                        a.plain_hash.to_vec(),
-                        sealed_hash.to_vec(),
-                        a.sealed,
-                        a.signature.to_vec(),
-                        sealed_at
+                        &a.plain_hash,
+                        &sealed_hash,
+                        &a.sealed,
+                        &a.signature,
+                        &sealed_at
                     ],
-                    |r| r.get(0),
                 )
+                .and_then(|r| r.i64(0))
                 .ctx(path, "insert artifact")?;
             let meta = ArtifactMeta {
                 id,
@@ -309,16 +309,16 @@ impl Store {
     /// The artifacts of a product, without their sealed bytes, in stage order then id.
     pub fn artifacts(&self, product: &str) -> Result<Vec<ArtifactMeta>, StoreError> {
         let path = &self.path;
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM artifacts WHERE product = ?1 ORDER BY \
-                 CASE stage WHEN 'design' THEN 0 WHEN 'manufacturing' THEN 1 ELSE 2 END, id"
-            ))
-            .ctx(path, "prepare artifacts")?;
-        let rows = stmt
-            .query_map([product], raw_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        let rows = self
+            .db
+            .query_rows(
+                &format!(
+                    "SELECT {COLUMNS} FROM artifacts WHERE product = ?1 ORDER BY \
+                     CASE stage WHEN 'design' THEN 0 WHEN 'manufacturing' THEN 1 ELSE 2 END, id"
+                ),
+                params![product],
+            )
+            .and_then(|rows| rows.iter().map(raw_row).collect::<Result<Vec<_>, _>>())
             .ctx(path, "read artifacts")?;
         rows.into_iter()
             .map(|r| meta_of(r, path).map(|(m, _)| m))
@@ -335,16 +335,18 @@ impl Store {
     ) -> Result<Option<(ArtifactMeta, Vec<u8>)>, StoreError> {
         let path = &self.path;
         let row = self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 &format!(
                     "SELECT {COLUMNS}, CAST(sealed AS BLOB) FROM artifacts \
                  WHERE product = ?1 AND name = ?2"
                 ),
                 params![product, name],
-                |r| Ok((raw_row(r)?, r.get::<_, Vec<u8>>(10)?)),
             )
-            .optional()
+            .and_then(|r| {
+                r.map(|mut r| Ok((raw_row(&r)?, r.take_bytes(10)?)))
+                    .transpose()
+            })
             .ctx(path, "read artifact")?;
         let Some((raw, sealed)) = row else {
             return Ok(None);
@@ -366,7 +368,7 @@ impl Store {
 /// one `ArtifactSealed` entry (and every such entry against a row), inside
 /// [`Store::verify`]. Returns the number of artifacts checked.
 pub(crate) fn verify_artifacts(
-    conn: &Connection,
+    conn: &Db,
     path: &Path,
     entries: &[Entry],
     source_keys: &HashMap<String, VerifyingKey>,
@@ -379,78 +381,79 @@ pub(crate) fn verify_artifacts(
     {
         by_subject.entry(e.subject.clone()).or_default().push(e);
     }
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {COLUMNS}, CAST(sealed AS BLOB) FROM artifacts ORDER BY id"
-        ))
-        .ctx(path, "prepare artifacts")?;
-    let mut rows = stmt.query([]).ctx(path, "read artifacts")?;
     let mut n = 0u64;
-    while let Some(r) = rows.next().ctx(path, "read artifacts")? {
-        let raw = raw_row(r).ctx(path, "read artifact")?;
-        let sealed: Vec<u8> = r.get(10).ctx(path, "read artifact")?;
-        let id = raw.0;
-        let (meta, sig) = meta_of(raw, path)
-            .map_err(|e| tampered(format!("artifact {id} (table artifacts): {e}")))?;
-        let row = describe(&meta);
-        let found = by_subject.remove(&id.to_string()).unwrap_or_default();
-        let entry = match found.as_slice() {
-            [one] => *one,
-            [] => {
+    conn.for_each(
+        &format!("SELECT {COLUMNS}, CAST(sealed AS BLOB) FROM artifacts ORDER BY id"),
+        params![],
+        path,
+        "read artifacts",
+        |mut r| -> Result<(), StoreError> {
+            let raw = raw_row(&r).ctx(path, "read artifact")?;
+            let sealed: Vec<u8> = r.take_bytes(10).ctx(path, "read artifact")?;
+            let id = raw.0;
+            let (meta, sig) = meta_of(raw, path)
+                .map_err(|e| tampered(format!("artifact {id} (table artifacts): {e}")))?;
+            let row = describe(&meta);
+            let found = by_subject.remove(&id.to_string()).unwrap_or_default();
+            let entry = match found.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(tampered(format!(
+                        "{row}: no artifact_sealed ledger entry records it"
+                    )))
+                }
+                many => {
+                    return Err(tampered(format!(
+                        "{row}: {} artifact_sealed ledger entries claim it",
+                        many.len()
+                    )))
+                }
+            };
+            let actual = blake3::hash(&sealed);
+            if actual.as_bytes() != &meta.sealed_hash {
                 return Err(tampered(format!(
-                    "{row}: no artifact_sealed ledger entry records it"
-                )))
+                    "{row}: sealed bytes hash to {actual}, recorded {} (ledger entry {})",
+                    blake3::Hash::from(meta.sealed_hash).to_hex(),
+                    entry.seq
+                )));
             }
-            many => {
+            if sealed.len() as u64 != meta.size.saturating_add(SEAL_OVERHEAD) {
                 return Err(tampered(format!(
-                    "{row}: {} artifact_sealed ledger entries claim it",
-                    many.len()
-                )))
+                    "{row}: {} sealed bytes for a recorded size of {}",
+                    sealed.len(),
+                    meta.size
+                )));
             }
-        };
-        let actual = blake3::hash(&sealed);
-        if actual.as_bytes() != &meta.sealed_hash {
-            return Err(tampered(format!(
-                "{row}: sealed bytes hash to {actual}, recorded {} (ledger entry {})",
-                blake3::Hash::from(meta.sealed_hash).to_hex(),
-                entry.seq
-            )));
-        }
-        if sealed.len() as u64 != meta.size.saturating_add(SEAL_OVERHEAD) {
-            return Err(tampered(format!(
-                "{row}: {} sealed bytes for a recorded size of {}",
-                sealed.len(),
-                meta.size
-            )));
-        }
-        let Some(key) = source_keys.get(&meta.source) else {
-            return Err(tampered(format!(
-                "{row}: its source has no registered key (table sources)"
-            )));
-        };
-        let message = artifact_message(
-            &meta.product,
-            &meta.stage,
-            &meta.source,
-            &meta.name,
-            meta.size,
-            &meta.plain_hash,
-            &meta.sealed_hash,
-        );
-        if !crate::signing::signature_ok(key, &message, &sig) {
-            return Err(tampered(format!(
-                "{row}: source signature does not verify with `{}`'s registered key",
-                meta.source
-            )));
-        }
-        if entry.hashes != artifact_hashes(&meta, &sig) || entry.actor != meta.source {
-            return Err(tampered(format!(
-                "{row}: does not match ledger entry {}",
-                entry.seq
-            )));
-        }
-        n += 1;
-    }
+            let Some(key) = source_keys.get(&meta.source) else {
+                return Err(tampered(format!(
+                    "{row}: its source has no registered key (table sources)"
+                )));
+            };
+            let message = artifact_message(
+                &meta.product,
+                &meta.stage,
+                &meta.source,
+                &meta.name,
+                meta.size,
+                &meta.plain_hash,
+                &meta.sealed_hash,
+            );
+            if !crate::signing::signature_ok(key, &message, &sig) {
+                return Err(tampered(format!(
+                    "{row}: source signature does not verify with `{}`'s registered key",
+                    meta.source
+                )));
+            }
+            if entry.hashes != artifact_hashes(&meta, &sig) || entry.actor != meta.source {
+                return Err(tampered(format!(
+                    "{row}: does not match ledger entry {}",
+                    entry.seq
+                )));
+            }
+            n += 1;
+            Ok(())
+        },
+    )?;
     let mut left: Vec<(u64, String)> = by_subject
         .into_values()
         .flatten()
