@@ -525,7 +525,7 @@ impl Db {
             Db::Pg(_) => {
                 self.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
                 let locked = self
-                    .query_one("SELECT pg_advisory_xact_lock(?1)", params![PG_WRITE_LOCK])
+                    .execute("SELECT pg_advisory_xact_lock(?1)", params![PG_WRITE_LOCK])
                     .map(|_| ());
                 if locked.is_err() {
                     let _ = self.batch("ROLLBACK");

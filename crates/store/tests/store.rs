@@ -1,15 +1,33 @@
-//! Integration tests of the SQLite store.
+//! Integration tests of the store, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::SignedAppend;
+use common::{Env, SignedAppend, V};
 
-use std::path::Path;
 use std::time::Instant;
 
-use dtfhe_store::{Deployment, NewChunk, NewPart, Store, StoreError, SCHEMA_VERSION, STORE_FILE};
+use dtfhe_store::{
+    Deployment, NewChunk, NewPart, Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE,
+};
 use rusqlite::Connection;
+
+backends!(
+    create_open_reopen,
+    create_twice_fails,
+    newer_schema_version_is_refused,
+    deployment_put_get_and_double_put,
+    deployment_with_duplicate_trustee_is_rejected,
+    register_and_conflict,
+    append_and_read_back,
+    blobs_are_deduplicated,
+    failed_append_leaves_no_trace,
+    seq_continues_across_appends_per_source,
+    update_and_delete_are_refused_by_the_database,
+    corrupted_blob_is_detected,
+    append_125_chunks_of_220kb_is_fast,
+    concurrent_handles_append_without_seq_clash,
+);
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
 
@@ -47,45 +65,49 @@ fn chunk(n: u8) -> NewChunk {
     }
 }
 
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join(STORE_FILE)).unwrap()
-}
-
-fn count(conn: &Connection, table: &str) -> i64 {
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
-
-#[test]
-fn create_open_reopen() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("nested").join("store");
+fn create_open_reopen(env: &Env) {
+    let dir = env.dir().join("nested").join("store");
     {
-        let mut s = Store::create(&dir).unwrap();
-        assert_eq!(s.path(), dir.join(STORE_FILE));
+        let mut s = Store::create_at(&dir, &env.loc).unwrap();
+        if env.is_pg() {
+            assert!(s.is_postgres());
+            assert!(s.path().to_string_lossy().contains(&env.store_name()));
+        } else {
+            assert_eq!(s.path(), dir.join(STORE_FILE));
+        }
         s.register_dataset("mfg", SCHEMA).unwrap();
     }
+    assert!(dir.join(dtfhe_store::KEY_FILE).is_file());
     {
-        let s = Store::open(&dir).unwrap();
+        let s = Store::open_at(&dir, &env.loc).unwrap();
         assert_eq!(s.datasets().unwrap(), vec!["mfg".to_string()]);
     }
-    let s = Store::open(&dir).unwrap();
+    let s = Store::open_at(&dir, &env.loc).unwrap();
     assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
-    // Pragmas are in effect.
-    let c = raw(&dir);
-    let mode: String = c
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    if !env.is_pg() {
+        // Pragmas are in effect.
+        let c = Connection::open(dir.join(STORE_FILE)).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
 }
 
-#[test]
-fn create_twice_fails() {
-    let tmp = tempfile::tempdir().unwrap();
-    Store::create(tmp.path()).unwrap();
-    let err = Store::create(tmp.path()).unwrap_err();
+fn create_twice_fails(env: &Env) {
+    env.create();
+    let err = env.try_create().unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
-    assert!(err.to_string().contains(STORE_FILE), "{err}");
+    assert!(err.to_string().contains(&env.store_name()), "{err}");
+    // Also from another directory: the database already holds a store.
+    let other = tempfile::tempdir().unwrap();
+    if env.is_pg() {
+        let err = Store::create_at(other.path(), &env.loc).unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        // Nothing was left in the other directory.
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+    }
+    env.open().verify().unwrap();
 }
 
 #[test]
@@ -109,7 +131,7 @@ fn open_missing_dir_is_clear_error_and_creates_nothing() {
 fn open_foreign_sqlite_file_is_not_a_store() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let c = raw(tmp.path());
+        let c = Connection::open(tmp.path().join(STORE_FILE)).unwrap();
         c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
     }
     let err = Store::open(tmp.path()).unwrap_err();
@@ -124,16 +146,36 @@ fn open_foreign_sqlite_file_is_not_a_store() {
 }
 
 #[test]
-fn newer_schema_version_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    Store::create(tmp.path()).unwrap();
-    raw(tmp.path())
-        .execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (?1, 'later')",
-            [SCHEMA_VERSION + 1],
-        )
-        .unwrap();
-    let err = Store::open(tmp.path()).unwrap_err();
+fn foreign_postgres_database_is_not_a_store() {
+    let Some(env) = Env::new(common::Backend::Postgres) else {
+        return;
+    };
+    // An empty database, then one with a table of someone else's.
+    for setup in ["", "CREATE TABLE t (x BIGINT)"] {
+        env.raw().batch(setup).unwrap();
+        let err = env.try_open().unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains(&env.store_name()), "{err}");
+    }
+    // A server that is not there: a PostgreSQL error naming the URL, never its password.
+    let url = "postgres://someone:s3cret@127.0.0.1:1/nothing";
+    let loc: StoreLocation = url.parse().unwrap();
+    let err = Store::open_at(env.dir(), &loc).unwrap_err();
+    let msg = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Postgres { .. }), "{msg}");
+    assert!(
+        msg.contains("127.0.0.1:1/nothing") && !msg.contains("s3cret"),
+        "{msg}"
+    );
+}
+
+fn newer_schema_version_is_refused(env: &Env) {
+    env.create();
+    env.raw().exec(
+        "INSERT INTO schema_version (version, applied_at) VALUES (?1, 'later')",
+        &[V::I(SCHEMA_VERSION + 1)],
+    );
+    let err = env.try_open().unwrap_err();
     match &err {
         StoreError::UnsupportedVersion {
             found, supported, ..
@@ -144,13 +186,14 @@ fn newer_schema_version_is_refused() {
         other => panic!("unexpected error {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(STORE_FILE) && msg.contains("newer"), "{msg}");
+    assert!(
+        msg.contains(&env.store_name()) && msg.contains("newer"),
+        "{msg}"
+    );
 }
 
-#[test]
-fn deployment_put_get_and_double_put() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn deployment_put_get_and_double_put(env: &Env) {
+    let mut s = env.create();
     let err = s.deployment().unwrap_err();
     assert!(matches!(err, StoreError::DeploymentMissing { .. }), "{err}");
 
@@ -163,13 +206,11 @@ fn deployment_put_get_and_double_put() {
     let err = s.put_deployment(&other).unwrap_err();
     assert!(matches!(err, StoreError::DeploymentExists { .. }), "{err}");
     drop(s);
-    assert_eq!(Store::open(tmp.path()).unwrap().deployment().unwrap(), d);
+    assert_eq!(env.open().deployment().unwrap(), d);
 }
 
-#[test]
-fn deployment_with_duplicate_trustee_is_rejected() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn deployment_with_duplicate_trustee_is_rejected(env: &Env) {
+    let mut s = env.create();
     let mut d = deployment();
     d.trustees.push("acme".into());
     assert!(matches!(
@@ -179,10 +220,8 @@ fn deployment_with_duplicate_trustee_is_rejected() {
     assert!(s.deployment().is_err());
 }
 
-#[test]
-fn register_and_conflict() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn register_and_conflict(env: &Env) {
+    let mut s = env.create();
     assert_eq!(s.dataset_schema("mfg").unwrap(), None);
     s.register_dataset("mfg", SCHEMA).unwrap();
     s.register_dataset("mfg", SCHEMA).unwrap(); // identical: no-op
@@ -207,10 +246,8 @@ fn register_and_conflict() {
     assert!(s.chunks("mfg").unwrap().is_empty());
 }
 
-#[test]
-fn append_and_read_back() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn append_and_read_back(env: &Env) {
+    let mut s = env.create();
     let chunks = vec![chunk(1), chunk(2), chunk(3)];
     let ids = s.append_signed("mfg", SCHEMA, "acme", &chunks).unwrap();
     assert_eq!(ids.len(), 3);
@@ -273,10 +310,8 @@ fn append_and_read_back() {
     );
 }
 
-#[test]
-fn blobs_are_deduplicated() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn blobs_are_deduplicated(env: &Env) {
+    let mut s = env.create();
     // Same bytes in two chunks and two columns.
     let same = |rows| NewChunk {
         seq: 0,
@@ -292,28 +327,26 @@ fn blobs_are_deduplicated() {
     let ids = s
         .append_signed("mfg", SCHEMA, "acme", &[same(1), same(2)])
         .unwrap();
-    assert_eq!(count(&raw(tmp.path()), "blobs"), 1);
-    assert_eq!(count(&raw(tmp.path()), "parts"), 4);
+    assert_eq!(env.raw().count("blobs"), 1);
+    assert_eq!(env.raw().count("parts"), 4);
     assert_eq!(s.blob_bytes("mfg").unwrap(), 64);
     assert_eq!(s.part(ids[1], "b", "value").unwrap(), Some(vec![7; 64]));
 }
 
-#[test]
-fn failed_append_leaves_no_trace() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn failed_append_leaves_no_trace(env: &Env) {
+    let mut s = env.create();
     s.append_signed("existing", SCHEMA, "acme", &[chunk(100)])
         .unwrap();
-    let snapshot = |dir: &Path| {
-        let c = raw(dir);
+    let snapshot = || {
+        let c = env.raw();
         (
-            count(&c, "chunks"),
-            count(&c, "blobs"),
-            count(&c, "parts"),
-            count(&c, "datasets"),
+            c.count("chunks"),
+            c.count("blobs"),
+            c.count("parts"),
+            c.count("datasets"),
         )
     };
-    let before = snapshot(tmp.path());
+    let before = snapshot();
 
     let mut bad = chunk(3);
     bad.parts.push(part("temp", "value", vec![0xAB; 10]));
@@ -330,7 +363,7 @@ fn failed_append_leaves_no_trace() {
     }
     assert!(err.to_string().contains("given twice"), "{err}");
 
-    assert_eq!(snapshot(tmp.path()), before);
+    assert_eq!(snapshot(), before);
     assert_eq!(s.dataset_schema("fresh").unwrap(), None);
     assert_eq!(s.datasets().unwrap(), vec!["existing".to_string()]);
 
@@ -344,7 +377,7 @@ fn failed_append_leaves_no_trace() {
         matches!(err, StoreError::InvalidChunk { index: 2, .. }),
         "{err}"
     );
-    assert_eq!(snapshot(tmp.path()), before);
+    assert_eq!(snapshot(), before);
     s.append_signed("existing", SCHEMA, "acme", &[chunk(6)])
         .unwrap();
     let seqs: Vec<u64> = s
@@ -365,16 +398,14 @@ fn failed_append_leaves_no_trace() {
     ));
 }
 
-#[test]
-fn seq_continues_across_appends_per_source() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn seq_continues_across_appends_per_source(env: &Env) {
+    let mut s = env.create();
     s.append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
         .unwrap();
     s.append_signed("mfg", SCHEMA, "globex", &[chunk(3)])
         .unwrap();
     drop(s);
-    let mut s = Store::open(tmp.path()).unwrap();
+    let mut s = env.open();
     let ids = s
         .append_signed("mfg", SCHEMA, "acme", &[chunk(4), chunk(5)])
         .unwrap();
@@ -403,20 +434,22 @@ fn seq_continues_across_appends_per_source() {
     assert_eq!(s.chunks("mfg").unwrap().len(), 5);
 }
 
-#[test]
-fn update_and_delete_are_refused_by_the_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn update_and_delete_are_refused_by_the_database(env: &Env) {
+    let mut s = env.create();
     s.put_deployment(&deployment()).unwrap();
     s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    assert_eq!(
+        s.assign_lanes("product_id", &["M1".into()]).unwrap(),
+        vec![0]
+    );
     drop(s);
-    let c = raw(tmp.path());
+    let c = env.raw();
     let statements = [
         ("chunks", "UPDATE chunks SET \"rows\" = 1"),
         ("chunks", "DELETE FROM chunks"),
         ("parts", "UPDATE parts SET part = 'square'"),
         ("parts", "DELETE FROM parts"),
-        ("blobs", "UPDATE blobs SET bytes = x'00'"),
+        ("blobs", "UPDATE blobs SET bytes = ?1"),
         ("blobs", "DELETE FROM blobs"),
         ("datasets", "UPDATE datasets SET schema_toml = ''"),
         ("datasets", "DELETE FROM datasets"),
@@ -424,39 +457,61 @@ fn update_and_delete_are_refused_by_the_database() {
         ("deployment", "DELETE FROM deployment"),
         ("deployment_trustees", "DELETE FROM deployment_trustees"),
         ("schema_version", "DELETE FROM schema_version"),
+        ("lanes", "UPDATE lanes SET lane = 1"),
+        ("lanes", "DELETE FROM lanes"),
     ];
     for (table, sql) in statements {
-        let err = c.execute(sql, []).unwrap_err();
+        let params = if sql.contains("?1") {
+            vec![V::B(vec![0])]
+        } else {
+            vec![]
+        };
+        let err = c.execute(sql, &params).unwrap_err();
         assert!(
-            err.to_string().contains(&format!("{table} is append-only")),
+            err.contains(&format!("{table} is append-only")),
             "{sql}: {err}"
         );
     }
-    // Also through execute_batch, as the sqlite3 shell would.
-    assert!(c.execute_batch("DELETE FROM chunks;").is_err());
-    assert_eq!(count(&c, "chunks"), 1);
-    assert_eq!(count(&c, "parts"), 2);
-    assert_eq!(count(&c, "blobs"), 2);
-    assert_eq!(count(&c, "datasets"), 1);
-    assert_eq!(count(&c, "deployment"), 1);
+    // Also as a batch, as the sqlite3 shell or psql would.
+    assert!(c.batch("DELETE FROM chunks;").is_err());
+    if env.is_pg() {
+        // PostgreSQL: TRUNCATE is refused too (statement trigger), on every table.
+        for table in [
+            "chunks",
+            "parts",
+            "blobs",
+            "datasets",
+            "deployment",
+            "deployment_trustees",
+            "schema_version",
+            "ledger_entries",
+            "checkpoints",
+            "checkpoint_key",
+            "sources",
+            "lanes",
+            "artifacts",
+        ] {
+            let err = c.batch(&format!("TRUNCATE {table} CASCADE")).unwrap_err();
+            assert!(err.contains("is append-only"), "TRUNCATE {table}: {err}");
+        }
+    }
+    assert_eq!(c.count("chunks"), 1);
+    assert_eq!(c.count("parts"), 2);
+    assert_eq!(c.count("blobs"), 2);
+    assert_eq!(c.count("datasets"), 1);
+    assert_eq!(c.count("deployment"), 1);
 }
 
-#[test]
-fn corrupted_blob_is_detected() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn corrupted_blob_is_detected(env: &Env) {
+    let mut s = env.create();
     let ids = s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     drop(s);
-    {
-        // An outside tool: drop the trigger, then flip the bytes.
-        let c = raw(tmp.path());
-        c.execute_batch(
-            "DROP TRIGGER blobs_no_update; \
-             UPDATE blobs SET bytes = x'00112233' WHERE size = 100;",
-        )
-        .unwrap();
-    }
-    let s = Store::open(tmp.path()).unwrap();
+    // An outside tool: bypass the guards, then flip the bytes.
+    env.outside().exec(
+        "UPDATE blobs SET bytes = ?1 WHERE size = 100",
+        &[V::B(vec![0x00, 0x11, 0x22, 0x33])],
+    );
+    let s = env.open();
     let err = s.part(ids[0], "temp", "value").unwrap_err();
     match &err {
         StoreError::Corrupt {
@@ -477,10 +532,8 @@ fn corrupted_blob_is_detected() {
     assert!(s.part(ids[0], "temp", "presence").unwrap().is_some());
 }
 
-#[test]
-fn append_125_chunks_of_220kb_is_fast() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn append_125_chunks_of_220kb_is_fast(env: &Env) {
+    let mut s = env.create();
     let chunks: Vec<NewChunk> = (0..125u32)
         .map(|i| {
             let mut bytes = vec![0u8; 220 * 1024];
@@ -512,35 +565,28 @@ fn append_125_chunks_of_220kb_is_fast() {
     eprintln!("read back of 125 x 220 KB: {:?}", t.elapsed());
 }
 
-#[test]
-fn concurrent_handles_append_without_seq_clash() {
+fn concurrent_handles_append_without_seq_clash(env: &Env) {
     // Seqs are assigned by each source; several writers (one per source)
     // on one store wait for each other's lock and never clash.
-    let tmp = tempfile::tempdir().unwrap();
-    let mut a = Store::create(tmp.path()).unwrap();
-    let mut b = Store::open(tmp.path()).unwrap();
-    let threads: Vec<_> = [0u8, 1u8]
-        .into_iter()
-        .map(|k| {
-            let dir = tmp.path().to_path_buf();
-            std::thread::spawn(move || {
-                let mut s = Store::open(&dir).unwrap();
+    let mut a = env.create();
+    let mut b = env.open();
+    std::thread::scope(|scope| {
+        for k in [0u8, 1u8] {
+            scope.spawn(move || {
+                let mut s = env.open();
                 for i in 0..20u8 {
                     s.append_signed("mfg", SCHEMA, &format!("t{k}"), &[chunk(k * 100 + i)])
                         .unwrap();
                 }
-            })
-        })
-        .collect();
-    for i in 0..10u8 {
-        a.append_signed("mfg", SCHEMA, "acme", &[chunk(200 + i)])
-            .unwrap();
-        b.append_signed("mfg", SCHEMA, "acme", &[chunk(220 + i)])
-            .unwrap();
-    }
-    for t in threads {
-        t.join().unwrap();
-    }
+            });
+        }
+        for i in 0..10u8 {
+            a.append_signed("mfg", SCHEMA, "acme", &[chunk(200 + i)])
+                .unwrap();
+            b.append_signed("mfg", SCHEMA, "acme", &[chunk(220 + i)])
+                .unwrap();
+        }
+    });
     for (source, n) in [("acme", 20), ("t0", 20), ("t1", 20)] {
         let seqs: Vec<u64> = a
             .chunks("mfg")
