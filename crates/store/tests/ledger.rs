@@ -5,19 +5,33 @@
 
 mod common;
 
-use common::SignedAppend;
-
-use std::path::Path;
+use common::{Backend, Env, Raw, SignedAppend, V};
 
 use dtfhe_ledger::{
     leaf_hash, parse_verifier_key, verify_checkpoint, verify_consistency, verify_inclusion, Entry,
     EntryKind,
 };
 use dtfhe_store::{
-    Deployment, NewChunk, NewPart, Store, StoreError, VerifyReport, KEY_FILE, PUB_FILE,
-    SCHEMA_VERSION, STORE_FILE,
+    Deployment, NewChunk, NewPart, StoreError, VerifyReport, KEY_FILE, PUB_FILE, SCHEMA_VERSION,
 };
-use rusqlite::{params, Connection};
+
+backends!(
+    fresh_store_verifies_and_publishes_its_key,
+    every_write_is_logged_and_verifies,
+    store_recorded_kinds_cannot_be_appended_by_hand,
+    failed_append_rolls_back_its_ledger_entries,
+    interleaved_handles_keep_one_consistent_ledger,
+    proofs_from_the_store_verify_with_dtfhe_ledger,
+    update_and_delete_on_ledger_tables_are_refused_by_the_database,
+    version_1_store_is_refused,
+    reads_and_verify_work_without_the_signing_key_but_writes_do_not,
+    tampered_ledger_entries_are_named,
+    tampered_checkpoints_are_named,
+    tampered_chunks_and_parts_are_named,
+    tampered_blobs_are_named,
+    tampered_datasets_deployment_and_trustees_are_named,
+    verify_counts_rows_exactly,
+);
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
 
@@ -54,19 +68,10 @@ fn chunk(n: u8) -> NewChunk {
     }
 }
 
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join(STORE_FILE)).unwrap()
-}
-
-fn count(conn: &Connection, table: &str) -> i64 {
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
-
 /// A store with a deployment, two datasets, two sources and a few
 /// application entries.
-fn populated(dir: &Path) -> VerifyReport {
-    let mut s = Store::create(dir).unwrap();
+fn populated(env: &Env) -> VerifyReport {
+    let mut s = env.create();
     // The sources' keys first (entries 0 and 1).
     for source in ["acme", "globex"] {
         assert!(s
@@ -99,8 +104,8 @@ fn populated(dir: &Path) -> VerifyReport {
     s.verify().unwrap()
 }
 
-fn expect_tampered(dir: &Path, needle: &str) -> String {
-    let s = Store::open(dir).unwrap();
+fn expect_tampered(env: &Env, needle: &str) -> String {
+    let s = env.open();
     match s.verify() {
         Err(StoreError::Tampered { what }) => {
             assert!(what.contains(needle), "`{what}` does not name `{needle}`");
@@ -110,11 +115,9 @@ fn expect_tampered(dir: &Path, needle: &str) -> String {
     }
 }
 
-#[test]
-fn fresh_store_verifies_and_publishes_its_key() {
+fn fresh_store_verifies_and_publishes_its_key(env: &Env) {
     assert_eq!(SCHEMA_VERSION, 5);
-    let tmp = tempfile::tempdir().unwrap();
-    let s = Store::create(tmp.path()).unwrap();
+    let s = env.create();
     let report = s.verify().unwrap();
     assert_eq!(
         report,
@@ -128,13 +131,13 @@ fn fresh_store_verifies_and_publishes_its_key() {
         }
     );
     // The key file: version byte + seed, owner-only.
-    let key = std::fs::read(tmp.path().join(KEY_FILE)).unwrap();
+    let key = std::fs::read(env.dir().join(KEY_FILE)).unwrap();
     assert_eq!(key.len(), 33);
     assert_eq!(key[0], 1);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(tmp.path().join(KEY_FILE))
+        let mode = std::fs::metadata(env.dir().join(KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
@@ -143,7 +146,7 @@ fn fresh_store_verifies_and_publishes_its_key() {
     // The public key file is a signed-note verifier key matching the store.
     let ident = s.identity().unwrap();
     assert!(ident.origin.starts_with("dtfhe/") && ident.origin.len() == 6 + 32);
-    let text = std::fs::read_to_string(tmp.path().join(PUB_FILE)).unwrap();
+    let text = std::fs::read_to_string(env.dir().join(PUB_FILE)).unwrap();
     let (name, vk) = parse_verifier_key(text.trim_end()).unwrap();
     assert_eq!(name, ident.key_name);
     assert_eq!(vk, ident.verifying_key);
@@ -158,18 +161,16 @@ fn fresh_store_verifies_and_publishes_its_key() {
     assert_eq!(cp.size, 0);
     assert_eq!(cp.root, dtfhe_ledger::EMPTY_ROOT);
     // Two stores never share an origin.
-    let tmp2 = tempfile::tempdir().unwrap();
-    let other = Store::create(tmp2.path()).unwrap();
+    let env2 = env.fresh();
+    let other = env2.create();
     assert_ne!(other.identity().unwrap().origin, ident.origin);
 }
 
-#[test]
-fn every_write_is_logged_and_verifies() {
-    let tmp = tempfile::tempdir().unwrap();
-    let report = populated(tmp.path());
+fn every_write_is_logged_and_verifies(env: &Env) {
+    let report = populated(env);
     assert_eq!(report.chunks, 4);
     assert_eq!(report.blobs, 8);
-    let s = Store::open(tmp.path()).unwrap();
+    let s = env.open();
     let entries = s.entries().unwrap();
     let kinds: Vec<EntryKind> = entries.iter().map(|e| e.kind).collect();
     use EntryKind::*;
@@ -221,10 +222,8 @@ fn every_write_is_logged_and_verifies() {
     s.verify().unwrap();
 }
 
-#[test]
-fn store_recorded_kinds_cannot_be_appended_by_hand() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn store_recorded_kinds_cannot_be_appended_by_hand(env: &Env) {
+    let mut s = env.create();
     for kind in [
         EntryKind::SourceKeyRegistered,
         EntryKind::DeploymentCreated,
@@ -244,10 +243,8 @@ fn store_recorded_kinds_cannot_be_appended_by_hand() {
     s.verify().unwrap();
 }
 
-#[test]
-fn failed_append_rolls_back_its_ledger_entries() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn failed_append_rolls_back_its_ledger_entries(env: &Env) {
+    let mut s = env.create();
     s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     let before = s.entries().unwrap();
     let mut bad = chunk(2);
@@ -262,11 +259,9 @@ fn failed_append_rolls_back_its_ledger_entries() {
     assert_eq!(report.entries, before.len() as u64 + 1);
 }
 
-#[test]
-fn interleaved_handles_keep_one_consistent_ledger() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut a = Store::create(tmp.path()).unwrap();
-    let mut b = Store::open(tmp.path()).unwrap();
+fn interleaved_handles_keep_one_consistent_ledger(env: &Env) {
+    let mut a = env.create();
+    let mut b = env.open();
     for i in 0..5u8 {
         a.append_signed("mfg", SCHEMA, "acme", &[chunk(i)]).unwrap();
         b.append_signed("mfg", SCHEMA, "globex", &[chunk(100 + i)])
@@ -279,11 +274,9 @@ fn interleaved_handles_keep_one_consistent_ledger() {
     assert_eq!(report.chunks, 10);
 }
 
-#[test]
-fn proofs_from_the_store_verify_with_dtfhe_ledger() {
-    let tmp = tempfile::tempdir().unwrap();
-    populated(tmp.path());
-    let s = Store::open(tmp.path()).unwrap();
+fn proofs_from_the_store_verify_with_dtfhe_ledger(env: &Env) {
+    populated(env);
+    let s = env.open();
     let ident = s.identity().unwrap();
     let entries = s.entries().unwrap();
     let n = entries.len() as u64;
@@ -319,12 +312,11 @@ fn proofs_from_the_store_verify_with_dtfhe_ledger() {
     }
     assert!(s.inclusion_proof(n).is_err());
     // Consistency between every pair of checkpointed sizes.
-    let sizes: Vec<u64> = raw(tmp.path())
-        .prepare("SELECT size FROM checkpoints ORDER BY size")
-        .unwrap()
-        .query_map([], |r| r.get::<_, i64>(0))
-        .unwrap()
-        .map(|r| r.unwrap() as u64)
+    let sizes: Vec<u64> = env
+        .raw()
+        .i64s("SELECT size FROM checkpoints ORDER BY size")
+        .into_iter()
+        .map(|s| s as u64)
         .collect();
     for &m in &sizes {
         for &k in sizes.iter().filter(|&&k| k >= m) {
@@ -349,13 +341,11 @@ fn proofs_from_the_store_verify_with_dtfhe_ledger() {
     assert!(s.consistency_proof(1, n + 1).is_err());
 }
 
-#[test]
-fn update_and_delete_on_ledger_tables_are_refused_by_the_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    populated(tmp.path());
-    let c = raw(tmp.path());
+fn update_and_delete_on_ledger_tables_are_refused_by_the_database(env: &Env) {
+    populated(env);
+    let c = env.raw();
     for (table, sql) in [
-        ("ledger_entries", "UPDATE ledger_entries SET entry = x'00'"),
+        ("ledger_entries", "UPDATE ledger_entries SET entry = ?1"),
         ("ledger_entries", "DELETE FROM ledger_entries"),
         ("checkpoints", "UPDATE checkpoints SET note = ''"),
         ("checkpoints", "DELETE FROM checkpoints"),
@@ -363,32 +353,38 @@ fn update_and_delete_on_ledger_tables_are_refused_by_the_database() {
         ("checkpoint_key", "DELETE FROM checkpoint_key"),
         ("chunks", "UPDATE chunks SET \"rows\" = 1"),
         ("parts", "DELETE FROM parts"),
-        ("blobs", "UPDATE blobs SET bytes = x'00'"),
+        ("blobs", "UPDATE blobs SET bytes = ?1"),
     ] {
-        let err = c.execute(sql, []).unwrap_err();
+        let params = if sql.contains("?1") {
+            vec![V::B(vec![0])]
+        } else {
+            vec![]
+        };
+        let err = c.execute(sql, &params).unwrap_err();
         assert!(
-            err.to_string().contains(&format!("{table} is append-only")),
+            err.contains(&format!("{table} is append-only")),
             "{sql}: {err}"
         );
     }
     drop(c);
-    Store::open(tmp.path()).unwrap().verify().unwrap();
+    env.open().verify().unwrap();
 }
 
-#[test]
-fn version_1_store_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+fn version_1_store_is_refused(env: &Env) {
     {
-        let c = raw(tmp.path());
-        c.execute_batch(include_str!("../migrations/0001_initial.sql"))
-            .unwrap();
-        c.execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (1, '0')",
-            [],
-        )
+        let c = env.raw();
+        c.batch(if env.is_pg() {
+            include_str!("../migrations/postgres/0001_initial.sql")
+        } else {
+            include_str!("../migrations/0001_initial.sql")
+        })
         .unwrap();
+        c.exec(
+            "INSERT INTO schema_version (version, applied_at) VALUES (1, '0')",
+            &[],
+        );
     }
-    match Store::open(tmp.path()).unwrap_err() {
+    match env.try_open().unwrap_err() {
         StoreError::UnsupportedVersion {
             found, supported, ..
         } => assert_eq!((found, supported), (1, 5)),
@@ -396,12 +392,10 @@ fn version_1_store_is_refused() {
     }
 }
 
-#[test]
-fn reads_and_verify_work_without_the_signing_key_but_writes_do_not() {
-    let tmp = tempfile::tempdir().unwrap();
-    populated(tmp.path());
-    std::fs::remove_file(tmp.path().join(KEY_FILE)).unwrap();
-    let mut s = Store::open(tmp.path()).unwrap();
+fn reads_and_verify_work_without_the_signing_key_but_writes_do_not(env: &Env) {
+    populated(env);
+    std::fs::remove_file(env.dir().join(KEY_FILE)).unwrap();
+    let mut s = env.open();
     s.verify().unwrap();
     assert_eq!(s.chunks("mfg").unwrap().len(), 3);
     let err = s
@@ -411,292 +405,154 @@ fn reads_and_verify_work_without_the_signing_key_but_writes_do_not() {
     // A foreign key in store.key is refused too, never used to sign.
     let mut k = vec![1u8];
     k.extend_from_slice(&[9u8; 32]);
-    std::fs::write(tmp.path().join(KEY_FILE), k).unwrap();
-    let mut s = Store::open(tmp.path()).unwrap();
+    std::fs::write(env.dir().join(KEY_FILE), k).unwrap();
+    let mut s = env.open();
     let err = s.checkpoint().unwrap_err();
     assert!(matches!(err, StoreError::Key { .. }), "{err}");
 }
 
 // ---- Tampering from outside, one table at a time ----------------------------
 
-/// Opens the database as an outside tool would and drops the protecting
-/// trigger of `table`.
-fn outside(dir: &Path, table: &str) -> Connection {
-    let c = raw(dir);
-    c.execute_batch(&format!(
-        "PRAGMA foreign_keys = OFF; \
-         DROP TRIGGER IF EXISTS {table}_no_update; DROP TRIGGER IF EXISTS {table}_no_delete;"
-    ))
-    .unwrap();
-    c
-}
-
-/// Adds 1 to byte `at` (from the end if negative) of a BLOB column.
-fn bump_blob(c: &Connection, table: &str, col: &str, key: &str, at: isize) {
-    let (rowid, mut v): (i64, Vec<u8>) = c
-        .query_row(
-            &format!("SELECT rowid, {col} FROM {table} WHERE {key}"),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let i = if at < 0 {
-        v.len() - at.unsigned_abs()
-    } else {
-        at as usize
+/// One populated store per backend and test binary, copied for each tampering case
+/// (the store is closed, so its files, or its database, are complete).
+fn template(backend: Backend) -> &'static Env {
+    static SQLITE: std::sync::OnceLock<Env> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<Env> = std::sync::OnceLock::new();
+    let cell = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
     };
-    v[i] = v[i].wrapping_add(1);
-    c.execute(
-        &format!("UPDATE {table} SET {col} = ?1 WHERE rowid = ?2"),
-        params![v, rowid],
-    )
-    .unwrap();
+    cell.get_or_init(|| {
+        let env = Env::new(backend).unwrap();
+        populated(&env);
+        env
+    })
 }
 
-/// Replaces one character (byte `at`, ASCII) of a TEXT column.
-fn bump_text(c: &Connection, table: &str, col: &str, key: &str, at: isize) {
-    let (rowid, v): (i64, String) = c
-        .query_row(
-            &format!("SELECT rowid, {col} FROM {table} WHERE {key}"),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let mut b = v.into_bytes();
-    let i = if at < 0 {
-        b.len() - at.unsigned_abs()
-    } else {
-        at as usize
-    };
-    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
-    c.execute(
-        &format!("UPDATE {table} SET {col} = ?1 WHERE rowid = ?2"),
-        params![String::from_utf8(b).unwrap(), rowid],
-    )
-    .unwrap();
-}
-
-/// One populated store per test binary, copied for each tampering case
-/// (the store is closed, so its files are complete on disk).
-fn template() -> &'static Path {
-    static TEMPLATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    TEMPLATE
-        .get_or_init(|| {
-            let tmp = tempfile::tempdir().unwrap();
-            populated(tmp.path());
-            tmp
-        })
-        .path()
-}
-
-fn tamper_case(needle: &str, f: impl FnOnce(&Path)) -> String {
-    let tmp = tempfile::tempdir().unwrap();
-    for file in std::fs::read_dir(template()).unwrap() {
-        let file = file.unwrap();
-        std::fs::copy(file.path(), tmp.path().join(file.file_name())).unwrap();
+fn tamper_case(env: &Env, needle: &str, f: impl FnOnce(&Env, &Raw)) -> String {
+    let copy = template(env.backend).copy();
+    copy.open().verify().unwrap();
+    {
+        let c = copy.outside();
+        f(&copy, &c);
     }
-    Store::open(tmp.path()).unwrap().verify().unwrap();
-    f(tmp.path());
-    expect_tampered(tmp.path(), needle)
+    expect_tampered(&copy, needle)
 }
 
-fn first_chunk_id(dir: &Path) -> i64 {
-    raw(dir)
-        .query_row("SELECT MIN(id) FROM chunks", [], |r| r.get(0))
-        .unwrap()
+fn first_chunk_id(env: &Env) -> i64 {
+    env.raw().i64("SELECT MIN(id) FROM chunks")
 }
 
-#[test]
-fn tampered_ledger_entries_are_named() {
+fn tampered_ledger_entries_are_named(env: &Env) {
     // Every single byte of one entry, changed in turn.
-    let len = {
-        let tmp = tempfile::tempdir().unwrap();
-        populated(tmp.path());
-        raw(tmp.path())
-            .query_row(
-                "SELECT length(entry) FROM ledger_entries WHERE seq = 7",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .unwrap() as isize
-    };
+    let len = template(env.backend)
+        .raw()
+        .i64("SELECT length(entry) FROM ledger_entries WHERE seq = 7") as isize;
     for at in 0..len {
-        tamper_case("ledger entry 7", |d| {
-            bump_blob(
-                &outside(d, "ledger_entries"),
-                "ledger_entries",
-                "entry",
-                "seq = 7",
-                at,
-            )
+        tamper_case(env, "ledger entry 7", |_, c| {
+            c.bump_blob("ledger_entries", "entry", "seq = 7", at)
         });
     }
-    tamper_case("ledger entry 4", |d| {
-        bump_blob(
-            &outside(d, "ledger_entries"),
-            "ledger_entries",
-            "leaf_hash",
-            "seq = 4",
-            0,
-        )
+    tamper_case(env, "ledger entry 4", |_, c| {
+        c.bump_blob("ledger_entries", "leaf_hash", "seq = 4", 0)
     });
     // Entry and leaf hash changed together: the signed roots catch it.
-    tamper_case("checkpoint at size", |d| {
-        let c = outside(d, "ledger_entries");
-        let bytes: Vec<u8> = c
-            .query_row("SELECT entry FROM ledger_entries WHERE seq = 12", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
+    tamper_case(env, "checkpoint at size", |_, c| {
+        let bytes = c.bytes("SELECT entry FROM ledger_entries WHERE seq = 12");
         let mut e = Entry::decode(&bytes).unwrap();
         e.detail = "SELECT nothing".into();
         let nb = e.encode().unwrap();
-        c.execute(
+        c.exec(
             "UPDATE ledger_entries SET entry = ?1, leaf_hash = ?2 WHERE seq = 12",
-            params![nb, leaf_hash(&nb).to_vec()],
-        )
-        .unwrap();
+            &[V::B(leaf_hash(&nb).to_vec()), V::B(nb)]
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>(),
+        );
     });
     // A deleted entry: a gap, or a shorter ledger than signed.
-    tamper_case("ledger entry 6", |d| {
-        outside(d, "ledger_entries")
-            .execute("DELETE FROM ledger_entries WHERE seq = 5", [])
-            .unwrap();
+    tamper_case(env, "ledger entry 6", |_, c| {
+        c.exec("DELETE FROM ledger_entries WHERE seq = 5", &[]);
     });
-    tamper_case("ledger has only 13 entries", |d| {
-        outside(d, "ledger_entries")
-            .execute("DELETE FROM ledger_entries WHERE seq = 13", [])
-            .unwrap();
+    tamper_case(env, "ledger has only 13 entries", |_, c| {
+        c.exec("DELETE FROM ledger_entries WHERE seq = 13", &[]);
     });
 }
 
-#[test]
-fn tampered_checkpoints_are_named() {
+fn tampered_checkpoints_are_named(env: &Env) {
     // A signature character, a body character, and the size column.
-    let w = tamper_case("checkpoint at size 14", |d| {
-        bump_text(
-            &outside(d, "checkpoints"),
-            "checkpoints",
-            "note",
-            "size = 14",
-            -10,
-        )
+    let w = tamper_case(env, "checkpoint at size 14", |_, c| {
+        c.bump_text("checkpoints", "note", "size = 14", -10)
     });
     assert!(w.contains("signature"), "{w}");
-    tamper_case("checkpoint at size 6", |d| {
-        bump_text(
-            &outside(d, "checkpoints"),
-            "checkpoints",
-            "note",
-            "size = 6",
-            8,
-        )
+    tamper_case(env, "checkpoint at size 6", |_, c| {
+        c.bump_text("checkpoints", "note", "size = 6", 8)
     });
-    tamper_case("checkpoint at size", |d| {
-        outside(d, "checkpoints")
-            .execute("UPDATE checkpoints SET size = 7 WHERE size = 6", [])
-            .unwrap();
+    tamper_case(env, "checkpoint at size", |_, c| {
+        c.exec("UPDATE checkpoints SET size = 7 WHERE size = 6", &[]);
     });
-    tamper_case("no signed checkpoint covers all 14 entries", |d| {
-        outside(d, "checkpoints")
-            .execute("DELETE FROM checkpoints WHERE size = 14", [])
-            .unwrap();
+    tamper_case(env, "no signed checkpoint covers all 14 entries", |_, c| {
+        c.exec("DELETE FROM checkpoints WHERE size = 14", &[]);
     });
     // The recorded key swapped (store.pub still holds the real one).
-    tamper_case("checkpoint_key", |d| {
-        bump_blob(
-            &outside(d, "checkpoint_key"),
-            "checkpoint_key",
-            "public_key",
-            "id = 1",
-            3,
-        )
+    tamper_case(env, "checkpoint_key", |_, c| {
+        c.bump_blob("checkpoint_key", "public_key", "id = 1", 3)
     });
     // ... and with store.pub gone, another valid key fails every signature.
-    tamper_case("checkpoint at size 0", |d| {
-        std::fs::remove_file(d.join(PUB_FILE)).unwrap();
+    tamper_case(env, "checkpoint at size 0", |d, c| {
+        std::fs::remove_file(d.dir().join(PUB_FILE)).unwrap();
         let other = ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key();
-        outside(d, "checkpoint_key")
-            .execute(
-                "UPDATE checkpoint_key SET public_key = ?1",
-                [other.as_bytes().to_vec()],
-            )
-            .unwrap();
+        c.exec(
+            "UPDATE checkpoint_key SET public_key = ?1",
+            &[V::B(other.as_bytes().to_vec())],
+        );
     });
-    tamper_case("checkpoint at size 0", |d| {
-        bump_text(
-            &outside(d, "checkpoint_key"),
-            "checkpoint_key",
-            "origin",
-            "id = 1",
-            -1,
-        )
+    tamper_case(env, "checkpoint at size 0", |_, c| {
+        c.bump_text("checkpoint_key", "origin", "id = 1", -1)
     });
 }
 
-#[test]
-fn tampered_chunks_and_parts_are_named() {
-    type Tamper = Box<dyn Fn(&Path, i64)>;
+fn tampered_chunks_and_parts_are_named(env: &Env) {
+    type Tamper = Box<dyn Fn(&Raw, i64)>;
     let cases: Vec<(&str, Tamper)> = vec![
         (
             "public byte",
-            Box::new(|d, id| {
-                bump_blob(
-                    &outside(d, "chunks"),
-                    "chunks",
-                    "public",
-                    &format!("id = {id}"),
-                    3,
-                )
-            }),
+            Box::new(|c, id| c.bump_blob("chunks", "public", &format!("id = {id}"), 3)),
         ),
         (
             "row count",
-            Box::new(|d, id| {
-                outside(d, "chunks")
-                    .execute(
-                        &format!("UPDATE chunks SET \"rows\" = \"rows\" + 1 WHERE id = {id}"),
-                        [],
-                    )
-                    .unwrap();
+            Box::new(|c, id| {
+                c.exec(
+                    &format!("UPDATE chunks SET \"rows\" = \"rows\" + 1 WHERE id = {id}"),
+                    &[],
+                );
             }),
         ),
         (
             "seq",
-            Box::new(|d, id| {
-                outside(d, "chunks")
-                    .execute(&format!("UPDATE chunks SET seq = 7 WHERE id = {id}"), [])
-                    .unwrap();
+            Box::new(|c, id| {
+                c.exec(&format!("UPDATE chunks SET seq = 7 WHERE id = {id}"), &[]);
             }),
         ),
         (
             "source",
-            Box::new(|d, id| {
-                bump_text(
-                    &outside(d, "chunks"),
-                    "chunks",
-                    "source",
-                    &format!("id = {id}"),
-                    0,
-                )
-            }),
+            Box::new(|c, id| c.bump_text("chunks", "source", &format!("id = {id}"), 0)),
         ),
         (
             "part name",
-            Box::new(|d, id| {
-                outside(d, "parts")
-                    .execute(
-                        &format!("UPDATE parts SET part = 'square' WHERE chunk_id = {id} AND part = 'value'"),
-                        [],
-                    )
-                    .unwrap();
+            Box::new(|c, id| {
+                c.exec(
+                    &format!(
+                        "UPDATE parts SET part = 'square' WHERE chunk_id = {id} AND part = 'value'"
+                    ),
+                    &[],
+                );
             }),
         ),
         (
             "part column",
-            Box::new(|d, id| {
-                bump_text(
-                    &outside(d, "parts"),
+            Box::new(|c, id| {
+                c.bump_text(
                     "parts",
                     "\"column\"",
                     &format!("chunk_id = {id} AND part = 'value'"),
@@ -706,169 +562,91 @@ fn tampered_chunks_and_parts_are_named() {
         ),
         (
             "part deleted",
-            Box::new(|d, id| {
-                outside(d, "parts")
-                    .execute(
-                        &format!("DELETE FROM parts WHERE chunk_id = {id} AND part = 'presence'"),
-                        [],
-                    )
-                    .unwrap();
+            Box::new(|c, id| {
+                c.exec(
+                    &format!("DELETE FROM parts WHERE chunk_id = {id} AND part = 'presence'"),
+                    &[],
+                );
             }),
         ),
     ];
     for (what, f) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        populated(tmp.path());
-        let id = first_chunk_id(tmp.path());
-        f(tmp.path(), id);
-        let msg = expect_tampered(tmp.path(), &format!("chunk {id}"));
+        let id = first_chunk_id(template(env.backend));
+        let msg = tamper_case(env, &format!("chunk {id}"), |_, c| f(c, id));
         eprintln!("{what}: {msg}");
     }
     // A chunk row deleted: its ledger entry points at nothing.
-    tamper_case("ledger entry 11", |d| {
-        let id: i64 = raw(d)
-            .query_row("SELECT MAX(id) FROM chunks", [], |r| r.get(0))
-            .unwrap();
-        let c = outside(d, "chunks");
-        outside(d, "parts");
-        c.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
-        c.execute(&format!("DELETE FROM parts WHERE chunk_id = {id}"), [])
-            .unwrap();
-        c.execute(&format!("DELETE FROM chunks WHERE id = {id}"), [])
-            .unwrap();
+    tamper_case(env, "ledger entry 11", |_, c| {
+        let id = c.i64("SELECT MAX(id) FROM chunks");
+        c.exec(&format!("DELETE FROM parts WHERE chunk_id = {id}"), &[]);
+        c.exec(&format!("DELETE FROM chunks WHERE id = {id}"), &[]);
     });
     // A chunk row added by hand: no entry records it.
-    tamper_case("no chunk_appended ledger entry", |d| {
-        outside(d, "chunks")
-            .execute(
-                "INSERT INTO chunks (dataset, source, seq, \"rows\", public) \
-                 VALUES ('mfg', 'acme', 2, 5, x'00')",
-                [],
-            )
-            .unwrap();
+    tamper_case(env, "no chunk_appended ledger entry", |_, c| {
+        c.exec(
+            "INSERT INTO chunks (id, dataset, source, seq, \"rows\", public) \
+             VALUES ((SELECT MAX(id) + 1 FROM chunks), 'mfg', 'acme', 2, 5, ?1)",
+            &[V::B(vec![0])],
+        );
     });
 }
 
-#[test]
-fn tampered_blobs_are_named() {
-    let hash: String = {
-        let tmp = tempfile::tempdir().unwrap();
-        populated(tmp.path());
-        raw(tmp.path())
-            .query_row("SELECT hash FROM blobs ORDER BY hash LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .unwrap()
-    };
+fn tampered_blobs_are_named(env: &Env) {
+    let hash = template(env.backend)
+        .raw()
+        .text("SELECT hash FROM blobs ORDER BY hash LIMIT 1");
     for at in [0isize, 17, -1] {
-        tamper_case(&format!("blob {hash}"), |d| {
-            bump_blob(
-                &outside(d, "blobs"),
-                "blobs",
-                "bytes",
-                &format!("hash = '{hash}'"),
-                at,
-            )
+        tamper_case(env, &format!("blob {hash}"), |_, c| {
+            c.bump_blob("blobs", "bytes", &format!("hash = '{hash}'"), at)
         });
     }
-    tamper_case(&format!("blob {hash}"), |d| {
-        outside(d, "blobs")
-            .execute(
-                &format!("UPDATE blobs SET size = size + 1 WHERE hash = '{hash}'"),
-                [],
-            )
-            .unwrap();
+    tamper_case(env, &format!("blob {hash}"), |_, c| {
+        c.exec(
+            &format!("UPDATE blobs SET size = size + 1 WHERE hash = '{hash}'"),
+            &[],
+        );
     });
     // Re-addressing a blob breaks its hash too.
-    tamper_case("blob ", |d| {
-        bump_text(
-            &outside(d, "blobs"),
-            "blobs",
-            "hash",
-            &format!("hash = '{hash}'"),
-            5,
-        )
+    tamper_case(env, "blob ", |_, c| {
+        c.bump_text("blobs", "hash", &format!("hash = '{hash}'"), 5)
     });
 }
 
-#[test]
-fn tampered_datasets_deployment_and_trustees_are_named() {
-    tamper_case("dataset `mfg`", |d| {
-        bump_text(
-            &outside(d, "datasets"),
-            "datasets",
-            "schema_toml",
-            "name = 'mfg'",
-            3,
-        )
+fn tampered_datasets_deployment_and_trustees_are_named(env: &Env) {
+    tamper_case(env, "dataset `mfg`", |_, c| {
+        c.bump_text("datasets", "schema_toml", "name = 'mfg'", 3)
     });
-    tamper_case("dataset `mfg`", |d| {
-        bump_text(
-            &outside(d, "datasets"),
-            "datasets",
-            "registered_at",
-            "name = 'mfg'",
-            -1,
-        )
+    tamper_case(env, "dataset `mfg`", |_, c| {
+        c.bump_text("datasets", "registered_at", "name = 'mfg'", -1)
     });
-    tamper_case("deployment", |d| {
-        bump_blob(
-            &outside(d, "deployment"),
-            "deployment",
-            "public_key",
-            "id = 1",
-            1,
-        )
+    tamper_case(env, "deployment", |_, c| {
+        c.bump_blob("deployment", "public_key", "id = 1", 1)
     });
-    tamper_case("deployment", |d| {
-        bump_blob(
-            &outside(d, "deployment"),
-            "deployment",
-            "relin_key",
-            "id = 1",
-            999,
-        )
+    tamper_case(env, "deployment", |_, c| {
+        c.bump_blob("deployment", "relin_key", "id = 1", 999)
     });
-    tamper_case("deployment", |d| {
-        outside(d, "deployment")
-            .execute("UPDATE deployment SET min_group_size = 1", [])
-            .unwrap();
+    tamper_case(env, "deployment", |_, c| {
+        c.exec("UPDATE deployment SET min_group_size = 1", &[]);
     });
-    tamper_case("deployment", |d| {
-        bump_text(
-            &outside(d, "deployment"),
-            "deployment",
-            "preset",
-            "id = 1",
-            0,
-        )
+    tamper_case(env, "deployment", |_, c| {
+        c.bump_text("deployment", "preset", "id = 1", 0)
     });
-    tamper_case("trustee", |d| {
-        bump_text(
-            &outside(d, "deployment_trustees"),
-            "deployment_trustees",
-            "name",
-            "position = 1",
-            0,
-        )
+    tamper_case(env, "trustee", |_, c| {
+        c.bump_text("deployment_trustees", "name", "position = 1", 0)
     });
-    tamper_case("trustee `globex`", |d| {
-        outside(d, "deployment_trustees")
-            .execute(
-                "UPDATE deployment_trustees SET position = 7 WHERE position = 1",
-                [],
-            )
-            .unwrap();
+    tamper_case(env, "trustee `globex`", |_, c| {
+        c.exec(
+            "UPDATE deployment_trustees SET position = 7 WHERE position = 1",
+            &[],
+        );
     });
 }
 
-#[test]
-fn verify_counts_rows_exactly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let r = populated(tmp.path());
-    let c = raw(tmp.path());
-    assert_eq!(r.entries as i64, count(&c, "ledger_entries"));
-    assert_eq!(r.chunks as i64, count(&c, "chunks"));
-    assert_eq!(r.checkpoints as i64, count(&c, "checkpoints"));
-    assert_eq!(r.blobs as i64, count(&c, "blobs"));
+fn verify_counts_rows_exactly(env: &Env) {
+    let r = populated(env);
+    let c = env.raw();
+    assert_eq!(r.entries as i64, c.count("ledger_entries"));
+    assert_eq!(r.chunks as i64, c.count("chunks"));
+    assert_eq!(r.checkpoints as i64, c.count("checkpoints"));
+    assert_eq!(r.blobs as i64, c.count("blobs"));
 }
