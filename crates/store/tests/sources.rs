@@ -6,13 +6,17 @@
 
 mod common;
 
-use std::path::Path;
+use common::{source_key, Env, SignedAppend, V};
+use dtfhe_store::{ChunkOrigin, EntryKind, NewChunk, NewPart, Refusal, Store, StoreError};
 
-use common::{source_key, SignedAppend};
-use dtfhe_store::{
-    ChunkOrigin, EntryKind, NewChunk, NewPart, Refusal, Store, StoreError, STORE_FILE,
-};
-use rusqlite::{params, Connection};
+backends!(
+    unknown_source_is_refused_and_logged,
+    bad_signatures_are_refused_and_logged,
+    replayed_and_reused_seqs_are_refused_and_logged,
+    duplicate_chunks_are_refused_and_logged,
+    source_keys_are_registered_once_and_logged,
+    verify_rechecks_every_chunk_signature,
+);
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
 
@@ -44,23 +48,20 @@ fn signed(n: u8, seq: u64, source: &str) -> NewChunk {
     c
 }
 
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join(STORE_FILE)).unwrap()
-}
-
 /// (chunks, parts, blobs, datasets) rows.
-fn counts(dir: &Path) -> (i64, i64, i64, i64) {
-    let c = raw(dir);
-    let n = |t: &str| {
-        c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
-            .unwrap()
-    };
-    (n("chunks"), n("parts"), n("blobs"), n("datasets"))
+fn counts(env: &Env) -> (i64, i64, i64, i64) {
+    let c = env.raw();
+    (
+        c.count("chunks"),
+        c.count("parts"),
+        c.count("blobs"),
+        c.count("datasets"),
+    )
 }
 
 /// A store with source `acme` registered and chunk seq 0 stored.
-fn setup(dir: &Path) -> Store {
-    let mut s = Store::create(dir).unwrap();
+fn setup(env: &Env) -> Store {
+    let mut s = env.create();
     s.register_source("acme", &source_key("acme").verifying_key())
         .unwrap();
     s.append_chunks("mfg", SCHEMA, "acme", &[signed(1, 0, "acme")])
@@ -70,8 +71,8 @@ fn setup(dir: &Path) -> Store {
 
 /// Appends `c` as `source`, expects the refusal, and checks that nothing
 /// was stored and that the refusal is the ledger's last entry.
-fn expect_refused(s: &mut Store, dir: &Path, source: &str, c: NewChunk, want: Refusal) {
-    let before = counts(dir);
+fn expect_refused(s: &mut Store, env: &Env, source: &str, c: NewChunk, want: Refusal) {
+    let before = counts(env);
     let entries = s.entries().unwrap().len();
     let seq = c.seq;
     let err = s.append_chunks("mfg", SCHEMA, source, &[c]).unwrap_err();
@@ -94,7 +95,7 @@ fn expect_refused(s: &mut Store, dir: &Path, source: &str, c: NewChunk, want: Re
         msg.contains(source) && msg.contains(&format!("seq {seq}")),
         "{msg}"
     );
-    assert_eq!(counts(dir), before, "{msg}: something was stored");
+    assert_eq!(counts(env), before, "{msg}: something was stored");
     let after = s.entries().unwrap();
     assert_eq!(after.len(), entries + 1, "{msg}: one refusal entry");
     let e = after.last().unwrap();
@@ -105,63 +106,54 @@ fn expect_refused(s: &mut Store, dir: &Path, source: &str, c: NewChunk, want: Re
     s.verify().unwrap();
 }
 
-#[test]
-fn unknown_source_is_refused_and_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn unknown_source_is_refused_and_logged(env: &Env) {
+    let mut s = env.create();
     // Nothing at all is stored, not even the dataset registration.
     expect_refused(
         &mut s,
-        tmp.path(),
+        env,
         "intruder",
         signed(1, 0, "intruder"),
         Refusal::UnknownSource,
     );
     assert!(s.datasets().unwrap().is_empty());
     // Also when the dataset exists and other sources are registered.
-    let mut s = setup(tmp.path().join("b").as_path());
-    let dir = tmp.path().join("b");
+    let env = env.fresh();
+    let env = &env;
+    let mut s = setup(env);
     expect_refused(
         &mut s,
-        &dir,
+        env,
         "intruder",
         signed(2, 0, "intruder"),
         Refusal::UnknownSource,
     );
 }
 
-#[test]
-fn bad_signatures_are_refused_and_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = setup(tmp.path());
+fn bad_signatures_are_refused_and_logged(env: &Env) {
+    let mut s = setup(env);
     // One bit of the signature.
     let mut c = signed(2, 1, "acme");
     c.signature[17] ^= 0x04;
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     // One bit of a ciphertext, of the public bytes, the row count, the seq.
     let mut c = signed(2, 1, "acme");
     c.parts[0].bytes[42] ^= 0x01;
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     let mut c = signed(2, 1, "acme");
     c.public[3] ^= 0x80;
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     let mut c = signed(2, 1, "acme");
     c.rows += 1;
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     let mut c = signed(2, 1, "acme");
     c.seq = 5;
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     // Unsigned, and signed by another source's key.
+    expect_refused(&mut s, env, "acme", chunk(2, 1), Refusal::BadSignature);
     expect_refused(
         &mut s,
-        tmp.path(),
-        "acme",
-        chunk(2, 1),
-        Refusal::BadSignature,
-    );
-    expect_refused(
-        &mut s,
-        tmp.path(),
+        env,
         "acme",
         signed(2, 1, "globex"),
         Refusal::BadSignature,
@@ -169,23 +161,21 @@ fn bad_signatures_are_refused_and_logged() {
     // Signed for another dataset.
     let mut c = chunk(2, 1);
     c.sign("other", "acme", &source_key("acme"));
-    expect_refused(&mut s, tmp.path(), "acme", c, Refusal::BadSignature);
+    expect_refused(&mut s, env, "acme", c, Refusal::BadSignature);
     // The honest chunk still goes in.
     s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 1, "acme")])
         .unwrap();
     s.verify().unwrap();
 }
 
-#[test]
-fn replayed_and_reused_seqs_are_refused_and_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = setup(tmp.path());
+fn replayed_and_reused_seqs_are_refused_and_logged(env: &Env) {
+    let mut s = setup(env);
     s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 5, "acme")])
         .unwrap();
     // The very same signed chunk again (a replay).
     expect_refused(
         &mut s,
-        tmp.path(),
+        env,
         "acme",
         signed(2, 5, "acme"),
         Refusal::Replay { last: 5 },
@@ -194,7 +184,7 @@ fn replayed_and_reused_seqs_are_refused_and_logged() {
     for seq in [5, 3, 0] {
         expect_refused(
             &mut s,
-            tmp.path(),
+            env,
             "acme",
             signed(9, seq, "acme"),
             Refusal::Replay { last: 5 },
@@ -202,7 +192,7 @@ fn replayed_and_reused_seqs_are_refused_and_logged() {
     }
     // Within one batch: the second chunk reuses the first one's seq, and
     // the whole batch is refused.
-    let before = counts(tmp.path());
+    let before = counts(env);
     let err = s
         .append_chunks(
             "mfg",
@@ -221,22 +211,20 @@ fn replayed_and_reused_seqs_are_refused_and_logged() {
         ),
         "{err}"
     );
-    assert_eq!(counts(tmp.path()), before);
+    assert_eq!(counts(env), before);
     // Seqs are per (dataset, source): another source starts at 0.
     s.append_signed("mfg", SCHEMA, "globex", &[chunk(12, 0)])
         .unwrap();
     s.verify().unwrap();
 }
 
-#[test]
-fn duplicate_chunks_are_refused_and_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = setup(tmp.path());
+fn duplicate_chunks_are_refused_and_logged(env: &Env) {
+    let mut s = setup(env);
     let id = s.chunks("mfg").unwrap()[0].id;
     // Identical content, properly signed with a fresh seq.
     expect_refused(
         &mut s,
-        tmp.path(),
+        env,
         "acme",
         signed(1, 1, "acme"),
         Refusal::Duplicate { chunk_id: id },
@@ -246,7 +234,7 @@ fn duplicate_chunks_are_refused_and_logged() {
         .unwrap();
     expect_refused(
         &mut s,
-        tmp.path(),
+        env,
         "globex",
         signed(1, 0, "globex"),
         Refusal::Duplicate { chunk_id: id },
@@ -255,13 +243,7 @@ fn duplicate_chunks_are_refused_and_logged() {
     let mut c = chunk(1, 1);
     c.parts.reverse();
     c.sign("mfg", "acme", &source_key("acme"));
-    expect_refused(
-        &mut s,
-        tmp.path(),
-        "acme",
-        c,
-        Refusal::Duplicate { chunk_id: id },
-    );
+    expect_refused(&mut s, env, "acme", c, Refusal::Duplicate { chunk_id: id });
     // A chunk of a file that is already stored (same file, same index).
     let origin = ChunkOrigin {
         file_hash: [7; 32],
@@ -277,7 +259,7 @@ fn duplicate_chunks_are_refused_and_logged() {
     again.sign("mfg", "acme", &source_key("acme"));
     expect_refused(
         &mut s,
-        tmp.path(),
+        env,
         "acme",
         again,
         Refusal::FileChunkStored {
@@ -301,10 +283,8 @@ fn duplicate_chunks_are_refused_and_logged() {
     assert_eq!(s.last_seq("mfg", "nobody").unwrap(), None);
 }
 
-#[test]
-fn source_keys_are_registered_once_and_logged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Store::create(tmp.path()).unwrap();
+fn source_keys_are_registered_once_and_logged(env: &Env) {
+    let mut s = env.create();
     let k = source_key("acme").verifying_key();
     assert!(s.register_source("acme", &k).unwrap());
     assert!(!s.register_source("acme", &k).unwrap());
@@ -325,17 +305,15 @@ fn source_keys_are_registered_once_and_logged() {
     let report = s.verify().unwrap();
     assert_eq!(report.sources, 1);
     // The sources table is append-only.
-    let c = raw(tmp.path());
+    let c = env.raw();
     for sql in ["UPDATE sources SET name = 'x'", "DELETE FROM sources"] {
-        let e = c.execute(sql, []).unwrap_err();
-        assert!(e.to_string().contains("sources is append-only"), "{e}");
+        let e = c.execute(sql, &[]).unwrap_err();
+        assert!(e.contains("sources is append-only"), "{e}");
     }
 }
 
-#[test]
-fn verify_rechecks_every_chunk_signature() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = setup(tmp.path());
+fn verify_rechecks_every_chunk_signature(env: &Env) {
+    let mut s = setup(env);
     s.append_chunks("mfg", SCHEMA, "acme", &[signed(2, 1, "acme")])
         .unwrap();
     // Refusals on the way do not disturb verify.
@@ -345,18 +323,8 @@ fn verify_rechecks_every_chunk_signature() {
     let id: i64 = s.chunks("mfg").unwrap()[1].id;
     drop(s);
 
-    let copy = |name: &str| {
-        let d = tmp.path().join(name);
-        std::fs::create_dir(&d).unwrap();
-        for f in std::fs::read_dir(tmp.path()).unwrap() {
-            let f = f.unwrap();
-            if f.file_type().unwrap().is_file() {
-                std::fs::copy(f.path(), d.join(f.file_name())).unwrap();
-            }
-        }
-        d
-    };
-    let tampered = |d: &Path| match Store::open(d).unwrap().verify() {
+    let copy = |_name: &str| env.copy();
+    let tampered = |d: &Env| match d.open().verify() {
         Err(StoreError::Tampered { what }) => what,
         other => panic!("expected Tampered, got {other:?}"),
     };
@@ -364,19 +332,13 @@ fn verify_rechecks_every_chunk_signature() {
     // An outside tool drops the trigger and changes one signature byte.
     let d = copy("sig");
     {
-        let c = raw(&d);
-        c.execute_batch("DROP TRIGGER chunks_no_update").unwrap();
-        let mut sig: Vec<u8> = c
-            .query_row("SELECT signature FROM chunks WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let c = d.outside();
+        let mut sig = c.bytes(&format!("SELECT signature FROM chunks WHERE id = {id}"));
         sig[63] ^= 0x01;
-        c.execute(
+        c.exec(
             "UPDATE chunks SET signature = ?1 WHERE id = ?2",
-            params![sig, id],
-        )
-        .unwrap();
+            &[V::B(sig), V::I(id)],
+        );
     }
     let what = tampered(&d);
     assert!(
@@ -386,31 +348,28 @@ fn verify_rechecks_every_chunk_signature() {
 
     // The registered key swapped for another.
     let d = copy("key");
-    {
-        let c = raw(&d);
-        c.execute_batch("DROP TRIGGER sources_no_update").unwrap();
-        c.execute(
-            "UPDATE sources SET public_key = ?1",
-            [source_key("evil").verifying_key().as_bytes().to_vec()],
-        )
-        .unwrap();
-    }
+    d.outside().exec(
+        "UPDATE sources SET public_key = ?1",
+        &[V::B(source_key("evil").verifying_key().as_bytes().to_vec())],
+    );
     let what = tampered(&d);
     assert!(what.contains("source `acme`"), "{what}");
 
     // The content hash column, and the file origin.
-    for (name, sql) in [
+    for (name, sql, value) in [
         (
             "content",
-            "UPDATE chunks SET content_hash = zeroblob(32) WHERE id = ?1",
+            "UPDATE chunks SET content_hash = ?2 WHERE id = ?1",
+            V::B(vec![0; 32]),
         ),
-        ("origin", "UPDATE chunks SET file_index = 3 WHERE id = ?1"),
+        (
+            "origin",
+            "UPDATE chunks SET file_index = ?2 WHERE id = ?1",
+            V::I(3),
+        ),
     ] {
         let d = copy(name);
-        let c = raw(&d);
-        c.execute_batch("DROP TRIGGER chunks_no_update").unwrap();
-        c.execute(sql, [id]).unwrap();
-        drop(c);
+        d.outside().exec(sql, &[V::I(id), value]);
         let what = tampered(&d);
         assert!(what.contains(&format!("chunk {id}")), "{name}: {what}");
     }
