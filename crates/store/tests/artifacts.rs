@@ -1,17 +1,18 @@
 //! Sealed artifacts in the store: append-only triggers, ledger binding, verify.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::Path;
+mod common;
 
-use dtfhe_store::{
-    artifact_message, EntryKind, NewArtifact, Store, StoreError, SEAL_OVERHEAD, STORE_FILE,
-};
+use common::Env;
+use dtfhe_store::{artifact_message, EntryKind, NewArtifact, Store, StoreError, SEAL_OVERHEAD};
 use ed25519_dalek::{Signer, SigningKey};
-use rusqlite::Connection;
 
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join(STORE_FILE)).unwrap()
-}
+backends!(
+    artifact_is_stored_with_its_entry_and_verified,
+    duplicate_name_bad_signature_unknown_source_and_stage_are_refused,
+    update_and_delete_on_artifacts_are_refused_by_the_database,
+    tampered_artifact_rows_fail_verify_naming_the_artifact,
+);
 
 fn artifact(key: &SigningKey, product: &str, name: &str, plain: &[u8]) -> NewArtifact {
     // The store never opens the sealed bytes: any bytes of the right length do here.
@@ -39,17 +40,15 @@ fn artifact(key: &SigningKey, product: &str, name: &str, plain: &[u8]) -> NewArt
     }
 }
 
-fn setup(dir: &Path) -> (Store, SigningKey) {
-    let mut s = Store::create(dir).unwrap();
+fn setup(env: &Env) -> (Store, SigningKey) {
+    let mut s = env.create();
     let key = SigningKey::from_bytes(&[9u8; 32]);
     s.register_source("plant-a", &key.verifying_key()).unwrap();
     (s, key)
 }
 
-#[test]
-fn artifact_is_stored_with_its_entry_and_verified() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (mut s, key) = setup(tmp.path());
+fn artifact_is_stored_with_its_entry_and_verified(env: &Env) {
+    let (mut s, key) = setup(env);
     let id = s
         .put_artifact(&artifact(&key, "M1", "bracket.step", b"solid"))
         .unwrap();
@@ -74,10 +73,8 @@ fn artifact_is_stored_with_its_entry_and_verified() {
     ));
 }
 
-#[test]
-fn duplicate_name_bad_signature_unknown_source_and_stage_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (mut s, key) = setup(tmp.path());
+fn duplicate_name_bad_signature_unknown_source_and_stage_are_refused(env: &Env) {
+    let (mut s, key) = setup(env);
     s.put_artifact(&artifact(&key, "M1", "a.step", b"one"))
         .unwrap();
     let err = s
@@ -105,45 +102,46 @@ fn duplicate_name_bad_signature_unknown_source_and_stage_are_refused() {
     assert_eq!(s.verify().unwrap().artifacts, 1);
 }
 
-#[test]
-fn update_and_delete_on_artifacts_are_refused_by_the_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (mut s, key) = setup(tmp.path());
+fn update_and_delete_on_artifacts_are_refused_by_the_database(env: &Env) {
+    let (mut s, key) = setup(env);
     s.put_artifact(&artifact(&key, "M1", "a.step", b"one"))
         .unwrap();
     drop(s);
-    let c = raw(tmp.path());
+    let c = env.raw();
     for sql in [
         "UPDATE artifacts SET name = 'b.step'",
-        "UPDATE artifacts SET sealed = x'00'",
+        "UPDATE artifacts SET sealed = ?1",
         "DELETE FROM artifacts",
     ] {
-        let err = c.execute(sql, []).unwrap_err().to_string();
+        let params = if sql.contains("?1") {
+            vec![common::V::B(vec![0])]
+        } else {
+            vec![]
+        };
+        let err = c.execute(sql, &params).unwrap_err();
         assert!(err.contains("artifacts is append-only"), "{sql}: {err}");
     }
 }
 
-#[test]
-fn tampered_artifact_rows_fail_verify_naming_the_artifact() {
+fn tampered_artifact_rows_fail_verify_naming_the_artifact(env: &Env) {
+    let zeros = if env.is_pg() {
+        "UPDATE artifacts SET sealed = decode(repeat('00', length(sealed)), 'hex')"
+    } else {
+        "UPDATE artifacts SET sealed = zeroblob(length(sealed))"
+    };
     for (col, sql) in [
-        (
-            "sealed",
-            "UPDATE artifacts SET sealed = zeroblob(length(sealed))",
-        ),
+        ("sealed", zeros),
         ("name", "UPDATE artifacts SET name = 'other.step'"),
         ("stage", "UPDATE artifacts SET stage = 'maintenance'"),
         ("size", "UPDATE artifacts SET size = size"),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (mut s, key) = setup(tmp.path());
+        let env = env.fresh();
+        let (mut s, key) = setup(&env);
         s.put_artifact(&artifact(&key, "M1", "a.step", b"one"))
             .unwrap();
         drop(s);
-        let c = raw(tmp.path());
-        c.execute_batch("DROP TRIGGER artifacts_no_update").unwrap();
-        c.execute(sql, []).unwrap();
-        drop(c);
-        let s = Store::open(tmp.path()).unwrap();
+        env.outside().exec(sql, &[]);
+        let s = env.open();
         if col == "size" {
             // An identical rewrite changes nothing.
             assert_eq!(s.verify().unwrap().artifacts, 1);
@@ -163,19 +161,12 @@ fn tampered_artifact_rows_fail_verify_naming_the_artifact() {
         }
     }
     // A deleted row leaves its entry without a row.
-    let tmp = tempfile::tempdir().unwrap();
-    let (mut s, key) = setup(tmp.path());
+    let env = env.fresh();
+    let (mut s, key) = setup(&env);
     s.put_artifact(&artifact(&key, "M1", "a.step", b"one"))
         .unwrap();
     drop(s);
-    let c = raw(tmp.path());
-    c.execute_batch("DROP TRIGGER artifacts_no_delete; DELETE FROM artifacts")
-        .unwrap();
-    drop(c);
-    let what = Store::open(tmp.path())
-        .unwrap()
-        .verify()
-        .unwrap_err()
-        .to_string();
+    env.outside().exec("DELETE FROM artifacts", &[]);
+    let what = env.open().verify().unwrap_err().to_string();
     assert!(what.contains("records artifact `1`"), "{what}");
 }
