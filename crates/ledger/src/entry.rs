@@ -69,11 +69,14 @@ pub enum EntryKind {
     /// A step of the networked key ceremony: a trustee's public-key or relinearisation share
     /// was accepted (hash of the share), or the collective keys were formed.
     CeremonyStep,
+    /// Lanes of a lane space (the shared product-lane map) were handed out to keys seen for
+    /// the first time; the hashes bind the new (key, lane) rows.
+    LanesAssigned,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 15] = [
+    pub const ALL: [EntryKind; 16] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -89,9 +92,10 @@ impl EntryKind {
         EntryKind::ArtifactSealed,
         EntryKind::IdentityRegistered,
         EntryKind::CeremonyStep,
+        EntryKind::LanesAssigned,
     ];
 
-    /// The kind's byte in the encoding (1..=15; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=16; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -109,6 +113,7 @@ impl EntryKind {
             EntryKind::ArtifactSealed => 13,
             EntryKind::IdentityRegistered => 14,
             EntryKind::CeremonyStep => 15,
+            EntryKind::LanesAssigned => 16,
         }
     }
 
@@ -135,6 +140,7 @@ impl EntryKind {
             EntryKind::ArtifactSealed => "artifact_sealed",
             EntryKind::IdentityRegistered => "identity_registered",
             EntryKind::CeremonyStep => "ceremony_step",
+            EntryKind::LanesAssigned => "lanes_assigned",
         }
     }
 

@@ -456,14 +456,32 @@ pub(crate) fn trustee_hashes(position: i64, name: &str) -> Vec<Hash> {
 
 /// Entry kinds that `verify` binds to table rows; only the store itself
 /// records them, never `append_entry`.
-pub(crate) const ROW_BOUND_KINDS: [EntryKind; 6] = [
+pub(crate) const ROW_BOUND_KINDS: [EntryKind; 7] = [
     EntryKind::DeploymentCreated,
     EntryKind::TrusteeRegistered,
     EntryKind::SourceKeyRegistered,
     EntryKind::SchemaRegistered,
     EntryKind::ChunkAppended,
     EntryKind::ArtifactSealed,
+    EntryKind::LanesAssigned,
 ];
+
+/// The hashes of a `LanesAssigned` entry for the new keys of one assignment, which got the
+/// consecutive lanes `first..first + keys.len()` of `space`: a record hash over the space,
+/// the first lane, the count and every key in lane order, then the range itself (first lane
+/// and count as big-endian u64s, zero-padded to 32 bytes) so `verify` knows which rows the
+/// entry covers.
+pub(crate) fn lanes_hashes(space: &str, first: i64, keys: &[&str]) -> Vec<Hash> {
+    let first_b = first.to_be_bytes();
+    let n = keys.len() as u64;
+    let n_b = n.to_be_bytes();
+    let mut fields: Vec<&[u8]> = vec![space.as_bytes(), &first_b, &n_b];
+    fields.extend(keys.iter().map(|k| k.as_bytes()));
+    let mut range = [0u8; 32];
+    range[..8].copy_from_slice(&first_b);
+    range[8..16].copy_from_slice(&n_b);
+    vec![record_hash("dtfhe lanes v1", &fields), range]
+}
 
 /// Reads every stored entry, in order, checking the sequence (no gaps), the
 /// encoding and each stored leaf hash. Returns the entries and leaf hashes.
@@ -904,6 +922,85 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
         }
     }
     leftover(tr_entries, "trustee")?;
+
+    // 8. The lane map: every row covered by exactly one LanesAssigned entry of its space,
+    // the lanes of each space handed out in order from 0 without gaps.
+    {
+        let mut spaces: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+        for r in conn
+            .query_rows(
+                "SELECT space, lane, key FROM lanes ORDER BY space, lane",
+                params![],
+            )
+            .ctx(path, "read lanes")?
+        {
+            let space = r.text(0).ctx(path, "read lanes")?;
+            let lane = r.i64(1).ctx(path, "read lanes")?;
+            let key = r.text(2).ctx(path, "read lanes")?;
+            spaces.entry(space).or_default().push((lane, key));
+        }
+        let mut by_space: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::LanesAssigned)
+        {
+            by_space.entry(e.subject.as_str()).or_default().push(e);
+        }
+        for (space, rows) in &spaces {
+            let what = format!("lane space `{space}` (table lanes)");
+            let mut covered = 0usize;
+            for e in by_space.remove(space.as_str()).unwrap_or_default() {
+                let range = e.hashes.get(1).ok_or_else(|| {
+                    tampered(format!(
+                        "ledger entry {}: lanes entry without a range",
+                        e.seq
+                    ))
+                })?;
+                let first = i64::from_be_bytes(range[..8].try_into().unwrap_or([0xff; 8]));
+                let n = u64::from_be_bytes(range[8..16].try_into().unwrap_or([0xff; 8]));
+                let end = usize::try_from(n).ok().and_then(|n| covered.checked_add(n));
+                let chunk = match end {
+                    Some(end)
+                        if usize::try_from(first).ok() == Some(covered) && end <= rows.len() =>
+                    {
+                        &rows[covered..end]
+                    }
+                    _ => {
+                        return Err(tampered(format!(
+                            "{what}: lanes {first}.. of ledger entry {} are not in the table",
+                            e.seq
+                        )))
+                    }
+                };
+                let keys: Vec<&str> = chunk.iter().map(|(_, k)| k.as_str()).collect();
+                let in_order = chunk
+                    .iter()
+                    .enumerate()
+                    .all(|(i, (lane, _))| usize::try_from(*lane).ok() == Some(covered + i));
+                if !in_order || e.hashes != lanes_hashes(space, first, &keys) {
+                    return Err(tampered(format!(
+                        "{what}: lanes {first}..{} do not match ledger entry {}",
+                        first.saturating_add(keys.len() as i64),
+                        e.seq
+                    )));
+                }
+                covered += keys.len();
+            }
+            if covered != rows.len() {
+                let (lane, key) = &rows[covered];
+                return Err(tampered(format!(
+                    "{what}: lane {lane} (key `{key}`) is recorded by no lanes_assigned ledger entry"
+                )));
+            }
+        }
+        if let Some((space, es)) = by_space.into_iter().next() {
+            return Err(tampered(format!(
+                "ledger entry {}: records lanes of lane space `{space}`, which are not in the \
+                 store (table lanes)",
+                es[0].seq
+            )));
+        }
+    }
 
     Ok(VerifyReport {
         entries: n,

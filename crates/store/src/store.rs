@@ -1334,18 +1334,25 @@ fn validate_chunk(chunk: &NewChunk) -> Result<(), String> {
 
 impl Store {
     /// The lanes of `keys` in lane space `space`, handing out the next free lane to every key
-    /// seen for the first time (one transaction; the map is append-only).
+    /// seen for the first time (one write; the map is append-only). New lanes are recorded
+    /// by one `LanesAssigned` ledger entry (subject: the space; hashes: see
+    /// `ledger::lanes_hashes`), so `verify` checks every row of the map.
     pub fn assign_lanes(&mut self, space: &str, keys: &[String]) -> Result<Vec<u64>, StoreError> {
-        let (db, path) = (&self.db, self.path.as_path());
-        db.begin_write().ctx(path, "begin lane assignment")?;
-        let out = (|| {
-            let mut next: i64 = db
+        if space.is_empty() {
+            return Err(StoreError::Invalid("lane space name is empty".into()));
+        }
+        let path = self.path.clone();
+        let path = path.as_path();
+        self.write(|db, w| {
+            let first: i64 = db
                 .query_one(
                     "SELECT COALESCE(MAX(lane) + 1, 0) FROM lanes WHERE space = ?1",
                     params![space],
                 )
                 .and_then(|r| r.i64(0))
                 .ctx(path, "read lanes")?;
+            let mut next = first;
+            let mut new_keys: Vec<&str> = Vec::new();
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
                 let existing = db
@@ -1363,6 +1370,7 @@ impl Store {
                             params![space, k, next],
                         )
                         .ctx(path, "assign lane")?;
+                        new_keys.push(k);
                         next += 1;
                         next - 1
                     }
@@ -1372,20 +1380,19 @@ impl Store {
                     what: format!("negative lane {lane} in lane space `{space}`"),
                 })?);
             }
+            if !new_keys.is_empty() {
+                w.append(
+                    EntryKind::LanesAssigned,
+                    "platform",
+                    space,
+                    &format!(
+                        "lanes {first}..{next} of lane space `{space}` ({} new keys)",
+                        new_keys.len()
+                    ),
+                    ledger::lanes_hashes(space, first, &new_keys),
+                )?;
+            }
             Ok(out)
-        })();
-        match out {
-            Ok(v) => {
-                if let Err(e) = db.commit().ctx(path, "commit lanes") {
-                    db.rollback();
-                    return Err(e);
-                }
-                Ok(v)
-            }
-            Err(e) => {
-                db.rollback();
-                Err(e)
-            }
-        }
+        })
     }
 }

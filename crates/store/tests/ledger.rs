@@ -31,6 +31,7 @@ backends!(
     tampered_blobs_are_named,
     tampered_datasets_deployment_and_trustees_are_named,
     verify_counts_rows_exactly,
+    lanes_are_bound_to_the_ledger,
 );
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
@@ -659,4 +660,88 @@ fn verify_counts_rows_exactly(env: &Env) {
     assert_eq!(r.chunks as i64, c.count("chunks"));
     assert_eq!(r.checkpoints as i64, c.count("checkpoints"));
     assert_eq!(r.blobs as i64, c.count("blobs"));
+}
+
+fn lanes_are_bound_to_the_ledger(env: &Env) {
+    let mut s = env.create();
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        s.assign_lanes("product_id", &keys(&["M1", "M2", "M3"]))
+            .unwrap(),
+        vec![0, 1, 2]
+    );
+    // Known keys keep their lane; only new ones are recorded.
+    assert_eq!(
+        s.assign_lanes("product_id", &keys(&["M2", "M4", "M1", "M5"]))
+            .unwrap(),
+        vec![1, 3, 0, 4]
+    );
+    assert_eq!(s.assign_lanes("serial", &keys(&["S1"])).unwrap(), vec![0]);
+    let n = s.entries().unwrap().len();
+    assert_eq!(
+        s.assign_lanes("product_id", &keys(&["M5"])).unwrap(),
+        vec![4]
+    );
+    assert_eq!(s.entries().unwrap().len(), n, "no entry without new lanes");
+    let lanes: Vec<_> = s
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::LanesAssigned)
+        .collect();
+    assert_eq!(lanes.len(), 3);
+    assert_eq!(lanes[1].subject, "product_id");
+    assert!(
+        lanes[1].detail.contains("lanes 3..5"),
+        "{}",
+        lanes[1].detail
+    );
+    assert!(s
+        .append_entry(EntryKind::LanesAssigned, "x", "product_id", "", &[])
+        .is_err());
+    s.verify().unwrap();
+    drop(s);
+    let cases: Vec<(&str, Box<dyn Fn(&Raw)>)> = vec![
+        (
+            "key",
+            Box::new(|c| c.bump_text("lanes", "key", "space = 'product_id' AND lane = 3", 1)),
+        ),
+        (
+            "lane",
+            Box::new(|c| {
+                c.exec(
+                    "UPDATE lanes SET lane = 7 WHERE space = 'product_id' AND lane = 4",
+                    &[],
+                );
+            }),
+        ),
+        (
+            "space",
+            Box::new(|c| c.bump_text("lanes", "space", "space = 'serial'", 0)),
+        ),
+        (
+            "deleted",
+            Box::new(|c| {
+                c.exec(
+                    "DELETE FROM lanes WHERE space = 'product_id' AND lane = 4",
+                    &[],
+                );
+            }),
+        ),
+        (
+            "added",
+            Box::new(|c| {
+                c.exec(
+                    "INSERT INTO lanes (space, key, lane) VALUES ('product_id', 'M9', 5)",
+                    &[],
+                );
+            }),
+        ),
+    ];
+    for (what, f) in cases {
+        let copy = env.copy();
+        f(&copy.outside());
+        let msg = expect_tampered(&copy, "table lanes");
+        eprintln!("{what}: {msg}");
+    }
 }
