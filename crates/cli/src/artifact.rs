@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use dtfhe_agent::artifact::{ArtifactKey, Binding, ARTIFACT_KEY_FILE};
 use dtfhe_agent::source_key;
-use dtfhe_store::{artifact_message, EntryKind, NewArtifact, Store, StoreError, ARTIFACT_STAGES};
+use dtfhe_store::{artifact_message, EntryKind, NewArtifact, StoreError, ARTIFACT_STAGES};
 use dtfhe_thread::{decode_public_columns, Schema, Value, LANE_COLUMN};
 use ed25519_dalek::Signer as _;
 
@@ -62,7 +62,7 @@ pub fn put(
         .to_string();
     check_text("file name", &name)?;
     let plain = std::fs::read(file).map_err(|e| CliError::io(file, e))?;
-    let mut store = Store::open(dir)?;
+    let mut store = crate::store_location::open_store(dir)?;
     if let Some((m, _)) = store.artifact(product, &name)? {
         return Err(CliError::Usage(format!(
             "product `{product}` already has an artifact named `{name}` (artifact {}, source \
@@ -126,7 +126,7 @@ pub fn get(
     source: &str,
 ) -> Result<u64, CliError> {
     crate::ops::valid_name("source", source)?;
-    let mut store = Store::open(dir)?;
+    let mut store = crate::store_location::open_store(dir)?;
     let Some((meta, sealed)) = store.artifact(product, name).map_err(tampered)? else {
         return Err(CliError::Usage(format!(
             "product `{product}` has no artifact named `{name}`"
@@ -247,7 +247,7 @@ fn show_value(v: &Value) -> String {
 /// Every record about `product`: rows of per-product datasets (schemas with `lanes`) whose
 /// lane key equals it, with their public columns only, and its sealed artifacts.
 pub fn thread(dir: &Path, product: &str) -> Result<Thread, CliError> {
-    let store = Store::open(dir)?;
+    let store = crate::store_location::open_store(dir)?;
     let mut rows = Vec::new();
     for dataset in store.datasets()? {
         let Some(text) = store.dataset_schema(&dataset)? else {

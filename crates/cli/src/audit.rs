@@ -187,7 +187,7 @@ fn audit_error(e: StoreError) -> CliError {
 }
 
 fn open_store(dir: &Path) -> Result<Store, CliError> {
-    Ok(Store::open(dir)?)
+    Ok(crate::store_location::open_store(dir)?)
 }
 
 /// What `dtfhe audit verify` checked.

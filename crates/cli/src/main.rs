@@ -31,6 +31,19 @@ tampering (the first bad entry, checkpoint, chunk, blob or table is named)."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the store's database is: `sqlite` (D/store.sqlite) or a PostgreSQL URL
+    /// (postgres://user[:password]@host[:port]/database, an existing database; `init`
+    /// creates the store in it). The store's key files stay in D either way. Not used by
+    /// `demo` and `bench`, which make their own SQLite deployments.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DTFHE_STORE",
+        hide_env_values = true,
+        default_value = "sqlite"
+    )]
+    store: dtfhe_store::StoreLocation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,6 +353,9 @@ struct BenchArgs {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    if !matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
+        dtfhe_cli::store_location::set_store_location(cli.store.clone());
+    }
     match cli.command {
         Command::Init(a) => {
             let trustees: Vec<String> = a.trustees.iter().map(|t| t.trim().to_string()).collect();

@@ -98,7 +98,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             .collect();
         let keys = ceremony::run(&params, &shares, &mut rand::rng())?;
         drop(shares);
-        let mut store = Store::create(&opts.dir)?;
+        let mut store = crate::store_location::create_store(&opts.dir)?;
         store.put_deployment(&Deployment {
             preset: opts.preset.clone(),
             trustees: opts.trustees.clone(),
@@ -115,6 +115,8 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             dtfhe_store::STORE_FILE,
             "store.sqlite-wal",
             "store.sqlite-shm",
+            dtfhe_store::KEY_FILE,
+            dtfhe_store::PUB_FILE,
         ] {
             let _ = std::fs::remove_file(opts.dir.join(f));
         }
@@ -142,7 +144,7 @@ pub struct Deployed {
 
 /// Open the store in `dir` and load its parameters.
 pub fn open(dir: &Path) -> Result<Deployed, CliError> {
-    let store = Store::open(dir)?;
+    let store = crate::store_location::open_store(dir)?;
     let deployment = store.deployment()?;
     let params = dtfhe_crypto::params_by_name(&deployment.preset)?;
     Ok(Deployed {
