@@ -11,6 +11,18 @@ echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> sqlite3 (for the outside-tampering tests)"
 scripts/ensure-sqlite3.sh || echo "warning: could not install sqlite3; the audit tests fall back to rusqlite"
+echo "==> PostgreSQL (the store tests run on SQLite and on PostgreSQL)"
+if [ -n "${DTFHE_TEST_PG_URL:-}" ]; then
+    echo "using DTFHE_TEST_PG_URL from the environment"
+elif url="$(scripts/ensure-postgres.sh)"; then
+    export DTFHE_TEST_PG_URL="$url"
+    echo "DTFHE_TEST_PG_URL=$url"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: no PostgreSQL server (scripts/ensure-postgres.sh failed); under CI the PostgreSQL tests must run" >&2
+    exit 1
+else
+    echo "WARNING: no PostgreSQL server: the PostgreSQL half of the store and audit tests is SKIPPED" >&2
+fi
 echo "==> cargo test"
 cargo test --workspace
 echo "==> all checks passed"
