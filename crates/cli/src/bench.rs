@@ -150,6 +150,12 @@ pub struct Figures {
     pub ingest_rate: f64,
     /// Encryption alone, values/s.
     pub encrypt_rate: f64,
+    /// The store stage alone (the same signed chunks appended again, in commits of 8 as
+    /// `ingest` does), values/s: (with ledger entries, checkpoints and source-signature
+    /// checks, without them on a throw-away scratch store).
+    pub store_rate: (f64, f64),
+    /// Seconds the ledger adds to the store stage, as a share of the end-to-end ingest time.
+    pub ledger_share: f64,
     /// Bytes at rest per value, product-capable columns (x, y), all their parts.
     pub product_bytes: f64,
     /// Bytes at rest per value, sum-only column (z).
@@ -185,6 +191,69 @@ fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
             Err(e.into())
         }
     }
+}
+
+/// Times the store stage of the ingest with and without the ledger: the chunks `ingest`
+/// stored in `dir` are read back, signed by a scratch source, and appended again, in
+/// commits of 8 chunks as `ingest` does, (1) to a new ordinary store (ledger entries,
+/// signed checkpoints, source-signature checks) and (2) to a throw-away unledgered scratch
+/// store (`Store::create_scratch_unledgered`, which only exists for this measurement).
+/// Both in `scratch/`, five alternating rounds; returns the best seconds of (1) and (2).
+fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
+    use dtfhe_store::{ChunkOrigin, NewChunk, NewPart, Store};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32]);
+    let chunks: Vec<NewChunk> = {
+        let store = find_store(dir)?;
+        let metas = store.chunks("bench")?;
+        let count = u32::try_from(metas.len()).unwrap_or(u32::MAX);
+        let mut out = Vec::with_capacity(metas.len());
+        for (i, m) in metas.into_iter().enumerate() {
+            let mut parts = Vec::new();
+            for p in store.parts(m.id)? {
+                let bytes = store.part(m.id, &p.column, &p.part)?.unwrap_or_default();
+                parts.push(NewPart {
+                    column: p.column,
+                    part: p.part,
+                    bytes,
+                });
+            }
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            let mut c = NewChunk {
+                seq: i as u64,
+                rows: m.rows,
+                public: m.public,
+                parts,
+                signature: [0; 64],
+                origin: Some(ChunkOrigin {
+                    file_hash: [0x42; 32],
+                    index,
+                    count,
+                }),
+            };
+            c.sign("bench", "scratch", &key);
+            out.push(c);
+        }
+        out
+    };
+    let run = |mut store: Store| -> Result<f64, CliError> {
+        store.register_source("scratch", &key.verifying_key())?;
+        let t = Instant::now();
+        for batch in chunks.chunks(8) {
+            store.append_chunks("bench", BENCH_SCHEMA, "scratch", batch)?;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    // Alternating rounds, the fastest of each kind (the least disturbed by other work).
+    let (mut with, mut without) = (f64::INFINITY, f64::INFINITY);
+    for round in 0..5 {
+        let d = scratch.join(format!("with-ledger-{round}"));
+        with = with.min(run(Store::create(&d)?)?);
+        let _ = std::fs::remove_dir_all(&d);
+        let d = scratch.join(format!("without-ledger-{round}"));
+        without = without.min(run(Store::create_scratch_unledgered(&d)?)?);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    Ok((with, without))
 }
 
 fn matches(released: &[Cell], plain: &[f64; 3]) -> bool {
@@ -230,6 +299,11 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
         exact: true,
         ..Figures::default()
     };
+
+    let (with_s, without_s) = ledger_cost(&dir, tmp.path())?;
+    let values = ing.encrypted_values as f64;
+    f.store_rate = (values / with_s.max(1e-9), values / without_s.max(1e-9));
+    f.ledger_share = (with_s - without_s).max(0.0) / ing.total_seconds.max(1e-9);
 
     {
         let slots = ops::open(&dir)?.params.slots();
@@ -318,6 +392,30 @@ pub fn table(figs: &[Figures], preset: &str) -> String {
         "encryption alone (values/s)".into(),
         col(&|f| thousands(f.encrypt_rate)),
         "",
+        "",
+    ));
+    rows.push((
+        "store stage WITH ledger + signature checks (values/s)".into(),
+        col(&|f| thousands(f.store_rate.0)),
+        "",
+        "",
+    ));
+    rows.push((
+        "store stage WITHOUT ledger, scratch store (values/s)".into(),
+        col(&|f| thousands(f.store_rate.1)),
+        "",
+        "",
+    ));
+    rows.push((
+        "ledger cost: store stage / end-to-end ingest time".into(),
+        col(&|f| {
+            format!(
+                "{:+.1}% / {:.1}%",
+                100.0 * (f.store_rate.1 / f.store_rate.0.max(1e-9) - 1.0),
+                100.0 * f.ledger_share
+            )
+        }),
+        "< 10%",
         "",
     ));
     rows.push((

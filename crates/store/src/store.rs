@@ -135,6 +135,14 @@ impl Store {
             source,
         })?;
         let path = dir.join(STORE_FILE);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let db = Db::Sqlite(open_sqlite(&path, true)?);
         db.begin_write().ctx(&path, "begin")?;
         migrate::apply_all(&db, &path)?;

@@ -599,3 +599,30 @@ fn concurrent_handles_append_without_seq_clash(env: &Env) {
     }
     a.verify().unwrap();
 }
+
+#[test]
+fn unledgered_scratch_store_is_only_a_new_temporary_one_and_never_verifies() {
+    // Only a new directory under the system temporary directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Store::create_scratch_unledgered(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let outside = std::env::current_dir()
+        .unwrap()
+        .join("no-such-scratch-store");
+    assert!(Store::create_scratch_unledgered(&outside).is_err());
+    assert!(!outside.exists());
+    // Appends work, without ledger entries, checkpoints or a key.
+    let dir = tmp.path().join("scratch");
+    let mut s = Store::create_scratch_unledgered(&dir).unwrap();
+    let ids = s
+        .append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(s.chunks("mfg").unwrap().len(), 2);
+    assert!(s.entries().unwrap().is_empty());
+    assert!(!dir.join(dtfhe_store::KEY_FILE).exists());
+    drop(s);
+    // Opened as a store, it does not pass an audit.
+    let err = Store::open(&dir).unwrap().verify().unwrap_err();
+    assert!(matches!(err, StoreError::Tampered { .. }), "{err}");
+}
