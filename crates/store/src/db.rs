@@ -237,7 +237,7 @@ pub(crate) struct PgConn {
 /// One database connection of either backend.
 pub(crate) enum Db {
     Sqlite(rusqlite::Connection),
-    Pg(PgConn),
+    Pg(Box<PgConn>),
 }
 
 /// The advisory lock every PostgreSQL write transaction takes first, so writers serialize

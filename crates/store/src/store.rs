@@ -971,7 +971,7 @@ fn open_sqlite(path: &Path, fresh: bool) -> Result<Connection, StoreError> {
 /// Connects to a PostgreSQL store database; `path` is the redacted URL for messages.
 fn connect_pg(url: &str, path: &Path) -> Result<Db, StoreError> {
     PgConn::connect(url)
-        .map(Db::Pg)
+        .map(|c| Db::Pg(Box::new(c)))
         .ctx(path, "connect to PostgreSQL")
 }
 

@@ -701,7 +701,8 @@ fn lanes_are_bound_to_the_ledger(env: &Env) {
         .is_err());
     s.verify().unwrap();
     drop(s);
-    let cases: Vec<(&str, Box<dyn Fn(&Raw)>)> = vec![
+    type Tamper = Box<dyn Fn(&Raw)>;
+    let cases: Vec<(&str, Tamper)> = vec![
         (
             "key",
             Box::new(|c| c.bump_text("lanes", "key", "space = 'product_id' AND lane = 3", 1)),
