@@ -13,6 +13,7 @@ pub mod client;
 pub mod identity;
 pub mod problem;
 pub mod types;
+pub mod wire;
 
 pub use auth::Role;
 pub use client::Client;
