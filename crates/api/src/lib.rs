@@ -9,9 +9,12 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod ceremony;
 pub mod client;
 pub mod identity;
 pub mod problem;
+pub mod reader;
+pub mod release;
 pub mod types;
 pub mod wire;
 
