@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::ledger::{self, Writer};
 use crate::signing::{self, chunk_message};
 use crate::{
-    migrate, ChunkMeta, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity,
+    migrate, ChunkMeta, ChunkOrigin, ChunkProvenance, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity,
     NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
 };
 
@@ -761,6 +761,52 @@ impl Store {
                     })?,
                     source,
                     public,
+                })
+            })
+            .collect()
+    }
+
+    /// The signature and origin of every chunk of a dataset, in `(source, seq)` order (the
+    /// order of [`Store::chunks`]). [`StoreError::UnknownDataset`] if it is not registered.
+    pub fn chunk_provenance(&self, dataset: &str) -> Result<Vec<ChunkProvenance>, StoreError> {
+        self.require_dataset(dataset)?;
+        let path = &self.path;
+        type Row = (i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, signature, file_hash, file_index, file_chunks FROM chunks \
+                 WHERE dataset = ?1 ORDER BY source, seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([dataset], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            })
+            .ctx(path, "read chunk provenance")?;
+        rows.into_iter()
+            .map(|(id, signature, file_hash, index, count)| {
+                let corrupt = |what: &str| StoreError::CorruptRecord {
+                    path: path.clone(),
+                    what: format!("chunk {id}: {what}"),
+                };
+                let signature = <[u8; 64]>::try_from(signature.as_slice())
+                    .map_err(|_| corrupt("signature is not 64 bytes"))?;
+                let origin = match (file_hash, index, count) {
+                    (None, None, None) => None,
+                    (Some(h), Some(i), Some(c)) => Some(ChunkOrigin {
+                        file_hash: <[u8; 32]>::try_from(h.as_slice())
+                            .map_err(|_| corrupt("file hash is not 32 bytes"))?,
+                        index: u32::try_from(i).map_err(|_| corrupt("file index out of range"))?,
+                        count: u32::try_from(c).map_err(|_| corrupt("file count out of range"))?,
+                    }),
+                    _ => return Err(corrupt("partial file origin")),
+                };
+                Ok(ChunkProvenance {
+                    id,
+                    signature,
+                    origin,
                 })
             })
             .collect()
