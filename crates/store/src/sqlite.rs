@@ -812,6 +812,15 @@ impl Store {
             .collect()
     }
 
+    /// The dataset a chunk belongs to, or `None` if there is no such chunk (so a caller can
+    /// check a reader's dataset grant before serving one of the chunk's parts).
+    pub fn chunk_dataset(&self, chunk_id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT dataset FROM chunks WHERE id = ?1")
+            .and_then(|mut s| s.query_row([chunk_id], |r| r.get(0)).optional())
+            .ctx(&self.path, "read chunk dataset")
+    }
+
     /// The parts a chunk has, without bytes, ordered by `(column, part)`;
     /// empty if the chunk does not exist.
     pub fn parts(&self, chunk_id: i64) -> Result<Vec<PartMeta>, StoreError> {

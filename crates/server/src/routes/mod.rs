@@ -9,8 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+pub mod datasets;
+pub mod deployment;
 pub mod health;
 pub mod identities;
+pub mod ledger;
 
 /// The document's top-level information.
 #[derive(OpenApi)]
@@ -30,4 +33,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(identities::router())
+        .merge(deployment::router())
+        .merge(datasets::router())
+        .merge(ledger::router())
 }
