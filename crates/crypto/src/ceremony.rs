@@ -3,6 +3,8 @@
 //! collective relinearisation key two rounds. No party ever sees another's share, and the
 //! collective secret key (the sum of the shares) exists nowhere.
 
+pub mod net;
+
 use crate::error::CryptoError;
 use crate::params::Params;
 use fhe::bfv::{PublicKey, RelinearizationKey, SecretKey};
@@ -25,8 +27,8 @@ pub fn new_share<R: RngCore + CryptoRng>(params: &Params, rng: &mut R) -> Secret
 }
 
 /// Run the whole ceremony for shares held in this process (each trustee's share is only
-/// read by its own steps). Used by `init` on one machine; the per-round functions of fhe.rs
-/// are the same ones the networked ceremony will call.
+/// read by its own steps). Used by `init` on one machine; [`net`] runs the same arithmetic
+/// as messages between separate trustee processes and a server.
 pub fn run<R: RngCore + CryptoRng>(
     params: &Params,
     shares: &[SecretKey],

@@ -33,26 +33,62 @@ pub enum Kind {
     Ciphertext = 3,
     /// One trustee's secret-key share (only ever in that trustee's directory).
     SecretShare = 4,
+    /// A trustee's public-key share in the networked ceremony.
+    CeremonyPkShare = 5,
+    /// A trustee's round-1 relinearisation-key share in the networked ceremony.
+    CeremonyRlkRound1 = 6,
+    /// The platform's aggregate of all round-1 shares, sent back to every trustee.
+    CeremonyRlkRound1Aggregate = 7,
+    /// A trustee's round-2 relinearisation-key share in the networked ceremony.
+    CeremonyRlkRound2 = 8,
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// Every kind, in byte order.
+    pub const ALL: [Kind; 8] = [
+        Kind::PublicKey,
+        Kind::RelinKey,
+        Kind::Ciphertext,
+        Kind::SecretShare,
+        Kind::CeremonyPkShare,
+        Kind::CeremonyRlkRound1,
+        Kind::CeremonyRlkRound1Aggregate,
+        Kind::CeremonyRlkRound2,
+    ];
+
+    /// The name errors use for objects of this kind.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::PublicKey => "public key",
             Kind::RelinKey => "relinearization key",
             Kind::Ciphertext => "ciphertext",
             Kind::SecretShare => "secret-key share",
+            Kind::CeremonyPkShare => "ceremony public-key share",
+            Kind::CeremonyRlkRound1 => "ceremony relinearization round-1 share",
+            Kind::CeremonyRlkRound1Aggregate => "ceremony relinearization round-1 aggregate",
+            Kind::CeremonyRlkRound2 => "ceremony relinearization round-2 share",
         }
+    }
+
+    /// The kind stored as `byte` in an envelope, if any.
+    pub fn from_byte(byte: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as u8 == byte)
     }
 }
 
 /// Wrap `payload` in an envelope of `kind` bound to `params`.
 pub fn seal(kind: Kind, params: &Params, payload: &[u8]) -> Vec<u8> {
+    seal_with_fingerprint(kind, params.spec.fingerprint(), payload)
+}
+
+/// Like [`seal`], for an object that carries the fingerprint of the parameters it was made
+/// under rather than the parameters themselves.
+pub(crate) fn seal_with_fingerprint(kind: Kind, fingerprint: [u8; 8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.push(FORMAT_VERSION);
     out.push(kind as u8);
-    out.extend_from_slice(&params.spec.fingerprint());
+    out.extend_from_slice(&fingerprint);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(payload);
     out
@@ -80,7 +116,10 @@ pub fn open<'a>(kind: Kind, params: &Params, bytes: &'a [u8]) -> Result<&'a [u8]
     if bytes[5] != kind as u8 {
         return Err(CryptoError::Mismatch {
             what,
-            reason: format!("envelope holds object kind {}", bytes[5]),
+            reason: match Kind::from_byte(bytes[5]) {
+                Some(k) => format!("envelope holds a {}", k.name()),
+                None => format!("envelope holds unknown object kind {}", bytes[5]),
+            },
         });
     }
     if bytes[6..14] != params.spec.fingerprint() {

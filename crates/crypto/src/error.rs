@@ -37,6 +37,18 @@ pub enum CryptoError {
     /// An error reported by the fhe.rs library.
     #[error("fhe library error: {0}")]
     Fhe(String),
+    /// A step of the networked key ceremony taken out of order or with an inconsistent set of
+    /// shares (e.g. a round repeated, a duplicated share, a share count that changed between
+    /// rounds): the ceremony must be restarted rather than patched up.
+    #[error("key ceremony: {0}")]
+    Ceremony(String),
+    /// A sealed (HPKE) message could not be produced: bad recipient key or oversized input.
+    #[error("cannot seal to the recipient: {0}")]
+    Seal(String),
+    /// A sealed (HPKE) message could not be opened: malformed, altered, or meant for another
+    /// recipient, `info` or `aad` (authenticated encryption cannot tell these apart).
+    #[error("cannot open the sealed message: {0}")]
+    Unseal(String),
 }
 
 impl From<fhe::Error> for CryptoError {
