@@ -9,7 +9,9 @@
 //! * [`release`]: the coefficient-0 threshold release: each trustee reveals only a flooded
 //!   share of coefficient 0, which combines into N·Σslots = the exact total, nothing else;
 //! * [`dp`]: distributed discrete-Laplace noise for differentially private releases;
-//! * [`codec`]: the versioned envelope every stored or sent crypto object travels in.
+//! * [`codec`]: the versioned envelope every stored or sent crypto object travels in;
+//! * [`ceremony::net`]: the same ceremony as messages between trustee processes and a server;
+//! * [`seal`]: HPKE sealing of decryption shares to the analyst, past the relaying server.
 #![forbid(unsafe_code)]
 
 pub mod accumulate;
@@ -20,6 +22,7 @@ pub mod dp;
 pub mod error;
 pub mod params;
 pub mod release;
+pub mod seal;
 
 pub use error::CryptoError;
 pub use params::{params_by_name, ParamSpec, Params, Preset};

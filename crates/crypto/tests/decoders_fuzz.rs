@@ -1,9 +1,15 @@
 //! Every decoder of outside bytes in the crypto layer returns an error on garbage and never
-//! panics: the envelope, ciphertexts, keys, key shares, decryption shares, parameter blobs.
+//! panics: the envelope, ciphertexts, keys, key shares, decryption shares, parameter blobs,
+//! the networked ceremony's messages, sealed boxes.
 
+use dtfhe_crypto::ceremony::net::{
+    self, CeremonySeed, PkShareMsg, Rlk1Aggregate, Rlk1Msg, Rlk2Msg, CHECKSUM_LEN,
+};
 use dtfhe_crypto::release::Coeff0Share;
-use dtfhe_crypto::{codec, ParamSpec, Preset};
+use dtfhe_crypto::seal::{self, RecipientKeyPair};
+use dtfhe_crypto::{ceremony, codec, ParamSpec, Preset};
 use proptest::prelude::*;
+use rand::{rngs::StdRng, SeedableRng};
 use std::sync::OnceLock;
 
 fn params() -> &'static dtfhe_crypto::Params {
@@ -21,8 +27,56 @@ fn envelope(kind: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An envelope whose ceremony checksum is valid, so the payload parsers behind it run.
+fn checksummed(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut b = envelope(kind, &[body, &[0u8; CHECKSUM_LEN][..]].concat());
+    let n = b.len() - CHECKSUM_LEN;
+    let mut h = blake3::Hasher::new_derive_key(net::CHECKSUM_CONTEXT);
+    h.update(&b[..n]);
+    b[n..].copy_from_slice(h.finalize().as_bytes());
+    b
+}
+
+fn ceremony_decoders(b: &[u8]) -> [bool; 4] {
+    let p = params();
+    [
+        PkShareMsg::from_bytes(p, b).is_ok(),
+        Rlk1Msg::from_bytes(p, b).is_ok(),
+        Rlk1Aggregate::from_bytes(p, b).is_ok(),
+        Rlk2Msg::from_bytes(p, b).is_ok(),
+    ]
+}
+
+/// A genuine public-key share's payload body (without envelope and checksum).
+fn pk_share_body() -> &'static [u8] {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| {
+        let p = params();
+        let mut rng = StdRng::seed_from_u64(1);
+        let sk = ceremony::new_share(p, &mut rng);
+        let seed = CeremonySeed::random(&mut rng);
+        let b = net::pk_share(p, &sk, &seed, &mut rng)
+            .expect("share")
+            .to_bytes();
+        b[18..b.len() - CHECKSUM_LEN].to_vec()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn ceremony_and_sealed_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        prop_assert_eq!(ceremony_decoders(&bytes), [false; 4]);
+        let kp = RecipientKeyPair::generate(&mut StdRng::seed_from_u64(2));
+        prop_assert!(seal::open(&kp, b"info", b"aad", &bytes).is_err());
+        let _ = CeremonySeed::from_hex(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn checksummed_garbage_never_panics(kind in 5u8..=8, body in proptest::collection::vec(any::<u8>(), 0..400)) {
+        prop_assert_eq!(ceremony_decoders(&checksummed(kind, &body)), [false; 4]);
+    }
 
     #[test]
     fn raw_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -45,5 +99,29 @@ proptest! {
         let _ = codec::decode_public_key(p, &b);
         let _ = codec::decode_relin_key(p, &b);
         let _ = codec::decode_secret_share(p, &b);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Byte edits inside a genuine share, behind a valid checksum: the polynomial parser sees
+    /// plausible lengths and tags with wrong contents. It may accept (a coefficient still below
+    /// its modulus is undetectable) but never panics.
+    #[test]
+    fn mutated_genuine_share_never_panics(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut body = pk_share_body().to_vec();
+        for (at, v) in edits {
+            // Bias towards the header fields (ceremony id, length prefix, Rq tags).
+            let i = if v % 2 == 0 { at.index(40) } else { at.index(body.len()) };
+            body[i] = v;
+        }
+        if let Some(c) = cut {
+            body.truncate(c.index(body.len()));
+        }
+        let _ = ceremony_decoders(&checksummed(5, &body));
     }
 }
