@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod keypath;
 pub mod routes;
 pub mod state;
 

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Request signatures seen in the last [`dtfhe_api::auth::MAX_SKEW_SECS`] seconds,
     /// with their timestamps: a replayed request is refused.
     pub replay: Mutex<HashMap<[u8; 64], u64>>,
+    /// Deployment parameters, release requests, key ceremony (see [`crate::keypath`]).
+    pub keypath: crate::keypath::KeyPath,
 }
 
 impl std::fmt::Debug for AppState {
@@ -110,6 +112,7 @@ impl AppState {
             store: Mutex::new(store),
             identities: RwLock::new(identities),
             replay: Mutex::new(HashMap::new()),
+            keypath: crate::keypath::KeyPath::default(),
         })
     }
 

@@ -14,6 +14,8 @@ pub mod deployment;
 pub mod health;
 pub mod identities;
 pub mod ledger;
+pub mod queries;
+pub mod releases;
 
 /// The document's top-level information.
 #[derive(OpenApi)]
@@ -36,4 +38,6 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(deployment::router())
         .merge(datasets::router())
         .merge(ledger::router())
+        .merge(queries::router())
+        .merge(releases::router())
 }
