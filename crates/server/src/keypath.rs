@@ -85,6 +85,8 @@ pub struct KeyPath {
     deployed: OnceLock<Arc<Deployed>>,
     /// Release requests by id.
     pub releases: Mutex<BTreeMap<u64, PendingRelease>>,
+    /// The key ceremony, if this server runs one (see [`crate::routes::ceremony`]).
+    pub ceremony: Mutex<Option<crate::routes::ceremony::Ceremony>>,
 }
 
 impl KeyPath {
@@ -111,6 +113,24 @@ impl KeyPath {
             multiplier,
         });
         Ok(self.deployed.get_or_init(|| d).clone())
+    }
+
+    /// The key path with the ceremony this start runs, if any.
+    pub fn new(ceremony: Option<crate::routes::ceremony::Ceremony>) -> KeyPath {
+        KeyPath {
+            ceremony: Mutex::new(ceremony),
+            ..KeyPath::default()
+        }
+    }
+
+    /// Locks the ceremony.
+    pub fn ceremony(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, Option<crate::routes::ceremony::Ceremony>>, ApiProblem>
+    {
+        self.ceremony
+            .lock()
+            .map_err(|_| ApiProblem(Problem::internal("ceremony lock poisoned")))
     }
 
     /// Locks the release table.

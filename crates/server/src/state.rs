@@ -107,12 +107,13 @@ impl AppState {
                 }
             }
         }
+        let ceremony = crate::routes::ceremony::Ceremony::start(&mut store, &opts)?;
         Ok(AppState {
             opts,
             store: Mutex::new(store),
             identities: RwLock::new(identities),
             replay: Mutex::new(HashMap::new()),
-            keypath: crate::keypath::KeyPath::default(),
+            keypath: crate::keypath::KeyPath::new(ceremony),
         })
     }
 

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+pub mod ceremony;
 pub mod datasets;
 pub mod deployment;
 pub mod health;
@@ -24,8 +25,9 @@ pub mod releases;
     description = "Encrypted product-lifecycle data of partner factories: sources append signed \
 ciphertext chunks, analysts run aggregate queries, trustees review and answer release requests \
 with decryption shares sealed to the analyst, auditors read the ledger. Every request is signed \
-by a registered identity (headers x-dtfhe-identity, x-dtfhe-timestamp, x-dtfhe-signature: \
-ed25519 over `dtfhe-request-v1\\nMETHOD\\nPATH?QUERY\\nTIMESTAMP\\nblake3(body) hex`). Errors \
+by a registered identity (headers x-dtfhe-identity, x-dtfhe-timestamp, x-dtfhe-nonce (32 hex), \
+x-dtfhe-signature: ed25519 over \
+`dtfhe-request-v2\\nMETHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nblake3(body) hex`). Errors \
 are RFC 9457 problem details."
 ))]
 pub struct ApiDoc;
@@ -38,6 +40,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(deployment::router())
         .merge(datasets::router())
         .merge(ledger::router())
+        .merge(ceremony::router())
         .merge(queries::router())
         .merge(releases::router())
 }
