@@ -1,8 +1,10 @@
 //! Roles and signed requests.
 //!
-//! A request is authenticated by three headers: the sender's registered name, the unix time
-//! it was signed, and an ed25519 signature over [`request_message`]: the method, the path
-//! with its query, the time and the blake3 hash of the body. The server accepts it only if
+//! A request is authenticated by four headers: the sender's registered name, the unix time
+//! it was signed, a fresh random nonce, and an ed25519 signature over [`request_message`]:
+//! the method, the path with its query, the time, the nonce and the blake3 hash of the body.
+//! (ed25519 is deterministic: without the nonce, a legitimate retry of the same request in
+//! the same second would carry the same signature and be refused as a replay.) The server accepts it only if
 //! the name is registered, the signature verifies with that name's key, the time is within
 //! [`MAX_SKEW_SECS`] of its clock, and the same signature was not seen before (replay).
 //! No bearer secret ever crosses the wire, so a recorded request cannot be reused for
@@ -20,6 +22,11 @@ pub const HEADER_IDENTITY: &str = "x-dtfhe-identity";
 pub const HEADER_TIMESTAMP: &str = "x-dtfhe-timestamp";
 /// Header: base64 ed25519 signature of [`request_message`].
 pub const HEADER_SIGNATURE: &str = "x-dtfhe-signature";
+/// Header: a fresh random nonce per request, [`NONCE_HEX_LEN`] lowercase hex digits, so two
+/// identical requests never share a signature.
+pub const HEADER_NONCE: &str = "x-dtfhe-nonce";
+/// Length of the nonce header (16 random bytes in hex).
+pub const NONCE_HEX_LEN: usize = 32;
 /// Largest accepted difference between the request's time and the server's clock.
 pub const MAX_SKEW_SECS: u64 = 300;
 
@@ -80,19 +87,40 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// The bytes a request signature covers.
-pub fn request_message(method: &str, path_and_query: &str, timestamp: u64, body: &[u8]) -> Vec<u8> {
+/// The bytes a request signature covers:
+/// `dtfhe-request-v2\nMETHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\n<blake3(body) hex>`.
+pub fn request_message(
+    method: &str,
+    path_and_query: &str,
+    timestamp: u64,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
     format!(
-        "dtfhe-request-v1\n{}\n{}\n{}\n{}",
+        "dtfhe-request-v2\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
         path_and_query,
         timestamp,
+        nonce,
         blake3::hash(body).to_hex()
     )
     .into_bytes()
 }
 
-/// The three authentication headers of one request.
+/// Whether `nonce` is a well-formed nonce header ([`NONCE_HEX_LEN`] lowercase hex digits).
+pub fn check_nonce(nonce: &str) -> Result<(), AuthError> {
+    if nonce.len() == NONCE_HEX_LEN
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(AuthError::Malformed(HEADER_NONCE))
+    }
+}
+
+/// The four authentication headers of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     /// [`HEADER_IDENTITY`].
@@ -101,9 +129,11 @@ pub struct SignedHeaders {
     pub timestamp: String,
     /// [`HEADER_SIGNATURE`].
     pub signature: String,
+    /// [`HEADER_NONCE`].
+    pub nonce: String,
 }
 
-/// Signs a request as `who` at unix time `now`.
+/// Signs a request as `who` at unix time `now`, with a fresh random nonce.
 pub fn sign_request(
     who: &Identity,
     method: &str,
@@ -111,13 +141,15 @@ pub fn sign_request(
     body: &[u8],
     now: u64,
 ) -> SignedHeaders {
+    let nonce = hex::encode(rand::random::<[u8; NONCE_HEX_LEN / 2]>());
     let sig = who
         .signing_key()
-        .sign(&request_message(method, path_and_query, now, body));
+        .sign(&request_message(method, path_and_query, now, &nonce, body));
     SignedHeaders {
         identity: who.name().to_string(),
         timestamp: now.to_string(),
         signature: base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
+        nonce,
     }
 }
 
@@ -167,18 +199,20 @@ pub fn parse_signature(signature: &str) -> Result<Signature, AuthError> {
     Ok(Signature::from_bytes(&bytes))
 }
 
-/// Verifies a request signed by `name` with `key` (time already checked).
+/// Verifies a request signed by `name` with `key` (time and nonce format already checked).
+#[allow(clippy::too_many_arguments)]
 pub fn verify_request(
     name: &str,
     key: &VerifyingKey,
     method: &str,
     path_and_query: &str,
     timestamp: u64,
+    nonce: &str,
     signature: &Signature,
     body: &[u8],
 ) -> Result<(), AuthError> {
     key.verify(
-        &request_message(method, path_and_query, timestamp, body),
+        &request_message(method, path_and_query, timestamp, nonce, body),
         signature,
     )
     .map_err(|_| AuthError::BadSignature(name.to_string()))
@@ -203,23 +237,28 @@ mod tests {
         let t = check_timestamp(&h.timestamp, 1100).expect("time");
         let sig = parse_signature(&h.signature).expect("sig");
         let vk = id.verifying_key();
+        check_nonce(&h.nonce).expect("nonce");
+        let n = h.nonce.as_str();
         verify_request(
             "analyst-1",
             &vk,
             "POST",
             "/v1/queries?x=1",
             t,
+            n,
             &sig,
             b"{\"sql\":1}",
         )
         .expect("verifies");
-        for (m, p, t2, b) in [
-            ("GET", "/v1/queries?x=1", t, &b"{\"sql\":1}"[..]),
-            ("POST", "/v1/queries?x=2", t, &b"{\"sql\":1}"[..]),
-            ("POST", "/v1/queries?x=1", t + 1, &b"{\"sql\":1}"[..]),
-            ("POST", "/v1/queries?x=1", t, &b"{\"sql\":2}"[..]),
+        let other_nonce = "0".repeat(NONCE_HEX_LEN);
+        for (m, p, t2, n2, b) in [
+            ("GET", "/v1/queries?x=1", t, n, &b"{\"sql\":1}"[..]),
+            ("POST", "/v1/queries?x=2", t, n, &b"{\"sql\":1}"[..]),
+            ("POST", "/v1/queries?x=1", t + 1, n, &b"{\"sql\":1}"[..]),
+            ("POST", "/v1/queries?x=1", t, other_nonce.as_str(), &b"{\"sql\":1}"[..]),
+            ("POST", "/v1/queries?x=1", t, n, &b"{\"sql\":2}"[..]),
         ] {
-            assert!(verify_request("analyst-1", &vk, m, p, t2, &sig, b).is_err());
+            assert!(verify_request("analyst-1", &vk, m, p, t2, n2, &sig, b).is_err());
         }
         let other = Identity::generate("mallory").expect("id").verifying_key();
         assert!(verify_request(
@@ -228,10 +267,15 @@ mod tests {
             "POST",
             "/v1/queries?x=1",
             t,
+            n,
             &sig,
             b"{\"sql\":1}"
         )
         .is_err());
+        // The same request signed twice gets two signatures (fresh nonces).
+        let again = sign_request(&id, "post", "/v1/queries?x=1", b"{\"sql\":1}", 1000);
+        assert_ne!(again.signature, h.signature);
+        assert!(check_nonce("xyz").is_err());
         assert!(matches!(
             check_timestamp("1000", 2000),
             Err(AuthError::Skew { .. })

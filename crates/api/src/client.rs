@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::auth::{self, HEADER_IDENTITY, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::auth::{self, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::{ApiError, Identity, Problem};
 
 /// Largest response body the client reads (ciphertexts and keys are a few MB).
@@ -74,7 +74,8 @@ impl Client {
                 req = req
                     .header(HEADER_IDENTITY, &h.identity)
                     .header(HEADER_TIMESTAMP, &h.timestamp)
-                    .header(HEADER_SIGNATURE, &h.signature);
+                    .header(HEADER_SIGNATURE, &h.signature)
+                    .header(HEADER_NONCE, &h.nonce);
             }
             req
         };

@@ -1,4 +1,4 @@
-//! Request authentication: the [`Signed`] extractor checks the three signature headers
+//! Request authentication: the [`Signed`] extractor checks the four signature headers
 //! against the registered identity (see `dtfhe_api::auth`), refuses replays, and hands the
 //! handler the caller and the raw body. Every refusal is an `AccessDenied` ledger entry.
 
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use dtfhe_api::auth::{self, HEADER_IDENTITY, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use dtfhe_api::auth::{self, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Problem, Role};
 use serde::de::DeserializeOwned;
@@ -88,7 +88,7 @@ impl FromRequest<Arc<AppState>> for Signed {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| req.uri().path().to_string());
-        let (claimed, timestamp, signature) = {
+        let (claimed, timestamp, signature, nonce) = {
             let header = |name: &'static str| {
                 req.headers()
                     .get(name)
@@ -104,6 +104,7 @@ impl FromRequest<Arc<AppState>> for Signed {
                 header(HEADER_IDENTITY),
                 header(HEADER_TIMESTAMP),
                 header(HEADER_SIGNATURE),
+                header(HEADER_NONCE),
             )
         };
         let body = Bytes::from_request(req, state)
@@ -125,14 +126,15 @@ impl FromRequest<Arc<AppState>> for Signed {
                     .await,
             )
         };
-        let (name, timestamp, signature) = match (claimed, timestamp, signature) {
-            (Ok(n), Ok(t), Ok(s)) => (n, t, s),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        let (name, timestamp, signature, nonce) = match (claimed, timestamp, signature, nonce) {
+            (Ok(n), Ok(t), Ok(s), Ok(c)) => (n, t, s, c),
+            (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
                 return refuse(format!("{method} {path}: {e}")).await
             }
         };
         let now = auth::now_unix();
         let checked = auth::check_timestamp(&timestamp, now)
+            .and_then(|t| auth::check_nonce(&nonce).map(|()| t))
             .and_then(|t| auth::parse_signature(&signature).map(|s| (t, s)));
         let (t, sig) = match checked {
             Ok(v) => v,
@@ -148,7 +150,7 @@ impl FromRequest<Arc<AppState>> for Signed {
             Ok(k) => k,
             Err(e) => return refuse(format!("registered key of `{name}`: {e}")).await,
         };
-        if let Err(e) = auth::verify_request(&name, &key, &method, &path, t, &sig, &body) {
+        if let Err(e) = auth::verify_request(&name, &key, &method, &path, t, &nonce, &sig, &body) {
             return refuse(format!("{method} {path}: {e}")).await;
         }
         let fresh = {
