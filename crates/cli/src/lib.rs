@@ -9,6 +9,7 @@ pub mod bench;
 pub mod demo;
 pub mod error;
 pub mod model;
+pub mod net;
 pub mod ops;
 pub mod reference;
 

@@ -2,10 +2,11 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{analytics_cli, artifact, audit, bench, demo, ops, CliError};
+use dtfhe_cli::{analytics_cli, artifact, audit, bench, demo, net, ops, CliError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Confidential digital thread: statistics over factory data that nobody can read.
 #[derive(Debug, Parser)]
@@ -121,6 +122,48 @@ artifact_sealed ledger entry (hashes of the sealed bytes and of the plaintext, n
     Artifact(ArtifactArgs),
     /// Show a product's thread across stages: per-product dataset rows and sealed artifacts.
     Thread(ThreadArgs),
+    /// Run a factory's trustee next to a platform server: key ceremony, then release reviews.
+    #[command(
+        long_about = "Run a factory's trustee as a process of its own. On first run it \
+draws its secret-key share into --dir (share.key, mode 0600) and takes part in the platform's \
+key ceremony (only public shares leave the process). Then it polls the release requests: for \
+each it re-plans the SQL, re-computes the encrypted sums itself from the sources' signed chunks \
+(every signature and hash checked), compares them with the platform's, checks the analyst's \
+signed statement and grant and the release policy on its own group counts (k, overflow, noise, \
+DP budget, its share log), and answers with decryption shares sealed to the analyst (HPKE) or \
+a refusal with the reason. --min-group-size and --datasets make its own policy stricter than \
+the deployment's.\n\nExample: dtfhe trustee --dir plant-a-trustee --server \
+http://platform:8700 --identity plant-a.id"
+    )]
+    Trustee(TrusteeArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrusteeArgs {
+    /// The trustee's own directory (key share, share log, DP budget log).
+    #[arg(long, value_name = "T")]
+    dir: PathBuf,
+    /// Platform server URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The trustee's identity file (its name is the trustee's name).
+    #[arg(long, value_name = "F")]
+    identity: PathBuf,
+    /// Poll interval in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    poll_ms: u64,
+    /// Answer the pending requests once, then exit.
+    #[arg(long)]
+    once: bool,
+    /// This trustee's own k, if stricter than the deployment's.
+    #[arg(long, value_name = "K")]
+    min_group_size: Option<u32>,
+    /// Release only these datasets (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    datasets: Option<Vec<String>>,
+    /// Differential privacy: total ε each dataset may spend (written when the share is created).
+    #[arg(long, value_name = "E")]
+    dp_budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -296,9 +339,18 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct QueryArgs {
-    /// Deployment directory.
-    #[arg(long, value_name = "D")]
-    dir: PathBuf,
+    /// Deployment directory (embedded deployment).
+    #[arg(long, value_name = "D", required_unless_present = "server", conflicts_with = "server")]
+    dir: Option<PathBuf>,
+    /// Platform server URL (networked deployment; needs --identity).
+    #[arg(long, value_name = "URL", requires = "identity")]
+    server: Option<String>,
+    /// The analyst's identity file (with --server).
+    #[arg(long, value_name = "F")]
+    identity: Option<PathBuf>,
+    /// With --server: seconds to wait for every trustee's answer.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    timeout: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -425,7 +477,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Query(a) => {
-            let r = ops::query_with(&a.dir, &a.sql, a.epsilon)?;
+            let r = match (&a.dir, &a.server, &a.identity) {
+                (_, Some(server), Some(identity)) => net::query(&net::RemoteQueryOptions {
+                    server: server.clone(),
+                    identity: identity.clone(),
+                    sql: a.sql.clone(),
+                    epsilon: a.epsilon,
+                    timeout: Duration::from_secs(a.timeout),
+                    poll: Duration::from_millis(250),
+                })?,
+                (Some(dir), _, _) => ops::query_with(dir, &a.sql, a.epsilon)?,
+                _ => {
+                    return Err(CliError::Usage(
+                        "query needs --dir D, or --server URL --identity F".into(),
+                    ))
+                }
+            };
             let text = match a.format {
                 Format::Table => r.result.to_table(),
                 Format::Json => r.result.to_json(),
@@ -438,6 +505,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             let _ = out.flush();
             Ok(())
+        }
+        Command::Trustee(a) => {
+            let identity = dtfhe_api::Identity::load(&a.identity)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            net::trustee(&net::TrusteeOptions {
+                dir: a.dir,
+                server: a.server,
+                identity,
+                poll: Duration::from_millis(a.poll_ms.max(10)),
+                once: a.once,
+                min_group_size: a.min_group_size,
+                datasets: a.datasets,
+                dp_budget: a.dp_budget,
+                timeout: Duration::from_secs(600),
+                stop: None,
+            })
         }
         Command::Demo(a) => demo::run(a.dir.as_deref()),
         Command::Bench(a) => {

@@ -18,6 +18,8 @@
 //! and groups, approvals count shares.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
@@ -59,8 +61,10 @@ pub struct DaemonOptions {
     pub datasets: Option<Vec<String>>,
     /// DP budget written to policy.toml when the share is created.
     pub dp_budget: Option<f64>,
-    /// Per-request timeout.
+    /// Per-request timeout (and, with `once`, how long to wait for the ceremony).
     pub timeout: Duration,
+    /// Set from outside to stop the review loop after the current round (tests, embedding).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Why the daemon stopped.
@@ -195,11 +199,15 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             }
             Err(e) => return Err(e.into()),
         }
-        if opts.once {
+        if opts.once || stopped(opts) {
             return Ok(());
         }
         std::thread::sleep(opts.poll);
     }
+}
+
+fn stopped(opts: &DaemonOptions) -> bool {
+    opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
@@ -287,6 +295,9 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                 eprintln!("trustee {name}: round-2 relinearisation share given");
                 continue;
             }
+        }
+        if stopped(opts) {
+            return Err(DaemonError::Protocol("stopped during the key ceremony".into()));
         }
         if opts.once && started.elapsed() > opts.timeout {
             return Err(DaemonError::Protocol(
