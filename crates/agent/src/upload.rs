@@ -540,15 +540,18 @@ impl EdgeAgent {
     }
 
     /// Watch mode: every `poll`, drains the spool and ingests each new `*.csv` of `dir`
-    /// (by name order) once it has stopped changing; finished files are recorded by hash in
-    /// the spool, so each is ingested once even across restarts. A file the schema rejects
-    /// is recorded too (its error reported through `on_error`), so it is not retried; a
-    /// corrected file has another hash. Runs until `stop()` is true.
+    /// (by name order) once it has stopped changing between two polls; finished files are
+    /// recorded by hash in the spool, so each is ingested once even across restarts. A file
+    /// the schema rejects is recorded too (its error reported through `on_file`), so it is
+    /// not retried; a corrected file has another hash. With `once`, takes the files present
+    /// now (as complete) in one pass and returns; otherwise runs until `stop()` is true.
+    #[allow(clippy::too_many_arguments)]
     pub fn watch(
         &self,
         schema_path: &Path,
         dir: &Path,
         poll: Duration,
+        once: bool,
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(Event),
         on_file: &mut dyn FnMut(&Path, Result<FileReport, &EdgeError>),
@@ -580,7 +583,7 @@ impl EdgeAgent {
                     continue;
                 };
                 let stamp = (meta.len(), meta.modified().ok());
-                if seen.insert(path.clone(), stamp) != Some(stamp) {
+                if seen.insert(path.clone(), stamp) != Some(stamp) && !once {
                     continue; // new or still changing: look again next poll
                 }
                 let hash = match hashed.get(&path) {
@@ -611,7 +614,7 @@ impl EdgeAgent {
                     Err(e) => return Err(e),
                 }
             }
-            if stop() {
+            if once || stop() {
                 return Ok(());
             }
             std::thread::sleep(poll);

@@ -11,6 +11,8 @@ pub mod error;
 pub mod model;
 pub mod net;
 pub mod ops;
+pub mod platform;
 pub mod reference;
+pub mod remote_audit;
 
 pub use error::CliError;

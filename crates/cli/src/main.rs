@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{analytics_cli, artifact, audit, bench, demo, net, ops, CliError};
+use dtfhe_cli::{
+    analytics_cli, artifact, audit, bench, demo, net, ops, platform, remote_audit, CliError,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,6 +138,40 @@ the deployment's.\n\nExample: dtfhe trustee --dir plant-a-trustee --server \
 http://platform:8700 --identity plant-a.id"
     )]
     Trustee(TrusteeArgs),
+    /// Run the platform server: stores ciphertexts, computes on them, relays releases.
+    #[command(
+        long_about = "Run the platform server of a networked deployment. It stores the \
+sources' signed ciphertext chunks and the ledger in --dir, computes queries on the ciphertexts, \
+routes release requests to the trustees and relays their answers, sealed to the analyst who \
+asked, which it cannot open. It never holds a secret-key share and never sees a released \
+value: each trustee keeps its share in its own process (`dtfhe trustee`).\n\nFirst start: \
+give the first admin (--admin NAME=ed25519:KEY, from `dtfhe identity new`) and the deployment \
+(--trustees a,b,c, --min-group-size K, --preset or --params); the server draws a public \
+ceremony seed and waits for every trustee to post its public key shares, then writes the \
+deployment (GET /v1/deployment answers 503 until then). Later starts reopen --dir. Every \
+request must be signed by a registered identity; every refusal is a ledger entry. The API is \
+described at /openapi.json.\n\nExample: dtfhe serve --dir platform --listen 0.0.0.0:8700 \
+--admin root=ed25519:... --trustees plant-a,plant-b,plant-c --min-group-size 5"
+    )]
+    Serve(platform::ServeArgs),
+    /// Create or show an identity file (a party's name and ed25519 key).
+    Identity(platform::IdentityArgs),
+    /// Register parties with a platform server (admin role).
+    Admin(platform::AdminArgs),
+    /// Run a source's edge agent: encrypt CSV exports at the source, spool, upload.
+    #[command(
+        long_about = "Run a source's edge agent against a platform server. The whole CSV \
+is checked against the schema first (bad input: exit 3, nothing spooled or sent). Every chunk \
+is encrypted under the deployment's public key, signed with the source's identity key, written \
+durably to the spool (--spool), and only then uploaded, in order; the spool file is deleted \
+once the platform confirmed it. Unreachable platform or server errors are retried with \
+capped exponential backoff (0.2 s to 5 s; forever in --watch mode, else up to \
+--max-retry-seconds, after which the chunks stay spooled, exit 1). A restarted agent first \
+uploads its spool, and a half-uploaded file resumes where it stopped; the platform answers \
+`already_stored` for a chunk it has, so nothing is ever stored twice. --watch DIR ingests every \
+new *.csv once (finished files are recorded by hash in the spool)."
+    )]
+    Agent(platform::AgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,9 +281,20 @@ struct AuditArgs {
 enum AuditCommand {
     /// Replay and check the whole ledger; one-line summary, or the first bad entry.
     Verify {
-        /// Deployment directory.
-        #[arg(long, value_name = "D")]
-        dir: PathBuf,
+        /// Deployment directory (embedded deployment).
+        #[arg(long, value_name = "D", required_unless_present = "server",
+              conflicts_with = "server")]
+        dir: Option<PathBuf>,
+        /// Platform server URL (networked deployment; needs --identity of an auditor).
+        #[arg(long, value_name = "URL", requires = "identity")]
+        server: Option<String>,
+        /// The auditor's identity file (with --server).
+        #[arg(long, value_name = "F")]
+        identity: Option<PathBuf>,
+        /// The store's checkpoint key (`store.pub` of the platform directory), pinned: the
+        /// latest checkpoint must be signed by it (with --server).
+        #[arg(long, value_name = "store.pub", requires = "server")]
+        store_key: Option<PathBuf>,
     },
     /// List every ledger entry (seq, time, kind, actor, subject, detail, hashes).
     Log {
@@ -522,6 +569,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 stop: None,
             })
         }
+        Command::Serve(a) => platform::run_serve(a),
+        Command::Identity(a) => platform::run_identity(a),
+        Command::Admin(a) => platform::run_admin(a),
+        Command::Agent(a) => platform::run_agent(a),
         Command::Demo(a) => demo::run(a.dir.as_deref()),
         Command::Bench(a) => {
             let rows = if a.quick { vec![10_000] } else { a.rows };
@@ -584,7 +635,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Audit(a) => {
             let text = match a.command {
-                AuditCommand::Verify { dir } => format!("{}\n", audit::verify(&dir)?),
+                AuditCommand::Verify {
+                    dir: Some(dir), ..
+                } => format!("{}\n", audit::verify(&dir)?),
+                AuditCommand::Verify {
+                    server: Some(server),
+                    identity: Some(identity),
+                    store_key,
+                    ..
+                } => format!(
+                    "{}\n",
+                    remote_audit::verify(&server, &identity, store_key.as_deref())?
+                ),
+                AuditCommand::Verify { .. } => {
+                    return Err(CliError::Usage(
+                        "audit verify needs --dir D, or --server URL --identity F".into(),
+                    ))
+                }
                 AuditCommand::Log { dir, format } => audit::log(
                     &dir,
                     match format {
