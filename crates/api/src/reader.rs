@@ -17,6 +17,9 @@ use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use crate::types::{ChunkInfo, IdentityRecord};
 use crate::{ApiError, Client, Role};
 
+/// The signed part hashes of one chunk: (column, part) -> blake3 hex.
+type PartHashes = HashMap<(String, String), String>;
+
 /// Reads a dataset's chunks from the platform, verifying signatures and hashes, caching
 /// part bytes (a query reads each part once; a trustee re-deriving and the analyst's
 /// selection then cost one download each).
@@ -24,7 +27,7 @@ pub struct RemoteReader {
     client: Client,
     sources: HashMap<String, VerifyingKey>,
     /// chunk id -> (column, part) -> signed blake3 hash (hex) of the part's bytes.
-    parts: Mutex<HashMap<i64, HashMap<(String, String), String>>>,
+    parts: Mutex<HashMap<i64, PartHashes>>,
     cache: Mutex<HashMap<(i64, String, String), Vec<u8>>>,
 }
 
