@@ -149,7 +149,10 @@ impl Spool {
                 format!("dataset name `{dataset}` cannot name a spool file"),
             ));
         }
-        Ok(self.dir.join(sub).join(format!("{seq:020}.{dataset}.chunk")))
+        Ok(self
+            .dir
+            .join(sub)
+            .join(format!("{seq:020}.{dataset}.chunk")))
     }
 
     /// Spools one encoded chunk (crash-safe); returns its entry.
@@ -246,7 +249,10 @@ impl Spool {
 
     fn seq_path(&self, dataset: &str) -> Result<PathBuf, SpoolError> {
         if !plain(dataset) {
-            return Err(err(&self.dir, format!("dataset name `{dataset}` is not plain")));
+            return Err(err(
+                &self.dir,
+                format!("dataset name `{dataset}` is not plain"),
+            ));
         }
         Ok(self.dir.join("seq").join(dataset))
     }
@@ -290,7 +296,10 @@ impl Spool {
     /// Records a file as fully stored (`note`: one line for people, e.g. the file name).
     pub fn mark_done(&self, file_hash: &[u8; 32], note: &str) -> Result<(), SpoolError> {
         let name = hex::encode(file_hash);
-        write_atomic(&self.dir.join("done").join(&name), format!("{note}\n").as_bytes())?;
+        write_atomic(
+            &self.dir.join("done").join(&name),
+            format!("{note}\n").as_bytes(),
+        )?;
         let _ = std::fs::remove_file(self.dir.join("files").join(&name));
         Ok(())
     }

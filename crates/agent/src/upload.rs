@@ -9,8 +9,9 @@
 //! unreachable the agent keeps encrypting into the spool with the cached deployment record
 //! and its own seq journal, and reports the chunks it could not upload yet.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use dtfhe_api::types::{unb64, ChunkUploaded, DeploymentInfo, FileChunkInfo, LastSeq};
 use dtfhe_api::{ApiError, Client, Identity};
@@ -178,6 +179,9 @@ pub struct FileReport {
     pub already_ingested: bool,
 }
 
+/// A file's size and modification time: a watched file is taken once it is unchanged.
+type Stamp = (u64, Option<SystemTime>);
+
 /// An edge agent: one source identity, one platform, one spool.
 pub struct EdgeAgent {
     client: Client,
@@ -302,7 +306,10 @@ impl EdgeAgent {
     /// The deployment record from the platform (cached in the spool), or the cached copy
     /// while the platform is unreachable.
     fn deployment(&self, progress: &mut dyn FnMut(Event)) -> Result<DeploymentInfo, EdgeError> {
-        match self.call(|| self.client.get_json::<DeploymentInfo>("/v1/deployment"), progress) {
+        match self.call(
+            || self.client.get_json::<DeploymentInfo>("/v1/deployment"),
+            progress,
+        ) {
             Ok(d) => {
                 let json = serde_json::to_string(&d).map_err(|e| {
                     EdgeError::Usage(format!("cannot cache the deployment record: {e}"))
@@ -394,7 +401,10 @@ impl EdgeAgent {
             );
             let seq = format!("/v1/datasets/{ds}/sources/{src}/last-seq");
             let fetched = self
-                .call(|| self.client.get_json::<Vec<FileChunkInfo>>(&files), progress)
+                .call(
+                    || self.client.get_json::<Vec<FileChunkInfo>>(&files),
+                    progress,
+                )
                 .and_then(|stored| {
                     self.call(|| self.client.get_json::<LastSeq>(&seq), progress)
                         .map(|l| (stored, l.last_seq))
@@ -557,10 +567,9 @@ impl EdgeAgent {
         on_file: &mut dyn FnMut(&Path, Result<FileReport, &EdgeError>),
     ) -> Result<(), EdgeError> {
         // (size, modified) seen at the previous poll: a file is taken once it is unchanged.
-        let mut seen: std::collections::HashMap<PathBuf, (u64, Option<std::time::SystemTime>)> =
-            std::collections::HashMap::new();
-        let mut hashed: std::collections::HashMap<PathBuf, ((u64, Option<std::time::SystemTime>), [u8; 32])> =
-            std::collections::HashMap::new();
+        let mut seen: HashMap<PathBuf, Stamp> = HashMap::new();
+        // The hash of each file as of a stamp, so an unchanged file is not re-read.
+        let mut hashed: HashMap<PathBuf, (Stamp, [u8; 32])> = HashMap::new();
         loop {
             match self.drain(progress) {
                 Ok(_) | Err(EdgeError::Offline { .. }) => {}

@@ -117,7 +117,10 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     let e = online.ingest_csv(&schema, &bad, &mut quiet).unwrap_err();
     assert!(matches!(e, EdgeError::Input(_)), "{e}");
     assert!(online.spool().pending().unwrap().is_empty());
-    assert_eq!(state.store.lock().unwrap().entries().unwrap().len(), entries);
+    assert_eq!(
+        state.store.lock().unwrap().entries().unwrap().len(),
+        entries
+    );
 
     // Platform unreachable: file B (3 chunks) is encrypted into the spool and kept.
     let offline = EdgeAgent::new(&closed, source.clone(), &spool_dir, quick).unwrap();

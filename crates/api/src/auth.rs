@@ -255,7 +255,13 @@ mod tests {
             ("GET", "/v1/queries?x=1", t, n, &b"{\"sql\":1}"[..]),
             ("POST", "/v1/queries?x=2", t, n, &b"{\"sql\":1}"[..]),
             ("POST", "/v1/queries?x=1", t + 1, n, &b"{\"sql\":1}"[..]),
-            ("POST", "/v1/queries?x=1", t, other_nonce.as_str(), &b"{\"sql\":1}"[..]),
+            (
+                "POST",
+                "/v1/queries?x=1",
+                t,
+                other_nonce.as_str(),
+                &b"{\"sql\":1}"[..],
+            ),
             ("POST", "/v1/queries?x=1", t, n, &b"{\"sql\":2}"[..]),
         ] {
             assert!(verify_request("analyst-1", &vk, m, p, t2, n2, &sig, b).is_err());

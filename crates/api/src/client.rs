@@ -113,7 +113,10 @@ impl Client {
             detail: Some(String::from_utf8_lossy(&body).chars().take(300).collect()),
             instance: None,
         });
-        Err(ApiError::Problem { url, problem })
+        Err(ApiError::Problem {
+            url,
+            problem: Box::new(problem),
+        })
     }
 
     /// GET a JSON document.

@@ -32,8 +32,8 @@ pub enum ApiError {
     Problem {
         /// The request URL (without query secrets; we never put any there).
         url: String,
-        /// The problem the server reported.
-        problem: Problem,
+        /// The problem the server reported (boxed: errors stay small on the `Ok` path).
+        problem: Box<Problem>,
     },
     /// The server could not be reached or the connection broke.
     #[error("{url}: cannot reach the server: {reason}")]

@@ -282,8 +282,12 @@ enum AuditCommand {
     /// Replay and check the whole ledger; one-line summary, or the first bad entry.
     Verify {
         /// Deployment directory (embedded deployment).
-        #[arg(long, value_name = "D", required_unless_present = "server",
-              conflicts_with = "server")]
+        #[arg(
+            long,
+            value_name = "D",
+            required_unless_present = "server",
+            conflicts_with = "server"
+        )]
         dir: Option<PathBuf>,
         /// Platform server URL (networked deployment; needs --identity of an auditor).
         #[arg(long, value_name = "URL", requires = "identity")]
@@ -635,9 +639,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Audit(a) => {
             let text = match a.command {
-                AuditCommand::Verify {
-                    dir: Some(dir), ..
-                } => format!("{}\n", audit::verify(&dir)?),
+                AuditCommand::Verify { dir: Some(dir), .. } => {
+                    format!("{}\n", audit::verify(&dir)?)
+                }
                 AuditCommand::Verify {
                     server: Some(server),
                     identity: Some(identity),

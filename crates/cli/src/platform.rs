@@ -92,9 +92,9 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
     let admin = match &a.admin {
         None => None,
         Some(spec) => {
-            let (name, key) = spec.split_once('=').ok_or_else(|| {
-                CliError::Usage("--admin: expected NAME=ed25519:KEY".into())
-            })?;
+            let (name, key) = spec
+                .split_once('=')
+                .ok_or_else(|| CliError::Usage("--admin: expected NAME=ed25519:KEY".into()))?;
             if !dtfhe_api::identity::valid_name(name) {
                 return Err(CliError::Usage(format!(
                     "--admin: name {name:?} must be 1-64 of letters, digits, '-', '_' or '.'"
@@ -356,7 +356,11 @@ pub fn run_agent(a: AgentArgs) -> Result<(), CliError> {
     let mut progress = |e: Event| {
         let Some(bar) = &bar else { return };
         match e {
-            Event::File { path, total, stored } => {
+            Event::File {
+                path,
+                total,
+                stored,
+            } => {
                 bar.reset();
                 bar.set_length(total as u64);
                 bar.set_position(stored as u64);
@@ -364,9 +368,10 @@ pub fn run_agent(a: AgentArgs) -> Result<(), CliError> {
             }
             Event::Chunk { .. } => bar.inc(1),
             Event::Drained { seq } => bar.set_message(format!("uploaded spooled seq {seq}")),
-            Event::Retry { reason, delay } => {
-                bar.set_message(format!("retrying in {:.1} s: {reason}", delay.as_secs_f64()))
-            }
+            Event::Retry { reason, delay } => bar.set_message(format!(
+                "retrying in {:.1} s: {reason}",
+                delay.as_secs_f64()
+            )),
             _ => {}
         }
     };

@@ -12,8 +12,8 @@ use dtfhe_api::auth::{
     sign_request, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use dtfhe_api::types::{
-    unb64, ChunkInfo, ChunkUploaded, DatasetInfo, DeploymentInfo, FileChunkInfo,
-    IdentityRecord, LastSeq, LedgerPage,
+    unb64, ChunkInfo, ChunkUploaded, DatasetInfo, DeploymentInfo, FileChunkInfo, IdentityRecord,
+    LastSeq, LedgerPage,
 };
 use dtfhe_api::{ApiError, Client, Identity, Problem, Role};
 use dtfhe_crypto::{ceremony, codec};
@@ -219,8 +219,8 @@ async fn refusals_are_problems_and_ledger_entries() {
 
         // Wrong role: an analyst uploading, a source reading the ledger.
         let before = denials(&state);
-        let body = dtfhe_api::wire::encode_chunk(SCHEMA, &chunk(&analyst, "runs", 0, 0, 1, 1))
-            .unwrap();
+        let body =
+            dtfhe_api::wire::encode_chunk(SCHEMA, &chunk(&analyst, "runs", 0, 0, 1, 1)).unwrap();
         let e = client(&base, &analyst)
             .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body)
             .unwrap_err();
@@ -297,7 +297,10 @@ async fn openapi_lists_every_route() {
             ("/v1/datasets/{name}/chunks", "get"),
             ("/v1/datasets/{name}/chunks", "post"),
             ("/v1/datasets/{name}/sources/{source}/last-seq", "get"),
-            ("/v1/datasets/{name}/sources/{source}/files/{file_hash}", "get"),
+            (
+                "/v1/datasets/{name}/sources/{source}/files/{file_hash}",
+                "get",
+            ),
             ("/v1/chunks/{id}/parts/{column}/{part}", "get"),
             ("/v1/ledger", "get"),
             ("/v1/ledger/inclusion/{seq}", "get"),
@@ -449,7 +452,9 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
         assert_eq!(problem_status(e), 404);
 
         // The ledger: pages, proofs.
-        let page: LedgerPage = client(&base, &auditor).get_json("/v1/ledger?from=0&limit=3").unwrap();
+        let page: LedgerPage = client(&base, &auditor)
+            .get_json("/v1/ledger?from=0&limit=3")
+            .unwrap();
         assert_eq!(page.entries.len(), 3);
         assert!(page.size > 3);
         assert!(page.checkpoint.contains(&format!("\n{}\n", page.size)));

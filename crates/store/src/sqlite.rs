@@ -16,8 +16,9 @@ use crate::error::StoreError;
 use crate::ledger::{self, Writer};
 use crate::signing::{self, chunk_message};
 use crate::{
-    migrate, ChunkMeta, ChunkOrigin, ChunkProvenance, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity,
-    NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
+    migrate, ChunkMeta, ChunkOrigin, ChunkProvenance, ConsistencyProof, Deployment, FileChunk,
+    InclusionProof, LogIdentity, NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS,
+    STORE_FILE,
 };
 
 /// How long a writer waits for another connection's lock before failing:

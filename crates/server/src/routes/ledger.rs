@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use dtfhe_api::types::{b64, ConsistencyProofInfo, InclusionProofInfo, LedgerEntryInfo, LedgerPage};
+use dtfhe_api::types::{
+    b64, ConsistencyProofInfo, InclusionProofInfo, LedgerEntryInfo, LedgerPage,
+};
 use dtfhe_api::{Problem, Role};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
