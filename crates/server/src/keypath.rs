@@ -6,7 +6,7 @@
 //! guarantee that the same ciphertext always gets the same share). The server holds no
 //! secret here: sealed shares are bytes only the analyst's ephemeral key opens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dtfhe_api::release::GroupInfo;
@@ -75,6 +75,9 @@ pub struct PendingRelease {
     pub hashes: Vec<Hash>,
     /// Answers by trustee.
     pub answers: BTreeMap<String, Answer>,
+    /// Trustees whose answer is being recorded right now (so two concurrent answers of one
+    /// trustee cannot both be written to the ledger).
+    pub answering: BTreeSet<String>,
     /// Whether `result_delivered` was recorded.
     pub delivered: bool,
 }

@@ -241,6 +241,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             ciphertexts,
             hashes,
             answers: BTreeMap::new(),
+            answering: Default::default(),
             delivered: false,
         },
     );

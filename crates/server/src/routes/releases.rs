@@ -133,14 +133,55 @@ async fn answer(
         let r = releases
             .get(&id)
             .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
-        if r.answers.contains_key(&trustee) {
+        if r.answers.contains_key(&trustee) || r.answering.contains(&trustee) {
             return Err(ApiProblem(Problem::conflict(format!(
                 "trustee `{trustee}` already answered release {id}"
             ))));
         }
         r.hashes.len()
     };
-    let (kind, detail, hashes) = if a.approve {
+    let (kind, detail, hashes) = check_answer(&a, id, expected)?;
+    // Reserve the answer, write its ledger entry, then publish it: the analyst never sees
+    // an answer the ledger does not hold, and a trustee answers once.
+    {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        if r.answers.contains_key(&trustee) || !r.answering.insert(trustee.clone()) {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "trustee `{trustee}` already answered release {id}"
+            ))));
+        }
+    }
+    let (t, d) = (trustee.clone(), detail.clone());
+    let written = state
+        .with_store(move |s| {
+            s.append_entry(kind, &t, &format!("release {id}"), &d, &hashes)?;
+            Ok(())
+        })
+        .await;
+    let mut releases = state.keypath.releases()?;
+    let r = releases
+        .get_mut(&id)
+        .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+    r.answering.remove(&trustee);
+    written?;
+    r.answers.entry(trustee).or_insert(Answer {
+        approve: a.approve,
+        reason: (!a.approve).then_some(detail),
+        sealed: if a.approve { a.sealed } else { Vec::new() },
+    });
+    Ok(Json(info(r)))
+}
+
+/// Checks an answer's shape; returns its ledger entry kind, detail and hashes.
+fn check_answer(
+    a: &ReleaseAnswer,
+    id: u64,
+    expected: usize,
+) -> Result<(EntryKind, String, Vec<Hash>), ApiProblem> {
+    Ok(if a.approve {
         if a.sealed.len() != expected {
             return Err(ApiProblem(Problem::bad_request(format!(
                 "sealed: {} sealed shares for the {expected} ciphertexts of release {id}",
@@ -178,22 +219,5 @@ async fn answer(
         }
         let reason: String = reason.chars().take(MAX_REASON).collect();
         (EntryKind::TrusteeRefused, reason, Vec::new())
-    };
-    let (t, d) = (trustee.clone(), detail.clone());
-    state
-        .with_store(move |s| {
-            s.append_entry(kind, &t, &format!("release {id}"), &d, &hashes)?;
-            Ok(())
-        })
-        .await?;
-    let mut releases = state.keypath.releases()?;
-    let r = releases
-        .get_mut(&id)
-        .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
-    r.answers.entry(trustee).or_insert(Answer {
-        approve: a.approve,
-        reason: (!a.approve).then_some(detail),
-        sealed: if a.approve { a.sealed } else { Vec::new() },
-    });
-    Ok(Json(info(r)))
+    })
 }
