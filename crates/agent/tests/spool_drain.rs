@@ -161,3 +161,109 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
         );
     }
 }
+
+#[test]
+fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("platform");
+    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+    {
+        let mut rng = rand::rng();
+        let shares = vec![ceremony::new_share(&params, &mut rng)];
+        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
+        Store::create(&dir)
+            .unwrap()
+            .put_deployment(&Deployment {
+                preset: "bfv-8192".into(),
+                trustees: vec!["plant-a".into()],
+                min_group_size: 2,
+                public_key: codec::encode_public_key(&params, &keys.public),
+                relin_key: codec::encode_relin_key(&params, &keys.relin),
+                created_at: "0".into(),
+            })
+            .unwrap();
+    }
+    let admin = Identity::generate("root").unwrap();
+    let state = Arc::new(
+        AppState::open(ServeOptions {
+            dir: dir.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin: Some(("root".into(), admin.public_key_string())),
+            trustees: vec!["plant-a".into()],
+            min_group_size: 2,
+            preset: "bfv-8192".into(),
+        })
+        .unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = dtfhe_server::app(state.clone());
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let source = Identity::generate("plant-b-agent").unwrap();
+    let _: IdentityRecord = Client::new(&base, Some(admin), Duration::from_secs(30))
+        .post_json(
+            "/v1/identities",
+            &IdentityRecord {
+                name: source.name().into(),
+                role: Role::Source,
+                public_key: source.public_key_string(),
+                datasets: vec!["*".into()],
+            },
+        )
+        .unwrap();
+    let schema = tmp.path().join("runs.toml");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let inbox = tmp.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::write(inbox.join("1.csv"), csv(5, "L1")).unwrap();
+    std::fs::write(inbox.join("2.csv"), csv(7, "L2")).unwrap();
+    std::fs::write(inbox.join("3.csv"), "line,torque\nL3,not-a-number\n").unwrap();
+    std::fs::write(inbox.join("notes.txt"), "ignored").unwrap();
+    let agent = EdgeAgent::new(
+        &base,
+        source,
+        &tmp.path().join("spool"),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let run = |agent: &EdgeAgent| {
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        agent
+            .watch(
+                &schema,
+                &inbox,
+                Duration::from_millis(10),
+                true,
+                &|| false,
+                &mut |_| {},
+                &mut |path, r| {
+                    let name = path.file_name().unwrap().to_string_lossy().to_string();
+                    match r {
+                        Ok(_) => ok.push(name),
+                        Err(_) => failed.push(name),
+                    }
+                },
+            )
+            .unwrap();
+        (ok, failed)
+    };
+    let (ok, failed) = run(&agent);
+    assert_eq!(ok, ["1.csv", "2.csv"]);
+    assert_eq!(failed, ["3.csv"]);
+    // A second pass takes nothing: every file is recorded by hash, the bad one too.
+    let (ok, failed) = run(&agent);
+    assert!(ok.is_empty() && failed.is_empty(), "{ok:?} {failed:?}");
+    let stored = state.store.lock().unwrap().chunks("runs").unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.iter().map(|c| c.rows).sum::<u32>(), 12);
+}

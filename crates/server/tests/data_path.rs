@@ -470,6 +470,16 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
             .get_json("/v1/ledger/consistency?old=2")
             .unwrap();
         assert_eq!(cons.old_size, 2);
+        let e = client(&base, &auditor)
+            .get_json::<LedgerPage>("/v1/ledger?from=x")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+        let e = client(&base, &auditor)
+            .get_json::<dtfhe_api::types::ConsistencyProofInfo>(
+                "/v1/ledger/consistency?old=5&new=2",
+            )
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
 
         // No key share anywhere in the platform directory.
         for entry in std::fs::read_dir(&dir).unwrap() {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use dtfhe_api::types::{
@@ -52,6 +53,12 @@ pub struct ConsistencyQuery {
     pub new: Option<u64>,
 }
 
+/// A malformed query string as a 400 problem (after authentication, so it is not a way to
+/// probe the API anonymously).
+fn query_problem(e: QueryRejection) -> ApiProblem {
+    ApiProblem(Problem::bad_request(format!("query: {}", e.body_text())))
+}
+
 fn hexes(hs: &[dtfhe_store::Hash]) -> Vec<String> {
     hs.iter().map(hex::encode).collect()
 }
@@ -62,10 +69,11 @@ fn hexes(hs: &[dtfhe_store::Hash]) -> Vec<String> {
               (status = 403, body = Problem)))]
 async fn entries(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<PageQuery>,
+    q: Result<Query<PageQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<LedgerPage>> {
     req.require(&state, READERS).await?;
+    let Query(q) = q.map_err(query_problem)?;
     let from = q.from.unwrap_or(0);
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let page = state
@@ -146,10 +154,11 @@ async fn inclusion(
               (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn consistency(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<ConsistencyQuery>,
+    q: Result<Query<ConsistencyQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<ConsistencyProofInfo>> {
     req.require(&state, READERS).await?;
+    let Query(q) = q.map_err(query_problem)?;
     let p = state
         .with_store(move |s| {
             let size = s.entries()?.len() as u64;
