@@ -365,9 +365,14 @@ impl EdgeAgent {
         let pk_bytes = unb64("public_key", &dep.public_key).map_err(EdgeError::Usage)?;
         let pk = codec::decode_public_key(&params, &pk_bytes)?;
 
-        let (drained, mut online) = match self.drain(progress) {
-            Ok(n) => (n, true),
-            Err(EdgeError::Offline { .. }) => (0, false),
+        // Why the platform is considered unreachable for the rest of this file, if it is.
+        let mut offline_reason: Option<String> = None;
+        let drained = match self.drain(progress) {
+            Ok(n) => n,
+            Err(EdgeError::Offline { reason, .. }) => {
+                offline_reason = Some(reason);
+                0
+            }
             Err(e) => return Err(e),
         };
         let layout = Layout::packed(table.rows, params.slots());
@@ -392,7 +397,7 @@ impl EdgeAgent {
         let local_last = self.spool.last_seq(&dataset)?;
 
         // Which chunks the platform already has, and where this file's seqs start.
-        let resume = if online {
+        let resume = if offline_reason.is_none() {
             let ds = path_segment(&dataset);
             let src = path_segment(&source);
             let files = format!(
@@ -411,13 +416,15 @@ impl EdgeAgent {
                 });
             match fetched {
                 Ok(v) => Some(v),
-                Err(e) if unreachable(&e) => None,
+                Err(e) if unreachable(&e) => {
+                    offline_reason = Some(e.to_string());
+                    None
+                }
                 Err(e) => return Err(e.into()),
             }
         } else {
             None
         };
-        online = resume.is_some();
         let (stored, base_seq) = match resume {
             Some((stored, last)) => {
                 if let Some(c) = stored.iter().find(|c| c.count != count) {
@@ -493,7 +500,6 @@ impl EdgeAgent {
             base_seq,
             file_hash,
         };
-        let mut offline_reason: Option<ApiError> = None;
         let out = crate::encrypt_ordered_with(
             &params,
             &pk,
@@ -507,18 +513,13 @@ impl EdgeAgent {
                     .map_err(|e| EdgeError::Usage(format!("seq {}: {e}", chunk.seq)))?;
                 let spooled = self.spool.put(&dataset, chunk.seq, &bytes)?;
                 let mut uploaded = false;
-                if online && offline_reason.is_none() {
+                if offline_reason.is_none() {
                     match self.upload(&spooled, &bytes, progress) {
                         Ok(_) => {
                             uploaded = true;
                             report.uploaded += 1;
                         }
-                        Err(EdgeError::Offline { reason, .. }) => {
-                            offline_reason = Some(ApiError::Transport {
-                                url: self.client.base().to_string(),
-                                reason,
-                            })
-                        }
+                        Err(EdgeError::Offline { reason, .. }) => offline_reason = Some(reason),
                         Err(e) => return Err(e),
                     }
                 }
@@ -534,10 +535,7 @@ impl EdgeAgent {
             Err(PipelineError::Agent(e)) => return Err(e.into()),
             Err(PipelineError::Sink(e)) => return Err(e),
         }
-        if !online || offline_reason.is_some() {
-            let reason = offline_reason
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "no answer".into());
+        if let Some(reason) = offline_reason {
             return Err(EdgeError::Offline {
                 spooled: self.spool.pending()?.len(),
                 spool: self.spool.dir().display().to_string(),
