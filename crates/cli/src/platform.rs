@@ -408,3 +408,37 @@ pub fn run_agent(a: AgentArgs) -> Result<(), CliError> {
         )
         .map_err(edge_error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtfhe_api::Problem;
+
+    fn problem(status: u16) -> ApiError {
+        ApiError::Problem {
+            url: "http://p/v1/x".into(),
+            problem: Box::new(Problem::new(status, "k", "t", "d")),
+        }
+    }
+
+    #[test]
+    fn api_errors_map_to_the_documented_exit_codes() {
+        for (status, code) in [
+            (401, 4),
+            (403, 4),
+            (422, 4),
+            (400, 2),
+            (404, 2),
+            (409, 2),
+            (500, 9),
+            (503, 9),
+        ] {
+            assert_eq!(api_error(problem(status)).exit_code(), code, "{status}");
+        }
+        let transport = ApiError::Transport {
+            url: "http://p".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(api_error(transport).exit_code(), 1);
+    }
+}

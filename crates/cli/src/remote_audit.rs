@@ -20,7 +20,17 @@ use dtfhe_ledger::{Entry, EntryKind};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 
 use crate::error::CliError;
-use crate::platform::api_error;
+
+/// An API failure during an audit: the platform's own integrity check failing (problem kind
+/// `tampered`) is tampering (exit 8); anything else as for every command.
+fn api_error(e: dtfhe_api::ApiError) -> CliError {
+    match &e {
+        dtfhe_api::ApiError::Problem { problem, .. } if problem.short_kind() == "tampered" => {
+            CliError::Tampered(e.to_string())
+        }
+        _ => crate::platform::api_error(e),
+    }
+}
 
 /// Entries fetched per request.
 const PAGE: u64 = 1000;

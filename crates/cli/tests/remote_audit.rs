@@ -136,4 +136,32 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
     let e = remote_audit::verify(&base, &id_file, Some(&pinned)).unwrap_err();
     assert_eq!(e.exit_code(), 8, "{e}");
     assert!(e.to_string().contains("chunk 1 of `runs`"), "{e}");
+
+    // A ledger entry altered inside the platform's database: the platform's own check fails
+    // when it reads the ledger, and the auditor reports tampering (not an outage).
+    {
+        let conn = rusqlite::Connection::open(dir.join(dtfhe_store::STORE_FILE)).unwrap();
+        let table = "ledger_entries";
+        let triggers: Vec<(String, String)> = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1")
+            .unwrap()
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut script = String::from("BEGIN;\n");
+        for (name, _) in &triggers {
+            script.push_str(&format!("DROP TRIGGER \"{name}\";\n"));
+        }
+        script.push_str(&format!(
+            "UPDATE \"{table}\" SET leaf_hash = zeroblob(32) WHERE seq = 1;\n"
+        ));
+        for (_, sql) in &triggers {
+            script.push_str(&format!("{sql};\n"));
+        }
+        script.push_str("COMMIT;\n");
+        conn.execute_batch(&script).unwrap();
+    }
+    let e = remote_audit::verify(&base, &id_file, Some(&pinned)).unwrap_err();
+    assert_eq!(e.exit_code(), 8, "{e}");
 }

@@ -28,6 +28,9 @@ pub enum ServerError {
     Config(String),
 }
 
+/// Problem kind (`urn:dtfhe:problem:tampered`) of a failed store integrity check.
+pub const TAMPERED_KIND: &str = "tampered";
+
 /// A request's failure, answered as a problem document.
 #[derive(Debug, Clone)]
 pub struct ApiProblem(pub Problem);
@@ -60,6 +63,16 @@ impl From<StoreError> for ApiProblem {
             | StoreError::Invalid(_) => Problem::refused(e.to_string()),
             StoreError::DeploymentMissing { .. } => Problem::unavailable(
                 "the key ceremony has not finished: no deployment yet".to_string(),
+            ),
+            // The store's own integrity checks failed (a blob, a row or the ledger altered
+            // outside it): a distinct kind, so an auditor reports tampering, not an outage.
+            StoreError::Tampered { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::CorruptRecord { .. } => Problem::new(
+                500,
+                TAMPERED_KIND,
+                "Store integrity check failed",
+                e.to_string(),
             ),
             _ => Problem::internal(e.to_string()),
         })

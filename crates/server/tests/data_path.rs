@@ -500,3 +500,46 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_ceremony_the_deployment_and_uploads_answer_503() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = Identity::generate("root").unwrap();
+    let opts = ServeOptions {
+        dir: tmp.path().join("platform"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: Some(("root".into(), admin.public_key_string())),
+        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let state = Arc::new(AppState::open(opts).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = dtfhe_server::app(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("plant-a-agent").unwrap();
+        register(&base, &admin, &source, Role::Source, &["runs"]);
+        let src = client(&base, &source);
+        let e = src
+            .get_json::<DeploymentInfo>("/v1/deployment")
+            .unwrap_err();
+        assert!(e.is_retryable());
+        assert_eq!(problem_status(e), 503);
+        let body =
+            dtfhe_api::wire::encode_chunk(SCHEMA, &chunk(&source, "runs", 0, 0, 1, 1)).unwrap();
+        let e = src
+            .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 503);
+        let e = src
+            .get_json::<Vec<FileChunkInfo>>("/v1/datasets/runs/sources/plant-a-agent/files/xyz")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+    })
+    .await
+    .unwrap();
+}
