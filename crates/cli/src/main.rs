@@ -299,6 +299,10 @@ enum AuditCommand {
         /// latest checkpoint must be signed by it (with --server).
         #[arg(long, value_name = "store.pub", requires = "server")]
         store_key: Option<PathBuf>,
+        /// Also download every ciphertext and re-hash it against the hash its source signed
+        /// (with --server; reads the whole store).
+        #[arg(long, requires = "server")]
+        ciphertexts: bool,
     },
     /// List every ledger entry (seq, time, kind, actor, subject, detail, hashes).
     Log {
@@ -646,10 +650,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     server: Some(server),
                     identity: Some(identity),
                     store_key,
+                    ciphertexts,
                     ..
                 } => format!(
                     "{}\n",
-                    remote_audit::verify(&server, &identity, store_key.as_deref())?
+                    remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?
                 ),
                 AuditCommand::Verify { .. } => {
                     return Err(CliError::Usage(

@@ -354,7 +354,15 @@ pub fn run_agent(a: AgentArgs) -> Result<(), CliError> {
         bar
     });
     let mut progress = |e: Event| {
-        let Some(bar) = &bar else { return };
+        let Some(bar) = &bar else {
+            // Not a terminal: log only the waits long enough to matter to an operator.
+            if let Event::Retry { reason, delay } = e {
+                if delay >= Duration::from_secs(1) {
+                    eprintln!("retrying in {:.1} s: {reason}", delay.as_secs_f64());
+                }
+            }
+            return;
+        };
         match e {
             Event::File {
                 path,

@@ -49,6 +49,8 @@ pub struct RemoteAuditReport {
     pub pinned: bool,
     /// The tree root, hex.
     pub root: String,
+    /// Ciphertexts downloaded and re-hashed (0 unless asked).
+    pub ciphertexts: u64,
 }
 
 impl std::fmt::Display for RemoteAuditReport {
@@ -56,7 +58,7 @@ impl std::fmt::Display for RemoteAuditReport {
         write!(
             f,
             "verified {} entries (root {}), the signed checkpoint ({}), {} chunks of {} datasets \
-             with their source signatures and ledger entries: OK",
+             with their source signatures and ledger entries{}: OK",
             self.entries,
             &self.root[..16.min(self.root.len())],
             if self.pinned {
@@ -65,7 +67,12 @@ impl std::fmt::Display for RemoteAuditReport {
                 "key NOT pinned: pass --store-key store.pub"
             },
             self.chunks,
-            self.datasets
+            self.datasets,
+            if self.ciphertexts > 0 {
+                format!(", {} ciphertexts re-hashed", self.ciphertexts)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -200,11 +207,13 @@ fn check_chunk(
     Ok(())
 }
 
-/// `dtfhe audit verify --server`: see the module docs.
+/// `dtfhe audit verify --server`: see the module docs. With `ciphertexts`, every part's
+/// bytes are also downloaded and re-hashed against the hash the source signed.
 pub fn verify(
     server: &str,
     identity: &Path,
     store_key: Option<&Path>,
+    ciphertexts: bool,
 ) -> Result<RemoteAuditReport, CliError> {
     let id = dtfhe_api::Identity::load(identity).map_err(|e| CliError::Usage(e.to_string()))?;
     let client = Client::new(server, Some(id), Duration::from_secs(300));
@@ -241,12 +250,31 @@ pub fn verify(
         .collect();
     let datasets: Vec<DatasetInfo> = client.get_json("/v1/datasets").map_err(api_error)?;
     let mut chunks = 0u64;
+    let mut parts = 0u64;
     for d in &datasets {
         let listed: Vec<ChunkInfo> = client
             .get_json(&format!("/v1/datasets/{}/chunks", d.name))
             .map_err(api_error)?;
         for c in &listed {
             check_chunk(&d.name, c, &keys, &appended)?;
+            if ciphertexts {
+                for p in &c.parts {
+                    let bytes = client
+                        .get_bytes(&format!(
+                            "/v1/chunks/{}/parts/{}/{}",
+                            c.id, p.column, p.part
+                        ))
+                        .map_err(api_error)?;
+                    if blake3::hash(&bytes).to_hex().as_str() != p.hash {
+                        return Err(bad(format!(
+                            "chunk {} of `{}`: part {}/{} does not hash to what its source \
+                             signed",
+                            c.id, d.name, p.column, p.part
+                        )));
+                    }
+                    parts += 1;
+                }
+            }
         }
         chunks += listed.len() as u64;
     }
@@ -262,5 +290,6 @@ pub fn verify(
         datasets: datasets.len() as u64,
         pinned,
         root: hex::encode(root),
+        ciphertexts: parts,
     })
 }

@@ -98,16 +98,22 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
     let id_file = tmp.path().join("aud.id");
     auditor.save_new(&id_file).unwrap();
     let pinned = dir.join(dtfhe_store::PUB_FILE);
-    let report = remote_audit::verify(&base, &id_file, Some(&pinned)).unwrap();
+    let report = remote_audit::verify(&base, &id_file, Some(&pinned), true).unwrap();
     assert_eq!(report.chunks, 1);
+    assert!(report.ciphertexts >= 1);
     assert!(report.pinned);
     assert!(report.to_string().ends_with("OK"));
 
     // Another store's key pinned: the checkpoint does not verify.
     let other = tmp.path().join("other");
     drop(Store::create(&other).unwrap());
-    let e = remote_audit::verify(&base, &id_file, Some(&other.join(dtfhe_store::PUB_FILE)))
-        .unwrap_err();
+    let e = remote_audit::verify(
+        &base,
+        &id_file,
+        Some(&other.join(dtfhe_store::PUB_FILE)),
+        false,
+    )
+    .unwrap_err();
     assert_eq!(e.exit_code(), 8, "{e}");
     assert!(e.to_string().contains("checkpoint"), "{e}");
 
@@ -133,7 +139,7 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
         script.push_str("COMMIT;\n");
         conn.execute_batch(&script).unwrap();
     }
-    let e = remote_audit::verify(&base, &id_file, Some(&pinned)).unwrap_err();
+    let e = remote_audit::verify(&base, &id_file, Some(&pinned), false).unwrap_err();
     assert_eq!(e.exit_code(), 8, "{e}");
     assert!(e.to_string().contains("chunk 1 of `runs`"), "{e}");
 
@@ -162,6 +168,6 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
         script.push_str("COMMIT;\n");
         conn.execute_batch(&script).unwrap();
     }
-    let e = remote_audit::verify(&base, &id_file, Some(&pinned)).unwrap_err();
+    let e = remote_audit::verify(&base, &id_file, Some(&pinned), false).unwrap_err();
     assert_eq!(e.exit_code(), 8, "{e}");
 }
