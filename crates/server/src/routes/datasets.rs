@@ -234,11 +234,15 @@ async fn list_chunks(
     let out = state
         .with_store(move |s| {
             let metas = s.chunks(&name)?;
-            let provenance = s.chunk_provenance(&name)?;
+            let provenance: std::collections::HashMap<i64, dtfhe_store::ChunkProvenance> = s
+                .chunk_provenance(&name)?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect();
             metas
                 .into_iter()
                 .map(|m| {
-                    let p = provenance.iter().find(|p| p.id == m.id).ok_or_else(|| {
+                    let p = provenance.get(&m.id).ok_or_else(|| {
                         ApiProblem(Problem::internal(format!(
                             "chunk {}: no signature record",
                             m.id
