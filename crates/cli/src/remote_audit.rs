@@ -7,7 +7,8 @@
 //! pinned by the auditor (`store.pub`). Then every chunk of every dataset: its source
 //! signature (source keys taken from the ledger's `identity_registered` and
 //! `source_key_registered` entries, not from the platform's word) and its `chunk_appended`
-//! entry's hashes (public columns and every ciphertext's blob address). One line on
+//! entry's hashes (public columns and every ciphertext's blob address); and every delivered
+//! result against the approvals of every trustee (`audit::check_releases`). One line on
 //! success; exit 8 naming the first bad entry or chunk.
 
 use std::collections::HashMap;
@@ -51,6 +52,8 @@ pub struct RemoteAuditReport {
     pub root: String,
     /// Ciphertexts downloaded and re-hashed (0 unless asked).
     pub ciphertexts: u64,
+    /// Delivered results checked against every trustee's approval.
+    pub releases: u64,
 }
 
 impl std::fmt::Display for RemoteAuditReport {
@@ -58,7 +61,7 @@ impl std::fmt::Display for RemoteAuditReport {
         write!(
             f,
             "verified {} entries (root {}), the signed checkpoint ({}), {} chunks of {} datasets \
-             with their source signatures and ledger entries{}: OK",
+             with their source signatures and ledger entries, {} releases{}: OK",
             self.entries,
             &self.root[..16.min(self.root.len())],
             if self.pinned {
@@ -68,6 +71,7 @@ impl std::fmt::Display for RemoteAuditReport {
             },
             self.chunks,
             self.datasets,
+            self.releases,
             if self.ciphertexts > 0 {
                 format!(", {} ciphertexts re-hashed", self.ciphertexts)
             } else {
@@ -242,6 +246,14 @@ pub fn verify(
             leaves.len()
         )));
     }
+    // Every delivered result approved by every trustee of the deployment (same rules as the
+    // embedded audit); no deployment yet means no trustee and no release.
+    let trustees = match client.get_json::<dtfhe_api::types::DeploymentInfo>("/v1/deployment") {
+        Ok(d) => d.trustees,
+        Err(e) if e.status() == Some(503) => Vec::new(),
+        Err(e) => return Err(api_error(e)),
+    };
+    let releases = crate::audit::check_releases(&entries, &trustees)?;
     let keys = source_keys(&entries)?;
     let appended: HashMap<String, &Entry> = entries
         .iter()
@@ -291,5 +303,6 @@ pub fn verify(
         pinned,
         root: hex::encode(root),
         ciphertexts: parts,
+        releases,
     })
 }
