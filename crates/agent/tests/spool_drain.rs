@@ -1,6 +1,7 @@
 //! The edge agent against a real platform server (in this process, on 127.0.0.1): a file
 //! uploads; with the platform unreachable the next file is encrypted into the spool and
 //! kept; once the platform is back the spool drains, and the store holds every chunk once.
+//! Watch mode takes each file once; a half-uploaded file resumes with the same seqs.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -23,28 +24,37 @@ fn csv(rows: usize, line: &str) -> String {
     s
 }
 
-#[test]
-fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
+/// A platform with a finished deployment (bfv-8192, keys from an in-test ceremony) served
+/// on 127.0.0.1, and a registered source.
+struct Platform {
+    tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    state: Arc<AppState>,
+    base: String,
+    source: Identity,
+    params: dtfhe_crypto::Params,
+    public_key: fhe::bfv::PublicKey,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn platform(source_name: &str, grants: &[&str]) -> Platform {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("platform");
     let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-    let slots = params.slots();
-    {
-        let mut rng = rand::rng();
-        let shares = vec![ceremony::new_share(&params, &mut rng)];
-        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
-        Store::create(&dir)
-            .unwrap()
-            .put_deployment(&Deployment {
-                preset: "bfv-8192".into(),
-                trustees: vec!["plant-a".into()],
-                min_group_size: 2,
-                public_key: codec::encode_public_key(&params, &keys.public),
-                relin_key: codec::encode_relin_key(&params, &keys.relin),
-                created_at: "0".into(),
-            })
-            .unwrap();
-    }
+    let mut rng = rand::rng();
+    let shares = vec![ceremony::new_share(&params, &mut rng)];
+    let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
+    Store::create(&dir)
+        .unwrap()
+        .put_deployment(&Deployment {
+            preset: "bfv-8192".into(),
+            trustees: vec!["plant-a".into()],
+            min_group_size: 2,
+            public_key: codec::encode_public_key(&params, &keys.public),
+            relin_key: codec::encode_relin_key(&params, &keys.relin),
+            created_at: "0".into(),
+        })
+        .unwrap();
     let admin = Identity::generate("root").unwrap();
     let state = Arc::new(
         AppState::open(ServeOptions {
@@ -70,24 +80,40 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    // A port nobody listens on: the platform "down".
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
-
-    let source = Identity::generate("plant-a-agent").unwrap();
-    let _: IdentityRecord = Client::new(&base, Some(admin.clone()), Duration::from_secs(30))
+    let source = Identity::generate(source_name).unwrap();
+    let _: IdentityRecord = Client::new(&base, Some(admin), Duration::from_secs(30))
         .post_json(
             "/v1/identities",
             &IdentityRecord {
                 name: source.name().into(),
                 role: Role::Source,
                 public_key: source.public_key_string(),
-                datasets: vec!["runs".into()],
+                datasets: grants.iter().map(|g| g.to_string()).collect(),
             },
         )
         .unwrap();
+    Platform {
+        tmp,
+        dir,
+        state,
+        base,
+        source,
+        params,
+        public_key: keys.public,
+        _rt: rt,
+    }
+}
+
+#[test]
+fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
+    let p = platform("plant-a-agent", &["runs"]);
+    let (tmp, dir, state, base, source) = (&p.tmp, &p.dir, &p.state, &p.base, &p.source);
+    let slots = p.params.slots();
+    // A port nobody listens on: the platform "down".
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
 
     let schema = tmp.path().join("runs.toml");
     std::fs::write(&schema, SCHEMA).unwrap();
@@ -164,62 +190,9 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
 
 #[test]
 fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("platform");
-    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-    {
-        let mut rng = rand::rng();
-        let shares = vec![ceremony::new_share(&params, &mut rng)];
-        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
-        Store::create(&dir)
-            .unwrap()
-            .put_deployment(&Deployment {
-                preset: "bfv-8192".into(),
-                trustees: vec!["plant-a".into()],
-                min_group_size: 2,
-                public_key: codec::encode_public_key(&params, &keys.public),
-                relin_key: codec::encode_relin_key(&params, &keys.relin),
-                created_at: "0".into(),
-            })
-            .unwrap();
-    }
-    let admin = Identity::generate("root").unwrap();
-    let state = Arc::new(
-        AppState::open(ServeOptions {
-            dir: dir.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin: Some(("root".into(), admin.public_key_string())),
-            trustees: vec!["plant-a".into()],
-            min_group_size: 2,
-            preset: "bfv-8192".into(),
-        })
-        .unwrap(),
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state.clone());
-    rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let source = Identity::generate("plant-b-agent").unwrap();
-    let _: IdentityRecord = Client::new(&base, Some(admin), Duration::from_secs(30))
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name: source.name().into(),
-                role: Role::Source,
-                public_key: source.public_key_string(),
-                datasets: vec!["*".into()],
-            },
-        )
-        .unwrap();
+    let p = platform("plant-b-agent", &["*"]);
+    let (tmp, state, base) = (&p.tmp, &p.state, &p.base);
+    let source = p.source.clone();
     let schema = tmp.path().join("runs.toml");
     std::fs::write(&schema, SCHEMA).unwrap();
     let inbox = tmp.path().join("inbox");
@@ -266,4 +239,62 @@ fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
     let stored = state.store.lock().unwrap().chunks("runs").unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(stored.iter().map(|c| c.rows).sum::<u32>(), 12);
+}
+
+#[test]
+fn a_half_uploaded_file_resumes_with_the_same_seqs() {
+    let p = platform("plant-c-agent", &["runs"]);
+    let slots = p.params.slots();
+    let schema_path = p.tmp.path().join("runs.toml");
+    std::fs::write(&schema_path, SCHEMA).unwrap();
+    let text = csv(2 * slots + 1, "L3");
+    let file = p.tmp.path().join("c.csv");
+    std::fs::write(&file, &text).unwrap();
+
+    // An earlier run (crashed afterwards) stored chunk 0 of the file, seq 0.
+    let schema = dtfhe_thread::Schema::from_toml_str(SCHEMA, "runs.toml").unwrap();
+    let table = dtfhe_thread::read_csv_bytes(text.as_bytes(), "c.csv", &schema).unwrap();
+    let layout = dtfhe_agent::Layout::packed(table.rows, slots);
+    let signer = dtfhe_agent::ChunkSigner {
+        key: p.source.signing_key(),
+        dataset: "runs",
+        source: p.source.name(),
+        base_seq: 0,
+        file_hash: *blake3::hash(text.as_bytes()).as_bytes(),
+    };
+    let client = Client::new(&p.base, Some(p.source.clone()), Duration::from_secs(30));
+    dtfhe_agent::encrypt_ordered_with(
+        &p.params,
+        &p.public_key,
+        &schema,
+        &table,
+        &layout,
+        &[0],
+        &signer,
+        |_, chunk| {
+            let body = dtfhe_api::wire::encode_chunk(SCHEMA, &chunk).unwrap();
+            let _: dtfhe_api::types::ChunkUploaded = client
+                .post_bytes("/v1/datasets/runs/chunks", &body)
+                .unwrap();
+            Ok::<(), ()>(())
+        },
+    )
+    .unwrap();
+
+    let agent = EdgeAgent::new(
+        &p.base,
+        p.source.clone(),
+        &p.tmp.path().join("spool"),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let r = agent.ingest_csv(&schema_path, &file, &mut |_| {}).unwrap();
+    assert_eq!((r.chunks, r.resumed, r.uploaded), (3, 1, 2));
+    let stored = p.state.store.lock().unwrap().chunks("runs").unwrap();
+    let seqs: Vec<u64> = stored.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    assert_eq!(
+        stored.iter().map(|c| c.rows as usize).sum::<usize>(),
+        2 * slots + 1
+    );
 }
