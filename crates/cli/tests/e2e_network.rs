@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use dtfhe_api::types::Health;
+use dtfhe_api::types::{ChunkInfo, Health};
 use dtfhe_api::Client;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
@@ -422,19 +422,44 @@ fn networked_deployment_end_to_end_with_faults() {
     trustees[2] = w.trustee("plant-c", &[]);
 
     // The server restarted while an agent ingests: nothing lost, nothing duplicated.
-    let r3 = rows(9000, "L2", 4);
+    let r3 = rows(60_000, "L2", 4);
     let c3 = w.root.join("edge-1-big.csv");
     write_csv(&c3, &r3);
+    let ana = Client::new(
+        &w.url,
+        Some(dtfhe_api::Identity::load(&w.id("ana")).unwrap()),
+        Duration::from_secs(30),
+    );
+    let chunks = || {
+        ana.get_json::<Vec<ChunkInfo>>("/v1/datasets/runs/chunks")
+            .map(|c| c.len())
+    };
+    let before = chunks().unwrap();
     let mut a3 = w.agent("edge-1", &c3);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill the server as soon as the first chunk of this file is stored (8 to go).
+    let started = Instant::now();
+    let mut at_kill = before;
+    while at_kill == before {
+        assert!(started.elapsed() < Duration::from_secs(120), "{}", a3.log());
+        std::thread::sleep(Duration::from_millis(20));
+        at_kill = chunks().unwrap_or(before);
+    }
     server.kill();
+    let mid_ingest = a3.child.try_wait().unwrap().is_none() && at_kill < before + 8;
     std::thread::sleep(Duration::from_millis(1500));
     let server2 = w.serve(&root_key);
     assert!(
-        wait(&mut a3, Duration::from_secs(180)).success(),
+        wait(&mut a3, Duration::from_secs(300)).success(),
         "{}",
         a3.log()
     );
+    assert!(
+        mid_ingest,
+        "the server was not killed mid-ingest ({} of 8 chunks stored)",
+        at_kill - before
+    );
+    assert_eq!(chunks().unwrap(), before + 8, "{}", a3.log());
+    eprintln!("agent during the restart:\n{}", a3.log());
     all.extend(r3.iter().map(|r| ("edge-1".to_string(), r.clone())));
     let out = w.query("ana", "180");
     assert!(out.status.success(), "{}", text(&out));

@@ -31,7 +31,8 @@ const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 1000\n\n[[columns]]\nname = \"rpm\"\nkind = \"encrypted\"\nscale = 0\nmin = 0\nmax = 3000\n";
 /// A value that must never appear in clear on the platform.
 const MARKER: &str = "777.77";
-const SQL: &str = "SELECT line, COUNT(*), SUM(torque), AVG(torque), AVG(rpm) FROM runs GROUP BY line";
+const SQL: &str =
+    "SELECT line, COUNT(*), SUM(torque), AVG(torque), AVG(rpm) FROM runs GROUP BY line";
 
 fn csv_text() -> String {
     let mut s = String::from("line,torque,rpm\n");
@@ -389,4 +390,94 @@ fn trustees_refuse_tampered_platform_ciphertexts() {
     assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
     assert!(entries(&p, EntryKind::TrusteeApproved).is_empty());
     let _ = &p.analyst;
+}
+
+#[test]
+fn forged_statements_and_rewritten_queries_are_refused() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // A statement signed by another key than the analyst's: 400 naming the field, logged
+    // nowhere as a query.
+    let mallory = Identity::generate("ana").unwrap();
+    let recipient = dtfhe_api::types::b64(&[7u8; 32]);
+    let forged = dtfhe_api::release::QueryRequest {
+        sql: SQL.into(),
+        epsilon: None,
+        recipient: recipient.clone(),
+        timestamp: 1,
+        statement_signature: dtfhe_api::release::sign_statement(&mallory, 1, None, &recipient, SQL),
+    };
+    let e = client(&p.base, &p.analyst)
+        .post_json::<_, dtfhe_api::release::QueryAccepted>("/v1/queries", &forged)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    assert!(e.to_string().contains("statement_signature"), "{e}");
+    assert!(entries(&p, EntryKind::QueryRun).is_empty());
+
+    // The platform rewrites the SQL of a signed request (here: drops the grouping); every
+    // trustee notices the statement no longer verifies and refuses.
+    let base = p.base.clone();
+    let file = p.analyst_file.clone();
+    let analyst = std::thread::spawn(move || {
+        net::query(&RemoteQueryOptions {
+            server: base,
+            identity: file,
+            sql: SQL.into(),
+            epsilon: None,
+            timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(100),
+        })
+    });
+    loop {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        if let Some(r) = releases.values_mut().next() {
+            r.sql = "SELECT COUNT(*), SUM(torque) FROM runs".into();
+            break;
+        }
+        drop(releases);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let err = analyst.join().unwrap().unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string()
+            .contains("statement signature does not verify"),
+        "{err}"
+    );
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+}
+
+#[test]
+fn a_differentially_private_query_is_released_with_exact_counts() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let report = net::query(&RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: SQL.into(),
+        epsilon: Some(1.0),
+        timeout: Duration::from_secs(120),
+        poll: Duration::from_millis(100),
+    })
+    .unwrap();
+    stop_all(revs);
+    let csv = report.result.to_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[1].starts_with("L1,4,"), "{csv}");
+    assert!(lines[2].starts_with("L2,4,"), "{csv}");
+    // Each trustee spent ε = 1 on `runs` in its own budget log.
+    for t in TRUSTEES {
+        let log = std::fs::read_to_string(
+            p.root
+                .join("trustees")
+                .join(t)
+                .join(dtfhe_trustee::budget::SPENT_FILE),
+        )
+        .unwrap();
+        assert_eq!(log.trim(), "runs\t1.0", "{t}");
+    }
 }
