@@ -133,7 +133,7 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     let mut quiet = |_| {};
 
     // Online: file A (2 chunks) is uploaded, the spool ends empty.
-    let online = EdgeAgent::new(&base, source.clone(), &spool_dir, quick).unwrap();
+    let online = EdgeAgent::new(base, source.clone(), &spool_dir, quick).unwrap();
     let r = online.ingest_csv(&schema, &a, &mut quiet).unwrap();
     assert_eq!((r.chunks, r.uploaded), (2, 2));
     assert!(online.spool().pending().unwrap().is_empty());
@@ -153,10 +153,10 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     let e = offline.ingest_csv(&schema, &b, &mut quiet).unwrap_err();
     assert!(matches!(e, EdgeError::Offline { spooled: 3, .. }), "{e}");
     assert_eq!(offline.spool().pending().unwrap().len(), 3);
-    assert_eq!(chunks(&state).len(), 2);
+    assert_eq!(chunks(state).len(), 2);
 
     // A restarted agent, platform back: the spool drains first, then B is complete.
-    let back = EdgeAgent::new(&base, source.clone(), &spool_dir, quick).unwrap();
+    let back = EdgeAgent::new(base, source.clone(), &spool_dir, quick).unwrap();
     let r = back.ingest_csv(&schema, &b, &mut quiet).unwrap();
     assert_eq!(r.drained, 3);
     assert!(r.already_ingested);
@@ -165,7 +165,7 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     let r = back.ingest_csv(&schema, &a, &mut quiet).unwrap();
     assert!(r.already_ingested);
 
-    let stored = chunks(&state);
+    let stored = chunks(state);
     assert_eq!(stored.len(), 5, "2 chunks of A + 3 of B, each once");
     let mut seqs: Vec<u64> = stored.iter().map(|c| c.seq).collect();
     seqs.dedup();
@@ -177,7 +177,7 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
     state.store.lock().unwrap().verify().unwrap();
 
     // Nothing encrypted is in clear on the platform (the encrypted column's text values).
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         assert!(
@@ -202,7 +202,7 @@ fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
     std::fs::write(inbox.join("3.csv"), "line,torque\nL3,not-a-number\n").unwrap();
     std::fs::write(inbox.join("notes.txt"), "ignored").unwrap();
     let agent = EdgeAgent::new(
-        &base,
+        base,
         source,
         &tmp.path().join("spool"),
         RetryPolicy::default(),
