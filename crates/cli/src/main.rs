@@ -395,7 +395,12 @@ enum Format {
 #[derive(Debug, Args)]
 struct QueryArgs {
     /// Deployment directory (embedded deployment).
-    #[arg(long, value_name = "D", required_unless_present = "server", conflicts_with = "server")]
+    #[arg(
+        long,
+        value_name = "D",
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
     dir: Option<PathBuf>,
     /// Platform server URL (networked deployment; needs --identity).
     #[arg(long, value_name = "URL", requires = "identity")]

@@ -207,7 +207,9 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
 }
 
 fn stopped(opts: &DaemonOptions) -> bool {
-    opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+    opts.stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
@@ -297,7 +299,9 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
             }
         }
         if stopped(opts) {
-            return Err(DaemonError::Protocol("stopped during the key ceremony".into()));
+            return Err(DaemonError::Protocol(
+                "stopped during the key ceremony".into(),
+            ));
         }
         if opts.once && started.elapsed() > opts.timeout {
             return Err(DaemonError::Protocol(
