@@ -43,20 +43,19 @@ pub struct RemoteQueryOptions {
     pub poll: Duration,
 }
 
-/// An API failure as a command error: refusals (422) are refusals (exit 4), a missing grant
-/// or role is a usage error, everything else names the platform.
+/// An API failure as a command error, as for the other networked commands
+/// ([`crate::platform::api_error`]: 401/403/422 refused, exit 4; 400/404/409 usage; an
+/// unreachable platform I/O; else platform, exit 9); a policy refusal (422) shows the
+/// server's reason alone.
 pub fn api_error(e: ApiError) -> CliError {
-    match e.status() {
-        Some(422) => CliError::Refused(match &e {
-            ApiError::Problem { problem, .. } => problem
+    match &e {
+        ApiError::Problem { problem, .. } if problem.status == 422 => CliError::Refused(
+            problem
                 .detail
                 .clone()
                 .unwrap_or_else(|| problem.title.clone()),
-            _ => e.to_string(),
-        }),
-        Some(400) | Some(404) => CliError::Usage(e.to_string()),
-        Some(401) | Some(403) => CliError::Usage(e.to_string()),
-        _ => CliError::Platform(e.to_string()),
+        ),
+        _ => crate::platform::api_error(e),
     }
 }
 

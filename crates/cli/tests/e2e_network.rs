@@ -394,10 +394,10 @@ fn networked_deployment_end_to_end_with_faults() {
 
     // Forged requests: an unregistered identity, an analyst without the grant.
     let out = w.query("mallory", "10");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a registered identity"));
     let out = w.query("nogrant", "10");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no grant"));
 
     // A trustee down: the analyst times out naming it; nothing released.
