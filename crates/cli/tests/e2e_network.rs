@@ -417,9 +417,51 @@ fn networked_deployment_end_to_end_with_faults() {
     assert!(err.contains("trustee plant-c refuses"), "{err}");
     assert!(err.contains("fewer than k = 1000"), "{err}");
 
-    // Back to the deployment's policy.
+    // The server restarted while a query waits for a trustee: the request survives (the
+    // platform keeps it in platform/releases), the analyst keeps polling, and once plant-c
+    // is back (with the deployment's policy) the result is released.
     trustees[2].kill();
+    let releases = || {
+        std::fs::read_dir(w.platform.join("releases"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = releases();
+    let ana_id = w.id("ana");
+    let mut analyst = w.spawn(
+        "query-across-restart",
+        &[
+            "query",
+            "--server",
+            &w.url,
+            "--identity",
+            path(&ana_id),
+            "--timeout",
+            "120",
+            "--format",
+            "csv",
+            SQL,
+        ],
+    );
+    let started = Instant::now();
+    while releases() == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            analyst.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    server = w.serve(&root_key);
     trustees[2] = w.trustee("plant-c", &[]);
+    assert!(
+        wait(&mut analyst, Duration::from_secs(150)).success(),
+        "{}",
+        analyst.log()
+    );
+    assert_same(&analyst.log(), &expected(&all));
 
     // The server restarted while an agent ingests: nothing lost, nothing duplicated.
     let r3 = rows(60_000, "L2", 4);

@@ -1,12 +1,14 @@
 //! The server's key-path state: the deployment's parameters (loaded once), the release
 //! requests awaiting the trustees, and the key ceremony in progress.
 //!
-//! Release requests live in memory: their ledger entries are the durable record, and a
-//! request lost in a restart is simply asked again by the analyst (the trustees' share logs
-//! guarantee that the same ciphertext always gets the same share). The server holds no
-//! secret here: sealed shares are bytes only the analyst's ephemeral key opens.
+//! Release requests are kept in memory and, so a restart loses none, each is also written to
+//! `D/releases/<id>.json` (written through a temporary file and renamed) when it is created,
+//! answered or delivered; the ledger stays the authoritative record. The server holds no
+//! secret here: the files hold the public statement, group facts, ciphertexts and sealed
+//! shares, bytes only the analyst's ephemeral key opens.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dtfhe_api::release::GroupInfo;
@@ -37,8 +39,11 @@ impl std::fmt::Debug for Deployed {
     }
 }
 
+/// Directory (in the platform directory) of the persisted release requests.
+pub const RELEASES_DIR: &str = "releases";
+
 /// One trustee's recorded answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
     /// Approved?
     pub approve: bool,
@@ -49,7 +54,7 @@ pub struct Answer {
 }
 
 /// A release request awaiting (or having) the trustees' answers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PendingRelease {
     /// Release id: seq of its `release_requested` entry.
     pub id: u64,
@@ -70,6 +75,7 @@ pub struct PendingRelease {
     /// The platform's group facts.
     pub groups: Vec<GroupInfo>,
     /// Encoded ciphertexts, in release order.
+    #[serde(with = "b64_list")]
     pub ciphertexts: Vec<Vec<u8>>,
     /// Their blake3 hashes.
     pub hashes: Vec<Hash>,
@@ -77,6 +83,7 @@ pub struct PendingRelease {
     pub answers: BTreeMap<String, Answer>,
     /// Trustees whose answer is being recorded right now (so two concurrent answers of one
     /// trustee cannot both be written to the ledger).
+    #[serde(skip)]
     pub answering: BTreeSet<String>,
     /// Whether `result_delivered` was recorded.
     pub delivered: bool,
@@ -118,12 +125,44 @@ impl KeyPath {
         Ok(self.deployed.get_or_init(|| d).clone())
     }
 
-    /// The key path with the ceremony this start runs, if any.
-    pub fn new(ceremony: Option<crate::routes::ceremony::Ceremony>) -> KeyPath {
-        KeyPath {
-            ceremony: Mutex::new(ceremony),
-            ..KeyPath::default()
+    /// The key path with the ceremony this start runs, if any, and the release requests
+    /// persisted in `dir/releases` by earlier runs.
+    pub fn new(
+        ceremony: Option<crate::routes::ceremony::Ceremony>,
+        dir: &Path,
+    ) -> Result<KeyPath, crate::error::ServerError> {
+        let mut releases = BTreeMap::new();
+        let rdir = dir.join(RELEASES_DIR);
+        let listing = match std::fs::read_dir(&rdir) {
+            Ok(l) => Some(l),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(crate::error::ServerError::Config(format!(
+                    "{}: {e}",
+                    rdir.display()
+                )))
+            }
+        };
+        for entry in listing.into_iter().flatten() {
+            let path = entry
+                .map_err(|e| crate::error::ServerError::Config(format!("{}: {e}", rdir.display())))?
+                .path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let r: PendingRelease = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    crate::error::ServerError::Config(format!("{}: {e}", path.display()))
+                })?;
+            releases.insert(r.id, r);
         }
+        Ok(KeyPath {
+            ceremony: Mutex::new(ceremony),
+            releases: Mutex::new(releases),
+            deployed: OnceLock::new(),
+        })
     }
 
     /// Locks the ceremony.
@@ -143,6 +182,59 @@ impl KeyPath {
         self.releases
             .lock()
             .map_err(|_| ApiProblem(Problem::internal("release table lock poisoned")))
+    }
+}
+
+/// Persists release `id` as it is now (see [`persist`]), off the async threads.
+pub async fn save(state: &Arc<crate::state::AppState>, id: u64) -> Result<(), ApiProblem> {
+    let snapshot = state.keypath.releases()?.get(&id).cloned();
+    let Some(r) = snapshot else {
+        return Ok(());
+    };
+    let dir = state.opts.dir.clone();
+    tokio::task::spawn_blocking(move || persist(&dir, &r))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
+}
+
+/// Writes `r` to `dir/releases/<id>.json` (temporary file, fsync, rename).
+pub fn persist(dir: &Path, r: &PendingRelease) -> Result<(), ApiProblem> {
+    let fail = |e: String| ApiProblem(Problem::internal(format!("saving release {}: {e}", r.id)));
+    let rdir = dir.join(RELEASES_DIR);
+    std::fs::create_dir_all(&rdir).map_err(|e| fail(e.to_string()))?;
+    let bytes = serde_json::to_vec(r).map_err(|e| fail(e.to_string()))?;
+    let tmp = rdir.join(format!(".{}.json.tmp", r.id));
+    let path = rdir.join(format!("{}.json", r.id));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, &bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| fail(e.to_string()))
+}
+
+/// Ciphertexts as base64 strings in the persisted JSON.
+mod b64_list {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            v.iter()
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|t| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(t)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
     }
 }
 

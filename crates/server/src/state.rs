@@ -108,12 +108,13 @@ impl AppState {
             }
         }
         let ceremony = crate::routes::ceremony::Ceremony::start(&mut store, &opts)?;
+        let keypath = crate::keypath::KeyPath::new(ceremony, &opts.dir)?;
         Ok(AppState {
             opts,
             store: Mutex::new(store),
             identities: RwLock::new(identities),
             replay: Mutex::new(HashMap::new()),
-            keypath: crate::keypath::KeyPath::new(ceremony),
+            keypath,
         })
     }
 

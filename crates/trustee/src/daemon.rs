@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::reader::RemoteReader;
 use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
 use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
@@ -176,8 +177,10 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     loop {
         match client.get_json::<Vec<ReleaseInfo>>("/v1/releases/pending") {
             Ok(pending) => {
+                // One reader per round: parts downloaded for one request serve the next.
+                let mut reader = None;
                 for r in pending {
-                    match review_and_answer(&client, &trustee, &deployed, opts, &r) {
+                    match review_and_answer(&client, &trustee, &deployed, opts, &r, &mut reader) {
                         Ok(Decision::Approved(n)) => {
                             eprintln!(
                                 "trustee {name}: release {}: approved, {n} sealed shares",
@@ -314,14 +317,17 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
 
 /// Reviews one release request and posts the answer. A transport failure is returned (the
 /// request stays pending and is retried); every rule or check that fails is a refusal.
+/// `reader` is created on first use and may be shared by the requests of one poll round
+/// (it re-lists and re-verifies the chunks for each, and caches verified part bytes).
 pub fn review_and_answer(
     client: &Client,
     trustee: &Trustee,
     deployed: &RemoteDeployment,
     opts: &DaemonOptions,
     r: &ReleaseInfo,
+    reader: &mut Option<RemoteReader>,
 ) -> Result<Decision, DaemonError> {
-    let outcome = review(client, trustee, deployed, opts, r);
+    let outcome = review(client, trustee, deployed, opts, r, reader);
     let (answer, decision) = match outcome {
         Ok(sealed) => {
             let n = sealed.len();
@@ -371,6 +377,7 @@ fn review(
     deployed: &RemoteDeployment,
     opts: &DaemonOptions,
     r: &ReleaseInfo,
+    reader: &mut Option<RemoteReader>,
 ) -> Result<Vec<String>, Review> {
     let params = &deployed.params;
     // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
@@ -432,12 +439,19 @@ fn review(
             )));
         }
     }
-    let reader = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api)?;
-    let selection = exec::select(&reader, params, &query).map_err(engine)?;
+    if reader.is_none() {
+        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
+    }
+    let Some(reader) = reader.as_ref() else {
+        return Err(Review::Retry(DaemonError::Protocol(
+            "no chunk reader".into(),
+        )));
+    };
+    let selection = exec::select(reader, params, &query).map_err(engine)?;
     let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
         Vec::new()
     } else {
-        exec::compute(&reader, &query, params, &deployed.multiplier, &selection).map_err(engine)?
+        exec::compute(reader, &query, params, &deployed.multiplier, &selection).map_err(engine)?
     };
     let mine: Vec<String> = computed
         .iter()

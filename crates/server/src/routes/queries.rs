@@ -245,6 +245,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             delivered: false,
         },
     );
+    crate::keypath::save(&state, id).await?;
     Ok(Json(QueryAccepted {
         query_id: id,
         ciphertexts: computed.len(),
@@ -407,6 +408,7 @@ async fn status(
                     Ok(())
                 })
                 .await?;
+            crate::keypath::save(&state, id).await?;
         }
     }
     Ok(Json(status))

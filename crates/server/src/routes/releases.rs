@@ -161,18 +161,22 @@ async fn answer(
             Ok(())
         })
         .await;
-    let mut releases = state.keypath.releases()?;
-    let r = releases
-        .get_mut(&id)
-        .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
-    r.answering.remove(&trustee);
-    written?;
-    r.answers.entry(trustee).or_insert(Answer {
-        approve: a.approve,
-        reason: (!a.approve).then_some(detail),
-        sealed: if a.approve { a.sealed } else { Vec::new() },
-    });
-    Ok(Json(info(r)))
+    let out = {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        r.answering.remove(&trustee);
+        written?;
+        r.answers.entry(trustee).or_insert(Answer {
+            approve: a.approve,
+            reason: (!a.approve).then_some(detail),
+            sealed: if a.approve { a.sealed } else { Vec::new() },
+        });
+        info(r)
+    };
+    crate::keypath::save(&state, id).await?;
+    Ok(Json(out))
 }
 
 /// Checks an answer's shape; returns its ledger entry kind, detail and hashes.
