@@ -198,3 +198,58 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
     .await
     .unwrap();
 }
+
+#[test]
+fn a_restart_continues_the_same_ceremony_and_a_deployment_pins_its_trustees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = |trustees: &[&str]| ServeOptions {
+        dir: tmp.path().join("platform"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: None,
+        trustees: trustees.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let seed = |s: &AppState| {
+        std::fs::read_to_string(s.opts.dir.join(dtfhe_server::routes::ceremony::SEED_FILE)).unwrap()
+    };
+    let a = AppState::open(opts(&TRUSTEES)).unwrap();
+    let first = seed(&a);
+    drop(a);
+    let b = AppState::open(opts(&TRUSTEES)).unwrap();
+    assert_eq!(seed(&b), first, "a restart keeps the ceremony's seed");
+    let started = b
+        .store
+        .lock()
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::CeremonyStep)
+        .count();
+    assert_eq!(started, 1, "one `ceremony started` entry");
+    // Once a deployment exists, other trustees are refused at start.
+    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+    let mut rng = rand::rng();
+    let shares: Vec<_> = (0..3)
+        .map(|_| ceremony::new_share(&params, &mut rng))
+        .collect();
+    let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
+    b.store
+        .lock()
+        .unwrap()
+        .put_deployment(&dtfhe_store::Deployment {
+            preset: "bfv-8192".into(),
+            trustees: TRUSTEES.map(String::from).to_vec(),
+            min_group_size: 2,
+            public_key: codec::encode_public_key(&params, &keys.public),
+            relin_key: codec::encode_relin_key(&params, &keys.relin),
+            created_at: "0".into(),
+        })
+        .unwrap();
+    drop(b);
+    let e = AppState::open(opts(&["plant-a", "plant-x"])).unwrap_err();
+    assert!(e.to_string().contains("differs from the deployment"), "{e}");
+    AppState::open(opts(&TRUSTEES)).unwrap();
+    AppState::open(opts(&[])).unwrap();
+}
