@@ -70,11 +70,15 @@ pub fn verify_statement(
 }
 
 /// HPKE associated data of trustee `trustee`'s sealed share of ciphertext `index` of
-/// release `release`: a share sealed for one release, position or trustee cannot be
-/// replayed as another's.
-pub fn seal_aad(release: u64, trustee: &str, index: usize) -> Vec<u8> {
-    format!("dtfhe-release-share-v1\nrelease {release}\ntrustee {trustee}\nitem {index}")
-        .into_bytes()
+/// release `release`, whose blake3 hash (hex) the trustee re-derived as `ciphertext_hash`:
+/// a share sealed for one release, position or trustee cannot be replayed as another's, and
+/// a box opens only for the ciphertext the trustee itself computed, so a platform that shows
+/// the analyst other ciphertexts than the trustees' is caught when the boxes are opened.
+pub fn seal_aad(release: u64, trustee: &str, index: usize, ciphertext_hash: &str) -> Vec<u8> {
+    format!(
+        "dtfhe-release-share-v1\nrelease {release}\ntrustee {trustee}\nitem {index}\nciphertext {ciphertext_hash}"
+    )
+    .into_bytes()
 }
 
 /// `POST /v1/queries` (analyst): run an aggregate query and ask the trustees to release it.
@@ -223,8 +227,10 @@ mod tests {
         assert!(!ok("ana", 100, None, "cmVj", "SELECT COUNT(*) FROM d"));
         assert!(!ok("ana", 100, Some(1.0), "eA==", "SELECT COUNT(*) FROM d"));
         assert!(!ok("ana", 100, Some(1.0), "cmVj", "SELECT COUNT(*) FROM e"));
-        assert_ne!(seal_aad(1, "a", 0), seal_aad(1, "b", 0));
-        assert_ne!(seal_aad(1, "a", 0), seal_aad(2, "a", 0));
-        assert_ne!(seal_aad(1, "a", 0), seal_aad(1, "a", 1));
+        let aad = seal_aad(1, "a", 0, "00");
+        assert_ne!(aad, seal_aad(1, "b", 0, "00"));
+        assert_ne!(aad, seal_aad(2, "a", 0, "00"));
+        assert_ne!(aad, seal_aad(1, "a", 1, "00"));
+        assert_ne!(aad, seal_aad(1, "a", 0, "01"));
     }
 }

@@ -67,8 +67,34 @@ fn daemon_error(e: DaemonError) -> CliError {
     }
 }
 
+/// A query the platform accepted, with the analyst's key to open the trustees' answers.
+pub struct Submitted {
+    client: Client,
+    deployed: daemon::RemoteDeployment,
+    keypair: RecipientKeyPair,
+    /// The query (= release) id.
+    pub id: u64,
+    ciphertexts: usize,
+    compute_seconds: f64,
+}
+
+impl std::fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the recipient's secret key.
+        f.debug_struct("Submitted")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `dtfhe query --server`: ask, wait for every trustee, open, combine, finalize.
 pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+    let submitted = submit(opts)?;
+    finish(submitted, opts)
+}
+
+/// Draws the query's recipient key, signs the statement and submits the query.
+pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, CliError> {
     let identity = Identity::load(&opts.identity).map_err(|e| CliError::Usage(e.to_string()))?;
     let client = Client::new(
         &opts.server,
@@ -76,7 +102,6 @@ pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
         Duration::from_secs(600),
     );
     let deployed = remote_deployment(&client).map_err(daemon_error)?;
-    let params = &deployed.params;
 
     let keypair = RecipientKeyPair::generate(&mut rand::rng());
     let recipient = b64(&keypair.public_key().to_bytes());
@@ -98,8 +123,28 @@ pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
     let accepted: QueryAccepted = client
         .post_json("/v1/queries", &request)
         .map_err(api_error)?;
-    let compute_seconds = compute_started.elapsed().as_secs_f64();
-    let id = accepted.query_id;
+    Ok(Submitted {
+        client,
+        deployed,
+        keypair,
+        id: accepted.query_id,
+        ciphertexts: accepted.ciphertexts,
+        compute_seconds: compute_started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Waits for every trustee's answer (or a refusal, or `opts.timeout`), then checks, opens,
+/// combines and finalizes.
+pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+    let Submitted {
+        client,
+        deployed,
+        keypair,
+        id,
+        ciphertexts: announced,
+        compute_seconds,
+    } = submitted;
+    let params = &deployed.params;
 
     // Wait for every trustee (or a refusal, or the timeout).
     let release_started = Instant::now();
@@ -150,13 +195,13 @@ pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
 
     // Check the ciphertexts, open and combine the shares.
     if status.ciphertexts.len() != status.ciphertext_hashes.len()
-        || status.ciphertexts.len() != accepted.ciphertexts
+        || status.ciphertexts.len() != announced
     {
         return Err(CliError::Platform(format!(
             "query {id}: the platform returned {} ciphertexts for {} hashes ({} announced)",
             status.ciphertexts.len(),
             status.ciphertext_hashes.len(),
-            accepted.ciphertexts
+            announced
         )));
     }
     let mut cts = Vec::with_capacity(status.ciphertexts.len());
@@ -195,7 +240,8 @@ pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
         for (i, s) in a.sealed.iter().enumerate() {
             let sealed =
                 unb64(&format!("sealed share {i} of {t}"), s).map_err(CliError::Platform)?;
-            let plain = open(&keypair, SEAL_INFO, &seal_aad(id, t, i), &sealed).map_err(|_| {
+            let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
+            let plain = open(&keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
                 CliError::Platform(format!(
                     "query {id}: sealed share {i} of trustee {t} does not open with this query's key"
                 ))

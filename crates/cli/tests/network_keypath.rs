@@ -481,3 +481,41 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
         assert_eq!(log.trim(), "runs\t1.0", "{t}");
     }
 }
+
+#[test]
+fn ciphertexts_swapped_for_the_analyst_do_not_open() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let opts = RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: SQL.into(),
+        epsilon: None,
+        timeout: Duration::from_secs(120),
+        poll: Duration::from_millis(100),
+    };
+    let submitted = net::submit(&opts).unwrap();
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    loop {
+        let answered = p.state.keypath.releases.lock().unwrap()[&submitted.id]
+            .answers
+            .len();
+        if answered == TRUSTEES.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop_all(revs);
+    // After the trustees approved their own computation, the platform shows the analyst
+    // other (consistently hashed) ciphertexts: every sealed box is bound to the trustee's
+    // hash, so nothing opens and nothing wrong is printed.
+    {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        let r = releases.get_mut(&submitted.id).unwrap();
+        r.ciphertexts.swap(0, 1);
+        r.hashes.swap(0, 1);
+    }
+    let err = net::finish(submitted, &opts).unwrap_err();
+    assert_eq!(err.exit_code(), 9, "{err}");
+    assert!(err.to_string().contains("does not open"), "{err}");
+}

@@ -507,7 +507,7 @@ fn review(
             seal(
                 &recipient,
                 SEAL_INFO,
-                &seal_aad(r.id, name, i),
+                &seal_aad(r.id, name, i, &mine[i]),
                 &s.to_bytes(),
                 &mut rng,
             )
