@@ -226,10 +226,19 @@ async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result
         state
             .with_store(move |s| {
                 let c = st.keypath.ceremony()?;
-                Ok(match c.as_ref() {
-                    Some(c) => c.trustees.clone(),
-                    None => s.deployment().map(|d| d.trustees).unwrap_or_default(),
-                })
+                match c.as_ref() {
+                    Some(c) => Ok(c.trustees.clone()),
+                    None => match s.deployment() {
+                        Ok(d) => Ok(d.trustees),
+                        Err(dtfhe_store::StoreError::DeploymentMissing { .. }) => {
+                            Err(ApiProblem(Problem::unavailable(
+                                "this server runs no key ceremony and has no deployment: \
+                                 start `dtfhe serve` with --trustees",
+                            )))
+                        }
+                        Err(e) => Err(e.into()),
+                    },
+                }
             })
             .await?
     };
