@@ -72,7 +72,13 @@ logs.\n\nSupported: COUNT(*), COUNT, SUM, AVG, VAR_POP, VAR_SAMP, STDDEV_POP, ST
 COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2 over encrypted columns; \
 WHERE (comparisons, AND/OR/NOT, IN, BETWEEN) and GROUP BY / ORDER BY on public columns \
 (including `source`, the data owner). Encrypted columns outside an aggregate are refused.\n\n\
-Example: dtfhe query --dir plant \"SELECT type, AVG(torque) FROM ai4i GROUP BY type\""
+Networked (--server URL --identity F): the platform computes, each trustee process re-derives \
+the sums from the sources' signed chunks and answers with shares sealed to a key this command \
+draws for the query; only this command can open them. A refusal prints every refusing \
+trustee's reason (exit 4); trustees silent for --timeout seconds are named (exit 5); nothing \
+is released in either case.\n\n\
+Example: dtfhe query --dir plant \"SELECT type, AVG(torque) FROM ai4i GROUP BY type\"\n\
+Example: dtfhe query --server http://platform:8700 --identity analyst.id \"SELECT ...\""
     )]
     Query(QueryArgs),
     /// Run the whole pipeline on the bundled AI4I 2020 data, three plants, checked.
