@@ -9,6 +9,8 @@ pub mod artifact;
 pub mod features;
 pub mod mes;
 pub mod source_key;
+pub mod spool;
+pub mod upload;
 
 use dtfhe_crypto::{codec, column, CryptoError, Params};
 use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};

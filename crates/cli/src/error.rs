@@ -35,6 +35,13 @@ pub enum CliError {
     /// entry, checkpoint, chunk, blob or table.
     #[error("audit failed: {0}")]
     Tampered(String),
+    /// The platform server failed or answered something inconsistent (names the request).
+    #[error("{0}")]
+    Platform(String),
+    /// A networked query was not released in time: some trustees did not answer (named);
+    /// nothing was released.
+    #[error("{0}")]
+    NotReleased(String),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -46,8 +53,9 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto, 7 mismatch, 8 audit
-    /// found tampering, 1 other.
+    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store or not released
+    /// in time, 6 crypto, 7 mismatch, 8 audit found tampering, 9 platform server failure,
+    /// 1 other.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
@@ -57,6 +65,8 @@ impl CliError {
             CliError::Crypto(_) => 6,
             CliError::Mismatch(_) => 7,
             CliError::Tampered(_) => 8,
+            CliError::NotReleased(_) => 5,
+            CliError::Platform(_) => 9,
             CliError::Io { .. } => 1,
         }
     }

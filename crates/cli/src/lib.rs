@@ -9,8 +9,11 @@ pub mod bench;
 pub mod demo;
 pub mod error;
 pub mod model;
+pub mod net;
 pub mod ops;
+pub mod platform;
 pub mod reference;
 pub mod store_location;
+pub mod remote_audit;
 
 pub use error::CliError;

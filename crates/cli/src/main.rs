@@ -2,10 +2,13 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{analytics_cli, artifact, audit, bench, demo, ops, CliError};
+use dtfhe_cli::{
+    analytics_cli, artifact, audit, bench, demo, net, ops, platform, remote_audit, CliError,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Confidential digital thread: statistics over factory data that nobody can read.
 #[derive(Debug, Parser)]
@@ -82,7 +85,13 @@ logs.\n\nSupported: COUNT(*), COUNT, SUM, AVG, VAR_POP, VAR_SAMP, STDDEV_POP, ST
 COVAR_POP, COVAR_SAMP, CORR, REGR_SLOPE, REGR_INTERCEPT, REGR_R2 over encrypted columns; \
 WHERE (comparisons, AND/OR/NOT, IN, BETWEEN) and GROUP BY / ORDER BY on public columns \
 (including `source`, the data owner). Encrypted columns outside an aggregate are refused.\n\n\
-Example: dtfhe query --dir plant \"SELECT type, AVG(torque) FROM ai4i GROUP BY type\""
+Networked (--server URL --identity F): the platform computes, each trustee process re-derives \
+the sums from the sources' signed chunks and answers with shares sealed to a key this command \
+draws for the query; only this command can open them. A refusal prints every refusing \
+trustee's reason (exit 4); trustees silent for --timeout seconds are named (exit 5); nothing \
+is released in either case.\n\n\
+Example: dtfhe query --dir plant \"SELECT type, AVG(torque) FROM ai4i GROUP BY type\"\n\
+Example: dtfhe query --server http://platform:8700 --identity analyst.id \"SELECT ...\""
     )]
     Query(QueryArgs),
     /// Run the whole pipeline on the bundled AI4I 2020 data, three plants, checked.
@@ -134,6 +143,82 @@ artifact_sealed ledger entry (hashes of the sealed bytes and of the plaintext, n
     Artifact(ArtifactArgs),
     /// Show a product's thread across stages: per-product dataset rows and sealed artifacts.
     Thread(ThreadArgs),
+    /// Run a factory's trustee next to a platform server: key ceremony, then release reviews.
+    #[command(
+        long_about = "Run a factory's trustee as a process of its own. On first run it \
+draws its secret-key share into --dir (share.key, mode 0600) and takes part in the platform's \
+key ceremony (only public shares leave the process). Then it polls the release requests: for \
+each it re-plans the SQL, re-computes the encrypted sums itself from the sources' signed chunks \
+(every signature and hash checked), compares them with the platform's, checks the analyst's \
+signed statement and grant and the release policy on its own group counts (k, overflow, noise, \
+DP budget, its share log), and answers with decryption shares sealed to the analyst (HPKE) or \
+a refusal with the reason. --min-group-size and --datasets make its own policy stricter than \
+the deployment's.\n\nExample: dtfhe trustee --dir plant-a-trustee --server \
+http://platform:8700 --identity plant-a.id"
+    )]
+    Trustee(TrusteeArgs),
+    /// Run the platform server: stores ciphertexts, computes on them, relays releases.
+    #[command(
+        long_about = "Run the platform server of a networked deployment. It stores the \
+sources' signed ciphertext chunks and the ledger in --dir, computes queries on the ciphertexts, \
+routes release requests to the trustees and relays their answers, sealed to the analyst who \
+asked, which it cannot open. It never holds a secret-key share and never sees a released \
+value: each trustee keeps its share in its own process (`dtfhe trustee`).\n\nFirst start: \
+give the first admin (--admin NAME=ed25519:KEY, from `dtfhe identity new`) and the deployment \
+(--trustees a,b,c, --min-group-size K, --preset or --params); the server draws a public \
+ceremony seed and waits for every trustee to post its public key shares, then writes the \
+deployment (GET /v1/deployment answers 503 until then). Later starts reopen --dir. Every \
+request must be signed by a registered identity; every refusal is a ledger entry. The API is \
+described at /openapi.json.\n\nExample: dtfhe serve --dir platform --listen 0.0.0.0:8700 \
+--admin root=ed25519:... --trustees plant-a,plant-b,plant-c --min-group-size 5"
+    )]
+    Serve(platform::ServeArgs),
+    /// Create or show an identity file (a party's name and ed25519 key).
+    Identity(platform::IdentityArgs),
+    /// Register parties with a platform server (admin role).
+    Admin(platform::AdminArgs),
+    /// Run a source's edge agent: encrypt CSV exports at the source, spool, upload.
+    #[command(
+        long_about = "Run a source's edge agent against a platform server. The whole CSV \
+is checked against the schema first (bad input: exit 3, nothing spooled or sent). Every chunk \
+is encrypted under the deployment's public key, signed with the source's identity key, written \
+durably to the spool (--spool), and only then uploaded, in order; the spool file is deleted \
+once the platform confirmed it. Unreachable platform or server errors are retried with \
+capped exponential backoff (0.2 s to 5 s; forever in --watch mode, else up to \
+--max-retry-seconds, after which the chunks stay spooled, exit 1). A restarted agent first \
+uploads its spool, and a half-uploaded file resumes where it stopped; the platform answers \
+`already_stored` for a chunk it has, so nothing is ever stored twice. --watch DIR ingests every \
+new *.csv once (finished files are recorded by hash in the spool)."
+    )]
+    Agent(platform::AgentArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrusteeArgs {
+    /// The trustee's own directory (key share, share log, DP budget log).
+    #[arg(long, value_name = "T")]
+    dir: PathBuf,
+    /// Platform server URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The trustee's identity file (its name is the trustee's name).
+    #[arg(long, value_name = "F")]
+    identity: PathBuf,
+    /// Poll interval in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    poll_ms: u64,
+    /// Answer the pending requests once, then exit.
+    #[arg(long)]
+    once: bool,
+    /// This trustee's own k, if stricter than the deployment's.
+    #[arg(long, value_name = "K")]
+    min_group_size: Option<u32>,
+    /// Release only these datasets (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    datasets: Option<Vec<String>>,
+    /// Differential privacy: total ε each dataset may spend (written when the share is created).
+    #[arg(long, value_name = "E")]
+    dp_budget: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -215,9 +300,28 @@ struct AuditArgs {
 enum AuditCommand {
     /// Replay and check the whole ledger; one-line summary, or the first bad entry.
     Verify {
-        /// Deployment directory.
-        #[arg(long, value_name = "D")]
-        dir: PathBuf,
+        /// Deployment directory (embedded deployment).
+        #[arg(
+            long,
+            value_name = "D",
+            required_unless_present = "server",
+            conflicts_with = "server"
+        )]
+        dir: Option<PathBuf>,
+        /// Platform server URL (networked deployment; needs --identity of an auditor).
+        #[arg(long, value_name = "URL", requires = "identity")]
+        server: Option<String>,
+        /// The auditor's identity file (with --server).
+        #[arg(long, value_name = "F")]
+        identity: Option<PathBuf>,
+        /// The store's checkpoint key (`store.pub` of the platform directory), pinned: the
+        /// latest checkpoint must be signed by it (with --server).
+        #[arg(long, value_name = "store.pub", requires = "server")]
+        store_key: Option<PathBuf>,
+        /// Also download every ciphertext and re-hash it against the hash its source signed
+        /// (with --server; reads the whole store).
+        #[arg(long, requires = "server")]
+        ciphertexts: bool,
     },
     /// List every ledger entry (seq, time, kind, actor, subject, detail, hashes).
     Log {
@@ -309,9 +413,23 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct QueryArgs {
-    /// Deployment directory.
-    #[arg(long, value_name = "D")]
-    dir: PathBuf,
+    /// Deployment directory (embedded deployment).
+    #[arg(
+        long,
+        value_name = "D",
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
+    dir: Option<PathBuf>,
+    /// Platform server URL (networked deployment; needs --identity).
+    #[arg(long, value_name = "URL", requires = "identity")]
+    server: Option<String>,
+    /// The analyst's identity file (with --server).
+    #[arg(long, value_name = "F")]
+    identity: Option<PathBuf>,
+    /// With --server: seconds to wait for every trustee's answer.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    timeout: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -441,7 +559,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Query(a) => {
-            let r = ops::query_with(&a.dir, &a.sql, a.epsilon)?;
+            let r = match (&a.dir, &a.server, &a.identity) {
+                (_, Some(server), Some(identity)) => net::query(&net::RemoteQueryOptions {
+                    server: server.clone(),
+                    identity: identity.clone(),
+                    sql: a.sql.clone(),
+                    epsilon: a.epsilon,
+                    timeout: Duration::from_secs(a.timeout),
+                    poll: Duration::from_millis(250),
+                })?,
+                (Some(dir), _, _) => ops::query_with(dir, &a.sql, a.epsilon)?,
+                _ => {
+                    return Err(CliError::Usage(
+                        "query needs --dir D, or --server URL --identity F".into(),
+                    ))
+                }
+            };
             let text = match a.format {
                 Format::Table => r.result.to_table(),
                 Format::Json => r.result.to_json(),
@@ -455,6 +588,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let _ = out.flush();
             Ok(())
         }
+        Command::Trustee(a) => {
+            let identity = dtfhe_api::Identity::load(&a.identity)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            net::trustee(&net::TrusteeOptions {
+                dir: a.dir,
+                server: a.server,
+                identity,
+                poll: Duration::from_millis(a.poll_ms.max(10)),
+                once: a.once,
+                min_group_size: a.min_group_size,
+                datasets: a.datasets,
+                dp_budget: a.dp_budget,
+                timeout: Duration::from_secs(600),
+                stop: None,
+            })
+        }
+        Command::Serve(a) => platform::run_serve(a),
+        Command::Identity(a) => platform::run_identity(a),
+        Command::Admin(a) => platform::run_admin(a),
+        Command::Agent(a) => platform::run_agent(a),
         Command::Demo(a) => demo::run(a.dir.as_deref()),
         Command::Bench(a) => {
             let rows = if a.quick { vec![10_000] } else { a.rows };
@@ -517,7 +670,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Audit(a) => {
             let text = match a.command {
-                AuditCommand::Verify { dir } => format!("{}\n", audit::verify(&dir)?),
+                AuditCommand::Verify { dir: Some(dir), .. } => {
+                    format!("{}\n", audit::verify(&dir)?)
+                }
+                AuditCommand::Verify {
+                    server: Some(server),
+                    identity: Some(identity),
+                    store_key,
+                    ciphertexts,
+                    ..
+                } => format!(
+                    "{}\n",
+                    remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?
+                ),
+                AuditCommand::Verify { .. } => {
+                    return Err(CliError::Usage(
+                        "audit verify needs --dir D, or --server URL --identity F".into(),
+                    ))
+                }
                 AuditCommand::Log { dir, format } => audit::log(
                     &dir,
                     match format {

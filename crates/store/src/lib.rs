@@ -279,6 +279,19 @@ pub struct ChunkMeta {
     pub public: Vec<u8>,
 }
 
+/// What a stored chunk's source signed besides its [`ChunkMeta`]: the signature and the
+/// (unsigned) origin, so a remote reader (the platform API) can hand them to clients that
+/// check every chunk's signature themselves instead of trusting the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkProvenance {
+    /// Store-assigned chunk id.
+    pub id: i64,
+    /// The source's ed25519 signature of [`chunk_message`].
+    pub signature: [u8; 64],
+    /// The chunk's origin, if it was appended with one.
+    pub origin: Option<ChunkOrigin>,
+}
+
 /// A stored ciphertext part without its bytes, so a caller can see which
 /// parts a chunk has (e.g. whether squares were encrypted) before fetching.
 #[derive(Debug, Clone, PartialEq, Eq)]

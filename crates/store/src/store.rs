@@ -18,8 +18,9 @@ use crate::ledger::{self, Writer};
 use crate::location::{redact_url, StoreLocation};
 use crate::signing::{self, chunk_message};
 use crate::{
-    migrate, ChunkMeta, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity,
-    NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS, STORE_FILE,
+    migrate, ChunkMeta, ChunkOrigin, ChunkProvenance, ConsistencyProof, Deployment, FileChunk,
+    InclusionProof, LogIdentity, NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS,
+    STORE_FILE,
 };
 
 /// How long a writer waits for another connection's lock before failing:
@@ -834,6 +835,69 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The signature and origin of every chunk of a dataset, in `(source, seq)` order (the
+    /// order of [`Store::chunks`]). [`StoreError::UnknownDataset`] if it is not registered.
+    pub fn chunk_provenance(&self, dataset: &str) -> Result<Vec<ChunkProvenance>, StoreError> {
+        self.require_dataset(dataset)?;
+        let path = &self.path;
+        type Row = (i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = self
+            .db
+            .query_rows(
+                "SELECT id, signature, file_hash, file_index, file_chunks FROM chunks \
+                 WHERE dataset = ?1 ORDER BY source, seq",
+                params![dataset],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.i64(0)?,
+                            r.bytes(1)?,
+                            r.opt_bytes(2)?,
+                            r.opt_i64(3)?,
+                            r.opt_i64(4)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .ctx(path, "read chunk provenance")?;
+        rows.into_iter()
+            .map(|(id, signature, file_hash, index, count)| {
+                let corrupt = |what: &str| StoreError::CorruptRecord {
+                    path: path.clone(),
+                    what: format!("chunk {id}: {what}"),
+                };
+                let signature = <[u8; 64]>::try_from(signature.as_slice())
+                    .map_err(|_| corrupt("signature is not 64 bytes"))?;
+                let origin = match (file_hash, index, count) {
+                    (None, None, None) => None,
+                    (Some(h), Some(i), Some(c)) => Some(ChunkOrigin {
+                        file_hash: <[u8; 32]>::try_from(h.as_slice())
+                            .map_err(|_| corrupt("file hash is not 32 bytes"))?,
+                        index: u32::try_from(i).map_err(|_| corrupt("file index out of range"))?,
+                        count: u32::try_from(c).map_err(|_| corrupt("file count out of range"))?,
+                    }),
+                    _ => return Err(corrupt("partial file origin")),
+                };
+                Ok(ChunkProvenance {
+                    id,
+                    signature,
+                    origin,
+                })
+            })
+            .collect()
+    }
+
+    /// The dataset a chunk belongs to, or `None` if there is no such chunk (so a caller can
+    /// check a reader's dataset grant before serving one of the chunk's parts).
+    pub fn chunk_dataset(&self, chunk_id: i64) -> Result<Option<String>, StoreError> {
+        self.db
+            .query_opt("SELECT dataset FROM chunks WHERE id = ?1", params![chunk_id])
+            .and_then(|r| r.map(|r| r.text(0)).transpose())
+            .ctx(&self.path, "read chunk dataset")
     }
 
     /// The parts a chunk has, without bytes, ordered by `(column, part)`;

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod budget;
+pub mod daemon;
 pub mod keystore;
 pub mod policy;
 pub mod shares;

@@ -1,0 +1,39 @@
+//! Bodies of the key-ceremony routes (`/v1/ceremony...`, trustee role).
+//!
+//! The server draws the ceremony seed (public: it only derives the common random
+//! polynomials), collects each trustee's public-key share and relinearisation-key shares,
+//! and aggregates them. Every message is a versioned `dtfhe_crypto::ceremony::net` message,
+//! base64 in JSON; none holds a secret.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/ceremony`: where the ceremony stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CeremonyState {
+    /// The public ceremony seed (hex).
+    pub seed: String,
+    /// Parameter preset of the deployment.
+    pub preset: String,
+    /// Trustees, in ceremony order.
+    pub trustees: Vec<String>,
+    /// k: smallest group a release may describe.
+    pub min_group_size: u32,
+    /// Trustees whose public-key share is in.
+    pub pk_shares: Vec<String>,
+    /// Trustees whose round-1 relinearisation share is in.
+    pub rlk1: Vec<String>,
+    /// Trustees whose round-2 relinearisation share is in.
+    pub rlk2: Vec<String>,
+    /// The round-1 aggregate (base64), once every round-1 share is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round1_aggregate: Option<String>,
+    /// Whether the deployment record (public and relinearisation keys) is written.
+    pub complete: bool,
+}
+
+/// `POST /v1/ceremony/pk-share`, `/rlk1`, `/rlk2`: one trustee's message for one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CeremonyShare {
+    /// The message's bytes (base64 of its `to_bytes`).
+    pub share: String,
+}

@@ -1,0 +1,243 @@
+//! Request and response bodies of the platform API (JSON). Binary fields (keys, chunks,
+//! ciphertexts, sealed shares) are base64 strings; ciphertext parts are served as raw bytes.
+//!
+//! Every body is versioned by the API path (`/v1/...`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+/// `GET /v1/health`: liveness, no authentication.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// Whether the key ceremony has finished and the deployment accepts data.
+    pub ready: bool,
+}
+
+/// `POST /v1/identities` (admin): register a party's public key, role and grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentityRecord {
+    /// The party's name (ledger actor).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Its public key, `ed25519:<base64>`.
+    pub public_key: String,
+    /// Datasets a source may append to or an analyst may query (`*`: all). Empty for the
+    /// other roles.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+}
+
+impl IdentityRecord {
+    /// Whether the grants cover `dataset` (case-insensitive; `*` covers all).
+    pub fn grants(&self, dataset: &str) -> bool {
+        self.datasets
+            .iter()
+            .any(|d| d == "*" || d.eq_ignore_ascii_case(dataset))
+    }
+}
+
+/// `GET /v1/deployment` (any registered party): the public deployment record, once the key
+/// ceremony has finished (503 before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeploymentInfo {
+    /// Parameter preset.
+    pub preset: String,
+    /// Trustees, in ceremony order (all must approve a release).
+    pub trustees: Vec<String>,
+    /// k: smallest number of rows a released group may have.
+    pub min_group_size: u32,
+    /// Collective public key (base64 of `dtfhe_crypto::codec::encode_public_key`).
+    pub public_key: String,
+    /// Relinearisation key (base64 of `dtfhe_crypto::codec::encode_relin_key`).
+    pub relin_key: String,
+}
+
+/// One ciphertext part of a stored chunk, without its bytes (`GET /v1/chunks/{id}/parts/
+/// {column}/{part}` serves them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PartInfo {
+    /// Encrypted column.
+    pub column: String,
+    /// Part name (`value`, `presence`, `square`, `gt1`...).
+    pub part: String,
+    /// blake3 (lowercase hex) of the bytes.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// `GET /v1/datasets/{name}/chunks` (analyst, trustee, auditor): every chunk of a dataset
+/// in `(source, seq)` order, with what its source signed, so a reader checks each chunk
+/// itself (`dtfhe_store::chunk_message` with the source's registered key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChunkInfo {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Source that signed it.
+    pub source: String,
+    /// The source's sequence number.
+    pub seq: u64,
+    /// Rows.
+    pub rows: u32,
+    /// Encoded public columns (base64).
+    pub public: String,
+    /// The source's ed25519 signature of the chunk message (base64).
+    pub signature: String,
+    /// Where it comes from (file hash, index, count), if the source said; not signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginInfo>,
+    /// Its ciphertext parts.
+    pub parts: Vec<PartInfo>,
+}
+
+/// Base64 (standard alphabet, padded): how binary fields travel in JSON bodies.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a base64 field of a body; the error names the field.
+pub fn unb64(field: &str, text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("{field}: not base64: {e}"))
+}
+
+/// Decodes a 32-byte hash written as lowercase hex; the error names the field.
+pub fn unhex32(field: &str, text: &str) -> Result<[u8; 32], String> {
+    let v = hex::decode(text).map_err(|e| format!("{field}: not hex: {e}"))?;
+    v.try_into()
+        .map_err(|v: Vec<u8>| format!("{field}: {} bytes, expected 32", v.len()))
+}
+
+/// `GET /v1/datasets`: one registered dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DatasetInfo {
+    /// The SQL table name.
+    pub name: String,
+    /// The schema TOML, verbatim as registered with the first chunk.
+    pub schema_toml: String,
+}
+
+/// `POST /v1/datasets/{name}/chunks`: the answer to an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChunkUploaded {
+    /// `stored` (appended now) or `already_stored` (the same source, file and index was
+    /// stored before: a retried upload, nothing changed).
+    pub status: String,
+    /// The store's chunk id.
+    pub chunk_id: i64,
+}
+
+/// [`ChunkUploaded::status`] of a chunk appended by this request.
+pub const STATUS_STORED: &str = "stored";
+/// [`ChunkUploaded::status`] of a chunk that an earlier request already stored.
+pub const STATUS_ALREADY_STORED: &str = "already_stored";
+
+/// `GET /v1/datasets/{name}/sources/{source}/last-seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LastSeq {
+    /// The source's last stored seq in the dataset; `null` if it has no chunk there.
+    pub last_seq: Option<u64>,
+}
+
+/// `GET /v1/datasets/{name}/sources/{source}/files/{hash}`: one stored chunk of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileChunkInfo {
+    /// The store's chunk id.
+    pub id: i64,
+    /// The chunk's seq.
+    pub seq: u64,
+    /// Position of the chunk in the file, from 0.
+    pub index: u32,
+    /// Number of chunks the file makes.
+    pub count: u32,
+}
+
+/// Where a stored chunk comes from (see `dtfhe_store::ChunkOrigin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OriginInfo {
+    /// blake3 of the input file, lowercase hex.
+    pub file_hash: String,
+    /// Position of the chunk in the file, from 0.
+    pub index: u32,
+    /// Number of chunks the file makes.
+    pub count: u32,
+}
+
+/// One ledger entry as served to auditors: its fields for reading, and the canonical
+/// encoding whose leaf hash the Merkle tree commits to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LedgerEntryInfo {
+    /// Position in the log (leaf index).
+    pub seq: u64,
+    /// Unix seconds.
+    pub time_unix: u64,
+    /// Entry kind name (e.g. `chunk_appended`).
+    pub kind: String,
+    /// Who acted.
+    pub actor: String,
+    /// What it concerns.
+    pub subject: String,
+    /// Human-readable detail (never a plaintext value or key).
+    pub detail: String,
+    /// Content addresses, lowercase hex.
+    pub hashes: Vec<String>,
+    /// `dtfhe_ledger::Entry::encode`, base64: what a verifier decodes and hashes.
+    pub encoded: String,
+}
+
+/// `GET /v1/ledger?from=N&limit=M`: a page of entries and the latest signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LedgerPage {
+    /// Entries `from .. from + limit` (fewer at the end).
+    pub entries: Vec<LedgerEntryInfo>,
+    /// The ledger's size when the page was read.
+    pub size: u64,
+    /// The latest signed checkpoint (a C2SP signed note).
+    pub checkpoint: String,
+    /// The store's verifier key line `<name>+<id>+<key>` (compare with a pinned copy; do
+    /// not trust it from this answer alone).
+    pub verifier_key: String,
+}
+
+/// `GET /v1/ledger/inclusion/{seq}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InclusionProofInfo {
+    /// The entry.
+    pub seq: u64,
+    /// Its leaf hash, hex.
+    pub leaf_hash: String,
+    /// Tree size the proof is for.
+    pub size: u64,
+    /// Root at that size, hex.
+    pub root: String,
+    /// The RFC 6962 audit path, hex.
+    pub proof: Vec<String>,
+    /// The signed checkpoint for (size, root).
+    pub checkpoint: String,
+}
+
+/// `GET /v1/ledger/consistency?old=M&new=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConsistencyProofInfo {
+    /// Older size.
+    pub old_size: u64,
+    /// Newer size.
+    pub new_size: u64,
+    /// Root at the older size, hex.
+    pub old_root: String,
+    /// Root at the newer size, hex.
+    pub new_root: String,
+    /// The RFC 6962 consistency proof, hex.
+    pub proof: Vec<String>,
+    /// The stored checkpoint at the older size, if any.
+    pub old_checkpoint: Option<String>,
+    /// The stored checkpoint at the newer size, if any.
+    pub new_checkpoint: Option<String>,
+}

@@ -1,0 +1,296 @@
+//! The networked roles of the key path: `dtfhe query --server` (the analyst) and
+//! `dtfhe trustee --server` (a factory's trustee, see `dtfhe_trustee::daemon`).
+//!
+//! The analyst draws a fresh HPKE key pair per query and signs a statement binding the SQL,
+//! ε and that key; the platform computes and relays; each trustee re-derives, reviews and
+//! seals its decryption shares to the key. Only this process can open them: it checks the
+//! ciphertexts against their hashes, opens every trustee's shares, combines, re-runs the
+//! public selection over the signed chunks for the group facts, and finalizes exactly like
+//! the embedded `dtfhe query`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dtfhe_api::release::{
+    seal_aad, sign_statement, QueryAccepted, QueryRequest, QueryState, QueryStatus, SEAL_INFO,
+};
+use dtfhe_api::types::{b64, unb64};
+use dtfhe_api::{ApiError, Client, Identity};
+use dtfhe_crypto::codec;
+use dtfhe_crypto::release::{centred, combine, Coeff0Share};
+use dtfhe_crypto::seal::{open, RecipientKeyPair};
+use dtfhe_engine::{exec, finalize_all, Catalog, Moment};
+use dtfhe_trustee::daemon::{self, release_order, remote_deployment, remote_schemas, DaemonError};
+
+use crate::error::CliError;
+use crate::ops::QueryReport;
+
+/// Options of `dtfhe query --server`.
+#[derive(Debug, Clone)]
+pub struct RemoteQueryOptions {
+    /// Platform URL.
+    pub server: String,
+    /// The analyst's identity file.
+    pub identity: PathBuf,
+    /// The SQL.
+    pub sql: String,
+    /// DP ε, if any.
+    pub epsilon: Option<f64>,
+    /// How long to wait for every trustee.
+    pub timeout: Duration,
+    /// Poll interval.
+    pub poll: Duration,
+}
+
+/// An API failure as a command error, as for the other networked commands
+/// ([`crate::platform::api_error`]: 401/403/422 refused, exit 4; 400/404/409 usage; an
+/// unreachable platform I/O; else platform, exit 9); a policy refusal (422) shows the
+/// server's reason alone.
+pub fn api_error(e: ApiError) -> CliError {
+    match &e {
+        ApiError::Problem { problem, .. } if problem.status == 422 => CliError::Refused(
+            problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| problem.title.clone()),
+        ),
+        _ => crate::platform::api_error(e),
+    }
+}
+
+fn daemon_error(e: DaemonError) -> CliError {
+    match e {
+        DaemonError::Api(e) => api_error(e),
+        DaemonError::Trustee(e) => CliError::Usage(e.to_string()),
+        other => CliError::Platform(other.to_string()),
+    }
+}
+
+/// A query the platform accepted, with the analyst's key to open the trustees' answers.
+pub struct Submitted {
+    client: Client,
+    deployed: daemon::RemoteDeployment,
+    keypair: RecipientKeyPair,
+    /// The query (= release) id.
+    pub id: u64,
+    ciphertexts: usize,
+    compute_seconds: f64,
+}
+
+impl std::fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the recipient's secret key.
+        f.debug_struct("Submitted")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `dtfhe query --server`: ask, wait for every trustee, open, combine, finalize.
+pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+    let submitted = submit(opts)?;
+    finish(submitted, opts)
+}
+
+/// Draws the query's recipient key, signs the statement and submits the query.
+pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, CliError> {
+    let identity = Identity::load(&opts.identity).map_err(|e| CliError::Usage(e.to_string()))?;
+    let client = Client::new(
+        &opts.server,
+        Some(identity.clone()),
+        Duration::from_secs(600),
+    );
+    let deployed = remote_deployment(&client).map_err(daemon_error)?;
+
+    let keypair = RecipientKeyPair::generate(&mut rand::rng());
+    let recipient = b64(&keypair.public_key().to_bytes());
+    let timestamp = dtfhe_api::auth::now_unix();
+    let request = QueryRequest {
+        sql: opts.sql.clone(),
+        epsilon: opts.epsilon,
+        recipient: recipient.clone(),
+        timestamp,
+        statement_signature: sign_statement(
+            &identity,
+            timestamp,
+            opts.epsilon,
+            &recipient,
+            &opts.sql,
+        ),
+    };
+    let compute_started = Instant::now();
+    let accepted: QueryAccepted = client
+        .post_json("/v1/queries", &request)
+        .map_err(api_error)?;
+    Ok(Submitted {
+        client,
+        deployed,
+        keypair,
+        id: accepted.query_id,
+        ciphertexts: accepted.ciphertexts,
+        compute_seconds: compute_started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Waits for every trustee's answer (or a refusal, or `opts.timeout`), then checks, opens,
+/// combines and finalizes.
+pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+    let Submitted {
+        client,
+        deployed,
+        keypair,
+        id,
+        ciphertexts: announced,
+        compute_seconds,
+    } = submitted;
+    let params = &deployed.params;
+
+    // Wait for every trustee (or a refusal, or the timeout).
+    let release_started = Instant::now();
+    let status: QueryStatus = loop {
+        let s: QueryStatus = match client.get_json(&format!("/v1/queries/{id}")) {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() && release_started.elapsed() < opts.timeout => {
+                std::thread::sleep(opts.poll);
+                continue;
+            }
+            Err(e) => return Err(api_error(e)),
+        };
+        match s.state {
+            QueryState::Complete => break s,
+            QueryState::Refused => {
+                let reasons: Vec<String> = s
+                    .answers
+                    .iter()
+                    .filter(|a| !a.approve)
+                    .map(|a| {
+                        format!(
+                            "trustee {} refuses: {}",
+                            a.trustee,
+                            a.reason.as_deref().unwrap_or("no reason given")
+                        )
+                    })
+                    .collect();
+                return Err(CliError::Refused(reasons.join("; ")));
+            }
+            QueryState::Pending => {}
+        }
+        if release_started.elapsed() >= opts.timeout {
+            let missing: Vec<&str> = s
+                .trustees
+                .iter()
+                .filter(|t| !s.answers.iter().any(|a| &a.trustee == *t))
+                .map(String::as_str)
+                .collect();
+            return Err(CliError::NotReleased(format!(
+                "query {id}: after {} s, trustee{} {} did not answer; nothing was released",
+                opts.timeout.as_secs(),
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            )));
+        }
+        std::thread::sleep(opts.poll);
+    };
+
+    // Check the ciphertexts, open and combine the shares.
+    if status.ciphertexts.len() != status.ciphertext_hashes.len()
+        || status.ciphertexts.len() != announced
+    {
+        return Err(CliError::Platform(format!(
+            "query {id}: the platform returned {} ciphertexts for {} hashes ({} announced)",
+            status.ciphertexts.len(),
+            status.ciphertext_hashes.len(),
+            announced
+        )));
+    }
+    let mut cts = Vec::with_capacity(status.ciphertexts.len());
+    for (i, (c, h)) in status
+        .ciphertexts
+        .iter()
+        .zip(&status.ciphertext_hashes)
+        .enumerate()
+    {
+        let bytes = unb64(&format!("ciphertexts[{i}]"), c).map_err(CliError::Platform)?;
+        if blake3::hash(&bytes).to_hex().as_str() != h {
+            return Err(CliError::Platform(format!(
+                "query {id}: ciphertext {i} does not match its recorded hash"
+            )));
+        }
+        cts.push(codec::decode_ciphertext(params, &bytes)?);
+    }
+    let mut shares: Vec<Vec<Coeff0Share>> = vec![Vec::new(); cts.len()];
+    for t in &deployed.info.trustees {
+        let a = status
+            .answers
+            .iter()
+            .find(|a| &a.trustee == t && a.approve)
+            .ok_or_else(|| {
+                CliError::Platform(format!(
+                    "query {id}: no approval of trustee {t} in the answer"
+                ))
+            })?;
+        if a.sealed.len() != cts.len() {
+            return Err(CliError::Platform(format!(
+                "query {id}: trustee {t} gave {} sealed shares for {} ciphertexts",
+                a.sealed.len(),
+                cts.len()
+            )));
+        }
+        for (i, s) in a.sealed.iter().enumerate() {
+            let sealed =
+                unb64(&format!("sealed share {i} of {t}"), s).map_err(CliError::Platform)?;
+            let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
+            let plain = open(&keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
+                CliError::Platform(format!(
+                    "query {id}: sealed share {i} of trustee {t} does not open with this query's key"
+                ))
+            })?;
+            shares[i].push(Coeff0Share::from_bytes(params, &plain)?);
+        }
+    }
+    let totals: Vec<i128> = cts
+        .iter()
+        .zip(&shares)
+        .map(|(ct, s)| Ok(centred(params, combine(params, ct, s)?)))
+        .collect::<Result<_, CliError>>()?;
+
+    // Re-run the public selection over the signed chunks for the group facts.
+    let schemas = remote_schemas(&client).map_err(daemon_error)?;
+    let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
+    let query = dtfhe_engine::plan(&opts.sql, &catalog)?;
+    let reader = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;
+    let selection = exec::select(&reader, params, &query)?;
+    let order = release_order(&selection);
+    if order.len() != totals.len() {
+        return Err(CliError::Platform(format!(
+            "query {id}: {} released sums, but the selection over the signed chunks needs {}",
+            totals.len(),
+            order.len()
+        )));
+    }
+    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
+    for ((g, m), total) in order.into_iter().zip(totals) {
+        sums[g].insert(m, total);
+    }
+    let release_seconds = release_started.elapsed().as_secs_f64();
+    let result = finalize_all(
+        &query,
+        &query.schema,
+        selection.groups.into_iter().map(|g| g.state).zip(sums),
+    )?;
+    Ok(QueryReport {
+        result,
+        compute_seconds,
+        release_seconds,
+        released_ciphertexts: cts.len(),
+    })
+}
+
+/// Options of `dtfhe trustee`.
+pub type TrusteeOptions = daemon::DaemonOptions;
+
+/// `dtfhe trustee`: runs the daemon.
+pub fn trustee(opts: &TrusteeOptions) -> Result<(), CliError> {
+    daemon::run(opts).map_err(daemon_error)
+}

@@ -1,0 +1,552 @@
+//! The networked deployment end to end, every role its own `dtfhe` process: `serve`, three
+//! `trustee` daemons (key ceremony, then reviews), two edge `agent`s, the analyst's
+//! `query --server`, `audit verify --server`. Fault cases: a trustee down (the analyst times
+//! out naming it, nothing released; restarted, it catches up), a trustee refusing (its local
+//! policy), the server restarted while an agent ingests (no chunk lost or duplicated), forged
+//! requests (unregistered identity, no grant).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dtfhe_api::types::{ChunkInfo, Health};
+use dtfhe_api::Client;
+use dtfhe_engine::plaintext::{self, PlainRow};
+use dtfhe_engine::Catalog;
+use dtfhe_thread::{Schema, Value};
+
+const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 1000\n\n[[columns]]\nname = \"rpm\"\nkind = \"encrypted\"\nscale = 0\nmin = 0\nmax = 3000\n";
+const SQL: &str =
+    "SELECT line, COUNT(*), SUM(torque), AVG(torque), AVG(rpm) FROM runs GROUP BY line";
+const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dtfhe")
+}
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+    name: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    platform: PathBuf,
+    listen: String,
+    url: String,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        World {
+            platform: root.join("platform"),
+            listen: format!("127.0.0.1:{port}"),
+            url: format!("http://127.0.0.1:{port}"),
+            root,
+            _tmp: tmp,
+        }
+    }
+
+    fn id(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.id"))
+    }
+
+    /// `dtfhe identity new`; returns the public key.
+    fn identity(&self, name: &str) -> String {
+        let out = run(&[
+            "identity",
+            "new",
+            "--name",
+            name,
+            "--out",
+            path(&self.id(name)),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        let log = self.root.join(format!("{name}.log"));
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin())
+            .args(args)
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Proc {
+            child,
+            name: name.into(),
+            log,
+        }
+    }
+
+    fn serve(&self, admin_key: &str) -> Proc {
+        let admin = format!("root={admin_key}");
+        let p = self.spawn(
+            "serve",
+            &[
+                "serve",
+                "--dir",
+                path(&self.platform),
+                "--listen",
+                &self.listen,
+                "--admin",
+                &admin,
+                "--trustees",
+                &TRUSTEES.join(","),
+                "--min-group-size",
+                "2",
+                "--preset",
+                "bfv-8192",
+            ],
+        );
+        let c = Client::new(&self.url, None, Duration::from_secs(5));
+        let started = Instant::now();
+        while c.get_json::<Health>("/v1/health").is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start: {}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    fn register(&self, name: &str, key: &str, role: &str, datasets: &str) {
+        let root = self.id("root");
+        let mut args = vec![
+            "admin",
+            "register",
+            "--server",
+            &self.url,
+            "--identity",
+            path(&root),
+            "--name",
+            name,
+            "--role",
+            role,
+            "--public-key",
+            key,
+        ];
+        if !datasets.is_empty() {
+            args.extend(["--datasets", datasets]);
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "register {name}: {}", text(&out));
+    }
+
+    fn trustee(&self, name: &str, extra: &[&str]) -> Proc {
+        let dir = self.root.join("trustees").join(name);
+        let id = self.id(name);
+        let mut args = vec![
+            "trustee",
+            "--dir",
+            path(&dir),
+            "--server",
+            &self.url,
+            "--identity",
+            path(&id),
+            "--poll-ms",
+            "200",
+        ];
+        args.extend(extra);
+        // Each run gets its own log file.
+        let n = std::fs::read_dir(&self.root).unwrap().count();
+        self.spawn(&format!("trustee-{name}-{n}"), &args)
+    }
+
+    fn agent(&self, source: &str, csv: &Path) -> Proc {
+        let schema = self.root.join("runs.toml");
+        std::fs::write(&schema, SCHEMA).unwrap();
+        let n = std::fs::read_dir(&self.root).unwrap().count();
+        let id = self.id(source);
+        self.spawn(
+            &format!("agent-{source}-{n}"),
+            &[
+                "agent",
+                "--server",
+                &self.url,
+                "--identity",
+                path(&id),
+                "--schema",
+                path(&schema),
+                "--csv",
+                path(csv),
+                "--max-retry-seconds",
+                "120",
+            ],
+        )
+    }
+
+    fn query(&self, analyst: &str, timeout: &str) -> Output {
+        run(&[
+            "query",
+            "--server",
+            &self.url,
+            "--identity",
+            path(&self.id(analyst)),
+            "--timeout",
+            timeout,
+            "--format",
+            "csv",
+            SQL,
+        ])
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn wait(p: &mut Proc, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{} did not finish: {}",
+            p.name,
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Rows of a CSV of this schema: (line, torque, rpm), deterministic.
+fn rows(n: usize, line: &str, salt: usize) -> Vec<(String, String, String)> {
+    (0..n)
+        .map(|i| {
+            let k = i * 7 + salt * 13;
+            (
+                line.to_string(),
+                format!("{}.{:02}", 10 + k % 50, (k * 3) % 100),
+                format!("{}", 1000 + (k * 11) % 1500),
+            )
+        })
+        .collect()
+}
+
+fn write_csv(p: &Path, rows: &[(String, String, String)]) {
+    let mut s = String::from("line,torque,rpm\n");
+    for (l, t, r) in rows {
+        s.push_str(&format!("{l},{t},{r}\n"));
+    }
+    std::fs::write(p, s).unwrap();
+}
+
+fn expected(all: &[(String, (String, String, String))]) -> Vec<Vec<String>> {
+    let schema = Schema::from_toml_str(SCHEMA, "schema").unwrap();
+    let catalog = Catalog::new(&[&schema]);
+    let query = dtfhe_engine::plan(SQL, &catalog).unwrap();
+    let plain: Vec<PlainRow> = all
+        .iter()
+        .map(|(src, (l, t, r))| {
+            PlainRow::from([
+                ("source".to_string(), Value::Text(src.clone())),
+                ("line".to_string(), Value::Text(l.clone())),
+                ("torque".to_string(), Value::Dec(t.parse().unwrap())),
+                ("rpm".to_string(), Value::Dec(r.parse().unwrap())),
+            ])
+        })
+        .collect();
+    parse_csv(&plaintext::evaluate(&query, &plain).to_csv())
+}
+
+fn parse_csv(s: &str) -> Vec<Vec<String>> {
+    s.lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// Cells equal as text, or as numbers within 1e-9 relative.
+fn assert_same(got: &str, want: &[Vec<String>]) {
+    let got = parse_csv(got);
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.len(), w.len(), "{got:?} vs {want:?}");
+        for (a, b) in g.iter().zip(w) {
+            if a == b {
+                continue;
+            }
+            let (x, y): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                "{a} vs {b} in {got:?} / {want:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn networked_deployment_end_to_end_with_faults() {
+    let w = World::new();
+    let root_key = w.identity("root");
+    let mut server = w.serve(&root_key);
+    let mut keys = std::collections::HashMap::new();
+    for n in TRUSTEES
+        .iter()
+        .copied()
+        .chain(["edge-1", "edge-2", "ana", "nogrant", "mallory"])
+    {
+        keys.insert(n, w.identity(n));
+    }
+    for t in TRUSTEES {
+        w.register(t, &keys[t], "trustee", "");
+    }
+    w.register("edge-1", &keys["edge-1"], "source", "runs");
+    w.register("edge-2", &keys["edge-2"], "source", "runs");
+    w.register("ana", &keys["ana"], "analyst", "runs");
+    w.register("nogrant", &keys["nogrant"], "analyst", "other");
+
+    // Key ceremony: three trustee processes; the deployment becomes ready.
+    let mut trustees: Vec<Proc> = TRUSTEES.iter().map(|t| w.trustee(t, &[])).collect();
+    let c = Client::new(&w.url, None, Duration::from_secs(5));
+    let started = Instant::now();
+    while !c.get_json::<Health>("/v1/health").unwrap().ready {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "ceremony did not finish: {}",
+            trustees
+                .iter()
+                .map(Proc::log)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Two agents upload.
+    let r1 = rows(40, "L1", 1);
+    let r2: Vec<_> = rows(30, "L1", 2)
+        .into_iter()
+        .chain(rows(30, "L2", 3))
+        .collect();
+    let (c1, c2) = (w.root.join("edge-1.csv"), w.root.join("edge-2.csv"));
+    write_csv(&c1, &r1);
+    write_csv(&c2, &r2);
+    let mut a1 = w.agent("edge-1", &c1);
+    let mut a2 = w.agent("edge-2", &c2);
+    assert!(
+        wait(&mut a1, Duration::from_secs(120)).success(),
+        "{}",
+        a1.log()
+    );
+    assert!(
+        wait(&mut a2, Duration::from_secs(120)).success(),
+        "{}",
+        a2.log()
+    );
+    let mut all: Vec<(String, (String, String, String))> = r1
+        .iter()
+        .map(|r| ("edge-1".to_string(), r.clone()))
+        .chain(r2.iter().map(|r| ("edge-2".to_string(), r.clone())))
+        .collect();
+
+    // The analyst's query equals the plaintext computation.
+    let out = w.query("ana", "120");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_same(&String::from_utf8_lossy(&out.stdout), &expected(&all));
+
+    // Forged requests: an unregistered identity, an analyst without the grant.
+    let out = w.query("mallory", "10");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a registered identity"));
+    let out = w.query("nogrant", "10");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no grant"));
+
+    // A trustee down: the analyst times out naming it; nothing released.
+    trustees[2].kill();
+    let out = w.query("ana", "6");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plant-c did not answer"), "{err}");
+    assert!(err.contains("nothing was released"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    // Restarted with a stricter local policy, it refuses: nothing released.
+    trustees[2] = w.trustee("plant-c", &["--min-group-size", "1000"]);
+    let out = w.query("ana", "120");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trustee plant-c refuses"), "{err}");
+    assert!(err.contains("fewer than k = 1000"), "{err}");
+
+    // The server restarted while a query waits for a trustee: the request survives (the
+    // platform keeps it in platform/releases), the analyst keeps polling, and once plant-c
+    // is back (with the deployment's policy) the result is released.
+    trustees[2].kill();
+    let releases = || {
+        std::fs::read_dir(w.platform.join("releases"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = releases();
+    let ana_id = w.id("ana");
+    let mut analyst = w.spawn(
+        "query-across-restart",
+        &[
+            "query",
+            "--server",
+            &w.url,
+            "--identity",
+            path(&ana_id),
+            "--timeout",
+            "120",
+            "--format",
+            "csv",
+            SQL,
+        ],
+    );
+    let started = Instant::now();
+    while releases() == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            analyst.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    server = w.serve(&root_key);
+    trustees[2] = w.trustee("plant-c", &[]);
+    assert!(
+        wait(&mut analyst, Duration::from_secs(150)).success(),
+        "{}",
+        analyst.log()
+    );
+    assert_same(&analyst.log(), &expected(&all));
+
+    // The server restarted while an agent ingests: nothing lost, nothing duplicated.
+    let r3 = rows(60_000, "L2", 4);
+    let c3 = w.root.join("edge-1-big.csv");
+    write_csv(&c3, &r3);
+    let ana = Client::new(
+        &w.url,
+        Some(dtfhe_api::Identity::load(&w.id("ana")).unwrap()),
+        Duration::from_secs(30),
+    );
+    let chunks = || {
+        ana.get_json::<Vec<ChunkInfo>>("/v1/datasets/runs/chunks")
+            .map(|c| c.len())
+    };
+    let before = chunks().unwrap();
+    let mut a3 = w.agent("edge-1", &c3);
+    // Kill the server as soon as the first chunk of this file is stored (8 to go).
+    let started = Instant::now();
+    let mut at_kill = before;
+    while at_kill == before {
+        assert!(started.elapsed() < Duration::from_secs(120), "{}", a3.log());
+        std::thread::sleep(Duration::from_millis(20));
+        at_kill = chunks().unwrap_or(before);
+    }
+    server.kill();
+    let mid_ingest = a3.child.try_wait().unwrap().is_none() && at_kill < before + 8;
+    std::thread::sleep(Duration::from_millis(1500));
+    let server2 = w.serve(&root_key);
+    assert!(
+        wait(&mut a3, Duration::from_secs(300)).success(),
+        "{}",
+        a3.log()
+    );
+    assert!(
+        mid_ingest,
+        "the server was not killed mid-ingest ({} of 8 chunks stored)",
+        at_kill - before
+    );
+    assert_eq!(chunks().unwrap(), before + 8, "{}", a3.log());
+    eprintln!("agent during the restart:\n{}", a3.log());
+    all.extend(r3.iter().map(|r| ("edge-1".to_string(), r.clone())));
+    let out = w.query("ana", "180");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_same(&String::from_utf8_lossy(&out.stdout), &expected(&all));
+
+    // The auditor's view: the ledger verifies against the pinned checkpoint key.
+    let auditor = w.identity("auditor");
+    w.register("auditor", &auditor, "auditor", "");
+    let out = run(&[
+        "audit",
+        "verify",
+        "--server",
+        &w.url,
+        "--identity",
+        path(&w.id("auditor")),
+        "--store-key",
+        path(&w.platform.join("store.pub")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The platform directory never held a key share.
+    for t in TRUSTEES {
+        let share = std::fs::read(w.root.join("trustees").join(t).join("share.key")).unwrap();
+        let probe = &share[share.len() - 64..];
+        for f in walk(&w.platform) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(probe.len()).any(|x| x == probe),
+                "{} holds part of {t}'s share",
+                f.display()
+            );
+        }
+    }
+    drop(server2);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

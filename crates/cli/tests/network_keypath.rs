@@ -1,0 +1,551 @@
+//! The key path over real HTTP, in one process: the platform router on 127.0.0.1:0, three
+//! trustees as threads running the real daemon (`dtfhe_trustee::daemon`), an edge agent
+//! uploading a small CSV, and the analyst client of `dtfhe query --server`.
+//!
+//! - the ceremony over HTTP yields a deployment whose keys decrypt: a query end to end
+//!   equals the plaintext computation, and `audit verify` accepts the ledger;
+//! - one trustee refusing (a stricter local k) → nothing released, its reason shown;
+//! - a trustee absent → the analyst times out naming it, nothing released;
+//! - a tampered platform ciphertext → every trustee refuses;
+//! - the platform directory holds no key share and no plaintext marker value.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dtfhe_api::types::IdentityRecord;
+use dtfhe_api::{Client, Identity, Role};
+use dtfhe_cli::net::{self, RemoteQueryOptions};
+use dtfhe_cli::CliError;
+use dtfhe_engine::plaintext::{self, PlainRow};
+use dtfhe_engine::Catalog;
+use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_store::EntryKind;
+use dtfhe_thread::{Schema, Value};
+use dtfhe_trustee::daemon::{self, DaemonOptions, MISMATCH_REASON};
+
+const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
+const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 1000\n\n[[columns]]\nname = \"rpm\"\nkind = \"encrypted\"\nscale = 0\nmin = 0\nmax = 3000\n";
+/// A value that must never appear in clear on the platform.
+const MARKER: &str = "777.77";
+const SQL: &str =
+    "SELECT line, COUNT(*), SUM(torque), AVG(torque), AVG(rpm) FROM runs GROUP BY line";
+
+fn csv_text() -> String {
+    let mut s = String::from("line,torque,rpm\n");
+    let rows = [
+        ("L1", "12.50", "1500"),
+        ("L1", "14.25", "1620"),
+        ("L1", "MARK", "1710"),
+        ("L1", "9.75", "1405"),
+        ("L2", "20.00", "2100"),
+        ("L2", "22.50", "2210"),
+        ("L2", "19.25", "1990"),
+        ("L2", "21.00", "2050"),
+    ];
+    for (l, t, r) in rows {
+        let t = if t == "MARK" { MARKER } else { t };
+        s.push_str(&format!("{l},{t},{r}\n"));
+    }
+    s
+}
+
+fn plain_rows() -> Vec<PlainRow> {
+    csv_text()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            PlainRow::from([
+                ("source".to_string(), Value::Text("edge-1".into())),
+                ("line".to_string(), Value::Text(f[0].into())),
+                ("torque".to_string(), Value::Dec(f[1].parse().unwrap())),
+                ("rpm".to_string(), Value::Dec(f[2].parse().unwrap())),
+            ])
+        })
+        .collect()
+}
+
+struct Platform {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    dir: PathBuf,
+    base: String,
+    state: Arc<AppState>,
+    admin: Identity,
+    trustees: Vec<Identity>,
+    analyst: Identity,
+    analyst_file: PathBuf,
+}
+
+fn client(base: &str, id: &Identity) -> Client {
+    Client::new(base, Some(id.clone()), Duration::from_secs(60))
+}
+
+fn register(p: &Platform, id: &Identity, role: Role, datasets: &[&str]) {
+    let _: IdentityRecord = client(&p.base, &p.admin)
+        .post_json(
+            "/v1/identities",
+            &IdentityRecord {
+                name: id.name().into(),
+                role,
+                public_key: id.public_key_string(),
+                datasets: datasets.iter().map(|d| d.to_string()).collect(),
+            },
+        )
+        .unwrap();
+}
+
+/// A fresh platform running a ceremony for [`TRUSTEES`] (bfv-8192, k = 2), served from a
+/// runtime on its own thread; identities registered.
+fn platform() -> Platform {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let dir = root.join("platform");
+    let admin = Identity::generate("root").unwrap();
+    let state = Arc::new(
+        AppState::open(ServeOptions {
+            dir: dir.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin: Some(("root".into(), admin.public_key_string())),
+            trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+            min_group_size: 2,
+            preset: "bfv-8192".into(),
+        })
+        .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let st = state.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let _ = axum::serve(listener, dtfhe_server::app(st)).await;
+        });
+    });
+    let base = format!("http://{}", rx.recv().unwrap());
+    let trustees: Vec<Identity> = TRUSTEES
+        .iter()
+        .map(|t| Identity::generate(t).unwrap())
+        .collect();
+    let analyst = Identity::generate("ana").unwrap();
+    let analyst_file = root.join("ana.id");
+    analyst.save_new(&analyst_file).unwrap();
+    let p = Platform {
+        _tmp: tmp,
+        root,
+        dir,
+        base,
+        state,
+        admin,
+        trustees,
+        analyst,
+        analyst_file,
+    };
+    for t in &p.trustees {
+        register(&p, t, Role::Trustee, &[]);
+    }
+    register(&p, &p.analyst, Role::Analyst, &["runs"]);
+    p
+}
+
+fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions {
+    DaemonOptions {
+        dir: p.root.join("trustees").join(TRUSTEES[i]),
+        server: p.base.clone(),
+        identity: p.trustees[i].clone(),
+        poll: Duration::from_millis(100),
+        once: false,
+        min_group_size: None,
+        datasets: None,
+        dp_budget: None,
+        timeout: Duration::from_secs(120),
+        stop: Some(stop.clone()),
+    }
+}
+
+/// Runs the ceremony with every trustee (threads), then uploads the CSV with an edge agent.
+fn ceremony_and_data(p: &Platform) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<JoinHandle<()>> = (0..TRUSTEES.len())
+        .map(|i| {
+            let opts = trustee_opts(p, i, &stop);
+            std::thread::spawn(move || {
+                let c = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);
+                daemon::ceremony(&c, &opts).unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let source = Identity::generate("edge-1").unwrap();
+    register(p, &source, Role::Source, &["runs"]);
+    let schema = p.root.join("runs.toml");
+    let csv = p.root.join("runs.csv");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    std::fs::write(&csv, csv_text()).unwrap();
+    let agent = dtfhe_agent::upload::EdgeAgent::new(
+        &p.base,
+        source,
+        &p.root.join("spool"),
+        dtfhe_agent::upload::RetryPolicy::default(),
+    )
+    .unwrap();
+    agent.ingest_csv(&schema, &csv, &mut |_| {}).unwrap();
+}
+
+/// Starts the review loops of the trustees `which`, with per-trustee option tweaks.
+fn reviewers(
+    p: &Platform,
+    which: &[usize],
+    tweak: impl Fn(usize, &mut DaemonOptions),
+) -> (Arc<AtomicBool>, Vec<JoinHandle<()>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = which
+        .iter()
+        .map(|&i| {
+            let mut opts = trustee_opts(p, i, &stop);
+            tweak(i, &mut opts);
+            std::thread::spawn(move || daemon::run(&opts).unwrap())
+        })
+        .collect();
+    (stop, handles)
+}
+
+fn stop_all((stop, handles): (Arc<AtomicBool>, Vec<JoinHandle<()>>)) {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_cli::ops::QueryReport, CliError> {
+    net::query(&RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: SQL.into(),
+        epsilon: None,
+        timeout: Duration::from_secs(timeout),
+        poll: Duration::from_millis(100),
+    })
+}
+
+fn entries(p: &Platform, kind: EntryKind) -> Vec<dtfhe_store::Entry> {
+    let store = p.state.store.lock().unwrap();
+    store
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let report = ask(&p, 120).unwrap();
+    stop_all(revs);
+
+    let schema = Schema::from_toml_str(SCHEMA, "schema").unwrap();
+    let catalog = Catalog::new(&[&schema]);
+    let query = dtfhe_engine::plan(SQL, &catalog).unwrap();
+    let expected = plaintext::evaluate(&query, &plain_rows());
+    plaintext::compare(&report.result, &expected, 1e-9, 1e-9).unwrap();
+    assert_eq!(report.result.rows.len(), 2);
+
+    // The ledger holds the embedded path's chain, and the audit check accepts it.
+    assert_eq!(entries(&p, EntryKind::TrusteeApproved).len(), 3);
+    assert_eq!(entries(&p, EntryKind::ResultDelivered).len(), 1);
+    let ceremony_steps = entries(&p, EntryKind::CeremonyStep);
+    assert_eq!(ceremony_steps.len(), 1 + 3 * 3 + 1, "seed, 9 shares, keys");
+    let all = p.state.store.lock().unwrap().entries().unwrap();
+    let trustees: Vec<String> = TRUSTEES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        dtfhe_cli::audit::check_releases(&all, &trustees).unwrap(),
+        1
+    );
+
+    // Nothing secret on the platform: no share bytes, no plaintext marker.
+    let platform_files = files(&p.dir);
+    for t in TRUSTEES {
+        let share = std::fs::read(p.root.join("trustees").join(t).join("share.key")).unwrap();
+        let probe = &share[share.len() - 64..];
+        for f in &platform_files {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(
+                !contains(&bytes, probe),
+                "{} holds part of {t}'s share",
+                f.display()
+            );
+        }
+    }
+    // Nor a released value (sums and averages as printed), nor a decryption share (the
+    // trustees' share logs hold them in hex; the platform only ever saw them sealed).
+    let mut probes: Vec<Vec<u8>> = vec![MARKER.as_bytes().to_vec()];
+    for line in report.result.to_csv().lines().skip(1) {
+        for cell in line.split(',').skip(2) {
+            probes.push(cell.as_bytes().to_vec());
+        }
+    }
+    for t in TRUSTEES {
+        let log = std::fs::read_to_string(
+            p.root
+                .join("trustees")
+                .join(t)
+                .join(dtfhe_trustee::shares::SHARES_FILE),
+        )
+        .unwrap();
+        for line in log.lines() {
+            let payload = line.split('\t').nth(3).unwrap();
+            let share: Vec<u8> = (0..payload.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&payload[i..i + 2], 16).unwrap())
+                .collect();
+            probes.push(share[share.len() - 24..].to_vec());
+            probes.push(payload[payload.len() - 48..].as_bytes().to_vec());
+        }
+    }
+    assert!(probes.len() > 3 + 6, "{} probes", probes.len());
+    for f in &platform_files {
+        let bytes = std::fs::read(f).unwrap();
+        for probe in &probes {
+            assert!(
+                !contains(&bytes, probe),
+                "{} holds {:?}",
+                f.display(),
+                String::from_utf8_lossy(probe)
+            );
+        }
+    }
+}
+
+#[test]
+fn one_trustee_refusing_releases_nothing() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // plant-c's own policy wants groups of at least 10 rows; each line has 4.
+    let revs = reviewers(&p, &[0, 1, 2], |i, o| {
+        if i == 2 {
+            o.min_group_size = Some(10);
+        }
+    });
+    let err = ask(&p, 120).unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), 4, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("trustee plant-c refuses"), "{msg}");
+    assert!(msg.contains("fewer than k = 10"), "{msg}");
+    assert!(msg.contains("nothing was decrypted"), "{msg}");
+    assert_eq!(entries(&p, EntryKind::TrusteeRefused).len(), 1);
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+}
+
+#[test]
+fn an_absent_trustee_makes_the_analyst_time_out() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let revs = reviewers(&p, &[0, 1], |_, _| {});
+    let err = ask(&p, 8).unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), 5, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("plant-c did not answer"), "{msg}");
+    assert!(msg.contains("nothing was released"), "{msg}");
+    assert!(!msg.contains("plant-a"), "{msg}");
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+}
+
+#[test]
+fn trustees_refuse_tampered_platform_ciphertexts() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // The analyst asks first; before any trustee looks, the platform swaps two sums (and
+    // "fixes" the hashes it shows, as a dishonest platform would).
+    let base = p.base.clone();
+    let file = p.analyst_file.clone();
+    let analyst = std::thread::spawn(move || {
+        net::query(&RemoteQueryOptions {
+            server: base,
+            identity: file,
+            sql: SQL.into(),
+            epsilon: None,
+            timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(100),
+        })
+    });
+    loop {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        if let Some(r) = releases.values_mut().next() {
+            r.ciphertexts.swap(0, 1);
+            r.hashes.swap(0, 1);
+            break;
+        }
+        drop(releases);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let err = analyst.join().unwrap().unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(err.to_string().contains(MISMATCH_REASON), "{err}");
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+    assert!(entries(&p, EntryKind::TrusteeApproved).is_empty());
+    let _ = &p.analyst;
+}
+
+#[test]
+fn forged_statements_and_rewritten_queries_are_refused() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // A statement signed by another key than the analyst's: 400 naming the field, logged
+    // nowhere as a query.
+    let mallory = Identity::generate("ana").unwrap();
+    let recipient = dtfhe_api::types::b64(&[7u8; 32]);
+    let forged = dtfhe_api::release::QueryRequest {
+        sql: SQL.into(),
+        epsilon: None,
+        recipient: recipient.clone(),
+        timestamp: 1,
+        statement_signature: dtfhe_api::release::sign_statement(&mallory, 1, None, &recipient, SQL),
+    };
+    let e = client(&p.base, &p.analyst)
+        .post_json::<_, dtfhe_api::release::QueryAccepted>("/v1/queries", &forged)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    assert!(e.to_string().contains("statement_signature"), "{e}");
+    assert!(entries(&p, EntryKind::QueryRun).is_empty());
+
+    // The platform rewrites the SQL of a signed request (here: drops the grouping); every
+    // trustee notices the statement no longer verifies and refuses.
+    let base = p.base.clone();
+    let file = p.analyst_file.clone();
+    let analyst = std::thread::spawn(move || {
+        net::query(&RemoteQueryOptions {
+            server: base,
+            identity: file,
+            sql: SQL.into(),
+            epsilon: None,
+            timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(100),
+        })
+    });
+    loop {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        if let Some(r) = releases.values_mut().next() {
+            r.sql = "SELECT COUNT(*), SUM(torque) FROM runs".into();
+            break;
+        }
+        drop(releases);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let err = analyst.join().unwrap().unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string()
+            .contains("statement signature does not verify"),
+        "{err}"
+    );
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+}
+
+#[test]
+fn a_differentially_private_query_is_released_with_exact_counts() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let report = net::query(&RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: SQL.into(),
+        epsilon: Some(1.0),
+        timeout: Duration::from_secs(120),
+        poll: Duration::from_millis(100),
+    })
+    .unwrap();
+    stop_all(revs);
+    let csv = report.result.to_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[1].starts_with("L1,4,"), "{csv}");
+    assert!(lines[2].starts_with("L2,4,"), "{csv}");
+    // Each trustee spent ε = 1 on `runs` in its own budget log.
+    for t in TRUSTEES {
+        let log = std::fs::read_to_string(
+            p.root
+                .join("trustees")
+                .join(t)
+                .join(dtfhe_trustee::budget::SPENT_FILE),
+        )
+        .unwrap();
+        assert_eq!(log.trim(), "runs\t1.0", "{t}");
+    }
+}
+
+#[test]
+fn ciphertexts_swapped_for_the_analyst_do_not_open() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let opts = RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: SQL.into(),
+        epsilon: None,
+        timeout: Duration::from_secs(120),
+        poll: Duration::from_millis(100),
+    };
+    let submitted = net::submit(&opts).unwrap();
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    loop {
+        let answered = p.state.keypath.releases.lock().unwrap()[&submitted.id]
+            .answers
+            .len();
+        if answered == TRUSTEES.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop_all(revs);
+    // After the trustees approved their own computation, the platform shows the analyst
+    // other (consistently hashed) ciphertexts: every sealed box is bound to the trustee's
+    // hash, so nothing opens and nothing wrong is printed.
+    {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        let r = releases.get_mut(&submitted.id).unwrap();
+        r.ciphertexts.swap(0, 1);
+        r.hashes.swap(0, 1);
+    }
+    let err = net::finish(submitted, &opts).unwrap_err();
+    assert_eq!(err.exit_code(), 9, "{err}");
+    assert!(err.to_string().contains("does not open"), "{err}");
+}

@@ -1,0 +1,459 @@
+//! The networked key ceremony (trustee role): `GET /v1/ceremony`,
+//! `POST /v1/ceremony/pk-share`, `/rlk1`, `/rlk2`.
+//!
+//! On first start with `--trustees` and no deployment the server draws a random public seed
+//! (kept in `D/ceremony.seed`, so a restart continues the same ceremony; ledger
+//! `ceremony_step` with its hash). Each trustee posts one public-key share and one
+//! round-1 relinearisation share, waits for the round-1 aggregate, then posts its round-2
+//! share. When everything is in, the server aggregates the collective public and
+//! relinearisation keys and writes the deployment record. Every message is public: the
+//! server never sees a secret-key share, and each accepted message is a `ceremony_step`
+//! entry with its blake3 hash.
+//!
+//! Accepted shares are kept in memory: after a restart mid-ceremony the trustees post them
+//! again (the trustee daemon resends whatever the state says is missing).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::types::{b64, unb64};
+use dtfhe_api::{Problem, Role};
+use dtfhe_crypto::ceremony::net::{
+    aggregate_public_key, aggregate_relin_key, aggregate_round1, CeremonySeed, PkShareMsg,
+    Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
+};
+use dtfhe_crypto::{codec, Params};
+use dtfhe_store::{Deployment, EntryKind, Store};
+use fhe::bfv::{PublicKey, RelinearizationKey};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::Signed;
+use crate::error::{ApiProblem, ApiResult, ServerError};
+use crate::state::{AppState, ServeOptions};
+
+/// File (in the platform directory) holding the public ceremony seed, hex.
+pub const SEED_FILE: &str = "ceremony.seed";
+
+/// Ledger subject of every ceremony entry.
+const SUBJECT: &str = "key ceremony";
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(get_state))
+        .routes(routes!(post_pk_share))
+        .routes(routes!(post_rlk1))
+        .routes(routes!(post_rlk2))
+}
+
+/// A ceremony in progress (or just finished).
+pub struct Ceremony {
+    seed: CeremonySeed,
+    params: Params,
+    preset: String,
+    trustees: Vec<String>,
+    min_group_size: u32,
+    pk: BTreeMap<String, (Vec<u8>, PkShareMsg)>,
+    rlk1: BTreeMap<String, (Vec<u8>, Rlk1Msg)>,
+    rlk2: BTreeMap<String, (Vec<u8>, Rlk2Msg)>,
+    public_key: Option<PublicKey>,
+    round1: Option<Rlk1Aggregate>,
+    relin: Option<RelinearizationKey>,
+    complete: bool,
+}
+
+impl std::fmt::Debug for Ceremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremony")
+            .field("seed", &self.seed)
+            .field("trustees", &self.trustees)
+            .field("complete", &self.complete)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config(e: impl std::fmt::Display) -> ServerError {
+    ServerError::Config(e.to_string())
+}
+
+impl Ceremony {
+    /// At start: `None` if the deployment exists (after checking `--trustees` against it) or
+    /// no trustees were given; else the ceremony, with the seed drawn on first start.
+    pub fn start(store: &mut Store, opts: &ServeOptions) -> Result<Option<Ceremony>, ServerError> {
+        match store.deployment() {
+            Ok(d) => {
+                if !opts.trustees.is_empty() && opts.trustees != d.trustees {
+                    return Err(ServerError::Config(format!(
+                        "--trustees {} differs from the deployment's trustees {}",
+                        opts.trustees.join(","),
+                        d.trustees.join(",")
+                    )));
+                }
+                return Ok(None);
+            }
+            Err(dtfhe_store::StoreError::DeploymentMissing { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if opts.trustees.is_empty() {
+            return Ok(None);
+        }
+        for (i, t) in opts.trustees.iter().enumerate() {
+            if !dtfhe_api::identity::valid_name(t) || opts.trustees[..i].contains(t) {
+                return Err(ServerError::Config(format!(
+                    "--trustees: `{t}` is not a valid name or is listed twice"
+                )));
+            }
+        }
+        if opts.min_group_size == 0 {
+            return Err(config("--min-group-size must be at least 1"));
+        }
+        let params = dtfhe_crypto::params_by_name(&opts.preset).map_err(config)?;
+        let seed = load_or_draw_seed(store, &opts.dir)?;
+        Ok(Some(Ceremony {
+            seed,
+            params,
+            preset: opts.preset.clone(),
+            trustees: opts.trustees.clone(),
+            min_group_size: opts.min_group_size,
+            pk: BTreeMap::new(),
+            rlk1: BTreeMap::new(),
+            rlk2: BTreeMap::new(),
+            public_key: None,
+            round1: None,
+            relin: None,
+            complete: false,
+        }))
+    }
+
+    fn state(&self) -> CeremonyState {
+        CeremonyState {
+            seed: self.seed.to_hex(),
+            preset: self.preset.clone(),
+            trustees: self.trustees.clone(),
+            min_group_size: self.min_group_size,
+            pk_shares: self.pk.keys().cloned().collect(),
+            rlk1: self.rlk1.keys().cloned().collect(),
+            rlk2: self.rlk2.keys().cloned().collect(),
+            round1_aggregate: self.round1.as_ref().map(|r| b64(&r.to_bytes())),
+            complete: self.complete,
+        }
+    }
+
+    /// Writes the deployment once both collective keys exist.
+    fn finish(&mut self, store: &mut Store) -> Result<(), ApiProblem> {
+        let (Some(pk), Some(rk)) = (&self.public_key, &self.relin) else {
+            return Ok(());
+        };
+        if self.complete {
+            return Ok(());
+        }
+        let public_key = codec::encode_public_key(&self.params, pk);
+        let relin_key = codec::encode_relin_key(&self.params, rk);
+        let hashes = [
+            *blake3::hash(&public_key).as_bytes(),
+            *blake3::hash(&relin_key).as_bytes(),
+        ];
+        store.put_deployment(&Deployment {
+            preset: self.preset.clone(),
+            trustees: self.trustees.clone(),
+            min_group_size: self.min_group_size,
+            public_key,
+            relin_key,
+            created_at: unix_now().to_string(),
+        })?;
+        store.append_entry(
+            EntryKind::CeremonyStep,
+            "platform",
+            SUBJECT,
+            &format!(
+                "collective keys aggregated from the shares of {}; deployment created \
+                 (hashes: public key, relinearisation key)",
+                self.trustees.join(", ")
+            ),
+            &hashes,
+        )?;
+        self.complete = true;
+        Ok(())
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The seed of `D/ceremony.seed`, or a fresh one written there (ledger: `ceremony_step`
+/// with its hash; the seed is public, it only derives the common random polynomials).
+fn load_or_draw_seed(store: &mut Store, dir: &Path) -> Result<CeremonySeed, ServerError> {
+    let path = dir.join(SEED_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => CeremonySeed::from_hex(text.trim())
+            .map_err(|e| config(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let seed = CeremonySeed::random(&mut rand::rng());
+            let tmp = dir.join(format!(".{SEED_FILE}.tmp"));
+            std::fs::write(&tmp, format!("{}\n", seed.to_hex()))
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| config(format!("{}: {e}", path.display())))?;
+            store.append_entry(
+                EntryKind::CeremonyStep,
+                "platform",
+                SUBJECT,
+                &format!("ceremony {} started (hash: the public seed)", seed.id()),
+                &[*blake3::hash(&seed.0).as_bytes()],
+            )?;
+            Ok(seed)
+        }
+        Err(e) => Err(config(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn bad(field: &str, e: impl std::fmt::Display) -> ApiProblem {
+    ApiProblem(Problem::bad_request(format!("{field}: {e}")))
+}
+
+/// Refuses (403, logged) unless the caller is one of the ceremony's trustees.
+async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result<(), ApiProblem> {
+    req.require(state, &[Role::Trustee]).await?;
+    let trustees = {
+        let st = state.clone();
+        state
+            .with_store(move |s| {
+                let c = st.keypath.ceremony()?;
+                match c.as_ref() {
+                    Some(c) => Ok(c.trustees.clone()),
+                    None => match s.deployment() {
+                        Ok(d) => Ok(d.trustees),
+                        Err(dtfhe_store::StoreError::DeploymentMissing { .. }) => {
+                            Err(ApiProblem(Problem::unavailable(
+                                "this server runs no key ceremony and has no deployment: \
+                                 start `dtfhe serve` with --trustees",
+                            )))
+                        }
+                        Err(e) => Err(e.into()),
+                    },
+                }
+            })
+            .await?
+    };
+    if trustees.contains(&req.caller.name) {
+        return Ok(());
+    }
+    Err(state
+        .deny(
+            &req.caller.name,
+            &req.path,
+            Problem::forbidden(format!(
+                "`{}` is not a trustee of this deployment's key ceremony",
+                req.caller.name
+            )),
+        )
+        .await)
+}
+
+/// Where the ceremony stands: the public seed, the trustees, whose shares are in, the
+/// round-1 aggregate once complete. After the ceremony (also after a restart): complete.
+#[utoipa::path(get, path = "/v1/ceremony",
+    responses((status = 200, body = CeremonyState), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 503, body = Problem)))]
+async fn get_state(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyState>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let st = state.clone();
+    let dir = state.opts.dir.clone();
+    state
+        .with_store(move |s| {
+            if let Some(c) = st.keypath.ceremony()?.as_ref() {
+                return Ok(Json(c.state()));
+            }
+            let d = s.deployment()?;
+            let seed = std::fs::read_to_string(dir.join(SEED_FILE)).unwrap_or_default();
+            Ok(Json(CeremonyState {
+                seed: seed.trim().to_string(),
+                preset: d.preset,
+                trustees: d.trustees.clone(),
+                min_group_size: d.min_group_size,
+                pk_shares: d.trustees.clone(),
+                rlk1: d.trustees.clone(),
+                rlk2: d.trustees,
+                round1_aggregate: None,
+                complete: true,
+            }))
+        })
+        .await
+}
+
+/// Which step a posted share is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Pk,
+    Rlk1,
+    Rlk2,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Pk => "public-key share",
+            Step::Rlk1 => "round-1 relinearisation share",
+            Step::Rlk2 => "round-2 relinearisation share",
+        }
+    }
+}
+
+/// Accepts one trustee's share for `step`: decodes and checks it (400 naming the field),
+/// refuses a second, different share (409; the same bytes again are accepted, so a trustee
+/// can retry after a lost answer), records it, aggregates when the step is complete.
+async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json<CeremonyState>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let body: CeremonyShare = req.json()?;
+    let bytes = unb64("share", &body.share).map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+    let trustee = req.caller.name.clone();
+    let st = state.clone();
+    state
+        .with_store(move |s| {
+            let mut guard = st.keypath.ceremony()?;
+            let Some(c) = guard.as_mut() else {
+                return Err(ApiProblem(Problem::conflict(
+                    "the key ceremony is over: the deployment exists",
+                )));
+            };
+            if c.complete {
+                return Err(ApiProblem(Problem::conflict(
+                    "the key ceremony is over: the deployment exists",
+                )));
+            }
+            let id = c.seed.id();
+            let already = match step {
+                Step::Pk => c.pk.get(&trustee).map(|(b, _)| b.clone()),
+                Step::Rlk1 => c.rlk1.get(&trustee).map(|(b, _)| b.clone()),
+                Step::Rlk2 => c.rlk2.get(&trustee).map(|(b, _)| b.clone()),
+            };
+            if let Some(prev) = already {
+                if prev == bytes {
+                    return Ok(Json(c.state()));
+                }
+                return Err(ApiProblem(Problem::conflict(format!(
+                    "trustee `{trustee}` already gave its {}; a trustee gives each share once",
+                    step.name()
+                ))));
+            }
+            let n = c.trustees.len();
+            match step {
+                Step::Pk => {
+                    let m = PkShareMsg::from_bytes(&c.params, &bytes).map_err(|e| bad("share", e))?;
+                    if m.ceremony_id() != id {
+                        return Err(bad("share", "belongs to another ceremony"));
+                    }
+                    c.pk.insert(trustee.clone(), (bytes.clone(), m));
+                    if c.pk.len() == n {
+                        let shares: Vec<PkShareMsg> = c.pk.values().map(|(_, m)| m.clone()).collect();
+                        match aggregate_public_key(&c.params, &c.seed, &shares) {
+                            Ok(pk) => c.public_key = Some(pk),
+                            Err(e) => {
+                                c.pk.remove(&trustee);
+                                return Err(bad("share", e));
+                            }
+                        }
+                    }
+                }
+                Step::Rlk1 => {
+                    let m = Rlk1Msg::from_bytes(&c.params, &bytes).map_err(|e| bad("share", e))?;
+                    if m.ceremony_id() != id {
+                        return Err(bad("share", "belongs to another ceremony"));
+                    }
+                    c.rlk1.insert(trustee.clone(), (bytes.clone(), m));
+                    if c.rlk1.len() == n {
+                        let shares: Vec<Rlk1Msg> = c.rlk1.values().map(|(_, m)| m.clone()).collect();
+                        match aggregate_round1(&c.params, &c.seed, &shares) {
+                            Ok(r) => c.round1 = Some(r),
+                            Err(e) => {
+                                c.rlk1.remove(&trustee);
+                                return Err(bad("share", e));
+                            }
+                        }
+                    }
+                }
+                Step::Rlk2 => {
+                    let Some(round1) = c.round1.clone() else {
+                        return Err(ApiProblem(Problem::conflict(
+                            "round 2 needs the round-1 aggregate: not every trustee has given its round-1 share yet",
+                        )));
+                    };
+                    let m = Rlk2Msg::from_bytes(&c.params, &bytes).map_err(|e| bad("share", e))?;
+                    if m.ceremony_id() != id {
+                        return Err(bad("share", "belongs to another ceremony"));
+                    }
+                    if m.round1_digest() != round1.digest() {
+                        return Err(bad("share", "computed from another round-1 aggregate"));
+                    }
+                    c.rlk2.insert(trustee.clone(), (bytes.clone(), m));
+                    if c.rlk2.len() == n {
+                        let shares: Vec<Rlk2Msg> = c.rlk2.values().map(|(_, m)| m.clone()).collect();
+                        match aggregate_relin_key(&c.params, &c.seed, &round1, &shares) {
+                            Ok(rk) => c.relin = Some(rk),
+                            Err(e) => {
+                                c.rlk2.remove(&trustee);
+                                return Err(bad("share", e));
+                            }
+                        }
+                    }
+                }
+            }
+            s.append_entry(
+                EntryKind::CeremonyStep,
+                &trustee,
+                SUBJECT,
+                &format!("{} of `{trustee}` accepted (hash: the message)", step.name()),
+                &[*blake3::hash(&bytes).as_bytes()],
+            )?;
+            c.finish(s)?;
+            Ok(Json(c.state()))
+        })
+        .await
+}
+
+/// A trustee's public-key share (`PkShareMsg`, base64).
+#[utoipa::path(post, path = "/v1/ceremony/pk-share", request_body = CeremonyShare,
+    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem)))]
+async fn post_pk_share(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyState>> {
+    accept(state, req, Step::Pk).await
+}
+
+/// A trustee's round-1 relinearisation share (`Rlk1Msg`, base64).
+#[utoipa::path(post, path = "/v1/ceremony/rlk1", request_body = CeremonyShare,
+    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem)))]
+async fn post_rlk1(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyState>> {
+    accept(state, req, Step::Rlk1).await
+}
+
+/// A trustee's round-2 relinearisation share (`Rlk2Msg`, base64), computed from the
+/// round-1 aggregate of `GET /v1/ceremony`.
+#[utoipa::path(post, path = "/v1/ceremony/rlk2", request_body = CeremonyShare,
+    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem)))]
+async fn post_rlk2(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyState>> {
+    accept(state, req, Step::Rlk2).await
+}

@@ -1,0 +1,184 @@
+//! The ledger for auditors (auditor, admin): `GET /v1/ledger?from=N&limit=M` (entries with
+//! their canonical encodings, the latest signed checkpoint and the store's verifier key),
+//! `GET /v1/ledger/inclusion/{seq}` and `GET /v1/ledger/consistency?old=M&new=N`. An auditor
+//! recomputes the tree from the encodings and checks the checkpoint with a key it pinned, so
+//! it trusts nothing the server says about the log.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use dtfhe_api::types::{
+    b64, ConsistencyProofInfo, InclusionProofInfo, LedgerEntryInfo, LedgerPage,
+};
+use dtfhe_api::{Problem, Role};
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::Signed;
+use crate::error::{ApiProblem, ApiResult};
+use crate::state::AppState;
+
+/// Entries per page when the request does not say.
+pub const DEFAULT_PAGE: u64 = 1000;
+/// Most entries per page.
+pub const MAX_PAGE: u64 = 10_000;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(entries))
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+}
+
+const READERS: &[Role] = &[Role::Auditor, Role::Admin];
+
+/// Query of `GET /v1/ledger`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// First entry (seq), default 0.
+    pub from: Option<u64>,
+    /// Most entries to return, default 1000, at most 10000.
+    pub limit: Option<u64>,
+}
+
+/// Query of `GET /v1/ledger/consistency`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ConsistencyQuery {
+    /// Older tree size.
+    pub old: u64,
+    /// Newer tree size (default: the current size).
+    pub new: Option<u64>,
+}
+
+/// A malformed query string as a 400 problem (after authentication, so it is not a way to
+/// probe the API anonymously).
+fn query_problem(e: QueryRejection) -> ApiProblem {
+    ApiProblem(Problem::bad_request(format!("query: {}", e.body_text())))
+}
+
+fn hexes(hs: &[dtfhe_store::Hash]) -> Vec<String> {
+    hs.iter().map(hex::encode).collect()
+}
+
+/// A page of ledger entries with the latest signed checkpoint.
+#[utoipa::path(get, path = "/v1/ledger", params(PageQuery),
+    responses((status = 200, body = LedgerPage), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
+async fn entries(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+    req: Signed,
+) -> ApiResult<Json<LedgerPage>> {
+    req.require(&state, READERS).await?;
+    let Query(q) = q.map_err(query_problem)?;
+    let from = q.from.unwrap_or(0);
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let page = state
+        .with_store(move |s| {
+            let all = s.entries()?;
+            let checkpoint = s.latest_checkpoint()?;
+            let ident = s.identity()?;
+            let verifier_key =
+                dtfhe_ledger::verifier_key_string(&ident.key_name, &ident.verifying_key)
+                    .map_err(|e| ApiProblem(Problem::internal(format!("verifier key: {e}"))))?;
+            let size = all.len() as u64;
+            let entries = all
+                .into_iter()
+                .skip(usize::try_from(from).unwrap_or(usize::MAX))
+                .take(limit as usize)
+                .map(|e| {
+                    let encoded = e.encode().map_err(|err| {
+                        ApiProblem(Problem::internal(format!("entry {}: {err}", e.seq)))
+                    })?;
+                    Ok(LedgerEntryInfo {
+                        seq: e.seq,
+                        time_unix: e.time_unix,
+                        kind: e.kind.name().to_string(),
+                        hashes: hexes(&e.hashes),
+                        actor: e.actor,
+                        subject: e.subject,
+                        detail: e.detail,
+                        encoded: b64(&encoded),
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiProblem>>()?;
+            Ok(LedgerPage {
+                entries,
+                size,
+                checkpoint,
+                verifier_key,
+            })
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+/// An inclusion proof of entry `seq` in the current tree, with its signed checkpoint.
+#[utoipa::path(get, path = "/v1/ledger/inclusion/{seq}",
+    params(("seq" = u64, Path, description = "entry")),
+    responses((status = 200, body = InclusionProofInfo), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn inclusion(
+    State(state): State<Arc<AppState>>,
+    Path(seq): Path<u64>,
+    req: Signed,
+) -> ApiResult<Json<InclusionProofInfo>> {
+    req.require(&state, READERS).await?;
+    let p = state
+        .with_store(move |s| {
+            let size = s.entries()?.len() as u64;
+            if seq >= size {
+                return Err(ApiProblem(Problem::not_found(format!(
+                    "no entry {seq}: the ledger has {size} entries"
+                ))));
+            }
+            Ok(s.inclusion_proof(seq)?)
+        })
+        .await?;
+    Ok(Json(InclusionProofInfo {
+        seq: p.seq,
+        leaf_hash: hex::encode(p.leaf_hash),
+        size: p.size,
+        root: hex::encode(p.root),
+        proof: hexes(&p.proof),
+        checkpoint: p.checkpoint,
+    }))
+}
+
+/// A consistency proof between two sizes of the ledger, with the checkpoints at both.
+#[utoipa::path(get, path = "/v1/ledger/consistency", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProofInfo), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn consistency(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<ConsistencyQuery>, QueryRejection>,
+    req: Signed,
+) -> ApiResult<Json<ConsistencyProofInfo>> {
+    req.require(&state, READERS).await?;
+    let Query(q) = q.map_err(query_problem)?;
+    let p = state
+        .with_store(move |s| {
+            let size = s.entries()?.len() as u64;
+            let new = q.new.unwrap_or(size);
+            if q.old > new || new > size {
+                return Err(ApiProblem(Problem::bad_request(format!(
+                    "need old <= new <= {size} (the ledger size); got old {} and new {new}",
+                    q.old
+                ))));
+            }
+            Ok(s.consistency_proof(q.old, new)?)
+        })
+        .await?;
+    Ok(Json(ConsistencyProofInfo {
+        old_size: p.old_size,
+        new_size: p.new_size,
+        old_root: hex::encode(p.old_root),
+        new_root: hex::encode(p.new_root),
+        proof: hexes(&p.proof),
+        old_checkpoint: p.old_checkpoint,
+        new_checkpoint: p.new_checkpoint,
+    }))
+}

@@ -1,0 +1,415 @@
+//! `POST /v1/queries` (analyst): plan, compute on the ciphertexts, ask the trustees;
+//! `GET /v1/queries/{id}` (the analyst who asked): the trustees' answers and, once every
+//! trustee approved, the ciphertexts and the sealed shares only the analyst can open.
+//!
+//! Ledger, as the embedded `dtfhe query` records it (so `audit verify` checks both alike):
+//! `query_run` (detail: SQL and ε), `access_denied` for a refusal, `release_requested`
+//! (hashes: the ciphertexts), and `result_delivered` when the complete answers are fetched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use dtfhe_api::release::{
+    verify_statement, GroupInfo, QueryAccepted, QueryRequest, QueryState, QueryStatus,
+    TrusteeAnswer,
+};
+use dtfhe_api::types::b64;
+use dtfhe_api::{Problem, Role};
+use dtfhe_crypto::codec;
+use dtfhe_engine::exec::{self, ComputedSum};
+use dtfhe_engine::{Catalog, EngineError};
+use dtfhe_store::{EntryKind, Hash, Store};
+use dtfhe_thread::Schema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::Signed;
+use crate::error::{ApiProblem, ApiResult};
+use crate::keypath::{LockedStore, PendingRelease};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(status))
+}
+
+/// The ledger detail of a query: its SQL text (analyst-written, never data) and ε; the
+/// same text the embedded `dtfhe query` records.
+pub fn query_detail(sql: &str, epsilon: Option<f64>) -> String {
+    let mut s = format!("sql: {}", sql.trim());
+    if let Some(e) = epsilon {
+        s.push_str(&format!("; epsilon {e}"));
+    }
+    const MAX: usize = 16 * 1024;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str(" …(truncated)");
+    }
+    s
+}
+
+/// The dataset a SQL text names after FROM (subject of entries for an unplannable query).
+fn dataset_of_sql(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[0].eq_ignore_ascii_case("from"))
+        .map(|w| {
+            w[1].trim_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
+                .chars()
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Every registered dataset schema.
+pub fn schemas(store: &Store) -> Result<Vec<Schema>, ApiProblem> {
+    store
+        .datasets()?
+        .into_iter()
+        .map(|name| {
+            let text = store.dataset_schema(&name)?.unwrap_or_default();
+            Schema::from_toml_str(&text, &format!("stored schema of `{name}`")).map_err(|e| {
+                ApiProblem(Problem::internal(format!("stored schema of `{name}`: {e}")))
+            })
+        })
+        .collect()
+}
+
+fn engine_problem(e: &EngineError) -> Problem {
+    if e.is_policy_refusal() {
+        Problem::refused(e.to_string())
+    } else {
+        match e {
+            EngineError::Execution(_) => Problem::internal(e.to_string()),
+            _ => Problem::bad_request(format!("sql: {e}")),
+        }
+    }
+}
+
+/// Plans the query, computes every sum on the ciphertexts, records the request and asks
+/// the trustees. Refusals (k-minimum, overflow, noise, planning rules) are 422 problems and
+/// `access_denied` entries; nothing is decrypted here, ever.
+#[utoipa::path(post, path = "/v1/queries", request_body = QueryRequest,
+    responses((status = 200, body = QueryAccepted), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<QueryAccepted>> {
+    req.require(&state, &[Role::Analyst]).await?;
+    let q: QueryRequest = req.json()?;
+    let analyst = req.caller.name.clone();
+    let key = dtfhe_api::identity::parse_public_key(&req.caller.public_key)
+        .map_err(|e| ApiProblem(Problem::internal(format!("registered key: {e}"))))?;
+    verify_statement(
+        &key,
+        &analyst,
+        q.timestamp,
+        q.epsilon,
+        &q.recipient,
+        &q.sql,
+        &q.statement_signature,
+    )
+    .map_err(|e| ApiProblem(Problem::bad_request(format!("statement_signature: {e}"))))?;
+    let recipient = dtfhe_api::types::unb64("recipient", &q.recipient)
+        .map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+    if recipient.len() != 32 {
+        return Err(ApiProblem(Problem::bad_request(
+            "recipient: expected a 32-byte X25519 public key",
+        )));
+    }
+    if let Some(e) = q.epsilon {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(ApiProblem(Problem::bad_request(
+                "epsilon: must be a positive number",
+            )));
+        }
+    }
+
+    // Plan with the registered schemas.
+    let (deployed, schemas) = {
+        let st = state.clone();
+        state
+            .with_store(move |s| Ok((st.keypath.deployed(s)?, schemas(s)?)))
+            .await?
+    };
+    let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
+    let detail = query_detail(&q.sql, q.epsilon);
+    let query = match dtfhe_engine::plan(&q.sql, &catalog) {
+        Ok(query) => query,
+        Err(e) => {
+            let problem = engine_problem(&e);
+            if e.is_policy_refusal() {
+                let (a, d) = (analyst.clone(), dataset_of_sql(&q.sql));
+                let reason = e.to_string();
+                state
+                    .with_store(move |s| {
+                        let seq = s.append_entry(EntryKind::QueryRun, &a, &d, &detail, &[])?;
+                        s.append_entry(
+                            EntryKind::AccessDenied,
+                            &a,
+                            &d,
+                            &format!("query entry {seq}: refused: {reason}"),
+                            &[],
+                        )?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+            return Err(ApiProblem(problem));
+        }
+    };
+    req.require_dataset(&state, &[Role::Analyst], &query.dataset)
+        .await?;
+    let (a, d) = (analyst.clone(), query.dataset.clone());
+    let q_seq = state
+        .with_store(move |s| Ok(s.append_entry(EntryKind::QueryRun, &a, &d, &detail, &[])?))
+        .await?;
+
+    // Compute in a blocking task; the store is locked per read only.
+    let st = state.clone();
+    let dep = deployed.clone();
+    let query2 = query.clone();
+    let computed = tokio::task::spawn_blocking(move || compute(&st, &dep, &query2))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("query task failed: {e}"))))?;
+    let (groups, computed) = match computed {
+        Ok(v) => v,
+        Err(p) => {
+            if p.status == 422 {
+                let (a, d) = (analyst.clone(), query.dataset.clone());
+                let reason = p.detail.clone().unwrap_or_default();
+                state
+                    .with_store(move |s| {
+                        s.append_entry(
+                            EntryKind::AccessDenied,
+                            &a,
+                            &d,
+                            &format!("query entry {q_seq}: refused: {reason}"),
+                            &[],
+                        )?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+            return Err(ApiProblem(p));
+        }
+    };
+    let params = &deployed.params;
+    let ciphertexts: Vec<Vec<u8>> = computed
+        .iter()
+        .map(|c| codec::encode_ciphertext(params, &c.ciphertext))
+        .collect();
+    let hashes: Vec<Hash> = ciphertexts
+        .iter()
+        .map(|b| *blake3::hash(b).as_bytes())
+        .collect();
+    let (a, d, h) = (analyst.clone(), query.dataset.clone(), hashes.clone());
+    let rdetail = format!(
+        "query entry {q_seq}: {} sums over {} groups{}",
+        computed.len(),
+        groups.len(),
+        q.epsilon
+            .map(|e| format!(", epsilon {e}"))
+            .unwrap_or_default()
+    );
+    let id = state
+        .with_store(move |s| {
+            Ok(s.append_entry(EntryKind::ReleaseRequested, &a, &d, &rdetail, &h)?)
+        })
+        .await?;
+    state.keypath.releases()?.insert(
+        id,
+        PendingRelease {
+            id,
+            analyst,
+            dataset: query.dataset.clone(),
+            sql: q.sql,
+            epsilon: q.epsilon,
+            recipient: q.recipient,
+            timestamp: q.timestamp,
+            statement_signature: q.statement_signature,
+            groups,
+            ciphertexts,
+            hashes,
+            answers: BTreeMap::new(),
+            answering: Default::default(),
+            delivered: false,
+        },
+    );
+    crate::keypath::save(&state, id).await?;
+    Ok(Json(QueryAccepted {
+        query_id: id,
+        ciphertexts: computed.len(),
+        trustees: deployed.deployment.trustees.clone(),
+    }))
+}
+
+/// Pass 1 and 2 of the engine with the clear policy checks in between (fail fast; every
+/// trustee checks again with its own computation). A policy refusal is a 422 problem.
+fn compute(
+    state: &AppState,
+    deployed: &crate::keypath::Deployed,
+    query: &dtfhe_engine::Query,
+) -> Result<(Vec<GroupInfo>, Vec<ComputedSum>), Problem> {
+    let reader = LockedStore(&state.store);
+    let params = &deployed.params;
+    let selection = exec::select(&reader, params, query).map_err(|e| engine_problem(&e))?;
+    let groups: Vec<GroupInfo> = selection
+        .groups
+        .iter()
+        .map(|g| GroupInfo {
+            label: g.label.clone(),
+            rows: g.state.rows(),
+        })
+        .collect();
+    let k = u64::from(deployed.deployment.min_group_size);
+    if let Some(g) = groups.iter().find(|g| g.rows < k) {
+        return Err(Problem::refused(format!(
+            "group {} has fewer than k = {k} rows; the whole query is refused",
+            g.label
+        )));
+    }
+    for g in &groups {
+        for m in &selection.moments {
+            let total = m.bound(&query.schema).saturating_mul(u128::from(g.rows));
+            if total > params.max_abs_total() {
+                return Err(Problem::refused(format!(
+                    "{m} over {} rows could reach {total} in fixed point, beyond the plaintext \
+                     bound t/2 = {}; narrow the declared ranges or scales, or split the query",
+                    g.rows,
+                    params.max_abs_total()
+                )));
+            }
+        }
+    }
+    let computed = if selection.moments.is_empty() {
+        Vec::new()
+    } else {
+        exec::compute(&reader, query, params, &deployed.multiplier, &selection)
+            .map_err(|e| engine_problem(&e))?
+    };
+    Ok((groups, computed))
+}
+
+/// The query's status for the analyst who asked. Once every trustee approved, the answer
+/// carries the ciphertexts and every trustee's sealed shares, and the first such answer is
+/// recorded as `result_delivered`.
+#[utoipa::path(get, path = "/v1/queries/{id}",
+    params(("id" = u64, Path, description = "query id (from POST /v1/queries)")),
+    responses((status = 200, body = QueryStatus), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn status(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    req: Signed,
+) -> ApiResult<Json<QueryStatus>> {
+    req.require(&state, &[Role::Analyst]).await?;
+    let trustees = {
+        let st = state.clone();
+        state
+            .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.trustees.clone()))
+            .await?
+    };
+    let status = {
+        let releases = state.keypath.releases()?;
+        let r = releases.get(&id).ok_or_else(|| {
+            ApiProblem(Problem::not_found(format!(
+                "no query {id} on this server (queries are kept until the server restarts)"
+            )))
+        })?;
+        if r.analyst != req.caller.name {
+            None
+        } else {
+            let refused = r.answers.values().any(|a| !a.approve);
+            let complete = !refused && trustees.iter().all(|t| r.answers.contains_key(t));
+            let state_now = if refused {
+                QueryState::Refused
+            } else if complete {
+                QueryState::Complete
+            } else {
+                QueryState::Pending
+            };
+            let answers = r
+                .answers
+                .iter()
+                .map(|(t, a)| TrusteeAnswer {
+                    trustee: t.clone(),
+                    approve: a.approve,
+                    reason: a.reason.clone(),
+                    sealed: if complete {
+                        a.sealed.clone()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            Some((
+                QueryStatus {
+                    id,
+                    state: state_now,
+                    dataset: r.dataset.clone(),
+                    trustees: trustees.clone(),
+                    answers,
+                    ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
+                    ciphertexts: if complete {
+                        r.ciphertexts.iter().map(|c| b64(c)).collect()
+                    } else {
+                        Vec::new()
+                    },
+                },
+                complete && !r.delivered,
+            ))
+        }
+    };
+    let Some((status, deliver)) = status else {
+        return Err(state
+            .deny(
+                &req.caller.name,
+                &format!("release {id}"),
+                Problem::forbidden(format!("query {id} was asked by another analyst")),
+            )
+            .await);
+    };
+    if deliver {
+        let hashes = {
+            let mut releases = state.keypath.releases()?;
+            match releases.get_mut(&id) {
+                Some(r) if !r.delivered => {
+                    r.delivered = true;
+                    Some(r.hashes.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(hashes) = hashes {
+            let analyst = req.caller.name.clone();
+            let n = trustees.len();
+            let h = hashes.len();
+            state
+                .with_store(move |s| {
+                    s.append_entry(
+                        EntryKind::ResultDelivered,
+                        &analyst,
+                        &format!("release {id}"),
+                        &format!(
+                            "{h} ciphertexts with the sealed shares of {n} trustees delivered to `{analyst}`"
+                        ),
+                        &hashes,
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            crate::keypath::save(&state, id).await?;
+        }
+    }
+    Ok(Json(status))
+}

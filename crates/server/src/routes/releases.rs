@@ -1,0 +1,227 @@
+//! `GET /v1/releases/pending`, `GET /v1/releases/{id}` and `POST /v1/releases/{id}/answers`
+//! (trustee role): the release requests a trustee has to review, and its answer.
+//!
+//! A trustee sees the signed statement, the ciphertext hashes and the platform's group
+//! facts, but no ciphertext: it re-derives the computation from the sources' signed chunks
+//! and compares hashes. Its answer is an approval with one HPKE-sealed share per ciphertext
+//! (sealed to the analyst: the server stores bytes it cannot open) or a refusal with the
+//! reason. Ledger: `trustee_approved` (hashes: blake3 of each sealed share) or
+//! `trustee_refused` (detail: the reason), subject `release <id>`, as the embedded path.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use dtfhe_api::release::{ReleaseAnswer, ReleaseInfo};
+use dtfhe_api::types::unb64;
+use dtfhe_api::{Problem, Role};
+use dtfhe_store::{EntryKind, Hash};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::Signed;
+use crate::error::{ApiProblem, ApiResult};
+use crate::keypath::{Answer, PendingRelease};
+use crate::state::AppState;
+
+/// Largest sealed share accepted (a coefficient-0 share is a few hundred bytes).
+const MAX_SEALED_BYTES: usize = 64 * 1024;
+/// Longest refusal reason kept.
+const MAX_REASON: usize = 2000;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(pending))
+        .routes(routes!(one))
+        .routes(routes!(answer))
+}
+
+fn info(r: &PendingRelease) -> ReleaseInfo {
+    ReleaseInfo {
+        id: r.id,
+        analyst: r.analyst.clone(),
+        dataset: r.dataset.clone(),
+        sql: r.sql.clone(),
+        epsilon: r.epsilon,
+        recipient: r.recipient.clone(),
+        timestamp: r.timestamp,
+        statement_signature: r.statement_signature.clone(),
+        ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
+        groups: r.groups.clone(),
+        answered: r.answers.keys().cloned().collect(),
+    }
+}
+
+/// Refuses (403, logged) unless the caller is a trustee of the deployment.
+async fn require_trustee(state: &Arc<AppState>, req: &Signed) -> Result<(), ApiProblem> {
+    req.require(state, &[Role::Trustee]).await?;
+    let st = state.clone();
+    let trustees = state
+        .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.trustees.clone()))
+        .await?;
+    if trustees.contains(&req.caller.name) {
+        return Ok(());
+    }
+    Err(state
+        .deny(
+            &req.caller.name,
+            &req.path,
+            Problem::forbidden(format!(
+                "`{}` is not a trustee of this deployment",
+                req.caller.name
+            )),
+        )
+        .await)
+}
+
+/// Release requests the caller has not answered yet and no trustee refused, oldest first.
+#[utoipa::path(get, path = "/v1/releases/pending",
+    responses((status = 200, body = Vec<ReleaseInfo>), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
+async fn pending(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<Vec<ReleaseInfo>>> {
+    require_trustee(&state, &req).await?;
+    let releases = state.keypath.releases()?;
+    Ok(Json(
+        releases
+            .values()
+            .filter(|r| {
+                !r.answers.contains_key(&req.caller.name) && r.answers.values().all(|a| a.approve)
+            })
+            .map(info)
+            .collect(),
+    ))
+}
+
+/// One release request.
+#[utoipa::path(get, path = "/v1/releases/{id}",
+    params(("id" = u64, Path, description = "release id")),
+    responses((status = 200, body = ReleaseInfo), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    req: Signed,
+) -> ApiResult<Json<ReleaseInfo>> {
+    require_trustee(&state, &req).await?;
+    let releases = state.keypath.releases()?;
+    releases
+        .get(&id)
+        .map(|r| Json(info(r)))
+        .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))
+}
+
+/// A trustee's answer: approve with one sealed share per ciphertext, or refuse with a
+/// reason. Each trustee answers each release once (409 after).
+#[utoipa::path(post, path = "/v1/releases/{id}/answers", request_body = ReleaseAnswer,
+    params(("id" = u64, Path, description = "release id")),
+    responses((status = 200, body = ReleaseInfo), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn answer(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    req: Signed,
+) -> ApiResult<Json<ReleaseInfo>> {
+    require_trustee(&state, &req).await?;
+    let a: ReleaseAnswer = req.json()?;
+    let trustee = req.caller.name.clone();
+    let expected = {
+        let releases = state.keypath.releases()?;
+        let r = releases
+            .get(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        if r.answers.contains_key(&trustee) || r.answering.contains(&trustee) {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "trustee `{trustee}` already answered release {id}"
+            ))));
+        }
+        r.hashes.len()
+    };
+    let (kind, detail, hashes) = check_answer(&a, id, expected)?;
+    // Reserve the answer, write its ledger entry, then publish it: the analyst never sees
+    // an answer the ledger does not hold, and a trustee answers once.
+    {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        if r.answers.contains_key(&trustee) || !r.answering.insert(trustee.clone()) {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "trustee `{trustee}` already answered release {id}"
+            ))));
+        }
+    }
+    let (t, d) = (trustee.clone(), detail.clone());
+    let written = state
+        .with_store(move |s| {
+            s.append_entry(kind, &t, &format!("release {id}"), &d, &hashes)?;
+            Ok(())
+        })
+        .await;
+    let out = {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        r.answering.remove(&trustee);
+        written?;
+        r.answers.entry(trustee).or_insert(Answer {
+            approve: a.approve,
+            reason: (!a.approve).then_some(detail),
+            sealed: if a.approve { a.sealed } else { Vec::new() },
+        });
+        info(r)
+    };
+    crate::keypath::save(&state, id).await?;
+    Ok(Json(out))
+}
+
+/// Checks an answer's shape; returns its ledger entry kind, detail and hashes.
+fn check_answer(
+    a: &ReleaseAnswer,
+    id: u64,
+    expected: usize,
+) -> Result<(EntryKind, String, Vec<Hash>), ApiProblem> {
+    Ok(if a.approve {
+        if a.sealed.len() != expected {
+            return Err(ApiProblem(Problem::bad_request(format!(
+                "sealed: {} sealed shares for the {expected} ciphertexts of release {id}",
+                a.sealed.len()
+            ))));
+        }
+        let mut hashes: Vec<Hash> = Vec::with_capacity(expected);
+        for (i, s) in a.sealed.iter().enumerate() {
+            let bytes = unb64(&format!("sealed[{i}]"), s)
+                .map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+            if bytes.is_empty() || bytes.len() > MAX_SEALED_BYTES {
+                return Err(ApiProblem(Problem::bad_request(format!(
+                    "sealed[{i}]: {} bytes is not a sealed share",
+                    bytes.len()
+                ))));
+            }
+            hashes.push(*blake3::hash(&bytes).as_bytes());
+        }
+        (
+            EntryKind::TrusteeApproved,
+            format!("approved; {expected} decryption shares given, sealed to the analyst"),
+            hashes,
+        )
+    } else {
+        let reason = a
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| ApiProblem(Problem::bad_request("reason: a refusal needs a reason")))?;
+        if !a.sealed.is_empty() {
+            return Err(ApiProblem(Problem::bad_request(
+                "sealed: a refusal carries no shares",
+            )));
+        }
+        let reason: String = reason.chars().take(MAX_REASON).collect();
+        (EntryKind::TrusteeRefused, reason, Vec::new())
+    })
+}

@@ -1,0 +1,189 @@
+//! The server's shared state: the store (behind a mutex, used from blocking tasks), the
+//! registered identities (rebuilt from the ledger at start: the ledger is their only
+//! record), and the replay cache of request signatures.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use dtfhe_api::types::IdentityRecord;
+use dtfhe_api::Role;
+use dtfhe_store::{EntryKind, Store};
+
+use crate::error::{ApiProblem, ServerError};
+use dtfhe_api::Problem;
+
+/// Largest request body accepted (a chunk of a bfv-16384 deployment with many encrypted
+/// columns is tens of MB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// How `dtfhe serve` was started.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Platform directory: the store and its checkpoint key. Never a key share.
+    pub dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The first admin, `(name, public key text)`, registered on first start.
+    pub admin: Option<(String, String)>,
+    /// Trustee names of the deployment to create (first start only; later starts check
+    /// that they match the stored deployment).
+    pub trustees: Vec<String>,
+    /// k: the smallest group a release may describe (first start only).
+    pub min_group_size: u32,
+    /// Parameter preset (first start only).
+    pub preset: String,
+}
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    /// The start options.
+    pub opts: ServeOptions,
+    /// The store; use [`AppState::with_store`] (blocking work off the async threads).
+    pub store: Mutex<Store>,
+    /// Registered identities by name.
+    pub identities: RwLock<HashMap<String, IdentityRecord>>,
+    /// Request signatures seen in the last [`dtfhe_api::auth::MAX_SKEW_SECS`] seconds,
+    /// with their timestamps: a replayed request is refused.
+    pub replay: Mutex<HashMap<[u8; 64], u64>>,
+    /// Deployment parameters, release requests, key ceremony (see [`crate::keypath`]).
+    pub keypath: crate::keypath::KeyPath,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("dir", &self.opts.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `detail` of an `IdentityRegistered` ledger entry: the record as JSON (public data
+/// only: name, role, public key, grants).
+pub fn identity_detail(r: &IdentityRecord) -> String {
+    serde_json::to_string(r).unwrap_or_default()
+}
+
+impl AppState {
+    /// Opens the platform in `opts.dir`, creating the store on first start, and rebuilds the
+    /// identity registry from the ledger; registers `opts.admin` if it is new.
+    pub fn open(opts: ServeOptions) -> Result<AppState, ServerError> {
+        let mut store = match Store::open(&opts.dir) {
+            Ok(s) => s,
+            Err(dtfhe_store::StoreError::NotFound { .. }) => Store::create(&opts.dir)?,
+            Err(e) => return Err(e.into()),
+        };
+        let mut identities = HashMap::new();
+        for e in store.entries()? {
+            if e.kind == EntryKind::IdentityRegistered {
+                let r: IdentityRecord = serde_json::from_str(&e.detail).map_err(|err| {
+                    ServerError::Config(format!(
+                        "ledger entry {}: identity record is not valid JSON: {err}",
+                        e.seq
+                    ))
+                })?;
+                identities.insert(r.name.clone(), r);
+            }
+        }
+        if let Some((name, key)) = &opts.admin {
+            let record = IdentityRecord {
+                name: name.clone(),
+                role: Role::Admin,
+                public_key: key.clone(),
+                datasets: Vec::new(),
+            };
+            match identities.get(name) {
+                Some(r) if *r == record => {}
+                Some(_) => {
+                    return Err(ServerError::Config(format!(
+                        "identity `{name}` is already registered with another role or key"
+                    )))
+                }
+                None => {
+                    register_in(&mut store, "platform", &record)
+                        .map_err(|p| ServerError::Config(p.0.to_string()))?;
+                    identities.insert(name.clone(), record);
+                }
+            }
+        }
+        let ceremony = crate::routes::ceremony::Ceremony::start(&mut store, &opts)?;
+        let keypath = crate::keypath::KeyPath::new(ceremony, &opts.dir)?;
+        Ok(AppState {
+            opts,
+            store: Mutex::new(store),
+            identities: RwLock::new(identities),
+            replay: Mutex::new(HashMap::new()),
+            keypath,
+        })
+    }
+
+    /// Runs `f` on the store in a blocking task.
+    pub async fn with_store<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiProblem>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiProblem> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state
+                .store
+                .lock()
+                .map_err(|_| ApiProblem(Problem::internal("store lock poisoned")))?;
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("store task failed: {e}"))))?
+    }
+
+    /// Records a refused access in the ledger (best effort: the refusal stands even if the
+    /// entry cannot be written) and returns the problem to answer with.
+    pub async fn deny(
+        self: &Arc<Self>,
+        actor: &str,
+        subject: &str,
+        problem: Problem,
+    ) -> ApiProblem {
+        let actor = actor.to_string();
+        let subject = subject.to_string();
+        let detail = problem
+            .detail
+            .clone()
+            .unwrap_or_else(|| problem.title.clone());
+        let _ = self
+            .with_store(move |s| {
+                s.append_entry(EntryKind::AccessDenied, &actor, &subject, &detail, &[])
+                    .map_err(ApiProblem::from)
+            })
+            .await;
+        ApiProblem(problem)
+    }
+
+    /// The registered identity `name`, if any.
+    pub fn identity(&self, name: &str) -> Option<IdentityRecord> {
+        self.identities.read().ok()?.get(name).cloned()
+    }
+}
+
+/// Registers an identity: an `IdentityRegistered` ledger entry (hash: blake3 of the public
+/// key), and for a source also its chunk-signing key (the same key).
+pub fn register_in(store: &mut Store, actor: &str, r: &IdentityRecord) -> Result<(), ApiProblem> {
+    let key = dtfhe_api::identity::parse_public_key(&r.public_key)
+        .map_err(|e| ApiProblem(Problem::bad_request(format!("public_key: {e}"))))?;
+    if !dtfhe_api::identity::valid_name(&r.name) {
+        return Err(ApiProblem(Problem::bad_request(
+            "name: must be 1-64 of letters, digits, '-', '_' or '.'",
+        )));
+    }
+    if r.role == Role::Source {
+        store.register_source(&r.name, &key)?;
+    }
+    store.append_entry(
+        EntryKind::IdentityRegistered,
+        actor,
+        &r.name,
+        &identity_detail(r),
+        &[*blake3::hash(key.as_bytes()).as_bytes()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The networked key ceremony over real HTTP: three trustees (their shares drawn here, in
+//! the test, never sent) post their public messages; the deployment the server aggregates
+//! encrypts and relinearises correctly under the sum of those shares. Corrupted, repeated
+//! and out-of-order shares are refused with problems naming the field.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::types::{b64, unb64, DeploymentInfo, IdentityRecord};
+use dtfhe_api::{ApiError, Client, Identity, Role};
+use dtfhe_crypto::accumulate::Multiplier;
+use dtfhe_crypto::ceremony::net::{pk_share, CeremonySeed, RelinParty, Rlk1Aggregate};
+use dtfhe_crypto::release::{centred, combine, trustee_share};
+use dtfhe_crypto::{ceremony, codec, column};
+use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_store::EntryKind;
+
+const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
+
+struct Platform {
+    _tmp: tempfile::TempDir,
+    base: String,
+    state: Arc<AppState>,
+    admin: Identity,
+}
+
+async fn platform() -> Platform {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = Identity::generate("root").unwrap();
+    let opts = ServeOptions {
+        dir: tmp.path().join("platform"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: Some(("root".into(), admin.public_key_string())),
+        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let state = Arc::new(AppState::open(opts).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = dtfhe_server::app(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Platform {
+        _tmp: tmp,
+        base,
+        state,
+        admin,
+    }
+}
+
+fn client(base: &str, id: &Identity) -> Client {
+    Client::new(base, Some(id.clone()), Duration::from_secs(60))
+}
+
+fn register(p: &Platform, id: &Identity, role: Role) {
+    let _: IdentityRecord = client(&p.base, &p.admin)
+        .post_json(
+            "/v1/identities",
+            &IdentityRecord {
+                name: id.name().into(),
+                role,
+                public_key: id.public_key_string(),
+                datasets: if role == Role::Analyst {
+                    vec!["*".into()]
+                } else {
+                    Vec::new()
+                },
+            },
+        )
+        .unwrap();
+}
+
+fn post(c: &Client, step: &str, bytes: &[u8]) -> Result<CeremonyState, ApiError> {
+    c.post_json(
+        &format!("/v1/ceremony/{step}"),
+        &CeremonyShare { share: b64(bytes) },
+    )
+}
+
+fn status(r: Result<CeremonyState, ApiError>) -> (u16, String) {
+    match r {
+        Err(ApiError::Problem { problem, .. }) => {
+            (problem.status, problem.detail.clone().unwrap_or_default())
+        }
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceremony_over_http_yields_keys_that_decrypt() {
+    let p = platform().await;
+    let base = p.base.clone();
+    let ids: Vec<Identity> = TRUSTEES
+        .iter()
+        .map(|t| Identity::generate(t).unwrap())
+        .collect();
+    for id in &ids {
+        register(&p, id, Role::Trustee);
+    }
+    let outsider = Identity::generate("eve").unwrap();
+    register(&p, &outsider, Role::Analyst);
+    let state = p.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+        let mut rng = rand::rng();
+        let clients: Vec<Client> = ids.iter().map(|id| client(&base, id)).collect();
+        let s: CeremonyState = clients[0].get_json("/v1/ceremony").unwrap();
+        assert!(!s.complete);
+        assert_eq!(s.preset, "bfv-8192");
+        let seed = CeremonySeed::from_hex(&s.seed).unwrap();
+        // An analyst is not part of the ceremony.
+        let e = client(&base, &outsider)
+            .get_json::<CeremonyState>("/v1/ceremony")
+            .unwrap_err();
+        assert_eq!(e.status(), Some(403));
+
+        let shares: Vec<_> = (0..3)
+            .map(|_| ceremony::new_share(&params, &mut rng))
+            .collect();
+        // Round 2 before round 1 is complete: refused.
+        let mut parties: Vec<RelinParty> = shares
+            .iter()
+            .map(|sk| RelinParty::new(&params, sk, &seed, &mut rng).unwrap())
+            .collect();
+        for (i, sk) in shares.iter().enumerate() {
+            let m = pk_share(&params, sk, &seed, &mut rng).unwrap().to_bytes();
+            if i == 0 {
+                // A corrupted share: 400 naming the field; then the good one.
+                let mut bad = m.clone();
+                let mid = bad.len() / 2;
+                bad[mid] ^= 1;
+                let (code, detail) = status(post(&clients[0], "pk-share", &bad));
+                assert_eq!(code, 400, "{detail}");
+                assert!(detail.starts_with("share: "), "{detail}");
+            }
+            post(&clients[i], "pk-share", &m).unwrap();
+            // The same bytes again (a retry) are fine; another share is a conflict.
+            post(&clients[i], "pk-share", &m).unwrap();
+            let other = pk_share(&params, sk, &seed, &mut rng).unwrap().to_bytes();
+            assert_eq!(status(post(&clients[i], "pk-share", &other)).0, 409);
+        }
+        let r1: Vec<Vec<u8>> = parties
+            .iter_mut()
+            .map(|party| party.round1(&mut rng).unwrap().to_bytes())
+            .collect();
+        post(&clients[0], "rlk1", &r1[0]).unwrap();
+        post(&clients[1], "rlk1", &r1[1]).unwrap();
+        let early = status(post(&clients[0], "rlk2", b"not yet"));
+        assert_eq!(early.0, 409, "{}", early.1);
+        let s = post(&clients[2], "rlk1", &r1[2]).unwrap();
+        let agg = unb64("round1_aggregate", s.round1_aggregate.as_deref().unwrap()).unwrap();
+        let agg = Rlk1Aggregate::from_bytes(&params, &agg).unwrap();
+        let mut last = None;
+        for (i, party) in parties.iter_mut().enumerate() {
+            let m = party.round2(&agg, &mut rng).unwrap().to_bytes();
+            last = Some(post(&clients[i], "rlk2", &m).unwrap());
+        }
+        assert!(last.unwrap().complete);
+        let after = status(post(&clients[0], "pk-share", b"late"));
+        assert_eq!(after.0, 409);
+
+        // The deployment: encrypt under its public key, decrypt with the shares' sum.
+        let d: DeploymentInfo = clients[0].get_json("/v1/deployment").unwrap();
+        assert_eq!(d.trustees, TRUSTEES.map(String::from).to_vec());
+        let pk = codec::decode_public_key(&params, &unb64("pk", &d.public_key).unwrap()).unwrap();
+        let rk = codec::decode_relin_key(&params, &unb64("rk", &d.relin_key).unwrap()).unwrap();
+        let a = column::encrypt(&params, &pk, &[5, 7, 11], 0, &mut rng).unwrap();
+        let b = column::encrypt(&params, &pk, &[2, 3, 4], 0, &mut rng).unwrap();
+        let release = |ct: &fhe::bfv::Ciphertext| {
+            let s: Vec<_> = shares
+                .iter()
+                .map(|sk| trustee_share(&params, sk, ct, 3, &mut rand::rng()).unwrap())
+                .collect();
+            centred(&params, combine(&params, ct, &s).unwrap())
+        };
+        assert_eq!(release(&a), 23);
+        let m = Multiplier::new(&params, rk).unwrap();
+        let mut ps = m.product_sum();
+        ps.add(&m.extend(&a).unwrap(), &m.extend(&b).unwrap());
+        let prod = m.finish(ps).unwrap();
+        assert_eq!(release(&prod), 10 + 21 + 44);
+
+        // Ledger: the seed, nine shares, the keys; no share ever in clear.
+        let store = state.store.lock().unwrap();
+        let steps: Vec<_> = store
+            .entries()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::CeremonyStep)
+            .collect();
+        assert_eq!(steps.len(), 11);
+        assert!(store.deployment().is_ok());
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn a_restart_continues_the_same_ceremony_and_a_deployment_pins_its_trustees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = |trustees: &[&str]| ServeOptions {
+        dir: tmp.path().join("platform"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: None,
+        trustees: trustees.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let seed = |s: &AppState| {
+        std::fs::read_to_string(s.opts.dir.join(dtfhe_server::routes::ceremony::SEED_FILE)).unwrap()
+    };
+    let a = AppState::open(opts(&TRUSTEES)).unwrap();
+    let first = seed(&a);
+    drop(a);
+    let b = AppState::open(opts(&TRUSTEES)).unwrap();
+    assert_eq!(seed(&b), first, "a restart keeps the ceremony's seed");
+    let started = b
+        .store
+        .lock()
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::CeremonyStep)
+        .count();
+    assert_eq!(started, 1, "one `ceremony started` entry");
+    // Once a deployment exists, other trustees are refused at start.
+    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+    let mut rng = rand::rng();
+    let shares: Vec<_> = (0..3)
+        .map(|_| ceremony::new_share(&params, &mut rng))
+        .collect();
+    let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
+    b.store
+        .lock()
+        .unwrap()
+        .put_deployment(&dtfhe_store::Deployment {
+            preset: "bfv-8192".into(),
+            trustees: TRUSTEES.map(String::from).to_vec(),
+            min_group_size: 2,
+            public_key: codec::encode_public_key(&params, &keys.public),
+            relin_key: codec::encode_relin_key(&params, &keys.relin),
+            created_at: "0".into(),
+        })
+        .unwrap();
+    drop(b);
+    let e = AppState::open(opts(&["plant-a", "plant-x"])).unwrap_err();
+    assert!(e.to_string().contains("differs from the deployment"), "{e}");
+    AppState::open(opts(&TRUSTEES)).unwrap();
+    AppState::open(opts(&[])).unwrap();
+}

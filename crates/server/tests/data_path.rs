@@ -1,0 +1,545 @@
+//! The data path over real HTTP: the router on 127.0.0.1:0 in this process, the blocking
+//! client in `spawn_blocking`. Authentication refusals (each a problem document and an
+//! `access_denied` ledger entry), the OpenAPI document, chunk upload with idempotent
+//! retries, signed chunk listings, part bytes, the ledger routes, and a server directory
+//! free of key shares.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dtfhe_api::auth::{
+    sign_request, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use dtfhe_api::types::{
+    unb64, ChunkInfo, ChunkUploaded, DatasetInfo, DeploymentInfo, FileChunkInfo, IdentityRecord,
+    LastSeq, LedgerPage,
+};
+use dtfhe_api::{ApiError, Client, Identity, Problem, Role};
+use dtfhe_crypto::{ceremony, codec};
+use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_store::{chunk_message, ChunkOrigin, Deployment, EntryKind, NewChunk, NewPart, Store};
+
+const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
+const LANE_SCHEMA: &str = "dataset = \"parts\"\nstage = \"manufacturing\"\nlanes = \"product_id\"\n\n[[columns]]\nname = \"product_id\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
+const TRUSTEES: [&str; 2] = ["plant-a", "plant-b"];
+
+struct Platform {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    base: String,
+    state: Arc<AppState>,
+    admin: Identity,
+    share_bytes: Vec<Vec<u8>>,
+}
+
+/// A store with a finished deployment (real keys, bfv-8192, ceremony run here in the test
+/// only), then the server on a free port.
+async fn platform() -> Platform {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("platform");
+    let admin = Identity::generate("root").unwrap();
+    let d = dir.clone();
+    let share_bytes = tokio::task::spawn_blocking(move || {
+        let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+        let mut rng = rand::rng();
+        let shares: Vec<_> = TRUSTEES
+            .iter()
+            .map(|_| ceremony::new_share(&params, &mut rng))
+            .collect();
+        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
+        let mut store = Store::create(&d).unwrap();
+        store
+            .put_deployment(&Deployment {
+                preset: "bfv-8192".into(),
+                trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+                min_group_size: 2,
+                public_key: codec::encode_public_key(&params, &keys.public),
+                relin_key: codec::encode_relin_key(&params, &keys.relin),
+                created_at: "0".into(),
+            })
+            .unwrap();
+        shares
+            .iter()
+            .map(|s| codec::encode_secret_share(&params, s).to_vec())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let opts = ServeOptions {
+        dir: dir.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: Some(("root".into(), admin.public_key_string())),
+        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let state = Arc::new(AppState::open(opts).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = dtfhe_server::app(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Platform {
+        _dir: tmp,
+        dir,
+        base,
+        state,
+        admin,
+        share_bytes,
+    }
+}
+
+fn client(base: &str, id: &Identity) -> Client {
+    Client::new(base, Some(id.clone()), Duration::from_secs(30))
+}
+
+fn register(base: &str, admin: &Identity, id: &Identity, role: Role, datasets: &[&str]) {
+    let r: IdentityRecord = client(base, admin)
+        .post_json(
+            "/v1/identities",
+            &IdentityRecord {
+                name: id.name().into(),
+                role,
+                public_key: id.public_key_string(),
+                datasets: datasets.iter().map(|d| d.to_string()).collect(),
+            },
+        )
+        .unwrap();
+    assert_eq!(r.role, role);
+}
+
+fn denials(state: &AppState) -> usize {
+    let store = state.store.lock().unwrap();
+    store
+        .entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EntryKind::AccessDenied)
+        .count()
+}
+
+/// Sends a request with explicit headers; returns the status and the body.
+fn raw(
+    method: &str,
+    url: &str,
+    headers: Option<&dtfhe_api::auth::SignedHeaders>,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut b = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(h) = headers {
+        b = b
+            .header(HEADER_IDENTITY, &h.identity)
+            .header(HEADER_TIMESTAMP, &h.timestamp)
+            .header(HEADER_SIGNATURE, &h.signature)
+            .header(HEADER_NONCE, &h.nonce);
+    }
+    let mut resp = agent.run(b.body(body.to_vec()).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_vec().unwrap())
+}
+
+fn problem_status(e: ApiError) -> u16 {
+    match e {
+        ApiError::Problem { problem, .. } => problem.status,
+        other => panic!("expected a problem, got {other}"),
+    }
+}
+
+/// A chunk signed by `who` (the store treats ciphertexts as opaque bytes).
+fn chunk(who: &Identity, dataset: &str, seq: u64, index: u32, count: u32, fill: u8) -> NewChunk {
+    let mut c = NewChunk {
+        seq,
+        rows: 2,
+        public: vec![fill, 1, 2, 3],
+        parts: vec![NewPart {
+            column: "torque".into(),
+            part: "value".into(),
+            bytes: vec![fill; 200],
+        }],
+        signature: [0; 64],
+        origin: Some(ChunkOrigin {
+            file_hash: [7; 32],
+            index,
+            count,
+        }),
+    };
+    c.sign(dataset, who.name(), who.signing_key());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_problems_and_ledger_entries() {
+    let p = platform().await;
+    let (base, admin, state) = (p.base.clone(), p.admin.clone(), p.state.clone());
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("plant-a-agent").unwrap();
+        let analyst = Identity::generate("analyst-1").unwrap();
+        register(&base, &admin, &source, Role::Source, &["runs"]);
+        register(&base, &admin, &analyst, Role::Analyst, &["other"]);
+        let now = dtfhe_api::auth::now_unix();
+
+        // Forged: claims to be the source, signed with another key.
+        let mallory = Identity::generate("plant-a-agent").unwrap();
+        let before = denials(&state);
+        let h = sign_request(&mallory, "GET", "/v1/datasets", b"", now);
+        let (status, body) = raw("GET", &format!("{base}/v1/datasets"), Some(&h), b"");
+        assert_eq!(status, 401);
+        let prob: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(prob.status, 401);
+        assert!(prob.detail.unwrap().contains("signature"));
+        assert_eq!(denials(&state), before + 1);
+
+        // Replayed: the same signed request twice.
+        let h = sign_request(&source, "GET", "/v1/datasets", b"", now);
+        let (status, _) = raw("GET", &format!("{base}/v1/datasets"), Some(&h), b"");
+        assert_eq!(status, 200);
+        let before = denials(&state);
+        let (status, body) = raw("GET", &format!("{base}/v1/datasets"), Some(&h), b"");
+        assert_eq!(status, 401);
+        let prob: Problem = serde_json::from_slice(&body).unwrap();
+        assert!(prob.detail.unwrap().contains("replayed"));
+        assert_eq!(denials(&state), before + 1);
+
+        // Unsigned and unregistered.
+        let before = denials(&state);
+        let (status, _) = raw("GET", &format!("{base}/v1/deployment"), None, b"");
+        assert_eq!(status, 401);
+        let stranger = Identity::generate("stranger").unwrap();
+        let e = client(&base, &stranger)
+            .get_json::<DeploymentInfo>("/v1/deployment")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 401);
+        assert_eq!(denials(&state), before + 2);
+
+        // Wrong role: an analyst uploading, a source reading the ledger.
+        let before = denials(&state);
+        let body =
+            dtfhe_api::wire::encode_chunk(SCHEMA, &chunk(&analyst, "runs", 0, 0, 1, 1)).unwrap();
+        let e = client(&base, &analyst)
+            .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        let e = client(&base, &source)
+            .get_json::<LedgerPage>("/v1/ledger")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        // Missing grant: the analyst may read `other` only; the source may write `runs` only.
+        let e = client(&base, &analyst)
+            .get_json::<Vec<ChunkInfo>>("/v1/datasets/runs/chunks")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        let body = dtfhe_api::wire::encode_chunk(
+            &SCHEMA.replace("\"runs\"", "\"secret\""),
+            &chunk(&source, "secret", 0, 0, 1, 1),
+        )
+        .unwrap();
+        let e = client(&base, &source)
+            .post_bytes::<ChunkUploaded>("/v1/datasets/secret/chunks", &body)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        // Another source's sequence.
+        let e = client(&base, &source)
+            .get_json::<LastSeq>("/v1/datasets/runs/sources/plant-b-agent/last-seq")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        // Only the admin registers identities.
+        let e = client(&base, &source)
+            .post_json::<_, IdentityRecord>(
+                "/v1/identities",
+                &IdentityRecord {
+                    name: "x".into(),
+                    role: Role::Admin,
+                    public_key: source.public_key_string(),
+                    datasets: vec![],
+                },
+            )
+            .unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        assert_eq!(denials(&state), before + 6);
+
+        // Every refusal entry names who was refused.
+        let store = state.store.lock().unwrap();
+        let actors: Vec<String> = store
+            .entries()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::AccessDenied)
+            .map(|e| e.actor)
+            .collect();
+        assert!(actors.contains(&"analyst-1".to_string()));
+        assert!(actors.contains(&"stranger".to_string()));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route() {
+    let p = platform().await;
+    let base = p.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let (status, body) = raw("GET", &format!("{base}/openapi.json"), None, b"");
+        assert_eq!(status, 200);
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/v1/health", "get"),
+            ("/v1/identities", "get"),
+            ("/v1/identities", "post"),
+            ("/v1/deployment", "get"),
+            ("/v1/datasets", "get"),
+            ("/v1/datasets/{name}/chunks", "get"),
+            ("/v1/datasets/{name}/chunks", "post"),
+            ("/v1/datasets/{name}/sources/{source}/last-seq", "get"),
+            (
+                "/v1/datasets/{name}/sources/{source}/files/{file_hash}",
+                "get",
+            ),
+            ("/v1/chunks/{id}/parts/{column}/{part}", "get"),
+            ("/v1/ledger", "get"),
+            ("/v1/ledger/inclusion/{seq}", "get"),
+            ("/v1/ledger/consistency", "get"),
+        ] {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing from /openapi.json"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
+    let p = platform().await;
+    let (base, admin) = (p.base.clone(), p.admin.clone());
+    let dir = p.dir.clone();
+    let shares = p.share_bytes.clone();
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("plant-a-agent").unwrap();
+        let auditor = Identity::generate("auditor-1").unwrap();
+        let analyst = Identity::generate("analyst-1").unwrap();
+        register(&base, &admin, &source, Role::Source, &["runs", "parts"]);
+        register(&base, &admin, &auditor, Role::Auditor, &[]);
+        register(&base, &admin, &analyst, Role::Analyst, &["*"]);
+        let src = client(&base, &source);
+
+        let d: DeploymentInfo = src.get_json("/v1/deployment").unwrap();
+        assert_eq!(d.preset, "bfv-8192");
+        assert_eq!(d.trustees, TRUSTEES);
+        assert!(!unb64("public_key", &d.public_key).unwrap().is_empty());
+
+        let last: LastSeq = src
+            .get_json("/v1/datasets/runs/sources/plant-a-agent/last-seq")
+            .unwrap();
+        assert_eq!(last.last_seq, None);
+
+        let c0 = chunk(&source, "runs", 0, 0, 2, 1);
+        let body = dtfhe_api::wire::encode_chunk(SCHEMA, &c0).unwrap();
+        let up: ChunkUploaded = src.post_bytes("/v1/datasets/runs/chunks", &body).unwrap();
+        assert_eq!(up.status, "stored");
+        // A retry after a lost answer: same chunk id, nothing new stored.
+        let again: ChunkUploaded = src.post_bytes("/v1/datasets/runs/chunks", &body).unwrap();
+        assert_eq!(again.status, "already_stored");
+        assert_eq!(again.chunk_id, up.chunk_id);
+
+        // Resume information.
+        let last: LastSeq = src
+            .get_json("/v1/datasets/runs/sources/plant-a-agent/last-seq")
+            .unwrap();
+        assert_eq!(last.last_seq, Some(0));
+        let files: Vec<FileChunkInfo> = src
+            .get_json(&format!(
+                "/v1/datasets/runs/sources/plant-a-agent/files/{}",
+                hex::encode([7u8; 32])
+            ))
+            .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!((files[0].index, files[0].count), (0, 2));
+
+        // Bad bodies: truncated, wrong dataset, lane dataset, replayed seq.
+        let e = src
+            .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body[..body.len() - 3])
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+        let e = src
+            .post_bytes::<ChunkUploaded>("/v1/datasets/parts/chunks", &body)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+        let lane = dtfhe_api::wire::encode_chunk(LANE_SCHEMA, &chunk(&source, "parts", 0, 0, 1, 2))
+            .unwrap();
+        let e = src
+            .post_bytes::<ChunkUploaded>("/v1/datasets/parts/chunks", &lane)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 422);
+        let mut replay = chunk(&source, "runs", 0, 1, 2, 3);
+        replay.origin = None;
+        let e = src
+            .post_bytes::<ChunkUploaded>(
+                "/v1/datasets/runs/chunks",
+                &dtfhe_api::wire::encode_chunk(SCHEMA, &replay).unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(problem_status(e), 422);
+
+        let c1 = chunk(&source, "runs", 1, 1, 2, 4);
+        let up1: ChunkUploaded = src
+            .post_bytes(
+                "/v1/datasets/runs/chunks",
+                &dtfhe_api::wire::encode_chunk(SCHEMA, &c1).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(up1.status, "stored");
+
+        // Readers see both chunks, check signatures and hashes themselves.
+        let datasets: Vec<DatasetInfo> = client(&base, &analyst).get_json("/v1/datasets").unwrap();
+        assert_eq!(datasets.len(), 1);
+        assert_eq!(datasets[0].schema_toml, SCHEMA);
+        let listed: Vec<ChunkInfo> = client(&base, &auditor)
+            .get_json("/v1/datasets/runs/chunks")
+            .unwrap();
+        assert_eq!(listed.len(), 2);
+        for (info, original) in listed.iter().zip([&c0, &c1]) {
+            let public = unb64("public", &info.public).unwrap();
+            assert_eq!(public, original.public);
+            let parts: Vec<(&str, &str, [u8; 32])> = info
+                .parts
+                .iter()
+                .map(|p| {
+                    (
+                        p.column.as_str(),
+                        p.part.as_str(),
+                        dtfhe_api::types::unhex32("hash", &p.hash).unwrap(),
+                    )
+                })
+                .collect();
+            let msg = chunk_message(
+                "runs",
+                &info.source,
+                info.seq,
+                info.rows,
+                blake3::hash(&public).as_bytes(),
+                &parts,
+            );
+            let sig: [u8; 64] = unb64("signature", &info.signature)
+                .unwrap()
+                .try_into()
+                .unwrap();
+            use ed25519_dalek::Verifier as _;
+            source
+                .verifying_key()
+                .verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+                .unwrap();
+            assert_eq!(
+                info.origin.as_ref().map(|o| o.index),
+                original.origin.map(|o| o.index)
+            );
+            let bytes = client(&base, &analyst)
+                .get_bytes(&format!("/v1/chunks/{}/parts/torque/value", info.id))
+                .unwrap();
+            assert_eq!(bytes, original.parts[0].bytes);
+        }
+        let e = client(&base, &analyst)
+            .get_bytes(&format!("/v1/chunks/{}/parts/torque/square", listed[0].id))
+            .unwrap_err();
+        assert_eq!(problem_status(e), 404);
+
+        // The ledger: pages, proofs.
+        let page: LedgerPage = client(&base, &auditor)
+            .get_json("/v1/ledger?from=0&limit=3")
+            .unwrap();
+        assert_eq!(page.entries.len(), 3);
+        assert!(page.size > 3);
+        assert!(page.checkpoint.contains(&format!("\n{}\n", page.size)));
+        let proof: dtfhe_api::types::InclusionProofInfo = client(&base, &auditor)
+            .get_json("/v1/ledger/inclusion/1")
+            .unwrap();
+        assert_eq!(proof.seq, 1);
+        let e = client(&base, &auditor)
+            .get_json::<dtfhe_api::types::InclusionProofInfo>("/v1/ledger/inclusion/100000")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 404);
+        let cons: dtfhe_api::types::ConsistencyProofInfo = client(&base, &auditor)
+            .get_json("/v1/ledger/consistency?old=2")
+            .unwrap();
+        assert_eq!(cons.old_size, 2);
+        let e = client(&base, &auditor)
+            .get_json::<LedgerPage>("/v1/ledger?from=x")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+        let e = client(&base, &auditor)
+            .get_json::<dtfhe_api::types::ConsistencyProofInfo>(
+                "/v1/ledger/consistency?old=5&new=2",
+            )
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+
+        // No key share anywhere in the platform directory.
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                for share in &shares {
+                    let probe = &share[share.len() / 2..share.len() / 2 + 64];
+                    assert!(
+                        !bytes.windows(probe.len()).any(|w| w == probe),
+                        "{} holds key share bytes",
+                        path.display()
+                    );
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_ceremony_the_deployment_and_uploads_answer_503() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = Identity::generate("root").unwrap();
+    let opts = ServeOptions {
+        dir: tmp.path().join("platform"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: Some(("root".into(), admin.public_key_string())),
+        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
+        min_group_size: 2,
+        preset: "bfv-8192".into(),
+    };
+    let state = Arc::new(AppState::open(opts).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = dtfhe_server::app(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("plant-a-agent").unwrap();
+        register(&base, &admin, &source, Role::Source, &["runs"]);
+        let src = client(&base, &source);
+        let e = src
+            .get_json::<DeploymentInfo>("/v1/deployment")
+            .unwrap_err();
+        assert!(e.is_retryable());
+        assert_eq!(problem_status(e), 503);
+        let body =
+            dtfhe_api::wire::encode_chunk(SCHEMA, &chunk(&source, "runs", 0, 0, 1, 1)).unwrap();
+        let e = src
+            .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body)
+            .unwrap_err();
+        assert_eq!(problem_status(e), 503);
+        let e = src
+            .get_json::<Vec<FileChunkInfo>>("/v1/datasets/runs/sources/plant-a-agent/files/xyz")
+            .unwrap_err();
+        assert_eq!(problem_status(e), 400);
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,527 @@
+//! `dtfhe trustee --server URL`: a factory's trustee as a long-running process next to the
+//! platform.
+//!
+//! 1. **Ceremony.** On first run it draws its secret-key share into its own directory
+//!    ([`Trustee::create`], mode 0600), then gives the server its public-key share and its
+//!    two relinearisation shares (`dtfhe_crypto::ceremony::net`). Only public messages leave
+//!    the process.
+//! 2. **Reviews.** It polls the pending release requests and, for each, trusts nothing the
+//!    platform says: it re-plans the SQL with the registered schemas, re-runs the engine over
+//!    a [`RemoteReader`] (every chunk's source signature and every part's hash checked),
+//!    compares its ciphertext hashes with the request's, checks the analyst's registered key,
+//!    grant and statement signature, and applies the release policy to its **own** group
+//!    facts ([`Trustee::review`], with its share log and DP budget). Only then does it seal
+//!    its decryption shares to the analyst's recipient key (HPKE; the associated data binds
+//!    release id, trustee and position), so the platform relays bytes it cannot open.
+//!
+//! Nothing it prints or sends holds a plaintext value or key material: refusals name rules
+//! and groups, approvals count shares.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::reader::RemoteReader;
+use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
+use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
+use dtfhe_api::{ApiError, Client, Identity, Role};
+use dtfhe_crypto::accumulate::Multiplier;
+use dtfhe_crypto::ceremony::net::{pk_share, CeremonySeed, RelinParty, Rlk1Aggregate, Rlk1Msg};
+use dtfhe_crypto::seal::{seal, RecipientPublicKey};
+use dtfhe_crypto::{codec, Params};
+use dtfhe_engine::exec::{self, ComputedSum, Selection};
+use dtfhe_engine::{Catalog, Moment};
+use dtfhe_thread::Schema;
+
+use crate::policy::{GroupFacts, Policy, ReleaseItem, ReleaseRequest};
+use crate::shares::ciphertext_hash;
+use crate::{Trustee, TrusteeError};
+
+/// The refusal reason when the platform's ciphertexts are not what the signed chunks give.
+pub const MISMATCH_REASON: &str =
+    "the platform's ciphertexts differ from the re-derived computation";
+
+/// How `dtfhe trustee` runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The trustee's own directory (share.key, shares.log, policy.toml, dp_spent.log).
+    pub dir: PathBuf,
+    /// Platform URL.
+    pub server: String,
+    /// The trustee's identity (its name is the trustee name).
+    pub identity: Identity,
+    /// Poll interval.
+    pub poll: Duration,
+    /// Review the pending requests once, then exit (after the ceremony, if one runs).
+    pub once: bool,
+    /// A stricter local k than the deployment's, if set.
+    pub min_group_size: Option<u32>,
+    /// Only these datasets may be released (case-insensitive), if set.
+    pub datasets: Option<Vec<String>>,
+    /// DP budget written to policy.toml when the share is created.
+    pub dp_budget: Option<f64>,
+    /// Per-request timeout (and, with `once`, how long to wait for the ceremony).
+    pub timeout: Duration,
+    /// Set from outside to stop the review loop after the current round (tests, embedding).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Why the daemon stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The platform could not be used.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The trustee's own directory or a crypto step failed.
+    #[error(transparent)]
+    Trustee(#[from] TrusteeError),
+    /// The platform's answers are inconsistent or the setup is wrong.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+fn crypto(e: dtfhe_crypto::CryptoError) -> DaemonError {
+    DaemonError::Trustee(TrusteeError::Crypto(e))
+}
+
+/// What one review decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Approved with this many sealed shares.
+    Approved(usize),
+    /// Refused, with the reason sent.
+    Refused(String),
+}
+
+/// The (group, moment) of each released ciphertext, in release order: the order
+/// `exec::compute` returns (groups in key order, skipping empty ones; moments in plan order).
+pub fn release_order(selection: &Selection) -> Vec<(usize, Moment)> {
+    let mut out = Vec::new();
+    for (gi, g) in selection.groups.iter().enumerate() {
+        if g.state.rows() == 0 {
+            continue;
+        }
+        for m in &selection.moments {
+            out.push((gi, m.clone()));
+        }
+    }
+    out
+}
+
+/// Every registered dataset schema, from `GET /v1/datasets`.
+pub fn remote_schemas(client: &Client) -> Result<Vec<Schema>, DaemonError> {
+    let list: Vec<DatasetInfo> = client.get_json("/v1/datasets")?;
+    list.into_iter()
+        .map(|d| {
+            Schema::from_toml_str(&d.schema_toml, &format!("schema of `{}`", d.name)).map_err(|e| {
+                DaemonError::Protocol(format!("registered schema of `{}`: {e}", d.name))
+            })
+        })
+        .collect()
+}
+
+/// The deployment with its parameters and multiplier.
+pub struct RemoteDeployment {
+    /// The public record.
+    pub info: DeploymentInfo,
+    /// Its parameters.
+    pub params: Params,
+    /// The multiplier (relinearisation key).
+    pub multiplier: Multiplier,
+}
+
+impl std::fmt::Debug for RemoteDeployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteDeployment")
+            .field("preset", &self.info.preset)
+            .field("trustees", &self.info.trustees)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/deployment`, decoded.
+pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, DaemonError> {
+    let info: DeploymentInfo = client.get_json("/v1/deployment")?;
+    let params = dtfhe_crypto::params_by_name(&info.preset).map_err(crypto)?;
+    let relin = unb64("relin_key", &info.relin_key).map_err(DaemonError::Protocol)?;
+    let relin = codec::decode_relin_key(&params, &relin).map_err(crypto)?;
+    let multiplier = Multiplier::new(&params, relin).map_err(crypto)?;
+    Ok(RemoteDeployment {
+        info,
+        params,
+        multiplier,
+    })
+}
+
+/// Runs the trustee: ceremony if one is in progress, then reviews until stopped (or once).
+pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
+    let client = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);
+    let name = opts.identity.name().to_string();
+    ceremony(&client, opts)?;
+    let deployed = remote_deployment(&client)?;
+    if !deployed.info.trustees.contains(&name) {
+        return Err(DaemonError::Protocol(format!(
+            "`{name}` is not a trustee of this deployment ({})",
+            deployed.info.trustees.join(", ")
+        )));
+    }
+    let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
+    eprintln!(
+        "trustee {name}: reviewing release requests of {} (poll every {} ms)",
+        client.base(),
+        opts.poll.as_millis()
+    );
+    loop {
+        match client.get_json::<Vec<ReleaseInfo>>("/v1/releases/pending") {
+            Ok(pending) => {
+                // One reader per round: parts downloaded for one request serve the next.
+                let mut reader = None;
+                for r in pending {
+                    match review_and_answer(&client, &trustee, &deployed, opts, &r, &mut reader) {
+                        Ok(Decision::Approved(n)) => {
+                            eprintln!(
+                                "trustee {name}: release {}: approved, {n} sealed shares",
+                                r.id
+                            )
+                        }
+                        Ok(Decision::Refused(reason)) => {
+                            eprintln!("trustee {name}: release {}: refused: {reason}", r.id)
+                        }
+                        Err(e) => eprintln!(
+                            "trustee {name}: release {}: not answered yet ({e}); will retry",
+                            r.id
+                        ),
+                    }
+                }
+            }
+            Err(e) if e.is_retryable() && !opts.once => {
+                eprintln!("trustee {name}: {e}; retrying");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if opts.once || stopped(opts) {
+            return Ok(());
+        }
+        std::thread::sleep(opts.poll);
+    }
+}
+
+fn stopped(opts: &DaemonOptions) -> bool {
+    opts.stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed))
+}
+
+/// Takes part in the key ceremony if the server runs one; returns once the deployment
+/// exists. Creates the share on first run.
+pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
+    let name = opts.identity.name().to_string();
+    let mut party: Option<(RelinParty, Rlk1Msg)> = None;
+    let mut trustee: Option<(Trustee, Params)> = None;
+    let started = Instant::now();
+    loop {
+        let state: CeremonyState = match client.get_json("/v1/ceremony") {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                eprintln!("trustee {name}: {e}; retrying");
+                std::thread::sleep(opts.poll);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if state.complete {
+            return Ok(());
+        }
+        if !state.trustees.contains(&name) {
+            return Err(DaemonError::Protocol(format!(
+                "`{name}` is not one of the ceremony's trustees ({})",
+                state.trustees.join(", ")
+            )));
+        }
+        if trustee.is_none() {
+            let params = dtfhe_crypto::params_by_name(&state.preset).map_err(crypto)?;
+            let t = if opts.dir.join(crate::keystore::SHARE_FILE).exists() {
+                Trustee::open(&opts.dir, &name, &params)?
+            } else {
+                eprintln!(
+                    "trustee {name}: drawing a new key share in {}",
+                    opts.dir.display()
+                );
+                Trustee::create(&opts.dir, &name, &params, opts.dp_budget)?
+            };
+            trustee = Some((t, params));
+        }
+        let Some((t, params)) = trustee.as_ref() else {
+            continue;
+        };
+        let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
+        let mut rng = rand::rng();
+        let post = |step: &str, bytes: Vec<u8>| -> Result<CeremonyState, DaemonError> {
+            Ok(client.post_json(
+                &format!("/v1/ceremony/{step}"),
+                &CeremonyShare { share: b64(&bytes) },
+            )?)
+        };
+        if !state.pk_shares.contains(&name) {
+            let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng).map_err(crypto)?;
+            post("pk-share", m.to_bytes())?;
+            eprintln!("trustee {name}: public-key share given");
+            continue;
+        }
+        if !state.rlk1.contains(&name) {
+            if party.is_none() {
+                let mut p = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
+                    .map_err(crypto)?;
+                let m = p.round1(&mut rng).map_err(crypto)?;
+                party = Some((p, m));
+            }
+            if let Some((_, m)) = &party {
+                post("rlk1", m.to_bytes())?;
+                eprintln!("trustee {name}: round-1 relinearisation share given");
+            }
+            continue;
+        }
+        if !state.rlk2.contains(&name) {
+            if let Some(agg) = &state.round1_aggregate {
+                let Some((p, _)) = party.as_mut() else {
+                    return Err(DaemonError::Protocol(format!(
+                        "trustee {name} gave its round-1 share in an earlier run and lost its \
+                         ephemeral round state: the ceremony cannot finish; restart the server's \
+                         ceremony (new platform directory) and every trustee"
+                    )));
+                };
+                let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
+                let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
+                let m = p.round2(&agg, &mut rng).map_err(crypto)?;
+                post("rlk2", m.to_bytes())?;
+                eprintln!("trustee {name}: round-2 relinearisation share given");
+                continue;
+            }
+        }
+        if stopped(opts) {
+            return Err(DaemonError::Protocol(
+                "stopped during the key ceremony".into(),
+            ));
+        }
+        if opts.once && started.elapsed() > opts.timeout {
+            return Err(DaemonError::Protocol(
+                "the key ceremony did not finish in time (other trustees missing?)".into(),
+            ));
+        }
+        std::thread::sleep(opts.poll);
+    }
+}
+
+/// Reviews one release request and posts the answer. A transport failure is returned (the
+/// request stays pending and is retried); every rule or check that fails is a refusal.
+/// `reader` is created on first use and may be shared by the requests of one poll round
+/// (it re-lists and re-verifies the chunks for each, and caches verified part bytes).
+pub fn review_and_answer(
+    client: &Client,
+    trustee: &Trustee,
+    deployed: &RemoteDeployment,
+    opts: &DaemonOptions,
+    r: &ReleaseInfo,
+    reader: &mut Option<RemoteReader>,
+) -> Result<Decision, DaemonError> {
+    let outcome = review(client, trustee, deployed, opts, r, reader);
+    let (answer, decision) = match outcome {
+        Ok(sealed) => {
+            let n = sealed.len();
+            (
+                ReleaseAnswer {
+                    approve: true,
+                    reason: None,
+                    sealed,
+                },
+                Decision::Approved(n),
+            )
+        }
+        Err(Review::Refuse(reason)) => (
+            ReleaseAnswer {
+                approve: false,
+                reason: Some(reason.clone()),
+                sealed: Vec::new(),
+            },
+            Decision::Refused(reason),
+        ),
+        Err(Review::Retry(e)) => return Err(e),
+    };
+    let _: ReleaseInfo = client.post_json(&format!("/v1/releases/{}/answers", r.id), &answer)?;
+    Ok(decision)
+}
+
+/// A review that did not approve.
+enum Review {
+    /// Refuse with this reason.
+    Refuse(String),
+    /// Could not decide now (platform unreachable); retry later.
+    Retry(DaemonError),
+}
+
+fn api(e: ApiError) -> Review {
+    if e.is_retryable() {
+        Review::Retry(e.into())
+    } else {
+        Review::Refuse(format!("the platform refused a check: {e}"))
+    }
+}
+
+/// The review itself: returns the sealed shares, or why not.
+fn review(
+    client: &Client,
+    trustee: &Trustee,
+    deployed: &RemoteDeployment,
+    opts: &DaemonOptions,
+    r: &ReleaseInfo,
+    reader: &mut Option<RemoteReader>,
+) -> Result<Vec<String>, Review> {
+    let params = &deployed.params;
+    // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
+    let ids: Vec<IdentityRecord> = client.get_json("/v1/identities").map_err(api)?;
+    let analyst = ids
+        .iter()
+        .find(|i| i.name == r.analyst)
+        .ok_or_else(|| Review::Refuse(format!("`{}` is not a registered identity", r.analyst)))?;
+    if analyst.role != Role::Analyst {
+        return Err(Review::Refuse(format!("`{}` is not an analyst", r.analyst)));
+    }
+    let key = dtfhe_api::identity::parse_public_key(&analyst.public_key)
+        .map_err(|e| Review::Refuse(format!("`{}`'s registered key: {e}", r.analyst)))?;
+    verify_statement(
+        &key,
+        &r.analyst,
+        r.timestamp,
+        r.epsilon,
+        &r.recipient,
+        &r.sql,
+        &r.statement_signature,
+    )
+    .map_err(Review::Refuse)?;
+    let recipient = unb64("recipient", &r.recipient)
+        .map_err(Review::Refuse)
+        .and_then(|b| {
+            RecipientPublicKey::from_bytes(&b)
+                .map_err(|e| Review::Refuse(format!("recipient key: {e}")))
+        })?;
+
+    // Re-derive: plan with the registered schemas, compute over the signed chunks.
+    let schemas = remote_schemas(client).map_err(|e| match e {
+        DaemonError::Api(e) => api(e),
+        other => Review::Refuse(other.to_string()),
+    })?;
+    let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
+    let query = dtfhe_engine::plan(&r.sql, &catalog)
+        .map_err(|e| Review::Refuse(format!("the query cannot be planned: {e}")))?;
+    if !query.dataset.eq_ignore_ascii_case(&r.dataset) {
+        return Err(Review::Refuse(format!(
+            "the request names dataset `{}` but the SQL queries `{}`",
+            r.dataset, query.dataset
+        )));
+    }
+    if !analyst.grants(&query.dataset) {
+        return Err(Review::Refuse(format!(
+            "`{}` has no grant for dataset `{}`",
+            r.analyst, query.dataset
+        )));
+    }
+    if let Some(allowed) = &opts.datasets {
+        if !allowed
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(&query.dataset))
+        {
+            return Err(Review::Refuse(format!(
+                "this trustee's local policy releases nothing of dataset `{}`",
+                query.dataset
+            )));
+        }
+    }
+    if reader.is_none() {
+        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
+    }
+    let Some(reader) = reader.as_ref() else {
+        return Err(Review::Retry(DaemonError::Protocol(
+            "no chunk reader".into(),
+        )));
+    };
+    let selection = exec::select(reader, params, &query).map_err(engine)?;
+    let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
+        Vec::new()
+    } else {
+        exec::compute(reader, &query, params, &deployed.multiplier, &selection).map_err(engine)?
+    };
+    let mine: Vec<String> = computed
+        .iter()
+        .map(|c| hex::encode(ciphertext_hash(params, &c.ciphertext)))
+        .collect();
+    if mine != r.ciphertext_hashes {
+        return Err(Review::Refuse(MISMATCH_REASON.to_string()));
+    }
+
+    // Policy on the trustee's own facts, share log, DP budget.
+    let k = deployed
+        .info
+        .min_group_size
+        .max(opts.min_group_size.unwrap_or(0));
+    let policy = Policy {
+        min_group_size: k,
+        trustees: deployed.info.trustees.len(),
+    };
+    let request = ReleaseRequest {
+        dataset: query.dataset.clone(),
+        query: r.sql.clone(),
+        groups: selection
+            .groups
+            .iter()
+            .map(|g| GroupFacts {
+                label: g.label.clone(),
+                rows: g.state.rows(),
+            })
+            .collect(),
+        items: computed
+            .iter()
+            .map(|c| ReleaseItem {
+                group: c.group,
+                what: format!("{} for group {}", c.moment, selection.groups[c.group].label),
+                per_row_bound: c.per_row_bound,
+                noise_bits: c.noise.0,
+                ciphertext: c.ciphertext.clone(),
+            })
+            .collect(),
+        epsilon: r.epsilon,
+    };
+    let shares = match trustee.review(params, &policy, &request) {
+        Ok(s) => s,
+        Err(TrusteeError::Refused { reason, .. }) => return Err(Review::Refuse(reason)),
+        Err(e) => return Err(Review::Retry(e.into())),
+    };
+    let mut rng = rand::rng();
+    let name = trustee.name();
+    shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            seal(
+                &recipient,
+                SEAL_INFO,
+                &seal_aad(r.id, name, i, &mine[i]),
+                &s.to_bytes(),
+                &mut rng,
+            )
+            .map(|b| b64(&b))
+            .map_err(|e| Review::Retry(crypto(e)))
+        })
+        .collect()
+}
+
+fn engine(e: dtfhe_engine::EngineError) -> Review {
+    match &e {
+        dtfhe_engine::EngineError::Execution(m) if m.contains("platform:") => {
+            Review::Retry(DaemonError::Protocol(e.to_string()))
+        }
+        _ => Review::Refuse(format!("re-deriving the computation failed: {e}")),
+    }
+}
