@@ -58,6 +58,7 @@ fn platform(source_name: &str, grants: &[&str]) -> Platform {
     let admin = Identity::generate("root").unwrap();
     let state = Arc::new(
         AppState::open(ServeOptions {
+            store: Default::default(),
             dir: dir.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             admin: Some(("root".into(), admin.public_key_string())),

@@ -13,7 +13,7 @@ pub mod net;
 pub mod ops;
 pub mod platform;
 pub mod reference;
-pub mod store_location;
 pub mod remote_audit;
+pub mod store_location;
 
 pub use error::CliError;

@@ -129,6 +129,7 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
         }
     };
     let opts = dtfhe_server::ServeOptions {
+        store: crate::store_location::store_location(),
         dir: a.dir,
         listen: a.listen,
         admin,

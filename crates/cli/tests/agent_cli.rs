@@ -60,6 +60,7 @@ fn agent_exit_codes_and_summaries() {
 
     let state = Arc::new(
         AppState::open(ServeOptions {
+            store: Default::default(),
             dir: dir.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             admin: Some(("root".into(), root_key)),

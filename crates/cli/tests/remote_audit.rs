@@ -40,6 +40,7 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
     let admin = Identity::generate("root").unwrap();
     let state = Arc::new(
         AppState::open(ServeOptions {
+            store: Default::default(),
             dir: dir.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             admin: Some(("root".into(), admin.public_key_string())),

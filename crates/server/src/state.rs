@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::Role;
-use dtfhe_store::{EntryKind, Store};
+use dtfhe_store::{EntryKind, Store, StoreLocation};
 
 use crate::error::{ApiProblem, ServerError};
 use dtfhe_api::Problem;
@@ -23,6 +23,9 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 pub struct ServeOptions {
     /// Platform directory: the store and its checkpoint key. Never a key share.
     pub dir: PathBuf,
+    /// Where the store's database lives: `D/store.sqlite` or a PostgreSQL database (the
+    /// choice for a server); the checkpoint key stays in `dir` either way.
+    pub store: StoreLocation,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// The first admin, `(name, public key text)`, registered on first start.
@@ -69,9 +72,18 @@ impl AppState {
     /// Opens the platform in `opts.dir`, creating the store on first start, and rebuilds the
     /// identity registry from the ledger; registers `opts.admin` if it is new.
     pub fn open(opts: ServeOptions) -> Result<AppState, ServerError> {
-        let mut store = match Store::open(&opts.dir) {
+        // First start: no store yet (SQLite: no file; PostgreSQL: an empty database, which
+        // `create_at` checks again, refusing one that holds a store).
+        let mut store = match Store::open_at(&opts.dir, &opts.store) {
             Ok(s) => s,
-            Err(dtfhe_store::StoreError::NotFound { .. }) => Store::create(&opts.dir)?,
+            Err(dtfhe_store::StoreError::NotFound { .. }) => {
+                Store::create_at(&opts.dir, &opts.store)?
+            }
+            Err(dtfhe_store::StoreError::NotAStore { .. })
+                if matches!(opts.store, StoreLocation::Postgres(_)) =>
+            {
+                Store::create_at(&opts.dir, &opts.store)?
+            }
             Err(e) => return Err(e.into()),
         };
         let mut identities = HashMap::new();

@@ -30,6 +30,7 @@ async fn platform() -> Platform {
     let tmp = tempfile::tempdir().unwrap();
     let admin = Identity::generate("root").unwrap();
     let opts = ServeOptions {
+        store: Default::default(),
         dir: tmp.path().join("platform"),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: Some(("root".into(), admin.public_key_string())),
@@ -203,6 +204,7 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
 fn a_restart_continues_the_same_ceremony_and_a_deployment_pins_its_trustees() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = |trustees: &[&str]| ServeOptions {
+        store: Default::default(),
         dir: tmp.path().join("platform"),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: None,

@@ -67,6 +67,7 @@ async fn platform() -> Platform {
     .await
     .unwrap();
     let opts = ServeOptions {
+        store: Default::default(),
         dir: dir.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: Some(("root".into(), admin.public_key_string())),
@@ -506,6 +507,7 @@ async fn before_the_ceremony_the_deployment_and_uploads_answer_503() {
     let tmp = tempfile::tempdir().unwrap();
     let admin = Identity::generate("root").unwrap();
     let opts = ServeOptions {
+        store: Default::default(),
         dir: tmp.path().join("platform"),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: Some(("root".into(), admin.public_key_string())),

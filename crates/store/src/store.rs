@@ -895,7 +895,10 @@ impl Store {
     /// check a reader's dataset grant before serving one of the chunk's parts).
     pub fn chunk_dataset(&self, chunk_id: i64) -> Result<Option<String>, StoreError> {
         self.db
-            .query_opt("SELECT dataset FROM chunks WHERE id = ?1", params![chunk_id])
+            .query_opt(
+                "SELECT dataset FROM chunks WHERE id = ?1",
+                params![chunk_id],
+            )
             .and_then(|r| r.map(|r| r.text(0)).transpose())
             .ctx(&self.path, "read chunk dataset")
     }
