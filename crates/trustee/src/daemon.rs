@@ -219,7 +219,11 @@ fn stopped(opts: &DaemonOptions) -> bool {
 /// exists. Creates the share on first run.
 pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
+    // The relinearisation party (its round-1 message, and its round-2 message once made) is
+    // kept for the whole ceremony: a server that restarted lost the accepted messages and
+    // gets the very same ones again.
     let mut party: Option<(RelinParty, Rlk1Msg)> = None;
+    let mut round2: Option<Vec<u8>> = None;
     let mut trustee: Option<(Trustee, Params)> = None;
     let started = Instant::now();
     loop {
@@ -293,10 +297,17 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                          ceremony (new platform directory) and every trustee"
                     )));
                 };
-                let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
-                let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
-                let m = p.round2(&agg, &mut rng).map_err(crypto)?;
-                post("rlk2", m.to_bytes())?;
+                let bytes = match &round2 {
+                    Some(b) => b.clone(),
+                    None => {
+                        let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
+                        let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
+                        let b = p.round2(&agg, &mut rng).map_err(crypto)?.to_bytes();
+                        round2 = Some(b.clone());
+                        b
+                    }
+                };
+                post("rlk2", bytes)?;
                 eprintln!("trustee {name}: round-2 relinearisation share given");
                 continue;
             }
