@@ -331,7 +331,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
                 .map(|i| u8::from_str_radix(&payload[i..i + 2], 16).unwrap())
                 .collect();
             probes.push(share[share.len() - 24..].to_vec());
-            probes.push(payload[payload.len() - 48..].as_bytes().to_vec());
+            probes.push(payload.as_bytes()[payload.len() - 48..].to_vec());
         }
     }
     assert!(probes.len() > 3 + 6, "{} probes", probes.len());
@@ -510,6 +510,25 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
         .unwrap();
         assert_eq!(log.trim(), "runs\t1.0", "{t}");
     }
+    // A product sum at bfv-8192 is too noisy for the flooding: the platform refuses it
+    // itself (422, logged) before any trustee re-derives it.
+    let denied = entries(&p, EntryKind::AccessDenied).len();
+    let err = net::query(&RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: "SELECT line, STDDEV_POP(rpm) FROM runs GROUP BY line".into(),
+        epsilon: None,
+        timeout: Duration::from_secs(30),
+        poll: Duration::from_millis(100),
+    })
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string().contains("exceeds what flooding hides"),
+        "{err}"
+    );
+    assert_eq!(entries(&p, EntryKind::AccessDenied).len(), denied + 1);
+    assert!(p.state.keypath.releases.lock().unwrap().len() == 1);
 }
 
 #[test]

@@ -229,9 +229,14 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
     loop {
         let state: CeremonyState = match client.get_json("/v1/ceremony") {
             Ok(s) => s,
-            Err(e) if e.is_retryable() => {
+            // Unreachable, or not registered yet (a trustee may start before the admin
+            // registers it): wait, saying why.
+            Err(e) if e.is_retryable() || (e.status() == Some(401) && !opts.once) => {
                 eprintln!("trustee {name}: {e}; retrying");
-                std::thread::sleep(opts.poll);
+                if stopped(opts) {
+                    return Err(e.into());
+                }
+                std::thread::sleep(opts.poll.max(Duration::from_millis(500)));
                 continue;
             }
             Err(e) => return Err(e.into()),
