@@ -207,6 +207,10 @@ struct TrusteeArgs {
     /// Differential privacy: total ε each dataset may spend (written when the share is created).
     #[arg(long, value_name = "E")]
     dp_budget: Option<f64>,
+    /// Refuse requests whose analyst statement is older than this many seconds (0: no
+    /// limit), so a query its analyst gave up on spends no DP budget.
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    max_age_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -609,6 +613,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 dp_budget: a.dp_budget,
                 timeout: Duration::from_secs(600),
                 stop: None,
+                max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
             })
         }
         Command::Serve(a) => platform::run_serve(a),

@@ -169,6 +169,7 @@ fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions
         dp_budget: None,
         timeout: Duration::from_secs(120),
         stop: Some(stop.clone()),
+        max_age: Some(Duration::from_secs(3600)),
     }
 }
 
@@ -477,6 +478,50 @@ fn forged_statements_and_rewritten_queries_are_refused() {
         "{err}"
     );
     assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+
+    // A statement signed two hours ago (an analyst who gave up long since): refused by
+    // every trustee's age limit, no budget spent.
+    let ts = dtfhe_api::auth::now_unix() - 7200;
+    let stale = dtfhe_api::release::QueryRequest {
+        sql: SQL.into(),
+        epsilon: Some(0.5),
+        recipient: recipient.clone(),
+        timestamp: ts,
+        statement_signature: dtfhe_api::release::sign_statement(
+            &p.analyst,
+            ts,
+            Some(0.5),
+            &recipient,
+            SQL,
+        ),
+    };
+    let ana = client(&p.base, &p.analyst);
+    let accepted: dtfhe_api::release::QueryAccepted = ana.post_json("/v1/queries", &stale).unwrap();
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let status = loop {
+        let s: dtfhe_api::release::QueryStatus = ana
+            .get_json(&format!("/v1/queries/{}", accepted.query_id))
+            .unwrap();
+        if s.state != dtfhe_api::release::QueryState::Pending {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop_all(revs);
+    assert_eq!(status.state, dtfhe_api::release::QueryState::Refused);
+    let reason = status.answers[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("s old, beyond this trustee's limit of 3600 s"),
+        "{reason}"
+    );
+    for t in TRUSTEES {
+        let spent = p
+            .root
+            .join("trustees")
+            .join(t)
+            .join(dtfhe_trustee::budget::SPENT_FILE);
+        assert!(!spent.exists(), "{t} spent budget on a stale request");
+    }
 }
 
 #[test]

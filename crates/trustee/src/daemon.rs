@@ -66,6 +66,9 @@ pub struct DaemonOptions {
     pub timeout: Duration,
     /// Set from outside to stop the review loop after the current round (tests, embedding).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Refuse requests whose signed statement is older than this (an analyst who waited
+    /// that long has given up: answering would only spend DP budget), if set.
+    pub max_age: Option<Duration>,
 }
 
 /// Why the daemon stopped.
@@ -417,6 +420,22 @@ fn review(
         &r.statement_signature,
     )
     .map_err(Review::Refuse)?;
+    let now = dtfhe_api::auth::now_unix();
+    if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
+        return Err(Review::Refuse(format!(
+            "the analyst's statement is dated {} s in the future",
+            r.timestamp - now
+        )));
+    }
+    if let Some(max) = opts.max_age {
+        let age = now.saturating_sub(r.timestamp);
+        if age > max.as_secs() {
+            return Err(Review::Refuse(format!(
+                "the analyst's statement is {age} s old, beyond this trustee's limit of {} s",
+                max.as_secs()
+            )));
+        }
+    }
     let recipient = unb64("recipient", &r.recipient)
         .map_err(Review::Refuse)
         .and_then(|b| {
