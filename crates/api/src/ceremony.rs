@@ -29,6 +29,12 @@ pub struct CeremonyState {
     pub round1_aggregate: Option<String>,
     /// Whether the deployment record (public and relinearisation keys) is written.
     pub complete: bool,
+    /// Once complete: every trustee's public-key share message (base64), so each trustee
+    /// can check that the deployment's public key is the aggregate of the trustees' shares,
+    /// its own among them (a platform that published a key of its own could decrypt
+    /// everything encrypted under it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pk_share_messages: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /v1/ceremony/pk-share`, `/rlk1`, `/rlk2`: one trustee's message for one step.

@@ -159,7 +159,13 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
             let m = party.round2(&agg, &mut rng).unwrap().to_bytes();
             last = Some(post(&clients[i], "rlk2", &m).unwrap());
         }
-        assert!(last.unwrap().complete);
+        let done = last.unwrap();
+        assert!(done.complete);
+        // Every public-key share is published with the complete state (trustees check the
+        // deployment key against them).
+        assert_eq!(done.pk_share_messages.len(), 3);
+        let again: CeremonyState = clients[1].get_json("/v1/ceremony").unwrap();
+        assert_eq!(again.pk_share_messages, done.pk_share_messages);
         let after = status(post(&clients[0], "pk-share", b"late"));
         assert_eq!(after.0, 409);
 

@@ -28,7 +28,9 @@ use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo,
 use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::accumulate::Multiplier;
-use dtfhe_crypto::ceremony::net::{pk_share, CeremonySeed, RelinParty, Rlk1Aggregate, Rlk1Msg};
+use dtfhe_crypto::ceremony::net::{
+    aggregate_public_key, pk_share, CeremonySeed, PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg,
+};
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum, Selection};
@@ -42,6 +44,10 @@ use crate::{Trustee, TrusteeError};
 /// The refusal reason when the platform's ciphertexts are not what the signed chunks give.
 pub const MISMATCH_REASON: &str =
     "the platform's ciphertexts differ from the re-derived computation";
+
+/// File (in the trustee's directory) keeping the public-key share message this trustee gave
+/// (public data), so it can later check that the deployment's public key includes it.
+pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
 
 /// How `dtfhe trustee` runs.
 #[derive(Debug, Clone)]
@@ -172,6 +178,24 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         )));
     }
     let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
+    let state: CeremonyState = client.get_json("/v1/ceremony")?;
+    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
+        DaemonError::Protocol(format!(
+            "{}: no record of the public-key share this trustee gave ({e})",
+            opts.dir.join(PK_SHARE_FILE).display()
+        ))
+    })?;
+    let public_key =
+        unb64("public_key", &deployed.info.public_key).map_err(DaemonError::Protocol)?;
+    check_public_key(
+        &deployed.params,
+        &state,
+        &deployed.info.trustees,
+        &name,
+        &own,
+        &public_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),
@@ -218,6 +242,64 @@ fn stopped(opts: &DaemonOptions) -> bool {
         .is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
+/// Checks that the deployment's public key (`public_key`, encoded) is exactly the aggregate
+/// of one public-key share per trustee of the ceremony published in `state`, this trustee's
+/// (`own`, the bytes it gave) among them. A platform that published a key of its own, or left
+/// a trustee out, could decrypt what the sources encrypt under it: the trustee then refuses to
+/// serve the deployment.
+pub fn check_public_key(
+    params: &Params,
+    state: &CeremonyState,
+    trustees: &[String],
+    me: &str,
+    own: &[u8],
+    public_key: &[u8],
+) -> Result<(), String> {
+    let seed = CeremonySeed::from_hex(&state.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+    let names: Vec<&String> = state.pk_share_messages.keys().collect();
+    let mut expected: Vec<&String> = trustees.iter().collect();
+    expected.sort();
+    if names != expected {
+        return Err(format!(
+            "the published public-key shares are of {:?}, the deployment's trustees are {:?}",
+            names, expected
+        ));
+    }
+    let mut shares = Vec::with_capacity(names.len());
+    for (t, b) in &state.pk_share_messages {
+        let bytes = unb64(&format!("public-key share of {t}"), b)?;
+        if t == me && bytes != own {
+            return Err(format!(
+                "the published public-key share of `{me}` is not the one it gave"
+            ));
+        }
+        shares.push(
+            PkShareMsg::from_bytes(params, &bytes)
+                .map_err(|e| format!("public-key share of {t}: {e}"))?,
+        );
+    }
+    let pk = aggregate_public_key(params, &seed, &shares).map_err(|e| e.to_string())?;
+    if codec::encode_public_key(params, &pk) != public_key {
+        return Err(
+            "the deployment's public key is not the aggregate of the trustees' public-key shares"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Writes a public file of the trustee's directory (temporary file, fsync, rename).
+fn write_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), DaemonError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| DaemonError::Protocol(format!("{}: {e}", path.display())))
+}
+
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
 /// exists. Creates the share on first run.
 pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
@@ -227,6 +309,8 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
     // gets the very same ones again.
     let mut party: Option<(RelinParty, Rlk1Msg)> = None;
     let mut round2: Option<Vec<u8>> = None;
+    let mut pk_msg: Option<Vec<u8>> = None;
+    let pk_file = opts.dir.join(PK_SHARE_FILE);
     let mut trustee: Option<(Trustee, Params)> = None;
     let started = Instant::now();
     loop {
@@ -271,16 +355,44 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
         };
         let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
         let mut rng = rand::rng();
-        let post = |step: &str, bytes: Vec<u8>| -> Result<CeremonyState, DaemonError> {
-            Ok(client.post_json(
+        // Posts one message; a transport failure or 5xx is retried at the next turn (the
+        // message is cached, so the retry sends the same bytes and is accepted as such).
+        let post = |step: &str, bytes: Vec<u8>| -> Result<bool, DaemonError> {
+            match client.post_json::<_, CeremonyState>(
                 &format!("/v1/ceremony/{step}"),
                 &CeremonyShare { share: b64(&bytes) },
-            )?)
+            ) {
+                Ok(_) => Ok(true),
+                Err(e) if e.is_retryable() => {
+                    eprintln!("trustee {name}: {e}; retrying");
+                    std::thread::sleep(opts.poll);
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
         };
         if !state.pk_shares.contains(&name) {
-            let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng).map_err(crypto)?;
-            post("pk-share", m.to_bytes())?;
-            eprintln!("trustee {name}: public-key share given");
+            if pk_msg.is_none() {
+                // Reuse the message of an earlier run of this very ceremony, if any.
+                let earlier = std::fs::read(&pk_file).ok().filter(|b| {
+                    PkShareMsg::from_bytes(params, b).is_ok_and(|m| m.ceremony_id() == seed.id())
+                });
+                pk_msg = Some(match earlier {
+                    Some(b) => b,
+                    None => {
+                        let b = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
+                            .map_err(crypto)?
+                            .to_bytes();
+                        write_public(&pk_file, &b)?;
+                        b
+                    }
+                });
+            }
+            if let Some(b) = &pk_msg {
+                if post("pk-share", b.clone())? {
+                    eprintln!("trustee {name}: public-key share given");
+                }
+            }
             continue;
         }
         if !state.rlk1.contains(&name) {
@@ -291,8 +403,9 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                 party = Some((p, m));
             }
             if let Some((_, m)) = &party {
-                post("rlk1", m.to_bytes())?;
-                eprintln!("trustee {name}: round-1 relinearisation share given");
+                if post("rlk1", m.to_bytes())? {
+                    eprintln!("trustee {name}: round-1 relinearisation share given");
+                }
             }
             continue;
         }
@@ -315,8 +428,9 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                         b
                     }
                 };
-                post("rlk2", bytes)?;
-                eprintln!("trustee {name}: round-2 relinearisation share given");
+                if post("rlk2", bytes)? {
+                    eprintln!("trustee {name}: round-2 relinearisation share given");
+                }
                 continue;
             }
         }

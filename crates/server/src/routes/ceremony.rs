@@ -38,6 +38,10 @@ use crate::state::{AppState, ServeOptions};
 /// File (in the platform directory) holding the public ceremony seed, hex.
 pub const SEED_FILE: &str = "ceremony.seed";
 
+/// File (in the platform directory) holding every trustee's public-key share message once
+/// the ceremony is complete (JSON: trustee -> base64), public data served with the state.
+pub const PK_SHARES_FILE: &str = "ceremony.pk-shares.json";
+
 /// Ledger subject of every ceremony entry.
 const SUBJECT: &str = "key ceremony";
 
@@ -52,6 +56,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 
 /// A ceremony in progress (or just finished).
 pub struct Ceremony {
+    dir: std::path::PathBuf,
     seed: CeremonySeed,
     params: Params,
     preset: String,
@@ -114,6 +119,7 @@ impl Ceremony {
         let params = dtfhe_crypto::params_by_name(&opts.preset).map_err(config)?;
         let seed = load_or_draw_seed(store, &opts.dir)?;
         Ok(Some(Ceremony {
+            dir: opts.dir.clone(),
             seed,
             params,
             preset: opts.preset.clone(),
@@ -140,7 +146,19 @@ impl Ceremony {
             rlk2: self.rlk2.keys().cloned().collect(),
             round1_aggregate: self.round1.as_ref().map(|r| b64(&r.to_bytes())),
             complete: self.complete,
+            pk_share_messages: if self.complete {
+                self.pk_messages()
+            } else {
+                BTreeMap::new()
+            },
         }
+    }
+
+    fn pk_messages(&self) -> BTreeMap<String, String> {
+        self.pk
+            .iter()
+            .map(|(t, (bytes, _))| (t.clone(), b64(bytes)))
+            .collect()
     }
 
     /// Writes the deployment once both collective keys exist.
@@ -151,6 +169,13 @@ impl Ceremony {
         if self.complete {
             return Ok(());
         }
+        // The shares first (public data), so a deployment never exists without them.
+        let shares = serde_json::to_vec(&self.pk_messages())
+            .map_err(|e| ApiProblem(Problem::internal(format!("pk shares: {e}"))))?;
+        let tmp = self.dir.join(format!(".{PK_SHARES_FILE}.tmp"));
+        std::fs::write(&tmp, &shares)
+            .and_then(|()| std::fs::rename(&tmp, self.dir.join(PK_SHARES_FILE)))
+            .map_err(|e| ApiProblem(Problem::internal(format!("{PK_SHARES_FILE}: {e}"))))?;
         let public_key = codec::encode_public_key(&self.params, pk);
         let relin_key = codec::encode_relin_key(&self.params, rk);
         let hashes = [
@@ -276,6 +301,10 @@ async fn get_state(
             }
             let d = s.deployment()?;
             let seed = std::fs::read_to_string(dir.join(SEED_FILE)).unwrap_or_default();
+            let pk_share_messages = std::fs::read(dir.join(PK_SHARES_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
             Ok(Json(CeremonyState {
                 seed: seed.trim().to_string(),
                 preset: d.preset,
@@ -286,6 +315,7 @@ async fn get_state(
                 rlk2: d.trustees,
                 round1_aggregate: None,
                 complete: true,
+                pk_share_messages,
             }))
         })
         .await
