@@ -43,3 +43,20 @@ pub struct CeremonyShare {
     /// The message's bytes (base64 of its `to_bytes`).
     pub share: String,
 }
+
+/// `GET /v1/ceremony/transcript` (trustee role, once the ceremony is complete): every
+/// message of the ceremony (base64 by trustee), so each trustee can recompute the
+/// deployment's public and relinearisation keys itself and find its own messages among
+/// them. A relinearisation key of the platform's making could turn a trustee's decryption
+/// share into a leak of its secret, so trustees check it before serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CeremonyTranscript {
+    /// The public ceremony seed (hex).
+    pub seed: String,
+    /// Public-key share messages.
+    pub pk: std::collections::BTreeMap<String, String>,
+    /// Round-1 relinearisation messages.
+    pub rlk1: std::collections::BTreeMap<String, String>,
+    /// Round-2 relinearisation messages.
+    pub rlk2: std::collections::BTreeMap<String, String>,
+}

@@ -110,6 +110,10 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         let clients: Vec<Client> = ids.iter().map(|id| client(&base, id)).collect();
         let s: CeremonyState = clients[0].get_json("/v1/ceremony").unwrap();
         assert!(!s.complete);
+        let early = clients[0]
+            .get_json::<dtfhe_api::ceremony::CeremonyTranscript>("/v1/ceremony/transcript")
+            .unwrap_err();
+        assert_eq!(early.status(), Some(503));
         assert_eq!(s.preset, "bfv-8192");
         let seed = CeremonySeed::from_hex(&s.seed).unwrap();
         // An analyst is not part of the ceremony.
@@ -166,6 +170,10 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         assert_eq!(done.pk_share_messages.len(), 3);
         let again: CeremonyState = clients[1].get_json("/v1/ceremony").unwrap();
         assert_eq!(again.pk_share_messages, done.pk_share_messages);
+        let t: dtfhe_api::ceremony::CeremonyTranscript =
+            clients[2].get_json("/v1/ceremony/transcript").unwrap();
+        assert_eq!((t.pk.len(), t.rlk1.len(), t.rlk2.len()), (3, 3, 3));
+        assert_eq!(t.pk, done.pk_share_messages);
         let after = status(post(&clients[0], "pk-share", b"late"));
         assert_eq!(after.0, 409);
 

@@ -22,14 +22,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
 use dtfhe_api::reader::RemoteReader;
 use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
 use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::ceremony::net::{
-    aggregate_public_key, pk_share, CeremonySeed, PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg,
+    aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonySeed,
+    PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
 };
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
@@ -48,6 +49,10 @@ pub const MISMATCH_REASON: &str =
 /// File (in the trustee's directory) keeping the public-key share message this trustee gave
 /// (public data), so it can later check that the deployment's public key includes it.
 pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
+/// File keeping this trustee's round-1 relinearisation message (public data).
+pub const RLK1_FILE: &str = "ceremony-rlk1.bin";
+/// File keeping this trustee's round-2 relinearisation message (public data).
+pub const RLK2_FILE: &str = "ceremony-rlk2.bin";
 
 /// How `dtfhe trustee` runs.
 #[derive(Debug, Clone)]
@@ -196,6 +201,25 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         &public_key,
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
+    let read_own = |file: &str| {
+        std::fs::read(opts.dir.join(file)).map_err(|e| {
+            DaemonError::Protocol(format!(
+                "{}: no record of the ceremony message this trustee gave ({e})",
+                opts.dir.join(file).display()
+            ))
+        })
+    };
+    let relin_key = unb64("relin_key", &deployed.info.relin_key).map_err(DaemonError::Protocol)?;
+    check_relin_key(
+        &deployed.params,
+        &transcript,
+        &deployed.info.trustees,
+        &name,
+        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
+        &relin_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),
@@ -282,6 +306,65 @@ pub fn check_public_key(
     if codec::encode_public_key(params, &pk) != public_key {
         return Err(
             "the deployment's public key is not the aggregate of the trustees' public-key shares"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks that the deployment's relinearisation key (`relin_key`, encoded) is exactly the
+/// one the ceremony's messages give: the round-1 aggregate of one round-1 message per
+/// trustee, and `aggregate_relin_key` of one round-2 message per trustee computed from that
+/// aggregate, this trustee's two messages (`own`) byte for byte among them. A key of the
+/// platform's making could make the ciphertexts a trustee decrypts leak its secret share.
+pub fn check_relin_key(
+    params: &Params,
+    transcript: &CeremonyTranscript,
+    trustees: &[String],
+    me: &str,
+    own: (&[u8], &[u8]),
+    relin_key: &[u8],
+) -> Result<(), String> {
+    let seed =
+        CeremonySeed::from_hex(&transcript.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+    let mut expected: Vec<&String> = trustees.iter().collect();
+    expected.sort();
+    let mut round1 = Vec::new();
+    let mut round2 = Vec::new();
+    for (round, map, mine) in [(1, &transcript.rlk1, own.0), (2, &transcript.rlk2, own.1)] {
+        let names: Vec<&String> = map.keys().collect();
+        if names != expected {
+            return Err(format!(
+                "the published round-{round} relinearisation messages are of {names:?}, the \
+                 deployment's trustees are {expected:?}"
+            ));
+        }
+        for (t, b) in map {
+            let bytes = unb64(&format!("round-{round} message of {t}"), b)?;
+            if t == me && bytes != mine {
+                return Err(format!(
+                    "the published round-{round} relinearisation message of `{me}` is not the \
+                     one it gave"
+                ));
+            }
+            if round == 1 {
+                round1.push(
+                    Rlk1Msg::from_bytes(params, &bytes)
+                        .map_err(|e| format!("round-1 message of {t}: {e}"))?,
+                );
+            } else {
+                round2.push(
+                    Rlk2Msg::from_bytes(params, &bytes)
+                        .map_err(|e| format!("round-2 message of {t}: {e}"))?,
+                );
+            }
+        }
+    }
+    let aggregate = aggregate_round1(params, &seed, &round1).map_err(|e| e.to_string())?;
+    let rk = aggregate_relin_key(params, &seed, &aggregate, &round2).map_err(|e| e.to_string())?;
+    if codec::encode_relin_key(params, &rk) != relin_key {
+        return Err(
+            "the deployment's relinearisation key is not the one the trustees' messages give"
                 .into(),
         );
     }
@@ -400,6 +483,7 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                 let mut p = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
                     .map_err(crypto)?;
                 let m = p.round1(&mut rng).map_err(crypto)?;
+                write_public(&opts.dir.join(RLK1_FILE), &m.to_bytes())?;
                 party = Some((p, m));
             }
             if let Some((_, m)) = &party {
@@ -424,6 +508,7 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                         let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
                         let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
                         let b = p.round2(&agg, &mut rng).map_err(crypto)?.to_bytes();
+                        write_public(&opts.dir.join(RLK2_FILE), &b)?;
                         round2 = Some(b.clone());
                         b
                     }

@@ -62,3 +62,59 @@ fn the_deployment_key_must_aggregate_every_trustees_share() {
     let e = check_public_key(&params, &good, &names, "b", &msgs[0].to_bytes(), &pk).unwrap_err();
     assert!(e.contains("not the one it gave"), "{e}");
 }
+
+#[test]
+fn the_deployment_relin_key_must_come_from_every_trustees_messages() {
+    use dtfhe_api::ceremony::CeremonyTranscript;
+    use dtfhe_crypto::ceremony::net::{aggregate_relin_key, aggregate_round1, RelinParty};
+    use dtfhe_trustee::daemon::check_relin_key;
+
+    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
+    let mut rng = rand::rng();
+    let seed = CeremonySeed::random(&mut rng);
+    let names = ["a", "b", "c"].map(String::from).to_vec();
+    let run = |rng: &mut rand::rngs::ThreadRng| {
+        let mut parties: Vec<RelinParty> = names
+            .iter()
+            .map(|_| {
+                let sk = ceremony::new_share(&params, rng);
+                RelinParty::new(&params, &sk, &seed, rng).unwrap()
+            })
+            .collect();
+        let r1: Vec<_> = parties.iter_mut().map(|p| p.round1(rng).unwrap()).collect();
+        let agg = aggregate_round1(&params, &seed, &r1).unwrap();
+        let r2: Vec<_> = parties
+            .iter_mut()
+            .map(|p| p.round2(&agg, rng).unwrap())
+            .collect();
+        let rk = aggregate_relin_key(&params, &seed, &agg, &r2).unwrap();
+        (
+            r1.iter().map(|m| m.to_bytes()).collect::<Vec<_>>(),
+            r2.iter().map(|m| m.to_bytes()).collect::<Vec<_>>(),
+            codec::encode_relin_key(&params, &rk),
+        )
+    };
+    let (r1, r2, rk) = run(&mut rng);
+    let map = |msgs: &[Vec<u8>]| -> BTreeMap<String, String> {
+        names
+            .iter()
+            .cloned()
+            .zip(msgs.iter().map(|b| b64(b)))
+            .collect()
+    };
+    let transcript = CeremonyTranscript {
+        seed: seed.to_hex(),
+        pk: BTreeMap::new(),
+        rlk1: map(&r1),
+        rlk2: map(&r2),
+    };
+    let own = (r1[2].as_slice(), r2[2].as_slice());
+    check_relin_key(&params, &transcript, &names, "c", own, &rk).unwrap();
+    // A key of another ceremony run (other secrets): refused.
+    let (_, _, other) = run(&mut rng);
+    let e = check_relin_key(&params, &transcript, &names, "c", own, &other).unwrap_err();
+    assert!(e.contains("not the one the trustees' messages give"), "{e}");
+    // This trustee's message replaced: refused.
+    let e = check_relin_key(&params, &transcript, &names, "c", (&r1[0], &r2[2]), &rk).unwrap_err();
+    assert!(e.contains("not the one it gave"), "{e}");
+}

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::{Problem, Role};
 use dtfhe_crypto::ceremony::net::{
@@ -42,6 +42,10 @@ pub const SEED_FILE: &str = "ceremony.seed";
 /// the ceremony is complete (JSON: trustee -> base64), public data served with the state.
 pub const PK_SHARES_FILE: &str = "ceremony.pk-shares.json";
 
+/// File (in the platform directory) holding the whole ceremony transcript once complete
+/// (`CeremonyTranscript` JSON), public data served by `GET /v1/ceremony/transcript`.
+pub const TRANSCRIPT_FILE: &str = "ceremony.transcript.json";
+
 /// Ledger subject of every ceremony entry.
 const SUBJECT: &str = "key ceremony";
 
@@ -52,6 +56,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(post_pk_share))
         .routes(routes!(post_rlk1))
         .routes(routes!(post_rlk2))
+        .routes(routes!(get_transcript))
 }
 
 /// A ceremony in progress (or just finished).
@@ -169,13 +174,34 @@ impl Ceremony {
         if self.complete {
             return Ok(());
         }
-        // The shares first (public data), so a deployment never exists without them.
-        let shares = serde_json::to_vec(&self.pk_messages())
-            .map_err(|e| ApiProblem(Problem::internal(format!("pk shares: {e}"))))?;
-        let tmp = self.dir.join(format!(".{PK_SHARES_FILE}.tmp"));
-        std::fs::write(&tmp, &shares)
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join(PK_SHARES_FILE)))
-            .map_err(|e| ApiProblem(Problem::internal(format!("{PK_SHARES_FILE}: {e}"))))?;
+        // The messages first (public data), so a deployment never exists without them.
+        let all = |m: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, String> {
+            m.iter().map(|(t, b)| (t.clone(), b64(b))).collect()
+        };
+        let transcript = CeremonyTranscript {
+            seed: self.seed.to_hex(),
+            pk: self.pk_messages(),
+            rlk1: all(&self
+                .rlk1
+                .iter()
+                .map(|(t, (b, _))| (t.clone(), b.clone()))
+                .collect()),
+            rlk2: all(&self
+                .rlk2
+                .iter()
+                .map(|(t, (b, _))| (t.clone(), b.clone()))
+                .collect()),
+        };
+        for (file, value) in [
+            (PK_SHARES_FILE, serde_json::to_vec(&transcript.pk)),
+            (TRANSCRIPT_FILE, serde_json::to_vec(&transcript)),
+        ] {
+            let bytes = value.map_err(|e| ApiProblem(Problem::internal(format!("{file}: {e}"))))?;
+            let tmp = self.dir.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, self.dir.join(file)))
+                .map_err(|e| ApiProblem(Problem::internal(format!("{file}: {e}"))))?;
+        }
         let public_key = codec::encode_public_key(&self.params, pk);
         let relin_key = codec::encode_relin_key(&self.params, rk);
         let hashes = [
@@ -319,6 +345,30 @@ async fn get_state(
             }))
         })
         .await
+}
+
+/// Every message of the finished ceremony, for the trustees' own check of the deployment's
+/// keys (public data, a few MB at bfv-16384).
+#[utoipa::path(get, path = "/v1/ceremony/transcript",
+    responses((status = 200, body = CeremonyTranscript), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 503, body = Problem)))]
+async fn get_transcript(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyTranscript>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let path = state.opts.dir.join(TRANSCRIPT_FILE);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("transcript task: {e}"))))?
+        .map_err(|_| {
+            ApiProblem(Problem::unavailable(
+                "the key ceremony has not finished: no transcript yet",
+            ))
+        })?;
+    serde_json::from_slice(&bytes)
+        .map(Json)
+        .map_err(|e| ApiProblem(Problem::internal(format!("{TRANSCRIPT_FILE}: {e}"))))
 }
 
 /// Which step a posted share is for.
