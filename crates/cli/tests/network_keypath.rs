@@ -276,6 +276,34 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     let report = ask(&p, 120).unwrap();
     stop_all(revs);
 
+    // Every trustee attested the deployment's keys after checking them against the
+    // ceremony's messages; a source can verify that before encrypting.
+    let ana = client(&p.base, &p.analyst);
+    let d: dtfhe_api::types::DeploymentInfo = ana.get_json("/v1/deployment").unwrap();
+    let ids: Vec<IdentityRecord> = ana.get_json("/v1/identities").unwrap();
+    let atts: Vec<dtfhe_api::ceremony::Attestation> =
+        ana.get_json("/v1/ceremony/attestations").unwrap();
+    assert_eq!(atts.len(), 3);
+    dtfhe_api::ceremony::check_attestations(&d, &atts, &ids).unwrap();
+    let mut other = d.clone();
+    other.public_key = dtfhe_api::types::b64(b"a key of the platform's own");
+    let e = dtfhe_api::ceremony::check_attestations(&other, &atts, &ids).unwrap_err();
+    assert!(e.contains("did not attest these keys"), "{e}");
+    let e = dtfhe_api::ceremony::check_attestations(&d, &atts[..2], &ids).unwrap_err();
+    assert!(e.contains("has not attested"), "{e}");
+    // A trustee cannot attest in another's name, nor other keys.
+    let forged = dtfhe_api::ceremony::attest(&p.trustees[0], b"x", b"y");
+    let e = client(&p.base, &p.trustees[0])
+        .post_json::<_, Vec<dtfhe_api::ceremony::Attestation>>("/v1/ceremony/attestation", &forged)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    let mut theirs = atts[1].clone();
+    theirs.trustee = TRUSTEES[1].into();
+    let e = client(&p.base, &p.trustees[0])
+        .post_json::<_, Vec<dtfhe_api::ceremony::Attestation>>("/v1/ceremony/attestation", &theirs)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+
     let schema = Schema::from_toml_str(SCHEMA, "schema").unwrap();
     let catalog = Catalog::new(&[&schema]);
     let query = dtfhe_engine::plan(SQL, &catalog).unwrap();
@@ -287,7 +315,11 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     assert_eq!(entries(&p, EntryKind::TrusteeApproved).len(), 3);
     assert_eq!(entries(&p, EntryKind::ResultDelivered).len(), 1);
     let ceremony_steps = entries(&p, EntryKind::CeremonyStep);
-    assert_eq!(ceremony_steps.len(), 1 + 3 * 3 + 1, "seed, 9 shares, keys");
+    assert_eq!(
+        ceremony_steps.len(),
+        1 + 3 * 3 + 1 + 3,
+        "seed, 9 shares, keys, 3 attestations"
+    );
     let all = p.state.store.lock().unwrap().entries().unwrap();
     let trustees: Vec<String> = TRUSTEES.iter().map(|t| t.to_string()).collect();
     assert_eq!(

@@ -220,6 +220,12 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         &relin_key,
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    // Both keys check out: attest them, so sources can trust the public key they encrypt
+    // under (the same signature again is accepted, so every start re-attests harmlessly).
+    let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(
+        "/v1/ceremony/attestation",
+        &dtfhe_api::ceremony::attest(&opts.identity, &public_key, &relin_key),
+    )?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),

@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
+use dtfhe_api::ceremony::{
+    deployment_statement, Attestation, CeremonyShare, CeremonyState, CeremonyTranscript,
+};
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::{Problem, Role};
 use dtfhe_crypto::ceremony::net::{
@@ -46,6 +48,10 @@ pub const PK_SHARES_FILE: &str = "ceremony.pk-shares.json";
 /// (`CeremonyTranscript` JSON), public data served by `GET /v1/ceremony/transcript`.
 pub const TRANSCRIPT_FILE: &str = "ceremony.transcript.json";
 
+/// File (in the platform directory) holding the trustees' attestations of the deployment's
+/// keys (JSON list of `Attestation`).
+pub const ATTESTATIONS_FILE: &str = "ceremony.attestations.json";
+
 /// Ledger subject of every ceremony entry.
 const SUBJECT: &str = "key ceremony";
 
@@ -57,6 +63,8 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(post_rlk1))
         .routes(routes!(post_rlk2))
         .routes(routes!(get_transcript))
+        .routes(routes!(post_attestation))
+        .routes(routes!(get_attestations))
 }
 
 /// A ceremony in progress (or just finished).
@@ -369,6 +377,104 @@ async fn get_transcript(
     serde_json::from_slice(&bytes)
         .map(Json)
         .map_err(|e| ApiProblem(Problem::internal(format!("{TRANSCRIPT_FILE}: {e}"))))
+}
+
+fn read_attestations(dir: &Path) -> Result<Vec<Attestation>, ApiProblem> {
+    match std::fs::read(dir.join(ATTESTATIONS_FILE)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ApiProblem(Problem::internal(format!("{ATTESTATIONS_FILE}: {e}")))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ApiProblem(Problem::internal(format!(
+            "{ATTESTATIONS_FILE}: {e}"
+        )))),
+    }
+}
+
+/// A trustee's attestation of the deployment's keys, after its own check against the
+/// ceremony's messages: the signature must verify with the caller's registered key over
+/// the statement of the stored keys (400 otherwise). Once per trustee (the same again is
+/// accepted); ledger `ceremony_step` with the signature's hash.
+#[utoipa::path(post, path = "/v1/ceremony/attestation", request_body = Attestation,
+    responses((status = 200, body = Vec<Attestation>), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 503, body = Problem)))]
+async fn post_attestation(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<Vec<Attestation>>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let a: Attestation = req.json()?;
+    let caller = req.caller.clone();
+    if a.trustee != caller.name {
+        return Err(ApiProblem(Problem::bad_request(
+            "trustee: a trustee attests only in its own name",
+        )));
+    }
+    let dir = state.opts.dir.clone();
+    state
+        .with_store(move |s| {
+            use base64::Engine as _;
+            use ed25519_dalek::Verifier as _;
+            let d = s.deployment()?;
+            let key = dtfhe_api::identity::parse_public_key(&caller.public_key)
+                .map_err(|e| ApiProblem(Problem::internal(format!("registered key: {e}"))))?;
+            let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+                .decode(&a.signature)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("signature", "not a 64-byte base64 signature"))?;
+            key.verify(
+                &deployment_statement(&d.public_key, &d.relin_key),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .map_err(|_| bad("signature", "does not verify over this deployment's keys"))?;
+            let mut all = read_attestations(&dir)?;
+            match all.iter().find(|x| x.trustee == a.trustee) {
+                Some(x) if *x == a => return Ok(Json(all)),
+                Some(_) => {
+                    return Err(ApiProblem(Problem::conflict(format!(
+                        "trustee `{}` already attested the deployment",
+                        a.trustee
+                    ))))
+                }
+                None => {}
+            }
+            all.push(a.clone());
+            let bytes = serde_json::to_vec(&all)
+                .map_err(|e| ApiProblem(Problem::internal(e.to_string())))?;
+            let tmp = dir.join(format!(".{ATTESTATIONS_FILE}.tmp"));
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, dir.join(ATTESTATIONS_FILE)))
+                .map_err(|e| ApiProblem(Problem::internal(format!("{ATTESTATIONS_FILE}: {e}"))))?;
+            s.append_entry(
+                EntryKind::CeremonyStep,
+                &a.trustee,
+                SUBJECT,
+                &format!(
+                    "`{}` attested the deployment's keys after checking them against the \
+                     ceremony's messages (hash: the signature)",
+                    a.trustee
+                ),
+                &[*blake3::hash(&sig).as_bytes()],
+            )?;
+            Ok(Json(all))
+        })
+        .await
+}
+
+/// The trustees' attestations of the deployment's keys (any registered party: a source
+/// checks them with `dtfhe_api::ceremony::check_attestations` before encrypting).
+#[utoipa::path(get, path = "/v1/ceremony/attestations",
+    responses((status = 200, body = Vec<Attestation>), (status = 401, body = Problem)))]
+async fn get_attestations(
+    State(state): State<Arc<AppState>>,
+    _req: Signed,
+) -> ApiResult<Json<Vec<Attestation>>> {
+    let dir = state.opts.dir.clone();
+    tokio::task::spawn_blocking(move || read_attestations(&dir))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("attestations task: {e}"))))?
+        .map(Json)
 }
 
 /// Which step a posted share is for.
