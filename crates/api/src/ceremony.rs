@@ -29,6 +29,12 @@ pub struct CeremonyState {
     pub round1_aggregate: Option<String>,
     /// Whether the deployment record (public and relinearisation keys) is written.
     pub complete: bool,
+    /// Once complete: every trustee's public-key share message (base64), so each trustee
+    /// can check that the deployment's public key is the aggregate of the trustees' shares,
+    /// its own among them (a platform that published a key of its own could decrypt
+    /// everything encrypted under it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pk_share_messages: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /v1/ceremony/pk-share`, `/rlk1`, `/rlk2`: one trustee's message for one step.
@@ -36,4 +42,102 @@ pub struct CeremonyState {
 pub struct CeremonyShare {
     /// The message's bytes (base64 of its `to_bytes`).
     pub share: String,
+}
+
+/// `GET /v1/ceremony/transcript` (trustee role, once the ceremony is complete): every
+/// message of the ceremony (base64 by trustee), so each trustee can recompute the
+/// deployment's public and relinearisation keys itself and find its own messages among
+/// them. A relinearisation key of the platform's making could turn a trustee's decryption
+/// share into a leak of its secret, so trustees check it before serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CeremonyTranscript {
+    /// The public ceremony seed (hex).
+    pub seed: String,
+    /// Public-key share messages.
+    pub pk: std::collections::BTreeMap<String, String>,
+    /// Round-1 relinearisation messages.
+    pub rlk1: std::collections::BTreeMap<String, String>,
+    /// Round-2 relinearisation messages.
+    pub rlk2: std::collections::BTreeMap<String, String>,
+}
+
+/// Domain tag of the statement a trustee signs to attest the deployment's keys.
+pub const DEPLOYMENT_TAG: &str = "dtfhe-deployment-v1";
+
+/// The statement a trustee signs once it has checked the deployment's keys against the
+/// ceremony's messages: `dtfhe-deployment-v1\n<blake3(public key) hex>\n<blake3(relin key)
+/// hex>` over the encoded keys as `GET /v1/deployment` serves them.
+pub fn deployment_statement(public_key: &[u8], relin_key: &[u8]) -> Vec<u8> {
+    format!(
+        "{DEPLOYMENT_TAG}\n{}\n{}",
+        blake3::hash(public_key).to_hex(),
+        blake3::hash(relin_key).to_hex()
+    )
+    .into_bytes()
+}
+
+/// One trustee's attestation of the deployment's keys (`POST /v1/ceremony/attestation`,
+/// `GET /v1/ceremony/attestations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attestation {
+    /// The trustee.
+    pub trustee: String,
+    /// base64 ed25519 signature of [`deployment_statement`] with the trustee's registered key.
+    pub signature: String,
+}
+
+/// Checks that every trustee of `deployment` attested exactly its keys with the key it is
+/// registered with (`identities`, from `GET /v1/identities`). A source should encrypt under
+/// the public key only after this passes: the platform alone cannot forge it, and each
+/// trustee attests only after recomputing both keys from the ceremony's messages.
+pub fn check_attestations(
+    deployment: &crate::types::DeploymentInfo,
+    attestations: &[Attestation],
+    identities: &[crate::types::IdentityRecord],
+) -> Result<(), String> {
+    use base64::Engine as _;
+    use ed25519_dalek::Verifier as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pk = b64
+        .decode(&deployment.public_key)
+        .map_err(|_| "public_key is not base64".to_string())?;
+    let rk = b64
+        .decode(&deployment.relin_key)
+        .map_err(|_| "relin_key is not base64".to_string())?;
+    let msg = deployment_statement(&pk, &rk);
+    for t in &deployment.trustees {
+        let id = identities
+            .iter()
+            .find(|i| &i.name == t && i.role == crate::Role::Trustee)
+            .ok_or_else(|| format!("trustee `{t}` is not a registered trustee"))?;
+        let key = crate::identity::parse_public_key(&id.public_key)
+            .map_err(|e| format!("trustee `{t}`: {e}"))?;
+        let a = attestations
+            .iter()
+            .find(|a| &a.trustee == t)
+            .ok_or_else(|| format!("trustee `{t}` has not attested the deployment's keys"))?;
+        let sig: [u8; 64] = b64
+            .decode(&a.signature)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| format!("trustee `{t}`: attestation is not a 64-byte signature"))?;
+        key.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| format!("trustee `{t}` did not attest these keys"))?;
+    }
+    Ok(())
+}
+
+/// `who`'s attestation of the deployment keys `public_key` and `relin_key` (encoded as
+/// served); sign only after checking them against the ceremony's messages.
+pub fn attest(who: &crate::Identity, public_key: &[u8], relin_key: &[u8]) -> Attestation {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    Attestation {
+        trustee: who.name().to_string(),
+        signature: base64::engine::general_purpose::STANDARD.encode(
+            who.signing_key()
+                .sign(&deployment_statement(public_key, relin_key))
+                .to_bytes(),
+        ),
+    }
 }

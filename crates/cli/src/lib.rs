@@ -6,6 +6,7 @@ pub mod analytics_cli;
 pub mod artifact;
 pub mod audit;
 pub mod bench;
+pub mod bench_load;
 pub mod demo;
 pub mod error;
 pub mod model;

@@ -3,7 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dtfhe_cli::{
-    analytics_cli, artifact, audit, bench, demo, net, ops, platform, remote_audit, CliError,
+    analytics_cli, artifact, audit, bench, bench_load, demo, net, ops, platform, remote_audit,
+    CliError,
 };
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -219,6 +220,10 @@ struct TrusteeArgs {
     /// Differential privacy: total ε each dataset may spend (written when the share is created).
     #[arg(long, value_name = "E")]
     dp_budget: Option<f64>,
+    /// Refuse requests whose analyst statement is older than this many seconds (0: no
+    /// limit), so a query its analyst gave up on spends no DP budget.
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    max_age_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -452,7 +457,11 @@ struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct BenchArgs {
+    /// A load test instead of the single-deployment figures.
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
     /// Row counts to measure, comma-separated.
     #[arg(
         long,
@@ -468,6 +477,24 @@ struct BenchArgs {
     #[arg(long, value_name = "NAME", default_value = "bfv-16384",
           value_parser = ["bfv-16384", "bfv-8192"])]
     preset: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Bounded load test on loopback: a real server process and three trustee processes,
+    /// concurrent edge agents ingesting, concurrent analysts querying.
+    #[command(
+        long_about = "Bounded load test of the networked deployment on loopback, in a \
+temporary directory: starts `dtfhe serve` on 127.0.0.1:0 and three `dtfhe trustee` processes \
+(key ceremony), registers the parties, then (1) --agents edge agents (threads running the \
+`dtfhe agent` uploader) ingest their own small CSV files at once: chunks/s and values/s, \
+encryption alone measured separately, every chunk stored exactly once; (2) --analysts \
+analysts (threads running `dtfhe query --server`) ask aggregate queries at once: p50/p99/max \
+latency and queries/s, every released result compared with the plaintext (exit 7 if one \
+differs); (3) the server's peak and current memory (VmHWM, VmRSS). Every wait is bounded by \
+--deadline-seconds; every process started is stopped on every exit path. Prints a table."
+    )]
+    Load(bench_load::LoadArgs),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -602,6 +629,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 dp_budget: a.dp_budget,
                 timeout: Duration::from_secs(600),
                 stop: None,
+                max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
             })
         }
         Command::Serve(a) => platform::run_serve(a),
@@ -609,6 +637,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admin(a) => platform::run_admin(a),
         Command::Agent(a) => platform::run_agent(a),
         Command::Demo(a) => demo::run(a.dir.as_deref()),
+        Command::Bench(BenchArgs {
+            command: Some(BenchCommand::Load(load)),
+            ..
+        }) => bench_load::run(&load),
         Command::Bench(a) => {
             let rows = if a.quick { vec![10_000] } else { a.rows };
             if rows.contains(&0) {

@@ -343,8 +343,21 @@ fn networked_deployment_end_to_end_with_faults() {
     w.register("ana", &keys["ana"], "analyst", "runs");
     w.register("nogrant", &keys["nogrant"], "analyst", "other");
 
-    // Key ceremony: three trustee processes; the deployment becomes ready.
-    let mut trustees: Vec<Proc> = TRUSTEES.iter().map(|t| w.trustee(t, &[])).collect();
+    // Key ceremony: two trustee processes give their first-round messages; the server
+    // restarts (it keeps the seed, loses the accepted messages); the two give them again,
+    // the third joins, and the deployment becomes ready.
+    let mut trustees: Vec<Proc> = TRUSTEES[..2].iter().map(|t| w.trustee(t, &[])).collect();
+    let started = Instant::now();
+    while !trustees
+        .iter()
+        .all(|t| t.log().contains("round-1 relinearisation share given"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+    server = w.serve(&root_key);
+    trustees.push(w.trustee(TRUSTEES[2], &[]));
     let c = Client::new(&w.url, None, Duration::from_secs(5));
     let started = Instant::now();
     while !c.get_json::<Health>("/v1/health").unwrap().ready {

@@ -170,6 +170,7 @@ fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions
         dp_budget: None,
         timeout: Duration::from_secs(120),
         stop: Some(stop.clone()),
+        max_age: Some(Duration::from_secs(3600)),
     }
 }
 
@@ -276,6 +277,34 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     let report = ask(&p, 120).unwrap();
     stop_all(revs);
 
+    // Every trustee attested the deployment's keys after checking them against the
+    // ceremony's messages; a source can verify that before encrypting.
+    let ana = client(&p.base, &p.analyst);
+    let d: dtfhe_api::types::DeploymentInfo = ana.get_json("/v1/deployment").unwrap();
+    let ids: Vec<IdentityRecord> = ana.get_json("/v1/identities").unwrap();
+    let atts: Vec<dtfhe_api::ceremony::Attestation> =
+        ana.get_json("/v1/ceremony/attestations").unwrap();
+    assert_eq!(atts.len(), 3);
+    dtfhe_api::ceremony::check_attestations(&d, &atts, &ids).unwrap();
+    let mut other = d.clone();
+    other.public_key = dtfhe_api::types::b64(b"a key of the platform's own");
+    let e = dtfhe_api::ceremony::check_attestations(&other, &atts, &ids).unwrap_err();
+    assert!(e.contains("did not attest these keys"), "{e}");
+    let e = dtfhe_api::ceremony::check_attestations(&d, &atts[..2], &ids).unwrap_err();
+    assert!(e.contains("has not attested"), "{e}");
+    // A trustee cannot attest in another's name, nor other keys.
+    let forged = dtfhe_api::ceremony::attest(&p.trustees[0], b"x", b"y");
+    let e = client(&p.base, &p.trustees[0])
+        .post_json::<_, Vec<dtfhe_api::ceremony::Attestation>>("/v1/ceremony/attestation", &forged)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    let mut theirs = atts[1].clone();
+    theirs.trustee = TRUSTEES[1].into();
+    let e = client(&p.base, &p.trustees[0])
+        .post_json::<_, Vec<dtfhe_api::ceremony::Attestation>>("/v1/ceremony/attestation", &theirs)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+
     let schema = Schema::from_toml_str(SCHEMA, "schema").unwrap();
     let catalog = Catalog::new(&[&schema]);
     let query = dtfhe_engine::plan(SQL, &catalog).unwrap();
@@ -287,7 +316,11 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     assert_eq!(entries(&p, EntryKind::TrusteeApproved).len(), 3);
     assert_eq!(entries(&p, EntryKind::ResultDelivered).len(), 1);
     let ceremony_steps = entries(&p, EntryKind::CeremonyStep);
-    assert_eq!(ceremony_steps.len(), 1 + 3 * 3 + 1, "seed, 9 shares, keys");
+    assert_eq!(
+        ceremony_steps.len(),
+        1 + 3 * 3 + 1 + 3,
+        "seed, 9 shares, keys, 3 attestations"
+    );
     let all = p.state.store.lock().unwrap().entries().unwrap();
     let trustees: Vec<String> = TRUSTEES.iter().map(|t| t.to_string()).collect();
     assert_eq!(
@@ -332,7 +365,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
                 .map(|i| u8::from_str_radix(&payload[i..i + 2], 16).unwrap())
                 .collect();
             probes.push(share[share.len() - 24..].to_vec());
-            probes.push(payload[payload.len() - 48..].as_bytes().to_vec());
+            probes.push(payload.as_bytes()[payload.len() - 48..].to_vec());
         }
     }
     assert!(probes.len() > 3 + 6, "{} probes", probes.len());
@@ -478,6 +511,50 @@ fn forged_statements_and_rewritten_queries_are_refused() {
         "{err}"
     );
     assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
+
+    // A statement signed two hours ago (an analyst who gave up long since): refused by
+    // every trustee's age limit, no budget spent.
+    let ts = dtfhe_api::auth::now_unix() - 7200;
+    let stale = dtfhe_api::release::QueryRequest {
+        sql: SQL.into(),
+        epsilon: Some(0.5),
+        recipient: recipient.clone(),
+        timestamp: ts,
+        statement_signature: dtfhe_api::release::sign_statement(
+            &p.analyst,
+            ts,
+            Some(0.5),
+            &recipient,
+            SQL,
+        ),
+    };
+    let ana = client(&p.base, &p.analyst);
+    let accepted: dtfhe_api::release::QueryAccepted = ana.post_json("/v1/queries", &stale).unwrap();
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let status = loop {
+        let s: dtfhe_api::release::QueryStatus = ana
+            .get_json(&format!("/v1/queries/{}", accepted.query_id))
+            .unwrap();
+        if s.state != dtfhe_api::release::QueryState::Pending {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop_all(revs);
+    assert_eq!(status.state, dtfhe_api::release::QueryState::Refused);
+    let reason = status.answers[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("s old, beyond this trustee's limit of 3600 s"),
+        "{reason}"
+    );
+    for t in TRUSTEES {
+        let spent = p
+            .root
+            .join("trustees")
+            .join(t)
+            .join(dtfhe_trustee::budget::SPENT_FILE);
+        assert!(!spent.exists(), "{t} spent budget on a stale request");
+    }
 }
 
 #[test]
@@ -511,6 +588,25 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
         .unwrap();
         assert_eq!(log.trim(), "runs\t1.0", "{t}");
     }
+    // A product sum at bfv-8192 is too noisy for the flooding: the platform refuses it
+    // itself (422, logged) before any trustee re-derives it.
+    let denied = entries(&p, EntryKind::AccessDenied).len();
+    let err = net::query(&RemoteQueryOptions {
+        server: p.base.clone(),
+        identity: p.analyst_file.clone(),
+        sql: "SELECT line, STDDEV_POP(rpm) FROM runs GROUP BY line".into(),
+        epsilon: None,
+        timeout: Duration::from_secs(30),
+        poll: Duration::from_millis(100),
+    })
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string().contains("exceeds what flooding hides"),
+        "{err}"
+    );
+    assert_eq!(entries(&p, EntryKind::AccessDenied).len(), denied + 1);
+    assert!(p.state.keypath.releases.lock().unwrap().len() == 1);
 }
 
 #[test]

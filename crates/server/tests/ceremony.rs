@@ -111,6 +111,10 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         let clients: Vec<Client> = ids.iter().map(|id| client(&base, id)).collect();
         let s: CeremonyState = clients[0].get_json("/v1/ceremony").unwrap();
         assert!(!s.complete);
+        let early = clients[0]
+            .get_json::<dtfhe_api::ceremony::CeremonyTranscript>("/v1/ceremony/transcript")
+            .unwrap_err();
+        assert_eq!(early.status(), Some(503));
         assert_eq!(s.preset, "bfv-8192");
         let seed = CeremonySeed::from_hex(&s.seed).unwrap();
         // An analyst is not part of the ceremony.
@@ -160,7 +164,17 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
             let m = party.round2(&agg, &mut rng).unwrap().to_bytes();
             last = Some(post(&clients[i], "rlk2", &m).unwrap());
         }
-        assert!(last.unwrap().complete);
+        let done = last.unwrap();
+        assert!(done.complete);
+        // Every public-key share is published with the complete state (trustees check the
+        // deployment key against them).
+        assert_eq!(done.pk_share_messages.len(), 3);
+        let again: CeremonyState = clients[1].get_json("/v1/ceremony").unwrap();
+        assert_eq!(again.pk_share_messages, done.pk_share_messages);
+        let t: dtfhe_api::ceremony::CeremonyTranscript =
+            clients[2].get_json("/v1/ceremony/transcript").unwrap();
+        assert_eq!((t.pk.len(), t.rlk1.len(), t.rlk2.len()), (3, 3, 3));
+        assert_eq!(t.pk, done.pk_share_messages);
         let after = status(post(&clients[0], "pk-share", b"late"));
         assert_eq!(after.0, 409);
 

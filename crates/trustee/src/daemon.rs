@@ -22,13 +22,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
 use dtfhe_api::reader::RemoteReader;
 use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
 use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::accumulate::Multiplier;
-use dtfhe_crypto::ceremony::net::{pk_share, CeremonySeed, RelinParty, Rlk1Aggregate, Rlk1Msg};
+use dtfhe_crypto::ceremony::net::{
+    aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonySeed,
+    PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
+};
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum, Selection};
@@ -42,6 +45,14 @@ use crate::{Trustee, TrusteeError};
 /// The refusal reason when the platform's ciphertexts are not what the signed chunks give.
 pub const MISMATCH_REASON: &str =
     "the platform's ciphertexts differ from the re-derived computation";
+
+/// File (in the trustee's directory) keeping the public-key share message this trustee gave
+/// (public data), so it can later check that the deployment's public key includes it.
+pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
+/// File keeping this trustee's round-1 relinearisation message (public data).
+pub const RLK1_FILE: &str = "ceremony-rlk1.bin";
+/// File keeping this trustee's round-2 relinearisation message (public data).
+pub const RLK2_FILE: &str = "ceremony-rlk2.bin";
 
 /// How `dtfhe trustee` runs.
 #[derive(Debug, Clone)]
@@ -66,6 +77,9 @@ pub struct DaemonOptions {
     pub timeout: Duration,
     /// Set from outside to stop the review loop after the current round (tests, embedding).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Refuse requests whose signed statement is older than this (an analyst who waited
+    /// that long has given up: answering would only spend DP budget), if set.
+    pub max_age: Option<Duration>,
 }
 
 /// Why the daemon stopped.
@@ -169,6 +183,49 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         )));
     }
     let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
+    let state: CeremonyState = client.get_json("/v1/ceremony")?;
+    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
+        DaemonError::Protocol(format!(
+            "{}: no record of the public-key share this trustee gave ({e})",
+            opts.dir.join(PK_SHARE_FILE).display()
+        ))
+    })?;
+    let public_key =
+        unb64("public_key", &deployed.info.public_key).map_err(DaemonError::Protocol)?;
+    check_public_key(
+        &deployed.params,
+        &state,
+        &deployed.info.trustees,
+        &name,
+        &own,
+        &public_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
+    let read_own = |file: &str| {
+        std::fs::read(opts.dir.join(file)).map_err(|e| {
+            DaemonError::Protocol(format!(
+                "{}: no record of the ceremony message this trustee gave ({e})",
+                opts.dir.join(file).display()
+            ))
+        })
+    };
+    let relin_key = unb64("relin_key", &deployed.info.relin_key).map_err(DaemonError::Protocol)?;
+    check_relin_key(
+        &deployed.params,
+        &transcript,
+        &deployed.info.trustees,
+        &name,
+        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
+        &relin_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    // Both keys check out: attest them, so sources can trust the public key they encrypt
+    // under (the same signature again is accepted, so every start re-attests harmlessly).
+    let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(
+        "/v1/ceremony/attestation",
+        &dtfhe_api::ceremony::attest(&opts.identity, &public_key, &relin_key),
+    )?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),
@@ -215,19 +272,147 @@ fn stopped(opts: &DaemonOptions) -> bool {
         .is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
+/// Checks that the deployment's public key (`public_key`, encoded) is exactly the aggregate
+/// of one public-key share per trustee of the ceremony published in `state`, this trustee's
+/// (`own`, the bytes it gave) among them. A platform that published a key of its own, or left
+/// a trustee out, could decrypt what the sources encrypt under it: the trustee then refuses to
+/// serve the deployment.
+pub fn check_public_key(
+    params: &Params,
+    state: &CeremonyState,
+    trustees: &[String],
+    me: &str,
+    own: &[u8],
+    public_key: &[u8],
+) -> Result<(), String> {
+    let seed = CeremonySeed::from_hex(&state.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+    let names: Vec<&String> = state.pk_share_messages.keys().collect();
+    let mut expected: Vec<&String> = trustees.iter().collect();
+    expected.sort();
+    if names != expected {
+        return Err(format!(
+            "the published public-key shares are of {:?}, the deployment's trustees are {:?}",
+            names, expected
+        ));
+    }
+    let mut shares = Vec::with_capacity(names.len());
+    for (t, b) in &state.pk_share_messages {
+        let bytes = unb64(&format!("public-key share of {t}"), b)?;
+        if t == me && bytes != own {
+            return Err(format!(
+                "the published public-key share of `{me}` is not the one it gave"
+            ));
+        }
+        shares.push(
+            PkShareMsg::from_bytes(params, &bytes)
+                .map_err(|e| format!("public-key share of {t}: {e}"))?,
+        );
+    }
+    let pk = aggregate_public_key(params, &seed, &shares).map_err(|e| e.to_string())?;
+    if codec::encode_public_key(params, &pk) != public_key {
+        return Err(
+            "the deployment's public key is not the aggregate of the trustees' public-key shares"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks that the deployment's relinearisation key (`relin_key`, encoded) is exactly the
+/// one the ceremony's messages give: the round-1 aggregate of one round-1 message per
+/// trustee, and `aggregate_relin_key` of one round-2 message per trustee computed from that
+/// aggregate, this trustee's two messages (`own`) byte for byte among them. A key of the
+/// platform's making could make the ciphertexts a trustee decrypts leak its secret share.
+pub fn check_relin_key(
+    params: &Params,
+    transcript: &CeremonyTranscript,
+    trustees: &[String],
+    me: &str,
+    own: (&[u8], &[u8]),
+    relin_key: &[u8],
+) -> Result<(), String> {
+    let seed =
+        CeremonySeed::from_hex(&transcript.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+    let mut expected: Vec<&String> = trustees.iter().collect();
+    expected.sort();
+    let mut round1 = Vec::new();
+    let mut round2 = Vec::new();
+    for (round, map, mine) in [(1, &transcript.rlk1, own.0), (2, &transcript.rlk2, own.1)] {
+        let names: Vec<&String> = map.keys().collect();
+        if names != expected {
+            return Err(format!(
+                "the published round-{round} relinearisation messages are of {names:?}, the \
+                 deployment's trustees are {expected:?}"
+            ));
+        }
+        for (t, b) in map {
+            let bytes = unb64(&format!("round-{round} message of {t}"), b)?;
+            if t == me && bytes != mine {
+                return Err(format!(
+                    "the published round-{round} relinearisation message of `{me}` is not the \
+                     one it gave"
+                ));
+            }
+            if round == 1 {
+                round1.push(
+                    Rlk1Msg::from_bytes(params, &bytes)
+                        .map_err(|e| format!("round-1 message of {t}: {e}"))?,
+                );
+            } else {
+                round2.push(
+                    Rlk2Msg::from_bytes(params, &bytes)
+                        .map_err(|e| format!("round-2 message of {t}: {e}"))?,
+                );
+            }
+        }
+    }
+    let aggregate = aggregate_round1(params, &seed, &round1).map_err(|e| e.to_string())?;
+    let rk = aggregate_relin_key(params, &seed, &aggregate, &round2).map_err(|e| e.to_string())?;
+    if codec::encode_relin_key(params, &rk) != relin_key {
+        return Err(
+            "the deployment's relinearisation key is not the one the trustees' messages give"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Writes a public file of the trustee's directory (temporary file, fsync, rename).
+fn write_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), DaemonError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| DaemonError::Protocol(format!("{}: {e}", path.display())))
+}
+
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
 /// exists. Creates the share on first run.
 pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
+    // The relinearisation party (its round-1 message, and its round-2 message once made) is
+    // kept for the whole ceremony: a server that restarted lost the accepted messages and
+    // gets the very same ones again.
     let mut party: Option<(RelinParty, Rlk1Msg)> = None;
+    let mut round2: Option<Vec<u8>> = None;
+    let mut pk_msg: Option<Vec<u8>> = None;
+    let pk_file = opts.dir.join(PK_SHARE_FILE);
     let mut trustee: Option<(Trustee, Params)> = None;
     let started = Instant::now();
     loop {
         let state: CeremonyState = match client.get_json("/v1/ceremony") {
             Ok(s) => s,
-            Err(e) if e.is_retryable() => {
+            // Unreachable, or not registered yet (a trustee may start before the admin
+            // registers it): wait, saying why.
+            Err(e) if e.is_retryable() || (e.status() == Some(401) && !opts.once) => {
                 eprintln!("trustee {name}: {e}; retrying");
-                std::thread::sleep(opts.poll);
+                if stopped(opts) {
+                    return Err(e.into());
+                }
+                std::thread::sleep(opts.poll.max(Duration::from_millis(500)));
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -259,16 +444,44 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
         };
         let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
         let mut rng = rand::rng();
-        let post = |step: &str, bytes: Vec<u8>| -> Result<CeremonyState, DaemonError> {
-            Ok(client.post_json(
+        // Posts one message; a transport failure or 5xx is retried at the next turn (the
+        // message is cached, so the retry sends the same bytes and is accepted as such).
+        let post = |step: &str, bytes: Vec<u8>| -> Result<bool, DaemonError> {
+            match client.post_json::<_, CeremonyState>(
                 &format!("/v1/ceremony/{step}"),
                 &CeremonyShare { share: b64(&bytes) },
-            )?)
+            ) {
+                Ok(_) => Ok(true),
+                Err(e) if e.is_retryable() => {
+                    eprintln!("trustee {name}: {e}; retrying");
+                    std::thread::sleep(opts.poll);
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
         };
         if !state.pk_shares.contains(&name) {
-            let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng).map_err(crypto)?;
-            post("pk-share", m.to_bytes())?;
-            eprintln!("trustee {name}: public-key share given");
+            if pk_msg.is_none() {
+                // Reuse the message of an earlier run of this very ceremony, if any.
+                let earlier = std::fs::read(&pk_file).ok().filter(|b| {
+                    PkShareMsg::from_bytes(params, b).is_ok_and(|m| m.ceremony_id() == seed.id())
+                });
+                pk_msg = Some(match earlier {
+                    Some(b) => b,
+                    None => {
+                        let b = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
+                            .map_err(crypto)?
+                            .to_bytes();
+                        write_public(&pk_file, &b)?;
+                        b
+                    }
+                });
+            }
+            if let Some(b) = &pk_msg {
+                if post("pk-share", b.clone())? {
+                    eprintln!("trustee {name}: public-key share given");
+                }
+            }
             continue;
         }
         if !state.rlk1.contains(&name) {
@@ -276,11 +489,13 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                 let mut p = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
                     .map_err(crypto)?;
                 let m = p.round1(&mut rng).map_err(crypto)?;
+                write_public(&opts.dir.join(RLK1_FILE), &m.to_bytes())?;
                 party = Some((p, m));
             }
             if let Some((_, m)) = &party {
-                post("rlk1", m.to_bytes())?;
-                eprintln!("trustee {name}: round-1 relinearisation share given");
+                if post("rlk1", m.to_bytes())? {
+                    eprintln!("trustee {name}: round-1 relinearisation share given");
+                }
             }
             continue;
         }
@@ -293,11 +508,20 @@ pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError
                          ceremony (new platform directory) and every trustee"
                     )));
                 };
-                let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
-                let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
-                let m = p.round2(&agg, &mut rng).map_err(crypto)?;
-                post("rlk2", m.to_bytes())?;
-                eprintln!("trustee {name}: round-2 relinearisation share given");
+                let bytes = match &round2 {
+                    Some(b) => b.clone(),
+                    None => {
+                        let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
+                        let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
+                        let b = p.round2(&agg, &mut rng).map_err(crypto)?.to_bytes();
+                        write_public(&opts.dir.join(RLK2_FILE), &b)?;
+                        round2 = Some(b.clone());
+                        b
+                    }
+                };
+                if post("rlk2", bytes)? {
+                    eprintln!("trustee {name}: round-2 relinearisation share given");
+                }
                 continue;
             }
         }
@@ -401,6 +625,22 @@ fn review(
         &r.statement_signature,
     )
     .map_err(Review::Refuse)?;
+    let now = dtfhe_api::auth::now_unix();
+    if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
+        return Err(Review::Refuse(format!(
+            "the analyst's statement is dated {} s in the future",
+            r.timestamp - now
+        )));
+    }
+    if let Some(max) = opts.max_age {
+        let age = now.saturating_sub(r.timestamp);
+        if age > max.as_secs() {
+            return Err(Review::Refuse(format!(
+                "the analyst's statement is {age} s old, beyond this trustee's limit of {} s",
+                max.as_secs()
+            )));
+        }
+    }
     let recipient = unb64("recipient", &r.recipient)
         .map_err(Review::Refuse)
         .and_then(|b| {

@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
+use dtfhe_api::ceremony::{
+    deployment_statement, Attestation, CeremonyShare, CeremonyState, CeremonyTranscript,
+};
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::{Problem, Role};
 use dtfhe_crypto::ceremony::net::{
@@ -38,6 +40,18 @@ use crate::state::{AppState, ServeOptions};
 /// File (in the platform directory) holding the public ceremony seed, hex.
 pub const SEED_FILE: &str = "ceremony.seed";
 
+/// File (in the platform directory) holding every trustee's public-key share message once
+/// the ceremony is complete (JSON: trustee -> base64), public data served with the state.
+pub const PK_SHARES_FILE: &str = "ceremony.pk-shares.json";
+
+/// File (in the platform directory) holding the whole ceremony transcript once complete
+/// (`CeremonyTranscript` JSON), public data served by `GET /v1/ceremony/transcript`.
+pub const TRANSCRIPT_FILE: &str = "ceremony.transcript.json";
+
+/// File (in the platform directory) holding the trustees' attestations of the deployment's
+/// keys (JSON list of `Attestation`).
+pub const ATTESTATIONS_FILE: &str = "ceremony.attestations.json";
+
 /// Ledger subject of every ceremony entry.
 const SUBJECT: &str = "key ceremony";
 
@@ -48,10 +62,14 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(post_pk_share))
         .routes(routes!(post_rlk1))
         .routes(routes!(post_rlk2))
+        .routes(routes!(get_transcript))
+        .routes(routes!(post_attestation))
+        .routes(routes!(get_attestations))
 }
 
 /// A ceremony in progress (or just finished).
 pub struct Ceremony {
+    dir: std::path::PathBuf,
     seed: CeremonySeed,
     params: Params,
     preset: String,
@@ -114,6 +132,7 @@ impl Ceremony {
         let params = dtfhe_crypto::params_by_name(&opts.preset).map_err(config)?;
         let seed = load_or_draw_seed(store, &opts.dir)?;
         Ok(Some(Ceremony {
+            dir: opts.dir.clone(),
             seed,
             params,
             preset: opts.preset.clone(),
@@ -140,7 +159,19 @@ impl Ceremony {
             rlk2: self.rlk2.keys().cloned().collect(),
             round1_aggregate: self.round1.as_ref().map(|r| b64(&r.to_bytes())),
             complete: self.complete,
+            pk_share_messages: if self.complete {
+                self.pk_messages()
+            } else {
+                BTreeMap::new()
+            },
         }
+    }
+
+    fn pk_messages(&self) -> BTreeMap<String, String> {
+        self.pk
+            .iter()
+            .map(|(t, (bytes, _))| (t.clone(), b64(bytes)))
+            .collect()
     }
 
     /// Writes the deployment once both collective keys exist.
@@ -150,6 +181,34 @@ impl Ceremony {
         };
         if self.complete {
             return Ok(());
+        }
+        // The messages first (public data), so a deployment never exists without them.
+        let all = |m: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, String> {
+            m.iter().map(|(t, b)| (t.clone(), b64(b))).collect()
+        };
+        let transcript = CeremonyTranscript {
+            seed: self.seed.to_hex(),
+            pk: self.pk_messages(),
+            rlk1: all(&self
+                .rlk1
+                .iter()
+                .map(|(t, (b, _))| (t.clone(), b.clone()))
+                .collect()),
+            rlk2: all(&self
+                .rlk2
+                .iter()
+                .map(|(t, (b, _))| (t.clone(), b.clone()))
+                .collect()),
+        };
+        for (file, value) in [
+            (PK_SHARES_FILE, serde_json::to_vec(&transcript.pk)),
+            (TRANSCRIPT_FILE, serde_json::to_vec(&transcript)),
+        ] {
+            let bytes = value.map_err(|e| ApiProblem(Problem::internal(format!("{file}: {e}"))))?;
+            let tmp = self.dir.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, self.dir.join(file)))
+                .map_err(|e| ApiProblem(Problem::internal(format!("{file}: {e}"))))?;
         }
         let public_key = codec::encode_public_key(&self.params, pk);
         let relin_key = codec::encode_relin_key(&self.params, rk);
@@ -276,6 +335,10 @@ async fn get_state(
             }
             let d = s.deployment()?;
             let seed = std::fs::read_to_string(dir.join(SEED_FILE)).unwrap_or_default();
+            let pk_share_messages = std::fs::read(dir.join(PK_SHARES_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
             Ok(Json(CeremonyState {
                 seed: seed.trim().to_string(),
                 preset: d.preset,
@@ -286,9 +349,132 @@ async fn get_state(
                 rlk2: d.trustees,
                 round1_aggregate: None,
                 complete: true,
+                pk_share_messages,
             }))
         })
         .await
+}
+
+/// Every message of the finished ceremony, for the trustees' own check of the deployment's
+/// keys (public data, a few MB at bfv-16384).
+#[utoipa::path(get, path = "/v1/ceremony/transcript",
+    responses((status = 200, body = CeremonyTranscript), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 503, body = Problem)))]
+async fn get_transcript(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<CeremonyTranscript>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let path = state.opts.dir.join(TRANSCRIPT_FILE);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("transcript task: {e}"))))?
+        .map_err(|_| {
+            ApiProblem(Problem::unavailable(
+                "the key ceremony has not finished: no transcript yet",
+            ))
+        })?;
+    serde_json::from_slice(&bytes)
+        .map(Json)
+        .map_err(|e| ApiProblem(Problem::internal(format!("{TRANSCRIPT_FILE}: {e}"))))
+}
+
+fn read_attestations(dir: &Path) -> Result<Vec<Attestation>, ApiProblem> {
+    match std::fs::read(dir.join(ATTESTATIONS_FILE)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ApiProblem(Problem::internal(format!("{ATTESTATIONS_FILE}: {e}")))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ApiProblem(Problem::internal(format!(
+            "{ATTESTATIONS_FILE}: {e}"
+        )))),
+    }
+}
+
+/// A trustee's attestation of the deployment's keys, after its own check against the
+/// ceremony's messages: the signature must verify with the caller's registered key over
+/// the statement of the stored keys (400 otherwise). Once per trustee (the same again is
+/// accepted); ledger `ceremony_step` with the signature's hash.
+#[utoipa::path(post, path = "/v1/ceremony/attestation", request_body = Attestation,
+    responses((status = 200, body = Vec<Attestation>), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 503, body = Problem)))]
+async fn post_attestation(
+    State(state): State<Arc<AppState>>,
+    req: Signed,
+) -> ApiResult<Json<Vec<Attestation>>> {
+    require_ceremony_trustee(&state, &req).await?;
+    let a: Attestation = req.json()?;
+    let caller = req.caller.clone();
+    if a.trustee != caller.name {
+        return Err(ApiProblem(Problem::bad_request(
+            "trustee: a trustee attests only in its own name",
+        )));
+    }
+    let dir = state.opts.dir.clone();
+    state
+        .with_store(move |s| {
+            use base64::Engine as _;
+            use ed25519_dalek::Verifier as _;
+            let d = s.deployment()?;
+            let key = dtfhe_api::identity::parse_public_key(&caller.public_key)
+                .map_err(|e| ApiProblem(Problem::internal(format!("registered key: {e}"))))?;
+            let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+                .decode(&a.signature)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("signature", "not a 64-byte base64 signature"))?;
+            key.verify(
+                &deployment_statement(&d.public_key, &d.relin_key),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .map_err(|_| bad("signature", "does not verify over this deployment's keys"))?;
+            let mut all = read_attestations(&dir)?;
+            match all.iter().find(|x| x.trustee == a.trustee) {
+                Some(x) if *x == a => return Ok(Json(all)),
+                Some(_) => {
+                    return Err(ApiProblem(Problem::conflict(format!(
+                        "trustee `{}` already attested the deployment",
+                        a.trustee
+                    ))))
+                }
+                None => {}
+            }
+            all.push(a.clone());
+            let bytes = serde_json::to_vec(&all)
+                .map_err(|e| ApiProblem(Problem::internal(e.to_string())))?;
+            let tmp = dir.join(format!(".{ATTESTATIONS_FILE}.tmp"));
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::rename(&tmp, dir.join(ATTESTATIONS_FILE)))
+                .map_err(|e| ApiProblem(Problem::internal(format!("{ATTESTATIONS_FILE}: {e}"))))?;
+            s.append_entry(
+                EntryKind::CeremonyStep,
+                &a.trustee,
+                SUBJECT,
+                &format!(
+                    "`{}` attested the deployment's keys after checking them against the \
+                     ceremony's messages (hash: the signature)",
+                    a.trustee
+                ),
+                &[*blake3::hash(&sig).as_bytes()],
+            )?;
+            Ok(Json(all))
+        })
+        .await
+}
+
+/// The trustees' attestations of the deployment's keys (any registered party: a source
+/// checks them with `dtfhe_api::ceremony::check_attestations` before encrypting).
+#[utoipa::path(get, path = "/v1/ceremony/attestations",
+    responses((status = 200, body = Vec<Attestation>), (status = 401, body = Problem)))]
+async fn get_attestations(
+    State(state): State<Arc<AppState>>,
+    _req: Signed,
+) -> ApiResult<Json<Vec<Attestation>>> {
+    let dir = state.opts.dir.clone();
+    tokio::task::spawn_blocking(move || read_attestations(&dir))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("attestations task: {e}"))))?
+        .map(Json)
 }
 
 /// Which step a posted share is for.

@@ -297,6 +297,23 @@ fn compute(
         exec::compute(&reader, query, params, &deployed.multiplier, &selection)
             .map_err(|e| engine_problem(&e))?
     };
+    // The noise rule too (each trustee checks it again): a sum whose noise flooding cannot
+    // hide is refused here, before any trustee spends a re-derivation on it.
+    let n = deployed.deployment.trustees.len();
+    for c in &computed {
+        let level = params
+            .bfv
+            .level_of_context(c.ciphertext[0].ctx())
+            .map_err(|e| Problem::internal(format!("ciphertext level: {e}")))?;
+        let allowed = dtfhe_crypto::release::max_noise_bits(params, level, n);
+        if c.noise.0 > allowed {
+            return Err(Problem::refused(format!(
+                "{} for group {}: ciphertext noise up to 2^{} exceeds what flooding hides at \
+                 these parameters (2^{allowed}); use preset bfv-16384 or fewer chunks per group",
+                c.moment, selection.groups[c.group].label, c.noise.0
+            )));
+        }
+    }
     Ok((groups, computed))
 }
 
