@@ -587,14 +587,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Query(a) => {
             let r = match (&a.dir, &a.server, &a.identity) {
-                (_, Some(server), Some(identity)) => net::query(&net::RemoteQueryOptions {
-                    server: server.clone(),
-                    identity: identity.clone(),
-                    sql: a.sql.clone(),
-                    epsilon: a.epsilon,
-                    timeout: Duration::from_secs(a.timeout),
-                    poll: Duration::from_millis(250),
-                })?,
+                (_, Some(server), Some(identity)) => {
+                    let opts = net::RemoteQueryOptions {
+                        server: server.clone(),
+                        identity: identity.clone(),
+                        sql: a.sql.clone(),
+                        epsilon: a.epsilon,
+                        timeout: Duration::from_secs(a.timeout),
+                        poll: Duration::from_millis(250),
+                    };
+                    let submitted = net::submit(&opts)?;
+                    // On stderr, so the result on stdout stays machine-readable.
+                    eprintln!(
+                        "query {} accepted by the platform; waiting up to {} s for the trustees",
+                        submitted.id, a.timeout
+                    );
+                    net::finish(submitted, &opts)?
+                }
                 (Some(dir), _, _) => ops::query_with(dir, &a.sql, a.epsilon)?,
                 _ => {
                     return Err(CliError::Usage(

@@ -20,6 +20,9 @@ const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns
 const SQL: &str =
     "SELECT line, COUNT(*), SUM(torque), AVG(torque), AVG(rpm) FROM runs GROUP BY line";
 const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
+/// A torque value (scale 2) and an rpm value (scale 0) that occur only in the marker row.
+const MARKER_TORQUE: &str = "987.65";
+const MARKER_RPM: &str = "2971";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dtfhe")
@@ -94,7 +97,13 @@ impl World {
 
     fn spawn(&self, name: &str, args: &[&str]) -> Proc {
         let log = self.root.join(format!("{name}.log"));
-        let f = std::fs::File::create(&log).unwrap();
+        // Appended, so a restarted process keeps its earlier log (the secrecy check at the
+        // end reads every server log).
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(bin())
             .args(args)
             .stdout(f.try_clone().unwrap())
@@ -373,8 +382,16 @@ fn networked_deployment_end_to_end_with_faults() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // Two agents upload.
-    let r1 = rows(40, "L1", 1);
+    // Two agents upload. Agent 1's file holds a marker row whose values must never appear on
+    // the platform, in clear or fixed-point encoded (checked at the end).
+    let r1: Vec<_> = rows(39, "L1", 1)
+        .into_iter()
+        .chain([(
+            "L1".to_string(),
+            MARKER_TORQUE.to_string(),
+            MARKER_RPM.to_string(),
+        )])
+        .collect();
     let r2: Vec<_> = rows(30, "L1", 2)
         .into_iter()
         .chain(rows(30, "L2", 3))
@@ -457,7 +474,9 @@ fn networked_deployment_end_to_end_with_faults() {
         ],
     );
     let started = Instant::now();
-    while releases() == before {
+    // Killed only once the platform has stored the request AND the analyst holds its answer
+    // (a kill in between would lose the analyst's submission, not the release).
+    while releases() == before || !analyst.log().contains("accepted by the platform") {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "{}",
@@ -474,7 +493,14 @@ fn networked_deployment_end_to_end_with_faults() {
         "{}",
         analyst.log()
     );
-    assert_same(&analyst.log(), &expected(&all));
+    // The log holds stderr's progress line besides the CSV result.
+    let result: String = analyst
+        .log()
+        .lines()
+        .filter(|l| !l.contains("accepted by the platform"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_same(&result, &expected(&all));
 
     // The server restarted while an agent ingests: nothing lost, nothing duplicated.
     let r3 = rows(60_000, "L2", 4);
@@ -548,6 +574,42 @@ fn networked_deployment_end_to_end_with_faults() {
             );
         }
     }
+
+    // No plaintext value of an encrypted column anywhere on the platform: not in its state
+    // directory, not in any server log. The probes are the marker row's values as text and
+    // as the 8-byte fixed-point integers the source encrypted (both byte orders).
+    assert!(std::fs::read_to_string(&c1)
+        .unwrap()
+        .contains(MARKER_TORQUE));
+    let torque_fixed: i64 = 98765; // 987.65 at scale 2
+    let rpm_fixed: i64 = MARKER_RPM.parse().unwrap(); // scale 0
+    let mut probes: Vec<Vec<u8>> = vec![
+        MARKER_TORQUE.as_bytes().to_vec(),
+        torque_fixed.to_string().into_bytes(),
+    ];
+    for v in [torque_fixed, rpm_fixed] {
+        probes.push(v.to_le_bytes().to_vec());
+        probes.push(v.to_be_bytes().to_vec());
+    }
+    let mut files = walk(&w.platform);
+    files.push(w.root.join("serve.log"));
+    let mut checked = 0;
+    for f in files.iter().filter(|f| f.exists()) {
+        let bytes = std::fs::read(f).unwrap();
+        checked += bytes.len();
+        for probe in &probes {
+            assert!(
+                !bytes.windows(probe.len()).any(|x| x == probe.as_slice()),
+                "{} holds a marker value of an encrypted column ({} bytes probe)",
+                f.display(),
+                probe.len()
+            );
+        }
+    }
+    assert!(
+        checked > 100_000,
+        "only {checked} bytes of platform state checked"
+    );
     drop(server2);
 }
 
