@@ -44,7 +44,14 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 /// for port 0 learns the port.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
     let listen = opts.listen;
-    let state = Arc::new(AppState::open(opts)?);
+    // Opening (and at the end dropping) the store runs on a blocking thread: the PostgreSQL
+    // client blocks on its own runtime, which must not happen on an async worker.
+    let state = Arc::new(
+        tokio::task::spawn_blocking(move || AppState::open(opts))
+            .await
+            .map_err(|e| ServerError::Config(format!("opening the store failed: {e}")))??,
+    );
+    let last_ref = state.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| ServerError::Bind {
@@ -56,13 +63,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         reason: e.to_string(),
     })?;
     println!("listening on {local}");
-    axum::serve(listener, app(state))
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| ServerError::Bind {
             addr: local.to_string(),
             reason: e.to_string(),
-        })
+        });
+    let _ = tokio::task::spawn_blocking(move || drop(last_ref)).await;
+    served
 }
 
 async fn shutdown_signal() {
