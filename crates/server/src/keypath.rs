@@ -197,6 +197,35 @@ pub async fn save(state: &Arc<crate::state::AppState>, id: u64) -> Result<(), Ap
         .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
 }
 
+/// How long a finished (delivered or refused) release request is kept after its statement
+/// was signed: long enough to fetch the answer again, bounded so memory and `D/releases` do
+/// not grow without end. Its ledger entries stay forever.
+pub const RETAIN_FINISHED_SECS: u64 = 24 * 3600;
+
+/// Drops the finished release requests older than [`RETAIN_FINISHED_SECS`] (memory and
+/// files); returns how many.
+pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProblem> {
+    let gone: Vec<u64> = {
+        let mut releases = state.keypath.releases()?;
+        let old: Vec<u64> = releases
+            .values()
+            .filter(|r| {
+                let finished = r.delivered || r.answers.values().any(|a| !a.approve);
+                finished && now.saturating_sub(r.timestamp) > RETAIN_FINISHED_SECS
+            })
+            .map(|r| r.id)
+            .collect();
+        for id in &old {
+            releases.remove(id);
+        }
+        old
+    };
+    for id in &gone {
+        let _ = std::fs::remove_file(state.opts.dir.join(RELEASES_DIR).join(format!("{id}.json")));
+    }
+    Ok(gone.len())
+}
+
 /// Writes `r` to `dir/releases/<id>.json` (temporary file, fsync, rename).
 pub fn persist(dir: &Path, r: &PendingRelease) -> Result<(), ApiProblem> {
     let fail = |e: String| ApiProblem(Problem::internal(format!("saving release {}: {e}", r.id)));

@@ -109,6 +109,29 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
         let mut rng = rand::rng();
         let clients: Vec<Client> = ids.iter().map(|id| client(&base, id)).collect();
+        // The OpenAPI document describes the key path's routes.
+        let doc: serde_json::Value = Client::new(&base, None, Duration::from_secs(10))
+            .get_json("/openapi.json")
+            .unwrap();
+        for path in [
+            "/v1/ceremony",
+            "/v1/ceremony/pk-share",
+            "/v1/ceremony/rlk1",
+            "/v1/ceremony/rlk2",
+            "/v1/ceremony/transcript",
+            "/v1/ceremony/attestation",
+            "/v1/ceremony/attestations",
+            "/v1/queries",
+            "/v1/queries/{id}",
+            "/v1/releases/pending",
+            "/v1/releases/{id}",
+            "/v1/releases/{id}/answers",
+        ] {
+            assert!(
+                doc["paths"][path].is_object(),
+                "{path} missing from /openapi.json"
+            );
+        }
         let s: CeremonyState = clients[0].get_json("/v1/ceremony").unwrap();
         assert!(!s.complete);
         let early = clients[0]

@@ -246,6 +246,10 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         },
     );
     crate::keypath::save(&state, id).await?;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_api::auth::now_unix()))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("prune task: {e}"))))??;
     Ok(Json(QueryAccepted {
         query_id: id,
         ciphertexts: computed.len(),
