@@ -41,6 +41,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
 fn releases_are_reloaded_and_finished_ones_pruned() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = ServeOptions {
+        store: Default::default(),
         dir: tmp.path().join("platform"),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: None,
