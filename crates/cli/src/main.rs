@@ -27,10 +27,20 @@ Roles:\n  \
             ALL trustees agree that it is an aggregate allowed by policy (at least k rows per\n            \
             group, no overflow possible)\n  \
   analysts  ask SQL aggregate queries and read the released numbers, never rows\n\n\
+Two ways to deploy:\n  \
+  embedded   one directory holds the store and every trustee's share directory (`init`,\n             \
+             `ingest`, `query --dir`): for trying it out and for a single site\n  \
+  networked  each role is its own process on its own machine, talking signed HTTP: the\n             \
+             platform (`serve`, no key share ever), one `trustee` per factory (key ceremony,\n             \
+             then reviews: it re-derives every computation itself before answering with a\n             \
+             share sealed to the analyst), edge `agent`s (encrypt, sign, spool, upload),\n             \
+             analysts (`query --server`), auditors (`audit verify --server`), admins\n             \
+             (`identity`, `admin register`). See README \"Networked deployment\".\n\n\
 Start with `dtfhe demo`, which runs the whole pipeline on the bundled AI4I 2020 data.\n\n\
 Exit codes: 0 ok, 1 I/O, 2 usage, 3 bad input (nothing stored), 4 refused by policy (nothing\n\
-decrypted), 5 store, 6 crypto, 7 encrypted result differs from plaintext, 8 audit found\n\
-tampering (the first bad entry, checkpoint, chunk, blob or table is named)."
+decrypted), 5 store / not released in time, 6 crypto, 7 encrypted result differs from plaintext,\n\
+8 audit found tampering (the first bad entry, checkpoint, chunk, blob or table is named),\n\
+9 the platform server failed or answered inconsistently."
 )]
 struct Cli {
     #[command(subcommand)]
