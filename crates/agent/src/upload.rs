@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use dtfhe_api::types::{unb64, ChunkUploaded, DeploymentInfo, FileChunkInfo, LastSeq};
+
+/// How long an agent waits for the trustees' attestations of a fresh deployment's keys.
+pub const ATTESTATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::{codec, CryptoError};
 use dtfhe_thread::{read_csv_bytes, Schema, ThreadError};
@@ -113,6 +116,11 @@ pub enum EdgeError {
     /// The file cannot be ingested as asked (e.g. a resume conflict, a lane dataset).
     #[error("{0}")]
     Usage(String),
+    /// The deployment's keys are not attested by every trustee (a platform could otherwise
+    /// hand out a public key of its own and read everything encrypted under it); nothing was
+    /// encrypted.
+    #[error("the deployment's keys are not attested by every trustee: {0}; nothing was encrypted")]
+    Unattested(String),
     /// The platform stayed unreachable: the chunks are safe in the spool and a later run
     /// (or the running watch loop) uploads them.
     #[error("the platform is unreachable ({reason}); {spooled} chunks wait in the spool {spool}, re-run to upload them")]
@@ -311,6 +319,7 @@ impl EdgeAgent {
             progress,
         ) {
             Ok(d) => {
+                self.check_attested(&d, progress)?;
                 let json = serde_json::to_string(&d).map_err(|e| {
                     EdgeError::Usage(format!("cannot cache the deployment record: {e}"))
                 })?;
@@ -327,6 +336,46 @@ impl EdgeAgent {
                 None => Err(self.offline(&e)),
             },
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refuses a deployment record unless every trustee attested its keys with its registered
+    /// key (`dtfhe_api::ceremony::check_attestations`). Trustees attest right after the
+    /// ceremony, once they have recomputed the keys themselves: a missing attestation is
+    /// waited for up to [`ATTESTATION_WAIT`], a wrong one is refused at once. Only a record
+    /// that passed is cached in the spool for offline use.
+    fn check_attested(
+        &self,
+        d: &DeploymentInfo,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<(), EdgeError> {
+        let started = std::time::Instant::now();
+        loop {
+            let attestations = self.call(
+                || {
+                    self.client
+                        .get_json::<Vec<dtfhe_api::ceremony::Attestation>>(
+                            "/v1/ceremony/attestations",
+                        )
+                },
+                progress,
+            )?;
+            let identities = self.call(
+                || {
+                    self.client
+                        .get_json::<Vec<dtfhe_api::types::IdentityRecord>>("/v1/identities")
+                },
+                progress,
+            )?;
+            match dtfhe_api::ceremony::check_attestations(d, &attestations, &identities) {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if e.contains("has not attested") && started.elapsed() < ATTESTATION_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(EdgeError::Unattested(e)),
+            }
         }
     }
 

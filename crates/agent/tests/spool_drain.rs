@@ -68,6 +68,7 @@ fn platform(source_name: &str, grants: &[&str]) -> Platform {
         })
         .unwrap(),
     );
+    attest_deployment(&state, &dir, "plant-a");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -298,4 +299,76 @@ fn a_half_uploaded_file_resumes_with_the_same_seqs() {
         stored.iter().map(|c| c.rows as usize).sum::<usize>(),
         2 * slots + 1
     );
+}
+
+/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
+/// (this test made the deployment without one), so edge agents accept the deployment.
+fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
+    let id = dtfhe_api::Identity::generate(trustee).unwrap();
+    let record = dtfhe_api::types::IdentityRecord {
+        name: trustee.into(),
+        role: dtfhe_api::Role::Trustee,
+        public_key: id.public_key_string(),
+        datasets: Vec::new(),
+    };
+    let d = {
+        let mut store = state.store.lock().unwrap();
+        dtfhe_server::state::register_in(&mut store, "root", &record).unwrap();
+        store.deployment().unwrap()
+    };
+    state
+        .identities
+        .write()
+        .unwrap()
+        .insert(trustee.into(), record);
+    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
+    std::fs::write(
+        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
+        serde_json::to_vec(&vec![a]).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A deployment whose keys the trustee did not attest (here: an attestation signed by a key
+/// that is not the trustee's registered one, as a platform substituting its own public key
+/// would have to forge) is refused before anything is encrypted, spooled or sent.
+#[test]
+fn a_deployment_not_attested_by_its_trustees_is_refused() {
+    let p = platform("plant-a-agent", &["runs"]);
+    let d = p.state.store.lock().unwrap().deployment().unwrap();
+    let forger = Identity::generate("plant-a").unwrap();
+    std::fs::write(
+        p.dir
+            .join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
+        serde_json::to_vec(&vec![dtfhe_api::ceremony::attest(
+            &forger,
+            &d.public_key,
+            &d.relin_key,
+        )])
+        .unwrap(),
+    )
+    .unwrap();
+    let schema = p.tmp.path().join("runs.toml");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let a = p.tmp.path().join("a.csv");
+    std::fs::write(&a, csv(10, "L1")).unwrap();
+    let agent = EdgeAgent::new(
+        &p.base,
+        p.source.clone(),
+        &p.tmp.path().join("spool"),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let e = agent.ingest_csv(&schema, &a, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, EdgeError::Unattested(_)), "{e}");
+    assert!(e.to_string().contains("did not attest these keys"), "{e}");
+    assert!(agent.spool().pending().unwrap().is_empty());
+    assert!(p
+        .state
+        .store
+        .lock()
+        .unwrap()
+        .dataset_schema("runs")
+        .unwrap()
+        .is_none());
 }

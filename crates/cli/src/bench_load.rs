@@ -780,6 +780,11 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
             Err(_) => return Err(deadline_error("the ingest phase")),
         }
     }
+    // Agents that gave up because the deadline passed report errors of their own: the
+    // deadline is the cause to report.
+    if !agent_errors.is_empty() {
+        deadline.check("the ingest phase")?;
+    }
     f.ingest_seconds = t.elapsed().as_secs_f64();
     f.server_mb.2 = server_sampler.finish();
     f.ingest_retries = retries.load(Ordering::Relaxed);

@@ -41,7 +41,9 @@ pub fn edge_error(e: EdgeError) -> CliError {
         EdgeError::Io { path, source } => CliError::io(&path, source),
         EdgeError::Api(e) => api_error(e),
         EdgeError::Crypto(e) => CliError::Crypto(e),
-        e @ EdgeError::Refused { .. } => CliError::Refused(e.to_string()),
+        e @ (EdgeError::Refused { .. } | EdgeError::Unattested(_)) => {
+            CliError::Refused(e.to_string())
+        }
         e @ EdgeError::Offline { .. } => CliError::Io {
             path: "platform".into(),
             source: std::io::Error::other(e.to_string()),

@@ -174,58 +174,8 @@ pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, DaemonErro
 pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let client = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);
     let name = opts.identity.name().to_string();
-    ceremony(&client, opts)?;
-    let deployed = remote_deployment(&client)?;
-    if !deployed.info.trustees.contains(&name) {
-        return Err(DaemonError::Protocol(format!(
-            "`{name}` is not a trustee of this deployment ({})",
-            deployed.info.trustees.join(", ")
-        )));
-    }
-    let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
-    let state: CeremonyState = client.get_json("/v1/ceremony")?;
-    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
-        DaemonError::Protocol(format!(
-            "{}: no record of the public-key share this trustee gave ({e})",
-            opts.dir.join(PK_SHARE_FILE).display()
-        ))
-    })?;
-    let public_key =
-        unb64("public_key", &deployed.info.public_key).map_err(DaemonError::Protocol)?;
-    check_public_key(
-        &deployed.params,
-        &state,
-        &deployed.info.trustees,
-        &name,
-        &own,
-        &public_key,
-    )
-    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
-    let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
-    let read_own = |file: &str| {
-        std::fs::read(opts.dir.join(file)).map_err(|e| {
-            DaemonError::Protocol(format!(
-                "{}: no record of the ceremony message this trustee gave ({e})",
-                opts.dir.join(file).display()
-            ))
-        })
-    };
-    let relin_key = unb64("relin_key", &deployed.info.relin_key).map_err(DaemonError::Protocol)?;
-    check_relin_key(
-        &deployed.params,
-        &transcript,
-        &deployed.info.trustees,
-        &name,
-        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
-        &relin_key,
-    )
-    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
-    // Both keys check out: attest them, so sources can trust the public key they encrypt
-    // under (the same signature again is accepted, so every start re-attests harmlessly).
-    let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(
-        "/v1/ceremony/attestation",
-        &dtfhe_api::ceremony::attest(&opts.identity, &public_key, &relin_key),
-    )?;
+    join_ceremony(&client, opts)?;
+    let (deployed, trustee) = verify_and_attest(&client, opts)?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),
@@ -389,9 +339,80 @@ fn write_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), DaemonError>
     write().map_err(|e| DaemonError::Protocol(format!("{}: {e}", path.display())))
 }
 
+/// Takes part in the key ceremony if the server runs one, then checks the resulting keys and
+/// attests them (see [`verify_and_attest`]); returns once this trustee has attested the
+/// deployment. Creates the share on first run.
+pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
+    join_ceremony(client, opts)?;
+    verify_and_attest(client, opts).map(|_| ())
+}
+
+/// Checks the deployment's keys against the ceremony's published messages (this trustee's
+/// own among them) and, if both check out, attests them with this trustee's identity, so
+/// sources can trust the public key they encrypt under. Returns the deployment and this
+/// trustee's key store.
+pub fn verify_and_attest(
+    client: &Client,
+    opts: &DaemonOptions,
+) -> Result<(RemoteDeployment, Trustee), DaemonError> {
+    let name = opts.identity.name().to_string();
+    let deployed = remote_deployment(&client)?;
+    if !deployed.info.trustees.contains(&name) {
+        return Err(DaemonError::Protocol(format!(
+            "`{name}` is not a trustee of this deployment ({})",
+            deployed.info.trustees.join(", ")
+        )));
+    }
+    let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
+    let state: CeremonyState = client.get_json("/v1/ceremony")?;
+    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
+        DaemonError::Protocol(format!(
+            "{}: no record of the public-key share this trustee gave ({e})",
+            opts.dir.join(PK_SHARE_FILE).display()
+        ))
+    })?;
+    let public_key =
+        unb64("public_key", &deployed.info.public_key).map_err(DaemonError::Protocol)?;
+    check_public_key(
+        &deployed.params,
+        &state,
+        &deployed.info.trustees,
+        &name,
+        &own,
+        &public_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
+    let read_own = |file: &str| {
+        std::fs::read(opts.dir.join(file)).map_err(|e| {
+            DaemonError::Protocol(format!(
+                "{}: no record of the ceremony message this trustee gave ({e})",
+                opts.dir.join(file).display()
+            ))
+        })
+    };
+    let relin_key = unb64("relin_key", &deployed.info.relin_key).map_err(DaemonError::Protocol)?;
+    check_relin_key(
+        &deployed.params,
+        &transcript,
+        &deployed.info.trustees,
+        &name,
+        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
+        &relin_key,
+    )
+    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    // Both keys check out: attest them, so sources can trust the public key they encrypt
+    // under (the same signature again is accepted, so every start re-attests harmlessly).
+    let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(
+        "/v1/ceremony/attestation",
+        &dtfhe_api::ceremony::attest(&opts.identity, &public_key, &relin_key),
+    )?;
+    Ok((deployed, trustee))
+}
+
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
 /// exists. Creates the share on first run.
-pub fn ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
+fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
     // The relinearisation party (its round-1 message, and its round-2 message once made) is
     // kept for the whole ceremony: a server that restarted lost the accepted messages and
