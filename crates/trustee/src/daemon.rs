@@ -356,7 +356,7 @@ pub fn verify_and_attest(
     opts: &DaemonOptions,
 ) -> Result<(RemoteDeployment, Trustee), DaemonError> {
     let name = opts.identity.name().to_string();
-    let deployed = remote_deployment(&client)?;
+    let deployed = remote_deployment(client)?;
     if !deployed.info.trustees.contains(&name) {
         return Err(DaemonError::Protocol(format!(
             "`{name}` is not a trustee of this deployment ({})",
