@@ -57,24 +57,9 @@ fn parse_release(subject: &str) -> Option<u64> {
     subject.strip_prefix("release ")?.parse().ok()
 }
 
-/// The ledger detail of a query: its SQL text (analyst-written, never data) and ε.
-pub fn query_detail(sql: &str, epsilon: Option<f64>) -> String {
-    let mut s = format!("sql: {}", sql.trim());
-    if let Some(e) = epsilon {
-        s.push_str(&format!("; epsilon {e}"));
-    }
-    // Entries are bounded; a query text this long is cut, marked as such.
-    const MAX: usize = 16 * 1024;
-    if s.len() > MAX {
-        let mut cut = MAX;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push_str(" …(truncated)");
-    }
-    s
-}
+/// The ledger detail of a query: its SQL text (analyst-written, never data) and ε. One
+/// definition for the embedded and the networked query, so the ledgers read alike.
+pub use dtfhe_server::routes::queries::query_detail;
 
 /// The dataset a SQL text names after FROM (for entries of a query that could not be
 /// planned), or `-`.
