@@ -2,6 +2,8 @@
 //! platform server in this test's process: exit codes and summary lines.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -70,7 +72,7 @@ fn agent_exit_codes_and_summaries() {
         })
         .unwrap(),
     );
-    attest_deployment(&state, &dir, "plant-a");
+    common::attest_deployment(&state, &dir, "plant-a");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,32 +176,4 @@ fn agent_exit_codes_and_summaries() {
     assert_eq!(code, 0);
     assert!(out.contains("already stored"), "{out}");
     assert_eq!(state.store.lock().unwrap().chunks("runs").unwrap().len(), 1);
-}
-
-/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
-/// (this test made the deployment without one), so edge agents accept the deployment.
-fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
-    let id = dtfhe_api::Identity::generate(trustee).unwrap();
-    let record = dtfhe_api::types::IdentityRecord {
-        name: trustee.into(),
-        role: dtfhe_api::Role::Trustee,
-        public_key: id.public_key_string(),
-        datasets: Vec::new(),
-    };
-    let d = {
-        let mut store = state.store.lock().unwrap();
-        dtfhe_server::state::register_in(&mut store, "root", &record).unwrap();
-        store.deployment().unwrap()
-    };
-    state
-        .identities
-        .write()
-        .unwrap()
-        .insert(trustee.into(), record);
-    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
-    std::fs::write(
-        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
-        serde_json::to_vec(&vec![a]).unwrap(),
-    )
-    .unwrap();
 }

@@ -3,6 +3,8 @@
 //! checkpoint key that is not the pinned one, fails with exit code 8 naming what is wrong.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +52,7 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
         })
         .unwrap(),
     );
-    attest_deployment(&state, &dir, "plant-a");
+    common::attest_deployment(&state, &dir, "plant-a");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -172,32 +174,4 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
     }
     let e = remote_audit::verify(&base, &id_file, Some(&pinned), false).unwrap_err();
     assert_eq!(e.exit_code(), 8, "{e}");
-}
-
-/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
-/// (this test made the deployment without one), so edge agents accept the deployment.
-fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
-    let id = dtfhe_api::Identity::generate(trustee).unwrap();
-    let record = dtfhe_api::types::IdentityRecord {
-        name: trustee.into(),
-        role: dtfhe_api::Role::Trustee,
-        public_key: id.public_key_string(),
-        datasets: Vec::new(),
-    };
-    let d = {
-        let mut store = state.store.lock().unwrap();
-        dtfhe_server::state::register_in(&mut store, "root", &record).unwrap();
-        store.deployment().unwrap()
-    };
-    state
-        .identities
-        .write()
-        .unwrap()
-        .insert(trustee.into(), record);
-    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
-    std::fs::write(
-        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
-        serde_json::to_vec(&vec![a]).unwrap(),
-    )
-    .unwrap();
 }

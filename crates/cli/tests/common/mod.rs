@@ -234,3 +234,31 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
+/// (this test made the deployment without one), so edge agents accept the deployment.
+pub fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
+    let id = dtfhe_api::Identity::generate(trustee).expect("trustee identity");
+    let record = dtfhe_api::types::IdentityRecord {
+        name: trustee.into(),
+        role: dtfhe_api::Role::Trustee,
+        public_key: id.public_key_string(),
+        datasets: Vec::new(),
+    };
+    let d = {
+        let mut store = state.store.lock().expect("store lock");
+        dtfhe_server::state::register_in(&mut store, "root", &record).expect("register trustee");
+        store.deployment().expect("deployment")
+    };
+    state
+        .identities
+        .write()
+        .expect("identity registry")
+        .insert(trustee.into(), record);
+    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
+    std::fs::write(
+        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
+        serde_json::to_vec(&vec![a]).expect("attestations json"),
+    )
+    .expect("write attestations");
+}
