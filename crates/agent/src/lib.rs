@@ -13,11 +13,11 @@ pub mod spool;
 pub mod upload;
 
 use dtfhe_crypto::{codec, column, CryptoError, Params};
-use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
-use dtfhe_thread::{
+use dtfhe_model::{
     encode_public_columns, indicator_part, EncryptedSpec, PublicColumn, Schema, Table, Usage,
     Value, LANE_COLUMN,
 };
+use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
 use ed25519_dalek::SigningKey;
 use fhe::bfv::PublicKey;
 use std::collections::BTreeMap;

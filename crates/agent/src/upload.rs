@@ -19,7 +19,7 @@ use dtfhe_api::types::{unb64, ChunkUploaded, DeploymentInfo, FileChunkInfo, Last
 pub const ATTESTATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::{codec, CryptoError};
-use dtfhe_thread::{read_csv_bytes, Schema, ThreadError};
+use dtfhe_model::{read_csv_bytes, Schema, ThreadError};
 
 use crate::spool::{FileJournal, Spool, SpoolError, SpooledChunk};
 use crate::{AgentError, ChunkSigner, Layout, PipelineError};

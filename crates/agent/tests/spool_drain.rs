@@ -254,8 +254,8 @@ fn a_half_uploaded_file_resumes_with_the_same_seqs() {
     std::fs::write(&file, &text).unwrap();
 
     // An earlier run (crashed afterwards) stored chunk 0 of the file, seq 0.
-    let schema = dtfhe_thread::Schema::from_toml_str(SCHEMA, "runs.toml").unwrap();
-    let table = dtfhe_thread::read_csv_bytes(text.as_bytes(), "c.csv", &schema).unwrap();
+    let schema = dtfhe_model::Schema::from_toml_str(SCHEMA, "runs.toml").unwrap();
+    let table = dtfhe_model::read_csv_bytes(text.as_bytes(), "c.csv", &schema).unwrap();
     let layout = dtfhe_agent::Layout::packed(table.rows, slots);
     let signer = dtfhe_agent::ChunkSigner {
         key: p.source.signing_key(),

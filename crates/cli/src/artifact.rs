@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use dtfhe_agent::artifact::{ArtifactKey, Binding, ARTIFACT_KEY_FILE};
 use dtfhe_agent::source_key;
+use dtfhe_model::{decode_public_columns, Schema, Value, LANE_COLUMN};
 use dtfhe_store::{artifact_message, EntryKind, NewArtifact, StoreError, ARTIFACT_STAGES};
-use dtfhe_thread::{decode_public_columns, Schema, Value, LANE_COLUMN};
 use ed25519_dalek::Signer as _;
 
 use crate::CliError;

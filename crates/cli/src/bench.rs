@@ -604,8 +604,8 @@ mod tests {
         assert!(a.line.iter().all(|&l| (1..=4).contains(&l)));
         let csv = to_csv(&a);
         let schema =
-            dtfhe_thread::Schema::from_toml_str(BENCH_SCHEMA, "bench.toml").expect("schema");
-        let t = dtfhe_thread::read_csv_bytes(csv.as_bytes(), "bench.csv", &schema).expect("csv");
+            dtfhe_model::Schema::from_toml_str(BENCH_SCHEMA, "bench.toml").expect("schema");
+        let t = dtfhe_model::read_csv_bytes(csv.as_bytes(), "bench.csv", &schema).expect("csv");
         assert_eq!(t.rows, 1000);
     }
 

@@ -37,7 +37,7 @@ use dtfhe_api::types::{unb64, ChunkInfo, DeploymentInfo, Health, IdentityRecord}
 use dtfhe_api::{Client, Identity, Role};
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::ResultSet;
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -1024,7 +1024,7 @@ fn encrypt_only(
     for (paths, id) in files.iter().zip(sources) {
         for p in paths {
             let bytes = std::fs::read(p).map_err(|e| CliError::io(p, e))?;
-            let table = dtfhe_thread::read_csv_bytes(&bytes, &p.display().to_string(), schema)?;
+            let table = dtfhe_model::read_csv_bytes(&bytes, &p.display().to_string(), schema)?;
             tables.push((table, id, *blake3::hash(&bytes).as_bytes()));
         }
     }
@@ -1244,7 +1244,7 @@ mod tests {
         assert_eq!(a.files, b.files);
         assert_ne!(a.files[0], a.files[1]);
         let schema = Schema::from_toml_str(LOAD_SCHEMA, "load.toml").expect("schema");
-        let t = dtfhe_thread::read_csv_bytes(a.files[0].as_bytes(), "f.csv", &schema).expect("csv");
+        let t = dtfhe_model::read_csv_bytes(a.files[0].as_bytes(), "f.csv", &schema).expect("csv");
         assert_eq!(t.rows, 50);
         let rows = reference::plain_rows(a.files[0].as_bytes(), &schema, "edge-007").expect("rows");
         assert_eq!(rows.len(), 50);

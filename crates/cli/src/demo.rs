@@ -12,7 +12,7 @@ use crate::ops;
 use crate::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{format_float, Cell, ResultSet};
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -522,8 +522,8 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     let features: Vec<String> = MODEL_FEATURES.iter().map(|f| f.to_string()).collect();
     let (fitted, fit_report) = crate::model::fit(&deployment, "ai4i", "failure", &features, 1.0)?;
     let num = |r: &PlainRow, c: &str| match r.get(c) {
-        Some(dtfhe_thread::Value::Dec(v)) => *v,
-        Some(dtfhe_thread::Value::Int(v)) => *v as f64,
+        Some(dtfhe_model::Value::Dec(v)) => *v,
+        Some(dtfhe_model::Value::Int(v)) => *v as f64,
         _ => f64::NAN,
     };
     let x: Vec<Vec<f64>> = plain
@@ -628,7 +628,7 @@ mod tests {
     #[test]
     fn schema_accepts_the_whole_file() {
         let schema = Schema::from_toml_str(AI4I_SCHEMA, "ai4i.toml").expect("schema");
-        let table = dtfhe_thread::read_csv_bytes(AI4I_CSV, "ai4i2020.csv", &schema).expect("csv");
+        let table = dtfhe_model::read_csv_bytes(AI4I_CSV, "ai4i2020.csv", &schema).expect("csv");
         assert_eq!(table.rows, 10_000);
     }
 }

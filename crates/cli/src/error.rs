@@ -2,8 +2,8 @@
 
 use dtfhe_crypto::CryptoError;
 use dtfhe_engine::EngineError;
+use dtfhe_model::ThreadError;
 use dtfhe_store::StoreError;
-use dtfhe_thread::ThreadError;
 
 /// Everything a `dtfhe` command can fail with.
 #[derive(Debug, thiserror::Error)]

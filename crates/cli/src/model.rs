@@ -12,8 +12,8 @@ use dtfhe_engine::model::{
     check_columns, check_model_columns, fit_sql, score_plan, FitStats, LinearModel,
 };
 use dtfhe_engine::{exec, Cell, ResultSet};
+use dtfhe_model::decode_public_columns;
 use dtfhe_store::EntryKind;
-use dtfhe_thread::decode_public_columns;
 use dtfhe_trustee::policy::{Policy, RowReleaseItem, RowReleaseRequest};
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;

@@ -8,8 +8,8 @@ use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
+use dtfhe_model::{read_csv_bytes, Schema};
 use dtfhe_store::{Deployment, EntryKind, Store};
-use dtfhe_thread::{read_csv_bytes, Schema};
 use dtfhe_trustee::policy::{
     check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest,
 };
@@ -238,10 +238,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
                 .values
                 .iter()
                 .map(|v| match v {
-                    dtfhe_thread::Value::Text(t) => t.clone(),
-                    dtfhe_thread::Value::Int(i) => i.to_string(),
-                    dtfhe_thread::Value::Dec(f) => f.to_string(),
-                    dtfhe_thread::Value::Null => String::new(),
+                    dtfhe_model::Value::Text(t) => t.clone(),
+                    dtfhe_model::Value::Int(i) => i.to_string(),
+                    dtfhe_model::Value::Dec(f) => f.to_string(),
+                    dtfhe_model::Value::Null => String::new(),
                 })
                 .collect();
             let lanes = d.store.assign_lanes(key, &keys)?;

@@ -7,7 +7,7 @@
 
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::{plan, Catalog, Cell, EngineError, ResultSet, SOURCE_COLUMN};
-use dtfhe_thread::{ColumnKind, PublicType, Schema, Value};
+use dtfhe_model::{ColumnKind, PublicType, Schema, Value};
 
 /// Relative tolerance for floating-point statistics (variances, correlations, regressions).
 pub const REL_TOL: f64 = 1e-9;
@@ -118,8 +118,8 @@ pub fn inner_join(
     key: &str,
 ) -> Vec<PlainRow> {
     let text = |r: &PlainRow| match r.get(key) {
-        Some(dtfhe_thread::Value::Text(t)) => Some(t.clone()),
-        Some(dtfhe_thread::Value::Int(i)) => Some(i.to_string()),
+        Some(dtfhe_model::Value::Text(t)) => Some(t.clone()),
+        Some(dtfhe_model::Value::Int(i)) => Some(i.to_string()),
         _ => None,
     };
     let mut by_key: std::collections::HashMap<String, Vec<&PlainRow>> =

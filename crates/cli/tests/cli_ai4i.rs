@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dtfhe_cli::{demo, reference};
 use dtfhe_engine::plaintext::PlainRow;
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

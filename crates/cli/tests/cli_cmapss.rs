@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use dtfhe_cli::reference;
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 
 #[test]
 fn cmapss_fd001_train() {

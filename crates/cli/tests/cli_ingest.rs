@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use dtfhe_cli::reference;
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

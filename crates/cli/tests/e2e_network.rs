@@ -14,7 +14,7 @@ use dtfhe_api::types::{ChunkInfo, Health};
 use dtfhe_api::Client;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
-use dtfhe_thread::{Schema, Value};
+use dtfhe_model::{Schema, Value};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 1000\n\n[[columns]]\nname = \"rpm\"\nkind = \"encrypted\"\nscale = 0\nmin = 0\nmax = 3000\n";
 const SQL: &str =

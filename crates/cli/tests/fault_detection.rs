@@ -23,8 +23,7 @@ fn ai4i_thresholds_filter_histogram_percentile() {
     let text = insert_after(&text, "unit = \"min\"", "thresholds = [100, 200]");
     let schema_path = root.join("ai4i_thresholds.toml");
     std::fs::write(&schema_path, &text).expect("write schema");
-    let schema =
-        dtfhe_thread::Schema::from_toml_str(&text, "ai4i_thresholds.toml").expect("schema");
+    let schema = dtfhe_model::Schema::from_toml_str(&text, "ai4i_thresholds.toml").expect("schema");
     assert_eq!(schema.thresholds("torque"), &[300, 400, 500, 600]);
 
     init(&dir, "north,south,east", 5, "bfv-8192");
@@ -116,7 +115,7 @@ fn cmapss_s2_thresholds() {
     );
     let schema_path = root.join("engines_thresholds.toml");
     std::fs::write(&schema_path, &text).expect("write schema");
-    let schema = dtfhe_thread::Schema::from_toml_str(&text, "engines.toml").expect("schema");
+    let schema = dtfhe_model::Schema::from_toml_str(&text, "engines.toml").expect("schema");
     init(&dir, "operator,oem,mro", 5, "bfv-8192");
     let out = ingest(&dir, &schema_path, &data, "fleet-1");
     assert!(out.contains("20631 rows"), "{out}");

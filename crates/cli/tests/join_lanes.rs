@@ -5,7 +5,7 @@
 use dtfhe_cli::ops::{self, IngestOptions, InitOptions};
 use dtfhe_cli::reference;
 use dtfhe_engine::plaintext::{self, PlainRow};
-use dtfhe_thread::{Schema, Value};
+use dtfhe_model::{Schema, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -22,9 +22,9 @@ use dtfhe_cli::net::{self, RemoteQueryOptions};
 use dtfhe_cli::CliError;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
+use dtfhe_model::{Schema, Value};
 use dtfhe_server::{AppState, ServeOptions};
 use dtfhe_store::EntryKind;
-use dtfhe_thread::{Schema, Value};
 use dtfhe_trustee::daemon::{self, DaemonOptions, MISMATCH_REASON};
 
 const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];

@@ -3,7 +3,7 @@
 
 use dtfhe_cli::ops::{self, IngestOptions, InitOptions};
 use dtfhe_engine::plaintext::{self, PlainRow};
-use dtfhe_thread::Value;
+use dtfhe_model::Value;
 use std::path::{Path, PathBuf};
 
 const SCHEMA: &str = r#"
@@ -116,7 +116,7 @@ fn ai4i_statistics_match_plaintext() {
     .expect("ingest");
     assert_eq!(report.rows, 10_000);
     let rows = plain_rows(&csv, "plant-a");
-    let parsed = dtfhe_thread::Schema::from_toml_str(SCHEMA, "schema").expect("schema");
+    let parsed = dtfhe_model::Schema::from_toml_str(SCHEMA, "schema").expect("schema");
     let catalog = dtfhe_engine::Catalog::new(&[&parsed]);
     for sql in [
         "SELECT COUNT(*), SUM(torque), AVG(torque), VAR_POP(torque), STDDEV_SAMP(tool_wear), CORR(tool_wear, failure), SUM(twf) FROM ai4i",

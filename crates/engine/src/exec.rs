@@ -12,8 +12,8 @@ use crate::moments::{Factor, Moment, Part};
 use crate::plan::{Query, SOURCE_COLUMN};
 use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate, ProductSum};
 use dtfhe_crypto::{codec, column, Params};
+use dtfhe_model::{decode_public_columns, Value};
 use dtfhe_store::{ChunkMeta, ChunkReader};
-use dtfhe_thread::{decode_public_columns, Value};
 use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -24,11 +24,11 @@ pub fn part_name(part: Part) -> &'static str {
         Part::Value => "value",
         Part::Presence => "presence",
         Part::Square => "square",
-        Part::Above(k) => dtfhe_thread::indicator_part(usize::from(k)).unwrap_or("gt?"),
+        Part::Above(k) => dtfhe_model::indicator_part(usize::from(k)).unwrap_or("gt?"),
     }
 }
 
-pub use dtfhe_thread::LANE_COLUMN;
+pub use dtfhe_model::LANE_COLUMN;
 
 /// One output group after pass 1.
 #[derive(Debug, Clone)]
@@ -338,7 +338,7 @@ pub fn compute(
         let sum_only = schema
             .column(&f.column)
             .and_then(|c| c.encrypted())
-            .is_some_and(|e| e.usage == dtfhe_thread::Usage::Sum);
+            .is_some_and(|e| e.usage == dtfhe_model::Usage::Sum);
         if sum_only && f.part != Part::Square {
             compact
         } else {

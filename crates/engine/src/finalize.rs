@@ -10,7 +10,7 @@ use crate::group::{ClearAcc, GroupState};
 use crate::moments::{codec_of, Moment, Term};
 use crate::plan::{AggFunc, Aggregate, Domain, OutputExpr, Query};
 use crate::stats;
-use dtfhe_thread::{FixedPoint, Schema, Value};
+use dtfhe_model::{FixedPoint, Schema, Value};
 use std::collections::HashMap;
 
 /// One output value.

@@ -2,7 +2,7 @@
 //! accumulators for everything that is computed in clear (row counts, public aggregates).
 
 use crate::plan::{AggFunc, CmpOp, Domain, Operand, OutputExpr, Predicate, Query};
-use dtfhe_thread::{ColumnKind, PublicType, Value};
+use dtfhe_model::{ColumnKind, PublicType, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

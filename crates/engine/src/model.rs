@@ -9,7 +9,7 @@
 use crate::error::EngineError;
 use crate::finalize::Cell;
 use crate::result::ResultSet;
-use dtfhe_thread::{ColumnKind, Schema, Usage};
+use dtfhe_model::{ColumnKind, Schema, Usage};
 
 /// A fitted linear model, as stored in `M.json`.
 #[derive(Debug, Clone, PartialEq)]

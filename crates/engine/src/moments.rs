@@ -8,7 +8,7 @@
 //! Columns with declared `thresholds` also store one indicator part `Gt_k(c)` = [x > e_k]
 //! (0 where NULL) per edge, so Gt_k·P = Gt_k; indicators are only ever summed.
 
-use dtfhe_thread::{ColumnKind, FixedPoint, Schema};
+use dtfhe_model::{ColumnKind, FixedPoint, Schema};
 use std::fmt;
 
 /// A ciphertext part of an encrypted column.

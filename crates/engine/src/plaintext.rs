@@ -8,7 +8,7 @@ use crate::moments::codec_of;
 use crate::plan::{AggFunc, Domain, OutputExpr, Query};
 use crate::result::ResultSet;
 use crate::stats;
-use dtfhe_thread::{ColumnKind, PublicType, Value};
+use dtfhe_model::{ColumnKind, PublicType, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// One clear row: every column's value by canonical name, including `source` and the

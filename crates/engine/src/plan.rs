@@ -2,7 +2,7 @@
 
 use crate::error::EngineError;
 use crate::moments::{factors_of, normalize, Factor, Moment, Part, SumKind, Term};
-use dtfhe_thread::{ColumnKind, ColumnSpec, PublicType, Schema, Usage, Value};
+use dtfhe_model::{ColumnKind, ColumnSpec, PublicType, Schema, Usage, Value};
 use sqlparser::ast::{
     self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     LimitClause, OrderByKind, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
@@ -279,7 +279,7 @@ impl Aggregate {
             AggFunc::CountAbove(k) => vec![above(k)],
             AggFunc::CountAtMost(k) => vec![n(), above(k)],
             _ => {
-                let edges = schema.thresholds(x).len().min(dtfhe_thread::MAX_THRESHOLDS);
+                let edges = schema.thresholds(x).len().min(dtfhe_model::MAX_THRESHOLDS);
                 std::iter::once(n())
                     .chain((0..edges as u8).map(above))
                     .collect()

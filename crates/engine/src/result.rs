@@ -5,7 +5,7 @@ use crate::finalize::{finalize, Cell};
 use crate::group::{total_cmp_values, GroupState};
 use crate::moments::{codec_of, Moment};
 use crate::plan::{AggFunc, Domain, OutputExpr, Query};
-use dtfhe_thread::{Schema, Value};
+use dtfhe_model::{Schema, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 

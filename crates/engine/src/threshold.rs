@@ -11,7 +11,7 @@
 //! the error is at most that bucket's width; the output column states the widest bucket of the
 //! column (a bound known before any data is seen).
 
-use dtfhe_thread::FixedPoint;
+use dtfhe_model::FixedPoint;
 
 /// Bucket counts from n = COUNT(x) and the K indicator sums (non-increasing in k).
 pub fn bucket_counts(n: i128, above: &[i128]) -> Vec<i128> {

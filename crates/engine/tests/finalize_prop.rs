@@ -5,7 +5,7 @@ mod common;
 use common::{codec, enc, public, schema};
 use dtfhe_engine::plaintext::{compare, evaluate, PlainRow};
 use dtfhe_engine::*;
-use dtfhe_thread::{ColumnKind, FixedPoint, PublicType, Schema, Usage, Value};
+use dtfhe_model::{ColumnKind, FixedPoint, PublicType, Schema, Usage, Value};
 use proptest::prelude::*;
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 mod common;
 
 use dtfhe_engine::*;
-use dtfhe_thread::Value;
+use dtfhe_model::Value;
 
 fn q(sql: &str) -> Query {
     let s = common::machining();

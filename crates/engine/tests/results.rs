@@ -5,7 +5,7 @@ mod common;
 use common::{engine_eval, row};
 use dtfhe_engine::plaintext::{compare, evaluate, PlainRow};
 use dtfhe_engine::*;
-use dtfhe_thread::Value;
+use dtfhe_model::Value;
 use std::collections::HashMap;
 
 fn t(s: &str) -> Value {
@@ -272,7 +272,7 @@ fn variance_is_exact_with_large_offset() {
         vec![common::enc(
             "x",
             common::codec(3, -1_000_000_000_000, 1_000_000_000_000),
-            dtfhe_thread::Usage::Product,
+            dtfhe_model::Usage::Product,
             false,
         )],
     );
@@ -310,7 +310,7 @@ fn big_integer_fallback_is_exact() {
         vec![common::enc(
             "x",
             common::codec(0, -20_000_000_000_000_000, 20_000_000_000_000_000),
-            dtfhe_thread::Usage::Product,
+            dtfhe_model::Usage::Product,
             true,
         )],
     );

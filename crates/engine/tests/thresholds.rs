@@ -6,7 +6,7 @@ mod common;
 use common::{engine_eval, machining, row, with_thresholds};
 use dtfhe_engine::plaintext::{compare, evaluate, PlainRow};
 use dtfhe_engine::*;
-use dtfhe_thread::{Schema, Value};
+use dtfhe_model::{Schema, Value};
 
 /// torque (scale 2, 0..1000): edges 250, 500, 750; wear (scale 3, nullable, −5..5): −1, 0, 2.5.
 fn schema() -> Schema {

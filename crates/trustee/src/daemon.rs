@@ -36,7 +36,7 @@ use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum, Selection};
 use dtfhe_engine::{Catalog, Moment};
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 
 use crate::policy::{GroupFacts, Policy, ReleaseItem, ReleaseRequest};
 use crate::shares::ciphertext_hash;

@@ -4,7 +4,7 @@
 use dtfhe_cli::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
-use dtfhe_thread::Schema;
+use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,7 +1,7 @@
 //! Test helpers: schemas built from struct literals (no TOML parsing needed).
 #![allow(dead_code, missing_docs)]
 
-use dtfhe_thread::{
+use dtfhe_model::{
     ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, FixedPoint, PublicType, Schema, Stage, Usage,
 };
 
@@ -69,7 +69,7 @@ pub fn machining() -> Schema {
 
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{finalize_all, GroupKey, GroupState, Moment, Part, Query, ResultSet};
-use dtfhe_thread::Value;
+use dtfhe_model::Value;
 use std::collections::HashMap;
 
 /// The schema with `thresholds` (scaled integers) declared on the encrypted column `col`.

@@ -118,7 +118,7 @@ async fn upload_chunk(
     req.require_dataset(&state, &[Role::Source], &name).await?;
     let wire =
         dtfhe_api::wire::decode_chunk(&req.body).map_err(|e| bad(format!("chunk body: {e}")))?;
-    let schema = dtfhe_thread::Schema::from_toml_str(&wire.schema_toml, "the uploaded schema")
+    let schema = dtfhe_model::Schema::from_toml_str(&wire.schema_toml, "the uploaded schema")
         .map_err(|e| bad(format!("schema: {e}")))?;
     if schema.dataset != name {
         return Err(bad(format!(

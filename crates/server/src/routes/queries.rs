@@ -20,8 +20,8 @@ use dtfhe_api::{Problem, Role};
 use dtfhe_crypto::codec;
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{Catalog, EngineError};
+use dtfhe_model::Schema;
 use dtfhe_store::{EntryKind, Hash, Store};
-use dtfhe_thread::Schema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Signed;

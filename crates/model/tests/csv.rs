@@ -2,7 +2,7 @@
 //! kind of bad input, checking that errors name file, line and column and never quote an
 //! encrypted value.
 
-use dtfhe_thread::{read_csv_bytes, read_csv_file, Schema, ThreadError, Value};
+use dtfhe_model::{read_csv_bytes, read_csv_file, Schema, ThreadError, Value};
 use std::path::Path;
 
 const AI4I: &str = "/work/shared/data/ai4i2020/ai4i2020.csv";

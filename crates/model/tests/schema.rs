@@ -1,6 +1,6 @@
 //! Schema parsing: the documented example and every validation error.
 
-use dtfhe_thread::{ColumnKind, PublicType, Schema, Stage, ThreadError, Usage};
+use dtfhe_model::{ColumnKind, PublicType, Schema, Stage, ThreadError, Usage};
 
 const EXAMPLE: &str = r#"
 dataset = "engines"
@@ -337,9 +337,9 @@ fn thresholds_are_kept_as_scaled_integers() {
     let s = Schema::from_toml_str(&s2_with("[643.0, 643.5, 644]"), "t.toml").expect("valid");
     assert_eq!(s.columns[0].thresholds(), &[6430, 6435, 6440]);
     assert_eq!(s.thresholds("S2"), &[6430, 6435, 6440]);
-    assert_eq!(dtfhe_thread::indicator_part(0), Some("gt0"));
-    assert_eq!(dtfhe_thread::indicator_part(31), Some("gt31"));
-    assert_eq!(dtfhe_thread::indicator_part(32), None);
+    assert_eq!(dtfhe_model::indicator_part(0), Some("gt0"));
+    assert_eq!(dtfhe_model::indicator_part(31), Some("gt31"));
+    assert_eq!(dtfhe_model::indicator_part(32), None);
     // Edges at the declared bounds are accepted; no key means no edges.
     let s = Schema::from_toml_str(&s2_with("[640, 645]"), "t.toml").expect("valid");
     assert_eq!(s.thresholds("s2"), &[6400, 6450]);

@@ -1,6 +1,6 @@
 //! Property tests for the fixed-point codec.
 
-use dtfhe_thread::{EncodeError, FixedPoint, MAX_SCALED_MAGNITUDE};
+use dtfhe_model::{EncodeError, FixedPoint, MAX_SCALED_MAGNITUDE};
 use proptest::prelude::*;
 
 /// Exact decimal text of `v / 10^scale`.

@@ -1,7 +1,7 @@
 //! Outside bytes never panic the schema parser or the CSV reader: they are accepted or give
 //! an error.
 
-use dtfhe_thread::{read_csv_bytes, Schema};
+use dtfhe_model::{read_csv_bytes, Schema};
 use proptest::prelude::*;
 
 const SCHEMA: &str = r#"

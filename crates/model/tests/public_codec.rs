@@ -1,6 +1,6 @@
 //! The public-column storage format: round trips, corruption and arbitrary bytes.
 
-use dtfhe_thread::{decode_public_columns, encode_public_columns, PublicColumn, Value};
+use dtfhe_model::{decode_public_columns, encode_public_columns, PublicColumn, Value};
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = Value> {
