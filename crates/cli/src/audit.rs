@@ -127,7 +127,7 @@ pub fn trustee_decision<T>(
         Err(e) => {
             let (detail, out) = match &e {
                 dtfhe_trustee::TrusteeError::Refused { reason, .. } => {
-                    (reason.clone(), CliError::Refused(e.to_string()))
+                    (reason.to_string(), CliError::Refused(e.to_string()))
                 }
                 other => (
                     format!("could not answer: {other}"),

@@ -282,7 +282,7 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: preset.into(),
-        dp_budget: None,
+        policy: Default::default(),
     })?;
     let ing = ops::ingest(&ops::IngestOptions {
         dir: dir.clone(),

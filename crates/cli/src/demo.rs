@@ -25,8 +25,6 @@ pub const AI4I_SCHEMA: &str = include_str!("../../../schemas/ai4i.toml");
 pub const PLANTS: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
 /// Minimum group size of the demo deployment.
 pub const MIN_GROUP_SIZE: u32 = 5;
-/// Differential-privacy budget (total ε per dataset) the demo trustees enforce.
-pub const DP_BUDGET: f64 = 2.0;
 
 /// Built-in MES production-run schema (OEE).
 pub const RUNS_SCHEMA: &str = include_str!("../../../schemas/production_runs.toml");
@@ -336,7 +334,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         trustees: PLANTS.iter().map(|s| s.to_string()).collect(),
         min_group_size: MIN_GROUP_SIZE,
         preset: "bfv-16384".into(),
-        dp_budget: Some(DP_BUDGET),
+        policy: Default::default(),
     })?;
     let ceremony_seconds = t.elapsed().as_secs_f64();
     println!("DigitalThreadFHE demo: three plants share statistics, not data");

@@ -21,6 +21,9 @@ pub enum CliError {
     /// A privacy rule refused the request; nothing was decrypted.
     #[error("refused: {0}; nothing was decrypted")]
     Refused(String),
+    /// A release rule of the pipeline refused the request (typed); nothing was decrypted.
+    #[error("refused: {0}")]
+    Release(#[from] dtfhe_release::Refusal),
     /// The store could not be used.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -60,7 +63,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Input(_) | CliError::Query(_) => 3,
-            CliError::Refused(_) => 4,
+            CliError::Refused(_) | CliError::Release(_) => 4,
             CliError::Store(_) => 5,
             CliError::Crypto(_) => 6,
             CliError::Mismatch(_) => 7,

@@ -227,9 +227,8 @@ struct TrusteeArgs {
     /// Release only these datasets (comma-separated).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     datasets: Option<Vec<String>>,
-    /// Differential privacy: total ε each dataset may spend (written when the share is created).
-    #[arg(long, value_name = "E")]
-    dp_budget: Option<f64>,
+    #[command(flatten)]
+    disclosure: DisclosureArgs,
     /// Refuse requests whose analyst statement is older than this many seconds (0: no
     /// limit), so a query its analyst gave up on spends no DP budget.
     #[arg(long, value_name = "S", default_value_t = 3600)]
@@ -394,10 +393,41 @@ struct InitArgs {
     /// like the presets (128-bit size bound, t prime, t ≡ 1 mod 2N, t below every modulus).
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     params: Option<PathBuf>,
-    /// Differential privacy: the total ε each dataset may spend over all `query --epsilon`
-    /// runs. Every trustee keeps its own spend log and refuses queries beyond it.
+    #[command(flatten)]
+    disclosure: DisclosureArgs,
+}
+
+/// How released aggregates are protected (written to each trustee's policy.toml and the
+/// ledger). Without `--dp-budget`, every dataset is in audit mode: exact releases, and a
+/// release that would let anyone derive fewer than k rows by differencing is refused.
+#[derive(Debug, Args)]
+struct DisclosureArgs {
+    /// dp mode for every dataset: every release is noised by the trustees, and each dataset
+    /// may spend this total ε. Each trustee keeps its own spend log and refuses beyond it.
     #[arg(long, value_name = "EPSILON")]
     dp_budget: Option<f64>,
+    /// dp mode: ε of a query that names none (default: a tenth of the budget).
+    #[arg(long, value_name = "EPSILON", requires = "dp_budget")]
+    dp_epsilon: Option<f64>,
+    /// Let identifier columns (`role = "key"`: serials, row numbers) filter and group
+    /// released aggregates. Off by default: such filters single rows out.
+    #[arg(long)]
+    allow_key_filters: bool,
+}
+
+impl DisclosureArgs {
+    fn policy(&self) -> Result<dtfhe_release::LocalPolicy, CliError> {
+        let mode = match self.dp_budget {
+            None => dtfhe_release::Mode::Audit,
+            Some(b) => dtfhe_release::Mode::dp(b, self.dp_epsilon)
+                .map_err(|e| CliError::Usage(format!("--dp-budget/--dp-epsilon: {e}")))?,
+        };
+        Ok(dtfhe_release::LocalPolicy {
+            mode,
+            min_group_size: None,
+            allow_key_filters: self.allow_key_filters,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -450,7 +480,8 @@ struct QueryArgs {
     format: Format,
     /// Differential privacy: the trustees add jointly drawn discrete-Laplace noise to every
     /// released sum, spending this ε of the dataset's budget (row counts stay exact: they are
-    /// public metadata).
+    /// public metadata). A deployment in dp mode noises every query: without this option the
+    /// trustees' default ε per query applies.
     #[arg(long, value_name = "E")]
     epsilon: Option<f64>,
     /// The SQL query (one SELECT with aggregates).
@@ -532,7 +563,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                         spec.custom_name()
                     }
                 },
-                dp_budget: a.dp_budget,
+                policy: a.disclosure.policy()?,
             };
             ops::init(&opts)?;
             println!(
@@ -626,6 +657,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Format::Json => r.result.to_json(),
                 Format::Csv => r.result.to_csv(),
             };
+            if let Some(e) = r.epsilon {
+                // On stderr, so the result on stdout stays machine-readable.
+                eprintln!(
+                    "differential privacy: every released sum carries the trustees' noise \
+                     (ε = {e} of each dataset's budget); row counts are exact"
+                );
+            }
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             if !text.ends_with('\n') {
@@ -645,7 +683,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 once: a.once,
                 min_group_size: a.min_group_size,
                 datasets: a.datasets,
-                dp_budget: a.dp_budget,
+                local_policy: a.disclosure.policy()?,
                 timeout: Duration::from_secs(600),
                 stop: None,
                 max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),

@@ -13,8 +13,8 @@ use dtfhe_engine::model::{
 };
 use dtfhe_engine::{exec, Cell, ResultSet};
 use dtfhe_model::decode_public_columns;
+use dtfhe_release::{Policy, RowReleaseItem, RowReleaseRequest};
 use dtfhe_store::EntryKind;
-use dtfhe_trustee::policy::{Policy, RowReleaseItem, RowReleaseRequest};
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;
 use std::path::Path;
@@ -95,6 +95,7 @@ pub fn score(
     let policy = Policy {
         min_group_size: d.deployment.min_group_size,
         trustees: d.deployment.trustees.len(),
+        allow_key_filters: false,
     };
     let request = RowReleaseRequest {
         dataset: schema.dataset.clone(),

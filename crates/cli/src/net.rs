@@ -21,7 +21,8 @@ use dtfhe_crypto::codec;
 use dtfhe_crypto::release::{centred, combine, Coeff0Share};
 use dtfhe_crypto::seal::{open, RecipientKeyPair};
 use dtfhe_engine::{exec, finalize_all, Catalog, Moment};
-use dtfhe_trustee::daemon::{self, release_order, remote_deployment, remote_schemas, DaemonError};
+use dtfhe_release::pipeline::release_order;
+use dtfhe_trustee::daemon::{self, remote_deployment, remote_schemas, DaemonError};
 
 use crate::error::CliError;
 use crate::ops::QueryReport;
@@ -284,6 +285,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         compute_seconds,
         release_seconds,
         released_ciphertexts: cts.len(),
+        epsilon: opts.epsilon,
     })
 }
 

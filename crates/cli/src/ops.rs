@@ -9,10 +9,9 @@ use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
 use dtfhe_model::{read_csv_bytes, Schema};
+use dtfhe_release::pipeline::{build_request, precheck};
+use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
-use dtfhe_trustee::policy::{
-    check_groups, check_sum, GroupFacts, Policy, ReleaseItem, ReleaseRequest,
-};
 use dtfhe_trustee::shares::ciphertext_hash;
 use dtfhe_trustee::Trustee;
 use std::collections::HashMap;
@@ -30,8 +29,10 @@ pub struct InitOptions {
     pub min_group_size: u32,
     /// Parameter preset name, or `custom:<hex>` from [`dtfhe_crypto::ParamSpec::custom_name`].
     pub preset: String,
-    /// Per-dataset differential-privacy budget (total ε) each trustee enforces; `None`: no cap.
-    pub dp_budget: Option<f64>,
+    /// The trustees' release policy: disclosure mode (audit, or dp with its budget and
+    /// default ε), identifier filters. Written to every trustee's policy.toml and recorded
+    /// in the ledger.
+    pub policy: LocalPolicy,
 }
 
 /// Where trustee `name` keeps its key share inside a deployment directory.
@@ -87,9 +88,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         let trustees = opts
             .trustees
             .iter()
-            .map(|name| {
-                Trustee::create(&trustee_dir(&opts.dir, name), name, &params, opts.dp_budget)
-            })
+            .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params, &opts.policy))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let shares: Vec<fhe::bfv::SecretKey> = trustees
@@ -107,6 +106,24 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             relin_key: codec::encode_relin_key(&params, &keys.relin),
             created_at: unix_now(),
         })?;
+        let policy_text = opts.policy.to_toml();
+        audit::record(
+            &mut store,
+            EntryKind::PolicySet,
+            "platform",
+            "every dataset",
+            &format!(
+                "disclosure {}; k = {}; identifier filters {}",
+                opts.policy.mode.describe(),
+                opts.min_group_size,
+                if opts.policy.allow_key_filters {
+                    "allowed"
+                } else {
+                    "refused"
+                }
+            ),
+            &[*blake3::hash(policy_text.as_bytes()).as_bytes()],
+        )?;
         Ok(())
     })();
     if result.is_err() {
@@ -391,6 +408,8 @@ pub struct QueryReport {
     pub release_seconds: f64,
     /// Number of ciphertexts released.
     pub released_ciphertexts: usize,
+    /// ε of the trustees' noise, or `None` for an exact (audited) release.
+    pub epsilon: Option<f64>,
 }
 
 /// Every registered dataset schema of a deployment.
@@ -412,6 +431,20 @@ pub fn dataset_schema(d: &Deployed, dataset: &str) -> Result<Schema, CliError> {
         .into_iter()
         .find(|s| s.dataset.eq_ignore_ascii_case(dataset))
         .ok_or_else(|| CliError::Usage(format!("unknown dataset `{dataset}`")))
+}
+
+/// The strictest of the trustees' policies (largest k; identifier filters only if every
+/// trustee allows them), for the embedded query's fail-fast checks.
+fn strictest_policy(dir: &Path, d: &Deployed, deployment: &Policy) -> Result<Policy, CliError> {
+    let mut out = *deployment;
+    for name in &d.deployment.trustees {
+        let local = Disclosure::open(&trustee_dir(dir, name))
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .policy;
+        out.min_group_size = out.min_group_size.max(local.min_group_size.unwrap_or(0));
+        out.allow_key_filters &= local.allow_key_filters;
+    }
+    Ok(out)
 }
 
 /// Plan, compute on ciphertexts, ask every trustee, combine: the released result.
@@ -467,35 +500,16 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let policy = Policy {
         min_group_size: d.deployment.min_group_size,
         trustees: d.deployment.trustees.len(),
+        allow_key_filters: true,
     };
 
     let compute_started = Instant::now();
     let computed = (|| {
         let selection = exec::select(&d.store, &d.params, &query)?;
-        // Fail fast on the clear rules before any homomorphic work; trustees check again.
-        let groups: Vec<GroupFacts> = selection
-            .groups
-            .iter()
-            .map(|g| GroupFacts {
-                label: g.label.clone(),
-                rows: g.state.rows(),
-            })
-            .collect();
-        check_groups(&policy, &groups).map_err(CliError::Refused)?;
-        for g in &groups {
-            for m in &selection.moments {
-                check_sum(
-                    &d.params,
-                    &policy,
-                    &m.to_string(),
-                    g.rows,
-                    m.bound(&query.schema),
-                    0,
-                    0,
-                )
-                .map_err(CliError::Refused)?;
-            }
-        }
+        // Fail fast on the clear rules before any homomorphic work; trustees check again
+        // (with their own, possibly stricter, policy and their disclosure records).
+        let strictest = strictest_policy(dir, &d, &policy)?;
+        precheck(&d.params, &strictest, &query, &selection)?;
         let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
             Vec::new()
         } else {
@@ -503,9 +517,9 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
             let multiplier = Multiplier::new(&d.params, relin)?;
             exec::compute(&d.store, &query, &d.params, &multiplier, &selection)?
         };
-        Ok((selection, groups, computed))
+        Ok((selection, computed))
     })();
-    let (selection, groups, computed) = computed.map_err(|e| {
+    let (selection, computed) = computed.map_err(|e: CliError| {
         audit::denied(
             &mut d.store,
             &actor,
@@ -517,22 +531,6 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let compute_seconds = compute_started.elapsed().as_secs_f64();
 
     let release_started = Instant::now();
-    let request = ReleaseRequest {
-        dataset: query.dataset.clone(),
-        query: sql.to_string(),
-        groups,
-        items: computed
-            .iter()
-            .map(|c| ReleaseItem {
-                group: c.group,
-                what: format!("{} for group {}", c.moment, selection.groups[c.group].label),
-                per_row_bound: c.per_row_bound,
-                noise_bits: c.noise.0,
-                ciphertext: c.ciphertext.clone(),
-            })
-            .collect(),
-        epsilon,
-    };
     let ct_hashes: Vec<dtfhe_store::Hash> = computed
         .iter()
         .map(|c| ciphertext_hash(&d.params, &c.ciphertext))
@@ -545,13 +543,21 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         &format!(
             "query entry {q}: {} sums over {} groups{}",
             computed.len(),
-            request.groups.len(),
+            selection.groups.len(),
             epsilon
                 .map(|e| format!(", epsilon {e}"))
                 .unwrap_or_default()
         ),
         &ct_hashes,
     )?;
+    let request = build_request(
+        format!("entry {release}"),
+        sql,
+        &query,
+        &selection,
+        &computed,
+        epsilon,
+    );
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
         let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params);
@@ -560,6 +566,12 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
             audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
         all_shares.push(shares);
     }
+    let applied_epsilon = match d.deployment.trustees.first() {
+        Some(first) => Disclosure::open(&trustee_dir(dir, first))
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .epsilon_for(&request),
+        None => epsilon,
+    };
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
     for (i, c) in computed.iter().enumerate() {
         let shares: Vec<_> = all_shares.iter().map(|s| s[i].clone()).collect();
@@ -589,5 +601,6 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         compute_seconds,
         release_seconds,
         released_ciphertexts: computed.len(),
+        epsilon: applied_epsilon,
     })
 }

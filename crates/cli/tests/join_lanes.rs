@@ -34,7 +34,7 @@ fn cross_stage_join_equals_plaintext_inner_join() {
         trustees: vec!["oem".into(), "service".into(), "plant".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
-        dp_budget: None,
+        policy: Default::default(),
     })
     .expect("init");
     // The manufacturer has products 2000..10000, the service partner 0..8000: 6000 in both.

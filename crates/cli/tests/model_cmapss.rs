@@ -62,7 +62,7 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
         trustees: vec!["oem".into(), "airline".into(), "mro".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
-        dp_budget: None,
+        policy: Default::default(),
     })
     .expect("init");
     for (schema, csv) in [

@@ -167,7 +167,7 @@ fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions
         once: false,
         min_group_size: None,
         datasets: None,
-        dp_budget: None,
+        local_policy: Default::default(),
         timeout: Duration::from_secs(120),
         stop: Some(stop.clone()),
         max_age: Some(Duration::from_secs(3600)),
@@ -552,7 +552,7 @@ fn forged_statements_and_rewritten_queries_are_refused() {
             .root
             .join("trustees")
             .join(t)
-            .join(dtfhe_trustee::budget::SPENT_FILE);
+            .join(dtfhe_release::disclosure::SPENT_FILE);
         assert!(!spent.exists(), "{t} spent budget on a stale request");
     }
 }
@@ -583,7 +583,7 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
             p.root
                 .join("trustees")
                 .join(t)
-                .join(dtfhe_trustee::budget::SPENT_FILE),
+                .join(dtfhe_release::disclosure::SPENT_FILE),
         )
         .unwrap();
         assert_eq!(log.trim(), "runs\t1.0", "{t}");

@@ -103,7 +103,10 @@ fn ai4i_statistics_match_plaintext() {
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
-        dp_budget: Some(1.0),
+        policy: dtfhe_release::LocalPolicy {
+            mode: dtfhe_release::Mode::dp(1.0, None).expect("dp mode"),
+            ..Default::default()
+        },
     })
     .expect("init");
     let report = ops::ingest(&IngestOptions {
@@ -157,7 +160,10 @@ fn differential_privacy_noise_and_budget() {
         trustees: vec!["a".into(), "b".into()],
         min_group_size: 5,
         preset: "bfv-8192".into(),
-        dp_budget: Some(1.0),
+        policy: dtfhe_release::LocalPolicy {
+            mode: dtfhe_release::Mode::dp(1.0, None).expect("dp mode"),
+            ..Default::default()
+        },
     })
     .expect("init");
     ops::ingest(&IngestOptions {

@@ -40,6 +40,10 @@ pub struct SelectedGroup {
     /// Per unit index: `None` if every stored row of the unit's chunks is in the group, else
     /// the slot mask (length N).
     pub units: BTreeMap<usize, Option<Vec<bool>>>,
+    /// The rows the group covers: per index into [`Selection::chunks`], the chunk's row
+    /// indices (sorted, distinct). A join lists the rows of each side's chunks. This is what
+    /// the disclosure audit keeps of every release.
+    pub rows: BTreeMap<usize, Vec<u32>>,
 }
 
 /// A unit of work: one chunk, or for a join one chunk of each side in the same lane block.
@@ -281,8 +285,12 @@ pub fn select(
                 label: label_of(query, &key),
                 state: query.new_group(key),
                 units: BTreeMap::new(),
+                rows: BTreeMap::new(),
             });
             g.state.add_row(&r);
+            for (&c, &row) in unit.chunks.iter().zip(side_rows) {
+                g.rows.entry(c).or_default().push(row as u32);
+            }
             let mask = g.units.entry(ui).or_insert_with(|| {
                 touched.push(gk.clone());
                 Some(vec![false; n])
@@ -302,11 +310,18 @@ pub fn select(
         }
     }
     let mut groups: Vec<SelectedGroup> = groups.into_values().collect();
+    for g in &mut groups {
+        for rows in g.rows.values_mut() {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+    }
     if groups.is_empty() && query.group_by.is_empty() {
         groups.push(SelectedGroup {
             label: label_of(query, &[]),
             state: query.new_group(Vec::new()),
             units: BTreeMap::new(),
+            rows: BTreeMap::new(),
         });
     }
     Ok(Selection {

@@ -552,6 +552,33 @@ impl Query {
         out.dedup();
         out
     }
+
+    /// Identifier columns (`role = "key"`) that the WHERE or GROUP BY reads: a released
+    /// aggregate filtered or grouped on one is refused unless the trustees' policy allows it.
+    pub fn key_columns_used(&self) -> Vec<String> {
+        let mut cols = Vec::new();
+        if let Some(p) = &self.filter {
+            p.columns(&mut cols);
+        }
+        for g in &self.group_by {
+            if !cols.contains(g) {
+                cols.push(g.clone());
+            }
+        }
+        cols.retain(|c| self.schema.column(c).is_some_and(|spec| spec.key));
+        cols
+    }
+
+    /// The stored datasets the query reads, without repeats (a self-join reads one): what a
+    /// release is audited and charged against.
+    pub fn base_datasets(&self) -> Vec<String> {
+        let mut out: Vec<String> = match &self.join {
+            None => vec![self.dataset.clone()],
+            Some(j) => j.sides.iter().map(|s| s.dataset.clone()).collect(),
+        };
+        out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        out
+    }
 }
 
 impl Predicate {
@@ -1088,6 +1115,7 @@ fn plan_join(
             source: SOURCE_COLUMN.into(),
             kind: ColumnKind::Public(PublicType::Text),
             nullable: false,
+            key: false,
         });
     }
     let dataset = format!("{}_join_{}", ls.dataset, rs.dataset);

@@ -72,11 +72,14 @@ pub enum EntryKind {
     /// Lanes of a lane space (the shared product-lane map) were handed out to keys seen for
     /// the first time; the hashes bind the new (key, lane) rows.
     LanesAssigned,
+    /// The release policy in force (disclosure mode per dataset: audit or dp with its
+    /// budget; k; identifier filters), as the deployment or a trustee set it.
+    PolicySet,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 16] = [
+    pub const ALL: [EntryKind; 17] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -93,9 +96,10 @@ impl EntryKind {
         EntryKind::IdentityRegistered,
         EntryKind::CeremonyStep,
         EntryKind::LanesAssigned,
+        EntryKind::PolicySet,
     ];
 
-    /// The kind's byte in the encoding (1..=16; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=17; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -114,6 +118,7 @@ impl EntryKind {
             EntryKind::IdentityRegistered => 14,
             EntryKind::CeremonyStep => 15,
             EntryKind::LanesAssigned => 16,
+            EntryKind::PolicySet => 17,
         }
     }
 
@@ -141,6 +146,7 @@ impl EntryKind {
             EntryKind::IdentityRegistered => "identity_registered",
             EntryKind::CeremonyStep => "ceremony_step",
             EntryKind::LanesAssigned => "lanes_assigned",
+            EntryKind::PolicySet => "policy_set",
         }
     }
 

@@ -84,6 +84,7 @@ const COLUMN_KEYS: &[&str] = &[
     "thresholds",
     "description",
     "unit",
+    "role",
 ];
 
 /// Lifecycle stage a dataset belongs to.
@@ -210,6 +211,11 @@ pub struct ColumnSpec {
     pub kind: ColumnKind,
     /// Whether empty fields (NULL) are allowed.
     pub nullable: bool,
+    /// Whether the column identifies rows (`role = "key"`: serial numbers, row numbers,
+    /// product ids, full-resolution timestamps). Key columns join datasets and look up a
+    /// product's thread, but may not filter or group a released aggregate: a filter on an
+    /// identifier singles out rows, and differencing two such aggregates releases them.
+    pub key: bool,
 }
 
 impl ColumnSpec {
@@ -571,6 +577,15 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
         None => name.clone(),
     };
     let nullable = get_bool(t, "nullable", &place)?.unwrap_or(false);
+    let key = match get_str(t, "role", &place)? {
+        None | Some("attribute") => false,
+        Some("key") => true,
+        Some(other) => {
+            return Err(format!(
+                "{place}unknown role \"{other}\" (expected key or attribute)"
+            ))
+        }
+    };
     let kind_text = get_str(t, "kind", &place)?
         .ok_or_else(|| format!("{place}missing \"kind\" (public or encrypted)"))?;
     let kind = match kind_text {
@@ -598,6 +613,12 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
             ColumnKind::Public(ty)
         }
         "encrypted" => {
+            if key {
+                return Err(format!(
+                    "{place}role \"key\" applies only to public columns (an encrypted value \
+                     identifies no row to anyone)"
+                ));
+            }
             if t.contains_key("type") {
                 return Err(format!(
                     "{place}\"type\" applies only to public columns (encrypted columns are \
@@ -662,6 +683,7 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
         source,
         kind,
         nullable,
+        key,
     })
 }
 

@@ -34,11 +34,12 @@ use dtfhe_crypto::ceremony::net::{
 };
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
-use dtfhe_engine::exec::{self, ComputedSum, Selection};
-use dtfhe_engine::{Catalog, Moment};
+use dtfhe_engine::exec::{self, ComputedSum};
+use dtfhe_engine::Catalog;
 use dtfhe_model::Schema;
+use dtfhe_release::pipeline::build_request;
+use dtfhe_release::{LocalPolicy, Policy};
 
-use crate::policy::{GroupFacts, Policy, ReleaseItem, ReleaseRequest};
 use crate::shares::ciphertext_hash;
 use crate::{Trustee, TrusteeError};
 
@@ -71,8 +72,9 @@ pub struct DaemonOptions {
     pub min_group_size: Option<u32>,
     /// Only these datasets may be released (case-insensitive), if set.
     pub datasets: Option<Vec<String>>,
-    /// DP budget written to policy.toml when the share is created.
-    pub dp_budget: Option<f64>,
+    /// The policy written to policy.toml when the share is created (disclosure mode: audit,
+    /// or dp with its budget and default ε per query).
+    pub local_policy: LocalPolicy,
     /// Per-request timeout (and, with `once`, how long to wait for the ceremony).
     pub timeout: Duration,
     /// Set from outside to stop the review loop after the current round (tests, embedding).
@@ -108,21 +110,6 @@ pub enum Decision {
     Approved(usize),
     /// Refused, with the reason sent.
     Refused(String),
-}
-
-/// The (group, moment) of each released ciphertext, in release order: the order
-/// `exec::compute` returns (groups in key order, skipping empty ones; moments in plan order).
-pub fn release_order(selection: &Selection) -> Vec<(usize, Moment)> {
-    let mut out = Vec::new();
-    for (gi, g) in selection.groups.iter().enumerate() {
-        if g.state.rows() == 0 {
-            continue;
-        }
-        for m in &selection.moments {
-            out.push((gi, m.clone()));
-        }
-    }
-    out
 }
 
 /// Every registered dataset schema, from `GET /v1/datasets`.
@@ -456,7 +443,7 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                     "trustee {name}: drawing a new key share in {}",
                     opts.dir.display()
                 );
-                Trustee::create(&opts.dir, &name, &params, opts.dp_budget)?
+                Trustee::create(&opts.dir, &name, &params, &opts.local_policy)?
             };
             trustee = Some((t, params));
         }
@@ -722,7 +709,7 @@ fn review(
         return Err(Review::Refuse(MISMATCH_REASON.to_string()));
     }
 
-    // Policy on the trustee's own facts, share log, DP budget.
+    // Policy on the trustee's own facts, disclosure record, share log.
     let k = deployed
         .info
         .min_group_size
@@ -730,33 +717,21 @@ fn review(
     let policy = Policy {
         min_group_size: k,
         trustees: deployed.info.trustees.len(),
+        allow_key_filters: true,
     };
-    let request = ReleaseRequest {
-        dataset: query.dataset.clone(),
-        query: r.sql.clone(),
-        groups: selection
-            .groups
-            .iter()
-            .map(|g| GroupFacts {
-                label: g.label.clone(),
-                rows: g.state.rows(),
-            })
-            .collect(),
-        items: computed
-            .iter()
-            .map(|c| ReleaseItem {
-                group: c.group,
-                what: format!("{} for group {}", c.moment, selection.groups[c.group].label),
-                per_row_bound: c.per_row_bound,
-                noise_bits: c.noise.0,
-                ciphertext: c.ciphertext.clone(),
-            })
-            .collect(),
-        epsilon: r.epsilon,
-    };
+    let request = build_request(
+        format!("query {}", r.id),
+        &r.sql,
+        &query,
+        &selection,
+        &computed,
+        r.epsilon,
+    );
     let shares = match trustee.review(params, &policy, &request) {
         Ok(s) => s,
-        Err(TrusteeError::Refused { reason, .. }) => return Err(Review::Refuse(reason)),
+        Err(TrusteeError::Refused { reason, .. }) => {
+            return Err(Review::Refuse(reason.to_string()))
+        }
         Err(e) => return Err(Review::Retry(e.into())),
     };
     let mut rng = rand::rng();

@@ -1,14 +1,14 @@
 //! The trustee's own directory: `share.key` (mode 0600, in a 0700 directory) holds its
 //! secret-key share in the versioned envelope format.
 
-use crate::budget::Budget;
-use crate::policy::{check_request, check_row_request, Policy, ReleaseRequest, RowReleaseRequest};
 use crate::shares::{ciphertext_hash, Hash, ShareLog};
 use crate::TrusteeError;
 use dtfhe_crypto::dp::DiscreteLaplace;
 use dtfhe_crypto::release::trustee_share_noised;
 use dtfhe_crypto::release::{trustee_full_share, Coeff0Share, FullShare};
 use dtfhe_crypto::{ceremony, codec, Params};
+use dtfhe_release::rules::{check_request, check_row_request};
+use dtfhe_release::{Disclosure, LocalPolicy, Policy, Refusal, ReleaseRequest, RowReleaseRequest};
 use fhe::bfv::SecretKey;
 use std::fs;
 use std::io::Write;
@@ -43,12 +43,12 @@ fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
 
 impl Trustee {
     /// Draw a fresh share and write it to `dir/share.key` (refuses to overwrite one), with
-    /// the trustee's policy file (its per-dataset DP budget, if any).
+    /// the trustee's policy file (its disclosure mode: audit, or dp with its budget).
     pub fn create(
         dir: &Path,
         name: &str,
         params: &Params,
-        dp_budget: Option<f64>,
+        policy: &LocalPolicy,
     ) -> Result<Trustee, TrusteeError> {
         let file = dir.join(SHARE_FILE);
         if file.exists() {
@@ -72,7 +72,10 @@ impl Trustee {
         f.write_all(&bytes)
             .and_then(|_| f.sync_all())
             .map_err(|e| ks_err(&file, e))?;
-        Budget::create(dir, dp_budget)?;
+        Disclosure::create(dir, policy).map_err(|source| TrusteeError::Disclosure {
+            trustee: name.to_string(),
+            source,
+        })?;
         Ok(Trustee {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -114,35 +117,60 @@ impl Trustee {
         &self.share
     }
 
-    /// Check the request against the policy; if it passes, one flooded share per item.
+    /// This trustee's own policy file (disclosure mode, stricter k, identifier filters).
+    pub fn disclosure(&self) -> Result<Disclosure, TrusteeError> {
+        Disclosure::open(&self.dir).map_err(|source| TrusteeError::Disclosure {
+            trustee: self.name.clone(),
+            source,
+        })
+    }
+
+    /// The deployment's rules with this trustee's stricter settings applied.
+    pub fn effective_policy(&self, deployment: &Policy) -> Result<Policy, TrusteeError> {
+        let local = self.disclosure()?.policy;
+        Ok(Policy {
+            min_group_size: deployment
+                .min_group_size
+                .max(local.min_group_size.unwrap_or(0)),
+            trustees: deployment.trustees,
+            allow_key_filters: deployment.allow_key_filters && local.allow_key_filters,
+        })
+    }
+
+    fn refuse(&self, reason: Refusal) -> TrusteeError {
+        TrusteeError::Refused {
+            trustee: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// Check the request against the rules and this trustee's disclosure record; if it
+    /// passes, one flooded share per item.
     ///
     /// One share per ciphertext: every share given is first recorded in the trustee's own
     /// log (`shares.log`, see [`crate::shares`]), keyed by the ciphertext's hash; a
     /// ciphertext seen before gets the identical logged share back, never a freshly flooded
-    /// one. With ε set and at least one new ciphertext, the trustee first records the spend
-    /// in its own budget log, then adds its own share of discrete-Laplace noise
-    /// (sensitivity = the item's per-row bound, ε split evenly over the items) to every new
-    /// total; a repeated ciphertext gets its logged (noised) share and spends nothing, since
-    /// it reveals nothing new.
+    /// one. Before the first new share, the decision is made durable: in audit mode the
+    /// released row sets (so a later differencing query is refused), in dp mode the ε
+    /// charged to every base dataset; then, in dp mode, the trustee adds its own share of
+    /// discrete-Laplace noise (sensitivity = the item's per-row bound, ε split evenly over
+    /// the items) to every new total. A repeated ciphertext gets its logged share and
+    /// records nothing, since it reveals nothing new.
     pub fn review(
         &self,
         params: &Params,
-        policy: &Policy,
+        deployment: &Policy,
         request: &ReleaseRequest,
     ) -> Result<Vec<Coeff0Share>, TrusteeError> {
-        let refuse = |reason: String| TrusteeError::Refused {
-            trustee: self.name.clone(),
-            reason,
-        };
-        check_request(params, policy, request).map_err(refuse)?;
-        let laws = match request.epsilon {
+        let policy = self.effective_policy(deployment)?;
+        check_request(params, &policy, request).map_err(|r| self.refuse(r))?;
+        let disclosure = self.disclosure()?;
+        let decision = disclosure
+            .decide(request, policy.min_group_size)
+            .map_err(|r| self.refuse(r))?;
+        let laws = match decision.epsilon {
             None => None,
             Some(eps) => {
-                if !(eps.is_finite() && eps > 0.0) {
-                    return Err(refuse(format!(
-                        "epsilon must be a positive number, got {eps}"
-                    )));
-                }
                 let per_item = eps / request.items.len().max(1) as f64;
                 Some(
                     request
@@ -159,14 +187,16 @@ impl Trustee {
             .map(|i| ciphertext_hash(params, &i.ciphertext))
             .collect();
         let mut rng = rand::rng();
-        let spend = || match request.epsilon {
-            Some(eps) => Budget::open(&self.dir)?
-                .spend(&request.dataset, eps)
-                .map_err(refuse),
-            None => Ok(()),
+        let record = || {
+            disclosure
+                .record(decision, &request.release_id)
+                .map_err(|source| TrusteeError::Disclosure {
+                    trustee: self.name.clone(),
+                    source,
+                })
         };
         let (shares, _repeated) =
-            ShareLog::new(&self.dir).coeff0_shares(params, &hashes, spend, |k| {
+            ShareLog::new(&self.dir).coeff0_shares(params, &hashes, record, |k| {
                 let item = &request.items[k];
                 let noise = match &laws {
                     Some(l) => l[k].sample_share(policy.trustees, &mut rng)?,
@@ -193,10 +223,7 @@ impl Trustee {
         policy: &Policy,
         request: &RowReleaseRequest,
     ) -> Result<Vec<FullShare>, TrusteeError> {
-        check_row_request(params, policy, request).map_err(|reason| TrusteeError::Refused {
-            trustee: self.name.clone(),
-            reason,
-        })?;
+        check_row_request(params, policy, request).map_err(|r| self.refuse(r))?;
         let hashes: Vec<Hash> = request
             .items
             .iter()

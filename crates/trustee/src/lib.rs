@@ -1,20 +1,16 @@
 //! A factory's trustee. It holds one secret-key share of the deployment in its own directory
 //! (file mode 0600, never in the platform's store), and it is the only party that can help
-//! decrypt. For every release request it checks the policy itself — every group has at least
-//! k rows, no total can overflow the plaintext modulus, the ciphertext noise is small enough
-//! for the flooding to hide it — and only then answers with its flooded coefficient-0 share.
+//! decrypt. For every release request it applies the release rules itself (the
+//! `dtfhe-release` pipeline: k rows per group, no identifier filters, no overflow, noise the
+//! flooding hides, and its own disclosure audit or DP budget) and only then answers with its
+//! flooded coefficient-0 share.
 #![forbid(unsafe_code)]
 
-pub mod budget;
 pub mod daemon;
 pub mod keystore;
-pub mod policy;
 pub mod shares;
 
 pub use keystore::Trustee;
-pub use policy::{
-    GroupFacts, Policy, ReleaseItem, ReleaseRequest, RowReleaseItem, RowReleaseRequest,
-};
 
 /// Why a trustee refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +21,16 @@ pub enum TrusteeError {
     Refused {
         /// Which trustee.
         trustee: String,
-        /// The rule and the group or sum it concerns.
-        reason: String,
+        /// The rule and the facts it concerns.
+        reason: dtfhe_release::Refusal,
+    },
+    /// The trustee's policy, audit record or DP log cannot be read or written.
+    #[error("trustee {trustee}: {source}")]
+    Disclosure {
+        /// Which trustee.
+        trustee: String,
+        /// What failed.
+        source: dtfhe_release::DisclosureError,
     },
     /// The key share could not be stored or read.
     #[error("trustee key store {path}: {reason}")]

@@ -5,12 +5,13 @@
 use dtfhe_crypto::column::encrypt;
 use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, Params, Preset};
-use dtfhe_trustee::budget::Budget;
-use dtfhe_trustee::shares::{full_share_to_bytes, SHARES_DIR, SHARES_FILE};
-use dtfhe_trustee::{
-    GroupFacts, Policy, ReleaseItem, ReleaseRequest, RowReleaseItem, RowReleaseRequest, Trustee,
-    TrusteeError,
+use dtfhe_release::audit::RowSet;
+use dtfhe_release::{
+    DatasetRows, Disclosure, GroupFacts, LocalPolicy, Mode, Policy, ReleaseItem, ReleaseRequest,
+    RowReleaseItem, RowReleaseRequest,
 };
+use dtfhe_trustee::shares::{full_share_to_bytes, SHARES_DIR, SHARES_FILE};
+use dtfhe_trustee::{Trustee, TrusteeError};
 use fhe::bfv::{Ciphertext, PublicKey, SecretKey};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -25,12 +26,16 @@ fn params() -> &'static Params {
     P.get_or_init(|| Preset::Bfv8192.params().expect("preset"))
 }
 
-/// Three trustees in `root/<name>` (the last with a DP budget of 1.0), and the public key.
+/// Three trustees in `root/<name>` in dp mode with a budget of 1.0, and the public key.
 fn deployment(root: &Path) -> (Fixture, Vec<Trustee>) {
     let params = params().clone();
+    let policy = LocalPolicy {
+        mode: Mode::dp(1.0, None).expect("dp"),
+        ..LocalPolicy::default()
+    };
     let trustees: Vec<Trustee> = ["a", "b", "c"]
         .iter()
-        .map(|n| Trustee::create(&root.join(n), n, &params, Some(1.0)).expect("create trustee"))
+        .map(|n| Trustee::create(&root.join(n), n, &params, &policy).expect("create trustee"))
         .collect();
     let shares: Vec<SecretKey> = trustees
         .iter()
@@ -49,6 +54,7 @@ fn deployment(root: &Path) -> (Fixture, Vec<Trustee>) {
 const POLICY: Policy = Policy {
     min_group_size: 1,
     trustees: 3,
+    allow_key_filters: false,
 };
 
 fn ct(f: &Fixture, values: &[i64]) -> Ciphertext {
@@ -57,6 +63,7 @@ fn ct(f: &Fixture, values: &[i64]) -> Ciphertext {
 
 fn request(cts: &[&Ciphertext], epsilon: Option<f64>) -> ReleaseRequest {
     ReleaseRequest {
+        release_id: "test".into(),
         dataset: "d".into(),
         query: "SELECT SUM(x) FROM d".into(),
         groups: vec![GroupFacts {
@@ -73,6 +80,11 @@ fn request(cts: &[&Ciphertext], epsilon: Option<f64>) -> ReleaseRequest {
                 ciphertext: (*c).clone(),
             })
             .collect(),
+        rows: vec![DatasetRows {
+            dataset: "d".into(),
+            groups: vec![RowSet::default()],
+        }],
+        key_columns: Vec::new(),
         epsilon,
     }
 }
@@ -124,8 +136,8 @@ fn dp_noised_share_is_repeated_and_spends_nothing_more() {
     let req = request(&[&x], Some(0.5));
     let t = &trustees[0];
     let a = t.review(&f.params, &POLICY, &req).expect("first");
-    let spent = Budget::open(&root.path().join("a"))
-        .expect("budget")
+    let spent = Disclosure::open(&root.path().join("a"))
+        .expect("policy")
         .spent("d")
         .expect("spent");
     assert_eq!(spent, 0.5);
@@ -133,8 +145,8 @@ fn dp_noised_share_is_repeated_and_spends_nothing_more() {
         let b = t.review(&f.params, &POLICY, &req).expect("repeat");
         assert_eq!(bytes(&a), bytes(&b));
     }
-    let spent = Budget::open(&root.path().join("a"))
-        .expect("budget")
+    let spent = Disclosure::open(&root.path().join("a"))
+        .expect("policy")
         .spent("d")
         .expect("spent");
     assert_eq!(spent, 0.5, "a repeated release reveals nothing new");

@@ -24,6 +24,7 @@ pub fn enc(name: &str, codec: FixedPoint, usage: Usage, nullable: bool) -> Colum
             thresholds: Vec::new(),
         }),
         nullable,
+        key: false,
     }
 }
 
@@ -33,6 +34,7 @@ pub fn public(name: &str, t: PublicType, nullable: bool) -> ColumnSpec {
         source: name.into(),
         kind: ColumnKind::Public(t),
         nullable,
+        key: false,
     }
 }
 

@@ -267,6 +267,13 @@ fn compute(
     let reader = LockedStore(&state.store);
     let params = &deployed.params;
     let selection = exec::select(&reader, params, query).map_err(|e| engine_problem(&e))?;
+    let policy = dtfhe_release::Policy {
+        min_group_size: deployed.deployment.min_group_size,
+        trustees: deployed.deployment.trustees.len(),
+        allow_key_filters: false,
+    };
+    let refused = |r: dtfhe_release::Refusal| Problem::refused(r.to_string());
+    dtfhe_release::pipeline::precheck(params, &policy, query, &selection).map_err(refused)?;
     let groups: Vec<GroupInfo> = selection
         .groups
         .iter()
@@ -275,26 +282,6 @@ fn compute(
             rows: g.state.rows(),
         })
         .collect();
-    let k = u64::from(deployed.deployment.min_group_size);
-    if let Some(g) = groups.iter().find(|g| g.rows < k) {
-        return Err(Problem::refused(format!(
-            "group {} has fewer than k = {k} rows; the whole query is refused",
-            g.label
-        )));
-    }
-    for g in &groups {
-        for m in &selection.moments {
-            let total = m.bound(&query.schema).saturating_mul(u128::from(g.rows));
-            if total > params.max_abs_total() {
-                return Err(Problem::refused(format!(
-                    "{m} over {} rows could reach {total} in fixed point, beyond the plaintext \
-                     bound t/2 = {}; narrow the declared ranges or scales, or split the query",
-                    g.rows,
-                    params.max_abs_total()
-                )));
-            }
-        }
-    }
     let computed = if selection.moments.is_empty() {
         Vec::new()
     } else {
@@ -303,21 +290,8 @@ fn compute(
     };
     // The noise rule too (each trustee checks it again): a sum whose noise flooding cannot
     // hide is refused here, before any trustee spends a re-derivation on it.
-    let n = deployed.deployment.trustees.len();
-    for c in &computed {
-        let level = params
-            .bfv
-            .level_of_context(c.ciphertext[0].ctx())
-            .map_err(|e| Problem::internal(format!("ciphertext level: {e}")))?;
-        let allowed = dtfhe_crypto::release::max_noise_bits(params, level, n);
-        if c.noise.0 > allowed {
-            return Err(Problem::refused(format!(
-                "{} for group {}: ciphertext noise up to 2^{} exceeds what flooding hides at \
-                 these parameters (2^{allowed}); use preset bfv-16384 or fewer chunks per group",
-                c.moment, selection.groups[c.group].label, c.noise.0
-            )));
-        }
-    }
+    dtfhe_release::pipeline::check_computed_noise(params, &policy, &selection, &computed)
+        .map_err(refused)?;
     Ok((groups, computed))
 }
 

@@ -1,0 +1,181 @@
+//! The steps between the engine and the trustees that every path shares: the clear checks
+//! after row selection (fail fast, before any homomorphic work), the order of released sums,
+//! and the release request built from a selection and its computed sums.
+
+use crate::audit::{ChunkKey, ChunkRows, RowSet};
+use crate::rules::{
+    check_groups, check_key_columns, check_noise, check_overflow, DatasetRows, GroupFacts, Policy,
+    ReleaseItem, ReleaseRequest,
+};
+use crate::Refusal;
+use dtfhe_crypto::Params;
+use dtfhe_engine::exec::{ComputedSum, Selection};
+use dtfhe_engine::{Moment, Query};
+use std::collections::BTreeMap;
+
+/// The clear facts of each selected group.
+pub fn group_facts(selection: &Selection) -> Vec<GroupFacts> {
+    selection
+        .groups
+        .iter()
+        .map(|g| GroupFacts {
+            label: g.label.clone(),
+            rows: g.state.rows(),
+        })
+        .collect()
+}
+
+/// The rules that need no ciphertext, checked right after row selection: identifier
+/// columns, k rows per group, and the overflow bound of every sum.
+pub fn precheck(
+    params: &Params,
+    policy: &Policy,
+    query: &Query,
+    selection: &Selection,
+) -> Result<(), Refusal> {
+    check_key_columns(policy, &query.key_columns_used())?;
+    let groups = group_facts(selection);
+    check_groups(policy, &groups)?;
+    for g in &groups {
+        for m in &selection.moments {
+            check_overflow(params, &m.to_string(), g.rows, m.bound(&query.schema))?;
+        }
+    }
+    Ok(())
+}
+
+/// The noise rule over computed sums (the platform checks it before asking the trustees).
+pub fn check_computed_noise(
+    params: &Params,
+    policy: &Policy,
+    selection: &Selection,
+    computed: &[ComputedSum],
+) -> Result<(), Refusal> {
+    for c in computed {
+        let what = item_label(selection, c);
+        check_noise(params, policy, &what, &c.ciphertext, c.noise.0)?;
+    }
+    Ok(())
+}
+
+fn item_label(selection: &Selection, c: &ComputedSum) -> String {
+    let group = selection
+        .groups
+        .get(c.group)
+        .map_or("?", |g| g.label.as_str());
+    format!("{} for group {group}", c.moment)
+}
+
+/// The (group, moment) of each released ciphertext, in release order: the order
+/// `exec::compute` returns (groups in key order, skipping empty ones; moments in plan order).
+pub fn release_order(selection: &Selection) -> Vec<(usize, Moment)> {
+    let mut out = Vec::new();
+    for (gi, g) in selection.groups.iter().enumerate() {
+        if g.state.rows() == 0 {
+            continue;
+        }
+        for m in &selection.moments {
+            out.push((gi, m.clone()));
+        }
+    }
+    out
+}
+
+/// The rows each group covers, per base dataset, keyed by what the platform cannot choose:
+/// each chunk's source and signed sequence number. A self-join merges both sides.
+pub fn row_sets(query: &Query, selection: &Selection) -> Vec<DatasetRows> {
+    let datasets = query.base_datasets();
+    let side_dataset = |side: usize| -> usize {
+        let name = match &query.join {
+            None => &query.dataset,
+            Some(j) => &j.sides[side.min(1)].dataset,
+        };
+        datasets
+            .iter()
+            .position(|d| d.eq_ignore_ascii_case(name))
+            .unwrap_or(0)
+    };
+    let mut out: Vec<DatasetRows> = datasets
+        .iter()
+        .map(|d| DatasetRows {
+            dataset: d.clone(),
+            groups: Vec::with_capacity(selection.groups.len()),
+        })
+        .collect();
+    let chunk_rows: BTreeMap<(usize, ChunkKey), u32> = selection
+        .chunks
+        .iter()
+        .map(|(side, c)| {
+            let key = ChunkKey {
+                source: c.source.clone(),
+                seq: c.seq,
+            };
+            ((side_dataset(*side), key), c.rows)
+        })
+        .collect();
+    for g in &selection.groups {
+        let mut per: Vec<BTreeMap<ChunkKey, Vec<u32>>> = vec![BTreeMap::new(); datasets.len()];
+        for (&ci, rows) in &g.rows {
+            let Some((side, chunk)) = selection.chunks.get(ci) else {
+                continue;
+            };
+            let key = ChunkKey {
+                source: chunk.source.clone(),
+                seq: chunk.seq,
+            };
+            per[side_dataset(*side)]
+                .entry(key)
+                .or_default()
+                .extend_from_slice(rows);
+        }
+        for (d, chunks) in per.into_iter().enumerate() {
+            let mut set = RowSet::default();
+            for (key, mut rows) in chunks {
+                rows.sort_unstable();
+                rows.dedup();
+                let total = chunk_rows.get(&(d, key.clone())).copied().unwrap_or(0);
+                let entry = if rows.len() as u64 == u64::from(total) {
+                    ChunkRows::All { rows: total }
+                } else {
+                    ChunkRows::Some {
+                        rows: total,
+                        selected: rows,
+                    }
+                };
+                set.chunks.insert(key, entry);
+            }
+            out[d].groups.push(set);
+        }
+    }
+    out
+}
+
+/// The release request for a query's computed sums.
+pub fn build_request(
+    release_id: String,
+    sql: &str,
+    query: &Query,
+    selection: &Selection,
+    computed: &[ComputedSum],
+    epsilon: Option<f64>,
+) -> ReleaseRequest {
+    ReleaseRequest {
+        release_id,
+        dataset: query.dataset.clone(),
+        query: sql.to_string(),
+        groups: group_facts(selection),
+        items: computed
+            .iter()
+            .map(|c| ReleaseItem {
+                group: c.group,
+                what: item_label(selection, c),
+                per_row_bound: c.per_row_bound,
+                noise_bits: c.noise.0,
+                ciphertext: c.ciphertext.clone(),
+            })
+            .collect(),
+        rows: row_sets(query, selection),
+        key_columns: query.key_columns_used(),
+        epsilon,
+    }
+}
