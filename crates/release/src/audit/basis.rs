@@ -68,7 +68,10 @@ impl SparseRow {
             } else {
                 i += 1;
                 j += 1;
-                (a, field::sub(self.vals[i - 1], field::mul(c, other.vals[j - 1])))
+                (
+                    a,
+                    field::sub(self.vals[i - 1], field::mul(c, other.vals[j - 1])),
+                )
             };
             if v != 0 {
                 out.cols.push(col);
@@ -189,7 +192,8 @@ impl Basis {
             }
         }
         if !any {
-            self.pivot_row.resize(first_new as usize + roots.len(), NONE);
+            self.pivot_row
+                .resize(first_new as usize + roots.len(), NONE);
             return;
         }
         let mut extra: Vec<(u32, u64)> = Vec::new();
@@ -211,7 +215,8 @@ impl Basis {
                 }
             }
         }
-        self.pivot_row.resize(first_new as usize + roots.len(), NONE);
+        self.pivot_row
+            .resize(first_new as usize + roots.len(), NONE);
     }
 
     /// Adds rows that are zero at every existing pivot and already in reduced row-echelon form

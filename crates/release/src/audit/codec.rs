@@ -154,7 +154,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items each taking at least `min_bytes`, bounded by what is left and `max`.
-    fn count(&mut self, field: &'static str, min_bytes: usize, max: u64) -> Result<usize, DecodeError> {
+    fn count(
+        &mut self,
+        field: &'static str,
+        min_bytes: usize,
+        max: u64,
+    ) -> Result<usize, DecodeError> {
         let n = self.varint(field)?;
         let fits = (self.remaining() / min_bytes.max(1)) as u64;
         if n > max || n > fits {

@@ -82,9 +82,7 @@ pub(crate) fn plan(
     k: u64,
     row_budget: &mut u64,
 ) -> Result<Planned, InputError> {
-    super::rowset::validate_sets(groups, |key| {
-        st.chunks.get(key).map(|a| a.len() as u32)
-    })?;
+    super::rowset::validate_sets(groups, |key| st.chunks.get(key).map(|a| a.len() as u32))?;
     let mut fresh: BTreeMap<&ChunkKey, u64> = BTreeMap::new();
     for g in groups {
         for (key, cr) in &g.chunks {
@@ -154,7 +152,9 @@ pub(crate) fn plan(
             map[x as usize] = y;
         }
         for (key, cr) in &g.chunks {
-            let Some(a) = arrays.get_mut(key) else { continue };
+            let Some(a) = arrays.get_mut(key) else {
+                continue;
+            };
             cr.for_each(|r| {
                 let slot = &mut a[r as usize];
                 *slot = map[*slot as usize];

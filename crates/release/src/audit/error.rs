@@ -21,7 +21,11 @@ pub struct Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "release refused by the disclosure audit of dataset {:?}: ", self.dataset)?;
+        write!(
+            f,
+            "release refused by the disclosure audit of dataset {:?}: ",
+            self.dataset
+        )?;
         if self.combines_with.is_empty() {
             write!(f, "its groups, compared with each other,")?;
         } else {
@@ -29,7 +33,11 @@ impl std::fmt::Display for Refusal {
             if self.combines_with.len() > 1 {
                 write!(f, "s")?;
             }
-            let ids: Vec<String> = self.combines_with.iter().map(|s| format!("{s:?}")).collect();
+            let ids: Vec<String> = self
+                .combines_with
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect();
             write!(f, " {} it", ids.join(", "))?;
         }
         write!(

@@ -65,6 +65,9 @@ mod tests {
         assert_eq!(mul(P - 1, P - 1), 1);
         // Compare with plain u128 arithmetic on large operands.
         let (a, b) = (P - 12345, P - 987654321);
-        assert_eq!(u128::from(mul(a, b)), (u128::from(a) * u128::from(b)) % u128::from(P));
+        assert_eq!(
+            u128::from(mul(a, b)),
+            (u128::from(a) * u128::from(b)) % u128::from(P)
+        );
     }
 }

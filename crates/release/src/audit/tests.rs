@@ -30,7 +30,17 @@ impl Table {
         for (i, (s, _)) in self.rows.iter().enumerate() {
             per_source.entry(s).or_default().push(i);
         }
-        let mut out = vec![(ChunkKey { source: String::new(), seq: 0 }, 0, 0); self.rows.len()];
+        let mut out = vec![
+            (
+                ChunkKey {
+                    source: String::new(),
+                    seq: 0
+                },
+                0,
+                0
+            );
+            self.rows.len()
+        ];
         for (s, idx) in per_source {
             for (ci, part) in idx.chunks(self.chunk).enumerate() {
                 for (r, &i) in part.iter().enumerate() {
@@ -63,7 +73,10 @@ impl Table {
                 // Exercise both encodings.
                 ChunkRows::All { rows: n }
             } else {
-                ChunkRows::Some { rows: n, selected: sel }
+                ChunkRows::Some {
+                    rows: n,
+                    selected: sel,
+                }
             };
             set.chunks.insert(key, rows);
         }
@@ -71,7 +84,9 @@ impl Table {
     }
 
     fn filter(&self, pred: impl Fn(usize, &[u32]) -> bool) -> Vec<usize> {
-        (0..self.rows.len()).filter(|&i| pred(i, &self.rows[i].1)).collect()
+        (0..self.rows.len())
+            .filter(|&i| pred(i, &self.rows[i].1))
+            .collect()
     }
 
     /// One row set per value of attribute `attr` among the rows passing `pred`.
@@ -86,7 +101,10 @@ impl Table {
 
 /// Table of `n` rows with udi = row number + 1 (attribute 0) and type = row % 3 (attribute 1).
 fn udi_table(n: usize) -> Table {
-    Table::new((0..n).map(|i| vec![i as u32 + 1, (i % 3) as u32]).collect(), 64)
+    Table::new(
+        (0..n).map(|i| vec![i as u32 + 1, (i % 3) as u32]).collect(),
+        64,
+    )
 }
 
 fn release(a: &mut Auditor, id: &str, groups: &[RowSet], k: u64) -> Result<(), Refusal> {
@@ -161,7 +179,9 @@ fn indicator(n: usize, members: &[usize]) -> Vec<u64> {
 /// Rows (by table index) whose unit vector is in the span of the released row sets.
 fn derivable_rows(n: usize, released: &[Vec<usize>]) -> Vec<usize> {
     let vs: Vec<Vec<u64>> = released.iter().map(|m| indicator(n, m)).collect();
-    (0..n).filter(|&i| in_span(&vs, &indicator(n, &[i]))).collect()
+    (0..n)
+        .filter(|&i| in_span(&vs, &indicator(n, &[i])))
+        .collect()
 }
 
 /// The partition of rows by membership signature (rows in no set left out), computed directly.
@@ -195,13 +215,16 @@ fn prefix_sums_are_refused_and_name_the_first_release() {
         .expect_err("differencing must be refused");
     assert_eq!(r.combines_with, vec!["q-100".to_owned()]);
     let msg = r.to_string();
-    assert!(msg.contains("q-100") && msg.contains("fewer than k = 5 rows"), "{msg}");
+    assert!(
+        msg.contains("q-100") && msg.contains("fewer than k = 5 rows"),
+        "{msg}"
+    );
     assert!(!msg.contains(" 1 row"), "{msg}");
     // Reverse order: the larger range after the smaller one is refused too, naming the first.
     let mut b = Auditor::in_memory();
     release(&mut b, "q-99", &[t.set(&t.filter(|_, r| r[0] <= 99))], 5).expect("first");
-    let r = release(&mut b, "q-100", &[t.set(&t.filter(|_, r| r[0] <= 100))], 5)
-        .expect_err("refused");
+    let r =
+        release(&mut b, "q-100", &[t.set(&t.filter(|_, r| r[0] <= 100))], 5).expect_err("refused");
     assert_eq!(r.combines_with, vec!["q-99".to_owned()]);
 }
 
@@ -228,7 +251,8 @@ fn small_source_against_whole_table_is_refused() {
     assert_eq!(r.combines_with, vec!["all".to_owned()]);
     // GROUP BY source releases the small group directly: refused on its own.
     let mut b = Auditor::in_memory();
-    let r = release(&mut b, "by-source", &[t.set(&[0, 1, 2]), t.set(&big)], 5).expect_err("refused");
+    let r =
+        release(&mut b, "by-source", &[t.set(&[0, 1, 2]), t.set(&big)], 5).expect_err("refused");
     assert!(r.combines_with.is_empty());
     assert!(r.to_string().contains("fewer than k = 5 rows"));
 }
@@ -273,7 +297,11 @@ fn nested_ranges_far_apart_are_approved() {
     release(&mut a, "150", &[t.set(&t.filter(|_, r| r[0] <= 150))], 5).expect("50 apart");
     let r = release(&mut a, "97", &[t.set(&t.filter(|_, r| r[0] <= 97))], 5).expect_err("2 apart");
     // The rows 96..=100 are split by "97"; the small parts come out with "100" (and "95").
-    assert!(r.combines_with.contains(&"100".to_owned()), "{:?}", r.combines_with);
+    assert!(
+        r.combines_with.contains(&"100".to_owned()),
+        "{:?}",
+        r.combines_with
+    );
 }
 
 #[test]
@@ -281,7 +309,9 @@ fn one_refused_dataset_refuses_the_whole_join() {
     let t = udi_table(30);
     let mut a = Auditor::in_memory();
     let all = [t.set(&t.filter(|_, _| true))];
-    let ap = a.check_many(&[("a", &all), ("b", &all)], 5).expect("both fine");
+    let ap = a
+        .check_many(&[("a", &all), ("b", &all)], 5)
+        .expect("both fine");
     a.commit(ap, "join1").expect("commit");
     let near = [t.set(&t.filter(|_, r| r[0] != 3))];
     let before = a.state().clone();
@@ -303,10 +333,16 @@ fn stale_and_foreign_approvals_are_rejected() {
     let first = a.check("d", &q, 5).expect("ok");
     let second = a.check("d", &q, 5).expect("ok");
     a.commit(first, "one").expect("commit");
-    assert!(matches!(a.commit(second, "two"), Err(AuditError::StaleApproval)));
+    assert!(matches!(
+        a.commit(second, "two"),
+        Err(AuditError::StaleApproval)
+    ));
     let b = Auditor::in_memory();
     let foreign = b.check("d", &q, 5).expect("ok");
-    assert!(matches!(a.commit(foreign, "x"), Err(AuditError::ForeignApproval)));
+    assert!(matches!(
+        a.commit(foreign, "x"),
+        Err(AuditError::ForeignApproval)
+    ));
 }
 
 #[test]
@@ -320,14 +356,31 @@ fn malformed_row_sets_are_rejected() {
         chunks: [(key.clone(), rows)].into_iter().collect(),
     };
     for rows in [
-        ChunkRows::Some { rows: 5, selected: vec![2, 1] },
-        ChunkRows::Some { rows: 5, selected: vec![1, 1] },
-        ChunkRows::Some { rows: 5, selected: vec![5] },
-        ChunkRows::All { rows: MAX_CHUNK_ROWS + 1 },
+        ChunkRows::Some {
+            rows: 5,
+            selected: vec![2, 1],
+        },
+        ChunkRows::Some {
+            rows: 5,
+            selected: vec![1, 1],
+        },
+        ChunkRows::Some {
+            rows: 5,
+            selected: vec![5],
+        },
+        ChunkRows::All {
+            rows: MAX_CHUNK_ROWS + 1,
+        },
     ] {
-        assert!(matches!(a.check("d", &[bad(rows)], 2), Err(CheckError::Invalid(_))));
+        assert!(matches!(
+            a.check("d", &[bad(rows)], 2),
+            Err(CheckError::Invalid(_))
+        ));
     }
-    let mixed = [bad(ChunkRows::All { rows: 5 }), bad(ChunkRows::All { rows: 6 })];
+    let mixed = [
+        bad(ChunkRows::All { rows: 5 }),
+        bad(ChunkRows::All { rows: 6 }),
+    ];
     assert!(matches!(
         a.check("d", &mixed, 2),
         Err(CheckError::Invalid(InputError::ChunkSizeMismatch { .. }))
