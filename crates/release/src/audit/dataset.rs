@@ -21,7 +21,7 @@ pub(crate) const MAX_NAMED: usize = 5;
 pub(crate) const MAX_CELLS: u32 = u32::MAX - 1;
 
 /// The audit state of one base dataset.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DatasetState {
     /// Per chunk, the cell of each row (0: in no released set).
     pub(crate) chunks: BTreeMap<ChunkKey, Vec<u32>>,
@@ -31,6 +31,12 @@ pub(crate) struct DatasetState {
     pub(crate) touchers: Vec<Vec<u32>>,
     /// Reduced row-echelon basis of the released set vectors over cells.
     pub(crate) basis: Basis,
+}
+
+impl Default for DatasetState {
+    fn default() -> Self {
+        DatasetState::new()
+    }
 }
 
 impl DatasetState {

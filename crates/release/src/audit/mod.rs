@@ -237,11 +237,7 @@ impl Auditor {
         let index = self.state.releases.len() as u32;
         self.state.releases.push(release_id.to_owned());
         for plan in approval.plans {
-            let st = self
-                .state
-                .datasets
-                .entry(plan.dataset.clone())
-                .or_insert_with(DatasetState::new);
+            let st = self.state.datasets.entry(plan.dataset.clone()).or_default();
             dataset::apply(st, plan, index);
         }
         self.generation += 1;

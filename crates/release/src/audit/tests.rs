@@ -151,8 +151,9 @@ fn rank_q(vectors: &[Vec<u64>]) -> usize {
         for r in 0..m.len() {
             if r != rank && m[r][col] != 0 {
                 let f = m[r][col];
-                for c in 0..cols {
-                    m[r][c] = (m[r][c] + Q - f * m[rank][c] % Q) % Q;
+                let pivot_row = m[rank].clone();
+                for (x, p) in m[r].iter_mut().zip(&pivot_row) {
+                    *x = (*x + Q - f * p % Q) % Q;
                 }
             }
         }
