@@ -31,14 +31,6 @@ pub(crate) struct SparseRow {
 }
 
 impl SparseRow {
-    /// The coefficient at `col` (0 when absent).
-    pub(crate) fn get(&self, col: u32) -> u64 {
-        match self.cols.binary_search(&col) {
-            Ok(i) => self.vals[i],
-            Err(_) => 0,
-        }
-    }
-
     /// Whether the row is zero.
     pub(crate) fn is_empty(&self) -> bool {
         self.cols.is_empty()
@@ -94,38 +86,77 @@ impl SparseRow {
     }
 }
 
-/// Reduces `v` against the rows of a reduced row-echelon list (one pass suffices because each
-/// row is zero at the other rows' pivots).
-pub(crate) fn reduce(rows: &[SparseRow], mut v: SparseRow) -> SparseRow {
-    for r in rows {
-        if v.is_empty() {
-            break;
-        }
-        if let Some(p) = r.pivot() {
-            let c = v.get(p);
-            if c != 0 {
-                v = v.sub_scaled(c, r);
-            }
-        }
-    }
-    v
+/// The new rows of one release, kept in row-echelon form keyed by pivot while they are added
+/// (no back-substitution, so adding m rows costs no O(m^2) pass), reduced once at the end.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Echelon {
+    rows: std::collections::BTreeMap<u32, SparseRow>,
 }
 
-/// Adds `v` to a reduced row-echelon list, keeping it reduced; returns whether the rank grew.
-pub(crate) fn insert_into(rows: &mut Vec<SparseRow>, v: SparseRow) -> bool {
-    let mut v = reduce(rows, v);
-    let Some(p) = v.pivot() else {
-        return false;
-    };
-    v.normalize();
-    for r in rows.iter_mut() {
-        let c = r.get(p);
-        if c != 0 {
-            *r = r.sub_scaled(c, &v);
-        }
+impl Echelon {
+    /// Whether no row was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
-    rows.push(v);
-    true
+
+    /// The rows, in pivot order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = &SparseRow> {
+        self.rows.values()
+    }
+
+    /// Reduces `v`: scanning its columns left to right, subtracts the row pivoting at each
+    /// nonzero column that has one (a row only has columns at or right of its pivot, so columns
+    /// already passed stay settled). The result is zero iff `v` is in the span.
+    pub(crate) fn reduce(&self, mut v: SparseRow) -> SparseRow {
+        let mut i = 0;
+        while i < v.cols.len() {
+            let c = v.cols[i];
+            match self.rows.get(&c) {
+                Some(r) => {
+                    let coef = v.vals[i];
+                    v = v.sub_scaled(coef, r);
+                    i = v.cols.partition_point(|&x| x <= c);
+                }
+                None => i += 1,
+            }
+        }
+        v
+    }
+
+    /// Adds `v`; returns whether the rank grew.
+    pub(crate) fn insert(&mut self, v: SparseRow) -> bool {
+        let mut v = self.reduce(v);
+        let Some(p) = v.pivot() else {
+            return false;
+        };
+        v.normalize();
+        self.rows.insert(p, v);
+        true
+    }
+
+    /// The rows in reduced row-echelon form: back-substitution from the last pivot down.
+    pub(crate) fn into_reduced(self) -> Vec<SparseRow> {
+        let mut done: std::collections::BTreeMap<u32, SparseRow> =
+            std::collections::BTreeMap::new();
+        for (p, row) in self.rows.into_iter().rev() {
+            // Clear the entries right of the pivot that sit at later pivots (already reduced).
+            let mut row = row;
+            let mut i = 1;
+            while i < row.cols.len() {
+                let c = row.cols[i];
+                match done.get(&c) {
+                    Some(r) => {
+                        let coef = row.vals[i];
+                        row = row.sub_scaled(coef, r);
+                        i = row.cols.partition_point(|&x| x <= c);
+                    }
+                    None => i += 1,
+                }
+            }
+            done.insert(p, row);
+        }
+        done.into_values().collect()
+    }
 }
 
 /// The reduced row-echelon basis of everything released on one dataset.

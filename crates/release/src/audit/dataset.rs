@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::basis::{self, Basis, SparseRow};
+use super::basis::{Basis, Echelon, SparseRow};
 use super::error::InputError;
 use super::field;
 use super::rowset::{ChunkKey, RowSet};
@@ -79,8 +79,10 @@ pub(crate) enum Planned {
     Exposes(Vec<u32>),
 }
 
-/// Refines the cells by `groups` and decides whether some cell of fewer than `k` rows becomes
-/// derivable. Changes nothing in `st`.
+/// Refines the cells by `groups` and decides whether the release exposes a total of fewer than `k`
+/// rows: a group that small, or a cell that small becoming derivable. Cells that were derivable
+/// before are not judged again (they can only be small if k was raised since). Changes nothing in
+/// `st`.
 pub(crate) fn plan(
     st: &DatasetState,
     dataset: &str,
@@ -96,6 +98,10 @@ pub(crate) fn plan(
                 fresh.insert(key, u64::from(cr.rows()));
             }
         }
+    }
+    // A released group of fewer than k rows is itself a derivable small total.
+    if groups.iter().any(|g| (1..k).contains(&g.len())) {
+        return Ok(Planned::Exposes(Vec::new()));
     }
     let fresh_rows: u64 = fresh.values().sum();
     if fresh_rows > *row_budget {
@@ -212,7 +218,7 @@ pub(crate) fn plan(
     let mut acc: Vec<u64> = vec![0; new_next as usize];
     let mut seen: Vec<bool> = vec![false; new_next as usize];
     let mut nz: Vec<u32> = Vec::new();
-    let mut w_rows: Vec<SparseRow> = Vec::new();
+    let mut w_rows = Echelon::default();
     for cells in &group_cells {
         nz.clear();
         for &c in cells {
@@ -248,7 +254,7 @@ pub(crate) fn plan(
             seen[c as usize] = false;
         }
         if !w.is_empty() {
-            basis::insert_into(&mut w_rows, w);
+            w_rows.insert(w);
         }
     }
 
@@ -257,7 +263,7 @@ pub(crate) fn plan(
     //    before (reduced vector zero) were already judged.
     if !w_rows.is_empty() {
         let mut support = vec![false; new_next as usize];
-        for r in &w_rows {
+        for r in w_rows.rows() {
             for &c in &r.cols {
                 support[c as usize] = true;
             }
@@ -288,7 +294,7 @@ pub(crate) fn plan(
             if r_c.is_empty() || r_c.cols.iter().any(|&col| !support[col as usize]) {
                 continue;
             }
-            if basis::reduce(&w_rows, r_c.clone()).is_empty() {
+            if w_rows.reduce(r_c.clone()).is_empty() {
                 return Ok(Planned::Exposes(name_releases(
                     st,
                     c,
@@ -306,7 +312,7 @@ pub(crate) fn plan(
         chunks: arrays.into_iter().map(|(k, a)| (k.clone(), a)).collect(),
         counts,
         roots,
-        new_rows: w_rows,
+        new_rows: w_rows.into_reduced(),
         group_cells,
     }))
 }

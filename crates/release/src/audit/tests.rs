@@ -327,6 +327,40 @@ fn one_refused_dataset_refuses_the_whole_join() {
 }
 
 #[test]
+fn a_self_join_is_audited_as_one_release() {
+    // Both sides of `a JOIN a` name dataset "a": their row sets are audited together.
+    let t = udi_table(30);
+    let a = Auditor::in_memory();
+    let all = [t.set(&t.filter(|_, _| true))];
+    let near = [t.set(&t.filter(|_, r| r[0] != 3))];
+    assert!(matches!(
+        a.check_many(&[("a", &all), ("a", &near)], 5),
+        Err(CheckError::Refused(_))
+    ));
+}
+
+#[test]
+fn a_group_below_k_is_refused_on_its_own() {
+    let t = udi_table(30);
+    let a = Auditor::in_memory();
+    // Overlapping groups {0, 1} and {1, 2}: no cell (rows 0, 1 and 2 are one cell each) becomes
+    // derivable, yet each group is itself the total of fewer than k = 3 rows.
+    let (g1, g2) = (vec![0, 1], vec![1, 2]);
+    let rest: Vec<usize> = (3..30).collect();
+    assert!(!exposes_small_class(
+        30,
+        &[g1.clone(), g2.clone(), rest.clone()],
+        3
+    ));
+    let r = a
+        .check("d", &[t.set(&g1), t.set(&g2), t.set(&rest)], 3)
+        .expect_err("refused");
+    assert!(
+        matches!(r, CheckError::Refused(Refusal { ref combines_with, .. }) if combines_with.is_empty())
+    );
+}
+
+#[test]
 fn stale_and_foreign_approvals_are_rejected() {
     let t = udi_table(30);
     let mut a = Auditor::in_memory();
@@ -508,7 +542,8 @@ proptest! {
             let sets: Vec<RowSet> = groups.iter().map(|m| t.set(m)).collect();
             let mut tentative = released.clone();
             tentative.extend(groups.iter().cloned());
-            let exposes = exposes_small_class(n, &tentative, k as usize);
+            let tiny_group = groups.iter().any(|g| g.len() < k as usize);
+            let exposes = tiny_group || exposes_small_class(n, &tentative, k as usize);
             match a.check("d", &sets, k) {
                 Ok(ap) => {
                     // Approved: nothing small becomes derivable, in particular no single row.
