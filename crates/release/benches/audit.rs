@@ -206,12 +206,22 @@ fn main() {
         let decoded = dtfhe_release::audit::decode_state(&bytes).expect("decode");
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
         drop(decoded);
+        // What a durable commit adds on top: writing and fsyncing the whole state file.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Instant::now();
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(dir.path().join("audit.state")).expect("create");
+            f.write_all(&bytes).expect("write");
+            f.sync_all().expect("fsync");
+        }
+        let write_ms = t.elapsed().as_secs_f64() * 1e3;
         let stats = auditor.state().stats(DATASET).expect("dataset");
         let max = times.iter().copied().fold(0.0, f64::max);
         let heavy_max = heavy_times.iter().copied().fold(0.0, f64::max);
         println!(
             "after {target:>6} releases: check median {:.2} ms (max {:.2} ms); heavy 90-day GROUP BY line check median {:.2} ms (max {:.2} ms); {approved}/42 approved | \
-             state {:.2} MB (encode {encode_ms:.1} ms, decode {decode_ms:.1} ms) | cells {} rank {} \
+             state {:.2} MB (encode {encode_ms:.1} ms, write+fsync {write_ms:.1} ms, decode {decode_ms:.1} ms) | cells {} rank {} \
              basis entries {} derivable cells {} | refused while building {refused} | mean commit {:.2} ms | VmHWM {:.1} MB",
             median(times),
             max,

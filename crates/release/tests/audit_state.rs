@@ -255,7 +255,7 @@ fn typed_errors_name_the_field() {
         err(&ds(1, &[1, 1, 1, 2], &[1, 1, 2])),
         DecodeError::OutOfRange("basis.row.pivot")
     );
-    // Two cells (rows 0-1 cell 1, row 2 cell 2); basis rows (1: e1 + 5 e2) and (2: e2) are not
+    // Two cells (rows 0-1 cell 1, row 2 cell 2); basis rows (1: e1 + c e2) and (2: e2) are not
     // reduced; coefficient 0 is out of range.
     let two = |basis: &[u8]| {
         let mut v = vec![0u8, 1, 1, b'd', 2, 0, 0, 1, 1, b's', 0, 3, 2, 1, 2, 2, 2, 1];

@@ -12,7 +12,8 @@
 //! chunk    = source:str seq:varint rows:varint d:varint d x cell:varint (dictionary)
 //!            runs:varint, runs x v:varint             (run of len = v / d + 1 rows of dictionary
 //!                                                      entry v % d; runs sum to rows)
-//! basis-row= nnz:varint pivot:varint (nnz-1) x (col delta:varint >= 1, coef:varint in 1..p)
+//! basis-row= nnz:varint pivot:varint (nnz-1) x (col delta:varint >= 1, coef:varint)
+//!            (coef zigzag-coded around 0 mod p: 2v, or 2(p - v) - 1; must be in 1..p)
 //! str      = len:varint (1..=1024) utf-8 bytes
 //! ```
 //! Cell row counts are not stored: they are recounted from the chunks, and every cell must hold
@@ -75,7 +76,15 @@ pub(crate) fn encode(st: &AuditState) -> Vec<u8> {
             put_str(&mut out, &key.source);
             put_varint(&mut out, key.seq);
             put_varint(&mut out, a.len() as u64);
-            let mut dict: Vec<u32> = a.clone();
+            // Runs first (one pass), then the dictionary of the cells the runs use.
+            let mut runs: Vec<(u32, u64)> = Vec::new();
+            for &c in a {
+                match runs.last_mut() {
+                    Some((cell, len)) if *cell == c => *len += 1,
+                    _ => runs.push((c, 1)),
+                }
+            }
+            let mut dict: Vec<u32> = runs.iter().map(|r| r.0).collect();
             dict.sort_unstable();
             dict.dedup();
             put_varint(&mut out, dict.len() as u64);
@@ -83,17 +92,10 @@ pub(crate) fn encode(st: &AuditState) -> Vec<u8> {
                 put_varint(&mut out, u64::from(c));
             }
             let d = dict.len() as u64;
-            let mut runs: Vec<u64> = Vec::new();
-            let mut i = 0;
-            while i < a.len() {
-                let mut j = i + 1;
-                while j < a.len() && a[j] == a[i] {
-                    j += 1;
-                }
-                let idx = dict.binary_search(&a[i]).unwrap_or(0) as u64;
-                runs.push((j - i - 1) as u64 * d + idx);
-                i = j;
-            }
+            let runs: Vec<u64> = runs
+                .iter()
+                .map(|&(c, len)| (len - 1) * d + dict.binary_search(&c).unwrap_or(0) as u64)
+                .collect();
             put_varint(&mut out, runs.len() as u64);
             for v in runs {
                 put_varint(&mut out, v);
@@ -109,7 +111,7 @@ pub(crate) fn encode(st: &AuditState) -> Vec<u8> {
                     put_varint(&mut out, u64::from(c));
                 } else {
                     put_varint(&mut out, u64::from(c - prev));
-                    put_varint(&mut out, v);
+                    put_varint(&mut out, zigzag(v));
                 }
                 prev = c;
             }
@@ -118,6 +120,25 @@ pub(crate) fn encode(st: &AuditState) -> Vec<u8> {
     let hash = blake3::hash(&out);
     out.extend_from_slice(hash.as_bytes());
     out
+}
+
+/// Coefficients near 0 or near P (small negatives, common in echelon rows of 0/1 vectors) get
+/// short varints: v <= P/2 maps to 2v, larger v (i.e. -(P - v)) to 2(P - v) - 1.
+fn zigzag(v: u64) -> u64 {
+    if v <= P / 2 {
+        2 * v
+    } else {
+        2 * (P - v) - 1
+    }
+}
+
+/// Inverse of [`zigzag`] on 1..=P-1 (the range the reader enforces first), landing in 1..=P-1.
+fn unzigzag(s: u64) -> u64 {
+    if s.is_multiple_of(2) {
+        s / 2
+    } else {
+        P - s.div_ceil(2)
+    }
 }
 
 struct Reader<'a> {
@@ -357,7 +378,7 @@ fn decode_dataset(
             if col > cells as u64 {
                 return Err(DecodeError::OutOfRange("basis.row.col"));
             }
-            let v = r.bounded("basis.row.coef", 1, P - 1)?;
+            let v = unzigzag(r.bounded("basis.row.coef", 1, P - 1)?);
             row.cols.push(col as u32);
             row.vals.push(v);
             prev = col;
