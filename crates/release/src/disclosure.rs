@@ -4,7 +4,7 @@
 //!
 //! There is no third mode: a release is either audited (exact) or noised (dp).
 
-use crate::audit::{Approval, Auditor};
+use crate::audit::{Approval, Auditor, CheckError};
 use crate::rules::ReleaseRequest;
 use crate::Refusal;
 use std::fs;
@@ -17,6 +17,9 @@ pub const POLICY_FILE: &str = "policy.toml";
 pub const SPENT_FILE: &str = "dp_spent.log";
 /// The audit state: every released row set, per dataset.
 pub const AUDIT_FILE: &str = "disclosure.audit";
+/// Held (an exclusive file lock) from a decision until it is recorded, so two processes of
+/// one trustee cannot both pass a check that only one of them may pass.
+pub const LOCK_FILE: &str = "disclosure.lock";
 
 /// Why the disclosure state could not be read or written (no share is given then).
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +204,8 @@ impl LocalPolicy {
     }
 }
 
-/// What a release will be, once every rule passed: exact (audited) or noised.
+/// What a release will be, once every rule passed: exact (audited) or noised. Holds the
+/// trustee's disclosure lock until it is recorded or dropped.
 #[derive(Debug)]
 pub struct Decision {
     /// Total ε of the noise the trustees add, or `None` for an exact release.
@@ -209,7 +213,8 @@ pub struct Decision {
     /// Base datasets charged ε.
     charge: Vec<String>,
     /// The audit's approval of the exact row sets, to record before any share.
-    approval: Option<Approval>,
+    approval: Option<(Auditor, Approval)>,
+    _lock: fs::File,
 }
 
 /// A trustee's disclosure state in its directory.
@@ -297,6 +302,9 @@ impl Disclosure {
     /// every audit dataset's row sets must pass the audit, also when the analyst asked for
     /// noise (a noised release is audited as if exact).
     pub fn decide(&self, request: &ReleaseRequest, k: u32) -> Result<Decision, Refusal> {
+        let lock = self.lock().map_err(|e| Refusal::Policy {
+            reason: e.to_string(),
+        })?;
         let mut epsilon = request.epsilon;
         if let Some(e) = epsilon {
             if !(e.is_finite() && e > 0.0) {
@@ -343,19 +351,38 @@ impl Disclosure {
                 Auditor::open(&self.dir.join(AUDIT_FILE)).map_err(|e| Refusal::Policy {
                     reason: format!("the trustee's audit record cannot be read: {e}"),
                 })?;
-            Some(auditor.check_many(&audited, u64::from(k)).map_err(|r| {
-                Refusal::WouldDisclose {
-                    dataset: r.dataset.clone(),
-                    combines_with: r.combines_with.clone(),
-                    k,
-                }
-            })?)
+            let approval = auditor
+                .check_many(&audited, u64::from(k))
+                .map_err(|e| match e {
+                    CheckError::Refused(r) => Refusal::WouldDisclose {
+                        dataset: r.dataset,
+                        combines_with: r.combines_with,
+                        k,
+                    },
+                    other => Refusal::Policy {
+                        reason: format!("the disclosure audit cannot check this release: {other}"),
+                    },
+                })?;
+            Some((auditor, approval))
         };
         Ok(Decision {
             epsilon,
             charge,
             approval,
+            _lock: lock,
         })
+    }
+
+    fn lock(&self) -> Result<fs::File, DisclosureError> {
+        let path = self.dir.join(LOCK_FILE);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| file_err(&path, e))?;
+        f.lock().map_err(|e| file_err(&path, e))?;
+        Ok(f)
     }
 
     /// Make a decision durable before any share is given: the ε charged (one fsync'd
@@ -377,8 +404,7 @@ impl Disclosure {
                 .and_then(|_| f.sync_all())
                 .map_err(|err| file_err(&path, err))?;
         }
-        if let Some(approval) = decision.approval {
-            let mut auditor = Auditor::open(&self.dir.join(AUDIT_FILE))?;
+        if let Some((mut auditor, approval)) = decision.approval {
             auditor.commit(approval, release_id)?;
         }
         Ok(())
