@@ -28,9 +28,11 @@ intercept, coefficients, n, rmse_train). Ridge penalises the coefficients, not t
     /// Score every row of one source homomorphically; predictions only to that source.
     #[command(
         long_about = "Compute every row's prediction homomorphically (plaintext \
-weights × ciphertexts) for the rows of --source, and release the per-row predictions to the \
-caller only if the caller (--as, default: the source) owns every one of those rows: each trustee \
-checks this before giving its share. Output: the dataset's public columns, source, prediction."
+weights × ciphertexts) for the rows of --source, and release the per-row predictions only to \
+that source: the caller must hold the source's signing key (the one its chunks are signed \
+with), and the model must be one `model fit` recorded in the ledger (a hand-written model \
+could release any row's value). Each trustee checks that every row belongs to the recipient \
+before giving its share. Output: the dataset's public columns, source, prediction."
     )]
     Score(ScoreArgs),
 }
@@ -71,9 +73,6 @@ struct ScoreArgs {
     /// The source whose rows are scored.
     #[arg(long, value_name = "OWNER")]
     source: String,
-    /// Who receives the predictions (default: the source itself).
-    #[arg(long = "as", value_name = "CALLER")]
-    caller: Option<String>,
     /// Output format.
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
     format: String,
@@ -101,8 +100,7 @@ pub fn run_model(args: ModelArgs) -> Result<(), CliError> {
         ModelCommand::Score(a) => {
             let text = std::fs::read_to_string(&a.model).map_err(|e| CliError::io(&a.model, e))?;
             let m = LinearModel::from_json(&text)?;
-            let caller = a.caller.unwrap_or_else(|| a.source.clone());
-            let r = model::score(&a.dir, &m, &a.dataset, &a.source, &caller)?;
+            let r = model::score(&a.dir, &m, &a.dataset, &a.source)?;
             let text = match a.format.as_str() {
                 "json" => r.result.to_json(),
                 "csv" => r.result.to_csv(),

@@ -88,7 +88,12 @@ pub fn denied(
     context: &str,
     err: CliError,
 ) -> CliError {
-    if let CliError::Refused(reason) = &err {
+    let reason = match &err {
+        CliError::Refused(reason) => Some(reason.clone()),
+        CliError::Release(r) => Some(r.to_string()),
+        _ => None,
+    };
+    if let Some(reason) = reason {
         let detail = format!("{context}: refused: {reason}");
         if let Err(e) = record(store, EntryKind::AccessDenied, actor, subject, &detail, &[]) {
             return e;

@@ -359,7 +359,7 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
     let (m, _) = crate::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
     f.model.0 = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let scored = crate::model::score(&dir, &m, "bench", "bench", "bench")?;
+    let scored = crate::model::score(&dir, &m, "bench", "bench")?;
     f.model.1 = t.elapsed().as_secs_f64();
     f.exact &= scored.result.rows.len() == rows;
     Ok(f)

@@ -153,6 +153,25 @@ const STEPS: &[Step] = &[
         sql: "SELECT AVG(torque) FROM ai4i WHERE udi < 3",
         refused: true,
     },
+    Step {
+        dataset: "ai4i",
+        title: "The first half of the snapshots, by row number",
+        why: "Row numbers are identifiers (role = \"key\"); these trustees let them filter, \
+              and record which rows every release covered.",
+        sql: "SELECT COUNT(*) AS snapshots, AVG(torque) AS mean_torque, SUM(failure) AS failures \
+              FROM ai4i WHERE udi <= 5000",
+        refused: false,
+    },
+    Step {
+        dataset: "ai4i",
+        title: "Refused: differencing two allowed aggregates",
+        why: "Each query alone covers thousands of rows, but subtracting it from the release \
+              above would give snapshot 5000's own torque and failure flag: the trustees' \
+              audit refuses it and names the release it would combine with.",
+        sql: "SELECT COUNT(*) AS snapshots, AVG(torque) AS mean_torque, SUM(failure) AS failures \
+              FROM ai4i WHERE udi <= 4999",
+        refused: true,
+    },
 ];
 
 /// Split the CSV bytes into `parts` contiguous pieces of its data lines, each with the
@@ -334,7 +353,13 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         trustees: PLANTS.iter().map(|s| s.to_string()).collect(),
         min_group_size: MIN_GROUP_SIZE,
         preset: "bfv-16384".into(),
-        policy: Default::default(),
+        // Audit mode (exact releases, differencing refused). Identifier columns are refused
+        // in WHERE / GROUP BY by default; these trustees allow them, so the demo can show
+        // that the audit alone stops a differencing attack on row numbers.
+        policy: dtfhe_release::LocalPolicy {
+            allow_key_filters: true,
+            ..Default::default()
+        },
     })?;
     let ceremony_seconds = t.elapsed().as_secs_f64();
     println!("DigitalThreadFHE demo: three plants share statistics, not data");
@@ -347,7 +372,9 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     println!("    the row number, the product id and the quality type (L/M/H), and row counts.");
     println!("  - The platform stores the ciphertexts and computes on them. It holds no key.");
     println!("  - Each plant is also a trustee with one share of the decryption key. A number is");
-    println!("    released only if all three agree it is an aggregate over at least {MIN_GROUP_SIZE} rows.");
+    println!("    released only if all three agree it is an aggregate over at least {MIN_GROUP_SIZE} rows");
+    println!("    and that, with everything released before, it exposes no set of fewer rows");
+    println!("    (each trustee keeps its own record of the rows every release covered).");
     println!("  - Every released number is checked here against the same SQL computed in clear");
     println!("    on the original file.");
     println!();
@@ -496,7 +523,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
                     rep.compute_seconds, rep.release_seconds, rep.released_ciphertexts
                 );
             }
-            (Err(e @ CliError::Refused(_)), true) => {
+            (Err(e), true) if e.is_refusal() => {
                 println!("     ✓ refused as it must be, nothing decrypted:");
                 println!("       {e}");
                 values += 1;

@@ -22,7 +22,7 @@ pub enum CliError {
     #[error("refused: {0}; nothing was decrypted")]
     Refused(String),
     /// A release rule of the pipeline refused the request (typed); nothing was decrypted.
-    #[error("refused: {0}")]
+    #[error("refused: {0}; nothing was decrypted")]
     Release(#[from] dtfhe_release::Refusal),
     /// The store could not be used.
     #[error("{0}")]
@@ -72,6 +72,11 @@ impl CliError {
             CliError::Platform(_) => 9,
             CliError::Io { .. } => 1,
         }
+    }
+
+    /// Whether a release rule refused (exit code 4), as opposed to a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, CliError::Refused(_) | CliError::Release(_))
     }
 
     /// Wrap an I/O error with the path it concerns.

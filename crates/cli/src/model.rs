@@ -13,7 +13,7 @@ use dtfhe_engine::model::{
 };
 use dtfhe_engine::{exec, Cell, ResultSet};
 use dtfhe_model::decode_public_columns;
-use dtfhe_release::{Policy, RowReleaseItem, RowReleaseRequest};
+use dtfhe_release::{Policy, Refusal, RowReleaseItem, RowReleaseRequest};
 use dtfhe_store::EntryKind;
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;
@@ -34,7 +34,63 @@ pub fn fit(
     let report = ops::query(dir, &fit_sql(&schema.dataset, target, features))?;
     let stats = FitStats::from_result(&report.result, features.len())?;
     let model = stats.fit(&schema.dataset, target, features, ridge)?;
+    let mut d = ops::open(dir)?;
+    audit::record(
+        &mut d.store,
+        EntryKind::ModelFitted,
+        &audit::actor(),
+        &schema.dataset,
+        &format!(
+            "linear model of `{target}` on {} fitted from released aggregates over {} rows",
+            features.join(", "),
+            model.n
+        ),
+        &[model_hash(&model)],
+    )?;
     Ok((model, report))
+}
+
+/// The content address of a model: blake3 of its canonical JSON (so reformatting the file
+/// changes nothing, and changing any number makes it a model no fit produced).
+pub fn model_hash(model: &LinearModel) -> dtfhe_store::Hash {
+    *blake3::hash(model.to_json().as_bytes()).as_bytes()
+}
+
+/// The ledger entry of the fit that produced `model`, or why there is none.
+fn fitted_entry(d: &ops::Deployed, model: &LinearModel) -> Result<u64, CliError> {
+    let hash = model_hash(model);
+    d.store
+        .entries()?
+        .iter()
+        .find(|e| e.kind == EntryKind::ModelFitted && e.hashes.contains(&hash))
+        .map(|e| e.seq)
+        .ok_or_else(|| {
+            CliError::Release(Refusal::UnfittedModel {
+                reason: "no `model fit` entry in the ledger has this model's hash (a model \
+                         written or edited by hand could release any row's value)"
+                    .into(),
+            })
+        })
+}
+
+/// The source proves it is the rows' owner with its own signing key (the one its chunks
+/// are signed with): the key in the deployment's source directory must be the one
+/// registered for it.
+fn authenticate_source(dir: &Path, d: &ops::Deployed, source: &str) -> Result<(), CliError> {
+    let not_owner = || {
+        CliError::Release(Refusal::NotOwner {
+            owner: source.to_string(),
+            recipient: "a caller without the source's signing key".into(),
+        })
+    };
+    let key_dir = dtfhe_agent::source_key::source_dir(dir, source);
+    let key = dtfhe_agent::source_key::load(&key_dir)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .ok_or_else(not_owner)?;
+    match d.store.source_key(source)? {
+        Some(registered) if registered == key.verifying_key() => Ok(()),
+        _ => Err(not_owner()),
+    }
 }
 
 /// Per-row predictions with their timings.
@@ -49,15 +105,18 @@ pub struct ScoreReport {
 }
 
 /// Score every row of `source` in `dataset` homomorphically and release the predictions to
-/// `recipient`, which every trustee allows only if it owns every row (`recipient == source`).
+/// that source only: the caller must hold the source's signing key, and the model must be
+/// one a `model fit` recorded in the ledger. Every trustee allows only rows of the recipient.
 pub fn score(
     dir: &Path,
     model: &LinearModel,
     dataset: &str,
     source: &str,
-    recipient: &str,
 ) -> Result<ScoreReport, CliError> {
     let mut d = ops::open(dir)?;
+    authenticate_source(dir, &d, source)?;
+    let fit = fitted_entry(&d, model)?;
+    let recipient = source;
     let actor = audit::actor();
     let schema = ops::dataset_schema(&d, dataset)?;
     let q = audit::record(
@@ -101,7 +160,7 @@ pub fn score(
         dataset: schema.dataset.clone(),
         recipient: recipient.to_string(),
         purpose: format!(
-            "linear model of `{}` on {}",
+            "linear model of `{}` on {} (fitted: ledger entry {fit})",
             model.target,
             model.features.join(", ")
         ),

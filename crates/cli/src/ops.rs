@@ -468,7 +468,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         Ok(q) => q,
         Err(e) => {
             let e = CliError::from(e);
-            if matches!(e, CliError::Refused(_)) {
+            if e.is_refusal() {
                 let dataset = audit::dataset_of_sql(sql);
                 let q = audit::record(
                     &mut d.store,

@@ -24,7 +24,15 @@ fn setup() -> &'static Setup {
         let dir = root.join("deployment");
         let schema_path = repo().join("schemas/ai4i.toml");
         let schema = Schema::from_toml_file(&schema_path).expect("schema");
-        init(&dir, "north,south,east", 5, "bfv-16384");
+        // Row-number filters exercise WHERE evaluation; the trustees' policy must allow them
+        // (identifier columns are refused by default, see tests/disclosure.rs).
+        init_with(
+            &dir,
+            "north,south,east",
+            5,
+            "bfv-16384",
+            &["--allow-key-filters"],
+        );
         let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
         let mut rows = Vec::new();
         for (source, part) in ["north", "south"].iter().zip(demo::split_csv(&bytes, 2)) {

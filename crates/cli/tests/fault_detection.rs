@@ -26,7 +26,13 @@ fn ai4i_thresholds_filter_histogram_percentile() {
     let schema = dtfhe_model::Schema::from_toml_str(&text, "ai4i_thresholds.toml").expect("schema");
     assert_eq!(schema.thresholds("torque"), &[300, 400, 500, 600]);
 
-    init(&dir, "north,south,east", 5, "bfv-8192");
+    init_with(
+        &dir,
+        "north,south,east",
+        5,
+        "bfv-8192",
+        &["--allow-key-filters"],
+    );
     let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
     let mut rows = Vec::new();
     for (source, part) in ["north", "south"].iter().zip(demo::split_csv(&bytes, 2)) {

@@ -116,7 +116,7 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
 
     // Score the test fleet homomorphically; only the owner gets its rows' predictions.
     let started = std::time::Instant::now();
-    let scored = model::score(&d, &enc_model, "engines_test", "fleet", "fleet").expect("score");
+    let scored = model::score(&d, &enc_model, "engines_test", "fleet").expect("score");
     let score_seconds = started.elapsed().as_secs_f64();
     let (_, test_rows) = read_rows(&test_csv);
     assert_eq!(scored.result.rows.len(), test_rows.len());
@@ -162,12 +162,24 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     );
     assert!(rmse_enc <= 18.0, "RMSE {rmse_enc}");
 
-    // Foreign rows: another recipient, or a source with no rows, is refused.
-    let e = model::score(&d, &enc_model, "engines_test", "fleet", "someone-else")
-        .expect_err("foreign recipient");
+    // A model nobody fitted (hand-written, or one coefficient edited) is refused: it could
+    // release any row's value (coefficient 1 on one feature).
+    let mut forged = enc_model.clone();
+    forged.coefficients = vec![0.0; forged.coefficients.len()];
+    forged.coefficients[0] = 1.0;
+    forged.intercept = 0.0;
+    let e = model::score(&d, &forged, "engines_test", "fleet").expect_err("unfitted model");
+    assert_eq!(e.exit_code(), 4, "{e}");
+    assert!(e.to_string().contains("not one fitted"), "{e}");
+    // Only the owner holding its signing key receives predictions: a caller without the
+    // source's key (here: the key file removed) is refused, and so is a source with no key.
+    let key_dir = dtfhe_agent::source_key::source_dir(&d, "fleet");
+    let moved = key_dir.with_extension("away");
+    std::fs::rename(&key_dir, &moved).expect("hide the source key");
+    let e = model::score(&d, &enc_model, "engines_test", "fleet").expect_err("no key");
+    std::fs::rename(&moved, &key_dir).expect("restore the source key");
     assert_eq!(e.exit_code(), 4, "{e}");
     assert!(e.to_string().contains("only released to `fleet`"), "{e}");
-    let e = model::score(&d, &enc_model, "engines_test", "other-fleet", "other-fleet")
-        .expect_err("no rows");
+    let e = model::score(&d, &enc_model, "engines_test", "other-fleet").expect_err("no rows");
     assert_eq!(e.exit_code(), 4, "{e}");
 }

@@ -103,10 +103,7 @@ fn ai4i_statistics_match_plaintext() {
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
-        policy: dtfhe_release::LocalPolicy {
-            mode: dtfhe_release::Mode::dp(1.0, None).expect("dp mode"),
-            ..Default::default()
-        },
+        policy: Default::default(),
     })
     .expect("init");
     let report = ops::ingest(&IngestOptions {
@@ -205,7 +202,18 @@ fn differential_privacy_noise_and_budget() {
     let again = ops::query_with(dir.path(), &sql(10), Some(0.4)).expect("repeat");
     assert_eq!(again.result.rows, noisy.result.rows);
     ops::query_with(dir.path(), &sql(20), Some(0.5)).expect("within budget");
-    // 0.4 + 0.5 spent; 0.2 more would pass the cap of 1.0: refused by the trustees.
+    // In dp mode there is no exact release: a query naming no ε gets the policy's default
+    // (a tenth of the budget), noised and charged like any other.
+    let default = ops::query_with(dir.path(), &sql(25), None).expect("default epsilon");
+    assert_eq!(default.epsilon, Some(0.1), "dp mode without --epsilon");
+    for t in ["a", "b"] {
+        let spent = dtfhe_release::Disclosure::open(&ops::trustee_dir(dir.path(), t))
+            .expect("policy")
+            .spent("ai4i")
+            .expect("spent");
+        assert!((spent - 1.0).abs() < 1e-9, "trustee {t} spent {spent}");
+    }
+    // 0.4 + 0.5 + 0.1 spent; 0.2 more would pass the cap of 1.0: refused by the trustees.
     let e = ops::query_with(dir.path(), &sql(30), Some(0.2)).expect_err("over budget");
     assert_eq!(e.exit_code(), 4, "{e}");
     assert!(e.to_string().contains("budget"), "{e}");

@@ -75,11 +75,14 @@ pub enum EntryKind {
     /// The release policy in force (disclosure mode per dataset: audit or dp with its
     /// budget; k; identifier filters), as the deployment or a trustee set it.
     PolicySet,
+    /// A predictive model was fitted from released aggregates; the hash is the model's
+    /// canonical JSON, so per-row scoring can prove its model came from a fit.
+    ModelFitted,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 17] = [
+    pub const ALL: [EntryKind; 18] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -97,9 +100,10 @@ impl EntryKind {
         EntryKind::CeremonyStep,
         EntryKind::LanesAssigned,
         EntryKind::PolicySet,
+        EntryKind::ModelFitted,
     ];
 
-    /// The kind's byte in the encoding (1..=17; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=18; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -119,6 +123,7 @@ impl EntryKind {
             EntryKind::CeremonyStep => 15,
             EntryKind::LanesAssigned => 16,
             EntryKind::PolicySet => 17,
+            EntryKind::ModelFitted => 18,
         }
     }
 
@@ -147,6 +152,7 @@ impl EntryKind {
             EntryKind::CeremonyStep => "ceremony_step",
             EntryKind::LanesAssigned => "lanes_assigned",
             EntryKind::PolicySet => "policy_set",
+            EntryKind::ModelFitted => "model_fitted",
         }
     }
 

@@ -64,8 +64,7 @@ pub enum Refusal {
     /// Together with earlier releases, this one would make a small set of rows derivable.
     #[error(
         "together with earlier release{} {} of dataset `{dataset}`, this release would let \
-         anyone derive the total of fewer than k = {k} rows by subtraction; nothing was \
-         decrypted",
+         anyone derive the total of fewer than k = {k} rows by subtraction",
         if combines_with.len() == 1 { "" } else { "s" },
         combines_with.join(", ")
     )]

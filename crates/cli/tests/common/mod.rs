@@ -86,17 +86,26 @@ where
 
 /// `dtfhe init` with the given trustees, k and preset.
 pub fn init(dir: &Path, trustees: &str, k: u32, preset: &str) {
-    ok([
+    init_with(dir, trustees, k, preset, &[]);
+}
+
+/// `dtfhe init` with the given trustees, k, preset and further options (e.g. the
+/// disclosure policy: `--dp-budget`, `--allow-key-filters`).
+pub fn init_with(dir: &Path, trustees: &str, k: u32, preset: &str, extra: &[&str]) {
+    let k = k.to_string();
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "init".as_ref(),
         "--dir".as_ref(),
         dir.as_os_str(),
         "--trustees".as_ref(),
         trustees.as_ref(),
         "--min-group-size".as_ref(),
-        k.to_string().as_ref(),
+        k.as_ref(),
         "--preset".as_ref(),
         preset.as_ref(),
-    ] as [&std::ffi::OsStr; 9]);
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    ok(args);
 }
 
 /// `dtfhe ingest`; returns stdout.
