@@ -227,35 +227,42 @@ fn dp_mode_noises_every_release_and_charges_every_base_dataset() {
         "{err}"
     );
     assert_eq!(spent(&dir, "ai4i"), vec![0.25; 3]);
-    // A join spends on both base datasets, whatever the order; a self-join spends once.
-    for sql in [
+    // A join spends on both base datasets. The swapped join is the same release: it gets
+    // the identical noised answer (the logged shares), not fresh noise, and spends nothing.
+    let answers: Vec<String> = [
         "SELECT COUNT(*), AVG(m.torque) FROM ai4i_process m JOIN ai4i_service s \
          ON m.product_id = s.product_id",
         "SELECT COUNT(*), AVG(m.torque) FROM ai4i_service s JOIN ai4i_process m \
          ON m.product_id = s.product_id",
-    ] {
-        ok(query_args(&dir, sql));
-    }
-    assert_eq!(spent(&dir, "ai4i_process"), vec![0.5; 3]);
-    assert_eq!(spent(&dir, "ai4i_service"), vec![0.5; 3]);
+    ]
+    .iter()
+    .map(|sql| ok(query_args(&dir, sql)))
+    .collect();
+    assert_eq!(
+        answers[0], answers[1],
+        "a swapped join must not get fresh noise"
+    );
+    assert_eq!(spent(&dir, "ai4i_process"), vec![0.25; 3]);
+    assert_eq!(spent(&dir, "ai4i_service"), vec![0.25; 3]);
     let self_join = dtfhe(query_args(
         &dir,
-        "SELECT COUNT(*), AVG(m.torque) FROM ai4i_process m JOIN ai4i_process n \
+        "SELECT COUNT(*), AVG(m.rpm) FROM ai4i_process m JOIN ai4i_process n \
          ON m.product_id = n.product_id",
     ));
+    // A self-join is charged once to its one base dataset.
     if self_join.status.success() {
-        assert_eq!(spent(&dir, "ai4i_process"), vec![0.75; 3]);
+        assert_eq!(spent(&dir, "ai4i_process"), vec![0.5; 3]);
     } else {
         assert_eq!(
             spent(&dir, "ai4i_process"),
-            vec![0.5; 3],
+            vec![0.25; 3],
             "a refusal spends nothing"
         );
     }
     // Until the budget runs out: then every trustee refuses, and nothing more is spent.
     let before = spent(&dir, "ai4i_service");
     let mut refusals = 0;
-    for filter in ["'M'", "'H'", "'L' OR m.type = 'M'"] {
+    for filter in ["'M'", "'H'", "'L'", "'L' OR m.type = 'M'"] {
         let sql = format!(
             "SELECT COUNT(*), SUM(s.failure) FROM ai4i_process m JOIN ai4i_service s \
              ON m.product_id = s.product_id WHERE m.type = {filter}"
@@ -283,7 +290,7 @@ fn per_row_scoring_needs_a_fitted_model_and_the_owners_key() {
     let forged = root.join("forged.json");
     std::fs::write(
         &forged,
-        r#"{"dataset":"ai4i","target":"failure","features":["torque"],"intercept":0,"coefficients":[1],"ridge":0,"n":300,"rmse_train":0}"#,
+        r#"{"format":"dtfhe-linear-model/1","dataset":"ai4i","target":"failure","features":["torque"],"intercept":0,"coefficients":[1],"ridge":0,"n":300,"rmse_train":0}"#,
     )
     .expect("write");
     let args = |model: &Path, source: &str| -> Vec<std::ffi::OsString> {
