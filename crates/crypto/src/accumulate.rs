@@ -221,6 +221,21 @@ impl NoiseEstimate {
                 + 4,
         )
     }
+    /// A sum of `terms` stored parts at `level`, each multiplied by a row mask if `masked`:
+    /// the estimate the engine attaches to a linear moment.
+    pub fn linear_sum(params: &Params, level: usize, masked: bool, terms: u64) -> NoiseEstimate {
+        let base = NoiseEstimate::fresh(level);
+        let base = if masked { base.masked(params) } else { base };
+        base.summed(terms)
+    }
+    /// A sum of `terms` products of two full-level stored parts, the first multiplied by a
+    /// row mask if `masked`, tensored, summed and relinearised once: the estimate the engine
+    /// attaches to a product moment (joins included: one chunk of each side per term).
+    pub fn product_sum(params: &Params, masked: bool, terms: u64) -> NoiseEstimate {
+        let a = NoiseEstimate::fresh(0);
+        let a = if masked { a.masked(params) } else { a };
+        a.product(NoiseEstimate::fresh(0), params).summed(terms)
+    }
     /// After summing `terms` such ciphertexts.
     pub fn summed(self, terms: u64) -> NoiseEstimate {
         NoiseEstimate(self.0 + log2_ceil(terms.max(1) as u128))
