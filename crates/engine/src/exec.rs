@@ -545,18 +545,14 @@ pub fn compute(
                     let ct = sum
                         .finish()
                         .ok_or_else(|| EngineError::Execution(format!("no data for {m}")))?;
-                    let base = NoiseEstimate::fresh(level);
-                    let base = if masked { base.masked(params) } else { base };
-                    (ct, base.summed(terms))
+                    (ct, NoiseEstimate::linear_sum(params, level, masked, terms))
                 }
                 Acc::Product(sum, masked) => {
                     let terms = sum.terms();
                     let ct = multiplier
                         .finish(*sum)
                         .map_err(|e| EngineError::Execution(e.to_string()))?;
-                    let a = NoiseEstimate::fresh(0);
-                    let a = if masked { a.masked(params) } else { a };
-                    (ct, a.product(NoiseEstimate::fresh(0), params).summed(terms))
+                    (ct, NoiseEstimate::product_sum(params, masked, terms))
                 }
             };
             Ok(ComputedSum {
