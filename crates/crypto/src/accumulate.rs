@@ -287,12 +287,12 @@ fn key_norm() -> f64 {
 /// Over the integers, with c_a = (a0, a1) lifted to the extended basis,
 /// A = a0 + a1·s = ⌊Q·m_a/t⌋ + e_a + Q·k_a = Q·(m_a/t + k_a) + ε_a, where ‖ε_a‖ ≤ ‖e_a‖ + 1
 /// and ‖k_a‖ ≤ δ·‖s‖ + 2 (a0, a1 lifted into [0, Q) or centred alike). The tensor sums to
-/// A·B, and (t/Q)·A·B = Q·(m_a·m_b)/t + (m_a·ε_b + m_b·ε_a) + t·(k_a·ε_b + k_b·ε_a)
-/// + t·ε_a·ε_b/Q (mod Q), the first being ⌊Q·[m_a·m_b]_t/t⌋ up to a rounding of 1. So the
+/// A·B, and (t/Q)·A·B is, mod Q, the sum of Q·(m_a·m_b)/t (that is ⌊Q·[m_a·m_b]_t/t⌋ up to
+/// a rounding of 1), m_a·ε_b + m_b·ε_a, t·(k_a·ε_b + k_b·ε_a) and t·ε_a·ε_b/Q. So the
 /// noise is at most δ·(t/2)·(‖e_a‖ + ‖e_b‖ + 2) for the plaintext-times-noise term (m
-/// centred, coefficients ≤ t/2) plus t·δ·(δ·‖s‖ + 2)·(‖e_a‖ + ‖e_b‖ + 2): the
-/// t·N·‖s‖·e term (δ² = 4N), by far the largest, and the one that makes products cost
-/// log2(4·t·N·‖s‖) ≈ 72–74 bits over the operands' noise.
+/// centred, coefficients ≤ t/2) plus t·δ·(δ·‖s‖ + 2)·(‖e_a‖ + ‖e_b‖ + 2), the
+/// t·N·‖s‖·e term (δ² = 4N): by far the largest, it makes a product cost
+/// log2(8·t·N·‖s‖) ≈ 72–73 bits over the operands' noise.
 fn product_term(a: NoiseEstimate, b: NoiseEstimate, params: &Params) -> f64 {
     let d = expansion(params);
     let t = params.t() as f64;
