@@ -198,6 +198,29 @@ pub fn apply_mask(ct: &Ciphertext, mask: &Plaintext) -> Ciphertext {
     ct * mask
 }
 
+/// Multiply a ciphertext by a public integer weight (a model coefficient), so that its noise
+/// grows by |w| only: fhe.rs keeps a plaintext's coefficients in [0, t), so encoding a
+/// negative w as t + w would multiply the noise by t − |w| ≈ t; a negative weight is applied
+/// as −(ct × |w|) instead.
+pub fn scale(params: &Params, ct: &Ciphertext, w: i64) -> Result<Ciphertext, CryptoError> {
+    use fhe::bfv::Encoding;
+    use fhe_traits::FheEncoder;
+    if u128::from(w.unsigned_abs()) > params.max_abs_total() {
+        return Err(CryptoError::OutOfRange(format!(
+            "a weight exceeds ±t/2 = {}",
+            params.max_abs_total()
+        )));
+    }
+    let level = params.bfv.level_of_context(ct[0].ctx())?;
+    let magnitude = Plaintext::try_encode(
+        &[w.unsigned_abs()],
+        Encoding::poly_at_level(level),
+        &params.bfv,
+    )?;
+    let term = ct * &magnitude;
+    Ok(if w < 0 { -&term } else { term })
+}
+
 /// Number of trustees whose summed secret shares the estimate's key-norm bound assumes.
 /// Every noise term grows at most like ‖s‖² ∝ n², so [`crate::release::max_noise_bits`]
 /// allows 2·⌈log2 ⌈n / 4⌉⌉ bits less for a larger ceremony instead of changing the estimate.
@@ -265,6 +288,13 @@ impl NoiseEstimate {
         let a = if masked { a.masked(params) } else { a };
         let term = product_term(a, NoiseEstimate::fresh(0), params);
         NoiseEstimate::from_f64(terms.max(1) as f64 * term + once_per_product(params))
+    }
+
+    /// Σ_j w_j · x_j + C over fresh full-level ciphertexts x_j, each weight applied with
+    /// [`scale`], where `weight_abs_sum` = Σ|w_j|: noise ≤ Σ|w_j|·(‖e_j‖ + 1) + 1 (the +1s are
+    /// the re-roundings of ⌊Q·m/t⌋ after each product and the plaintext addition).
+    pub fn weighted(weight_abs_sum: u128) -> NoiseEstimate {
+        NoiseEstimate(NoiseEstimate::fresh(0).0 + log2_ceil(weight_abs_sum.max(1)) + 1)
     }
 
     fn from_f64(bound: f64) -> NoiseEstimate {

@@ -319,6 +319,7 @@ fn linear_shapes(preset: Preset, sums: usize, seed: u64) -> Vec<String> {
             ))
         );
     }
+    scoring_shape(&mut r);
     r.refused
 }
 
@@ -357,6 +358,56 @@ fn product_shapes(preset: Preset, products: usize, seed: u64) -> Vec<String> {
         );
     }
     r.refused
+}
+
+/// A model score Σ_j w_j·x_j + C per row (the per-row release to a data owner), with weights
+/// of both signs applied by `accumulate::scale`; and the naive encoding of a negative weight
+/// as t + w, whose noise the estimate does not cover (why `scale` negates instead).
+fn scoring_shape(r: &mut Runner) {
+    use fhe::bfv::{Encoding, Plaintext};
+    use fhe_traits::FheEncoder;
+    let f = &mut r.f;
+    let params = f.params.clone();
+    let t = params.t() as u128;
+    let weights = [15_000i64, -23_000, 7, -1];
+    let constant = -123_456i64;
+    let xs: Vec<Column> = weights.iter().map(|_| column(f, 1, 0, extremes)).collect();
+    let mut acc: Option<Ciphertext> = None;
+    let mut want = vec![zt(&params, constant); params.slots()];
+    for (x, &w) in xs.iter().zip(&weights) {
+        let term = dtfhe_crypto::accumulate::scale(&params, &x.cts[0], w).expect("scale");
+        acc = Some(match acc {
+            None => term,
+            Some(a) => &a + &term,
+        });
+        for (j, v) in x.rows[0].iter().enumerate() {
+            want[j] = (want[j] + zt(&params, *v) * zt(&params, w)) % t;
+        }
+    }
+    let c = Plaintext::try_encode(
+        &vec![zt(&params, constant) as u64; params.slots()],
+        Encoding::simd(),
+        &params.bfv,
+    )
+    .expect("constant");
+    let ct = acc.expect("terms") + &c;
+    let weight_sum: u128 = weights.iter().map(|w| w.unsigned_abs() as u128).sum();
+    let estimate = NoiseEstimate::weighted(weight_sum);
+    r.run("score Σw·x + C", weights.len(), (ct, want), estimate);
+
+    let naive = Plaintext::try_encode(&[zt(&params, -1) as u64], Encoding::poly(), &params.bfv)
+        .expect("weight");
+    let m = measure(&params, &r.f.s, &(&xs[0].cts[0] * &naive));
+    println!(
+        "| {} | naive x·[−1]_t | 1 | 0 | {:.1} | {} | | |",
+        params.name,
+        m.bits,
+        NoiseEstimate::weighted(1).0
+    );
+    assert!(
+        m.bits > f64::from(NoiseEstimate::weighted(1).0),
+        "a weight encoded as t − 1 multiplies the noise by about t"
+    );
 }
 
 #[test]
