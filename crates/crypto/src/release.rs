@@ -95,9 +95,16 @@ pub fn flood_bits(params: &Params, level: usize, trustees: usize) -> u32 {
     log_q.saturating_sub(log_t + log_n + 3)
 }
 
-/// Largest ciphertext noise (bits) that the flooding at `level` still hides with 2^-40.
+/// Largest ciphertext noise estimate (bits) that the flooding at `level` still hides with
+/// 2^-40. The estimate ([`crate::accumulate::NoiseEstimate`]) assumes a collective secret
+/// of at most [`crate::accumulate::REFERENCE_TRUSTEES`] shares; every noise term grows at
+/// most like ‖s‖², so a larger ceremony gets 2·⌈log2 ⌈n/4⌉⌉ bits less room instead.
 pub fn max_noise_bits(params: &Params, level: usize, trustees: usize) -> u32 {
-    flood_bits(params, level, trustees).saturating_sub(FLOOD_MARGIN_BITS)
+    let groups = trustees
+        .max(1)
+        .div_ceil(crate::accumulate::REFERENCE_TRUSTEES);
+    let key_growth = 2 * crate::accumulate::log2_ceil(groups as u128);
+    flood_bits(params, level, trustees).saturating_sub(FLOOD_MARGIN_BITS + key_growth)
 }
 
 /// The secret share's coefficients (small integers), read through its protobuf form.
@@ -389,4 +396,23 @@ pub fn decode_slots(params: &Params, mut poly: Vec<u64>) -> Result<Vec<u64>, Cry
         g = g * 3 % two_n;
     }
     Ok(slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Preset;
+
+    #[test]
+    fn larger_ceremonies_get_less_noise_room() {
+        let p = Preset::Bfv16384.params().expect("preset");
+        let room = |n| flood_bits(&p, 0, n) - max_noise_bits(&p, 0, n);
+        assert_eq!(room(3), FLOOD_MARGIN_BITS);
+        assert_eq!(room(4), FLOOD_MARGIN_BITS);
+        // ‖s‖ grows like n, every noise term at most like ‖s‖².
+        assert_eq!(room(5), FLOOD_MARGIN_BITS + 2);
+        assert_eq!(room(8), FLOOD_MARGIN_BITS + 2);
+        assert_eq!(room(16), FLOOD_MARGIN_BITS + 4);
+        assert_eq!(room(17), FLOOD_MARGIN_BITS + 6);
+    }
 }

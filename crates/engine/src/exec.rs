@@ -560,18 +560,14 @@ pub fn compute(
                     let ct = sum
                         .finish()
                         .ok_or_else(|| EngineError::Execution(format!("no data for {m}")))?;
-                    let base = NoiseEstimate::fresh(level);
-                    let base = if masked { base.masked(params) } else { base };
-                    (ct, base.summed(terms))
+                    (ct, NoiseEstimate::linear_sum(params, level, masked, terms))
                 }
                 Acc::Product(sum, masked) => {
                     let terms = sum.terms();
                     let ct = multiplier
                         .finish(*sum)
                         .map_err(|e| EngineError::Execution(e.to_string()))?;
-                    let a = NoiseEstimate::fresh(0);
-                    let a = if masked { a.masked(params) } else { a };
-                    (ct, a.product(NoiseEstimate::fresh(0), params).summed(terms))
+                    (ct, NoiseEstimate::product_sum(params, masked, terms))
                 }
             };
             Ok(ComputedSum {
@@ -619,16 +615,7 @@ pub fn score_chunks(
             "dataset `{dataset}` has no rows of source `{source}`"
         )));
     }
-    let scalar = |w: i64| -> Result<Plaintext, EngineError> {
-        let zt = column::to_zt(params, &[w]).map_err(exec)?;
-        Plaintext::try_encode(&zt, Encoding::poly(), &params.bfv)
-            .map_err(|e| EngineError::Execution(e.to_string()))
-    };
-    let weights = plan
-        .weights
-        .iter()
-        .map(|&w| scalar(w))
-        .collect::<Result<Vec<_>, _>>()?;
+    let weights = &plan.weights;
     let constant = {
         let zt = column::to_zt(params, &vec![plan.constant; params.slots()]).map_err(exec)?;
         Plaintext::try_encode(&zt, Encoding::simd(), &params.bfv)
@@ -658,14 +645,15 @@ pub fn score_chunks(
         .zip(raw)
         .map(|(chunk, parts)| {
             let mut acc: Option<Ciphertext> = None;
-            for (bytes, w) in parts.iter().zip(&weights) {
+            for (bytes, w) in parts.iter().zip(weights) {
                 let ct = codec::decode_ciphertext(params, bytes).map_err(exec)?;
                 if column::level_of(params, &ct).map_err(exec)? != 0 {
                     return Err(EngineError::Refused(
                         "scoring needs features stored at full level (usage = \"product\")".into(),
                     ));
                 }
-                let term = &ct * w;
+                // |w| times the noise, never (t − |w|) times: see `accumulate::scale`.
+                let term = dtfhe_crypto::accumulate::scale(params, &ct, *w).map_err(exec)?;
                 acc = Some(match acc {
                     None => term,
                     Some(a) => &a + &term,
@@ -674,11 +662,7 @@ pub fn score_chunks(
             let ciphertext = acc.ok_or_else(|| {
                 EngineError::Execution("a model needs at least one feature".into())
             })? + &constant;
-            let noise = NoiseEstimate(
-                NoiseEstimate::fresh(0).0
-                    + dtfhe_crypto::accumulate::log2_ceil(weight_sum.max(1))
-                    + 1,
-            );
+            let noise = NoiseEstimate::weighted(weight_sum);
             Ok(ScoredChunk {
                 chunk,
                 ciphertext,
