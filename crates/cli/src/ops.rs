@@ -335,7 +335,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let mut encrypt_seconds = 0.0;
     let mut written = 0usize;
     let store = &mut d.store;
-    let mut pending: Vec<dtfhe_store::NewChunk> = Vec::with_capacity(COMMIT_BATCH);
+    let mut pending: Vec<dtfhe_model::NewChunk> = Vec::with_capacity(COMMIT_BATCH);
     let mut committed = 0usize;
     let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,

@@ -17,8 +17,9 @@ use dtfhe_api::types::{
 };
 use dtfhe_api::{ApiError, Client, Identity, Problem, Role};
 use dtfhe_crypto::{ceremony, codec};
+use dtfhe_model::{chunk_message, ChunkOrigin, NewChunk, NewPart};
 use dtfhe_server::{AppState, ServeOptions};
-use dtfhe_store::{chunk_message, ChunkOrigin, Deployment, EntryKind, NewChunk, NewPart, Store};
+use dtfhe_store::{Deployment, EntryKind, Store};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
 const LANE_SCHEMA: &str = "dataset = \"parts\"\nstage = \"manufacturing\"\nlanes = \"product_id\"\n\n[[columns]]\nname = \"product_id\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";

@@ -373,7 +373,7 @@ pub(crate) fn content_hash(
 }
 
 /// [`content_hash`] of a chunk to append.
-pub(crate) fn new_chunk_content_hash(dataset: &str, c: &crate::NewChunk) -> Hash {
+pub(crate) fn new_chunk_content_hash(dataset: &str, c: &dtfhe_model::NewChunk) -> Hash {
     let parts: Vec<(&str, &str, Hash)> = c
         .parts
         .iter()
@@ -793,8 +793,14 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
                         "{row}: its source has no registered key (table sources)"
                     )));
                 };
-                let message =
-                    crate::chunk_message(&dataset, &source, seq_u, rows_u, &public_hash, &signed);
+                let message = dtfhe_model::chunk_message(
+                    &dataset,
+                    &source,
+                    seq_u,
+                    rows_u,
+                    &public_hash,
+                    &signed,
+                );
                 let signature = signature.unwrap_or_default();
                 if !crate::signing::signature_ok(key, &message, &signature) {
                     return Err(tampered(format!(

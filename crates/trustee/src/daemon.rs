@@ -780,7 +780,7 @@ fn review(
 
 fn engine(e: dtfhe_engine::EngineError) -> Review {
     match &e {
-        dtfhe_engine::EngineError::Execution(m) if m.contains("platform:") => {
+        dtfhe_engine::EngineError::Read(dtfhe_model::ChunkReadError::Unavailable { .. }) => {
             Review::Retry(DaemonError::Protocol(e.to_string()))
         }
         _ => Review::Refuse(format!("re-deriving the computation failed: {e}")),

@@ -90,7 +90,7 @@ fn engine_problem(e: &EngineError) -> Problem {
         Problem::refused(e.to_string())
     } else {
         match e {
-            EngineError::Execution(_) => Problem::internal(e.to_string()),
+            EngineError::Execution(_) | EngineError::Read(_) => Problem::internal(e.to_string()),
             _ => Problem::bad_request(format!("sql: {e}")),
         }
     }
