@@ -8,6 +8,9 @@ use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
+use dtfhe_ledger::wording::{
+    dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
+};
 use dtfhe_model::{read_csv_bytes, Schema};
 use dtfhe_store::{Deployment, EntryKind, Store};
 use dtfhe_trustee::policy::{
@@ -430,13 +433,13 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let actor = audit::actor();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let detail = audit::query_detail(sql, epsilon);
+    let detail = query_detail(sql, epsilon);
     let query = match dtfhe_engine::plan(sql, &catalog) {
         Ok(q) => q,
         Err(e) => {
             let e = CliError::from(e);
             if matches!(e, CliError::Refused(_)) {
-                let dataset = audit::dataset_of_sql(sql);
+                let dataset = dataset_of_sql(sql);
                 let q = audit::record(
                     &mut d.store,
                     EntryKind::QueryRun,
@@ -449,7 +452,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
                     &mut d.store,
                     &actor,
                     &dataset,
-                    &format!("query entry {q}"),
+                    &query_context(q),
                     e,
                 ));
             }
@@ -505,15 +508,8 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         };
         Ok((selection, groups, computed))
     })();
-    let (selection, groups, computed) = computed.map_err(|e| {
-        audit::denied(
-            &mut d.store,
-            &actor,
-            &query.dataset,
-            &format!("query entry {q}"),
-            e,
-        )
-    })?;
+    let (selection, groups, computed) = computed
+        .map_err(|e| audit::denied(&mut d.store, &actor, &query.dataset, &query_context(q), e))?;
     let compute_seconds = compute_started.elapsed().as_secs_f64();
 
     let release_started = Instant::now();
@@ -542,14 +538,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         EntryKind::ReleaseRequested,
         &actor,
         &query.dataset,
-        &format!(
-            "query entry {q}: {} sums over {} groups{}",
-            computed.len(),
-            request.groups.len(),
-            epsilon
-                .map(|e| format!(", epsilon {e}"))
-                .unwrap_or_default()
-        ),
+        &release_request_detail(q, computed.len(), request.groups.len(), epsilon),
         &ct_hashes,
     )?;
     let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
@@ -576,7 +565,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         &mut d.store,
         EntryKind::ResultDelivered,
         &actor,
-        &audit::release_subject(release),
+        &release_subject(release),
         &format!(
             "{} groups, {} values delivered to `{actor}`",
             result.rows.len(),
