@@ -28,12 +28,7 @@ pub fn actor() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
-        .find(|u| {
-            !u.is_empty()
-                && u.len() <= 64
-                && u.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
+        .find(|u| dtfhe_model::names::is_party_name(u))
         .unwrap_or_else(|| "analyst".to_string())
 }
 

@@ -44,13 +44,7 @@ pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
 
 /// Check a trustee or source name: it becomes a directory name and a ledger actor.
 pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !name.starts_with('.');
-    if ok {
+    if dtfhe_model::names::is_party_name(name) {
         Ok(())
     } else {
         Err(CliError::Usage(format!(
@@ -108,7 +102,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             min_group_size: opts.min_group_size,
             public_key: codec::encode_public_key(&params, &keys.public),
             relin_key: codec::encode_relin_key(&params, &keys.relin),
-            created_at: unix_now(),
+            created_at: dtfhe_model::clock::now_unix().to_string(),
         })?;
         Ok(())
     })();
@@ -125,14 +119,6 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         }
     }
     result
-}
-
-fn unix_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    secs.to_string()
 }
 
 /// A deployment opened from its store: parameters and collective keys.

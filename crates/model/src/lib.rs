@@ -2,16 +2,21 @@
 //! is read and checked, and how decimal values become the fixed-point integers that get
 //! encrypted. It also holds the chunk types every role exchanges (what a source appends and
 //! signs, what a reader lists) and the [`ChunkReader`] trait the engine computes over.
-//! Nothing here does I/O or encrypts: the only cryptography is hashing and signing the chunk
-//! message, so every rule can be tested in plaintext.
+//! Small helpers every role shares live here too: the clock ([`clock`]), party name checks
+//! ([`names`]) and owner-only secret files ([`secret_file`]). Nothing here talks to a
+//! database or the network or encrypts: the only cryptography is hashing and signing the
+//! chunk message, so every rule can be tested in plaintext.
 #![forbid(unsafe_code)]
 
 pub mod chunk;
+pub mod clock;
 pub mod encoding;
 pub mod error;
+pub mod names;
 pub mod public_codec;
 pub mod reader;
 pub mod schema;
+pub mod secret_file;
 pub mod table;
 
 pub use chunk::{

@@ -184,7 +184,7 @@ async fn refusals_are_problems_and_ledger_entries() {
         let analyst = Identity::generate("analyst-1").unwrap();
         register(&base, &admin, &source, Role::Source, &["runs"]);
         register(&base, &admin, &analyst, Role::Analyst, &["other"]);
-        let now = dtfhe_api::auth::now_unix();
+        let now = dtfhe_model::clock::now_unix();
 
         // Forged: claims to be the source, signed with another key.
         let mallory = Identity::generate("plant-a-agent").unwrap();

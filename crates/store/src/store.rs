@@ -5,7 +5,7 @@ pub(crate) mod artifacts;
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dtfhe_ledger::{Entry, EntryKind, Frontier, Hash};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -33,11 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Current time as unix seconds, the timestamp format of rows the store
 /// stamps itself (portable, sortable, no time-zone library needed).
 pub(crate) fn now_string() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .to_string()
+    dtfhe_model::clock::now_unix().to_string()
 }
 
 /// A store: its database (one SQLite file `store.sqlite` in a directory, or a PostgreSQL
@@ -299,7 +295,7 @@ impl Store {
                     conn: db,
                     path,
                     frontier: &mut next,
-                    time: ledger::now_unix(),
+                    time: dtfhe_model::clock::now_unix(),
                     enabled: true,
                 };
                 f(db, &mut w)?

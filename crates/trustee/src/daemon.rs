@@ -646,7 +646,7 @@ fn review(
         &r.statement_signature,
     )
     .map_err(Review::Refuse)?;
-    let now = dtfhe_api::auth::now_unix();
+    let now = dtfhe_model::clock::now_unix();
     if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
         return Err(Review::Refuse(format!(
             "the analyst's statement is dated {} s in the future",

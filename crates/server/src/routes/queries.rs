@@ -209,7 +209,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     );
     crate::keypath::save(&state, id).await?;
     let st = state.clone();
-    tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_api::auth::now_unix()))
+    tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_model::clock::now_unix()))
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("prune task: {e}"))))??;
     Ok(Json(QueryAccepted {
