@@ -177,11 +177,10 @@ pub fn chunk_message(
 }
 
 impl NewChunk {
-    /// The message of [`chunk_message`] for this chunk (hashing its public
-    /// bytes and every part).
-    pub fn message(&self, dataset: &str, source: &str) -> Vec<u8> {
-        let parts: Vec<(&str, &str, Hash)> = self
-            .parts
+    /// `(column, part, blake3(bytes))` of every part, in the chunk's order: what the signed
+    /// message and the store's content hash commit to.
+    pub fn part_hashes(&self) -> Vec<(&str, &str, Hash)> {
+        self.parts
             .iter()
             .map(|p| {
                 (
@@ -190,14 +189,19 @@ impl NewChunk {
                     *blake3::hash(&p.bytes).as_bytes(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// The message of [`chunk_message`] for this chunk (hashing its public
+    /// bytes and every part).
+    pub fn message(&self, dataset: &str, source: &str) -> Vec<u8> {
         chunk_message(
             dataset,
             source,
             self.seq,
             self.rows,
             blake3::hash(&self.public).as_bytes(),
-            &parts,
+            &self.part_hashes(),
         )
     }
 

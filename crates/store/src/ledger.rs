@@ -355,18 +355,12 @@ pub(crate) fn content_hash(
 
 /// [`content_hash`] of a chunk to append.
 pub(crate) fn new_chunk_content_hash(dataset: &str, c: &dtfhe_model::NewChunk) -> Hash {
-    let parts: Vec<(&str, &str, Hash)> = c
-        .parts
-        .iter()
-        .map(|p| {
-            (
-                p.column.as_str(),
-                p.part.as_str(),
-                *blake3::hash(&p.bytes).as_bytes(),
-            )
-        })
-        .collect();
-    content_hash(dataset, c.rows, blake3::hash(&c.public).as_bytes(), &parts)
+    content_hash(
+        dataset,
+        c.rows,
+        blake3::hash(&c.public).as_bytes(),
+        &c.part_hashes(),
+    )
 }
 
 /// The hashes of a `SourceKeyRegistered` entry: a record hash over the
