@@ -17,7 +17,7 @@ use dtfhe_model::{
     encode_public_columns, indicator_part, EncryptedSpec, PublicColumn, Schema, Table, Usage,
     Value, LANE_COLUMN,
 };
-use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
+use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
 use ed25519_dalek::SigningKey;
 use fhe::bfv::PublicKey;
 use std::collections::BTreeMap;

@@ -4,7 +4,6 @@
 //! in the store (`Store::register_source`); every chunk the source appends is
 //! signed with it.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -99,17 +98,8 @@ pub(crate) fn create_secret_file(dir: &Path, file: &str, version: u8) -> std::io
             .try_fill_bytes(&mut bytes[1..])
             .map_err(|e| std::io::Error::other(format!("no OS randomness: {e}")))?;
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
     let written = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(&bytes[..])?;
-        f.sync_all()?;
+        dtfhe_model::secret_file::write_new_secret(&tmp, &bytes[..])?;
         match std::fs::hard_link(&tmp, &path) {
             Ok(()) => {}
             // Another run created it first: use theirs.

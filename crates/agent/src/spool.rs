@@ -17,7 +17,6 @@
 //! Every file is written under a temporary name, fsynced, renamed into place and the
 //! directory fsynced, so after a crash a spool file is either whole or absent.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Why the spool could not be used.
@@ -86,17 +85,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| err(path, "no file name"))?;
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
+    let _ = std::fs::remove_file(&tmp);
     let written = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        dtfhe_model::secret_file::write_new_secret(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;
         std::fs::File::open(dir)?.sync_all()
     })();

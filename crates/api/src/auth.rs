@@ -218,14 +218,6 @@ pub fn verify_request(
     .map_err(|_| AuthError::BadSignature(name.to_string()))
 }
 
-/// Current unix time in seconds.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

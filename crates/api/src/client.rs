@@ -64,7 +64,7 @@ impl Client {
         let headers = self
             .identity
             .as_ref()
-            .map(|id| auth::sign_request(id, method, path, bytes, auth::now_unix()));
+            .map(|id| auth::sign_request(id, method, path, bytes, dtfhe_model::clock::now_unix()));
         let transport = |e: ureq::Error| ApiError::Transport {
             url: url.clone(),
             reason: e.to_string(),

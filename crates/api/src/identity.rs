@@ -10,10 +10,10 @@
 //! secret-key <base64 of the 32-byte ed25519 seed>
 //! ```
 
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
+use dtfhe_model::names::is_party_name;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
@@ -40,17 +40,6 @@ impl std::fmt::Debug for Identity {
             .field("public_key", &public_key_string(&self.key.verifying_key()))
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `name` is a valid party name: 1–64 of letters, digits, `-`, `_`, `.`, not
-/// starting with `.` (it becomes a ledger actor and, for trustees and sources, a directory).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// A public key as text: `ed25519:<base64>`.
@@ -80,7 +69,7 @@ impl Identity {
     /// A fresh identity with a key from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Identity, ApiError> {
         use rand::TryRngCore as _;
-        if !valid_name(name) {
+        if !is_party_name(name) {
             return Err(ApiError::Identity {
                 path: name.to_string(),
                 reason: "name must be 1-64 of letters, digits, '-', '_' or '.'".into(),
@@ -158,7 +147,7 @@ impl Identity {
                 .ok_or_else(|| bad(format!("line {}: expected `key value`", i + 2)))?;
             match k {
                 "name" if name.is_none() => {
-                    if !valid_name(v) {
+                    if !is_party_name(v) {
                         return Err(bad(format!("line {}: invalid name", i + 2)));
                     }
                     name = Some(v.to_string());
@@ -212,19 +201,8 @@ impl Identity {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| err(format!("cannot create: {e}")))?;
         }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(0o600);
-        }
-        let mut f = opts
-            .open(path)
-            .map_err(|e| err(format!("cannot create: {e}")))?;
-        f.write_all(self.to_text().as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| err(format!("cannot write: {e}")))
+        dtfhe_model::secret_file::write_new_secret(path, self.to_text().as_bytes())
+            .map_err(|e| err(e.to_string()))
     }
 }
 

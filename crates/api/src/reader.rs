@@ -2,7 +2,7 @@
 //! re-derive a release request's ciphertexts and an analyst can re-run the public selection
 //! without trusting the platform.
 //!
-//! Every chunk listed is checked against its source's signature (`dtfhe_store::chunk_message`
+//! Every chunk listed is checked against its source's signature (`dtfhe_model::chunk_message`
 //! with the key the admin registered for that source, from `GET /v1/identities`), and every
 //! part fetched is re-hashed against the hash its source signed. A platform that alters,
 //! drops into or invents a chunk is caught here, not trusted.
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use dtfhe_store::{ChunkMeta, ChunkReader, StoreError};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 
 use crate::types::{ChunkInfo, IdentityRecord};
@@ -40,12 +40,20 @@ impl std::fmt::Debug for RemoteReader {
     }
 }
 
-fn tampered(what: String) -> StoreError {
-    StoreError::Tampered { what }
+fn tampered(what: String) -> ChunkReadError {
+    ChunkReadError::Tampered { what }
 }
 
-fn remote(e: ApiError) -> StoreError {
-    StoreError::Invalid(format!("platform: {e}"))
+fn remote(e: ApiError) -> ChunkReadError {
+    ChunkReadError::Unavailable {
+        reason: e.to_string(),
+    }
+}
+
+fn poisoned<T>(_: T) -> ChunkReadError {
+    ChunkReadError::Invalid {
+        reason: "reader lock poisoned".into(),
+    }
 }
 
 impl RemoteReader {
@@ -71,7 +79,7 @@ impl RemoteReader {
     }
 
     /// Checks one listed chunk against its source's signature; returns its metadata.
-    fn check(&self, dataset: &str, c: ChunkInfo) -> Result<ChunkMeta, StoreError> {
+    fn check(&self, dataset: &str, c: ChunkInfo) -> Result<ChunkMeta, ChunkReadError> {
         let at = format!("chunk {} of `{dataset}` from source `{}`", c.id, c.source);
         let key = self
             .sources
@@ -99,7 +107,7 @@ impl RemoteReader {
                 })?;
             hashes.push((p.column.as_str(), p.part.as_str(), h));
         }
-        let msg = dtfhe_store::chunk_message(
+        let msg = dtfhe_model::chunk_message(
             dataset,
             &c.source,
             c.seq,
@@ -114,10 +122,7 @@ impl RemoteReader {
             .iter()
             .map(|p| ((p.column.clone(), p.part.clone()), p.hash.clone()))
             .collect();
-        self.parts
-            .lock()
-            .map_err(|_| StoreError::Invalid("reader lock poisoned".into()))?
-            .insert(c.id, parts);
+        self.parts.lock().map_err(poisoned)?.insert(c.id, parts);
         Ok(ChunkMeta {
             id: c.id,
             source: c.source,
@@ -142,12 +147,12 @@ pub fn path_segment(s: &str) -> String {
 }
 
 impl ChunkReader for RemoteReader {
-    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError> {
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
         let list: Vec<ChunkInfo> = self
             .client
             .get_json(&format!("/v1/datasets/{}/chunks", path_segment(dataset)))
             .map_err(|e| match e.status() {
-                Some(404) => StoreError::UnknownDataset {
+                Some(404) => ChunkReadError::UnknownDataset {
                     dataset: dataset.to_string(),
                 },
                 _ => remote(e),
@@ -166,24 +171,23 @@ impl ChunkReader for RemoteReader {
         Ok(out)
     }
 
-    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn part(
+        &self,
+        chunk_id: i64,
+        column: &str,
+        part: &str,
+    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
         let key = (chunk_id, column.to_string(), part.to_string());
-        if let Some(b) = self
-            .cache
-            .lock()
-            .map_err(|_| StoreError::Invalid("reader lock poisoned".into()))?
-            .get(&key)
-        {
+        if let Some(b) = self.cache.lock().map_err(poisoned)?.get(&key) {
             return Ok(Some(b.clone()));
         }
         let expected = {
-            let parts = self
-                .parts
-                .lock()
-                .map_err(|_| StoreError::Invalid("reader lock poisoned".into()))?;
-            let listed = parts.get(&chunk_id).ok_or_else(|| {
-                StoreError::Invalid(format!("chunk {chunk_id} was not listed by the platform"))
-            })?;
+            let parts = self.parts.lock().map_err(poisoned)?;
+            let listed = parts
+                .get(&chunk_id)
+                .ok_or_else(|| ChunkReadError::Invalid {
+                    reason: format!("chunk {chunk_id} was not listed by the platform"),
+                })?;
             match listed.get(&(column.to_string(), part.to_string())) {
                 Some(h) => h.clone(),
                 None => return Ok(None),
@@ -206,7 +210,7 @@ impl ChunkReader for RemoteReader {
         }
         self.cache
             .lock()
-            .map_err(|_| StoreError::Invalid("reader lock poisoned".into()))?
+            .map_err(poisoned)?
             .insert(key, bytes.clone());
         Ok(Some(bytes))
     }

@@ -72,7 +72,7 @@ pub struct PartInfo {
 
 /// `GET /v1/datasets/{name}/chunks` (analyst, trustee, auditor): every chunk of a dataset
 /// in `(source, seq)` order, with what its source signed, so a reader checks each chunk
-/// itself (`dtfhe_store::chunk_message` with the source's registered key).
+/// itself (`dtfhe_model::chunk_message` with the source's registered key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChunkInfo {
     /// Store-assigned id.
@@ -159,7 +159,7 @@ pub struct FileChunkInfo {
     pub count: u32,
 }
 
-/// Where a stored chunk comes from (see `dtfhe_store::ChunkOrigin`).
+/// Where a stored chunk comes from (see `dtfhe_model::ChunkOrigin`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OriginInfo {
     /// blake3 of the input file, lowercase hex.

@@ -16,7 +16,7 @@
 //! u64 seq
 //! u32 rows
 //! u32 len, public column bytes (at most 64 MiB)
-//! 64  signature (ed25519, of dtfhe_store::chunk_message)
+//! 64  signature (ed25519, of dtfhe_model::chunk_message)
 //! u8  origin flag: 0 none, 1 present, then: 32 file blake3, u32 index, u32 count
 //! u32 number of parts (at most 4096), then per part:
 //!     u16 len, column (UTF-8, at most 256 bytes)
@@ -24,7 +24,7 @@
 //!     u32 len, ciphertext bytes (at most 64 MiB)
 //! ```
 
-use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
+use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
 
 /// First bytes of an encoded chunk.
 pub const MAGIC: &[u8; 8] = b"DTFHECHK";

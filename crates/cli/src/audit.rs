@@ -16,6 +16,7 @@
 //! ever holds a plaintext value of an encrypted column or key material.
 
 use crate::error::CliError;
+use dtfhe_ledger::wording::{parse_release_subject, refusal_detail, release_subject};
 use dtfhe_ledger::{verify_checkpoint, verify_consistency, verify_inclusion};
 use dtfhe_store::{Entry, EntryKind, Hash, Store, StoreError};
 use std::collections::HashMap;
@@ -27,12 +28,7 @@ pub fn actor() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
-        .find(|u| {
-            !u.is_empty()
-                && u.len() <= 64
-                && u.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
+        .find(|u| dtfhe_model::names::is_party_name(u))
         .unwrap_or_else(|| "analyst".to_string())
 }
 
@@ -46,36 +42,6 @@ pub fn record(
     hashes: &[Hash],
 ) -> Result<u64, CliError> {
     Ok(store.append_entry(kind, actor, subject, detail, hashes)?)
-}
-
-/// The subject of the entries that belong to the release requested by entry `seq`.
-pub fn release_subject(seq: u64) -> String {
-    format!("release {seq}")
-}
-
-fn parse_release(subject: &str) -> Option<u64> {
-    subject.strip_prefix("release ")?.parse().ok()
-}
-
-/// The ledger detail of a query: its SQL text (analyst-written, never data) and ε. One
-/// definition for the embedded and the networked query, so the ledgers read alike.
-pub use dtfhe_server::routes::queries::query_detail;
-
-/// The dataset a SQL text names after FROM (for entries of a query that could not be
-/// planned), or `-`.
-pub fn dataset_of_sql(sql: &str) -> String {
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0].eq_ignore_ascii_case("from"))
-        .map(|w| {
-            w[1].trim_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
-                .chars()
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "-".into())
 }
 
 /// If `err` is a policy refusal, records it as an `access_denied` entry (after the refusal
@@ -94,7 +60,7 @@ pub fn denied(
         _ => None,
     };
     if let Some(reason) = reason {
-        let detail = format!("{context}: refused: {reason}");
+        let detail = refusal_detail(context, &reason);
         if let Err(e) = record(store, EntryKind::AccessDenied, actor, subject, &detail, &[]) {
             return e;
         }
@@ -253,7 +219,7 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Cli
             continue;
         }
         let at = format!("ledger entry {} ({kind})", e.seq);
-        let r = parse_release(&e.subject).ok_or_else(|| {
+        let r = parse_release_subject(&e.subject).ok_or_else(|| {
             tampered(format!(
                 "{at}: subject `{}` names no release (expected `release <entry>`)",
                 e.subject

@@ -200,7 +200,8 @@ fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
 /// store (`Store::create_scratch_unledgered`, which only exists for this measurement).
 /// Both in `scratch/`, five alternating rounds; returns the best seconds of (1) and (2).
 fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
-    use dtfhe_store::{ChunkOrigin, NewChunk, NewPart, Store};
+    use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
+    use dtfhe_store::Store;
     let key = ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32]);
     let chunks: Vec<NewChunk> = {
         let store = find_store(dir)?;

@@ -12,6 +12,7 @@ use dtfhe_engine::model::{
     check_columns, check_model_columns, fit_sql, score_plan, FitStats, LinearModel,
 };
 use dtfhe_engine::{exec, Cell, ResultSet};
+use dtfhe_ledger::wording::{query_context, release_subject};
 use dtfhe_model::decode_public_columns;
 use dtfhe_release::{Policy, Refusal, RowReleaseItem, RowReleaseRequest};
 use dtfhe_store::EntryKind;
@@ -139,15 +140,8 @@ pub fn score(
         let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
         Ok::<_, CliError>((plan, scored))
     })();
-    let (plan, scored) = prepared.map_err(|e| {
-        audit::denied(
-            &mut d.store,
-            &actor,
-            &schema.dataset,
-            &format!("query entry {q}"),
-            e,
-        )
-    })?;
+    let (plan, scored) = prepared
+        .map_err(|e| audit::denied(&mut d.store, &actor, &schema.dataset, &query_context(q), e))?;
     let compute_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -184,7 +178,8 @@ pub fn score(
         &actor,
         &schema.dataset,
         &format!(
-            "query entry {q}: per-row release of {} chunks ({n_rows} rows) to `{recipient}`",
+            "{}: per-row release of {} chunks ({n_rows} rows) to `{recipient}`",
+            query_context(q),
             scored.len()
         ),
         &ct_hashes,
@@ -232,7 +227,7 @@ pub fn score(
         &mut d.store,
         EntryKind::ResultDelivered,
         &actor,
-        &audit::release_subject(release),
+        &release_subject(release),
         &format!("{} row predictions delivered to `{recipient}`", rows.len()),
         &ct_hashes,
     )?;

@@ -106,7 +106,7 @@ pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, CliError> {
 
     let keypair = RecipientKeyPair::generate(&mut rand::rng());
     let recipient = b64(&keypair.public_key().to_bytes());
-    let timestamp = dtfhe_api::auth::now_unix();
+    let timestamp = dtfhe_model::clock::now_unix();
     let request = QueryRequest {
         sql: opts.sql.clone(),
         epsilon: opts.epsilon,

@@ -8,6 +8,9 @@ use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
+use dtfhe_ledger::wording::{
+    dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
+};
 use dtfhe_model::{read_csv_bytes, Schema};
 use dtfhe_release::pipeline::{build_request, precheck};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy};
@@ -42,13 +45,7 @@ pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
 
 /// Check a trustee or source name: it becomes a directory name and a ledger actor.
 pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !name.starts_with('.');
-    if ok {
+    if dtfhe_model::names::is_party_name(name) {
         Ok(())
     } else {
         Err(CliError::Usage(format!(
@@ -104,7 +101,7 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             min_group_size: opts.min_group_size,
             public_key: codec::encode_public_key(&params, &keys.public),
             relin_key: codec::encode_relin_key(&params, &keys.relin),
-            created_at: unix_now(),
+            created_at: dtfhe_model::clock::now_unix().to_string(),
         })?;
         let policy_text = opts.policy.to_toml();
         audit::record(
@@ -139,14 +136,6 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
         }
     }
     result
-}
-
-fn unix_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    secs.to_string()
 }
 
 /// A deployment opened from its store: parameters and collective keys.
@@ -352,7 +341,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let mut encrypt_seconds = 0.0;
     let mut written = 0usize;
     let store = &mut d.store;
-    let mut pending: Vec<dtfhe_store::NewChunk> = Vec::with_capacity(COMMIT_BATCH);
+    let mut pending: Vec<dtfhe_model::NewChunk> = Vec::with_capacity(COMMIT_BATCH);
     let mut committed = 0usize;
     let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,
@@ -463,13 +452,13 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let actor = audit::actor();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let detail = audit::query_detail(sql, epsilon);
+    let detail = query_detail(sql, epsilon);
     let query = match dtfhe_engine::plan(sql, &catalog) {
         Ok(q) => q,
         Err(e) => {
             let e = CliError::from(e);
             if e.is_refusal() {
-                let dataset = audit::dataset_of_sql(sql);
+                let dataset = dataset_of_sql(sql);
                 let q = audit::record(
                     &mut d.store,
                     EntryKind::QueryRun,
@@ -482,7 +471,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
                     &mut d.store,
                     &actor,
                     &dataset,
-                    &format!("query entry {q}"),
+                    &query_context(q),
                     e,
                 ));
             }
@@ -520,13 +509,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         Ok((selection, computed))
     })();
     let (selection, computed) = computed.map_err(|e: CliError| {
-        audit::denied(
-            &mut d.store,
-            &actor,
-            &query.dataset,
-            &format!("query entry {q}"),
-            e,
-        )
+        audit::denied(&mut d.store, &actor, &query.dataset, &query_context(q), e)
     })?;
     let compute_seconds = compute_started.elapsed().as_secs_f64();
 
@@ -540,14 +523,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         EntryKind::ReleaseRequested,
         &actor,
         &query.dataset,
-        &format!(
-            "query entry {q}: {} sums over {} groups{}",
-            computed.len(),
-            selection.groups.len(),
-            epsilon
-                .map(|e| format!(", epsilon {e}"))
-                .unwrap_or_default()
-        ),
+        &release_request_detail(q, computed.len(), selection.groups.len(), epsilon),
         &ct_hashes,
     )?;
     let request = build_request(
@@ -588,7 +564,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         &mut d.store,
         EntryKind::ResultDelivered,
         &actor,
-        &audit::release_subject(release),
+        &release_subject(release),
         &format!(
             "{} groups, {} values delivered to `{actor}`",
             result.rows.len(),

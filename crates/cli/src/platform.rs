@@ -97,7 +97,7 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
             let (name, key) = spec
                 .split_once('=')
                 .ok_or_else(|| CliError::Usage("--admin: expected NAME=ed25519:KEY".into()))?;
-            if !dtfhe_api::identity::valid_name(name) {
+            if !dtfhe_model::names::is_party_name(name) {
                 return Err(CliError::Usage(format!(
                     "--admin: name {name:?} must be 1-64 of letters, digits, '-', '_' or '.'"
                 )));
@@ -109,7 +109,7 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
     };
     let trustees: Vec<String> = a.trustees.iter().map(|t| t.trim().to_string()).collect();
     for (i, t) in trustees.iter().enumerate() {
-        if !dtfhe_api::identity::valid_name(t) || trustees[..i].contains(t) {
+        if !dtfhe_model::names::is_party_name(t) || trustees[..i].contains(t) {
             return Err(CliError::Usage(format!(
                 "--trustees: {t:?} is not a valid name or is listed twice"
             )));

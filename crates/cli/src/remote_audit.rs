@@ -191,7 +191,7 @@ fn check_chunk(
         .map_err(|e| bad(format!("{at}: {e}")))?
         .try_into()
         .map_err(|_| bad(format!("{at}: signature is not 64 bytes")))?;
-    let msg = dtfhe_store::chunk_message(dataset, &c.source, c.seq, c.rows, &public_hash, &parts);
+    let msg = dtfhe_model::chunk_message(dataset, &c.source, c.seq, c.rows, &public_hash, &parts);
     key.verify(&msg, &Signature::from_bytes(&sig))
         .map_err(|_| bad(format!("{at}: the source's signature does not verify")))?;
     let entry = appended

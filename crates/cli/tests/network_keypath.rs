@@ -514,7 +514,7 @@ fn forged_statements_and_rewritten_queries_are_refused() {
 
     // A statement signed two hours ago (an analyst who gave up long since): refused by
     // every trustee's age limit, no budget spent.
-    let ts = dtfhe_api::auth::now_unix() - 7200;
+    let ts = dtfhe_model::clock::now_unix() - 7200;
     let stale = dtfhe_api::release::QueryRequest {
         sql: SQL.into(),
         epsilon: Some(0.5),

@@ -104,9 +104,13 @@ pub enum EngineError {
     /// a compact sum-only column split by a filter).
     #[error("{0}")]
     Refused(String),
-    /// The executor could not read or compute on the stored data.
+    /// The executor could not compute on the stored data.
     #[error("{0}")]
     Execution(String),
+    /// The chunk reader failed (platform unreachable, tampered bytes, unknown dataset):
+    /// kept typed so a caller can retry on [`dtfhe_model::ChunkReadError::Unavailable`].
+    #[error("{0}")]
+    Read(dtfhe_model::ChunkReadError),
 }
 
 impl EngineError {

@@ -13,7 +13,7 @@ use crate::plan::{Query, SOURCE_COLUMN};
 use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate, ProductSum};
 use dtfhe_crypto::{codec, column, Params};
 use dtfhe_model::{decode_public_columns, Value};
-use dtfhe_store::{ChunkMeta, ChunkReader};
+use dtfhe_model::{ChunkMeta, ChunkReader};
 use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -187,11 +187,7 @@ pub fn select(
     query: &Query,
 ) -> Result<Selection, EngineError> {
     let n = params.slots();
-    let load = |dataset: &str| {
-        store
-            .chunks(dataset)
-            .map_err(|e| EngineError::Execution(e.to_string()))
-    };
+    let load = |dataset: &str| store.chunks(dataset).map_err(EngineError::Read);
     let mut chunks: Vec<(usize, ChunkMeta)> = Vec::new();
     let mut decoded: Vec<Decoded> = Vec::new();
     // Each unit with its rows (slot, row index on each side) and, per side, whether its rows
@@ -408,7 +404,7 @@ pub fn compute(
         let chunk = &selection.chunks[*ci].1;
         let bytes = store
             .part(chunk.id, col, part_name(*part))
-            .map_err(|e| EngineError::Execution(e.to_string()))?
+            .map_err(EngineError::Read)?
             .ok_or_else(|| {
                 EngineError::Execution(format!(
                     "chunk {} has no {} part for column `{col}`",
@@ -606,7 +602,7 @@ pub fn score_chunks(
     let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
     let chunks: Vec<ChunkMeta> = store
         .chunks(dataset)
-        .map_err(|e| EngineError::Execution(e.to_string()))?
+        .map_err(EngineError::Read)?
         .into_iter()
         .filter(|c| c.source == source)
         .collect();
@@ -629,7 +625,7 @@ pub fn score_chunks(
             parts.push(
                 store
                     .part(chunk.id, f, "value")
-                    .map_err(|e| EngineError::Execution(e.to_string()))?
+                    .map_err(EngineError::Read)?
                     .ok_or_else(|| {
                         EngineError::Execution(format!(
                             "chunk {} has no value part for `{f}`",

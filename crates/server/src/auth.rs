@@ -116,7 +116,7 @@ impl FromRequest<Arc<AppState>> for Signed {
         let actor = claimed
             .as_ref()
             .ok()
-            .filter(|n| dtfhe_api::identity::valid_name(n))
+            .filter(|n| dtfhe_model::names::is_party_name(n))
             .cloned()
             .unwrap_or_else(|| "anonymous".to_string());
         let refuse = |reason: String| async {
@@ -132,7 +132,7 @@ impl FromRequest<Arc<AppState>> for Signed {
                 return refuse(format!("{method} {path}: {e}")).await
             }
         };
-        let now = auth::now_unix();
+        let now = dtfhe_model::clock::now_unix();
         let checked = auth::check_timestamp(&timestamp, now)
             .and_then(|t| auth::check_nonce(&nonce).map(|()| t))
             .and_then(|t| auth::parse_signature(&signature).map(|s| (t, s)));

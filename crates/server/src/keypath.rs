@@ -15,7 +15,8 @@ use dtfhe_api::release::GroupInfo;
 use dtfhe_api::Problem;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::{codec, Params};
-use dtfhe_store::{ChunkMeta, ChunkReader, Deployment, Hash, Store, StoreError};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+use dtfhe_store::{Deployment, Hash, Store};
 
 use crate::error::ApiProblem;
 
@@ -273,18 +274,23 @@ mod b64_list {
 pub struct LockedStore<'a>(pub &'a Mutex<Store>);
 
 impl LockedStore<'_> {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store>, StoreError> {
-        self.0
-            .lock()
-            .map_err(|_| StoreError::Invalid("store lock poisoned".into()))
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Store>, ChunkReadError> {
+        self.0.lock().map_err(|_| ChunkReadError::Invalid {
+            reason: "store lock poisoned".into(),
+        })
     }
 }
 
 impl ChunkReader for LockedStore<'_> {
-    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError> {
-        self.lock()?.chunks(dataset)
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
+        ChunkReader::chunks(&*self.lock()?, dataset)
     }
-    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.lock()?.part(chunk_id, column, part)
+    fn part(
+        &self,
+        chunk_id: i64,
+        column: &str,
+        part: &str,
+    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+        ChunkReader::part(&*self.lock()?, chunk_id, column, part)
     }
 }

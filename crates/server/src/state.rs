@@ -182,7 +182,7 @@ impl AppState {
 pub fn register_in(store: &mut Store, actor: &str, r: &IdentityRecord) -> Result<(), ApiProblem> {
     let key = dtfhe_api::identity::parse_public_key(&r.public_key)
         .map_err(|e| ApiProblem(Problem::bad_request(format!("public_key: {e}"))))?;
-    if !dtfhe_api::identity::valid_name(&r.name) {
+    if !dtfhe_model::names::is_party_name(&r.name) {
         return Err(ApiProblem(Problem::bad_request(
             "name: must be 1-64 of letters, digits, '-', '_' or '.'",
         )));

@@ -17,8 +17,9 @@ use dtfhe_api::types::{
 };
 use dtfhe_api::{ApiError, Client, Identity, Problem, Role};
 use dtfhe_crypto::{ceremony, codec};
+use dtfhe_model::{chunk_message, ChunkOrigin, NewChunk, NewPart};
 use dtfhe_server::{AppState, ServeOptions};
-use dtfhe_store::{chunk_message, ChunkOrigin, Deployment, EntryKind, NewChunk, NewPart, Store};
+use dtfhe_store::{Deployment, EntryKind, Store};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
 const LANE_SCHEMA: &str = "dataset = \"parts\"\nstage = \"manufacturing\"\nlanes = \"product_id\"\n\n[[columns]]\nname = \"product_id\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
@@ -183,7 +184,7 @@ async fn refusals_are_problems_and_ledger_entries() {
         let analyst = Identity::generate("analyst-1").unwrap();
         register(&base, &admin, &source, Role::Source, &["runs"]);
         register(&base, &admin, &analyst, Role::Analyst, &["other"]);
-        let now = dtfhe_api::auth::now_unix();
+        let now = dtfhe_model::clock::now_unix();
 
         // Forged: claims to be the source, signed with another key.
         let mallory = Identity::generate("plant-a-agent").unwrap();

@@ -189,6 +189,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// This error as a [`ChunkReader`](dtfhe_model::ChunkReader) error: an unknown dataset
+    /// and tampering keep their meaning, anything else is a storage failure (its message kept).
+    pub fn into_read_error(self) -> dtfhe_model::ChunkReadError {
+        use dtfhe_model::ChunkReadError;
+        match self {
+            StoreError::UnknownDataset { dataset } => ChunkReadError::UnknownDataset { dataset },
+            StoreError::Tampered { what } => ChunkReadError::Tampered { what },
+            other => ChunkReadError::Storage {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 /// Why [`StoreError::IngestRefused`] refused a chunk.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,14 +20,6 @@ use crate::{LogIdentity, VerifyReport, KEY_FILE, PUB_FILE};
 /// Version byte in front of the 32-byte seed in `store.key`.
 const KEY_FILE_VERSION: u8 = 1;
 
-/// Current time, unix seconds.
-pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn key_err(path: &Path, reason: impl Into<String>) -> StoreError {
     StoreError::Key {
         path: path.to_path_buf(),
@@ -72,23 +64,12 @@ pub(crate) fn create_key_files(
         verifying_key: key.verifying_key(),
     };
 
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&key_path)
-        .map_err(|e| key_err(&key_path, format!("cannot create: {e}")))?;
-    created.push(key_path.clone());
     let mut bytes = Zeroizing::new(Vec::with_capacity(33));
     bytes.push(KEY_FILE_VERSION);
     bytes.extend_from_slice(&seed[..]);
-    f.write_all(&bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| key_err(&key_path, format!("cannot write: {e}")))?;
+    dtfhe_model::secret_file::write_new_secret(&key_path, &bytes)
+        .map_err(|e| key_err(&key_path, e.to_string()))?;
+    created.push(key_path.clone());
 
     let pub_path = dir.join(PUB_FILE);
     let vkey = verifier_key_string(&ident.key_name, &ident.verifying_key)?;
@@ -136,7 +117,7 @@ pub(crate) fn insert_identity(
             &ident.origin,
             &ident.key_name,
             ident.verifying_key.as_bytes(),
-            &now_unix().to_string()
+            &dtfhe_model::clock::now_unix().to_string()
         ],
     )
     .ctx(path, "record checkpoint key")?;
@@ -373,19 +354,13 @@ pub(crate) fn content_hash(
 }
 
 /// [`content_hash`] of a chunk to append.
-pub(crate) fn new_chunk_content_hash(dataset: &str, c: &crate::NewChunk) -> Hash {
-    let parts: Vec<(&str, &str, Hash)> = c
-        .parts
-        .iter()
-        .map(|p| {
-            (
-                p.column.as_str(),
-                p.part.as_str(),
-                *blake3::hash(&p.bytes).as_bytes(),
-            )
-        })
-        .collect();
-    content_hash(dataset, c.rows, blake3::hash(&c.public).as_bytes(), &parts)
+pub(crate) fn new_chunk_content_hash(dataset: &str, c: &dtfhe_model::NewChunk) -> Hash {
+    content_hash(
+        dataset,
+        c.rows,
+        blake3::hash(&c.public).as_bytes(),
+        &c.part_hashes(),
+    )
 }
 
 /// The hashes of a `SourceKeyRegistered` entry: a record hash over the
@@ -793,8 +768,14 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
                         "{row}: its source has no registered key (table sources)"
                     )));
                 };
-                let message =
-                    crate::chunk_message(&dataset, &source, seq_u, rows_u, &public_hash, &signed);
+                let message = dtfhe_model::chunk_message(
+                    &dataset,
+                    &source,
+                    seq_u,
+                    rows_u,
+                    &public_hash,
+                    &signed,
+                );
                 let signature = signature.unwrap_or_default();
                 if !crate::signing::signature_ok(key, &message, &signature) {
                     return Err(tampered(format!(

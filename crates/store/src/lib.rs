@@ -34,36 +34,28 @@ mod migrate;
 mod signing;
 mod store;
 
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::{Refusal, StoreError};
 pub use location::{redact_url, ParseStoreLocationError, StoreLocation};
 pub use migrate::SCHEMA_VERSION;
-pub use signing::{chunk_message, CHUNK_MESSAGE_VERSION};
 pub use store::artifacts::{
     artifact_message, ArtifactMeta, NewArtifact, ARTIFACT_STAGES, SEAL_OVERHEAD,
 };
 pub use store::Store;
 
-/// What the engine reads to compute on a dataset: chunk metadata (public columns, row
-/// counts) and ciphertext parts.
-///
-/// The platform's [`Store`] implements it directly. A trustee or analyst that re-derives a
-/// computation from a remote platform implements it over the HTTP API (checking every
-/// chunk's source signature and every blob hash), so the same engine code runs on both sides
-/// and computes the same ciphertexts.
-pub trait ChunkReader {
-    /// All chunks of a dataset in `(source, seq)` order, without ciphertext bytes.
-    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError>;
-    /// The bytes of one ciphertext part of a chunk, or `None` if the chunk has no such part.
-    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError>;
-}
-
 impl ChunkReader for Store {
-    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, StoreError> {
-        Store::chunks(self, dataset)
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
+        Store::chunks(self, dataset).map_err(StoreError::into_read_error)
     }
-    fn part(&self, chunk_id: i64, column: &str, part: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Store::part(self, chunk_id, column, part)
+    fn part(
+        &self,
+        chunk_id: i64,
+        column: &str,
+        part: &str,
+    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+        Store::part(self, chunk_id, column, part).map_err(StoreError::into_read_error)
     }
 }
 
@@ -151,30 +143,6 @@ pub struct ConsistencyProof {
     pub new_checkpoint: Option<String>,
 }
 
-/// Part names a chunk may hold per encrypted column: the encrypted value, the
-/// encrypted presence bit (1 if the cell is not NULL) and, when declared, the
-/// encrypted square (for variances). Checked on append so a typo in a caller
-/// cannot create a part nobody will ever read.
-pub const PART_KINDS: &[&str] = &["value", "presence", "square"];
-
-/// Most threshold indicator parts (`gt0` … `gt31`) a column may have.
-pub const MAX_INDICATOR_PARTS: usize = 32;
-
-/// Whether `part` is a part name a chunk may hold: one of [`PART_KINDS`], or a declared
-/// threshold's indicator `gt{k}` (`x > thresholds[k]`, 1/0), k < [`MAX_INDICATOR_PARTS`]
-/// written without leading zeros.
-pub fn is_part_kind(part: &str) -> bool {
-    if PART_KINDS.contains(&part) {
-        return true;
-    }
-    part.strip_prefix("gt").is_some_and(|k| {
-        !k.is_empty()
-            && k.bytes().all(|b| b.is_ascii_digit())
-            && (k == "0" || !k.starts_with('0'))
-            && k.parse::<usize>().is_ok_and(|k| k < MAX_INDICATOR_PARTS)
-    })
-}
-
 /// The deployment record, written once by `init`.
 ///
 /// It fixes everything every source and trustee must agree on: the BFV
@@ -197,44 +165,6 @@ pub struct Deployment {
     pub created_at: String,
 }
 
-/// A chunk to append: up to N rows of one dataset from one source, signed
-/// by that source.
-///
-/// The source assigns `seq` (the store accepts only a seq greater than the
-/// source's last one for the dataset, so a chunk cannot be replayed or its
-/// seq reused) and signs [`chunk_message`] with its registered key (see
-/// [`NewChunk::sign`] and [`Store::register_source`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewChunk {
-    /// Position in the source's sequence for this dataset (strictly
-    /// increasing; gaps are allowed).
-    pub seq: u64,
-    /// Number of rows in the chunk (at least 1).
-    pub rows: u32,
-    /// Encoded public (clear) columns, opaque to the store.
-    pub public: Vec<u8>,
-    /// Ciphertext parts; each `(column, part)` at most once.
-    pub parts: Vec<NewPart>,
-    /// The source's ed25519 signature of [`chunk_message`] for this chunk.
-    pub signature: [u8; 64],
-    /// Which chunk of which input file this is, so an interrupted ingest of
-    /// the same file can resume (see [`Store::file_chunks`]).
-    pub origin: Option<ChunkOrigin>,
-}
-
-/// Where a chunk comes from: chunk `index` of `count` of an input file whose
-/// bytes hash (blake3) to `file_hash`. Not signed: it only lets an ingest
-/// recognise the chunks of its file that are already stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkOrigin {
-    /// blake3 hash of the input file's bytes.
-    pub file_hash: Hash,
-    /// Position of the chunk in the file, from 0.
-    pub index: u32,
-    /// Number of chunks the file makes.
-    pub count: u32,
-}
-
 /// A stored chunk of an input file (see [`Store::file_chunks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileChunk {
@@ -246,50 +176,6 @@ pub struct FileChunk {
     pub index: u32,
     /// Number of chunks the file makes, as recorded with the chunk.
     pub count: u32,
-}
-
-/// One ciphertext of a chunk: a part (see [`PART_KINDS`]) of one encrypted
-/// column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPart {
-    /// Encrypted column name (non-empty).
-    pub column: String,
-    /// Part name, one of [`PART_KINDS`].
-    pub part: String,
-    /// Serialized ciphertext, opaque to the store.
-    pub bytes: Vec<u8>,
-}
-
-/// A stored chunk without its ciphertext bytes.
-///
-/// Planning a query needs only the public columns and row counts; the
-/// (large) ciphertexts are fetched one at a time with [`Store::part`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkMeta {
-    /// Store-assigned chunk id.
-    pub id: i64,
-    /// Source (factory) that produced the chunk.
-    pub source: String,
-    /// Position in the source's sequence for this dataset, assigned and
-    /// signed by the source (strictly increasing).
-    pub seq: u64,
-    /// Number of rows.
-    pub rows: u32,
-    /// Encoded public columns, as appended.
-    pub public: Vec<u8>,
-}
-
-/// What a stored chunk's source signed besides its [`ChunkMeta`]: the signature and the
-/// (unsigned) origin, so a remote reader (the platform API) can hand them to clients that
-/// check every chunk's signature themselves instead of trusting the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChunkProvenance {
-    /// Store-assigned chunk id.
-    pub id: i64,
-    /// The source's ed25519 signature of [`chunk_message`].
-    pub signature: [u8; 64],
-    /// The chunk's origin, if it was appended with one.
-    pub origin: Option<ChunkOrigin>,
 }
 
 /// A stored ciphertext part without its bytes, so a caller can see which

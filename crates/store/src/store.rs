@@ -5,7 +5,7 @@ pub(crate) mod artifacts;
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dtfhe_ledger::{Entry, EntryKind, Frontier, Hash};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -16,11 +16,14 @@ use crate::error::Refusal;
 use crate::error::StoreError;
 use crate::ledger::{self, Writer};
 use crate::location::{redact_url, StoreLocation};
-use crate::signing::{self, chunk_message};
+use crate::signing;
 use crate::{
-    migrate, ChunkMeta, ChunkOrigin, ChunkProvenance, ConsistencyProof, Deployment, FileChunk,
-    InclusionProof, LogIdentity, NewChunk, PartMeta, VerifyReport, KEY_FILE, PART_KINDS,
-    STORE_FILE,
+    migrate, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity, PartMeta,
+    VerifyReport, KEY_FILE, STORE_FILE,
+};
+use dtfhe_model::{
+    chunk_message, ChunkMeta, ChunkOrigin, ChunkProvenance, NewChunk, MAX_INDICATOR_PARTS,
+    PART_KINDS,
 };
 
 /// How long a writer waits for another connection's lock before failing:
@@ -30,11 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Current time as unix seconds, the timestamp format of rows the store
 /// stamps itself (portable, sortable, no time-zone library needed).
 pub(crate) fn now_string() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .to_string()
+    dtfhe_model::clock::now_unix().to_string()
 }
 
 /// A store: its database (one SQLite file `store.sqlite` in a directory, or a PostgreSQL
@@ -296,7 +295,7 @@ impl Store {
                     conn: db,
                     path,
                     frontier: &mut next,
-                    time: ledger::now_unix(),
+                    time: dtfhe_model::clock::now_unix(),
                     enabled: true,
                 };
                 f(db, &mut w)?
@@ -653,10 +652,10 @@ impl Store {
     /// names, no `(column, part)` twice; else [`StoreError::InvalidChunk`])
     /// and then refused with [`StoreError::IngestRefused`] if its source has
     /// no registered key ([`Store::register_source`]), its signature of
-    /// [`crate::chunk_message`] does not verify with that key, its seq is not
+    /// [`dtfhe_model::chunk_message`] does not verify with that key, its seq is not
     /// greater than the source's last seq for the dataset (replay or reuse),
     /// its content is identical to a stored chunk's (duplicate), or its
-    /// [`crate::ChunkOrigin`] (file, index) is already stored. A refusal
+    /// [`dtfhe_model::ChunkOrigin`] (file, index) is already stored. A refusal
     /// rolls the whole transaction back and is then recorded, in its own
     /// small transaction, as an `IngestRefused` ledger entry (actor: the
     /// source; subject: the dataset; hash: the chunk's content hash).
@@ -1387,14 +1386,14 @@ fn validate_chunk(chunk: &NewChunk) -> Result<(), String> {
         if p.column.is_empty() {
             return Err("part with an empty column name".into());
         }
-        if !crate::is_part_kind(&p.part) {
+        if !dtfhe_model::is_part_kind(&p.part) {
             return Err(format!(
                 "column `{}`: unknown part `{}` (expected one of {:?} or a threshold \
                  indicator gt0..gt{})",
                 p.column,
                 p.part,
                 PART_KINDS,
-                crate::MAX_INDICATOR_PARTS - 1
+                MAX_INDICATOR_PARTS - 1
             ));
         }
         if !seen.insert((p.column.as_str(), p.part.as_str())) {

@@ -11,9 +11,8 @@ use dtfhe_ledger::{
     leaf_hash, parse_verifier_key, verify_checkpoint, verify_consistency, verify_inclusion, Entry,
     EntryKind,
 };
-use dtfhe_store::{
-    Deployment, NewChunk, NewPart, StoreError, VerifyReport, KEY_FILE, PUB_FILE, SCHEMA_VERSION,
-};
+use dtfhe_model::{NewChunk, NewPart};
+use dtfhe_store::{Deployment, StoreError, VerifyReport, KEY_FILE, PUB_FILE, SCHEMA_VERSION};
 
 backends!(
     fresh_store_verifies_and_publishes_its_key,

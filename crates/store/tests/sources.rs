@@ -7,7 +7,8 @@
 mod common;
 
 use common::{source_key, Env, SignedAppend, V};
-use dtfhe_store::{ChunkOrigin, EntryKind, NewChunk, NewPart, Refusal, Store, StoreError};
+use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
+use dtfhe_store::{EntryKind, Refusal, Store, StoreError};
 
 backends!(
     unknown_source_is_refused_and_logged,

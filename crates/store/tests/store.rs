@@ -7,9 +7,8 @@ use common::{Env, SignedAppend, V};
 
 use std::time::Instant;
 
-use dtfhe_store::{
-    Deployment, NewChunk, NewPart, Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE,
-};
+use dtfhe_model::{NewChunk, NewPart};
+use dtfhe_store::{Deployment, Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE};
 use rusqlite::Connection;
 
 backends!(

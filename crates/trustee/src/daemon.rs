@@ -633,7 +633,7 @@ fn review(
         &r.statement_signature,
     )
     .map_err(Review::Refuse)?;
-    let now = dtfhe_api::auth::now_unix();
+    let now = dtfhe_model::clock::now_unix();
     if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
         return Err(Review::Refuse(format!(
             "the analyst's statement is dated {} s in the future",
@@ -755,7 +755,7 @@ fn review(
 
 fn engine(e: dtfhe_engine::EngineError) -> Review {
     match &e {
-        dtfhe_engine::EngineError::Execution(m) if m.contains("platform:") => {
+        dtfhe_engine::EngineError::Read(dtfhe_model::ChunkReadError::Unavailable { .. }) => {
             Review::Retry(DaemonError::Protocol(e.to_string()))
         }
         _ => Review::Refuse(format!("re-deriving the computation failed: {e}")),

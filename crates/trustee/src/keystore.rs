@@ -11,7 +11,6 @@ use dtfhe_release::rules::{check_request, check_row_request};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy, Refusal, ReleaseRequest, RowReleaseRequest};
 use fhe::bfv::SecretKey;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name of the key share inside a trustee directory.
@@ -61,17 +60,7 @@ impl Trustee {
         restrict(dir, 0o700)?;
         let share = ceremony::new_share(params, &mut rand::rng());
         let bytes = codec::encode_secret_share(params, &share);
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut f = options.open(&file).map_err(|e| ks_err(&file, e))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| ks_err(&file, e))?;
+        dtfhe_model::secret_file::write_new_secret(&file, &bytes).map_err(|e| ks_err(&file, e))?;
         Disclosure::create(dir, policy).map_err(|source| TrusteeError::Disclosure {
             trustee: name.to_string(),
             source,

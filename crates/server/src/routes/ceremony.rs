@@ -120,7 +120,7 @@ impl Ceremony {
             return Ok(None);
         }
         for (i, t) in opts.trustees.iter().enumerate() {
-            if !dtfhe_api::identity::valid_name(t) || opts.trustees[..i].contains(t) {
+            if !dtfhe_model::names::is_party_name(t) || opts.trustees[..i].contains(t) {
                 return Err(ServerError::Config(format!(
                     "--trustees: `{t}` is not a valid name or is listed twice"
                 )));
@@ -222,7 +222,7 @@ impl Ceremony {
             min_group_size: self.min_group_size,
             public_key,
             relin_key,
-            created_at: unix_now().to_string(),
+            created_at: dtfhe_model::clock::now_unix().to_string(),
         })?;
         store.append_entry(
             EntryKind::CeremonyStep,
@@ -238,13 +238,6 @@ impl Ceremony {
         self.complete = true;
         Ok(())
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The seed of `D/ceremony.seed`, or a fresh one written there (ledger: `ceremony_step`

@@ -234,7 +234,7 @@ async fn list_chunks(
     let out = state
         .with_store(move |s| {
             let metas = s.chunks(&name)?;
-            let provenance: std::collections::HashMap<i64, dtfhe_store::ChunkProvenance> = s
+            let provenance: std::collections::HashMap<i64, dtfhe_model::ChunkProvenance> = s
                 .chunk_provenance(&name)?
                 .into_iter()
                 .map(|p| (p.id, p))

@@ -20,6 +20,10 @@ use dtfhe_api::{Problem, Role};
 use dtfhe_crypto::codec;
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::{Catalog, EngineError};
+use dtfhe_ledger::wording::{
+    dataset_of_sql, query_context, query_detail, refusal_detail, release_request_detail,
+    release_subject,
+};
 use dtfhe_model::Schema;
 use dtfhe_store::{EntryKind, Hash, Store};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -34,41 +38,6 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(submit))
         .routes(routes!(status))
-}
-
-/// The ledger detail of a query: its SQL text (analyst-written, never data) and ε; the
-/// same text the embedded `dtfhe query` records.
-pub fn query_detail(sql: &str, epsilon: Option<f64>) -> String {
-    let mut s = format!("sql: {}", sql.trim());
-    if let Some(e) = epsilon {
-        s.push_str(&format!("; epsilon {e}"));
-    }
-    const MAX: usize = 16 * 1024;
-    if s.len() > MAX {
-        let mut cut = MAX;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push_str(" …(truncated)");
-    }
-    s
-}
-
-/// The dataset a SQL text names after FROM (subject of entries for an unplannable query).
-fn dataset_of_sql(sql: &str) -> String {
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0].eq_ignore_ascii_case("from"))
-        .map(|w| {
-            w[1].trim_matches(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
-                .chars()
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "-".into())
 }
 
 /// Every registered dataset schema.
@@ -90,7 +59,7 @@ fn engine_problem(e: &EngineError) -> Problem {
         Problem::refused(e.to_string())
     } else {
         match e {
-            EngineError::Execution(_) => Problem::internal(e.to_string()),
+            EngineError::Execution(_) | EngineError::Read(_) => Problem::internal(e.to_string()),
             _ => Problem::bad_request(format!("sql: {e}")),
         }
     }
@@ -157,7 +126,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
                             EntryKind::AccessDenied,
                             &a,
                             &d,
-                            &format!("query entry {seq}: refused: {reason}"),
+                            &refusal_detail(&query_context(seq), &reason),
                             &[],
                         )?;
                         Ok(())
@@ -193,7 +162,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
                             EntryKind::AccessDenied,
                             &a,
                             &d,
-                            &format!("query entry {q_seq}: refused: {reason}"),
+                            &refusal_detail(&query_context(q_seq), &reason),
                             &[],
                         )?;
                         Ok(())
@@ -213,14 +182,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         .map(|b| *blake3::hash(b).as_bytes())
         .collect();
     let (a, d, h) = (analyst.clone(), query.dataset.clone(), hashes.clone());
-    let rdetail = format!(
-        "query entry {q_seq}: {} sums over {} groups{}",
-        computed.len(),
-        groups.len(),
-        q.epsilon
-            .map(|e| format!(", epsilon {e}"))
-            .unwrap_or_default()
-    );
+    let rdetail = release_request_detail(q_seq, computed.len(), groups.len(), q.epsilon);
     let id = state
         .with_store(move |s| {
             Ok(s.append_entry(EntryKind::ReleaseRequested, &a, &d, &rdetail, &h)?)
@@ -247,7 +209,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     );
     crate::keypath::save(&state, id).await?;
     let st = state.clone();
-    tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_api::auth::now_unix()))
+    tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_model::clock::now_unix()))
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("prune task: {e}"))))??;
     Ok(Json(QueryAccepted {
@@ -369,7 +331,7 @@ async fn status(
         return Err(state
             .deny(
                 &req.caller.name,
-                &format!("release {id}"),
+                &release_subject(id),
                 Problem::forbidden(format!("query {id} was asked by another analyst")),
             )
             .await);
@@ -394,7 +356,7 @@ async fn status(
                     s.append_entry(
                         EntryKind::ResultDelivered,
                         &analyst,
-                        &format!("release {id}"),
+                        &release_subject(id),
                         &format!(
                             "{h} ciphertexts with the sealed shares of {n} trustees delivered to `{analyst}`"
                         ),

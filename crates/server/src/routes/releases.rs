@@ -15,6 +15,7 @@ use axum::Json;
 use dtfhe_api::release::{ReleaseAnswer, ReleaseInfo};
 use dtfhe_api::types::unb64;
 use dtfhe_api::{Problem, Role};
+use dtfhe_ledger::wording::release_subject;
 use dtfhe_store::{EntryKind, Hash};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -157,7 +158,7 @@ async fn answer(
     let (t, d) = (trustee.clone(), detail.clone());
     let written = state
         .with_store(move |s| {
-            s.append_entry(kind, &t, &format!("release {id}"), &d, &hashes)?;
+            s.append_entry(kind, &t, &release_subject(id), &d, &hashes)?;
             Ok(())
         })
         .await;

@@ -7,7 +7,8 @@ use std::cell::RefCell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use dtfhe_store::{NewChunk, Store, StoreError, StoreLocation, STORE_FILE};
+use dtfhe_model::NewChunk;
+use dtfhe_store::{Store, StoreError, StoreLocation, STORE_FILE};
 use ed25519_dalek::SigningKey;
 
 /// A deterministic signing key for a source name (tests only).

@@ -1,6 +1,6 @@
 //! Part names a chunk may hold: value, presence, square and the threshold indicators gt{k}.
 
-use dtfhe_store::{is_part_kind, MAX_INDICATOR_PARTS};
+use dtfhe_model::{is_part_kind, MAX_INDICATOR_PARTS};
 
 #[test]
 fn indicator_parts_are_accepted_and_nothing_else() {
