@@ -297,10 +297,10 @@ impl Disclosure {
     /// Decide how `request` may be released under this trustee's policy and records, or
     /// refuse. Changes nothing: [`Disclosure::record`] makes the decision durable.
     ///
-    /// dp mode (any base dataset under dp): ε is the analyst's or the policy's default,
-    /// charged to every dp dataset (a join pays on both; a self-join once). audit mode:
-    /// every audit dataset's row sets must pass the audit, also when the analyst asked for
-    /// noise (a noised release is audited as if exact).
+    /// dp mode: ε is the analyst's or the policy's default, charged to every base dataset
+    /// (a join pays on both; a self-join once) within the budget. audit mode: every base
+    /// dataset's row sets must pass the audit, also when the analyst asked for noise (a
+    /// noised release is audited as if exact); the ε asked for is logged, without a cap.
     pub fn decide(&self, request: &ReleaseRequest, k: u32) -> Result<Decision, Refusal> {
         let lock = self.lock().map_err(|e| Refusal::Policy {
             reason: e.to_string(),
@@ -311,7 +311,7 @@ impl Disclosure {
                 return Err(Refusal::BadEpsilon { epsilon: e });
             }
         }
-        let mut charge = Vec::new();
+        let mut charge: Vec<String> = Vec::new();
         let mut audited = Vec::new();
         for d in &request.rows {
             match self.policy.mode {
@@ -320,14 +320,15 @@ impl Disclosure {
                     default_epsilon, ..
                 } => {
                     epsilon.get_or_insert(default_epsilon);
-                    if !charge
-                        .iter()
-                        .any(|c: &String| c.eq_ignore_ascii_case(&d.dataset))
-                    {
-                        charge.push(d.dataset.clone());
-                    }
                 }
             }
+            // Noise asked for in audit mode is logged too (no cap applies there).
+            if !charge.iter().any(|c| c.eq_ignore_ascii_case(&d.dataset)) {
+                charge.push(d.dataset.clone());
+            }
+        }
+        if epsilon.is_none() {
+            charge.clear();
         }
         if let (Mode::Dp { budget, .. }, Some(asked)) = (self.policy.mode, epsilon) {
             for dataset in &charge {
