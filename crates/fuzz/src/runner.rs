@@ -105,7 +105,7 @@ pub fn fuzz(
     loop {
         match budget {
             Budget::Iterations(n) if executed >= n => break,
-            Budget::Time(d) if executed % 256 == 0 && start.elapsed() >= d => break,
+            Budget::Time(d) if executed.is_multiple_of(256) && start.elapsed() >= d => break,
             _ => {}
         }
         mutate(&mut rng, &mut session, corpus, &mut buf);
