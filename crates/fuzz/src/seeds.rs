@@ -184,6 +184,18 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         named("timestamp", b"1764000000".to_vec()),
     ];
 
+    let ceremony_seed_hex = seed.to_hex();
+    let fields = vec![
+        field("recipient_base64", &recipient.to_base64()),
+        field("recipient_hex", &recipient.to_hex()),
+        field("ceremony_seed_hex", &ceremony_seed_hex),
+        field(
+            "identity_public_key",
+            &dtfhe_api::identity::public_key_string(&fx.log_verifier()),
+        ),
+        field("hash_hex", &"cd".repeat(32)),
+    ];
+
     Ok(vec![
         ("ciphertext", ciphertexts),
         ("key_envelope", key_envelopes),
@@ -199,8 +211,20 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("checkpoint", checkpoints),
         ("verifier_key", verifier),
         ("http_body", http),
+        ("body_fields", fields),
         ("auth_signature", sig),
     ])
+}
+
+/// One body field: the decoder-picking byte, then the text.
+fn field(name: &str, text: &str) -> (String, Vec<u8>) {
+    let index = crate::targets::BODY_FIELDS
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or(0);
+    let mut out = vec![index as u8];
+    out.extend_from_slice(text.as_bytes());
+    (name.to_string(), out)
 }
 
 fn named(name: &str, bytes: Vec<u8>) -> (String, Vec<u8>) {

@@ -107,6 +107,11 @@ pub const TARGETS: &[Target] = &[
         run: http_body,
     },
     Target {
+        name: "body_fields",
+        about: "crypto seal/ceremony, api identity/types: text fields inside bodies (first byte picks the decoder)",
+        run: body_fields,
+    },
+    Target {
         name: "auth_signature",
         about: "api auth: the request signature header",
         run: auth_signature,
@@ -464,6 +469,79 @@ fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
 fn auth_signature(_fx: &Fixture, input: &[u8]) -> Outcome {
     if let Ok(text) = std::str::from_utf8(input) {
         let _ = dtfhe_api::auth::parse_signature(text);
+        let _ = dtfhe_api::auth::check_timestamp(text, 1_764_000_000);
+    }
+    Ok(())
+}
+
+/// The decoders of text fields carried in bodies, by index (the input's first byte, mod
+/// the count, picks one).
+pub const BODY_FIELDS: &[&str] = &[
+    "recipient_base64",
+    "recipient_hex",
+    "ceremony_seed_hex",
+    "identity_public_key",
+    "hash_hex",
+];
+
+fn body_fields(_fx: &Fixture, input: &[u8]) -> Outcome {
+    use dtfhe_crypto::seal::RecipientPublicKey;
+    let Some((&pick, rest)) = input.split_first() else {
+        return Ok(());
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return Ok(());
+    };
+    match BODY_FIELDS[usize::from(pick) % BODY_FIELDS.len()] {
+        "recipient_base64" => {
+            if let Ok(k) = RecipientPublicKey::from_base64(text) {
+                same_bytes(
+                    "recipient key",
+                    text.trim().as_bytes(),
+                    k.to_base64().as_bytes(),
+                )?;
+            }
+        }
+        "recipient_hex" => {
+            if let Ok(k) = RecipientPublicKey::from_hex(text) {
+                let again = k.to_hex();
+                if !text.trim().eq_ignore_ascii_case(&again) {
+                    return Err(finding(
+                        "recipient key",
+                        "hex accepted but re-encodes differently",
+                    ));
+                }
+            }
+        }
+        "ceremony_seed_hex" => {
+            if let Ok(seed) = dtfhe_crypto::ceremony::net::CeremonySeed::from_hex(text) {
+                let again = seed.to_hex();
+                if !text.trim().eq_ignore_ascii_case(&again) {
+                    return Err(finding(
+                        "ceremony seed",
+                        "hex accepted but re-encodes differently",
+                    ));
+                }
+            }
+        }
+        "identity_public_key" => {
+            if let Ok(k) = dtfhe_api::identity::parse_public_key(text) {
+                let again = dtfhe_api::identity::public_key_string(&k);
+                same_bytes(
+                    "identity public key",
+                    text.trim().as_bytes(),
+                    again.as_bytes(),
+                )?;
+            }
+        }
+        _ => {
+            if let Ok(h) = dtfhe_api::types::unhex32("hash", text) {
+                let again: String = h.iter().map(|b| format!("{b:02x}")).collect();
+                if !text.eq_ignore_ascii_case(&again) {
+                    return Err(finding("hash", "hex accepted but re-encodes differently"));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -69,6 +69,23 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
             };
             serde_json::from_slice::<serde_json::Value>(json).is_ok()
         }
+        "body_fields" => {
+            let Some((&pick, rest)) = b.split_first() else {
+                return false;
+            };
+            let text = std::str::from_utf8(rest).unwrap_or("");
+            match targets::BODY_FIELDS[usize::from(pick) % targets::BODY_FIELDS.len()] {
+                "recipient_base64" => {
+                    dtfhe_crypto::seal::RecipientPublicKey::from_base64(text).is_ok()
+                }
+                "recipient_hex" => dtfhe_crypto::seal::RecipientPublicKey::from_hex(text).is_ok(),
+                "ceremony_seed_hex" => {
+                    dtfhe_crypto::ceremony::net::CeremonySeed::from_hex(text).is_ok()
+                }
+                "identity_public_key" => dtfhe_api::identity::parse_public_key(text).is_ok(),
+                _ => dtfhe_api::types::unhex32("hash", text).is_ok(),
+            }
+        }
         "auth_signature" => {
             dtfhe_api::auth::parse_signature(text).is_ok()
                 || dtfhe_api::auth::check_timestamp(text, 1_764_000_000).is_ok()
