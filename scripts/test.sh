@@ -25,4 +25,6 @@ else
 fi
 echo "==> cargo test"
 cargo test --workspace
+echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"
+cargo run -q -p dtfhe-fuzz -- run --seconds 1.5
 echo "==> all checks passed"

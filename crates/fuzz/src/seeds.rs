@@ -1,0 +1,401 @@
+//! The seed corpus: real encoded objects, made with the library's own encoders under the
+//! fuzzing [`Fixture`] (`dtfhe-fuzz seeds` writes them to `corpus/<target>/`). Every seed
+//! is accepted by its decoder; the corpus test checks that it still is.
+
+use crate::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
+use dtfhe_api::release::{QueryState, QueryStatus, TrusteeAnswer};
+use dtfhe_crypto::ceremony::net::{aggregate_round1, pk_share, CeremonySeed, RelinParty};
+use dtfhe_crypto::{ceremony, codec, column, release, seal, CryptoError};
+use dtfhe_ledger::{Entry, EntryKind, LedgerError};
+use dtfhe_model::table::{PublicColumn, Value};
+use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+
+/// Why the seeds could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// A crypto encoder failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A ledger encoder failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The wire encoder failed.
+    #[error(transparent)]
+    Wire(#[from] dtfhe_api::wire::WireError),
+    /// A JSON body did not serialise.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// Seeds of one target: `(file name, bytes)`.
+pub type Seeds = Vec<(String, Vec<u8>)>;
+
+/// Every target's seeds, by target name (deterministic: a fixed RNG seed).
+pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
+    let p = &fx.params;
+    let mut rng = ChaCha20Rng::seed_from_u64(0x00d7_f4e0);
+    let sk = ceremony::new_share(p, &mut rng);
+    let keys = ceremony::run(p, std::slice::from_ref(&sk), &mut rng)?;
+
+    let ct0 = column::encrypt(p, &keys.public, &[1, -2, 3, 4_000], 0, &mut rng)?;
+    let ct1 = column::encrypt(p, &keys.public, &[7; 100], 1, &mut rng)?;
+    let ciphertexts = vec![
+        named("level0", codec::encode_ciphertext(p, &ct0)),
+        named("level1", codec::encode_ciphertext(p, &ct1)),
+    ];
+
+    let key_envelopes = vec![
+        named("public_key", codec::encode_public_key(p, &keys.public)),
+        named("relin_key", codec::encode_relin_key(p, &keys.relin)),
+        named(
+            "secret_share",
+            codec::encode_secret_share(p, &sk).as_slice().to_vec(),
+        ),
+    ];
+
+    let seed = CeremonySeed::random(&mut rng);
+    let pk_msg = pk_share(p, &sk, &seed, &mut rng)?;
+    let mut party = RelinParty::new(p, &sk, &seed, &mut rng)?;
+    let r1 = party.round1(&mut rng)?;
+    let agg = aggregate_round1(p, &seed, std::slice::from_ref(&r1))?;
+    let r2 = party.round2(&agg, &mut rng)?;
+    let ceremony_msgs = vec![
+        named("pk_share", pk_msg.to_bytes()),
+        named("rlk_round1", r1.to_bytes()),
+        named("rlk_round1_aggregate", agg.to_bytes()),
+        named("rlk_round2", r2.to_bytes()),
+    ];
+
+    let s0 = release::trustee_share(p, &sk, &ct0, 1, &mut rng)?;
+    let s1 = release::trustee_share(p, &sk, &ct1, 1, &mut rng)?;
+    let coeff0 = vec![
+        named("level0", s0.to_bytes()),
+        named("level1", s1.to_bytes()),
+    ];
+
+    let f1 = release::trustee_full_share(p, &sk, &ct1, 1, &mut rng)?;
+    let full = vec![named(
+        "level1",
+        dtfhe_trustee::shares::full_share_to_bytes(&f1),
+    )];
+
+    let recipient = fx.recipient.public_key();
+    let sealed = vec![
+        named(
+            "level0",
+            seal::seal(recipient, SEAL_INFO, SEAL_AAD, &s0.to_bytes(), &mut rng)?,
+        ),
+        named(
+            "level1",
+            seal::seal(recipient, SEAL_INFO, SEAL_AAD, &s1.to_bytes(), &mut rng)?,
+        ),
+    ];
+
+    let params = vec![
+        named("fuzz_n1024", p.spec.to_bytes()),
+        named("bfv8192", dtfhe_crypto::Preset::Bfv8192.spec().to_bytes()),
+        named("bfv16384", dtfhe_crypto::Preset::Bfv16384.spec().to_bytes()),
+    ];
+
+    let cols = public_columns();
+    let public = vec![named(
+        "three_columns",
+        dtfhe_model::encode_public_columns(&cols, 3),
+    )];
+
+    let schema_toml = include_str!("../../../schemas/ai4i.toml");
+    let chunk = NewChunk {
+        seq: 7,
+        rows: 3,
+        public: dtfhe_model::encode_public_columns(&cols, 3),
+        parts: vec![NewPart {
+            column: "torque".into(),
+            part: "x".into(),
+            bytes: b"opaque ciphertext bytes".to_vec(),
+        }],
+        signature: [0x11; 64],
+        origin: Some(ChunkOrigin {
+            file_hash: [0x22; 32],
+            index: 1,
+            count: 4,
+        }),
+    };
+    let plain_chunk = NewChunk {
+        origin: None,
+        ..chunk.clone()
+    };
+    let wire = vec![
+        named(
+            "with_origin",
+            dtfhe_api::wire::encode_chunk(schema_toml, &chunk)?,
+        ),
+        named(
+            "no_origin",
+            dtfhe_api::wire::encode_chunk("name = \"t\"\n", &plain_chunk)?,
+        ),
+    ];
+
+    let entry = Entry {
+        seq: 12,
+        time_unix: 1_764_000_000,
+        kind: EntryKind::ChunkAppended,
+        actor: "factory-a".into(),
+        subject: "ai4i/7".into(),
+        detail: "3 rows".into(),
+        hashes: vec![[0x33; 32], [0x44; 32]],
+    };
+    let bare = Entry {
+        seq: 0,
+        time_unix: 0,
+        kind: EntryKind::DeploymentCreated,
+        actor: String::new(),
+        subject: String::new(),
+        detail: String::new(),
+        hashes: Vec::new(),
+    };
+    let entries = vec![
+        named("chunk_appended", entry.encode()?),
+        named("empty", bare.encode()?),
+    ];
+
+    let root = [0x55; 32];
+    let note = dtfhe_ledger::sign_checkpoint(LOG_ORIGIN, 42, &root, &fx.log_key, LOG_KEY_NAME)?;
+    let body = dtfhe_ledger::Checkpoint {
+        origin: LOG_ORIGIN.into(),
+        size: 42,
+        root,
+    }
+    .body()?;
+    let checkpoints = vec![
+        named("signed_note", note.into_bytes()),
+        named("body", body.into_bytes()),
+    ];
+
+    let vkey = dtfhe_ledger::verifier_key_string(LOG_KEY_NAME, &fx.log_verifier())?;
+    let verifier = vec![named("log_key", vkey.into_bytes())];
+
+    let http = http_bodies()?;
+
+    let sig = vec![
+        named("signature", b64(&[0x66; 64]).into_bytes()),
+        named("timestamp", b"1764000000".to_vec()),
+    ];
+
+    let ceremony_seed_hex = seed.to_hex();
+    let fields = vec![
+        field("recipient_base64", &recipient.to_base64()),
+        field("recipient_hex", &recipient.to_hex()),
+        field("ceremony_seed_hex", &ceremony_seed_hex),
+        field(
+            "identity_public_key",
+            &dtfhe_api::identity::public_key_string(&fx.log_verifier()),
+        ),
+        field("hash_hex", &"cd".repeat(32)),
+    ];
+
+    Ok(vec![
+        ("ciphertext", ciphertexts),
+        ("key_envelope", key_envelopes),
+        ("ceremony", ceremony_msgs.clone()),
+        ("ceremony_body", ceremony_msgs),
+        ("coeff0_share", coeff0),
+        ("full_share", full),
+        ("sealed_share", sealed),
+        ("param_spec", params),
+        ("public_columns", public),
+        ("wire_chunk", wire),
+        ("ledger_entry", entries),
+        ("checkpoint", checkpoints),
+        ("verifier_key", verifier),
+        ("http_body", http),
+        ("body_fields", fields),
+        ("auth_signature", sig),
+    ])
+}
+
+/// One body field: the decoder-picking byte, then the text.
+fn field(name: &str, text: &str) -> (String, Vec<u8>) {
+    let index = crate::targets::BODY_FIELDS
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or(0);
+    let mut out = vec![index as u8];
+    out.extend_from_slice(text.as_bytes());
+    (name.to_string(), out)
+}
+
+fn named(name: &str, bytes: Vec<u8>) -> (String, Vec<u8>) {
+    (name.to_string(), bytes)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    dtfhe_api::types::b64(bytes)
+}
+
+fn public_columns() -> Vec<PublicColumn> {
+    vec![
+        PublicColumn {
+            name: "machine".into(),
+            values: vec![
+                Value::Text("M-1".into()),
+                Value::Text("M-2".into()),
+                Value::Null,
+            ],
+        },
+        PublicColumn {
+            name: "cycle".into(),
+            values: vec![Value::Int(1), Value::Int(-2), Value::Int(300)],
+        },
+        PublicColumn {
+            name: "temp".into(),
+            values: vec![Value::Dec(298.1), Value::Int(5), Value::Dec(-0.5)],
+        },
+    ]
+}
+
+/// One JSON body: the type-picking byte, then the JSON.
+fn body<T: Serialize>(type_name: &str, v: &T) -> Result<(String, Vec<u8>), SeedError> {
+    let index = crate::targets::HTTP_BODY_TYPES
+        .iter()
+        .position(|t| *t == type_name)
+        .unwrap_or(0);
+    let mut out = vec![index as u8];
+    out.extend_from_slice(&serde_json::to_vec(v)?);
+    Ok((type_name.to_string(), out))
+}
+
+fn http_bodies() -> Result<Seeds, SeedError> {
+    use dtfhe_api::{ceremony as c, release as r, types as t};
+    let h = b64(&[0x77; 32]);
+    let hx = "ab".repeat(32);
+    let answer = TrusteeAnswer {
+        trustee: "t1".into(),
+        approve: true,
+        reason: None,
+        sealed: vec![b64(&[1; 60])],
+    };
+    Ok(vec![
+        body(
+            "IdentityRecord",
+            &t::IdentityRecord {
+                name: "factory-a".into(),
+                role: dtfhe_api::Role::Source,
+                public_key: h.clone(),
+                datasets: vec!["ai4i".into()],
+            },
+        )?,
+        body(
+            "DeploymentInfo",
+            &t::DeploymentInfo {
+                preset: "bfv8192".into(),
+                trustees: vec!["t1".into(), "t2".into()],
+                min_group_size: 5,
+                public_key: h.clone(),
+                relin_key: h.clone(),
+            },
+        )?,
+        body(
+            "ChunkInfo",
+            &t::ChunkInfo {
+                id: 3,
+                source: "factory-a".into(),
+                seq: 7,
+                rows: 3,
+                public: h.clone(),
+                signature: b64(&[9; 64]),
+                origin: Some(t::OriginInfo {
+                    file_hash: hx.clone(),
+                    index: 0,
+                    count: 2,
+                }),
+                parts: vec![t::PartInfo {
+                    column: "torque".into(),
+                    part: "x".into(),
+                    hash: hx.clone(),
+                    size: 32768,
+                }],
+            },
+        )?,
+        body(
+            "LastSeq",
+            &t::LastSeq {
+                last_seq: Some(u64::MAX),
+            },
+        )?,
+        body(
+            "LedgerPage",
+            &t::LedgerPage {
+                entries: vec![t::LedgerEntryInfo {
+                    seq: 0,
+                    time_unix: 1_764_000_000,
+                    kind: "chunk_appended".into(),
+                    actor: "factory-a".into(),
+                    subject: "ai4i/1".into(),
+                    detail: "3 rows".into(),
+                    hashes: vec![hx.clone()],
+                    encoded: h.clone(),
+                }],
+                size: 1,
+                checkpoint: "fuzz.example/log\n1\nroot\n\n— sig\n".into(),
+                verifier_key: "fuzz.example/log+01234567+AQID".into(),
+            },
+        )?,
+        body(
+            "ConsistencyProofInfo",
+            &t::ConsistencyProofInfo {
+                old_size: 1,
+                new_size: 2,
+                old_root: hx.clone(),
+                new_root: hx.clone(),
+                proof: vec![hx.clone()],
+                old_checkpoint: None,
+                new_checkpoint: Some("cp".into()),
+            },
+        )?,
+        body("CeremonyShare", &c::CeremonyShare { share: h.clone() })?,
+        body(
+            "Attestation",
+            &c::Attestation {
+                trustee: "t1".into(),
+                signature: b64(&[5; 64]),
+            },
+        )?,
+        body(
+            "QueryRequest",
+            &r::QueryRequest {
+                sql: "SELECT AVG(torque) FROM ai4i WHERE type = 'L'".into(),
+                epsilon: Some(0.5),
+                recipient: h.clone(),
+                timestamp: 1_764_000_000,
+                statement_signature: b64(&[3; 64]),
+            },
+        )?,
+        body(
+            "ReleaseAnswer",
+            &r::ReleaseAnswer {
+                approve: false,
+                reason: Some("group below the minimum size".into()),
+                sealed: Vec::new(),
+            },
+        )?,
+        body(
+            "QueryStatus",
+            &QueryStatus {
+                id: 9,
+                state: QueryState::Complete,
+                dataset: "ai4i".into(),
+                trustees: vec!["t1".into()],
+                answers: vec![answer],
+                ciphertext_hashes: vec![hx.clone()],
+                ciphertexts: vec![h.clone()],
+            },
+        )?,
+        body(
+            "Problem",
+            &dtfhe_api::Problem::new(409, "conflict", "Conflict", "sequence number already used"),
+        )?,
+    ])
+}

@@ -1,0 +1,547 @@
+//! One fuzz target per decoder of outside bytes. A target feeds its input to the library's
+//! decoder; a rejected input is fine, a panic is a bug (the runner catches and reports it),
+//! and where the type re-encodes, an accepted input must re-encode to the same bytes (or to
+//! an object that decodes back to itself): otherwise the decoder accepts a non-canonical
+//! form, which is a [`Finding`] too.
+
+use crate::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
+use dtfhe_crypto::ceremony::net::{
+    PkShareMsg, Rlk1Aggregate, Rlk1Msg, Rlk2Msg, CHECKSUM_CONTEXT, CHECKSUM_LEN,
+};
+use dtfhe_crypto::codec::{self, Kind};
+use dtfhe_crypto::release::Coeff0Share;
+use dtfhe_crypto::ParamSpec;
+use dtfhe_ledger::{Checkpoint, Entry};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A decoder accepted an input but did not round-trip it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Finding(pub String);
+
+/// What a target returns: `Ok` whether the input was accepted or refused.
+pub type Outcome = Result<(), Finding>;
+
+/// A named fuzz target.
+#[derive(Clone, Copy)]
+pub struct Target {
+    /// Name (also its corpus directory under `corpus/`).
+    pub name: &'static str,
+    /// What it decodes, for `--list` and the README.
+    pub about: &'static str,
+    /// Run one input.
+    pub run: fn(&Fixture, &[u8]) -> Outcome,
+}
+
+/// Every target, in the order the runner runs them.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "ciphertext",
+        about: "crypto codec: ciphertext envelope (DTFH header + fhe.rs protobuf)",
+        run: ciphertext,
+    },
+    Target {
+        name: "key_envelope",
+        about: "crypto codec: public key, relinearisation key, secret-share envelopes",
+        run: key_envelope,
+    },
+    Target {
+        name: "ceremony",
+        about: "crypto ceremony/net: the four ceremony messages, as received",
+        run: ceremony,
+    },
+    Target {
+        name: "ceremony_body",
+        about: "crypto ceremony/net: ceremony messages with length and checksum fixed up, so mutations reach the polynomial parser",
+        run: ceremony_body,
+    },
+    Target {
+        name: "coeff0_share",
+        about: "crypto release: a decryption share of coefficient 0",
+        run: coeff0_share,
+    },
+    Target {
+        name: "full_share",
+        about: "trustee shares: a full decryption share",
+        run: full_share,
+    },
+    Target {
+        name: "sealed_share",
+        about: "crypto seal: an HPKE-sealed decryption share, opened and decoded",
+        run: sealed_share,
+    },
+    Target {
+        name: "param_spec",
+        about: "crypto params: the binary parameter blob (decode, re-encode, validate)",
+        run: param_spec,
+    },
+    Target {
+        name: "public_columns",
+        about: "model public_codec: a chunk's public (clear) columns",
+        run: public_columns,
+    },
+    Target {
+        name: "wire_chunk",
+        about: "api wire: an uploaded chunk (and the public columns inside it)",
+        run: wire_chunk,
+    },
+    Target {
+        name: "ledger_entry",
+        about: "ledger entry: one encoded ledger entry",
+        run: ledger_entry,
+    },
+    Target {
+        name: "checkpoint",
+        about: "ledger note: a signed checkpoint note and its body",
+        run: checkpoint,
+    },
+    Target {
+        name: "verifier_key",
+        about: "ledger note: a verifier key string",
+        run: verifier_key,
+    },
+    Target {
+        name: "http_body",
+        about: "api types/release/ceremony/problem: every JSON body (first byte picks the type)",
+        run: http_body,
+    },
+    Target {
+        name: "body_fields",
+        about: "crypto seal/ceremony, api identity/types: text fields inside bodies (first byte picks the decoder)",
+        run: body_fields,
+    },
+    Target {
+        name: "auth_signature",
+        about: "api auth: the request signature header",
+        run: auth_signature,
+    },
+];
+
+/// The target called `name`.
+pub fn by_name(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+fn finding(what: &str, detail: impl std::fmt::Display) -> Finding {
+    Finding(format!("{what}: {detail}"))
+}
+
+/// Compare a re-encoding with the input.
+fn same_bytes(what: &str, input: &[u8], again: &[u8]) -> Outcome {
+    if input != again {
+        return Err(finding(
+            what,
+            format!(
+                "accepted {} bytes that re-encode to {} different bytes",
+                input.len(),
+                again.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn ciphertext(fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(ct) = codec::decode_ciphertext(&fx.params, input) else {
+        return Ok(());
+    };
+    let again = codec::encode_ciphertext(&fx.params, &ct);
+    if again == input {
+        return Ok(());
+    }
+    // A different but equivalent encoding (protobuf allows some) must decode to the same.
+    match codec::decode_ciphertext(&fx.params, &again) {
+        Ok(ct2) if ct2 == ct => Ok(()),
+        Ok(_) => Err(finding(
+            "ciphertext",
+            "re-encoding decodes to another value",
+        )),
+        Err(e) => Err(finding("ciphertext", format!("re-encoding refused: {e}"))),
+    }
+}
+
+fn key_envelope(fx: &Fixture, input: &[u8]) -> Outcome {
+    let p = &fx.params;
+    match input.get(5).copied().and_then(Kind::from_byte) {
+        Some(Kind::PublicKey) => {
+            if let Ok(pk) = codec::decode_public_key(p, input) {
+                let again = codec::encode_public_key(p, &pk);
+                if again[..] == input[..] {
+                    return Ok(());
+                }
+                let pk2 = codec::decode_public_key(p, &again)
+                    .map_err(|e| finding("public key", format!("re-encoding refused: {e}")))?;
+                same_bytes("public key", &again, &codec::encode_public_key(p, &pk2))?;
+            }
+        }
+        Some(Kind::RelinKey) => {
+            if let Ok(rk) = codec::decode_relin_key(p, input) {
+                let again = codec::encode_relin_key(p, &rk);
+                if again[..] == input[..] {
+                    return Ok(());
+                }
+                let rk2 = codec::decode_relin_key(p, &again)
+                    .map_err(|e| finding("relin key", format!("re-encoding refused: {e}")))?;
+                same_bytes("relin key", &again, &codec::encode_relin_key(p, &rk2))?;
+            }
+        }
+        Some(Kind::SecretShare) => {
+            if let Ok(sk) = codec::decode_secret_share(p, input) {
+                let again = codec::encode_secret_share(p, &sk);
+                if again[..] == input[..] {
+                    return Ok(());
+                }
+                let sk2 = codec::decode_secret_share(p, &again)
+                    .map_err(|e| finding("secret share", format!("re-encoding refused: {e}")))?;
+                same_bytes("secret share", &again, &codec::encode_secret_share(p, &sk2))?;
+            }
+        }
+        _ => {
+            // Any other kind byte: every decoder must refuse it without panicking.
+            if codec::decode_public_key(p, input).is_ok()
+                || codec::decode_relin_key(p, input).is_ok()
+                || codec::decode_secret_share(p, input).is_ok()
+            {
+                return Err(finding(
+                    "key envelope",
+                    "accepted under a foreign kind byte",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ceremony(fx: &Fixture, input: &[u8]) -> Outcome {
+    let p = &fx.params;
+    let again = match input.get(5).copied().and_then(Kind::from_byte) {
+        Some(Kind::CeremonyPkShare) => PkShareMsg::from_bytes(p, input).map(|m| m.to_bytes()),
+        Some(Kind::CeremonyRlkRound1) => Rlk1Msg::from_bytes(p, input).map(|m| m.to_bytes()),
+        Some(Kind::CeremonyRlkRound1Aggregate) => {
+            Rlk1Aggregate::from_bytes(p, input).map(|m| m.to_bytes())
+        }
+        Some(Kind::CeremonyRlkRound2) => Rlk2Msg::from_bytes(p, input).map(|m| m.to_bytes()),
+        _ => {
+            let accepted = PkShareMsg::from_bytes(p, input).is_ok()
+                || Rlk1Msg::from_bytes(p, input).is_ok()
+                || Rlk1Aggregate::from_bytes(p, input).is_ok()
+                || Rlk2Msg::from_bytes(p, input).is_ok();
+            if accepted {
+                return Err(finding("ceremony", "accepted under a foreign kind byte"));
+            }
+            return Ok(());
+        }
+    };
+    match again {
+        Ok(again) => same_bytes("ceremony message", input, &again),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The envelope header's length (bytes 14..18) and the trailing checksum, recomputed for
+/// `input` as the sender would; inputs too short to carry both are returned unchanged.
+pub fn fix_up_ceremony(input: &[u8]) -> Vec<u8> {
+    const HEADER_LEN: usize = 18;
+    let mut out = input.to_vec();
+    if out.len() < HEADER_LEN + CHECKSUM_LEN {
+        return out;
+    }
+    let payload = (out.len() - HEADER_LEN) as u32;
+    out[14..18].copy_from_slice(&payload.to_le_bytes());
+    let n = out.len() - CHECKSUM_LEN;
+    let mut h = blake3::Hasher::new_derive_key(CHECKSUM_CONTEXT);
+    h.update(&out[..n]);
+    let sum = *h.finalize().as_bytes();
+    out[n..].copy_from_slice(&sum);
+    out
+}
+
+fn ceremony_body(fx: &Fixture, input: &[u8]) -> Outcome {
+    ceremony(fx, &fix_up_ceremony(input))
+}
+
+fn coeff0_share(fx: &Fixture, input: &[u8]) -> Outcome {
+    match Coeff0Share::from_bytes(&fx.params, input) {
+        Ok(s) => same_bytes("coeff0 share", input, &s.to_bytes()),
+        Err(_) => Ok(()),
+    }
+}
+
+fn full_share(fx: &Fixture, input: &[u8]) -> Outcome {
+    match dtfhe_trustee::shares::full_share_from_bytes(&fx.params, input) {
+        Ok(s) => same_bytes(
+            "full share",
+            input,
+            &dtfhe_trustee::shares::full_share_to_bytes(&s),
+        ),
+        Err(_) => Ok(()),
+    }
+}
+
+fn sealed_share(fx: &Fixture, input: &[u8]) -> Outcome {
+    if let Ok(plain) = dtfhe_crypto::seal::open(&fx.recipient, SEAL_INFO, SEAL_AAD, input) {
+        if let Ok(s) = Coeff0Share::from_bytes(&fx.params, &plain) {
+            same_bytes("sealed coeff0 share", &plain, &s.to_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn param_spec(_fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(spec) = ParamSpec::from_bytes(input) else {
+        return Ok(());
+    };
+    same_bytes("parameter blob", input, &spec.to_bytes())?;
+    // Validation runs on decoded, unchecked numbers: it must refuse, never panic.
+    let _ = spec.validate(false);
+    let _ = spec.validate(true);
+    Ok(())
+}
+
+fn check_public_columns(input: &[u8]) -> Outcome {
+    let Ok(cols) = dtfhe_model::decode_public_columns(input) else {
+        return Ok(());
+    };
+    if let Some(first) = cols.first() {
+        let again = dtfhe_model::encode_public_columns(&cols, first.values.len());
+        same_bytes("public columns", input, &again)?;
+    }
+    Ok(())
+}
+
+fn public_columns(_fx: &Fixture, input: &[u8]) -> Outcome {
+    check_public_columns(input)
+}
+
+fn wire_chunk(_fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(wc) = dtfhe_api::wire::decode_chunk(input) else {
+        return Ok(());
+    };
+    let again = dtfhe_api::wire::encode_chunk(&wc.schema_toml, &wc.chunk)
+        .map_err(|e| finding("wire chunk", format!("accepted but cannot re-encode: {e}")))?;
+    same_bytes("wire chunk", input, &again)?;
+    check_public_columns(&wc.chunk.public)
+}
+
+fn ledger_entry(_fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(entry) = Entry::decode(input) else {
+        return Ok(());
+    };
+    let again = entry.encode().map_err(|e| {
+        finding(
+            "ledger entry",
+            format!("accepted but cannot re-encode: {e}"),
+        )
+    })?;
+    same_bytes("ledger entry", input, &again)?;
+    // The leaf hash is computed from the decoded entry: it must not fail either.
+    entry
+        .leaf_hash()
+        .map_err(|e| finding("ledger entry", format!("accepted but no leaf hash: {e}")))?;
+    Ok(())
+}
+
+fn checkpoint(fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Ok(());
+    };
+    // The whole signed note, as a client receives it.
+    let _ = dtfhe_ledger::verify_checkpoint(text, &fx.log_verifier(), LOG_KEY_NAME, LOG_ORIGIN);
+    // The body alone, as parsed after the signature check.
+    if let Ok(cp) = Checkpoint::parse_body(text) {
+        let body = cp
+            .body()
+            .map_err(|e| finding("checkpoint", format!("accepted but cannot re-encode: {e}")))?;
+        same_bytes("checkpoint body", text.as_bytes(), body.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn verifier_key(_fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Ok(());
+    };
+    if let Ok((name, key)) = dtfhe_ledger::parse_verifier_key(text) {
+        let again = dtfhe_ledger::verifier_key_string(&name, &key).map_err(|e| {
+            finding(
+                "verifier key",
+                format!("accepted but cannot re-encode: {e}"),
+            )
+        })?;
+        same_bytes(
+            "verifier key",
+            text.trim_end_matches('\n').as_bytes(),
+            again.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Parse a JSON body as `T`; if accepted, its serialisation must parse back to the same
+/// value (`exact`) or at least parse again (types with floating-point fields).
+fn json_round_trip<T: DeserializeOwned + Serialize + PartialEq>(
+    what: &str,
+    body: &[u8],
+    exact: bool,
+) -> Outcome {
+    let Ok(v) = serde_json::from_slice::<T>(body) else {
+        return Ok(());
+    };
+    let again = serde_json::to_vec(&v)
+        .map_err(|e| finding(what, format!("accepted but cannot serialise: {e}")))?;
+    let v2 = serde_json::from_slice::<T>(&again)
+        .map_err(|e| finding(what, format!("own serialisation refused: {e}")))?;
+    if exact && v2 != v {
+        return Err(finding(what, "serialisation parses to another value"));
+    }
+    Ok(())
+}
+
+/// The JSON body types, by index; the input's first byte (mod the count) picks one.
+pub const HTTP_BODY_TYPES: &[&str] = &[
+    "Health",
+    "IdentityRecord",
+    "DeploymentInfo",
+    "ChunkInfo",
+    "DatasetInfo",
+    "ChunkUploaded",
+    "LastSeq",
+    "FileChunkInfo",
+    "LedgerPage",
+    "InclusionProofInfo",
+    "ConsistencyProofInfo",
+    "CeremonyState",
+    "CeremonyShare",
+    "CeremonyTranscript",
+    "Attestation",
+    "QueryRequest",
+    "QueryAccepted",
+    "ReleaseInfo",
+    "ReleaseAnswer",
+    "QueryStatus",
+    "Problem",
+];
+
+/// Health has no `PartialEq`; compare its serialisations instead.
+fn health(body: &[u8]) -> Outcome {
+    let Ok(v) = serde_json::from_slice::<dtfhe_api::types::Health>(body) else {
+        return Ok(());
+    };
+    let again = serde_json::to_vec(&v).map_err(|e| finding("Health", e))?;
+    let v2 = serde_json::from_slice::<dtfhe_api::types::Health>(&again)
+        .map_err(|e| finding("Health", format!("own serialisation refused: {e}")))?;
+    let third = serde_json::to_vec(&v2).map_err(|e| finding("Health", e))?;
+    same_bytes("Health", &again, &third)
+}
+
+fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
+    use dtfhe_api::{ceremony as c, release as r, types as t};
+    let Some((&pick, body)) = input.split_first() else {
+        return Ok(());
+    };
+    let name = HTTP_BODY_TYPES[usize::from(pick) % HTTP_BODY_TYPES.len()];
+    match name {
+        "Health" => health(body),
+        "IdentityRecord" => json_round_trip::<t::IdentityRecord>(name, body, true),
+        "DeploymentInfo" => json_round_trip::<t::DeploymentInfo>(name, body, true),
+        "ChunkInfo" => json_round_trip::<t::ChunkInfo>(name, body, true),
+        "DatasetInfo" => json_round_trip::<t::DatasetInfo>(name, body, true),
+        "ChunkUploaded" => json_round_trip::<t::ChunkUploaded>(name, body, true),
+        "LastSeq" => json_round_trip::<t::LastSeq>(name, body, true),
+        "FileChunkInfo" => json_round_trip::<t::FileChunkInfo>(name, body, true),
+        "LedgerPage" => json_round_trip::<t::LedgerPage>(name, body, true),
+        "InclusionProofInfo" => json_round_trip::<t::InclusionProofInfo>(name, body, true),
+        "ConsistencyProofInfo" => json_round_trip::<t::ConsistencyProofInfo>(name, body, true),
+        "CeremonyState" => json_round_trip::<c::CeremonyState>(name, body, true),
+        "CeremonyShare" => json_round_trip::<c::CeremonyShare>(name, body, true),
+        "CeremonyTranscript" => json_round_trip::<c::CeremonyTranscript>(name, body, true),
+        "Attestation" => json_round_trip::<c::Attestation>(name, body, true),
+        "QueryRequest" => json_round_trip::<r::QueryRequest>(name, body, false),
+        "QueryAccepted" => json_round_trip::<r::QueryAccepted>(name, body, true),
+        "ReleaseInfo" => json_round_trip::<r::ReleaseInfo>(name, body, false),
+        "ReleaseAnswer" => json_round_trip::<r::ReleaseAnswer>(name, body, true),
+        "QueryStatus" => json_round_trip::<r::QueryStatus>(name, body, true),
+        _ => json_round_trip::<dtfhe_api::Problem>(name, body, true),
+    }
+}
+
+fn auth_signature(_fx: &Fixture, input: &[u8]) -> Outcome {
+    if let Ok(text) = std::str::from_utf8(input) {
+        let _ = dtfhe_api::auth::parse_signature(text);
+        let _ = dtfhe_api::auth::check_timestamp(text, 1_764_000_000);
+    }
+    Ok(())
+}
+
+/// The decoders of text fields carried in bodies, by index (the input's first byte, mod
+/// the count, picks one).
+pub const BODY_FIELDS: &[&str] = &[
+    "recipient_base64",
+    "recipient_hex",
+    "ceremony_seed_hex",
+    "identity_public_key",
+    "hash_hex",
+];
+
+fn body_fields(_fx: &Fixture, input: &[u8]) -> Outcome {
+    use dtfhe_crypto::seal::RecipientPublicKey;
+    let Some((&pick, rest)) = input.split_first() else {
+        return Ok(());
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return Ok(());
+    };
+    match BODY_FIELDS[usize::from(pick) % BODY_FIELDS.len()] {
+        "recipient_base64" => {
+            if let Ok(k) = RecipientPublicKey::from_base64(text) {
+                same_bytes(
+                    "recipient key",
+                    text.trim().as_bytes(),
+                    k.to_base64().as_bytes(),
+                )?;
+            }
+        }
+        "recipient_hex" => {
+            if let Ok(k) = RecipientPublicKey::from_hex(text) {
+                let again = k.to_hex();
+                if !text.trim().eq_ignore_ascii_case(&again) {
+                    return Err(finding(
+                        "recipient key",
+                        "hex accepted but re-encodes differently",
+                    ));
+                }
+            }
+        }
+        "ceremony_seed_hex" => {
+            if let Ok(seed) = dtfhe_crypto::ceremony::net::CeremonySeed::from_hex(text) {
+                let again = seed.to_hex();
+                if !text.trim().eq_ignore_ascii_case(&again) {
+                    return Err(finding(
+                        "ceremony seed",
+                        "hex accepted but re-encodes differently",
+                    ));
+                }
+            }
+        }
+        "identity_public_key" => {
+            if let Ok(k) = dtfhe_api::identity::parse_public_key(text) {
+                let again = dtfhe_api::identity::public_key_string(&k);
+                same_bytes(
+                    "identity public key",
+                    text.trim().as_bytes(),
+                    again.as_bytes(),
+                )?;
+            }
+        }
+        _ => {
+            if let Ok(h) = dtfhe_api::types::unhex32("hash", text) {
+                let again: String = h.iter().map(|b| format!("{b:02x}")).collect();
+                if !text.eq_ignore_ascii_case(&again) {
+                    return Err(finding("hash", "hex accepted but re-encodes differently"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
