@@ -8,7 +8,7 @@ use dtfhe_crypto::ceremony::net::{aggregate_round1, pk_share, CeremonySeed, Reli
 use dtfhe_crypto::{ceremony, codec, column, release, seal, CryptoError};
 use dtfhe_ledger::{Entry, EntryKind, LedgerError};
 use dtfhe_model::table::{PublicColumn, Value};
-use dtfhe_store::{ChunkOrigin, NewChunk, NewPart};
+use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -197,6 +197,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
     ];
 
     Ok(vec![
+        ("audit_state", audit_states()),
         ("ciphertext", ciphertexts),
         ("key_envelope", key_envelopes),
         ("ceremony", ceremony_msgs.clone()),
@@ -398,4 +399,33 @@ fn http_bodies() -> Result<Seeds, SeedError> {
             &dtfhe_api::Problem::new(409, "conflict", "Conflict", "sequence number already used"),
         )?,
     ])
+}
+
+/// Audit states: empty, and after two releases (a whole chunk, then part of it).
+fn audit_states() -> Vec<(String, Vec<u8>)> {
+    use dtfhe_release::audit::{Auditor, ChunkKey, ChunkRows, RowSet};
+    let mut auditor = Auditor::in_memory();
+    let empty = auditor.state().encode();
+    let key = ChunkKey {
+        source: "plant-a".into(),
+        seq: 1,
+    };
+    let sets = [
+        ChunkRows::All { rows: 40 },
+        ChunkRows::Some {
+            rows: 40,
+            selected: (0..20).collect(),
+        },
+    ];
+    for (i, rows) in sets.into_iter().enumerate() {
+        let mut set = RowSet::default();
+        set.chunks.insert(key.clone(), rows);
+        if let Ok(approval) = auditor.check("d", &[set], 5) {
+            let _ = auditor.commit(approval, &format!("r{i}"));
+        }
+    }
+    vec![
+        named("empty", empty),
+        named("two_releases", auditor.state().encode()),
+    ]
 }

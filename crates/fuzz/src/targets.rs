@@ -116,6 +116,11 @@ pub const TARGETS: &[Target] = &[
         about: "api auth: the request signature header",
         run: auth_signature,
     },
+    Target {
+        name: "audit_state",
+        about: "release audit: a trustee's disclosure-audit state file (checksum skipped, so mutations reach the fields)",
+        run: audit_state,
+    },
 ];
 
 /// The target called `name`.
@@ -544,4 +549,24 @@ fn body_fields(_fx: &Fixture, input: &[u8]) -> Outcome {
         }
     }
     Ok(())
+}
+
+fn audit_state(_fx: &Fixture, input: &[u8]) -> Outcome {
+    let Ok(state) = dtfhe_release::audit::decode_state_unchecked(input) else {
+        return Ok(());
+    };
+    // Accepted: its canonical encoding (with a fresh checksum) must decode, checksum and
+    // all, to the same state.
+    let again = state.encode();
+    match dtfhe_release::audit::decode_state(&again) {
+        Ok(back) if back == state => Ok(()),
+        Ok(_) => Err(finding(
+            "audit state",
+            "re-encoding decodes to another state",
+        )),
+        Err(e) => Err(finding(
+            "audit state",
+            format!("re-encoding is refused: {e}"),
+        )),
+    }
 }

@@ -71,6 +71,19 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-server",
         ],
     ),
+    // Development tool: fuzz targets call the decoders of the library crates (none of the
+    // production crates depends on it).
+    (
+        "dtfhe-fuzz",
+        &[
+            "dtfhe-model",
+            "dtfhe-crypto",
+            "dtfhe-ledger",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-trustee",
+        ],
+    ),
 ];
 
 /// Third-party crates only these workspace crates may depend on directly (the database
