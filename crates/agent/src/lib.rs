@@ -117,15 +117,12 @@ impl Layout {
 
     /// Per-product lanes: row i goes to block lanes[i] / N, slot lanes[i] mod N; one chunk per
     /// block, in block order. Two rows with the same lane are refused.
-    pub fn lanes(lanes: Vec<u64>, slots: usize) -> Result<Layout, String> {
+    pub fn lanes(lanes: Vec<u64>, slots: usize) -> Result<Layout, RepeatedLane> {
         let mut blocks: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();
         let mut seen = std::collections::HashSet::new();
         for (row, &lane) in lanes.iter().enumerate() {
             if !seen.insert(lane) {
-                return Err(format!(
-                    "row {} repeats a product already in this file",
-                    row + 1
-                ));
+                return Err(RepeatedLane { row: row + 1 });
             }
             blocks
                 .entry(lane / slots as u64)
@@ -147,6 +144,14 @@ impl Layout {
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
+}
+
+/// Why [`Layout::lanes`] refuses a file: two rows name the same product (lane).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row} repeats a product already in this file")]
+pub struct RepeatedLane {
+    /// The repeating row, 1-based.
+    pub row: usize,
 }
 
 /// Why [`encrypt_ordered`] stopped.

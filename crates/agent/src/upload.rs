@@ -120,7 +120,7 @@ pub enum EdgeError {
     /// hand out a public key of its own and read everything encrypted under it); nothing was
     /// encrypted.
     #[error("the deployment's keys are not attested by every trustee: {0}; nothing was encrypted")]
-    Unattested(String),
+    Unattested(dtfhe_api::ceremony::AttestationError),
     /// The platform stayed unreachable: the chunks are safe in the spool and a later run
     /// (or the running watch loop) uploads them.
     #[error("the platform is unreachable ({reason}); {spooled} chunks wait in the spool {spool}, re-run to upload them")]
@@ -369,8 +369,8 @@ impl EdgeAgent {
             )?;
             match dtfhe_api::ceremony::check_attestations(d, &attestations, &identities) {
                 Ok(()) => return Ok(()),
-                Err(e)
-                    if e.contains("has not attested") && started.elapsed() < ATTESTATION_WAIT =>
+                Err(dtfhe_api::ceremony::AttestationError::NotAttested { .. })
+                    if started.elapsed() < ATTESTATION_WAIT =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(250));
                 }
@@ -411,7 +411,8 @@ impl EdgeAgent {
 
         let dep = self.deployment(progress)?;
         let params = dtfhe_crypto::params_by_name(&dep.preset)?;
-        let pk_bytes = unb64("public_key", &dep.public_key).map_err(EdgeError::Usage)?;
+        let pk_bytes =
+            unb64("public_key", &dep.public_key).map_err(|e| EdgeError::Usage(e.to_string()))?;
         let pk = codec::decode_public_key(&params, &pk_bytes)?;
 
         // Why the platform is considered unreachable for the rest of this file, if it is.

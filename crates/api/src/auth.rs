@@ -69,15 +69,18 @@ impl Role {
     }
 }
 
+/// A role name that is none of [`Role::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (expected source, analyst, trustee, auditor or admin)")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
         Role::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                format!("unknown role `{s}` (expected source, analyst, trustee, auditor or admin)")
-            })
+            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 

@@ -94,37 +94,87 @@ pub fn check_attestations(
     deployment: &crate::types::DeploymentInfo,
     attestations: &[Attestation],
     identities: &[crate::types::IdentityRecord],
-) -> Result<(), String> {
+) -> Result<(), AttestationError> {
     use base64::Engine as _;
     use ed25519_dalek::Verifier as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let pk = b64
         .decode(&deployment.public_key)
-        .map_err(|_| "public_key is not base64".to_string())?;
+        .map_err(|_| AttestationError::KeyNotBase64("public_key"))?;
     let rk = b64
         .decode(&deployment.relin_key)
-        .map_err(|_| "relin_key is not base64".to_string())?;
+        .map_err(|_| AttestationError::KeyNotBase64("relin_key"))?;
     let msg = deployment_statement(&pk, &rk);
     for t in &deployment.trustees {
+        let trustee = || t.clone();
         let id = identities
             .iter()
             .find(|i| &i.name == t && i.role == crate::Role::Trustee)
-            .ok_or_else(|| format!("trustee `{t}` is not a registered trustee"))?;
-        let key = crate::identity::parse_public_key(&id.public_key)
-            .map_err(|e| format!("trustee `{t}`: {e}"))?;
+            .ok_or_else(|| AttestationError::NotRegistered { trustee: trustee() })?;
+        let key = crate::identity::parse_public_key(&id.public_key).map_err(|source| {
+            AttestationError::RegisteredKey {
+                trustee: trustee(),
+                source,
+            }
+        })?;
         let a = attestations
             .iter()
             .find(|a| &a.trustee == t)
-            .ok_or_else(|| format!("trustee `{t}` has not attested the deployment's keys"))?;
+            .ok_or_else(|| AttestationError::NotAttested { trustee: trustee() })?;
         let sig: [u8; 64] = b64
             .decode(&a.signature)
             .ok()
             .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| format!("trustee `{t}`: attestation is not a 64-byte signature"))?;
+            .ok_or_else(|| AttestationError::MalformedSignature { trustee: trustee() })?;
         key.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
-            .map_err(|_| format!("trustee `{t}` did not attest these keys"))?;
+            .map_err(|_| AttestationError::WrongKeys { trustee: trustee() })?;
     }
     Ok(())
+}
+
+/// Why [`check_attestations`] refuses a deployment record. Only [`NotAttested`] may
+/// change by waiting (trustees attest right after the ceremony); every other variant is a
+/// refusal that stands.
+///
+/// [`NotAttested`]: AttestationError::NotAttested
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationError {
+    /// A key of the deployment record is not base64.
+    #[error("{0} is not base64")]
+    KeyNotBase64(&'static str),
+    /// A trustee of the deployment is not registered as a trustee.
+    #[error("trustee `{trustee}` is not a registered trustee")]
+    NotRegistered {
+        /// The trustee.
+        trustee: String,
+    },
+    /// A trustee's registered key does not parse.
+    #[error("trustee `{trustee}`: {source}")]
+    RegisteredKey {
+        /// The trustee.
+        trustee: String,
+        /// What is wrong with its key.
+        source: crate::identity::PublicKeyError,
+    },
+    /// A trustee has not attested yet.
+    #[error("trustee `{trustee}` has not attested the deployment's keys")]
+    NotAttested {
+        /// The trustee.
+        trustee: String,
+    },
+    /// A trustee's attestation is not a 64-byte base64 signature.
+    #[error("trustee `{trustee}`: attestation is not a 64-byte signature")]
+    MalformedSignature {
+        /// The trustee.
+        trustee: String,
+    },
+    /// A trustee's attestation does not cover these keys (or is not its signature).
+    #[error("trustee `{trustee}` did not attest these keys")]
+    WrongKeys {
+        /// The trustee.
+        trustee: String,
+    },
 }
 
 /// `who`'s attestation of the deployment keys `public_key` and `relin_key` (encoded as

@@ -50,19 +50,37 @@ pub fn public_key_string(key: &VerifyingKey) -> String {
     )
 }
 
+/// Why a public key's text does not parse (see [`parse_public_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicKeyError {
+    /// The text does not start with `ed25519:`.
+    #[error("public key must start with `{PUBLIC_KEY_PREFIX}`")]
+    Prefix,
+    /// The part after the prefix is not base64.
+    #[error("public key is not base64: {0}")]
+    NotBase64(String),
+    /// The key is not 32 bytes.
+    #[error("public key is {0} bytes, expected 32")]
+    Length(usize),
+    /// The 32 bytes are not a valid ed25519 point.
+    #[error("not a valid ed25519 public key")]
+    Invalid,
+}
+
 /// Parses `ed25519:<base64>`; the error says what is wrong.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, PublicKeyError> {
     let b64 = text
         .trim()
         .strip_prefix(PUBLIC_KEY_PREFIX)
-        .ok_or_else(|| format!("public key must start with `{PUBLIC_KEY_PREFIX}`"))?;
+        .ok_or(PublicKeyError::Prefix)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
-        .map_err(|e| format!("public key is not base64: {e}"))?;
+        .map_err(|e| PublicKeyError::NotBase64(e.to_string()))?;
     let bytes: [u8; 32] = bytes
         .try_into()
-        .map_err(|b: Vec<u8>| format!("public key is {} bytes, expected 32", b.len()))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid ed25519 public key".to_string())
+        .map_err(|b: Vec<u8>| PublicKeyError::Length(b.len()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError::Invalid)
 }
 
 impl Identity {

@@ -57,16 +57,34 @@ pub fn verify_statement(
     recipient_b64: &str,
     sql: &str,
     signature_b64: &str,
-) -> Result<(), String> {
+) -> Result<(), StatementError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(signature_b64)
-        .map_err(|_| "statement_signature is not base64".to_string())?;
-    let bytes: [u8; 64] = bytes
-        .try_into()
-        .map_err(|_| "statement_signature is not 64 bytes".to_string())?;
+        .map_err(|_| StatementError::NotBase64)?;
+    let bytes: [u8; 64] = bytes.try_into().map_err(|_| StatementError::Length)?;
     let msg = statement_message(analyst, timestamp, epsilon, recipient_b64, sql);
     key.verify(&msg, &Signature::from_bytes(&bytes))
-        .map_err(|_| format!("the statement signature does not verify with `{analyst}`'s key"))
+        .map_err(|_| StatementError::DoesNotVerify {
+            analyst: analyst.to_string(),
+        })
+}
+
+/// Why an analyst's statement signature is refused (see [`verify_statement`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatementError {
+    /// The signature field is not base64.
+    #[error("statement_signature is not base64")]
+    NotBase64,
+    /// The signature is not 64 bytes.
+    #[error("statement_signature is not 64 bytes")]
+    Length,
+    /// The signature is not the analyst's over this statement.
+    #[error("the statement signature does not verify with `{analyst}`'s key")]
+    DoesNotVerify {
+        /// The analyst named in the request.
+        analyst: String,
+    },
 }
 
 /// HPKE associated data of trustee `trustee`'s sealed share of ciphertext `index` of

@@ -100,19 +100,61 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Why a binary field of a body does not decode: callers tell a bad request from other
+/// failures by the variant, and the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The field is not base64 (standard alphabet, padded).
+    #[error("{field}: not base64: {reason}")]
+    NotBase64 {
+        /// The field's name.
+        field: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The field is not hex.
+    #[error("{field}: not hex: {reason}")]
+    NotHex {
+        /// The field's name.
+        field: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The field decodes to the wrong number of bytes.
+    #[error("{field}: {len} bytes, expected {expected}")]
+    WrongLength {
+        /// The field's name.
+        field: String,
+        /// Bytes decoded.
+        len: usize,
+        /// Bytes expected.
+        expected: usize,
+    },
+}
+
 /// Decodes a base64 field of a body; the error names the field.
-pub fn unb64(field: &str, text: &str) -> Result<Vec<u8>, String> {
+pub fn unb64(field: &str, text: &str) -> Result<Vec<u8>, FieldError> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|e| format!("{field}: not base64: {e}"))
+        .map_err(|e| FieldError::NotBase64 {
+            field: field.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Decodes a 32-byte hash written as lowercase hex; the error names the field.
-pub fn unhex32(field: &str, text: &str) -> Result<[u8; 32], String> {
-    let v = hex::decode(text).map_err(|e| format!("{field}: not hex: {e}"))?;
-    v.try_into()
-        .map_err(|v: Vec<u8>| format!("{field}: {} bytes, expected 32", v.len()))
+pub fn unhex32(field: &str, text: &str) -> Result<[u8; 32], FieldError> {
+    let v = hex::decode(text).map_err(|e| FieldError::NotHex {
+        field: field.to_string(),
+        reason: e.to_string(),
+    })?;
+    v.try_into().map_err(|v: Vec<u8>| FieldError::WrongLength {
+        field: field.to_string(),
+        len: v.len(),
+        expected: 32,
+    })
 }
 
 /// `GET /v1/datasets`: one registered dataset.

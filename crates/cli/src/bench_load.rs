@@ -1018,7 +1018,8 @@ fn encrypt_only(
     let dep: DeploymentInfo = serde_json::from_slice(&body)
         .map_err(|e| CliError::Platform(format!("/v1/deployment: {e}")))?;
     let params = dtfhe_crypto::params_by_name(&dep.preset)?;
-    let pk_bytes = unb64("public_key", &dep.public_key).map_err(CliError::Platform)?;
+    let pk_bytes =
+        unb64("public_key", &dep.public_key).map_err(|e| CliError::Platform(e.to_string()))?;
     let pk = dtfhe_crypto::codec::decode_public_key(&params, &pk_bytes)?;
     let mut tables = Vec::new();
     for (paths, id) in files.iter().zip(sources) {

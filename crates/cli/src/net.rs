@@ -212,7 +212,8 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         .zip(&status.ciphertext_hashes)
         .enumerate()
     {
-        let bytes = unb64(&format!("ciphertexts[{i}]"), c).map_err(CliError::Platform)?;
+        let bytes = unb64(&format!("ciphertexts[{i}]"), c)
+            .map_err(|e| CliError::Platform(e.to_string()))?;
         if blake3::hash(&bytes).to_hex().as_str() != h {
             return Err(CliError::Platform(format!(
                 "query {id}: ciphertext {i} does not match its recorded hash"
@@ -239,8 +240,8 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
             )));
         }
         for (i, s) in a.sealed.iter().enumerate() {
-            let sealed =
-                unb64(&format!("sealed share {i} of {t}"), s).map_err(CliError::Platform)?;
+            let sealed = unb64(&format!("sealed share {i} of {t}"), s)
+                .map_err(|e| CliError::Platform(e.to_string()))?;
             let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
             let plain = open(&keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
                 CliError::Platform(format!(

@@ -199,7 +199,7 @@ pub fn check(released: &ResultSet, plain: &ResultSet) -> Result<usize, String> {
             n += 1;
         }
     }
-    plaintext::compare(released, plain, REL_TOL, ABS_TOL)?;
+    plaintext::compare(released, plain, REL_TOL, ABS_TOL).map_err(|e| e.to_string())?;
     Ok(n)
 }
 

@@ -289,9 +289,15 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     let mut other = d.clone();
     other.public_key = dtfhe_api::types::b64(b"a key of the platform's own");
     let e = dtfhe_api::ceremony::check_attestations(&other, &atts, &ids).unwrap_err();
-    assert!(e.contains("did not attest these keys"), "{e}");
+    assert!(
+        matches!(e, dtfhe_api::ceremony::AttestationError::WrongKeys { .. }),
+        "{e}"
+    );
     let e = dtfhe_api::ceremony::check_attestations(&d, &atts[..2], &ids).unwrap_err();
-    assert!(e.contains("has not attested"), "{e}");
+    assert!(
+        matches!(e, dtfhe_api::ceremony::AttestationError::NotAttested { .. }),
+        "{e}"
+    );
     // A trustee cannot attest in another's name, nor other keys.
     let forged = dtfhe_api::ceremony::attest(&p.trustees[0], b"x", b"y");
     let e = client(&p.base, &p.trustees[0])

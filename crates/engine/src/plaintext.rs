@@ -196,30 +196,82 @@ fn cell_eq(a: &Cell, b: &Cell, rel_tol: f64, abs_tol: f64) -> bool {
     }
 }
 
+/// The first difference [`compare`] finds between two results.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The column names differ.
+    #[error("columns differ: {left:?} vs {right:?}")]
+    Columns {
+        /// Columns of the first result.
+        left: Vec<String>,
+        /// Columns of the second result.
+        right: Vec<String>,
+    },
+    /// The row counts differ.
+    #[error("row counts differ: {left} vs {right}")]
+    RowCount {
+        /// Rows of the first result.
+        left: usize,
+        /// Rows of the second result.
+        right: usize,
+    },
+    /// A row has another number of cells.
+    #[error("row {row}: {left} vs {right} cells")]
+    RowWidth {
+        /// The row (0-based).
+        row: usize,
+        /// Cells in the first result's row.
+        left: usize,
+        /// Cells in the second result's row.
+        right: usize,
+    },
+    /// A cell differs beyond the tolerance.
+    #[error("row {row}, column `{column}`: {left:?} vs {right:?}")]
+    Cell {
+        /// The row (0-based).
+        row: usize,
+        /// The column's name.
+        column: String,
+        /// The first result's cell.
+        left: Cell,
+        /// The second result's cell.
+        right: Cell,
+    },
+}
+
 /// Compare two results cell by cell (numbers within `abs_tol + rel_tol·max(|a|,|b|)`);
 /// `Err` describes the first mismatch (row, column, both values).
-pub fn compare(a: &ResultSet, b: &ResultSet, rel_tol: f64, abs_tol: f64) -> Result<(), String> {
+pub fn compare(a: &ResultSet, b: &ResultSet, rel_tol: f64, abs_tol: f64) -> Result<(), Mismatch> {
     if a.columns != b.columns {
-        return Err(format!(
-            "columns differ: {:?} vs {:?}",
-            a.columns, b.columns
-        ));
+        return Err(Mismatch::Columns {
+            left: a.columns.clone(),
+            right: b.columns.clone(),
+        });
     }
     if a.rows.len() != b.rows.len() {
-        return Err(format!(
-            "row counts differ: {} vs {}",
-            a.rows.len(),
-            b.rows.len()
-        ));
+        return Err(Mismatch::RowCount {
+            left: a.rows.len(),
+            right: b.rows.len(),
+        });
     }
     for (r, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
         if ra.len() != rb.len() {
-            return Err(format!("row {r}: {} vs {} cells", ra.len(), rb.len()));
+            return Err(Mismatch::RowWidth {
+                row: r,
+                left: ra.len(),
+                right: rb.len(),
+            });
         }
         for (c, (x, y)) in ra.iter().zip(rb).enumerate() {
             if !cell_eq(x, y, rel_tol, abs_tol) {
                 let name = a.columns.get(c).map(String::as_str).unwrap_or("?");
-                return Err(format!("row {r}, column `{name}`: {x:?} vs {y:?}"));
+                return Err(Mismatch::Cell {
+                    row: r,
+                    column: name.to_string(),
+                    left: x.clone(),
+                    right: y.clone(),
+                });
             }
         }
     }

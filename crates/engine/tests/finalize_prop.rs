@@ -277,5 +277,5 @@ fn compare_conditioned(schema: &Schema, got: &ResultSet, want: &ResultSet) -> Re
             }
         }
     }
-    compare(&got2, &want2, 1e-9, 1e-9)
+    compare(&got2, &want2, 1e-9, 1e-9).map_err(|e| e.to_string())
 }

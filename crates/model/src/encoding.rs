@@ -48,7 +48,9 @@ impl FixedPoint {
     /// Fails ([`ThreadError::Codec`]) if `scale > 9` ([`MAX_SCALE`]), a bound is NaN or
     /// infinite, `min > max`, or a scaled bound exceeds [`MAX_SCALED_MAGNITUDE`] in magnitude.
     pub fn new(scale: u32, min: f64, max: f64) -> Result<FixedPoint, ThreadError> {
-        build(scale, min, max).map_err(|reason| ThreadError::Codec { reason })
+        build(scale, min, max).map_err(|e| ThreadError::Codec {
+            reason: e.to_string(),
+        })
     }
 
     /// Encode one decimal text field (e.g. `"642.15"`, `"-1.5e-3"`) into a centred integer.
@@ -162,26 +164,20 @@ pub enum EncodeError {
     },
 }
 
-fn build(scale: u32, min: f64, max: f64) -> Result<FixedPoint, String> {
+fn build(scale: u32, min: f64, max: f64) -> Result<FixedPoint, RangeError> {
     if scale > MAX_SCALE {
-        return Err(format!("scale {scale} is above the maximum of {MAX_SCALE}"));
+        return Err(RangeError::Scale(scale));
     }
     if !min.is_finite() || !max.is_finite() {
-        return Err("min and max must be finite numbers".to_string());
+        return Err(RangeError::NotFinite);
     }
     if min > max {
-        return Err(format!("min ({min}) is greater than max ({max})"));
+        return Err(RangeError::Inverted { min, max });
     }
-    let scaled = |x: f64, what: &str| -> Result<i64, String> {
-        let too_large = || {
-            format!(
-                "{what} ({x}) times 10^{scale} exceeds the supported magnitude 2^40 \
-                 ({MAX_SCALED_MAGNITUDE}); reduce the range or the scale"
-            )
-        };
+    let scaled = |x: f64, what: &'static str| -> Result<i64, RangeError> {
+        let too_large = || RangeError::TooLarge { what, x, scale };
         // `{}` on f64 prints the shortest text that round-trips, never in exponent form.
-        let dec =
-            Decimal::parse(&format!("{x}")).ok_or_else(|| format!("{what} is not a number"))?;
+        let dec = Decimal::parse(&format!("{x}")).ok_or(RangeError::NotANumber(what))?;
         let v = dec.scaled(scale).ok_or_else(too_large)?;
         if v.unsigned_abs() > MAX_SCALED_MAGNITUDE as u128 {
             return Err(too_large());
@@ -196,6 +192,25 @@ fn build(scale: u32, min: f64, max: f64) -> Result<FixedPoint, String> {
         max_scaled,
         offset: (min_scaled + max_scaled) / 2,
     })
+}
+
+/// Why a declared scale and range make no codec (reported as [`ThreadError::Codec`]).
+#[derive(Debug, thiserror::Error)]
+enum RangeError {
+    #[error("scale {0} is above the maximum of {MAX_SCALE}")]
+    Scale(u32),
+    #[error("min and max must be finite numbers")]
+    NotFinite,
+    #[error("min ({min}) is greater than max ({max})")]
+    Inverted { min: f64, max: f64 },
+    #[error("{0} is not a number")]
+    NotANumber(&'static str),
+    #[error("{what} ({x}) times 10^{scale} exceeds the supported magnitude 2^40 ({MAX_SCALED_MAGNITUDE}); reduce the range or the scale")]
+    TooLarge {
+        what: &'static str,
+        x: f64,
+        scale: u32,
+    },
 }
 
 /// An exactly parsed decimal: `(-1)^neg · digits · 10^exp`.

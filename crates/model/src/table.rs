@@ -320,7 +320,9 @@ impl<'a> Builder<'a> {
                 ));
             }
             let parsed = match &self.sinks[j] {
-                Sink::Public { ty, .. } => parse_public(*ty, text).map(Parsed::Public),
+                Sink::Public { ty, .. } => parse_public(*ty, text)
+                    .map(Parsed::Public)
+                    .map_err(|e| e.to_string()),
                 Sink::Encrypted { spec, .. } => {
                     if text.is_empty() {
                         Ok(Parsed::Encrypted(None))
@@ -394,8 +396,19 @@ enum Parsed {
     Encrypted(Option<i64>),
 }
 
+/// Why a public field does not parse (its text is public, so it may be quoted).
+#[derive(Debug, thiserror::Error)]
+enum PublicFieldError {
+    #[error("not an integer: {0}")]
+    NotInteger(String),
+    #[error("not a decimal number: {0}")]
+    NotDecimal(String),
+    #[error("text of {0} bytes is longer than the limit of {MAX_TEXT_LEN}")]
+    TextTooLong(usize),
+}
+
 /// Parse a trimmed public field; the error reason may quote the (public) value.
-fn parse_public(ty: PublicType, text: &str) -> Result<Value, String> {
+fn parse_public(ty: PublicType, text: &str) -> Result<Value, PublicFieldError> {
     if text.is_empty() {
         return Ok(Value::Null);
     }
@@ -403,17 +416,14 @@ fn parse_public(ty: PublicType, text: &str) -> Result<Value, String> {
         PublicType::Integer => text
             .parse::<i64>()
             .map(Value::Int)
-            .map_err(|_| format!("not an integer: {}", quote(text))),
+            .map_err(|_| PublicFieldError::NotInteger(quote(text))),
         PublicType::Decimal => match text.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Value::Dec(x)),
-            _ => Err(format!("not a decimal number: {}", quote(text))),
+            _ => Err(PublicFieldError::NotDecimal(quote(text))),
         },
         PublicType::Text => {
             if text.len() > MAX_TEXT_LEN {
-                Err(format!(
-                    "text of {} bytes is longer than the limit of {MAX_TEXT_LEN}",
-                    text.len()
-                ))
+                Err(PublicFieldError::TextTooLong(text.len()))
             } else {
                 Ok(Value::Text(text.to_string()))
             }

@@ -114,7 +114,7 @@ pub enum StoreError {
         /// Index of the offending chunk in the batch (0-based).
         index: usize,
         /// What is wrong with it.
-        reason: String,
+        reason: ChunkDefect,
     },
     /// A chunk was refused: unknown source, bad signature, replayed or
     /// reused seq, or a duplicate. Nothing of the chunk (nor of its batch)
@@ -253,4 +253,35 @@ impl std::fmt::Display for Refusal {
             ),
         }
     }
+}
+
+/// What is wrong with one chunk of an append ([`StoreError::InvalidChunk`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChunkDefect {
+    /// The chunk has no rows.
+    #[error("chunk has 0 rows")]
+    NoRows,
+    /// A part names no column.
+    #[error("part with an empty column name")]
+    EmptyColumn,
+    /// A part kind that is not a stored part.
+    #[error("column `{column}`: unknown part `{part}` (expected one of {:?} or a threshold indicator gt0..gt{})", dtfhe_model::PART_KINDS, dtfhe_model::MAX_INDICATOR_PARTS - 1)]
+    UnknownPart {
+        /// The column.
+        column: String,
+        /// The part as given.
+        part: String,
+    },
+    /// The same `(column, part)` twice.
+    #[error("column `{column}`: part `{part}` given twice")]
+    DuplicatePart {
+        /// The column.
+        column: String,
+        /// The part.
+        part: String,
+    },
+    /// The sequence number does not fit the database's signed 64-bit integer.
+    #[error("seq {0} is too large")]
+    SeqTooLarge(u64),
 }

@@ -295,11 +295,22 @@ pub(crate) struct ChunkRow<'a> {
     pub(crate) file_chunks: Option<i64>,
 }
 
+/// A stored part whose blob address is not a 64-digit hex hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("part {column}/{part}: bad blob address")]
+pub(crate) struct BadBlobAddress {
+    column: String,
+    part: String,
+}
+
 /// The hashes of a chunk's `ChunkAppended` entry: a record hash over every
 /// field of the chunk row (signature and origin included) and its parts,
 /// then the blake3 hash of the public bytes, then the blob address of each
 /// part in `(column, part)` order.
-pub(crate) fn chunk_hashes(c: &ChunkRow<'_>, parts: &[PartRow]) -> Result<Vec<Hash>, String> {
+pub(crate) fn chunk_hashes(
+    c: &ChunkRow<'_>,
+    parts: &[PartRow],
+) -> Result<Vec<Hash>, BadBlobAddress> {
     let mut parts: Vec<&PartRow> = parts.iter().collect();
     parts.sort();
     let public_hash = *blake3::hash(c.public).as_bytes();
@@ -322,9 +333,10 @@ pub(crate) fn chunk_hashes(c: &ChunkRow<'_>, parts: &[PartRow]) -> Result<Vec<Ha
         fields.push(column.as_bytes().to_vec());
         fields.push(part.as_bytes().to_vec());
         fields.push(blob.as_bytes().to_vec());
-        blobs.push(
-            blob_address(blob).ok_or_else(|| format!("part {column}/{part}: bad blob address"))?,
-        );
+        blobs.push(blob_address(blob).ok_or_else(|| BadBlobAddress {
+            column: column.clone(),
+            part: part.clone(),
+        })?);
     }
     let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
     let mut out = vec![record_hash("dtfhe chunk v2", &refs), public_hash];

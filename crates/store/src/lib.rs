@@ -37,7 +37,7 @@ mod store;
 use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
 
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
-pub use error::{Refusal, StoreError};
+pub use error::{ChunkDefect, Refusal, StoreError};
 pub use location::{redact_url, ParseStoreLocationError, StoreLocation};
 pub use migrate::SCHEMA_VERSION;
 pub use store::artifacts::{

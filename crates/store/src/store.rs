@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::db::{params, Db, PgConn, SqlContext};
 use crate::error::Refusal;
-use crate::error::StoreError;
+use crate::error::{ChunkDefect, StoreError};
 use crate::ledger::{self, Writer};
 use crate::location::{redact_url, StoreLocation};
 use crate::signing;
@@ -21,10 +21,7 @@ use crate::{
     migrate, ConsistencyProof, Deployment, FileChunk, InclusionProof, LogIdentity, PartMeta,
     VerifyReport, KEY_FILE, STORE_FILE,
 };
-use dtfhe_model::{
-    chunk_message, ChunkMeta, ChunkOrigin, ChunkProvenance, NewChunk, MAX_INDICATOR_PARTS,
-    PART_KINDS,
-};
+use dtfhe_model::{chunk_message, ChunkMeta, ChunkOrigin, ChunkProvenance, NewChunk};
 
 /// How long a writer waits for another connection's lock before failing:
 /// the CLI, a server and an auditor may open the same store concurrently.
@@ -1211,7 +1208,7 @@ fn append_in(
             dataset: dataset.to_string(),
             source_name: source.to_string(),
             index,
-            reason: format!("seq {} is too large", chunk.seq),
+            reason: ChunkDefect::SeqTooLarge(chunk.seq),
         })?;
         let content = ledger::content_hash(dataset, chunk.rows, &public_hash, &signed);
         if let Some(r) = tx
@@ -1304,8 +1301,8 @@ fn append_in(
                 file_index,
                 file_chunks,
             };
-            let entry_hashes =
-                ledger::chunk_hashes(&row, &part_rows).map_err(StoreError::Invalid)?;
+            let entry_hashes = ledger::chunk_hashes(&row, &part_rows)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
             let origin = match &chunk.origin {
                 Some(o) => format!(
                     ", chunk {} of {} of file {}",
@@ -1377,30 +1374,26 @@ fn last_seq_of(
 }
 
 /// Checks one chunk of an append; the error is the reason it is invalid.
-fn validate_chunk(chunk: &NewChunk) -> Result<(), String> {
+fn validate_chunk(chunk: &NewChunk) -> Result<(), ChunkDefect> {
     if chunk.rows == 0 {
-        return Err("chunk has 0 rows".into());
+        return Err(ChunkDefect::NoRows);
     }
     let mut seen = HashSet::new();
     for p in &chunk.parts {
         if p.column.is_empty() {
-            return Err("part with an empty column name".into());
+            return Err(ChunkDefect::EmptyColumn);
         }
         if !dtfhe_model::is_part_kind(&p.part) {
-            return Err(format!(
-                "column `{}`: unknown part `{}` (expected one of {:?} or a threshold \
-                 indicator gt0..gt{})",
-                p.column,
-                p.part,
-                PART_KINDS,
-                MAX_INDICATOR_PARTS - 1
-            ));
+            return Err(ChunkDefect::UnknownPart {
+                column: p.column.clone(),
+                part: p.part.clone(),
+            });
         }
         if !seen.insert((p.column.as_str(), p.part.as_str())) {
-            return Err(format!(
-                "column `{}`: part `{}` given twice",
-                p.column, p.part
-            ));
+            return Err(ChunkDefect::DuplicatePart {
+                column: p.column.clone(),
+                part: p.part.clone(),
+            });
         }
     }
     Ok(())

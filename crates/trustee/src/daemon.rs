@@ -40,6 +40,7 @@ use dtfhe_model::Schema;
 use dtfhe_release::pipeline::build_request;
 use dtfhe_release::{LocalPolicy, Policy};
 
+use crate::refusal::ReviewRefusal;
 use crate::shares::ciphertext_hash;
 use crate::{Trustee, TrusteeError};
 
@@ -104,12 +105,12 @@ fn crypto(e: dtfhe_crypto::CryptoError) -> DaemonError {
 }
 
 /// What one review decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Decision {
     /// Approved with this many sealed shares.
     Approved(usize),
     /// Refused, with the reason sent.
-    Refused(String),
+    Refused(ReviewRefusal),
 }
 
 /// Every registered dataset schema, from `GET /v1/datasets`.
@@ -147,7 +148,8 @@ impl std::fmt::Debug for RemoteDeployment {
 pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, DaemonError> {
     let info: DeploymentInfo = client.get_json("/v1/deployment")?;
     let params = dtfhe_crypto::params_by_name(&info.preset).map_err(crypto)?;
-    let relin = unb64("relin_key", &info.relin_key).map_err(DaemonError::Protocol)?;
+    let relin =
+        unb64("relin_key", &info.relin_key).map_err(|e| DaemonError::Protocol(e.to_string()))?;
     let relin = codec::decode_relin_key(&params, &relin).map_err(crypto)?;
     let multiplier = Multiplier::new(&params, relin).map_err(crypto)?;
     Ok(RemoteDeployment {
@@ -221,36 +223,33 @@ pub fn check_public_key(
     me: &str,
     own: &[u8],
     public_key: &[u8],
-) -> Result<(), String> {
-    let seed = CeremonySeed::from_hex(&state.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+) -> Result<(), KeyCheckError> {
+    let seed = CeremonySeed::from_hex(&state.seed).map_err(KeyCheckError::Seed)?;
     let names: Vec<&String> = state.pk_share_messages.keys().collect();
     let mut expected: Vec<&String> = trustees.iter().collect();
     expected.sort();
     if names != expected {
-        return Err(format!(
-            "the published public-key shares are of {:?}, the deployment's trustees are {:?}",
-            names, expected
-        ));
+        return Err(KeyCheckError::PkShareSet {
+            published: names.into_iter().cloned().collect(),
+            expected: expected.into_iter().cloned().collect(),
+        });
     }
     let mut shares = Vec::with_capacity(names.len());
     for (t, b) in &state.pk_share_messages {
         let bytes = unb64(&format!("public-key share of {t}"), b)?;
         if t == me && bytes != own {
-            return Err(format!(
-                "the published public-key share of `{me}` is not the one it gave"
-            ));
+            return Err(KeyCheckError::OwnPkShare { me: me.to_string() });
         }
-        shares.push(
-            PkShareMsg::from_bytes(params, &bytes)
-                .map_err(|e| format!("public-key share of {t}: {e}"))?,
-        );
+        shares.push(PkShareMsg::from_bytes(params, &bytes).map_err(|source| {
+            KeyCheckError::Message {
+                what: format!("public-key share of {t}"),
+                source,
+            }
+        })?);
     }
-    let pk = aggregate_public_key(params, &seed, &shares).map_err(|e| e.to_string())?;
+    let pk = aggregate_public_key(params, &seed, &shares).map_err(KeyCheckError::Aggregate)?;
     if codec::encode_public_key(params, &pk) != public_key {
-        return Err(
-            "the deployment's public key is not the aggregate of the trustees' public-key shares"
-                .into(),
-        );
+        return Err(KeyCheckError::PublicKeyMismatch);
     }
     Ok(())
 }
@@ -267,9 +266,8 @@ pub fn check_relin_key(
     me: &str,
     own: (&[u8], &[u8]),
     relin_key: &[u8],
-) -> Result<(), String> {
-    let seed =
-        CeremonySeed::from_hex(&transcript.seed).map_err(|e| format!("ceremony seed: {e}"))?;
+) -> Result<(), KeyCheckError> {
+    let seed = CeremonySeed::from_hex(&transcript.seed).map_err(KeyCheckError::Seed)?;
     let mut expected: Vec<&String> = trustees.iter().collect();
     expected.sort();
     let mut round1 = Vec::new();
@@ -277,41 +275,108 @@ pub fn check_relin_key(
     for (round, map, mine) in [(1, &transcript.rlk1, own.0), (2, &transcript.rlk2, own.1)] {
         let names: Vec<&String> = map.keys().collect();
         if names != expected {
-            return Err(format!(
-                "the published round-{round} relinearisation messages are of {names:?}, the \
-                 deployment's trustees are {expected:?}"
-            ));
+            return Err(KeyCheckError::RlkSet {
+                round,
+                published: names.into_iter().cloned().collect(),
+                expected: expected.iter().map(|t| t.to_string()).collect(),
+            });
         }
         for (t, b) in map {
             let bytes = unb64(&format!("round-{round} message of {t}"), b)?;
             if t == me && bytes != mine {
-                return Err(format!(
-                    "the published round-{round} relinearisation message of `{me}` is not the \
-                     one it gave"
-                ));
+                return Err(KeyCheckError::OwnRlk {
+                    round,
+                    me: me.to_string(),
+                });
             }
             if round == 1 {
-                round1.push(
-                    Rlk1Msg::from_bytes(params, &bytes)
-                        .map_err(|e| format!("round-1 message of {t}: {e}"))?,
-                );
+                round1.push(Rlk1Msg::from_bytes(params, &bytes).map_err(|source| {
+                    KeyCheckError::Message {
+                        what: format!("round-1 message of {t}"),
+                        source,
+                    }
+                })?);
             } else {
-                round2.push(
-                    Rlk2Msg::from_bytes(params, &bytes)
-                        .map_err(|e| format!("round-2 message of {t}: {e}"))?,
-                );
+                round2.push(Rlk2Msg::from_bytes(params, &bytes).map_err(|source| {
+                    KeyCheckError::Message {
+                        what: format!("round-2 message of {t}"),
+                        source,
+                    }
+                })?);
             }
         }
     }
-    let aggregate = aggregate_round1(params, &seed, &round1).map_err(|e| e.to_string())?;
-    let rk = aggregate_relin_key(params, &seed, &aggregate, &round2).map_err(|e| e.to_string())?;
+    let aggregate = aggregate_round1(params, &seed, &round1).map_err(KeyCheckError::Aggregate)?;
+    let rk = aggregate_relin_key(params, &seed, &aggregate, &round2)
+        .map_err(KeyCheckError::Aggregate)?;
     if codec::encode_relin_key(params, &rk) != relin_key {
-        return Err(
-            "the deployment's relinearisation key is not the one the trustees' messages give"
-                .into(),
-        );
+        return Err(KeyCheckError::RelinKeyMismatch);
     }
     Ok(())
+}
+
+/// Why [`check_public_key`] or [`check_relin_key`] refuses the deployment's keys: the
+/// trustee then refuses to serve the deployment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyCheckError {
+    /// The ceremony seed does not decode.
+    #[error("ceremony seed: {0}")]
+    Seed(dtfhe_crypto::CryptoError),
+    /// A message field is not base64.
+    #[error(transparent)]
+    Field(#[from] dtfhe_api::types::FieldError),
+    /// A ceremony message does not decode.
+    #[error("{what}: {source}")]
+    Message {
+        /// Which message.
+        what: String,
+        /// Why.
+        source: dtfhe_crypto::CryptoError,
+    },
+    /// The messages do not aggregate.
+    #[error("{0}")]
+    Aggregate(dtfhe_crypto::CryptoError),
+    /// The public-key shares are not one per trustee of the deployment.
+    #[error("the published public-key shares are of {published:?}, the deployment's trustees are {expected:?}")]
+    PkShareSet {
+        /// Trustees whose share is published.
+        published: Vec<String>,
+        /// The deployment's trustees (sorted).
+        expected: Vec<String>,
+    },
+    /// This trustee's published public-key share is not the one it gave.
+    #[error("the published public-key share of `{me}` is not the one it gave")]
+    OwnPkShare {
+        /// This trustee.
+        me: String,
+    },
+    /// The deployment's public key is another key.
+    #[error("the deployment's public key is not the aggregate of the trustees' public-key shares")]
+    PublicKeyMismatch,
+    /// The relinearisation messages of a round are not one per trustee.
+    #[error("the published round-{round} relinearisation messages are of {published:?}, the deployment's trustees are {expected:?}")]
+    RlkSet {
+        /// The round (1 or 2).
+        round: u8,
+        /// Trustees whose message is published.
+        published: Vec<String>,
+        /// The deployment's trustees (sorted).
+        expected: Vec<String>,
+    },
+    /// This trustee's published relinearisation message is not the one it gave.
+    #[error(
+        "the published round-{round} relinearisation message of `{me}` is not the one it gave"
+    )]
+    OwnRlk {
+        /// The round (1 or 2).
+        round: u8,
+        /// This trustee.
+        me: String,
+    },
+    /// The deployment's relinearisation key is another key.
+    #[error("the deployment's relinearisation key is not the one the trustees' messages give")]
+    RelinKeyMismatch,
 }
 
 /// Writes a public file of the trustee's directory (temporary file, fsync, rename).
@@ -358,8 +423,8 @@ pub fn verify_and_attest(
             opts.dir.join(PK_SHARE_FILE).display()
         ))
     })?;
-    let public_key =
-        unb64("public_key", &deployed.info.public_key).map_err(DaemonError::Protocol)?;
+    let public_key = unb64("public_key", &deployed.info.public_key)
+        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
     check_public_key(
         &deployed.params,
         &state,
@@ -378,7 +443,8 @@ pub fn verify_and_attest(
             ))
         })
     };
-    let relin_key = unb64("relin_key", &deployed.info.relin_key).map_err(DaemonError::Protocol)?;
+    let relin_key = unb64("relin_key", &deployed.info.relin_key)
+        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
     check_relin_key(
         &deployed.params,
         &transcript,
@@ -519,7 +585,8 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                 let bytes = match &round2 {
                     Some(b) => b.clone(),
                     None => {
-                        let agg = unb64("round1_aggregate", agg).map_err(DaemonError::Protocol)?;
+                        let agg = unb64("round1_aggregate", agg)
+                            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
                         let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
                         let b = p.round2(&agg, &mut rng).map_err(crypto)?.to_bytes();
                         write_public(&opts.dir.join(RLK2_FILE), &b)?;
@@ -575,7 +642,7 @@ pub fn review_and_answer(
         Err(Review::Refuse(reason)) => (
             ReleaseAnswer {
                 approve: false,
-                reason: Some(reason.clone()),
+                reason: Some(reason.to_string()),
                 sealed: Vec::new(),
             },
             Decision::Refused(reason),
@@ -589,7 +656,7 @@ pub fn review_and_answer(
 /// A review that did not approve.
 enum Review {
     /// Refuse with this reason.
-    Refuse(String),
+    Refuse(ReviewRefusal),
     /// Could not decide now (platform unreachable); retry later.
     Retry(DaemonError),
 }
@@ -598,7 +665,7 @@ fn api(e: ApiError) -> Review {
     if e.is_retryable() {
         Review::Retry(e.into())
     } else {
-        Review::Refuse(format!("the platform refused a check: {e}"))
+        Review::Refuse(ReviewRefusal::PlatformRefused(e))
     }
 }
 
@@ -617,12 +684,16 @@ fn review(
     let analyst = ids
         .iter()
         .find(|i| i.name == r.analyst)
-        .ok_or_else(|| Review::Refuse(format!("`{}` is not a registered identity", r.analyst)))?;
+        .ok_or_else(|| Review::Refuse(ReviewRefusal::NotRegistered(r.analyst.clone())))?;
     if analyst.role != Role::Analyst {
-        return Err(Review::Refuse(format!("`{}` is not an analyst", r.analyst)));
+        return Err(Review::Refuse(ReviewRefusal::NotAnalyst(r.analyst.clone())));
     }
-    let key = dtfhe_api::identity::parse_public_key(&analyst.public_key)
-        .map_err(|e| Review::Refuse(format!("`{}`'s registered key: {e}", r.analyst)))?;
+    let key = dtfhe_api::identity::parse_public_key(&analyst.public_key).map_err(|source| {
+        Review::Refuse(ReviewRefusal::AnalystKey {
+            analyst: r.analyst.clone(),
+            source,
+        })
+    })?;
     verify_statement(
         &key,
         &r.analyst,
@@ -632,58 +703,56 @@ fn review(
         &r.sql,
         &r.statement_signature,
     )
-    .map_err(Review::Refuse)?;
+    .map_err(|e| Review::Refuse(e.into()))?;
     let now = dtfhe_model::clock::now_unix();
     if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
-        return Err(Review::Refuse(format!(
-            "the analyst's statement is dated {} s in the future",
-            r.timestamp - now
+        return Err(Review::Refuse(ReviewRefusal::FutureStatement(
+            r.timestamp - now,
         )));
     }
     if let Some(max) = opts.max_age {
         let age = now.saturating_sub(r.timestamp);
         if age > max.as_secs() {
-            return Err(Review::Refuse(format!(
-                "the analyst's statement is {age} s old, beyond this trustee's limit of {} s",
-                max.as_secs()
-            )));
+            return Err(Review::Refuse(ReviewRefusal::StaleStatement {
+                age,
+                max: max.as_secs(),
+            }));
         }
     }
     let recipient = unb64("recipient", &r.recipient)
-        .map_err(Review::Refuse)
+        .map_err(|e| Review::Refuse(e.into()))
         .and_then(|b| {
             RecipientPublicKey::from_bytes(&b)
-                .map_err(|e| Review::Refuse(format!("recipient key: {e}")))
+                .map_err(|e| Review::Refuse(ReviewRefusal::RecipientKey(e)))
         })?;
 
     // Re-derive: plan with the registered schemas, compute over the signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
         DaemonError::Api(e) => api(e),
-        other => Review::Refuse(other.to_string()),
+        other => Review::Refuse(ReviewRefusal::Schemas(other)),
     })?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let query = dtfhe_engine::plan(&r.sql, &catalog)
-        .map_err(|e| Review::Refuse(format!("the query cannot be planned: {e}")))?;
+    let query =
+        dtfhe_engine::plan(&r.sql, &catalog).map_err(|e| Review::Refuse(ReviewRefusal::Plan(e)))?;
     if !query.dataset.eq_ignore_ascii_case(&r.dataset) {
-        return Err(Review::Refuse(format!(
-            "the request names dataset `{}` but the SQL queries `{}`",
-            r.dataset, query.dataset
-        )));
+        return Err(Review::Refuse(ReviewRefusal::DatasetMismatch {
+            named: r.dataset.clone(),
+            queried: query.dataset.clone(),
+        }));
     }
     if !analyst.grants(&query.dataset) {
-        return Err(Review::Refuse(format!(
-            "`{}` has no grant for dataset `{}`",
-            r.analyst, query.dataset
-        )));
+        return Err(Review::Refuse(ReviewRefusal::NoGrant {
+            analyst: r.analyst.clone(),
+            dataset: query.dataset.clone(),
+        }));
     }
     if let Some(allowed) = &opts.datasets {
         if !allowed
             .iter()
             .any(|d| d.eq_ignore_ascii_case(&query.dataset))
         {
-            return Err(Review::Refuse(format!(
-                "this trustee's local policy releases nothing of dataset `{}`",
-                query.dataset
+            return Err(Review::Refuse(ReviewRefusal::LocalPolicy(
+                query.dataset.clone(),
             )));
         }
     }
@@ -706,7 +775,7 @@ fn review(
         .map(|c| hex::encode(ciphertext_hash(params, &c.ciphertext)))
         .collect();
     if mine != r.ciphertext_hashes {
-        return Err(Review::Refuse(MISMATCH_REASON.to_string()));
+        return Err(Review::Refuse(ReviewRefusal::CiphertextMismatch));
     }
 
     // Policy on the trustee's own facts, disclosure record, share log.
@@ -730,7 +799,7 @@ fn review(
     let shares = match trustee.review(params, &policy, &request) {
         Ok(s) => s,
         Err(TrusteeError::Refused { reason, .. }) => {
-            return Err(Review::Refuse(reason.to_string()))
+            return Err(Review::Refuse(ReviewRefusal::Policy(reason)))
         }
         Err(e) => return Err(Review::Retry(e.into())),
     };
@@ -758,6 +827,6 @@ fn engine(e: dtfhe_engine::EngineError) -> Review {
         dtfhe_engine::EngineError::Read(dtfhe_model::ChunkReadError::Unavailable { .. }) => {
             Review::Retry(DaemonError::Protocol(e.to_string()))
         }
-        _ => Review::Refuse(format!("re-deriving the computation failed: {e}")),
+        _ => Review::Refuse(ReviewRefusal::Recompute(e)),
     }
 }

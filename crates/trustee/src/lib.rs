@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod keystore;
+pub mod refusal;
 pub mod shares;
 
 pub use keystore::Trustee;

@@ -91,25 +91,53 @@ pub fn full_share_to_bytes(share: &FullShare) -> Vec<u8> {
     out
 }
 
+/// Why stored full-share bytes do not decode (see [`full_share_from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShareFormatError {
+    /// Fewer bytes than the header.
+    #[error("full share shorter than its 7-byte header")]
+    Short,
+    /// An unknown format version byte.
+    #[error("full share format version {0}")]
+    Version(u8),
+    /// Level, row count or row length do not fit the parameters.
+    #[error(
+        "full share with level {level}, {k} residue rows of {n} does not fit these parameters"
+    )]
+    Shape {
+        /// Modulus level in the header.
+        level: usize,
+        /// Residue rows in the header.
+        k: usize,
+        /// Row length in the header.
+        n: usize,
+    },
+    /// The body is not `8 * k * n` bytes.
+    #[error("full share has the wrong length")]
+    Length,
+    /// A residue is not below its prime.
+    #[error("full share residue not reduced modulo its prime")]
+    Unreduced,
+}
+
 /// Decode a full share and check it against the parameters.
-pub fn full_share_from_bytes(params: &Params, bytes: &[u8]) -> Result<FullShare, String> {
+pub fn full_share_from_bytes(params: &Params, bytes: &[u8]) -> Result<FullShare, ShareFormatError> {
     if bytes.len() < 7 {
-        return Err("full share shorter than its 7-byte header".into());
+        return Err(ShareFormatError::Short);
     }
     if bytes[0] != FULL_SHARE_VERSION {
-        return Err(format!("full share format version {}", bytes[0]));
+        return Err(ShareFormatError::Version(bytes[0]));
     }
     let (level, k) = (bytes[1] as usize, bytes[2] as usize);
     let n = u32::from_le_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]) as usize;
     let moduli = &params.spec.moduli;
     if level >= moduli.len() || k != moduli.len() - level || n != params.slots() {
-        return Err(format!(
-            "full share with level {level}, {k} residue rows of {n} does not fit these parameters"
-        ));
+        return Err(ShareFormatError::Shape { level, k, n });
     }
     let body = &bytes[7..];
     if body.len() != 8 * k * n {
-        return Err("full share has the wrong length".into());
+        return Err(ShareFormatError::Length);
     }
     let mut residues = Vec::with_capacity(k);
     for (row, q) in body.chunks_exact(8 * n).zip(moduli) {
@@ -118,7 +146,7 @@ pub fn full_share_from_bytes(params: &Params, bytes: &[u8]) -> Result<FullShare,
             .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect();
         if row.iter().any(|r| r >= q) {
-            return Err("full share residue not reduced modulo its prime".into());
+            return Err(ShareFormatError::Unreduced);
         }
         residues.push(row);
     }
@@ -320,7 +348,8 @@ impl ShareLog {
             for &i in &new {
                 let bytes = full_share_to_bytes(&fresh(i)?);
                 let h = hex(blake3::hash(&bytes).as_bytes());
-                write_durably(&blobs, &format!("{h}.bin"), &bytes).map_err(|e| self.err(e))?;
+                write_durably(&blobs, &format!("{h}.bin"), &bytes)
+                    .map_err(|e| self.err(e.to_string()))?;
                 lines.push_str(&Self::line(ShareKind::Full, &cts[i], &h));
             }
             sync_dir(&blobs);
@@ -351,17 +380,30 @@ impl ShareLog {
 }
 
 /// Writes `name` in `dir` through a temporary file, fsync'd, then renamed into place.
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+/// The error names the file the I/O failed on.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), FileError> {
     let path = dir.join(name);
     if path.exists() {
         return Ok(());
     }
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| FileError { path: p, source }
+    };
+    let mut f = fs::File::create(&tmp).map_err(at(&tmp))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(at(&tmp))?;
+    fs::rename(&tmp, &path).map_err(at(&path))
+}
+
+/// An I/O failure on one file of the trustee's directory.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+struct FileError {
+    path: std::path::PathBuf,
+    source: std::io::Error,
 }
 
 /// Best-effort fsync of a directory, so a new file's entry survives power loss.

@@ -494,7 +494,8 @@ impl Step {
 async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json<CeremonyState>> {
     require_ceremony_trustee(&state, &req).await?;
     let body: CeremonyShare = req.json()?;
-    let bytes = unb64("share", &body.share).map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+    let bytes =
+        unb64("share", &body.share).map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
     let trustee = req.caller.name.clone();
     let st = state.clone();
     state

@@ -203,7 +203,7 @@ async fn file_chunks(
     req: Signed,
 ) -> ApiResult<Json<Vec<FileChunkInfo>>> {
     require_self(&req, &state, &name, &source).await?;
-    let hash = unhex32("file_hash", &file_hash).map_err(bad)?;
+    let hash = unhex32("file_hash", &file_hash).map_err(|e| bad(e.to_string()))?;
     let out = state
         .with_store(move |s| Ok(s.file_chunks(&name, &source, &hash)?))
         .await?;

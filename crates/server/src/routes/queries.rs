@@ -89,7 +89,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     )
     .map_err(|e| ApiProblem(Problem::bad_request(format!("statement_signature: {e}"))))?;
     let recipient = dtfhe_api::types::unb64("recipient", &q.recipient)
-        .map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+        .map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
     if recipient.len() != 32 {
         return Err(ApiProblem(Problem::bad_request(
             "recipient: expected a 32-byte X25519 public key",

@@ -196,7 +196,7 @@ fn check_answer(
         let mut hashes: Vec<Hash> = Vec::with_capacity(expected);
         for (i, s) in a.sealed.iter().enumerate() {
             let bytes = unb64(&format!("sealed[{i}]"), s)
-                .map_err(|e| ApiProblem(Problem::bad_request(e)))?;
+                .map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
             if bytes.is_empty() || bytes.len() > MAX_SEALED_BYTES {
                 return Err(ApiProblem(Problem::bad_request(format!(
                     "sealed[{i}]: {} bytes is not a sealed share",

@@ -1,0 +1,88 @@
+//! Why a trustee refuses a release request. The daemon decides on these variants; the text
+//! is made only at the wire boundary (`ReleaseAnswer.reason`) and in logs.
+
+use dtfhe_api::identity::PublicKeyError;
+use dtfhe_api::release::StatementError;
+use dtfhe_api::types::FieldError;
+use dtfhe_api::ApiError;
+use dtfhe_crypto::CryptoError;
+use dtfhe_engine::EngineError;
+
+use crate::daemon::{DaemonError, MISMATCH_REASON};
+
+/// Why a trustee refused a release request (the reason sent to the platform and analyst).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReviewRefusal {
+    /// The platform answered a check with a refusal that will not change.
+    #[error("the platform refused a check: {0}")]
+    PlatformRefused(ApiError),
+    /// The analyst is not a registered identity.
+    #[error("`{0}` is not a registered identity")]
+    NotRegistered(String),
+    /// The requester is registered, but not as an analyst.
+    #[error("`{0}` is not an analyst")]
+    NotAnalyst(String),
+    /// The analyst's registered key does not parse.
+    #[error("`{analyst}`'s registered key: {source}")]
+    AnalystKey {
+        /// The analyst.
+        analyst: String,
+        /// What is wrong with the key.
+        source: PublicKeyError,
+    },
+    /// The analyst's statement signature is refused.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    /// The statement is dated in the future beyond the allowed clock skew.
+    #[error("the analyst's statement is dated {0} s in the future")]
+    FutureStatement(u64),
+    /// The statement is older than this trustee's limit.
+    #[error("the analyst's statement is {age} s old, beyond this trustee's limit of {max} s")]
+    StaleStatement {
+        /// Its age, seconds.
+        age: u64,
+        /// The limit, seconds.
+        max: u64,
+    },
+    /// The recipient field is not base64.
+    #[error(transparent)]
+    RecipientField(#[from] FieldError),
+    /// The recipient bytes are not an HPKE public key.
+    #[error("recipient key: {0}")]
+    RecipientKey(CryptoError),
+    /// The registered schemas cannot be used.
+    #[error("{0}")]
+    Schemas(DaemonError),
+    /// The SQL does not plan against the registered schemas.
+    #[error("the query cannot be planned: {0}")]
+    Plan(EngineError),
+    /// The request names another dataset than its SQL.
+    #[error("the request names dataset `{named}` but the SQL queries `{queried}`")]
+    DatasetMismatch {
+        /// Dataset in the request.
+        named: String,
+        /// Dataset the SQL queries.
+        queried: String,
+    },
+    /// The analyst has no grant for the dataset.
+    #[error("`{analyst}` has no grant for dataset `{dataset}`")]
+    NoGrant {
+        /// The analyst.
+        analyst: String,
+        /// The dataset.
+        dataset: String,
+    },
+    /// This trustee's local policy excludes the dataset.
+    #[error("this trustee's local policy releases nothing of dataset `{0}`")]
+    LocalPolicy(String),
+    /// Re-deriving the computation over the signed chunks failed for good.
+    #[error("re-deriving the computation failed: {0}")]
+    Recompute(EngineError),
+    /// The platform's ciphertexts are not the re-derived ones.
+    #[error("{MISMATCH_REASON}")]
+    CiphertextMismatch,
+    /// The disclosure policy (k, DP budget, audit) refuses the release.
+    #[error("{0}")]
+    Policy(dtfhe_release::Refusal),
+}
