@@ -62,11 +62,19 @@ impl Net {
         ]
     }
 
-    /// The query is refused (exit 4) by the trustees; returns the message.
+    /// The query is refused (exit 4, nothing on stdout) by the trustees; returns the message
+    /// (stderr after the analyst's progress line).
     fn refused(&self, sql: &str) -> String {
-        let e = fails_with(4, self.query_args(sql));
+        let o = dtfhe(self.query_args(sql));
+        let (out, err) = texts(&o);
+        assert_eq!(o.status.code(), Some(4), "{sql}: {err}");
+        assert!(out.is_empty(), "{sql}: {out}");
+        let e = err
+            .split_once("error: refused: ")
+            .unwrap_or_else(|| panic!("{sql}: {err}"))
+            .1;
         assert!(e.contains("nothing was decrypted"), "{sql}: {e}");
-        e
+        e.to_string()
     }
 
     /// The query is released and equals the plaintext answer; returns its query id.

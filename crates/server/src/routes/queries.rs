@@ -310,6 +310,7 @@ async fn status(
                     } else {
                         Vec::new()
                     },
+                    epsilon: a.epsilon,
                 })
                 .collect();
             Some((
