@@ -167,7 +167,7 @@ pub struct ReleaseInfo {
 }
 
 /// `POST /v1/releases/{id}/answers` (trustee).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseAnswer {
     /// Whether the trustee approves the release.
     pub approve: bool,
@@ -178,10 +178,15 @@ pub struct ReleaseAnswer {
     /// on a refusal.
     #[serde(default)]
     pub sealed: Vec<String>,
+    /// The differential-privacy ε this trustee's noise share was drawn for (its policy's
+    /// default when the analyst named none), so the analyst learns that, and how much, the
+    /// result is noised; `None` for an exact release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
 }
 
 /// One trustee's recorded answer, as the analyst sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrusteeAnswer {
     /// The trustee.
     pub trustee: String,
@@ -193,6 +198,10 @@ pub struct TrusteeAnswer {
     /// The sealed shares (only once every trustee approved).
     #[serde(default)]
     pub sealed: Vec<String>,
+    /// The ε of the trustee's noise share on an approval in dp mode (see
+    /// [`ReleaseAnswer::epsilon`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
 }
 
 /// Where a query stands.

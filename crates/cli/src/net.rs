@@ -286,8 +286,21 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         compute_seconds,
         release_seconds,
         released_ciphertexts: cts.len(),
-        epsilon: opts.epsilon,
+        epsilon: applied_epsilon(opts.epsilon, &status),
     })
+}
+
+/// The ε the trustees' noise was drawn for: each approving trustee states it (its policy's
+/// default when the analyst named none, so an analyst of a dp deployment learns the result
+/// is noised); the largest stated, the weakest guarantee, is reported.
+fn applied_epsilon(asked: Option<f64>, status: &QueryStatus) -> Option<f64> {
+    status
+        .answers
+        .iter()
+        .filter(|a| a.approve)
+        .filter_map(|a| a.epsilon)
+        .chain(asked)
+        .reduce(f64::max)
 }
 
 /// Options of `dtfhe trustee`.

@@ -6,8 +6,12 @@
 //! requests (unregistered identity, no grant).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{wait_for_platform, Proc};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dtfhe_api::types::{ChunkInfo, Health};
@@ -26,29 +30,6 @@ const MARKER_RPM: &str = "2971";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dtfhe")
-}
-
-/// A child process killed when dropped.
-struct Proc {
-    child: Child,
-    name: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 struct World {
@@ -157,26 +138,9 @@ impl World {
     }
 
     fn spawn(&self, name: &str, args: &[&str]) -> Proc {
-        let log = self.root.join(format!("{name}.log"));
         // Appended, so a restarted process keeps its earlier log (the secrecy check at the
         // end reads every server log).
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(bin())
-            .args(args)
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        Proc {
-            child,
-            name: name.into(),
-            log,
-        }
+        Proc::spawn(&self.root, name, args)
     }
 
     fn serve(&self, admin_key: &str) -> Proc {
@@ -201,16 +165,7 @@ impl World {
             args.extend(["--store", url.as_str()]);
         }
         let p = self.spawn("serve", &args);
-        let c = Client::new(&self.url, None, Duration::from_secs(5));
-        let started = Instant::now();
-        while c.get_json::<Health>("/v1/health").is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start: {}",
-                p.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_platform(&self.url, false, Duration::from_secs(30), || p.log());
         p
     }
 
@@ -311,22 +266,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn wait(p: &mut Proc, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{} did not finish: {}",
-            p.name,
-            p.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Rows of a CSV of this schema: (line, torque, rpm), deterministic.
@@ -486,16 +425,8 @@ fn end_to_end(w: World) {
     write_csv(&c2, &r2);
     let mut a1 = w.agent("edge-1", &c1);
     let mut a2 = w.agent("edge-2", &c2);
-    assert!(
-        wait(&mut a1, Duration::from_secs(120)).success(),
-        "{}",
-        a1.log()
-    );
-    assert!(
-        wait(&mut a2, Duration::from_secs(120)).success(),
-        "{}",
-        a2.log()
-    );
+    assert!(a1.wait(Duration::from_secs(120)).success(), "{}", a1.log());
+    assert!(a2.wait(Duration::from_secs(120)).success(), "{}", a2.log());
     let mut all: Vec<(String, (String, String, String))> = r1
         .iter()
         .map(|r| ("edge-1".to_string(), r.clone()))
@@ -574,7 +505,7 @@ fn end_to_end(w: World) {
     server = w.serve(&root_key);
     trustees[2] = w.trustee("plant-c", &[]);
     assert!(
-        wait(&mut analyst, Duration::from_secs(150)).success(),
+        analyst.wait(Duration::from_secs(150)).success(),
         "{}",
         analyst.log()
     );
@@ -614,11 +545,7 @@ fn end_to_end(w: World) {
     let mid_ingest = a3.child.try_wait().unwrap().is_none() && at_kill < before + 8;
     std::thread::sleep(Duration::from_millis(1500));
     let server2 = w.serve(&root_key);
-    assert!(
-        wait(&mut a3, Duration::from_secs(300)).success(),
-        "{}",
-        a3.log()
-    );
+    assert!(a3.wait(Duration::from_secs(300)).success(), "{}", a3.log());
     assert!(
         mid_ingest,
         "the server was not killed mid-ingest ({} of 8 chunks stored)",

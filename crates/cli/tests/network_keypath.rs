@@ -567,6 +567,16 @@ fn forged_statements_and_rewritten_queries_are_refused() {
 fn a_differentially_private_query_is_released_with_exact_counts() {
     let p = platform();
     ceremony_and_data(&p);
+    // The trustees' own policy selects dp mode (an audit-mode trustee charges no budget).
+    for t in TRUSTEES {
+        let dir = p.root.join("trustees").join(t);
+        std::fs::remove_file(dir.join(dtfhe_release::disclosure::POLICY_FILE)).unwrap();
+        let policy = dtfhe_release::LocalPolicy {
+            mode: dtfhe_release::Mode::dp(10.0, None).unwrap(),
+            ..Default::default()
+        };
+        dtfhe_release::Disclosure::create(&dir, &policy).unwrap();
+    }
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
     let report = net::query(&RemoteQueryOptions {
         server: p.base.clone(),
@@ -578,6 +588,7 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
     })
     .unwrap();
     stop_all(revs);
+    assert_eq!(report.epsilon, Some(1.0));
     let csv = report.result.to_csv();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");

@@ -52,6 +52,9 @@ pub struct Answer {
     pub reason: Option<String>,
     /// Sealed shares (base64), one per ciphertext.
     pub sealed: Vec<String>,
+    /// The ε the trustee's noise share was drawn for (dp mode), relayed to the analyst.
+    #[serde(default)]
+    pub epsilon: Option<f64>,
 }
 
 /// A release request awaiting (or having) the trustees' answers.

@@ -16,6 +16,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
                 approve: false,
                 reason: Some("no".into()),
                 sealed: Vec::new(),
+                epsilon: None,
             },
         );
     }

@@ -628,13 +628,14 @@ pub fn review_and_answer(
 ) -> Result<Decision, DaemonError> {
     let outcome = review(client, trustee, deployed, opts, r, reader);
     let (answer, decision) = match outcome {
-        Ok(sealed) => {
+        Ok((sealed, epsilon)) => {
             let n = sealed.len();
             (
                 ReleaseAnswer {
                     approve: true,
                     reason: None,
                     sealed,
+                    epsilon,
                 },
                 Decision::Approved(n),
             )
@@ -644,6 +645,7 @@ pub fn review_and_answer(
                 approve: false,
                 reason: Some(reason.to_string()),
                 sealed: Vec::new(),
+                epsilon: None,
             },
             Decision::Refused(reason),
         ),
@@ -669,7 +671,8 @@ fn api(e: ApiError) -> Review {
     }
 }
 
-/// The review itself: returns the sealed shares, or why not.
+/// The review itself: returns the sealed shares and the ε their noise was drawn for (dp
+/// mode), or why not.
 fn review(
     client: &Client,
     trustee: &Trustee,
@@ -677,7 +680,7 @@ fn review(
     opts: &DaemonOptions,
     r: &ReleaseInfo,
     reader: &mut Option<RemoteReader>,
-) -> Result<Vec<String>, Review> {
+) -> Result<(Vec<String>, Option<f64>), Review> {
     let params = &deployed.params;
     // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
     let ids: Vec<IdentityRecord> = client.get_json("/v1/identities").map_err(api)?;
@@ -796,6 +799,11 @@ fn review(
         &computed,
         r.epsilon,
     );
+    // The ε the noise is drawn for (the policy's default when the analyst named none).
+    let epsilon = trustee
+        .disclosure()
+        .map_err(|e| Review::Retry(e.into()))?
+        .epsilon_for(&request);
     let shares = match trustee.review(params, &policy, &request) {
         Ok(s) => s,
         Err(TrusteeError::Refused { reason, .. }) => {
@@ -805,7 +813,7 @@ fn review(
     };
     let mut rng = rand::rng();
     let name = trustee.name();
-    shares
+    let sealed = shares
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -819,7 +827,8 @@ fn review(
             .map(|b| b64(&b))
             .map_err(|e| Review::Retry(crypto(e)))
         })
-        .collect()
+        .collect::<Result<Vec<String>, Review>>()?;
+    Ok((sealed, epsilon))
 }
 
 fn engine(e: dtfhe_engine::EngineError) -> Review {

@@ -6,7 +6,8 @@ use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
 use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Path of the `dtfhe` binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dtfhe");
@@ -270,4 +271,102 @@ pub fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, 
         serde_json::to_vec(&vec![a]).expect("attestations json"),
     )
     .expect("write attestations");
+}
+
+/// A `dtfhe` child process (server, trustee daemon, agent, waiting analyst) whose stdout and
+/// stderr go to a log file; killed when dropped, so a failing test leaves no process behind.
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+    /// Its name in messages.
+    pub name: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Start `dtfhe args`, logging to `root/name.log` (appended, so a restarted process keeps
+    /// its earlier log).
+    pub fn spawn(root: &Path, name: &str, args: &[&str]) -> Proc {
+        let log = root.join(format!("{name}.log"));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log");
+        let child = Command::new(BIN)
+            .args(args)
+            .stdout(f.try_clone().expect("log handle"))
+            .stderr(f)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn dtfhe");
+        Proc {
+            child,
+            name: name.into(),
+            log,
+        }
+    }
+
+    /// Kill the process and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait for it to exit (panics with its log after `limit`).
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{} did not finish: {}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (for a `dtfhe serve` to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Wait until the platform at `url` answers its health check and, with `ready`, has finished
+/// the key ceremony; panics with `logs()` after `limit`.
+pub fn wait_for_platform(url: &str, ready: bool, limit: Duration, logs: impl Fn() -> String) {
+    let c = dtfhe_api::Client::new(url, None, Duration::from_secs(5));
+    let started = Instant::now();
+    loop {
+        match c.get_json::<dtfhe_api::types::Health>("/v1/health") {
+            Ok(h) if h.ready || !ready => return,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < limit,
+            "platform at {url} not {}: {}",
+            if ready { "ready" } else { "up" },
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

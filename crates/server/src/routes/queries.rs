@@ -232,7 +232,10 @@ fn compute(
     let policy = dtfhe_release::Policy {
         min_group_size: deployed.deployment.min_group_size,
         trustees: deployed.deployment.trustees.len(),
-        allow_key_filters: false,
+        // Whether identifier columns may filter is each trustee's own policy (`dtfhe trustee
+        // --allow-key-filters`), which the platform does not know: the trustees decide, and
+        // their refusal reaches the analyst.
+        allow_key_filters: true,
     };
     let refused = |r: dtfhe_release::Refusal| Problem::refused(r.to_string());
     dtfhe_release::pipeline::precheck(params, &policy, query, &selection).map_err(refused)?;
@@ -307,6 +310,7 @@ async fn status(
                     } else {
                         Vec::new()
                     },
+                    epsilon: a.epsilon,
                 })
                 .collect();
             Some((

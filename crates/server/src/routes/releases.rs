@@ -173,6 +173,7 @@ async fn answer(
             approve: a.approve,
             reason: (!a.approve).then_some(detail),
             sealed: if a.approve { a.sealed } else { Vec::new() },
+            epsilon: a.epsilon.filter(|_| a.approve),
         });
         info(r)
     };
@@ -186,6 +187,13 @@ fn check_answer(
     id: u64,
     expected: usize,
 ) -> Result<(EntryKind, String, Vec<Hash>), ApiProblem> {
+    if let Some(e) = a.epsilon {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(ApiProblem(Problem::bad_request(format!(
+                "epsilon: {e} is not a positive number"
+            ))));
+        }
+    }
     Ok(if a.approve {
         if a.sealed.len() != expected {
             return Err(ApiProblem(Problem::bad_request(format!(

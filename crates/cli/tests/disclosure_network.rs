@@ -1,0 +1,368 @@
+//! Disclosure control in the networked deployment, every role its own `dtfhe` process: a
+//! `serve` platform, three `trustee` daemons, two edge `agent`s and the analyst's
+//! `query --server`. The attacks of `tests/disclosure.rs` (embedded) are tried again: each is
+//! refused by the trustee daemons (exit 4, the reason reaching the analyst and naming the
+//! earlier release `query <id>` it would combine with) or, in dp mode, gets noise charged to
+//! every trustee's own budget log. Released results are checked against the plaintext.
+
+mod common;
+
+use common::*;
+use dtfhe_cli::reference;
+use dtfhe_model::Schema;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TRUSTEES: [&str; 3] = ["a", "b", "c"];
+
+/// The header and data lines `from..to` of the vendored AI4I CSV.
+fn ai4i_slice(from: usize, to: usize) -> String {
+    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
+    let mut lines = text.lines();
+    let mut out = lines.next().expect("header").to_string();
+    out.push('\n');
+    for l in lines.skip(from).take(to - from) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// A running networked deployment (k = 5, bfv-8192): `plant-a` has uploaded AI4I rows
+/// 1..=297 and `tiny` rows 298..=300 (fewer than k); analyst `ana` holds the grant.
+struct Net {
+    root: PathBuf,
+    url: String,
+    _platform: Proc,
+    _trustees: Vec<Proc>,
+}
+
+impl Net {
+    fn id(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.id"))
+    }
+
+    fn trustee_dir(&self, name: &str) -> PathBuf {
+        self.root.join("trustees").join(name)
+    }
+
+    /// The arguments of `dtfhe query --server ... --format json`.
+    fn query_args(&self, sql: &str) -> Vec<std::ffi::OsString> {
+        vec![
+            "query".into(),
+            "--server".into(),
+            self.url.clone().into(),
+            "--identity".into(),
+            self.id("ana").into(),
+            "--timeout".into(),
+            "120".into(),
+            "--format".into(),
+            "json".into(),
+            sql.into(),
+        ]
+    }
+
+    /// The query is refused (exit 4, nothing on stdout) by the trustees; returns the message
+    /// (stderr after the analyst's progress line).
+    fn refused(&self, sql: &str) -> String {
+        let o = dtfhe(self.query_args(sql));
+        let (out, err) = texts(&o);
+        assert_eq!(o.status.code(), Some(4), "{sql}: {err}");
+        assert!(out.is_empty(), "{sql}: {out}");
+        let e = err
+            .split_once("error: refused: ")
+            .unwrap_or_else(|| panic!("{sql}: {err}"))
+            .1;
+        assert!(e.contains("nothing was decrypted"), "{sql}: {e}");
+        e.to_string()
+    }
+
+    /// The query is released and equals the plaintext answer; returns its query id.
+    fn released(&self, sql: &str) -> u64 {
+        let o = dtfhe(self.query_args(sql));
+        let (out, err) = texts(&o);
+        assert!(o.status.success(), "{sql}: {err}");
+        let text = std::fs::read_to_string(repo().join("schemas/ai4i.toml")).expect("schema");
+        let schema = Schema::from_toml_str(&text, "ai4i").expect("schema");
+        let mut rows =
+            reference::plain_rows(ai4i_slice(0, 297).as_bytes(), &schema, "plant-a").expect("rows");
+        rows.extend(
+            reference::plain_rows(ai4i_slice(297, 300).as_bytes(), &schema, "tiny").expect("rows"),
+        );
+        let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
+        let mut got = parse_json(&out);
+        got.decimals = plain.decimals.clone();
+        if let Err(e) = reference::check(&got, &plain) {
+            panic!(
+                "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
+                got.rows, plain.rows
+            );
+        }
+        query_id(&err)
+    }
+
+    /// ε each trustee has charged to `dataset`, from its own log.
+    fn spent(&self, dataset: &str) -> Vec<f64> {
+        TRUSTEES
+            .iter()
+            .map(|t| {
+                dtfhe_release::Disclosure::open(&self.trustee_dir(t))
+                    .expect("policy")
+                    .spent(dataset)
+                    .expect("spent")
+            })
+            .collect()
+    }
+}
+
+/// The query id from the analyst's progress line ("query N accepted by the platform").
+fn query_id(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("query ")?
+                .split_once(" accepted by the platform")?
+                .0
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no query id in {stderr}"))
+}
+
+/// `dtfhe identity new`; returns the public key.
+fn identity(root: &Path, name: &str) -> String {
+    let out = root.join(format!("{name}.id"));
+    ok([
+        "identity".as_ref(),
+        "new".as_ref(),
+        "--name".as_ref(),
+        name.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ] as [&std::ffi::OsStr; 6])
+    .trim()
+    .to_string()
+}
+
+/// Starts the platform, registers everyone, runs the key ceremony with trustee daemons
+/// started with `trustee_flags` (their local disclosure policy), and uploads the two sources.
+fn network(name: &str, trustee_flags: &[&str]) -> Net {
+    let root = fresh_dir(name);
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let listen = url.trim_start_matches("http://").to_string();
+    let admin = format!("root={}", identity(&root, "root"));
+    let platform_dir = root.join("platform");
+    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+    let platform = Proc::spawn(
+        &root,
+        "serve",
+        &[
+            "serve",
+            "--dir",
+            &p(&platform_dir),
+            "--listen",
+            &listen,
+            "--admin",
+            &admin,
+            "--trustees",
+            &TRUSTEES.join(","),
+            "--min-group-size",
+            "5",
+            "--preset",
+            "bfv-8192",
+        ],
+    );
+    wait_for_platform(&url, false, Duration::from_secs(30), || platform.log());
+    let root_id = p(&root.join("root.id"));
+    let register = |who: &str, role: &str, datasets: &str| {
+        let key = identity(&root, who);
+        let mut args = vec![
+            "admin",
+            "register",
+            "--server",
+            &url,
+            "--identity",
+            &root_id,
+            "--name",
+            who,
+            "--role",
+            role,
+            "--public-key",
+            &key,
+        ];
+        if !datasets.is_empty() {
+            args.extend(["--datasets", datasets]);
+        }
+        ok(args);
+    };
+    for t in TRUSTEES {
+        register(t, "trustee", "");
+    }
+    register("ana", "analyst", "ai4i");
+    register("plant-a", "source", "ai4i");
+    register("tiny", "source", "ai4i");
+    let trustees: Vec<Proc> = TRUSTEES
+        .iter()
+        .map(|t| {
+            let dir = p(&root.join("trustees").join(t));
+            let id = p(&root.join(format!("{t}.id")));
+            let mut args = vec![
+                "trustee",
+                "--dir",
+                &dir,
+                "--server",
+                &url,
+                "--identity",
+                &id,
+                "--poll-ms",
+                "100",
+            ];
+            args.extend(trustee_flags);
+            Proc::spawn(&root, &format!("trustee-{t}"), &args)
+        })
+        .collect();
+    wait_for_platform(&url, true, Duration::from_secs(180), || {
+        trustees
+            .iter()
+            .map(Proc::log)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let schema = p(&repo().join("schemas/ai4i.toml"));
+    for (source, from, to) in [("plant-a", 0, 297), ("tiny", 297, 300)] {
+        let csv = root.join(format!("{source}.csv"));
+        std::fs::write(&csv, ai4i_slice(from, to)).expect("write");
+        let id = p(&root.join(format!("{source}.id")));
+        let mut agent = Proc::spawn(
+            &root,
+            &format!("agent-{source}"),
+            &[
+                "agent",
+                "--server",
+                &url,
+                "--identity",
+                &id,
+                "--schema",
+                &schema,
+                "--csv",
+                &p(&csv),
+                "--max-retry-seconds",
+                "60",
+            ],
+        );
+        let status = agent.wait(Duration::from_secs(120));
+        assert!(status.success(), "{}", agent.log());
+    }
+    Net {
+        root,
+        url,
+        _platform: platform,
+        _trustees: trustees,
+    }
+}
+
+/// A trustee refuses (the analyst stops at the first refusal), naming the earlier release
+/// `query {earlier}`.
+fn names_earlier_release(e: &str, earlier: u64) {
+    assert!(
+        TRUSTEES
+            .iter()
+            .any(|t| e.contains(&format!("trustee {t} refuses"))),
+        "{e}"
+    );
+    assert!(
+        e.contains("together with earlier release")
+            && e.contains(&format!("query {earlier}"))
+            && e.contains("fewer than k = 5 rows"),
+        "{e}"
+    );
+}
+
+#[test]
+fn networked_identifier_filters_and_small_sources_are_refused_by_default() {
+    let net = network("disclosure_net_keys", &[]);
+    for sql in [
+        "SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 100",
+        "SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7",
+    ] {
+        let e = net.refused(sql);
+        assert!(e.contains("column `udi` identifies rows"), "{sql}: {e}");
+    }
+    // Grouping by an identifier: one row per group, so the platform's fail-fast k check
+    // refuses it before the trustees see it (whether identifiers may group at all is the
+    // trustees' policy, which the platform does not know).
+    let e = net.refused("SELECT product_id, COUNT(*), AVG(torque) FROM ai4i GROUP BY product_id");
+    assert!(
+        e.contains("group product_id = ") && e.contains("fewer than k = 5"),
+        "{e}"
+    );
+    // A source with fewer than k rows never comes out, neither as a group nor by
+    // subtracting the other source from the whole table.
+    let whole = net.released("SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i");
+    let e = net.refused("SELECT source, SUM(torque) FROM ai4i GROUP BY source");
+    assert!(
+        e.contains("source = 'tiny'") && e.contains("fewer than k"),
+        "{e}"
+    );
+    let e =
+        net.refused("SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE source IN ('plant-a')");
+    names_earlier_release(&e, whole);
+    // Grouping by the public quality type after the whole table is safe: released.
+    net.released("SELECT type, COUNT(*), AVG(torque) FROM ai4i GROUP BY type");
+}
+
+#[test]
+fn networked_differencing_is_refused_by_every_trustee() {
+    // Row-number filters allowed by the trustees: their audit alone must stop differencing.
+    let net = network("disclosure_net_audit", &["--allow-key-filters"]);
+    let sql100 = "SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 100";
+    let first = net.released(sql100);
+    let e = net.refused("SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 99");
+    names_earlier_release(&e, first);
+    // The complement of one row against the whole table.
+    let whole = net.released("SELECT COUNT(*), SUM(torque) FROM ai4i");
+    let e = net.refused("SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7");
+    names_earlier_release(&e, whole);
+    // The same query asked again reveals nothing new: released (the logged shares).
+    net.released(sql100);
+    // Each trustee keeps its own audit record in its own directory.
+    for t in TRUSTEES {
+        let f = net.trustee_dir(t).join("disclosure.audit");
+        assert!(f.metadata().expect("audit record").len() > 0, "{t}");
+    }
+}
+
+#[test]
+fn networked_dp_mode_noises_a_query_without_epsilon_and_charges_every_trustee() {
+    let net = network(
+        "disclosure_net_dp",
+        &["--dp-budget", "1", "--dp-epsilon", "0.25"],
+    );
+    // No --epsilon: each trustee applies its policy's default; never an exact release.
+    let o = dtfhe(net.query_args("SELECT COUNT(*), SUM(torque) FROM ai4i"));
+    let (_, err) = texts(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("differential privacy") && err.contains("0.25"),
+        "{err}"
+    );
+    assert_eq!(net.spent("ai4i"), vec![0.25; 3]);
+    // Until the budget runs out: then every trustee refuses, and nothing more is spent.
+    let mut refusals = 0;
+    for t in ["'M'", "'H'", "'L'", "'L' OR type = 'M'"] {
+        let o = dtfhe(net.query_args(&format!(
+            "SELECT COUNT(*), SUM(torque) FROM ai4i WHERE type = {t}"
+        )));
+        if !o.status.success() {
+            let err = texts(&o).1;
+            assert_eq!(o.status.code(), Some(4), "{err}");
+            assert!(err.contains("budget"), "{err}");
+            refusals += 1;
+        }
+    }
+    assert_eq!(
+        refusals, 1,
+        "a budget of 1 pays for exactly 4 queries of 0.25"
+    );
+    assert_eq!(net.spent("ai4i"), vec![1.0; 3]);
+}
