@@ -277,6 +277,7 @@ fn http_bodies() -> Result<Seeds, SeedError> {
         approve: true,
         reason: None,
         sealed: vec![b64(&[1; 60])],
+        epsilon: Some(0.25),
     };
     Ok(vec![
         body(
@@ -380,6 +381,7 @@ fn http_bodies() -> Result<Seeds, SeedError> {
                 approve: false,
                 reason: Some("group below the minimum size".into()),
                 sealed: Vec::new(),
+                epsilon: None,
             },
         )?,
         body(
