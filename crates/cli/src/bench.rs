@@ -8,7 +8,7 @@
 //! column `z`.
 
 use crate::error::CliError;
-use crate::ops;
+use dtfhe_embedded::ops;
 use dtfhe_engine::Cell;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -262,7 +262,7 @@ fn matches(released: &[Cell], plain: &[f64; 3]) -> bool {
         && released
             .iter()
             .zip(plain)
-            .all(|(c, &p)| crate::reference::cell_matches(c, &Cell::Float(p), None))
+            .all(|(c, &p)| dtfhe_embedded::reference::cell_matches(c, &Cell::Float(p), None))
 }
 
 /// Measure one row count.
@@ -279,14 +279,14 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
     std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| CliError::io(&schema_path, e))?;
 
     ops::init(&ops::InitOptions {
-        dir: dir.clone(),
+        dir: dir.clone().into(),
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: preset.into(),
         policy: Default::default(),
     })?;
     let ing = ops::ingest(&ops::IngestOptions {
-        dir: dir.clone(),
+        dir: dir.clone().into(),
         schema: schema_path,
         csv: csv_path,
         source: "bench".into(),
@@ -357,10 +357,10 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
 
     // Model fit (from released aggregates) and per-row scoring released to the owner.
     let t = Instant::now();
-    let (m, _) = crate::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
+    let (m, _) = dtfhe_embedded::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
     f.model.0 = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let scored = crate::model::score(&dir, &m, "bench", "bench")?;
+    let scored = dtfhe_embedded::model::score(&dir, &m, "bench", "bench")?;
     f.model.1 = t.elapsed().as_secs_f64();
     f.exact &= scored.result.rows.len() == rows;
     Ok(f)

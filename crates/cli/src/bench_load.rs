@@ -43,7 +43,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::error::CliError;
 use crate::net::{self, RemoteQueryOptions};
-use crate::reference;
+use dtfhe_embedded::reference;
 
 /// Dataset of the load test.
 pub const DATASET: &str = "load";

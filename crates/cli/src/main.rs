@@ -2,10 +2,8 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{
-    analytics_cli, artifact, audit, bench, bench_load, demo, net, ops, platform, remote_audit,
-    CliError,
-};
+use dtfhe_cli::{analytics_cli, bench, bench_load, demo, net, platform, remote_audit, CliError};
+use dtfhe_embedded::{artifact, audit, ops, DeploymentDir};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -539,14 +537,15 @@ differs); (3) the server's peak and current memory (VmHWM, VmRSS). Every wait is
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    if !matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
-        dtfhe_cli::store_location::set_store_location(cli.store.clone());
-    }
+    // The deployment directory of an embedded command, with the store location of `--store`
+    // (the demo and the benchmark make their own SQLite deployments).
+    let store = cli.store.clone();
+    let at = |dir: &std::path::Path| DeploymentDir::new(dir, store.clone());
     match cli.command {
         Command::Init(a) => {
             let trustees: Vec<String> = a.trustees.iter().map(|t| t.trim().to_string()).collect();
             let opts = ops::InitOptions {
-                dir: a.dir.clone(),
+                dir: at(&a.dir),
                 trustees: trustees.clone(),
                 min_group_size: a.min_group_size,
                 preset: match &a.params {
@@ -582,7 +581,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Ingest(a) => {
             let opts = ops::IngestOptions {
-                dir: a.dir,
+                dir: at(&a.dir),
                 schema: a.schema,
                 csv: a.csv,
                 source: a.source.clone(),
@@ -645,7 +644,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     );
                     net::finish(submitted, &opts)?
                 }
-                (Some(dir), _, _) => ops::query_with(dir, &a.sql, a.epsilon)?,
+                (Some(dir), _, _) => ops::query_with(at(dir), &a.sql, a.epsilon)?,
                 _ => {
                     return Err(CliError::Usage(
                         "query needs --dir D, or --server URL --identity F".into(),
@@ -689,7 +688,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
             })
         }
-        Command::Serve(a) => platform::run_serve(a),
+        Command::Serve(a) => platform::run_serve(a, store),
         Command::Identity(a) => platform::run_identity(a),
         Command::Admin(a) => platform::run_admin(a),
         Command::Agent(a) => platform::run_agent(a),
@@ -707,7 +706,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             bench::run(&rows, &a.preset)
         }
-        Command::Model(a) => analytics_cli::run_model(a),
+        Command::Model(a) => analytics_cli::run_model(a, &store),
         Command::Features(a) => analytics_cli::run_features(a),
         Command::Generate(a) => analytics_cli::run_generate(a),
         Command::Artifact(a) => match a.command {
@@ -718,7 +717,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 file,
                 source,
             } => {
-                let r = artifact::put(&dir, &product, &stage, &file, &source)?;
+                let r = artifact::put(at(&dir), &product, &stage, &file, &source)?;
                 println!(
                     "sealed `{}` ({} bytes) for product `{product}`, stage {stage}, source \
                      `{source}`: artifact {}, sealed blake3 {}",
@@ -733,7 +732,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 out,
                 source,
             } => {
-                let n = artifact::get(&dir, &product, &name, &out, &source)?;
+                let n = artifact::get(at(&dir), &product, &name, &out, &source)?;
                 println!(
                     "opened `{name}` of product `{product}`: {n} bytes written to {}",
                     out.display()
@@ -747,7 +746,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 product,
                 format,
             } = a.command;
-            let t = artifact::thread(&dir, &product)?;
+            let t = artifact::thread(at(&dir), &product)?;
             let text = match format {
                 LogFormat::Text => t.to_text(),
                 LogFormat::Json => t.to_json(),
@@ -760,7 +759,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(a) => {
             let text = match a.command {
                 AuditCommand::Verify { dir: Some(dir), .. } => {
-                    format!("{}\n", audit::verify(&dir)?)
+                    format!("{}\n", audit::verify(at(&dir))?)
                 }
                 AuditCommand::Verify {
                     server: Some(server),
@@ -778,7 +777,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     ))
                 }
                 AuditCommand::Log { dir, format } => audit::log(
-                    &dir,
+                    at(&dir),
                     match format {
                         LogFormat::Text => audit::LogFormat::Text,
                         LogFormat::Json => audit::LogFormat::Json,
@@ -788,13 +787,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     dir,
                     entry: Some(n),
                     ..
-                } => audit::prove_entry(&dir, n)?,
+                } => audit::prove_entry(at(&dir), n)?,
                 AuditCommand::Prove {
                     dir,
                     from: Some(m),
                     to,
                     ..
-                } => audit::prove_consistency(&dir, m, to)?,
+                } => audit::prove_consistency(at(&dir), m, to)?,
                 AuditCommand::Prove { .. } => {
                     return Err(CliError::Usage(
                         "audit prove needs --entry N, or --from M [--to N]".into(),

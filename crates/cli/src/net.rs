@@ -25,7 +25,7 @@ use dtfhe_release::pipeline::release_order;
 use dtfhe_trustee::daemon::{self, remote_deployment, remote_schemas, DaemonError};
 
 use crate::error::CliError;
-use crate::ops::QueryReport;
+use dtfhe_release::QueryReport;
 
 /// Options of `dtfhe query --server`.
 #[derive(Debug, Clone)]

@@ -89,8 +89,9 @@ pub struct ServeArgs {
     pub params: Option<PathBuf>,
 }
 
-/// `dtfhe serve`: builds a tokio runtime and runs the platform server until Ctrl-C/SIGTERM.
-pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
+/// `dtfhe serve`: builds a tokio runtime and runs the platform server (its store at `store`)
+/// until Ctrl-C/SIGTERM.
+pub fn run_serve(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(), CliError> {
     let admin = match &a.admin {
         None => None,
         Some(spec) => {
@@ -131,7 +132,7 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
         }
     };
     let opts = dtfhe_server::ServeOptions {
-        store: crate::store_location::store_location(),
+        store,
         dir: a.dir,
         listen: a.listen,
         admin,

@@ -253,7 +253,7 @@ pub fn verify(
         Err(e) if e.status() == Some(503) => Vec::new(),
         Err(e) => return Err(api_error(e)),
     };
-    let releases = crate::audit::check_releases(&entries, &trustees)?;
+    let releases = dtfhe_embedded::audit::check_releases(&entries, &trustees)?;
     let keys = source_keys(&entries)?;
     let appended: HashMap<String, &Entry> = entries
         .iter()

@@ -230,7 +230,7 @@ fn stop_all((stop, handles): (Arc<AtomicBool>, Vec<JoinHandle<()>>)) {
     }
 }
 
-fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_cli::ops::QueryReport, CliError> {
+fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliError> {
     net::query(&RemoteQueryOptions {
         server: p.base.clone(),
         identity: p.analyst_file.clone(),
@@ -324,7 +324,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     let all = p.state.store.lock().unwrap().entries().unwrap();
     let trustees: Vec<String> = TRUSTEES.iter().map(|t| t.to_string()).collect();
     assert_eq!(
-        dtfhe_cli::audit::check_releases(&all, &trustees).unwrap(),
+        dtfhe_embedded::audit::check_releases(&all, &trustees).unwrap(),
         1
     );
 

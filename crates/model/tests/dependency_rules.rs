@@ -55,6 +55,20 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-release",
         ],
     ),
+    // The single-directory deployment: store, every trustee and the source side on one machine.
+    (
+        "dtfhe-embedded",
+        &[
+            "dtfhe-model",
+            "dtfhe-ledger",
+            "dtfhe-crypto",
+            "dtfhe-store",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-trustee",
+            "dtfhe-agent",
+        ],
+    ),
     // The `dtfhe` binary may link everything.
     (
         "dtfhe-cli",
@@ -69,6 +83,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-trustee",
             "dtfhe-agent",
             "dtfhe-server",
+            "dtfhe-embedded",
         ],
     ),
 ];
