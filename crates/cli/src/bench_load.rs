@@ -42,7 +42,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::error::CliError;
-use crate::net::{self, RemoteQueryOptions};
+use dtfhe_analyst::net::{self, RemoteQueryOptions};
 use dtfhe_embedded::reference;
 
 /// Dataset of the load test.
@@ -885,7 +885,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
                             QUERIES[kind]
                         )),
                     },
-                    Err(e) => QueryOutcome::Failed(e),
+                    Err(e) => QueryOutcome::Failed(e.into()),
                 };
                 if tx.send(outcome).is_err() {
                     return;
@@ -978,7 +978,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
 
     // The ledger of the whole run, checked from the outside (pinned key).
     let store_key = platform.join(dtfhe_store::PUB_FILE);
-    f.audit = crate::remote_audit::verify(
+    f.audit = dtfhe_analyst::remote_audit::verify(
         &url,
         &auditor_file,
         store_key.is_file().then_some(store_key.as_path()),

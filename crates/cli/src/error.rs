@@ -49,6 +49,9 @@ pub enum CliError {
     /// as large as this whole enum was).
     #[error(transparent)]
     Embedded(Box<dtfhe_embedded::EmbeddedError>),
+    /// A networked query or remote audit failed (its message unchanged).
+    #[error(transparent)]
+    Analyst(Box<dtfhe_analyst::AnalystError>),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -76,6 +79,7 @@ impl CliError {
             CliError::Platform(_) => 9,
             CliError::Io { .. } => 1,
             CliError::Embedded(e) => e.exit_code(),
+            CliError::Analyst(e) => e.exit_code(),
         }
     }
 
@@ -83,6 +87,7 @@ impl CliError {
     pub fn is_refusal(&self) -> bool {
         match self {
             CliError::Embedded(e) => e.is_refusal(),
+            CliError::Analyst(e) => e.is_refusal(),
             _ => matches!(self, CliError::Refused(_) | CliError::Release(_)),
         }
     }
@@ -109,5 +114,11 @@ impl From<EngineError> for CliError {
 impl From<dtfhe_embedded::EmbeddedError> for CliError {
     fn from(e: dtfhe_embedded::EmbeddedError) -> Self {
         CliError::Embedded(Box::new(e))
+    }
+}
+
+impl From<dtfhe_analyst::AnalystError> for CliError {
+    fn from(e: dtfhe_analyst::AnalystError) -> Self {
+        CliError::Analyst(Box::new(e))
     }
 }

@@ -7,8 +7,7 @@ pub mod bench;
 pub mod bench_load;
 pub mod demo;
 pub mod error;
-pub mod net;
 pub mod platform;
-pub mod remote_audit;
+pub mod trustee;
 
 pub use error::CliError;

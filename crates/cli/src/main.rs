@@ -2,7 +2,8 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dtfhe_cli::{analytics_cli, bench, bench_load, demo, net, platform, remote_audit, CliError};
+use dtfhe_analyst::{net, remote_audit};
+use dtfhe_cli::{analytics_cli, bench, bench_load, demo, platform, trustee, CliError};
 use dtfhe_embedded::{artifact, audit, ops, DeploymentDir};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -674,7 +675,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Trustee(a) => {
             let identity = dtfhe_api::Identity::load(&a.identity)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            net::trustee(&net::TrusteeOptions {
+            trustee::run(&trustee::TrusteeOptions {
                 dir: a.dir,
                 server: a.server,
                 identity,

@@ -18,19 +18,7 @@ use crate::error::CliError;
 /// conflict (400, 404, 409) a usage error (exit 2); an unreachable platform an I/O error
 /// (exit 1); a server failure or an unexpected answer a platform error (exit 9).
 pub fn api_error(e: ApiError) -> CliError {
-    match &e {
-        ApiError::Problem { problem, .. } => match problem.status {
-            401 | 403 | 422 => CliError::Refused(e.to_string()),
-            400 | 404 | 409 => CliError::Usage(e.to_string()),
-            _ => CliError::Platform(e.to_string()),
-        },
-        ApiError::Transport { url, reason } => CliError::Io {
-            path: url.clone(),
-            source: std::io::Error::other(format!("cannot reach the platform: {reason}")),
-        },
-        ApiError::Identity { .. } => CliError::Usage(e.to_string()),
-        _ => CliError::Platform(e.to_string()),
-    }
+    dtfhe_analyst::error::api_error(e).into()
 }
 
 /// An agent failure as a command error (exit codes as for the embedded `dtfhe ingest`:

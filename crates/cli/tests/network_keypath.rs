@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use dtfhe_analyst::net::{self, RemoteQueryOptions};
+use dtfhe_analyst::AnalystError as CliError;
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Client, Identity, Role};
-use dtfhe_cli::net::{self, RemoteQueryOptions};
-use dtfhe_cli::CliError;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
 use dtfhe_model::{Schema, Value};

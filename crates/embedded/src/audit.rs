@@ -17,10 +17,9 @@
 
 use crate::error::EmbeddedError;
 use crate::DeploymentDir;
-use dtfhe_ledger::wording::{parse_release_subject, refusal_detail, release_subject};
+use dtfhe_ledger::wording::{refusal_detail, release_subject};
 use dtfhe_ledger::{verify_checkpoint, verify_consistency, verify_inclusion};
 use dtfhe_store::{Entry, EntryKind, Hash, Store, StoreError};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Who is running this command, for the ledger: the OS user (`$USER`, `$LOGNAME`) if it is
@@ -206,79 +205,10 @@ pub fn verify(dir: impl Into<DeploymentDir>) -> Result<AuditReport, EmbeddedErro
 /// Every `trustee_approved`, `trustee_refused` and `result_delivered` entry belongs to an
 /// earlier `release_requested` entry; every delivery is preceded by the approval of every
 /// trustee of the deployment (one share hash per ciphertext), by no refusal, and delivers
-/// the ciphertexts requested. Returns the number of deliveries.
+/// the ciphertexts requested ([`dtfhe_ledger::releases::check_releases`]). Returns the
+/// number of deliveries.
 pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, EmbeddedError> {
-    // (release, trustee) -> seq of its first approval / refusal.
-    let mut approved: HashMap<(u64, &str), u64> = HashMap::new();
-    let mut refused: HashMap<u64, (u64, &str)> = HashMap::new();
-    let mut delivered = 0u64;
-    for e in entries {
-        let kind = e.kind;
-        if !matches!(
-            kind,
-            EntryKind::TrusteeApproved | EntryKind::TrusteeRefused | EntryKind::ResultDelivered
-        ) {
-            continue;
-        }
-        let at = format!("ledger entry {} ({kind})", e.seq);
-        let r = parse_release_subject(&e.subject).ok_or_else(|| {
-            tampered(format!(
-                "{at}: subject `{}` names no release (expected `release <entry>`)",
-                e.subject
-            ))
-        })?;
-        let request = entries
-            .get(usize::try_from(r).unwrap_or(usize::MAX))
-            .filter(|q| q.kind == EntryKind::ReleaseRequested && q.seq < e.seq)
-            .ok_or_else(|| {
-                tampered(format!(
-                    "{at}: refers to entry {r}, which is not an earlier release request"
-                ))
-            })?;
-        match kind {
-            EntryKind::TrusteeApproved | EntryKind::TrusteeRefused => {
-                if !trustees.contains(&e.actor) {
-                    return Err(tampered(format!(
-                        "{at}: `{}` is not a trustee of this deployment",
-                        e.actor
-                    )));
-                }
-                if kind == EntryKind::TrusteeApproved {
-                    if e.hashes.len() != request.hashes.len() {
-                        return Err(tampered(format!(
-                            "{at}: {} share hashes for the {} ciphertexts of release {r}",
-                            e.hashes.len(),
-                            request.hashes.len()
-                        )));
-                    }
-                    approved.entry((r, e.actor.as_str())).or_insert(e.seq);
-                } else {
-                    refused.entry(r).or_insert((e.seq, e.actor.as_str()));
-                }
-            }
-            _ => {
-                if let Some((seq, who)) = refused.get(&r) {
-                    return Err(tampered(format!(
-                        "{at}: delivers release {r}, which trustee `{who}` refused (entry {seq})"
-                    )));
-                }
-                for t in trustees {
-                    if !approved.contains_key(&(r, t.as_str())) {
-                        return Err(tampered(format!(
-                            "{at}: delivers release {r} without the approval of trustee `{t}`"
-                        )));
-                    }
-                }
-                if e.hashes != request.hashes {
-                    return Err(tampered(format!(
-                        "{at}: delivers other ciphertexts than release {r} requested"
-                    )));
-                }
-                delivered += 1;
-            }
-        }
-    }
-    Ok(delivered)
+    dtfhe_ledger::releases::check_releases(entries, trustees).map_err(|e| tampered(e.0))
 }
 
 /// Output format of `dtfhe audit log`.

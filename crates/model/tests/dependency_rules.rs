@@ -69,6 +69,20 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-agent",
         ],
     ),
+    // The analyst's machine: networked query and remote audit; no store, no server. The
+    // trustee crate for the daemon's helpers that read the platform's deployment and schemas.
+    (
+        "dtfhe-analyst",
+        &[
+            "dtfhe-model",
+            "dtfhe-ledger",
+            "dtfhe-crypto",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-trustee",
+        ],
+    ),
     // The `dtfhe` binary may link everything.
     (
         "dtfhe-cli",
@@ -84,6 +98,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-agent",
             "dtfhe-server",
             "dtfhe-embedded",
+            "dtfhe-analyst",
         ],
     ),
 ];
