@@ -52,6 +52,9 @@ pub enum CliError {
     /// A networked query or remote audit failed (its message unchanged).
     #[error(transparent)]
     Analyst(Box<dtfhe_analyst::AnalystError>),
+    /// A benchmark failed (its message unchanged).
+    #[error(transparent)]
+    Bench(Box<dtfhe_bench::BenchError>),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -80,6 +83,7 @@ impl CliError {
             CliError::Io { .. } => 1,
             CliError::Embedded(e) => e.exit_code(),
             CliError::Analyst(e) => e.exit_code(),
+            CliError::Bench(e) => e.exit_code(),
         }
     }
 
@@ -120,5 +124,11 @@ impl From<dtfhe_embedded::EmbeddedError> for CliError {
 impl From<dtfhe_analyst::AnalystError> for CliError {
     fn from(e: dtfhe_analyst::AnalystError) -> Self {
         CliError::Analyst(Box::new(e))
+    }
+}
+
+impl From<dtfhe_bench::BenchError> for CliError {
+    fn from(e: dtfhe_bench::BenchError) -> Self {
+        CliError::Bench(Box::new(e))
     }
 }

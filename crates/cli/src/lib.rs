@@ -3,8 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod analytics_cli;
-pub mod bench;
-pub mod bench_load;
 pub mod demo;
 pub mod error;
 pub mod platform;

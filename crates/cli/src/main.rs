@@ -3,7 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dtfhe_analyst::{net, remote_audit};
-use dtfhe_cli::{analytics_cli, bench, bench_load, demo, platform, trustee, CliError};
+use dtfhe_bench::{figures as bench, load as bench_load};
+use dtfhe_cli::{analytics_cli, demo, platform, trustee, CliError};
 use dtfhe_embedded::{artifact, audit, ops, DeploymentDir};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -535,6 +536,9 @@ differs); (3) the server's peak and current memory (VmHWM, VmRSS). Every wait is
 --deadline-seconds; every process started is stopped on every exit path. Prints a table."
     )]
     Load(bench_load::LoadArgs),
+    /// Cost of the disclosure audit: check time (median, max) and memory after 100, 1,000
+    /// and 10,000 committed releases on a 1,000,000-row dataset (in memory, no deployment).
+    Audit,
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -697,7 +701,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(BenchArgs {
             command: Some(BenchCommand::Load(load)),
             ..
-        }) => bench_load::run(&load),
+        }) => Ok(bench_load::run(&load)?),
+        Command::Bench(BenchArgs {
+            command: Some(BenchCommand::Audit),
+            ..
+        }) => Ok(dtfhe_bench::audit::run()?),
         Command::Bench(a) => {
             let rows = if a.quick { vec![10_000] } else { a.rows };
             if rows.contains(&0) {
@@ -705,7 +713,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     "--rows: every row count must be at least 1".into(),
                 ));
             }
-            bench::run(&rows, &a.preset)
+            Ok(bench::run(&rows, &a.preset)?)
         }
         Command::Model(a) => analytics_cli::run_model(a, &store),
         Command::Features(a) => analytics_cli::run_features(a),

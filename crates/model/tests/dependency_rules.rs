@@ -83,6 +83,21 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-trustee",
         ],
     ),
+    // Measurements: drive the roles as their users do.
+    (
+        "dtfhe-bench",
+        &[
+            "dtfhe-model",
+            "dtfhe-crypto",
+            "dtfhe-store",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-agent",
+            "dtfhe-embedded",
+            "dtfhe-analyst",
+        ],
+    ),
     // The `dtfhe` binary may link everything.
     (
         "dtfhe-cli",
@@ -99,6 +114,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-server",
             "dtfhe-embedded",
             "dtfhe-analyst",
+            "dtfhe-bench",
         ],
     ),
 ];

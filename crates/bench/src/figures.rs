@@ -7,7 +7,7 @@
 //! `line` (1..=4), two correlated product-capable columns `x`, `y` (scale 2) and a sum-only
 //! column `z`.
 
-use crate::error::CliError;
+use crate::error::BenchError;
 use dtfhe_embedded::ops;
 use dtfhe_engine::Cell;
 use rand::rngs::StdRng;
@@ -175,7 +175,7 @@ pub struct Figures {
     pub model: (f64, f64),
 }
 
-fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
+fn find_store(dir: &Path) -> Result<dtfhe_store::Store, BenchError> {
     match dtfhe_store::Store::open(dir) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -199,7 +199,7 @@ fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
 /// signed checkpoints, source-signature checks) and (2) to a throw-away unledgered scratch
 /// store (`Store::create_scratch_unledgered`, which only exists for this measurement).
 /// Both in `scratch/`, five alternating rounds; returns the best seconds of (1) and (2).
-fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
+fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), BenchError> {
     use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
     use dtfhe_store::Store;
     let key = ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32]);
@@ -236,7 +236,7 @@ fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
         }
         out
     };
-    let run = |mut store: Store| -> Result<f64, CliError> {
+    let run = |mut store: Store| -> Result<f64, BenchError> {
         store.register_source("scratch", &key.verifying_key())?;
         let t = Instant::now();
         for batch in chunks.chunks(8) {
@@ -266,17 +266,17 @@ fn matches(released: &[Cell], plain: &[f64; 3]) -> bool {
 }
 
 /// Measure one row count.
-pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
+pub fn measure(rows: usize, preset: &str) -> Result<Figures, BenchError> {
     let tmp = tempfile::Builder::new()
         .prefix("dtfhe-bench-")
         .tempdir()
-        .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
     let dir = tmp.path().join("deployment");
     let data = generate(rows, 20_240_601 ^ rows as u64);
     let csv_path = tmp.path().join("bench.csv");
     let schema_path = tmp.path().join("bench.toml");
-    std::fs::write(&csv_path, to_csv(&data)).map_err(|e| CliError::io(&csv_path, e))?;
-    std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| CliError::io(&schema_path, e))?;
+    std::fs::write(&csv_path, to_csv(&data)).map_err(|e| BenchError::io(&csv_path, e))?;
+    std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| BenchError::io(&schema_path, e))?;
 
     ops::init(&ops::InitOptions {
         dir: dir.clone().into(),
@@ -576,7 +576,7 @@ pub fn table(figs: &[Figures], preset: &str) -> String {
 }
 
 /// Run the benchmark for each row count and print the table.
-pub fn run(rows: &[usize], preset: &str) -> Result<(), CliError> {
+pub fn run(rows: &[usize], preset: &str) -> Result<(), BenchError> {
     let mut figs = Vec::new();
     for &n in rows {
         eprintln!("bench: {n} rows …");
@@ -584,7 +584,7 @@ pub fn run(rows: &[usize], preset: &str) -> Result<(), CliError> {
     }
     println!("{}", table(&figs, preset));
     if figs.iter().any(|f| !f.exact) {
-        return Err(CliError::Mismatch(
+        return Err(BenchError::Mismatch(
             "a released benchmark statistic differs from the plaintext one".into(),
         ));
     }
