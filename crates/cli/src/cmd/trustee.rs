@@ -1,8 +1,8 @@
 //! `dtfhe trustee --server`: a factory's trustee daemon on a networked deployment.
 
 use clap::Args;
-use dtfhe_cli::trustee;
 use dtfhe_cli::CliError;
+use dtfhe_trustee::daemon::{self, DaemonOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ pub(crate) struct TrusteeArgs {
 pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
     let identity =
         dtfhe_api::Identity::load(&a.identity).map_err(|e| CliError::Usage(e.to_string()))?;
-    trustee::run(&trustee::TrusteeOptions {
+    let opts = DaemonOptions {
         dir: a.dir,
         server: a.server,
         identity,
@@ -55,5 +55,6 @@ pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
         timeout: Duration::from_secs(600),
         stop: None,
         max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
-    })
+    };
+    daemon::run(&opts).map_err(|e| dtfhe_analyst::net::daemon_error(e).into())
 }
