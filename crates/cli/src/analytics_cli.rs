@@ -2,8 +2,8 @@
 //! `generate mes`.
 
 use crate::error::CliError;
-use crate::model;
 use clap::{Args, Subcommand};
+use dtfhe_embedded::{model, DeploymentDir};
 use dtfhe_engine::model::LinearModel;
 use std::path::PathBuf;
 
@@ -79,10 +79,16 @@ struct ScoreArgs {
 }
 
 /// Run `dtfhe model …`.
-pub fn run_model(args: ModelArgs) -> Result<(), CliError> {
+pub fn run_model(args: ModelArgs, store: &dtfhe_store::StoreLocation) -> Result<(), CliError> {
     match args.command {
         ModelCommand::Fit(a) => {
-            let (m, report) = model::fit(&a.dir, &a.dataset, &a.target, &a.features, a.ridge)?;
+            let (m, report) = model::fit(
+                DeploymentDir::new(&a.dir, store.clone()),
+                &a.dataset,
+                &a.target,
+                &a.features,
+                a.ridge,
+            )?;
             std::fs::write(&a.out, m.to_json()).map_err(|e| CliError::io(&a.out, e))?;
             println!(
                 "fitted {} ~ {} on {} rows (ridge λ = {}): training RMSE {:.4}; {} sums released in {:.1} s; model written to {}",
@@ -100,7 +106,12 @@ pub fn run_model(args: ModelArgs) -> Result<(), CliError> {
         ModelCommand::Score(a) => {
             let text = std::fs::read_to_string(&a.model).map_err(|e| CliError::io(&a.model, e))?;
             let m = LinearModel::from_json(&text)?;
-            let r = model::score(&a.dir, &m, &a.dataset, &a.source)?;
+            let r = model::score(
+                DeploymentDir::new(&a.dir, store.clone()),
+                &m,
+                &a.dataset,
+                &a.source,
+            )?;
             let text = match a.format.as_str() {
                 "json" => r.result.to_json(),
                 "csv" => r.result.to_csv(),

@@ -5,11 +5,11 @@
 //! contiguous thirds, and each third is encrypted by its own plant as a source. The three
 //! plants are also the three trustees: each holds one key share, and every query result is
 //! decrypted only with all three shares. The plaintext side parses the same CSV bytes on its
-//! own ([`crate::reference`]) and evaluates the same SQL in clear.
+//! own ([`dtfhe_embedded::reference`]) and evaluates the same SQL in clear.
 
 use crate::error::CliError;
-use crate::ops;
-use crate::reference;
+use dtfhe_embedded::ops;
+use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{format_float, Cell, ResultSet};
 use dtfhe_model::Schema;
@@ -349,7 +349,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     // 1. Key ceremony (first, so a refused --dir prints nothing).
     let t = Instant::now();
     ops::init(&ops::InitOptions {
-        dir: deployment.clone(),
+        dir: deployment.clone().into(),
         trustees: PLANTS.iter().map(|s| s.to_string()).collect(),
         min_group_size: MIN_GROUP_SIZE,
         preset: "bfv-16384".into(),
@@ -396,7 +396,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         let csv_path = inputs.path().join(format!("{plant}.csv"));
         std::fs::write(&csv_path, bytes).map_err(|e| CliError::io(&csv_path, e))?;
         let r = ops::ingest(&ops::IngestOptions {
-            dir: deployment.clone(),
+            dir: deployment.clone().into(),
             schema: schema_path.clone(),
             csv: csv_path,
             source: plant.to_string(),
@@ -428,7 +428,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         let csv_path = inputs.path().join(format!("{plant}-runs.csv"));
         std::fs::write(&csv_path, &csv).map_err(|e| CliError::io(&csv_path, e))?;
         let r = ops::ingest(&ops::IngestOptions {
-            dir: deployment.clone(),
+            dir: deployment.clone().into(),
             schema: runs_schema_path.clone(),
             csv: csv_path,
             source: plant.to_string(),
@@ -459,7 +459,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
         let path = inputs.path().join(format!("{}.toml", schema_ref.dataset));
         std::fs::write(&path, text).map_err(|e| CliError::io(&path, e))?;
         let r = ops::ingest(&ops::IngestOptions {
-            dir: deployment.clone(),
+            dir: deployment.clone().into(),
             schema: path,
             csv: ai4i_path.clone(),
             source: source.into(),
@@ -536,7 +536,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
                 println!("     ✗ expected a policy refusal, got: {e}");
                 failures.push(format!("{sql}: {e}"));
             }
-            (Err(e), false) => return Err(e),
+            (Err(e), false) => return Err(e.into()),
         }
     }
 
@@ -545,7 +545,8 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     println!("4. Predictive maintenance: a ridge model of machine failure, fitted from released");
     println!("   sums only (means, variances, covariances), next to its plaintext twin:");
     let features: Vec<String> = MODEL_FEATURES.iter().map(|f| f.to_string()).collect();
-    let (fitted, fit_report) = crate::model::fit(&deployment, "ai4i", "failure", &features, 1.0)?;
+    let (fitted, fit_report) =
+        dtfhe_embedded::model::fit(&deployment, "ai4i", "failure", &features, 1.0)?;
     let num = |r: &PlainRow, c: &str| match r.get(c) {
         Some(dtfhe_model::Value::Dec(v)) => *v,
         Some(dtfhe_model::Value::Int(v)) => *v as f64,

@@ -45,6 +45,16 @@ pub enum CliError {
     /// nothing was released.
     #[error("{0}")]
     NotReleased(String),
+    /// An operation of the embedded deployment failed (its message unchanged; boxed, it is
+    /// as large as this whole enum was).
+    #[error(transparent)]
+    Embedded(Box<dtfhe_embedded::EmbeddedError>),
+    /// A networked query or remote audit failed (its message unchanged).
+    #[error(transparent)]
+    Analyst(Box<dtfhe_analyst::AnalystError>),
+    /// A benchmark failed (its message unchanged).
+    #[error(transparent)]
+    Bench(Box<dtfhe_bench::BenchError>),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -71,12 +81,19 @@ impl CliError {
             CliError::NotReleased(_) => 5,
             CliError::Platform(_) => 9,
             CliError::Io { .. } => 1,
+            CliError::Embedded(e) => e.exit_code(),
+            CliError::Analyst(e) => e.exit_code(),
+            CliError::Bench(e) => e.exit_code(),
         }
     }
 
     /// Whether a release rule refused (exit code 4), as opposed to a failure.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, CliError::Refused(_) | CliError::Release(_))
+        match self {
+            CliError::Embedded(e) => e.is_refusal(),
+            CliError::Analyst(e) => e.is_refusal(),
+            _ => matches!(self, CliError::Refused(_) | CliError::Release(_)),
+        }
     }
 
     /// Wrap an I/O error with the path it concerns.
@@ -95,5 +112,23 @@ impl From<EngineError> for CliError {
         } else {
             CliError::Query(e)
         }
+    }
+}
+
+impl From<dtfhe_embedded::EmbeddedError> for CliError {
+    fn from(e: dtfhe_embedded::EmbeddedError) -> Self {
+        CliError::Embedded(Box::new(e))
+    }
+}
+
+impl From<dtfhe_analyst::AnalystError> for CliError {
+    fn from(e: dtfhe_analyst::AnalystError) -> Self {
+        CliError::Analyst(Box::new(e))
+    }
+}
+
+impl From<dtfhe_bench::BenchError> for CliError {
+    fn from(e: dtfhe_bench::BenchError) -> Self {
+        CliError::Bench(Box::new(e))
     }
 }

@@ -18,19 +18,7 @@ use crate::error::CliError;
 /// conflict (400, 404, 409) a usage error (exit 2); an unreachable platform an I/O error
 /// (exit 1); a server failure or an unexpected answer a platform error (exit 9).
 pub fn api_error(e: ApiError) -> CliError {
-    match &e {
-        ApiError::Problem { problem, .. } => match problem.status {
-            401 | 403 | 422 => CliError::Refused(e.to_string()),
-            400 | 404 | 409 => CliError::Usage(e.to_string()),
-            _ => CliError::Platform(e.to_string()),
-        },
-        ApiError::Transport { url, reason } => CliError::Io {
-            path: url.clone(),
-            source: std::io::Error::other(format!("cannot reach the platform: {reason}")),
-        },
-        ApiError::Identity { .. } => CliError::Usage(e.to_string()),
-        _ => CliError::Platform(e.to_string()),
-    }
+    dtfhe_analyst::error::api_error(e).into()
 }
 
 /// An agent failure as a command error (exit codes as for the embedded `dtfhe ingest`:
@@ -89,8 +77,9 @@ pub struct ServeArgs {
     pub params: Option<PathBuf>,
 }
 
-/// `dtfhe serve`: builds a tokio runtime and runs the platform server until Ctrl-C/SIGTERM.
-pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
+/// `dtfhe serve`: builds a tokio runtime and runs the platform server (its store at `store`)
+/// until Ctrl-C/SIGTERM.
+pub fn run_serve(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(), CliError> {
     let admin = match &a.admin {
         None => None,
         Some(spec) => {
@@ -131,7 +120,7 @@ pub fn run_serve(a: ServeArgs) -> Result<(), CliError> {
         }
     };
     let opts = dtfhe_server::ServeOptions {
-        store: crate::store_location::store_location(),
+        store,
         dir: a.dir,
         listen: a.listen,
         admin,

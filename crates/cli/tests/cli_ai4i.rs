@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::{demo, reference};
+use dtfhe_cli::demo;
+use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_model::Schema;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::reference;
+use dtfhe_embedded::reference;
 use dtfhe_model::Schema;
 
 #[test]

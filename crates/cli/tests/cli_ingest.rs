@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::reference;
+use dtfhe_embedded::reference;
 use dtfhe_model::Schema;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

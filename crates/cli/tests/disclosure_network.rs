@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::reference;
+use dtfhe_embedded::reference;
 use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

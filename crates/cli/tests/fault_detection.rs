@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::{demo, reference};
+use dtfhe_cli::demo;
+use dtfhe_embedded::reference;
 
 /// `text` with `line` followed by `extra` (the line must occur exactly once).
 fn insert_after(text: &str, line: &str, extra: &str) -> String {

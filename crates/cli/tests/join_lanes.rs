@@ -2,8 +2,8 @@
 //! records, two datasets of different stages and owners laid out in shared product lanes,
 //! joined on the product id; every result equals the plaintext inner join.
 
-use dtfhe_cli::ops::{self, IngestOptions, InitOptions};
-use dtfhe_cli::reference;
+use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
+use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_model::{Schema, Value};
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("dep");
     ops::init(&InitOptions {
-        dir: d.clone(),
+        dir: d.clone().into(),
         trustees: vec!["oem".into(), "service".into(), "plant".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
@@ -47,7 +47,7 @@ fn cross_stage_join_equals_plaintext_inner_join() {
         ("schemas/ai4i_service.toml", &svc_path, "service-partner"),
     ] {
         ops::ingest(&IngestOptions {
-            dir: d.clone(),
+            dir: d.clone().into(),
             schema: repo(schema),
             csv: path.clone(),
             source: source.into(),

@@ -2,8 +2,8 @@
 //! to its plaintext twin, homomorphic scoring released only to the owner, and the test RMSE.
 
 use dtfhe_agent::features::cmapss_features;
-use dtfhe_cli::model;
-use dtfhe_cli::ops::{self, IngestOptions, InitOptions};
+use dtfhe_embedded::model;
+use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
 use dtfhe_engine::model::FitStats;
 use dtfhe_engine::Cell;
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
 
     let d = dir.path().join("deployment");
     ops::init(&InitOptions {
-        dir: d.clone(),
+        dir: d.clone().into(),
         trustees: vec!["oem".into(), "airline".into(), "mro".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
@@ -70,7 +70,7 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
         ("cmapss_test_features.toml", &test_path),
     ] {
         ops::ingest(&IngestOptions {
-            dir: d.clone(),
+            dir: d.clone().into(),
             schema: schema_path(schema),
             csv: csv.clone(),
             source: "fleet".into(),

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use dtfhe_analyst::net::{self, RemoteQueryOptions};
+use dtfhe_analyst::AnalystError as CliError;
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Client, Identity, Role};
-use dtfhe_cli::net::{self, RemoteQueryOptions};
-use dtfhe_cli::CliError;
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
 use dtfhe_model::{Schema, Value};
@@ -230,7 +230,7 @@ fn stop_all((stop, handles): (Arc<AtomicBool>, Vec<JoinHandle<()>>)) {
     }
 }
 
-fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_cli::ops::QueryReport, CliError> {
+fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliError> {
     net::query(&RemoteQueryOptions {
         server: p.base.clone(),
         identity: p.analyst_file.clone(),
@@ -330,7 +330,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     let all = p.state.store.lock().unwrap().entries().unwrap();
     let trustees: Vec<String> = TRUSTEES.iter().map(|t| t.to_string()).collect();
     assert_eq!(
-        dtfhe_cli::audit::check_releases(&all, &trustees).unwrap(),
+        dtfhe_embedded::audit::check_releases(&all, &trustees).unwrap(),
         1
     );
 

@@ -1,7 +1,7 @@
 //! The library pipeline (init → ingest → query) on real AI4I data, each result checked
 //! against the plaintext reference evaluator.
 
-use dtfhe_cli::ops::{self, IngestOptions, InitOptions};
+use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_model::Value;
 use std::path::{Path, PathBuf};
@@ -99,7 +99,7 @@ fn ai4i_statistics_match_plaintext() {
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
     ops::init(&InitOptions {
-        dir: dir.path().to_path_buf(),
+        dir: dir.path().into(),
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: "bfv-16384".into(),
@@ -107,7 +107,7 @@ fn ai4i_statistics_match_plaintext() {
     })
     .expect("init");
     let report = ops::ingest(&IngestOptions {
-        dir: dir.path().to_path_buf(),
+        dir: dir.path().into(),
         schema: schema.clone(),
         csv: csv.clone(),
         source: "plant-a".into(),
@@ -153,7 +153,7 @@ fn differential_privacy_noise_and_budget() {
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
     ops::init(&InitOptions {
-        dir: dir.path().to_path_buf(),
+        dir: dir.path().into(),
         trustees: vec!["a".into(), "b".into()],
         min_group_size: 5,
         preset: "bfv-8192".into(),
@@ -164,7 +164,7 @@ fn differential_privacy_noise_and_budget() {
     })
     .expect("init");
     ops::ingest(&IngestOptions {
-        dir: dir.path().to_path_buf(),
+        dir: dir.path().into(),
         schema,
         csv: csv.clone(),
         source: "plant-a".into(),

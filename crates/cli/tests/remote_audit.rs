@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dtfhe_agent::upload::{EdgeAgent, RetryPolicy};
+use dtfhe_analyst::remote_audit;
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Client, Identity, Role};
-use dtfhe_cli::remote_audit;
 use dtfhe_crypto::{ceremony, codec};
 use dtfhe_server::{AppState, ServeOptions};
 use dtfhe_store::{Deployment, Store};

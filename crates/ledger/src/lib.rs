@@ -22,6 +22,7 @@ pub mod entry;
 mod error;
 pub mod merkle;
 pub mod note;
+pub mod releases;
 pub mod wording;
 
 pub use entry::{Entry, EntryKind};

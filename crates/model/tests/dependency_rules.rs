@@ -55,6 +55,49 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-release",
         ],
     ),
+    // The single-directory deployment: store, every trustee and the source side on one machine.
+    (
+        "dtfhe-embedded",
+        &[
+            "dtfhe-model",
+            "dtfhe-ledger",
+            "dtfhe-crypto",
+            "dtfhe-store",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-trustee",
+            "dtfhe-agent",
+        ],
+    ),
+    // The analyst's machine: networked query and remote audit; no store, no server. The
+    // trustee crate for the daemon's helpers that read the platform's deployment and schemas.
+    (
+        "dtfhe-analyst",
+        &[
+            "dtfhe-model",
+            "dtfhe-ledger",
+            "dtfhe-crypto",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-trustee",
+        ],
+    ),
+    // Measurements: drive the roles as their users do.
+    (
+        "dtfhe-bench",
+        &[
+            "dtfhe-model",
+            "dtfhe-crypto",
+            "dtfhe-store",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-agent",
+            "dtfhe-embedded",
+            "dtfhe-analyst",
+        ],
+    ),
     // The `dtfhe` binary may link everything.
     (
         "dtfhe-cli",
@@ -69,6 +112,9 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-trustee",
             "dtfhe-agent",
             "dtfhe-server",
+            "dtfhe-embedded",
+            "dtfhe-analyst",
+            "dtfhe-bench",
         ],
     ),
     // Development tool: fuzz targets call the decoders of the library crates (none of the

@@ -12,10 +12,12 @@ pub mod audit;
 pub mod disclosure;
 pub mod pipeline;
 mod refusal;
+mod report;
 pub mod rules;
 
 pub use disclosure::{Decision, Disclosure, DisclosureError, LocalPolicy, Mode};
 pub use refusal::Refusal;
+pub use report::QueryReport;
 pub use rules::{
     DatasetRows, GroupFacts, Policy, ReleaseItem, ReleaseRequest, RowReleaseItem, RowReleaseRequest,
 };

@@ -1,7 +1,7 @@
 //! Shared helpers for the tests that run the real `dtfhe` binary.
 #![allow(dead_code)]
 
-use dtfhe_cli::reference;
+use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
 use dtfhe_model::Schema;

@@ -1,5 +1,5 @@
-//! The networked roles of the key path: `dtfhe query --server` (the analyst) and
-//! `dtfhe trustee --server` (a factory's trustee, see `dtfhe_trustee::daemon`).
+//! The analyst's side of the networked key path: `dtfhe query --server` (the trustee side,
+//! `dtfhe trustee --server`, is `dtfhe_trustee::daemon`).
 //!
 //! The analyst draws a fresh HPKE key pair per query and signs a statement binding the SQL,
 //! ε and that key; the platform computes and relays; each trustee re-derives, reviews and
@@ -24,8 +24,8 @@ use dtfhe_engine::{exec, finalize_all, Catalog, Moment};
 use dtfhe_release::pipeline::release_order;
 use dtfhe_trustee::daemon::{self, remote_deployment, remote_schemas, DaemonError};
 
-use crate::error::CliError;
-use crate::ops::QueryReport;
+use crate::error::AnalystError;
+use dtfhe_release::QueryReport;
 
 /// Options of `dtfhe query --server`.
 #[derive(Debug, Clone)]
@@ -45,26 +45,28 @@ pub struct RemoteQueryOptions {
 }
 
 /// An API failure as a command error, as for the other networked commands
-/// ([`crate::platform::api_error`]: 401/403/422 refused, exit 4; 400/404/409 usage; an
+/// ([`crate::error::api_error`]: 401/403/422 refused, exit 4; 400/404/409 usage; an
 /// unreachable platform I/O; else platform, exit 9); a policy refusal (422) shows the
 /// server's reason alone.
-pub fn api_error(e: ApiError) -> CliError {
+pub fn api_error(e: ApiError) -> AnalystError {
     match &e {
-        ApiError::Problem { problem, .. } if problem.status == 422 => CliError::Refused(
+        ApiError::Problem { problem, .. } if problem.status == 422 => AnalystError::Refused(
             problem
                 .detail
                 .clone()
                 .unwrap_or_else(|| problem.title.clone()),
         ),
-        _ => crate::platform::api_error(e),
+        _ => crate::error::api_error(e),
     }
 }
 
-fn daemon_error(e: DaemonError) -> CliError {
+/// A trustee-daemon helper's failure (reading the platform's deployment or schemas) as an
+/// analyst error: API failures as for every request, a key-share problem usage, else platform.
+pub fn daemon_error(e: DaemonError) -> AnalystError {
     match e {
         DaemonError::Api(e) => api_error(e),
-        DaemonError::Trustee(e) => CliError::Usage(e.to_string()),
-        other => CliError::Platform(other.to_string()),
+        DaemonError::Trustee(e) => AnalystError::Usage(e.to_string()),
+        other => AnalystError::Platform(other.to_string()),
     }
 }
 
@@ -89,14 +91,15 @@ impl std::fmt::Debug for Submitted {
 }
 
 /// `dtfhe query --server`: ask, wait for every trustee, open, combine, finalize.
-pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, AnalystError> {
     let submitted = submit(opts)?;
     finish(submitted, opts)
 }
 
 /// Draws the query's recipient key, signs the statement and submits the query.
-pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, CliError> {
-    let identity = Identity::load(&opts.identity).map_err(|e| CliError::Usage(e.to_string()))?;
+pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, AnalystError> {
+    let identity =
+        Identity::load(&opts.identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
     let client = Client::new(
         &opts.server,
         Some(identity.clone()),
@@ -136,7 +139,10 @@ pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, CliError> {
 
 /// Waits for every trustee's answer (or a refusal, or `opts.timeout`), then checks, opens,
 /// combines and finalizes.
-pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryReport, CliError> {
+pub fn finish(
+    submitted: Submitted,
+    opts: &RemoteQueryOptions,
+) -> Result<QueryReport, AnalystError> {
     let Submitted {
         client,
         deployed,
@@ -173,7 +179,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
                         )
                     })
                     .collect();
-                return Err(CliError::Refused(reasons.join("; ")));
+                return Err(AnalystError::Refused(reasons.join("; ")));
             }
             QueryState::Pending => {}
         }
@@ -184,7 +190,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
                 .filter(|t| !s.answers.iter().any(|a| &a.trustee == *t))
                 .map(String::as_str)
                 .collect();
-            return Err(CliError::NotReleased(format!(
+            return Err(AnalystError::NotReleased(format!(
                 "query {id}: after {} s, trustee{} {} did not answer; nothing was released",
                 opts.timeout.as_secs(),
                 if missing.len() == 1 { "" } else { "s" },
@@ -198,7 +204,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
     if status.ciphertexts.len() != status.ciphertext_hashes.len()
         || status.ciphertexts.len() != announced
     {
-        return Err(CliError::Platform(format!(
+        return Err(AnalystError::Platform(format!(
             "query {id}: the platform returned {} ciphertexts for {} hashes ({} announced)",
             status.ciphertexts.len(),
             status.ciphertext_hashes.len(),
@@ -213,9 +219,9 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         .enumerate()
     {
         let bytes = unb64(&format!("ciphertexts[{i}]"), c)
-            .map_err(|e| CliError::Platform(e.to_string()))?;
+            .map_err(|e| AnalystError::Platform(e.to_string()))?;
         if blake3::hash(&bytes).to_hex().as_str() != h {
-            return Err(CliError::Platform(format!(
+            return Err(AnalystError::Platform(format!(
                 "query {id}: ciphertext {i} does not match its recorded hash"
             )));
         }
@@ -228,12 +234,12 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
             .iter()
             .find(|a| &a.trustee == t && a.approve)
             .ok_or_else(|| {
-                CliError::Platform(format!(
+                AnalystError::Platform(format!(
                     "query {id}: no approval of trustee {t} in the answer"
                 ))
             })?;
         if a.sealed.len() != cts.len() {
-            return Err(CliError::Platform(format!(
+            return Err(AnalystError::Platform(format!(
                 "query {id}: trustee {t} gave {} sealed shares for {} ciphertexts",
                 a.sealed.len(),
                 cts.len()
@@ -241,10 +247,10 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         }
         for (i, s) in a.sealed.iter().enumerate() {
             let sealed = unb64(&format!("sealed share {i} of {t}"), s)
-                .map_err(|e| CliError::Platform(e.to_string()))?;
+                .map_err(|e| AnalystError::Platform(e.to_string()))?;
             let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
             let plain = open(&keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
-                CliError::Platform(format!(
+                AnalystError::Platform(format!(
                     "query {id}: sealed share {i} of trustee {t} does not open with this query's key"
                 ))
             })?;
@@ -255,7 +261,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
         .iter()
         .zip(&shares)
         .map(|(ct, s)| Ok(centred(params, combine(params, ct, s)?)))
-        .collect::<Result<_, CliError>>()?;
+        .collect::<Result<_, AnalystError>>()?;
 
     // Re-run the public selection over the signed chunks for the group facts.
     let schemas = remote_schemas(&client).map_err(daemon_error)?;
@@ -265,7 +271,7 @@ pub fn finish(submitted: Submitted, opts: &RemoteQueryOptions) -> Result<QueryRe
     let selection = exec::select(&reader, params, &query)?;
     let order = release_order(&selection);
     if order.len() != totals.len() {
-        return Err(CliError::Platform(format!(
+        return Err(AnalystError::Platform(format!(
             "query {id}: {} released sums, but the selection over the signed chunks needs {}",
             totals.len(),
             order.len()
@@ -301,12 +307,4 @@ fn applied_epsilon(asked: Option<f64>, status: &QueryStatus) -> Option<f64> {
         .filter_map(|a| a.epsilon)
         .chain(asked)
         .reduce(f64::max)
-}
-
-/// Options of `dtfhe trustee`.
-pub type TrusteeOptions = daemon::DaemonOptions;
-
-/// `dtfhe trustee`: runs the daemon.
-pub fn trustee(opts: &TrusteeOptions) -> Result<(), CliError> {
-    daemon::run(opts).map_err(daemon_error)
 }

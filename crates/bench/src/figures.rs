@@ -7,8 +7,8 @@
 //! `line` (1..=4), two correlated product-capable columns `x`, `y` (scale 2) and a sum-only
 //! column `z`.
 
-use crate::error::CliError;
-use crate::ops;
+use crate::error::BenchError;
+use dtfhe_embedded::ops;
 use dtfhe_engine::Cell;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -175,7 +175,7 @@ pub struct Figures {
     pub model: (f64, f64),
 }
 
-fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
+fn find_store(dir: &Path) -> Result<dtfhe_store::Store, BenchError> {
     match dtfhe_store::Store::open(dir) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -199,7 +199,7 @@ fn find_store(dir: &Path) -> Result<dtfhe_store::Store, CliError> {
 /// signed checkpoints, source-signature checks) and (2) to a throw-away unledgered scratch
 /// store (`Store::create_scratch_unledgered`, which only exists for this measurement).
 /// Both in `scratch/`, five alternating rounds; returns the best seconds of (1) and (2).
-fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
+fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), BenchError> {
     use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
     use dtfhe_store::Store;
     let key = ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32]);
@@ -236,7 +236,7 @@ fn ledger_cost(dir: &Path, scratch: &Path) -> Result<(f64, f64), CliError> {
         }
         out
     };
-    let run = |mut store: Store| -> Result<f64, CliError> {
+    let run = |mut store: Store| -> Result<f64, BenchError> {
         store.register_source("scratch", &key.verifying_key())?;
         let t = Instant::now();
         for batch in chunks.chunks(8) {
@@ -262,31 +262,31 @@ fn matches(released: &[Cell], plain: &[f64; 3]) -> bool {
         && released
             .iter()
             .zip(plain)
-            .all(|(c, &p)| crate::reference::cell_matches(c, &Cell::Float(p), None))
+            .all(|(c, &p)| dtfhe_embedded::reference::cell_matches(c, &Cell::Float(p), None))
 }
 
 /// Measure one row count.
-pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
+pub fn measure(rows: usize, preset: &str) -> Result<Figures, BenchError> {
     let tmp = tempfile::Builder::new()
         .prefix("dtfhe-bench-")
         .tempdir()
-        .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
     let dir = tmp.path().join("deployment");
     let data = generate(rows, 20_240_601 ^ rows as u64);
     let csv_path = tmp.path().join("bench.csv");
     let schema_path = tmp.path().join("bench.toml");
-    std::fs::write(&csv_path, to_csv(&data)).map_err(|e| CliError::io(&csv_path, e))?;
-    std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| CliError::io(&schema_path, e))?;
+    std::fs::write(&csv_path, to_csv(&data)).map_err(|e| BenchError::io(&csv_path, e))?;
+    std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| BenchError::io(&schema_path, e))?;
 
     ops::init(&ops::InitOptions {
-        dir: dir.clone(),
+        dir: dir.clone().into(),
         trustees: vec!["a".into(), "b".into(), "c".into()],
         min_group_size: 5,
         preset: preset.into(),
         policy: Default::default(),
     })?;
     let ing = ops::ingest(&ops::IngestOptions {
-        dir: dir.clone(),
+        dir: dir.clone().into(),
         schema: schema_path,
         csv: csv_path,
         source: "bench".into(),
@@ -357,10 +357,10 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, CliError> {
 
     // Model fit (from released aggregates) and per-row scoring released to the owner.
     let t = Instant::now();
-    let (m, _) = crate::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
+    let (m, _) = dtfhe_embedded::model::fit(&dir, "bench", "y", &["x".to_string()], 0.0)?;
     f.model.0 = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let scored = crate::model::score(&dir, &m, "bench", "bench")?;
+    let scored = dtfhe_embedded::model::score(&dir, &m, "bench", "bench")?;
     f.model.1 = t.elapsed().as_secs_f64();
     f.exact &= scored.result.rows.len() == rows;
     Ok(f)
@@ -576,7 +576,7 @@ pub fn table(figs: &[Figures], preset: &str) -> String {
 }
 
 /// Run the benchmark for each row count and print the table.
-pub fn run(rows: &[usize], preset: &str) -> Result<(), CliError> {
+pub fn run(rows: &[usize], preset: &str) -> Result<(), BenchError> {
     let mut figs = Vec::new();
     for &n in rows {
         eprintln!("bench: {n} rows …");
@@ -584,7 +584,7 @@ pub fn run(rows: &[usize], preset: &str) -> Result<(), CliError> {
     }
     println!("{}", table(&figs, preset));
     if figs.iter().any(|f| !f.exact) {
-        return Err(CliError::Mismatch(
+        return Err(BenchError::Mismatch(
             "a released benchmark statistic differs from the plaintext one".into(),
         ));
     }

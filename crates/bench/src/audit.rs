@@ -3,12 +3,15 @@
 //!
 //! Rows carry (day 0..365, line 0..8, plant 0..3); each plant is a source whose chunks arrive in
 //! time order. Queries are day windows (1, 7, 30 or 90 days) x optional line filter x optional
-//! plant filter, some grouped by plant or by line. Run: `cargo bench -p dtfhe-release --bench audit`.
+//! plant filter, some grouped by plant or by line. Run: `dtfhe bench audit` (release build:
+//! `cargo run --release -p dtfhe-cli -- bench audit`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use dtfhe_release::audit::{Auditor, CheckError, ChunkKey, ChunkRows, RowSet};
+
+use crate::error::BenchError;
 
 const ROWS: usize = 1_000_000;
 const CHUNK: usize = 8192;
@@ -153,10 +156,13 @@ fn vm_hwm_kib() -> u64 {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn main() {
+/// Builds the audit state release by release (100, 1,000, 10,000 committed releases) and
+/// prints, after each step, the check time (median and max of fresh checks), the state's
+/// size and encode/write/decode times, and the process's peak memory.
+pub fn run() -> Result<(), BenchError> {
     let mut rng = Rng(0x5eed_a0d1);
     let chunks = table(&mut rng);
     println!(
@@ -174,12 +180,12 @@ fn main() {
                     let t = Instant::now();
                     auditor
                         .commit(ap, &format!("release-{committed:05}"))
-                        .expect("in-memory commit");
+                        .map_err(|e| BenchError::Audit(e.to_string()))?;
                     commit_secs += t.elapsed().as_secs_f64();
                     committed += 1;
                 }
                 Err(CheckError::Refused(_)) => refused += 1,
-                Err(e) => panic!("{e}"),
+                Err(e) => return Err(BenchError::Audit(e.to_string())),
             }
         }
         // Time fresh checks (not committed) on the state after `target` releases.
@@ -203,20 +209,26 @@ fn main() {
         let bytes = auditor.state().encode();
         let encode_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let decoded = dtfhe_release::audit::decode_state(&bytes).expect("decode");
+        let decoded = dtfhe_release::audit::decode_state(&bytes)
+            .map_err(|e| BenchError::Audit(e.to_string()))?;
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
         drop(decoded);
         // What a durable commit adds on top: writing and fsyncing the whole state file.
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = tempfile::tempdir().map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
+        let state_file = dir.path().join("audit.state");
         let t = Instant::now();
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(dir.path().join("audit.state")).expect("create");
-            f.write_all(&bytes).expect("write");
-            f.sync_all().expect("fsync");
+            let io = |e| BenchError::io(&state_file, e);
+            let mut f = std::fs::File::create(&state_file).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
         }
         let write_ms = t.elapsed().as_secs_f64() * 1e3;
-        let stats = auditor.state().stats(DATASET).expect("dataset");
+        let stats = auditor
+            .state()
+            .stats(DATASET)
+            .ok_or_else(|| BenchError::Audit(format!("no audit state for `{DATASET}`")))?;
         let max = times.iter().copied().fold(0.0, f64::max);
         let heavy_max = heavy_times.iter().copied().fold(0.0, f64::max);
         println!(
@@ -236,4 +248,5 @@ fn main() {
             vm_hwm_kib() as f64 / 1024.0,
         );
     }
+    Ok(())
 }

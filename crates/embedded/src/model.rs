@@ -5,8 +5,9 @@
 //! row, released row by row only to the source that owns the rows.
 
 use crate::audit;
-use crate::error::CliError;
+use crate::error::EmbeddedError;
 use crate::ops::{self, QueryReport};
+use crate::DeploymentDir;
 use dtfhe_crypto::release::{centred, combine_full};
 use dtfhe_engine::model::{
     check_columns, check_model_columns, fit_sql, score_plan, FitStats, LinearModel,
@@ -23,12 +24,13 @@ use std::time::Instant;
 
 /// Fit a ridge regression of `target` on `features` from released aggregates.
 pub fn fit(
-    dir: &Path,
+    dir: impl Into<DeploymentDir>,
     dataset: &str,
     target: &str,
     features: &[String],
     ridge: f64,
-) -> Result<(LinearModel, QueryReport), CliError> {
+) -> Result<(LinearModel, QueryReport), EmbeddedError> {
+    let dir = &dir.into();
     let d = ops::open(dir)?;
     let schema = ops::dataset_schema(&d, dataset)?;
     check_columns(&schema, target, features)?;
@@ -58,7 +60,7 @@ pub fn model_hash(model: &LinearModel) -> dtfhe_store::Hash {
 }
 
 /// The ledger entry of the fit that produced `model`, or why there is none.
-fn fitted_entry(d: &ops::Deployed, model: &LinearModel) -> Result<u64, CliError> {
+fn fitted_entry(d: &ops::Deployed, model: &LinearModel) -> Result<u64, EmbeddedError> {
     let hash = model_hash(model);
     d.store
         .entries()?
@@ -66,7 +68,7 @@ fn fitted_entry(d: &ops::Deployed, model: &LinearModel) -> Result<u64, CliError>
         .find(|e| e.kind == EntryKind::ModelFitted && e.hashes.contains(&hash))
         .map(|e| e.seq)
         .ok_or_else(|| {
-            CliError::Release(Refusal::UnfittedModel {
+            EmbeddedError::Release(Refusal::UnfittedModel {
                 reason: "no `model fit` entry in the ledger has this model's hash (a model \
                          written or edited by hand could release any row's value)"
                     .into(),
@@ -77,16 +79,16 @@ fn fitted_entry(d: &ops::Deployed, model: &LinearModel) -> Result<u64, CliError>
 /// The source proves it is the rows' owner with its own signing key (the one its chunks
 /// are signed with): the key in the deployment's source directory must be the one
 /// registered for it.
-fn authenticate_source(dir: &Path, d: &ops::Deployed, source: &str) -> Result<(), CliError> {
+fn authenticate_source(dir: &Path, d: &ops::Deployed, source: &str) -> Result<(), EmbeddedError> {
     let not_owner = || {
-        CliError::Release(Refusal::NotOwner {
+        EmbeddedError::Release(Refusal::NotOwner {
             owner: source.to_string(),
             recipient: "a caller without the source's signing key".into(),
         })
     };
     let key_dir = dtfhe_agent::source_key::source_dir(dir, source);
     let key = dtfhe_agent::source_key::load(&key_dir)
-        .map_err(|e| CliError::Usage(e.to_string()))?
+        .map_err(|e| EmbeddedError::Usage(e.to_string()))?
         .ok_or_else(not_owner)?;
     match d.store.source_key(source)? {
         Some(registered) if registered == key.verifying_key() => Ok(()),
@@ -109,11 +111,12 @@ pub struct ScoreReport {
 /// that source only: the caller must hold the source's signing key, and the model must be
 /// one a `model fit` recorded in the ledger. Every trustee allows only rows of the recipient.
 pub fn score(
-    dir: &Path,
+    dir: impl Into<DeploymentDir>,
     model: &LinearModel,
     dataset: &str,
     source: &str,
-) -> Result<ScoreReport, CliError> {
+) -> Result<ScoreReport, EmbeddedError> {
+    let dir = &dir.into();
     let mut d = ops::open(dir)?;
     authenticate_source(dir, &d, source)?;
     let fit = fitted_entry(&d, model)?;
@@ -138,7 +141,7 @@ pub fn score(
         check_model_columns(&schema, &features)?;
         let plan = score_plan(model, &schema, d.params.max_abs_total() / 2)?;
         let scored = exec::score_chunks(&d.store, &d.params, &schema.dataset, source, &plan)?;
-        Ok::<_, CliError>((plan, scored))
+        Ok::<_, EmbeddedError>((plan, scored))
     })();
     let (plan, scored) = prepared
         .map_err(|e| audit::denied(&mut d.store, &actor, &schema.dataset, &query_context(q), e))?;

@@ -15,11 +15,11 @@
 //! Refusals by the engine or the clear policy checks are `access_denied` entries. No entry
 //! ever holds a plaintext value of an encrypted column or key material.
 
-use crate::error::CliError;
-use dtfhe_ledger::wording::{parse_release_subject, refusal_detail, release_subject};
+use crate::error::EmbeddedError;
+use crate::DeploymentDir;
+use dtfhe_ledger::wording::{refusal_detail, release_subject};
 use dtfhe_ledger::{verify_checkpoint, verify_consistency, verify_inclusion};
 use dtfhe_store::{Entry, EntryKind, Hash, Store, StoreError};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Who is running this command, for the ledger: the OS user (`$USER`, `$LOGNAME`) if it is
@@ -40,7 +40,7 @@ pub fn record(
     subject: &str,
     detail: &str,
     hashes: &[Hash],
-) -> Result<u64, CliError> {
+) -> Result<u64, EmbeddedError> {
     Ok(store.append_entry(kind, actor, subject, detail, hashes)?)
 }
 
@@ -52,11 +52,11 @@ pub fn denied(
     actor: &str,
     subject: &str,
     context: &str,
-    err: CliError,
-) -> CliError {
+    err: EmbeddedError,
+) -> EmbeddedError {
     let reason = match &err {
-        CliError::Refused(reason) => Some(reason.clone()),
-        CliError::Release(r) => Some(r.to_string()),
+        EmbeddedError::Refused(reason) => Some(reason.clone()),
+        EmbeddedError::Release(r) => Some(r.to_string()),
         _ => None,
     };
     if let Some(reason) = reason {
@@ -77,7 +77,7 @@ pub fn trustee_decision<T>(
     release: u64,
     answer: Result<Vec<T>, dtfhe_trustee::TrusteeError>,
     share_bytes: impl Fn(&T) -> Vec<u8>,
-) -> Result<Vec<T>, CliError> {
+) -> Result<Vec<T>, EmbeddedError> {
     let subject = release_subject(release);
     match answer {
         Ok(shares) => {
@@ -98,11 +98,11 @@ pub fn trustee_decision<T>(
         Err(e) => {
             let (detail, out) = match &e {
                 dtfhe_trustee::TrusteeError::Refused { reason, .. } => {
-                    (reason.to_string(), CliError::Refused(e.to_string()))
+                    (reason.to_string(), EmbeddedError::Refused(e.to_string()))
                 }
                 other => (
                     format!("could not answer: {other}"),
-                    CliError::Usage(other.to_string()),
+                    EmbeddedError::Usage(other.to_string()),
                 ),
             };
             record(
@@ -118,8 +118,8 @@ pub fn trustee_decision<T>(
     }
 }
 
-fn tampered(what: String) -> CliError {
-    CliError::Tampered(what)
+fn tampered(what: String) -> EmbeddedError {
+    EmbeddedError::Tampered(what)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -132,7 +132,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// In an audit, data that does not match its ledger entry or its hash is tampering.
-fn audit_error(e: StoreError) -> CliError {
+fn audit_error(e: StoreError) -> EmbeddedError {
     match e {
         StoreError::Tampered { what } => tampered(what),
         e @ (StoreError::Corrupt { .. } | StoreError::CorruptRecord { .. }) => {
@@ -142,8 +142,8 @@ fn audit_error(e: StoreError) -> CliError {
     }
 }
 
-fn open_store(dir: &Path) -> Result<Store, CliError> {
-    Ok(crate::store_location::open_store(dir)?)
+fn open_store(dir: &DeploymentDir) -> Result<Store, EmbeddedError> {
+    Ok(dir.open_store()?)
 }
 
 /// What `dtfhe audit verify` checked.
@@ -182,7 +182,8 @@ impl std::fmt::Display for AuditReport {
 /// `dtfhe audit verify`: [`Store::verify`] (the whole ledger replayed, the Merkle tree
 /// recomputed, every checkpoint signature, every blob hash, every row bound to its entry),
 /// then every delivered result checked against the approvals of all trustees.
-pub fn verify(dir: &Path) -> Result<AuditReport, CliError> {
+pub fn verify(dir: impl Into<DeploymentDir>) -> Result<AuditReport, EmbeddedError> {
+    let dir = &dir.into();
     let store = open_store(dir)?;
     let report = store.verify().map_err(audit_error)?;
     let trustees = match store.deployment() {
@@ -204,79 +205,10 @@ pub fn verify(dir: &Path) -> Result<AuditReport, CliError> {
 /// Every `trustee_approved`, `trustee_refused` and `result_delivered` entry belongs to an
 /// earlier `release_requested` entry; every delivery is preceded by the approval of every
 /// trustee of the deployment (one share hash per ciphertext), by no refusal, and delivers
-/// the ciphertexts requested. Returns the number of deliveries.
-pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, CliError> {
-    // (release, trustee) -> seq of its first approval / refusal.
-    let mut approved: HashMap<(u64, &str), u64> = HashMap::new();
-    let mut refused: HashMap<u64, (u64, &str)> = HashMap::new();
-    let mut delivered = 0u64;
-    for e in entries {
-        let kind = e.kind;
-        if !matches!(
-            kind,
-            EntryKind::TrusteeApproved | EntryKind::TrusteeRefused | EntryKind::ResultDelivered
-        ) {
-            continue;
-        }
-        let at = format!("ledger entry {} ({kind})", e.seq);
-        let r = parse_release_subject(&e.subject).ok_or_else(|| {
-            tampered(format!(
-                "{at}: subject `{}` names no release (expected `release <entry>`)",
-                e.subject
-            ))
-        })?;
-        let request = entries
-            .get(usize::try_from(r).unwrap_or(usize::MAX))
-            .filter(|q| q.kind == EntryKind::ReleaseRequested && q.seq < e.seq)
-            .ok_or_else(|| {
-                tampered(format!(
-                    "{at}: refers to entry {r}, which is not an earlier release request"
-                ))
-            })?;
-        match kind {
-            EntryKind::TrusteeApproved | EntryKind::TrusteeRefused => {
-                if !trustees.contains(&e.actor) {
-                    return Err(tampered(format!(
-                        "{at}: `{}` is not a trustee of this deployment",
-                        e.actor
-                    )));
-                }
-                if kind == EntryKind::TrusteeApproved {
-                    if e.hashes.len() != request.hashes.len() {
-                        return Err(tampered(format!(
-                            "{at}: {} share hashes for the {} ciphertexts of release {r}",
-                            e.hashes.len(),
-                            request.hashes.len()
-                        )));
-                    }
-                    approved.entry((r, e.actor.as_str())).or_insert(e.seq);
-                } else {
-                    refused.entry(r).or_insert((e.seq, e.actor.as_str()));
-                }
-            }
-            _ => {
-                if let Some((seq, who)) = refused.get(&r) {
-                    return Err(tampered(format!(
-                        "{at}: delivers release {r}, which trustee `{who}` refused (entry {seq})"
-                    )));
-                }
-                for t in trustees {
-                    if !approved.contains_key(&(r, t.as_str())) {
-                        return Err(tampered(format!(
-                            "{at}: delivers release {r} without the approval of trustee `{t}`"
-                        )));
-                    }
-                }
-                if e.hashes != request.hashes {
-                    return Err(tampered(format!(
-                        "{at}: delivers other ciphertexts than release {r} requested"
-                    )));
-                }
-                delivered += 1;
-            }
-        }
-    }
-    Ok(delivered)
+/// the ciphertexts requested ([`dtfhe_ledger::releases::check_releases`]). Returns the
+/// number of deliveries.
+pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, EmbeddedError> {
+    dtfhe_ledger::releases::check_releases(entries, trustees).map_err(|e| tampered(e.0))
 }
 
 /// Output format of `dtfhe audit log`.
@@ -297,7 +229,8 @@ fn one_line(s: &str) -> String {
 
 /// `dtfhe audit log`: every entry (seq, time, kind, actor, subject, detail, hashes in hex),
 /// each checked against its stored leaf hash.
-pub fn log(dir: &Path, format: LogFormat) -> Result<String, CliError> {
+pub fn log(dir: impl Into<DeploymentDir>, format: LogFormat) -> Result<String, EmbeddedError> {
+    let dir = &dir.into();
     let store = open_store(dir)?;
     let entries = store.entries().map_err(audit_error)?;
     Ok(match format {
@@ -345,7 +278,7 @@ pub fn log(dir: &Path, format: LogFormat) -> Result<String, CliError> {
 
 /// The key checkpoints must be signed with: the store's recorded identity, which must equal
 /// the published `store.pub` when that file is present (an auditor pins it).
-fn pinned_identity(store: &Store, dir: &Path) -> Result<dtfhe_store::LogIdentity, CliError> {
+fn pinned_identity(store: &Store, dir: &Path) -> Result<dtfhe_store::LogIdentity, EmbeddedError> {
     let ident = store.identity()?;
     let pub_path = dir.join(dtfhe_store::PUB_FILE);
     if let Ok(text) = std::fs::read_to_string(&pub_path) {
@@ -366,7 +299,7 @@ fn check_note(
     ident: &dtfhe_store::LogIdentity,
     size: u64,
     root: &Hash,
-) -> Result<(), CliError> {
+) -> Result<(), EmbeddedError> {
     let cp = verify_checkpoint(note, &ident.verifying_key, &ident.key_name, &ident.origin)
         .map_err(|e| tampered(format!("checkpoint at size {size}: {e}")))?;
     if cp.size != size || !dtfhe_ledger::root_eq(&cp.root, root) {
@@ -380,14 +313,15 @@ fn check_note(
 
 /// `dtfhe audit prove --entry N`: the inclusion proof of entry N in the current tree,
 /// verified locally (audit path to the root, checkpoint signature, root in the checkpoint).
-pub fn prove_entry(dir: &Path, seq: u64) -> Result<String, CliError> {
+pub fn prove_entry(dir: impl Into<DeploymentDir>, seq: u64) -> Result<String, EmbeddedError> {
+    let dir = &dir.into();
     let store = open_store(dir)?;
     let ident = pinned_identity(&store, dir)?;
     let entries = store.entries()?;
     let entry = entries
         .get(usize::try_from(seq).unwrap_or(usize::MAX))
         .ok_or_else(|| {
-            CliError::Usage(format!(
+            EmbeddedError::Usage(format!(
                 "--entry {seq}: the ledger has {} entries (0 to {})",
                 entries.len(),
                 entries.len().saturating_sub(1)
@@ -434,13 +368,18 @@ pub fn prove_entry(dir: &Path, seq: u64) -> Result<String, CliError> {
 /// `dtfhe audit prove --from M --to N`: the consistency proof that the ledger at size M is a
 /// prefix of the ledger at size N (default: the current size), verified locally, with the
 /// signed checkpoints at both sizes when stored.
-pub fn prove_consistency(dir: &Path, from: u64, to: Option<u64>) -> Result<String, CliError> {
+pub fn prove_consistency(
+    dir: impl Into<DeploymentDir>,
+    from: u64,
+    to: Option<u64>,
+) -> Result<String, EmbeddedError> {
+    let dir = &dir.into();
     let store = open_store(dir)?;
     let ident = pinned_identity(&store, dir)?;
     let size = store.entries()?.len() as u64;
     let to = to.unwrap_or(size);
     if from > to || to > size {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "need --from <= --to <= {size} (the ledger's size), got --from {from} --to {to}"
         )));
     }

@@ -20,16 +20,16 @@ use dtfhe_api::{Client, Role};
 use dtfhe_ledger::{Entry, EntryKind};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 
-use crate::error::CliError;
+use crate::error::AnalystError;
 
 /// An API failure during an audit: the platform's own integrity check failing (problem kind
 /// `tampered`) is tampering (exit 8); anything else as for every command.
-fn api_error(e: dtfhe_api::ApiError) -> CliError {
+fn api_error(e: dtfhe_api::ApiError) -> AnalystError {
     match &e {
         dtfhe_api::ApiError::Problem { problem, .. } if problem.short_kind() == "tampered" => {
-            CliError::Tampered(e.to_string())
+            AnalystError::Tampered(e.to_string())
         }
-        _ => crate::platform::api_error(e),
+        _ => crate::error::api_error(e),
     }
 }
 
@@ -81,13 +81,13 @@ impl std::fmt::Display for RemoteAuditReport {
     }
 }
 
-fn bad(what: String) -> CliError {
-    CliError::Tampered(what)
+fn bad(what: String) -> AnalystError {
+    AnalystError::Tampered(what)
 }
 
 /// Every ledger entry, decoded from its canonical encoding and checked against the fields
 /// served, with the last page (its checkpoint covers all of them).
-fn fetch_entries(client: &Client) -> Result<(Vec<Entry>, LedgerPage), CliError> {
+fn fetch_entries(client: &Client) -> Result<(Vec<Entry>, LedgerPage), AnalystError> {
     let mut entries: Vec<Entry> = Vec::new();
     loop {
         let page: LedgerPage = client
@@ -129,7 +129,7 @@ fn fetch_entries(client: &Client) -> Result<(Vec<Entry>, LedgerPage), CliError> 
 }
 
 /// Source keys as the ledger records them.
-fn source_keys(entries: &[Entry]) -> Result<HashMap<String, VerifyingKey>, CliError> {
+fn source_keys(entries: &[Entry]) -> Result<HashMap<String, VerifyingKey>, AnalystError> {
     let mut keys = HashMap::new();
     for e in entries {
         let key = match e.kind {
@@ -172,7 +172,7 @@ fn check_chunk(
     c: &ChunkInfo,
     keys: &HashMap<String, VerifyingKey>,
     appended: &HashMap<String, &Entry>,
-) -> Result<(), CliError> {
+) -> Result<(), AnalystError> {
     let at = format!("chunk {} of `{dataset}` (source `{}`)", c.id, c.source);
     let public = unb64("public", &c.public).map_err(|e| bad(format!("{at}: {e}")))?;
     let public_hash = *blake3::hash(&public).as_bytes();
@@ -218,8 +218,8 @@ pub fn verify(
     identity: &Path,
     store_key: Option<&Path>,
     ciphertexts: bool,
-) -> Result<RemoteAuditReport, CliError> {
-    let id = dtfhe_api::Identity::load(identity).map_err(|e| CliError::Usage(e.to_string()))?;
+) -> Result<RemoteAuditReport, AnalystError> {
+    let id = dtfhe_api::Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
     let client = Client::new(server, Some(id), Duration::from_secs(300));
     let (entries, page) = fetch_entries(&client)?;
     let leaves = entries
@@ -230,13 +230,13 @@ pub fn verify(
     let root = dtfhe_ledger::root(&leaves);
     let (key_line, pinned) = match store_key {
         Some(p) => (
-            std::fs::read_to_string(p).map_err(|e| CliError::io(p, e))?,
+            std::fs::read_to_string(p).map_err(|e| AnalystError::io(p, e))?,
             true,
         ),
         None => (page.verifier_key.clone(), false),
     };
     let (name, key) = dtfhe_ledger::parse_verifier_key(key_line.trim_end())
-        .map_err(|e| CliError::Usage(format!("store key: {e}")))?;
+        .map_err(|e| AnalystError::Usage(format!("store key: {e}")))?;
     let cp = dtfhe_ledger::verify_checkpoint(&page.checkpoint, &key, &name, &name)
         .map_err(|e| bad(format!("latest checkpoint: {e}")))?;
     if cp.size != leaves.len() as u64 || !dtfhe_ledger::root_eq(&cp.root, &root) {
@@ -253,7 +253,8 @@ pub fn verify(
         Err(e) if e.status() == Some(503) => Vec::new(),
         Err(e) => return Err(api_error(e)),
     };
-    let releases = crate::audit::check_releases(&entries, &trustees)?;
+    let releases = dtfhe_ledger::releases::check_releases(&entries, &trustees)
+        .map_err(|e| AnalystError::Tampered(e.0))?;
     let keys = source_keys(&entries)?;
     let appended: HashMap<String, &Entry> = entries
         .iter()

@@ -15,7 +15,8 @@ use dtfhe_model::{decode_public_columns, Schema, Value, LANE_COLUMN};
 use dtfhe_store::{artifact_message, EntryKind, NewArtifact, StoreError, ARTIFACT_STAGES};
 use ed25519_dalek::Signer as _;
 
-use crate::CliError;
+use crate::DeploymentDir;
+use crate::EmbeddedError;
 
 /// What `artifact put` stored.
 #[derive(Debug, Clone)]
@@ -30,9 +31,9 @@ pub struct PutReport {
     pub sealed_hash: String,
 }
 
-fn check_text(kind: &str, s: &str) -> Result<(), CliError> {
+fn check_text(kind: &str, s: &str) -> Result<(), EmbeddedError> {
     if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "{kind} {s:?} must be 1-256 bytes without control characters"
         )));
     }
@@ -41,16 +42,17 @@ fn check_text(kind: &str, s: &str) -> Result<(), CliError> {
 
 /// Seals `file` at source `source` and stores it as an artifact of `product` at `stage`.
 pub fn put(
-    dir: &Path,
+    dir: impl Into<DeploymentDir>,
     product: &str,
     stage: &str,
     file: &Path,
     source: &str,
-) -> Result<PutReport, CliError> {
+) -> Result<PutReport, EmbeddedError> {
+    let dir = &dir.into();
     crate::ops::valid_name("source", source)?;
     check_text("product", product)?;
     if !ARTIFACT_STAGES.contains(&stage) {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "--stage must be one of {}",
             ARTIFACT_STAGES.join(", ")
         )));
@@ -58,22 +60,24 @@ pub fn put(
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| CliError::Usage(format!("{}: not a UTF-8 file name", file.display())))?
+        .ok_or_else(|| EmbeddedError::Usage(format!("{}: not a UTF-8 file name", file.display())))?
         .to_string();
     check_text("file name", &name)?;
-    let plain = std::fs::read(file).map_err(|e| CliError::io(file, e))?;
-    let mut store = crate::store_location::open_store(dir)?;
+    let plain = std::fs::read(file).map_err(|e| EmbeddedError::io(file, e))?;
+    let mut store = dir.open_store()?;
     if let Some((m, _)) = store.artifact(product, &name)? {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "product `{product}` already has an artifact named `{name}` (artifact {}, source \
              `{}`); artifacts are never replaced, nothing was stored",
             m.id, m.source
         )));
     }
     let sdir = source_key::source_dir(dir, source);
-    let signing = source_key::load_or_create(&sdir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let signing =
+        source_key::load_or_create(&sdir).map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     store.register_source(source, &signing.verifying_key())?;
-    let key = ArtifactKey::load_or_create(&sdir).map_err(|e| CliError::Usage(e.to_string()))?;
+    let key =
+        ArtifactKey::load_or_create(&sdir).map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     let binding = Binding {
         product,
         stage,
@@ -82,7 +86,7 @@ pub fn put(
     };
     let sealed = key
         .seal(&binding, &plain)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     let plain_hash = *blake3::hash(&plain).as_bytes();
     let sealed_hash = *blake3::hash(&sealed).as_bytes();
     let size = plain.len() as u64;
@@ -119,16 +123,17 @@ pub fn put(
 /// artifact's owner and holds its artifact key; sealed bytes that do not match their
 /// recorded hash, or do not authenticate, fail with exit 8 and nothing written.
 pub fn get(
-    dir: &Path,
+    dir: impl Into<DeploymentDir>,
     product: &str,
     name: &str,
     out: &Path,
     source: &str,
-) -> Result<u64, CliError> {
+) -> Result<u64, EmbeddedError> {
+    let dir = &dir.into();
     crate::ops::valid_name("source", source)?;
-    let mut store = crate::store_location::open_store(dir)?;
+    let mut store = dir.open_store()?;
     let Some((meta, sealed)) = store.artifact(product, name).map_err(tampered)? else {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "product `{product}` has no artifact named `{name}`"
         )));
     };
@@ -160,7 +165,7 @@ pub fn get(
                 &format!("artifact get refused: {reason}"),
                 &[meta.sealed_hash],
             );
-            return Err(CliError::Refused(reason));
+            return Err(EmbeddedError::Refused(reason));
         }
     };
     let binding = Binding {
@@ -171,9 +176,9 @@ pub fn get(
     };
     let plain = key
         .open(&binding, &sealed)
-        .map_err(|e| CliError::Tampered(e.to_string()))?;
+        .map_err(|e| EmbeddedError::Tampered(e.to_string()))?;
     if blake3::hash(&plain).as_bytes() != &meta.plain_hash {
-        return Err(CliError::Tampered(format!(
+        return Err(EmbeddedError::Tampered(format!(
             "artifact `{name}` of product `{product}`: opened bytes do not match the recorded \
              plaintext hash"
         )));
@@ -182,23 +187,25 @@ pub fn get(
     Ok(plain.len() as u64)
 }
 
-fn tampered(e: StoreError) -> CliError {
+fn tampered(e: StoreError) -> EmbeddedError {
     match e {
-        StoreError::Tampered { what } => CliError::Tampered(what),
+        StoreError::Tampered { what } => EmbeddedError::Tampered(what),
         e => e.into(),
     }
 }
 
 /// Writes `bytes` to a temporary file beside `out`, then renames it into place, so a
 /// failure never leaves a partial output file.
-fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
+fn write_atomically(out: &Path, bytes: &[u8]) -> Result<(), EmbeddedError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(|e| CliError::io(&parent, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| CliError::io(out, e))?;
-    tmp.persist(out).map_err(|e| CliError::io(out, e.error))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(&parent).map_err(|e| EmbeddedError::io(&parent, e))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| EmbeddedError::io(out, e))?;
+    tmp.persist(out)
+        .map_err(|e| EmbeddedError::io(out, e.error))?;
     Ok(())
 }
 
@@ -246,21 +253,22 @@ fn show_value(v: &Value) -> String {
 
 /// Every record about `product`: rows of per-product datasets (schemas with `lanes`) whose
 /// lane key equals it, with their public columns only, and its sealed artifacts.
-pub fn thread(dir: &Path, product: &str) -> Result<Thread, CliError> {
-    let store = crate::store_location::open_store(dir)?;
+pub fn thread(dir: impl Into<DeploymentDir>, product: &str) -> Result<Thread, EmbeddedError> {
+    let dir = &dir.into();
+    let store = dir.open_store()?;
     let mut rows = Vec::new();
     for dataset in store.datasets()? {
         let Some(text) = store.dataset_schema(&dataset)? else {
             continue;
         };
         let schema = Schema::from_toml_str(&text, &dataset)
-            .map_err(|e| CliError::Usage(format!("dataset `{dataset}`: {e}")))?;
+            .map_err(|e| EmbeddedError::Usage(format!("dataset `{dataset}`: {e}")))?;
         let Some(key) = schema.lanes.clone() else {
             continue;
         };
         for chunk in store.chunks(&dataset)? {
             let cols = decode_public_columns(&chunk.public).map_err(|e| {
-                CliError::Usage(format!("dataset `{dataset}`, chunk {}: {e}", chunk.id))
+                EmbeddedError::Usage(format!("dataset `{dataset}`, chunk {}: {e}", chunk.id))
             })?;
             let Some(kc) = cols.iter().find(|c| c.name == key) else {
                 continue;

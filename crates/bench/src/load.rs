@@ -41,9 +41,9 @@ use dtfhe_model::Schema;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::error::CliError;
-use crate::net::{self, RemoteQueryOptions};
-use crate::reference;
+use crate::error::BenchError;
+use dtfhe_analyst::net::{self, RemoteQueryOptions};
+use dtfhe_embedded::reference;
 
 /// Dataset of the load test.
 pub const DATASET: &str = "load";
@@ -217,13 +217,13 @@ impl Children {
         args: &[&str],
         log: &Path,
         pipe_stdout: bool,
-    ) -> Result<&mut Child, CliError> {
-        let exe = std::env::current_exe().map_err(|e| CliError::io(Path::new("dtfhe"), e))?;
-        let f = std::fs::File::create(log).map_err(|e| CliError::io(log, e))?;
+    ) -> Result<&mut Child, BenchError> {
+        let exe = std::env::current_exe().map_err(|e| BenchError::io(Path::new("dtfhe"), e))?;
+        let f = std::fs::File::create(log).map_err(|e| BenchError::io(log, e))?;
         let out = if pipe_stdout {
             Stdio::piped()
         } else {
-            Stdio::from(f.try_clone().map_err(|e| CliError::io(log, e))?)
+            Stdio::from(f.try_clone().map_err(|e| BenchError::io(log, e))?)
         };
         let child = Command::new(exe)
             .args(args)
@@ -231,7 +231,7 @@ impl Children {
             .stdout(out)
             .stderr(f)
             .spawn()
-            .map_err(|e| CliError::io(Path::new(name), e))?;
+            .map_err(|e| BenchError::io(Path::new(name), e))?;
         self.procs
             .push((name.to_string(), child, log.to_path_buf()));
         let last = self.procs.len() - 1;
@@ -247,10 +247,10 @@ impl Children {
     }
 
     /// An error if a child has exited (it should run until the end), with its log's tail.
-    fn check_alive(&mut self) -> Result<(), CliError> {
+    fn check_alive(&mut self) -> Result<(), BenchError> {
         for (name, child, log) in &mut self.procs {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(CliError::Platform(format!(
+                return Err(BenchError::Platform(format!(
                     "{name} exited early ({status}); last lines of its log:\n{}",
                     tail(log, 8)
                 )));
@@ -282,9 +282,9 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn path_str(p: &Path) -> Result<&str, CliError> {
+fn path_str(p: &Path) -> Result<&str, BenchError> {
     p.to_str()
-        .ok_or_else(|| CliError::Usage(format!("{}: not a UTF-8 path", p.display())))
+        .ok_or_else(|| BenchError::Usage(format!("{}: not a UTF-8 path", p.display())))
 }
 
 /// The overall deadline.
@@ -296,7 +296,7 @@ impl Deadline {
         self.0.saturating_duration_since(Instant::now())
     }
 
-    fn check(&self, what: &str) -> Result<(), CliError> {
+    fn check(&self, what: &str) -> Result<(), BenchError> {
         if self.left().is_zero() {
             return Err(deadline_error(what));
         }
@@ -304,8 +304,8 @@ impl Deadline {
     }
 }
 
-fn deadline_error(what: &str) -> CliError {
-    CliError::Io {
+fn deadline_error(what: &str) -> BenchError {
+    BenchError::Io {
         path: "bench load".into(),
         source: std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -483,7 +483,7 @@ enum QueryOutcome {
     /// Released, but a value differs (where, never the values).
     Mismatch(String),
     /// Not released or failed.
-    Failed(CliError),
+    Failed(BenchError),
 }
 
 /// Where a released result first differs from the plaintext one (row, column), without the
@@ -514,9 +514,9 @@ fn first_difference(released: &ResultSet, plain: &ResultSet) -> Option<String> {
 }
 
 /// Runs the load test and returns its figures; every child process is stopped on return.
-pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
+pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     if a.agents == 0 || a.analysts == 0 || a.chunks_per_agent == 0 || a.rows_per_chunk == 0 {
-        return Err(CliError::Usage(
+        return Err(BenchError::Usage(
             "--agents, --analysts, --chunks-per-agent and --rows-per-chunk must be at least 1"
                 .into(),
         ));
@@ -527,7 +527,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
         || a.ingest_during_queries > 100
         || a.queries_per_analyst > 1000
     {
-        return Err(CliError::Usage(
+        return Err(BenchError::Usage(
             "bounded load test: at most 1000 agents, 200 analysts, 100 chunks per agent (and \
              during queries), 1000 queries per analyst"
                 .into(),
@@ -535,7 +535,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     }
     let params = dtfhe_crypto::params_by_name(&a.preset)?;
     if a.rows_per_chunk > params.slots() {
-        return Err(CliError::Usage(format!(
+        return Err(BenchError::Usage(format!(
             "--rows-per-chunk: at most {} (one chunk of {})",
             params.slots(),
             a.preset
@@ -556,18 +556,18 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     let tmp = tempfile::Builder::new()
         .prefix("dtfhe-bench-load-")
         .tempdir()
-        .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
     let root = tmp.path().to_path_buf();
     // Declared after `tmp`: dropped (processes killed) before the directory is removed.
     let mut children = Children::default();
     let started = Instant::now();
 
     // Identities.
-    let new_id = |name: &str| -> Result<(Identity, PathBuf), CliError> {
-        let id = Identity::generate(name).map_err(|e| CliError::Usage(e.to_string()))?;
+    let new_id = |name: &str| -> Result<(Identity, PathBuf), BenchError> {
+        let id = Identity::generate(name).map_err(|e| BenchError::Usage(e.to_string()))?;
         let file = root.join(format!("{name}.id"));
         id.save_new(&file)
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+            .map_err(|e| BenchError::Usage(e.to_string()))?;
         Ok((id, file))
     };
     let (admin, _) = new_id("root")?;
@@ -599,7 +599,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     let stdout = server
         .stdout
         .take()
-        .ok_or_else(|| CliError::Platform("server: no stdout".into()))?;
+        .ok_or_else(|| BenchError::Platform("server: no stdout".into()))?;
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         // Reads the server's stdout to its end (so it never blocks on a full pipe).
@@ -614,21 +614,21 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
         .recv_timeout(Duration::from_secs(60).min(deadline.left()))
         .map_err(|_| {
             let _ = children.check_alive();
-            CliError::Platform(format!(
+            BenchError::Platform(format!(
                 "the server did not say where it listens; last lines of its log:\n{}",
                 tail(&root.join("server.log"), 8)
             ))
         })?;
     let url = format!("http://{addr}");
     if !addr.starts_with("127.0.0.1:") {
-        return Err(CliError::Platform(format!(
+        return Err(BenchError::Platform(format!(
             "the server listens on {addr}, not on loopback"
         )));
     }
     let server_pid = children.pid("server");
 
     let admin_client = Client::new(&url, Some(admin.clone()), Duration::from_secs(60));
-    let register = |id: &Identity, role: Role| -> Result<(), CliError> {
+    let register = |id: &Identity, role: Role| -> Result<(), BenchError> {
         let datasets = match role {
             Role::Source => vec![DATASET.to_string(), LIVE_DATASET.to_string()],
             Role::Analyst => vec![DATASET.to_string()],
@@ -644,7 +644,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
                     datasets,
                 },
             )
-            .map_err(crate::platform::api_error)?;
+            .map_err(dtfhe_analyst::error::api_error)?;
         Ok(())
     };
 
@@ -672,19 +672,19 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     }
     let sources: Vec<Identity> = (0..a.agents)
         .map(|i| {
-            let id =
-                Identity::generate(&source_name(i)).map_err(|e| CliError::Usage(e.to_string()))?;
+            let id = Identity::generate(&source_name(i))
+                .map_err(|e| BenchError::Usage(e.to_string()))?;
             register(&id, Role::Source)?;
             Ok(id)
         })
-        .collect::<Result<_, CliError>>()?;
+        .collect::<Result<_, BenchError>>()?;
     let analysts: Vec<PathBuf> = (0..a.analysts)
         .map(|i| {
             let (id, file) = new_id(&analyst_name(i))?;
             register(&id, Role::Analyst)?;
             Ok(file)
         })
-        .collect::<Result<_, CliError>>()?;
+        .collect::<Result<_, BenchError>>()?;
     let (auditor, auditor_file) = new_id("auditor")?;
     register(&auditor, Role::Auditor)?;
     let health = Client::new(&url, None, Duration::from_secs(10));
@@ -708,21 +708,21 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
 
     // The data: files on disk, the clear rows for the reference.
     let schema_path = root.join("load.toml");
-    std::fs::write(&schema_path, LOAD_SCHEMA).map_err(|e| CliError::io(&schema_path, e))?;
+    std::fs::write(&schema_path, LOAD_SCHEMA).map_err(|e| BenchError::io(&schema_path, e))?;
     let schema = Schema::from_toml_str(LOAD_SCHEMA, "load.toml")?;
     let mut plain: Vec<PlainRow> = Vec::new();
     let mut files: Vec<Vec<PathBuf>> = Vec::new();
     for i in 0..a.agents {
         let data = generate(i, a.chunks_per_agent, a.rows_per_chunk);
         let dir = root.join("data").join(source_name(i));
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
         let mut paths = Vec::new();
         for (j, text) in data.files.iter().enumerate() {
             let p = dir.join(format!("export-{j:03}.csv"));
-            std::fs::write(&p, text).map_err(|e| CliError::io(&p, e))?;
+            std::fs::write(&p, text).map_err(|e| BenchError::io(&p, e))?;
             plain.extend(
                 reference::plain_rows(text.as_bytes(), &schema, &source_name(i))
-                    .map_err(CliError::Usage)?,
+                    .map_err(BenchError::Usage)?,
             );
             paths.push(p);
         }
@@ -731,16 +731,16 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     let live_schema_path = root.join("load_live.toml");
     let live_schema = LOAD_SCHEMA.replace("dataset = \"load\"", "dataset = \"load_live\"");
     std::fs::write(&live_schema_path, &live_schema)
-        .map_err(|e| CliError::io(&live_schema_path, e))?;
+        .map_err(|e| BenchError::io(&live_schema_path, e))?;
     let mut live_files: Vec<Vec<PathBuf>> = Vec::new();
     for i in 0..a.agents {
         let data = generate(i | 1 << 20, a.ingest_during_queries, a.rows_per_chunk);
         let dir = root.join("data-live").join(source_name(i));
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
         let mut paths = Vec::new();
         for (j, text) in data.files.iter().enumerate() {
             let p = dir.join(format!("export-{j:03}.csv"));
-            std::fs::write(&p, text).map_err(|e| CliError::io(&p, e))?;
+            std::fs::write(&p, text).map_err(|e| BenchError::io(&p, e))?;
             paths.push(p);
         }
         live_files.push(paths);
@@ -802,7 +802,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
         f.chunks, a.agents, f.ingest_seconds
     );
     if let Some(e) = agent_errors.first() {
-        return Err(CliError::Platform(format!(
+        return Err(BenchError::Platform(format!(
             "{} of {} agents failed; the first: {e}",
             agent_errors.len(),
             a.agents
@@ -813,12 +813,12 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     let expected = a.agents * a.chunks_per_agent;
     let reader = Client::new(
         &url,
-        Some(Identity::load(&analysts[0]).map_err(|e| CliError::Usage(e.to_string()))?),
+        Some(Identity::load(&analysts[0]).map_err(|e| BenchError::Usage(e.to_string()))?),
         Duration::from_secs(120),
     );
     let listed: Vec<ChunkInfo> = reader
         .get_json(&format!("/v1/datasets/{DATASET}/chunks"))
-        .map_err(crate::platform::api_error)?;
+        .map_err(dtfhe_analyst::error::api_error)?;
     f.chunks_stored = listed.len();
     let ids: HashSet<i64> = listed.iter().map(|c| c.id).collect();
     let seqs: HashSet<(&str, u64)> = listed.iter().map(|c| (c.source.as_str(), c.seq)).collect();
@@ -835,7 +835,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
         || per_source.values().any(|&n| n != a.chunks_per_agent)
         || rows != (expected * a.rows_per_chunk) as u64
     {
-        return Err(CliError::Platform(format!(
+        return Err(BenchError::Platform(format!(
             "the platform stores {} chunks ({} distinct ids, {} distinct (source, seq), {} \
              sources, {rows} rows) for {} uploaded; expected {expected} chunks of {} rows, {} \
              per source",
@@ -852,7 +852,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     // Phase 2: every analyst at once, each its queries in turn, each result checked.
     let expected: Vec<ResultSet> = QUERIES
         .iter()
-        .map(|sql| reference::evaluate(&schema, sql, &plain).map_err(CliError::Query))
+        .map(|sql| reference::evaluate(&schema, sql, &plain).map_err(BenchError::Query))
         .collect::<Result<_, _>>()?;
     let expected = Arc::new(expected);
     let server_sampler = Sampler::start(server_pid);
@@ -885,7 +885,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
                             QUERIES[kind]
                         )),
                     },
-                    Err(e) => QueryOutcome::Failed(e),
+                    Err(e) => QueryOutcome::Failed(e.into()),
                 };
                 if tx.send(outcome).is_err() {
                     return;
@@ -911,7 +911,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     let t = Instant::now();
     barrier.wait();
     let mut mismatches: Vec<String> = Vec::new();
-    let mut failures: Vec<CliError> = Vec::new();
+    let mut failures: Vec<BenchError> = Vec::new();
     for _ in 0..a.analysts * a.queries_per_analyst {
         match rx.recv_timeout(deadline.left()) {
             Ok(QueryOutcome::Ok(s)) => {
@@ -931,7 +931,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
             match rx.recv_timeout(deadline.left()) {
                 Ok(Ok(r)) => uploaded += r.uploaded,
                 Ok(Err(e)) => {
-                    return Err(CliError::Platform(format!(
+                    return Err(BenchError::Platform(format!(
                         "an agent failed during the query phase: {e}"
                     )))
                 }
@@ -943,11 +943,11 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
         let listed: Vec<ChunkInfo> =
             Client::new(&url, Some(auditor.clone()), Duration::from_secs(120))
                 .get_json(&format!("/v1/datasets/{LIVE_DATASET}/chunks"))
-                .map_err(crate::platform::api_error)?;
+                .map_err(dtfhe_analyst::error::api_error)?;
         let distinct: HashSet<(&str, u64)> =
             listed.iter().map(|c| (c.source.as_str(), c.seq)).collect();
         if listed.len() != uploaded || distinct.len() != uploaded {
-            return Err(CliError::Platform(format!(
+            return Err(BenchError::Platform(format!(
                 "during the queries {uploaded} chunks were uploaded to `{LIVE_DATASET}`, the \
                  platform lists {} ({} distinct)",
                 listed.len(),
@@ -959,7 +959,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
     f.server_mb.3 = server_sampler.finish();
     f.latencies.sort_by(f64::total_cmp);
     if let Some(m) = mismatches.first() {
-        return Err(CliError::Mismatch(format!(
+        return Err(BenchError::Mismatch(format!(
             "{} of {} released results differ from the plaintext; the first: {m}",
             mismatches.len(),
             a.analysts * a.queries_per_analyst
@@ -978,7 +978,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, CliError> {
 
     // The ledger of the whole run, checked from the outside (pinned key).
     let store_key = platform.join(dtfhe_store::PUB_FILE);
-    f.audit = crate::remote_audit::verify(
+    f.audit = dtfhe_analyst::remote_audit::verify(
         &url,
         &auditor_file,
         store_key.is_file().then_some(store_key.as_path()),
@@ -1011,20 +1011,20 @@ fn encrypt_only(
     files: &[Vec<PathBuf>],
     sources: &[Identity],
     deadline: Deadline,
-) -> Result<(f64, usize), CliError> {
+) -> Result<(f64, usize), BenchError> {
     let body = client
         .get_bytes("/v1/deployment")
-        .map_err(crate::platform::api_error)?;
+        .map_err(dtfhe_analyst::error::api_error)?;
     let dep: DeploymentInfo = serde_json::from_slice(&body)
-        .map_err(|e| CliError::Platform(format!("/v1/deployment: {e}")))?;
+        .map_err(|e| BenchError::Platform(format!("/v1/deployment: {e}")))?;
     let params = dtfhe_crypto::params_by_name(&dep.preset)?;
     let pk_bytes =
-        unb64("public_key", &dep.public_key).map_err(|e| CliError::Platform(e.to_string()))?;
+        unb64("public_key", &dep.public_key).map_err(|e| BenchError::Platform(e.to_string()))?;
     let pk = dtfhe_crypto::codec::decode_public_key(&params, &pk_bytes)?;
     let mut tables = Vec::new();
     for (paths, id) in files.iter().zip(sources) {
         for p in paths {
-            let bytes = std::fs::read(p).map_err(|e| CliError::io(p, e))?;
+            let bytes = std::fs::read(p).map_err(|e| BenchError::io(p, e))?;
             let table = dtfhe_model::read_csv_bytes(&bytes, &p.display().to_string(), schema)?;
             tables.push((table, id, *blake3::hash(&bytes).as_bytes()));
         }
@@ -1034,11 +1034,11 @@ fn encrypt_only(
         .min(tables.len())
         .max(1);
     let t = Instant::now();
-    std::thread::scope(|s| -> Result<(), CliError> {
+    std::thread::scope(|s| -> Result<(), BenchError> {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
                 let (params, pk, tables) = (&params, &pk, &tables);
-                s.spawn(move || -> Result<(), CliError> {
+                s.spawn(move || -> Result<(), BenchError> {
                     for (table, id, hash) in tables.iter().skip(k).step_by(threads) {
                         deadline.check("the encryption measurement")?;
                         let signer = dtfhe_agent::ChunkSigner {
@@ -1059,12 +1059,12 @@ fn encrypt_only(
                             &signer,
                             |_, chunk| {
                                 std::hint::black_box(chunk);
-                                Ok::<(), CliError>(())
+                                Ok::<(), BenchError>(())
                             },
                         )
                         .map_err(|e| match e {
                             dtfhe_agent::PipelineError::Agent(e) => {
-                                CliError::Platform(format!("encryption: {e}"))
+                                BenchError::Platform(format!("encryption: {e}"))
                             }
                             dtfhe_agent::PipelineError::Sink(e) => e,
                         })?;
@@ -1075,7 +1075,7 @@ fn encrypt_only(
             .collect();
         for h in handles {
             h.join()
-                .map_err(|_| CliError::Platform("an encryption thread panicked".into()))??;
+                .map_err(|_| BenchError::Platform("an encryption thread panicked".into()))??;
         }
         Ok(())
     })?;
@@ -1215,7 +1215,7 @@ pub fn table(f: &LoadFigures, preset: &str) -> String {
 }
 
 /// `dtfhe bench load`: measure and print the table.
-pub fn run(a: &LoadArgs) -> Result<(), CliError> {
+pub fn run(a: &LoadArgs) -> Result<(), BenchError> {
     let wall = Instant::now();
     let f = measure(a)?;
     println!("{}", table(&f, &a.preset));

@@ -2,12 +2,13 @@
 //! with every trustee in its own directory on this machine.
 
 use crate::audit;
-use crate::error::CliError;
+use crate::error::EmbeddedError;
+use crate::DeploymentDir;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
-use dtfhe_engine::{finalize_all, Catalog, Moment, ResultSet};
+use dtfhe_engine::{finalize_all, Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
@@ -25,7 +26,7 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     /// Deployment directory (store + trustee directories).
-    pub dir: PathBuf,
+    pub dir: DeploymentDir,
     /// Trustee names, one per factory (n-of-n).
     pub trustees: Vec<String>,
     /// k: smallest number of rows any released group may have.
@@ -44,11 +45,11 @@ pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Check a trustee or source name: it becomes a directory name and a ledger actor.
-pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
+pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), EmbeddedError> {
     if dtfhe_model::names::is_party_name(name) {
         Ok(())
     } else {
-        Err(CliError::Usage(format!(
+        Err(EmbeddedError::Usage(format!(
             "{kind} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
         )))
     }
@@ -56,27 +57,29 @@ pub(crate) fn valid_name(kind: &str, name: &str) -> Result<(), CliError> {
 
 /// Create a deployment: store, one key share per trustee (own directory, mode 0600), the
 /// collective public and relinearisation keys. Nothing is left behind if it fails midway.
-pub fn init(opts: &InitOptions) -> Result<(), CliError> {
+pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
     if opts.trustees.is_empty() {
-        return Err(CliError::Usage(
+        return Err(EmbeddedError::Usage(
             "at least one trustee is needed (--trustees a,b,c)".into(),
         ));
     }
     for (i, t) in opts.trustees.iter().enumerate() {
         valid_name("trustee", t)?;
         if opts.trustees[..i].contains(t) {
-            return Err(CliError::Usage(format!("trustee {t:?} is listed twice")));
+            return Err(EmbeddedError::Usage(format!(
+                "trustee {t:?} is listed twice"
+            )));
         }
     }
     if opts.min_group_size == 0 {
-        return Err(CliError::Usage(
+        return Err(EmbeddedError::Usage(
             "--min-group-size must be at least 1".into(),
         ));
     }
-    let params =
-        dtfhe_crypto::params_by_name(&opts.preset).map_err(|e| CliError::Usage(e.to_string()))?;
+    let params = dtfhe_crypto::params_by_name(&opts.preset)
+        .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     if opts.dir.join(dtfhe_store::STORE_FILE).exists() || opts.dir.join("trustees").exists() {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "{} already holds a deployment",
             opts.dir.display()
         )));
@@ -87,14 +90,14 @@ pub fn init(opts: &InitOptions) -> Result<(), CliError> {
             .iter()
             .map(|name| Trustee::create(&trustee_dir(&opts.dir, name), name, &params, &opts.policy))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+            .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
         let shares: Vec<fhe::bfv::SecretKey> = trustees
             .iter()
             .map(|t| t.share_for_ceremony().clone())
             .collect();
         let keys = ceremony::run(&params, &shares, &mut rand::rng())?;
         drop(shares);
-        let mut store = crate::store_location::create_store(&opts.dir)?;
+        let mut store = opts.dir.create_store()?;
         store.put_deployment(&Deployment {
             preset: opts.preset.clone(),
             trustees: opts.trustees.clone(),
@@ -149,8 +152,9 @@ pub struct Deployed {
 }
 
 /// Open the store in `dir` and load its parameters.
-pub fn open(dir: &Path) -> Result<Deployed, CliError> {
-    let store = crate::store_location::open_store(dir)?;
+pub fn open(dir: impl Into<DeploymentDir>) -> Result<Deployed, EmbeddedError> {
+    let dir = &dir.into();
+    let store = dir.open_store()?;
     let deployment = store.deployment()?;
     let params = dtfhe_crypto::params_by_name(&deployment.preset)?;
     Ok(Deployed {
@@ -167,7 +171,7 @@ const COMMIT_BATCH: usize = 8;
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Deployment directory.
-    pub dir: PathBuf,
+    pub dir: DeploymentDir,
     /// Schema TOML file.
     pub schema: PathBuf,
     /// CSV file.
@@ -209,20 +213,20 @@ pub struct IngestReport {
 /// chunks are still being encrypted. Each chunk records the file's blake3 hash and its
 /// index, so re-running the same command after a crash resumes (stores only the missing
 /// chunks), and re-running it after success stores nothing (`already_ingested`).
-pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
+pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
     let started = Instant::now();
     valid_name("source", &opts.source)?;
     let schema_text =
-        std::fs::read_to_string(&opts.schema).map_err(|e| CliError::io(&opts.schema, e))?;
+        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
     let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
-    let csv = std::fs::read(&opts.csv).map_err(|e| CliError::io(&opts.csv, e))?;
+    let csv = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
     let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
     let file_hash = *blake3::hash(&csv).as_bytes();
     drop(csv);
     let mut d = open(&opts.dir)?;
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
-            return Err(CliError::Usage(format!(
+            return Err(EmbeddedError::Usage(format!(
                 "dataset `{}` is already registered with a different schema; nothing was stored",
                 schema.dataset
             )));
@@ -238,7 +242,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
                 .iter()
                 .find(|c| &c.name == key)
                 .ok_or_else(|| {
-                    CliError::Usage(format!("lane key `{key}` missing from the table"))
+                    EmbeddedError::Usage(format!("lane key `{key}` missing from the table"))
                 })?;
             let keys: Vec<String> = col
                 .values
@@ -252,7 +256,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
                 .collect();
             let lanes = d.store.assign_lanes(key, &keys)?;
             dtfhe_agent::Layout::lanes(lanes, d.params.slots()).map_err(|e| {
-                CliError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))
+                EmbeddedError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))
             })?
         }
     };
@@ -277,7 +281,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     let stored = d.store.file_chunks(&dataset, &opts.source, &file_hash)?;
     let last = d.store.last_seq(&dataset, &opts.source)?;
     if let Some(c) = stored.iter().find(|c| c.count as usize != n_chunks) {
-        return Err(CliError::Usage(format!(
+        return Err(EmbeddedError::Usage(format!(
             "this file was ingested before as {} chunks, now it makes {n_chunks} (chunk {}); \
              nothing was stored",
             c.count, c.id
@@ -287,10 +291,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
         return Ok(report(0, stored.len(), 0.0));
     }
     let base_seq = match stored.first() {
-        Some(c) => c
-            .seq
-            .checked_sub(u64::from(c.index))
-            .ok_or_else(|| CliError::Usage(format!("chunk {}: seq below its file index", c.id)))?,
+        Some(c) => c.seq.checked_sub(u64::from(c.index)).ok_or_else(|| {
+            EmbeddedError::Usage(format!("chunk {}: seq below its file index", c.id))
+        })?,
         None => last.map_or(0, |l| l + 1),
     };
     let missing: Vec<usize> = (0..n_chunks)
@@ -298,7 +301,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
         .collect();
     if let (Some(&first), Some(l)) = (missing.first(), last) {
         if base_seq + first as u64 <= l {
-            return Err(CliError::Usage(format!(
+            return Err(EmbeddedError::Usage(format!(
                 "an interrupted ingest of this file from source `{}` cannot resume: the source \
                  appended other chunks to `{dataset}` since (last seq {l}); nothing was stored",
                 opts.source
@@ -310,7 +313,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
         &opts.dir,
         &opts.source,
     ))
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     d.store
         .register_source(&opts.source, &key.verifying_key())?;
 
@@ -376,7 +379,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     match out {
         Ok(()) => {}
         Err(dtfhe_agent::PipelineError::Agent(e)) => {
-            return Err(CliError::Usage(format!(
+            return Err(EmbeddedError::Usage(format!(
                 "{e}; {} of {n_chunks} chunks are stored, re-run the same command to resume",
                 stored.len() + committed
             )))
@@ -386,49 +389,41 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, CliError> {
     Ok(report(missing.len(), stored.len(), encrypt_seconds))
 }
 
-/// A released query result with its timings.
-#[derive(Debug, Clone)]
-pub struct QueryReport {
-    /// The result table.
-    pub result: ResultSet,
-    /// Seconds computing on ciphertexts (engine).
-    pub compute_seconds: f64,
-    /// Seconds for the trustees' review, shares and combination.
-    pub release_seconds: f64,
-    /// Number of ciphertexts released.
-    pub released_ciphertexts: usize,
-    /// ε of the trustees' noise, or `None` for an exact (audited) release.
-    pub epsilon: Option<f64>,
-}
+/// A released query result with its timings (shared with the networked query).
+pub use dtfhe_release::QueryReport;
 
 /// Every registered dataset schema of a deployment.
-pub fn schemas(d: &Deployed) -> Result<Vec<Schema>, CliError> {
+pub fn schemas(d: &Deployed) -> Result<Vec<Schema>, EmbeddedError> {
     d.store
         .datasets()?
         .into_iter()
         .map(|name| {
             let text = d.store.dataset_schema(&name)?.unwrap_or_default();
             Schema::from_toml_str(&text, &format!("stored schema of `{name}`"))
-                .map_err(CliError::from)
+                .map_err(EmbeddedError::from)
         })
         .collect()
 }
 
 /// The schema of one dataset (case-insensitive name).
-pub fn dataset_schema(d: &Deployed, dataset: &str) -> Result<Schema, CliError> {
+pub fn dataset_schema(d: &Deployed, dataset: &str) -> Result<Schema, EmbeddedError> {
     schemas(d)?
         .into_iter()
         .find(|s| s.dataset.eq_ignore_ascii_case(dataset))
-        .ok_or_else(|| CliError::Usage(format!("unknown dataset `{dataset}`")))
+        .ok_or_else(|| EmbeddedError::Usage(format!("unknown dataset `{dataset}`")))
 }
 
 /// The strictest of the trustees' policies (largest k; identifier filters only if every
 /// trustee allows them), for the embedded query's fail-fast checks.
-fn strictest_policy(dir: &Path, d: &Deployed, deployment: &Policy) -> Result<Policy, CliError> {
+fn strictest_policy(
+    dir: &Path,
+    d: &Deployed,
+    deployment: &Policy,
+) -> Result<Policy, EmbeddedError> {
     let mut out = *deployment;
     for name in &d.deployment.trustees {
         let local = Disclosure::open(&trustee_dir(dir, name))
-            .map_err(|e| CliError::Usage(e.to_string()))?
+            .map_err(|e| EmbeddedError::Usage(e.to_string()))?
             .policy;
         out.min_group_size = out.min_group_size.max(local.min_group_size.unwrap_or(0));
         out.allow_key_filters &= local.allow_key_filters;
@@ -437,7 +432,8 @@ fn strictest_policy(dir: &Path, d: &Deployed, deployment: &Policy) -> Result<Pol
 }
 
 /// Plan, compute on ciphertexts, ask every trustee, combine: the released result.
-pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
+pub fn query(dir: impl Into<DeploymentDir>, sql: &str) -> Result<QueryReport, EmbeddedError> {
+    let dir = &dir.into();
     query_with(dir, sql, None)
 }
 
@@ -447,7 +443,12 @@ pub fn query(dir: &Path, sql: &str) -> Result<QueryReport, CliError> {
 /// Every step is recorded in the store's ledger (see [`crate::audit`]): the query, any
 /// refusal (after it is known), the release request with the ciphertexts' hashes, each
 /// trustee's decision and the delivery (counts only, never a value).
-pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryReport, CliError> {
+pub fn query_with(
+    dir: impl Into<DeploymentDir>,
+    sql: &str,
+    epsilon: Option<f64>,
+) -> Result<QueryReport, EmbeddedError> {
+    let dir = &dir.into();
     let mut d = open(dir)?;
     let actor = audit::actor();
     let schemas = schemas(&d)?;
@@ -456,7 +457,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     let query = match dtfhe_engine::plan(sql, &catalog) {
         Ok(q) => q,
         Err(e) => {
-            let e = CliError::from(e);
+            let e = EmbeddedError::from(e);
             if e.is_refusal() {
                 let dataset = dataset_of_sql(sql);
                 let q = audit::record(
@@ -508,7 +509,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
         };
         Ok((selection, computed))
     })();
-    let (selection, computed) = computed.map_err(|e: CliError| {
+    let (selection, computed) = computed.map_err(|e: EmbeddedError| {
         audit::denied(&mut d.store, &actor, &query.dataset, &query_context(q), e)
     })?;
     let compute_seconds = compute_started.elapsed().as_secs_f64();
@@ -544,7 +545,7 @@ pub fn query_with(dir: &Path, sql: &str, epsilon: Option<f64>) -> Result<QueryRe
     }
     let applied_epsilon = match d.deployment.trustees.first() {
         Some(first) => Disclosure::open(&trustee_dir(dir, first))
-            .map_err(|e| CliError::Usage(e.to_string()))?
+            .map_err(|e| EmbeddedError::Usage(e.to_string()))?
             .epsilon_for(&request),
         None => epsilon,
     };

@@ -1,0 +1,89 @@
+//! What a benchmark run can fail with: the failures of the roles it drives, a result that
+//! differs from plaintext, or a broken measurement set-up.
+
+use dtfhe_analyst::AnalystError;
+use dtfhe_embedded::EmbeddedError;
+use dtfhe_engine::EngineError;
+use dtfhe_store::StoreError;
+
+/// Everything `dtfhe bench` can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// Wrong arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// A schema or CSV file was rejected; nothing was stored.
+    #[error("{0}; nothing was stored")]
+    Input(#[from] dtfhe_model::ThreadError),
+    /// A cryptographic object was invalid or an operation failed.
+    #[error("{0}")]
+    Crypto(#[from] dtfhe_crypto::CryptoError),
+    /// A benchmark query could not be planned.
+    #[error("{0}")]
+    Query(#[from] EngineError),
+    /// A released result differs from the plaintext evaluation.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The platform (a server process of the load test) failed or answered inconsistently.
+    #[error("{0}")]
+    Platform(String),
+    /// The disclosure-audit workload failed (a commit, a state decode).
+    #[error("audit bench: {0}")]
+    Audit(String),
+    /// A scratch store could not be used.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// An embedded operation failed.
+    #[error(transparent)]
+    Embedded(Box<EmbeddedError>),
+    /// A networked query or the remote audit failed.
+    #[error(transparent)]
+    Analyst(Box<AnalystError>),
+    /// File-system or process trouble.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file, directory or program.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl BenchError {
+    /// Process exit code of `dtfhe bench`: 2 usage, 3 bad input or query, 5 store, 6 crypto, 7 mismatch,
+    /// 9 platform failure, 1 other; the roles' own codes for their failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BenchError::Usage(_) => 2,
+            BenchError::Input(_) | BenchError::Query(_) => 3,
+            BenchError::Crypto(_) => 6,
+            BenchError::Store(_) => 5,
+            BenchError::Mismatch(_) => 7,
+            BenchError::Platform(_) => 9,
+            BenchError::Embedded(e) => e.exit_code(),
+            BenchError::Analyst(e) => e.exit_code(),
+            BenchError::Audit(_) | BenchError::Io { .. } => 1,
+        }
+    }
+
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> BenchError {
+        BenchError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<EmbeddedError> for BenchError {
+    fn from(e: EmbeddedError) -> Self {
+        BenchError::Embedded(Box::new(e))
+    }
+}
+
+impl From<AnalystError> for BenchError {
+    fn from(e: AnalystError) -> Self {
+        BenchError::Analyst(Box::new(e))
+    }
+}

@@ -1,0 +1,60 @@
+//! `dtfhe trustee --server`: a factory's trustee daemon on a networked deployment.
+
+use clap::Args;
+use dtfhe_cli::CliError;
+use dtfhe_trustee::daemon::{self, DaemonOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::DisclosureArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct TrusteeArgs {
+    /// The trustee's own directory (key share, share log, DP budget log).
+    #[arg(long, value_name = "T")]
+    dir: PathBuf,
+    /// Platform server URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The trustee's identity file (its name is the trustee's name).
+    #[arg(long, value_name = "F")]
+    identity: PathBuf,
+    /// Poll interval in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    poll_ms: u64,
+    /// Answer the pending requests once, then exit.
+    #[arg(long)]
+    once: bool,
+    /// This trustee's own k, if stricter than the deployment's.
+    #[arg(long, value_name = "K")]
+    min_group_size: Option<u32>,
+    /// Release only these datasets (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    datasets: Option<Vec<String>>,
+    #[command(flatten)]
+    disclosure: DisclosureArgs,
+    /// Refuse requests whose analyst statement is older than this many seconds (0: no
+    /// limit), so a query its analyst gave up on spends no DP budget.
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    max_age_seconds: u64,
+}
+
+/// `dtfhe trustee`.
+pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
+    let identity =
+        dtfhe_api::Identity::load(&a.identity).map_err(|e| CliError::Usage(e.to_string()))?;
+    let opts = DaemonOptions {
+        dir: a.dir,
+        server: a.server,
+        identity,
+        poll: Duration::from_millis(a.poll_ms.max(10)),
+        once: a.once,
+        min_group_size: a.min_group_size,
+        datasets: a.datasets,
+        local_policy: a.disclosure.policy()?,
+        timeout: Duration::from_secs(600),
+        stop: None,
+        max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
+    };
+    daemon::run(&opts).map_err(|e| dtfhe_analyst::net::daemon_error(e).into())
+}

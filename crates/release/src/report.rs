@@ -1,0 +1,19 @@
+//! What a released query gives its analyst, embedded or networked: the one result type of
+//! both deployments' query paths.
+
+use dtfhe_engine::ResultSet;
+
+/// A released query result with its timings.
+#[derive(Debug, Clone)]
+pub struct QueryReport {
+    /// The result table.
+    pub result: ResultSet,
+    /// Seconds computing on ciphertexts (engine).
+    pub compute_seconds: f64,
+    /// Seconds for the trustees' review, shares and combination.
+    pub release_seconds: f64,
+    /// Number of ciphertexts released.
+    pub released_ciphertexts: usize,
+    /// ε of the trustees' noise, or `None` for an exact (audited) release.
+    pub epsilon: Option<f64>,
+}
