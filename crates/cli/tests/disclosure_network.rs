@@ -101,6 +101,28 @@ impl Net {
         query_id(&err)
     }
 
+    /// A production-runs query is released and equals the plaintext answer; returns its id.
+    fn released_runs(&self, sql: &str) -> u64 {
+        let o = dtfhe(self.query_args(sql));
+        let (out, err) = texts(&o);
+        assert!(o.status.success(), "{sql}: {err}");
+        let text =
+            std::fs::read_to_string(repo().join("schemas/production_runs.toml")).expect("schema");
+        let schema = Schema::from_toml_str(&text, "production_runs").expect("schema");
+        let csv = dtfhe_agent::mes::production_runs(60, 7);
+        let rows = reference::plain_rows(csv.as_bytes(), &schema, "plant-a").expect("rows");
+        let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
+        let mut got = parse_json(&out);
+        got.decimals = plain.decimals.clone();
+        if let Err(e) = reference::check(&got, &plain) {
+            panic!(
+                "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
+                got.rows, plain.rows
+            );
+        }
+        query_id(&err)
+    }
+
     /// ε each trustee has charged to `dataset`, from its own log.
     fn spent(&self, dataset: &str) -> Vec<f64> {
         TRUSTEES
@@ -198,8 +220,8 @@ fn network(name: &str, trustee_flags: &[&str]) -> Net {
     for t in TRUSTEES {
         register(t, "trustee", "");
     }
-    register("ana", "analyst", "ai4i");
-    register("plant-a", "source", "ai4i");
+    register("ana", "analyst", "ai4i,production_runs");
+    register("plant-a", "source", "ai4i,production_runs");
     register("tiny", "source", "ai4i");
     let trustees: Vec<Proc> = TRUSTEES
         .iter()
@@ -228,10 +250,20 @@ fn network(name: &str, trustee_flags: &[&str]) -> Net {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let schema = p(&repo().join("schemas/ai4i.toml"));
-    for (source, from, to) in [("plant-a", 0, 297), ("tiny", 297, 300)] {
-        let csv = root.join(format!("{source}.csv"));
-        std::fs::write(&csv, ai4i_slice(from, to)).expect("write");
+    let ai4i = p(&repo().join("schemas/ai4i.toml"));
+    let runs = p(&repo().join("schemas/production_runs.toml"));
+    for (source, schema, csv_text, file) in [
+        ("plant-a", &ai4i, ai4i_slice(0, 297), "plant-a.csv"),
+        ("tiny", &ai4i, ai4i_slice(297, 300), "tiny.csv"),
+        (
+            "plant-a",
+            &runs,
+            dtfhe_agent::mes::production_runs(60, 7),
+            "plant-a-runs.csv",
+        ),
+    ] {
+        let csv = root.join(file);
+        std::fs::write(&csv, csv_text).expect("write");
         let id = p(&root.join(format!("{source}.id")));
         let mut agent = Proc::spawn(
             &root,
@@ -243,7 +275,7 @@ fn network(name: &str, trustee_flags: &[&str]) -> Net {
                 "--identity",
                 &id,
                 "--schema",
-                &schema,
+                schema,
                 "--csv",
                 &p(&csv),
                 "--max-retry-seconds",
@@ -307,6 +339,12 @@ fn networked_identifier_filters_and_small_sources_are_refused_by_default() {
     let e =
         net.refused("SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE source IN ('plant-a')");
     names_earlier_release(&e, whole);
+    // Squares and products of the small source's rows, by the same subtraction: refused.
+    let var = net.released("SELECT VAR_POP(torque), COVAR_POP(torque, rpm) FROM ai4i");
+    let e = net.refused(
+        "SELECT VAR_POP(torque), COVAR_POP(torque, rpm) FROM ai4i WHERE source IN ('plant-a')",
+    );
+    names_earlier_release(&e, var);
     // Grouping by the public quality type after the whole table is safe: released.
     net.released("SELECT type, COUNT(*), AVG(torque) FROM ai4i GROUP BY type");
 }
@@ -323,6 +361,18 @@ fn networked_differencing_is_refused_by_every_trustee() {
     let whole = net.released("SELECT COUNT(*), SUM(torque) FROM ai4i");
     let e = net.refused("SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7");
     names_earlier_release(&e, whole);
+    // Which bucket one run is in (histogram, counts over a threshold), by differencing.
+    let hist = net.released_runs(
+        "SELECT HISTOGRAM(downtime_min), COUNT(*) FILTER (WHERE downtime_min > 60) \
+         FROM production_runs WHERE run_id <= 50",
+    );
+    let e = net.refused("SELECT HISTOGRAM(downtime_min) FROM production_runs WHERE run_id <= 49");
+    names_earlier_release(&e, hist);
+    let e = net.refused(
+        "SELECT COUNT(*) FILTER (WHERE downtime_min > 60) FROM production_runs \
+         WHERE run_id <> 50 AND run_id <= 50",
+    );
+    names_earlier_release(&e, hist);
     // The same query asked again reveals nothing new: released (the logged shares).
     net.released(sql100);
     // Each trustee keeps its own audit record in its own directory.
