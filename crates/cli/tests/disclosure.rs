@@ -10,19 +10,6 @@ use dtfhe_embedded::reference;
 use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
 
-/// The header and data lines `from..to` of the vendored AI4I CSV.
-fn ai4i_slice(from: usize, to: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
-    let mut lines = text.lines();
-    let mut out = lines.next().expect("header").to_string();
-    out.push('\n');
-    for l in lines.skip(from).take(to - from) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
-}
-
 /// A deployment of three trustees (k = 5) with `plant-a` holding AI4I rows 1..=297 and
 /// `tiny` rows 298..=300 (fewer than k), the per-product process and service datasets of
 /// rows 1..=300, and 60 production runs per plant.

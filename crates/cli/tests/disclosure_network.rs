@@ -15,19 +15,6 @@ use std::time::Duration;
 
 const TRUSTEES: [&str; 3] = ["a", "b", "c"];
 
-/// The header and data lines `from..to` of the vendored AI4I CSV.
-fn ai4i_slice(from: usize, to: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
-    let mut lines = text.lines();
-    let mut out = lines.next().expect("header").to_string();
-    out.push('\n');
-    for l in lines.skip(from).take(to - from) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
-}
-
 /// A running networked deployment (k = 5, bfv-8192): `plant-a` has uploaded AI4I rows
 /// 1..=297 and `tiny` rows 298..=300 (fewer than k); analyst `ana` holds the grant.
 struct Net {
@@ -77,40 +64,35 @@ impl Net {
         e.to_string()
     }
 
-    /// The query is released and equals the plaintext answer; returns its query id.
+    /// The query is released and equals the plaintext answer over the AI4I rows; returns its
+    /// query id.
     fn released(&self, sql: &str) -> u64 {
-        let o = dtfhe(self.query_args(sql));
-        let (out, err) = texts(&o);
-        assert!(o.status.success(), "{sql}: {err}");
-        let text = std::fs::read_to_string(repo().join("schemas/ai4i.toml")).expect("schema");
-        let schema = Schema::from_toml_str(&text, "ai4i").expect("schema");
-        let mut rows =
-            reference::plain_rows(ai4i_slice(0, 297).as_bytes(), &schema, "plant-a").expect("rows");
-        rows.extend(
-            reference::plain_rows(ai4i_slice(297, 300).as_bytes(), &schema, "tiny").expect("rows"),
-        );
-        let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
-        let mut got = parse_json(&out);
-        got.decimals = plain.decimals.clone();
-        if let Err(e) = reference::check(&got, &plain) {
-            panic!(
-                "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
-                got.rows, plain.rows
-            );
-        }
-        query_id(&err)
+        let parts = [
+            (ai4i_slice(0, 297), "plant-a"),
+            (ai4i_slice(297, 300), "tiny"),
+        ];
+        self.released_on(sql, "ai4i", &parts)
     }
 
-    /// A production-runs query is released and equals the plaintext answer; returns its id.
+    /// The same over the production runs.
     fn released_runs(&self, sql: &str) -> u64 {
+        let parts = [(dtfhe_agent::mes::production_runs(60, 7), "plant-a")];
+        self.released_on(sql, "production_runs", &parts)
+    }
+
+    /// Run `sql`, require a release equal to the plaintext evaluation over `parts` (CSV text,
+    /// source) read with `schemas/<schema>.toml`; returns the query id.
+    fn released_on(&self, sql: &str, schema: &str, parts: &[(String, &str)]) -> u64 {
         let o = dtfhe(self.query_args(sql));
         let (out, err) = texts(&o);
         assert!(o.status.success(), "{sql}: {err}");
-        let text =
-            std::fs::read_to_string(repo().join("schemas/production_runs.toml")).expect("schema");
-        let schema = Schema::from_toml_str(&text, "production_runs").expect("schema");
-        let csv = dtfhe_agent::mes::production_runs(60, 7);
-        let rows = reference::plain_rows(csv.as_bytes(), &schema, "plant-a").expect("rows");
+        let path = repo().join(format!("schemas/{schema}.toml"));
+        let text = std::fs::read_to_string(path).expect("schema");
+        let schema = Schema::from_toml_str(&text, schema).expect("schema");
+        let mut rows = Vec::new();
+        for (csv, source) in parts {
+            rows.extend(reference::plain_rows(csv.as_bytes(), &schema, source).expect("rows"));
+        }
         let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
         let mut got = parse_json(&out);
         got.decimals = plain.decimals.clone();

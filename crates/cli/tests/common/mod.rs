@@ -370,3 +370,16 @@ pub fn wait_for_platform(url: &str, ready: bool, limit: Duration, logs: impl Fn(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The header and data lines `from..to` of the vendored AI4I CSV.
+pub fn ai4i_slice(from: usize, to: usize) -> String {
+    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
+    let mut lines = text.lines();
+    let mut out = lines.next().expect("header").to_string();
+    out.push('\n');
+    for l in lines.skip(from).take(to - from) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
