@@ -33,18 +33,9 @@ pub enum CliError {
     /// The demo or a self-check found an encrypted result that differs from plaintext.
     #[error("{0}")]
     Mismatch(String),
-    /// `dtfhe audit` found the store or its ledger inconsistent: modified outside the store,
-    /// or a result delivered without the approval of every trustee. Names the first bad
-    /// entry, checkpoint, chunk, blob or table.
-    #[error("audit failed: {0}")]
-    Tampered(String),
     /// The platform server failed or answered something inconsistent (names the request).
     #[error("{0}")]
     Platform(String),
-    /// A networked query was not released in time: some trustees did not answer (named);
-    /// nothing was released.
-    #[error("{0}")]
-    NotReleased(String),
     /// An operation of the embedded deployment failed (its message unchanged; boxed, it is
     /// as large as this whole enum was).
     #[error(transparent)]
@@ -66,9 +57,9 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store or not released
-    /// in time, 6 crypto, 7 mismatch, 8 audit found tampering, 9 platform server failure,
-    /// 1 other.
+    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto,
+    /// 7 mismatch, 9 platform server failure, 1 other; the roles' errors keep their own
+    /// codes (5 not released in time, 8 audit found tampering).
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
@@ -77,8 +68,6 @@ impl CliError {
             CliError::Store(_) => 5,
             CliError::Crypto(_) => 6,
             CliError::Mismatch(_) => 7,
-            CliError::Tampered(_) => 8,
-            CliError::NotReleased(_) => 5,
             CliError::Platform(_) => 9,
             CliError::Io { .. } => 1,
             CliError::Embedded(e) => e.exit_code(),
