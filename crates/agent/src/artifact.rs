@@ -93,10 +93,10 @@ impl ArtifactKey {
     /// Reads `dir/artifact.key`; `Ok(None)` if there is none.
     pub fn load(dir: &Path) -> Result<Option<ArtifactKey>, ArtifactError> {
         let path = dir.join(ARTIFACT_KEY_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => Zeroizing::new(b),
+        let bytes = match dtfhe_model::secret_file::read_secret(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(key_err(&path, format!("cannot read: {e}"))),
+            Err(e) => return Err(key_err(&path, e.to_string())),
         };
         match bytes.as_slice() {
             [ARTIFACT_KEY_VERSION, secret @ ..] if secret.len() == 32 => {

@@ -1,5 +1,6 @@
 //! A source's own ed25519 signing key, kept by the source (never by the
-//! platform): `<dir>/source.key`, one version byte (1) then the 32-byte seed,
+//! platform): `<dir>/source.key`, one version byte (1) then the 32-byte seed, in the
+//! checksummed secret-file envelope (`dtfhe_model::secret_file`),
 //! file mode 0600 in a directory of mode 0700. The public half is registered
 //! in the store (`Store::register_source`); every chunk the source appends is
 //! signed with it.
@@ -40,10 +41,10 @@ fn err(path: &Path, reason: impl Into<String>) -> SourceKeyError {
 /// Reads the key in `dir/source.key`; `Ok(None)` if the file does not exist.
 pub fn load(dir: &Path) -> Result<Option<SigningKey>, SourceKeyError> {
     let path = dir.join(SOURCE_KEY_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => Zeroizing::new(b),
+    let bytes = match dtfhe_model::secret_file::read_secret(&path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(err(&path, format!("cannot read: {e}"))),
+        Err(e) => return Err(err(&path, e.to_string())),
     };
     match bytes.as_slice() {
         [SOURCE_KEY_VERSION, seed @ ..] if seed.len() == 32 => {
@@ -128,7 +129,7 @@ mod tests {
         let k1 = load_or_create(&dir).unwrap();
         let k2 = load_or_create(&dir).unwrap();
         assert_eq!(k1.to_bytes(), k2.to_bytes());
-        let bytes = std::fs::read(dir.join(SOURCE_KEY_FILE)).unwrap();
+        let bytes = dtfhe_model::secret_file::read_secret(&dir.join(SOURCE_KEY_FILE)).unwrap();
         assert_eq!(bytes.len(), 33);
         assert_eq!(bytes[0], SOURCE_KEY_VERSION);
         #[cfg(unix)]

@@ -87,7 +87,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let written = (|| {
-        dtfhe_model::secret_file::write_new_secret(&tmp, bytes)?;
+        dtfhe_model::secret_file::write_new_private(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;
         std::fs::File::open(dir)?.sync_all()
     })();

@@ -3,6 +3,7 @@
 use dtfhe_api::ApiError;
 use dtfhe_crypto::CryptoError;
 use dtfhe_engine::EngineError;
+use dtfhe_model::ExitKind;
 
 /// Everything a networked query or a remote audit can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,13 @@ pub enum AnalystError {
     /// The query could not be planned (syntax, unknown column, unsupported construct).
     #[error("{0}")]
     Query(EngineError),
+    /// The platform rejected the request as bad input (its problem detail, unchanged).
+    #[error("{0}")]
+    Input(String),
+    /// A trustee's key files or a released result do not check out (inconsistent shares);
+    /// nothing was released.
+    #[error("{0}")]
+    Damaged(String),
     /// A privacy rule refused the request; nothing was decrypted.
     #[error("refused: {0}; nothing was decrypted")]
     Refused(String),
@@ -45,22 +53,25 @@ pub enum AnalystError {
 }
 
 impl AnalystError {
-    /// Process exit code of `dtfhe` (the command's documented contract, kept here so the
-    /// library's callers and tests see the same codes): 2 usage, 3 bad query, 4 refused,
-    /// 5 not released in time, 6 crypto, 7 mismatch, 8 audit found tampering, 9 platform
-    /// server failure, 1 other.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (one mapping to exit codes for every command:
+    /// [`ExitKind`]).
+    pub fn exit_kind(&self) -> ExitKind {
         match self {
-            AnalystError::Usage(_) => 2,
-            AnalystError::Query(_) => 3,
-            AnalystError::Refused(_) => 4,
-            AnalystError::NotReleased(_) => 5,
-            AnalystError::Crypto(_) => 6,
-            AnalystError::Mismatch(_) => 7,
-            AnalystError::Tampered(_) => 8,
-            AnalystError::Platform(_) => 9,
-            AnalystError::Io { .. } => 1,
+            AnalystError::Usage(_) => ExitKind::Usage,
+            AnalystError::Query(_) | AnalystError::Input(_) => ExitKind::Input,
+            AnalystError::Refused(_) => ExitKind::Refused,
+            AnalystError::NotReleased(_) => ExitKind::Store,
+            AnalystError::Crypto(_) => ExitKind::Crypto,
+            AnalystError::Mismatch(_) => ExitKind::Mismatch,
+            AnalystError::Tampered(_) | AnalystError::Damaged(_) => ExitKind::Damaged,
+            AnalystError::Platform(_) => ExitKind::Platform,
+            AnalystError::Io { .. } => ExitKind::Io,
         }
+    }
+
+    /// Process exit code of `dtfhe` ([`AnalystError::exit_kind`]'s code).
+    pub fn exit_code(&self) -> i32 {
+        self.exit_kind().code()
     }
 
     /// Whether a release rule refused (exit code 4), as opposed to a failure.
@@ -87,17 +98,22 @@ impl From<EngineError> for AnalystError {
     }
 }
 
-/// A platform API failure as an analyst error: an authentication, authorisation or policy
-/// refusal (401, 403, 422) is a refusal (exit 4); a malformed request, an unknown name or a
-/// conflict (400, 404, 409) a usage error (exit 2); an unreachable platform an I/O error
+/// A platform API failure as an analyst error, by [`ExitKind::for_problem`] (the one
+/// mapping every networked command uses): SQL or data the platform rejects is bad input
+/// (exit 3, as the embedded command says), a refusal exit 4, an unknown name or a conflict
+/// a usage error (exit 2), a tampered store exit 8; an unreachable platform an I/O error
 /// (exit 1); a server failure or an unexpected answer a platform error (exit 9).
 pub fn api_error(e: ApiError) -> AnalystError {
     match &e {
-        ApiError::Problem { problem, .. } => match problem.status {
-            401 | 403 | 422 => AnalystError::Refused(e.to_string()),
-            400 | 404 | 409 => AnalystError::Usage(e.to_string()),
-            _ => AnalystError::Platform(e.to_string()),
-        },
+        ApiError::Problem { problem, .. } => {
+            match ExitKind::for_problem(problem.status, problem.short_kind()) {
+                ExitKind::Input => AnalystError::Input(e.to_string()),
+                ExitKind::Refused => AnalystError::Refused(e.to_string()),
+                ExitKind::Usage => AnalystError::Usage(e.to_string()),
+                ExitKind::Damaged => AnalystError::Tampered(e.to_string()),
+                _ => AnalystError::Platform(e.to_string()),
+            }
+        }
         ApiError::Transport { url, reason } => AnalystError::Io {
             path: url.clone(),
             source: std::io::Error::other(format!("cannot reach the platform: {reason}")),

@@ -61,10 +61,16 @@ pub fn api_error(e: ApiError) -> AnalystError {
 }
 
 /// A trustee-daemon helper's failure (reading the platform's deployment or schemas) as an
-/// analyst error: API failures as for every request, a key-share problem usage, else platform.
+/// analyst error: API failures as for every request, a damaged or mismatching key share,
+/// ceremony record or share log damage (exit 8), another trustee problem usage, else
+/// platform.
 pub fn daemon_error(e: DaemonError) -> AnalystError {
+    use dtfhe_trustee::TrusteeError as T;
     match e {
         DaemonError::Api(e) => api_error(e),
+        DaemonError::Trustee(
+            e @ (T::KeyShare { .. } | T::KeyStore { .. } | T::ShareLog { .. }),
+        ) => AnalystError::Damaged(e.to_string()),
         DaemonError::Trustee(e) => AnalystError::Usage(e.to_string()),
         other => AnalystError::Platform(other.to_string()),
     }
@@ -277,6 +283,11 @@ pub fn finish(
             order.len()
         )));
     }
+    let epsilon = applied_epsilon(opts.epsilon, &status);
+    if epsilon.is_none() {
+        dtfhe_release::pipeline::check_totals(&query, &selection, &order, &totals)
+            .map_err(|e| AnalystError::Damaged(format!("query {id}: {e}")))?;
+    }
     let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
     for ((g, m), total) in order.into_iter().zip(totals) {
         sums[g].insert(m, total);
@@ -292,7 +303,7 @@ pub fn finish(
         compute_seconds,
         release_seconds,
         released_ciphertexts: cts.len(),
-        epsilon: applied_epsilon(opts.epsilon, &status),
+        epsilon,
     })
 }
 

@@ -200,13 +200,14 @@ impl Identity {
 
     /// Reads an identity file.
     pub fn load(path: &Path) -> Result<Identity, ApiError> {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|e| ApiError::Identity {
-                    path: path.display().to_string(),
-                    reason: format!("cannot read: {e}"),
-                })?,
-            );
+        let err = |reason: String| ApiError::Identity {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = dtfhe_model::secret_file::read_secret(path).map_err(|e| err(e.to_string()))?;
+        let text = Zeroizing::new(
+            String::from_utf8(bytes.to_vec()).map_err(|_| err("not UTF-8 text".into()))?,
+        );
         Identity::parse(&text, &path.display().to_string())
     }
 

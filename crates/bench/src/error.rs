@@ -4,6 +4,7 @@
 use dtfhe_analyst::AnalystError;
 use dtfhe_embedded::EmbeddedError;
 use dtfhe_engine::EngineError;
+use dtfhe_model::ExitKind;
 use dtfhe_store::StoreError;
 
 /// Everything `dtfhe bench` can fail with.
@@ -51,20 +52,24 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    /// Process exit code of `dtfhe bench`: 2 usage, 3 bad input or query, 5 store, 6 crypto, 7 mismatch,
-    /// 9 platform failure, 1 other; the roles' own codes for their failures.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is ([`ExitKind`], shared by every command).
+    pub fn exit_kind(&self) -> ExitKind {
         match self {
-            BenchError::Usage(_) => 2,
-            BenchError::Input(_) | BenchError::Query(_) => 3,
-            BenchError::Crypto(_) => 6,
-            BenchError::Store(_) => 5,
-            BenchError::Mismatch(_) => 7,
-            BenchError::Platform(_) => 9,
-            BenchError::Embedded(e) => e.exit_code(),
-            BenchError::Analyst(e) => e.exit_code(),
-            BenchError::Audit(_) | BenchError::Io { .. } => 1,
+            BenchError::Usage(_) => ExitKind::Usage,
+            BenchError::Input(_) | BenchError::Query(_) => ExitKind::Input,
+            BenchError::Crypto(_) => ExitKind::Crypto,
+            BenchError::Store(e) => dtfhe_embedded::error::store_exit_kind(e),
+            BenchError::Mismatch(_) => ExitKind::Mismatch,
+            BenchError::Platform(_) => ExitKind::Platform,
+            BenchError::Embedded(e) => e.exit_kind(),
+            BenchError::Analyst(e) => e.exit_kind(),
+            BenchError::Audit(_) | BenchError::Io { .. } => ExitKind::Io,
         }
+    }
+
+    /// Process exit code ([`BenchError::exit_kind`]'s code).
+    pub fn exit_code(&self) -> i32 {
+        self.exit_kind().code()
     }
 
     /// Wrap an I/O error with the path it concerns.

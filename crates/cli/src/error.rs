@@ -2,7 +2,7 @@
 
 use dtfhe_crypto::CryptoError;
 use dtfhe_engine::EngineError;
-use dtfhe_model::ThreadError;
+use dtfhe_model::{ExitKind, ThreadError};
 use dtfhe_store::StoreError;
 
 /// Everything a `dtfhe` command can fail with.
@@ -57,23 +57,27 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Process exit code: 2 usage, 3 bad input, 4 refused by policy, 5 store, 6 crypto,
-    /// 7 mismatch, 9 platform server failure, 1 other; the roles' errors keep their own
-    /// codes (5 not released in time, 8 audit found tampering).
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is: the one mapping to exit codes ([`ExitKind`]) that the
+    /// embedded, networked and daemon commands share; the roles' errors say their own kind.
+    pub fn exit_kind(&self) -> ExitKind {
         match self {
-            CliError::Usage(_) => 2,
-            CliError::Input(_) | CliError::Query(_) => 3,
-            CliError::Refused(_) | CliError::Release(_) => 4,
-            CliError::Store(_) => 5,
-            CliError::Crypto(_) => 6,
-            CliError::Mismatch(_) => 7,
-            CliError::Platform(_) => 9,
-            CliError::Io { .. } => 1,
-            CliError::Embedded(e) => e.exit_code(),
-            CliError::Analyst(e) => e.exit_code(),
-            CliError::Bench(e) => e.exit_code(),
+            CliError::Usage(_) => ExitKind::Usage,
+            CliError::Input(_) | CliError::Query(_) => ExitKind::Input,
+            CliError::Refused(_) | CliError::Release(_) => ExitKind::Refused,
+            CliError::Store(e) => dtfhe_embedded::error::store_exit_kind(e),
+            CliError::Crypto(_) => ExitKind::Crypto,
+            CliError::Mismatch(_) => ExitKind::Mismatch,
+            CliError::Platform(_) => ExitKind::Platform,
+            CliError::Io { .. } => ExitKind::Io,
+            CliError::Embedded(e) => e.exit_kind(),
+            CliError::Analyst(e) => e.exit_kind(),
+            CliError::Bench(e) => e.exit_kind(),
         }
+    }
+
+    /// Process exit code ([`CliError::exit_kind`]'s code).
+    pub fn exit_code(&self) -> i32 {
+        self.exit_kind().code()
     }
 
     /// Whether a release rule refused (exit code 4), as opposed to a failure.

@@ -13,10 +13,12 @@ use dtfhe_api::{ApiError, Client, Identity, Role};
 
 use crate::error::CliError;
 
-/// A platform API failure as a command error: an authentication, authorisation or policy
-/// refusal (401, 403, 422) is a refusal (exit 4); a malformed request, an unknown name or a
-/// conflict (400, 404, 409) a usage error (exit 2); an unreachable platform an I/O error
-/// (exit 1); a server failure or an unexpected answer a platform error (exit 9).
+/// A platform API failure as a command error, by the one mapping every networked command
+/// uses (`dtfhe_model::ExitKind::for_problem`): a request the platform rejects as malformed
+/// (400, e.g. bad SQL) is bad input (exit 3, as in the embedded command); an authentication,
+/// authorisation or policy refusal (401, 403, 422) a refusal (exit 4); an unknown name or a
+/// conflict (404, 409) a usage error (exit 2); an unreachable platform an I/O error (exit 1);
+/// a server failure or an unexpected answer a platform error (exit 9).
 pub fn api_error(e: ApiError) -> CliError {
     dtfhe_analyst::error::api_error(e).into()
 }
@@ -427,7 +429,8 @@ mod tests {
             (401, 4),
             (403, 4),
             (422, 4),
-            (400, 2),
+            (400, 3),
+            (413, 3),
             (404, 2),
             (409, 2),
             (500, 9),

@@ -337,7 +337,10 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     // Nothing secret on the platform: no share bytes, no plaintext marker.
     let platform_files = files(&p.dir);
     for t in TRUSTEES {
-        let share = std::fs::read(p.root.join("trustees").join(t).join("share.key")).unwrap();
+        let share = dtfhe_model::secret_file::read_secret(
+            &p.root.join("trustees").join(t).join("share.key"),
+        )
+        .unwrap();
         let probe = &share[share.len() - 64..];
         for f in &platform_files {
             let bytes = std::fs::read(f).unwrap();

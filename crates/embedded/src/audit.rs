@@ -95,26 +95,41 @@ pub fn trustee_decision<T>(
             )?;
             Ok(shares)
         }
-        Err(e) => {
-            let (detail, out) = match &e {
-                dtfhe_trustee::TrusteeError::Refused { reason, .. } => {
-                    (reason.to_string(), EmbeddedError::Refused(e.to_string()))
-                }
-                other => (
-                    format!("could not answer: {other}"),
-                    EmbeddedError::Usage(other.to_string()),
-                ),
-            };
-            record(
-                store,
-                EntryKind::TrusteeRefused,
-                trustee,
-                &subject,
-                &detail,
-                &[],
-            )?;
-            Err(out)
-        }
+        Err(e) => Err(trustee_failed(store, trustee, release, e)),
+    }
+}
+
+/// Records that `trustee` did not answer release `release` (`trustee_refused`, with the
+/// reason) and returns the command's error: a refusal (exit 4), a damaged or mismatching key
+/// share (exit 8), or another trustee failure.
+pub fn trustee_failed(
+    store: &mut Store,
+    trustee: &str,
+    release: u64,
+    e: dtfhe_trustee::TrusteeError,
+) -> EmbeddedError {
+    use dtfhe_trustee::TrusteeError as T;
+    let (detail, out) = match &e {
+        T::Refused { reason, .. } => (reason.to_string(), EmbeddedError::Refused(e.to_string())),
+        T::KeyShare { .. } | T::KeyStore { .. } | T::ShareLog { .. } => (
+            format!("could not answer: {e}"),
+            EmbeddedError::Damaged(e.to_string()),
+        ),
+        other => (
+            format!("could not answer: {other}"),
+            EmbeddedError::Usage(other.to_string()),
+        ),
+    };
+    match record(
+        store,
+        EntryKind::TrusteeRefused,
+        trustee,
+        &release_subject(release),
+        &detail,
+        &[],
+    ) {
+        Ok(_) => out,
+        Err(record_failed) => record_failed,
     }
 }
 
@@ -184,7 +199,8 @@ impl std::fmt::Display for AuditReport {
 /// then every delivered result checked against the approvals of all trustees.
 pub fn verify(dir: impl Into<DeploymentDir>) -> Result<AuditReport, EmbeddedError> {
     let dir = &dir.into();
-    let store = open_store(dir)?;
+    // Read-only: an auditor may verify a copy it cannot (or must not) write to.
+    let store = dir.open_store_read_only()?;
     let report = store.verify().map_err(audit_error)?;
     let trustees = match store.deployment() {
         Ok(d) => d.trustees,

@@ -2,7 +2,7 @@
 
 use dtfhe_crypto::CryptoError;
 use dtfhe_engine::EngineError;
-use dtfhe_model::ThreadError;
+use dtfhe_model::{ExitKind, ThreadError};
 use dtfhe_store::StoreError;
 
 /// Everything an embedded operation can fail with.
@@ -38,6 +38,10 @@ pub enum EmbeddedError {
     /// entry, checkpoint, chunk, blob or table.
     #[error("audit failed: {0}")]
     Tampered(String),
+    /// A trustee's key share, ceremony record or share log is missing, damaged or does not
+    /// match (names the trustee and the file; never key material). Nothing was decrypted.
+    #[error("{0}")]
+    Damaged(String),
     /// File-system trouble outside the store.
     #[error("{path}: {source}")]
     Io {
@@ -49,20 +53,24 @@ pub enum EmbeddedError {
 }
 
 impl EmbeddedError {
-    /// Process exit code of `dtfhe` (the command's documented contract, kept here so the
-    /// library's callers and tests see the same codes): 2 usage, 3 bad input, 4 refused by
-    /// policy, 5 store, 6 crypto, 7 mismatch, 8 audit found tampering, 1 other.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (one mapping to exit codes for every command:
+    /// [`ExitKind`]).
+    pub fn exit_kind(&self) -> ExitKind {
         match self {
-            EmbeddedError::Usage(_) => 2,
-            EmbeddedError::Input(_) | EmbeddedError::Query(_) => 3,
-            EmbeddedError::Refused(_) | EmbeddedError::Release(_) => 4,
-            EmbeddedError::Store(_) => 5,
-            EmbeddedError::Crypto(_) => 6,
-            EmbeddedError::Mismatch(_) => 7,
-            EmbeddedError::Tampered(_) => 8,
-            EmbeddedError::Io { .. } => 1,
+            EmbeddedError::Usage(_) => ExitKind::Usage,
+            EmbeddedError::Input(_) | EmbeddedError::Query(_) => ExitKind::Input,
+            EmbeddedError::Refused(_) | EmbeddedError::Release(_) => ExitKind::Refused,
+            EmbeddedError::Store(e) => store_exit_kind(e),
+            EmbeddedError::Crypto(_) => ExitKind::Crypto,
+            EmbeddedError::Mismatch(_) => ExitKind::Mismatch,
+            EmbeddedError::Tampered(_) | EmbeddedError::Damaged(_) => ExitKind::Damaged,
+            EmbeddedError::Io { .. } => ExitKind::Io,
         }
+    }
+
+    /// Process exit code of `dtfhe` ([`EmbeddedError::exit_kind`]'s code).
+    pub fn exit_code(&self) -> i32 {
+        self.exit_kind().code()
     }
 
     /// Whether a release rule refused (exit code 4), as opposed to a failure.
@@ -86,5 +94,20 @@ impl From<EngineError> for EmbeddedError {
         } else {
             EmbeddedError::Query(e)
         }
+    }
+}
+
+/// The exit kind of a store error: damage or tampering the store detected (a file that is
+/// not a store, a changed row or blob) is [`ExitKind::Damaged`]; a read-only deployment
+/// directory a usage error; everything else a store error.
+pub fn store_exit_kind(e: &StoreError) -> ExitKind {
+    match e {
+        StoreError::Tampered { .. }
+        | StoreError::Corrupt { .. }
+        | StoreError::CorruptRecord { .. }
+        | StoreError::NotAStore { .. } => ExitKind::Damaged,
+        StoreError::ReadOnly { .. } => ExitKind::Usage,
+        StoreError::SchemaConflict { .. } => ExitKind::Input,
+        _ => ExitKind::Store,
     }
 }

@@ -42,6 +42,12 @@ impl DeploymentDir {
         Store::open_at(&self.dir, &self.store)
     }
 
+    /// Opens the store of this deployment for reading only (`audit verify` on a read-only
+    /// directory).
+    pub fn open_store_read_only(&self) -> Result<Store, StoreError> {
+        Store::open_read_only(&self.dir, &self.store)
+    }
+
     /// Creates the store of this deployment.
     pub fn create_store(&self) -> Result<Store, StoreError> {
         Store::create_at(&self.dir, &self.store)

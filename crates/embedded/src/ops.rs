@@ -12,8 +12,8 @@ use dtfhe_engine::{finalize_all, Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
-use dtfhe_model::{read_csv_bytes, Schema};
-use dtfhe_release::pipeline::{build_request, precheck};
+use dtfhe_model::{read_csv_bytes, Schema, ThreadError};
+use dtfhe_release::pipeline::{build_request, check_totals, precheck};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
 use dtfhe_trustee::shares::ciphertext_hash;
@@ -95,8 +95,13 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             .iter()
             .map(|t| t.share_for_ceremony().clone())
             .collect();
-        let keys = ceremony::run(&params, &shares, &mut rand::rng())?;
+        let recorded = ceremony::run_recorded(&params, &shares, &mut rand::rng())?;
         drop(shares);
+        for (t, msg) in trustees.iter().zip(&recorded.pk_shares) {
+            t.record_ceremony(&params, &recorded.seed, msg)
+                .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
+        }
+        let keys = recorded.keys;
         let mut store = opts.dir.create_store()?;
         store.put_deployment(&Deployment {
             preset: opts.preset.clone(),
@@ -226,10 +231,23 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
     let mut d = open(&opts.dir)?;
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
-            return Err(EmbeddedError::Usage(format!(
-                "dataset `{}` is already registered with a different schema; nothing was stored",
-                schema.dataset
-            )));
+            // Bad input (exit 3): the file's schema is not the dataset's; say what differs.
+            let message = match Schema::from_toml_str(&existing, "the registered schema") {
+                Ok(registered) => format!(
+                    "dataset `{}` is already registered with another schema: {}",
+                    schema.dataset,
+                    dtfhe_model::schema_diff::describe_conflict(&registered, &schema)
+                ),
+                Err(e) => format!(
+                    "dataset `{}` is already registered with another schema (which no longer \
+                     parses: {e})",
+                    schema.dataset
+                ),
+            };
+            return Err(EmbeddedError::Input(ThreadError::Schema {
+                origin: opts.schema.display().to_string(),
+                message,
+            }));
         }
     }
     let dataset = schema.dataset.clone();
@@ -535,10 +553,19 @@ pub fn query_with(
         &computed,
         epsilon,
     );
-    let mut all_shares = Vec::with_capacity(d.deployment.trustees.len());
+    // Every trustee's key share is checked against its ceremony record before any trustee
+    // answers, so a damaged share stops the release before a single share is logged.
+    let mut trustees = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
-        let trustee = Trustee::open(&trustee_dir(dir, name), name, &d.params);
-        let answer = trustee.and_then(|t| t.review(&d.params, &policy, &request));
+        match Trustee::open(&trustee_dir(dir, name), name, &d.params) {
+            Ok(t) => trustees.push(t),
+            Err(e) => return Err(audit::trustee_failed(&mut d.store, name, release, e)),
+        }
+    }
+    let mut all_shares = Vec::with_capacity(trustees.len());
+    for trustee in &trustees {
+        let name = trustee.name();
+        let answer = trustee.review(&d.params, &policy, &request);
         let shares =
             audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
         all_shares.push(shares);
@@ -549,11 +576,25 @@ pub fn query_with(
             .epsilon_for(&request),
         None => epsilon,
     };
-    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
+    let mut totals = Vec::with_capacity(computed.len());
     for (i, c) in computed.iter().enumerate() {
         let shares: Vec<_> = all_shares.iter().map(|s| s[i].clone()).collect();
-        let total = centred(&d.params, combine(&d.params, &c.ciphertext, &shares)?);
-        sums[c.group].insert(c.moment.clone(), total);
+        totals.push(centred(
+            &d.params,
+            combine(&d.params, &c.ciphertext, &shares)?,
+        ));
+    }
+    let order: Vec<(usize, Moment)> = computed
+        .iter()
+        .map(|c| (c.group, c.moment.clone()))
+        .collect();
+    if applied_epsilon.is_none() {
+        check_totals(&query, &selection, &order, &totals)
+            .map_err(|e| EmbeddedError::Damaged(e.to_string()))?;
+    }
+    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
+    for ((g, m), total) in order.into_iter().zip(totals) {
+        sums[g].insert(m, total);
     }
     let release_seconds = release_started.elapsed().as_secs_f64();
     let result = finalize_all(

@@ -145,12 +145,16 @@ impl ResultSet {
             .map(|r| {
                 r.iter()
                     .enumerate()
-                    .map(|(i, c)| self.cell_text(i, c).unwrap_or_else(|| "NULL".into()))
+                    .map(|(i, c)| {
+                        self.cell_text(i, c)
+                            .map_or_else(|| "NULL".into(), |t| printable(&t))
+                    })
                     .collect()
             })
             .collect();
-        let ncol = self.columns.len();
-        let mut width: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        let columns: Vec<String> = self.columns.iter().map(|c| printable(c)).collect();
+        let ncol = columns.len();
+        let mut width: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
         let mut numeric = vec![false; ncol];
         for (r, row) in self.rows.iter().enumerate() {
             for (i, c) in row.iter().enumerate().take(ncol) {
@@ -170,7 +174,7 @@ impl ResultSet {
         };
         let line = |cells: Vec<String>| cells.join(" | ").trim_end().to_string() + "\n";
         let mut out = line(
-            self.columns
+            columns
                 .iter()
                 .enumerate()
                 .map(|(i, c)| pad(c, width[i], numeric[i]))
@@ -289,4 +293,28 @@ pub fn finalize_all(
     }
     rs.sort_and_limit(query);
     Ok(rs)
+}
+
+/// Text made safe for a terminal: every control character (C0 including tab and newline,
+/// DEL, C1) is shown escaped (`\u{1b}`), so a stored value or a column alias can neither
+/// break the table's layout nor send escape sequences to the reader's terminal. Ingest
+/// already refuses such text; this is defence in depth.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(is_unprintable) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if is_unprintable(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_unprintable(c: char) -> bool {
+    // `is_control` is Unicode's Cc category: C0, DEL and C1.
+    c.is_control()
 }

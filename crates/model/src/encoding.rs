@@ -62,11 +62,22 @@ impl FixedPoint {
     /// (`1e-3`, `2.5E+2`). At most [`MAX_FIELD_LEN`] characters. NaN, infinities, empty text,
     /// thousands separators and anything else give [`EncodeError::NotANumber`].
     pub fn encode(&self, field: &str) -> Result<i64, EncodeError> {
+        self.encode_with(field, true)
+    }
+
+    /// [`FixedPoint::encode`], but a value with more fractional digits than `scale` (other
+    /// than trailing zeros: `42.80` is exact at scale 1, `42.85` is not) is
+    /// [`EncodeError::TooManyDecimals`] unless `round` is true. Ingest uses this with the
+    /// column's `round` setting.
+    pub fn encode_with(&self, field: &str, round: bool) -> Result<i64, EncodeError> {
         let field = field.trim();
         if field.len() > MAX_FIELD_LEN {
             return Err(EncodeError::NotANumber);
         }
         let dec = Decimal::parse(field).ok_or(EncodeError::NotANumber)?;
+        if !round && !dec.is_exact_at(self.scale) {
+            return Err(EncodeError::TooManyDecimals { scale: self.scale });
+        }
         let x = dec.scaled(self.scale);
         match x {
             Some(x) if x >= i128::from(self.min_scaled) && x <= i128::from(self.max_scaled) => {
@@ -154,6 +165,13 @@ pub enum EncodeError {
     /// Not a decimal number.
     #[error("not a decimal number")]
     NotANumber,
+    /// More fractional digits than the column's scale, and the column does not opt in to
+    /// rounding (the value itself is not repeated).
+    #[error("more decimals than the column's scale of {scale} (declare `round = true` on the column to round instead)")]
+    TooManyDecimals {
+        /// The column's scale.
+        scale: u32,
+    },
     /// Outside the declared range (the value itself is not repeated: it may be confidential).
     #[error("value outside the declared range [{min}, {max}]")]
     OutOfRange {

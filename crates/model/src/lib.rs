@@ -12,10 +12,12 @@ pub mod chunk;
 pub mod clock;
 pub mod encoding;
 pub mod error;
+pub mod exit;
 pub mod names;
 pub mod public_codec;
 pub mod reader;
 pub mod schema;
+pub mod schema_diff;
 pub mod secret_file;
 pub mod table;
 
@@ -25,6 +27,7 @@ pub use chunk::{
 };
 pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
+pub use exit::ExitKind;
 pub use public_codec::{decode_public_columns, encode_public_columns};
 pub use reader::{ChunkReadError, ChunkReader};
 pub use schema::{

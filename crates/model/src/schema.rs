@@ -21,7 +21,13 @@
 //! nullable = false               # optional, default false
 //! usage = "product"              # optional: product (default) | sum
 //! thresholds = [642.5, 643.5]    # optional: fault-detection edges (see below)
+//! round = false                  # optional: true rounds values with more decimals than
+//!                                #   `scale` (half away from zero) instead of rejecting them
 //! ```
+//!
+//! A value with more fractional digits than its column's `scale` (`42.85` at scale 1) is
+//! rejected at ingest unless the column opts in to rounding with `round = true`: silently
+//! dropping digits would change the data without anyone deciding it should.
 //!
 //! `thresholds` (encrypted columns only): at most [`MAX_THRESHOLDS`] edges, strictly
 //! increasing, inside [min, max], each exactly representable at the column's scale. For every
@@ -82,6 +88,7 @@ const COLUMN_KEYS: &[&str] = &[
     "nullable",
     "usage",
     "thresholds",
+    "round",
     "description",
     "unit",
     "role",
@@ -189,6 +196,9 @@ pub struct EncryptedSpec {
     /// Declared fault-detection edges as fixed-point integers `x·10^scale` (not centred),
     /// strictly increasing, within [min, max]; empty when none are declared.
     pub thresholds: Vec<i64>,
+    /// `round = true`: values with more decimals than `scale` are rounded (half away from
+    /// zero); by default they are rejected at ingest.
+    pub round: bool,
 }
 
 /// Whether a column is clear or encrypted, with its type details.
@@ -590,7 +600,7 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
         .ok_or_else(|| format!("{place}missing \"kind\" (public or encrypted)"))?;
     let kind = match kind_text {
         "public" => {
-            for key in ["scale", "min", "max", "usage", "thresholds"] {
+            for key in ["scale", "min", "max", "usage", "thresholds", "round"] {
                 if t.contains_key(key) {
                     return Err(format!(
                         "{place}\"{key}\" applies only to encrypted columns (this one is public)"
@@ -666,10 +676,12 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
                 }
             };
             let thresholds = parse_thresholds(t, &codec, &place)?;
+            let round = get_bool(t, "round", &place)?.unwrap_or(false);
             ColumnKind::Encrypted(EncryptedSpec {
                 codec,
                 usage,
                 thresholds,
+                round,
             })
         }
         other => {

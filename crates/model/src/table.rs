@@ -328,11 +328,12 @@ impl<'a> Builder<'a> {
                         Ok(Parsed::Encrypted(None))
                     } else {
                         spec.codec
-                            .encode(text)
+                            .encode_with(text, spec.round)
                             .map(|v| Parsed::Encrypted(Some(v)))
                             .map_err(|e| match e {
                                 // The value is confidential: the reason never quotes it.
                                 EncodeError::NotANumber => "not a decimal number".to_string(),
+                                e @ EncodeError::TooManyDecimals { .. } => e.to_string(),
                                 EncodeError::OutOfRange { min, max } => {
                                     format!("value outside the declared range [{min}, {max}]")
                                 }
@@ -405,6 +406,8 @@ enum PublicFieldError {
     NotDecimal(String),
     #[error("text of {0} bytes is longer than the limit of {MAX_TEXT_LEN}")]
     TextTooLong(usize),
+    #[error("{0}")]
+    Control(ControlCharError),
 }
 
 /// Parse a trimmed public field; the error reason may quote the (public) value.
@@ -425,6 +428,7 @@ fn parse_public(ty: PublicType, text: &str) -> Result<Value, PublicFieldError> {
             if text.len() > MAX_TEXT_LEN {
                 Err(PublicFieldError::TextTooLong(text.len()))
             } else {
+                check_public_text(text).map_err(PublicFieldError::Control)?;
                 Ok(Value::Text(text.to_string()))
             }
         }
@@ -445,4 +449,37 @@ fn quote_list(names: &[&str]) -> String {
         out.push(format!("… {} more", names.len() - MAX));
     }
     out.join(", ")
+}
+
+/// A public text value holds a control character: refused at ingest (CSV, agent upload,
+/// platform), so no stored text can carry a NUL or a terminal escape sequence into a
+/// report, a log or an analyst's terminal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("text holds the control character {code} at character {position}; NUL, escape, bell and other control characters (C0, DEL, C1; tab excepted) are not accepted in text")]
+pub struct ControlCharError {
+    /// The character as `U+XXXX` (never the text around it).
+    pub code: String,
+    /// Its position in the value, counting characters from 1.
+    pub position: usize,
+}
+
+/// Whether `c` is refused in public text: C0 controls except tab, DEL, and C1 controls.
+pub fn is_refused_control(c: char) -> bool {
+    // `is_control` is Unicode's Cc category: C0, DEL and C1.
+    c.is_control() && c != '\t'
+}
+
+/// Checks a public text value for control characters (see [`ControlCharError`]).
+pub fn check_public_text(text: &str) -> Result<(), ControlCharError> {
+    match text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| is_refused_control(*c))
+    {
+        Some((i, c)) => Err(ControlCharError {
+            code: format!("U+{:04X}", u32::from(c)),
+            position: i + 1,
+        }),
+        None => Ok(()),
+    }
 }

@@ -301,9 +301,12 @@ fn line_numbers_count_header_blank_lines_and_crlf() {
     assert!(!msg.contains("700"), "leaks the value: {msg}");
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n\n2,A,700.5,1\n";
     assert_eq!(csv_err(bytes, &small()).0, 4);
-    // A quoted field spanning two lines: the next record starts on line 4.
+    // A quoted text field spanning two lines holds control characters (CR, LF): refused on
+    // the line its record starts.
     let bytes = b"unit,Line name,S2 [K],s3\r\n1,\"two\r\nlines\",642,1\r\n2,A,650,1\r\n";
-    assert_eq!(csv_err(bytes, &small()).0, 4);
+    let (line, col, msg) = csv_err(bytes, &small());
+    assert_eq!((line, col.as_deref()), (2, Some("line")));
+    assert!(msg.contains("U+000D"), "{msg}");
     // An error on the very first data line, after a BOM.
     let bytes = b"\xEF\xBB\xBFunit,Line name,S2 [K],s3\r\n1,A,650,1\r\n";
     assert_eq!(csv_err(bytes, &small()).0, 2);
@@ -321,11 +324,66 @@ fn unparsable_encrypted_value_is_not_quoted() {
 
 #[test]
 fn out_of_range_value_is_not_quoted() {
-    let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,642,10.05\n";
+    let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,642,10.5\n";
     let (line, col, msg) = csv_err(bytes, &small());
     assert_eq!((line, col.as_deref()), (3, Some("s3")));
     assert!(msg.contains("[0.0, 10.0]"), "{msg}");
-    assert!(!msg.contains("10.05"), "leaks the value: {msg}");
+    assert!(!msg.contains("10.5"), "leaks the value: {msg}");
+}
+
+#[test]
+fn extra_decimals_are_refused_unless_the_column_rounds() {
+    // 642.155 at scale 2: refused, the value not quoted; 642.150 is exact.
+    let bytes = b"unit,Line name,S2 [K],s3\n1,A,642.150,1\n2,A,642.155,1\n";
+    let (line, col, msg) = csv_err(bytes, &small());
+    assert_eq!((line, col.as_deref()), (3, Some("s2")));
+    assert!(
+        msg.contains("more decimals than the column's scale of 2"),
+        "{msg}"
+    );
+    assert!(!msg.contains("642.155"), "leaks the value: {msg}");
+    let rounding =
+        Schema::from_toml_str(&SMALL.replace("scale = 2", "scale = 2\nround = true"), "r")
+            .expect("valid");
+    let t = read_csv_bytes(bytes, "engines.csv", &rounding).expect("rounds");
+    // offset 64250; 642.155 rounds half away from zero to 642.16.
+    assert_eq!(t.encrypted[0].values, vec![64215 - 64250, 64216 - 64250]);
+    // `round` is for encrypted columns only.
+    assert!(Schema::from_toml_str(
+        &SMALL.replace(
+            "nullable = true\n[[columns]]\nname = \"s2\"",
+            "nullable = true\nround = true\n[[columns]]\nname = \"s2\""
+        ),
+        "r"
+    )
+    .is_err());
+}
+
+#[test]
+fn control_characters_in_public_text_are_refused_tab_is_not() {
+    for (c, code) in [
+        ("\u{0}", "U+0000"),
+        ("\u{7}", "U+0007"),
+        ("\u{1b}", "U+001B"),
+        ("\u{7f}", "U+007F"),
+        ("\u{85}", "U+0085"),
+    ] {
+        let text = format!("unit,Line name,S2 [K],s3\n1,A,642,1\n2,A{c}[0m,642,1\n");
+        let (line, col, msg) = csv_err(text.as_bytes(), &small());
+        assert_eq!((line, col.as_deref()), (3, Some("line")), "{msg}");
+        assert!(msg.contains(code) && msg.contains("character 2"), "{msg}");
+        assert!(!msg.contains(c), "the message holds the character: {msg:?}");
+    }
+    let t = read_csv_bytes(
+        b"unit,Line name,S2 [K],s3\n1,\"A\tB\",642,1\n",
+        "t.csv",
+        &small(),
+    )
+    .expect("tab is text");
+    assert_eq!(
+        t.public[1].values[0],
+        dtfhe_model::Value::Text("A\tB".into())
+    );
 }
 
 #[test]

@@ -321,7 +321,7 @@ fn typo_message_lists_accepted_keys() {
     assert_eq!(
         e.to_string(),
         "bad.toml: column \"a\": unknown key \"knd\" (accepted keys: name, source, kind, type, \
-         scale, min, max, nullable, usage, thresholds, description, unit, role)"
+         scale, min, max, nullable, usage, thresholds, round, description, unit, role)"
     );
 }
 

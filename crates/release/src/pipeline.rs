@@ -179,3 +179,57 @@ pub fn build_request(
         epsilon,
     }
 }
+
+/// A released sum that no honest set of decryption shares can give: the trustees' shares do
+/// not fit together (one of them was computed from a damaged or wrong key share, or is not
+/// a share of this ciphertext). The result is not reported. Names the sum, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "inconsistent shares: the released {what} is outside what its {rows} selected rows can \
+     add up to, so a trustee's decryption share is wrong (a damaged key share?); nothing was \
+     reported"
+)]
+pub struct InconsistentShares {
+    /// Which sum, e.g. `Σ P(torque) for group (all rows)`.
+    pub what: String,
+    /// Rows of its group.
+    pub rows: u64,
+}
+
+/// Whether every term of `m` is ≥ 0 for every row: presence flags, indicators, squares, and
+/// the square of one part.
+fn non_negative(m: &Moment) -> bool {
+    use dtfhe_engine::Part;
+    let each = m
+        .factors
+        .iter()
+        .all(|f| matches!(f.part, Part::Presence | Part::Above(_) | Part::Square));
+    each || (m.factors.len() == 2 && m.factors[0] == m.factors[1])
+}
+
+/// Checks exact (not noised) released totals against what the selection allows before they
+/// are reported: |total| ≤ rows × the moment's per-row bound, and ≥ 0 for a moment whose
+/// terms cannot be negative (so a COUNT(col) lies in [0, rows]). Shares from a wrong key
+/// combine to a value uniformly spread over the plaintext space, which these bounds refuse
+/// with overwhelming probability. `order` and `totals` are in release order
+/// ([`release_order`]). Not for dp releases: their noise may legitimately cross the bounds.
+pub fn check_totals(
+    query: &Query,
+    selection: &Selection,
+    order: &[(usize, Moment)],
+    totals: &[i128],
+) -> Result<(), InconsistentShares> {
+    for ((g, m), &total) in order.iter().zip(totals) {
+        let group = selection.groups.get(*g);
+        let rows = group.map_or(0, |g| g.state.rows());
+        let bound = m.bound(&query.schema).saturating_mul(u128::from(rows));
+        let fits = total.unsigned_abs() <= bound && (total >= 0 || !non_negative(m));
+        if !fits {
+            return Err(InconsistentShares {
+                what: format!("{m} for group {}", group.map_or("?", |g| g.label.as_str())),
+                rows,
+            });
+        }
+    }
+    Ok(())
+}

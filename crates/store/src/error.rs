@@ -54,9 +54,19 @@ pub enum StoreError {
         /// Expected database file.
         path: PathBuf,
     },
+    /// The deployment directory (or the store file) cannot be written, and this command
+    /// writes to the store. `dtfhe audit verify` opens the store read-only and still works.
+    #[error(
+        "{path}: the deployment directory is read-only and this command writes to the store \
+         (`dtfhe audit verify` works on a read-only deployment)"
+    )]
+    ReadOnly {
+        /// The deployment directory.
+        path: PathBuf,
+    },
     /// The file exists but is not a store of this project (not SQLite, or no
-    /// schema version recorded).
-    #[error("{path} is not a DigitalThreadFHE store: {reason}")]
+    /// schema version recorded): another file in its place, or a damaged or truncated store.
+    #[error("{path} is not a DigitalThreadFHE store (another file, or a damaged or truncated store): {reason}")]
     NotAStore {
         /// Database file.
         path: PathBuf,
@@ -89,10 +99,12 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// A dataset name is already registered with a different schema text.
-    #[error("dataset `{dataset}` is already registered with a different schema")]
+    #[error("dataset `{dataset}` is already registered with another schema: {differences}")]
     SchemaConflict {
         /// Dataset name.
         dataset: String,
+        /// Which columns or fields differ (or that only the text does).
+        differences: String,
     },
     /// The dataset is not registered.
     #[error("unknown dataset `{dataset}`")]
@@ -280,6 +292,18 @@ pub enum ChunkDefect {
         column: String,
         /// The part.
         part: String,
+    },
+    /// A public text value holds a control character (NUL, escape, bell, …): refused so no
+    /// stored text can carry one into a report or a terminal (the agent's CSV check refuses
+    /// it first; this catches a client that skips it).
+    #[error("public column `{column}`, row {row} of the chunk: {reason}")]
+    ControlCharacter {
+        /// The column.
+        column: String,
+        /// The row within the chunk, from 1.
+        row: usize,
+        /// Which character, where (boxed: keeps every store error small).
+        reason: Box<dtfhe_model::table::ControlCharError>,
     },
     /// The sequence number does not fit the database's signed 64-bit integer.
     #[error("seq {0} is too large")]

@@ -88,9 +88,8 @@ pub(crate) fn create_key_files(
 /// Reads the signing key from `store.key`.
 pub(crate) fn load_signing_key(dir: &Path) -> Result<SigningKey, StoreError> {
     let path = dir.join(KEY_FILE);
-    let bytes = Zeroizing::new(
-        std::fs::read(&path).map_err(|e| key_err(&path, format!("cannot read: {e}")))?,
-    );
+    let bytes =
+        dtfhe_model::secret_file::read_secret(&path).map_err(|e| key_err(&path, e.to_string()))?;
     match bytes.as_slice() {
         [KEY_FILE_VERSION, seed @ ..] if seed.len() == 32 => {
             let mut s = Zeroizing::new([0u8; 32]);

@@ -209,16 +209,24 @@ impl Store {
     pub fn open_at(dir: &Path, location: &StoreLocation) -> Result<Store, StoreError> {
         match location {
             StoreLocation::Sqlite => {
-                let path = dir.join(STORE_FILE);
-                if !path.is_file() {
-                    return Err(StoreError::NotFound { path });
+                let path = existing_store_file(dir)?;
+                let opened = open_sqlite(&path, false).and_then(|conn| {
+                    let db = Db::Sqlite(conn);
+                    migrate::check(&db, &path)?;
+                    if let Db::Sqlite(conn) = &db {
+                        configure(conn, &path)?;
+                    }
+                    Ok(db)
+                });
+                match opened {
+                    Ok(db) => Ok(Store::new(db, path, dir, None)),
+                    // SQLite's own words for this ("unable to open database file", "attempt
+                    // to write a readonly database") do not say what to do.
+                    Err(_) if !writable(dir, &path) => Err(StoreError::ReadOnly {
+                        path: dir.to_path_buf(),
+                    }),
+                    Err(e) => Err(e),
                 }
-                let db = Db::Sqlite(open_sqlite(&path, false)?);
-                migrate::check(&db, &path)?;
-                if let Db::Sqlite(conn) = &db {
-                    configure(conn, &path)?;
-                }
-                Ok(Store::new(db, path, dir, None))
             }
             StoreLocation::Postgres(url) => {
                 let path = PathBuf::from(redact_url(url));
@@ -226,6 +234,24 @@ impl Store {
                 migrate::check(&db, &path)?;
                 Ok(Store::new(db, path, dir, None))
             }
+        }
+    }
+
+    /// [`Store::open_at`] for reading only (`dtfhe audit verify`): works on a deployment
+    /// directory that cannot be written (a read-only mount, a copy kept as evidence). SQLite
+    /// is opened read-only, and `immutable` when the directory cannot be written (SQLite could
+    /// not create its shared-memory file there; nothing else writes to such a store either).
+    /// Writing through the returned store fails.
+    pub fn open_read_only(dir: &Path, location: &StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Sqlite => {
+                let path = existing_store_file(dir)?;
+                let immutable = !writable(dir, &path);
+                let db = Db::Sqlite(open_sqlite_read_only(&path, immutable)?);
+                migrate::check(&db, &path)?;
+                Ok(Store::new(db, path, dir, None))
+            }
+            StoreLocation::Postgres(_) => Self::open_at(dir, location),
         }
     }
 
@@ -1009,16 +1035,11 @@ impl Store {
 /// 64 KiB pages and the store's connection settings at once; an existing one is configured
 /// by `open` only after its schema version was checked, so a foreign file is left untouched.
 fn open_sqlite(path: &Path, fresh: bool) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let conn = connect_sqlite(
+        path,
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| StoreError::NotAStore {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .ctx(path, "set busy timeout")?;
+    )?;
     // Every statement the store runs is cached, the ingest's and verify's included.
     conn.set_prepared_statement_cache_capacity(64);
     if fresh {
@@ -1029,6 +1050,76 @@ fn open_sqlite(path: &Path, fresh: bool) -> Result<Connection, StoreError> {
         configure(&conn, path)?;
     }
     Ok(conn)
+}
+
+/// `dir/store.sqlite`, or [`StoreError::NotFound`] when there is none.
+fn existing_store_file(dir: &Path) -> Result<PathBuf, StoreError> {
+    let path = dir.join(STORE_FILE);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(StoreError::NotFound { path })
+    }
+}
+
+/// Opens a store file for reading only; `immutable` tells SQLite nothing can change it (no
+/// locks, no shared-memory file), for a directory it cannot write to.
+fn open_sqlite_read_only(path: &Path, immutable: bool) -> Result<Connection, StoreError> {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        // Percent-encode what a URI path may not hold as is.
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
+    connect_sqlite(
+        path,
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// Opens `target` (the file, or a `file:` URI for it) with `flags`; a file SQLite cannot
+/// open is [`StoreError::NotAStore`] naming `path`.
+fn connect_sqlite<P: AsRef<Path>>(
+    path: &Path,
+    target: P,
+    flags: OpenFlags,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(target, flags).map_err(|e| StoreError::NotAStore {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx(path, "set busy timeout")?;
+    Ok(conn)
+}
+
+/// Whether the store file and its directory can be written (SQLite creates its WAL and
+/// shared-memory files beside the store): a probe file is created and removed.
+fn writable(dir: &Path, file: &Path) -> bool {
+    let probe = dir.join(format!(".dtfhe-write-probe-{}", std::process::id()));
+    let dir_ok = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    };
+    dir_ok && std::fs::OpenOptions::new().write(true).open(file).is_ok()
 }
 
 /// Connects to a PostgreSQL store database; `path` is the redacted URL for messages.
@@ -1107,6 +1198,18 @@ fn schema_of(conn: &Db, path: &Path, name: &str) -> Result<Option<String>, Store
 
 /// Registers a dataset inside the caller's write, recording a
 /// `SchemaRegistered` entry (by `actor`) when it is new.
+/// What differs between the registered schema text and the given one, for the message.
+fn schema_conflict(registered: &str, given: &str) -> String {
+    let parse = |t: &str, o: &str| dtfhe_model::Schema::from_toml_str(t, o);
+    match (
+        parse(registered, "the registered schema"),
+        parse(given, "the given schema"),
+    ) {
+        (Ok(r), Ok(g)) => dtfhe_model::schema_diff::describe_conflict(&r, &g),
+        (Err(e), _) | (_, Err(e)) => format!("the schemas cannot be compared ({e})"),
+    }
+}
+
 fn register_in(
     conn: &Db,
     path: &Path,
@@ -1120,8 +1223,9 @@ fn register_in(
     }
     match schema_of(conn, path, name)? {
         Some(existing) if existing == schema_toml => Ok(()),
-        Some(_) => Err(StoreError::SchemaConflict {
+        Some(existing) => Err(StoreError::SchemaConflict {
             dataset: name.to_string(),
+            differences: schema_conflict(&existing, schema_toml),
         }),
         None => {
             let at = now_string();
@@ -1377,6 +1481,23 @@ fn last_seq_of(
 fn validate_chunk(chunk: &NewChunk) -> Result<(), ChunkDefect> {
     if chunk.rows == 0 {
         return Err(ChunkDefect::NoRows);
+    }
+    // Public columns that decode must hold clean text (undecodable bytes are refused by every
+    // reader of the chunk; the store itself treats them as opaque).
+    if let Ok(cols) = dtfhe_model::decode_public_columns(&chunk.public) {
+        for c in &cols {
+            for (row, v) in c.values.iter().enumerate() {
+                if let dtfhe_model::Value::Text(t) = v {
+                    dtfhe_model::table::check_public_text(t).map_err(|reason| {
+                        ChunkDefect::ControlCharacter {
+                            column: c.name.clone(),
+                            row: row + 1,
+                            reason: Box::new(reason),
+                        }
+                    })?;
+                }
+            }
+        }
     }
     let mut seen = HashSet::new();
     for p in &chunk.parts {

@@ -131,7 +131,7 @@ fn fresh_store_verifies_and_publishes_its_key(env: &Env) {
         }
     );
     // The key file: version byte + seed, owner-only.
-    let key = std::fs::read(env.dir().join(KEY_FILE)).unwrap();
+    let key = dtfhe_model::secret_file::read_secret(&env.dir().join(KEY_FILE)).unwrap();
     assert_eq!(key.len(), 33);
     assert_eq!(key[0], 1);
     #[cfg(unix)]

@@ -17,6 +17,7 @@ backends!(
     duplicate_chunks_are_refused_and_logged,
     source_keys_are_registered_once_and_logged,
     verify_rechecks_every_chunk_signature,
+    control_characters_in_public_text_are_refused,
 );
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
@@ -374,4 +375,40 @@ fn verify_rechecks_every_chunk_signature(env: &Env) {
         let what = tampered(&d);
         assert!(what.contains(&format!("chunk {id}")), "{name}: {what}");
     }
+}
+
+/// A client that skips the agent's CSV check cannot store a terminal escape (or any other
+/// control character) in a public text column: the chunk is refused, naming column and row,
+/// and nothing is stored. Tab stays allowed.
+fn control_characters_in_public_text_are_refused(env: &Env) {
+    use dtfhe_model::{encode_public_columns, PublicColumn, Value};
+    let mut s = setup(env);
+    let with = |text: &str, seq: u64| {
+        let mut c = chunk(3, seq);
+        c.rows = 2;
+        c.public = encode_public_columns(
+            &[PublicColumn {
+                name: "line".into(),
+                values: vec![Value::Text("L1".into()), Value::Text(text.into())],
+            }],
+            2,
+        );
+        c.sign("mfg", "acme", &source_key("acme"));
+        c
+    };
+    let before = counts(env);
+    for bad in ["L\u{1b}[2J", "L\u{0}", "L\u{7}", "L\u{9b}"] {
+        let err = s
+            .append_chunks("mfg", SCHEMA, "acme", &[with(bad, 1)])
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidChunk { .. })
+                && err.to_string().contains("public column `line`, row 2"),
+            "{err}"
+        );
+        assert_eq!(counts(env), before, "{err}: something was stored");
+    }
+    s.append_chunks("mfg", SCHEMA, "acme", &[with("L\t2", 1)])
+        .unwrap();
+    s.verify().unwrap();
 }

@@ -231,7 +231,7 @@ fn register_and_conflict(env: &Env) {
     );
     let err = s.register_dataset("mfg", "different = true\n").unwrap_err();
     match &err {
-        StoreError::SchemaConflict { dataset } => assert_eq!(dataset, "mfg"),
+        StoreError::SchemaConflict { dataset, .. } => assert_eq!(dataset, "mfg"),
         other => panic!("unexpected error {other}"),
     }
     assert!(err.to_string().contains("mfg"));

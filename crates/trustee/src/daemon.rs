@@ -48,9 +48,7 @@ use crate::{Trustee, TrusteeError};
 pub const MISMATCH_REASON: &str =
     "the platform's ciphertexts differ from the re-derived computation";
 
-/// File (in the trustee's directory) keeping the public-key share message this trustee gave
-/// (public data), so it can later check that the deployment's public key includes it.
-pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
+pub use crate::keystore::PK_SHARE_FILE;
 /// File keeping this trustee's round-1 relinearisation message (public data).
 pub const RLK1_FILE: &str = "ceremony-rlk1.bin";
 /// File keeping this trustee's round-2 relinearisation message (public data).
@@ -381,14 +379,7 @@ pub enum KeyCheckError {
 
 /// Writes a public file of the trustee's directory (temporary file, fsync, rename).
 fn write_public(path: &std::path::Path, bytes: &[u8]) -> Result<(), DaemonError> {
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| DaemonError::Protocol(format!("{}: {e}", path.display())))
+    Ok(crate::keystore::write_public(path, bytes)?)
 }
 
 /// Takes part in the key ceremony if the server runs one, then checks the resulting keys and
@@ -543,11 +534,10 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                 pk_msg = Some(match earlier {
                     Some(b) => b,
                     None => {
-                        let b = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
-                            .map_err(crypto)?
-                            .to_bytes();
-                        write_public(&pk_file, &b)?;
-                        b
+                        let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
+                            .map_err(crypto)?;
+                        t.record_ceremony(params, &seed, &m)?;
+                        m.to_bytes()
                     }
                 });
             }

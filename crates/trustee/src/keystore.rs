@@ -1,8 +1,19 @@
 //! The trustee's own directory: `share.key` (mode 0600, in a 0700 directory) holds its
-//! secret-key share in the versioned envelope format.
+//! secret-key share in the versioned envelope format, inside the checksummed secret-file
+//! envelope (`dtfhe_model::secret_file`).
+//!
+//! **The share is checked before it is used.** Beside it the trustee keeps its part of the
+//! key ceremony's public transcript: the ceremony seed (`ceremony-seed.txt`) and the
+//! public-key share it gave (`ceremony-pk-share.bin`, `p0 = −a·s + e`). Whenever the share is
+//! loaded ([`Trustee::open`]) and again before every answer ([`Trustee::review`],
+//! [`Trustee::review_rows`], which re-read the file), `p0 + a·s` must be a small error
+//! polynomial ([`dtfhe_crypto::ceremony::net::pk_share_matches`]). A share changed on disk
+//! (one flipped byte is enough) fails, and the trustee answers nothing, logs nothing in its
+//! share log, and says which file to restore (never any key material).
 
 use crate::shares::{ciphertext_hash, Hash, ShareLog};
 use crate::TrusteeError;
+use dtfhe_crypto::ceremony::net::{pk_share_matches, CeremonySeed, PkShareMsg};
 use dtfhe_crypto::dp::DiscreteLaplace;
 use dtfhe_crypto::release::trustee_share_noised;
 use dtfhe_crypto::release::{trustee_full_share, Coeff0Share, FullShare};
@@ -15,6 +26,46 @@ use std::path::{Path, PathBuf};
 
 /// File name of the key share inside a trustee directory.
 pub const SHARE_FILE: &str = "share.key";
+/// File (in the trustee's directory) keeping the public-key share message this trustee gave
+/// (public data): its share is checked against it, and the daemon checks that the
+/// deployment's public key includes it.
+pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
+/// File keeping the seed (hex) of the ceremony this trustee's share took part in (public
+/// data): with [`PK_SHARE_FILE`], the record the share is checked against.
+pub const CEREMONY_SEED_FILE: &str = "ceremony-seed.txt";
+
+/// Why a trustee's key share cannot be used. The messages name files and checks, never key
+/// material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyShareProblem {
+    /// The file's envelope or checksum does not check out.
+    #[error("is damaged: {0}")]
+    Damaged(dtfhe_model::secret_file::SecretFormatError),
+    /// The payload does not decode as a key share of these parameters.
+    #[error("is damaged: it does not decode as a key share ({0})")]
+    Malformed(dtfhe_crypto::CryptoError),
+    /// The share is not the secret behind the public-key share this trustee gave.
+    #[error(
+        "does not match the public-key share this trustee gave in the key ceremony \
+         (the file was changed or damaged)"
+    )]
+    Mismatch,
+    /// The ceremony record to check the share against is missing.
+    #[error(
+        "cannot be checked: there is no ceremony record ({PK_SHARE_FILE}, {CEREMONY_SEED_FILE}) \
+         beside it"
+    )]
+    NoRecord,
+    /// The ceremony record is unreadable or damaged.
+    #[error("cannot be checked: its ceremony record {file} is unusable ({reason})")]
+    Record {
+        /// Which record file.
+        file: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
 
 /// One trustee with its key share loaded.
 pub struct Trustee {
@@ -72,28 +123,95 @@ impl Trustee {
         })
     }
 
-    /// Load the share from `dir/share.key`; refuses a file others can read.
+    /// Load the share from `dir/share.key`; refuses a file others can read, a damaged file,
+    /// and (once the ceremony record exists) a share that does not match it.
     pub fn open(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
-        let file = dir.join(SHARE_FILE);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = fs::metadata(&file).map_err(|e| ks_err(&file, e))?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(ks_err(
-                    &file,
-                    format!("mode {mode:o} lets others read the key share; expected 600"),
-                ));
-            }
-        }
-        let bytes = zeroize::Zeroizing::new(fs::read(&file).map_err(|e| ks_err(&file, e))?);
-        let share = codec::decode_secret_share(params, &bytes).map_err(|e| ks_err(&file, e))?;
-        Ok(Trustee {
+        let t = Trustee {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            share,
-        })
+            share: read_share(dir, name, params)?,
+        };
+        match t.check_share(params, &t.share) {
+            // Before the ceremony (the daemon's first run) there is nothing to check yet;
+            // every answer requires the record (see [`Trustee::verified_share`]).
+            Err(TrusteeError::KeyShare {
+                problem: KeyShareProblem::NoRecord,
+                ..
+            }) => Ok(t),
+            Err(e) => Err(e),
+            Ok(()) => Ok(t),
+        }
+    }
+
+    /// Keeps this trustee's part of the ceremony transcript (the seed and the public-key
+    /// share it gave, both public) beside its share, after checking the message is indeed
+    /// made from this share; the share is checked against it from then on.
+    pub fn record_ceremony(
+        &self,
+        params: &Params,
+        seed: &CeremonySeed,
+        msg: &PkShareMsg,
+    ) -> Result<(), TrusteeError> {
+        if !pk_share_matches(params, seed, &self.share, msg)? {
+            return Err(self.key_problem(KeyShareProblem::Mismatch));
+        }
+        write_public(&self.dir.join(PK_SHARE_FILE), &msg.to_bytes())?;
+        write_public(
+            &self.dir.join(CEREMONY_SEED_FILE),
+            format!("{}\n", seed.to_hex()).as_bytes(),
+        )
+    }
+
+    fn key_problem(&self, problem: KeyShareProblem) -> TrusteeError {
+        TrusteeError::KeyShare {
+            trustee: self.name.clone(),
+            path: self.dir.join(SHARE_FILE).display().to_string(),
+            problem,
+        }
+    }
+
+    /// Checks `share` against this trustee's ceremony record.
+    fn check_share(&self, params: &Params, share: &SecretKey) -> Result<(), TrusteeError> {
+        let record = |file: &'static str| match fs::read(self.dir.join(file)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.key_problem(KeyShareProblem::Record {
+                file,
+                reason: e.to_string(),
+            })),
+        };
+        let (Some(msg), Some(seed)) = (record(PK_SHARE_FILE)?, record(CEREMONY_SEED_FILE)?) else {
+            return Err(self.key_problem(KeyShareProblem::NoRecord));
+        };
+        let bad = |file: &'static str, reason: String| {
+            self.key_problem(KeyShareProblem::Record { file, reason })
+        };
+        let msg =
+            PkShareMsg::from_bytes(params, &msg).map_err(|e| bad(PK_SHARE_FILE, e.to_string()))?;
+        let seed = std::str::from_utf8(&seed)
+            .ok()
+            .and_then(|s| CeremonySeed::from_hex(s.trim()).ok())
+            .ok_or_else(|| bad(CEREMONY_SEED_FILE, "not a ceremony seed".into()))?;
+        if msg.ceremony_id() != seed.id() {
+            return Err(bad(
+                PK_SHARE_FILE,
+                "made in another ceremony than the recorded seed".into(),
+            ));
+        }
+        if pk_share_matches(params, &seed, share, &msg)? {
+            Ok(())
+        } else {
+            Err(self.key_problem(KeyShareProblem::Mismatch))
+        }
+    }
+
+    /// The share as it is on disk now, re-read and checked against the ceremony record: what
+    /// every answer uses, so a file damaged while the trustee runs is caught before any
+    /// share is computed or logged.
+    fn verified_share(&self, params: &Params) -> Result<SecretKey, TrusteeError> {
+        let share = read_share(&self.dir, &self.name, params)?;
+        self.check_share(params, &share)?;
+        Ok(share)
     }
 
     /// The trustee's name (its factory).
@@ -153,6 +271,7 @@ impl Trustee {
     ) -> Result<Vec<Coeff0Share>, TrusteeError> {
         let policy = self.effective_policy(deployment)?;
         check_request(params, &policy, request).map_err(|r| self.refuse(r))?;
+        let share = self.verified_share(params)?;
         let disclosure = self.disclosure()?;
         let decision = disclosure
             .decide(request, policy.min_group_size)
@@ -193,7 +312,7 @@ impl Trustee {
                 };
                 Ok(trustee_share_noised(
                     params,
-                    &self.share,
+                    &share,
                     &item.ciphertext,
                     policy.trustees,
                     noise,
@@ -213,6 +332,7 @@ impl Trustee {
         request: &RowReleaseRequest,
     ) -> Result<Vec<FullShare>, TrusteeError> {
         check_row_request(params, policy, request).map_err(|r| self.refuse(r))?;
+        let share = self.verified_share(params)?;
         let hashes: Vec<Hash> = request
             .items
             .iter()
@@ -222,7 +342,7 @@ impl Trustee {
         let (shares, _repeated) = ShareLog::new(&self.dir).full_shares(params, &hashes, |k| {
             Ok(trustee_full_share(
                 params,
-                &self.share,
+                &share,
                 &request.items[k].ciphertext,
                 policy.trustees,
                 &mut rng,
@@ -230,6 +350,48 @@ impl Trustee {
         })?;
         Ok(shares)
     }
+}
+
+/// Reads `dir/share.key`: refuses a file others can read, a damaged envelope, a payload
+/// that is not a key share of `params`.
+fn read_share(dir: &Path, name: &str, params: &Params) -> Result<SecretKey, TrusteeError> {
+    let file = dir.join(SHARE_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(&file).map_err(|e| ks_err(&file, e))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ks_err(
+                &file,
+                format!("mode {mode:o} lets others read the key share; expected 600"),
+            ));
+        }
+    }
+    let problem = |problem| TrusteeError::KeyShare {
+        trustee: name.to_string(),
+        path: file.display().to_string(),
+        problem,
+    };
+    let bytes = dtfhe_model::secret_file::read_secret(&file).map_err(|e| match e {
+        dtfhe_model::secret_file::SecretFileError::Damaged(d) => {
+            problem(KeyShareProblem::Damaged(d))
+        }
+        other => ks_err(&file, other),
+    })?;
+    codec::decode_secret_share(params, &bytes).map_err(|e| problem(KeyShareProblem::Malformed(e)))
+}
+
+/// Writes a public file of the trustee's directory (temporary file, fsync, rename).
+pub(crate) fn write_public(path: &Path, bytes: &[u8]) -> Result<(), TrusteeError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| ks_err(path, e))
 }
 
 #[cfg(unix)]

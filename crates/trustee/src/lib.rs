@@ -33,6 +33,21 @@ pub enum TrusteeError {
         /// What failed.
         source: dtfhe_release::DisclosureError,
     },
+    /// The key share is damaged, or does not match the public-key share this trustee gave in
+    /// the key ceremony: the trustee answers nothing (no share computed, none logged) until
+    /// the file is restored.
+    #[error(
+        "trustee {trustee} refuses to answer: its key share {path} {problem}; restore the file \
+         from a backup (nothing was decrypted)"
+    )]
+    KeyShare {
+        /// Which trustee.
+        trustee: String,
+        /// The share file.
+        path: String,
+        /// What is wrong.
+        problem: keystore::KeyShareProblem,
+    },
     /// The key share could not be stored or read.
     #[error("trustee key store {path}: {reason}")]
     KeyStore {

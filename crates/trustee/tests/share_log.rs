@@ -41,11 +41,15 @@ fn deployment(root: &Path) -> (Fixture, Vec<Trustee>) {
         .iter()
         .map(|t| t.share_for_ceremony().clone())
         .collect();
-    let keys = ceremony::run(&params, &shares, &mut rand::rng()).expect("ceremony");
+    let recorded = ceremony::run_recorded(&params, &shares, &mut rand::rng()).expect("ceremony");
+    for (t, m) in trustees.iter().zip(&recorded.pk_shares) {
+        t.record_ceremony(&params, &recorded.seed, m)
+            .expect("record");
+    }
     (
         Fixture {
             params,
-            pk: keys.public,
+            pk: recorded.keys.public,
         },
         trustees,
     )
@@ -240,4 +244,40 @@ fn per_row_full_shares_are_logged_and_repeated() {
         .review_rows(&f.params, &POLICY, &req)
         .expect_err("corrupted share file");
     assert!(e.to_string().contains("is corrupted"), "{e}");
+}
+
+/// A share file replaced by another valid share (another trustee's: right format, right
+/// checksum, small coefficients) does not match this trustee's ceremony record: it refuses
+/// at open and before answering, and logs nothing; restored, it answers again.
+#[test]
+fn a_share_that_is_not_the_ceremony_s_is_refused_and_logs_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (f, trustees) = deployment(dir.path());
+    let a = dir.path().join("a");
+    let good = std::fs::read(a.join("share.key")).expect("share");
+    std::fs::copy(dir.path().join("b/share.key"), a.join("share.key")).expect("swap");
+    let mismatch = |e: TrusteeError| {
+        assert!(
+            matches!(
+                e,
+                TrusteeError::KeyShare {
+                    problem: dtfhe_trustee::keystore::KeyShareProblem::Mismatch,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    };
+    mismatch(Trustee::open(&a, "a", &f.params).expect_err("opened"));
+    let c = ct(&f, &[1, 2, 3]);
+    mismatch(
+        trustees[0]
+            .review(&f.params, &POLICY, &request(&[&c], None))
+            .expect_err("answered with another share"),
+    );
+    assert!(!a.join(SHARES_FILE).exists(), "a share was logged");
+    std::fs::write(a.join("share.key"), good).expect("restore");
+    trustees[0]
+        .review(&f.params, &POLICY, &request(&[&c], None))
+        .expect("answers once restored");
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the tests that run the real `dtfhe` binary.
 #![allow(dead_code)]
 
+pub mod net;
+
 use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};

@@ -821,6 +821,42 @@ pub fn pk_share<R: RngCore + CryptoRng>(
     })
 }
 
+/// Largest error coefficient an honest public-key share may carry, as a multiple of the
+/// parameters' error variance. fhe.rs draws the error from a centred binomial distribution,
+/// whose coefficients never exceed 2 × variance; the margin keeps the check independent of
+/// that detail. A share that is not the secret behind the message leaves `a·δ` (δ ≠ 0, `a`
+/// uniform) in place of the error: every residue uniform modulo a prime above 2^30, so the
+/// chance that all N of them fall within the bound is negligible.
+const PK_SHARE_ERROR_FACTOR: u64 = 16;
+
+/// Whether `sk_share` is the secret-key share behind the public-key share `msg` of the
+/// ceremony `seed` (`p0 + a·s` must be a small error polynomial). A trustee runs this on
+/// its own share against the public-key share it gave in the ceremony: a share damaged on
+/// disk (or in memory) since then fails it, so it is never used to decrypt. Cheap: one
+/// polynomial product. `false` also for a message of another ceremony or parameters.
+pub fn pk_share_matches(
+    params: &Params,
+    seed: &CeremonySeed,
+    sk_share: &SecretKey,
+    msg: &PkShareMsg,
+) -> Result<bool, CryptoError> {
+    if msg.ceremony != seed.id() || msg.fingerprint != params.spec.fingerprint() {
+        return Ok(false);
+    }
+    let s = in_ntt(&*secret_poly(params, sk_share)?);
+    let mut e = Zeroizing::new(seed.public_key_crp_poly(params)?);
+    e.disallow_variable_time_computations();
+    *e *= s.as_ref();
+    *e += &msg.p0;
+    e.change_representation(Representation::PowerBasis);
+    let bound = PK_SHARE_ERROR_FACTOR * (variance(params)? as u64).max(1);
+    let moduli = ctx0(params)?.moduli();
+    Ok(e.coefficients()
+        .outer_iter()
+        .zip(moduli)
+        .all(|(row, &q)| row.iter().all(|&c| c.min(q - c) <= bound)))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Round1,

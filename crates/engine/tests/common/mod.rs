@@ -22,6 +22,7 @@ pub fn enc(name: &str, codec: FixedPoint, usage: Usage, nullable: bool) -> Colum
             codec,
             usage,
             thresholds: Vec::new(),
+            round: false,
         }),
         nullable,
         key: false,
