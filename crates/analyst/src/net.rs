@@ -62,8 +62,8 @@ pub fn api_error(e: ApiError) -> AnalystError {
 
 /// A trustee-daemon helper's failure (reading the platform's deployment or schemas) as an
 /// analyst error: API failures as for every request, a damaged or mismatching key share,
-/// ceremony record or share log damage (exit 8), another trustee problem usage, else
-/// platform.
+/// ceremony record or share log damage (exit 8), a key or message that does not decode
+/// crypto (exit 6), another trustee problem usage, else platform.
 pub fn daemon_error(e: DaemonError) -> AnalystError {
     use dtfhe_trustee::TrusteeError as T;
     match e {
@@ -71,6 +71,7 @@ pub fn daemon_error(e: DaemonError) -> AnalystError {
         DaemonError::Trustee(
             e @ (T::KeyShare { .. } | T::KeyStore { .. } | T::ShareLog { .. }),
         ) => AnalystError::Damaged(e.to_string()),
+        DaemonError::Trustee(T::Crypto(e)) => AnalystError::Crypto(e),
         DaemonError::Trustee(e) => AnalystError::Usage(e.to_string()),
         other => AnalystError::Platform(other.to_string()),
     }

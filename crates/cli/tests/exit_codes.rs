@@ -228,8 +228,10 @@ fn embedded_commands_exit_with_the_documented_codes() {
     let (_, err) = texts(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("read-only"), "{err}");
-    let o = read_only_run(&d, &["audit", "verify", "--dir", p(&d)]);
-    assert!(o.status.success(), "{}", texts(&o).1);
+    for audit in ["verify", "log"] {
+        let o = read_only_run(&d, &["audit", audit, "--dir", p(&d)]);
+        assert!(o.status.success(), "audit {audit}: {}", texts(&o).1);
+    }
 
     // 6: the stored relinearisation key does not decode (the query needs it for products).
     let d6 = embedded(&root, "d6");

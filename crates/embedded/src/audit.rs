@@ -157,8 +157,10 @@ fn audit_error(e: StoreError) -> EmbeddedError {
     }
 }
 
+/// Every audit command only reads: the store is opened read-only, so an auditor can work on
+/// a copy it cannot (or must not) write to.
 fn open_store(dir: &DeploymentDir) -> Result<Store, EmbeddedError> {
-    Ok(dir.open_store()?)
+    Ok(dir.open_store_read_only()?)
 }
 
 /// What `dtfhe audit verify` checked.
@@ -199,8 +201,7 @@ impl std::fmt::Display for AuditReport {
 /// then every delivered result checked against the approvals of all trustees.
 pub fn verify(dir: impl Into<DeploymentDir>) -> Result<AuditReport, EmbeddedError> {
     let dir = &dir.into();
-    // Read-only: an auditor may verify a copy it cannot (or must not) write to.
-    let store = dir.open_store_read_only()?;
+    let store = open_store(dir)?;
     let report = store.verify().map_err(audit_error)?;
     let trustees = match store.deployment() {
         Ok(d) => d.trustees,
