@@ -100,8 +100,8 @@ pub fn trustee_decision<T>(
 }
 
 /// Records that `trustee` did not answer release `release` (`trustee_refused`, with the
-/// reason) and returns the command's error: a refusal (exit 4), a damaged or mismatching key
-/// share (exit 8), or another trustee failure.
+/// reason) and returns the command's error: a refusal (exit 4), a missing, damaged or
+/// mismatching key share, share log or disclosure record (exit 8), or another failure.
 pub fn trustee_failed(
     store: &mut Store,
     trustee: &str,
@@ -111,7 +111,7 @@ pub fn trustee_failed(
     use dtfhe_trustee::TrusteeError as T;
     let (detail, out) = match &e {
         T::Refused { reason, .. } => (reason.to_string(), EmbeddedError::Refused(e.to_string())),
-        T::KeyShare { .. } | T::KeyStore { .. } | T::ShareLog { .. } => (
+        T::KeyShare { .. } | T::KeyStore { .. } | T::ShareLog { .. } | T::Disclosure { .. } => (
             format!("could not answer: {e}"),
             EmbeddedError::Damaged(e.to_string()),
         ),

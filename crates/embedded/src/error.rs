@@ -38,8 +38,9 @@ pub enum EmbeddedError {
     /// entry, checkpoint, chunk, blob or table.
     #[error("audit failed: {0}")]
     Tampered(String),
-    /// A trustee's key share, ceremony record or share log is missing, damaged or does not
-    /// match (names the trustee and the file; never key material). Nothing was decrypted.
+    /// A trustee's key share, ceremony record, share log or policy (or a source's key) is
+    /// missing, damaged or does not match, or released shares are inconsistent (names the
+    /// trustee and the file; never key material). Nothing was decrypted.
     #[error("{0}")]
     Damaged(String),
     /// File-system trouble outside the store.

@@ -88,7 +88,7 @@ fn authenticate_source(dir: &Path, d: &ops::Deployed, source: &str) -> Result<()
     };
     let key_dir = dtfhe_agent::source_key::source_dir(dir, source);
     let key = dtfhe_agent::source_key::load(&key_dir)
-        .map_err(|e| EmbeddedError::Usage(e.to_string()))?
+        .map_err(|e| EmbeddedError::Damaged(e.to_string()))?
         .ok_or_else(not_owner)?;
     match d.store.source_key(source)? {
         Some(registered) if registered == key.verifying_key() => Ok(()),
@@ -190,6 +190,7 @@ pub fn score(
     let mut shares = Vec::new();
     for name in &d.deployment.trustees {
         let answer = Trustee::open(&ops::trustee_dir(dir, name), name, &d.params)
+            .and_then(|t| t.record_if_missing(&d.params).map(|()| t))
             .and_then(|t| t.review_rows(&d.params, &policy, &request));
         shares.push(audit::trustee_decision(
             &mut d.store,

@@ -441,7 +441,7 @@ fn strictest_policy(
     let mut out = *deployment;
     for name in &d.deployment.trustees {
         let local = Disclosure::open(&trustee_dir(dir, name))
-            .map_err(|e| EmbeddedError::Usage(e.to_string()))?
+            .map_err(|e| EmbeddedError::Damaged(e.to_string()))?
             .policy;
         out.min_group_size = out.min_group_size.max(local.min_group_size.unwrap_or(0));
         out.allow_key_filters &= local.allow_key_filters;
@@ -557,7 +557,10 @@ pub fn query_with(
     // answers, so a damaged share stops the release before a single share is logged.
     let mut trustees = Vec::with_capacity(d.deployment.trustees.len());
     for name in &d.deployment.trustees {
-        match Trustee::open(&trustee_dir(dir, name), name, &d.params) {
+        // A deployment made before trustees kept a ceremony record gets one on first use.
+        let opened = Trustee::open(&trustee_dir(dir, name), name, &d.params)
+            .and_then(|t| t.record_if_missing(&d.params).map(|()| t));
+        match opened {
             Ok(t) => trustees.push(t),
             Err(e) => return Err(audit::trustee_failed(&mut d.store, name, release, e)),
         }
@@ -572,7 +575,7 @@ pub fn query_with(
     }
     let applied_epsilon = match d.deployment.trustees.first() {
         Some(first) => Disclosure::open(&trustee_dir(dir, first))
-            .map_err(|e| EmbeddedError::Usage(e.to_string()))?
+            .map_err(|e| EmbeddedError::Damaged(e.to_string()))?
             .epsilon_for(&request),
         None => epsilon,
     };

@@ -67,7 +67,7 @@ impl ExitKind {
             ExitKind::Store => "store error; a networked query not released in time (the silent trustees are named)",
             ExitKind::Crypto => "cryptographic error",
             ExitKind::Mismatch => "an encrypted result differs from the plaintext answer (`demo`, `bench`)",
-            ExitKind::Damaged => "tampering or damage: the store, its ledger, a trustee's key share, ceremony record or share log, or a released result does not check out (the first bad entry, checkpoint, chunk, blob, table or file is named; nothing was released)",
+            ExitKind::Damaged => "tampering or damage: the store, its ledger, a trustee's key share, ceremony record, share log or policy, a source's key, or a released result is missing, damaged or does not check out (the first bad entry, checkpoint, chunk, blob, table or file is named; nothing was released)",
             ExitKind::Platform => "the platform server failed or answered inconsistently (networked commands)",
         }
     }

@@ -207,6 +207,53 @@ fn non_negative(m: &Moment) -> bool {
     each || (m.factors.len() == 2 && m.factors[0] == m.factors[1])
 }
 
+/// What one released sum can be: the facts [`check_totals`] checks it against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalBounds {
+    /// Which sum, e.g. `Σ P(torque) for group (all rows)`.
+    pub what: String,
+    /// Rows of its group.
+    pub rows: u64,
+    /// Largest |total|: rows × the moment's per-row bound.
+    pub bound: u128,
+    /// Whether no term can be negative (presence flags, indicators, squares).
+    pub non_negative: bool,
+}
+
+/// The bounds of each released sum, in release order ([`release_order`]).
+pub fn total_bounds(
+    query: &Query,
+    selection: &Selection,
+    order: &[(usize, Moment)],
+) -> Vec<TotalBounds> {
+    order
+        .iter()
+        .map(|(g, m)| {
+            let group = selection.groups.get(*g);
+            let rows = group.map_or(0, |g| g.state.rows());
+            TotalBounds {
+                what: format!("{m} for group {}", group.map_or("?", |g| g.label.as_str())),
+                rows,
+                bound: m.bound(&query.schema).saturating_mul(u128::from(rows)),
+                non_negative: non_negative(m),
+            }
+        })
+        .collect()
+}
+
+/// Checks each total against its bounds (see [`check_totals`]).
+pub fn check_within(bounds: &[TotalBounds], totals: &[i128]) -> Result<(), InconsistentShares> {
+    for (b, &total) in bounds.iter().zip(totals) {
+        if total.unsigned_abs() > b.bound || (total < 0 && b.non_negative) {
+            return Err(InconsistentShares {
+                what: b.what.clone(),
+                rows: b.rows,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks exact (not noised) released totals against what the selection allows before they
 /// are reported: |total| ≤ rows × the moment's per-row bound, and ≥ 0 for a moment whose
 /// terms cannot be negative (so a COUNT(col) lies in [0, rows]). Shares from a wrong key
@@ -219,17 +266,65 @@ pub fn check_totals(
     order: &[(usize, Moment)],
     totals: &[i128],
 ) -> Result<(), InconsistentShares> {
-    for ((g, m), &total) in order.iter().zip(totals) {
-        let group = selection.groups.get(*g);
-        let rows = group.map_or(0, |g| g.state.rows());
-        let bound = m.bound(&query.schema).saturating_mul(u128::from(rows));
-        let fits = total.unsigned_abs() <= bound && (total >= 0 || !non_negative(m));
-        if !fits {
-            return Err(InconsistentShares {
-                what: format!("{m} for group {}", group.map_or("?", |g| g.label.as_str())),
-                rows,
-            });
+    check_within(&total_bounds(query, selection, order), totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtfhe_engine::{Factor, Part};
+
+    fn moment(parts: &[(&str, Part)]) -> Moment {
+        Moment {
+            factors: parts.iter().map(|(c, p)| Factor::new(c, *p)).collect(),
         }
     }
-    Ok(())
+
+    #[test]
+    fn which_moments_cannot_be_negative() {
+        assert!(non_negative(&moment(&[("x", Part::Presence)])));
+        assert!(non_negative(&moment(&[("x", Part::Above(1))])));
+        assert!(non_negative(&moment(&[("x", Part::Square)])));
+        assert!(non_negative(&moment(&[
+            ("x", Part::Value),
+            ("x", Part::Value)
+        ])));
+        assert!(!non_negative(&moment(&[("x", Part::Value)])));
+        assert!(!non_negative(&moment(&[
+            ("x", Part::Value),
+            ("y", Part::Value)
+        ])));
+    }
+
+    #[test]
+    fn totals_outside_what_the_rows_allow_are_inconsistent_shares() {
+        let count = TotalBounds {
+            what: "Σ P(x) for group (all rows)".into(),
+            rows: 10,
+            bound: 10,
+            non_negative: true,
+        };
+        let sum = TotalBounds {
+            what: "Σ V(x) for group (all rows)".into(),
+            rows: 10,
+            bound: 1000,
+            non_negative: false,
+        };
+        let b = [count, sum];
+        for ok in [[0, -1000], [10, 1000], [3, 0]] {
+            assert_eq!(check_within(&b, &ok), Ok(()), "{ok:?}");
+        }
+        for bad in [[-1, 0], [11, 0], [5, 1001], [5, -1001], [1 << 40, 0]] {
+            let e = check_within(&b, &bad).expect_err("accepted");
+            assert!(e.to_string().contains("inconsistent shares"), "{e}");
+        }
+        // Shares from a wrong key combine to values spread over the plaintext space: almost
+        // none of them passes.
+        let t: i128 = 1 << 40;
+        let passing = (0..1000i128)
+            .map(|i| (i * 7_919_000_003) % t - t / 2)
+            .filter(|&v| check_within(&b[1..], &[v]).is_ok())
+            .count();
+        assert!(passing <= 1, "{passing} of 1000 spread values passed");
+    }
 }

@@ -425,6 +425,13 @@ pub fn verify_and_attest(
         &public_key,
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    // A trustee directory made before the seed was kept beside the share: record it now
+    // from the published ceremony (its own public-key share is among the published ones).
+    if !opts.dir.join(crate::keystore::CEREMONY_SEED_FILE).exists() {
+        let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
+        let msg = PkShareMsg::from_bytes(&deployed.params, &own).map_err(crypto)?;
+        trustee.record_ceremony(&deployed.params, &seed, &msg)?;
+    }
     let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
     let read_own = |file: &str| {
         std::fs::read(opts.dir.join(file)).map_err(|e| {

@@ -162,6 +162,19 @@ impl Trustee {
         )
     }
 
+    /// For a share made before trustees kept a ceremony record (no record at all beside it):
+    /// records one now, from a fresh seed of its own, so the share is checked from now on
+    /// (damage before this call cannot be detected). Does nothing when a record exists.
+    pub fn record_if_missing(&self, params: &Params) -> Result<(), TrusteeError> {
+        if self.dir.join(PK_SHARE_FILE).exists() || self.dir.join(CEREMONY_SEED_FILE).exists() {
+            return Ok(());
+        }
+        let mut rng = rand::rng();
+        let seed = CeremonySeed::random(&mut rng);
+        let msg = dtfhe_crypto::ceremony::net::pk_share(params, &self.share, &seed, &mut rng)?;
+        self.record_ceremony(params, &seed, &msg)
+    }
+
     fn key_problem(&self, problem: KeyShareProblem) -> TrusteeError {
         TrusteeError::KeyShare {
             trustee: self.name.clone(),
