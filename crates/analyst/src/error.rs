@@ -98,6 +98,18 @@ impl From<EngineError> for AnalystError {
     }
 }
 
+/// The analyst error of `kind` with `message` (a platform answer already classified by
+/// [`ExitKind::for_problem`], e.g. the refusal of an uploaded chunk).
+pub fn with_kind(kind: ExitKind, message: String) -> AnalystError {
+    match kind {
+        ExitKind::Input => AnalystError::Input(message),
+        ExitKind::Refused => AnalystError::Refused(message),
+        ExitKind::Usage => AnalystError::Usage(message),
+        ExitKind::Damaged => AnalystError::Tampered(message),
+        _ => AnalystError::Platform(message),
+    }
+}
+
 /// A platform API failure as an analyst error, by [`ExitKind::for_problem`] (the one
 /// mapping every networked command uses): SQL or data the platform rejects is bad input
 /// (exit 3, as the embedded command says), a refusal exit 4, an unknown name or a conflict
@@ -105,15 +117,10 @@ impl From<EngineError> for AnalystError {
 /// (exit 1); a server failure or an unexpected answer a platform error (exit 9).
 pub fn api_error(e: ApiError) -> AnalystError {
     match &e {
-        ApiError::Problem { problem, .. } => {
-            match ExitKind::for_problem(problem.status, problem.short_kind()) {
-                ExitKind::Input => AnalystError::Input(e.to_string()),
-                ExitKind::Refused => AnalystError::Refused(e.to_string()),
-                ExitKind::Usage => AnalystError::Usage(e.to_string()),
-                ExitKind::Damaged => AnalystError::Tampered(e.to_string()),
-                _ => AnalystError::Platform(e.to_string()),
-            }
-        }
+        ApiError::Problem { problem, .. } => with_kind(
+            ExitKind::for_problem(problem.status, problem.short_kind()),
+            e.to_string(),
+        ),
         ApiError::Transport { url, reason } => AnalystError::Io {
             path: url.clone(),
             source: std::io::Error::other(format!("cannot reach the platform: {reason}")),

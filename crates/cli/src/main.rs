@@ -37,10 +37,12 @@ Two ways to deploy:\n  \
              analysts (`query --server`), auditors (`audit verify --server`), admins\n             \
              (`identity`, `admin register`). See README \"Networked deployment\".\n\n\
 Start with `dtfhe demo`, which runs the whole pipeline on the bundled AI4I 2020 data.\n\n\
-Exit codes: 0 ok, 1 I/O, 2 usage, 3 bad input (nothing stored), 4 refused by policy (nothing\n\
-decrypted), 5 store / not released in time, 6 crypto, 7 encrypted result differs from plaintext,\n\
-8 audit found tampering (the first bad entry, checkpoint, chunk, blob or table is named),\n\
-9 the platform server failed or answered inconsistently."
+Exit codes (one mapping for embedded and networked commands; README \"Exit codes\"): 0 ok,\n\
+1 I/O or platform unreachable, 2 usage (also a read-only deployment for a command that\n\
+writes), 3 bad input (nothing stored), 4 refused by policy (nothing decrypted), 5 store / not\n\
+released in time, 6 crypto, 7 encrypted result differs from plaintext, 8 tampering or damage\n\
+(store, ledger, a trustee's key files, inconsistent shares; nothing released), 9 the platform\n\
+server failed or answered inconsistently."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -24,13 +24,23 @@ pub fn api_error(e: ApiError) -> CliError {
 }
 
 /// An agent failure as a command error (exit codes as for the embedded `dtfhe ingest`:
-/// 3 bad input, 4 refused, 1 platform unreachable with the chunks safe in the spool).
+/// 3 bad input (the file, or a chunk the platform rejects as such), 4 refused, 1 platform
+/// unreachable with the chunks safe in the spool).
 pub fn edge_error(e: EdgeError) -> CliError {
     match e {
         EdgeError::Input(e) => CliError::Input(e),
         EdgeError::Io { path, source } => CliError::io(&path, source),
         EdgeError::Api(e) => api_error(e),
         EdgeError::Crypto(e) => CliError::Crypto(e),
+        // A chunk the platform refused: by the platform's problem type, as for every request
+        // (bad input 3, a refusal 4, ...).
+        EdgeError::Refused {
+            source: ApiError::Problem { ref problem, .. },
+            ..
+        } => {
+            let kind = dtfhe_model::ExitKind::for_problem(problem.status, problem.short_kind());
+            dtfhe_analyst::error::with_kind(kind, e.to_string()).into()
+        }
         e @ (EdgeError::Refused { .. } | EdgeError::Unattested(_)) => {
             CliError::Refused(e.to_string())
         }
