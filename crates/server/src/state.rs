@@ -39,6 +39,51 @@ pub struct ServeOptions {
     pub preset: String,
 }
 
+impl ServeOptions {
+    /// Checks the start options before anything is opened or created (bad input changes
+    /// nothing): the trustee names valid and distinct, k at least 1, the first admin's name
+    /// and key well-formed.
+    pub fn check(&self) -> Result<(), ServerError> {
+        for (i, t) in self.trustees.iter().enumerate() {
+            if !dtfhe_model::names::is_party_name(t) || self.trustees[..i].contains(t) {
+                return Err(ServerError::Config(format!(
+                    "--trustees: `{t}` is not a valid name or is listed twice"
+                )));
+            }
+        }
+        if self.min_group_size == 0 {
+            return Err(ServerError::Config(
+                "--min-group-size must be at least 1".into(),
+            ));
+        }
+        if let Some((name, key)) = &self.admin {
+            check_admin(name, key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the first admin of `dtfhe serve --admin NAME=ed25519:KEY` into (name, key text),
+/// both checked.
+pub fn parse_admin(spec: &str) -> Result<(String, String), ServerError> {
+    let (name, key) = spec
+        .split_once('=')
+        .ok_or_else(|| ServerError::Config("--admin: expected NAME=ed25519:KEY".into()))?;
+    check_admin(name, key)?;
+    Ok((name.to_string(), key.trim().to_string()))
+}
+
+fn check_admin(name: &str, key: &str) -> Result<(), ServerError> {
+    if !dtfhe_model::names::is_party_name(name) {
+        return Err(ServerError::Config(format!(
+            "--admin: name {name:?} must be 1-64 of letters, digits, '-', '_' or '.'"
+        )));
+    }
+    dtfhe_api::identity::parse_public_key(key)
+        .map_err(|e| ServerError::Config(format!("--admin: {e}")))?;
+    Ok(())
+}
+
 /// Everything a request handler can reach.
 pub struct AppState {
     /// The start options.
