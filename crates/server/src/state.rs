@@ -244,3 +244,51 @@ pub fn register_in(store: &mut Store, actor: &str, r: &IdentityRecord) -> Result
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(trustees: &[&str], k: u32, admin: Option<(&str, &str)>) -> ServeOptions {
+        ServeOptions {
+            dir: PathBuf::from("/nonexistent/platform"),
+            store: StoreLocation::Sqlite,
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin: admin.map(|(n, k)| (n.to_string(), k.to_string())),
+            trustees: trustees.iter().map(|t| t.to_string()).collect(),
+            min_group_size: k,
+            preset: "bfv-16384".into(),
+        }
+    }
+
+    /// Bad start options are refused before anything is opened, naming the option.
+    #[test]
+    fn start_options_are_checked_first() {
+        let key = dtfhe_api::Identity::generate("root")
+            .expect("identity")
+            .public_key_string();
+        assert!(opts(&["a", "b"], 5, Some(("root", &key))).check().is_ok());
+        for (o, want) in [
+            (opts(&["a", "a"], 5, None), "--trustees"),
+            (opts(&["a", "b/c"], 5, None), "--trustees"),
+            (opts(&["a"], 0, None), "--min-group-size"),
+            (opts(&["a"], 5, Some(("bad name", key.as_str()))), "--admin"),
+            (opts(&["a"], 5, Some(("root", "ed25519:AAAA"))), "--admin"),
+        ] {
+            match o.check() {
+                Err(ServerError::Config(m)) => assert!(m.starts_with(want), "{m}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse_admin(&format!("root={key}")).expect("valid"),
+            ("root".to_string(), key.clone())
+        );
+        for bad in ["root", "=ed25519:AAAA", "root=nonsense"] {
+            assert!(
+                matches!(parse_admin(bad), Err(ServerError::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+}
