@@ -24,9 +24,9 @@ pub enum CliError {
     /// A release rule of the pipeline refused the request (typed); nothing was decrypted.
     #[error("refused: {0}; nothing was decrypted")]
     Release(#[from] dtfhe_release::Refusal),
-    /// The store could not be used.
+    /// The store could not be used (boxed: it is as large as the rest of this enum).
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// A cryptographic object was invalid or an operation failed.
     #[error("{0}")]
     Crypto(#[from] CryptoError),
@@ -95,6 +95,12 @@ impl CliError {
             path: path.display().to_string(),
             source,
         }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(Box::new(e))
     }
 }
 

@@ -15,6 +15,10 @@ pub enum EmbeddedError {
     /// A schema or CSV file was rejected; nothing was stored.
     #[error("{0}; nothing was stored")]
     Input(#[from] ThreadError),
+    /// The schema file is not the dataset's registered schema (names the differences);
+    /// nothing was stored.
+    #[error("{0}")]
+    SchemaConflict(String),
     /// The query could not be planned (syntax, unknown column, unsupported construct).
     #[error("{0}")]
     Query(EngineError),
@@ -59,7 +63,9 @@ impl EmbeddedError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
             EmbeddedError::Usage(_) => ExitKind::Usage,
-            EmbeddedError::Input(_) | EmbeddedError::Query(_) => ExitKind::Input,
+            EmbeddedError::Input(_)
+            | EmbeddedError::Query(_)
+            | EmbeddedError::SchemaConflict(_) => ExitKind::Input,
             EmbeddedError::Refused(_) | EmbeddedError::Release(_) => ExitKind::Refused,
             EmbeddedError::Store(e) => store_exit_kind(e),
             EmbeddedError::Crypto(_) => ExitKind::Crypto,

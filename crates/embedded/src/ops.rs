@@ -12,7 +12,7 @@ use dtfhe_engine::{finalize_all, Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
-use dtfhe_model::{read_csv_bytes, Schema, ThreadError};
+use dtfhe_model::{read_csv_bytes, Schema};
 use dtfhe_release::pipeline::{build_request, check_totals, precheck};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
@@ -232,22 +232,16 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
             // Bad input (exit 3): the file's schema is not the dataset's; say what differs.
-            let message = match Schema::from_toml_str(&existing, "the registered schema") {
-                Ok(registered) => format!(
-                    "dataset `{}` is already registered with another schema: {}",
-                    schema.dataset,
-                    dtfhe_model::schema_diff::describe_conflict(&registered, &schema)
-                ),
-                Err(e) => format!(
-                    "dataset `{}` is already registered with another schema (which no longer \
-                     parses: {e})",
-                    schema.dataset
-                ),
+            let differences = match Schema::from_toml_str(&existing, "the registered schema") {
+                Ok(registered) => dtfhe_model::schema_diff::describe_conflict(&registered, &schema),
+                Err(e) => format!("the registered schema no longer parses ({e})"),
             };
-            return Err(EmbeddedError::Input(ThreadError::Schema {
-                origin: opts.schema.display().to_string(),
-                message,
-            }));
+            return Err(EmbeddedError::SchemaConflict(format!(
+                "{}: dataset `{}` is already registered with another schema: {differences}; \
+                 nothing was stored",
+                opts.schema.display(),
+                schema.dataset
+            )));
         }
     }
     let dataset = schema.dataset.clone();

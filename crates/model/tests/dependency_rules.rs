@@ -27,7 +27,12 @@ const RULES: &[(&str, &[&str])] = &[
         "dtfhe-release",
         &["dtfhe-model", "dtfhe-crypto", "dtfhe-engine"],
     ),
-    ("dtfhe-api", &["dtfhe-model", "dtfhe-ledger"]),
+    // Wire types and the blocking client; with crypto to decode the deployment's keys
+    // (`remote`), shared by the trustee daemon and the analyst.
+    (
+        "dtfhe-api",
+        &["dtfhe-model", "dtfhe-ledger", "dtfhe-crypto"],
+    ),
     // Roles: none of them links the store or the server, except the server itself.
     (
         "dtfhe-trustee",
@@ -69,8 +74,8 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-agent",
         ],
     ),
-    // The analyst's machine: networked query and remote audit; no store, no server. The
-    // trustee crate for the daemon's helpers that read the platform's deployment and schemas.
+    // The analyst's machine: networked query and remote audit; no store, no server, no
+    // trustee (it reads the deployment and schemas with `dtfhe_api::remote`).
     (
         "dtfhe-analyst",
         &[
@@ -80,7 +85,6 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-engine",
             "dtfhe-release",
             "dtfhe-api",
-            "dtfhe-trustee",
         ],
     ),
     // Measurements: drive the roles as their users do.
@@ -254,8 +258,18 @@ fn the_checker_reports_forbidden_and_undeclared_edges() {
         .get_mut("dtfhe-agent")
         .expect("agent")
         .push(normal("postgres"));
+    // The analyst must not link a trustee (its key-share code) to read the deployment.
+    crates
+        .get_mut("dtfhe-analyst")
+        .expect("analyst")
+        .push(normal("dtfhe-trustee"));
     crates.insert("dtfhe-newcomer".into(), vec![normal("dtfhe-model")]);
     let bad = violations(&crates);
+    assert!(
+        bad.iter()
+            .any(|m| m.contains("`dtfhe-analyst` -> `dtfhe-trustee`")),
+        "{bad:?}"
+    );
     assert!(
         bad.iter()
             .any(|m| m.contains("`dtfhe-engine` -> `dtfhe-store`")),

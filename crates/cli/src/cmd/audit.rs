@@ -6,7 +6,6 @@ use dtfhe_cli::CliError;
 use dtfhe_embedded::audit;
 use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::LogFormat;
@@ -76,19 +75,16 @@ pub(crate) enum AuditCommand {
 pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
     let at = |dir: &Path| DeploymentDir::new(dir, store.clone());
     let text = match a.command {
-        AuditCommand::Verify { dir: Some(dir), .. } => {
-            format!("{}\n", audit::verify(at(&dir))?)
-        }
+        AuditCommand::Verify { dir: Some(dir), .. } => audit::verify(at(&dir))?.to_string(),
         AuditCommand::Verify {
             server: Some(server),
             identity: Some(identity),
             store_key,
             ciphertexts,
             ..
-        } => format!(
-            "{}\n",
-            remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?
-        ),
+        } => {
+            remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?.to_string()
+        }
         AuditCommand::Verify { .. } => {
             return Err(CliError::Usage(
                 "audit verify needs --dir D, or --server URL --identity F".into(),
@@ -118,8 +114,6 @@ pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
             ))
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    super::print_out(&text);
     Ok(())
 }
