@@ -18,7 +18,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{fresh_dir, free_port, wait_for_platform, Proc};
+use common::{free_port, fresh_dir, wait_for_platform, Proc};
 use dtfhe_api::auth::{sign_request, SignedHeaders};
 use dtfhe_api::release::{sign_statement, QueryRequest};
 use dtfhe_api::types::{b64, IdentityRecord, LedgerPage};
@@ -193,7 +193,7 @@ fn post_query(s: &Server, who: &Identity, sql: &str) -> Problem {
         .post_json::<_, serde_json::Value>("/v1/queries", &query_request(who, sql))
         .unwrap_err();
     match e {
-        dtfhe_api::ApiError::Problem(p) => p,
+        dtfhe_api::ApiError::Problem { problem, .. } => *problem,
         other => panic!("expected a problem, got {other}"),
     }
 }
@@ -284,11 +284,8 @@ fn a_request_replayed_after_a_restart_is_refused() {
     let (status, _, _) = exchange(s.addr(), &get, b"").unwrap();
     assert_eq!(status, 200);
     s.restart();
-    for head in [&get, &head] {
-        let (status, ctype, text) = exchange(s.addr(), head, b"").map_or_else(
-            || panic!("no answer"),
-            |r| r,
-        );
+    for (head, body) in [(&get, &b""[..]), (&head, &body[..])] {
+        let (status, ctype, text) = exchange(s.addr(), head, body).expect("an answer");
         let p = problem_of(status, &ctype, &text);
         assert_eq!(p.status, 401, "{text}");
         assert!(p.detail.unwrap().contains("replayed"), "{text}");
@@ -331,13 +328,23 @@ fn unauthenticated_floods_leave_the_ledger_bounded() {
             .collect();
         let counted: u64 = summaries
             .iter()
-            .map(|e| e.detail.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+            .map(|e| {
+                e.detail
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
             .sum();
         if counted >= n {
             assert_eq!(counted, n);
             break summaries;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "summaries: {summaries:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "summaries: {summaries:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     // One entry per address per period: the flood took a few periods at most, and the
@@ -452,7 +459,8 @@ fn slow_headers_and_slow_bodies_are_cut_off() {
     // Headers that never end.
     let mut st = TcpStream::connect(s.addr()).unwrap();
     st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    st.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    st.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 1024];
     let closed = loop {
@@ -468,12 +476,15 @@ fn slow_headers_and_slow_bodies_are_cut_off() {
 
     // A body that never arrives: 408 after the body timeout.
     let h = sign_request(&analyst, "POST", "/v1/queries", b"{}", now());
-    let head = format!("{}\r\nContent-Length: 100", signed_head("POST", "/v1/queries", &h));
+    let head = format!(
+        "{}\r\nContent-Length: 100",
+        signed_head("POST", "/v1/queries", &h)
+    );
     let mut st = TcpStream::connect(s.addr()).unwrap();
     st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    st.write_all(format!("{head}\r\n\r\n{{").as_bytes()).unwrap();
+    st.write_all(format!("{head}\r\n\r\n{{").as_bytes())
+        .unwrap();
     let (status, ctype, text) = read_response(&mut st).expect("an answer");
     assert_eq!(problem_of(status, &ctype, &text).status, 408);
     health_ok(&s);
 }
-

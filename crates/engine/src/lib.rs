@@ -25,10 +25,10 @@ pub mod threshold;
 pub use error::EngineError;
 pub use finalize::{finalize, Cell};
 pub use group::{compare_values, GroupKey, GroupState, PublicRow};
-pub use moments::{Factor, Moment, Part, Term, MAX_FACTORS};
 pub use limits::{parse, ParsedQuery};
+pub use moments::{Factor, Moment, Part, Term, MAX_FACTORS};
 pub use plan::{
-    plan, plan_parsed, AggFunc, Aggregate, Catalog, CmpOp, Domain, Operand, Output, OutputExpr, Predicate,
-    Query, SOURCE_COLUMN,
+    plan, plan_parsed, AggFunc, Aggregate, Catalog, CmpOp, Domain, Operand, Output, OutputExpr,
+    Predicate, Query, SOURCE_COLUMN,
 };
 pub use result::{finalize_all, format_float, ResultSet};

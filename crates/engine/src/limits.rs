@@ -22,8 +22,8 @@
 //! `tests/limits.rs` plans the deepest accepted queries on 256 KiB.
 
 use sqlparser::ast::{
-    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem,
-    SetExpr, Statement,
+    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
+    Statement,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -62,8 +62,7 @@ impl ParsedQuery {
         };
         let mut out = Vec::new();
         for t in &select.from {
-            let relations =
-                std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation));
+            let relations = std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation));
             for r in relations {
                 if let ast::TableFactor::Table { name, .. } = r {
                     let dataset = name
@@ -275,6 +274,7 @@ fn children<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -309,10 +309,7 @@ mod tests {
         assert_eq!(limit_of(parse(&long)), MAX_SQL_BYTES);
         // Wide but shallow: many IN items.
         let items: Vec<String> = (0..MAX_EXPR_NODES).map(|i| i.to_string()).collect();
-        let wide = format!(
-            "SELECT COUNT(*) FROM runs WHERE x IN ({})",
-            items.join(",")
-        );
+        let wide = format!("SELECT COUNT(*) FROM runs WHERE x IN ({})", items.join(","));
         assert_eq!(limit_of(parse(&wide)), MAX_EXPR_NODES);
         let e = parse(&wide).unwrap_err().to_string();
         assert!(e.starts_with("query too complex: "), "{e}");
@@ -338,7 +335,11 @@ mod tests {
                 let levels = (MAX_TOKENS - 12) / 2;
                 let mut results = Vec::new();
                 for op in ["+", "*", "-", "OR", "||", "::"] {
-                    let unit = if op == "::" { "::int".to_string() } else { format!(" {op} 1") };
+                    let unit = if op == "::" {
+                        "::int".to_string()
+                    } else {
+                        format!(" {op} 1")
+                    };
                     let sql = format!("{head}{}", unit.repeat(levels));
                     results.push(limit_of(parse(&sql)));
                     // The same chain in the SELECT list, then a syntax error.
@@ -361,7 +362,10 @@ mod tests {
 
     #[test]
     fn token_limit_counts_tokens_not_whitespace() {
-        let spaced = format!("SELECT COUNT(*) FROM runs{}", " ".repeat(MAX_SQL_BYTES - 100));
+        let spaced = format!(
+            "SELECT COUNT(*) FROM runs{}",
+            " ".repeat(MAX_SQL_BYTES - 100)
+        );
         assert!(parse(&spaced).is_ok());
         let items: Vec<&str> = vec!["1"; MAX_TOKENS];
         let many = format!("SELECT COUNT(*) FROM runs WHERE x IN ({})", items.join(","));

@@ -1,13 +1,13 @@
 //! SQL parsing and planning: from SQL text to a checked [`Query`].
 
 use crate::error::EngineError;
+use crate::limits::ParsedQuery;
 use crate::moments::{factors_of, normalize, Factor, Moment, Part, SumKind, Term};
 use dtfhe_model::{ColumnKind, ColumnSpec, PublicType, Schema, Usage, Value};
 use sqlparser::ast::{
     self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     LimitClause, OrderByKind, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
 };
-use crate::limits::ParsedQuery;
 
 /// Name of the implicit public text column holding each row's data owner (e.g. the plant).
 pub const SOURCE_COLUMN: &str = "source";

@@ -11,7 +11,10 @@ use dtfhe_model::Value;
 /// `SELECT COUNT(*) ... WHERE line = 'L0' OR line = 'L1' ...` with `n` terms: `n + 1` deep.
 fn or_chain(n: usize) -> String {
     let terms: Vec<String> = (0..n).map(|i| format!("line = 'L{i}'")).collect();
-    format!("SELECT COUNT(*) FROM machining WHERE {}", terms.join(" OR "))
+    format!(
+        "SELECT COUNT(*) FROM machining WHERE {}",
+        terms.join(" OR ")
+    )
 }
 
 fn rows() -> Vec<dtfhe_engine::plaintext::PlainRow> {
@@ -55,7 +58,14 @@ fn deepest_accepted_queries_plan_and_evaluate_on_a_small_stack() {
             };
             let parens_ok = plan(&parens(MAX_NESTING / 2), &cat).map(|_| ());
             let parens_deep = plan(&parens(MAX_NESTING + 1), &cat).map(|_| ());
-            (selected, too_deep, arith_ok, arith_deep, parens_ok, parens_deep)
+            (
+                selected,
+                too_deep,
+                arith_ok,
+                arith_deep,
+                parens_ok,
+                parens_deep,
+            )
         })
         .unwrap()
         .join()
@@ -83,7 +93,10 @@ fn reported_attacks_are_refused_with_the_limit_named() {
     let cat = Catalog::new(&[&s]);
     let ands = {
         let terms: Vec<String> = (0..3000).map(|_| "shift = 1".to_string()).collect();
-        format!("SELECT COUNT(*) FROM machining WHERE {}", terms.join(" AND "))
+        format!(
+            "SELECT COUNT(*) FROM machining WHERE {}",
+            terms.join(" AND ")
+        )
     };
     for (sql, limit) in [
         (or_chain(2000), MAX_SQL_BYTES),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
-use http_body_util::BodyExt;
 use dtfhe_api::auth::{self, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Problem, Role};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiProblem;
@@ -207,7 +207,9 @@ impl FromRequest<Arc<AppState>> for Signed {
         let body = match read_body(req, state, limit).await {
             Ok(b) => b,
             Err(p) => {
-                state.denials.count(&source, &format!("{method} {path}: {}", p.0));
+                state
+                    .denials
+                    .count(&source, &format!("{method} {path}: {}", p.0));
                 return Err(p);
             }
         };

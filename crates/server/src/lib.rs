@@ -44,7 +44,9 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(state.limits.small_body))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.limits.small_body,
+        ))
         .layer(axum::middleware::from_fn(problems::as_problem))
         .with_state(state)
 }

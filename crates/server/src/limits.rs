@@ -69,7 +69,9 @@ pub fn large_body_roles(method: &str, route: &str) -> &'static [Role] {
         ("POST", "/v1/datasets/{name}/chunks") => &[Role::Source],
         (
             "POST",
-            "/v1/ceremony/pk-share" | "/v1/ceremony/rlk1" | "/v1/ceremony/rlk2"
+            "/v1/ceremony/pk-share"
+            | "/v1/ceremony/rlk1"
+            | "/v1/ceremony/rlk2"
             | "/v1/releases/{id}/answers",
         ) => &[Role::Trustee],
         _ => &[],
@@ -120,11 +122,20 @@ mod tests {
         let l = Limits::default();
         let chunks = "/v1/datasets/{name}/chunks";
         assert_eq!(l.body_limit("POST", chunks, Role::Source), MAX_BODY_BYTES);
-        assert_eq!(l.body_limit("POST", chunks, Role::Analyst), SMALL_BODY_BYTES);
+        assert_eq!(
+            l.body_limit("POST", chunks, Role::Analyst),
+            SMALL_BODY_BYTES
+        );
         assert_eq!(l.body_limit("GET", chunks, Role::Source), SMALL_BODY_BYTES);
         let answers = "/v1/releases/{id}/answers";
         assert_eq!(l.body_limit("POST", answers, Role::Trustee), MAX_BODY_BYTES);
-        assert_eq!(l.body_limit("POST", "/v1/queries", Role::Analyst), SMALL_BODY_BYTES);
-        assert_eq!(l.body_limit("POST", "/v1/identities", Role::Admin), SMALL_BODY_BYTES);
+        assert_eq!(
+            l.body_limit("POST", "/v1/queries", Role::Analyst),
+            SMALL_BODY_BYTES
+        );
+        assert_eq!(
+            l.body_limit("POST", "/v1/identities", Role::Admin),
+            SMALL_BODY_BYTES
+        );
     }
 }

@@ -225,8 +225,15 @@ async fn refusals_are_problems_and_ledger_entries() {
         {
             let store = state.store.lock().unwrap();
             let last = store.entries().unwrap().pop().unwrap();
-            assert_eq!((last.actor.as_str(), last.subject.as_str()), ("anonymous", "unknown"));
-            assert!(last.detail.starts_with("4 unauthenticated"), "{}", last.detail);
+            assert_eq!(
+                (last.actor.as_str(), last.subject.as_str()),
+                ("anonymous", "unknown")
+            );
+            assert!(
+                last.detail.starts_with("4 unauthenticated"),
+                "{}",
+                last.detail
+            );
         }
 
         // Wrong role: an analyst uploading, a source reading the ledger.
