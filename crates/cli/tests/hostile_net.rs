@@ -418,6 +418,7 @@ fn oversize_bodies_are_413_without_being_buffered() {
         assert_eq!(problem_of(status, &ctype, &text).status, 413, "{text}");
     }
     let grown = rss_kib(s.pid()).saturating_sub(baseline);
+    eprintln!("server RSS grew by {grown} KiB for {conns} oversize requests");
     assert!(
         grown < 4 * 1024 * conns,
         "RSS grew by {grown} KiB for {conns} connections of 8 MB each"
