@@ -56,31 +56,3 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_nonce_is_spent_once_and_pruned_after_the_skew() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut s = Store::create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let spend = |s: &mut Store, who: &str, n: &str, ts: u64, now: u64| {
-            s.spend_nonce(who, n, ts, now, 300)
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
-        assert!(spend(&mut s, "alice", "n1", 1000, 1000));
-        assert!(!spend(&mut s, "alice", "n1", 1000, 1001));
-        // Another identity may use the same nonce text.
-        assert!(spend(&mut s, "bob", "n1", 1000, 1001));
-        drop(s);
-        // Still spent after reopening.
-        let mut s = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!spend(&mut s, "alice", "n1", 1000, 1200));
-        assert_eq!(s.nonce_count().unwrap_or_else(|e| panic!("{e}")), 2);
-        // Past the skew both are pruned (such a request is refused for its timestamp).
-        assert!(spend(&mut s, "carol", "n2", 2000, 2000));
-        assert_eq!(s.nonce_count().unwrap_or_else(|e| panic!("{e}")), 1);
-        assert!(s.spend_nonce("", "n", 1, 1, 1).is_err());
-    }
-}
