@@ -7,6 +7,15 @@ pub enum EngineError {
     /// The SQL text does not parse.
     #[error("SQL syntax error: {0}")]
     Parse(String),
+    /// The SQL text exceeds a size or depth limit of [`crate::limits`] (checked before any
+    /// planning, so a hostile query cannot exhaust a thread's stack).
+    #[error("query too complex: {what} (limit {limit})")]
+    TooComplex {
+        /// What exceeded the limit.
+        what: String,
+        /// The limit.
+        limit: usize,
+    },
     /// Valid SQL that this engine does not handle (joins, subqueries, HAVING, ...).
     #[error("{0} is not supported yet")]
     Unsupported(String),

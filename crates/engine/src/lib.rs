@@ -13,6 +13,7 @@ mod exact;
 pub mod exec;
 pub mod finalize;
 pub mod group;
+pub mod limits;
 pub mod model;
 pub mod moments;
 pub mod plaintext;
@@ -24,9 +25,10 @@ pub mod threshold;
 pub use error::EngineError;
 pub use finalize::{finalize, Cell};
 pub use group::{compare_values, GroupKey, GroupState, PublicRow};
+pub use limits::{parse, ParsedQuery};
 pub use moments::{Factor, Moment, Part, Term, MAX_FACTORS};
 pub use plan::{
-    plan, AggFunc, Aggregate, Catalog, CmpOp, Domain, Operand, Output, OutputExpr, Predicate,
-    Query, SOURCE_COLUMN,
+    plan, plan_parsed, AggFunc, Aggregate, Catalog, CmpOp, Domain, Operand, Output, OutputExpr,
+    Predicate, Query, SOURCE_COLUMN,
 };
 pub use result::{finalize_all, format_float, ResultSet};

@@ -1,14 +1,13 @@
 //! SQL parsing and planning: from SQL text to a checked [`Query`].
 
 use crate::error::EngineError;
+use crate::limits::ParsedQuery;
 use crate::moments::{factors_of, normalize, Factor, Moment, Part, SumKind, Term};
 use dtfhe_model::{ColumnKind, ColumnSpec, PublicType, Schema, Usage, Value};
 use sqlparser::ast::{
     self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     LimitClause, OrderByKind, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
 };
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 
 /// Name of the implicit public text column holding each row's data owner (e.g. the plant).
 pub const SOURCE_COLUMN: &str = "source";
@@ -621,16 +620,17 @@ impl Predicate {
 // Planning
 // ---------------------------------------------------------------------------------------------
 
-/// Parse and plan one SELECT statement against the catalog, enforcing the release policy.
+/// Parse and plan one SELECT statement against the catalog, enforcing the release policy
+/// and the size limits of [`crate::limits`].
 pub fn plan(sql: &str, catalog: &Catalog) -> Result<Query, EngineError> {
-    let statements = Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| EngineError::Parse(e.to_string()))?;
-    let statement = match statements.as_slice() {
-        [s] => s,
-        [] => return Err(EngineError::Parse("empty query".into())),
-        _ => return Err(EngineError::Unsupported("more than one statement".into())),
-    };
-    let Statement::Query(q) = statement else {
+    plan_parsed(&crate::limits::parse(sql)?, catalog)
+}
+
+/// Plan a statement already parsed (and checked against the limits) by
+/// [`crate::limits::parse`]: a caller that checks grants on [`ParsedQuery::datasets`] first
+/// parses once.
+pub fn plan_parsed(parsed: &ParsedQuery, catalog: &Catalog) -> Result<Query, EngineError> {
+    let Statement::Query(q) = &parsed.statement else {
         return Err(EngineError::Unsupported(
             "statements other than SELECT".into(),
         ));

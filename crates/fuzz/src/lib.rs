@@ -11,4 +11,5 @@
 pub mod fixture;
 pub mod runner;
 pub mod seeds;
+pub mod sql;
 pub mod targets;

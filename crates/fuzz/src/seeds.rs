@@ -214,6 +214,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("http_body", http),
         ("body_fields", fields),
         ("auth_signature", sig),
+        ("sql_query", crate::sql::seeds()),
     ])
 }
 

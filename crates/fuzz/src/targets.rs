@@ -121,6 +121,11 @@ pub const TARGETS: &[Target] = &[
         about: "release audit: a trustee's disclosure-audit state file (checksum skipped, so mutations reach the fields)",
         run: audit_state,
     },
+    Target {
+        name: "sql_query",
+        about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
+        run: crate::sql::sql_query,
+    },
 ];
 
 /// The target called `name`.

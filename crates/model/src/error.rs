@@ -22,8 +22,9 @@ pub enum ThreadError {
     Schema {
         /// File (or other source) the schema came from.
         origin: String,
-        /// What is wrong and where (dataset, `[csv]` or column, and the key).
-        problem: crate::schema_error::SchemaError,
+        /// What is wrong and where (dataset, `[csv]` or column, and the key); boxed so
+        /// that every error carrying a `ThreadError` stays small.
+        problem: Box<crate::schema_error::SchemaError>,
     },
 
     /// The schema is not valid TOML.

@@ -301,7 +301,7 @@ impl Schema {
         })?;
         parse_schema(&table).map_err(|problem| ThreadError::Schema {
             origin: origin.to_string(),
-            problem,
+            problem: Box::new(problem),
         })
     }
 

@@ -132,6 +132,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-release",
             "dtfhe-api",
             "dtfhe-trustee",
+            "dtfhe-engine",
         ],
     ),
 ];

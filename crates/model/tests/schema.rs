@@ -388,7 +388,7 @@ fn schema_problems_are_typed_with_their_place() {
     let problem = |text: &str| match Schema::from_toml_str(text, "bad.toml") {
         Err(ThreadError::Schema { origin, problem }) => {
             assert_eq!(origin, "bad.toml");
-            problem
+            *problem
         }
         other => panic!("expected a schema problem, got {other:?}"),
     };

@@ -1,18 +1,22 @@
 //! Request authentication: the [`Signed`] extractor checks the four signature headers
-//! against the registered identity (see `dtfhe_api::auth`), refuses replays, and hands the
-//! handler the caller and the raw body. Every refusal is an `AccessDenied` ledger entry.
+//! against the registered identity (see `dtfhe_api::auth`), refuses replays (nonces spent
+//! are kept in the store), and hands the handler the caller and the raw body. A refusal of
+//! an authenticated caller is an `AccessDenied` ledger entry; refusals before the caller
+//! is proven are counted and summarised (see [`crate::denials`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
 use dtfhe_api::auth::{self, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Problem, Role};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiProblem;
-use crate::state::{AppState, MAX_BODY_BYTES};
+use crate::state::AppState;
 
 /// A request signed by a registered identity: the caller's record, the path it was sent to
 /// and its raw body.
@@ -78,9 +82,66 @@ impl Signed {
     }
 }
 
+/// The client's address as refusals name it (`unknown` when served without connection
+/// info, e.g. by a test's plain `axum::serve`).
+fn source_of(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Reads the body under `limit` bytes and the state's body deadline: 413 past the limit
+/// (declared or sent), 408 past the deadline.
+async fn read_body(req: Request, state: &AppState, limit: usize) -> Result<Bytes, ApiProblem> {
+    // Exact for a declared Content-Length (and 0 for no body at all); unknown if chunked.
+    let declared = axum::body::HttpBody::size_hint(req.body()).exact();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    // A body that may be larger than the small limit (only on the routes and roles that
+    // send one) waits for one of a few permits, so unverified bodies cannot pile up.
+    let small = state.limits.small_body;
+    let _permit = if limit > small && declared.is_none_or(|n| n > small as u64) {
+        Some(
+            state
+                .large_bodies
+                .acquire()
+                .await
+                .map_err(|_| ApiProblem(Problem::internal("body permits closed")))?,
+        )
+    } else {
+        None
+    };
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(state.limits.body_timeout, limited.collect()).await {
+        Err(_) => Err(ApiProblem(crate::problems::timeout(format!(
+            "the request body was not received within {} s",
+            state.limits.body_timeout.as_secs_f64()
+        )))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Ok(Err(e)) => Err(ApiProblem(Problem::bad_request(format!(
+            "request body: {e}"
+        )))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// 413: the body is over `limit`.
+fn too_large(limit: usize) -> ApiProblem {
+    ApiProblem(crate::problems::too_large(format!(
+        "the request body is larger than this route accepts ({limit} bytes)"
+    )))
+}
+
 impl FromRequest<Arc<AppState>> for Signed {
     type Rejection = ApiProblem;
 
+    /// Checks, in this order and reading no body before the third step: the four headers,
+    /// the timestamp, nonce and signature syntax; the identity is registered; the body
+    /// (under the route's limit and the body deadline); the signature; the nonce not spent
+    /// (in the store: a replay after a restart is refused too). A refusal before the
+    /// identity is proven is counted, not ledgered one by one (see [`crate::denials`]).
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Signed, ApiProblem> {
         let method = req.method().as_str().to_string();
         let path = req
@@ -88,6 +149,12 @@ impl FromRequest<Arc<AppState>> for Signed {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| req.uri().path().to_string());
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let source = source_of(&req);
         let (claimed, timestamp, signature, nonce) = {
             let header = |name: &'static str| {
                 req.headers()
@@ -107,29 +174,11 @@ impl FromRequest<Arc<AppState>> for Signed {
                 header(HEADER_NONCE),
             )
         };
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiProblem(Problem::bad_request(format!("request body: {e}"))))?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiProblem(Problem::bad_request("request body too large")));
-        }
-        let actor = claimed
-            .as_ref()
-            .ok()
-            .filter(|n| dtfhe_model::names::is_party_name(n))
-            .cloned()
-            .unwrap_or_else(|| "anonymous".to_string());
-        let refuse = |reason: String| async {
-            Err::<Signed, ApiProblem>(
-                state
-                    .deny(&actor, &path, Problem::unauthenticated(reason))
-                    .await,
-            )
-        };
+        let refuse = |reason: String| Err(state.deny_unauthenticated(&source, reason));
         let (name, timestamp, signature, nonce) = match (claimed, timestamp, signature, nonce) {
             (Ok(n), Ok(t), Ok(s), Ok(c)) => (n, t, s, c),
             (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
-                return refuse(format!("{method} {path}: {e}")).await
+                return refuse(format!("{method} {path}: {e}"))
             }
         };
         let now = dtfhe_model::clock::now_unix();
@@ -138,33 +187,43 @@ impl FromRequest<Arc<AppState>> for Signed {
             .and_then(|t| auth::parse_signature(&signature).map(|s| (t, s)));
         let (t, sig) = match checked {
             Ok(v) => v,
-            Err(e) => return refuse(format!("{method} {path}: {e}")).await,
+            Err(e) => return refuse(format!("{method} {path}: {e}")),
         };
         let Some(record) = state.identity(&name) else {
+            let actor = if dtfhe_model::names::is_party_name(&name) {
+                name.as_str()
+            } else {
+                "anonymous"
+            };
             return refuse(format!(
                 "{method} {path}: `{actor}` is not a registered identity"
-            ))
-            .await;
+            ));
         };
         let key = match dtfhe_api::identity::parse_public_key(&record.public_key) {
             Ok(k) => k,
-            Err(e) => return refuse(format!("registered key of `{name}`: {e}")).await,
+            Err(e) => return refuse(format!("registered key of `{name}`: {e}")),
+        };
+        let limit = state.limits.body_limit(&method, &route, record.role);
+        let body = match read_body(req, state, limit).await {
+            Ok(b) => b,
+            Err(p) => {
+                state
+                    .denials
+                    .count(&source, &format!("{method} {path}: {}", p.0));
+                return Err(p);
+            }
         };
         if let Err(e) = auth::verify_request(&name, &key, &method, &path, t, &nonce, &sig, &body) {
-            return refuse(format!("{method} {path}: {e}")).await;
+            return refuse(format!("{method} {path}: {e}"));
         }
-        let fresh = {
-            let Ok(mut seen) = state.replay.lock() else {
-                return Err(ApiProblem(Problem::internal("replay cache lock poisoned")));
-            };
-            seen.retain(|_, at| at.abs_diff(now) <= auth::MAX_SKEW_SECS);
-            seen.insert(sig.to_bytes(), t).is_none()
-        };
+        let (who, n) = (name.clone(), nonce.clone());
+        let fresh = state
+            .with_store(move |s| Ok(s.spend_nonce(&who, &n, t, now, auth::MAX_SKEW_SECS)?))
+            .await?;
         if !fresh {
             return refuse(format!(
-                "{method} {path}: replayed request (signature already used)"
-            ))
-            .await;
+                "{method} {path}: replayed request (nonce already used)"
+            ));
         }
         Ok(Signed {
             caller: record,

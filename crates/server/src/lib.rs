@@ -5,15 +5,23 @@
 //! ledger to auditors. It never holds a secret-key share and never sees a released value:
 //! trustees seal their decryption shares to the analyst who asked (HPKE), so the server
 //! relays bytes it cannot open. Every request is signed by a registered identity
-//! ([`auth`]); every refusal is a ledger entry; every error is an RFC 9457 problem.
+//! ([`auth`]); every refusal of an identity is a ledger entry, refusals of unauthenticated
+//! requests are summarised per address ([`denials`]); every error, including an unknown
+//! route, a wrong method and a malformed path, is an RFC 9457 problem ([`problems`]).
+//! Limits that hold before authentication (timeouts, connections, body sizes) are in
+//! [`limits`] and [`listen`].
 //!
 //! The HTTP surface is described by the OpenAPI document served at `/openapi.json`, built
 //! from the handlers' annotations ([`routes`]).
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod denials;
 pub mod error;
 pub mod keypath;
+pub mod limits;
+pub mod listen;
+pub mod problems;
 pub mod routes;
 pub mod state;
 
@@ -21,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use error::{ApiProblem, ServerError};
+pub use limits::Limits;
 pub use state::{parse_admin, AppState, ServeOptions};
 
 /// The router with every route, and the OpenAPI document describing them.
@@ -35,7 +44,10 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(state::MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.limits.small_body,
+        ))
+        .layer(axum::middleware::from_fn(problems::as_problem))
         .with_state(state)
 }
 
@@ -43,12 +55,18 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 /// SIGTERM. Prints the bound address on stdout (`listening on ADDR`), so a caller that asked
 /// for port 0 learns the port.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
+    serve_with(opts, Limits::default()).await
+}
+
+/// [`serve`] with explicit resource limits.
+pub async fn serve_with(opts: ServeOptions, limits: Limits) -> Result<(), ServerError> {
     opts.check()?;
+    limits.check()?;
     let listen = opts.listen;
     // Opening (and at the end dropping) the store runs on a blocking thread: the PostgreSQL
     // client blocks on its own runtime, which must not happen on an async worker.
     let state = Arc::new(
-        tokio::task::spawn_blocking(move || AppState::open(opts))
+        tokio::task::spawn_blocking(move || AppState::open_with(opts, limits))
             .await
             .map_err(|e| ServerError::Config(format!("opening the store failed: {e}")))??,
     );
@@ -64,15 +82,22 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
         reason: e.to_string(),
     })?;
     println!("listening on {local}");
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| ServerError::Bind {
-            addr: local.to_string(),
-            reason: e.to_string(),
-        });
+    let reporter = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(state.limits.denial_report).await;
+                let _ = state.report_denials().await;
+            }
+        })
+    };
+    let limits = state.limits.clone();
+    listen::serve(listener, app(state), &limits, shutdown_signal()).await;
+    reporter.abort();
+    // The last period's refusals are reported before the store closes.
+    let _ = last_ref.report_denials().await;
     let _ = tokio::task::spawn_blocking(move || drop(last_ref)).await;
-    served
+    Ok(())
 }
 
 async fn shutdown_signal() {

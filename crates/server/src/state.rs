@@ -1,6 +1,7 @@
 //! The server's shared state: the store (behind a mutex, used from blocking tasks), the
 //! registered identities (rebuilt from the ledger at start: the ledger is their only
-//! record), and the replay cache of request signatures.
+//! record), the resource limits, and the counts of refused unauthenticated requests.
+//! Spent request nonces live in the store, so replay protection survives a restart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,12 +12,12 @@ use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::Role;
 use dtfhe_store::{EntryKind, Store, StoreLocation};
 
+use crate::denials::{summary_detail, Denials};
 use crate::error::{ApiProblem, ServerError};
+use crate::limits::Limits;
 use dtfhe_api::Problem;
 
-/// Largest request body accepted (a chunk of a bfv-16384 deployment with many encrypted
-/// columns is tens of MB).
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+pub use crate::limits::MAX_BODY_BYTES;
 
 /// How `dtfhe serve` was started.
 #[derive(Debug, Clone)]
@@ -92,9 +93,13 @@ pub struct AppState {
     pub store: Mutex<Store>,
     /// Registered identities by name.
     pub identities: RwLock<HashMap<String, IdentityRecord>>,
-    /// Request signatures seen in the last [`dtfhe_api::auth::MAX_SKEW_SECS`] seconds,
-    /// with their timestamps: a replayed request is refused.
-    pub replay: Mutex<HashMap<[u8; 64], u64>>,
+    /// The resource limits (timeouts, connections, body sizes).
+    pub limits: Limits,
+    /// Refused unauthenticated requests of the current period, summarised in the ledger by
+    /// [`AppState::report_denials`].
+    pub denials: Denials,
+    /// Permits to read a large body (see [`Limits::large_bodies_at_once`]).
+    pub large_bodies: tokio::sync::Semaphore,
     /// Deployment parameters, release requests, key ceremony (see [`crate::keypath`]).
     pub keypath: crate::keypath::KeyPath,
 }
@@ -117,6 +122,11 @@ impl AppState {
     /// Opens the platform in `opts.dir`, creating the store on first start, and rebuilds the
     /// identity registry from the ledger; registers `opts.admin` if it is new.
     pub fn open(opts: ServeOptions) -> Result<AppState, ServerError> {
+        AppState::open_with(opts, Limits::default())
+    }
+
+    /// [`AppState::open`] with explicit resource limits.
+    pub fn open_with(opts: ServeOptions, limits: Limits) -> Result<AppState, ServerError> {
         // First start: no store yet (SQLite: no file; PostgreSQL: an empty database, which
         // `create_at` checks again, refusing one that holds a store).
         let mut store = match Store::open_at(&opts.dir, &opts.store) {
@@ -170,7 +180,9 @@ impl AppState {
             opts,
             store: Mutex::new(store),
             identities: RwLock::new(identities),
-            replay: Mutex::new(HashMap::new()),
+            denials: Denials::new(limits.denial_sources),
+            large_bodies: tokio::sync::Semaphore::new(limits.large_bodies_at_once.max(1)),
+            limits,
             keypath,
         })
     }
@@ -214,6 +226,36 @@ impl AppState {
             })
             .await;
         ApiProblem(problem)
+    }
+
+    /// Counts a refused unauthenticated request from `source` (summarised in the ledger by
+    /// [`AppState::report_denials`], not an entry each) and returns the 401 problem.
+    pub fn deny_unauthenticated(&self, source: &str, reason: String) -> ApiProblem {
+        self.denials.count(source, &reason);
+        ApiProblem(Problem::unauthenticated(reason))
+    }
+
+    /// Writes one `access_denied` entry per source address counted since the last report
+    /// (actor `anonymous`, subject the address, detail the count and the last reason);
+    /// returns how many entries were written.
+    pub async fn report_denials(self: &Arc<Self>) -> Result<usize, ApiProblem> {
+        let counts = self.denials.take();
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        self.with_store(move |s| {
+            for d in &counts {
+                s.append_entry(
+                    EntryKind::AccessDenied,
+                    "anonymous",
+                    &d.source,
+                    &summary_detail(d),
+                    &[],
+                )?;
+            }
+            Ok(counts.len())
+        })
+        .await
     }
 
     /// The registered identity `name`, if any.

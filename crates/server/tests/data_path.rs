@@ -195,7 +195,8 @@ async fn refusals_are_problems_and_ledger_entries() {
         let prob: Problem = serde_json::from_slice(&body).unwrap();
         assert_eq!(prob.status, 401);
         assert!(prob.detail.unwrap().contains("signature"));
-        assert_eq!(denials(&state), before + 1);
+        // Unauthenticated refusals are counted, then summarised (below), not one entry each.
+        assert_eq!(denials(&state), before);
 
         // Replayed: the same signed request twice.
         let h = sign_request(&source, "GET", "/v1/datasets", b"", now);
@@ -206,10 +207,9 @@ async fn refusals_are_problems_and_ledger_entries() {
         assert_eq!(status, 401);
         let prob: Problem = serde_json::from_slice(&body).unwrap();
         assert!(prob.detail.unwrap().contains("replayed"));
-        assert_eq!(denials(&state), before + 1);
+        assert_eq!(denials(&state), before);
 
         // Unsigned and unregistered.
-        let before = denials(&state);
         let (status, _) = raw("GET", &format!("{base}/v1/deployment"), None, b"");
         assert_eq!(status, 401);
         let stranger = Identity::generate("stranger").unwrap();
@@ -217,7 +217,24 @@ async fn refusals_are_problems_and_ledger_entries() {
             .get_json::<DeploymentInfo>("/v1/deployment")
             .unwrap_err();
         assert_eq!(problem_status(e), 401);
-        assert_eq!(denials(&state), before + 2);
+        assert_eq!(denials(&state), before);
+        // The four refusals above: one summary entry for their (unknown) address.
+        let rt = tokio::runtime::Handle::current();
+        assert_eq!(rt.block_on(state.report_denials()).unwrap(), 1);
+        assert_eq!(denials(&state), before + 1);
+        {
+            let store = state.store.lock().unwrap();
+            let last = store.entries().unwrap().pop().unwrap();
+            assert_eq!(
+                (last.actor.as_str(), last.subject.as_str()),
+                ("anonymous", "unknown")
+            );
+            assert!(
+                last.detail.starts_with("4 unauthenticated"),
+                "{}",
+                last.detail
+            );
+        }
 
         // Wrong role: an analyst uploading, a source reading the ledger.
         let before = denials(&state);
@@ -275,7 +292,7 @@ async fn refusals_are_problems_and_ledger_entries() {
             .map(|e| e.actor)
             .collect();
         assert!(actors.contains(&"analyst-1".to_string()));
-        assert!(actors.contains(&"stranger".to_string()));
+        assert!(actors.contains(&"anonymous".to_string()));
     })
     .await
     .unwrap();

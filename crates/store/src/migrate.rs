@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_sources.sql")),
     (4, include_str!("../migrations/0004_lanes.sql")),
     (5, include_str!("../migrations/0005_artifacts.sql")),
+    (6, include_str!("../migrations/0006_request_nonces.sql")),
 ];
 
 /// The embedded PostgreSQL migrations: the same versions as [`MIGRATIONS`].
@@ -30,6 +31,10 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_sources.sql")),
     (4, include_str!("../migrations/postgres/0004_lanes.sql")),
     (5, include_str!("../migrations/postgres/0005_artifacts.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_request_nonces.sql"),
+    ),
 ];
 
 /// The schema version this build writes and reads (the last migration).

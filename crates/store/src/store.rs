@@ -1,6 +1,7 @@
 //! The store: one implementation of its operations over either backend (see [`crate::db`]).
 
 pub(crate) mod artifacts;
+mod nonces;
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;

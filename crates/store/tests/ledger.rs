@@ -116,7 +116,7 @@ fn expect_tampered(env: &Env, needle: &str) -> String {
 }
 
 fn fresh_store_verifies_and_publishes_its_key(env: &Env) {
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let s = env.create();
     let report = s.verify().unwrap();
     assert_eq!(
@@ -387,7 +387,7 @@ fn version_1_store_is_refused(env: &Env) {
     match env.try_open().unwrap_err() {
         StoreError::UnsupportedVersion {
             found, supported, ..
-        } => assert_eq!((found, supported), (1, 5)),
+        } => assert_eq!((found, supported), (1, SCHEMA_VERSION)),
         other => panic!("unexpected {other}"),
     }
 }

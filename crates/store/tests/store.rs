@@ -26,7 +26,23 @@ backends!(
     corrupted_blob_is_detected,
     append_125_chunks_of_220kb_is_fast,
     concurrent_handles_append_without_seq_clash,
+    request_nonces_are_spent_once_across_reopen,
 );
+
+/// Replay protection of the API (issue 16): a nonce is spent once per identity, stays spent
+/// after the store is reopened (a server restart), and is pruned past the clock skew.
+fn request_nonces_are_spent_once_across_reopen(env: &Env) {
+    let mut s = env.create();
+    assert!(s.spend_nonce("alice", "n1", 1000, 1000, 300).unwrap());
+    assert!(!s.spend_nonce("alice", "n1", 1000, 1001, 300).unwrap());
+    assert!(s.spend_nonce("bob", "n1", 1000, 1001, 300).unwrap());
+    drop(s);
+    let mut s = env.open();
+    assert!(!s.spend_nonce("alice", "n1", 1000, 1200, 300).unwrap());
+    assert_eq!(s.nonce_count().unwrap(), 2);
+    assert!(s.spend_nonce("carol", "n2", 2000, 2000, 300).unwrap());
+    assert_eq!(s.nonce_count().unwrap(), 1);
+}
 
 const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
 

@@ -29,6 +29,20 @@ pub(crate) struct ServeArgs {
     /// The parameters (first start only).
     #[command(flatten)]
     params: ParamsArgs,
+    /// Milliseconds a client has to send a request's headers (and to start its next request
+    /// on a kept-alive connection) before the connection is closed.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's body (then 408).
+    #[arg(long, value_name = "MS", default_value_t = 120_000)]
+    body_timeout_ms: u64,
+    /// Connections served at once (others wait in the listen backlog).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// Milliseconds between the ledger summaries of refused unauthenticated requests (one
+    /// entry per source address per period).
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    denial_report_ms: u64,
 }
 
 /// `dtfhe serve`: builds a tokio runtime and runs the platform server (its store at `store`)
@@ -55,7 +69,16 @@ pub(crate) fn run(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(),
         .enable_all()
         .build()
         .map_err(|e| CliError::io(Path::new("tokio runtime"), e))?;
-    rt.block_on(dtfhe_server::serve(opts)).map_err(server_error)
+    let ms = std::time::Duration::from_millis;
+    let limits = dtfhe_server::Limits {
+        header_timeout: ms(a.header_timeout_ms),
+        body_timeout: ms(a.body_timeout_ms),
+        max_connections: a.max_connections,
+        denial_report: ms(a.denial_report_ms),
+        ..dtfhe_server::Limits::default()
+    };
+    rt.block_on(dtfhe_server::serve_with(opts, limits))
+        .map_err(server_error)
 }
 
 /// A server failure as a command error: bad start options are usage errors (exit 2).

@@ -103,16 +103,24 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         }
     }
 
-    // Plan with the registered schemas.
-    let (deployed, schemas) = {
-        let st = state.clone();
-        state
-            .with_store(move |s| Ok((st.keypath.deployed(s)?, schemas(s)?)))
-            .await?
-    };
+    // Size and depth limits first (no recursion over the analyst's SQL before them), then
+    // the grants for every dataset the query names, then planning.
+    let parsed = dtfhe_engine::parse(&q.sql).map_err(|e| ApiProblem(engine_problem(&e)))?;
+    let schemas = state.with_store(|s| schemas(s)).await?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
+    for named in parsed.datasets() {
+        let dataset = catalog
+            .get(&named)
+            .map_or(named, |schema| schema.dataset.clone());
+        req.require_dataset(&state, &[Role::Analyst], &dataset)
+            .await?;
+    }
+    let deployed = {
+        let st = state.clone();
+        state.with_store(move |s| st.keypath.deployed(s)).await?
+    };
     let detail = query_detail(&q.sql, q.epsilon);
-    let query = match dtfhe_engine::plan(&q.sql, &catalog) {
+    let query = match dtfhe_engine::plan_parsed(&parsed, &catalog) {
         Ok(query) => query,
         Err(e) => {
             let problem = engine_problem(&e);
@@ -136,6 +144,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             return Err(ApiProblem(problem));
         }
     };
+    // As before: the planned dataset too (a join's combined name).
     req.require_dataset(&state, &[Role::Analyst], &query.dataset)
         .await?;
     let (a, d) = (analyst.clone(), query.dataset.clone());
