@@ -25,15 +25,6 @@ struct Setup {
     released_values: Vec<String>,
 }
 
-fn ai4i_csv() -> Option<PathBuf> {
-    [
-        repo().join("data/ai4i2020/ai4i2020.csv"),
-        PathBuf::from("/work/shared/data/ai4i2020/ai4i2020.csv"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-}
-
 fn setup() -> Option<&'static Setup> {
     static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
     SETUP
@@ -262,25 +253,11 @@ fn one_byte_change(db: &Path, table: &str) -> Option<(String, String)> {
             .expect("integer");
         (c, (v ^ 0x100).to_string())
     };
-    let triggers: Vec<(String, String)> = conn
-        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1")
-        .and_then(|mut s| {
-            s.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|r| r.collect())
-        })
-        .expect("triggers");
-    let mut script = String::from("BEGIN;\n");
-    for (name, _) in &triggers {
-        script.push_str(&format!("DROP TRIGGER {};\n", quote_ident(name)));
-    }
-    script.push_str(&format!(
-        "UPDATE {t} SET {} = {literal} WHERE rowid = {rowid};\n",
+    let update = format!(
+        "UPDATE {t} SET {} = {literal} WHERE rowid = {rowid}",
         quote_ident(&col)
-    ));
-    for (_, sql) in &triggers {
-        script.push_str(&format!("{sql};\n"));
-    }
-    script.push_str("COMMIT;\n");
+    );
+    let script = dtfhe_testkit::sqlite::bypassing_triggers(&conn, table, &update);
     Some((script, format!("{table}.{col} (rowid {rowid})")))
 }
 

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{Env, SignedAppend, V};
+use common::{chunk, deployment, part, Env, SignedAppend, SCHEMA, V};
 
 use std::time::Instant;
 
-use dtfhe_model::{NewChunk, NewPart};
-use dtfhe_store::{Deployment, Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE};
+use dtfhe_model::NewChunk;
+use dtfhe_store::{Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE};
 use rusqlite::Connection;
 
 backends!(
@@ -27,42 +27,6 @@ backends!(
     append_125_chunks_of_220kb_is_fast,
     concurrent_handles_append_without_seq_clash,
 );
-
-const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
-
-fn deployment() -> Deployment {
-    Deployment {
-        preset: "test".into(),
-        trustees: vec!["acme".into(), "globex".into(), "initech".into()],
-        min_group_size: 5,
-        public_key: vec![1, 2, 3],
-        relin_key: vec![4; 1000],
-        created_at: "1700000000".into(),
-    }
-}
-
-fn part(column: &str, part: &str, bytes: Vec<u8>) -> NewPart {
-    NewPart {
-        column: column.into(),
-        part: part.into(),
-        bytes,
-    }
-}
-
-/// A valid chunk whose bytes depend on `n`.
-fn chunk(n: u8) -> NewChunk {
-    NewChunk {
-        seq: 0,
-        signature: [0; 64],
-        origin: None,
-        rows: 10 + u32::from(n),
-        public: vec![n; 7],
-        parts: vec![
-            part("temp", "value", vec![n; 100]),
-            part("temp", "presence", vec![n.wrapping_add(1); 50]),
-        ],
-    }
-}
 
 fn create_open_reopen(env: &Env) {
     let dir = env.dir().join("nested").join("store");

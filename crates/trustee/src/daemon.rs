@@ -236,16 +236,12 @@ pub fn check_public_key(
     }
     let mut shares = Vec::with_capacity(names.len());
     for (t, b) in &state.pk_share_messages {
-        let bytes = unb64(&format!("public-key share of {t}"), b)?;
+        let what = format!("public-key share of {t}");
+        let bytes = unb64(&what, b)?;
         if t == me && bytes != own {
             return Err(KeyCheckError::OwnPkShare { me: me.to_string() });
         }
-        shares.push(PkShareMsg::from_bytes(params, &bytes).map_err(|source| {
-            KeyCheckError::Message {
-                what: format!("public-key share of {t}"),
-                source,
-            }
-        })?);
+        shares.push(message(what, PkShareMsg::from_bytes(params, &bytes))?);
     }
     let pk = aggregate_public_key(params, &seed, &shares).map_err(KeyCheckError::Aggregate)?;
     if codec::encode_public_key(params, &pk) != public_key {
@@ -282,7 +278,8 @@ pub fn check_relin_key(
             });
         }
         for (t, b) in map {
-            let bytes = unb64(&format!("round-{round} message of {t}"), b)?;
+            let what = format!("round-{round} message of {t}");
+            let bytes = unb64(&what, b)?;
             if t == me && bytes != mine {
                 return Err(KeyCheckError::OwnRlk {
                     round,
@@ -290,19 +287,9 @@ pub fn check_relin_key(
                 });
             }
             if round == 1 {
-                round1.push(Rlk1Msg::from_bytes(params, &bytes).map_err(|source| {
-                    KeyCheckError::Message {
-                        what: format!("round-1 message of {t}"),
-                        source,
-                    }
-                })?);
+                round1.push(message(what, Rlk1Msg::from_bytes(params, &bytes))?);
             } else {
-                round2.push(Rlk2Msg::from_bytes(params, &bytes).map_err(|source| {
-                    KeyCheckError::Message {
-                        what: format!("round-2 message of {t}"),
-                        source,
-                    }
-                })?);
+                round2.push(message(what, Rlk2Msg::from_bytes(params, &bytes))?);
             }
         }
     }
@@ -313,6 +300,14 @@ pub fn check_relin_key(
         return Err(KeyCheckError::RelinKeyMismatch);
     }
     Ok(())
+}
+
+/// A decoded ceremony message, or the error naming `what` it is.
+fn message<T>(
+    what: String,
+    decoded: Result<T, dtfhe_crypto::CryptoError>,
+) -> Result<T, KeyCheckError> {
+    decoded.map_err(|source| KeyCheckError::Message { what, source })
 }
 
 /// Why [`check_public_key`] or [`check_relin_key`] refuses the deployment's keys: the

@@ -5,17 +5,13 @@ use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
 use dtfhe_model::Schema;
+pub use dtfhe_testkit::data::{ai4i_csv, ai4i_slice, repo, shared_data};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Path of the `dtfhe` binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dtfhe");
-
-/// The repository root (two levels above the crate).
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A fresh, empty directory under cargo's per-target temporary directory, named after the
 /// test (removed first if a previous run left it), so no run leaks temporary data.
@@ -43,8 +39,8 @@ pub fn texts(o: &Output) -> (String, String) {
     )
 }
 
-/// Run `dtfhe` and require success; returns stdout.
-pub fn ok<I, S>(args: I) -> String
+/// Run `dtfhe`; returns the arguments (for messages), the output, stdout and stderr.
+fn run<I, S>(args: I) -> (Vec<std::ffi::OsString>, Output, String, String)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -52,6 +48,16 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
     let o = dtfhe(&args);
     let (out, err) = texts(&o);
+    (args, o, out, err)
+}
+
+/// Run `dtfhe` and require success; returns stdout.
+pub fn ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let (args, o, out, err) = run(args);
     assert!(
         o.status.success(),
         "dtfhe {args:?} failed with {:?}\nstdout: {out}\nstderr: {err}",
@@ -66,9 +72,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let o = dtfhe(&args);
-    let (out, err) = texts(&o);
+    let (args, o, out, err) = run(args);
     assert_eq!(
         o.status.code(),
         Some(code),
@@ -234,45 +238,6 @@ pub fn count_rows(dir: &Path, dataset: &str) -> i64 {
     }
 }
 
-/// Path of a file under /work/shared/data, or `None` (with a message) when absent.
-pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/data").join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not available", p.display());
-        None
-    }
-}
-
-/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
-/// (this test made the deployment without one), so edge agents accept the deployment.
-pub fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
-    let id = dtfhe_api::Identity::generate(trustee).expect("trustee identity");
-    let record = dtfhe_api::types::IdentityRecord {
-        name: trustee.into(),
-        role: dtfhe_api::Role::Trustee,
-        public_key: id.public_key_string(),
-        datasets: Vec::new(),
-    };
-    let d = {
-        let mut store = state.store.lock().expect("store lock");
-        dtfhe_server::state::register_in(&mut store, "root", &record).expect("register trustee");
-        store.deployment().expect("deployment")
-    };
-    state
-        .identities
-        .write()
-        .expect("identity registry")
-        .insert(trustee.into(), record);
-    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
-    std::fs::write(
-        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
-        serde_json::to_vec(&vec![a]).expect("attestations json"),
-    )
-    .expect("write attestations");
-}
-
 /// A `dtfhe` child process (server, trustee daemon, agent, waiting analyst) whose stdout and
 /// stderr go to a log file; killed when dropped, so a failing test leaves no process behind.
 pub struct Proc {
@@ -371,15 +336,25 @@ pub fn wait_for_platform(url: &str, ready: bool, limit: Duration, logs: impl Fn(
     }
 }
 
-/// The header and data lines `from..to` of the vendored AI4I CSV.
-pub fn ai4i_slice(from: usize, to: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
-    let mut lines = text.lines();
-    let mut out = lines.next().expect("header").to_string();
-    out.push('\n');
-    for l in lines.skip(from).take(to - from) {
-        out.push_str(l);
-        out.push('\n');
+/// Ingests the vendored AI4I CSV into `dir` as two sources, `north` and `south`, each half
+/// of the rows (CSV files written under `root`); returns the rows for the plaintext side.
+pub fn ingest_ai4i_halves(
+    root: &Path,
+    dir: &Path,
+    schema_path: &Path,
+    schema: &Schema,
+) -> Vec<PlainRow> {
+    let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
+    let mut rows = Vec::new();
+    for (source, part) in ["north", "south"]
+        .iter()
+        .zip(dtfhe_cli::demo::split_csv(&bytes, 2))
+    {
+        let csv = root.join(format!("{source}.csv"));
+        std::fs::write(&csv, &part).expect("write part");
+        let out = ingest(dir, schema_path, &csv, source);
+        assert!(out.contains("5000 rows"), "{out}");
+        rows.extend(reference::plain_rows(&part, schema, source).expect("plain rows"));
     }
-    out
+    rows
 }

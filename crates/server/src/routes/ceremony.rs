@@ -294,19 +294,11 @@ async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result
             })
             .await?
     };
-    if trustees.contains(&req.caller.name) {
-        return Ok(());
-    }
-    Err(state
-        .deny(
-            &req.caller.name,
-            &req.path,
-            Problem::forbidden(format!(
-                "`{}` is not a trustee of this deployment's key ceremony",
-                req.caller.name
-            )),
-        )
-        .await)
+    let allowed = trustees.contains(&req.caller.name);
+    req.forbid_unless(state, allowed, &req.path, |caller| {
+        format!("`{caller}` is not a trustee of this deployment's key ceremony")
+    })
+    .await
 }
 
 /// Where the ceremony stands: the public seed, the trustees, whose shares are in, the
