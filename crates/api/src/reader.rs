@@ -31,14 +31,10 @@ pub struct RemoteReader {
     cache: Mutex<HashMap<(i64, String, String), Vec<u8>>>,
 }
 
-impl std::fmt::Debug for RemoteReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteReader")
-            .field("server", &self.client.base())
-            .field("sources", &self.sources.len())
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(RemoteReader, |v| {
+    server: v.client.base(),
+    sources: v.sources.len(),
+});
 
 fn tampered(what: String) -> ChunkReadError {
     ChunkReadError::Tampered { what }

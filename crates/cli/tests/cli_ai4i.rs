@@ -5,8 +5,6 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::demo;
-use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_model::Schema;
 use std::path::PathBuf;

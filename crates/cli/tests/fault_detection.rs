@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::demo;
 use dtfhe_embedded::reference;
 
 /// `text` with `line` followed by `extra` (the line must occur exactly once).

@@ -258,7 +258,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     // ceremony's messages; a source can verify that before encrypting.
     let ana = client(&p.base, &p.analyst);
     let d: dtfhe_api::types::DeploymentInfo = ana.get_json("/v1/deployment").unwrap();
-    let ids: Vec<IdentityRecord> = ana.get_json("/v1/identities").unwrap();
+    let ids: Vec<dtfhe_api::types::IdentityRecord> = ana.get_json("/v1/identities").unwrap();
     let atts: Vec<dtfhe_api::ceremony::Attestation> =
         ana.get_json("/v1/ceremony/attestations").unwrap();
     assert_eq!(atts.len(), 3);

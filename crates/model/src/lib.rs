@@ -3,7 +3,8 @@
 //! encrypted. It also holds the chunk types every role exchanges (what a source appends and
 //! signs, what a reader lists) and the [`ChunkReader`] trait the engine computes over.
 //! Small helpers every role shares live here too: the clock ([`clock`]), party name checks
-//! ([`names`]) and owner-only secret files ([`secret_file`]). Nothing here talks to a
+//! ([`names`]), owner-only secret files ([`secret_file`]) and `Debug` that leaves secrets
+//! out ([`redact`]). Nothing here talks to a
 //! database or the network or encrypts: the only cryptography is hashing and signing the
 //! chunk message, so every rule can be tested in plaintext.
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@ pub mod error;
 pub mod names;
 pub mod public_codec;
 pub mod reader;
+pub mod redact;
 pub mod schema;
 pub mod secret_file;
 pub mod table;

@@ -227,6 +227,20 @@ fn small() -> Schema {
     Schema::from_toml_str(SMALL, "engines.toml").expect("valid")
 }
 
+/// The error message of reading `bytes`, after checking the line and column it names
+/// (`at`) and that it says `needle`.
+fn assert_csv_err(
+    bytes: &[u8],
+    schema: &Schema,
+    at: (usize, Option<&str>),
+    needle: &str,
+) -> String {
+    let (line, col, msg) = csv_err(bytes, schema);
+    assert_eq!((line, col.as_deref()), at, "{msg}");
+    assert!(msg.contains(needle), "{msg}");
+    msg
+}
+
 fn csv_err(bytes: &[u8], schema: &Schema) -> (usize, Option<String>, String) {
     match read_csv_bytes(bytes, "engines.csv", schema) {
         Ok(t) => panic!("expected an error, got {t:?}"),
@@ -312,9 +326,7 @@ fn line_numbers_count_header_blank_lines_and_crlf() {
 #[test]
 fn unparsable_encrypted_value_is_not_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,SECRET-6421x,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s2")));
-    assert!(msg.contains("not a decimal number"), "{msg}");
+    let msg = assert_csv_err(bytes, &small(), (3, Some("s2")), "not a decimal number");
     assert!(!msg.contains("SECRET"), "leaks the value: {msg}");
     assert!(!msg.contains("6421"), "leaks the value: {msg}");
 }
@@ -322,18 +334,19 @@ fn unparsable_encrypted_value_is_not_quoted() {
 #[test]
 fn out_of_range_value_is_not_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,642,10.05\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s3")));
-    assert!(msg.contains("[0.0, 10.0]"), "{msg}");
+    let msg = assert_csv_err(bytes, &small(), (3, Some("s3")), "[0.0, 10.0]");
     assert!(!msg.contains("10.05"), "leaks the value: {msg}");
 }
 
 #[test]
 fn bad_public_values_are_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n3.0,A,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("unit")));
-    assert!(msg.contains("not an integer: \"3.0\""), "{msg}");
+    assert_csv_err(
+        bytes,
+        &small(),
+        (3, Some("unit")),
+        "not an integer: \"3.0\"",
+    );
     let schema = Schema::from_toml_str(
         "dataset = \"d\"\nstage = \"design\"\n[[columns]]\nname = \"x\"\nkind = \"public\"\ntype = \"decimal\"\n",
         "d.toml",
@@ -388,9 +401,7 @@ fn wrong_column_count_without_header() {
 #[test]
 fn non_utf8_field() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,\xFF\xFE,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("line")));
-    assert!(msg.contains("not valid UTF-8"), "{msg}");
+    assert_csv_err(bytes, &small(), (3, Some("line")), "not valid UTF-8");
     // Whitespace mode too.
     let schema = cmapss_schema();
     let mut bytes = b"1 1".to_vec();
@@ -408,9 +419,7 @@ fn non_utf8_field() {
 #[test]
 fn null_in_non_nullable_column() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,  ,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s2")));
-    assert!(msg.contains("not nullable"), "{msg}");
+    assert_csv_err(bytes, &small(), (3, Some("s2")), "not nullable");
     let bytes = b"unit,Line name,S2 [K],s3\n,A,642,1\n";
     let (line, col, _) = csv_err(bytes, &small());
     assert_eq!((line, col.as_deref()), (2, Some("unit")));
@@ -419,13 +428,14 @@ fn null_in_non_nullable_column() {
 #[test]
 fn missing_and_duplicate_header_columns() {
     let bytes = b"unit,Line name,S2,s3\n1,A,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (1, Some("s2")));
-    assert!(msg.contains("the header has no column \"S2 [K]\""), "{msg}");
+    assert_csv_err(
+        bytes,
+        &small(),
+        (1, Some("s2")),
+        "the header has no column \"S2 [K]\"",
+    );
     let bytes = b"unit,Line name,S2 [K],s3,s3\n1,A,642,1,2\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (1, Some("s3")));
-    assert!(msg.contains("more than once"), "{msg}");
+    assert_csv_err(bytes, &small(), (1, Some("s3")), "more than once");
 }
 
 #[test]

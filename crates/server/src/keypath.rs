@@ -31,14 +31,10 @@ pub struct Deployed {
     pub multiplier: Multiplier,
 }
 
-impl std::fmt::Debug for Deployed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployed")
-            .field("preset", &self.deployment.preset)
-            .field("trustees", &self.deployment.trustees)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(Deployed, |v| {
+    preset: v.deployment.preset,
+    trustees: v.deployment.trustees,
+});
 
 /// Directory (in the platform directory) of the persisted release requests.
 pub const RELEASES_DIR: &str = "releases";

@@ -319,16 +319,7 @@ fn update_and_delete_on_ledger_tables_are_refused_by_the_database(env: &Env) {
         ("parts", "DELETE FROM parts"),
         ("blobs", "UPDATE blobs SET bytes = ?1"),
     ] {
-        let params = if sql.contains("?1") {
-            vec![V::B(vec![0])]
-        } else {
-            vec![]
-        };
-        let err = c.execute(sql, &params).unwrap_err();
-        assert!(
-            err.contains(&format!("{table} is append-only")),
-            "{sql}: {err}"
-        );
+        c.assert_append_only(table, sql);
     }
     drop(c);
     env.open().verify().unwrap();

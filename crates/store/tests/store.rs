@@ -424,16 +424,7 @@ fn update_and_delete_are_refused_by_the_database(env: &Env) {
         ("lanes", "DELETE FROM lanes"),
     ];
     for (table, sql) in statements {
-        let params = if sql.contains("?1") {
-            vec![V::B(vec![0])]
-        } else {
-            vec![]
-        };
-        let err = c.execute(sql, &params).unwrap_err();
-        assert!(
-            err.contains(&format!("{table} is append-only")),
-            "{sql}: {err}"
-        );
+        c.assert_append_only(table, sql);
     }
     // Also as a batch, as the sqlite3 shell or psql would.
     assert!(c.batch("DELETE FROM chunks;").is_err());

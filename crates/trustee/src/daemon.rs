@@ -135,14 +135,10 @@ pub struct RemoteDeployment {
     pub multiplier: Multiplier,
 }
 
-impl std::fmt::Debug for RemoteDeployment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteDeployment")
-            .field("preset", &self.info.preset)
-            .field("trustees", &self.info.trustees)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(RemoteDeployment, |v| {
+    preset: v.info.preset,
+    trustees: v.info.trustees,
+});
 
 /// `GET /v1/deployment`, decoded.
 pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, DaemonError> {
@@ -412,14 +408,20 @@ pub fn verify_and_attest(
     }
     let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
     let state: CeremonyState = client.get_json("/v1/ceremony")?;
-    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
-        DaemonError::Protocol(format!(
-            "{}: no record of the public-key share this trustee gave ({e})",
-            opts.dir.join(PK_SHARE_FILE).display()
-        ))
-    })?;
-    let public_key = unb64("public_key", &deployed.info.public_key)
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    // What this trustee gave in the ceremony (`what`), as it recorded it in `file`.
+    let read_own = |file: &str, what: &str| {
+        std::fs::read(opts.dir.join(file)).map_err(|e| {
+            DaemonError::Protocol(format!(
+                "{}: no record of the {what} this trustee gave ({e})",
+                opts.dir.join(file).display()
+            ))
+        })
+    };
+    let key = |field: &str, b64: &str| {
+        unb64(field, b64).map_err(|e| DaemonError::Protocol(e.to_string()))
+    };
+    let own = read_own(PK_SHARE_FILE, "public-key share")?;
+    let public_key = key("public_key", &deployed.info.public_key)?;
     check_public_key(
         &deployed.params,
         &state,
@@ -430,22 +432,17 @@ pub fn verify_and_attest(
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
     let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
-    let read_own = |file: &str| {
-        std::fs::read(opts.dir.join(file)).map_err(|e| {
-            DaemonError::Protocol(format!(
-                "{}: no record of the ceremony message this trustee gave ({e})",
-                opts.dir.join(file).display()
-            ))
-        })
-    };
-    let relin_key = unb64("relin_key", &deployed.info.relin_key)
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    let relin_key = key("relin_key", &deployed.info.relin_key)?;
+    let message = "ceremony message";
     check_relin_key(
         &deployed.params,
         &transcript,
         &deployed.info.trustees,
         &name,
-        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
+        (
+            &read_own(RLK1_FILE, message)?,
+            &read_own(RLK2_FILE, message)?,
+        ),
         &relin_key,
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;

@@ -1,7 +1,7 @@
 //! The trustee's own directory: `share.key` (mode 0600, in a 0700 directory) holds its
 //! secret-key share in the versioned envelope format.
 
-use crate::shares::{ciphertext_hash, Hash, ShareLog};
+use crate::shares::{ciphertext_hashes, ShareLog};
 use crate::TrusteeError;
 use dtfhe_crypto::dp::DiscreteLaplace;
 use dtfhe_crypto::release::trustee_share_noised;
@@ -23,15 +23,8 @@ pub struct Trustee {
     share: SecretKey,
 }
 
-impl std::fmt::Debug for Trustee {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the share.
-        f.debug_struct("Trustee")
-            .field("name", &self.name)
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
+// Never print the share.
+dtfhe_model::debug_public_fields!(Trustee, |t| { name: t.name, dir: t.dir });
 
 fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
     TrusteeError::KeyStore {
@@ -170,11 +163,7 @@ impl Trustee {
                 )
             }
         };
-        let hashes: Vec<Hash> = request
-            .items
-            .iter()
-            .map(|i| ciphertext_hash(params, &i.ciphertext))
-            .collect();
+        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let mut rng = rand::rng();
         let record = || {
             disclosure
@@ -213,11 +202,7 @@ impl Trustee {
         request: &RowReleaseRequest,
     ) -> Result<Vec<FullShare>, TrusteeError> {
         check_row_request(params, policy, request).map_err(|r| self.refuse(r))?;
-        let hashes: Vec<Hash> = request
-            .items
-            .iter()
-            .map(|i| ciphertext_hash(params, &i.ciphertext))
-            .collect();
+        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let mut rng = rand::rng();
         let (shares, _repeated) = ShareLog::new(&self.dir).full_shares(params, &hashes, |k| {
             Ok(trustee_full_share(

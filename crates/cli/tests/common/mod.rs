@@ -1,5 +1,5 @@
 //! Shared helpers for the tests that run the real `dtfhe` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
@@ -357,4 +357,45 @@ pub fn ingest_ai4i_halves(
         rows.extend(reference::plain_rows(&part, schema, source).expect("plain rows"));
     }
     rows
+}
+
+/// Requires `dtfhe audit verify` (its output `o`) to have failed on a change to `table`
+/// (`what`): exit 8 (tampering) or 5 (a store that no longer opens), nothing on stdout, and a
+/// message naming the table or entry.
+pub fn assert_tampering_named(o: &Output, what: &str, table: &str) {
+    /// Exit codes of `dtfhe audit`: tampering found, or a store error.
+    const TAMPERED: i32 = 8;
+    const STORE: i32 = 5;
+    let (out, err) = texts(o);
+    let code = o.status.code();
+    assert!(
+        code == Some(TAMPERED) || code == Some(STORE),
+        "{what} changed, audit verify exited {code:?}\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        names(&err, table),
+        "{what} changed: the message does not name the table or entry: {err}"
+    );
+    eprintln!("{what}: {}", err.trim());
+}
+
+/// Does the failure message name the table (or its rows) or a ledger entry? A part is
+/// named through the chunk it belongs to.
+pub fn names(msg: &str, table: &str) -> bool {
+    let singular = table.trim_end_matches('s');
+    msg.contains(table)
+        || (table == "parts" && msg.contains("chunk "))
+        || msg.contains(singular)
+        || msg.contains(&table.replace('_', " "))
+        || msg.contains("ledger entry")
+}
+
+/// The kinds of the entries `dtfhe audit log --format json` printed, in order.
+pub fn entry_kinds(log: &str) -> Vec<String> {
+    let entries: Vec<serde_json::Value> = serde_json::from_str(log).expect("json");
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
+        .collect()
 }

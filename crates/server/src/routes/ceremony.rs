@@ -84,15 +84,11 @@ pub struct Ceremony {
     complete: bool,
 }
 
-impl std::fmt::Debug for Ceremony {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ceremony")
-            .field("seed", &self.seed)
-            .field("trustees", &self.trustees)
-            .field("complete", &self.complete)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(Ceremony, |c| {
+    seed: c.seed,
+    trustees: c.trustees,
+    complete: c.complete,
+});
 
 fn config(e: impl std::fmt::Display) -> ServerError {
     ServerError::Config(e.to_string())

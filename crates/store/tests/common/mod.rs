@@ -406,12 +406,36 @@ impl Raw {
             .flatten()
     }
 
+    /// Requires the database to refuse `sql` (an UPDATE or DELETE on `table`; `?1`, if any,
+    /// bound to one byte) as a write to an append-only table.
+    pub fn assert_append_only(&self, table: &str, sql: &str) {
+        let params = if sql.contains("?1") {
+            vec![V::B(vec![0])]
+        } else {
+            vec![]
+        };
+        let err = self.execute(sql, &params).unwrap_err();
+        assert!(
+            err.contains(&format!("{table} is append-only")),
+            "{sql}: {err}"
+        );
+    }
+
+    /// The value of a one-value query, of the kind `expected` names (`pick` takes it).
+    fn one_of<T>(&self, sql: &str, expected: &str, pick: impl FnOnce(V) -> Option<T>) -> T {
+        let v = self.one(sql);
+        match v.clone().and_then(pick) {
+            Some(t) => t,
+            None => panic!("{sql}: expected {expected}, got {v:?}"),
+        }
+    }
+
     /// The integer of a one-value query.
     pub fn i64(&self, sql: &str) -> i64 {
-        match self.one(sql) {
-            Some(V::I(v)) => v,
-            other => panic!("{sql}: expected an integer, got {other:?}"),
-        }
+        self.one_of(sql, "an integer", |v| match v {
+            V::I(i) => Some(i),
+            _ => None,
+        })
     }
 
     /// The integers of the first column.
@@ -427,18 +451,18 @@ impl Raw {
 
     /// The text of a one-value query.
     pub fn text(&self, sql: &str) -> String {
-        match self.one(sql) {
-            Some(V::T(v)) => v,
-            other => panic!("{sql}: expected text, got {other:?}"),
-        }
+        self.one_of(sql, "text", |v| match v {
+            V::T(t) => Some(t),
+            _ => None,
+        })
     }
 
     /// The bytes of a one-value query.
     pub fn bytes(&self, sql: &str) -> Vec<u8> {
-        match self.one(sql) {
-            Some(V::B(v)) => v,
-            other => panic!("{sql}: expected bytes, got {other:?}"),
-        }
+        self.one_of(sql, "bytes", |v| match v {
+            V::B(b) => Some(b),
+            _ => None,
+        })
     }
 
     pub fn count(&self, table: &str) -> i64 {
