@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 
 use crate::types::{ChunkInfo, IdentityRecord};
@@ -167,12 +167,7 @@ impl ChunkReader for RemoteReader {
         Ok(out)
     }
 
-    fn part(
-        &self,
-        chunk_id: i64,
-        column: &str,
-        part: &str,
-    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
         let key = (chunk_id, column.to_string(), part.to_string());
         if let Some(b) = self.cache.lock().map_err(poisoned)?.get(&key) {
             return Ok(Some(b.clone()));

@@ -84,25 +84,11 @@ impl CliError {
             _ => matches!(self, CliError::Refused(_) | CliError::Release(_)),
         }
     }
-
-    /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: &std::path::Path, source: std::io::Error) -> CliError {
-        CliError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
 }
 
-impl From<EngineError> for CliError {
-    fn from(e: EngineError) -> Self {
-        if e.is_policy_refusal() {
-            CliError::Refused(e.to_string())
-        } else {
-            CliError::Query(e)
-        }
-    }
-}
+dtfhe_model::io_error_constructor!(CliError);
+
+dtfhe_engine::refusal_or_query_error!(CliError);
 
 impl From<dtfhe_embedded::EmbeddedError> for CliError {
     fn from(e: dtfhe_embedded::EmbeddedError) -> Self {

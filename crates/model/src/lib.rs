@@ -28,7 +28,7 @@ pub use chunk::{
 pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
 pub use public_codec::{decode_public_columns, encode_public_columns};
-pub use reader::{ChunkReadError, ChunkReader};
+pub use reader::{ChunkReadError, ChunkReader, PartRead};
 pub use schema::{
     indicator_part, is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType,
     Schema, Stage, Usage, LANE_COLUMN, MAX_THRESHOLDS, SOURCE_COLUMN,
