@@ -16,8 +16,6 @@ use std::sync::OnceLock;
 
 /// Exit code of `dtfhe audit` when it finds tampering.
 const TAMPERED: i32 = 8;
-/// Exit code of a store error (e.g. a schema version changed so the store cannot be opened).
-const STORE: i32 = 5;
 
 struct Setup {
     dir: PathBuf,
@@ -74,20 +72,6 @@ fn setup() -> Option<&'static Setup> {
 
 fn verify_args(dir: &Path) -> Vec<std::ffi::OsString> {
     vec!["audit".into(), "verify".into(), "--dir".into(), dir.into()]
-}
-
-/// Copies a deployment directory (store, keys, trustees) recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn copy_of(name: &str) -> PathBuf {
@@ -285,7 +269,7 @@ fn fresh_store_verifies_and_the_ledger_records_every_step() {
     assert!(line.contains(" 3 releases,"), "{out}");
     let d = s.dir.to_str().expect("path");
     let log = ok(["audit", "log", "--dir", d, "--format", "json"]);
-    let kinds = entry_kinds(&log);
+    let (entries, kinds) = parse_log(&log);
     for k in [
         "query_run",
         "release_requested",

@@ -17,8 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Exit code of `dtfhe audit` when it finds tampering.
-const TAMPERED: i32 = 8;
 /// Exit code of a store error (e.g. a schema version changed so the store cannot be opened).
 const STORE: i32 = 5;
 
@@ -164,20 +162,6 @@ fn verify_args(dir: &Path, url: &str) -> Vec<std::ffi::OsString> {
     ]
 }
 
-/// Copies a deployment directory (keys, trustees, sources) recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// A copy of the setup: its directory and its database (dropped with the [`PgDb`]).
 fn copy_of(name: &str) -> (PathBuf, PgDb, String) {
     let s = setup().expect("setup");
@@ -289,7 +273,7 @@ fn fresh_postgres_store_verifies_logs_and_proves() {
         &["audit", "log", "--dir", d, "--format", "json"],
         &s.db.url,
     ));
-    let kinds = entry_kinds(&log);
+    let (_, kinds) = parse_log(&log);
     for k in [
         "deployment_created",
         "chunk_appended",

@@ -8,6 +8,16 @@ use std::path::Path;
 const AI4I: &str = "/work/shared/data/ai4i2020/ai4i2020.csv";
 const CMAPSS: &str = "/work/shared/data/cmapss-fd001/train_FD001.txt";
 
+/// `path` if the shared data file exists, else `None` (saying the test skips).
+fn shared(path: &str) -> Option<&Path> {
+    let p = Path::new(path);
+    if !p.exists() {
+        eprintln!("skipping: {path} not found");
+        return None;
+    }
+    Some(p)
+}
+
 fn ai4i_schema() -> Schema {
     let text = r#"
 dataset = "ai4i"
@@ -113,11 +123,7 @@ fn exact_scaled_sum(texts: impl Iterator<Item = String>, scale: u32) -> i128 {
 
 #[test]
 fn real_ai4i_file() {
-    let path = Path::new(AI4I);
-    if !path.exists() {
-        eprintln!("skipping: {AI4I} not found");
-        return;
-    }
+    let Some(path) = shared(AI4I) else { return };
     let schema = ai4i_schema();
     let t = read_csv_file(path, &schema).expect("the AI4I file reads");
     assert_eq!(t.rows, 10_000);
@@ -158,11 +164,7 @@ fn real_ai4i_file() {
 
 #[test]
 fn real_cmapss_file() {
-    let path = Path::new(CMAPSS);
-    if !path.exists() {
-        eprintln!("skipping: {CMAPSS} not found");
-        return;
-    }
+    let Some(path) = shared(CMAPSS) else { return };
     let schema = cmapss_schema();
     assert_eq!(schema.columns.len(), 26);
     let t = read_csv_file(path, &schema).expect("the C-MAPSS file reads");

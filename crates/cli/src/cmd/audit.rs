@@ -9,7 +9,7 @@ use dtfhe_store::StoreLocation;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::LogFormat;
+use super::{LogFormat, Target};
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
@@ -21,20 +21,8 @@ pub(crate) struct AuditArgs {
 pub(crate) enum AuditCommand {
     /// Replay and check the whole ledger; one-line summary, or the first bad entry.
     Verify {
-        /// Deployment directory (embedded deployment).
-        #[arg(
-            long,
-            value_name = "D",
-            required_unless_present = "server",
-            conflicts_with = "server"
-        )]
-        dir: Option<PathBuf>,
-        /// Platform server URL (networked deployment; needs --identity of an auditor).
-        #[arg(long, value_name = "URL", requires = "identity")]
-        server: Option<String>,
-        /// The auditor's identity file (with --server).
-        #[arg(long, value_name = "F")]
-        identity: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
         /// The store's checkpoint key (`store.pub` of the platform directory), pinned: the
         /// latest checkpoint must be signed by it (with --server).
         #[arg(long, value_name = "store.pub", requires = "server")]
@@ -76,12 +64,19 @@ pub(crate) enum AuditCommand {
 pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
     let at = |dir: &Path| DeploymentDir::new(dir, store.clone());
     let text = match a.command {
-        AuditCommand::Verify { dir: Some(dir), .. } => {
+        AuditCommand::Verify {
+            target: Target { dir: Some(dir), .. },
+            ..
+        } => {
             format!("{}\n", audit::verify(at(&dir))?)
         }
         AuditCommand::Verify {
-            server: Some(server),
-            identity: Some(identity),
+            target:
+                Target {
+                    server: Some(server),
+                    identity: Some(identity),
+                    ..
+                },
             store_key,
             ciphertexts,
             ..

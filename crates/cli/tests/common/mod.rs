@@ -391,11 +391,26 @@ pub fn names(msg: &str, table: &str) -> bool {
         || msg.contains("ledger entry")
 }
 
-/// The kinds of the entries `dtfhe audit log --format json` printed, in order.
-pub fn entry_kinds(log: &str) -> Vec<String> {
+/// The entries `dtfhe audit log --format json` printed, and their kinds, in order.
+pub fn parse_log(log: &str) -> (Vec<serde_json::Value>, Vec<String>) {
     let entries: Vec<serde_json::Value> = serde_json::from_str(log).expect("json");
-    entries
+    let kinds = entries
         .iter()
         .map(|e| e["kind"].as_str().expect("kind").to_string())
-        .collect()
+        .collect();
+    (entries, kinds)
+}
+
+/// Copies a deployment directory (store, keys, trustees, sources) recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
 }
