@@ -40,7 +40,7 @@ fn agent_exit_codes_and_summaries() {
     let platform =
         Platform::deployed_with_admin(&["plant-a"], dtfhe_api::Identity::load(&root_id).unwrap());
     platform.attest("plant-a");
-    let (state, base) = (&platform.state, &platform.base);
+    let (state, base) = (&platform.state, platform.base.as_str());
     let closed = closed_url();
 
     let src_id = tmp.path().join("src.id");
@@ -68,7 +68,7 @@ fn agent_exit_codes_and_summaries() {
         "admin",
         "register",
         "--server",
-        &base,
+        base,
         "--identity",
         p(&src_id),
         "--name",
@@ -106,7 +106,7 @@ fn agent_exit_codes_and_summaries() {
     };
 
     // Bad input: exit 3, nothing spooled or sent.
-    let (code, _, err) = agent(&base, &bad);
+    let (code, _, err) = agent(base, &bad);
     assert_eq!(code, 3, "{err}");
     assert!(
         !err.contains("500"),
@@ -117,14 +117,14 @@ fn agent_exit_codes_and_summaries() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("unreachable"), "{err}");
     // Online: one summary line.
-    let (code, out, err) = agent(&base, &good);
+    let (code, out, err) = agent(base, &good);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(
         out.contains("2 rows into `runs`: 1 chunks uploaded"),
         "{out}"
     );
-    let (code, out, _) = agent(&base, &good);
+    let (code, out, _) = agent(base, &good);
     assert_eq!(code, 0);
     assert!(out.contains("already stored"), "{out}");
     assert_eq!(state.store.lock().unwrap().chunks("runs").unwrap().len(), 1);

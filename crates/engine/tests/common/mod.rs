@@ -134,15 +134,12 @@ pub fn engine_eval(query: &Query, schema: &Schema, rows: &[PlainRow]) -> ResultS
 
 /// [`engine_eval`] with the fixed-point product of a moment's factors for a row computed by
 /// `product` from the row's `R` (its encoding, however a test keeps it).
-pub fn engine_eval_with<'a, R: 'a>(
+pub fn engine_eval_with<'a, R: Copy + 'a>(
     query: &Query,
     schema: &Schema,
     rows: impl IntoIterator<Item = (&'a PlainRow, R)>,
     product: impl Fn(&Moment, R) -> i128,
-) -> ResultSet
-where
-    R: Copy,
-{
+) -> ResultSet {
     let moments = query.moments();
     let mut groups: HashMap<GroupKey, (GroupState, HashMap<Moment, i128>)> = HashMap::new();
     for (row, encoded) in rows {
