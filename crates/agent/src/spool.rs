@@ -74,6 +74,14 @@ fn plain(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// The spool of an agent run without `--spool`: `<identity file>.spool`, next to the
+/// identity, so one identity always finds the chunks it left unsent.
+pub fn default_dir(identity: &Path) -> PathBuf {
+    let mut p = identity.as_os_str().to_owned();
+    p.push(".spool");
+    PathBuf::from(p)
+}
+
 /// Writes `bytes` to `path` crash-safely: temporary file, fsync, rename, fsync of the
 /// directory. Mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {

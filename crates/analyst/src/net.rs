@@ -1,5 +1,6 @@
 //! The analyst's side of the networked key path: `dtfhe query --server` (the trustee side,
-//! `dtfhe trustee --server`, is `dtfhe_trustee::daemon`).
+//! `dtfhe trustee --server`, is `dtfhe_trustee::daemon`; both read the deployment and the
+//! schemas with `dtfhe_api::remote`).
 //!
 //! The analyst draws a fresh HPKE key pair per query and signs a statement binding the SQL,
 //! ε and that key; the platform computes and relays; each trustee re-derives, reviews and
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use dtfhe_api::release::{
     seal_aad, sign_statement, QueryAccepted, QueryRequest, QueryState, QueryStatus, SEAL_INFO,
 };
+use dtfhe_api::remote::{remote_deployment, remote_schemas, RemoteDeployment, RemoteError};
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::codec;
@@ -22,7 +24,6 @@ use dtfhe_crypto::release::{centred, combine, Coeff0Share};
 use dtfhe_crypto::seal::{open, RecipientKeyPair};
 use dtfhe_engine::{exec, finalize_all, Catalog, Moment};
 use dtfhe_release::pipeline::release_order;
-use dtfhe_trustee::daemon::{self, remote_deployment, remote_schemas, DaemonError};
 
 use crate::error::AnalystError;
 use dtfhe_release::QueryReport;
@@ -60,12 +61,11 @@ pub fn api_error(e: ApiError) -> AnalystError {
     }
 }
 
-/// A trustee-daemon helper's failure (reading the platform's deployment or schemas) as an
-/// analyst error: API failures as for every request, a key-share problem usage, else platform.
-pub fn daemon_error(e: DaemonError) -> AnalystError {
+/// The platform's deployment or schemas unusable, as an analyst error: API failures as for
+/// every request; a deployment or schema that does not decode is the platform's failure.
+pub fn remote_error(e: RemoteError) -> AnalystError {
     match e {
-        DaemonError::Api(e) => api_error(e),
-        DaemonError::Trustee(e) => AnalystError::Usage(e.to_string()),
+        RemoteError::Api(e) => api_error(e),
         other => AnalystError::Platform(other.to_string()),
     }
 }
@@ -73,7 +73,7 @@ pub fn daemon_error(e: DaemonError) -> AnalystError {
 /// A query the platform accepted, with the analyst's key to open the trustees' answers.
 pub struct Submitted {
     client: Client,
-    deployed: daemon::RemoteDeployment,
+    deployed: RemoteDeployment,
     keypair: RecipientKeyPair,
     /// The query (= release) id.
     pub id: u64,
@@ -99,7 +99,7 @@ pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, AnalystError> {
         Some(identity.clone()),
         Duration::from_secs(600),
     );
-    let deployed = remote_deployment(&client).map_err(daemon_error)?;
+    let deployed = remote_deployment(&client).map_err(remote_error)?;
 
     let keypair = RecipientKeyPair::generate(&mut rand::rng());
     let recipient = b64(&keypair.public_key().to_bytes());
@@ -258,7 +258,7 @@ pub fn finish(
         .collect::<Result<_, AnalystError>>()?;
 
     // Re-run the public selection over the signed chunks for the group facts.
-    let schemas = remote_schemas(&client).map_err(daemon_error)?;
+    let schemas = remote_schemas(&client).map_err(remote_error)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let query = dtfhe_engine::plan(&opts.sql, &catalog)?;
     let reader = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;

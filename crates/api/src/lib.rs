@@ -15,6 +15,7 @@ pub mod identity;
 pub mod problem;
 pub mod reader;
 pub mod release;
+pub mod remote;
 pub mod types;
 pub mod wire;
 

@@ -32,7 +32,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use dtfhe_agent::upload::{EdgeAgent, Event, RetryPolicy};
+use dtfhe_agent::upload::{EdgeAgent, EdgeError, Event, RetryPolicy};
 use dtfhe_api::types::{unb64, ChunkInfo, DeploymentInfo, Health, IdentityRecord};
 use dtfhe_api::{Client, Identity, Role};
 use dtfhe_engine::plaintext::PlainRow;
@@ -402,7 +402,7 @@ impl AgentSet<'_> {
     fn spawn(
         &self,
         files: &[Vec<PathBuf>],
-    ) -> (Arc<Barrier>, mpsc::Receiver<Result<AgentRun, String>>) {
+    ) -> (Arc<Barrier>, mpsc::Receiver<Result<AgentRun, EdgeError>>) {
         let barrier = Arc::new(Barrier::new(self.sources.len() + 1));
         let (tx, rx) = mpsc::channel();
         for (id, paths) in self.sources.iter().zip(files) {
@@ -414,13 +414,12 @@ impl AgentSet<'_> {
             std::thread::spawn(move || {
                 barrier.wait();
                 let started = Instant::now();
-                let run = || -> Result<AgentRun, String> {
+                let run = || -> Result<AgentRun, EdgeError> {
                     let policy = RetryPolicy {
                         give_up_after: Some(deadline.left().min(Duration::from_secs(120))),
                         ..RetryPolicy::default()
                     };
-                    let agent =
-                        EdgeAgent::new(&url, id, &spool, policy).map_err(|e| e.to_string())?;
+                    let agent = EdgeAgent::new(&url, id, &spool, policy)?;
                     let mut out = AgentRun {
                         uploaded: 0,
                         before_first_chunk: 0.0,
@@ -431,24 +430,22 @@ impl AgentSet<'_> {
                             break;
                         }
                         let mut last = Instant::now();
-                        let r = agent
-                            .ingest_csv(&schema, p, &mut |e| match e {
-                                Event::Retry { .. } => {
-                                    retries.fetch_add(1, Ordering::Relaxed);
+                        let r = agent.ingest_csv(&schema, p, &mut |e| match e {
+                            Event::Retry { .. } => {
+                                retries.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Event::File { .. } => {
+                                if out.chunk_seconds.is_empty() {
+                                    out.before_first_chunk = started.elapsed().as_secs_f64();
                                 }
-                                Event::File { .. } => {
-                                    if out.chunk_seconds.is_empty() {
-                                        out.before_first_chunk = started.elapsed().as_secs_f64();
-                                    }
-                                    last = Instant::now();
-                                }
-                                Event::Chunk { .. } => {
-                                    out.chunk_seconds.push(last.elapsed().as_secs_f64());
-                                    last = Instant::now();
-                                }
-                                _ => {}
-                            })
-                            .map_err(|e| e.to_string())?;
+                                last = Instant::now();
+                            }
+                            Event::Chunk { .. } => {
+                                out.chunk_seconds.push(last.elapsed().as_secs_f64());
+                                last = Instant::now();
+                            }
+                            _ => {}
+                        })?;
                         out.uploaded += r.uploaded;
                     }
                     Ok(out)
@@ -742,7 +739,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     let (barrier, rx) = agents.spawn(&files);
     let t = Instant::now();
     barrier.wait();
-    let mut agent_errors: Vec<String> = Vec::new();
+    let mut agent_errors: Vec<EdgeError> = Vec::new();
     let mut chunk_latencies: Vec<f64> = Vec::new();
     let mut first_requests: Vec<f64> = Vec::new();
     for _ in 0..a.agents {

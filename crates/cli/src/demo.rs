@@ -507,7 +507,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
                         "{sql}: {}",
                         overall
                             .err()
-                            .unwrap_or_else(|| format!("{bad} values differ"))
+                            .map_or_else(|| format!("{bad} values differ"), |e| e.to_string())
                     ));
                 }
                 println!(

@@ -6,9 +6,7 @@
 //! library crate of a role should not print.
 #![forbid(unsafe_code)]
 
-pub mod analytics_cli;
 pub mod demo;
 pub mod error;
-pub mod platform;
 
 pub use error::CliError;

@@ -5,10 +5,12 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 use cmd::{
-    artifact::ArtifactArgs, audit::AuditArgs, bench::BenchArgs, demo::DemoArgs, ingest::IngestArgs,
-    init::InitArgs, query::QueryArgs, thread::ThreadArgs, trustee::TrusteeArgs,
+    admin::AdminArgs, agent::AgentArgs, artifact::ArtifactArgs, audit::AuditArgs, bench::BenchArgs,
+    demo::DemoArgs, features::FeaturesArgs, generate::GenerateArgs, identity::IdentityArgs,
+    ingest::IngestArgs, init::InitArgs, model::ModelArgs, query::QueryArgs, serve::ServeArgs,
+    thread::ThreadArgs, trustee::TrusteeArgs,
 };
-use dtfhe_cli::{analytics_cli, platform, CliError};
+use dtfhe_cli::CliError;
 use std::process::ExitCode;
 
 /// Confidential digital thread: statistics over factory data that nobody can read.
@@ -124,11 +126,11 @@ and release), and the same statistics in plaintext. Prints a table with the targ
     )]
     Bench(BenchArgs),
     /// Predictive maintenance: fit a ridge model from released aggregates, score rows.
-    Model(analytics_cli::ModelArgs),
+    Model(ModelArgs),
     /// Compute edge features from a raw log before it is encrypted.
-    Features(analytics_cli::FeaturesArgs),
+    Features(FeaturesArgs),
     /// Generate example data (MES production runs for OEE).
-    Generate(analytics_cli::GenerateArgs),
+    Generate(GenerateArgs),
     /// Check the store's ledger from the outside: verify, list entries, prove inclusion.
     #[command(
         long_about = "Audit a deployment's store and its ledger. `verify` replays every \
@@ -183,11 +185,11 @@ request must be signed by a registered identity; every refusal is a ledger entry
 described at /openapi.json.\n\nExample: dtfhe serve --dir platform --listen 0.0.0.0:8700 \
 --admin root=ed25519:... --trustees plant-a,plant-b,plant-c --min-group-size 5"
     )]
-    Serve(platform::ServeArgs),
+    Serve(ServeArgs),
     /// Create or show an identity file (a party's name and ed25519 key).
-    Identity(platform::IdentityArgs),
+    Identity(IdentityArgs),
     /// Register parties with a platform server (admin role).
-    Admin(platform::AdminArgs),
+    Admin(AdminArgs),
     /// Run a source's edge agent: encrypt CSV exports at the source, spool, upload.
     #[command(
         long_about = "Run a source's edge agent against a platform server. The whole CSV \
@@ -201,7 +203,7 @@ uploads its spool, and a half-uploaded file resumes where it stopped; the platfo
 `already_stored` for a chunk it has, so nothing is ever stored twice. --watch DIR ingests every \
 new *.csv once (finished files are recorded by hash in the spool)."
     )]
-    Agent(platform::AgentArgs),
+    Agent(AgentArgs),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -213,15 +215,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest(a) => cmd::ingest::run(a, &store),
         Command::Query(a) => cmd::query::run(a, &store),
         Command::Trustee(a) => cmd::trustee::run(a),
-        Command::Serve(a) => platform::run_serve(a, store),
-        Command::Identity(a) => platform::run_identity(a),
-        Command::Admin(a) => platform::run_admin(a),
-        Command::Agent(a) => platform::run_agent(a),
+        Command::Serve(a) => cmd::serve::run(a, store),
+        Command::Identity(a) => cmd::identity::run(a),
+        Command::Admin(a) => cmd::admin::run(a),
+        Command::Agent(a) => cmd::agent::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
-        Command::Model(a) => analytics_cli::run_model(a, &store),
-        Command::Features(a) => analytics_cli::run_features(a),
-        Command::Generate(a) => analytics_cli::run_generate(a),
+        Command::Model(a) => cmd::model::run(a, &store),
+        Command::Features(a) => cmd::features::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
         Command::Artifact(a) => cmd::artifact::run(a, &store),
         Command::Thread(a) => cmd::thread::run(a, &store),
         Command::Audit(a) => cmd::audit::run(a, &store),

@@ -5,7 +5,7 @@
 //! This is test and demo machinery: it reads every value in clear, so it only ever runs where
 //! the data is (the demo and the test suite), never on the platform.
 
-use dtfhe_engine::plaintext::{self, PlainRow};
+use dtfhe_engine::plaintext::{self, Mismatch, PlainRow};
 use dtfhe_engine::{plan, Catalog, Cell, EngineError, ResultSet, SOURCE_COLUMN};
 use dtfhe_model::{ColumnKind, PublicType, Schema, Value};
 
@@ -162,40 +162,27 @@ pub fn cell_matches(released: &Cell, plain: &Cell, decimals: Option<u32>) -> boo
     }
 }
 
-/// Compare two results value by value; returns the number of values checked, or the first
-/// difference (row, column, both values).
-pub fn check(released: &ResultSet, plain: &ResultSet) -> Result<usize, String> {
-    if released.columns != plain.columns {
-        return Err(format!(
-            "columns differ: {:?} vs {:?}",
-            released.columns, plain.columns
-        ));
-    }
-    if released.rows.len() != plain.rows.len() {
-        return Err(format!(
-            "{} rows released, {} in plaintext",
-            released.rows.len(),
-            plain.rows.len()
-        ));
-    }
+/// Compare two results value by value (each released value exact at its shown decimals,
+/// then within the engine's tolerance); returns the number of values checked, or the first
+/// difference (row, column, both values: the caller compares its own plaintext answers).
+pub fn check(released: &ResultSet, plain: &ResultSet) -> Result<usize, Mismatch> {
+    plaintext::compare_shape(released, plain)?;
     let mut n = 0;
     for (r, (a, b)) in released.rows.iter().zip(&plain.rows).enumerate() {
-        if a.len() != b.len() {
-            return Err(format!("row {r}: {} vs {} values", a.len(), b.len()));
-        }
         for (c, (x, y)) in a.iter().zip(b).enumerate() {
             let dec = released.decimals.get(c).copied().flatten();
             if !cell_matches(x, y, dec) {
-                return Err(format!(
-                    "row {}, column `{}`: released {x:?}, plaintext {y:?}",
-                    r + 1,
-                    released.columns[c]
-                ));
+                return Err(Mismatch::Cell {
+                    row: r,
+                    column: released.columns[c].clone(),
+                    left: x.clone(),
+                    right: y.clone(),
+                });
             }
             n += 1;
         }
     }
-    plaintext::compare(released, plain, REL_TOL, ABS_TOL).map_err(|e| e.to_string())?;
+    plaintext::compare(released, plain, REL_TOL, ABS_TOL)?;
     Ok(n)
 }
 

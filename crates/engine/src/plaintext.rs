@@ -243,6 +243,26 @@ pub enum Mismatch {
 /// Compare two results cell by cell (numbers within `abs_tol + rel_tol·max(|a|,|b|)`);
 /// `Err` describes the first mismatch (row, column, both values).
 pub fn compare(a: &ResultSet, b: &ResultSet, rel_tol: f64, abs_tol: f64) -> Result<(), Mismatch> {
+    compare_shape(a, b)?;
+    for (r, (ra, rb)) in a.rows.iter().zip(&b.rows).enumerate() {
+        for (c, (x, y)) in ra.iter().zip(rb).enumerate() {
+            if !cell_eq(x, y, rel_tol, abs_tol) {
+                let name = a.columns.get(c).map(String::as_str).unwrap_or("?");
+                return Err(Mismatch::Cell {
+                    row: r,
+                    column: name.to_string(),
+                    left: x.clone(),
+                    right: y.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two results have the same columns, row count and row widths (the checks before
+/// any cell is compared); `Err` names the first difference.
+pub fn compare_shape(a: &ResultSet, b: &ResultSet) -> Result<(), Mismatch> {
     if a.columns != b.columns {
         return Err(Mismatch::Columns {
             left: a.columns.clone(),
@@ -262,17 +282,6 @@ pub fn compare(a: &ResultSet, b: &ResultSet, rel_tol: f64, abs_tol: f64) -> Resu
                 left: ra.len(),
                 right: rb.len(),
             });
-        }
-        for (c, (x, y)) in ra.iter().zip(rb).enumerate() {
-            if !cell_eq(x, y, rel_tol, abs_tol) {
-                let name = a.columns.get(c).map(String::as_str).unwrap_or("?");
-                return Err(Mismatch::Cell {
-                    row: r,
-                    column: name.to_string(),
-                    left: x.clone(),
-                    right: y.clone(),
-                });
-            }
         }
     }
     Ok(())

@@ -18,12 +18,12 @@ use std::fmt;
 #[non_exhaustive]
 pub enum ThreadError {
     /// The schema is well-formed TOML but not a valid dataset schema.
-    #[error("{origin}: {message}")]
+    #[error("{origin}: {problem}")]
     Schema {
         /// File (or other source) the schema came from.
         origin: String,
-        /// What is wrong, naming the key or column.
-        message: String,
+        /// What is wrong and where (dataset, `[csv]` or column, and the key).
+        problem: crate::schema_error::SchemaError,
     },
 
     /// The schema is not valid TOML.

@@ -18,6 +18,7 @@ pub mod public_codec;
 pub mod reader;
 pub mod redact;
 pub mod schema;
+pub mod schema_error;
 pub mod secret_file;
 pub mod table;
 
@@ -33,6 +34,7 @@ pub use schema::{
     indicator_part, is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType,
     Schema, Stage, Usage, LANE_COLUMN, MAX_THRESHOLDS, SOURCE_COLUMN,
 };
+pub use schema_error::{SchemaError, SchemaPlace};
 pub use table::{
     read_csv_bytes, read_csv_file, EncodedColumn, PublicColumn, Table, Value, MAX_TEXT_LEN,
 };

@@ -36,8 +36,9 @@
 //! Every dataset also has an implicit public text column `source` (the data owner), added by
 //! the caller; a declared column may therefore not be called `source`.
 
-use crate::encoding::{FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
+use crate::encoding::{FixedPoint, MAX_SCALE};
 use crate::error::ThreadError;
+use crate::schema_error::{SchemaError, SchemaPlace};
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -288,9 +289,9 @@ impl Schema {
                 message: e.message().trim().to_string(),
             }
         })?;
-        parse_schema(&table).map_err(|message| ThreadError::Schema {
+        parse_schema(&table).map_err(|problem| ThreadError::Schema {
             origin: origin.to_string(),
-            message,
+            problem,
         })
     }
 
@@ -368,147 +369,180 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn check_keys(table: &Table, allowed: &[&str], place: &str) -> Result<(), String> {
-    for key in table.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(format!(
-                "{place}unknown key \"{key}\" (accepted keys: {})",
-                allowed.join(", ")
-            ));
-        }
+fn check_keys(
+    table: &Table,
+    accepted: &'static [&'static str],
+    place: &SchemaPlace,
+) -> Result<(), SchemaError> {
+    match table.keys().find(|k| !accepted.contains(&k.as_str())) {
+        Some(key) => Err(SchemaError::UnknownKey {
+            place: place.clone(),
+            key: key.clone(),
+            accepted,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-fn type_name(v: &Value) -> &'static str {
-    v.type_str()
+fn wrong_type(
+    place: &SchemaPlace,
+    key: &'static str,
+    expected: &'static str,
+    v: &Value,
+) -> SchemaError {
+    SchemaError::WrongType {
+        place: place.clone(),
+        key,
+        expected,
+        found: v.type_str(),
+    }
 }
 
-fn get_str<'a>(table: &'a Table, key: &str, place: &str) -> Result<Option<&'a str>, String> {
+fn missing(place: &SchemaPlace, key: &'static str, hint: &'static str) -> SchemaError {
+    SchemaError::Missing {
+        place: place.clone(),
+        key,
+        hint,
+    }
+}
+
+fn unknown_value(
+    place: &SchemaPlace,
+    key: &'static str,
+    value: &str,
+    expected: &'static str,
+) -> SchemaError {
+    SchemaError::UnknownValue {
+        place: place.clone(),
+        key,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+fn get_str<'a>(
+    table: &'a Table,
+    key: &'static str,
+    place: &SchemaPlace,
+) -> Result<Option<&'a str>, SchemaError> {
     match table.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(v) => Err(format!(
-            "{place}\"{key}\" must be a string, found {}",
-            type_name(v)
-        )),
+        Some(v) => Err(wrong_type(place, key, "a string", v)),
     }
 }
 
-fn get_bool(table: &Table, key: &str, place: &str) -> Result<Option<bool>, String> {
+fn get_bool(
+    table: &Table,
+    key: &'static str,
+    place: &SchemaPlace,
+) -> Result<Option<bool>, SchemaError> {
     match table.get(key) {
         None => Ok(None),
         Some(Value::Boolean(b)) => Ok(Some(*b)),
-        Some(v) => Err(format!(
-            "{place}\"{key}\" must be true or false, found {}",
-            type_name(v)
-        )),
+        Some(v) => Err(wrong_type(place, key, "true or false", v)),
     }
 }
 
-fn get_number(table: &Table, key: &str, place: &str) -> Result<Option<f64>, String> {
+fn get_number(
+    table: &Table,
+    key: &'static str,
+    place: &SchemaPlace,
+) -> Result<Option<f64>, SchemaError> {
     match table.get(key) {
         None => Ok(None),
         Some(Value::Float(f)) if f.is_finite() => Ok(Some(*f)),
-        Some(Value::Float(_)) => Err(format!("{place}\"{key}\" must be a finite number")),
-        Some(Value::Integer(i)) => {
-            // Exactly representable as f64 (and far beyond any accepted range otherwise).
-            if i.unsigned_abs() > (1u64 << 53) {
-                Err(format!(
-                    "{place}\"{key}\" ({i}) exceeds the supported magnitude 2^40 \
-                     ({MAX_SCALED_MAGNITUDE})"
-                ))
-            } else {
-                Ok(Some(*i as f64))
-            }
-        }
-        Some(v) => Err(format!(
-            "{place}\"{key}\" must be a number, found {}",
-            type_name(v)
-        )),
+        Some(Value::Float(_)) => Err(SchemaError::NotFinite {
+            place: place.clone(),
+            key,
+        }),
+        // Exactly representable as f64 (and far beyond any accepted range otherwise).
+        Some(Value::Integer(i)) if i.unsigned_abs() > (1u64 << 53) => Err(SchemaError::TooLarge {
+            place: place.clone(),
+            key,
+            value: *i,
+        }),
+        Some(Value::Integer(i)) => Ok(Some(*i as f64)),
+        Some(v) => Err(wrong_type(place, key, "a number", v)),
     }
 }
 
-fn parse_schema(table: &Table) -> Result<Schema, String> {
-    check_keys(table, TOP_KEYS, "")?;
-    if let Some(v) = table.get("description") {
-        if !v.is_str() {
-            return Err("\"description\" must be a string".to_string());
-        }
-    }
-    let dataset = get_str(table, "dataset", "")?
-        .ok_or("missing \"dataset\" (the SQL table name)")?
+fn parse_schema(table: &Table) -> Result<Schema, SchemaError> {
+    let top = &SchemaPlace::Dataset;
+    check_keys(table, TOP_KEYS, top)?;
+    get_str(table, "description", top)?;
+    let dataset = get_str(table, "dataset", top)?
+        .ok_or_else(|| missing(top, "dataset", " (the SQL table name)"))?
         .to_string();
     if !is_identifier(&dataset) {
-        return Err(format!(
-            "\"dataset\" = \"{dataset}\" is not an identifier \
-             ([A-Za-z_][A-Za-z0-9_]*, at most {MAX_IDENTIFIER_LEN} characters)"
-        ));
+        return Err(SchemaError::BadDatasetName { name: dataset });
     }
-    let stage_text = get_str(table, "stage", "")?
-        .ok_or("missing \"stage\" (design, manufacturing or maintenance)")?;
+    let stage_text = get_str(table, "stage", top)?
+        .ok_or_else(|| missing(top, "stage", " (design, manufacturing or maintenance)"))?;
     let stage = Stage::parse(stage_text).ok_or_else(|| {
-        format!("unknown stage \"{stage_text}\" (expected design, manufacturing or maintenance)")
+        unknown_value(
+            top,
+            "stage",
+            stage_text,
+            "design, manufacturing or maintenance",
+        )
     })?;
     let csv = match table.get("csv") {
         None => CsvOptions::default(),
         Some(Value::Table(t)) => parse_csv(t)?,
-        Some(v) => return Err(format!("\"csv\" must be a table, found {}", type_name(v))),
+        Some(v) => return Err(wrong_type(top, "csv", "a table", v)),
     };
     let cols = match table.get("columns") {
-        None => return Err("missing \"columns\" (declare them with [[columns]])".to_string()),
+        None => return Err(missing(top, "columns", " (declare them with [[columns]])")),
         Some(Value::Array(a)) => a,
         Some(v) => {
-            return Err(format!(
-                "\"columns\" must be an array of tables ([[columns]]), found {}",
-                type_name(v)
+            return Err(wrong_type(
+                top,
+                "columns",
+                "an array of tables ([[columns]])",
+                v,
             ))
         }
     };
     if cols.is_empty() {
-        return Err("\"columns\" is empty: declare at least one column".to_string());
+        return Err(SchemaError::Empty {
+            place: top.clone(),
+            key: "columns",
+            hint: ": declare at least one column",
+        });
     }
     if cols.len() > MAX_COLUMNS {
-        return Err(format!(
-            "{} columns declared; at most {MAX_COLUMNS} are supported",
-            cols.len()
-        ));
+        return Err(SchemaError::TooManyColumns { count: cols.len() });
     }
     let mut columns: Vec<ColumnSpec> = Vec::with_capacity(cols.len());
-    for (i, v) in cols.iter().enumerate() {
-        let t = match v {
-            Value::Table(t) => t,
-            other => {
-                return Err(format!(
-                    "columns[{i}] must be a table, found {}",
-                    type_name(other)
-                ))
-            }
+    for (index, v) in cols.iter().enumerate() {
+        let Value::Table(t) = v else {
+            return Err(SchemaError::ColumnNotTable {
+                index,
+                found: v.type_str(),
+            });
         };
-        let col = parse_column(t, i)?;
+        let col = parse_column(t, index)?;
         if let Some(prev) = columns
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(&col.name))
         {
-            return Err(format!(
-                "column \"{}\" is declared twice (column names are case-insensitive; \
-                 first declared as \"{}\")",
-                col.name, prev.name
-            ));
+            return Err(SchemaError::DuplicateColumn {
+                name: col.name,
+                first: prev.name.clone(),
+            });
         }
         columns.push(col);
     }
-    let lanes = match get_str(table, "lanes", "")? {
+    let lanes = match get_str(table, "lanes", top)? {
         None => None,
         Some(name) => {
             let col = columns
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| format!("\"lanes\" = \"{name}\" names no declared column"))?;
+                .ok_or_else(|| SchemaError::LanesUnknown { name: name.into() })?;
             if col.is_encrypted() || col.nullable {
-                return Err(format!(
-                    "\"lanes\" = \"{name}\" must name a public, non-nullable column (the product id)"
-                ));
+                return Err(SchemaError::LanesNotPublic { name: name.into() });
             }
             Some(col.name.clone())
         }
@@ -522,161 +556,71 @@ fn parse_schema(table: &Table) -> Result<Schema, String> {
     })
 }
 
-fn parse_csv(t: &Table) -> Result<CsvOptions, String> {
-    check_keys(t, CSV_KEYS, "[csv]: ")?;
-    let header = get_bool(t, "header", "[csv]: ")?.unwrap_or(true);
-    let delimiter = match get_str(t, "delimiter", "[csv]: ")? {
+fn parse_csv(t: &Table) -> Result<CsvOptions, SchemaError> {
+    let place = &SchemaPlace::Csv;
+    check_keys(t, CSV_KEYS, place)?;
+    let header = get_bool(t, "header", place)?.unwrap_or(true);
+    let delimiter = match get_str(t, "delimiter", place)? {
         None => Some(b','),
         Some(" ") | Some("whitespace") => None,
-        Some(d) => {
-            let bytes = d.as_bytes();
-            if bytes.len() != 1 || !bytes[0].is_ascii() || matches!(bytes[0], b'"' | b'\n' | b'\r')
-            {
-                return Err(format!(
-                    "[csv]: delimiter {d:?} is not supported (use one ASCII character such as \
-                     \",\", \";\" or \"\\t\", or \"whitespace\")"
-                ));
+        Some(d) => match d.as_bytes() {
+            [b] if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') => Some(*b),
+            _ => {
+                return Err(SchemaError::BadDelimiter {
+                    delimiter: d.to_string(),
+                })
             }
-            Some(bytes[0])
-        }
+        },
     };
     Ok(CsvOptions { delimiter, header })
 }
 
-fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
-    let anon = format!("columns[{index}]: ");
-    let name = get_str(t, "name", &anon)?
-        .ok_or_else(|| format!("{anon}missing \"name\""))?
+fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, SchemaError> {
+    let name = get_str(t, "name", &SchemaPlace::ColumnAt(index))?
+        .ok_or_else(|| missing(&SchemaPlace::ColumnAt(index), "name", ""))?
         .to_string();
     if !is_identifier(&name) {
-        return Err(format!(
-            "{anon}column name \"{name}\" is not an identifier \
-             ([A-Za-z_][A-Za-z0-9_]*, at most {MAX_IDENTIFIER_LEN} characters)"
-        ));
+        return Err(SchemaError::BadColumnName { index, name });
     }
-    let place = format!("column \"{name}\": ");
-    check_keys(t, COLUMN_KEYS, &place)?;
+    let place = &SchemaPlace::Column(name.clone());
+    check_keys(t, COLUMN_KEYS, place)?;
     if name.eq_ignore_ascii_case(SOURCE_COLUMN) {
-        return Err(format!(
-            "{place}the name \"{SOURCE_COLUMN}\" is reserved (every dataset has an implicit \
-             public column \"{SOURCE_COLUMN}\" naming the data owner); rename the column and \
-             keep the CSV header with source = \"{name}\""
-        ));
+        return Err(SchemaError::ReservedName { name });
     }
     for key in ["description", "unit"] {
-        get_str(t, key, &place)?;
+        get_str(t, key, place)?;
     }
-    let source = match get_str(t, "source", &place)? {
-        Some(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Err(format!("{place}\"source\" is empty"));
-            }
-            s.to_string()
-        }
-        None => name.clone(),
-    };
-    let nullable = get_bool(t, "nullable", &place)?.unwrap_or(false);
-    let key = match get_str(t, "role", &place)? {
-        None | Some("attribute") => false,
-        Some("key") => true,
-        Some(other) => {
-            return Err(format!(
-                "{place}unknown role \"{other}\" (expected key or attribute)"
-            ))
-        }
-    };
-    let kind_text = get_str(t, "kind", &place)?
-        .ok_or_else(|| format!("{place}missing \"kind\" (public or encrypted)"))?;
-    let kind = match kind_text {
-        "public" => {
-            for key in ["scale", "min", "max", "usage", "thresholds"] {
-                if t.contains_key(key) {
-                    return Err(format!(
-                        "{place}\"{key}\" applies only to encrypted columns (this one is public)"
-                    ));
-                }
-            }
-            let ty = get_str(t, "type", &place)?.ok_or_else(|| {
-                format!("{place}missing \"type\" (integer, decimal or text) for a public column")
-            })?;
-            let ty = match ty {
-                "integer" => PublicType::Integer,
-                "decimal" => PublicType::Decimal,
-                "text" => PublicType::Text,
-                other => {
-                    return Err(format!(
-                        "{place}unknown type \"{other}\" (expected integer, decimal or text)"
-                    ))
-                }
-            };
-            ColumnKind::Public(ty)
-        }
-        "encrypted" => {
-            if key {
-                return Err(format!(
-                    "{place}role \"key\" applies only to public columns (an encrypted value \
-                     identifies no row to anyone)"
-                ));
-            }
-            if t.contains_key("type") {
-                return Err(format!(
-                    "{place}\"type\" applies only to public columns (encrypted columns are \
-                     always numeric: declare scale, min and max)"
-                ));
-            }
-            let scale = match t.get("scale") {
-                None => {
-                    return Err(format!(
-                        "{place}missing \"scale\" (decimal digits kept, 0..={MAX_SCALE}) for an \
-                         encrypted column"
-                    ))
-                }
-                Some(Value::Integer(s)) if (0..=i64::from(MAX_SCALE)).contains(s) => *s as u32,
-                Some(Value::Integer(s)) => {
-                    return Err(format!(
-                        "{place}scale {s} is out of range (0..={MAX_SCALE})"
-                    ))
-                }
-                Some(v) => {
-                    return Err(format!(
-                        "{place}\"scale\" must be an integer, found {}",
-                        type_name(v)
-                    ))
-                }
-            };
-            let min = get_number(t, "min", &place)?
-                .ok_or_else(|| format!("{place}missing \"min\" for an encrypted column"))?;
-            let max = get_number(t, "max", &place)?
-                .ok_or_else(|| format!("{place}missing \"max\" for an encrypted column"))?;
-            if min > max {
-                return Err(format!("{place}min ({min}) is greater than max ({max})"));
-            }
-            let codec = FixedPoint::new(scale, min, max).map_err(|e| match e {
-                ThreadError::Codec { reason } => format!("{place}{reason}"),
-                other => format!("{place}{other}"),
-            })?;
-            let usage = match get_str(t, "usage", &place)? {
-                None | Some("product") => Usage::Product,
-                Some("sum") => Usage::Sum,
-                Some(other) => {
-                    return Err(format!(
-                        "{place}unknown usage \"{other}\" (expected product or sum)"
-                    ))
-                }
-            };
-            let thresholds = parse_thresholds(t, &codec, &place)?;
-            ColumnKind::Encrypted(EncryptedSpec {
-                codec,
-                usage,
-                thresholds,
+    let source = match get_str(t, "source", place)?.map(str::trim) {
+        Some("") => {
+            return Err(SchemaError::Empty {
+                place: place.clone(),
+                key: "source",
+                hint: "",
             })
         }
-        other => {
-            return Err(format!(
-                "{place}unknown kind \"{other}\" (expected public or encrypted)"
-            ))
+        Some(s) => s.to_string(),
+        None => name.clone(),
+    };
+    let nullable = get_bool(t, "nullable", place)?.unwrap_or(false);
+    let key = match get_str(t, "role", place)? {
+        None | Some("attribute") => false,
+        Some("key") => true,
+        Some(other) => return Err(unknown_value(place, "role", other, "key or attribute")),
+    };
+    let kind = match get_str(t, "kind", place)? {
+        None => return Err(missing(place, "kind", " (public or encrypted)")),
+        Some("public") => ColumnKind::Public(parse_public(t, place)?),
+        Some("encrypted") => {
+            if key {
+                return Err(SchemaError::PublicOnly {
+                    place: place.clone(),
+                    what: "role \"key\"",
+                    why: "an encrypted value identifies no row to anyone",
+                });
+            }
+            ColumnKind::Encrypted(parse_encrypted(t, place)?)
         }
+        Some(other) => return Err(unknown_value(place, "kind", other, "public or encrypted")),
     };
     Ok(ColumnSpec {
         name,
@@ -687,69 +631,152 @@ fn parse_column(t: &Table, index: usize) -> Result<ColumnSpec, String> {
     })
 }
 
+/// The type of a public column (`type`; none of the encrypted columns' keys).
+fn parse_public(t: &Table, place: &SchemaPlace) -> Result<PublicType, SchemaError> {
+    for key in ["scale", "min", "max", "usage", "thresholds"] {
+        if t.contains_key(key) {
+            return Err(SchemaError::EncryptedOnly {
+                place: place.clone(),
+                key,
+            });
+        }
+    }
+    match get_str(t, "type", place)? {
+        None => Err(missing(
+            place,
+            "type",
+            " (integer, decimal or text) for a public column",
+        )),
+        Some("integer") => Ok(PublicType::Integer),
+        Some("decimal") => Ok(PublicType::Decimal),
+        Some("text") => Ok(PublicType::Text),
+        Some(other) => Err(unknown_value(
+            place,
+            "type",
+            other,
+            "integer, decimal or text",
+        )),
+    }
+}
+
+/// The declaration of an encrypted column: scale, range, usage, thresholds.
+fn parse_encrypted(t: &Table, place: &SchemaPlace) -> Result<EncryptedSpec, SchemaError> {
+    if t.contains_key("type") {
+        return Err(SchemaError::PublicOnly {
+            place: place.clone(),
+            what: "\"type\"",
+            why: "encrypted columns are always numeric: declare scale, min and max",
+        });
+    }
+    let scale = match t.get("scale") {
+        None => {
+            return Err(SchemaError::MissingScale {
+                place: place.clone(),
+            })
+        }
+        Some(Value::Integer(s)) => u32::try_from(*s)
+            .ok()
+            .filter(|s| *s <= MAX_SCALE)
+            .ok_or_else(|| SchemaError::ScaleOutOfRange {
+                place: place.clone(),
+                scale: *s,
+            })?,
+        Some(v) => return Err(wrong_type(place, "scale", "an integer", v)),
+    };
+    let min = get_number(t, "min", place)?
+        .ok_or_else(|| missing(place, "min", " for an encrypted column"))?;
+    let max = get_number(t, "max", place)?
+        .ok_or_else(|| missing(place, "max", " for an encrypted column"))?;
+    if min > max {
+        return Err(SchemaError::MinAboveMax {
+            place: place.clone(),
+            min,
+            max,
+        });
+    }
+    let codec = FixedPoint::new(scale, min, max).map_err(|e| SchemaError::Codec {
+        place: place.clone(),
+        reason: match e {
+            ThreadError::Codec { reason } => reason,
+            other => other.to_string(),
+        },
+    })?;
+    let usage = match get_str(t, "usage", place)? {
+        None | Some("product") => Usage::Product,
+        Some("sum") => Usage::Sum,
+        Some(other) => return Err(unknown_value(place, "usage", other, "product or sum")),
+    };
+    let thresholds = parse_thresholds(t, &codec, place)?;
+    Ok(EncryptedSpec {
+        codec,
+        usage,
+        thresholds,
+    })
+}
+
 /// `thresholds = [...]`: numbers, strictly increasing, within [min, max], exact at the
 /// column's scale, at most [`MAX_THRESHOLDS`]; kept as scaled integers.
-fn parse_thresholds(t: &Table, codec: &FixedPoint, place: &str) -> Result<Vec<i64>, String> {
+fn parse_thresholds(
+    t: &Table,
+    codec: &FixedPoint,
+    place: &SchemaPlace,
+) -> Result<Vec<i64>, SchemaError> {
     let list = match t.get("thresholds") {
         None => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(v) => {
-            return Err(format!(
-                "{place}\"thresholds\" must be an array of numbers, found {}",
-                type_name(v)
-            ))
-        }
+        Some(v) => return Err(wrong_type(place, "thresholds", "an array of numbers", v)),
     };
     if list.is_empty() {
-        return Err(format!(
-            "{place}\"thresholds\" is empty: declare at least one edge or remove the key"
-        ));
+        return Err(SchemaError::Empty {
+            place: place.clone(),
+            key: "thresholds",
+            hint: ": declare at least one edge or remove the key",
+        });
     }
     if list.len() > MAX_THRESHOLDS {
-        return Err(format!(
-            "{place}{} thresholds declared; at most {MAX_THRESHOLDS} are supported",
-            list.len()
-        ));
+        return Err(SchemaError::TooManyThresholds {
+            place: place.clone(),
+            count: list.len(),
+        });
     }
     let mut out: Vec<i64> = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        let x = match v {
+    for (index, v) in list.iter().enumerate() {
+        let value = match v {
             Value::Float(f) if f.is_finite() => *f,
             Value::Integer(n) if n.unsigned_abs() <= 1u64 << 53 => *n as f64,
             other => {
-                return Err(format!(
-                    "{place}thresholds[{i}] must be a finite number, found {}",
-                    match other {
+                return Err(SchemaError::ThresholdNotNumber {
+                    place: place.clone(),
+                    index,
+                    found: match other {
                         Value::Float(_) | Value::Integer(_) => other.to_string(),
-                        _ => type_name(other).to_string(),
-                    }
-                ))
+                        _ => other.type_str().to_string(),
+                    },
+                })
             }
         };
         // `{}` on f64 prints the shortest text that reads back to the same number.
-        let scaled = codec.scaled_exact(&format!("{x}")).ok_or_else(|| {
-            format!(
-                "{place}threshold {x} is not exactly representable at scale {} (at most {} \
-                 decimal digit{})",
-                codec.scale,
-                codec.scale,
-                if codec.scale == 1 { "" } else { "s" }
-            )
+        let scaled = codec.scaled_exact(&format!("{value}")).ok_or_else(|| {
+            SchemaError::ThresholdNotExact {
+                place: place.clone(),
+                value,
+                scale: codec.scale,
+            }
         })?;
         if scaled < codec.min_scaled || scaled > codec.max_scaled {
-            return Err(format!(
-                "{place}threshold {x} is outside the declared range [{}, {}]",
-                codec.min_text(),
-                codec.max_text()
-            ));
+            return Err(SchemaError::ThresholdOutOfRange {
+                place: place.clone(),
+                value,
+                min: codec.min_text(),
+                max: codec.max_text(),
+            });
         }
-        if let Some(&prev) = out.last() {
-            if scaled <= prev {
-                return Err(format!(
-                    "{place}thresholds must be strictly increasing: {x} follows {}",
-                    codec.scaled_text(prev)
-                ));
-            }
+        if let Some(&prev) = out.last().filter(|&&prev| scaled <= prev) {
+            return Err(SchemaError::ThresholdsNotIncreasing {
+                place: place.clone(),
+                value,
+                previous: codec.scaled_text(prev),
+            });
         }
         out.push(scaled);
     }

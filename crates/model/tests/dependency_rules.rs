@@ -28,7 +28,12 @@ const RULES: &[(&str, &[&str])] = &[
         "dtfhe-release",
         &["dtfhe-model", "dtfhe-crypto", "dtfhe-engine"],
     ),
-    ("dtfhe-api", &["dtfhe-model", "dtfhe-ledger"]),
+    // Wire types and the blocking client; with crypto to decode the deployment's keys
+    // (`remote`), shared by the trustee daemon and the analyst.
+    (
+        "dtfhe-api",
+        &["dtfhe-model", "dtfhe-ledger", "dtfhe-crypto"],
+    ),
     // Roles: none of them links the store or the server, except the server itself.
     (
         "dtfhe-trustee",
@@ -70,8 +75,8 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-agent",
         ],
     ),
-    // The analyst's machine: networked query and remote audit; no store, no server. The
-    // trustee crate for the daemon's helpers that read the platform's deployment and schemas.
+    // The analyst's machine: networked query and remote audit; no store, no server, no
+    // trustee (it reads the deployment and schemas with `dtfhe_api::remote`).
     (
         "dtfhe-analyst",
         &[
@@ -81,7 +86,6 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-engine",
             "dtfhe-release",
             "dtfhe-api",
-            "dtfhe-trustee",
         ],
     ),
     // Measurements: drive the roles as their users do.
@@ -273,8 +277,18 @@ fn the_checker_reports_forbidden_and_undeclared_edges() {
         .get_mut("dtfhe-cli")
         .expect("cli")
         .push(normal("dtfhe-testkit"));
+    // The analyst must not link a trustee (its key-share code) to read the deployment.
+    crates
+        .get_mut("dtfhe-analyst")
+        .expect("analyst")
+        .push(normal("dtfhe-trustee"));
     crates.insert("dtfhe-newcomer".into(), vec![normal("dtfhe-model")]);
     let bad = violations(&crates);
+    assert!(
+        bad.iter()
+            .any(|m| m.contains("`dtfhe-analyst` -> `dtfhe-trustee`")),
+        "{bad:?}"
+    );
     assert!(
         bad.iter()
             .any(|m| m.contains("`dtfhe-engine` -> `dtfhe-store`")),

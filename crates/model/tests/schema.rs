@@ -380,3 +380,46 @@ fn bad_thresholds_name_the_column() {
         "{e}"
     );
 }
+
+/// The problem is typed: a caller matches on what and where, not on the message.
+#[test]
+fn schema_problems_are_typed_with_their_place() {
+    use dtfhe_model::{SchemaError, SchemaPlace};
+    let problem = |text: &str| match Schema::from_toml_str(text, "bad.toml") {
+        Err(ThreadError::Schema { origin, problem }) => {
+            assert_eq!(origin, "bad.toml");
+            problem
+        }
+        other => panic!("expected a schema problem, got {other:?}"),
+    };
+    let p = problem(&with_column(
+        "name = \"a\"\nknd = \"public\"\ntype = \"text\"",
+    ));
+    assert!(
+        matches!(&p, SchemaError::UnknownKey { key, .. } if key == "knd"),
+        "{p:?}"
+    );
+    assert_eq!(p.place(), SchemaPlace::Column("a".into()));
+    let p = problem(&with_column("kind = \"public\"\ntype = \"text\""));
+    assert!(
+        matches!(p, SchemaError::Missing { key: "name", .. }),
+        "{p:?}"
+    );
+    assert_eq!(p.place(), SchemaPlace::ColumnAt(0));
+    let p = problem(&s2_with("[643.5, 643.0]"));
+    assert!(
+        matches!(p, SchemaError::ThresholdsNotIncreasing { .. }),
+        "{p:?}"
+    );
+    assert_eq!(p.place(), SchemaPlace::Column("s2".into()));
+    let p = problem("dataset = \"d\"\nstage = \"design\"\n[csv]\ndelimiter = \"ab\"\n");
+    assert_eq!(
+        p,
+        SchemaError::BadDelimiter {
+            delimiter: "ab".into()
+        }
+    );
+    assert_eq!(p.place(), SchemaPlace::Csv);
+    let p = problem("stage = \"design\"\n");
+    assert_eq!(p.place(), SchemaPlace::Dataset);
+}

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use error::{ApiProblem, ServerError};
-pub use state::{AppState, ServeOptions};
+pub use state::{parse_admin, AppState, ServeOptions};
 
 /// The router with every route, and the OpenAPI document describing them.
 pub fn app(state: Arc<AppState>) -> axum::Router {
@@ -43,6 +43,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 /// SIGTERM. Prints the bound address on stdout (`listening on ADDR`), so a caller that asked
 /// for port 0 learns the port.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServerError> {
+    opts.check()?;
     let listen = opts.listen;
     // Opening (and at the end dropping) the store runs on a blocking thread: the PostgreSQL
     // client blocks on its own runtime, which must not happen on an async worker.

@@ -39,6 +39,51 @@ pub struct ServeOptions {
     pub preset: String,
 }
 
+impl ServeOptions {
+    /// Checks the start options before anything is opened or created (bad input changes
+    /// nothing): the trustee names valid and distinct, k at least 1, the first admin's name
+    /// and key well-formed.
+    pub fn check(&self) -> Result<(), ServerError> {
+        for (i, t) in self.trustees.iter().enumerate() {
+            if !dtfhe_model::names::is_party_name(t) || self.trustees[..i].contains(t) {
+                return Err(ServerError::Config(format!(
+                    "--trustees: `{t}` is not a valid name or is listed twice"
+                )));
+            }
+        }
+        if self.min_group_size == 0 {
+            return Err(ServerError::Config(
+                "--min-group-size must be at least 1".into(),
+            ));
+        }
+        if let Some((name, key)) = &self.admin {
+            check_admin(name, key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the first admin of `dtfhe serve --admin NAME=ed25519:KEY` into (name, key text),
+/// both checked.
+pub fn parse_admin(spec: &str) -> Result<(String, String), ServerError> {
+    let (name, key) = spec
+        .split_once('=')
+        .ok_or_else(|| ServerError::Config("--admin: expected NAME=ed25519:KEY".into()))?;
+    check_admin(name, key)?;
+    Ok((name.to_string(), key.trim().to_string()))
+}
+
+fn check_admin(name: &str, key: &str) -> Result<(), ServerError> {
+    if !dtfhe_model::names::is_party_name(name) {
+        return Err(ServerError::Config(format!(
+            "--admin: name {name:?} must be 1-64 of letters, digits, '-', '_' or '.'"
+        )));
+    }
+    dtfhe_api::identity::parse_public_key(key)
+        .map_err(|e| ServerError::Config(format!("--admin: {e}")))?;
+    Ok(())
+}
+
 /// Everything a request handler can reach.
 pub struct AppState {
     /// The start options.
@@ -192,4 +237,52 @@ pub fn register_in(store: &mut Store, actor: &str, r: &IdentityRecord) -> Result
         &[*blake3::hash(key.as_bytes()).as_bytes()],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(trustees: &[&str], k: u32, admin: Option<(&str, &str)>) -> ServeOptions {
+        ServeOptions {
+            dir: PathBuf::from("/nonexistent/platform"),
+            store: StoreLocation::Sqlite,
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin: admin.map(|(n, k)| (n.to_string(), k.to_string())),
+            trustees: trustees.iter().map(|t| t.to_string()).collect(),
+            min_group_size: k,
+            preset: "bfv-16384".into(),
+        }
+    }
+
+    /// Bad start options are refused before anything is opened, naming the option.
+    #[test]
+    fn start_options_are_checked_first() {
+        let key = dtfhe_api::Identity::generate("root")
+            .expect("identity")
+            .public_key_string();
+        assert!(opts(&["a", "b"], 5, Some(("root", &key))).check().is_ok());
+        for (o, want) in [
+            (opts(&["a", "a"], 5, None), "--trustees"),
+            (opts(&["a", "b/c"], 5, None), "--trustees"),
+            (opts(&["a"], 0, None), "--min-group-size"),
+            (opts(&["a"], 5, Some(("bad name", key.as_str()))), "--admin"),
+            (opts(&["a"], 5, Some(("root", "ed25519:AAAA"))), "--admin"),
+        ] {
+            match o.check() {
+                Err(ServerError::Config(m)) => assert!(m.starts_with(want), "{m}"),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse_admin(&format!("root={key}")).expect("valid"),
+            ("root".to_string(), key.clone())
+        );
+        for bad in ["root", "=ed25519:AAAA", "root=nonsense"] {
+            assert!(
+                matches!(parse_admin(bad), Err(ServerError::Config(_))),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
 use dtfhe_api::reader::RemoteReader;
 use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
-use dtfhe_api::types::{b64, unb64, DatasetInfo, DeploymentInfo, IdentityRecord};
+use dtfhe_api::remote::{remote_deployment, remote_schemas, RemoteDeployment, RemoteError};
+use dtfhe_api::types::{b64, unb64, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
-use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::ceremony::net::{
     aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonySeed,
     PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
@@ -36,7 +36,6 @@ use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::Catalog;
-use dtfhe_model::Schema;
 use dtfhe_release::pipeline::build_request;
 use dtfhe_release::{LocalPolicy, Policy};
 
@@ -95,9 +94,24 @@ pub enum DaemonError {
     /// The trustee's own directory or a crypto step failed.
     #[error(transparent)]
     Trustee(#[from] TrusteeError),
+    /// The platform's deployment or schemas cannot be used.
+    #[error(transparent)]
+    Remote(RemoteError),
     /// The platform's answers are inconsistent or the setup is wrong.
     #[error("{0}")]
     Protocol(String),
+}
+
+impl From<RemoteError> for DaemonError {
+    /// API failures stay API failures (retried by the review loop), a key that does not
+    /// decode is a crypto failure; the rest is the platform's.
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Api(e) => DaemonError::Api(e),
+            RemoteError::Keys(e) => crypto(e),
+            other => DaemonError::Remote(other),
+        }
+    }
 }
 
 fn crypto(e: dtfhe_crypto::CryptoError) -> DaemonError {
@@ -111,48 +125,6 @@ pub enum Decision {
     Approved(usize),
     /// Refused, with the reason sent.
     Refused(ReviewRefusal),
-}
-
-/// Every registered dataset schema, from `GET /v1/datasets`.
-pub fn remote_schemas(client: &Client) -> Result<Vec<Schema>, DaemonError> {
-    let list: Vec<DatasetInfo> = client.get_json("/v1/datasets")?;
-    list.into_iter()
-        .map(|d| {
-            Schema::from_toml_str(&d.schema_toml, &format!("schema of `{}`", d.name)).map_err(|e| {
-                DaemonError::Protocol(format!("registered schema of `{}`: {e}", d.name))
-            })
-        })
-        .collect()
-}
-
-/// The deployment with its parameters and multiplier.
-pub struct RemoteDeployment {
-    /// The public record.
-    pub info: DeploymentInfo,
-    /// Its parameters.
-    pub params: Params,
-    /// The multiplier (relinearisation key).
-    pub multiplier: Multiplier,
-}
-
-dtfhe_model::debug_public_fields!(RemoteDeployment, |v| {
-    preset: v.info.preset,
-    trustees: v.info.trustees,
-});
-
-/// `GET /v1/deployment`, decoded.
-pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, DaemonError> {
-    let info: DeploymentInfo = client.get_json("/v1/deployment")?;
-    let params = dtfhe_crypto::params_by_name(&info.preset).map_err(crypto)?;
-    let relin =
-        unb64("relin_key", &info.relin_key).map_err(|e| DaemonError::Protocol(e.to_string()))?;
-    let relin = codec::decode_relin_key(&params, &relin).map_err(crypto)?;
-    let multiplier = Multiplier::new(&params, relin).map_err(crypto)?;
-    Ok(RemoteDeployment {
-        info,
-        params,
-        multiplier,
-    })
 }
 
 /// Runs the trustee: ceremony if one is in progress, then reviews until stopped (or once).
@@ -723,7 +695,7 @@ fn review(
 
     // Re-derive: plan with the registered schemas, compute over the signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
-        DaemonError::Api(e) => api(e),
+        RemoteError::Api(e) => api(e),
         other => Review::Refuse(ReviewRefusal::Schemas(other)),
     })?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());

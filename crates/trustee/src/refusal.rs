@@ -8,7 +8,9 @@ use dtfhe_api::ApiError;
 use dtfhe_crypto::CryptoError;
 use dtfhe_engine::EngineError;
 
-use crate::daemon::{DaemonError, MISMATCH_REASON};
+use dtfhe_api::remote::RemoteError;
+
+use crate::daemon::MISMATCH_REASON;
 
 /// Why a trustee refused a release request (the reason sent to the platform and analyst).
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +55,7 @@ pub enum ReviewRefusal {
     RecipientKey(CryptoError),
     /// The registered schemas cannot be used.
     #[error("{0}")]
-    Schemas(DaemonError),
+    Schemas(RemoteError),
     /// The SQL does not plan against the registered schemas.
     #[error("the query cannot be planned: {0}")]
     Plan(EngineError),

@@ -6,7 +6,6 @@ use dtfhe_cli::CliError;
 use dtfhe_embedded::audit;
 use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{LogFormat, Target};
@@ -67,9 +66,7 @@ pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
         AuditCommand::Verify {
             target: Target { dir: Some(dir), .. },
             ..
-        } => {
-            format!("{}\n", audit::verify(at(&dir))?)
-        }
+        } => audit::verify(at(&dir))?.to_string(),
         AuditCommand::Verify {
             target:
                 Target {
@@ -80,10 +77,9 @@ pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
             store_key,
             ciphertexts,
             ..
-        } => format!(
-            "{}\n",
-            remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?
-        ),
+        } => {
+            remote_audit::verify(&server, &identity, store_key.as_deref(), ciphertexts)?.to_string()
+        }
         AuditCommand::Verify { .. } => {
             return Err(CliError::Usage(
                 "audit verify needs --dir D, or --server URL --identity F".into(),
@@ -113,8 +109,6 @@ pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
             ))
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    super::print_out(&text);
     Ok(())
 }

@@ -7,7 +7,7 @@ use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
 use std::path::{Path, PathBuf};
 
-use super::DisclosureArgs;
+use super::{DisclosureArgs, ParamsArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
@@ -20,15 +20,8 @@ pub(crate) struct InitArgs {
     /// k: smallest number of rows any released group may have.
     #[arg(long, value_name = "K", default_value_t = 5)]
     min_group_size: u32,
-    /// BFV parameter preset. bfv-16384 allows masked products (WHERE/GROUP BY with
-    /// variances, correlations); bfv-8192 is faster and smaller but refuses those.
-    #[arg(long, value_name = "NAME", default_value = "bfv-16384",
-          value_parser = ["bfv-16384", "bfv-8192"])]
-    preset: String,
-    /// Custom BFV parameters from a TOML file (`degree`, `plaintext`, `moduli`), validated
-    /// like the presets (128-bit size bound, t prime, t ≡ 1 mod 2N, t below every modulus).
-    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
-    params: Option<PathBuf>,
+    #[command(flatten)]
+    params: ParamsArgs,
     #[command(flatten)]
     disclosure: DisclosureArgs,
 }
@@ -41,16 +34,7 @@ pub(crate) fn run(a: InitArgs, store: &StoreLocation) -> Result<(), CliError> {
         dir: at(&a.dir),
         trustees: trustees.clone(),
         min_group_size: a.min_group_size,
-        preset: match &a.params {
-            None => a.preset.clone(),
-            Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|e| CliError::io(file, e))?;
-                let spec = dtfhe_crypto::ParamSpec::from_toml(&text, &file.display().to_string())
-                    .and_then(|s| s.validate(false).map(|_| s))
-                    .map_err(|e| CliError::Usage(format!("{e}; nothing was created")))?;
-                spec.custom_name()
-            }
-        },
+        preset: a.params.preset_name("; nothing was created")?,
         policy: a.disclosure.policy()?,
     };
     ops::init(&opts)?;
@@ -60,11 +44,7 @@ pub(crate) fn run(a: InitArgs, store: &StoreLocation) -> Result<(), CliError> {
         trustees.len(),
         trustees.join(", "),
         a.min_group_size,
-        if a.params.is_some() {
-            "custom (validated)"
-        } else {
-            a.preset.as_str()
-        }
+        a.params.describe()
     );
     Ok(())
 }

@@ -1,24 +1,15 @@
 //! `dtfhe query`: an aggregate query, embedded (`--dir`) or networked (`--server`).
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use dtfhe_analyst::net;
 use dtfhe_cli::CliError;
 use dtfhe_embedded::ops;
 use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum Format {
-    /// Aligned human-readable table.
-    Table,
-    /// {"columns":[...],"rows":[[...],...]} with numbers as JSON numbers.
-    Json,
-    /// RFC 4180 CSV with a header line.
-    Csv,
-}
+use super::Format;
 
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {
@@ -69,11 +60,6 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
             ))
         }
     };
-    let text = match a.format {
-        Format::Table => r.result.to_table(),
-        Format::Json => r.result.to_json(),
-        Format::Csv => r.result.to_csv(),
-    };
     if let Some(e) = r.epsilon {
         // On stderr, so the result on stdout stays machine-readable.
         eprintln!(
@@ -81,11 +67,6 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
              (ε = {e} of each dataset's budget); row counts are exact"
         );
     }
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    if !text.ends_with('\n') {
-        let _ = out.write_all(b"\n");
-    }
-    let _ = out.flush();
+    super::print_result(&r.result, a.format);
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use dtfhe_cli::CliError;
-use dtfhe_trustee::daemon::{self, DaemonOptions};
+use dtfhe_trustee::daemon::{self, DaemonError, DaemonOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,8 +41,7 @@ pub(crate) struct TrusteeArgs {
 
 /// `dtfhe trustee`.
 pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
-    let identity =
-        dtfhe_api::Identity::load(&a.identity).map_err(|e| CliError::Usage(e.to_string()))?;
+    let identity = super::load_identity(&a.identity)?;
     let opts = DaemonOptions {
         dir: a.dir,
         server: a.server,
@@ -56,5 +55,17 @@ pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
         stop: None,
         max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
     };
-    daemon::run(&opts).map_err(|e| dtfhe_analyst::net::daemon_error(e).into())
+    daemon::run(&opts).map_err(daemon_error)
+}
+
+/// The daemon's failure as a command error: API failures as for every networked command
+/// (a policy refusal with the server's reason alone), a key-share problem a usage error,
+/// an unusable deployment or schema, or an inconsistent platform, a platform error (exit 9).
+fn daemon_error(e: DaemonError) -> CliError {
+    match e {
+        DaemonError::Api(e) => dtfhe_analyst::net::api_error(e).into(),
+        DaemonError::Trustee(e) => CliError::Usage(e.to_string()),
+        DaemonError::Remote(e) => dtfhe_analyst::net::remote_error(e).into(),
+        other => CliError::Platform(other.to_string()),
+    }
 }

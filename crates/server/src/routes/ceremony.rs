@@ -115,16 +115,7 @@ impl Ceremony {
         if opts.trustees.is_empty() {
             return Ok(None);
         }
-        for (i, t) in opts.trustees.iter().enumerate() {
-            if !dtfhe_model::names::is_party_name(t) || opts.trustees[..i].contains(t) {
-                return Err(ServerError::Config(format!(
-                    "--trustees: `{t}` is not a valid name or is listed twice"
-                )));
-            }
-        }
-        if opts.min_group_size == 0 {
-            return Err(config("--min-group-size must be at least 1"));
-        }
+        opts.check()?;
         let params = dtfhe_crypto::params_by_name(&opts.preset).map_err(config)?;
         let seed = load_or_draw_seed(store, &opts.dir)?;
         Ok(Some(Ceremony {

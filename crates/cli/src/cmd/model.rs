@@ -1,15 +1,16 @@
-//! Command-line front of the analytics commands: `model fit|score`, `features cmapss`,
-//! `generate mes`.
+//! `dtfhe model fit|score`: predictive maintenance from released aggregates.
 
-use crate::error::CliError;
 use clap::{Args, Subcommand};
+use dtfhe_cli::CliError;
+
+use super::Format;
 use dtfhe_embedded::{model, DeploymentDir};
 use dtfhe_engine::model::LinearModel;
 use std::path::PathBuf;
 
 /// `dtfhe model …`
 #[derive(Debug, Args)]
-pub struct ModelArgs {
+pub(crate) struct ModelArgs {
     #[command(subcommand)]
     command: ModelCommand,
 }
@@ -74,12 +75,12 @@ struct ScoreArgs {
     #[arg(long, value_name = "OWNER")]
     source: String,
     /// Output format.
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 /// Run `dtfhe model …`.
-pub fn run_model(args: ModelArgs, store: &dtfhe_store::StoreLocation) -> Result<(), CliError> {
+pub(crate) fn run(args: ModelArgs, store: &dtfhe_store::StoreLocation) -> Result<(), CliError> {
     match args.command {
         ModelCommand::Fit(a) => {
             let (m, report) = model::fit(
@@ -112,99 +113,7 @@ pub fn run_model(args: ModelArgs, store: &dtfhe_store::StoreLocation) -> Result<
                 &a.dataset,
                 &a.source,
             )?;
-            let text = match a.format.as_str() {
-                "json" => r.result.to_json(),
-                "csv" => r.result.to_csv(),
-                _ => r.result.to_table(),
-            };
-            print!("{text}");
-            if !text.ends_with('\n') {
-                println!();
-            }
-            Ok(())
-        }
-    }
-}
-
-/// `dtfhe features …`
-#[derive(Debug, Args)]
-pub struct FeaturesArgs {
-    #[command(subcommand)]
-    command: FeaturesCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum FeaturesCommand {
-    /// Edge features for a turbofan run log (NASA C-MAPSS layout), computed before encryption.
-    Cmapss {
-        /// Whitespace-separated run log (unit, cycle, 3 settings, 21 sensors).
-        #[arg(long, value_name = "FILE")]
-        input: PathBuf,
-        /// Output CSV (schemas/cmapss_{train,test}_features.toml).
-        #[arg(long, value_name = "OUT.csv")]
-        out: PathBuf,
-        /// Training log (runs to failure): add `rul`, cycles to failure capped at this value.
-        #[arg(long, value_name = "CAP")]
-        rul_cap: Option<u32>,
-    },
-}
-
-/// Run `dtfhe features …`.
-pub fn run_features(args: FeaturesArgs) -> Result<(), CliError> {
-    match args.command {
-        FeaturesCommand::Cmapss {
-            input,
-            out,
-            rul_cap,
-        } => {
-            let text = std::fs::read_to_string(&input).map_err(|e| CliError::io(&input, e))?;
-            let csv = dtfhe_agent::features::cmapss_features(
-                &text,
-                &input.display().to_string(),
-                rul_cap,
-            )
-            .map_err(|e| CliError::Usage(format!("{e}; nothing was written")))?;
-            std::fs::write(&out, &csv).map_err(|e| CliError::io(&out, e))?;
-            println!(
-                "{} feature rows written to {}",
-                csv.lines().count().saturating_sub(1),
-                out.display()
-            );
-            Ok(())
-        }
-    }
-}
-
-/// `dtfhe generate …`
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    #[command(subcommand)]
-    command: GenerateCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum GenerateCommand {
-    /// MES production runs (ISA-95 vocabulary) for OEE: schemas/production_runs.toml.
-    Mes {
-        /// Number of runs.
-        #[arg(long, default_value_t = 1000)]
-        rows: usize,
-        /// Random seed (same seed, same file).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output CSV.
-        #[arg(long, value_name = "OUT.csv")]
-        out: PathBuf,
-    },
-}
-
-/// Run `dtfhe generate …`.
-pub fn run_generate(args: GenerateArgs) -> Result<(), CliError> {
-    match args.command {
-        GenerateCommand::Mes { rows, seed, out } => {
-            std::fs::write(&out, dtfhe_agent::mes::production_runs(rows, seed))
-                .map_err(|e| CliError::io(&out, e))?;
-            println!("{rows} production runs written to {}", out.display());
+            super::print_result(&r.result, a.format);
             Ok(())
         }
     }
