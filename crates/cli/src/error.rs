@@ -12,9 +12,10 @@ pub enum CliError {
     /// Wrong arguments or a deployment mismatch the user must fix.
     #[error("{0}")]
     Usage(String),
-    /// A schema or CSV file was rejected; nothing was stored.
+    /// A schema or CSV file was rejected; nothing was stored (boxed: a typed schema error
+    /// is large).
     #[error("{0}; nothing was stored")]
-    Input(#[from] ThreadError),
+    Input(Box<ThreadError>),
     /// The query could not be planned (syntax, unknown column, unsupported construct).
     #[error("{0}")]
     Query(EngineError),
@@ -87,6 +88,12 @@ impl CliError {
 }
 
 dtfhe_model::io_error_constructor!(CliError);
+
+impl From<ThreadError> for CliError {
+    fn from(e: ThreadError) -> Self {
+        CliError::Input(Box::new(e))
+    }
+}
 
 dtfhe_engine::refusal_or_query_error!(CliError);
 
