@@ -198,15 +198,11 @@ pub struct EdgeAgent {
     retry: RetryPolicy,
 }
 
-impl std::fmt::Debug for EdgeAgent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgeAgent")
-            .field("server", &self.client.base())
-            .field("source", &self.identity.name())
-            .field("spool", &self.spool.dir())
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(EdgeAgent, |v| {
+    server: v.client.base(),
+    source: v.identity.name(),
+    spool: v.spool.dir(),
+});
 
 /// Whether an API error means "the platform is not reachable right now".
 fn unreachable(e: &ApiError) -> bool {

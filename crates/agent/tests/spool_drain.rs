@@ -4,15 +4,12 @@
 //! Watch mode takes each file once; a half-uploaded file resumes with the same seqs.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use dtfhe_agent::upload::{EdgeAgent, EdgeError, RetryPolicy};
-use dtfhe_api::types::IdentityRecord;
-use dtfhe_api::{Client, Identity, Role};
-use dtfhe_crypto::{ceremony, codec};
-use dtfhe_server::{AppState, ServeOptions};
-use dtfhe_store::{Deployment, Store};
+use dtfhe_api::{Identity, Role};
+use dtfhe_server::AppState;
+use dtfhe_testkit::platform::{closed_url, Platform};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 100\n";
 
@@ -24,98 +21,34 @@ fn csv(rows: usize, line: &str) -> String {
     s
 }
 
-/// A platform with a finished deployment (bfv-8192, keys from an in-test ceremony) served
-/// on 127.0.0.1, and a registered source.
-struct Platform {
-    tmp: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    state: Arc<AppState>,
-    base: String,
-    source: Identity,
-    params: dtfhe_crypto::Params,
-    public_key: fhe::bfv::PublicKey,
-    _rt: tokio::runtime::Runtime,
+/// A platform with a finished deployment of trustee `plant-a` (bfv-8192, keys from an
+/// in-test ceremony, attested) served on 127.0.0.1, and a registered source.
+fn platform(source_name: &str, grants: &[&str]) -> (Platform, Identity) {
+    let p = Platform::deployed(&["plant-a"]);
+    p.attest("plant-a");
+    let source = Identity::generate(source_name).unwrap();
+    p.register(&source, Role::Source, grants);
+    (p, source)
 }
 
-fn platform(source_name: &str, grants: &[&str]) -> Platform {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("platform");
-    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-    let mut rng = rand::rng();
-    let shares = vec![ceremony::new_share(&params, &mut rng)];
-    let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
-    Store::create(&dir)
-        .unwrap()
-        .put_deployment(&Deployment {
-            preset: "bfv-8192".into(),
-            trustees: vec!["plant-a".into()],
-            min_group_size: 2,
-            public_key: codec::encode_public_key(&params, &keys.public),
-            relin_key: codec::encode_relin_key(&params, &keys.relin),
-            created_at: "0".into(),
-        })
-        .unwrap();
-    let admin = Identity::generate("root").unwrap();
-    let state = Arc::new(
-        AppState::open(ServeOptions {
-            store: Default::default(),
-            dir: dir.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin: Some(("root".into(), admin.public_key_string())),
-            trustees: vec!["plant-a".into()],
-            min_group_size: 2,
-            preset: "bfv-8192".into(),
-        })
-        .unwrap(),
-    );
-    attest_deployment(&state, &dir, "plant-a");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state.clone());
-    rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let source = Identity::generate(source_name).unwrap();
-    let _: IdentityRecord = Client::new(&base, Some(admin), Duration::from_secs(30))
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name: source.name().into(),
-                role: Role::Source,
-                public_key: source.public_key_string(),
-                datasets: grants.iter().map(|g| g.to_string()).collect(),
-            },
-        )
-        .unwrap();
-    Platform {
-        tmp,
-        dir,
-        state,
-        base,
-        source,
-        params,
-        public_key: keys.public,
-        _rt: rt,
-    }
+/// An edge agent of `source` against `p`, its spool in `p`'s temporary directory.
+fn agent(p: &Platform, source: &Identity) -> EdgeAgent {
+    EdgeAgent::new(
+        &p.base,
+        source.clone(),
+        &p.tmp.path().join("spool"),
+        RetryPolicy::default(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
-    let p = platform("plant-a-agent", &["runs"]);
-    let (tmp, dir, state, base, source) = (&p.tmp, &p.dir, &p.state, &p.base, &p.source);
-    let slots = p.params.slots();
+    let (p, source) = platform("plant-a-agent", &["runs"]);
+    let (tmp, dir, state, base, source) = (&p.tmp, &p.dir, &p.state, &p.base, &source);
+    let slots = p.keys().params.slots();
     // A port nobody listens on: the platform "down".
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let closed = closed_url();
 
     let schema = tmp.path().join("runs.toml");
     std::fs::write(&schema, SCHEMA).unwrap();
@@ -192,9 +125,8 @@ fn the_spool_survives_an_unreachable_platform_and_drains_without_duplicates() {
 
 #[test]
 fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
-    let p = platform("plant-b-agent", &["*"]);
-    let (tmp, state, base) = (&p.tmp, &p.state, &p.base);
-    let source = p.source.clone();
+    let (p, source) = platform("plant-b-agent", &["*"]);
+    let (tmp, state) = (&p.tmp, &p.state);
     let schema = tmp.path().join("runs.toml");
     std::fs::write(&schema, SCHEMA).unwrap();
     let inbox = tmp.path().join("inbox");
@@ -203,13 +135,7 @@ fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
     std::fs::write(inbox.join("2.csv"), csv(7, "L2")).unwrap();
     std::fs::write(inbox.join("3.csv"), "line,torque\nL3,not-a-number\n").unwrap();
     std::fs::write(inbox.join("notes.txt"), "ignored").unwrap();
-    let agent = EdgeAgent::new(
-        base,
-        source,
-        &tmp.path().join("spool"),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let agent = agent(&p, &source);
     let run = |agent: &EdgeAgent| {
         let mut ok = Vec::new();
         let mut failed = Vec::new();
@@ -245,8 +171,8 @@ fn watch_mode_ingests_each_file_once_and_records_rejected_ones() {
 
 #[test]
 fn a_half_uploaded_file_resumes_with_the_same_seqs() {
-    let p = platform("plant-c-agent", &["runs"]);
-    let slots = p.params.slots();
+    let (p, source) = platform("plant-c-agent", &["runs"]);
+    let slots = p.keys().params.slots();
     let schema_path = p.tmp.path().join("runs.toml");
     std::fs::write(&schema_path, SCHEMA).unwrap();
     let text = csv(2 * slots + 1, "L3");
@@ -258,16 +184,16 @@ fn a_half_uploaded_file_resumes_with_the_same_seqs() {
     let table = dtfhe_model::read_csv_bytes(text.as_bytes(), "c.csv", &schema).unwrap();
     let layout = dtfhe_agent::Layout::packed(table.rows, slots);
     let signer = dtfhe_agent::ChunkSigner {
-        key: p.source.signing_key(),
+        key: source.signing_key(),
         dataset: "runs",
-        source: p.source.name(),
+        source: source.name(),
         base_seq: 0,
         file_hash: *blake3::hash(text.as_bytes()).as_bytes(),
     };
-    let client = Client::new(&p.base, Some(p.source.clone()), Duration::from_secs(30));
+    let client = p.client(&source);
     dtfhe_agent::encrypt_ordered_with(
-        &p.params,
-        &p.public_key,
+        &p.keys().params,
+        &p.keys().public,
         &schema,
         &table,
         &layout,
@@ -283,13 +209,7 @@ fn a_half_uploaded_file_resumes_with_the_same_seqs() {
     )
     .unwrap();
 
-    let agent = EdgeAgent::new(
-        &p.base,
-        p.source.clone(),
-        &p.tmp.path().join("spool"),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let agent = agent(&p, &source);
     let r = agent.ingest_csv(&schema_path, &file, &mut |_| {}).unwrap();
     assert_eq!((r.chunks, r.resumed, r.uploaded), (3, 1, 2));
     let stored = p.state.store.lock().unwrap().chunks("runs").unwrap();
@@ -301,40 +221,12 @@ fn a_half_uploaded_file_resumes_with_the_same_seqs() {
     );
 }
 
-/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
-/// (this test made the deployment without one), so edge agents accept the deployment.
-fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
-    let id = dtfhe_api::Identity::generate(trustee).unwrap();
-    let record = dtfhe_api::types::IdentityRecord {
-        name: trustee.into(),
-        role: dtfhe_api::Role::Trustee,
-        public_key: id.public_key_string(),
-        datasets: Vec::new(),
-    };
-    let d = {
-        let mut store = state.store.lock().unwrap();
-        dtfhe_server::state::register_in(&mut store, "root", &record).unwrap();
-        store.deployment().unwrap()
-    };
-    state
-        .identities
-        .write()
-        .unwrap()
-        .insert(trustee.into(), record);
-    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
-    std::fs::write(
-        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
-        serde_json::to_vec(&vec![a]).unwrap(),
-    )
-    .unwrap();
-}
-
 /// A deployment whose keys the trustee did not attest (here: an attestation signed by a key
 /// that is not the trustee's registered one, as a platform substituting its own public key
 /// would have to forge) is refused before anything is encrypted, spooled or sent.
 #[test]
 fn a_deployment_not_attested_by_its_trustees_is_refused() {
-    let p = platform("plant-a-agent", &["runs"]);
+    let (p, source) = platform("plant-a-agent", &["runs"]);
     let d = p.state.store.lock().unwrap().deployment().unwrap();
     let forger = Identity::generate("plant-a").unwrap();
     std::fs::write(
@@ -352,13 +244,7 @@ fn a_deployment_not_attested_by_its_trustees_is_refused() {
     std::fs::write(&schema, SCHEMA).unwrap();
     let a = p.tmp.path().join("a.csv");
     std::fs::write(&a, csv(10, "L1")).unwrap();
-    let agent = EdgeAgent::new(
-        &p.base,
-        p.source.clone(),
-        &p.tmp.path().join("spool"),
-        RetryPolicy::default(),
-    )
-    .unwrap();
+    let agent = agent(&p, &source);
     let e = agent.ingest_csv(&schema, &a, &mut |_| {}).unwrap_err();
     assert!(matches!(e, EdgeError::Unattested(_)), "{e}");
     assert!(e.to_string().contains("did not attest these keys"), "{e}");

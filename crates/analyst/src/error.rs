@@ -78,25 +78,11 @@ impl AnalystError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, AnalystError::Refused(_))
     }
-
-    /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: &std::path::Path, source: std::io::Error) -> AnalystError {
-        AnalystError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
 }
 
-impl From<EngineError> for AnalystError {
-    fn from(e: EngineError) -> Self {
-        if e.is_policy_refusal() {
-            AnalystError::Refused(e.to_string())
-        } else {
-            AnalystError::Query(e)
-        }
-    }
-}
+dtfhe_model::io_error_constructor!(AnalystError);
+
+dtfhe_engine::refusal_or_query_error!(AnalystError);
 
 /// The analyst error of `kind` with `message` (a platform answer already classified by
 /// [`ExitKind::for_problem`], e.g. the refusal of an uploaded chunk).

@@ -83,14 +83,8 @@ pub struct Submitted {
     compute_seconds: f64,
 }
 
-impl std::fmt::Debug for Submitted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the recipient's secret key.
-        f.debug_struct("Submitted")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
+// Never print the recipient's secret key.
+dtfhe_model::debug_public_fields!(Submitted, |s| { id: s.id });
 
 /// `dtfhe query --server`: ask, wait for every trustee, open, combine, finalize.
 pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, AnalystError> {

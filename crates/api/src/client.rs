@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::auth::{self, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::types::IdentityRecord;
 use crate::{ApiError, Identity, Problem};
 
 /// Largest response body the client reads (ciphertexts and keys are a few MB).
@@ -148,6 +149,13 @@ impl Client {
     pub fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T, ApiError> {
         let answer = self.request("POST", path, Some(("application/octet-stream", body)))?;
         self.decode(path, &answer)
+    }
+
+    /// `POST /v1/identities` (the client's identity must be an admin): registers the party
+    /// and returns the record the platform stored. One place for the route, used by
+    /// `dtfhe admin register`, the load bench and the tests.
+    pub fn register(&self, record: &IdentityRecord) -> Result<IdentityRecord, ApiError> {
+        self.post_json("/v1/identities", record)
     }
 
     fn decode<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T, ApiError> {

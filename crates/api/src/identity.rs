@@ -32,15 +32,11 @@ pub struct Identity {
     key: SigningKey,
 }
 
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the secret key.
-        f.debug_struct("Identity")
-            .field("name", &self.name)
-            .field("public_key", &public_key_string(&self.key.verifying_key()))
-            .finish_non_exhaustive()
-    }
-}
+// Never print the secret key.
+dtfhe_model::debug_public_fields!(Identity, |i| {
+    name: i.name,
+    public_key: public_key_string(&i.key.verifying_key()),
+});
 
 /// A public key as text: `ed25519:<base64>`.
 pub fn public_key_string(key: &VerifyingKey) -> String {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 
 use crate::types::{ChunkInfo, IdentityRecord};
@@ -31,14 +31,10 @@ pub struct RemoteReader {
     cache: Mutex<HashMap<(i64, String, String), Vec<u8>>>,
 }
 
-impl std::fmt::Debug for RemoteReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteReader")
-            .field("server", &self.client.base())
-            .field("sources", &self.sources.len())
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(RemoteReader, |v| {
+    server: v.client.base(),
+    sources: v.sources.len(),
+});
 
 fn tampered(what: String) -> ChunkReadError {
     ChunkReadError::Tampered { what }
@@ -171,12 +167,7 @@ impl ChunkReader for RemoteReader {
         Ok(out)
     }
 
-    fn part(
-        &self,
-        chunk_id: i64,
-        column: &str,
-        part: &str,
-    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
         let key = (chunk_id, column.to_string(), part.to_string());
         if let Some(b) = self.cache.lock().map_err(poisoned)?.get(&key) {
             return Ok(Some(b.clone()));

@@ -58,14 +58,10 @@ pub struct RemoteDeployment {
     pub multiplier: Multiplier,
 }
 
-impl std::fmt::Debug for RemoteDeployment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteDeployment")
-            .field("preset", &self.info.preset)
-            .field("trustees", &self.info.trustees)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(RemoteDeployment, |v| {
+    preset: v.info.preset,
+    trustees: v.info.trustees,
+});
 
 /// `GET /v1/deployment`, decoded.
 pub fn remote_deployment(client: &Client) -> Result<RemoteDeployment, RemoteError> {

@@ -32,6 +32,17 @@ pub struct IdentityRecord {
 }
 
 impl IdentityRecord {
+    /// The record registering `id` (its name and public key) with `role` and `datasets`:
+    /// what an admin sends for a party whose identity file it holds.
+    pub fn of(id: &crate::Identity, role: Role, datasets: Vec<String>) -> IdentityRecord {
+        IdentityRecord {
+            name: id.name().into(),
+            role,
+            public_key: id.public_key_string(),
+            datasets,
+        }
+    }
+
     /// Whether the grants cover `dataset` (case-insensitive; `*` covers all).
     pub fn grants(&self, dataset: &str) -> bool {
         self.datasets

@@ -71,15 +71,9 @@ impl BenchError {
     pub fn exit_code(&self) -> i32 {
         self.exit_kind().code()
     }
-
-    /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: &std::path::Path, source: std::io::Error) -> BenchError {
-        BenchError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
 }
+
+dtfhe_model::io_error_constructor!(BenchError);
 
 impl From<EmbeddedError> for BenchError {
     fn from(e: EmbeddedError) -> Self {

@@ -18,29 +18,13 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Schema of the synthetic dataset.
-pub const BENCH_SCHEMA: &str = r#"dataset = "bench"
+pub const BENCH_SCHEMA: &str = concat!(
+    r#"dataset = "bench"
 stage = "manufacturing"
 description = "synthetic benchmark data"
-
-[[columns]]
-name = "line"
-kind = "public"
-type = "integer"
-
-[[columns]]
-name = "x"
-kind = "encrypted"
-scale = 2
-min = 0.0
-max = 100.0
-
-[[columns]]
-name = "y"
-kind = "encrypted"
-scale = 2
-min = 0.0
-max = 150.0
-
+"#,
+    line_x_y_columns!(),
+    r#"
 [[columns]]
 name = "z"
 kind = "encrypted"
@@ -48,7 +32,8 @@ scale = 0
 min = 0
 max = 1000
 usage = "sum"
-"#;
+"#
+);
 
 /// The statistics query measured.
 pub const QUERY: &str = "SELECT AVG(x), STDDEV_POP(x), CORR(x, y) FROM bench";
@@ -278,13 +263,11 @@ pub fn measure(rows: usize, preset: &str) -> Result<Figures, BenchError> {
     std::fs::write(&csv_path, to_csv(&data)).map_err(|e| BenchError::io(&csv_path, e))?;
     std::fs::write(&schema_path, BENCH_SCHEMA).map_err(|e| BenchError::io(&schema_path, e))?;
 
-    ops::init(&ops::InitOptions {
-        dir: dir.clone().into(),
-        trustees: vec!["a".into(), "b".into(), "c".into()],
-        min_group_size: 5,
-        preset: preset.into(),
-        policy: Default::default(),
-    })?;
+    ops::init(&ops::InitOptions::new(
+        dir.clone(),
+        &["a", "b", "c"],
+        preset,
+    ))?;
     let ing = ops::ingest(&ops::IngestOptions {
         dir: dir.clone().into(),
         schema: schema_path,

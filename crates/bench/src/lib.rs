@@ -3,6 +3,33 @@
 //! crate so the measurement code is not part of any role's library.
 #![forbid(unsafe_code)]
 
+/// The columns both synthetic datasets share (TOML, for `concat!`): a public production
+/// `line` and two product-capable encrypted columns `x`, `y` (hundredths).
+macro_rules! line_x_y_columns {
+    () => {
+        r#"
+[[columns]]
+name = "line"
+kind = "public"
+type = "integer"
+
+[[columns]]
+name = "x"
+kind = "encrypted"
+scale = 2
+min = 0.0
+max = 100.0
+
+[[columns]]
+name = "y"
+kind = "encrypted"
+scale = 2
+min = 0.0
+max = 150.0
+"#
+    };
+}
+
 pub mod audit;
 pub mod error;
 pub mod figures;

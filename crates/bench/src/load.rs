@@ -50,29 +50,13 @@ pub const DATASET: &str = "load";
 
 /// Schema of the load test's dataset: a public production `line` (1..=4) and two
 /// product-capable encrypted columns `x`, `y` (hundredths).
-pub const LOAD_SCHEMA: &str = r#"dataset = "load"
+pub const LOAD_SCHEMA: &str = concat!(
+    r#"dataset = "load"
 stage = "manufacturing"
 description = "synthetic load-test data"
-
-[[columns]]
-name = "line"
-kind = "public"
-type = "integer"
-
-[[columns]]
-name = "x"
-kind = "encrypted"
-scale = 2
-min = 0.0
-max = 100.0
-
-[[columns]]
-name = "y"
-kind = "encrypted"
-scale = 2
-min = 0.0
-max = 150.0
-"#;
+"#,
+    line_x_y_columns!()
+);
 
 /// The second dataset, ingested during the query phase (`--ingest-during-queries`).
 pub const LIVE_DATASET: &str = "load_live";
@@ -631,16 +615,8 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
             Role::Analyst => vec![DATASET.to_string()],
             _ => Vec::new(),
         };
-        let _: IdentityRecord = admin_client
-            .post_json(
-                "/v1/identities",
-                &IdentityRecord {
-                    name: id.name().into(),
-                    role,
-                    public_key: id.public_key_string(),
-                    datasets,
-                },
-            )
+        admin_client
+            .register(&IdentityRecord::of(id, role, datasets))
             .map_err(dtfhe_analyst::error::api_error)?;
         Ok(())
     };

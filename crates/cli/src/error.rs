@@ -12,9 +12,10 @@ pub enum CliError {
     /// Wrong arguments or a deployment mismatch the user must fix.
     #[error("{0}")]
     Usage(String),
-    /// A schema or CSV file was rejected; nothing was stored.
+    /// A schema or CSV file was rejected; nothing was stored (boxed: a typed schema error
+    /// is large).
     #[error("{0}; nothing was stored")]
-    Input(#[from] ThreadError),
+    Input(Box<ThreadError>),
     /// The query could not be planned (syntax, unknown column, unsupported construct).
     #[error("{0}")]
     Query(EngineError),
@@ -88,13 +89,13 @@ impl CliError {
             _ => matches!(self, CliError::Refused(_) | CliError::Release(_)),
         }
     }
+}
 
-    /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: &std::path::Path, source: std::io::Error) -> CliError {
-        CliError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+dtfhe_model::io_error_constructor!(CliError);
+
+impl From<ThreadError> for CliError {
+    fn from(e: ThreadError) -> Self {
+        CliError::Input(Box::new(e))
     }
 }
 
@@ -104,15 +105,7 @@ impl From<StoreError> for CliError {
     }
 }
 
-impl From<EngineError> for CliError {
-    fn from(e: EngineError) -> Self {
-        if e.is_policy_refusal() {
-            CliError::Refused(e.to_string())
-        } else {
-            CliError::Query(e)
-        }
-    }
-}
+dtfhe_engine::refusal_or_query_error!(CliError);
 
 impl From<dtfhe_embedded::EmbeddedError> for CliError {
     fn from(e: dtfhe_embedded::EmbeddedError) -> Self {

@@ -2,15 +2,10 @@
 //! platform server in this test's process: exit codes and summary lines.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use dtfhe_crypto::{ceremony, codec};
-use dtfhe_server::{AppState, ServeOptions};
-use dtfhe_store::{Deployment, Store};
+use dtfhe_testkit::platform::{closed_url, Platform};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
 
@@ -33,24 +28,6 @@ fn p(path: &Path) -> &str {
 #[test]
 fn agent_exit_codes_and_summaries() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("platform");
-    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-    {
-        let mut rng = rand::rng();
-        let shares = vec![ceremony::new_share(&params, &mut rng)];
-        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
-        Store::create(&dir)
-            .unwrap()
-            .put_deployment(&Deployment {
-                preset: "bfv-8192".into(),
-                trustees: vec!["plant-a".into()],
-                min_group_size: 2,
-                public_key: codec::encode_public_key(&params, &keys.public),
-                relin_key: codec::encode_relin_key(&params, &keys.relin),
-                created_at: "0".into(),
-            })
-            .unwrap();
-    }
     let root_id = tmp.path().join("root.id");
     let (code, root_key, _) = dtfhe(&["identity", "new", "--name", "root", "--out", p(&root_id)]);
     assert_eq!(code, 0);
@@ -60,36 +37,11 @@ fn agent_exit_codes_and_summaries() {
     let (code, _, err) = dtfhe(&["identity", "new", "--name", "root", "--out", p(&root_id)]);
     assert_eq!(code, 2, "{err}");
 
-    let state = Arc::new(
-        AppState::open(ServeOptions {
-            store: Default::default(),
-            dir: dir.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin: Some(("root".into(), root_key)),
-            trustees: vec!["plant-a".into()],
-            min_group_size: 2,
-            preset: "bfv-8192".into(),
-        })
-        .unwrap(),
-    );
-    common::attest_deployment(&state, &dir, "plant-a");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state.clone());
-    rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let platform =
+        Platform::deployed_with_admin(&["plant-a"], dtfhe_api::Identity::load(&root_id).unwrap());
+    platform.attest("plant-a");
+    let (state, base) = (&platform.state, platform.base.as_str());
+    let closed = closed_url();
 
     let src_id = tmp.path().join("src.id");
     let (_, src_key, _) = dtfhe(&["identity", "new", "--name", "src-a", "--out", p(&src_id)]);
@@ -97,7 +49,7 @@ fn agent_exit_codes_and_summaries() {
         "admin",
         "register",
         "--server",
-        &base,
+        base,
         "--identity",
         p(&root_id),
         "--name",
@@ -116,7 +68,7 @@ fn agent_exit_codes_and_summaries() {
         "admin",
         "register",
         "--server",
-        &base,
+        base,
         "--identity",
         p(&src_id),
         "--name",
@@ -154,7 +106,7 @@ fn agent_exit_codes_and_summaries() {
     };
 
     // Bad input: exit 3, nothing spooled or sent.
-    let (code, _, err) = agent(&base, &bad);
+    let (code, _, err) = agent(base, &bad);
     assert_eq!(code, 3, "{err}");
     assert!(
         !err.contains("500"),
@@ -165,14 +117,14 @@ fn agent_exit_codes_and_summaries() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("unreachable"), "{err}");
     // Online: one summary line.
-    let (code, out, err) = agent(&base, &good);
+    let (code, out, err) = agent(base, &good);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(
         out.contains("2 rows into `runs`: 1 chunks uploaded"),
         "{out}"
     );
-    let (code, out, _) = agent(&base, &good);
+    let (code, out, _) = agent(base, &good);
     assert_eq!(code, 0);
     assert!(out.contains("already stored"), "{out}");
     assert_eq!(state.store.lock().unwrap().chunks("runs").unwrap().len(), 1);

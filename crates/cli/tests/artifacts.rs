@@ -54,15 +54,6 @@ fn get_args(
     ]
 }
 
-fn ai4i_csv() -> Option<PathBuf> {
-    [
-        repo().join("data/ai4i2020/ai4i2020.csv"),
-        PathBuf::from("/work/shared/data/ai4i2020/ai4i2020.csv"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-}
-
 /// A deployment with one design artifact of product M14860 sealed by `plant-a`.
 fn deployment(name: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     let root = fresh_dir(&format!("artifacts-{name}-{}", std::process::id()));

@@ -12,13 +12,11 @@ mod common;
 
 use common::*;
 use dtfhe_cli::demo;
-use std::io::Write as _;
+use dtfhe_testkit::pg::{self, PgDb};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Exit code of `dtfhe audit` when it finds tampering.
-const TAMPERED: i32 = 8;
 /// Exit code of a store error (e.g. a schema version changed so the store cannot be opened).
 const STORE: i32 = 5;
 
@@ -36,86 +34,9 @@ const CORE_TABLES: [&str; 10] = [
     "artifacts",
 ];
 
-fn admin_url() -> Option<String> {
-    match std::env::var("DTFHE_TEST_PG_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "DTFHE_TEST_PG_URL is not set: under CI the PostgreSQL audit tests must run"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "NOTE: PostgreSQL audit tests SKIPPED: DTFHE_TEST_PG_URL is not set \
-                 (export DTFHE_TEST_PG_URL=\"$(scripts/ensure-postgres.sh)\")"
-            );
-            None
-        }
-    }
-}
-
-/// `url` with its database name replaced by `db`.
-fn url_for(url: &str, db: &str) -> String {
-    let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    format!("{}/{db}{query}", &base[..end])
-}
-
-fn admin() -> postgres::Client {
-    postgres::Client::connect(&admin_url().expect("url"), postgres::NoTls).expect("connect")
-}
-
-/// A new database (a copy of `template` if given); returns its name and URL.
-fn new_database(template: Option<&str>) -> (String, String) {
-    use rand::RngCore as _;
-    let mut rnd = [0u8; 6];
-    rand::rng().fill_bytes(&mut rnd);
-    let name = format!(
-        "dtfhe_cli_{}",
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let sql = match template {
-        None => format!("CREATE DATABASE {name}"),
-        Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
-    };
-    let mut c = admin();
-    let mut tries = 0;
-    // A template whose last session is still closing is briefly "being accessed".
-    while let Err(e) = c.batch_execute(&sql) {
-        tries += 1;
-        assert!(tries < 50, "{sql}: {e}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let url = url_for(&admin_url().expect("url"), &name);
-    (name, url)
-}
-
-fn drop_database(name: &str) {
-    let _ = admin().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-}
-
-fn psql_bin() -> PathBuf {
-    if Command::new("psql").arg("--version").output().is_ok() {
-        return PathBuf::from("psql");
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin/psql"))
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .expect("psql not found (install PostgreSQL: scripts/ensure-postgres.sh)")
-}
-
 /// Runs SQL with the `psql` tool in one session (stopping at the first error).
 fn psql(url: &str, sql: &str) -> Result<(), String> {
-    let out = Command::new(psql_bin())
+    let out = Command::new(pg::tool("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .output()
         .expect("run psql");
@@ -129,17 +50,8 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
 
 struct Setup {
     dir: PathBuf,
-    db: String,
-    url: String,
-}
-
-fn ai4i_csv() -> Option<PathBuf> {
-    [
-        repo().join("data/ai4i2020/ai4i2020.csv"),
-        PathBuf::from("/work/shared/data/ai4i2020/ai4i2020.csv"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
+    /// Never dropped (a static): the template of every test's copy.
+    db: PgDb,
 }
 
 fn with_store<'a>(args: &[&'a str], url: &'a str) -> Vec<&'a str> {
@@ -152,14 +64,15 @@ fn setup() -> Option<&'static Setup> {
     static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
     SETUP
         .get_or_init(|| {
-            admin_url()?;
+            pg::admin_url("PostgreSQL audit tests")?;
             let Some(csv) = ai4i_csv() else {
                 eprintln!("SKIPPED: AI4I 2020 data not found (data/ai4i2020/ai4i2020.csv)");
                 return None;
             };
             let root = fresh_dir(&format!("audit-pg-{}", std::process::id()));
             let dir = root.join("deployment");
-            let (db, url) = new_database(None);
+            let db = PgDb::new("dtfhe_cli", None);
+            let url = db.url.clone();
             let d = dir.to_str().expect("utf-8 path");
             ok(with_store(
                 &[
@@ -180,42 +93,22 @@ fn setup() -> Option<&'static Setup> {
             assert!(dir.join(dtfhe_store::KEY_FILE).is_file());
             let bytes = std::fs::read(csv).expect("data");
             let parts = demo::split_csv(&bytes, 3);
+            let ingest = |schema: &str, csv: &Path, source: &str| {
+                let mut args = ingest_args(&dir, &repo().join(schema), csv, source);
+                args.extend(["--store".into(), url.as_str().into()]);
+                ok(args)
+            };
             for (source, part) in ["north", "south"].iter().zip(&parts) {
                 let csv = root.join(format!("{source}.csv"));
                 std::fs::write(&csv, part).expect("write part");
-                let schema = repo().join("schemas/ai4i.toml");
-                ok(with_store(
-                    &[
-                        "ingest",
-                        "--dir",
-                        d,
-                        "--schema",
-                        schema.to_str().expect("path"),
-                        "--csv",
-                        csv.to_str().expect("path"),
-                        "--source",
-                        source,
-                    ],
-                    &url,
-                ));
+                ingest("schemas/ai4i.toml", &csv, source);
             }
             // A per-product dataset (fills the lane map).
-            let csv = root.join("north.csv");
-            let schema = repo().join("schemas/ai4i_process.toml");
-            ok(with_store(
-                &[
-                    "ingest",
-                    "--dir",
-                    d,
-                    "--schema",
-                    schema.to_str().expect("path"),
-                    "--csv",
-                    csv.to_str().expect("path"),
-                    "--source",
-                    "north",
-                ],
-                &url,
-            ));
+            ingest(
+                "schemas/ai4i_process.toml",
+                &root.join("north.csv"),
+                "north",
+            );
             let out = ok(with_store(
                 &[
                     "query",
@@ -253,7 +146,7 @@ fn setup() -> Option<&'static Setup> {
                 ],
                 &url,
             ));
-            Some(Setup { dir, db, url })
+            Some(Setup { dir, db })
         })
         .as_ref()
 }
@@ -269,26 +162,13 @@ fn verify_args(dir: &Path, url: &str) -> Vec<std::ffi::OsString> {
     ]
 }
 
-/// Copies a deployment directory (keys, trustees, sources) recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// A copy of the setup: its directory and its database.
-fn copy_of(name: &str) -> (PathBuf, String, String) {
+/// A copy of the setup: its directory and its database (dropped with the [`PgDb`]).
+fn copy_of(name: &str) -> (PathBuf, PgDb, String) {
     let s = setup().expect("setup");
     let dir = fresh_dir(&format!("audit-pg-{}-{name}", std::process::id())).join("deployment");
     copy_dir(&s.dir, &dir);
-    let (db, url) = new_database(Some(&s.db));
+    let db = PgDb::new("dtfhe_cli", Some(&s.db));
+    let url = db.url.clone();
     (dir, db, url)
 }
 
@@ -379,21 +259,10 @@ fn one_byte_change(url: &str, table: &str) -> Option<(String, String)> {
     ))
 }
 
-/// Does the failure message name the table (or its rows) or a ledger entry? A part is
-/// named through the chunk it belongs to.
-fn names(msg: &str, table: &str) -> bool {
-    let singular = table.trim_end_matches('s');
-    msg.contains(table)
-        || (table == "parts" && msg.contains("chunk "))
-        || msg.contains(singular)
-        || msg.contains(&table.replace('_', " "))
-        || msg.contains("ledger entry")
-}
-
 #[test]
 fn fresh_postgres_store_verifies_logs_and_proves() {
     let Some(s) = setup() else { return };
-    let out = ok(verify_args(&s.dir, &s.url));
+    let out = ok(verify_args(&s.dir, &s.db.url));
     let line = out.trim();
     assert!(
         line.starts_with("verified ") && line.ends_with(": OK") && line.contains(" 1 releases,"),
@@ -402,13 +271,9 @@ fn fresh_postgres_store_verifies_logs_and_proves() {
     let d = s.dir.to_str().expect("path");
     let log = ok(with_store(
         &["audit", "log", "--dir", d, "--format", "json"],
-        &s.url,
+        &s.db.url,
     ));
-    let entries: Vec<serde_json::Value> = serde_json::from_str(&log).expect("json");
-    let kinds: Vec<&str> = entries
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind"))
-        .collect();
+    let (_, kinds) = parse_log(&log);
     for k in [
         "deployment_created",
         "chunk_appended",
@@ -419,28 +284,28 @@ fn fresh_postgres_store_verifies_logs_and_proves() {
         "access_denied",
         "artifact_sealed",
     ] {
-        assert!(kinds.contains(&k), "no {k} entry: {kinds:?}");
+        assert!(kinds.iter().any(|x| x == k), "no {k} entry: {kinds:?}");
     }
     let out = ok(with_store(
         &["audit", "prove", "--dir", d, "--entry", "7"],
-        &s.url,
+        &s.db.url,
     ));
     assert!(out.contains("inclusion proof verified: entry 7"), "{out}");
     let out = ok(with_store(
         &["audit", "prove", "--dir", d, "--from", "3", "--to", "9"],
-        &s.url,
+        &s.db.url,
     ));
     assert!(out.contains("consistency proof verified"), "{out}");
     // The thread of a product reads from PostgreSQL too.
     let out = ok(with_store(
         &["thread", "show", "--dir", d, "--product", "M14860"],
-        &s.url,
+        &s.db.url,
     ));
     assert!(out.contains("bracket.step"), "{out}");
     // A wrong password never shows in an error.
-    let bad = s
-        .url
-        .replacen("postgres://postgres@", "postgres://nobody:s3cret@", 1);
+    let bad =
+        s.db.url
+            .replacen("postgres://postgres@", "postgres://nobody:s3cret@", 1);
     let o = dtfhe(verify_args(&s.dir, &bad));
     let (out, err) = texts(&o);
     assert_eq!(o.status.code(), Some(STORE), "{out}{err}");
@@ -485,7 +350,7 @@ fn update_delete_and_truncate_with_psql_fail_on_every_table() {
     }
     ok(verify_args(&dir, &url));
     let _ = s;
-    drop_database(&db);
+    drop(db);
 }
 
 fn first_column(url: &str, table: &str) -> String {
@@ -505,7 +370,7 @@ fn first_column(url: &str, table: &str) -> String {
 #[test]
 fn one_byte_changed_with_psql_in_any_table_is_named() {
     let Some(s) = setup() else { return };
-    let all = tables(&s.url);
+    let all = tables(&s.db.url);
     for t in CORE_TABLES {
         assert!(all.iter().any(|x| x == t), "no table {t}: {all:?}");
     }
@@ -514,7 +379,7 @@ fn one_byte_changed_with_psql_in_any_table_is_named() {
         let (dir, db, url) = copy_of(&format!("byte_{table}"));
         let Some((update, what)) = one_byte_change(&url, table) else {
             eprintln!("{table}: empty in this deployment, nothing to change");
-            drop_database(&db);
+            drop(db);
             continue;
         };
         // The attacker: a superuser session that switches the triggers (and foreign keys)
@@ -522,20 +387,9 @@ fn one_byte_changed_with_psql_in_any_table_is_named() {
         let script = format!("SET session_replication_role = replica; {update};");
         psql(&url, &script).unwrap_or_else(|e| panic!("{what}: {e}\n{script}"));
         let o = dtfhe(verify_args(&dir, &url));
-        let (out, err) = texts(&o);
-        let code = o.status.code();
-        assert!(
-            code == Some(TAMPERED) || code == Some(STORE),
-            "{what} changed, audit verify exited {code:?}\nstdout: {out}\nstderr: {err}"
-        );
-        assert!(out.is_empty(), "{out}");
-        assert!(
-            names(&err, table),
-            "{what} changed: the message does not name the table or entry: {err}"
-        );
-        eprintln!("{what}: {}", err.trim());
+        assert_tampering_named(&o, &what, table);
         changed += 1;
-        drop_database(&db);
+        drop(db);
         let _ = std::fs::remove_dir_all(dir.parent().expect("copy root"));
     }
     assert!(changed >= CORE_TABLES.len(), "{changed} tables changed");

@@ -5,8 +5,6 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::demo;
-use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_model::Schema;
 use std::path::PathBuf;
@@ -34,15 +32,7 @@ fn setup() -> &'static Setup {
             "bfv-16384",
             &["--allow-key-filters"],
         );
-        let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
-        let mut rows = Vec::new();
-        for (source, part) in ["north", "south"].iter().zip(demo::split_csv(&bytes, 2)) {
-            let csv = root.join(format!("{source}.csv"));
-            std::fs::write(&csv, &part).expect("write part");
-            let out = ingest(&dir, &schema_path, &csv, source);
-            assert!(out.contains("5000 rows"), "{out}");
-            rows.extend(reference::plain_rows(&part, &schema, source).expect("plain rows"));
-        }
+        let rows = ingest_ai4i_halves(&root, &dir, &schema_path, &schema);
         assert_eq!(rows.len(), 10_000);
         Setup { dir, schema, rows }
     })

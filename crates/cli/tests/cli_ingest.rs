@@ -97,57 +97,43 @@ fn bad_files_are_rejected_and_store_unchanged() {
     non_utf8[at + 1] = 0xFF;
     // (file name, bytes, line named, column named, words of the reason)
     type Case<'a> = (&'a str, Vec<u8>, usize, Option<&'a str>, &'a str);
-    let cases: Vec<Case> = vec![
+    // A copy of the good file with `line` replaced by `text`.
+    let bad_line = |name, line, text, column, reason| -> Case {
         (
+            name,
+            with_line(&good, line, text).into_bytes(),
+            line,
+            column,
+            reason,
+        )
+    };
+    let cases: Vec<Case> = vec![
+        bad_line(
             "unparsable.csv",
-            with_line(&good, 41, "40,L1,12.3.4,1.0").into_bytes(),
             41,
+            "40,L1,12.3.4,1.0",
             Some("x"),
             "not a decimal number",
         ),
-        (
+        bad_line(
             "out_of_range.csv",
-            with_line(&good, 7, "6,L0,100.01,1.0").into_bytes(),
             7,
+            "6,L0,100.01,1.0",
             Some("x"),
             "outside the declared range",
         ),
-        (
+        bad_line(
             "below_range.csv",
-            with_line(&good, 9, "8,L2,1.00,-50.1").into_bytes(),
             9,
+            "8,L2,1.00,-50.1",
             Some("y"),
             "outside the declared range",
         ),
-        (
-            "columns.csv",
-            with_line(&good, 4, "3,L0,1.00,2.0,extra").into_bytes(),
-            4,
-            None,
-            "",
-        ),
-        (
-            "short.csv",
-            with_line(&good, 12, "11,L0,1.00").into_bytes(),
-            12,
-            None,
-            "",
-        ),
+        bad_line("columns.csv", 4, "3,L0,1.00,2.0,extra", None, ""),
+        bad_line("short.csv", 12, "11,L0,1.00", None, ""),
         ("non_utf8.csv", non_utf8, 6, None, "UTF-8"),
-        (
-            "null.csv",
-            with_line(&good, 3, "2,L2,,2.0").into_bytes(),
-            3,
-            Some("x"),
-            "",
-        ),
-        (
-            "bad_integer.csv",
-            with_line(&good, 10, "nine,L2,1.00,2.0").into_bytes(),
-            10,
-            Some("id"),
-            "",
-        ),
+        bad_line("null.csv", 3, "2,L2,,2.0", Some("x"), ""),
+        bad_line("bad_integer.csv", 10, "nine,L2,1.00,2.0", Some("id"), ""),
     ];
     for (name, bytes, line, column, reason) in cases {
         let csv = write(&root, name, &bytes);

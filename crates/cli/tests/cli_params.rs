@@ -1,10 +1,32 @@
 //! `dtfhe init --params FILE`: custom parameter files are validated like the presets; a file
 //! that breaks a rule is refused with the rule named and nothing created.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn dtfhe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dtfhe"))
+}
+
+/// `dtfhe init --dir d --trustees a,b --params file`.
+fn init(d: &Path, file: &Path) -> Output {
+    dtfhe()
+        .args(["init", "--dir"])
+        .arg(d)
+        .args(["--trustees", "a,b", "--params"])
+        .arg(file)
+        .output()
+        .expect("run")
+}
+
+/// Requires success; returns stdout.
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const MODULI: &str = "[18014398508400641, 18014398508138497, 18014398507892737, 18014398507794433]";
@@ -23,13 +45,7 @@ fn parameter_files_are_validated_before_anything_is_created() {
         let file = dir.path().join(format!("p{i}.toml"));
         std::fs::write(&file, text).expect("write");
         let d = dir.path().join(format!("d{i}"));
-        let out = dtfhe()
-            .args(["init", "--dir"])
-            .arg(&d)
-            .args(["--trustees", "a,b", "--params"])
-            .arg(&file)
-            .output()
-            .expect("run");
+        let out = init(&d, &file);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{needle}: {err}");
         assert!(err.contains(needle), "{needle}: {err}");
@@ -46,18 +62,7 @@ fn parameter_files_are_validated_before_anything_is_created() {
     )
     .expect("write");
     let d = dir.path().join("ok");
-    let out = dtfhe()
-        .args(["init", "--dir"])
-        .arg(&d)
-        .args(["--trustees", "a,b", "--params"])
-        .arg(&file)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(init(&d, &file));
     let csv = dir.path().join("v.csv");
     let schema = dir.path().join("v.toml");
     std::fs::write(&csv, "x\n1.5\n2.5\n3.0\n4.0\n5.0\n").expect("write");
@@ -71,24 +76,15 @@ fn parameter_files_are_validated_before_anything_is_created() {
         .arg(&csv)
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out);
     let out = dtfhe()
         .args(["query", "--format", "json", "--dir"])
         .arg(&d)
         .arg("SELECT SUM(x), COUNT(*) FROM v")
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        succeeded(out).trim(),
         r#"{"columns":["sum(x)","count(*)"],"rows":[[16.0,5]]}"#
     );
 }

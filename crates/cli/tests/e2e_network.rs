@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::{wait_for_platform, Proc};
+use common::{free_port, wait_for_platform, Proc};
+use dtfhe_testkit::pg::{self, PgDb};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,84 +39,22 @@ struct World {
     platform: PathBuf,
     listen: String,
     url: String,
-    /// The platform's PostgreSQL database `(name, url)`, or `None` for SQLite in the
-    /// platform directory.
-    pg: Option<(String, String)>,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some((name, _)) = &self.pg {
-            if let Some(admin) = pg_admin_url() {
-                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
-                    let _ =
-                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                }
-            }
-        }
-    }
-}
-
-/// The test PostgreSQL server's admin URL (`scripts/ensure-postgres.sh`), if configured.
-fn pg_admin_url() -> Option<String> {
-    std::env::var("DTFHE_TEST_PG_URL")
-        .ok()
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-}
-
-/// A fresh database on the test PostgreSQL server: `(name, url)`.
-fn new_pg_database(admin: &str) -> (String, String) {
-    use rand::RngCore as _;
-    let mut rnd = [0u8; 6];
-    rand::rng().fill_bytes(&mut rnd);
-    let name = format!(
-        "dtfhe_e2e_{}",
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let (base, query) = admin.split_at(admin.find('?').unwrap_or(admin.len()));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    let url = format!("{}/{name}{query}", &base[..end]);
-    (name, url)
-}
-
-/// A PostgreSQL client tool (`pg_dump`), from PATH or Debian's versioned directory.
-fn pg_tool(tool: &str) -> PathBuf {
-    if Command::new(tool).arg("--version").output().is_ok() {
-        return PathBuf::from(tool);
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin").join(tool))
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("{tool} not found (scripts/ensure-postgres.sh installs it)"))
+    /// The platform's PostgreSQL database, or `None` for SQLite in the platform directory.
+    pg: Option<PgDb>,
 }
 
 impl World {
     fn new(postgres: bool) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         World {
             platform: root.join("platform"),
             listen: format!("127.0.0.1:{port}"),
             url: format!("http://127.0.0.1:{port}"),
             root,
             _tmp: tmp,
-            pg: postgres.then(|| new_pg_database(&pg_admin_url().unwrap())),
+            pg: postgres.then(|| PgDb::new("dtfhe_e2e", None)),
         }
     }
 
@@ -161,8 +100,8 @@ impl World {
             "--preset",
             "bfv-8192",
         ];
-        if let Some((_, url)) = &self.pg {
-            args.extend(["--store", url.as_str()]);
+        if let Some(db) = &self.pg {
+            args.extend(["--store", db.url.as_str()]);
         }
         let p = self.spawn("serve", &args);
         wait_for_platform(&self.url, false, Duration::from_secs(30), || p.log());
@@ -343,15 +282,7 @@ fn networked_deployment_end_to_end_with_faults() {
 /// CI, a failure under CI.
 #[test]
 fn networked_deployment_end_to_end_on_postgresql() {
-    if pg_admin_url().is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "DTFHE_TEST_PG_URL is not set: under CI this test must run"
-        );
-        eprintln!(
-            "NOTE: networked end-to-end test on PostgreSQL SKIPPED: DTFHE_TEST_PG_URL is not set"
-        );
+    if pg::admin_url("networked end-to-end test on PostgreSQL").is_none() {
         return;
     }
     end_to_end(World::new(true));
@@ -608,10 +539,10 @@ fn end_to_end(w: World) {
     }
     let mut files = walk(&w.platform);
     files.push(w.root.join("serve.log"));
-    if let Some((_, url)) = &w.pg {
+    if let Some(PgDb { url, .. }) = &w.pg {
         // The database's whole content, bytea columns as hex: probe for the hex forms too.
         let dump = w.root.join("platform.sql");
-        let out = Command::new(pg_tool("pg_dump"))
+        let out = Command::new(pg::tool("pg_dump"))
             .args(["--data-only", "--dbname", url, "--file", path(&dump)])
             .output()
             .unwrap();

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use dtfhe_cli::demo;
 use dtfhe_embedded::reference;
 
 /// `text` with `line` followed by `extra` (the line must occur exactly once).
@@ -34,15 +33,7 @@ fn ai4i_thresholds_filter_histogram_percentile() {
         "bfv-8192",
         &["--allow-key-filters"],
     );
-    let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
-    let mut rows = Vec::new();
-    for (source, part) in ["north", "south"].iter().zip(demo::split_csv(&bytes, 2)) {
-        let csv = root.join(format!("{source}.csv"));
-        std::fs::write(&csv, &part).expect("write part");
-        let out = ingest(&dir, &schema_path, &csv, source);
-        assert!(out.contains("5000 rows"), "{out}");
-        rows.extend(reference::plain_rows(&part, &schema, source).expect("plain rows"));
-    }
+    let rows = ingest_ai4i_halves(&root, &dir, &schema_path, &schema);
 
     // The source stored one indicator part per declared edge, and no more.
     let store = dtfhe_store::Store::open(&dir).expect("store");

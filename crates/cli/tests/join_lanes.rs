@@ -29,13 +29,11 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     let csv = std::fs::read(repo("data/ai4i2020/ai4i2020.csv")).expect("vendored AI4I");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("dep");
-    ops::init(&InitOptions {
-        dir: d.clone().into(),
-        trustees: vec!["oem".into(), "service".into(), "plant".into()],
-        min_group_size: 5,
-        preset: "bfv-16384".into(),
-        policy: Default::default(),
-    })
+    ops::init(&InitOptions::new(
+        d.clone(),
+        &["oem", "service", "plant"],
+        "bfv-16384",
+    ))
     .expect("init");
     // The manufacturer has products 2000..10000, the service partner 0..8000: 6000 in both.
     let (mfg, svc) = (slice_csv(&csv, 2000, 10000), slice_csv(&csv, 0, 8000));

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fresh_dir, ok, BIN};
+use common::{fresh_dir, ingest, ok, BIN};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write as _;
@@ -135,30 +135,10 @@ fn ingest_killed_20_times_then_rerun_stores_every_row_once() {
         "only {killed} runs were killed before they finished"
     );
 
-    let out = ok([
-        "ingest".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--schema".as_ref(),
-        schema.as_os_str(),
-        "--csv".as_ref(),
-        data.as_os_str(),
-        "--source".as_ref(),
-        "plant-a".as_ref(),
-    ]);
+    let out = ingest(&dir, &schema, &data, "plant-a");
     eprintln!("final run: {out}");
     // Once more: nothing left to do.
-    let again = ok([
-        "ingest".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--schema".as_ref(),
-        schema.as_os_str(),
-        "--csv".as_ref(),
-        data.as_os_str(),
-        "--source".as_ref(),
-        "plant-a".as_ref(),
-    ]);
+    let again = ingest(&dir, &schema, &data, "plant-a");
     assert!(again.contains("already ingested"), "{again}");
 
     let store = dtfhe_store::Store::open(&dir).expect("store");

@@ -57,13 +57,11 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     std::fs::write(&test_path, &test_csv).expect("write");
 
     let d = dir.path().join("deployment");
-    ops::init(&InitOptions {
-        dir: d.clone().into(),
-        trustees: vec!["oem".into(), "airline".into(), "mro".into()],
-        min_group_size: 5,
-        preset: "bfv-16384".into(),
-        policy: Default::default(),
-    })
+    ops::init(&InitOptions::new(
+        d.clone(),
+        &["oem", "airline", "mro"],
+        "bfv-16384",
+    ))
     .expect("init");
     for (schema, csv) in [
         ("cmapss_train_features.toml", &train_path),

@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use dtfhe_analyst::net::{self, RemoteQueryOptions};
 use dtfhe_analyst::AnalystError as CliError;
-use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Client, Identity, Role};
 use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_engine::Catalog;
 use dtfhe_model::{Schema, Value};
-use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_server::keypath::PendingRelease;
 use dtfhe_store::EntryKind;
+use dtfhe_testkit::platform::{self as kit, client};
 use dtfhe_trustee::daemon::{self, DaemonOptions, MISMATCH_REASON};
 
 const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
@@ -69,70 +69,27 @@ fn plain_rows() -> Vec<PlainRow> {
         .collect()
 }
 
+/// The platform of these tests (see [`platform`]) and its parties.
 struct Platform {
-    _tmp: tempfile::TempDir,
+    kit: kit::Platform,
     root: PathBuf,
-    dir: PathBuf,
-    base: String,
-    state: Arc<AppState>,
-    admin: Identity,
     trustees: Vec<Identity>,
     analyst: Identity,
     analyst_file: PathBuf,
 }
 
-fn client(base: &str, id: &Identity) -> Client {
-    Client::new(base, Some(id.clone()), Duration::from_secs(60))
+impl std::ops::Deref for Platform {
+    type Target = kit::Platform;
+    fn deref(&self) -> &kit::Platform {
+        &self.kit
+    }
 }
 
-fn register(p: &Platform, id: &Identity, role: Role, datasets: &[&str]) {
-    let _: IdentityRecord = client(&p.base, &p.admin)
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name: id.name().into(),
-                role,
-                public_key: id.public_key_string(),
-                datasets: datasets.iter().map(|d| d.to_string()).collect(),
-            },
-        )
-        .unwrap();
-}
-
-/// A fresh platform running a ceremony for [`TRUSTEES`] (bfv-8192, k = 2), served from a
-/// runtime on its own thread; identities registered.
+/// A fresh platform running a ceremony for [`TRUSTEES`] (bfv-8192, k = 2) on loopback;
+/// identities registered.
 fn platform() -> Platform {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    let dir = root.join("platform");
-    let admin = Identity::generate("root").unwrap();
-    let state = Arc::new(
-        AppState::open(ServeOptions {
-            store: Default::default(),
-            dir: dir.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin: Some(("root".into(), admin.public_key_string())),
-            trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
-            min_group_size: 2,
-            preset: "bfv-8192".into(),
-        })
-        .unwrap(),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let st = state.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let _ = axum::serve(listener, dtfhe_server::app(st)).await;
-        });
-    });
-    let base = format!("http://{}", rx.recv().unwrap());
+    let kit = kit::Platform::awaiting_ceremony(&TRUSTEES);
+    let root = kit.tmp.path().to_path_buf();
     let trustees: Vec<Identity> = TRUSTEES
         .iter()
         .map(|t| Identity::generate(t).unwrap())
@@ -140,22 +97,17 @@ fn platform() -> Platform {
     let analyst = Identity::generate("ana").unwrap();
     let analyst_file = root.join("ana.id");
     analyst.save_new(&analyst_file).unwrap();
-    let p = Platform {
-        _tmp: tmp,
+    for t in &trustees {
+        kit.register(t, Role::Trustee, &[]);
+    }
+    kit.register(&analyst, Role::Analyst, &["runs"]);
+    Platform {
+        kit,
         root,
-        dir,
-        base,
-        state,
-        admin,
         trustees,
         analyst,
         analyst_file,
-    };
-    for t in &p.trustees {
-        register(&p, t, Role::Trustee, &[]);
     }
-    register(&p, &p.analyst, Role::Analyst, &["runs"]);
-    p
 }
 
 fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions {
@@ -190,7 +142,7 @@ fn ceremony_and_data(p: &Platform) {
         h.join().unwrap();
     }
     let source = Identity::generate("edge-1").unwrap();
-    register(p, &source, Role::Source, &["runs"]);
+    p.register(&source, Role::Source, &["runs"]);
     let schema = p.root.join("runs.toml");
     let csv = p.root.join("runs.csv");
     std::fs::write(&schema, SCHEMA).unwrap();
@@ -230,15 +182,40 @@ fn stop_all((stop, handles): (Arc<AtomicBool>, Vec<JoinHandle<()>>)) {
     }
 }
 
-fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliError> {
-    net::query(&RemoteQueryOptions {
+/// The analyst's options for `sql` (waiting `timeout` seconds at most).
+fn options(p: &Platform, sql: &str, epsilon: Option<f64>, timeout: u64) -> RemoteQueryOptions {
+    RemoteQueryOptions {
         server: p.base.clone(),
         identity: p.analyst_file.clone(),
-        sql: SQL.into(),
-        epsilon: None,
+        sql: sql.into(),
+        epsilon,
         timeout: Duration::from_secs(timeout),
         poll: Duration::from_millis(100),
-    })
+    }
+}
+
+fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliError> {
+    net::query(&options(p, SQL, None, timeout))
+}
+
+/// The analyst asks [`SQL`] on a thread of its own; the platform, before any trustee looks,
+/// alters the pending release with `alter`, as a dishonest platform would. Returns the
+/// analyst's thread.
+fn ask_then_alter(
+    p: &Platform,
+    alter: impl FnOnce(&mut PendingRelease),
+) -> JoinHandle<Result<dtfhe_release::QueryReport, CliError>> {
+    let opts = options(p, SQL, None, 120);
+    let analyst = std::thread::spawn(move || net::query(&opts));
+    loop {
+        let mut releases = p.state.keypath.releases.lock().unwrap();
+        if let Some(r) = releases.values_mut().next() {
+            alter(r);
+            return analyst;
+        }
+        drop(releases);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn entries(p: &Platform, kind: EntryKind) -> Vec<dtfhe_store::Entry> {
@@ -281,7 +258,7 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     // ceremony's messages; a source can verify that before encrypting.
     let ana = client(&p.base, &p.analyst);
     let d: dtfhe_api::types::DeploymentInfo = ana.get_json("/v1/deployment").unwrap();
-    let ids: Vec<IdentityRecord> = ana.get_json("/v1/identities").unwrap();
+    let ids: Vec<dtfhe_api::types::IdentityRecord> = ana.get_json("/v1/identities").unwrap();
     let atts: Vec<dtfhe_api::ceremony::Attestation> =
         ana.get_json("/v1/ceremony/attestations").unwrap();
     assert_eq!(atts.len(), 3);
@@ -433,28 +410,10 @@ fn trustees_refuse_tampered_platform_ciphertexts() {
     ceremony_and_data(&p);
     // The analyst asks first; before any trustee looks, the platform swaps two sums (and
     // "fixes" the hashes it shows, as a dishonest platform would).
-    let base = p.base.clone();
-    let file = p.analyst_file.clone();
-    let analyst = std::thread::spawn(move || {
-        net::query(&RemoteQueryOptions {
-            server: base,
-            identity: file,
-            sql: SQL.into(),
-            epsilon: None,
-            timeout: Duration::from_secs(120),
-            poll: Duration::from_millis(100),
-        })
+    let analyst = ask_then_alter(&p, |r| {
+        r.ciphertexts.swap(0, 1);
+        r.hashes.swap(0, 1);
     });
-    loop {
-        let mut releases = p.state.keypath.releases.lock().unwrap();
-        if let Some(r) = releases.values_mut().next() {
-            r.ciphertexts.swap(0, 1);
-            r.hashes.swap(0, 1);
-            break;
-        }
-        drop(releases);
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
     let err = analyst.join().unwrap().unwrap_err();
     stop_all(revs);
@@ -489,27 +448,9 @@ fn forged_statements_and_rewritten_queries_are_refused() {
 
     // The platform rewrites the SQL of a signed request (here: drops the grouping); every
     // trustee notices the statement no longer verifies and refuses.
-    let base = p.base.clone();
-    let file = p.analyst_file.clone();
-    let analyst = std::thread::spawn(move || {
-        net::query(&RemoteQueryOptions {
-            server: base,
-            identity: file,
-            sql: SQL.into(),
-            epsilon: None,
-            timeout: Duration::from_secs(120),
-            poll: Duration::from_millis(100),
-        })
+    let analyst = ask_then_alter(&p, |r| {
+        r.sql = "SELECT COUNT(*), SUM(torque) FROM runs".into();
     });
-    loop {
-        let mut releases = p.state.keypath.releases.lock().unwrap();
-        if let Some(r) = releases.values_mut().next() {
-            r.sql = "SELECT COUNT(*), SUM(torque) FROM runs".into();
-            break;
-        }
-        drop(releases);
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
     let err = analyst.join().unwrap().unwrap_err();
     stop_all(revs);
@@ -581,15 +522,7 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
         dtfhe_release::Disclosure::create(&dir, &policy).unwrap();
     }
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
-    let report = net::query(&RemoteQueryOptions {
-        server: p.base.clone(),
-        identity: p.analyst_file.clone(),
-        sql: SQL.into(),
-        epsilon: Some(1.0),
-        timeout: Duration::from_secs(120),
-        poll: Duration::from_millis(100),
-    })
-    .unwrap();
+    let report = net::query(&options(&p, SQL, Some(1.0), 120)).unwrap();
     stop_all(revs);
     assert_eq!(report.epsilon, Some(1.0));
     let csv = report.result.to_csv();
@@ -611,15 +544,8 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
     // A product sum at bfv-8192 is too noisy for the flooding: the platform refuses it
     // itself (422, logged) before any trustee re-derives it.
     let denied = entries(&p, EntryKind::AccessDenied).len();
-    let err = net::query(&RemoteQueryOptions {
-        server: p.base.clone(),
-        identity: p.analyst_file.clone(),
-        sql: "SELECT line, STDDEV_POP(rpm) FROM runs GROUP BY line".into(),
-        epsilon: None,
-        timeout: Duration::from_secs(30),
-        poll: Duration::from_millis(100),
-    })
-    .unwrap_err();
+    let sql = "SELECT line, STDDEV_POP(rpm) FROM runs GROUP BY line";
+    let err = net::query(&options(&p, sql, None, 30)).unwrap_err();
     assert_eq!(err.exit_code(), 4, "{err}");
     assert!(
         err.to_string().contains("exceeds what flooding hides"),
@@ -633,14 +559,7 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
 fn ciphertexts_swapped_for_the_analyst_do_not_open() {
     let p = platform();
     ceremony_and_data(&p);
-    let opts = RemoteQueryOptions {
-        server: p.base.clone(),
-        identity: p.analyst_file.clone(),
-        sql: SQL.into(),
-        epsilon: None,
-        timeout: Duration::from_secs(120),
-        poll: Duration::from_millis(100),
-    };
+    let opts = options(&p, SQL, None, 120);
     let submitted = net::submit(&opts).unwrap();
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
     loop {

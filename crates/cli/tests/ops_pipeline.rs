@@ -51,14 +51,11 @@ usage = "sum"
 "#;
 
 fn ai4i() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ai4i2020/ai4i2020.csv");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
+    let p = dtfhe_testkit::data::ai4i_csv();
+    if p.is_none() {
+        eprintln!("skipping: the AI4I 2020 CSV is not found");
     }
+    p
 }
 
 fn plain_rows(csv: &Path, source: &str) -> Vec<PlainRow> {
@@ -98,14 +95,7 @@ fn ai4i_statistics_match_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
-    ops::init(&InitOptions {
-        dir: dir.path().into(),
-        trustees: vec!["a".into(), "b".into(), "c".into()],
-        min_group_size: 5,
-        preset: "bfv-16384".into(),
-        policy: Default::default(),
-    })
-    .expect("init");
+    ops::init(&InitOptions::new(dir.path(), &["a", "b", "c"], "bfv-16384")).expect("init");
     let report = ops::ingest(&IngestOptions {
         dir: dir.path().into(),
         schema: schema.clone(),
@@ -153,14 +143,11 @@ fn differential_privacy_noise_and_budget() {
     let schema = dir.path().join("ai4i.toml");
     std::fs::write(&schema, SCHEMA).expect("schema");
     ops::init(&InitOptions {
-        dir: dir.path().into(),
-        trustees: vec!["a".into(), "b".into()],
-        min_group_size: 5,
-        preset: "bfv-8192".into(),
         policy: dtfhe_release::LocalPolicy {
             mode: dtfhe_release::Mode::dp(1.0, None).expect("dp mode"),
             ..Default::default()
         },
+        ..InitOptions::new(dir.path(), &["a", "b"], "bfv-8192")
     })
     .expect("init");
     ops::ingest(&IngestOptions {

@@ -357,6 +357,23 @@ impl Params {
     }
 }
 
+/// `b^e mod m` for any 64-bit modulus `m ≥ 1` (128-bit intermediates), by repeated
+/// squaring: the Miller–Rabin test, the inverse of N mod t in the release, and the tests'
+/// field inverses all use this one.
+pub fn pow_mod(b: u64, mut e: u64, m: u64) -> u64 {
+    let mul = |x: u64, y: u64| ((u128::from(x) * u128::from(y)) % u128::from(m)) as u64;
+    let mut b = b % m;
+    let mut r = 1 % m;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mul(r, b);
+        }
+        b = mul(b, b);
+        e >>= 1;
+    }
+    r
+}
+
 /// Deterministic Miller–Rabin for 64-bit integers (bases proven sufficient below 2^64).
 pub fn is_prime(n: u64) -> bool {
     if n < 2 {
@@ -374,19 +391,8 @@ pub fn is_prime(n: u64) -> bool {
         s += 1;
     }
     let mul = |a: u64, b: u64| ((a as u128 * b as u128) % n as u128) as u64;
-    let pow = |mut b: u64, mut e: u64| {
-        let mut r = 1u64;
-        while e > 0 {
-            if e & 1 == 1 {
-                r = mul(r, b);
-            }
-            b = mul(b, b);
-            e >>= 1;
-        }
-        r
-    };
     'witness: for a in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
-        let mut x = pow(a, d);
+        let mut x = pow_mod(a, d, n);
         if x == 1 || x == n - 1 {
             continue;
         }

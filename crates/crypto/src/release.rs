@@ -9,7 +9,7 @@
 //! rounds t·x/Q: with one share missing the result is uniformly garbage.
 
 use crate::error::CryptoError;
-use crate::params::Params;
+use crate::params::{pow_mod, Params};
 use fhe::bfv::{Ciphertext, SecretKey};
 use fhe_math::rns::RnsContext;
 use fhe_math::rq::Representation;
@@ -191,25 +191,12 @@ fn message_shift(params: &Params, c1: &fhe_math::rq::Poly, noise: i128) -> BigIn
         return BigInt::from(0u8);
     }
     let t = params.t() as i128;
-    let n_inv = pow_mod(params.slots() as u128 % t as u128, t as u128 - 2, t as u128) as i128;
+    let n_inv = pow_mod(params.slots() as u64, params.t() - 2, params.t()) as i128;
     let z = (noise.rem_euclid(t) * n_inv).rem_euclid(t);
     let q = c1.ctx().modulus();
     let shifted =
         (q * BigUint::from(z as u128) + BigUint::from(params.t() / 2)) / BigUint::from(params.t());
     BigInt::from_biguint(Sign::Plus, shifted)
-}
-
-fn pow_mod(mut b: u128, mut e: u128, m: u128) -> u128 {
-    let mut r = 1u128;
-    b %= m;
-    while e > 0 {
-        if e & 1 == 1 {
-            r = r * b % m;
-        }
-        b = b * b % m;
-        e >>= 1;
-    }
-    r
 }
 
 /// Combine c0[0] with every trustee's share: the total of all slots of `ct`, in Z_t.

@@ -16,6 +16,18 @@ fn keypair(seed: u64) -> RecipientKeyPair {
     RecipientKeyPair::generate(&mut StdRng::seed_from_u64(seed))
 }
 
+/// `plaintext` sealed to `kp` with [`INFO`] and [`AAD`], the ephemeral key drawn from `seed`.
+fn sealed_to(kp: &RecipientKeyPair, plaintext: &[u8], seed: u64) -> Vec<u8> {
+    seal(
+        kp.public_key(),
+        INFO,
+        AAD,
+        plaintext,
+        &mut StdRng::seed_from_u64(seed),
+    )
+    .expect("seal")
+}
+
 fn unsealed(r: Result<Vec<u8>, CryptoError>) -> String {
     match r {
         Err(e @ CryptoError::Unseal(_)) => e.to_string(),
@@ -44,14 +56,7 @@ fn round_trip() {
 fn wrong_recipient_info_or_aad_fails() {
     let kp = keypair(1);
     let other = keypair(2);
-    let b = seal(
-        kp.public_key(),
-        INFO,
-        AAD,
-        b"share",
-        &mut StdRng::seed_from_u64(3),
-    )
-    .expect("seal");
+    let b = sealed_to(&kp, b"share", 3);
     let e = unsealed(open(&other, INFO, AAD, &b));
     assert!(e.contains("authentication failed"), "{e}");
     unsealed(open(&kp, b"dtfhe release request 43", AAD, &b));
@@ -64,14 +69,7 @@ fn wrong_recipient_info_or_aad_fails() {
 #[test]
 fn every_flipped_byte_fails() {
     let kp = keypair(4);
-    let b = seal(
-        kp.public_key(),
-        INFO,
-        AAD,
-        b"coefficient-0 share",
-        &mut StdRng::seed_from_u64(5),
-    )
-    .expect("seal");
+    let b = sealed_to(&kp, b"coefficient-0 share", 5);
     for i in 0..b.len() {
         for bit in [0x01u8, 0x80] {
             let mut c = b.clone();

@@ -84,25 +84,11 @@ impl EmbeddedError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, EmbeddedError::Refused(_) | EmbeddedError::Release(_))
     }
-
-    /// Wrap an I/O error with the path it concerns.
-    pub fn io(path: &std::path::Path, source: std::io::Error) -> EmbeddedError {
-        EmbeddedError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
 }
 
-impl From<EngineError> for EmbeddedError {
-    fn from(e: EngineError) -> Self {
-        if e.is_policy_refusal() {
-            EmbeddedError::Refused(e.to_string())
-        } else {
-            EmbeddedError::Query(e)
-        }
-    }
-}
+dtfhe_model::io_error_constructor!(EmbeddedError);
+
+dtfhe_engine::refusal_or_query_error!(EmbeddedError);
 
 /// The exit kind of a store error: damage or tampering the store detected (a file that is
 /// not a store, a changed row or blob) is [`ExitKind::Damaged`]; a read-only deployment

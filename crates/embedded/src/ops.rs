@@ -39,6 +39,21 @@ pub struct InitOptions {
     pub policy: LocalPolicy,
 }
 
+impl InitOptions {
+    /// A deployment of `trustees` in `dir` with `preset` and the other defaults of
+    /// `dtfhe init` (k = 5, the default release policy): what the tests and the benchmark
+    /// start from.
+    pub fn new(dir: impl Into<DeploymentDir>, trustees: &[&str], preset: &str) -> InitOptions {
+        InitOptions {
+            dir: dir.into(),
+            trustees: trustees.iter().map(|t| t.to_string()).collect(),
+            min_group_size: 5,
+            preset: preset.into(),
+            policy: LocalPolicy::default(),
+        }
+    }
+}
+
 /// Where trustee `name` keeps its key share inside a deployment directory.
 pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
     dir.join("trustees").join(name)

@@ -24,11 +24,7 @@ pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<Pla
     let mut records: Vec<Vec<String>> = Vec::new();
     match schema.csv.delimiter {
         Some(d) => {
-            let mut reader = csv::ReaderBuilder::new()
-                .delimiter(d)
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text.as_bytes());
+            let mut reader = dtfhe_model::table::delimited_reader(d, text.as_bytes());
             for rec in reader.records() {
                 let rec = rec.map_err(|e| e.to_string())?;
                 if rec.iter().all(|f| f.trim().is_empty()) {

@@ -136,3 +136,22 @@ impl EngineError {
         )
     }
 }
+
+/// Implements `From<EngineError>` for a role's error enum that has the variants
+/// `Refused(String)` and `Query(EngineError)`: a refusal that protects confidentiality (see
+/// [`EngineError::is_policy_refusal`]) becomes `Refused` (exit code 4), any other planning
+/// error `Query` (exit code 3). One rule for every role that plans queries.
+#[macro_export]
+macro_rules! refusal_or_query_error {
+    ($error:ident) => {
+        impl ::std::convert::From<$crate::EngineError> for $error {
+            fn from(e: $crate::EngineError) -> Self {
+                if e.is_policy_refusal() {
+                    $error::Refused(e.to_string())
+                } else {
+                    $error::Query(e)
+                }
+            }
+        }
+    };
+}

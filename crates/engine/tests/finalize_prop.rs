@@ -2,7 +2,7 @@
 //! tables with nullable columns and random scales and offsets.
 mod common;
 
-use common::{codec, enc, public, schema};
+use common::{codec, enc, engine_eval_with, public, schema};
 use dtfhe_engine::plaintext::{compare, evaluate, PlainRow};
 use dtfhe_engine::*;
 use dtfhe_model::{ColumnKind, FixedPoint, PublicType, Schema, Usage, Value};
@@ -176,35 +176,24 @@ fn engine_eval(query: &Query, data: &Data) -> ResultSet {
             }
         }
     }
-    let mut groups: HashMap<GroupKey, (GroupState, HashMap<Moment, i128>)> = HashMap::new();
-    for (row, enc) in data.plain.iter().zip(&data.encoded) {
-        if !query.selects(row) {
-            continue;
+    let rows = data.plain.iter().zip(&data.encoded);
+    engine_eval_with(query, &data.schema, rows, |m, enc| {
+        let mut prod: i128 = 1;
+        for f in &m.factors {
+            let (v, present) = enc[&f.column];
+            prod *= match f.part {
+                Part::Value => v as i128,
+                Part::Presence => present as i128,
+                Part::Square => (v as i128) * (v as i128),
+                Part::Above(_) => unreachable!("these queries declare no thresholds"),
+            };
         }
-        let key = query.group_key(row);
-        let (gs, sums) = groups
-            .entry(GroupKey(key.clone()))
-            .or_insert_with(|| (query.new_group(key), HashMap::new()));
-        gs.add_row(row);
-        for m in &moments {
-            let mut prod: i128 = 1;
-            for f in &m.factors {
-                let (v, present) = enc[&f.column];
-                prod *= match f.part {
-                    Part::Value => v as i128,
-                    Part::Presence => present as i128,
-                    Part::Square => (v as i128) * (v as i128),
-                    Part::Above(_) => unreachable!("these queries declare no thresholds"),
-                };
-            }
-            assert!(
-                prod.unsigned_abs() <= m.bound(&data.schema),
-                "{m} exceeds bound"
-            );
-            *sums.entry(m.clone()).or_insert(0) += prod;
-        }
-    }
-    finalize_all(query, &data.schema, groups.into_values()).expect("finalize")
+        assert!(
+            prod.unsigned_abs() <= m.bound(&data.schema),
+            "{m} exceeds bound"
+        );
+        prod
+    })
 }
 
 proptest! {

@@ -116,6 +116,24 @@ impl fmt::Display for ColumnName<'_> {
     }
 }
 
+/// Adds `io(path, source)` to a role's error enum that has the variant
+/// `Io { path: String, source: std::io::Error }`: an I/O error wrapped with the file,
+/// directory or URL it concerns (the only context an OS error message lacks).
+#[macro_export]
+macro_rules! io_error_constructor {
+    ($error:ident) => {
+        impl $error {
+            /// Wrap an I/O error with the path it concerns.
+            pub fn io(path: &::std::path::Path, source: ::std::io::Error) -> $error {
+                $error::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! encrypted. It also holds the chunk types every role exchanges (what a source appends and
 //! signs, what a reader lists) and the [`ChunkReader`] trait the engine computes over.
 //! Small helpers every role shares live here too: the clock ([`clock`]), party name checks
-//! ([`names`]) and owner-only secret files ([`secret_file`]). Nothing here talks to a
+//! ([`names`]), owner-only secret files ([`secret_file`]) and `Debug` that leaves secrets
+//! out ([`redact`]). Nothing here talks to a
 //! database or the network or encrypts: the only cryptography is hashing and signing the
 //! chunk message, so every rule can be tested in plaintext.
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod exit;
 pub mod names;
 pub mod public_codec;
 pub mod reader;
+pub mod redact;
 pub mod schema;
 pub mod schema_diff;
 pub mod schema_error;
@@ -30,7 +32,7 @@ pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
 pub use exit::ExitKind;
 pub use public_codec::{decode_public_columns, encode_public_columns};
-pub use reader::{ChunkReadError, ChunkReader};
+pub use reader::{ChunkReadError, ChunkReader, PartRead};
 pub use schema::{
     indicator_part, is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType,
     Schema, Stage, Usage, LANE_COLUMN, MAX_THRESHOLDS, SOURCE_COLUMN,

@@ -15,13 +15,12 @@ pub trait ChunkReader {
     /// All chunks of a dataset in `(source, seq)` order, without ciphertext bytes.
     fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError>;
     /// The bytes of one ciphertext part of a chunk, or `None` if the chunk has no such part.
-    fn part(
-        &self,
-        chunk_id: i64,
-        column: &str,
-        part: &str,
-    ) -> Result<Option<Vec<u8>>, ChunkReadError>;
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead;
 }
+
+/// What [`ChunkReader::part`] returns: the part's bytes, `None` when the chunk has no such
+/// part, or why it could not be read.
+pub type PartRead = Result<Option<Vec<u8>>, ChunkReadError>;
 
 /// Why a [`ChunkReader`] could not read.
 ///

@@ -83,6 +83,17 @@ pub fn read_csv_file(path: &Path, schema: &Schema) -> Result<Table, ThreadError>
     read_csv_bytes(&bytes, &origin, schema)
 }
 
+/// A CSV reader for a schema's delimited layout (`[csv] delimiter`): no header handling
+/// (the caller maps the header itself), records of any length (the caller names a wrong
+/// count). The ingest and the plaintext reference read files the same way through it.
+pub fn delimited_reader<R: std::io::Read>(delimiter: u8, input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input)
+}
+
 /// Read and validate CSV bytes; `origin` names the source in errors.
 ///
 /// Returns the whole table or the first error; never a partial table.
@@ -91,11 +102,7 @@ pub fn read_csv_bytes(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Tab
     let mut builder = Builder::new(origin, schema);
     match schema.csv.delimiter {
         Some(d) => {
-            let mut reader = csv::ReaderBuilder::new()
-                .delimiter(d)
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(bytes);
+            let mut reader = delimited_reader(d, bytes);
             let mut record = csv::ByteRecord::new();
             let mut lines = LineCounter { pos: 0, line: 1 };
             loop {

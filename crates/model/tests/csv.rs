@@ -8,6 +8,16 @@ use std::path::Path;
 const AI4I: &str = "/work/shared/data/ai4i2020/ai4i2020.csv";
 const CMAPSS: &str = "/work/shared/data/cmapss-fd001/train_FD001.txt";
 
+/// `path` if the shared data file exists, else `None` (saying the test skips).
+fn shared(path: &str) -> Option<&Path> {
+    let p = Path::new(path);
+    if !p.exists() {
+        eprintln!("skipping: {path} not found");
+        return None;
+    }
+    Some(p)
+}
+
 fn ai4i_schema() -> Schema {
     let text = r#"
 dataset = "ai4i"
@@ -113,11 +123,7 @@ fn exact_scaled_sum(texts: impl Iterator<Item = String>, scale: u32) -> i128 {
 
 #[test]
 fn real_ai4i_file() {
-    let path = Path::new(AI4I);
-    if !path.exists() {
-        eprintln!("skipping: {AI4I} not found");
-        return;
-    }
+    let Some(path) = shared(AI4I) else { return };
     let schema = ai4i_schema();
     let t = read_csv_file(path, &schema).expect("the AI4I file reads");
     assert_eq!(t.rows, 10_000);
@@ -158,11 +164,7 @@ fn real_ai4i_file() {
 
 #[test]
 fn real_cmapss_file() {
-    let path = Path::new(CMAPSS);
-    if !path.exists() {
-        eprintln!("skipping: {CMAPSS} not found");
-        return;
-    }
+    let Some(path) = shared(CMAPSS) else { return };
     let schema = cmapss_schema();
     assert_eq!(schema.columns.len(), 26);
     let t = read_csv_file(path, &schema).expect("the C-MAPSS file reads");
@@ -225,6 +227,20 @@ nullable = true
 
 fn small() -> Schema {
     Schema::from_toml_str(SMALL, "engines.toml").expect("valid")
+}
+
+/// The error message of reading `bytes`, after checking the line and column it names
+/// (`at`) and that it says `needle`.
+fn assert_csv_err(
+    bytes: &[u8],
+    schema: &Schema,
+    at: (usize, Option<&str>),
+    needle: &str,
+) -> String {
+    let (line, col, msg) = csv_err(bytes, schema);
+    assert_eq!((line, col.as_deref()), at, "{msg}");
+    assert!(msg.contains(needle), "{msg}");
+    msg
 }
 
 fn csv_err(bytes: &[u8], schema: &Schema) -> (usize, Option<String>, String) {
@@ -315,9 +331,7 @@ fn line_numbers_count_header_blank_lines_and_crlf() {
 #[test]
 fn unparsable_encrypted_value_is_not_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,SECRET-6421x,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s2")));
-    assert!(msg.contains("not a decimal number"), "{msg}");
+    let msg = assert_csv_err(bytes, &small(), (3, Some("s2")), "not a decimal number");
     assert!(!msg.contains("SECRET"), "leaks the value: {msg}");
     assert!(!msg.contains("6421"), "leaks the value: {msg}");
 }
@@ -325,9 +339,7 @@ fn unparsable_encrypted_value_is_not_quoted() {
 #[test]
 fn out_of_range_value_is_not_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,642,10.5\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s3")));
-    assert!(msg.contains("[0.0, 10.0]"), "{msg}");
+    let msg = assert_csv_err(bytes, &small(), (3, Some("s3")), "[0.0, 10.0]");
     assert!(!msg.contains("10.5"), "leaks the value: {msg}");
 }
 
@@ -389,9 +401,12 @@ fn control_characters_in_public_text_are_refused_tab_is_not() {
 #[test]
 fn bad_public_values_are_quoted() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n3.0,A,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("unit")));
-    assert!(msg.contains("not an integer: \"3.0\""), "{msg}");
+    assert_csv_err(
+        bytes,
+        &small(),
+        (3, Some("unit")),
+        "not an integer: \"3.0\"",
+    );
     let schema = Schema::from_toml_str(
         "dataset = \"d\"\nstage = \"design\"\n[[columns]]\nname = \"x\"\nkind = \"public\"\ntype = \"decimal\"\n",
         "d.toml",
@@ -446,9 +461,7 @@ fn wrong_column_count_without_header() {
 #[test]
 fn non_utf8_field() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,\xFF\xFE,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("line")));
-    assert!(msg.contains("not valid UTF-8"), "{msg}");
+    assert_csv_err(bytes, &small(), (3, Some("line")), "not valid UTF-8");
     // Whitespace mode too.
     let schema = cmapss_schema();
     let mut bytes = b"1 1".to_vec();
@@ -466,9 +479,7 @@ fn non_utf8_field() {
 #[test]
 fn null_in_non_nullable_column() {
     let bytes = b"unit,Line name,S2 [K],s3\n1,A,642,1\n2,A,  ,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (3, Some("s2")));
-    assert!(msg.contains("not nullable"), "{msg}");
+    assert_csv_err(bytes, &small(), (3, Some("s2")), "not nullable");
     let bytes = b"unit,Line name,S2 [K],s3\n,A,642,1\n";
     let (line, col, _) = csv_err(bytes, &small());
     assert_eq!((line, col.as_deref()), (2, Some("unit")));
@@ -477,13 +488,14 @@ fn null_in_non_nullable_column() {
 #[test]
 fn missing_and_duplicate_header_columns() {
     let bytes = b"unit,Line name,S2,s3\n1,A,642,1\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (1, Some("s2")));
-    assert!(msg.contains("the header has no column \"S2 [K]\""), "{msg}");
+    assert_csv_err(
+        bytes,
+        &small(),
+        (1, Some("s2")),
+        "the header has no column \"S2 [K]\"",
+    );
     let bytes = b"unit,Line name,S2 [K],s3,s3\n1,A,642,1,2\n";
-    let (line, col, msg) = csv_err(bytes, &small());
-    assert_eq!((line, col.as_deref()), (1, Some("s3")));
-    assert!(msg.contains("more than once"), "{msg}");
+    assert_csv_err(bytes, &small(), (1, Some("s3")), "more than once");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! The rules cover normal and build dependencies: what ships in each role's binary.
 //! Dev-dependencies (tests may start a platform or open a store) are not restricted, except
-//! that they must name declared crates.
+//! that they must name declared crates; the test fixtures ([`DEV_ONLY`]) may be nothing
+//! else.
 //!
 //! To add a crate: add a row to [`RULES`] with every workspace crate it may depend on. A
 //! workspace crate without a row fails the test, so every new crate declares its place.
@@ -135,13 +136,22 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-engine",
         ],
     ),
+    // Development only: the tests' shared fixtures (a platform on loopback, scratch
+    // databases); a dev-dependency of the crates whose tests use them, never a normal one.
+    (
+        "dtfhe-testkit",
+        &["dtfhe-api", "dtfhe-crypto", "dtfhe-server", "dtfhe-store"],
+    ),
 ];
 
+/// Workspace crates that may only ever be dev-dependencies (test fixtures).
+const DEV_ONLY: &[&str] = &["dtfhe-testkit"];
+
 /// Third-party crates only these workspace crates may depend on directly (the database
-/// clients belong to the store).
+/// clients belong to the store; the test fixtures tamper with databases as attackers would).
 const RESTRICTED: &[(&str, &[&str])] = &[
-    ("rusqlite", &["dtfhe-store"]),
-    ("postgres", &["dtfhe-store"]),
+    ("rusqlite", &["dtfhe-store", "dtfhe-testkit"]),
+    ("postgres", &["dtfhe-store", "dtfhe-testkit"]),
 ];
 
 /// (package name, [(dependency name, kind)]) for every workspace member, from
@@ -209,7 +219,12 @@ fn violations(crates: &BTreeMap<String, Vec<(String, String)>>) -> Vec<String> {
                 if !rules.contains_key(dep.as_str()) {
                     continue; // reported once, as an undeclared crate
                 }
-                if kind != "dev" && !allowed.contains(&dep.as_str()) {
+                if kind != "dev" && DEV_ONLY.contains(&dep.as_str()) {
+                    bad.push(format!(
+                        "forbidden edge `{name}` -> `{dep}` ({kind} dependency): `{dep}` is \
+                         a test fixture, only ever a dev-dependency"
+                    ));
+                } else if kind != "dev" && !allowed.contains(&dep.as_str()) {
                     bad.push(format!(
                         "forbidden edge `{name}` -> `{dep}` ({kind} dependency): `{name}` may \
                          depend only on {allowed:?}"
@@ -259,6 +274,10 @@ fn the_checker_reports_forbidden_and_undeclared_edges() {
         .get_mut("dtfhe-agent")
         .expect("agent")
         .push(normal("postgres"));
+    crates
+        .get_mut("dtfhe-cli")
+        .expect("cli")
+        .push(normal("dtfhe-testkit"));
     // The analyst must not link a trustee (its key-share code) to read the deployment.
     crates
         .get_mut("dtfhe-analyst")
@@ -279,6 +298,11 @@ fn the_checker_reports_forbidden_and_undeclared_edges() {
     assert!(
         bad.iter()
             .any(|m| m.contains("`dtfhe-agent` -> `postgres`")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|m| m.contains("`dtfhe-cli` -> `dtfhe-testkit`") && m.contains("test fixture")),
         "{bad:?}"
     );
     assert!(

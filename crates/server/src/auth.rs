@@ -33,22 +33,35 @@ pub struct Signed {
 impl Signed {
     /// Refuses (403, logged) unless the caller has one of `roles`.
     pub async fn require(&self, state: &Arc<AppState>, roles: &[Role]) -> Result<(), ApiProblem> {
-        if roles.contains(&self.caller.role) {
+        let allowed = roles.contains(&self.caller.role);
+        self.forbid_unless(state, allowed, &self.path, |caller| {
+            let wanted: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            format!(
+                "`{caller}` has role {}; {} needs {}",
+                self.caller.role,
+                self.path,
+                wanted.join(" or ")
+            )
+        })
+        .await
+    }
+
+    /// `Ok` when `allowed`; otherwise refuses the caller (403 with the detail `why` makes
+    /// from the caller's name) and logs the denial about `subject`. Every authorisation
+    /// check of the routes ends here, so each refusal is logged the same way.
+    pub async fn forbid_unless(
+        &self,
+        state: &Arc<AppState>,
+        allowed: bool,
+        subject: &str,
+        why: impl FnOnce(&str) -> String,
+    ) -> Result<(), ApiProblem> {
+        if allowed {
             return Ok(());
         }
-        let wanted: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        let detail = why(&self.caller.name);
         Err(state
-            .deny(
-                &self.caller.name,
-                &self.path,
-                Problem::forbidden(format!(
-                    "`{}` has role {}; {} needs {}",
-                    self.caller.name,
-                    self.caller.role,
-                    self.path,
-                    wanted.join(" or ")
-                )),
-            )
+            .deny(&self.caller.name, subject, Problem::forbidden(detail))
             .await)
     }
 
@@ -60,19 +73,11 @@ impl Signed {
         dataset: &str,
     ) -> Result<(), ApiProblem> {
         self.require(state, roles).await?;
-        if self.caller.grants(dataset) {
-            return Ok(());
-        }
-        Err(state
-            .deny(
-                &self.caller.name,
-                dataset,
-                Problem::forbidden(format!(
-                    "`{}` has no grant for dataset `{dataset}`",
-                    self.caller.name
-                )),
-            )
-            .await)
+        let allowed = self.caller.grants(dataset);
+        self.forbid_unless(state, allowed, dataset, |caller| {
+            format!("`{caller}` has no grant for dataset `{dataset}`")
+        })
+        .await
     }
 
     /// The body as JSON; a 400 problem naming the error otherwise.

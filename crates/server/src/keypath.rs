@@ -15,7 +15,7 @@ use dtfhe_api::release::GroupInfo;
 use dtfhe_api::Problem;
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::{codec, Params};
-use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 use dtfhe_store::{Deployment, Hash, Store};
 
 use crate::error::ApiProblem;
@@ -31,14 +31,10 @@ pub struct Deployed {
     pub multiplier: Multiplier,
 }
 
-impl std::fmt::Debug for Deployed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployed")
-            .field("preset", &self.deployment.preset)
-            .field("trustees", &self.deployment.trustees)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(Deployed, |v| {
+    preset: v.deployment.preset,
+    trustees: v.deployment.trustees,
+});
 
 /// Directory (in the platform directory) of the persisted release requests.
 pub const RELEASES_DIR: &str = "releases";
@@ -288,12 +284,7 @@ impl ChunkReader for LockedStore<'_> {
     fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
         ChunkReader::chunks(&*self.lock()?, dataset)
     }
-    fn part(
-        &self,
-        chunk_id: i64,
-        column: &str,
-        part: &str,
-    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
         ChunkReader::part(&*self.lock()?, chunk_id, column, part)
     }
 }

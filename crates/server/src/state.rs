@@ -104,13 +104,7 @@ pub struct AppState {
     pub keypath: crate::keypath::KeyPath,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("dir", &self.opts.dir)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(AppState, |v| { dir: v.opts.dir });
 
 /// The `detail` of an `IdentityRegistered` ledger entry: the record as JSON (public data
 /// only: name, role, public key, grants).

@@ -4,75 +4,24 @@
 //! and out-of-order shares are refused with problems naming the field.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use dtfhe_api::ceremony::{CeremonyShare, CeremonyState};
-use dtfhe_api::types::{b64, unb64, DeploymentInfo, IdentityRecord};
+use dtfhe_api::types::{b64, unb64, DeploymentInfo};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::ceremony::net::{pk_share, CeremonySeed, RelinParty, Rlk1Aggregate};
 use dtfhe_crypto::release::{centred, combine, trustee_share};
 use dtfhe_crypto::{ceremony, codec, column};
-use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_server::AppState;
 use dtfhe_store::EntryKind;
+use dtfhe_testkit::platform::{client, serve_options, Platform};
 
 const TRUSTEES: [&str; 3] = ["plant-a", "plant-b", "plant-c"];
 
-struct Platform {
-    _tmp: tempfile::TempDir,
-    base: String,
-    state: Arc<AppState>,
-    admin: Identity,
-}
-
-async fn platform() -> Platform {
-    let tmp = tempfile::tempdir().unwrap();
-    let admin = Identity::generate("root").unwrap();
-    let opts = ServeOptions {
-        store: Default::default(),
-        dir: tmp.path().join("platform"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: Some(("root".into(), admin.public_key_string())),
-        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
-        min_group_size: 2,
-        preset: "bfv-8192".into(),
-    };
-    let state = Arc::new(AppState::open(opts).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Platform {
-        _tmp: tmp,
-        base,
-        state,
-        admin,
-    }
-}
-
-fn client(base: &str, id: &Identity) -> Client {
-    Client::new(base, Some(id.clone()), Duration::from_secs(60))
-}
-
 fn register(p: &Platform, id: &Identity, role: Role) {
-    let _: IdentityRecord = client(&p.base, &p.admin)
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name: id.name().into(),
-                role,
-                public_key: id.public_key_string(),
-                datasets: if role == Role::Analyst {
-                    vec!["*".into()]
-                } else {
-                    Vec::new()
-                },
-            },
-        )
-        .unwrap();
+    let datasets: &[&str] = if role == Role::Analyst { &["*"] } else { &[] };
+    p.register(id, role, datasets);
 }
 
 fn post(c: &Client, step: &str, bytes: &[u8]) -> Result<CeremonyState, ApiError> {
@@ -93,7 +42,7 @@ fn status(r: Result<CeremonyState, ApiError>) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ceremony_over_http_yields_keys_that_decrypt() {
-    let p = platform().await;
+    let p = Platform::awaiting_ceremony(&TRUSTEES);
     let base = p.base.clone();
     let ids: Vec<Identity> = TRUSTEES
         .iter()
@@ -240,15 +189,7 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
 #[test]
 fn a_restart_continues_the_same_ceremony_and_a_deployment_pins_its_trustees() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = |trustees: &[&str]| ServeOptions {
-        store: Default::default(),
-        dir: tmp.path().join("platform"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: None,
-        trustees: trustees.iter().map(|t| t.to_string()).collect(),
-        min_group_size: 2,
-        preset: "bfv-8192".into(),
-    };
+    let opts = |trustees: &[&str]| serve_options(tmp.path().join("platform"), None, trustees);
     let seed = |s: &AppState| {
         std::fs::read_to_string(s.opts.dir.join(dtfhe_server::routes::ceremony::SEED_FILE)).unwrap()
     };

@@ -5,9 +5,6 @@
 //! free of key shares.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use dtfhe_api::auth::{
     sign_request, HEADER_IDENTITY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
@@ -15,100 +12,26 @@ use dtfhe_api::types::{
     unb64, ChunkInfo, ChunkUploaded, DatasetInfo, DeploymentInfo, FileChunkInfo, IdentityRecord,
     LastSeq, LedgerPage,
 };
-use dtfhe_api::{ApiError, Client, Identity, Problem, Role};
-use dtfhe_crypto::{ceremony, codec};
+use dtfhe_api::{ApiError, Identity, Problem, Role};
 use dtfhe_model::{chunk_message, ChunkOrigin, NewChunk, NewPart};
-use dtfhe_server::{AppState, ServeOptions};
-use dtfhe_store::{Deployment, EntryKind, Store};
+use dtfhe_server::AppState;
+use dtfhe_store::EntryKind;
+use dtfhe_testkit::platform::{self as kit, client, Platform};
 
 const SCHEMA: &str = "dataset = \"runs\"\nstage = \"manufacturing\"\n\n[[columns]]\nname = \"line\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
 const LANE_SCHEMA: &str = "dataset = \"parts\"\nstage = \"manufacturing\"\nlanes = \"product_id\"\n\n[[columns]]\nname = \"product_id\"\nkind = \"public\"\ntype = \"text\"\n\n[[columns]]\nname = \"torque\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n";
 const TRUSTEES: [&str; 2] = ["plant-a", "plant-b"];
 
-struct Platform {
-    _dir: tempfile::TempDir,
-    dir: std::path::PathBuf,
-    base: String,
-    state: Arc<AppState>,
-    admin: Identity,
-    share_bytes: Vec<Vec<u8>>,
-}
-
 /// A store with a finished deployment (real keys, bfv-8192, ceremony run here in the test
 /// only), then the server on a free port.
 async fn platform() -> Platform {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("platform");
-    let admin = Identity::generate("root").unwrap();
-    let d = dir.clone();
-    let share_bytes = tokio::task::spawn_blocking(move || {
-        let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-        let mut rng = rand::rng();
-        let shares: Vec<_> = TRUSTEES
-            .iter()
-            .map(|_| ceremony::new_share(&params, &mut rng))
-            .collect();
-        let keys = ceremony::run(&params, &shares, &mut rng).unwrap();
-        let mut store = Store::create(&d).unwrap();
-        store
-            .put_deployment(&Deployment {
-                preset: "bfv-8192".into(),
-                trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
-                min_group_size: 2,
-                public_key: codec::encode_public_key(&params, &keys.public),
-                relin_key: codec::encode_relin_key(&params, &keys.relin),
-                created_at: "0".into(),
-            })
-            .unwrap();
-        shares
-            .iter()
-            .map(|s| codec::encode_secret_share(&params, s).to_vec())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    let opts = ServeOptions {
-        store: Default::default(),
-        dir: dir.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: Some(("root".into(), admin.public_key_string())),
-        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
-        min_group_size: 2,
-        preset: "bfv-8192".into(),
-    };
-    let state = Arc::new(AppState::open(opts).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Platform {
-        _dir: tmp,
-        dir,
-        base,
-        state,
-        admin,
-        share_bytes,
-    }
-}
-
-fn client(base: &str, id: &Identity) -> Client {
-    Client::new(base, Some(id.clone()), Duration::from_secs(30))
+    tokio::task::spawn_blocking(|| Platform::deployed(&TRUSTEES))
+        .await
+        .unwrap()
 }
 
 fn register(base: &str, admin: &Identity, id: &Identity, role: Role, datasets: &[&str]) {
-    let r: IdentityRecord = client(base, admin)
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name: id.name().into(),
-                role,
-                public_key: id.public_key_string(),
-                datasets: datasets.iter().map(|d| d.to_string()).collect(),
-            },
-        )
-        .unwrap();
+    let r = kit::register(base, admin, id, role, datasets);
     assert_eq!(r.role, role);
 }
 
@@ -269,15 +192,10 @@ async fn refusals_are_problems_and_ledger_entries() {
         assert_eq!(problem_status(e), 403);
         // Only the admin registers identities.
         let e = client(&base, &source)
-            .post_json::<_, IdentityRecord>(
-                "/v1/identities",
-                &IdentityRecord {
-                    name: "x".into(),
-                    role: Role::Admin,
-                    public_key: source.public_key_string(),
-                    datasets: vec![],
-                },
-            )
+            .register(&IdentityRecord {
+                name: "x".into(),
+                ..IdentityRecord::of(&source, Role::Admin, vec![])
+            })
             .unwrap_err();
         assert_eq!(problem_status(e), 403);
         assert_eq!(denials(&state), before + 6);
@@ -340,7 +258,7 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
     let p = platform().await;
     let (base, admin) = (p.base.clone(), p.admin.clone());
     let dir = p.dir.clone();
-    let shares = p.share_bytes.clone();
+    let shares = p.keys().share_bytes.clone();
     tokio::task::spawn_blocking(move || {
         let source = Identity::generate("plant-a-agent").unwrap();
         let auditor = Identity::generate("auditor-1").unwrap();
@@ -522,24 +440,8 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_ceremony_the_deployment_and_uploads_answer_503() {
-    let tmp = tempfile::tempdir().unwrap();
-    let admin = Identity::generate("root").unwrap();
-    let opts = ServeOptions {
-        store: Default::default(),
-        dir: tmp.path().join("platform"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: Some(("root".into(), admin.public_key_string())),
-        trustees: TRUSTEES.iter().map(|t| t.to_string()).collect(),
-        min_group_size: 2,
-        preset: "bfv-8192".into(),
-    };
-    let state = Arc::new(AppState::open(opts).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = dtfhe_server::app(state);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let p = Platform::awaiting_ceremony(&TRUSTEES);
+    let (base, admin) = (p.base.clone(), p.admin.clone());
     tokio::task::spawn_blocking(move || {
         let source = Identity::generate("plant-a-agent").unwrap();
         register(&base, &admin, &source, Role::Source, &["runs"]);

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use dtfhe_server::keypath::{self, Answer, PendingRelease, RETAIN_FINISHED_SECS};
-use dtfhe_server::{AppState, ServeOptions};
+use dtfhe_server::AppState;
+use dtfhe_testkit::platform::serve_options;
 
 fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRelease {
     let mut answers = BTreeMap::new();
@@ -41,15 +42,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
 #[test]
 fn releases_are_reloaded_and_finished_ones_pruned() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = ServeOptions {
-        store: Default::default(),
-        dir: tmp.path().join("platform"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin: None,
-        trustees: Vec::new(),
-        min_group_size: 2,
-        preset: "bfv-8192".into(),
-    };
+    let opts = serve_options(tmp.path().join("platform"), None, &[]);
     let now = 10 * RETAIN_FINISHED_SECS;
     let old = now - RETAIN_FINISHED_SECS - 1;
     let state = AppState::open(opts.clone()).unwrap();

@@ -34,7 +34,7 @@ mod migrate;
 mod signing;
 mod store;
 
-use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader};
+use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::{ChunkDefect, Refusal, StoreError};
@@ -49,12 +49,7 @@ impl ChunkReader for Store {
     fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
         Store::chunks(self, dataset).map_err(StoreError::into_read_error)
     }
-    fn part(
-        &self,
-        chunk_id: i64,
-        column: &str,
-        part: &str,
-    ) -> Result<Option<Vec<u8>>, ChunkReadError> {
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
         Store::part(self, chunk_id, column, part).map_err(StoreError::into_read_error)
     }
 }

@@ -63,15 +63,11 @@ pub struct Store {
     ledger: bool,
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the signing key (nor a database password: `path` is redacted).
-        f.debug_struct("Store")
-            .field("path", &self.path)
-            .field("ledger_size", &self.frontier.size())
-            .finish_non_exhaustive()
-    }
-}
+// Never print the signing key (nor a database password: `path` is redacted).
+dtfhe_model::debug_public_fields!(Store, |s| {
+    path: s.path,
+    ledger_size: s.frontier.size(),
+});
 
 impl Store {
     /// Creates a new store at `dir/store.sqlite` (creating `dir` if missing),

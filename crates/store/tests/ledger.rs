@@ -5,14 +5,13 @@
 
 mod common;
 
-use common::{Backend, Env, Raw, SignedAppend, V};
+use common::{chunk, deployment, Backend, Env, Raw, SignedAppend, SCHEMA, V};
 
 use dtfhe_ledger::{
     leaf_hash, parse_verifier_key, verify_checkpoint, verify_consistency, verify_inclusion, Entry,
     EntryKind,
 };
-use dtfhe_model::{NewChunk, NewPart};
-use dtfhe_store::{Deployment, StoreError, VerifyReport, KEY_FILE, PUB_FILE, SCHEMA_VERSION};
+use dtfhe_store::{StoreError, VerifyReport, KEY_FILE, PUB_FILE, SCHEMA_VERSION};
 
 backends!(
     fresh_store_verifies_and_publishes_its_key,
@@ -32,41 +31,6 @@ backends!(
     verify_counts_rows_exactly,
     lanes_are_bound_to_the_ledger,
 );
-
-const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
-
-fn deployment() -> Deployment {
-    Deployment {
-        preset: "test".into(),
-        trustees: vec!["acme".into(), "globex".into(), "initech".into()],
-        min_group_size: 5,
-        public_key: vec![1, 2, 3],
-        relin_key: vec![4; 1000],
-        created_at: "1700000000".into(),
-    }
-}
-
-fn chunk(n: u8) -> NewChunk {
-    NewChunk {
-        seq: 0,
-        signature: [0; 64],
-        origin: None,
-        rows: 10 + u32::from(n),
-        public: vec![n; 7],
-        parts: vec![
-            NewPart {
-                column: "temp".into(),
-                part: "value".into(),
-                bytes: vec![n; 100],
-            },
-            NewPart {
-                column: "temp".into(),
-                part: "presence".into(),
-                bytes: vec![n.wrapping_add(1); 50],
-            },
-        ],
-    }
-}
 
 /// A store with a deployment, two datasets, two sources and a few
 /// application entries.
@@ -355,16 +319,7 @@ fn update_and_delete_on_ledger_tables_are_refused_by_the_database(env: &Env) {
         ("parts", "DELETE FROM parts"),
         ("blobs", "UPDATE blobs SET bytes = ?1"),
     ] {
-        let params = if sql.contains("?1") {
-            vec![V::B(vec![0])]
-        } else {
-            vec![]
-        };
-        let err = c.execute(sql, &params).unwrap_err();
-        assert!(
-            err.contains(&format!("{table} is append-only")),
-            "{sql}: {err}"
-        );
+        c.assert_append_only(table, sql);
     }
     drop(c);
     env.open().verify().unwrap();

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{source_key, Env, SignedAppend, V};
-use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
+use common::{source_key, Env, SignedAppend, SCHEMA, V};
+use dtfhe_model::{ChunkOrigin, NewChunk};
 use dtfhe_store::{EntryKind, Refusal, Store, StoreError};
 
 backends!(
@@ -20,27 +20,10 @@ backends!(
     control_characters_in_public_text_are_refused,
 );
 
-const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
-
 fn chunk(n: u8, seq: u64) -> NewChunk {
     NewChunk {
         seq,
-        rows: 10 + u32::from(n),
-        public: vec![n; 7],
-        parts: vec![
-            NewPart {
-                column: "temp".into(),
-                part: "value".into(),
-                bytes: vec![n; 100],
-            },
-            NewPart {
-                column: "temp".into(),
-                part: "presence".into(),
-                bytes: vec![n.wrapping_add(1); 50],
-            },
-        ],
-        signature: [0; 64],
-        origin: None,
+        ..common::chunk(n)
     }
 }
 

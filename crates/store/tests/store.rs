@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{Env, SignedAppend, V};
+use common::{chunk, deployment, part, Env, SignedAppend, SCHEMA, V};
 
 use std::time::Instant;
 
-use dtfhe_model::{NewChunk, NewPart};
-use dtfhe_store::{Deployment, Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE};
+use dtfhe_model::NewChunk;
+use dtfhe_store::{Store, StoreError, StoreLocation, SCHEMA_VERSION, STORE_FILE};
 use rusqlite::Connection;
 
 backends!(
@@ -42,42 +42,6 @@ fn request_nonces_are_spent_once_across_reopen(env: &Env) {
     assert_eq!(s.nonce_count().unwrap(), 2);
     assert!(s.spend_nonce("carol", "n2", 2000, 2000, 300).unwrap());
     assert_eq!(s.nonce_count().unwrap(), 1);
-}
-
-const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
-
-fn deployment() -> Deployment {
-    Deployment {
-        preset: "test".into(),
-        trustees: vec!["acme".into(), "globex".into(), "initech".into()],
-        min_group_size: 5,
-        public_key: vec![1, 2, 3],
-        relin_key: vec![4; 1000],
-        created_at: "1700000000".into(),
-    }
-}
-
-fn part(column: &str, part: &str, bytes: Vec<u8>) -> NewPart {
-    NewPart {
-        column: column.into(),
-        part: part.into(),
-        bytes,
-    }
-}
-
-/// A valid chunk whose bytes depend on `n`.
-fn chunk(n: u8) -> NewChunk {
-    NewChunk {
-        seq: 0,
-        signature: [0; 64],
-        origin: None,
-        rows: 10 + u32::from(n),
-        public: vec![n; 7],
-        parts: vec![
-            part("temp", "value", vec![n; 100]),
-            part("temp", "presence", vec![n.wrapping_add(1); 50]),
-        ],
-    }
 }
 
 fn create_open_reopen(env: &Env) {
@@ -476,16 +440,7 @@ fn update_and_delete_are_refused_by_the_database(env: &Env) {
         ("lanes", "DELETE FROM lanes"),
     ];
     for (table, sql) in statements {
-        let params = if sql.contains("?1") {
-            vec![V::B(vec![0])]
-        } else {
-            vec![]
-        };
-        let err = c.execute(sql, &params).unwrap_err();
-        assert!(
-            err.contains(&format!("{table} is append-only")),
-            "{sql}: {err}"
-        );
+        c.assert_append_only(table, sql);
     }
     // Also as a batch, as the sqlite3 shell or psql would.
     assert!(c.batch("DELETE FROM chunks;").is_err());

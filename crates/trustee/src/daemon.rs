@@ -202,16 +202,12 @@ pub fn check_public_key(
     }
     let mut shares = Vec::with_capacity(names.len());
     for (t, b) in &state.pk_share_messages {
-        let bytes = unb64(&format!("public-key share of {t}"), b)?;
+        let what = format!("public-key share of {t}");
+        let bytes = unb64(&what, b)?;
         if t == me && bytes != own {
             return Err(KeyCheckError::OwnPkShare { me: me.to_string() });
         }
-        shares.push(PkShareMsg::from_bytes(params, &bytes).map_err(|source| {
-            KeyCheckError::Message {
-                what: format!("public-key share of {t}"),
-                source,
-            }
-        })?);
+        shares.push(message(what, PkShareMsg::from_bytes(params, &bytes))?);
     }
     let pk = aggregate_public_key(params, &seed, &shares).map_err(KeyCheckError::Aggregate)?;
     if codec::encode_public_key(params, &pk) != public_key {
@@ -248,7 +244,8 @@ pub fn check_relin_key(
             });
         }
         for (t, b) in map {
-            let bytes = unb64(&format!("round-{round} message of {t}"), b)?;
+            let what = format!("round-{round} message of {t}");
+            let bytes = unb64(&what, b)?;
             if t == me && bytes != mine {
                 return Err(KeyCheckError::OwnRlk {
                     round,
@@ -256,19 +253,9 @@ pub fn check_relin_key(
                 });
             }
             if round == 1 {
-                round1.push(Rlk1Msg::from_bytes(params, &bytes).map_err(|source| {
-                    KeyCheckError::Message {
-                        what: format!("round-1 message of {t}"),
-                        source,
-                    }
-                })?);
+                round1.push(message(what, Rlk1Msg::from_bytes(params, &bytes))?);
             } else {
-                round2.push(Rlk2Msg::from_bytes(params, &bytes).map_err(|source| {
-                    KeyCheckError::Message {
-                        what: format!("round-2 message of {t}"),
-                        source,
-                    }
-                })?);
+                round2.push(message(what, Rlk2Msg::from_bytes(params, &bytes))?);
             }
         }
     }
@@ -279,6 +266,14 @@ pub fn check_relin_key(
         return Err(KeyCheckError::RelinKeyMismatch);
     }
     Ok(())
+}
+
+/// A decoded ceremony message, or the error naming `what` it is.
+fn message<T>(
+    what: String,
+    decoded: Result<T, dtfhe_crypto::CryptoError>,
+) -> Result<T, KeyCheckError> {
+    decoded.map_err(|source| KeyCheckError::Message { what, source })
 }
 
 /// Why [`check_public_key`] or [`check_relin_key`] refuses the deployment's keys: the
@@ -376,14 +371,20 @@ pub fn verify_and_attest(
     }
     let trustee = Trustee::open(&opts.dir, &name, &deployed.params)?;
     let state: CeremonyState = client.get_json("/v1/ceremony")?;
-    let own = std::fs::read(opts.dir.join(PK_SHARE_FILE)).map_err(|e| {
-        DaemonError::Protocol(format!(
-            "{}: no record of the public-key share this trustee gave ({e})",
-            opts.dir.join(PK_SHARE_FILE).display()
-        ))
-    })?;
-    let public_key = unb64("public_key", &deployed.info.public_key)
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    // What this trustee gave in the ceremony (`what`), as it recorded it in `file`.
+    let read_own = |file: &str, what: &str| {
+        std::fs::read(opts.dir.join(file)).map_err(|e| {
+            DaemonError::Protocol(format!(
+                "{}: no record of the {what} this trustee gave ({e})",
+                opts.dir.join(file).display()
+            ))
+        })
+    };
+    let key = |field: &str, b64: &str| {
+        unb64(field, b64).map_err(|e| DaemonError::Protocol(e.to_string()))
+    };
+    let own = read_own(PK_SHARE_FILE, "public-key share")?;
+    let public_key = key("public_key", &deployed.info.public_key)?;
     check_public_key(
         &deployed.params,
         &state,
@@ -401,22 +402,17 @@ pub fn verify_and_attest(
         trustee.record_ceremony(&deployed.params, &seed, &msg)?;
     }
     let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
-    let read_own = |file: &str| {
-        std::fs::read(opts.dir.join(file)).map_err(|e| {
-            DaemonError::Protocol(format!(
-                "{}: no record of the ceremony message this trustee gave ({e})",
-                opts.dir.join(file).display()
-            ))
-        })
-    };
-    let relin_key = unb64("relin_key", &deployed.info.relin_key)
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    let relin_key = key("relin_key", &deployed.info.relin_key)?;
+    let message = "ceremony message";
     check_relin_key(
         &deployed.params,
         &transcript,
         &deployed.info.trustees,
         &name,
-        (&read_own(RLK1_FILE)?, &read_own(RLK2_FILE)?),
+        (
+            &read_own(RLK1_FILE, message)?,
+            &read_own(RLK2_FILE, message)?,
+        ),
         &relin_key,
     )
     .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;

@@ -11,7 +11,7 @@
 //! (one flipped byte is enough) fails, and the trustee answers nothing, logs nothing in its
 //! share log, and says which file to restore (never any key material).
 
-use crate::shares::{ciphertext_hash, Hash, ShareLog};
+use crate::shares::{ciphertext_hashes, ShareLog};
 use crate::TrusteeError;
 use dtfhe_crypto::ceremony::net::{pk_share_matches, CeremonySeed, PkShareMsg};
 use dtfhe_crypto::dp::DiscreteLaplace;
@@ -74,15 +74,8 @@ pub struct Trustee {
     share: SecretKey,
 }
 
-impl std::fmt::Debug for Trustee {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the share.
-        f.debug_struct("Trustee")
-            .field("name", &self.name)
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
+// Never print the share.
+dtfhe_model::debug_public_fields!(Trustee, |t| { name: t.name, dir: t.dir });
 
 fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
     TrusteeError::KeyStore {
@@ -302,11 +295,7 @@ impl Trustee {
                 )
             }
         };
-        let hashes: Vec<Hash> = request
-            .items
-            .iter()
-            .map(|i| ciphertext_hash(params, &i.ciphertext))
-            .collect();
+        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let mut rng = rand::rng();
         let record = || {
             disclosure
@@ -346,11 +335,7 @@ impl Trustee {
     ) -> Result<Vec<FullShare>, TrusteeError> {
         check_row_request(params, policy, request).map_err(|r| self.refuse(r))?;
         let share = self.verified_share(params)?;
-        let hashes: Vec<Hash> = request
-            .items
-            .iter()
-            .map(|i| ciphertext_hash(params, &i.ciphertext))
-            .collect();
+        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let mut rng = rand::rng();
         let (shares, _repeated) = ShareLog::new(&self.dir).full_shares(params, &hashes, |k| {
             Ok(trustee_full_share(

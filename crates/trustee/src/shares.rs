@@ -49,6 +49,14 @@ pub fn ciphertext_hash(params: &Params, ct: &Ciphertext) -> Hash {
     *blake3::hash(&codec::encode_ciphertext(params, ct)).as_bytes()
 }
 
+/// [`ciphertext_hash`] of each ciphertext, in order: what the share log is keyed by.
+pub fn ciphertext_hashes<'a>(
+    params: &Params,
+    cts: impl Iterator<Item = &'a Ciphertext>,
+) -> Vec<Hash> {
+    cts.map(|ct| ciphertext_hash(params, ct)).collect()
+}
+
 /// Which kind of share a line holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShareKind {

@@ -56,16 +56,13 @@ pub(crate) fn run(a: AdminArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("--public-key: {e}")))?;
     let admin = load_identity(&identity)?;
     let client = Client::new(&server, Some(admin), Duration::from_secs(60));
-    let record: IdentityRecord = client
-        .post_json(
-            "/v1/identities",
-            &IdentityRecord {
-                name,
-                role,
-                public_key: public_key.trim().to_string(),
-                datasets,
-            },
-        )
+    let record = client
+        .register(&IdentityRecord {
+            name,
+            role,
+            public_key: public_key.trim().to_string(),
+            datasets,
+        })
         .map_err(api_error)?;
     println!(
         "registered `{}` as {}{}",

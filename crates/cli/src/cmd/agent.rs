@@ -15,7 +15,7 @@ use super::{api_error, load_identity};
 /// 3 bad input, 4 refused, 1 platform unreachable with the chunks safe in the spool).
 fn edge_error(e: EdgeError) -> CliError {
     match e {
-        EdgeError::Input(e) => CliError::Input(e),
+        EdgeError::Input(e) => e.into(),
         EdgeError::Io { path, source } => CliError::io(&path, source),
         EdgeError::Api(e) => api_error(e),
         EdgeError::Crypto(e) => CliError::Crypto(e),

@@ -8,7 +8,7 @@ use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
 use std::path::{Path, PathBuf};
 
-use super::LogFormat;
+use super::{LogFormat, Target};
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
@@ -20,20 +20,8 @@ pub(crate) struct AuditArgs {
 pub(crate) enum AuditCommand {
     /// Replay and check the whole ledger; one-line summary, or the first bad entry.
     Verify {
-        /// Deployment directory (embedded deployment).
-        #[arg(
-            long,
-            value_name = "D",
-            required_unless_present = "server",
-            conflicts_with = "server"
-        )]
-        dir: Option<PathBuf>,
-        /// Platform server URL (networked deployment; needs --identity of an auditor).
-        #[arg(long, value_name = "URL", requires = "identity")]
-        server: Option<String>,
-        /// The auditor's identity file (with --server).
-        #[arg(long, value_name = "F")]
-        identity: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
         /// The store's checkpoint key (`store.pub` of the platform directory), pinned: the
         /// latest checkpoint must be signed by it (with --server).
         #[arg(long, value_name = "store.pub", requires = "server")]
@@ -75,10 +63,17 @@ pub(crate) enum AuditCommand {
 pub(crate) fn run(a: AuditArgs, store: &StoreLocation) -> Result<(), CliError> {
     let at = |dir: &Path| DeploymentDir::new(dir, store.clone());
     let text = match a.command {
-        AuditCommand::Verify { dir: Some(dir), .. } => audit::verify(at(&dir))?.to_string(),
         AuditCommand::Verify {
-            server: Some(server),
-            identity: Some(identity),
+            target: Target { dir: Some(dir), .. },
+            ..
+        } => audit::verify(at(&dir))?.to_string(),
+        AuditCommand::Verify {
+            target:
+                Target {
+                    server: Some(server),
+                    identity: Some(identity),
+                    ..
+                },
             store_key,
             ciphertexts,
             ..

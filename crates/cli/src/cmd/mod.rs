@@ -27,6 +27,27 @@ pub(crate) mod serve;
 pub(crate) mod thread;
 pub(crate) mod trustee;
 
+/// Where a command runs: an embedded deployment directory (`--dir`), or a platform server
+/// (`--server`) with the caller's identity file. Shared by `query` and `audit verify`.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// Deployment directory (embedded deployment).
+    #[arg(
+        long,
+        value_name = "D",
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
+    pub(crate) dir: Option<PathBuf>,
+    /// Platform server URL (networked deployment; needs --identity).
+    #[arg(long, value_name = "URL", requires = "identity")]
+    pub(crate) server: Option<String>,
+    /// Your identity file, with --server: the analyst's for a query, an auditor's for an
+    /// audit.
+    #[arg(long, value_name = "F")]
+    pub(crate) identity: Option<PathBuf>,
+}
+
 /// How a released result is printed on stdout.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Format {

@@ -6,27 +6,15 @@ use dtfhe_cli::CliError;
 use dtfhe_embedded::ops;
 use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::Format;
 
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {
-    /// Deployment directory (embedded deployment).
-    #[arg(
-        long,
-        value_name = "D",
-        required_unless_present = "server",
-        conflicts_with = "server"
-    )]
-    dir: Option<PathBuf>,
-    /// Platform server URL (networked deployment; needs --identity).
-    #[arg(long, value_name = "URL", requires = "identity")]
-    server: Option<String>,
-    /// The analyst's identity file (with --server).
-    #[arg(long, value_name = "F")]
-    identity: Option<PathBuf>,
+    #[command(flatten)]
+    target: super::Target,
     /// With --server: seconds to wait for every trustee's answer.
     #[arg(long, value_name = "S", default_value_t = 120)]
     timeout: u64,
@@ -47,7 +35,7 @@ pub(crate) struct QueryArgs {
 /// `dtfhe query`.
 pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
     let at = |dir: &Path| DeploymentDir::new(dir, store.clone());
-    let r = match (&a.dir, &a.server, &a.identity) {
+    let r = match (&a.target.dir, &a.target.server, &a.target.identity) {
         (_, Some(server), Some(identity)) => {
             let opts = net::RemoteQueryOptions {
                 server: server.clone(),

@@ -1,5 +1,5 @@
 //! Shared helpers for the tests that run the real `dtfhe` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod net;
 
@@ -7,17 +7,13 @@ use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
 use dtfhe_model::Schema;
+pub use dtfhe_testkit::data::{ai4i_csv, ai4i_slice, repo, shared_data};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Path of the `dtfhe` binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dtfhe");
-
-/// The repository root (two levels above the crate).
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A fresh, empty directory under cargo's per-target temporary directory, named after the
 /// test (removed first if a previous run left it), so no run leaks temporary data.
@@ -45,8 +41,8 @@ pub fn texts(o: &Output) -> (String, String) {
     )
 }
 
-/// Run `dtfhe` and require success; returns stdout.
-pub fn ok<I, S>(args: I) -> String
+/// Run `dtfhe`; returns the arguments (for messages), the output, stdout and stderr.
+fn run<I, S>(args: I) -> (Vec<std::ffi::OsString>, Output, String, String)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -54,6 +50,16 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
     let o = dtfhe(&args);
     let (out, err) = texts(&o);
+    (args, o, out, err)
+}
+
+/// Run `dtfhe` and require success; returns stdout.
+pub fn ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let (args, o, out, err) = run(args);
     assert!(
         o.status.success(),
         "dtfhe {args:?} failed with {:?}\nstdout: {out}\nstderr: {err}",
@@ -68,9 +74,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let o = dtfhe(&args);
-    let (out, err) = texts(&o);
+    let (args, o, out, err) = run(args);
     assert_eq!(
         o.status.code(),
         Some(code),
@@ -236,45 +240,6 @@ pub fn count_rows(dir: &Path, dataset: &str) -> i64 {
     }
 }
 
-/// Path of a file under /work/shared/data, or `None` (with a message) when absent.
-pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/data").join(rel);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not available", p.display());
-        None
-    }
-}
-
-/// The deployment's trustee attests its keys, as `dtfhe trustee` does after the ceremony
-/// (this test made the deployment without one), so edge agents accept the deployment.
-pub fn attest_deployment(state: &dtfhe_server::AppState, dir: &std::path::Path, trustee: &str) {
-    let id = dtfhe_api::Identity::generate(trustee).expect("trustee identity");
-    let record = dtfhe_api::types::IdentityRecord {
-        name: trustee.into(),
-        role: dtfhe_api::Role::Trustee,
-        public_key: id.public_key_string(),
-        datasets: Vec::new(),
-    };
-    let d = {
-        let mut store = state.store.lock().expect("store lock");
-        dtfhe_server::state::register_in(&mut store, "root", &record).expect("register trustee");
-        store.deployment().expect("deployment")
-    };
-    state
-        .identities
-        .write()
-        .expect("identity registry")
-        .insert(trustee.into(), record);
-    let a = dtfhe_api::ceremony::attest(&id, &d.public_key, &d.relin_key);
-    std::fs::write(
-        dir.join(dtfhe_server::routes::ceremony::ATTESTATIONS_FILE),
-        serde_json::to_vec(&vec![a]).expect("attestations json"),
-    )
-    .expect("write attestations");
-}
-
 /// A `dtfhe` child process (server, trustee daemon, agent, waiting analyst) whose stdout and
 /// stderr go to a log file; killed when dropped, so a failing test leaves no process behind.
 pub struct Proc {
@@ -373,15 +338,81 @@ pub fn wait_for_platform(url: &str, ready: bool, limit: Duration, logs: impl Fn(
     }
 }
 
-/// The header and data lines `from..to` of the vendored AI4I CSV.
-pub fn ai4i_slice(from: usize, to: usize) -> String {
-    let text = std::fs::read_to_string(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I");
-    let mut lines = text.lines();
-    let mut out = lines.next().expect("header").to_string();
-    out.push('\n');
-    for l in lines.skip(from).take(to - from) {
-        out.push_str(l);
-        out.push('\n');
+/// Ingests the vendored AI4I CSV into `dir` as two sources, `north` and `south`, each half
+/// of the rows (CSV files written under `root`); returns the rows for the plaintext side.
+pub fn ingest_ai4i_halves(
+    root: &Path,
+    dir: &Path,
+    schema_path: &Path,
+    schema: &Schema,
+) -> Vec<PlainRow> {
+    let bytes = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("data");
+    let mut rows = Vec::new();
+    for (source, part) in ["north", "south"]
+        .iter()
+        .zip(dtfhe_cli::demo::split_csv(&bytes, 2))
+    {
+        let csv = root.join(format!("{source}.csv"));
+        std::fs::write(&csv, &part).expect("write part");
+        let out = ingest(dir, schema_path, &csv, source);
+        assert!(out.contains("5000 rows"), "{out}");
+        rows.extend(reference::plain_rows(&part, schema, source).expect("plain rows"));
     }
-    out
+    rows
+}
+
+/// Requires `dtfhe audit verify` (its output `o`) to have failed on a change to `table`
+/// (`what`): exit 8 (tampering) or 5 (a store that no longer opens), nothing on stdout, and a
+/// message naming the table or entry.
+pub fn assert_tampering_named(o: &Output, what: &str, table: &str) {
+    /// Exit codes of `dtfhe audit`: tampering found, or a store error.
+    const TAMPERED: i32 = 8;
+    const STORE: i32 = 5;
+    let (out, err) = texts(o);
+    let code = o.status.code();
+    assert!(
+        code == Some(TAMPERED) || code == Some(STORE),
+        "{what} changed, audit verify exited {code:?}\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        names(&err, table),
+        "{what} changed: the message does not name the table or entry: {err}"
+    );
+    eprintln!("{what}: {}", err.trim());
+}
+
+/// Does the failure message name the table (or its rows) or a ledger entry? A part is
+/// named through the chunk it belongs to.
+pub fn names(msg: &str, table: &str) -> bool {
+    let singular = table.trim_end_matches('s');
+    msg.contains(table)
+        || (table == "parts" && msg.contains("chunk "))
+        || msg.contains(singular)
+        || msg.contains(&table.replace('_', " "))
+        || msg.contains("ledger entry")
+}
+
+/// The entries `dtfhe audit log --format json` printed, and their kinds, in order.
+pub fn parse_log(log: &str) -> (Vec<serde_json::Value>, Vec<String>) {
+    let entries: Vec<serde_json::Value> = serde_json::from_str(log).expect("json");
+    let kinds = entries
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
+        .collect();
+    (entries, kinds)
+}
+
+/// Copies a deployment directory (store, keys, trustees, sources) recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
 }

@@ -117,9 +117,33 @@ pub fn encode(schema: &Schema, row: &PlainRow, col: &str) -> (i128, bool) {
 
 /// What the executor does, by brute force in clear: filter, group, exact moment sums, finalize.
 pub fn engine_eval(query: &Query, schema: &Schema, rows: &[PlainRow]) -> ResultSet {
+    engine_eval_with(query, schema, rows.iter().map(|r| (r, r)), |m, row| {
+        m.factors
+            .iter()
+            .map(|f| {
+                let (v, p) = encode(schema, row, &f.column);
+                match f.part {
+                    Part::Value => v,
+                    Part::Presence => p as i128,
+                    Part::Square => v * v,
+                    Part::Above(k) => indicator(schema, row, &f.column, k),
+                }
+            })
+            .product()
+    })
+}
+
+/// [`engine_eval`] with the fixed-point product of a moment's factors for a row computed by
+/// `product` from the row's `R` (its encoding, however a test keeps it).
+pub fn engine_eval_with<'a, R: Copy + 'a>(
+    query: &Query,
+    schema: &Schema,
+    rows: impl IntoIterator<Item = (&'a PlainRow, R)>,
+    product: impl Fn(&Moment, R) -> i128,
+) -> ResultSet {
     let moments = query.moments();
     let mut groups: HashMap<GroupKey, (GroupState, HashMap<Moment, i128>)> = HashMap::new();
-    for row in rows {
+    for (row, encoded) in rows {
         if !query.selects(row) {
             continue;
         }
@@ -129,20 +153,7 @@ pub fn engine_eval(query: &Query, schema: &Schema, rows: &[PlainRow]) -> ResultS
             .or_insert_with(|| (query.new_group(key), HashMap::new()));
         gs.add_row(row);
         for m in &moments {
-            let prod: i128 = m
-                .factors
-                .iter()
-                .map(|f| {
-                    let (v, p) = encode(schema, row, &f.column);
-                    match f.part {
-                        Part::Value => v,
-                        Part::Presence => p as i128,
-                        Part::Square => v * v,
-                        Part::Above(k) => indicator(schema, row, &f.column, k),
-                    }
-                })
-                .product();
-            *sums.entry(m.clone()).or_insert(0) += prod;
+            *sums.entry(m.clone()).or_insert(0) += product(m, encoded);
         }
     }
     finalize_all(query, schema, groups.into_values()).expect("finalize")

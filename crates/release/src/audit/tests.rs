@@ -122,17 +122,8 @@ fn release(a: &mut Auditor, id: &str, groups: &[RowSet], k: u64) -> Result<(), R
 
 const Q: u64 = 1_000_000_007;
 
-fn pow_q(mut b: u64, mut e: u64) -> u64 {
-    let mut acc = 1;
-    b %= Q;
-    while e > 0 {
-        if e & 1 == 1 {
-            acc = acc * b % Q;
-        }
-        b = b * b % Q;
-        e >>= 1;
-    }
-    acc
+fn pow_q(b: u64, e: u64) -> u64 {
+    dtfhe_crypto::params::pow_mod(b, e, Q)
 }
 
 fn rank_q(vectors: &[Vec<u64>]) -> usize {

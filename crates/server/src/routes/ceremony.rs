@@ -84,15 +84,11 @@ pub struct Ceremony {
     complete: bool,
 }
 
-impl std::fmt::Debug for Ceremony {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ceremony")
-            .field("seed", &self.seed)
-            .field("trustees", &self.trustees)
-            .field("complete", &self.complete)
-            .finish_non_exhaustive()
-    }
-}
+dtfhe_model::debug_public_fields!(Ceremony, |c| {
+    seed: c.seed,
+    trustees: c.trustees,
+    complete: c.complete,
+});
 
 fn config(e: impl std::fmt::Display) -> ServerError {
     ServerError::Config(e.to_string())
@@ -285,19 +281,11 @@ async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result
             })
             .await?
     };
-    if trustees.contains(&req.caller.name) {
-        return Ok(());
-    }
-    Err(state
-        .deny(
-            &req.caller.name,
-            &req.path,
-            Problem::forbidden(format!(
-                "`{}` is not a trustee of this deployment's key ceremony",
-                req.caller.name
-            )),
-        )
-        .await)
+    let allowed = trustees.contains(&req.caller.name);
+    req.forbid_unless(state, allowed, &req.path, |caller| {
+        format!("`{caller}` is not a trustee of this deployment's key ceremony")
+    })
+    .await
 }
 
 /// Where the ceremony stands: the public seed, the trustees, whose shares are in, the

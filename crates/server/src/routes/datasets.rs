@@ -63,19 +63,11 @@ async fn require_self(
     source: &str,
 ) -> ApiResult<()> {
     req.require_dataset(state, &[Role::Source], dataset).await?;
-    if req.caller.name == source {
-        return Ok(());
-    }
-    Err(state
-        .deny(
-            &req.caller.name,
-            &req.path,
-            Problem::forbidden(format!(
-                "`{}` may only read its own sequence, not `{source}`'s",
-                req.caller.name
-            )),
-        )
-        .await)
+    let allowed = req.caller.name == source;
+    req.forbid_unless(state, allowed, &req.path, |caller| {
+        format!("`{caller}` may only read its own sequence, not `{source}`'s")
+    })
+    .await
 }
 
 /// Every registered dataset with its schema TOML.

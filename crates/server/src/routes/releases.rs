@@ -60,19 +60,11 @@ async fn require_trustee(state: &Arc<AppState>, req: &Signed) -> Result<(), ApiP
     let trustees = state
         .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.trustees.clone()))
         .await?;
-    if trustees.contains(&req.caller.name) {
-        return Ok(());
-    }
-    Err(state
-        .deny(
-            &req.caller.name,
-            &req.path,
-            Problem::forbidden(format!(
-                "`{}` is not a trustee of this deployment",
-                req.caller.name
-            )),
-        )
-        .await)
+    let allowed = trustees.contains(&req.caller.name);
+    req.forbid_unless(state, allowed, &req.path, |caller| {
+        format!("`{caller}` is not a trustee of this deployment")
+    })
+    .await
 }
 
 /// Release requests the caller has not answered yet and no trustee refused, oldest first.

@@ -4,16 +4,55 @@
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
 use std::cell::RefCell;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use dtfhe_model::NewChunk;
-use dtfhe_store::{Store, StoreError, StoreLocation, STORE_FILE};
+use dtfhe_model::{NewChunk, NewPart};
+use dtfhe_store::{Deployment, Store, StoreError, StoreLocation, STORE_FILE};
+pub use dtfhe_testkit::pg::PgDb;
 use ed25519_dalek::SigningKey;
 
 /// A deterministic signing key for a source name (tests only).
 pub fn source_key(source: &str) -> SigningKey {
     SigningKey::from_bytes(blake3::hash(source.as_bytes()).as_bytes())
+}
+
+/// The schema text every store test registers its dataset `mfg` with.
+pub const SCHEMA: &str = "[dataset]\nname = \"mfg\"\n";
+
+/// A deployment record (fake keys: the store does not read them).
+pub fn deployment() -> Deployment {
+    Deployment {
+        preset: "test".into(),
+        trustees: vec!["acme".into(), "globex".into(), "initech".into()],
+        min_group_size: 5,
+        public_key: vec![1, 2, 3],
+        relin_key: vec![4; 1000],
+        created_at: "1700000000".into(),
+    }
+}
+
+/// A part of a chunk.
+pub fn part(column: &str, part: &str, bytes: Vec<u8>) -> NewPart {
+    NewPart {
+        column: column.into(),
+        part: part.into(),
+        bytes,
+    }
+}
+
+/// A valid, unsigned chunk (seq 0) whose bytes depend on `n`.
+pub fn chunk(n: u8) -> NewChunk {
+    NewChunk {
+        seq: 0,
+        signature: [0; 64],
+        origin: None,
+        rows: 10 + u32::from(n),
+        public: vec![n; 7],
+        parts: vec![
+            part("temp", "value", vec![n; 100]),
+            part("temp", "presence", vec![n.wrapping_add(1); 50]),
+        ],
+    }
 }
 
 /// Appending as an honest source: registers the source's key (once), gives the chunks the
@@ -66,100 +105,7 @@ pub enum Backend {
 /// The admin URL of the test PostgreSQL server, or `None` (after saying so, once) when the
 /// PostgreSQL half is skipped. Under CI (`CI=true`) a missing server is a failure.
 pub fn pg_admin_url() -> Option<String> {
-    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    URL.get_or_init(|| match std::env::var("DTFHE_TEST_PG_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "DTFHE_TEST_PG_URL is not set: under CI the PostgreSQL store tests must run \
-                 (scripts/test.sh starts a server with scripts/ensure-postgres.sh)"
-            );
-            // Straight to stderr, past the test harness's output capture.
-            let _ = writeln!(
-                std::io::stderr(),
-                "NOTE: PostgreSQL store tests SKIPPED: DTFHE_TEST_PG_URL is not set \
-                 (export DTFHE_TEST_PG_URL=\"$(scripts/ensure-postgres.sh)\")"
-            );
-            None
-        }
-    })
-    .clone()
-}
-
-/// `url` with its database name replaced by `db`.
-pub fn pg_url_for(url: &str, db: &str) -> String {
-    let (base, query) = match url.find('?') {
-        Some(q) => url.split_at(q),
-        None => (url, ""),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    format!("{}/{db}{query}", &base[..host_end])
-}
-
-fn pg_admin() -> postgres::Client {
-    let url = pg_admin_url().expect("PostgreSQL tests need DTFHE_TEST_PG_URL");
-    postgres::Client::connect(&url, postgres::NoTls).unwrap()
-}
-
-/// A database of its own for one test, dropped at the end.
-#[derive(Debug)]
-pub struct PgDb {
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDb {
-    /// A new empty database `dtfhe_t_<random>`, or a copy of `template`.
-    pub fn new(template: Option<&PgDb>) -> PgDb {
-        let admin = pg_admin_url().unwrap();
-        let mut rnd = [0u8; 8];
-        use rand::RngCore as _;
-        rand::rng().fill_bytes(&mut rnd);
-        let name = format!(
-            "dtfhe_t_{}",
-            rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        let mut c = pg_admin();
-        let sql = match template {
-            None => format!("CREATE DATABASE {name}"),
-            Some(t) => format!("CREATE DATABASE {name} TEMPLATE {}", t.name),
-        };
-        // A template whose last session is still closing is briefly "being accessed".
-        let mut tries = 0;
-        loop {
-            match c.batch_execute(&sql) {
-                Ok(()) => break,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(e) => panic!("{sql}: {e}"),
-            }
-        }
-        PgDb {
-            url: pg_url_for(&admin, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) =
-            postgres::Client::connect(&pg_admin_url().unwrap_or_default(), postgres::NoTls)
-        {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
+    dtfhe_testkit::pg::admin_url("PostgreSQL store tests")
 }
 
 /// One test's store: a temporary directory (key files, and the SQLite file) and, on
@@ -184,7 +130,7 @@ impl Env {
             }),
             Backend::Postgres => {
                 pg_admin_url()?;
-                let db = PgDb::new(None);
+                let db = PgDb::new("dtfhe_t", None);
                 Some(Env {
                     backend,
                     tmp,
@@ -210,7 +156,7 @@ impl Env {
                 std::fs::copy(file.path(), tmp.path().join(file.file_name())).unwrap();
             }
         }
-        let pg = self.pg.as_ref().map(|t| PgDb::new(Some(t)));
+        let pg = self.pg.as_ref().map(|t| PgDb::new("dtfhe_t", Some(t)));
         Env {
             backend: self.backend,
             tmp,
@@ -460,12 +406,36 @@ impl Raw {
             .flatten()
     }
 
+    /// Requires the database to refuse `sql` (an UPDATE or DELETE on `table`; `?1`, if any,
+    /// bound to one byte) as a write to an append-only table.
+    pub fn assert_append_only(&self, table: &str, sql: &str) {
+        let params = if sql.contains("?1") {
+            vec![V::B(vec![0])]
+        } else {
+            vec![]
+        };
+        let err = self.execute(sql, &params).unwrap_err();
+        assert!(
+            err.contains(&format!("{table} is append-only")),
+            "{sql}: {err}"
+        );
+    }
+
+    /// The value of a one-value query, of the kind `expected` names (`pick` takes it).
+    fn one_of<T>(&self, sql: &str, expected: &str, pick: impl FnOnce(V) -> Option<T>) -> T {
+        let v = self.one(sql);
+        match v.clone().and_then(pick) {
+            Some(t) => t,
+            None => panic!("{sql}: expected {expected}, got {v:?}"),
+        }
+    }
+
     /// The integer of a one-value query.
     pub fn i64(&self, sql: &str) -> i64 {
-        match self.one(sql) {
-            Some(V::I(v)) => v,
-            other => panic!("{sql}: expected an integer, got {other:?}"),
-        }
+        self.one_of(sql, "an integer", |v| match v {
+            V::I(i) => Some(i),
+            _ => None,
+        })
     }
 
     /// The integers of the first column.
@@ -481,18 +451,18 @@ impl Raw {
 
     /// The text of a one-value query.
     pub fn text(&self, sql: &str) -> String {
-        match self.one(sql) {
-            Some(V::T(v)) => v,
-            other => panic!("{sql}: expected text, got {other:?}"),
-        }
+        self.one_of(sql, "text", |v| match v {
+            V::T(t) => Some(t),
+            _ => None,
+        })
     }
 
     /// The bytes of a one-value query.
     pub fn bytes(&self, sql: &str) -> Vec<u8> {
-        match self.one(sql) {
-            Some(V::B(v)) => v,
-            other => panic!("{sql}: expected bytes, got {other:?}"),
-        }
+        self.one_of(sql, "bytes", |v| match v {
+            V::B(b) => Some(b),
+            _ => None,
+        })
     }
 
     pub fn count(&self, table: &str) -> i64 {
