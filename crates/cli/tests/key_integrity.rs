@@ -14,7 +14,7 @@ use dtfhe_embedded::reference;
 use dtfhe_model::secret_file::seal_secret;
 use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn ai4i_schema() -> Schema {
     let text = std::fs::read_to_string(repo().join("schemas/ai4i.toml")).expect("schema");
@@ -113,17 +113,8 @@ fn embedded_damaged_share_releases_nothing_until_restored() {
     check_query(&d, &schema, &rows, sql);
 }
 
-/// Waits until `log()` contains `needle` (panics with the log after `limit`).
-fn wait_for_log(log: impl Fn() -> String, needle: &str, limit: Duration) {
-    let started = Instant::now();
-    while !log().contains(needle) {
-        assert!(started.elapsed() < limit, "no `{needle}` in: {}", log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
-fn daemon_with_a_damaged_share_answers_nothing_until_restored() {
+fn daemon_with_a_damaged_share_refuses_until_restored() {
     let net = network("key_integrity_daemon", &[]);
     let key: PathBuf = net.trustee_dir("b").join("share.key");
     let good = std::fs::read(&key).expect("key");
@@ -142,40 +133,44 @@ fn daemon_with_a_damaged_share_answers_nothing_until_restored() {
             "SELECT COUNT(torque), SUM(rpm) FROM ai4i WHERE type = '{}'",
             ["L", "M"][i]
         );
-        let logs = share_logs(&trustees_dir);
-        std::fs::write(&key, &bad).expect("damage the key");
         let args: Vec<String> = net
             .query_args(&sql)
             .into_iter()
             .map(|a| a.into_string().expect("utf-8"))
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let logs = share_logs(&trustees_dir);
+        std::fs::write(&key, &bad).expect("damage the key");
+        // Trustee b refuses at once and says why; the analyst is told (exit 4) and nothing
+        // is released.
         let mut analyst = Proc::spawn(&net.root, &format!("analyst-{i}"), &args);
-        let trustee_log = || net.trustees[1].log();
-        wait_for_log(trustee_log, expected, Duration::from_secs(120));
-        let refusal = trustee_log();
-        let line = refusal
+        let status = analyst.wait(Duration::from_secs(120));
+        let told = analyst.log();
+        assert_eq!(status.code(), Some(4), "{told}");
+        clear_refusal(&told, "b", expected);
+        assert!(
+            !told.lines().any(|l| l.starts_with('{')),
+            "released: {told}"
+        );
+        let line = net.trustees[1].log();
+        let line = line
             .lines()
             .rev()
             .find(|l| l.contains(expected))
-            .expect("refusal line");
+            .unwrap_or_else(|| panic!("no refusal in trustee b's log: {line}"));
         clear_refusal(line, "b", expected);
-        assert!(
-            analyst.child.try_wait().expect("try_wait").is_none(),
-            "the query finished without trustee b: {}",
-            analyst.log()
-        );
         // Trustee b logged no share; the others may have answered (their shares are good).
         assert_eq!(
             share_logs(&trustees_dir)[1],
             logs[1],
             "b's share log changed"
         );
-        // Restored while the analyst waits: the same query is released, equal to plaintext.
+        // Restored: the same query asked again is released, equal to the plaintext.
         std::fs::write(&key, &good).expect("restore the key");
-        let status = analyst.wait(Duration::from_secs(120));
-        assert!(status.success(), "{}", analyst.log());
-        let log = analyst.log();
+        let mut again = Proc::spawn(&net.root, &format!("analyst-{i}-again"), &args);
+        let status = again.wait(Duration::from_secs(120));
+        assert!(status.success(), "{}", again.log());
+        let log = again.log();
         let json = log
             .lines()
             .find(|l| l.starts_with('{'))

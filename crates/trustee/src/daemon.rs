@@ -770,6 +770,9 @@ fn review(
         Err(TrusteeError::Refused { reason, .. }) => {
             return Err(Review::Refuse(ReviewRefusal::Policy(reason)))
         }
+        Err(e @ TrusteeError::KeyShare { .. }) => {
+            return Err(Review::Refuse(ReviewRefusal::KeyShare(Box::new(e))))
+        }
         Err(e) => return Err(Review::Retry(e.into())),
     };
     let mut rng = rand::rng();

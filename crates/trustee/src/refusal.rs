@@ -87,4 +87,11 @@ pub enum ReviewRefusal {
     /// The disclosure policy (k, DP budget, audit) refuses the release.
     #[error("{0}")]
     Policy(dtfhe_release::Refusal),
+    /// This trustee's key share is damaged or no longer matches its ceremony public-key
+    /// share ([`crate::TrusteeError::KeyShare`]: names the trustee and the file, never key
+    /// material). Refused rather than left pending, so the analyst learns why at once;
+    /// nothing was computed or logged, and the query can be asked again once the file is
+    /// restored.
+    #[error("{0}")]
+    KeyShare(Box<crate::TrusteeError>),
 }
