@@ -403,16 +403,23 @@ pub fn parse_log(log: &str) -> (Vec<serde_json::Value>, Vec<String>) {
     (entries, kinds)
 }
 
-/// Copies a deployment directory (store, keys, trustees, sources) recursively.
+/// Copies a deployment directory (store, keys, trustees, sources) recursively. A file that
+/// vanishes between listing and copying (a lock or temporary file of a command another test
+/// runs on the same deployment at that moment) is not part of the deployment and is skipped.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
+    let vanished = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     for e in std::fs::read_dir(from).expect("read dir") {
         let e = e.expect("entry");
         let target = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
+        match e.file_type() {
+            Ok(t) if t.is_dir() => copy_dir(&e.path(), &target),
+            Ok(_) => match std::fs::copy(e.path(), &target) {
+                Err(err) if !vanished(&err) => panic!("copy {}: {err}", e.path().display()),
+                _ => {}
+            },
+            Err(err) if vanished(&err) => {}
+            Err(err) => panic!("file type of {}: {err}", e.path().display()),
         }
     }
 }
