@@ -320,7 +320,10 @@ fn update_delete_and_truncate_with_psql_fail_on_every_table() {
     for t in CORE_TABLES {
         assert!(all.iter().any(|x| x == t), "no table {t}: {all:?}");
     }
-    for table in &all {
+    // Spent request nonces are the one table meant to shrink: pruned past the clock skew,
+    // never ledgered (migration 0006).
+    assert!(all.iter().any(|x| x == "request_nonces"), "{all:?}");
+    for table in all.iter().filter(|t| *t != "request_nonces") {
         let t = quote_ident(table);
         for sql in [
             format!("UPDATE {t} SET ctid = ctid"),
