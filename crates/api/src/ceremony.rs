@@ -68,12 +68,41 @@ pub const DEPLOYMENT_TAG: &str = "dtfhe-deployment-v1";
 /// ceremony's messages: `dtfhe-deployment-v1\n<blake3(public key) hex>\n<blake3(relin key)
 /// hex>` over the encoded keys as `GET /v1/deployment` serves them.
 pub fn deployment_statement(public_key: &[u8], relin_key: &[u8]) -> Vec<u8> {
+    statement_of_hashes(public_key, &blake3::hash(relin_key).to_hex())
+}
+
+/// [`deployment_statement`] from the public key and the relinearisation key's hash (hex),
+/// for a reader that did not download the relinearisation key.
+fn statement_of_hashes(public_key: &[u8], relin_key_hash: &str) -> Vec<u8> {
     format!(
-        "{DEPLOYMENT_TAG}\n{}\n{}",
+        "{DEPLOYMENT_TAG}\n{}\n{relin_key_hash}",
         blake3::hash(public_key).to_hex(),
-        blake3::hash(relin_key).to_hex()
     )
     .into_bytes()
+}
+
+/// The relinearisation key's hash (hex) a deployment record stands for: computed from the
+/// key when it is served (and then it must equal a served `relin_key_hash`), otherwise the
+/// served hash, which must be 64 lowercase hex digits.
+fn relin_key_hash(deployment: &crate::types::DeploymentInfo) -> Result<String, AttestationError> {
+    use base64::Engine as _;
+    if deployment.relin_key.is_empty() {
+        let h = &deployment.relin_key_hash;
+        let hex = h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        return if hex {
+            Ok(h.clone())
+        } else {
+            Err(AttestationError::NoRelinKey)
+        };
+    }
+    let rk = base64::engine::general_purpose::STANDARD
+        .decode(&deployment.relin_key)
+        .map_err(|_| AttestationError::KeyNotBase64("relin_key"))?;
+    let computed = blake3::hash(&rk).to_hex().to_string();
+    if !deployment.relin_key_hash.is_empty() && deployment.relin_key_hash != computed {
+        return Err(AttestationError::RelinKeyHashMismatch);
+    }
+    Ok(computed)
 }
 
 /// One trustee's attestation of the deployment's keys (`POST /v1/ceremony/attestation`,
@@ -101,10 +130,7 @@ pub fn check_attestations(
     let pk = b64
         .decode(&deployment.public_key)
         .map_err(|_| AttestationError::KeyNotBase64("public_key"))?;
-    let rk = b64
-        .decode(&deployment.relin_key)
-        .map_err(|_| AttestationError::KeyNotBase64("relin_key"))?;
-    let msg = deployment_statement(&pk, &rk);
+    let msg = statement_of_hashes(&pk, &relin_key_hash(deployment)?);
     for t in &deployment.trustees {
         let trustee = || t.clone();
         let id = identities
@@ -175,6 +201,12 @@ pub enum AttestationError {
         /// The trustee.
         trustee: String,
     },
+    /// The record has neither the relinearisation key nor a well-formed hash of it.
+    #[error("the deployment record names no relinearisation key (neither the key nor its hash)")]
+    NoRelinKey,
+    /// The record's relinearisation key and the hash served beside it disagree.
+    #[error("the deployment record's relinearisation key does not match its relin_key_hash")]
+    RelinKeyHashMismatch,
 }
 
 /// `who`'s attestation of the deployment keys `public_key` and `relin_key` (encoded as
@@ -189,5 +221,90 @@ pub fn attest(who: &crate::Identity, public_key: &[u8], relin_key: &[u8]) -> Att
                 .sign(&deployment_statement(public_key, relin_key))
                 .to_bytes(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{b64, DeploymentInfo, IdentityRecord};
+    use crate::{Identity, Role};
+
+    /// Two trustees attest a public key and a relinearisation key; the record as served in
+    /// full and as served to a source (`?relin_key=omit`, named by its hash).
+    fn setup() -> (DeploymentInfo, Vec<Attestation>, Vec<IdentityRecord>) {
+        let (pk, rk) = (vec![7u8; 300], vec![9u8; 3000]);
+        let ids: Vec<Identity> = ["t1", "t2"]
+            .iter()
+            .map(|n| Identity::generate(n).expect("identity"))
+            .collect();
+        let records = ids
+            .iter()
+            .map(|i| IdentityRecord::of(i, Role::Trustee, Vec::new()))
+            .collect();
+        let attestations = ids.iter().map(|i| attest(i, &pk, &rk)).collect();
+        let full = DeploymentInfo {
+            preset: "bfv-8192".into(),
+            trustees: vec!["t1".into(), "t2".into()],
+            min_group_size: 5,
+            public_key: b64(&pk),
+            relin_key: b64(&rk),
+            relin_key_hash: blake3::hash(&rk).to_hex().to_string(),
+        };
+        (full, attestations, records)
+    }
+
+    #[test]
+    fn a_record_without_the_relin_key_is_checked_by_its_hash() {
+        let (full, att, ids) = setup();
+        check_attestations(&full, &att, &ids).expect("full record");
+        let omitted = DeploymentInfo {
+            relin_key: String::new(),
+            ..full.clone()
+        };
+        check_attestations(&omitted, &att, &ids).expect("record without the relin key");
+        // Served in full without the hash (an older platform): still checked.
+        let no_hash = DeploymentInfo {
+            relin_key_hash: String::new(),
+            ..full
+        };
+        check_attestations(&no_hash, &att, &ids).expect("record without the hash");
+    }
+
+    #[test]
+    fn a_platform_cannot_swap_the_relin_key_behind_its_hash() {
+        let (full, att, ids) = setup();
+        // The platform names another relinearisation key than the trustees attested.
+        let other = blake3::hash(b"another key").to_hex().to_string();
+        let lying = DeploymentInfo {
+            relin_key: String::new(),
+            relin_key_hash: other.clone(),
+            ..full.clone()
+        };
+        assert!(matches!(
+            check_attestations(&lying, &att, &ids),
+            Err(AttestationError::WrongKeys { .. })
+        ));
+        // A key served with a hash that is not its own.
+        let mismatched = DeploymentInfo {
+            relin_key_hash: other,
+            ..full.clone()
+        };
+        assert!(matches!(
+            check_attestations(&mismatched, &att, &ids),
+            Err(AttestationError::RelinKeyHashMismatch)
+        ));
+        // Neither key nor a well-formed hash.
+        for hash in ["", "abc", &"G".repeat(64), &"A".repeat(64)] {
+            let none = DeploymentInfo {
+                relin_key: String::new(),
+                relin_key_hash: hash.to_string(),
+                ..full.clone()
+            };
+            assert!(matches!(
+                check_attestations(&none, &att, &ids),
+                Err(AttestationError::NoRelinKey)
+            ));
+        }
     }
 }

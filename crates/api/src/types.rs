@@ -63,8 +63,32 @@ pub struct DeploymentInfo {
     pub min_group_size: u32,
     /// Collective public key (base64 of `dtfhe_crypto::codec::encode_public_key`).
     pub public_key: String,
-    /// Relinearisation key (base64 of `dtfhe_crypto::codec::encode_relin_key`).
+    /// Relinearisation key (base64 of `dtfhe_crypto::codec::encode_relin_key`); empty when
+    /// the request asked `?relin_key=omit`: a source encrypts under the public key only and
+    /// need not download megabytes it never uses ([`DeploymentInfo::relin_key_hash`] still
+    /// names the key, so the trustees' attestations can be checked).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub relin_key: String,
+    /// blake3 (lowercase hex) of the encoded relinearisation key, the value the trustees'
+    /// attestations sign; when `relin_key` is also served, a reader checks that they agree.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub relin_key_hash: String,
+}
+
+/// Query of `GET /v1/deployment`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+pub struct DeploymentQuery {
+    /// `omit` leaves the relinearisation key out of the answer (sources); anything else, or
+    /// nothing, serves it.
+    #[serde(default)]
+    pub relin_key: Option<String>,
+}
+
+impl DeploymentQuery {
+    /// Whether the answer should leave the relinearisation key out.
+    pub fn omits_relin_key(&self) -> bool {
+        self.relin_key.as_deref() == Some("omit")
+    }
 }
 
 /// One ciphertext part of a stored chunk, without its bytes (`GET /v1/chunks/{id}/parts/

@@ -311,7 +311,7 @@ fn fake_platform(answer: fn(&str) -> (u16, String)) -> String {
 
 #[test]
 fn networked_commands_exit_with_the_documented_codes() {
-    let net = network("exit_codes_network", &[]);
+    let mut net = network("exit_codes_network", &[]);
     let ana = net.id("ana");
     let query = |sql: &str, seconds: u64| -> Vec<String> {
         net.query_args_waiting(sql, seconds)
@@ -378,17 +378,21 @@ fn networked_commands_exit_with_the_documented_codes() {
         query("SELECT torque FROM ai4i", 30),
         &["nothing was decrypted"],
     );
-    // 5 and 8: trustee b's key share is damaged. Its daemon answers nothing (the query is not
-    // released in time, naming it); a trustee run on it refuses to start (exit 8).
+    // 4 and 8: trustee b's key share is damaged. Its daemon refuses the release, saying why
+    // (nothing is decrypted); a trustee run on it refuses to start (exit 8).
     let key = net.trustee_dir("b").join("share.key");
     let good = std::fs::read(&key).expect("key");
     let mut bad = good.clone();
     bad[good.len() / 3] ^= 0x40;
     std::fs::write(&key, &bad).expect("damage");
     run(
-        5,
-        query("SELECT SUM(rpm) FROM ai4i WHERE type = 'H'", 5),
-        &["b"],
+        4,
+        query("SELECT SUM(rpm) FROM ai4i WHERE type = 'H'", 30),
+        &[
+            "trustee b refuses to answer",
+            "is damaged",
+            "nothing was decrypted",
+        ],
     );
     exits(
         8,
@@ -405,6 +409,10 @@ fn networked_commands_exit_with_the_documented_codes() {
         &["trustee b refuses to answer", "share.key"],
     );
     std::fs::write(&key, &good).expect("restore");
+    // 5: trustee b is down, so the query is not released in time (naming b).
+    let unanswered = query("SELECT SUM(rpm) FROM ai4i WHERE type = 'L'", 5);
+    net.trustees[1].kill();
+    run(5, unanswered, &["b"]);
     // 6: the platform's relinearisation key does not decode.
     let garbled = fake_platform(|path| {
         match path {

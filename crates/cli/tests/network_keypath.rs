@@ -585,3 +585,46 @@ fn ciphertexts_swapped_for_the_analyst_do_not_open() {
     assert_eq!(err.exit_code(), 9, "{err}");
     assert!(err.to_string().contains("does not open"), "{err}");
 }
+
+/// A trustee checks the ceremony transcript once per set of keys: a restart with the keys it
+/// already checked skips the transcript (shown by removing its own ceremony message, which
+/// the full check needs), while a relinearisation key the platform swaps in afterwards (a
+/// valid key of another ceremony) is checked in full and refused, and the record of what was
+/// verified stays as it was.
+#[test]
+fn a_checked_deployment_is_not_rechecked_but_a_swapped_relin_key_is() {
+    let p = platform();
+    ceremony_and_data(&p);
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = trustee_opts(&p, 0, &stop);
+    let c = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);
+    let record = opts.dir.join(daemon::VERIFIED_FILE);
+    let verified = std::fs::read(&record).expect("recorded by the ceremony's check");
+
+    let rlk1 = opts.dir.join(daemon::RLK1_FILE);
+    let own = std::fs::read(&rlk1).expect("own round-1 message");
+    std::fs::remove_file(&rlk1).unwrap();
+    daemon::verify_and_attest(&c, &opts).expect("the same keys, already checked");
+    std::fs::write(&rlk1, &own).unwrap();
+
+    // The platform operator swaps in the relinearisation key of another ceremony.
+    let other = tempfile::tempdir().unwrap();
+    kit::create_deployment(other.path(), &TRUSTEES);
+    let swapped = dtfhe_store::Store::open(other.path())
+        .unwrap()
+        .deployment()
+        .unwrap()
+        .relin_key;
+    let db = rusqlite::Connection::open(p.dir.join(dtfhe_store::STORE_FILE)).unwrap();
+    db.execute_batch("DROP TRIGGER deployment_no_update")
+        .unwrap();
+    db.execute("UPDATE deployment SET relin_key = ?1", [&swapped])
+        .unwrap();
+    let err = daemon::verify_and_attest(&c, &opts).expect_err("a swapped key");
+    assert!(
+        err.to_string()
+            .contains("refusing to serve this deployment"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&record).unwrap(), verified);
+}

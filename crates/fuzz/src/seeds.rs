@@ -298,6 +298,7 @@ fn http_bodies() -> Result<Seeds, SeedError> {
                 min_group_size: 5,
                 public_key: h.clone(),
                 relin_key: h.clone(),
+                relin_key_hash: String::new(),
             },
         )?,
         body(

@@ -272,6 +272,25 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
         assert_eq!(d.preset, "bfv-8192");
         assert_eq!(d.trustees, TRUSTEES);
         assert!(!unb64("public_key", &d.public_key).unwrap().is_empty());
+        // What a source fetches: the same record without the relinearisation key, named by
+        // the hash of the key served in full.
+        let rk = unb64("relin_key", &d.relin_key).unwrap();
+        assert_eq!(d.relin_key_hash, blake3::hash(&rk).to_hex().to_string());
+        let lean: DeploymentInfo = src.get_json("/v1/deployment?relin_key=omit").unwrap();
+        assert_eq!(
+            lean,
+            DeploymentInfo {
+                relin_key: String::new(),
+                ..d.clone()
+            }
+        );
+        let size = |r: &DeploymentInfo| serde_json::to_vec(r).unwrap().len();
+        assert!(
+            size(&lean) * 4 < size(&d),
+            "{} vs {}",
+            size(&lean),
+            size(&d)
+        );
 
         let last: LastSeq = src
             .get_json("/v1/datasets/runs/sources/plant-a-agent/last-seq")

@@ -52,6 +52,17 @@ pub use crate::keystore::PK_SHARE_FILE;
 pub const RLK1_FILE: &str = "ceremony-rlk1.bin";
 /// File keeping this trustee's round-2 relinearisation message (public data).
 pub const RLK2_FILE: &str = "ceremony-rlk2.bin";
+/// File naming the deployment keys this trustee has already checked against the whole
+/// ceremony transcript: the [`dtfhe_api::ceremony::deployment_statement`] it attested
+/// (domain tag, blake3 of the public key and of the relinearisation key). A later start whose
+/// keys give the same statement skips downloading and re-checking the transcript (tens of
+/// megabytes at bfv-16384); any other keys are checked in full again.
+pub const VERIFIED_FILE: &str = "verified-deployment.txt";
+
+/// Whether this trustee already checked exactly these keys (see [`VERIFIED_FILE`]).
+pub fn already_verified(dir: &std::path::Path, statement: &[u8]) -> bool {
+    std::fs::read(dir.join(VERIFIED_FILE)).is_ok_and(|recorded| recorded == statement)
+}
 
 /// How `dtfhe trustee` runs.
 #[derive(Debug, Clone)]
@@ -401,21 +412,25 @@ pub fn verify_and_attest(
         let msg = PkShareMsg::from_bytes(&deployed.params, &own).map_err(crypto)?;
         trustee.record_ceremony(&deployed.params, &seed, &msg)?;
     }
-    let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
     let relin_key = key("relin_key", &deployed.info.relin_key)?;
-    let message = "ceremony message";
-    check_relin_key(
-        &deployed.params,
-        &transcript,
-        &deployed.info.trustees,
-        &name,
-        (
-            &read_own(RLK1_FILE, message)?,
-            &read_own(RLK2_FILE, message)?,
-        ),
-        &relin_key,
-    )
-    .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+    let statement = dtfhe_api::ceremony::deployment_statement(&public_key, &relin_key);
+    if !already_verified(&opts.dir, &statement) {
+        let transcript: CeremonyTranscript = client.get_json("/v1/ceremony/transcript")?;
+        let message = "ceremony message";
+        check_relin_key(
+            &deployed.params,
+            &transcript,
+            &deployed.info.trustees,
+            &name,
+            (
+                &read_own(RLK1_FILE, message)?,
+                &read_own(RLK2_FILE, message)?,
+            ),
+            &relin_key,
+        )
+        .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
+        write_public(&opts.dir.join(VERIFIED_FILE), &statement)?;
+    }
     // Both keys check out: attest them, so sources can trust the public key they encrypt
     // under (the same signature again is accepted, so every start re-attests harmlessly).
     let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(

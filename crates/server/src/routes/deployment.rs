@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::Json;
-use dtfhe_api::types::{b64, DeploymentInfo};
+use dtfhe_api::types::{b64, DeploymentInfo, DeploymentQuery};
 use dtfhe_api::Problem;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,12 +19,15 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(deployment))
 }
 
-/// The deployment's preset, trustees, k and public keys (no secret: the server has none).
-#[utoipa::path(get, path = "/v1/deployment",
+/// The deployment's preset, trustees, k and public keys (no secret: the server has none);
+/// `?relin_key=omit` leaves the relinearisation key out (sources only need the public key)
+/// and names it by its hash.
+#[utoipa::path(get, path = "/v1/deployment", params(DeploymentQuery),
     responses((status = 200, body = DeploymentInfo), (status = 401, body = Problem),
               (status = 503, body = Problem, description = "the key ceremony has not finished")))]
 async fn deployment(
     State(state): State<Arc<AppState>>,
+    Query(query): Query<DeploymentQuery>,
     _req: Signed,
 ) -> ApiResult<Json<DeploymentInfo>> {
     let d = state.with_store(|s| Ok(s.deployment()?)).await?;
@@ -33,6 +36,11 @@ async fn deployment(
         trustees: d.trustees,
         min_group_size: d.min_group_size,
         public_key: b64(&d.public_key),
-        relin_key: b64(&d.relin_key),
+        relin_key: if query.omits_relin_key() {
+            String::new()
+        } else {
+            b64(&d.relin_key)
+        },
+        relin_key_hash: blake3::hash(&d.relin_key).to_hex().to_string(),
     }))
 }
