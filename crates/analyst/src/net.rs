@@ -9,7 +9,6 @@
 //! public selection over the signed chunks for the group facts, and finalizes exactly like
 //! the embedded `dtfhe query`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::codec;
 use dtfhe_crypto::release::{centred, combine, Coeff0Share};
 use dtfhe_crypto::seal::{open, RecipientKeyPair};
-use dtfhe_engine::{exec, finalize_all, Catalog, Moment};
+use dtfhe_engine::{exec, finalize_all, Catalog};
 use dtfhe_release::pipeline::release_order;
 
 use crate::error::AnalystError;
@@ -278,10 +277,7 @@ pub fn finish(
         dtfhe_release::pipeline::check_totals(&query, &selection, &order, &totals)
             .map_err(|e| AnalystError::Damaged(format!("query {id}: {e}")))?;
     }
-    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
-    for ((g, m), total) in order.into_iter().zip(totals) {
-        sums[g].insert(m, total);
-    }
+    let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
     let release_seconds = release_started.elapsed().as_secs_f64();
     let result = finalize_all(
         &query,

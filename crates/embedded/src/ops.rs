@@ -18,7 +18,6 @@ use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
 use dtfhe_trustee::shares::ciphertext_hash;
 use dtfhe_trustee::Trustee;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -604,10 +603,7 @@ pub fn query_with(
         check_totals(&query, &selection, &order, &totals)
             .map_err(|e| EmbeddedError::Damaged(e.to_string()))?;
     }
-    let mut sums: Vec<HashMap<Moment, i128>> = vec![HashMap::new(); selection.groups.len()];
-    for ((g, m), total) in order.into_iter().zip(totals) {
-        sums[g].insert(m, total);
-    }
+    let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
     let release_seconds = release_started.elapsed().as_secs_f64();
     let result = finalize_all(
         &query,

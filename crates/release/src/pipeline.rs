@@ -11,7 +11,7 @@ use crate::Refusal;
 use dtfhe_crypto::Params;
 use dtfhe_engine::exec::{ComputedSum, Selection};
 use dtfhe_engine::{Moment, Query};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The clear facts of each selected group.
 pub fn group_facts(selection: &Selection) -> Vec<GroupFacts> {
@@ -79,6 +79,21 @@ pub fn release_order(selection: &Selection) -> Vec<(usize, Moment)> {
         }
     }
     out
+}
+
+/// The released totals, in [`release_order`], sorted back into each of `groups` groups'
+/// moments: what `dtfhe_engine::finalize_all` takes (one place for the embedded query and
+/// the networked analyst).
+pub fn group_totals(
+    groups: usize,
+    order: Vec<(usize, Moment)>,
+    totals: Vec<i128>,
+) -> Vec<HashMap<Moment, i128>> {
+    let mut sums = vec![HashMap::new(); groups];
+    for ((g, m), total) in order.into_iter().zip(totals) {
+        sums[g].insert(m, total);
+    }
+    sums
 }
 
 /// The rows each group covers, per base dataset, keyed by what the platform cannot choose:
