@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use dtfhe_api::types::{unb64, ChunkUploaded, DeploymentInfo, FileChunkInfo, LastSeq};
+use dtfhe_api::types::{
+    unb64, ChunkUploaded, DeploymentInfo, FileChunkInfo, LaneAssignment, LaneRequest, LastSeq,
+    MAX_LANE_KEYS,
+};
 
 /// How long an agent waits for the trustees' attestations of a fresh deployment's keys.
 pub const ATTESTATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -380,6 +383,64 @@ impl EdgeAgent {
         }
     }
 
+    /// The platform's lane for every row of a per-product file (asked in batches of
+    /// [`MAX_LANE_KEYS`]). Lanes come only from the platform, so a file of a lane dataset
+    /// needs it reachable: offline, nothing is encrypted or spooled.
+    fn lanes(
+        &self,
+        dataset: &str,
+        key: &str,
+        table: &dtfhe_model::Table,
+        csv_path: &Path,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<Vec<u64>, EdgeError> {
+        let keys = dtfhe_model::lanes::lane_keys(table, key).map_err(|e| {
+            EdgeError::Usage(format!(
+                "{}: {e}; nothing was spooled or sent",
+                csv_path.display()
+            ))
+        })?;
+        let path = format!("/v1/datasets/{}/lanes", path_segment(dataset));
+        let mut lanes = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(MAX_LANE_KEYS) {
+            let body = LaneRequest {
+                lane_key: key.to_string(),
+                keys: batch.to_vec(),
+            };
+            let answer = match self.call(
+                || self.client.post_json::<_, LaneAssignment>(&path, &body),
+                progress,
+            ) {
+                Ok(a) => a,
+                Err(e) if unreachable(&e) => {
+                    return Err(EdgeError::Offline {
+                        spooled: self.spool.pending()?.len(),
+                        spool: self.spool.dir().display().to_string(),
+                        reason: format!(
+                            "{e}; a per-product file needs the platform's lanes, nothing of {} \
+                             was encrypted",
+                            csv_path.display()
+                        ),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if answer.lanes.len() != batch.len() || answer.space != key {
+                return Err(EdgeError::Api(ApiError::BadResponse {
+                    url: format!("{}{path}", self.client.base()),
+                    reason: format!(
+                        "{} lanes of space `{}` for {} keys of space `{key}`",
+                        answer.lanes.len(),
+                        answer.space,
+                        batch.len()
+                    ),
+                }));
+            }
+            lanes.extend(answer.lanes);
+        }
+        Ok(lanes)
+    }
+
     /// Ingests one CSV file (see the module docs). The whole file is checked against the
     /// schema before anything is spooled or sent.
     pub fn ingest_csv(
@@ -393,13 +454,6 @@ impl EdgeAgent {
             source,
         })?;
         let schema = Schema::from_toml_str(&schema_text, &schema_path.display().to_string())?;
-        if schema.lanes.is_some() {
-            return Err(EdgeError::Usage(format!(
-                "dataset `{}` declares per-product lanes: lane datasets are ingested with the \
-                 embedded `dtfhe ingest` for now",
-                schema.dataset
-            )));
-        }
         let csv = std::fs::read(csv_path).map_err(|source| EdgeError::Io {
             path: csv_path.to_path_buf(),
             source,
@@ -426,7 +480,18 @@ impl EdgeAgent {
             }
             Err(e) => return Err(e),
         };
-        let layout = Layout::packed(table.rows, params.slots());
+        let layout = match &schema.lanes {
+            None => Layout::packed(table.rows, params.slots()),
+            Some(key) => {
+                let lanes = self.lanes(&dataset, key, &table, csv_path, progress)?;
+                Layout::lanes(lanes, params.slots()).map_err(|e| {
+                    EdgeError::Usage(format!(
+                        "{}: {e}; nothing was spooled or sent",
+                        csv_path.display()
+                    ))
+                })?
+            }
+        };
         let n_chunks = layout.len();
         let mut report = FileReport {
             dataset: dataset.clone(),

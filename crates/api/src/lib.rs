@@ -14,6 +14,7 @@ pub mod client;
 pub mod identity;
 pub mod problem;
 pub mod reader;
+pub mod score;
 pub mod release;
 pub mod remote;
 pub mod types;

@@ -164,6 +164,11 @@ pub struct ReleaseInfo {
     pub groups: Vec<GroupInfo>,
     /// Trustees who have answered so far.
     pub answered: Vec<String>,
+    /// For a per-row scoring (`POST /v1/scores`): the model; `analyst` is then the source
+    /// whose rows are scored and who alone receives the predictions, `sql` is empty, and
+    /// `statement_signature` signs [`crate::score::score_message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<crate::score::ScoreInfo>,
 }
 
 /// `POST /v1/releases/{id}/answers` (trustee).

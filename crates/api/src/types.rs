@@ -318,3 +318,29 @@ pub struct ConsistencyProofInfo {
     /// The stored checkpoint at the newer size, if any.
     pub new_checkpoint: Option<String>,
 }
+
+/// `POST /v1/datasets/{name}/lanes` (a source granted the dataset): the products of a
+/// per-product dataset whose lanes the source needs before it encrypts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LaneRequest {
+    /// The dataset's lane key column (its schema's `lanes`): the lane space.
+    pub lane_key: String,
+    /// Product ids (the key column's values as written), at most [`MAX_LANE_KEYS`].
+    pub keys: Vec<String>,
+}
+
+/// Most keys one [`LaneRequest`] may carry (an agent asks in batches).
+pub const MAX_LANE_KEYS: usize = 4096;
+
+/// The answer to a [`LaneRequest`]: the lane of every key, in request order. Keys seen for
+/// the first time get the next free lanes of the space (an append-only map, recorded in the
+/// ledger as `lanes_assigned`). Nobody has to trust it: each source signs the lanes it used,
+/// and every join checks that the signed rows agree (one lane per product, one product per
+/// lane).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LaneAssignment {
+    /// The lane space (the lane key column).
+    pub space: String,
+    /// One lane per requested key.
+    pub lanes: Vec<u64>,
+}

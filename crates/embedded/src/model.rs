@@ -53,10 +53,9 @@ pub fn fit(
     Ok((model, report))
 }
 
-/// The content address of a model: blake3 of its canonical JSON (so reformatting the file
-/// changes nothing, and changing any number makes it a model no fit produced).
+/// The content address of a model ([`LinearModel::hash`]).
 pub fn model_hash(model: &LinearModel) -> dtfhe_store::Hash {
-    *blake3::hash(model.to_json().as_bytes()).as_bytes()
+    model.hash()
 }
 
 /// The ledger entry of the fit that produced `model`, or why there is none.

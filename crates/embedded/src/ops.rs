@@ -263,23 +263,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
     let layout = match &schema.lanes {
         None => dtfhe_agent::Layout::packed(table.rows, d.params.slots()),
         Some(key) => {
-            let col = table
-                .public
-                .iter()
-                .find(|c| &c.name == key)
-                .ok_or_else(|| {
-                    EmbeddedError::Usage(format!("lane key `{key}` missing from the table"))
-                })?;
-            let keys: Vec<String> = col
-                .values
-                .iter()
-                .map(|v| match v {
-                    dtfhe_model::Value::Text(t) => t.clone(),
-                    dtfhe_model::Value::Int(i) => i.to_string(),
-                    dtfhe_model::Value::Dec(f) => f.to_string(),
-                    dtfhe_model::Value::Null => String::new(),
-                })
-                .collect();
+            let keys = dtfhe_model::lanes::lane_keys(&table, key).map_err(|e| {
+                EmbeddedError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))
+            })?;
             let lanes = d.store.assign_lanes(key, &keys)?;
             dtfhe_agent::Layout::lanes(lanes, d.params.slots()).map_err(|e| {
                 EmbeddedError::Usage(format!("{}: {e}; nothing was stored", opts.csv.display()))

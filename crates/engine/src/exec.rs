@@ -14,6 +14,7 @@ use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate,
 use dtfhe_crypto::{codec, column, Params};
 use dtfhe_model::{decode_public_columns, Value};
 use dtfhe_model::{ChunkMeta, ChunkReader};
+use dtfhe_model::lanes::{lane_key_text, LanePlacement, PlacedAt};
 use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -136,6 +137,37 @@ fn decode(chunk: &ChunkMeta, n: usize) -> Result<Decoded, EngineError> {
     })
 }
 
+/// Refuses a join whose signed rows contradict each other: one product in two lanes, or two
+/// products in one lane (see [`dtfhe_model::lanes`]). Joining is slot by slot, so this is what
+/// makes "same slot" mean "same product" whatever the platform or a source claimed.
+fn check_placement(
+    chunks: &[(usize, ChunkMeta)],
+    decoded: &[Decoded],
+    key: &str,
+    n: usize,
+) -> Result<(), EngineError> {
+    let mut placement = LanePlacement::new();
+    for ((_, c), d) in chunks.iter().zip(decoded) {
+        let (Some(&k), Some(block)) = (d.names.get(key), d.block) else {
+            return Err(EngineError::Execution(format!(
+                "chunk {} of a lane dataset has no lane numbers or no `{key}` column",
+                c.id
+            )));
+        };
+        let at = PlacedAt {
+            chunk: c.id,
+            source: c.source.clone(),
+        };
+        for (row, &slot) in d.slots.iter().enumerate() {
+            let product = d.cols[k].get(row).map(lane_key_text).unwrap_or_default();
+            placement
+                .add(&product, block * n as u64 + slot as u64, &at)
+                .map_err(EngineError::LanePlacement)?;
+        }
+    }
+    Ok(())
+}
+
 /// Row access across the sides of a unit: `prefix + column` → that side's value.
 struct UnitRow<'a> {
     prefixes: &'a [String],
@@ -218,6 +250,7 @@ pub fn select(
                     chunks.push((side, c));
                 }
             }
+            check_placement(&chunks, &decoded, &join.key, n)?;
             let mut by_block: BTreeMap<u64, [Vec<usize>; 2]> = BTreeMap::new();
             for (i, (side, c)) in chunks.iter().enumerate() {
                 let block = decoded[i].block.ok_or_else(|| {

@@ -60,6 +60,13 @@ impl LinearModel {
         .to_string()
     }
 
+    /// The model's content address: blake3 of its canonical JSON ([`LinearModel::to_json`]),
+    /// so reformatting the file changes nothing and changing any number makes it a model no
+    /// fit produced. Ledger entries and signed statements name a model by it.
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(self.to_json().as_bytes()).as_bytes()
+    }
+
     /// Parse the JSON form, checking every field.
     pub fn from_json(text: &str) -> Result<LinearModel, EngineError> {
         let bad = |m: &str| EngineError::Parse(format!("model file: {m}"));

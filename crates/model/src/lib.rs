@@ -14,6 +14,7 @@ pub mod clock;
 pub mod encoding;
 pub mod error;
 pub mod exit;
+pub mod lanes;
 pub mod names;
 pub mod public_codec;
 pub mod reader;

@@ -87,6 +87,9 @@ pub struct PendingRelease {
     pub answering: BTreeSet<String>,
     /// Whether `result_delivered` was recorded.
     pub delivered: bool,
+    /// For a per-row scoring: the model's hash (hex); `analyst` is then the source.
+    #[serde(default)]
+    pub score_model: Option<String>,
 }
 
 /// See the module documentation.

@@ -1523,6 +1523,41 @@ impl Store {
     /// by one `LanesAssigned` ledger entry (subject: the space; hashes: see
     /// `ledger::lanes_hashes`), so `verify` checks every row of the map.
     pub fn assign_lanes(&mut self, space: &str, keys: &[String]) -> Result<Vec<u64>, StoreError> {
+        self.assign_lanes_as("platform", space, keys)
+    }
+
+    /// The lanes already assigned to `keys` in lane space `space` (`None` for a key never
+    /// seen); assigns nothing. The platform checks an uploaded chunk's placement with it.
+    pub fn lanes_of(&self, space: &str, keys: &[String]) -> Result<Vec<Option<u64>>, StoreError> {
+        keys.iter()
+            .map(|k| {
+                let lane = self
+                    .db
+                    .query_opt(
+                        "SELECT lane FROM lanes WHERE space = ?1 AND key = ?2",
+                        params![space, k],
+                    )
+                    .and_then(|r| r.map(|r| r.i64(0)).transpose())
+                    .ctx(&self.path, "read lane")?;
+                lane.map(|l| {
+                    u64::try_from(l).map_err(|_| StoreError::CorruptRecord {
+                        path: self.path.clone(),
+                        what: format!("negative lane {l} in lane space `{space}`"),
+                    })
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
+    /// [`Store::assign_lanes`] with the ledger actor named: the platform records lanes a
+    /// source asked for under that source's name.
+    pub fn assign_lanes_as(
+        &mut self,
+        actor: &str,
+        space: &str,
+        keys: &[String],
+    ) -> Result<Vec<u64>, StoreError> {
         if space.is_empty() {
             return Err(StoreError::Invalid("lane space name is empty".into()));
         }
@@ -1568,7 +1603,7 @@ impl Store {
             if !new_keys.is_empty() {
                 w.append(
                     EntryKind::LanesAssigned,
-                    "platform",
+                    actor,
                     space,
                     &format!(
                         "lanes {first}..{next} of lane space `{space}` ({} new keys)",

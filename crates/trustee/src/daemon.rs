@@ -719,20 +719,18 @@ fn review(
             queried: query.dataset.clone(),
         }));
     }
-    if !analyst.grants(&query.dataset) {
-        return Err(Review::Refuse(ReviewRefusal::NoGrant {
-            analyst: r.analyst.clone(),
-            dataset: query.dataset.clone(),
-        }));
-    }
-    if let Some(allowed) = &opts.datasets {
-        if !allowed
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(&query.dataset))
-        {
-            return Err(Review::Refuse(ReviewRefusal::LocalPolicy(
-                query.dataset.clone(),
-            )));
+    // A join needs the grant (and this trustee's consent) for each of its datasets.
+    for dataset in query.base_datasets() {
+        if !analyst.grants(&dataset) {
+            return Err(Review::Refuse(ReviewRefusal::NoGrant {
+                analyst: r.analyst.clone(),
+                dataset,
+            }));
+        }
+        if let Some(allowed) = &opts.datasets {
+            if !allowed.iter().any(|d| d.eq_ignore_ascii_case(&dataset)) {
+                return Err(Review::Refuse(ReviewRefusal::LocalPolicy(dataset)));
+            }
         }
     }
     if reader.is_none() {

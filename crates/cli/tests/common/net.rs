@@ -88,6 +88,76 @@ pub fn identity(root: &Path, name: &str) -> String {
 /// Starts the platform, registers everyone, runs the key ceremony with trustee daemons
 /// started with `trustee_flags` (their local disclosure policy), and uploads the two sources.
 pub fn network(name: &str, trustee_flags: &[&str]) -> Net {
+    let net = start(
+        name,
+        "bfv-8192",
+        trustee_flags,
+        &[
+            ("ana", "analyst", "ai4i,production_runs"),
+            ("plant-a", "source", "ai4i,production_runs"),
+            ("tiny", "source", "ai4i"),
+        ],
+    );
+    let ai4i = repo().join("schemas/ai4i.toml");
+    let runs = repo().join("schemas/production_runs.toml");
+    for (source, schema, csv_text, file) in [
+        ("plant-a", &ai4i, ai4i_slice(0, 297), "plant-a.csv"),
+        ("tiny", &ai4i, ai4i_slice(297, 300), "tiny.csv"),
+        (
+            "plant-a",
+            &runs,
+            dtfhe_agent::mes::production_runs(60, 7),
+            "plant-a-runs.csv",
+        ),
+    ] {
+        let csv = net.root.join(file);
+        std::fs::write(&csv, csv_text).expect("write");
+        let log = net.upload(source, schema, &csv);
+        assert!(log.is_ok(), "{}", log.unwrap_err());
+    }
+    net
+}
+
+impl Net {
+    /// `dtfhe agent --csv` as `source` (waits up to 120 s): the agent's log on failure.
+    pub fn upload(&self, source: &str, schema: &Path, csv: &Path) -> Result<String, String> {
+        let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+        let id = p(&self.id(source));
+        let mut agent = Proc::spawn(
+            &self.root,
+            &format!("agent-{source}"),
+            &[
+                "agent",
+                "--server",
+                &self.url,
+                "--identity",
+                &id,
+                "--schema",
+                &p(schema),
+                "--csv",
+                &p(csv),
+                "--max-retry-seconds",
+                "60",
+            ],
+        );
+        let status = agent.wait(Duration::from_secs(120));
+        if status.success() {
+            Ok(agent.log())
+        } else {
+            Err(agent.log())
+        }
+    }
+}
+
+/// Starts the platform (k = 5, parameter `preset`), registers the trustees and `parties`
+/// (name, role, datasets), and runs the key ceremony with trustee daemons started with
+/// `trustee_flags`. Nothing is uploaded.
+pub fn start(
+    name: &str,
+    preset: &str,
+    trustee_flags: &[&str],
+    parties: &[(&str, &str, &str)],
+) -> Net {
     let root = fresh_dir(name);
     let url = format!("http://127.0.0.1:{}", free_port());
     let listen = url.trim_start_matches("http://").to_string();
@@ -110,7 +180,7 @@ pub fn network(name: &str, trustee_flags: &[&str]) -> Net {
             "--min-group-size",
             "5",
             "--preset",
-            "bfv-8192",
+            preset,
         ],
     );
     wait_for_platform(&url, false, Duration::from_secs(30), || platform.log());
@@ -139,9 +209,9 @@ pub fn network(name: &str, trustee_flags: &[&str]) -> Net {
     for t in TRUSTEES {
         register(t, "trustee", "");
     }
-    register("ana", "analyst", "ai4i,production_runs");
-    register("plant-a", "source", "ai4i,production_runs");
-    register("tiny", "source", "ai4i");
+    for (who, role, datasets) in parties {
+        register(who, role, datasets);
+    }
     let trustees: Vec<Proc> = TRUSTEES
         .iter()
         .map(|t| {
@@ -169,41 +239,6 @@ pub fn network(name: &str, trustee_flags: &[&str]) -> Net {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let ai4i = p(&repo().join("schemas/ai4i.toml"));
-    let runs = p(&repo().join("schemas/production_runs.toml"));
-    for (source, schema, csv_text, file) in [
-        ("plant-a", &ai4i, ai4i_slice(0, 297), "plant-a.csv"),
-        ("tiny", &ai4i, ai4i_slice(297, 300), "tiny.csv"),
-        (
-            "plant-a",
-            &runs,
-            dtfhe_agent::mes::production_runs(60, 7),
-            "plant-a-runs.csv",
-        ),
-    ] {
-        let csv = root.join(file);
-        std::fs::write(&csv, csv_text).expect("write");
-        let id = p(&root.join(format!("{source}.id")));
-        let mut agent = Proc::spawn(
-            &root,
-            &format!("agent-{source}"),
-            &[
-                "agent",
-                "--server",
-                &url,
-                "--identity",
-                &id,
-                "--schema",
-                schema,
-                "--csv",
-                &p(&csv),
-                "--max-retry-seconds",
-                "60",
-            ],
-        );
-        let status = agent.wait(Duration::from_secs(120));
-        assert!(status.success(), "{}", agent.log());
-    }
     Net {
         root,
         url,

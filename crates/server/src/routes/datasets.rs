@@ -118,12 +118,6 @@ async fn upload_chunk(
             schema.dataset
         )));
     }
-    if schema.lanes.is_some() {
-        return Err(ApiProblem(Problem::refused(format!(
-            "dataset `{name}` declares per-product lanes: lane datasets are ingested with the \
-             embedded `dtfhe ingest` for now"
-        ))));
-    }
     let source = req.caller.name.clone();
     let answer = state
         .with_store(move |s| {
@@ -139,6 +133,7 @@ async fn upload_chunk(
                     return Ok((STATUS_ALREADY_STORED, c.id));
                 }
             }
+            crate::routes::lanes::check_chunk_placement(s, &schema, &wire.chunk)?;
             match s.append_chunks(
                 &name,
                 &wire.schema_toml,

@@ -14,6 +14,7 @@ pub mod datasets;
 pub mod deployment;
 pub mod health;
 pub mod identities;
+pub mod lanes;
 pub mod ledger;
 pub mod queries;
 pub mod releases;
@@ -39,6 +40,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(identities::router())
         .merge(deployment::router())
         .merge(datasets::router())
+        .merge(lanes::router())
         .merge(ledger::router())
         .merge(ceremony::router())
         .merge(queries::router())

@@ -60,6 +60,8 @@ fn engine_problem(e: &EngineError) -> Problem {
     } else {
         match e {
             EngineError::Execution(_) | EngineError::Read(_) => Problem::internal(e.to_string()),
+            // The stored rows contradict each other: nothing the analyst can fix in the SQL.
+            EngineError::LanePlacement(_) => Problem::refused(e.to_string()),
             _ => Problem::bad_request(format!("sql: {e}")),
         }
     }
@@ -144,9 +146,12 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             return Err(ApiProblem(problem));
         }
     };
-    // As before: the planned dataset too (a join's combined name).
-    req.require_dataset(&state, &[Role::Analyst], &query.dataset)
-        .await?;
+    // The planned dataset too; a join is granted by both of its datasets (checked above),
+    // its combined name is no dataset of its own.
+    if query.join.is_none() {
+        req.require_dataset(&state, &[Role::Analyst], &query.dataset)
+            .await?;
+    }
     let (a, d) = (analyst.clone(), query.dataset.clone());
     let q_seq = state
         .with_store(move |s| Ok(s.append_entry(EntryKind::QueryRun, &a, &d, &detail, &[])?))
@@ -214,6 +219,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             answers: BTreeMap::new(),
             answering: Default::default(),
             delivered: false,
+            score_model: None,
         },
     );
     crate::keypath::save(&state, id).await?;

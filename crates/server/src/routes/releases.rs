@@ -50,6 +50,10 @@ fn info(r: &PendingRelease) -> ReleaseInfo {
         ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
         groups: r.groups.clone(),
         answered: r.answers.keys().cloned().collect(),
+        score: r
+            .score_model
+            .clone()
+            .map(|model_hash| dtfhe_api::score::ScoreInfo { model_hash }),
     }
 }
 
