@@ -320,7 +320,8 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
         assert_eq!(files.len(), 1);
         assert_eq!((files[0].index, files[0].count), (0, 2));
 
-        // Bad bodies: truncated, wrong dataset, lane dataset, replayed seq.
+        // Bad bodies: truncated, wrong dataset, a lane chunk without decodable public
+        // columns (the placement cannot be checked), replayed seq.
         let e = src
             .post_bytes::<ChunkUploaded>("/v1/datasets/runs/chunks", &body[..body.len() - 3])
             .unwrap_err();
@@ -334,7 +335,7 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
         let e = src
             .post_bytes::<ChunkUploaded>("/v1/datasets/parts/chunks", &lane)
             .unwrap_err();
-        assert_eq!(problem_status(e), 422);
+        assert_eq!(problem_status(e), 400);
         let mut replay = chunk(&source, "runs", 0, 1, 2, 3);
         replay.origin = None;
         let e = src
@@ -480,6 +481,114 @@ async fn before_the_ceremony_the_deployment_and_uploads_answer_503() {
             .get_json::<Vec<FileChunkInfo>>("/v1/datasets/runs/sources/plant-a-agent/files/xyz")
             .unwrap_err();
         assert_eq!(problem_status(e), 400);
+    })
+    .await
+    .unwrap();
+}
+
+/// A chunk of the lane dataset `parts` signed by `who`: products `keys` placed in `lanes`.
+fn lane_chunk(who: &Identity, seq: u64, keys: &[&str], lanes: &[i64]) -> Vec<u8> {
+    use dtfhe_model::{PublicColumn, Value, LANE_COLUMN};
+    let public = dtfhe_model::encode_public_columns(
+        &[
+            PublicColumn {
+                name: "product_id".into(),
+                values: keys.iter().map(|k| Value::Text(k.to_string())).collect(),
+            },
+            PublicColumn {
+                name: LANE_COLUMN.into(),
+                values: lanes.iter().map(|&l| Value::Int(l)).collect(),
+            },
+        ],
+        keys.len(),
+    );
+    let mut c = NewChunk {
+        seq,
+        rows: keys.len() as u32,
+        public,
+        parts: vec![NewPart {
+            column: "torque".into(),
+            part: "value".into(),
+            bytes: vec![seq as u8; 200],
+        }],
+        signature: [0; 64],
+        origin: None,
+    };
+    c.sign("parts", who.name(), who.signing_key());
+    dtfhe_api::wire::encode_chunk(LANE_SCHEMA, &c).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
+    use dtfhe_api::types::{LaneAssignment, LaneRequest, MAX_LANE_KEYS};
+    let p = platform().await;
+    let (base, admin, state) = (p.base.clone(), p.admin.clone(), p.state.clone());
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("maker").unwrap();
+        let other = Identity::generate("other-plant").unwrap();
+        register(&base, &admin, &source, Role::Source, &["parts"]);
+        register(&base, &admin, &other, Role::Source, &["runs"]);
+        let src = client(&base, &source);
+        let ask = |c: &dtfhe_api::Client, key: &str, keys: &[&str]| {
+            c.post_json::<_, LaneAssignment>(
+                "/v1/datasets/parts/lanes",
+                &LaneRequest {
+                    lane_key: key.into(),
+                    keys: keys.iter().map(|k| k.to_string()).collect(),
+                },
+            )
+        };
+        // First come, first lane; a product keeps its lane.
+        let a = ask(&src, "product_id", &["P1", "P2"]).unwrap();
+        assert_eq!((a.space.as_str(), a.lanes.as_slice()), ("product_id", &[0, 1][..]));
+        let a = ask(&src, "product_id", &["P2", "P3"]).unwrap();
+        assert_eq!(a.lanes, vec![1, 2]);
+        let assigned: Vec<_> = {
+            let store = state.store.lock().unwrap();
+            store
+                .entries()
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::LanesAssigned)
+                .collect()
+        };
+        assert_eq!(assigned.len(), 2, "one ledger entry per request with new products");
+        assert!(assigned.iter().all(|e| e.actor == "maker" && e.subject == "product_id"));
+
+        // Refused: a source without the grant, empty or oversized requests.
+        let e = ask(&client(&base, &other), "product_id", &["P9"]).unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        assert_eq!(problem_status(ask(&src, "product_id", &[""]).unwrap_err()), 400);
+        assert_eq!(problem_status(ask(&src, "product id", &["P1"]).unwrap_err()), 400);
+        let many: Vec<String> = (0..=MAX_LANE_KEYS).map(|i| format!("K{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(problem_status(ask(&src, "product_id", &many).unwrap_err()), 400);
+
+        // A chunk in the assigned lanes is stored; then the dataset's lane key is fixed.
+        let up: ChunkUploaded = src
+            .post_bytes("/v1/datasets/parts/chunks", &lane_chunk(&source, 0, &["P1", "P2"], &[0, 1]))
+            .unwrap();
+        assert_eq!(up.status, "stored");
+        let e = ask(&src, "serial", &["P1"]).unwrap_err();
+        assert_eq!(problem_status(e), 422);
+
+        // A lying source: P3 placed in P2's lane, or a product with no lane. Refused, naming
+        // the product, and nothing stored.
+        let count = || state.store.lock().unwrap().chunks("parts").unwrap().len();
+        for (keys, lanes, named) in [
+            (&["P3"][..], &[1i64][..], "P3"),
+            (&["P4"][..], &[3i64][..], "P4"),
+        ] {
+            let e = src
+                .post_bytes::<ChunkUploaded>("/v1/datasets/parts/chunks", &lane_chunk(&source, 1, keys, lanes))
+                .unwrap_err();
+            let ApiError::Problem { problem, .. } = e else {
+                panic!("expected a problem");
+            };
+            assert_eq!(problem.status, 422);
+            assert!(problem.detail.unwrap_or_default().contains(named));
+            assert_eq!(count(), 1);
+        }
     })
     .await
     .unwrap();
