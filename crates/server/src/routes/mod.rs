@@ -16,6 +16,7 @@ pub mod health;
 pub mod identities;
 pub mod lanes;
 pub mod ledger;
+pub mod models;
 pub mod queries;
 pub mod releases;
 
@@ -45,4 +46,5 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(ceremony::router())
         .merge(queries::router())
         .merge(releases::router())
+        .merge(models::router())
 }

@@ -54,7 +54,9 @@ pub fn schemas(store: &Store) -> Result<Vec<Schema>, ApiProblem> {
         .collect()
 }
 
-fn engine_problem(e: &EngineError) -> Problem {
+/// An engine error as a problem: a policy refusal is 422, a bad query 400, a failure of the
+/// platform's own data 500.
+pub(crate) fn engine_problem(e: &EngineError) -> Problem {
     if e.is_policy_refusal() {
         Problem::refused(e.to_string())
     } else {
@@ -287,7 +289,8 @@ async fn status(
     Path(id): Path<u64>,
     req: Signed,
 ) -> ApiResult<Json<QueryStatus>> {
-    req.require(&state, &[Role::Analyst]).await?;
+    // An analyst's query, or a source's scoring of its own rows (`POST /v1/scores`).
+    req.require(&state, &[Role::Analyst, Role::Source]).await?;
     let trustees = {
         let st = state.clone();
         state

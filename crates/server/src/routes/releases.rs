@@ -24,8 +24,12 @@ use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{Answer, PendingRelease};
 use crate::state::AppState;
 
-/// Largest sealed share accepted (a coefficient-0 share is a few hundred bytes).
+/// Largest sealed share accepted for an aggregate release (a coefficient-0 share is a few
+/// hundred bytes).
 const MAX_SEALED_BYTES: usize = 64 * 1024;
+/// Largest sealed share accepted for a per-row scoring (a full decryption share: one
+/// residue per coefficient and modulus, about 0.5 MB at bfv-16384).
+const MAX_SEALED_FULL_BYTES: usize = 8 * 1024 * 1024;
 /// Longest refusal reason kept.
 const MAX_REASON: usize = 2000;
 
@@ -135,7 +139,12 @@ async fn answer(
                 "trustee `{trustee}` already answered release {id}"
             ))));
         }
-        r.hashes.len()
+        let limit = if r.score_model.is_some() {
+            MAX_SEALED_FULL_BYTES
+        } else {
+            MAX_SEALED_BYTES
+        };
+        (r.hashes.len(), limit)
     };
     let (kind, detail, hashes) = check_answer(&a, id, expected)?;
     // Reserve the answer, write its ledger entry, then publish it: the analyst never sees
@@ -181,7 +190,7 @@ async fn answer(
 fn check_answer(
     a: &ReleaseAnswer,
     id: u64,
-    expected: usize,
+    (expected, max_sealed): (usize, usize),
 ) -> Result<(EntryKind, String, Vec<Hash>), ApiProblem> {
     if let Some(e) = a.epsilon {
         if !(e.is_finite() && e > 0.0) {
@@ -201,7 +210,7 @@ fn check_answer(
         for (i, s) in a.sealed.iter().enumerate() {
             let bytes = unb64(&format!("sealed[{i}]"), s)
                 .map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
-            if bytes.is_empty() || bytes.len() > MAX_SEALED_BYTES {
+            if bytes.is_empty() || bytes.len() > max_sealed {
                 return Err(ApiProblem(Problem::bad_request(format!(
                     "sealed[{i}]: {} bytes is not a sealed share",
                     bytes.len()
@@ -211,7 +220,7 @@ fn check_answer(
         }
         (
             EntryKind::TrusteeApproved,
-            format!("approved; {expected} decryption shares given, sealed to the analyst"),
+            format!("approved; {expected} decryption shares given, sealed to the recipient"),
             hashes,
         )
     } else {
