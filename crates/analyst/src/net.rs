@@ -148,110 +148,18 @@ pub fn finish(
     } = submitted;
     let params = &deployed.params;
 
-    // Wait for every trustee (or a refusal, or the timeout).
     let release_started = Instant::now();
-    let status: QueryStatus = loop {
-        let s: QueryStatus = match client.get_json(&format!("/v1/queries/{id}")) {
-            Ok(s) => s,
-            Err(e) if e.is_retryable() && release_started.elapsed() < opts.timeout => {
-                std::thread::sleep(opts.poll);
-                continue;
-            }
-            Err(e) => return Err(api_error(e)),
-        };
-        match s.state {
-            QueryState::Complete => break s,
-            QueryState::Refused => {
-                let reasons: Vec<String> = s
-                    .answers
-                    .iter()
-                    .filter(|a| !a.approve)
-                    .map(|a| {
-                        format!(
-                            "trustee {} refuses: {}",
-                            a.trustee,
-                            a.reason.as_deref().unwrap_or("no reason given")
-                        )
-                    })
-                    .collect();
-                return Err(AnalystError::Refused(reasons.join("; ")));
-            }
-            QueryState::Pending => {}
-        }
-        if release_started.elapsed() >= opts.timeout {
-            let missing: Vec<&str> = s
-                .trustees
+    let status = wait_complete(&client, id, opts.timeout, opts.poll)?;
+    let cts = checked_ciphertexts(params, &status, announced)?;
+    let shares: Vec<Vec<Coeff0Share>> = open_shares(&keypair, &deployed.info.trustees, &status)?
+        .into_iter()
+        .map(|per_ct| {
+            per_ct
                 .iter()
-                .filter(|t| !s.answers.iter().any(|a| &a.trustee == *t))
-                .map(String::as_str)
-                .collect();
-            return Err(AnalystError::NotReleased(format!(
-                "query {id}: after {} s, trustee{} {} did not answer; nothing was released",
-                opts.timeout.as_secs(),
-                if missing.len() == 1 { "" } else { "s" },
-                missing.join(", ")
-            )));
-        }
-        std::thread::sleep(opts.poll);
-    };
-
-    // Check the ciphertexts, open and combine the shares.
-    if status.ciphertexts.len() != status.ciphertext_hashes.len()
-        || status.ciphertexts.len() != announced
-    {
-        return Err(AnalystError::Platform(format!(
-            "query {id}: the platform returned {} ciphertexts for {} hashes ({} announced)",
-            status.ciphertexts.len(),
-            status.ciphertext_hashes.len(),
-            announced
-        )));
-    }
-    let mut cts = Vec::with_capacity(status.ciphertexts.len());
-    for (i, (c, h)) in status
-        .ciphertexts
-        .iter()
-        .zip(&status.ciphertext_hashes)
-        .enumerate()
-    {
-        let bytes = unb64(&format!("ciphertexts[{i}]"), c)
-            .map_err(|e| AnalystError::Platform(e.to_string()))?;
-        if blake3::hash(&bytes).to_hex().as_str() != h {
-            return Err(AnalystError::Platform(format!(
-                "query {id}: ciphertext {i} does not match its recorded hash"
-            )));
-        }
-        cts.push(codec::decode_ciphertext(params, &bytes)?);
-    }
-    let mut shares: Vec<Vec<Coeff0Share>> = vec![Vec::new(); cts.len()];
-    for t in &deployed.info.trustees {
-        let a = status
-            .answers
-            .iter()
-            .find(|a| &a.trustee == t && a.approve)
-            .ok_or_else(|| {
-                AnalystError::Platform(format!(
-                    "query {id}: no approval of trustee {t} in the answer"
-                ))
-            })?;
-        if a.sealed.len() != cts.len() {
-            return Err(AnalystError::Platform(format!(
-                "query {id}: trustee {t} gave {} sealed shares for {} ciphertexts",
-                a.sealed.len(),
-                cts.len()
-            )));
-        }
-        for (i, s) in a.sealed.iter().enumerate() {
-            let sealed = unb64(&format!("sealed share {i} of {t}"), s)
-                .map_err(|e| AnalystError::Platform(e.to_string()))?;
-            let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
-            let plain = open(&keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
-                AnalystError::Platform(format!(
-                    "query {id}: sealed share {i} of trustee {t} does not open with this query's key"
-                ))
-            })?;
-            shares[i].push(Coeff0Share::from_bytes(params, &plain)?);
-        }
-    }
+                .map(|b| Coeff0Share::from_bytes(params, b))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<_, _>>()?;
     let totals: Vec<i128> = cts
         .iter()
         .zip(&shares)
@@ -291,6 +199,141 @@ pub fn finish(
         released_ciphertexts: cts.len(),
         epsilon,
     })
+}
+
+/// Polls `GET /v1/queries/{id}` until every trustee approved (the answer then carries the
+/// ciphertexts and sealed shares), a trustee refused, or `timeout` passed (naming the
+/// trustees that did not answer; nothing is released).
+pub(crate) fn wait_complete(
+    client: &Client,
+    id: u64,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<QueryStatus, AnalystError> {
+    let started = Instant::now();
+    loop {
+        let s: QueryStatus = match client.get_json(&format!("/v1/queries/{id}")) {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() && started.elapsed() < timeout => {
+                std::thread::sleep(poll);
+                continue;
+            }
+            Err(e) => return Err(api_error(e)),
+        };
+        match s.state {
+            QueryState::Complete => return Ok(s),
+            QueryState::Refused => {
+                let reasons: Vec<String> = s
+                    .answers
+                    .iter()
+                    .filter(|a| !a.approve)
+                    .map(|a| {
+                        format!(
+                            "trustee {} refuses: {}",
+                            a.trustee,
+                            a.reason.as_deref().unwrap_or("no reason given")
+                        )
+                    })
+                    .collect();
+                return Err(AnalystError::Refused(reasons.join("; ")));
+            }
+            QueryState::Pending => {}
+        }
+        if started.elapsed() >= timeout {
+            let missing: Vec<&str> = s
+                .trustees
+                .iter()
+                .filter(|t| !s.answers.iter().any(|a| &a.trustee == *t))
+                .map(String::as_str)
+                .collect();
+            return Err(AnalystError::NotReleased(format!(
+                "query {id}: after {} s, trustee{} {} did not answer; nothing was released",
+                timeout.as_secs(),
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            )));
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// The complete answer's ciphertexts, each checked against its recorded hash and the
+/// number the platform announced.
+pub(crate) fn checked_ciphertexts(
+    params: &dtfhe_crypto::Params,
+    status: &QueryStatus,
+    announced: usize,
+) -> Result<Vec<fhe::bfv::Ciphertext>, AnalystError> {
+    let id = status.id;
+    if status.ciphertexts.len() != status.ciphertext_hashes.len()
+        || status.ciphertexts.len() != announced
+    {
+        return Err(AnalystError::Platform(format!(
+            "query {id}: the platform returned {} ciphertexts for {} hashes ({} announced)",
+            status.ciphertexts.len(),
+            status.ciphertext_hashes.len(),
+            announced
+        )));
+    }
+    let mut cts = Vec::with_capacity(status.ciphertexts.len());
+    for (i, (c, h)) in status
+        .ciphertexts
+        .iter()
+        .zip(&status.ciphertext_hashes)
+        .enumerate()
+    {
+        let bytes = unb64(&format!("ciphertexts[{i}]"), c)
+            .map_err(|e| AnalystError::Platform(e.to_string()))?;
+        if blake3::hash(&bytes).to_hex().as_str() != h {
+            return Err(AnalystError::Platform(format!(
+                "query {id}: ciphertext {i} does not match its recorded hash"
+            )));
+        }
+        cts.push(codec::decode_ciphertext(params, &bytes)?);
+    }
+    Ok(cts)
+}
+
+/// Opens every trustee's sealed shares with the query's key: per ciphertext, one share's
+/// bytes per trustee in `trustees` order. A box that does not open (another key, another
+/// release, position, trustee or ciphertext) is the platform's failure.
+pub(crate) fn open_shares(
+    keypair: &RecipientKeyPair,
+    trustees: &[String],
+    status: &QueryStatus,
+) -> Result<Vec<Vec<Vec<u8>>>, AnalystError> {
+    let id = status.id;
+    let n = status.ciphertext_hashes.len();
+    let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::new(); n];
+    for t in trustees {
+        let a = status
+            .answers
+            .iter()
+            .find(|a| &a.trustee == t && a.approve)
+            .ok_or_else(|| {
+                AnalystError::Platform(format!(
+                    "query {id}: no approval of trustee {t} in the answer"
+                ))
+            })?;
+        if a.sealed.len() != n {
+            return Err(AnalystError::Platform(format!(
+                "query {id}: trustee {t} gave {} sealed shares for {n} ciphertexts",
+                a.sealed.len(),
+            )));
+        }
+        for (i, s) in a.sealed.iter().enumerate() {
+            let sealed = unb64(&format!("sealed share {i} of {t}"), s)
+                .map_err(|e| AnalystError::Platform(e.to_string()))?;
+            let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
+            let plain = open(keypair, SEAL_INFO, &aad, &sealed).map_err(|_| {
+                AnalystError::Platform(format!(
+                    "query {id}: sealed share {i} of trustee {t} does not open with this query's key"
+                ))
+            })?;
+            shares[i].push(plain);
+        }
+    }
+    Ok(shares)
 }
 
 /// The ε the trustees' noise was drawn for: each approving trustee states it (its policy's

@@ -385,6 +385,90 @@ pub fn decode_slots(params: &Params, mut poly: Vec<u64>) -> Result<Vec<u64>, Cry
     Ok(slots)
 }
 
+/// Format version byte of [`full_share_to_bytes`].
+const FULL_SHARE_VERSION: u8 = 1;
+
+/// Versioned wire form of a full share: `[1][level][k][N as u32 LE][k × N × u64 LE]`.
+pub fn full_share_to_bytes(share: &FullShare) -> Vec<u8> {
+    let n = share.residues.first().map_or(0, Vec::len);
+    let mut out = Vec::with_capacity(7 + share.residues.len() * n * 8);
+    out.push(FULL_SHARE_VERSION);
+    out.push(share.level);
+    out.push(share.residues.len() as u8);
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    for row in &share.residues {
+        for r in row {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Why stored full-share bytes do not decode (see [`full_share_from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShareFormatError {
+    /// Fewer bytes than the header.
+    #[error("full share shorter than its 7-byte header")]
+    Short,
+    /// An unknown format version byte.
+    #[error("full share format version {0}")]
+    Version(u8),
+    /// Level, row count or row length do not fit the parameters.
+    #[error(
+        "full share with level {level}, {k} residue rows of {n} does not fit these parameters"
+    )]
+    Shape {
+        /// Modulus level in the header.
+        level: usize,
+        /// Residue rows in the header.
+        k: usize,
+        /// Row length in the header.
+        n: usize,
+    },
+    /// The body is not `8 * k * n` bytes.
+    #[error("full share has the wrong length")]
+    Length,
+    /// A residue is not below its prime.
+    #[error("full share residue not reduced modulo its prime")]
+    Unreduced,
+}
+
+/// Decode a full share and check it against the parameters.
+pub fn full_share_from_bytes(params: &Params, bytes: &[u8]) -> Result<FullShare, ShareFormatError> {
+    if bytes.len() < 7 {
+        return Err(ShareFormatError::Short);
+    }
+    if bytes[0] != FULL_SHARE_VERSION {
+        return Err(ShareFormatError::Version(bytes[0]));
+    }
+    let (level, k) = (bytes[1] as usize, bytes[2] as usize);
+    let n = u32::from_le_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]) as usize;
+    let moduli = &params.spec.moduli;
+    if level >= moduli.len() || k != moduli.len() - level || n != params.slots() {
+        return Err(ShareFormatError::Shape { level, k, n });
+    }
+    let body = &bytes[7..];
+    if body.len() != 8 * k * n {
+        return Err(ShareFormatError::Length);
+    }
+    let mut residues = Vec::with_capacity(k);
+    for (row, q) in body.chunks_exact(8 * n).zip(moduli) {
+        let row: Vec<u64> = row
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        if row.iter().any(|r| r >= q) {
+            return Err(ShareFormatError::Unreduced);
+        }
+        residues.push(row);
+    }
+    Ok(FullShare {
+        level: level as u8,
+        residues,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

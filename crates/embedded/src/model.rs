@@ -208,7 +208,9 @@ pub fn score(
         let chunk_shares: Vec<_> = shares.iter().map(|t| t[i].clone()).collect();
         let slots = combine_full(&d.params, &s.ciphertext, &chunk_shares)?;
         let public = decode_public_columns(&s.chunk.public)?;
-        for (r, slot) in slots.iter().take(s.chunk.rows as usize).enumerate() {
+        // A per-product chunk holds its rows in their lanes' slots.
+        let row_slots = exec::row_slots(&s.chunk, d.params.slots())?;
+        for (r, slot) in row_slots.iter().map(|&i| &slots[i]).enumerate() {
             let mut row: Vec<Cell> = public_names
                 .iter()
                 .map(|n| {

@@ -137,6 +137,12 @@ fn decode(chunk: &ChunkMeta, n: usize) -> Result<Decoded, EngineError> {
     })
 }
 
+/// The SIMD slot of each row of `chunk`: row i in slot i, except for a per-product chunk,
+/// whose rows sit in their lanes' slots (lane mod N). What a per-row release reads back.
+pub fn row_slots(chunk: &ChunkMeta, n: usize) -> Result<Vec<usize>, EngineError> {
+    Ok(decode(chunk, n)?.slots)
+}
+
 /// Refuses a join whose signed rows contradict each other: one product in two lanes, or two
 /// products in one lane (see [`dtfhe_model::lanes`]). Joining is slot by slot, so this is what
 /// makes "same slot" mean "same product" whatever the platform or a source claimed.

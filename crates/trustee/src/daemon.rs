@@ -632,14 +632,14 @@ pub fn review_and_answer(
 }
 
 /// A review that did not approve.
-enum Review {
+pub(crate) enum Review {
     /// Refuse with this reason.
     Refuse(ReviewRefusal),
     /// Could not decide now (platform unreachable); retry later.
     Retry(DaemonError),
 }
 
-fn api(e: ApiError) -> Review {
+pub(crate) fn api(e: ApiError) -> Review {
     if e.is_retryable() {
         Review::Retry(e.into())
     } else {
@@ -658,8 +658,13 @@ fn review(
     reader: &mut Option<RemoteReader>,
 ) -> Result<(Vec<String>, Option<f64>), Review> {
     let params = &deployed.params;
-    // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
     let ids: Vec<IdentityRecord> = client.get_json("/v1/identities").map_err(api)?;
+    if let Some(score) = &r.score {
+        return crate::score_review::review_score(
+            client, trustee, deployed, opts, r, reader, &ids, score,
+        );
+    }
+    // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
     let analyst = ids
         .iter()
         .find(|i| i.name == r.analyst)
@@ -683,27 +688,8 @@ fn review(
         &r.statement_signature,
     )
     .map_err(|e| Review::Refuse(e.into()))?;
-    let now = dtfhe_model::clock::now_unix();
-    if r.timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
-        return Err(Review::Refuse(ReviewRefusal::FutureStatement(
-            r.timestamp - now,
-        )));
-    }
-    if let Some(max) = opts.max_age {
-        let age = now.saturating_sub(r.timestamp);
-        if age > max.as_secs() {
-            return Err(Review::Refuse(ReviewRefusal::StaleStatement {
-                age,
-                max: max.as_secs(),
-            }));
-        }
-    }
-    let recipient = unb64("recipient", &r.recipient)
-        .map_err(|e| Review::Refuse(e.into()))
-        .and_then(|b| {
-            RecipientPublicKey::from_bytes(&b)
-                .map_err(|e| Review::Refuse(ReviewRefusal::RecipientKey(e)))
-        })?;
+    check_statement_age(opts, r.timestamp)?;
+    let recipient = recipient_key(r)?;
 
     // Re-derive: plan with the registered schemas, compute over the signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
@@ -788,27 +774,74 @@ fn review(
         }
         Err(e) => return Err(Review::Retry(e.into())),
     };
+    let sealed = seal_shares(
+        &recipient,
+        r.id,
+        trustee.name(),
+        &mine,
+        shares.iter().map(|s| s.to_bytes()),
+    )?;
+    Ok((sealed, epsilon))
+}
+
+/// Refuses a statement dated in the future (beyond the clock skew) or older than this
+/// trustee's limit.
+pub(crate) fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Result<(), Review> {
+    let now = dtfhe_model::clock::now_unix();
+    if timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
+        return Err(Review::Refuse(ReviewRefusal::FutureStatement(
+            timestamp - now,
+        )));
+    }
+    if let Some(max) = opts.max_age {
+        let age = now.saturating_sub(timestamp);
+        if age > max.as_secs() {
+            return Err(Review::Refuse(ReviewRefusal::StaleStatement {
+                age,
+                max: max.as_secs(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The recipient key the requester signed.
+pub(crate) fn recipient_key(r: &ReleaseInfo) -> Result<RecipientPublicKey, Review> {
+    unb64("recipient", &r.recipient)
+        .map_err(|e| Review::Refuse(e.into()))
+        .and_then(|b| {
+            RecipientPublicKey::from_bytes(&b)
+                .map_err(|e| Review::Refuse(ReviewRefusal::RecipientKey(e)))
+        })
+}
+
+/// Seals each share to the recipient, bound to (release, trustee, position, the
+/// ciphertext this trustee re-derived).
+pub(crate) fn seal_shares(
+    recipient: &RecipientPublicKey,
+    release: u64,
+    trustee: &str,
+    ciphertext_hashes: &[String],
+    shares: impl Iterator<Item = Vec<u8>>,
+) -> Result<Vec<String>, Review> {
     let mut rng = rand::rng();
-    let name = trustee.name();
-    let sealed = shares
-        .iter()
+    shares
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, bytes)| {
             seal(
-                &recipient,
+                recipient,
                 SEAL_INFO,
-                &seal_aad(r.id, name, i, &mine[i]),
-                &s.to_bytes(),
+                &seal_aad(release, trustee, i, &ciphertext_hashes[i]),
+                &bytes,
                 &mut rng,
             )
             .map(|b| b64(&b))
             .map_err(|e| Review::Retry(crypto(e)))
         })
-        .collect::<Result<Vec<String>, Review>>()?;
-    Ok((sealed, epsilon))
+        .collect()
 }
 
-fn engine(e: dtfhe_engine::EngineError) -> Review {
+pub(crate) fn engine(e: dtfhe_engine::EngineError) -> Review {
     match &e {
         dtfhe_engine::EngineError::Read(dtfhe_model::ChunkReadError::Unavailable { .. }) => {
             Review::Retry(DaemonError::Protocol(e.to_string()))

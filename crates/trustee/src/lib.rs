@@ -9,6 +9,7 @@
 pub mod daemon;
 pub mod keystore;
 pub mod refusal;
+mod score_review;
 pub mod shares;
 
 pub use keystore::Trustee;

@@ -25,6 +25,18 @@ pub enum ReviewRefusal {
     /// The requester is registered, but not as an analyst.
     #[error("`{0}` is not an analyst")]
     NotAnalyst(String),
+    /// The requester (or a model's fitter) is registered with another role than needed.
+    #[error("`{name}` is not registered as a {role:?} identity")]
+    WrongRole {
+        /// The identity.
+        name: String,
+        /// The role it needs.
+        role: dtfhe_api::Role,
+    },
+    /// A scoring names a model without a valid registration (see
+    /// `dtfhe_api::score::ModelRecord`).
+    #[error("the model's provenance cannot be checked: {0}")]
+    ModelProvenance(String),
     /// The analyst's registered key does not parse.
     #[error("`{analyst}`'s registered key: {source}")]
     AnalystKey {

@@ -1,0 +1,206 @@
+//! A trustee's review of a per-row scoring (`POST /v1/scores`): predictions of one
+//! source's rows under a registered model, released to that source alone.
+//!
+//! The trustee trusts no one's word for it: the requester must be a registered source
+//! granted the dataset whose signed statement names the model and the recipient key; the
+//! model must be registered by an analyst granted the dataset, with that analyst's
+//! signature (a platform cannot slip in a model of its own); the scores are re-derived from
+//! the source's signed chunks and must hash to the platform's; and the release rules
+//! (`dtfhe_release::rules::check_row_request`) allow only rows of the recipient. Then one
+//! flooded full decryption share per chunk, logged (one share per ciphertext, repeated
+//! identically on a retry), sealed to the source's key.
+
+use dtfhe_api::reader::RemoteReader;
+use dtfhe_api::release::ReleaseInfo;
+use dtfhe_api::remote::{remote_schemas, RemoteDeployment, RemoteError};
+use dtfhe_api::score::{model_message, score_message, verify, ModelRecord, ScoreInfo};
+use dtfhe_api::types::IdentityRecord;
+use dtfhe_api::{Client, Role};
+use dtfhe_engine::model::{check_model_columns, score_plan, LinearModel};
+use dtfhe_engine::{exec, Catalog};
+use dtfhe_release::{Policy, RowReleaseItem, RowReleaseRequest};
+
+use crate::daemon::{
+    api, check_statement_age, engine, recipient_key, seal_shares, DaemonError, DaemonOptions,
+    Review,
+};
+use crate::refusal::ReviewRefusal;
+use crate::shares::{ciphertext_hash, full_share_to_bytes};
+use crate::{Trustee, TrusteeError};
+
+fn refuse(r: ReviewRefusal) -> Review {
+    Review::Refuse(r)
+}
+
+/// A registered identity of `role` granted `dataset`, with its parsed key.
+fn granted(
+    ids: &[IdentityRecord],
+    name: &str,
+    role: Role,
+    dataset: &str,
+) -> Result<ed25519_dalek::VerifyingKey, Review> {
+    let id = ids
+        .iter()
+        .find(|i| i.name == name)
+        .ok_or_else(|| refuse(ReviewRefusal::NotRegistered(name.to_string())))?;
+    if id.role != role {
+        return Err(refuse(ReviewRefusal::WrongRole {
+            name: name.to_string(),
+            role,
+        }));
+    }
+    if !id.grants(dataset) {
+        return Err(refuse(ReviewRefusal::NoGrant {
+            analyst: name.to_string(),
+            dataset: dataset.to_string(),
+        }));
+    }
+    dtfhe_api::identity::parse_public_key(&id.public_key).map_err(|source| {
+        refuse(ReviewRefusal::AnalystKey {
+            analyst: name.to_string(),
+            source,
+        })
+    })
+}
+
+/// See the module documentation: the sealed full shares, or why not.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn review_score(
+    client: &Client,
+    trustee: &Trustee,
+    deployed: &RemoteDeployment,
+    opts: &DaemonOptions,
+    r: &ReleaseInfo,
+    reader: &mut Option<RemoteReader>,
+    ids: &[IdentityRecord],
+    score: &ScoreInfo,
+) -> Result<(Vec<String>, Option<f64>), Review> {
+    let params = &deployed.params;
+    // The owner: a source granted the dataset, asking for its own rows, in its own words.
+    let owner = &r.analyst;
+    let key = granted(ids, owner, Role::Source, &r.dataset)?;
+    if let Some(allowed) = &opts.datasets {
+        if !allowed.iter().any(|d| d.eq_ignore_ascii_case(&r.dataset)) {
+            return Err(refuse(ReviewRefusal::LocalPolicy(r.dataset.clone())));
+        }
+    }
+    verify(
+        &key,
+        owner,
+        &score_message(owner, r.timestamp, &r.recipient, &r.dataset, &score.model_hash),
+        &r.statement_signature,
+    )
+    .map_err(|e| refuse(e.into()))?;
+    check_statement_age(opts, r.timestamp)?;
+    let recipient = recipient_key(r)?;
+
+    // The model: registered, signed by an analyst granted the dataset, the one named.
+    let record: ModelRecord = client
+        .get_json(&format!(
+            "/v1/models/{}",
+            dtfhe_api::reader::path_segment(&score.model_hash)
+        ))
+        .map_err(api)?;
+    let provenance = |why: String| refuse(ReviewRefusal::ModelProvenance(why));
+    let model = LinearModel::from_json(&record.model).map_err(|e| provenance(e.to_string()))?;
+    if hex::encode(model.hash()) != score.model_hash.to_ascii_lowercase() {
+        return Err(provenance(
+            "the registered model is not the one the source named".into(),
+        ));
+    }
+    if !model.dataset.eq_ignore_ascii_case(&r.dataset) {
+        return Err(provenance(format!(
+            "the model was fitted on `{}`, the rows are of `{}`",
+            model.dataset, r.dataset
+        )));
+    }
+    let fitter = granted(ids, &record.analyst, Role::Analyst, &model.dataset)?;
+    verify(
+        &fitter,
+        &record.analyst,
+        &model_message(&record.analyst, record.fit_query, &score.model_hash),
+        &record.signature,
+    )
+    .map_err(|e| provenance(format!("the registration is not signed by `{}`: {e}", record.analyst)))?;
+
+    // Re-derive the scores from the owner's signed chunks.
+    let schemas = remote_schemas(client).map_err(|e| match e {
+        RemoteError::Api(e) => api(e),
+        other => refuse(ReviewRefusal::Schemas(other)),
+    })?;
+    let schema = Catalog::new(&schemas.iter().collect::<Vec<_>>())
+        .get(&r.dataset)
+        .cloned()
+        .ok_or_else(|| {
+            refuse(ReviewRefusal::Plan(dtfhe_engine::EngineError::UnknownDataset(
+                r.dataset.clone(),
+            )))
+        })?;
+    let features: Vec<&str> = model.features.iter().map(String::as_str).collect();
+    check_model_columns(&schema, &features).map_err(|e| refuse(ReviewRefusal::Plan(e)))?;
+    let plan = score_plan(&model, &schema, params.max_abs_total() / 2)
+        .map_err(|e| refuse(ReviewRefusal::Plan(e)))?;
+    if reader.is_none() {
+        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
+    }
+    let Some(reader) = reader.as_ref() else {
+        return Err(Review::Retry(DaemonError::Protocol(
+            "no chunk reader".into(),
+        )));
+    };
+    let scored = exec::score_chunks(reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
+    let mine: Vec<String> = scored
+        .iter()
+        .map(|s| hex::encode(ciphertext_hash(params, &s.ciphertext)))
+        .collect();
+    if mine != r.ciphertext_hashes {
+        return Err(refuse(ReviewRefusal::CiphertextMismatch));
+    }
+
+    // The rules: every chunk the recipient's own; then the logged, flooded full shares.
+    let k = deployed
+        .info
+        .min_group_size
+        .max(opts.min_group_size.unwrap_or(0));
+    let policy = Policy {
+        min_group_size: k,
+        trustees: deployed.info.trustees.len(),
+        allow_key_filters: false,
+    };
+    let request = RowReleaseRequest {
+        dataset: schema.dataset.clone(),
+        recipient: owner.clone(),
+        purpose: format!(
+            "linear model of `{}` on {} (registered: ledger entry {})",
+            model.target,
+            model.features.join(", "),
+            record.ledger_seq
+        ),
+        items: scored
+            .iter()
+            .map(|s| RowReleaseItem {
+                chunk_source: s.chunk.source.clone(),
+                noise_bits: s.noise.0,
+                ciphertext: s.ciphertext.clone(),
+            })
+            .collect(),
+    };
+    let shares = match trustee.review_rows(params, &policy, &request) {
+        Ok(s) => s,
+        Err(TrusteeError::Refused { reason, .. }) => {
+            return Err(refuse(ReviewRefusal::Policy(reason)))
+        }
+        Err(e @ TrusteeError::KeyShare { .. }) => {
+            return Err(refuse(ReviewRefusal::KeyShare(Box::new(e))))
+        }
+        Err(e) => return Err(Review::Retry(e.into())),
+    };
+    let sealed = seal_shares(
+        &recipient,
+        r.id,
+        trustee.name(),
+        &mine,
+        shares.iter().map(full_share_to_bytes),
+    )?;
+    Ok((sealed, None))
+}
