@@ -123,10 +123,12 @@ fn two_owners_lane_datasets_join_over_the_network_equal_to_the_plaintext_inner_j
             ("one-side", "analyst", "ai4i_process"),
             ("manufacturer", "source", "ai4i_process"),
             ("service-partner", "source", "service_records"),
+            ("other-maker", "source", "ai4i_process"),
         ],
     );
     // The manufacturer made products 0..1200, the service partner serviced 600..1800:
-    // 600 products in both.
+    // 600 products in both. Then an analyst fits a model on the manufacturer's data and the
+    // manufacturer scores its own products with it.
     let (m_csv, s_csv) = (manufacturer_csv(0, 1200), service_csv(600, 1800));
     let (m_path, s_path) = (net.root.join("mfg.csv"), net.root.join("svc.csv"));
     let s_schema_path = net.root.join("service_records.toml");
@@ -180,6 +182,8 @@ fn two_owners_lane_datasets_join_over_the_network_equal_to_the_plaintext_inner_j
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("service_records"), "{err}");
 
+    score_over_the_network(&net, &m_csv, &schemas[0]);
+
     // The platform holds the lanes (public product ids) and ciphertexts, never a value: the
     // marker values are probed as text, and the repair hours also as the 8-byte fixed-point
     // integers the source encoded (4379, and 1879 centred on the declared mid-range). The
@@ -205,4 +209,98 @@ fn two_owners_lane_datasets_join_over_the_network_equal_to_the_plaintext_inner_j
         }
     }
     assert!(checked > 100_000, "only {checked} bytes checked");
+}
+
+/// Per-row scoring over the network: the analyst fits torque ~ rpm + tool_wear from
+/// released aggregates and registers the model; the manufacturer gets each of its own
+/// products' predictions, equal to the model applied to its plaintext rows; nobody else
+/// gets any, and a model that was never registered scores nothing.
+fn score_over_the_network(net: &Net, m_csv: &str, schema: &Schema) {
+    let model_path = net.root.join("torque.json");
+    let as_id = |who: &str, args: &[&str]| {
+        let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        all.extend([
+            "--server".into(),
+            net.url.clone().into(),
+            "--identity".into(),
+            net.id(who).into(),
+            "--timeout".into(),
+            "120".into(),
+        ]);
+        dtfhe(all)
+    };
+    let model_arg = model_path.to_str().unwrap();
+    let o = as_id(
+        "both",
+        &[
+            "model", "fit", "--dataset", "ai4i_process", "--target", "torque", "--features",
+            "rpm,tool_wear", "--out", model_arg,
+        ],
+    );
+    let (out, err) = texts(&o);
+    assert!(o.status.success(), "fit: {err}");
+    assert!(out.contains("registered on the platform"), "{out}");
+    let model = dtfhe_engine::model::LinearModel::from_json(
+        &std::fs::read_to_string(&model_path).unwrap(),
+    )
+    .unwrap();
+    let score = |who: &str, model: &str| {
+        as_id(
+            who,
+            &[
+                "model", "score", "--model", model, "--dataset", "ai4i_process", "--format",
+                "json",
+            ],
+        )
+    };
+
+    // The owner: every product's prediction, equal to the model on the plaintext row.
+    let o = score("manufacturer", model_arg);
+    let (out, err) = texts(&o);
+    assert!(o.status.success(), "score: {err}");
+    let got = parse_json(&out);
+    let rows = plain(m_csv, schema, "manufacturer");
+    assert_eq!(got.rows.len(), rows.len());
+    let col = |name: &str| got.columns.iter().position(|c| c == name).unwrap();
+    let (pid, pred) = (col("product_id"), col("prediction"));
+    let num = |v: Option<&Value>| match v {
+        Some(Value::Int(i)) => *i as f64,
+        Some(Value::Dec(d)) => *d,
+        other => panic!("{other:?}"),
+    };
+    let by_product: HashMap<String, &PlainRow> = rows
+        .iter()
+        .map(|r| match r.get("product_id") {
+            Some(Value::Text(t)) => (t.clone(), r),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for row in &got.rows {
+        let dtfhe_engine::Cell::Text(p) = &row[pid] else {
+            panic!("product id {:?}", row[pid]);
+        };
+        let plain_row = by_product[p];
+        let want = model.predict(&[num(plain_row.get("rpm")), num(plain_row.get("tool_wear"))]);
+        let dtfhe_engine::Cell::Float(v) = row[pred] else {
+            panic!("prediction {:?}", row[pred]);
+        };
+        assert!((v - want).abs() < 1e-3, "{p}: released {v}, plaintext {want}");
+    }
+
+    // Anyone else: a source without the grant, a granted source with no rows of its own, an
+    // analyst (not an owner). And a model never registered scores nothing.
+    for who in ["service-partner", "other-maker", "both"] {
+        let o = score(who, model_arg);
+        let (out, err) = texts(&o);
+        assert_eq!(o.status.code(), Some(4), "{who}: {err}");
+        assert!(out.is_empty(), "{who}: {out}");
+    }
+    let mut forged = model.clone();
+    forged.coefficients[0] += 1.0;
+    let forged_path = net.root.join("forged.json");
+    std::fs::write(&forged_path, forged.to_json()).unwrap();
+    let o = score("manufacturer", forged_path.to_str().unwrap());
+    let (_, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("no model registered"), "{err}");
 }

@@ -9,7 +9,8 @@
 //!   only): where an agent resumes.
 //! - `GET /v1/datasets/{name}/chunks` and `GET /v1/chunks/{id}/parts/{column}/{part}`
 //!   (analyst with a grant, trustee, auditor): everything a reader needs to check each
-//!   chunk's source signature and each ciphertext's hash itself.
+//!   chunk's source signature and each ciphertext's hash itself. A source with a grant may
+//!   list its own chunks (never another source's).
 
 use std::sync::Arc;
 
@@ -207,7 +208,8 @@ async fn file_chunks(
 }
 
 /// Every chunk of a dataset in `(source, seq)` order: public columns, signature, origin and
-/// part hashes, so the reader checks each source signature itself.
+/// part hashes, so the reader checks each source signature itself. A source granted the
+/// dataset gets its own chunks only.
 #[utoipa::path(get, path = "/v1/datasets/{name}/chunks",
     params(("name" = String, Path, description = "dataset")),
     responses((status = 200, body = Vec<ChunkInfo>), (status = 401, body = Problem),
@@ -217,10 +219,21 @@ async fn list_chunks(
     Path(name): Path<String>,
     req: Signed,
 ) -> ApiResult<Json<Vec<ChunkInfo>>> {
-    require_reader(&req, &state, &name).await?;
+    // A source granted the dataset lists its own chunks only (what `dtfhe model score
+    // --server` reads back its predictions by); the readers list every chunk.
+    let only_source = if req.caller.role == Role::Source {
+        req.require_dataset(&state, &[Role::Source], &name).await?;
+        Some(req.caller.name.clone())
+    } else {
+        require_reader(&req, &state, &name).await?;
+        None
+    };
     let out = state
         .with_store(move |s| {
-            let metas = s.chunks(&name)?;
+            let mut metas = s.chunks(&name)?;
+            if let Some(me) = &only_source {
+                metas.retain(|m| &m.source == me);
+            }
             let provenance: std::collections::HashMap<i64, dtfhe_model::ChunkProvenance> = s
                 .chunk_provenance(&name)?
                 .into_iter()
