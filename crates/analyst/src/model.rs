@@ -51,7 +51,11 @@ impl Remote {
     fn client(&self) -> Result<(Client, Identity), AnalystError> {
         let identity =
             Identity::load(&self.identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-        let client = Client::new(&self.server, Some(identity.clone()), Duration::from_secs(600));
+        let client = Client::new(
+            &self.server,
+            Some(identity.clone()),
+            Duration::from_secs(600),
+        );
         Ok((client, identity))
     }
 }

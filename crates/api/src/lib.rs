@@ -14,9 +14,9 @@ pub mod client;
 pub mod identity;
 pub mod problem;
 pub mod reader;
-pub mod score;
 pub mod release;
 pub mod remote;
+pub mod score;
 pub mod types;
 pub mod wire;
 

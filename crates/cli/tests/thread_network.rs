@@ -233,22 +233,35 @@ fn score_over_the_network(net: &Net, m_csv: &str, schema: &Schema) {
     let o = as_id(
         "both",
         &[
-            "model", "fit", "--dataset", "ai4i_process", "--target", "torque", "--features",
-            "rpm,tool_wear", "--out", model_arg,
+            "model",
+            "fit",
+            "--dataset",
+            "ai4i_process",
+            "--target",
+            "torque",
+            "--features",
+            "rpm,tool_wear",
+            "--out",
+            model_arg,
         ],
     );
     let (out, err) = texts(&o);
     assert!(o.status.success(), "fit: {err}");
     assert!(out.contains("registered on the platform"), "{out}");
-    let model = dtfhe_engine::model::LinearModel::from_json(
-        &std::fs::read_to_string(&model_path).unwrap(),
-    )
-    .unwrap();
+    let model =
+        dtfhe_engine::model::LinearModel::from_json(&std::fs::read_to_string(&model_path).unwrap())
+            .unwrap();
     let score = |who: &str, model: &str| {
         as_id(
             who,
             &[
-                "model", "score", "--model", model, "--dataset", "ai4i_process", "--format",
+                "model",
+                "score",
+                "--model",
+                model,
+                "--dataset",
+                "ai4i_process",
+                "--format",
                 "json",
             ],
         )
@@ -284,7 +297,10 @@ fn score_over_the_network(net: &Net, m_csv: &str, schema: &Schema) {
         let dtfhe_engine::Cell::Float(v) = row[pred] else {
             panic!("prediction {:?}", row[pred]);
         };
-        assert!((v - want).abs() < 1e-3, "{p}: released {v}, plaintext {want}");
+        assert!(
+            (v - want).abs() < 1e-3,
+            "{p}: released {v}, plaintext {want}"
+        );
     }
 
     // Anyone else: a source without the grant, a granted source with no rows of its own, an

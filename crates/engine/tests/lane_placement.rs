@@ -36,7 +36,10 @@ fn chunk(id: i64, source: &str, placed: &[(&str, i64)]) -> ChunkMeta {
     let cols = [
         PublicColumn {
             name: "product_id".into(),
-            values: placed.iter().map(|(k, _)| Value::Text(k.to_string())).collect(),
+            values: placed
+                .iter()
+                .map(|(k, _)| Value::Text(k.to_string()))
+                .collect(),
         },
         PublicColumn {
             name: LANE_COLUMN.into(),
@@ -61,7 +64,10 @@ fn select(service: &[(&str, i64)]) -> Result<exec::Selection, EngineError> {
     let query = dtfhe_engine::plan(SQL, &catalog).unwrap();
     let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
     let reader = Chunks(vec![
-        ("made", chunk(1, "maker", &[("P1", 0), ("P2", 1), ("P3", 2)])),
+        (
+            "made",
+            chunk(1, "maker", &[("P1", 0), ("P2", 1), ("P3", 2)]),
+        ),
         ("serviced", chunk(2, "service", service)),
     ]);
     exec::select(&reader, &params, &query)
@@ -93,7 +99,10 @@ fn another_product_in_a_taken_lane_is_refused() {
     // P8's service record.
     let e = select(&[("P8", 0), ("P3", 2)]).unwrap_err();
     assert!(
-        matches!(e, EngineError::LanePlacement(PlacementConflict::SharedLane { lane: 0, .. })),
+        matches!(
+            e,
+            EngineError::LanePlacement(PlacementConflict::SharedLane { lane: 0, .. })
+        ),
         "{e}"
     );
 }

@@ -215,7 +215,10 @@ mod tests {
         let mut p = LanePlacement::new();
         p.add("P1", 3, &at(1, "maker")).unwrap();
         let e = p.add("P2", 3, &at(4, "service")).unwrap_err();
-        assert!(matches!(e, PlacementConflict::SharedLane { lane: 3, .. }), "{e}");
+        assert!(
+            matches!(e, PlacementConflict::SharedLane { lane: 3, .. }),
+            "{e}"
+        );
     }
 
     #[test]
@@ -229,7 +232,11 @@ mod tests {
             encrypted: vec![],
         };
         assert_eq!(
-            lane_keys(&table(vec![Value::Text("A".into()), Value::Int(7)]), "product_id").unwrap(),
+            lane_keys(
+                &table(vec![Value::Text("A".into()), Value::Int(7)]),
+                "product_id"
+            )
+            .unwrap(),
             vec!["A".to_string(), "7".to_string()]
         );
         assert_eq!(

@@ -540,7 +540,10 @@ async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
         };
         // First come, first lane; a product keeps its lane.
         let a = ask(&src, "product_id", &["P1", "P2"]).unwrap();
-        assert_eq!((a.space.as_str(), a.lanes.as_slice()), ("product_id", &[0, 1][..]));
+        assert_eq!(
+            (a.space.as_str(), a.lanes.as_slice()),
+            ("product_id", &[0, 1][..])
+        );
         let a = ask(&src, "product_id", &["P2", "P3"]).unwrap();
         assert_eq!(a.lanes, vec![1, 2]);
         let assigned: Vec<_> = {
@@ -552,21 +555,39 @@ async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
                 .filter(|e| e.kind == EntryKind::LanesAssigned)
                 .collect()
         };
-        assert_eq!(assigned.len(), 2, "one ledger entry per request with new products");
-        assert!(assigned.iter().all(|e| e.actor == "maker" && e.subject == "product_id"));
+        assert_eq!(
+            assigned.len(),
+            2,
+            "one ledger entry per request with new products"
+        );
+        assert!(assigned
+            .iter()
+            .all(|e| e.actor == "maker" && e.subject == "product_id"));
 
         // Refused: a source without the grant, empty or oversized requests.
         let e = ask(&client(&base, &other), "product_id", &["P9"]).unwrap_err();
         assert_eq!(problem_status(e), 403);
-        assert_eq!(problem_status(ask(&src, "product_id", &[""]).unwrap_err()), 400);
-        assert_eq!(problem_status(ask(&src, "product id", &["P1"]).unwrap_err()), 400);
+        assert_eq!(
+            problem_status(ask(&src, "product_id", &[""]).unwrap_err()),
+            400
+        );
+        assert_eq!(
+            problem_status(ask(&src, "product id", &["P1"]).unwrap_err()),
+            400
+        );
         let many: Vec<String> = (0..=MAX_LANE_KEYS).map(|i| format!("K{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(problem_status(ask(&src, "product_id", &many).unwrap_err()), 400);
+        assert_eq!(
+            problem_status(ask(&src, "product_id", &many).unwrap_err()),
+            400
+        );
 
         // A chunk in the assigned lanes is stored; then the dataset's lane key is fixed.
         let up: ChunkUploaded = src
-            .post_bytes("/v1/datasets/parts/chunks", &lane_chunk(&source, 0, &["P1", "P2"], &[0, 1]))
+            .post_bytes(
+                "/v1/datasets/parts/chunks",
+                &lane_chunk(&source, 0, &["P1", "P2"], &[0, 1]),
+            )
             .unwrap();
         assert_eq!(up.status, "stored");
         let e = ask(&src, "serial", &["P1"]).unwrap_err();
@@ -580,7 +601,10 @@ async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
             (&["P4"][..], &[3i64][..], "P4"),
         ] {
             let e = src
-                .post_bytes::<ChunkUploaded>("/v1/datasets/parts/chunks", &lane_chunk(&source, 1, keys, lanes))
+                .post_bytes::<ChunkUploaded>(
+                    "/v1/datasets/parts/chunks",
+                    &lane_chunk(&source, 1, keys, lanes),
+                )
                 .unwrap_err();
             let ApiError::Problem { problem, .. } = e else {
                 panic!("expected a problem");

@@ -87,7 +87,13 @@ pub(crate) fn review_score(
     verify(
         &key,
         owner,
-        &score_message(owner, r.timestamp, &r.recipient, &r.dataset, &score.model_hash),
+        &score_message(
+            owner,
+            r.timestamp,
+            &r.recipient,
+            &r.dataset,
+            &score.model_hash,
+        ),
         &r.statement_signature,
     )
     .map_err(|e| refuse(e.into()))?;
@@ -121,7 +127,12 @@ pub(crate) fn review_score(
         &model_message(&record.analyst, record.fit_query, &score.model_hash),
         &record.signature,
     )
-    .map_err(|e| provenance(format!("the registration is not signed by `{}`: {e}", record.analyst)))?;
+    .map_err(|e| {
+        provenance(format!(
+            "the registration is not signed by `{}`: {e}",
+            record.analyst
+        ))
+    })?;
 
     // Re-derive the scores from the owner's signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
@@ -132,9 +143,9 @@ pub(crate) fn review_score(
         .get(&r.dataset)
         .cloned()
         .ok_or_else(|| {
-            refuse(ReviewRefusal::Plan(dtfhe_engine::EngineError::UnknownDataset(
-                r.dataset.clone(),
-            )))
+            refuse(ReviewRefusal::Plan(
+                dtfhe_engine::EngineError::UnknownDataset(r.dataset.clone()),
+            ))
         })?;
     let features: Vec<&str> = model.features.iter().map(String::as_str).collect();
     check_model_columns(&schema, &features).map_err(|e| refuse(ReviewRefusal::Plan(e)))?;
@@ -148,7 +159,8 @@ pub(crate) fn review_score(
             "no chunk reader".into(),
         )));
     };
-    let scored = exec::score_chunks(reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
+    let scored =
+        exec::score_chunks(reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
     let mine: Vec<String> = scored
         .iter()
         .map(|s| hex::encode(ciphertext_hash(params, &s.ciphertext)))

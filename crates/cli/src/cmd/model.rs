@@ -116,13 +116,8 @@ pub(crate) fn run(args: ModelArgs, store: &dtfhe_store::StoreLocation) -> Result
         ModelCommand::Fit(a) => {
             let (m, report, registered) = match remote(&a.target_at, a.timeout) {
                 Some(r) => {
-                    let f = dtfhe_analyst::model::fit(
-                        &r,
-                        &a.dataset,
-                        &a.target,
-                        &a.features,
-                        a.ridge,
-                    )?;
+                    let f =
+                        dtfhe_analyst::model::fit(&r, &a.dataset, &a.target, &a.features, a.ridge)?;
                     let note = format!(
                         "; registered on the platform (ledger entry {}, model {})",
                         f.record.ledger_seq, f.record.hash

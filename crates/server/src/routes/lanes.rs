@@ -78,9 +78,7 @@ async fn assign(
             if let Some(text) = s.dataset_schema(&name)? {
                 let schema = Schema::from_toml_str(&text, &format!("stored schema of `{name}`"))
                     .map_err(|e| {
-                        ApiProblem(Problem::internal(format!(
-                            "stored schema of `{name}`: {e}"
-                        )))
+                        ApiProblem(Problem::internal(format!("stored schema of `{name}`: {e}")))
                     })?;
                 if schema.lanes.as_deref() != Some(r.lane_key.as_str()) {
                     return Err(ApiProblem(Problem::refused(format!(

@@ -64,11 +64,13 @@ fn parse_hash(text: &str) -> Result<Hash, ApiProblem> {
 
 /// The registration of model `hash`, if any.
 pub fn load(dir: &std::path::Path, hash: &Hash) -> Result<Option<ModelRecord>, ApiProblem> {
-    let path = dir.join(MODELS_DIR).join(format!("{}.json", hex::encode(hash)));
+    let path = dir
+        .join(MODELS_DIR)
+        .join(format!("{}.json", hex::encode(hash)));
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ApiProblem(Problem::internal(format!("{}: {e}", path.display())))
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ApiProblem(Problem::internal(format!("{}: {e}", path.display())))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ApiProblem(Problem::internal(format!(
             "{}: {e}",
@@ -97,10 +99,7 @@ fn save(dir: &std::path::Path, record: &ModelRecord) -> Result<(), ApiProblem> {
     responses((status = 200, body = ModelRecord), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn register(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<ModelRecord>> {
+async fn register(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<ModelRecord>> {
     req.require(&state, &[Role::Analyst]).await?;
     let r: ModelRegistration = req.json()?;
     if r.model.len() > MAX_MODEL_BYTES {
@@ -186,7 +185,13 @@ async fn one(
 ) -> ApiResult<Json<ModelRecord>> {
     req.require(
         &state,
-        &[Role::Analyst, Role::Source, Role::Trustee, Role::Auditor, Role::Admin],
+        &[
+            Role::Analyst,
+            Role::Source,
+            Role::Trustee,
+            Role::Auditor,
+            Role::Admin,
+        ],
     )
     .await?;
     let hash = parse_hash(&hash)?;
@@ -202,10 +207,7 @@ async fn one(
               (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem),
               (status = 503, body = Problem)))]
-async fn score(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<QueryAccepted>> {
+async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<QueryAccepted>> {
     let s: ScoreRequest = req.json()?;
     req.require_dataset(&state, &[Role::Source], &s.dataset)
         .await?;
@@ -213,12 +215,18 @@ async fn score(
     verify(
         &registered_key(&req)?,
         &source,
-        &score_message(&source, s.timestamp, &s.recipient, &s.dataset, &s.model_hash),
+        &score_message(
+            &source,
+            s.timestamp,
+            &s.recipient,
+            &s.dataset,
+            &s.model_hash,
+        ),
         &s.statement_signature,
     )
     .map_err(|e| bad(format!("statement_signature: {e}")))?;
-    let recipient = dtfhe_api::types::unb64("recipient", &s.recipient)
-        .map_err(|e| bad(e.to_string()))?;
+    let recipient =
+        dtfhe_api::types::unb64("recipient", &s.recipient).map_err(|e| bad(e.to_string()))?;
     if recipient.len() != 32 {
         return Err(bad("recipient: expected a 32-byte X25519 public key"));
     }
@@ -259,12 +267,23 @@ async fn score(
         .with_store(move |st| Ok(st.append_entry(EntryKind::QueryRun, &a, &d, &what, &[])?))
         .await?;
     let st = state.clone();
-    let (dep, m, sch, src) = (deployed.clone(), model.clone(), schema.clone(), source.clone());
+    let (dep, m, sch, src) = (
+        deployed.clone(),
+        model.clone(),
+        schema.clone(),
+        source.clone(),
+    );
     let computed = tokio::task::spawn_blocking(move || {
         let features: Vec<&str> = m.features.iter().map(String::as_str).collect();
         check_model_columns(&sch, &features)?;
         let plan = score_plan(&m, &sch, dep.params.max_abs_total() / 2)?;
-        exec::score_chunks(&LockedStore(&st.store), &dep.params, &sch.dataset, &src, &plan)
+        exec::score_chunks(
+            &LockedStore(&st.store),
+            &dep.params,
+            &sch.dataset,
+            &src,
+            &plan,
+        )
     })
     .await
     .map_err(|e| ApiProblem(Problem::internal(format!("score task failed: {e}"))))?;
