@@ -22,11 +22,12 @@ use dtfhe_api::score::{
 };
 use dtfhe_api::types::b64;
 use dtfhe_api::{Client, Identity};
-use dtfhe_crypto::release::{centred, combine_full, full_share_from_bytes};
+use dtfhe_crypto::release::{combine_full, full_share_from_bytes};
 use dtfhe_crypto::seal::RecipientKeyPair;
-use dtfhe_engine::model::{check_columns, fit_sql, score_plan, FitStats, LinearModel};
-use dtfhe_engine::{Catalog, Cell, ResultSet};
-use dtfhe_model::decode_public_columns;
+use dtfhe_engine::model::{
+    check_columns, fit_sql, prediction_table, score_plan, FitStats, LinearModel,
+};
+use dtfhe_engine::{Catalog, ResultSet};
 use dtfhe_release::QueryReport;
 
 use crate::error::AnalystError;
@@ -191,47 +192,26 @@ pub fn score(remote: &Remote, model: &LinearModel, dataset: &str) -> Result<Scor
             identity.name()
         )));
     }
-    let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
-    let mut columns = public_names.clone();
-    columns.push("source".into());
-    columns.push("prediction".into());
-    let mut rows = Vec::new();
-    for ((ct, shares), chunk) in cts.iter().zip(&opened).zip(&chunks) {
+    let mut decrypted = Vec::with_capacity(cts.len());
+    for (ct, shares) in cts.iter().zip(&opened) {
         let shares = shares
             .iter()
             .map(|b| full_share_from_bytes(params, b))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| AnalystError::Platform(format!("query {id}: a full share: {e}")))?;
-        let slots = combine_full(params, ct, &shares)?;
-        let public = decode_public_columns(&chunk.public)
-            .map_err(|e| AnalystError::Platform(format!("chunk {}: {e}", chunk.id)))?;
-        let row_slots = dtfhe_engine::exec::row_slots(chunk, params.slots())?;
-        for (r, &slot) in row_slots.iter().enumerate() {
-            let mut row: Vec<Cell> = public_names
-                .iter()
-                .map(|n| {
-                    public
-                        .iter()
-                        .find(|c| &c.name == n)
-                        .and_then(|c| c.values.get(r))
-                        .map(Cell::from_value)
-                        .unwrap_or(Cell::Null)
-                })
-                .collect();
-            row.push(Cell::Text(chunk.source.clone()));
-            let v = slots.get(slot).copied().unwrap_or(0);
-            row.push(Cell::Float(centred(params, v) as f64 / plan.scale));
-            rows.push(row);
-        }
+        decrypted.push(combine_full(params, ct, &shares)?);
     }
-    let decimals = vec![None; columns.len()];
+    let result = prediction_table(
+        &schema,
+        &plan,
+        params,
+        chunks
+            .iter()
+            .zip(&decrypted)
+            .map(|(c, v)| (c, v.as_slice())),
+    )?;
     Ok(Scores {
-        result: ResultSet {
-            columns,
-            rows,
-            decimals,
-            keys: Vec::new(),
-        },
+        result,
         id,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -6,8 +6,7 @@
 //! ledger, and hands each trustee the request. Trustees seal their decryption shares to the
 //! analyst's fresh recipient key, so the server stores bytes it cannot open.
 
-use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, Verifier as _, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::Identity;
@@ -45,7 +44,7 @@ pub fn sign_statement(
     sql: &str,
 ) -> String {
     let msg = statement_message(who.name(), timestamp, epsilon, recipient_b64, sql);
-    base64::engine::general_purpose::STANDARD.encode(who.signing_key().sign(&msg).to_bytes())
+    crate::score::sign(who, &msg)
 }
 
 /// Checks an analyst's statement signature; the error says what is wrong.
@@ -58,15 +57,8 @@ pub fn verify_statement(
     sql: &str,
     signature_b64: &str,
 ) -> Result<(), StatementError> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(signature_b64)
-        .map_err(|_| StatementError::NotBase64)?;
-    let bytes: [u8; 64] = bytes.try_into().map_err(|_| StatementError::Length)?;
     let msg = statement_message(analyst, timestamp, epsilon, recipient_b64, sql);
-    key.verify(&msg, &Signature::from_bytes(&bytes))
-        .map_err(|_| StatementError::DoesNotVerify {
-            analyst: analyst.to_string(),
-        })
+    crate::score::verify(key, analyst, &msg, signature_b64)
 }
 
 /// Why an analyst's statement signature is refused (see [`verify_statement`]).

@@ -8,14 +8,14 @@ use crate::audit;
 use crate::error::EmbeddedError;
 use crate::ops::{self, QueryReport};
 use crate::DeploymentDir;
-use dtfhe_crypto::release::{centred, combine_full};
+use dtfhe_crypto::release::combine_full;
 use dtfhe_engine::model::{
-    check_columns, check_model_columns, fit_sql, score_plan, FitStats, LinearModel,
+    check_columns, check_model_columns, fit_sql, prediction_table, score_plan, FitStats,
+    LinearModel,
 };
-use dtfhe_engine::{exec, Cell, ResultSet};
+use dtfhe_engine::{exec, ResultSet};
 use dtfhe_ledger::wording::{query_context, release_subject};
-use dtfhe_model::decode_public_columns;
-use dtfhe_release::{Policy, Refusal, RowReleaseItem, RowReleaseRequest};
+use dtfhe_release::{Policy, Refusal, RowReleaseRequest};
 use dtfhe_store::EntryKind;
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
 use dtfhe_trustee::Trustee;
@@ -152,23 +152,16 @@ pub fn score(
         trustees: d.deployment.trustees.len(),
         allow_key_filters: false,
     };
-    let request = RowReleaseRequest {
-        dataset: schema.dataset.clone(),
-        recipient: recipient.to_string(),
-        purpose: format!(
+    let request = RowReleaseRequest::of_scores(
+        &schema.dataset,
+        recipient,
+        format!(
             "linear model of `{}` on {} (fitted: ledger entry {fit})",
             model.target,
             model.features.join(", ")
         ),
-        items: scored
-            .iter()
-            .map(|s| RowReleaseItem {
-                chunk_source: s.chunk.source.clone(),
-                noise_bits: s.noise.0,
-                ciphertext: s.ciphertext.clone(),
-            })
-            .collect(),
-    };
+        &scored,
+    );
     let ct_hashes: Vec<dtfhe_store::Hash> = scored
         .iter()
         .map(|s| ciphertext_hash(&d.params, &s.ciphertext))
@@ -199,50 +192,33 @@ pub fn score(
             full_share_to_bytes,
         )?);
     }
-    let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
-    let mut columns = public_names.clone();
-    columns.push("source".into());
-    columns.push("prediction".into());
-    let mut rows = Vec::new();
+    let mut decrypted = Vec::with_capacity(scored.len());
     for (i, s) in scored.iter().enumerate() {
         let chunk_shares: Vec<_> = shares.iter().map(|t| t[i].clone()).collect();
-        let slots = combine_full(&d.params, &s.ciphertext, &chunk_shares)?;
-        let public = decode_public_columns(&s.chunk.public)?;
-        // A per-product chunk holds its rows in their lanes' slots.
-        let row_slots = exec::row_slots(&s.chunk, d.params.slots())?;
-        for (r, slot) in row_slots.iter().map(|&i| &slots[i]).enumerate() {
-            let mut row: Vec<Cell> = public_names
-                .iter()
-                .map(|n| {
-                    public
-                        .iter()
-                        .find(|c| &c.name == n)
-                        .and_then(|c| c.values.get(r))
-                        .map(Cell::from_value)
-                        .unwrap_or(Cell::Null)
-                })
-                .collect();
-            row.push(Cell::Text(s.chunk.source.clone()));
-            row.push(Cell::Float(centred(&d.params, *slot) as f64 / plan.scale));
-            rows.push(row);
-        }
+        decrypted.push(combine_full(&d.params, &s.ciphertext, &chunk_shares)?);
     }
-    let decimals = vec![None; columns.len()];
+    let result = prediction_table(
+        &schema,
+        &plan,
+        &d.params,
+        scored
+            .iter()
+            .zip(&decrypted)
+            .map(|(s, v)| (&s.chunk, v.as_slice())),
+    )?;
     audit::record(
         &mut d.store,
         EntryKind::ResultDelivered,
         &actor,
         &release_subject(release),
-        &format!("{} row predictions delivered to `{recipient}`", rows.len()),
+        &format!(
+            "{} row predictions delivered to `{recipient}`",
+            result.rows.len()
+        ),
         &ct_hashes,
     )?;
     Ok(ScoreReport {
-        result: ResultSet {
-            columns,
-            rows,
-            decimals,
-            keys: Vec::new(),
-        },
+        result,
         compute_seconds,
         release_seconds: started.elapsed().as_secs_f64(),
     })

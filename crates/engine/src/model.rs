@@ -437,3 +437,56 @@ pub fn score_plan(
         "the model's predictions cannot fit the plaintext space at any precision".into(),
     ))
 }
+
+/// The released predictions as a table: the dataset's public columns, `source` and
+/// `prediction`, one row per stored row of each scored chunk, in chunk order. `chunks`
+/// pairs each scored chunk with its decrypted slots (a per-product chunk holds its rows in
+/// their lanes' slots, [`crate::exec::row_slots`]). One function for the embedded and the
+/// networked scoring, so both print the same table.
+pub fn prediction_table<'a>(
+    schema: &Schema,
+    plan: &ScorePlan,
+    params: &dtfhe_crypto::Params,
+    chunks: impl IntoIterator<Item = (&'a dtfhe_model::ChunkMeta, &'a [u64])>,
+) -> Result<ResultSet, EngineError> {
+    let public_names: Vec<String> = schema.public_columns().map(|c| c.name.clone()).collect();
+    let mut columns = public_names.clone();
+    columns.push("source".into());
+    columns.push("prediction".into());
+    let mut rows = Vec::new();
+    for (chunk, slots) in chunks {
+        let public = dtfhe_model::decode_public_columns(&chunk.public)
+            .map_err(|e| EngineError::Execution(format!("chunk {}: {e}", chunk.id)))?;
+        for (r, slot) in crate::exec::row_slots(chunk, params.slots())?
+            .into_iter()
+            .enumerate()
+        {
+            let mut row: Vec<Cell> = public_names
+                .iter()
+                .map(|n| {
+                    public
+                        .iter()
+                        .find(|c| &c.name == n)
+                        .and_then(|c| c.values.get(r))
+                        .map(Cell::from_value)
+                        .unwrap_or(Cell::Null)
+                })
+                .collect();
+            row.push(Cell::Text(chunk.source.clone()));
+            let v = slots.get(slot).copied().ok_or_else(|| {
+                EngineError::Execution(format!("chunk {}: no slot {slot} decrypted", chunk.id))
+            })?;
+            row.push(Cell::Float(
+                dtfhe_crypto::release::centred(params, v) as f64 / plan.scale,
+            ));
+            rows.push(row);
+        }
+    }
+    let decimals = vec![None; columns.len()];
+    Ok(ResultSet {
+        columns,
+        rows,
+        decimals,
+        keys: Vec::new(),
+    })
+}

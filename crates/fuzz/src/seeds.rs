@@ -402,6 +402,49 @@ fn http_bodies() -> Result<Seeds, SeedError> {
             "Problem",
             &dtfhe_api::Problem::new(409, "conflict", "Conflict", "sequence number already used"),
         )?,
+        body(
+            "LaneRequest",
+            &t::LaneRequest {
+                lane_key: "product_id".into(),
+                keys: vec!["M14860".into(), "L47181".into()],
+            },
+        )?,
+        body(
+            "LaneAssignment",
+            &t::LaneAssignment {
+                space: "product_id".into(),
+                lanes: vec![0, 8191, 8192],
+            },
+        )?,
+        body(
+            "ModelRegistration",
+            &dtfhe_api::score::ModelRegistration {
+                model: "{\"format\":\"dtfhe-linear-model/1\"}".into(),
+                fit_query: 12,
+                signature: b64(&[3; 64]),
+            },
+        )?,
+        body(
+            "ModelRecord",
+            &dtfhe_api::score::ModelRecord {
+                hash: hx.clone(),
+                model: "{}".into(),
+                analyst: "ana".into(),
+                fit_query: 12,
+                signature: b64(&[3; 64]),
+                ledger_seq: 40,
+            },
+        )?,
+        body(
+            "ScoreRequest",
+            &dtfhe_api::score::ScoreRequest {
+                dataset: "ai4i".into(),
+                model_hash: hx.clone(),
+                recipient: h.clone(),
+                timestamp: 1_700_000_000,
+                statement_signature: b64(&[4; 64]),
+            },
+        )?,
     ])
 }
 

@@ -431,6 +431,11 @@ pub const HTTP_BODY_TYPES: &[&str] = &[
     "ReleaseAnswer",
     "QueryStatus",
     "Problem",
+    "LaneRequest",
+    "LaneAssignment",
+    "ModelRegistration",
+    "ModelRecord",
+    "ScoreRequest",
 ];
 
 /// Health has no `PartialEq`; compare its serialisations instead.
@@ -446,7 +451,7 @@ fn health(body: &[u8]) -> Outcome {
 }
 
 fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
-    use dtfhe_api::{ceremony as c, release as r, types as t};
+    use dtfhe_api::{ceremony as c, release as r, score as s, types as t};
     let Some((&pick, body)) = input.split_first() else {
         return Ok(());
     };
@@ -472,6 +477,11 @@ fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
         "ReleaseInfo" => json_round_trip::<r::ReleaseInfo>(name, body, false),
         "ReleaseAnswer" => json_round_trip::<r::ReleaseAnswer>(name, body, true),
         "QueryStatus" => json_round_trip::<r::QueryStatus>(name, body, true),
+        "LaneRequest" => json_round_trip::<t::LaneRequest>(name, body, true),
+        "LaneAssignment" => json_round_trip::<t::LaneAssignment>(name, body, true),
+        "ModelRegistration" => json_round_trip::<s::ModelRegistration>(name, body, true),
+        "ModelRecord" => json_round_trip::<s::ModelRecord>(name, body, true),
+        "ScoreRequest" => json_round_trip::<s::ScoreRequest>(name, body, true),
         _ => json_round_trip::<dtfhe_api::Problem>(name, body, true),
     }
 }

@@ -193,17 +193,17 @@ mod tests {
     #[test]
     fn consistent_placements_pass_and_repeats_are_fine() {
         let mut p = LanePlacement::new();
-        p.add("P1", 0, &at(1, "a")).unwrap();
-        p.add("P2", 1, &at(1, "a")).unwrap();
-        p.add("P1", 0, &at(2, "b")).unwrap();
-        p.add("P2", 1, &at(2, "b")).unwrap();
+        p.add("P1", 0, &at(1, "a")).expect("accepted");
+        p.add("P2", 1, &at(1, "a")).expect("accepted");
+        p.add("P1", 0, &at(2, "b")).expect("accepted");
+        p.add("P2", 1, &at(2, "b")).expect("accepted");
     }
 
     #[test]
     fn one_product_in_two_lanes_is_refused_naming_both_chunks() {
         let mut p = LanePlacement::new();
-        p.add("P1", 0, &at(1, "maker")).unwrap();
-        let e = p.add("P1", 7, &at(9, "service")).unwrap_err();
+        p.add("P1", 0, &at(1, "maker")).expect("accepted");
+        let e = p.add("P1", 7, &at(9, "service")).expect_err("refused");
         let text = e.to_string();
         assert!(matches!(e, PlacementConflict::TwoLanes { .. }), "{text}");
         assert!(text.contains("chunk 1 of source `maker`"), "{text}");
@@ -213,8 +213,8 @@ mod tests {
     #[test]
     fn two_products_in_one_lane_are_refused() {
         let mut p = LanePlacement::new();
-        p.add("P1", 3, &at(1, "maker")).unwrap();
-        let e = p.add("P2", 3, &at(4, "service")).unwrap_err();
+        p.add("P1", 3, &at(1, "maker")).expect("accepted");
+        let e = p.add("P2", 3, &at(4, "service")).expect_err("refused");
         assert!(
             matches!(e, PlacementConflict::SharedLane { lane: 3, .. }),
             "{e}"
@@ -236,11 +236,11 @@ mod tests {
                 &table(vec![Value::Text("A".into()), Value::Int(7)]),
                 "product_id"
             )
-            .unwrap(),
+            .expect("accepted"),
             vec!["A".to_string(), "7".to_string()]
         );
         assert_eq!(
-            lane_keys(&table(vec![Value::Int(1), Value::Null]), "product_id").unwrap_err(),
+            lane_keys(&table(vec![Value::Int(1), Value::Null]), "product_id").expect_err("refused"),
             LaneKeyError::Empty {
                 key: "product_id".into(),
                 row: 2
@@ -248,11 +248,11 @@ mod tests {
         );
         let long = Value::Text("x".repeat(MAX_LANE_KEY_LEN + 1));
         assert!(matches!(
-            lane_keys(&table(vec![long]), "product_id").unwrap_err(),
+            lane_keys(&table(vec![long]), "product_id").expect_err("refused"),
             LaneKeyError::TooLong { row: 1, .. }
         ));
         assert!(matches!(
-            lane_keys(&table(vec![]), "serial").unwrap_err(),
+            lane_keys(&table(vec![]), "serial").expect_err("refused"),
             LaneKeyError::MissingColumn { .. }
         ));
     }

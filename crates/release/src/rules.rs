@@ -216,6 +216,31 @@ pub struct RowReleaseRequest {
     pub items: Vec<RowReleaseItem>,
 }
 
+impl RowReleaseRequest {
+    /// The request for scored chunks ([`dtfhe_engine::exec::score_chunks`]): one item per
+    /// chunk, with its source and noise bound.
+    pub fn of_scores(
+        dataset: &str,
+        recipient: &str,
+        purpose: String,
+        scored: &[dtfhe_engine::exec::ScoredChunk],
+    ) -> RowReleaseRequest {
+        RowReleaseRequest {
+            dataset: dataset.to_string(),
+            recipient: recipient.to_string(),
+            purpose,
+            items: scored
+                .iter()
+                .map(|s| RowReleaseItem {
+                    chunk_source: s.chunk.source.clone(),
+                    noise_bits: s.noise.0,
+                    ciphertext: s.ciphertext.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Per-row results go only to the source that owns the rows, and the noise must be hidden.
 pub fn check_row_request(
     params: &Params,

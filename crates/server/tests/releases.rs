@@ -36,6 +36,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
         answers,
         answering: Default::default(),
         delivered,
+        score_model: None,
     }
 }
 

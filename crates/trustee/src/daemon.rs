@@ -623,7 +623,7 @@ pub fn review_and_answer(
                 sealed: Vec::new(),
                 epsilon: None,
             },
-            Decision::Refused(reason),
+            Decision::Refused(*reason),
         ),
         Err(Review::Retry(e)) => return Err(e),
     };
@@ -633,17 +633,24 @@ pub fn review_and_answer(
 
 /// A review that did not approve.
 pub(crate) enum Review {
-    /// Refuse with this reason.
-    Refuse(ReviewRefusal),
+    /// Refuse with this reason (boxed: the reasons carry whole errors).
+    Refuse(Box<ReviewRefusal>),
     /// Could not decide now (platform unreachable); retry later.
     Retry(DaemonError),
+}
+
+impl Review {
+    /// A refusal with `reason`.
+    pub(crate) fn refuse(reason: ReviewRefusal) -> Review {
+        Review::Refuse(Box::new(reason))
+    }
 }
 
 pub(crate) fn api(e: ApiError) -> Review {
     if e.is_retryable() {
         Review::Retry(e.into())
     } else {
-        Review::Refuse(ReviewRefusal::PlatformRefused(e))
+        Review::refuse(ReviewRefusal::PlatformRefused(e))
     }
 }
 
@@ -668,12 +675,12 @@ fn review(
     let analyst = ids
         .iter()
         .find(|i| i.name == r.analyst)
-        .ok_or_else(|| Review::Refuse(ReviewRefusal::NotRegistered(r.analyst.clone())))?;
+        .ok_or_else(|| Review::refuse(ReviewRefusal::NotRegistered(r.analyst.clone())))?;
     if analyst.role != Role::Analyst {
-        return Err(Review::Refuse(ReviewRefusal::NotAnalyst(r.analyst.clone())));
+        return Err(Review::refuse(ReviewRefusal::NotAnalyst(r.analyst.clone())));
     }
     let key = dtfhe_api::identity::parse_public_key(&analyst.public_key).map_err(|source| {
-        Review::Refuse(ReviewRefusal::AnalystKey {
+        Review::refuse(ReviewRefusal::AnalystKey {
             analyst: r.analyst.clone(),
             source,
         })
@@ -687,20 +694,20 @@ fn review(
         &r.sql,
         &r.statement_signature,
     )
-    .map_err(|e| Review::Refuse(e.into()))?;
+    .map_err(|e| Review::refuse(e.into()))?;
     check_statement_age(opts, r.timestamp)?;
     let recipient = recipient_key(r)?;
 
     // Re-derive: plan with the registered schemas, compute over the signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
         RemoteError::Api(e) => api(e),
-        other => Review::Refuse(ReviewRefusal::Schemas(other)),
+        other => Review::refuse(ReviewRefusal::Schemas(other)),
     })?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let query =
-        dtfhe_engine::plan(&r.sql, &catalog).map_err(|e| Review::Refuse(ReviewRefusal::Plan(e)))?;
+        dtfhe_engine::plan(&r.sql, &catalog).map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     if !query.dataset.eq_ignore_ascii_case(&r.dataset) {
-        return Err(Review::Refuse(ReviewRefusal::DatasetMismatch {
+        return Err(Review::refuse(ReviewRefusal::DatasetMismatch {
             named: r.dataset.clone(),
             queried: query.dataset.clone(),
         }));
@@ -708,14 +715,14 @@ fn review(
     // A join needs the grant (and this trustee's consent) for each of its datasets.
     for dataset in query.base_datasets() {
         if !analyst.grants(&dataset) {
-            return Err(Review::Refuse(ReviewRefusal::NoGrant {
+            return Err(Review::refuse(ReviewRefusal::NoGrant {
                 analyst: r.analyst.clone(),
                 dataset,
             }));
         }
         if let Some(allowed) = &opts.datasets {
             if !allowed.iter().any(|d| d.eq_ignore_ascii_case(&dataset)) {
-                return Err(Review::Refuse(ReviewRefusal::LocalPolicy(dataset)));
+                return Err(Review::refuse(ReviewRefusal::LocalPolicy(dataset)));
             }
         }
     }
@@ -738,19 +745,11 @@ fn review(
         .map(|c| hex::encode(ciphertext_hash(params, &c.ciphertext)))
         .collect();
     if mine != r.ciphertext_hashes {
-        return Err(Review::Refuse(ReviewRefusal::CiphertextMismatch));
+        return Err(Review::refuse(ReviewRefusal::CiphertextMismatch));
     }
 
     // Policy on the trustee's own facts, disclosure record, share log.
-    let k = deployed
-        .info
-        .min_group_size
-        .max(opts.min_group_size.unwrap_or(0));
-    let policy = Policy {
-        min_group_size: k,
-        trustees: deployed.info.trustees.len(),
-        allow_key_filters: true,
-    };
+    let policy = release_policy(deployed, opts, true);
     let request = build_request(
         format!("query {}", r.id),
         &r.sql,
@@ -764,16 +763,9 @@ fn review(
         .disclosure()
         .map_err(|e| Review::Retry(e.into()))?
         .epsilon_for(&request);
-    let shares = match trustee.review(params, &policy, &request) {
-        Ok(s) => s,
-        Err(TrusteeError::Refused { reason, .. }) => {
-            return Err(Review::Refuse(ReviewRefusal::Policy(reason)))
-        }
-        Err(e @ TrusteeError::KeyShare { .. }) => {
-            return Err(Review::Refuse(ReviewRefusal::KeyShare(Box::new(e))))
-        }
-        Err(e) => return Err(Review::Retry(e.into())),
-    };
+    let shares = trustee
+        .review(params, &policy, &request)
+        .map_err(review_failure)?;
     let sealed = seal_shares(
         &recipient,
         r.id,
@@ -784,19 +776,45 @@ fn review(
     Ok((sealed, epsilon))
 }
 
+/// The release rules this trustee applies: the deployment's k or its own larger one.
+pub(crate) fn release_policy(
+    deployed: &RemoteDeployment,
+    opts: &DaemonOptions,
+    allow_key_filters: bool,
+) -> Policy {
+    Policy {
+        min_group_size: deployed
+            .info
+            .min_group_size
+            .max(opts.min_group_size.unwrap_or(0)),
+        trustees: deployed.info.trustees.len(),
+        allow_key_filters,
+    }
+}
+
+/// A failed review of the trustee's own state: a rule's refusal or a damaged key share is
+/// answered as a refusal (the requester learns why at once); anything else is retried.
+pub(crate) fn review_failure(e: TrusteeError) -> Review {
+    match e {
+        TrusteeError::Refused { reason, .. } => Review::refuse(ReviewRefusal::Policy(reason)),
+        e @ TrusteeError::KeyShare { .. } => Review::refuse(ReviewRefusal::KeyShare(Box::new(e))),
+        e => Review::Retry(e.into()),
+    }
+}
+
 /// Refuses a statement dated in the future (beyond the clock skew) or older than this
 /// trustee's limit.
 pub(crate) fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Result<(), Review> {
     let now = dtfhe_model::clock::now_unix();
     if timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
-        return Err(Review::Refuse(ReviewRefusal::FutureStatement(
+        return Err(Review::refuse(ReviewRefusal::FutureStatement(
             timestamp - now,
         )));
     }
     if let Some(max) = opts.max_age {
         let age = now.saturating_sub(timestamp);
         if age > max.as_secs() {
-            return Err(Review::Refuse(ReviewRefusal::StaleStatement {
+            return Err(Review::refuse(ReviewRefusal::StaleStatement {
                 age,
                 max: max.as_secs(),
             }));
@@ -808,10 +826,10 @@ pub(crate) fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Resul
 /// The recipient key the requester signed.
 pub(crate) fn recipient_key(r: &ReleaseInfo) -> Result<RecipientPublicKey, Review> {
     unb64("recipient", &r.recipient)
-        .map_err(|e| Review::Refuse(e.into()))
+        .map_err(|e| Review::refuse(e.into()))
         .and_then(|b| {
             RecipientPublicKey::from_bytes(&b)
-                .map_err(|e| Review::Refuse(ReviewRefusal::RecipientKey(e)))
+                .map_err(|e| Review::refuse(ReviewRefusal::RecipientKey(e)))
         })
 }
 
@@ -846,6 +864,6 @@ pub(crate) fn engine(e: dtfhe_engine::EngineError) -> Review {
         dtfhe_engine::EngineError::Read(dtfhe_model::ChunkReadError::Unavailable { .. }) => {
             Review::Retry(DaemonError::Protocol(e.to_string()))
         }
-        _ => Review::Refuse(ReviewRefusal::Recompute(e)),
+        _ => Review::refuse(ReviewRefusal::Recompute(e)),
     }
 }

@@ -18,19 +18,15 @@ use dtfhe_api::types::IdentityRecord;
 use dtfhe_api::{Client, Role};
 use dtfhe_engine::model::{check_model_columns, score_plan, LinearModel};
 use dtfhe_engine::{exec, Catalog};
-use dtfhe_release::{Policy, RowReleaseItem, RowReleaseRequest};
+use dtfhe_release::RowReleaseRequest;
 
 use crate::daemon::{
-    api, check_statement_age, engine, recipient_key, seal_shares, DaemonError, DaemonOptions,
-    Review,
+    api, check_statement_age, engine, recipient_key, release_policy, review_failure, seal_shares,
+    DaemonError, DaemonOptions, Review,
 };
 use crate::refusal::ReviewRefusal;
 use crate::shares::{ciphertext_hash, full_share_to_bytes};
-use crate::{Trustee, TrusteeError};
-
-fn refuse(r: ReviewRefusal) -> Review {
-    Review::Refuse(r)
-}
+use crate::Trustee;
 
 /// A registered identity of `role` granted `dataset`, with its parsed key.
 fn granted(
@@ -42,21 +38,21 @@ fn granted(
     let id = ids
         .iter()
         .find(|i| i.name == name)
-        .ok_or_else(|| refuse(ReviewRefusal::NotRegistered(name.to_string())))?;
+        .ok_or_else(|| Review::refuse(ReviewRefusal::NotRegistered(name.to_string())))?;
     if id.role != role {
-        return Err(refuse(ReviewRefusal::WrongRole {
+        return Err(Review::refuse(ReviewRefusal::WrongRole {
             name: name.to_string(),
             role,
         }));
     }
     if !id.grants(dataset) {
-        return Err(refuse(ReviewRefusal::NoGrant {
+        return Err(Review::refuse(ReviewRefusal::NoGrant {
             analyst: name.to_string(),
             dataset: dataset.to_string(),
         }));
     }
     dtfhe_api::identity::parse_public_key(&id.public_key).map_err(|source| {
-        refuse(ReviewRefusal::AnalystKey {
+        Review::refuse(ReviewRefusal::AnalystKey {
             analyst: name.to_string(),
             source,
         })
@@ -81,7 +77,9 @@ pub(crate) fn review_score(
     let key = granted(ids, owner, Role::Source, &r.dataset)?;
     if let Some(allowed) = &opts.datasets {
         if !allowed.iter().any(|d| d.eq_ignore_ascii_case(&r.dataset)) {
-            return Err(refuse(ReviewRefusal::LocalPolicy(r.dataset.clone())));
+            return Err(Review::refuse(ReviewRefusal::LocalPolicy(
+                r.dataset.clone(),
+            )));
         }
     }
     verify(
@@ -96,7 +94,7 @@ pub(crate) fn review_score(
         ),
         &r.statement_signature,
     )
-    .map_err(|e| refuse(e.into()))?;
+    .map_err(|e| Review::refuse(e.into()))?;
     check_statement_age(opts, r.timestamp)?;
     let recipient = recipient_key(r)?;
 
@@ -107,7 +105,7 @@ pub(crate) fn review_score(
             dtfhe_api::reader::path_segment(&score.model_hash)
         ))
         .map_err(api)?;
-    let provenance = |why: String| refuse(ReviewRefusal::ModelProvenance(why));
+    let provenance = |why: String| Review::refuse(ReviewRefusal::ModelProvenance(why));
     let model = LinearModel::from_json(&record.model).map_err(|e| provenance(e.to_string()))?;
     if hex::encode(model.hash()) != score.model_hash.to_ascii_lowercase() {
         return Err(provenance(
@@ -137,20 +135,20 @@ pub(crate) fn review_score(
     // Re-derive the scores from the owner's signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
         RemoteError::Api(e) => api(e),
-        other => refuse(ReviewRefusal::Schemas(other)),
+        other => Review::refuse(ReviewRefusal::Schemas(other)),
     })?;
     let schema = Catalog::new(&schemas.iter().collect::<Vec<_>>())
         .get(&r.dataset)
         .cloned()
         .ok_or_else(|| {
-            refuse(ReviewRefusal::Plan(
+            Review::refuse(ReviewRefusal::Plan(
                 dtfhe_engine::EngineError::UnknownDataset(r.dataset.clone()),
             ))
         })?;
     let features: Vec<&str> = model.features.iter().map(String::as_str).collect();
-    check_model_columns(&schema, &features).map_err(|e| refuse(ReviewRefusal::Plan(e)))?;
+    check_model_columns(&schema, &features).map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     let plan = score_plan(&model, &schema, params.max_abs_total() / 2)
-        .map_err(|e| refuse(ReviewRefusal::Plan(e)))?;
+        .map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     if reader.is_none() {
         *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
     }
@@ -166,47 +164,25 @@ pub(crate) fn review_score(
         .map(|s| hex::encode(ciphertext_hash(params, &s.ciphertext)))
         .collect();
     if mine != r.ciphertext_hashes {
-        return Err(refuse(ReviewRefusal::CiphertextMismatch));
+        return Err(Review::refuse(ReviewRefusal::CiphertextMismatch));
     }
 
     // The rules: every chunk the recipient's own; then the logged, flooded full shares.
-    let k = deployed
-        .info
-        .min_group_size
-        .max(opts.min_group_size.unwrap_or(0));
-    let policy = Policy {
-        min_group_size: k,
-        trustees: deployed.info.trustees.len(),
-        allow_key_filters: false,
-    };
-    let request = RowReleaseRequest {
-        dataset: schema.dataset.clone(),
-        recipient: owner.clone(),
-        purpose: format!(
+    let policy = release_policy(deployed, opts, false);
+    let request = RowReleaseRequest::of_scores(
+        &schema.dataset,
+        owner,
+        format!(
             "linear model of `{}` on {} (registered: ledger entry {})",
             model.target,
             model.features.join(", "),
             record.ledger_seq
         ),
-        items: scored
-            .iter()
-            .map(|s| RowReleaseItem {
-                chunk_source: s.chunk.source.clone(),
-                noise_bits: s.noise.0,
-                ciphertext: s.ciphertext.clone(),
-            })
-            .collect(),
-    };
-    let shares = match trustee.review_rows(params, &policy, &request) {
-        Ok(s) => s,
-        Err(TrusteeError::Refused { reason, .. }) => {
-            return Err(refuse(ReviewRefusal::Policy(reason)))
-        }
-        Err(e @ TrusteeError::KeyShare { .. }) => {
-            return Err(refuse(ReviewRefusal::KeyShare(Box::new(e))))
-        }
-        Err(e) => return Err(Review::Retry(e.into())),
-    };
+        &scored,
+    );
+    let shares = trustee
+        .review_rows(params, &policy, &request)
+        .map_err(review_failure)?;
     let sealed = seal_shares(
         &recipient,
         r.id,
