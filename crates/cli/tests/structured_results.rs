@@ -192,7 +192,7 @@ fn histogram_and_percentile_are_structured_and_equal_the_csv() {
     let lines: Vec<&str> = csv_out.lines().collect();
     assert_eq!(
         lines[0],
-        "line,downtime,p90,approx_percentile(downtime_min, 0.5) ±600.0"
+        "line,downtime,p90,\"approx_percentile(downtime_min, 0.5) ±600.0\""
     );
     for (l, t) in lines[1..].iter().zip(&texts) {
         let fields: Vec<&str> = l.split(',').collect();
