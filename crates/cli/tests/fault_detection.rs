@@ -89,7 +89,10 @@ fn ai4i_thresholds_filter_histogram_percentile() {
         rows.len() as i64
     );
     let text = h.text();
-    assert!(text.starts_with("≤30.0: ") && text.contains(" | >60.0: "), "{text}");
+    assert!(
+        text.starts_with("≤30.0: ") && text.contains(" | >60.0: "),
+        "{text}"
+    );
     let table = ok([
         "query".as_ref(),
         "--dir".as_ref(),

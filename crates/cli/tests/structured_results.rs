@@ -169,18 +169,15 @@ fn histogram_and_percentile_are_structured_and_equal_the_csv() {
             assert!(lo <= q && q <= hi && lo <= value && value <= hi, "{cell}");
             assert_eq!(bound, ((hi - lo) * 10.0).round() / 10.0, "{cell}");
             assert!(
-                EDGES.windows(2).any(|w| (w[0] as f64 / 10.0, w[1] as f64 / 10.0) == (lo, hi)),
+                EDGES
+                    .windows(2)
+                    .any(|w| (w[0] as f64 / 10.0, w[1] as f64 / 10.0) == (lo, hi)),
                 "{cell}"
             );
         }
     }
     // The same values as the plaintext reference, cell by cell (histograms exactly).
-    let n = check_query(
-        &dir,
-        &reference_schema(),
-        &reference_rows(&csv),
-        SQL,
-    );
+    let n = check_query(&dir, &reference_schema(), &reference_rows(&csv), SQL);
     assert_eq!(n, 4 * by_line.len());
 
     // Table output: the histogram's text as before; CSV output: the same text.
@@ -203,7 +200,8 @@ fn histogram_and_percentile_are_structured_and_equal_the_csv() {
 }
 
 fn reference_schema() -> dtfhe_model::Schema {
-    let text = std::fs::read_to_string(repo().join("schemas/production_runs.toml")).expect("schema");
+    let text =
+        std::fs::read_to_string(repo().join("schemas/production_runs.toml")).expect("schema");
     dtfhe_model::Schema::from_toml_str(&text, "production_runs.toml").expect("schema")
 }
 
@@ -244,7 +242,9 @@ fn dp_release_still_gives_a_valid_structure() {
             );
             assert!(lo <= value && value <= hi, "{cell}");
             assert!(
-                EDGES.windows(2).any(|w| (w[0] as f64 / 10.0, w[1] as f64 / 10.0) == (lo, hi)),
+                EDGES
+                    .windows(2)
+                    .any(|w| (w[0] as f64 / 10.0, w[1] as f64 / 10.0) == (lo, hi)),
                 "{cell}"
             );
         }

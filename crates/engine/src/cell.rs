@@ -22,10 +22,11 @@ pub enum Cell {
     Float(f64),
     /// Text group key.
     Text(String),
-    /// `HISTOGRAM(x)`: the bucket counts between the column's declared edges.
-    Histogram(Histogram),
-    /// `APPROX_PERCENTILE(x, p)`: the interpolated value and the bucket it lies in.
-    Percentile(Percentile),
+    /// `HISTOGRAM(x)`: the bucket counts between the column's declared edges (boxed, so
+    /// every other cell stays small).
+    Histogram(Box<Histogram>),
+    /// `APPROX_PERCENTILE(x, p)`: the interpolated value and the bucket it lies in (boxed).
+    Percentile(Box<Percentile>),
 }
 
 /// An exact decimal number `units / 10^scale`: an edge of a column's buckets, at the scale the
@@ -315,13 +316,16 @@ mod tests {
             Some(Decimal::new(100, 1))
         );
         assert_eq!(Decimal::new(4, 1).minus(Decimal::new(3, 2)), None);
-        assert_eq!(Decimal::new(i64::MIN, 0).to_string(), "-9223372036854775808");
+        assert_eq!(
+            Decimal::new(i64::MIN, 0).to_string(),
+            "-9223372036854775808"
+        );
     }
 
     #[test]
     fn histogram_text_json_and_clamp() {
-        let h = Histogram::from_counts("torque", &[38, 300, 400, 766], 1, &[3, -2, 5])
-            .expect("shape");
+        let h =
+            Histogram::from_counts("torque", &[38, 300, 400, 766], 1, &[3, -2, 5]).expect("shape");
         assert_eq!(h.text(), "≤30.0: 3 | 30.0–40.0: 0 | >40.0: 5");
         assert_eq!(
             h.to_json(),
@@ -345,7 +349,7 @@ mod tests {
             hi: Decimal::new(253, 0),
         };
         assert_eq!(p.error_bound(), Decimal::new(53, 0));
-        let c = Cell::Percentile(p);
+        let c = Cell::Percentile(Box::new(p));
         assert_eq!(c.as_f64(), Some(212.5));
         assert_eq!(c.text(None).as_deref(), Some("212.5"));
         assert_eq!(

@@ -4,13 +4,13 @@
 //! overflow) and converted to f64 only for the final division or square root, so
 //! variance-type statistics are accurate to a few ulps.
 
+pub use crate::cell::Cell;
 use crate::error::EngineError;
 use crate::exact::{ratio, Num};
 use crate::group::{ClearAcc, GroupState};
 use crate::moments::{codec_of, Moment, Term};
 use crate::plan::{AggFunc, Aggregate, Domain, OutputExpr, Query};
 use crate::stats;
-pub use crate::cell::Cell;
 use dtfhe_model::{FixedPoint, Schema};
 use std::collections::HashMap;
 
@@ -159,7 +159,7 @@ fn threshold(func: AggFunc, column: &str, c: &FixedPoint, edges: &[i64], vals: &
         (AggFunc::CountAtMost(_), [n, above]) => count(n - above),
         (AggFunc::Histogram, [n, above @ ..]) if above.len() == edges.len() => {
             histogram(column, c, edges, &bucket_counts(*n, above))
-                .map_or(Cell::Null, Cell::Histogram)
+                .map_or(Cell::Null, |h| Cell::Histogram(Box::new(h)))
         }
         (AggFunc::ApproxPercentile(bits), [n, above @ ..]) if above.len() == edges.len() => {
             percentile_cell(
@@ -169,7 +169,7 @@ fn threshold(func: AggFunc, column: &str, c: &FixedPoint, edges: &[i64], vals: &
                 edges,
                 &bucket_counts(*n, above),
             )
-            .map_or(Cell::Null, Cell::Percentile)
+            .map_or(Cell::Null, |p| Cell::Percentile(Box::new(p)))
         }
         _ => Cell::Null,
     }

@@ -23,8 +23,8 @@ pub mod result;
 mod stats;
 pub mod threshold;
 
-pub use error::EngineError;
 pub use cell::{Bucket, Cell, Decimal, Histogram, Percentile};
+pub use error::EngineError;
 pub use finalize::finalize;
 pub use group::{compare_values, GroupKey, GroupState, PublicRow};
 pub use limits::{parse, ParsedQuery};

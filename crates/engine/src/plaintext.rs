@@ -144,7 +144,7 @@ fn threshold_cell(query: &Query, func: AggFunc, column: &str, members: &[&PlainR
         AggFunc::CountAbove(k) => Cell::Int(above(k)),
         AggFunc::CountAtMost(k) => Cell::Int(values.len() as i64 - above(k)),
         AggFunc::Histogram => crate::threshold::histogram(column, codec, edges_scaled, &buckets)
-            .map_or(Cell::Null, Cell::Histogram),
+            .map_or(Cell::Null, |h| Cell::Histogram(Box::new(h))),
         AggFunc::ApproxPercentile(bits) => {
             let p = f64::from_bits(bits);
             if values.is_empty() {
@@ -170,13 +170,13 @@ fn threshold_cell(query: &Query, func: AggFunc, column: &str, members: &[&PlainR
                 if c > 0 && (covered + c) as f64 >= target {
                     let (lo, hi) = lo_hi(j);
                     let (l, h) = (lo.to_f64(), hi.to_f64());
-                    return Cell::Percentile(crate::cell::Percentile {
+                    return Cell::Percentile(Box::new(crate::cell::Percentile {
                         column: column.to_string(),
                         p,
                         value: l + (target - covered as f64) / c as f64 * (h - l),
                         lo,
                         hi,
-                    });
+                    }));
                 }
                 covered += c;
             }

@@ -1,7 +1,7 @@
 //! Result sets: ordering, LIMIT, and table / JSON / CSV output.
 
-use crate::error::EngineError;
 use crate::cell::Cell;
+use crate::error::EngineError;
 use crate::finalize::finalize;
 use crate::group::{total_cmp_values, GroupState};
 use crate::moments::{codec_of, Moment};

@@ -242,7 +242,10 @@ fn finalized_from_indicator_sums_equals_plaintext() {
     let edges = [0, 25_000, 50_000, 75_000, 100_000];
     assert_eq!(h.buckets.len(), 4);
     for (j, b) in h.buckets.iter().enumerate() {
-        assert_eq!((b.lo, b.hi), (Decimal::new(edges[j], 2), Decimal::new(edges[j + 1], 2)));
+        assert_eq!(
+            (b.lo, b.hi),
+            (Decimal::new(edges[j], 2), Decimal::new(edges[j + 1], 2))
+        );
         let (lo, hi) = (edges[j] as f64 / 100.0, edges[j + 1] as f64 / 100.0);
         let hand = torques
             .iter()
@@ -271,7 +274,10 @@ fn finalized_from_indicator_sums_equals_plaintext() {
         (p.value - quantile).abs() <= p.error_bound().to_f64(),
         "{p:?} vs {quantile}"
     );
-    assert!(p.lo.to_f64() <= quantile && quantile <= p.hi.to_f64(), "{p:?}");
+    assert!(
+        p.lo.to_f64() <= quantile && quantile <= p.hi.to_f64(),
+        "{p:?}"
+    );
     assert_eq!(p.error_bound(), Decimal::new(25_000, 2));
     let json: serde_json::Value = serde_json::from_str(&got.to_json()).expect("json");
     let cell = &json["rows"][0][1];
@@ -308,7 +314,7 @@ fn noisy_sums_still_give_a_valid_structure() {
     let noise = [-30i128, 45, -7];
     let got = engine_eval(&query, &s, &data);
     let exact = match &got.rows[0][0] {
-        Cell::Histogram(h) => h.clone(),
+        Cell::Histogram(h) => (**h).clone(),
         other => panic!("{other:?}"),
     };
     let n: i128 = exact.buckets.iter().map(|b| i128::from(b.count)).sum();
@@ -342,13 +348,57 @@ fn noisy_sums_still_give_a_valid_structure() {
         assert!(b.count >= 0, "{h:?}");
     }
     let raw = dtfhe_engine::threshold::bucket_counts(n, &noisy);
-    assert!(raw.iter().any(|c| *c < 0), "the noise makes a raw count negative: {raw:?}");
+    assert!(
+        raw.iter().any(|c| *c < 0),
+        "the noise makes a raw count negative: {raw:?}"
+    );
     for (b, r) in h.buckets.iter().zip(&raw) {
         assert_eq!(i128::from(b.count), (*r).max(0));
     }
     let Cell::Percentile(p) = &cells[1] else {
         panic!("{:?}", cells[1])
     };
-    assert!(p.lo.to_f64() <= p.value && p.value <= p.hi.to_f64(), "{p:?}");
+    assert!(
+        p.lo.to_f64() <= p.value && p.value <= p.hi.to_f64(),
+        "{p:?}"
+    );
     assert!(h.buckets.iter().any(|b| (b.lo, b.hi) == (p.lo, p.hi)));
+}
+
+proptest::proptest! {
+    /// For any values inside the declared range and any edges: the histogram from the
+    /// indicator sums has the direct bucket counts, and the percentile lies within its error
+    /// bound (the width of its bucket) of the nearest-rank p-quantile, inside that bucket.
+    #[test]
+    fn percentile_within_its_bound_of_the_nearest_rank_quantile(
+        values in proptest::collection::vec(0i64..=2_000, 1..200),
+        cuts in proptest::collection::btree_set(1i64..2_000, 1..8),
+        p in 0.001f64..0.999,
+    ) {
+        // Scale 1, declared range [0.0, 200.0]; edges strictly inside it.
+        let codec = dtfhe_model::FixedPoint::new(1, 0.0, 200.0).expect("codec");
+        let edges: Vec<i64> = cuts.into_iter().collect();
+        let above: Vec<i128> = edges
+            .iter()
+            .map(|e| values.iter().filter(|v| *v > e).count() as i128)
+            .collect();
+        let counts = threshold::bucket_counts(values.len() as i128, &above);
+        let h = threshold::histogram("x", &codec, &edges, &counts).expect("histogram");
+        let bounds = threshold::bucket_edges(&codec, &edges);
+        for (j, b) in h.buckets.iter().enumerate() {
+            let direct = values
+                .iter()
+                .filter(|&&v| (v > bounds[j] || j == 0) && v <= bounds[j + 1])
+                .count() as i64;
+            proptest::prop_assert_eq!(b.count, direct);
+            proptest::prop_assert_eq!((b.lo.units, b.hi.units), (bounds[j], bounds[j + 1]));
+        }
+        let pc = threshold::percentile_cell("x", p, &codec, &edges, &counts).expect("values");
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let rank = ((p * sorted.len() as f64).ceil() as usize).max(1);
+        let q = sorted[rank - 1] as f64 / 10.0;
+        proptest::prop_assert!((pc.value - q).abs() <= pc.error_bound().to_f64() + 1e-9, "{:?} vs {}", pc, q);
+        proptest::prop_assert!(pc.lo.to_f64() <= q && q <= pc.hi.to_f64(), "{:?} vs {}", pc, q);
+    }
 }

@@ -233,7 +233,7 @@ pub fn structured_cell(o: &serde_json::Value) -> Cell {
             for w in buckets.windows(2) {
                 assert_eq!(w[0].hi, w[1].lo, "adjacent buckets share an edge: {o}");
             }
-            Cell::Histogram(Histogram { column, buckets })
+            Cell::Histogram(Box::new(Histogram { column, buckets }))
         }
         Some("percentile") => {
             let bucket = &o["bucket"];
@@ -251,8 +251,12 @@ pub fn structured_cell(o: &serde_json::Value) -> Cell {
                 lo: d(lo),
                 hi: d(hi),
             };
-            assert_eq!(f(&o["error_bound"], "error_bound"), p.error_bound().to_f64(), "{o}");
-            Cell::Percentile(p)
+            assert_eq!(
+                f(&o["error_bound"], "error_bound"),
+                p.error_bound().to_f64(),
+                "{o}"
+            );
+            Cell::Percentile(Box::new(p))
         }
         other => panic!("unknown structured cell type {other:?} in {o}"),
     }
