@@ -200,6 +200,8 @@ fn cell_text(c: &Cell, decimals: Option<u32>) -> String {
         Cell::Null => "NULL".into(),
         Cell::Int(i) => i.to_string(),
         Cell::Text(t) => t.clone(),
+        Cell::Histogram(h) => h.text(),
+        Cell::Percentile(p) => cell_text(&Cell::Float(p.value), decimals),
         Cell::Float(f) => match decimals {
             Some(d) => format!("{:.*}", d as usize, f),
             None => {

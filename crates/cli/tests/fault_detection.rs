@@ -70,12 +70,36 @@ fn ai4i_thresholds_filter_histogram_percentile() {
          100.0 * COUNT(*) FILTER (WHERE torque > 60) / COUNT(*) AS pct_high \
          FROM ai4i WHERE udi > 2000",
     );
-    // The histogram is one text cell (a string in JSON), edges at the column's scale.
+    // The histogram is a structured value (an object in JSON), edges at the column's scale
+    // bounded by the declared min and max; the table shows its text.
     let r = query_json(&dir, "SELECT HISTOGRAM(torque) FROM ai4i");
-    let dtfhe_engine::Cell::Text(h) = &r.rows[0][0] else {
+    let dtfhe_engine::Cell::Histogram(h) = &r.rows[0][0] else {
         panic!("{:?}", r.rows)
     };
-    assert!(h.starts_with("≤30.0: ") && h.contains(" | >60.0: "), "{h}");
+    let (min, max) = schema
+        .column("torque")
+        .and_then(|c| c.encrypted())
+        .map(|e| (e.codec.min_scaled, e.codec.max_scaled))
+        .expect("torque codec");
+    let edges: Vec<i64> = h.buckets.iter().map(|b| b.lo.units).collect();
+    assert_eq!(edges, vec![min, 300, 400, 500, 600]);
+    assert_eq!(h.buckets[4].hi.units, max);
+    assert_eq!(
+        h.buckets.iter().map(|b| b.count).sum::<i64>(),
+        rows.len() as i64
+    );
+    let text = h.text();
+    assert!(
+        text.starts_with("≤30.0: ") && text.contains(" | >60.0: "),
+        "{text}"
+    );
+    let table = ok([
+        "query".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "SELECT HISTOGRAM(torque) FROM ai4i".as_ref(),
+    ] as [&std::ffi::OsStr; 4]);
+    assert!(table.contains(&text), "{table}");
     assert_eq!(
         r.columns,
         vec!["histogram(torque)".to_string()],

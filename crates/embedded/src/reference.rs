@@ -137,15 +137,27 @@ pub fn inner_join(
     out
 }
 
-/// Whether an encrypted result cell equals the plaintext one: NULL, integers and text
-/// exactly; numbers shown with a fixed number of decimals (SUM of an encrypted column) equal
+/// Whether an encrypted result cell equals the plaintext one: NULL, integers, text and
+/// histograms exactly; a percentile's column, p and bucket exactly; numbers shown with a fixed number of decimals (SUM of an encrypted column) equal
 /// at that precision; other numbers within `ABS_TOL + REL_TOL·max(|a|, |b|)`.
 pub fn cell_matches(released: &Cell, plain: &Cell, decimals: Option<u32>) -> bool {
     match (released, plain) {
         (Cell::Null, Cell::Null) => true,
         (Cell::Int(a), Cell::Int(b)) => a == b,
         (Cell::Text(a), Cell::Text(b)) => a == b,
-        (Cell::Null, _) | (_, Cell::Null) | (Cell::Text(_), _) | (_, Cell::Text(_)) => false,
+        // A histogram: the same column, edges and counts, exactly.
+        (Cell::Histogram(a), Cell::Histogram(b)) => a == b,
+        // A percentile: the same column, p and bucket; the value within the tolerance.
+        (Cell::Percentile(a), Cell::Percentile(b)) => {
+            plaintext::percentile_eq(a, b)
+                && cell_matches(&Cell::Float(a.value), &Cell::Float(b.value), decimals)
+        }
+        (Cell::Null, _)
+        | (_, Cell::Null)
+        | (Cell::Text(_), _)
+        | (_, Cell::Text(_))
+        | (Cell::Histogram(_) | Cell::Percentile(_), _)
+        | (_, Cell::Histogram(_) | Cell::Percentile(_)) => false,
         _ => match (released.as_f64(), plain.as_f64()) {
             (Some(a), Some(b)) if a == b => true,
             (Some(a), Some(b)) => {

@@ -4,48 +4,15 @@
 //! overflow) and converted to f64 only for the final division or square root, so
 //! variance-type statistics are accurate to a few ulps.
 
+pub use crate::cell::Cell;
 use crate::error::EngineError;
 use crate::exact::{ratio, Num};
 use crate::group::{ClearAcc, GroupState};
 use crate::moments::{codec_of, Moment, Term};
 use crate::plan::{AggFunc, Aggregate, Domain, OutputExpr, Query};
 use crate::stats;
-use dtfhe_model::{FixedPoint, Schema, Value};
+use dtfhe_model::{FixedPoint, Schema};
 use std::collections::HashMap;
-
-/// One output value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
-    /// SQL NULL.
-    Null,
-    /// Integer (COUNT, integer group keys, SUM of a public integer column).
-    Int(i64),
-    /// Floating-point statistic.
-    Float(f64),
-    /// Text group key.
-    Text(String),
-}
-
-impl Cell {
-    /// The cell for a group-key value.
-    pub fn from_value(v: &Value) -> Cell {
-        match v {
-            Value::Null => Cell::Null,
-            Value::Int(i) => Cell::Int(*i),
-            Value::Dec(d) => Cell::Float(*d),
-            Value::Text(t) => Cell::Text(t.clone()),
-        }
-    }
-
-    /// Numeric value, if any.
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Cell::Int(i) => Some(*i as f64),
-            Cell::Float(f) => Some(*f),
-            _ => None,
-        }
-    }
-}
 
 /// A statistic as a cell; undefined values (0/0, the root of a negative variance that
 /// differential-privacy noise can produce) become NULL, never NaN.
@@ -162,7 +129,7 @@ fn finalize_encrypted(
     };
     let cx = codec(schema, x)?;
     if a.func.is_threshold() {
-        return Ok(threshold(a.func, cx, schema.thresholds(x), &vals));
+        return Ok(threshold(a.func, x, cx, schema.thresholds(x), &vals));
     }
     match y {
         None => Ok(single(a.func, cx, &vals)),
@@ -181,22 +148,28 @@ fn n_of(v: &Num) -> i128 {
 }
 
 /// Threshold aggregates: vals = [Σ gt_k] (COUNT > e_k), [n, Σ gt_k] (COUNT <= e_k) or
-/// [n, Σ gt_0, …] (HISTOGRAM, APPROX_PERCENTILE); see [`crate::threshold`].
-fn threshold(func: AggFunc, c: &FixedPoint, edges: &[i64], vals: &[Num]) -> Cell {
+/// [n, Σ gt_0, …] (HISTOGRAM, APPROX_PERCENTILE: structured cells of `column`); see
+/// [`crate::threshold`].
+fn threshold(func: AggFunc, column: &str, c: &FixedPoint, edges: &[i64], vals: &[Num]) -> Cell {
+    use crate::threshold::{bucket_counts, histogram, percentile_cell};
     let v: Vec<i128> = vals.iter().map(n_of).collect();
     let count = |n: i128| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
     match (func, v.as_slice()) {
         (AggFunc::CountAbove(_), [above]) => count(*above),
         (AggFunc::CountAtMost(_), [n, above]) => count(n - above),
-        (AggFunc::Histogram, [n, above @ ..]) if above.len() == edges.len() => Cell::Text(
-            crate::threshold::histogram_text(c, edges, &crate::threshold::bucket_counts(*n, above)),
-        ),
+        (AggFunc::Histogram, [n, above @ ..]) if above.len() == edges.len() => {
+            histogram(column, c, edges, &bucket_counts(*n, above))
+                .map_or(Cell::Null, |h| Cell::Histogram(Box::new(h)))
+        }
         (AggFunc::ApproxPercentile(bits), [n, above @ ..]) if above.len() == edges.len() => {
-            float(crate::threshold::percentile(
+            percentile_cell(
+                column,
                 f64::from_bits(bits),
-                &crate::threshold::bucket_bounds(c, edges),
-                &crate::threshold::bucket_counts(*n, above),
-            ))
+                c,
+                edges,
+                &bucket_counts(*n, above),
+            )
+            .map_or(Cell::Null, |p| Cell::Percentile(Box::new(p)))
         }
         _ => Cell::Null,
     }

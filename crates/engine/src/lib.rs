@@ -8,6 +8,7 @@
 //! [`ResultSet::sort_and_limit`]).
 #![forbid(unsafe_code)]
 
+pub mod cell;
 pub mod error;
 mod exact;
 pub mod exec;
@@ -22,8 +23,9 @@ pub mod result;
 mod stats;
 pub mod threshold;
 
+pub use cell::{Bucket, Cell, Decimal, Histogram, Percentile};
 pub use error::EngineError;
-pub use finalize::{finalize, Cell};
+pub use finalize::finalize;
 pub use group::{compare_values, GroupKey, GroupState, PublicRow};
 pub use limits::{parse, ParsedQuery};
 pub use moments::{Factor, Moment, Part, Term, MAX_FACTORS};

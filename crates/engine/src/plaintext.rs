@@ -143,11 +143,8 @@ fn threshold_cell(query: &Query, func: AggFunc, column: &str, members: &[&PlainR
     match func {
         AggFunc::CountAbove(k) => Cell::Int(above(k)),
         AggFunc::CountAtMost(k) => Cell::Int(values.len() as i64 - above(k)),
-        AggFunc::Histogram => Cell::Text(crate::threshold::histogram_text(
-            codec,
-            edges_scaled,
-            &buckets,
-        )),
+        AggFunc::Histogram => crate::threshold::histogram(column, codec, edges_scaled, &buckets)
+            .map_or(Cell::Null, |h| Cell::Histogram(Box::new(h))),
         AggFunc::ApproxPercentile(bits) => {
             let p = f64::from_bits(bits);
             if values.is_empty() {
@@ -157,22 +154,29 @@ fn threshold_cell(query: &Query, func: AggFunc, column: &str, members: &[&PlainR
             // covered; interpolate linearly inside that bucket.
             let lo_hi = |j: usize| {
                 let lo = if j == 0 {
-                    codec.scaled_to_f64(codec.min_scaled)
+                    codec.min_scaled
                 } else {
-                    edges[j - 1]
+                    edges_scaled[j - 1]
                 };
-                let hi = edges
-                    .get(j)
-                    .copied()
-                    .unwrap_or_else(|| codec.scaled_to_f64(codec.max_scaled));
-                (lo, hi)
+                let hi = edges_scaled.get(j).copied().unwrap_or(codec.max_scaled);
+                (
+                    crate::cell::Decimal::new(lo, codec.scale),
+                    crate::cell::Decimal::new(hi, codec.scale),
+                )
             };
             let target = p * values.len() as f64;
             let mut covered = 0i128;
             for (j, &c) in buckets.iter().enumerate() {
                 if c > 0 && (covered + c) as f64 >= target {
                     let (lo, hi) = lo_hi(j);
-                    return Cell::Float(lo + (target - covered as f64) / c as f64 * (hi - lo));
+                    let (l, h) = (lo.to_f64(), hi.to_f64());
+                    return Cell::Percentile(Box::new(crate::cell::Percentile {
+                        column: column.to_string(),
+                        p,
+                        value: l + (target - covered as f64) / c as f64 * (h - l),
+                        lo,
+                        hi,
+                    }));
                 }
                 covered += c;
             }
@@ -187,6 +191,15 @@ fn cell_eq(a: &Cell, b: &Cell, rel_tol: f64, abs_tol: f64) -> bool {
         (Cell::Null, Cell::Null) => true,
         (Cell::Text(x), Cell::Text(y)) => x == y,
         (Cell::Int(x), Cell::Int(y)) => x == y,
+        (Cell::Histogram(x), Cell::Histogram(y)) => x == y,
+        (Cell::Percentile(x), Cell::Percentile(y)) => {
+            percentile_eq(x, y) && {
+                let (x, y) = (x.value, y.value);
+                x == y || (x - y).abs() <= abs_tol + rel_tol * x.abs().max(y.abs())
+            }
+        }
+        (Cell::Histogram(_) | Cell::Percentile(_), _)
+        | (_, Cell::Histogram(_) | Cell::Percentile(_)) => false,
         _ => match (a.as_f64(), b.as_f64()) {
             (Some(x), Some(y)) => {
                 x == y || (x - y).abs() <= abs_tol + rel_tol * x.abs().max(y.abs())
@@ -194,6 +207,12 @@ fn cell_eq(a: &Cell, b: &Cell, rel_tol: f64, abs_tol: f64) -> bool {
             _ => false,
         },
     }
+}
+
+/// Whether two percentile cells are of the same column, fraction and bucket (their values
+/// are compared within a tolerance by the caller).
+pub fn percentile_eq(a: &crate::cell::Percentile, b: &crate::cell::Percentile) -> bool {
+    a.column == b.column && a.p == b.p && a.lo == b.lo && a.hi == b.hi
 }
 
 /// The first difference [`compare`] finds between two results.

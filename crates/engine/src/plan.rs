@@ -75,7 +75,8 @@ pub enum AggFunc {
     CountAbove(u8),
     /// `COUNT(*) FILTER (WHERE x <= e_k)`: non-NULL rows not above `e_k` (COUNT(x) − Σ gt{k}).
     CountAtMost(u8),
-    /// `HISTOGRAM(x)`: bucket counts between the declared thresholds, as one text cell.
+    /// `HISTOGRAM(x)`: bucket counts between the declared thresholds, as one structured cell
+    /// ([`crate::Cell::Histogram`]).
     Histogram,
     /// `APPROX_PERCENTILE(x, p)`, interpolated in the histogram; `p` kept as `f64::to_bits`
     /// (so the enum stays `Eq + Hash`), see [`AggFunc::percentile`].

@@ -1,7 +1,8 @@
 //! Result sets: ordering, LIMIT, and table / JSON / CSV output.
 
+use crate::cell::Cell;
 use crate::error::EngineError;
-use crate::finalize::{finalize, Cell};
+use crate::finalize::finalize;
 use crate::group::{total_cmp_values, GroupState};
 use crate::moments::{codec_of, Moment};
 use crate::plan::{AggFunc, Domain, OutputExpr, Query};
@@ -75,6 +76,8 @@ impl ResultSet {
                                 Cell::Int(v) => Value::Int(*v),
                                 Cell::Float(v) => Value::Dec(*v),
                                 Cell::Text(t) => Value::Text(t.clone()),
+                                // Never a group key.
+                                Cell::Histogram(_) | Cell::Percentile(_) => Value::Null,
                             };
                         }
                     }
@@ -117,23 +120,7 @@ impl ResultSet {
     }
 
     fn cell_text(&self, col: usize, c: &Cell) -> Option<String> {
-        match c {
-            Cell::Null => None,
-            Cell::Int(i) => Some(i.to_string()),
-            Cell::Text(t) => Some(t.clone()),
-            Cell::Float(f) => Some(match self.decimals.get(col).copied().flatten() {
-                Some(d) if f.is_finite() => {
-                    let s = format!("{:.*}", d as usize, f);
-                    // Avoid "-0.00".
-                    if s.starts_with('-') && s[1..].chars().all(|ch| ch == '0' || ch == '.') {
-                        s[1..].to_string()
-                    } else {
-                        s
-                    }
-                }
-                _ => format_float(*f),
-            }),
-        }
+        c.text(self.decimals.get(col).copied().flatten())
     }
 
     /// Human-readable aligned table: numbers right-aligned, NULL shown as `NULL`, followed by
@@ -159,7 +146,7 @@ impl ResultSet {
         for (r, row) in self.rows.iter().enumerate() {
             for (i, c) in row.iter().enumerate().take(ncol) {
                 width[i] = width[i].max(texts[r][i].chars().count());
-                if matches!(c, Cell::Int(_) | Cell::Float(_)) {
+                if c.is_numeric() {
                     numeric[i] = true;
                 }
             }
@@ -201,26 +188,14 @@ impl ResultSet {
     }
 
     /// `{"columns":[...],"rows":[[...]]}`: numbers as JSON numbers, NULL (and non-finite
-    /// floats) as null, text as strings.
+    /// floats) as null, text as strings, `HISTOGRAM` and `APPROX_PERCENTILE` values as
+    /// objects with a `type` (see [`Cell::to_json`]).
     pub fn to_json(&self) -> String {
         use serde_json::Value as J;
         let rows: Vec<J> = self
             .rows
             .iter()
-            .map(|r| {
-                J::Array(
-                    r.iter()
-                        .map(|c| match c {
-                            Cell::Null => J::Null,
-                            Cell::Int(i) => J::from(*i),
-                            Cell::Float(f) => serde_json::Number::from_f64(*f)
-                                .map(J::Number)
-                                .unwrap_or(J::Null),
-                            Cell::Text(t) => J::String(t.clone()),
-                        })
-                        .collect(),
-                )
-            })
+            .map(|r| J::Array(r.iter().map(Cell::to_json).collect()))
             .collect();
         let mut obj = serde_json::Map::new();
         obj.insert(

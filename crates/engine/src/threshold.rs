@@ -1,16 +1,22 @@
-//! Fault detection from declared thresholds: bucket counts, the histogram text and the
-//! approximate percentile, all derived in clear from released exact counts.
+//! Fault detection from declared thresholds: bucket counts, the structured histogram and the
+//! approximate percentile with its error bound, all derived in clear from released counts.
 //!
-//! A column declaring edges e_0 < … < e_{K−1} has K+1 buckets (−∞, e_0], (e_0, e_1], …,
-//! (e_{K−1}, +∞). From n = COUNT(x) and the indicator sums a_k = #{x > e_k}:
-//! c_0 = n − a_0, c_j = a_{j−1} − a_j, c_K = a_{K−1}.
+//! A column declaring edges e_0 < … < e_{K−1} has K+1 buckets [min, e_0], (e_0, e_1], …,
+//! (e_{K−1}, max] (ingest refuses values outside the declared min and max). From n = COUNT(x)
+//! and the indicator sums a_k = #{x > e_k}: c_0 = n − a_0, c_j = a_{j−1} − a_j, c_K = a_{K−1}.
 //!
 //! `APPROX_PERCENTILE(x, p)` takes the declared min and max as the outer edges, finds the first
 //! bucket j whose cumulative count reaches p·n and interpolates linearly inside it:
-//! lo_j + (p·n − C_{j−1}) / c_j · (hi_j − lo_j). The true p-quantile lies in the same bucket, so
-//! the error is at most that bucket's width; the output column states the widest bucket of the
+//! lo_j + (p·n − C_{j−1}) / c_j · (hi_j − lo_j). The p-quantile (the ⌈p·n⌉-th smallest value,
+//! nearest rank) lies in the same bucket (C_{j−1} < p·n ≤ C_j), so the error is at most that
+//! bucket's width. The structured percentile cell carries that
+//! bucket and its width; the default output column name states the widest bucket of the
 //! column (a bound known before any data is seen).
+//!
+//! Under differential privacy the indicator sums carry noise, so a bucket count can come out
+//! negative: both the histogram and the percentile clamp it at 0 (post-processing).
 
+use crate::cell::{Decimal, Histogram, Percentile};
 use dtfhe_model::FixedPoint;
 
 /// Bucket counts from n = COUNT(x) and the K indicator sums (non-increasing in k).
@@ -25,51 +31,62 @@ pub fn bucket_counts(n: i128, above: &[i128]) -> Vec<i128> {
     out
 }
 
-/// Edges of the buckets as numbers: `[min, e_0, …, e_{K−1}, max]`.
-pub fn bucket_bounds(codec: &FixedPoint, thresholds: &[i64]) -> Vec<f64> {
+/// Edges of the buckets as scaled integers at the column's scale: `[min, e_0, …, e_{K−1},
+/// max]` (the declared min and max bound the outer buckets).
+pub fn bucket_edges(codec: &FixedPoint, thresholds: &[i64]) -> Vec<i64> {
     std::iter::once(codec.min_scaled)
         .chain(thresholds.iter().copied())
         .chain(std::iter::once(codec.max_scaled))
+        .collect()
+}
+
+/// Edges of the buckets as numbers: `[min, e_0, …, e_{K−1}, max]`.
+pub fn bucket_bounds(codec: &FixedPoint, thresholds: &[i64]) -> Vec<f64> {
+    bucket_edges(codec, thresholds)
+        .into_iter()
         .map(|s| codec.scaled_to_f64(s))
         .collect()
 }
 
 /// Width of the widest bucket between the declared min and max, as exact decimal text at the
-/// column's scale: the error bound of `APPROX_PERCENTILE`.
+/// column's scale: the error bound of `APPROX_PERCENTILE` known before any data is seen.
 pub fn error_bound_text(codec: &FixedPoint, thresholds: &[i64]) -> String {
-    let mut edges = vec![codec.min_scaled];
-    edges.extend_from_slice(thresholds);
-    edges.push(codec.max_scaled);
+    let edges = bucket_edges(codec, thresholds);
     let widest = edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     codec.scaled_text(widest)
 }
 
-/// The histogram cell: `≤30.0: 12 | 30.0–40.0: 30 | >40.0: 5` (edges at the column's scale,
-/// buckets left-open, right-closed).
-pub fn histogram_text(codec: &FixedPoint, thresholds: &[i64], counts: &[i128]) -> String {
-    let edge: Vec<String> = thresholds.iter().map(|&e| codec.scaled_text(e)).collect();
-    counts
-        .iter()
-        .enumerate()
-        .map(|(j, c)| {
-            let label = if j == 0 {
-                format!("≤{}", edge[0])
-            } else if j == edge.len() {
-                format!(">{}", edge[j - 1])
-            } else {
-                format!("{}–{}", edge[j - 1], edge[j])
-            };
-            format!("{label}: {c}")
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
+/// The structured histogram of `column` (see [`Histogram`]): the K + 1 bucket counts with
+/// their edges at the column's scale, bounded by the declared min and max; `None` when the
+/// counts do not match the thresholds.
+pub fn histogram(
+    column: &str,
+    codec: &FixedPoint,
+    thresholds: &[i64],
+    counts: &[i128],
+) -> Option<Histogram> {
+    Histogram::from_counts(
+        column,
+        &bucket_edges(codec, thresholds),
+        codec.scale,
+        counts,
+    )
 }
 
-/// Linear interpolation inside the bucket holding the p-quantile (see the module doc);
-/// `None` without values.
-pub fn percentile(p: f64, bounds: &[f64], counts: &[i128]) -> Option<f64> {
+/// The histogram's text: `≤30.0: 12 | 30.0–40.0: 30 | >40.0: 5` (edges at the column's
+/// scale, buckets left-open, right-closed); the text table and CSV output show.
+pub fn histogram_text(codec: &FixedPoint, thresholds: &[i64], counts: &[i128]) -> String {
+    histogram("", codec, thresholds, counts)
+        .map(|h| h.text())
+        .unwrap_or_default()
+}
+
+/// Where the p-quantile lies: the first bucket j whose cumulative count reaches p·n, and the
+/// fraction (p·n − C_{j−1}) / c_j of the way through it (0 for an empty bucket, which only
+/// noisy counts can select); `None` without values. Negative counts must be clamped first.
+pub fn locate(p: f64, counts: &[i128]) -> Option<(usize, f64)> {
     let n: i128 = counts.iter().sum();
-    if n <= 0 || counts.len() + 1 != bounds.len() {
+    if n <= 0 || counts.is_empty() {
         return None;
     }
     let target = p * n as f64;
@@ -86,10 +103,50 @@ pub fn percentile(p: f64, bounds: &[f64], counts: &[i128]) -> Option<f64> {
     let before = if j == 0 { 0 } else { cumulative[j - 1] };
     let c = counts[j];
     if c <= 0 {
-        return Some(bounds[j]);
+        return Some((j, 0.0));
     }
+    Some((j, (target - before as f64) / c as f64))
+}
+
+/// Linear interpolation inside the bucket holding the p-quantile (see the module doc);
+/// `None` without values.
+pub fn percentile(p: f64, bounds: &[f64], counts: &[i128]) -> Option<f64> {
+    if counts.len() + 1 != bounds.len() {
+        return None;
+    }
+    let (j, frac) = locate(p, counts)?;
     let (lo, hi) = (bounds[j], bounds[j + 1]);
-    Some(lo + (target - before as f64) / c as f64 * (hi - lo))
+    Some(lo + frac * (hi - lo))
+}
+
+/// The structured `APPROX_PERCENTILE(x, p)` of `column` from its K + 1 bucket counts
+/// (negative noisy counts clamped at 0 first, as in the histogram); `None` without values.
+pub fn percentile_cell(
+    column: &str,
+    p: f64,
+    codec: &FixedPoint,
+    thresholds: &[i64],
+    counts: &[i128],
+) -> Option<Percentile> {
+    let counts: Vec<i128> = counts.iter().map(|c| (*c).max(0)).collect();
+    let edges = bucket_edges(codec, thresholds);
+    if counts.len() + 1 != edges.len() {
+        return None;
+    }
+    let (j, frac) = locate(p, &counts)?;
+    let (lo, hi) = (
+        Decimal::new(edges[j], codec.scale),
+        Decimal::new(edges[j + 1], codec.scale),
+    );
+    let (l, h) = (lo.to_f64(), hi.to_f64());
+    let value = l + frac * (h - l);
+    value.is_finite().then(|| Percentile {
+        column: column.to_string(),
+        p,
+        value,
+        lo,
+        hi,
+    })
 }
 
 #[cfg(test)]

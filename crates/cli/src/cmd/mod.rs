@@ -53,7 +53,8 @@ pub(crate) struct Target {
 pub(crate) enum Format {
     /// Aligned human-readable table.
     Table,
-    /// {"columns":[...],"rows":[[...],...]} with numbers as JSON numbers.
+    /// {"columns":[...],"rows":[[...],...]} with numbers as JSON numbers, histograms and
+    /// percentiles as objects.
     Json,
     /// RFC 4180 CSV with a header line.
     Csv,

@@ -187,6 +187,7 @@ pub fn parse_json(text: &str) -> ResultSet {
                         Some(i) if !n.is_f64() => Cell::Int(i),
                         _ => Cell::Float(n.as_f64().expect("finite number")),
                     },
+                    o @ serde_json::Value::Object(_) => structured_cell(o),
                     other => panic!("unexpected JSON value {other}"),
                 })
                 .collect()
@@ -197,6 +198,67 @@ pub fn parse_json(text: &str) -> ResultSet {
         rows,
         decimals: Vec::new(),
         keys: Vec::new(),
+    }
+}
+
+/// A `HISTOGRAM` or `APPROX_PERCENTILE` cell from its JSON object, every field required and
+/// checked: the edges must be exact decimals at the stated scale, counts integers, the
+/// percentile's error bound the width of its bucket.
+pub fn structured_cell(o: &serde_json::Value) -> Cell {
+    use dtfhe_engine::{Bucket, Decimal, Histogram, Percentile};
+    let f = |v: &serde_json::Value, what: &str| -> f64 {
+        v.as_f64()
+            .unwrap_or_else(|| panic!("{what} is not a number in {o}"))
+    };
+    let column = o["column"].as_str().expect("column name").to_string();
+    match o["type"].as_str() {
+        Some("histogram") => {
+            let scale = u32::try_from(o["scale"].as_u64().expect("scale")).expect("scale");
+            let edge = |v: &serde_json::Value| {
+                let x = f(v, "edge");
+                let d = Decimal::new((x * 10f64.powi(scale as i32)).round() as i64, scale);
+                assert_eq!(d.to_f64(), x, "edge {x} is not a decimal at scale {scale}");
+                d
+            };
+            let buckets: Vec<Bucket> = o["buckets"]
+                .as_array()
+                .expect("buckets array")
+                .iter()
+                .map(|b| Bucket {
+                    lo: edge(&b["lo"]),
+                    hi: edge(&b["hi"]),
+                    count: b["count"].as_i64().expect("integer count"),
+                })
+                .collect();
+            for w in buckets.windows(2) {
+                assert_eq!(w[0].hi, w[1].lo, "adjacent buckets share an edge: {o}");
+            }
+            Cell::Histogram(Box::new(Histogram { column, buckets }))
+        }
+        Some("percentile") => {
+            let bucket = &o["bucket"];
+            let (lo, hi) = (f(&bucket["lo"], "lo"), f(&bucket["hi"], "hi"));
+            let scale = u32::try_from(o["scale"].as_u64().expect("scale")).expect("scale");
+            let d = |x: f64| {
+                let d = Decimal::new((x * 10f64.powi(scale as i32)).round() as i64, scale);
+                assert_eq!(d.to_f64(), x, "edge {x} is not a decimal at scale {scale}");
+                d
+            };
+            let p = Percentile {
+                column,
+                p: f(&o["p"], "p"),
+                value: f(&o["value"], "value"),
+                lo: d(lo),
+                hi: d(hi),
+            };
+            assert_eq!(
+                f(&o["error_bound"], "error_bound"),
+                p.error_bound().to_f64(),
+                "{o}"
+            );
+            Cell::Percentile(Box::new(p))
+        }
+        other => panic!("unknown structured cell type {other:?} in {o}"),
     }
 }
 
