@@ -41,11 +41,15 @@ pub enum Kind {
     CeremonyRlkRound1Aggregate = 7,
     /// A trustee's round-2 relinearisation-key share in the networked ceremony.
     CeremonyRlkRound2 = 8,
+    /// A trustee's own record of its progress in the networked ceremony (its ephemeral
+    /// round secret and the messages it gave), kept only in that trustee's 0600 file so a
+    /// restart can finish the ceremony.
+    CeremonyProgress = 9,
 }
 
 impl Kind {
     /// Every kind, in byte order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::PublicKey,
         Kind::RelinKey,
         Kind::Ciphertext,
@@ -54,6 +58,7 @@ impl Kind {
         Kind::CeremonyRlkRound1,
         Kind::CeremonyRlkRound1Aggregate,
         Kind::CeremonyRlkRound2,
+        Kind::CeremonyProgress,
     ];
 
     /// The name errors use for objects of this kind.
@@ -67,6 +72,7 @@ impl Kind {
             Kind::CeremonyRlkRound1 => "ceremony relinearization round-1 share",
             Kind::CeremonyRlkRound1Aggregate => "ceremony relinearization round-1 aggregate",
             Kind::CeremonyRlkRound2 => "ceremony relinearization round-2 share",
+            Kind::CeremonyProgress => "ceremony progress record",
         }
     }
 

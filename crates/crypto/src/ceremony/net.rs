@@ -12,6 +12,11 @@
 //! aggregate_relin_key(aggregate, shares)
 //! ```
 //!
+//! Between its rounds a trustee keeps a [`RelinProgress`] record (its ephemeral `u_i` and the
+//! messages it gave, in its own 0600 file, written before each message is sent), so a
+//! restart at any round sends the very same messages again and finishes the ceremony with
+//! the same keys ([`progress`]).
+//!
 //! The arithmetic is exactly that of fhe.rs' `mbfv` module (`PublicKeyShare`,
 //! `RelinKeyGenerator`, the `Aggregate` impls), rewritten on `fhe_math` polynomials because
 //! fhe.rs 0.1.1 keeps the share polynomials private and so offers no way to send them. Given
@@ -31,6 +36,10 @@
 //! collective key that does not match the trustees' secret shares. Such a key is only
 //! detected later, e.g. by a test encryption that fails to decrypt. Detecting it up front
 //! would need zero-knowledge proofs of correct share generation, which mbfv does not have.
+
+pub mod progress;
+
+pub use progress::{ProgressStage, RelinProgress, Resumed};
 
 use crate::codec::{self, Kind};
 use crate::error::CryptoError;
@@ -848,8 +857,15 @@ pub fn pk_share_matches(
     e.disallow_variable_time_computations();
     *e *= s.as_ref();
     *e += &msg.p0;
-    e.change_representation(Representation::PowerBasis);
     let bound = PK_SHARE_ERROR_FACTOR * (variance(params)? as u64).max(1);
+    small_everywhere(params, &e, bound)
+}
+
+/// Whether every coefficient of `p` (any representation) is at most `bound` in absolute
+/// value, in every RNS component: `p` is an error polynomial rather than a uniform one.
+fn small_everywhere(params: &Params, p: &Poly, bound: u64) -> Result<bool, CryptoError> {
+    let mut e = Zeroizing::new(p.clone());
+    e.change_representation(Representation::PowerBasis);
     let moduli = ctx0(params)?.moduli();
     Ok(e.coefficients()
         .outer_iter()
