@@ -4,7 +4,9 @@
 //! 1. **Ceremony.** On first run it draws its secret-key share into its own directory
 //!    ([`Trustee::create`], mode 0600), then gives the server its public-key share and its
 //!    two relinearisation shares (`dtfhe_crypto::ceremony::net`). Only public messages leave
-//!    the process.
+//!    the process. Each is kept before it is sent (the round secret with them, in the 0600
+//!    progress file of [`crate::progress`]), so a trustee restarted at any round gives the
+//!    very same messages again and the ceremony finishes with the same keys.
 //! 2. **Reviews.** It polls the pending release requests and, for each, trusts nothing the
 //!    platform says: it re-plans the SQL with the registered schemas, re-runs the engine over
 //!    a [`RemoteReader`] (every chunk's source signature and every part's hash checked),
@@ -30,7 +32,7 @@ use dtfhe_api::types::{b64, unb64, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::ceremony::net::{
     aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonySeed,
-    PkShareMsg, RelinParty, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
+    PkShareMsg, RelinParty, RelinProgress, Resumed, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
 };
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
@@ -39,6 +41,7 @@ use dtfhe_engine::Catalog;
 use dtfhe_release::pipeline::build_request;
 use dtfhe_release::{LocalPolicy, Policy};
 
+use crate::progress;
 use crate::refusal::ReviewRefusal;
 use crate::shares::ciphertext_hash;
 use crate::{Trustee, TrusteeError};
@@ -431,6 +434,11 @@ pub fn verify_and_attest(
         .map_err(|e| DaemonError::Protocol(format!("refusing to serve this deployment: {e}")))?;
         write_public(&opts.dir.join(VERIFIED_FILE), &statement)?;
     }
+    // The keys are made of this trustee's messages: none will ever be sent again, so the
+    // progress files (and the round secret of any abandoned ceremony) go.
+    if progress::remove_all(&opts.dir, &name)? > 0 {
+        eprintln!("trustee {name}: key ceremony finished; progress file removed");
+    }
     // Both keys check out: attest them, so sources can trust the public key they encrypt
     // under (the same signature again is accepted, so every start re-attests harmlessly).
     let _: Vec<dtfhe_api::ceremony::Attestation> = client.post_json(
@@ -440,15 +448,92 @@ pub fn verify_and_attest(
     Ok((deployed, trustee))
 }
 
+/// This trustee's side of the relinearisation-key protocol, as far as it got (in this run or,
+/// through its progress file, in an earlier one).
+enum Relin {
+    /// No relinearisation message given yet.
+    NotStarted,
+    /// Round 1 given: the party (holding the ephemeral secret round 2 needs) and the message.
+    Round1 {
+        /// The party, at round 2.
+        party: RelinParty,
+        /// The round-1 message given.
+        round1: Rlk1Msg,
+    },
+    /// Both rounds given: the messages, to give again to a server that lost them.
+    Done {
+        /// The round-1 message given.
+        round1: Rlk1Msg,
+        /// The round-2 message given.
+        round2: Rlk2Msg,
+    },
+}
+
+impl Relin {
+    /// The round-1 message given, if any.
+    fn round1(&self) -> Option<&Rlk1Msg> {
+        match self {
+            Relin::NotStarted => None,
+            Relin::Round1 { round1, .. } | Relin::Done { round1, .. } => Some(round1),
+        }
+    }
+}
+
+/// This trustee's progress in the ceremony `seed` as its progress file records it (see
+/// [`crate::progress`]): nothing yet, or the party after round 1, or both messages. The
+/// public copies of the messages (read by [`verify_and_attest`]) are rewritten from it.
+fn resume_relin(
+    opts: &DaemonOptions,
+    name: &str,
+    t: &Trustee,
+    params: &Params,
+    seed: &CeremonySeed,
+) -> Result<Relin, DaemonError> {
+    let file = progress::progress_file(&opts.dir, seed.id());
+    for other in progress::progress_files(&opts.dir)? {
+        if other != file {
+            eprintln!(
+                "trustee {name}: ignoring {}: not of the ceremony the platform runs ({}); it is \
+                 removed once this ceremony's keys are checked",
+                other.display(),
+                seed.id()
+            );
+        }
+    }
+    let resumed = progress::load(&opts.dir, name, params, t.share_for_ceremony(), seed)?;
+    Ok(match resumed {
+        None => Relin::NotStarted,
+        Some(Resumed::AwaitingAggregate { party, round1 }) => {
+            eprintln!(
+                "trustee {name}: resuming the key ceremony from {} (round 1 given)",
+                file.display()
+            );
+            write_public(&opts.dir.join(RLK1_FILE), &round1.to_bytes())?;
+            Relin::Round1 { party, round1 }
+        }
+        Some(Resumed::Finished { round1, round2 }) => {
+            eprintln!(
+                "trustee {name}: resuming the key ceremony from {} (both rounds given)",
+                file.display()
+            );
+            write_public(&opts.dir.join(RLK1_FILE), &round1.to_bytes())?;
+            write_public(&opts.dir.join(RLK2_FILE), &round2.to_bytes())?;
+            Relin::Done { round1, round2 }
+        }
+    })
+}
+
 /// Takes part in the key ceremony if the server runs one; returns once the deployment
 /// exists. Creates the share on first run.
+///
+/// Every message is kept before it is sent (the public-key share beside the share, the
+/// relinearisation messages and the round secret in the progress file, see
+/// [`crate::progress`]), so whatever this trustee or the server lost in a restart, the very
+/// same messages are given again and the ceremony finishes with the same keys.
 fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
-    // The relinearisation party (its round-1 message, and its round-2 message once made) is
-    // kept for the whole ceremony: a server that restarted lost the accepted messages and
-    // gets the very same ones again.
-    let mut party: Option<(RelinParty, Rlk1Msg)> = None;
-    let mut round2: Option<Vec<u8>> = None;
+    // Loaded from the progress file on the first turn, then kept for the whole ceremony.
+    let mut relin: Option<Relin> = None;
     let mut pk_msg: Option<Vec<u8>> = None;
     let pk_file = opts.dir.join(PK_SHARE_FILE);
     let mut trustee: Option<(Trustee, Params)> = None;
@@ -494,9 +579,15 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
             continue;
         };
         let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
+        if relin.is_none() {
+            relin = Some(resume_relin(opts, &name, t, params, &seed)?);
+        }
+        let Some(relin) = relin.as_mut() else {
+            continue;
+        };
         let mut rng = rand::rng();
         // Posts one message; a transport failure or 5xx is retried at the next turn (the
-        // message is cached, so the retry sends the same bytes and is accepted as such).
+        // message is kept, so the retry sends the same bytes and is accepted as such).
         let post = |step: &str, bytes: Vec<u8>| -> Result<bool, DaemonError> {
             match client.post_json::<_, CeremonyState>(
                 &format!("/v1/ceremony/{step}"),
@@ -535,14 +626,16 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
             continue;
         }
         if !state.rlk1.contains(&name) {
-            if party.is_none() {
-                let mut p = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
+            if let Relin::NotStarted = relin {
+                let mut party = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
                     .map_err(crypto)?;
-                let m = p.round1(&mut rng).map_err(crypto)?;
-                write_public(&opts.dir.join(RLK1_FILE), &m.to_bytes())?;
-                party = Some((p, m));
+                let round1 = party.round1(&mut rng).map_err(crypto)?;
+                // Kept (with the round secret) before it is sent.
+                progress::save(&opts.dir, &name, &party.progress(&round1).map_err(crypto)?)?;
+                write_public(&opts.dir.join(RLK1_FILE), &round1.to_bytes())?;
+                *relin = Relin::Round1 { party, round1 };
             }
-            if let Some((_, m)) = &party {
+            if let Some(m) = relin.round1() {
                 if post("rlk1", m.to_bytes())? {
                     eprintln!("trustee {name}: round-1 relinearisation share given");
                 }
@@ -551,24 +644,39 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
         }
         if !state.rlk2.contains(&name) {
             if let Some(agg) = &state.round1_aggregate {
-                let Some((p, _)) = party.as_mut() else {
-                    return Err(DaemonError::Protocol(format!(
-                        "trustee {name} gave its round-1 share in an earlier run and lost its \
-                         ephemeral round state: the ceremony cannot finish; restart the server's \
-                         ceremony (new platform directory) and every trustee"
-                    )));
-                };
-                let bytes = match &round2 {
-                    Some(b) => b.clone(),
-                    None => {
-                        let agg = unb64("round1_aggregate", agg)
-                            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
-                        let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
-                        let b = p.round2(&agg, &mut rng).map_err(crypto)?.to_bytes();
-                        write_public(&opts.dir.join(RLK2_FILE), &b)?;
-                        round2 = Some(b.clone());
-                        b
+                let agg = unb64("round1_aggregate", agg)
+                    .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+                let agg = Rlk1Aggregate::from_bytes(params, &agg).map_err(crypto)?;
+                if let Relin::Round1 { party, round1 } = relin {
+                    let round2 = party.round2(&agg, &mut rng).map_err(crypto)?;
+                    let record = RelinProgress::round2_given(round1.clone(), round2.clone())
+                        .map_err(crypto)?;
+                    // Kept (now without the round secret) before it is sent.
+                    progress::save(&opts.dir, &name, &record)?;
+                    write_public(&opts.dir.join(RLK2_FILE), &round2.to_bytes())?;
+                    *relin = Relin::Done {
+                        round1: round1.clone(),
+                        round2,
+                    };
+                }
+                let bytes = match relin {
+                    Relin::NotStarted | Relin::Round1 { .. } => {
+                        return Err(DaemonError::Protocol(format!(
+                            "trustee {name} gave its round-1 share in an earlier run and has no \
+                             progress file ({}) to finish from: the ceremony cannot finish; \
+                             restart the server's ceremony (new platform directory) and every \
+                             trustee",
+                            progress::progress_file(&opts.dir, seed.id()).display()
+                        )))
                     }
+                    Relin::Done { round2, .. } if round2.round1_digest() != agg.digest() => {
+                        return Err(DaemonError::Protocol(format!(
+                            "the platform's round-1 aggregate is not the one trustee {name} \
+                             answered in round 2: a round-1 share changed since; the ceremony \
+                             cannot finish, start a new one"
+                        )))
+                    }
+                    Relin::Done { round2, .. } => round2.to_bytes(),
                 };
                 if post("rlk2", bytes)? {
                     eprintln!("trustee {name}: round-2 relinearisation share given");

@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod keystore;
+pub mod progress;
 pub mod refusal;
 mod score_review;
 pub mod shares;
@@ -65,6 +66,20 @@ pub enum TrusteeError {
         path: String,
         /// What is wrong (names the line).
         reason: String,
+    },
+    /// The trustee's ceremony progress file (its round secret and the messages it gave,
+    /// kept so a restart can finish the key ceremony) cannot be used.
+    #[error(
+        "trustee {trustee}: its ceremony progress file {path} {problem}; the key ceremony \
+         cannot be finished from it: restore the file from a backup, or start a new ceremony"
+    )]
+    CeremonyProgress {
+        /// Which trustee.
+        trustee: String,
+        /// The progress file.
+        path: String,
+        /// What is wrong.
+        problem: progress::ProgressProblem,
     },
     /// A cryptographic failure.
     #[error(transparent)]

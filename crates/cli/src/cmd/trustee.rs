@@ -60,7 +60,7 @@ pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
 
 /// The daemon's failure as a command error: API failures as for every networked command
 /// (a policy refusal with the server's reason alone); a missing, damaged or mismatching key
-/// share, ceremony record, share log or policy is damage (exit 8, as in the embedded
+/// share, ceremony record, ceremony progress file, share log or policy is damage (exit 8, as in the embedded
 /// deployment); a crypto failure exit 6; another trustee problem a usage error; an unusable
 /// deployment or schema, or an inconsistent platform, a platform error (exit 9).
 fn daemon_error(e: DaemonError) -> CliError {
@@ -71,7 +71,8 @@ fn daemon_error(e: DaemonError) -> CliError {
             e @ (T::KeyShare { .. }
             | T::KeyStore { .. }
             | T::ShareLog { .. }
-            | T::Disclosure { .. }),
+            | T::Disclosure { .. }
+            | T::CeremonyProgress { .. }),
         ) => dtfhe_analyst::AnalystError::Damaged(e.to_string()).into(),
         DaemonError::Trustee(T::Crypto(e)) => CliError::Crypto(e),
         DaemonError::Trustee(e) => CliError::Usage(e.to_string()),
