@@ -9,15 +9,12 @@ mod common;
 
 use common::net::*;
 use common::*;
-use dtfhe_embedded::reference;
-use dtfhe_model::Schema;
 
-/// Checks on the shared networked deployment ([`common::net::Net`]).
+/// Checks on the shared networked deployment ([`common::net::Net`]; releases equal to the
+/// plaintext: [`Net::released`], [`Net::released_on`]).
 trait Checks {
     fn refused(&self, sql: &str) -> String;
-    fn released(&self, sql: &str) -> u64;
     fn released_runs(&self, sql: &str) -> u64;
-    fn released_on(&self, sql: &str, schema: &str, parts: &[(String, &str)]) -> u64;
     fn spent(&self, dataset: &str) -> Vec<f64>;
 }
 
@@ -37,45 +34,10 @@ impl Checks for Net {
         e.to_string()
     }
 
-    /// The query is released and equals the plaintext answer over the AI4I rows; returns its
-    /// query id.
-    fn released(&self, sql: &str) -> u64 {
-        let parts = [
-            (ai4i_slice(0, 297), "plant-a"),
-            (ai4i_slice(297, 300), "tiny"),
-        ];
-        self.released_on(sql, "ai4i", &parts)
-    }
-
     /// The same over the production runs.
     fn released_runs(&self, sql: &str) -> u64 {
         let parts = [(dtfhe_agent::mes::production_runs(60, 7), "plant-a")];
         self.released_on(sql, "production_runs", &parts)
-    }
-
-    /// Run `sql`, require a release equal to the plaintext evaluation over `parts` (CSV text,
-    /// source) read with `schemas/<schema>.toml`; returns the query id.
-    fn released_on(&self, sql: &str, schema: &str, parts: &[(String, &str)]) -> u64 {
-        let o = dtfhe(self.query_args(sql));
-        let (out, err) = texts(&o);
-        assert!(o.status.success(), "{sql}: {err}");
-        let path = repo().join(format!("schemas/{schema}.toml"));
-        let text = std::fs::read_to_string(path).expect("schema");
-        let schema = Schema::from_toml_str(&text, schema).expect("schema");
-        let mut rows = Vec::new();
-        for (csv, source) in parts {
-            rows.extend(reference::plain_rows(csv.as_bytes(), &schema, source).expect("rows"));
-        }
-        let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
-        let mut got = parse_json(&out);
-        got.decimals = plain.decimals.clone();
-        if let Err(e) = reference::check(&got, &plain) {
-            panic!(
-                "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
-                got.rows, plain.rows
-            );
-        }
-        query_id(&err)
     }
 
     /// ε each trustee has charged to `dataset`, from its own log.

@@ -125,6 +125,10 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
             .map(|party| party.round1(&mut rng).unwrap().to_bytes())
             .collect();
         post(&clients[0], "rlk1", &r1[0]).unwrap();
+        // A trustee restarted after its round-1 share gives the very same bytes again
+        // (kept in its progress file): accepted; a different round-1 share is a conflict.
+        post(&clients[0], "rlk1", &r1[0]).unwrap();
+        assert_eq!(status(post(&clients[0], "rlk1", &r1[1])).0, 409);
         post(&clients[1], "rlk1", &r1[1]).unwrap();
         let early = status(post(&clients[0], "rlk2", b"not yet"));
         assert_eq!(early.0, 409, "{}", early.1);
@@ -135,6 +139,15 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         for (i, party) in parties.iter_mut().enumerate() {
             let m = party.round2(&agg, &mut rng).unwrap().to_bytes();
             last = Some(post(&clients[i], "rlk2", &m).unwrap());
+            if i == 0 {
+                // The same round-2 share again (a restarted trustee): accepted, and the
+                // ceremony does not count it twice; another one is a conflict.
+                let again = post(&clients[0], "rlk2", &m).unwrap();
+                assert_eq!(again.rlk2, vec![TRUSTEES[0].to_string()]);
+                let (code, detail) = status(post(&clients[0], "rlk2", b"another"));
+                assert_eq!(code, 409, "{detail}");
+                assert!(detail.contains("already gave its round-2"), "{detail}");
+            }
         }
         let done = last.unwrap();
         assert!(done.complete);

@@ -18,6 +18,8 @@ pub struct Net {
     pub url: String,
     /// The platform process.
     pub platform: Proc,
+    /// The arguments it was started with (for [`Net::restart_platform`]).
+    pub platform_args: Vec<String>,
     /// The trustee daemons, in [`TRUSTEES`] order.
     pub trustees: Vec<Proc>,
 }
@@ -85,68 +87,19 @@ pub fn identity(root: &Path, name: &str) -> String {
     .to_string()
 }
 
+/// The parties [`network`] registers besides the trustees: (name, role, datasets).
+pub const NETWORK_PARTIES: [(&str, &str, &str); 3] = [
+    ("ana", "analyst", "ai4i,production_runs"),
+    ("plant-a", "source", "ai4i,production_runs"),
+    ("tiny", "source", "ai4i"),
+];
+
 /// Starts the platform, registers everyone, runs the key ceremony with trustee daemons
 /// started with `trustee_flags` (their local disclosure policy), and uploads the two sources.
 pub fn network(name: &str, trustee_flags: &[&str]) -> Net {
-    let net = start(
-        name,
-        "bfv-8192",
-        trustee_flags,
-        &[
-            ("ana", "analyst", "ai4i,production_runs"),
-            ("plant-a", "source", "ai4i,production_runs"),
-            ("tiny", "source", "ai4i"),
-        ],
-    );
-    let ai4i = repo().join("schemas/ai4i.toml");
-    let runs = repo().join("schemas/production_runs.toml");
-    for (source, schema, csv_text, file) in [
-        ("plant-a", &ai4i, ai4i_slice(0, 297), "plant-a.csv"),
-        ("tiny", &ai4i, ai4i_slice(297, 300), "tiny.csv"),
-        (
-            "plant-a",
-            &runs,
-            dtfhe_agent::mes::production_runs(60, 7),
-            "plant-a-runs.csv",
-        ),
-    ] {
-        let csv = net.root.join(file);
-        std::fs::write(&csv, csv_text).expect("write");
-        let log = net.upload(source, schema, &csv);
-        assert!(log.is_ok(), "{}", log.unwrap_err());
-    }
+    let net = start(name, "bfv-8192", trustee_flags, &NETWORK_PARTIES);
+    net.upload_sources();
     net
-}
-
-impl Net {
-    /// `dtfhe agent --csv` as `source` (waits up to 120 s): the agent's log on failure.
-    pub fn upload(&self, source: &str, schema: &Path, csv: &Path) -> Result<String, String> {
-        let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
-        let id = p(&self.id(source));
-        let mut agent = Proc::spawn(
-            &self.root,
-            &format!("agent-{source}"),
-            &[
-                "agent",
-                "--server",
-                &self.url,
-                "--identity",
-                &id,
-                "--schema",
-                &p(schema),
-                "--csv",
-                &p(csv),
-                "--max-retry-seconds",
-                "60",
-            ],
-        );
-        let status = agent.wait(Duration::from_secs(120));
-        if status.success() {
-            Ok(agent.log())
-        } else {
-            Err(agent.log())
-        }
-    }
 }
 
 /// Starts the platform (k = 5, parameter `preset`), registers the trustees and `parties`
@@ -158,32 +111,42 @@ pub fn start(
     trustee_flags: &[&str],
     parties: &[(&str, &str, &str)],
 ) -> Net {
+    let mut net = platform(name, preset, parties);
+    net.trustees = TRUSTEES
+        .iter()
+        .map(|t| net.start_trustee(t, trustee_flags))
+        .collect();
+    net.wait_ready(Duration::from_secs(180));
+    net
+}
+
+/// The platform of [`start`] with the trustees and `parties` registered, before any trustee
+/// runs: for tests that run the key ceremony their own way ([`Net::start_trustee`],
+/// [`Net::restart_platform`], [`Net::wait_ready`]).
+pub fn platform(name: &str, preset: &str, parties: &[(&str, &str, &str)]) -> Net {
     let root = fresh_dir(name);
     let url = format!("http://127.0.0.1:{}", free_port());
     let listen = url.trim_start_matches("http://").to_string();
     let admin = format!("root={}", identity(&root, "root"));
     let platform_dir = root.join("platform");
-    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
-    let platform = Proc::spawn(
-        &root,
+    let platform_args: Vec<String> = [
         "serve",
-        &[
-            "serve",
-            "--dir",
-            &p(&platform_dir),
-            "--listen",
-            &listen,
-            "--admin",
-            &admin,
-            "--trustees",
-            &TRUSTEES.join(","),
-            "--min-group-size",
-            "5",
-            "--preset",
-            preset,
-        ],
-    );
-    wait_for_platform(&url, false, Duration::from_secs(30), || platform.log());
+        "--dir",
+        &p(&platform_dir),
+        "--listen",
+        &listen,
+        "--admin",
+        &admin,
+        "--trustees",
+        &TRUSTEES.join(","),
+        "--min-group-size",
+        "5",
+        "--preset",
+        preset,
+    ]
+    .map(String::from)
+    .to_vec();
+    let platform = serve(&root, &url, &platform_args);
     let root_id = p(&root.join("root.id"));
     let register = |who: &str, role: &str, datasets: &str| {
         let key = identity(&root, who);
@@ -212,37 +175,222 @@ pub fn start(
     for (who, role, datasets) in parties {
         register(who, role, datasets);
     }
-    let trustees: Vec<Proc> = TRUSTEES
-        .iter()
-        .map(|t| {
-            let dir = p(&root.join("trustees").join(t));
-            let id = p(&root.join(format!("{t}.id")));
-            let mut args = vec![
-                "trustee",
-                "--dir",
-                &dir,
-                "--server",
-                &url,
-                "--identity",
-                &id,
-                "--poll-ms",
-                "100",
-            ];
-            args.extend(trustee_flags);
-            Proc::spawn(&root, &format!("trustee-{t}"), &args)
-        })
-        .collect();
-    wait_for_platform(&url, true, Duration::from_secs(180), || {
-        trustees
-            .iter()
-            .map(Proc::log)
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
     Net {
         root,
         url,
         platform,
-        trustees,
+        platform_args,
+        trustees: Vec::new(),
+    }
+}
+
+fn p(x: &Path) -> String {
+    x.to_str().expect("utf-8 path").to_string()
+}
+
+/// `dtfhe serve` with `args`, once it answers its health check.
+fn serve(root: &Path, url: &str, args: &[String]) -> Proc {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let platform = Proc::spawn(root, "serve", &args);
+    wait_for_platform(url, false, Duration::from_secs(30), || platform.log());
+    platform
+}
+
+impl Net {
+    /// `dtfhe agent --csv` as `source` (waits up to 120 s): the agent's log on failure.
+    pub fn upload(&self, source: &str, schema: &Path, csv: &Path) -> Result<String, String> {
+        let id = p(&self.id(source));
+        let mut agent = Proc::spawn(
+            &self.root,
+            &format!("agent-{source}"),
+            &[
+                "agent",
+                "--server",
+                &self.url,
+                "--identity",
+                &id,
+                "--schema",
+                &p(schema),
+                "--csv",
+                &p(csv),
+                "--max-retry-seconds",
+                "60",
+            ],
+        );
+        let status = agent.wait(Duration::from_secs(120));
+        if status.success() {
+            Ok(agent.log())
+        } else {
+            Err(agent.log())
+        }
+    }
+
+    /// The uploads of [`network`]: `plant-a` AI4I rows 1..=297 and 60 production runs,
+    /// `tiny` AI4I rows 298..=300 (see [`Net::released`]).
+    pub fn upload_sources(&self) {
+        let ai4i = repo().join("schemas/ai4i.toml");
+        let runs = repo().join("schemas/production_runs.toml");
+        for (source, schema, csv_text, file) in [
+            ("plant-a", &ai4i, ai4i_slice(0, 297), "plant-a.csv"),
+            ("tiny", &ai4i, ai4i_slice(297, 300), "tiny.csv"),
+            (
+                "plant-a",
+                &runs,
+                dtfhe_agent::mes::production_runs(60, 7),
+                "plant-a-runs.csv",
+            ),
+        ] {
+            let csv = self.root.join(file);
+            std::fs::write(&csv, csv_text).expect("write");
+            let log = self.upload(source, schema, &csv);
+            assert!(log.is_ok(), "{}", log.unwrap_err());
+        }
+    }
+
+    /// Starts the trustee daemon `t` (its directory under `trustees/`, polling every 100 ms)
+    /// against the platform; its log is `trustee-<t>.log` (appended on a restart).
+    pub fn start_trustee(&self, t: &str, flags: &[&str]) -> Proc {
+        self.start_trustee_via(t, &self.url, flags)
+    }
+
+    /// [`Net::start_trustee`] talking to the platform at `url` (e.g. through a relay).
+    pub fn start_trustee_via(&self, t: &str, url: &str, flags: &[&str]) -> Proc {
+        let dir = p(&self.trustee_dir(t));
+        let id = p(&self.id(t));
+        let mut args = vec![
+            "trustee",
+            "--dir",
+            &dir,
+            "--server",
+            url,
+            "--identity",
+            &id,
+            "--poll-ms",
+            "100",
+        ];
+        args.extend(flags);
+        Proc::spawn(&self.root, &format!("trustee-{t}"), &args)
+    }
+
+    /// Kills the platform and starts it again with the same directory and arguments (it
+    /// keeps its store and the ceremony's seed, and forgets what is only in memory).
+    pub fn restart_platform(&mut self) {
+        self.platform.kill();
+        self.platform = serve(&self.root, &self.url, &self.platform_args);
+    }
+
+    /// Waits until the key ceremony is over and the deployment ready (panics with the
+    /// trustees' logs after `limit`).
+    pub fn wait_ready(&self, limit: Duration) {
+        wait_for_platform(&self.url, true, limit, || {
+            self.trustees
+                .iter()
+                .map(Proc::log)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
+
+    /// Runs `sql` with `dtfhe query --server`, requires a release equal to the plaintext
+    /// evaluation over `parts` (CSV text, source) read with `schemas/<schema>.toml`; returns
+    /// the query id.
+    pub fn released_on(&self, sql: &str, schema: &str, parts: &[(String, &str)]) -> u64 {
+        let o = dtfhe(self.query_args(sql));
+        let (out, err) = texts(&o);
+        assert!(o.status.success(), "{sql}: {err}");
+        let path = repo().join(format!("schemas/{schema}.toml"));
+        let text = std::fs::read_to_string(path).expect("schema");
+        let schema = Schema::from_toml_str(&text, schema).expect("schema");
+        let mut rows = Vec::new();
+        for (csv, source) in parts {
+            rows.extend(reference::plain_rows(csv.as_bytes(), &schema, source).expect("rows"));
+        }
+        let plain = reference::evaluate(&schema, sql, &rows).expect("plaintext");
+        let mut got = parse_json(&out);
+        got.decimals = plain.decimals.clone();
+        if let Err(e) = reference::check(&got, &plain) {
+            panic!(
+                "`{sql}`: {e}\nreleased: {:?}\nplaintext: {:?}",
+                got.rows, plain.rows
+            );
+        }
+        query_id(&err)
+    }
+
+    /// [`Net::released_on`] over the AI4I rows [`Net::upload_sources`] sends.
+    pub fn released(&self, sql: &str) -> u64 {
+        let parts = [
+            (ai4i_slice(0, 297), "plant-a"),
+            (ai4i_slice(297, 300), "tiny"),
+        ];
+        self.released_on(sql, "ai4i", &parts)
+    }
+}
+
+/// A TCP relay on loopback in front of the platform that passes what a client sends at
+/// `bytes_per_second` (a slow uplink; answers come back at full speed), so that a large
+/// upload stays in flight for seconds and the test can kill its sender mid-upload. Stops
+/// relaying when dropped.
+pub struct SlowLink {
+    /// The relay's URL, to give the client instead of the platform's.
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowLink {
+    /// Starts relaying to the platform at `target` (`http://host:port`).
+    pub fn start(target: &str, bytes_per_second: usize) -> SlowLink {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let url = format!("http://{}", listener.local_addr().expect("relay address"));
+        listener.set_nonblocking(true).expect("nonblocking accept");
+        let target = target.trim_start_matches("http://").to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        // Sends `from` to `to` in slices of `slice` bytes every 50 ms (or at once with
+        // `None`); closes the other direction when `from` ends.
+        let pipe = |mut from: TcpStream, mut to: TcpStream, slice: Option<usize>| {
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; slice.unwrap_or(64 << 10)];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 || to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    if slice.is_some() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Write);
+            });
+        };
+        let slice = (bytes_per_second / 20).max(1);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(&target) else {
+                            continue;
+                        };
+                        let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                            continue;
+                        };
+                        pipe(client, server, Some(slice));
+                        pipe(s2, c2, None);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        SlowLink { url, stop }
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
