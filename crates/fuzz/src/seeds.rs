@@ -4,7 +4,9 @@
 
 use crate::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
 use dtfhe_api::release::{QueryState, QueryStatus, TrusteeAnswer};
-use dtfhe_crypto::ceremony::net::{aggregate_round1, pk_share, CeremonySeed, RelinParty};
+use dtfhe_crypto::ceremony::net::{
+    aggregate_round1, pk_share, CeremonySeed, RelinParty, RelinProgress,
+};
 use dtfhe_crypto::{ceremony, codec, column, release, seal, CryptoError};
 use dtfhe_ledger::{Entry, EntryKind, LedgerError};
 use dtfhe_model::table::{PublicColumn, Value};
@@ -60,8 +62,18 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
     let pk_msg = pk_share(p, &sk, &seed, &mut rng)?;
     let mut party = RelinParty::new(p, &sk, &seed, &mut rng)?;
     let r1 = party.round1(&mut rng)?;
+    let progress1 = party.progress(&r1)?.to_bytes().to_vec();
     let agg = aggregate_round1(p, &seed, std::slice::from_ref(&r1))?;
     let r2 = party.round2(&agg, &mut rng)?;
+    let progress = vec![
+        named("round1_given", progress1),
+        named(
+            "round2_given",
+            RelinProgress::round2_given(r1.clone(), r2.clone())?
+                .to_bytes()
+                .to_vec(),
+        ),
+    ];
     let ceremony_msgs = vec![
         named("pk_share", pk_msg.to_bytes()),
         named("rlk_round1", r1.to_bytes()),
@@ -202,6 +214,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("key_envelope", key_envelopes),
         ("ceremony", ceremony_msgs.clone()),
         ("ceremony_body", ceremony_msgs),
+        ("ceremony_progress", progress),
         ("coeff0_share", coeff0),
         ("full_share", full),
         ("sealed_share", sealed),

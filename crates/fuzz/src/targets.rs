@@ -57,6 +57,11 @@ pub const TARGETS: &[Target] = &[
         run: ceremony_body,
     },
     Target {
+        name: "ceremony_progress",
+        about: "trustee progress / crypto ceremony/net: a trustee's ceremony progress record (its round secret and messages, inside its 0600 file's envelope), as stored and with the envelope length fixed up",
+        run: ceremony_progress,
+    },
+    Target {
         name: "coeff0_share",
         about: "crypto release: a decryption share of coefficient 0",
         run: coeff0_share,
@@ -269,6 +274,30 @@ pub fn fix_up_ceremony(input: &[u8]) -> Vec<u8> {
 
 fn ceremony_body(fx: &Fixture, input: &[u8]) -> Outcome {
     ceremony(fx, &fix_up_ceremony(input))
+}
+
+/// The envelope header's length field (bytes 14..18) recomputed for `input`, so that
+/// insertions and removals reach the payload parser; shorter inputs are returned unchanged.
+pub fn fix_up_envelope_length(input: &[u8]) -> Vec<u8> {
+    const HEADER_LEN: usize = 18;
+    let mut out = input.to_vec();
+    if out.len() >= HEADER_LEN {
+        let payload = (out.len() - HEADER_LEN) as u32;
+        out[14..18].copy_from_slice(&payload.to_le_bytes());
+    }
+    out
+}
+
+fn ceremony_progress(fx: &Fixture, input: &[u8]) -> Outcome {
+    progress_record(fx, input)?;
+    progress_record(fx, &fix_up_envelope_length(input))
+}
+
+fn progress_record(fx: &Fixture, input: &[u8]) -> Outcome {
+    match dtfhe_trustee::progress::decode(&fx.params, input) {
+        Ok(record) => same_bytes("ceremony progress record", input, &record.to_bytes()),
+        Err(_) => Ok(()),
+    }
 }
 
 fn coeff0_share(fx: &Fixture, input: &[u8]) -> Outcome {

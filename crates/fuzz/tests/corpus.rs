@@ -6,7 +6,9 @@ use dtfhe_crypto::codec::{self, Kind};
 use dtfhe_crypto::release::Coeff0Share;
 use dtfhe_fuzz::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
 use dtfhe_fuzz::runner::{self, Budget};
-use dtfhe_fuzz::targets::{self, fix_up_ceremony, Finding, Target, TARGETS};
+use dtfhe_fuzz::targets::{
+    self, fix_up_ceremony, fix_up_envelope_length, Finding, Target, TARGETS,
+};
 use std::fs;
 use std::path::PathBuf;
 
@@ -48,6 +50,7 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
                 || Rlk1Aggregate::from_bytes(p, b).is_ok()
                 || Rlk2Msg::from_bytes(p, b).is_ok()
         }
+        "ceremony_progress" => dtfhe_trustee::progress::decode(p, b).is_ok(),
         "coeff0_share" => Coeff0Share::from_bytes(p, b).is_ok(),
         "full_share" => dtfhe_trustee::shares::full_share_from_bytes(p, b).is_ok(),
         "sealed_share" => dtfhe_crypto::seal::open(&fx.recipient, SEAL_INFO, SEAL_AAD, b)
@@ -145,6 +148,24 @@ fn ceremony_fix_up_leaves_valid_messages_unchanged() {
     msg[last] ^= 1;
     let fixed = fix_up_ceremony(&msg);
     assert!(accepted(&fx, "ceremony", &fixed));
+}
+
+#[test]
+fn progress_fix_up_leaves_valid_records_unchanged() {
+    let fx = fixture();
+    for (path, bytes) in corpus("ceremony_progress") {
+        assert_eq!(fix_up_envelope_length(&bytes), bytes, "{path}");
+        // One byte more: refused as stored, refused with the length fixed up too (trailing
+        // bytes), and neither panics.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(!accepted(&fx, "ceremony_progress", &longer), "{path}");
+        assert!(!accepted(
+            &fx,
+            "ceremony_progress",
+            &fix_up_envelope_length(&longer)
+        ));
+    }
 }
 
 fn panics_on_0xff(_: &Fixture, input: &[u8]) -> targets::Outcome {

@@ -31,8 +31,8 @@ use dtfhe_api::remote::{remote_deployment, remote_schemas, RemoteDeployment, Rem
 use dtfhe_api::types::{b64, unb64, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
 use dtfhe_crypto::ceremony::net::{
-    aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonySeed,
-    PkShareMsg, RelinParty, RelinProgress, Resumed, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
+    aggregate_public_key, aggregate_relin_key, aggregate_round1, pk_share, CeremonyId,
+    CeremonySeed, PkShareMsg, RelinParty, RelinProgress, Resumed, Rlk1Aggregate, Rlk1Msg, Rlk2Msg,
 };
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
@@ -491,7 +491,8 @@ fn resume_relin(
 ) -> Result<Relin, DaemonError> {
     let file = progress::progress_file(&opts.dir, seed.id());
     for other in progress::progress_files(&opts.dir)? {
-        if other != file {
+        // (A temporary file left by a crash mid-write is replaced by the next write.)
+        if other != file && other.extension().is_some_and(|e| e == "key") {
             eprintln!(
                 "trustee {name}: ignoring {}: not of the ceremony the platform runs ({}); it is \
                  removed once this ceremony's keys are checked",
@@ -532,8 +533,9 @@ fn resume_relin(
 /// same messages are given again and the ceremony finishes with the same keys.
 fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
-    // Loaded from the progress file on the first turn, then kept for the whole ceremony.
-    let mut relin: Option<Relin> = None;
+    // Loaded from the progress file on the first turn, then kept for the whole ceremony (and
+    // loaded again should the platform start another ceremony).
+    let mut relin: Option<(CeremonyId, Relin)> = None;
     let mut pk_msg: Option<Vec<u8>> = None;
     let pk_file = opts.dir.join(PK_SHARE_FILE);
     let mut trustee: Option<(Trustee, Params)> = None;
@@ -579,10 +581,11 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
             continue;
         };
         let seed = CeremonySeed::from_hex(&state.seed).map_err(crypto)?;
-        if relin.is_none() {
-            relin = Some(resume_relin(opts, &name, t, params, &seed)?);
+        if relin.as_ref().is_none_or(|(id, _)| *id != seed.id()) {
+            pk_msg = None;
+            relin = Some((seed.id(), resume_relin(opts, &name, t, params, &seed)?));
         }
-        let Some(relin) = relin.as_mut() else {
+        let Some((_, relin)) = relin.as_mut() else {
             continue;
         };
         let mut rng = rand::rng();
