@@ -456,7 +456,7 @@ enum Relin {
     /// Round 1 given: the party (holding the ephemeral secret round 2 needs) and the message.
     Round1 {
         /// The party, at round 2.
-        party: RelinParty,
+        party: Box<RelinParty>,
         /// The round-1 message given.
         round1: Rlk1Msg,
     },
@@ -636,7 +636,10 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                 // Kept (with the round secret) before it is sent.
                 progress::save(&opts.dir, &name, &party.progress(&round1).map_err(crypto)?)?;
                 write_public(&opts.dir.join(RLK1_FILE), &round1.to_bytes())?;
-                *relin = Relin::Round1 { party, round1 };
+                *relin = Relin::Round1 {
+                    party: Box::new(party),
+                    round1,
+                };
             }
             if let Some(m) = relin.round1() {
                 if post("rlk1", m.to_bytes())? {

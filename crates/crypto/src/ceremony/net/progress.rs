@@ -84,7 +84,7 @@ pub enum Resumed {
     /// again if the server lost it.
     AwaitingAggregate {
         /// The party, at round 2, with the recorded `u`.
-        party: RelinParty,
+        party: Box<RelinParty>,
         /// The round-1 message it gave.
         round1: Rlk1Msg,
     },
@@ -370,7 +370,10 @@ impl RelinProgress {
             crps,
             stage: Stage::Round2,
         };
-        Ok(Resumed::AwaitingAggregate { party, round1 })
+        Ok(Resumed::AwaitingAggregate {
+            party: Box::new(party),
+            round1,
+        })
     }
 }
 
