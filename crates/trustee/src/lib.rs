@@ -78,8 +78,9 @@ pub enum TrusteeError {
         trustee: String,
         /// The progress file.
         path: String,
-        /// What is wrong.
-        problem: progress::ProgressProblem,
+        /// What is wrong (boxed: it may carry a crypto error, and this error travels in
+        /// every trustee `Result`).
+        problem: Box<progress::ProgressProblem>,
     },
     /// A cryptographic failure.
     #[error(transparent)]

@@ -64,7 +64,7 @@ fn problem(trustee: &str, path: &Path, problem: ProgressProblem) -> TrusteeError
     TrusteeError::CeremonyProgress {
         trustee: trustee.to_string(),
         path: path.display().to_string(),
-        problem,
+        problem: Box::new(problem),
     }
 }
 

@@ -58,7 +58,7 @@ fn refusal(
         assert!(!text.as_bytes().windows(8).any(|x| x == w), "{text}");
     }
     match err {
-        TrusteeError::CeremonyProgress { problem, .. } => (text, problem),
+        TrusteeError::CeremonyProgress { problem, .. } => (text, *problem),
         other => panic!("{other:?}"),
     }
 }
@@ -218,10 +218,8 @@ fn another_ceremonys_file_is_ignored_or_refused_then_removed() {
     assert!(
         matches!(
             err,
-            TrusteeError::CeremonyProgress {
-                problem: ProgressProblem::OtherCeremony { .. },
-                ..
-            }
+            TrusteeError::CeremonyProgress { ref problem, .. }
+                if matches!(**problem, ProgressProblem::OtherCeremony { .. })
         ),
         "{text}"
     );

@@ -242,8 +242,9 @@ impl Net {
         ] {
             let csv = self.root.join(file);
             std::fs::write(&csv, csv_text).expect("write");
-            let log = self.upload(source, schema, &csv);
-            assert!(log.is_ok(), "{}", log.unwrap_err());
+            if let Err(log) = self.upload(source, schema, &csv) {
+                panic!("{source}: upload failed: {log}");
+            }
         }
     }
 
