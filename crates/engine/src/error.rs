@@ -119,7 +119,7 @@ pub enum EngineError {
     /// The signed rows of a join's datasets contradict each other (a product in two lanes, or
     /// two products in one lane): joining them slot by slot would pair other products' values.
     #[error("inconsistent per-product lanes, the join is refused: {0}")]
-    LanePlacement(dtfhe_model::lanes::PlacementConflict),
+    LanePlacement(Box<dtfhe_model::lanes::PlacementConflict>),
     /// The chunk reader failed (platform unreachable, tampered bytes, unknown dataset):
     /// kept typed so a caller can retry on [`dtfhe_model::ChunkReadError::Unavailable`].
     #[error("{0}")]

@@ -168,7 +168,7 @@ fn check_placement(
             let product = d.cols[k].get(row).map(lane_key_text).unwrap_or_default();
             placement
                 .add(&product, block * n as u64 + slot as u64, &at)
-                .map_err(EngineError::LanePlacement)?;
+                .map_err(|c| EngineError::LanePlacement(Box::new(c)))?;
         }
     }
     Ok(())

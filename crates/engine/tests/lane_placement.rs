@@ -84,7 +84,10 @@ fn consistent_lanes_join_the_products_present_on_both_sides() {
 fn a_product_in_another_lane_is_refused_naming_both_chunks() {
     // The platform gave the service partner another lane for P2 than the maker.
     let e = select(&[("P2", 7), ("P3", 2)]).unwrap_err();
-    let EngineError::LanePlacement(PlacementConflict::TwoLanes { key, .. }) = &e else {
+    let EngineError::LanePlacement(conflict) = &e else {
+        panic!("{e}");
+    };
+    let PlacementConflict::TwoLanes { key, .. } = conflict.as_ref() else {
         panic!("{e}");
     };
     assert_eq!(key, "P2");
@@ -98,10 +101,13 @@ fn another_product_in_a_taken_lane_is_refused() {
     // A source placed its product P8 in P1's lane: joined, it would pair P1's torque with
     // P8's service record.
     let e = select(&[("P8", 0), ("P3", 2)]).unwrap_err();
+    let EngineError::LanePlacement(conflict) = &e else {
+        panic!("{e}");
+    };
     assert!(
         matches!(
-            e,
-            EngineError::LanePlacement(PlacementConflict::SharedLane { lane: 0, .. })
+            conflict.as_ref(),
+            PlacementConflict::SharedLane { lane: 0, .. }
         ),
         "{e}"
     );
