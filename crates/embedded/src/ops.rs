@@ -591,6 +591,11 @@ pub fn query_with(
     }
     let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
     let release_seconds = release_started.elapsed().as_secs_f64();
+    let group_rows = selection
+        .groups
+        .iter()
+        .map(|g| (g.state.key().to_vec(), g.state.rows()))
+        .collect();
     let result = finalize_all(
         &query,
         &query.schema,
@@ -614,5 +619,6 @@ pub fn query_with(
         release_seconds,
         released_ciphertexts: computed.len(),
         epsilon: applied_epsilon,
+        group_rows,
     })
 }

@@ -1,0 +1,38 @@
+// dtfhe dashboard: draws the charts of a page from its JSON data blocks
+// (<script type="application/json">, data only) with the vendored ECharts. No inline
+// script anywhere (CSP script-src 'self'); nothing is fetched.
+"use strict";
+(function () {
+  function draw(el) {
+    var block = document.getElementById(el.getAttribute("data-spec"));
+    if (!block || typeof window.echarts === "undefined") { return; }
+    var spec = JSON.parse(block.textContent);
+    var chart = window.echarts.init(el, null, { renderer: "canvas" });
+    chart.on("finished", function () {
+      if (!el.hasAttribute("data-drawn")) {
+        el.setAttribute("data-drawn-ms", String(Math.round(performance.now())));
+        el.setAttribute("data-drawn", "1");
+      }
+    });
+    chart.setOption({
+      animation: false,
+      title: { text: spec.title, left: "center", textStyle: { fontSize: 14 } },
+      legend: { top: 28 },
+      grid: { top: 70, left: 60, right: 20, bottom: 40 },
+      xAxis: { type: "category", data: spec.categories },
+      yAxis: { type: "value", name: spec.unit, nameGap: 12 },
+      series: spec.series.map(function (s) {
+        return { name: s.name, type: "bar", data: s.values };
+      })
+    });
+  }
+  function start() {
+    var charts = document.querySelectorAll(".chart[data-spec]");
+    for (var i = 0; i < charts.length; i++) { draw(charts[i]); }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
