@@ -10,7 +10,8 @@
 //!    drawn (numbers checked against the plaintext computation), a query run in the editor
 //!    (checked likewise), a refused query with its reason, the audit view's "verify now", and
 //!    a viewer forbidden a dataset (403, nothing of it in the page). Screenshots of each view
-//!    go to `target/dashboard-screenshots/`. Skipped with a message when no chromedriver is
+//!    go to `target/dashboard-screenshots/`; axe-core (vendored, injected by the test) finds
+//!    no serious or critical accessibility violation on any of them. Skipped with a message when no chromedriver is
 //!    found, except under CI (`CI=true`), where that fails.
 
 mod common;
@@ -415,9 +416,33 @@ async fn wait_for(
     }
 }
 
+/// axe-core, vendored (test only): injected into each view through WebDriver.
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+/// Writes the view's screenshot and runs axe-core on it: no serious or critical violation.
 async fn shot(c: &fantoccini::Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("write png");
+    c.execute(AXE, vec![]).await.expect("load axe-core");
+    let v = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, {resultTypes: ['violations']}).then(r => done({\
+               rules: r.passes.length + r.violations.length + r.incomplete.length,\
+               bad: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +\
+                   v.nodes.map(n => n.target.join(' ')).join(', '))\
+             })).catch(e => done({rules: 0, bad: ['axe-core failed: ' + e]}));",
+            vec![],
+        )
+        .await
+        .expect("axe-core run");
+    let bad: Vec<String> = serde_json::from_value(v["bad"].clone()).expect("violations");
+    assert!(bad.is_empty(), "{name}: accessibility violations: {bad:#?}");
+    assert!(
+        v["rules"].as_u64().unwrap_or(0) > 10,
+        "{name}: axe-core checked almost nothing: {v}"
+    );
 }
 
 async fn table_cells(c: &fantoccini::Client, css: &str) -> Vec<Vec<String>> {
@@ -478,20 +503,40 @@ struct Timing {
 
 async fn browser(f: &Fixture, driver: &Path) -> Timing {
     let port = common::free_port();
-    let mut drv = std::process::Command::new(driver)
+    let drv = std::process::Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
+    // On any exit, a panic included: end the browser session (chromedriver then quits
+    // Chromium), then chromedriver itself, so no browser outlives the test.
+    struct Driver {
+        child: std::process::Child,
+        port: u16,
+        session: Option<String>,
+    }
+    impl Drop for Driver {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            if let Some(id) = &self.session {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(20)))
+                    .build()
+                    .into();
+                let _ = agent
+                    .delete(format!("http://127.0.0.1:{}/session/{id}", self.port))
+                    .call();
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
-    let _guard = Kill(&mut drv);
+    let mut guard = Driver {
+        child: drv,
+        port,
+        session: None,
+    };
     let profile = f.root.join("chromium-profile");
     let mut opts = serde_json::json!({
         "args": [
@@ -522,6 +567,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
             Err(e) => panic!("chromedriver session: {e}"),
         }
     };
+    guard.session = c.session_id().await.ok().flatten();
     let url = &f.url;
 
     // Sign-in.
@@ -686,6 +732,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     shot(&c, "06-viewer-forbidden").await;
 
     c.close().await.expect("close");
+    guard.session = None;
     Timing {
         oee_first_ms,
         oee_cached_ms,
@@ -725,4 +772,141 @@ fn dashboard_crawl_and_browser() {
     );
     eprintln!("screenshots: {}", screenshots_dir().display());
     drop(f.dashboard);
+}
+
+/// The networked dashboard (`--server --identity`): real platform, trustee daemons and
+/// agents; the dashboard queries as analyst `ana`, opens the sealed shares itself, and shows
+/// the OEE view and an editor query, each equal to the plaintext computation; a refusal by
+/// the trustees shows their reason.
+#[test]
+fn networked_dashboard_releases_through_the_trustees() {
+    let net = common::net::network("dashboard_net", &[]);
+    let state = net.root.join("dashboard-state");
+    let mut child = Command::new(BIN)
+        .args(["dashboard", "add-user", "--state"])
+        .arg(&state)
+        .args(["--name", "admin", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("add-user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{ADMIN_PW}\n").as_bytes())
+        .expect("password");
+    assert!(child.wait().expect("add-user").success());
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+    let dashboard = Proc::spawn(
+        &net.root,
+        "dashboard",
+        &[
+            "dashboard",
+            "--server",
+            &net.url,
+            "--identity",
+            &p(&net.id("ana")),
+            "--state",
+            &p(&state),
+            "--listen",
+            &listen,
+            "--timeout",
+            "120",
+        ],
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "dashboard did not start: {}",
+            dashboard.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut http = Http::new(&format!("http://{listen}"));
+    let csrf = http.sign_in("admin", ADMIN_PW);
+    let overview = http.get("/");
+    assert!(overview.body.contains("networked"), "{}", overview.body);
+    assert!(
+        overview.body.contains("plant-a (297 / ") && overview.body.contains("tiny (3 / "),
+        "owners and counts: {}",
+        overview.body
+    );
+
+    // The OEE view, released by the three trustee daemons, equals the plaintext.
+    let runs_schema =
+        Schema::from_toml_file(&repo().join("schemas/production_runs.toml")).expect("schema");
+    let runs = reference::plain_rows(
+        dtfhe_agent::mes::production_runs(60, 7).as_bytes(),
+        &runs_schema,
+        "plant-a",
+    )
+    .expect("plain");
+    let view = http.get("/views/oee");
+    assert_eq!(view.status, 200);
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let csv = http.get(&format!("/views/oee/csv?part={}", part.id));
+        assert_eq!(csv.status, 200, "{}", csv.body);
+        assert_csv_matches(
+            part.title,
+            &csv.body,
+            &reference_of(&runs_schema, &runs, part.sql),
+        );
+    }
+    assert!(view.body.contains("Release facts"));
+
+    // An editor query, and a refusal with the trustees' reason (tiny has 3 rows < k = 5).
+    let ai4i_schema = Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema");
+    let mut ai4i = reference::plain_rows(
+        common::ai4i_slice(0, 297).as_bytes(),
+        &ai4i_schema,
+        "plant-a",
+    )
+    .expect("plain");
+    ai4i.extend(
+        reference::plain_rows(
+            common::ai4i_slice(297, 300).as_bytes(),
+            &ai4i_schema,
+            "tiny",
+        )
+        .expect("plain"),
+    );
+    let sql = "SELECT type, COUNT(*) AS n, AVG(torque) AS mean_torque FROM ai4i GROUP BY type ORDER BY type";
+    let r = http.post("/query", &[("sql", sql), ("csrf", &csrf)]);
+    assert!(r.body.contains("Released:"), "{}", r.body);
+    let csv = http.get("/query/last.csv");
+    assert_csv_matches(sql, &csv.body, &reference_of(&ai4i_schema, &ai4i, sql));
+    let r = http.post(
+        "/query",
+        &[
+            (
+                "sql",
+                "SELECT source, COUNT(*) AS n, AVG(torque) FROM ai4i GROUP BY source",
+            ),
+            ("csrf", &csrf),
+        ],
+    );
+    assert!(
+        r.body.contains("notice refused") && r.body.contains("fewer than"),
+        "refusal: {}",
+        r.body
+    );
+    drop(dashboard);
+}
+
+/// A released CSV equals the plaintext result (numbers to 1e-9 relative).
+fn assert_csv_matches(what: &str, csv: &str, expected: &ResultSet) {
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().map(str::to_string),
+        Some(expected.columns.join(",")),
+        "{what}: header"
+    );
+    let cells: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_table_matches(what, &cells, expected);
 }

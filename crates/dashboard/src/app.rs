@@ -74,6 +74,8 @@ pub struct App {
     work: tokio::sync::Mutex<()>,
     /// Released results of the ready-made views, by SQL, until refreshed.
     cache: Mutex<HashMap<String, Arc<Released>>>,
+    /// Sealed reports.
+    reports: crate::reports::Reports,
 }
 
 type Shared = Arc<App>;
@@ -89,6 +91,7 @@ impl App {
                 opts.state.display()
             )));
         }
+        let reports = crate::reports::Reports::open(&opts.state)?;
         Ok(App {
             backend: opts.backend,
             state: opts.state,
@@ -98,6 +101,7 @@ impl App {
             secure: opts.secure_cookies,
             work: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
+            reports,
         })
     }
 
@@ -155,9 +159,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/", get(overview))
         .route("/datasets/{name}", get(dataset))
+        .route("/thread", get(thread))
         .route("/views/{id}", get(view))
         .route("/views/{id}/csv", get(view_csv))
         .route("/views/{id}/refresh", post(view_refresh))
+        .route("/reports", get(reports_page).post(report_make))
+        .route("/reports/{id}", get(report_page))
         .route("/query", get(query_page).post(query_run))
         .route("/query/last.csv", get(query_csv))
         .route("/audit", get(audit_page))
@@ -529,6 +536,37 @@ async fn dataset(
     }
 }
 
+#[derive(Deserialize)]
+struct ProductQuery {
+    product: Option<String>,
+}
+
+async fn thread(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ProductQuery>,
+) -> Response {
+    let w = match who(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let product = q.product.unwrap_or_default();
+    let product = product.trim().to_string();
+    let body = if product.is_empty() {
+        pages::thread_form("")
+    } else {
+        let p = product.clone();
+        match app.run(move |b| b.thread(&p)).await {
+            Ok(t) => pages::thread(&t, &w.user),
+            Err(e) => format!("{}{}", pages::thread_form(&product), error_notice(&e)),
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        html::page(&frame("Product thread", &w, false), &body),
+    )
+}
+
 /// The released results of a view's parts (cached until refreshed).
 async fn view_results(
     app: &Shared,
@@ -679,6 +717,113 @@ async fn view_refresh(
         }
     }
     redirect(&format!("/views/{}", view.id))
+}
+
+async fn reports_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let w = match who(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if !w.user.role.sees_results() {
+        return forbidden(&w);
+    }
+    let list = app.reports.list();
+    html_response(
+        StatusCode::OK,
+        html::page(
+            &frame("Reports", &w, false),
+            &pages::reports(&list, &w.user),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct ReportForm {
+    view: String,
+    csrf: Option<String>,
+}
+
+async fn report_make(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<ReportForm>,
+) -> Response {
+    let w = match who(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
+        return r;
+    }
+    let Some(view) = views::by_id(&form.view) else {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such view.",
+            Some(&w),
+        );
+    };
+    if !view_allowed(&w, view) {
+        return forbidden(&w);
+    }
+    let results = view_results(&app, view).await;
+    let ledger = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .filter_map(|r| r.facts.ledger.as_ref())
+        .map(|(subject, seq)| format!("{subject}, delivered in entry {seq}"))
+        .collect();
+    let report = crate::reports::Report {
+        id: crate::reports::new_id(),
+        title: format!(
+            "{} ({})",
+            view.title,
+            html::utc(dtfhe_model::clock::now_unix())
+        ),
+        view: view.id.to_string(),
+        dataset: view.dataset.to_string(),
+        created_unix: dtfhe_model::clock::now_unix(),
+        created_by: w.user.name.clone(),
+        ledger,
+        html: pages::view_parts(view, &results),
+    };
+    match app.reports.save(&report) {
+        Ok(()) => redirect(&format!("/reports/{}", report.id)),
+        Err(e) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Report not saved",
+            &e.to_string(),
+            Some(&w),
+        ),
+    }
+}
+
+async fn report_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let w = match who(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if !w.user.role.sees_results() {
+        return forbidden(&w);
+    }
+    match app.reports.get(&id) {
+        Ok(r) if w.user.sees(&r.dataset) => html_response(
+            StatusCode::OK,
+            html::page(&frame(&r.title, &w, true), &pages::report(&r)),
+        ),
+        // Not visible and missing answer alike.
+        Ok(_) | Err(crate::reports::ReportError::Missing(_)) => forbidden(&w),
+        Err(e) => message_page(
+            StatusCode::CONFLICT,
+            "Report damaged",
+            &e.to_string(),
+            Some(&w),
+        ),
+    }
 }
 
 async fn query_page(State(app): State<Shared>, headers: HeaderMap) -> Response {

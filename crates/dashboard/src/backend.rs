@@ -133,6 +133,34 @@ pub struct Released {
     pub facts: ReleaseFacts,
 }
 
+/// One sealed artifact of a product's thread: its name and hashes, never its content.
+#[derive(Debug, Clone)]
+pub struct ArtifactInfo {
+    /// Lifecycle stage.
+    pub stage: String,
+    /// The source that sealed it (the only one that can open it).
+    pub source: String,
+    /// File name.
+    pub name: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// blake3 of the sealed bytes, hex.
+    pub sealed_hash: String,
+    /// When it was sealed.
+    pub sealed_at: String,
+}
+
+/// A product's thread: rows of per-product datasets (public columns only) and artifacts.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    /// The product.
+    pub product: String,
+    /// (dataset, stage, source, public columns) per row, in stage order.
+    pub rows: Vec<(String, String, String, Vec<(String, String)>)>,
+    /// Sealed artifacts, in stage order.
+    pub artifacts: Vec<ArtifactInfo>,
+}
+
 /// `dtfhe audit verify`'s answer, in words, with what the auditor sees next to it.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -348,6 +376,39 @@ impl Backend {
                     result: report.result,
                 })
             }
+        }
+    }
+
+    /// A product's thread across stages (`dtfhe thread show`; embedded only).
+    pub fn thread(&self, product: &str) -> Result<ThreadInfo, DashboardError> {
+        match self {
+            Backend::Embedded { dir } => {
+                let t = dtfhe_embedded::artifact::thread(dir.clone(), product)
+                    .map_err(DashboardError::from_embedded)?;
+                Ok(ThreadInfo {
+                    product: t.product,
+                    rows: t
+                        .rows
+                        .into_iter()
+                        .map(|r| (r.dataset, r.stage, r.source, r.public))
+                        .collect(),
+                    artifacts: t
+                        .artifacts
+                        .into_iter()
+                        .map(|a| ArtifactInfo {
+                            stage: a.stage,
+                            source: a.source,
+                            name: a.name,
+                            size: a.size,
+                            sealed_hash: hex::encode(a.sealed_hash),
+                            sealed_at: a.sealed_at,
+                        })
+                        .collect(),
+                })
+            }
+            Backend::Networked { .. } => Err(DashboardError::Usage(
+                "a product's thread is shown for an embedded deployment".into(),
+            )),
         }
     }
 

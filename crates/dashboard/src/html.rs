@@ -85,6 +85,9 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
                 links.push((v.href, v.title));
             }
         }
+        if u.role.sees_results() {
+            links.push(("/reports", "Reports"));
+        }
         if u.role.runs_queries() {
             links.push(("/query", "Query editor"));
         }

@@ -9,6 +9,7 @@
 //! - [`session`]: sessions (HttpOnly SameSite=Strict cookie, CSRF token per session) and the
 //!   sign-in limiter;
 //! - [`backend`]: the deployment, through `dtfhe_embedded` or `dtfhe_analyst`;
+//! - [`reports`]: views rendered to HTML reports, sealed at rest under the dashboard's key;
 //! - [`app`]: routes, role and dataset checks, the Content Security Policy;
 //! - [`pages`], [`html`], [`views`]: what is shown.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod backend;
 pub mod error;
 pub mod html;
 pub mod pages;
+pub mod reports;
 pub mod session;
 pub mod users;
 pub mod views;

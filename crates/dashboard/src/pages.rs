@@ -29,6 +29,7 @@ pub fn overview(o: &Overview, user: &User) -> String {
         esc(&o.trustees.join(", ")),
         o.min_group_size
     );
+    out.push_str(&thread_form(""));
     let visible: Vec<&DatasetInfo> = o.datasets.iter().filter(|d| user.sees(&d.name)).collect();
     for (stage, label) in STAGES {
         let ds: Vec<&&DatasetInfo> = visible.iter().filter(|d| d.stage == stage).collect();
@@ -86,6 +87,64 @@ pub fn overview(o: &Overview, user: &User) -> String {
     out
 }
 
+/// The form asking for a product's thread.
+pub fn thread_form(product: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"/thread\" class=\"filter\"><label for=\"product\">\
+         Product thread (product id)</label> <input id=\"product\" name=\"product\" value=\"{}\"> \
+         <button type=\"submit\">Show</button></form>",
+        esc(product)
+    )
+}
+
+/// A product's thread: rows of the datasets the user may see (public columns only) and,
+/// for users who see every dataset, the sealed artifacts (names and hashes, never content).
+pub fn thread(t: &crate::backend::ThreadInfo, user: &User) -> String {
+    let mut out = thread_form(&t.product);
+    let rows: Vec<_> = t.rows.iter().filter(|r| user.sees(&r.0)).collect();
+    out.push_str(&format!(
+        "<table class=\"thread\" id=\"thread\"><caption>{} rows about {} (public columns only)</caption>\
+         <thead><tr><th scope=\"col\">Stage</th><th scope=\"col\">Dataset</th><th scope=\"col\">Source</th>\
+         <th scope=\"col\">Public columns</th></tr></thead><tbody>",
+        rows.len(),
+        esc(&t.product)
+    ));
+    for (dataset, stage, source, public) in rows {
+        let cols = public
+            .iter()
+            .map(|(k, v)| format!("{} = {}", esc(k), esc(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{cols}</td></tr>",
+            esc(stage),
+            esc(dataset),
+            esc(source)
+        ));
+    }
+    out.push_str("</tbody></table>");
+    if user.datasets.iter().any(|d| d == "*") {
+        out.push_str(
+            "<table class=\"artifacts\"><caption>Sealed artifacts (only their source can open them)</caption>\
+             <thead><tr><th scope=\"col\">Stage</th><th scope=\"col\">Source</th><th scope=\"col\">File</th>\
+             <th scope=\"col\">Bytes</th><th scope=\"col\">Sealed hash (blake3)</th><th scope=\"col\">Sealed at</th></tr></thead><tbody>",
+        );
+        for a in &t.artifacts {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&a.stage),
+                esc(&a.source),
+                esc(&a.name),
+                a.size,
+                esc(&a.sealed_hash),
+                esc(&a.sealed_at)
+            ));
+        }
+        out.push_str("</tbody></table>");
+    }
+    out
+}
+
 /// One dataset: its columns and owners.
 pub fn dataset(d: &DatasetInfo) -> String {
     let mut out = format!(
@@ -125,20 +184,31 @@ pub fn dataset(d: &DatasetInfo) -> String {
     out
 }
 
-/// A ready-made view: per part, a chart, the table of its numbers, the CSV link and the
-/// release facts (or the refusal).
+/// A ready-made view: what it shows, its refresh and report buttons, then its parts.
 pub fn view(
     v: &View,
     results: &[(views::Part, Result<Arc<Released>, DashboardError>)],
     csrf: &str,
 ) -> String {
-    let mut out = format!(
-        "<p>{}</p><form method=\"post\" action=\"/views/{}/refresh\">{}\
-         <button type=\"submit\">Release fresh numbers</button></form>",
+    format!(
+        "<p>{}</p><div class=\"actions\"><form method=\"post\" action=\"/views/{id}/refresh\">{csrf}\
+         <button type=\"submit\">Release fresh numbers</button></form>\
+         <form method=\"post\" action=\"/reports\">{csrf}<input type=\"hidden\" name=\"view\" value=\"{id}\">\
+         <button type=\"submit\" id=\"make-report\">Save as report</button></form></div>{}",
         esc(v.about),
-        esc(v.id),
-        html::csrf_field(csrf)
-    );
+        view_parts(v, results),
+        id = esc(v.id),
+        csrf = html::csrf_field(csrf)
+    )
+}
+
+/// Per part of a view: a chart, the table of its numbers, the CSV link and the release
+/// facts (or the refusal). Also the body of a report.
+pub fn view_parts(
+    v: &View,
+    results: &[(views::Part, Result<Arc<Released>, DashboardError>)],
+) -> String {
+    let mut out = String::new();
     for (part, r) in results {
         out.push_str(&format!(
             "<section class=\"part\" aria-labelledby=\"h-{id}\"><h2 id=\"h-{id}\">{}</h2>",
@@ -172,6 +242,53 @@ pub fn view(
         out.push_str("</section>");
     }
     out
+}
+
+/// The list of reports the user may open.
+pub fn reports(
+    list: &[Result<crate::reports::Report, crate::reports::ReportError>],
+    user: &User,
+) -> String {
+    let mut out = String::from(
+        "<p>Reports are saved from a ready-made view (\"Save as report\"): its released numbers, \
+         charts and release facts, sealed at rest under this dashboard's key.</p>\
+         <table class=\"reports\" id=\"reports\"><caption>Reports</caption><thead><tr>\
+         <th scope=\"col\">Report</th><th scope=\"col\">Made</th><th scope=\"col\">By</th>\
+         <th scope=\"col\">Ledger (releases shown)</th></tr></thead><tbody>",
+    );
+    for r in list {
+        match r {
+            Ok(r) if user.sees(&r.dataset) => out.push_str(&format!(
+                "<tr><td><a href=\"/reports/{id}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.title),
+                esc(&utc(r.created_unix)),
+                esc(&r.created_by),
+                esc(&r.ledger.join("; ")),
+                id = esc(&r.id)
+            )),
+            Ok(_) => {}
+            Err(e) => out.push_str(&format!(
+                "<tr><td colspan=\"4\">{}</td></tr>",
+                html::notice("error", "Damaged:", &e.to_string())
+            )),
+        }
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+/// One report: its facts line, then its sealed body.
+pub fn report(r: &crate::reports::Report) -> String {
+    format!(
+        "<p class=\"report-meta\">Made {} by {} from the view <a href=\"/views/{view}\">{view}</a>. \
+         Ledger: {}. Every number below was released by every trustee; nothing else is in a report.</p>\
+         <div class=\"report\" id=\"report\">{}</div>",
+        esc(&utc(r.created_unix)),
+        esc(&r.created_by),
+        esc(&r.ledger.join("; ")),
+        r.html,
+        view = esc(&r.view)
+    )
 }
 
 fn notice_for(e: &DashboardError) -> String {
@@ -300,7 +417,7 @@ pub fn audit(
         }
     };
     out.push_str(&format!(
-        "<section aria-label=\"Checkpoint\"><h2>Latest signed checkpoint</h2><pre id=\"checkpoint\">{}</pre></section>",
+        "<section aria-label=\"Checkpoint\"><h2>Latest signed checkpoint</h2><pre id=\"checkpoint\" tabindex=\"0\">{}</pre></section>",
         esc(checkpoint)
     ));
     out.push_str(&format!(
