@@ -18,6 +18,8 @@
       animation: false,
       title: { text: spec.title, left: "center", textStyle: { fontSize: 14 } },
       legend: { top: 28 },
+      // Drawn on the canvas: an HTML tooltip would need inline styles (CSP style-src 'self').
+      tooltip: { trigger: "axis", renderMode: "richText" },
       grid: { top: 70, left: 60, right: 20, bottom: 40 },
       xAxis: { type: "category", data: spec.categories },
       yAxis: { type: "value", name: spec.unit, nameGap: 12 },

@@ -171,7 +171,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/audit/verify", post(audit_verify))
         .route("/assets/app.js", get(asset_js))
         .route("/assets/app.css", get(asset_css))
-        .route("/assets/vendor/echarts.simple.min.js", get(asset_echarts))
+        .route("/assets/vendor/echarts.common.min.js", get(asset_echarts))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
@@ -985,7 +985,7 @@ async fn audit_verify(
 
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
-const ECHARTS_JS: &str = include_str!("../assets/vendor/echarts/echarts.simple.min.js");
+const ECHARTS_JS: &str = include_str!("../assets/vendor/echarts/echarts.common.min.js");
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
     (

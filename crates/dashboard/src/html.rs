@@ -109,7 +109,7 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
         nav.push_str("</nav>");
     }
     let scripts = if frame.charts {
-        "<script src=\"/assets/vendor/echarts.simple.min.js\" defer></script>\
+        "<script src=\"/assets/vendor/echarts.common.min.js\" defer></script>\
          <script src=\"/assets/app.js\" defer></script>"
     } else {
         "<script src=\"/assets/app.js\" defer></script>"
