@@ -274,7 +274,18 @@ fn check_clean(what: &str, body: &str, own: &str, needles: &[String]) {
 
 /// The crawl: every page, asset and answer, signed in as admin.
 fn crawl(f: &Fixture) -> usize {
+    // (every response below is counted in `checked`)
     let needles = share_needles(&f.dir);
+    // The checks can fail: a marker, a share's bytes, a foreign URL are each caught.
+    for bad in [
+        format!("<td>{}</td>", MARKERS[2]),
+        format!("<pre>{}</pre>", needles[0]),
+        "<img src=\"https://cdn.example.com/x.png\">".to_string(),
+        "<script src=\"//cdn.example.com/x.js\"></script>".to_string(),
+    ] {
+        let caught = std::panic::catch_unwind(|| check_clean("control", &bad, &f.url, &needles));
+        assert!(caught.is_err(), "the crawl's check missed {bad}");
+    }
     let mut http = Http::new(&f.url);
     let login = http.get("/login");
     check_clean("/login", &login.body, &f.url, &needles);
@@ -335,6 +346,20 @@ fn crawl(f: &Fixture) -> usize {
     let r = http.post("/audit/verify", &[("csrf", &csrf)]);
     assert!(r.body.contains("Verified:"), "verify now: {}", r.body);
     check_clean("POST /audit/verify", &r.body, &f.url, &needles);
+    // A report of the OEE view, the list of reports, a product's thread.
+    let r = http.post("/reports", &[("view", "oee"), ("csrf", &csrf)]);
+    let report = r.location.expect("report made");
+    for path in [
+        report.as_str(),
+        "/reports",
+        "/thread?product=M14860",
+        "/thread?product=L47181",
+    ] {
+        let r = http.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        check_clean(&format!("GET {path}"), &r.body, &f.url, &needles);
+        checked += 1;
+    }
     checked + 1
 }
 
@@ -598,8 +623,18 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .click()
         .await
         .expect("refresh");
-    wait_for(&c, "body:not([data-old]) #chart-line[data-drawn]", Duration::from_secs(600)).await;
-    wait_for(&c, "body:not([data-old]) #chart-plant[data-drawn]", Duration::from_secs(60)).await;
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-plant[data-drawn]",
+        Duration::from_secs(60),
+    )
+    .await;
     let oee_first_ms = t.elapsed().as_secs_f64() * 1000.0;
     let painted = |id: &'static str| {
         format!(
@@ -610,7 +645,10 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     };
     for id in ["chart-line", "chart-plant"] {
         let n = c.execute(&painted(id), vec![]).await.expect("canvas");
-        assert!(n.as_u64().unwrap_or(0) > 1000, "{id} drew almost nothing: {n}");
+        assert!(
+            n.as_u64().unwrap_or(0) > 1000,
+            "{id} drew almost nothing: {n}"
+        );
     }
     for part in dtfhe_dashboard::views::OEE.parts {
         let cells = table_cells(&c, &format!("#table-{}", part.id)).await;
@@ -624,7 +662,10 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .text()
         .await
         .expect("text");
-    assert!(facts.contains("plant-a") && facts.contains("plant-b"), "{facts}");
+    assert!(
+        facts.contains("plant-a") && facts.contains("plant-b"),
+        "{facts}"
+    );
     let groups = c
         .find(fantoccini::Locator::Css(".facts .groups"))
         .await
@@ -632,7 +673,10 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .text()
         .await
         .expect("text");
-    assert!(groups.contains("L1: ") && groups.contains(" rows"), "{groups}");
+    assert!(
+        groups.contains("L1: ") && groups.contains(" rows"),
+        "{groups}"
+    );
     shot(&c, "02-oee").await;
 
     // Save as report, open it: the same released numbers, sealed at rest.
@@ -642,27 +686,44 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .click()
         .await
         .expect("make report");
-    wait_for(&c, "#report #chart-line[data-drawn]", Duration::from_secs(600)).await;
+    wait_for(
+        &c,
+        "#report #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
     let report_url = c.current_url().await.expect("url").to_string();
     for part in dtfhe_dashboard::views::OEE.parts {
         let cells = table_cells(&c, &format!("#report #table-{}", part.id)).await;
-        assert_table_matches(part.title, &cells, &reference_of(&f.runs.0, &f.runs.1, part.sql));
+        assert_table_matches(
+            part.title,
+            &cells,
+            &reference_of(&f.runs.0, &f.runs.1, part.sql),
+        );
     }
-    let meta = c.find(fantoccini::Locator::Css(".report-meta")).await.expect("meta").text().await.expect("text");
-    assert!(meta.contains("release ") && meta.contains("delivered in entry"), "{meta}");
+    let meta = c
+        .find(fantoccini::Locator::Css(".report-meta"))
+        .await
+        .expect("meta")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        meta.contains("release ") && meta.contains("delivered in entry"),
+        "{meta}"
+    );
     shot(&c, "03-report").await;
-    let sealed: Vec<PathBuf> = std::fs::read_dir(f.dir.join("dashboard/reports"))
-        .expect("reports dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(sealed.len(), 1, "{sealed:?}");
-    let at_rest = std::fs::read(&sealed[0]).expect("sealed report");
+    let id = report_url.rsplit('/').next().expect("report id");
+    let at_rest =
+        std::fs::read(f.dir.join(format!("dashboard/reports/{id}.report"))).expect("sealed report");
     let first_oee = &table_cells(&c, "#report #table-line").await[0][5];
     assert!(
         !String::from_utf8_lossy(&at_rest).contains(first_oee.as_str()),
         "a released number is stored in clear"
     );
-    c.goto(&format!("{url}/reports")).await.expect("reports list");
+    c.goto(&format!("{url}/reports"))
+        .await
+        .expect("reports list");
     wait_for(&c, "#reports a", Duration::from_secs(10)).await;
     shot(&c, "04-reports").await;
 
@@ -750,12 +811,15 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
             "the viewer's overview names {hidden}"
         );
     }
+    let report_path = report_url.trim_start_matches(url.as_str()).to_string();
+    assert!(report_path.starts_with("/reports/"), "{report_path}");
     for path in [
         "/views/oee",
         "/datasets/production_runs",
         "/views/oee/csv?part=line",
         "/query",
         "/audit",
+        report_path.as_str(),
     ] {
         let (status, body) = fetch(&c, path).await;
         assert_eq!(status, 403, "viewer GET {path}: {body}");

@@ -274,16 +274,16 @@ struct Who {
 
 /// The session of the request, or the sign-in page (an expired or unknown session is sent
 /// there with nothing of the page asked).
-fn who(app: &App, headers: &HeaderMap) -> Result<Who, Response> {
+fn who(app: &App, headers: &HeaderMap) -> Result<Who, Box<Response>> {
     let Some(token) = cookie_value(headers, SESSION_COOKIE) else {
-        return Err(redirect("/login"));
+        return Err(Box::new(redirect("/login")));
     };
     let Some(session) = app.sessions.touch(&token) else {
-        return Err(redirect("/login?expired=1"));
+        return Err(Box::new(redirect("/login?expired=1")));
     };
     let Some(user) = app.user(&session.user) else {
         app.sessions.end(&token);
-        return Err(redirect("/login"));
+        return Err(Box::new(redirect("/login")));
     };
     Ok(Who {
         token,
@@ -293,15 +293,15 @@ fn who(app: &App, headers: &HeaderMap) -> Result<Who, Response> {
 }
 
 /// A POST's CSRF token must be the session's.
-fn check_csrf(w: &Who, given: Option<&str>) -> Result<(), Response> {
+fn check_csrf(w: &Who, given: Option<&str>) -> Result<(), Box<Response>> {
     match given {
         Some(t) if same_token(t, &w.session.csrf) => Ok(()),
-        _ => Err(message_page(
+        _ => Err(Box::new(message_page(
             StatusCode::FORBIDDEN,
             "Refused",
             "The form's CSRF token is missing or wrong; nothing was done. Reload the page and try again.",
             Some(w),
-        )),
+        ))),
     }
 }
 
@@ -469,10 +469,10 @@ async fn logout(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     app.sessions.end(&w.token);
     let mut res = redirect("/login");
@@ -487,7 +487,7 @@ async fn logout(
 async fn overview(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = match app.run(|b| b.overview()).await {
         Ok(o) => pages::overview(&o, &w.user),
@@ -506,7 +506,7 @@ async fn dataset(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Not visible and unknown answer alike: no existence oracle.
     if !w.user.sees(&name) {
@@ -548,7 +548,7 @@ async fn thread(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let product = q.product.unwrap_or_default();
     let product = product.trim().to_string();
@@ -613,7 +613,7 @@ async fn view(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(view) = views::by_id(&id) else {
         return message_page(
@@ -647,7 +647,7 @@ async fn view_csv(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(view) = views::by_id(&id) else {
         return message_page(
@@ -694,10 +694,10 @@ async fn view_refresh(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     let Some(view) = views::by_id(&id) else {
         return message_page(
@@ -722,7 +722,7 @@ async fn view_refresh(
 async fn reports_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !w.user.role.sees_results() {
         return forbidden(&w);
@@ -750,10 +750,10 @@ async fn report_make(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     let Some(view) = views::by_id(&form.view) else {
         return message_page(
@@ -805,7 +805,7 @@ async fn report_page(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !w.user.role.sees_results() {
         return forbidden(&w);
@@ -829,7 +829,7 @@ async fn report_page(
 async fn query_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !w.user.role.runs_queries() {
         return forbidden(&w);
@@ -874,10 +874,10 @@ async fn query_run(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     if !w.user.role.runs_queries() {
         return forbidden(&w);
@@ -904,7 +904,7 @@ async fn query_run(
 async fn query_csv(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !w.user.role.runs_queries() {
         return forbidden(&w);
@@ -934,7 +934,7 @@ async fn audit_page(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !w.user.role.audits() {
         return forbidden(&w);
@@ -969,10 +969,10 @@ async fn audit_verify(
 ) -> Response {
     let w = match who(&app, &headers) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     if !w.user.role.audits() {
         return forbidden(&w);

@@ -150,13 +150,26 @@ pub struct ArtifactInfo {
     pub sealed_at: String,
 }
 
+/// One row of a per-product dataset about a product: public columns only.
+#[derive(Debug, Clone)]
+pub struct ThreadRow {
+    /// Dataset.
+    pub dataset: String,
+    /// Lifecycle stage.
+    pub stage: String,
+    /// Source.
+    pub source: String,
+    /// Public columns (name, value).
+    pub public: Vec<(String, String)>,
+}
+
 /// A product's thread: rows of per-product datasets (public columns only) and artifacts.
 #[derive(Debug, Clone)]
 pub struct ThreadInfo {
     /// The product.
     pub product: String,
-    /// (dataset, stage, source, public columns) per row, in stage order.
-    pub rows: Vec<(String, String, String, Vec<(String, String)>)>,
+    /// Rows in stage order.
+    pub rows: Vec<ThreadRow>,
     /// Sealed artifacts, in stage order.
     pub artifacts: Vec<ArtifactInfo>,
 }
@@ -390,7 +403,12 @@ impl Backend {
                     rows: t
                         .rows
                         .into_iter()
-                        .map(|r| (r.dataset, r.stage, r.source, r.public))
+                        .map(|r| ThreadRow {
+                            dataset: r.dataset,
+                            stage: r.stage,
+                            source: r.source,
+                            public: r.public,
+                        })
                         .collect(),
                     artifacts: t
                         .artifacts
@@ -453,12 +471,12 @@ impl Backend {
     }
 }
 
+/// Approvals (trustee, time), the delivery's time, and its ledger words and entry.
+type LedgerFacts = (Vec<(String, u64)>, u64, Option<(String, u64)>);
+
 /// The latest delivery to `actor` in the ledger: its trustees' approvals (name, time), its
 /// time and its ledger words.
-fn ledger_facts(
-    entries: &[Entry],
-    actor: &str,
-) -> (Vec<(String, u64)>, u64, Option<(String, u64)>) {
+fn ledger_facts(entries: &[Entry], actor: &str) -> LedgerFacts {
     let Some(delivered) = entries
         .iter()
         .rev()

@@ -101,7 +101,7 @@ pub fn thread_form(product: &str) -> String {
 /// for users who see every dataset, the sealed artifacts (names and hashes, never content).
 pub fn thread(t: &crate::backend::ThreadInfo, user: &User) -> String {
     let mut out = thread_form(&t.product);
-    let rows: Vec<_> = t.rows.iter().filter(|r| user.sees(&r.0)).collect();
+    let rows: Vec<_> = t.rows.iter().filter(|r| user.sees(&r.dataset)).collect();
     out.push_str(&format!(
         "<table class=\"thread\" id=\"thread\"><caption>{} rows about {} (public columns only)</caption>\
          <thead><tr><th scope=\"col\">Stage</th><th scope=\"col\">Dataset</th><th scope=\"col\">Source</th>\
@@ -109,17 +109,18 @@ pub fn thread(t: &crate::backend::ThreadInfo, user: &User) -> String {
         rows.len(),
         esc(&t.product)
     ));
-    for (dataset, stage, source, public) in rows {
-        let cols = public
+    for r in rows {
+        let cols = r
+            .public
             .iter()
             .map(|(k, v)| format!("{} = {}", esc(k), esc(v)))
             .collect::<Vec<_>>()
             .join(", ");
         out.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{cols}</td></tr>",
-            esc(stage),
-            esc(dataset),
-            esc(source)
+            esc(&r.stage),
+            esc(&r.dataset),
+            esc(&r.source)
         ));
     }
     out.push_str("</tbody></table>");
