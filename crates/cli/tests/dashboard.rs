@@ -283,7 +283,10 @@ fn crawl(f: &Fixture) -> usize {
         "<img src=\"https://cdn.example.com/x.png\">".to_string(),
         "<script src=\"//cdn.example.com/x.js\"></script>".to_string(),
     ] {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
         let caught = std::panic::catch_unwind(|| check_clean("control", &bad, &f.url, &needles));
+        std::panic::set_hook(hook);
         assert!(caught.is_err(), "the crawl's check missed {bad}");
     }
     let mut http = Http::new(&f.url);
@@ -530,6 +533,7 @@ async fn fetch(c: &fantoccini::Client, path: &str) -> (u64, String) {
 struct Timing {
     oee_first_ms: f64,
     oee_cached_ms: f64,
+    live_ms: f64,
 }
 
 async fn browser(f: &Fixture, driver: &Path) -> Timing {
@@ -727,6 +731,64 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     wait_for(&c, "#reports a", Duration::from_secs(10)).await;
     shot(&c, "04-reports").await;
 
+    // Live: a source appends production runs while the view is open; the page reloads by
+    // itself and shows numbers released again over every row (or, were the trustees to
+    // refuse, the refusal).
+    c.goto(&format!("{url}/views/oee")).await.expect("oee");
+    wait_for(&c, "#live", Duration::from_secs(600)).await;
+    wait_for(&c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
+    c.execute("document.body.setAttribute('data-old', '1');", vec![])
+        .await
+        .expect("mark page");
+    let extra = dtfhe_agent::mes::production_runs(60, 99);
+    let new_rows = reference::plain_rows(extra.as_bytes(), &f.runs.0, "plant-a").expect("plain");
+    // Every line gets at least k = 5 new runs, so the difference of two releases exposes no
+    // set of fewer than k rows and the trustees' audit lets the new release through.
+    for line in ["L1", "L2", "L3", "L4"] {
+        let n = new_rows
+            .iter()
+            .filter(|r| r.get("line") == Some(&dtfhe_model::Value::Text(line.into())))
+            .count();
+        assert!(n >= 5, "seed 99 gives line {line} only {n} new runs");
+    }
+    let extra_path = f.root.join("plant-a-runs-2.csv");
+    std::fs::write(&extra_path, &extra).expect("write runs");
+    let t = Instant::now();
+    ok([
+        "ingest",
+        "--dir",
+        f.dir.to_str().expect("path"),
+        "--schema",
+        repo()
+            .join("schemas/production_runs.toml")
+            .to_str()
+            .expect("path"),
+        "--csv",
+        extra_path.to_str().expect("path"),
+        "--source",
+        "plant-a",
+    ]);
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-plant[data-drawn]",
+        Duration::from_secs(60),
+    )
+    .await;
+    let live_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let mut all = f.runs.1.clone();
+    all.extend(new_rows);
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let cells = table_cells(&c, &format!("#table-{}", part.id)).await;
+        assert_table_matches(part.title, &cells, &reference_of(&f.runs.0, &all, part.sql));
+    }
+    shot(&c, "05-live").await;
+
     // The query editor: a released query, checked against the plaintext answer.
     let sql = "SELECT type, COUNT(*) AS n, AVG(torque) AS mean_torque, SUM(failure) AS failures \
                FROM ai4i GROUP BY type ORDER BY type";
@@ -745,7 +807,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     wait_for(&c, ".notice.ok", Duration::from_secs(600)).await;
     let cells = table_cells(&c, "#query-result").await;
     assert_table_matches(sql, &cells, &reference_of(&f.ai4i.0, &f.ai4i.1, sql));
-    shot(&c, "05-query").await;
+    shot(&c, "06-query").await;
 
     // A refused query shows its reason.
     c.goto(&format!("{url}/query")).await.expect("query page");
@@ -773,7 +835,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .find(fantoccini::Locator::Css("#query-result"))
         .await
         .is_err());
-    shot(&c, "06-refused").await;
+    shot(&c, "07-refused").await;
 
     // Audit: verify now.
     c.goto(&format!("{url}/audit")).await.expect("audit");
@@ -792,7 +854,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         "{verified}"
     );
     assert!(c.source().await.expect("src").contains("result_delivered"));
-    shot(&c, "07-audit").await;
+    shot(&c, "08-audit").await;
 
     // Sign out; the viewer may see ai4i only.
     c.find(fantoccini::Locator::Css(".signout button"))
@@ -840,13 +902,14 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         .expect("text");
     assert!(forbidden.contains("may not"), "{forbidden}");
     assert!(c.find(fantoccini::Locator::Css("canvas")).await.is_err());
-    shot(&c, "08-viewer-forbidden").await;
+    shot(&c, "09-viewer-forbidden").await;
 
     c.close().await.expect("close");
     guard.session = None;
     Timing {
         oee_first_ms,
         oee_cached_ms,
+        live_ms,
     }
 }
 
@@ -880,6 +943,10 @@ fn dashboard_crawl_and_browser() {
     eprintln!(
         "OEE view opened to chart drawn: {:.0} ms with a fresh release of its 2 queries, {:.0} ms with released numbers cached",
         timing.oee_first_ms, timing.oee_cached_ms
+    );
+    eprintln!(
+        "live OEE view: {:.0} ms from `dtfhe ingest` starting to the new numbers drawn",
+        timing.live_ms
     );
     eprintln!("screenshots: {}", screenshots_dir().display());
     drop(f.dashboard);

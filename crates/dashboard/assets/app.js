@@ -28,9 +28,21 @@
       })
     });
   }
+  // A live view: reload when the server says the view's dataset has new chunks.
+  function live() {
+    var el = document.querySelector("[data-live-src]");
+    if (!el || typeof window.EventSource === "undefined") { return; }
+    var source = new EventSource(el.getAttribute("data-live-src"));
+    source.addEventListener("changed", function () {
+      source.close();
+      el.textContent = "New chunks arrived: releasing fresh numbers…";
+      window.location.reload();
+    });
+  }
   function start() {
     var charts = document.querySelectorAll(".chart[data-spec]");
     for (var i = 0; i < charts.length; i++) { draw(charts[i]); }
+    live();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

@@ -45,6 +45,8 @@ pub struct Options {
     pub limit_per_addr: usize,
     /// The sign-in failure window.
     pub limit_window: Duration,
+    /// How often a live view looks for new chunks.
+    pub live_poll: Duration,
 }
 
 impl Options {
@@ -58,6 +60,7 @@ impl Options {
             limit_per_user: 5,
             limit_per_addr: 20,
             limit_window: Duration::from_secs(15 * 60),
+            live_poll: Duration::from_secs(2),
         }
     }
 }
@@ -72,8 +75,11 @@ pub struct App {
     secure: bool,
     /// One deployment call at a time (the embedded store has one writer; FHE work is heavy).
     work: tokio::sync::Mutex<()>,
-    /// Released results of the ready-made views, by SQL, until refreshed.
-    cache: Mutex<HashMap<String, Arc<Released>>>,
+    /// Released results of the ready-made views, by SQL, with the dataset's chunk count at
+    /// release: a new chunk makes them stale (released again, or the refusal shown).
+    cache: Mutex<HashMap<String, (Arc<Released>, u64)>>,
+    /// How often a live view's event stream looks for new chunks.
+    live_poll: Duration,
     /// Sealed reports.
     reports: crate::reports::Reports,
 }
@@ -101,6 +107,7 @@ impl App {
             secure: opts.secure_cookies,
             work: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
+            live_poll: opts.live_poll,
             reports,
         })
     }
@@ -163,6 +170,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/views/{id}", get(view))
         .route("/views/{id}/csv", get(view_csv))
         .route("/views/{id}/refresh", post(view_refresh))
+        .route("/views/{id}/events", get(view_events))
         .route("/reports", get(reports_page).post(report_make))
         .route("/reports/{id}", get(report_page))
         .route("/query", get(query_page).post(query_run))
@@ -567,39 +575,101 @@ async fn thread(
     )
 }
 
-/// The released results of a view's parts (cached until refreshed).
+/// The released results of a view's parts: cached while the dataset has no new chunk and
+/// until refreshed; otherwise released again (a refusal is shown as such, never the older
+/// numbers as if fresh).
 async fn view_results(
     app: &Shared,
     view: &'static views::View,
 ) -> Vec<(views::Part, Result<Arc<Released>, DashboardError>)> {
+    let dataset = view.dataset;
+    let chunks = app.run(move |b| b.chunk_count(dataset)).await;
     let mut out = Vec::new();
     for part in view.parts {
+        let chunks = match &chunks {
+            Ok(n) => *n,
+            Err(e) => {
+                out.push((*part, Err(DashboardError::Deployment(e.to_string()))));
+                continue;
+            }
+        };
         let cached = app
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(part.sql)
-            .cloned();
+            .filter(|(_, at)| *at == chunks)
+            .map(|(r, _)| Arc::clone(r));
         let r = match cached {
             Some(r) => Ok(r),
             None => {
                 let sql = part.sql;
-                match app.run(move |b| b.query(sql)).await {
+                let fresh = app.run(move |b| b.query(sql)).await.map(Arc::new);
+                let mut cache = app.cache.lock().unwrap_or_else(|p| p.into_inner());
+                match &fresh {
                     Ok(r) => {
-                        let r = Arc::new(r);
-                        app.cache
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(part.sql.to_string(), Arc::clone(&r));
-                        Ok(r)
+                        cache.insert(part.sql.to_string(), (Arc::clone(r), chunks));
                     }
-                    Err(e) => Err(e),
+                    Err(_) => {
+                        cache.remove(part.sql);
+                    }
                 }
+                fresh
             }
         };
         out.push((*part, r));
     }
     out
+}
+
+/// A live view's event stream: `changed` (with the new chunk count) whenever the view's
+/// dataset has another number of chunks than when the stream began; ends with the session.
+async fn view_events(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let w = match who(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let Some(view) = views::by_id(&id) else {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such view.",
+            Some(&w),
+        );
+    };
+    if !view_allowed(&w, view) {
+        return forbidden(&w);
+    }
+    let dataset = view.dataset;
+    let start = app.run(move |b| b.chunk_count(dataset)).await.ok();
+    let stream = futures_util::stream::unfold(
+        (app, w.token, start),
+        move |(app, token, last)| async move {
+            loop {
+                tokio::time::sleep(app.live_poll).await;
+                if !app.sessions.alive(&token) {
+                    return None;
+                }
+                let now = app.run(move |b| b.chunk_count(dataset)).await.ok();
+                if now.is_some() && now != last {
+                    let data = now.map_or_else(String::new, |n| n.to_string());
+                    let event = Event::default().event("changed").data(data);
+                    return Some((
+                        Ok::<Event, std::convert::Infallible>(event),
+                        (app, token, now),
+                    ));
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 fn view_allowed(w: &Who, view: &views::View) -> bool {

@@ -392,6 +392,24 @@ impl Backend {
         }
     }
 
+    /// Chunks stored for `dataset` (what a live view watches: a new chunk means new rows).
+    pub fn chunk_count(&self, dataset: &str) -> Result<u64, DashboardError> {
+        let chunks = match self {
+            Backend::Embedded { dir } => dir
+                .open_store_read_only()
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .chunks(dataset)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+            Backend::Networked {
+                server, identity, ..
+            } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .chunks(dataset)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+        };
+        Ok(chunks.len() as u64)
+    }
+
     /// A product's thread across stages (`dtfhe thread show`; embedded only).
     pub fn thread(&self, product: &str) -> Result<ThreadInfo, DashboardError> {
         match self {

@@ -195,7 +195,9 @@ pub fn view(
         "<p>{}</p><div class=\"actions\"><form method=\"post\" action=\"/views/{id}/refresh\">{csrf}\
          <button type=\"submit\">Release fresh numbers</button></form>\
          <form method=\"post\" action=\"/reports\">{csrf}<input type=\"hidden\" name=\"view\" value=\"{id}\">\
-         <button type=\"submit\" id=\"make-report\">Save as report</button></form></div>{}",
+         <button type=\"submit\" id=\"make-report\">Save as report</button></form></div>\
+         <p class=\"live\" id=\"live\" data-live-src=\"/views/{id}/events\" role=\"status\">Live: \
+         this page reloads when new chunks arrive; numbers are released again, or the refusal is shown.</p>{}",
         esc(v.about),
         view_parts(v, results),
         id = esc(v.id),

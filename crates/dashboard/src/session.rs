@@ -117,6 +117,14 @@ impl Sessions {
         }
     }
 
+    /// Whether the session of `token` is live, without moving its deadline (a background
+    /// event stream must not keep an idle session alive).
+    pub fn alive(&self, token: &str) -> bool {
+        self.lock()
+            .get(&key(token))
+            .is_some_and(|s| s.expires > Instant::now())
+    }
+
     /// Keep `last` as the session's latest result.
     pub fn set_last(&self, token: &str, last: Arc<crate::backend::Released>) {
         if let Some(s) = self.lock().get_mut(&key(token)) {

@@ -72,21 +72,7 @@ fn dashboard(name: &str, tune: impl FnOnce(&mut Options)) -> (String, PathBuf) {
     );
     tune(&mut opts);
     let app = Arc::new(App::new(opts).unwrap());
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            app::serve(app, listener).await.unwrap();
-        });
-    });
-    (format!("http://{addr}"), state)
+    (serve(app), state)
 }
 
 fn ledger_len() -> usize {
@@ -348,4 +334,127 @@ fn another_roles_urls_and_hidden_datasets_are_refused() {
     let editor = ana.get("/query");
     assert!(editor.body.contains("ai4i") && !editor.body.contains("production_runs"));
     assert_eq!(hidden_csrf(&editor.body), csrf);
+}
+
+/// A hostile (or merely unlucky) refresh: new rows arrive that would let anyone subtract
+/// the earlier release from the new one and learn the total of fewer than k rows. The
+/// trustees refuse the new release, and the view shows the refusal, not the earlier numbers
+/// as if they were fresh.
+#[test]
+fn a_refresh_the_trustees_refuse_shows_the_refusal_not_old_numbers() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_refresh");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join("deployment");
+    ops::init(&ops::InitOptions::new(
+        DeploymentDir::sqlite(&dir),
+        &["t1", "t2"],
+        "bfv-8192",
+    ))
+    .unwrap();
+    let schema = dtfhe_testkit::data::repo().join("schemas/production_runs.toml");
+    let ingest = |name: &str, csv: String| {
+        let path = root.join(name);
+        std::fs::write(&path, csv).unwrap();
+        ops::ingest(&ops::IngestOptions {
+            dir: DeploymentDir::sqlite(&dir),
+            schema: schema.clone(),
+            csv: path,
+            source: "plant-a".into(),
+            progress: false,
+        })
+        .unwrap();
+    };
+    ingest("runs.csv", dtfhe_agent::mes::production_runs(40, 11));
+    let state = root.join("state");
+    Users::load(&state)
+        .unwrap()
+        .add("admin", Role::Admin, &["*".into()], PW, false)
+        .unwrap();
+    let app = Arc::new(
+        App::new(Options::new(
+            Backend::Embedded {
+                dir: DeploymentDir::sqlite(&dir),
+            },
+            state,
+        ))
+        .unwrap(),
+    );
+    let url = serve(app);
+    let mut http = Http::new(&url);
+    http.sign_in("admin", PW);
+    let before = http.get("/views/oee");
+    assert!(
+        before.body.contains("id=\"table-plant\""),
+        "{}",
+        before.body
+    );
+    let plant_row = before
+        .body
+        .split("id=\"table-plant\"")
+        .nth(1)
+        .and_then(|t| t.split("<tbody>").nth(1))
+        .and_then(|t| t.split("</tr>").next())
+        .unwrap()
+        .to_string();
+    // Three more runs: the plant's new release would differ from the last one by 3 < k rows.
+    let extra: String = dtfhe_agent::mes::production_runs(3, 12)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                // Fresh run ids (identifiers), after the first file's.
+                let rest = l.split_once(',').unwrap().1;
+                format!("{},{rest}\n", 1000 + i)
+            }
+        })
+        .collect();
+    ingest("more.csv", extra);
+    let after = http.get("/views/oee");
+    assert_eq!(after.status, 200);
+    let plant = after.body.split("id=\"h-plant\"").nth(1).unwrap();
+    assert!(
+        plant.contains("notice refused") && plant.contains("fewer than k"),
+        "no refusal: {plant}"
+    );
+    assert!(
+        !plant.contains("id=\"table-plant\""),
+        "old numbers shown: {plant}"
+    );
+    // The released OEE and scrap of the plant (long decimals; the plant and run count cells
+    // are skipped, their short text could appear anywhere).
+    let numbers: Vec<&str> = plant_row
+        .split("<td")
+        .skip(3)
+        .map(|cell| cell.split('>').nth(1).unwrap().split('<').next().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 2, "{plant_row}");
+    for number in numbers {
+        assert!(number.len() > 6, "{number}");
+        assert!(
+            !after.body.contains(number),
+            "the earlier number {number} is still shown"
+        );
+    }
+}
+
+/// Serves `app` on a loopback port in a thread of its own; returns its URL.
+fn serve(app: Arc<App>) -> String {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            app::serve(app, listener).await.unwrap();
+        });
+    });
+    format!("http://{addr}")
 }

@@ -165,10 +165,11 @@ pub fn hidden_csrf(html: &str) -> String {
     rest[..rest.find('"').expect("end of the csrf value")].to_string()
 }
 
-/// Every `href`, `src` and `action` of a page (entities `&amp;` decoded).
+/// Every `href`, `src` and `action` attribute of a page (entities `&amp;` decoded); not
+/// `data-*-src` and the like, which are not links.
 pub fn links(html: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for attr in ["href=\"", "src=\"", "action=\""] {
+    for attr in [" href=\"", " src=\"", " action=\""] {
         let mut rest = html;
         while let Some(at) = rest.find(attr) {
             rest = &rest[at + attr.len()..];
