@@ -82,7 +82,12 @@ pub struct App {
     live_poll: Duration,
     /// Sealed reports.
     reports: crate::reports::Reports,
+    /// One-time sign-in links (`dtfhe demo --serve`): token hash → (user, deadline).
+    once: Mutex<HashMap<[u8; 32], (String, std::time::Instant)>>,
 }
+
+/// How long a one-time sign-in link stays valid.
+pub const ONE_TIME_LINK_TTL: Duration = Duration::from_secs(15 * 60);
 
 type Shared = Arc<App>;
 
@@ -109,6 +114,7 @@ impl App {
             cache: Mutex::new(HashMap::new()),
             live_poll: opts.live_poll,
             reports,
+            once: Mutex::new(HashMap::new()),
         })
     }
 
@@ -125,6 +131,21 @@ impl App {
         {
             let _ = std::io::Write::write_all(&mut f, text.as_bytes());
         }
+    }
+
+    /// A one-time sign-in path for `user` (`/login/once/<token>`), valid for
+    /// [`ONE_TIME_LINK_TTL`] and for one sign-in only, as notebook servers print one: for
+    /// `dtfhe demo --serve`. Only the token's hash is kept.
+    pub fn one_time_link(&self, user: &str, ttl: Duration) -> Result<String, DashboardError> {
+        if self.user(user).is_none() {
+            return Err(DashboardError::Usage(format!("no dashboard user `{user}`")));
+        }
+        let t = token();
+        self.once.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            *blake3::hash(t.as_bytes()).as_bytes(),
+            (user.to_string(), std::time::Instant::now() + ttl),
+        );
+        Ok(format!("/login/once/{t}"))
     }
 
     fn user(&self, name: &str) -> Option<User> {
@@ -164,6 +185,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/login/once/{token}", get(login_once))
         .route("/", get(overview))
         .route("/datasets/{name}", get(dataset))
         .route("/thread", get(thread))
@@ -460,6 +482,41 @@ async fn login(
                 StatusCode::UNAUTHORIZED,
                 "error",
                 "Wrong user name or password.",
+            )
+        }
+    }
+}
+
+/// A one-time sign-in link: a session for its user, once; used, expired or unknown links
+/// are refused alike.
+async fn login_once(
+    State(app): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(t): UrlPath<String>,
+) -> Response {
+    let ip = addr.ip().to_string();
+    let taken = app
+        .once
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(blake3::hash(t.as_bytes()).as_bytes());
+    match taken {
+        Some((name, deadline)) if deadline > std::time::Instant::now() => {
+            app.log(&format!("signin_ok_once\tuser={name}\taddr={ip}"));
+            let session = app.sessions.create(&name);
+            let mut res = redirect("/");
+            if let Ok(v) = HeaderValue::from_str(&app.cookie(SESSION_COOKIE, &session, None)) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
+        _ => {
+            app.log(&format!("signin_once_refused\taddr={ip}"));
+            message_page(
+                StatusCode::FORBIDDEN,
+                "Sign-in link refused",
+                "This sign-in link was used already, has expired or is not one; sign in with a user name and password.",
+                None,
             )
         }
     }

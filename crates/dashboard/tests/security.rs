@@ -458,3 +458,56 @@ fn serve(app: Arc<App>) -> String {
     });
     format!("http://{addr}")
 }
+
+/// `dtfhe demo --serve`'s one-time sign-in link: one session, once; a second use, a wrong
+/// token and an expired link are refused and give no session.
+#[test]
+fn a_one_time_link_signs_in_once() {
+    let dir = deployment();
+    let state = dir.parent().unwrap().join("state-once");
+    let _ = std::fs::remove_dir_all(&state);
+    Users::load(&state)
+        .unwrap()
+        .add("demo", Role::Admin, &["*".into()], PW, false)
+        .unwrap();
+    let app = Arc::new(
+        App::new(Options::new(
+            Backend::Embedded {
+                dir: DeploymentDir::sqlite(dir),
+            },
+            state.clone(),
+        ))
+        .unwrap(),
+    );
+    assert!(app
+        .one_time_link("nobody", Duration::from_secs(60))
+        .is_err());
+    let link = app.one_time_link("demo", Duration::from_secs(60)).unwrap();
+    let expired = app.one_time_link("demo", Duration::from_millis(1)).unwrap();
+    let url = serve(app);
+    let mut first = Http::new(&url);
+    let r = first.get(&link);
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/")));
+    assert_eq!(first.get("/").status, 200, "the link gave no session");
+    for (what, path) in [
+        ("a second use", link.clone()),
+        ("an expired link", expired),
+        ("a wrong token", format!("/login/once/{}", "ab".repeat(32))),
+        ("no token", "/login/once/".to_string()),
+    ] {
+        let mut other = Http::new(&url);
+        let r = other.get(&path);
+        assert!(r.status == 403 || r.status == 404, "{what}: {}", r.status);
+        assert!(
+            other.cookie("dtfhe_session").is_none(),
+            "{what} gave a session"
+        );
+        assert_eq!(other.get("/").status, 303, "{what}");
+    }
+    let log = std::fs::read_to_string(state.join("auth.log")).unwrap();
+    assert!(log.contains("signin_ok_once\tuser=demo"), "{log}");
+    assert!(
+        !log.contains(link.trim_start_matches("/login/once/")),
+        "the token was logged"
+    );
+}

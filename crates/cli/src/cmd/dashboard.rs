@@ -136,18 +136,29 @@ pub(crate) fn run(a: DashboardArgs, store: &dtfhe_store::StoreLocation) -> Resul
     );
     opts.secure_cookies = s.secure_cookies;
     let app = Arc::new(App::new(opts)?);
+    serve(app, s.listen, |_, _| Ok(()))
+}
+
+/// Serves `app` on `listen` until the process ends; prints the URL, then calls `ready` with
+/// the app and the bound address (e.g. to print a one-time sign-in link).
+pub(crate) fn serve(
+    app: Arc<App>,
+    listen: std::net::SocketAddr,
+    ready: impl FnOnce(&App, std::net::SocketAddr) -> Result<(), CliError>,
+) -> Result<(), CliError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::io(Path::new("tokio runtime"), e))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(s.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| CliError::io(Path::new(&s.listen.to_string()), e))?;
+            .map_err(|e| CliError::io(Path::new(&listen.to_string()), e))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| CliError::io(Path::new(&s.listen.to_string()), e))?;
+            .map_err(|e| CliError::io(Path::new(&listen.to_string()), e))?;
         println!("dashboard: serving http://{addr}/");
+        ready(&app, addr)?;
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         dtfhe_dashboard::app::serve(app, listener)
