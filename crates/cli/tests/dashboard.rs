@@ -853,7 +853,12 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         verified.contains("verified") && verified.ends_with("OK"),
         "{verified}"
     );
-    assert!(c.source().await.expect("src").contains("result_delivered"));
+    let audit_page = c.source().await.expect("src");
+    assert!(audit_page.contains("result_delivered"));
+    assert!(
+        audit_page.contains("<td>dashboard.admin</td>"),
+        "the ledger does not name the dashboard user who asked"
+    );
     shot(&c, "08-audit").await;
 
     // Sign out; the viewer may see ai4i only.

@@ -638,7 +638,9 @@ async fn thread(
 async fn view_results(
     app: &Shared,
     view: &'static views::View,
+    user: &User,
 ) -> Vec<(views::Part, Result<Arc<Released>, DashboardError>)> {
+    let actor = actor(user);
     let dataset = view.dataset;
     let chunks = app.run(move |b| b.chunk_count(dataset)).await;
     let mut out = Vec::new();
@@ -661,7 +663,8 @@ async fn view_results(
             Some(r) => Ok(r),
             None => {
                 let sql = part.sql;
-                let fresh = app.run(move |b| b.query(sql)).await.map(Arc::new);
+                let actor = actor.clone();
+                let fresh = app.run(move |b| b.query(sql, &actor)).await.map(Arc::new);
                 let mut cache = app.cache.lock().unwrap_or_else(|p| p.into_inner());
                 match &fresh {
                     Ok(r) => {
@@ -729,6 +732,11 @@ async fn view_events(
         .into_response()
 }
 
+/// The ledger's name for a dashboard user's queries.
+fn actor(user: &User) -> String {
+    format!("dashboard.{}", user.name)
+}
+
 fn view_allowed(w: &Who, view: &views::View) -> bool {
     w.user.role.sees_results() && w.user.sees(view.dataset)
 }
@@ -753,7 +761,7 @@ async fn view(
     if !view_allowed(&w, view) {
         return forbidden(&w);
     }
-    let results = view_results(&app, view).await;
+    let results = view_results(&app, view, &w.user).await;
     let body = pages::view(view, &results, &w.session.csrf);
     html_response(
         StatusCode::OK,
@@ -795,7 +803,7 @@ async fn view_csv(
             Some(&w),
         );
     };
-    let results = view_results(&app, view).await;
+    let results = view_results(&app, view, &w.user).await;
     match results.into_iter().find(|(p, _)| p.id == part.id) {
         Some((_, Ok(r))) => csv_response(&format!("{}-{}", view.id, part.id), r.result.to_csv()),
         Some((_, Err(e))) => message_page(
@@ -893,7 +901,7 @@ async fn report_make(
     if !view_allowed(&w, view) {
         return forbidden(&w);
     }
-    let results = view_results(&app, view).await;
+    let results = view_results(&app, view, &w.user).await;
     let ledger = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
@@ -1015,7 +1023,8 @@ async fn query_run(
         Err(e) => Err(e),
         Ok(()) => {
             let s = sql.clone();
-            app.run(move |b| b.query(&s)).await.map(Arc::new)
+            let actor = actor(&w.user);
+            app.run(move |b| b.query(&s, &actor)).await.map(Arc::new)
         }
     };
     if let Ok(r) = &outcome {

@@ -319,10 +319,13 @@ impl Backend {
 
     /// Run `sql` through the release pipeline: computed on ciphertexts, reviewed by every
     /// trustee, combined here. A refusal is [`DashboardError::Refused`] with its reason.
-    pub fn query(&self, sql: &str) -> Result<Released, DashboardError> {
+    /// Embedded, the ledger records `actor` as the asker (the platform records the analyst's
+    /// identity in a networked deployment).
+    pub fn query(&self, sql: &str, actor: &str) -> Result<Released, DashboardError> {
         match self {
             Backend::Embedded { dir } => {
-                let report = ops::query(dir.clone(), sql).map_err(DashboardError::from_embedded)?;
+                let report = ops::query_as(dir.clone(), sql, None, actor)
+                    .map_err(DashboardError::from_embedded)?;
                 let store = dir
                     .open_store_read_only()
                     .map_err(|e| DashboardError::Deployment(e.to_string()))?;
@@ -332,7 +335,7 @@ impl Backend {
                 let entries = store
                     .entries()
                     .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let (approvals, released_unix, ledger) = ledger_facts(&entries, &audit::actor());
+                let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
                 Ok(Released {
                     sql: sql.to_string(),
                     facts: ReleaseFacts {

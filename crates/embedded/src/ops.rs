@@ -460,9 +460,21 @@ pub fn query_with(
     sql: &str,
     epsilon: Option<f64>,
 ) -> Result<QueryReport, EmbeddedError> {
+    query_as(dir, sql, epsilon, &audit::actor())
+}
+
+/// [`query_with`] on behalf of `actor`, the name the ledger records for the query, its
+/// release request and the delivery (the dashboard passes `dashboard.<user>`, so an auditor
+/// sees which signed-in user asked).
+pub fn query_as(
+    dir: impl Into<DeploymentDir>,
+    sql: &str,
+    epsilon: Option<f64>,
+    actor: &str,
+) -> Result<QueryReport, EmbeddedError> {
     let dir = &dir.into();
     let mut d = open(dir)?;
-    let actor = audit::actor();
+    let actor = actor.to_string();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let detail = query_detail(sql, epsilon);
