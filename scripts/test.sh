@@ -23,6 +23,18 @@ elif [ "${CI:-}" = "true" ]; then
 else
     echo "WARNING: no PostgreSQL server: the PostgreSQL half of the store and audit tests is SKIPPED" >&2
 fi
+echo "==> Chromium (the dashboard's browser tests)"
+if [ -n "${DTFHE_CHROMEDRIVER:-}" ]; then
+    echo "using DTFHE_CHROMEDRIVER from the environment"
+elif driver="$(scripts/ensure-chromium.sh)"; then
+    export DTFHE_CHROMEDRIVER="$driver"
+    echo "DTFHE_CHROMEDRIVER=$driver"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: no chromium/chromedriver (scripts/ensure-chromium.sh failed); under CI the browser tests must run" >&2
+    exit 1
+else
+    echo "WARNING: no chromium/chromedriver: the dashboard's browser test is SKIPPED" >&2
+fi
 echo "==> cargo test"
 cargo test --workspace
 echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"

@@ -187,6 +187,11 @@ pub fn finish(
     }
     let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
     let release_seconds = release_started.elapsed().as_secs_f64();
+    let group_rows = selection
+        .groups
+        .iter()
+        .map(|g| (g.state.key().to_vec(), g.state.rows()))
+        .collect();
     let result = finalize_all(
         &query,
         &query.schema,
@@ -198,6 +203,7 @@ pub fn finish(
         release_seconds,
         released_ciphertexts: cts.len(),
         epsilon,
+        group_rows,
     })
 }
 

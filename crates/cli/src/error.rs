@@ -44,6 +44,9 @@ pub enum CliError {
     /// A networked query or remote audit failed (its message unchanged).
     #[error(transparent)]
     Analyst(Box<dtfhe_analyst::AnalystError>),
+    /// The dashboard failed (its message unchanged).
+    #[error(transparent)]
+    Dashboard(Box<dtfhe_dashboard::DashboardError>),
     /// A benchmark failed (its message unchanged).
     #[error(transparent)]
     Bench(Box<dtfhe_bench::BenchError>),
@@ -73,6 +76,7 @@ impl CliError {
             CliError::Embedded(e) => e.exit_kind(),
             CliError::Analyst(e) => e.exit_kind(),
             CliError::Bench(e) => e.exit_kind(),
+            CliError::Dashboard(e) => e.exit_kind(),
         }
     }
 
@@ -116,6 +120,12 @@ impl From<dtfhe_embedded::EmbeddedError> for CliError {
 impl From<dtfhe_analyst::AnalystError> for CliError {
     fn from(e: dtfhe_analyst::AnalystError) -> Self {
         CliError::Analyst(Box::new(e))
+    }
+}
+
+impl From<dtfhe_dashboard::DashboardError> for CliError {
+    fn from(e: dtfhe_dashboard::DashboardError) -> Self {
+        CliError::Dashboard(Box::new(e))
     }
 }
 

@@ -6,9 +6,9 @@ mod cmd;
 use clap::{Parser, Subcommand};
 use cmd::{
     admin::AdminArgs, agent::AgentArgs, artifact::ArtifactArgs, audit::AuditArgs, bench::BenchArgs,
-    demo::DemoArgs, features::FeaturesArgs, generate::GenerateArgs, identity::IdentityArgs,
-    ingest::IngestArgs, init::InitArgs, model::ModelArgs, query::QueryArgs, serve::ServeArgs,
-    thread::ThreadArgs, trustee::TrusteeArgs,
+    dashboard::DashboardArgs, demo::DemoArgs, features::FeaturesArgs, generate::GenerateArgs,
+    identity::IdentityArgs, ingest::IngestArgs, init::InitArgs, model::ModelArgs, query::QueryArgs,
+    serve::ServeArgs, thread::ThreadArgs, trustee::TrusteeArgs,
 };
 use dtfhe_cli::CliError;
 use std::process::ExitCode;
@@ -206,6 +206,19 @@ uploads its spool, and a half-uploaded file resumes where it stopped; the platfo
 new *.csv once (finished files are recorded by hash in the spool)."
     )]
     Agent(AgentArgs),
+    /// Serve the analyst organisation's web dashboard (users, roles, released views, audit).
+    #[command(
+        long_about = "Serve the analyst organisation's own web dashboard: local users \
+(Argon2id password hashes, roles viewer / analyst / auditor / admin, per-dataset visibility) \
+see the thread overview, ready-made views with charts (OEE and scrap), a query editor and the \
+audit view, every released number next to its release facts (trustees, time, group sizes, \
+disclosure mode). It is not a page of the platform: with --dir it plays every trustee of an \
+embedded deployment; with --server --identity it queries as that analyst and opens the \
+trustees' sealed shares in this process.\n\nFirst create an admin: `dtfhe dashboard add-user \
+--state S --name NAME --role admin` (password on stdin). Then: `dtfhe dashboard --dir D \
+--state S --listen 127.0.0.1:8780`."
+    )]
+    Dashboard(DashboardArgs),
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -221,6 +234,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Identity(a) => cmd::identity::run(a),
         Command::Admin(a) => cmd::admin::run(a),
         Command::Agent(a) => cmd::agent::run(a),
+        Command::Dashboard(a) => cmd::dashboard::run(a, &store),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Model(a) => cmd::model::run(a, &store),

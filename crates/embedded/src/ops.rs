@@ -460,9 +460,21 @@ pub fn query_with(
     sql: &str,
     epsilon: Option<f64>,
 ) -> Result<QueryReport, EmbeddedError> {
+    query_as(dir, sql, epsilon, &audit::actor())
+}
+
+/// [`query_with`] on behalf of `actor`, the name the ledger records for the query, its
+/// release request and the delivery (the dashboard passes `dashboard.<user>`, so an auditor
+/// sees which signed-in user asked).
+pub fn query_as(
+    dir: impl Into<DeploymentDir>,
+    sql: &str,
+    epsilon: Option<f64>,
+    actor: &str,
+) -> Result<QueryReport, EmbeddedError> {
     let dir = &dir.into();
     let mut d = open(dir)?;
-    let actor = audit::actor();
+    let actor = actor.to_string();
     let schemas = schemas(&d)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let detail = query_detail(sql, epsilon);
@@ -591,6 +603,11 @@ pub fn query_with(
     }
     let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
     let release_seconds = release_started.elapsed().as_secs_f64();
+    let group_rows = selection
+        .groups
+        .iter()
+        .map(|g| (g.state.key().to_vec(), g.state.rows()))
+        .collect();
     let result = finalize_all(
         &query,
         &query.schema,
@@ -614,5 +631,6 @@ pub fn query_with(
         release_seconds,
         released_ciphertexts: computed.len(),
         epsilon: applied_epsilon,
+        group_rows,
     })
 }

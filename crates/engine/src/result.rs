@@ -119,7 +119,8 @@ impl ResultSet {
         }
     }
 
-    fn cell_text(&self, col: usize, c: &Cell) -> Option<String> {
+    /// The text of cell `c` of column `col` as the table and CSV show it (NULL: `None`).
+    pub fn cell_text(&self, col: usize, c: &Cell) -> Option<String> {
         c.text(self.decimals.get(col).copied().flatten())
     }
 

@@ -103,6 +103,21 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-analyst",
         ],
     ),
+    // The analyst organisation's dashboard: the embedded deployment (through `dtfhe-embedded`)
+    // or the networked analyst; never the store's database clients, the platform server or a
+    // trustee directly.
+    (
+        "dtfhe-dashboard",
+        &[
+            "dtfhe-model",
+            "dtfhe-ledger",
+            "dtfhe-engine",
+            "dtfhe-release",
+            "dtfhe-api",
+            "dtfhe-embedded",
+            "dtfhe-analyst",
+        ],
+    ),
     // The `dtfhe` binary may link everything.
     (
         "dtfhe-cli",
@@ -120,6 +135,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-embedded",
             "dtfhe-analyst",
             "dtfhe-bench",
+            "dtfhe-dashboard",
         ],
     ),
     // Development tool: fuzz targets call the decoders of the library crates (none of the

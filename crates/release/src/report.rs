@@ -2,6 +2,7 @@
 //! both deployments' query paths.
 
 use dtfhe_engine::ResultSet;
+use dtfhe_model::Value;
 
 /// A released query result with its timings.
 #[derive(Debug, Clone)]
@@ -16,4 +17,8 @@ pub struct QueryReport {
     pub released_ciphertexts: usize,
     /// ε of the trustees' noise, or `None` for an exact (audited) release.
     pub epsilon: Option<f64>,
+    /// Each released group's key (GROUP BY values) and its number of rows (public metadata,
+    /// the group sizes the trustees checked against k), in selection order; shown next to
+    /// released numbers (the dashboard's release facts).
+    pub group_rows: Vec<(Vec<Value>, u64)>,
 }

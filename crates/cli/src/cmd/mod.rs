@@ -15,6 +15,7 @@ pub(crate) mod agent;
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod dashboard;
 pub(crate) mod demo;
 pub(crate) mod features;
 pub(crate) mod generate;

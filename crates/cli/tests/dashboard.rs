@@ -1,0 +1,1095 @@
+//! `dtfhe dashboard` end to end, as real processes: a small embedded deployment made with
+//! `dtfhe init` / `dtfhe ingest` (production runs of two plants, an AI4I slice, and a dataset
+//! of marker readings), accounts made with `dtfhe dashboard add-user`, the dashboard served
+//! by `dtfhe dashboard --dir`.
+//!
+//! 1. A crawl (plain HTTP, signed in as admin): every page, asset, CSV and form answer the
+//!    dashboard serves holds no plaintext marker value of an encrypted column, no byte run of
+//!    a trustee's key share, and no URL of another origin.
+//! 2. Headless Chromium over chromedriver (`fantoccini`): sign-in, the OEE view with its chart
+//!    drawn (numbers checked against the plaintext computation), a query run in the editor
+//!    (checked likewise), a refused query with its reason, the audit view's "verify now", and
+//!    a viewer forbidden a dataset (403, nothing of it in the page). Screenshots of each view
+//!    go to `target/dashboard-screenshots/`; axe-core (vendored, injected by the test) finds
+//!    no serious or critical accessibility violation on any of them. Skipped with a message when no chromedriver is
+//!    found, except under CI (`CI=true`), where that fails.
+
+mod common;
+
+use common::{fresh_dir, ok, repo, Proc, BIN};
+use dtfhe_embedded::reference;
+use dtfhe_engine::plaintext::PlainRow;
+use dtfhe_engine::ResultSet;
+use dtfhe_model::Schema;
+use dtfhe_testkit::web::{links, Http};
+use std::collections::{BTreeSet, VecDeque};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PW: &str = "admin-pass-0123456789";
+const VIEWER_PW: &str = "viewer-pass-0123456789";
+
+/// Marker readings: distinctive values of an encrypted column that no page may ever show.
+const MARKERS: [&str; 6] = [
+    "271.828", "314.159", "161.803", "141.421", "173.205", "223.607",
+];
+
+const MARKER_SCHEMA: &str = r#"dataset = "asset_readings"
+stage = "maintenance"
+description = "Marker readings: encrypted values no page may show"
+
+[[columns]]
+name = "asset"
+kind = "public"
+type = "text"
+
+[[columns]]
+name = "reading"
+kind = "encrypted"
+scale = 3
+min = 0
+max = 1000
+"#;
+
+/// The deployment, its plaintext twin and the running dashboard.
+struct Fixture {
+    root: PathBuf,
+    dir: PathBuf,
+    url: String,
+    dashboard: Proc,
+    runs: (Schema, Vec<PlainRow>),
+    ai4i: (Schema, Vec<PlainRow>),
+}
+
+fn add_user(dir: &Path, name: &str, role: &str, datasets: &str, password: &str) {
+    let mut child = Command::new(BIN)
+        .args(["dashboard", "add-user", "--dir"])
+        .arg(dir)
+        .args(["--name", name, "--role", role, "--datasets", datasets])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn add-user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password");
+    let out = child.wait_with_output().expect("add-user");
+    assert!(
+        out.status.success(),
+        "add-user {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn setup() -> Fixture {
+    let root = fresh_dir("dashboard_e2e");
+    let dir = root.join("deployment");
+    let d = dir.to_str().expect("utf-8 path");
+    ok([
+        "init",
+        "--dir",
+        d,
+        "--trustees",
+        "plant-a,plant-b",
+        "--min-group-size",
+        "5",
+        "--preset",
+        "bfv-8192",
+    ]);
+    // Production runs of two plants (the OEE view's dataset).
+    let runs_schema_path = repo().join("schemas/production_runs.toml");
+    let runs_schema = Schema::from_toml_file(&runs_schema_path).expect("runs schema");
+    let mut runs_plain = Vec::new();
+    for (i, plant) in ["plant-a", "plant-b"].iter().enumerate() {
+        let csv = dtfhe_agent::mes::production_runs(60, 7 + i as u64);
+        let path = root.join(format!("{plant}-runs.csv"));
+        std::fs::write(&path, &csv).expect("write runs");
+        ok([
+            "ingest",
+            "--dir",
+            d,
+            "--schema",
+            runs_schema_path.to_str().expect("path"),
+            "--csv",
+            path.to_str().expect("path"),
+            "--source",
+            plant,
+        ]);
+        runs_plain
+            .extend(reference::plain_rows(csv.as_bytes(), &runs_schema, plant).expect("plain"));
+    }
+    // An AI4I slice (the viewer's one dataset, and the query editor's).
+    let ai4i_schema_path = repo().join("schemas/ai4i.toml");
+    let ai4i_schema = Schema::from_toml_file(&ai4i_schema_path).expect("ai4i schema");
+    let slice = common::ai4i_slice(0, 300);
+    let ai4i_path = root.join("ai4i.csv");
+    std::fs::write(&ai4i_path, &slice).expect("write ai4i");
+    ok([
+        "ingest",
+        "--dir",
+        d,
+        "--schema",
+        ai4i_schema_path.to_str().expect("path"),
+        "--csv",
+        ai4i_path.to_str().expect("path"),
+        "--source",
+        "plant-a",
+    ]);
+    let ai4i_plain =
+        reference::plain_rows(slice.as_bytes(), &ai4i_schema, "plant-a").expect("plain");
+    // Marker readings.
+    let marker_schema = root.join("asset_readings.toml");
+    std::fs::write(&marker_schema, MARKER_SCHEMA).expect("schema");
+    let mut csv = String::from("asset,reading\n");
+    for (i, m) in MARKERS.iter().enumerate() {
+        for j in 0..3 {
+            // Each marker once; the other rows are round numbers.
+            let v = if j == 0 {
+                m.to_string()
+            } else {
+                format!("{}.000", 100 + i * 10 + j)
+            };
+            csv.push_str(&format!("pump-{},{v}\n", i % 2));
+        }
+    }
+    let marker_csv = root.join("readings.csv");
+    std::fs::write(&marker_csv, &csv).expect("write readings");
+    ok([
+        "ingest",
+        "--dir",
+        d,
+        "--schema",
+        marker_schema.to_str().expect("path"),
+        "--csv",
+        marker_csv.to_str().expect("path"),
+        "--source",
+        "plant-b",
+    ]);
+
+    add_user(&dir, "admin", "admin", "*", ADMIN_PW);
+    add_user(&dir, "viewer", "viewer", "ai4i", VIEWER_PW);
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let dashboard = Proc::spawn(
+        &root,
+        "dashboard",
+        &["dashboard", "--dir", d, "--listen", &listen],
+    );
+    let url = format!("http://{listen}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "dashboard did not start: {}",
+            dashboard.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Fixture {
+        root,
+        dir,
+        url,
+        dashboard,
+        runs: (runs_schema, runs_plain),
+        ai4i: (ai4i_schema, ai4i_plain),
+    }
+}
+
+// ------------------------------------------------------------------ crawl
+
+/// URLs in a body that point anywhere but this dashboard: `scheme://` or `//host` forms.
+fn external_urls(body: &str, own: &str) -> Vec<String> {
+    // The vendored chart library's license comment names its license's URLs (text in a
+    // comment), and its SVG renderer holds the XML namespace names it writes into elements
+    // (names, never fetched). Nothing else may appear.
+    const LICENSE_TEXT: [&str; 6] = [
+        "http://www.apache.org/licenses/LICENSE-2.0",
+        "https://github.com/ecomfe/zrender/blob/master/LICENSE",
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+        "http://www.w3.org/2000/xmlns/",
+        "http://www.w3.org/XML/1998/namespace",
+    ];
+    let mut out = Vec::new();
+    for scheme in ["http://", "https://", "ws://", "wss://", "ftp://"] {
+        let mut from = 0;
+        while let Some(at) = body[from..].find(scheme) {
+            let start = from + at;
+            let end = body[start..]
+                .find(|c: char| c.is_whitespace() || "\"'<>()`".contains(c))
+                .map_or(body.len(), |e| start + e);
+            let url = &body[start..end];
+            if !url.starts_with(own) && !LICENSE_TEXT.iter().any(|l| url.starts_with(l)) {
+                out.push(url.to_string());
+            }
+            from = end.max(start + scheme.len());
+        }
+    }
+    for pat in ["src=\"//", "href=\"//", "url(//", "action=\"//"] {
+        if body.contains(pat) {
+            out.push(pat.to_string());
+        }
+    }
+    out
+}
+
+/// Byte runs of every trustee's key share that must never appear in a response: raw, hex
+/// and base64 of 24-byte windows of the payload.
+fn share_needles(dir: &Path) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for t in ["plant-a", "plant-b"] {
+        let bytes = std::fs::read(dir.join("trustees").join(t).join("share.key")).expect("share");
+        assert!(bytes.len() > 200, "share file too small");
+        for start in [16usize, bytes.len() / 2, bytes.len() - 60] {
+            let w = &bytes[start..start + 24];
+            out.push(hex::encode(w));
+            out.push(base64::engine::general_purpose::STANDARD.encode(w)[..24].to_string());
+            out.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(w)[..24].to_string());
+            out.push(String::from_utf8_lossy(w).into_owned());
+        }
+    }
+    out
+}
+
+fn check_clean(what: &str, body: &str, own: &str, needles: &[String]) {
+    for m in MARKERS {
+        assert!(!body.contains(m), "{what}: shows the marker value {m}");
+    }
+    for n in needles {
+        assert!(
+            !body.contains(n.as_str()),
+            "{what}: holds bytes of a key share"
+        );
+    }
+    let ext = external_urls(body, own);
+    assert!(ext.is_empty(), "{what}: external URLs {ext:?}");
+}
+
+/// The crawl: every page, asset and answer, signed in as admin.
+fn crawl(f: &Fixture) -> usize {
+    // (every response below is counted in `checked`)
+    let needles = share_needles(&f.dir);
+    // The checks can fail: a marker, a share's bytes, a foreign URL are each caught.
+    for bad in [
+        format!("<td>{}</td>", MARKERS[2]),
+        format!("<pre>{}</pre>", needles[0]),
+        "<img src=\"https://cdn.example.com/x.png\">".to_string(),
+        "<script src=\"//cdn.example.com/x.js\"></script>".to_string(),
+    ] {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let caught = std::panic::catch_unwind(|| check_clean("control", &bad, &f.url, &needles));
+        std::panic::set_hook(hook);
+        assert!(caught.is_err(), "the crawl's check missed {bad}");
+    }
+    let mut http = Http::new(&f.url);
+    let login = http.get("/login");
+    check_clean("/login", &login.body, &f.url, &needles);
+    let csrf = http.sign_in("admin", ADMIN_PW);
+    let mut seen = BTreeSet::new();
+    let mut queue: VecDeque<String> = ["/", "/views/oee", "/query", "/audit", "/nope"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut checked = 0;
+    while let Some(path) = queue.pop_front() {
+        if !seen.insert(path.clone()) || path == "/logout" {
+            continue;
+        }
+        let r = http.get(&path);
+        assert!(
+            r.status == 200
+                || path == "/nope"
+                || path.starts_with("/audit/")
+                || path.starts_with("/views/oee/refresh"),
+            "GET {path}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.csp.contains("default-src 'self'"),
+            "GET {path}: CSP {}",
+            r.csp
+        );
+        check_clean(&format!("GET {path}"), &r.body, &f.url, &needles);
+        checked += 1;
+        if r.content_type.starts_with("text/html") {
+            assert!(!r.body.contains("<script>"), "GET {path}: inline script");
+            assert!(!r.body.contains(" style=\""), "GET {path}: inline style");
+            for l in links(&r.body) {
+                if l.starts_with('/') && !l.starts_with("//") {
+                    queue.push_back(l);
+                } else {
+                    assert!(l.starts_with('#'), "GET {path}: link {l}");
+                }
+            }
+        }
+    }
+    // Form answers: queries over the marker readings (released and refused), verify now.
+    for sql in [
+        "SELECT asset, COUNT(*) AS n, AVG(reading) AS mean, SUM(reading) AS total FROM asset_readings GROUP BY asset ORDER BY asset",
+        "SELECT reading FROM asset_readings",
+        "SELECT AVG(reading) FROM asset_readings WHERE asset = 'pump-0' AND reading > 3",
+        "SELECT COUNT(*) FROM no_such_table",
+    ] {
+        let r = http.post("/query", &[("sql", sql), ("csrf", &csrf)]);
+        assert_eq!(r.status, 200, "{sql}: {}", r.body);
+        check_clean(&format!("POST /query {sql}"), &r.body, &f.url, &needles);
+        let csv = http.get("/query/last.csv");
+        check_clean("GET /query/last.csv", &csv.body, &f.url, &needles);
+        checked += 2;
+    }
+    let r = http.post("/audit/verify", &[("csrf", &csrf)]);
+    assert!(r.body.contains("Verified:"), "verify now: {}", r.body);
+    check_clean("POST /audit/verify", &r.body, &f.url, &needles);
+    // A report of the OEE view, the list of reports, a product's thread.
+    let r = http.post("/reports", &[("view", "oee"), ("csrf", &csrf)]);
+    let report = r.location.expect("report made");
+    for path in [
+        report.as_str(),
+        "/reports",
+        "/thread?product=M14860",
+        "/thread?product=L47181",
+    ] {
+        let r = http.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        check_clean(&format!("GET {path}"), &r.body, &f.url, &needles);
+        checked += 1;
+    }
+    checked + 1
+}
+
+// ------------------------------------------------------------------ plaintext checks
+
+fn reference_of(schema: &Schema, rows: &[PlainRow], sql: &str) -> ResultSet {
+    reference::evaluate(schema, sql, rows).expect("plaintext evaluation")
+}
+
+/// Every numeric cell of a released table (as text, rows of cells) equals the plaintext
+/// result to 1e-9 (relative).
+fn assert_table_matches(what: &str, cells: &[Vec<String>], expected: &ResultSet) {
+    assert_eq!(cells.len(), expected.rows.len(), "{what}: row count");
+    for (row, exp) in cells.iter().zip(&expected.rows) {
+        assert_eq!(row.len(), exp.len(), "{what}: column count");
+        for (i, (text, cell)) in row.iter().zip(exp).enumerate() {
+            match cell.as_f64() {
+                Some(want) => {
+                    let got: f64 = text.parse().unwrap_or_else(|_| panic!("{what}: `{text}`"));
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                        "{what}: column {i}: released {got}, plaintext {want}"
+                    );
+                }
+                None => assert_eq!(
+                    Some(text.clone()),
+                    expected.cell_text(i, cell),
+                    "{what}: column {i}"
+                ),
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ browser
+
+/// The chromedriver to use: `DTFHE_CHROMEDRIVER`, else `chromedriver` on PATH.
+fn chromedriver() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DTFHE_CHROMEDRIVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromedriver"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DTFHE_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .flat_map(|p| [p.join("chromium"), p.join("chromium-browser")])
+            .find(|p| p.is_file())
+    })
+}
+
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let target = target.canonicalize().unwrap_or(target);
+    let d = target.join("dashboard-screenshots");
+    std::fs::create_dir_all(&d).expect("screenshot dir");
+    d
+}
+
+async fn wait_for(
+    c: &fantoccini::Client,
+    css: &str,
+    limit: Duration,
+) -> fantoccini::elements::Element {
+    let started = Instant::now();
+    loop {
+        if let Ok(e) = c.find(fantoccini::Locator::Css(css)).await {
+            return e;
+        }
+        if started.elapsed() > limit {
+            let src = c.source().await.unwrap_or_default();
+            panic!("`{css}` did not appear within {limit:?}: {src}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// axe-core, vendored (test only): injected into each view through WebDriver.
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+/// Writes the view's screenshot and runs axe-core on it: no serious or critical violation.
+async fn shot(c: &fantoccini::Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("write png");
+    c.execute(AXE, vec![]).await.expect("load axe-core");
+    let v = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, {resultTypes: ['violations']}).then(r => done({\
+               rules: r.passes.length + r.violations.length + r.incomplete.length,\
+               bad: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +\
+                   v.nodes.map(n => n.target.join(' ')).join(', '))\
+             })).catch(e => done({rules: 0, bad: ['axe-core failed: ' + e]}));",
+            vec![],
+        )
+        .await
+        .expect("axe-core run");
+    let bad: Vec<String> = serde_json::from_value(v["bad"].clone()).expect("violations");
+    assert!(bad.is_empty(), "{name}: accessibility violations: {bad:#?}");
+    assert!(
+        v["rules"].as_u64().unwrap_or(0) > 10,
+        "{name}: axe-core checked almost nothing: {v}"
+    );
+}
+
+async fn table_cells(c: &fantoccini::Client, css: &str) -> Vec<Vec<String>> {
+    let v = c
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr')).map(\
+             r => Array.from(r.cells).map(td => td.textContent));",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .expect("table cells");
+    serde_json::from_value(v).expect("cells")
+}
+
+async fn sign_in(c: &fantoccini::Client, url: &str, user: &str, password: &str) {
+    c.goto(&format!("{url}/login")).await.expect("login page");
+    wait_for(c, "#username", Duration::from_secs(10))
+        .await
+        .send_keys(user)
+        .await
+        .expect("type user");
+    c.find(fantoccini::Locator::Css("#password"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("type password");
+    c.find(fantoccini::Locator::Css("#signin"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("sign in");
+    wait_for(c, "#trustees", Duration::from_secs(20)).await;
+}
+
+/// Fetches `path` from the page (same origin, the session's cookie): status and body.
+async fn fetch(c: &fantoccini::Client, path: &str) -> (u64, String) {
+    let v = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             fetch(arguments[0], {redirect: 'manual'}).then(r => r.text().then(t => done([r.status, t])))\
+             .catch(e => done([0, String(e)]));",
+            vec![serde_json::json!(path)],
+        )
+        .await
+        .expect("fetch");
+    (
+        v[0].as_u64().expect("status"),
+        v[1].as_str().expect("body").to_string(),
+    )
+}
+
+struct Timing {
+    oee_first_ms: f64,
+    oee_cached_ms: f64,
+    live_ms: f64,
+}
+
+async fn browser(f: &Fixture, driver: &Path) -> Timing {
+    let port = common::free_port();
+    let drv = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    // On any exit, a panic included: end the browser session (chromedriver then quits
+    // Chromium), then chromedriver itself, so no browser outlives the test.
+    struct Driver {
+        child: std::process::Child,
+        port: u16,
+        session: Option<String>,
+    }
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            if let Some(id) = &self.session {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(20)))
+                    .build()
+                    .into();
+                let _ = agent
+                    .delete(format!("http://127.0.0.1:{}/session/{id}", self.port))
+                    .call();
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+    let mut guard = Driver {
+        child: drv,
+        port,
+        session: None,
+    };
+    let profile = f.root.join("chromium-profile");
+    let mut opts = serde_json::json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1280,1000",
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if let Some(bin) = chromium() {
+        opts["binary"] = serde_json::json!(bin.display().to_string());
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), opts);
+    let connector = hyper_util_connector();
+    let started = Instant::now();
+    let c = loop {
+        match fantoccini::ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver session: {e}"),
+        }
+    };
+    guard.session = c.session_id().await.ok().flatten();
+    let url = &f.url;
+
+    // Sign-in.
+    sign_in(&c, url, "admin", ADMIN_PW).await;
+    let overview = c.source().await.expect("source");
+    assert!(overview.contains("production_runs") && overview.contains("asset_readings"));
+    shot(&c, "01-overview").await;
+
+    // The OEE view (its numbers may be cached from the crawl): chart drawn.
+    let t = Instant::now();
+    c.goto(&format!("{url}/views/oee")).await.expect("oee");
+    wait_for(&c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
+    let oee_cached_ms = t.elapsed().as_secs_f64() * 1000.0;
+    // "Release fresh numbers": both queries released again by the trustees, then drawn.
+    c.execute("document.body.setAttribute('data-old', '1');", vec![])
+        .await
+        .expect("mark page");
+    let t = Instant::now();
+    c.find(fantoccini::Locator::Css(".actions form:first-child button"))
+        .await
+        .expect("refresh button")
+        .click()
+        .await
+        .expect("refresh");
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-plant[data-drawn]",
+        Duration::from_secs(60),
+    )
+    .await;
+    let oee_first_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let painted = |id: &'static str| {
+        format!(
+            "const cv = document.querySelector('#{id} canvas'); \
+             if (!cv) return 0; const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data; \
+             let n = 0; for (let i = 0; i < d.length; i += 4) {{ if (d[i+3] > 0 && (d[i] < 200 || d[i+1] < 200)) n++; }} return n;"
+        )
+    };
+    for id in ["chart-line", "chart-plant"] {
+        let n = c.execute(&painted(id), vec![]).await.expect("canvas");
+        assert!(
+            n.as_u64().unwrap_or(0) > 1000,
+            "{id} drew almost nothing: {n}"
+        );
+    }
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let cells = table_cells(&c, &format!("#table-{}", part.id)).await;
+        let expected = reference_of(&f.runs.0, &f.runs.1, part.sql);
+        assert_table_matches(part.title, &cells, &expected);
+    }
+    let facts = c
+        .find(fantoccini::Locator::Css(".facts .approvals"))
+        .await
+        .expect("facts")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        facts.contains("plant-a") && facts.contains("plant-b"),
+        "{facts}"
+    );
+    let groups = c
+        .find(fantoccini::Locator::Css(".facts .groups"))
+        .await
+        .expect("groups")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        groups.contains("L1: ") && groups.contains(" rows"),
+        "{groups}"
+    );
+    shot(&c, "02-oee").await;
+
+    // Save as report, open it: the same released numbers, sealed at rest.
+    c.find(fantoccini::Locator::Css("#make-report"))
+        .await
+        .expect("report button")
+        .click()
+        .await
+        .expect("make report");
+    wait_for(
+        &c,
+        "#report #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    let report_url = c.current_url().await.expect("url").to_string();
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let cells = table_cells(&c, &format!("#report #table-{}", part.id)).await;
+        assert_table_matches(
+            part.title,
+            &cells,
+            &reference_of(&f.runs.0, &f.runs.1, part.sql),
+        );
+    }
+    let meta = c
+        .find(fantoccini::Locator::Css(".report-meta"))
+        .await
+        .expect("meta")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        meta.contains("release ") && meta.contains("delivered in entry"),
+        "{meta}"
+    );
+    shot(&c, "03-report").await;
+    let id = report_url.rsplit('/').next().expect("report id");
+    let at_rest =
+        std::fs::read(f.dir.join(format!("dashboard/reports/{id}.report"))).expect("sealed report");
+    let first_oee = &table_cells(&c, "#report #table-line").await[0][5];
+    assert!(
+        !String::from_utf8_lossy(&at_rest).contains(first_oee.as_str()),
+        "a released number is stored in clear"
+    );
+    c.goto(&format!("{url}/reports"))
+        .await
+        .expect("reports list");
+    wait_for(&c, "#reports a", Duration::from_secs(10)).await;
+    shot(&c, "04-reports").await;
+
+    // Live: a source appends production runs while the view is open; the page reloads by
+    // itself and shows numbers released again over every row (or, were the trustees to
+    // refuse, the refusal).
+    c.goto(&format!("{url}/views/oee")).await.expect("oee");
+    wait_for(&c, "#live", Duration::from_secs(600)).await;
+    wait_for(&c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
+    c.execute("document.body.setAttribute('data-old', '1');", vec![])
+        .await
+        .expect("mark page");
+    let extra = dtfhe_agent::mes::production_runs(60, 99);
+    let new_rows = reference::plain_rows(extra.as_bytes(), &f.runs.0, "plant-a").expect("plain");
+    // Every line gets at least k = 5 new runs, so the difference of two releases exposes no
+    // set of fewer than k rows and the trustees' audit lets the new release through.
+    for line in ["L1", "L2", "L3", "L4"] {
+        let n = new_rows
+            .iter()
+            .filter(|r| r.get("line") == Some(&dtfhe_model::Value::Text(line.into())))
+            .count();
+        assert!(n >= 5, "seed 99 gives line {line} only {n} new runs");
+    }
+    let extra_path = f.root.join("plant-a-runs-2.csv");
+    std::fs::write(&extra_path, &extra).expect("write runs");
+    let t = Instant::now();
+    ok([
+        "ingest",
+        "--dir",
+        f.dir.to_str().expect("path"),
+        "--schema",
+        repo()
+            .join("schemas/production_runs.toml")
+            .to_str()
+            .expect("path"),
+        "--csv",
+        extra_path.to_str().expect("path"),
+        "--source",
+        "plant-a",
+    ]);
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-line[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    wait_for(
+        &c,
+        "body:not([data-old]) #chart-plant[data-drawn]",
+        Duration::from_secs(60),
+    )
+    .await;
+    let live_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let mut all = f.runs.1.clone();
+    all.extend(new_rows);
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let cells = table_cells(&c, &format!("#table-{}", part.id)).await;
+        assert_table_matches(part.title, &cells, &reference_of(&f.runs.0, &all, part.sql));
+    }
+    shot(&c, "05-live").await;
+
+    // The query editor: a released query, checked against the plaintext answer.
+    let sql = "SELECT type, COUNT(*) AS n, AVG(torque) AS mean_torque, SUM(failure) AS failures \
+               FROM ai4i GROUP BY type ORDER BY type";
+    c.goto(&format!("{url}/query")).await.expect("query page");
+    wait_for(&c, "#sql", Duration::from_secs(10))
+        .await
+        .send_keys(sql)
+        .await
+        .expect("type sql");
+    c.find(fantoccini::Locator::Css("#run"))
+        .await
+        .expect("run")
+        .click()
+        .await
+        .expect("click run");
+    wait_for(&c, ".notice.ok", Duration::from_secs(600)).await;
+    let cells = table_cells(&c, "#query-result").await;
+    assert_table_matches(sql, &cells, &reference_of(&f.ai4i.0, &f.ai4i.1, sql));
+    shot(&c, "06-query").await;
+
+    // A refused query shows its reason.
+    c.goto(&format!("{url}/query")).await.expect("query page");
+    wait_for(&c, "#sql", Duration::from_secs(10))
+        .await
+        .send_keys("SELECT torque FROM ai4i")
+        .await
+        .expect("type sql");
+    c.find(fantoccini::Locator::Css("#run"))
+        .await
+        .expect("run")
+        .click()
+        .await
+        .expect("click run");
+    let reason = wait_for(&c, ".notice.refused .reason", Duration::from_secs(120))
+        .await
+        .text()
+        .await
+        .expect("reason");
+    assert!(
+        reason.contains("torque") && reason.contains("nothing was decrypted"),
+        "refusal reason: {reason}"
+    );
+    assert!(c
+        .find(fantoccini::Locator::Css("#query-result"))
+        .await
+        .is_err());
+    shot(&c, "07-refused").await;
+
+    // Audit: verify now.
+    c.goto(&format!("{url}/audit")).await.expect("audit");
+    wait_for(&c, "#verify", Duration::from_secs(30))
+        .await
+        .click()
+        .await
+        .expect("verify now");
+    let verified = wait_for(&c, ".notice.ok .reason", Duration::from_secs(120))
+        .await
+        .text()
+        .await
+        .expect("verified");
+    assert!(
+        verified.contains("verified") && verified.ends_with("OK"),
+        "{verified}"
+    );
+    let audit_page = c.source().await.expect("src");
+    assert!(audit_page.contains("result_delivered"));
+    assert!(
+        audit_page.contains("<td>dashboard.admin</td>"),
+        "the ledger does not name the dashboard user who asked"
+    );
+    shot(&c, "08-audit").await;
+
+    // Sign out; the viewer may see ai4i only.
+    c.find(fantoccini::Locator::Css(".signout button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    wait_for(&c, "#username", Duration::from_secs(10)).await;
+    sign_in(&c, url, "viewer", VIEWER_PW).await;
+    let page = c.source().await.expect("source");
+    assert!(page.contains("ai4i"), "the viewer's dataset is missing");
+    for hidden in ["production_runs", "asset_readings"] {
+        assert!(
+            !page.contains(hidden),
+            "the viewer's overview names {hidden}"
+        );
+    }
+    let report_path = report_url.trim_start_matches(url.as_str()).to_string();
+    assert!(report_path.starts_with("/reports/"), "{report_path}");
+    for path in [
+        "/views/oee",
+        "/datasets/production_runs",
+        "/views/oee/csv?part=line",
+        "/query",
+        "/audit",
+        report_path.as_str(),
+    ] {
+        let (status, body) = fetch(&c, path).await;
+        assert_eq!(status, 403, "viewer GET {path}: {body}");
+        for leak in ["production_runs", "availability", "L1", "plant-a", "<table"] {
+            assert!(
+                !body.contains(leak),
+                "viewer GET {path}: the 403 page shows {leak}"
+            );
+        }
+    }
+    c.goto(&format!("{url}/views/oee"))
+        .await
+        .expect("forbidden view");
+    let forbidden = wait_for(&c, ".notice.error", Duration::from_secs(10))
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(forbidden.contains("may not"), "{forbidden}");
+    assert!(c.find(fantoccini::Locator::Css("canvas")).await.is_err());
+    shot(&c, "09-viewer-forbidden").await;
+
+    c.close().await.expect("close");
+    guard.session = None;
+    Timing {
+        oee_first_ms,
+        oee_cached_ms,
+        live_ms,
+    }
+}
+
+fn hyper_util_connector() -> hyper_util::client::legacy::connect::HttpConnector {
+    hyper_util::client::legacy::connect::HttpConnector::new()
+}
+
+#[test]
+fn dashboard_crawl_and_browser() {
+    let f = setup();
+    let checked = crawl(&f);
+    eprintln!(
+        "crawl: {checked} responses checked, none holds a marker, a key share or an external URL"
+    );
+    let Some(driver) = chromedriver() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no chromedriver under CI: scripts/ensure-chromium.sh must install it"
+        );
+        eprintln!(
+            "SKIPPED: the dashboard's browser test: no chromedriver (run scripts/ensure-chromium.sh, \
+             or set DTFHE_CHROMEDRIVER)"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let timing = rt.block_on(browser(&f, &driver));
+    eprintln!(
+        "OEE view opened to chart drawn: {:.0} ms with a fresh release of its 2 queries, {:.0} ms with released numbers cached",
+        timing.oee_first_ms, timing.oee_cached_ms
+    );
+    eprintln!(
+        "live OEE view: {:.0} ms from `dtfhe ingest` starting to the new numbers drawn",
+        timing.live_ms
+    );
+    eprintln!("screenshots: {}", screenshots_dir().display());
+    drop(f.dashboard);
+}
+
+/// The networked dashboard (`--server --identity`): real platform, trustee daemons and
+/// agents; the dashboard queries as analyst `ana`, opens the sealed shares itself, and shows
+/// the OEE view and an editor query, each equal to the plaintext computation; a refusal by
+/// the trustees shows their reason.
+#[test]
+fn networked_dashboard_releases_through_the_trustees() {
+    let net = common::net::network("dashboard_net", &[]);
+    let state = net.root.join("dashboard-state");
+    let mut child = Command::new(BIN)
+        .args(["dashboard", "add-user", "--state"])
+        .arg(&state)
+        .args(["--name", "admin", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("add-user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{ADMIN_PW}\n").as_bytes())
+        .expect("password");
+    assert!(child.wait().expect("add-user").success());
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+    let dashboard = Proc::spawn(
+        &net.root,
+        "dashboard",
+        &[
+            "dashboard",
+            "--server",
+            &net.url,
+            "--identity",
+            &p(&net.id("ana")),
+            "--state",
+            &p(&state),
+            "--listen",
+            &listen,
+            "--timeout",
+            "120",
+        ],
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "dashboard did not start: {}",
+            dashboard.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut http = Http::new(&format!("http://{listen}"));
+    let csrf = http.sign_in("admin", ADMIN_PW);
+    let overview = http.get("/");
+    assert!(overview.body.contains("networked"), "{}", overview.body);
+    assert!(
+        overview.body.contains("plant-a (297 / ") && overview.body.contains("tiny (3 / "),
+        "owners and counts: {}",
+        overview.body
+    );
+
+    // The OEE view, released by the three trustee daemons, equals the plaintext.
+    let runs_schema =
+        Schema::from_toml_file(&repo().join("schemas/production_runs.toml")).expect("schema");
+    let runs = reference::plain_rows(
+        dtfhe_agent::mes::production_runs(60, 7).as_bytes(),
+        &runs_schema,
+        "plant-a",
+    )
+    .expect("plain");
+    let view = http.get("/views/oee");
+    assert_eq!(view.status, 200);
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let csv = http.get(&format!("/views/oee/csv?part={}", part.id));
+        assert_eq!(csv.status, 200, "{}", csv.body);
+        assert_csv_matches(
+            part.title,
+            &csv.body,
+            &reference_of(&runs_schema, &runs, part.sql),
+        );
+    }
+    assert!(view.body.contains("Release facts"));
+
+    // An editor query, and a refusal with the trustees' reason (tiny has 3 rows < k = 5).
+    let ai4i_schema = Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema");
+    let mut ai4i = reference::plain_rows(
+        common::ai4i_slice(0, 297).as_bytes(),
+        &ai4i_schema,
+        "plant-a",
+    )
+    .expect("plain");
+    ai4i.extend(
+        reference::plain_rows(
+            common::ai4i_slice(297, 300).as_bytes(),
+            &ai4i_schema,
+            "tiny",
+        )
+        .expect("plain"),
+    );
+    let sql = "SELECT type, COUNT(*) AS n, AVG(torque) AS mean_torque FROM ai4i GROUP BY type ORDER BY type";
+    let r = http.post("/query", &[("sql", sql), ("csrf", &csrf)]);
+    assert!(r.body.contains("Released:"), "{}", r.body);
+    let csv = http.get("/query/last.csv");
+    assert_csv_matches(sql, &csv.body, &reference_of(&ai4i_schema, &ai4i, sql));
+    let r = http.post(
+        "/query",
+        &[
+            (
+                "sql",
+                "SELECT source, COUNT(*) AS n, AVG(torque) FROM ai4i GROUP BY source",
+            ),
+            ("csrf", &csrf),
+        ],
+    );
+    assert!(
+        r.body.contains("notice refused") && r.body.contains("fewer than"),
+        "refusal: {}",
+        r.body
+    );
+    drop(dashboard);
+}
+
+/// A released CSV equals the plaintext result (numbers to 1e-9 relative).
+fn assert_csv_matches(what: &str, csv: &str, expected: &ResultSet) {
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().map(str::to_string),
+        Some(expected.columns.join(",")),
+        "{what}: header"
+    );
+    let cells: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_table_matches(what, &cells, expected);
+}

@@ -1,0 +1,522 @@
+//! What the dashboard asks of the deployment, embedded (`--dir`: `dtfhe_embedded`'s query and
+//! audit functions) or networked (`--server --identity`: `dtfhe_analyst`'s query, which opens
+//! the trustees' sealed shares in this process, and its remote audit). Every call blocks
+//! (FHE work, trustees); the web layer runs them off the async threads, one at a time.
+//!
+//! Nothing here reads a plaintext value of an encrypted column: the overview counts rows and
+//! chunks and lists column declarations; results are released aggregates only.
+
+use crate::error::DashboardError;
+use dtfhe_api::{Client, Identity};
+use dtfhe_embedded::{audit, ops, DeploymentDir};
+use dtfhe_engine::ResultSet;
+use dtfhe_ledger::wording::{parse_release_subject, release_subject};
+use dtfhe_ledger::{Entry, EntryKind};
+use dtfhe_model::{ChunkReader, ColumnKind, Schema, Stage, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the deployment is.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// An embedded deployment directory (this process plays every trustee).
+    Embedded {
+        /// The deployment directory (and its store location).
+        dir: DeploymentDir,
+    },
+    /// A platform server, queried as the analyst whose identity file is given.
+    Networked {
+        /// Platform URL.
+        server: String,
+        /// The analyst's identity file.
+        identity: PathBuf,
+        /// How long a query waits for every trustee.
+        timeout: Duration,
+    },
+}
+
+/// One column's declaration (never a value).
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    /// SQL name.
+    pub name: String,
+    /// Encrypted at the source.
+    pub encrypted: bool,
+    /// An identifier (`role = "key"`).
+    pub key: bool,
+    /// Type (`integer`, `decimal`, `text`) or encrypted usage and scale.
+    pub kind: String,
+}
+
+/// Rows and chunks one source appended to a dataset.
+#[derive(Debug, Clone)]
+pub struct SourceCount {
+    /// Source (data owner).
+    pub source: String,
+    /// Rows.
+    pub rows: u64,
+    /// Chunks.
+    pub chunks: u64,
+}
+
+/// One dataset of the thread.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    /// SQL table name.
+    pub name: String,
+    /// Lifecycle stage.
+    pub stage: Stage,
+    /// Lane key (per-product datasets), if any.
+    pub lanes: Option<String>,
+    /// Columns in declaration order.
+    pub columns: Vec<ColumnInfo>,
+    /// Per source (owner), in name order.
+    pub sources: Vec<SourceCount>,
+}
+
+impl DatasetInfo {
+    /// Rows of every source.
+    pub fn rows(&self) -> u64 {
+        self.sources.iter().map(|s| s.rows).sum()
+    }
+
+    /// Chunks of every source.
+    pub fn chunks(&self) -> u64 {
+        self.sources.iter().map(|s| s.chunks).sum()
+    }
+}
+
+/// The deployment at a glance.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// `embedded` or `networked`.
+    pub kind: &'static str,
+    /// Parameter preset.
+    pub preset: String,
+    /// Trustees (all must approve every release).
+    pub trustees: Vec<String>,
+    /// Smallest group released.
+    pub min_group_size: u32,
+    /// Every dataset.
+    pub datasets: Vec<DatasetInfo>,
+}
+
+/// What stands behind a released result: who approved it and when, the group sizes, the
+/// disclosure mode, the ledger entries.
+#[derive(Debug, Clone)]
+pub struct ReleaseFacts {
+    /// Trustees that approved, with the time of their approval (unix seconds).
+    pub approvals: Vec<(String, u64)>,
+    /// When the result was released (unix seconds).
+    pub released_unix: u64,
+    /// Each group (its key, shown) and its number of rows.
+    pub groups: Vec<(String, u64)>,
+    /// ε of the trustees' noise, `None` for an audited exact release.
+    pub epsilon: Option<f64>,
+    /// The deployment's smallest group (k).
+    pub min_group_size: u32,
+    /// Ciphertexts decrypted jointly.
+    pub ciphertexts: usize,
+    /// The ledger's words for the release (`release N`) and its delivery entry, if known.
+    pub ledger: Option<(String, u64)>,
+}
+
+/// A released result with its facts.
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// The SQL asked.
+    pub sql: String,
+    /// The released table.
+    pub result: ResultSet,
+    /// Its release facts.
+    pub facts: ReleaseFacts,
+}
+
+/// One sealed artifact of a product's thread: its name and hashes, never its content.
+#[derive(Debug, Clone)]
+pub struct ArtifactInfo {
+    /// Lifecycle stage.
+    pub stage: String,
+    /// The source that sealed it (the only one that can open it).
+    pub source: String,
+    /// File name.
+    pub name: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// blake3 of the sealed bytes, hex.
+    pub sealed_hash: String,
+    /// When it was sealed.
+    pub sealed_at: String,
+}
+
+/// One row of a per-product dataset about a product: public columns only.
+#[derive(Debug, Clone)]
+pub struct ThreadRow {
+    /// Dataset.
+    pub dataset: String,
+    /// Lifecycle stage.
+    pub stage: String,
+    /// Source.
+    pub source: String,
+    /// Public columns (name, value).
+    pub public: Vec<(String, String)>,
+}
+
+/// A product's thread: rows of per-product datasets (public columns only) and artifacts.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    /// The product.
+    pub product: String,
+    /// Rows in stage order.
+    pub rows: Vec<ThreadRow>,
+    /// Sealed artifacts, in stage order.
+    pub artifacts: Vec<ArtifactInfo>,
+}
+
+/// `dtfhe audit verify`'s answer, in words, with what the auditor sees next to it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The one-line summary (`verified N entries ...: OK`).
+    pub summary: String,
+}
+
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(i) => i.to_string(),
+        Value::Dec(d) => d.to_string(),
+        Value::Text(t) => t.clone(),
+    }
+}
+
+fn group_text(key: &[Value]) -> String {
+    if key.is_empty() {
+        "all rows".into()
+    } else {
+        key.iter().map(show_value).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn columns(schema: &Schema) -> Vec<ColumnInfo> {
+    schema
+        .columns
+        .iter()
+        .map(|c| ColumnInfo {
+            name: c.name.clone(),
+            encrypted: c.is_encrypted(),
+            key: c.key,
+            kind: match &c.kind {
+                ColumnKind::Public(t) => t.as_str().to_string(),
+                ColumnKind::Encrypted(e) => {
+                    format!("encrypted ({}, scale {})", e.usage.as_str(), e.codec.scale)
+                }
+            },
+        })
+        .collect()
+}
+
+fn dataset_info(schema: &Schema, reader: &dyn ChunkReader) -> Result<DatasetInfo, DashboardError> {
+    let mut per: BTreeMap<String, SourceCount> = BTreeMap::new();
+    let chunks = reader
+        .chunks(&schema.dataset)
+        .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+    for c in chunks {
+        let s = per.entry(c.source.clone()).or_insert_with(|| SourceCount {
+            source: c.source.clone(),
+            rows: 0,
+            chunks: 0,
+        });
+        s.rows += u64::from(c.rows);
+        s.chunks += 1;
+    }
+    Ok(DatasetInfo {
+        name: schema.dataset.clone(),
+        stage: schema.stage,
+        lanes: schema.lanes.clone(),
+        columns: columns(schema),
+        sources: per.into_values().collect(),
+    })
+}
+
+fn stage_rank(s: Stage) -> u8 {
+    match s {
+        Stage::Design => 0,
+        Stage::Manufacturing => 1,
+        Stage::Maintenance => 2,
+    }
+}
+
+impl Backend {
+    fn client(server: &str, identity: &Path) -> Result<Client, DashboardError> {
+        let id = Identity::load(identity).map_err(|e| DashboardError::Usage(e.to_string()))?;
+        Ok(Client::new(server, Some(id), Duration::from_secs(60)))
+    }
+
+    /// Every dataset's schema (for planning and visibility).
+    pub fn schemas(&self) -> Result<Vec<Schema>, DashboardError> {
+        match self {
+            Backend::Embedded { dir } => {
+                let d = ops::open(dir.clone()).map_err(DashboardError::from_embedded)?;
+                ops::schemas(&d).map_err(DashboardError::from_embedded)
+            }
+            Backend::Networked {
+                server, identity, ..
+            } => {
+                let client = Self::client(server, identity)?;
+                dtfhe_api::remote::remote_schemas(&client)
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))
+            }
+        }
+    }
+
+    /// The deployment, its datasets by stage, owners and counts.
+    pub fn overview(&self) -> Result<Overview, DashboardError> {
+        let mut out = match self {
+            Backend::Embedded { dir } => {
+                let d = ops::open(dir.clone()).map_err(DashboardError::from_embedded)?;
+                let schemas = ops::schemas(&d).map_err(DashboardError::from_embedded)?;
+                let datasets = schemas
+                    .iter()
+                    .map(|s| dataset_info(s, &d.store))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Overview {
+                    kind: "embedded",
+                    preset: d.deployment.preset.clone(),
+                    trustees: d.deployment.trustees.clone(),
+                    min_group_size: d.deployment.min_group_size,
+                    datasets,
+                }
+            }
+            Backend::Networked {
+                server, identity, ..
+            } => {
+                let client = Self::client(server, identity)?;
+                let info: dtfhe_api::types::DeploymentInfo = client
+                    .get_json("/v1/deployment?relin_key=omit")
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let schemas = dtfhe_api::remote::remote_schemas(&client)
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let reader = dtfhe_api::reader::RemoteReader::new(client)
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let datasets = schemas
+                    .iter()
+                    .map(|s| dataset_info(s, &reader))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Overview {
+                    kind: "networked",
+                    preset: info.preset,
+                    trustees: info.trustees,
+                    min_group_size: info.min_group_size,
+                    datasets,
+                }
+            }
+        };
+        out.datasets
+            .sort_by(|a, b| (stage_rank(a.stage), &a.name).cmp(&(stage_rank(b.stage), &b.name)));
+        Ok(out)
+    }
+
+    /// Run `sql` through the release pipeline: computed on ciphertexts, reviewed by every
+    /// trustee, combined here. A refusal is [`DashboardError::Refused`] with its reason.
+    /// Embedded, the ledger records `actor` as the asker (the platform records the analyst's
+    /// identity in a networked deployment).
+    pub fn query(&self, sql: &str, actor: &str) -> Result<Released, DashboardError> {
+        match self {
+            Backend::Embedded { dir } => {
+                let report = ops::query_as(dir.clone(), sql, None, actor)
+                    .map_err(DashboardError::from_embedded)?;
+                let store = dir
+                    .open_store_read_only()
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let deployment = store
+                    .deployment()
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let entries = store
+                    .entries()
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
+                Ok(Released {
+                    sql: sql.to_string(),
+                    facts: ReleaseFacts {
+                        approvals,
+                        released_unix,
+                        groups: report
+                            .group_rows
+                            .iter()
+                            .map(|(k, n)| (group_text(k), *n))
+                            .collect(),
+                        epsilon: report.epsilon,
+                        min_group_size: deployment.min_group_size,
+                        ciphertexts: report.released_ciphertexts,
+                        ledger,
+                    },
+                    result: report.result,
+                })
+            }
+            Backend::Networked {
+                server,
+                identity,
+                timeout,
+            } => {
+                let opts = dtfhe_analyst::net::RemoteQueryOptions {
+                    server: server.clone(),
+                    identity: identity.clone(),
+                    sql: sql.to_string(),
+                    epsilon: None,
+                    timeout: *timeout,
+                    poll: Duration::from_millis(200),
+                };
+                let client = Self::client(server, identity)?;
+                let info: dtfhe_api::types::DeploymentInfo = client
+                    .get_json("/v1/deployment?relin_key=omit")
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let report =
+                    dtfhe_analyst::net::query(&opts).map_err(DashboardError::from_analyst)?;
+                let now = dtfhe_model::clock::now_unix();
+                Ok(Released {
+                    sql: sql.to_string(),
+                    facts: ReleaseFacts {
+                        approvals: info.trustees.iter().map(|t| (t.clone(), now)).collect(),
+                        released_unix: now,
+                        groups: report
+                            .group_rows
+                            .iter()
+                            .map(|(k, n)| (group_text(k), *n))
+                            .collect(),
+                        epsilon: report.epsilon,
+                        min_group_size: info.min_group_size,
+                        ciphertexts: report.released_ciphertexts,
+                        ledger: None,
+                    },
+                    result: report.result,
+                })
+            }
+        }
+    }
+
+    /// Chunks stored for `dataset` (what a live view watches: a new chunk means new rows).
+    pub fn chunk_count(&self, dataset: &str) -> Result<u64, DashboardError> {
+        let chunks = match self {
+            Backend::Embedded { dir } => dir
+                .open_store_read_only()
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .chunks(dataset)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+            Backend::Networked {
+                server, identity, ..
+            } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .chunks(dataset)
+                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+        };
+        Ok(chunks.len() as u64)
+    }
+
+    /// A product's thread across stages (`dtfhe thread show`; embedded only).
+    pub fn thread(&self, product: &str) -> Result<ThreadInfo, DashboardError> {
+        match self {
+            Backend::Embedded { dir } => {
+                let t = dtfhe_embedded::artifact::thread(dir.clone(), product)
+                    .map_err(DashboardError::from_embedded)?;
+                Ok(ThreadInfo {
+                    product: t.product,
+                    rows: t
+                        .rows
+                        .into_iter()
+                        .map(|r| ThreadRow {
+                            dataset: r.dataset,
+                            stage: r.stage,
+                            source: r.source,
+                            public: r.public,
+                        })
+                        .collect(),
+                    artifacts: t
+                        .artifacts
+                        .into_iter()
+                        .map(|a| ArtifactInfo {
+                            stage: a.stage,
+                            source: a.source,
+                            name: a.name,
+                            size: a.size,
+                            sealed_hash: hex::encode(a.sealed_hash),
+                            sealed_at: a.sealed_at,
+                        })
+                        .collect(),
+                })
+            }
+            Backend::Networked { .. } => Err(DashboardError::Usage(
+                "a product's thread is shown for an embedded deployment".into(),
+            )),
+        }
+    }
+
+    /// "Verify now": the same verification as `dtfhe audit verify`.
+    pub fn verify(&self) -> Result<Verified, DashboardError> {
+        match self {
+            Backend::Embedded { dir } => audit::verify(dir.clone())
+                .map(|r| Verified {
+                    summary: r.to_string(),
+                })
+                .map_err(DashboardError::from_embedded),
+            Backend::Networked {
+                server, identity, ..
+            } => dtfhe_analyst::remote_audit::verify(server, identity, None, false)
+                .map(|r| Verified {
+                    summary: r.to_string(),
+                })
+                .map_err(DashboardError::from_analyst),
+        }
+    }
+
+    /// Every ledger entry and the latest signed checkpoint (embedded only; the networked
+    /// audit view shows the verification alone).
+    pub fn ledger(&self) -> Result<(Vec<Entry>, String), DashboardError> {
+        match self {
+            Backend::Embedded { dir } => {
+                let store = dir
+                    .open_store_read_only()
+                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let entries = store
+                    .entries()
+                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
+                let cp = store
+                    .latest_checkpoint()
+                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
+                Ok((entries, cp))
+            }
+            Backend::Networked { .. } => Err(DashboardError::Usage(
+                "the ledger listing is shown for an embedded deployment; use verify now".into(),
+            )),
+        }
+    }
+}
+
+/// Approvals (trustee, time), the delivery's time, and its ledger words and entry.
+type LedgerFacts = (Vec<(String, u64)>, u64, Option<(String, u64)>);
+
+/// The latest delivery to `actor` in the ledger: its trustees' approvals (name, time), its
+/// time and its ledger words.
+fn ledger_facts(entries: &[Entry], actor: &str) -> LedgerFacts {
+    let Some(delivered) = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == EntryKind::ResultDelivered && e.actor == actor)
+    else {
+        return (Vec::new(), dtfhe_model::clock::now_unix(), None);
+    };
+    let Some(release) = parse_release_subject(&delivered.subject) else {
+        return (Vec::new(), delivered.time_unix, None);
+    };
+    let subject = release_subject(release);
+    let approvals = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::TrusteeApproved && e.subject == subject)
+        .map(|e| (e.actor.clone(), e.time_unix))
+        .collect();
+    (
+        approvals,
+        delivered.time_unix,
+        Some((subject, delivered.seq)),
+    )
+}

@@ -1,0 +1,30 @@
+//! `dtfhe dashboard`: the analyst organisation's own web UI. It is not a page of the
+//! platform: it runs where the analyst's results are opened (embedded: this process plays
+//! every trustee of a deployment directory; networked: it queries as the analyst's identity
+//! and opens the trustees' sealed shares itself) and shows released aggregates, with their
+//! release facts, to its own signed-in users.
+//!
+//! - [`users`]: local accounts (Argon2id), roles viewer / analyst / auditor / admin, and the
+//!   datasets each may see;
+//! - [`session`]: sessions (HttpOnly SameSite=Strict cookie, CSRF token per session) and the
+//!   sign-in limiter;
+//! - [`backend`]: the deployment, through `dtfhe_embedded` or `dtfhe_analyst`;
+//! - [`reports`]: views rendered to HTML reports, sealed at rest under the dashboard's key;
+//! - [`app`]: routes, role and dataset checks, the Content Security Policy;
+//! - [`pages`], [`html`], [`views`]: what is shown.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod backend;
+pub mod error;
+pub mod html;
+pub mod pages;
+pub mod reports;
+pub mod session;
+pub mod users;
+pub mod views;
+
+pub use app::{App, Options};
+pub use backend::Backend;
+pub use error::DashboardError;
+pub use users::{Role, Users};
