@@ -595,6 +595,10 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
         .recv_timeout(Duration::from_secs(60).min(deadline.left()))
         .map_err(|_| {
             let _ = children.check_alive();
+            // The deadline may pass before a loaded machine even starts the server.
+            if let Err(e) = deadline.check("the server's start") {
+                return e;
+            }
             BenchError::Platform(format!(
                 "the server did not say where it listens; last lines of its log:\n{}",
                 tail(&root.join("server.log"), 8)
