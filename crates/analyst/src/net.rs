@@ -21,7 +21,7 @@ use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::codec;
 use dtfhe_crypto::release::{centred, combine, Coeff0Share};
 use dtfhe_crypto::seal::{open, RecipientKeyPair};
-use dtfhe_engine::{exec, finalize_all, Catalog};
+use dtfhe_engine::{exec, Catalog};
 use dtfhe_release::pipeline::release_order;
 
 use crate::error::AnalystError;
@@ -185,18 +185,9 @@ pub fn finish(
         dtfhe_release::pipeline::check_totals(&query, &selection, &order, &totals)
             .map_err(|e| AnalystError::Damaged(format!("query {id}: {e}")))?;
     }
-    let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
+    let (result, group_rows) =
+        dtfhe_release::pipeline::finalize_released(&query, selection, order, totals)?;
     let release_seconds = release_started.elapsed().as_secs_f64();
-    let group_rows = selection
-        .groups
-        .iter()
-        .map(|g| (g.state.key().to_vec(), g.state.rows()))
-        .collect();
-    let result = finalize_all(
-        &query,
-        &query.schema,
-        selection.groups.into_iter().map(|g| g.state).zip(sums),
-    )?;
     Ok(QueryReport {
         result,
         compute_seconds,

@@ -8,7 +8,7 @@ use dtfhe_crypto::accumulate::Multiplier;
 use dtfhe_crypto::release::{centred, combine};
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_engine::exec::{self, ComputedSum};
-use dtfhe_engine::{finalize_all, Catalog, Moment};
+use dtfhe_engine::{Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
@@ -601,18 +601,9 @@ pub fn query_as(
         check_totals(&query, &selection, &order, &totals)
             .map_err(|e| EmbeddedError::Damaged(e.to_string()))?;
     }
-    let sums = dtfhe_release::pipeline::group_totals(selection.groups.len(), order, totals);
+    let (result, group_rows) =
+        dtfhe_release::pipeline::finalize_released(&query, selection, order, totals)?;
     let release_seconds = release_started.elapsed().as_secs_f64();
-    let group_rows = selection
-        .groups
-        .iter()
-        .map(|g| (g.state.key().to_vec(), g.state.rows()))
-        .collect();
-    let result = finalize_all(
-        &query,
-        &query.schema,
-        selection.groups.into_iter().map(|g| g.state).zip(sums),
-    )?;
     audit::record(
         &mut d.store,
         EntryKind::ResultDelivered,

@@ -10,7 +10,7 @@ use crate::rules::{
 use crate::Refusal;
 use dtfhe_crypto::Params;
 use dtfhe_engine::exec::{ComputedSum, Selection};
-use dtfhe_engine::{Moment, Query};
+use dtfhe_engine::{Moment, Query, ResultSet};
 use std::collections::{BTreeMap, HashMap};
 
 /// The clear facts of each selected group.
@@ -81,20 +81,34 @@ pub fn release_order(selection: &Selection) -> Vec<(usize, Moment)> {
     out
 }
 
-/// The released totals, in [`release_order`], sorted back into each of `groups` groups'
-/// moments: what `dtfhe_engine::finalize_all` takes (one place for the embedded query and
-/// the networked analyst).
-pub fn group_totals(
-    groups: usize,
+/// The released totals, in [`release_order`], sorted back into each group's moments and
+/// finalized into the result table, with each group's key and row count (the release facts
+/// shown next to the numbers). One place for the embedded query and the networked analyst.
+pub fn finalize_released(
+    query: &Query,
+    selection: Selection,
     order: Vec<(usize, Moment)>,
     totals: Vec<i128>,
-) -> Vec<HashMap<Moment, i128>> {
-    let mut sums = vec![HashMap::new(); groups];
+) -> Result<(ResultSet, GroupRows), dtfhe_engine::EngineError> {
+    let mut sums = vec![HashMap::new(); selection.groups.len()];
     for ((g, m), total) in order.into_iter().zip(totals) {
         sums[g].insert(m, total);
     }
-    sums
+    let group_rows = selection
+        .groups
+        .iter()
+        .map(|g| (g.state.key().to_vec(), g.state.rows()))
+        .collect();
+    let result = dtfhe_engine::finalize_all(
+        query,
+        &query.schema,
+        selection.groups.into_iter().map(|g| g.state).zip(sums),
+    )?;
+    Ok((result, group_rows))
 }
+
+/// Each released group's key values and row count.
+pub type GroupRows = Vec<(Vec<dtfhe_model::Value>, u64)>;
 
 /// The rows each group covers, per base dataset, keyed by what the platform cannot choose:
 /// each chunk's source and signed sequence number. A self-join merges both sides.

@@ -840,27 +840,14 @@ fn review(
             }
         }
     }
-    if reader.is_none() {
-        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
-    }
-    let Some(reader) = reader.as_ref() else {
-        return Err(Review::Retry(DaemonError::Protocol(
-            "no chunk reader".into(),
-        )));
-    };
+    let reader = chunk_reader(client, reader)?;
     let selection = exec::select(reader, params, &query).map_err(engine)?;
     let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
         Vec::new()
     } else {
         exec::compute(reader, &query, params, &deployed.multiplier, &selection).map_err(engine)?
     };
-    let mine: Vec<String> = computed
-        .iter()
-        .map(|c| hex::encode(ciphertext_hash(params, &c.ciphertext)))
-        .collect();
-    if mine != r.ciphertext_hashes {
-        return Err(Review::refuse(ReviewRefusal::CiphertextMismatch));
-    }
+    let mine = check_rederived(params, computed.iter().map(|c| &c.ciphertext), r)?;
 
     // Policy on the trustee's own facts, disclosure record, share log.
     let policy = release_policy(deployed, opts, true);
@@ -888,6 +875,35 @@ fn review(
         shares.iter().map(|s| s.to_bytes()),
     )?;
     Ok((sealed, epsilon))
+}
+
+/// The trustee's chunk reader, created on first use (see [`review_and_answer`]).
+pub(crate) fn chunk_reader<'a>(
+    client: &Client,
+    reader: &'a mut Option<RemoteReader>,
+) -> Result<&'a RemoteReader, Review> {
+    if reader.is_none() {
+        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
+    }
+    reader
+        .as_ref()
+        .ok_or_else(|| Review::Retry(DaemonError::Protocol("no chunk reader".into())))
+}
+
+/// The hashes of the ciphertexts this trustee re-derived, refused unless they are the
+/// platform's, in order.
+pub(crate) fn check_rederived<'a>(
+    params: &Params,
+    cts: impl Iterator<Item = &'a fhe::bfv::Ciphertext>,
+    r: &ReleaseInfo,
+) -> Result<Vec<String>, Review> {
+    let mine: Vec<String> = cts
+        .map(|c| hex::encode(ciphertext_hash(params, c)))
+        .collect();
+    if mine != r.ciphertext_hashes {
+        return Err(Review::refuse(ReviewRefusal::CiphertextMismatch));
+    }
+    Ok(mine)
 }
 
 /// The release rules this trustee applies: the deployment's k or its own larger one.

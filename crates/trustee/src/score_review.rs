@@ -21,11 +21,11 @@ use dtfhe_engine::{exec, Catalog};
 use dtfhe_release::RowReleaseRequest;
 
 use crate::daemon::{
-    api, check_statement_age, engine, recipient_key, release_policy, review_failure, seal_shares,
-    DaemonError, DaemonOptions, Review,
+    api, check_rederived, check_statement_age, chunk_reader, engine, recipient_key, release_policy,
+    review_failure, seal_shares, DaemonOptions, Review,
 };
 use crate::refusal::ReviewRefusal;
-use crate::shares::{ciphertext_hash, full_share_to_bytes};
+use crate::shares::full_share_to_bytes;
 use crate::Trustee;
 
 /// A registered identity of `role` granted `dataset`, with its parsed key.
@@ -149,23 +149,10 @@ pub(crate) fn review_score(
     check_model_columns(&schema, &features).map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     let plan = score_plan(&model, &schema, params.max_abs_total() / 2)
         .map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
-    if reader.is_none() {
-        *reader = Some(RemoteReader::new(client.clone()).map_err(api)?);
-    }
-    let Some(reader) = reader.as_ref() else {
-        return Err(Review::Retry(DaemonError::Protocol(
-            "no chunk reader".into(),
-        )));
-    };
+    let reader = chunk_reader(client, reader)?;
     let scored =
         exec::score_chunks(reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
-    let mine: Vec<String> = scored
-        .iter()
-        .map(|s| hex::encode(ciphertext_hash(params, &s.ciphertext)))
-        .collect();
-    if mine != r.ciphertext_hashes {
-        return Err(Review::refuse(ReviewRefusal::CiphertextMismatch));
-    }
+    let mine = check_rederived(params, scored.iter().map(|s| &s.ciphertext), r)?;
 
     // The rules: every chunk the recipient's own; then the logged, flooded full shares.
     let policy = release_policy(deployed, opts, false);
