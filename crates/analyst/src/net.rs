@@ -104,24 +104,31 @@ pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, AnalystError> {
 
     let keypair = RecipientKeyPair::generate(&mut rand::rng());
     let recipient = b64(&keypair.public_key().to_bytes());
-    let timestamp = dtfhe_model::clock::now_unix();
-    let request = QueryRequest {
-        sql: opts.sql.clone(),
-        epsilon: opts.epsilon,
-        recipient: recipient.clone(),
-        timestamp,
-        statement_signature: sign_statement(
-            &identity,
-            timestamp,
-            opts.epsilon,
-            &recipient,
-            &opts.sql,
-        ),
-    };
     let compute_started = Instant::now();
-    let accepted: QueryAccepted = client
-        .post_json("/v1/queries", &request)
-        .map_err(api_error)?;
+    // A platform whose computation queue is full answers 503 before recording anything:
+    // send the query again (freshly signed) until `opts.timeout`.
+    let accepted: QueryAccepted = loop {
+        let timestamp = dtfhe_model::clock::now_unix();
+        let request = QueryRequest {
+            sql: opts.sql.clone(),
+            epsilon: opts.epsilon,
+            recipient: recipient.clone(),
+            timestamp,
+            statement_signature: sign_statement(
+                &identity,
+                timestamp,
+                opts.epsilon,
+                &recipient,
+                &opts.sql,
+            ),
+        };
+        match client.post_json("/v1/queries", &request) {
+            Err(e) if e.status() == Some(503) && compute_started.elapsed() < opts.timeout => {
+                std::thread::sleep(opts.poll.max(Duration::from_secs(1)));
+            }
+            other => break other.map_err(api_error)?,
+        }
+    };
     Ok(Submitted {
         client,
         deployed,

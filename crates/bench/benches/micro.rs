@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier};
+use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, Tensor};
 use dtfhe_crypto::ceremony::{self, CollectiveKeys};
 use dtfhe_crypto::release::{centred, combine, trustee_share, Coeff0Share};
 use dtfhe_crypto::{codec, column, Params, Preset};
@@ -131,6 +131,19 @@ fn crypto(c: &mut Criterion) {
                 &k.multiplier.extend(&cb).expect("extend"),
             );
             k.multiplier.finish(s).expect("relinearise")
+        })
+    });
+    // One group's share of a GROUP BY product: the chunk's tensor is computed once; each
+    // group lifts its row mask and adds the masked tensor.
+    let tensor = Tensor::of(
+        &k.multiplier.extend(&ca).expect("extend"),
+        &k.multiplier.extend(&cb).expect("extend"),
+    );
+    g.bench_function("group_masked_product_bfv16384", |bench| {
+        bench.iter(|| {
+            let mut s = k.multiplier.product_sum();
+            s.add_masked(&tensor, &k.multiplier.extend_mask(&mask_pt).expect("mask"));
+            s
         })
     });
     g.bench_function("pt_mask_mul_bfv16384", |bench| {

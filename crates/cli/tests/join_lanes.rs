@@ -4,9 +4,8 @@
 
 use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
 use dtfhe_embedded::reference;
-use dtfhe_engine::plaintext::{self, PlainRow};
-use dtfhe_model::{Schema, Value};
-use std::collections::HashMap;
+use dtfhe_engine::plaintext;
+use dtfhe_model::Schema;
 use std::path::{Path, PathBuf};
 
 fn repo(p: &str) -> PathBuf {
@@ -67,21 +66,7 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     .expect("schema");
     let m_rows = reference::plain_rows(&mfg, &ms, "manufacturer").expect("rows");
     let s_rows = reference::plain_rows(&svc, &ss, "service-partner").expect("rows");
-    let key = |r: &PlainRow| match r.get("product_id") {
-        Some(Value::Text(t)) => t.clone(),
-        other => panic!("product id {other:?}"),
-    };
-    let by_product: HashMap<String, &PlainRow> = s_rows.iter().map(|r| (key(r), r)).collect();
-    let joined: Vec<PlainRow> = m_rows
-        .iter()
-        .filter_map(|m| {
-            let s = by_product.get(&key(m))?;
-            let mut row = PlainRow::new();
-            row.extend(m.iter().map(|(k, v)| (format!("m.{k}"), v.clone())));
-            row.extend(s.iter().map(|(k, v)| (format!("s.{k}"), v.clone())));
-            Some(row)
-        })
-        .collect();
+    let joined = reference::inner_join(&m_rows, "m", &s_rows, "s", "product_id");
     assert_eq!(joined.len(), 6000);
 
     let schemas = [ms.clone(), ss.clone()];

@@ -78,25 +78,6 @@ fn plain(csv: &str, schema: &Schema, source: &str) -> Vec<PlainRow> {
     reference::plain_rows(csv.as_bytes(), schema, source).unwrap()
 }
 
-/// The plaintext inner join on the product id, columns qualified `m.` and `s.`.
-fn inner_join(m_rows: &[PlainRow], s_rows: &[PlainRow]) -> Vec<PlainRow> {
-    let key = |r: &PlainRow| match r.get("product_id") {
-        Some(Value::Text(t)) => t.clone(),
-        other => panic!("product id {other:?}"),
-    };
-    let by_product: HashMap<String, &PlainRow> = s_rows.iter().map(|r| (key(r), r)).collect();
-    m_rows
-        .iter()
-        .filter_map(|m| {
-            let s = by_product.get(&key(m))?;
-            let mut row = PlainRow::new();
-            row.extend(m.iter().map(|(k, v)| (format!("m.{k}"), v.clone())));
-            row.extend(s.iter().map(|(k, v)| (format!("s.{k}"), v.clone())));
-            Some(row)
-        })
-        .collect()
-}
-
 /// Every file under `dir`, recursively.
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -143,9 +124,12 @@ fn two_owners_lane_datasets_join_over_the_network_equal_to_the_plaintext_inner_j
 
     let ms = Schema::from_toml_str(&std::fs::read_to_string(&m_schema_path).unwrap(), "m").unwrap();
     let ss = Schema::from_toml_str(SERVICE_SCHEMA, "s").unwrap();
-    let joined = inner_join(
+    let joined = reference::inner_join(
         &plain(&m_csv, &ms, "manufacturer"),
+        "m",
         &plain(&s_csv, &ss, "service-partner"),
+        "s",
+        "product_id",
     );
     assert_eq!(joined.len(), 600);
     let schemas = [ms, ss];

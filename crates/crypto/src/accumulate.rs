@@ -13,7 +13,7 @@ use crate::error::CryptoError;
 use crate::params::Params;
 use fhe::bfv::{Ciphertext, Plaintext, RelinearizationKey};
 use fhe_math::rns::ScalingFactor;
-use fhe_math::rq::{scaler::Scaler, Context, Poly, Representation};
+use fhe_math::rq::{scaler::Scaler, traits::TryConvertFrom, Context, Poly, Representation};
 use fhe_math::zq::primes::generate_prime;
 use num_bigint::BigUint;
 use std::sync::Arc;
@@ -46,8 +46,13 @@ impl Multiplier {
             .iter()
             .map(|q| 64 - q.leading_zeros() as usize)
             .sum();
-        // Room for N·(Q/2)² times 2^40 accumulated products, plus one spare prime.
-        let n_extra = (log_q + 60).div_ceil(62) + 1;
+        // Room for one tensor coefficient, N·Q², times a row mask's N·t (a group's rows
+        // selected after the product, [`ProductSum::add_masked`]), times 2^40 accumulated
+        // terms, with a sign bit and a spare: every extension prime is above 2^61.
+        let log_n = params.slots().trailing_zeros() as usize;
+        let log_t = 64 - params.t().leading_zeros() as usize;
+        let needed = 2 * log_q + log_n + (log_n + log_t) + 40 + 2;
+        let n_extra = (needed - log_q).div_ceil(61);
         let mut moduli = params.spec.moduli.clone();
         let mut upper = 1u64 << 62;
         while moduli.len() < params.spec.moduli.len() + n_extra {
@@ -88,6 +93,28 @@ impl Multiplier {
         })
     }
 
+    /// Lift a public 0/1 row mask (a level-0 plaintext from
+    /// [`crate::column::mask_plaintext`]) into the extended basis, where it selects the rows
+    /// of a [`Tensor`]: a group's masked product costs three ring multiplications instead of
+    /// a masked copy of the first operand, its extension and a new tensor.
+    pub fn extend_mask(&self, mask: &Plaintext) -> Result<ExtendedMask, CryptoError> {
+        // fhe.rs keeps a plaintext's polynomial private: multiplying the trivial
+        // ciphertext (1, 0) by it yields (p, 0), p with coefficients in [0, t) at level 0.
+        if mask.level() != 0 {
+            return Err(CryptoError::Mismatch {
+                what: "row mask",
+                reason: "products are masked at full level".into(),
+            });
+        }
+        let mut one =
+            Poly::try_convert_from(&[1u64][..], &self.base, false, Representation::PowerBasis)?;
+        one.change_representation(Representation::Ntt);
+        let zero = Poly::zero(&self.base, Representation::Ntt);
+        let trivial = Ciphertext::new(vec![one, zero], &self.params.bfv)?;
+        let selected = &trivial * mask;
+        Ok(ExtendedMask(selected[0].scale(&self.extender)?))
+    }
+
     /// Start an empty Σ a⊙b.
     pub fn product_sum(&self) -> ProductSum {
         let z = Poly::zero(&self.extended, Representation::Ntt);
@@ -115,6 +142,29 @@ impl Multiplier {
     }
 }
 
+/// A public 0/1 row mask lifted into the extended basis ([`Multiplier::extend_mask`]).
+#[derive(Debug, Clone)]
+pub struct ExtendedMask(Poly);
+
+/// One product a ⊗ b in the extended basis, before scaling and relinearisation: computed
+/// once per chunk and then added whole ([`ProductSum::add_tensor`]) or with each group's
+/// row mask ([`ProductSum::add_masked`]), since m·(a·b) = (m·a)·b slot by slot.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    c: [Poly; 3],
+}
+
+impl Tensor {
+    /// a ⊗ b.
+    pub fn of(a: &Extended, b: &Extended) -> Tensor {
+        let mut mid = &a.c0 * &b.c1;
+        mid += &(&a.c1 * &b.c0);
+        Tensor {
+            c: [&a.c0 * &b.c0, mid, &a.c1 * &b.c1],
+        }
+    }
+}
+
 /// An accumulating Σ a⊙b in the extended basis.
 #[derive(Debug, Clone)]
 pub struct ProductSum {
@@ -125,11 +175,25 @@ pub struct ProductSum {
 impl ProductSum {
     /// Add a ⊙ b.
     pub fn add(&mut self, a: &Extended, b: &Extended) {
-        self.c[0] += &(&a.c0 * &b.c0);
-        let mut mid = &a.c0 * &b.c1;
-        mid += &(&a.c1 * &b.c0);
-        self.c[1] += &mid;
-        self.c[2] += &(&a.c1 * &b.c1);
+        self.add_tensor(&Tensor::of(a, b));
+    }
+
+    /// Add a product computed once for several sums.
+    pub fn add_tensor(&mut self, t: &Tensor) {
+        for (acc, part) in self.c.iter_mut().zip(&t.c) {
+            *acc += part;
+        }
+        self.terms += 1;
+    }
+
+    /// Add the rows of a product that a group's mask selects: m·(a ⊗ b) decrypts, after
+    /// scaling, to the slot-wise m·a·b, with noise m·e where e is the product's noise (the
+    /// same bound as masking the first operand before the product:
+    /// [`NoiseEstimate::product_sum`] with `masked`).
+    pub fn add_masked(&mut self, t: &Tensor, mask: &ExtendedMask) {
+        for (acc, part) in self.c.iter_mut().zip(&t.c) {
+            *acc += &(part * &mask.0);
+        }
         self.terms += 1;
     }
 
@@ -278,15 +342,22 @@ impl NoiseEstimate {
         let base = if masked { base.masked(params) } else { base };
         base.summed(terms)
     }
-    /// A sum of `terms` products of two full-level stored parts, the first multiplied by a
-    /// row mask if `masked`, tensored and summed in the extended basis, then scaled and
-    /// relinearised once: the estimate the engine attaches to a product moment (joins
-    /// included: one chunk of each side per term). The per-product noise adds up over the
-    /// terms; the scaling rounding and the relinearisation noise come once.
+    /// A sum of `terms` products of two full-level stored parts, tensored and summed in the
+    /// extended basis, each tensor multiplied by its chunk's row mask if `masked` (a group
+    /// of a GROUP BY), then scaled and relinearised once: the estimate the engine attaches
+    /// to a product moment (joins included: one chunk of each side per term). The
+    /// per-product noise adds up over the terms; the scaling rounding and the
+    /// relinearisation noise come once.
+    ///
+    /// A mask p (coefficients in [0, t)) multiplies the scaled tensor, (t/Q)·p·A·B =
+    /// Q·[p·m_a·m_b]_t/t + p·E mod Q, so a masked term's noise is ‖p·E‖ + 1 ≤ N·t·‖E‖ + 1
+    /// for the product noise E of [`product_term`].
     pub fn product_sum(params: &Params, masked: bool, terms: u64) -> NoiseEstimate {
-        let a = NoiseEstimate::fresh(0);
-        let a = if masked { a.masked(params) } else { a };
-        let term = product_term(a, NoiseEstimate::fresh(0), params);
+        let fresh = NoiseEstimate::fresh(0);
+        let mut term = product_term(fresh, fresh, params);
+        if masked {
+            term = params.slots() as f64 * params.t() as f64 * term + 1.0;
+        }
         NoiseEstimate::from_f64(terms.max(1) as f64 * term + once_per_product(params))
     }
 

@@ -11,7 +11,7 @@
 mod common;
 
 use common::noise::{collective_secret, measure};
-use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate};
+use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate, Tensor};
 use dtfhe_crypto::column::{encrypt, mask_plaintext};
 use dtfhe_crypto::release::{
     centred, combine, flood_bits, max_noise_bits, trustee_share, FLOOD_MARGIN_BITS,
@@ -184,9 +184,10 @@ fn linear(f: &mut Fixture, col: &Column, masks: Option<&[Vec<bool>]>) -> (Cipher
     (sum.finish().expect("sum"), want)
 }
 
-/// Σ over chunks of a ⊙ b (a masked where given), tensored in the extended basis, summed
-/// there and relinearised once, as the engine computes a product moment (and a join: one
-/// chunk of each side per term).
+/// Σ over chunks of a ⊙ b, tensored once in the extended basis, then each tensor added
+/// whole or through the chunk's row mask (a group of a GROUP BY), summed there and
+/// relinearised once, as the engine computes a product moment (and a join: one chunk of
+/// each side per term).
 fn product(
     f: &mut Fixture,
     a: &Column,
@@ -197,18 +198,18 @@ fn product(
     let mut sum = f.mul.product_sum();
     let mut want = vec![0u128; f.params.slots()];
     for i in 0..a.cts.len() {
-        let first = match masks {
-            None => a.cts[i].clone(),
+        let ea = f.mul.extend(&a.cts[i]).expect("extend");
+        let tensor = if std::ptr::eq(a, b) {
+            Tensor::of(&ea, &ea)
+        } else {
+            Tensor::of(&ea, &f.mul.extend(&b.cts[i]).expect("extend"))
+        };
+        match masks {
+            None => sum.add_tensor(&tensor),
             Some(ms) => {
                 let pt = mask_plaintext(&f.params, &ms[i], 0).expect("mask");
-                apply_mask(&a.cts[i], &pt)
+                sum.add_masked(&tensor, &f.mul.extend_mask(&pt).expect("mask"));
             }
-        };
-        let ea = f.mul.extend(&first).expect("extend");
-        if std::ptr::eq(a, b) && masks.is_none() {
-            sum.add(&ea, &ea);
-        } else {
-            sum.add(&ea, &f.mul.extend(&b.cts[i]).expect("extend"));
         }
         for j in 0..f.params.slots() {
             if masks.is_none_or(|ms| ms[i][j]) {

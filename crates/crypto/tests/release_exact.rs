@@ -1,7 +1,7 @@
 //! Every homomorphic sum, released through the coefficient-0 protocol by 3 trustees, equals
 //! the plaintext computation; fewer shares reveal nothing useful.
 
-use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier};
+use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, Tensor};
 use dtfhe_crypto::column::{encrypt, mask_plaintext};
 use dtfhe_crypto::release::{centred, combine, trustee_share, Coeff0Share};
 use dtfhe_crypto::{ceremony, codec, Preset};
@@ -90,7 +90,9 @@ fn check_all_sums(preset: Preset, masked_products: bool) {
         sxy.add(&ex, &ey);
         sxx.add(&ex, &ex);
         if masked_products {
-            sxy_masked.add(&mul.extend(&mx).expect("ext"), &ey);
+            // As the engine computes a group's product: the tensor once, then the mask.
+            let mask = mul.extend_mask(&m).expect("mask");
+            sxy_masked.add_masked(&Tensor::of(&ex, &ey), &mask);
         }
         for i in 0..lens[c] {
             let (x, y) = (xs[c][i] as i128, ys[c][i] as i128);

@@ -10,13 +10,16 @@ use crate::error::EngineError;
 use crate::group::{GroupKey, GroupState, PublicRow};
 use crate::moments::{Factor, Moment, Part};
 use crate::plan::{Query, SOURCE_COLUMN};
-use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, NoiseEstimate, ProductSum};
+use dtfhe_crypto::accumulate::{
+    apply_mask, Extended, ExtendedMask, LinearSum, Multiplier, NoiseEstimate, ProductSum, Tensor,
+};
 use dtfhe_crypto::{codec, column, Params};
 use dtfhe_model::lanes::{lane_key_text, LanePlacement, PlacedAt};
 use dtfhe_model::{decode_public_columns, Value};
 use dtfhe_model::{ChunkMeta, ChunkReader};
 use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 /// Stored part name of a moment factor (`gt{k}` for the threshold indicators).
@@ -419,59 +422,14 @@ pub fn compute(
         }
     }
 
-    // Load every needed part of every chunk that any group uses, decoding in parallel.
-    type PartKey = (usize, String, Part);
+    // The chunks any group uses, streamed in batches: each batch's parts are read (one at a
+    // time: the store is not shared across threads), decoded and accumulated in parallel,
+    // then dropped, so a query holds one batch of ciphertexts, not all of them.
     let used: std::collections::BTreeSet<usize> = selection
         .groups
         .iter()
         .flat_map(|g| g.units.keys().copied())
         .collect();
-    let mut needed: Vec<PartKey> = Vec::new();
-    for &ui in &used {
-        for m in &selection.moments {
-            for f in &m.factors {
-                let (side, col) = side_of(f);
-                let key = (selection.units[ui].chunks[side], col, f.part);
-                if !needed.contains(&key) {
-                    needed.push(key);
-                }
-            }
-        }
-    }
-    let mut raw = Vec::with_capacity(needed.len());
-    for (ci, col, part) in &needed {
-        let chunk = &selection.chunks[*ci].1;
-        let bytes = store
-            .part(chunk.id, col, part_name(*part))
-            .map_err(EngineError::Read)?
-            .ok_or_else(|| {
-                EngineError::Execution(format!(
-                    "chunk {} has no {} part for column `{col}`",
-                    chunk.id,
-                    part_name(*part)
-                ))
-            })?;
-        raw.push(bytes);
-    }
-    let decoded: Vec<Ciphertext> = raw
-        .par_iter()
-        .zip(&needed)
-        .map(|(b, (ci, col, _))| {
-            codec::decode_ciphertext(params, b).map_err(|e| {
-                EngineError::Execution(format!(
-                    "chunk {} column `{col}`: {e}",
-                    selection.chunks[*ci].1.id
-                ))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let parts: HashMap<PartKey, Ciphertext> = needed.into_iter().zip(decoded).collect();
-    let part_of = |ui: usize, f: &Factor| -> &Ciphertext {
-        let (side, col) = side_of(f);
-        &parts[&(selection.units[ui].chunks[side], col, f.part)]
-    };
-
-    // Accumulate per unit in parallel; each worker folds into its own accumulators.
     let unit_list: Vec<usize> = used.into_iter().collect();
     let new_accs = || -> Vec<Vec<Acc>> {
         selection
@@ -492,90 +450,116 @@ pub fn compute(
             })
             .collect()
     };
-    let work = |mut accs: Vec<Vec<Acc>>, ui: &usize| -> Result<Vec<Vec<Acc>>, EngineError> {
-        let ui = *ui;
-        let mut extended: HashMap<Factor, dtfhe_crypto::accumulate::Extended> = HashMap::new();
-        let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
-        for (gi, g) in selection.groups.iter().enumerate() {
-            let Some(mask) = g.units.get(&ui) else {
-                continue;
-            };
-            let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
-            for (mi, m) in selection.moments.iter().enumerate() {
-                let first = part_of(ui, &m.factors[0]);
-                let masked_first = match mask {
-                    None => None,
-                    Some(bits) => {
-                        let level = column::level_of(params, first).map_err(exec)?;
-                        if let std::collections::hash_map::Entry::Vacant(v) = masks.entry(level) {
-                            v.insert(column::mask_plaintext(params, bits, level).map_err(exec)?);
-                        }
-                        Some(apply_mask(first, &masks[&level]))
+    let merge = |mut a: Vec<Vec<Acc>>, b: Vec<Vec<Acc>>| -> Result<Vec<Vec<Acc>>, EngineError> {
+        for (ga, gb) in a.iter_mut().zip(b) {
+            for (x, y) in ga.iter_mut().zip(gb) {
+                match (x, y) {
+                    (Acc::Linear(s, m), Acc::Linear(s2, m2)) => {
+                        s.merge(s2)
+                            .map_err(|e| EngineError::Execution(e.to_string()))?;
+                        *m |= m2;
                     }
-                };
-                match &mut accs[gi][mi] {
-                    Acc::Linear(sum, was_masked) => {
-                        sum.add(masked_first.as_ref().unwrap_or(first))
-                            .map_err(exec)?;
-                        *was_masked |= masked_first.is_some();
+                    (Acc::Product(s, m), Acc::Product(s2, m2)) => {
+                        s.merge(&s2);
+                        *m |= m2;
                     }
-                    Acc::Product(sum, was_masked) => {
-                        let second = &m.factors[1];
-                        if !extended.contains_key(second) {
-                            extended.insert(
-                                second.clone(),
-                                multiplier.extend(part_of(ui, second)).map_err(exec)?,
-                            );
-                        }
-                        match &masked_first {
-                            Some(ct) => {
-                                sum.add(&multiplier.extend(ct).map_err(exec)?, &extended[second])
-                            }
-                            None => {
-                                if !extended.contains_key(&m.factors[0]) {
-                                    extended.insert(
-                                        m.factors[0].clone(),
-                                        multiplier.extend(first).map_err(exec)?,
-                                    );
-                                }
-                                sum.add(&extended[&m.factors[0]], &extended[second]);
-                            }
-                        }
-                        *was_masked |= masked_first.is_some();
-                    }
+                    _ => return Err(EngineError::Execution("accumulator kinds differ".into())),
                 }
             }
         }
-        Ok(accs)
+        Ok(a)
     };
-    // At most one accumulator set per worker thread: each holds extended-basis polynomials.
-    let per_worker = unit_list
-        .len()
-        .div_ceil(rayon::current_num_threads())
-        .max(1);
-    let merged = unit_list
-        .par_iter()
-        .with_min_len(per_worker)
-        .try_fold(new_accs, work)
-        .try_reduce(new_accs, |mut a, b| {
-            for (ga, gb) in a.iter_mut().zip(b) {
-                for (x, y) in ga.iter_mut().zip(gb) {
-                    match (x, y) {
-                        (Acc::Linear(s, m), Acc::Linear(s2, m2)) => {
-                            s.merge(s2)
-                                .map_err(|e| EngineError::Execution(e.to_string()))?;
-                            *m |= m2;
+    let threads = rayon::current_num_threads().max(1);
+    let mut merged: Option<Vec<Vec<Acc>>> = None;
+    for units in unit_list.chunks(UNITS_PER_THREAD_IN_BATCH * threads) {
+        let parts = load_parts(store, params, selection, units, &side_of)?;
+        let part_of = |ui: usize, f: &Factor| -> &Ciphertext {
+            let (side, col) = side_of(f);
+            &parts[&(selection.units[ui].chunks[side], col, f.part)]
+        };
+        let work = |mut accs: Vec<Vec<Acc>>, ui: &usize| -> Result<Vec<Vec<Acc>>, EngineError> {
+            let ui = *ui;
+            let exec = |e: dtfhe_crypto::CryptoError| EngineError::Execution(e.to_string());
+            // Per unit, each operand is extended once and each product tensored once; every
+            // group then adds the tensor whole or through its row mask (m·(a·b) = (m·a)·b), so
+            // a GROUP BY costs one product per chunk, not one per group.
+            let mut extended: HashMap<Factor, Extended> = HashMap::new();
+            let mut tensors: HashMap<usize, Tensor> = HashMap::new();
+            for (gi, g) in selection.groups.iter().enumerate() {
+                let Some(mask) = g.units.get(&ui) else {
+                    continue;
+                };
+                let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
+                let mut product_mask: Option<ExtendedMask> = None;
+                for (mi, m) in selection.moments.iter().enumerate() {
+                    let first = part_of(ui, &m.factors[0]);
+                    match &mut accs[gi][mi] {
+                        Acc::Linear(sum, was_masked) => {
+                            match mask {
+                                None => sum.add(first),
+                                Some(bits) => {
+                                    let level = column::level_of(params, first).map_err(exec)?;
+                                    if let Entry::Vacant(v) = masks.entry(level) {
+                                        v.insert(
+                                            column::mask_plaintext(params, bits, level)
+                                                .map_err(exec)?,
+                                        );
+                                    }
+                                    sum.add(&apply_mask(first, &masks[&level]))
+                                }
+                            }
+                            .map_err(exec)?;
+                            *was_masked |= mask.is_some();
                         }
-                        (Acc::Product(s, m), Acc::Product(s2, m2)) => {
-                            s.merge(&s2);
-                            *m |= m2;
+                        Acc::Product(sum, was_masked) => {
+                            if let Entry::Vacant(v) = tensors.entry(mi) {
+                                for f in &m.factors[..2] {
+                                    if !extended.contains_key(f) {
+                                        let e = multiplier.extend(part_of(ui, f)).map_err(exec)?;
+                                        extended.insert(f.clone(), e);
+                                    }
+                                }
+                                v.insert(Tensor::of(
+                                    &extended[&m.factors[0]],
+                                    &extended[&m.factors[1]],
+                                ));
+                            }
+                            let tensor = &tensors[&mi];
+                            match mask {
+                                None => sum.add_tensor(tensor),
+                                Some(bits) => {
+                                    let pm = match product_mask.take() {
+                                        Some(pm) => pm,
+                                        None => {
+                                            let pt = column::mask_plaintext(params, bits, 0)
+                                                .map_err(exec)?;
+                                            multiplier.extend_mask(&pt).map_err(exec)?
+                                        }
+                                    };
+                                    sum.add_masked(tensor, &pm);
+                                    product_mask = Some(pm);
+                                }
+                            }
+                            *was_masked |= mask.is_some();
                         }
-                        _ => return Err(EngineError::Execution("accumulator kinds differ".into())),
                     }
                 }
             }
-            Ok(a)
-        })?;
+            Ok(accs)
+        };
+        // At most one accumulator set per worker thread: each holds extended-basis
+        // polynomials.
+        let batch = units
+            .par_iter()
+            .with_min_len(units.len().div_ceil(threads).max(1))
+            .try_fold(new_accs, work)
+            .try_reduce(new_accs, merge)?;
+        merged = Some(match merged {
+            None => batch,
+            Some(total) => merge(total, batch)?,
+        });
+    }
+    let merged = merged.unwrap_or_else(new_accs);
 
     // Finish each sum, in parallel (relinearisation is the costly step).
     let jobs: Vec<(usize, usize, Acc)> = merged
@@ -614,6 +598,63 @@ pub fn compute(
             })
         })
         .collect()
+}
+
+/// Units per worker thread in one batch of [`compute`]: enough to keep every thread busy
+/// while a batch's ciphertexts (a few per unit) stay a small, fixed amount of memory.
+const UNITS_PER_THREAD_IN_BATCH: usize = 4;
+
+/// A stored part of a chunk: (chunk index in the selection, column, part).
+type PartKey = (usize, String, Part);
+
+/// Read and decode every part that `units` need.
+fn load_parts(
+    store: &dyn ChunkReader,
+    params: &Params,
+    selection: &Selection,
+    units: &[usize],
+    side_of: &dyn Fn(&Factor) -> (usize, String),
+) -> Result<HashMap<PartKey, Ciphertext>, EngineError> {
+    let mut needed: Vec<PartKey> = Vec::new();
+    for &ui in units {
+        for m in &selection.moments {
+            for f in &m.factors {
+                let (side, col) = side_of(f);
+                let key = (selection.units[ui].chunks[side], col, f.part);
+                if !needed.contains(&key) {
+                    needed.push(key);
+                }
+            }
+        }
+    }
+    let mut raw = Vec::with_capacity(needed.len());
+    for (ci, col, part) in &needed {
+        let chunk = &selection.chunks[*ci].1;
+        let bytes = store
+            .part(chunk.id, col, part_name(*part))
+            .map_err(EngineError::Read)?
+            .ok_or_else(|| {
+                EngineError::Execution(format!(
+                    "chunk {} has no {} part for column `{col}`",
+                    chunk.id,
+                    part_name(*part)
+                ))
+            })?;
+        raw.push(bytes);
+    }
+    let decoded: Vec<Ciphertext> = raw
+        .par_iter()
+        .zip(&needed)
+        .map(|(b, (ci, col, _))| {
+            codec::decode_ciphertext(params, b).map_err(|e| {
+                EngineError::Execution(format!(
+                    "chunk {} column `{col}`: {e}",
+                    selection.chunks[*ci].1.id
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(needed.into_iter().zip(decoded).collect())
 }
 
 /// One chunk's encrypted predictions, for the per-row release to the chunk's owner.

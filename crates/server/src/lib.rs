@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod compute_queue;
 pub mod denials;
 pub mod error;
 pub mod keypath;

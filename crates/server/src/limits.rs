@@ -44,6 +44,11 @@ pub struct Limits {
     pub denial_report: Duration,
     /// Source addresses counted separately per period; the rest are counted together.
     pub denial_sources: usize,
+    /// Queries and scorings computed at the same time (each uses every core; each holds
+    /// its decoded ciphertexts and accumulators): what bounds the server's memory.
+    pub computations_at_once: usize,
+    /// Computations that may wait for their turn; a further one is refused with 503.
+    pub computations_waiting: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +62,8 @@ impl Default for Limits {
             large_bodies_at_once: 4,
             denial_report: Duration::from_secs(60),
             denial_sources: 1024,
+            computations_at_once: 2,
+            computations_waiting: 32,
         }
     }
 }
@@ -91,12 +98,13 @@ impl Limits {
             self.large_body,
             self.large_bodies_at_once,
             self.denial_sources,
+            self.computations_at_once,
         ]
         .contains(&0);
         if zero_time || zero_count {
             return Err(crate::ServerError::Config(
                 "the header and body timeouts, the denial report period, the connection \
-                 limit and the body limits must all be positive"
+                 limit, the body limits and the computations at once must all be positive"
                     .into(),
             ));
         }

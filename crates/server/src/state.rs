@@ -102,6 +102,8 @@ pub struct AppState {
     pub large_bodies: tokio::sync::Semaphore,
     /// Deployment parameters, release requests, key ceremony (see [`crate::keypath`]).
     pub keypath: crate::keypath::KeyPath,
+    /// Queries and scorings computing or waiting (see [`crate::compute_queue`]).
+    pub computations: crate::compute_queue::ComputeQueue,
 }
 
 dtfhe_model::debug_public_fields!(AppState, |v| { dir: v.opts.dir });
@@ -176,6 +178,7 @@ impl AppState {
             identities: RwLock::new(identities),
             denials: Denials::new(limits.denial_sources),
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies_at_once.max(1)),
+            computations: crate::compute_queue::ComputeQueue::new(&limits),
             limits,
             keypath,
         })

@@ -43,6 +43,14 @@ pub(crate) struct ServeArgs {
     /// entry per source address per period).
     #[arg(long, value_name = "MS", default_value_t = 60_000)]
     denial_report_ms: u64,
+    /// Queries and scorings computed at once (each uses every core and holds its
+    /// ciphertexts in memory: this bounds the server's memory).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    computations_at_once: usize,
+    /// Queries and scorings that may wait their turn; a further one is answered 503 with
+    /// Retry-After (the analyst's client sends it again).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    computations_waiting: usize,
 }
 
 /// `dtfhe serve`: builds a tokio runtime and runs the platform server (its store at `store`)
@@ -75,6 +83,8 @@ pub(crate) fn run(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(),
         body_timeout: ms(a.body_timeout_ms),
         max_connections: a.max_connections,
         denial_report: ms(a.denial_report_ms),
+        computations_at_once: a.computations_at_once,
+        computations_waiting: a.computations_waiting,
         ..dtfhe_server::Limits::default()
     };
     rt.block_on(dtfhe_server::serve_with(opts, limits))

@@ -262,6 +262,7 @@ async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Jso
         model.target,
         model.features.join(", ")
     );
+    let turn = state.computations.turn("score").await?;
     let (a, d) = (source.clone(), schema.dataset.clone());
     let q_seq = state
         .with_store(move |st| Ok(st.append_entry(EntryKind::QueryRun, &a, &d, &what, &[])?))
@@ -287,6 +288,7 @@ async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Jso
     })
     .await
     .map_err(|e| ApiProblem(Problem::internal(format!("score task failed: {e}"))))?;
+    drop(turn);
     let scored = match computed {
         Ok(v) => v,
         Err(e) => {

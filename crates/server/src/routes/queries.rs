@@ -154,6 +154,9 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         req.require_dataset(&state, &[Role::Analyst], &query.dataset)
             .await?;
     }
+    // In turn with the other computations: a full queue is a 503 before anything is
+    // recorded.
+    let turn = state.computations.turn("query").await?;
     let (a, d) = (analyst.clone(), query.dataset.clone());
     let q_seq = state
         .with_store(move |s| Ok(s.append_entry(EntryKind::QueryRun, &a, &d, &detail, &[])?))
@@ -166,6 +169,7 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     let computed = tokio::task::spawn_blocking(move || compute(&st, &dep, &query2))
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("query task failed: {e}"))))?;
+    drop(turn);
     let (groups, computed) = match computed {
         Ok(v) => v,
         Err(p) => {
