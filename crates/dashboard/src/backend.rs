@@ -33,7 +33,21 @@ pub enum Backend {
         identity: PathBuf,
         /// How long a query waits for every trustee.
         timeout: Duration,
+        /// An auditor's identity file (the ledger is read by auditors only): the audit
+        /// view's ledger and "verify now" use it; without one they say so.
+        auditor: Option<PathBuf>,
+        /// The platform's pinned checkpoint key (`store.pub`), for "verify now".
+        store_key: Option<PathBuf>,
     },
+}
+
+/// The refusal of the networked audit view without an auditor identity.
+fn no_auditor() -> DashboardError {
+    DashboardError::Usage(
+        "the platform's ledger is read by auditors only: start the dashboard with \
+         --auditor-identity F (an identity registered with the auditor role)"
+            .into(),
+    )
 }
 
 /// One column's declaration (never a value).
@@ -181,6 +195,23 @@ pub struct Verified {
     pub summary: String,
 }
 
+/// A deployment failure (the store, the platform) in words.
+fn deployment(e: impl std::fmt::Display) -> DashboardError {
+    DashboardError::Deployment(e.to_string())
+}
+
+/// A failure reading the ledger in words.
+fn audit_error(e: impl std::fmt::Display) -> DashboardError {
+    DashboardError::Audit(e.to_string())
+}
+
+/// The platform's deployment record, without the relinearisation key.
+fn deployment_info(client: &Client) -> Result<dtfhe_api::types::DeploymentInfo, DashboardError> {
+    client
+        .get_json("/v1/deployment?relin_key=omit")
+        .map_err(deployment)
+}
+
 fn show_value(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
@@ -220,7 +251,7 @@ fn dataset_info(schema: &Schema, reader: &dyn ChunkReader) -> Result<DatasetInfo
     let mut per: BTreeMap<String, SourceCount> = BTreeMap::new();
     let chunks = reader
         .chunks(&schema.dataset)
-        .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+        .map_err(deployment)?;
     for c in chunks {
         let s = per.entry(c.source.clone()).or_insert_with(|| SourceCount {
             source: c.source.clone(),
@@ -265,7 +296,7 @@ impl Backend {
             } => {
                 let client = Self::client(server, identity)?;
                 dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))
+                    .map_err(deployment)
             }
         }
     }
@@ -292,13 +323,11 @@ impl Backend {
                 server, identity, ..
             } => {
                 let client = Self::client(server, identity)?;
-                let info: dtfhe_api::types::DeploymentInfo = client
-                    .get_json("/v1/deployment?relin_key=omit")
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let info = deployment_info(&client)?;
                 let schemas = dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let reader = dtfhe_api::reader::RemoteReader::new(client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let datasets = schemas
                     .iter()
                     .map(|s| dataset_info(s, &reader))
@@ -328,13 +357,13 @@ impl Backend {
                     .map_err(DashboardError::from_embedded)?;
                 let store = dir
                     .open_store_read_only()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let deployment = store
                     .deployment()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let entries = store
                     .entries()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
                 Ok(Released {
                     sql: sql.to_string(),
@@ -368,9 +397,7 @@ impl Backend {
                     poll: Duration::from_millis(200),
                 };
                 let client = Self::client(server, identity)?;
-                let info: dtfhe_api::types::DeploymentInfo = client
-                    .get_json("/v1/deployment?relin_key=omit")
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let info = deployment_info(&client)?;
                 let report =
                     dtfhe_analyst::net::query(&opts).map_err(DashboardError::from_analyst)?;
                 let now = dtfhe_model::clock::now_unix();
@@ -400,15 +427,15 @@ impl Backend {
         let chunks = match self {
             Backend::Embedded { dir } => dir
                 .open_store_read_only()
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+                .map_err(deployment)?,
             Backend::Networked {
                 server, identity, ..
             } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+                .map_err(deployment)?,
         };
         Ok(chunks.len() as u64)
     }
@@ -460,34 +487,44 @@ impl Backend {
                 })
                 .map_err(DashboardError::from_embedded),
             Backend::Networked {
-                server, identity, ..
-            } => dtfhe_analyst::remote_audit::verify(server, identity, None, false)
-                .map(|r| Verified {
-                    summary: r.to_string(),
-                })
-                .map_err(DashboardError::from_analyst),
+                server,
+                auditor,
+                store_key,
+                ..
+            } => {
+                let auditor = auditor.as_deref().ok_or_else(no_auditor)?;
+                dtfhe_analyst::remote_audit::verify(server, auditor, store_key.as_deref(), false)
+                    .map(|r| Verified {
+                        summary: r.to_string(),
+                    })
+                    .map_err(DashboardError::from_analyst)
+            }
         }
     }
 
-    /// Every ledger entry and the latest signed checkpoint (embedded only; the networked
-    /// audit view shows the verification alone).
+    /// Every ledger entry and the latest signed checkpoint (networked: read with the
+    /// auditor's identity).
     pub fn ledger(&self) -> Result<(Vec<Entry>, String), DashboardError> {
         match self {
             Backend::Embedded { dir } => {
                 let store = dir
                     .open_store_read_only()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                    .map_err(deployment)?;
                 let entries = store
                     .entries()
-                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
+                    .map_err(audit_error)?;
                 let cp = store
                     .latest_checkpoint()
-                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
+                    .map_err(audit_error)?;
                 Ok((entries, cp))
             }
-            Backend::Networked { .. } => Err(DashboardError::Usage(
-                "the ledger listing is shown for an embedded deployment; use verify now".into(),
-            )),
+            Backend::Networked {
+                server, auditor, ..
+            } => {
+                let auditor = auditor.as_deref().ok_or_else(no_auditor)?;
+                dtfhe_analyst::remote_audit::ledger(server, auditor)
+                    .map_err(DashboardError::from_analyst)
+            }
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct AppState {
     pub large_bodies: tokio::sync::Semaphore,
     /// Deployment parameters, release requests, key ceremony (see [`crate::keypath`]).
     pub keypath: crate::keypath::KeyPath,
+    /// Every chunk stored, as the chunk feed announces it (see [`crate::routes::feed`]).
+    pub feed: tokio::sync::broadcast::Sender<Arc<dtfhe_api::feed::ChunkEvent>>,
 }
 
 dtfhe_model::debug_public_fields!(AppState, |v| { dir: v.opts.dir });
@@ -178,6 +180,7 @@ impl AppState {
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies_at_once.max(1)),
             limits,
             keypath,
+            feed: tokio::sync::broadcast::channel(crate::routes::feed::BACKLOG).0,
         })
     }
 
