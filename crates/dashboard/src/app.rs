@@ -786,7 +786,7 @@ fn actor(user: &User) -> String {
 /// The ready-made view `id` if `w` may see it; otherwise the 404 or 403 page.
 fn view_for(w: &Who, id: &str) -> Result<&'static views::View, Box<Response>> {
     let Some(view) = views::by_id(id) else {
-        return Err(Box::new(not_found(w, "No such view.")));
+        return Err(Box::new(not_found_page(w, "No such view.")));
     };
     if !view_allowed(w, view) {
         return Err(Box::new(forbidden(w)));
@@ -795,7 +795,7 @@ fn view_for(w: &Who, id: &str) -> Result<&'static views::View, Box<Response>> {
 }
 
 /// The 404 page saying `text`.
-fn not_found(w: &Who, text: &str) -> Response {
+fn not_found_page(w: &Who, text: &str) -> Response {
     message_page(StatusCode::NOT_FOUND, "Not found", text, Some(w))
 }
 
@@ -832,7 +832,7 @@ async fn view_csv(
     let w = or_page!(who(&app, &headers));
     let view = or_page!(view_for(&w, &id));
     let Some(part) = view.parts.iter().find(|p| Some(p.id) == q.part.as_deref()) else {
-        return not_found(&w, "No such part.");
+        return not_found_page(&w, "No such part.");
     };
     let results = view_results(&app, view, &actor(&w.user)).await;
     match results.into_iter().find(|(p, _)| p.id == part.id) {
@@ -843,7 +843,7 @@ async fn view_csv(
             &e.to_string(),
             Some(&w),
         ),
-        None => not_found(&w, "No such part."),
+        None => not_found_page(&w, "No such part."),
     }
 }
 

@@ -358,12 +358,8 @@ impl Backend {
                 let store = dir
                     .open_store_read_only()
                     .map_err(deployment)?;
-                let deployment = store
-                    .deployment()
-                    .map_err(deployment)?;
-                let entries = store
-                    .entries()
-                    .map_err(deployment)?;
+                let deployed = store.deployment().map_err(deployment)?;
+                let entries = store.entries().map_err(deployment)?;
                 let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
                 Ok(Released {
                     sql: sql.to_string(),
@@ -376,7 +372,7 @@ impl Backend {
                             .map(|(k, n)| (group_text(k), *n))
                             .collect(),
                         epsilon: report.epsilon,
-                        min_group_size: deployment.min_group_size,
+                        min_group_size: deployed.min_group_size,
                         ciphertexts: report.released_ciphertexts,
                         ledger,
                     },
@@ -387,6 +383,7 @@ impl Backend {
                 server,
                 identity,
                 timeout,
+                ..
             } => {
                 let opts = dtfhe_analyst::net::RemoteQueryOptions {
                     server: server.clone(),

@@ -679,12 +679,15 @@ async fn the_chunk_feed_reaches_the_readers_of_a_dataset_only() {
         let src = client(&base, &source);
         let other_schema = SCHEMA.replace("\"runs\"", "\"other\"");
         let mut stored = Vec::new();
-        for (dataset, schema, seq) in [
+        for (fill, (dataset, schema, seq)) in [
             ("runs", SCHEMA, 0),
             ("other", other_schema.as_str(), 0),
             ("runs", SCHEMA, 1),
-        ] {
-            let c = chunk(&source, dataset, seq, seq as u32, 2, 9);
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let c = chunk(&source, dataset, seq, seq as u32, 2, 9 + fill as u8);
             let body = dtfhe_api::wire::encode_chunk(schema, &c).unwrap();
             let up: ChunkUploaded = src
                 .post_bytes(&format!("/v1/datasets/{dataset}/chunks"), &body)
