@@ -98,12 +98,18 @@ impl ChunkEvent {
         if e.format != FEED_FORMAT {
             return Err(malformed(
                 EVENT_CHUNK,
-                format!("format version {} (this client reads {FEED_FORMAT})", e.format),
+                format!(
+                    "format version {} (this client reads {FEED_FORMAT})",
+                    e.format
+                ),
             ));
         }
         for (what, name) in [("dataset", &e.dataset), ("source", &e.source)] {
             if !dtfhe_model::names::is_party_name(name) {
-                return Err(malformed(EVENT_CHUNK, format!("{what} is not a valid name")));
+                return Err(malformed(
+                    EVENT_CHUNK,
+                    format!("{what} is not a valid name"),
+                ));
             }
         }
         if e.chunk_hash.len() != 64 || !e.chunk_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -350,7 +356,10 @@ mod tests {
         assert!(decode_message(EVENT_LAGGED, "-1").is_err());
         let long = vec![b'a'; MAX_LINE_BYTES + 10];
         let got: Vec<_> = feed_of(long).collect();
-        assert!(matches!(got.as_slice(), [Err(ApiError::BadResponse { .. })]));
+        assert!(matches!(
+            got.as_slice(),
+            [Err(ApiError::BadResponse { .. })]
+        ));
     }
 
     proptest! {

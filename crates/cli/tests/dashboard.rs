@@ -64,17 +64,17 @@ struct Fixture {
 }
 
 fn add_user(dir: &Path, name: &str, role: &str, datasets: &str, password: &str) {
-    add_user_at(&["--dir".as_ref(), dir.as_os_str()], name, role, datasets, password);
+    add_user_at(
+        &["--dir".as_ref(), dir.as_os_str()],
+        name,
+        role,
+        datasets,
+        password,
+    );
 }
 
 /// `dtfhe dashboard add-user` with `at` (`--dir D` or `--state S`), the password on stdin.
-fn add_user_at(
-    at: &[&std::ffi::OsStr],
-    name: &str,
-    role: &str,
-    datasets: &str,
-    password: &str,
-) {
+fn add_user_at(at: &[&std::ffi::OsStr], name: &str, role: &str, datasets: &str, password: &str) {
     let mut child = Command::new(BIN)
         .args(["dashboard", "add-user"])
         .args(at)
@@ -205,7 +205,11 @@ fn start_dashboard(root: &Path, dir: &Path) -> (String, Proc) {
     add_user(dir, "viewer", "viewer", "ai4i", VIEWER_PW);
     let listen = format!("127.0.0.1:{}", common::free_port());
     let d = dir.to_str().expect("utf-8 path");
-    let dashboard = Proc::spawn(root, "dashboard", &["dashboard", "--dir", d, "--listen", &listen]);
+    let dashboard = Proc::spawn(
+        root,
+        "dashboard",
+        &["dashboard", "--dir", d, "--listen", &listen],
+    );
     let started = Instant::now();
     while std::net::TcpStream::connect(&listen).is_err() {
         assert!(
@@ -399,7 +403,10 @@ fn reference_of(schema: &Schema, rows: &[PlainRow], sql: &str) -> ResultSet {
 fn assert_table_matches(what: &str, cells: &[Vec<String>], expected: &ResultSet) {
     assert_matches_within(what, cells, expected, 6e-6);
     for text in cells.iter().flatten() {
-        let digits = text.chars().filter(char::is_ascii_digit).collect::<String>();
+        let digits = text
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>();
         let significant = digits.trim_start_matches('0').len();
         assert!(
             text.parse::<f64>().is_err() || !text.contains('.') || significant <= 6,
@@ -912,7 +919,12 @@ async fn live_update(c: &fantoccini::Client, append: impl FnOnce() + Send + 'sta
 }
 
 /// The OEE view's tables (under `scope`, a CSS prefix) equal the plaintext over `rows`.
-async fn assert_oee_tables(c: &fantoccini::Client, scope: &str, schema: &Schema, rows: &[PlainRow]) {
+async fn assert_oee_tables(
+    c: &fantoccini::Client,
+    scope: &str,
+    schema: &Schema,
+    rows: &[PlainRow],
+) {
     assert_view_tables(c, &dtfhe_dashboard::views::OEE, scope, schema, rows).await;
 }
 
@@ -937,14 +949,22 @@ async fn other_views(c: &fantoccini::Client, url: &str, schema: &Schema, rows: &
     for (view, name) in [(&BENCHMARK, "11-benchmark"), (&ALARMS, "12-alarms")] {
         c.goto(&format!("{url}{}", view.href)).await.expect("view");
         for part in view.parts {
-            wait_for(c, &format!("#chart-{}[data-drawn]", part.id), Duration::from_secs(600)).await;
+            wait_for(
+                c,
+                &format!("#chart-{}[data-drawn]", part.id),
+                Duration::from_secs(600),
+            )
+            .await;
             let (status, csv) = fetch(c, &format!("{}/csv?part={}", view.href, part.id)).await;
             assert_eq!(status, 200, "{csv}");
             assert_csv_matches(part.title, &csv, &reference_of(schema, rows, part.sql));
         }
         assert_view_tables(c, view, "", schema, rows).await;
         let facts = c.source().await.expect("source");
-        assert!(facts.contains("Release facts") && facts.contains("audited exact"), "{name}: release facts");
+        assert!(
+            facts.contains("Release facts") && facts.contains("audited exact"),
+            "{name}: release facts"
+        );
         shot(c, name).await;
     }
 }
@@ -1066,7 +1086,13 @@ fn networked_dashboard_releases_through_the_trustees() {
     let net = common::net::start("dashboard_net", "bfv-8192", &[], &parties);
     net.upload_sources();
     let state = net.root.join("dashboard-state");
-    add_user_at(&["--state".as_ref(), state.as_os_str()], "admin", "admin", "*", ADMIN_PW);
+    add_user_at(
+        &["--state".as_ref(), state.as_os_str()],
+        "admin",
+        "admin",
+        "*",
+        ADMIN_PW,
+    );
     let listen = format!("127.0.0.1:{}", common::free_port());
     let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
     let dashboard = Proc::spawn(
@@ -1168,7 +1194,9 @@ fn networked_dashboard_releases_through_the_trustees() {
     );
     let verified = http.post("/audit/verify", &[("csrf", &csrf)]);
     assert!(
-        verified.body.contains("notice ok") && verified.body.contains("releases") && verified.body.contains(": OK"),
+        verified.body.contains("notice ok")
+            && verified.body.contains("releases")
+            && verified.body.contains(": OK"),
         "verify now: {}",
         verified.body
     );
@@ -1212,7 +1240,11 @@ fn networked_dashboard_releases_through_the_trustees() {
         }
     };
     let first = followed(1);
-    assert_json_matches(line_sql, &first[0], &reference_of(&runs_schema, &runs, line_sql));
+    assert_json_matches(
+        line_sql,
+        &first[0],
+        &reference_of(&runs_schema, &runs, line_sql),
+    );
 
     let (extra, new_rows) = extra_runs(&runs_schema);
     let extra_path = net.root.join("plant-a-runs-2.csv");
@@ -1272,7 +1304,11 @@ fn networked_dashboard_releases_through_the_trustees() {
         }
     }
     let second = followed(2);
-    assert_json_matches(line_sql, &second[1], &reference_of(&runs_schema, &all, line_sql));
+    assert_json_matches(
+        line_sql,
+        &second[1],
+        &reference_of(&runs_schema, &all, line_sql),
+    );
     assert!(
         follow.log().contains("new chunk") && follow.log().contains("production_runs from plant-a"),
         "{}",

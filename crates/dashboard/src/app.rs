@@ -121,7 +121,11 @@ impl App {
                 opts.state.display()
             )));
         }
-        if let Some((bad, _)) = opts.schedules.iter().find(|(v, _)| views::by_id(v).is_none()) {
+        if let Some((bad, _)) = opts
+            .schedules
+            .iter()
+            .find(|(v, _)| views::by_id(v).is_none())
+        {
             let known: Vec<&str> = views::VIEWS.iter().map(|v| v.id).collect();
             return Err(DashboardError::Usage(format!(
                 "--schedule: no view `{bad}` (views: {})",
@@ -931,7 +935,10 @@ async fn make_report(
         created_by: by.to_string(),
         ledger,
         html: pages::view_parts(view, &results),
-        tables: results.iter().map(|(p, r)| pages::report_table(p, r)).collect(),
+        tables: results
+            .iter()
+            .map(|(p, r)| pages::report_table(p, r))
+            .collect(),
     }
 }
 
@@ -951,8 +958,14 @@ pub async fn run_schedules(app: Arc<App>) {
                 tokio::time::sleep(every).await;
                 let report = make_report(&app, view, SCHEDULE_USER, "dashboard.schedule").await;
                 match app.reports.save(&report) {
-                    Ok(()) => app.log(&format!("schedule: report {} of view {}", report.id, view.id)),
-                    Err(e) => app.log(&format!("schedule: report of view {} not saved: {e}", view.id)),
+                    Ok(()) => app.log(&format!(
+                        "schedule: report {} of view {}",
+                        report.id, view.id
+                    )),
+                    Err(e) => app.log(&format!(
+                        "schedule: report of view {} not saved: {e}",
+                        view.id
+                    )),
                 }
             }
         }));
@@ -996,11 +1009,7 @@ async fn report_pdf(
 
 /// The report `id` if `w` may see it; otherwise 403 (a missing report alike) or the
 /// damaged report's page.
-fn visible_report(
-    app: &App,
-    w: &Who,
-    id: &str,
-) -> Result<crate::reports::Report, Box<Response>> {
+fn visible_report(app: &App, w: &Who, id: &str) -> Result<crate::reports::Report, Box<Response>> {
     if !w.user.role.sees_results() {
         return Err(Box::new(forbidden(w)));
     }

@@ -249,9 +249,7 @@ fn columns(schema: &Schema) -> Vec<ColumnInfo> {
 
 fn dataset_info(schema: &Schema, reader: &dyn ChunkReader) -> Result<DatasetInfo, DashboardError> {
     let mut per: BTreeMap<String, SourceCount> = BTreeMap::new();
-    let chunks = reader
-        .chunks(&schema.dataset)
-        .map_err(deployment)?;
+    let chunks = reader.chunks(&schema.dataset).map_err(deployment)?;
     for c in chunks {
         let s = per.entry(c.source.clone()).or_insert_with(|| SourceCount {
             source: c.source.clone(),
@@ -295,8 +293,7 @@ impl Backend {
                 server, identity, ..
             } => {
                 let client = Self::client(server, identity)?;
-                dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(deployment)
+                dtfhe_api::remote::remote_schemas(&client).map_err(deployment)
             }
         }
     }
@@ -324,10 +321,8 @@ impl Backend {
             } => {
                 let client = Self::client(server, identity)?;
                 let info = deployment_info(&client)?;
-                let schemas = dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(deployment)?;
-                let reader = dtfhe_api::reader::RemoteReader::new(client)
-                    .map_err(deployment)?;
+                let schemas = dtfhe_api::remote::remote_schemas(&client).map_err(deployment)?;
+                let reader = dtfhe_api::reader::RemoteReader::new(client).map_err(deployment)?;
                 let datasets = schemas
                     .iter()
                     .map(|s| dataset_info(s, &reader))
@@ -355,9 +350,7 @@ impl Backend {
             Backend::Embedded { dir } => {
                 let report = ops::query_as(dir.clone(), sql, None, actor)
                     .map_err(DashboardError::from_embedded)?;
-                let store = dir
-                    .open_store_read_only()
-                    .map_err(deployment)?;
+                let store = dir.open_store_read_only().map_err(deployment)?;
                 let deployed = store.deployment().map_err(deployment)?;
                 let entries = store.entries().map_err(deployment)?;
                 let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
@@ -504,15 +497,9 @@ impl Backend {
     pub fn ledger(&self) -> Result<(Vec<Entry>, String), DashboardError> {
         match self {
             Backend::Embedded { dir } => {
-                let store = dir
-                    .open_store_read_only()
-                    .map_err(deployment)?;
-                let entries = store
-                    .entries()
-                    .map_err(audit_error)?;
-                let cp = store
-                    .latest_checkpoint()
-                    .map_err(audit_error)?;
+                let store = dir.open_store_read_only().map_err(deployment)?;
+                let entries = store.entries().map_err(audit_error)?;
+                let cp = store.latest_checkpoint().map_err(audit_error)?;
                 Ok((entries, cp))
             }
             Backend::Networked {

@@ -250,7 +250,10 @@ pub fn facts_lines(f: &ReleaseFacts) -> Vec<String> {
         format!("Released: {}", utc(f.released_unix)),
         format!("Group sizes: {groups}"),
         format!("Disclosure: {}", mode_text(f)),
-        format!("Decrypted: {} ciphertext sums, jointly by every trustee", f.ciphertexts),
+        format!(
+            "Decrypted: {} ciphertext sums, jointly by every trustee",
+            f.ciphertexts
+        ),
     ];
     if let Some((subject, seq)) = &f.ledger {
         out.push(format!("Ledger: {subject}, delivered in entry {seq}"));
@@ -344,7 +347,11 @@ pub fn chart_data(r: &ResultSet, bars: &[&str], label: Option<&str>) -> (Vec<Str
             let values = r
                 .rows
                 .iter()
-                .map(|row| row.get(i).and_then(|c| c.as_f64()).filter(|f| f.is_finite()))
+                .map(|row| {
+                    row.get(i)
+                        .and_then(|c| c.as_f64())
+                        .filter(|f| f.is_finite())
+                })
                 .collect();
             (r.columns.get(i).cloned().unwrap_or_default(), values)
         })
@@ -466,6 +473,9 @@ mod shown_tests {
         assert_eq!(text(3.0), "3");
         assert_eq!(text(1.0e9 + 0.4), "1000000000");
         assert_eq!(shown(&r, 0, &Cell::Int(7)).unwrap(), "7");
-        assert_eq!(shown(&table(Some(2)), 0, &Cell::Float(2.5)).unwrap(), "2.50");
+        assert_eq!(
+            shown(&table(Some(2)), 0, &Cell::Float(2.5)).unwrap(),
+            "2.50"
+        );
     }
 }

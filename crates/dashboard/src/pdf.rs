@@ -120,7 +120,12 @@ impl Metrics {
     fn width(&self, text: &str, size: f32) -> f32 {
         encode(text)
             .iter()
-            .map(|&b| self.widths.get(usize::from(b.saturating_sub(32))).copied().unwrap_or(0.0))
+            .map(|&b| {
+                self.widths
+                    .get(usize::from(b.saturating_sub(32)))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
             .sum::<f32>()
             * size
             / 1000.0
@@ -239,9 +244,16 @@ impl Writer<'_> {
         }
         let total: f32 = widths.iter().sum();
         let max = PAGE.0 - 2.0 * MARGIN;
-        let size = if total > max { TABLE * max / total } else { TABLE };
+        let size = if total > max {
+            TABLE * max / total
+        } else {
+            TABLE
+        };
         let fit = size / TABLE;
-        for (n, row) in std::iter::once(columns).chain(rows.iter().map(Vec::as_slice)).enumerate() {
+        for (n, row) in std::iter::once(columns)
+            .chain(rows.iter().map(Vec::as_slice))
+            .enumerate()
+        {
             self.room(size * 1.6);
             self.y -= size * 1.5;
             let mut x = MARGIN;
@@ -325,7 +337,12 @@ fn assemble(m: &Metrics, pages: Vec<Content>) -> Vec<u8> {
     let first_page = 6;
     let n = i32::try_from(pages.len()).unwrap_or(i32::MAX);
     let ids: Vec<(Ref, Ref)> = (0..n)
-        .map(|i| (Ref::new(first_page + 2 * i), Ref::new(first_page + 2 * i + 1)))
+        .map(|i| {
+            (
+                Ref::new(first_page + 2 * i),
+                Ref::new(first_page + 2 * i + 1),
+            )
+        })
         .collect();
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(ids.iter().map(|(p, _)| *p)).count(n);
@@ -362,7 +379,10 @@ fn assemble(m: &Metrics, pages: Vec<Content>) -> Vec<u8> {
         .stem_v(80.0)
         .font_file2(file);
     let mut stream = pdf.stream(file, FONT);
-    stream.pair(Name(b"Length1"), i32::try_from(FONT.len()).unwrap_or(i32::MAX));
+    stream.pair(
+        Name(b"Length1"),
+        i32::try_from(FONT.len()).unwrap_or(i32::MAX),
+    );
     stream.finish();
     pdf.finish()
 }
@@ -424,7 +444,10 @@ mod tests {
             "Not released: fewer than k = 5",
             "epsilon none",
         ] {
-            assert!(text.contains(want), "`{want}` not in the PDF's text:\n{text}");
+            assert!(
+                text.contains(want),
+                "`{want}` not in the PDF's text:\n{text}"
+            );
         }
     }
 

@@ -20,8 +20,20 @@ fn deployment() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let (root, dir) = fresh_deployment("dashboard_security");
-        ingest(&root, &dir, "production_runs", "runs.csv", dtfhe_agent::mes::production_runs(30, 3));
-        ingest(&root, &dir, "ai4i", "ai4i.csv", dtfhe_testkit::data::ai4i_slice(0, 60));
+        ingest(
+            &root,
+            &dir,
+            "production_runs",
+            "runs.csv",
+            dtfhe_agent::mes::production_runs(30, 3),
+        );
+        ingest(
+            &root,
+            &dir,
+            "ai4i",
+            "ai4i.csv",
+            dtfhe_testkit::data::ai4i_slice(0, 60),
+        );
         dir
     })
 }

@@ -668,7 +668,11 @@ async fn the_chunk_feed_reaches_the_readers_of_a_dataset_only() {
         assert_eq!(problem_status(e), 403);
         let e = client(&base, &source).feed(&[]).unwrap_err();
         assert_eq!(problem_status(e), 403);
-        assert_eq!(denials(&state), before + 2, "each refusal is a ledger entry");
+        assert_eq!(
+            denials(&state),
+            before + 2,
+            "each refusal is a ledger entry"
+        );
         let e = client(&base, &ana).feed(&["../x".into()]).unwrap_err();
         assert_eq!(problem_status(e), 400);
 
@@ -700,7 +704,10 @@ async fn the_chunk_feed_reaches_the_readers_of_a_dataset_only() {
         let check = |e: &dtfhe_api::feed::ChunkEvent, i: usize| {
             let (dataset, c, id) = &stored[i];
             assert_eq!(e.dataset, *dataset);
-            assert_eq!((e.source.as_str(), e.seq, e.rows), ("plant-a-agent", c.seq, 2));
+            assert_eq!(
+                (e.source.as_str(), e.seq, e.rows),
+                ("plant-a-agent", c.seq, 2)
+            );
             assert_eq!(e.chunk_id, *id);
             let hash = blake3::hash(&c.message(dataset, "plant-a-agent"));
             assert_eq!(e.chunk_hash, hash.to_hex().to_string());
