@@ -332,7 +332,7 @@ fn crawl(url: &str, dir: &Path) -> usize {
             r.status == 200
                 || path == "/nope"
                 || path.starts_with("/audit/")
-                || path.starts_with("/views/oee/refresh"),
+                || (path.starts_with("/views/") && path.ends_with("/refresh")),
             "GET {path}: {} {}",
             r.status,
             r.body
