@@ -449,6 +449,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod shown_tests {
     use super::*;
     use dtfhe_engine::Cell;
