@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod follow;
 pub mod model;
 pub mod net;
 pub mod remote_audit;

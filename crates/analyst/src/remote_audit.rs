@@ -211,6 +211,16 @@ fn check_chunk(
     Ok(())
 }
 
+/// Every ledger entry the platform serves (each checked against its signed encoding) and
+/// the latest signed checkpoint, as an auditor's identity reads them: what the networked
+/// dashboard's audit view lists (its "verify now" is [`verify`]).
+pub fn ledger(server: &str, identity: &Path) -> Result<(Vec<Entry>, String), AnalystError> {
+    let id = dtfhe_api::Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
+    let client = Client::new(server, Some(id), Duration::from_secs(300));
+    let (entries, page) = fetch_entries(&client)?;
+    Ok((entries, page.checkpoint))
+}
+
 /// `dtfhe audit verify --server`: see the module docs. With `ciphertexts`, every part's
 /// bytes are also downloaded and re-hashed against the hash the source signed.
 pub fn verify(

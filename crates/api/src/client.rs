@@ -60,42 +60,11 @@ impl Client {
         path: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<Vec<u8>, ApiError> {
-        let url = format!("{}{}", self.base, path);
-        let bytes = body.map(|(_, b)| b).unwrap_or(&[]);
-        let headers = self
-            .identity
-            .as_ref()
-            .map(|id| auth::sign_request(id, method, path, bytes, dtfhe_model::clock::now_unix()));
+        let (url, request) = self.signed(method, path, body, "application/json")?;
         let transport = |e: ureq::Error| ApiError::Transport {
             url: url.clone(),
             reason: e.to_string(),
         };
-        let with_auth = |mut req: ureq::http::request::Builder| {
-            if let Some(h) = &headers {
-                req = req
-                    .header(HEADER_IDENTITY, &h.identity)
-                    .header(HEADER_TIMESTAMP, &h.timestamp)
-                    .header(HEADER_SIGNATURE, &h.signature)
-                    .header(HEADER_NONCE, &h.nonce);
-            }
-            req
-        };
-        let builder = with_auth(
-            ureq::http::Request::builder()
-                .method(method)
-                .uri(&url)
-                .header("accept", "application/json"),
-        );
-        let builder = match body {
-            Some((content_type, _)) => builder.header("content-type", content_type),
-            None => builder,
-        };
-        let request = builder
-            .body(bytes.to_vec())
-            .map_err(|e| ApiError::Transport {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
         let mut response = self.agent.run(request).map_err(transport)?;
         let status = response.status().as_u16();
         let body = response
@@ -107,17 +76,42 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let problem = serde_json::from_slice::<Problem>(&body).unwrap_or_else(|_| Problem {
-            kind: "about:blank".into(),
-            title: format!("HTTP {status}"),
-            status,
-            detail: Some(String::from_utf8_lossy(&body).chars().take(300).collect()),
-            instance: None,
-        });
-        Err(ApiError::Problem {
-            url,
-            problem: Box::new(problem),
-        })
+        Err(problem_of(url, status, &body))
+    }
+
+    /// The signed request `method path` (with `body` and its content type, accepting
+    /// `accept`) and its full URL: one place for the signature headers.
+    pub(crate) fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        accept: &str,
+    ) -> Result<(String, ureq::http::Request<Vec<u8>>), ApiError> {
+        let url = format!("{}{}", self.base, path);
+        let bytes = body.map(|(_, b)| b).unwrap_or(&[]);
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("accept", accept);
+        if let Some(id) = &self.identity {
+            let h = auth::sign_request(id, method, path, bytes, dtfhe_model::clock::now_unix());
+            builder = builder
+                .header(HEADER_IDENTITY, &h.identity)
+                .header(HEADER_TIMESTAMP, &h.timestamp)
+                .header(HEADER_SIGNATURE, &h.signature)
+                .header(HEADER_NONCE, &h.nonce);
+        }
+        if let Some((content_type, _)) = body {
+            builder = builder.header("content-type", content_type);
+        }
+        let request = builder
+            .body(bytes.to_vec())
+            .map_err(|e| ApiError::Transport {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok((url, request))
     }
 
     /// GET a JSON document.
@@ -163,5 +157,21 @@ impl Client {
             url: format!("{}{}", self.base, path),
             reason: format!("not the expected JSON: {e}"),
         })
+    }
+}
+
+/// The problem a non-success answer carries (or one made from its status and first bytes,
+/// when the body is not a problem document).
+pub(crate) fn problem_of(url: String, status: u16, body: &[u8]) -> ApiError {
+    let problem = serde_json::from_slice::<Problem>(body).unwrap_or_else(|_| Problem {
+        kind: "about:blank".into(),
+        title: format!("HTTP {status}"),
+        status,
+        detail: Some(String::from_utf8_lossy(body).chars().take(300).collect()),
+        instance: None,
+    });
+    ApiError::Problem {
+        url,
+        problem: Box::new(problem),
     }
 }

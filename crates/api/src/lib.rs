@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod ceremony;
 pub mod client;
+pub mod feed;
 pub mod identity;
 pub mod problem;
 pub mod reader;

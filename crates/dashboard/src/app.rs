@@ -28,6 +28,17 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
+/// `?` for the handlers, which answer with a page either way: the page of an
+/// `Err(Box<Response>)` (sign-in redirect, 403, 404, CSRF refusal) is the answer.
+macro_rules! or_page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return *r,
+        }
+    };
+}
+
 /// How a dashboard runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -47,6 +58,8 @@ pub struct Options {
     pub limit_window: Duration,
     /// How often a live view looks for new chunks.
     pub live_poll: Duration,
+    /// Scheduled reports: (view id, interval) — a report of the view at every interval.
+    pub schedules: Vec<(String, Duration)>,
 }
 
 impl Options {
@@ -61,6 +74,7 @@ impl Options {
             limit_per_addr: 20,
             limit_window: Duration::from_secs(15 * 60),
             live_poll: Duration::from_secs(2),
+            schedules: Vec::new(),
         }
     }
 }
@@ -78,8 +92,13 @@ pub struct App {
     /// Released results of the ready-made views, by SQL, with the dataset's chunk count at
     /// release: a new chunk makes them stale (released again, or the refusal shown).
     cache: Mutex<HashMap<String, (Arc<Released>, u64)>>,
-    /// How often a live view's event stream looks for new chunks.
+    /// How often a live view's event stream looks for new chunks (embedded) or checks its
+    /// session (networked).
     live_poll: Duration,
+    /// The platform's chunk feed (networked only).
+    live: Option<crate::live::Live>,
+    /// Scheduled reports (see [`run_schedules`]).
+    schedules: Vec<(String, Duration)>,
     /// Sealed reports.
     reports: crate::reports::Reports,
     /// One-time sign-in links (`dtfhe demo --serve`): token hash → (user, deadline).
@@ -102,7 +121,27 @@ impl App {
                 opts.state.display()
             )));
         }
+        if let Some((bad, _)) = opts
+            .schedules
+            .iter()
+            .find(|(v, _)| views::by_id(v).is_none())
+        {
+            let known: Vec<&str> = views::VIEWS.iter().map(|v| v.id).collect();
+            return Err(DashboardError::Usage(format!(
+                "--schedule: no view `{bad}` (views: {})",
+                known.join(", ")
+            )));
+        }
+        if opts.schedules.iter().any(|(_, every)| every.is_zero()) {
+            return Err(DashboardError::Usage(
+                "--schedule: the interval must be at least one minute".into(),
+            ));
+        }
         let reports = crate::reports::Reports::open(&opts.state)?;
+        let log_path = opts.state.join("auth.log");
+        let live = crate::live::Live::start(&opts.backend, move |line| {
+            append_log(&log_path, line);
+        });
         Ok(App {
             backend: opts.backend,
             state: opts.state,
@@ -113,6 +152,8 @@ impl App {
             work: tokio::sync::Mutex::new(()),
             cache: Mutex::new(HashMap::new()),
             live_poll: opts.live_poll,
+            live,
+            schedules: opts.schedules,
             reports,
             once: Mutex::new(HashMap::new()),
         })
@@ -121,16 +162,7 @@ impl App {
     /// Appends one line to the sign-in log (`auth.log` in the state directory) and stderr.
     /// Never a password: a name is logged only if it is a known user's.
     fn log(&self, line: &str) {
-        let text = format!("{}\t{line}\n", dtfhe_model::clock::now_unix());
-        eprint!("dashboard: {text}");
-        let path = self.state.join("auth.log");
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-        {
-            let _ = std::io::Write::write_all(&mut f, text.as_bytes());
-        }
+        append_log(&self.state.join("auth.log"), line);
     }
 
     /// A one-time sign-in path for `user` (`/login/once/<token>`), valid for
@@ -180,6 +212,19 @@ impl App {
     }
 }
 
+/// Appends one time-stamped line to the log at `path` and to stderr.
+fn append_log(path: &std::path::Path, line: &str) {
+    let text = format!("{}\t{line}\n", dtfhe_model::clock::now_unix());
+    eprint!("dashboard: {text}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+    }
+}
+
 /// The router of a dashboard.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -195,6 +240,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/views/{id}/events", get(view_events))
         .route("/reports", get(reports_page).post(report_make))
         .route("/reports/{id}", get(report_page))
+        .route("/reports/{id}/pdf", get(report_pdf))
         .route("/query", get(query_page).post(query_run))
         .route("/query/last.csv", get(query_csv))
         .route("/audit", get(audit_page))
@@ -209,11 +255,14 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Serves `app` on `listener` until the process ends.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(
+    let schedules = tokio::spawn(run_schedules(Arc::clone(&app)));
+    let served = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await
+    .await;
+    schedules.abort();
+    served
 }
 
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -532,13 +581,8 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return *r;
-    }
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
     app.sessions.end(&w.token);
     let mut res = redirect("/login");
     if let Ok(v) = HeaderValue::from_str(&app.cookie(SESSION_COOKIE, "", Some(0))) {
@@ -550,10 +594,7 @@ async fn logout(
 // ---------------------------------------------------------------- pages
 
 async fn overview(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     let body = match app.run(|b| b.overview()).await {
         Ok(o) => pages::overview(&o, &w.user),
         Err(e) => error_notice(&e),
@@ -569,10 +610,7 @@ async fn dataset(
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     // Not visible and unknown answer alike: no existence oracle.
     if !w.user.sees(&name) {
         return forbidden(&w);
@@ -611,10 +649,7 @@ async fn thread(
     headers: HeaderMap,
     Query(q): Query<ProductQuery>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     let product = q.product.unwrap_or_default();
     let product = product.trim().to_string();
     let body = if product.is_empty() {
@@ -638,9 +673,9 @@ async fn thread(
 async fn view_results(
     app: &Shared,
     view: &'static views::View,
-    user: &User,
+    actor: &str,
 ) -> Vec<(views::Part, Result<Arc<Released>, DashboardError>)> {
-    let actor = actor(user);
+    let actor = actor.to_string();
     let dataset = view.dataset;
     let chunks = app.run(move |b| b.chunk_count(dataset)).await;
     let mut out = Vec::new();
@@ -682,52 +717,67 @@ async fn view_results(
     out
 }
 
-/// A live view's event stream: `changed` (with the new chunk count) whenever the view's
-/// dataset has another number of chunks than when the stream began; ends with the session.
+/// A live view's event stream: `changed` whenever the view's dataset gets new chunks —
+/// told by the platform's chunk feed (networked), or seen in the store's chunk count
+/// (embedded); ends with the session.
 async fn view_events(
     State(app): State<Shared>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    let Some(view) = views::by_id(&id) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such view.",
-            Some(&w),
-        );
-    };
-    if !view_allowed(&w, view) {
-        return forbidden(&w);
-    }
+    use futures_util::stream::{self, Stream};
+    use std::pin::Pin;
+    type Events = Pin<Box<dyn Stream<Item = Result<Event, std::convert::Infallible>> + Send>>;
+    let w = or_page!(who(&app, &headers));
+    let view = or_page!(view_for(&w, &id));
     let dataset = view.dataset;
-    let start = app.run(move |b| b.chunk_count(dataset)).await.ok();
-    let stream = futures_util::stream::unfold(
-        (app, w.token, start),
-        move |(app, token, last)| async move {
-            loop {
-                tokio::time::sleep(app.live_poll).await;
-                if !app.sessions.alive(&token) {
-                    return None;
+    let changed = |data: String| {
+        Ok::<Event, std::convert::Infallible>(Event::default().event("changed").data(data))
+    };
+    let events: Events = match app.live.as_ref().map(crate::live::Live::subscribe) {
+        Some(rx) => Box::pin(stream::unfold(
+            (app, w.token, rx),
+            move |(app, token, mut rx)| async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    let heard = tokio::time::timeout(app.live_poll, rx.recv()).await;
+                    if !app.sessions.alive(&token) {
+                        return None;
+                    }
+                    let hit = match heard {
+                        Err(_) => false,
+                        Ok(Ok(d)) => &*d == dataset || &*d == crate::live::ANY,
+                        Ok(Err(RecvError::Lagged(_))) => true,
+                        Ok(Err(RecvError::Closed)) => return None,
+                    };
+                    if hit {
+                        return Some((changed("feed".into()), (app, token, rx)));
+                    }
                 }
-                let now = app.run(move |b| b.chunk_count(dataset)).await.ok();
-                if now.is_some() && now != last {
-                    let data = now.map_or_else(String::new, |n| n.to_string());
-                    let event = Event::default().event("changed").data(data);
-                    return Some((
-                        Ok::<Event, std::convert::Infallible>(event),
-                        (app, token, now),
-                    ));
-                }
-            }
-        },
-    );
-    Sse::new(stream)
+            },
+        )),
+        None => {
+            let start = app.run(move |b| b.chunk_count(dataset)).await.ok();
+            Box::pin(stream::unfold(
+                (app, w.token, start),
+                move |(app, token, last)| async move {
+                    loop {
+                        tokio::time::sleep(app.live_poll).await;
+                        if !app.sessions.alive(&token) {
+                            return None;
+                        }
+                        let now = app.run(move |b| b.chunk_count(dataset)).await.ok();
+                        if now.is_some() && now != last {
+                            let data = now.map_or_else(String::new, |n| n.to_string());
+                            return Some((changed(data), (app, token, now)));
+                        }
+                    }
+                },
+            ))
+        }
+    };
+    Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
 }
@@ -735,6 +785,22 @@ async fn view_events(
 /// The ledger's name for a dashboard user's queries.
 fn actor(user: &User) -> String {
     format!("dashboard.{}", user.name)
+}
+
+/// The ready-made view `id` if `w` may see it; otherwise the 404 or 403 page.
+fn view_for(w: &Who, id: &str) -> Result<&'static views::View, Box<Response>> {
+    let Some(view) = views::by_id(id) else {
+        return Err(Box::new(not_found_page(w, "No such view.")));
+    };
+    if !view_allowed(w, view) {
+        return Err(Box::new(forbidden(w)));
+    }
+    Ok(view)
+}
+
+/// The 404 page saying `text`.
+fn not_found_page(w: &Who, text: &str) -> Response {
+    message_page(StatusCode::NOT_FOUND, "Not found", text, Some(w))
 }
 
 fn view_allowed(w: &Who, view: &views::View) -> bool {
@@ -746,22 +812,9 @@ async fn view(
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    let Some(view) = views::by_id(&id) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such view.",
-            Some(&w),
-        );
-    };
-    if !view_allowed(&w, view) {
-        return forbidden(&w);
-    }
-    let results = view_results(&app, view, &w.user).await;
+    let w = or_page!(who(&app, &headers));
+    let view = or_page!(view_for(&w, &id));
+    let results = view_results(&app, view, &actor(&w.user)).await;
     let body = pages::view(view, &results, &w.session.csrf);
     html_response(
         StatusCode::OK,
@@ -780,30 +833,12 @@ async fn view_csv(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<PartQuery>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    let Some(view) = views::by_id(&id) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such view.",
-            Some(&w),
-        );
-    };
-    if !view_allowed(&w, view) {
-        return forbidden(&w);
-    }
+    let w = or_page!(who(&app, &headers));
+    let view = or_page!(view_for(&w, &id));
     let Some(part) = view.parts.iter().find(|p| Some(p.id) == q.part.as_deref()) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such part.",
-            Some(&w),
-        );
+        return not_found_page(&w, "No such part.");
     };
-    let results = view_results(&app, view, &w.user).await;
+    let results = view_results(&app, view, &actor(&w.user)).await;
     match results.into_iter().find(|(p, _)| p.id == part.id) {
         Some((_, Ok(r))) => csv_response(&format!("{}-{}", view.id, part.id), r.result.to_csv()),
         Some((_, Err(e))) => message_page(
@@ -812,12 +847,7 @@ async fn view_csv(
             &e.to_string(),
             Some(&w),
         ),
-        None => message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such part.",
-            Some(&w),
-        ),
+        None => not_found_page(&w, "No such part."),
     }
 }
 
@@ -827,24 +857,9 @@ async fn view_refresh(
     UrlPath(id): UrlPath<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return *r;
-    }
-    let Some(view) = views::by_id(&id) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such view.",
-            Some(&w),
-        );
-    };
-    if !view_allowed(&w, view) {
-        return forbidden(&w);
-    }
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let view = or_page!(view_for(&w, &id));
     {
         let mut cache = app.cache.lock().unwrap_or_else(|p| p.into_inner());
         for p in view.parts {
@@ -855,10 +870,7 @@ async fn view_refresh(
 }
 
 async fn reports_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     if !w.user.role.sees_results() {
         return forbidden(&w);
     }
@@ -883,45 +895,10 @@ async fn report_make(
     headers: HeaderMap,
     Form(form): Form<ReportForm>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return *r;
-    }
-    let Some(view) = views::by_id(&form.view) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such view.",
-            Some(&w),
-        );
-    };
-    if !view_allowed(&w, view) {
-        return forbidden(&w);
-    }
-    let results = view_results(&app, view, &w.user).await;
-    let ledger = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .filter_map(|r| r.facts.ledger.as_ref())
-        .map(|(subject, seq)| format!("{subject}, delivered in entry {seq}"))
-        .collect();
-    let report = crate::reports::Report {
-        id: crate::reports::new_id(),
-        title: format!(
-            "{} ({})",
-            view.title,
-            html::utc(dtfhe_model::clock::now_unix())
-        ),
-        view: view.id.to_string(),
-        dataset: view.dataset.to_string(),
-        created_unix: dtfhe_model::clock::now_unix(),
-        created_by: w.user.name.clone(),
-        ledger,
-        html: pages::view_parts(view, &results),
-    };
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let view = or_page!(view_for(&w, &form.view));
+    let report = make_report(&app, view, &w.user.name, &actor(&w.user)).await;
     match app.reports.save(&report) {
         Ok(()) => redirect(&format!("/reports/{}", report.id)),
         Err(e) => message_page(
@@ -933,39 +910,137 @@ async fn report_make(
     }
 }
 
-async fn report_page(
+/// A report of `view` made by `by` (released as `actor`): the view's parts released (or
+/// their refusals), as HTML and as the data its PDF prints.
+async fn make_report(
+    app: &Shared,
+    view: &'static views::View,
+    by: &str,
+    actor: &str,
+) -> crate::reports::Report {
+    let results = view_results(app, view, actor).await;
+    let ledger = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .filter_map(|r| r.facts.ledger.as_ref())
+        .map(|(subject, seq)| format!("{subject}, delivered in entry {seq}"))
+        .collect();
+    let now = dtfhe_model::clock::now_unix();
+    crate::reports::Report {
+        id: crate::reports::new_id(),
+        title: format!("{} ({})", view.title, html::utc(now)),
+        view: view.id.to_string(),
+        dataset: view.dataset.to_string(),
+        created_unix: now,
+        created_by: by.to_string(),
+        ledger,
+        html: pages::view_parts(view, &results),
+        tables: results
+            .iter()
+            .map(|(p, r)| pages::report_table(p, r))
+            .collect(),
+    }
+}
+
+/// Makes a report of every scheduled view at its interval, as the pseudo-user
+/// `schedule` (ledger actor `dashboard.schedule`), sealed like any other; a failure is
+/// logged and the next interval tried.
+pub async fn run_schedules(app: Arc<App>) {
+    let mut tasks = Vec::new();
+    for (view_id, every) in app.schedules.clone() {
+        let Some(view) = views::by_id(&view_id) else {
+            app.log(&format!("schedule: no view `{view_id}`"));
+            continue;
+        };
+        let app = Arc::clone(&app);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let report = make_report(&app, view, SCHEDULE_USER, "dashboard.schedule").await;
+                match app.reports.save(&report) {
+                    Ok(()) => app.log(&format!(
+                        "schedule: report {} of view {}",
+                        report.id, view.id
+                    )),
+                    Err(e) => app.log(&format!(
+                        "schedule: report of view {} not saved: {e}",
+                        view.id
+                    )),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Who a scheduled report names as its maker.
+pub const SCHEDULE_USER: &str = "schedule";
+
+async fn report_pdf(
     State(app): State<Shared>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if !w.user.role.sees_results() {
-        return forbidden(&w);
-    }
-    match app.reports.get(&id) {
-        Ok(r) if w.user.sees(&r.dataset) => html_response(
+    let w = or_page!(who(&app, &headers));
+    let r = or_page!(visible_report(&app, &w, &id));
+    match crate::pdf::render(&r) {
+        Ok(bytes) => (
             StatusCode::OK,
-            html::page(&frame(&r.title, &w, true), &pages::report(&r)),
-        ),
-        // Not visible and missing answer alike.
-        Ok(_) | Err(crate::reports::ReportError::Missing(_)) => forbidden(&w),
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"report-{}.pdf\"", r.id),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(e) => message_page(
-            StatusCode::CONFLICT,
-            "Report damaged",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "PDF not made",
             &e.to_string(),
             Some(&w),
         ),
     }
 }
 
+/// The report `id` if `w` may see it; otherwise 403 (a missing report alike) or the
+/// damaged report's page.
+fn visible_report(app: &App, w: &Who, id: &str) -> Result<crate::reports::Report, Box<Response>> {
+    if !w.user.role.sees_results() {
+        return Err(Box::new(forbidden(w)));
+    }
+    match app.reports.get(id) {
+        Ok(r) if w.user.sees(&r.dataset) => Ok(r),
+        // Not visible and missing answer alike.
+        Ok(_) | Err(crate::reports::ReportError::Missing(_)) => Err(Box::new(forbidden(w))),
+        Err(e) => Err(Box::new(message_page(
+            StatusCode::CONFLICT,
+            "Report damaged",
+            &e.to_string(),
+            Some(w),
+        ))),
+    }
+}
+
+async fn report_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let w = or_page!(who(&app, &headers));
+    let r = or_page!(visible_report(&app, &w, &id));
+    html_response(
+        StatusCode::OK,
+        html::page(&frame(&r.title, &w, true), &pages::report(&r)),
+    )
+}
+
 async fn query_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     if !w.user.role.runs_queries() {
         return forbidden(&w);
     }
@@ -1007,13 +1082,8 @@ async fn query_run(
     headers: HeaderMap,
     Form(form): Form<QueryForm>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return *r;
-    }
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
     if !w.user.role.runs_queries() {
         return forbidden(&w);
     }
@@ -1038,10 +1108,7 @@ async fn query_run(
 }
 
 async fn query_csv(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     if !w.user.role.runs_queries() {
         return forbidden(&w);
     }
@@ -1068,10 +1135,7 @@ async fn audit_page(
     headers: HeaderMap,
     Query(f): Query<LedgerFilter>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
+    let w = or_page!(who(&app, &headers));
     if !w.user.role.audits() {
         return forbidden(&w);
     }
@@ -1103,13 +1167,8 @@ async fn audit_verify(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = match who(&app, &headers) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&w, form.csrf.as_deref()) {
-        return *r;
-    }
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
     if !w.user.role.audits() {
         return forbidden(&w);
     }

@@ -33,7 +33,21 @@ pub enum Backend {
         identity: PathBuf,
         /// How long a query waits for every trustee.
         timeout: Duration,
+        /// An auditor's identity file (the ledger is read by auditors only): the audit
+        /// view's ledger and "verify now" use it; without one they say so.
+        auditor: Option<PathBuf>,
+        /// The platform's pinned checkpoint key (`store.pub`), for "verify now".
+        store_key: Option<PathBuf>,
     },
+}
+
+/// The refusal of the networked audit view without an auditor identity.
+fn no_auditor() -> DashboardError {
+    DashboardError::Usage(
+        "the platform's ledger is read by auditors only: start the dashboard with \
+         --auditor-identity F (an identity registered with the auditor role)"
+            .into(),
+    )
 }
 
 /// One column's declaration (never a value).
@@ -181,6 +195,23 @@ pub struct Verified {
     pub summary: String,
 }
 
+/// A deployment failure (the store, the platform) in words.
+fn deployment(e: impl std::fmt::Display) -> DashboardError {
+    DashboardError::Deployment(e.to_string())
+}
+
+/// A failure reading the ledger in words.
+fn audit_error(e: impl std::fmt::Display) -> DashboardError {
+    DashboardError::Audit(e.to_string())
+}
+
+/// The platform's deployment record, without the relinearisation key.
+fn deployment_info(client: &Client) -> Result<dtfhe_api::types::DeploymentInfo, DashboardError> {
+    client
+        .get_json("/v1/deployment?relin_key=omit")
+        .map_err(deployment)
+}
+
 fn show_value(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
@@ -218,9 +249,7 @@ fn columns(schema: &Schema) -> Vec<ColumnInfo> {
 
 fn dataset_info(schema: &Schema, reader: &dyn ChunkReader) -> Result<DatasetInfo, DashboardError> {
     let mut per: BTreeMap<String, SourceCount> = BTreeMap::new();
-    let chunks = reader
-        .chunks(&schema.dataset)
-        .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+    let chunks = reader.chunks(&schema.dataset).map_err(deployment)?;
     for c in chunks {
         let s = per.entry(c.source.clone()).or_insert_with(|| SourceCount {
             source: c.source.clone(),
@@ -264,8 +293,7 @@ impl Backend {
                 server, identity, ..
             } => {
                 let client = Self::client(server, identity)?;
-                dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))
+                dtfhe_api::remote::remote_schemas(&client).map_err(deployment)
             }
         }
     }
@@ -292,13 +320,9 @@ impl Backend {
                 server, identity, ..
             } => {
                 let client = Self::client(server, identity)?;
-                let info: dtfhe_api::types::DeploymentInfo = client
-                    .get_json("/v1/deployment?relin_key=omit")
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let schemas = dtfhe_api::remote::remote_schemas(&client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let reader = dtfhe_api::reader::RemoteReader::new(client)
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let info = deployment_info(&client)?;
+                let schemas = dtfhe_api::remote::remote_schemas(&client).map_err(deployment)?;
+                let reader = dtfhe_api::reader::RemoteReader::new(client).map_err(deployment)?;
                 let datasets = schemas
                     .iter()
                     .map(|s| dataset_info(s, &reader))
@@ -326,15 +350,9 @@ impl Backend {
             Backend::Embedded { dir } => {
                 let report = ops::query_as(dir.clone(), sql, None, actor)
                     .map_err(DashboardError::from_embedded)?;
-                let store = dir
-                    .open_store_read_only()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let deployment = store
-                    .deployment()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let entries = store
-                    .entries()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let store = dir.open_store_read_only().map_err(deployment)?;
+                let deployed = store.deployment().map_err(deployment)?;
+                let entries = store.entries().map_err(deployment)?;
                 let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
                 Ok(Released {
                     sql: sql.to_string(),
@@ -347,7 +365,7 @@ impl Backend {
                             .map(|(k, n)| (group_text(k), *n))
                             .collect(),
                         epsilon: report.epsilon,
-                        min_group_size: deployment.min_group_size,
+                        min_group_size: deployed.min_group_size,
                         ciphertexts: report.released_ciphertexts,
                         ledger,
                     },
@@ -358,6 +376,7 @@ impl Backend {
                 server,
                 identity,
                 timeout,
+                ..
             } => {
                 let opts = dtfhe_analyst::net::RemoteQueryOptions {
                     server: server.clone(),
@@ -368,9 +387,7 @@ impl Backend {
                     poll: Duration::from_millis(200),
                 };
                 let client = Self::client(server, identity)?;
-                let info: dtfhe_api::types::DeploymentInfo = client
-                    .get_json("/v1/deployment?relin_key=omit")
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
+                let info = deployment_info(&client)?;
                 let report =
                     dtfhe_analyst::net::query(&opts).map_err(DashboardError::from_analyst)?;
                 let now = dtfhe_model::clock::now_unix();
@@ -400,15 +417,15 @@ impl Backend {
         let chunks = match self {
             Backend::Embedded { dir } => dir
                 .open_store_read_only()
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+                .map_err(deployment)?,
             Backend::Networked {
                 server, identity, ..
             } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?
+                .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(|e| DashboardError::Deployment(e.to_string()))?,
+                .map_err(deployment)?,
         };
         Ok(chunks.len() as u64)
     }
@@ -460,34 +477,38 @@ impl Backend {
                 })
                 .map_err(DashboardError::from_embedded),
             Backend::Networked {
-                server, identity, ..
-            } => dtfhe_analyst::remote_audit::verify(server, identity, None, false)
-                .map(|r| Verified {
-                    summary: r.to_string(),
-                })
-                .map_err(DashboardError::from_analyst),
+                server,
+                auditor,
+                store_key,
+                ..
+            } => {
+                let auditor = auditor.as_deref().ok_or_else(no_auditor)?;
+                dtfhe_analyst::remote_audit::verify(server, auditor, store_key.as_deref(), false)
+                    .map(|r| Verified {
+                        summary: r.to_string(),
+                    })
+                    .map_err(DashboardError::from_analyst)
+            }
         }
     }
 
-    /// Every ledger entry and the latest signed checkpoint (embedded only; the networked
-    /// audit view shows the verification alone).
+    /// Every ledger entry and the latest signed checkpoint (networked: read with the
+    /// auditor's identity).
     pub fn ledger(&self) -> Result<(Vec<Entry>, String), DashboardError> {
         match self {
             Backend::Embedded { dir } => {
-                let store = dir
-                    .open_store_read_only()
-                    .map_err(|e| DashboardError::Deployment(e.to_string()))?;
-                let entries = store
-                    .entries()
-                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
-                let cp = store
-                    .latest_checkpoint()
-                    .map_err(|e| DashboardError::Audit(e.to_string()))?;
+                let store = dir.open_store_read_only().map_err(deployment)?;
+                let entries = store.entries().map_err(audit_error)?;
+                let cp = store.latest_checkpoint().map_err(audit_error)?;
                 Ok((entries, cp))
             }
-            Backend::Networked { .. } => Err(DashboardError::Usage(
-                "the ledger listing is shown for an embedded deployment; use verify now".into(),
-            )),
+            Backend::Networked {
+                server, auditor, ..
+            } => {
+                let auditor = auditor.as_deref().ok_or_else(no_auditor)?;
+                dtfhe_analyst::remote_audit::ledger(server, auditor)
+                    .map_err(DashboardError::from_analyst)
+            }
         }
     }
 }

@@ -148,6 +148,42 @@ pub fn notice(kind: &str, title: &str, text: &str) -> String {
     )
 }
 
+/// Significant digits a table shows of a statistic without a declared scale (an average, a
+/// ratio): more would be noise of the fixed-point encoding, and the CSV keeps every digit.
+pub const SHOWN_DIGITS: i32 = 6;
+
+/// The text of a cell as a table shows it: a sum at its column's scale (as the CLI prints
+/// it), any other statistic to [`SHOWN_DIGITS`] significant digits without trailing zeros.
+pub fn shown(r: &ResultSet, col: usize, c: &dtfhe_engine::Cell) -> Option<String> {
+    let declared = r.decimals.get(col).copied().flatten();
+    let f = match c {
+        dtfhe_engine::Cell::Float(f) => *f,
+        dtfhe_engine::Cell::Percentile(p) => p.value,
+        _ => return r.cell_text(col, c),
+    };
+    if declared.is_some() || !f.is_finite() || f == 0.0 {
+        return r.cell_text(col, c);
+    }
+    Some(round_shown(f))
+}
+
+/// `f` to [`SHOWN_DIGITS`] significant digits, without trailing zeros.
+pub fn round_shown(f: f64) -> String {
+    if !f.is_finite() || f == 0.0 {
+        return if f == 0.0 { "0".into() } else { f.to_string() };
+    }
+    let magnitude = f.abs().log10().floor() as i32;
+    let decimals = (SHOWN_DIGITS - 1 - magnitude).clamp(0, 12) as usize;
+    let mut text = format!("{f:.decimals$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
 /// A released result as a table.
 pub fn result_table(r: &ResultSet, caption: &str, id: &str) -> String {
     let mut out = format!(
@@ -162,7 +198,7 @@ pub fn result_table(r: &ResultSet, caption: &str, id: &str) -> String {
     for row in &r.rows {
         out.push_str("<tr>");
         for (i, c) in row.iter().enumerate() {
-            let text = r.cell_text(i, c).unwrap_or_else(|| "NULL".into());
+            let text = shown(r, i, c).unwrap_or_else(|| "NULL".into());
             let class = if matches!(c, dtfhe_engine::Cell::Text(_)) {
                 ""
             } else {
@@ -176,9 +212,9 @@ pub fn result_table(r: &ResultSet, caption: &str, id: &str) -> String {
     out
 }
 
-/// The release facts of a result, next to its numbers.
-pub fn facts(f: &ReleaseFacts) -> String {
-    let mode = match f.epsilon {
+/// The disclosure mode of a release in words.
+pub fn mode_text(f: &ReleaseFacts) -> String {
+    match f.epsilon {
         None => format!(
             "audited exact release: every group has at least k = {} rows, and the trustees \
              checked that with every earlier release it exposes no smaller set of rows",
@@ -189,7 +225,45 @@ pub fn facts(f: &ReleaseFacts) -> String {
              k = {}",
             f.min_group_size
         ),
+    }
+}
+
+/// The release facts in lines of words (what a PDF report prints under a table).
+pub fn facts_lines(f: &ReleaseFacts) -> Vec<String> {
+    let approvals = if f.approvals.is_empty() {
+        "none recorded".to_string()
+    } else {
+        f.approvals
+            .iter()
+            .map(|(t, at)| format!("{t} ({})", utc(*at)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    let groups = f
+        .groups
+        .iter()
+        .map(|(k, n)| format!("{k}: {n} rows"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut out = vec![
+        format!("Approved by: {approvals}"),
+        format!("Released: {}", utc(f.released_unix)),
+        format!("Group sizes: {groups}"),
+        format!("Disclosure: {}", mode_text(f)),
+        format!(
+            "Decrypted: {} ciphertext sums, jointly by every trustee",
+            f.ciphertexts
+        ),
+    ];
+    if let Some((subject, seq)) = &f.ledger {
+        out.push(format!("Ledger: {subject}, delivered in entry {seq}"));
+    }
+    out
+}
+
+/// The release facts of a result, next to its numbers.
+pub fn facts(f: &ReleaseFacts) -> String {
+    let mode = mode_text(f);
     let approvals = if f.approvals.is_empty() {
         "none recorded".to_string()
     } else {
@@ -225,39 +299,76 @@ pub fn facts(f: &ReleaseFacts) -> String {
     )
 }
 
-/// A bar chart of `value_cols` over the categories in `cat_col`, with its data block.
-pub fn bar_chart(
-    id: &str,
-    r: &ResultSet,
-    cat_col: usize,
-    value_cols: &[usize],
-    title: &str,
-    unit: &str,
-) -> String {
-    let categories: Vec<String> = r
+/// One series of a chart: its name and a value per category (`None`: no bar).
+pub type Series = (String, Vec<Option<f64>>);
+
+/// What a view part's chart draws from its released result: a histogram cell's buckets
+/// (categories `≤15`, `15–30`, …), or the `bars` columns by the first column — or by
+/// `label` when the result has no group column (one row over every group).
+pub fn chart_data(r: &ResultSet, bars: &[&str], label: Option<&str>) -> (Vec<String>, Vec<Series>) {
+    let cols: Vec<usize> = bars
+        .iter()
+        .filter_map(|b| r.columns.iter().position(|c| c == b))
+        .collect();
+    let histogram = cols.iter().find_map(|&i| match r.rows.first()?.get(i)? {
+        dtfhe_engine::Cell::Histogram(h) => Some((i, h)),
+        _ => None,
+    });
+    if let Some((i, h)) = histogram {
+        let last = h.buckets.len().saturating_sub(1);
+        let categories = h
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(j, b)| match j {
+                0 => format!("≤{}", b.hi),
+                j if j == last => format!(">{}", b.lo),
+                _ => format!("{}–{}", b.lo, b.hi),
+            })
+            .collect();
+        let counts = h.buckets.iter().map(|b| Some(b.count as f64)).collect();
+        let name = r.columns.get(i).cloned().unwrap_or_default();
+        return (categories, vec![(name, counts)]);
+    }
+    let categories = r
         .rows
         .iter()
-        .map(|row| {
-            row.get(cat_col)
-                .and_then(|c| r.cell_text(cat_col, c))
-                .unwrap_or_default()
+        .map(|row| match label {
+            Some(l) => l.to_string(),
+            None => row
+                .first()
+                .and_then(|c| r.cell_text(0, c))
+                .unwrap_or_default(),
         })
         .collect();
-    let series: Vec<serde_json::Value> = value_cols
+    let series = cols
         .iter()
         .map(|&i| {
-            let values: Vec<serde_json::Value> = r
+            let values = r
                 .rows
                 .iter()
                 .map(|row| {
                     row.get(i)
                         .and_then(|c| c.as_f64())
                         .filter(|f| f.is_finite())
-                        .map_or(serde_json::Value::Null, |f| serde_json::json!(f))
                 })
                 .collect();
-            serde_json::json!({"name": r.columns.get(i).cloned().unwrap_or_default(), "values": values})
+            (r.columns.get(i).cloned().unwrap_or_default(), values)
         })
+        .collect();
+    (categories, series)
+}
+
+/// A bar chart of `series` over `categories`, with its data block (drawn by `app.js`).
+pub fn bar_chart(
+    id: &str,
+    (categories, series): (Vec<String>, Vec<Series>),
+    title: &str,
+    unit: &str,
+) -> String {
+    let series: Vec<serde_json::Value> = series
+        .into_iter()
+        .map(|(name, values)| serde_json::json!({"name": name, "values": values}))
         .collect();
     let spec = serde_json::json!({
         "title": title,
@@ -334,5 +445,38 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_767_225_599), "2025-12-31 23:59:59 UTC");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod shown_tests {
+    use super::*;
+    use dtfhe_engine::Cell;
+
+    fn table(decimals: Option<u32>) -> ResultSet {
+        ResultSet {
+            columns: vec!["x".into()],
+            rows: Vec::new(),
+            decimals: vec![decimals],
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn statistics_show_six_significant_digits_and_sums_their_scale() {
+        let r = table(None);
+        let text = |f: f64| shown(&r, 0, &Cell::Float(f)).unwrap();
+        assert_eq!(text(0.9499666666666667), "0.949967");
+        assert_eq!(text(0.95), "0.95");
+        assert_eq!(text(1234.56789), "1234.57");
+        assert_eq!(text(-0.000123456789), "-0.000123457");
+        assert_eq!(text(3.0), "3");
+        assert_eq!(text(1.0e9 + 0.4), "1000000000");
+        assert_eq!(shown(&r, 0, &Cell::Int(7)).unwrap(), "7");
+        assert_eq!(
+            shown(&table(Some(2)), 0, &Cell::Float(2.5)).unwrap(),
+            "2.50"
+        );
     }
 }

@@ -9,7 +9,9 @@
 //! - [`session`]: sessions (HttpOnly SameSite=Strict cookie, CSRF token per session) and the
 //!   sign-in limiter;
 //! - [`backend`]: the deployment, through `dtfhe_embedded` or `dtfhe_analyst`;
-//! - [`reports`]: views rendered to HTML reports, sealed at rest under the dashboard's key;
+//! - [`live`]: the platform's chunk feed, which wakes a networked dashboard's live views;
+//! - [`reports`]: views rendered to reports (HTML, and PDF on request: [`pdf`]), sealed at
+//!   rest under the dashboard's key, made on demand or on a schedule;
 //! - [`app`]: routes, role and dataset checks, the Content Security Policy;
 //! - [`pages`], [`html`], [`views`]: what is shown.
 #![forbid(unsafe_code)]
@@ -18,7 +20,9 @@ pub mod app;
 pub mod backend;
 pub mod error;
 pub mod html;
+pub mod live;
 pub mod pages;
+pub mod pdf;
 pub mod reports;
 pub mod session;
 pub mod users;

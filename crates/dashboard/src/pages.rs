@@ -220,16 +220,9 @@ pub fn view_parts(
         ));
         match r {
             Ok(r) => {
-                let cols: Vec<usize> = part
-                    .bars
-                    .iter()
-                    .filter_map(|b| r.result.columns.iter().position(|c| c == b))
-                    .collect();
                 out.push_str(&html::bar_chart(
                     &format!("chart-{}", part.id),
-                    &r.result,
-                    0,
-                    &cols,
+                    html::chart_data(&r.result, part.bars, part.label),
                     part.title,
                     part.unit,
                 ));
@@ -245,6 +238,51 @@ pub fn view_parts(
         out.push_str("</section>");
     }
     out
+}
+
+/// One part of a view as report data (what its PDF prints): its table as shown, its
+/// chart's first series, its release facts, or its refusal.
+pub fn report_table(
+    part: &views::Part,
+    r: &Result<Arc<Released>, DashboardError>,
+) -> crate::reports::ReportTable {
+    let mut t = crate::reports::ReportTable {
+        title: part.title.to_string(),
+        columns: Vec::new(),
+        rows: Vec::new(),
+        chart: Vec::new(),
+        unit: part.unit.to_string(),
+        facts: Vec::new(),
+        refusal: None,
+    };
+    match r {
+        Ok(r) => {
+            let res = &r.result;
+            t.columns = res.columns.clone();
+            t.rows = res
+                .rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(i, c)| html::shown(res, i, c).unwrap_or_else(|| "NULL".into()))
+                        .collect()
+                })
+                .collect();
+            let (categories, series) = html::chart_data(res, part.bars, part.label);
+            if let Some((name, values)) = series.first() {
+                t.unit = format!("{name}, {}", part.unit);
+                t.chart = categories
+                    .into_iter()
+                    .zip(values)
+                    .filter_map(|(c, v)| v.map(|v| (c, v)))
+                    .collect();
+            }
+            t.facts = html::facts_lines(&r.facts);
+        }
+        Err(e) => t.refusal = Some(e.to_string()),
+    }
+    t
 }
 
 /// The list of reports the user may open.
@@ -284,13 +322,15 @@ pub fn reports(
 pub fn report(r: &crate::reports::Report) -> String {
     format!(
         "<p class=\"report-meta\">Made {} by {} from the view <a href=\"/views/{view}\">{view}</a>. \
-         Ledger: {}. Every number below was released by every trustee; nothing else is in a report.</p>\
+         Ledger: {}. Every number below was released by every trustee; nothing else is in a report. \
+         <a id=\"report-pdf\" href=\"/reports/{id}/pdf\">Download PDF</a></p>\
          <div class=\"report\" id=\"report\">{}</div>",
         esc(&utc(r.created_unix)),
         esc(&r.created_by),
         esc(&r.ledger.join("; ")),
         r.html,
-        view = esc(&r.view)
+        view = esc(&r.view),
+        id = esc(&r.id)
     )
 }
 

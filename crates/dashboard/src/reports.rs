@@ -98,6 +98,30 @@ pub struct Report {
     pub ledger: Vec<String>,
     /// The body: tables, charts and release facts of released results only.
     pub html: String,
+    /// The same results as data, for the PDF: per part its table as shown, its chart's
+    /// bars and its release facts (or its refusal). Empty in reports saved before PDFs.
+    #[serde(default)]
+    pub tables: Vec<ReportTable>,
+}
+
+/// One part of a report as data: what its PDF prints.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportTable {
+    /// The part's title.
+    pub title: String,
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Cells as the page shows them (rounded as shown).
+    pub rows: Vec<Vec<String>>,
+    /// The chart's first series: (category, value).
+    pub chart: Vec<(String, f64)>,
+    /// The chart's unit.
+    pub unit: String,
+    /// The release facts in words.
+    pub facts: Vec<String>,
+    /// The refusal, when the part was not released.
+    pub refusal: Option<String>,
 }
 
 /// Whether `id` is a report id (16 lowercase hex digits): nothing else reaches a path.
@@ -347,6 +371,7 @@ mod tests {
             created_by: "alice".into(),
             ledger: vec!["release 7, delivered in entry 12".into()],
             html: "<table><tr><td>0.81234</td></tr></table>".into(),
+            tables: Vec::new(),
         }
     }
 

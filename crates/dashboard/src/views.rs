@@ -14,6 +14,8 @@ pub struct Part {
     pub bars: &'static [&'static str],
     /// Unit of the bars.
     pub unit: &'static str,
+    /// The chart's category when the query has no group column (one row over every group).
+    pub label: Option<&'static str>,
 }
 
 /// A ready-made view.
@@ -33,6 +35,33 @@ pub struct View {
     pub parts: &'static [Part],
 }
 
+/// OEE = availability × performance × quality, from sums of the production runs.
+macro_rules! oee {
+    () => {
+        "SUM(run_min) / SUM(planned_min) * (SUM(ideal_run_min) / SUM(run_min)) \
+         * (SUM(good_count) / SUM(total_count)) AS oee"
+    };
+}
+
+/// The three OEE factors and OEE itself.
+macro_rules! oee_factors {
+    () => {
+        concat!(
+            "SUM(run_min) / SUM(planned_min) AS availability, \
+             SUM(ideal_run_min) / SUM(run_min) AS performance, \
+             SUM(good_count) / SUM(total_count) AS quality, ",
+            oee!()
+        )
+    };
+}
+
+/// The scrap rate in percent of the units produced.
+macro_rules! scrap_pct {
+    () => {
+        "100 * (1 - SUM(good_count) / SUM(total_count)) AS scrap_pct"
+    };
+}
+
 /// OEE and scrap rate per line and per plant, from the MES production runs
 /// (`schemas/production_runs.toml`): availability × performance × quality, computed from
 /// released sums only.
@@ -48,33 +77,111 @@ pub const OEE: View = View {
         Part {
             id: "line",
             title: "OEE and scrap per production line",
-            sql: "SELECT line, COUNT(*) AS runs, \
-                  SUM(run_min) / SUM(planned_min) AS availability, \
-                  SUM(ideal_run_min) / SUM(run_min) AS performance, \
-                  SUM(good_count) / SUM(total_count) AS quality, \
-                  SUM(run_min) / SUM(planned_min) * (SUM(ideal_run_min) / SUM(run_min)) \
-                  * (SUM(good_count) / SUM(total_count)) AS oee, \
-                  100 * (1 - SUM(good_count) / SUM(total_count)) AS scrap_pct \
-                  FROM production_runs GROUP BY line ORDER BY line",
+            sql: concat!(
+                "SELECT line, COUNT(*) AS runs, ",
+                oee_factors!(),
+                ", ",
+                scrap_pct!(),
+                " FROM production_runs GROUP BY line ORDER BY line"
+            ),
             bars: &["availability", "performance", "quality", "oee"],
             unit: "ratio, 0 to 1",
+            label: None,
         },
         Part {
             id: "plant",
             title: "OEE and scrap per plant",
-            sql: "SELECT source AS plant, COUNT(*) AS runs, \
-                  SUM(run_min) / SUM(planned_min) * (SUM(ideal_run_min) / SUM(run_min)) \
-                  * (SUM(good_count) / SUM(total_count)) AS oee, \
-                  100 * (1 - SUM(good_count) / SUM(total_count)) AS scrap_pct \
-                  FROM production_runs GROUP BY source ORDER BY source",
+            sql: concat!(
+                "SELECT source AS plant, COUNT(*) AS runs, ",
+                oee!(),
+                ", ",
+                scrap_pct!(),
+                " FROM production_runs GROUP BY source ORDER BY source"
+            ),
             bars: &["scrap_pct"],
             unit: "% of units produced",
+            label: None,
+        },
+    ],
+};
+
+/// Plant against consortium: every plant's OEE factors next to those of all plants
+/// together, each from released sums only (a plant learns the consortium's aggregate, never
+/// another plant's runs).
+pub const BENCHMARK: View = View {
+    id: "benchmark",
+    href: "/views/benchmark",
+    title: "Plant vs consortium",
+    dataset: "production_runs",
+    about: "Each plant's availability, performance, quality and OEE next to the same figures \
+            over every plant of the consortium, from sums over the encrypted production runs; \
+            no run is ever decrypted.",
+    parts: &[
+        Part {
+            id: "plants",
+            title: "Each plant",
+            sql: concat!(
+                "SELECT source AS plant, COUNT(*) AS runs, ",
+                oee_factors!(),
+                " FROM production_runs GROUP BY source ORDER BY source"
+            ),
+            bars: &["availability", "performance", "quality", "oee"],
+            unit: "ratio, 0 to 1",
+            label: None,
+        },
+        Part {
+            id: "consortium",
+            title: "The consortium (every plant)",
+            sql: concat!(
+                "SELECT COUNT(*) AS runs, ",
+                oee_factors!(),
+                " FROM production_runs"
+            ),
+            bars: &["availability", "performance", "quality", "oee"],
+            unit: "ratio, 0 to 1",
+            label: Some("consortium"),
+        },
+    ],
+};
+
+/// Threshold alarms: runs over each declared downtime threshold per line, and the downtime
+/// histogram over those thresholds, counted on ciphertexts (the schema declares the edges;
+/// no run's downtime is decrypted).
+pub const ALARMS: View = View {
+    id: "alarms",
+    href: "/views/alarms",
+    title: "Downtime alarms",
+    dataset: "production_runs",
+    about: "How many runs crossed each declared downtime threshold (15, 30, 60 and 120 \
+            minutes) on each line, and the histogram of unplanned downtime over those \
+            thresholds; counted on the encrypted runs, no run's downtime is ever decrypted.",
+    parts: &[
+        Part {
+            id: "counts",
+            title: "Runs over each downtime threshold, per line",
+            sql: "SELECT line, COUNT(*) AS runs, \
+                  COUNT(*) FILTER (WHERE downtime_min > 15) AS over_15_min, \
+                  COUNT(*) FILTER (WHERE downtime_min > 30) AS over_30_min, \
+                  COUNT(*) FILTER (WHERE downtime_min > 60) AS over_60_min, \
+                  COUNT(*) FILTER (WHERE downtime_min > 120) AS over_120_min \
+                  FROM production_runs GROUP BY line ORDER BY line",
+            bars: &["over_15_min", "over_30_min", "over_60_min", "over_120_min"],
+            unit: "runs",
+            label: None,
+        },
+        Part {
+            id: "histogram",
+            title: "Unplanned downtime histogram (every plant)",
+            sql: "SELECT HISTOGRAM(downtime_min) AS downtime FROM production_runs",
+            bars: &["downtime"],
+            unit: "runs per downtime bucket, min",
+            label: None,
         },
     ],
 };
 
 /// Every ready-made view.
-pub const VIEWS: &[View] = &[OEE];
+pub const VIEWS: &[View] = &[OEE, BENCHMARK, ALARMS];
 
 /// The view named `id`.
 pub fn by_id(id: &str) -> Option<&'static View> {

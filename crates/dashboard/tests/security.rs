@@ -19,33 +19,53 @@ const PW: &str = "a-long-password-0123";
 fn deployment() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_security");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let dir = root.join("deployment");
-        ops::init(&ops::InitOptions::new(
-            DeploymentDir::sqlite(&dir),
-            &["t1", "t2"],
-            "bfv-8192",
-        ))
-        .unwrap();
-        let repo = dtfhe_testkit::data::repo();
-        let runs = root.join("runs.csv");
-        std::fs::write(&runs, dtfhe_agent::mes::production_runs(30, 3)).unwrap();
-        let ai4i = root.join("ai4i.csv");
-        std::fs::write(&ai4i, dtfhe_testkit::data::ai4i_slice(0, 60)).unwrap();
-        for (schema, csv) in [("production_runs.toml", &runs), ("ai4i.toml", &ai4i)] {
-            ops::ingest(&ops::IngestOptions {
-                dir: DeploymentDir::sqlite(&dir),
-                schema: repo.join("schemas").join(schema),
-                csv: csv.clone(),
-                source: "plant-a".into(),
-                progress: false,
-            })
-            .unwrap();
-        }
+        let (root, dir) = fresh_deployment("dashboard_security");
+        ingest(
+            &root,
+            &dir,
+            "production_runs",
+            "runs.csv",
+            dtfhe_agent::mes::production_runs(30, 3),
+        );
+        ingest(
+            &root,
+            &dir,
+            "ai4i",
+            "ai4i.csv",
+            dtfhe_testkit::data::ai4i_slice(0, 60),
+        );
         dir
     })
+}
+
+/// A fresh embedded deployment (bfv-8192, two trustees) in the test directory `name`:
+/// the directory and the deployment's.
+fn fresh_deployment(name: &str) -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join("deployment");
+    ops::init(&ops::InitOptions::new(
+        DeploymentDir::sqlite(&dir),
+        &["t1", "t2"],
+        "bfv-8192",
+    ))
+    .unwrap();
+    (root, dir)
+}
+
+/// Ingests `csv` (written to `root/file`) into `dir` as plant-a, with `schemas/<schema>.toml`.
+fn ingest(root: &Path, dir: &Path, schema: &str, file: &str, csv: String) {
+    let path = root.join(file);
+    std::fs::write(&path, csv).unwrap();
+    ops::ingest(&ops::IngestOptions {
+        dir: DeploymentDir::sqlite(dir),
+        schema: dtfhe_testkit::data::repo().join(format!("schemas/{schema}.toml")),
+        csv: path,
+        source: "plant-a".into(),
+        progress: false,
+    })
+    .unwrap();
 }
 
 /// A dashboard of its own (state directory `name`, users below) over the shared deployment.
@@ -342,29 +362,8 @@ fn another_roles_urls_and_hidden_datasets_are_refused() {
 /// as if they were fresh.
 #[test]
 fn a_refresh_the_trustees_refuse_shows_the_refusal_not_old_numbers() {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard_refresh");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let dir = root.join("deployment");
-    ops::init(&ops::InitOptions::new(
-        DeploymentDir::sqlite(&dir),
-        &["t1", "t2"],
-        "bfv-8192",
-    ))
-    .unwrap();
-    let schema = dtfhe_testkit::data::repo().join("schemas/production_runs.toml");
-    let ingest = |name: &str, csv: String| {
-        let path = root.join(name);
-        std::fs::write(&path, csv).unwrap();
-        ops::ingest(&ops::IngestOptions {
-            dir: DeploymentDir::sqlite(&dir),
-            schema: schema.clone(),
-            csv: path,
-            source: "plant-a".into(),
-            progress: false,
-        })
-        .unwrap();
-    };
+    let (root, dir) = fresh_deployment("dashboard_refresh");
+    let ingest = |name: &str, csv: String| ingest(&root, &dir, "production_runs", name, csv);
     ingest("runs.csv", dtfhe_agent::mes::production_runs(40, 11));
     let state = root.join("state");
     Users::load(&state)
@@ -510,4 +509,89 @@ fn a_one_time_link_signs_in_once() {
         !log.contains(link.trim_start_matches("/login/once/")),
         "the token was logged"
     );
+}
+
+/// Scheduled reports and their PDFs: a schedule of the OEE view makes sealed reports by
+/// itself (made by `schedule`); each opens as a PDF that embeds its font and whose text,
+/// parsed back, holds every released number of the view as the page shows it, equal to the
+/// plaintext computation; the sealed file holds none of them in clear; a viewer of another
+/// dataset gets 403 and no PDF.
+#[test]
+fn scheduled_reports_are_sealed_and_open_as_pdf_with_the_released_numbers() {
+    let (url, state) = dashboard("schedule", |o| {
+        o.schedules = vec![("oee".into(), Duration::from_secs(1))];
+    });
+    let reports = state.join("reports");
+    let started = std::time::Instant::now();
+    let id = loop {
+        let found = std::fs::read_dir(&reports).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .find_map(|n| n.strip_suffix(".report").map(str::to_string))
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no scheduled report"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut http = Http::new(&url);
+    http.sign_in("admin", PW);
+    let page = http.get(&format!("/reports/{id}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("by schedule") && page.body.contains("/pdf"));
+    let pdf = http.get(&format!("/reports/{id}/pdf"));
+    assert_eq!(pdf.status, 200, "{}", pdf.body);
+    assert_eq!(pdf.content_type, "application/pdf");
+    assert!(
+        pdf.bytes.windows(9).any(|w| w == b"FontFile2"),
+        "the font is not embedded"
+    );
+    let doc = lopdf::Document::load_mem(&pdf.bytes).expect("the PDF parses");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc.extract_text(&pages).expect("the PDF's text");
+    assert!(text.contains("OEE and scrap"), "{text}");
+
+    let schema = dtfhe_model::Schema::from_toml_file(
+        &dtfhe_testkit::data::repo().join("schemas/production_runs.toml"),
+    )
+    .unwrap();
+    let rows = dtfhe_embedded::reference::plain_rows(
+        dtfhe_agent::mes::production_runs(30, 3).as_bytes(),
+        &schema,
+        "plant-a",
+    )
+    .unwrap();
+    let sealed = std::fs::read(reports.join(format!("{id}.report"))).unwrap();
+    let mut checked = 0;
+    for part in dtfhe_dashboard::views::OEE.parts {
+        let plain = dtfhe_embedded::reference::evaluate(&schema, part.sql, &rows).unwrap();
+        for row in &plain.rows {
+            for (i, cell) in row.iter().enumerate() {
+                let shown = dtfhe_dashboard::html::shown(&plain, i, cell).unwrap();
+                assert!(
+                    text.contains(&shown),
+                    "{}: `{shown}` (plaintext) is not in the PDF:\n{text}",
+                    part.title
+                );
+                if matches!(cell, dtfhe_engine::Cell::Float(_)) && shown.len() > 4 {
+                    assert!(
+                        !sealed.windows(shown.len()).any(|w| w == shown.as_bytes()),
+                        "`{shown}` is in the sealed file in clear"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} numbers checked");
+
+    let mut vic = Http::new(&url);
+    vic.sign_in("vic", PW);
+    let r = vic.get(&format!("/reports/{id}/pdf"));
+    assert_eq!(r.status, 403);
+    assert!(!r.bytes.starts_with(b"%PDF"));
 }

@@ -104,6 +104,8 @@ pub struct AppState {
     pub keypath: crate::keypath::KeyPath,
     /// Queries and scorings computing or waiting (see [`crate::compute_queue`]).
     pub computations: crate::compute_queue::ComputeQueue,
+    /// Every chunk stored, as the chunk feed announces it (see [`crate::routes::feed`]).
+    pub feed: tokio::sync::broadcast::Sender<Arc<dtfhe_api::feed::ChunkEvent>>,
 }
 
 dtfhe_model::debug_public_fields!(AppState, |v| { dir: v.opts.dir });
@@ -181,6 +183,7 @@ impl AppState {
             computations: crate::compute_queue::ComputeQueue::new(&limits),
             limits,
             keypath,
+            feed: tokio::sync::broadcast::channel(crate::routes::feed::BACKLOG).0,
         })
     }
 

@@ -239,6 +239,7 @@ async fn openapi_lists_every_route() {
                 "get",
             ),
             ("/v1/chunks/{id}/parts/{column}/{part}", "get"),
+            ("/v1/feed", "get"),
             ("/v1/ledger", "get"),
             ("/v1/ledger/inclusion/{seq}", "get"),
             ("/v1/ledger/consistency", "get"),
@@ -613,6 +614,122 @@ async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
             assert!(problem.detail.unwrap_or_default().contains(named));
             assert_eq!(count(), 1);
         }
+    })
+    .await
+    .unwrap();
+}
+
+/// Reads `feed` on a thread of its own; its messages arrive on the returned channel.
+fn feed_messages(
+    feed: dtfhe_api::feed::Feed,
+) -> std::sync::mpsc::Receiver<Result<dtfhe_api::feed::FeedMessage, ApiError>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for m in feed {
+            if tx.send(m).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next chunk event of a feed (panics after 30 s or on anything else).
+fn next_chunk(
+    rx: &std::sync::mpsc::Receiver<Result<dtfhe_api::feed::FeedMessage, ApiError>>,
+) -> dtfhe_api::feed::ChunkEvent {
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(Ok(dtfhe_api::feed::FeedMessage::Chunk(e))) => e,
+        other => panic!("expected a chunk event, got {other:?}"),
+    }
+}
+
+/// The chunk feed announces each stored chunk (dataset, source, seq, rows, id, the hash of
+/// the signed message, its ledger entry) to the readers of its dataset only. The attack: an
+/// analyst granted `other` but not `runs` who names `runs` is refused (403, logged), and
+/// listening to everything it hears of `other`'s chunk and never of the `runs` chunk stored
+/// before it; a source may not listen at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chunk_feed_reaches_the_readers_of_a_dataset_only() {
+    let p = platform().await;
+    let (base, admin, state) = (p.base.clone(), p.admin.clone(), p.state.clone());
+    tokio::task::spawn_blocking(move || {
+        let source = Identity::generate("plant-a-agent").unwrap();
+        let ana = Identity::generate("ana").unwrap();
+        let eve = Identity::generate("eve").unwrap();
+        let auditor = Identity::generate("auditor-1").unwrap();
+        register(&base, &admin, &source, Role::Source, &["runs", "other"]);
+        register(&base, &admin, &ana, Role::Analyst, &["runs"]);
+        register(&base, &admin, &eve, Role::Analyst, &["other"]);
+        register(&base, &admin, &auditor, Role::Auditor, &[]);
+
+        let before = denials(&state);
+        let e = client(&base, &eve).feed(&["runs".into()]).unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        let e = client(&base, &source).feed(&[]).unwrap_err();
+        assert_eq!(problem_status(e), 403);
+        assert_eq!(
+            denials(&state),
+            before + 2,
+            "each refusal is a ledger entry"
+        );
+        let e = client(&base, &ana).feed(&["../x".into()]).unwrap_err();
+        assert_eq!(problem_status(e), 400);
+
+        let ana_feed = feed_messages(client(&base, &ana).feed(&[]).unwrap());
+        let eve_feed = feed_messages(client(&base, &eve).feed(&[]).unwrap());
+        let audit_feed = feed_messages(client(&base, &auditor).feed(&["runs".into()]).unwrap());
+
+        let src = client(&base, &source);
+        let other_schema = SCHEMA.replace("\"runs\"", "\"other\"");
+        let mut stored = Vec::new();
+        for (fill, (dataset, schema, seq)) in [
+            ("runs", SCHEMA, 0),
+            ("other", other_schema.as_str(), 0),
+            ("runs", SCHEMA, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let c = chunk(&source, dataset, seq, seq as u32, 2, 9 + fill as u8);
+            let body = dtfhe_api::wire::encode_chunk(schema, &c).unwrap();
+            let up: ChunkUploaded = src
+                .post_bytes(&format!("/v1/datasets/{dataset}/chunks"), &body)
+                .unwrap();
+            assert_eq!(up.status, "stored");
+            stored.push((dataset, c, up.chunk_id));
+        }
+
+        let entries = state.store.lock().unwrap().entries().unwrap();
+        let check = |e: &dtfhe_api::feed::ChunkEvent, i: usize| {
+            let (dataset, c, id) = &stored[i];
+            assert_eq!(e.dataset, *dataset);
+            assert_eq!(
+                (e.source.as_str(), e.seq, e.rows),
+                ("plant-a-agent", c.seq, 2)
+            );
+            assert_eq!(e.chunk_id, *id);
+            let hash = blake3::hash(&c.message(dataset, "plant-a-agent"));
+            assert_eq!(e.chunk_hash, hash.to_hex().to_string());
+            let entry = &entries[e.ledger_index as usize];
+            assert_eq!(entry.kind, EntryKind::ChunkAppended);
+            assert_eq!(entry.subject, id.to_string());
+        };
+        // ana (runs only): the two runs chunks, not the other one in between.
+        check(&next_chunk(&ana_feed), 0);
+        check(&next_chunk(&ana_feed), 2);
+        // the auditor asked for runs.
+        check(&next_chunk(&audit_feed), 0);
+        check(&next_chunk(&audit_feed), 2);
+        // eve: its own dataset's chunk is the first it hears of, though a runs chunk was
+        // stored before; and nothing after it.
+        check(&next_chunk(&eve_feed), 1);
+        assert!(
+            eve_feed
+                .recv_timeout(std::time::Duration::from_millis(500))
+                .is_err(),
+            "eve heard of a chunk of runs"
+        );
     })
     .await
     .unwrap();

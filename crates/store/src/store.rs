@@ -258,6 +258,13 @@ impl Store {
         &self.path
     }
 
+    /// Entries in this handle's ledger tree (the next entry's sequence number), without
+    /// reading the table: what the platform's chunk feed names as a new chunk's ledger index
+    /// right after appending it.
+    pub fn ledger_size(&self) -> u64 {
+        self.frontier.size()
+    }
+
     /// Whether the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.db.is_pg()

@@ -25,8 +25,10 @@ pub struct Resp {
     pub csp: String,
     /// Every `Set-Cookie` header, verbatim.
     pub set_cookies: Vec<String>,
-    /// The body as text.
+    /// The body as text (invalid UTF-8 replaced).
     pub body: String,
+    /// The body's bytes (a PDF, a download).
+    pub bytes: Vec<u8>,
 }
 
 impl Http {
@@ -103,13 +105,20 @@ impl Http {
             header("content-type"),
             header("content-security-policy"),
         );
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
         Resp {
             status: resp.status().as_u16(),
             location,
             content_type,
             csp,
             set_cookies,
-            body: resp.body_mut().read_to_string().unwrap_or_default(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 

@@ -44,6 +44,19 @@ struct ServeArgs {
     /// Seconds a networked query waits for every trustee.
     #[arg(long, value_name = "S", default_value_t = 300)]
     timeout: u64,
+    /// With --server: an auditor's identity file, with which the audit view lists the
+    /// platform's ledger and "verify now" runs `dtfhe audit verify --server` (the ledger is
+    /// read by auditors only).
+    #[arg(long, value_name = "F", requires = "server")]
+    auditor_identity: Option<PathBuf>,
+    /// A scheduled report: VIEW=MINUTES makes a report of the ready-made view every MINUTES
+    /// minutes (e.g. `oee=480` once per 8-hour shift), sealed like any other report;
+    /// repeat for several views.
+    #[arg(long, value_name = "VIEW=MINUTES", value_parser = parse_schedule)]
+    schedule: Vec<(String, Duration)>,
+    /// With --auditor-identity: the platform's checkpoint key (store.pub) to pin.
+    #[arg(long, value_name = "F", requires = "auditor_identity")]
+    store_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +83,19 @@ enum DashboardCommand {
         #[arg(long)]
         replace: bool,
     },
+}
+
+/// `VIEW=MINUTES` of `--schedule` (the view is checked when the dashboard starts).
+fn parse_schedule(spec: &str) -> Result<(String, Duration), String> {
+    let (view, minutes) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("`{spec}`: expected VIEW=MINUTES, e.g. oee=480"))?;
+    let minutes: u64 = minutes
+        .parse()
+        .ok()
+        .filter(|m| (1..=7 * 24 * 60).contains(m))
+        .ok_or_else(|| format!("`{spec}`: MINUTES must be a whole number from 1 to 10080"))?;
+    Ok((view.to_string(), Duration::from_secs(minutes * 60)))
 }
 
 fn state_dir(state: Option<PathBuf>, dir: Option<&Path>) -> Result<PathBuf, CliError> {
@@ -121,6 +147,8 @@ pub(crate) fn run(a: DashboardArgs, store: &dtfhe_store::StoreLocation) -> Resul
             server: server.clone(),
             identity: identity.clone(),
             timeout: Duration::from_secs(s.timeout),
+            auditor: s.auditor_identity.clone(),
+            store_key: s.store_key.clone(),
         },
         _ => {
             return Err(CliError::Usage(
@@ -135,6 +163,7 @@ pub(crate) fn run(a: DashboardArgs, store: &dtfhe_store::StoreLocation) -> Resul
             .max(1),
     );
     opts.secure_cookies = s.secure_cookies;
+    opts.schedules = s.schedule;
     let app = Arc::new(App::new(opts)?);
     serve(app, s.listen, |_, _| Ok(()))
 }

@@ -27,6 +27,12 @@ pub(crate) struct QueryArgs {
     /// trustees' default ε per query applies.
     #[arg(long, value_name = "E")]
     epsilon: Option<f64>,
+    /// With --server: keep running, and run the query again each time new chunks of its
+    /// datasets land on the platform (its chunk feed). Every run is released (or refused)
+    /// anew; a refused run prints its reason, never the previous numbers. With --format json
+    /// each result is one line. Stop with Ctrl-C.
+    #[arg(long)]
+    follow: bool,
     /// The SQL query (one SELECT with aggregates).
     #[arg(value_name = "SQL")]
     sql: String,
@@ -45,6 +51,9 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
                 timeout: Duration::from_secs(a.timeout),
                 poll: Duration::from_millis(250),
             };
+            if a.follow {
+                return follow(opts, a.format);
+            }
             let submitted = net::submit(&opts)?;
             // On stderr, so the result on stdout stays machine-readable.
             eprintln!(
@@ -52,6 +61,13 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
                 submitted.id, a.timeout
             );
             net::finish(submitted, &opts)?
+        }
+        (Some(_), _, _) if a.follow => {
+            return Err(CliError::Usage(
+                "--follow needs a networked deployment (--server URL --identity F): it \
+                 listens to the platform's chunk feed"
+                    .into(),
+            ))
         }
         (Some(dir), _, _) => ops::query_with(at(dir), &a.sql, a.epsilon)?,
         _ => {
@@ -69,4 +85,58 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
     }
     super::print_result(&r.result, a.format);
     Ok(())
+}
+
+/// `dtfhe query --follow`: the query now and after every batch of new chunks of its
+/// datasets. A run that is refused or not released prints why on stderr (and no numbers);
+/// a first run that cannot be asked at all (a bad query, an unknown dataset, a bad identity) ends
+/// the command with its error, as without `--follow`.
+fn follow(opts: net::RemoteQueryOptions, format: Format) -> Result<(), CliError> {
+    use dtfhe_analyst::follow::{self, Follow};
+    use std::ops::ControlFlow;
+    let f = Follow {
+        query: opts,
+        quiet: Duration::from_millis(1500),
+    };
+    let mut runs = 0u64;
+    let mut fatal = None;
+    follow::follow(&f, |trigger, result| {
+        runs += 1;
+        if runs > 1 {
+            eprintln!("{trigger}: running the query again");
+        }
+        match result {
+            Ok(r) => {
+                eprintln!(
+                    "run {runs}: released at {} (unix)",
+                    dtfhe_model::clock::now_unix()
+                );
+                if matches!(format, Format::Json) {
+                    // One line per run, so a reader can split the stream.
+                    let doc: serde_json::Value =
+                        serde_json::from_str(&r.result.to_json()).unwrap_or_default();
+                    super::print_out(&doc.to_string());
+                } else {
+                    super::print_result(&r.result, format);
+                }
+                ControlFlow::Continue(())
+            }
+            Err(
+                e @ (dtfhe_analyst::AnalystError::Usage(_)
+                | dtfhe_analyst::AnalystError::Query(_)
+                | dtfhe_analyst::AnalystError::Input(_)),
+            ) if runs == 1 => {
+                fatal = Some(e);
+                ControlFlow::Break(())
+            }
+            Err(e) => {
+                eprintln!("run {runs}: not released: {e}");
+                ControlFlow::Continue(())
+            }
+        }
+    })?;
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

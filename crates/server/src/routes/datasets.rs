@@ -120,6 +120,7 @@ async fn upload_chunk(
         )));
     }
     let source = req.caller.name.clone();
+    let feed_state = state.clone();
     let answer = state
         .with_store(move |s| {
             s.deployment()?;
@@ -141,10 +142,21 @@ async fn upload_chunk(
                 &source,
                 std::slice::from_ref(&wire.chunk),
             ) {
-                Ok(ids) => ids
-                    .first()
-                    .map(|&id| (STATUS_STORED, id))
-                    .ok_or_else(|| ApiProblem(Problem::internal("append returned no chunk id"))),
+                Ok(ids) => {
+                    let id = ids.first().copied().ok_or_else(|| {
+                        ApiProblem(Problem::internal("append returned no chunk id"))
+                    })?;
+                    let ledger_size = s.ledger_size();
+                    crate::routes::feed::announce(
+                        &feed_state,
+                        &name,
+                        &source,
+                        &wire.chunk,
+                        id,
+                        ledger_size,
+                    );
+                    Ok((STATUS_STORED, id))
+                }
                 Err(StoreError::IngestRefused {
                     reason: Refusal::FileChunkStored { chunk_id, .. },
                     ..

@@ -55,7 +55,7 @@ pub struct ConsistencyQuery {
 
 /// A malformed query string as a 400 problem (after authentication, so it is not a way to
 /// probe the API anonymously).
-fn query_problem(e: QueryRejection) -> ApiProblem {
+pub(crate) fn query_problem(e: QueryRejection) -> ApiProblem {
     ApiProblem(Problem::bad_request(format!("query: {}", e.body_text())))
 }
 

@@ -12,6 +12,7 @@ use crate::state::AppState;
 pub mod ceremony;
 pub mod datasets;
 pub mod deployment;
+pub mod feed;
 pub mod health;
 pub mod identities;
 pub mod lanes;
@@ -41,6 +42,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(identities::router())
         .merge(deployment::router())
         .merge(datasets::router())
+        .merge(feed::router())
         .merge(lanes::router())
         .merge(ledger::router())
         .merge(ceremony::router())
