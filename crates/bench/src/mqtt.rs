@@ -343,6 +343,7 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
     let releases: Mutex<Vec<(Instant, u64, f64)>> = Mutex::new(Vec::new());
     let refused = AtomicU64::new(0);
     let top_up = AtomicBool::new(false);
+    let acked = AtomicU64::new(0);
     let mut figures = MqttFigures::default();
 
     let outcome = std::thread::scope(|scope| -> Result<(), BenchError> {
@@ -432,8 +433,8 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
         let mut o = rumqttc::MqttOptions::new("dtfhe-bench-pub", "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(30)).set_inflight(500);
         let (client, mut conn) = rumqttc::Client::new(o, 1000);
-        let acked = AtomicU64::new(0);
-        let pub_conn = scope.spawn(|| {
+        let (acked, publishing_done) = (&acked, &publishing_done);
+        let pub_conn = scope.spawn(move || {
             for ev in conn.iter() {
                 match ev {
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
