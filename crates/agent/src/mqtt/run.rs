@@ -597,7 +597,8 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(100));
         }
         done.store(true, Ordering::Relaxed);
-        let _ = client.disconnect();
+        // Never blocks (a full request queue must not hang the stop).
+        let _ = client.try_disconnect();
         let _ = uploader.join();
         while let Ok(e) = rx.try_recv() {
             if let MqttEvent::Uploaded { .. } = e {
@@ -799,11 +800,11 @@ fn take_batch(
         })?;
         t.journal.set_births(&json)?;
     }
-    // Durable: now the broker may forget them.
+    // Durable: now the broker may forget them. An acknowledgement that cannot be queued
+    // (the client's request queue is full) is skipped: the broker redelivers the message with
+    // the DUP flag and the journal's tag drops it.
     for p in &batch {
-        client
-            .try_ack(p)
-            .map_err(|e| EdgeError::Usage(format!("cannot acknowledge: {e}")))?;
+        let _ = client.try_ack(p);
     }
     Ok(())
 }
