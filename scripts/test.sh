@@ -35,6 +35,18 @@ elif [ "${CI:-}" = "true" ]; then
 else
     echo "WARNING: no chromium/chromedriver: the dashboard's browser test is SKIPPED" >&2
 fi
+echo "==> Mosquitto (the edge agent's MQTT tests run against a real broker)"
+if [ -n "${DTFHE_MOSQUITTO:-}" ]; then
+    echo "using DTFHE_MOSQUITTO from the environment"
+elif broker="$(scripts/ensure-mosquitto.sh)"; then
+    export DTFHE_MOSQUITTO="$broker"
+    echo "DTFHE_MOSQUITTO=$broker"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: no mosquitto broker (scripts/ensure-mosquitto.sh failed); under CI the MQTT tests must run" >&2
+    exit 1
+else
+    echo "WARNING: no mosquitto broker: the edge agent's MQTT tests are SKIPPED" >&2
+fi
 echo "==> cargo test"
 cargo test --workspace
 echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"

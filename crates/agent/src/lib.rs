@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod features;
 pub mod mes;
+pub mod mqtt;
 pub mod source_key;
 pub mod spool;
 pub mod upload;

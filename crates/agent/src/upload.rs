@@ -297,6 +297,56 @@ impl EdgeAgent {
         }
     }
 
+    /// Uploads one spooled chunk (see [`EdgeAgent::drain`]); for a caller that chooses the
+    /// chunks itself (the MQTT agent uploads only chunks whose window is closed).
+    pub fn upload_spooled(
+        &self,
+        c: &SpooledChunk,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<ChunkUploaded, EdgeError> {
+        let bytes = self.spool.read(c)?;
+        self.upload(c, &bytes, progress)
+    }
+
+    /// The source's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The deployment's parameters and collective public key: from the platform (its keys
+    /// attested by every trustee, then cached in the spool), or the cached copy while the
+    /// platform is unreachable.
+    pub fn encryption_key(
+        &self,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<(dtfhe_crypto::Params, fhe::bfv::PublicKey), EdgeError> {
+        let dep = self.deployment(progress)?;
+        let params = dtfhe_crypto::params_by_name(&dep.preset)?;
+        let pk_bytes =
+            unb64("public_key", &dep.public_key).map_err(|e| EdgeError::Usage(e.to_string()))?;
+        let pk = codec::decode_public_key(&params, &pk_bytes)?;
+        Ok((params, pk))
+    }
+
+    /// The last seq the platform stored from this source in `dataset` (`Ok(None)`: none, or
+    /// the platform is unreachable).
+    pub fn platform_last_seq(
+        &self,
+        dataset: &str,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<Option<u64>, EdgeError> {
+        let path = format!(
+            "/v1/datasets/{}/sources/{}/last-seq",
+            path_segment(dataset),
+            path_segment(self.identity.name())
+        );
+        match self.call(|| self.client.get_json::<LastSeq>(&path), progress) {
+            Ok(l) => Ok(l.last_seq),
+            Err(e) if unreachable(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Uploads every spooled chunk in order. Returns how many were uploaded; an unreachable
     /// platform is [`EdgeError::Offline`] (the rest stay spooled).
     pub fn drain(&self, progress: &mut dyn FnMut(Event)) -> Result<usize, EdgeError> {

@@ -34,5 +34,6 @@ pub mod audit;
 pub mod error;
 pub mod figures;
 pub mod load;
+pub mod mqtt;
 
 pub use error::BenchError;

@@ -195,7 +195,7 @@ pub struct Children {
 
 impl Children {
     /// Starts `current_exe args`, stderr (and stdout unless `pipe_stdout`) to `log`.
-    fn spawn(
+    pub(crate) fn spawn(
         &mut self,
         name: &str,
         args: &[&str],
@@ -231,7 +231,7 @@ impl Children {
     }
 
     /// An error if a child has exited (it should run until the end), with its log's tail.
-    fn check_alive(&mut self) -> Result<(), BenchError> {
+    pub(crate) fn check_alive(&mut self) -> Result<(), BenchError> {
         for (name, child, log) in &mut self.procs {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(BenchError::Platform(format!(
@@ -260,13 +260,13 @@ impl Drop for Children {
 }
 
 /// The last `n` lines of a log file (the daemons log names, counts and reasons, no values).
-fn tail(path: &Path, n: usize) -> String {
+pub(crate) fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn path_str(p: &Path) -> Result<&str, BenchError> {
+pub(crate) fn path_str(p: &Path) -> Result<&str, BenchError> {
     p.to_str()
         .ok_or_else(|| BenchError::Usage(format!("{}: not a UTF-8 path", p.display())))
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fixture;
+pub mod mqtt;
 pub mod runner;
 pub mod seeds;
 pub mod sql;

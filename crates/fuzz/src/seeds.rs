@@ -228,6 +228,8 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("body_fields", fields),
         ("auth_signature", sig),
         ("sql_query", crate::sql::seeds()),
+        ("mqtt_json", crate::mqtt::seeds().0),
+        ("sparkplug", crate::mqtt::seeds().1),
     ])
 }
 

@@ -127,6 +127,16 @@ pub const TARGETS: &[Target] = &[
         run: audit_state,
     },
     Target {
+        name: "mqtt_json",
+        about: "agent mqtt: a JSON payload read through a mapping, each row checked as a CSV row",
+        run: crate::mqtt::mqtt_json,
+    },
+    Target {
+        name: "sparkplug",
+        about: "agent mqtt: a Sparkplug B payload (protobuf) as birth, death or DATA of a born node and device (first byte picks), aliases resolved, rows checked; round trip",
+        run: crate::mqtt::sparkplug,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

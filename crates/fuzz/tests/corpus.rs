@@ -103,6 +103,19 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
                 Err(e) => matches!(e, dtfhe_engine::EngineError::TooComplex { .. }),
             }
         }
+        "mqtt_json" => dtfhe_fuzz::mqtt::accepts(
+            "plant/M1/telemetry",
+            b,
+            &mut dtfhe_agent::mqtt::sparkplug::BirthState::default(),
+        ),
+        "sparkplug" => b.split_first().is_some_and(|(&pick, payload)| {
+            let topics = dtfhe_fuzz::mqtt::SPARKPLUG_TOPICS;
+            dtfhe_fuzz::mqtt::accepts(
+                topics[usize::from(pick) % topics.len()],
+                payload,
+                &mut dtfhe_fuzz::mqtt::born(),
+            )
+        }),
         other => panic!("no acceptance check for target {other}"),
     }
 }

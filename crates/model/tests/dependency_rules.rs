@@ -150,6 +150,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-api",
             "dtfhe-trustee",
             "dtfhe-engine",
+            "dtfhe-agent",
         ],
     ),
     // Development only: the tests' shared fixtures (a platform on loopback, scratch

@@ -45,7 +45,7 @@ fn edge_error(e: EdgeError) -> CliError {
 
 /// `dtfhe agent`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch", "mqtt"])))]
 pub(crate) struct AgentArgs {
     /// Platform server URL.
     #[arg(long, value_name = "URL")]
@@ -76,6 +76,44 @@ pub(crate) struct AgentArgs {
     /// With --watch: poll interval in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     poll_ms: u64,
+    /// Subscribe to an MQTT broker (mqtt://HOST[:PORT] or mqtts://HOST[:PORT]) and encrypt
+    /// what the mapping file (--map) maps, window by window, until stopped.
+    #[arg(long, value_name = "URL", requires = "map")]
+    mqtt: Option<String>,
+    /// With --mqtt: the mapping file (TOML) from topic filters and payload fields (JSON) or
+    /// metrics (Sparkplug B) to the schema's columns.
+    #[arg(long, value_name = "FILE")]
+    map: Option<PathBuf>,
+    /// With --mqtt: the MQTT client id; the broker keeps this id's session and queues its
+    /// messages while the agent is away (default: dtfhe-<source>-<dataset>).
+    #[arg(long, value_name = "ID")]
+    mqtt_client_id: Option<String>,
+    /// With --mqtt: the broker username.
+    #[arg(long, value_name = "NAME", requires = "mqtt_password_file")]
+    mqtt_user: Option<String>,
+    /// With --mqtt: a file holding the broker password (first line).
+    #[arg(long, value_name = "FILE", requires = "mqtt_user")]
+    mqtt_password_file: Option<PathBuf>,
+    /// With mqtts://: the CA certificate (PEM) the broker's certificate must chain to.
+    #[arg(long, value_name = "PEM")]
+    mqtt_ca: Option<PathBuf>,
+    /// With mqtts://: a client certificate (PEM), for brokers that require one.
+    #[arg(long, value_name = "PEM", requires_all = ["mqtt_key", "mqtt_ca"])]
+    mqtt_cert: Option<PathBuf>,
+    /// With --mqtt-cert: its private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
+    /// With --mqtt: close a chunk this many seconds after its first value...
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    window: f64,
+    /// ... or at this many rows, whichever first (default and maximum: the parameter set's
+    /// slots per chunk).
+    #[arg(long, value_name = "N")]
+    window_rows: Option<usize>,
+    /// With --mqtt: past this many MiB of chunks waiting in the spool (platform away), stop
+    /// taking messages: they wait at the broker.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    spool_max_mib: u64,
 }
 
 fn summary(path: &Path, r: &FileReport) -> String {
@@ -116,8 +154,15 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| dtfhe_agent::spool::default_dir(&a.identity));
     let forever = a.watch.is_some() && !a.once;
+    // The MQTT agent retries the platform in its uploader; one call gives up sooner.
+    let forever = forever && a.mqtt.is_none();
+    let a_retry = if a.mqtt.is_some() {
+        Some(Duration::from_secs(10))
+    } else {
+        None
+    };
     let retry = RetryPolicy {
-        give_up_after: (!forever).then(|| Duration::from_secs(a.max_retry_seconds)),
+        give_up_after: a_retry.or((!forever).then(|| Duration::from_secs(a.max_retry_seconds))),
         ..RetryPolicy::default()
     };
     let agent = EdgeAgent::new(&a.server, identity, &spool, retry).map_err(edge_error)?;
@@ -163,6 +208,9 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
             _ => {}
         }
     };
+    if let Some(url) = &a.mqtt {
+        return run_mqtt(&a, &agent, url);
+    }
     if let Some(csv) = &a.csv {
         let r = agent.ingest_csv(&a.schema, csv, &mut progress);
         if let Some(b) = &bar {
@@ -195,4 +243,93 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
             &mut on_file,
         )
         .map_err(edge_error)
+}
+
+/// `dtfhe agent --mqtt`: runs until killed. A kill loses nothing: the open window is in the
+/// sealed journal and the next run closes it; unacknowledged messages wait at the broker.
+fn run_mqtt(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError> {
+    use dtfhe_agent::mqtt::map::Mapping;
+    use dtfhe_agent::mqtt::run::{MqttConfig, MqttEvent, TlsFiles};
+    let Some(map) = &a.map else {
+        return Err(CliError::Usage("--mqtt needs --map FILE".into()));
+    };
+    let schema = dtfhe_model::Schema::from_toml_file(&a.schema)?;
+    let mapping = Mapping::from_file(map, &schema).map_err(|e| CliError::Usage(e.to_string()))?;
+    let credentials = match (&a.mqtt_user, &a.mqtt_password_file) {
+        (Some(u), Some(f)) => Some((
+            u.clone(),
+            dtfhe_agent::mqtt::run::read_password(f).map_err(|e| CliError::io(f, e))?,
+        )),
+        _ => None,
+    };
+    if !(a.window.is_finite() && a.window > 0.0 && a.window <= 86_400.0) {
+        return Err(CliError::Usage(format!(
+            "--window {}: give seconds in (0, 86400]",
+            a.window
+        )));
+    }
+    let cfg = MqttConfig {
+        url: url.to_string(),
+        client_id: a
+            .mqtt_client_id
+            .clone()
+            .unwrap_or_else(|| format!("dtfhe-{}-{}", agent.identity().name(), schema.dataset)),
+        credentials,
+        tls: a.mqtt_ca.as_ref().map(|ca| TlsFiles {
+            ca: ca.clone(),
+            client: a.mqtt_cert.clone().zip(a.mqtt_key.clone()),
+        }),
+        window: Duration::from_secs_f64(a.window),
+        window_rows: a.window_rows,
+        spool_max_bytes: a.spool_max_mib.saturating_mul(1 << 20),
+        keep_alive: Duration::from_secs(30),
+    };
+    let mut log = |e: MqttEvent| match e {
+        MqttEvent::Connected { session_present } => eprintln!(
+            "connected to {url}{}",
+            if session_present {
+                " (session resumed)"
+            } else {
+                ""
+            }
+        ),
+        MqttEvent::Disconnected { reason } => {
+            eprintln!("broker connection lost: {reason}; retrying")
+        }
+        MqttEvent::Rejected { topic, reason } => {
+            eprintln!("rejected a message on `{topic}`: {reason} (not stored)")
+        }
+        MqttEvent::Duplicate { topic } => {
+            eprintln!("dropped a redelivered message on `{topic}` (already taken)")
+        }
+        MqttEvent::Window { seq, rows } => {
+            eprintln!("window seq {seq}: {rows} rows encrypted and spooled")
+        }
+        MqttEvent::Uploaded { seq } => eprintln!("seq {seq} uploaded"),
+        MqttEvent::SpoolFull { bytes, limit } => eprintln!(
+            "WARNING: the spool is full ({bytes} bytes waiting, limit {limit}): the platform is \
+             not taking chunks; messages now wait at the broker (check its queue limit)"
+        ),
+        MqttEvent::SpoolResumed => eprintln!("the spool has room again: taking messages"),
+        MqttEvent::PlatformAway { reason } => {
+            eprintln!("the platform is unreachable ({reason}); chunks wait in the spool")
+        }
+        MqttEvent::Refused { reason } => eprintln!("{reason}"),
+        _ => {}
+    };
+    let stats = dtfhe_agent::mqtt::run::run(
+        agent,
+        &a.schema,
+        &mapping,
+        &cfg,
+        &|| false,
+        Duration::from_secs(30),
+        &mut log,
+    )
+    .map_err(edge_error)?;
+    println!(
+        "{} messages, {} rows in {} windows, {} uploaded, {} rejected, {} duplicates dropped",
+        stats.messages, stats.rows, stats.windows, stats.uploaded, stats.rejected, stats.duplicates
+    );
+    Ok(())
 }

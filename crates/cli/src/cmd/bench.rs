@@ -43,6 +43,9 @@ differs); (3) the server's peak and current memory (VmHWM, VmRSS). Every wait is
 --deadline-seconds; every process started is stopped on every exit path. Prints a table."
     )]
     Load(bench_load::LoadArgs),
+    /// MQTT on loopback: values/s through a Mosquitto broker into the edge agent, and the
+    /// latency from a published value to the released aggregate (p50, p99).
+    Mqtt(dtfhe_bench::mqtt::MqttArgs),
     /// Cost of the disclosure audit: check time (median, max) and memory after 100, 1,000
     /// and 10,000 committed releases on a 1,000,000-row dataset (in memory, no deployment).
     Audit,
@@ -55,6 +58,10 @@ pub(crate) fn run(a: BenchArgs) -> Result<(), CliError> {
             command: Some(BenchCommand::Load(load)),
             ..
         } => Ok(bench_load::run(&load)?),
+        BenchArgs {
+            command: Some(BenchCommand::Mqtt(m)),
+            ..
+        } => Ok(dtfhe_bench::mqtt::run(&m)?),
         BenchArgs {
             command: Some(BenchCommand::Audit),
             ..

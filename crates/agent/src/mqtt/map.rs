@@ -1,0 +1,340 @@
+//! The mapping file of `dtfhe agent --mqtt URL --map FILE` (TOML): which topic filters the
+//! agent subscribes to, how their payloads are read (JSON or Sparkplug B), and where each
+//! schema column's value comes from. Checked against the dataset schema before the agent
+//! connects, so a typo fails at start naming the file and the key, not after hours of data.
+//!
+//! ```toml
+//! version = 1
+//! dataset = "press_telemetry"        # must be the schema's dataset
+//!
+//! [[topic]]
+//! filter = "plant/+/press/telemetry" # MQTT topic filter (+ and # wildcards)
+//! format = "json"                    # or "sparkplug"
+//! qos = 1                            # 0 or 1 (1: at least once from the broker)
+//! [topic.columns]
+//! machine  = { topic_level = 1 }     # the topic's level 1 (0-based): "plant/<here>/..."
+//! ts       = { field = "ts" }        # JSON: dotted path in the payload object
+//! pressure = { field = "p.value" }
+//! line     = { value = "L1" }        # a constant
+//! # Sparkplug B: `{ metric = "Press/Pressure" }` (by name, aliases from the births) and
+//! # `{ timestamp = true }` (the payload's timestamp, ms since the epoch)
+//! ```
+//!
+//! Every schema column must be mapped in every topic, except nullable ones (NULL when absent).
+//! A payload that is an array of JSON objects makes one row per object.
+
+use std::collections::BTreeMap;
+
+use dtfhe_model::Schema;
+use serde::Deserialize;
+
+/// The mapping file format this agent reads.
+pub const MAP_VERSION: u32 = 1;
+
+/// Longest topic filter accepted, in bytes (MQTT allows 65535; ours are short).
+const MAX_FILTER: usize = 1024;
+
+/// Why a mapping file is refused (names the file and the key).
+#[derive(Debug, thiserror::Error)]
+#[error("mapping {origin}: {reason}")]
+pub struct MapError {
+    /// The mapping file.
+    pub origin: String,
+    /// What is wrong, naming the topic and column.
+    pub reason: String,
+}
+
+/// How a topic's payload is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A JSON object (one row) or array of objects (one row each).
+    Json,
+    /// An Eclipse Sparkplug B payload (protobuf), one row per DATA message.
+    Sparkplug,
+}
+
+/// Where one column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// A JSON field (dotted path in the payload object).
+    Field(Vec<String>),
+    /// A Sparkplug metric, by name.
+    Metric(String),
+    /// A level of the topic (0-based).
+    TopicLevel(usize),
+    /// A constant text.
+    Value(String),
+    /// The Sparkplug payload's timestamp (ms since the epoch).
+    Timestamp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    field: Option<String>,
+    metric: Option<String>,
+    topic_level: Option<usize>,
+    value: Option<String>,
+    timestamp: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopic {
+    filter: String,
+    format: Format,
+    #[serde(default = "default_qos")]
+    qos: u8,
+    columns: BTreeMap<String, RawSource>,
+}
+
+fn default_qos() -> u8 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    version: u32,
+    dataset: String,
+    topic: Vec<RawTopic>,
+}
+
+/// One subscribed topic filter and how its messages become rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMap {
+    /// The MQTT topic filter.
+    pub filter: String,
+    /// Payload encoding.
+    pub format: Format,
+    /// Subscription QoS (0 or 1).
+    pub qos: u8,
+    /// For each schema column (schema order), where its value comes from (`None`: NULL).
+    pub columns: Vec<Option<ColumnSource>>,
+}
+
+/// A checked mapping file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The dataset (equal to the schema's).
+    pub dataset: String,
+    /// The topics, in file order (the first whose filter matches a message reads it).
+    pub topics: Vec<TopicMap>,
+}
+
+/// Whether `filter` is a valid MQTT topic filter (`#` only last and alone in its level, `+`
+/// alone in its level, no NUL).
+pub fn valid_filter(filter: &str) -> bool {
+    if filter.is_empty() || filter.len() > MAX_FILTER || filter.contains('\0') {
+        return false;
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, l)| match *l {
+        "#" => i == levels.len() - 1,
+        "+" => true,
+        l => !l.contains('#') && !l.contains('+'),
+    })
+}
+
+/// Whether `topic` matches the MQTT topic filter `filter`.
+pub fn matches(filter: &str, topic: &str) -> bool {
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return !topic.starts_with('$') || filter.starts_with('$'),
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+impl Mapping {
+    /// Parses and checks a mapping against `schema`; `origin` names the file in errors.
+    pub fn from_toml_str(text: &str, origin: &str, schema: &Schema) -> Result<Mapping, MapError> {
+        let fail = |reason: String| MapError {
+            origin: origin.to_string(),
+            reason,
+        };
+        let raw: RawMap = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
+        if raw.version != MAP_VERSION {
+            return Err(fail(format!(
+                "version {} is not supported (this agent reads version {MAP_VERSION})",
+                raw.version
+            )));
+        }
+        if raw.dataset != schema.dataset {
+            return Err(fail(format!(
+                "maps dataset `{}` but the schema is for `{}`",
+                raw.dataset, schema.dataset
+            )));
+        }
+        if raw.topic.is_empty() {
+            return Err(fail("no [[topic]]".into()));
+        }
+        let mut topics = Vec::new();
+        for (i, t) in raw.topic.into_iter().enumerate() {
+            let at = format!("topic #{} (`{}`)", i + 1, t.filter);
+            if !valid_filter(&t.filter) {
+                return Err(fail(format!("{at}: not a valid MQTT topic filter")));
+            }
+            if t.qos > 1 {
+                return Err(fail(format!("{at}: qos must be 0 or 1")));
+            }
+            if let Some(name) = t.columns.keys().find(|n| schema.column(n).is_none()) {
+                return Err(fail(format!(
+                    "{at}: column `{name}` is not in the schema of `{}`",
+                    schema.dataset
+                )));
+            }
+            let mut columns = Vec::with_capacity(schema.columns.len());
+            for col in &schema.columns {
+                let source = match t.columns.get(&col.name) {
+                    None if col.nullable => None,
+                    None => {
+                        return Err(fail(format!(
+                            "{at}: column `{}` is not nullable and has no source",
+                            col.name
+                        )))
+                    }
+                    Some(raw) => Some(
+                        source(raw, t.format)
+                            .map_err(|r| fail(format!("{at}, column `{}`: {r}", col.name)))?,
+                    ),
+                };
+                columns.push(source);
+            }
+            topics.push(TopicMap {
+                filter: t.filter,
+                format: t.format,
+                qos: t.qos,
+                columns,
+            });
+        }
+        Ok(Mapping {
+            dataset: raw.dataset,
+            topics,
+        })
+    }
+
+    /// Reads and checks a mapping file.
+    pub fn from_file(path: &std::path::Path, schema: &Schema) -> Result<Mapping, MapError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MapError {
+            origin: path.display().to_string(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Mapping::from_toml_str(&text, &path.display().to_string(), schema)
+    }
+
+    /// The topic map reading messages of `topic`, if any (the first match in file order).
+    pub fn topic_for(&self, topic: &str) -> Option<&TopicMap> {
+        self.topics.iter().find(|t| matches(&t.filter, topic))
+    }
+}
+
+fn source(raw: &RawSource, format: Format) -> Result<ColumnSource, String> {
+    let given = [
+        raw.field.is_some(),
+        raw.metric.is_some(),
+        raw.topic_level.is_some(),
+        raw.value.is_some(),
+        raw.timestamp.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(
+            "give exactly one of `field`, `metric`, `topic_level`, `value`, `timestamp`".into(),
+        );
+    }
+    Ok(if let Some(f) = &raw.field {
+        if format != Format::Json {
+            return Err("`field` reads JSON payloads; use `metric` for Sparkplug".into());
+        }
+        let path: Vec<String> = f.split('.').map(str::to_string).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(format!("`field = \"{f}\"` has an empty path segment"));
+        }
+        ColumnSource::Field(path)
+    } else if let Some(m) = &raw.metric {
+        if format != Format::Sparkplug {
+            return Err("`metric` reads Sparkplug payloads; use `field` for JSON".into());
+        }
+        ColumnSource::Metric(m.clone())
+    } else if let Some(l) = raw.topic_level {
+        ColumnSource::TopicLevel(l)
+    } else if let Some(v) = &raw.value {
+        ColumnSource::Value(v.clone())
+    } else {
+        if format != Format::Sparkplug || raw.timestamp != Some(true) {
+            return Err("`timestamp = true` reads the Sparkplug payload's timestamp".into());
+        }
+        ColumnSource::Timestamp
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::from_toml_str(
+            "dataset = \"press\"\nstage = \"manufacturing\"\n\
+             [[columns]]\nname = \"machine\"\nkind = \"public\"\ntype = \"text\"\n\
+             [[columns]]\nname = \"p\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n\
+             [[columns]]\nname = \"note\"\nkind = \"public\"\ntype = \"text\"\nnullable = true\n",
+            "s.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn filters_match_as_mqtt_says() {
+        assert!(matches("a/+/c", "a/b/c"));
+        assert!(!matches("a/+/c", "a/b/d"));
+        assert!(matches("a/#", "a/b/c"));
+        assert!(matches("a/#", "a"));
+        assert!(!matches("#", "$SYS/x"));
+        assert!(!matches("a/b", "a/b/c"));
+        assert!(valid_filter("a/+/#"));
+        assert!(!valid_filter("a/#/b"));
+        assert!(!valid_filter("a/b+/c"));
+    }
+
+    #[test]
+    fn mapping_is_checked_against_the_schema() {
+        let ok =
+            "version = 1\ndataset = \"press\"\n[[topic]]\nfilter = \"f/+\"\nformat = \"json\"\n\
+                  [topic.columns]\nmachine = { topic_level = 1 }\np = { field = \"v.p\" }\n";
+        let m = Mapping::from_toml_str(ok, "m.toml", &schema()).unwrap();
+        assert_eq!(m.topics[0].columns[2], None);
+        assert_eq!(
+            m.topics[0].columns[1],
+            Some(ColumnSource::Field(vec!["v".into(), "p".into()]))
+        );
+        assert!(m.topic_for("f/x").is_some());
+        for (bad, names) in [
+            (
+                ok.replace("press\"\n[", "other\"\n["),
+                "schema is for `press`",
+            ),
+            (ok.replace("p = { field", "q = { field"), "column `q`"),
+            (
+                ok.replace("p = { field = \"v.p\" }", ""),
+                "column `p` is not nullable",
+            ),
+            (
+                ok.replace("{ field = \"v.p\" }", "{ metric = \"x\" }"),
+                "column `p`",
+            ),
+            (ok.replace("f/+", "f/#/x"), "topic filter"),
+            (ok.replace("version = 1", "version = 9"), "version 9"),
+        ] {
+            let e = Mapping::from_toml_str(&bad, "m.toml", &schema()).unwrap_err();
+            assert!(e.to_string().contains(names), "{e}");
+            assert!(e.to_string().contains("m.toml"), "{e}");
+        }
+    }
+}
