@@ -188,6 +188,7 @@ fn engine(c: &mut Criterion) {
     ops::init(&ops::InitOptions {
         dir: dir.clone().into(),
         trustees: (0..TRUSTEES).map(|i| format!("t{i}")).collect(),
+        threshold: None,
         min_group_size: 5,
         preset: Preset::Bfv16384.name().into(),
         policy: Default::default(),

@@ -345,6 +345,7 @@ pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     ops::init(&ops::InitOptions {
         dir: deployment.clone().into(),
         trustees: PLANTS.iter().map(|s| s.to_string()).collect(),
+        threshold: None,
         min_group_size: MIN_GROUP_SIZE,
         preset: "bfv-16384".into(),
         // Audit mode (exact releases, differencing refused). Identifier columns are refused

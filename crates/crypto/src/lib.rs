@@ -11,7 +11,9 @@
 //! * [`dp`]: distributed discrete-Laplace noise for differentially private releases;
 //! * [`codec`]: the versioned envelope every stored or sent crypto object travels in;
 //! * [`ceremony::net`]: the same ceremony as messages between trustee processes and a server;
-//! * [`seal`]: HPKE sealing of decryption shares to the analyst, past the relaying server.
+//! * [`seal`]: HPKE sealing of decryption shares to the analyst, past the relaying server;
+//! * [`threshold`]: t-of-n release: Shamir dealing of each trustee's share, its public
+//!   commitment, Lagrange-weighted release shares.
 #![forbid(unsafe_code)]
 
 pub mod accumulate;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod params;
 pub mod release;
 pub mod seal;
+pub mod threshold;
 
 pub use error::CryptoError;
 pub use params::{params_by_name, ParamSpec, Params, Preset};

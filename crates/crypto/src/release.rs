@@ -150,29 +150,71 @@ pub fn trustee_share_noised<R: RngCore + CryptoRng>(
     noise: i128,
     rng: &mut R,
 ) -> Result<Coeff0Share, CryptoError> {
-    let level = level_of(params, ct)?;
     let s = secret_coefficients(sk)?;
-    let n = params.slots();
-    if s.len() != n {
+    if s.len() != params.slots() {
         return Err(CryptoError::Mismatch {
             what: "secret-key share",
             reason: "wrong degree".into(),
         });
     }
+    coeff0_share(
+        params,
+        |_, q, i| (s[i] as i128).rem_euclid(q as i128) as u128,
+        ct,
+        trustees,
+        noise,
+        rng,
+    )
+}
+
+/// A t-of-n trustee's flooded coefficient-0 share: exactly [`trustee_share_noised`], with the
+/// Lagrange-weighted threshold secret λ_j^T·S_j ([`crate::threshold::ThresholdSecret::weighted_for`])
+/// in place of the n-of-n share and the flooding sized for the `set`'s t participants.
+pub fn trustee_share_threshold<R: RngCore + CryptoRng>(
+    params: &Params,
+    secret: &crate::threshold::ThresholdSecret,
+    set: &[u32],
+    ct: &Ciphertext,
+    noise: i128,
+    rng: &mut R,
+) -> Result<Coeff0Share, CryptoError> {
+    let weighted = secret.weighted_for(params, set)?;
+    // A ciphertext at level l has the first k − l primes of the parameters, in order.
+    coeff0_share(
+        params,
+        |m, _, i| weighted.row(m)[i] as u128,
+        ct,
+        set.len(),
+        noise,
+        rng,
+    )
+}
+
+/// The shared core: `secret_at(m, q, i)` is coefficient i of the secret reduced modulo q,
+/// the m-th prime.
+fn coeff0_share<R: RngCore + CryptoRng>(
+    params: &Params,
+    secret_at: impl Fn(usize, u64, usize) -> u128,
+    ct: &Ciphertext,
+    trustees: usize,
+    noise: i128,
+    rng: &mut R,
+) -> Result<Coeff0Share, CryptoError> {
+    let level = level_of(params, ct)?;
+    let n = params.slots();
     let mut c1 = ct[1].clone();
     c1.change_representation(Representation::PowerBasis);
     let coeffs = c1.coefficients();
     let flood =
         sample_flood(flood_bits(params, level, trustees), rng) + message_shift(params, &c1, noise);
     let mut residues = Vec::with_capacity(coeffs.nrows());
-    for (row, &q) in coeffs.outer_iter().zip(c1.ctx().moduli()) {
+    for (m, (row, &q)) in coeffs.outer_iter().zip(c1.ctx().moduli()).enumerate() {
         let q128 = q as u128;
-        let red = |v: i64| -> u128 { (v as i128).rem_euclid(q as i128) as u128 };
         // (c1·s)[0] = c1[0]·s[0] − Σ_{j≥1} c1[j]·s[N−j]  (negacyclic convolution).
-        let mut pos = row[0] as u128 * red(s[0]) % q128;
+        let mut pos = row[0] as u128 * secret_at(m, q, 0) % q128;
         let mut neg = 0u128;
         for j in 1..n {
-            neg = (neg + row[j] as u128 * red(s[n - j])) % q128;
+            neg = (neg + row[j] as u128 * secret_at(m, q, n - j)) % q128;
         }
         pos = (pos + q128 - neg) % q128;
         let e = bigint_mod(&flood, q);

@@ -26,8 +26,11 @@ use std::time::Instant;
 pub struct InitOptions {
     /// Deployment directory (store + trustee directories).
     pub dir: DeploymentDir,
-    /// Trustee names, one per factory (n-of-n).
+    /// Trustee names, one per factory.
     pub trustees: Vec<String>,
+    /// t of a t-of-n deployment: any t trustees release, fewer learn nothing (each trustee
+    /// deals Shamir shares of its key share at init). `None` or `Some(n)`: n-of-n, as before.
+    pub threshold: Option<usize>,
     /// k: smallest number of rows any released group may have.
     pub min_group_size: u32,
     /// Parameter preset name, or `custom:<hex>` from [`dtfhe_crypto::ParamSpec::custom_name`].
@@ -46,6 +49,7 @@ impl InitOptions {
         InitOptions {
             dir: dir.into(),
             trustees: trustees.iter().map(|t| t.to_string()).collect(),
+            threshold: None,
             min_group_size: 5,
             preset: preset.into(),
             policy: LocalPolicy::default(),
@@ -56,6 +60,31 @@ impl InitOptions {
 /// Where trustee `name` keeps its key share inside a deployment directory.
 pub fn trustee_dir(dir: &Path, name: &str) -> PathBuf {
     dir.join("trustees").join(name)
+}
+
+/// File (in the deployment directory) naming the threshold of a t-of-n deployment
+/// (`t-of-n`); absent for n-of-n.
+pub const THRESHOLD_FILE: &str = "threshold.txt";
+
+/// The threshold t of the deployment in `dir` (`None`: n-of-n).
+pub fn threshold_of(dir: &Path, trustees: usize) -> Result<Option<usize>, EmbeddedError> {
+    let path = dir.join(THRESHOLD_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(EmbeddedError::Damaged(format!("{}: {e}", path.display()))),
+    };
+    let parsed = text
+        .trim()
+        .split_once("-of-")
+        .and_then(|(t, n)| Some((t.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((t, n)) if n == trustees && (1..=n).contains(&t) => Ok(Some(t)),
+        _ => Err(EmbeddedError::Damaged(format!(
+            "{}: expected `t-of-{trustees}`",
+            path.display()
+        ))),
+    }
 }
 
 /// Check a trustee or source name: it becomes a directory name and a ledger actor.
@@ -90,6 +119,20 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             "--min-group-size must be at least 1".into(),
         ));
     }
+    let n = opts.trustees.len();
+    let threshold = match opts.threshold {
+        Some(t) if t == 0 || t > n => {
+            return Err(EmbeddedError::Usage(format!(
+                "--threshold {t} must be between 1 and the number of trustees ({n})"
+            )))
+        }
+        Some(t) if t < n => {
+            dtfhe_crypto::threshold::commit::check_supported(t, n)
+                .map_err(|e| EmbeddedError::Usage(format!("--threshold: {e}")))?;
+            Some(t)
+        }
+        _ => None,
+    };
     let params = dtfhe_crypto::params_by_name(&opts.preset)
         .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
     if opts.dir.join(dtfhe_store::STORE_FILE).exists() || opts.dir.join("trustees").exists() {
@@ -110,11 +153,24 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             .map(|t| t.share_for_ceremony().clone())
             .collect();
         let recorded = ceremony::run_recorded(&params, &shares, &mut rand::rng())?;
-        drop(shares);
         for (t, msg) in trustees.iter().zip(&recorded.pk_shares) {
             t.record_ceremony(&params, &recorded.seed, msg)
                 .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
         }
+        if let Some(t) = threshold {
+            // Every trustee deals Shamir shares of its key share to all (one machine: the
+            // dealing runs in this process, as the ceremony does).
+            let secrets =
+                dtfhe_crypto::threshold::deal_locally(&params, &shares, t, &mut rand::rng())?;
+            for (trustee, secret) in trustees.iter().zip(&secrets) {
+                trustee
+                    .store_threshold(&params, secret)
+                    .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
+            }
+            std::fs::write(opts.dir.join(THRESHOLD_FILE), format!("{t}-of-{n}\n"))
+                .map_err(|e| EmbeddedError::Usage(format!("{THRESHOLD_FILE}: {e}")))?;
+        }
+        drop(shares);
         let keys = recorded.keys;
         let mut store = opts.dir.create_store()?;
         store.put_deployment(&Deployment {
@@ -125,6 +181,20 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             relin_key: codec::encode_relin_key(&params, &keys.relin),
             created_at: dtfhe_model::clock::now_unix().to_string(),
         })?;
+        if let Some(t) = threshold {
+            audit::record(
+                &mut store,
+                EntryKind::CeremonyStep,
+                "platform",
+                "key ceremony",
+                &format!(
+                    "{t}-of-{n} threshold: every trustee dealt Shamir shares (degree {}) of its \
+                     key share to the others; any {t} trustees release, fewer learn nothing",
+                    t - 1
+                ),
+                &[],
+            )?;
+        }
         let policy_text = opts.policy.to_toml();
         audit::record(
             &mut store,
@@ -153,6 +223,7 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             "store.sqlite-shm",
             dtfhe_store::KEY_FILE,
             dtfhe_store::PUB_FILE,
+            THRESHOLD_FILE,
         ] {
             let _ = std::fs::remove_file(opts.dir.join(f));
         }
@@ -559,35 +630,20 @@ pub fn query_as(
         &computed,
         epsilon,
     );
-    // Every trustee's key share is checked against its ceremony record before any trustee
-    // answers, so a damaged share stops the release before a single share is logged.
-    let mut trustees = Vec::with_capacity(d.deployment.trustees.len());
-    for name in &d.deployment.trustees {
-        // A deployment made before trustees kept a ceremony record gets one on first use.
-        let opened = Trustee::open(&trustee_dir(dir, name), name, &d.params)
-            .and_then(|t| t.record_if_missing(&d.params).map(|()| t));
-        match opened {
-            Ok(t) => trustees.push(t),
-            Err(e) => return Err(audit::trustee_failed(&mut d.store, name, release, e)),
-        }
-    }
-    let mut all_shares = Vec::with_capacity(trustees.len());
-    for trustee in &trustees {
-        let name = trustee.name();
-        let answer = trustee.review(&d.params, &policy, &request);
-        let shares =
-            audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
-        all_shares.push(shares);
-    }
-    let applied_epsilon = match d.deployment.trustees.first() {
-        Some(first) => Disclosure::open(&trustee_dir(dir, first))
+    let threshold = threshold_of(dir, d.deployment.trustees.len())?;
+    let all_shares = match threshold {
+        None => release_all(dir, &mut d, release, &policy, &request)?,
+        Some(t) => release_quorum(dir, &mut d, release, &policy, &request, t)?,
+    };
+    let applied_epsilon = match all_shares.first() {
+        Some((first, _)) => Disclosure::open(&trustee_dir(dir, first))
             .map_err(|e| EmbeddedError::Damaged(e.to_string()))?
             .epsilon_for(&request),
         None => epsilon,
     };
     let mut totals = Vec::with_capacity(computed.len());
     for (i, c) in computed.iter().enumerate() {
-        let shares: Vec<_> = all_shares.iter().map(|s| s[i].clone()).collect();
+        let shares: Vec<_> = all_shares.iter().map(|(_, s)| s[i].clone()).collect();
         totals.push(centred(
             &d.params,
             combine(&d.params, &c.ciphertext, &shares)?,
@@ -624,4 +680,100 @@ pub fn query_as(
         epsilon: applied_epsilon,
         group_rows,
     })
+}
+
+/// n-of-n: every trustee's key share is checked against its ceremony record before any
+/// trustee answers, so a damaged share stops the release before a single share is logged;
+/// then every trustee reviews. Returns (trustee, shares) in deployment order.
+fn release_all(
+    dir: &Path,
+    d: &mut Deployed,
+    release: u64,
+    policy: &Policy,
+    request: &dtfhe_release::ReleaseRequest,
+) -> Result<Vec<(String, Vec<dtfhe_crypto::release::Coeff0Share>)>, EmbeddedError> {
+    let mut trustees = Vec::with_capacity(d.deployment.trustees.len());
+    for name in &d.deployment.trustees {
+        // A deployment made before trustees kept a ceremony record gets one on first use.
+        let opened = Trustee::open(&trustee_dir(dir, name), name, &d.params)
+            .and_then(|t| t.record_if_missing(&d.params).map(|()| t));
+        match opened {
+            Ok(t) => trustees.push(t),
+            Err(e) => return Err(audit::trustee_failed(&mut d.store, name, release, e)),
+        }
+    }
+    let mut all_shares = Vec::with_capacity(trustees.len());
+    for trustee in &trustees {
+        let name = trustee.name();
+        let answer = trustee.review(&d.params, policy, request);
+        let shares =
+            audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
+        all_shares.push((name.to_string(), shares));
+    }
+    Ok(all_shares)
+}
+
+/// t-of-n: the first t trustees (deployment order) whose key share and threshold secret
+/// check out form the release set; each reviews (rules, its own disclosure record) and
+/// answers with its Lagrange-weighted share for that set. A trustee that cannot answer is
+/// recorded in the ledger and skipped; fewer than t usable trustees: refused, naming the
+/// quorum and who is missing, before any share is given.
+fn release_quorum(
+    dir: &Path,
+    d: &mut Deployed,
+    release: u64,
+    policy: &Policy,
+    request: &dtfhe_release::ReleaseRequest,
+    t: usize,
+) -> Result<Vec<(String, Vec<dtfhe_crypto::release::Coeff0Share>)>, EmbeddedError> {
+    let n = d.deployment.trustees.len();
+    let mut set: Vec<(u32, Trustee)> = Vec::with_capacity(t);
+    let mut unavailable = Vec::new();
+    for (i, name) in d.deployment.trustees.clone().iter().enumerate() {
+        if set.len() == t {
+            break;
+        }
+        let opened = Trustee::open(&trustee_dir(dir, name), name, &d.params).and_then(|tr| {
+            tr.threshold_secret(&d.params)?;
+            Ok(tr)
+        });
+        match opened {
+            Ok(tr) => set.push((i as u32 + 1, tr)),
+            Err(e) => {
+                // Recorded in the ledger; the quorum goes on without it.
+                let _ = audit::trustee_failed(&mut d.store, name, release, e);
+                unavailable.push(name.clone());
+            }
+        }
+    }
+    if set.len() < t {
+        let detail = format!(
+            "no quorum: {t} of {n} trustees must answer, only {} can ({}); unavailable: {}",
+            set.len(),
+            set.iter()
+                .map(|(_, tr)| tr.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            unavailable.join(", ")
+        );
+        let _ = audit::record(
+            &mut d.store,
+            EntryKind::TrusteeRefused,
+            "platform",
+            &release_subject(release),
+            &detail,
+            &[],
+        );
+        return Err(EmbeddedError::Refused(detail));
+    }
+    let points: Vec<u32> = set.iter().map(|(p, _)| *p).collect();
+    let mut all_shares = Vec::with_capacity(t);
+    for (_, trustee) in &set {
+        let name = trustee.name();
+        let answer = trustee.review_for_set(&d.params, policy, request, &points);
+        let shares =
+            audit::trustee_decision(&mut d.store, name, release, answer, |s| s.to_bytes())?;
+        all_shares.push((name.to_string(), shares));
+    }
+    Ok(all_shares)
 }

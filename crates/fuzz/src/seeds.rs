@@ -208,8 +208,11 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         field("hash_hex", &"cd".repeat(32)),
     ];
 
+    let dealing = dealing_seeds(fx, &mut rng)?;
+
     Ok(vec![
         ("audit_state", audit_states()),
+        ("dealing", dealing),
         ("ciphertext", ciphertexts),
         ("key_envelope", key_envelopes),
         ("ceremony", ceremony_msgs.clone()),
@@ -230,6 +233,50 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("sql_query", crate::sql::seeds()),
         ("mqtt_json", crate::mqtt::seeds().0),
         ("sparkplug", crate::mqtt::seeds().1),
+    ])
+}
+
+/// A 2-of-3 dealing under the fuzzing parameters: a dealt share, the dealer's commitment and
+/// a threshold secret, each behind its decoder-picking byte.
+fn dealing_seeds(fx: &Fixture, rng: &mut ChaCha20Rng) -> Result<Seeds, SeedError> {
+    use dtfhe_crypto::threshold::{commit::Commitment, wire, Dealing, ThresholdSecret};
+    let p = &fx.params;
+    let shares: Vec<_> = (0..3).map(|_| ceremony::new_share(p, rng)).collect();
+    let seed = CeremonySeed([0x42; 32]);
+    let dealings = shares
+        .iter()
+        .map(|sk| Dealing::new(p, sk, 2, 3, rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let commitment = Commitment::new(p, &seed.0, 1, &dealings[0], rng)?;
+    let dealt = wire::DealtShare {
+        ceremony: seed.id().0,
+        dealer: 1,
+        recipient: 2,
+        threshold: 2,
+        trustees: 3,
+        share: dealings[0].share_for(p, 2)?,
+    };
+    let received = dealings
+        .iter()
+        .map(|d| d.share_for(p, 2))
+        .collect::<Result<Vec<_>, _>>()?;
+    let secret = ThresholdSecret::aggregate(p, 2, 2, 3, &received)?;
+    let picked = |name: &str, bytes: &[u8]| {
+        let pick = crate::targets::DEALING_DECODERS
+            .iter()
+            .position(|d| *d == name)
+            .unwrap_or(0);
+        let mut out = vec![pick as u8];
+        out.extend_from_slice(bytes);
+        (name.to_string(), out)
+    };
+    Ok(vec![
+        picked("dealt_share", &dealt.to_bytes(p)),
+        picked("commitment", &commitment.to_bytes()),
+        picked(
+            "threshold_secret",
+            &wire::threshold_secret_to_bytes(p, &secret),
+        ),
     ])
 }
 

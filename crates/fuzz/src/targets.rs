@@ -77,6 +77,11 @@ pub const TARGETS: &[Target] = &[
         run: sealed_share,
     },
     Target {
+        name: "dealing",
+        about: "crypto threshold: a dealt Shamir share (as opened from its seal), a dealer's commitment, a stored threshold secret (first byte picks), round trip",
+        run: dealing,
+    },
+    Target {
         name: "param_spec",
         about: "crypto params: the binary parameter blob (decode, re-encode, validate)",
         run: param_spec,
@@ -336,6 +341,36 @@ fn sealed_share(fx: &Fixture, input: &[u8]) -> Outcome {
     }
     Ok(())
 }
+
+/// The decoders of the t-of-n dealing, picked by the first byte (see [`DEALING_DECODERS`]).
+fn dealing(fx: &Fixture, input: &[u8]) -> Outcome {
+    use dtfhe_crypto::threshold::{commit::Commitment, wire};
+    let Some((&pick, body)) = input.split_first() else {
+        return Ok(());
+    };
+    let p = &fx.params;
+    match DEALING_DECODERS[usize::from(pick) % DEALING_DECODERS.len()] {
+        "dealt_share" => match wire::DealtShare::from_bytes(p, body) {
+            Ok(s) => same_bytes("dealt share", body, &s.to_bytes(p)),
+            Err(_) => Ok(()),
+        },
+        "commitment" => match Commitment::from_bytes(p, body) {
+            Ok(c) => same_bytes("dealing commitment", body, &c.to_bytes()),
+            Err(_) => Ok(()),
+        },
+        _ => match wire::threshold_secret_from_bytes(p, body) {
+            Ok(s) => same_bytes(
+                "threshold secret",
+                body,
+                &wire::threshold_secret_to_bytes(p, &s),
+            ),
+            Err(_) => Ok(()),
+        },
+    }
+}
+
+/// The decoders the `dealing` target's first byte picks from, in order.
+pub const DEALING_DECODERS: &[&str] = &["dealt_share", "commitment", "threshold_secret"];
 
 fn param_spec(_fx: &Fixture, input: &[u8]) -> Outcome {
     let Ok(spec) = ParamSpec::from_bytes(input) else {

@@ -94,6 +94,17 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
                 || dtfhe_api::auth::check_timestamp(text, 1_764_000_000).is_ok()
         }
         "audit_state" => dtfhe_release::audit::decode_state(b).is_ok(),
+        "dealing" => {
+            use dtfhe_crypto::threshold::{commit::Commitment, wire};
+            let Some((&pick, body)) = b.split_first() else {
+                return false;
+            };
+            match targets::DEALING_DECODERS[usize::from(pick) % targets::DEALING_DECODERS.len()] {
+                "dealt_share" => wire::DealtShare::from_bytes(p, body).is_ok(),
+                "commitment" => Commitment::from_bytes(p, body).is_ok(),
+                _ => wire::threshold_secret_from_bytes(p, body).is_ok(),
+            }
+        }
         // A seed either plans or is refused by a limit (the seeds straddle the limits).
         "sql_query" => {
             let schema = dtfhe_fuzz::sql::schema();

@@ -15,8 +15,10 @@ use crate::shares::{ciphertext_hashes, ShareLog};
 use crate::TrusteeError;
 use dtfhe_crypto::ceremony::net::{pk_share_matches, CeremonySeed, PkShareMsg};
 use dtfhe_crypto::dp::DiscreteLaplace;
-use dtfhe_crypto::release::trustee_share_noised;
 use dtfhe_crypto::release::{trustee_full_share, Coeff0Share, FullShare};
+use dtfhe_crypto::release::{trustee_share_noised, trustee_share_threshold};
+use dtfhe_crypto::threshold::wire::{threshold_secret_from_bytes, threshold_secret_to_bytes};
+use dtfhe_crypto::threshold::ThresholdSecret;
 use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_release::rules::{check_request, check_row_request};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy, Refusal, ReleaseRequest, RowReleaseRequest};
@@ -30,6 +32,9 @@ pub const SHARE_FILE: &str = "share.key";
 /// (public data): its share is checked against it, and the daemon checks that the
 /// deployment's public key includes it.
 pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
+/// File name of the trustee's t-of-n threshold secret S_j (mode 0600, checksummed secret
+/// envelope), written once its dealing is complete; absent in an n-of-n deployment.
+pub const THRESHOLD_FILE: &str = "threshold.key";
 /// File keeping the seed (hex) of the ceremony this trustee's share took part in (public
 /// data): with [`PK_SHARE_FILE`], the record the share is checked against.
 pub const CEREMONY_SEED_FILE: &str = "ceremony-seed.txt";
@@ -275,10 +280,57 @@ impl Trustee {
         deployment: &Policy,
         request: &ReleaseRequest,
     ) -> Result<Vec<Coeff0Share>, TrusteeError> {
+        self.review_with(params, deployment, request, None)
+    }
+
+    /// [`Trustee::review`] for a t-of-n release by `set` (the points of the t trustees the
+    /// platform named, this one among them): the same rules and disclosure decision, then
+    /// one share per ciphertext made with this trustee's Lagrange-weighted threshold secret
+    /// for that set, flooded for t participants (DP noise: a share of t). A ciphertext this
+    /// trustee already answered for another set is refused before any decision is recorded
+    /// ([`TrusteeError::OtherSet`]).
+    pub fn review_for_set(
+        &self,
+        params: &Params,
+        deployment: &Policy,
+        request: &ReleaseRequest,
+        set: &[u32],
+    ) -> Result<Vec<Coeff0Share>, TrusteeError> {
+        self.review_with(params, deployment, request, Some(set))
+    }
+
+    fn review_with(
+        &self,
+        params: &Params,
+        deployment: &Policy,
+        request: &ReleaseRequest,
+        set: Option<&[u32]>,
+    ) -> Result<Vec<Coeff0Share>, TrusteeError> {
         let policy = self.effective_policy(deployment)?;
         check_request(params, &policy, request).map_err(|r| self.refuse(r))?;
         let share = self.verified_share(params)?;
+        let threshold = match set {
+            None => None,
+            Some(set) => {
+                let secret = self.threshold_secret(params)?;
+                dtfhe_crypto::threshold::check_set(set, secret.threshold, secret.trustees)?;
+                if !set.contains(&secret.point) {
+                    return Err(TrusteeError::Crypto(dtfhe_crypto::CryptoError::Mismatch {
+                        what: "release set",
+                        reason: format!("this trustee (point {}) is not in it", secret.point),
+                    }));
+                }
+                Some((secret, set))
+            }
+        };
+        let parties = set.map_or(policy.trustees, <[u32]>::len);
         let disclosure = self.disclosure()?;
+        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
+        let log = ShareLog::new(&self.dir);
+        if let Some((_, set)) = &threshold {
+            // One set per ciphertext: refuse before the decision is recorded.
+            log.check_set(&hashes, set)?;
+        }
         let decision = disclosure
             .decide(request, policy.min_group_size)
             .map_err(|r| self.refuse(r))?;
@@ -295,7 +347,6 @@ impl Trustee {
                 )
             }
         };
-        let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let mut rng = rand::rng();
         let record = || {
             disclosure
@@ -305,23 +356,59 @@ impl Trustee {
                     source,
                 })
         };
-        let (shares, _repeated) =
-            ShareLog::new(&self.dir).coeff0_shares(params, &hashes, record, |k| {
+        let fresh =
+            |k: usize, rng: &mut rand::rngs::ThreadRng| -> Result<Coeff0Share, TrusteeError> {
                 let item = &request.items[k];
                 let noise = match &laws {
-                    Some(l) => l[k].sample_share(policy.trustees, &mut rng)?,
+                    Some(l) => l[k].sample_share(parties, rng)?,
                     None => 0,
                 };
-                Ok(trustee_share_noised(
-                    params,
-                    &share,
-                    &item.ciphertext,
-                    policy.trustees,
-                    noise,
-                    &mut rng,
-                )?)
-            })?;
+                Ok(match &threshold {
+                    None => {
+                        trustee_share_noised(params, &share, &item.ciphertext, parties, noise, rng)?
+                    }
+                    Some((secret, set)) => {
+                        trustee_share_threshold(params, secret, set, &item.ciphertext, noise, rng)?
+                    }
+                })
+            };
+        let (shares, _repeated) = match &threshold {
+            None => log.coeff0_shares(params, &hashes, record, |k| fresh(k, &mut rng))?,
+            Some((_, set)) => {
+                log.coeff0_set_shares(params, &hashes, set, record, |k| fresh(k, &mut rng))?
+            }
+        };
         Ok(shares)
+    }
+
+    /// Keep this trustee's threshold secret (once its dealing is complete); refuses to
+    /// overwrite one.
+    pub fn store_threshold(
+        &self,
+        params: &Params,
+        secret: &ThresholdSecret,
+    ) -> Result<(), TrusteeError> {
+        let file = self.dir.join(THRESHOLD_FILE);
+        if file.exists() {
+            return Err(ks_err(
+                &file,
+                "a threshold secret already exists; refusing to overwrite it",
+            ));
+        }
+        let bytes = threshold_secret_to_bytes(params, secret);
+        dtfhe_model::secret_file::write_new_secret(&file, &bytes).map_err(|e| ks_err(&file, e))
+    }
+
+    /// Whether this trustee holds a threshold secret (a t-of-n deployment, dealing done).
+    pub fn has_threshold(&self) -> bool {
+        self.dir.join(THRESHOLD_FILE).exists()
+    }
+
+    /// The threshold secret as it is on disk now (checksummed envelope, versioned payload).
+    pub fn threshold_secret(&self, params: &Params) -> Result<ThresholdSecret, TrusteeError> {
+        let file = self.dir.join(THRESHOLD_FILE);
+        let bytes = dtfhe_model::secret_file::read_secret(&file).map_err(|e| ks_err(&file, e))?;
+        threshold_secret_from_bytes(params, &bytes).map_err(|e| ks_err(&file, e))
     }
 
     /// Per-row release: only if every chunk belongs to the recipient; one flooded full

@@ -82,6 +82,20 @@ pub enum TrusteeError {
         /// every trustee `Result`).
         problem: Box<progress::ProgressProblem>,
     },
+    /// A t-of-n release names a set other than the one this trustee already answered for one
+    /// of its ciphertexts: one set per ciphertext, so shares of two sets never both exist.
+    #[error(
+        "refused: ciphertext {ciphertext} was already released by the trustee set {{{answered}}}; \
+         this request names the set {{{requested}}} (one set per ciphertext; nothing was given)"
+    )]
+    OtherSet {
+        /// The ciphertext's hash (hex).
+        ciphertext: String,
+        /// The set answered before (points).
+        answered: String,
+        /// The set requested now (points).
+        requested: String,
+    },
     /// A cryptographic failure.
     #[error(transparent)]
     Crypto(#[from] dtfhe_crypto::CryptoError),

@@ -14,6 +14,12 @@
 //! ```
 //!
 //! - kind `coeff0`: the payload is the hex of [`Coeff0Share::to_bytes`];
+//! - kind `coeff0set` (t-of-n release): the payload is `<points>:<hex>`, the release set the
+//!   share was computed for (its trustees' points, ascending, comma-separated) and the hex of
+//!   the share. A trustee answers one set per ciphertext: a request naming another set is
+//!   refused ([`crate::TrusteeError::OtherSet`]). Two shares of one trustee for two sets
+//!   carry its secret under two different Lagrange weights and independent floods, and
+//!   shares of two sets never combine to the total anyway, so nothing is lost by refusing;
 //! - kind `full` (per-row release): the payload is the blake3 hex of the full share's bytes
 //!   ([`full_share_to_bytes`]), stored in `shares/<that hash>.bin` (written and fsync'd
 //!   before the line), so the log stays small;
@@ -63,6 +69,8 @@ pub enum ShareKind {
     Coeff0,
     /// A full share (per-row release to the rows' owner).
     Full,
+    /// A coefficient-0 share for one t-of-n release set.
+    Coeff0Set,
 }
 
 impl ShareKind {
@@ -70,6 +78,7 @@ impl ShareKind {
         match self {
             ShareKind::Coeff0 => "coeff0",
             ShareKind::Full => "full",
+            ShareKind::Coeff0Set => "coeff0set",
         }
     }
 
@@ -77,6 +86,7 @@ impl ShareKind {
         match s {
             "coeff0" => Some(ShareKind::Coeff0),
             "full" => Some(ShareKind::Full),
+            "coeff0set" => Some(ShareKind::Coeff0Set),
             _ => None,
         }
     }
@@ -253,6 +263,86 @@ impl ShareLog {
         Ok((shares, repeated))
     }
 
+    /// [`ShareLog::coeff0_shares`] for a t-of-n release by `set` (the points of its
+    /// trustees). A ciphertext this trustee already answered for another set is refused
+    /// before anything is computed, recorded or logged; one answered for the same set gets
+    /// the logged share back. Concurrent writers: the first line for a ciphertext wins, and
+    /// a share whose winning line names another set is not returned.
+    pub fn coeff0_set_shares(
+        &self,
+        params: &Params,
+        cts: &[Hash],
+        set: &[u32],
+        before_new: impl FnOnce() -> Result<(), TrusteeError>,
+        mut fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
+    ) -> Result<(Vec<Coeff0Share>, usize), TrusteeError> {
+        let mut sorted = set.to_vec();
+        sorted.sort_unstable();
+        let wanted = set_label(&sorted);
+        let index = self.index()?;
+        self.same_set(&index, cts, &wanted)?;
+        let new: Vec<usize> = (0..cts.len())
+            .filter(|&i| !index.contains_key(&(ShareKind::Coeff0Set, cts[i])))
+            .collect();
+        let repeated = cts.len() - new.len();
+        let index = if new.is_empty() {
+            index
+        } else {
+            before_new()?;
+            let mut lines = String::new();
+            for &i in &new {
+                let share = fresh(i)?;
+                let payload = format!("{wanted}:{}", hex(&share.to_bytes()));
+                lines.push_str(&Self::line(ShareKind::Coeff0Set, &cts[i], &payload));
+            }
+            self.append_lines(&lines)?;
+            let index = self.index()?;
+            self.same_set(&index, cts, &wanted)?;
+            index
+        };
+        let shares = cts
+            .iter()
+            .map(|ct| {
+                let payload = index
+                    .get(&(ShareKind::Coeff0Set, *ct))
+                    .ok_or_else(|| self.err("a share just logged is missing"))?;
+                let (_, share) = payload
+                    .split_once(':')
+                    .ok_or_else(|| self.err(format!("share of {} has no set", hex(ct))))?;
+                let bytes = unhex(share)
+                    .ok_or_else(|| self.err(format!("share of {} is not hex", hex(ct))))?;
+                Coeff0Share::from_bytes(params, &bytes)
+                    .map_err(|e| self.err(format!("share of ciphertext {}: {e}", hex(ct))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((shares, repeated))
+    }
+
+    /// Refuses (before anything is decided or computed) if any of `cts` was answered for a
+    /// set other than `set`.
+    pub fn check_set(&self, cts: &[Hash], set: &[u32]) -> Result<(), TrusteeError> {
+        let mut sorted = set.to_vec();
+        sorted.sort_unstable();
+        self.same_set(&self.index()?, cts, &set_label(&sorted))
+    }
+
+    /// Refuses if any of `cts` was answered for a set other than `wanted`.
+    fn same_set(&self, index: &Index, cts: &[Hash], wanted: &str) -> Result<(), TrusteeError> {
+        for ct in cts {
+            if let Some(payload) = index.get(&(ShareKind::Coeff0Set, *ct)) {
+                let earlier = payload.split_once(':').map_or("?", |(s, _)| s);
+                if earlier != wanted {
+                    return Err(TrusteeError::OtherSet {
+                        ciphertext: hex(ct),
+                        answered: earlier.to_string(),
+                        requested: wanted.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// [`ShareLog::coeff0_shares`] for full (per-row) shares, each kept in
     /// `shares/<blake3>.bin` and re-hashed when read back.
     pub fn full_shares(
@@ -305,6 +395,15 @@ impl ShareLog {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((shares, repeated))
     }
+}
+
+/// The log's form of a release set: ascending points, comma-separated.
+fn set_label(sorted: &[u32]) -> String {
+    sorted
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Writes `name` in `dir` through a temporary file, fsync'd, then renamed into place.

@@ -14,9 +14,14 @@ pub(crate) struct InitArgs {
     /// Deployment directory to create (store + trustee directories).
     #[arg(long, value_name = "D")]
     dir: PathBuf,
-    /// Trustee names, one per factory, comma-separated; all must approve every release.
+    /// Trustee names, one per factory, comma-separated; all must approve every release
+    /// (unless --threshold is lower).
     #[arg(long, value_name = "a,b,c", value_delimiter = ',', required = true, num_args = 1..)]
     trustees: Vec<String>,
+    /// t: any t of the trustees release, fewer learn nothing (each trustee deals Shamir
+    /// shares of its key share at init). Default: all of them (n-of-n).
+    #[arg(long, value_name = "T")]
+    threshold: Option<usize>,
     /// k: smallest number of rows any released group may have.
     #[arg(long, value_name = "K", default_value_t = 5)]
     min_group_size: u32,
@@ -33,13 +38,18 @@ pub(crate) fn run(a: InitArgs, store: &StoreLocation) -> Result<(), CliError> {
     let opts = ops::InitOptions {
         dir: at(&a.dir),
         trustees: trustees.clone(),
+        threshold: a.threshold,
         min_group_size: a.min_group_size,
         preset: a.params.preset_name("; nothing was created")?,
         policy: a.disclosure.policy()?,
     };
     ops::init(&opts)?;
+    let quorum = match a.threshold {
+        Some(t) if t < trustees.len() => format!("any {t} of {}", trustees.len()),
+        _ => format!("{}", trustees.len()),
+    };
     println!(
-        "initialised {} with {} trustees ({}), k = {}, preset {}",
+        "initialised {} with {} trustees ({}; {quorum} release), k = {}, preset {}",
         a.dir.display(),
         trustees.len(),
         trustees.join(", "),

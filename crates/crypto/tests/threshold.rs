@@ -1,0 +1,413 @@
+//! t-of-n release against the plaintext: every set of t of n trustees decrypts exactly; any
+//! t−1 trustees' whole material (own shares, dealt shares, threshold secrets) does not; shares
+//! computed for two different sets do not combine; dealt shares are sealed and checked
+//! against the dealer's commitment, so a substituted or altered share is refused.
+
+use dtfhe_crypto::ceremony::{self, net::CeremonySeed};
+use dtfhe_crypto::column::encrypt;
+use dtfhe_crypto::release::{centred, combine, trustee_share_threshold, Coeff0Share};
+use dtfhe_crypto::seal::RecipientKeyPair;
+use dtfhe_crypto::threshold::commit::Commitment;
+use dtfhe_crypto::threshold::wire::{open_share, seal_share, DealtShare, Expect};
+use dtfhe_crypto::threshold::{reconstruct, Dealing, RnsSecret, ThresholdSecret};
+use dtfhe_crypto::{CryptoError, Params, Preset};
+use fhe::bfv::{Ciphertext, SecretKey};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+const N: usize = 5;
+const T: usize = 3;
+
+struct Fixture {
+    params: Params,
+    shares: Vec<SecretKey>,
+    public: fhe::bfv::PublicKey,
+    seed: CeremonySeed,
+    hpke: Vec<RecipientKeyPair>,
+    commitments: Vec<Commitment>,
+    /// sealed[dealer][recipient], 0-based.
+    sealed: Vec<Vec<Vec<u8>>>,
+    secrets: Vec<ThresholdSecret>,
+    rng: StdRng,
+}
+
+fn expect(f: &Fixture, dealer: u32, recipient: u32) -> Expect<'_> {
+    Expect {
+        seed: &f.seed,
+        dealer,
+        recipient,
+        threshold: T,
+        trustees: N,
+    }
+}
+
+/// The whole dealing as the network runs it: each dealer commits and seals one share per
+/// recipient; each recipient opens and checks all n, then aggregates.
+fn fixture(preset: Preset, seed: u64) -> Fixture {
+    let params = preset.params().expect("preset");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let shares: Vec<SecretKey> = (0..N)
+        .map(|_| ceremony::new_share(&params, &mut rng))
+        .collect();
+    let rec = ceremony::run_recorded(&params, &shares, &mut rng).expect("ceremony");
+    let hpke: Vec<RecipientKeyPair> = (0..N)
+        .map(|_| RecipientKeyPair::generate(&mut rng))
+        .collect();
+    let mut commitments = Vec::new();
+    let mut sealed = Vec::new();
+    for (i, sk) in shares.iter().enumerate() {
+        let dealer = i as u32 + 1;
+        let dealing = Dealing::new(&params, sk, T, N, &mut rng).expect("dealing");
+        let c = Commitment::new(&params, &rec.seed.0, dealer, &dealing, &mut rng).expect("commit");
+        let row = (1..=N as u32)
+            .map(|j| {
+                let msg = DealtShare {
+                    ceremony: rec.seed.id().0,
+                    dealer,
+                    recipient: j,
+                    threshold: T,
+                    trustees: N,
+                    share: dealing.share_for(&params, j).expect("share"),
+                };
+                seal_share(
+                    &params,
+                    hpke[j as usize - 1].public_key(),
+                    &msg,
+                    &c,
+                    &mut rng,
+                )
+                .expect("seal")
+            })
+            .collect();
+        commitments.push(c);
+        sealed.push(row);
+    }
+    let mut f = Fixture {
+        params,
+        shares,
+        public: rec.keys.public,
+        seed: rec.seed,
+        hpke,
+        commitments,
+        sealed,
+        secrets: Vec::new(),
+        rng,
+    };
+    for j in 1..=N as u32 {
+        let dealt: Vec<RnsSecret> = (1..=N as u32)
+            .map(|i| {
+                open_share(
+                    &f.params,
+                    &f.hpke[j as usize - 1],
+                    expect(&f, i, j),
+                    &f.commitments[i as usize - 1],
+                    &f.sealed[i as usize - 1][j as usize - 1],
+                )
+                .expect("open and check")
+            })
+            .collect();
+        f.secrets
+            .push(ThresholdSecret::aggregate(&f.params, j, T, N, &dealt).expect("aggregate"));
+    }
+    f
+}
+
+fn column(f: &mut Fixture) -> (Ciphertext, i128) {
+    let values: Vec<i64> = (0..f.params.slots())
+        .map(|_| f.rng.random_range(-40_000..=40_000))
+        .collect();
+    let ct = encrypt(&f.params, &f.public, &values, 0, &mut f.rng).expect("encrypt");
+    (ct, values.iter().map(|&v| v as i128).sum())
+}
+
+fn release_by(f: &mut Fixture, set: &[u32], ct: &Ciphertext) -> i128 {
+    let shares: Vec<Coeff0Share> = set
+        .iter()
+        .map(|&j| {
+            trustee_share_threshold(
+                &f.params,
+                &f.secrets[j as usize - 1],
+                set,
+                ct,
+                0,
+                &mut f.rng,
+            )
+            .expect("share")
+        })
+        .collect();
+    centred(&f.params, combine(&f.params, ct, &shares).expect("combine"))
+}
+
+fn subsets(n: u32, k: usize) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    for mask in 0u32..(1 << n) {
+        if mask.count_ones() as usize == k {
+            out.push((1..=n).filter(|j| mask & (1 << (j - 1)) != 0).collect());
+        }
+    }
+    out
+}
+
+fn collective(f: &Fixture) -> RnsSecret {
+    // Σ s_i lifted: what F(0) must be.
+    let lifted: Vec<RnsSecret> = f
+        .shares
+        .iter()
+        .map(|sk| RnsSecret::from_secret_key(&f.params, sk).expect("lift"))
+        .collect();
+    let mut sum = lifted[0].residues().to_vec();
+    for l in &lifted[1..] {
+        let n = f.params.slots();
+        for (m, &q) in f.params.spec.moduli.iter().enumerate() {
+            for i in 0..n {
+                let k = m * n + i;
+                sum[k] = ((sum[k] as u128 + l.residues()[k] as u128) % q as u128) as u64;
+            }
+        }
+    }
+    RnsSecret::from_residues(&f.params, sum).expect("sum")
+}
+
+fn every_set_of_t_releases_exactly(preset: Preset) {
+    let mut f = fixture(preset, 11);
+    let (ct, want) = column(&mut f);
+    let sets = subsets(N as u32, T);
+    assert_eq!(sets.len(), 10);
+    for set in &sets {
+        assert_eq!(release_by(&mut f, set, &ct), want, "set {set:?}");
+        let pairs: Vec<(u32, &RnsSecret)> = set
+            .iter()
+            .map(|&j| (j, f.secrets[j as usize - 1].secret()))
+            .collect();
+        assert!(
+            reconstruct(&f.params, &pairs).expect("interpolate") == collective(&f),
+            "t threshold secrets interpolate to the collective secret"
+        );
+    }
+}
+
+#[test]
+fn every_set_of_3_of_5_releases_exactly_bfv8192() {
+    every_set_of_t_releases_exactly(Preset::Bfv8192);
+}
+
+#[test]
+fn every_set_of_3_of_5_releases_exactly_bfv16384() {
+    every_set_of_t_releases_exactly(Preset::Bfv16384);
+}
+
+/// The attack: t−1 trustees pool everything they hold. Their threshold secrets interpolate
+/// to a wrong key (almost every coefficient differs), and the release they can make with it
+/// is unrelated to the truth.
+#[test]
+fn any_t_minus_1_trustees_learn_nothing() {
+    let mut f = fixture(Preset::Bfv8192, 12);
+    let (ct, want) = column(&mut f);
+    let truth = collective(&f);
+    let n = f.params.slots();
+    for pair in subsets(N as u32, T - 1) {
+        let pairs: Vec<(u32, &RnsSecret)> = pair
+            .iter()
+            .map(|&j| (j, f.secrets[j as usize - 1].secret()))
+            .collect();
+        let guess = reconstruct(&f.params, &pairs).expect("interpolate");
+        let same = guess
+            .row(0)
+            .iter()
+            .zip(truth.row(0))
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(
+            same < n / 100,
+            "{pair:?}: {same} of {n} key coefficients right"
+        );
+        // Decrypting coefficient 0 with that key: c0 + c1·guess, no flooding needed.
+        let fake = ThresholdSecret::from_parts(1, 1, 1, guess).expect("as a 1-of-1 secret");
+        let s = trustee_share_threshold(&f.params, &fake, &[1], &ct, 0, &mut f.rng).expect("share");
+        let got = centred(&f.params, combine(&f.params, &ct, &[s]).expect("combine"));
+        assert_ne!(got, want, "{pair:?} decrypted");
+        assert!(
+            got.unsigned_abs() > 1 << 30,
+            "{pair:?}: looks like a random element of Z_t"
+        );
+        // And the shares the pair can produce as members of any full set do not combine.
+        for set in subsets(N as u32, T)
+            .into_iter()
+            .filter(|s| pair.iter().all(|p| s.contains(p)))
+        {
+            let partial: Vec<Coeff0Share> = pair
+                .iter()
+                .map(|&j| {
+                    trustee_share_threshold(
+                        &f.params,
+                        &f.secrets[j as usize - 1],
+                        &set,
+                        &ct,
+                        0,
+                        &mut f.rng,
+                    )
+                    .expect("share")
+                })
+                .collect();
+            let got = centred(
+                &f.params,
+                combine(&f.params, &ct, &partial).expect("combine"),
+            );
+            assert_ne!(got, want, "{pair:?} alone released for {set:?}");
+        }
+    }
+}
+
+/// Why a trustee must never answer two sets for one ciphertext: shares for different sets do
+/// not combine to the total (and two answers of one trustee for two sets would let the
+/// difference of its Lagrange weights act on its secret under independent floods).
+#[test]
+fn shares_of_two_sets_do_not_combine() {
+    let mut f = fixture(Preset::Bfv8192, 13);
+    let (ct, want) = column(&mut f);
+    let a = [1u32, 2, 3];
+    let b = [1u32, 4, 5];
+    let mut mixed = Vec::new();
+    for &j in &a[..2] {
+        mixed.push(
+            trustee_share_threshold(
+                &f.params,
+                &f.secrets[j as usize - 1],
+                &a,
+                &ct,
+                0,
+                &mut f.rng,
+            )
+            .expect("share"),
+        );
+    }
+    mixed.push(
+        trustee_share_threshold(&f.params, &f.secrets[4], &b, &ct, 0, &mut f.rng).expect("share"),
+    );
+    let got = centred(&f.params, combine(&f.params, &ct, &mixed).expect("combine"));
+    assert_ne!(got, want);
+}
+
+#[test]
+fn a_share_not_in_the_named_set_is_refused() {
+    let mut f = fixture(Preset::Bfv8192, 14);
+    let (ct, _) = column(&mut f);
+    let err = trustee_share_threshold(&f.params, &f.secrets[3], &[1, 2, 3], &ct, 0, &mut f.rng)
+        .expect_err("trustee 4 is not in {1,2,3}");
+    assert!(err.to_string().contains("not in the set"), "{err}");
+    assert!(
+        trustee_share_threshold(&f.params, &f.secrets[0], &[1, 2], &ct, 0, &mut f.rng).is_err()
+    );
+}
+
+/// The platform relays the sealed shares; whatever it does to them is caught.
+#[test]
+fn altered_substituted_or_misdirected_shares_are_refused() {
+    let mut f = fixture(Preset::Bfv8192, 15);
+    // 1. A flipped byte: the seal does not open.
+    let mut bad = f.sealed[0][1].clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    let e = open_share(
+        &f.params,
+        &f.hpke[1],
+        expect(&f, 1, 2),
+        &f.commitments[0],
+        &bad,
+    )
+    .expect_err("altered");
+    assert!(matches!(e, CryptoError::Unseal(_)), "{e}");
+    // 2. The platform seals a share of its own making to trustee 2 (base-mode HPKE does not
+    //    authenticate the sender): the commitment check refuses it.
+    let forged = DealtShare {
+        ceremony: f.seed.id().0,
+        dealer: 1,
+        recipient: 2,
+        threshold: T,
+        trustees: N,
+        share: {
+            let sk = ceremony::new_share(&f.params, &mut f.rng);
+            RnsSecret::from_secret_key(&f.params, &sk).expect("lift")
+        },
+    };
+    let sealed = seal_share(
+        &f.params,
+        f.hpke[1].public_key(),
+        &forged,
+        &f.commitments[0],
+        &mut f.rng,
+    )
+    .expect("seal");
+    let e = open_share(
+        &f.params,
+        &f.hpke[1],
+        expect(&f, 1, 2),
+        &f.commitments[0],
+        &sealed,
+    )
+    .expect_err("forged");
+    assert!(
+        e.to_string()
+            .contains("does not match the dealer's commitment"),
+        "{e}"
+    );
+    // 3. The right share shown next to another dealer's commitment: the AAD differs.
+    assert!(open_share(
+        &f.params,
+        &f.hpke[1],
+        expect(&f, 1, 2),
+        &f.commitments[2],
+        &f.sealed[0][1]
+    )
+    .is_err());
+    // 4. Trustee 3's share relayed to trustee 2: another recipient key and info.
+    assert!(open_share(
+        &f.params,
+        &f.hpke[1],
+        expect(&f, 1, 2),
+        &f.commitments[0],
+        &f.sealed[0][2]
+    )
+    .is_err());
+    // 5. A commitment that went through its wire form still checks the honest share.
+    let c = Commitment::from_bytes(&f.params, &f.commitments[0].to_bytes()).expect("decode");
+    assert!(c == f.commitments[0]);
+    open_share(&f.params, &f.hpke[1], expect(&f, 1, 2), &c, &f.sealed[0][1]).expect("honest share");
+}
+
+#[test]
+fn t_equal_n_and_1_of_n_work_too() {
+    let params = Preset::Bfv8192.params().expect("preset");
+    let mut rng = StdRng::seed_from_u64(16);
+    for (t, n) in [(3usize, 3usize), (1, 3), (2, 2)] {
+        let shares: Vec<SecretKey> = (0..n)
+            .map(|_| ceremony::new_share(&params, &mut rng))
+            .collect();
+        let keys = ceremony::run(&params, &shares, &mut rng).expect("ceremony");
+        let dealings: Vec<Dealing> = shares
+            .iter()
+            .map(|sk| Dealing::new(&params, sk, t, n, &mut rng).expect("dealing"))
+            .collect();
+        let secrets: Vec<ThresholdSecret> = (1..=n as u32)
+            .map(|j| {
+                let dealt: Vec<RnsSecret> = dealings
+                    .iter()
+                    .map(|d| d.share_for(&params, j).expect("share"))
+                    .collect();
+                ThresholdSecret::aggregate(&params, j, t, n, &dealt).expect("aggregate")
+            })
+            .collect();
+        let values: Vec<i64> = (0..params.slots()).map(|i| (i as i64 % 97) - 48).collect();
+        let want: i128 = values.iter().map(|&v| v as i128).sum();
+        let ct = encrypt(&params, &keys.public, &values, 0, &mut rng).expect("encrypt");
+        let set: Vec<u32> = (1..=t as u32).rev().collect();
+        let parts: Vec<Coeff0Share> = set
+            .iter()
+            .map(|&j| {
+                trustee_share_threshold(&params, &secrets[j as usize - 1], &set, &ct, 0, &mut rng)
+                    .expect("share")
+            })
+            .collect();
+        let got = centred(&params, combine(&params, &ct, &parts).expect("combine"));
+        assert_eq!(got, want, "{t}-of-{n}");
+    }
+}

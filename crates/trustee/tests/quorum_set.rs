@@ -1,0 +1,170 @@
+//! t-of-n release at the trustee: each of the t named trustees answers with its
+//! Lagrange-weighted share and the shares combine to the plaintext total; a trustee never
+//! answers a second, different set for a ciphertext it already answered (so shares of two
+//! sets are never both produced), and a repeated request for the same set gets the logged
+//! share back.
+
+use dtfhe_crypto::column::encrypt;
+use dtfhe_crypto::release::{centred, combine, Coeff0Share};
+use dtfhe_crypto::threshold::deal_locally;
+use dtfhe_crypto::{ceremony, Params, Preset};
+use dtfhe_release::audit::RowSet;
+use dtfhe_release::{
+    DatasetRows, Disclosure, GroupFacts, LocalPolicy, Mode, Policy, ReleaseItem, ReleaseRequest,
+};
+use dtfhe_trustee::shares::SHARES_FILE;
+use dtfhe_trustee::{Trustee, TrusteeError};
+use fhe::bfv::{Ciphertext, PublicKey, SecretKey};
+use std::path::Path;
+
+const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+/// Five trustees (audit mode or dp), ceremony recorded, 3-of-5 dealing stored.
+fn deployment(root: &Path, mode: Mode) -> (Params, PublicKey, Vec<Trustee>) {
+    let params = Preset::Bfv8192.params().expect("preset");
+    let policy = LocalPolicy {
+        mode,
+        ..LocalPolicy::default()
+    };
+    let trustees: Vec<Trustee> = NAMES
+        .iter()
+        .map(|n| Trustee::create(&root.join(n), n, &params, &policy).expect("create"))
+        .collect();
+    let shares: Vec<SecretKey> = trustees
+        .iter()
+        .map(|t| t.share_for_ceremony().clone())
+        .collect();
+    let mut rng = rand::rng();
+    let rec = ceremony::run_recorded(&params, &shares, &mut rng).expect("ceremony");
+    for (t, m) in trustees.iter().zip(&rec.pk_shares) {
+        t.record_ceremony(&params, &rec.seed, m).expect("record");
+    }
+    let secrets = deal_locally(&params, &shares, 3, &mut rng).expect("dealing");
+    for (t, s) in trustees.iter().zip(&secrets) {
+        t.store_threshold(&params, s).expect("store");
+    }
+    (params, rec.keys.public, trustees)
+}
+
+const POLICY: Policy = Policy {
+    min_group_size: 1,
+    trustees: 5,
+    allow_key_filters: false,
+};
+
+fn request(ct: &Ciphertext, id: &str, epsilon: Option<f64>) -> ReleaseRequest {
+    ReleaseRequest {
+        release_id: id.into(),
+        dataset: "d".into(),
+        query: "SELECT SUM(x) FROM d".into(),
+        groups: vec![GroupFacts {
+            label: "(all rows)".into(),
+            rows: 3,
+        }],
+        items: vec![ReleaseItem {
+            group: 0,
+            what: "Σ x".into(),
+            per_row_bound: 100,
+            noise_bits: 10,
+            ciphertext: ct.clone(),
+        }],
+        rows: vec![DatasetRows {
+            dataset: "d".into(),
+            groups: vec![RowSet::default()],
+        }],
+        key_columns: Vec::new(),
+        epsilon,
+    }
+}
+
+fn release(params: &Params, ts: &[Trustee], set: &[u32], req: &ReleaseRequest) -> Vec<Coeff0Share> {
+    set.iter()
+        .map(|&j| {
+            ts[j as usize - 1]
+                .review_for_set(params, &POLICY, req, set)
+                .expect("review")
+                .remove(0)
+        })
+        .collect()
+}
+
+#[test]
+fn any_three_release_and_a_second_set_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (params, pk, ts) = deployment(root.path(), Mode::Audit);
+    let values = [5i64, -7, 12, 40];
+    let want: i128 = values.iter().map(|&v| v as i128).sum();
+    let x = encrypt(&params, &pk, &values, 0, &mut rand::rng()).expect("encrypt");
+    let req = request(&x, "r1", None);
+    let shares = release(&params, &ts, &[2, 4, 5], &req);
+    assert_eq!(
+        centred(&params, combine(&params, &x, &shares).expect("combine")),
+        want
+    );
+    // Trustee 4 asked again for the same set: the identical logged share.
+    let again = ts[3]
+        .review_for_set(&params, &POLICY, &req, &[5, 2, 4])
+        .expect("same set, other order");
+    assert_eq!(again[0].to_bytes(), shares[1].to_bytes());
+    // Trustee 4 asked for another set containing it: refused, nothing logged.
+    let log = root.path().join("d").join(SHARES_FILE);
+    let before = std::fs::read_to_string(&log).expect("log");
+    let e = ts[3]
+        .review_for_set(&params, &POLICY, &req, &[1, 3, 4])
+        .expect_err("another set");
+    assert!(matches!(e, TrusteeError::OtherSet { .. }), "{e}");
+    assert!(
+        e.to_string().contains("{2,4,5}") && e.to_string().contains("{1,3,4}"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), before);
+    // The attack the rule prevents: with shares of {2,4,5} and a second answer of trustee 4
+    // for {1,3,4}, trustees 1 and 3 would complete that set too. Trustees 1 and 3 answer
+    // for {1,3,4}, but without trustee 4's share for that set the total stays hidden.
+    let partial: Vec<Coeff0Share> = [1u32, 3]
+        .iter()
+        .map(|&j| {
+            ts[j as usize - 1]
+                .review_for_set(&params, &POLICY, &req, &[1, 3, 4])
+                .expect("review")
+                .remove(0)
+        })
+        .collect();
+    let mut mixed = partial.clone();
+    mixed.push(shares[1].clone()); // trustee 4's share is for {2,4,5}
+    assert_ne!(
+        centred(&params, combine(&params, &x, &mixed).expect("combine")),
+        want,
+        "shares of two sets combined"
+    );
+    // A trustee not in the named set, or a set of the wrong size, is refused.
+    assert!(ts[0]
+        .review_for_set(&params, &POLICY, &request(&x, "r2", None), &[2, 3, 4])
+        .is_err());
+    assert!(ts[0]
+        .review_for_set(&params, &POLICY, &request(&x, "r2", None), &[1, 2])
+        .is_err());
+}
+
+#[test]
+fn refused_other_set_spends_no_dp_budget() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (params, pk, ts) = deployment(root.path(), Mode::dp(1.0, None).expect("dp"));
+    let x = encrypt(&params, &pk, &[3, 4], 0, &mut rand::rng()).expect("encrypt");
+    let req = request(&x, "r1", Some(0.25));
+    ts[0]
+        .review_for_set(&params, &POLICY, &req, &[1, 2, 3])
+        .expect("first");
+    let spent = || {
+        Disclosure::open(&root.path().join("a"))
+            .expect("policy")
+            .spent("d")
+            .expect("spent")
+    };
+    assert_eq!(spent(), 0.25);
+    let e = ts[0]
+        .review_for_set(&params, &POLICY, &req, &[1, 4, 5])
+        .expect_err("other set");
+    assert!(matches!(e, TrusteeError::OtherSet { .. }), "{e}");
+    assert_eq!(spent(), 0.25, "a refused request spent budget");
+}
