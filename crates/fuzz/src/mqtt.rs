@@ -108,8 +108,11 @@ pub fn sparkplug(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
     Ok(())
 }
 
+/// Named seed inputs of one target: (file name, bytes).
+pub type NamedSeeds = Vec<(String, Vec<u8>)>;
+
 /// Seeds: JSON messages and Sparkplug births and DATA that the decoders accept.
-pub fn seeds() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+pub fn seeds() -> (NamedSeeds, NamedSeeds) {
     let json = vec![
         (
             "object.json".to_string(),
