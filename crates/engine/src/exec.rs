@@ -531,9 +531,14 @@ pub fn compute(
                                     let pm = match product_mask.take() {
                                         Some(pm) => pm,
                                         None => {
-                                            let pt = column::mask_plaintext(params, bits, 0)
-                                                .map_err(exec)?;
-                                            multiplier.extend_mask(&pt).map_err(exec)?
+                                            // The level-0 mask the linear sums share.
+                                            if let Entry::Vacant(v) = masks.entry(0) {
+                                                v.insert(
+                                                    column::mask_plaintext(params, bits, 0)
+                                                        .map_err(exec)?,
+                                                );
+                                            }
+                                            multiplier.extend_mask(&masks[&0]).map_err(exec)?
                                         }
                                     };
                                     sum.add_masked(tensor, &pm);
