@@ -92,23 +92,13 @@ fn key_err(path: &Path, reason: impl Into<String>) -> ArtifactError {
 impl ArtifactKey {
     /// Reads `dir/artifact.key`; `Ok(None)` if there is none.
     pub fn load(dir: &Path) -> Result<Option<ArtifactKey>, ArtifactError> {
-        let path = dir.join(ARTIFACT_KEY_FILE);
-        let bytes = match dtfhe_model::secret_file::read_secret(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(key_err(&path, e.to_string())),
-        };
-        match bytes.as_slice() {
-            [ARTIFACT_KEY_VERSION, secret @ ..] if secret.len() == 32 => {
-                let mut s = Zeroizing::new([0u8; 32]);
-                s.copy_from_slice(secret);
-                Ok(Some(ArtifactKey(s)))
-            }
-            _ => Err(key_err(
-                &path,
-                "not an artifact key (expected version byte 1 and a 32-byte secret)",
-            )),
-        }
+        let secret = crate::source_key::read_secret_file(
+            &dir.join(ARTIFACT_KEY_FILE),
+            ARTIFACT_KEY_VERSION,
+            "not an artifact key (expected version byte 1 and a 32-byte secret)",
+            key_err,
+        )?;
+        Ok(secret.map(ArtifactKey))
     }
 
     /// Reads `dir/artifact.key`, creating `dir` (mode 0700) and a new random secret (mode
@@ -215,14 +205,6 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let k3 = ArtifactKey::load_or_create(other.path()).unwrap();
         assert!(k3.open(&b, &sealed).is_err());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(tmp.path().join(ARTIFACT_KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        dtfhe_testkit::assert_owner_only(&tmp.path().join(ARTIFACT_KEY_FILE));
     }
 }

@@ -40,22 +40,36 @@ fn err(path: &Path, reason: impl Into<String>) -> SourceKeyError {
 
 /// Reads the key in `dir/source.key`; `Ok(None)` if the file does not exist.
 pub fn load(dir: &Path) -> Result<Option<SigningKey>, SourceKeyError> {
-    let path = dir.join(SOURCE_KEY_FILE);
-    let bytes = match dtfhe_model::secret_file::read_secret(&path) {
+    let seed = read_secret_file(
+        &dir.join(SOURCE_KEY_FILE),
+        SOURCE_KEY_VERSION,
+        "not a source key (expected version byte 1 and a 32-byte seed)",
+        err,
+    )?;
+    Ok(seed.map(|s| SigningKey::from_bytes(&s)))
+}
+
+/// The 32-byte secret of the key file `path` (a `version` byte, then the secret); `Ok(None)`
+/// if the file does not exist. A file that cannot be read, or is not such a key
+/// (`malformed` says what it should be), is `err(path, reason)`.
+pub(crate) fn read_secret_file<E>(
+    path: &Path,
+    version: u8,
+    malformed: &str,
+    err: impl Fn(&Path, String) -> E,
+) -> Result<Option<Zeroizing<[u8; 32]>>, E> {
+    let bytes = match dtfhe_model::secret_file::read_secret(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(err(&path, e.to_string())),
+        Err(e) => return Err(err(path, e.to_string())),
     };
     match bytes.as_slice() {
-        [SOURCE_KEY_VERSION, seed @ ..] if seed.len() == 32 => {
+        [v, secret @ ..] if *v == version && secret.len() == 32 => {
             let mut s = Zeroizing::new([0u8; 32]);
-            s.copy_from_slice(seed);
-            Ok(Some(SigningKey::from_bytes(&s)))
+            s.copy_from_slice(secret);
+            Ok(Some(s))
         }
-        _ => Err(err(
-            &path,
-            "not a source key (expected version byte 1 and a 32-byte seed)",
-        )),
+        _ => Err(err(path, malformed.to_string())),
     }
 }
 

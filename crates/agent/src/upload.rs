@@ -207,6 +207,17 @@ dtfhe_model::debug_public_fields!(EdgeAgent, |v| {
     spool: v.spool.dir(),
 });
 
+/// The schema file at `path`, read and checked: its text (sent with each chunk) and the
+/// schema.
+pub(crate) fn read_schema(path: &Path) -> Result<(String, Schema), EdgeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EdgeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let schema = Schema::from_toml_str(&text, &path.display().to_string())?;
+    Ok((text, schema))
+}
+
 /// Whether an API error means "the platform is not reachable right now".
 fn unreachable(e: &ApiError) -> bool {
     e.is_retryable()
@@ -499,11 +510,7 @@ impl EdgeAgent {
         csv_path: &Path,
         progress: &mut dyn FnMut(Event),
     ) -> Result<FileReport, EdgeError> {
-        let schema_text = std::fs::read_to_string(schema_path).map_err(|source| EdgeError::Io {
-            path: schema_path.to_path_buf(),
-            source,
-        })?;
-        let schema = Schema::from_toml_str(&schema_text, &schema_path.display().to_string())?;
+        let (schema_text, schema) = read_schema(schema_path)?;
         let csv = std::fs::read(csv_path).map_err(|source| EdgeError::Io {
             path: csv_path.to_path_buf(),
             source,

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use dtfhe_api::feed::{ChunkEvent, Feed, FeedMessage};
-use dtfhe_api::{ApiError, Client, Identity};
+use dtfhe_api::ApiError;
 
 use crate::net::{api_error, RemoteQueryOptions};
 use crate::AnalystError;
@@ -79,10 +79,8 @@ pub fn open_feed(
     identity: &std::path::Path,
     datasets: &[String],
 ) -> Result<Feed, AnalystError> {
-    let id = Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-    Client::new(server, Some(id), Duration::from_secs(60))
-        .feed(datasets)
-        .map_err(api_error)
+    let (client, _) = crate::net::connect(server, identity, Duration::from_secs(60))?;
+    client.feed(datasets).map_err(api_error)
 }
 
 /// Reads `feed` on a thread of its own; its messages arrive on the returned channel (which

@@ -50,14 +50,7 @@ pub struct Remote {
 
 impl Remote {
     fn client(&self) -> Result<(Client, Identity), AnalystError> {
-        let identity =
-            Identity::load(&self.identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-        let client = Client::new(
-            &self.server,
-            Some(identity.clone()),
-            Duration::from_secs(600),
-        );
-        Ok((client, identity))
+        crate::net::connect(&self.server, &self.identity, Duration::from_secs(600))
     }
 }
 
@@ -175,10 +168,12 @@ pub fn score(remote: &Remote, model: &LinearModel, dataset: &str) -> Result<Scor
     let id = accepted.query_id;
     let status = wait_complete(&client, id, remote.timeout, remote.poll)?;
     let cts = checked_ciphertexts(params, &status, accepted.ciphertexts)?;
+    crate::net::refuse_revoked(id, &deployed.info.trustees, &crate::net::registry(&client)?)?;
     let opened = open_shares(&keypair, &deployed.info.trustees, &status)?;
 
     // The chunks scored, in the platform's order: the source's own, signature-checked.
-    let reader = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;
+    let remote = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;
+    let reader = dtfhe_model::PinnedReader::new(&remote, &status.chunks_upto);
     let chunks: Vec<_> = dtfhe_model::ChunkReader::chunks(&reader, &schema.dataset)
         .map_err(|e| AnalystError::Platform(e.to_string()))?
         .into_iter()

@@ -16,7 +16,7 @@ use dtfhe_api::release::{
     seal_aad, sign_statement, QueryAccepted, QueryRequest, QueryState, QueryStatus, SEAL_INFO,
 };
 use dtfhe_api::remote::{remote_deployment, remote_schemas, RemoteDeployment, RemoteError};
-use dtfhe_api::types::{b64, unb64};
+use dtfhe_api::types::{b64, unb64, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity};
 use dtfhe_crypto::codec;
 use dtfhe_crypto::release::{centred, combine, Coeff0Share};
@@ -85,6 +85,18 @@ pub struct Submitted {
 // Never print the recipient's secret key.
 dtfhe_model::debug_public_fields!(Submitted, |s| { id: s.id });
 
+/// The identity in the file `identity` and a client of `server` signing as it (`timeout` per
+/// request): how every networked command of the analyst starts. A missing or bad identity
+/// file is a usage error.
+pub(crate) fn connect(
+    server: &str,
+    identity: &std::path::Path,
+    timeout: Duration,
+) -> Result<(Client, Identity), AnalystError> {
+    let id = Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
+    Ok((Client::new(server, Some(id.clone()), timeout), id))
+}
+
 /// `dtfhe query --server`: ask, wait for every trustee, open, combine, finalize.
 pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, AnalystError> {
     let submitted = submit(opts)?;
@@ -93,13 +105,7 @@ pub fn query(opts: &RemoteQueryOptions) -> Result<QueryReport, AnalystError> {
 
 /// Draws the query's recipient key, signs the statement and submits the query.
 pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, AnalystError> {
-    let identity =
-        Identity::load(&opts.identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-    let client = Client::new(
-        &opts.server,
-        Some(identity.clone()),
-        Duration::from_secs(600),
-    );
+    let (client, identity) = connect(&opts.server, &opts.identity, Duration::from_secs(600))?;
     let deployed = remote_deployment(&client).map_err(remote_error)?;
 
     let keypair = RecipientKeyPair::generate(&mut rand::rng());
@@ -158,7 +164,9 @@ pub fn finish(
     let release_started = Instant::now();
     let status = wait_complete(&client, id, opts.timeout, opts.poll)?;
     let cts = checked_ciphertexts(params, &status, announced)?;
-    let shares: Vec<Vec<Coeff0Share>> = open_shares(&keypair, &deployed.info.trustees, &status)?
+    let members = release_members(&deployed.info.trustees, &status)?;
+    refuse_revoked(id, &members, &registry(&client)?)?;
+    let shares: Vec<Vec<Coeff0Share>> = open_shares(&keypair, &members, &status)?
         .into_iter()
         .map(|per_ct| {
             per_ct
@@ -173,11 +181,13 @@ pub fn finish(
         .map(|(ct, s)| Ok(centred(params, combine(params, ct, s)?)))
         .collect::<Result<_, AnalystError>>()?;
 
-    // Re-run the public selection over the signed chunks for the group facts.
+    // Re-run the public selection over the signed chunks for the group facts (those the
+    // platform computed over: later ones may have landed since).
     let schemas = remote_schemas(&client).map_err(remote_error)?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
     let query = dtfhe_engine::plan(&opts.sql, &catalog)?;
-    let reader = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;
+    let remote = dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(api_error)?;
+    let reader = dtfhe_model::PinnedReader::new(&remote, &status.chunks_upto);
     let selection = exec::select(&reader, params, &query)?;
     let order = release_order(&selection);
     if order.len() != totals.len() {
@@ -202,6 +212,7 @@ pub fn finish(
         released_ciphertexts: cts.len(),
         epsilon,
         group_rows,
+        approvals: approvals_of(&status, &members),
     })
 }
 
@@ -244,6 +255,16 @@ pub(crate) fn wait_complete(
             QueryState::Pending => {}
         }
         if started.elapsed() >= timeout {
+            if let Some(q) = &s.quorum {
+                let why = match &q.set {
+                    None => q.missing(&s.trustees),
+                    Some(set) => format!("the release set {} did not all answer", set.join(", ")),
+                };
+                return Err(AnalystError::NotReleased(format!(
+                    "query {id}: after {} s, {why}; nothing was released",
+                    timeout.as_secs()
+                )));
+            }
             let missing: Vec<&str> = s
                 .trustees
                 .iter()
@@ -298,6 +319,58 @@ pub(crate) fn checked_ciphertexts(
     Ok(cts)
 }
 
+/// The trustees whose shares decrypt the release: every trustee (n-of-n) or the quorum's
+/// set, which must be exactly t distinct trustees of the deployment.
+pub(crate) fn release_members(
+    trustees: &[String],
+    status: &QueryStatus,
+) -> Result<Vec<String>, AnalystError> {
+    let Some(q) = &status.quorum else {
+        return Ok(trustees.to_vec());
+    };
+    let id = status.id;
+    let set = q.set.clone().unwrap_or_default();
+    let points = q.points(trustees).unwrap_or_default();
+    if set.len() != q.threshold
+        || dtfhe_crypto::threshold::check_set(&points, q.threshold, trustees.len()).is_err()
+    {
+        return Err(AnalystError::Platform(format!(
+            "query {id}: the release set ({}) is not {} distinct trustees of the deployment",
+            set.join(", "),
+            q.threshold
+        )));
+    }
+    Ok(set)
+}
+
+/// The platform's identity registry (`GET /v1/identities`), with the revocations.
+pub(crate) fn registry(client: &Client) -> Result<Vec<IdentityRecord>, AnalystError> {
+    client.get_json("/v1/identities").map_err(api_error)
+}
+
+/// Refuses to combine the shares of a trustee the registry marks revoked: a platform that
+/// still relays them is not followed, and nothing is released.
+pub(crate) fn refuse_revoked(
+    id: u64,
+    members: &[String],
+    registry: &[IdentityRecord],
+) -> Result<(), AnalystError> {
+    let revoked: Vec<&str> = members
+        .iter()
+        .filter(|m| registry.iter().any(|r| &r.name == *m && r.is_revoked()))
+        .map(String::as_str)
+        .collect();
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    Err(AnalystError::Platform(format!(
+        "query {id}: the platform relays shares of revoked trustee{} {}: not counted, nothing \
+         was released",
+        if revoked.len() == 1 { "" } else { "s" },
+        revoked.join(", ")
+    )))
+}
+
 /// Opens every trustee's sealed shares with the query's key: per ciphertext, one share's
 /// bytes per trustee in `trustees` order. A box that does not open (another key, another
 /// release, position, trustee or ciphertext) is the platform's failure.
@@ -340,6 +413,17 @@ pub(crate) fn open_shares(
     Ok(shares)
 }
 
+/// The trustees whose shares were combined (`members`, each having approved), with when the
+/// platform recorded each approval: the release facts shown next to the numbers.
+fn approvals_of(status: &QueryStatus, members: &[String]) -> Vec<(String, u64)> {
+    status
+        .answers
+        .iter()
+        .filter(|a| a.approve && members.contains(&a.trustee))
+        .map(|a| (a.trustee.clone(), a.answered_unix))
+        .collect()
+}
+
 /// The ε the trustees' noise was drawn for: each approving trustee states it (its policy's
 /// default when the analyst named none, so an analyst of a dp deployment learns the result
 /// is noised); the largest stated, the weakest guarantee, is reported.
@@ -351,4 +435,85 @@ fn applied_epsilon(asked: Option<f64>, status: &QueryStatus) -> Option<f64> {
         .filter_map(|a| a.epsilon)
         .chain(asked)
         .reduce(f64::max)
+}
+
+#[cfg(test)]
+mod approval_tests {
+    use super::*;
+    use dtfhe_api::release::{QueryState, TrusteeAnswer};
+
+    fn answer(trustee: &str, approve: bool, at: u64) -> TrusteeAnswer {
+        TrusteeAnswer {
+            trustee: trustee.into(),
+            approve,
+            reason: (!approve).then(|| "no".into()),
+            sealed: Vec::new(),
+            epsilon: None,
+            answered_unix: at,
+        }
+    }
+
+    #[test]
+    fn approvals_name_the_combined_members_with_the_platforms_times() {
+        let status = QueryStatus {
+            id: 7,
+            state: QueryState::Complete,
+            dataset: "runs".into(),
+            trustees: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            answers: vec![
+                answer("a", true, 100),
+                answer("b", false, 101),
+                answer("c", true, 105),
+                // Approved, but outside the set whose shares were combined.
+                answer("d", true, 99),
+            ],
+            ciphertext_hashes: Vec::new(),
+            ciphertexts: Vec::new(),
+            chunks_upto: Default::default(),
+            quorum: None,
+        };
+        let members = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        assert_eq!(
+            approvals_of(&status, &members),
+            vec![("a".to_string(), 100), ("c".to_string(), 105)]
+        );
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use super::*;
+
+    fn record(name: &str, revoked: bool) -> IdentityRecord {
+        IdentityRecord {
+            name: name.into(),
+            role: dtfhe_api::Role::Trustee,
+            public_key: String::new(),
+            datasets: Vec::new(),
+            revoked: revoked.then(|| dtfhe_api::types::Revocation {
+                by: "root".into(),
+                reason: "left".into(),
+                ledger_seq: 9,
+                time_unix: 0,
+            }),
+        }
+    }
+
+    /// A release set with a revoked trustee is refused, naming it; one in good standing
+    /// passes.
+    #[test]
+    fn shares_of_a_revoked_trustee_are_not_combined() {
+        let registry = [record("a", false), record("b", false), record("c", true)];
+        let members = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(refuse_revoked(7, &members(&["a", "b"]), &registry).is_ok());
+        match refuse_revoked(7, &members(&["a", "c"]), &registry) {
+            Err(AnalystError::Platform(m)) => {
+                assert!(
+                    m.contains("revoked trustee c") && m.contains("query 7"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -54,6 +54,9 @@ pub struct RemoteAuditReport {
     pub ciphertexts: u64,
     /// Delivered results checked against every trustee's approval.
     pub releases: u64,
+    /// Identities revoked, as the ledger records them: (name, seq of its `identity_revoked`
+    /// entry), in ledger order. Their earlier entries were verified like any other.
+    pub revoked: Vec<(String, u64)>,
 }
 
 impl std::fmt::Display for RemoteAuditReport {
@@ -61,7 +64,7 @@ impl std::fmt::Display for RemoteAuditReport {
         write!(
             f,
             "verified {} entries (root {}), the signed checkpoint ({}), {} chunks of {} datasets \
-             with their source signatures and ledger entries, {} releases{}: OK",
+             with their source signatures and ledger entries, {} releases{}{}: OK",
             self.entries,
             &self.root[..16.min(self.root.len())],
             if self.pinned {
@@ -72,10 +75,16 @@ impl std::fmt::Display for RemoteAuditReport {
             self.chunks,
             self.datasets,
             self.releases,
-            if self.ciphertexts > 0 {
-                format!(", {} ciphertexts re-hashed", self.ciphertexts)
-            } else {
+            dtfhe_model::report::if_any(self.ciphertexts, "ciphertexts re-hashed"),
+            if self.revoked.is_empty() {
                 String::new()
+            } else {
+                let named: Vec<String> = self
+                    .revoked
+                    .iter()
+                    .map(|(n, seq)| format!("{n} (entry {seq})"))
+                    .collect();
+                format!(", revoked: {}", named.join(", "))
             }
         )
     }
@@ -215,8 +224,7 @@ fn check_chunk(
 /// the latest signed checkpoint, as an auditor's identity reads them: what the networked
 /// dashboard's audit view lists (its "verify now" is [`verify`]).
 pub fn ledger(server: &str, identity: &Path) -> Result<(Vec<Entry>, String), AnalystError> {
-    let id = dtfhe_api::Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-    let client = Client::new(server, Some(id), Duration::from_secs(300));
+    let (client, _) = crate::net::connect(server, identity, Duration::from_secs(300))?;
     let (entries, page) = fetch_entries(&client)?;
     Ok((entries, page.checkpoint))
 }
@@ -229,8 +237,7 @@ pub fn verify(
     store_key: Option<&Path>,
     ciphertexts: bool,
 ) -> Result<RemoteAuditReport, AnalystError> {
-    let id = dtfhe_api::Identity::load(identity).map_err(|e| AnalystError::Usage(e.to_string()))?;
-    let client = Client::new(server, Some(id), Duration::from_secs(300));
+    let (client, _) = crate::net::connect(server, identity, Duration::from_secs(300))?;
     let (entries, page) = fetch_entries(&client)?;
     let leaves = entries
         .iter()
@@ -263,7 +270,13 @@ pub fn verify(
         Err(e) if e.status() == Some(503) => Vec::new(),
         Err(e) => return Err(api_error(e)),
     };
-    let releases = dtfhe_ledger::releases::check_releases(&entries, &trustees)
+    // A t-of-n deployment: a delivery needs the approvals of its quorum.
+    let threshold = match client.get_json::<dtfhe_api::dealing::DealingState>("/v1/dealing") {
+        Ok(d) => Some(d.threshold),
+        Err(e) if matches!(e.status(), Some(404 | 503)) => None,
+        Err(e) => return Err(api_error(e)),
+    };
+    let releases = dtfhe_ledger::releases::check_releases_quorum(&entries, &trustees, threshold)
         .map_err(|e| AnalystError::Tampered(e.0))?;
     let keys = source_keys(&entries)?;
     let appended: HashMap<String, &Entry> = entries
@@ -307,6 +320,7 @@ pub fn verify(
             appended.len()
         )));
     }
+    let revoked = revocations(&entries)?;
     Ok(RemoteAuditReport {
         entries: entries.len() as u64,
         chunks,
@@ -315,5 +329,36 @@ pub fn verify(
         root: hex::encode(root),
         ciphertexts: parts,
         releases,
+        revoked,
     })
+}
+
+/// The `identity_revoked` entries: each names an identity registered before it, once.
+fn revocations(entries: &[Entry]) -> Result<Vec<(String, u64)>, AnalystError> {
+    let mut registered = std::collections::HashSet::new();
+    let mut revoked: Vec<(String, u64)> = Vec::new();
+    for e in entries {
+        match e.kind {
+            EntryKind::IdentityRegistered => {
+                registered.insert(e.subject.as_str());
+            }
+            EntryKind::IdentityRevoked => {
+                if !registered.contains(e.subject.as_str()) {
+                    return Err(bad(format!(
+                        "ledger entry {}: revokes `{}`, which no earlier entry registered",
+                        e.seq, e.subject
+                    )));
+                }
+                if let Some((_, first)) = revoked.iter().find(|(n, _)| *n == e.subject) {
+                    return Err(bad(format!(
+                        "ledger entry {}: revokes `{}` again (revoked at entry {first})",
+                        e.seq, e.subject
+                    )));
+                }
+                revoked.push((e.subject.clone(), e.seq));
+            }
+            _ => {}
+        }
+    }
+    Ok(revoked)
 }

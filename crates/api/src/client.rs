@@ -152,6 +152,18 @@ impl Client {
         self.post_json("/v1/identities", record)
     }
 
+    /// `POST /v1/identities/{name}/revoke` (the client's identity must be an admin):
+    /// revokes the party (idempotent) and returns its record, now carrying the revocation.
+    /// Used by `dtfhe admin revoke` and the tests.
+    pub fn revoke(&self, name: &str, reason: &str) -> Result<IdentityRecord, ApiError> {
+        self.post_json(
+            &format!("/v1/identities/{name}/revoke"),
+            &crate::types::RevokeRequest {
+                reason: reason.to_string(),
+            },
+        )
+    }
+
     fn decode<T: DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<T, ApiError> {
         serde_json::from_slice(body).map_err(|e| ApiError::BadResponse {
             url: format!("{}{}", self.base, path),

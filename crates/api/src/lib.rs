@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod ceremony;
 pub mod client;
+pub mod dealing;
 pub mod feed;
 pub mod identity;
 pub mod problem;

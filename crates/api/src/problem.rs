@@ -58,6 +58,16 @@ impl Problem {
     pub fn forbidden(detail: impl Into<String>) -> Problem {
         Problem::new(403, "forbidden", "Not allowed", detail)
     }
+    /// 403 (kind `revoked`): the caller's identity was revoked by an admin; names only
+    /// that, nothing about the request.
+    pub fn revoked(name: &str) -> Problem {
+        Problem::new(
+            403,
+            "revoked",
+            "Identity revoked",
+            format!("identity `{name}` is revoked"),
+        )
+    }
     /// 404: the thing named does not exist.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(404, "not-found", "Not found", detail)

@@ -152,6 +152,11 @@ pub struct ReleaseInfo {
     pub statement_signature: String,
     /// blake3 (hex) of every ciphertext the platform computed, in release order.
     pub ciphertext_hashes: Vec<String>,
+    /// The chunks the platform computed over: per dataset, the highest chunk id it listed
+    /// (`dtfhe_model::ChunkPin`). Whoever re-derives the computation reads only those, so
+    /// chunks that land meanwhile change nothing.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub chunks_upto: std::collections::BTreeMap<String, i64>,
     /// The platform's group facts (trustees use their own).
     pub groups: Vec<GroupInfo>,
     /// Trustees who have answered so far.
@@ -161,6 +166,10 @@ pub struct ReleaseInfo {
     /// `statement_signature` signs [`crate::score::score_message`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<crate::score::ScoreInfo>,
+    /// On a t-of-n deployment: the release's quorum (who claimed, the set once fixed); a
+    /// trustee outside a fixed set does not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<crate::dealing::Quorum>,
 }
 
 /// `POST /v1/releases/{id}/answers` (trustee).
@@ -199,6 +208,10 @@ pub struct TrusteeAnswer {
     /// [`ReleaseAnswer::epsilon`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilon: Option<f64>,
+    /// When the platform recorded this answer (Unix seconds; 0 from a platform that did
+    /// not record it), so the analyst can say when each trustee approved.
+    #[serde(default)]
+    pub answered_unix: u64,
 }
 
 /// Where a query stands.
@@ -232,6 +245,15 @@ pub struct QueryStatus {
     /// complete.
     #[serde(default)]
     pub ciphertexts: Vec<String>,
+    /// The chunks the platform computed over: per dataset, the highest chunk id it listed
+    /// (`dtfhe_model::ChunkPin`). Whoever re-derives the computation reads only those, so
+    /// chunks that land meanwhile change nothing.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub chunks_upto: std::collections::BTreeMap<String, i64>,
+    /// On a t-of-n deployment: the quorum; the release is complete once every member of
+    /// its set approved, and only the set's shares are combined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<crate::dealing::Quorum>,
 }
 
 #[cfg(test)]

@@ -29,6 +29,54 @@ pub struct IdentityRecord {
     /// other roles.
     #[serde(default)]
     pub datasets: Vec<String>,
+    /// Set once an admin revoked the identity (`POST /v1/identities/{name}/revoke`): the
+    /// platform then refuses its requests, trustees refuse its release requests and the
+    /// analyst counts no share of a revoked trustee. Never part of a registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// When and why an identity was revoked, as its `identity_revoked` ledger entry records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Revocation {
+    /// The admin who revoked it.
+    pub by: String,
+    /// The admin's reason.
+    pub reason: String,
+    /// Sequence number of the `identity_revoked` ledger entry.
+    pub ledger_seq: u64,
+    /// When, unix seconds.
+    pub time_unix: u64,
+}
+
+/// `POST /v1/identities/{name}/revoke` (admin): revoke a registered identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why (recorded in the ledger; 1..=MAX_REVOKE_REASON characters, no control
+    /// characters). Never a data value.
+    pub reason: String,
+}
+
+/// Longest revocation reason, in characters.
+pub const MAX_REVOKE_REASON: usize = 500;
+
+impl RevokeRequest {
+    /// The reason, trimmed, if it is 1..=[`MAX_REVOKE_REASON`] characters without control
+    /// characters; otherwise why not (the route answers 400 with it).
+    pub fn checked_reason(&self) -> Result<&str, String> {
+        let r = self.reason.trim();
+        if r.is_empty() {
+            return Err("reason: a revocation needs a reason".into());
+        }
+        if r.chars().count() > MAX_REVOKE_REASON {
+            return Err(format!("reason: at most {MAX_REVOKE_REASON} characters"));
+        }
+        if r.chars().any(char::is_control) {
+            return Err("reason: no control characters".into());
+        }
+        Ok(r)
+    }
 }
 
 impl IdentityRecord {
@@ -40,7 +88,13 @@ impl IdentityRecord {
             role,
             public_key: id.public_key_string(),
             datasets,
+            revoked: None,
         }
+    }
+
+    /// Whether an admin revoked the identity.
+    pub fn is_revoked(&self) -> bool {
+        self.revoked.is_some()
     }
 
     /// Whether the grants cover `dataset` (case-insensitive; `*` covers all).

@@ -24,6 +24,7 @@
 //!     u32 len, ciphertext bytes (at most 64 MiB)
 //! ```
 
+use dtfhe_model::cursor::{ByteCursor, Truncated};
 use dtfhe_model::{ChunkOrigin, NewChunk, NewPart};
 
 /// First bytes of an encoded chunk.
@@ -174,62 +175,40 @@ pub fn encode_chunk(schema_toml: &str, chunk: &NewChunk) -> Result<Vec<u8>, Wire
     Ok(out)
 }
 
-/// A bounds-checked cursor.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+impl From<Truncated> for WireError {
+    /// The input ends inside the field.
+    fn from(t: Truncated) -> WireError {
+        WireError::Truncated(t.field)
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, field: &str, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| WireError::Truncated(field.to_string()))?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
+/// A length-prefixed byte field whose prefix was already read as `len`.
+fn sized<'a>(
+    r: &mut ByteCursor<'a>,
+    field: &str,
+    len: u64,
+    max: usize,
+) -> Result<&'a [u8], WireError> {
+    if len > max as u64 {
+        return Err(WireError::TooLong {
+            field: field.to_string(),
+            len,
+            max,
+        });
     }
-    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], WireError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(field, N)?);
-        Ok(a)
-    }
-    fn u8(&mut self, field: &str) -> Result<u8, WireError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-    fn u16(&mut self, field: &str) -> Result<u16, WireError> {
-        Ok(u16::from_be_bytes(self.array(field)?))
-    }
-    fn u32(&mut self, field: &str) -> Result<u32, WireError> {
-        Ok(u32::from_be_bytes(self.array(field)?))
-    }
-    fn u64(&mut self, field: &str) -> Result<u64, WireError> {
-        Ok(u64::from_be_bytes(self.array(field)?))
-    }
-    /// A length-prefixed byte field whose prefix was already read as `len`.
-    fn sized(&mut self, field: &str, len: u64, max: usize) -> Result<&'a [u8], WireError> {
-        if len > max as u64 {
-            return Err(WireError::TooLong {
-                field: field.to_string(),
-                len,
-                max,
-            });
-        }
-        self.take(field, len as usize)
-    }
-    fn text(&mut self, field: &str, len: u64, max: usize) -> Result<String, WireError> {
-        let b = self.sized(field, len, max)?;
-        std::str::from_utf8(b)
-            .map(str::to_string)
-            .map_err(|_| WireError::NotUtf8(field.to_string()))
-    }
+    Ok(r.take(field, len as usize)?)
+}
+
+/// A length-prefixed UTF-8 field whose prefix was already read as `len`.
+fn text(r: &mut ByteCursor<'_>, field: &str, len: u64, max: usize) -> Result<String, WireError> {
+    std::str::from_utf8(sized(r, field, len, max)?)
+        .map(str::to_string)
+        .map_err(|_| WireError::NotUtf8(field.to_string()))
 }
 
 /// Decodes [`encode_chunk`]'s output, strictly (see the module docs). Never panics.
 pub fn decode_chunk(bytes: &[u8]) -> Result<WireChunk, WireError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = ByteCursor::new(bytes);
     let magic = r
         .take("magic", MAGIC.len())
         .map_err(|_| WireError::BadMagic)?;
@@ -240,19 +219,19 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<WireChunk, WireError> {
     if version != WIRE_VERSION {
         return Err(WireError::Version(version));
     }
-    let len = r.u32("schema length")?;
-    let schema_toml = r.text("schema", len.into(), MAX_SCHEMA_BYTES)?;
-    let seq = r.u64("seq")?;
-    let rows = r.u32("rows")?;
-    let len = r.u32("public length")?;
-    let public = r.sized("public", len.into(), MAX_BLOB_BYTES)?.to_vec();
+    let len = r.u32_be("schema length")?;
+    let schema_toml = text(&mut r, "schema", len.into(), MAX_SCHEMA_BYTES)?;
+    let seq = r.u64_be("seq")?;
+    let rows = r.u32_be("rows")?;
+    let len = r.u32_be("public length")?;
+    let public = sized(&mut r, "public", len.into(), MAX_BLOB_BYTES)?.to_vec();
     let signature = r.array::<64>("signature")?;
     let origin = match r.u8("origin flag")? {
         0 => None,
         1 => Some(ChunkOrigin {
             file_hash: r.array::<32>("origin file hash")?,
-            index: r.u32("origin index")?,
-            count: r.u32("origin count")?,
+            index: r.u32_be("origin index")?,
+            count: r.u32_be("origin count")?,
         }),
         value => {
             return Err(WireError::BadFlag {
@@ -261,7 +240,7 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<WireChunk, WireError> {
             })
         }
     };
-    let count = r.u32("part count")?;
+    let count = r.u32_be("part count")?;
     if count as usize > MAX_PARTS {
         return Err(WireError::TooLong {
             field: "part count".into(),
@@ -273,22 +252,20 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<WireChunk, WireError> {
     let mut parts = Vec::with_capacity((count as usize).min(bytes.len() / 8));
     for i in 0..count {
         let field = |f: &str| format!("parts[{i}].{f}");
-        let len = r.u16(&field("column length"))?;
-        let column = r.text(&field("column"), len.into(), MAX_COLUMN_BYTES)?;
-        let len = r.u16(&field("part length"))?;
-        let part = r.text(&field("part"), len.into(), MAX_PART_NAME_BYTES)?;
-        let len = r.u32(&field("bytes length"))?;
-        let bytes = r
-            .sized(&field("bytes"), len.into(), MAX_BLOB_BYTES)?
-            .to_vec();
+        let len = r.u16_be(&field("column length"))?;
+        let column = text(&mut r, &field("column"), len.into(), MAX_COLUMN_BYTES)?;
+        let len = r.u16_be(&field("part length"))?;
+        let part = text(&mut r, &field("part"), len.into(), MAX_PART_NAME_BYTES)?;
+        let len = r.u32_be(&field("bytes length"))?;
+        let bytes = sized(&mut r, &field("bytes"), len.into(), MAX_BLOB_BYTES)?.to_vec();
         parts.push(NewPart {
             column,
             part,
             bytes,
         });
     }
-    if r.pos != bytes.len() {
-        return Err(WireError::Trailing(bytes.len() - r.pos));
+    if r.remaining() != 0 {
+        return Err(WireError::Trailing(r.remaining()));
     }
     Ok(WireChunk {
         schema_toml,

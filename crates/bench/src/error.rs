@@ -75,14 +75,7 @@ impl BenchError {
 
 dtfhe_model::io_error_constructor!(BenchError);
 
-impl From<EmbeddedError> for BenchError {
-    fn from(e: EmbeddedError) -> Self {
-        BenchError::Embedded(Box::new(e))
-    }
-}
-
-impl From<AnalystError> for BenchError {
-    fn from(e: AnalystError) -> Self {
-        BenchError::Analyst(Box::new(e))
-    }
-}
+dtfhe_model::boxed_from!(BenchError {
+    Embedded: EmbeddedError,
+    Analyst: AnalystError,
+});

@@ -252,10 +252,7 @@ fn matches(released: &[Cell], plain: &[f64; 3]) -> bool {
 
 /// Measure one row count.
 pub fn measure(rows: usize, preset: &str) -> Result<Figures, BenchError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("dtfhe-bench-")
-        .tempdir()
-        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
+    let tmp = crate::load::scratch_dir("dtfhe-bench-")?;
     let dir = tmp.path().join("deployment");
     let data = generate(rows, 20_240_601 ^ rows as u64);
     let csv_path = tmp.path().join("bench.csv");

@@ -3,9 +3,9 @@
 //! crate so the measurement code is not part of any role's library.
 #![forbid(unsafe_code)]
 
-/// The columns both synthetic datasets share (TOML, for `concat!`): a public production
-/// `line` and two product-capable encrypted columns `x`, `y` (hundredths).
-macro_rules! line_x_y_columns {
+/// A public production `line` and a product-capable encrypted column `x` (hundredths), as
+/// TOML for `concat!`: the columns every synthetic dataset of the bench has.
+macro_rules! line_x_columns {
     () => {
         r#"
 [[columns]]
@@ -19,7 +19,17 @@ kind = "encrypted"
 scale = 2
 min = 0.0
 max = 100.0
+"#
+    };
+}
 
+/// The columns both synthetic datasets share (TOML, for `concat!`): [`line_x_columns`] and
+/// a second product-capable encrypted column `y` (hundredths).
+macro_rules! line_x_y_columns {
+    () => {
+        concat!(
+            line_x_columns!(),
+            r#"
 [[columns]]
 name = "y"
 kind = "encrypted"
@@ -27,6 +37,7 @@ scale = 2
 min = 0.0
 max = 150.0
 "#
+        )
     };
 }
 

@@ -222,6 +222,70 @@ impl Children {
         Ok(&mut self.procs[last].1)
     }
 
+    /// Starts the platform server (`dtfhe serve`) of [`TRUSTEES`] in `root/platform`,
+    /// listening on `listen`, with `admin` its administrator; logs to `root/server.log`.
+    pub(crate) fn spawn_server(
+        &mut self,
+        root: &Path,
+        listen: &str,
+        admin: &Identity,
+        preset: &str,
+        pipe_stdout: bool,
+    ) -> Result<&mut Child, BenchError> {
+        let platform = root.join("platform");
+        let admin_arg = format!("root={}", admin.public_key_string());
+        let trustees = TRUSTEES.join(",");
+        self.spawn(
+            "server",
+            &[
+                "serve",
+                "--dir",
+                path_str(&platform)?,
+                "--listen",
+                listen,
+                "--admin",
+                &admin_arg,
+                "--trustees",
+                &trustees,
+                "--min-group-size",
+                "5",
+                "--preset",
+                preset,
+            ],
+            &root.join("server.log"),
+            pipe_stdout,
+        )
+    }
+
+    /// Starts trustee `name`'s daemon (`dtfhe trustee`) against the platform at `url`, with
+    /// its directory `root/trustees/name` and its identity file; logs to `root/name.log`.
+    pub(crate) fn spawn_trustee(
+        &mut self,
+        root: &Path,
+        name: &str,
+        url: &str,
+        identity: &Path,
+    ) -> Result<(), BenchError> {
+        let dir = root.join("trustees").join(name);
+        self.spawn(
+            name,
+            &[
+                "trustee",
+                "--dir",
+                path_str(&dir)?,
+                "--server",
+                url,
+                "--identity",
+                path_str(identity)?,
+                "--poll-ms",
+                "100",
+            ],
+            &root.join(format!("{name}.log")),
+            false,
+        )?;
+        Ok(())
+    }
+
     /// The process id of `name`.
     fn pid(&self, name: &str) -> Option<u32> {
         self.procs
@@ -266,6 +330,36 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// A new temporary directory named `prefix…` (removed when dropped).
+pub(crate) fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, BenchError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))
+}
+
+/// Registers `id` with `role` and `datasets` at the platform of `admin`.
+pub(crate) fn register(
+    admin: &Client,
+    id: &Identity,
+    role: Role,
+    datasets: Vec<String>,
+) -> Result<(), BenchError> {
+    admin
+        .register(&IdentityRecord::of(id, role, datasets))
+        .map_err(dtfhe_analyst::error::api_error)?;
+    Ok(())
+}
+
+/// A new identity `name`, saved to `root/name.id`: the identity and its file.
+pub(crate) fn new_identity(root: &Path, name: &str) -> Result<(Identity, PathBuf), BenchError> {
+    let id = Identity::generate(name).map_err(|e| BenchError::Usage(e.to_string()))?;
+    let file = root.join(format!("{name}.id"));
+    id.save_new(&file)
+        .map_err(|e| BenchError::Usage(e.to_string()))?;
+    Ok((id, file))
+}
+
 pub(crate) fn path_str(p: &Path) -> Result<&str, BenchError> {
     p.to_str()
         .ok_or_else(|| BenchError::Usage(format!("{}: not a UTF-8 path", p.display())))
@@ -301,6 +395,21 @@ fn deadline_error(what: &str) -> BenchError {
 /// One agent's generated files: CSV text per file, and the clear rows for the reference.
 struct AgentData {
     files: Vec<String>,
+}
+
+/// Writes one agent's generated CSV files into `dir` (`export-000.csv`, …, created as
+/// needed); their paths, in order.
+fn write_exports(dir: &Path, files: &[String]) -> Result<Vec<PathBuf>, BenchError> {
+    std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir, e))?;
+    files
+        .iter()
+        .enumerate()
+        .map(|(j, text)| {
+            let p = dir.join(format!("export-{j:03}.csv"));
+            std::fs::write(&p, text).map_err(|e| BenchError::io(&p, e))?;
+            Ok(p)
+        })
+        .collect()
 }
 
 /// Generates `files` CSV files of `rows` rows for agent `agent` (deterministic): line in
@@ -534,49 +643,18 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
         ),
         ..LoadFigures::default()
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("dtfhe-bench-load-")
-        .tempdir()
-        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
+    let tmp = scratch_dir("dtfhe-bench-load-")?;
     let root = tmp.path().to_path_buf();
     // Declared after `tmp`: dropped (processes killed) before the directory is removed.
     let mut children = Children::default();
     let started = Instant::now();
 
     // Identities.
-    let new_id = |name: &str| -> Result<(Identity, PathBuf), BenchError> {
-        let id = Identity::generate(name).map_err(|e| BenchError::Usage(e.to_string()))?;
-        let file = root.join(format!("{name}.id"));
-        id.save_new(&file)
-            .map_err(|e| BenchError::Usage(e.to_string()))?;
-        Ok((id, file))
-    };
+    let new_id = |name: &str| new_identity(&root, name);
     let (admin, _) = new_id("root")?;
 
     // The platform server.
-    let platform = root.join("platform");
-    let admin_arg = format!("root={}", admin.public_key_string());
-    let trustee_list = TRUSTEES.join(",");
-    let server = children.spawn(
-        "server",
-        &[
-            "serve",
-            "--dir",
-            path_str(&platform)?,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            &admin_arg,
-            "--trustees",
-            &trustee_list,
-            "--min-group-size",
-            "5",
-            "--preset",
-            &a.preset,
-        ],
-        &root.join("server.log"),
-        true,
-    )?;
+    let server = children.spawn_server(&root, "127.0.0.1:0", &admin, &a.preset, true)?;
     let stdout = server
         .stdout
         .take()
@@ -619,33 +697,14 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
             Role::Analyst => vec![DATASET.to_string()],
             _ => Vec::new(),
         };
-        admin_client
-            .register(&IdentityRecord::of(id, role, datasets))
-            .map_err(dtfhe_analyst::error::api_error)?;
-        Ok(())
+        register(&admin_client, id, role, datasets)
     };
 
     // Trustees: registered, then started as processes; they run the key ceremony.
     for t in TRUSTEES {
         let (id, file) = new_id(t)?;
         register(&id, Role::Trustee)?;
-        let dir = root.join("trustees").join(t);
-        children.spawn(
-            t,
-            &[
-                "trustee",
-                "--dir",
-                path_str(&dir)?,
-                "--server",
-                &url,
-                "--identity",
-                path_str(&file)?,
-                "--poll-ms",
-                "100",
-            ],
-            &root.join(format!("{t}.log")),
-            false,
-        )?;
+        children.spawn_trustee(&root, t, &url, &file)?;
     }
     let sources: Vec<Identity> = (0..a.agents)
         .map(|i| {
@@ -691,19 +750,16 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     let mut files: Vec<Vec<PathBuf>> = Vec::new();
     for i in 0..a.agents {
         let data = generate(i, a.chunks_per_agent, a.rows_per_chunk);
-        let dir = root.join("data").join(source_name(i));
-        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
-        let mut paths = Vec::new();
-        for (j, text) in data.files.iter().enumerate() {
-            let p = dir.join(format!("export-{j:03}.csv"));
-            std::fs::write(&p, text).map_err(|e| BenchError::io(&p, e))?;
+        for text in &data.files {
             plain.extend(
                 reference::plain_rows(text.as_bytes(), &schema, &source_name(i))
-                    .map_err(BenchError::Usage)?,
+                    .map_err(|e| BenchError::Usage(e.to_string()))?,
             );
-            paths.push(p);
         }
-        files.push(paths);
+        files.push(write_exports(
+            &root.join("data").join(source_name(i)),
+            &data.files,
+        )?);
     }
     let live_schema_path = root.join("load_live.toml");
     let live_schema = LOAD_SCHEMA.replace("dataset = \"load\"", "dataset = \"load_live\"");
@@ -712,15 +768,10 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     let mut live_files: Vec<Vec<PathBuf>> = Vec::new();
     for i in 0..a.agents {
         let data = generate(i | 1 << 20, a.ingest_during_queries, a.rows_per_chunk);
-        let dir = root.join("data-live").join(source_name(i));
-        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
-        let mut paths = Vec::new();
-        for (j, text) in data.files.iter().enumerate() {
-            let p = dir.join(format!("export-{j:03}.csv"));
-            std::fs::write(&p, text).map_err(|e| BenchError::io(&p, e))?;
-            paths.push(p);
-        }
-        live_files.push(paths);
+        live_files.push(write_exports(
+            &root.join("data-live").join(source_name(i)),
+            &data.files,
+        )?);
     }
 
     // Encryption alone: the same files, the same code as the agents, nothing uploaded.
@@ -872,14 +923,12 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     }
     drop(tx);
     let live_stop = Arc::new(AtomicBool::new(false));
+    // The phase-1 agents again, on their own spools, ingesting the live files until stopped.
     let live_agents = AgentSet {
-        url: &url,
-        sources: &sources,
         schema: &live_schema_path,
         spools: &root.join("spools-live"),
-        retries: &retries,
         stop: &live_stop,
-        deadline,
+        ..agents
     };
     let live = (a.ingest_during_queries > 0).then(|| live_agents.spawn(&live_files));
     if let Some((b, _)) = &live {
@@ -954,7 +1003,7 @@ pub fn measure(a: &LoadArgs) -> Result<LoadFigures, BenchError> {
     );
 
     // The ledger of the whole run, checked from the outside (pinned key).
-    let store_key = platform.join(dtfhe_store::PUB_FILE);
+    let store_key = root.join("platform").join(dtfhe_store::PUB_FILE);
     f.audit = dtfhe_analyst::remote_audit::verify(
         &url,
         &auditor_file,
@@ -1152,18 +1201,14 @@ pub fn table(f: &LoadFigures, preset: &str) -> String {
         ),
         ("largest trustee peak VmHWM (MB)".into(), mb(f.trustee_mb)),
     ];
-    let w0 = rows_out
-        .iter()
-        .map(|r| r.0.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("measure".len());
-    let w1 = rows_out
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("value".len());
+    // Column widths: the widest cell or heading.
+    let width = |head: &str, cell: fn(&(String, String)) -> &String| {
+        rows_out
+            .iter()
+            .map(|r| cell(r).chars().count())
+            .fold(head.len(), usize::max)
+    };
+    let (w0, w1) = (width("measure", |r| &r.0), width("value", |r| &r.1));
     let mut out = format!(
         "Load test, preset {preset}, 3 trustee processes, 1 server process, loopback, {} \
          threads: {agents} agents × {files} chunk{} of {rows} rows (x, y encrypted), {analysts} \

@@ -31,33 +31,24 @@ use dtfhe_agent::mqtt::map::Mapping;
 use dtfhe_agent::mqtt::run::{MqttConfig, MqttEvent};
 use dtfhe_agent::upload::{EdgeAgent, RetryPolicy};
 use dtfhe_analyst::net::{self, RemoteQueryOptions};
-use dtfhe_api::types::{Health, IdentityRecord};
+use dtfhe_api::types::Health;
 use dtfhe_api::{Client, Identity, Role};
 use dtfhe_engine::Cell;
 use dtfhe_model::Schema;
 
 use crate::error::BenchError;
-use crate::load::{path_str, percentile, tail, Children};
+use crate::load::{new_identity, percentile, register, scratch_dir, tail, Children, TRUSTEES};
 
 /// The bench's dataset.
 pub const DATASET: &str = "mqtt_bench";
 
-const SCHEMA: &str = r#"dataset = "mqtt_bench"
+const SCHEMA: &str = concat!(
+    r#"dataset = "mqtt_bench"
 stage = "manufacturing"
 description = "MQTT bench: one value per message"
-
-[[columns]]
-name = "line"
-kind = "public"
-type = "integer"
-
-[[columns]]
-name = "x"
-kind = "encrypted"
-scale = 2
-min = 0.0
-max = 100.0
-"#;
+"#,
+    line_x_columns!()
+);
 
 const MAP: &str = r#"version = 1
 dataset = "mqtt_bench"
@@ -70,8 +61,6 @@ qos = 1
 line = { topic_level = 1 }
 x = { field = "x" }
 "#;
-
-const TRUSTEES: [&str; 3] = ["trustee-a", "trustee-b", "trustee-c"];
 
 /// `dtfhe bench mqtt` arguments.
 #[derive(Debug, Clone, Args)]
@@ -111,7 +100,9 @@ pub struct MqttFigures {
     pub releases: (u64, u64),
 }
 
-fn mosquitto() -> Result<PathBuf, BenchError> {
+/// The Mosquitto broker binary: `DTFHE_MOSQUITTO`, else `mosquitto` on PATH, else
+/// `/usr/sbin/mosquitto`; `None` when there is none.
+pub fn find_mosquitto() -> Option<PathBuf> {
     std::env::var_os("DTFHE_MOSQUITTO")
         .map(PathBuf::from)
         .or_else(|| {
@@ -122,12 +113,14 @@ fn mosquitto() -> Result<PathBuf, BenchError> {
             })
         })
         .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.is_file()))
-        .ok_or_else(|| {
-            BenchError::Usage(
-                "no mosquitto broker: run scripts/ensure-mosquitto.sh or set DTFHE_MOSQUITTO"
-                    .into(),
-            )
-        })
+}
+
+fn mosquitto() -> Result<PathBuf, BenchError> {
+    find_mosquitto().ok_or_else(|| {
+        BenchError::Usage(
+            "no mosquitto broker: run scripts/ensure-mosquitto.sh or set DTFHE_MOSQUITTO".into(),
+        )
+    })
 }
 
 /// The broker process, killed when dropped.
@@ -190,40 +183,11 @@ fn start_platform(
     preset: &str,
     until: Instant,
 ) -> Result<(String, Identity, PathBuf), BenchError> {
-    let new_id = |name: &str| -> Result<(Identity, PathBuf), BenchError> {
-        let id = Identity::generate(name).map_err(|e| BenchError::Usage(e.to_string()))?;
-        let file = root.join(format!("{name}.id"));
-        id.save_new(&file)
-            .map_err(|e| BenchError::Usage(e.to_string()))?;
-        Ok((id, file))
-    };
+    let new_id = |name: &str| new_identity(root, name);
     let (admin, _) = new_id("root")?;
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
-    let listen = format!("127.0.0.1:{port}");
-    let platform = root.join("platform");
-    let admin_arg = format!("root={}", admin.public_key_string());
-    let trustees = TRUSTEES.join(",");
-    children.spawn(
-        "server",
-        &[
-            "serve",
-            "--dir",
-            path_str(&platform)?,
-            "--listen",
-            &listen,
-            "--admin",
-            &admin_arg,
-            "--trustees",
-            &trustees,
-            "--min-group-size",
-            "5",
-            "--preset",
-            preset,
-        ],
-        &root.join("server.log"),
-        false,
-    )?;
+    children.spawn_server(root, &format!("127.0.0.1:{port}"), &admin, preset, false)?;
     let health = Client::new(&url, None, Duration::from_secs(10));
     let wait = |children: &mut Children, ready: bool, what: &str| -> Result<(), BenchError> {
         loop {
@@ -244,32 +208,13 @@ fn start_platform(
     };
     wait(children, false, "the server's start")?;
     let admin_client = Client::new(&url, Some(admin), Duration::from_secs(60));
-    let register = |id: &Identity, role: Role, datasets: Vec<String>| -> Result<(), BenchError> {
-        admin_client
-            .register(&IdentityRecord::of(id, role, datasets))
-            .map_err(dtfhe_analyst::error::api_error)?;
-        Ok(())
+    let register = |id: &Identity, role: Role, datasets: Vec<String>| {
+        register(&admin_client, id, role, datasets)
     };
     for t in TRUSTEES {
         let (id, file) = new_id(t)?;
         register(&id, Role::Trustee, Vec::new())?;
-        let dir = root.join("trustees").join(t);
-        children.spawn(
-            t,
-            &[
-                "trustee",
-                "--dir",
-                path_str(&dir)?,
-                "--server",
-                &url,
-                "--identity",
-                path_str(&file)?,
-                "--poll-ms",
-                "100",
-            ],
-            &root.join(format!("{t}.log")),
-            false,
-        )?;
+        children.spawn_trustee(root, t, &url, &file)?;
     }
     let (source, _) = new_id("edge")?;
     register(&source, Role::Source, vec![DATASET.into()])?;
@@ -295,10 +240,7 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
         ));
     }
     let until = Instant::now() + Duration::from_secs(a.deadline_seconds.max(1));
-    let tmp = tempfile::Builder::new()
-        .prefix("dtfhe-bench-mqtt-")
-        .tempdir()
-        .map_err(|e| BenchError::io(&std::env::temp_dir(), e))?;
+    let tmp = scratch_dir("dtfhe-bench-mqtt-")?;
     let root = tmp.path().to_path_buf();
     let mut children = Children::default();
     let (_broker, port) = start_broker(&root)?;

@@ -320,22 +320,24 @@ fn print_comparison(released: &ResultSet, plain: &ResultSet) -> (usize, usize) {
     (checked, bad)
 }
 
+/// A new temporary directory named `prefix…` (removed when dropped).
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, CliError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| CliError::io(&std::env::temp_dir(), e))
+}
+
 /// Run the demo in `dir` (a new deployment there, kept) or in a temporary directory.
 pub fn run(dir: Option<&Path>) -> Result<(), CliError> {
     let start = Instant::now();
     let schema = Schema::from_toml_str(AI4I_SCHEMA, "schemas/ai4i.toml (built in)")?;
-    let inputs = tempfile::Builder::new()
-        .prefix("dtfhe-demo-input-")
-        .tempdir()
-        .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+    let inputs = temp_dir("dtfhe-demo-input-")?;
     let temp_deployment;
     let deployment: PathBuf = match dir {
         Some(d) => d.to_path_buf(),
         None => {
-            temp_deployment = tempfile::Builder::new()
-                .prefix("dtfhe-demo-")
-                .tempdir()
-                .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+            temp_deployment = temp_dir("dtfhe-demo-")?;
             temp_deployment.path().join("deployment")
         }
     };

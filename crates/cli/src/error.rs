@@ -97,40 +97,13 @@ impl CliError {
 
 dtfhe_model::io_error_constructor!(CliError);
 
-impl From<ThreadError> for CliError {
-    fn from(e: ThreadError) -> Self {
-        CliError::Input(Box::new(e))
-    }
-}
-
-impl From<StoreError> for CliError {
-    fn from(e: StoreError) -> Self {
-        CliError::Store(Box::new(e))
-    }
-}
+dtfhe_model::boxed_from!(CliError {
+    Input: ThreadError,
+    Store: StoreError,
+    Embedded: dtfhe_embedded::EmbeddedError,
+    Analyst: dtfhe_analyst::AnalystError,
+    Dashboard: dtfhe_dashboard::DashboardError,
+    Bench: dtfhe_bench::BenchError,
+});
 
 dtfhe_engine::refusal_or_query_error!(CliError);
-
-impl From<dtfhe_embedded::EmbeddedError> for CliError {
-    fn from(e: dtfhe_embedded::EmbeddedError) -> Self {
-        CliError::Embedded(Box::new(e))
-    }
-}
-
-impl From<dtfhe_analyst::AnalystError> for CliError {
-    fn from(e: dtfhe_analyst::AnalystError) -> Self {
-        CliError::Analyst(Box::new(e))
-    }
-}
-
-impl From<dtfhe_dashboard::DashboardError> for CliError {
-    fn from(e: dtfhe_dashboard::DashboardError) -> Self {
-        CliError::Dashboard(Box::new(e))
-    }
-}
-
-impl From<dtfhe_bench::BenchError> for CliError {
-    fn from(e: dtfhe_bench::BenchError) -> Self {
-        CliError::Bench(Box::new(e))
-    }
-}

@@ -68,6 +68,14 @@ fn deployment(name: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     (root, dir, bytes)
 }
 
+/// `dtfhe artifact get` of M14860's `bracket.step` by `source` into `out` fails with exit
+/// `code` and writes nothing; returns stderr.
+fn get_bracket_fails(dir: &Path, out: &Path, source: &str, code: i32) -> String {
+    let err = fails_with(code, get_args(dir, "M14860", "bracket.step", out, source));
+    assert!(!out.exists(), "{err}");
+    err
+}
+
 #[test]
 fn put_get_round_trip_and_other_sources_are_refused() {
     let (root, dir, bytes) = deployment("roundtrip");
@@ -80,43 +88,27 @@ fn put_get_round_trip_and_other_sources_are_refused() {
 
     // A source with no key at all.
     let denied = root.join("denied.step");
-    let err = fails_with(
-        REFUSED,
-        get_args(&dir, "M14860", "bracket.step", &denied, "plant-b"),
-    );
+    let err = get_bracket_fails(&dir, &denied, "plant-b", REFUSED);
     assert!(err.contains("sealed by source `plant-a`"), "{err}");
-    assert!(!denied.exists());
     // A source with its own artifact key (it sealed something else).
     let other = root.join("report.pdf");
     std::fs::write(&other, b"repair report").expect("write");
     put(&dir, "M14860", "maintenance", &other, "plant-c");
-    let err = fails_with(
-        REFUSED,
-        get_args(&dir, "M14860", "bracket.step", &denied, "plant-c"),
-    );
+    let err = get_bracket_fails(&dir, &denied, "plant-c", REFUSED);
     assert!(err.contains("does not hold its key"), "{err}");
-    assert!(!denied.exists());
     // The owner without its key file.
     let key = dir.join("sources/plant-a/artifact.key");
     let saved = std::fs::read(&key).expect("key");
     std::fs::remove_file(&key).expect("rm key");
-    let err = fails_with(
-        REFUSED,
-        get_args(&dir, "M14860", "bracket.step", &denied, "plant-a"),
-    );
+    let err = get_bracket_fails(&dir, &denied, "plant-a", REFUSED);
     assert!(err.contains("holds no artifact key"), "{err}");
-    assert!(!denied.exists());
     // The owner's name with another key: authentication fails, nothing written.
     std::fs::write(
         &key,
         std::fs::read(dir.join("sources/plant-c/artifact.key")).expect("k"),
     )
     .expect("write key");
-    fails_with(
-        TAMPERED,
-        get_args(&dir, "M14860", "bracket.step", &denied, "plant-a"),
-    );
-    assert!(!denied.exists());
+    get_bracket_fails(&dir, &denied, "plant-a", TAMPERED);
     std::fs::write(&key, saved).expect("restore key");
     // Refusals are logged; the store still verifies.
     let log = ok(["audit", "log", "--dir", dir.to_str().expect("utf-8")]);
@@ -159,12 +151,8 @@ fn tampered_sealed_bytes_fail_get_and_audit_verify() {
         .expect("tamper");
     }
     let out = root.join("opened.step");
-    let err = fails_with(
-        TAMPERED,
-        get_args(&dir, "M14860", "bracket.step", &out, "plant-a"),
-    );
+    let err = get_bracket_fails(&dir, &out, "plant-a", TAMPERED);
     assert!(err.contains("bracket.step"), "{err}");
-    assert!(!out.exists());
     let err = fails_with(
         TAMPERED,
         ["audit", "verify", "--dir", dir.to_str().expect("utf-8")],

@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use dtfhe_cli::demo;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// Exit code of `dtfhe audit` when it finds tampering.
@@ -125,22 +125,10 @@ fn tool() -> Tool {
 fn outside_sql(db: &Path, script: &str) -> Result<(), String> {
     match tool() {
         Tool::Sqlite3 => {
-            use std::io::Write as _;
-            let mut child = Command::new("sqlite3")
-                .arg("-bail")
-                .arg(db)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("run sqlite3");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(script.as_bytes())
-                .expect("write script");
-            let out = child.wait_with_output().expect("sqlite3");
+            let out = output_with_stdin(
+                Command::new("sqlite3").arg("-bail").arg(db),
+                script.as_bytes(),
+            );
             let err = String::from_utf8_lossy(&out.stderr).into_owned();
             if out.status.success() && err.is_empty() {
                 Ok(())
@@ -160,6 +148,21 @@ fn quote_ident(s: &str) -> String {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The value of column `c` in row `rowid` of the table `t` (quoted).
+fn cell<T: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    t: &str,
+    c: &str,
+    rowid: i64,
+) -> T {
+    conn.query_row(
+        &format!("SELECT {} FROM {t} WHERE rowid = ?1", quote_ident(c)),
+        [rowid],
+        |r| r.get(0),
+    )
+    .expect(c)
 }
 
 /// Builds the attacker's script for `table`: drop its triggers, change one byte of one
@@ -203,24 +206,12 @@ fn one_byte_change(db: &Path, table: &str) -> Option<(String, String)> {
         .unwrap_or(0)
             > 0
     }) {
-        let mut v: Vec<u8> = conn
-            .query_row(
-                &format!("SELECT {} FROM {t} WHERE rowid = ?1", quote_ident(&c)),
-                [rowid],
-                |r| r.get(0),
-            )
-            .expect("blob");
+        let mut v: Vec<u8> = cell(&conn, &t, &c, rowid);
         let i = v.len() / 2;
         v[i] ^= 0x01;
         (c, format!("X'{}'", hex(&v)))
     } else if let Some(c) = pick("TEXT", true) {
-        let v: String = conn
-            .query_row(
-                &format!("SELECT {} FROM {t} WHERE rowid = ?1", quote_ident(&c)),
-                [rowid],
-                |r| r.get(0),
-            )
-            .expect("text");
+        let v: String = cell(&conn, &t, &c, rowid);
         let mut b = v.into_bytes();
         let i = b.iter().rposition(|x| x.is_ascii_alphanumeric())?;
         b[i] = if b[i] == b'a' { b'b' } else { b'a' };
@@ -228,13 +219,7 @@ fn one_byte_change(db: &Path, table: &str) -> Option<(String, String)> {
         (c, format!("'{}'", v.replace('\'', "''")))
     } else {
         let c = pick("INTEGER", false)?;
-        let v: i64 = conn
-            .query_row(
-                &format!("SELECT {} FROM {t} WHERE rowid = ?1", quote_ident(&c)),
-                [rowid],
-                |r| r.get(0),
-            )
-            .expect("integer");
+        let v: i64 = cell(&conn, &t, &c, rowid);
         (c, (v ^ 0x100).to_string())
     };
     let update = format!(

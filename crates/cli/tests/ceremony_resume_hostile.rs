@@ -60,19 +60,7 @@ fn a_resumed_trustee_gives_no_round_2_for_another_aggregate() {
     // plant-a (the daemon) gives all three; stopped once its round 2 is in.
     let dir = p.tmp.path().join("trustees").join(TRUSTEES[0]);
     let stop = Arc::new(AtomicBool::new(false));
-    let opts = DaemonOptions {
-        dir: dir.clone(),
-        server: p.base.clone(),
-        identity: a.clone(),
-        poll: Duration::from_millis(100),
-        once: false,
-        min_group_size: None,
-        datasets: None,
-        local_policy: Default::default(),
-        timeout: Duration::from_secs(120),
-        stop: Some(stop.clone()),
-        max_age: None,
-    };
+    let opts = DaemonOptions::embedded(dir.clone(), p.base.clone(), a.clone(), stop.clone());
     let run = |opts: DaemonOptions| {
         std::thread::spawn(move || {
             let c = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);

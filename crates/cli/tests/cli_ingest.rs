@@ -10,31 +10,7 @@ use dtfhe_model::Schema;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-const PARTS_SCHEMA: &str = r#"
-dataset = "parts"
-stage = "manufacturing"
-[[columns]]
-name = "id"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "line"
-kind = "public"
-type = "text"
-[[columns]]
-name = "x"
-source = "X [mm]"
-kind = "encrypted"
-scale = 2
-min = 0
-max = 100
-[[columns]]
-name = "y"
-kind = "encrypted"
-scale = 1
-min = -50
-max = 50
-"#;
+const PARTS_SCHEMA: &str = include_str!("schemas/parts.toml");
 
 /// `n` good rows (starting at id `first`) with a header, LF line endings.
 fn parts_csv(first: usize, n: usize) -> String {
@@ -62,6 +38,15 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     p
 }
 
+/// A new deployment `d` (k = 5) of `trustees` under a fresh directory `name`: the directory
+/// and the deployment.
+fn deployment(name: &str, trustees: &str, preset: &str) -> (PathBuf, PathBuf) {
+    let root = fresh_dir(name);
+    let dir = root.join("d");
+    init(&dir, trustees, 5, preset);
+    (root, dir)
+}
+
 /// Replace line `line` (1-based, header = 1) of a CSV text.
 fn with_line(csv: &str, line: usize, new: &str) -> String {
     csv.lines()
@@ -80,9 +65,7 @@ fn with_line(csv: &str, line: usize, new: &str) -> String {
 
 #[test]
 fn bad_files_are_rejected_and_store_unchanged() {
-    let root = fresh_dir("cli_ingest_bad");
-    let dir = root.join("d");
-    init(&dir, "a,b", 5, "bfv-8192");
+    let (root, dir) = deployment("cli_ingest_bad", "a,b", "bfv-8192");
     let schema = write(&root, "parts.toml", PARTS_SCHEMA);
     let good = parts_csv(1, 40);
     ingest(&dir, &schema, &write(&root, "good.csv", &good), "plant");
@@ -189,40 +172,26 @@ fn bad_files_are_rejected_and_store_unchanged() {
 
 #[test]
 fn bom_crlf_and_append() {
-    let root = fresh_dir("cli_ingest_append");
-    let dir = root.join("d");
-    init(&dir, "a,b,c", 5, "bfv-8192");
+    let (root, dir) = deployment("cli_ingest_append", "a,b,c", "bfv-8192");
     let schema_path = write(&root, "parts.toml", PARTS_SCHEMA);
     let schema = Schema::from_toml_str(PARTS_SCHEMA, "parts.toml").expect("schema");
 
+    let ingest_file = |name: &str, bytes: &[u8], source: &str| {
+        ingest(&dir, &schema_path, &write(&root, name, bytes), source)
+    };
     // First file: UTF-8 BOM and CRLF line endings.
     let first = parts_csv(1, 40);
     let mut bom_crlf = b"\xEF\xBB\xBF".to_vec();
     bom_crlf.extend_from_slice(first.replace('\n', "\r\n").as_bytes());
-    let out = ingest(
-        &dir,
-        &schema_path,
-        &write(&root, "first.csv", &bom_crlf),
-        "plant-a",
-    );
+    let out = ingest_file("first.csv", &bom_crlf, "plant-a");
     assert!(out.contains("40 rows"), "{out}");
     // Second file (same dataset, another source): appended.
     let second = parts_csv(41, 30);
-    let out = ingest(
-        &dir,
-        &schema_path,
-        &write(&root, "second.csv", &second),
-        "plant-b",
-    );
+    let out = ingest_file("second.csv", second.as_bytes(), "plant-b");
     assert!(out.contains("30 rows"), "{out}");
     // Third, same source again: appended too.
     let third = parts_csv(71, 10);
-    ingest(
-        &dir,
-        &schema_path,
-        &write(&root, "third.csv", &third),
-        "plant-a",
-    );
+    ingest_file("third.csv", third.as_bytes(), "plant-a");
 
     assert_eq!(store_counts(&dir, "parts"), (80, 3));
     assert_eq!(count_rows(&dir, "parts"), 80);
@@ -230,61 +199,20 @@ fn bom_crlf_and_append() {
     rows.extend(reference::plain_rows(second.as_bytes(), &schema, "plant-b").expect("rows"));
     rows.extend(reference::plain_rows(third.as_bytes(), &schema, "plant-a").expect("rows"));
     assert_eq!(rows.len(), 80);
-    check_query(
-        &dir,
-        &schema,
-        &rows,
+    for sql in [
         "SELECT COUNT(*), SUM(x), AVG(y), VAR_SAMP(x), CORR(x, y), REGR_SLOPE(y, x) FROM parts",
-    );
-    check_query(
-        &dir,
-        &schema,
-        &rows,
         "SELECT source, COUNT(*), SUM(x), SUM(y), AVG(x) FROM parts GROUP BY source ORDER BY source",
-    );
-    check_query(
-        &dir,
-        &schema,
-        &rows,
         "SELECT line, COUNT(*), SUM(y) FROM parts WHERE id BETWEEN 20 AND 60 GROUP BY line ORDER BY line",
-    );
+    ] {
+        check_query(&dir, &schema, &rows, sql);
+    }
 }
 
-const SENSORS_SCHEMA: &str = r#"
-dataset = "sensors"
-stage = "maintenance"
-[csv]
-delimiter = ";"
-[[columns]]
-name = "unit"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "shift"
-kind = "public"
-type = "text"
-nullable = true
-[[columns]]
-name = "temp"
-kind = "encrypted"
-scale = 1
-min = -40
-max = 120
-nullable = true
-[[columns]]
-name = "load"
-kind = "encrypted"
-scale = 2
-min = 0
-max = 10
-nullable = true
-"#;
+const SENSORS_SCHEMA: &str = include_str!("schemas/sensors.toml");
 
 #[test]
 fn nullable_columns_are_skipped_by_aggregates() {
-    let root = fresh_dir("cli_ingest_nullable");
-    let dir = root.join("d");
-    init(&dir, "a,b", 5, "bfv-16384");
+    let (root, dir) = deployment("cli_ingest_nullable", "a,b", "bfv-16384");
     let schema_path = write(&root, "sensors.toml", SENSORS_SCHEMA);
     let schema = Schema::from_toml_str(SENSORS_SCHEMA, "sensors.toml").expect("schema");
     let mut csv = String::from("unit;shift;temp;load\n");
@@ -327,34 +255,21 @@ fn nullable_columns_are_skipped_by_aggregates() {
             dtfhe_engine::Cell::Int(48)
         ]
     );
-    check_query(
-        &dir,
-        &schema,
-        &rows,
+    for sql in [
         "SELECT COUNT(*), COUNT(temp), COUNT(load), SUM(temp), AVG(temp), AVG(load), \
          VAR_POP(temp), STDDEV_SAMP(load) FROM sensors",
-    );
-    check_query(
-        &dir,
-        &schema,
-        &rows,
         "SELECT COVAR_POP(temp, load), CORR(temp, load), REGR_SLOPE(load, temp), \
          REGR_INTERCEPT(load, temp) FROM sensors",
-    );
-    check_query(
-        &dir,
-        &schema,
-        &rows,
         "SELECT shift, COUNT(*), COUNT(temp), AVG(temp), AVG(load) FROM sensors \
          WHERE shift IS NOT NULL GROUP BY shift ORDER BY shift",
-    );
+    ] {
+        check_query(&dir, &schema, &rows, sql);
+    }
 }
 
 #[test]
 fn aggregate_that_could_overflow_is_refused() {
-    let root = fresh_dir("cli_ingest_overflow");
-    let dir = root.join("d");
-    init(&dir, "a,b,c", 5, "bfv-8192");
+    let (root, dir) = deployment("cli_ingest_overflow", "a,b,c", "bfv-8192");
     // |v| up to 10^12 ≈ 2^40 per row: 1,100 rows could reach 1.1·10^15 > t/2 ≈ 5.6·10^14.
     let schema_text = r#"
 dataset = "ledger"

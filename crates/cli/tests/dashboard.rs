@@ -16,14 +16,16 @@
 
 mod common;
 
-use common::{fresh_dir, ok, repo, Proc, BIN};
+use common::{
+    demo_deployment, fails_with, fresh_dir, ingest, init, output_with_stdin, query_json, repo,
+    Proc, BIN,
+};
 use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::ResultSet;
 use dtfhe_model::Schema;
 use dtfhe_testkit::web::{links, Http};
 use std::collections::{BTreeSet, VecDeque};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,6 +63,39 @@ struct Fixture {
     dashboard: Proc,
     runs: (Schema, Vec<PlainRow>),
     ai4i: (Schema, Vec<PlainRow>),
+    /// The same AI4I slice split by columns into the two partners' product lanes
+    /// (`ai4i_process` of source oem, `ai4i_service` of source service-partner), and its
+    /// plaintext join on the product (`m.` and `s.` columns), as the demo's join step.
+    lanes: Twin,
+    /// A small turbofan fleet's edge features (`engines_train`, `engines_test`, source
+    /// fleet), a model of remaining life fitted from released aggregates, and the
+    /// dashboard that runs as the fleet (`--source fleet --model`).
+    fleet: Fleet,
+}
+
+/// The fleet's own dashboard and what its predictions are checked against.
+struct Fleet {
+    url: String,
+    dashboard: Proc,
+    /// The fitted model (its JSON as `dtfhe model fit` wrote it).
+    model: dtfhe_engine::model::LinearModel,
+    /// The test engines' feature CSV (clear, the plaintext twin).
+    test_csv: String,
+}
+
+/// Plaintext twin of datasets read together: their schemas and clear rows (joined rows
+/// for a join, columns named `alias.column`).
+struct Twin {
+    schemas: Vec<Schema>,
+    rows: Vec<PlainRow>,
+}
+
+impl Twin {
+    /// The plaintext answer to `sql`.
+    fn expected(&self, sql: &str) -> ResultSet {
+        let schemas: Vec<&Schema> = self.schemas.iter().collect();
+        reference::evaluate_in(&schemas, sql, &self.rows).expect("plaintext evaluation")
+    }
 }
 
 fn add_user(dir: &Path, name: &str, role: &str, datasets: &str, password: &str) {
@@ -75,22 +110,13 @@ fn add_user(dir: &Path, name: &str, role: &str, datasets: &str, password: &str) 
 
 /// `dtfhe dashboard add-user` with `at` (`--dir D` or `--state S`), the password on stdin.
 fn add_user_at(at: &[&std::ffi::OsStr], name: &str, role: &str, datasets: &str, password: &str) {
-    let mut child = Command::new(BIN)
-        .args(["dashboard", "add-user"])
-        .args(at)
-        .args(["--name", name, "--role", role, "--datasets", datasets])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn add-user");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("add-user");
+    let out = output_with_stdin(
+        Command::new(BIN)
+            .args(["dashboard", "add-user"])
+            .args(at)
+            .args(["--name", name, "--role", role, "--datasets", datasets]),
+        format!("{password}\n").as_bytes(),
+    );
     assert!(
         out.status.success(),
         "add-user {name}: {}",
@@ -101,18 +127,7 @@ fn add_user_at(at: &[&std::ffi::OsStr], name: &str, role: &str, datasets: &str, 
 fn setup() -> Fixture {
     let root = fresh_dir("dashboard_e2e");
     let dir = root.join("deployment");
-    let d = dir.to_str().expect("utf-8 path");
-    ok([
-        "init",
-        "--dir",
-        d,
-        "--trustees",
-        "plant-a,plant-b",
-        "--min-group-size",
-        "5",
-        "--preset",
-        "bfv-8192",
-    ]);
+    init(&dir, "plant-a,plant-b", 5, "bfv-8192");
     // Production runs of two plants (the OEE view's dataset).
     let runs_schema_path = repo().join("schemas/production_runs.toml");
     let runs_schema = Schema::from_toml_file(&runs_schema_path).expect("runs schema");
@@ -121,17 +136,7 @@ fn setup() -> Fixture {
         let csv = dtfhe_agent::mes::production_runs(60, 7 + i as u64);
         let path = root.join(format!("{plant}-runs.csv"));
         std::fs::write(&path, &csv).expect("write runs");
-        ok([
-            "ingest",
-            "--dir",
-            d,
-            "--schema",
-            runs_schema_path.to_str().expect("path"),
-            "--csv",
-            path.to_str().expect("path"),
-            "--source",
-            plant,
-        ]);
+        ingest(&dir, &runs_schema_path, &path, plant);
         runs_plain
             .extend(reference::plain_rows(csv.as_bytes(), &runs_schema, plant).expect("plain"));
     }
@@ -141,22 +146,14 @@ fn setup() -> Fixture {
     let slice = common::ai4i_slice(0, 300);
     let ai4i_path = root.join("ai4i.csv");
     std::fs::write(&ai4i_path, &slice).expect("write ai4i");
-    ok([
-        "ingest",
-        "--dir",
-        d,
-        "--schema",
-        ai4i_schema_path.to_str().expect("path"),
-        "--csv",
-        ai4i_path.to_str().expect("path"),
-        "--source",
-        "plant-a",
-    ]);
+    ingest(&dir, &ai4i_schema_path, &ai4i_path, "plant-a");
     let ai4i_plain =
         reference::plain_rows(slice.as_bytes(), &ai4i_schema, "plant-a").expect("plain");
     ingest_markers(&root, &dir);
+    let lanes = ingest_lanes(&dir, &ai4i_path, &slice);
 
     let (url, dashboard) = start_dashboard(&root, &dir);
+    let fleet = start_fleet_dashboard(&root, &dir);
     Fixture {
         root,
         dir,
@@ -164,7 +161,193 @@ fn setup() -> Fixture {
         dashboard,
         runs: (runs_schema, runs_plain),
         ai4i: (ai4i_schema, ai4i_plain),
+        lanes,
+        fleet,
     }
+}
+
+/// The model's features (a few of the edge features, so the fit stays small).
+const FLEET_FEATURES: &str = "age,dev_s4,dev_s11";
+
+/// Synthetic edge features of a small turbofan fleet, in the columns of `dtfhe features
+/// cmapss` (`schemas/cmapss_{train,test}_features.toml`): per engine, the sensors drift
+/// from their baseline as it wears. Training engines run to failure (`rul` = cycles left);
+/// test engines are cut at two thirds of their life, as C-MAPSS's test trajectories are.
+fn engine_features(train: bool) -> String {
+    const SENSORS: [&str; 6] = ["s4", "s7", "s11", "s12", "s15", "s21"];
+    let mut csv = String::from("unit,cycle,age");
+    for s in SENSORS {
+        csv.push_str(&format!(",dev_{s}"));
+    }
+    for s in SENSORS {
+        csv.push_str(&format!(",sq_{s}"));
+    }
+    csv.push_str(if train { ",rul\n" } else { "\n" });
+    let units = if train { 1..=8u32 } else { 1..=6u32 };
+    for u in units {
+        let life = if train { 60 + 7 * u } else { 66 + 9 * u };
+        let seen = if train { life } else { life * 2 / 3 };
+        for c in 1..=seen {
+            let wear = f64::from(c) / f64::from(life);
+            let devs: Vec<f64> = (0..6u32)
+                .map(|k| {
+                    let jitter = f64::from((u * 31 + c * 17 + k * 7) % 11) / 50.0 - 0.1;
+                    (3.0 * wear * wear * (1.0 + f64::from(k) / 10.0) + jitter).clamp(-7.9, 7.9)
+                })
+                .collect();
+            csv.push_str(&format!("{u},{c},{c}"));
+            for d in &devs {
+                csv.push_str(&format!(",{d:.3}"));
+            }
+            for d in &devs {
+                let d: f64 = format!("{d:.3}").parse().expect("number");
+                csv.push_str(&format!(",{:.2}", d * d.abs()));
+            }
+            if train {
+                csv.push_str(&format!(",{}", life - c));
+            }
+            csv.push('\n');
+        }
+    }
+    csv
+}
+
+/// The fleet's engines ingested (source fleet), its remaining-life model fitted from
+/// released aggregates (`dtfhe model fit`), and `dtfhe dashboard --dir D --source fleet
+/// --model M.json` serving the fleet's own predictions, with an admin and the viewer (who
+/// does not see `engines_test`).
+fn start_fleet_dashboard(root: &Path, dir: &Path) -> Fleet {
+    let test_csv = engine_features(false);
+    for (name, csv) in [
+        ("cmapss_train_features", engine_features(true)),
+        ("cmapss_test_features", test_csv.clone()),
+    ] {
+        let path = root.join(format!("{name}.csv"));
+        std::fs::write(&path, csv).expect("write engines");
+        ingest(
+            dir,
+            &repo().join(format!("schemas/{name}.toml")),
+            &path,
+            "fleet",
+        );
+    }
+    let model_path = root.join("rul-model.json");
+    let out = common::ok([
+        "model".as_ref(),
+        "fit".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--dataset".as_ref(),
+        "engines_train".as_ref(),
+        "--target".as_ref(),
+        "rul".as_ref(),
+        "--features".as_ref(),
+        FLEET_FEATURES.as_ref(),
+        "--ridge".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        model_path.as_os_str(),
+    ] as [&std::ffi::OsStr; 14]);
+    assert!(out.contains("fitted rul"), "{out}");
+    let model = dtfhe_engine::model::LinearModel::from_json(
+        &std::fs::read_to_string(&model_path).expect("model"),
+    )
+    .expect("model json");
+    let state = root.join("state-fleet");
+    let at = ["--state".as_ref(), state.as_os_str()];
+    add_user_at(&at, "admin", "admin", "*", ADMIN_PW);
+    add_user_at(&at, "viewer", "viewer", "ai4i,ai4i_process", VIEWER_PW);
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+    let dashboard = Proc::spawn(
+        root,
+        "dashboard-fleet",
+        &[
+            "dashboard",
+            "--dir",
+            &p(dir),
+            "--source",
+            "fleet",
+            "--model",
+            &p(&model_path),
+            "--score-dataset",
+            "engines_test",
+            "--asset",
+            "unit",
+            "--latest-by",
+            "cycle",
+            "--score-unit",
+            "operating cycles",
+            "--state",
+            &p(&state),
+            "--listen",
+            &listen,
+        ],
+    );
+    dashboard.wait_listening(&listen);
+    Fleet {
+        url: format!("http://{listen}"),
+        dashboard,
+        model,
+        test_csv,
+    }
+}
+
+/// The plaintext computation of the remaining-life view: per test engine (in unit order),
+/// its rows, its last cycle and the model applied to that cycle's clear features.
+fn fleet_expected(f: &Fleet) -> ResultSet {
+    let mut lines = f.test_csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).expect("column");
+    let features: Vec<usize> = f.model.features.iter().map(|x| col(x)).collect();
+    let mut per: std::collections::BTreeMap<i64, (i64, i64, f64)> = Default::default();
+    for line in lines {
+        let v: Vec<f64> = line
+            .split(',')
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        let (unit, cycle) = (v[col("unit")] as i64, v[col("cycle")] as i64);
+        let x: Vec<f64> = features.iter().map(|&i| v[i]).collect();
+        let e = per.entry(unit).or_insert((0, cycle, 0.0));
+        e.0 += 1;
+        if cycle >= e.1 {
+            e.1 = cycle;
+            e.2 = f.model.predict(&x);
+        }
+    }
+    use dtfhe_engine::Cell;
+    ResultSet {
+        columns: ["unit", "rows_scored", "last_cycle", "predicted_rul"]
+            .map(String::from)
+            .to_vec(),
+        rows: per
+            .into_iter()
+            .map(|(u, (n, c, p))| vec![Cell::Int(u), Cell::Int(n), Cell::Int(c), Cell::Float(p)])
+            .collect(),
+        decimals: vec![None; 4],
+        keys: Vec::new(),
+    }
+}
+
+/// The AI4I slice at `csv` (text `slice`) split by columns into the product lanes of the
+/// manufacturer (`ai4i_process`, source oem) and the service partner (`ai4i_service`,
+/// source service-partner), as `dtfhe demo` stores them; their plaintext join.
+fn ingest_lanes(dir: &Path, csv: &Path, slice: &str) -> Twin {
+    let mut schemas = Vec::new();
+    let mut sides = Vec::new();
+    for (file, source) in [
+        ("ai4i_process.toml", "oem"),
+        ("ai4i_service.toml", "service-partner"),
+    ] {
+        let path = repo().join("schemas").join(file);
+        let schema = Schema::from_toml_file(&path).expect("lane schema");
+        ingest(dir, &path, csv, source);
+        sides.push(reference::plain_rows(slice.as_bytes(), &schema, source).expect("plain"));
+        schemas.push(schema);
+    }
+    let rows = reference::inner_join(&sides[0], "m", &sides[1], "s", "product_id");
+    assert_eq!(rows.len(), sides[0].len(), "every product joins");
+    Twin { schemas, rows }
 }
 
 /// The marker readings (dataset `asset_readings`, source plant-b): each marker once, the
@@ -185,24 +368,16 @@ fn ingest_markers(root: &Path, dir: &Path) {
     }
     let marker_csv = root.join("readings.csv");
     std::fs::write(&marker_csv, &csv).expect("write readings");
-    ok([
-        "ingest".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--schema".as_ref(),
-        marker_schema.as_os_str(),
-        "--csv".as_ref(),
-        marker_csv.as_os_str(),
-        "--source".as_ref(),
-        "plant-b".as_ref(),
-    ] as [&std::ffi::OsStr; 9]);
+    ingest(dir, &marker_schema, &marker_csv, "plant-b");
 }
 
 /// Adds the admin and the viewer (ai4i only) and serves `dtfhe dashboard --dir dir` on a
 /// free port: its URL and process, once it answers.
 fn start_dashboard(root: &Path, dir: &Path) -> (String, Proc) {
     add_user(dir, "admin", "admin", "*", ADMIN_PW);
-    add_user(dir, "viewer", "viewer", "ai4i", VIEWER_PW);
+    // The viewer sees ai4i and the manufacturer's half of the joined lanes, not the service
+    // partner's: the cross-stage view, which reads both, stays forbidden.
+    add_user(dir, "viewer", "viewer", "ai4i,ai4i_process", VIEWER_PW);
     let listen = format!("127.0.0.1:{}", common::free_port());
     let d = dir.to_str().expect("utf-8 path");
     let dashboard = Proc::spawn(
@@ -210,15 +385,7 @@ fn start_dashboard(root: &Path, dir: &Path) -> (String, Proc) {
         "dashboard",
         &["dashboard", "--dir", d, "--listen", &listen],
     );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "dashboard did not start: {}",
-            dashboard.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    dashboard.wait_listening(&listen);
     (format!("http://{listen}"), dashboard)
 }
 
@@ -474,6 +641,18 @@ fn screenshots_dir() -> PathBuf {
     d
 }
 
+/// How long a page may take to show numbers the trustees release afresh (on a loaded
+/// machine).
+const RELEASED: Duration = Duration::from_secs(600);
+
+/// Marks the open page (`data-old` on its body): `body:not([data-old]) …` then waits for the
+/// page that replaces it.
+async fn mark_page(c: &fantoccini::Client) {
+    c.execute("document.body.setAttribute('data-old', '1');", vec![])
+        .await
+        .expect("mark page");
+}
+
 async fn wait_for(
     c: &fantoccini::Client,
     css: &str,
@@ -679,20 +858,13 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     // The OEE view (its numbers may be cached from the crawl): chart drawn.
     let t = Instant::now();
     c.goto(&format!("{url}/views/oee")).await.expect("oee");
-    wait_for(&c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
+    wait_for(&c, "#chart-line[data-drawn]", RELEASED).await;
     let oee_cached_ms = t.elapsed().as_secs_f64() * 1000.0;
     // "Release fresh numbers": both queries released again by the trustees, then drawn.
-    c.execute("document.body.setAttribute('data-old', '1');", vec![])
-        .await
-        .expect("mark page");
+    mark_page(&c).await;
     let t = Instant::now();
     click(&c, ".actions form:first-child button").await;
-    wait_for(
-        &c,
-        "body:not([data-old]) #chart-line[data-drawn]",
-        Duration::from_secs(600),
-    )
-    .await;
+    wait_for(&c, "body:not([data-old]) #chart-line[data-drawn]", RELEASED).await;
     wait_for(
         &c,
         "body:not([data-old]) #chart-plant[data-drawn]",
@@ -729,12 +901,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
 
     // Save as report, open it: the same released numbers, sealed at rest.
     click(&c, "#make-report").await;
-    wait_for(
-        &c,
-        "#report #chart-line[data-drawn]",
-        Duration::from_secs(600),
-    )
-    .await;
+    wait_for(&c, "#report #chart-line[data-drawn]", RELEASED).await;
     let report_url = c.current_url().await.expect("url").to_string();
     assert_oee_tables(&c, "#report ", &f.runs.0, &f.runs.1).await;
     let meta = text_of(&c, ".report-meta").await;
@@ -766,17 +933,12 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     std::fs::write(&extra_path, &extra).expect("write runs");
     let dir = f.dir.clone();
     let live_ms = live_update(&c, move || {
-        ok([
-            "ingest".as_ref(),
-            "--dir".as_ref(),
-            dir.as_os_str(),
-            "--schema".as_ref(),
-            repo().join("schemas/production_runs.toml").as_os_str(),
-            "--csv".as_ref(),
-            extra_path.as_os_str(),
-            "--source".as_ref(),
-            "plant-a".as_ref(),
-        ] as [&std::ffi::OsStr; 9]);
+        ingest(
+            &dir,
+            &repo().join("schemas/production_runs.toml"),
+            &extra_path,
+            "plant-a",
+        );
     })
     .await;
     let mut all = f.runs.1.clone();
@@ -784,6 +946,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     assert_oee_tables(&c, "", &f.runs.0, &all).await;
     shot(&c, "05-live").await;
     other_views(&c, url, &f.runs.0, &all).await;
+    let thread_report = cross_stage_views(&c, f).await;
 
     // The query editor: a released query, checked against the plaintext answer.
     let sql = "SELECT type, COUNT(*) AS n, AVG(torque) AS mean_torque, SUM(failure) AS failures \
@@ -791,7 +954,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     c.goto(&format!("{url}/query")).await.expect("query page");
     type_into(&c, "#sql", sql).await;
     click(&c, "#run").await;
-    wait_for(&c, ".notice.ok", Duration::from_secs(600)).await;
+    wait_for(&c, ".notice.ok", RELEASED).await;
     let cells = table_cells(&c, "#query-result").await;
     assert_table_matches(sql, &cells, &reference_of(&f.ai4i.0, &f.ai4i.1, sql));
     shot(&c, "06-query").await;
@@ -834,7 +997,12 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     sign_in(&c, url, "viewer", VIEWER_PW).await;
     let page = c.source().await.expect("source");
     assert!(page.contains("ai4i"), "the viewer's dataset is missing");
-    for hidden in ["production_runs", "asset_readings"] {
+    for hidden in [
+        "production_runs",
+        "asset_readings",
+        "ai4i_service",
+        "/views/thread",
+    ] {
         assert!(
             !page.contains(hidden),
             "the viewer's overview names {hidden}"
@@ -842,6 +1010,8 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     }
     let report_path = report_url.trim_start_matches(url.as_str()).to_string();
     assert!(report_path.starts_with("/reports/"), "{report_path}");
+    // The viewer sees one of the two datasets the cross-stage view reads: that view, its
+    // CSVs and its report are forbidden all the same.
     for path in [
         "/views/oee",
         "/datasets/production_runs",
@@ -849,10 +1019,25 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         "/query",
         "/audit",
         report_path.as_str(),
+        "/views/thread",
+        "/views/thread/csv?part=corr",
+        "/views/thread/csv?part=rate",
+        "/datasets/ai4i_service",
+        thread_report.as_str(),
     ] {
         let (status, body) = fetch(&c, path).await;
         assert_eq!(status, 403, "viewer GET {path}: {body}");
-        for leak in ["production_runs", "availability", "L1", "plant-a", "<table"] {
+        for leak in [
+            "production_runs",
+            "availability",
+            "L1",
+            "plant-a",
+            "<table",
+            "ai4i_service",
+            "corr_",
+            "failure",
+            "oem",
+        ] {
             assert!(
                 !body.contains(leak),
                 "viewer GET {path}: the 403 page shows {leak}"
@@ -870,6 +1055,44 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     assert!(forbidden.contains("may not"), "{forbidden}");
     assert!(c.find(fantoccini::Locator::Css("canvas")).await.is_err());
     shot(&c, "09-viewer-forbidden").await;
+    c.goto(&format!("{url}/views/thread"))
+        .await
+        .expect("forbidden cross-stage view");
+    let forbidden = text_of(&c, ".notice.error").await;
+    assert!(forbidden.contains("may not"), "{forbidden}");
+    assert!(c.find(fantoccini::Locator::Css("canvas")).await.is_err());
+    let page = c.source().await.expect("source");
+    for leak in [
+        "ai4i_service",
+        "corr_",
+        "Correlations across stages",
+        "<table",
+    ] {
+        assert!(
+            !page.contains(leak),
+            "the forbidden cross-stage view shows {leak}"
+        );
+    }
+    shot(&c, "15-viewer-forbidden-thread").await;
+    // What the viewer may open: the fit over ai4i, listed and shown; the cross-stage view
+    // neither listed nor linked.
+    c.goto(&format!("{url}/views")).await.expect("view list");
+    let list = text_of(&c, "#views").await;
+    assert!(
+        list.contains("Predictive-maintenance fit") && !list.contains("Correlations"),
+        "{list}"
+    );
+    let (status, body) = fetch(&c, "/views/maintenance").await;
+    assert_eq!(status, 200, "viewer GET /views/maintenance: {body}");
+    // This dashboard is the analyst's: it has no view of a source's own predictions.
+    for path in ["/views/remaining-life", "/views/remaining-life/csv"] {
+        let (status, body) = fetch(&c, path).await;
+        assert_eq!(status, 404, "analyst's dashboard GET {path}: {body}");
+        assert!(!body.contains("predicted_rul"), "{body}");
+    }
+    click(&c, ".signout button").await;
+    wait_for(&c, "#username", Duration::from_secs(10)).await;
+    remaining_life_view(&c, f).await;
 
     c.close().await.expect("close");
     guard.session = None;
@@ -878,6 +1101,111 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
         oee_cached_ms,
         live_ms,
     }
+}
+
+/// The fleet's own dashboard (`--dir D --source fleet --model M.json`): the view of its
+/// predicted remaining life per engine, chart drawn, every shown prediction (table and
+/// CSV) equal to the model applied to the plaintext rows, release facts, screenshot and
+/// axe check; the analyst's dashboard offers no such view; a viewer without
+/// `engines_test` gets 403 with nothing of it in the page, and no link to it.
+async fn remaining_life_view(c: &fantoccini::Client, f: &Fixture) {
+    let url = &f.fleet.url;
+    let expected = fleet_expected(&f.fleet);
+    assert_eq!(expected.rows.len(), 6, "six test engines");
+    sign_in(c, url, "admin", ADMIN_PW).await;
+    c.goto(&format!("{url}/views")).await.expect("view list");
+    let list = text_of(c, "#views").await;
+    assert!(
+        list.contains("Predicted remaining life per asset") && list.contains("engines_test"),
+        "{list}"
+    );
+    assert!(
+        c.find(fantoccini::Locator::Css("#source-scores"))
+            .await
+            .is_err(),
+        "the source's dashboard explains what the source should run"
+    );
+    c.goto(&format!("{url}/views/remaining-life"))
+        .await
+        .expect("remaining life");
+    wait_for(c, "#chart-rul[data-drawn]", RELEASED).await;
+    let cells = table_cells(c, "#table-rul").await;
+    assert_table_matches("predicted remaining life", &cells, &expected);
+    let (status, csv) = fetch(c, "/views/remaining-life/csv").await;
+    assert_eq!(status, 200, "{csv}");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("unit,rows_scored,last_cycle,predicted_rul"),
+        "{csv}"
+    );
+    let csv_cells: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_matches_within("remaining life CSV", &csv_cells, &expected, 1e-6);
+    let facts = text_of(c, ".facts .approvals").await;
+    assert!(
+        facts.contains("plant-a") && facts.contains("plant-b"),
+        "{facts}"
+    );
+    let page = c.source().await.expect("source");
+    for words in [
+        "operating cycles",
+        "per-row release to the owner",
+        "fleet",
+        "ledger entry",
+        "Release facts",
+    ] {
+        assert!(page.contains(words), "the view does not say {words}");
+    }
+    shot(c, "17-remaining-life").await;
+    c.execute(
+        "document.getElementById('table-rul').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .expect("scroll to the table");
+    shot(c, "17b-remaining-life-table").await;
+    // "Release fresh predictions": scored and released again, the same numbers.
+    mark_page(c).await;
+    click(c, ".actions form:first-child button").await;
+    wait_for(c, "body:not([data-old]) #chart-rul[data-drawn]", RELEASED).await;
+    let again = table_cells(c, "#table-rul").await;
+    assert_table_matches("predicted remaining life, again", &again, &expected);
+    click(c, ".signout button").await;
+    wait_for(c, "#username", Duration::from_secs(10)).await;
+
+    // The viewer does not see engines_test: 403, nothing of the view in the answer.
+    sign_in(c, url, "viewer", VIEWER_PW).await;
+    let page = c.source().await.expect("source");
+    assert!(
+        !page.contains("remaining-life") && !page.contains("engines_test"),
+        "{page}"
+    );
+    c.goto(&format!("{url}/views")).await.expect("view list");
+    let list = text_of(c, "#views").await;
+    assert!(!list.contains("remaining life"), "{list}");
+    for path in ["/views/remaining-life", "/views/remaining-life/csv"] {
+        let (status, body) = fetch(c, path).await;
+        assert_eq!(status, 403, "viewer GET {path}: {body}");
+        for leak in ["engines_test", "predicted_rul", "<table", "fleet", "unit"] {
+            assert!(
+                !body.contains(leak),
+                "viewer GET {path}: the 403 page shows {leak}"
+            );
+        }
+        for row in &expected.rows {
+            let shown = dtfhe_dashboard::html::shown(&expected, 3, &row[3]).expect("shown");
+            assert!(!body.contains(&shown), "viewer GET {path}: shows {shown}");
+        }
+    }
+    c.goto(&format!("{url}/views/remaining-life"))
+        .await
+        .expect("forbidden view");
+    let forbidden = text_of(c, ".notice.error").await;
+    assert!(forbidden.contains("may not"), "{forbidden}");
+    assert!(c.find(fantoccini::Locator::Css("canvas")).await.is_err());
+    shot(c, "18-remaining-life-forbidden").await;
 }
 
 /// Sixty more production runs of plant-a (seed 99) and their plaintext rows. Every line
@@ -900,18 +1228,16 @@ fn extra_runs(schema: &Schema) -> (String, Vec<PlainRow>) {
 /// production runs stored), then waits until the page has reloaded by itself and drawn both
 /// charts again. Returns the time from `append` starting to the new charts drawn, in ms.
 async fn live_update(c: &fantoccini::Client, append: impl FnOnce() + Send + 'static) -> f64 {
-    wait_for(c, "#live", Duration::from_secs(600)).await;
-    wait_for(c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
-    c.execute("document.body.setAttribute('data-old', '1');", vec![])
-        .await
-        .expect("mark page");
+    wait_for(c, "#live", RELEASED).await;
+    wait_for(c, "#chart-line[data-drawn]", RELEASED).await;
+    mark_page(c).await;
     let t = Instant::now();
     tokio::task::spawn_blocking(append).await.expect("append");
     for chart in ["chart-line", "chart-plant"] {
         wait_for(
             c,
             &format!("body:not([data-old]) #{chart}[data-drawn]"),
-            Duration::from_secs(600),
+            RELEASED,
         )
         .await;
     }
@@ -942,11 +1268,133 @@ async fn assert_view_tables(
     }
 }
 
-/// The ready-made views besides OEE, open in the browser: each part's chart drawn, its
-/// table and its CSV equal to the plaintext over `rows`; a screenshot of each.
-async fn other_views(c: &fantoccini::Client, url: &str, schema: &Schema, rows: &[PlainRow]) {
-    use dtfhe_dashboard::views::{ALARMS, BENCHMARK};
-    for (view, name) in [(&BENCHMARK, "11-benchmark"), (&ALARMS, "12-alarms")] {
+/// The cross-stage view on the small deployment (bfv-8192), open in the browser as admin:
+/// its correlations need second moments of joined columns, whose noise these parameters'
+/// flooding cannot hide, so the trustees refuse that part and the page shows why, with no
+/// chart or table; its failure rates are released, drawn, and equal the plaintext (table,
+/// CSV, and a report of the view). Then the view list, with what a source runs for its own
+/// scores. A screenshot and the axe check of each page. Returns the report's path. (Both
+/// AI4I views are released in full and checked on the demo deployment, bfv-16384:
+/// [`demo_ai4i_views`].)
+async fn cross_stage_views(c: &fantoccini::Client, f: &Fixture) -> String {
+    use dtfhe_dashboard::views::THREAD;
+    let url = &f.url;
+    c.goto(&format!("{url}{}", THREAD.href))
+        .await
+        .expect("view");
+    let rate = &THREAD.parts[1];
+    wait_for(c, "#chart-rate[data-drawn]", Duration::from_secs(600)).await;
+    let expected = f.lanes.expected(rate.sql);
+    assert_eq!(expected.rows.len(), 3, "three product types");
+    assert_table_matches(rate.title, &table_cells(c, "#table-rate").await, &expected);
+    let (status, csv) = fetch(c, &format!("{}/csv?part=rate", THREAD.href)).await;
+    assert_eq!(status, 200, "{csv}");
+    assert_csv_matches(rate.title, &csv, &expected);
+    let reason = text_of(c, "#h-corr + .notice.refused .reason").await;
+    assert!(
+        reason.contains("noise")
+            && reason.contains("bfv-16384")
+            && reason.contains("nothing was decrypted"),
+        "the correlations' refusal: {reason}"
+    );
+    for absent in ["#chart-corr", "#table-corr"] {
+        assert!(
+            c.find(fantoccini::Locator::Css(absent)).await.is_err(),
+            "{absent} shown"
+        );
+    }
+    let (status, body) = fetch(c, &format!("{}/csv?part=corr", THREAD.href)).await;
+    assert_eq!(status, 409, "a refused part has no CSV: {body}");
+    let page = c.source().await.expect("source");
+    assert!(
+        page.contains("Datasets read: ai4i_process × ai4i_service."),
+        "the datasets it reads"
+    );
+    shot(c, "13-thread-bfv8192").await;
+    c.goto(&format!("{url}/views")).await.expect("view list");
+    let scores = text_of(c, "#source-scores").await;
+    assert!(
+        scores.contains("dtfhe model score") && scores.contains("only to the source"),
+        "{scores}"
+    );
+    let list = text_of(c, "#views").await;
+    assert!(
+        list.contains("Correlations across stages")
+            && list.contains("ai4i_process × ai4i_service")
+            && list.contains("Predictive-maintenance fit"),
+        "{list}"
+    );
+    shot(c, "16-views").await;
+    // A report of the cross-stage view: the same released numbers, the same refusal.
+    c.goto(&format!("{url}{}", THREAD.href))
+        .await
+        .expect("view");
+    click(c, "#make-report").await;
+    wait_for(
+        c,
+        "#report #chart-rate[data-drawn]",
+        Duration::from_secs(600),
+    )
+    .await;
+    assert_table_matches(
+        rate.title,
+        &table_cells(c, "#report #table-rate").await,
+        &expected,
+    );
+    text_of(c, "#report .notice.refused").await;
+    let report = c.current_url().await.expect("url").to_string();
+    report.trim_start_matches(url.as_str()).to_string()
+}
+
+/// The plaintext twins of the demo's AI4I data: `ai4i` (all of it; which plant holds a row
+/// does not matter to a view grouped by product type) and the two partners' lanes joined on
+/// the product.
+fn demo_twins() -> (Twin, Twin) {
+    let csv = std::fs::read(repo().join("data/ai4i2020/ai4i2020.csv")).expect("AI4I data");
+    let ai4i_schema = Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema");
+    let ai4i = Twin {
+        rows: reference::plain_rows(&csv, &ai4i_schema, "plant").expect("plain"),
+        schemas: vec![ai4i_schema],
+    };
+    let mut schemas = Vec::new();
+    let mut sides = Vec::new();
+    for (file, source) in [
+        ("ai4i_process.toml", "oem"),
+        ("ai4i_service.toml", "service-partner"),
+    ] {
+        let schema = Schema::from_toml_file(&repo().join("schemas").join(file)).expect("schema");
+        sides.push(reference::plain_rows(&csv, &schema, source).expect("plain"));
+        schemas.push(schema);
+    }
+    let rows = reference::inner_join(&sides[0], "m", &sides[1], "s", "product_id");
+    (ai4i, Twin { schemas, rows })
+}
+
+/// The AI4I views on the demo deployment (bfv-16384): every part of the correlations
+/// across stages (the demo's lane datasets joined on the product) and of the
+/// predictive-maintenance fit released, its CSV equal to the plaintext over the demo's
+/// data; with a browser, each page's charts drawn, tables equal to the plaintext, a
+/// screenshot and the axe check.
+async fn demo_ai4i_views(url: &str, http: &mut Http, browser: Option<&fantoccini::Client>) {
+    use dtfhe_dashboard::views::{MAINTENANCE, THREAD};
+    let (ai4i, lanes) = demo_twins();
+    for (view, twin, name) in [
+        (&THREAD, &lanes, "21-demo-thread"),
+        (&MAINTENANCE, &ai4i, "22-demo-maintenance"),
+    ] {
+        for part in view.parts {
+            let expected = twin.expected(part.sql);
+            assert_eq!(
+                expected.rows.len(),
+                3,
+                "{}: three product types",
+                part.title
+            );
+            let csv = http.get(&format!("{}/csv?part={}", view.href, part.id));
+            assert_eq!(csv.status, 200, "{}: {}", part.title, csv.body);
+            assert_csv_matches(part.title, &csv.body, &expected);
+        }
+        let Some(c) = browser else { continue };
         c.goto(&format!("{url}{}", view.href)).await.expect("view");
         for part in view.parts {
             wait_for(
@@ -955,6 +1403,26 @@ async fn other_views(c: &fantoccini::Client, url: &str, schema: &Schema, rows: &
                 Duration::from_secs(600),
             )
             .await;
+            let cells = table_cells(c, &format!("#table-{}", part.id)).await;
+            assert_table_matches(part.title, &cells, &twin.expected(part.sql));
+        }
+        let page = c.source().await.expect("source");
+        assert!(
+            page.contains("Release facts") && page.contains("audited exact"),
+            "{name}: release facts"
+        );
+        shot(c, name).await;
+    }
+}
+
+/// The ready-made views besides OEE, open in the browser: each part's chart drawn, its
+/// table and its CSV equal to the plaintext over `rows`; a screenshot of each.
+async fn other_views(c: &fantoccini::Client, url: &str, schema: &Schema, rows: &[PlainRow]) {
+    use dtfhe_dashboard::views::{ALARMS, BENCHMARK};
+    for (view, name) in [(&BENCHMARK, "11-benchmark"), (&ALARMS, "12-alarms")] {
+        c.goto(&format!("{url}{}", view.href)).await.expect("view");
+        for part in view.parts {
+            wait_for(c, &format!("#chart-{}[data-drawn]", part.id), RELEASED).await;
             let (status, csv) = fetch(c, &format!("{}/csv?part={}", view.href, part.id)).await;
             assert_eq!(status, 200, "{csv}");
             assert_csv_matches(part.title, &csv, &reference_of(schema, rows, part.sql));
@@ -1005,7 +1473,30 @@ fn dashboard_crawl_and_browser() {
         timing.live_ms
     );
     eprintln!("screenshots: {}", screenshots_dir().display());
+    drop(f.fleet.dashboard);
     drop(f.dashboard);
+}
+
+/// `dtfhe demo` end to end (the one test that runs the full demo, so it is checked here before
+/// the dashboard is crawled): every released value agrees with the plaintext answer, the
+/// deployment is kept and can be queried, key shares live in the trustees' own directories,
+/// and a second demo into the same directory is refused.
+fn demo_agrees_and_is_kept(dir: &Path, out: &str) {
+    assert!(!out.contains('✗'), "{out}");
+    assert!(out.contains("refused as it must be"), "{out}");
+    let r = query_json(
+        dir,
+        "SELECT source, COUNT(*) FROM ai4i GROUP BY source ORDER BY source",
+    );
+    assert_eq!(r.rows.len(), 3);
+    for plant in ["plant-a", "plant-b", "plant-c"] {
+        let tdir = dir.join("trustees").join(plant);
+        assert!(tdir.is_dir(), "{}", tdir.display());
+    }
+    fails_with(
+        2,
+        ["demo".as_ref(), "--dir".as_ref(), dir.as_os_str()] as [&std::ffi::OsStr; 3],
+    );
 }
 
 /// The crawl on the full `dtfhe demo` deployment (three plants, all of AI4I, their
@@ -1014,17 +1505,25 @@ fn dashboard_crawl_and_browser() {
 /// value, a key share's bytes or an external URL.
 #[test]
 fn dashboard_crawl_of_the_full_demo() {
-    let root = fresh_dir("dashboard_demo_crawl");
-    let dir = root.join("deployment");
-    let out = ok(["demo".as_ref(), "--dir".as_ref(), dir.as_os_str()] as [&std::ffi::OsStr; 3]);
-    assert!(out.contains("agree with the plaintext answers"), "{out}");
+    let (root, dir, out) = demo_deployment("dashboard_demo_crawl");
+    demo_agrees_and_is_kept(&dir, &out);
     ingest_markers(&root, &dir);
     let (url, dashboard) = start_dashboard(&root, &dir);
     let checked = crawl(&url, &dir);
     eprintln!("crawl of the full demo: {checked} responses checked, none holds a marker, a key share or an external URL");
+    let mut http = Http::new(&url);
+    http.sign_in("admin", ADMIN_PW);
+    let driver = chromedriver();
+    if driver.is_none() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(demo_ai4i_views(&url, &mut http, None));
+    }
     // Opening the OEE view to its chart drawn, on the demo deployment (a benchmark figure,
     // printed, never asserted): with its numbers cached, and released afresh.
-    if let Some(driver) = chromedriver() {
+    if let Some(driver) = driver {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1032,24 +1531,23 @@ fn dashboard_crawl_of_the_full_demo() {
         let (cached, fresh) = rt.block_on(async {
             let (c, mut guard) = open_browser(&driver, &root).await;
             sign_in(&c, &url, "admin", ADMIN_PW).await;
+            demo_ai4i_views(&url, &mut http, Some(&c)).await;
             let mut cached = Vec::new();
             let mut fresh = Vec::new();
             for _ in 0..5 {
                 let t = Instant::now();
                 c.goto(&format!("{url}/views/oee")).await.expect("oee");
-                wait_for(&c, "#chart-line[data-drawn]", Duration::from_secs(600)).await;
+                wait_for(&c, "#chart-line[data-drawn]", RELEASED).await;
                 cached.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             for _ in 0..3 {
-                c.execute("document.body.setAttribute('data-old', '1');", vec![])
-                    .await
-                    .expect("mark page");
+                mark_page(&c).await;
                 let t = Instant::now();
                 click(&c, ".actions form:first-child button").await;
                 wait_for(
                     &c,
                     "body:not([data-old]) #chart-plant[data-drawn]",
-                    Duration::from_secs(600),
+                    RELEASED,
                 )
                 .await;
                 fresh.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -1114,15 +1612,7 @@ fn networked_dashboard_releases_through_the_trustees() {
             "120",
         ],
     );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "dashboard did not start: {}",
-            dashboard.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    dashboard.wait_listening(&listen);
     let url = format!("http://{listen}");
     let mut http = Http::new(&url);
     let csrf = http.sign_in("admin", ADMIN_PW);
@@ -1147,6 +1637,23 @@ fn networked_dashboard_releases_through_the_trustees() {
     assert_eq!(view.status, 200);
     assert_oee_csv(&mut http, &runs_schema, &runs);
     assert!(view.body.contains("Release facts"));
+    // Each trustee's approval with the time the platform recorded it (a platform that did
+    // not record it would show the epoch).
+    let approvals = view
+        .body
+        .split("class=\"approvals\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .expect("approvals in the release facts");
+    for t in common::net::TRUSTEES {
+        assert!(
+            approvals
+                .split(", ")
+                .any(|a| a.starts_with(&format!("{t} (20"))),
+            "approval time of {t}: {approvals}"
+        );
+    }
+    assert!(!approvals.contains("1970-01-01"), "{approvals}");
 
     // An editor query, and a refusal with the trustees' reason (tiny has 3 rows < k = 5).
     let ai4i_schema = Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema");
@@ -1317,6 +1824,158 @@ fn networked_dashboard_releases_through_the_trustees() {
     // Every released number of the view now covers the new rows too.
     assert_oee_csv(&mut http, &runs_schema, &all);
     drop(follow);
+    networked_source_scores(&net, &url, &mut http, &ai4i[..297]);
+    drop(dashboard);
+}
+
+/// Networked, a source's own predictions per asset: analyst ana fits failure ~ torque +
+/// tool_wear from released aggregates (registered on the platform); a dashboard as ana
+/// refuses `--model` and offers no such view (its view list explains what the source
+/// runs); plant-a's own dashboard (`--identity plant-a.id --model`) shows each of its
+/// products' prediction, opened in its own process from the trustees' sealed shares, equal
+/// to the model applied to plant-a's plaintext rows (`plant_a`).
+fn networked_source_scores(
+    net: &common::net::Net,
+    analyst_url: &str,
+    http: &mut Http,
+    plant_a: &[PlainRow],
+) {
+    let p = |x: &Path| x.to_str().expect("utf-8 path").to_string();
+    let model_path = net.root.join("failure.json");
+    let out = common::ok([
+        "model",
+        "fit",
+        "--server",
+        net.url.as_str(),
+        "--identity",
+        p(&net.id("ana")).as_str(),
+        "--timeout",
+        "120",
+        "--dataset",
+        "ai4i",
+        "--target",
+        "failure",
+        "--features",
+        "torque,tool_wear",
+        "--out",
+        p(&model_path).as_str(),
+    ]);
+    assert!(out.contains("registered on the platform"), "{out}");
+    let model = dtfhe_engine::model::LinearModel::from_json(
+        &std::fs::read_to_string(&model_path).expect("model"),
+    )
+    .expect("model json");
+
+    // The analyst's dashboard: no such view, and --model refused as a usage error.
+    let r = http.get("/views/remaining-life");
+    assert_eq!(r.status, 404, "{}", r.body);
+    let list = http.get("/views");
+    assert!(list.body.contains("id=\"source-scores\""), "{}", list.body);
+    let err = common::fails_with(
+        2,
+        [
+            "dashboard",
+            "--server",
+            net.url.as_str(),
+            "--identity",
+            p(&net.id("ana")).as_str(),
+            "--model",
+            p(&model_path).as_str(),
+            "--state",
+            p(&net.root.join("state-ana-model")).as_str(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(err.contains("`ana` is registered as analyst"), "{err}");
+    let _ = analyst_url;
+
+    // plant-a's own dashboard.
+    let state = net.root.join("dashboard-plant-a");
+    add_user_at(
+        &["--state".as_ref(), state.as_os_str()],
+        "admin",
+        "admin",
+        "*",
+        ADMIN_PW,
+    );
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let dashboard = Proc::spawn(
+        &net.root,
+        "dashboard-plant-a",
+        &[
+            "dashboard",
+            "--server",
+            net.url.as_str(),
+            "--identity",
+            p(&net.id("plant-a")).as_str(),
+            "--model",
+            p(&model_path).as_str(),
+            "--asset",
+            "product_id",
+            "--score-unit",
+            "failure probability, 0 to 1",
+            "--state",
+            p(&state).as_str(),
+            "--listen",
+            &listen,
+            "--timeout",
+            "120",
+        ],
+    );
+    dashboard.wait_listening(&listen);
+    let mut own = Http::new(&format!("http://{listen}"));
+    own.sign_in("admin", ADMIN_PW);
+    let page = own.get("/views/remaining-life");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"table-rul\"") && page.body.contains("Release facts"),
+        "{}",
+        page.body
+    );
+    let num = |v: Option<&dtfhe_model::Value>| match v {
+        Some(dtfhe_model::Value::Int(i)) => *i as f64,
+        Some(dtfhe_model::Value::Dec(d)) => *d,
+        other => panic!("{other:?}"),
+    };
+    let mut per: std::collections::BTreeMap<String, f64> = Default::default();
+    for r in plant_a {
+        let Some(dtfhe_model::Value::Text(id)) = r.get("product_id") else {
+            panic!("product id");
+        };
+        per.insert(
+            id.clone(),
+            model.predict(&[num(r.get("torque")), num(r.get("tool_wear"))]),
+        );
+    }
+    use dtfhe_engine::Cell;
+    let expected = ResultSet {
+        columns: ["product_id", "rows_scored", "predicted_failure"]
+            .map(String::from)
+            .to_vec(),
+        rows: per
+            .into_iter()
+            .map(|(id, p)| vec![Cell::Text(id), Cell::Int(1), Cell::Float(p)])
+            .collect(),
+        decimals: vec![None; 3],
+        keys: Vec::new(),
+    };
+    assert_eq!(expected.rows.len(), 297);
+    let csv = own.get("/views/remaining-life/csv");
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("product_id,rows_scored,predicted_failure")
+    );
+    let cells: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_matches_within("plant-a's predictions", &cells, &expected, 1e-6);
+    // The table shows the same predictions.
+    let table = page.body.split("id=\"table-rul\"").nth(1).expect("table");
+    let shown = table.matches("<tr>").count();
+    assert_eq!(shown, 1 + 297, "rows shown");
     drop(dashboard);
 }
 
@@ -1357,4 +2016,49 @@ fn assert_csv_matches(what: &str, csv: &str, expected: &ResultSet) {
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     assert_matches_within(what, &cells, expected, 1e-9);
+}
+
+/// `--schedule` at shift times on the command line: `--help` documents it, and a bad list
+/// of times or a bad offset is a usage error (exit 2) naming the bad part, before anything
+/// is opened.
+#[test]
+fn shift_schedules_are_checked_on_the_command_line() {
+    let help = common::ok(["dashboard", "--help"]);
+    for words in [
+        "VIEW@HH:MM",
+        "oee@06:00,14:00,22:00",
+        "--schedule-tz-offset",
+        "UTC",
+    ] {
+        assert!(help.contains(words), "--help does not say {words}: {help}");
+    }
+    for (args, says) in [
+        (
+            vec!["--schedule", "oee@14:00,06:00"],
+            "06:00 comes after 14:00",
+        ),
+        (
+            vec!["--schedule", "oee@06:00,06:00"],
+            "06:00 is given twice",
+        ),
+        (
+            vec!["--schedule", "oee@25:00"],
+            "`25:00` is not a time HH:MM",
+        ),
+        (vec!["--schedule", "oee"], "VIEW@HH:MM"),
+        (
+            vec!["--schedule", "oee@06:00", "--schedule-tz-offset", "+15:00"],
+            "beyond ±14:00",
+        ),
+        (
+            vec!["--schedule", "oee@06:00", "--schedule-tz-offset", "1:00"],
+            "`1:00`: expected +HH:MM or -HH:MM",
+        ),
+    ] {
+        let mut all = vec!["dashboard", "--dir", "/nonexistent/deployment"];
+        all.extend(args);
+        let err = common::fails_with(2, &all);
+        assert!(err.contains(says), "{all:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

@@ -23,9 +23,7 @@ impl Checks for Net {
     /// (stderr after the analyst's progress line).
     fn refused(&self, sql: &str) -> String {
         let o = dtfhe(self.query_args(sql));
-        let (out, err) = texts(&o);
-        assert_eq!(o.status.code(), Some(4), "{sql}: {err}");
-        assert!(out.is_empty(), "{sql}: {out}");
+        let err = failed_with(&o, 4, sql);
         let e = err
             .split_once("error: refused: ")
             .unwrap_or_else(|| panic!("{sql}: {err}"))

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use dtfhe_embedded::reference;
 use dtfhe_model::Schema;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const SCHEMA: &str = r#"
 dataset = "cells"
@@ -61,13 +61,20 @@ fn ingest_fails(dir: &Path, schema: &Path, csv_text: &str, what: &str) -> String
     err
 }
 
-#[test]
-fn control_characters_and_extra_decimals_are_refused_with_line_and_column() {
-    let root = fresh_dir("hostile_input_embedded");
+/// A new embedded deployment `root/d` (one trustee `a`, k = 5) and the schema file
+/// `root/cells.toml` holding `schema_text`: the root, the deployment and the schema file.
+fn deployment_with_schema(name: &str, schema_text: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = fresh_dir(name);
     let dir = root.join("d");
     init(&dir, "a", 5, "bfv-8192");
     let schema = root.join("cells.toml");
-    std::fs::write(&schema, SCHEMA).expect("schema");
+    std::fs::write(&schema, schema_text).expect("schema");
+    (root, dir, schema)
+}
+
+#[test]
+fn control_characters_and_extra_decimals_are_refused_with_line_and_column() {
+    let (root, dir, schema) = deployment_with_schema("hostile_input_embedded", SCHEMA);
     for (name, c) in [
         ("NUL", '\u{0}'),
         ("BEL", '\u{7}'),
@@ -130,15 +137,10 @@ fn control_characters_and_extra_decimals_are_refused_with_line_and_column() {
 
 #[test]
 fn a_column_that_opts_in_rounds_half_away_from_zero() {
-    let root = fresh_dir("hostile_input_round");
-    let dir = root.join("d");
-    init(&dir, "a", 5, "bfv-8192");
-    let schema = root.join("cells.toml");
-    std::fs::write(
-        &schema,
-        SCHEMA.replace("scale = 1", "scale = 1\nround = true"),
-    )
-    .expect("schema");
+    let (root, dir, schema) = deployment_with_schema(
+        "hostile_input_round",
+        &SCHEMA.replace("scale = 1", "scale = 1\nround = true"),
+    );
     let text = rows(
         &(0..6)
             .map(|i| format!("L,{}.25", 40 + i))

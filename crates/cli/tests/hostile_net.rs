@@ -104,6 +104,7 @@ impl Server {
                     role,
                     public_key: id.public_key_string(),
                     datasets: datasets.iter().map(|d| d.to_string()).collect(),
+                    revoked: None,
                 },
             )
             .unwrap();
@@ -262,6 +263,7 @@ fn a_request_replayed_after_a_restart_is_refused() {
         role: Role::Analyst,
         public_key: analyst.public_key_string(),
         datasets: vec!["runs".into()],
+        revoked: None,
     })
     .unwrap();
     let h = sign_request(&s.admin, "POST", "/v1/identities", &body, now());

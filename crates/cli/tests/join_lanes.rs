@@ -54,16 +54,8 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     }
 
     // Plaintext twin: the inner join of the two clear tables, columns qualified m. / s.
-    let ms = Schema::from_toml_str(
-        &std::fs::read_to_string(repo("schemas/ai4i_process.toml")).expect("schema"),
-        "m",
-    )
-    .expect("schema");
-    let ss = Schema::from_toml_str(
-        &std::fs::read_to_string(repo("schemas/ai4i_service.toml")).expect("schema"),
-        "s",
-    )
-    .expect("schema");
+    let ms = Schema::from_toml_file(&repo("schemas/ai4i_process.toml")).expect("schema");
+    let ss = Schema::from_toml_file(&repo("schemas/ai4i_service.toml")).expect("schema");
     let m_rows = reference::plain_rows(&mfg, &ms, "manufacturer").expect("rows");
     let s_rows = reference::plain_rows(&svc, &ss, "service-partner").expect("rows");
     let joined = reference::inner_join(&m_rows, "m", &s_rows, "s", "product_id");

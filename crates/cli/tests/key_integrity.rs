@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn ai4i_schema() -> Schema {
-    let text = std::fs::read_to_string(repo().join("schemas/ai4i.toml")).expect("schema");
-    Schema::from_toml_str(&text, "ai4i.toml").expect("schema")
+    Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema")
 }
 
 /// Every trustee's share log (empty when it does not exist yet).

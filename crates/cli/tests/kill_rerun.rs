@@ -14,36 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const ROWS: usize = 50_000;
-const SCHEMA: &str = r#"dataset = "lots"
-stage = "manufacturing"
-
-[[columns]]
-name = "line"
-kind = "public"
-type = "integer"
-
-[[columns]]
-name = "temp"
-kind = "encrypted"
-scale = 1
-min = -40
-max = 120
-
-[[columns]]
-name = "load"
-kind = "encrypted"
-scale = 2
-min = 0
-max = 10
-
-[[columns]]
-name = "count"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 1000
-usage = "sum"
-"#;
+const SCHEMA: &str = include_str!("schemas/lots.toml");
 
 fn csv(rng: &mut StdRng) -> String {
     let mut s = String::from("line,temp,load,count\n");

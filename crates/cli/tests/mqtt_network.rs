@@ -21,72 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SCHEMA: &str = r#"dataset = "press"
-stage = "manufacturing"
+const SCHEMA: &str = include_str!("schemas/press.toml");
 
-[[columns]]
-name = "machine"
-kind = "public"
-type = "text"
-
-[[columns]]
-name = "ts"
-kind = "public"
-type = "integer"
-role = "key"
-
-[[columns]]
-name = "pressure"
-kind = "encrypted"
-scale = 1
-min = 0
-max = 500
-
-[[columns]]
-name = "temp"
-kind = "encrypted"
-scale = 2
-min = -40
-max = 150
-nullable = true
-"#;
-
-const MAP: &str = r#"version = 1
-dataset = "press"
-
-[[topic]]
-filter = "plant/+/telemetry"
-format = "json"
-qos = 1
-[topic.columns]
-machine = { topic_level = 1 }
-ts = { field = "ts" }
-pressure = { field = "p" }
-temp = { field = "t" }
-
-[[topic]]
-filter = "spBv1.0/plant/+/+/#"
-format = "sparkplug"
-qos = 1
-[topic.columns]
-machine = { topic_level = 4 }
-ts = { timestamp = true }
-pressure = { metric = "Press/Pressure" }
-temp = { metric = "Press/Temp" }
-"#;
+const MAP: &str = include_str!("schemas/press_mapping.toml");
 
 /// The broker binary, or `None` (skip) outside CI.
 fn mosquitto() -> Option<PathBuf> {
-    let found = std::env::var_os("DTFHE_MOSQUITTO")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|p| p.join("mosquitto"))
-                    .find(|p| p.is_file())
-            })
-        })
-        .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.is_file()));
+    let found = dtfhe_bench::mqtt::find_mosquitto();
     if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -448,10 +389,8 @@ impl Setup {
         let sql = "SELECT machine, COUNT(pressure), SUM(pressure), COUNT(temp), SUM(temp) \
                    FROM press GROUP BY machine";
         let o = dtfhe(self.net.query_args(sql));
-        let (out, err) = texts(&o);
-        assert!(o.status.success(), "{sql}: {err}");
-        let got = parse_json(&out);
-        assert_eq!(got.rows.len(), published.0.len(), "{out}");
+        let got = success_json(&o, sql);
+        assert_eq!(got.rows.len(), published.0.len(), "{}", got.to_table());
         for row in &got.rows {
             let dtfhe_engine::Cell::Text(machine) = &row[0] else {
                 panic!("machine cell {:?}", row[0])
@@ -478,22 +417,6 @@ impl Setup {
     }
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
     let Some(bin) = mosquitto() else { return };
@@ -502,15 +425,9 @@ fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
     let mut pb = Publisher::connect(s.broker.port, "pub-1");
     let mut published = Published::default();
     // Wait for the agent's subscription (messages before it would not be queued for it).
-    let started = Instant::now();
-    while !agent.log().contains("connected to") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "agent: {}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent.wait_until("did not connect", Duration::from_secs(30), || {
+        agent.log().contains("connected to")
+    });
     std::thread::sleep(Duration::from_millis(300));
 
     // JSON: machines M1 and M2, pressure 100.0..=499.9, some temperatures missing (NULL).
@@ -616,7 +533,7 @@ fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
         .map(|i| format!("{:.1}", (1000 + (i * 137) % 3999) as f64 / 10.0))
         .filter(|t| t.len() >= 5)
         .collect();
-    for f in files(&s.spool) {
+    for f in files_under(&s.spool) {
         let bytes = std::fs::read(&f).unwrap();
         for t in &p_texts {
             assert!(
@@ -634,15 +551,9 @@ fn mqtt_broker_platform_and_agent_outages_lose_and_duplicate_nothing() {
     let Some(bin) = mosquitto() else { return };
     let mut s = setup("mqtt_outages", &bin);
     let mut agent = s.agent();
-    let started = Instant::now();
-    while !agent.log().contains("connected to") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "agent: {}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent.wait_until("did not connect", Duration::from_secs(30), || {
+        agent.log().contains("connected to")
+    });
     let mut published = Published::default();
     let mut ts = 1_700_000_000i64;
     let mut batch = |pb: &mut Publisher, published: &mut Published, n: i64| {

@@ -7,6 +7,8 @@
 //! - one trustee refusing (a stricter local k) → nothing released, its reason shown;
 //! - a trustee absent → the analyst times out naming it, nothing released;
 //! - a tampered platform ciphertext → every trustee refuses;
+//! - rows that land while the trustees review leave the release as computed; a platform
+//!   that drops or lowers the chunk pin is refused;
 //! - the platform directory holds no key share and no plaintext marker value.
 #![allow(clippy::unwrap_used)]
 
@@ -54,13 +56,17 @@ fn csv_text() -> String {
 }
 
 fn plain_rows() -> Vec<PlainRow> {
-    csv_text()
-        .lines()
+    plain_rows_of(&csv_text(), "edge-1")
+}
+
+/// The rows of `csv` (as [`csv_text`]) as uploaded by `source`.
+fn plain_rows_of(csv: &str, source: &str) -> Vec<PlainRow> {
+    csv.lines()
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             PlainRow::from([
-                ("source".to_string(), Value::Text("edge-1".into())),
+                ("source".to_string(), Value::Text(source.into())),
                 ("line".to_string(), Value::Text(f[0].into())),
                 ("torque".to_string(), Value::Dec(f[1].parse().unwrap())),
                 ("rpm".to_string(), Value::Dec(f[2].parse().unwrap())),
@@ -76,6 +82,13 @@ struct Platform {
     trustees: Vec<Identity>,
     analyst: Identity,
     analyst_file: PathBuf,
+}
+
+impl Platform {
+    /// Trustee `t`'s own directory.
+    fn trustee_dir(&self, t: &str) -> PathBuf {
+        self.root.join("trustees").join(t)
+    }
 }
 
 impl std::ops::Deref for Platform {
@@ -112,17 +125,13 @@ fn platform() -> Platform {
 
 fn trustee_opts(p: &Platform, i: usize, stop: &Arc<AtomicBool>) -> DaemonOptions {
     DaemonOptions {
-        dir: p.root.join("trustees").join(TRUSTEES[i]),
-        server: p.base.clone(),
-        identity: p.trustees[i].clone(),
-        poll: Duration::from_millis(100),
-        once: false,
-        min_group_size: None,
-        datasets: None,
-        local_policy: Default::default(),
-        timeout: Duration::from_secs(120),
-        stop: Some(stop.clone()),
         max_age: Some(Duration::from_secs(3600)),
+        ..DaemonOptions::embedded(
+            p.trustee_dir(TRUSTEES[i]),
+            p.base.clone(),
+            p.trustees[i].clone(),
+            stop.clone(),
+        )
     }
 }
 
@@ -141,16 +150,21 @@ fn ceremony_and_data(p: &Platform) {
     for h in handles {
         h.join().unwrap();
     }
-    let source = Identity::generate("edge-1").unwrap();
-    p.register(&source, Role::Source, &["runs"]);
+    upload(p, "edge-1", &csv_text());
+}
+
+/// Registers `source` and uploads `csv` (rows of [`SCHEMA`]) with an edge agent.
+fn upload(p: &Platform, source: &str, csv_text: &str) {
+    let id = Identity::generate(source).unwrap();
+    p.register(&id, Role::Source, &["runs"]);
     let schema = p.root.join("runs.toml");
-    let csv = p.root.join("runs.csv");
+    let csv = p.root.join(format!("{source}.csv"));
     std::fs::write(&schema, SCHEMA).unwrap();
-    std::fs::write(&csv, csv_text()).unwrap();
+    std::fs::write(&csv, csv_text).unwrap();
     let agent = dtfhe_agent::upload::EdgeAgent::new(
         &p.base,
-        source,
-        &p.root.join("spool"),
+        id,
+        &p.root.join(format!("spool-{source}")),
         dtfhe_agent::upload::RetryPolicy::default(),
     )
     .unwrap();
@@ -199,18 +213,19 @@ fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliErro
 }
 
 /// The analyst asks [`SQL`] on a thread of its own; the platform, before any trustee looks,
-/// alters the pending release with `alter`, as a dishonest platform would. Returns the
+/// alters the new pending release with `alter`, as a dishonest platform would. Returns the
 /// analyst's thread.
 fn ask_then_alter(
     p: &Platform,
     alter: impl FnOnce(&mut PendingRelease),
 ) -> JoinHandle<Result<dtfhe_release::QueryReport, CliError>> {
     let opts = options(p, SQL, None, 120);
+    let before = p.state.keypath.releases.lock().unwrap().len();
     let analyst = std::thread::spawn(move || net::query(&opts));
     loop {
         let mut releases = p.state.keypath.releases.lock().unwrap();
-        if let Some(r) = releases.values_mut().next() {
-            alter(r);
+        if releases.len() > before {
+            alter(releases.values_mut().next_back().unwrap());
             return analyst;
         }
         drop(releases);
@@ -314,10 +329,8 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
     // Nothing secret on the platform: no share bytes, no plaintext marker.
     let platform_files = files(&p.dir);
     for t in TRUSTEES {
-        let share = dtfhe_model::secret_file::read_secret(
-            &p.root.join("trustees").join(t).join("share.key"),
-        )
-        .unwrap();
+        let share =
+            dtfhe_model::secret_file::read_secret(&p.trustee_dir(t).join("share.key")).unwrap();
         let probe = &share[share.len() - 64..];
         for f in &platform_files {
             let bytes = std::fs::read(f).unwrap();
@@ -337,13 +350,9 @@ fn ceremony_and_query_over_http_equal_the_plaintext_computation() {
         }
     }
     for t in TRUSTEES {
-        let log = std::fs::read_to_string(
-            p.root
-                .join("trustees")
-                .join(t)
-                .join(dtfhe_trustee::shares::SHARES_FILE),
-        )
-        .unwrap();
+        let log =
+            std::fs::read_to_string(p.trustee_dir(t).join(dtfhe_trustee::shares::SHARES_FILE))
+                .unwrap();
         for line in log.lines() {
             let payload = line.split('\t').nth(3).unwrap();
             let share: Vec<u8> = (0..payload.len())
@@ -498,11 +507,7 @@ fn forged_statements_and_rewritten_queries_are_refused() {
         "{reason}"
     );
     for t in TRUSTEES {
-        let spent = p
-            .root
-            .join("trustees")
-            .join(t)
-            .join(dtfhe_release::disclosure::SPENT_FILE);
+        let spent = p.trustee_dir(t).join(dtfhe_release::disclosure::SPENT_FILE);
         assert!(!spent.exists(), "{t} spent budget on a stale request");
     }
 }
@@ -513,7 +518,7 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
     ceremony_and_data(&p);
     // The trustees' own policy selects dp mode (an audit-mode trustee charges no budget).
     for t in TRUSTEES {
-        let dir = p.root.join("trustees").join(t);
+        let dir = p.trustee_dir(t);
         std::fs::remove_file(dir.join(dtfhe_release::disclosure::POLICY_FILE)).unwrap();
         let policy = dtfhe_release::LocalPolicy {
             mode: dtfhe_release::Mode::dp(10.0, None).unwrap(),
@@ -532,13 +537,8 @@ fn a_differentially_private_query_is_released_with_exact_counts() {
     assert!(lines[2].starts_with("L2,4,"), "{csv}");
     // Each trustee spent ε = 1 on `runs` in its own budget log.
     for t in TRUSTEES {
-        let log = std::fs::read_to_string(
-            p.root
-                .join("trustees")
-                .join(t)
-                .join(dtfhe_release::disclosure::SPENT_FILE),
-        )
-        .unwrap();
+        let spent = p.trustee_dir(t).join(dtfhe_release::disclosure::SPENT_FILE);
+        let log = std::fs::read_to_string(spent).unwrap();
         assert_eq!(log.trim(), "runs\t1.0", "{t}");
     }
     // A product sum at bfv-8192 is too noisy for the flooding: the platform refuses it
@@ -627,4 +627,69 @@ fn a_checked_deployment_is_not_rechecked_but_a_swapped_relin_key_is() {
         "{err}"
     );
     assert_eq!(std::fs::read(&record).unwrap(), verified);
+}
+
+/// Rows a second source uploads later: more on line L1 and a new line L3.
+const LATER_CSV: &str = "line,torque,rpm\nL1,30.00,1800\nL1,31.50,1810\nL3,5.00,900\nL3,6.25,950\n";
+
+/// The plaintext answer to [`SQL`] over `rows`.
+fn expected(rows: &[PlainRow]) -> dtfhe_engine::ResultSet {
+    let schema = Schema::from_toml_str(SCHEMA, "schema").unwrap();
+    let query = dtfhe_engine::plan(SQL, &Catalog::new(&[&schema])).unwrap();
+    plaintext::evaluate(&query, rows)
+}
+
+#[test]
+fn rows_landing_while_trustees_review_leave_the_release_as_computed() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // The platform computes the query; before any trustee looks, another source uploads.
+    let analyst = ask_then_alter(&p, |r| {
+        assert_eq!(r.chunks_upto.keys().collect::<Vec<_>>(), ["runs"]);
+    });
+    upload(&p, "edge-2", LATER_CSV);
+    let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+    let first = analyst.join().unwrap().unwrap();
+    plaintext::compare(&first.result, &expected(&plain_rows()), 1e-9, 1e-9).unwrap();
+    assert_eq!(first.result.rows.len(), 2);
+    // The next query covers the new rows too.
+    let second = ask(&p, 120).unwrap();
+    stop_all(revs);
+    let mut all = plain_rows();
+    all.extend(plain_rows_of(LATER_CSV, "edge-2"));
+    plaintext::compare(&second.result, &expected(&all), 1e-9, 1e-9).unwrap();
+    assert_eq!(second.result.rows.len(), 3);
+    assert!(entries(&p, EntryKind::TrusteeRefused).is_empty());
+}
+
+#[test]
+fn a_platform_that_drops_or_lowers_the_chunk_pin_is_refused() {
+    let p = platform();
+    ceremony_and_data(&p);
+    // The platform alters the request before any trustee looks (the trustees start after).
+    let refused = |alter: fn(&mut PendingRelease)| -> CliError {
+        let analyst = ask_then_alter(&p, alter);
+        let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
+        let err = analyst.join().unwrap().unwrap_err();
+        stop_all(revs);
+        err
+    };
+    // No pin: the request would leave open which chunks count.
+    let err = refused(|r| r.chunks_upto.clear());
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not say which chunks of `runs` it covers"),
+        "{err}"
+    );
+    // A pin below the chunks computed over: the trustees' re-derivation is not the
+    // platform's ciphertexts.
+    let err = refused(|r| {
+        for upto in r.chunks_upto.values_mut() {
+            *upto -= 1;
+        }
+    });
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(entries(&p, EntryKind::TrusteeApproved).is_empty());
+    assert!(entries(&p, EntryKind::ResultDelivered).is_empty());
 }

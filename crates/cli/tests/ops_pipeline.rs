@@ -6,49 +6,7 @@ use dtfhe_engine::plaintext::{self, PlainRow};
 use dtfhe_model::Value;
 use std::path::{Path, PathBuf};
 
-const SCHEMA: &str = r#"
-dataset = "ai4i"
-stage = "manufacturing"
-[[columns]]
-name = "udi"
-source = "UDI"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "type"
-source = "Type"
-kind = "public"
-type = "text"
-[[columns]]
-name = "torque"
-source = "Torque [Nm]"
-kind = "encrypted"
-scale = 1
-min = 0
-max = 80
-[[columns]]
-name = "tool_wear"
-source = "Tool wear [min]"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 260
-[[columns]]
-name = "failure"
-source = "Machine failure"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 1
-[[columns]]
-name = "twf"
-source = "TWF"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 1
-usage = "sum"
-"#;
+const SCHEMA: &str = include_str!("schemas/ai4i_subset.toml");
 
 fn ai4i() -> Option<PathBuf> {
     let p = dtfhe_testkit::data::ai4i_csv();
@@ -89,12 +47,18 @@ fn plain_rows(csv: &Path, source: &str) -> Vec<PlainRow> {
         .collect()
 }
 
+/// [`SCHEMA`] written to `dir/ai4i.toml`: that file.
+fn schema_file(dir: &Path) -> PathBuf {
+    let schema = dir.join("ai4i.toml");
+    std::fs::write(&schema, SCHEMA).expect("schema");
+    schema
+}
+
 #[test]
 fn ai4i_statistics_match_plaintext() {
     let Some(csv) = ai4i() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = dir.path().join("ai4i.toml");
-    std::fs::write(&schema, SCHEMA).expect("schema");
+    let schema = schema_file(dir.path());
     ops::init(&InitOptions::new(dir.path(), &["a", "b", "c"], "bfv-16384")).expect("init");
     let report = ops::ingest(&IngestOptions {
         dir: dir.path().into(),
@@ -140,8 +104,7 @@ fn ai4i_statistics_match_plaintext() {
 fn differential_privacy_noise_and_budget() {
     let Some(csv) = ai4i() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let schema = dir.path().join("ai4i.toml");
-    std::fs::write(&schema, SCHEMA).expect("schema");
+    let schema = schema_file(dir.path());
     ops::init(&InitOptions {
         policy: dtfhe_release::LocalPolicy {
             mode: dtfhe_release::Mode::dp(1.0, None).expect("dp mode"),

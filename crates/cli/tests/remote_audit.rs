@@ -59,22 +59,23 @@ fn remote_audit_passes_then_names_a_tampered_chunk_and_a_wrong_key() {
     // A chunk's public columns altered inside the platform's database (bypassing the
     // append-only triggers): its source signature no longer verifies.
     let db = dir.join(dtfhe_store::STORE_FILE);
-    sqlite::tamper(
-        &db,
+    // The auditor reports a tampering (exit 8), naming what it found.
+    let tampered = |table: &str, update: &str| {
+        sqlite::tamper(&db, table, update);
+        let e = remote_audit::verify(base, &id_file, Some(&pinned), false).unwrap_err();
+        assert_eq!(e.exit_code(), 8, "{e}");
+        e.to_string()
+    };
+    let e = tampered(
         "chunks",
         "UPDATE chunks SET public = CAST(public || x'00' AS BLOB)",
     );
-    let e = remote_audit::verify(base, &id_file, Some(&pinned), false).unwrap_err();
-    assert_eq!(e.exit_code(), 8, "{e}");
-    assert!(e.to_string().contains("chunk 1 of `runs`"), "{e}");
+    assert!(e.contains("chunk 1 of `runs`"), "{e}");
 
     // A ledger entry altered inside the platform's database: the platform's own check fails
     // when it reads the ledger, and the auditor reports tampering (not an outage).
-    sqlite::tamper(
-        &db,
+    tampered(
         "ledger_entries",
         "UPDATE \"ledger_entries\" SET leaf_hash = zeroblob(32) WHERE seq = 1",
     );
-    let e = remote_audit::verify(base, &id_file, Some(&pinned), false).unwrap_err();
-    assert_eq!(e.exit_code(), 8, "{e}");
 }

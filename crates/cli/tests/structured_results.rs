@@ -200,9 +200,8 @@ fn histogram_and_percentile_are_structured_and_equal_the_csv() {
 }
 
 fn reference_schema() -> dtfhe_model::Schema {
-    let text =
-        std::fs::read_to_string(repo().join("schemas/production_runs.toml")).expect("schema");
-    dtfhe_model::Schema::from_toml_str(&text, "production_runs.toml").expect("schema")
+    dtfhe_model::Schema::from_toml_file(&repo().join("schemas/production_runs.toml"))
+        .expect("schema")
 }
 
 fn reference_rows(csv: &str) -> Vec<dtfhe_engine::plaintext::PlainRow> {

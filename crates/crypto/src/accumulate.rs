@@ -202,6 +202,11 @@ impl ProductSum {
         self.terms
     }
 
+    /// Memory it holds, in bytes (for bounded caches).
+    pub fn bytes(&self) -> usize {
+        self.c.iter().map(poly_bytes).sum()
+    }
+
     /// Fold another partial sum (e.g. from another thread) into this one.
     pub fn merge(&mut self, other: &ProductSum) {
         for (a, b) in self.c.iter_mut().zip(&other.c) {
@@ -242,6 +247,13 @@ impl LinearSum {
         self.terms
     }
 
+    /// Memory it holds, in bytes (for bounded caches).
+    pub fn bytes(&self) -> usize {
+        self.acc
+            .as_ref()
+            .map_or(0, |ct| ct.iter().map(poly_bytes).sum())
+    }
+
     /// Fold another partial sum (e.g. from another thread) into this one.
     pub fn merge(&mut self, other: LinearSum) -> Result<(), CryptoError> {
         if let Some(ct) = other.acc {
@@ -255,6 +267,11 @@ impl LinearSum {
     pub fn finish(self) -> Option<Ciphertext> {
         self.acc
     }
+}
+
+/// The bytes of a polynomial's coefficients (one residue per modulus and coefficient).
+fn poly_bytes(p: &Poly) -> usize {
+    p.coefficients().len() * std::mem::size_of::<u64>()
 }
 
 /// Multiply a ciphertext by a public 0/1 row mask (pt × ct).

@@ -39,6 +39,20 @@ pub const OVERHEAD: usize = 1 + KEY_LEN + TAG_LEN;
 /// crate panics; context strings are far shorter).
 pub const MAX_INFO_LEN: usize = 4096;
 
+/// Parses the [`KEY_LEN`]-byte encoding of a key (`what`, named in the error).
+fn key_from_bytes<K: Deserializable>(bytes: &[u8], what: &'static str) -> Result<K, CryptoError> {
+    if bytes.len() != KEY_LEN {
+        return Err(CryptoError::Malformed {
+            what,
+            reason: format!("{} bytes, expected {KEY_LEN}", bytes.len()),
+        });
+    }
+    K::from_bytes(bytes).map_err(|e| CryptoError::Malformed {
+        what,
+        reason: e.to_string(),
+    })
+}
+
 /// The analyst's public key for one query: what a trustee seals to. Any 32 bytes parse;
 /// a degenerate (low-order) point is refused when sealing.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,18 +74,7 @@ impl RecipientPublicKey {
 
     /// Parse the 32-byte encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<RecipientPublicKey, CryptoError> {
-        if bytes.len() != KEY_LEN {
-            return Err(CryptoError::Malformed {
-                what: "recipient public key",
-                reason: format!("{} bytes, expected {KEY_LEN}", bytes.len()),
-            });
-        }
-        <Kem as hpke::Kem>::PublicKey::from_bytes(bytes)
-            .map(RecipientPublicKey)
-            .map_err(|e| CryptoError::Malformed {
-                what: "recipient public key",
-                reason: e.to_string(),
-            })
+        key_from_bytes(bytes, "recipient public key").map(RecipientPublicKey)
     }
 
     /// Lower-case hex (64 characters), for logs and text files.
@@ -148,18 +151,7 @@ impl RecipientKeyPair {
 
     /// Rebuild a key pair from [`RecipientKeyPair::secret_bytes`].
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<RecipientKeyPair, CryptoError> {
-        if bytes.len() != KEY_LEN {
-            return Err(CryptoError::Malformed {
-                what: "recipient secret key",
-                reason: format!("{} bytes, expected {KEY_LEN}", bytes.len()),
-            });
-        }
-        let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes).map_err(|e| {
-            CryptoError::Malformed {
-                what: "recipient secret key",
-                reason: e.to_string(),
-            }
-        })?;
+        let secret: <Kem as hpke::Kem>::PrivateKey = key_from_bytes(bytes, "recipient secret key")?;
         let public = RecipientPublicKey(Kem::sk_to_pk(&secret));
         Ok(RecipientKeyPair { secret, public })
     }

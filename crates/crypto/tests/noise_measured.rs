@@ -18,7 +18,7 @@ use dtfhe_crypto::release::{
 };
 use dtfhe_crypto::{ceremony, Params, Preset};
 use fhe::bfv::{Ciphertext, SecretKey};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, Rng};
 
 const TRUSTEES: usize = 3;
 
@@ -32,11 +32,7 @@ struct Fixture {
 }
 
 fn fixture(preset: Preset, seed: u64) -> Fixture {
-    let params = preset.params().expect("preset");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let shares: Vec<SecretKey> = (0..TRUSTEES)
-        .map(|_| ceremony::new_share(&params, &mut rng))
-        .collect();
+    let (params, mut rng, shares) = common::trustee_shares(preset, seed, TRUSTEES);
     let keys = ceremony::run(&params, &shares, &mut rng).expect("ceremony");
     let s = collective_secret(&shares);
     let mul = Multiplier::new(&params, keys.relin.clone()).expect("multiplier");

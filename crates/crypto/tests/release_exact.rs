@@ -1,12 +1,14 @@
 //! Every homomorphic sum, released through the coefficient-0 protocol by 3 trustees, equals
 //! the plaintext computation; fewer shares reveal nothing useful.
 
+mod common;
+
 use dtfhe_crypto::accumulate::{apply_mask, LinearSum, Multiplier, Tensor};
 use dtfhe_crypto::column::{encrypt, mask_plaintext};
 use dtfhe_crypto::release::{centred, combine, trustee_share, Coeff0Share};
 use dtfhe_crypto::{ceremony, codec, Preset};
 use fhe::bfv::{Ciphertext, SecretKey};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, Rng};
 
 struct Fixture {
     params: dtfhe_crypto::Params,
@@ -16,11 +18,7 @@ struct Fixture {
 }
 
 fn fixture(preset: Preset, seed: u64) -> Fixture {
-    let params = preset.params().expect("preset");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let shares: Vec<SecretKey> = (0..3)
-        .map(|_| ceremony::new_share(&params, &mut rng))
-        .collect();
+    let (params, mut rng, shares) = common::trustee_shares(preset, seed, 3);
     let keys = ceremony::run(&params, &shares, &mut rng).expect("ceremony");
     Fixture {
         params,
@@ -205,6 +203,22 @@ fn what_the_analyst_receives_decodes_to_no_row() {
     );
 }
 
+/// Flipping the bits of `mask` in any one of the first `n` bytes of `bytes` is refused
+/// (`refused` holds): every byte of the header (`what`) is checked.
+fn assert_header_checked(
+    bytes: &[u8],
+    n: usize,
+    mask: u8,
+    what: &str,
+    refused: impl Fn(&[u8]) -> bool,
+) {
+    for i in 0..n {
+        let mut b = bytes.to_vec();
+        b[i] ^= mask;
+        assert!(refused(&b), "{what} byte {i}");
+    }
+}
+
 #[test]
 fn envelopes_round_trip_and_refuse_corruption() {
     let mut f = fixture(Preset::Bfv8192, 3);
@@ -215,14 +229,9 @@ fn envelopes_round_trip_and_refuse_corruption() {
         ct
     );
     // Every header byte matters; truncation and trailing bytes are refused.
-    for i in 0..18 {
-        let mut b = bytes.clone();
-        b[i] ^= 0x01;
-        assert!(
-            codec::decode_ciphertext(&f.params, &b).is_err(),
-            "header byte {i}"
-        );
-    }
+    assert_header_checked(&bytes, 18, 0x01, "header", |b| {
+        codec::decode_ciphertext(&f.params, b).is_err()
+    });
     assert!(codec::decode_ciphertext(&f.params, &bytes[..bytes.len() - 1]).is_err());
     let mut longer = bytes.clone();
     longer.push(0);
@@ -257,14 +266,9 @@ fn envelopes_round_trip_and_refuse_corruption() {
         Coeff0Share::from_bytes(&f.params, &sb).expect("share"),
         share
     );
-    for i in 0..3 {
-        let mut b = sb.clone();
-        b[i] ^= 0x40;
-        assert!(
-            Coeff0Share::from_bytes(&f.params, &b).is_err(),
-            "share header byte {i}"
-        );
-    }
+    assert_header_checked(&sb, 3, 0x40, "share header", |b| {
+        Coeff0Share::from_bytes(&f.params, b).is_err()
+    });
 }
 
 #[test]

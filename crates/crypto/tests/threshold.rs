@@ -3,6 +3,8 @@
 //! computed for two different sets do not combine; dealt shares are sealed and checked
 //! against the dealer's commitment, so a substituted or altered share is refused.
 
+mod common;
+
 use dtfhe_crypto::ceremony::{self, net::CeremonySeed};
 use dtfhe_crypto::column::encrypt;
 use dtfhe_crypto::release::{centred, combine, trustee_share_threshold, Coeff0Share};
@@ -40,14 +42,19 @@ fn expect(f: &Fixture, dealer: u32, recipient: u32) -> Expect<'_> {
     }
 }
 
+/// Trustee 2 opens `sealed` as the share trustee 1 dealt it under `commitment`.
+fn open_1_to_2(
+    f: &Fixture,
+    commitment: &Commitment,
+    sealed: &[u8],
+) -> Result<RnsSecret, CryptoError> {
+    open_share(&f.params, &f.hpke[1], expect(f, 1, 2), commitment, sealed)
+}
+
 /// The whole dealing as the network runs it: each dealer commits and seals one share per
 /// recipient; each recipient opens and checks all n, then aggregates.
 fn fixture(preset: Preset, seed: u64) -> Fixture {
-    let params = preset.params().expect("preset");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let shares: Vec<SecretKey> = (0..N)
-        .map(|_| ceremony::new_share(&params, &mut rng))
-        .collect();
+    let (params, mut rng, shares) = common::trustee_shares(preset, seed, N);
     let rec = ceremony::run_recorded(&params, &shares, &mut rng).expect("ceremony");
     let hpke: Vec<RecipientKeyPair> = (0..N)
         .map(|_| RecipientKeyPair::generate(&mut rng))
@@ -119,21 +126,19 @@ fn column(f: &mut Fixture) -> (Ciphertext, i128) {
     (ct, values.iter().map(|&v| v as i128).sum())
 }
 
-fn release_by(f: &mut Fixture, set: &[u32], ct: &Ciphertext) -> i128 {
-    let shares: Vec<Coeff0Share> = set
+/// The shares the trustees `members` give for `ct` as members of the release set `set`.
+fn shares_of(f: &mut Fixture, members: &[u32], set: &[u32], ct: &Ciphertext) -> Vec<Coeff0Share> {
+    members
         .iter()
         .map(|&j| {
-            trustee_share_threshold(
-                &f.params,
-                &f.secrets[j as usize - 1],
-                set,
-                ct,
-                0,
-                &mut f.rng,
-            )
-            .expect("share")
+            let secret = &f.secrets[j as usize - 1];
+            trustee_share_threshold(&f.params, secret, set, ct, 0, &mut f.rng).expect("share")
         })
-        .collect();
+        .collect()
+}
+
+fn release_by(f: &mut Fixture, set: &[u32], ct: &Ciphertext) -> i128 {
+    let shares = shares_of(f, set, set, ct);
     centred(&f.params, combine(&f.params, ct, &shares).expect("combine"))
 }
 
@@ -234,20 +239,7 @@ fn any_t_minus_1_trustees_learn_nothing() {
             .into_iter()
             .filter(|s| pair.iter().all(|p| s.contains(p)))
         {
-            let partial: Vec<Coeff0Share> = pair
-                .iter()
-                .map(|&j| {
-                    trustee_share_threshold(
-                        &f.params,
-                        &f.secrets[j as usize - 1],
-                        &set,
-                        &ct,
-                        0,
-                        &mut f.rng,
-                    )
-                    .expect("share")
-                })
-                .collect();
+            let partial = shares_of(&mut f, &pair, &set, &ct);
             let got = centred(
                 &f.params,
                 combine(&f.params, &ct, &partial).expect("combine"),
@@ -266,23 +258,8 @@ fn shares_of_two_sets_do_not_combine() {
     let (ct, want) = column(&mut f);
     let a = [1u32, 2, 3];
     let b = [1u32, 4, 5];
-    let mut mixed = Vec::new();
-    for &j in &a[..2] {
-        mixed.push(
-            trustee_share_threshold(
-                &f.params,
-                &f.secrets[j as usize - 1],
-                &a,
-                &ct,
-                0,
-                &mut f.rng,
-            )
-            .expect("share"),
-        );
-    }
-    mixed.push(
-        trustee_share_threshold(&f.params, &f.secrets[4], &b, &ct, 0, &mut f.rng).expect("share"),
-    );
+    let mut mixed = shares_of(&mut f, &a[..2], &a, &ct);
+    mixed.extend(shares_of(&mut f, &[5], &b, &ct));
     let got = centred(&f.params, combine(&f.params, &ct, &mixed).expect("combine"));
     assert_ne!(got, want);
 }
@@ -307,14 +284,7 @@ fn altered_substituted_or_misdirected_shares_are_refused() {
     let mut bad = f.sealed[0][1].clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
-    let e = open_share(
-        &f.params,
-        &f.hpke[1],
-        expect(&f, 1, 2),
-        &f.commitments[0],
-        &bad,
-    )
-    .expect_err("altered");
+    let e = open_1_to_2(&f, &f.commitments[0], &bad).expect_err("altered");
     assert!(matches!(e, CryptoError::Unseal(_)), "{e}");
     // 2. The platform seals a share of its own making to trustee 2 (base-mode HPKE does not
     //    authenticate the sender): the commitment check refuses it.
@@ -337,41 +307,20 @@ fn altered_substituted_or_misdirected_shares_are_refused() {
         &mut f.rng,
     )
     .expect("seal");
-    let e = open_share(
-        &f.params,
-        &f.hpke[1],
-        expect(&f, 1, 2),
-        &f.commitments[0],
-        &sealed,
-    )
-    .expect_err("forged");
+    let e = open_1_to_2(&f, &f.commitments[0], &sealed).expect_err("forged");
     assert!(
         e.to_string()
             .contains("does not match the dealer's commitment"),
         "{e}"
     );
     // 3. The right share shown next to another dealer's commitment: the AAD differs.
-    assert!(open_share(
-        &f.params,
-        &f.hpke[1],
-        expect(&f, 1, 2),
-        &f.commitments[2],
-        &f.sealed[0][1]
-    )
-    .is_err());
+    assert!(open_1_to_2(&f, &f.commitments[2], &f.sealed[0][1]).is_err());
     // 4. Trustee 3's share relayed to trustee 2: another recipient key and info.
-    assert!(open_share(
-        &f.params,
-        &f.hpke[1],
-        expect(&f, 1, 2),
-        &f.commitments[0],
-        &f.sealed[0][2]
-    )
-    .is_err());
+    assert!(open_1_to_2(&f, &f.commitments[0], &f.sealed[0][2]).is_err());
     // 5. A commitment that went through its wire form still checks the honest share.
     let c = Commitment::from_bytes(&f.params, &f.commitments[0].to_bytes()).expect("decode");
     assert!(c == f.commitments[0]);
-    open_share(&f.params, &f.hpke[1], expect(&f, 1, 2), &c, &f.sealed[0][1]).expect("honest share");
+    open_1_to_2(&f, &c, &f.sealed[0][1]).expect("honest share");
 }
 
 #[test]

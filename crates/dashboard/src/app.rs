@@ -6,6 +6,8 @@ use crate::backend::{Backend, Released};
 use crate::error::DashboardError;
 use crate::html::{self, Frame};
 use crate::pages;
+use crate::schedule::Schedule;
+use crate::scores::{Scored, Scoring};
 use crate::session::{same_token, token, Limiter, Session, Sessions, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::users::{User, Users};
 use crate::views;
@@ -58,8 +60,12 @@ pub struct Options {
     pub limit_window: Duration,
     /// How often a live view looks for new chunks.
     pub live_poll: Duration,
-    /// Scheduled reports: (view id, interval) — a report of the view at every interval.
-    pub schedules: Vec<(String, Duration)>,
+    /// Scheduled reports: (view id, when) — a report of the view at every interval or at
+    /// each clock time ([`crate::schedule`]).
+    pub schedules: Vec<(String, Schedule)>,
+    /// Set when the dashboard runs as the source that owns the rows: its model and the
+    /// dataset it scores, for the view of its own predicted remaining life per asset.
+    pub scoring: Option<Scoring>,
 }
 
 impl Options {
@@ -75,6 +81,7 @@ impl Options {
             limit_window: Duration::from_secs(15 * 60),
             live_poll: Duration::from_secs(2),
             schedules: Vec::new(),
+            scoring: None,
         }
     }
 }
@@ -89,21 +96,31 @@ pub struct App {
     secure: bool,
     /// One deployment call at a time (the embedded store has one writer; FHE work is heavy).
     work: tokio::sync::Mutex<()>,
-    /// Released results of the ready-made views, by SQL, with the dataset's chunk count at
-    /// release: a new chunk makes them stale (released again, or the refusal shown).
-    cache: Mutex<HashMap<String, (Arc<Released>, u64)>>,
+    /// Released results of the ready-made views, by SQL, with the chunk count of each of
+    /// the view's datasets at release: a new chunk makes them stale (released again, or the
+    /// refusal shown).
+    cache: Mutex<HashMap<String, Cached>>,
     /// How often a live view's event stream looks for new chunks (embedded) or checks its
     /// session (networked).
     live_poll: Duration,
     /// The platform's chunk feed (networked only).
     live: Option<crate::live::Live>,
     /// Scheduled reports (see [`run_schedules`]).
-    schedules: Vec<(String, Duration)>,
+    schedules: Vec<(String, Schedule)>,
+    /// The source's own scoring, when the dashboard runs as that source.
+    scoring: Option<Scoring>,
+    /// The source's released predictions per asset, with the dataset's chunk count at
+    /// release (a new chunk makes them stale).
+    scores: Mutex<Option<(Arc<Scored>, u64)>>,
     /// Sealed reports.
     reports: crate::reports::Reports,
     /// One-time sign-in links (`dtfhe demo --serve`): token hash → (user, deadline).
     once: Mutex<HashMap<[u8; 32], (String, std::time::Instant)>>,
 }
+
+/// A view part's released result and the chunk count of each of the view's datasets at
+/// its release.
+type Cached = (Arc<Released>, Vec<u64>);
 
 /// How long a one-time sign-in link stays valid.
 pub const ONE_TIME_LINK_TTL: Duration = Duration::from_secs(15 * 60);
@@ -132,16 +149,27 @@ impl App {
                 known.join(", ")
             )));
         }
-        if opts.schedules.iter().any(|(_, every)| every.is_zero()) {
+        if opts
+            .schedules
+            .iter()
+            .any(|(_, s)| matches!(s, Schedule::Every(every) if every.is_zero()))
+        {
             return Err(DashboardError::Usage(
                 "--schedule: the interval must be at least one minute".into(),
             ));
         }
         let reports = crate::reports::Reports::open(&opts.state)?;
         let log_path = opts.state.join("auth.log");
-        let live = crate::live::Live::start(&opts.backend, move |line| {
-            append_log(&log_path, line);
-        });
+        // The platform's chunk feed is for analysts: a dashboard running as a source (its
+        // own predictions) watches chunk counts instead.
+        let as_source = opts.scoring.is_some();
+        let live = if as_source && matches!(opts.backend, Backend::Networked { .. }) {
+            None
+        } else {
+            crate::live::Live::start(&opts.backend, move |line| {
+                append_log(&log_path, line);
+            })
+        };
         Ok(App {
             backend: opts.backend,
             state: opts.state,
@@ -154,6 +182,8 @@ impl App {
             live_poll: opts.live_poll,
             live,
             schedules: opts.schedules,
+            scoring: opts.scoring,
+            scores: Mutex::new(None),
             reports,
             once: Mutex::new(HashMap::new()),
         })
@@ -234,6 +264,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(overview))
         .route("/datasets/{name}", get(dataset))
         .route("/thread", get(thread))
+        .route("/views", get(view_list))
+        .route(crate::scores::HREF, get(scores_page))
+        .route("/views/remaining-life/csv", get(scores_csv))
+        .route("/views/remaining-life/refresh", post(scores_refresh))
         .route("/views/{id}", get(view))
         .route("/views/{id}/csv", get(view_csv))
         .route("/views/{id}/refresh", post(view_refresh))
@@ -329,6 +363,7 @@ fn message_page(status: StatusCode, title: &str, text: &str, who: Option<&Who>) 
                 user: who.map(|w| &w.user),
                 csrf: who.map_or("", |w| w.session.csrf.as_str()),
                 charts: false,
+                scores: who.is_some_and(|w| w.scores),
             },
             &body,
         ),
@@ -349,6 +384,9 @@ struct Who {
     token: String,
     session: Session,
     user: User,
+    /// The user may open the source's own predicted remaining life (the dashboard runs as
+    /// a source, the user sees results and the scored dataset).
+    scores: bool,
 }
 
 /// The session of the request, or the sign-in page (an expired or unknown session is sent
@@ -364,10 +402,15 @@ fn who(app: &App, headers: &HeaderMap) -> Result<Who, Box<Response>> {
         app.sessions.end(&token);
         return Err(Box::new(redirect("/login")));
     };
+    let scores = app
+        .scoring
+        .as_ref()
+        .is_some_and(|s| user.role.sees_results() && user.sees(&s.dataset));
     Ok(Who {
         token,
         session,
         user,
+        scores,
     })
 }
 
@@ -390,6 +433,7 @@ fn frame<'a>(title: &'a str, w: &'a Who, charts: bool) -> Frame<'a> {
         user: Some(&w.user),
         csrf: &w.session.csrf,
         charts,
+        scores: w.scores,
     }
 }
 
@@ -667,8 +711,8 @@ async fn thread(
     )
 }
 
-/// The released results of a view's parts: cached while the dataset has no new chunk and
-/// until refreshed; otherwise released again (a refusal is shown as such, never the older
+/// The released results of a view's parts: cached while none of its datasets has a new
+/// chunk and until refreshed; otherwise released again (a refusal is shown as such, never the older
 /// numbers as if fresh).
 async fn view_results(
     app: &Shared,
@@ -676,12 +720,12 @@ async fn view_results(
     actor: &str,
 ) -> Vec<(views::Part, Result<Arc<Released>, DashboardError>)> {
     let actor = actor.to_string();
-    let dataset = view.dataset;
-    let chunks = app.run(move |b| b.chunk_count(dataset)).await;
+    let datasets = view.datasets;
+    let chunks = app.run(move |b| chunk_counts(b, datasets)).await;
     let mut out = Vec::new();
     for part in view.parts {
         let chunks = match &chunks {
-            Ok(n) => *n,
+            Ok(n) => n.clone(),
             Err(e) => {
                 out.push((*part, Err(DashboardError::Deployment(e.to_string()))));
                 continue;
@@ -703,7 +747,7 @@ async fn view_results(
                 let mut cache = app.cache.lock().unwrap_or_else(|p| p.into_inner());
                 match &fresh {
                     Ok(r) => {
-                        cache.insert(part.sql.to_string(), (Arc::clone(r), chunks));
+                        cache.insert(part.sql.to_string(), (Arc::clone(r), chunks.clone()));
                     }
                     Err(_) => {
                         cache.remove(part.sql);
@@ -717,9 +761,14 @@ async fn view_results(
     out
 }
 
-/// A live view's event stream: `changed` whenever the view's dataset gets new chunks —
-/// told by the platform's chunk feed (networked), or seen in the store's chunk count
-/// (embedded); ends with the session.
+/// The chunk count of each of `datasets`, in order.
+fn chunk_counts(b: &Backend, datasets: &[&str]) -> Result<Vec<u64>, DashboardError> {
+    datasets.iter().map(|d| b.chunk_count(d)).collect()
+}
+
+/// A live view's event stream: `changed` whenever one of the view's datasets gets new
+/// chunks — told by the platform's chunk feed (networked), or seen in the store's chunk
+/// counts (embedded); ends with the session.
 async fn view_events(
     State(app): State<Shared>,
     headers: HeaderMap,
@@ -731,7 +780,7 @@ async fn view_events(
     type Events = Pin<Box<dyn Stream<Item = Result<Event, std::convert::Infallible>> + Send>>;
     let w = or_page!(who(&app, &headers));
     let view = or_page!(view_for(&w, &id));
-    let dataset = view.dataset;
+    let datasets = view.datasets;
     let changed = |data: String| {
         Ok::<Event, std::convert::Infallible>(Event::default().event("changed").data(data))
     };
@@ -747,7 +796,7 @@ async fn view_events(
                     }
                     let hit = match heard {
                         Err(_) => false,
-                        Ok(Ok(d)) => &*d == dataset || &*d == crate::live::ANY,
+                        Ok(Ok(d)) => datasets.contains(&&*d) || &*d == crate::live::ANY,
                         Ok(Err(RecvError::Lagged(_))) => true,
                         Ok(Err(RecvError::Closed)) => return None,
                     };
@@ -758,7 +807,7 @@ async fn view_events(
             },
         )),
         None => {
-            let start = app.run(move |b| b.chunk_count(dataset)).await.ok();
+            let start = app.run(move |b| chunk_counts(b, datasets)).await.ok();
             Box::pin(stream::unfold(
                 (app, w.token, start),
                 move |(app, token, last)| async move {
@@ -767,9 +816,11 @@ async fn view_events(
                         if !app.sessions.alive(&token) {
                             return None;
                         }
-                        let now = app.run(move |b| b.chunk_count(dataset)).await.ok();
+                        let now = app.run(move |b| chunk_counts(b, datasets)).await.ok();
                         if now.is_some() && now != last {
-                            let data = now.map_or_else(String::new, |n| n.to_string());
+                            let data = now.as_deref().map_or_else(String::new, |n| {
+                                n.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+                            });
                             return Some((changed(data), (app, token, now)));
                         }
                     }
@@ -804,7 +855,22 @@ fn not_found_page(w: &Who, text: &str) -> Response {
 }
 
 fn view_allowed(w: &Who, view: &views::View) -> bool {
-    w.user.role.sees_results() && w.user.sees(view.dataset)
+    w.user.role.sees_results() && w.user.sees_all(view.datasets)
+}
+
+/// The ready-made views the user may open, and how a source gets its own per-row scores.
+async fn view_list(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let w = or_page!(who(&app, &headers));
+    if !w.user.role.sees_results() {
+        return forbidden(&w);
+    }
+    html_response(
+        StatusCode::OK,
+        html::page(
+            &frame("Ready-made views", &w, false),
+            &pages::view_list(&w.user, app.scoring.as_ref()),
+        ),
+    )
 }
 
 async fn view(
@@ -869,6 +935,81 @@ async fn view_refresh(
     redirect(&format!("/views/{}", view.id))
 }
 
+/// The source's scoring if this dashboard runs as a source and `w` may see its dataset;
+/// otherwise 404 (an analyst's dashboard has no such view) or 403.
+fn scoring_for<'a>(app: &'a App, w: &Who) -> Result<&'a Scoring, Box<Response>> {
+    let Some(s) = app.scoring.as_ref() else {
+        return Err(Box::new(not_found_page(w, "No such view.")));
+    };
+    if !w.scores {
+        return Err(Box::new(forbidden(w)));
+    }
+    Ok(s)
+}
+
+/// The source's released predictions per asset: cached with the dataset's chunk count at
+/// release, released again when new chunks arrived (or the refusal returned, never the
+/// earlier predictions as if fresh).
+async fn scored(app: &Shared) -> Result<Arc<Scored>, DashboardError> {
+    let Some(scoring) = app.scoring.clone() else {
+        return Err(DashboardError::Usage(
+            "this dashboard does not run as a source".into(),
+        ));
+    };
+    let dataset = scoring.dataset.clone();
+    let now = app.run(move |b| b.chunk_count(&dataset)).await?;
+    if let Some((r, at)) = app
+        .scores
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        if *at == now {
+            return Ok(Arc::clone(r));
+        }
+    }
+    let fresh = Arc::new(app.run(move |b| b.score(&scoring)).await?);
+    *app.scores.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(&fresh), now));
+    Ok(fresh)
+}
+
+async fn scores_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let w = or_page!(who(&app, &headers));
+    let scoring = or_page!(scoring_for(&app, &w)).clone();
+    let result = scored(&app).await;
+    let body = pages::scores(&scoring, &result, &w.session.csrf);
+    html_response(
+        StatusCode::OK,
+        html::page(&frame(crate::scores::TITLE, &w, true), &body),
+    )
+}
+
+async fn scores_csv(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let w = or_page!(who(&app, &headers));
+    or_page!(scoring_for(&app, &w));
+    match scored(&app).await {
+        Ok(r) => csv_response(crate::scores::ID, r.table.to_csv()),
+        Err(e) => message_page(
+            StatusCode::CONFLICT,
+            "Not released",
+            &e.to_string(),
+            Some(&w),
+        ),
+    }
+}
+
+async fn scores_refresh(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let w = or_page!(who(&app, &headers));
+    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    or_page!(scoring_for(&app, &w));
+    *app.scores.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    redirect(crate::scores::HREF)
+}
+
 async fn reports_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let w = or_page!(who(&app, &headers));
     if !w.user.role.sees_results() {
@@ -930,7 +1071,13 @@ async fn make_report(
         id: crate::reports::new_id(),
         title: format!("{} ({})", view.title, html::utc(now)),
         view: view.id.to_string(),
-        dataset: view.dataset.to_string(),
+        dataset: view
+            .datasets
+            .first()
+            .copied()
+            .unwrap_or_default()
+            .to_string(),
+        datasets: view.datasets.iter().map(|d| d.to_string()).collect(),
         created_unix: now,
         created_by: by.to_string(),
         ledger,
@@ -942,20 +1089,30 @@ async fn make_report(
     }
 }
 
-/// Makes a report of every scheduled view at its interval, as the pseudo-user
-/// `schedule` (ledger actor `dashboard.schedule`), sealed like any other; a failure is
-/// logged and the next interval tried.
+/// Makes a report of every scheduled view at its interval or at each of its clock times
+/// (the next one computed by [`crate::schedule::next_run`]), as the pseudo-user `schedule`
+/// (ledger actor `dashboard.schedule`), sealed like any other; a failure is logged and the
+/// next run tried.
 pub async fn run_schedules(app: Arc<App>) {
     let mut tasks = Vec::new();
-    for (view_id, every) in app.schedules.clone() {
+    for (view_id, when) in app.schedules.clone() {
         let Some(view) = views::by_id(&view_id) else {
             app.log(&format!("schedule: no view `{view_id}`"));
             continue;
         };
+        if let Schedule::At(times) = &when {
+            app.log(&format!("schedule: view {view_id} at {times}"));
+        }
         let app = Arc::clone(&app);
         tasks.push(tokio::spawn(async move {
+            // The time the last run was due (clock times): the next one is strictly after
+            // it, so a wake-up a little early never runs the same time twice.
+            let mut due = dtfhe_model::clock::now_unix();
             loop {
-                tokio::time::sleep(every).await;
+                let now = dtfhe_model::clock::now_unix().max(due);
+                let wait = when.wait_from(now);
+                due = now + wait.as_secs();
+                tokio::time::sleep(wait).await;
                 let report = make_report(&app, view, SCHEDULE_USER, "dashboard.schedule").await;
                 match app.reports.save(&report) {
                     Ok(()) => app.log(&format!(
@@ -1014,7 +1171,7 @@ fn visible_report(app: &App, w: &Who, id: &str) -> Result<crate::reports::Report
         return Err(Box::new(forbidden(w)));
     }
     match app.reports.get(id) {
-        Ok(r) if w.user.sees(&r.dataset) => Ok(r),
+        Ok(r) if w.user.sees_all(&r.datasets()) => Ok(r),
         // Not visible and missing answer alike.
         Ok(_) | Err(crate::reports::ReportError::Missing(_)) => Err(Box::new(forbidden(w))),
         Err(e) => Err(Box::new(message_page(

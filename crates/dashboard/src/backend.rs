@@ -13,6 +13,7 @@ use dtfhe_engine::ResultSet;
 use dtfhe_ledger::wording::{parse_release_subject, release_subject};
 use dtfhe_ledger::{Entry, EntryKind};
 use dtfhe_model::{ChunkReader, ColumnKind, Schema, Stage, Value};
+use dtfhe_release::QueryReport;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -147,6 +148,36 @@ pub struct Released {
     pub facts: ReleaseFacts,
 }
 
+impl Released {
+    /// The released `report` of `sql` with the facts the deployment knows of it.
+    fn new(
+        sql: &str,
+        report: QueryReport,
+        approvals: Vec<(String, u64)>,
+        released_unix: u64,
+        min_group_size: u32,
+        ledger: Option<(String, u64)>,
+    ) -> Released {
+        Released {
+            sql: sql.to_string(),
+            facts: ReleaseFacts {
+                approvals,
+                released_unix,
+                groups: report
+                    .group_rows
+                    .iter()
+                    .map(|(k, n)| (group_text(k), *n))
+                    .collect(),
+                epsilon: report.epsilon,
+                min_group_size,
+                ciphertexts: report.released_ciphertexts,
+                ledger,
+            },
+            result: report.result,
+        }
+    }
+}
+
 /// One sealed artifact of a product's thread: its name and hashes, never its content.
 #[derive(Debug, Clone)]
 pub struct ArtifactInfo {
@@ -164,18 +195,9 @@ pub struct ArtifactInfo {
     pub sealed_at: String,
 }
 
-/// One row of a per-product dataset about a product: public columns only.
-#[derive(Debug, Clone)]
-pub struct ThreadRow {
-    /// Dataset.
-    pub dataset: String,
-    /// Lifecycle stage.
-    pub stage: String,
-    /// Source.
-    pub source: String,
-    /// Public columns (name, value).
-    pub public: Vec<(String, String)>,
-}
+/// One row of a per-product dataset about a product: public columns only (a thread is read
+/// from an embedded deployment, so its rows are the embedded deployment's).
+pub use dtfhe_embedded::artifact::ThreadRow;
 
 /// A product's thread: rows of per-product datasets (public columns only) and artifacts.
 #[derive(Debug, Clone)]
@@ -212,20 +234,14 @@ fn deployment_info(client: &Client) -> Result<dtfhe_api::types::DeploymentInfo, 
         .map_err(deployment)
 }
 
-fn show_value(v: &Value) -> String {
-    match v {
-        Value::Null => "NULL".into(),
-        Value::Int(i) => i.to_string(),
-        Value::Dec(d) => d.to_string(),
-        Value::Text(t) => t.clone(),
-    }
-}
-
 fn group_text(key: &[Value]) -> String {
     if key.is_empty() {
         "all rows".into()
     } else {
-        key.iter().map(show_value).collect::<Vec<_>>().join(", ")
+        key.iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -354,23 +370,14 @@ impl Backend {
                 let deployed = store.deployment().map_err(deployment)?;
                 let entries = store.entries().map_err(deployment)?;
                 let (approvals, released_unix, ledger) = ledger_facts(&entries, actor);
-                Ok(Released {
-                    sql: sql.to_string(),
-                    facts: ReleaseFacts {
-                        approvals,
-                        released_unix,
-                        groups: report
-                            .group_rows
-                            .iter()
-                            .map(|(k, n)| (group_text(k), *n))
-                            .collect(),
-                        epsilon: report.epsilon,
-                        min_group_size: deployed.min_group_size,
-                        ciphertexts: report.released_ciphertexts,
-                        ledger,
-                    },
-                    result: report.result,
-                })
+                Ok(Released::new(
+                    sql,
+                    report,
+                    approvals,
+                    released_unix,
+                    deployed.min_group_size,
+                    ledger,
+                ))
             }
             Backend::Networked {
                 server,
@@ -390,26 +397,132 @@ impl Backend {
                 let info = deployment_info(&client)?;
                 let report =
                     dtfhe_analyst::net::query(&opts).map_err(DashboardError::from_analyst)?;
-                let now = dtfhe_model::clock::now_unix();
-                Ok(Released {
-                    sql: sql.to_string(),
-                    facts: ReleaseFacts {
-                        approvals: info.trustees.iter().map(|t| (t.clone(), now)).collect(),
-                        released_unix: now,
-                        groups: report
-                            .group_rows
-                            .iter()
-                            .map(|(k, n)| (group_text(k), *n))
-                            .collect(),
-                        epsilon: report.epsilon,
-                        min_group_size: info.min_group_size,
-                        ciphertexts: report.released_ciphertexts,
-                        ledger: None,
-                    },
-                    result: report.result,
-                })
+                // When the platform recorded each approval; the release is when the last one
+                // arrived (the shares were combined here right after).
+                let approvals = report.approvals.clone();
+                let released = approvals
+                    .iter()
+                    .map(|(_, at)| *at)
+                    .max()
+                    .unwrap_or_else(dtfhe_model::clock::now_unix);
+                Ok(Released::new(
+                    sql,
+                    report,
+                    approvals,
+                    released,
+                    info.min_group_size,
+                    None,
+                ))
             }
         }
+    }
+
+    /// The identity's name and its role in the platform's registry (networked only): a
+    /// dashboard runs as a source to show that source's own predictions.
+    pub fn identity_role(&self) -> Result<(String, String), DashboardError> {
+        match self {
+            Backend::Embedded { .. } => Err(DashboardError::Usage(
+                "an embedded deployment has no registry of identities".into(),
+            )),
+            Backend::Networked {
+                server, identity, ..
+            } => {
+                let id =
+                    Identity::load(identity).map_err(|e| DashboardError::Usage(e.to_string()))?;
+                let name = id.name().to_string();
+                let client = Self::client(server, identity)?;
+                let registry: Vec<dtfhe_api::types::IdentityRecord> =
+                    client.get_json("/v1/identities").map_err(deployment)?;
+                let role = registry
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map(|r| r.role.name().to_string())
+                    .ok_or_else(|| {
+                        DashboardError::Usage(format!("`{name}` is not registered on the platform"))
+                    })?;
+                Ok((name, role))
+            }
+        }
+    }
+
+    /// Chunks of `dataset` appended by `source`.
+    pub fn source_chunks(&self, dataset: &str, source: &str) -> Result<u64, DashboardError> {
+        let chunks = match self {
+            Backend::Embedded { dir } => dir
+                .open_store_read_only()
+                .map_err(deployment)?
+                .chunks(dataset)
+                .map_err(deployment)?,
+            Backend::Networked {
+                server, identity, ..
+            } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
+                .map_err(deployment)?
+                .chunks(dataset)
+                .map_err(deployment)?,
+        };
+        Ok(chunks.iter().filter(|c| c.source == source).count() as u64)
+    }
+
+    /// The source's own rows of the scoring's dataset, scored homomorphically and released
+    /// to the source alone (`dtfhe model score`): embedded, this process plays every
+    /// trustee, which checks the source's signing key; networked, the identity (the source)
+    /// signs the request and every trustee seals its share to a key only this process
+    /// holds. Grouped per asset ([`crate::scores::per_asset`]) with the release facts.
+    pub fn score(
+        &self,
+        s: &crate::scores::Scoring,
+    ) -> Result<crate::scores::Scored, DashboardError> {
+        let (rows, facts) = match self {
+            Backend::Embedded { dir } => {
+                let report =
+                    dtfhe_embedded::model::score(dir.clone(), &s.model, &s.dataset, &s.source)
+                        .map_err(DashboardError::from_embedded)?;
+                let store = dir.open_store_read_only().map_err(deployment)?;
+                let entries = store.entries().map_err(deployment)?;
+                let facts = score_ledger_facts(&entries, s, &report.result);
+                (report.result, facts)
+            }
+            Backend::Networked {
+                server,
+                identity,
+                timeout,
+                ..
+            } => {
+                let remote = dtfhe_analyst::model::Remote {
+                    server: server.clone(),
+                    identity: identity.clone(),
+                    timeout: *timeout,
+                    poll: Duration::from_millis(200),
+                };
+                let scores = dtfhe_analyst::model::score(&remote, &s.model, &s.dataset)
+                    .map_err(DashboardError::from_analyst)?;
+                let info = deployment_info(&Self::client(server, identity)?)?;
+                let now = dtfhe_model::clock::now_unix();
+                let chunks = dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
+                    .map_err(deployment)?
+                    .chunks(&s.dataset)
+                    .map_err(deployment)?
+                    .iter()
+                    .filter(|c| c.source == s.source)
+                    .count();
+                let facts = crate::scores::ScoreFacts {
+                    source: s.source.clone(),
+                    approvals: info.trustees.iter().map(|t| (t.clone(), now)).collect(),
+                    released_unix: now,
+                    rows: scores.result.rows.len(),
+                    ciphertexts: chunks,
+                    release: Some(format!("platform query {}", scores.id)),
+                    model: format!(
+                        "model {} registered on the platform by the analyst who fitted it \
+                         from released aggregates; every trustee checked the registration",
+                        &hex::encode(s.model.hash())[..16]
+                    ),
+                };
+                (scores.result, facts)
+            }
+        };
+        let table = crate::scores::per_asset(s, &rows)?;
+        Ok(crate::scores::Scored { table, facts })
     }
 
     /// Chunks stored for `dataset` (what a live view watches: a new chunk means new rows).
@@ -438,16 +551,7 @@ impl Backend {
                     .map_err(DashboardError::from_embedded)?;
                 Ok(ThreadInfo {
                     product: t.product,
-                    rows: t
-                        .rows
-                        .into_iter()
-                        .map(|r| ThreadRow {
-                            dataset: r.dataset,
-                            stage: r.stage,
-                            source: r.source,
-                            public: r.public,
-                        })
-                        .collect(),
+                    rows: t.rows,
                     artifacts: t
                         .artifacts
                         .into_iter()
@@ -540,4 +644,49 @@ fn ledger_facts(entries: &[Entry], actor: &str) -> LedgerFacts {
         delivered.time_unix,
         Some((subject, delivered.seq)),
     )
+}
+
+/// The release facts of the newest per-row release to `s.source` in the ledger: its
+/// trustees' approvals, its time and ledger words, and the model's `model fit` entry.
+fn score_ledger_facts(
+    entries: &[Entry],
+    s: &crate::scores::Scoring,
+    result: &ResultSet,
+) -> crate::scores::ScoreFacts {
+    let delivered = entries.iter().rev().find(|e| {
+        e.kind == EntryKind::ResultDelivered
+            && e.detail
+                .ends_with(&format!("row predictions delivered to `{}`", s.source))
+    });
+    let release = delivered.and_then(|d| parse_release_subject(&d.subject).map(|r| (r, d)));
+    let approvals = release
+        .map(|(r, _)| {
+            let subject = release_subject(r);
+            entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::TrusteeApproved && e.subject == subject)
+                .map(|e| (e.actor.clone(), e.time_unix))
+                .collect()
+        })
+        .unwrap_or_default();
+    let hash = s.model.hash();
+    let fit = entries
+        .iter()
+        .find(|e| e.kind == EntryKind::ModelFitted && e.hashes.contains(&hash))
+        .map(|e| e.seq);
+    crate::scores::ScoreFacts {
+        source: s.source.clone(),
+        approvals,
+        released_unix: delivered.map_or_else(dtfhe_model::clock::now_unix, |d| d.time_unix),
+        rows: result.rows.len(),
+        ciphertexts: delivered.map_or(0, |d| d.hashes.len()),
+        release: release
+            .map(|(r, d)| format!("{}, delivered in entry {}", release_subject(r), d.seq)),
+        model: match fit {
+            Some(seq) => {
+                format!("fitted from released aggregates by `model fit`: ledger entry {seq}")
+            }
+            None => "fitted from released aggregates by `model fit`".into(),
+        },
+    }
 }

@@ -73,6 +73,9 @@ pub struct Frame<'a> {
     pub csrf: &'a str,
     /// Whether the page draws charts (loads the vendored chart library).
     pub charts: bool,
+    /// Whether the navigation links the source's own predicted remaining life (the
+    /// dashboard runs as a source and the user may see its dataset).
+    pub scores: bool,
 }
 
 /// A whole page.
@@ -80,10 +83,16 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
     let mut nav = String::new();
     if let Some(u) = frame.user {
         let mut links = vec![("/", "Overview")];
+        if u.role.sees_results() {
+            links.push(("/views", "Views"));
+        }
         for v in crate::views::VIEWS {
-            if u.role.sees_results() && u.sees(v.dataset) {
+            if u.role.sees_results() && u.sees_all(v.datasets) {
                 links.push((v.href, v.title));
             }
+        }
+        if frame.scores && u.role.sees_results() {
+            links.push((crate::scores::HREF, crate::scores::TITLE));
         }
         if u.role.sees_results() {
             links.push(("/reports", "Reports"));
@@ -261,18 +270,22 @@ pub fn facts_lines(f: &ReleaseFacts) -> Vec<String> {
     out
 }
 
+/// Who approved a release and when, escaped for a page: "none recorded" when no one did.
+fn approvals_html(approvals: &[(String, u64)]) -> String {
+    if approvals.is_empty() {
+        return "none recorded".to_string();
+    }
+    approvals
+        .iter()
+        .map(|(t, at)| format!("{} ({})", esc(t), esc(&utc(*at))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The release facts of a result, next to its numbers.
 pub fn facts(f: &ReleaseFacts) -> String {
     let mode = mode_text(f);
-    let approvals = if f.approvals.is_empty() {
-        "none recorded".to_string()
-    } else {
-        f.approvals
-            .iter()
-            .map(|(t, at)| format!("{} ({})", esc(t), esc(&utc(*at))))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let approvals = approvals_html(&f.approvals);
     let groups = f
         .groups
         .iter()
@@ -296,6 +309,36 @@ pub fn facts(f: &ReleaseFacts) -> String {
         esc(&utc(f.released_unix)),
         esc(&mode),
         f.ciphertexts
+    )
+}
+
+/// The release facts of a source's own per-row predictions, next to them: who approved
+/// and when, the disclosure mode (per row, to the owner alone), the model's fit, the ledger.
+pub fn score_facts(f: &crate::scores::ScoreFacts) -> String {
+    let approvals = approvals_html(&f.approvals);
+    let release = match &f.release {
+        Some(r) => format!("<dt>Ledger</dt><dd>{}</dd>", esc(r)),
+        None => String::new(),
+    };
+    format!(
+        "<section class=\"facts\" aria-label=\"Release facts\"><h2>Release facts</h2><dl>\
+         <dt>Approved by</dt><dd class=\"approvals\">{approvals}</dd>\
+         <dt>Released</dt><dd>{}</dd>\
+         <dt>Rows</dt><dd class=\"groups\">{} rows of {}</dd>\
+         <dt>Disclosure</dt><dd class=\"mode\">per-row release to the owner: every trustee \
+         checked that each row is {}'s own before giving its share, which only this process \
+         can open; nobody else receives a prediction</dd>\
+         <dt>Model</dt><dd>{}</dd>\
+         <dt>Decrypted</dt><dd>{} (one per chunk), jointly by every trustee</dd>{release}</dl></section>",
+        esc(&utc(f.released_unix)),
+        f.rows,
+        esc(&f.source),
+        esc(&f.source),
+        esc(&f.model),
+        match f.ciphertexts {
+            1 => "1 ciphertext".to_string(),
+            n => format!("{n} ciphertexts"),
+        }
     )
 }
 
@@ -406,6 +449,7 @@ pub fn login(csrf: &str, message: Option<(&str, &str)>) -> String {
             user: None,
             csrf: "",
             charts: false,
+            scores: false,
         },
         &format!(
             "{msg}<form method=\"post\" action=\"/login\" class=\"login\">{}\

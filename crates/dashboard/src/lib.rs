@@ -12,6 +12,9 @@
 //! - [`live`]: the platform's chunk feed, which wakes a networked dashboard's live views;
 //! - [`reports`]: views rendered to reports (HTML, and PDF on request: [`pdf`]), sealed at
 //!   rest under the dashboard's key, made on demand or on a schedule;
+//! - [`schedule`]: when scheduled reports are made (intervals, or clock times per shift);
+//! - [`scores`]: a source's own predicted remaining life per asset, shown only when the
+//!   dashboard runs as that source;
 //! - [`app`]: routes, role and dataset checks, the Content Security Policy;
 //! - [`pages`], [`html`], [`views`]: what is shown.
 #![forbid(unsafe_code)]
@@ -24,6 +27,8 @@ pub mod live;
 pub mod pages;
 pub mod pdf;
 pub mod reports;
+pub mod schedule;
+pub mod scores;
 pub mod session;
 pub mod users;
 pub mod views;

@@ -5,6 +5,7 @@
 use crate::backend::{DatasetInfo, Overview, Released, Verified};
 use crate::error::DashboardError;
 use crate::html::{self, esc, utc};
+use crate::scores::{self, Scored, Scoring};
 use crate::users::User;
 use crate::views::{self, View};
 use dtfhe_ledger::Entry;
@@ -185,6 +186,127 @@ pub fn dataset(d: &DatasetInfo) -> String {
     out
 }
 
+/// The list of ready-made views the user may open (each with the datasets it reads), then
+/// the source's own predicted remaining life per asset: its view when this dashboard runs as
+/// that source (`scoring`) and the user may see its dataset; otherwise, on an analyst's
+/// dashboard, what the source runs itself, since no analyst's view shows it.
+pub fn view_list(user: &User, scoring: Option<&Scoring>) -> String {
+    let mut out = String::from(
+        "<table class=\"views\" id=\"views\"><caption>Ready-made views you may open</caption>\
+         <thead><tr><th scope=\"col\">View</th><th scope=\"col\">Datasets read</th>\
+         <th scope=\"col\">What it shows</th></tr></thead><tbody>",
+    );
+    for v in views::VIEWS.iter().filter(|v| user.sees_all(v.datasets)) {
+        out.push_str(&format!(
+            "<tr><th scope=\"row\"><a href=\"{}\">{}</a></th><td>{}</td><td>{}</td></tr>",
+            esc(v.href),
+            esc(v.title),
+            esc(&v.datasets.join(" × ")),
+            esc(v.about)
+        ));
+    }
+    if let Some(s) = scoring.filter(|s| user.sees(&s.dataset)) {
+        out.push_str(&format!(
+            "<tr><th scope=\"row\"><a href=\"{}\">{}</a></th><td>{}</td><td>{}</td></tr>",
+            scores::HREF,
+            scores::TITLE,
+            esc(&s.dataset),
+            esc(&scores_about(s))
+        ));
+    }
+    out.push_str("</tbody></table>");
+    if scoring.is_none() {
+        out.push_str(&format!(
+            "<section aria-labelledby=\"h-scores\" id=\"source-scores\"><h2 id=\"h-scores\">\
+             Predicted remaining life per asset</h2><p>{}</p><ul>{}</ul></section>",
+            esc(views::SOURCE_SCORES),
+            views::SOURCE_SCORE_COMMANDS
+                .iter()
+                .map(|c| format!("<li><code>{}</code></li>", esc(c)))
+                .collect::<String>()
+        ));
+    }
+    out
+}
+
+/// What the source's view shows, in a sentence.
+fn scores_about(s: &Scoring) -> String {
+    format!(
+        "This dashboard runs as the source {src}: each of its own rows of {ds} is scored \
+         homomorphically with the linear model of {target} on {features}; every trustee checks \
+         the rows are {src}'s own and the model was fitted from released aggregates, and \
+         releases the predictions to {src} alone. Per asset ({asset}), the prediction of its \
+         latest row{by}.",
+        src = s.source,
+        ds = s.dataset,
+        target = s.model.target,
+        features = s.model.features.join(", "),
+        asset = s.asset,
+        by = s
+            .latest_by
+            .as_ref()
+            .map(|l| format!(" (greatest {l})"))
+            .unwrap_or_else(|| " (the last stored)".into()),
+    )
+}
+
+/// The source's own predicted remaining life per asset: what it is, the refresh button,
+/// the model, then the chart, the table, its CSV link and the release facts (or the
+/// refusal).
+pub fn scores(s: &Scoring, scored: &Result<Arc<Scored>, DashboardError>, csrf: &str) -> String {
+    let m = &s.model;
+    let mut out = format!(
+        "<p>{}</p><div class=\"actions\"><form method=\"post\" action=\"{href}/refresh\">{}\
+         <button type=\"submit\">Release fresh predictions</button></form></div>\
+         <p class=\"reads\">Dataset scored: {}. Rows of source {} only.</p>\
+         <section aria-labelledby=\"h-model\"><h2 id=\"h-model\">Model</h2><dl class=\"kv\" id=\"model\">\
+         <dt>Target</dt><dd>{}</dd><dt>Features</dt><dd>{}</dd>\
+         <dt>Fitted on</dt><dd>{} ({} rows, ridge λ = {}, training RMSE {})</dd>\
+         <dt>Unit of the prediction</dt><dd>{}</dd></dl></section>",
+        esc(&scores_about(s)),
+        html::csrf_field(csrf),
+        esc(&s.dataset),
+        esc(&s.source),
+        esc(&m.target),
+        esc(&m.features.join(", ")),
+        esc(&m.dataset),
+        m.n,
+        m.ridge,
+        esc(&html::round_shown(m.rmse_train)),
+        esc(&s.unit),
+        href = scores::HREF,
+    );
+    let column = s.prediction_column();
+    let title = format!("Predicted {} per {}", m.target, s.asset);
+    out.push_str(&format!(
+        "<section class=\"part\" aria-labelledby=\"h-rul\"><h2 id=\"h-rul\">{}</h2>",
+        esc(&title)
+    ));
+    match scored {
+        Ok(r) => {
+            out.push_str(&html::bar_chart(
+                "chart-rul",
+                html::chart_data(&r.table, &[column.as_str()], None),
+                &title,
+                &s.unit,
+            ));
+            out.push_str(&format!(
+                "<div class=\"released\">{}<p><a class=\"csv\" href=\"{}/csv\" download>Download CSV</a></p>{}</div>",
+                html::result_table(
+                    &r.table,
+                    &format!("{title} ({}): released to {} only", s.unit, s.source),
+                    "table-rul"
+                ),
+                scores::HREF,
+                html::score_facts(&r.facts)
+            ));
+        }
+        Err(e) => out.push_str(&notice_for(e)),
+    }
+    out.push_str("</section>");
+    out
+}
+
 /// A ready-made view: what it shows, its refresh and report buttons, then its parts.
 pub fn view(
     v: &View,
@@ -196,11 +318,13 @@ pub fn view(
          <button type=\"submit\">Release fresh numbers</button></form>\
          <form method=\"post\" action=\"/reports\">{csrf}<input type=\"hidden\" name=\"view\" value=\"{id}\">\
          <button type=\"submit\" id=\"make-report\">Save as report</button></form></div>\
+         <p class=\"reads\">Datasets read: {reads}.</p>\
          <p class=\"live\" id=\"live\" data-live-src=\"/views/{id}/events\" role=\"status\">Live: \
          this page reloads when new chunks arrive; numbers are released again, or the refusal is shown.</p>{}",
         esc(v.about),
         view_parts(v, results),
         id = esc(v.id),
+        reads = esc(&v.datasets.join(" × ")),
         csrf = html::csrf_field(csrf)
     )
 }
@@ -299,7 +423,7 @@ pub fn reports(
     );
     for r in list {
         match r {
-            Ok(r) if user.sees(&r.dataset) => out.push_str(&format!(
+            Ok(r) if user.sees_all(&r.datasets()) => out.push_str(&format!(
                 "<tr><td><a href=\"/reports/{id}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.title),
                 esc(&utc(r.created_unix)),

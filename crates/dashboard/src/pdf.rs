@@ -394,14 +394,7 @@ mod tests {
 
     fn sample() -> Report {
         Report {
-            id: "0123456789abcdef".into(),
             title: "OEE and scrap rate (2026-12-02 06:00 UTC)".into(),
-            view: "oee".into(),
-            dataset: "production_runs".into(),
-            created_unix: 1_800_000_000,
-            created_by: "alice".into(),
-            ledger: vec!["release 7, delivered in entry 12".into()],
-            html: String::new(),
             tables: vec![
                 ReportTable {
                     title: "OEE per line".into(),
@@ -424,6 +417,7 @@ mod tests {
                     refusal: Some("fewer than k = 5 rows in group plant-c".into()),
                 },
             ],
+            ..crate::reports::sample("0123456789abcdef")
         }
     }
 

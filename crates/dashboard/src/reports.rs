@@ -88,8 +88,13 @@ pub struct Report {
     pub title: String,
     /// The view it renders.
     pub view: String,
-    /// The dataset the view reads (who may open the report).
+    /// The first dataset the view reads (who may open the report, with
+    /// [`Report::datasets`]).
     pub dataset: String,
+    /// Every dataset the view reads; a user must see all of them to open the report.
+    /// Empty in reports saved before views read several datasets ([`Report::dataset`] alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
     /// When it was made (unix seconds).
     pub created_unix: u64,
     /// Who made it.
@@ -102,6 +107,20 @@ pub struct Report {
     /// bars and its release facts (or its refusal). Empty in reports saved before PDFs.
     #[serde(default)]
     pub tables: Vec<ReportTable>,
+}
+
+impl Report {
+    /// Every dataset the report's numbers come from (a user must see all of them).
+    pub fn datasets(&self) -> Vec<&str> {
+        let mut out = vec![self.dataset.as_str()];
+        out.extend(
+            self.datasets
+                .iter()
+                .map(String::as_str)
+                .filter(|d| *d != self.dataset),
+        );
+        out
+    }
 }
 
 /// One part of a report as data: what its PDF prints.
@@ -355,6 +374,23 @@ pub fn decode(key: &ReportKey, id: &str, bytes: &[u8]) -> Result<Report, ReportE
     Ok(r)
 }
 
+/// A report of the OEE view with neither HTML nor tables, for this crate's tests.
+#[cfg(test)]
+pub(crate) fn sample(id: &str) -> Report {
+    Report {
+        id: id.into(),
+        title: "OEE".into(),
+        view: "oee".into(),
+        dataset: "production_runs".into(),
+        datasets: Vec::new(),
+        created_unix: 1_800_000_000,
+        created_by: "alice".into(),
+        ledger: vec!["release 7, delivered in entry 12".into()],
+        html: String::new(),
+        tables: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -363,15 +399,8 @@ mod tests {
 
     fn report(id: &str) -> Report {
         Report {
-            id: id.into(),
-            title: "OEE".into(),
-            view: "oee".into(),
-            dataset: "production_runs".into(),
-            created_unix: 1_800_000_000,
-            created_by: "alice".into(),
-            ledger: vec!["release 7, delivered in entry 12".into()],
             html: "<table><tr><td>0.81234</td></tr></table>".into(),
-            tables: Vec::new(),
+            ..sample(id)
         }
     }
 
@@ -401,15 +430,7 @@ mod tests {
             decode(&other, &r.id, &on_disk),
             Err(ReportError::Authentication { .. })
         ));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(REPORT_KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        dtfhe_testkit::assert_owner_only(&dir.path().join(REPORT_KEY_FILE));
     }
 
     #[test]

@@ -106,6 +106,12 @@ impl User {
             .iter()
             .any(|d| d == "*" || d.eq_ignore_ascii_case(dataset))
     }
+
+    /// Whether the user may see every one of `datasets` (what a view or report reading
+    /// several datasets asks: one hidden dataset hides it all).
+    pub fn sees_all<S: AsRef<str>>(&self, datasets: &[S]) -> bool {
+        datasets.iter().all(|d| self.sees(d.as_ref()))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,54 +179,62 @@ impl Users {
             }
             Ok(_) => std::fs::read(&path).map_err(|e| DashboardError::io(&path, e))?,
         };
-        let users = Users::decode(&bytes).map_err(bad)?;
+        let users = Users::decode(&bytes).map_err(|e| match e {
+            DashboardError::UsersFile { reason, .. } => bad(reason),
+            other => other,
+        })?;
         Ok(Users { path, users })
     }
 
     /// Decode the file's bytes: the format version first, then every field (unknown
     /// fields, a bad role, a bad name, a hash that is not a PHC string or a duplicate user
     /// are refused, naming the user).
-    pub fn decode(bytes: &[u8]) -> Result<Vec<User>, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Vec<User>, DashboardError> {
+        let bad = |reason: String| DashboardError::UsersFile {
+            path: USERS_FILE.to_string(),
+            reason,
+        };
         #[derive(Deserialize)]
         struct Version {
             format: Option<serde_json::Value>,
         }
-        let v: Version = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Version =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
         match v.format {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(USERS_FORMAT.into()) => {}
             Some(other) => {
-                return Err(format!(
+                return Err(bad(format!(
                     "format {other} is not {USERS_FORMAT}, the one this dashboard reads"
-                ))
+                )))
             }
-            None => return Err("no `format` field".into()),
+            None => return Err(bad("no `format` field".into())),
         }
-        let file: UsersFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let file: UsersFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for u in &file.users {
-            check_name(&u.name).map_err(|e| e.to_string())?;
+            check_name(&u.name).map_err(|e| bad(e.to_string()))?;
             if !seen.insert(u.name.to_ascii_lowercase()) {
-                return Err(format!("user `{}` appears twice", u.name));
+                return Err(bad(format!("user `{}` appears twice", u.name)));
             }
             let argon2id = PasswordHash::new(&u.hash)
                 .map(|h| h.algorithm.as_str() == "argon2id")
                 .unwrap_or(false);
             if !argon2id {
-                return Err(format!(
+                return Err(bad(format!(
                     "user `{}`: the password hash is not an Argon2id PHC string",
                     u.name
-                ));
+                )));
             }
             if let Some(d) = u
                 .datasets
                 .iter()
                 .find(|d| d.as_str() != "*" && !dtfhe_model::names::is_party_name(d.as_str()))
             {
-                return Err(format!(
+                return Err(bad(format!(
                     "user `{}`: dataset `{}` is not a name",
                     u.name,
                     d.escape_debug()
-                ));
+                )));
             }
         }
         Ok(file.users)
@@ -335,18 +349,53 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn add_verify_and_reload() {
+    fn a_view_of_several_datasets_needs_all_of_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut users = Users::load(dir.path()).unwrap();
+        let one = ["ai4i".to_string(), "AI4I_Process".to_string()];
+        users
+            .add("vic", Role::Viewer, &one, "correct horse battery", false)
+            .unwrap();
         users
             .add(
-                "alice",
+                "ada",
                 Role::Admin,
                 &["*".into()],
                 "correct horse battery",
                 false,
             )
             .unwrap();
+        let vic = users.get("vic").unwrap();
+        assert!(vic.sees_all(&["ai4i_process"]));
+        assert!(!vic.sees_all(&["ai4i_process", "ai4i_service"]));
+        assert!(!vic.sees_all(&["ai4i_service", "ai4i_process"]));
+        assert!(vic.sees_all(&["ai4i", "ai4i_process"]));
+        assert!(users
+            .get("ada")
+            .unwrap()
+            .sees_all(&["ai4i_process", "ai4i_service"]));
+    }
+
+    /// A user file in a new directory with admin `alice` (password "correct horse battery")
+    /// allowed `datasets`.
+    fn with_alice(datasets: &str) -> (tempfile::TempDir, Users) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut users = Users::load(dir.path()).unwrap();
+        users
+            .add(
+                "alice",
+                Role::Admin,
+                &[datasets.into()],
+                "correct horse battery",
+                false,
+            )
+            .unwrap();
+        (dir, users)
+    }
+
+    #[test]
+    fn add_verify_and_reload() {
+        let (dir, _) = with_alice("*");
         let again = Users::load(dir.path()).unwrap();
         assert!(again.verify("alice", "correct horse battery").is_some());
         assert!(again.verify("ALICE", "correct horse battery").is_some());
@@ -355,15 +404,7 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(USERS_FILE)).unwrap();
         assert!(!text.contains("correct horse"), "the password is stored");
         assert!(text.contains("$argon2id$"));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(USERS_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        dtfhe_testkit::assert_owner_only(&dir.path().join(USERS_FILE));
         // No duplicates without --replace; short passwords and bad names refused.
         let mut users = again;
         assert!(users
@@ -388,17 +429,7 @@ mod tests {
 
     #[test]
     fn corrupted_files_are_refused_with_the_field_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut users = Users::load(dir.path()).unwrap();
-        users
-            .add(
-                "alice",
-                Role::Admin,
-                &["ai4i".into()],
-                "correct horse battery",
-                false,
-            )
-            .unwrap();
+        let (dir, _) = with_alice("ai4i");
         let path = dir.path().join(USERS_FILE);
         let good = std::fs::read_to_string(&path).unwrap();
         let cases = [

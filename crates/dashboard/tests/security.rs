@@ -366,19 +366,7 @@ fn a_refresh_the_trustees_refuse_shows_the_refusal_not_old_numbers() {
     let ingest = |name: &str, csv: String| ingest(&root, &dir, "production_runs", name, csv);
     ingest("runs.csv", dtfhe_agent::mes::production_runs(40, 11));
     let state = root.join("state");
-    Users::load(&state)
-        .unwrap()
-        .add("admin", Role::Admin, &["*".into()], PW, false)
-        .unwrap();
-    let app = Arc::new(
-        App::new(Options::new(
-            Backend::Embedded {
-                dir: DeploymentDir::sqlite(&dir),
-            },
-            state,
-        ))
-        .unwrap(),
-    );
+    let app = embedded_app(&dir, state, "admin");
     let url = serve(app);
     let mut http = Http::new(&url);
     http.sign_in("admin", PW);
@@ -439,21 +427,32 @@ fn a_refresh_the_trustees_refuse_shows_the_refusal_not_old_numbers() {
     }
 }
 
+/// A dashboard of the embedded deployment `dir` keeping its state in `state`, where `admin`
+/// (password [`PW`]) is an administrator of every dataset.
+fn embedded_app(dir: &Path, state: PathBuf, admin: &str) -> Arc<App> {
+    Users::load(&state)
+        .unwrap()
+        .add(admin, Role::Admin, &["*".into()], PW, false)
+        .unwrap();
+    Arc::new(
+        App::new(Options::new(
+            Backend::Embedded {
+                dir: DeploymentDir::sqlite(dir),
+            },
+            state,
+        ))
+        .unwrap(),
+    )
+}
+
 /// Serves `app` on a loopback port in a thread of its own; returns its URL.
 fn serve(app: Arc<App>) -> String {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            app::serve(app, listener).await.unwrap();
-        });
+    dtfhe_testkit::run_in_thread(async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        app::serve(app, listener).await.unwrap();
     });
     format!("http://{addr}")
 }
@@ -465,19 +464,7 @@ fn a_one_time_link_signs_in_once() {
     let dir = deployment();
     let state = dir.parent().unwrap().join("state-once");
     let _ = std::fs::remove_dir_all(&state);
-    Users::load(&state)
-        .unwrap()
-        .add("demo", Role::Admin, &["*".into()], PW, false)
-        .unwrap();
-    let app = Arc::new(
-        App::new(Options::new(
-            Backend::Embedded {
-                dir: DeploymentDir::sqlite(dir),
-            },
-            state.clone(),
-        ))
-        .unwrap(),
-    );
+    let app = embedded_app(dir, state.clone(), "demo");
     assert!(app
         .one_time_link("nobody", Duration::from_secs(60))
         .is_err());
@@ -519,7 +506,10 @@ fn a_one_time_link_signs_in_once() {
 #[test]
 fn scheduled_reports_are_sealed_and_open_as_pdf_with_the_released_numbers() {
     let (url, state) = dashboard("schedule", |o| {
-        o.schedules = vec![("oee".into(), Duration::from_secs(1))];
+        o.schedules = vec![(
+            "oee".into(),
+            dtfhe_dashboard::schedule::Schedule::Every(Duration::from_secs(1)),
+        )];
     });
     let reports = state.join("reports");
     let started = std::time::Instant::now();

@@ -242,15 +242,6 @@ fn stage_rank(s: &str) -> usize {
         .unwrap_or(ARTIFACT_STAGES.len())
 }
 
-fn show_value(v: &Value) -> String {
-    match v {
-        Value::Null => "NULL".into(),
-        Value::Int(i) => i.to_string(),
-        Value::Dec(d) => d.to_string(),
-        Value::Text(t) => t.clone(),
-    }
-}
-
 /// Every record about `product`: rows of per-product datasets (schemas with `lanes`) whose
 /// lane key equals it, with their public columns only, and its sealed artifacts.
 pub fn thread(dir: impl Into<DeploymentDir>, product: &str) -> Result<Thread, EmbeddedError> {
@@ -274,7 +265,7 @@ pub fn thread(dir: impl Into<DeploymentDir>, product: &str) -> Result<Thread, Em
                 continue;
             };
             for (i, v) in kc.values.iter().enumerate() {
-                if show_value(v) != product {
+                if v.to_string() != product {
                     continue;
                 }
                 rows.push(ThreadRow {
@@ -288,7 +279,7 @@ pub fn thread(dir: impl Into<DeploymentDir>, product: &str) -> Result<Thread, Em
                         .map(|c| {
                             (
                                 c.name.clone(),
-                                c.values.get(i).map(show_value).unwrap_or_default(),
+                                c.values.get(i).map(Value::to_string).unwrap_or_default(),
                             )
                         })
                         .collect(),

@@ -44,6 +44,26 @@ pub fn record(
     Ok(store.append_entry(kind, actor, subject, detail, hashes)?)
 }
 
+/// Appends the `result_delivered` entry that closes release `release` (the sequence number
+/// of its `release_requested` entry); `detail` says how much was delivered, never a value.
+pub fn delivered(
+    store: &mut Store,
+    actor: &str,
+    release: u64,
+    detail: &str,
+    hashes: &[Hash],
+) -> Result<u64, EmbeddedError> {
+    let subject = release_subject(release);
+    record(
+        store,
+        EntryKind::ResultDelivered,
+        actor,
+        &subject,
+        detail,
+        hashes,
+    )
+}
+
 /// If `err` is a policy refusal, records it as an `access_denied` entry (after the refusal
 /// is known), then returns `err`; a failure to record wins, since an unrecorded refusal
 /// must not pass silently.
@@ -187,11 +207,7 @@ impl std::fmt::Display for AuditReport {
             self.chunks,
             self.releases,
             self.checkpoints,
-            if self.artifacts > 0 {
-                format!(", {} sealed artifacts", self.artifacts)
-            } else {
-                String::new()
-            }
+            dtfhe_model::report::if_any(self.artifacts, "sealed artifacts")
         )
     }
 }
@@ -209,7 +225,9 @@ pub fn verify(dir: impl Into<DeploymentDir>) -> Result<AuditReport, EmbeddedErro
         Err(e) => return Err(e.into()),
     };
     let entries = store.entries().map_err(audit_error)?;
-    let releases = check_releases(&entries, &trustees)?;
+    let threshold = crate::ops::threshold_of(&dir.dir, trustees.len())?;
+    let releases = dtfhe_ledger::releases::check_releases_quorum(&entries, &trustees, threshold)
+        .map_err(|e| tampered(e.0))?;
     Ok(AuditReport {
         entries: report.entries,
         chunks: report.chunks,

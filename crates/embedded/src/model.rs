@@ -14,7 +14,7 @@ use dtfhe_engine::model::{
     LinearModel,
 };
 use dtfhe_engine::{exec, ResultSet};
-use dtfhe_ledger::wording::{query_context, release_subject};
+use dtfhe_ledger::wording::query_context;
 use dtfhe_release::{Policy, Refusal, RowReleaseRequest};
 use dtfhe_store::EntryKind;
 use dtfhe_trustee::shares::{ciphertext_hash, full_share_to_bytes};
@@ -206,17 +206,11 @@ pub fn score(
             .zip(&decrypted)
             .map(|(s, v)| (&s.chunk, v.as_slice())),
     )?;
-    audit::record(
-        &mut d.store,
-        EntryKind::ResultDelivered,
-        &actor,
-        &release_subject(release),
-        &format!(
-            "{} row predictions delivered to `{recipient}`",
-            result.rows.len()
-        ),
-        &ct_hashes,
-    )?;
+    let detail = format!(
+        "{} row predictions delivered to `{recipient}`",
+        result.rows.len()
+    );
+    audit::delivered(&mut d.store, &actor, release, &detail, &ct_hashes)?;
     Ok(ScoreReport {
         result,
         compute_seconds,

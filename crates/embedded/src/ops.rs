@@ -641,6 +641,11 @@ pub fn query_as(
             .epsilon_for(&request),
         None => epsilon,
     };
+    let approved_unix = dtfhe_model::clock::now_unix();
+    let approvals = all_shares
+        .iter()
+        .map(|(t, _)| (t.clone(), approved_unix))
+        .collect();
     let mut totals = Vec::with_capacity(computed.len());
     for (i, c) in computed.iter().enumerate() {
         let shares: Vec<_> = all_shares.iter().map(|(_, s)| s[i].clone()).collect();
@@ -660,18 +665,12 @@ pub fn query_as(
     let (result, group_rows) =
         dtfhe_release::pipeline::finalize_released(&query, selection, order, totals)?;
     let release_seconds = release_started.elapsed().as_secs_f64();
-    audit::record(
-        &mut d.store,
-        EntryKind::ResultDelivered,
-        &actor,
-        &release_subject(release),
-        &format!(
-            "{} groups, {} values delivered to `{actor}`",
-            result.rows.len(),
-            result.rows.len() * result.columns.len()
-        ),
-        &ct_hashes,
-    )?;
+    let detail = format!(
+        "{} groups, {} values delivered to `{actor}`",
+        result.rows.len(),
+        result.rows.len() * result.columns.len()
+    );
+    audit::delivered(&mut d.store, &actor, release, &detail, &ct_hashes)?;
     Ok(QueryReport {
         result,
         compute_seconds,
@@ -679,6 +678,7 @@ pub fn query_as(
         released_ciphertexts: computed.len(),
         epsilon: applied_epsilon,
         group_rows,
+        approvals,
     })
 }
 

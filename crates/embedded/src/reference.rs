@@ -14,19 +14,29 @@ pub const REL_TOL: f64 = 1e-9;
 /// Absolute tolerance for statistics close to zero.
 pub const ABS_TOL: f64 = 1e-9;
 
+/// Why a CSV export could not be read as clear reference rows (names the row and column,
+/// never a value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plaintext reference: {0}")]
+pub struct ReferenceError(String);
+
 /// Parse a source's CSV export into clear rows keyed by canonical column name, with every
 /// encrypted column as `Value::Dec` (parsed from its text) and the implicit `source` column
 /// set to `source`. Empty fields become `Value::Null`. Follows the schema's CSV layout
 /// (delimiter or whitespace, header or positions); a UTF-8 BOM is ignored.
-pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<PlainRow>, String> {
+pub fn plain_rows(
+    bytes: &[u8],
+    schema: &Schema,
+    source: &str,
+) -> Result<Vec<PlainRow>, ReferenceError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| ReferenceError(format!("not UTF-8: {e}")))?;
     let mut records: Vec<Vec<String>> = Vec::new();
     match schema.csv.delimiter {
         Some(d) => {
             let mut reader = dtfhe_model::table::delimited_reader(d, text.as_bytes());
             for rec in reader.records() {
-                let rec = rec.map_err(|e| e.to_string())?;
+                let rec = rec.map_err(|e| ReferenceError(e.to_string()))?;
                 if rec.iter().all(|f| f.trim().is_empty()) {
                     continue;
                 }
@@ -44,7 +54,9 @@ pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<Pla
     }
     let mut records = records.into_iter();
     let index: Vec<usize> = if schema.csv.header {
-        let header = records.next().ok_or("no header line")?;
+        let header = records
+            .next()
+            .ok_or_else(|| ReferenceError("no header line".into()))?;
         schema
             .columns
             .iter()
@@ -52,7 +64,7 @@ pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<Pla
                 header
                     .iter()
                     .position(|h| h == &c.source)
-                    .ok_or_else(|| format!("header has no column {:?}", c.source))
+                    .ok_or_else(|| ReferenceError(format!("header has no column {:?}", c.source)))
             })
             .collect::<Result<_, _>>()?
     } else {
@@ -62,10 +74,12 @@ pub fn plain_rows(bytes: &[u8], schema: &Schema, source: &str) -> Result<Vec<Pla
     for (n, rec) in records.enumerate() {
         let mut row = PlainRow::new();
         for (c, &i) in schema.columns.iter().zip(&index) {
-            let field = rec
-                .get(i)
-                .ok_or_else(|| format!("data row {}: missing field {}", n + 1, i + 1))?;
-            let bad = |what: &str| format!("data row {}, column {}: not {what}", n + 1, c.name);
+            let field = rec.get(i).ok_or_else(|| {
+                ReferenceError(format!("data row {}: missing field {}", n + 1, i + 1))
+            })?;
+            let bad = |what: &str| {
+                ReferenceError(format!("data row {}, column {}: not {what}", n + 1, c.name))
+            };
             let v = if field.is_empty() {
                 Value::Null
             } else {

@@ -38,11 +38,7 @@ fn deployment(
         progress: false,
     })
     .expect("ingest");
-    let schema = Schema::from_toml_str(
-        &std::fs::read_to_string(repo("schemas/ai4i.toml")).expect("schema"),
-        "ai4i",
-    )
-    .expect("schema");
+    let schema = Schema::from_toml_file(&repo("schemas/ai4i.toml")).expect("schema");
     let rows = reference::plain_rows(slice.as_bytes(), &schema, "plant-1").expect("rows");
     (d, schema, rows)
 }

@@ -6,6 +6,7 @@
 //! chunks): Σ of stored parts (masked where a chunk is split between groups) and Σ of products
 //! accumulated in the extended basis, relinearised once per sum.
 
+use crate::cache::{Cached, ComputationKey, SumCache, UnitKey};
 use crate::error::EngineError;
 use crate::group::{GroupKey, GroupState, PublicRow};
 use crate::moments::{Factor, Moment, Part};
@@ -371,9 +372,53 @@ pub fn select(
     })
 }
 
-enum Acc {
+#[derive(Clone)]
+pub(crate) enum Acc {
     Linear(LinearSum, bool),
     Product(Box<ProductSum>, bool),
+}
+
+impl Acc {
+    /// Memory held, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Acc::Linear(s, _) => s.bytes(),
+            Acc::Product(s, _) => s.bytes(),
+        }
+    }
+}
+
+/// What a group's per-chunk terms depend on, hashed (see [`crate::cache`]): two queries with
+/// the same key add the same term for the same group and unit.
+fn computation_key(query: &Query, params: &Params, selection: &Selection) -> ComputationKey {
+    let text = format!(
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+        query.dataset,
+        query.filter,
+        query.group_by,
+        query.join,
+        query.schema,
+        selection.moments,
+        selection.prefixes,
+        params.name,
+        params.spec,
+    );
+    *blake3::hash(text.as_bytes()).as_bytes()
+}
+
+/// A unit's identity: its chunks' ids and what their sources signed of them.
+fn unit_key(selection: &Selection, unit: &Unit) -> UnitKey {
+    let mut h = blake3::Hasher::new();
+    for &ci in &unit.chunks {
+        let c = &selection.chunks[ci].1;
+        h.update(&c.id.to_le_bytes());
+        h.update(&(c.source.len() as u64).to_le_bytes());
+        h.update(c.source.as_bytes());
+        h.update(&c.seq.to_le_bytes());
+        h.update(&c.rows.to_le_bytes());
+        h.update(blake3::hash(&c.public).as_bytes());
+    }
+    *h.finalize().as_bytes()
 }
 
 /// Pass 2: compute every (group, moment) sum on ciphertexts. Refuses, before any work, a
@@ -384,6 +429,20 @@ pub fn compute(
     params: &Params,
     multiplier: &Multiplier,
     selection: &Selection,
+) -> Result<Vec<ComputedSum>, EngineError> {
+    compute_with(store, query, params, multiplier, selection, None)
+}
+
+/// [`compute`], starting from the sums `cache` holds for this computation (only the units
+/// they do not cover are read and added) and leaving the new sums there. The ciphertexts are
+/// the same as without the cache.
+pub fn compute_with(
+    store: &dyn ChunkReader,
+    query: &Query,
+    params: &Params,
+    multiplier: &Multiplier,
+    selection: &Selection,
+    cache: Option<&SumCache>,
 ) -> Result<Vec<ComputedSum>, EngineError> {
     let schema = &query.schema;
     let compact = params.compact_level();
@@ -430,7 +489,39 @@ pub fn compute(
         .iter()
         .flat_map(|g| g.units.keys().copied())
         .collect();
-    let unit_list: Vec<usize> = used.into_iter().collect();
+    // What the cache already summed: a group it holds skips the units it covers. Labels
+    // name the groups; a selection with two groups of one label is not cached.
+    let labels: std::collections::HashSet<&str> =
+        selection.groups.iter().map(|g| g.label.as_str()).collect();
+    let cache = cache.filter(|_| labels.len() == selection.groups.len());
+    let key = computation_key(query, params, selection);
+    let unit_keys: Vec<UnitKey> = selection
+        .units
+        .iter()
+        .map(|u| unit_key(selection, u))
+        .collect();
+    let all_units: std::collections::BTreeSet<UnitKey> = unit_keys.iter().copied().collect();
+    let mut cached = cache
+        .and_then(|c| c.get(&key, params, &all_units))
+        .unwrap_or_default();
+    let from_cache: Vec<Option<Vec<Acc>>> = selection
+        .groups
+        .iter()
+        .map(|g| cached.groups.remove(&g.label))
+        .collect();
+    let summed = |gi: usize, ui: usize| -> bool {
+        from_cache[gi].is_some() && cached.units.contains(&unit_keys[ui])
+    };
+    let unit_list: Vec<usize> = used
+        .into_iter()
+        .filter(|&ui| {
+            selection
+                .groups
+                .iter()
+                .enumerate()
+                .any(|(gi, g)| g.units.contains_key(&ui) && !summed(gi, ui))
+        })
+        .collect();
     let new_accs = || -> Vec<Vec<Acc>> {
         selection
             .groups
@@ -489,6 +580,9 @@ pub fn compute(
                 let Some(mask) = g.units.get(&ui) else {
                     continue;
                 };
+                if summed(gi, ui) {
+                    continue;
+                }
                 let mut masks: HashMap<usize, fhe::bfv::Plaintext> = HashMap::new();
                 let mut product_mask: Option<ExtendedMask> = None;
                 for (mi, m) in selection.moments.iter().enumerate() {
@@ -564,7 +658,29 @@ pub fn compute(
             Some(total) => merge(total, batch)?,
         });
     }
-    let merged = merged.unwrap_or_else(new_accs);
+    let mut merged = merged.unwrap_or_else(new_accs);
+    for (accs, cached) in merged.iter_mut().zip(from_cache) {
+        if let Some(cached) = cached {
+            let fresh = std::mem::take(accs);
+            *accs = merge(vec![cached], vec![fresh])?.pop().unwrap_or_default();
+        }
+    }
+    if let Some(cache) = cache {
+        let groups = selection
+            .groups
+            .iter()
+            .zip(&merged)
+            .map(|(g, accs)| (g.label.clone(), accs.clone()))
+            .collect();
+        cache.put(
+            key,
+            params,
+            Cached {
+                units: all_units,
+                groups,
+            },
+        );
+    }
 
     // Finish each sum, in parallel (relinearisation is the costly step).
     let jobs: Vec<(usize, usize, Acc)> = merged

@@ -8,6 +8,7 @@
 //! [`ResultSet::sort_and_limit`]).
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod cell;
 pub mod error;
 mod exact;

@@ -32,6 +32,27 @@ pub struct LinearModel {
     pub rmse_train: f64,
 }
 
+/// A model file that is not a valid model: says what is wrong.
+fn bad_model(m: &str) -> EngineError {
+    EngineError::Parse(format!("model file: {m}"))
+}
+
+/// The list `key` of a model file's JSON `v`, each item read by `item` (`None`: refused
+/// with `wrong_item`).
+fn json_list<T>(
+    v: &serde_json::Value,
+    key: &str,
+    wrong_item: &str,
+    item: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<T>, EngineError> {
+    v[key]
+        .as_array()
+        .ok_or_else(|| bad_model(&format!("`{key}` must be a list")))?
+        .iter()
+        .map(|x| item(x).ok_or_else(|| bad_model(wrong_item)))
+        .collect()
+}
+
 impl LinearModel {
     /// The prediction for one row of feature values.
     pub fn predict(&self, x: &[f64]) -> f64 {
@@ -69,7 +90,7 @@ impl LinearModel {
 
     /// Parse the JSON form, checking every field.
     pub fn from_json(text: &str) -> Result<LinearModel, EngineError> {
-        let bad = |m: &str| EngineError::Parse(format!("model file: {m}"));
+        let bad = bad_model;
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
         if v["format"] != "dtfhe-linear-model/1" {
             return Err(bad("not a dtfhe-linear-model/1 document"));
@@ -84,26 +105,12 @@ impl LinearModel {
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| bad(&format!("`{k}` must be a number")))
         };
-        let features: Vec<String> = v["features"]
-            .as_array()
-            .ok_or_else(|| bad("`features` must be a list"))?
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("feature names must be strings"))
-            })
-            .collect::<Result<_, _>>()?;
-        let coefficients: Vec<f64> = v["coefficients"]
-            .as_array()
-            .ok_or_else(|| bad("`coefficients` must be a list"))?
-            .iter()
-            .map(|x| {
-                x.as_f64()
-                    .filter(|c| c.is_finite())
-                    .ok_or_else(|| bad("coefficients must be numbers"))
-            })
-            .collect::<Result<_, _>>()?;
+        let features = json_list(&v, "features", "feature names must be strings", |x| {
+            x.as_str().map(str::to_string)
+        })?;
+        let coefficients = json_list(&v, "coefficients", "coefficients must be numbers", |x| {
+            x.as_f64().filter(|c| c.is_finite())
+        })?;
         if features.len() != coefficients.len() || features.is_empty() {
             return Err(bad(
                 "`features` and `coefficients` must have the same, non-zero length",

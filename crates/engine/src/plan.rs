@@ -761,19 +761,27 @@ fn unsupported<T>(what: impl Into<String>) -> Result<T, EngineError> {
     Err(EngineError::Unsupported(what.into()))
 }
 
+/// Refuses the first clause of `clauses` (is it present, its name) that is present.
+fn none_present(clauses: &[(bool, &str)]) -> Result<(), EngineError> {
+    match clauses.iter().find(|(present, _)| *present) {
+        Some((_, what)) => unsupported(*what),
+        None => Ok(()),
+    }
+}
+
 fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
-    if q.with.is_some() {
-        return unsupported("WITH (common table expressions)");
-    }
-    if q.fetch.is_some() {
-        return unsupported("FETCH");
-    }
-    if !q.locks.is_empty() || q.for_clause.is_some() {
-        return unsupported("FOR UPDATE / FOR clauses");
-    }
-    if q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
-        return unsupported("SETTINGS / FORMAT / pipe operators");
-    }
+    none_present(&[
+        (q.with.is_some(), "WITH (common table expressions)"),
+        (q.fetch.is_some(), "FETCH"),
+        (
+            !q.locks.is_empty() || q.for_clause.is_some(),
+            "FOR UPDATE / FOR clauses",
+        ),
+        (
+            q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty(),
+            "SETTINGS / FORMAT / pipe operators",
+        ),
+    ])?;
     let select = match q.body.as_ref() {
         SetExpr::Select(s) => s,
         SetExpr::Query(_) => return unsupported("subqueries"),
@@ -787,28 +795,25 @@ fn plan_query(q: &ast::Query, catalog: &Catalog) -> Result<Query, EngineError> {
             _ => unsupported("DISTINCT"),
         };
     }
-    if select.top.is_some() {
-        return unsupported("TOP");
-    }
-    if select.into.is_some() {
-        return unsupported("SELECT INTO");
-    }
-    if select.having.is_some() {
-        return unsupported("HAVING");
-    }
-    if !select.named_window.is_empty() || select.qualify.is_some() {
-        return unsupported("window functions");
-    }
-    if select.prewhere.is_some()
-        || !select.lateral_views.is_empty()
-        || !select.connect_by.is_empty()
-        || !select.cluster_by.is_empty()
-        || !select.distribute_by.is_empty()
-        || !select.sort_by.is_empty()
-        || select.exclude.is_some()
-    {
-        return unsupported("dialect-specific SELECT clauses");
-    }
+    none_present(&[
+        (select.top.is_some(), "TOP"),
+        (select.into.is_some(), "SELECT INTO"),
+        (select.having.is_some(), "HAVING"),
+        (
+            !select.named_window.is_empty() || select.qualify.is_some(),
+            "window functions",
+        ),
+        (
+            select.prewhere.is_some()
+                || !select.lateral_views.is_empty()
+                || !select.connect_by.is_empty()
+                || !select.cluster_by.is_empty()
+                || !select.distribute_by.is_empty()
+                || !select.sort_by.is_empty()
+                || select.exclude.is_some(),
+            "dialect-specific SELECT clauses",
+        ),
+    ])?;
 
     // FROM
     let table = match select.from.as_slice() {
@@ -1573,9 +1578,20 @@ fn plan_count_filter(
         _ => return Err(refuse(col.name.clone())),
     };
     let name = format!("count({arg_text}) filter (where {} {sym} {edge})", col.name);
+    encrypted_aggregate(ctx, name, func, col.name)
+}
+
+/// The aggregate `func` of the encrypted column `column`, named `name`, once its terms are
+/// known to be computable from the schema's stored parts.
+fn encrypted_aggregate(
+    ctx: &Ctx,
+    name: String,
+    func: AggFunc,
+    column: String,
+) -> Result<(String, Aggregate), EngineError> {
     let agg = Aggregate {
         func,
-        args: vec![col.name],
+        args: vec![column],
         domain: Domain::Encrypted,
     };
     agg.terms_checked(ctx.schema)?;
@@ -1646,13 +1662,7 @@ fn plan_histogram(
             ),
         ),
     };
-    let agg = Aggregate {
-        func,
-        args: vec![col.name],
-        domain: Domain::Encrypted,
-    };
-    agg.terms_checked(ctx.schema)?;
-    Ok((name, agg))
+    encrypted_aggregate(ctx, name, func, col.name)
 }
 
 fn plan_predicate(ctx: &Ctx, e: &Expr) -> Result<Predicate, EngineError> {

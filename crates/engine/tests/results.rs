@@ -264,17 +264,18 @@ fn regr_values_exact() {
     }
 }
 
+/// Table `m` with one encrypted column `x` (products allowed) of `codec`.
+fn product_column_x(codec: dtfhe_model::FixedPoint, nullable: bool) -> dtfhe_model::Schema {
+    let x = common::enc("x", codec, dtfhe_model::Usage::Product, nullable);
+    common::schema("m", vec![x])
+}
+
 #[test]
 fn variance_is_exact_with_large_offset() {
     // Values near the top of a wide range: naive Σx² − (Σx)²/n in f64 would lose digits.
-    let s = common::schema(
-        "m",
-        vec![common::enc(
-            "x",
-            common::codec(3, -1_000_000_000_000, 1_000_000_000_000),
-            dtfhe_model::Usage::Product,
-            false,
-        )],
+    let s = product_column_x(
+        common::codec(3, -1_000_000_000_000, 1_000_000_000_000),
+        false,
     );
     let cat = Catalog::new(&[&s]);
     let q = plan(
@@ -305,14 +306,9 @@ fn variance_is_exact_with_large_offset() {
 #[test]
 fn big_integer_fallback_is_exact() {
     // n·S2 overflows i128: the numerators are promoted, not wrapped.
-    let s = common::schema(
-        "m",
-        vec![common::enc(
-            "x",
-            common::codec(0, -20_000_000_000_000_000, 20_000_000_000_000_000),
-            dtfhe_model::Usage::Product,
-            true,
-        )],
+    let s = product_column_x(
+        common::codec(0, -20_000_000_000_000_000, 20_000_000_000_000_000),
+        true,
     );
     let cat = Catalog::new(&[&s]);
     let q = plan("SELECT var_pop(x), count(x), avg(x) FROM m", &cat).expect("plan");

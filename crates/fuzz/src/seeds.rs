@@ -341,6 +341,7 @@ fn http_bodies() -> Result<Seeds, SeedError> {
         reason: None,
         sealed: vec![b64(&[1; 60])],
         epsilon: Some(0.25),
+        answered_unix: 1_764_000_000,
     };
     Ok(vec![
         body(
@@ -350,6 +351,13 @@ fn http_bodies() -> Result<Seeds, SeedError> {
                 role: dtfhe_api::Role::Source,
                 public_key: h.clone(),
                 datasets: vec!["ai4i".into()],
+                revoked: None,
+            },
+        )?,
+        body(
+            "RevokeRequest",
+            &t::RevokeRequest {
+                reason: "left the consortium".into(),
             },
         )?,
         body(
@@ -458,6 +466,8 @@ fn http_bodies() -> Result<Seeds, SeedError> {
                 answers: vec![answer],
                 ciphertext_hashes: vec![hx.clone()],
                 ciphertexts: vec![h.clone()],
+                chunks_upto: Default::default(),
+                quorum: None,
             },
         )?,
         body(

@@ -8,9 +8,12 @@ use crate::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
 use dtfhe_crypto::ceremony::net::{
     PkShareMsg, Rlk1Aggregate, Rlk1Msg, Rlk2Msg, CHECKSUM_CONTEXT, CHECKSUM_LEN,
 };
-use dtfhe_crypto::codec::{self, Kind};
+use dtfhe_crypto::codec::{
+    self, decode_public_key, decode_relin_key, decode_secret_share, encode_public_key,
+    encode_relin_key, encode_secret_share, Kind,
+};
 use dtfhe_crypto::release::Coeff0Share;
-use dtfhe_crypto::ParamSpec;
+use dtfhe_crypto::{CryptoError, ParamSpec, Params};
 use dtfhe_ledger::{Checkpoint, Entry};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -172,6 +175,14 @@ fn same_bytes(what: &str, input: &[u8], again: &[u8]) -> Outcome {
     Ok(())
 }
 
+/// Compare a hex re-encoding with the accepted hex text (either case).
+fn same_hex(what: &str, text: &str, again: &str) -> Outcome {
+    if !text.eq_ignore_ascii_case(again) {
+        return Err(finding(what, "hex accepted but re-encodes differently"));
+    }
+    Ok(())
+}
+
 fn ciphertext(fx: &Fixture, input: &[u8]) -> Outcome {
     let Ok(ct) = codec::decode_ciphertext(&fx.params, input) else {
         return Ok(());
@@ -191,42 +202,43 @@ fn ciphertext(fx: &Fixture, input: &[u8]) -> Outcome {
     }
 }
 
+/// One key decoder with its encoder: an accepted input re-encodes to itself, or to bytes
+/// that decode again and re-encode to themselves (one canonical form).
+fn key_round_trip<K, B: AsRef<[u8]>>(
+    what: &str,
+    p: &Params,
+    input: &[u8],
+    decode: impl Fn(&Params, &[u8]) -> Result<K, CryptoError>,
+    encode: impl Fn(&Params, &K) -> B,
+) -> Outcome {
+    let Ok(key) = decode(p, input) else {
+        return Ok(());
+    };
+    let again = encode(p, &key);
+    if again.as_ref() == input {
+        return Ok(());
+    }
+    let key2 = decode(p, again.as_ref())
+        .map_err(|e| finding(what, format!("re-encoding refused: {e}")))?;
+    same_bytes(what, again.as_ref(), encode(p, &key2).as_ref())
+}
+
 fn key_envelope(fx: &Fixture, input: &[u8]) -> Outcome {
     let p = &fx.params;
     match input.get(5).copied().and_then(Kind::from_byte) {
         Some(Kind::PublicKey) => {
-            if let Ok(pk) = codec::decode_public_key(p, input) {
-                let again = codec::encode_public_key(p, &pk);
-                if again[..] == input[..] {
-                    return Ok(());
-                }
-                let pk2 = codec::decode_public_key(p, &again)
-                    .map_err(|e| finding("public key", format!("re-encoding refused: {e}")))?;
-                same_bytes("public key", &again, &codec::encode_public_key(p, &pk2))?;
-            }
+            key_round_trip("public key", p, input, decode_public_key, encode_public_key)?
         }
         Some(Kind::RelinKey) => {
-            if let Ok(rk) = codec::decode_relin_key(p, input) {
-                let again = codec::encode_relin_key(p, &rk);
-                if again[..] == input[..] {
-                    return Ok(());
-                }
-                let rk2 = codec::decode_relin_key(p, &again)
-                    .map_err(|e| finding("relin key", format!("re-encoding refused: {e}")))?;
-                same_bytes("relin key", &again, &codec::encode_relin_key(p, &rk2))?;
-            }
+            key_round_trip("relin key", p, input, decode_relin_key, encode_relin_key)?
         }
-        Some(Kind::SecretShare) => {
-            if let Ok(sk) = codec::decode_secret_share(p, input) {
-                let again = codec::encode_secret_share(p, &sk);
-                if again[..] == input[..] {
-                    return Ok(());
-                }
-                let sk2 = codec::decode_secret_share(p, &again)
-                    .map_err(|e| finding("secret share", format!("re-encoding refused: {e}")))?;
-                same_bytes("secret share", &again, &codec::encode_secret_share(p, &sk2))?;
-            }
-        }
+        Some(Kind::SecretShare) => key_round_trip(
+            "secret share",
+            p,
+            input,
+            decode_secret_share,
+            encode_secret_share,
+        )?,
         _ => {
             // Any other kind byte: every decoder must refuse it without panicking.
             if codec::decode_public_key(p, input).is_ok()
@@ -510,6 +522,7 @@ pub const HTTP_BODY_TYPES: &[&str] = &[
     "ModelRegistration",
     "ModelRecord",
     "ScoreRequest",
+    "RevokeRequest",
 ];
 
 /// Health has no `PartialEq`; compare its serialisations instead.
@@ -556,6 +569,7 @@ fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
         "ModelRegistration" => json_round_trip::<s::ModelRegistration>(name, body, true),
         "ModelRecord" => json_round_trip::<s::ModelRecord>(name, body, true),
         "ScoreRequest" => json_round_trip::<s::ScoreRequest>(name, body, true),
+        "RevokeRequest" => json_round_trip::<t::RevokeRequest>(name, body, true),
         _ => json_round_trip::<dtfhe_api::Problem>(name, body, true),
     }
 }
@@ -598,24 +612,12 @@ fn body_fields(_fx: &Fixture, input: &[u8]) -> Outcome {
         }
         "recipient_hex" => {
             if let Ok(k) = RecipientPublicKey::from_hex(text) {
-                let again = k.to_hex();
-                if !text.trim().eq_ignore_ascii_case(&again) {
-                    return Err(finding(
-                        "recipient key",
-                        "hex accepted but re-encodes differently",
-                    ));
-                }
+                same_hex("recipient key", text.trim(), &k.to_hex())?;
             }
         }
         "ceremony_seed_hex" => {
             if let Ok(seed) = dtfhe_crypto::ceremony::net::CeremonySeed::from_hex(text) {
-                let again = seed.to_hex();
-                if !text.trim().eq_ignore_ascii_case(&again) {
-                    return Err(finding(
-                        "ceremony seed",
-                        "hex accepted but re-encodes differently",
-                    ));
-                }
+                same_hex("ceremony seed", text.trim(), &seed.to_hex())?;
             }
         }
         "identity_public_key" => {
@@ -631,9 +633,7 @@ fn body_fields(_fx: &Fixture, input: &[u8]) -> Outcome {
         _ => {
             if let Ok(h) = dtfhe_api::types::unhex32("hash", text) {
                 let again: String = h.iter().map(|b| format!("{b:02x}")).collect();
-                if !text.eq_ignore_ascii_case(&again) {
-                    return Err(finding("hash", "hex accepted but re-encodes differently"));
-                }
+                same_hex("hash", text, &again)?;
             }
         }
     }

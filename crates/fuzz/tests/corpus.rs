@@ -217,33 +217,38 @@ static NON_CANONICAL: Target = Target {
     run: breaks_round_trip_on_long_input,
 };
 
-#[test]
-fn the_runner_reports_a_panic_with_its_input() {
-    let fx = fixture();
-    runner::quiet_panics();
-    let crash = runner::fuzz(
-        &fx,
-        &PANICKY,
-        &[vec![0u8; 4]],
+/// The crash a run of `target` from the one input `seed` finds within a million inputs
+/// (`why` it must).
+fn crash_of(target: &'static Target, seed: Vec<u8>, why: &str) -> runner::Crash {
+    runner::fuzz(
+        &fixture(),
+        target,
+        &[seed],
         Budget::Iterations(1_000_000),
         3,
     )
-    .expect_err("mutations reach 0xff long before a million inputs");
+    .expect_err(why)
+}
+
+#[test]
+fn the_runner_reports_a_panic_with_its_input() {
+    runner::quiet_panics();
+    let crash = crash_of(
+        &PANICKY,
+        vec![0u8; 4],
+        "mutations reach 0xff long before a million inputs",
+    );
     assert!(crash.input.contains(&0xff));
     assert!(crash.message.contains("hostile byte"), "{}", crash.message);
 }
 
 #[test]
 fn the_runner_reports_a_broken_round_trip() {
-    let fx = fixture();
-    let crash = runner::fuzz(
-        &fx,
+    let crash = crash_of(
         &NON_CANONICAL,
-        &[vec![1u8; 8]],
-        Budget::Iterations(1_000_000),
-        3,
-    )
-    .expect_err("insertions make a 9-byte input soon");
+        vec![1u8; 8],
+        "insertions make a 9-byte input soon",
+    );
     assert!(crash.input.len() > 8);
     assert_eq!(crash.message, "too long");
 }

@@ -19,6 +19,8 @@
 //! UTF-8). So any change to an encoded entry either fails to decode or
 //! decodes to a different entry, and the leaf hash commits to the entry.
 
+use dtfhe_model::cursor::{ByteCursor, Truncated};
+
 use crate::merkle::{leaf_hash, Hash};
 use crate::LedgerError;
 
@@ -78,11 +80,15 @@ pub enum EntryKind {
     /// A predictive model was fitted from released aggregates; the hash is the model's
     /// canonical JSON, so per-row scoring can prove its model came from a fit.
     ModelFitted,
+    /// An admin revoked a registered identity (subject: its name; detail: the reason as
+    /// JSON; hash: blake3 of its public key). Its earlier entries stay; from this entry on
+    /// the platform refuses its requests and counts none of its answers.
+    IdentityRevoked,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 18] = [
+    pub const ALL: [EntryKind; 19] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -101,9 +107,10 @@ impl EntryKind {
         EntryKind::LanesAssigned,
         EntryKind::PolicySet,
         EntryKind::ModelFitted,
+        EntryKind::IdentityRevoked,
     ];
 
-    /// The kind's byte in the encoding (1..=18; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=19; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -124,6 +131,7 @@ impl EntryKind {
             EntryKind::LanesAssigned => 16,
             EntryKind::PolicySet => 17,
             EntryKind::ModelFitted => 18,
+            EntryKind::IdentityRevoked => 19,
         }
     }
 
@@ -153,6 +161,7 @@ impl EntryKind {
             EntryKind::LanesAssigned => "lanes_assigned",
             EntryKind::PolicySet => "policy_set",
             EntryKind::ModelFitted => "model_fitted",
+            EntryKind::IdentityRevoked => "identity_revoked",
         }
     }
 
@@ -241,22 +250,22 @@ impl Entry {
     /// Decodes an entry, accepting only canonical encodings (see the module
     /// docs). Never panics, and never allocates more than the input's size.
     pub fn decode(bytes: &[u8]) -> Result<Entry, LedgerError> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = ByteCursor::new(bytes);
         let version = r.u8("version")?;
         if version != FORMAT_VERSION {
             return Err(malformed(format!(
                 "unknown format version {version} (this build reads {FORMAT_VERSION})"
             )));
         }
-        let seq = r.u64("seq")?;
-        let time_unix = r.u64("time")?;
+        let seq = r.u64_be("seq")?;
+        let time_unix = r.u64_be("time")?;
         let code = r.u8("kind")?;
         let kind =
             EntryKind::from_code(code).ok_or_else(|| malformed(format!("unknown kind {code}")))?;
-        let actor = r.string("actor", MAX_ACTOR_LEN)?;
-        let subject = r.string("subject", MAX_SUBJECT_LEN)?;
-        let detail = r.string("detail", MAX_DETAIL_LEN)?;
-        let count = r.u32("hash count")? as usize;
+        let actor = string(&mut r, "actor", MAX_ACTOR_LEN)?;
+        let subject = string(&mut r, "subject", MAX_SUBJECT_LEN)?;
+        let detail = string(&mut r, "detail", MAX_DETAIL_LEN)?;
+        let count = r.u32_be("hash count")? as usize;
         if count > MAX_HASHES {
             return Err(malformed(format!(
                 "{count} hashes, at most {MAX_HASHES} allowed"
@@ -271,8 +280,8 @@ impl Entry {
                 h
             })
             .collect();
-        if r.pos != bytes.len() {
-            return Err(malformed(format!("{} trailing bytes", bytes.len() - r.pos)));
+        if r.remaining() != 0 {
+            return Err(malformed(format!("{} trailing bytes", r.remaining())));
         }
         Ok(Entry {
             seq,
@@ -295,56 +304,21 @@ fn malformed(reason: String) -> LedgerError {
     LedgerError::MalformedEntry(reason)
 }
 
-/// A bounds-checked cursor over the encoded bytes.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+impl From<Truncated> for LedgerError {
+    /// An encoded entry that ends inside a field.
+    fn from(t: Truncated) -> LedgerError {
+        malformed(t.to_string())
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, field: &str, n: usize) -> Result<&'a [u8], LedgerError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                malformed(format!(
-                    "truncated at {field}: need {n} bytes at offset {}, have {}",
-                    self.pos,
-                    self.bytes.len().saturating_sub(self.pos)
-                ))
-            })?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
+/// A `u32`-length-prefixed UTF-8 field of at most `max` bytes.
+fn string(r: &mut ByteCursor<'_>, field: &str, max: usize) -> Result<String, LedgerError> {
+    let len = r.u32_be(field)? as usize;
+    if len > max {
+        return Err(malformed(format!(
+            "{field} is {len} bytes, at most {max} allowed"
+        )));
     }
-
-    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], LedgerError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(field, N)?);
-        Ok(a)
-    }
-
-    fn u8(&mut self, field: &str) -> Result<u8, LedgerError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u32(&mut self, field: &str) -> Result<u32, LedgerError> {
-        Ok(u32::from_be_bytes(self.array(field)?))
-    }
-
-    fn u64(&mut self, field: &str) -> Result<u64, LedgerError> {
-        Ok(u64::from_be_bytes(self.array(field)?))
-    }
-
-    fn string(&mut self, field: &str, max: usize) -> Result<String, LedgerError> {
-        let len = self.u32(field)? as usize;
-        if len > max {
-            return Err(malformed(format!(
-                "{field} is {len} bytes, at most {max} allowed"
-            )));
-        }
-        let raw = self.take(field, len)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| malformed(format!("{field} is not UTF-8")))
-    }
+    let raw = r.take(field, len)?;
+    String::from_utf8(raw.to_vec()).map_err(|_| malformed(format!("{field} is not UTF-8")))
 }

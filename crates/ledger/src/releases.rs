@@ -1,6 +1,8 @@
 //! The release trail of a ledger, checked the same way by the embedded audit and the
 //! analyst's remote audit: every trustee decision and delivery belongs to an earlier
-//! release request, and nothing is delivered without every trustee's approval.
+//! release request, and nothing is delivered without every trustee's approval. A trustee
+//! revoked (`identity_revoked`) answers nothing after its revocation, and its earlier
+//! approvals count for no delivery made after it.
 
 use std::collections::HashMap;
 
@@ -21,12 +23,32 @@ fn tampered(what: String) -> ReleaseTrailError {
 /// trustee of the deployment (one share hash per ciphertext), by no refusal, and delivers
 /// the ciphertexts requested. Returns the number of deliveries.
 pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, ReleaseTrailError> {
+    check_releases_quorum(entries, trustees, None)
+}
+
+/// [`check_releases`] for a deployment whose releases need `threshold` trustees (t-of-n;
+/// `None`: all of them): every delivery is preceded by the approvals of at least t distinct
+/// trustees of the deployment. A trustee revoked by an `identity_revoked` entry decides
+/// nothing after it (an approval or refusal of its later is tampering: the platform refuses
+/// its requests), and a delivery after its revocation does not count its approval.
+pub fn check_releases_quorum(
+    entries: &[Entry],
+    trustees: &[String],
+    threshold: Option<usize>,
+) -> Result<u64, ReleaseTrailError> {
+    let needed = threshold.unwrap_or(trustees.len()).min(trustees.len());
     // (release, trustee) -> seq of its first approval / refusal.
     let mut approved: HashMap<(u64, &str), u64> = HashMap::new();
     let mut refused: HashMap<u64, (u64, &str)> = HashMap::new();
     let mut delivered = 0u64;
+    // Trustee -> seq of its revocation.
+    let mut revoked: HashMap<&str, u64> = HashMap::new();
     for e in entries {
         let kind = e.kind;
+        if kind == EntryKind::IdentityRevoked {
+            revoked.entry(e.subject.as_str()).or_insert(e.seq);
+            continue;
+        }
         if !matches!(
             kind,
             EntryKind::TrusteeApproved | EntryKind::TrusteeRefused | EntryKind::ResultDelivered
@@ -56,6 +78,12 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Rel
                         e.actor
                     )));
                 }
+                if let Some(seq) = revoked.get(e.actor.as_str()) {
+                    return Err(tampered(format!(
+                        "{at}: trustee `{}` answers after its revocation (entry {seq})",
+                        e.actor
+                    )));
+                }
                 if kind == EntryKind::TrusteeApproved {
                     if e.hashes.len() != request.hashes.len() {
                         return Err(tampered(format!(
@@ -75,12 +103,23 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Rel
                         "{at}: delivers release {r}, which trustee `{who}` refused (entry {seq})"
                     )));
                 }
-                for t in trustees {
-                    if !approved.contains_key(&(r, t.as_str())) {
-                        return Err(tampered(format!(
-                            "{at}: delivers release {r} without the approval of trustee `{t}`"
-                        )));
-                    }
+                let missing: Vec<&str> = trustees
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|t| !approved.contains_key(&(r, *t)) || revoked.contains_key(t))
+                    .collect();
+                if trustees.len() - missing.len() < needed {
+                    let who = if needed == trustees.len() {
+                        format!("trustee `{}`", missing.first().copied().unwrap_or_default())
+                    } else {
+                        format!(
+                            "{needed} of the trustees (approved by {} only)",
+                            trustees.len() - missing.len()
+                        )
+                    };
+                    return Err(tampered(format!(
+                        "{at}: delivers release {r} without the approval of {who}"
+                    )));
                 }
                 if e.hashes != request.hashes {
                     return Err(tampered(format!(
@@ -92,4 +131,96 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Rel
         }
     }
     Ok(delivered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wording::release_subject;
+
+    fn entry(seq: u64, kind: EntryKind, actor: &str, subject: &str, hashes: usize) -> Entry {
+        Entry {
+            seq,
+            time_unix: 0,
+            kind,
+            actor: actor.into(),
+            subject: subject.into(),
+            detail: String::new(),
+            hashes: vec![[seq as u8; 32]; hashes],
+        }
+    }
+
+    /// A release request (entry 0) approved by `approvers`, then delivered.
+    fn trail(approvers: &[&str]) -> Vec<Entry> {
+        let subject = release_subject(0);
+        let mut entries = vec![entry(0, EntryKind::ReleaseRequested, "ana", "ai4i", 2)];
+        for a in approvers {
+            let seq = entries.len() as u64;
+            entries.push(entry(seq, EntryKind::TrusteeApproved, a, &subject, 2));
+        }
+        let seq = entries.len() as u64;
+        let mut delivered = entry(seq, EntryKind::ResultDelivered, "ana", &subject, 0);
+        delivered.hashes = entries[0].hashes.clone();
+        entries.push(delivered);
+        entries
+    }
+
+    #[test]
+    fn a_quorum_delivery_needs_t_distinct_approvals() {
+        let trustees: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let three = trail(&["b", "d", "e"]);
+        assert_eq!(check_releases_quorum(&three, &trustees, Some(3)), Ok(1));
+        // n-of-n: the same trail lacks a's approval.
+        let e = check_releases(&three, &trustees).expect_err("n-of-n");
+        assert!(e.0.contains("trustee `a`"), "{e}");
+        // Two distinct approvers (one twice) are not a quorum of three.
+        let two = trail(&["b", "d", "d"]);
+        let e = check_releases_quorum(&two, &trustees, Some(3)).expect_err("two");
+        assert!(
+            e.0.contains("3 of the trustees (approved by 2 only)"),
+            "{e}"
+        );
+        // An approval of a party that is no trustee is refused outright.
+        let stranger = trail(&["b", "d", "x"]);
+        assert!(check_releases_quorum(&stranger, &trustees, Some(3)).is_err());
+    }
+
+    /// `trail` with trustee `who` revoked just before the entry at `at` (the entries after
+    /// it renumbered).
+    fn revoked_at(mut entries: Vec<Entry>, who: &str, at: usize) -> Vec<Entry> {
+        entries.insert(at, entry(0, EntryKind::IdentityRevoked, "root", who, 1));
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.seq = i as u64;
+        }
+        entries
+    }
+
+    #[test]
+    fn a_revoked_trustee_is_not_counted_and_answers_nothing_after() {
+        let trustees: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let subject = release_subject(0);
+        // Revoked after the delivery: its history stays valid.
+        let before = revoked_at(trail(&["a", "b"]), "a", 4);
+        assert_eq!(check_releases_quorum(&before, &trustees, Some(2)), Ok(1));
+        // Revoked between its approval and the delivery: the delivery lacks a quorum.
+        let between = revoked_at(trail(&["a", "b"]), "a", 3);
+        let e = check_releases_quorum(&between, &trustees, Some(2)).expect_err("not counted");
+        assert!(e.0.contains("approved by 1 only"), "{e}");
+        // Delivered by the two left: valid.
+        let mut quorum = revoked_at(trail(&["a", "b"]), "a", 3);
+        let last = quorum.len() - 1;
+        let seq = quorum[last].seq;
+        quorum.insert(
+            last,
+            entry(seq, EntryKind::TrusteeApproved, "c", &subject, 2),
+        );
+        for (i, e) in quorum.iter_mut().enumerate() {
+            e.seq = i as u64;
+        }
+        assert_eq!(check_releases_quorum(&quorum, &trustees, Some(2)), Ok(1));
+        // An answer after the revocation is tampering.
+        let after = revoked_at(trail(&["b", "a"]), "a", 2);
+        let e = check_releases_quorum(&after, &trustees, Some(2)).expect_err("after");
+        assert!(e.0.contains("after its revocation"), "{e}");
+    }
 }

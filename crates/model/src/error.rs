@@ -134,6 +134,23 @@ macro_rules! io_error_constructor {
     };
 }
 
+/// `From` conversions into a role's error enum for errors it keeps boxed (a large error of
+/// another layer would make every `Result` of the enum as large):
+/// `boxed_from!(CliError { Store: StoreError, Bench: BenchError })` wraps a `StoreError` as
+/// `CliError::Store(Box::new(e))`, and so on.
+#[macro_export]
+macro_rules! boxed_from {
+    ($error:ident { $($variant:ident: $source:ty),+ $(,)? }) => {
+        $(
+            impl From<$source> for $error {
+                fn from(e: $source) -> Self {
+                    $error::$variant(Box::new(e))
+                }
+            }
+        )+
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 
 pub mod chunk;
 pub mod clock;
+pub mod cursor;
 pub mod encoding;
 pub mod error;
 pub mod exit;
@@ -19,6 +20,7 @@ pub mod names;
 pub mod public_codec;
 pub mod reader;
 pub mod redact;
+pub mod report;
 pub mod schema;
 pub mod schema_diff;
 pub mod schema_error;
@@ -33,7 +35,7 @@ pub use encoding::{EncodeError, FixedPoint, MAX_SCALE, MAX_SCALED_MAGNITUDE};
 pub use error::ThreadError;
 pub use exit::ExitKind;
 pub use public_codec::{decode_public_columns, encode_public_columns};
-pub use reader::{ChunkReadError, ChunkReader, PartRead};
+pub use reader::{ChunkPin, ChunkReadError, ChunkReader, PartRead, PinnedReader, RecordingReader};
 pub use schema::{
     indicator_part, is_identifier, ColumnKind, ColumnSpec, CsvOptions, EncryptedSpec, PublicType,
     Schema, Stage, Usage, LANE_COLUMN, MAX_THRESHOLDS, SOURCE_COLUMN,

@@ -25,6 +25,7 @@
 //! invalid UTF-8, non-finite decimals, oversized counts, row-count mismatches and trailing
 //! bytes.
 
+use crate::cursor::{ByteCursor, Truncated};
 use crate::error::ThreadError;
 use crate::table::{PublicColumn, Value, MAX_TEXT_LEN};
 
@@ -87,48 +88,51 @@ pub fn encode_public_columns(cols: &[PublicColumn], rows: usize) -> Vec<u8> {
 /// Decode bytes written by [`encode_public_columns`]. Never panics; any malformed input is
 /// a [`ThreadError::Decode`] naming the byte offset.
 pub fn decode_public_columns(bytes: &[u8]) -> Result<Vec<PublicColumn>, ThreadError> {
-    let mut c = Cursor { bytes, pos: 0 };
-    let version = c.u8()?;
+    let mut c = ByteCursor::new(bytes);
+    let version = c.u8("version")?;
     if version != PUBLIC_FORMAT_VERSION {
-        return Err(c.fail_at(
+        return Err(fail_at(
             0,
             format!("unknown format version {version} (this build reads version {PUBLIC_FORMAT_VERSION})"),
         ));
     }
-    let rows = c.u32()? as usize;
+    let rows = c.u32_le("rows")? as usize;
     if rows > MAX_CODEC_ROWS {
-        return Err(c.fail_at(
+        return Err(fail_at(
             1,
             format!("{rows} rows is above the limit of {MAX_CODEC_ROWS}"),
         ));
     }
-    let ncols = usize::from(c.u16()?);
+    let ncols = usize::from(c.u16_le("column count")?);
     if ncols > MAX_CODEC_COLUMNS {
-        return Err(c.fail_at(
+        return Err(fail_at(
             5,
             format!("{ncols} columns is above the limit of {MAX_CODEC_COLUMNS}"),
         ));
     }
     let mut cols = Vec::with_capacity(ncols.min(c.remaining()));
     for _ in 0..ncols {
-        let name_at = c.pos;
-        let name_len = usize::from(c.u16()?);
+        let name_at = c.pos();
+        let name_len = usize::from(c.u16_le("column name length")?);
         if name_len == 0 || name_len > MAX_CODEC_NAME_LEN {
-            return Err(c.fail_at(
+            return Err(fail_at(
                 name_at,
                 format!("column name length {name_len} is not within 1..={MAX_CODEC_NAME_LEN}"),
             ));
         }
-        let name = c.utf8(name_len, "column name")?;
-        let tag_at = c.pos;
-        let col_tag = c.u8()?;
+        let name = utf8(&mut c, name_len, "column name")?;
+        let tag_at = c.pos();
+        let col_tag = c.u8("column type tag")?;
         if col_tag > C_MIXED {
-            return Err(c.fail_at(tag_at, format!("unknown column type tag {col_tag}")));
+            return Err(fail_at(
+                tag_at,
+                format!("unknown column type tag {col_tag}"),
+            ));
         }
-        let count_at = c.pos;
-        let count = c.u32()? as usize;
+        let count_at = c.pos();
+        let count = c.u32_le("value count")? as usize;
         if count != rows {
-            return Err(c.fail_at(
+            return Err(fail_at(
                 count_at,
                 format!("column \"{name}\" has {count} values but the table has {rows} rows"),
             ));
@@ -136,37 +140,40 @@ pub fn decode_public_columns(bytes: &[u8]) -> Result<Vec<PublicColumn>, ThreadEr
         // Every value takes at least one byte: refuse counts the input cannot hold before
         // allocating for them.
         if count > c.remaining() {
-            return Err(c.fail_at(count_at, "value count exceeds the remaining bytes".into()));
+            return Err(fail_at(
+                count_at,
+                "value count exceeds the remaining bytes".into(),
+            ));
         }
         let mut values = Vec::with_capacity(count);
         for _ in 0..count {
-            let at = c.pos;
-            let v = match c.u8()? {
+            let at = c.pos();
+            let v = match c.u8("value tag")? {
                 V_NULL => Value::Null,
-                V_INT => Value::Int(i64::from_le_bytes(c.array()?)),
+                V_INT => Value::Int(i64::from_le_bytes(c.array("integer")?)),
                 V_DEC => {
-                    let d = f64::from_bits(u64::from_le_bytes(c.array()?));
+                    let d = f64::from_bits(c.u64_le("decimal")?);
                     if !d.is_finite() {
-                        return Err(c.fail_at(at, "non-finite decimal".into()));
+                        return Err(fail_at(at, "non-finite decimal".into()));
                     }
                     Value::Dec(d)
                 }
                 V_TEXT => {
-                    let len = c.u32()? as usize;
+                    let len = c.u32_le("text length")? as usize;
                     if len > MAX_TEXT_LEN {
-                        return Err(c.fail_at(
+                        return Err(fail_at(
                             at,
                             format!("text of {len} bytes is above the limit of {MAX_TEXT_LEN}"),
                         ));
                     }
-                    Value::Text(c.utf8(len, "text value")?)
+                    Value::Text(utf8(&mut c, len, "text value")?)
                 }
-                other => return Err(c.fail_at(at, format!("unknown value tag {other}"))),
+                other => return Err(fail_at(at, format!("unknown value tag {other}"))),
             };
             values.push(v);
         }
         if column_tag(&values) != col_tag {
-            return Err(c.fail_at(
+            return Err(fail_at(
                 tag_at,
                 format!("column \"{name}\": type tag {col_tag} does not match its values"),
             ));
@@ -174,7 +181,10 @@ pub fn decode_public_columns(bytes: &[u8]) -> Result<Vec<PublicColumn>, ThreadEr
         cols.push(PublicColumn { name, values });
     }
     if c.remaining() != 0 {
-        return Err(c.fail_at(c.pos, format!("{} trailing bytes", c.remaining())));
+        return Err(fail_at(
+            c.pos(),
+            format!("{} trailing bytes", c.remaining()),
+        ));
     }
     Ok(cols)
 }
@@ -198,57 +208,25 @@ fn column_tag(values: &[Value]) -> u8 {
     tag
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn fail_at(offset: usize, reason: String) -> ThreadError {
+    ThreadError::Decode { offset, reason }
 }
 
-impl Cursor<'_> {
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
+fn utf8(c: &mut ByteCursor<'_>, n: usize, what: &str) -> Result<String, ThreadError> {
+    let at = c.pos();
+    match std::str::from_utf8(c.take(what, n)?) {
+        Ok(s) => Ok(s.to_string()),
+        Err(_) => Err(fail_at(at, format!("{what} is not valid UTF-8"))),
     }
+}
 
-    fn fail_at(&self, offset: usize, reason: String) -> ThreadError {
-        ThreadError::Decode { offset, reason }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&[u8], ThreadError> {
-        if n > self.remaining() {
-            return Err(self.fail_at(
-                self.pos,
-                format!("truncated: needs {n} more bytes, {} left", self.remaining()),
-            ));
-        }
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], ThreadError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-
-    fn u8(&mut self) -> Result<u8, ThreadError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, ThreadError> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Result<u32, ThreadError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn utf8(&mut self, n: usize, what: &str) -> Result<String, ThreadError> {
-        let at = self.pos;
-        let b = self.take(n)?;
-        match std::str::from_utf8(b) {
-            Ok(s) => Ok(s.to_string()),
-            Err(_) => Err(self.fail_at(at, format!("{what} is not valid UTF-8"))),
-        }
+impl From<Truncated> for ThreadError {
+    /// A public-columns input that ends inside a field.
+    fn from(t: Truncated) -> ThreadError {
+        fail_at(
+            t.offset,
+            format!("truncated: needs {} more bytes, {} left", t.need, t.left),
+        )
     }
 }
 

@@ -65,3 +65,140 @@ pub enum ChunkReadError {
         reason: String,
     },
 }
+
+/// The chunks one computation saw: for each dataset it listed, the highest chunk id listed
+/// (0 when it had none).
+///
+/// Chunk ids are assigned in commit order (the store serializes its writers), so "every
+/// chunk of the dataset up to this id" names exactly the set the platform computed over.
+/// A release request carries it; a trustee or analyst that re-derives the computation reads
+/// through a [`PinnedReader`], so a chunk that lands while the release is reviewed neither
+/// changes the re-derived ciphertexts nor makes the trustees refuse. The platform cannot
+/// pick a subset with it: below the pin every listed chunk counts.
+pub type ChunkPin = std::collections::BTreeMap<String, i64>;
+
+/// A reader that records the [`ChunkPin`] of what it lists (the platform's side).
+pub struct RecordingReader<'a> {
+    inner: &'a dyn ChunkReader,
+    pin: std::sync::Mutex<ChunkPin>,
+}
+
+impl<'a> RecordingReader<'a> {
+    /// Records what `inner` lists.
+    pub fn new(inner: &'a dyn ChunkReader) -> Self {
+        RecordingReader {
+            inner,
+            pin: std::sync::Mutex::new(ChunkPin::new()),
+        }
+    }
+
+    /// The pin of every dataset listed so far.
+    pub fn pin(&self) -> ChunkPin {
+        self.pin.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl ChunkReader for RecordingReader<'_> {
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
+        let chunks = self.inner.chunks(dataset)?;
+        let highest = chunks.iter().map(|c| c.id).max().unwrap_or(0);
+        let mut pin = self.pin.lock().map_err(|_| ChunkReadError::Invalid {
+            reason: "pin lock poisoned".into(),
+        })?;
+        let at = pin.entry(dataset.to_string()).or_insert(highest);
+        *at = (*at).max(highest);
+        Ok(chunks)
+    }
+
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
+        self.inner.part(chunk_id, column, part)
+    }
+}
+
+/// A reader that lists only the chunks a [`ChunkPin`] names (the reviewer's side): those
+/// of the dataset with an id up to the pin. A dataset the pin does not name is refused, so
+/// a request cannot leave the set open.
+pub struct PinnedReader<'a> {
+    inner: &'a dyn ChunkReader,
+    pin: &'a ChunkPin,
+}
+
+impl<'a> PinnedReader<'a> {
+    /// `inner`, cut at `pin`.
+    pub fn new(inner: &'a dyn ChunkReader, pin: &'a ChunkPin) -> Self {
+        PinnedReader { inner, pin }
+    }
+}
+
+impl ChunkReader for PinnedReader<'_> {
+    fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
+        let upto = *self
+            .pin
+            .get(dataset)
+            .ok_or_else(|| ChunkReadError::Invalid {
+                reason: format!("the request does not say which chunks of `{dataset}` it covers"),
+            })?;
+        let mut chunks = self.inner.chunks(dataset)?;
+        chunks.retain(|c| c.id <= upto);
+        Ok(chunks)
+    }
+
+    fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
+        self.inner.part(chunk_id, column, part)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A dataset `d` with chunks 1, 3 and 7 (ids; other datasets unknown).
+    struct Three;
+
+    impl ChunkReader for Three {
+        fn chunks(&self, dataset: &str) -> Result<Vec<ChunkMeta>, ChunkReadError> {
+            if dataset != "d" {
+                return Err(ChunkReadError::UnknownDataset {
+                    dataset: dataset.into(),
+                });
+            }
+            Ok([1, 3, 7]
+                .map(|id| ChunkMeta {
+                    id,
+                    source: "s".into(),
+                    seq: id as u64,
+                    rows: 1,
+                    public: Vec::new(),
+                })
+                .to_vec())
+        }
+
+        fn part(&self, _: i64, _: &str, _: &str) -> PartRead {
+            Ok(None)
+        }
+    }
+
+    fn ids(r: &dyn ChunkReader) -> Vec<i64> {
+        r.chunks("d").unwrap().iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn recording_pins_the_highest_listed_id_and_pinned_cuts_there() {
+        let rec = RecordingReader::new(&Three);
+        assert_eq!(ids(&rec), [1, 3, 7]);
+        assert_eq!(rec.pin(), ChunkPin::from([("d".to_string(), 7)]));
+        let pin = ChunkPin::from([("d".to_string(), 3)]);
+        assert_eq!(ids(&PinnedReader::new(&Three, &pin)), [1, 3]);
+        let pin = ChunkPin::from([("d".to_string(), 0)]);
+        assert!(ids(&PinnedReader::new(&Three, &pin)).is_empty());
+    }
+
+    #[test]
+    fn a_dataset_the_pin_does_not_name_is_refused() {
+        let pin = ChunkPin::from([("other".to_string(), 9)]);
+        let err = PinnedReader::new(&Three, &pin).chunks("d").unwrap_err();
+        assert!(matches!(err, ChunkReadError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("`d`"), "{err}");
+    }
+}

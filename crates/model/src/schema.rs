@@ -430,16 +430,27 @@ fn unknown_value(
     }
 }
 
+/// The value of `key` in `table` as `convert` reads it; a value of another type (`convert`
+/// gives `None`) is refused as not being `expected`.
+fn get_typed<'a, T>(
+    table: &'a Table,
+    key: &'static str,
+    place: &SchemaPlace,
+    expected: &'static str,
+    convert: impl FnOnce(&'a Value) -> Option<T>,
+) -> Result<Option<T>, SchemaError> {
+    table
+        .get(key)
+        .map(|v| convert(v).ok_or_else(|| wrong_type(place, key, expected, v)))
+        .transpose()
+}
+
 fn get_str<'a>(
     table: &'a Table,
     key: &'static str,
     place: &SchemaPlace,
 ) -> Result<Option<&'a str>, SchemaError> {
-    match table.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(v) => Err(wrong_type(place, key, "a string", v)),
-    }
+    get_typed(table, key, place, "a string", Value::as_str)
 }
 
 fn get_bool(
@@ -447,11 +458,7 @@ fn get_bool(
     key: &'static str,
     place: &SchemaPlace,
 ) -> Result<Option<bool>, SchemaError> {
-    match table.get(key) {
-        None => Ok(None),
-        Some(Value::Boolean(b)) => Ok(Some(*b)),
-        Some(v) => Err(wrong_type(place, key, "true or false", v)),
-    }
+    get_typed(table, key, place, "true or false", Value::as_bool)
 }
 
 fn get_number(

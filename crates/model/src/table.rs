@@ -40,6 +40,19 @@ pub enum Value {
     Text(String),
 }
 
+/// How a public value is shown to people (a product's thread, a group's name): `NULL`, the
+/// number, or the text as it is.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Dec(d) => write!(f, "{d}"),
+            Value::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// One public column of a table, in row order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicColumn {

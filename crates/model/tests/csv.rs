@@ -2,7 +2,7 @@
 //! kind of bad input, checking that errors name file, line and column and never quote an
 //! encrypted value.
 
-use dtfhe_model::{read_csv_bytes, read_csv_file, Schema, ThreadError, Value};
+use dtfhe_model::{read_csv_bytes, read_csv_file, FixedPoint, Schema, ThreadError, Value};
 use std::path::Path;
 
 const AI4I: &str = "/work/shared/data/ai4i2020/ai4i2020.csv";
@@ -19,61 +19,7 @@ fn shared(path: &str) -> Option<&Path> {
 }
 
 fn ai4i_schema() -> Schema {
-    let text = r#"
-dataset = "ai4i"
-stage = "manufacturing"
-[[columns]]
-name = "udi"
-source = "UDI"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "product_type"
-source = "Type"
-kind = "public"
-type = "text"
-[[columns]]
-name = "air_temp"
-source = "Air temperature [K]"
-kind = "encrypted"
-scale = 1
-min = 290.0
-max = 310.0
-[[columns]]
-name = "process_temp"
-source = "Process temperature [K]"
-kind = "encrypted"
-scale = 1
-min = 300.0
-max = 320.0
-[[columns]]
-name = "rpm"
-source = "Rotational speed [rpm]"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 3000
-usage = "sum"
-[[columns]]
-name = "torque"
-source = "Torque [Nm]"
-kind = "encrypted"
-scale = 1
-min = 0.0
-max = 100.0
-[[columns]]
-name = "tool_wear"
-source = "Tool wear [min]"
-kind = "encrypted"
-scale = 0
-min = 0
-max = 300
-[[columns]]
-name = "failure"
-source = "Machine failure"
-kind = "public"
-type = "integer"
-"#;
+    let text = include_str!("schemas/ai4i.toml");
     Schema::from_toml_str(text, "ai4i.toml").expect("valid schema")
 }
 
@@ -121,6 +67,15 @@ fn exact_scaled_sum(texts: impl Iterator<Item = String>, scale: u32) -> i128 {
         .sum()
 }
 
+/// The fixed-point codec of the encrypted column `name`.
+fn codec(schema: &Schema, name: &str) -> FixedPoint {
+    schema
+        .column(name)
+        .and_then(|c| c.encrypted())
+        .map(|e| e.codec.clone())
+        .expect("encrypted")
+}
+
 #[test]
 fn real_ai4i_file() {
     let Some(path) = shared(AI4I) else { return };
@@ -133,13 +88,7 @@ fn real_ai4i_file() {
     assert_eq!(t.public[0].values[0], Value::Int(1));
     assert_eq!(t.public[1].values[0], Value::Text("M".into()));
     assert_eq!(t.public[0].values[9_999], Value::Int(10_000));
-    let codec = |name: &str| {
-        schema
-            .column(name)
-            .and_then(|c| c.encrypted())
-            .map(|e| e.codec.clone())
-            .expect("encrypted")
-    };
+    let codec = |name: &str| codec(&schema, name);
     // First row: 1,M14860,M,298.1,308.6,1551,42.8,0,0,...
     assert_eq!(codec("air_temp").decode(t.encrypted[0].values[0]), 298.1);
     assert_eq!(codec("torque").decode(t.encrypted[3].values[0]), 42.8);
@@ -174,13 +123,7 @@ fn real_cmapss_file() {
     assert_eq!(t.public[0].values[0], Value::Int(1));
     assert_eq!(t.public[1].values[1], Value::Int(2));
     assert_eq!(t.public[2].values[0], Value::Dec(100.0));
-    let codec = |name: &str| {
-        schema
-            .column(name)
-            .and_then(|c| c.encrypted())
-            .map(|e| e.codec.clone())
-            .expect("encrypted")
-    };
+    let codec = |name: &str| codec(&schema, name);
     // Row 1: ... -0.0007 -0.0004 100.0 518.67 641.82 ...
     assert_eq!(codec("op1").decode(t.encrypted[0].values[0]), -0.0007);
     assert_eq!(codec("s2").decode(t.encrypted[3].values[0]), 641.82);
@@ -196,34 +139,7 @@ fn real_cmapss_file() {
 
 // ---- small synthetic files ----------------------------------------------------------------
 
-const SMALL: &str = r#"
-dataset = "engines"
-stage = "maintenance"
-[[columns]]
-name = "unit"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "line"
-source = "Line name"
-kind = "public"
-type = "text"
-nullable = true
-[[columns]]
-name = "s2"
-source = "S2 [K]"
-kind = "encrypted"
-scale = 2
-min = 640.0
-max = 645.0
-[[columns]]
-name = "s3"
-kind = "encrypted"
-scale = 1
-min = 0
-max = 10
-nullable = true
-"#;
+const SMALL: &str = include_str!("schemas/engines.toml");
 
 fn small() -> Schema {
     Schema::from_toml_str(SMALL, "engines.toml").expect("valid")

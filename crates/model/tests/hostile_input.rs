@@ -4,24 +4,7 @@
 use dtfhe_model::{read_csv_bytes, Schema};
 use proptest::prelude::*;
 
-const SCHEMA: &str = r#"
-dataset = "d"
-stage = "maintenance"
-[csv]
-header = false
-delimiter = "whitespace"
-[[columns]]
-name = "unit"
-kind = "public"
-type = "integer"
-[[columns]]
-name = "x"
-kind = "encrypted"
-scale = 2
-min = -10
-max = 10
-nullable = true
-"#;
+const SCHEMA: &str = include_str!("schemas/hostile.toml");
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

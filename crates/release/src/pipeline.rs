@@ -163,15 +163,7 @@ pub fn row_sets(query: &Query, selection: &Selection) -> Vec<DatasetRows> {
                 rows.sort_unstable();
                 rows.dedup();
                 let total = chunk_rows.get(&(d, key.clone())).copied().unwrap_or(0);
-                let entry = if rows.len() as u64 == u64::from(total) {
-                    ChunkRows::All { rows: total }
-                } else {
-                    ChunkRows::Some {
-                        rows: total,
-                        selected: rows,
-                    }
-                };
-                set.chunks.insert(key, entry);
+                set.chunks.insert(key, ChunkRows::of(total, rows));
             }
             out[d].groups.push(set);
         }

@@ -21,4 +21,8 @@ pub struct QueryReport {
     /// the group sizes the trustees checked against k), in selection order; shown next to
     /// released numbers (the dashboard's release facts).
     pub group_rows: Vec<(Vec<Value>, u64)>,
+    /// Each trustee whose shares were combined, with when its approval was recorded (Unix
+    /// seconds): in-process when the embedded deployment ran it, on the platform when it
+    /// received the answer (networked). Shown next to released numbers.
+    pub approvals: Vec<(String, u64)>,
 }

@@ -19,9 +19,12 @@ use crate::error::ApiProblem;
 use crate::state::AppState;
 
 /// A request signed by a registered identity: the caller's record, the path it was sent to
-/// and its raw body.
-#[derive(Debug, Clone)]
+/// and its raw body, with the platform state it was checked against (so a handler takes the
+/// signed request alone, and the authorisation checks log their refusals in that state).
+#[derive(Clone)]
 pub struct Signed {
+    /// The platform it was sent to.
+    pub state: Arc<AppState>,
     /// Who sent it.
     pub caller: IdentityRecord,
     /// The path and query it was signed for.
@@ -32,9 +35,9 @@ pub struct Signed {
 
 impl Signed {
     /// Refuses (403, logged) unless the caller has one of `roles`.
-    pub async fn require(&self, state: &Arc<AppState>, roles: &[Role]) -> Result<(), ApiProblem> {
+    pub async fn require(&self, roles: &[Role]) -> Result<(), ApiProblem> {
         let allowed = roles.contains(&self.caller.role);
-        self.forbid_unless(state, allowed, &self.path, |caller| {
+        self.forbid_unless(allowed, &self.path, |caller| {
             let wanted: Vec<&str> = roles.iter().map(|r| r.name()).collect();
             format!(
                 "`{caller}` has role {}; {} needs {}",
@@ -51,7 +54,6 @@ impl Signed {
     /// check of the routes ends here, so each refusal is logged the same way.
     pub async fn forbid_unless(
         &self,
-        state: &Arc<AppState>,
         allowed: bool,
         subject: &str,
         why: impl FnOnce(&str) -> String,
@@ -60,21 +62,17 @@ impl Signed {
             return Ok(());
         }
         let detail = why(&self.caller.name);
-        Err(state
+        Err(self
+            .state
             .deny(&self.caller.name, subject, Problem::forbidden(detail))
             .await)
     }
 
     /// Refuses (403, logged) unless the caller has one of `roles` and a grant for `dataset`.
-    pub async fn require_dataset(
-        &self,
-        state: &Arc<AppState>,
-        roles: &[Role],
-        dataset: &str,
-    ) -> Result<(), ApiProblem> {
-        self.require(state, roles).await?;
+    pub async fn require_dataset(&self, roles: &[Role], dataset: &str) -> Result<(), ApiProblem> {
+        self.require(roles).await?;
         let allowed = self.caller.grants(dataset);
-        self.forbid_unless(state, allowed, dataset, |caller| {
+        self.forbid_unless(allowed, dataset, |caller| {
             format!("`{caller}` has no grant for dataset `{dataset}`")
         })
         .await
@@ -143,7 +141,8 @@ impl FromRequest<Arc<AppState>> for Signed {
     type Rejection = ApiProblem;
 
     /// Checks, in this order and reading no body before the third step: the four headers,
-    /// the timestamp, nonce and signature syntax; the identity is registered; the body
+    /// the timestamp, nonce and signature syntax; the identity is registered and not revoked
+    /// (403 `revoked`); the body
     /// (under the route's limit and the body deadline); the signature; the nonce not spent
     /// (in the store: a replay after a restart is refused too). A refusal before the
     /// identity is proven is counted, not ledgered one by one (see [`crate::denials`]).
@@ -204,6 +203,15 @@ impl FromRequest<Arc<AppState>> for Signed {
                 "{method} {path}: `{actor}` is not a registered identity"
             ));
         };
+        // Revoked: refused from the next request on, before its body is read; counted like
+        // the other refusals before a proof (a revoked key cannot fill the ledger), and the
+        // answer names only the revocation.
+        if record.is_revoked() {
+            state
+                .denials
+                .count(&source, &format!("{method} {path}: `{name}` is revoked"));
+            return Err(ApiProblem(Problem::revoked(&name)));
+        }
         let key = match dtfhe_api::identity::parse_public_key(&record.public_key) {
             Ok(k) => k,
             Err(e) => return refuse(format!("registered key of `{name}`: {e}")),
@@ -231,6 +239,7 @@ impl FromRequest<Arc<AppState>> for Signed {
             ));
         }
         Ok(Signed {
+            state: state.clone(),
             caller: record,
             path,
             body,

@@ -51,6 +51,10 @@ pub struct Answer {
     /// The ε the trustee's noise share was drawn for (dp mode), relayed to the analyst.
     #[serde(default)]
     pub epsilon: Option<f64>,
+    /// When the platform recorded the answer (Unix seconds; 0 in files written before it
+    /// was recorded).
+    #[serde(default)]
+    pub answered_unix: u64,
 }
 
 /// A release request awaiting (or having) the trustees' answers.
@@ -79,6 +83,9 @@ pub struct PendingRelease {
     pub ciphertexts: Vec<Vec<u8>>,
     /// Their blake3 hashes.
     pub hashes: Vec<Hash>,
+    /// The chunks they were computed over (see [`dtfhe_api::release::ReleaseInfo`]).
+    #[serde(default)]
+    pub chunks_upto: dtfhe_model::ChunkPin,
     /// Answers by trustee.
     pub answers: BTreeMap<String, Answer>,
     /// Trustees whose answer is being recorded right now (so two concurrent answers of one
@@ -90,6 +97,21 @@ pub struct PendingRelease {
     /// For a per-row scoring: the model's hash (hex); `analyst` is then the source.
     #[serde(default)]
     pub score_model: Option<String>,
+    /// On a t-of-n deployment (aggregate releases): who claimed, and the release set once
+    /// the first t claimed (never changed after).
+    #[serde(default)]
+    pub quorum: Option<dtfhe_api::dealing::Quorum>,
+}
+
+impl PendingRelease {
+    /// The trustees whose approval completes the release: the quorum's set once fixed
+    /// (none before), else every trustee.
+    pub fn members(&self, trustees: &[String]) -> Vec<String> {
+        match &self.quorum {
+            Some(q) => q.set.clone().unwrap_or_default(),
+            None => trustees.to_vec(),
+        }
+    }
 }
 
 /// See the module documentation.
@@ -100,6 +122,12 @@ pub struct KeyPath {
     pub releases: Mutex<BTreeMap<u64, PendingRelease>>,
     /// The key ceremony, if this server runs one (see [`crate::routes::ceremony`]).
     pub ceremony: Mutex<Option<crate::routes::ceremony::Ceremony>>,
+    /// t of a t-of-n deployment (see [`crate::routes::dealing`]); `None`: n-of-n.
+    pub threshold: Option<usize>,
+    /// Taken while a release file is written ([`save`]): concurrent saves (answers and
+    /// claims of several trustees at once) write one at a time, each the state as it is
+    /// when its turn comes.
+    persisting: Mutex<()>,
 }
 
 impl KeyPath {
@@ -165,6 +193,8 @@ impl KeyPath {
             ceremony: Mutex::new(ceremony),
             releases: Mutex::new(releases),
             deployed: OnceLock::new(),
+            threshold: None,
+            persisting: Mutex::new(()),
         })
     }
 
@@ -188,16 +218,61 @@ impl KeyPath {
     }
 }
 
-/// Persists release `id` as it is now (see [`persist`]), off the async threads.
+/// Persists release `id` as it is when its turn comes (see [`persist`]; one save at a time,
+/// so two concurrent saves neither share a temporary file nor leave the older state last),
+/// off the async threads.
 pub async fn save(state: &Arc<crate::state::AppState>, id: u64) -> Result<(), ApiProblem> {
-    let snapshot = state.keypath.releases()?.get(&id).cloned();
-    let Some(r) = snapshot else {
-        return Ok(());
-    };
-    let dir = state.opts.dir.clone();
-    tokio::task::spawn_blocking(move || persist(&dir, &r))
-        .await
-        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _turn = st
+            .keypath
+            .persisting
+            .lock()
+            .map_err(|_| ApiProblem(Problem::internal("release file lock poisoned")))?;
+        let snapshot = st.keypath.releases()?.get(&id).cloned();
+        match snapshot {
+            Some(r) => persist(&st.opts.dir, &r),
+            None => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
+}
+
+/// Takes a revoked trustee out of every release not delivered yet, so none of its shares
+/// is counted or relayed: its approval is dropped (a refusal stands: refusing is safe); on a
+/// t-of-n release it is no longer a claimant, and a release set that named it is opened
+/// again while no other member has answered for it (the next claims fix a set of trustees
+/// in good standing). A set another member already answered for stays fixed (a trustee
+/// answers one set per ciphertext) and that release cannot complete: the analyst's wait
+/// ends in its timeout and the query is asked again. Returns the ids changed (to save).
+pub fn drop_revoked_trustee(
+    releases: &mut BTreeMap<u64, PendingRelease>,
+    trustee: &str,
+) -> Vec<u64> {
+    let mut changed = Vec::new();
+    for r in releases.values_mut().filter(|r| !r.delivered) {
+        let mut touched = false;
+        if r.answers.get(trustee).is_some_and(|a| a.approve) {
+            r.answers.remove(trustee);
+            touched = true;
+        }
+        if let Some(q) = r.quorum.as_mut() {
+            let others_answered = q.set.as_ref().is_some_and(|set| {
+                set.iter()
+                    .any(|m| m != trustee && (r.answers.contains_key(m) || r.answering.contains(m)))
+            });
+            if !others_answered && q.claimed.iter().any(|c| c == trustee) {
+                q.claimed.retain(|c| c != trustee);
+                q.set = (q.claimed.len() >= q.threshold).then(|| q.claimed[..q.threshold].to_vec());
+                touched = true;
+            }
+        }
+        if touched {
+            changed.push(r.id);
+        }
+    }
+    changed
 }
 
 /// How long a finished (delivered or refused) release request is kept after its statement
@@ -237,13 +312,16 @@ pub fn persist(dir: &Path, r: &PendingRelease) -> Result<(), ApiProblem> {
     let bytes = serde_json::to_vec(r).map_err(|e| fail(e.to_string()))?;
     let tmp = rdir.join(format!(".{}.json.tmp", r.id));
     let path = rdir.join(format!("{}.json", r.id));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, &bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| fail(e.to_string()))
+    write_durably(&tmp, &path, &bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// Writes `bytes` to `tmp`, syncs it and renames it to `path`: a reader sees the old file or
+/// the whole new one.
+pub(crate) fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(tmp)?;
+    std::io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
 }
 
 /// Ciphertexts as base64 strings in the persisted JSON.
@@ -289,5 +367,99 @@ impl ChunkReader for LockedStore<'_> {
     }
     fn part(&self, chunk_id: i64, column: &str, part: &str) -> PartRead {
         ChunkReader::part(&*self.lock()?, chunk_id, column, part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtfhe_api::dealing::Quorum;
+
+    fn release(id: u64, quorum: Option<Quorum>, approved: &[&str]) -> PendingRelease {
+        PendingRelease {
+            id,
+            analyst: "ana".into(),
+            dataset: "ai4i".into(),
+            sql: "SELECT COUNT(*) FROM ai4i".into(),
+            epsilon: None,
+            recipient: String::new(),
+            timestamp: 0,
+            statement_signature: String::new(),
+            groups: Vec::new(),
+            ciphertexts: Vec::new(),
+            hashes: Vec::new(),
+            chunks_upto: Default::default(),
+            answers: approved
+                .iter()
+                .map(|t| {
+                    let a = Answer {
+                        approve: true,
+                        reason: None,
+                        sealed: vec!["c2VhbGVk".into()],
+                        epsilon: None,
+                        answered_unix: 0,
+                    };
+                    (t.to_string(), a)
+                })
+                .collect(),
+            answering: BTreeSet::new(),
+            delivered: false,
+            score_model: None,
+            quorum,
+        }
+    }
+
+    fn quorum(claimed: &[&str]) -> Quorum {
+        let mut q = Quorum {
+            threshold: 2,
+            claimed: Vec::new(),
+            set: None,
+        };
+        for c in claimed {
+            q.claim(c);
+        }
+        q
+    }
+
+    /// A revoked trustee's approval is dropped everywhere it is not delivered yet; a set
+    /// naming it opens again while no other member answered; the rest is left alone.
+    #[test]
+    fn a_revoked_trustee_is_taken_out_of_undelivered_releases() {
+        let mut releases = BTreeMap::new();
+        // n-of-n, answered by c: its approval goes.
+        releases.insert(1, release(1, None, &["a", "c"]));
+        // t-of-n set {c, b}, nobody else answered: opened, b stays a claimant.
+        releases.insert(2, release(2, Some(quorum(&["c", "b"])), &["c"]));
+        // Set {c, b}, b answered: stays fixed (b answered for that set), c's approval goes.
+        releases.insert(3, release(3, Some(quorum(&["c", "b"])), &["b", "c"]));
+        // Set {a, b} without c: untouched.
+        releases.insert(4, release(4, Some(quorum(&["a", "b"])), &["a"]));
+        // Delivered: history, untouched.
+        let mut done = release(5, None, &["a", "b", "c"]);
+        done.delivered = true;
+        releases.insert(5, done);
+        // Open set, c claimed with a: c is no longer a claimant.
+        releases.insert(6, release(6, Some(quorum(&["c"])), &[]));
+        let changed = drop_revoked_trustee(&mut releases, "c");
+        assert_eq!(changed, vec![1, 2, 3, 6]);
+        assert!(!releases[&1].answers.contains_key("c"));
+        assert!(releases[&1].answers.contains_key("a"));
+        let q2 = releases[&2].quorum.clone().expect("quorum");
+        assert_eq!((q2.claimed, q2.set), (vec!["b".to_string()], None));
+        assert!(releases[&2].answers.is_empty());
+        let q3 = releases[&3].quorum.clone().expect("quorum");
+        assert_eq!(q3.set, Some(vec!["c".to_string(), "b".to_string()]));
+        assert_eq!(releases[&3].answers.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(releases[&4].answers.len(), 1);
+        assert_eq!(releases[&5].answers.len(), 3);
+        let q6 = releases[&6].quorum.clone().expect("quorum");
+        assert!(q6.claimed.is_empty() && q6.set.is_none());
+        // The next claim with b fixes a set without c.
+        let r2 = releases.get_mut(&2).expect("release 2");
+        let q = r2.quorum.as_mut().expect("quorum");
+        assert!(q.claim("a"));
+        assert_eq!(q.set, Some(vec!["b".to_string(), "a".to_string()]));
+        // Again: nothing left to change.
+        assert!(drop_revoked_trustee(&mut releases, "c").is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! The server's shared state: the store (behind a mutex, used from blocking tasks), the
-//! registered identities (rebuilt from the ledger at start: the ledger is their only
-//! record), the resource limits, and the counts of refused unauthenticated requests.
+//! registered identities and their revocations (rebuilt from the ledger at start: the
+//! ledger is their only record), the resource limits, and the counts of refused unauthenticated requests.
 //! Spent request nonces live in the store, so replay protection survives a restart.
 
 use std::collections::HashMap;
@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use dtfhe_api::types::IdentityRecord;
+use dtfhe_api::types::{IdentityRecord, Revocation, RevokeRequest};
 use dtfhe_api::Role;
-use dtfhe_store::{EntryKind, Store, StoreLocation};
+use dtfhe_store::{EntryKind, Hash, Store, StoreLocation};
 
 use crate::denials::{summary_detail, Denials};
 use crate::error::{ApiProblem, ServerError};
@@ -38,12 +38,15 @@ pub struct ServeOptions {
     pub min_group_size: u32,
     /// Parameter preset (first start only).
     pub preset: String,
+    /// t of a t-of-n deployment (first start only; later starts check it matches): any t
+    /// trustees release. `None` or the number of trustees: n-of-n.
+    pub threshold: Option<usize>,
 }
 
 impl ServeOptions {
     /// Checks the start options before anything is opened or created (bad input changes
-    /// nothing): the trustee names valid and distinct, k at least 1, the first admin's name
-    /// and key well-formed.
+    /// nothing): the trustee names valid and distinct, a threshold between 1 and their
+    /// number, k at least 1, the first admin's name and key well-formed.
     pub fn check(&self) -> Result<(), ServerError> {
         for (i, t) in self.trustees.iter().enumerate() {
             if !dtfhe_model::names::is_party_name(t) || self.trustees[..i].contains(t) {
@@ -51,6 +54,9 @@ impl ServeOptions {
                     "--trustees: `{t}` is not a valid name or is listed twice"
                 )));
             }
+        }
+        if let (Some(t), false) = (self.threshold, self.trustees.is_empty()) {
+            crate::routes::dealing::check_threshold(t, self.trustees.len())?;
         }
         if self.min_group_size == 0 {
             return Err(ServerError::Config(
@@ -104,6 +110,9 @@ pub struct AppState {
     pub keypath: crate::keypath::KeyPath,
     /// Queries and scorings computing or waiting (see [`crate::compute_queue`]).
     pub computations: crate::compute_queue::ComputeQueue,
+    /// Accumulated sums of recent queries, so a repeated or growing query (a live view,
+    /// `query --follow`) adds only the chunks that landed since (bounded).
+    pub sums: dtfhe_engine::cache::SumCache,
     /// Every chunk stored, as the chunk feed announces it (see [`crate::routes::feed`]).
     pub feed: tokio::sync::broadcast::Sender<Arc<dtfhe_api::feed::ChunkEvent>>,
 }
@@ -139,7 +148,7 @@ impl AppState {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut identities = HashMap::new();
+        let mut identities: HashMap<String, IdentityRecord> = HashMap::new();
         for e in store.entries()? {
             if e.kind == EntryKind::IdentityRegistered {
                 let r: IdentityRecord = serde_json::from_str(&e.detail).map_err(|err| {
@@ -149,6 +158,11 @@ impl AppState {
                     ))
                 })?;
                 identities.insert(r.name.clone(), r);
+            } else if e.kind == EntryKind::IdentityRevoked {
+                let revocation = revocation_of(&e).map_err(ServerError::Config)?;
+                if let Some(r) = identities.get_mut(&e.subject) {
+                    r.revoked.get_or_insert(revocation);
+                }
             }
         }
         if let Some((name, key)) = &opts.admin {
@@ -157,9 +171,11 @@ impl AppState {
                 role: Role::Admin,
                 public_key: key.clone(),
                 datasets: Vec::new(),
+                revoked: None,
             };
             match identities.get(name) {
-                Some(r) if *r == record => {}
+                // Also when revoked since (by another admin): it stays revoked.
+                Some(r) if registration(r) == record => {}
                 Some(_) => {
                     return Err(ServerError::Config(format!(
                         "identity `{name}` is already registered with another role or key"
@@ -173,7 +189,8 @@ impl AppState {
             }
         }
         let ceremony = crate::routes::ceremony::Ceremony::start(&mut store, &opts)?;
-        let keypath = crate::keypath::KeyPath::new(ceremony, &opts.dir)?;
+        let mut keypath = crate::keypath::KeyPath::new(ceremony, &opts.dir)?;
+        keypath.threshold = crate::routes::dealing::load_threshold(&store, &opts)?;
         Ok(AppState {
             opts,
             store: Mutex::new(store),
@@ -181,10 +198,25 @@ impl AppState {
             denials: Denials::new(limits.denial_sources),
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies_at_once.max(1)),
             computations: crate::compute_queue::ComputeQueue::new(&limits),
+            sums: Default::default(),
             limits,
             keypath,
             feed: tokio::sync::broadcast::channel(crate::routes::feed::BACKLOG).0,
         })
+    }
+
+    /// Appends one ledger entry (in the store's blocking task); its seq.
+    pub async fn append_entry(
+        self: &Arc<Self>,
+        kind: EntryKind,
+        actor: &str,
+        subject: &str,
+        detail: String,
+        hashes: Vec<Hash>,
+    ) -> Result<u64, ApiProblem> {
+        let (actor, subject) = (actor.to_string(), subject.to_string());
+        self.with_store(move |s| Ok(s.append_entry(kind, &actor, &subject, &detail, &hashes)?))
+            .await
     }
 
     /// Runs `f` on the store in a blocking task.
@@ -264,6 +296,39 @@ impl AppState {
     }
 }
 
+/// The record as it was registered (without its revocation).
+pub fn registration(r: &IdentityRecord) -> IdentityRecord {
+    IdentityRecord {
+        revoked: None,
+        ..r.clone()
+    }
+}
+
+/// The `detail` of an `IdentityRevoked` ledger entry: the reason as JSON.
+pub fn revocation_detail(reason: &str) -> String {
+    serde_json::to_string(&RevokeRequest {
+        reason: reason.to_string(),
+    })
+    .unwrap_or_default()
+}
+
+/// The revocation an `IdentityRevoked` ledger entry records (its admin, reason, seq and
+/// time), or why its detail does not parse.
+pub fn revocation_of(e: &dtfhe_store::Entry) -> Result<Revocation, String> {
+    let r: RevokeRequest = serde_json::from_str(&e.detail).map_err(|err| {
+        format!(
+            "ledger entry {}: revocation detail is not valid JSON: {err}",
+            e.seq
+        )
+    })?;
+    Ok(Revocation {
+        by: e.actor.clone(),
+        reason: r.reason,
+        ledger_seq: e.seq,
+        time_unix: e.time_unix,
+    })
+}
+
 /// Registers an identity: an `IdentityRegistered` ledger entry (hash: blake3 of the public
 /// key), and for a source also its chunk-signing key (the same key).
 pub fn register_in(store: &mut Store, actor: &str, r: &IdentityRecord) -> Result<(), ApiProblem> {
@@ -300,6 +365,7 @@ mod tests {
             trustees: trustees.iter().map(|t| t.to_string()).collect(),
             min_group_size: k,
             preset: "bfv-16384".into(),
+            threshold: None,
         }
     }
 

@@ -37,12 +37,7 @@ fn register(base: &str, admin: &Identity, id: &Identity, role: Role, datasets: &
 
 fn denials(state: &AppState) -> usize {
     let store = state.store.lock().unwrap();
-    store
-        .entries()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == EntryKind::AccessDenied)
-        .count()
+    store.entries_of(EntryKind::AccessDenied).unwrap().len()
 }
 
 /// Sends a request with explicit headers; returns the status and the body.
@@ -203,10 +198,9 @@ async fn refusals_are_problems_and_ledger_entries() {
         // Every refusal entry names who was refused.
         let store = state.store.lock().unwrap();
         let actors: Vec<String> = store
-            .entries()
+            .entries_of(EntryKind::AccessDenied)
             .unwrap()
             .into_iter()
-            .filter(|e| e.kind == EntryKind::AccessDenied)
             .map(|e| e.actor)
             .collect();
         assert!(actors.contains(&"analyst-1".to_string()));
@@ -229,6 +223,7 @@ async fn openapi_lists_every_route() {
             ("/v1/health", "get"),
             ("/v1/identities", "get"),
             ("/v1/identities", "post"),
+            ("/v1/identities/{name}/revoke", "post"),
             ("/v1/deployment", "get"),
             ("/v1/datasets", "get"),
             ("/v1/datasets/{name}/chunks", "get"),
@@ -549,12 +544,7 @@ async fn lanes_are_assigned_per_product_and_chunks_must_use_them() {
         assert_eq!(a.lanes, vec![1, 2]);
         let assigned: Vec<_> = {
             let store = state.store.lock().unwrap();
-            store
-                .entries()
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.kind == EntryKind::LanesAssigned)
-                .collect()
+            store.entries_of(EntryKind::LanesAssigned).unwrap()
         };
         assert_eq!(
             assigned.len(),

@@ -18,10 +18,12 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
                 reason: Some("no".into()),
                 sealed: Vec::new(),
                 epsilon: None,
+                answered_unix: 0,
             },
         );
     }
     PendingRelease {
+        quorum: None,
         id,
         analyst: "ana".into(),
         dataset: "runs".into(),
@@ -33,6 +35,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
         groups: Vec::new(),
         ciphertexts: vec![vec![1, 2, 3]],
         hashes: vec![[7; 32]],
+        chunks_upto: BTreeMap::from([("runs".to_string(), 4)]),
         answers,
         answering: Default::default(),
         delivered,

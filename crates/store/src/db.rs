@@ -244,8 +244,10 @@ pub(crate) enum Db {
 /// (the ledger's sequence is global); per database, so stores never contend.
 const PG_WRITE_LOCK: i64 = 0x6474_6668_6573_7431; // "dtfhest1"
 
-/// Translates store SQL (`?N` placeholders) to PostgreSQL (`$N`).
-pub(crate) fn pg_sql(sql: &str) -> String {
+/// Translates store SQL (`?N` placeholders) to PostgreSQL (`$N`), for the store and for
+/// tools that speak SQL to a store's database directly (the tests tamper with it as an
+/// attacker would).
+pub fn pg_sql(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -480,6 +482,16 @@ impl Db {
         Ok(out)
     }
 
+    /// All rows of a query, each read by `read`.
+    pub(crate) fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl Fn(&Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, DbError> {
+        self.query_rows(sql, params)?.iter().map(read).collect()
+    }
+
     /// The first row of a query, if any.
     pub(crate) fn query_opt(
         &self,
@@ -502,6 +514,17 @@ impl Db {
                 rows.first().map(pg_row).transpose()
             }
         }
+    }
+
+    /// The first row of a query, if any, read by `read` (which owns the row, so it may take
+    /// its bytes out without a copy).
+    pub(crate) fn query_opt_map<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnOnce(Row) -> Result<T, DbError>,
+    ) -> Result<Option<T>, DbError> {
+        self.query_opt(sql, params)?.map(read).transpose()
     }
 
     /// The first row of a query that always returns one (aggregates, RETURNING).

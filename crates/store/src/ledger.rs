@@ -31,6 +31,11 @@ fn tampered(what: impl Into<String>) -> StoreError {
     StoreError::Tampered { what: what.into() }
 }
 
+/// `row` of a table disagrees with the ledger entry `seq` that recorded it.
+pub(crate) fn mismatch(row: &str, seq: u64) -> StoreError {
+    tampered(format!("{row}: does not match ledger entry {seq}"))
+}
+
 /// Random bytes from the operating system.
 fn os_random<const N: usize>(path: &Path) -> Result<Zeroizing<[u8; N]>, StoreError> {
     use rand::TryRngCore as _;
@@ -126,14 +131,11 @@ pub(crate) fn insert_identity(
 /// Reads the log identity row.
 pub(crate) fn read_identity(conn: &Db, path: &Path) -> Result<LogIdentity, StoreError> {
     let row = conn
-        .query_opt(
+        .query_opt_map(
             "SELECT origin, key_name, public_key FROM checkpoint_key WHERE id = 1",
             params![],
+            |r| Ok((r.text(0)?, r.text(1)?, r.bytes(2)?)),
         )
-        .and_then(|r| {
-            r.map(|r| Ok((r.text(0)?, r.text(1)?, r.bytes(2)?)))
-                .transpose()
-        })
         .ctx(path, "read checkpoint key")?;
     let Some((origin, key_name, pk)) = row else {
         return Err(tampered("table checkpoint_key: no checkpoint key row"));
@@ -513,11 +515,11 @@ pub(crate) fn read_entries(conn: &Db, path: &Path) -> Result<(Vec<Entry>, Vec<Ha
 
 /// Reads every stored checkpoint `(size, note)`, ordered by size.
 pub(crate) fn read_checkpoints(conn: &Db, path: &Path) -> Result<Vec<(i64, String)>, StoreError> {
-    conn.query_rows(
+    conn.query_map(
         "SELECT size, note FROM checkpoints ORDER BY size",
         params![],
+        |r| Ok((r.i64(0)?, r.text(1)?)),
     )
-    .and_then(|rows| rows.iter().map(|r| Ok((r.i64(0)?, r.text(1)?))).collect())
     .ctx(path, "read checkpoints")
 }
 
@@ -545,7 +547,27 @@ fn take_entry<'e>(
     }
 }
 
-fn group(entries: &[Entry], kind: EntryKind) -> HashMap<String, Vec<&Entry>> {
+/// Matches every table row (how errors name it, its subject, the hashes its entry must
+/// hold) with exactly one `kind` entry about its subject, and every such entry with a row
+/// (`what` names the rows in that error).
+fn match_rows(
+    entries: &[Entry],
+    kind: EntryKind,
+    what: &str,
+    rows: impl IntoIterator<Item = (String, String, Vec<Hash>)>,
+) -> Result<(), StoreError> {
+    let mut by_subject = group(entries, kind);
+    for (row, subject, hashes) in rows {
+        let e = take_entry(&mut by_subject, &subject, &row, kind)?;
+        if e.hashes != hashes {
+            return Err(mismatch(&row, e.seq));
+        }
+    }
+    leftover(by_subject, what)
+}
+
+/// The entries of `kind`, by subject (what a table row is matched against).
+pub(crate) fn group(entries: &[Entry], kind: EntryKind) -> HashMap<String, Vec<&Entry>> {
     let mut m: HashMap<String, Vec<&Entry>> = HashMap::new();
     for e in entries.iter().filter(|e| e.kind == kind) {
         m.entry(e.subject.clone()).or_default().push(e);
@@ -554,7 +576,7 @@ fn group(entries: &[Entry], kind: EntryKind) -> HashMap<String, Vec<&Entry>> {
 }
 
 /// Entries left over after matching rows: each names an entry without row.
-fn leftover(m: HashMap<String, Vec<&Entry>>, what: &str) -> Result<(), StoreError> {
+pub(crate) fn leftover(m: HashMap<String, Vec<&Entry>>, what: &str) -> Result<(), StoreError> {
     let mut seqs: Vec<(u64, String)> = m
         .into_values()
         .flatten()
@@ -672,15 +694,11 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
     let mut parts_of: HashMap<i64, Vec<PartRow>> = HashMap::new();
     {
         let rows = conn
-            .query_rows(
+            .query_map(
                 "SELECT chunk_id, \"column\", part, blob_hash FROM parts",
                 params![],
+                |r| Ok((r.i64(0)?, (r.text(1)?, r.text(2)?, r.text(3)?))),
             )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.i64(0)?, (r.text(1)?, r.text(2)?, r.text(3)?))))
-                    .collect::<Result<Vec<_>, _>>()
-            })
             .ctx(path, "read parts")?;
         for (chunk, p) in rows {
             if !blobs.contains(&p.2) {
@@ -697,15 +715,11 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
     let mut source_keys: HashMap<String, VerifyingKey> = HashMap::new();
     {
         let rows = conn
-            .query_rows(
+            .query_map(
                 "SELECT name, public_key, registered_at FROM sources ORDER BY name",
                 params![],
+                |r| Ok((r.text(0)?, r.bytes(1)?, r.text(2)?)),
             )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.text(0)?, r.bytes(1)?, r.text(2)?)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
             .ctx(path, "read sources")?;
         for (name, pk, at) in rows {
             let row = format!("source `{name}` (table sources)");
@@ -718,10 +732,7 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
             let key = <[u8; 32]>::try_from(pk.as_slice())
                 .map_err(|_| tampered(format!("{row}: public key is not 32 bytes")))?;
             if e.hashes != source_hashes(&name, &key, &at) || e.actor != name {
-                return Err(tampered(format!(
-                    "{row}: does not match ledger entry {}",
-                    e.seq
-                )));
+                return Err(mismatch(&row, e.seq));
             }
             let vk = VerifyingKey::from_bytes(&key)
                 .map_err(|_| tampered(format!("{row}: public key is not an ed25519 key")))?;
@@ -842,78 +853,52 @@ pub(crate) fn verify(conn: &Db, path: &Path, dir: &Path) -> Result<VerifyReport,
     leftover(chunk_entries, "chunk")?;
 
     // 6. Datasets.
-    let mut ds_entries = group(&entries, EntryKind::SchemaRegistered);
-    {
-        let rows = conn
-            .query_rows(
-                "SELECT name, schema_toml, registered_at FROM datasets ORDER BY name",
-                params![],
-            )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .ctx(path, "read datasets")?;
-        for (name, schema, at) in rows {
-            let row = format!("dataset `{name}` (table datasets)");
-            let e = take_entry(&mut ds_entries, &name, &row, EntryKind::SchemaRegistered)?;
-            if e.hashes != dataset_hashes(&name, &schema, &at) {
-                return Err(tampered(format!(
-                    "{row}: does not match ledger entry {}",
-                    e.seq
-                )));
-            }
-        }
-    }
-    leftover(ds_entries, "dataset")?;
+    let rows = conn
+        .query_map(
+            "SELECT name, schema_toml, registered_at FROM datasets ORDER BY name",
+            params![],
+            |r| Ok((r.text(0)?, r.text(1)?, r.text(2)?)),
+        )
+        .ctx(path, "read datasets")?;
+    let rows = rows.into_iter().map(|(name, schema, at)| {
+        let hashes = dataset_hashes(&name, &schema, &at);
+        (format!("dataset `{name}` (table datasets)"), name, hashes)
+    });
+    match_rows(&entries, EntryKind::SchemaRegistered, "dataset", rows)?;
 
     // 7. Deployment and trustees.
-    let mut dep_entries = group(&entries, EntryKind::DeploymentCreated);
     let dep = crate::store::deployment_row(conn, path)?;
-    if let Some((preset, mgs, pk, rk, at)) = dep {
-        let row = "deployment record (table deployment)";
-        let e = take_entry(&mut dep_entries, &preset, row, EntryKind::DeploymentCreated)?;
-        let want = deployment_hashes(&DeploymentRow {
+    let rows = dep.map(|(preset, mgs, pk, rk, at)| {
+        let hashes = deployment_hashes(&DeploymentRow {
             preset: &preset,
             min_group_size: mgs,
             public_key: &pk,
             relin_key: &rk,
             created_at: &at,
         });
-        if e.hashes != want {
-            return Err(tampered(format!(
-                "{row}: does not match ledger entry {}",
-                e.seq
-            )));
-        }
-    }
-    leftover(dep_entries, "deployment")?;
-    let mut tr_entries = group(&entries, EntryKind::TrusteeRegistered);
-    {
-        let rows = conn
-            .query_rows(
-                "SELECT position, name FROM deployment_trustees ORDER BY position",
-                params![],
-            )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.i64(0)?, r.text(1)?)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .ctx(path, "read trustees")?;
-        for (pos, name) in rows {
-            let row = format!("trustee `{name}` (table deployment_trustees)");
-            let e = take_entry(&mut tr_entries, &name, &row, EntryKind::TrusteeRegistered)?;
-            if e.hashes != trustee_hashes(pos, &name) {
-                return Err(tampered(format!(
-                    "{row}: does not match ledger entry {}",
-                    e.seq
-                )));
-            }
-        }
-    }
-    leftover(tr_entries, "trustee")?;
+        (
+            "deployment record (table deployment)".to_string(),
+            preset,
+            hashes,
+        )
+    });
+    match_rows(&entries, EntryKind::DeploymentCreated, "deployment", rows)?;
+    let rows = conn
+        .query_map(
+            "SELECT position, name FROM deployment_trustees ORDER BY position",
+            params![],
+            |r| Ok((r.i64(0)?, r.text(1)?)),
+        )
+        .ctx(path, "read trustees")?;
+    let rows = rows.into_iter().map(|(pos, name)| {
+        let hashes = trustee_hashes(pos, &name);
+        (
+            format!("trustee `{name}` (table deployment_trustees)"),
+            name,
+            hashes,
+        )
+    });
+    match_rows(&entries, EntryKind::TrusteeRegistered, "trustee", rows)?;
 
     // 8. The lane map: every row covered by exactly one LanesAssigned entry of its space,
     // the lanes of each space handed out in order from 0 without gaps.

@@ -36,6 +36,7 @@ mod store;
 
 use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 
+pub use db::pg_sql;
 pub use dtfhe_ledger::{Entry, EntryKind, Hash};
 pub use error::{ChunkDefect, Refusal, StoreError};
 pub use location::{redact_url, ParseStoreLocationError, StoreLocation};

@@ -14,28 +14,29 @@ use crate::db::{params, Db, SqlContext};
 use crate::error::StoreError;
 use crate::store::now_string;
 
+/// The migrations `(version, sql)` in application order, read from `migrations/<dir>`: each
+/// version exists once per backend, under the same file name.
+macro_rules! migrations {
+    ($dir:literal: $($version:literal => $file:literal),+ $(,)?) => {
+        &[$(($version, include_str!(concat!("../migrations/", $dir, $file)))),+]
+    };
+    ($dir:literal) => {
+        migrations!($dir:
+            1 => "0001_initial.sql",
+            2 => "0002_ledger.sql",
+            3 => "0003_sources.sql",
+            4 => "0004_lanes.sql",
+            5 => "0005_artifacts.sql",
+            6 => "0006_request_nonces.sql",
+        )
+    };
+}
+
 /// The embedded SQLite migrations, `(version, sql)`, in application order.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_initial.sql")),
-    (2, include_str!("../migrations/0002_ledger.sql")),
-    (3, include_str!("../migrations/0003_sources.sql")),
-    (4, include_str!("../migrations/0004_lanes.sql")),
-    (5, include_str!("../migrations/0005_artifacts.sql")),
-    (6, include_str!("../migrations/0006_request_nonces.sql")),
-];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = migrations!("");
 
 /// The embedded PostgreSQL migrations: the same versions as [`MIGRATIONS`].
-pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_initial.sql")),
-    (2, include_str!("../migrations/postgres/0002_ledger.sql")),
-    (3, include_str!("../migrations/postgres/0003_sources.sql")),
-    (4, include_str!("../migrations/postgres/0004_lanes.sql")),
-    (5, include_str!("../migrations/postgres/0005_artifacts.sql")),
-    (
-        6,
-        include_str!("../migrations/postgres/0006_request_nonces.sql"),
-    ),
-];
+pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = migrations!("postgres/");
 
 /// The schema version this build writes and reads (the last migration).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -383,11 +383,11 @@ impl Store {
     /// The stored checkpoint with the largest tree size.
     pub fn latest_checkpoint(&self) -> Result<String, StoreError> {
         self.db
-            .query_opt(
+            .query_opt_map(
                 "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
                 params![],
+                |r| r.text(0),
             )
-            .and_then(|r| r.map(|r| r.text(0)).transpose())
             .ctx(&self.path, "read checkpoint")?
             .ok_or_else(|| StoreError::Tampered {
                 what: "table checkpoints: no checkpoint".into(),
@@ -406,16 +406,23 @@ impl Store {
         Ok(ledger::read_entries(&self.db, &self.path)?.0)
     }
 
+    /// The ledger entries of `kind`, in order (checked as [`Store::entries`]).
+    pub fn entries_of(&self, kind: EntryKind) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = self.entries()?;
+        entries.retain(|e| e.kind == kind);
+        Ok(entries)
+    }
+
     fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
         let Ok(size) = i64::try_from(size) else {
             return Ok(None);
         };
         self.db
-            .query_opt(
+            .query_opt_map(
                 "SELECT note FROM checkpoints WHERE size = ?1",
                 params![size],
+                |r| r.text(0),
             )
-            .and_then(|r| r.map(|r| r.text(0)).transpose())
             .ctx(&self.path, "read checkpoint")
     }
 
@@ -506,9 +513,7 @@ impl Store {
                 return Err(StoreError::Invalid(format!("trustee `{t}` listed twice")));
             }
         }
-        let path = self.path.clone();
-        let path = path.as_path();
-        self.write(|tx, w| put_deployment_in(tx, path, w, d))
+        self.write(|tx, w| put_deployment_in(tx, w.path, w, d))
     }
 
     /// The deployment record; [`StoreError::DeploymentMissing`] if `init`
@@ -595,15 +600,12 @@ pub(crate) fn deployment_row(
     conn: &Db,
     path: &Path,
 ) -> Result<Option<DeploymentRowRaw>, StoreError> {
-    conn.query_opt(
+    conn.query_opt_map(
         "SELECT preset, min_group_size, public_key, relin_key, created_at \
          FROM deployment WHERE id = 1",
         params![],
+        |r| Ok((r.text(0)?, r.i64(1)?, r.bytes(2)?, r.bytes(3)?, r.text(4)?)),
     )
-    .and_then(|r| {
-        r.map(|r| Ok((r.text(0)?, r.i64(1)?, r.bytes(2)?, r.bytes(3)?, r.text(4)?)))
-            .transpose()
-    })
     .ctx(path, "read deployment")
 }
 
@@ -622,11 +624,11 @@ fn deployment_of(conn: &Db, path: &Path) -> Result<Deployment, StoreError> {
                 what: format!("deployment min_group_size {min_group_size} out of range"),
             })?;
         let trustees = conn
-            .query_rows(
+            .query_map(
                 "SELECT name FROM deployment_trustees ORDER BY position",
                 params![],
+                |r| r.text(0),
             )
-            .and_then(|rows| rows.iter().map(|r| r.text(0)).collect())
             .ctx(path, "read trustees")?;
         Ok(Deployment {
             preset,
@@ -647,9 +649,7 @@ impl Store {
     /// because stored chunks were encoded against the first one. A new
     /// registration is recorded as a `SchemaRegistered` ledger entry.
     pub fn register_dataset(&mut self, name: &str, schema_toml: &str) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let path = path.as_path();
-        self.write(|tx, w| register_in(tx, path, w, "platform", name, schema_toml))
+        self.write(|tx, w| register_in(tx, w.path, w, "platform", name, schema_toml))
     }
 
     /// The registered schema text of a dataset, or `None` if unknown.
@@ -660,8 +660,9 @@ impl Store {
     /// Names of all registered datasets, sorted.
     pub fn datasets(&self) -> Result<Vec<String>, StoreError> {
         self.db
-            .query_rows("SELECT name FROM datasets ORDER BY name", params![])
-            .and_then(|rows| rows.iter().map(|r| r.text(0)).collect())
+            .query_map("SELECT name FROM datasets ORDER BY name", params![], |r| {
+                r.text(0)
+            })
             .ctx(&self.path, "read datasets")
     }
 
@@ -705,9 +706,8 @@ impl Store {
         if source.is_empty() {
             return Err(StoreError::Invalid("source name is empty".into()));
         }
-        let path = self.path.clone();
-        let path = path.as_path();
-        let out = self.write(|tx, w| append_in(tx, path, w, dataset, schema_toml, source, chunks));
+        let out =
+            self.write(|tx, w| append_in(tx, w.path, w, dataset, schema_toml, source, chunks));
         if let Err(StoreError::IngestRefused { seq, reason, .. }) = &out {
             // The failed transaction has rolled back: log the refusal on its
             // own. A failure to log does not hide the refusal itself.
@@ -738,9 +738,7 @@ impl Store {
         if source.is_empty() {
             return Err(StoreError::Invalid("source name is empty".into()));
         }
-        let path = self.path.clone();
-        let path = path.as_path();
-        self.write(|tx, w| match source_key_of(tx, path, source)? {
+        self.write(|tx, w| match source_key_of(tx, w.path, source)? {
             Some(k) if k == *key => Ok(false),
             Some(_) => Err(StoreError::SourceKeyConflict {
                 source_name: source.to_string(),
@@ -751,7 +749,7 @@ impl Store {
                     "INSERT INTO sources (name, public_key, registered_at) VALUES (?1, ?2, ?3)",
                     params![source, key.as_bytes(), &at],
                 )
-                .ctx(path, "register source")?;
+                .ctx(w.path, "register source")?;
                 w.append(
                     EntryKind::SourceKeyRegistered,
                     source,
@@ -787,16 +785,12 @@ impl Store {
         let path = &self.path;
         let rows = self
             .db
-            .query_rows(
+            .query_map(
                 "SELECT id, seq, file_index, file_chunks FROM chunks \
                  WHERE dataset = ?1 AND source = ?2 AND file_hash = ?3 ORDER BY file_index",
                 params![dataset, source, file_hash],
+                |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)),
             )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
             .ctx(path, "read file chunks")?;
         rows.into_iter()
             .map(|(id, seq, index, count)| {
@@ -871,24 +865,20 @@ impl Store {
         type Row = (i64, Vec<u8>, Option<Vec<u8>>, Option<i64>, Option<i64>);
         let rows: Vec<Row> = self
             .db
-            .query_rows(
+            .query_map(
                 "SELECT id, signature, file_hash, file_index, file_chunks FROM chunks \
                  WHERE dataset = ?1 ORDER BY source, seq",
                 params![dataset],
+                |r| {
+                    Ok((
+                        r.i64(0)?,
+                        r.bytes(1)?,
+                        r.opt_bytes(2)?,
+                        r.opt_i64(3)?,
+                        r.opt_i64(4)?,
+                    ))
+                },
             )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.i64(0)?,
-                            r.bytes(1)?,
-                            r.opt_bytes(2)?,
-                            r.opt_i64(3)?,
-                            r.opt_i64(4)?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
             .ctx(path, "read chunk provenance")?;
         rows.into_iter()
             .map(|(id, signature, file_hash, index, count)| {
@@ -921,11 +911,11 @@ impl Store {
     /// check a reader's dataset grant before serving one of the chunk's parts).
     pub fn chunk_dataset(&self, chunk_id: i64) -> Result<Option<String>, StoreError> {
         self.db
-            .query_opt(
+            .query_opt_map(
                 "SELECT dataset FROM chunks WHERE id = ?1",
                 params![chunk_id],
+                |r| r.text(0),
             )
-            .and_then(|r| r.map(|r| r.text(0)).transpose())
             .ctx(&self.path, "read chunk dataset")
     }
 
@@ -935,17 +925,13 @@ impl Store {
         let path = &self.path;
         let rows = self
             .db
-            .query_rows(
+            .query_map(
                 "SELECT p.\"column\", p.part, b.hash, b.size \
                  FROM parts p JOIN blobs b ON b.hash = p.blob_hash \
                  WHERE p.chunk_id = ?1 ORDER BY p.\"column\", p.part",
                 params![chunk_id],
+                |r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?)),
             )
-            .and_then(|rows| {
-                rows.iter()
-                    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
             .ctx(path, "read parts")?;
         rows.into_iter()
             .map(|(column, part, hash, size)| {
@@ -977,15 +963,12 @@ impl Store {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let row = self
             .db
-            .query_opt(
+            .query_opt_map(
                 "SELECT b.hash, b.bytes FROM parts p JOIN blobs b ON b.hash = p.blob_hash \
                  WHERE p.chunk_id = ?1 AND p.\"column\" = ?2 AND p.part = ?3",
                 params![chunk_id, column, part],
+                |mut r| Ok((r.text(0)?, r.take_bytes(1)?)),
             )
-            .and_then(|r| {
-                r.map(|mut r| Ok((r.text(0)?, r.take_bytes(1)?)))
-                    .transpose()
-            })
             .ctx(&self.path, "read part")?;
         let Some((expected, bytes)) = row else {
             return Ok(None);
@@ -1192,11 +1175,11 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 fn schema_of(conn: &Db, path: &Path, name: &str) -> Result<Option<String>, StoreError> {
-    conn.query_opt(
+    conn.query_opt_map(
         "SELECT schema_toml FROM datasets WHERE name = ?1",
         params![name],
+        |r| r.text(0),
     )
-    .and_then(|r| r.map(|r| r.text(0)).transpose())
     .ctx(path, "read dataset schema")
 }
 
@@ -1440,11 +1423,11 @@ fn append_in(
 /// The registered key of a source, if any.
 fn source_key_of(conn: &Db, path: &Path, source: &str) -> Result<Option<VerifyingKey>, StoreError> {
     let pk: Option<Vec<u8>> = conn
-        .query_opt(
+        .query_opt_map(
             "SELECT public_key FROM sources WHERE name = ?1",
             params![source],
+            |r| r.bytes(0),
         )
-        .and_then(|r| r.map(|r| r.bytes(0)).transpose())
         .ctx(path, "read source key")?;
     pk.map(|pk| {
         <[u8; 32]>::try_from(pk.as_slice())
@@ -1540,11 +1523,11 @@ impl Store {
             .map(|k| {
                 let lane = self
                     .db
-                    .query_opt(
+                    .query_opt_map(
                         "SELECT lane FROM lanes WHERE space = ?1 AND key = ?2",
                         params![space, k],
+                        |r| r.i64(0),
                     )
-                    .and_then(|r| r.map(|r| r.i64(0)).transpose())
                     .ctx(&self.path, "read lane")?;
                 lane.map(|l| {
                     u64::try_from(l).map_err(|_| StoreError::CorruptRecord {
@@ -1568,9 +1551,8 @@ impl Store {
         if space.is_empty() {
             return Err(StoreError::Invalid("lane space name is empty".into()));
         }
-        let path = self.path.clone();
-        let path = path.as_path();
         self.write(|db, w| {
+            let path = w.path;
             let first: i64 = db
                 .query_one(
                     "SELECT COALESCE(MAX(lane) + 1, 0) FROM lanes WHERE space = ?1",
@@ -1583,11 +1565,11 @@ impl Store {
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
                 let existing = db
-                    .query_opt(
+                    .query_opt_map(
                         "SELECT lane FROM lanes WHERE space = ?1 AND key = ?2",
                         params![space, k],
+                        |r| r.i64(0),
                     )
-                    .and_then(|r| r.map(|r| r.i64(0)).transpose())
                     .ctx(path, "read lane")?;
                 let lane = match existing {
                     Some(l) => l,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{chunk, deployment, Backend, Env, Raw, SignedAppend, SCHEMA, V};
+use common::{append_signed, chunk, deployment, Backend, Env, Raw, SCHEMA, V};
 
 use dtfhe_ledger::{
     leaf_hash, parse_verifier_key, verify_checkpoint, verify_consistency, verify_inclusion, Entry,
@@ -43,12 +43,9 @@ fn populated(env: &Env) -> VerifyReport {
             .unwrap());
     }
     s.put_deployment(&deployment()).unwrap();
-    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
-        .unwrap();
-    s.append_signed("mfg", SCHEMA, "globex", &[chunk(3)])
-        .unwrap();
-    s.append_signed("design", "d = 1\n", "acme", &[chunk(4)])
-        .unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1), chunk(2)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "globex", &[chunk(3)]).unwrap();
+    append_signed(&mut s, "design", "d = 1\n", "acme", &[chunk(4)]).unwrap();
     s.append_entry(
         EntryKind::QueryRun,
         "analyst",
@@ -98,15 +95,7 @@ fn fresh_store_verifies_and_publishes_its_key(env: &Env) {
     let key = dtfhe_model::secret_file::read_secret(&env.dir().join(KEY_FILE)).unwrap();
     assert_eq!(key.len(), 33);
     assert_eq!(key[0], 1);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(env.dir().join(KEY_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    dtfhe_testkit::assert_owner_only(&env.dir().join(KEY_FILE));
     // The public key file is a signed-note verifier key matching the store.
     let ident = s.identity().unwrap();
     assert!(ident.origin.starts_with("dtfhe/") && ident.origin.len() == 6 + 32);
@@ -209,16 +198,14 @@ fn store_recorded_kinds_cannot_be_appended_by_hand(env: &Env) {
 
 fn failed_append_rolls_back_its_ledger_entries(env: &Env) {
     let mut s = env.create();
-    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     let before = s.entries().unwrap();
     let mut bad = chunk(2);
     bad.rows = 0;
-    assert!(s
-        .append_signed("new", "n = 1\n", "acme", &[chunk(3), bad])
-        .is_err());
+    assert!(append_signed(&mut s, "new", "n = 1\n", "acme", &[chunk(3), bad]).is_err());
     assert_eq!(s.entries().unwrap(), before);
     // The handle's tree state was not advanced by the rolled-back entries.
-    s.append_signed("mfg", SCHEMA, "acme", &[chunk(4)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(4)]).unwrap();
     let report = s.verify().unwrap();
     assert_eq!(report.entries, before.len() as u64 + 1);
 }
@@ -227,9 +214,8 @@ fn interleaved_handles_keep_one_consistent_ledger(env: &Env) {
     let mut a = env.create();
     let mut b = env.open();
     for i in 0..5u8 {
-        a.append_signed("mfg", SCHEMA, "acme", &[chunk(i)]).unwrap();
-        b.append_signed("mfg", SCHEMA, "globex", &[chunk(100 + i)])
-            .unwrap();
+        append_signed(&mut a, "mfg", SCHEMA, "acme", &[chunk(i)]).unwrap();
+        append_signed(&mut b, "mfg", SCHEMA, "globex", &[chunk(100 + i)]).unwrap();
         b.append_entry(EntryKind::QueryRun, "q", "x", "", &[])
             .unwrap();
     }
@@ -637,12 +623,7 @@ fn lanes_are_bound_to_the_ledger(env: &Env) {
         vec![4]
     );
     assert_eq!(s.entries().unwrap().len(), n, "no entry without new lanes");
-    let lanes: Vec<_> = s
-        .entries()
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == EntryKind::LanesAssigned)
-        .collect();
+    let lanes = s.entries_of(EntryKind::LanesAssigned).unwrap();
     assert_eq!(lanes.len(), 3);
     assert_eq!(lanes[1].subject, "product_id");
     assert!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{source_key, Env, SignedAppend, SCHEMA, V};
+use common::{append_signed, source_key, Env, SCHEMA, V};
 use dtfhe_model::{ChunkOrigin, NewChunk};
 use dtfhe_store::{EntryKind, Refusal, Store, StoreError};
 
@@ -198,8 +198,7 @@ fn replayed_and_reused_seqs_are_refused_and_logged(env: &Env) {
     );
     assert_eq!(counts(env), before);
     // Seqs are per (dataset, source): another source starts at 0.
-    s.append_signed("mfg", SCHEMA, "globex", &[chunk(12, 0)])
-        .unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "globex", &[chunk(12, 0)]).unwrap();
     s.verify().unwrap();
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{chunk, deployment, part, Env, SignedAppend, SCHEMA, V};
+use common::{append_signed, chunk, deployment, part, Env, SCHEMA, V};
 
 use std::time::Instant;
 
@@ -218,9 +218,7 @@ fn register_and_conflict(env: &Env) {
     assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
 
     // The same rules apply through append_chunks.
-    let err = s
-        .append_signed("mfg", "different = true\n", "acme", &[chunk(1)])
-        .unwrap_err();
+    let err = append_signed(&mut s, "mfg", "different = true\n", "acme", &[chunk(1)]).unwrap_err();
     assert!(matches!(err, StoreError::SchemaConflict { .. }), "{err}");
     assert!(s.chunks("mfg").unwrap().is_empty());
 }
@@ -228,7 +226,7 @@ fn register_and_conflict(env: &Env) {
 fn append_and_read_back(env: &Env) {
     let mut s = env.create();
     let chunks = vec![chunk(1), chunk(2), chunk(3)];
-    let ids = s.append_signed("mfg", SCHEMA, "acme", &chunks).unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &chunks).unwrap();
     assert_eq!(ids.len(), 3);
     assert_eq!(s.dataset_schema("mfg").unwrap().as_deref(), Some(SCHEMA));
 
@@ -271,7 +269,7 @@ fn append_and_read_back(env: &Env) {
     ));
 
     // Sources are ordered, then seq.
-    s.append_signed("mfg", SCHEMA, "aaa", &[chunk(9)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "aaa", &[chunk(9)]).unwrap();
     let order: Vec<(String, u64)> = s
         .chunks("mfg")
         .unwrap()
@@ -303,9 +301,7 @@ fn blobs_are_deduplicated(env: &Env) {
             part("b", "value", vec![7; 64]),
         ],
     };
-    let ids = s
-        .append_signed("mfg", SCHEMA, "acme", &[same(1), same(2)])
-        .unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &[same(1), same(2)]).unwrap();
     assert_eq!(env.raw().count("blobs"), 1);
     assert_eq!(env.raw().count("parts"), 4);
     assert_eq!(s.blob_bytes("mfg").unwrap(), 64);
@@ -314,8 +310,7 @@ fn blobs_are_deduplicated(env: &Env) {
 
 fn failed_append_leaves_no_trace(env: &Env) {
     let mut s = env.create();
-    s.append_signed("existing", SCHEMA, "acme", &[chunk(100)])
-        .unwrap();
+    append_signed(&mut s, "existing", SCHEMA, "acme", &[chunk(100)]).unwrap();
     let snapshot = || {
         let c = env.raw();
         (
@@ -330,9 +325,7 @@ fn failed_append_leaves_no_trace(env: &Env) {
     let mut bad = chunk(3);
     bad.parts.push(part("temp", "value", vec![0xAB; 10]));
     let batch = vec![chunk(1), chunk(2), bad, chunk(4)];
-    let err = s
-        .append_signed("fresh", "fresh = 1\n", "acme", &batch)
-        .unwrap_err();
+    let err = append_signed(&mut s, "fresh", "fresh = 1\n", "acme", &batch).unwrap_err();
     match &err {
         StoreError::InvalidChunk { dataset, index, .. } => {
             assert_eq!(dataset, "fresh");
@@ -349,16 +342,20 @@ fn failed_append_leaves_no_trace(env: &Env) {
     // Also for an existing dataset: the sequence continues as if nothing happened.
     let mut bad = chunk(5);
     bad.parts[0].part = "cube".into();
-    let err = s
-        .append_signed("existing", SCHEMA, "acme", &[chunk(1), chunk(2), bad])
-        .unwrap_err();
+    let err = append_signed(
+        &mut s,
+        "existing",
+        SCHEMA,
+        "acme",
+        &[chunk(1), chunk(2), bad],
+    )
+    .unwrap_err();
     assert!(
         matches!(err, StoreError::InvalidChunk { index: 2, .. }),
         "{err}"
     );
     assert_eq!(snapshot(), before);
-    s.append_signed("existing", SCHEMA, "acme", &[chunk(6)])
-        .unwrap();
+    append_signed(&mut s, "existing", SCHEMA, "acme", &[chunk(6)]).unwrap();
     let seqs: Vec<u64> = s
         .chunks("existing")
         .unwrap()
@@ -371,25 +368,19 @@ fn failed_append_leaves_no_trace(env: &Env) {
     let mut zero = chunk(7);
     zero.rows = 0;
     assert!(matches!(
-        s.append_signed("existing", SCHEMA, "acme", &[zero])
-            .unwrap_err(),
+        append_signed(&mut s, "existing", SCHEMA, "acme", &[zero]).unwrap_err(),
         StoreError::InvalidChunk { index: 0, .. }
     ));
 }
 
 fn seq_continues_across_appends_per_source(env: &Env) {
     let mut s = env.create();
-    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
-        .unwrap();
-    s.append_signed("mfg", SCHEMA, "globex", &[chunk(3)])
-        .unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1), chunk(2)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "globex", &[chunk(3)]).unwrap();
     drop(s);
     let mut s = env.open();
-    let ids = s
-        .append_signed("mfg", SCHEMA, "acme", &[chunk(4), chunk(5)])
-        .unwrap();
-    s.append_signed("other", "o = 1\n", "acme", &[chunk(6)])
-        .unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(4), chunk(5)]).unwrap();
+    append_signed(&mut s, "other", "o = 1\n", "acme", &[chunk(6)]).unwrap();
     let metas = s.chunks("mfg").unwrap();
     let got: Vec<(&str, u64)> = metas.iter().map(|m| (m.source.as_str(), m.seq)).collect();
     assert_eq!(
@@ -406,8 +397,7 @@ fn seq_continues_across_appends_per_source(env: &Env) {
     assert_eq!(metas[3].id, ids[1]);
     assert_eq!(s.chunks("other").unwrap()[0].seq, 0);
     // An empty append is allowed and changes nothing but the registration.
-    assert!(s
-        .append_signed("mfg", SCHEMA, "acme", &[])
+    assert!(append_signed(&mut s, "mfg", SCHEMA, "acme", &[])
         .unwrap()
         .is_empty());
     assert_eq!(s.chunks("mfg").unwrap().len(), 5);
@@ -416,7 +406,7 @@ fn seq_continues_across_appends_per_source(env: &Env) {
 fn update_and_delete_are_refused_by_the_database(env: &Env) {
     let mut s = env.create();
     s.put_deployment(&deployment()).unwrap();
-    s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     assert_eq!(
         s.assign_lanes("product_id", &["M1".into()]).unwrap(),
         vec![0]
@@ -474,7 +464,7 @@ fn update_and_delete_are_refused_by_the_database(env: &Env) {
 
 fn corrupted_blob_is_detected(env: &Env) {
     let mut s = env.create();
-    let ids = s.append_signed("mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1)]).unwrap();
     drop(s);
     // An outside tool: bypass the guards, then flip the bytes.
     env.outside().exec(
@@ -519,7 +509,7 @@ fn append_125_chunks_of_220kb_is_fast(env: &Env) {
         })
         .collect();
     let t = Instant::now();
-    let ids = s.append_signed("mfg", SCHEMA, "acme", &chunks).unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &chunks).unwrap();
     let elapsed = t.elapsed();
     assert_eq!(ids.len(), 125);
     assert_eq!(s.blob_bytes("mfg").unwrap(), 125 * 220 * 1024);
@@ -545,16 +535,20 @@ fn concurrent_handles_append_without_seq_clash(env: &Env) {
             scope.spawn(move || {
                 let mut s = env.open();
                 for i in 0..20u8 {
-                    s.append_signed("mfg", SCHEMA, &format!("t{k}"), &[chunk(k * 100 + i)])
-                        .unwrap();
+                    append_signed(
+                        &mut s,
+                        "mfg",
+                        SCHEMA,
+                        &format!("t{k}"),
+                        &[chunk(k * 100 + i)],
+                    )
+                    .unwrap();
                 }
             });
         }
         for i in 0..10u8 {
-            a.append_signed("mfg", SCHEMA, "acme", &[chunk(200 + i)])
-                .unwrap();
-            b.append_signed("mfg", SCHEMA, "acme", &[chunk(220 + i)])
-                .unwrap();
+            append_signed(&mut a, "mfg", SCHEMA, "acme", &[chunk(200 + i)]).unwrap();
+            append_signed(&mut b, "mfg", SCHEMA, "acme", &[chunk(220 + i)]).unwrap();
         }
     });
     for (source, n) in [("acme", 20), ("t0", 20), ("t1", 20)] {
@@ -582,9 +576,7 @@ fn unledgered_scratch_store_is_only_a_new_temporary_one_and_never_verifies() {
     // Appends work, without ledger entries, checkpoints or a key.
     let dir = tmp.path().join("scratch");
     let mut s = Store::create_scratch_unledgered(&dir).unwrap();
-    let ids = s
-        .append_signed("mfg", SCHEMA, "acme", &[chunk(1), chunk(2)])
-        .unwrap();
+    let ids = append_signed(&mut s, "mfg", SCHEMA, "acme", &[chunk(1), chunk(2)]).unwrap();
     assert_eq!(ids.len(), 2);
     assert_eq!(s.chunks("mfg").unwrap().len(), 2);
     assert!(s.entries().unwrap().is_empty());

@@ -28,6 +28,7 @@ pub fn serve_options(dir: PathBuf, admin: Option<&Identity>, trustees: &[&str]) 
         trustees: trustees.iter().map(|t| t.to_string()).collect(),
         min_group_size: 2,
         preset: PRESET.into(),
+        threshold: None,
     }
 }
 
@@ -87,21 +88,14 @@ impl Served {
     pub fn start(state: Arc<AppState>) -> Served {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let _ = axum::serve(listener, dtfhe_server::app(state))
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
+        crate::run_in_thread(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let _ = axum::serve(listener, dtfhe_server::app(state))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
         });
         Served {
             base: format!("http://{}", addr_rx.recv().unwrap()),

@@ -10,11 +10,12 @@
 //! 2. **Reviews.** It polls the pending release requests and, for each, trusts nothing the
 //!    platform says: it re-plans the SQL with the registered schemas, re-runs the engine over
 //!    a [`RemoteReader`] (every chunk's source signature and every part's hash checked),
-//!    compares its ciphertext hashes with the request's, checks the analyst's registered key,
-//!    grant and statement signature, and applies the release policy to its **own** group
-//!    facts ([`Trustee::review`], with its share log and DP budget). Only then does it seal
-//!    its decryption shares to the analyst's recipient key (HPKE; the associated data binds
-//!    release id, trustee and position), so the platform relays bytes it cannot open.
+//!    compares its ciphertext hashes with the request's, checks the analyst's registered key
+//!    (not revoked), grant and statement signature, and applies the release policy to its
+//!    **own** group facts ([`Trustee::review`], with its share log and DP budget). Only then
+//!    does it seal its decryption shares to the analyst's recipient key (HPKE; the
+//!    associated data binds release id, trustee and position), so the platform relays bytes
+//!    it cannot open.
 //!
 //! Nothing it prints or sends holds a plaintext value or key material: refusals name rules
 //! and groups, approvals count shares.
@@ -26,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use dtfhe_api::ceremony::{CeremonyShare, CeremonyState, CeremonyTranscript};
 use dtfhe_api::reader::RemoteReader;
-use dtfhe_api::release::{seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, SEAL_INFO};
+use dtfhe_api::release::{
+    seal_aad, verify_statement, ReleaseAnswer, ReleaseInfo, StatementError, SEAL_INFO,
+};
 use dtfhe_api::remote::{remote_deployment, remote_schemas, RemoteDeployment, RemoteError};
 use dtfhe_api::types::{b64, unb64, IdentityRecord};
 use dtfhe_api::{ApiError, Client, Identity, Role};
@@ -36,8 +39,10 @@ use dtfhe_crypto::ceremony::net::{
 };
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
+use dtfhe_engine::cache::SumCache;
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::Catalog;
+use dtfhe_model::PinnedReader;
 use dtfhe_release::pipeline::build_request;
 use dtfhe_release::{LocalPolicy, Policy};
 
@@ -96,6 +101,32 @@ pub struct DaemonOptions {
     pub max_age: Option<Duration>,
 }
 
+impl DaemonOptions {
+    /// A daemon run inside another program (tests, embedding) until `stop` is set: polls
+    /// every 100 ms, waits up to 2 minutes per request, no local restriction beyond the
+    /// deployment's rules and no limit on a statement's age.
+    pub fn embedded(
+        dir: PathBuf,
+        server: String,
+        identity: Identity,
+        stop: Arc<AtomicBool>,
+    ) -> DaemonOptions {
+        DaemonOptions {
+            dir,
+            server,
+            identity,
+            poll: Duration::from_millis(100),
+            once: false,
+            min_group_size: None,
+            datasets: None,
+            local_policy: LocalPolicy::default(),
+            timeout: Duration::from_secs(120),
+            stop: Some(stop),
+            max_age: None,
+        }
+    }
+}
+
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -137,6 +168,9 @@ pub enum Decision {
     Approved(usize),
     /// Refused, with the reason sent.
     Refused(ReviewRefusal),
+    /// A t-of-n release another set answered: recorded in this trustee's disclosure state,
+    /// nothing sent (see [`crate::quorum`]).
+    Observed,
 }
 
 /// Runs the trustee: ceremony if one is in progress, then reviews until stopped (or once).
@@ -145,18 +179,38 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let name = opts.identity.name().to_string();
     join_ceremony(&client, opts)?;
     let (deployed, trustee) = verify_and_attest(&client, opts)?;
+    crate::dealing::join(&client, opts, &deployed, &trustee)?;
     eprintln!(
         "trustee {name}: reviewing release requests of {} (poll every {} ms)",
         client.base(),
         opts.poll.as_millis()
     );
+    // Sums of earlier reviews: a query asked again after chunks landed adds only those.
+    let sums = SumCache::default();
+    let by = Reviewer {
+        client: &client,
+        trustee: &trustee,
+        deployed: &deployed,
+        opts,
+    };
     loop {
         match client.get_json::<Vec<ReleaseInfo>>("/v1/releases/pending") {
             Ok(pending) => {
                 // One reader per round: parts downloaded for one request serve the next.
                 let mut reader = None;
                 for r in pending {
-                    match review_and_answer(&client, &trustee, &deployed, opts, &r, &mut reader) {
+                    // t-of-n: claim; answer only as a member of the release's set.
+                    let r = match crate::quorum::ready(&client, &trustee, r) {
+                        Ok(Some(r)) => r,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            eprintln!("trustee {name}: {e}; will retry");
+                            continue;
+                        }
+                    };
+                    let outcome = review(by, &r, &mut reader, &sums);
+                    let reviewed = answer(&client, &r, outcome);
+                    match reviewed {
                         Ok(Decision::Approved(n)) => {
                             eprintln!(
                                 "trustee {name}: release {}: approved, {n} sealed shares",
@@ -166,6 +220,11 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
                         Ok(Decision::Refused(reason)) => {
                             eprintln!("trustee {name}: release {}: refused: {reason}", r.id)
                         }
+                        Ok(Decision::Observed) => eprintln!(
+                            "trustee {name}: release {}: released by another set; recorded in \
+                             this trustee's disclosure state",
+                            r.id
+                        ),
                         Err(e) => eprintln!(
                             "trustee {name}: release {}: not answered yet ({e}); will retry",
                             r.id
@@ -704,19 +763,14 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
     }
 }
 
-/// Reviews one release request and posts the answer. A transport failure is returned (the
-/// request stays pending and is retried); every rule or check that fails is a refusal.
-/// `reader` is created on first use and may be shared by the requests of one poll round
-/// (it re-lists and re-verifies the chunks for each, and caches verified part bytes).
-pub fn review_and_answer(
+/// Posts the answer to release request `r` that its [`review`] came to. A transport failure
+/// is returned (the request stays pending and is retried); every rule or check that failed
+/// is a refusal.
+fn answer(
     client: &Client,
-    trustee: &Trustee,
-    deployed: &RemoteDeployment,
-    opts: &DaemonOptions,
     r: &ReleaseInfo,
-    reader: &mut Option<RemoteReader>,
+    outcome: Result<(Vec<String>, Option<f64>), Review>,
 ) -> Result<Decision, DaemonError> {
-    let outcome = review(client, trustee, deployed, opts, r, reader);
     let (answer, decision) = match outcome {
         Ok((sealed, epsilon)) => {
             let n = sealed.len();
@@ -740,6 +794,7 @@ pub fn review_and_answer(
             Decision::Refused(*reason),
         ),
         Err(Review::Retry(e)) => return Err(e),
+        Err(Review::Observed) => return Ok(Decision::Observed),
     };
     let _: ReleaseInfo = client.post_json(&format!("/v1/releases/{}/answers", r.id), &answer)?;
     Ok(decision)
@@ -751,6 +806,9 @@ pub(crate) enum Review {
     Refuse(Box<ReviewRefusal>),
     /// Could not decide now (platform unreachable); retry later.
     Retry(DaemonError),
+    /// A t-of-n release this trustee is not in the set of, recorded in its disclosure
+    /// state: no answer to send.
+    Observed,
 }
 
 impl Review {
@@ -768,28 +826,51 @@ pub(crate) fn api(e: ApiError) -> Review {
     }
 }
 
-/// The review itself: returns the sealed shares and the ε their noise was drawn for (dp
-/// mode), or why not.
+/// What every review reads besides the request: the platform, this trustee, the
+/// platform's deployment (checked and attested at start) and the daemon's options.
+#[derive(Clone, Copy)]
+pub(crate) struct Reviewer<'a> {
+    /// The platform.
+    pub(crate) client: &'a Client,
+    /// This trustee's key share and records.
+    pub(crate) trustee: &'a Trustee,
+    /// The deployment read from the platform.
+    pub(crate) deployed: &'a RemoteDeployment,
+    /// The daemon's options (local policy, datasets served).
+    pub(crate) opts: &'a DaemonOptions,
+}
+
+/// Reviews one release request: returns the sealed shares and the ε their noise was drawn
+/// for (dp mode), or why not. `reader` is created on first use and may be shared by the
+/// requests of one poll round (it re-lists and re-verifies the chunks for each, and caches
+/// verified part bytes); `sums` holds the accumulated sums of earlier reviews (see
+/// [`SumCache`]).
 fn review(
-    client: &Client,
-    trustee: &Trustee,
-    deployed: &RemoteDeployment,
-    opts: &DaemonOptions,
+    by: Reviewer<'_>,
     r: &ReleaseInfo,
     reader: &mut Option<RemoteReader>,
+    sums: &SumCache,
 ) -> Result<(Vec<String>, Option<f64>), Review> {
+    let Reviewer {
+        client,
+        trustee,
+        deployed,
+        opts,
+    } = by;
     let params = &deployed.params;
     let ids: Vec<IdentityRecord> = client.get_json("/v1/identities").map_err(api)?;
     if let Some(score) = &r.score {
-        return crate::score_review::review_score(
-            client, trustee, deployed, opts, r, reader, &ids, score,
-        );
+        return crate::score_review::review_score(by, r, reader, &ids, score);
     }
-    // The analyst: registered, an analyst, granted the dataset, and the statement is theirs.
+    // The analyst: registered, not revoked, an analyst, granted the dataset, and the
+    // statement is theirs.
     let analyst = ids
         .iter()
         .find(|i| i.name == r.analyst)
         .ok_or_else(|| Review::refuse(ReviewRefusal::NotRegistered(r.analyst.clone())))?;
+    if analyst.is_revoked() {
+        return Err(Review::refuse(ReviewRefusal::Revoked(r.analyst.clone())));
+    }
     if analyst.role != Role::Analyst {
         return Err(Review::refuse(ReviewRefusal::NotAnalyst(r.analyst.clone())));
     }
@@ -799,7 +880,7 @@ fn review(
             source,
         })
     })?;
-    verify_statement(
+    let signed = verify_statement(
         &key,
         &r.analyst,
         r.timestamp,
@@ -807,10 +888,8 @@ fn review(
         &r.recipient,
         &r.sql,
         &r.statement_signature,
-    )
-    .map_err(|e| Review::refuse(e.into()))?;
-    check_statement_age(opts, r.timestamp)?;
-    let recipient = recipient_key(r)?;
+    );
+    let recipient = accept_statement(signed, opts, r)?;
 
     // Re-derive: plan with the registered schemas, compute over the signed chunks.
     let schemas = remote_schemas(client).map_err(|e| match e {
@@ -840,12 +919,22 @@ fn review(
             }
         }
     }
-    let reader = chunk_reader(client, reader)?;
-    let selection = exec::select(reader, params, &query).map_err(engine)?;
+    // Exactly the chunks the platform computed over (later ones may have landed since).
+    let remote = chunk_reader(client, reader)?;
+    let reader = PinnedReader::new(remote, &r.chunks_upto);
+    let selection = exec::select(&reader, params, &query).map_err(engine)?;
     let computed: Vec<ComputedSum> = if selection.moments.is_empty() {
         Vec::new()
     } else {
-        exec::compute(reader, &query, params, &deployed.multiplier, &selection).map_err(engine)?
+        exec::compute_with(
+            &reader,
+            &query,
+            params,
+            &deployed.multiplier,
+            &selection,
+            Some(sums),
+        )
+        .map_err(engine)?
     };
     let mine = check_rederived(params, computed.iter().map(|c| &c.ciphertext), r)?;
 
@@ -864,9 +953,7 @@ fn review(
         .disclosure()
         .map_err(|e| Review::Retry(e.into()))?
         .epsilon_for(&request);
-    let shares = trustee
-        .review(params, &policy, &request)
-        .map_err(review_failure)?;
+    let shares = crate::quorum::review(trustee, deployed, r, &policy, &request)?;
     let sealed = seal_shares(
         &recipient,
         r.id,
@@ -877,7 +964,7 @@ fn review(
     Ok((sealed, epsilon))
 }
 
-/// The trustee's chunk reader, created on first use (see [`review_and_answer`]).
+/// The trustee's chunk reader, created on first use (see [`review`]).
 pub(crate) fn chunk_reader<'a>(
     client: &Client,
     reader: &'a mut Option<RemoteReader>,
@@ -928,13 +1015,27 @@ pub(crate) fn review_failure(e: TrusteeError) -> Review {
     match e {
         TrusteeError::Refused { reason, .. } => Review::refuse(ReviewRefusal::Policy(reason)),
         e @ TrusteeError::KeyShare { .. } => Review::refuse(ReviewRefusal::KeyShare(Box::new(e))),
+        e @ TrusteeError::OtherSet { .. } => Review::refuse(ReviewRefusal::Quorum(Box::new(e))),
         e => Review::Retry(e.into()),
     }
 }
 
+/// What every signed statement of a release request passes before the request itself is
+/// looked at: its signature (`signed`, the outcome of its verification), its date, and the
+/// recipient key it names, which is returned.
+pub(crate) fn accept_statement(
+    signed: Result<(), StatementError>,
+    opts: &DaemonOptions,
+    r: &ReleaseInfo,
+) -> Result<RecipientPublicKey, Review> {
+    signed.map_err(|e| Review::refuse(e.into()))?;
+    check_statement_age(opts, r.timestamp)?;
+    recipient_key(r)
+}
+
 /// Refuses a statement dated in the future (beyond the clock skew) or older than this
 /// trustee's limit.
-pub(crate) fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Result<(), Review> {
+fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Result<(), Review> {
     let now = dtfhe_model::clock::now_unix();
     if timestamp > now + dtfhe_api::auth::MAX_SKEW_SECS {
         return Err(Review::refuse(ReviewRefusal::FutureStatement(
@@ -954,7 +1055,7 @@ pub(crate) fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Resul
 }
 
 /// The recipient key the requester signed.
-pub(crate) fn recipient_key(r: &ReleaseInfo) -> Result<RecipientPublicKey, Review> {
+fn recipient_key(r: &ReleaseInfo) -> Result<RecipientPublicKey, Review> {
     unb64("recipient", &r.recipient)
         .map_err(|e| Review::refuse(e.into()))
         .and_then(|b| {

@@ -35,6 +35,9 @@ pub const PK_SHARE_FILE: &str = "ceremony-pk-share.bin";
 /// File name of the trustee's t-of-n threshold secret S_j (mode 0600, checksummed secret
 /// envelope), written once its dealing is complete; absent in an n-of-n deployment.
 pub const THRESHOLD_FILE: &str = "threshold.key";
+/// File (in the trustee's directory) listing, one per line, the t-of-n releases this
+/// trustee recorded in its disclosure state without taking part ([`Trustee::observe`]).
+pub const OBSERVED_FILE: &str = "observed.log";
 /// File keeping the seed (hex) of the ceremony this trustee's share took part in (public
 /// data): with [`PK_SHARE_FILE`], the record the share is checked against.
 pub const CEREMONY_SEED_FILE: &str = "ceremony-seed.txt";
@@ -379,6 +382,53 @@ impl Trustee {
             }
         };
         Ok(shares)
+    }
+
+    /// A t-of-n release this trustee took no part in (another set answered it, e.g. while
+    /// it was offline): its disclosure decision is recorded all the same (audit mode: the
+    /// released row sets; dp mode: the ε charged), so this trustee's audit state includes
+    /// every release of the deployment and a later query is judged against all of them. No
+    /// share is computed. Once per release id ([`OBSERVED_FILE`]); returns whether it was
+    /// recorded now. A release its own rules would have refused is still recorded when they
+    /// allow a decision; otherwise the refusal is returned (nothing to record).
+    pub fn observe(
+        &self,
+        deployment: &Policy,
+        request: &ReleaseRequest,
+    ) -> Result<bool, TrusteeError> {
+        if self.observed(&request.release_id) {
+            return Ok(false);
+        }
+        let policy = self.effective_policy(deployment)?;
+        let disclosure = self.disclosure()?;
+        let outcome = match disclosure.decide(request, policy.min_group_size) {
+            Ok(decision) => {
+                disclosure
+                    .record(decision, &request.release_id)
+                    .map_err(|source| TrusteeError::Disclosure {
+                        trustee: self.name.clone(),
+                        source,
+                    })?;
+                Ok(true)
+            }
+            Err(r) => Err(self.refuse(r)),
+        };
+        let file = self.dir.join(OBSERVED_FILE);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .map_err(|e| ks_err(&file, e))?;
+        std::io::Write::write_all(&mut f, format!("{}\n", request.release_id).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| ks_err(&file, e))?;
+        outcome
+    }
+
+    /// Whether the release `release_id` was already recorded by [`Trustee::observe`].
+    pub fn observed(&self, release_id: &str) -> bool {
+        fs::read_to_string(self.dir.join(OBSERVED_FILE))
+            .is_ok_and(|t| t.lines().any(|l| l == release_id))
     }
 
     /// Keep this trustee's threshold secret (once its dealing is complete); refuses to

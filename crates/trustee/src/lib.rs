@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod daemon;
+pub mod dealing;
 pub mod keystore;
 pub mod progress;
+pub mod quorum;
 pub mod refusal;
 mod score_review;
 pub mod shares;
@@ -95,6 +97,21 @@ pub enum TrusteeError {
         answered: String,
         /// The set requested now (points).
         requested: String,
+    },
+    /// A share dealt to this trustee in the t-of-n dealing does not open, is not the one
+    /// expected, or does not match its dealer's public commitment: refused, and no
+    /// threshold secret is kept.
+    #[error(
+        "trustee {trustee} refuses the share dealt by {dealer}: {source}; no threshold secret \
+         was kept"
+    )]
+    DealtShare {
+        /// This trustee.
+        trustee: String,
+        /// The dealer named.
+        dealer: String,
+        /// Why (never a residue).
+        source: dtfhe_crypto::CryptoError,
     },
     /// A cryptographic failure.
     #[error(transparent)]

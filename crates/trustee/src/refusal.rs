@@ -22,6 +22,10 @@ pub enum ReviewRefusal {
     /// The analyst is not a registered identity.
     #[error("`{0}` is not a registered identity")]
     NotRegistered(String),
+    /// The requester (or a model's fitter) was revoked by an admin: its requests are not
+    /// answered, whatever the platform relays.
+    #[error("`{0}` is a revoked identity")]
+    Revoked(String),
     /// The requester is registered, but not as an analyst.
     #[error("`{0}` is not an analyst")]
     NotAnalyst(String),
@@ -106,4 +110,9 @@ pub enum ReviewRefusal {
     /// restored.
     #[error("{0}")]
     KeyShare(Box<crate::TrusteeError>),
+    /// A t-of-n release this trustee cannot answer for the set the platform named: another
+    /// set than the one it answered for one of these ciphertexts
+    /// ([`crate::TrusteeError::OtherSet`]), or a set that is not a valid quorum with it.
+    #[error("{0}")]
+    Quorum(Box<crate::TrusteeError>),
 }

@@ -12,23 +12,24 @@
 
 use dtfhe_api::reader::RemoteReader;
 use dtfhe_api::release::ReleaseInfo;
-use dtfhe_api::remote::{remote_schemas, RemoteDeployment, RemoteError};
+use dtfhe_api::remote::{remote_schemas, RemoteError};
 use dtfhe_api::score::{model_message, score_message, verify, ModelRecord, ScoreInfo};
 use dtfhe_api::types::IdentityRecord;
-use dtfhe_api::{Client, Role};
+use dtfhe_api::Role;
 use dtfhe_engine::model::{check_model_columns, score_plan, LinearModel};
 use dtfhe_engine::{exec, Catalog};
+use dtfhe_model::PinnedReader;
 use dtfhe_release::RowReleaseRequest;
 
 use crate::daemon::{
-    api, check_rederived, check_statement_age, chunk_reader, engine, recipient_key, release_policy,
-    review_failure, seal_shares, DaemonOptions, Review,
+    accept_statement, api, check_rederived, chunk_reader, engine, release_policy, review_failure,
+    seal_shares, Review, Reviewer,
 };
 use crate::refusal::ReviewRefusal;
 use crate::shares::full_share_to_bytes;
-use crate::Trustee;
 
-/// A registered identity of `role` granted `dataset`, with its parsed key.
+/// A registered identity in good standing (not revoked) of `role` granted `dataset`, with
+/// its parsed key.
 fn granted(
     ids: &[IdentityRecord],
     name: &str,
@@ -39,6 +40,9 @@ fn granted(
         .iter()
         .find(|i| i.name == name)
         .ok_or_else(|| Review::refuse(ReviewRefusal::NotRegistered(name.to_string())))?;
+    if id.is_revoked() {
+        return Err(Review::refuse(ReviewRefusal::Revoked(name.to_string())));
+    }
     if id.role != role {
         return Err(Review::refuse(ReviewRefusal::WrongRole {
             name: name.to_string(),
@@ -60,46 +64,37 @@ fn granted(
 }
 
 /// See the module documentation: the sealed full shares, or why not.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn review_score(
-    client: &Client,
-    trustee: &Trustee,
-    deployed: &RemoteDeployment,
-    opts: &DaemonOptions,
+    by: Reviewer<'_>,
     r: &ReleaseInfo,
     reader: &mut Option<RemoteReader>,
     ids: &[IdentityRecord],
     score: &ScoreInfo,
 ) -> Result<(Vec<String>, Option<f64>), Review> {
-    let params = &deployed.params;
+    let params = &by.deployed.params;
     // The owner: a source granted the dataset, asking for its own rows, in its own words.
     let owner = &r.analyst;
     let key = granted(ids, owner, Role::Source, &r.dataset)?;
-    if let Some(allowed) = &opts.datasets {
+    if let Some(allowed) = &by.opts.datasets {
         if !allowed.iter().any(|d| d.eq_ignore_ascii_case(&r.dataset)) {
             return Err(Review::refuse(ReviewRefusal::LocalPolicy(
                 r.dataset.clone(),
             )));
         }
     }
-    verify(
-        &key,
+    let message = score_message(
         owner,
-        &score_message(
-            owner,
-            r.timestamp,
-            &r.recipient,
-            &r.dataset,
-            &score.model_hash,
-        ),
-        &r.statement_signature,
-    )
-    .map_err(|e| Review::refuse(e.into()))?;
-    check_statement_age(opts, r.timestamp)?;
-    let recipient = recipient_key(r)?;
+        r.timestamp,
+        &r.recipient,
+        &r.dataset,
+        &score.model_hash,
+    );
+    let signed = verify(&key, owner, &message, &r.statement_signature);
+    let recipient = accept_statement(signed, by.opts, r)?;
 
     // The model: registered, signed by an analyst granted the dataset, the one named.
-    let record: ModelRecord = client
+    let record: ModelRecord = by
+        .client
         .get_json(&format!(
             "/v1/models/{}",
             dtfhe_api::reader::path_segment(&score.model_hash)
@@ -133,7 +128,7 @@ pub(crate) fn review_score(
     })?;
 
     // Re-derive the scores from the owner's signed chunks.
-    let schemas = remote_schemas(client).map_err(|e| match e {
+    let schemas = remote_schemas(by.client).map_err(|e| match e {
         RemoteError::Api(e) => api(e),
         other => Review::refuse(ReviewRefusal::Schemas(other)),
     })?;
@@ -149,13 +144,14 @@ pub(crate) fn review_score(
     check_model_columns(&schema, &features).map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     let plan = score_plan(&model, &schema, params.max_abs_total() / 2)
         .map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
-    let reader = chunk_reader(client, reader)?;
+    let remote = chunk_reader(by.client, reader)?;
+    let reader = PinnedReader::new(remote, &r.chunks_upto);
     let scored =
-        exec::score_chunks(reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
+        exec::score_chunks(&reader, params, &schema.dataset, owner, &plan).map_err(engine)?;
     let mine = check_rederived(params, scored.iter().map(|s| &s.ciphertext), r)?;
 
     // The rules: every chunk the recipient's own; then the logged, flooded full shares.
-    let policy = release_policy(deployed, opts, false);
+    let policy = release_policy(by.deployed, by.opts, false);
     let request = RowReleaseRequest::of_scores(
         &schema.dataset,
         owner,
@@ -167,13 +163,14 @@ pub(crate) fn review_score(
         ),
         &scored,
     );
-    let shares = trustee
+    let shares = by
+        .trustee
         .review_rows(params, &policy, &request)
         .map_err(review_failure)?;
     let sealed = seal_shares(
         &recipient,
         r.id,
-        trustee.name(),
+        by.trustee.name(),
         &mine,
         shares.iter().map(full_share_to_bytes),
     )?;

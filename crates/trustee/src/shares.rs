@@ -126,6 +126,13 @@ fn hash32(s: &str) -> Option<Hash> {
     unhex(s)?.try_into().ok()
 }
 
+/// The positions of the ciphertexts of `cts` with no share of `kind` in the log yet.
+fn unlogged(index: &Index, kind: ShareKind, cts: &[Hash]) -> Vec<usize> {
+    (0..cts.len())
+        .filter(|&i| !index.contains_key(&(kind, cts[i])))
+        .collect()
+}
+
 fn line_checksum(body: &str) -> String {
     hex(blake3::hash(body.as_bytes()).as_bytes())
 }
@@ -224,43 +231,9 @@ impl ShareLog {
         params: &Params,
         cts: &[Hash],
         before_new: impl FnOnce() -> Result<(), TrusteeError>,
-        mut fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
+        fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
     ) -> Result<(Vec<Coeff0Share>, usize), TrusteeError> {
-        let index = self.index()?;
-        let new: Vec<usize> = (0..cts.len())
-            .filter(|&i| !index.contains_key(&(ShareKind::Coeff0, cts[i])))
-            .collect();
-        let repeated = cts.len() - new.len();
-        let index = if new.is_empty() {
-            index
-        } else {
-            before_new()?;
-            let mut lines = String::new();
-            for &i in &new {
-                let share = fresh(i)?;
-                lines.push_str(&Self::line(
-                    ShareKind::Coeff0,
-                    &cts[i],
-                    &hex(&share.to_bytes()),
-                ));
-            }
-            self.append_lines(&lines)?;
-            // Re-read: if another process logged a share for one of these first, its wins.
-            self.index()?
-        };
-        let shares = cts
-            .iter()
-            .map(|ct| {
-                let payload = index
-                    .get(&(ShareKind::Coeff0, *ct))
-                    .ok_or_else(|| self.err("a share just logged is missing"))?;
-                let bytes = unhex(payload)
-                    .ok_or_else(|| self.err(format!("share of {} is not hex", hex(ct))))?;
-                Coeff0Share::from_bytes(params, &bytes)
-                    .map_err(|e| self.err(format!("share of ciphertext {}: {e}", hex(ct))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((shares, repeated))
+        self.logged_coeff0(params, cts, None, before_new, fresh)
     }
 
     /// [`ShareLog::coeff0_shares`] for a t-of-n release by `set` (the points of its
@@ -274,16 +247,36 @@ impl ShareLog {
         cts: &[Hash],
         set: &[u32],
         before_new: impl FnOnce() -> Result<(), TrusteeError>,
-        mut fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
+        fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
     ) -> Result<(Vec<Coeff0Share>, usize), TrusteeError> {
         let mut sorted = set.to_vec();
         sorted.sort_unstable();
         let wanted = set_label(&sorted);
+        self.logged_coeff0(params, cts, Some(&wanted), before_new, fresh)
+    }
+
+    /// [`ShareLog::coeff0_shares`] (`set` `None`, lines of kind `coeff0`) and
+    /// [`ShareLog::coeff0_set_shares`] (`set` the release set's label, lines of kind
+    /// `coeff0set` whose payload names it, checked before and after logging).
+    fn logged_coeff0(
+        &self,
+        params: &Params,
+        cts: &[Hash],
+        set: Option<&str>,
+        before_new: impl FnOnce() -> Result<(), TrusteeError>,
+        mut fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
+    ) -> Result<(Vec<Coeff0Share>, usize), TrusteeError> {
+        let kind = match set {
+            None => ShareKind::Coeff0,
+            Some(_) => ShareKind::Coeff0Set,
+        };
+        let same_set = |index: &Index| match set {
+            None => Ok(()),
+            Some(wanted) => self.same_set(index, cts, wanted),
+        };
         let index = self.index()?;
-        self.same_set(&index, cts, &wanted)?;
-        let new: Vec<usize> = (0..cts.len())
-            .filter(|&i| !index.contains_key(&(ShareKind::Coeff0Set, cts[i])))
-            .collect();
+        same_set(&index)?;
+        let new = unlogged(&index, kind, cts);
         let repeated = cts.len() - new.len();
         let index = if new.is_empty() {
             index
@@ -291,24 +284,34 @@ impl ShareLog {
             before_new()?;
             let mut lines = String::new();
             for &i in &new {
-                let share = fresh(i)?;
-                let payload = format!("{wanted}:{}", hex(&share.to_bytes()));
-                lines.push_str(&Self::line(ShareKind::Coeff0Set, &cts[i], &payload));
+                let share = hex(&fresh(i)?.to_bytes());
+                let payload = match set {
+                    None => share,
+                    Some(wanted) => format!("{wanted}:{share}"),
+                };
+                lines.push_str(&Self::line(kind, &cts[i], &payload));
             }
             self.append_lines(&lines)?;
+            // Re-read: if another process logged a share for one of these first, its wins.
             let index = self.index()?;
-            self.same_set(&index, cts, &wanted)?;
+            same_set(&index)?;
             index
         };
         let shares = cts
             .iter()
             .map(|ct| {
                 let payload = index
-                    .get(&(ShareKind::Coeff0Set, *ct))
+                    .get(&(kind, *ct))
                     .ok_or_else(|| self.err("a share just logged is missing"))?;
-                let (_, share) = payload
-                    .split_once(':')
-                    .ok_or_else(|| self.err(format!("share of {} has no set", hex(ct))))?;
+                let share = match set {
+                    None => payload.as_str(),
+                    Some(_) => {
+                        payload
+                            .split_once(':')
+                            .ok_or_else(|| self.err(format!("share of {} has no set", hex(ct))))?
+                            .1
+                    }
+                };
                 let bytes = unhex(share)
                     .ok_or_else(|| self.err(format!("share of {} is not hex", hex(ct))))?;
                 Coeff0Share::from_bytes(params, &bytes)
@@ -352,9 +355,7 @@ impl ShareLog {
         mut fresh: impl FnMut(usize) -> Result<FullShare, TrusteeError>,
     ) -> Result<(Vec<FullShare>, usize), TrusteeError> {
         let index = self.index()?;
-        let new: Vec<usize> = (0..cts.len())
-            .filter(|&i| !index.contains_key(&(ShareKind::Full, cts[i])))
-            .collect();
+        let new = unlogged(&index, ShareKind::Full, cts);
         let repeated = cts.len() - new.len();
         let index = if new.is_empty() {
             index

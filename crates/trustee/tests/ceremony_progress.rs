@@ -29,6 +29,15 @@ fn trustee_with_record(dir: &Path, p: &Params, seed: &CeremonySeed) -> (Trustee,
     (t, record.to_bytes().to_vec())
 }
 
+/// [`trustee_with_record`] in a fresh temporary directory, of a fresh ceremony seed.
+fn fresh_trustee_with_record() -> (tempfile::TempDir, Params, CeremonySeed, Trustee, Vec<u8>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = params();
+    let seed = CeremonySeed::random(&mut rand::rng());
+    let (t, record) = trustee_with_record(tmp.path(), &p, &seed);
+    (tmp, p, seed, t, record)
+}
+
 fn load(
     dir: &Path,
     p: &Params,
@@ -65,11 +74,8 @@ fn refusal(
 
 #[test]
 fn a_saved_record_loads_back_and_every_damaged_field_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, p, seed, t, record) = fresh_trustee_with_record();
     let dir = tmp.path();
-    let p = params();
-    let seed = CeremonySeed::random(&mut rand::rng());
-    let (t, record) = trustee_with_record(dir, &p, &seed);
     let file = progress::progress_file(dir, seed.id());
     assert!(file
         .file_name()
@@ -202,11 +208,8 @@ fn a_saved_record_loads_back_and_every_damaged_field_is_named() {
 
 #[test]
 fn another_ceremonys_file_is_ignored_or_refused_then_removed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, p, old, t, _) = fresh_trustee_with_record();
     let dir = tmp.path();
-    let p = params();
-    let old = CeremonySeed::random(&mut rand::rng());
-    let (t, _) = trustee_with_record(dir, &p, &old);
     // The platform now runs another ceremony: the old file is not this ceremony's.
     let new = CeremonySeed::random(&mut rand::rng());
     assert!(load(dir, &p, &t, &new).unwrap().is_none());

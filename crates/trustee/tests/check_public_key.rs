@@ -7,15 +7,26 @@ use std::collections::BTreeMap;
 use dtfhe_api::ceremony::CeremonyState;
 use dtfhe_api::types::b64;
 use dtfhe_crypto::ceremony::net::{aggregate_public_key, pk_share, CeremonySeed, PkShareMsg};
-use dtfhe_crypto::{ceremony, codec};
+use dtfhe_crypto::{ceremony, codec, Params};
 use dtfhe_trustee::daemon::{check_public_key, KeyCheckError};
+use rand::rngs::ThreadRng;
 
-#[test]
-fn the_deployment_key_must_aggregate_every_trustees_share() {
+/// The bfv-8192 parameters, a generator, a fresh ceremony seed and three trustees' names.
+fn setup() -> (Params, ThreadRng, CeremonySeed, Vec<String>) {
     let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
     let mut rng = rand::rng();
     let seed = CeremonySeed::random(&mut rng);
-    let names = ["a", "b", "c"].map(String::from).to_vec();
+    (
+        params,
+        rng,
+        seed,
+        ["a", "b", "c"].map(String::from).to_vec(),
+    )
+}
+
+#[test]
+fn the_deployment_key_must_aggregate_every_trustees_share() {
+    let (params, mut rng, seed, names) = setup();
     let msgs: Vec<PkShareMsg> = names
         .iter()
         .map(|_| {
@@ -69,11 +80,8 @@ fn the_deployment_relin_key_must_come_from_every_trustees_messages() {
     use dtfhe_crypto::ceremony::net::{aggregate_relin_key, aggregate_round1, RelinParty};
     use dtfhe_trustee::daemon::{check_relin_key, KeyCheckError};
 
-    let params = dtfhe_crypto::params_by_name("bfv-8192").unwrap();
-    let mut rng = rand::rng();
-    let seed = CeremonySeed::random(&mut rng);
-    let names = ["a", "b", "c"].map(String::from).to_vec();
-    let run = |rng: &mut rand::rngs::ThreadRng| {
+    let (params, mut rng, seed, names) = setup();
+    let run = |rng: &mut ThreadRng| {
         let mut parties: Vec<RelinParty> = names
             .iter()
             .map(|_| {

@@ -4,17 +4,19 @@
 //! sets are never both produced), and a repeated request for the same set gets the logged
 //! share back.
 
+mod common;
+
 use dtfhe_crypto::column::encrypt;
 use dtfhe_crypto::release::{centred, combine, Coeff0Share};
 use dtfhe_crypto::threshold::deal_locally;
-use dtfhe_crypto::{ceremony, Params, Preset};
+use dtfhe_crypto::{Params, Preset};
 use dtfhe_release::audit::RowSet;
 use dtfhe_release::{
     DatasetRows, Disclosure, GroupFacts, LocalPolicy, Mode, Policy, ReleaseItem, ReleaseRequest,
 };
 use dtfhe_trustee::shares::SHARES_FILE;
 use dtfhe_trustee::{Trustee, TrusteeError};
-use fhe::bfv::{Ciphertext, PublicKey, SecretKey};
+use fhe::bfv::{Ciphertext, PublicKey};
 use std::path::Path;
 
 const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
@@ -26,20 +28,8 @@ fn deployment(root: &Path, mode: Mode) -> (Params, PublicKey, Vec<Trustee>) {
         mode,
         ..LocalPolicy::default()
     };
-    let trustees: Vec<Trustee> = NAMES
-        .iter()
-        .map(|n| Trustee::create(&root.join(n), n, &params, &policy).expect("create"))
-        .collect();
-    let shares: Vec<SecretKey> = trustees
-        .iter()
-        .map(|t| t.share_for_ceremony().clone())
-        .collect();
-    let mut rng = rand::rng();
-    let rec = ceremony::run_recorded(&params, &shares, &mut rng).expect("ceremony");
-    for (t, m) in trustees.iter().zip(&rec.pk_shares) {
-        t.record_ceremony(&params, &rec.seed, m).expect("record");
-    }
-    let secrets = deal_locally(&params, &shares, 3, &mut rng).expect("dealing");
+    let (trustees, shares, rec) = common::recorded_ceremony(root, &NAMES, &params, &policy);
+    let secrets = deal_locally(&params, &shares, 3, &mut rand::rng()).expect("dealing");
     for (t, s) in trustees.iter().zip(&secrets) {
         t.store_threshold(&params, s).expect("store");
     }

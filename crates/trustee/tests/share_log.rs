@@ -2,9 +2,11 @@
 //! the identical logged share for a repeated ciphertext (with or without DP noise), and
 //! refuses to answer from a corrupted log.
 
+mod common;
+
 use dtfhe_crypto::column::encrypt;
 use dtfhe_crypto::release::{centred, combine};
-use dtfhe_crypto::{ceremony, Params, Preset};
+use dtfhe_crypto::{Params, Preset};
 use dtfhe_release::audit::RowSet;
 use dtfhe_release::{
     DatasetRows, Disclosure, GroupFacts, LocalPolicy, Mode, Policy, ReleaseItem, ReleaseRequest,
@@ -12,9 +14,9 @@ use dtfhe_release::{
 };
 use dtfhe_trustee::shares::{full_share_to_bytes, SHARES_DIR, SHARES_FILE};
 use dtfhe_trustee::{Trustee, TrusteeError};
-use fhe::bfv::{Ciphertext, PublicKey, SecretKey};
-use std::path::Path;
+use fhe::bfv::{Ciphertext, PublicKey};
 use std::sync::OnceLock;
+use tempfile::TempDir;
 
 struct Fixture {
     params: Params,
@@ -26,33 +28,19 @@ fn params() -> &'static Params {
     P.get_or_init(|| Preset::Bfv8192.params().expect("preset"))
 }
 
-/// Three trustees in `root/<name>` in dp mode with a budget of 1.0, and the public key.
-fn deployment(root: &Path) -> (Fixture, Vec<Trustee>) {
+/// Three trustees in `root/<name>` (a fresh temporary directory, returned to be kept) in dp
+/// mode with a budget of 1.0, and the public key.
+fn deployment() -> (TempDir, Fixture, Vec<Trustee>) {
+    let root = tempfile::tempdir().expect("tempdir");
     let params = params().clone();
     let policy = LocalPolicy {
         mode: Mode::dp(1.0, None).expect("dp"),
         ..LocalPolicy::default()
     };
-    let trustees: Vec<Trustee> = ["a", "b", "c"]
-        .iter()
-        .map(|n| Trustee::create(&root.join(n), n, &params, &policy).expect("create trustee"))
-        .collect();
-    let shares: Vec<SecretKey> = trustees
-        .iter()
-        .map(|t| t.share_for_ceremony().clone())
-        .collect();
-    let recorded = ceremony::run_recorded(&params, &shares, &mut rand::rng()).expect("ceremony");
-    for (t, m) in trustees.iter().zip(&recorded.pk_shares) {
-        t.record_ceremony(&params, &recorded.seed, m)
-            .expect("record");
-    }
-    (
-        Fixture {
-            params,
-            pk: recorded.keys.public,
-        },
-        trustees,
-    )
+    let (trustees, _, recorded) =
+        common::recorded_ceremony(root.path(), &["a", "b", "c"], &params, &policy);
+    let pk = recorded.keys.public;
+    (root, Fixture { params, pk }, trustees)
 }
 
 const POLICY: Policy = Policy {
@@ -99,8 +87,7 @@ fn bytes(shares: &[dtfhe_crypto::release::Coeff0Share]) -> Vec<Vec<u8>> {
 
 #[test]
 fn repeated_request_gets_the_identical_logged_share() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (f, trustees) = deployment(root.path());
+    let (root, f, trustees) = deployment();
     let x = ct(&f, &[5, 6, 7]);
     let y = ct(&f, &[5, 6, 7]); // same values, fresh encryption: another ciphertext
     let req = request(&[&x], None);
@@ -134,8 +121,7 @@ fn repeated_request_gets_the_identical_logged_share() {
 
 #[test]
 fn dp_noised_share_is_repeated_and_spends_nothing_more() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (f, trustees) = deployment(root.path());
+    let (root, f, trustees) = deployment();
     let x = ct(&f, &[40, 2]);
     let req = request(&[&x], Some(0.5));
     let t = &trustees[0];
@@ -172,8 +158,7 @@ fn dp_noised_share_is_repeated_and_spends_nothing_more() {
 
 #[test]
 fn corrupted_log_line_is_refused() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (f, trustees) = deployment(root.path());
+    let (root, f, trustees) = deployment();
     let t = &trustees[1];
     let x = ct(&f, &[1, 2, 3]);
     let y = ct(&f, &[4]);
@@ -212,8 +197,7 @@ fn corrupted_log_line_is_refused() {
 
 #[test]
 fn per_row_full_shares_are_logged_and_repeated() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (f, trustees) = deployment(root.path());
+    let (root, f, trustees) = deployment();
     let x = ct(&f, &[3, 1, 4, 1, 5]);
     let req = RowReleaseRequest {
         dataset: "d".into(),
@@ -251,8 +235,7 @@ fn per_row_full_shares_are_logged_and_repeated() {
 /// at open and before answering, and logs nothing; restored, it answers again.
 #[test]
 fn a_share_that_is_not_the_ceremony_s_is_refused_and_logs_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (f, trustees) = deployment(dir.path());
+    let (dir, f, trustees) = deployment();
     let a = dir.path().join("a");
     let good = std::fs::read(a.join("share.key")).expect("share");
     std::fs::copy(dir.path().join("b/share.key"), a.join("share.key")).expect("swap");

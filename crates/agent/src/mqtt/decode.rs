@@ -29,15 +29,42 @@ pub enum Decoded {
     Nothing,
 }
 
+/// Why one message is refused whole: the payload's defect or the topic's column, never an
+/// encrypted value. The agent logs it and counts the message as rejected; nothing of the
+/// message is taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// `Refused(format!(…))`.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        $crate::mqtt::decode::Refused(format!($($arg)*))
+    };
+}
+pub(crate) use refused;
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Self {
+        Refused(reason)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Self {
+        Refused(reason.to_string())
+    }
+}
+
 /// Reads a message of `topic` through its topic map. Errors never quote a value.
 pub fn decode(
     t: &TopicMap,
     topic: &str,
     payload: &[u8],
     births: &mut BirthState,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, Refused> {
     if payload.len() > MAX_PAYLOAD {
-        return Err(format!(
+        return Err(refused!(
             "payload of {} bytes is larger than {MAX_PAYLOAD}",
             payload.len()
         ));
@@ -46,21 +73,21 @@ pub fn decode(
     match t.format {
         Format::Json => {
             let v: serde_json::Value = serde_json::from_slice(payload)
-                .map_err(|e| format!("not JSON: {}", json_reason(&e)))?;
+                .map_err(|e| refused!("not JSON: {}", json_reason(&e)))?;
             let objects: Vec<&serde_json::Value> = match &v {
                 serde_json::Value::Array(a) => a.iter().collect(),
                 o @ serde_json::Value::Object(_) => vec![o],
                 _ => return Err("the payload is neither an object nor an array of objects".into()),
             };
             if objects.len() > MAX_ROWS_PER_MESSAGE {
-                return Err(format!(
+                return Err(refused!(
                     "more than {MAX_ROWS_PER_MESSAGE} rows in one message"
                 ));
             }
             let mut rows = Vec::with_capacity(objects.len());
             for (i, o) in objects.iter().enumerate() {
                 if !o.is_object() {
-                    return Err(format!("array element {} is not an object", i + 1));
+                    return Err(refused!("array element {} is not an object", i + 1));
                 }
                 let row = t
                     .columns
@@ -70,14 +97,14 @@ pub fn decode(
                         Some(ColumnSource::Field(path)) => json_field(o, path),
                         Some(s) => common(s, &levels, None),
                     })
-                    .collect::<Result<RawRow, String>>()?;
+                    .collect::<Result<RawRow, Refused>>()?;
                 rows.push(row);
             }
             Ok(Decoded::Rows(rows))
         }
         Format::Sparkplug => {
             let sp = sparkplug::parse_topic(topic).ok_or_else(|| {
-                "not a Sparkplug B topic (spBv1.0/group/type/node[/device])".to_string()
+                Refused::from("not a Sparkplug B topic (spBv1.0/group/type/node[/device])")
             })?;
             match births.apply(&sp, payload)? {
                 Outcome::Certificate => Ok(Decoded::Certificate),
@@ -91,12 +118,12 @@ pub fn decode(
                             Some(ColumnSource::Metric(name)) => {
                                 match metrics.iter().find(|(n, _)| n == name) {
                                     Some((_, v)) => Ok(v.clone()),
-                                    None => Err(format!("no metric `{name}` in the message")),
+                                    None => Err(refused!("no metric `{name}` in the message")),
                                 }
                             }
                             Some(s) => common(s, &levels, timestamp),
                         })
-                        .collect::<Result<RawRow, String>>()?;
+                        .collect::<Result<RawRow, Refused>>()?;
                     Ok(Decoded::Rows(vec![row]))
                 }
             }
@@ -118,34 +145,34 @@ fn common(
     s: &ColumnSource,
     levels: &[&str],
     timestamp: Option<u64>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Refused> {
     match s {
         ColumnSource::TopicLevel(l) => levels
             .get(*l)
             .map(|v| Some((*v).to_string()))
-            .ok_or_else(|| format!("the topic has no level {l}")),
+            .ok_or_else(|| refused!("the topic has no level {l}")),
         ColumnSource::Value(v) => Ok(Some(v.clone())),
         ColumnSource::Timestamp => timestamp
             .map(|t| Some(t.to_string()))
-            .ok_or_else(|| "the payload has no timestamp".to_string()),
-        ColumnSource::Field(p) => Err(format!(
+            .ok_or_else(|| Refused::from("the payload has no timestamp")),
+        ColumnSource::Field(p) => Err(refused!(
             "`field = \"{}\"` in a Sparkplug topic",
             p.join(".")
         )),
-        ColumnSource::Metric(m) => Err(format!("`metric = \"{m}\"` in a JSON topic")),
+        ColumnSource::Metric(m) => Err(refused!("`metric = \"{m}\"` in a JSON topic")),
     }
 }
 
-fn json_field(o: &serde_json::Value, path: &[String]) -> Result<Option<String>, String> {
+fn json_field(o: &serde_json::Value, path: &[String]) -> Result<Option<String>, Refused> {
     let mut v = o;
     for (i, seg) in path.iter().enumerate() {
         if !v.is_object() {
-            return Err(format!("`{}` is not an object", path[..i].join(".")));
+            return Err(refused!("`{}` is not an object", path[..i].join(".")));
         }
         match v.get(seg) {
             Some(next) => v = next,
             None if i + 1 == path.len() => return Ok(None),
-            None => return Err(format!("no field `{}`", path[..=i].join("."))),
+            None => return Err(refused!("no field `{}`", path[..=i].join("."))),
         }
     }
     match v {
@@ -153,7 +180,7 @@ fn json_field(o: &serde_json::Value, path: &[String]) -> Result<Option<String>, 
         serde_json::Value::Number(n) => Ok(Some(n.to_string())),
         serde_json::Value::String(s) => Ok(Some(s.clone())),
         serde_json::Value::Bool(b) => Ok(Some(u8::from(*b).to_string())),
-        _ => Err(format!(
+        _ => Err(refused!(
             "field `{}` is not a number, text or boolean",
             path.join(".")
         )),
@@ -293,6 +320,6 @@ mod tests {
             }
         }
         let e = decode(t, "f/x", br#"{"v":{"p":"sec\u0000ret"}, "x": "#, &mut b).unwrap_err();
-        assert!(!e.contains("sec"), "{e}");
+        assert!(!e.0.contains("sec"), "{e}");
     }
 }

@@ -200,10 +200,9 @@ impl Mapping {
                             col.name
                         )))
                     }
-                    Some(raw) => Some(
-                        source(raw, t.format)
-                            .map_err(|r| fail(format!("{at}, column `{}`: {r}", col.name)))?,
-                    ),
+                    Some(raw) => Some(source(raw, t.format, |r| {
+                        fail(format!("{at}, column `{}`: {r}", col.name))
+                    })?),
                 };
                 columns.push(source);
             }
@@ -235,7 +234,13 @@ impl Mapping {
     }
 }
 
-fn source(raw: &RawSource, format: Format) -> Result<ColumnSource, String> {
+/// The source of one column as declared; `fail` turns what is wrong into the mapping's error
+/// (naming the file, the topic and the column).
+fn source(
+    raw: &RawSource,
+    format: Format,
+    fail: impl Fn(&str) -> MapError,
+) -> Result<ColumnSource, MapError> {
     let given = [
         raw.field.is_some(),
         raw.metric.is_some(),
@@ -244,22 +249,28 @@ fn source(raw: &RawSource, format: Format) -> Result<ColumnSource, String> {
         raw.timestamp.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
-        return Err(
-            "give exactly one of `field`, `metric`, `topic_level`, `value`, `timestamp`".into(),
-        );
+        return Err(fail(
+            "give exactly one of `field`, `metric`, `topic_level`, `value`, `timestamp`",
+        ));
     }
     Ok(if let Some(f) = &raw.field {
         if format != Format::Json {
-            return Err("`field` reads JSON payloads; use `metric` for Sparkplug".into());
+            return Err(fail(
+                "`field` reads JSON payloads; use `metric` for Sparkplug",
+            ));
         }
         let path: Vec<String> = f.split('.').map(str::to_string).collect();
         if path.iter().any(String::is_empty) {
-            return Err(format!("`field = \"{f}\"` has an empty path segment"));
+            return Err(fail(&format!(
+                "`field = \"{f}\"` has an empty path segment"
+            )));
         }
         ColumnSource::Field(path)
     } else if let Some(m) = &raw.metric {
         if format != Format::Sparkplug {
-            return Err("`metric` reads Sparkplug payloads; use `field` for JSON".into());
+            return Err(fail(
+                "`metric` reads Sparkplug payloads; use `field` for JSON",
+            ));
         }
         ColumnSource::Metric(m.clone())
     } else if let Some(l) = raw.topic_level {
@@ -268,7 +279,9 @@ fn source(raw: &RawSource, format: Format) -> Result<ColumnSource, String> {
         ColumnSource::Value(v.clone())
     } else {
         if format != Format::Sparkplug || raw.timestamp != Some(true) {
-            return Err("`timestamp = true` reads the Sparkplug payload's timestamp".into());
+            return Err(fail(
+                "`timestamp = true` reads the Sparkplug payload's timestamp",
+            ));
         }
         ColumnSource::Timestamp
     })

@@ -366,11 +366,7 @@ pub fn run(
     drain_for: Duration,
     events: &mut dyn FnMut(MqttEvent),
 ) -> Result<MqttStats, EdgeError> {
-    let schema_text = std::fs::read_to_string(schema_path).map_err(|source| EdgeError::Io {
-        path: schema_path.to_path_buf(),
-        source,
-    })?;
-    let schema = Schema::from_toml_str(&schema_text, &schema_path.display().to_string())?;
+    let (schema_text, schema) = crate::upload::read_schema(schema_path)?;
     if schema.lanes.is_some() {
         return Err(EdgeError::Usage(format!(
             "dataset `{}` places rows in per-product lanes: feed it with --csv, not --mqtt",
@@ -708,7 +704,7 @@ fn take_batch(
             }
             Ok(Decoded::Nothing) => continue,
             Err(reason) => {
-                reject(reason, t.stats);
+                reject(reason.0, t.stats);
                 continue;
             }
         };

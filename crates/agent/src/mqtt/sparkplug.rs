@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::decode::{refused, Refused};
+
 /// The Sparkplug B topic namespace.
 pub const NAMESPACE: &str = "spBv1.0";
 
@@ -134,14 +136,14 @@ impl DataType {
 
 /// A metric's value as text (as a CSV field would carry it), read per its datatype:
 /// `None` when null. Signed integers are two's complement on the wire.
-pub fn value_text(datatype: Option<u32>, m: &Metric) -> Result<Option<String>, String> {
+pub fn value_text(datatype: Option<u32>, m: &Metric) -> Result<Option<String>, Refused> {
     if m.is_null == Some(true) {
         return Ok(None);
     }
     let dt = datatype.map(|n| DataType::from_number(n).ok_or(n));
     let text = match (&m.value, dt) {
         (None, _) => return Err("metric has no scalar value".into()),
-        (_, Some(Err(n))) => return Err(format!("datatype {n} is not read by this agent")),
+        (_, Some(Err(n))) => return Err(refused!("datatype {n} is not read by this agent")),
         (Some(MetricValue::Int(v)), Some(Ok(DataType::SignedInt))) => (*v as i32).to_string(),
         (Some(MetricValue::Long(v)), Some(Ok(DataType::Int64))) => (*v as i64).to_string(),
         (Some(MetricValue::Int(v)), _) => v.to_string(),
@@ -247,7 +249,7 @@ impl BirthState {
     /// Reads one Sparkplug message (topic already split): births replace the sender's alias
     /// table, deaths drop it (a node's death drops its devices' too), DATA is resolved.
     /// Errors name what is wrong, never a value.
-    pub fn apply(&mut self, t: &SpTopic<'_>, payload: &[u8]) -> Result<Outcome, String> {
+    pub fn apply(&mut self, t: &SpTopic<'_>, payload: &[u8]) -> Result<Outcome, Refused> {
         let k = key(t);
         let device_kind = t.kind.starts_with('D');
         if device_kind != t.device.is_some()
@@ -256,7 +258,7 @@ impl BirthState {
                 "NBIRTH" | "NDEATH" | "NDATA" | "DBIRTH" | "DDEATH" | "DDATA"
             )
         {
-            return Err(format!("{} topic with the wrong number of levels", t.kind));
+            return Err(refused!("{} topic with the wrong number of levels", t.kind));
         }
         match t.kind {
             "NDEATH" => {
@@ -273,7 +275,7 @@ impl BirthState {
             _ => return Ok(Outcome::Ignored),
         }
         let payload = <Payload as prost::Message>::decode(payload)
-            .map_err(|e| format!("not a Sparkplug B payload: {e}"))?;
+            .map_err(|e| refused!("not a Sparkplug B payload: {e}"))?;
         if t.kind.ends_with("BIRTH") {
             let mut table = AliasTable::default();
             for m in &payload.metrics {
@@ -292,7 +294,7 @@ impl BirthState {
                         )
                         .is_some()
                     {
-                        return Err(format!("birth certificate repeats alias {a}"));
+                        return Err(refused!("birth certificate repeats alias {a}"));
                     }
                 }
                 table.by_name.insert(name.clone(), m.datatype);
@@ -307,7 +309,7 @@ impl BirthState {
             return Ok(Outcome::Certificate);
         }
         let Some(table) = self.tables.get(&k) else {
-            return Err(format!(
+            return Err(refused!(
                 "{} from a node or device that is not born (or dead)",
                 t.kind
             ));
@@ -323,12 +325,12 @@ impl BirthState {
                     let b = table
                         .by_alias
                         .get(&a)
-                        .ok_or_else(|| format!("unknown metric alias {a}"))?;
+                        .ok_or_else(|| refused!("unknown metric alias {a}"))?;
                     (b.name.clone(), m.datatype.or(b.datatype))
                 }
                 (None, None) => return Err("metric without a name or an alias".into()),
             };
-            let text = value_text(datatype, m).map_err(|e| format!("metric `{name}`: {e}"))?;
+            let text = value_text(datatype, m).map_err(|e| refused!("metric `{name}`: {e}"))?;
             metrics.push((name, text));
         }
         Ok(Outcome::Data {
@@ -379,6 +381,7 @@ mod tests {
         assert!(s
             .apply(&dd, &bytes(vec![]))
             .unwrap_err()
+            .0
             .contains("not born"));
         assert_eq!(
             s.apply(
@@ -427,6 +430,7 @@ mod tests {
                 &bytes(vec![metric(None, Some(8), None, Some(MetricValue::Int(1)))])
             )
             .unwrap_err()
+            .0
             .contains("alias 8"));
         // The node's death forgets its devices.
         s.apply(&parse_topic("spBv1.0/g/NDEATH/n").unwrap(), &[])

@@ -1,7 +1,8 @@
-//! `dtfhe admin register`: an admin registers a party with the platform.
+//! `dtfhe admin register|revoke`: an admin registers a party with the platform, or revokes
+//! one.
 
 use clap::{Args, Subcommand};
-use dtfhe_api::types::IdentityRecord;
+use dtfhe_api::types::{IdentityRecord, RevokeRequest};
 use dtfhe_api::{Client, Role};
 use dtfhe_cli::CliError;
 use std::path::PathBuf;
@@ -16,20 +17,27 @@ pub(crate) struct AdminArgs {
     command: AdminCommand,
 }
 
+/// The platform, the admin's identity and the party an admin command acts on.
+#[derive(Debug, clap::Args)]
+struct Party {
+    /// Platform server URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The admin's identity file.
+    #[arg(long, value_name = "F")]
+    identity: PathBuf,
+    /// The party's name.
+    #[arg(long, value_name = "N")]
+    name: String,
+}
+
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Register a party's public key with a role (and dataset grants for sources and
     /// analysts). Recorded in the ledger as `identity_registered`.
     Register {
-        /// Platform server URL.
-        #[arg(long, value_name = "URL")]
-        server: String,
-        /// The admin's identity file.
-        #[arg(long, value_name = "F")]
-        identity: PathBuf,
-        /// The party's name.
-        #[arg(long, value_name = "N")]
-        name: String,
+        #[command(flatten)]
+        party: Party,
         /// Its role: source, analyst, trustee, auditor or admin.
         #[arg(long, value_name = "R")]
         role: Role,
@@ -40,18 +48,41 @@ enum AdminCommand {
         #[arg(long, value_name = "a,b", value_delimiter = ',')]
         datasets: Vec<String>,
     },
+    /// Revoke a registered party: from its next request on the platform refuses it, its
+    /// shares (a trustee's) are not counted, trustees refuse its release requests; its
+    /// history stays. Recorded in the ledger as `identity_revoked`. Revoking again changes
+    /// nothing; the last admin cannot be revoked.
+    Revoke {
+        #[command(flatten)]
+        party: Party,
+        /// Why (recorded in the ledger; at most 500 characters).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
-/// `dtfhe admin register`.
+/// `dtfhe admin register|revoke`.
 pub(crate) fn run(a: AdminArgs) -> Result<(), CliError> {
-    let AdminCommand::Register {
-        server,
-        identity,
-        name,
+    let (
+        Party {
+            server,
+            identity,
+            name,
+        },
         role,
         public_key,
         datasets,
-    } = a.command;
+    ) = match a.command {
+        AdminCommand::Register {
+            party,
+            role,
+            public_key,
+            datasets,
+        } => (party, role, public_key, datasets),
+        AdminCommand::Revoke { party, reason } => {
+            return revoke(&party.server, &party.identity, &party.name, &reason)
+        }
+    };
     dtfhe_api::identity::parse_public_key(&public_key)
         .map_err(|e| CliError::Usage(format!("--public-key: {e}")))?;
     let admin = load_identity(&identity)?;
@@ -62,6 +93,7 @@ pub(crate) fn run(a: AdminArgs) -> Result<(), CliError> {
             role,
             public_key: public_key.trim().to_string(),
             datasets,
+            revoked: None,
         })
         .map_err(api_error)?;
     println!(
@@ -73,6 +105,39 @@ pub(crate) fn run(a: AdminArgs) -> Result<(), CliError> {
         } else {
             format!(" (datasets: {})", record.datasets.join(", "))
         }
+    );
+    Ok(())
+}
+
+/// `dtfhe admin revoke`: the reason is checked here first (bad input changes nothing).
+fn revoke(
+    server: &str,
+    identity: &std::path::Path,
+    name: &str,
+    reason: &str,
+) -> Result<(), CliError> {
+    let request = RevokeRequest {
+        reason: reason.to_string(),
+    };
+    request
+        .checked_reason()
+        .map_err(|e| CliError::Usage(format!("--{e}")))?;
+    if !dtfhe_model::names::is_party_name(name) {
+        return Err(CliError::Usage(format!(
+            "--name: {name:?} is not a party name (1-64 of letters, digits, '-', '_', '.')"
+        )));
+    }
+    let admin = load_identity(identity)?;
+    let client = Client::new(server, Some(admin), Duration::from_secs(60));
+    let record = client.revoke(name, &request.reason).map_err(api_error)?;
+    let r = record.revoked.as_ref().ok_or_else(|| {
+        CliError::Platform(format!(
+            "the platform answered `{name}` without its revocation"
+        ))
+    })?;
+    println!(
+        "revoked `{}` ({}) by {} at ledger entry {}: {}",
+        record.name, record.role, r.by, r.ledger_seq, r.reason
     );
     Ok(())
 }

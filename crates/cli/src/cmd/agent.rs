@@ -137,11 +137,7 @@ fn summary(path: &Path, r: &FileReport) -> String {
             r.rows,
             r.dataset,
             r.uploaded,
-            if r.resumed > 0 {
-                format!(", {} stored by an earlier run", r.resumed)
-            } else {
-                String::new()
-            }
+            dtfhe_model::report::if_any(r.resumed as u64, "stored by an earlier run")
         )
     }
 }

@@ -2,8 +2,11 @@
 
 use clap::{Args, Subcommand};
 use dtfhe_cli::CliError;
+use dtfhe_dashboard::schedule::Schedule;
+use dtfhe_dashboard::scores::{Scoring, ScoringOptions};
 use dtfhe_dashboard::{App, Backend, Options, Role, Users};
 use dtfhe_embedded::DeploymentDir;
+use dtfhe_engine::model::LinearModel;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,14 +52,67 @@ struct ServeArgs {
     /// read by auditors only).
     #[arg(long, value_name = "F", requires = "server")]
     auditor_identity: Option<PathBuf>,
-    /// A scheduled report: VIEW=MINUTES makes a report of the ready-made view every MINUTES
-    /// minutes (e.g. `oee=480` once per 8-hour shift), sealed like any other report;
-    /// repeat for several views.
-    #[arg(long, value_name = "VIEW=MINUTES", value_parser = parse_schedule)]
-    schedule: Vec<(String, Duration)>,
+    /// A scheduled report of a ready-made view, sealed like any other; repeat for several
+    /// views. VIEW=MINUTES: every MINUTES minutes from the start (1 to 10080, e.g.
+    /// `oee=480`). VIEW@HH:MM[,HH:MM...]: at these clock times every day, as plants schedule
+    /// per shift (e.g. `oee@06:00,14:00,22:00`): 24-hour times, strictly increasing within
+    /// the day, each once, in UTC unless --schedule-tz-offset says otherwise.
+    #[arg(long, value_name = "VIEW=MINUTES|VIEW@HH:MM,...", value_parser = parse_schedule)]
+    schedule: Vec<(String, Schedule)>,
+    /// The UTC offset of every --schedule VIEW@HH:MM time, as +HH:MM or -HH:MM (e.g. +01:00
+    /// for 06:00 in Central European winter time); default +00:00 (UTC). A fixed offset:
+    /// no daylight-saving changes are applied.
+    #[arg(
+        long,
+        value_name = "±HH:MM",
+        value_parser = parse_offset,
+        allow_hyphen_values = true,
+        default_value = "+00:00"
+    )]
+    schedule_tz_offset: i32,
+    #[command(flatten)]
+    scoring: ScoringArgs,
     /// With --auditor-identity: the platform's checkpoint key (store.pub) to pin.
     #[arg(long, value_name = "F", requires = "auditor_identity")]
     store_key: Option<PathBuf>,
+}
+
+/// Running the dashboard as the source that owns the rows: its own predicted remaining
+/// life per asset.
+#[derive(Debug, Args)]
+struct ScoringArgs {
+    /// Run as the source that owns the rows and add the view "Predicted remaining life per
+    /// asset" (/views/remaining-life): the source's own rows scored with this model (JSON
+    /// written by `dtfhe model fit` from released aggregates), released by every trustee to
+    /// the source alone (as `dtfhe model score`). Networked, --identity must be the
+    /// source's; embedded, name it with --source. Without --model (an analyst's dashboard)
+    /// the view list explains what the source runs instead.
+    #[arg(long, value_name = "M.json")]
+    model: Option<PathBuf>,
+    /// With --dir and --model: the source whose own rows are scored; the deployment must
+    /// hold its signing key, as for `dtfhe model score --dir D --source SOURCE`.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        requires = "model",
+        conflicts_with = "server"
+    )]
+    source: Option<String>,
+    /// With --model: the dataset scored (default: the model's own dataset).
+    #[arg(long, value_name = "NAME", requires = "model")]
+    score_dataset: Option<String>,
+    /// With --model: the public column naming the asset (e.g. `unit`, an engine of C-MAPSS,
+    /// or `product_id` of AI4I); default: the dataset's first public column.
+    #[arg(long, value_name = "COLUMN", requires = "model")]
+    asset: Option<String>,
+    /// With --model: a public column ordering an asset's rows (e.g. `cycle`); each asset
+    /// shows the prediction of its row with the greatest value. Default: its last row stored.
+    #[arg(long, value_name = "COLUMN", requires = "model")]
+    latest_by: Option<String>,
+    /// With --model: the unit of the prediction, for the chart's axis and the table
+    /// (e.g. "operating cycles"); default: the model's target column.
+    #[arg(long, value_name = "TEXT", requires = "model")]
+    score_unit: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,17 +141,15 @@ enum DashboardCommand {
     },
 }
 
-/// `VIEW=MINUTES` of `--schedule` (the view is checked when the dashboard starts).
-fn parse_schedule(spec: &str) -> Result<(String, Duration), String> {
-    let (view, minutes) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("`{spec}`: expected VIEW=MINUTES, e.g. oee=480"))?;
-    let minutes: u64 = minutes
-        .parse()
-        .ok()
-        .filter(|m| (1..=7 * 24 * 60).contains(m))
-        .ok_or_else(|| format!("`{spec}`: MINUTES must be a whole number from 1 to 10080"))?;
-    Ok((view.to_string(), Duration::from_secs(minutes * 60)))
+/// `VIEW=MINUTES` or `VIEW@HH:MM,...` of `--schedule` (the view is checked when the
+/// dashboard starts); a bad value is a usage error naming what is wrong.
+fn parse_schedule(spec: &str) -> Result<(String, Schedule), CliError> {
+    Ok(dtfhe_dashboard::schedule::parse(spec)?)
+}
+
+/// `--schedule-tz-offset`: minutes east of UTC.
+fn parse_offset(text: &str) -> Result<i32, CliError> {
+    Ok(dtfhe_dashboard::schedule::parse_offset(text)?)
 }
 
 fn state_dir(state: Option<PathBuf>, dir: Option<&Path>) -> Result<PathBuf, CliError> {
@@ -163,7 +217,31 @@ pub(crate) fn run(a: DashboardArgs, store: &dtfhe_store::StoreLocation) -> Resul
             .max(1),
     );
     opts.secure_cookies = s.secure_cookies;
-    opts.schedules = s.schedule;
+    opts.schedules = s
+        .schedule
+        .into_iter()
+        .map(|(view, when)| match when {
+            Schedule::At(t) => t
+                .at_offset(s.schedule_tz_offset)
+                .map(|t| (view, Schedule::At(t))),
+            every => Ok((view, every)),
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(path) = &s.scoring.model {
+        let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+        let model = LinearModel::from_json(&text)?;
+        opts.scoring = Some(Scoring::new(
+            &opts.backend,
+            ScoringOptions {
+                model,
+                dataset: s.scoring.score_dataset.clone(),
+                asset: s.scoring.asset.clone(),
+                latest_by: s.scoring.latest_by.clone(),
+                unit: s.scoring.score_unit.clone(),
+                source: s.scoring.source.clone(),
+            },
+        )?);
+    }
     let app = Arc::new(App::new(opts)?);
     serve(app, s.listen, |_, _| Ok(()))
 }

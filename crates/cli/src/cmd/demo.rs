@@ -36,10 +36,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<(), CliError> {
     let dir = match a.dir {
         Some(d) => d,
         None => {
-            temp = tempfile::Builder::new()
-                .prefix("dtfhe-demo-")
-                .tempdir()
-                .map_err(|e| CliError::io(&std::env::temp_dir(), e))?;
+            temp = dtfhe_cli::demo::temp_dir("dtfhe-demo-")?;
             temp.path().join("deployment")
         }
     };

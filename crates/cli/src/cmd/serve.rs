@@ -23,6 +23,12 @@ pub(crate) struct ServeArgs {
     /// starts: must match the deployment).
     #[arg(long, value_name = "a,b,c", value_delimiter = ',')]
     trustees: Vec<String>,
+    /// t: any t of the trustees release, fewer learn nothing (first start only; later
+    /// starts check it). After the key ceremony every trustee deals Shamir shares of its key
+    /// share to the others, sealed to their keys and relayed by this server. Default (or
+    /// the number of trustees): every trustee must answer.
+    #[arg(long, value_name = "T")]
+    threshold: Option<usize>,
     /// k: smallest number of rows any released group may have (first start only).
     #[arg(long, value_name = "K", default_value_t = 5)]
     min_group_size: u32,
@@ -72,6 +78,7 @@ pub(crate) fn run(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(),
         trustees,
         min_group_size: a.min_group_size,
         preset,
+        threshold: a.threshold,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ use dtfhe_engine::plaintext::PlainRow;
 use dtfhe_engine::{Cell, ResultSet};
 use dtfhe_model::Schema;
 pub use dtfhe_testkit::data::{ai4i_csv, ai4i_slice, repo, shared_data};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,12 +25,19 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     p
 }
 
+/// `dtfhe demo` into `root/deployment` (`root` a [`fresh_dir`] named `name`): the root, the
+/// deployment and the demo's output, which says that every released value agrees with the
+/// plaintext answer.
+pub fn demo_deployment(name: &str) -> (PathBuf, PathBuf, String) {
+    let root = fresh_dir(name);
+    let dir = root.join("deployment");
+    let out = ok(["demo".as_ref(), "--dir".as_ref(), dir.as_os_str()] as [&std::ffi::OsStr; 3]);
+    assert!(out.contains("agree with the plaintext answers"), "{out}");
+    (root, dir, out)
+}
+
 /// Run `dtfhe` with the arguments.
-pub fn dtfhe<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
+pub fn dtfhe(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Output {
     Command::new(BIN).args(args).output().expect("run dtfhe")
 }
 
@@ -42,23 +50,66 @@ pub fn texts(o: &Output) -> (String, String) {
 }
 
 /// Run `dtfhe`; returns the arguments (for messages), the output, stdout and stderr.
-fn run<I, S>(args: I) -> (Vec<std::ffi::OsString>, Output, String, String)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
+fn run(
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+) -> (Vec<std::ffi::OsString>, Output, String, String) {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
     let o = dtfhe(&args);
     let (out, err) = texts(&o);
     (args, o, out, err)
 }
 
+/// The result a successful `dtfhe … --format json` run printed (`what` names the run in
+/// a failure).
+pub fn success_json(o: &Output, what: &str) -> ResultSet {
+    let (out, err) = texts(o);
+    assert!(o.status.success(), "{what}: {err}");
+    parse_json(&out)
+}
+
+/// The stderr of a run that failed with exit `code` and printed nothing on stdout (`what`
+/// names the run in a failure).
+pub fn failed_with(o: &Output, code: i32, what: &str) -> String {
+    let (out, err) = texts(o);
+    assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+    assert!(out.is_empty(), "{what}: {out}");
+    err
+}
+
+/// Runs `cmd` with `input` on its stdin; its output.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Every file under `dir`, recursively (none if `dir` cannot be read).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Run `dtfhe` and require success; returns stdout.
-pub fn ok<I, S>(args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
+pub fn ok(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> String {
     let (args, o, out, err) = run(args);
     assert!(
         o.status.success(),
@@ -69,11 +120,7 @@ where
 }
 
 /// Run `dtfhe` and require the exit code; returns stderr.
-pub fn fails_with<I, S>(code: i32, args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
+pub fn fails_with(code: i32, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> String {
     let (args, o, out, err) = run(args);
     assert_eq!(
         o.status.code(),
@@ -117,17 +164,7 @@ pub fn init_with(dir: &Path, trustees: &str, k: u32, preset: &str, extra: &[&str
 
 /// `dtfhe ingest`; returns stdout.
 pub fn ingest(dir: &Path, schema: &Path, csv: &Path, source: &str) -> String {
-    ok([
-        "ingest".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--schema".as_ref(),
-        schema.as_os_str(),
-        "--csv".as_ref(),
-        csv.as_os_str(),
-        "--source".as_ref(),
-        source.as_ref(),
-    ] as [&std::ffi::OsStr; 9])
+    ok(ingest_args(dir, schema, csv, source))
 }
 
 /// The arguments of `dtfhe ingest` (for failure tests).
@@ -348,21 +385,36 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Wait until `done()` holds, polling it every 100 ms (panics with `what` and the log
+    /// after `limit`).
+    pub fn wait_until(&self, what: &str, limit: Duration, done: impl FnMut() -> bool) {
+        poll_until(limit, done, || {
+            format!("{} {what}: {}", self.name, self.log())
+        });
+    }
+
+    /// Wait until it accepts TCP connections on `addr` (panics with its log after 30 s).
+    pub fn wait_listening(&self, addr: &str) {
+        self.wait_until("did not start", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(addr).is_ok()
+        });
+    }
+
     /// Wait for it to exit (panics with its log after `limit`).
     pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "{} did not finish: {}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut status = None;
+        poll_until(
+            limit,
+            || {
+                status = self.child.try_wait().expect("try_wait");
+                status.is_some()
+            },
+            || {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                format!("{} did not finish: {log}", self.name)
+            },
+        );
+        status.expect("exited")
     }
 }
 
@@ -384,18 +436,24 @@ pub fn free_port() -> u16 {
 /// the key ceremony; panics with `logs()` after `limit`.
 pub fn wait_for_platform(url: &str, ready: bool, limit: Duration, logs: impl Fn() -> String) {
     let c = dtfhe_api::Client::new(url, None, Duration::from_secs(5));
+    poll_until(
+        limit,
+        || {
+            matches!(c.get_json::<dtfhe_api::types::Health>("/v1/health"),
+                Ok(h) if h.ready || !ready)
+        },
+        || {
+            let state = if ready { "ready" } else { "up" };
+            format!("platform at {url} not {state}: {}", logs())
+        },
+    );
+}
+
+/// Polls `done` every 100 ms until it holds; panics with `failure()` after `limit`.
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
     let started = Instant::now();
-    loop {
-        match c.get_json::<dtfhe_api::types::Health>("/v1/health") {
-            Ok(h) if h.ready || !ready => return,
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < limit,
-            "platform at {url} not {}: {}",
-            if ready { "ready" } else { "up" },
-            logs()
-        );
+    while !done() {
+        assert!(started.elapsed() < limit, "{}", failure());
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -1,5 +1,6 @@
 //! A networked deployment of real `dtfhe` processes for the tests: a `serve` platform, three
-//! `trustee` daemons, the edge `agent`s that upload, and the analyst's `query --server`.
+//! `trustee` daemons (or any number, with a threshold: [`start_quorum`]), the edge `agent`s
+//! that upload, and the analyst's `query --server`.
 #![allow(dead_code)]
 
 use super::*;
@@ -20,8 +21,10 @@ pub struct Net {
     pub platform: Proc,
     /// The arguments it was started with (for [`Net::restart_platform`]).
     pub platform_args: Vec<String>,
-    /// The trustee daemons, in [`TRUSTEES`] order.
+    /// The trustee daemons, in [`Net::names`] order.
     pub trustees: Vec<Proc>,
+    /// The trustees' names ([`TRUSTEES`] unless started by [`start_quorum`]).
+    pub names: Vec<String>,
 }
 
 impl Net {
@@ -111,8 +114,14 @@ pub fn start(
     trustee_flags: &[&str],
     parties: &[(&str, &str, &str)],
 ) -> Net {
-    let mut net = platform(name, preset, parties);
-    net.trustees = TRUSTEES
+    start_of(platform(name, preset, parties), trustee_flags)
+}
+
+/// Starts the trustee daemons of `net` (with `trustee_flags`) and waits for the key
+/// ceremony (and the dealing, with a threshold).
+fn start_of(mut net: Net, trustee_flags: &[&str]) -> Net {
+    net.trustees = net
+        .names
         .iter()
         .map(|t| net.start_trustee(t, trustee_flags))
         .collect();
@@ -120,10 +129,36 @@ pub fn start(
     net
 }
 
+/// A t-of-n deployment (bfv-8192, k = 5, [`NETWORK_PARTIES`] registered, nothing uploaded):
+/// `dtfhe serve --trustees <trustees> --threshold <threshold>`, one daemon per trustee, the
+/// key ceremony and the dealing done.
+pub fn start_quorum(name: &str, trustees: &[&str], threshold: usize) -> Net {
+    let t = threshold.to_string();
+    let net = platform_of(
+        name,
+        "bfv-8192",
+        &NETWORK_PARTIES,
+        trustees,
+        &["--threshold", &t],
+    );
+    start_of(net, &[])
+}
+
 /// The platform of [`start`] with the trustees and `parties` registered, before any trustee
 /// runs: for tests that run the key ceremony their own way ([`Net::start_trustee`],
 /// [`Net::restart_platform`], [`Net::wait_ready`]).
 pub fn platform(name: &str, preset: &str, parties: &[(&str, &str, &str)]) -> Net {
+    platform_of(name, preset, parties, &TRUSTEES, &[])
+}
+
+/// [`platform`] with these `trustees` and `extra` arguments of `dtfhe serve`.
+pub fn platform_of(
+    name: &str,
+    preset: &str,
+    parties: &[(&str, &str, &str)],
+    trustees: &[&str],
+    extra: &[&str],
+) -> Net {
     let root = fresh_dir(name);
     let url = format!("http://127.0.0.1:{}", free_port());
     let listen = url.trim_start_matches("http://").to_string();
@@ -138,14 +173,16 @@ pub fn platform(name: &str, preset: &str, parties: &[(&str, &str, &str)]) -> Net
         "--admin",
         &admin,
         "--trustees",
-        &TRUSTEES.join(","),
+        &trustees.join(","),
         "--min-group-size",
         "5",
         "--preset",
         preset,
     ]
-    .map(String::from)
-    .to_vec();
+    .iter()
+    .chain(extra)
+    .map(|a| a.to_string())
+    .collect();
     let platform = serve(&root, &url, &platform_args);
     let root_id = p(&root.join("root.id"));
     let register = |who: &str, role: &str, datasets: &str| {
@@ -169,7 +206,7 @@ pub fn platform(name: &str, preset: &str, parties: &[(&str, &str, &str)]) -> Net
         }
         ok(args);
     };
-    for t in TRUSTEES {
+    for t in trustees {
         register(t, "trustee", "");
     }
     for (who, role, datasets) in parties {
@@ -181,6 +218,7 @@ pub fn platform(name: &str, preset: &str, parties: &[(&str, &str, &str)]) -> Net
         platform,
         platform_args,
         trustees: Vec::new(),
+        names: trustees.iter().map(|t| t.to_string()).collect(),
     }
 }
 
@@ -316,6 +354,29 @@ impl Net {
             );
         }
         query_id(&err)
+    }
+
+    /// The trustees whose log says they approved release `id` (waits up to 10 s for `want`
+    /// of them).
+    pub fn approvers(&self, id: u64, want: usize) -> Vec<String> {
+        let line = format!(": release {id}: approved");
+        let started = std::time::Instant::now();
+        loop {
+            let found: Vec<String> = self
+                .names
+                .iter()
+                .filter(|t| {
+                    std::fs::read_to_string(self.root.join(format!("trustee-{t}.log")))
+                        .unwrap_or_default()
+                        .contains(&line)
+                })
+                .cloned()
+                .collect();
+            if found.len() >= want || started.elapsed() > Duration::from_secs(10) {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// [`Net::released_on`] over the AI4I rows [`Net::upload_sources`] sends.

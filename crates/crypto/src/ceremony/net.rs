@@ -45,6 +45,7 @@ use crate::codec::{self, Kind};
 use crate::error::CryptoError;
 use crate::params::Params;
 use crate::release::secret_coefficients;
+use dtfhe_model::cursor::{ByteCursor, Truncated};
 use fhe::bfv::{PublicKey, RelinearizationKey, SecretKey};
 use fhe::mbfv::CommonRandomPoly;
 use fhe_math::rns::RnsContext;
@@ -515,16 +516,14 @@ fn open_message<'a>(
     }
     Ok(Reader {
         what,
-        bytes: &payload[..payload.len() - CHECKSUM_LEN],
-        pos: 0,
+        cur: ByteCursor::new(&payload[..payload.len() - CHECKSUM_LEN]),
     })
 }
 
 /// Bounds-checked reading of a payload body; every error names the message and the field.
 struct Reader<'a> {
     what: &'static str,
-    bytes: &'a [u8],
-    pos: usize,
+    cur: ByteCursor<'a>,
 }
 
 impl<'a> Reader<'a> {
@@ -535,24 +534,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn truncated(&self, t: Truncated) -> CryptoError {
+        self.malformed(
+            &t.field,
+            format!("truncated ({} bytes needed, {} left)", t.need, t.left),
+        )
+    }
+
     fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], CryptoError> {
-        let left = self.bytes.len() - self.pos;
-        if n > left {
-            return Err(self.malformed(field, format!("truncated ({n} bytes needed, {left} left)")));
-        }
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
+        let r = self.cur.take(field, n);
+        r.map_err(|t| self.truncated(t))
     }
 
     fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], CryptoError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
+        let r = self.cur.array(field);
+        r.map_err(|t| self.truncated(t))
     }
 
     fn u32(&mut self, field: &str) -> Result<u32, CryptoError> {
-        Ok(u32::from_le_bytes(self.array(field)?))
+        let r = self.cur.u32_le(field);
+        r.map_err(|t| self.truncated(t))
     }
 
     fn ceremony(&mut self) -> Result<CeremonyId, CryptoError> {
@@ -641,7 +642,7 @@ impl<'a> Reader<'a> {
     }
 
     fn finish(self) -> Result<(), CryptoError> {
-        let left = self.bytes.len() - self.pos;
+        let left = self.cur.remaining();
         if left != 0 {
             return Err(self.malformed("end", format!("{left} trailing bytes")));
         }
@@ -1288,8 +1289,7 @@ mod tests {
         encode_poly(&mut out, &p);
         let mut r = Reader {
             what: "test",
-            bytes: &out,
-            pos: 0,
+            cur: ByteCursor::new(&out),
         };
         let mine = r.poly("p", &params).expect("our reader reads it");
         r.finish().expect("nothing left");

@@ -256,41 +256,16 @@ impl Commitment {
 
     /// Decode and check against the parameters and the expected deployment shape.
     pub fn from_bytes(params: &Params, bytes: &[u8]) -> Result<Commitment, CryptoError> {
-        let mal = |r: String| CryptoError::Malformed {
-            what: "dealing commitment",
-            reason: r,
-        };
-        if bytes.len() < HEADER_LEN {
-            return Err(mal(format!("shorter than its {HEADER_LEN}-byte header")));
-        }
-        if bytes[0] != COMMITMENT_VERSION {
-            return Err(mal(format!(
-                "format version {} (this build reads {COMMITMENT_VERSION})",
-                bytes[0]
-            )));
-        }
-        let mut fingerprint = [0u8; 8];
-        fingerprint.copy_from_slice(&bytes[1..9]);
-        if fingerprint != params.spec.fingerprint() {
-            return Err(CryptoError::Mismatch {
-                what: "dealing commitment",
-                reason: "made under other parameters".into(),
-            });
-        }
+        const WHAT: &str = "dealing commitment";
+        let mal = super::malformed(WHAT);
+        super::check_header(params, bytes, WHAT, COMMITMENT_VERSION, HEADER_LEN)?;
+        let fingerprint = params.spec.fingerprint();
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
         let (dealer, threshold, trustees) = (u16_at(9), u16_at(11), u16_at(13));
         check_supported(threshold, trustees).map_err(|e| mal(e.to_string()))?;
         super::check_point(dealer as u32, trustees).map_err(|e| mal(e.to_string()))?;
-        let (k, n) = (
-            bytes[15] as usize,
-            u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]) as usize,
-        );
+        let (k, n) = super::check_layout(params, bytes, 15, WHAT)?;
         let moduli = &params.spec.moduli;
-        if k != moduli.len() || n != params.slots() {
-            return Err(mal(format!(
-                "{k} moduli of degree {n} do not fit these parameters"
-            )));
-        }
         let body = &bytes[HEADER_LEN..];
         let per_poly = k * n;
         if body.len() != 2 * threshold * per_poly * 8 {
@@ -302,10 +277,7 @@ impl Commitment {
         }
         let mut polys = Vec::with_capacity(2 * threshold);
         for chunk in body.chunks_exact(per_poly * 8) {
-            let p: Vec<u64> = chunk
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect();
+            let p = super::residues_of(chunk);
             for (row, &q) in p.chunks_exact(n).zip(moduli) {
                 if row.iter().any(|&r| r >= q) {
                     return Err(mal("residue not reduced modulo its prime".into()));

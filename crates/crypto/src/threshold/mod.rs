@@ -208,6 +208,80 @@ fn check_point(point: u32, trustees: usize) -> Result<(), CryptoError> {
     Ok(())
 }
 
+/// The `Malformed` error of one kind of threshold message.
+fn malformed(what: &'static str) -> impl Fn(String) -> CryptoError {
+    move |reason| CryptoError::Malformed { what, reason }
+}
+
+/// The start every threshold message (commitment, dealt share, threshold secret) shares,
+/// checked in one place: at least `header_len` bytes, the `version` byte, then the
+/// fingerprint (8 bytes) of the parameters it was made under.
+fn check_header(
+    params: &Params,
+    bytes: &[u8],
+    what: &'static str,
+    version: u8,
+    header_len: usize,
+) -> Result<(), CryptoError> {
+    let mal = malformed(what);
+    if bytes.len() < header_len {
+        return Err(mal(format!("shorter than its {header_len}-byte header")));
+    }
+    if bytes[0] != version {
+        return Err(mal(format!(
+            "format version {} (this build reads {version})",
+            bytes[0]
+        )));
+    }
+    if bytes[1..9] != params.spec.fingerprint() {
+        return Err(CryptoError::Mismatch {
+            what,
+            reason: "made under other parameters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the rest of a threshold message's header, the `u16` fields (points, t, n) and the
+/// body's layout under `params` (`[moduli u8][N u32 LE]`, read back by [`check_layout`]),
+/// then the body's residues (u64 LE).
+fn put_fields_and_residues(out: &mut Vec<u8>, params: &Params, fields: &[usize], residues: &[u64]) {
+    for &v in fields {
+        out.extend_from_slice(&(v as u16).to_le_bytes());
+    }
+    out.push(params.spec.moduli.len() as u8);
+    out.extend_from_slice(&(params.slots() as u32).to_le_bytes());
+    for r in residues {
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+}
+
+/// The `[moduli u8][N u32 LE]` at `at` of a threshold message's header, checked to fit the
+/// parameters. Returns (moduli, N).
+fn check_layout(
+    params: &Params,
+    bytes: &[u8],
+    at: usize,
+    what: &'static str,
+) -> Result<(usize, usize), CryptoError> {
+    let k = bytes[at] as usize;
+    let n =
+        u32::from_le_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]]) as usize;
+    if k != params.spec.moduli.len() || n != params.slots() {
+        return Err(malformed(what)(format!(
+            "{k} moduli of degree {n} do not fit these parameters"
+        )));
+    }
+    Ok((k, n))
+}
+
+/// Little-endian u64 residues of a threshold message's body (a multiple of 8 bytes).
+fn residues_of(body: &[u8]) -> Vec<u64> {
+    body.chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect()
+}
+
 /// One trustee's Shamir polynomial f_i (degree t−1, f_i(0) = s_i). Held only in the dealer's
 /// memory while it deals; zeroized on drop.
 pub struct Dealing {

@@ -4,7 +4,10 @@
 //! open it nor move it to another recipient, dealing or commitment.
 
 use super::commit::Commitment;
-use super::{check_point, check_threshold, RnsSecret};
+use super::{
+    check_header, check_layout, check_point, check_threshold, malformed, put_fields_and_residues,
+    residues_of, RnsSecret,
+};
 use crate::ceremony::net::CeremonySeed;
 use crate::error::CryptoError;
 use crate::params::Params;
@@ -45,44 +48,22 @@ impl DealtShare {
         out.push(DEALT_SHARE_VERSION);
         out.extend_from_slice(&params.spec.fingerprint());
         out.extend_from_slice(&self.ceremony);
-        for v in [
-            self.dealer as u16,
-            self.recipient as u16,
-            self.threshold as u16,
-            self.trustees as u16,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.push(params.spec.moduli.len() as u8);
-        out.extend_from_slice(&(params.slots() as u32).to_le_bytes());
-        for r in self.share.residues() {
-            out.extend_from_slice(&r.to_le_bytes());
-        }
+        let fields = [
+            self.dealer as usize,
+            self.recipient as usize,
+            self.threshold,
+            self.trustees,
+        ];
+        put_fields_and_residues(&mut out, params, &fields, self.share.residues());
         out
     }
 
     /// Decode outside bytes (after opening the seal) and check them against the parameters.
     /// Never panics; the error never carries a residue.
     pub fn from_bytes(params: &Params, bytes: &[u8]) -> Result<DealtShare, CryptoError> {
-        let mal = |r: String| CryptoError::Malformed {
-            what: "dealt share",
-            reason: r,
-        };
-        if bytes.len() < HEADER_LEN {
-            return Err(mal(format!("shorter than its {HEADER_LEN}-byte header")));
-        }
-        if bytes[0] != DEALT_SHARE_VERSION {
-            return Err(mal(format!(
-                "format version {} (this build reads {DEALT_SHARE_VERSION})",
-                bytes[0]
-            )));
-        }
-        if bytes[1..9] != params.spec.fingerprint() {
-            return Err(CryptoError::Mismatch {
-                what: "dealt share",
-                reason: "made under other parameters".into(),
-            });
-        }
+        const WHAT: &str = "dealt share";
+        let mal = malformed(WHAT);
+        check_header(params, bytes, WHAT, DEALT_SHARE_VERSION, HEADER_LEN)?;
         let mut ceremony = [0u8; 16];
         ceremony.copy_from_slice(&bytes[9..25]);
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
@@ -91,13 +72,7 @@ impl DealtShare {
         check_threshold(threshold, trustees).map_err(|e| mal(e.to_string()))?;
         check_point(dealer as u32, trustees).map_err(|e| mal(e.to_string()))?;
         check_point(recipient as u32, trustees).map_err(|e| mal(e.to_string()))?;
-        let k = bytes[33] as usize;
-        let n = u32::from_le_bytes([bytes[34], bytes[35], bytes[36], bytes[37]]) as usize;
-        if k != params.spec.moduli.len() || n != params.slots() {
-            return Err(mal(format!(
-                "{k} moduli of degree {n} do not fit these parameters"
-            )));
-        }
+        let (k, n) = check_layout(params, bytes, 33, WHAT)?;
         let body = &bytes[HEADER_LEN..];
         if body.len() != k * n * 8 {
             return Err(mal(format!(
@@ -106,11 +81,7 @@ impl DealtShare {
                 body.len()
             )));
         }
-        let residues: Vec<u64> = body
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
-        let share = RnsSecret::from_residues(params, residues)?;
+        let share = RnsSecret::from_residues(params, residues_of(body))?;
         Ok(DealtShare {
             ceremony,
             dealer: dealer as u32,
@@ -225,18 +196,8 @@ pub fn threshold_secret_to_bytes(
     let mut out = Zeroizing::new(Vec::with_capacity(SECRET_HEADER_LEN + residues.len() * 8));
     out.push(THRESHOLD_SECRET_VERSION);
     out.extend_from_slice(&params.spec.fingerprint());
-    for v in [
-        secret.point as u16,
-        secret.threshold as u16,
-        secret.trustees as u16,
-    ] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.push(params.spec.moduli.len() as u8);
-    out.extend_from_slice(&(params.slots() as u32).to_le_bytes());
-    for r in residues {
-        out.extend_from_slice(&r.to_le_bytes());
-    }
+    let fields = [secret.point as usize, secret.threshold, secret.trustees];
+    put_fields_and_residues(&mut out, params, &fields, residues);
     out
 }
 
@@ -245,41 +206,21 @@ pub fn threshold_secret_from_bytes(
     params: &Params,
     bytes: &[u8],
 ) -> Result<super::ThresholdSecret, CryptoError> {
-    let mal = |r: String| CryptoError::Malformed {
-        what: "threshold secret",
-        reason: r,
-    };
-    if bytes.len() < SECRET_HEADER_LEN {
-        return Err(mal(format!(
-            "shorter than its {SECRET_HEADER_LEN}-byte header"
-        )));
-    }
-    if bytes[0] != THRESHOLD_SECRET_VERSION {
-        return Err(mal(format!("format version {}", bytes[0])));
-    }
-    if bytes[1..9] != params.spec.fingerprint() {
-        return Err(CryptoError::Mismatch {
-            what: "threshold secret",
-            reason: "made under other parameters".into(),
-        });
-    }
+    const WHAT: &str = "threshold secret";
+    check_header(
+        params,
+        bytes,
+        WHAT,
+        THRESHOLD_SECRET_VERSION,
+        SECRET_HEADER_LEN,
+    )?;
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
     let (point, threshold, trustees) = (u16_at(9), u16_at(11), u16_at(13));
-    let k = bytes[15] as usize;
-    let n = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]) as usize;
-    if k != params.spec.moduli.len() || n != params.slots() {
-        return Err(mal(format!(
-            "{k} moduli of degree {n} do not fit these parameters"
-        )));
-    }
+    let (k, n) = check_layout(params, bytes, 15, WHAT)?;
     let body = &bytes[SECRET_HEADER_LEN..];
     if body.len() != k * n * 8 {
-        return Err(mal("wrong length".into()));
+        return Err(malformed(WHAT)("wrong length".into()));
     }
-    let residues: Vec<u64> = body
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect();
-    let secret = RnsSecret::from_residues(params, residues)?;
+    let secret = RnsSecret::from_residues(params, residues_of(body))?;
     super::ThresholdSecret::from_parts(point as u32, threshold, trustees, secret)
 }

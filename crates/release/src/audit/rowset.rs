@@ -37,6 +37,16 @@ pub enum ChunkRows {
 }
 
 impl ChunkRows {
+    /// The rows `selected` (strictly increasing) of a chunk of `rows` rows, in the compact
+    /// form when they are all of them.
+    pub fn of(rows: u32, selected: Vec<u32>) -> ChunkRows {
+        if selected.len() as u64 == u64::from(rows) {
+            ChunkRows::All { rows }
+        } else {
+            ChunkRows::Some { rows, selected }
+        }
+    }
+
     /// The chunk's total row count.
     pub fn rows(&self) -> u32 {
         match self {

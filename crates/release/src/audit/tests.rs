@@ -69,9 +69,9 @@ impl Table {
         let mut set = RowSet::default();
         for (key, (n, mut sel)) in chunks {
             sel.sort_unstable();
-            let rows = if sel.len() as u32 == n && n % 2 == 0 {
-                // Exercise both encodings.
-                ChunkRows::All { rows: n }
+            // Exercise both encodings.
+            let rows = if n % 2 == 0 {
+                ChunkRows::of(n, sel)
             } else {
                 ChunkRows::Some {
                     rows: n,

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::State;
 use axum::Json;
 use dtfhe_api::ceremony::{
     deployment_statement, Attestation, CeremonyShare, CeremonyState, CeremonyTranscript,
@@ -33,6 +32,7 @@ use dtfhe_store::{Deployment, EntryKind, Store};
 use fhe::bfv::{PublicKey, RelinearizationKey};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Conflict, Forbidden, Unauthorized, Unavailable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult, ServerError};
 use crate::state::{AppState, ServeOptions};
@@ -258,11 +258,11 @@ fn bad(field: &str, e: impl std::fmt::Display) -> ApiProblem {
 }
 
 /// Refuses (403, logged) unless the caller is one of the ceremony's trustees.
-async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result<(), ApiProblem> {
-    req.require(state, &[Role::Trustee]).await?;
+async fn require_ceremony_trustee(req: &Signed) -> Result<(), ApiProblem> {
+    req.require(&[Role::Trustee]).await?;
     let trustees = {
-        let st = state.clone();
-        state
+        let st = req.state.clone();
+        req.state
             .with_store(move |s| {
                 let c = st.keypath.ceremony()?;
                 match c.as_ref() {
@@ -282,7 +282,7 @@ async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result
             .await?
     };
     let allowed = trustees.contains(&req.caller.name);
-    req.forbid_unless(state, allowed, &req.path, |caller| {
+    req.forbid_unless(allowed, &req.path, |caller| {
         format!("`{caller}` is not a trustee of this deployment's key ceremony")
     })
     .await
@@ -291,13 +291,10 @@ async fn require_ceremony_trustee(state: &Arc<AppState>, req: &Signed) -> Result
 /// Where the ceremony stands: the public seed, the trustees, whose shares are in, the
 /// round-1 aggregate once complete. After the ceremony (also after a restart): complete.
 #[utoipa::path(get, path = "/v1/ceremony",
-    responses((status = 200, body = CeremonyState), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 503, body = Problem)))]
-async fn get_state(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<CeremonyState>> {
-    require_ceremony_trustee(&state, &req).await?;
+    responses((status = 200, body = CeremonyState), Unauthorized, Forbidden, Unavailable))]
+async fn get_state(req: Signed) -> ApiResult<Json<CeremonyState>> {
+    let state = &req.state;
+    require_ceremony_trustee(&req).await?;
     let st = state.clone();
     let dir = state.opts.dir.clone();
     state
@@ -330,14 +327,10 @@ async fn get_state(
 /// Every message of the finished ceremony, for the trustees' own check of the deployment's
 /// keys (public data, a few MB at bfv-16384).
 #[utoipa::path(get, path = "/v1/ceremony/transcript",
-    responses((status = 200, body = CeremonyTranscript), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 503, body = Problem)))]
-async fn get_transcript(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<CeremonyTranscript>> {
-    require_ceremony_trustee(&state, &req).await?;
-    let path = state.opts.dir.join(TRANSCRIPT_FILE);
+    responses((status = 200, body = CeremonyTranscript), Unauthorized, Forbidden, Unavailable))]
+async fn get_transcript(req: Signed) -> ApiResult<Json<CeremonyTranscript>> {
+    require_ceremony_trustee(&req).await?;
+    let path = req.state.opts.dir.join(TRANSCRIPT_FILE);
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("transcript task: {e}"))))?
@@ -367,14 +360,10 @@ fn read_attestations(dir: &Path) -> Result<Vec<Attestation>, ApiProblem> {
 /// the statement of the stored keys (400 otherwise). Once per trustee (the same again is
 /// accepted); ledger `ceremony_step` with the signature's hash.
 #[utoipa::path(post, path = "/v1/ceremony/attestation", request_body = Attestation,
-    responses((status = 200, body = Vec<Attestation>), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 503, body = Problem)))]
-async fn post_attestation(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<Vec<Attestation>>> {
-    require_ceremony_trustee(&state, &req).await?;
+    responses((status = 200, body = Vec<Attestation>), BadRequest, Unauthorized, Forbidden,
+              Conflict, Unavailable))]
+async fn post_attestation(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
+    require_ceremony_trustee(&req).await?;
     let a: Attestation = req.json()?;
     let caller = req.caller.clone();
     if a.trustee != caller.name {
@@ -382,8 +371,8 @@ async fn post_attestation(
             "trustee: a trustee attests only in its own name",
         )));
     }
-    let dir = state.opts.dir.clone();
-    state
+    let dir = req.state.opts.dir.clone();
+    req.state
         .with_store(move |s| {
             use base64::Engine as _;
             use ed25519_dalek::Verifier as _;
@@ -437,12 +426,9 @@ async fn post_attestation(
 /// The trustees' attestations of the deployment's keys (any registered party: a source
 /// checks them with `dtfhe_api::ceremony::check_attestations` before encrypting).
 #[utoipa::path(get, path = "/v1/ceremony/attestations",
-    responses((status = 200, body = Vec<Attestation>), (status = 401, body = Problem)))]
-async fn get_attestations(
-    State(state): State<Arc<AppState>>,
-    _req: Signed,
-) -> ApiResult<Json<Vec<Attestation>>> {
-    let dir = state.opts.dir.clone();
+    responses((status = 200, body = Vec<Attestation>), Unauthorized))]
+async fn get_attestations(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
+    let dir = req.state.opts.dir.clone();
     tokio::task::spawn_blocking(move || read_attestations(&dir))
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("attestations task: {e}"))))?
@@ -470,14 +456,14 @@ impl Step {
 /// Accepts one trustee's share for `step`: decodes and checks it (400 naming the field),
 /// refuses a second, different share (409; the same bytes again are accepted, so a trustee
 /// can retry after a lost answer), records it, aggregates when the step is complete.
-async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json<CeremonyState>> {
-    require_ceremony_trustee(&state, &req).await?;
+async fn accept(req: Signed, step: Step) -> ApiResult<Json<CeremonyState>> {
+    require_ceremony_trustee(&req).await?;
     let body: CeremonyShare = req.json()?;
     let bytes =
         unb64("share", &body.share).map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
     let trustee = req.caller.name.clone();
-    let st = state.clone();
-    state
+    let st = req.state.clone();
+    req.state
         .with_store(move |s| {
             let mut guard = st.keypath.ceremony()?;
             let Some(c) = guard.as_mut() else {
@@ -512,16 +498,10 @@ async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json
                     if m.ceremony_id() != id {
                         return Err(bad("share", "belongs to another ceremony"));
                     }
-                    c.pk.insert(trustee.clone(), (bytes.clone(), m));
-                    if c.pk.len() == n {
-                        let shares: Vec<PkShareMsg> = c.pk.values().map(|(_, m)| m.clone()).collect();
-                        match aggregate_public_key(&c.params, &c.seed, &shares) {
-                            Ok(pk) => c.public_key = Some(pk),
-                            Err(e) => {
-                                c.pk.remove(&trustee);
-                                return Err(bad("share", e));
-                            }
-                        }
+                    if let Some(pk) = record_share(&mut c.pk, &trustee, &bytes, m, n, |all| {
+                        aggregate_public_key(&c.params, &c.seed, all)
+                    })? {
+                        c.public_key = Some(pk);
                     }
                 }
                 Step::Rlk1 => {
@@ -529,16 +509,10 @@ async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json
                     if m.ceremony_id() != id {
                         return Err(bad("share", "belongs to another ceremony"));
                     }
-                    c.rlk1.insert(trustee.clone(), (bytes.clone(), m));
-                    if c.rlk1.len() == n {
-                        let shares: Vec<Rlk1Msg> = c.rlk1.values().map(|(_, m)| m.clone()).collect();
-                        match aggregate_round1(&c.params, &c.seed, &shares) {
-                            Ok(r) => c.round1 = Some(r),
-                            Err(e) => {
-                                c.rlk1.remove(&trustee);
-                                return Err(bad("share", e));
-                            }
-                        }
+                    if let Some(r) = record_share(&mut c.rlk1, &trustee, &bytes, m, n, |all| {
+                        aggregate_round1(&c.params, &c.seed, all)
+                    })? {
+                        c.round1 = Some(r);
                     }
                 }
                 Step::Rlk2 => {
@@ -554,16 +528,10 @@ async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json
                     if m.round1_digest() != round1.digest() {
                         return Err(bad("share", "computed from another round-1 aggregate"));
                     }
-                    c.rlk2.insert(trustee.clone(), (bytes.clone(), m));
-                    if c.rlk2.len() == n {
-                        let shares: Vec<Rlk2Msg> = c.rlk2.values().map(|(_, m)| m.clone()).collect();
-                        match aggregate_relin_key(&c.params, &c.seed, &round1, &shares) {
-                            Ok(rk) => c.relin = Some(rk),
-                            Err(e) => {
-                                c.rlk2.remove(&trustee);
-                                return Err(bad("share", e));
-                            }
-                        }
+                    if let Some(rk) = record_share(&mut c.rlk2, &trustee, &bytes, m, n, |all| {
+                        aggregate_relin_key(&c.params, &c.seed, &round1, all)
+                    })? {
+                        c.relin = Some(rk);
                     }
                 }
             }
@@ -580,39 +548,52 @@ async fn accept(state: Arc<AppState>, req: Signed, step: Step) -> ApiResult<Json
         .await
 }
 
-/// A trustee's public-key share (`PkShareMsg`, base64).
-#[utoipa::path(post, path = "/v1/ceremony/pk-share", request_body = CeremonyShare,
-    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem)))]
-async fn post_pk_share(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<CeremonyState>> {
-    accept(state, req, Step::Pk).await
+/// Records `trustee`'s message `m` of one step (its wire bytes kept for the transcript);
+/// once all `n` trustees gave theirs, aggregates them with `aggregate`. A failed aggregation
+/// forgets the message that completed the step (400), so its trustee can send a good one.
+fn record_share<M: Clone, A, E: std::fmt::Display>(
+    shares: &mut BTreeMap<String, (Vec<u8>, M)>,
+    trustee: &str,
+    bytes: &[u8],
+    m: M,
+    n: usize,
+    aggregate: impl FnOnce(&[M]) -> Result<A, E>,
+) -> Result<Option<A>, ApiProblem> {
+    shares.insert(trustee.to_string(), (bytes.to_vec(), m));
+    if shares.len() != n {
+        return Ok(None);
+    }
+    let all: Vec<M> = shares.values().map(|(_, m)| m.clone()).collect();
+    aggregate(&all).map(Some).map_err(|e| {
+        shares.remove(trustee);
+        bad("share", e)
+    })
 }
 
-/// A trustee's round-1 relinearisation share (`Rlk1Msg`, base64).
-#[utoipa::path(post, path = "/v1/ceremony/rlk1", request_body = CeremonyShare,
-    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem)))]
-async fn post_rlk1(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<CeremonyState>> {
-    accept(state, req, Step::Rlk1).await
+/// One route per ceremony step (they differ only in their path and step): a trustee posts
+/// its share, [`accept`] checks and records it.
+macro_rules! step_route {
+    ($(#[doc = $doc:tt])* $name:ident, $path:tt, $step:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(post, path = $path, request_body = CeremonyShare,
+            responses((status = 200, body = CeremonyState), BadRequest, Unauthorized, Forbidden,
+                      Conflict))]
+        async fn $name(req: Signed) -> ApiResult<Json<CeremonyState>> {
+            accept(req, $step).await
+        }
+    };
 }
 
-/// A trustee's round-2 relinearisation share (`Rlk2Msg`, base64), computed from the
-/// round-1 aggregate of `GET /v1/ceremony`.
-#[utoipa::path(post, path = "/v1/ceremony/rlk2", request_body = CeremonyShare,
-    responses((status = 200, body = CeremonyState), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem)))]
-async fn post_rlk2(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<CeremonyState>> {
-    accept(state, req, Step::Rlk2).await
-}
+step_route!(
+    /// A trustee's public-key share (`PkShareMsg`, base64).
+    post_pk_share, "/v1/ceremony/pk-share", Step::Pk
+);
+step_route!(
+    /// A trustee's round-1 relinearisation share (`Rlk1Msg`, base64).
+    post_rlk1, "/v1/ceremony/rlk1", Step::Rlk1
+);
+step_route!(
+    /// A trustee's round-2 relinearisation share (`Rlk2Msg`, base64), computed from the
+    /// round-1 aggregate of `GET /v1/ceremony`.
+    post_rlk2, "/v1/ceremony/rlk2", Step::Rlk2
+);

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -26,6 +26,9 @@ use dtfhe_api::{Problem, Role};
 use dtfhe_store::{Refusal, StoreError};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{
+    BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
+};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::state::AppState;
@@ -46,26 +49,21 @@ fn bad(detail: String) -> ApiProblem {
 
 /// Refuses (403, logged) unless the caller may read `dataset`: an analyst with a grant for
 /// it, a trustee or an auditor.
-async fn require_reader(req: &Signed, state: &Arc<AppState>, dataset: &str) -> ApiResult<()> {
+async fn require_reader(req: &Signed, dataset: &str) -> ApiResult<()> {
     if req.caller.role == Role::Analyst {
-        req.require_dataset(state, &[Role::Analyst], dataset).await
+        req.require_dataset(&[Role::Analyst], dataset).await
     } else {
-        req.require(state, &[Role::Analyst, Role::Trustee, Role::Auditor])
+        req.require(&[Role::Analyst, Role::Trustee, Role::Auditor])
             .await
     }
 }
 
 /// Refuses (403, logged) unless the caller is `source` itself, a source with a grant for
 /// `dataset`.
-async fn require_self(
-    req: &Signed,
-    state: &Arc<AppState>,
-    dataset: &str,
-    source: &str,
-) -> ApiResult<()> {
-    req.require_dataset(state, &[Role::Source], dataset).await?;
+async fn require_self(req: &Signed, dataset: &str, source: &str) -> ApiResult<()> {
+    req.require_dataset(&[Role::Source], dataset).await?;
     let allowed = req.caller.name == source;
-    req.forbid_unless(state, allowed, &req.path, |caller| {
+    req.forbid_unless(allowed, &req.path, |caller| {
         format!("`{caller}` may only read its own sequence, not `{source}`'s")
     })
     .await
@@ -73,12 +71,10 @@ async fn require_self(
 
 /// Every registered dataset with its schema TOML.
 #[utoipa::path(get, path = "/v1/datasets",
-    responses((status = 200, body = Vec<DatasetInfo>), (status = 401, body = Problem)))]
-async fn list_datasets(
-    State(state): State<Arc<AppState>>,
-    _req: Signed,
-) -> ApiResult<Json<Vec<DatasetInfo>>> {
-    let out = state
+    responses((status = 200, body = Vec<DatasetInfo>), Unauthorized))]
+async fn list_datasets(req: Signed) -> ApiResult<Json<Vec<DatasetInfo>>> {
+    let out = req
+        .state
         .with_store(|s| {
             s.datasets()?
                 .into_iter()
@@ -99,16 +95,10 @@ async fn list_datasets(
     params(("name" = String, Path, description = "dataset (the schema's `dataset`)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "dtfhe_api::wire chunk encoding, format version 1"),
-    responses((status = 200, body = ChunkUploaded), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem),
-              (status = 503, body = Problem)))]
-async fn upload_chunk(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    req: Signed,
-) -> ApiResult<Json<ChunkUploaded>> {
-    req.require_dataset(&state, &[Role::Source], &name).await?;
+    responses((status = 200, body = ChunkUploaded), BadRequest, Unauthorized, Forbidden, Conflict,
+              Unprocessable, Unavailable))]
+async fn upload_chunk(Path(name): Path<String>, req: Signed) -> ApiResult<Json<ChunkUploaded>> {
+    req.require_dataset(&[Role::Source], &name).await?;
     let wire =
         dtfhe_api::wire::decode_chunk(&req.body).map_err(|e| bad(format!("chunk body: {e}")))?;
     let schema = dtfhe_model::Schema::from_toml_str(&wire.schema_toml, "the uploaded schema")
@@ -120,8 +110,9 @@ async fn upload_chunk(
         )));
     }
     let source = req.caller.name.clone();
-    let feed_state = state.clone();
-    let answer = state
+    let feed_state = req.state.clone();
+    let answer = req
+        .state
         .with_store(move |s| {
             s.deployment()?;
             // A retried upload of a file position already stored: answer as before, without
@@ -175,15 +166,14 @@ async fn upload_chunk(
 #[utoipa::path(get, path = "/v1/datasets/{name}/sources/{source}/last-seq",
     params(("name" = String, Path, description = "dataset"),
            ("source" = String, Path, description = "the calling source itself")),
-    responses((status = 200, body = LastSeq), (status = 401, body = Problem),
-              (status = 403, body = Problem)))]
+    responses((status = 200, body = LastSeq), Unauthorized, Forbidden))]
 async fn last_seq(
-    State(state): State<Arc<AppState>>,
     Path((name, source)): Path<(String, String)>,
     req: Signed,
 ) -> ApiResult<Json<LastSeq>> {
-    require_self(&req, &state, &name, &source).await?;
-    let last_seq = state
+    require_self(&req, &name, &source).await?;
+    let last_seq = req
+        .state
         .with_store(move |s| Ok(s.last_seq(&name, &source)?))
         .await?;
     Ok(Json(LastSeq { last_seq }))
@@ -195,16 +185,15 @@ async fn last_seq(
     params(("name" = String, Path, description = "dataset"),
            ("source" = String, Path, description = "the calling source itself"),
            ("file_hash" = String, Path, description = "blake3 of the file, 64 hex digits")),
-    responses((status = 200, body = Vec<FileChunkInfo>), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<FileChunkInfo>), BadRequest, Unauthorized, Forbidden))]
 async fn file_chunks(
-    State(state): State<Arc<AppState>>,
     Path((name, source, file_hash)): Path<(String, String, String)>,
     req: Signed,
 ) -> ApiResult<Json<Vec<FileChunkInfo>>> {
-    require_self(&req, &state, &name, &source).await?;
+    require_self(&req, &name, &source).await?;
     let hash = unhex32("file_hash", &file_hash).map_err(|e| bad(e.to_string()))?;
-    let out = state
+    let out = req
+        .state
         .with_store(move |s| Ok(s.file_chunks(&name, &source, &hash)?))
         .await?;
     Ok(Json(
@@ -224,20 +213,15 @@ async fn file_chunks(
 /// dataset gets its own chunks only.
 #[utoipa::path(get, path = "/v1/datasets/{name}/chunks",
     params(("name" = String, Path, description = "dataset")),
-    responses((status = 200, body = Vec<ChunkInfo>), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn list_chunks(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    req: Signed,
-) -> ApiResult<Json<Vec<ChunkInfo>>> {
-    // A source granted the dataset lists its own chunks only (what `dtfhe model score
-    // --server` reads back its predictions by); the readers list every chunk.
+    responses((status = 200, body = Vec<ChunkInfo>), Unauthorized, Forbidden, NotFound))]
+async fn list_chunks(Path(name): Path<String>, req: Signed) -> ApiResult<Json<Vec<ChunkInfo>>> {
+    let state = &req.state; // A source granted the dataset lists its own chunks only (what `dtfhe model score
+                            // --server` reads back its predictions by); the readers list every chunk.
     let only_source = if req.caller.role == Role::Source {
-        req.require_dataset(&state, &[Role::Source], &name).await?;
+        req.require_dataset(&[Role::Source], &name).await?;
         Some(req.caller.name.clone())
     } else {
-        require_reader(&req, &state, &name).await?;
+        require_reader(&req, &name).await?;
         None
     };
     let out = state
@@ -298,23 +282,25 @@ async fn list_chunks(
            ("column" = String, Path, description = "encrypted column"),
            ("part" = String, Path, description = "part name")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem)))]
+              Unauthorized, Forbidden, NotFound))]
 async fn part_bytes(
-    State(state): State<Arc<AppState>>,
     Path((id, column, part)): Path<(i64, String, String)>,
     req: Signed,
 ) -> ApiResult<impl IntoResponse> {
-    let dataset = state.with_store(move |s| Ok(s.chunk_dataset(id)?)).await?;
+    let dataset = req
+        .state
+        .with_store(move |s| Ok(s.chunk_dataset(id)?))
+        .await?;
     let Some(dataset) = dataset else {
         // Check the role first, so an unknown id tells an unauthorised caller nothing.
-        req.require(&state, &[Role::Analyst, Role::Trustee, Role::Auditor])
+        req.require(&[Role::Analyst, Role::Trustee, Role::Auditor])
             .await?;
         return Err(ApiProblem(Problem::not_found(format!("no chunk {id}"))));
     };
-    require_reader(&req, &state, &dataset).await?;
+    require_reader(&req, &dataset).await?;
     let (c, p) = (column.clone(), part.clone());
-    let bytes = state
+    let bytes = req
+        .state
         .with_store(move |s| Ok(s.part(id, &c, &p)?))
         .await?
         .ok_or_else(|| {

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::Json;
 use dtfhe_api::types::{b64, DeploymentInfo, DeploymentQuery};
 use dtfhe_api::Problem;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::Unauthorized;
 use crate::auth::Signed;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -23,14 +24,13 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 /// `?relin_key=omit` leaves the relinearisation key out (sources only need the public key)
 /// and names it by its hash.
 #[utoipa::path(get, path = "/v1/deployment", params(DeploymentQuery),
-    responses((status = 200, body = DeploymentInfo), (status = 401, body = Problem),
+    responses((status = 200, body = DeploymentInfo), Unauthorized,
               (status = 503, body = Problem, description = "the key ceremony has not finished")))]
 async fn deployment(
-    State(state): State<Arc<AppState>>,
     Query(query): Query<DeploymentQuery>,
-    _req: Signed,
+    req: Signed,
 ) -> ApiResult<Json<DeploymentInfo>> {
-    let d = state.with_store(|s| Ok(s.deployment()?)).await?;
+    let d = req.state.with_store(|s| Ok(s.deployment()?)).await?;
     Ok(Json(DeploymentInfo {
         preset: d.preset,
         trustees: d.trustees,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use dtfhe_api::feed::{ChunkEvent, EVENT_CHUNK, EVENT_LAGGED, FEED_FORMAT};
@@ -22,6 +22,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Forbidden, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::state::AppState;
@@ -90,14 +91,10 @@ pub fn announce(
     responses((status = 200, content_type = "text/event-stream", body = ChunkEvent,
                description = "SSE: `event: chunk` with a ChunkEvent as data; `event: lagged` \
                with the number of events dropped"),
-              (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem)))]
-async fn feed(
-    State(state): State<Arc<AppState>>,
-    q: Result<Query<FeedQuery>, QueryRejection>,
-    req: Signed,
-) -> ApiResult<Response> {
-    req.require(&state, READERS).await?;
+              BadRequest, Unauthorized, Forbidden))]
+async fn feed(q: Result<Query<FeedQuery>, QueryRejection>, req: Signed) -> ApiResult<Response> {
+    let state = req.state.clone();
+    req.require(READERS).await?;
     let Query(q) = q.map_err(crate::routes::ledger::query_problem)?;
     let wanted: Option<Vec<String>> = match q.datasets.as_deref() {
         None | Some("") => None,
@@ -112,7 +109,7 @@ async fn feed(
             }
             for d in &names {
                 if req.caller.role == Role::Analyst {
-                    req.require_dataset(&state, READERS, d).await?;
+                    req.require_dataset(READERS, d).await?;
                 }
             }
             Some(names)

@@ -15,10 +15,15 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-/// Whether the server is up and the deployment is ready (key ceremony finished).
+/// Whether the server is up and the deployment is ready (key ceremony finished, and on a
+/// t-of-n deployment the dealing too).
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
 async fn health(State(state): State<Arc<AppState>>) -> ApiResult<Json<Health>> {
-    let ready = state.with_store(|s| Ok(s.deployment().is_ok())).await?;
+    // A t-of-n deployment is ready once its dealing is complete too.
+    let st = state.clone();
+    let ready = state
+        .with_store(move |s| Ok(s.deployment().is_ok() && super::dealing::dealing_complete(&st, s)))
+        .await?;
     Ok(Json(Health {
         status: "ok".into(),
         ready,

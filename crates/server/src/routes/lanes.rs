@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use dtfhe_api::types::{LaneAssignment, LaneRequest, MAX_LANE_KEYS};
 use dtfhe_api::{Problem, Role};
@@ -20,6 +20,7 @@ use dtfhe_model::{NewChunk, Schema, Value, LANE_COLUMN};
 use dtfhe_store::Store;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::state::AppState;
@@ -38,15 +39,10 @@ fn bad(detail: String) -> ApiProblem {
 /// are public product ids (never an encrypted value).
 #[utoipa::path(post, path = "/v1/datasets/{name}/lanes", request_body = LaneRequest,
     params(("name" = String, Path, description = "dataset")),
-    responses((status = 200, body = LaneAssignment), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn assign(
-    State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    req: Signed,
-) -> ApiResult<Json<LaneAssignment>> {
-    req.require_dataset(&state, &[Role::Source], &name).await?;
+    responses((status = 200, body = LaneAssignment), BadRequest, Unauthorized, Forbidden,
+              Unprocessable, Unavailable))]
+async fn assign(Path(name): Path<String>, req: Signed) -> ApiResult<Json<LaneAssignment>> {
+    req.require_dataset(&[Role::Source], &name).await?;
     let r: LaneRequest = req.json()?;
     if !dtfhe_model::is_identifier(&r.lane_key) {
         return Err(bad(format!(
@@ -72,7 +68,8 @@ async fn assign(
     }
     let actor = req.caller.name.clone();
     let space = r.lane_key.clone();
-    let lanes = state
+    let lanes = req
+        .state
         .with_store(move |s| {
             s.deployment()?;
             if let Some(text) = s.dataset_schema(&name)? {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::Json;
 use dtfhe_api::types::{
     b64, ConsistencyProofInfo, InclusionProofInfo, LedgerEntryInfo, LedgerPage,
@@ -16,6 +16,7 @@ use dtfhe_api::{Problem, Role};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::state::AppState;
@@ -65,18 +66,17 @@ fn hexes(hs: &[dtfhe_store::Hash]) -> Vec<String> {
 
 /// A page of ledger entries with the latest signed checkpoint.
 #[utoipa::path(get, path = "/v1/ledger", params(PageQuery),
-    responses((status = 200, body = LedgerPage), (status = 401, body = Problem),
-              (status = 403, body = Problem)))]
+    responses((status = 200, body = LedgerPage), Unauthorized, Forbidden))]
 async fn entries(
-    State(state): State<Arc<AppState>>,
     q: Result<Query<PageQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<LedgerPage>> {
-    req.require(&state, READERS).await?;
+    req.require(READERS).await?;
     let Query(q) = q.map_err(query_problem)?;
     let from = q.from.unwrap_or(0);
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let page = state
+    let page = req
+        .state
         .with_store(move |s| {
             let all = s.entries()?;
             let checkpoint = s.latest_checkpoint()?;
@@ -119,15 +119,11 @@ async fn entries(
 /// An inclusion proof of entry `seq` in the current tree, with its signed checkpoint.
 #[utoipa::path(get, path = "/v1/ledger/inclusion/{seq}",
     params(("seq" = u64, Path, description = "entry")),
-    responses((status = 200, body = InclusionProofInfo), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn inclusion(
-    State(state): State<Arc<AppState>>,
-    Path(seq): Path<u64>,
-    req: Signed,
-) -> ApiResult<Json<InclusionProofInfo>> {
-    req.require(&state, READERS).await?;
-    let p = state
+    responses((status = 200, body = InclusionProofInfo), Unauthorized, Forbidden, NotFound))]
+async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<InclusionProofInfo>> {
+    req.require(READERS).await?;
+    let p = req
+        .state
         .with_store(move |s| {
             let size = s.entries()?.len() as u64;
             if seq >= size {
@@ -150,16 +146,15 @@ async fn inclusion(
 
 /// A consistency proof between two sizes of the ledger, with the checkpoints at both.
 #[utoipa::path(get, path = "/v1/ledger/consistency", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProofInfo), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = ConsistencyProofInfo), BadRequest, Unauthorized, Forbidden))]
 async fn consistency(
-    State(state): State<Arc<AppState>>,
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<ConsistencyProofInfo>> {
-    req.require(&state, READERS).await?;
+    req.require(READERS).await?;
     let Query(q) = q.map_err(query_problem)?;
-    let p = state
+    let p = req
+        .state
         .with_store(move |s| {
             let size = s.entries()?.len() as u64;
             let new = q.new.unwrap_or(size);

@@ -16,20 +16,21 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use dtfhe_api::release::QueryAccepted;
 use dtfhe_api::score::{
     model_message, score_message, verify, ModelRecord, ModelRegistration, ScoreRequest,
 };
 use dtfhe_api::{Problem, Role};
-use dtfhe_crypto::codec;
 use dtfhe_engine::model::{check_model_columns, fit_sql, score_plan, LinearModel};
 use dtfhe_engine::{exec, Catalog};
 use dtfhe_ledger::wording::query_context;
+use dtfhe_model::RecordingReader;
 use dtfhe_store::{EntryKind, Hash};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{LockedStore, PendingRelease};
@@ -96,11 +97,11 @@ fn save(dir: &std::path::Path, record: &ModelRecord) -> Result<(), ApiProblem> {
 
 /// Registers a model fitted from one of the caller's delivered queries.
 #[utoipa::path(post, path = "/v1/models", request_body = ModelRegistration,
-    responses((status = 200, body = ModelRecord), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn register(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<ModelRecord>> {
-    req.require(&state, &[Role::Analyst]).await?;
+    responses((status = 200, body = ModelRecord), BadRequest, Unauthorized, Forbidden, NotFound,
+              Unprocessable))]
+async fn register(req: Signed) -> ApiResult<Json<ModelRecord>> {
+    let state = &req.state;
+    req.require(&[Role::Analyst]).await?;
     let r: ModelRegistration = req.json()?;
     if r.model.len() > MAX_MODEL_BYTES {
         return Err(bad(format!("model: larger than {MAX_MODEL_BYTES} bytes")));
@@ -116,7 +117,7 @@ async fn register(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<
         &r.signature,
     )
     .map_err(|e| bad(format!("signature: {e}")))?;
-    req.require_dataset(&state, &[Role::Analyst], &model.dataset)
+    req.require_dataset(&[Role::Analyst], &model.dataset)
         .await?;
     // The fit query: the caller's own, delivered, with exactly the fit's SQL.
     let want_sql = fit_sql(&model.dataset, &model.target, &model.features);
@@ -152,11 +153,14 @@ async fn register(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<
         r.fit_query,
         model.n
     );
-    let (a, d) = (analyst.clone(), model.dataset.clone());
     let seq = state
-        .with_store(move |s| {
-            Ok(s.append_entry(EntryKind::ModelFitted, &a, &d, &detail, &[hash])?)
-        })
+        .append_entry(
+            EntryKind::ModelFitted,
+            &analyst,
+            &model.dataset,
+            detail,
+            vec![hash],
+        )
         .await?;
     let record = ModelRecord {
         hash: hash_hex,
@@ -176,26 +180,18 @@ async fn register(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<
 /// One registered model.
 #[utoipa::path(get, path = "/v1/models/{hash}",
     params(("hash" = String, Path, description = "blake3 of the model's canonical JSON, hex")),
-    responses((status = 200, body = ModelRecord), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn one(
-    State(state): State<Arc<AppState>>,
-    Path(hash): Path<String>,
-    req: Signed,
-) -> ApiResult<Json<ModelRecord>> {
-    req.require(
-        &state,
-        &[
-            Role::Analyst,
-            Role::Source,
-            Role::Trustee,
-            Role::Auditor,
-            Role::Admin,
-        ],
-    )
+    responses((status = 200, body = ModelRecord), BadRequest, Unauthorized, NotFound))]
+async fn one(Path(hash): Path<String>, req: Signed) -> ApiResult<Json<ModelRecord>> {
+    req.require(&[
+        Role::Analyst,
+        Role::Source,
+        Role::Trustee,
+        Role::Auditor,
+        Role::Admin,
+    ])
     .await?;
     let hash = parse_hash(&hash)?;
-    load(&state.opts.dir, &hash)?
+    load(&req.state.opts.dir, &hash)?
         .map(Json)
         .ok_or_else(|| ApiProblem(Problem::not_found("no model registered with this hash")))
 }
@@ -203,14 +199,12 @@ async fn one(
 /// Scores the caller's own rows under a registered model and asks the trustees to release
 /// the predictions to the caller alone.
 #[utoipa::path(post, path = "/v1/scores", request_body = ScoreRequest,
-    responses((status = 200, body = QueryAccepted), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem),
-              (status = 503, body = Problem)))]
-async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<QueryAccepted>> {
+    responses((status = 200, body = QueryAccepted), BadRequest, Unauthorized, Forbidden, NotFound,
+              Unprocessable, Unavailable))]
+async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
+    let state = &req.state;
     let s: ScoreRequest = req.json()?;
-    req.require_dataset(&state, &[Role::Source], &s.dataset)
-        .await?;
+    req.require_dataset(&[Role::Source], &s.dataset).await?;
     let source = req.caller.name.clone();
     verify(
         &registered_key(&req)?,
@@ -263,9 +257,14 @@ async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Jso
         model.features.join(", ")
     );
     let turn = state.computations.turn("score").await?;
-    let (a, d) = (source.clone(), schema.dataset.clone());
     let q_seq = state
-        .with_store(move |st| Ok(st.append_entry(EntryKind::QueryRun, &a, &d, &what, &[])?))
+        .append_entry(
+            EntryKind::QueryRun,
+            &source,
+            &schema.dataset,
+            what,
+            Vec::new(),
+        )
         .await?;
     let st = state.clone();
     let (dep, m, sch, src) = (
@@ -278,62 +277,38 @@ async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Jso
         let features: Vec<&str> = m.features.iter().map(String::as_str).collect();
         check_model_columns(&sch, &features)?;
         let plan = score_plan(&m, &sch, dep.params.max_abs_total() / 2)?;
-        exec::score_chunks(
-            &LockedStore(&st.store),
-            &dep.params,
-            &sch.dataset,
-            &src,
-            &plan,
-        )
+        let store = LockedStore(&st.store);
+        let reader = RecordingReader::new(&store);
+        let scored = exec::score_chunks(&reader, &dep.params, &sch.dataset, &src, &plan)?;
+        Ok::<_, dtfhe_engine::EngineError>((scored, reader.pin()))
     })
     .await
     .map_err(|e| ApiProblem(Problem::internal(format!("score task failed: {e}"))))?;
     drop(turn);
-    let scored = match computed {
+    let (scored, chunks_upto) = match computed {
         Ok(v) => v,
         Err(e) => {
             let reason = e.to_string();
-            let (a, d) = (source.clone(), schema.dataset.clone());
-            state
-                .with_store(move |st| {
-                    st.append_entry(
-                        EntryKind::AccessDenied,
-                        &a,
-                        &d,
-                        &dtfhe_ledger::wording::refusal_detail(&query_context(q_seq), &reason),
-                        &[],
-                    )?;
-                    Ok(())
-                })
+            crate::routes::queries::ledger_refusal(state, &source, &schema.dataset, q_seq, reason)
                 .await?;
             return Err(ApiProblem(crate::routes::queries::engine_problem(&e)));
         }
     };
-    let params = &deployed.params;
-    let ciphertexts: Vec<Vec<u8>> = scored
-        .iter()
-        .map(|c| codec::encode_ciphertext(params, &c.ciphertext))
-        .collect();
-    let hashes: Vec<Hash> = ciphertexts
-        .iter()
-        .map(|b| *blake3::hash(b).as_bytes())
-        .collect();
+    let (ciphertexts, hashes) = crate::routes::queries::encode_for_release(
+        &deployed.params,
+        scored.iter().map(|c| &c.ciphertext),
+    );
     let n_rows: u64 = scored.iter().map(|c| u64::from(c.chunk.rows)).sum();
-    let (a, d, h) = (source.clone(), schema.dataset.clone(), hashes.clone());
     let detail = format!(
         "{}: per-row release of {} chunks ({n_rows} rows) to `{source}`",
         query_context(q_seq),
         scored.len()
     );
-    let id = state
-        .with_store(move |st| {
-            Ok(st.append_entry(EntryKind::ReleaseRequested, &a, &d, &detail, &h)?)
-        })
-        .await?;
-    state.keypath.releases()?.insert(
-        id,
+    let id = crate::routes::queries::request_release(
+        state,
+        detail,
         PendingRelease {
-            id,
+            id: 0, // the seq of its ledger entry, set by `request_release`
             analyst: source,
             dataset: schema.dataset.clone(),
             sql: String::new(),
@@ -344,13 +319,15 @@ async fn score(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Jso
             groups: Vec::new(),
             ciphertexts,
             hashes,
+            chunks_upto,
             answers: BTreeMap::new(),
             answering: Default::default(),
             delivered: false,
+            quorum: None,
             score_model: Some(s.model_hash),
         },
-    );
-    crate::keypath::save(&state, id).await?;
+    )
+    .await?;
     Ok(Json(QueryAccepted {
         query_id: id,
         ciphertexts: scored.len(),

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
+use dtfhe_api::dealing::Quorum;
 use dtfhe_api::release::{
     verify_statement, GroupInfo, QueryAccepted, QueryRequest, QueryState, QueryStatus,
     TrusteeAnswer,
@@ -24,10 +25,12 @@ use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, refusal_detail, release_request_detail,
     release_subject,
 };
-use dtfhe_model::Schema;
+use dtfhe_model::{ChunkPin, RecordingReader, Schema};
 use dtfhe_store::{EntryKind, Hash, Store};
+use fhe::bfv::Ciphertext;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{LockedStore, PendingRelease};
@@ -73,11 +76,11 @@ pub(crate) fn engine_problem(e: &EngineError) -> Problem {
 /// the trustees. Refusals (k-minimum, overflow, noise, planning rules) are 422 problems and
 /// `access_denied` entries; nothing is decrypted here, ever.
 #[utoipa::path(post, path = "/v1/queries", request_body = QueryRequest,
-    responses((status = 200, body = QueryAccepted), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem), (status = 503, body = Problem)))]
-async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Json<QueryAccepted>> {
-    req.require(&state, &[Role::Analyst]).await?;
+    responses((status = 200, body = QueryAccepted), BadRequest, Unauthorized, Forbidden,
+              Unprocessable, Unavailable))]
+async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
+    let state = &req.state;
+    req.require(&[Role::Analyst]).await?;
     let q: QueryRequest = req.json()?;
     let analyst = req.caller.name.clone();
     let key = dtfhe_api::identity::parse_public_key(&req.caller.public_key)
@@ -116,12 +119,20 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         let dataset = catalog
             .get(&named)
             .map_or(named, |schema| schema.dataset.clone());
-        req.require_dataset(&state, &[Role::Analyst], &dataset)
-            .await?;
+        req.require_dataset(&[Role::Analyst], &dataset).await?;
     }
     let deployed = {
         let st = state.clone();
-        state.with_store(move |s| st.keypath.deployed(s)).await?
+        state
+            .with_store(move |s| {
+                if !crate::routes::dealing::dealing_complete(&st, s) {
+                    return Err(ApiProblem(Problem::unavailable(
+                        "the trustees' threshold dealing has not finished",
+                    )));
+                }
+                st.keypath.deployed(s)
+            })
+            .await?
     };
     let detail = query_detail(&q.sql, q.epsilon);
     let query = match dtfhe_engine::plan_parsed(&parsed, &catalog) {
@@ -151,15 +162,20 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     // The planned dataset too; a join is granted by both of its datasets (checked above),
     // its combined name is no dataset of its own.
     if query.join.is_none() {
-        req.require_dataset(&state, &[Role::Analyst], &query.dataset)
+        req.require_dataset(&[Role::Analyst], &query.dataset)
             .await?;
     }
     // In turn with the other computations: a full queue is a 503 before anything is
     // recorded.
     let turn = state.computations.turn("query").await?;
-    let (a, d) = (analyst.clone(), query.dataset.clone());
     let q_seq = state
-        .with_store(move |s| Ok(s.append_entry(EntryKind::QueryRun, &a, &d, &detail, &[])?))
+        .append_entry(
+            EntryKind::QueryRun,
+            &analyst,
+            &query.dataset,
+            detail,
+            Vec::new(),
+        )
         .await?;
 
     // Compute in a blocking task; the store is locked per read only.
@@ -170,48 +186,24 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
         .await
         .map_err(|e| ApiProblem(Problem::internal(format!("query task failed: {e}"))))?;
     drop(turn);
-    let (groups, computed) = match computed {
+    let (groups, computed, chunks_upto) = match computed {
         Ok(v) => v,
         Err(p) => {
             if p.status == 422 {
-                let (a, d) = (analyst.clone(), query.dataset.clone());
                 let reason = p.detail.clone().unwrap_or_default();
-                state
-                    .with_store(move |s| {
-                        s.append_entry(
-                            EntryKind::AccessDenied,
-                            &a,
-                            &d,
-                            &refusal_detail(&query_context(q_seq), &reason),
-                            &[],
-                        )?;
-                        Ok(())
-                    })
-                    .await?;
+                ledger_refusal(state, &analyst, &query.dataset, q_seq, reason).await?;
             }
             return Err(ApiProblem(p));
         }
     };
-    let params = &deployed.params;
-    let ciphertexts: Vec<Vec<u8>> = computed
-        .iter()
-        .map(|c| codec::encode_ciphertext(params, &c.ciphertext))
-        .collect();
-    let hashes: Vec<Hash> = ciphertexts
-        .iter()
-        .map(|b| *blake3::hash(b).as_bytes())
-        .collect();
-    let (a, d, h) = (analyst.clone(), query.dataset.clone(), hashes.clone());
+    let (ciphertexts, hashes) =
+        encode_for_release(&deployed.params, computed.iter().map(|c| &c.ciphertext));
     let rdetail = release_request_detail(q_seq, computed.len(), groups.len(), q.epsilon);
-    let id = state
-        .with_store(move |s| {
-            Ok(s.append_entry(EntryKind::ReleaseRequested, &a, &d, &rdetail, &h)?)
-        })
-        .await?;
-    state.keypath.releases()?.insert(
-        id,
+    let id = request_release(
+        state,
+        rdetail,
         PendingRelease {
-            id,
+            id: 0, // the seq of its ledger entry, set by `request_release`
             analyst,
             dataset: query.dataset.clone(),
             sql: q.sql,
@@ -222,13 +214,19 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
             groups,
             ciphertexts,
             hashes,
+            chunks_upto,
             answers: BTreeMap::new(),
             answering: Default::default(),
             delivered: false,
             score_model: None,
+            quorum: state.keypath.threshold.map(|threshold| Quorum {
+                threshold,
+                claimed: Vec::new(),
+                set: None,
+            }),
         },
-    );
-    crate::keypath::save(&state, id).await?;
+    )
+    .await?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || crate::keypath::prune(&st, dtfhe_model::clock::now_unix()))
         .await
@@ -240,14 +238,67 @@ async fn submit(State(state): State<Arc<AppState>>, req: Signed) -> ApiResult<Js
     }))
 }
 
+/// The ciphertexts of a release as stored and handed to the analyst
+/// (`codec::encode_ciphertext`), with the blake3 hash of each: what its `release_requested`
+/// entry names and every trustee re-derives.
+pub(crate) fn encode_for_release<'a>(
+    params: &dtfhe_crypto::Params,
+    ciphertexts: impl Iterator<Item = &'a Ciphertext>,
+) -> (Vec<Vec<u8>>, Vec<Hash>) {
+    let encoded: Vec<Vec<u8>> = ciphertexts
+        .map(|c| codec::encode_ciphertext(params, c))
+        .collect();
+    let hashes = encoded
+        .iter()
+        .map(|b| *blake3::hash(b).as_bytes())
+        .collect();
+    (encoded, hashes)
+}
+
+/// Ledgers a release request (`release_requested` under its analyst and dataset, naming
+/// its ciphertexts' hashes), then publishes `release` with the entry's seq as its id and
+/// persists it: no trustee is asked for a release the ledger does not hold. The id.
+pub(crate) async fn request_release(
+    state: &Arc<AppState>,
+    detail: String,
+    mut release: PendingRelease,
+) -> Result<u64, ApiProblem> {
+    let (kind, hashes) = (EntryKind::ReleaseRequested, release.hashes.clone());
+    let id = state
+        .append_entry(kind, &release.analyst, &release.dataset, detail, hashes)
+        .await?;
+    release.id = id;
+    state.keypath.releases()?.insert(id, release);
+    crate::keypath::save(state, id).await?;
+    Ok(id)
+}
+
+/// Ledgers the refusal of the computation recorded at entry `seq` (an `access_denied`
+/// entry naming it and the reason) before the refusal is answered.
+pub(crate) async fn ledger_refusal(
+    state: &Arc<AppState>,
+    actor: &str,
+    dataset: &str,
+    seq: u64,
+    reason: String,
+) -> Result<(), ApiProblem> {
+    let detail = refusal_detail(&query_context(seq), &reason);
+    state
+        .append_entry(EntryKind::AccessDenied, actor, dataset, detail, Vec::new())
+        .await?;
+    Ok(())
+}
+
 /// Pass 1 and 2 of the engine with the clear policy checks in between (fail fast; every
 /// trustee checks again with its own computation). A policy refusal is a 422 problem.
+/// Returns the chunks computed over too, for the trustees to re-derive exactly those.
 fn compute(
     state: &AppState,
     deployed: &crate::keypath::Deployed,
     query: &dtfhe_engine::Query,
-) -> Result<(Vec<GroupInfo>, Vec<ComputedSum>), Problem> {
-    let reader = LockedStore(&state.store);
+) -> Result<(Vec<GroupInfo>, Vec<ComputedSum>, ChunkPin), Problem> {
+    let store = LockedStore(&state.store);
+    let reader = RecordingReader::new(&store);
     let params = &deployed.params;
     let selection = exec::select(&reader, params, query).map_err(|e| engine_problem(&e))?;
     let policy = dtfhe_release::Policy {
@@ -271,14 +322,21 @@ fn compute(
     let computed = if selection.moments.is_empty() {
         Vec::new()
     } else {
-        exec::compute(&reader, query, params, &deployed.multiplier, &selection)
-            .map_err(|e| engine_problem(&e))?
+        exec::compute_with(
+            &reader,
+            query,
+            params,
+            &deployed.multiplier,
+            &selection,
+            Some(&state.sums),
+        )
+        .map_err(|e| engine_problem(&e))?
     };
     // The noise rule too (each trustee checks it again): a sum whose noise flooding cannot
     // hide is refused here, before any trustee spends a re-derivation on it.
     dtfhe_release::pipeline::check_computed_noise(params, &policy, &selection, &computed)
         .map_err(refused)?;
-    Ok((groups, computed))
+    Ok((groups, computed, reader.pin()))
 }
 
 /// The query's status for the analyst who asked. Once every trustee approved, the answer
@@ -286,15 +344,10 @@ fn compute(
 /// recorded as `result_delivered`.
 #[utoipa::path(get, path = "/v1/queries/{id}",
     params(("id" = u64, Path, description = "query id (from POST /v1/queries)")),
-    responses((status = 200, body = QueryStatus), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn status(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
-    req: Signed,
-) -> ApiResult<Json<QueryStatus>> {
-    // An analyst's query, or a source's scoring of its own rows (`POST /v1/scores`).
-    req.require(&state, &[Role::Analyst, Role::Source]).await?;
+    responses((status = 200, body = QueryStatus), Unauthorized, Forbidden, NotFound))]
+async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>> {
+    let state = &req.state; // An analyst's query, or a source's scoring of its own rows (`POST /v1/scores`).
+    req.require(&[Role::Analyst, Role::Source]).await?;
     let trustees = {
         let st = state.clone();
         state
@@ -312,7 +365,10 @@ async fn status(
             None
         } else {
             let refused = r.answers.values().any(|a| !a.approve);
-            let complete = !refused && trustees.iter().all(|t| r.answers.contains_key(t));
+            let members = r.members(&trustees);
+            let complete = !refused
+                && !members.is_empty()
+                && members.iter().all(|t| r.answers.contains_key(t));
             let state_now = if refused {
                 QueryState::Refused
             } else if complete {
@@ -333,6 +389,7 @@ async fn status(
                         Vec::new()
                     },
                     epsilon: a.epsilon,
+                    answered_unix: a.answered_unix,
                 })
                 .collect();
             Some((
@@ -343,17 +400,19 @@ async fn status(
                     trustees: trustees.clone(),
                     answers,
                     ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
+                    chunks_upto: r.chunks_upto.clone(),
                     ciphertexts: if complete {
                         r.ciphertexts.iter().map(|c| b64(c)).collect()
                     } else {
                         Vec::new()
                     },
+                    quorum: r.quorum.clone(),
                 },
-                complete && !r.delivered,
+                (complete && !r.delivered).then_some(members),
             ))
         }
     };
-    let Some((status, deliver)) = status else {
+    let Some((status, deliver_to)) = status else {
         return Err(state
             .deny(
                 &req.caller.name,
@@ -362,7 +421,7 @@ async fn status(
             )
             .await);
     };
-    if deliver {
+    if let Some(members) = deliver_to {
         let hashes = {
             let mut releases = state.keypath.releases()?;
             match releases.get_mut(&id) {
@@ -375,7 +434,7 @@ async fn status(
         };
         if let Some(hashes) = hashes {
             let analyst = req.caller.name.clone();
-            let n = trustees.len();
+            let n = members.len();
             let h = hashes.len();
             state
                 .with_store(move |s| {
@@ -391,7 +450,7 @@ async fn status(
                     Ok(())
                 })
                 .await?;
-            crate::keypath::save(&state, id).await?;
+            crate::keypath::save(state, id).await?;
         }
     }
     Ok(Json(status))

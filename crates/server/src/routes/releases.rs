@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use dtfhe_api::release::{ReleaseAnswer, ReleaseInfo};
 use dtfhe_api::types::unb64;
@@ -19,6 +19,7 @@ use dtfhe_ledger::wording::release_subject;
 use dtfhe_store::{EntryKind, Hash};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::responses::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{Answer, PendingRelease};
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(pending))
         .routes(routes!(one))
         .routes(routes!(answer))
+        .routes(routes!(claim))
 }
 
 fn info(r: &PendingRelease) -> ReleaseInfo {
@@ -52,44 +54,52 @@ fn info(r: &PendingRelease) -> ReleaseInfo {
         timestamp: r.timestamp,
         statement_signature: r.statement_signature.clone(),
         ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
+        chunks_upto: r.chunks_upto.clone(),
         groups: r.groups.clone(),
         answered: r.answers.keys().cloned().collect(),
         score: r
             .score_model
             .clone()
             .map(|model_hash| dtfhe_api::score::ScoreInfo { model_hash }),
+        quorum: r.quorum.clone(),
     }
 }
 
 /// Refuses (403, logged) unless the caller is a trustee of the deployment.
-async fn require_trustee(state: &Arc<AppState>, req: &Signed) -> Result<(), ApiProblem> {
-    req.require(state, &[Role::Trustee]).await?;
-    let st = state.clone();
-    let trustees = state
+pub(crate) async fn require_trustee(req: &Signed) -> Result<(), ApiProblem> {
+    req.require(&[Role::Trustee]).await?;
+    let st = req.state.clone();
+    let trustees = req
+        .state
         .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.trustees.clone()))
         .await?;
     let allowed = trustees.contains(&req.caller.name);
-    req.forbid_unless(state, allowed, &req.path, |caller| {
+    req.forbid_unless(allowed, &req.path, |caller| {
         format!("`{caller}` is not a trustee of this deployment")
     })
     .await
 }
 
-/// Release requests the caller has not answered yet and no trustee refused, oldest first.
+/// Release requests the caller has not answered yet and no trustee refused, oldest first;
+/// on a t-of-n deployment, of those whose set is fixed without the caller only the released
+/// ones (every member approved), for the caller to record in its disclosure state.
 #[utoipa::path(get, path = "/v1/releases/pending",
-    responses((status = 200, body = Vec<ReleaseInfo>), (status = 401, body = Problem),
-              (status = 403, body = Problem)))]
-async fn pending(
-    State(state): State<Arc<AppState>>,
-    req: Signed,
-) -> ApiResult<Json<Vec<ReleaseInfo>>> {
-    require_trustee(&state, &req).await?;
-    let releases = state.keypath.releases()?;
+    responses((status = 200, body = Vec<ReleaseInfo>), Unauthorized, Forbidden))]
+async fn pending(req: Signed) -> ApiResult<Json<Vec<ReleaseInfo>>> {
+    require_trustee(&req).await?;
+    let releases = req.state.keypath.releases()?;
     Ok(Json(
         releases
             .values()
             .filter(|r| {
-                !r.answers.contains_key(&req.caller.name) && r.answers.values().all(|a| a.approve)
+                !r.answers.contains_key(&req.caller.name)
+                    && r.answers.values().all(|a| a.approve)
+                    && r.quorum.as_ref().is_none_or(|q| {
+                        q.set.as_ref().is_none_or(|set| {
+                            set.contains(&req.caller.name)
+                                || set.iter().all(|m| r.answers.contains_key(m))
+                        })
+                    })
             })
             .map(info)
             .collect(),
@@ -99,15 +109,10 @@ async fn pending(
 /// One release request.
 #[utoipa::path(get, path = "/v1/releases/{id}",
     params(("id" = u64, Path, description = "release id")),
-    responses((status = 200, body = ReleaseInfo), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn one(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
-    req: Signed,
-) -> ApiResult<Json<ReleaseInfo>> {
-    require_trustee(&state, &req).await?;
-    let releases = state.keypath.releases()?;
+    responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound))]
+async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+    require_trustee(&req).await?;
+    let releases = req.state.keypath.releases()?;
     releases
         .get(&id)
         .map(|r| Json(info(r)))
@@ -118,15 +123,11 @@ async fn one(
 /// reason. Each trustee answers each release once (409 after).
 #[utoipa::path(post, path = "/v1/releases/{id}/answers", request_body = ReleaseAnswer,
     params(("id" = u64, Path, description = "release id")),
-    responses((status = 200, body = ReleaseInfo), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn answer(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
-    req: Signed,
-) -> ApiResult<Json<ReleaseInfo>> {
-    require_trustee(&state, &req).await?;
+    responses((status = 200, body = ReleaseInfo), BadRequest, Unauthorized, Forbidden, NotFound,
+              Conflict))]
+async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+    let state = &req.state;
+    require_trustee(&req).await?;
     let a: ReleaseAnswer = req.json()?;
     let trustee = req.caller.name.clone();
     let expected = {
@@ -139,6 +140,17 @@ async fn answer(
                 "trustee `{trustee}` already answered release {id}"
             ))));
         }
+        if let Some(q) = &r.quorum {
+            // Only the fixed set answers: an answer of another trustee is never counted.
+            if !q.admits(&trustee) {
+                return Err(ApiProblem(Problem::conflict(format!(
+                    "trustee `{trustee}` is not in the release set of release {id} ({})",
+                    q.set
+                        .as_ref()
+                        .map_or("not fixed yet".into(), |s| s.join(", "))
+                ))));
+            }
+        }
         let limit = if r.score_model.is_some() {
             MAX_SEALED_FULL_BYTES
         } else {
@@ -146,7 +158,15 @@ async fn answer(
         };
         (r.hashes.len(), limit)
     };
-    let (kind, detail, hashes) = check_answer(&a, id, expected)?;
+    let (kind, mut detail, hashes) = check_answer(&a, id, expected)?;
+    if let Some(set) = state
+        .keypath
+        .releases()?
+        .get(&id)
+        .and_then(|r| r.quorum.as_ref()?.set.clone())
+    {
+        detail = format!("{detail} (release set {})", set.join(", "));
+    }
     // Reserve the answer, write its ledger entry, then publish it: the analyst never sees
     // an answer the ledger does not hold, and a trustee answers once.
     {
@@ -160,9 +180,14 @@ async fn answer(
             ))));
         }
     }
-    let (t, d) = (trustee.clone(), detail.clone());
+    let (t, d, st) = (trustee.clone(), detail.clone(), state.clone());
     let written = state
         .with_store(move |s| {
+            // Revoked since its request was read: under the store's lock, as the
+            // revocation's entry is written, so no answer is ledgered after it.
+            if st.identity(&t).is_none_or(|r| r.is_revoked()) {
+                return Err(ApiProblem(Problem::revoked(&t)));
+            }
             s.append_entry(kind, &t, &release_subject(id), &d, &hashes)?;
             Ok(())
         })
@@ -174,15 +199,22 @@ async fn answer(
             .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
         r.answering.remove(&trustee);
         written?;
+        // Revoked between its entry and now: the revocation may have passed over this
+        // release already, so the answer is not published (its entry predates the
+        // revocation; an audit counts it for no later delivery).
+        if state.identity(&trustee).is_none_or(|r| r.is_revoked()) {
+            return Err(ApiProblem(Problem::revoked(&trustee)));
+        }
         r.answers.entry(trustee).or_insert(Answer {
             approve: a.approve,
             reason: (!a.approve).then_some(detail),
             sealed: if a.approve { a.sealed } else { Vec::new() },
             epsilon: a.epsilon.filter(|_| a.approve),
+            answered_unix: dtfhe_model::clock::now_unix(),
         });
         info(r)
     };
-    crate::keypath::save(&state, id).await?;
+    crate::keypath::save(state, id).await?;
     Ok(Json(out))
 }
 
@@ -238,4 +270,36 @@ fn check_answer(
         let reason: String = reason.chars().take(MAX_REASON).collect();
         (EntryKind::TrusteeRefused, reason, Vec::new())
     })
+}
+
+/// A trustee of a t-of-n deployment is ready to answer release `id`: it is counted among
+/// the claims, and the first t claims fix the release set, once and for all (kept with the
+/// release; each member's `trustee_approved` entry names it). Claiming again, or after the
+/// set is fixed, changes nothing. 409 on an n-of-n release.
+#[utoipa::path(post, path = "/v1/releases/{id}/claim",
+    params(("id" = u64, Path, description = "release id")),
+    responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound, Conflict))]
+async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+    let state = &req.state;
+    require_trustee(&req).await?;
+    let trustee = req.caller.name.clone();
+    let out = {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let Some(q) = r.quorum.as_mut() else {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "release {id} needs every trustee: there is nothing to claim"
+            ))));
+        };
+        // Revoked since its request was read (see `drop_revoked_trustee`).
+        if state.identity(&trustee).is_none_or(|r| r.is_revoked()) {
+            return Err(ApiProblem(Problem::revoked(&trustee)));
+        }
+        q.claim(&trustee);
+        info(r)
+    };
+    crate::keypath::save(state, id).await?;
+    Ok(Json(out))
 }

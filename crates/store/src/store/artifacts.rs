@@ -220,9 +220,8 @@ impl Store {
         let size =
             i64::try_from(a.size).map_err(|_| StoreError::Invalid("artifact too large".into()))?;
         let sealed_hash = *blake3::hash(&a.sealed).as_bytes();
-        let path = self.path.clone();
-        let path = path.as_path();
         self.write(|tx, w| {
+            let path = w.path;
             let Some(key) = source_key_of(tx, path, &a.source)? else {
                 return Err(StoreError::Invalid(format!(
                     "source `{}` has no registered key; artifact refused",
@@ -246,11 +245,11 @@ impl Store {
                 )));
             }
             if let Some(id) = tx
-                .query_opt(
+                .query_opt_map(
                     "SELECT id FROM artifacts WHERE product = ?1 AND name = ?2",
                     params![&a.product, &a.name],
+                    |r| r.i64(0),
                 )
-                .and_then(|r| r.map(|r| r.i64(0)).transpose())
                 .ctx(path, "check artifact name")?
             {
                 return Err(StoreError::Invalid(format!(
@@ -311,14 +310,14 @@ impl Store {
         let path = &self.path;
         let rows = self
             .db
-            .query_rows(
+            .query_map(
                 &format!(
                     "SELECT {COLUMNS} FROM artifacts WHERE product = ?1 ORDER BY \
                      CASE stage WHEN 'design' THEN 0 WHEN 'manufacturing' THEN 1 ELSE 2 END, id"
                 ),
                 params![product],
+                raw_row,
             )
-            .and_then(|rows| rows.iter().map(raw_row).collect::<Result<Vec<_>, _>>())
             .ctx(path, "read artifacts")?;
         rows.into_iter()
             .map(|r| meta_of(r, path).map(|(m, _)| m))
@@ -336,17 +335,14 @@ impl Store {
         let path = &self.path;
         let row = self
             .db
-            .query_opt(
+            .query_opt_map(
                 &format!(
                     "SELECT {COLUMNS}, CAST(sealed AS BLOB) FROM artifacts \
                  WHERE product = ?1 AND name = ?2"
                 ),
                 params![product, name],
+                |mut r| Ok((raw_row(&r)?, r.take_bytes(10)?)),
             )
-            .and_then(|r| {
-                r.map(|mut r| Ok((raw_row(&r)?, r.take_bytes(10)?)))
-                    .transpose()
-            })
             .ctx(path, "read artifact")?;
         let Some((raw, sealed)) = row else {
             return Ok(None);
@@ -374,13 +370,7 @@ pub(crate) fn verify_artifacts(
     source_keys: &HashMap<String, VerifyingKey>,
 ) -> Result<u64, StoreError> {
     let tampered = |what: String| StoreError::Tampered { what };
-    let mut by_subject: HashMap<String, Vec<&Entry>> = HashMap::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.kind == EntryKind::ArtifactSealed)
-    {
-        by_subject.entry(e.subject.clone()).or_default().push(e);
-    }
+    let mut by_subject = crate::ledger::group(entries, EntryKind::ArtifactSealed);
     let mut n = 0u64;
     conn.for_each(
         &format!("SELECT {COLUMNS}, CAST(sealed AS BLOB) FROM artifacts ORDER BY id"),
@@ -445,25 +435,12 @@ pub(crate) fn verify_artifacts(
                 )));
             }
             if entry.hashes != artifact_hashes(&meta, &sig) || entry.actor != meta.source {
-                return Err(tampered(format!(
-                    "{row}: does not match ledger entry {}",
-                    entry.seq
-                )));
+                return Err(crate::ledger::mismatch(&row, entry.seq));
             }
             n += 1;
             Ok(())
         },
     )?;
-    let mut left: Vec<(u64, String)> = by_subject
-        .into_values()
-        .flatten()
-        .map(|e| (e.seq, e.subject.clone()))
-        .collect();
-    left.sort();
-    if let Some((seq, subject)) = left.first() {
-        return Err(tampered(format!(
-            "ledger entry {seq}: records artifact `{subject}`, which is not in the store"
-        )));
-    }
+    crate::ledger::leftover(by_subject, "artifact")?;
     Ok(n)
 }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use dtfhe_model::{NewChunk, NewPart};
-use dtfhe_store::{Deployment, Store, StoreError, StoreLocation, STORE_FILE};
+use dtfhe_store::{pg_sql, Deployment, Store, StoreError, StoreLocation, STORE_FILE};
 pub use dtfhe_testkit::pg::PgDb;
 use ed25519_dalek::SigningKey;
 
@@ -55,42 +55,29 @@ pub fn chunk(n: u8) -> NewChunk {
     }
 }
 
-/// Appending as an honest source: registers the source's key (once), gives the chunks the
-/// next seqs after the source's last one and signs them.
-pub trait SignedAppend {
-    /// [`Store::append_chunks`] with registered key, fresh seqs and signatures.
-    fn append_signed(
-        &mut self,
-        dataset: &str,
-        schema_toml: &str,
-        source: &str,
-        chunks: &[NewChunk],
-    ) -> Result<Vec<i64>, StoreError>;
-}
-
-impl SignedAppend for Store {
-    fn append_signed(
-        &mut self,
-        dataset: &str,
-        schema_toml: &str,
-        source: &str,
-        chunks: &[NewChunk],
-    ) -> Result<Vec<i64>, StoreError> {
-        let key = source_key(source);
-        self.register_source(source, &key.verifying_key())?;
-        let base = self.last_seq(dataset, source)?.map_or(0, |l| l + 1);
-        let signed: Vec<NewChunk> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut c = c.clone();
-                c.seq = base + i as u64;
-                c.sign(dataset, source, &key);
-                c
-            })
-            .collect();
-        self.append_chunks(dataset, schema_toml, source, &signed)
-    }
+/// [`Store::append_chunks`] as an honest source: registers the source's key (once), gives
+/// the chunks the next seqs after the source's last one and signs them.
+pub fn append_signed(
+    store: &mut Store,
+    dataset: &str,
+    schema_toml: &str,
+    source: &str,
+    chunks: &[NewChunk],
+) -> Result<Vec<i64>, StoreError> {
+    let key = source_key(source);
+    store.register_source(source, &key.verifying_key())?;
+    let base = store.last_seq(dataset, source)?.map_or(0, |l| l + 1);
+    let signed: Vec<NewChunk> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = c.clone();
+            c.seq = base + i as u64;
+            c.sign(dataset, source, &key);
+            c
+        })
+        .collect();
+    store.append_chunks(dataset, schema_toml, source, &signed)
 }
 
 // ---- Backends ----------------------------------------------------------------------
@@ -274,19 +261,6 @@ pub enum V {
 pub enum Raw {
     Sqlite(rusqlite::Connection),
     Pg(RefCell<postgres::Client>),
-}
-
-fn pg_sql(sql: &str) -> String {
-    let mut out = String::new();
-    let mut it = sql.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '?' && it.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Raw {

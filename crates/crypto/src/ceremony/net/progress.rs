@@ -227,8 +227,7 @@ impl RelinProgress {
         let payload = codec::open(KIND, params, bytes)?;
         let mut r = Reader {
             what: KIND.name(),
-            bytes: payload,
-            pos: 0,
+            cur: dtfhe_model::cursor::ByteCursor::new(payload),
         };
         let ceremony = r.ceremony()?;
         let stage = r.array::<1>("stage")?[0];
