@@ -127,6 +127,8 @@ pub struct Scores {
     pub id: u64,
     /// Seconds from the request to the opened predictions.
     pub seconds: f64,
+    /// The trustees that approved the scoring, each with when its answer was recorded.
+    pub approvals: Vec<(String, u64)>,
 }
 
 /// `dtfhe model score --server`: the caller's own rows of `dataset` under a registered
@@ -209,5 +211,6 @@ pub fn score(remote: &Remote, model: &LinearModel, dataset: &str) -> Result<Scor
         result,
         id,
         seconds: started.elapsed().as_secs_f64(),
+        approvals: crate::net::approvals_of(&status, &deployed.info.trustees),
     })
 }

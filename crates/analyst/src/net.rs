@@ -415,7 +415,7 @@ pub(crate) fn open_shares(
 
 /// The trustees whose shares were combined (`members`, each having approved), with when the
 /// platform recorded each approval: the release facts shown next to the numbers.
-fn approvals_of(status: &QueryStatus, members: &[String]) -> Vec<(String, u64)> {
+pub(crate) fn approvals_of(status: &QueryStatus, members: &[String]) -> Vec<(String, u64)> {
     status
         .answers
         .iter()

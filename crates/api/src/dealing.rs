@@ -82,26 +82,66 @@ pub struct Quorum {
     pub threshold: usize,
     /// Trustees that said they are ready to answer, in the order they did.
     pub claimed: Vec<String>,
-    /// The release set: the first t that claimed, fixed once there are t (and never
-    /// changed); only its members answer.
+    /// The release set, fixed once t claims allow one (see [`Quorum::claim`]) and never
+    /// changed; only its members answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<Vec<String>>,
+    /// The sets that answered (or are answering) an earlier release sharing a ciphertext
+    /// with this one. A trustee answers one set per ciphertext, so this release's set must
+    /// be one of them or share no member with any of them: the same query asked again is
+    /// released by the set that released it before, not refused by a trustee of a
+    /// different first-t set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Vec<String>>,
 }
 
 impl Quorum {
-    /// `who` says it is ready to answer: counted once while the set is open; the first
-    /// `threshold` claims fix the set, which never changes after. Returns whether the set
-    /// was fixed by this claim.
+    /// A quorum of `threshold` with no claim yet, constrained by the `earlier` sets.
+    pub fn new(threshold: usize, earlier: Vec<Vec<String>>) -> Quorum {
+        Quorum {
+            threshold,
+            claimed: Vec::new(),
+            set: None,
+            earlier,
+        }
+    }
+
+    /// `who` says it is ready to answer: counted once while the set is open. The set is
+    /// fixed as soon as the claims allow one: an [`Quorum::earlier`] set all of whose
+    /// members claimed (and that every other earlier set equals or avoids), else the first
+    /// t claimants outside every earlier set. It never changes after. Returns whether the
+    /// set was fixed by this claim.
     pub fn claim(&mut self, who: &str) -> bool {
         if self.set.is_some() || self.claimed.iter().any(|c| c == who) {
             return false;
         }
         self.claimed.push(who.to_string());
-        if self.claimed.len() < self.threshold {
-            return false;
+        self.set = self.possible_set();
+        self.set.is_some()
+    }
+
+    /// The set the claims so far allow, if any (see [`Quorum::claim`]).
+    pub fn possible_set(&self) -> Option<Vec<String>> {
+        let claimed = |m: &String| self.claimed.contains(m);
+        let same =
+            |a: &[String], b: &[String]| a.len() == b.len() && a.iter().all(|m| b.contains(m));
+        let apart = |a: &[String], b: &[String]| !a.iter().any(|m| b.contains(m));
+        let earlier = self.earlier.iter().find(|e| {
+            e.len() == self.threshold
+                && e.iter().all(claimed)
+                && self.earlier.iter().all(|o| same(o, e) || apart(o, e))
+        });
+        if let Some(e) = earlier {
+            return Some(e.clone());
         }
-        self.set = Some(self.claimed[..self.threshold].to_vec());
-        true
+        let free: Vec<String> = self
+            .claimed
+            .iter()
+            .filter(|c| !self.earlier.iter().any(|e| e.contains(c)))
+            .take(self.threshold)
+            .cloned()
+            .collect();
+        (free.len() == self.threshold).then_some(free)
     }
 
     /// Whether `who` may answer: a member of the fixed set.
@@ -122,21 +162,36 @@ impl Quorum {
     }
 
     /// Why nothing can be released yet: "no quorum: t of n trustees must answer, only k
-    /// did (…); missing: …".
+    /// did (…); missing: …", and, when earlier sets constrain it, which sets could still
+    /// answer.
     pub fn missing(&self, trustees: &[String]) -> String {
         let missing: Vec<&str> = trustees
             .iter()
             .filter(|t| !self.claimed.contains(t))
             .map(String::as_str)
             .collect();
-        format!(
+        let mut text = format!(
             "no quorum: {} of {} trustees must answer, only {} did ({}); missing: {}",
             self.threshold,
             trustees.len(),
             self.claimed.len(),
             self.claimed.join(", "),
             missing.join(", ")
-        )
+        );
+        if !self.earlier.is_empty() {
+            let sets: Vec<String> = self
+                .earlier
+                .iter()
+                .map(|e| format!("{{{}}}", e.join(", ")))
+                .collect();
+            text.push_str(&format!(
+                "; its ciphertexts were answered before by {} (a trustee answers one set per \
+                 ciphertext): only that set, or {} trustees outside it, can release them",
+                sets.join(" and "),
+                self.threshold
+            ));
+        }
+        text
     }
 }
 
@@ -148,9 +203,8 @@ mod tests {
     fn points_follow_deployment_order_and_missing_names_the_quorum() {
         let trustees: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
         let q = Quorum {
-            threshold: 3,
             claimed: vec!["d".into(), "b".into()],
-            set: None,
+            ..Quorum::new(3, Vec::new())
         };
         assert_eq!(q.points(&trustees), None);
         let msg = q.missing(&trustees);
@@ -172,11 +226,7 @@ mod tests {
 
     #[test]
     fn the_first_t_claims_fix_the_set_once_and_for_all() {
-        let mut q = Quorum {
-            threshold: 3,
-            claimed: Vec::new(),
-            set: None,
-        };
+        let mut q = Quorum::new(3, Vec::new());
         assert!(!q.claim("d"));
         assert!(!q.claim("d"), "a second claim counts once");
         assert!(!q.claim("b"));
@@ -188,5 +238,58 @@ mod tests {
         assert!(!q.claim("a") && !q.claim("c"));
         assert_eq!(q.set, Some(vec!["d".into(), "b".into(), "e".into()]));
         assert_eq!(q.claimed.len(), 3);
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_earlier_set_is_waited_for_and_mixed_sets_never_form() {
+        // {a, b, c} released these ciphertexts before: d, e and then b claiming first does
+        // not fix {d, e, b} (b would refuse: another set for its ciphertexts).
+        let mut q = Quorum::new(3, vec![names(&["a", "b", "c"])]);
+        assert!(!q.claim("d") && !q.claim("e") && !q.claim("b"));
+        assert_eq!(q.set, None);
+        assert!(!q.claim("a"));
+        assert!(q.claim("c"), "the earlier set, wholly claimed");
+        assert_eq!(q.set, Some(names(&["a", "b", "c"])));
+        // Five of seven: three outside the earlier set may form a set of their own.
+        let mut q = Quorum::new(3, vec![names(&["a", "b", "c"])]);
+        for who in ["a", "d", "e"] {
+            assert!(!q.claim(who));
+        }
+        assert!(q.claim("f"));
+        assert_eq!(q.set, Some(names(&["d", "e", "f"])));
+        // Two earlier sets that overlap: neither can be used (each shares a member with the
+        // other), only trustees outside both.
+        let mut q = Quorum::new(2, vec![names(&["a", "b"]), names(&["b", "c"])]);
+        for who in ["a", "b", "c"] {
+            assert!(!q.claim(who));
+        }
+        assert!(!q.claim("d"));
+        assert!(q.claim("e"));
+        assert_eq!(q.set, Some(names(&["d", "e"])));
+        // The same earlier set twice (two earlier releases) is one constraint.
+        let mut q = Quorum::new(2, vec![names(&["b", "a"]), names(&["a", "b"])]);
+        assert!(!q.claim("a"));
+        assert!(q.claim("b"));
+        assert_eq!(q.set, Some(names(&["b", "a"])));
+    }
+
+    #[test]
+    fn missing_names_the_earlier_set() {
+        let trustees = names(&["a", "b", "c", "d", "e"]);
+        let mut q = Quorum::new(3, vec![names(&["a", "b", "c"])]);
+        q.claim("b");
+        q.claim("d");
+        q.claim("e");
+        assert_eq!(q.set, None);
+        assert_eq!(
+            q.missing(&trustees),
+            "no quorum: 3 of 5 trustees must answer, only 3 did (b, d, e); missing: a, c; \
+             its ciphertexts were answered before by {a, b, c} (a trustee answers one set per \
+             ciphertext): only that set, or 3 trustees outside it, can release them"
+        );
     }
 }

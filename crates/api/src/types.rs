@@ -64,19 +64,33 @@ pub const MAX_REVOKE_REASON: usize = 500;
 impl RevokeRequest {
     /// The reason, trimmed, if it is 1..=[`MAX_REVOKE_REASON`] characters without control
     /// characters; otherwise why not (the route answers 400 with it).
-    pub fn checked_reason(&self) -> Result<&str, String> {
+    pub fn checked_reason(&self) -> Result<&str, ReasonError> {
         let r = self.reason.trim();
         if r.is_empty() {
-            return Err("reason: a revocation needs a reason".into());
+            return Err(ReasonError::Empty);
         }
         if r.chars().count() > MAX_REVOKE_REASON {
-            return Err(format!("reason: at most {MAX_REVOKE_REASON} characters"));
+            return Err(ReasonError::TooLong);
         }
         if r.chars().any(char::is_control) {
-            return Err("reason: no control characters".into());
+            return Err(ReasonError::ControlCharacter);
         }
         Ok(r)
     }
+}
+
+/// Why a revocation reason was refused (the text names the field, never echoes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReasonError {
+    /// Empty or only white space.
+    #[error("reason: a revocation needs a reason")]
+    Empty,
+    /// Longer than [`MAX_REVOKE_REASON`] characters.
+    #[error("reason: at most {MAX_REVOKE_REASON} characters")]
+    TooLong,
+    /// Holds a control character (it would break the ledger's one-line wording).
+    #[error("reason: no control characters")]
+    ControlCharacter,
 }
 
 impl IdentityRecord {

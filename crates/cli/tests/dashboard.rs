@@ -1637,23 +1637,7 @@ fn networked_dashboard_releases_through_the_trustees() {
     assert_eq!(view.status, 200);
     assert_oee_csv(&mut http, &runs_schema, &runs);
     assert!(view.body.contains("Release facts"));
-    // Each trustee's approval with the time the platform recorded it (a platform that did
-    // not record it would show the epoch).
-    let approvals = view
-        .body
-        .split("class=\"approvals\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</dd>").next())
-        .expect("approvals in the release facts");
-    for t in common::net::TRUSTEES {
-        assert!(
-            approvals
-                .split(", ")
-                .any(|a| a.starts_with(&format!("{t} (20"))),
-            "approval time of {t}: {approvals}"
-        );
-    }
-    assert!(!approvals.contains("1970-01-01"), "{approvals}");
+    assert_approval_times(&view.body);
 
     // An editor query, and a refusal with the trustees' reason (tiny has 3 rows < k = 5).
     let ai4i_schema = Schema::from_toml_file(&repo().join("schemas/ai4i.toml")).expect("schema");
@@ -1933,6 +1917,7 @@ fn networked_source_scores(
         "{}",
         page.body
     );
+    assert_approval_times(&page.body);
     let num = |v: Option<&dtfhe_model::Value>| match v {
         Some(dtfhe_model::Value::Int(i)) => *i as f64,
         Some(dtfhe_model::Value::Dec(d)) => *d,
@@ -1977,6 +1962,25 @@ fn networked_source_scores(
     let shown = table.matches("<tr>").count();
     assert_eq!(shown, 1 + 297, "rows shown");
     drop(dashboard);
+}
+
+/// Each trustee's approval in the page's release facts carries the time the platform
+/// recorded it (a platform that did not record it would show the epoch).
+fn assert_approval_times(page: &str) {
+    let approvals = page
+        .split("class=\"approvals\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .expect("approvals in the release facts");
+    for t in common::net::TRUSTEES {
+        assert!(
+            approvals
+                .split(", ")
+                .any(|a| a.starts_with(&format!("{t} (20"))),
+            "approval time of {t}: {approvals}"
+        );
+    }
+    assert!(!approvals.contains("1970-01-01"), "{approvals}");
 }
 
 /// The OEE view's CSV downloads equal the plaintext over `rows`.

@@ -4,14 +4,16 @@
 //!
 //! - all five up: released, equal to the plaintext, by a set of exactly three;
 //! - two members of that set killed: another query is still released by the three left;
-//! - the first query asked again, now that its set cannot answer: the platform names a new
-//!   set for the same ciphertexts and the trustee in both sets refuses (one set per
-//!   ciphertext), so nothing is released;
+//! - the first query asked again, now that its set cannot answer: the platform forms no
+//!   set that mixes a member of the first set with others (that member would refuse: one
+//!   set per ciphertext), so the query times out naming the first set, nothing released;
 //! - a third trustee killed: refused in time, naming the missing quorum, nothing released;
-//! - the killed trustees restarted: they answer again.
+//! - the killed trustees restarted: they answer again, and the first query asked again is
+//!   released by the set that released it first.
 //!
-//! Ciphertexts are deterministic and a trustee answers one set per ciphertext, so every
-//! query after the set changed asks for sums not released before (see docs/THRESHOLD.md).
+//! Ciphertexts are deterministic and a trustee answers one set per ciphertext, so the
+//! platform fixes a release's set to the earlier set of its ciphertexts when that set
+//! claims it (see docs/THRESHOLD.md).
 //! Prints the dealing's set-up time and bytes per trustee and the release latencies
 //! (figures only, no timed assertion).
 
@@ -126,15 +128,27 @@ fn three_of_five_release_with_two_down_refuse_with_three_down_answer_again() {
         released_by_three(&net, "SELECT COUNT(*), AVG(rpm) FROM ai4i", "two down");
     assert!(set2.contains(&set1[2]) && !set2.contains(&set1[0]) && !set2.contains(&set1[1]));
 
-    // The first query again: its ciphertexts were released by set1; the platform can only
-    // name the three alive, and the trustee in both sets refuses to answer a second set.
-    let o = dtfhe(net.query_args_waiting(first, 60));
+    // The first query again: its ciphertexts were released by set1, of which one is alive;
+    // any three alive would mix it with others, so no set forms and nothing is released,
+    // in time, naming set1.
+    let o = dtfhe(net.query_args_waiting(first, 20));
     let (out, err) = texts(&o);
     assert!(!o.status.success(), "{err}");
     assert!(out.is_empty(), "{out}");
+    let mut earlier = set1.clone();
+    earlier.sort();
     assert!(
-        err.contains("already released by the trustee set") && err.contains(&set1[2]),
+        err.contains(&format!(
+            "its ciphertexts were answered before by {{{}}}",
+            earlier.join(", ")
+        )) && err.contains("nothing was released"),
         "{err}"
+    );
+    assert!(err.contains("after 20 s"), "{err}");
+    let stalled = query_id(&err);
+    assert!(
+        net.approvers(stalled, 0).is_empty(),
+        "no share for {stalled}"
     );
 
     // A third down: nothing released, in time, naming the missing quorum.
@@ -190,6 +204,15 @@ fn three_of_five_release_with_two_down_refuse_with_three_down_answer_again() {
             caught_up(&net, t, two_down),
             "{t} did not catch up on {two_down}"
         );
+    }
+    // All up again: the first query is released by the set that released it first, twice
+    // (a plain re-run is not refused because other trustees claimed first).
+    for run in ["first query again", "first query once more"] {
+        let (_, again) = released_by_three(&net, first, run);
+        let (mut a, mut b) = (again.clone(), set1.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{run}: released by {again:?}, first by {set1:?}");
     }
 }
 

@@ -447,20 +447,30 @@ impl Backend {
 
     /// Chunks of `dataset` appended by `source`.
     pub fn source_chunks(&self, dataset: &str, source: &str) -> Result<u64, DashboardError> {
-        let chunks = match self {
+        let chunks = self.chunks(dataset)?;
+        Ok(chunks.iter().filter(|c| c.source == source).count() as u64)
+    }
+
+    /// Chunks stored for `dataset` (what a live view watches: a new chunk means new rows).
+    pub fn chunk_count(&self, dataset: &str) -> Result<u64, DashboardError> {
+        Ok(self.chunks(dataset)?.len() as u64)
+    }
+
+    /// The chunk list of `dataset`, from the store or the platform.
+    fn chunks(&self, dataset: &str) -> Result<Vec<dtfhe_model::ChunkMeta>, DashboardError> {
+        match self {
             Backend::Embedded { dir } => dir
                 .open_store_read_only()
                 .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(deployment)?,
+                .map_err(deployment),
             Backend::Networked {
                 server, identity, ..
             } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
                 .map_err(deployment)?
                 .chunks(dataset)
-                .map_err(deployment)?,
-        };
-        Ok(chunks.iter().filter(|c| c.source == source).count() as u64)
+                .map_err(deployment),
+        }
     }
 
     /// The source's own rows of the scoring's dataset, scored homomorphically and released
@@ -496,21 +506,18 @@ impl Backend {
                 };
                 let scores = dtfhe_analyst::model::score(&remote, &s.model, &s.dataset)
                     .map_err(DashboardError::from_analyst)?;
-                let info = deployment_info(&Self::client(server, identity)?)?;
-                let now = dtfhe_model::clock::now_unix();
-                let chunks = dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
-                    .map_err(deployment)?
-                    .chunks(&s.dataset)
-                    .map_err(deployment)?
+                let released_unix = scores
+                    .approvals
                     .iter()
-                    .filter(|c| c.source == s.source)
-                    .count();
+                    .map(|(_, at)| *at)
+                    .max()
+                    .unwrap_or_else(dtfhe_model::clock::now_unix);
                 let facts = crate::scores::ScoreFacts {
                     source: s.source.clone(),
-                    approvals: info.trustees.iter().map(|t| (t.clone(), now)).collect(),
-                    released_unix: now,
+                    approvals: scores.approvals.clone(),
+                    released_unix,
                     rows: scores.result.rows.len(),
-                    ciphertexts: chunks,
+                    ciphertexts: self.source_chunks(&s.dataset, &s.source)? as usize,
                     release: Some(format!("platform query {}", scores.id)),
                     model: format!(
                         "model {} registered on the platform by the analyst who fitted it \
@@ -523,24 +530,6 @@ impl Backend {
         };
         let table = crate::scores::per_asset(s, &rows)?;
         Ok(crate::scores::Scored { table, facts })
-    }
-
-    /// Chunks stored for `dataset` (what a live view watches: a new chunk means new rows).
-    pub fn chunk_count(&self, dataset: &str) -> Result<u64, DashboardError> {
-        let chunks = match self {
-            Backend::Embedded { dir } => dir
-                .open_store_read_only()
-                .map_err(deployment)?
-                .chunks(dataset)
-                .map_err(deployment)?,
-            Backend::Networked {
-                server, identity, ..
-            } => dtfhe_api::reader::RemoteReader::new(Self::client(server, identity)?)
-                .map_err(deployment)?
-                .chunks(dataset)
-                .map_err(deployment)?,
-        };
-        Ok(chunks.len() as u64)
     }
 
     /// A product's thread across stages (`dtfhe thread show`; embedded only).

@@ -128,10 +128,10 @@ pub fn next_run(now_unix: u64, times: &[u16], offset_minutes: i32) -> u64 {
 pub fn parse(spec: &str) -> Result<(String, Schedule), DashboardError> {
     let bad = |what: &str| DashboardError::Usage(format!("`{spec}`: {what}"));
     if let Some((view, times)) = spec.split_once('@') {
-        check_view(view).map_err(|w| bad(&w))?;
+        check_view(view).map_err(|w| bad(&w.to_string()))?;
         let mut minutes = Vec::new();
         for part in times.split(',') {
-            let m = parse_clock(part).map_err(|w| bad(&w))?;
+            let m = parse_clock(part).map_err(|w| bad(&w.to_string()))?;
             if let Some(&last) = minutes.last() {
                 if m <= last {
                     return Err(bad(&order_text(last, m)));
@@ -145,7 +145,7 @@ pub fn parse(spec: &str) -> Result<(String, Schedule), DashboardError> {
     let (view, minutes) = spec.split_once('=').ok_or_else(|| {
         bad("expected VIEW=MINUTES (e.g. oee=480) or VIEW@HH:MM,… (e.g. oee@06:00,14:00,22:00)")
     })?;
-    check_view(view).map_err(|w| bad(&w))?;
+    check_view(view).map_err(|w| bad(&w.to_string()))?;
     let minutes: u64 = minutes
         .parse()
         .ok()
@@ -182,9 +182,20 @@ fn usage(what: &str) -> DashboardError {
     DashboardError::Usage(what.to_string())
 }
 
-fn check_view(view: &str) -> Result<(), String> {
+/// What is wrong with one part of a schedule value (the caller names the whole value).
+#[derive(Debug, thiserror::Error)]
+enum PartError {
+    /// Nothing before the `@` or `=`.
+    #[error("no VIEW before the `@` or `=`")]
+    NoView,
+    /// Not a clock time.
+    #[error("`{0}` is not a time HH:MM (00:00 to 23:59)")]
+    NotAClock(String),
+}
+
+fn check_view(view: &str) -> Result<(), PartError> {
     if view.is_empty() {
-        return Err("no VIEW before the `@` or `=`".into());
+        return Err(PartError::NoView);
     }
     Ok(())
 }
@@ -200,8 +211,8 @@ fn check_offset(offset: i32) -> Result<(), DashboardError> {
 }
 
 /// `HH:MM` (hours 0 to 23, one or two digits; minutes two digits) as minutes after midnight.
-fn parse_clock(part: &str) -> Result<u16, String> {
-    let wrong = || format!("`{part}` is not a time HH:MM (00:00 to 23:59)");
+fn parse_clock(part: &str) -> Result<u16, PartError> {
+    let wrong = || PartError::NotAClock(part.to_string());
     let (h, m) = part.split_once(':').ok_or_else(wrong)?;
     let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
         n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())

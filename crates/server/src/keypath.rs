@@ -124,6 +124,9 @@ pub struct KeyPath {
     pub ceremony: Mutex<Option<crate::routes::ceremony::Ceremony>>,
     /// t of a t-of-n deployment (see [`crate::routes::dealing`]); `None`: n-of-n.
     pub threshold: Option<usize>,
+    /// The sets that released ciphertexts of releases pruned since (see
+    /// [`crate::quorum_sets`]).
+    pub retired: Mutex<crate::quorum_sets::RetiredSets>,
     /// Taken while a release file is written ([`save`]): concurrent saves (answers and
     /// claims of several trustees at once) write one at a time, each the state as it is
     /// when its turn comes.
@@ -194,6 +197,7 @@ impl KeyPath {
             releases: Mutex::new(releases),
             deployed: OnceLock::new(),
             threshold: None,
+            retired: Mutex::new(crate::quorum_sets::RetiredSets::load(&rdir)?),
             persisting: Mutex::new(()),
         })
     }
@@ -206,6 +210,15 @@ impl KeyPath {
         self.ceremony
             .lock()
             .map_err(|_| ApiProblem(Problem::internal("ceremony lock poisoned")))
+    }
+
+    /// Locks the retired sets.
+    pub fn retired(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, crate::quorum_sets::RetiredSets>, ApiProblem> {
+        self.retired
+            .lock()
+            .map_err(|_| ApiProblem(Problem::internal("retired sets lock poisoned")))
     }
 
     /// Locks the release table.
@@ -264,7 +277,7 @@ pub fn drop_revoked_trustee(
             });
             if !others_answered && q.claimed.iter().any(|c| c == trustee) {
                 q.claimed.retain(|c| c != trustee);
-                q.set = (q.claimed.len() >= q.threshold).then(|| q.claimed[..q.threshold].to_vec());
+                q.set = q.possible_set();
                 touched = true;
             }
         }
@@ -281,7 +294,8 @@ pub fn drop_revoked_trustee(
 pub const RETAIN_FINISHED_SECS: u64 = 24 * 3600;
 
 /// Drops the finished release requests older than [`RETAIN_FINISHED_SECS`] (memory and
-/// files); returns how many.
+/// files), keeping the sets that gave shares for them ([`crate::quorum_sets::RetiredSets`]);
+/// returns how many.
 pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProblem> {
     let gone: Vec<u64> = {
         let mut releases = state.keypath.releases()?;
@@ -293,8 +307,13 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
             })
             .map(|r| r.id)
             .collect();
-        for id in &old {
-            releases.remove(id);
+        let gone: Vec<PendingRelease> = old.iter().filter_map(|id| releases.remove(id)).collect();
+        // Their sets still bind the trustees' share logs: kept before the files go.
+        let mut retired = state.keypath.retired()?;
+        if retired.retire(gone.iter()) {
+            retired
+                .persist(&state.opts.dir.join(RELEASES_DIR))
+                .map_err(|e| ApiProblem(Problem::internal(e.to_string())))?;
         }
         old
     };
@@ -410,11 +429,7 @@ mod tests {
     }
 
     fn quorum(claimed: &[&str]) -> Quorum {
-        let mut q = Quorum {
-            threshold: 2,
-            claimed: Vec::new(),
-            set: None,
-        };
+        let mut q = Quorum::new(2, Vec::new());
         for c in claimed {
             q.claim(c);
         }

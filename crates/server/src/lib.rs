@@ -23,6 +23,7 @@ pub mod keypath;
 pub mod limits;
 pub mod listen;
 pub mod problems;
+pub mod quorum_sets;
 pub mod routes;
 pub mod state;
 

@@ -159,7 +159,7 @@ impl AppState {
                 })?;
                 identities.insert(r.name.clone(), r);
             } else if e.kind == EntryKind::IdentityRevoked {
-                let revocation = revocation_of(&e).map_err(ServerError::Config)?;
+                let revocation = revocation_of(&e)?;
                 if let Some(r) = identities.get_mut(&e.subject) {
                     r.revoked.get_or_insert(revocation);
                 }
@@ -314,12 +314,12 @@ pub fn revocation_detail(reason: &str) -> String {
 
 /// The revocation an `IdentityRevoked` ledger entry records (its admin, reason, seq and
 /// time), or why its detail does not parse.
-pub fn revocation_of(e: &dtfhe_store::Entry) -> Result<Revocation, String> {
+pub fn revocation_of(e: &dtfhe_store::Entry) -> Result<Revocation, ServerError> {
     let r: RevokeRequest = serde_json::from_str(&e.detail).map_err(|err| {
-        format!(
+        ServerError::Config(format!(
             "ledger entry {}: revocation detail is not valid JSON: {err}",
             e.seq
-        )
+        ))
     })?;
     Ok(Revocation {
         by: e.actor.clone(),

@@ -87,7 +87,7 @@ async fn revoke(Path(name): Path<String>, req: Signed) -> ApiResult<Json<Identit
     let body: RevokeRequest = req.json()?;
     let reason = body
         .checked_reason()
-        .map_err(|e| ApiProblem(Problem::bad_request(e)))?
+        .map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?
         .to_string();
     let (record, newly) = revoke_identity(state, &req.caller.name, &name, &reason).await?;
     if newly && record.role == Role::Trustee {
@@ -154,7 +154,8 @@ pub async fn revoke_identity(
                 .ok_or_else(|| {
                     ApiProblem(Problem::internal(format!("ledger entry {seq} not found")))
                 })?;
-            let revocation = revocation_of(&entry).map_err(|e| ApiProblem(Problem::internal(e)))?;
+            let revocation =
+                revocation_of(&entry).map_err(|e| ApiProblem(Problem::internal(e.to_string())))?;
             let mut ids = st.identities.write().map_err(|_| poisoned())?;
             let record = ids.get_mut(&name).ok_or_else(|| {
                 ApiProblem(Problem::internal(format!("`{name}` left the registry")))

@@ -219,11 +219,10 @@ async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             answering: Default::default(),
             delivered: false,
             score_model: None,
-            quorum: state.keypath.threshold.map(|threshold| Quorum {
-                threshold,
-                claimed: Vec::new(),
-                set: None,
-            }),
+            quorum: state
+                .keypath
+                .threshold
+                .map(|threshold| Quorum::new(threshold, Vec::new())),
         },
     )
     .await?;

@@ -273,8 +273,10 @@ fn check_answer(
 }
 
 /// A trustee of a t-of-n deployment is ready to answer release `id`: it is counted among
-/// the claims, and the first t claims fix the release set, once and for all (kept with the
-/// release; each member's `trustee_approved` entry names it). Claiming again, or after the
+/// the claims, and the claims fix the release set, once and for all (kept with the
+/// release; each member's `trustee_approved` entry names it): the set of an earlier release
+/// sharing a ciphertext once all its members claimed, else the first t claimants outside
+/// every such set ([`dtfhe_api::dealing::Quorum::claim`]). Claiming again, or after the
 /// set is fixed, changes nothing. 409 on an n-of-n release.
 #[utoipa::path(post, path = "/v1/releases/{id}/claim",
     params(("id" = u64, Path, description = "release id")),
@@ -285,6 +287,7 @@ async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>>
     let trustee = req.caller.name.clone();
     let out = {
         let mut releases = state.keypath.releases()?;
+        let earlier = crate::quorum_sets::earlier_sets(&releases, &*state.keypath.retired()?, id);
         let r = releases
             .get_mut(&id)
             .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
@@ -296,6 +299,9 @@ async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>>
         // Revoked since its request was read (see `drop_revoked_trustee`).
         if state.identity(&trustee).is_none_or(|r| r.is_revoked()) {
             return Err(ApiProblem(Problem::revoked(&trustee)));
+        }
+        if q.set.is_none() {
+            q.earlier = earlier;
         }
         q.claim(&trustee);
         info(r)
