@@ -109,8 +109,10 @@ pub struct Overview {
     pub kind: &'static str,
     /// Parameter preset.
     pub preset: String,
-    /// Trustees (all must approve every release).
+    /// Trustees.
     pub trustees: Vec<String>,
+    /// t of a t-of-n deployment (any t trustees release); `None`: every trustee must.
+    pub threshold: Option<usize>,
     /// Smallest group released.
     pub min_group_size: u32,
     /// Every dataset.
@@ -324,10 +326,13 @@ impl Backend {
                     .iter()
                     .map(|s| dataset_info(s, &d.store))
                     .collect::<Result<Vec<_>, _>>()?;
+                let threshold = ops::threshold_of(dir, d.deployment.trustees.len())
+                    .map_err(DashboardError::from_embedded)?;
                 Overview {
                     kind: "embedded",
                     preset: d.deployment.preset.clone(),
                     trustees: d.deployment.trustees.clone(),
+                    threshold,
                     min_group_size: d.deployment.min_group_size,
                     datasets,
                 }
@@ -338,15 +343,24 @@ impl Backend {
                 let client = Self::client(server, identity)?;
                 let info = deployment_info(&client)?;
                 let schemas = dtfhe_api::remote::remote_schemas(&client).map_err(deployment)?;
-                let reader = dtfhe_api::reader::RemoteReader::new(client).map_err(deployment)?;
+                let reader =
+                    dtfhe_api::reader::RemoteReader::new(client.clone()).map_err(deployment)?;
                 let datasets = schemas
                     .iter()
                     .map(|s| dataset_info(s, &reader))
                     .collect::<Result<Vec<_>, _>>()?;
+                // A t-of-n deployment answers `GET /v1/dealing`; n-of-n: 404.
+                let threshold =
+                    match client.get_json::<dtfhe_api::dealing::DealingState>("/v1/dealing") {
+                        Ok(d) => Some(d.threshold),
+                        Err(e) if matches!(e.status(), Some(404 | 503)) => None,
+                        Err(e) => return Err(deployment(e)),
+                    };
                 Overview {
                     kind: "networked",
                     preset: info.preset,
                     trustees: info.trustees,
+                    threshold,
                     min_group_size: info.min_group_size,
                     datasets,
                 }

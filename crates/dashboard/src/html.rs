@@ -260,7 +260,7 @@ pub fn facts_lines(f: &ReleaseFacts) -> Vec<String> {
         format!("Group sizes: {groups}"),
         format!("Disclosure: {}", mode_text(f)),
         format!(
-            "Decrypted: {} ciphertext sums, jointly by every trustee",
+            "Decrypted: {} ciphertext sums, jointly by the trustees that approved",
             f.ciphertexts
         ),
     ];
@@ -305,7 +305,7 @@ pub fn facts(f: &ReleaseFacts) -> String {
          <dt>Released</dt><dd>{}</dd>\
          <dt>Group sizes</dt><dd class=\"groups\">{groups}</dd>\
          <dt>Disclosure</dt><dd class=\"mode\">{}</dd>\
-         <dt>Decrypted</dt><dd>{} ciphertext sums, jointly by every trustee</dd>{ledger}</dl></section>",
+         <dt>Decrypted</dt><dd>{} ciphertext sums, jointly by the trustees that approved</dd>{ledger}</dl></section>",
         esc(&utc(f.released_unix)),
         esc(&mode),
         f.ciphertexts

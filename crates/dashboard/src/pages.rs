@@ -18,15 +18,25 @@ const STAGES: [(Stage, &str); 3] = [
     (Stage::Maintenance, "Maintenance"),
 ];
 
+/// Who must approve a release, as the overview says it: any t of n on a t-of-n
+/// deployment, else all of them.
+fn trustee_rule(threshold: Option<usize>, trustees: usize) -> String {
+    match threshold {
+        Some(t) if t < trustees => format!("any {t} of {trustees} release"),
+        _ => "all must approve".to_string(),
+    }
+}
+
 /// The thread overview: the deployment, then the visible datasets by lifecycle stage.
 pub fn overview(o: &Overview, user: &User) -> String {
     let mut out = format!(
         "<section aria-label=\"Deployment\"><h2>Deployment</h2><dl class=\"kv\">\
          <dt>Kind</dt><dd>{}</dd><dt>Parameters</dt><dd>{}</dd>\
-         <dt>Trustees (all must approve)</dt><dd id=\"trustees\">{}</dd>\
+         <dt>Trustees ({})</dt><dd id=\"trustees\">{}</dd>\
          <dt>Smallest group released (k)</dt><dd>{}</dd></dl></section>",
         esc(o.kind),
         esc(&o.preset),
+        trustee_rule(o.threshold, o.trustees.len()),
         esc(&o.trustees.join(", ")),
         o.min_group_size
     );
@@ -446,7 +456,7 @@ pub fn reports(
 pub fn report(r: &crate::reports::Report) -> String {
     format!(
         "<p class=\"report-meta\">Made {} by {} from the view <a href=\"/views/{view}\">{view}</a>. \
-         Ledger: {}. Every number below was released by every trustee; nothing else is in a report. \
+         Ledger: {}. Every number below was released by the trustees that approved it (see its release facts); nothing else is in a report. \
          <a id=\"report-pdf\" href=\"/reports/{id}/pdf\">Download PDF</a></p>\
          <div class=\"report\" id=\"report\">{}</div>",
         esc(&utc(r.created_unix)),
@@ -480,7 +490,7 @@ pub fn query_editor(
          <p><label for=\"sql\">SQL (aggregates of encrypted columns; WHERE and GROUP BY on \
          public columns)</label></p><p><textarea id=\"sql\" name=\"sql\" rows=\"5\" cols=\"90\" \
          spellcheck=\"false\" required>{}</textarea></p>\
-         <p><button type=\"submit\" id=\"run\">Run (released only if every trustee approves)</button></p></form>",
+         <p><button type=\"submit\" id=\"run\">Run (released only if the trustees approve)</button></p></form>",
         html::csrf_field(csrf),
         esc(sql)
     );
@@ -489,7 +499,10 @@ pub fn query_editor(
             out.push_str(&html::notice(
                 "ok",
                 "Released:",
-                &format!("{} rows, approved by every trustee.", r.result.rows.len()),
+                &format!(
+                    "{} rows, approved by the trustees named below.",
+                    r.result.rows.len()
+                ),
             ));
             out.push_str(&html::released(
                 r,
@@ -564,7 +577,7 @@ pub fn audit(
         "<form method=\"post\" action=\"/audit/verify\">{}<button type=\"submit\" id=\"verify\">\
          Verify now</button> <span class=\"hint\">the same checks as <code>dtfhe audit verify</code>: \
          the whole ledger replayed, the Merkle tree and every checkpoint signature, every \
-         stored blob against its entry, every release against every trustee's approval</span></form>",
+         stored blob against its entry, every release against the approvals it needs</span></form>",
         html::csrf_field(csrf)
     );
     match verified {
@@ -624,4 +637,16 @@ pub fn audit(
     }
     out.push_str("</tbody></table>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trustee_rule_follows_the_threshold() {
+        assert_eq!(trustee_rule(Some(3), 5), "any 3 of 5 release");
+        assert_eq!(trustee_rule(None, 3), "all must approve");
+        assert_eq!(trustee_rule(Some(3), 3), "all must approve");
+    }
 }

@@ -287,7 +287,7 @@ pub fn render(r: &Report) -> Result<Vec<u8>, PdfError> {
         BODY,
         &format!(
             "Made {} by {} from the view {}. Ledger: {}. Every number below was released by \
-             every trustee; nothing else is in a report.",
+             the trustees that approved it (see its release facts); nothing else is in a report.",
             crate::html::utc(r.created_unix),
             r.created_by,
             r.view,
