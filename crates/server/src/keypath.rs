@@ -57,8 +57,9 @@ pub struct Answer {
     pub answered_unix: u64,
 }
 
-/// A release request awaiting (or having) the trustees' answers.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// A release request awaiting (or having) the trustees' answers. The default is a request
+/// with nothing in it, no answers and not delivered: what a new request starts from.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PendingRelease {
     /// Release id: seq of its `release_requested` entry.
     pub id: u64,
