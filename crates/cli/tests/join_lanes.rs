@@ -2,7 +2,9 @@
 //! records, two datasets of different stages and owners laid out in shared product lanes,
 //! joined on the product id; every result equals the plaintext inner join.
 
-use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
+mod common;
+
+use dtfhe_embedded::ops;
 use dtfhe_embedded::reference;
 use dtfhe_engine::plaintext;
 use dtfhe_model::Schema;
@@ -28,30 +30,23 @@ fn cross_stage_join_equals_plaintext_inner_join() {
     let csv = std::fs::read(repo("data/ai4i2020/ai4i2020.csv")).expect("vendored AI4I");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("dep");
-    ops::init(&InitOptions::new(
-        d.clone(),
-        &["oem", "service", "plant"],
-        "bfv-16384",
-    ))
-    .expect("init");
     // The manufacturer has products 2000..10000, the service partner 0..8000: 6000 in both.
     let (mfg, svc) = (slice_csv(&csv, 2000, 10000), slice_csv(&csv, 0, 8000));
     let (mfg_path, svc_path) = (dir.path().join("mfg.csv"), dir.path().join("svc.csv"));
     std::fs::write(&mfg_path, &mfg).expect("write");
     std::fs::write(&svc_path, &svc).expect("write");
-    for (schema, path, source) in [
-        ("schemas/ai4i_process.toml", &mfg_path, "manufacturer"),
-        ("schemas/ai4i_service.toml", &svc_path, "service-partner"),
-    ] {
-        ops::ingest(&IngestOptions {
-            dir: d.clone().into(),
-            schema: repo(schema),
-            csv: path.clone(),
-            source: source.into(),
-            progress: false,
-        })
-        .expect("ingest");
-    }
+    common::embedded_deployment(
+        &d,
+        &["oem", "service", "plant"],
+        &[
+            (repo("schemas/ai4i_process.toml"), &mfg_path, "manufacturer"),
+            (
+                repo("schemas/ai4i_service.toml"),
+                &svc_path,
+                "service-partner",
+            ),
+        ],
+    );
 
     // Plaintext twin: the inner join of the two clear tables, columns qualified m. / s.
     let ms = Schema::from_toml_file(&repo("schemas/ai4i_process.toml")).expect("schema");

@@ -1,9 +1,10 @@
 //! Predictive maintenance on NASA C-MAPSS FD001: edge features, an encrypted ridge fit equal
 //! to its plaintext twin, homomorphic scoring released only to the owner, and the test RMSE.
 
+mod common;
+
 use dtfhe_agent::features::cmapss_features;
 use dtfhe_embedded::model;
-use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
 use dtfhe_engine::model::FitStats;
 use dtfhe_engine::Cell;
 use std::collections::BTreeMap;
@@ -57,25 +58,22 @@ fn encrypted_ridge_fit_equals_plaintext_and_predicts_rul() {
     std::fs::write(&test_path, &test_csv).expect("write");
 
     let d = dir.path().join("deployment");
-    ops::init(&InitOptions::new(
-        d.clone(),
+    common::embedded_deployment(
+        &d,
         &["oem", "airline", "mro"],
-        "bfv-16384",
-    ))
-    .expect("init");
-    for (schema, csv) in [
-        ("cmapss_train_features.toml", &train_path),
-        ("cmapss_test_features.toml", &test_path),
-    ] {
-        ops::ingest(&IngestOptions {
-            dir: d.clone().into(),
-            schema: schema_path(schema),
-            csv: csv.clone(),
-            source: "fleet".into(),
-            progress: false,
-        })
-        .expect("ingest");
-    }
+        &[
+            (
+                schema_path("cmapss_train_features.toml"),
+                &train_path,
+                "fleet",
+            ),
+            (
+                schema_path("cmapss_test_features.toml"),
+                &test_path,
+                "fleet",
+            ),
+        ],
+    );
 
     let (header, train_rows) = read_rows(&train_csv);
     let features: Vec<String> = header[2..header.len() - 1].to_vec();

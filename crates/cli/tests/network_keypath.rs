@@ -212,6 +212,20 @@ fn ask(p: &Platform, timeout: u64) -> Result<dtfhe_release::QueryReport, CliErro
     net::query(&options(p, SQL, None, timeout))
 }
 
+/// The analyst asks [`SQL`] (waiting at most `timeout` seconds) while `revs` review, and
+/// fails with exit code `code`; the reviewers are stopped. The failure's message.
+fn ask_fails(
+    p: &Platform,
+    revs: (Arc<AtomicBool>, Vec<JoinHandle<()>>),
+    timeout: u64,
+    code: i32,
+) -> String {
+    let err = ask(p, timeout).unwrap_err();
+    stop_all(revs);
+    assert_eq!(err.exit_code(), code, "{err}");
+    err.to_string()
+}
+
 /// The analyst asks [`SQL`] on a thread of its own; the platform, before any trustee looks,
 /// alters the new pending release with `alter`, as a dishonest platform would. Returns the
 /// analyst's thread.
@@ -387,10 +401,7 @@ fn one_trustee_refusing_releases_nothing() {
             o.min_group_size = Some(10);
         }
     });
-    let err = ask(&p, 120).unwrap_err();
-    stop_all(revs);
-    assert_eq!(err.exit_code(), 4, "{err}");
-    let msg = err.to_string();
+    let msg = ask_fails(&p, revs, 120, 4);
     assert!(msg.contains("trustee plant-c refuses"), "{msg}");
     assert!(msg.contains("fewer than k = 10"), "{msg}");
     assert!(msg.contains("nothing was decrypted"), "{msg}");
@@ -403,10 +414,7 @@ fn an_absent_trustee_makes_the_analyst_time_out() {
     let p = platform();
     ceremony_and_data(&p);
     let revs = reviewers(&p, &[0, 1], |_, _| {});
-    let err = ask(&p, 8).unwrap_err();
-    stop_all(revs);
-    assert_eq!(err.exit_code(), 5, "{err}");
-    let msg = err.to_string();
+    let msg = ask_fails(&p, revs, 8, 5);
     assert!(msg.contains("plant-c did not answer"), "{msg}");
     assert!(msg.contains("nothing was released"), "{msg}");
     assert!(!msg.contains("plant-a"), "{msg}");

@@ -427,6 +427,20 @@ fn check_csrf(w: &Who, given: Option<&str>) -> Result<(), Box<Response>> {
     }
 }
 
+/// The session of a POST, whose form's CSRF token must be the session's: [`who`], then
+/// [`check_csrf`].
+fn who_posting(app: &App, headers: &HeaderMap, csrf: Option<&str>) -> Result<Who, Box<Response>> {
+    let w = who(app, headers)?;
+    check_csrf(&w, csrf)?;
+    Ok(w)
+}
+
+/// A signed-in user's page (200): `body` in the frame titled `title`, with the chart
+/// scripts if `charts`.
+fn page_ok(w: &Who, title: &str, charts: bool, body: &str) -> Response {
+    html_response(StatusCode::OK, html::page(&frame(title, w, charts), body))
+}
+
 fn frame<'a>(title: &'a str, w: &'a Who, charts: bool) -> Frame<'a> {
     Frame {
         title,
@@ -625,8 +639,7 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     app.sessions.end(&w.token);
     let mut res = redirect("/login");
     if let Ok(v) = HeaderValue::from_str(&app.cookie(SESSION_COOKIE, "", Some(0))) {
@@ -643,10 +656,7 @@ async fn overview(State(app): State<Shared>, headers: HeaderMap) -> Response {
         Ok(o) => pages::overview(&o, &w.user),
         Err(e) => error_notice(&e),
     };
-    html_response(
-        StatusCode::OK,
-        html::page(&frame("Thread overview", &w, false), &body),
-    )
+    page_ok(&w, "Thread overview", false, &body)
 }
 
 async fn dataset(
@@ -664,20 +674,14 @@ async fn dataset(
             .datasets
             .into_iter()
             .find(|d| d.name.eq_ignore_ascii_case(&name)),
-        Err(e) => {
-            return html_response(
-                StatusCode::OK,
-                html::page(&frame("Dataset", &w, false), &error_notice(&e)),
-            )
-        }
+        Err(e) => return page_ok(&w, "Dataset", false, &error_notice(&e)),
     };
     match found {
-        Some(d) => html_response(
-            StatusCode::OK,
-            html::page(
-                &frame(&format!("Dataset {}", d.name), &w, false),
-                &pages::dataset(&d),
-            ),
+        Some(d) => page_ok(
+            &w,
+            &format!("Dataset {}", d.name),
+            false,
+            &pages::dataset(&d),
         ),
         None => forbidden(&w),
     }
@@ -705,10 +709,7 @@ async fn thread(
             Err(e) => format!("{}{}", pages::thread_form(&product), error_notice(&e)),
         }
     };
-    html_response(
-        StatusCode::OK,
-        html::page(&frame("Product thread", &w, false), &body),
-    )
+    page_ok(&w, "Product thread", false, &body)
 }
 
 /// The released results of a view's parts: cached while none of its datasets has a new
@@ -864,12 +865,11 @@ async fn view_list(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if !w.user.role.sees_results() {
         return forbidden(&w);
     }
-    html_response(
-        StatusCode::OK,
-        html::page(
-            &frame("Ready-made views", &w, false),
-            &pages::view_list(&w.user, app.scoring.as_ref()),
-        ),
+    page_ok(
+        &w,
+        "Ready-made views",
+        false,
+        &pages::view_list(&w.user, app.scoring.as_ref()),
     )
 }
 
@@ -882,10 +882,7 @@ async fn view(
     let view = or_page!(view_for(&w, &id));
     let results = view_results(&app, view, &actor(&w.user)).await;
     let body = pages::view(view, &results, &w.session.csrf);
-    html_response(
-        StatusCode::OK,
-        html::page(&frame(view.title, &w, true), &body),
-    )
+    page_ok(&w, view.title, true, &body)
 }
 
 #[derive(Deserialize)]
@@ -923,8 +920,7 @@ async fn view_refresh(
     UrlPath(id): UrlPath<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     let view = or_page!(view_for(&w, &id));
     {
         let mut cache = app.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -978,10 +974,7 @@ async fn scores_page(State(app): State<Shared>, headers: HeaderMap) -> Response 
     let scoring = or_page!(scoring_for(&app, &w)).clone();
     let result = scored(&app).await;
     let body = pages::scores(&scoring, &result, &w.session.csrf);
-    html_response(
-        StatusCode::OK,
-        html::page(&frame(crate::scores::TITLE, &w, true), &body),
-    )
+    page_ok(&w, crate::scores::TITLE, true, &body)
 }
 
 async fn scores_csv(State(app): State<Shared>, headers: HeaderMap) -> Response {
@@ -1003,8 +996,7 @@ async fn scores_refresh(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     or_page!(scoring_for(&app, &w));
     *app.scores.lock().unwrap_or_else(|p| p.into_inner()) = None;
     redirect(crate::scores::HREF)
@@ -1016,13 +1008,7 @@ async fn reports_page(State(app): State<Shared>, headers: HeaderMap) -> Response
         return forbidden(&w);
     }
     let list = app.reports.list();
-    html_response(
-        StatusCode::OK,
-        html::page(
-            &frame("Reports", &w, false),
-            &pages::reports(&list, &w.user),
-        ),
-    )
+    page_ok(&w, "Reports", false, &pages::reports(&list, &w.user))
 }
 
 #[derive(Deserialize)]
@@ -1036,8 +1022,7 @@ async fn report_make(
     headers: HeaderMap,
     Form(form): Form<ReportForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     let view = or_page!(view_for(&w, &form.view));
     let report = make_report(&app, view, &w.user.name, &actor(&w.user)).await;
     match app.reports.save(&report) {
@@ -1190,10 +1175,7 @@ async fn report_page(
 ) -> Response {
     let w = or_page!(who(&app, &headers));
     let r = or_page!(visible_report(&app, &w, &id));
-    html_response(
-        StatusCode::OK,
-        html::page(&frame(&r.title, &w, true), &pages::report(&r)),
-    )
+    page_ok(&w, &r.title, true, &pages::report(&r))
 }
 
 async fn query_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
@@ -1203,10 +1185,7 @@ async fn query_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
     }
     let schemas = app.run(|b| b.schemas()).await.unwrap_or_default();
     let body = pages::query_editor(&schemas, &w.user, &w.session.csrf, "", None);
-    html_response(
-        StatusCode::OK,
-        html::page(&frame("Query editor", &w, false), &body),
-    )
+    page_ok(&w, "Query editor", false, &body)
 }
 
 #[derive(Deserialize)]
@@ -1239,8 +1218,7 @@ async fn query_run(
     headers: HeaderMap,
     Form(form): Form<QueryForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     if !w.user.role.runs_queries() {
         return forbidden(&w);
     }
@@ -1258,10 +1236,7 @@ async fn query_run(
         app.sessions.set_last(&w.token, Arc::clone(r));
     }
     let body = pages::query_editor(&schemas, &w.user, &w.session.csrf, &sql, Some(&outcome));
-    html_response(
-        StatusCode::OK,
-        html::page(&frame("Query editor", &w, true), &body),
-    )
+    page_ok(&w, "Query editor", true, &body)
 }
 
 async fn query_csv(State(app): State<Shared>, headers: HeaderMap) -> Response {
@@ -1316,7 +1291,7 @@ async fn audit_response(
         verified.as_ref(),
         &w.session.csrf,
     );
-    html_response(StatusCode::OK, html::page(&frame("Audit", w, false), &body))
+    page_ok(w, "Audit", false, &body)
 }
 
 async fn audit_verify(
@@ -1324,8 +1299,7 @@ async fn audit_verify(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let w = or_page!(who(&app, &headers));
-    or_page!(check_csrf(&w, form.csrf.as_deref()));
+    let w = or_page!(who_posting(&app, &headers, form.csrf.as_deref()));
     if !w.user.role.audits() {
         return forbidden(&w);
     }

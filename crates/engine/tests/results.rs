@@ -12,60 +12,25 @@ fn t(s: &str) -> Value {
     Value::Text(s.into())
 }
 
+/// The columns of [`rows`], in the order each row lists its values.
+const COLUMNS: [&str; 8] = [
+    "line", "shift", "temp", "torque", "wear", "energy", "speed", "source",
+];
+
+#[rustfmt::skip] // one row a line, its values aligned in COLUMNS order
 fn rows() -> Vec<PlainRow> {
     use Value::{Dec, Int, Null};
-    vec![
-        row(&[
-            ("line", t("A")),
-            ("shift", Int(1)),
-            ("temp", Dec(20.5)),
-            ("torque", Dec(10.0)),
-            ("wear", Dec(0.5)),
-            ("energy", Dec(1.5)),
-            ("speed", Int(1000)),
-            ("source", t("p1")),
-        ]),
-        row(&[
-            ("line", t("A")),
-            ("shift", Int(2)),
-            ("temp", Null),
-            ("torque", Dec(20.0)),
-            ("wear", Null),
-            ("energy", Null),
-            ("speed", Int(1200)),
-            ("source", t("p1")),
-        ]),
-        row(&[
-            ("line", t("B")),
-            ("shift", Int(1)),
-            ("temp", Dec(22.0)),
-            ("torque", Dec(30.0)),
-            ("wear", Dec(1.5)),
-            ("energy", Dec(2.5)),
-            ("speed", Int(1500)),
-            ("source", t("Plant, \"Two\"")),
-        ]),
-        row(&[
-            ("line", t("B")),
-            ("shift", Null),
-            ("temp", Dec(19.0)),
-            ("torque", Dec(50.0)),
-            ("wear", Dec(-0.5)),
-            ("energy", Null),
-            ("speed", Int(2000)),
-            ("source", t("Plant, \"Two\"")),
-        ]),
-        row(&[
-            ("line", t("C")),
-            ("shift", Int(3)),
-            ("temp", Dec(25.0)),
-            ("torque", Dec(5.0)),
-            ("wear", Null),
-            ("energy", Null),
-            ("speed", Int(800)),
-            ("source", t("p1")),
-        ]),
+    let two = || t("Plant, \"Two\"");
+    [
+        [t("A"), Int(1), Dec(20.5), Dec(10.0), Dec(0.5),  Dec(1.5), Int(1000), t("p1")],
+        [t("A"), Int(2), Null,      Dec(20.0), Null,      Null,     Int(1200), t("p1")],
+        [t("B"), Int(1), Dec(22.0), Dec(30.0), Dec(1.5),  Dec(2.5), Int(1500), two()],
+        [t("B"), Null,   Dec(19.0), Dec(50.0), Dec(-0.5), Null,     Int(2000), two()],
+        [t("C"), Int(3), Dec(25.0), Dec(5.0),  Null,      Null,     Int(800),  t("p1")],
     ]
+    .into_iter()
+    .map(|values| row(&COLUMNS.into_iter().zip(values).collect::<Vec<_>>()))
+    .collect()
 }
 
 fn run(sql: &str) -> ResultSet {
@@ -264,25 +229,27 @@ fn regr_values_exact() {
     }
 }
 
-/// Table `m` with one encrypted column `x` (products allowed) of `codec`.
-fn product_column_x(codec: dtfhe_model::FixedPoint, nullable: bool) -> dtfhe_model::Schema {
+/// Table `m` with one encrypted column `x` (products allowed) of `codec`, and `sql`
+/// planned over it.
+fn plan_over_x(
+    sql: &str,
+    codec: dtfhe_model::FixedPoint,
+    nullable: bool,
+) -> (dtfhe_model::Schema, Query) {
     let x = common::enc("x", codec, dtfhe_model::Usage::Product, nullable);
-    common::schema("m", vec![x])
+    let s = common::schema("m", vec![x]);
+    let q = plan(sql, &Catalog::new(&[&s])).expect("plan");
+    (s, q)
 }
 
 #[test]
 fn variance_is_exact_with_large_offset() {
     // Values near the top of a wide range: naive Σx² − (Σx)²/n in f64 would lose digits.
-    let s = product_column_x(
+    let (s, q) = plan_over_x(
+        "SELECT var_pop(x), var_samp(x), stddev_pop(x), avg(x), sum(x) FROM m",
         common::codec(3, -1_000_000_000_000, 1_000_000_000_000),
         false,
     );
-    let cat = Catalog::new(&[&s]);
-    let q = plan(
-        "SELECT var_pop(x), var_samp(x), stddev_pop(x), avg(x), sum(x) FROM m",
-        &cat,
-    )
-    .expect("plan");
     let vals = [999_999_999.998, 999_999_999.999, 1_000_000_000.0];
     let rows: Vec<PlainRow> = vals.iter().map(|v| row(&[("x", Value::Dec(*v))])).collect();
     let r = engine_eval(&q, &s, &rows);
@@ -306,12 +273,11 @@ fn variance_is_exact_with_large_offset() {
 #[test]
 fn big_integer_fallback_is_exact() {
     // n·S2 overflows i128: the numerators are promoted, not wrapped.
-    let s = product_column_x(
+    let (s, q) = plan_over_x(
+        "SELECT var_pop(x), count(x), avg(x) FROM m",
         common::codec(0, -20_000_000_000_000_000, 20_000_000_000_000_000),
         true,
     );
-    let cat = Catalog::new(&[&s]);
-    let q = plan("SELECT var_pop(x), count(x), avg(x) FROM m", &cat).expect("plan");
     let m = q.moments();
     assert_eq!(m.len(), 3);
     let find = |p: Part| {

@@ -139,21 +139,30 @@ pub fn verify_inclusion(
         if snode == 0 {
             return false;
         }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
+        r = if proof_step(&mut fnode, &mut snode) {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
+            node_hash(&r, p)
+        };
     }
     snode == 0 && root_eq(&r, root)
+}
+
+/// One step up the walk of RFC 9162's proof verification (§2.1.3.2 and §2.1.4.2 alike,
+/// `fnode` and `snode` as named there, `snode` not 0): whether the step's proof hash is
+/// the left one (hashed in front of the running hash); moves `fnode` and `snode` to the
+/// next step's nodes.
+fn proof_step(fnode: &mut u64, snode: &mut u64) -> bool {
+    let left = *fnode & 1 == 1 || *fnode == *snode;
+    if left && *fnode & 1 == 0 {
+        while *fnode & 1 == 0 && *fnode != 0 {
+            *fnode >>= 1;
+            *snode >>= 1;
+        }
+    }
+    *fnode >>= 1;
+    *snode >>= 1;
+    left
 }
 
 /// The consistency proof (`PROOF(old_size, D[new_size])`, RFC 6962 §2.1.2)
@@ -241,20 +250,12 @@ pub fn verify_consistency(
         if snode == 0 {
             return false;
         }
-        if fnode & 1 == 1 || fnode == snode {
+        if proof_step(&mut fnode, &mut snode) {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
         } else {
             sr = node_hash(&sr, c);
         }
-        fnode >>= 1;
-        snode >>= 1;
     }
     // Both comparisons are always evaluated, in constant time.
     let ok_old = root_eq(&fr, old_root);

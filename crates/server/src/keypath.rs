@@ -57,8 +57,9 @@ pub struct Answer {
     pub answered_unix: u64,
 }
 
-/// A release request awaiting (or having) the trustees' answers.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// A release request awaiting (or having) the trustees' answers. The default is a request
+/// with nothing in it, no answers and not delivered: what a new request starts from.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PendingRelease {
     /// Release id: seq of its `release_requested` entry.
     pub id: u64,
@@ -395,36 +396,21 @@ mod tests {
     use dtfhe_api::dealing::Quorum;
 
     fn release(id: u64, quorum: Option<Quorum>, approved: &[&str]) -> PendingRelease {
+        let approval = Answer {
+            approve: true,
+            reason: None,
+            sealed: vec!["c2VhbGVk".into()],
+            epsilon: None,
+            answered_unix: 0,
+        };
         PendingRelease {
             id,
-            analyst: "ana".into(),
-            dataset: "ai4i".into(),
-            sql: "SELECT COUNT(*) FROM ai4i".into(),
-            epsilon: None,
-            recipient: String::new(),
-            timestamp: 0,
-            statement_signature: String::new(),
-            groups: Vec::new(),
-            ciphertexts: Vec::new(),
-            hashes: Vec::new(),
-            chunks_upto: Default::default(),
             answers: approved
                 .iter()
-                .map(|t| {
-                    let a = Answer {
-                        approve: true,
-                        reason: None,
-                        sealed: vec!["c2VhbGVk".into()],
-                        epsilon: None,
-                        answered_unix: 0,
-                    };
-                    (t.to_string(), a)
-                })
+                .map(|t| (t.to_string(), approval.clone()))
                 .collect(),
-            answering: BTreeSet::new(),
-            delivered: false,
-            score_model: None,
             quorum,
+            ..PendingRelease::default()
         }
     }
 

@@ -208,25 +208,13 @@ mod tests {
         }
         PendingRelease {
             id,
-            analyst: "ana".into(),
-            dataset: "ai4i".into(),
-            sql: "SELECT COUNT(*) FROM ai4i".into(),
-            epsilon: None,
-            recipient: String::new(),
-            timestamp: 0,
-            statement_signature: String::new(),
-            groups: Vec::new(),
-            ciphertexts: Vec::new(),
             hashes: hashes.iter().map(|b| [*b; 32]).collect(),
-            chunks_upto: Default::default(),
             answers: approved
                 .iter()
                 .map(|t| (t.to_string(), answer(true)))
                 .collect(),
-            answering: BTreeSet::new(),
-            delivered: false,
-            score_model: None,
             quorum: Some(q),
+            ..PendingRelease::default()
         }
     }
 

@@ -28,7 +28,15 @@ fn chunk(n: u8, seq: u64) -> NewChunk {
 }
 
 fn signed(n: u8, seq: u64, source: &str) -> NewChunk {
-    let mut c = chunk(n, seq);
+    signed_from(n, seq, source, None)
+}
+
+/// [`signed`], at position `origin` of a file when one is given.
+fn signed_from(n: u8, seq: u64, source: &str, origin: Option<ChunkOrigin>) -> NewChunk {
+    let mut c = NewChunk {
+        origin,
+        ..chunk(n, seq)
+    };
     c.sign("mfg", source, &source_key(source));
     c
 }
@@ -205,24 +213,14 @@ fn replayed_and_reused_seqs_are_refused_and_logged(env: &Env) {
 fn duplicate_chunks_are_refused_and_logged(env: &Env) {
     let mut s = setup(env);
     let id = s.chunks("mfg").unwrap()[0].id;
-    // Identical content, properly signed with a fresh seq.
-    expect_refused(
-        &mut s,
-        env,
-        "acme",
-        signed(1, 1, "acme"),
-        Refusal::Duplicate { chunk_id: id },
-    );
-    // Identical content from another (registered) source.
+    // Identical content, properly signed with a fresh seq, by its source and by another
+    // (registered) source.
     s.register_source("globex", &source_key("globex").verifying_key())
         .unwrap();
-    expect_refused(
-        &mut s,
-        env,
-        "globex",
-        signed(1, 0, "globex"),
-        Refusal::Duplicate { chunk_id: id },
-    );
+    for (source, seq) in [("acme", 1), ("globex", 0)] {
+        let c = signed(1, seq, source);
+        expect_refused(&mut s, env, source, c, Refusal::Duplicate { chunk_id: id });
+    }
     // Parts listed in another order are the same content.
     let mut c = chunk(1, 1);
     c.parts.reverse();
@@ -234,13 +232,9 @@ fn duplicate_chunks_are_refused_and_logged(env: &Env) {
         index: 0,
         count: 2,
     };
-    let mut c = chunk(3, 1);
-    c.origin = Some(origin);
-    c.sign("mfg", "acme", &source_key("acme"));
+    let c = signed_from(3, 1, "acme", Some(origin));
     let stored = s.append_chunks("mfg", SCHEMA, "acme", &[c]).unwrap()[0];
-    let mut again = chunk(4, 2);
-    again.origin = Some(origin);
-    again.sign("mfg", "acme", &source_key("acme"));
+    let again = signed_from(4, 2, "acme", Some(origin));
     expect_refused(
         &mut s,
         env,

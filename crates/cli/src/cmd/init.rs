@@ -7,7 +7,7 @@ use dtfhe_embedded::DeploymentDir;
 use dtfhe_store::StoreLocation;
 use std::path::{Path, PathBuf};
 
-use super::{DisclosureArgs, ParamsArgs};
+use super::{DisclosureArgs, NewDeploymentArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
@@ -18,15 +18,8 @@ pub(crate) struct InitArgs {
     /// (unless --threshold is lower).
     #[arg(long, value_name = "a,b,c", value_delimiter = ',', required = true, num_args = 1..)]
     trustees: Vec<String>,
-    /// t: any t of the trustees release, fewer learn nothing (each trustee deals Shamir
-    /// shares of its key share at init). Default: all of them (n-of-n).
-    #[arg(long, value_name = "T")]
-    threshold: Option<usize>,
-    /// k: smallest number of rows any released group may have.
-    #[arg(long, value_name = "K", default_value_t = 5)]
-    min_group_size: u32,
     #[command(flatten)]
-    params: ParamsArgs,
+    new: NewDeploymentArgs,
     #[command(flatten)]
     disclosure: DisclosureArgs,
 }
@@ -38,13 +31,13 @@ pub(crate) fn run(a: InitArgs, store: &StoreLocation) -> Result<(), CliError> {
     let opts = ops::InitOptions {
         dir: at(&a.dir),
         trustees: trustees.clone(),
-        threshold: a.threshold,
-        min_group_size: a.min_group_size,
-        preset: a.params.preset_name("; nothing was created")?,
+        threshold: a.new.threshold,
+        min_group_size: a.new.min_group_size,
+        preset: a.new.params.preset_name("; nothing was created")?,
         policy: a.disclosure.policy()?,
     };
     ops::init(&opts)?;
-    let quorum = match a.threshold {
+    let quorum = match a.new.threshold {
         Some(t) if t < trustees.len() => format!("any {t} of {}", trustees.len()),
         _ => format!("{}", trustees.len()),
     };
@@ -53,8 +46,8 @@ pub(crate) fn run(a: InitArgs, store: &StoreLocation) -> Result<(), CliError> {
         a.dir.display(),
         trustees.len(),
         trustees.join(", "),
-        a.min_group_size,
-        a.params.describe()
+        a.new.min_group_size,
+        a.new.params.describe()
     );
     Ok(())
 }

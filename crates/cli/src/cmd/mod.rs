@@ -86,6 +86,26 @@ pub(crate) fn load_identity(path: &Path) -> Result<Identity, CliError> {
     Identity::load(path).map_err(|e| CliError::Usage(e.to_string()))
 }
 
+/// The release rules and parameters of a new deployment, the same for `init` and for
+/// `serve` (which creates its deployment on the first start): the quorum t, k and the BFV
+/// parameters.
+#[derive(Debug, Args)]
+pub(crate) struct NewDeploymentArgs {
+    /// t: any t of the trustees release, fewer learn nothing (each trustee deals Shamir
+    /// shares of its key share to the others: at `init`, or after the key ceremony of
+    /// `serve`, sealed to their keys and relayed by the server). Default (or the number of
+    /// trustees): all of them must answer (n-of-n). `serve`: first start only; later starts
+    /// check it.
+    #[arg(long, value_name = "T")]
+    pub(crate) threshold: Option<usize>,
+    /// k: smallest number of rows any released group may have (`serve`: first start only).
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub(crate) min_group_size: u32,
+    /// The BFV parameters (`serve`: first start only).
+    #[command(flatten)]
+    pub(crate) params: ParamsArgs,
+}
+
 /// The BFV parameters of a new deployment (`init`, and `serve` on its first start): a vetted
 /// preset, or custom numbers from a file validated like the presets.
 #[derive(Debug, Args)]

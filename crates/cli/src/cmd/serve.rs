@@ -4,7 +4,7 @@ use clap::Args;
 use dtfhe_cli::CliError;
 use std::path::{Path, PathBuf};
 
-use super::ParamsArgs;
+use super::NewDeploymentArgs;
 
 /// `dtfhe serve`.
 #[derive(Debug, Args)]
@@ -23,18 +23,9 @@ pub(crate) struct ServeArgs {
     /// starts: must match the deployment).
     #[arg(long, value_name = "a,b,c", value_delimiter = ',')]
     trustees: Vec<String>,
-    /// t: any t of the trustees release, fewer learn nothing (first start only; later
-    /// starts check it). After the key ceremony every trustee deals Shamir shares of its key
-    /// share to the others, sealed to their keys and relayed by this server. Default (or
-    /// the number of trustees): every trustee must answer.
-    #[arg(long, value_name = "T")]
-    threshold: Option<usize>,
-    /// k: smallest number of rows any released group may have (first start only).
-    #[arg(long, value_name = "K", default_value_t = 5)]
-    min_group_size: u32,
-    /// The parameters (first start only).
+    /// t, k and the parameters (first start only).
     #[command(flatten)]
-    params: ParamsArgs,
+    new: NewDeploymentArgs,
     /// Milliseconds a client has to send a request's headers (and to start its next request
     /// on a kept-alive connection) before the connection is closed.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
@@ -69,16 +60,16 @@ pub(crate) fn run(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(),
         .transpose()
         .map_err(server_error)?;
     let trustees: Vec<String> = a.trustees.iter().map(|t| t.trim().to_string()).collect();
-    let preset = a.params.preset_name("")?;
+    let preset = a.new.params.preset_name("")?;
     let opts = dtfhe_server::ServeOptions {
         store,
         dir: a.dir,
         listen: a.listen,
         admin,
         trustees,
-        min_group_size: a.min_group_size,
+        min_group_size: a.new.min_group_size,
         preset,
-        threshold: a.threshold,
+        threshold: a.new.threshold,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

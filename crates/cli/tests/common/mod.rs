@@ -36,6 +36,24 @@ pub fn demo_deployment(name: &str) -> (PathBuf, PathBuf, String) {
     (root, dir, out)
 }
 
+/// An embedded deployment of `trustees` at `dir` (bfv-16384, the other `dtfhe init`
+/// defaults) made in process, holding every `(schema, csv, source)` ingested in order: for
+/// the tests that drive the library rather than the binary.
+pub fn embedded_deployment(dir: &Path, trustees: &[&str], files: &[(PathBuf, &Path, &str)]) {
+    use dtfhe_embedded::ops::{self, IngestOptions, InitOptions};
+    ops::init(&InitOptions::new(dir, trustees, "bfv-16384")).expect("init");
+    for (schema, csv, source) in files {
+        ops::ingest(&IngestOptions {
+            dir: dir.into(),
+            schema: schema.clone(),
+            csv: csv.to_path_buf(),
+            source: source.to_string(),
+            progress: false,
+        })
+        .expect("ingest");
+    }
+}
+
 /// Run `dtfhe` with the arguments.
 pub fn dtfhe(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Output {
     Command::new(BIN).args(args).output().expect("run dtfhe")

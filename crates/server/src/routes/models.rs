@@ -13,7 +13,6 @@
 //!   decryption shares to the key the source signed. The answer is read with
 //!   `GET /v1/queries/{id}` by that source alone.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -256,16 +255,6 @@ async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
         model.target,
         model.features.join(", ")
     );
-    let turn = state.computations.turn("score").await?;
-    let q_seq = state
-        .append_entry(
-            EntryKind::QueryRun,
-            &source,
-            &schema.dataset,
-            what,
-            Vec::new(),
-        )
-        .await?;
     let st = state.clone();
     let (dep, m, sch, src) = (
         deployed.clone(),
@@ -273,18 +262,23 @@ async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
         schema.clone(),
         source.clone(),
     );
-    let computed = tokio::task::spawn_blocking(move || {
-        let features: Vec<&str> = m.features.iter().map(String::as_str).collect();
-        check_model_columns(&sch, &features)?;
-        let plan = score_plan(&m, &sch, dep.params.max_abs_total() / 2)?;
-        let store = LockedStore(&st.store);
-        let reader = RecordingReader::new(&store);
-        let scored = exec::score_chunks(&reader, &dep.params, &sch.dataset, &src, &plan)?;
-        Ok::<_, dtfhe_engine::EngineError>((scored, reader.pin()))
-    })
-    .await
-    .map_err(|e| ApiProblem(Problem::internal(format!("score task failed: {e}"))))?;
-    drop(turn);
+    let (q_seq, computed) = crate::routes::queries::compute_recorded(
+        state,
+        "score",
+        &source,
+        &schema.dataset,
+        what,
+        move || {
+            let features: Vec<&str> = m.features.iter().map(String::as_str).collect();
+            check_model_columns(&sch, &features)?;
+            let plan = score_plan(&m, &sch, dep.params.max_abs_total() / 2)?;
+            let store = LockedStore(&st.store);
+            let reader = RecordingReader::new(&store);
+            let scored = exec::score_chunks(&reader, &dep.params, &sch.dataset, &src, &plan)?;
+            Ok::<_, dtfhe_engine::EngineError>((scored, reader.pin()))
+        },
+    )
+    .await?;
     let (scored, chunks_upto) = match computed {
         Ok(v) => v,
         Err(e) => {
@@ -320,11 +314,10 @@ async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             ciphertexts,
             hashes,
             chunks_upto,
-            answers: BTreeMap::new(),
-            answering: Default::default(),
-            delivered: false,
             quorum: None,
             score_model: Some(s.model_hash),
+            // No answers yet, not delivered.
+            ..PendingRelease::default()
         },
     )
     .await?;

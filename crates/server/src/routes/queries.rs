@@ -6,7 +6,6 @@
 //! `query_run` (detail: SQL and ε), `access_denied` for a refusal, `release_requested`
 //! (hashes: the ciphertexts), and `result_delivered` when the complete answers are fetched.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -165,27 +164,16 @@ async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
         req.require_dataset(&[Role::Analyst], &query.dataset)
             .await?;
     }
-    // In turn with the other computations: a full queue is a 503 before anything is
-    // recorded.
-    let turn = state.computations.turn("query").await?;
-    let q_seq = state
-        .append_entry(
-            EntryKind::QueryRun,
-            &analyst,
-            &query.dataset,
-            detail,
-            Vec::new(),
-        )
-        .await?;
-
-    // Compute in a blocking task; the store is locked per read only.
-    let st = state.clone();
-    let dep = deployed.clone();
-    let query2 = query.clone();
-    let computed = tokio::task::spawn_blocking(move || compute(&st, &dep, &query2))
-        .await
-        .map_err(|e| ApiProblem(Problem::internal(format!("query task failed: {e}"))))?;
-    drop(turn);
+    let (st, dep, query2) = (state.clone(), deployed.clone(), query.clone());
+    let (q_seq, computed) = compute_recorded(
+        state,
+        "query",
+        &analyst,
+        &query.dataset,
+        detail,
+        move || compute(&st, &dep, &query2),
+    )
+    .await?;
     let (groups, computed, chunks_upto) = match computed {
         Ok(v) => v,
         Err(p) => {
@@ -215,14 +203,13 @@ async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             ciphertexts,
             hashes,
             chunks_upto,
-            answers: BTreeMap::new(),
-            answering: Default::default(),
-            delivered: false,
             score_model: None,
             quorum: state
                 .keypath
                 .threshold
                 .map(|threshold| Quorum::new(threshold, Vec::new())),
+            // No answers yet, not delivered.
+            ..PendingRelease::default()
         },
     )
     .await?;
@@ -252,6 +239,30 @@ pub(crate) fn encode_for_release<'a>(
         .map(|b| *blake3::hash(b).as_bytes())
         .collect();
     (encoded, hashes)
+}
+
+/// Runs `work`, the computation of a query or a scoring (`what`), in its turn with the
+/// other computations and recorded first: waits for the turn (a full queue is a 503 before
+/// anything is recorded), ledgers the `query_run` entry of `actor` on `dataset`, then
+/// computes in a blocking task (the store is locked per read only, so the server keeps
+/// answering). The entry's seq, for the refusal or release that follows, and the outcome.
+pub(crate) async fn compute_recorded<T: Send + 'static>(
+    state: &Arc<AppState>,
+    what: &'static str,
+    actor: &str,
+    dataset: &str,
+    detail: String,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<(u64, T), ApiProblem> {
+    let turn = state.computations.turn(what).await?;
+    let seq = state
+        .append_entry(EntryKind::QueryRun, actor, dataset, detail, Vec::new())
+        .await?;
+    let outcome = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("{what} task failed: {e}"))))?;
+    drop(turn);
+    Ok((seq, outcome))
 }
 
 /// Ledgers a release request (`release_requested` under its analyst and dataset, naming
