@@ -216,6 +216,50 @@ fn three_of_five_release_with_two_down_refuse_with_three_down_answer_again() {
     }
 }
 
+/// The platform's t is only its word: a trustee started without `--threshold`, or with
+/// another t than the platform announces, refuses the dealing and says why; started with
+/// the agreed t, the dealing completes.
+#[test]
+fn a_trustee_deals_only_for_the_threshold_its_operator_agreed_to() {
+    let three = ["a", "b", "c"];
+    let mut net = platform_of(
+        "quorum_agreed_threshold",
+        "bfv-8192",
+        &NETWORK_PARTIES,
+        &three,
+        &["--threshold", "2"],
+    );
+    net.trustees = vec![
+        net.start_trustee("a", &[]),
+        net.start_trustee("b", &["--threshold", "3"]),
+        net.start_trustee("c", &["--threshold", "2"]),
+    ];
+    for (i, says) in [
+        "start it with --threshold 2 if that is the agreed t",
+        "the platform announces a 2-of-3 dealing, but this trustee agreed to 3-of-3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let status = net.trustees[i].wait(Duration::from_secs(240));
+        assert!(!status.success(), "{}", net.trustees[i].log());
+        let log = net.trustees[i].log();
+        assert!(log.contains(says), "{log}");
+    }
+    // Restarted with the agreed t: the dealing completes and the deployment is ready.
+    for (i, t) in ["a", "b"].iter().enumerate() {
+        net.trustees[i] = net.start_trustee(t, &["--threshold", "2"]);
+    }
+    net.wait_ready(Duration::from_secs(240));
+    for t in three {
+        let log = net.trustees[index(t)].log();
+        assert!(
+            log.contains("checked the 3 shares dealt to it"),
+            "{t}: {log}"
+        );
+    }
+}
+
 /// The figure to compare with: the same queries on a 3-of-3 (n-of-n) deployment of the
 /// same data. Not run by default (it only adds a figure); `cargo test --test
 /// quorum_network -- --ignored --nocapture`.

@@ -99,6 +99,11 @@ pub struct DaemonOptions {
     /// Refuse requests whose signed statement is older than this (an analyst who waited
     /// that long has given up: answering would only spend DP budget), if set.
     pub max_age: Option<Duration>,
+    /// The t of a t-of-n deployment this trustee's operator agreed to (`--threshold`). The
+    /// t of a dealing is the platform's word, and a platform announcing a smaller t would
+    /// let fewer trustees decrypt: a dealing is joined only when the two agree (`None`: no
+    /// dealing is joined; a trustee that already keeps its threshold secret needs none).
+    pub threshold: Option<usize>,
 }
 
 impl DaemonOptions {
@@ -123,6 +128,7 @@ impl DaemonOptions {
             timeout: Duration::from_secs(120),
             stop: Some(stop),
             max_age: None,
+            threshold: None,
         }
     }
 }

@@ -205,6 +205,30 @@ fn protocol(what: impl Into<String>) -> DaemonError {
     DaemonError::Protocol(what.into())
 }
 
+/// A dealing is joined only for the threshold the trustee's operator agreed to: `agreed`
+/// (`--threshold`) must equal the platform's `announced` t; without it, only a trustee
+/// that already keeps its threshold secret (dealt in an earlier run) goes on.
+fn check_agreed(
+    agreed: Option<usize>,
+    announced: usize,
+    n: usize,
+    kept: bool,
+) -> Result<(), DaemonError> {
+    match agreed {
+        Some(t) if t == announced => Ok(()),
+        Some(t) => Err(protocol(format!(
+            "the platform announces a {announced}-of-{n} dealing, but this trustee agreed to \
+             {t}-of-{n} (--threshold {t}): refusing it"
+        ))),
+        None if kept => Ok(()),
+        None => Err(protocol(format!(
+            "the platform announces a {announced}-of-{n} dealing; a trustee deals only for the \
+             threshold its operator agreed to: start it with --threshold {announced} if that is \
+             the agreed t"
+        ))),
+    }
+}
+
 /// Takes part in the dealing if the deployment has a threshold (the platform answers
 /// `GET /v1/dealing` with 404 otherwise); returns once this trustee keeps its threshold
 /// secret and the platform recorded its acceptance. Prints the set-up time and the bytes it
@@ -269,6 +293,7 @@ pub fn join(
                 st.threshold
             )));
         }
+        check_agreed(opts.threshold, st.threshold, n, trustee.has_threshold())?;
         let seed = CeremonySeed::from_hex(&st.seed).map_err(crypto)?;
         if trustee.has_threshold() {
             if st.accepted.contains(&name) {
@@ -363,6 +388,37 @@ pub fn join(
              threshold secret kept ({}-of-{n}); dealing set-up took {:.3} s",
             st.threshold,
             started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A platform announcing another t than the operator's, or a trustee started without
+    /// one, does not deal (a smaller t would let fewer trustees decrypt).
+    #[test]
+    fn a_dealing_is_joined_only_for_the_agreed_threshold() {
+        assert!(check_agreed(Some(3), 3, 5, false).is_ok());
+        let lower = check_agreed(Some(3), 2, 5, false).expect_err("lower t");
+        assert!(
+            lower.to_string().contains("announces a 2-of-5 dealing")
+                && lower.to_string().contains("--threshold 3"),
+            "{lower}"
+        );
+        assert!(
+            check_agreed(Some(3), 4, 5, true).is_err(),
+            "a kept secret does not excuse a mismatch"
+        );
+        let unset = check_agreed(None, 3, 5, false).expect_err("no --threshold");
+        assert!(
+            unset.to_string().contains("start it with --threshold 3"),
+            "{unset}"
+        );
+        assert!(
+            check_agreed(None, 3, 5, true).is_ok(),
+            "dealt in an earlier run"
         );
     }
 }

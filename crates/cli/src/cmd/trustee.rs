@@ -37,6 +37,10 @@ pub(crate) struct TrusteeArgs {
     /// limit), so a query its analyst gave up on spends no DP budget.
     #[arg(long, value_name = "S", default_value_t = 3600)]
     max_age_seconds: u64,
+    /// t of a t-of-n deployment, as the trustees agreed: the dealing the platform announces
+    /// is joined only if its t is this one (needed once, for the dealing).
+    #[arg(long, value_name = "T")]
+    threshold: Option<usize>,
 }
 
 /// `dtfhe trustee`.
@@ -54,6 +58,7 @@ pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
         timeout: Duration::from_secs(600),
         stop: None,
         max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
+        threshold: a.threshold,
     };
     daemon::run(&opts).map_err(daemon_error)
 }

@@ -141,7 +141,7 @@ pub fn start_quorum(name: &str, trustees: &[&str], threshold: usize) -> Net {
         trustees,
         &["--threshold", &t],
     );
-    start_of(net, &[])
+    start_of(net, &["--threshold", &t])
 }
 
 /// The platform of [`start`] with the trustees and `parties` registered, before any trustee
