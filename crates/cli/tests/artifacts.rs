@@ -170,12 +170,7 @@ fn thread_show_lists_artifacts_and_lane_rows_by_stage() {
         return;
     };
     let (root, dir, _) = deployment("thread");
-    ingest(
-        &dir,
-        &repo().join("schemas/ai4i_process.toml"),
-        &csv,
-        "plant-a",
-    );
+    ingest_schema(&dir, "ai4i_process", &csv, "plant-a");
     let report = root.join("repair.txt");
     std::fs::write(&report, b"spindle replaced").expect("write");
     put(&dir, "M14860", "maintenance", &report, "service-co");

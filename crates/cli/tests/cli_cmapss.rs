@@ -9,11 +9,9 @@ use dtfhe_model::Schema;
 
 #[test]
 fn cmapss_fd001_train() {
-    let Some(data) = shared_data("cmapss-fd001/train_FD001.txt") else {
+    let Some((data, _, dir)) = cmapss_train("cli_cmapss") else {
         return;
     };
-    let root = fresh_dir("cli_cmapss");
-    let dir = root.join("d");
     let schema_path = repo().join("schemas/cmapss_fd001.toml");
     let schema = Schema::from_toml_file(&schema_path).expect("schema");
     init(&dir, "operator,oem,mro", 5, "bfv-16384");

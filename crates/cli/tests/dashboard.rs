@@ -933,12 +933,7 @@ async fn browser(f: &Fixture, driver: &Path) -> Timing {
     std::fs::write(&extra_path, &extra).expect("write runs");
     let dir = f.dir.clone();
     let live_ms = live_update(&c, move || {
-        ingest(
-            &dir,
-            &repo().join("schemas/production_runs.toml"),
-            &extra_path,
-            "plant-a",
-        );
+        common::ingest_schema(&dir, "production_runs", &extra_path, "plant-a");
     })
     .await;
     let mut all = f.runs.1.clone();

@@ -25,26 +25,11 @@ fn deployment(name: &str, extra: &[&str]) -> PathBuf {
     }
     let all = root.join("all.csv");
     std::fs::write(&all, ai4i_slice(0, 300)).expect("write");
-    ingest(
-        &dir,
-        &repo().join("schemas/ai4i_process.toml"),
-        &all,
-        "maker",
-    );
-    ingest(
-        &dir,
-        &repo().join("schemas/ai4i_service.toml"),
-        &all,
-        "service",
-    );
+    ingest_schema(&dir, "ai4i_process", &all, "maker");
+    ingest_schema(&dir, "ai4i_service", &all, "service");
     let runs = root.join("runs.csv");
     std::fs::write(&runs, dtfhe_agent::mes::production_runs(60, 7)).expect("write");
-    ingest(
-        &dir,
-        &repo().join("schemas/production_runs.toml"),
-        &runs,
-        "plant-a",
-    );
+    ingest_schema(&dir, "production_runs", &runs, "plant-a");
     dir
 }
 
@@ -78,14 +63,12 @@ fn names_earlier_release(e: &str) {
 #[test]
 fn identifier_columns_cannot_filter_or_group_by_default() {
     let dir = deployment("disclosure_keys", &[]);
-    for sql in [
-        "SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 100",
-        "SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7",
+    for sql in UDI_FILTERS.into_iter().chain([
         "SELECT product_id, COUNT(*), AVG(torque) FROM ai4i GROUP BY product_id",
         "SELECT COUNT(*), AVG(m.torque) FROM ai4i_process m JOIN ai4i_service s \
          ON m.product_id = s.product_id WHERE m.product_id <> 'M14860'",
         "SELECT COUNT(*), AVG(downtime_min) FROM production_runs WHERE run_id <= 50",
-    ] {
+    ]) {
         let e = refused(&dir, sql);
         assert!(e.contains("identifies rows"), "{sql}: {e}");
     }

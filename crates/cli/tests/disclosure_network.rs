@@ -72,10 +72,7 @@ fn names_earlier_release(e: &str, earlier: u64) {
 #[test]
 fn networked_identifier_filters_and_small_sources_are_refused_by_default() {
     let net = network("disclosure_net_keys", &[]);
-    for sql in [
-        "SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 100",
-        "SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7",
-    ] {
+    for sql in UDI_FILTERS {
         let e = net.refused(sql);
         assert!(e.contains("column `udi` identifies rows"), "{sql}: {e}");
     }

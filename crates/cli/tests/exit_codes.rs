@@ -87,7 +87,7 @@ fn embedded(root: &Path, name: &str) -> PathBuf {
     init(&d, "a,b", 5, "bfv-8192");
     let csv = root.join("rows.csv");
     std::fs::write(&csv, ai4i_slice(0, 60)).expect("csv");
-    ingest(&d, &repo().join("schemas/ai4i.toml"), &csv, "plant-a");
+    ingest_schema(&d, "ai4i", &csv, "plant-a");
     d
 }
 

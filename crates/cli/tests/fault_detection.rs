@@ -124,11 +124,9 @@ fn ai4i_thresholds_filter_histogram_percentile() {
 
 #[test]
 fn cmapss_s2_thresholds() {
-    let Some(data) = shared_data("cmapss-fd001/train_FD001.txt") else {
+    let Some((data, root, dir)) = cmapss_train("fault_detection_cmapss") else {
         return;
     };
-    let root = fresh_dir("fault_detection_cmapss");
-    let dir = root.join("d");
     let text = std::fs::read_to_string(repo().join("schemas/cmapss_fd001.toml")).expect("schema");
     let text = insert_after(
         &text,

@@ -85,7 +85,7 @@ fn embedded_damaged_share_releases_nothing_until_restored() {
     let csv_text = ai4i_slice(0, 80);
     let csv = dir.join("rows.csv");
     std::fs::write(&csv, &csv_text).expect("csv");
-    ingest(&d, &repo().join("schemas/ai4i.toml"), &csv, "plant-a");
+    ingest_schema(&d, "ai4i", &csv, "plant-a");
     let schema = ai4i_schema();
     let rows = reference::plain_rows(csv_text.as_bytes(), &schema, "plant-a").expect("rows");
     check_query(

@@ -91,12 +91,7 @@ fn deployment(name: &str, init_extra: &[&str]) -> (std::path::PathBuf, String) {
     let csv = dtfhe_agent::mes::production_runs(600, 17);
     let path = root.join("runs.csv");
     std::fs::write(&path, &csv).expect("write csv");
-    let out = ingest(
-        &dir,
-        &repo().join("schemas/production_runs.toml"),
-        &path,
-        "plant-a",
-    );
+    let out = ingest_schema(&dir, "production_runs", &path, "plant-a");
     assert!(out.contains("600 rows"), "{out}");
     (dir, csv)
 }

@@ -3,15 +3,14 @@
 use dtfhe_model::{EncodeError, FixedPoint, MAX_SCALED_MAGNITUDE};
 use proptest::prelude::*;
 
-/// Exact decimal text of `v / 10^scale`.
+/// Exact decimal text of `v / 10^scale`, by moving the point in the digit string (not the
+/// library's division, so it checks it).
 fn text(v: i128, scale: u32) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    let a = v.unsigned_abs();
-    if scale == 0 {
-        return format!("{sign}{a}");
-    }
-    let p = 10u128.pow(scale);
-    format!("{sign}{}.{:0w$}", a / p, a % p, w = scale as usize)
+    let s = scale as usize;
+    let digits = format!("{:0>w$}", v.unsigned_abs(), w = s + 1);
+    let (int, frac) = digits.split_at(digits.len() - s);
+    let point = if s == 0 { "" } else { "." };
+    format!("{}{int}{point}{frac}", if v < 0 { "-" } else { "" })
 }
 
 /// A codec and its declared range, as scaled integers.

@@ -185,6 +185,32 @@ pub fn ingest(dir: &Path, schema: &Path, csv: &Path, source: &str) -> String {
     ok(ingest_args(dir, schema, csv, source))
 }
 
+/// The C-MAPSS FD001 training file from `../shared/data` (`None`, the skip printed, where
+/// it is absent), a fresh test directory `name` and the deployment path `d` inside it.
+pub fn cmapss_train(name: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let data = shared_data("cmapss-fd001/train_FD001.txt")?;
+    let root = fresh_dir(name);
+    let dir = root.join("d");
+    Some((data, root, dir))
+}
+
+/// Queries that filter ai4i on its identifier column `udi` (refused unless a trustee
+/// allows key filters).
+pub const UDI_FILTERS: [&str; 2] = [
+    "SELECT COUNT(*), SUM(torque), SUM(rpm) FROM ai4i WHERE udi <= 100",
+    "SELECT COUNT(*), SUM(torque) FROM ai4i WHERE udi <> 7",
+];
+
+/// [`ingest`] with the repository's `schemas/<schema>.toml`.
+pub fn ingest_schema(dir: &Path, schema: &str, csv: &Path, source: &str) -> String {
+    ingest(
+        dir,
+        &repo().join(format!("schemas/{schema}.toml")),
+        csv,
+        source,
+    )
+}
+
 /// The arguments of `dtfhe ingest` (for failure tests).
 pub fn ingest_args(dir: &Path, schema: &Path, csv: &Path, source: &str) -> Vec<std::ffi::OsString> {
     vec![
