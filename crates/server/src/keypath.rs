@@ -308,13 +308,19 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
             })
             .map(|r| r.id)
             .collect();
-        let gone: Vec<PendingRelease> = old.iter().filter_map(|id| releases.remove(id)).collect();
-        // Their sets still bind the trustees' share logs: kept before the files go.
+        // Their sets still bind the trustees' share logs: kept (on disk first) before the
+        // releases go. If that cannot be written, nothing is pruned this time (housekeeping
+        // must not fail the request that triggered it); the next request tries again.
         let mut retired = state.keypath.retired()?;
-        if retired.retire(gone.iter()) {
-            retired
-                .persist(&state.opts.dir.join(RELEASES_DIR))
-                .map_err(|e| ApiProblem(Problem::internal(e.to_string())))?;
+        let mut kept = retired.clone();
+        if kept.retire(old.iter().filter_map(|id| releases.get(id))) {
+            if kept.persist(&state.opts.dir.join(RELEASES_DIR)).is_err() {
+                return Ok(0);
+            }
+            *retired = kept;
+        }
+        for id in &old {
+            releases.remove(id);
         }
         old
     };
