@@ -39,8 +39,8 @@ fn released_by_three(net: &Net, sql: &str, what: &str) -> (u64, Vec<String>) {
     (id, set)
 }
 
-/// Whether trustee `t` recorded release `id` of another set in its disclosure state
-/// (waits up to 30 s for its daemon to catch up).
+/// Whether trustee `t` recorded release `id` of another set in its disclosure state and told
+/// the platform so (waits up to 30 s for its daemon to catch up).
 fn caught_up(net: &Net, t: &str, id: u64) -> bool {
     let trustee = dtfhe_trustee::Trustee::open(
         &net.trustee_dir(t),
@@ -48,9 +48,24 @@ fn caught_up(net: &Net, t: &str, id: u64) -> bool {
         &dtfhe_crypto::Preset::Bfv8192.params().expect("preset"),
     )
     .expect("trustee directory");
+    // The platform keeps the release until every trustee recorded it, so it must know.
+    let file = net
+        .root
+        .join("platform/releases")
+        .join(format!("{id}.json"));
+    let told = || {
+        std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| {
+                v["observed"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|n| n == t))
+            })
+    };
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
-        if trustee.observed(&format!("query {id}")) {
+        if trustee.observed(&format!("query {id}")) && told() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -102,6 +102,12 @@ pub struct PendingRelease {
     /// the first t claimed (never changed after).
     #[serde(default)]
     pub quorum: Option<dtfhe_api::dealing::Quorum>,
+    /// On a t-of-n deployment: the trustees outside the release set that recorded this
+    /// release in their disclosure state (`POST /v1/releases/{id}/observed`). It is kept
+    /// until every trustee did, so one offline for longer than [`RETAIN_FINISHED_SECS`]
+    /// still catches up.
+    #[serde(default)]
+    pub observed: BTreeSet<String>,
 }
 
 impl PendingRelease {
@@ -213,6 +219,11 @@ impl KeyPath {
             .map_err(|_| ApiProblem(Problem::internal("ceremony lock poisoned")))
     }
 
+    /// The deployment, if it was loaded already (no store access).
+    pub fn loaded(&self) -> Option<Arc<Deployed>> {
+        self.deployed.get().cloned()
+    }
+
     /// Locks the retired sets.
     pub fn retired(
         &self,
@@ -298,14 +309,21 @@ pub const RETAIN_FINISHED_SECS: u64 = 24 * 3600;
 /// files), keeping the sets that gave shares for them ([`crate::quorum_sets::RetiredSets`]);
 /// returns how many.
 pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProblem> {
+    // The trustees in good standing: each must have answered or observed a t-of-n release
+    // before it goes (a revoked one is not waited for).
+    let trustees: Vec<String> = match state.keypath.loaded() {
+        Some(d) => d.deployment.trustees.clone(),
+        None => Vec::new(),
+    };
+    let standing: Vec<String> = trustees
+        .into_iter()
+        .filter(|t| state.identity(t).is_some_and(|r| !r.is_revoked()))
+        .collect();
     let gone: Vec<u64> = {
         let mut releases = state.keypath.releases()?;
         let old: Vec<u64> = releases
             .values()
-            .filter(|r| {
-                let finished = r.delivered || r.answers.values().any(|a| !a.approve);
-                finished && now.saturating_sub(r.timestamp) > RETAIN_FINISHED_SECS
-            })
+            .filter(|r| prunable(r, &standing, now))
             .map(|r| r.id)
             .collect();
         // Their sets still bind the trustees' share logs: kept (on disk first) before the
@@ -328,6 +346,20 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
         let _ = std::fs::remove_file(state.opts.dir.join(RELEASES_DIR).join(format!("{id}.json")));
     }
     Ok(gone.len())
+}
+
+/// Whether release `r` may be pruned at `now`: finished (delivered or refused) longer than
+/// [`RETAIN_FINISHED_SECS`] ago and, for a delivered t-of-n release, answered or observed by
+/// every trustee of `standing` (so a trustee offline for longer still catches up on it).
+pub fn prunable(r: &PendingRelease, standing: &[String], now: u64) -> bool {
+    let refused = r.answers.values().any(|a| !a.approve);
+    let old = now.saturating_sub(r.timestamp) > RETAIN_FINISHED_SECS;
+    let seen_by_all = r.quorum.is_none()
+        || refused
+        || standing
+            .iter()
+            .all(|t| r.answers.contains_key(t) || r.observed.contains(t));
+    (r.delivered || refused) && old && seen_by_all
 }
 
 /// Writes `r` to `dir/releases/<id>.json` (temporary file, fsync, rename).
@@ -468,5 +500,32 @@ mod tests {
         assert_eq!(q.set, Some(vec!["b".to_string(), "a".to_string()]));
         // Again: nothing left to change.
         assert!(drop_revoked_trustee(&mut releases, "c").is_empty());
+    }
+
+    /// A delivered t-of-n release stays until every trustee in good standing answered or
+    /// observed it; an n-of-n or refused one goes after the retention time as before.
+    #[test]
+    fn a_released_quorum_stays_until_every_trustee_recorded_it() {
+        let standing: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let now = 10 * RETAIN_FINISHED_SECS;
+        let old = now - RETAIN_FINISHED_SECS - 1;
+        let mut r = release(1, Some(quorum(&["a", "b"])), &["a", "b"]);
+        r.delivered = true;
+        r.timestamp = old;
+        assert!(!prunable(&r, &standing, now), "c has not observed it");
+        r.observed.insert("c".into());
+        assert!(prunable(&r, &standing, now));
+        r.timestamp = now - 10;
+        assert!(!prunable(&r, &standing, now), "recent");
+        // n-of-n: as before.
+        let mut n = release(2, None, &["a", "b", "c"]);
+        n.delivered = true;
+        n.timestamp = old;
+        assert!(prunable(&n, &standing, now));
+        // A revoked c is not in good standing, so not waited for.
+        let mut q = release(3, Some(quorum(&["a", "b"])), &["a", "b"]);
+        q.delivered = true;
+        q.timestamp = old;
+        assert!(prunable(&q, &standing[..2], now));
     }
 }

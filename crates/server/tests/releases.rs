@@ -40,6 +40,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
         answering: Default::default(),
         delivered,
         score_model: None,
+        observed: Default::default(),
     }
 }
 

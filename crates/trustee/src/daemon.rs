@@ -800,7 +800,13 @@ fn answer(
             Decision::Refused(*reason),
         ),
         Err(Review::Retry(e)) => return Err(e),
-        Err(Review::Observed) => return Ok(Decision::Observed),
+        Err(Review::Observed) => {
+            // Recorded in this trustee's disclosure state: the platform may forget the
+            // release once every trustee did (and stops listing it to this one).
+            let _: ReleaseInfo =
+                client.post_json(&format!("/v1/releases/{}/observed", r.id), &())?;
+            return Ok(Decision::Observed);
+        }
     };
     let _: ReleaseInfo = client.post_json(&format!("/v1/releases/{}/answers", r.id), &answer)?;
     Ok(decision)

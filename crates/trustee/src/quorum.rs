@@ -22,8 +22,8 @@ use crate::{Trustee, TrusteeError};
 
 /// Whether to review `r` now: an n-of-n release always; a t-of-n release once its set is
 /// fixed with this trustee in it (to answer), or once every member of a set without it
-/// answered (to record it in this trustee's disclosure state, once: [`review`] does not
-/// answer those). A trustee holding its threshold secret claims a release it has not
+/// answered (to record it in this trustee's disclosure state, once, and tell the platform
+/// so: it lists the release until then; [`review`] does not answer those). A trustee holding its threshold secret claims a release it has not
 /// claimed yet (the platform's answer may fix the set).
 pub fn ready(
     client: &Client,
@@ -35,8 +35,7 @@ pub fn ready(
         let Some(set) = r.quorum.as_ref().and_then(|q| q.set.as_ref()) else {
             return false;
         };
-        set.iter().any(|m| m == me)
-            || (set.iter().all(|m| r.answered.contains(m)) && !trustee.observed(&release_id(r.id)))
+        set.iter().any(|m| m == me) || set.iter().all(|m| r.answered.contains(m))
     };
     let Some(q) = &r.quorum else {
         return Ok(Some(r));

@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(one))
         .routes(routes!(answer))
         .routes(routes!(claim))
+        .routes(routes!(observed))
 }
 
 fn info(r: &PendingRelease) -> ReleaseInfo {
@@ -93,6 +94,7 @@ async fn pending(req: Signed) -> ApiResult<Json<Vec<ReleaseInfo>>> {
             .values()
             .filter(|r| {
                 !r.answers.contains_key(&req.caller.name)
+                    && !r.observed.contains(&req.caller.name)
                     && r.answers.values().all(|a| a.approve)
                     && r.quorum.as_ref().is_none_or(|q| {
                         q.set.as_ref().is_none_or(|set| {
@@ -304,6 +306,44 @@ async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>>
             q.earlier = earlier;
         }
         q.claim(&trustee);
+        info(r)
+    };
+    crate::keypath::save(state, id).await?;
+    Ok(Json(out))
+}
+
+/// A trustee outside the set of a released t-of-n release recorded it in its disclosure
+/// state: the platform keeps the release until every trustee answered or observed it
+/// ([`crate::keypath::prunable`]) and stops listing it to this one. 409 unless the release
+/// is a t-of-n release released by a set without the caller.
+#[utoipa::path(post, path = "/v1/releases/{id}/observed",
+    params(("id" = u64, Path, description = "release id")),
+    responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound, Conflict))]
+async fn observed(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+    let state = &req.state;
+    require_trustee(&req).await?;
+    let trustee = req.caller.name.clone();
+    let out = {
+        let mut releases = state.keypath.releases()?;
+        let r = releases
+            .get_mut(&id)
+            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let released_by_others =
+            r.quorum
+                .as_ref()
+                .and_then(|q| q.set.as_ref())
+                .is_some_and(|set| {
+                    !set.contains(&trustee)
+                        && set
+                            .iter()
+                            .all(|m| r.answers.get(m).is_some_and(|a| a.approve))
+                });
+        if !released_by_others {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "release {id} was not released by a set without `{trustee}`: nothing to observe"
+            ))));
+        }
+        r.observed.insert(trustee);
         info(r)
     };
     crate::keypath::save(state, id).await?;
