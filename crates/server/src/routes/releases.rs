@@ -66,6 +66,11 @@ fn info(r: &PendingRelease) -> ReleaseInfo {
     }
 }
 
+/// 404 for a release id the platform does not keep.
+fn no_release(id: u64) -> ApiProblem {
+    ApiProblem(Problem::not_found(format!("no release {id}")))
+}
+
 /// Refuses (403, logged) unless the caller is a trustee of the deployment.
 pub(crate) async fn require_trustee(req: &Signed) -> Result<(), ApiProblem> {
     req.require(&[Role::Trustee]).await?;
@@ -118,7 +123,7 @@ async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     releases
         .get(&id)
         .map(|r| Json(info(r)))
-        .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))
+        .ok_or_else(|| no_release(id))
 }
 
 /// A trustee's answer: approve with one sealed share per ciphertext, or refuse with a
@@ -134,9 +139,7 @@ async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>
     let trustee = req.caller.name.clone();
     let expected = {
         let releases = state.keypath.releases()?;
-        let r = releases
-            .get(&id)
-            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let r = releases.get(&id).ok_or_else(|| no_release(id))?;
         if r.answers.contains_key(&trustee) || r.answering.contains(&trustee) {
             return Err(ApiProblem(Problem::conflict(format!(
                 "trustee `{trustee}` already answered release {id}"
@@ -173,9 +176,7 @@ async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>
     // an answer the ledger does not hold, and a trustee answers once.
     {
         let mut releases = state.keypath.releases()?;
-        let r = releases
-            .get_mut(&id)
-            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let r = releases.get_mut(&id).ok_or_else(|| no_release(id))?;
         if r.answers.contains_key(&trustee) || !r.answering.insert(trustee.clone()) {
             return Err(ApiProblem(Problem::conflict(format!(
                 "trustee `{trustee}` already answered release {id}"
@@ -196,9 +197,7 @@ async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>
         .await;
     let out = {
         let mut releases = state.keypath.releases()?;
-        let r = releases
-            .get_mut(&id)
-            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let r = releases.get_mut(&id).ok_or_else(|| no_release(id))?;
         r.answering.remove(&trustee);
         written?;
         // Revoked between its entry and now: the revocation may have passed over this
@@ -290,9 +289,7 @@ async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>>
     let out = {
         let mut releases = state.keypath.releases()?;
         let earlier = crate::quorum_sets::earlier_sets(&releases, &*state.keypath.retired()?, id);
-        let r = releases
-            .get_mut(&id)
-            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let r = releases.get_mut(&id).ok_or_else(|| no_release(id))?;
         let Some(q) = r.quorum.as_mut() else {
             return Err(ApiProblem(Problem::conflict(format!(
                 "release {id} needs every trustee: there is nothing to claim"
@@ -325,9 +322,7 @@ async fn observed(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInf
     let trustee = req.caller.name.clone();
     let out = {
         let mut releases = state.keypath.releases()?;
-        let r = releases
-            .get_mut(&id)
-            .ok_or_else(|| ApiProblem(Problem::not_found(format!("no release {id}"))))?;
+        let r = releases.get_mut(&id).ok_or_else(|| no_release(id))?;
         let released_by_others =
             r.quorum
                 .as_ref()
