@@ -9,7 +9,7 @@ use dtfhe_crypto::ceremony::{self, net::CeremonySeed};
 use dtfhe_crypto::column::encrypt;
 use dtfhe_crypto::release::{centred, combine, trustee_share_threshold, Coeff0Share};
 use dtfhe_crypto::seal::RecipientKeyPair;
-use dtfhe_crypto::threshold::commit::Commitment;
+use dtfhe_crypto::threshold::commit::{self, Commitment};
 use dtfhe_crypto::threshold::wire::{open_share, seal_share, DealtShare, Expect};
 use dtfhe_crypto::threshold::{reconstruct, Dealing, RnsSecret, ThresholdSecret};
 use dtfhe_crypto::{CryptoError, Params, Preset};
@@ -359,4 +359,141 @@ fn t_equal_n_and_1_of_n_work_too() {
         let got = centred(&params, combine(&params, &ct, &parts).expect("combine"));
         assert_eq!(got, want, "{t}-of-{n}");
     }
+}
+
+/// A re-sharing as the network would run it: the members of `set` (current positions) each
+/// re-deal their Lagrange-weighted secret with a commitment; every position j of the new
+/// committee checks each share against its re-dealer's commitment and keeps the sum.
+fn reshare(f: &mut Fixture, set: &[u32]) -> (Vec<Commitment>, Vec<ThresholdSecret>) {
+    let dealings: Vec<(u32, Dealing)> = set
+        .iter()
+        .map(|&i| {
+            let d = Dealing::reshare(&f.params, &f.secrets[i as usize - 1], set, &mut f.rng)
+                .expect("re-deal");
+            (i, d)
+        })
+        .collect();
+    let commitments: Vec<Commitment> = dealings
+        .iter()
+        .map(|(i, d)| Commitment::new(&f.params, &f.seed.0, *i, d, &mut f.rng).expect("commit"))
+        .collect();
+    let secrets = (1..=N as u32)
+        .map(|j| {
+            let dealt: Vec<RnsSecret> = dealings
+                .iter()
+                .zip(&commitments)
+                .map(|((_, d), c)| {
+                    let share = d.share_for(&f.params, j).expect("share");
+                    c.verify(&f.params, &f.seed.0, j, &share).expect("checked");
+                    share
+                })
+                .collect();
+            ThresholdSecret::from_resharing(&f.params, j, T, N, set, &dealt).expect("new secret")
+        })
+        .collect();
+    (commitments, secrets)
+}
+
+/// Proactive re-sharing (trustee 3 leaves, a new trustee takes position 3): any t of the new
+/// committee release exactly, the re-sharing is checked to carry the deployment's secret,
+/// and the departed trustee's old share does not combine with the new ones.
+#[test]
+fn a_reshared_committee_releases_exactly_and_old_shares_do_not_mix() {
+    let mut f = fixture(Preset::Bfv8192, 17);
+    let (ct, want) = column(&mut f);
+    let old = f.secrets.clone();
+    let (commitments, fresh) = reshare(&mut f, &[1, 2, 4]);
+    commit::same_secret(&f.params, &f.commitments, &commitments)
+        .expect("the re-sharing carries the collective secret");
+    f.secrets = fresh;
+    for set in subsets(N as u32, T) {
+        assert_eq!(
+            release_by(&mut f, &set, &ct),
+            want,
+            "new committee, set {set:?}"
+        );
+    }
+    // A second re-sharing, by a set holding the new position 3, checked against the first.
+    let (again, fresher) = reshare(&mut f, &[3, 4, 5]);
+    commit::same_secret(&f.params, &commitments, &again).expect("second re-sharing");
+    commit::same_secret(&f.params, &f.commitments, &again).expect("against the first dealing");
+    f.secrets = fresher;
+    assert_eq!(release_by(&mut f, &[1, 3, 5], &ct), want);
+    // The departed trustee 3 keeps its old S_3 and colludes with two new shares.
+    let truth = collective(&f);
+    for pair in subsets(N as u32, 2).into_iter().filter(|p| !p.contains(&3)) {
+        let mut pairs: Vec<(u32, &RnsSecret)> = vec![(3, old[2].secret())];
+        pairs.extend(
+            pair.iter()
+                .map(|&j| (j, f.secrets[j as usize - 1].secret())),
+        );
+        let guess = reconstruct(&f.params, &pairs).expect("interpolate");
+        assert!(
+            guess != truth,
+            "old share 3 with new {pair:?} found the key"
+        );
+        let same = guess
+            .row(0)
+            .iter()
+            .zip(truth.row(0))
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(
+            same < f.params.slots() / 100,
+            "{pair:?}: {same} coefficients right"
+        );
+    }
+    // The old shares alone still interpolate to the key: deleting them is the proactive
+    // assumption (the key store replaces them), not something the new sharing undoes.
+    let pairs: Vec<(u32, &RnsSecret)> = [1u32, 2, 4]
+        .iter()
+        .map(|&j| (j, old[j as usize - 1].secret()))
+        .collect();
+    assert!(reconstruct(&f.params, &pairs).expect("interpolate") == truth);
+}
+
+/// A re-dealer that shifts its constant term, deals for another set, or a re-sharing with a
+/// member left out: every recipient's shares still match their commitments, but the whole
+/// is refused because it does not carry the deployment's secret.
+#[test]
+fn a_resharing_of_another_secret_is_refused() {
+    let mut f = fixture(Preset::Bfv8192, 18);
+    let set = [1u32, 2, 4];
+    // 1. Member 2 weights its secret for another set.
+    let mut dealings: Vec<(u32, Dealing)> = Vec::new();
+    for &i in &set {
+        let weights_for: &[u32] = if i == 2 { &[1, 2, 5] } else { &set };
+        let held = &f.secrets[i as usize - 1];
+        dealings.push((
+            i,
+            Dealing::reshare(&f.params, held, weights_for, &mut f.rng).expect("re-deal"),
+        ));
+    }
+    let commitments: Vec<Commitment> = dealings
+        .iter()
+        .map(|(i, d)| Commitment::new(&f.params, &f.seed.0, *i, d, &mut f.rng).expect("commit"))
+        .collect();
+    let e = commit::same_secret(&f.params, &f.commitments, &commitments).expect_err("wrong set");
+    assert!(e.to_string().contains("does not carry"), "{e}");
+    // 2. Only two of the three re-deal.
+    let (honest, _) = reshare(&mut f, &set);
+    assert!(commit::same_secret(&f.params, &f.commitments, &honest[..2]).is_err());
+    // 3. The honest re-sharing passes; against commitments under another seed it does not.
+    commit::same_secret(&f.params, &f.commitments, &honest).expect("honest");
+    let other_seed = [7u8; 32];
+    let shifted: Vec<Commitment> = set
+        .iter()
+        .map(|&i| {
+            let d = Dealing::reshare(&f.params, &f.secrets[i as usize - 1], &set, &mut f.rng)
+                .expect("re-deal");
+            Commitment::new(&f.params, &other_seed, i, &d, &mut f.rng).expect("commit")
+        })
+        .collect();
+    assert!(commit::same_secret(&f.params, &f.commitments, &shifted).is_err());
+    // 4. A re-dealt secret with a share missing is refused outright.
+    let share = Dealing::reshare(&f.params, &f.secrets[0], &set, &mut f.rng)
+        .expect("re-deal")
+        .share_for(&f.params, 3)
+        .expect("share");
+    assert!(ThresholdSecret::from_resharing(&f.params, 3, T, N, &set, &[share]).is_err());
 }

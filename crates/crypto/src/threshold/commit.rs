@@ -303,10 +303,76 @@ impl Commitment {
     }
 }
 
+/// Checks that a re-sharing carries the secret of the sharing before it (see
+/// [`super::reshare`]). The constant-term commitments of the dealers of one sharing sum to
+/// −a_b·s + Σe for its secret s; so for the same s, the difference of the two sums is the
+/// small Σe − Σe' (‖·‖∞ ≤ B·(|before| + |after|)) for both b, and for any other secret s' it
+/// is −a_b·(s' − s) + small, which is not small (the argument of the module doc: a_b·δ short
+/// for both b has no solution δ ≠ 0 but with negligible probability).
+pub fn same_secret(
+    params: &Params,
+    before: &[Commitment],
+    after: &[Commitment],
+) -> Result<(), CryptoError> {
+    let moduli = &params.spec.moduli;
+    let n = params.slots();
+    if before.is_empty() || after.is_empty() {
+        return Err(CryptoError::Ceremony(
+            "a re-sharing is checked against the commitments of a whole sharing".into(),
+        ));
+    }
+    for c in before.iter().chain(after) {
+        if c.fingerprint != params.spec.fingerprint() || c.polys.len() < 2 {
+            return Err(CryptoError::Mismatch {
+                what: "dealing commitment",
+                reason: "made under other parameters".into(),
+            });
+        }
+    }
+    let bound = ERROR_BOUND * (before.len() + after.len()) as u64;
+    for b in 0..2 {
+        let mut diff = vec![0u64; moduli.len() * n];
+        for (sign_after, c) in before
+            .iter()
+            .map(|c| (false, c))
+            .chain(after.iter().map(|c| (true, c)))
+        {
+            for (m, &q) in moduli.iter().enumerate() {
+                let row = &c.polys[b][m * n..(m + 1) * n];
+                for (d, &v) in diff[m * n..(m + 1) * n].iter_mut().zip(row) {
+                    let v = if sign_after { v } else { (q - v) % q };
+                    *d = ((*d as u128 + v as u128) % q as u128) as u64;
+                }
+            }
+        }
+        let rows: Vec<&[u64]> = diff.chunks_exact(n).collect();
+        if !small_rows(&rows, moduli, bound) {
+            return Err(CryptoError::Ceremony(
+                "the re-sharing does not carry the deployment's secret: its re-dealers' \
+                 constant terms do not sum to the secret of the sharing before"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every coefficient of `r` is the same integer of absolute value ≤ `bound` modulo every
 /// prime.
 fn small_everywhere(r: &Poly, moduli: &[u64], bound: u64) -> bool {
     let coeffs = r.coefficients();
+    match coeffs.as_slice() {
+        Some(all) => small_rows(
+            &all.chunks_exact(coeffs.ncols()).collect::<Vec<_>>(),
+            moduli,
+            bound,
+        ),
+        None => false,
+    }
+}
+
+/// [`small_everywhere`] on residue rows (row m modulo the m-th prime).
+fn small_rows(rows: &[&[u64]], moduli: &[u64], bound: u64) -> bool {
     let centred = |v: u64, q: u64| -> i128 {
         if v > q / 2 {
             v as i128 - q as i128
@@ -314,13 +380,13 @@ fn small_everywhere(r: &Poly, moduli: &[u64], bound: u64) -> bool {
             v as i128
         }
     };
-    for j in 0..coeffs.ncols() {
-        let first = centred(coeffs[[0, j]], moduli[0]);
+    for j in 0..rows[0].len() {
+        let first = centred(rows[0][j], moduli[0]);
         if first.unsigned_abs() > bound as u128 {
             return false;
         }
         for (m, &q) in moduli.iter().enumerate().skip(1) {
-            if centred(coeffs[[m, j]], q) != first {
+            if centred(rows[m][j], q) != first {
                 return false;
             }
         }

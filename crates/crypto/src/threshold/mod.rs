@@ -20,9 +20,11 @@
 //! they are uniform and independent of s_h.
 //!
 //! [`commit`] adds the public commitment every recipient checks its dealt share against,
-//! [`wire`] the versioned byte formats and the HPKE sealing of dealt shares.
+//! [`wire`] the versioned byte formats and the HPKE sealing of dealt shares, [`reshare`] the
+//! proactive re-sharing that hands a position to a new trustee.
 
 pub mod commit;
+pub mod reshare;
 pub mod wire;
 
 use crate::error::CryptoError;
