@@ -380,15 +380,18 @@ fn small_rows(rows: &[&[u64]], moduli: &[u64], bound: u64) -> bool {
             v as i128
         }
     };
-    for j in 0..rows[0].len() {
-        let first = centred(rows[0][j], moduli[0]);
+    for (j, &v) in rows[0].iter().enumerate() {
+        let first = centred(v, moduli[0]);
         if first.unsigned_abs() > bound as u128 {
             return false;
         }
-        for (m, &q) in moduli.iter().enumerate().skip(1) {
-            if centred(rows[m][j], q) != first {
-                return false;
-            }
+        if rows
+            .iter()
+            .zip(moduli)
+            .skip(1)
+            .any(|(row, &q)| centred(row[j], q) != first)
+        {
+            return false;
         }
     }
     true
