@@ -371,21 +371,11 @@ impl ThresholdSecret {
                 dealt.len()
             )));
         }
-        let mut secret = RnsSecret::zero(params);
-        for d in dealt {
-            if d.degree != params.slots() || d.residues.len() != secret.residues.len() {
-                return Err(CryptoError::Mismatch {
-                    what: "dealt share",
-                    reason: "made under other parameters".into(),
-                });
-            }
-            secret.add_assign(params, d);
-        }
         Ok(ThresholdSecret {
             point,
             threshold,
             trustees,
-            secret,
+            secret: sum_of_dealt(params, dealt)?,
         })
     }
 
@@ -418,6 +408,22 @@ impl ThresholdSecret {
         let lambda = lagrange_at_zero(params, set, self.point)?;
         Ok(self.secret.scaled(params, &lambda))
     }
+}
+
+/// The sum of the shares dealt to one trustee (first dealing or re-sharing), each checked to
+/// be made under `params`.
+fn sum_of_dealt(params: &Params, dealt: &[RnsSecret]) -> Result<RnsSecret, CryptoError> {
+    let mut secret = RnsSecret::zero(params);
+    for d in dealt {
+        if d.degree != params.slots() || d.residues.len() != secret.residues.len() {
+            return Err(CryptoError::Mismatch {
+                what: "dealt share",
+                reason: "made under other parameters".into(),
+            });
+        }
+        secret.add_assign(params, d);
+    }
+    Ok(secret)
 }
 
 /// A release set must have exactly t distinct points of 1..=n.

@@ -70,17 +70,7 @@ impl ThresholdSecret {
                 dealt.len()
             )));
         }
-        // Same sum as the first dealing; the count differs (t re-dealers, not n dealers).
-        let mut s = RnsSecret::zero(params);
-        for d in dealt {
-            if d.degree != params.slots() || d.residues.len() != s.residues.len() {
-                return Err(CryptoError::Mismatch {
-                    what: "re-dealt share",
-                    reason: "made under other parameters".into(),
-                });
-            }
-            s.add_assign(params, d);
-        }
+        let s = super::sum_of_dealt(params, dealt)?;
         ThresholdSecret::from_parts(point, threshold, trustees, s)
     }
 }
