@@ -24,9 +24,45 @@ pub struct Multiplier {
     params: Params,
     relin: RelinearizationKey,
     base: Arc<Context>,
+    extension: Arc<Extension>,
+}
+
+/// The extended basis of a parameter set and its two scalers: NTT tables for a dozen primes,
+/// built once per process and parameter set ([`extension_of`]), not once per query.
+#[derive(Debug)]
+struct Extension {
     extended: Arc<Context>,
     extender: Scaler,
     down: Scaler,
+}
+
+/// How many parameter sets' extensions [`extension_of`] keeps.
+const EXTENSIONS_KEPT: usize = 8;
+
+/// The [`Extension`] of `params`, built on first use.
+fn extension_of(params: &Params) -> Result<Arc<Extension>, CryptoError> {
+    use std::sync::{Mutex, OnceLock};
+    type Kept = Vec<(crate::params::ParamSpec, Arc<Extension>)>;
+    static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
+    let kept = KEPT.get_or_init(|| Mutex::new(Vec::new()));
+    let found = kept
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(s, _)| *s == params.spec)
+        .map(|(_, e)| e.clone());
+    if let Some(e) = found {
+        return Ok(e);
+    }
+    let e = Arc::new(Extension::new(params)?);
+    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+    if !kept.iter().any(|(s, _)| *s == params.spec) {
+        if kept.len() >= EXTENSIONS_KEPT {
+            kept.remove(0);
+        }
+        kept.push((params.spec.clone(), e.clone()));
+    }
+    Ok(e)
 }
 
 /// A level-0 ciphertext lifted into the extended basis, ready to enter products.
@@ -36,9 +72,8 @@ pub struct Extended {
     c1: Poly,
 }
 
-impl Multiplier {
-    /// Prepare products for `params`, relinearising with the collective key `relin`.
-    pub fn new(params: &Params, relin: RelinearizationKey) -> Result<Multiplier, CryptoError> {
+impl Extension {
+    fn new(params: &Params) -> Result<Extension, CryptoError> {
         let base = params.bfv.context_at_level(0)?.clone();
         let log_q: usize = params
             .spec
@@ -69,13 +104,22 @@ impl Multiplier {
             &base,
             ScalingFactor::new(&BigUint::from(params.t()), base.modulus()),
         )?;
-        Ok(Multiplier {
-            params: params.clone(),
-            relin,
-            base,
+        Ok(Extension {
             extended,
             extender,
             down,
+        })
+    }
+}
+
+impl Multiplier {
+    /// Prepare products for `params`, relinearising with the collective key `relin`.
+    pub fn new(params: &Params, relin: RelinearizationKey) -> Result<Multiplier, CryptoError> {
+        Ok(Multiplier {
+            params: params.clone(),
+            relin,
+            base: params.bfv.context_at_level(0)?.clone(),
+            extension: extension_of(params)?,
         })
     }
 
@@ -88,8 +132,8 @@ impl Multiplier {
             });
         }
         Ok(Extended {
-            c0: ct[0].scale(&self.extender)?,
-            c1: ct[1].scale(&self.extender)?,
+            c0: ct[0].scale(&self.extension.extender)?,
+            c1: ct[1].scale(&self.extension.extender)?,
         })
     }
 
@@ -112,12 +156,12 @@ impl Multiplier {
         let zero = Poly::zero(&self.base, Representation::Ntt);
         let trivial = Ciphertext::new(vec![one, zero], &self.params.bfv)?;
         let selected = &trivial * mask;
-        Ok(ExtendedMask(selected[0].scale(&self.extender)?))
+        Ok(ExtendedMask(selected[0].scale(&self.extension.extender)?))
     }
 
     /// Start an empty Σ a⊙b.
     pub fn product_sum(&self) -> ProductSum {
-        let z = Poly::zero(&self.extended, Representation::Ntt);
+        let z = Poly::zero(&self.extension.extended, Representation::Ntt);
         ProductSum {
             c: [z.clone(), z.clone(), z],
             terms: 0,
@@ -131,7 +175,7 @@ impl Multiplier {
             .into_iter()
             .map(|mut p| {
                 p.change_representation(Representation::PowerBasis);
-                let mut d = p.scale(&self.down)?;
+                let mut d = p.scale(&self.extension.down)?;
                 d.change_representation(Representation::Ntt);
                 Ok(d)
             })

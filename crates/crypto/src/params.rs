@@ -298,6 +298,43 @@ pub struct Params {
     pub bfv: Arc<BfvParameters>,
 }
 
+/// How many distinct parameter sets [`built`] keeps (the presets and a few custom sets).
+const BUILT_KEPT: usize = 8;
+
+/// The fhe.rs parameters of a validated `spec`, built once per process. Building them makes
+/// the NTT tables of every level and of the extended basis (a few hundred milliseconds at
+/// N = 16384 on this machine), which every query, ingest and trustee answer would otherwise
+/// pay again; the objects are immutable, so sharing one `Arc` is safe.
+fn built(spec: &ParamSpec) -> Result<Arc<BfvParameters>, CryptoError> {
+    use std::sync::{Mutex, OnceLock};
+    type Kept = Vec<(ParamSpec, Arc<BfvParameters>)>;
+    static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
+    let kept = KEPT.get_or_init(|| Mutex::new(Vec::new()));
+    if let Some(bfv) = kept
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(s, _)| s == spec)
+        .map(|(_, b)| b.clone())
+    {
+        return Ok(bfv);
+    }
+    // Built outside the lock: two threads may both build the same set once; both are equal.
+    let bfv = BfvParametersBuilder::new()
+        .set_degree(spec.degree)
+        .set_plaintext_modulus(spec.plaintext)
+        .set_moduli(&spec.moduli)
+        .build_arc()?;
+    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+    if !kept.iter().any(|(s, _)| s == spec) {
+        if kept.len() >= BUILT_KEPT {
+            kept.remove(0);
+        }
+        kept.push((spec.clone(), bfv.clone()));
+    }
+    Ok(bfv)
+}
+
 impl Params {
     /// Validate `spec` and build the fhe.rs parameters.
     pub fn new(name: &str, spec: ParamSpec) -> Result<Params, CryptoError> {
@@ -307,11 +344,7 @@ impl Params {
     /// Like [`Params::new`], but `insecure` allows sets beyond the 128-bit size bound.
     pub fn build(name: &str, spec: ParamSpec, insecure: bool) -> Result<Params, CryptoError> {
         spec.validate(insecure)?;
-        let bfv = BfvParametersBuilder::new()
-            .set_degree(spec.degree)
-            .set_plaintext_modulus(spec.plaintext)
-            .set_moduli(&spec.moduli)
-            .build_arc()?;
+        let bfv = built(&spec)?;
         Ok(Params {
             name: name.to_string(),
             spec,
