@@ -231,6 +231,50 @@ fn three_of_five_release_with_two_down_refuse_with_three_down_answer_again() {
     }
 }
 
+/// The attack on the catch-up: a platform that leaves a delivered release out of the list a
+/// trustee records missed releases from. Trustee `e` is down while three others release a
+/// query; the platform then drops that release (its file removed, restarted) and `e` comes
+/// back. The ledger still shows the delivery, so `e` refuses to answer as a member of a set
+/// until it can record it, naming the release and the entry; nothing is released.
+#[test]
+fn a_trustee_that_cannot_record_a_delivered_release_answers_nothing() {
+    let mut net = start_quorum("quorum_catchup", &FIVE, 3);
+    net.upload_sources();
+    net.trustees[index("e")].kill();
+    let (hidden, set) = released_by_three(&net, "SELECT COUNT(*), AVG(torque) FROM ai4i", "e down");
+    assert!(!set.iter().any(|t| t == "e"), "{set:?}");
+    std::fs::remove_file(
+        net.root
+            .join("platform/releases")
+            .join(format!("{hidden}.json")),
+    )
+    .expect("the platform's record of the release");
+    net.restart_platform();
+    net.wait_ready(Duration::from_secs(60));
+    let back = net.start_trustee("e", &[]);
+    net.trustees[index("e")] = back;
+    // Two of the set down: any three left include `e`.
+    for t in &set[..2] {
+        net.trustees[index(t)].kill();
+    }
+    let o = dtfhe(net.query_args_waiting("SELECT SUM(tool_wear) FROM ai4i", 30));
+    let (out, err) = texts(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!(
+            "has not recorded release {hidden}, delivered by ledger entry"
+        )),
+        "{err}\n{}",
+        net.trustees[index("e")].log()
+    );
+    let refused = query_id(&err);
+    assert!(
+        net.approvers(refused, 0).iter().all(|t| t != "e"),
+        "e answered {refused}"
+    );
+}
+
 /// The platform's t is only its word: a trustee started without `--threshold`, or with
 /// another t than the platform announces, refuses the dealing and says why; started with
 /// the agreed t, the dealing completes.

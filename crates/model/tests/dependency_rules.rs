@@ -43,6 +43,7 @@ const RULES: &[(&str, &[&str])] = &[
             "dtfhe-engine",
             "dtfhe-api",
             "dtfhe-release",
+            "dtfhe-ledger",
         ],
     ),
     (

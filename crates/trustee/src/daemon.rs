@@ -40,6 +40,8 @@ use dtfhe_crypto::ceremony::net::{
 use dtfhe_crypto::seal::{seal, RecipientPublicKey};
 use dtfhe_crypto::{codec, Params};
 use dtfhe_engine::cache::SumCache;
+
+use crate::catchup::{Gap, LedgerCatchUp};
 use dtfhe_engine::exec::{self, ComputedSum};
 use dtfhe_engine::Catalog;
 use dtfhe_model::PinnedReader;
@@ -199,9 +201,32 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
         deployed: &deployed,
         opts,
     };
+    let mut ledger = LedgerCatchUp::default();
     loop {
+        // t-of-n: the deliveries in the ledger this trustee has not settled, read before the
+        // pending list, so a release delivered in between is listed there.
+        let unsettled = if trustee.has_threshold() {
+            match ledger.unsettled(&client, &trustee) {
+                Ok(d) => d,
+                Err(e) if !opts.once => {
+                    eprintln!("trustee {name}: reading the ledger: {e}; will retry");
+                    std::thread::sleep(opts.poll);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            Vec::new()
+        };
         match client.get_json::<Vec<ReleaseInfo>>("/v1/releases/pending") {
             Ok(pending) => {
+                let gap = unsettled
+                    .into_iter()
+                    .find(|d| !pending.iter().any(|r| r.id == d.release))
+                    .map(|d| Gap {
+                        release: d.release,
+                        entry: d.entry,
+                    });
                 // One reader per round: parts downloaded for one request serve the next.
                 let mut reader = None;
                 for r in pending {
@@ -214,7 +239,12 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
                             continue;
                         }
                     };
-                    let outcome = review(by, &r, &mut reader, &sums);
+                    let outcome = match &gap {
+                        Some(g) if crate::quorum::member(&trustee, &r) => {
+                            Err(Review::refuse(ReviewRefusal::CatchUp(g.clone())))
+                        }
+                        _ => review(by, &r, &mut reader, &sums),
+                    };
                     let reviewed = answer(&client, &r, outcome);
                     match reviewed {
                         Ok(Decision::Approved(n)) => {

@@ -233,6 +233,12 @@ impl Trustee {
         &self.name
     }
 
+    /// Whether this trustee gave a share for every one of `cts` (it took part in their
+    /// release): the ledger catch-up asks ([`crate::catchup`]).
+    pub fn answered_all(&self, cts: &[crate::shares::Hash]) -> Result<bool, TrusteeError> {
+        ShareLog::new(&self.dir).answered_all(cts)
+    }
+
     /// The key share, for this trustee's own steps of the key ceremony only.
     pub fn share_for_ceremony(&self) -> &SecretKey {
         &self.share

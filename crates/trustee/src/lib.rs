@@ -6,6 +6,7 @@
 //! flooded coefficient-0 share.
 #![forbid(unsafe_code)]
 
+pub mod catchup;
 pub mod daemon;
 pub mod dealing;
 pub mod keystore;

@@ -47,6 +47,15 @@ pub fn ready(
     Ok(due(&r).then_some(r))
 }
 
+/// Whether this trustee answers `r` as a member of its release set (a t-of-n release whose
+/// set names it; an n-of-n release has none).
+pub fn member(trustee: &Trustee, r: &ReleaseInfo) -> bool {
+    r.quorum
+        .as_ref()
+        .and_then(|q| q.set.as_ref())
+        .is_some_and(|set| set.iter().any(|m| m == trustee.name()))
+}
+
 /// The release id a trustee's records use for release `id` (as in its share log and
 /// disclosure record).
 pub fn release_id(id: u64) -> String {

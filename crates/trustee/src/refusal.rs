@@ -115,4 +115,9 @@ pub enum ReviewRefusal {
     /// ([`crate::TrusteeError::OtherSet`]), or a set that is not a valid quorum with it.
     #[error("{0}")]
     Quorum(Box<crate::TrusteeError>),
+    /// A t-of-n trustee that has not caught up: the ledger shows a release delivered that it
+    /// neither answered nor recorded, and the platform does not list it to be recorded
+    /// ([`crate::catchup`]).
+    #[error(transparent)]
+    CatchUp(crate::catchup::Gap),
 }

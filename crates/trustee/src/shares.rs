@@ -321,6 +321,17 @@ impl ShareLog {
         Ok((shares, repeated))
     }
 
+    /// Whether this trustee gave a share (of any kind) for every one of `cts`: it took part
+    /// in the release of those ciphertexts (the ledger catch-up asks, [`crate::catchup`]).
+    pub fn answered_all(&self, cts: &[Hash]) -> Result<bool, TrusteeError> {
+        let index = self.index()?;
+        Ok(cts.iter().all(|ct| {
+            [ShareKind::Coeff0, ShareKind::Coeff0Set, ShareKind::Full]
+                .iter()
+                .any(|&k| index.contains_key(&(k, *ct)))
+        }))
+    }
+
     /// Refuses (before anything is decided or computed) if any of `cts` was answered for a
     /// set other than `set`.
     pub fn check_set(&self, cts: &[Hash], set: &[u32]) -> Result<(), TrusteeError> {
