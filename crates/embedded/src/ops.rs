@@ -287,6 +287,9 @@ pub struct IngestReport {
     pub already_ingested: bool,
     /// Encrypted values (rows × encrypted columns) encrypted by this run.
     pub encrypted_values: usize,
+    /// What a document (not a CSV file) gave besides its rows: values counted but not
+    /// stored (`UNAVAILABLE`), skipped observations, the next poll position.
+    pub document: Option<dtfhe_agent::formats::DocumentNotes>,
     /// Seconds until the last chunk was encrypted (encryption runs in parallel with storing).
     pub encrypt_seconds: f64,
     /// Seconds in total (read + encode + encrypt + store).
@@ -304,13 +307,39 @@ pub struct IngestReport {
 /// index, so re-running the same command after a crash resumes (stores only the missing
 /// chunks), and re-running it after success stores nothing (`already_ingested`).
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
+    ingest_as(opts, InputFormat::Csv)
+}
+
+/// What `dtfhe ingest` reads: a CSV export (the default) or a document of a shop-floor or
+/// engineering format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// A CSV export laid out as the schema's `[csv]` section says.
+    Csv,
+    /// A document (B2MML, MTConnect, …) read by `dtfhe_agent::formats` into the same checked
+    /// rows a CSV file makes.
+    Document(dtfhe_agent::formats::DocumentFormat),
+}
+
+/// [`ingest`] of a file of `format` (`opts.csv` names the file whatever its format): the
+/// document is read whole and checked row by row exactly as a CSV file is, then stored by
+/// the same crash-safe path (resume by the file's hash included). A bad document stores
+/// nothing and names every rejected element.
+pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestReport, EmbeddedError> {
     let started = Instant::now();
     valid_name("source", &opts.source)?;
     let schema_text =
         std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
     let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
     let csv = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
-    let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
+    let origin = opts.csv.display().to_string();
+    let (table, document) = match format {
+        InputFormat::Csv => (read_csv_bytes(&csv, &origin, &schema)?, None),
+        InputFormat::Document(f) => {
+            let d = dtfhe_agent::formats::read_document(f, &csv, &origin, &schema)?;
+            (d.table, Some(d.notes))
+        }
+    };
     let file_hash = *blake3::hash(&csv).as_bytes();
     drop(csv);
     let mut d = open(&opts.dir)?;
@@ -353,6 +382,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
         encrypted_values: table.rows.min(chunks * d.params.slots()) * table.encrypted.len(),
         encrypt_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
+        document: document.clone(),
     };
     if n_chunks == 0 {
         // An empty file registers the dataset and stores nothing else.

@@ -145,6 +145,16 @@ pub const TARGETS: &[Target] = &[
         run: crate::mqtt::sparkplug,
     },
     Target {
+        name: "b2mml",
+        about: "agent formats: a B2MML production performance / job response document (XML tree, mapping, every row checked as a CSV row); errors never quote a value",
+        run: crate::documents::b2mml,
+    },
+    Target {
+        name: "mtconnect",
+        about: "agent formats: an MTConnectStreams document (XML tree, data items by the schema, UNAVAILABLE counted, rows checked); errors never quote a value",
+        run: crate::documents::mtconnect,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

@@ -1,0 +1,93 @@
+//! The edge agent's document readers as fuzz targets: B2MML production performance and job
+//! responses (`b2mml`) and MTConnect streams (`mtconnect`), each read whole against its
+//! dataset schema (the XML tree, the mapping, then every row checked as a CSV row). A
+//! refused document is fine; a panic is a bug; an error that quotes a value the seed holds
+//! in an encrypted column is a finding too (messages name places, never values).
+
+use crate::targets::{Finding, Outcome};
+use dtfhe_agent::formats::{read_document, DocumentFormat};
+use dtfhe_model::Schema;
+
+const RUNS_SCHEMA: &str = include_str!("../../../schemas/production_runs.toml");
+const MACHINE_SCHEMA: &str = include_str!("../../../schemas/mtconnect_machine.toml");
+const PERFORMANCE: &str =
+    include_str!("../../agent/tests/fixtures/b2mml_production_performance.xml");
+const JOBS: &str = include_str!("../../agent/tests/fixtures/b2mml_job_response.xml");
+const SAMPLE: &str = include_str!("../../agent/tests/fixtures/mtconnect_sample.xml");
+
+/// The dataset schema a format's documents are read against.
+pub fn schema(format: DocumentFormat) -> Schema {
+    let (text, name) = match format {
+        DocumentFormat::B2mml => (RUNS_SCHEMA, "production_runs.toml"),
+        DocumentFormat::MtConnect => (MACHINE_SCHEMA, "mtconnect_machine.toml"),
+    };
+    Schema::from_toml_str(text, name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Whether a document of `format` is read (every row accepted).
+pub fn accepts(format: DocumentFormat, input: &[u8]) -> bool {
+    read_document(format, input, "fuzz", &schema(format)).is_ok()
+}
+
+/// Values of encrypted columns in the seeds: no error may quote them.
+const SECRETS: [&str; 3] = ["7190", "2967", "226.946"];
+
+fn run(format: DocumentFormat, input: &[u8]) -> Outcome {
+    if let Err(e) = read_document(format, input, "fuzz", &schema(format)) {
+        let text = e.to_string();
+        if let Some(s) = SECRETS.iter().find(|s| text.contains(*s)) {
+            return Err(Finding(format!(
+                "{}: an error quotes the value {s}: {text}",
+                format.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `b2mml`: a B2MML document read into production-run rows.
+pub fn b2mml(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
+    run(DocumentFormat::B2mml, input)
+}
+
+/// `mtconnect`: an MTConnectStreams document read into machine rows.
+pub fn mtconnect(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
+    run(DocumentFormat::MtConnect, input)
+}
+
+/// Named seed inputs of one target: (file name, bytes).
+pub type NamedSeeds = Vec<(String, Vec<u8>)>;
+
+/// Seeds: the agent's own fixture documents (written to the published schemas) and small
+/// documents of the same shapes.
+pub fn seeds() -> (NamedSeeds, NamedSeeds) {
+    let b2mml = vec![
+        ("production_performance.xml".to_string(), PERFORMANCE.as_bytes().to_vec()),
+        ("job_response.xml".to_string(), JOBS.as_bytes().to_vec()),
+        (
+            "one_segment.xml".to_string(),
+            b"<ProductionPerformance><ProductionResponse><ID>1</ID><SegmentResponse><ID>7</ID>\
+<ActualStartTime>2026-01-01T06:00:00Z</ActualStartTime><ActualEndTime>2026-01-01T14:00:00Z</ActualEndTime>\
+<ProductionData><ID>IdealCycleTime</ID><Value><ValueString>3</ValueString><UnitOfMeasure>s</UnitOfMeasure></Value></ProductionData>\
+<EquipmentActual><EquipmentID>L1</EquipmentID></EquipmentActual><MaterialProducedActual><MaterialDefinitionID>p</MaterialDefinitionID>\
+<Quantity><QuantityString>10</QuantityString></Quantity><MaterialActualProperty><ID>GoodQuantity</ID><Value><ValueString>9</ValueString></Value></MaterialActualProperty>\
+</MaterialProducedActual></SegmentResponse></ProductionResponse></ProductionPerformance>"
+                .to_vec(),
+        ),
+    ];
+    let mtconnect = vec![
+        ("sample.xml".to_string(), SAMPLE.as_bytes().to_vec()),
+        (
+            "current.xml".to_string(),
+            b"<MTConnectStreams xmlns=\"urn:mtconnect.org:MTConnectStreams:2.0\"><Header nextSequence=\"42\" firstSequence=\"1\" lastSequence=\"41\"/>\
+<Streams><DeviceStream name=\"m\" uuid=\"u\"><ComponentStream component=\"Rotary\" componentId=\"c\"><Samples>\
+<Load dataItemId=\"Sload\" timestamp=\"2026-01-01T00:00:00Z\" sequence=\"40\">12.5</Load>\
+<RotaryVelocity dataItemId=\"Srpm\" timestamp=\"2026-01-01T00:00:00Z\" sequence=\"41\">UNAVAILABLE</RotaryVelocity>\
+</Samples><Events><Execution dataItemId=\"exec\" timestamp=\"2026-01-01T00:00:00Z\" sequence=\"39\">READY</Execution></Events>\
+<Condition><Fault dataItemId=\"sys\" timestamp=\"2026-01-01T00:00:01Z\" sequence=\"38\" type=\"SYSTEM\"/></Condition>\
+</ComponentStream></DeviceStream></Streams></MTConnectStreams>"
+                .to_vec(),
+        ),
+    ];
+    (b2mml, mtconnect)
+}
