@@ -1,6 +1,6 @@
 //! The edge agent's document readers as fuzz targets: B2MML production performance and job
-//! responses (`b2mml`) and MTConnect streams (`mtconnect`), each read whole against its
-//! dataset schema (the XML tree, the mapping, then every row checked as a CSV row). A
+//! responses (`b2mml`), MTConnect streams (`mtconnect`) and AAS V3 JSON environments
+//! (`aas`), each read whole against its dataset schema (the XML tree, the mapping, then every row checked as a CSV row). A
 //! refused document is fine; a panic is a bug; an error that quotes a value the seed holds
 //! in an encrypted column is a finding too (messages name places, never values).
 
@@ -14,32 +14,47 @@ const PERFORMANCE: &str =
     include_str!("../../agent/tests/fixtures/b2mml_production_performance.xml");
 const JOBS: &str = include_str!("../../agent/tests/fixtures/b2mml_job_response.xml");
 const SAMPLE: &str = include_str!("../../agent/tests/fixtures/mtconnect_sample.xml");
+const NAMEPLATE_SCHEMA: &str = include_str!("../../../schemas/aas_nameplate.toml");
+const TIMESERIES_SCHEMA: &str = include_str!("../../../schemas/aas_timeseries.toml");
+const SPINDLES: &str = include_str!("../../agent/tests/fixtures/aas_spindles.json");
 
-/// The dataset schema a format's documents are read against.
-pub fn schema(format: DocumentFormat) -> Schema {
-    let (text, name) = match format {
-        DocumentFormat::B2mml => (RUNS_SCHEMA, "production_runs.toml"),
-        DocumentFormat::MtConnect => (MACHINE_SCHEMA, "mtconnect_machine.toml"),
+/// The dataset schemas a format's documents are read against (AAS: the design-stage one
+/// row per shell, and the maintenance one row per TimeSeries record).
+pub fn schemas(format: DocumentFormat) -> Vec<Schema> {
+    let texts: &[(&str, &str)] = match format {
+        DocumentFormat::B2mml => &[(RUNS_SCHEMA, "production_runs.toml")],
+        DocumentFormat::MtConnect => &[(MACHINE_SCHEMA, "mtconnect_machine.toml")],
+        DocumentFormat::Aas => &[
+            (NAMEPLATE_SCHEMA, "aas_nameplate.toml"),
+            (TIMESERIES_SCHEMA, "aas_timeseries.toml"),
+        ],
     };
-    Schema::from_toml_str(text, name).unwrap_or_else(|e| panic!("{e}"))
+    texts
+        .iter()
+        .map(|(text, name)| Schema::from_toml_str(text, name).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
-/// Whether a document of `format` is read (every row accepted).
+/// Whether a document of `format` is read (every row accepted) against every schema.
 pub fn accepts(format: DocumentFormat, input: &[u8]) -> bool {
-    read_document(format, input, "fuzz", &schema(format)).is_ok()
+    schemas(format)
+        .iter()
+        .all(|s| read_document(format, input, "fuzz", s).is_ok())
 }
 
 /// Values of encrypted columns in the seeds: no error may quote them.
-const SECRETS: [&str; 3] = ["7190", "2967", "226.946"];
+const SECRETS: [&str; 4] = ["7190", "2967", "226.946", "21.7"];
 
 fn run(format: DocumentFormat, input: &[u8]) -> Outcome {
-    if let Err(e) = read_document(format, input, "fuzz", &schema(format)) {
-        let text = e.to_string();
-        if let Some(s) = SECRETS.iter().find(|s| text.contains(*s)) {
-            return Err(Finding(format!(
-                "{}: an error quotes the value {s}: {text}",
-                format.name()
-            )));
+    for schema in schemas(format) {
+        if let Err(e) = read_document(format, input, "fuzz", &schema) {
+            let text = e.to_string();
+            if let Some(s) = SECRETS.iter().find(|s| text.contains(*s)) {
+                return Err(Finding(format!(
+                    "{}: an error quotes the value {s}: {text}",
+                    format.name()
+                )));
+            }
         }
     }
     Ok(())
@@ -55,12 +70,17 @@ pub fn mtconnect(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
     run(DocumentFormat::MtConnect, input)
 }
 
+/// `aas`: an AAS V3 JSON environment read into design-stage and time-series rows.
+pub fn aas(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
+    run(DocumentFormat::Aas, input)
+}
+
 /// Named seed inputs of one target: (file name, bytes).
 pub type NamedSeeds = Vec<(String, Vec<u8>)>;
 
 /// Seeds: the agent's own fixture documents (written to the published schemas) and small
 /// documents of the same shapes.
-pub fn seeds() -> (NamedSeeds, NamedSeeds) {
+pub fn seeds() -> (NamedSeeds, NamedSeeds, NamedSeeds) {
     let b2mml = vec![
         ("production_performance.xml".to_string(), PERFORMANCE.as_bytes().to_vec()),
         ("job_response.xml".to_string(), JOBS.as_bytes().to_vec()),
@@ -89,5 +109,13 @@ pub fn seeds() -> (NamedSeeds, NamedSeeds) {
                 .to_vec(),
         ),
     ];
-    (b2mml, mtconnect)
+    let aas = vec![
+        ("spindles.json".to_string(), SPINDLES.as_bytes().to_vec()),
+        (
+            "one_shell.json".to_string(),
+            br#"{"assetAdministrationShells":[{"modelType":"AssetAdministrationShell","id":"urn:s","assetInformation":{"assetKind":"Instance","globalAssetId":"urn:a"},"submodels":[{"type":"ModelReference","keys":[{"type":"Submodel","value":"urn:t"}]}]}],"submodels":[{"modelType":"Submodel","id":"urn:t","submodelElements":[{"modelType":"MultiLanguageProperty","idShort":"M","semanticId":{"type":"ExternalReference","keys":[{"type":"GlobalReference","value":"0173-1#02-AAO677#002"}]},"value":[{"language":"de","text":"X"}]},{"modelType":"Property","idShort":"P","valueType":"xs:double","value":"21.7","semanticId":{"type":"ExternalReference","keys":[{"type":"GlobalReference","value":"https://plant-a.example/semantics/spindle/RatedPower/1/0"}]}},{"modelType":"Property","idShort":"S","valueType":"xs:int","value":"12000","semanticId":{"type":"ExternalReference","keys":[{"type":"GlobalReference","value":"https://plant-a.example/semantics/spindle/MaxRotationalSpeed/1/0"}]}},{"modelType":"Property","idShort":"N","valueType":"xs:string","value":"S1","semanticId":{"type":"ExternalReference","keys":[{"type":"GlobalReference","value":"0173-1#02-AAM556#002"}]}}]}]}"#
+                .to_vec(),
+        ),
+    ];
+    (b2mml, mtconnect, aas)
 }

@@ -235,6 +235,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("sparkplug", crate::mqtt::seeds().1),
         ("b2mml", crate::documents::seeds().0),
         ("mtconnect", crate::documents::seeds().1),
+        ("aas", crate::documents::seeds().2),
     ])
 }
 

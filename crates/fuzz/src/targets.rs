@@ -155,6 +155,11 @@ pub const TARGETS: &[Target] = &[
         run: crate::documents::mtconnect,
     },
     Target {
+        name: "aas",
+        about: "agent formats: an AAS V3 JSON environment (shells, submodels, properties by semanticId, TimeSeries records) read against a design-stage and a maintenance schema; errors never quote a value",
+        run: crate::documents::aas,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

@@ -131,6 +131,7 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
         "mtconnect" => {
             dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::MtConnect, b)
         }
+        "aas" => dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::Aas, b),
         other => panic!("no acceptance check for target {other}"),
     }
 }

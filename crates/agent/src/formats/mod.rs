@@ -1,6 +1,7 @@
 //! Documents of the shop floor and of engineering, read into the rows of a dataset: ISA-95
 //! B2MML production performance and job responses ([`b2mml`]), MTConnect streams
-//! ([`mtconnect`]).
+//! ([`mtconnect`]), Asset Administration Shell submodels ([`aas`], also the export of released
+//! aggregates as a submodel).
 //!
 //! Every format turns a document into *raw rows* (one text per schema column, by column
 //! name) that are then checked and encoded exactly as CSV rows are
@@ -12,6 +13,7 @@
 //! quotes the text of a document element (a value may be confidential): only names,
 //! positions and the reason.
 
+pub mod aas;
 pub mod b2mml;
 pub mod mtconnect;
 pub mod xml;
@@ -33,6 +35,9 @@ pub enum DocumentFormat {
     B2mml,
     /// An MTConnectStreams document (an agent's `/sample` or `/current` response).
     MtConnect,
+    /// An Asset Administration Shell V3 JSON environment (Nameplate, TechnicalData,
+    /// TimeSeries submodels; properties by semanticId).
+    Aas,
 }
 
 impl DocumentFormat {
@@ -41,6 +46,7 @@ impl DocumentFormat {
         match self {
             DocumentFormat::B2mml => "b2mml",
             DocumentFormat::MtConnect => "mtconnect",
+            DocumentFormat::Aas => "aas",
         }
     }
 }
@@ -48,10 +54,12 @@ impl DocumentFormat {
 /// One rejected element: where it is and why, never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// 1-based line of the element in the document.
+    /// 1-based line of the element in the document; 0 where the format keeps no lines
+    /// (JSON: the path says where).
     pub line: usize,
-    /// Element path from the root, 1-based index among same-named siblings
-    /// (`/ProductionPerformance/ProductionResponse[2]/SegmentResponse[1]`).
+    /// Element path from the root: XML with the 1-based index among same-named siblings
+    /// (`/ProductionPerformance/ProductionResponse[2]/SegmentResponse[1]`), JSON as a JSON
+    /// pointer (`/submodels/4/submodelElements/1`).
     pub path: String,
     /// Schema column concerned, when one is.
     pub column: Option<String>,
@@ -61,7 +69,10 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {} {}", self.line, self.path)?;
+        if self.line > 0 {
+            write!(f, "line {} ", self.line)?;
+        }
+        f.write_str(&self.path)?;
         if let Some(c) = &self.column {
             write!(f, ", column \"{c}\"")?;
         }
@@ -106,6 +117,18 @@ pub enum FormatError {
         origin: String,
         /// 1-based line of the defect.
         line: usize,
+        /// The kind of defect.
+        reason: String,
+    },
+    /// Not JSON (the parser's category and position, never the text).
+    #[error("{origin} line {line} column {column}: not JSON: {reason}")]
+    Json {
+        /// The document.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
         /// The kind of defect.
         reason: String,
     },
@@ -171,6 +194,7 @@ pub fn read_document(
     match format {
         DocumentFormat::B2mml => b2mml::read(bytes, origin, schema),
         DocumentFormat::MtConnect => mtconnect::read(bytes, origin, schema),
+        DocumentFormat::Aas => aas::read(bytes, origin, schema),
     }
 }
 

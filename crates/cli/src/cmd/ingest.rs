@@ -22,7 +22,9 @@ pub(crate) struct IngestArgs {
     csv: Option<PathBuf>,
     /// Format of FILE: `csv` (as `--csv`), `b2mml` (ISA-95 B2MML production performance or
     /// job response XML), `mtconnect` (an MTConnectStreams document, e.g. an agent's
-    /// `/sample` response). A document is read into the same checked rows a CSV file makes.
+    /// `/sample` response), `aas` (an Asset Administration Shell V3 JSON environment:
+    /// Nameplate, TechnicalData, TimeSeries properties by semanticId). A document is read
+    /// into the same checked rows a CSV file makes.
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
     /// The file to encrypt and append, read as `--format` says.
@@ -42,6 +44,8 @@ enum Format {
     B2mml,
     /// An MTConnectStreams document.
     Mtconnect,
+    /// An Asset Administration Shell V3 JSON environment (properties by semanticId).
+    Aas,
 }
 
 /// `dtfhe ingest`.
@@ -56,6 +60,7 @@ pub(crate) fn run(a: IngestArgs, store: &StoreLocation) -> Result<(), CliError> 
         Format::Csv => ops::InputFormat::Csv,
         Format::B2mml => ops::InputFormat::Document(DocumentFormat::B2mml),
         Format::Mtconnect => ops::InputFormat::Document(DocumentFormat::MtConnect),
+        Format::Aas => ops::InputFormat::Document(DocumentFormat::Aas),
     };
     let opts = ops::IngestOptions {
         dir: at(&a.dir),
