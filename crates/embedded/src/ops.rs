@@ -12,7 +12,7 @@ use dtfhe_engine::{Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
-use dtfhe_model::{read_csv_bytes, Schema};
+use dtfhe_model::{read_csv_bytes, Schema, Table};
 use dtfhe_release::pipeline::{build_request, check_totals, precheck};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
@@ -342,12 +342,100 @@ pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestRepo
     };
     let file_hash = *blake3::hash(&csv).as_bytes();
     drop(csv);
+    store_table(
+        opts,
+        started,
+        &schema_text,
+        &schema,
+        table,
+        file_hash,
+        document,
+    )
+}
+
+/// What `ingest_step` sealed besides the row it ingested.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The header facts.
+    pub header: dtfhe_agent::formats::step::StepHeader,
+    /// The artifact stored by this run (`None`: an earlier run had sealed these very bytes).
+    pub artifact: Option<crate::artifact::PutReport>,
+}
+
+/// A STEP file (ISO 10303-21, `opts.csv` names it) sealed as an artifact of `product` at
+/// the schema's stage, and one row of its HEADER facts (see
+/// `dtfhe_agent::formats::step`) appended to the schema's dataset.
+///
+/// The header is read and the row checked before anything is stored. The file is then
+/// sealed (`dtfhe artifact put`; a run after a crash finds the same bytes already sealed and
+/// goes on), and the row is ingested like a CSV row, resumable by the file's hash.
+pub fn ingest_step(
+    opts: &IngestOptions,
+    product: &str,
+) -> Result<(IngestReport, StepReport), EmbeddedError> {
+    let started = Instant::now();
+    valid_name("source", &opts.source)?;
+    let schema_text =
+        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
+    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
+    let bytes = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
+    let origin = opts.csv.display().to_string();
+    let header = dtfhe_agent::formats::step::parse_header(&bytes, &origin)?;
+    let name = opts
+        .csv
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| EmbeddedError::Usage(format!("{origin}: not a UTF-8 file name")))?
+        .to_string();
+    let table = dtfhe_agent::formats::step::header_row(&header, product, &name, &origin, &schema)?;
+    let file_hash = *blake3::hash(&bytes).as_bytes();
+    drop(bytes);
+    let sealed_before = {
+        let store = opts.dir.open_store()?;
+        match store.artifact(product, &name)? {
+            Some((m, _)) if m.plain_hash == file_hash => true,
+            Some((m, _)) => {
+                return Err(EmbeddedError::Usage(format!(
+                    "product `{product}` already has another artifact named `{name}` \
+                     (artifact {}, source `{}`); nothing was stored",
+                    m.id, m.source
+                )))
+            }
+            None => false,
+        }
+    };
+    let artifact = if sealed_before {
+        None
+    } else {
+        Some(crate::artifact::put(
+            opts.dir.clone(),
+            product,
+            schema.stage.as_str(),
+            &opts.csv,
+            &opts.source,
+        )?)
+    };
+    let report = store_table(opts, started, &schema_text, &schema, table, file_hash, None)?;
+    Ok((report, StepReport { header, artifact }))
+}
+
+/// The store half of every ingest: the checked `table` of a file (hash `file_hash`)
+/// appended crash-safely, as [`ingest`] describes.
+fn store_table(
+    opts: &IngestOptions,
+    started: Instant,
+    schema_text: &str,
+    schema: &Schema,
+    table: Table,
+    file_hash: [u8; 32],
+    document: Option<dtfhe_agent::formats::DocumentNotes>,
+) -> Result<IngestReport, EmbeddedError> {
     let mut d = open(&opts.dir)?;
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
             // Bad input (exit 3): the file's schema is not the dataset's; say what differs.
             let differences = match Schema::from_toml_str(&existing, "the registered schema") {
-                Ok(registered) => dtfhe_model::schema_diff::describe_conflict(&registered, &schema),
+                Ok(registered) => dtfhe_model::schema_diff::describe_conflict(&registered, schema),
                 Err(e) => format!("the registered schema no longer parses ({e})"),
             };
             return Err(EmbeddedError::SchemaConflict(format!(
@@ -386,7 +474,7 @@ pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestRepo
     };
     if n_chunks == 0 {
         // An empty file registers the dataset and stores nothing else.
-        d.store.register_dataset(&dataset, &schema_text)?;
+        d.store.register_dataset(&dataset, schema_text)?;
         return Ok(report(0, 0, 0.0));
     }
 
@@ -462,7 +550,7 @@ pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestRepo
     let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,
         &pk,
-        &schema,
+        schema,
         &table,
         &layout,
         &missing,
@@ -476,7 +564,7 @@ pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestRepo
             // checkpoint): a crash loses at most the batch in flight, which a re-run resumes.
             pending.push(chunk);
             if pending.len() >= COMMIT_BATCH || written == missing.len() {
-                store.append_chunks(&dataset, &schema_text, &opts.source, &pending)?;
+                store.append_chunks(&dataset, schema_text, &opts.source, &pending)?;
                 committed += pending.len();
                 if let Some(b) = &bar {
                     b.inc(pending.len() as u64);

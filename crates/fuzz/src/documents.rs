@@ -17,6 +17,11 @@ const SAMPLE: &str = include_str!("../../agent/tests/fixtures/mtconnect_sample.x
 const NAMEPLATE_SCHEMA: &str = include_str!("../../../schemas/aas_nameplate.toml");
 const TIMESERIES_SCHEMA: &str = include_str!("../../../schemas/aas_timeseries.toml");
 const SPINDLES: &str = include_str!("../../agent/tests/fixtures/aas_spindles.json");
+const CAD_SCHEMA: &str = include_str!("../../../schemas/cad_parameters.toml");
+const CAD_CSV: &str = include_str!("../../agent/tests/fixtures/cad_parameters.csv");
+const CAD_JSON: &str = include_str!("../../agent/tests/fixtures/cad_parameters.json");
+const FILES_SCHEMA: &str = include_str!("../../../schemas/cad_files.toml");
+const BRACKET: &str = include_str!("../../agent/tests/fixtures/bracket.stp");
 
 /// The dataset schemas a format's documents are read against (AAS: the design-stage one
 /// row per shell, and the maintenance one row per TimeSeries record).
@@ -28,6 +33,7 @@ pub fn schemas(format: DocumentFormat) -> Vec<Schema> {
             (NAMEPLATE_SCHEMA, "aas_nameplate.toml"),
             (TIMESERIES_SCHEMA, "aas_timeseries.toml"),
         ],
+        DocumentFormat::CadParameters => &[(CAD_SCHEMA, "cad_parameters.toml")],
     };
     texts
         .iter()
@@ -70,6 +76,28 @@ pub fn mtconnect(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
     run(DocumentFormat::MtConnect, input)
 }
 
+/// `cad`: a CAD / PLM parameter export (CSV or JSON) read into one row per part.
+pub fn cad(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
+    run(DocumentFormat::CadParameters, input)
+}
+
+/// Whether a STEP file's header is read and its row accepted.
+pub fn step_accepts(input: &[u8]) -> bool {
+    let schema =
+        Schema::from_toml_str(FILES_SCHEMA, "cad_files.toml").unwrap_or_else(|e| panic!("{e}"));
+    dtfhe_agent::formats::step::parse_header(input, "fuzz.stp")
+        .and_then(|h| {
+            dtfhe_agent::formats::step::header_row(&h, "P-1", "fuzz.stp", "fuzz.stp", &schema)
+        })
+        .is_ok()
+}
+
+/// `step`: a STEP file's HEADER read (ISO 10303-21 structure checked) and its row checked.
+pub fn step(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
+    let _ = step_accepts(input);
+    Ok(())
+}
+
 /// `aas`: an AAS V3 JSON environment read into design-stage and time-series rows.
 pub fn aas(_fx: &crate::fixture::Fixture, input: &[u8]) -> Outcome {
     run(DocumentFormat::Aas, input)
@@ -80,7 +108,7 @@ pub type NamedSeeds = Vec<(String, Vec<u8>)>;
 
 /// Seeds: the agent's own fixture documents (written to the published schemas) and small
 /// documents of the same shapes.
-pub fn seeds() -> (NamedSeeds, NamedSeeds, NamedSeeds) {
+pub fn seeds() -> [NamedSeeds; 5] {
     let b2mml = vec![
         ("production_performance.xml".to_string(), PERFORMANCE.as_bytes().to_vec()),
         ("job_response.xml".to_string(), JOBS.as_bytes().to_vec()),
@@ -117,5 +145,17 @@ pub fn seeds() -> (NamedSeeds, NamedSeeds, NamedSeeds) {
                 .to_vec(),
         ),
     ];
-    (b2mml, mtconnect, aas)
+    let cad = vec![
+        ("parameters.csv".to_string(), CAD_CSV.as_bytes().to_vec()),
+        ("parameters.json".to_string(), CAD_JSON.as_bytes().to_vec()),
+    ];
+    let step = vec![
+        ("bracket.stp".to_string(), BRACKET.as_bytes().to_vec()),
+        (
+            "minimal.stp".to_string(),
+            b"ISO-10303-21;HEADER;FILE_DESCRIPTION((''),'2;1');FILE_NAME('m','2026-01-01T00:00:00',(''),(''),'','',$);FILE_SCHEMA(('CONFIG_CONTROL_DESIGN'));ENDSEC;DATA;ENDSEC;END-ISO-10303-21;"
+                .to_vec(),
+        ),
+    ];
+    [b2mml, mtconnect, aas, cad, step]
 }

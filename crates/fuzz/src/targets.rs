@@ -160,6 +160,16 @@ pub const TARGETS: &[Target] = &[
         run: crate::documents::aas,
     },
     Target {
+        name: "cad",
+        about: "agent formats: a CAD / PLM parameter export (CSV part,parameter,value lines or JSON parts) read into one row per part; errors never quote a value",
+        run: crate::documents::cad,
+    },
+    Target {
+        name: "step",
+        about: "agent formats: a STEP file's HEADER (ISO 10303-21 structure, FILE_NAME, FILE_SCHEMA) and its cad_files row",
+        run: crate::documents::step,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

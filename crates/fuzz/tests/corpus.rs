@@ -132,6 +132,10 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
             dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::MtConnect, b)
         }
         "aas" => dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::Aas, b),
+        "cad" => {
+            dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::CadParameters, b)
+        }
+        "step" => dtfhe_fuzz::documents::step_accepts(b),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -1,7 +1,8 @@
 //! Documents of the shop floor and of engineering, read into the rows of a dataset: ISA-95
 //! B2MML production performance and job responses ([`b2mml`]), MTConnect streams
 //! ([`mtconnect`]), Asset Administration Shell submodels ([`aas`], also the export of released
-//! aggregates as a submodel).
+//! aggregates as a submodel), CAD / PLM parameter exports ([`cad`]) and STEP file headers
+//! ([`step`]).
 //!
 //! Every format turns a document into *raw rows* (one text per schema column, by column
 //! name) that are then checked and encoded exactly as CSV rows are
@@ -15,7 +16,9 @@
 
 pub mod aas;
 pub mod b2mml;
+pub mod cad;
 pub mod mtconnect;
+pub mod step;
 pub mod xml;
 
 use std::collections::BTreeMap;
@@ -38,6 +41,9 @@ pub enum DocumentFormat {
     /// An Asset Administration Shell V3 JSON environment (Nameplate, TechnicalData,
     /// TimeSeries submodels; properties by semanticId).
     Aas,
+    /// A CAD / PLM engineering-parameter export (CSV `part,parameter,value` lines or JSON),
+    /// one row per part.
+    CadParameters,
 }
 
 impl DocumentFormat {
@@ -47,6 +53,7 @@ impl DocumentFormat {
             DocumentFormat::B2mml => "b2mml",
             DocumentFormat::MtConnect => "mtconnect",
             DocumentFormat::Aas => "aas",
+            DocumentFormat::CadParameters => "cad",
         }
     }
 }
@@ -195,6 +202,7 @@ pub fn read_document(
         DocumentFormat::B2mml => b2mml::read(bytes, origin, schema),
         DocumentFormat::MtConnect => mtconnect::read(bytes, origin, schema),
         DocumentFormat::Aas => aas::read(bytes, origin, schema),
+        DocumentFormat::CadParameters => cad::read(bytes, origin, schema),
     }
 }
 

@@ -24,9 +24,15 @@ pub(crate) struct IngestArgs {
     /// job response XML), `mtconnect` (an MTConnectStreams document, e.g. an agent's
     /// `/sample` response), `aas` (an Asset Administration Shell V3 JSON environment:
     /// Nameplate, TechnicalData, TimeSeries properties by semanticId). A document is read
-    /// into the same checked rows a CSV file makes.
+    /// into the same checked rows a CSV file makes. `cad`: a CAD / PLM parameter export
+    /// (CSV lines `part,parameter,value` or JSON), one row per part. `step`: a STEP file,
+    /// sealed as an artifact of --product, its HEADER (FILE_NAME name and time stamp,
+    /// FILE_SCHEMA) ingested as one row of public fields.
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
+    /// With --format step: the product the STEP file is sealed for.
+    #[arg(long, value_name = "P")]
+    product: Option<String>,
     /// The file to encrypt and append, read as `--format` says.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -46,6 +52,11 @@ enum Format {
     Mtconnect,
     /// An Asset Administration Shell V3 JSON environment (properties by semanticId).
     Aas,
+    /// A CAD / PLM engineering-parameter export (CSV `part,parameter,value` or JSON).
+    Cad,
+    /// A STEP file (ISO 10303-21): sealed as an artifact of `--product`, its HEADER facts
+    /// ingested as one row.
+    Step,
 }
 
 /// `dtfhe ingest`.
@@ -61,7 +72,16 @@ pub(crate) fn run(a: IngestArgs, store: &StoreLocation) -> Result<(), CliError> 
         Format::B2mml => ops::InputFormat::Document(DocumentFormat::B2mml),
         Format::Mtconnect => ops::InputFormat::Document(DocumentFormat::MtConnect),
         Format::Aas => ops::InputFormat::Document(DocumentFormat::Aas),
+        Format::Cad => ops::InputFormat::Document(DocumentFormat::CadParameters),
+        Format::Step => ops::InputFormat::Csv,
     };
+    if (a.format == Format::Step) != a.product.is_some() {
+        return Err(CliError::Usage(
+            "--product P goes with --format step (the product the STEP file is sealed for), \
+             and only with it"
+                .into(),
+        ));
+    }
     let opts = ops::IngestOptions {
         dir: at(&a.dir),
         schema: a.schema,
@@ -69,7 +89,28 @@ pub(crate) fn run(a: IngestArgs, store: &StoreLocation) -> Result<(), CliError> 
         source: a.source.clone(),
         progress: std::io::stderr().is_terminal(),
     };
-    let r = ops::ingest_as(&opts, format)?;
+    let r = match &a.product {
+        Some(product) => {
+            let (r, step) = ops::ingest_step(&opts, product)?;
+            let h = &step.header;
+            match &step.artifact {
+                Some(p) => println!(
+                    "sealed {} ({} bytes) as artifact {} of product `{product}`",
+                    p.name, p.size, p.id
+                ),
+                None => println!(
+                    "{} was already sealed for product `{product}` (same bytes)",
+                    opts.csv.display()
+                ),
+            }
+            println!(
+                "STEP header: FILE_NAME {:?} of {:?}, FILE_SCHEMA {:?}",
+                h.name, h.time_stamp, h.schemas
+            );
+            r
+        }
+        None => ops::ingest_as(&opts, format)?,
+    };
     if let Some(notes) = &r.document {
         print_notes(notes);
     }
@@ -123,7 +164,7 @@ fn print_notes(n: &DocumentNotes) {
     }
     if n.unmapped > 0 {
         println!(
-            "{} observation{} of data items no column maps: skipped",
+            "{} value{} that no column maps (data items, parameters): skipped",
             n.unmapped,
             if n.unmapped == 1 { "" } else { "s" }
         );
