@@ -189,9 +189,10 @@ pub struct Document {
 }
 
 /// Reads `bytes` (a document of `format`, named `origin` in errors) into the rows of
-/// `schema`'s dataset, checked as CSV rows. `mapping` is the format's mapping file text
-/// where it takes one (MTConnect data item ids → columns; `None` uses the schema's column
-/// names as data item ids). The whole document is checked before the table is returned.
+/// `schema`'s dataset, checked as CSV rows. The mapping is the schema's: each column's
+/// `source` names the field it is filled from (see each format's module). The whole
+/// document is checked before the table is returned, so a caller stores all of it or
+/// nothing.
 pub fn read_document(
     format: DocumentFormat,
     bytes: &[u8],

@@ -165,8 +165,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Element, FormatError> {
             })
         };
         match event {
-            Event::Start(e) | Event::Empty(e) if root.is_some() && stack.is_empty() => {
-                let _ = e;
+            Event::Start(_) | Event::Empty(_) if root.is_some() && stack.is_empty() => {
                 return Err(bad(line, "content after the root element".into()));
             }
             Event::Start(e) => {
