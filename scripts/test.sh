@@ -33,6 +33,8 @@ echo "==> Chromium (the dashboard's browser tests)"
 ensure DTFHE_CHROMEDRIVER scripts/ensure-chromium.sh "the dashboard's browser tests"
 echo "==> Mosquitto (the edge agent's MQTT tests run against a real broker)"
 ensure DTFHE_MOSQUITTO scripts/ensure-mosquitto.sh "the edge agent's MQTT tests"
+echo "==> aas-core3.0 (the AAS tests check fixtures and exports with the reference library)"
+ensure DTFHE_AAS_PYTHON scripts/ensure-aas-core.sh "the AAS import/export tests"
 echo "==> cargo test"
 cargo test --workspace
 echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"

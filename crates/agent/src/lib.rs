@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod features;
+pub mod formats;
 pub mod mes;
 pub mod mqtt;
 pub mod source_key;

@@ -116,6 +116,9 @@ pub enum EdgeError {
         /// The platform's answer.
         source: ApiError,
     },
+    /// A document (B2MML, MTConnect, …) was refused whole; nothing of it was spooled or sent.
+    #[error("{0}; nothing was spooled or sent")]
+    Document(#[from] crate::formats::FormatError),
     /// The file cannot be ingested as asked (e.g. a resume conflict, a lane dataset).
     #[error("{0}")]
     Usage(String),
@@ -510,12 +513,45 @@ impl EdgeAgent {
         csv_path: &Path,
         progress: &mut dyn FnMut(Event),
     ) -> Result<FileReport, EdgeError> {
+        self.ingest_file(schema_path, csv_path, None, progress)
+            .map(|(r, _)| r)
+    }
+
+    /// Ingests one document of `format` (B2MML, MTConnect, AAS, CAD parameters) exactly as
+    /// [`EdgeAgent::ingest_csv`] ingests a CSV file: the document is read whole into the
+    /// same checked rows (`crate::formats`) before anything is spooled or sent, and resumes
+    /// by its hash. Also returns what the document said besides its rows.
+    pub fn ingest_document(
+        &self,
+        schema_path: &Path,
+        path: &Path,
+        format: crate::formats::DocumentFormat,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<(FileReport, crate::formats::DocumentNotes), EdgeError> {
+        self.ingest_file(schema_path, path, Some(format), progress)
+            .map(|(r, n)| (r, n.unwrap_or_default()))
+    }
+
+    fn ingest_file(
+        &self,
+        schema_path: &Path,
+        csv_path: &Path,
+        format: Option<crate::formats::DocumentFormat>,
+        progress: &mut dyn FnMut(Event),
+    ) -> Result<(FileReport, Option<crate::formats::DocumentNotes>), EdgeError> {
         let (schema_text, schema) = read_schema(schema_path)?;
         let csv = std::fs::read(csv_path).map_err(|source| EdgeError::Io {
             path: csv_path.to_path_buf(),
             source,
         })?;
-        let table = read_csv_bytes(&csv, &csv_path.display().to_string(), &schema)?;
+        let origin = csv_path.display().to_string();
+        let (table, notes) = match format {
+            None => (read_csv_bytes(&csv, &origin, &schema)?, None),
+            Some(f) => {
+                let d = crate::formats::read_document(f, &csv, &origin, &schema)?;
+                (d.table, Some(d.notes))
+            }
+        };
         let file_hash = *blake3::hash(&csv).as_bytes();
         drop(csv);
         let dataset = schema.dataset.clone();
@@ -562,7 +598,7 @@ impl EdgeAgent {
         if n_chunks == 0 {
             self.spool
                 .mark_done(&file_hash, &csv_path.display().to_string())?;
-            return Ok(report);
+            return Ok((report, notes));
         }
         let count = u32::try_from(n_chunks)
             .map_err(|_| EdgeError::Usage(format!("{}: too many chunks", csv_path.display())))?;
@@ -614,7 +650,7 @@ impl EdgeAgent {
                         .mark_done(&file_hash, &csv_path.display().to_string())?;
                     report.resumed = n_chunks;
                     report.already_ingested = true;
-                    return Ok(report);
+                    return Ok((report, notes));
                 }
                 // Nothing of the file stored (the spool was drained above): any fresh base
                 // will do. Otherwise the stored chunks fix it, and the missing ones must
@@ -717,7 +753,7 @@ impl EdgeAgent {
         }
         self.spool
             .mark_done(&file_hash, &csv_path.display().to_string())?;
-        Ok(report)
+        Ok((report, notes))
     }
 
     /// Watch mode: every `poll`, drains the spool and ingests each new `*.csv` of `dir`

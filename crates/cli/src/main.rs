@@ -75,10 +75,12 @@ ceremony runs between the trustees; the store never sees a share. Refuses to ove
 existing deployment."
     )]
     Init(InitArgs),
-    /// Encrypt a CSV file at the source and append it to a dataset.
+    /// Encrypt a CSV file (or a B2MML / MTConnect document) at the source and append it to a dataset.
     #[command(
         long_about = "Encrypt a CSV file at the source and append it to the dataset \
-its schema declares. Every value of an encrypted column is fixed-point encoded and encrypted \
+its schema declares (or, with --format b2mml|mtconnect FILE, an ISA-95 B2MML production \
+performance / job response or an MTConnectStreams document, read into the same checked rows; \
+a bad document is refused whole, naming every rejected element by line and path). Every value of an encrypted column is fixed-point encoded and encrypted \
 under the collective public key, packed into one SIMD ciphertext per column and chunk; public \
 columns are stored in clear beside them. The whole file is checked first: any bad field \
 (unparsable, outside the declared range, wrong column count, non-UTF-8, NULL in a non-nullable \

@@ -15,6 +15,10 @@ pub enum EmbeddedError {
     /// A schema or CSV file was rejected; nothing was stored.
     #[error("{0}; nothing was stored")]
     Input(#[from] ThreadError),
+    /// A document (B2MML, MTConnect, …) was refused whole: every rejected element named by
+    /// line and path, never a value; nothing was stored.
+    #[error("{0}; nothing was stored")]
+    Document(#[from] dtfhe_agent::formats::FormatError),
     /// The schema file is not the dataset's registered schema (names the differences);
     /// nothing was stored.
     #[error("{0}")]
@@ -64,6 +68,7 @@ impl EmbeddedError {
         match self {
             EmbeddedError::Usage(_) => ExitKind::Usage,
             EmbeddedError::Input(_)
+            | EmbeddedError::Document(_)
             | EmbeddedError::Query(_)
             | EmbeddedError::SchemaConflict(_) => ExitKind::Input,
             EmbeddedError::Refused(_) | EmbeddedError::Release(_) => ExitKind::Refused,

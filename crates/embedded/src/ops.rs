@@ -12,7 +12,7 @@ use dtfhe_engine::{Catalog, Moment};
 use dtfhe_ledger::wording::{
     dataset_of_sql, query_context, query_detail, release_request_detail, release_subject,
 };
-use dtfhe_model::{read_csv_bytes, Schema};
+use dtfhe_model::{read_csv_bytes, Schema, Table};
 use dtfhe_release::pipeline::{build_request, check_totals, precheck};
 use dtfhe_release::{Disclosure, LocalPolicy, Policy};
 use dtfhe_store::{Deployment, EntryKind, Store};
@@ -287,6 +287,9 @@ pub struct IngestReport {
     pub already_ingested: bool,
     /// Encrypted values (rows × encrypted columns) encrypted by this run.
     pub encrypted_values: usize,
+    /// What a document (not a CSV file) gave besides its rows: values counted but not
+    /// stored (`UNAVAILABLE`), skipped observations, the next poll position.
+    pub document: Option<dtfhe_agent::formats::DocumentNotes>,
     /// Seconds until the last chunk was encrypted (encryption runs in parallel with storing).
     pub encrypt_seconds: f64,
     /// Seconds in total (read + encode + encrypt + store).
@@ -304,21 +307,135 @@ pub struct IngestReport {
 /// index, so re-running the same command after a crash resumes (stores only the missing
 /// chunks), and re-running it after success stores nothing (`already_ingested`).
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
+    ingest_as(opts, InputFormat::Csv)
+}
+
+/// What `dtfhe ingest` reads: a CSV export (the default) or a document of a shop-floor or
+/// engineering format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// A CSV export laid out as the schema's `[csv]` section says.
+    Csv,
+    /// A document (B2MML, MTConnect, …) read by `dtfhe_agent::formats` into the same checked
+    /// rows a CSV file makes.
+    Document(dtfhe_agent::formats::DocumentFormat),
+}
+
+/// [`ingest`] of a file of `format` (`opts.csv` names the file whatever its format): the
+/// document is read whole and checked row by row exactly as a CSV file is, then stored by
+/// the same crash-safe path (resume by the file's hash included). A bad document stores
+/// nothing and names every rejected element.
+pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestReport, EmbeddedError> {
     let started = Instant::now();
     valid_name("source", &opts.source)?;
     let schema_text =
         std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
     let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
     let csv = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
-    let table = read_csv_bytes(&csv, &opts.csv.display().to_string(), &schema)?;
+    let origin = opts.csv.display().to_string();
+    let (table, document) = match format {
+        InputFormat::Csv => (read_csv_bytes(&csv, &origin, &schema)?, None),
+        InputFormat::Document(f) => {
+            let d = dtfhe_agent::formats::read_document(f, &csv, &origin, &schema)?;
+            (d.table, Some(d.notes))
+        }
+    };
     let file_hash = *blake3::hash(&csv).as_bytes();
     drop(csv);
+    store_table(
+        opts,
+        started,
+        &schema_text,
+        &schema,
+        table,
+        file_hash,
+        document,
+    )
+}
+
+/// What `ingest_step` sealed besides the row it ingested.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The header facts.
+    pub header: dtfhe_agent::formats::step::StepHeader,
+    /// The artifact stored by this run (`None`: an earlier run had sealed these very bytes).
+    pub artifact: Option<crate::artifact::PutReport>,
+}
+
+/// A STEP file (ISO 10303-21, `opts.csv` names it) sealed as an artifact of `product` at
+/// the schema's stage, and one row of its HEADER facts (see
+/// `dtfhe_agent::formats::step`) appended to the schema's dataset.
+///
+/// The header is read and the row checked before anything is stored. The file is then
+/// sealed (`dtfhe artifact put`; a run after a crash finds the same bytes already sealed and
+/// goes on), and the row is ingested like a CSV row, resumable by the file's hash.
+pub fn ingest_step(
+    opts: &IngestOptions,
+    product: &str,
+) -> Result<(IngestReport, StepReport), EmbeddedError> {
+    let started = Instant::now();
+    valid_name("source", &opts.source)?;
+    let schema_text =
+        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
+    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
+    let bytes = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
+    let origin = opts.csv.display().to_string();
+    let header = dtfhe_agent::formats::step::parse_header(&bytes, &origin)?;
+    let name = opts
+        .csv
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| EmbeddedError::Usage(format!("{origin}: not a UTF-8 file name")))?
+        .to_string();
+    let table = dtfhe_agent::formats::step::header_row(&header, product, &name, &origin, &schema)?;
+    let file_hash = *blake3::hash(&bytes).as_bytes();
+    drop(bytes);
+    let sealed_before = {
+        let store = opts.dir.open_store()?;
+        match store.artifact(product, &name)? {
+            Some((m, _)) if m.plain_hash == file_hash => true,
+            Some((m, _)) => {
+                return Err(EmbeddedError::Usage(format!(
+                    "product `{product}` already has another artifact named `{name}` \
+                     (artifact {}, source `{}`); nothing was stored",
+                    m.id, m.source
+                )))
+            }
+            None => false,
+        }
+    };
+    let artifact = if sealed_before {
+        None
+    } else {
+        Some(crate::artifact::put(
+            opts.dir.clone(),
+            product,
+            schema.stage.as_str(),
+            &opts.csv,
+            &opts.source,
+        )?)
+    };
+    let report = store_table(opts, started, &schema_text, &schema, table, file_hash, None)?;
+    Ok((report, StepReport { header, artifact }))
+}
+
+/// The store half of every ingest: the checked `table` of a file (hash `file_hash`)
+/// appended crash-safely, as [`ingest`] describes.
+fn store_table(
+    opts: &IngestOptions,
+    started: Instant,
+    schema_text: &str,
+    schema: &Schema,
+    table: Table,
+    file_hash: [u8; 32],
+    document: Option<dtfhe_agent::formats::DocumentNotes>,
+) -> Result<IngestReport, EmbeddedError> {
     let mut d = open(&opts.dir)?;
     if let Some(existing) = d.store.dataset_schema(&schema.dataset)? {
         if existing != schema_text {
             // Bad input (exit 3): the file's schema is not the dataset's; say what differs.
             let differences = match Schema::from_toml_str(&existing, "the registered schema") {
-                Ok(registered) => dtfhe_model::schema_diff::describe_conflict(&registered, &schema),
+                Ok(registered) => dtfhe_model::schema_diff::describe_conflict(&registered, schema),
                 Err(e) => format!("the registered schema no longer parses ({e})"),
             };
             return Err(EmbeddedError::SchemaConflict(format!(
@@ -353,10 +470,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
         encrypted_values: table.rows.min(chunks * d.params.slots()) * table.encrypted.len(),
         encrypt_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
+        document: document.clone(),
     };
     if n_chunks == 0 {
         // An empty file registers the dataset and stores nothing else.
-        d.store.register_dataset(&dataset, &schema_text)?;
+        d.store.register_dataset(&dataset, schema_text)?;
         return Ok(report(0, 0, 0.0));
     }
 
@@ -432,7 +550,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
     let out = dtfhe_agent::encrypt_ordered_with(
         &d.params,
         &pk,
-        &schema,
+        schema,
         &table,
         &layout,
         &missing,
@@ -446,7 +564,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, EmbeddedError> {
             // checkpoint): a crash loses at most the batch in flight, which a re-run resumes.
             pending.push(chunk);
             if pending.len() >= COMMIT_BATCH || written == missing.len() {
-                store.append_chunks(&dataset, &schema_text, &opts.source, &pending)?;
+                store.append_chunks(&dataset, schema_text, &opts.source, &pending)?;
                 committed += pending.len();
                 if let Some(b) = &bar {
                     b.inc(pending.len() as u64);

@@ -8,6 +8,7 @@
 //! inputs close to what the decoders accept. See `crates/fuzz/README.md`.
 #![forbid(unsafe_code)]
 
+pub mod documents;
 pub mod fixture;
 pub mod mqtt;
 pub mod runner;

@@ -233,6 +233,11 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("sql_query", crate::sql::seeds()),
         ("mqtt_json", crate::mqtt::seeds().0),
         ("sparkplug", crate::mqtt::seeds().1),
+        ("b2mml", crate::documents::seeds()[0].clone()),
+        ("mtconnect", crate::documents::seeds()[1].clone()),
+        ("aas", crate::documents::seeds()[2].clone()),
+        ("cad", crate::documents::seeds()[3].clone()),
+        ("step", crate::documents::seeds()[4].clone()),
     ])
 }
 

@@ -145,6 +145,31 @@ pub const TARGETS: &[Target] = &[
         run: crate::mqtt::sparkplug,
     },
     Target {
+        name: "b2mml",
+        about: "agent formats: a B2MML production performance / job response document (XML tree, mapping, every row checked as a CSV row); errors never quote a value",
+        run: crate::documents::b2mml,
+    },
+    Target {
+        name: "mtconnect",
+        about: "agent formats: an MTConnectStreams document (XML tree, data items by the schema, UNAVAILABLE counted, rows checked); errors never quote a value",
+        run: crate::documents::mtconnect,
+    },
+    Target {
+        name: "aas",
+        about: "agent formats: an AAS V3 JSON environment (shells, submodels, properties by semanticId, TimeSeries records) read against a design-stage and a maintenance schema; errors never quote a value",
+        run: crate::documents::aas,
+    },
+    Target {
+        name: "cad",
+        about: "agent formats: a CAD / PLM parameter export (CSV part,parameter,value lines or JSON parts) read into one row per part; errors never quote a value",
+        run: crate::documents::cad,
+    },
+    Target {
+        name: "step",
+        about: "agent formats: a STEP file's HEADER (ISO 10303-21 structure, FILE_NAME, FILE_SCHEMA) and its cad_files row",
+        run: crate::documents::step,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

@@ -127,6 +127,15 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
                 &mut dtfhe_fuzz::mqtt::born(),
             )
         }),
+        "b2mml" => dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::B2mml, b),
+        "mtconnect" => {
+            dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::MtConnect, b)
+        }
+        "aas" => dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::Aas, b),
+        "cad" => {
+            dtfhe_fuzz::documents::accepts(dtfhe_agent::formats::DocumentFormat::CadParameters, b)
+        }
+        "step" => dtfhe_fuzz::documents::step_accepts(b),
         other => panic!("no acceptance check for target {other}"),
     }
 }

@@ -16,6 +16,7 @@ use super::{api_error, load_identity};
 fn edge_error(e: EdgeError) -> CliError {
     match e {
         EdgeError::Input(e) => e.into(),
+        EdgeError::Document(e) => dtfhe_embedded::EmbeddedError::Document(e).into(),
         EdgeError::Io { path, source } => CliError::io(&path, source),
         EdgeError::Api(e) => api_error(e),
         EdgeError::Crypto(e) => CliError::Crypto(e),
@@ -45,7 +46,7 @@ fn edge_error(e: EdgeError) -> CliError {
 
 /// `dtfhe agent`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch", "mqtt"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch", "mqtt", "mtconnect"])))]
 pub(crate) struct AgentArgs {
     /// Platform server URL.
     #[arg(long, value_name = "URL")]
@@ -63,6 +64,17 @@ pub(crate) struct AgentArgs {
     /// Watch a directory: every new *.csv is ingested once.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
+    /// Poll an MTConnect agent (http://HOST:PORT[/DEVICE]): `/sample?from=N` with N the
+    /// `nextSequence` of the previous answer (the first poll asks `/sample`); each answer is
+    /// kept in the spool (`mtconnect/pending.xml`) until its rows are uploaded, so a restart
+    /// uploads it again by its hash before polling on: nothing lost, nothing twice.
+    /// `UNAVAILABLE` values are counted, never stored. With --once: stop when an answer
+    /// brings no new sequence. The dataset schema maps dataItemIds to columns.
+    #[arg(long, value_name = "URL")]
+    mtconnect: Option<String>,
+    /// With --mtconnect: milliseconds between polls.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    mtconnect_interval_ms: u64,
     /// Spool directory (default: <identity file>.spool next to the identity file).
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
@@ -207,6 +219,9 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
     if let Some(url) = &a.mqtt {
         return run_mqtt(&a, &agent, url);
     }
+    if let Some(url) = &a.mtconnect {
+        return run_mtconnect(&a, &agent, &spool, url, &mut progress);
+    }
     if let Some(csv) = &a.csv {
         let r = agent.ingest_csv(&a.schema, csv, &mut progress);
         if let Some(b) = &bar {
@@ -239,6 +254,87 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
             &mut on_file,
         )
         .map_err(edge_error)
+}
+
+/// `dtfhe agent --mtconnect`: poll, keep the answer, upload its rows, move on. The answer
+/// is written to `<spool>/mtconnect/pending.xml` (temp file + rename) before anything is
+/// taken from it and removed only after its rows are uploaded and the next sequence is
+/// written to `<spool>/mtconnect/next`; a restart finds it and uploads it again first (the
+/// chunks resume by the file's hash), so each observation is stored exactly once.
+fn run_mtconnect(
+    a: &AgentArgs,
+    agent: &EdgeAgent,
+    spool: &Path,
+    url: &str,
+    progress: &mut dyn FnMut(Event),
+) -> Result<(), CliError> {
+    use dtfhe_agent::formats::DocumentFormat;
+    let dir = spool.join("mtconnect");
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+    let pending = dir.join("pending.xml");
+    let next_file = dir.join("next");
+    let write_atomic = |path: &Path, bytes: &[u8]| -> Result<(), CliError> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(|e| CliError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| CliError::io(path, e))
+    };
+    let http = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let base = url.trim_end_matches('/');
+    loop {
+        let from: Option<u64> = std::fs::read_to_string(&next_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        if !pending.exists() {
+            let sample = match from {
+                Some(n) => format!("{base}/sample?from={n}"),
+                None => format!("{base}/sample"),
+            };
+            let body = http.get(&sample).call().and_then(|mut r| {
+                r.body_mut()
+                    .with_config()
+                    .limit(32 * 1024 * 1024)
+                    .read_to_vec()
+            });
+            match body {
+                Ok(bytes) => write_atomic(&pending, bytes.as_slice())?,
+                Err(e) if !a.once => {
+                    eprintln!("{sample}: {e}; polling again");
+                    std::thread::sleep(Duration::from_millis(a.mtconnect_interval_ms.max(100)));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(CliError::Io {
+                        path: sample,
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                }
+            }
+        }
+        let (r, notes) = agent
+            .ingest_document(&a.schema, &pending, DocumentFormat::MtConnect, progress)
+            .map_err(edge_error)?;
+        let Some(next) = notes.next_sequence else {
+            return Err(CliError::Usage(format!(
+                "{}: the answer has no nextSequence; kept for inspection",
+                pending.display()
+            )));
+        };
+        println!(
+            "{}; {} UNAVAILABLE (not stored); next sequence {next}",
+            summary(&pending, &r),
+            notes.unavailable
+        );
+        write_atomic(&next_file, next.to_string().as_bytes())?;
+        std::fs::remove_file(&pending).map_err(|e| CliError::io(&pending, e))?;
+        if a.once && from == Some(next) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(a.mtconnect_interval_ms));
+    }
 }
 
 /// `dtfhe agent --mqtt`: runs until killed. A kill loses nothing: the open window is in the

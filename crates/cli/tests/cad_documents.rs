@@ -1,0 +1,247 @@
+//! CAD / PLM through the real `dtfhe` binary: engineering parameters exported as CSV and as
+//! JSON are ingested into a design-stage dataset (`--format cad`), and the released
+//! aggregates equal the plaintext this test reads from the exports on its own; STEP files
+//! are sealed as artifacts of their product with their HEADER facts as public fields of a
+//! `cad_files` row (`--format step --product P`), and open again byte for byte. Bad inputs
+//! are refused whole (exit 3), nothing stored, no value quoted.
+
+mod common;
+
+use common::*;
+use dtfhe_engine::Cell;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("crates/agent/tests/fixtures").join(name)
+}
+
+fn ingest_doc(
+    dir: &Path,
+    format: &str,
+    schema: &str,
+    file: &Path,
+    source: &str,
+    product: Option<&str>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "ingest".into(),
+        "--dir".into(),
+        dir.into(),
+        "--schema".into(),
+        repo().join("schemas").join(schema).into(),
+        "--source".into(),
+        source.into(),
+        "--format".into(),
+        format.into(),
+    ];
+    if let Some(p) = product {
+        args.extend(["--product".into(), p.into()]);
+    }
+    args.push(file.into());
+    args
+}
+
+fn float(c: &Cell) -> f64 {
+    match c {
+        Cell::Int(i) => *i as f64,
+        Cell::Float(f) => *f,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-6, "{what}: released {a}, plaintext {b}");
+}
+
+#[test]
+fn cad_parameters_and_step_files() {
+    let root = fresh_dir("cad_documents");
+    let dir = root.join("d");
+    init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+
+    let err = fails_with(
+        3,
+        ingest_doc(
+            &dir,
+            "cad",
+            "cad_parameters.toml",
+            &fixture("cad_parameters_malformed.csv"),
+            "plant-a",
+            None,
+        ),
+    );
+    assert!(err.contains("4 rejected elements"), "{err}");
+    for value in ["190.21", "2500.5", "27.653"] {
+        assert!(!err.contains(value), "{value} quoted: {err}");
+    }
+    assert_eq!(store_counts(&dir, "cad_parameters"), (0, 0));
+
+    let out = ok(ingest_doc(
+        &dir,
+        "cad",
+        "cad_parameters.toml",
+        &fixture("cad_parameters.csv"),
+        "plant-a",
+        None,
+    ));
+    assert!(
+        out.contains("ingested 6 rows into `cad_parameters`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("6 values that no column maps (data items, parameters): skipped"),
+        "{out}"
+    );
+    let out = ok(ingest_doc(
+        &dir,
+        "cad",
+        "cad_parameters.toml",
+        &fixture("cad_parameters.json"),
+        "plant-b",
+        None,
+    ));
+    assert!(out.contains("ingested 5 rows"), "{out}");
+
+    // Plaintext: the CSV lines `part,Length,value,…` and `part,Mass,…`; the JSON parts.
+    let csv = std::fs::read_to_string(fixture("cad_parameters.csv")).expect("fixture");
+    let csv_sum = |param: &str| -> f64 {
+        csv.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f.get(1) == Some(&param)).then(|| f[2].parse::<f64>().expect("number"))
+            })
+            .sum()
+    };
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("cad_parameters.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    let json_sum = |param: &str| -> f64 {
+        json["parts"]
+            .as_array()
+            .expect("parts")
+            .iter()
+            .map(|p| {
+                let v = &p["parameters"][param];
+                v.get("value").unwrap_or(v).as_f64().expect("number")
+            })
+            .sum()
+    };
+    let r = query_json(&dir, "SELECT source, COUNT(*), SUM(length_mm), AVG(mass_kg) FROM cad_parameters GROUP BY source ORDER BY source");
+    assert_eq!(r.rows.len(), 2);
+    assert_eq!(r.rows[0][1], Cell::Int(6));
+    close(
+        float(&r.rows[0][2]),
+        csv_sum("Length"),
+        "SUM(length_mm) plant-a",
+    );
+    close(
+        float(&r.rows[0][3]),
+        csv_sum("Mass") / 6.0,
+        "AVG(mass_kg) plant-a",
+    );
+    assert_eq!(r.rows[1][1], Cell::Int(5));
+    close(
+        float(&r.rows[1][2]),
+        json_sum("Length"),
+        "SUM(length_mm) plant-b",
+    );
+    close(
+        float(&r.rows[1][3]),
+        json_sum("Mass") / 5.0,
+        "AVG(mass_kg) plant-b",
+    );
+
+    // STEP: not a STEP file → refused, nothing sealed.
+    let not_step = root.join("notes.stp");
+    std::fs::write(&not_step, "PK\u{3}\u{4} a zip archive").expect("write");
+    let err = fails_with(
+        3,
+        ingest_doc(
+            &dir,
+            "step",
+            "cad_files.toml",
+            &not_step,
+            "plant-a",
+            Some("P-100"),
+        ),
+    );
+    assert!(err.contains("not a STEP (ISO 10303-21) document"), "{err}");
+    assert_eq!(store_counts(&dir, "cad_files"), (0, 0));
+
+    // Five STEP files, one per part, sealed and described.
+    let bracket = std::fs::read_to_string(fixture("bracket.stp")).expect("fixture");
+    for i in 0..5 {
+        let part = format!("P-{}", 100 + i);
+        let file = root.join(format!("bracket-{part}.stp"));
+        std::fs::write(
+            &file,
+            bracket.replace("bracket-B7.stp", &format!("bracket-{part}.stp")),
+        )
+        .expect("write");
+        let out = ok(ingest_doc(
+            &dir,
+            "step",
+            "cad_files.toml",
+            &file,
+            "plant-a",
+            Some(&part),
+        ));
+        assert!(
+            out.contains("as artifact") && out.contains(&format!("of product `{part}`")),
+            "{out}"
+        );
+        assert!(
+            out.contains("FILE_SCHEMA [\"AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }\"]"),
+            "{out}"
+        );
+        assert!(out.contains("ingested 1 rows into `cad_files`"), "{out}");
+    }
+    // Again: already sealed, already ingested, nothing stored twice.
+    let again = root.join("bracket-P-100.stp");
+    let out = ok(ingest_doc(
+        &dir,
+        "step",
+        "cad_files.toml",
+        &again,
+        "plant-a",
+        Some("P-100"),
+    ));
+    assert!(
+        out.contains("already sealed") && out.contains("already ingested"),
+        "{out}"
+    );
+
+    let r = query_json(
+        &dir,
+        "SELECT step_schema, COUNT(*) FROM cad_files GROUP BY step_schema",
+    );
+    assert_eq!(
+        r.rows,
+        vec![vec![
+            Cell::Text("AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }".into()),
+            Cell::Int(5)
+        ]]
+    );
+
+    // The sealed file opens byte for byte for its owner.
+    let out_file = root.join("opened.stp");
+    ok([
+        "artifact".as_ref(),
+        "get".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--product".as_ref(),
+        "P-102".as_ref(),
+        "--name".as_ref(),
+        "bracket-P-102.stp".as_ref(),
+        "--out".as_ref(),
+        out_file.as_os_str(),
+        "--source".as_ref(),
+        "plant-a".as_ref(),
+    ] as [&std::ffi::OsStr; 12]);
+    assert_eq!(
+        std::fs::read(&out_file).expect("opened"),
+        std::fs::read(root.join("bracket-P-102.stp")).expect("original")
+    );
+}
