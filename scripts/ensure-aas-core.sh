@@ -7,6 +7,7 @@
 #
 #   export DTFHE_AAS_PYTHON="$(scripts/ensure-aas-core.sh)"
 #
+# - installs Debian's python3 and python3-venv (apt-get) when the venv module is missing;
 # - creates the virtualenv at ${DTFHE_AAS_VENV:-target/venv-aas} with `python3 -m venv`
 #   and installs `aas-core3.0` there with pip (from PyPI); nothing else is installed and
 #   nothing outside the virtualenv is changed;
@@ -26,9 +27,15 @@ check() { "$py" -c 'import aas_core3.jsonization, aas_core3.verification' >/dev/
 if [ -x "$py" ] && check; then
     log "aas-core3.0 already in $venv"
 else
-    if ! command -v python3 >/dev/null 2>&1; then
-        log "python3 not found: install it (with its venv module)"
-        exit 1
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            log "python3 with its venv module not found and apt-get is unavailable: install them"
+            exit 1
+        fi
+        SUDO=""
+        [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        log "installing python3 and python3-venv (apt-get)"
+        { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends python3 python3-venv; } >&2
     fi
     log "creating $venv and installing aas-core3.0 (pip, PyPI)"
     python3 -m venv "$venv" >&2
