@@ -34,7 +34,9 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(consistency))
 }
 
-const READERS: &[Role] = &[Role::Auditor, Role::Admin];
+/// Who reads the ledger: auditors and admins, and trustees, which check their t-of-n
+/// catch-up against it (`dtfhe_trustee::catchup`).
+const READERS: &[Role] = &[Role::Auditor, Role::Admin, Role::Trustee];
 
 /// Query of `GET /v1/ledger`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
