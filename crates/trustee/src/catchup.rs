@@ -121,3 +121,81 @@ pub fn deliveries(page: &LedgerPage) -> Result<Vec<Delivery>, DaemonError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtfhe_api::types::LedgerEntryInfo;
+    use proptest::prelude::*;
+
+    fn page(entries: Vec<LedgerEntryInfo>) -> LedgerPage {
+        LedgerPage {
+            size: entries.len() as u64,
+            entries,
+            checkpoint: String::new(),
+            verifier_key: String::new(),
+        }
+    }
+
+    fn entry(seq: u64, kind: &str, subject: &str, hashes: Vec<String>) -> LedgerEntryInfo {
+        LedgerEntryInfo {
+            seq,
+            time_unix: 0,
+            kind: kind.into(),
+            actor: "analyst".into(),
+            subject: subject.into(),
+            detail: String::new(),
+            hashes,
+            encoded: String::new(),
+        }
+    }
+
+    #[test]
+    fn deliveries_are_read_and_other_entries_skipped() {
+        let h = "ab".repeat(32);
+        let p = page(vec![
+            entry(7, "release_requested", "release 7", vec![h.clone()]),
+            entry(
+                9,
+                "result_delivered",
+                "release 7",
+                vec![h.clone(), h.clone()],
+            ),
+        ]);
+        let d = deliveries(&p).expect("parses");
+        assert_eq!(
+            d,
+            vec![Delivery {
+                release: 7,
+                entry: 9,
+                ciphertexts: vec![[0xab; 32], [0xab; 32]],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_malformed_delivery_is_an_error_naming_the_entry() {
+        let bad_subject = page(vec![entry(3, "result_delivered", "query 7", vec![])]);
+        let e = deliveries(&bad_subject).expect_err("subject");
+        assert!(e.to_string().contains("ledger entry 3"), "{e}");
+        let bad_hash = page(vec![entry(
+            4,
+            "result_delivered",
+            "release 1",
+            vec!["zz".into()],
+        )]);
+        let e = deliveries(&bad_hash).expect_err("hash");
+        assert!(e.to_string().contains("ledger entry 4"), "{e}");
+    }
+
+    proptest! {
+        /// Whatever the platform serves in a delivery's fields, reading it never panics.
+        #[test]
+        fn any_delivery_fields_never_panic(
+            subject in ".{0,40}",
+            hashes in proptest::collection::vec("[0-9a-fA-Fz]{0,70}", 0..4),
+        ) {
+            let _ = deliveries(&page(vec![entry(1, "result_delivered", &subject, hashes)]));
+        }
+    }
+}
