@@ -10,6 +10,7 @@
 
 pub mod fixture;
 pub mod mqtt;
+pub mod opcua;
 pub mod runner;
 pub mod seeds;
 pub mod sql;

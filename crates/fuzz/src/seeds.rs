@@ -233,6 +233,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("sql_query", crate::sql::seeds()),
         ("mqtt_json", crate::mqtt::seeds().0),
         ("sparkplug", crate::mqtt::seeds().1),
+        ("opcua_map", crate::opcua::seeds()),
     ])
 }
 

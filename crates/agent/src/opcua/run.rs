@@ -5,9 +5,10 @@
 //! exactly as for MQTT.
 //!
 //! Reconnects: the session's event loop retries the server for ever (exponential back-off up
-//! to `retry_max`); when the server lost the session (it restarted) the client creates the
-//! subscription and its monitored items again, and the server's first notifications (each
-//! node's current value) are dropped if their instant was already taken.
+//! to `retry_max`); on every new session (the first, or after the server lost ours: it
+//! restarted) the agent creates the subscription and its monitored items afresh, and the
+//! server's first notifications (each node's current value) are dropped if their instant was
+//! already taken.
 //!
 //! What an OPC UA server does not give, and so what this agent cannot promise: a server keeps
 //! no values for a client that is away, so values the machine produced while the server or the
@@ -22,7 +23,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dtfhe_model::Table;
-use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, MonitoredItem, Session};
+use opcua::client::{
+    ClientBuilder, DataChangeCallback, IdentityToken, MonitoredItem, Session, SessionConnectMode,
+};
 use opcua::types::{
     DataValue, EndpointDescription, MessageSecurityMode, MonitoredItemCreateRequest,
     MonitoringMode, MonitoringParameters, NodeId, ReadValueId, TimestampsToReturn, UserTokenPolicy,
@@ -283,7 +286,10 @@ pub fn run(
         .session_retry_limit(-1)
         .session_retry_initial(Duration::from_millis(200))
         .session_retry_max(cfg.retry_max)
-        .recreate_subscriptions(true)
+        // The client's own re-creation after a server restart left the new subscription without
+        // publish requests (async-opcua 0.19 against asyncua): the event loop subscribes
+        // afresh on every new session instead.
+        .recreate_subscriptions(false)
         .client()
         .map_err(|e| EdgeError::Usage(format!("OPC UA client: {}", e.join("; "))))?;
     let endpoint: EndpointDescription = (
@@ -300,6 +306,8 @@ pub fn run(
     {
         let tx = tx.clone();
         let done = session_done.clone();
+        let session = session.clone();
+        let mapping = mapping.clone();
         runtime.spawn(async move {
             use futures_util::StreamExt as _;
             use opcua::client::SessionPollResult as P;
@@ -307,7 +315,15 @@ pub fn run(
             let mut stream = std::pin::pin!(stream);
             while let Some(r) = stream.next().await {
                 let ev = match r {
-                    Ok(P::Reconnected(_)) => Some(OpcuaEvent::Connected),
+                    Ok(P::Reconnected(mode)) => {
+                        // A new session (the first, or the server lost ours): subscribe
+                        // afresh. A reactivated session still has its subscription.
+                        if let SessionConnectMode::NewSession(_) = mode {
+                            let (s, m, t) = (session.clone(), mapping.clone(), tx.clone());
+                            tokio::spawn(async move { subscribe(&s, &m, t).await });
+                        }
+                        Some(OpcuaEvent::Connected)
+                    }
                     Ok(P::ConnectionLost(s)) => Some(OpcuaEvent::Disconnected {
                         reason: s.to_string(),
                     }),
@@ -326,14 +342,6 @@ pub fn run(
                 }
             }
             done.store(true, Ordering::Relaxed);
-        });
-    }
-    {
-        let tx = tx.clone();
-        let session = session.clone();
-        let mapping = mapping.clone();
-        runtime.spawn(async move {
-            subscribe(&session, &mapping, tx).await;
         });
     }
 
