@@ -33,6 +33,8 @@ echo "==> Chromium (the dashboard's browser tests)"
 ensure DTFHE_CHROMEDRIVER scripts/ensure-chromium.sh "the dashboard's browser tests"
 echo "==> Mosquitto (the edge agent's MQTT tests run against a real broker)"
 ensure DTFHE_MOSQUITTO scripts/ensure-mosquitto.sh "the edge agent's MQTT tests"
+echo "==> asyncua (the edge agent's OPC UA tests run against the PyPI asyncua server)"
+ensure DTFHE_ASYNCUA_PYTHON scripts/ensure-asyncua.sh "the edge agent's OPC UA tests"
 echo "==> cargo test"
 cargo test --workspace
 echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"
