@@ -35,6 +35,8 @@ echo "==> Mosquitto (the edge agent's MQTT tests run against a real broker)"
 ensure DTFHE_MOSQUITTO scripts/ensure-mosquitto.sh "the edge agent's MQTT tests"
 echo "==> aas-core3.0 (the AAS tests check fixtures and exports with the reference library)"
 ensure DTFHE_AAS_PYTHON scripts/ensure-aas-core.sh "the AAS import/export tests"
+echo "==> asyncua (the edge agent's OPC UA tests run against the PyPI asyncua server)"
+ensure DTFHE_ASYNCUA_PYTHON scripts/ensure-asyncua.sh "the edge agent's OPC UA tests"
 echo "==> cargo test"
 cargo test --workspace
 echo "==> fuzz: a short run of every decoder's fuzz target (long run: crates/fuzz/README.md)"

@@ -8,8 +8,10 @@
 pub mod artifact;
 pub mod features;
 pub mod formats;
+pub mod live;
 pub mod mes;
 pub mod mqtt;
+pub mod opcua;
 pub mod source_key;
 pub mod spool;
 pub mod upload;

@@ -11,6 +11,7 @@
 pub mod documents;
 pub mod fixture;
 pub mod mqtt;
+pub mod opcua;
 pub mod runner;
 pub mod seeds;
 pub mod sql;

@@ -238,6 +238,7 @@ pub fn all(fx: &Fixture) -> Result<Vec<(&'static str, Seeds)>, SeedError> {
         ("aas", crate::documents::seeds()[2].clone()),
         ("cad", crate::documents::seeds()[3].clone()),
         ("step", crate::documents::seeds()[4].clone()),
+        ("opcua_map", crate::opcua::seeds()),
     ])
 }
 

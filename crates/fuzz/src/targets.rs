@@ -170,6 +170,11 @@ pub const TARGETS: &[Target] = &[
         run: crate::documents::step,
     },
     Target {
+        name: "opcua_map",
+        about: "agent opcua: a mapping file (TOML, node ids through the async-opcua parser) against a schema; an accepted one assembles and checks a row",
+        run: crate::opcua::opcua_map,
+    },
+    Target {
         name: "sql_query",
         about: "engine limits and planner: SQL text, token soups and repeated units (deep nesting, long chains; first byte picks)",
         run: crate::sql::sql_query,

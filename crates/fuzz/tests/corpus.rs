@@ -119,6 +119,7 @@ fn accepted(fx: &Fixture, target: &str, b: &[u8]) -> bool {
             b,
             &mut dtfhe_agent::mqtt::sparkplug::BirthState::default(),
         ),
+        "opcua_map" => dtfhe_fuzz::opcua::accepts(text),
         "sparkplug" => b.split_first().is_some_and(|(&pick, payload)| {
             let topics = dtfhe_fuzz::mqtt::SPARKPLUG_TOPICS;
             dtfhe_fuzz::mqtt::accepts(

@@ -187,6 +187,19 @@ fn json_field(o: &serde_json::Value, path: &[String]) -> Result<Option<String>, 
     }
 }
 
+/// Why a row was refused, without the origin (the topic is reported beside it).
+pub fn row_reason(e: &ThreadError) -> String {
+    match e {
+        ThreadError::Csv {
+            column: Some(c),
+            reason,
+            ..
+        } => format!("column `{c}`: {reason}"),
+        ThreadError::Csv { reason, .. } => reason.clone(),
+        e => e.to_string(),
+    }
+}
+
 /// Checks rows against the schema, each on its own, as a CSV row: the schema with a
 /// comma-separated header layout, one header line of column names, one data line.
 pub struct RowChecker {

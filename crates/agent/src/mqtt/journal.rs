@@ -78,7 +78,18 @@ impl Journal {
     /// Opens `<spool>/mqtt` for `dataset`, with the key derived from the source's signing
     /// key seed.
     pub fn open(spool_dir: &Path, dataset: &str, seed: &[u8; 32]) -> Result<Journal, SpoolError> {
-        let dir = spool_dir.join("mqtt");
+        Journal::open_in(spool_dir, "mqtt", dataset, seed)
+    }
+
+    /// Opens `<spool>/<sub>` for `dataset` (each live source kind its own directory: the
+    /// windows of an MQTT and an OPC UA run never mix).
+    pub fn open_in(
+        spool_dir: &Path,
+        sub: &str,
+        dataset: &str,
+        seed: &[u8; 32],
+    ) -> Result<Journal, SpoolError> {
+        let dir = spool_dir.join(sub);
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
         #[cfg(unix)]

@@ -19,15 +19,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use dtfhe_model::{Schema, Table, ThreadError};
+use dtfhe_model::Table;
 use rumqttc::{Client, Event as MqEvent, MqttOptions, Packet, QoS};
 
-use super::decode::{append, decode, Decoded, RowChecker, MAX_ROWS_PER_MESSAGE};
-use super::journal::{Entry, Journal, WindowFile};
+use super::decode::{append, decode, row_reason, Decoded, RowChecker, MAX_ROWS_PER_MESSAGE};
+use super::journal::{Entry, Journal};
 use super::map::Mapping;
 use super::sparkplug::{BirthState, BIRTH_STATE_VERSION};
+use crate::live::{spool_bytes, upload_loop, Closer, UploadNote, Window};
 use crate::upload::{EdgeAgent, EdgeError, Event};
-use crate::{ChunkSigner, Layout, PipelineError};
 
 /// TLS files for `mqtts://` brokers (PEM).
 #[derive(Debug, Clone, Default)]
@@ -124,6 +124,16 @@ pub enum MqttEvent {
         /// What the platform said.
         reason: String,
     },
+}
+
+impl From<UploadNote> for MqttEvent {
+    fn from(n: UploadNote) -> Self {
+        match n {
+            UploadNote::Uploaded { seq } => MqttEvent::Uploaded { seq },
+            UploadNote::PlatformAway { reason } => MqttEvent::PlatformAway { reason },
+            UploadNote::Refused { reason } => MqttEvent::Refused { reason },
+        }
+    }
 }
 
 /// Counts of a run.
@@ -249,111 +259,6 @@ pub fn mqtt_options(cfg: &MqttConfig) -> Result<MqttOptions, EdgeError> {
     Ok(o)
 }
 
-fn spool_bytes(agent: &EdgeAgent) -> u64 {
-    agent
-        .spool()
-        .pending()
-        .map(|p| {
-            p.iter()
-                .filter_map(|c| std::fs::metadata(&c.path).ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// Why a row was refused, without the origin (the topic is reported beside it).
-fn row_reason(e: &ThreadError) -> String {
-    match e {
-        ThreadError::Csv {
-            column: Some(c),
-            reason,
-            ..
-        } => format!("column `{c}`: {reason}"),
-        ThreadError::Csv { reason, .. } => reason.clone(),
-        e => e.to_string(),
-    }
-}
-
-/// The open window: its seq, journal file, entries and rows.
-struct Window {
-    seq: u64,
-    file: WindowFile,
-    entries: Vec<Entry>,
-    table: Option<Table>,
-    rows: usize,
-    opened: Instant,
-}
-
-/// Everything the loop needs to close a window.
-struct Closer<'a> {
-    agent: &'a EdgeAgent,
-    params: &'a dtfhe_crypto::Params,
-    pk: &'a fhe::bfv::PublicKey,
-    schema: &'a Schema,
-    schema_text: &'a str,
-    lock: &'a Mutex<()>,
-}
-
-impl Closer<'_> {
-    /// Encrypts and spools window `seq` (its rows in `table`), then finishes its journal.
-    fn close(
-        &self,
-        journal: &mut Journal,
-        seq: u64,
-        entries: &[Entry],
-        table: &Table,
-    ) -> Result<(), EdgeError> {
-        let identity = self.agent.identity();
-        let mut h = blake3::Hasher::new();
-        h.update(b"dtfhe mqtt window\0");
-        h.update(identity.name().as_bytes());
-        h.update(b"\0");
-        h.update(self.schema.dataset.as_bytes());
-        h.update(&seq.to_le_bytes());
-        let signer = ChunkSigner {
-            key: identity.signing_key(),
-            dataset: &self.schema.dataset,
-            source: identity.name(),
-            base_seq: seq,
-            file_hash: *h.finalize().as_bytes(),
-        };
-        let layout = Layout::packed(table.rows, self.params.slots());
-        if layout.len() != 1 {
-            return Err(EdgeError::Usage(format!(
-                "window {seq}: {} rows do not fit one chunk",
-                table.rows
-            )));
-        }
-        let out = crate::encrypt_ordered_with(
-            self.params,
-            self.pk,
-            self.schema,
-            table,
-            &layout,
-            &[0],
-            &signer,
-            |_, chunk| {
-                let bytes = dtfhe_api::wire::encode_chunk(self.schema_text, &chunk)
-                    .map_err(|e| EdgeError::Usage(format!("seq {}: {e}", chunk.seq)))?;
-                // The uploader lists the spool under this lock: it never sees a chunk whose
-                // journal is still there.
-                let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-                self.agent
-                    .spool()
-                    .put(&self.schema.dataset, chunk.seq, &bytes)?;
-                journal.finish(seq, entries)?;
-                Ok::<(), EdgeError>(())
-            },
-        );
-        match out {
-            Ok(()) => Ok(()),
-            Err(PipelineError::Agent(e)) => Err(e.into()),
-            Err(PipelineError::Sink(e)) => Err(e),
-        }
-    }
-}
-
 /// Runs the MQTT agent until `stop()` is true (then closes the open window and uploads what
 /// the platform takes within `drain_for`).
 #[allow(clippy::too_many_arguments)]
@@ -422,50 +327,13 @@ pub fn run(
     };
     let mut stats = MqttStats::default();
 
-    // Windows left by an earlier run: spooled already (finish the journal), or rebuilt.
-    let spooled: std::collections::HashSet<u64> = agent
-        .spool()
-        .pending()?
-        .into_iter()
-        .filter(|c| c.dataset == schema.dataset)
-        .map(|c| c.seq)
-        .collect();
-    let mut open: Option<Window> = None;
-    for (seq, entries) in journal.recover()? {
-        if spooled.contains(&seq) {
-            // Closed and spooled just before the earlier run stopped.
-            let rows = entries.iter().map(|e| e.rows.len()).sum();
-            journal.finish(seq, &entries)?;
-            events(MqttEvent::Window { seq, rows });
-            continue;
-        }
-        let table = rebuild(&checker, &entries)?;
-        if let Some(prev) = open.take() {
-            if let Some(t) = &prev.table {
-                closer.close(&mut journal, prev.seq, &prev.entries, t)?;
-                events(MqttEvent::Window {
-                    seq: prev.seq,
-                    rows: prev.rows,
-                });
-            } else {
-                journal.finish(prev.seq, &prev.entries)?;
-            }
-        }
-        open = Some(Window {
-            seq,
-            file: journal.window(seq)?,
-            rows: table.as_ref().map_or(0, |t| t.rows),
-            table,
-            entries,
-            opened: Instant::now(),
-        });
-    }
-    let local_last = agent.spool().last_seq(&schema.dataset)?;
-    let remote_last = agent.platform_last_seq(&schema.dataset, &mut quiet)?;
-    let mut next_seq = local_last.max(remote_last).map_or(0, |l| l + 1);
-    if let Some(w) = &open {
-        next_seq = next_seq.max(w.seq + 1);
-    }
+    let crate::live::Recovered {
+        mut open,
+        mut next_seq,
+        ..
+    } = crate::live::recover(&mut journal, &checker, &closer, &mut |seq, rows| {
+        events(MqttEvent::Window { seq, rows })
+    })?;
 
     let (client, mut connection) = Client::new(options, 100_000);
     let (tx, rx) = mpsc::channel::<MqttEvent>();
@@ -604,20 +472,6 @@ pub fn run(
         }
         result.map(|()| stats.clone())
     })
-}
-
-fn rebuild(checker: &RowChecker, entries: &[Entry]) -> Result<Option<Table>, EdgeError> {
-    let mut table: Option<Table> = None;
-    for e in entries {
-        for r in &e.rows {
-            let t = checker.check(r, &e.topic)?;
-            match &mut table {
-                Some(acc) => append(acc, t),
-                None => table = Some(t),
-            }
-        }
-    }
-    Ok(table)
 }
 
 /// One event from the broker: a publish goes to the batch, a (re)connection subscribes when
@@ -803,50 +657,6 @@ fn take_batch(
         let _ = client.try_ack(p);
     }
     Ok(())
-}
-
-/// The uploader: sends closed windows in seq order; on an outage waits and tries again.
-fn upload_loop(
-    agent: &EdgeAgent,
-    lock: &Mutex<()>,
-    done: &AtomicBool,
-    tx: &mpsc::Sender<MqttEvent>,
-) {
-    let mut away = false;
-    while !done.load(Ordering::Relaxed) {
-        let pending = {
-            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-            agent.spool().pending().unwrap_or_default()
-        };
-        let mut pause = Duration::from_millis(100);
-        for c in pending {
-            if done.load(Ordering::Relaxed) {
-                return;
-            }
-            match agent.upload_spooled(&c, &mut |_| {}) {
-                Ok(_) => {
-                    away = false;
-                    let _ = tx.send(MqttEvent::Uploaded { seq: c.seq });
-                }
-                Err(EdgeError::Offline { reason, .. }) => {
-                    if !away {
-                        let _ = tx.send(MqttEvent::PlatformAway { reason });
-                    }
-                    away = true;
-                    pause = Duration::from_secs(1);
-                    break;
-                }
-                Err(e) => {
-                    let _ = tx.send(MqttEvent::Refused {
-                        reason: e.to_string(),
-                    });
-                    pause = Duration::from_secs(1);
-                    break;
-                }
-            }
-        }
-        std::thread::sleep(pause);
-    }
 }
 
 #[cfg(test)]

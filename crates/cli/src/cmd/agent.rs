@@ -46,7 +46,7 @@ fn edge_error(e: EdgeError) -> CliError {
 
 /// `dtfhe agent`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch", "mqtt", "mtconnect"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["csv", "watch", "mqtt", "mtconnect", "opcua"])))]
 pub(crate) struct AgentArgs {
     /// Platform server URL.
     #[arg(long, value_name = "URL")]
@@ -92,8 +92,13 @@ pub(crate) struct AgentArgs {
     /// what the mapping file (--map) maps, window by window, until stopped.
     #[arg(long, value_name = "URL", requires = "map")]
     mqtt: Option<String>,
+    /// Subscribe to an OPC UA server (opc.tcp://HOST:PORT, security policy None, anonymous)
+    /// and encrypt the nodes the mapping file (--map) maps, window by window, until stopped.
+    #[arg(long, value_name = "URL", requires = "map", conflicts_with = "mqtt")]
+    opcua: Option<String>,
     /// With --mqtt: the mapping file (TOML) from topic filters and payload fields (JSON) or
-    /// metrics (Sparkplug B) to the schema's columns.
+    /// metrics (Sparkplug B) to the schema's columns; with --opcua: from node ids to columns
+    /// and the subscription's intervals.
     #[arg(long, value_name = "FILE")]
     map: Option<PathBuf>,
     /// With --mqtt: the MQTT client id; the broker keeps this id's session and queues its
@@ -115,7 +120,7 @@ pub(crate) struct AgentArgs {
     /// With --mqtt-cert: its private key (PEM).
     #[arg(long, value_name = "PEM", requires = "mqtt_cert")]
     mqtt_key: Option<PathBuf>,
-    /// With --mqtt: close a chunk this many seconds after its first value...
+    /// With --mqtt or --opcua: close a chunk this many seconds after its first value...
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     window: f64,
     /// ... or at this many rows, whichever first (default and maximum: the parameter set's
@@ -123,7 +128,7 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "N")]
     window_rows: Option<usize>,
     /// With --mqtt: past this many MiB of chunks waiting in the spool (platform away), stop
-    /// taking messages: they wait at the broker.
+    /// taking messages: they wait at the broker. With --opcua: warn (a server keeps nothing).
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     spool_max_mib: u64,
 }
@@ -163,8 +168,9 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| dtfhe_agent::spool::default_dir(&a.identity));
     let forever = a.watch.is_some() && !a.once;
     // The MQTT agent retries the platform in its uploader; one call gives up sooner.
-    let forever = forever && a.mqtt.is_none();
-    let a_retry = if a.mqtt.is_some() {
+    let live = a.mqtt.is_some() || a.opcua.is_some();
+    let forever = forever && !live;
+    let a_retry = if live {
         Some(Duration::from_secs(10))
     } else {
         None
@@ -218,6 +224,9 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
     };
     if let Some(url) = &a.mqtt {
         return run_mqtt(&a, &agent, url);
+    }
+    if let Some(url) = &a.opcua {
+        return run_opcua(&a, &agent, url);
     }
     if let Some(url) = &a.mtconnect {
         return run_mtconnect(&a, &agent, &spool, url, &mut progress);
@@ -422,6 +431,82 @@ fn run_mqtt(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError>
     println!(
         "{} messages, {} rows in {} windows, {} uploaded, {} rejected, {} duplicates dropped",
         stats.messages, stats.rows, stats.windows, stats.uploaded, stats.rejected, stats.duplicates
+    );
+    Ok(())
+}
+
+/// `dtfhe agent --opcua`: runs until killed. A kill loses nothing taken: the open window is in
+/// the sealed journal and the next run closes it (an OPC UA server keeps no values for an
+/// absent client: what the machine produced meanwhile is not seen).
+fn run_opcua(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError> {
+    use dtfhe_agent::opcua::map::Mapping;
+    use dtfhe_agent::opcua::run::{OpcuaConfig, OpcuaEvent};
+    let Some(map) = &a.map else {
+        return Err(CliError::Usage("--opcua needs --map FILE".into()));
+    };
+    let schema = dtfhe_model::Schema::from_toml_file(&a.schema)?;
+    let mapping = Mapping::from_file(map, &schema).map_err(|e| CliError::Usage(e.to_string()))?;
+    if !(a.window.is_finite() && a.window > 0.0 && a.window <= 86_400.0) {
+        return Err(CliError::Usage(format!(
+            "--window {}: give seconds in (0, 86400]",
+            a.window
+        )));
+    }
+    let cfg = OpcuaConfig {
+        url: url.to_string(),
+        window: Duration::from_secs_f64(a.window),
+        window_rows: a.window_rows,
+        spool_max_bytes: a.spool_max_mib.saturating_mul(1 << 20),
+        retry_max: Duration::from_secs(5),
+    };
+    let mut log = |e: OpcuaEvent| match e {
+        OpcuaEvent::Connected => eprintln!("connected to {url}"),
+        OpcuaEvent::Subscribed { items } => eprintln!("subscribed: {items} monitored items"),
+        OpcuaEvent::Disconnected { reason } => {
+            eprintln!("OPC UA connection lost: {reason}; retrying")
+        }
+        OpcuaEvent::BadQuality { node, status } => {
+            eprintln!("bad quality on `{node}`: {status} (not stored)")
+        }
+        OpcuaEvent::Rejected { origin, reason } => {
+            eprintln!("rejected a value of {origin}: {reason} (not stored)")
+        }
+        OpcuaEvent::Duplicate { node } => {
+            eprintln!("dropped a value of `{node}` already taken")
+        }
+        OpcuaEvent::Window { seq, rows } => {
+            eprintln!("window seq {seq}: {rows} rows encrypted and spooled")
+        }
+        OpcuaEvent::Uploaded { seq } => eprintln!("seq {seq} uploaded"),
+        OpcuaEvent::SpoolFull { bytes, limit } => eprintln!(
+            "WARNING: the spool is full ({bytes} bytes waiting, limit {limit}): the platform is \
+             not taking chunks; an OPC UA server keeps no values, so rows go on being journalled"
+        ),
+        OpcuaEvent::PlatformAway { reason } => {
+            eprintln!("the platform is unreachable ({reason}); chunks wait in the spool")
+        }
+        OpcuaEvent::Refused { reason } => eprintln!("{reason}"),
+        _ => {}
+    };
+    let stats = dtfhe_agent::opcua::run::run(
+        agent,
+        &a.schema,
+        &mapping,
+        &cfg,
+        &|| false,
+        Duration::from_secs(30),
+        &mut log,
+    )
+    .map_err(edge_error)?;
+    println!(
+        "{} values, {} rows in {} windows, {} uploaded, {} bad quality, {} rejected, {} duplicates dropped",
+        stats.values,
+        stats.rows,
+        stats.windows,
+        stats.uploaded,
+        stats.bad_quality,
+        stats.rejected,
+        stats.duplicates
     );
     Ok(())
 }
