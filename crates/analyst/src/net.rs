@@ -145,12 +145,36 @@ pub fn submit(opts: &RemoteQueryOptions) -> Result<Submitted, AnalystError> {
     })
 }
 
+/// A networked release with the provenance an exported result names: the release id (the
+/// seq of its `release_requested` ledger entry), the `result_delivered` entry and the
+/// deployment's k.
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// The released result.
+    pub report: QueryReport,
+    /// The release (= query) id: the seq of its `release_requested` ledger entry.
+    pub release: u64,
+    /// The seq of its `result_delivered` ledger entry, if the platform named it (a platform
+    /// older than this field does not).
+    pub delivery_entry: Option<u64>,
+    /// The deployment's smallest released group (k).
+    pub min_group_size: u32,
+}
+
 /// Waits for every trustee's answer (or a refusal, or `opts.timeout`), then checks, opens,
 /// combines and finalizes.
 pub fn finish(
     submitted: Submitted,
     opts: &RemoteQueryOptions,
 ) -> Result<QueryReport, AnalystError> {
+    finish_released(submitted, opts).map(|r| r.report)
+}
+
+/// [`finish`], with the release's provenance.
+pub fn finish_released(
+    submitted: Submitted,
+    opts: &RemoteQueryOptions,
+) -> Result<Released, AnalystError> {
     let Submitted {
         client,
         deployed,
@@ -205,14 +229,19 @@ pub fn finish(
     let (result, group_rows) =
         dtfhe_release::pipeline::finalize_released(&query, selection, order, totals)?;
     let release_seconds = release_started.elapsed().as_secs_f64();
-    Ok(QueryReport {
-        result,
-        compute_seconds,
-        release_seconds,
-        released_ciphertexts: cts.len(),
-        epsilon,
-        group_rows,
-        approvals: approvals_of(&status, &members),
+    Ok(Released {
+        report: QueryReport {
+            result,
+            compute_seconds,
+            release_seconds,
+            released_ciphertexts: cts.len(),
+            epsilon,
+            group_rows,
+            approvals: approvals_of(&status, &members),
+        },
+        release: id,
+        delivery_entry: status.delivery_entry,
+        min_group_size: deployed.info.min_group_size,
     })
 }
 
@@ -471,6 +500,7 @@ mod approval_tests {
             ciphertexts: Vec::new(),
             chunks_upto: Default::default(),
             quorum: None,
+            delivery_entry: None,
         };
         let members = vec!["a".to_string(), "b".to_string(), "c".to_string()];
         assert_eq!(

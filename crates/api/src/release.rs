@@ -254,6 +254,10 @@ pub struct QueryStatus {
     /// its set approved, and only the set's shares are combined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<crate::dealing::Quorum>,
+    /// Once delivered to the analyst: the seq of the release's `result_delivered` ledger
+    /// entry (the provenance an exported result names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_entry: Option<u64>,
 }
 
 #[cfg(test)]

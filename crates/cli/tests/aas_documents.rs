@@ -244,13 +244,7 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
     // The exports: valid under the reference checker, with the release facts and the numbers.
     aas_core_verifies(&python, &[&export, &export2]);
     let (facts, rows) = exported(&export);
-    let fact = |k: &str| {
-        facts
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let fact = |k: &str| prop(&facts, k);
     assert!(fact("ReleaseId").starts_with("release "), "{facts:?}");
     assert_eq!(fact("DisclosureMode"), "audit");
     assert!(fact("LedgerEntry").parse::<u64>().is_ok(), "{facts:?}");
@@ -260,13 +254,7 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
         "{trustees}"
     );
     assert_eq!(rows.len(), 1);
-    let cell = |k: &str| {
-        rows[0]
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let cell = |k: &str| prop(&rows[0], k);
     assert_eq!(cell("n"), "6");
     close(
         cell("speed").parse().expect("number"),
@@ -279,6 +267,23 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
         "exported power",
     );
     // The ledger's own words for that release agree with the export.
+    ledger_agrees(&dir, &facts, &["plant-a", "plant-b"]);
+}
+
+/// A property's value text in `props` ("" if absent).
+fn prop(props: &Props, k: &str) -> String {
+    props
+        .iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// The ledger of the store in `dir` (`dtfhe audit log`) names the exported release facts:
+/// the `LedgerEntry` is the `result_delivered` entry of `ReleaseId`, which each of
+/// `trustees` approved.
+fn ledger_agrees(dir: &Path, facts: &Props, trustees: &[&str]) {
+    let fact = |k: &str| prop(facts, k);
     let log = ok([
         "audit".as_ref(),
         "log".as_ref(),
@@ -294,7 +299,8 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
         entry.contains(&format!("\t{}\t", fact("ReleaseId"))),
         "{entry}"
     );
-    for t in ["plant-a", "plant-b"] {
+    for t in trustees {
+        assert!(fact("Trustees").contains(t), "{t} not in {facts:?}");
         assert!(
             log.lines()
                 .any(|l| l.contains(&format!("\ttrustee_approved\t{t}\t{}\t", fact("ReleaseId")))),
@@ -302,4 +308,71 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
             fact("ReleaseId")
         );
     }
+}
+
+/// The networked `dtfhe query --server --export-aas`: a GROUP BY result released by the
+/// three trustee daemons equals the plaintext this test computes from the AI4I rows the
+/// sources uploaded, and its export verifies under aas-core3.0 with the same provenance as
+/// the embedded one: the release id the analyst was given, the platform ledger's
+/// `result_delivered` entry of that release, the disclosure mode, and every trustee.
+#[test]
+fn networked_query_exports_the_release_as_a_verified_aas_submodel() {
+    let Some(python) = aas_python() else { return };
+    let net = common::net::network("aas_network_export", &[]);
+    let export = net.root.join("release.json");
+    let sql = "SELECT type, COUNT(*) AS n, SUM(tool_wear) AS wear, AVG(torque) AS torque \
+               FROM ai4i GROUP BY type ORDER BY type";
+    let mut args = net.query_args(sql);
+    let sql_arg = args.pop().expect("sql");
+    args.extend([
+        "--export-aas".into(),
+        export.clone().into_os_string(),
+        sql_arg,
+    ]);
+    let o = dtfhe(&args);
+    let released = success_json(&o, "networked query with --export-aas");
+    let id = common::net::query_id(&texts(&o).1);
+
+    // Plaintext from the CSV rows both sources uploaded: per type, (rows, Σ wear, Σ torque).
+    let mut plain: std::collections::BTreeMap<String, (i64, f64, f64)> = Default::default();
+    for line in ai4i_slice(0, 300).lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let g = plain.entry(f[2].to_string()).or_default();
+        g.0 += 1;
+        g.1 += f[7].parse::<f64>().expect("tool wear");
+        g.2 += f[6].parse::<f64>().expect("torque");
+    }
+    assert_eq!(plain.len(), 3, "L, M and H");
+
+    aas_core_verifies(&python, &[&export]);
+    let (facts, rows) = exported(&export);
+    assert_eq!(released.rows.len(), plain.len());
+    assert_eq!(rows.len(), plain.len());
+    for ((ty, (n, wear, torque)), (json_row, aas_row)) in
+        plain.iter().zip(released.rows.iter().zip(&rows))
+    {
+        assert_eq!(json_row[0], Cell::Text(ty.clone()));
+        assert_eq!(json_row[1], Cell::Int(*n));
+        close(float(&json_row[2]), *wear, "SUM(tool_wear)");
+        close(float(&json_row[3]), torque / *n as f64, "AVG(torque)");
+        let cell = |k: &str| prop(aas_row, k);
+        assert_eq!(cell("type"), *ty);
+        assert_eq!(cell("n"), n.to_string());
+        close(
+            cell("wear").parse().expect("number"),
+            *wear,
+            "exported wear",
+        );
+        close(
+            cell("torque").parse().expect("number"),
+            torque / *n as f64,
+            "exported torque",
+        );
+    }
+    assert_eq!(prop(&facts, "ReleaseId"), format!("release {id}"));
+    assert_eq!(prop(&facts, "ReleaseRequestEntry"), id.to_string());
+    assert_eq!(prop(&facts, "DisclosureMode"), "audit");
+    assert_eq!(prop(&facts, "MinGroupSize"), "5");
+    // The platform's own ledger (read from its store) names the same release and delivery.
+    ledger_agrees(&net.root.join("platform"), &facts, &common::net::TRUSTEES);
 }

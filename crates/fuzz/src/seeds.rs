@@ -474,6 +474,7 @@ fn http_bodies() -> Result<Seeds, SeedError> {
                 ciphertexts: vec![h.clone()],
                 chunks_upto: Default::default(),
                 quorum: None,
+                delivery_entry: None,
             },
         )?,
         body(

@@ -95,6 +95,9 @@ pub struct PendingRelease {
     pub answering: BTreeSet<String>,
     /// Whether `result_delivered` was recorded.
     pub delivered: bool,
+    /// The seq of that `result_delivered` entry, once recorded.
+    #[serde(default)]
+    pub delivery_entry: Option<u64>,
     /// For a per-row scoring: the model's hash (hex); `analyst` is then the source.
     #[serde(default)]
     pub score_model: Option<String>,

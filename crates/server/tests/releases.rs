@@ -39,6 +39,7 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
         answers,
         answering: Default::default(),
         delivered,
+        delivery_entry: None,
         score_model: None,
         observed: Default::default(),
     }

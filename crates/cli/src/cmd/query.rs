@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use super::Format;
 
+mod export_aas;
+
 #[derive(Debug, Args)]
 pub(crate) struct QueryArgs {
     #[command(flatten)]
@@ -33,10 +35,13 @@ pub(crate) struct QueryArgs {
     /// each result is one line. Stop with Ctrl-C.
     #[arg(long)]
     follow: bool,
-    /// With --dir: also write the released result as an Asset Administration Shell (V3 JSON)
+    /// Also write the released result as an Asset Administration Shell (V3 JSON)
     /// environment holding one `ReleasedAggregates` submodel: the SQL, the release facts
-    /// from the ledger (release id, ledger entries, disclosure mode, trustees and the time of
-    /// their approval) and the result rows as typed properties.
+    /// (release id, ledger entries, disclosure mode, trustees and the time of their
+    /// approval) and the result rows as typed properties. Embedded: the facts are read from
+    /// the deployment's ledger; networked: from the platform's answer (release id = the
+    /// `release_requested` entry, the `result_delivered` entry it names, the approvals it
+    /// recorded). Not with --follow.
     #[arg(long, value_name = "F.json")]
     export_aas: Option<std::path::PathBuf>,
     /// The SQL query (one SELECT with aggregates).
@@ -47,10 +52,9 @@ pub(crate) struct QueryArgs {
 /// `dtfhe query`.
 pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
     let at = |dir: &Path| DeploymentDir::new(dir, store.clone());
-    if a.export_aas.is_some() && a.target.dir.is_none() {
+    if a.export_aas.is_some() && a.follow {
         return Err(CliError::Usage(
-            "--export-aas needs --dir D: the release facts are read from the deployment's ledger"
-                .into(),
+            "--export-aas writes one release: it cannot be used with --follow".into(),
         ));
     }
     let r = match (&a.target.dir, &a.target.server, &a.target.identity) {
@@ -72,7 +76,11 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
                 "query {} accepted by the platform; waiting up to {} s for the trustees",
                 submitted.id, a.timeout
             );
-            net::finish(submitted, &opts)?
+            let released = net::finish_released(submitted, &opts)?;
+            if let Some(out) = &a.export_aas {
+                export_aas::networked(&a.sql, &released, out)?;
+            }
+            released.report
         }
         (Some(_), _, _) if a.follow => {
             return Err(CliError::Usage(
@@ -84,7 +92,7 @@ pub(crate) fn run(a: QueryArgs, store: &StoreLocation) -> Result<(), CliError> {
         (Some(dir), _, _) => {
             let r = ops::query_with(at(dir), &a.sql, a.epsilon)?;
             if let Some(out) = &a.export_aas {
-                export_aas(&at(dir), &a.sql, &r, out)?;
+                export_aas::embedded(&at(dir), &a.sql, &r, out)?;
             }
             r
         }
@@ -157,98 +165,4 @@ fn follow(opts: net::RemoteQueryOptions, format: Format) -> Result<(), CliError>
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
-}
-
-/// Writes the released `r` of `sql` as an AAS `ReleasedAggregates` submodel to `out`, with
-/// the release facts the ledger holds for it: the newest delivery to this user (the one
-/// `ops::query_with` just recorded), its release request and the trustees' approvals.
-fn export_aas(
-    dir: &DeploymentDir,
-    sql: &str,
-    r: &dtfhe_embedded::ops::QueryReport,
-    out: &Path,
-) -> Result<(), CliError> {
-    use dtfhe_agent::formats::aas::{released_submodel, AasValue, Approval, ReleasedAggregates};
-    use dtfhe_engine::Cell;
-    use dtfhe_ledger::wording::{parse_release_subject, release_subject};
-    use dtfhe_ledger::EntryKind;
-    let store = dir
-        .open_store_read_only()
-        .map_err(dtfhe_embedded::EmbeddedError::from)?;
-    let min_group_size = store
-        .deployment()
-        .map_err(dtfhe_embedded::EmbeddedError::from)?
-        .min_group_size;
-    let entries = store
-        .entries()
-        .map_err(dtfhe_embedded::EmbeddedError::from)?;
-    let actor = dtfhe_embedded::audit::actor();
-    let delivered = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::ResultDelivered && e.actor == actor)
-        .ok_or_else(|| {
-            CliError::Usage("the ledger holds no delivery of this result to export".into())
-        })?;
-    let release = parse_release_subject(&delivered.subject).ok_or_else(|| {
-        CliError::Usage(format!(
-            "ledger entry {}: the delivery names no release",
-            delivered.seq
-        ))
-    })?;
-    let subject = release_subject(release);
-    let approvals = entries
-        .iter()
-        .filter(|e| e.kind == EntryKind::TrusteeApproved && e.subject == subject)
-        .map(|e| Approval {
-            trustee: e.actor.clone(),
-            unix: e.time_unix,
-        })
-        .collect();
-    let rows = r
-        .result
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .map(|(col, c)| match c {
-                    Cell::Null => AasValue::Null,
-                    Cell::Int(i) => AasValue::Int(*i),
-                    Cell::Float(f) => AasValue::Double(*f),
-                    Cell::Text(t) => AasValue::Text(t.clone()),
-                    Cell::Percentile(p) => AasValue::Double(p.value),
-                    // A histogram: its table text (bucket counts between the edges).
-                    other => r
-                        .result
-                        .cell_text(col, other)
-                        .map_or(AasValue::Null, AasValue::Text),
-                })
-                .collect()
-        })
-        .collect();
-    let doc = released_submodel(&ReleasedAggregates {
-        sql: sql.to_string(),
-        release_id: subject,
-        request_entry: release,
-        delivery_entry: delivered.seq,
-        epsilon: r.epsilon,
-        released_unix: delivered.time_unix,
-        min_group_size,
-        approvals,
-        columns: r.result.columns.clone(),
-        rows,
-    });
-    let text = serde_json::to_string_pretty(&doc)
-        .map_err(|e| CliError::Usage(format!("AAS export: {e}")))?;
-    std::fs::write(out, text + "\n").map_err(|e| CliError::Io {
-        path: out.display().to_string(),
-        source: e,
-    })?;
-    eprintln!(
-        "released result and its release facts written to {} (AAS submodel ReleasedAggregates, {})",
-        out.display(),
-        release_subject(release)
-    );
-    Ok(())
 }

@@ -417,12 +417,13 @@ async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>
                         Vec::new()
                     },
                     quorum: r.quorum.clone(),
+                    delivery_entry: r.delivery_entry,
                 },
                 (complete && !r.delivered).then_some(members),
             ))
         }
     };
-    let Some((status, deliver_to)) = status else {
+    let Some((mut status, deliver_to)) = status else {
         return Err(state
             .deny(
                 &req.caller.name,
@@ -446,9 +447,9 @@ async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>
             let analyst = req.caller.name.clone();
             let n = members.len();
             let h = hashes.len();
-            state
+            let seq = state
                 .with_store(move |s| {
-                    s.append_entry(
+                    Ok(s.append_entry(
                         EntryKind::ResultDelivered,
                         &analyst,
                         &release_subject(id),
@@ -456,10 +457,13 @@ async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>
                             "{h} ciphertexts with the sealed shares of {n} trustees delivered to `{analyst}`"
                         ),
                         &hashes,
-                    )?;
-                    Ok(())
+                    )?)
                 })
                 .await?;
+            if let Some(r) = state.keypath.releases()?.get_mut(&id) {
+                r.delivery_entry = Some(seq);
+            }
+            status.delivery_entry = Some(seq);
             crate::keypath::save(state, id).await?;
         }
     }
