@@ -14,6 +14,7 @@ const PERFORMANCE: &str =
     include_str!("../../agent/tests/fixtures/b2mml_production_performance.xml");
 const JOBS: &str = include_str!("../../agent/tests/fixtures/b2mml_job_response.xml");
 const SAMPLE: &str = include_str!("../../agent/tests/fixtures/mtconnect_sample.xml");
+const SERIES: &str = include_str!("../../agent/tests/fixtures/mtconnect_timeseries.xml");
 const NAMEPLATE_SCHEMA: &str = include_str!("../../../schemas/aas_nameplate.toml");
 const TIMESERIES_SCHEMA: &str = include_str!("../../../schemas/aas_timeseries.toml");
 const SPINDLES: &str = include_str!("../../agent/tests/fixtures/aas_spindles.json");
@@ -49,7 +50,7 @@ pub fn accepts(format: DocumentFormat, input: &[u8]) -> bool {
 }
 
 /// Values of encrypted columns in the seeds: no error may quote them.
-const SECRETS: [&str; 4] = ["7190", "2967", "226.946", "21.7"];
+const SECRETS: [&str; 5] = ["7190", "2967", "226.946", "21.7", "-12.875"];
 
 fn run(format: DocumentFormat, input: &[u8]) -> Outcome {
     for schema in schemas(format) {
@@ -125,6 +126,7 @@ pub fn seeds() -> [NamedSeeds; 5] {
     ];
     let mtconnect = vec![
         ("sample.xml".to_string(), SAMPLE.as_bytes().to_vec()),
+        ("timeseries.xml".to_string(), SERIES.as_bytes().to_vec()),
         (
             "current.xml".to_string(),
             b"<MTConnectStreams xmlns=\"urn:mtconnect.org:MTConnectStreams:2.0\"><Header nextSequence=\"42\" firstSequence=\"1\" lastSequence=\"41\"/>\

@@ -151,7 +151,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "mtconnect",
-        about: "agent formats: an MTConnectStreams document (XML tree, data items by the schema, UNAVAILABLE counted, rows checked); errors never quote a value",
+        about: "agent formats: an MTConnectStreams document (XML tree, data items by the schema, UNAVAILABLE counted, TIME_SERIES one row per sample, rows checked); errors never quote a value",
         run: crate::documents::mtconnect,
     },
     Target {

@@ -24,9 +24,17 @@
 //! The header's `nextSequence` is returned in [`DocumentNotes::next_sequence`]: the
 //! `from` of the next `/sample` poll.
 //!
+//! A `TIME_SERIES` observation (`<…TimeSeries sampleCount="n" sampleRate="Hz">v1 v2 …`)
+//! gives one value per sample, each at its own instant: the observation's timestamp is the
+//! last sample's, the others 1/`sampleRate` s apart before it (rounded to the ms; see
+//! [`super::time_series`]); they join the rows of those instants, and all carry the
+//! observation's sequence (so `@sequence` with `@timestamp` identifies such a row). A value
+//! of a sample that fails the column's check is reported at `…TimeSeries[i], sample k`.
+//!
 //! Problems (an observation without a timestamp or sequence, one data item observed twice
-//! at one instant, a `TIME_SERIES` sample mapped to a column, a value out of range) are
-//! all listed with line and path; the document is then refused whole. An `MTConnectError`
+//! at one instant, a `TIME_SERIES` without its own `sampleRate`, with a `sampleCount` that
+//! is not the number of its values or a rate above 1 kHz, a value out of range) are all
+//! listed with line and path; the document is then refused whole. An `MTConnectError`
 //! document is refused with its error codes.
 
 use std::collections::BTreeMap;
@@ -34,8 +42,8 @@ use std::collections::BTreeMap;
 use dtfhe_model::Schema;
 
 use super::b2mml::parse_datetime;
-use super::xml;
 use super::{check_rows, child_path, DocRow, Document, DocumentNotes, FormatError, Problem};
+use super::{time_series, xml};
 
 /// `source` of the column holding the device name.
 pub const SOURCE_DEVICE: &str = "@device";
@@ -178,41 +186,63 @@ pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, For
                     };
                     let value = if container.name == "Condition" {
                         if obs.name == "Unavailable" {
-                            UNAVAILABLE.to_string()
+                            UNAVAILABLE
                         } else {
-                            obs.name.clone()
+                            obs.name.as_str()
                         }
                     } else {
-                        if obs.attr("representation") == Some("TIME_SERIES")
-                            || obs.name.ends_with("TimeSeries")
-                        {
-                            problem("a TIME_SERIES observation is not read into a row".into());
-                            continue;
-                        }
-                        obs.text.clone()
+                        obs.text.as_str()
                     };
-                    if value == UNAVAILABLE {
+                    if value.trim() == UNAVAILABLE {
                         notes.unavailable += 1;
                         continue;
                     }
-                    let row = rows
-                        .entry((dname.to_string(), ms))
-                        .or_insert_with(|| Gather {
-                            line: obs.line,
-                            path: opath.clone(),
-                            sequence,
-                            values: BTreeMap::new(),
-                        });
-                    if sequence < row.sequence {
-                        row.sequence = sequence;
-                    }
-                    if let Some((_, first, _)) = row
-                        .values
-                        .insert(column.to_string(), (value, obs.line, opath.clone()))
+                    // (instant, value, path) of each value the observation holds: one, or
+                    // one per sample of a TIME_SERIES (see `time_series`).
+                    let observed: Vec<(i128, &str, String)> = if container.name != "Condition"
+                        && time_series::is_time_series(&obs.name, obs.attr("representation"))
                     {
-                        problem(format!(
-                            "the data item is observed twice at one instant (also line {first})"
-                        ));
+                        match time_series::samples(
+                            value,
+                            obs.attr("sampleCount"),
+                            obs.attr("sampleRate"),
+                            ms,
+                        ) {
+                            Ok(s) => s
+                                .into_iter()
+                                .enumerate()
+                                .map(|(k, (at, v))| (at, v, format!("{opath}, sample {}", k + 1)))
+                                .collect(),
+                            Err(reason) => {
+                                problem(reason);
+                                continue;
+                            }
+                        }
+                    } else {
+                        vec![(ms, value, opath.clone())]
+                    };
+                    for (at, value, vpath) in observed {
+                        if value == UNAVAILABLE {
+                            notes.unavailable += 1;
+                            continue;
+                        }
+                        let row = rows
+                            .entry((dname.to_string(), at))
+                            .or_insert_with(|| Gather {
+                                line: obs.line,
+                                path: vpath.clone(),
+                                sequence,
+                                values: BTreeMap::new(),
+                            });
+                        row.sequence = row.sequence.min(sequence);
+                        if let Some((_, first, _)) = row
+                            .values
+                            .insert(column.to_string(), (value.to_string(), obs.line, vpath))
+                        {
+                            problem(format!(
+                                "the data item is observed twice at one instant (also line {first})"
+                            ));
+                        }
                     }
                 }
             }
@@ -336,6 +366,90 @@ mod tests {
             "{text}"
         );
         for secret in ["250.5", "rpm", "226.946"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    const SERIES: &str = include_str!("../../tests/fixtures/mtconnect_timeseries.xml");
+    const SERIES_BAD: &str =
+        include_str!("../../tests/fixtures/mtconnect_timeseries_malformed.xml");
+
+    #[test]
+    fn time_series_give_one_row_per_sample_ending_at_the_timestamp() {
+        let d = read(SERIES.as_bytes(), "series.xml", &schema()).unwrap();
+        assert_eq!(d.table.rows, 8);
+        assert_eq!((d.notes.unavailable, d.notes.unmapped), (1, 0));
+        assert_eq!(d.notes.next_sequence, Some(206));
+        let t0 = 1_796_284_800_000i64; // 2026-12-03T08:00:00Z
+        let public = |n: &str| &d.table.public.iter().find(|c| c.name == n).unwrap().values;
+        let ts: Vec<Value> = [500, 1000, 1500, 2000, 2500, 2750, 3000, 4500]
+            .iter()
+            .map(|ms| Value::Int(t0 + ms))
+            .collect();
+        assert_eq!(public("ts_ms"), &ts);
+        let seq: Vec<Value> = [201, 201, 201, 201, 204, 204, 204, 205]
+            .iter()
+            .map(|s| Value::Int(*s))
+            .collect();
+        assert_eq!(public("seq"), &seq);
+        let col = |n: &str| d.table.encrypted.iter().find(|c| c.name == n).unwrap();
+        let present = |n: &str| col(n).present.clone();
+        assert_eq!(
+            present("spindle_load"),
+            [1, 1, 1, 1, 0, 0, 0, 0].map(|p| p == 1)
+        );
+        // The spindle speed observed at 08:00:01 joins the series' second sample.
+        assert_eq!(
+            present("spindle_speed"),
+            [0, 1, 0, 0, 0, 0, 0, 0].map(|p| p == 1)
+        );
+        assert_eq!(
+            present("x_position"),
+            [0, 0, 0, 0, 1, 1, 1, 1].map(|p| p == 1)
+        );
+        // The same rows as the CSV the samples spell out, value for value.
+        let csv = "@device,@sequence,@timestamp,exec,Srpm,Sload,Xpos,pc\n\
+            d,201,0,,,21.5,,\nd,201,0,,9000.5,22.0,,\nd,201,0,,,23.5,,\nd,201,0,,,24.5,,\n\
+            d,204,0,,,,-12.125,\nd,204,0,,,,-12.5,\nd,204,0,,,,-12.875,\nd,205,0,,,,-13.000,\n";
+        let expected = dtfhe_model::read_csv_bytes(csv.as_bytes(), "csv", &schema()).unwrap();
+        for c in ["spindle_load", "spindle_speed", "x_position"] {
+            let want = expected.encrypted.iter().find(|e| e.name == c).unwrap();
+            assert_eq!(col(c).values, want.values, "{c}");
+        }
+    }
+
+    #[test]
+    fn malformed_time_series_are_each_reported_by_path_without_values() {
+        let e = read(SERIES_BAD.as_bytes(), "bad.xml", &schema()).unwrap_err();
+        let text = e.to_string();
+        match e {
+            FormatError::Rejected { problems, .. } => assert_eq!(
+                problems.iter().map(|p| p.line).collect::<Vec<_>>(),
+                [9, 10, 11, 12],
+                "{text}"
+            ),
+            other => panic!("{other}"),
+        }
+        let base = "/MTConnectStreams/Streams/DeviceStream[1]/ComponentStream[1]/Samples";
+        for (i, reason) in [
+            (1, "sampleCount is 5 but 4 values are given"),
+            (2, "a TIME_SERIES observation without its own sampleRate"),
+            (3, "sampleRate above 1000 Hz"),
+        ] {
+            assert!(
+                text.contains(&format!(
+                    "{base}/LoadTimeSeries[{i}], column \"spindle_load\": {reason}"
+                )),
+                "{i}: {text}"
+            );
+        }
+        assert!(
+            text.contains(&format!(
+                "{base}/LoadTimeSeries[4], sample 2, column \"spindle_load\""
+            )),
+            "{text}"
+        );
+        for secret in ["21.5", "31.5", "41.5", "250.5", "9100.5"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
