@@ -26,7 +26,9 @@
 //!   gives no rows.
 //!
 //! A property without a `value` is NULL. Every problem (a reference to a missing submodel,
-//! a repeated semanticId, a value the column refuses) is listed with its JSON pointer
+//! a repeated semanticId, a semanticId key meant as an IRDI — it starts with a digit, as
+//! ECLASS's `0173-1#02-AAO677#002` — that is not a well-formed one, see [`super::irdi`], a
+//! value the column refuses) is listed with its JSON pointer
 //! (`/submodels/4/submodelElements/1/value/1`); the document is then refused whole.
 //! Messages never quote a value.
 //!
@@ -175,13 +177,14 @@ pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, For
                 records: &mut records,
                 problems: Vec::new(),
             };
+            walk.check_irdis(sm, &format!("/submodels/{k}"));
             walk.elements(
                 sm.get("submodelElements"),
                 &format!("/submodels/{k}/submodelElements"),
                 None,
             );
             for (path, column, reason) in walk.problems {
-                problem(path, Some(&column), reason);
+                problem(path, column.as_deref(), reason);
             }
         }
         let to_row = |path: String, fields: &BTreeMap<String, Found>| {
@@ -227,7 +230,8 @@ struct Walk<'a, 'b> {
     record_mode: bool,
     fields: &'a mut BTreeMap<String, Found>,
     records: &'a mut Vec<(String, String, BTreeMap<String, Found>)>,
-    problems: Vec<(String, String, String)>,
+    /// (JSON pointer, column if one is concerned, reason).
+    problems: Vec<(String, Option<String>, String)>,
 }
 
 fn semantic_keys(e: &Value) -> impl Iterator<Item = &str> {
@@ -240,6 +244,23 @@ fn semantic_keys(e: &Value) -> impl Iterator<Item = &str> {
 }
 
 impl Walk<'_, '_> {
+    /// A problem for every key of `e`'s semanticId that is meant as an IRDI (it starts with
+    /// a digit) but is not a well-formed one ([`super::irdi`]), at `path/semanticId/keys/k`.
+    fn check_irdis(&mut self, e: &Value, path: &str) {
+        for (k, key) in semantic_keys(e).enumerate() {
+            if !super::irdi::is_irdi_like(key) {
+                continue;
+            }
+            if let Err(why) = super::irdi::check(key) {
+                self.problems.push((
+                    format!("{path}/semanticId/keys/{k}"),
+                    None,
+                    format!("the semanticId key is not a well-formed IRDI (ISO/TS 29002-5): {why}"),
+                ));
+            }
+        }
+    }
+
     /// `record`: the fields of the record being read, if inside one.
     fn elements(
         &mut self,
@@ -252,6 +273,7 @@ impl Walk<'_, '_> {
         };
         for (i, e) in list.iter().enumerate() {
             let epath = format!("{path}/{i}");
+            self.check_irdis(e, &epath);
             let kind = e.get("modelType").and_then(Value::as_str).unwrap_or("");
             match kind {
                 "SubmodelElementCollection" | "SubmodelElementList" => {
@@ -305,17 +327,18 @@ impl Walk<'_, '_> {
                         None => &mut *self.fields,
                     };
                     match value {
-                        Err(reason) => {
-                            self.problems
-                                .push((epath, column.to_string(), reason.to_string()))
-                        }
+                        Err(reason) => self.problems.push((
+                            epath,
+                            Some(column.to_string()),
+                            reason.to_string(),
+                        )),
                         Ok(v) => {
                             if let Some((_, first)) =
                                 fields.insert(column.to_string(), (v, epath.clone()))
                             {
                                 self.problems.push((
                                     epath,
-                                    column.to_string(),
+                                    Some(column.to_string()),
                                     format!("the semanticId is found twice (also at {first})"),
                                 ));
                             }
@@ -597,6 +620,68 @@ mod tests {
             Cell::Text("HS40-2026002".into())
         );
         assert_eq!(public("time")[0], Cell::Text("2026-11-10T06:00:00Z".into()));
+    }
+
+    /// JSON pointers of the semanticId keys (at any depth) whose value is `key`.
+    fn key_pointers(v: &serde_json::Value, key: &str, at: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "value" && x == key && at.contains("/semanticId/keys/") {
+                        out.push(at.to_string());
+                    }
+                    key_pointers(x, key, &format!("{at}/{k}"), out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    key_pointers(x, key, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_malformed_irdi_semantic_id_is_reported_by_its_key_path() {
+        // One shell's ManufacturerName key loses a version digit, a TimeSeries record's
+        // serial number key a code character: both named, the document refused.
+        let doc = SPINDLES
+            .replacen("\"0173-1#02-AAO677#002\"", "\"0173-1#02-AAO677#02\"", 1)
+            .replacen("\"0173-1#02-AAM556#002\"", "\"0173-1#02-AM556#002\"", 1);
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let mut want = Vec::new();
+        key_pointers(&v, "0173-1#02-AAO677#02", "", &mut want);
+        key_pointers(&v, "0173-1#02-AM556#002", "", &mut want);
+        assert_eq!(want.len(), 2);
+        for text in [NAMEPLATE, TIMESERIES] {
+            let e = read(doc.as_bytes(), "typo.json", &schema(text)).unwrap_err();
+            let FormatError::Rejected { problems, .. } = &e else {
+                panic!("{e}")
+            };
+            let mut got: Vec<&str> = problems
+                .iter()
+                .map(|p| p.path.as_str())
+                .filter(|p| p.contains("/semanticId/"))
+                .collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{e}");
+            let t = e.to_string();
+            // What the typo would have left unmapped is named too (a required column).
+            if text == NAMEPLATE {
+                assert!(t.contains("column \"manufacturer\": empty field"), "{t}");
+            }
+            assert!(t.contains("not a well-formed IRDI"), "{t}");
+            assert!(t.contains("3 digits") && t.contains("6 characters"), "{t}");
+        }
+        // IRDIs of other registries (IEC CDD) and URIs pass.
+        let doc = SPINDLES.replacen(
+            "\"0173-1#02-AAO676#003\"",
+            "\"0112/2///61987#ABN590#002\"",
+            1,
+        );
+        assert!(read(doc.as_bytes(), "cdd.json", &schema(NAMEPLATE)).is_ok());
     }
 
     #[test]

@@ -17,8 +17,10 @@
 pub mod aas;
 pub mod b2mml;
 pub mod cad;
+pub mod irdi;
 pub mod mtconnect;
 pub mod step;
+pub mod time_series;
 pub mod xml;
 
 use std::collections::BTreeMap;
