@@ -122,6 +122,10 @@ pub enum EdgeError {
     /// The file cannot be ingested as asked (e.g. a resume conflict, a lane dataset).
     #[error("{0}")]
     Usage(String),
+    /// OPC UA message security refused or unusable (a server certificate that is not the
+    /// trusted one, a client certificate that cannot be used); nothing was taken.
+    #[error(transparent)]
+    Security(#[from] crate::opcua::security::SecurityError),
     /// The deployment's keys are not attested by every trustee (a platform could otherwise
     /// hand out a public key of its own and read everything encrypted under it); nothing was
     /// encrypted.

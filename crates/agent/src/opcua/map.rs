@@ -18,6 +18,9 @@
 //! vibration   = { node = "ns=2;s=Machine.Vibration", sampling_interval_ms = 100 }
 //! ```
 //!
+//! An optional `[security]` table asks for `Basic256Sha256` with certificates (see
+//! [`super::security`]; relative paths there are taken from the mapping file's directory).
+//!
 //! Every schema column must be mapped, except nullable ones (NULL). Values of the mapped
 //! nodes that carry the same source timestamp form one row (see [`super::rows`]).
 
@@ -91,6 +94,8 @@ pub struct Mapping {
     pub nodes: Vec<NodeMap>,
     /// For each schema column (schema order), where its value comes from (`None`: NULL).
     pub columns: Vec<Option<ColumnSource>>,
+    /// Message security (`[security]`, [`super::security`]): policy None when absent.
+    pub security: super::security::Security,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +123,7 @@ struct RawMap {
     #[serde(default)]
     subscription: RawSubscription,
     columns: BTreeMap<String, RawSource>,
+    security: Option<super::security::RawSecurity>,
 }
 
 /// An interval in ms within [0, 1 day].
@@ -149,6 +155,7 @@ impl Mapping {
                 raw.dataset, schema.dataset
             )));
         }
+        let security = super::security::Security::from_raw(raw.security).map_err(&fail)?;
         let sub = &raw.subscription;
         let publishing = interval(
             sub.publishing_interval_ms.unwrap_or(500.0),
@@ -247,6 +254,7 @@ impl Mapping {
             },
             nodes,
             columns,
+            security,
         })
     }
 
@@ -256,7 +264,10 @@ impl Mapping {
             origin: path.display().to_string(),
             reason: format!("cannot read: {e}"),
         })?;
-        Mapping::from_toml_str(&text, &path.display().to_string(), schema)
+        let mut m = Mapping::from_toml_str(&text, &path.display().to_string(), schema)?;
+        m.security
+            .resolve_paths(path.parent().unwrap_or(std::path::Path::new(".")));
+        Ok(m)
     }
 }
 

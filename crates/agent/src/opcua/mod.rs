@@ -9,3 +9,4 @@
 pub mod map;
 pub mod rows;
 pub mod run;
+pub mod security;

@@ -1,5 +1,5 @@
-//! The OPC UA loop of `dtfhe agent --opcua`: one client session (security policy None,
-//! anonymous) with one subscription whose monitored items are the mapping's nodes; a
+//! The OPC UA loop of `dtfhe agent --opcua`: one client session (anonymous; security policy
+//! None, or Basic256Sha256 with certificates, [`super::security`]) with one subscription whose monitored items are the mapping's nodes; a
 //! notification goes through [`super::rows::Assembler`] into rows, the rows are journalled
 //! sealed and their instant recorded, and windows close and upload through [`crate::live`]
 //! exactly as for MQTT.
@@ -68,6 +68,12 @@ pub enum OpcuaEvent {
     Subscribed {
         /// Monitored items created.
         items: usize,
+    },
+    /// The secured endpoint chosen (before the first connection): policy, mode and the
+    /// server certificate's subject and thumbprint.
+    Secured {
+        /// `Basic256Sha256 SignAndEncrypt, server certificate CN=…, SHA-1 …`.
+        summary: String,
     },
     /// The connection dropped; it is retried.
     Disconnected {
@@ -276,29 +282,55 @@ pub fn run(
         .build()
         .map_err(|e| EdgeError::Usage(format!("cannot start the OPC UA runtime: {e}")))?;
     let pki = agent.spool().dir().join("opcua-pki");
-    let mut client = ClientBuilder::new()
+    let builder = ClientBuilder::new()
         .application_name("dtfhe edge agent")
-        .application_uri("urn:dtfhe:agent")
+        .application_uri(mapping.security.application_uri())
         .product_uri("urn:dtfhe:agent")
         .create_sample_keypair(false)
         .trust_server_certs(false)
-        .pki_dir(pki)
+        .pki_dir(&pki)
         .session_retry_limit(-1)
         .session_retry_initial(Duration::from_millis(200))
         .session_retry_max(cfg.retry_max)
         // The client's own re-creation after a server restart left the new subscription without
         // publish requests (async-opcua 0.19 against asyncua): the event loop subscribes
         // afresh on every new session instead.
-        .recreate_subscriptions(false)
+        .recreate_subscriptions(false);
+    let (builder, trusted) = match &mapping.security.0 {
+        Some(secured) => secured.configure(builder, &pki)?,
+        None => (builder, None),
+    };
+    let mut client = builder
         .client()
         .map_err(|e| EdgeError::Usage(format!("OPC UA client: {}", e.join("; "))))?;
-    let endpoint: EndpointDescription = (
-        cfg.url.as_str(),
-        "None",
-        MessageSecurityMode::None,
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
+    let endpoint: EndpointDescription = match &mapping.security.0 {
+        None => (
+            cfg.url.as_str(),
+            "None",
+            MessageSecurityMode::None,
+            UserTokenPolicy::anonymous(),
+        )
+            .into(),
+        Some(secured) => {
+            let mut waiting = |reason| events(OpcuaEvent::Disconnected { reason });
+            let probed = super::security::probe_endpoint(
+                &runtime,
+                &client,
+                secured,
+                &cfg.url,
+                trusted.as_ref(),
+                stop,
+                &mut waiting,
+            )?;
+            let Some(e) = probed else {
+                return Ok(stats);
+            };
+            events(OpcuaEvent::Secured {
+                summary: super::security::summary(&e),
+            });
+            e
+        }
+    };
     let (session, event_loop) = client
         .connect_to_endpoint_directly(endpoint, IdentityToken::Anonymous)
         .map_err(|e| EdgeError::Usage(format!("--opcua {}: {e}", cfg.url)))?;

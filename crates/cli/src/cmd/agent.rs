@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use dtfhe_agent::opcua::security::SecurityError;
 use dtfhe_agent::upload::{EdgeAgent, EdgeError, Event, FileReport, RetryPolicy};
 use dtfhe_api::ApiError;
 use dtfhe_cli::CliError;
@@ -29,9 +30,9 @@ fn edge_error(e: EdgeError) -> CliError {
             let kind = dtfhe_model::ExitKind::for_problem(problem.status, problem.short_kind());
             dtfhe_analyst::error::with_kind(kind, e.to_string()).into()
         }
-        e @ (EdgeError::Refused { .. } | EdgeError::Unattested(_)) => {
-            CliError::Refused(e.to_string())
-        }
+        e @ (EdgeError::Refused { .. }
+        | EdgeError::Unattested(_)
+        | EdgeError::Security(SecurityError::Untrusted { .. })) => CliError::Refused(e.to_string()),
         e @ EdgeError::Offline { .. } => CliError::Io {
             path: "platform".into(),
             source: std::io::Error::other(e.to_string()),
@@ -461,6 +462,7 @@ fn run_opcua(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError
     };
     let mut log = |e: OpcuaEvent| match e {
         OpcuaEvent::Connected => eprintln!("connected to {url}"),
+        OpcuaEvent::Secured { summary } => eprintln!("secured endpoint: {summary}"),
         OpcuaEvent::Subscribed { items } => eprintln!("subscribed: {items} monitored items"),
         OpcuaEvent::Disconnected { reason } => {
             eprintln!("OPC UA connection lost: {reason}; retrying")

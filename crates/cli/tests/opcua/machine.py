@@ -2,6 +2,7 @@
 for the edge agent's OPC UA tests (crates/cli/tests/opcua_network.rs).
 
     python machine.py PORT ORACLE --start K --ticks N [--period S] [--bad-tick B]
+                      [--cert CERT.der --key KEY.pem]
 
 Three variables under ns=2 (the first namespace registered):
     ns=2;s=Machine.SpindleTemp   Double, degrees C, two decimals
@@ -12,6 +13,10 @@ Tick k (k = K .. K+N-1) writes all three with one source timestamp, values a det
 function of k. At tick B (if given) the vibration is written with status BadSensorFailure.
 Tick K is written at start-up (a subscriber gets it as the initial value); the following
 ticks start only once a client has created monitored items, one every S seconds.
+
+With --cert and --key the server requires security policy Basic256Sha256 (endpoints Sign and
+SignAndEncrypt only, no None endpoint) and shows that certificate (its first subjectAltName
+should be the server's application URI, urn:dtfhe:test-machine:server, then IP:127.0.0.1).
 
 Every value written is appended to ORACLE (one JSON object per tick, flushed) *before* the
 write, so the file is the plaintext of everything published. SIGTERM stops the ticking at
@@ -43,13 +48,26 @@ async def main():
     p.add_argument("--period", type=float, default=0.05)
     p.add_argument("--bad-tick", type=int, default=-1)
     p.add_argument("--grace", type=float, default=3.0)
+    p.add_argument("--cert")
+    p.add_argument("--key")
     a = p.parse_args()
 
     server = Server()
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{a.port}/")
     server.set_server_name("dtfhe test machine")
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    if a.cert:
+        await server.set_application_uri("urn:dtfhe:test-machine:server")
+        await server.load_certificate(a.cert)
+        await server.load_private_key(a.key)
+        server.set_security_policy(
+            [
+                ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+                ua.SecurityPolicyType.Basic256Sha256_Sign,
+            ]
+        )
+    else:
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace("urn:dtfhe:test-machine")
     machine = await server.nodes.objects.add_object(idx, "Machine")
     temp = await machine.add_variable(ua.NodeId("Machine.SpindleTemp", idx), "SpindleTemp", 0.0)
