@@ -4,7 +4,10 @@
 //! aggregates equal to the plaintext the server wrote to its oracle file; the one bad-quality
 //! value is counted and reported with its node id, never stored; the server stopped and
 //! restarted mid-run (the agent reconnects and resubscribes) loses and duplicates nothing the
-//! agent was subscribed to.
+//! agent was subscribed to, nor does the platform stopped and restarted mid-run; with
+//! security policy Basic256Sha256 (certificates made here with `openssl`), SignAndEncrypt and
+//! Sign release the same plaintext, and a server showing another certificate than the trusted
+//! one is refused before anything is subscribed.
 //!
 //! The server's Python: `DTFHE_ASYNCUA_PYTHON`, else `target/venv-asyncua/bin/python`
 //! (`scripts/ensure-asyncua.sh` makes it). Absent: skipped with a message, except under
@@ -55,6 +58,8 @@ struct Machine {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// With a certificate (DER) and its key (PEM): Basic256Sha256 only.
+    secured: Option<(PathBuf, PathBuf)>,
 }
 
 impl Machine {
@@ -66,6 +71,7 @@ impl Machine {
             dir,
             port: free_port(),
             child: None,
+            secured: None,
         }
     }
 
@@ -90,6 +96,9 @@ impl Machine {
             .args(["--period", "0.05", "--grace", "3"]);
         if let Some(b) = bad {
             c.args(["--bad-tick", &b.to_string()]);
+        }
+        if let Some((cert, key)) = &self.secured {
+            c.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         let child = c
             .stdout(log.try_clone().unwrap())
@@ -371,6 +380,183 @@ fn opcua_server_restart_loses_and_duplicates_nothing_subscribed() {
         "{log}"
     );
     assert_eq!(bad_reports(&log), 1, "{log}");
+    s.check_released();
+    s.machine.stop();
+}
+
+/// How long a phase of the tests below may take.
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A self-signed RSA-2048 certificate for `uri` (first subjectAltName; then 127.0.0.1 and
+/// localhost) made with `openssl`: (`name`.der, `name`.key.pem) in `dir`.
+fn certificate(dir: &Path, name: &str, uri: &str) -> (PathBuf, PathBuf) {
+    let pem = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key.pem"));
+    let der = dir.join(format!("{name}.der"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let made = Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(made.is_ok_and(|s| s.success()), "openssl {args:?} failed");
+    };
+    let san = format!("subjectAltName=URI:{uri},IP:127.0.0.1,DNS:localhost");
+    let subject = format!("/CN={name}");
+    run(&[
+        "req".as_ref(),
+        "-x509".as_ref(),
+        "-newkey".as_ref(),
+        "rsa:2048".as_ref(),
+        "-sha256".as_ref(),
+        "-nodes".as_ref(),
+        "-days".as_ref(),
+        "2".as_ref(),
+        "-subj".as_ref(),
+        subject.as_ref(),
+        "-keyout".as_ref(),
+        key.as_os_str(),
+        "-out".as_ref(),
+        pem.as_os_str(),
+        "-addext".as_ref(),
+        san.as_ref(),
+        "-addext".as_ref(),
+        "keyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment"
+            .as_ref(),
+        "-addext".as_ref(),
+        "extendedKeyUsage=serverAuth,clientAuth".as_ref(),
+    ]);
+    run(&[
+        "x509".as_ref(),
+        "-in".as_ref(),
+        pem.as_os_str(),
+        "-outform".as_ref(),
+        "DER".as_ref(),
+        "-out".as_ref(),
+        der.as_os_str(),
+    ]);
+    (der, key)
+}
+
+impl Setup {
+    /// Rewrites the mapping with a `[security]` table: Basic256Sha256 in `mode`, the agent's
+    /// `client` certificate and key, `server` the one trusted server certificate.
+    fn secure_map(&self, mode: &str, client: &(PathBuf, PathBuf), server: &Path) {
+        let table = format!(
+            "\n[security]\npolicy = \"Basic256Sha256\"\nmode = \"{mode}\"\n\
+             client_certificate = {:?}\nclient_private_key = {:?}\nserver_certificate = {:?}\n",
+            client.0, client.1, server
+        );
+        std::fs::write(&self.map, format!("{MAP}{table}")).unwrap();
+    }
+}
+
+#[test]
+fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server() {
+    let Some(py) = python() else { return };
+    let mut s = setup("opcua_secure", &py);
+    let pki = s.net.root.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let client = certificate(&pki, "dtfhe-agent", "urn:dtfhe:agent");
+    let server = certificate(&pki, "machine", "urn:dtfhe:test-machine:server");
+    // Same name and application URI as the machine, another key: what an impostor shows.
+    let impostor = certificate(&pki.join(".."), "machine", "urn:dtfhe:test-machine:server");
+    assert_ne!(
+        std::fs::read(&server.0).unwrap(),
+        std::fs::read(&impostor.0).unwrap()
+    );
+    s.secure_map("SignAndEncrypt", &client, &server.0);
+
+    // 1. A server showing a certificate that is not the trusted one: refused before any
+    //    subscription (its monitored-item wait never ends: it publishes only its first tick).
+    let mut real = std::mem::replace(
+        &mut s.machine,
+        Machine::new(&py, &s.net.root.join("impostor")),
+    );
+    s.machine.secured = Some(impostor);
+    s.machine.run(0, 40, None);
+    let mut agent = s.agent();
+    let status = agent.wait(Duration::from_secs(60));
+    let log = agent.log();
+    assert_eq!(status.code(), Some(4), "{log}");
+    assert!(
+        log.contains("is not the trusted server certificate")
+            && log.contains("refusing to connect")
+            && log.contains(&s.machine.url()),
+        "{log}"
+    );
+    assert!(!log.contains("subscribed:"), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        s.machine.published().len(),
+        1,
+        "the impostor had a subscriber"
+    );
+    s.machine.stop();
+
+    // 2. The real machine, SignAndEncrypt: released equal to what it published.
+    std::mem::swap(&mut s.machine, &mut real);
+    s.machine.secured = Some(server.clone());
+    s.machine.run(0, 40, Some(11));
+    let mut agent = s.agent();
+    agent.wait_until("saw no end of the machine's run", MINUTE, || {
+        s.machine.done()
+    });
+    s.wait_uploaded(&agent, s.machine.published().len());
+    let log = agent.log();
+    assert_eq!(bad_reports(&log), 1, "{log}");
+    let secured = "secured endpoint: Basic256Sha256 SignAndEncrypt, server certificate CN=machine";
+    assert!(log.contains(secured), "{log}");
+    s.check_released();
+    agent.kill();
+    s.machine.stop();
+
+    // 3. Sign only (signed, not encrypted), the same agent spool: the sums go on.
+    s.secure_map("Sign", &client, &server.0);
+    s.machine.run(1000, 30, None);
+    let agent = s.agent();
+    agent.wait_until("saw no end of the machine's run", MINUTE, || {
+        s.machine.done()
+    });
+    s.wait_uploaded(&agent, s.machine.published().len());
+    assert!(
+        agent
+            .log()
+            .contains("secured endpoint: Basic256Sha256 Sign, server"),
+        "{}",
+        agent.log()
+    );
+    s.check_released();
+    s.machine.stop();
+    assert_eq!(s.machine.published().len(), 70, "two runs of 40 and 30");
+}
+
+#[test]
+fn opcua_platform_outage_loses_and_duplicates_nothing_received() {
+    let Some(py) = python() else { return };
+    let mut s = setup("opcua_platform_outage", &py);
+    let ticks = 300; // 15 s at 20 per second, the 10th with a bad vibration
+    s.machine.run(0, ticks, Some(9));
+    let agent = s.agent();
+    agent.wait_until("saw 30 ticks published", MINUTE, || {
+        s.machine.published().len() >= 30
+    });
+    // The platform goes away for a few windows: they wait in the spool, values go on being
+    // taken; then it comes back on the same port with the same store.
+    s.net.platform.kill();
+    let at_kill = s.machine.published().len();
+    agent.wait_until("logged no outage", MINUTE, || {
+        s.machine.published().len() >= at_kill + 80
+            && agent.log().contains("the platform is unreachable")
+    });
+    s.net.restart_platform();
+    agent.wait_until("saw no end of the machine's run", 2 * MINUTE, || {
+        s.machine.done()
+    });
+    let published = s.machine.published();
+    assert_eq!(published.len() as u64, ticks);
+    s.wait_uploaded(&agent, published.len());
+    assert_eq!(bad_reports(&agent.log()), 1, "{}", agent.log());
     s.check_released();
     s.machine.stop();
 }
