@@ -44,7 +44,9 @@ max = 150.0
 pub mod audit;
 pub mod error;
 pub mod figures;
+mod live;
 pub mod load;
 pub mod mqtt;
+pub mod opcua;
 
 pub use error::BenchError;

@@ -133,7 +133,8 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> Result<u16, BenchError> {
+/// A free TCP port on loopback.
+pub(crate) fn free_port() -> Result<u16, BenchError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -176,12 +177,14 @@ fn start_broker(root: &Path) -> Result<(Broker, u16), BenchError> {
     Ok((broker, port))
 }
 
-/// Starts the platform and the trustees; returns the URL, the source and the analyst file.
-fn start_platform(
+/// Starts the platform and the trustees, registers a source `edge` and an analyst `ana` of
+/// `dataset`; returns the URL, the source and the analyst file.
+pub(crate) fn start_platform(
     children: &mut Children,
     root: &Path,
     preset: &str,
     until: Instant,
+    dataset: &str,
 ) -> Result<(String, Identity, PathBuf), BenchError> {
     let new_id = |name: &str| new_identity(root, name);
     let (admin, _) = new_id("root")?;
@@ -217,14 +220,15 @@ fn start_platform(
         children.spawn_trustee(root, t, &url, &file)?;
     }
     let (source, _) = new_id("edge")?;
-    register(&source, Role::Source, vec![DATASET.into()])?;
+    register(&source, Role::Source, vec![dataset.into()])?;
     let (analyst, analyst_file) = new_id("ana")?;
-    register(&analyst, Role::Analyst, vec![DATASET.into()])?;
+    register(&analyst, Role::Analyst, vec![dataset.into()])?;
     wait(children, true, "the key ceremony")?;
     Ok((url, source, analyst_file))
 }
 
-fn cell(c: &Cell) -> Option<f64> {
+/// A released number.
+pub(crate) fn cell(c: &Cell) -> Option<f64> {
     match c {
         Cell::Int(i) => Some(*i as f64),
         Cell::Float(f) => Some(*f),
@@ -244,24 +248,14 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
     let root = tmp.path().to_path_buf();
     let mut children = Children::default();
     let (_broker, port) = start_broker(&root)?;
-    let (url, source, analyst_file) = start_platform(&mut children, &root, &a.preset, until)?;
+    let (url, source, analyst_file) =
+        start_platform(&mut children, &root, &a.preset, until, DATASET)?;
     eprintln!("bench mqtt: platform {url} ready, broker on 127.0.0.1:{port}");
 
-    let schema_path = root.join("mqtt_bench.toml");
-    std::fs::write(&schema_path, SCHEMA).map_err(|e| BenchError::io(&schema_path, e))?;
-    let schema = Schema::from_toml_str(SCHEMA, "mqtt_bench.toml")?;
+    let (schema_path, schema) = crate::live::write_schema(&root, "mqtt_bench.toml", SCHEMA)?;
     let mapping = Mapping::from_toml_str(MAP, "bench map", &schema)
         .map_err(|e| BenchError::Usage(e.to_string()))?;
-    let agent = EdgeAgent::new(
-        &url,
-        source,
-        &root.join("edge.spool"),
-        RetryPolicy {
-            give_up_after: Some(Duration::from_secs(10)),
-            ..RetryPolicy::default()
-        },
-    )
-    .map_err(|e| BenchError::Platform(e.to_string()))?;
+    let agent = crate::live::edge_agent(&url, source, &root)?;
     let cfg = MqttConfig {
         url: format!("mqtt://127.0.0.1:{port}"),
         client_id: "dtfhe-bench-agent".into(),
@@ -331,21 +325,11 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
                 if Instant::now() > until {
                     return;
                 }
-                let r = net::query(&RemoteQueryOptions {
-                    server: url.clone(),
-                    identity: analyst_file.clone(),
-                    sql: format!("SELECT COUNT(x), SUM(x) FROM {DATASET}"),
-                    epsilon: None,
-                    timeout: Duration::from_secs(60),
-                    poll: Duration::from_millis(50),
-                });
+                let sql = format!("SELECT COUNT(x), SUM(x) FROM {DATASET}");
+                let r = crate::live::count_and_sum(&url, &analyst_file, sql);
                 let at = Instant::now();
                 match r {
-                    Ok(r) => {
-                        let row = r.result.rows.first();
-                        let count =
-                            row.and_then(|r| r.first()).and_then(cell).unwrap_or(0.0) as u64;
-                        let sum = row.and_then(|r| r.get(1)).and_then(cell).unwrap_or(0.0);
+                    Ok((count, sum)) => {
                         releases
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -470,18 +454,11 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
         )));
     }
     // Latency of value i: the first release whose count covers it.
-    let mut lat = Vec::with_capacity(sent.len());
-    let mut r = 0;
-    for (i, t) in sent.iter().enumerate() {
-        while r < releases.len() && releases[r].1 <= i as u64 {
-            r += 1;
-        }
-        if let Some((at, _, _)) = releases.get(r) {
-            lat.push(at.duration_since(*t).as_secs_f64());
-        }
-    }
-    lat.sort_by(f64::total_cmp);
-    figures.latencies = lat;
+    let origin = sent.first().copied().unwrap_or_else(Instant::now);
+    let secs = |t: &Instant| t.saturating_duration_since(origin).as_secs_f64();
+    let sent: Vec<f64> = sent.iter().map(secs).collect();
+    let releases: Vec<(f64, u64)> = releases.iter().map(|(at, n, _)| (secs(at), *n)).collect();
+    figures.latencies = crate::live::latencies(&sent, &releases);
     Ok(figures)
 }
 
@@ -510,12 +487,8 @@ pub fn run(a: &MqttArgs) -> Result<(), BenchError> {
         f.published as f64 / f.ingest_seconds.max(1e-9)
     );
     println!(
-        "latency publish -> released aggregate: p50 {:.2} s, p99 {:.2} s, max {:.2} s ({} releases, {} refused or failed)",
-        percentile(&f.latencies, 50.0),
-        percentile(&f.latencies, 99.0),
-        f.latencies.last().copied().unwrap_or(0.0),
-        f.releases.0,
-        f.releases.1
+        "{}",
+        crate::live::latency_line("publish", &f.latencies, f.releases)
     );
     println!("released COUNT and SUM equal the plaintext of what was published");
     Ok(())

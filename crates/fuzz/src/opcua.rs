@@ -80,7 +80,13 @@ pub fn seeds() -> crate::mqtt::NamedSeeds {
     let ids = "version = 1\ndataset = \"spindle\"\n[columns]\nmachine = { value = \"M3\" }\n\
         ts = { node = \"ns=3;i=1001\" }\ntemp = { node = \"ns=1;g=09087e75-8e5e-499b-954f-f2a9603db28a\" }\n\
         vibration = { node = \"ns=4;b=M/RbKBsRVkePCePcx24oRA==\" }\n";
+    let secured = format!(
+        "{minimal}[security]\npolicy = \"Basic256Sha256\"\nmode = \"Sign\"\n\
+         client_certificate = \"pki/agent.der\"\nclient_private_key = \"pki/agent.key.pem\"\n\
+         server_certificate = \"pki/machine.der\"\napplication_uri = \"urn:dtfhe:agent\"\n"
+    );
     vec![
+        ("secured.toml".to_string(), secured.into_bytes()),
         ("full.toml".to_string(), full.as_bytes().to_vec()),
         ("minimal.toml".to_string(), minimal.as_bytes().to_vec()),
         ("node_ids.toml".to_string(), ids.as_bytes().to_vec()),

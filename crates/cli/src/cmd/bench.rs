@@ -46,6 +46,9 @@ differs); (3) the server's peak and current memory (VmHWM, VmRSS). Every wait is
     /// MQTT on loopback: values/s through a Mosquitto broker into the edge agent, and the
     /// latency from a published value to the released aggregate (p50, p99).
     Mqtt(dtfhe_bench::mqtt::MqttArgs),
+    /// OPC UA on loopback: values/s from the asyncua machine server through the edge agent,
+    /// and the latency from a value's source timestamp to the released aggregate (p50, p99).
+    Opcua(dtfhe_bench::opcua::OpcuaArgs),
     /// Cost of the disclosure audit: check time (median, max) and memory after 100, 1,000
     /// and 10,000 committed releases on a 1,000,000-row dataset (in memory, no deployment).
     Audit,
@@ -62,6 +65,10 @@ pub(crate) fn run(a: BenchArgs) -> Result<(), CliError> {
             command: Some(BenchCommand::Mqtt(m)),
             ..
         } => Ok(dtfhe_bench::mqtt::run(&m)?),
+        BenchArgs {
+            command: Some(BenchCommand::Opcua(o)),
+            ..
+        } => Ok(dtfhe_bench::opcua::run(&o)?),
         BenchArgs {
             command: Some(BenchCommand::Audit),
             ..
