@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use dtfhe_agent::live::{LiveConfig, LiveEvent, LiveRun};
 use dtfhe_agent::mqtt::map::Mapping;
-use dtfhe_agent::mqtt::run::{MqttConfig, MqttEvent};
+use dtfhe_agent::mqtt::run::MqttConfig;
 use dtfhe_agent::upload::{EdgeAgent, RetryPolicy};
 use dtfhe_analyst::net::{self, RemoteQueryOptions};
 use dtfhe_api::types::Health;
@@ -267,9 +268,6 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
         client_id: "dtfhe-bench-agent".into(),
         credentials: None,
         tls: None,
-        window: Duration::from_secs_f64(a.window),
-        window_rows: None,
-        spool_max_bytes: 4 << 30,
         keep_alive: Duration::from_secs(30),
     };
 
@@ -290,28 +288,30 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
 
     let outcome = std::thread::scope(|scope| -> Result<(), BenchError> {
         let agent_thread = scope.spawn(|| {
-            dtfhe_agent::mqtt::run::run(
-                &agent,
-                &schema_path,
-                &mapping,
-                &cfg,
-                &|| stop.load(Ordering::Relaxed),
-                Duration::from_secs(30),
-                &mut |e| match e {
-                    MqttEvent::Connected { .. } => connected.store(true, Ordering::Relaxed),
-                    MqttEvent::Window { .. } => {
-                        windows.fetch_add(1, Ordering::Relaxed);
-                    }
-                    MqttEvent::Uploaded { .. } => {
-                        *uploaded_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Instant::now());
-                    }
-                    MqttEvent::Rejected { topic, reason } => {
-                        eprintln!("bench mqtt: rejected on {topic}: {reason}")
-                    }
-                    _ => {}
+            let run = LiveRun {
+                agent: &agent,
+                schema_path: &schema_path,
+                live: LiveConfig {
+                    window: Duration::from_secs_f64(a.window),
+                    window_rows: None,
+                    spool_max_bytes: 4 << 30,
                 },
-            )
+                stop: &|| stop.load(Ordering::Relaxed),
+                drain_for: Duration::from_secs(30),
+            };
+            dtfhe_agent::mqtt::run::run(&run, &mapping, &cfg, &mut |e| match e {
+                LiveEvent::Connected { .. } => connected.store(true, Ordering::Relaxed),
+                LiveEvent::Window { .. } => {
+                    windows.fetch_add(1, Ordering::Relaxed);
+                }
+                LiveEvent::Uploaded { .. } => {
+                    *uploaded_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                }
+                LiveEvent::Rejected { origin, reason } => {
+                    eprintln!("bench mqtt: rejected {origin}: {reason}")
+                }
+                _ => {}
+            })
         });
         while !connected.load(Ordering::Relaxed) {
             if Instant::now() > until || agent_thread.is_finished() {
