@@ -44,7 +44,7 @@ max = 150.0
 pub mod audit;
 pub mod error;
 pub mod figures;
-mod live;
+pub mod live;
 pub mod load;
 pub mod mqtt;
 pub mod opcua;

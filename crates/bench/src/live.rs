@@ -1,10 +1,13 @@
-//! What the live-input benches (`dtfhe bench mqtt`, `dtfhe bench opcua`) share: the schema
-//! file, the edge agent, the analyst's released COUNT and SUM, and the latency from a
+//! What the live-input benches (`dtfhe bench mqtt`, `dtfhe bench opcua`) share: their
+//! options, the schema file, the edge agent, the analyst's released COUNT and SUM, and the latency from a
 //! value's time to the first release that covers it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
+use dtfhe_agent::live::{LiveConfig, LiveEvent, LiveRun};
 use dtfhe_agent::upload::{EdgeAgent, RetryPolicy};
 use dtfhe_analyst::net::{self, RemoteQueryOptions};
 use dtfhe_analyst::AnalystError;
@@ -15,30 +18,117 @@ use crate::error::BenchError;
 use crate::load::percentile;
 use crate::mqtt::cell;
 
-/// Writes the schema `text` to `root/file` and reads it: (its path, the schema).
-pub(crate) fn write_schema(
+/// The peer's process a live bench starts (the broker, the OPC UA server), killed when
+/// dropped.
+pub(crate) struct Peer(pub(crate) std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The options both live benches take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveBenchArgs {
+    /// The agent's window (seconds).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub window: f64,
+    /// BFV parameter preset.
+    #[arg(long, value_name = "NAME", default_value = "bfv-8192",
+          value_parser = ["bfv-16384", "bfv-8192"])]
+    pub preset: String,
+    /// Give up (and stop every process) after this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    pub deadline_seconds: u64,
+}
+
+impl LiveBenchArgs {
+    /// The figures' first line: `name` bench (preset, window, `more`, cores, load average).
+    pub fn heading(&self, name: &str, more: &str) -> String {
+        let load =
+            crate::load::load_average().map_or(String::new(), |l| format!(", load average {l:.2}"));
+        format!(
+            "{name} bench ({}, window {} s{more}, {} cores{load})",
+            self.preset,
+            self.window,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        )
+    }
+}
+
+/// The run of a bench's live source: windows of `window` seconds, no row cap, a 4 GiB spool,
+/// until `stop`, then 30 s to upload what is left.
+pub(crate) fn live_run<'a>(
+    agent: &'a EdgeAgent,
+    schema_path: &'a Path,
+    window: f64,
+    stop: &'a (dyn Fn() -> bool + Sync),
+) -> LiveRun<'a> {
+    LiveRun {
+        agent,
+        schema_path,
+        live: LiveConfig {
+            window: Duration::from_secs_f64(window),
+            window_rows: None,
+            spool_max_bytes: 4 << 30,
+        },
+        stop,
+        drain_for: Duration::from_secs(30),
+    }
+}
+
+/// Windows closed and the last upload, as the agent's events tell them.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Windows closed.
+    pub(crate) windows: AtomicU64,
+    /// When the last chunk reached the platform (monotonic, wall clock).
+    pub(crate) uploaded: Mutex<Option<(Instant, SystemTime)>>,
+}
+
+impl Progress {
+    /// Notes `e` if it is a closed window or an upload.
+    pub(crate) fn note(&self, e: &LiveEvent) {
+        match e {
+            LiveEvent::Window { .. } => {
+                self.windows.fetch_add(1, Ordering::Relaxed);
+            }
+            LiveEvent::Uploaded { .. } => {
+                *self.uploaded.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), SystemTime::now()));
+            }
+            _ => {}
+        }
+    }
+
+    /// The last upload, if any.
+    pub(crate) fn last_upload(&self) -> Option<(Instant, SystemTime)> {
+        *self.uploaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The schema `text` written to `root/file` and read, and the bench's edge agent: `source`
+/// uploading to `url`, its spool `root/edge.spool`, an unreachable platform given up on
+/// after 10 s. (The schema's path, the schema, the agent.)
+pub(crate) fn schema_and_agent(
     root: &Path,
     file: &str,
     text: &str,
-) -> Result<(PathBuf, Schema), BenchError> {
-    let path = root.join(file);
-    std::fs::write(&path, text).map_err(|e| BenchError::io(&path, e))?;
-    Ok((path, Schema::from_toml_str(text, file)?))
-}
-
-/// The bench's edge agent: `source` uploading to `url`, its spool `root/edge.spool`, an
-/// unreachable platform given up on after 10 s.
-pub(crate) fn edge_agent(
     url: &str,
     source: Identity,
-    root: &Path,
-) -> Result<EdgeAgent, BenchError> {
+) -> Result<(PathBuf, Schema, EdgeAgent), BenchError> {
+    let path = root.join(file);
+    std::fs::write(&path, text).map_err(|e| BenchError::io(&path, e))?;
+    let schema = Schema::from_toml_str(text, file)?;
     let retry = RetryPolicy {
         give_up_after: Some(Duration::from_secs(10)),
         ..RetryPolicy::default()
     };
-    EdgeAgent::new(url, source, &root.join("edge.spool"), retry)
-        .map_err(|e| BenchError::Platform(e.to_string()))
+    let agent = EdgeAgent::new(url, source, &root.join("edge.spool"), retry)
+        .map_err(|e| BenchError::Platform(e.to_string()))?;
+    Ok((path, schema, agent))
 }
 
 /// One networked query `sql` (a COUNT, then a SUM) as the analyst of `identity`: the

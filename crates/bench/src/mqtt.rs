@@ -21,23 +21,22 @@
 //! disclosure audit may refuse a release that would single out too few new rows).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use dtfhe_agent::live::LiveEvent;
 use dtfhe_agent::mqtt::map::Mapping;
-use dtfhe_agent::mqtt::run::{MqttConfig, MqttEvent};
-use dtfhe_agent::upload::{EdgeAgent, RetryPolicy};
-use dtfhe_analyst::net::{self, RemoteQueryOptions};
+use dtfhe_agent::mqtt::run::MqttConfig;
 use dtfhe_api::types::Health;
 use dtfhe_api::{Client, Identity, Role};
 use dtfhe_engine::Cell;
-use dtfhe_model::Schema;
 
 use crate::error::BenchError;
-use crate::load::{new_identity, percentile, register, scratch_dir, tail, Children, TRUSTEES};
+use crate::live::Peer;
+use crate::load::{new_identity, register, scratch_dir, tail, Children, TRUSTEES};
 
 /// The bench's dataset.
 pub const DATASET: &str = "mqtt_bench";
@@ -71,16 +70,9 @@ pub struct MqttArgs {
     /// Messages per second to publish (0: as fast as the broker acknowledges them).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub rate: u64,
-    /// The agent's window (seconds).
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
-    pub window: f64,
-    /// BFV parameter preset.
-    #[arg(long, value_name = "NAME", default_value = "bfv-8192",
-          value_parser = ["bfv-16384", "bfv-8192"])]
-    pub preset: String,
-    /// Give up (and stop every process) after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 600)]
-    pub deadline_seconds: u64,
+    /// Window, preset, deadline.
+    #[command(flatten)]
+    pub live: crate::live::LiveBenchArgs,
 }
 
 /// What the bench measured.
@@ -123,16 +115,6 @@ fn mosquitto() -> Result<PathBuf, BenchError> {
     })
 }
 
-/// The broker process, killed when dropped.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A free TCP port on loopback.
 pub(crate) fn free_port() -> Result<u16, BenchError> {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -141,7 +123,7 @@ pub(crate) fn free_port() -> Result<u16, BenchError> {
         .map_err(|e| BenchError::io(Path::new("127.0.0.1:0"), e))
 }
 
-fn start_broker(root: &Path) -> Result<(Broker, u16), BenchError> {
+fn start_broker(root: &Path) -> Result<(Peer, u16), BenchError> {
     let bin = mosquitto()?;
     let port = free_port()?;
     let conf = root.join("mosquitto.conf");
@@ -163,7 +145,7 @@ fn start_broker(root: &Path) -> Result<(Broker, u16), BenchError> {
         .stderr(f)
         .spawn()
         .map_err(|e| BenchError::io(&bin, e))?;
-    let broker = Broker(child);
+    let broker = Peer(child);
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if started.elapsed() > Duration::from_secs(10) {
@@ -238,39 +220,35 @@ pub(crate) fn cell(c: &Cell) -> Option<f64> {
 
 /// Runs the bench.
 pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
-    if a.seconds == 0 || a.seconds > 3600 || !(a.window > 0.0 && a.window <= 60.0) {
+    if a.seconds == 0 || a.seconds > 3600 || !(a.live.window > 0.0 && a.live.window <= 60.0) {
         return Err(BenchError::Usage(
             "--seconds in 1..=3600, --window in (0, 60]".into(),
         ));
     }
-    let until = Instant::now() + Duration::from_secs(a.deadline_seconds.max(1));
+    let until = Instant::now() + Duration::from_secs(a.live.deadline_seconds.max(1));
     let tmp = scratch_dir("dtfhe-bench-mqtt-")?;
     let root = tmp.path().to_path_buf();
     let mut children = Children::default();
     let (_broker, port) = start_broker(&root)?;
     let (url, source, analyst_file) =
-        start_platform(&mut children, &root, &a.preset, until, DATASET)?;
+        start_platform(&mut children, &root, &a.live.preset, until, DATASET)?;
     eprintln!("bench mqtt: platform {url} ready, broker on 127.0.0.1:{port}");
 
-    let (schema_path, schema) = crate::live::write_schema(&root, "mqtt_bench.toml", SCHEMA)?;
+    let (schema_path, schema, agent) =
+        crate::live::schema_and_agent(&root, "mqtt_bench.toml", SCHEMA, &url, source)?;
     let mapping = Mapping::from_toml_str(MAP, "bench map", &schema)
         .map_err(|e| BenchError::Usage(e.to_string()))?;
-    let agent = crate::live::edge_agent(&url, source, &root)?;
     let cfg = MqttConfig {
         url: format!("mqtt://127.0.0.1:{port}"),
         client_id: "dtfhe-bench-agent".into(),
         credentials: None,
         tls: None,
-        window: Duration::from_secs_f64(a.window),
-        window_rows: None,
-        spool_max_bytes: 4 << 30,
         keep_alive: Duration::from_secs(30),
     };
 
     let stop = AtomicBool::new(false);
     let connected = AtomicBool::new(false);
-    let windows = AtomicU64::new(0);
-    let uploaded_at: Mutex<Option<Instant>> = Mutex::new(None);
+    let progress = crate::live::Progress::default();
     // (publish instant of message i), in order.
     let sent: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let plain_sum = AtomicU64::new(0); // hundredths
@@ -284,28 +262,18 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
 
     let outcome = std::thread::scope(|scope| -> Result<(), BenchError> {
         let agent_thread = scope.spawn(|| {
-            dtfhe_agent::mqtt::run::run(
-                &agent,
-                &schema_path,
-                &mapping,
-                &cfg,
-                &|| stop.load(Ordering::Relaxed),
-                Duration::from_secs(30),
-                &mut |e| match e {
-                    MqttEvent::Connected { .. } => connected.store(true, Ordering::Relaxed),
-                    MqttEvent::Window { .. } => {
-                        windows.fetch_add(1, Ordering::Relaxed);
-                    }
-                    MqttEvent::Uploaded { .. } => {
-                        *uploaded_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Instant::now());
-                    }
-                    MqttEvent::Rejected { topic, reason } => {
-                        eprintln!("bench mqtt: rejected on {topic}: {reason}")
+            let stopped = || stop.load(Ordering::Relaxed);
+            let run = crate::live::live_run(&agent, &schema_path, a.live.window, &stopped);
+            dtfhe_agent::mqtt::run::run(&run, &mapping, &cfg, &mut |e| {
+                progress.note(&e);
+                match e {
+                    LiveEvent::Connected { .. } => connected.store(true, Ordering::Relaxed),
+                    LiveEvent::Rejected { origin, reason } => {
+                        eprintln!("bench mqtt: rejected {origin}: {reason}")
                     }
                     _ => {}
-                },
-            )
+                }
+            })
         });
         while !connected.load(Ordering::Relaxed) {
             if Instant::now() > until || agent_thread.is_finished() {
@@ -433,7 +401,7 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
             .map_err(|_| BenchError::Platform("the agent thread panicked".into()))?
             .map_err(|e| BenchError::Platform(e.to_string()))?;
         figures.windows = stats.windows;
-        if let Some(t) = *uploaded_at.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some((t, _)) = progress.last_upload() {
             figures.ingest_seconds = t.duration_since(start).as_secs_f64();
         }
         Ok(())
@@ -465,14 +433,7 @@ pub fn measure(a: &MqttArgs) -> Result<MqttFigures, BenchError> {
 /// Runs the bench and prints its figures.
 pub fn run(a: &MqttArgs) -> Result<(), BenchError> {
     let f = measure(a)?;
-    let load =
-        crate::load::load_average().map_or(String::new(), |l| format!(", load average {l:.2}"));
-    println!(
-        "MQTT bench ({}, window {} s, {} cores{load})",
-        a.preset,
-        a.window,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    println!("{}", a.live.heading("MQTT", ""));
     println!(
         "published:  {} values in {:.1} s = {:.0} values/s (QoS 1, acknowledged by the broker)",
         f.published,

@@ -16,14 +16,13 @@
 //! disclosure audit refuses a release that adds fewer than k rows to an earlier one.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use dtfhe_agent::opcua::map::Mapping;
-use dtfhe_agent::opcua::run::{OpcuaConfig, OpcuaEvent};
+use dtfhe_agent::opcua::run::OpcuaConfig;
 
 use crate::error::BenchError;
 use crate::load::{scratch_dir, tail, Children};
@@ -44,16 +43,9 @@ pub struct OpcuaArgs {
     /// Seconds between two ticks.
     #[arg(long, value_name = "S", default_value_t = 0.02)]
     pub period: f64,
-    /// The agent's window (seconds).
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
-    pub window: f64,
-    /// BFV parameter preset.
-    #[arg(long, value_name = "NAME", default_value = "bfv-8192",
-          value_parser = ["bfv-16384", "bfv-8192"])]
-    pub preset: String,
-    /// Give up (and stop every process) after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 600)]
-    pub deadline_seconds: u64,
+    /// Window, preset, deadline.
+    #[command(flatten)]
+    pub live: crate::live::LiveBenchArgs,
 }
 
 /// What the bench measured.
@@ -92,20 +84,9 @@ fn asyncua_python() -> Result<PathBuf, BenchError> {
     })
 }
 
-/// The machine process, stopped when dropped.
-struct MachineProc(Child);
-
-impl Drop for MachineProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Wall-clock milliseconds since 1970.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// Milliseconds since 1970 of the wall-clock time `t`.
+fn ms_of(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
@@ -133,16 +114,16 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
             "--ticks in 10..=1000000, --period in [0.001, 10]".into(),
         ));
     }
-    if !(a.window > 0.0 && a.window <= 60.0) {
+    if !(a.live.window > 0.0 && a.live.window <= 60.0) {
         return Err(BenchError::Usage("--window in (0, 60]".into()));
     }
     let python = asyncua_python()?;
-    let until = Instant::now() + Duration::from_secs(a.deadline_seconds.max(1));
+    let until = Instant::now() + Duration::from_secs(a.live.deadline_seconds.max(1));
     let tmp = scratch_dir("dtfhe-bench-opcua-")?;
     let root = tmp.path().to_path_buf();
     let mut children = Children::default();
     let (url, source, analyst_file) =
-        start_platform(&mut children, &root, &a.preset, until, DATASET)?;
+        start_platform(&mut children, &root, &a.live.preset, until, DATASET)?;
 
     let script = root.join("machine.py");
     std::fs::write(&script, MACHINE).map_err(|e| BenchError::io(&script, e))?;
@@ -150,7 +131,7 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
     let oracle_path = root.join("oracle.jsonl");
     let log = root.join("machine.log");
     let f = std::fs::File::create(&log).map_err(|e| BenchError::io(&log, e))?;
-    let machine = MachineProc(
+    let machine = crate::live::Peer(
         Command::new(&python)
             .arg(&script)
             .arg(port.to_string())
@@ -176,47 +157,28 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprintln!("bench opcua: platform {url} ready, machine on opc.tcp://127.0.0.1:{port}/");
-
-    let (schema_path, schema) = crate::live::write_schema(&root, "spindle.toml", SCHEMA)?;
-    let mapping = Mapping::from_toml_str(MAP, "bench map", &schema)
-        .map_err(|e| BenchError::Usage(e.to_string()))?;
-    let agent = crate::live::edge_agent(&url, source, &root)?;
     let cfg = OpcuaConfig {
         url: format!("opc.tcp://127.0.0.1:{port}/"),
-        window: Duration::from_secs_f64(a.window),
-        window_rows: None,
-        spool_max_bytes: 4 << 30,
         retry_max: Duration::from_secs(2),
     };
+    eprintln!("bench opcua: platform {url} ready, machine on {}", cfg.url);
+    let (schema_path, schema, agent) =
+        crate::live::schema_and_agent(&root, "spindle.toml", SCHEMA, &url, source)?;
+    let mapping = Mapping::from_toml_str(MAP, "bench map", &schema)
+        .map_err(|e| BenchError::Usage(e.to_string()))?;
     let done_path = root.join("oracle.jsonl.status");
     let machine_done = || std::fs::read_to_string(&done_path).is_ok_and(|s| s.contains("done"));
 
     let stop = AtomicBool::new(false);
-    let windows = AtomicU64::new(0);
-    let uploaded_at: Mutex<Option<i64>> = Mutex::new(None);
+    let progress = crate::live::Progress::default();
     // (arrival of a release in wall-clock ms, COUNT, SUM(parts))
     let mut releases: Vec<(i64, u64, f64)> = Vec::new();
     let mut refused = 0u64;
     let stats = std::thread::scope(|scope| -> Result<_, BenchError> {
         let agent_thread = scope.spawn(|| {
-            dtfhe_agent::opcua::run::run(
-                &agent,
-                &schema_path,
-                &mapping,
-                &cfg,
-                &|| stop.load(Ordering::Relaxed),
-                Duration::from_secs(30),
-                &mut |e| match e {
-                    OpcuaEvent::Window { .. } => {
-                        windows.fetch_add(1, Ordering::Relaxed);
-                    }
-                    OpcuaEvent::Uploaded { .. } => {
-                        *uploaded_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now_ms());
-                    }
-                    _ => {}
-                },
-            )
+            let stopped = || stop.load(Ordering::Relaxed);
+            let run = crate::live::live_run(&agent, &schema_path, a.live.window, &stopped);
+            dtfhe_agent::opcua::run::run(&run, &mapping, &cfg, &mut |e| progress.note(&e))
         });
         // The analyst, until every tick is released, or the machine is done and releases
         // stopped coming for 20 s (the audit's last refusals), or the deadline.
@@ -224,7 +186,7 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
         while Instant::now() < until && !agent_thread.is_finished() {
             let sql = format!("SELECT COUNT(temp), SUM(parts) FROM {DATASET}");
             let r = crate::live::count_and_sum(&url, &analyst_file, sql);
-            let at = now_ms();
+            let at = ms_of(std::time::SystemTime::now());
             let before = releases.last().map_or(0, |r| r.1);
             match r {
                 Ok((count, sum)) => releases.push((at, count, sum)),
@@ -278,15 +240,14 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
     let sent: Vec<f64> = ticks.iter().map(|(ts, _)| secs(*ts)).collect();
     let released: Vec<(f64, u64)> = releases.iter().map(|(at, n, _)| (secs(*at), *n)).collect();
     let lat = crate::live::latencies(&sent, &released);
-    let last_upload = uploaded_at
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .unwrap_or(first);
+    let last_upload = progress
+        .last_upload()
+        .map_or(first, |(_, wall)| ms_of(wall));
     Ok(OpcuaFigures {
         ticks: ticks.len() as u64,
         publish_seconds: (ticks[ticks.len() - 1].0 - first) as f64 / 1000.0,
         ingested: (stats.rows, (last_upload - first) as f64 / 1000.0),
-        windows: windows.load(Ordering::Relaxed),
+        windows: progress.windows.load(Ordering::Relaxed),
         latencies: lat,
         releases: (releases.len() as u64, refused),
     })
@@ -295,15 +256,8 @@ pub fn measure(a: &OpcuaArgs) -> Result<OpcuaFigures, BenchError> {
 /// Runs the bench and prints its figures.
 pub fn run(a: &OpcuaArgs) -> Result<(), BenchError> {
     let f = measure(a)?;
-    let load =
-        crate::load::load_average().map_or(String::new(), |l| format!(", load average {l:.2}"));
-    println!(
-        "OPC UA bench ({}, window {} s, a tick every {} s, {} cores{load})",
-        a.preset,
-        a.window,
-        a.period,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    let tick = format!(", a tick every {} s", a.period);
+    println!("{}", a.live.heading("OPC UA", &tick));
     let per_s = |n: u64, s: f64| n as f64 / s.max(1e-9);
     println!(
         "published:  {} ticks = {} values in {:.1} s = {:.0} values/s (asyncua server)",

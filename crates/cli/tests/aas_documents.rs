@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::documents::{fixture, query_exporting_aas, DocIngest};
 use common::*;
 use dtfhe_engine::Cell;
 use serde_json::Value;
@@ -52,25 +53,6 @@ fn aas_core_verifies(python: &Path, files: &[&Path]) {
     assert_eq!(out.matches(": valid (").count(), files.len(), "{out}");
 }
 
-fn fixture(name: &str) -> PathBuf {
-    repo().join("crates/agent/tests/fixtures").join(name)
-}
-
-fn ingest_aas(dir: &Path, schema: &str, file: &Path) -> Vec<std::ffi::OsString> {
-    vec![
-        "ingest".into(),
-        "--dir".into(),
-        dir.into(),
-        "--schema".into(),
-        repo().join("schemas").join(schema).into(),
-        "--source".into(),
-        "plant-a".into(),
-        "--format".into(),
-        "aas".into(),
-        file.into(),
-    ]
-}
-
 /// Every property `id_short` (any depth) of the submodels with `submodel` idShort.
 fn values(env: &Value, submodel: &str, id_short: &str) -> Vec<Option<f64>> {
     fn walk(v: &Value, id_short: &str, out: &mut Vec<Option<f64>>) {
@@ -88,18 +70,6 @@ fn values(env: &Value, submodel: &str, id_short: &str) -> Vec<Option<f64>> {
         }
     }
     out
-}
-
-fn close(a: f64, b: f64, what: &str) {
-    assert!((a - b).abs() < 1e-6, "{what}: released {a}, plaintext {b}");
-}
-
-fn float(c: &Cell) -> f64 {
-    match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Float(f) => *f,
-        other => panic!("not a number: {other:?}"),
-    }
 }
 
 /// The exported `Release` facts and `Result` rows (property idShort → value text).
@@ -155,10 +125,8 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
     init(&dir, "plant-a,plant-b", 5, "bfv-8192");
 
     // A malformed environment: refused whole, every problem named, nothing stored.
-    let err = fails_with(
-        3,
-        ingest_aas(&dir, "aas_nameplate.toml", &fixture("aas_malformed.json")),
-    );
+    let nameplate = DocIngest::new(&dir, "aas", "aas_nameplate.toml", "plant-a");
+    let err = nameplate.refused(&fixture("aas_malformed.json"));
     assert!(err.contains("4 rejected elements"), "{err}");
     assert!(
         err.contains("/submodels/4/submodelElements/1/value/1, column \"rated_power\""),
@@ -169,12 +137,12 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
     }
     assert_eq!(store_counts(&dir, "aas_nameplate"), (0, 0));
 
-    let out = ok(ingest_aas(&dir, "aas_nameplate.toml", &spindles));
+    let out = nameplate.ok(&spindles);
     assert!(
         out.contains("ingested 6 rows into `aas_nameplate`"),
         "{out}"
     );
-    let out = ok(ingest_aas(&dir, "aas_timeseries.toml", &spindles));
+    let out = DocIngest::new(&dir, "aas", "aas_timeseries.toml", "plant-a").ok(&spindles);
     assert!(
         out.contains("ingested 9 rows into `aas_timeseries`"),
         "{out}"
@@ -202,44 +170,28 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
     assert_eq!((power.len(), temp.len(), vib.len()), (6, 9, 8));
 
     let export = root.join("nameplate-release.json");
-    let o = dtfhe([
-        "query".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--export-aas".as_ref(),
-        export.as_os_str(),
-        "SELECT COUNT(*) AS n, SUM(max_speed) AS speed, AVG(rated_power) AS power FROM aas_nameplate".as_ref(),
-    ] as [&std::ffi::OsStr; 8]);
-    let r = success_json(&o, "nameplate query");
+    let r = query_exporting_aas(&dir, &export, "SELECT COUNT(*) AS n, SUM(max_speed) AS speed, AVG(rated_power) AS power FROM aas_nameplate");
     assert_eq!(r.rows[0][0], Cell::Int(6));
-    close(float(&r.rows[0][1]), speed, "SUM(max_speed)");
-    close(
-        float(&r.rows[0][2]),
+    assert_close(number(&r.rows[0][1]), speed, "SUM(max_speed)");
+    assert_close(
+        number(&r.rows[0][2]),
         power.iter().sum::<f64>() / 6.0,
         "AVG(rated_power)",
     );
 
     let export2 = root.join("timeseries-release.json");
-    let o = dtfhe([
-        "query".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--export-aas".as_ref(),
-        export2.as_os_str(),
-        "SELECT COUNT(*), AVG(bearing_temp), SUM(vibration) FROM aas_timeseries".as_ref(),
-    ] as [&std::ffi::OsStr; 8]);
-    let r2 = success_json(&o, "time series query");
+    let r2 = query_exporting_aas(
+        &dir,
+        &export2,
+        "SELECT COUNT(*), AVG(bearing_temp), SUM(vibration) FROM aas_timeseries",
+    );
     assert_eq!(r2.rows[0][0], Cell::Int(9));
-    close(
-        float(&r2.rows[0][1]),
+    assert_close(
+        number(&r2.rows[0][1]),
         temp.iter().sum::<f64>() / 9.0,
         "AVG(bearing_temp)",
     );
-    close(float(&r2.rows[0][2]), vib.iter().sum(), "SUM(vibration)");
+    assert_close(number(&r2.rows[0][2]), vib.iter().sum(), "SUM(vibration)");
 
     // The exports: valid under the reference checker, with the release facts and the numbers.
     aas_core_verifies(&python, &[&export, &export2]);
@@ -256,12 +208,12 @@ fn aas_import_releases_the_plaintext_and_the_export_verifies() {
     assert_eq!(rows.len(), 1);
     let cell = |k: &str| prop(&rows[0], k);
     assert_eq!(cell("n"), "6");
-    close(
+    assert_close(
         cell("speed").parse().expect("number"),
         speed,
         "exported speed",
     );
-    close(
+    assert_close(
         cell("power").parse().expect("number"),
         power.iter().sum::<f64>() / 6.0,
         "exported power",
@@ -353,17 +305,17 @@ fn networked_query_exports_the_release_as_a_verified_aas_submodel() {
     {
         assert_eq!(json_row[0], Cell::Text(ty.clone()));
         assert_eq!(json_row[1], Cell::Int(*n));
-        close(float(&json_row[2]), *wear, "SUM(tool_wear)");
-        close(float(&json_row[3]), torque / *n as f64, "AVG(torque)");
+        assert_close(number(&json_row[2]), *wear, "SUM(tool_wear)");
+        assert_close(number(&json_row[3]), torque / *n as f64, "AVG(torque)");
         let cell = |k: &str| prop(aas_row, k);
         assert_eq!(cell("type"), *ty);
         assert_eq!(cell("n"), n.to_string());
-        close(
+        assert_close(
             cell("wear").parse().expect("number"),
             *wear,
             "exported wear",
         );
-        close(
+        assert_close(
             cell("torque").parse().expect("number"),
             torque / *n as f64,
             "exported torque",

@@ -7,83 +7,26 @@
 
 mod common;
 
+use common::documents::{fixture, DocIngest};
 use common::*;
 use dtfhe_engine::Cell;
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    repo().join("crates/agent/tests/fixtures").join(name)
-}
-
-fn ingest_doc(
-    dir: &Path,
-    format: &str,
-    schema: &str,
-    file: &Path,
-    source: &str,
-    product: Option<&str>,
-) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "ingest".into(),
-        "--dir".into(),
-        dir.into(),
-        "--schema".into(),
-        repo().join("schemas").join(schema).into(),
-        "--source".into(),
-        source.into(),
-        "--format".into(),
-        format.into(),
-    ];
-    if let Some(p) = product {
-        args.extend(["--product".into(), p.into()]);
-    }
-    args.push(file.into());
-    args
-}
-
-fn float(c: &Cell) -> f64 {
-    match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Float(f) => *f,
-        other => panic!("not a number: {other:?}"),
-    }
-}
-
-fn close(a: f64, b: f64, what: &str) {
-    assert!((a - b).abs() < 1e-6, "{what}: released {a}, plaintext {b}");
-}
 
 #[test]
 fn cad_parameters_and_step_files() {
     let root = fresh_dir("cad_documents");
     let dir = root.join("d");
     init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+    let cad = DocIngest::new(&dir, "cad", "cad_parameters.toml", "plant-a");
+    let step = DocIngest::new(&dir, "step", "cad_files.toml", "plant-a");
 
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "cad",
-            "cad_parameters.toml",
-            &fixture("cad_parameters_malformed.csv"),
-            "plant-a",
-            None,
-        ),
-    );
+    let err = cad.refused(&fixture("cad_parameters_malformed.csv"));
     assert!(err.contains("4 rejected elements"), "{err}");
     for value in ["190.21", "2500.5", "27.653"] {
         assert!(!err.contains(value), "{value} quoted: {err}");
     }
     assert_eq!(store_counts(&dir, "cad_parameters"), (0, 0));
 
-    let out = ok(ingest_doc(
-        &dir,
-        "cad",
-        "cad_parameters.toml",
-        &fixture("cad_parameters.csv"),
-        "plant-a",
-        None,
-    ));
+    let out = cad.ok(&fixture("cad_parameters.csv"));
     assert!(
         out.contains("ingested 6 rows into `cad_parameters`"),
         "{out}"
@@ -92,14 +35,7 @@ fn cad_parameters_and_step_files() {
         out.contains("6 values that no column maps (data items, parameters): skipped"),
         "{out}"
     );
-    let out = ok(ingest_doc(
-        &dir,
-        "cad",
-        "cad_parameters.toml",
-        &fixture("cad_parameters.json"),
-        "plant-b",
-        None,
-    ));
+    let out = cad.by("plant-b").ok(&fixture("cad_parameters.json"));
     assert!(out.contains("ingested 5 rows"), "{out}");
 
     // Plaintext: the CSV lines `part,Length,value,…` and `part,Mass,…`; the JSON parts.
@@ -130,24 +66,24 @@ fn cad_parameters_and_step_files() {
     let r = query_json(&dir, "SELECT source, COUNT(*), SUM(length_mm), AVG(mass_kg) FROM cad_parameters GROUP BY source ORDER BY source");
     assert_eq!(r.rows.len(), 2);
     assert_eq!(r.rows[0][1], Cell::Int(6));
-    close(
-        float(&r.rows[0][2]),
+    assert_close(
+        number(&r.rows[0][2]),
         csv_sum("Length"),
         "SUM(length_mm) plant-a",
     );
-    close(
-        float(&r.rows[0][3]),
+    assert_close(
+        number(&r.rows[0][3]),
         csv_sum("Mass") / 6.0,
         "AVG(mass_kg) plant-a",
     );
     assert_eq!(r.rows[1][1], Cell::Int(5));
-    close(
-        float(&r.rows[1][2]),
+    assert_close(
+        number(&r.rows[1][2]),
         json_sum("Length"),
         "SUM(length_mm) plant-b",
     );
-    close(
-        float(&r.rows[1][3]),
+    assert_close(
+        number(&r.rows[1][3]),
         json_sum("Mass") / 5.0,
         "AVG(mass_kg) plant-b",
     );
@@ -155,17 +91,7 @@ fn cad_parameters_and_step_files() {
     // STEP: not a STEP file → refused, nothing sealed.
     let not_step = root.join("notes.stp");
     std::fs::write(&not_step, "PK\u{3}\u{4} a zip archive").expect("write");
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "step",
-            "cad_files.toml",
-            &not_step,
-            "plant-a",
-            Some("P-100"),
-        ),
-    );
+    let err = step.of_product("P-100").refused(&not_step);
     assert!(err.contains("not a STEP (ISO 10303-21) document"), "{err}");
     assert_eq!(store_counts(&dir, "cad_files"), (0, 0));
 
@@ -179,14 +105,7 @@ fn cad_parameters_and_step_files() {
             bracket.replace("bracket-B7.stp", &format!("bracket-{part}.stp")),
         )
         .expect("write");
-        let out = ok(ingest_doc(
-            &dir,
-            "step",
-            "cad_files.toml",
-            &file,
-            "plant-a",
-            Some(&part),
-        ));
+        let out = step.of_product(&part).ok(&file);
         assert!(
             out.contains("as artifact") && out.contains(&format!("of product `{part}`")),
             "{out}"
@@ -199,14 +118,7 @@ fn cad_parameters_and_step_files() {
     }
     // Again: already sealed, already ingested, nothing stored twice.
     let again = root.join("bracket-P-100.stp");
-    let out = ok(ingest_doc(
-        &dir,
-        "step",
-        "cad_files.toml",
-        &again,
-        "plant-a",
-        Some("P-100"),
-    ));
+    let out = step.of_product("P-100").ok(&again);
     assert!(
         out.contains("already sealed") && out.contains("already ingested"),
         "{out}"

@@ -6,69 +6,9 @@
 
 mod common;
 
+use common::documents::{blocks, fixture, texts_of, DocIngest};
 use common::*;
 use dtfhe_engine::Cell;
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    repo().join("crates/agent/tests/fixtures").join(name)
-}
-
-fn schema(name: &str) -> PathBuf {
-    repo().join("schemas").join(name)
-}
-
-fn ingest_doc(
-    dir: &Path,
-    format: &str,
-    schema: &Path,
-    file: &Path,
-    source: &str,
-) -> Vec<std::ffi::OsString> {
-    vec![
-        "ingest".into(),
-        "--dir".into(),
-        dir.into(),
-        "--schema".into(),
-        schema.into(),
-        "--source".into(),
-        source.into(),
-        "--format".into(),
-        format.into(),
-        file.into(),
-    ]
-}
-
-/// Text of every `<tag …>text</tag>` (empty elements skipped; no namespace prefixes).
-fn texts_of<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let open = format!("<{tag}");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        rest = after;
-        if !(after.starts_with('>') || after.starts_with(' ')) {
-            continue;
-        }
-        let Some(gt) = after.find('>') else { break };
-        if after[..gt].ends_with('/') {
-            continue;
-        }
-        let body = &after[gt + 1..];
-        if let Some(close) = body.find("</") {
-            out.push(&body[..close]);
-        }
-    }
-    out
-}
-
-/// Blocks `<tag>…</tag>` (no nesting of the same tag).
-fn blocks<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    xml.split(&format!("<{tag}>"))
-        .skip(1)
-        .map(|b| b.split(&format!("</{tag}>")).next().expect("block"))
-        .collect()
-}
 
 fn num(s: &str) -> f64 {
     s.trim().parse().unwrap_or_else(|_| panic!("number {s}"))
@@ -123,36 +63,15 @@ fn plain_b2mml(xml: &str, row_tag: &str, start: &str, end: &str) -> (i64, f64, f
     acc
 }
 
-fn float(c: &Cell) -> f64 {
-    match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Float(f) => *f,
-        other => panic!("not a number: {other:?}"),
-    }
-}
-
-fn close(a: f64, b: f64, what: &str) {
-    assert!((a - b).abs() < 1e-6, "{what}: released {a}, plaintext {b}");
-}
-
 #[test]
 fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
     let root = fresh_dir("document_ingest_b2mml");
     let dir = root.join("d");
     init(&dir, "plant-a,plant-b", 5, "bfv-8192");
-    let runs = schema("production_runs.toml");
+    let runs = DocIngest::new(&dir, "b2mml", "production_runs.toml", "plant-a");
 
     // A malformed document first: refused whole, every bad element named, nothing stored.
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "b2mml",
-            &runs,
-            &fixture("b2mml_malformed.xml"),
-            "plant-a",
-        ),
-    );
+    let err = runs.refused(&fixture("b2mml_malformed.xml"));
     assert!(err.contains("5 rejected elements"), "{err}");
     for line in [19, 46, 67, 79, 113] {
         assert!(
@@ -164,49 +83,22 @@ fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
     for value in ["7190", "900", "750"] {
         assert!(!err.contains(value), "{value} quoted: {err}");
     }
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "b2mml",
-            &runs,
-            &fixture("b2mml_not_well_formed.xml"),
-            "plant-a",
-        ),
-    );
+    let err = runs.refused(&fixture("b2mml_not_well_formed.xml"));
     assert!(err.contains("line 19: not well-formed XML"), "{err}");
     assert_eq!(store_counts(&dir, "production_runs"), (0, 0));
 
     let pp = std::fs::read_to_string(fixture("b2mml_production_performance.xml")).expect("fixture");
     let jobs = std::fs::read_to_string(fixture("b2mml_job_response.xml")).expect("fixture");
-    let out = ok(ingest_doc(
-        &dir,
-        "b2mml",
-        &runs,
-        &fixture("b2mml_production_performance.xml"),
-        "plant-a",
-    ));
+    let out = runs.ok(&fixture("b2mml_production_performance.xml"));
     assert!(
         out.contains("ingested 8 rows into `production_runs`"),
         "{out}"
     );
     let jobs_plain = jobs.replace("b2mml:", "");
-    let out = ok(ingest_doc(
-        &dir,
-        "b2mml",
-        &runs,
-        &fixture("b2mml_job_response.xml"),
-        "plant-b",
-    ));
+    let out = runs.by("plant-b").ok(&fixture("b2mml_job_response.xml"));
     assert!(out.contains("ingested 5 rows"), "{out}");
     // The same document again stores nothing.
-    let out = ok(ingest_doc(
-        &dir,
-        "b2mml",
-        &runs,
-        &fixture("b2mml_job_response.xml"),
-        "plant-b",
-    ));
+    let out = runs.by("plant-b").ok(&fixture("b2mml_job_response.xml"));
     assert!(out.contains("already ingested"), "{out}");
 
     let a = plain_b2mml(&pp, "SegmentResponse", "ActualStartTime", "ActualEndTime");
@@ -219,10 +111,10 @@ fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
     );
     for (row, plain) in r.rows.iter().zip([a, b]) {
         assert_eq!(row[1], Cell::Int(plain.0), "{row:?}");
-        close(float(&row[2]), plain.1, "SUM(total_count)");
-        close(float(&row[3]), plain.2, "SUM(good_count)");
-        close(float(&row[4]), plain.3, "SUM(downtime_min)");
-        close(float(&row[5]), plain.4, "SUM(planned_min)");
+        assert_close(number(&row[2]), plain.1, "SUM(total_count)");
+        assert_close(number(&row[3]), plain.2, "SUM(good_count)");
+        assert_close(number(&row[4]), plain.3, "SUM(downtime_min)");
+        assert_close(number(&row[5]), plain.4, "SUM(planned_min)");
     }
     assert_eq!(r.rows.len(), 2);
 }
@@ -232,42 +124,18 @@ fn mtconnect_sample_releases_the_plaintext_and_counts_unavailable() {
     let root = fresh_dir("document_ingest_mtconnect");
     let dir = root.join("d");
     init(&dir, "plant-a,plant-b", 5, "bfv-8192");
-    let machine = schema("mtconnect_machine.toml");
+    let machine = DocIngest::new(&dir, "mtconnect", "mtconnect_machine.toml", "vmc");
 
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "mtconnect",
-            &machine,
-            &fixture("mtconnect_malformed.xml"),
-            "vmc",
-        ),
-    );
+    let err = machine.refused(&fixture("mtconnect_malformed.xml"));
     assert!(err.contains("4 rejected elements"), "{err}");
     for value in ["250.5", "rpm", "226.946"] {
         assert!(!err.contains(value), "{value} quoted: {err}");
     }
-    let err = fails_with(
-        3,
-        ingest_doc(
-            &dir,
-            "mtconnect",
-            &machine,
-            &fixture("mtconnect_error.xml"),
-            "vmc",
-        ),
-    );
+    let err = machine.refused(&fixture("mtconnect_error.xml"));
     assert!(err.contains("OUT_OF_RANGE"), "{err}");
     assert_eq!(store_counts(&dir, "mtconnect_machine"), (0, 0));
 
-    let out = ok(ingest_doc(
-        &dir,
-        "mtconnect",
-        &machine,
-        &fixture("mtconnect_sample.xml"),
-        "vmc",
-    ));
+    let out = machine.ok(&fixture("mtconnect_sample.xml"));
     assert!(
         out.contains("5 observations were UNAVAILABLE: counted, not stored"),
         "{out}"
@@ -298,12 +166,12 @@ fn mtconnect_sample_releases_the_plaintext_and_counts_unavailable() {
     );
     let row = &r.rows[0];
     assert_eq!(row[0], Cell::Int(12));
-    close(float(&row[1]), load.iter().sum(), "SUM(spindle_load)");
-    close(
-        float(&row[2]),
+    assert_close(number(&row[1]), load.iter().sum(), "SUM(spindle_load)");
+    assert_close(
+        number(&row[2]),
         load.iter().sum::<f64>() / load.len() as f64,
         "AVG(spindle_load)",
     );
-    close(float(&row[3]), rpm.iter().sum(), "SUM(spindle_speed)");
+    assert_close(number(&row[3]), rpm.iter().sum(), "SUM(spindle_speed)");
     assert_eq!(load.len(), 11);
 }

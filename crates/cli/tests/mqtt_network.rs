@@ -12,13 +12,13 @@
 
 mod common;
 
-use common::net::{start, Net};
+use common::live::{required, wait_uploaded, LiveNet, Peer};
 use common::*;
 use dtfhe_agent::mqtt::sparkplug::{Metric, MetricValue, Payload};
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCHEMA: &str = include_str!("schemas/press.toml");
@@ -27,32 +27,24 @@ const MAP: &str = include_str!("schemas/press_mapping.toml");
 
 /// The broker binary, or `None` (skip) outside CI.
 fn mosquitto() -> Option<PathBuf> {
-    let found = dtfhe_bench::mqtt::find_mosquitto();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no mosquitto under CI: scripts/ensure-mosquitto.sh must install it"
-        );
-        eprintln!(
-            "SKIPPED: the MQTT tests: no mosquitto broker (run scripts/ensure-mosquitto.sh, or \
-             set DTFHE_MOSQUITTO)"
-        );
-    }
-    found
+    required(
+        dtfhe_bench::mqtt::find_mosquitto(),
+        "the MQTT tests",
+        "no mosquitto broker (run scripts/ensure-mosquitto.sh, or set DTFHE_MOSQUITTO)",
+    )
 }
 
 /// A Mosquitto broker of one test: loopback port, password file (users `edge` and `pub`),
 /// ACL (the agent may only read, the publisher only write), persistence in its directory.
 struct Broker {
     bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
+    peer: Peer,
 }
 
 impl Broker {
     fn start(bin: &Path, root: &Path) -> Broker {
-        let dir = root.join("broker");
+        let peer = Peer::new(root.join("broker"), "mosquitto", free_port());
+        let dir = &peer.dir;
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let passwd = dir.join("passwd");
         let _ = std::fs::remove_file(&passwd);
@@ -76,13 +68,13 @@ impl Broker {
              user pub\ntopic write plant/#\ntopic write spBv1.0/#\n",
         )
         .unwrap();
-        let port = free_port();
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(
-                "user root\nlistener {port} 127.0.0.1\nallow_anonymous false\n\
+                "user root\nlistener {} 127.0.0.1\nallow_anonymous false\n\
                  password_file {}\nacl_file {}\npersistence true\npersistence_location {}/\n\
                  max_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest stdout\n",
+                peer.port,
                 passwd.display(),
                 dir.join("acl").display(),
                 dir.join("data").display()
@@ -91,62 +83,21 @@ impl Broker {
         .unwrap();
         let mut b = Broker {
             bin: bin.to_path_buf(),
-            dir,
-            port,
-            child: None,
+            peer,
         };
         b.run();
         b
     }
 
+    /// Starts (or restarts) the broker on its port, with its saved sessions and queues.
     fn run(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("mosquitto.log"))
-            .unwrap();
-        let child = Command::new(&self.bin)
-            .arg("-c")
-            .arg(self.dir.join("mosquitto.conf"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        self.child = Some(child);
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "mosquitto did not listen: {}",
-                std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the broker cleanly (SIGTERM: it saves the sessions and queues to disk).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let _ = c.wait();
-        }
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("-c").arg(self.peer.dir.join("mosquitto.conf"));
+        self.peer.start(&mut cmd, Duration::from_secs(10));
     }
 
     fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        format!("mqtt://127.0.0.1:{}", self.peer.port)
     }
 }
 
@@ -290,105 +241,37 @@ fn sp_data(
 }
 
 struct Setup {
-    net: Net,
+    live: LiveNet,
     broker: Broker,
-    schema: PathBuf,
-    map: PathBuf,
-    spool: PathBuf,
 }
 
 fn setup(name: &str, bin: &Path) -> Setup {
-    let net = start(
-        name,
-        "bfv-8192",
-        &[],
-        &[("ana", "analyst", "press"), ("edge-1", "source", "press")],
-    );
-    let broker = Broker::start(bin, &net.root);
-    let schema = net.root.join("press.toml");
-    std::fs::write(&schema, SCHEMA).unwrap();
-    let map = net.root.join("press.map.toml");
-    std::fs::write(&map, MAP).unwrap();
-    std::fs::write(net.root.join("mqtt-pw"), "edge-pw\n").unwrap();
-    let spool = net.root.join("edge-1.spool");
-    Setup {
-        net,
-        broker,
-        schema,
-        map,
-        spool,
-    }
+    let live = LiveNet::start(name, "press", SCHEMA, MAP);
+    let broker = Broker::start(bin, &live.net.root);
+    std::fs::write(live.net.root.join("mqtt-pw"), "edge-pw\n").unwrap();
+    Setup { live, broker }
 }
 
 impl Setup {
     fn agent(&self) -> Proc {
-        let pw = self.net.root.join("mqtt-pw");
-        let args: Vec<String> = [
-            "agent",
-            "--server",
-            &self.net.url,
-            "--identity",
-            &self.net.id("edge-1").display().to_string(),
-            "--schema",
-            &self.schema.display().to_string(),
+        let pw = self.live.net.root.join("mqtt-pw").display().to_string();
+        let url = self.broker.url();
+        let source = [
             "--mqtt",
-            &self.broker.url(),
-            "--map",
-            &self.map.display().to_string(),
+            &url,
             "--mqtt-user",
             "edge",
             "--mqtt-password-file",
-            &pw.display().to_string(),
-            "--spool",
-            &self.spool.display().to_string(),
-            "--window",
-            "1.5",
-            "--window-rows",
-            "40",
-        ]
-        .map(String::from)
-        .to_vec();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Proc::spawn(&self.net.root, "agent-mqtt", &args)
-    }
-
-    /// Waits until the agent has spooled windows holding `rows` rows in all and uploaded each.
-    fn wait_uploaded(&self, agent: &Proc, rows: i64) {
-        let started = Instant::now();
-        loop {
-            let log = agent.log();
-            let mut windows: BTreeMap<u64, i64> = BTreeMap::new();
-            let mut uploaded = std::collections::BTreeSet::new();
-            for l in log.lines() {
-                if let Some(rest) = l.strip_prefix("window seq ") {
-                    let (seq, rest) = rest.split_once(": ").unwrap();
-                    let n = rest.split_once(' ').unwrap().0;
-                    windows.insert(seq.parse().unwrap(), n.parse().unwrap());
-                } else if let Some(rest) = l.strip_prefix("seq ") {
-                    if let Some(seq) = rest.strip_suffix(" uploaded") {
-                        uploaded.insert(seq.parse::<u64>().unwrap());
-                    }
-                }
-            }
-            let total: i64 = windows.values().sum();
-            assert!(total <= rows, "{total} rows taken, {rows} published: {log}");
-            if total == rows && windows.keys().all(|s| uploaded.contains(s)) {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{total} of {rows} rows in windows, uploaded {uploaded:?} of {:?}: {log}",
-                windows.keys()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            &pw,
+        ];
+        self.live.agent("agent-mqtt", &source)
     }
 
     /// The released per-machine aggregates equal the plaintext of what was published.
     fn check_released(&self, published: &Published) {
         let sql = "SELECT machine, COUNT(pressure), SUM(pressure), COUNT(temp), SUM(temp) \
                    FROM press GROUP BY machine";
-        let o = dtfhe(self.net.query_args(sql));
+        let o = dtfhe(self.live.net.query_args(sql));
         let got = success_json(&o, sql);
         assert_eq!(got.rows.len(), published.0.len(), "{}", got.to_table());
         for row in &got.rows {
@@ -396,23 +279,19 @@ impl Setup {
                 panic!("machine cell {:?}", row[0])
             };
             let want = published.0[machine];
-            let num = |c: &dtfhe_engine::Cell| match c {
-                dtfhe_engine::Cell::Int(i) => *i as f64,
-                dtfhe_engine::Cell::Float(f) => *f,
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(num(&row[1]), want.rows as f64, "{machine}: COUNT(pressure)");
-            assert!(
-                (num(&row[2]) - want.p10 as f64 / 10.0).abs() < 1e-6,
-                "{machine}: SUM(pressure) {:?} vs {want:?}",
-                row[2]
+            assert_eq!(
+                number(&row[1]),
+                want.rows as f64,
+                "{machine}: COUNT(pressure)"
             );
-            assert_eq!(num(&row[3]), want.t_rows as f64, "{machine}: COUNT(temp)");
-            assert!(
-                (num(&row[4]) - want.t100 as f64 / 100.0).abs() < 1e-6,
-                "{machine}: SUM(temp) {:?} vs {want:?}",
-                row[4]
+            let sum = |c| format!("{machine}: SUM({c}) of {want:?}");
+            assert_close(number(&row[2]), want.p10 as f64 / 10.0, &sum("pressure"));
+            assert_eq!(
+                number(&row[3]),
+                want.t_rows as f64,
+                "{machine}: COUNT(temp)"
             );
+            assert_close(number(&row[4]), want.t100 as f64 / 100.0, &sum("temp"));
         }
     }
 }
@@ -422,7 +301,7 @@ fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
     let Some(bin) = mosquitto() else { return };
     let s = setup("mqtt_released", &bin);
     let agent = s.agent();
-    let mut pb = Publisher::connect(s.broker.port, "pub-1");
+    let mut pb = Publisher::connect(s.broker.peer.port, "pub-1");
     let mut published = Published::default();
     // Wait for the agent's subscription (messages before it would not be queued for it).
     agent.wait_until("did not connect", Duration::from_secs(30), || {
@@ -502,7 +381,7 @@ fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
     pb.send("spBv1.0/plant/DDATA/edge-a/M3", stray.to_bytes());
     let rejected = 6 + 4;
 
-    s.wait_uploaded(&agent, published.rows());
+    wait_uploaded(&agent, published.rows() as usize, Duration::from_secs(60));
     let log = agent.log();
     let rejections: Vec<&str> = log
         .lines()
@@ -533,7 +412,7 @@ fn mqtt_json_and_sparkplug_values_are_released_equal_to_the_plaintext() {
         .map(|i| format!("{:.1}", (1000 + (i * 137) % 3999) as f64 / 10.0))
         .filter(|t| t.len() >= 5)
         .collect();
-    for f in files_under(&s.spool) {
+    for f in files_under(&s.live.spool) {
         let bytes = std::fs::read(&f).unwrap();
         for t in &p_texts {
             assert!(
@@ -570,20 +449,20 @@ fn mqtt_broker_platform_and_agent_outages_lose_and_duplicate_nothing() {
             );
         }
     };
-    let mut pb = Publisher::connect(s.broker.port, "pub-a");
+    let mut pb = Publisher::connect(s.broker.peer.port, "pub-a");
     batch(&mut pb, &mut published, 25);
     drop(pb);
 
     // 1. The broker stops (saving its queues) and comes back; more is published while the
     //    agent reconnects.
-    s.broker.stop();
+    s.broker.peer.stop();
     std::thread::sleep(Duration::from_millis(700));
     s.broker.run();
-    let mut pb = Publisher::connect(s.broker.port, "pub-b");
+    let mut pb = Publisher::connect(s.broker.peer.port, "pub-b");
     batch(&mut pb, &mut published, 25);
 
     // 2. The platform goes away: windows wait in the spool.
-    s.net.platform.kill();
+    s.live.net.platform.kill();
     batch(&mut pb, &mut published, 25);
     std::thread::sleep(Duration::from_millis(2500));
     // 3. The agent is killed mid-run (SIGKILL) while messages arrive, and restarted.
@@ -592,10 +471,10 @@ fn mqtt_broker_platform_and_agent_outages_lose_and_duplicate_nothing() {
     batch(&mut pb, &mut published, 15);
     agent = s.agent();
     // 4. The platform comes back.
-    s.net.restart_platform();
+    s.live.net.restart_platform();
     batch(&mut pb, &mut published, 20);
 
-    s.wait_uploaded(&agent, published.rows());
+    wait_uploaded(&agent, published.rows() as usize, Duration::from_secs(60));
     let log = agent.log();
     assert!(log.contains("broker connection lost"), "{log}");
     s.check_released(&published);

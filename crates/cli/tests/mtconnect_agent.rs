@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::documents::texts_of;
 use common::net::start;
 use common::*;
 use dtfhe_engine::Cell;
@@ -55,37 +56,6 @@ fn mtconnect_agent(sample: String) -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (url, seen)
-}
-
-/// Text of every `<tag …>text</tag>` (empty elements skipped).
-fn texts_of<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let open = format!("<{tag}");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        rest = after;
-        if !(after.starts_with('>') || after.starts_with(' ')) {
-            continue;
-        }
-        let Some(gt) = after.find('>') else { break };
-        if after[..gt].ends_with('/') {
-            continue;
-        }
-        let body = &after[gt + 1..];
-        if let Some(close) = body.find("</") {
-            out.push(&body[..close]);
-        }
-    }
-    out
-}
-
-fn float(c: &Cell) -> f64 {
-    match c {
-        Cell::Int(i) => *i as f64,
-        Cell::Float(f) => *f,
-        other => panic!("not a number: {other:?}"),
-    }
 }
 
 #[test]
@@ -146,7 +116,7 @@ fn polled_mtconnect_stream_releases_the_plaintext_exactly_once() {
         (
             r.rows[0][0].clone(),
             r.rows[0][1].clone(),
-            float(&r.rows[0][2]),
+            number(&r.rows[0][2]),
         )
     };
     let (rows, n, sum) = released("after the first run");

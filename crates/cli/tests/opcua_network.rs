@@ -16,12 +16,11 @@
 
 mod common;
 
-use common::net::{start, Net};
+use common::live::{required, test_script, wait_uploaded, LiveNet, Peer};
 use common::*;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schemas/spindle.toml");
 const MAP: &str = include_str!("schemas/spindle_opcua.toml");
@@ -38,59 +37,41 @@ fn python() -> Option<PathBuf> {
             Some(target.join("venv-asyncua/bin/python"))
         })
         .filter(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no asyncua virtualenv under CI: scripts/ensure-asyncua.sh must make it"
-        );
-        eprintln!(
-            "SKIPPED: the OPC UA tests: no asyncua virtualenv (run scripts/ensure-asyncua.sh, \
-             or set DTFHE_ASYNCUA_PYTHON)"
-        );
-    }
-    found
+    required(
+        found,
+        "the OPC UA tests",
+        "no asyncua virtualenv (run scripts/ensure-asyncua.sh, or set DTFHE_ASYNCUA_PYTHON)",
+    )
 }
 
 /// The simulated machine: one `machine.py` process at a time on one port, all runs appending
 /// to one oracle file.
 struct Machine {
     python: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
+    peer: Peer,
     /// With a certificate (DER) and its key (PEM): Basic256Sha256 only.
     secured: Option<(PathBuf, PathBuf)>,
 }
 
 impl Machine {
     fn new(python: &Path, root: &Path) -> Machine {
-        let dir = root.join("machine");
-        std::fs::create_dir_all(&dir).unwrap();
         Machine {
             python: python.to_path_buf(),
-            dir,
-            port: free_port(),
-            child: None,
+            peer: Peer::new(root.join("machine"), "machine", free_port()),
             secured: None,
         }
     }
 
     fn oracle(&self) -> PathBuf {
-        self.dir.join("oracle.jsonl")
+        self.peer.dir.join("oracle.jsonl")
     }
 
     /// Starts a run publishing ticks `start .. start + ticks`, the vibration of `bad` bad.
     fn run(&mut self, start: u64, ticks: u64, bad: Option<u64>) {
-        let _ = std::fs::remove_file(self.dir.join("oracle.jsonl.status"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("machine.log"))
-            .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/opcua/machine.py");
+        let _ = std::fs::remove_file(self.peer.dir.join("oracle.jsonl.status"));
         let mut c = Command::new(&self.python);
-        c.arg(script)
-            .arg(self.port.to_string())
+        c.arg(test_script("opcua/machine.py"))
+            .arg(self.peer.port.to_string())
             .arg(self.oracle())
             .args(["--start", &start.to_string(), "--ticks", &ticks.to_string()])
             .args(["--period", "0.05", "--grace", "3"]);
@@ -100,47 +81,23 @@ impl Machine {
         if let Some((cert, key)) = &self.secured {
             c.arg("--cert").arg(cert).arg("--key").arg(key);
         }
-        let child = c
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start machine.py");
-        self.child = Some(child);
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "machine.py did not listen: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("machine.log")).unwrap_or_default()
+        self.peer.start(&mut c, Duration::from_secs(60));
     }
 
     fn done(&self) -> bool {
-        std::fs::read_to_string(self.dir.join("oracle.jsonl.status"))
+        std::fs::read_to_string(self.peer.dir.join("oracle.jsonl.status"))
             .is_ok_and(|s| s.contains("done"))
     }
 
-    /// Stops the server as a shutdown does (SIGTERM: it stops publishing, leaves its
-    /// subscribers a grace period for the last notifications, closes).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let _ = c.wait();
-        }
+    /// Waits until `done` holds for the machine (its log and the agent's in the failure).
+    fn wait(&self, agent: &Proc, limit: Duration, what: &str, done: impl FnMut() -> bool) {
+        poll_until(limit, done, || {
+            format!("machine {what}: {}\n{}", self.peer.log(), agent.log())
+        });
     }
 
     fn url(&self) -> String {
-        format!("opc.tcp://127.0.0.1:{}/", self.port)
+        format!("opc.tcp://127.0.0.1:{}/", self.peer.port)
     }
 
     /// Every tick published: (temp in 1/100, vibration in 1/10 or None when bad, parts).
@@ -159,104 +116,21 @@ impl Machine {
     }
 }
 
-impl Drop for Machine {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 struct Setup {
-    net: Net,
+    live: LiveNet,
     machine: Machine,
-    schema: PathBuf,
-    map: PathBuf,
-    spool: PathBuf,
 }
 
 fn setup(name: &str, python: &Path) -> Setup {
-    let net = start(
-        name,
-        "bfv-8192",
-        &[],
-        &[
-            ("ana", "analyst", "spindle"),
-            ("edge-1", "source", "spindle"),
-        ],
-    );
-    let machine = Machine::new(python, &net.root);
-    let schema = net.root.join("spindle.toml");
-    std::fs::write(&schema, SCHEMA).unwrap();
-    let map = net.root.join("spindle.opcua.toml");
-    std::fs::write(&map, MAP).unwrap();
-    let spool = net.root.join("edge-1.spool");
-    Setup {
-        net,
-        machine,
-        schema,
-        map,
-        spool,
-    }
+    let live = LiveNet::start(name, "spindle", SCHEMA, MAP);
+    let machine = Machine::new(python, &live.net.root);
+    Setup { live, machine }
 }
 
 impl Setup {
     fn agent(&self) -> Proc {
-        let args: Vec<String> = [
-            "agent",
-            "--server",
-            &self.net.url,
-            "--identity",
-            &self.net.id("edge-1").display().to_string(),
-            "--schema",
-            &self.schema.display().to_string(),
-            "--opcua",
-            &self.machine.url(),
-            "--map",
-            &self.map.display().to_string(),
-            "--spool",
-            &self.spool.display().to_string(),
-            "--window",
-            "1.5",
-            "--window-rows",
-            "40",
-        ]
-        .map(String::from)
-        .to_vec();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Proc::spawn(&self.net.root, "agent-opcua", &args)
-    }
-
-    /// Waits until the agent has spooled windows holding `rows` rows in all and uploaded each.
-    fn wait_uploaded(&self, agent: &Proc, rows: usize) {
-        let started = Instant::now();
-        loop {
-            let log = agent.log();
-            let mut windows = std::collections::BTreeMap::new();
-            let mut uploaded = BTreeSet::new();
-            for l in log.lines() {
-                if let Some(rest) = l.strip_prefix("window seq ") {
-                    let (seq, rest) = rest.split_once(": ").unwrap();
-                    let n = rest.split_once(' ').unwrap().0;
-                    windows.insert(seq.parse::<u64>().unwrap(), n.parse::<usize>().unwrap());
-                } else if let Some(rest) = l.strip_prefix("seq ") {
-                    if let Some(seq) = rest.strip_suffix(" uploaded") {
-                        uploaded.insert(seq.parse::<u64>().unwrap());
-                    }
-                }
-            }
-            let total: usize = windows.values().sum();
-            assert!(total <= rows, "{total} rows taken, {rows} published: {log}");
-            if total == rows && windows.keys().all(|s| uploaded.contains(s)) {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "{total} of {rows} rows in windows, uploaded {uploaded:?}: {log}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.live
+            .agent("agent-opcua", &["--opcua", &self.machine.url()])
     }
 
     /// The released aggregates equal the plaintext of what the server published (the bad
@@ -265,37 +139,21 @@ impl Setup {
         let published = self.machine.published();
         let sql = "SELECT COUNT(temp), SUM(temp), AVG(temp), COUNT(vibration), SUM(vibration), \
                    SUM(parts) FROM spindle";
-        let o = dtfhe(self.net.query_args(sql));
+        let o = dtfhe(self.live.net.query_args(sql));
         let got = success_json(&o, sql);
         assert_eq!(got.rows.len(), 1, "{}", got.to_table());
         let row = &got.rows[0];
-        let num = |c: &dtfhe_engine::Cell| match c {
-            dtfhe_engine::Cell::Int(i) => *i as f64,
-            dtfhe_engine::Cell::Float(f) => *f,
-            other => panic!("{other:?}"),
-        };
         let n = published.len() as f64;
         let t100: i64 = published.iter().map(|p| p.0).sum();
         let vib: Vec<i64> = published.iter().filter_map(|p| p.1).collect();
         let parts: i64 = published.iter().map(|p| p.2).sum();
-        assert_eq!(num(&row[0]), n, "COUNT(temp)");
-        assert!(
-            (num(&row[1]) - t100 as f64 / 100.0).abs() < 1e-6,
-            "SUM(temp) {:?}",
-            row[1]
-        );
-        assert!(
-            (num(&row[2]) - t100 as f64 / 100.0 / n).abs() < 1e-6,
-            "AVG(temp) {:?}",
-            row[2]
-        );
-        assert_eq!(num(&row[3]), vib.len() as f64, "COUNT(vibration)");
-        assert!(
-            (num(&row[4]) - vib.iter().sum::<i64>() as f64 / 10.0).abs() < 1e-6,
-            "SUM(vibration) {:?}",
-            row[4]
-        );
-        assert_eq!(num(&row[5]), parts as f64, "SUM(parts)");
+        assert_eq!(number(&row[0]), n, "COUNT(temp)");
+        assert_close(number(&row[1]), t100 as f64 / 100.0, "SUM(temp)");
+        assert_close(number(&row[2]), t100 as f64 / 100.0 / n, "AVG(temp)");
+        assert_eq!(number(&row[3]), vib.len() as f64, "COUNT(vibration)");
+        let vib_sum = vib.iter().sum::<i64>() as f64 / 10.0;
+        assert_close(number(&row[4]), vib_sum, "SUM(vibration)");
+        assert_eq!(number(&row[5]), parts as f64, "SUM(parts)");
     }
 }
 
@@ -311,27 +169,19 @@ fn opcua_values_are_released_equal_to_the_plaintext() {
     let mut s = setup("opcua_values", &py);
     s.machine.run(0, 60, Some(17));
     let agent = s.agent();
-    poll_until(
-        Duration::from_secs(60),
-        || s.machine.done(),
-        || {
-            format!(
-                "machine did not finish: {}\n{}",
-                s.machine.log(),
-                agent.log()
-            )
-        },
-    );
+    let limit = Duration::from_secs(60);
+    s.machine
+        .wait(&agent, limit, "did not finish", || s.machine.done());
     let published = s.machine.published();
     assert_eq!(published.len(), 60);
     assert_eq!(published.iter().filter(|p| p.1.is_none()).count(), 1);
-    s.wait_uploaded(&agent, published.len());
+    wait_uploaded(&agent, published.len(), Duration::from_secs(90));
     let log = agent.log();
     assert_eq!(bad_reports(&log), 1, "{log}");
     // The bad value itself is in no log line.
     assert!(!log.contains("999.9"), "{log}");
     s.check_released();
-    s.machine.stop();
+    s.machine.peer.stop();
 }
 
 #[test]
@@ -341,38 +191,23 @@ fn opcua_server_restart_loses_and_duplicates_nothing_subscribed() {
     s.machine.run(0, 400, Some(5));
     let agent = s.agent();
     // Mid-run: the server stops (a shutdown, not a crash) and comes back on the same port.
-    poll_until(
-        Duration::from_secs(60),
-        || s.machine.published().len() >= 30,
-        || {
-            format!(
-                "machine did not publish: {}\n{}",
-                s.machine.log(),
-                agent.log()
-            )
-        },
-    );
-    s.machine.stop();
+    let limit = Duration::from_secs(60);
+    s.machine.wait(&agent, limit, "did not publish", || {
+        s.machine.published().len() >= 30
+    });
+    s.machine.peer.stop();
     assert!(
         !s.machine.done(),
         "the first run finished before it was stopped"
     );
     let first = s.machine.published().len();
     s.machine.run(1000, 40, None);
-    poll_until(
-        Duration::from_secs(90),
-        || s.machine.done(),
-        || {
-            format!(
-                "machine did not finish: {}\n{}",
-                s.machine.log(),
-                agent.log()
-            )
-        },
-    );
+    let limit = Duration::from_secs(90);
+    s.machine
+        .wait(&agent, limit, "did not finish", || s.machine.done());
     let published = s.machine.published();
     assert_eq!(published.len(), first + 40);
-    s.wait_uploaded(&agent, published.len());
+    wait_uploaded(&agent, published.len(), Duration::from_secs(90));
     let log = agent.log();
     assert!(log.contains("OPC UA connection lost"), "{log}");
     assert!(
@@ -381,7 +216,7 @@ fn opcua_server_restart_loses_and_duplicates_nothing_subscribed() {
     );
     assert_eq!(bad_reports(&log), 1, "{log}");
     s.check_released();
-    s.machine.stop();
+    s.machine.peer.stop();
 }
 
 /// How long a phase of the tests below may take.
@@ -447,7 +282,7 @@ impl Setup {
              client_certificate = {:?}\nclient_private_key = {:?}\nserver_certificate = {:?}\n",
             client.0, client.1, server
         );
-        std::fs::write(&self.map, format!("{MAP}{table}")).unwrap();
+        std::fs::write(&self.live.map, format!("{MAP}{table}")).unwrap();
     }
 }
 
@@ -455,7 +290,7 @@ impl Setup {
 fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server() {
     let Some(py) = python() else { return };
     let mut s = setup("opcua_secure", &py);
-    let pki = s.net.root.join("pki");
+    let pki = s.live.net.root.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
     let client = certificate(&pki, "dtfhe-agent", "urn:dtfhe:agent");
     let server = certificate(&pki, "machine", "urn:dtfhe:test-machine:server");
@@ -471,7 +306,7 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
     //    subscription (its monitored-item wait never ends: it publishes only its first tick).
     let mut real = std::mem::replace(
         &mut s.machine,
-        Machine::new(&py, &s.net.root.join("impostor")),
+        Machine::new(&py, &s.live.net.root.join("impostor")),
     );
     s.machine.secured = Some(impostor);
     s.machine.run(0, 40, None);
@@ -492,7 +327,7 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
         1,
         "the impostor had a subscriber"
     );
-    s.machine.stop();
+    s.machine.peer.stop();
 
     // 2. The real machine, SignAndEncrypt: released equal to what it published.
     std::mem::swap(&mut s.machine, &mut real);
@@ -502,14 +337,14 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
     agent.wait_until("saw no end of the machine's run", MINUTE, || {
         s.machine.done()
     });
-    s.wait_uploaded(&agent, s.machine.published().len());
+    wait_uploaded(&agent, s.machine.published().len(), 2 * MINUTE);
     let log = agent.log();
     assert_eq!(bad_reports(&log), 1, "{log}");
     let secured = "secured endpoint: Basic256Sha256 SignAndEncrypt, server certificate CN=machine";
     assert!(log.contains(secured), "{log}");
     s.check_released();
     agent.kill();
-    s.machine.stop();
+    s.machine.peer.stop();
 
     // 3. Sign only (signed, not encrypted), the same agent spool: the sums go on.
     s.secure_map("Sign", &client, &server.0);
@@ -518,7 +353,7 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
     agent.wait_until("saw no end of the machine's run", MINUTE, || {
         s.machine.done()
     });
-    s.wait_uploaded(&agent, s.machine.published().len());
+    wait_uploaded(&agent, s.machine.published().len(), 2 * MINUTE);
     assert!(
         agent
             .log()
@@ -527,7 +362,7 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
         agent.log()
     );
     s.check_released();
-    s.machine.stop();
+    s.machine.peer.stop();
     assert_eq!(s.machine.published().len(), 70, "two runs of 40 and 30");
 }
 
@@ -543,20 +378,20 @@ fn opcua_platform_outage_loses_and_duplicates_nothing_received() {
     });
     // The platform goes away for a few windows: they wait in the spool, values go on being
     // taken; then it comes back on the same port with the same store.
-    s.net.platform.kill();
+    s.live.net.platform.kill();
     let at_kill = s.machine.published().len();
     agent.wait_until("logged no outage", MINUTE, || {
         s.machine.published().len() >= at_kill + 80
             && agent.log().contains("the platform is unreachable")
     });
-    s.net.restart_platform();
+    s.live.net.restart_platform();
     agent.wait_until("saw no end of the machine's run", 2 * MINUTE, || {
         s.machine.done()
     });
     let published = s.machine.published();
     assert_eq!(published.len() as u64, ticks);
-    s.wait_uploaded(&agent, published.len());
+    wait_uploaded(&agent, published.len(), 2 * MINUTE);
     assert_eq!(bad_reports(&agent.log()), 1, "{}", agent.log());
     s.check_released();
-    s.machine.stop();
+    s.machine.peer.stop();
 }

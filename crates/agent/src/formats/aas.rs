@@ -64,13 +64,7 @@ type Found = (Option<String>, String);
 
 /// Reads an AAS V3 JSON environment into rows of `schema`.
 pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, FormatError> {
-    if bytes.len() > MAX_AAS_BYTES {
-        return Err(FormatError::TooLarge {
-            origin: origin.to_string(),
-            bytes: bytes.len(),
-            limit: MAX_AAS_BYTES,
-        });
-    }
+    let bytes = super::within_limit(bytes, origin, MAX_AAS_BYTES)?;
     let env: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json {
         origin: origin.to_string(),
         line: e.line(),

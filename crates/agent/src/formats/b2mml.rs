@@ -155,12 +155,8 @@ impl Ctx<'_> {
         } else {
             format!("{}/{}", self.path, at.name)
         };
-        self.problems.push(Problem {
-            line: at.line,
-            path,
-            column: column.map(str::to_string),
-            reason,
-        });
+        self.problems
+            .push(Problem::new(at.line, path, column, reason));
     }
 }
 
@@ -566,34 +562,30 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::testing::{encrypted, fixture, public, repo_schema, spliced};
     use super::*;
     use dtfhe_model::{Table, Value};
     use proptest::prelude::*;
 
-    const SCHEMA: &str = include_str!("../../../../schemas/production_runs.toml");
-    const PERFORMANCE: &str = include_str!("../../tests/fixtures/b2mml_production_performance.xml");
-    const JOBS: &str = include_str!("../../tests/fixtures/b2mml_job_response.xml");
-    const MALFORMED: &str = include_str!("../../tests/fixtures/b2mml_malformed.xml");
-    const BROKEN: &str = include_str!("../../tests/fixtures/b2mml_not_well_formed.xml");
-
     fn schema() -> Schema {
-        Schema::from_toml_str(SCHEMA, "production_runs.toml").unwrap()
+        repo_schema("production_runs.toml")
     }
 
-    fn public<'a>(t: &'a Table, name: &str) -> &'a [Value] {
-        &t.public.iter().find(|c| c.name == name).unwrap().values
+    /// `name`'s fixture read.
+    fn read_fixture(name: &str, s: &Schema) -> Result<Document, FormatError> {
+        read(fixture(name).as_bytes(), name, s)
     }
 
     fn decoded(s: &Schema, t: &Table, name: &str) -> Vec<f64> {
         let codec = &s.column(name).unwrap().encrypted().unwrap().codec;
-        let col = t.encrypted.iter().find(|c| c.name == name).unwrap();
+        let col = encrypted(t, name);
         col.values.iter().map(|&v| codec.decode(v)).collect()
     }
 
     #[test]
     fn production_performance_maps_every_segment_response() {
         let s = schema();
-        let d = read(PERFORMANCE.as_bytes(), "pp.xml", &s).unwrap();
+        let d = read_fixture("b2mml_production_performance.xml", &s).unwrap();
         let t = &d.table;
         assert_eq!(t.rows, 8);
         assert_eq!(public(t, "run_id")[0], Value::Int(1001));
@@ -628,7 +620,7 @@ mod tests {
     #[test]
     fn job_responses_read_with_prefixes_and_zones() {
         let s = schema();
-        let t = read(JOBS.as_bytes(), "jobs.xml", &s).unwrap().table;
+        let t = read_fixture("b2mml_job_response.xml", &s).unwrap().table;
         assert_eq!(t.rows, 5);
         assert_eq!(public(&t, "run_id")[4], Value::Int(2005));
         assert_eq!(public(&t, "line")[0], Value::Text("L4".into()));
@@ -643,7 +635,7 @@ mod tests {
 
     #[test]
     fn every_bad_response_is_reported_by_line_and_path_without_values() {
-        let e = read(MALFORMED.as_bytes(), "bad.xml", &schema()).unwrap_err();
+        let e = read_fixture("b2mml_malformed.xml", &schema()).unwrap_err();
         let FormatError::Rejected { problems, .. } = &e else {
             panic!("{e}")
         };
@@ -664,7 +656,7 @@ mod tests {
 
     #[test]
     fn not_well_formed_names_the_line() {
-        let e = read(BROKEN.as_bytes(), "broken.xml", &schema()).unwrap_err();
+        let e = read_fixture("b2mml_not_well_formed.xml", &schema()).unwrap_err();
         assert!(matches!(e, FormatError::Xml { line: 19, .. }), "{e}");
         assert!(!e.to_string().contains("7190"), "{e}");
     }
@@ -705,12 +697,10 @@ mod tests {
         /// Any byte soup, or the fixture with bytes changed, is refused or read, never a panic;
         /// an error never quotes a quantity of the fixture.
         #[test]
-        fn hostile_input_never_panics(pos in 0usize..PERFORMANCE.len(), bytes in proptest::collection::vec(any::<u8>(), 0..16), soup in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn hostile_input_never_panics(pos in 0usize..13_100, bytes in proptest::collection::vec(any::<u8>(), 0..16), soup in proptest::collection::vec(any::<u8>(), 0..256)) {
             let s = schema();
             let _ = read(&soup, "soup", &s);
-            let mut doc = PERFORMANCE.as_bytes().to_vec();
-            let end = (pos + bytes.len()).min(doc.len());
-            doc.splice(pos..end, bytes);
+            let doc = spliced(&fixture("b2mml_production_performance.xml"), pos, &bytes);
             if let Err(e) = read(&doc, "mutated", &s) {
                 let text = e.to_string();
                 prop_assert!(!text.contains("7190"), "{}", text);

@@ -114,14 +114,7 @@ impl Gather<'_> {
 
 /// Reads a CAD / PLM parameter export (CSV or JSON) into rows of `schema`.
 pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, FormatError> {
-    if bytes.len() > MAX_CAD_BYTES {
-        return Err(FormatError::TooLarge {
-            origin: origin.to_string(),
-            bytes: bytes.len(),
-            limit: MAX_CAD_BYTES,
-        });
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = super::within_limit(bytes, origin, MAX_CAD_BYTES)?;
     let mut g = Gather {
         schema,
         part_col: schema
@@ -203,12 +196,8 @@ fn read_csv(bytes: &[u8], origin: &str, g: &mut Gather<'_>) -> Result<(), Format
         let (part, parameter, value) = (field(pi), field(ni), field(vi));
         let path = format!("part {part:?}, parameter {parameter:?}");
         if part.is_empty() || parameter.is_empty() {
-            g.problems.push(Problem {
-                line,
-                path,
-                column: None,
-                reason: "no part or no parameter".into(),
-            });
+            g.problems
+                .push(Problem::new(line, path, None, "no part or no parameter"));
             continue;
         }
         let value = (!value.is_empty()).then(|| value.to_string());
@@ -251,22 +240,18 @@ fn read_json(bytes: &[u8], origin: &str, g: &mut Gather<'_>) -> Result<(), Forma
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
             Some(Value::Number(n)) => n.to_string(),
             _ => {
-                g.problems.push(Problem {
-                    line: 0,
-                    path: ppath,
-                    column: None,
-                    reason: "no part id (a text or a number)".into(),
-                });
+                g.problems.push(Problem::new(
+                    0,
+                    ppath,
+                    None,
+                    "no part id (a text or a number)",
+                ));
                 continue;
             }
         };
         let Some(params) = p.get("parameters").and_then(Value::as_object) else {
-            g.problems.push(Problem {
-                line: 0,
-                path: ppath,
-                column: None,
-                reason: "no parameters object".into(),
-            });
+            g.problems
+                .push(Problem::new(0, ppath, None, "no parameters object"));
             continue;
         };
         for (name, value) in params {
@@ -285,12 +270,12 @@ fn read_json(bytes: &[u8], origin: &str, g: &mut Gather<'_>) -> Result<(), Forma
                 Value::Bool(b) => Some(u8::from(*b).to_string()),
                 _ => {
                     if let Some(column) = g.column_of(name) {
-                        g.problems.push(Problem {
-                            line: 0,
-                            path: vpath,
-                            column: Some(column),
-                            reason: "the value is not a number, text or boolean".into(),
-                        });
+                        g.problems.push(Problem::new(
+                            0,
+                            vpath,
+                            Some(&column),
+                            "the value is not a number, text or boolean",
+                        ));
                     }
                     continue;
                 }
@@ -314,58 +299,41 @@ fn unreachable_json<T>(origin: &str) -> Result<T, FormatError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::testing::{encrypted, fixture, public, repo_schema, spliced};
     use super::*;
     use dtfhe_model::Value as Cell;
     use proptest::prelude::*;
 
-    const SCHEMA: &str = include_str!("../../../../schemas/cad_parameters.toml");
-    const CSV: &str = include_str!("../../tests/fixtures/cad_parameters.csv");
-    const JSON: &str = include_str!("../../tests/fixtures/cad_parameters.json");
-    const MALFORMED: &str = include_str!("../../tests/fixtures/cad_parameters_malformed.csv");
-
-    fn schema() -> Schema {
-        Schema::from_toml_str(SCHEMA, "cad_parameters.toml").unwrap()
+    fn read_fixture(name: &str) -> Result<Document, FormatError> {
+        read(
+            fixture(name).as_bytes(),
+            name,
+            &repo_schema("cad_parameters.toml"),
+        )
     }
 
     #[test]
     fn csv_export_one_row_per_part() {
-        let d = read(CSV.as_bytes(), "p.csv", &schema()).unwrap();
+        let d = read_fixture("cad_parameters.csv").unwrap();
         assert_eq!(d.table.rows, 6);
         assert_eq!(d.notes.unmapped, 6);
-        let part = &d
-            .table
-            .public
-            .iter()
-            .find(|c| c.name == "part")
-            .unwrap()
-            .values;
-        assert_eq!(part[5], Cell::Text("P-105".into()));
-        let bore = d
-            .table
-            .encrypted
-            .iter()
-            .find(|c| c.name == "bore_mm")
-            .unwrap();
+        assert_eq!(public(&d.table, "part")[5], Cell::Text("P-105".into()));
+        let bore = encrypted(&d.table, "bore_mm");
         assert_eq!(bore.present, [true, true, true, false, true, true]);
     }
 
     #[test]
     fn json_export_one_row_per_part() {
-        let d = read(JSON.as_bytes(), "p.json", &schema()).unwrap();
+        let d = read_fixture("cad_parameters.json").unwrap();
         assert_eq!(d.table.rows, 5);
         assert_eq!(d.notes.unmapped, 5);
-        let bore = d
-            .table
-            .encrypted
-            .iter()
-            .find(|c| c.name == "bore_mm")
-            .unwrap();
+        let bore = encrypted(&d.table, "bore_mm");
         assert_eq!(bore.present.iter().filter(|p| !**p).count(), 1);
     }
 
     #[test]
     fn every_bad_line_reported_without_values() {
-        let e = read(MALFORMED.as_bytes(), "bad.csv", &schema()).unwrap_err();
+        let e = read_fixture("cad_parameters_malformed.csv").unwrap_err();
         let FormatError::Rejected { problems, .. } = &e else {
             panic!("{e}")
         };
@@ -375,7 +343,7 @@ mod tests {
         for secret in ["190.21", "2500.5", "27.653"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-        let e = read(b"a,b\n1,2\n", "x.csv", &schema()).unwrap_err();
+        let e = read(b"a,b\n1,2\n", "x.csv", &repo_schema("cad_parameters.toml")).unwrap_err();
         assert!(matches!(e, FormatError::NotThisFormat { .. }), "{e}");
     }
 
@@ -383,13 +351,10 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
         /// Mutated exports are refused or read, never a panic.
         #[test]
-        fn hostile_input_never_panics(pos in 0usize..CSV.len(), bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
-            for doc in [CSV, JSON] {
-                let mut doc = doc.as_bytes().to_vec();
-                let p = pos.min(doc.len());
-                let end = (p + bytes.len()).min(doc.len());
-                doc.splice(p..end, bytes.clone());
-                let _ = read(&doc, "mutated", &schema());
+        fn hostile_input_never_panics(pos in 0usize..1_300, bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let schema = repo_schema("cad_parameters.toml");
+            for name in ["cad_parameters.csv", "cad_parameters.json"] {
+                let _ = read(&spliced(&fixture(name), pos, &bytes), "mutated", &schema);
             }
         }
     }

@@ -76,6 +76,23 @@ pub struct Problem {
     pub reason: String,
 }
 
+impl Problem {
+    /// A problem at `line` (0: none) and `path`, about `column` if any.
+    pub(crate) fn new(
+        line: usize,
+        path: String,
+        column: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            line,
+            path,
+            column: column.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
@@ -324,6 +341,22 @@ impl Micro {
 }
 
 /// `num / den` rounded half away from zero to `scale` decimals, as text (`den > 0`).
+/// The document's bytes without a UTF-8 byte-order mark, once their size is within `limit`.
+pub(crate) fn within_limit<'b>(
+    bytes: &'b [u8],
+    origin: &str,
+    limit: usize,
+) -> Result<&'b [u8], FormatError> {
+    if bytes.len() > limit {
+        return Err(FormatError::TooLarge {
+            origin: origin.to_string(),
+            bytes: bytes.len(),
+            limit,
+        });
+    }
+    Ok(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+}
+
 pub(crate) fn ratio_text(num: i128, den: i128, scale: u32) -> String {
     let p = 10i128.pow(scale.min(12));
     let scaled = num.saturating_mul(p);
@@ -377,5 +410,54 @@ mod tests {
         assert_eq!(ratio_text(2_999, 60_000, 1), "0.0");
         assert_eq!(ratio_text(-90_000, 60_000, 2), "-1.50");
         assert_eq!(ratio_text(5, 1, 0), "5");
+    }
+}
+
+/// What the formats' unit tests share: the crate's fixtures, the repository's schemas, a
+/// hostile mutation of a document and the columns of a read table.
+#[cfg(test)]
+pub(crate) mod testing {
+    use dtfhe_model::{EncodedColumn, Schema, Table, Value};
+
+    /// The text of `tests/fixtures/<name>` of this crate.
+    pub(crate) fn fixture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The repository's `schemas/<name>`.
+    pub(crate) fn repo_schema(name: &str) -> Schema {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schemas")
+            .join(name);
+        Schema::from_toml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `doc` with `bytes` written over it from `pos` (clamped to the document).
+    pub(crate) fn spliced(doc: &str, pos: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut doc = doc.as_bytes().to_vec();
+        let p = pos.min(doc.len());
+        let end = (p + bytes.len()).min(doc.len());
+        doc.splice(p..end, bytes.iter().copied());
+        doc
+    }
+
+    /// The values of public column `name` of `t`.
+    pub(crate) fn public<'t>(t: &'t Table, name: &str) -> &'t [Value] {
+        &t.public
+            .iter()
+            .find(|c| c.name == name)
+            .expect("public column")
+            .values
+    }
+
+    /// Encrypted column `name` of `t` (its encoded values and presence flags).
+    pub(crate) fn encrypted<'t>(t: &'t Table, name: &str) -> &'t EncodedColumn {
+        t.encrypted
+            .iter()
+            .find(|c| c.name == name)
+            .expect("encrypted column")
     }
 }

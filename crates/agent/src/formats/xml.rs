@@ -114,14 +114,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Element, FormatError> {
         line,
         reason,
     };
-    if bytes.len() > MAX_XML_BYTES {
-        return Err(FormatError::TooLarge {
-            origin: origin.to_string(),
-            bytes: bytes.len(),
-            limit: MAX_XML_BYTES,
-        });
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = super::within_limit(bytes, origin, MAX_XML_BYTES)?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()

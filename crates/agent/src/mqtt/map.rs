@@ -28,21 +28,11 @@ use std::collections::BTreeMap;
 use dtfhe_model::Schema;
 use serde::Deserialize;
 
-/// The mapping file format this agent reads.
-pub const MAP_VERSION: u32 = 1;
+use crate::live::mapfile::{exactly_one, MapFile};
+pub use crate::live::mapfile::{MapError, MAP_VERSION};
 
 /// Longest topic filter accepted, in bytes (MQTT allows 65535; ours are short).
 const MAX_FILTER: usize = 1024;
-
-/// Why a mapping file is refused (names the file and the key).
-#[derive(Debug, thiserror::Error)]
-#[error("mapping {origin}: {reason}")]
-pub struct MapError {
-    /// The mapping file.
-    pub origin: String,
-    /// What is wrong, naming the topic and column.
-    pub reason: String,
-}
 
 /// How a topic's payload is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,8 +86,10 @@ fn default_qos() -> u8 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMap {
-    version: u32,
-    dataset: String,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    #[serde(rename = "dataset")]
+    _dataset: serde::de::IgnoredAny,
     topic: Vec<RawTopic>,
 }
 
@@ -155,57 +147,23 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 impl Mapping {
     /// Parses and checks a mapping against `schema`; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &str, schema: &Schema) -> Result<Mapping, MapError> {
-        let fail = |reason: String| MapError {
-            origin: origin.to_string(),
-            reason,
-        };
-        let raw: RawMap = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
-        if raw.version != MAP_VERSION {
-            return Err(fail(format!(
-                "version {} is not supported (this agent reads version {MAP_VERSION})",
-                raw.version
-            )));
-        }
-        if raw.dataset != schema.dataset {
-            return Err(fail(format!(
-                "maps dataset `{}` but the schema is for `{}`",
-                raw.dataset, schema.dataset
-            )));
-        }
+        let file = MapFile::new(origin, schema);
+        let raw: RawMap = file.parse(text)?;
         if raw.topic.is_empty() {
-            return Err(fail("no [[topic]]".into()));
+            return Err(file.fail("no [[topic]]"));
         }
         let mut topics = Vec::new();
         for (i, t) in raw.topic.into_iter().enumerate() {
             let at = format!("topic #{} (`{}`)", i + 1, t.filter);
             if !valid_filter(&t.filter) {
-                return Err(fail(format!("{at}: not a valid MQTT topic filter")));
+                return Err(file.fail(format!("{at}: not a valid MQTT topic filter")));
             }
             if t.qos > 1 {
-                return Err(fail(format!("{at}: qos must be 0 or 1")));
+                return Err(file.fail(format!("{at}: qos must be 0 or 1")));
             }
-            if let Some(name) = t.columns.keys().find(|n| schema.column(n).is_none()) {
-                return Err(fail(format!(
-                    "{at}: column `{name}` is not in the schema of `{}`",
-                    schema.dataset
-                )));
-            }
-            let mut columns = Vec::with_capacity(schema.columns.len());
-            for col in &schema.columns {
-                let source = match t.columns.get(&col.name) {
-                    None if col.nullable => None,
-                    None => {
-                        return Err(fail(format!(
-                            "{at}: column `{}` is not nullable and has no source",
-                            col.name
-                        )))
-                    }
-                    Some(raw) => Some(source(raw, t.format, |r| {
-                        fail(format!("{at}, column `{}`: {r}", col.name))
-                    })?),
-                };
-                columns.push(source);
-            }
+            let columns = file.columns(&format!("{at}, "), &t.columns, |_, _, raw, fail| {
+                source(raw, t.format, fail)
+            })?;
             topics.push(TopicMap {
                 filter: t.filter,
                 format: t.format,
@@ -214,18 +172,16 @@ impl Mapping {
             });
         }
         Ok(Mapping {
-            dataset: raw.dataset,
+            dataset: schema.dataset.clone(),
             topics,
         })
     }
 
     /// Reads and checks a mapping file.
     pub fn from_file(path: &std::path::Path, schema: &Schema) -> Result<Mapping, MapError> {
-        let text = std::fs::read_to_string(path).map_err(|e| MapError {
-            origin: path.display().to_string(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        Mapping::from_toml_str(&text, &path.display().to_string(), schema)
+        crate::live::mapfile::read_file(path, |text, origin| {
+            Mapping::from_toml_str(text, origin, schema)
+        })
     }
 
     /// The topic map reading messages of `topic`, if any (the first match in file order).
@@ -239,20 +195,18 @@ impl Mapping {
 fn source(
     raw: &RawSource,
     format: Format,
-    fail: impl Fn(&str) -> MapError,
+    fail: &dyn Fn(&str) -> MapError,
 ) -> Result<ColumnSource, MapError> {
-    let given = [
-        raw.field.is_some(),
-        raw.metric.is_some(),
-        raw.topic_level.is_some(),
-        raw.value.is_some(),
-        raw.timestamp.is_some(),
-    ];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(fail(
-            "give exactly one of `field`, `metric`, `topic_level`, `value`, `timestamp`",
-        ));
-    }
+    exactly_one(
+        &[
+            ("field", raw.field.is_some()),
+            ("metric", raw.metric.is_some()),
+            ("topic_level", raw.topic_level.is_some()),
+            ("value", raw.value.is_some()),
+            ("timestamp", raw.timestamp.is_some()),
+        ],
+        fail,
+    )?;
     Ok(if let Some(f) = &raw.field {
         if format != Format::Json {
             return Err(fail(
@@ -292,15 +246,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn schema() -> Schema {
-        Schema::from_toml_str(
-            "dataset = \"press\"\nstage = \"manufacturing\"\n\
-             [[columns]]\nname = \"machine\"\nkind = \"public\"\ntype = \"text\"\n\
+    use crate::live::mapfile::testing::{assert_refused, schema};
+
+    /// The schema the tests map.
+    fn press() -> Schema {
+        schema(
+            "press",
+            "[[columns]]\nname = \"machine\"\nkind = \"public\"\ntype = \"text\"\n\
              [[columns]]\nname = \"p\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 100\n\
              [[columns]]\nname = \"note\"\nkind = \"public\"\ntype = \"text\"\nnullable = true\n",
-            "s.toml",
         )
-        .unwrap()
     }
 
     #[test]
@@ -321,33 +276,20 @@ mod tests {
         let ok =
             "version = 1\ndataset = \"press\"\n[[topic]]\nfilter = \"f/+\"\nformat = \"json\"\n\
                   [topic.columns]\nmachine = { topic_level = 1 }\np = { field = \"v.p\" }\n";
-        let m = Mapping::from_toml_str(ok, "m.toml", &schema()).unwrap();
+        let m = Mapping::from_toml_str(ok, "m.toml", &press()).unwrap();
         assert_eq!(m.topics[0].columns[2], None);
         assert_eq!(
             m.topics[0].columns[1],
             Some(ColumnSource::Field(vec!["v".into(), "p".into()]))
         );
         assert!(m.topic_for("f/x").is_some());
-        for (bad, names) in [
-            (
-                ok.replace("press\"\n[", "other\"\n["),
-                "schema is for `press`",
-            ),
-            (ok.replace("p = { field", "q = { field"), "column `q`"),
-            (
-                ok.replace("p = { field = \"v.p\" }", ""),
-                "column `p` is not nullable",
-            ),
+        let cases = [
             (
                 ok.replace("{ field = \"v.p\" }", "{ metric = \"x\" }"),
                 "column `p`",
             ),
             (ok.replace("f/+", "f/#/x"), "topic filter"),
-            (ok.replace("version = 1", "version = 9"), "version 9"),
-        ] {
-            let e = Mapping::from_toml_str(&bad, "m.toml", &schema()).unwrap_err();
-            assert!(e.to_string().contains(names), "{e}");
-            assert!(e.to_string().contains("m.toml"), "{e}");
-        }
+        ];
+        assert_refused(&cases, |t| Mapping::from_toml_str(t, "m.toml", &press()));
     }
 }

@@ -31,24 +31,14 @@ use dtfhe_model::Schema;
 use opcua::types::NodeId;
 use serde::Deserialize;
 
-/// The mapping file format this agent reads.
-pub const MAP_VERSION: u32 = 1;
+use crate::live::mapfile::{exactly_one, MapFile};
+pub use crate::live::mapfile::{MapError, MAP_VERSION};
 
 /// Most nodes one mapping may monitor (a schema has far fewer columns).
 const MAX_NODES: usize = 1024;
 
 /// Longest node id text accepted, in bytes.
 const MAX_NODE_ID: usize = 4096;
-
-/// Why a mapping file is refused (names the file and the key).
-#[derive(Debug, thiserror::Error)]
-#[error("mapping {origin}: {reason}")]
-pub struct MapError {
-    /// The mapping file.
-    pub origin: String,
-    /// What is wrong, naming the column.
-    pub reason: String,
-}
 
 /// Where one column's value comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +108,10 @@ struct RawSubscription {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMap {
-    version: u32,
-    dataset: String,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    #[serde(rename = "dataset")]
+    _dataset: serde::de::IgnoredAny,
     #[serde(default)]
     subscription: RawSubscription,
     columns: BTreeMap<String, RawSource>,
@@ -138,116 +130,40 @@ fn interval(v: f64, what: &str) -> Result<f64, String> {
 impl Mapping {
     /// Parses and checks a mapping against `schema`; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &str, schema: &Schema) -> Result<Mapping, MapError> {
-        let fail = |reason: String| MapError {
-            origin: origin.to_string(),
-            reason,
-        };
-        let raw: RawMap = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
-        if raw.version != MAP_VERSION {
-            return Err(fail(format!(
-                "version {} is not supported (this agent reads version {MAP_VERSION})",
-                raw.version
-            )));
-        }
-        if raw.dataset != schema.dataset {
-            return Err(fail(format!(
-                "maps dataset `{}` but the schema is for `{}`",
-                raw.dataset, schema.dataset
-            )));
-        }
-        let security = super::security::Security::from_raw(raw.security).map_err(&fail)?;
+        let file = MapFile::new(origin, schema);
+        let raw: RawMap = file.parse(text)?;
+        let security =
+            super::security::Security::from_raw(raw.security).map_err(|r| file.fail(r))?;
         let sub = &raw.subscription;
         let publishing = interval(
             sub.publishing_interval_ms.unwrap_or(500.0),
             "[subscription] publishing_interval_ms",
         )
-        .map_err(&fail)?;
+        .map_err(|r| file.fail(r))?;
         if publishing == 0.0 {
-            return Err(fail(
-                "[subscription] publishing_interval_ms must be above 0".into(),
-            ));
+            return Err(file.fail("[subscription] publishing_interval_ms must be above 0"));
         }
         let sampling = interval(
             sub.sampling_interval_ms.unwrap_or(0.0),
             "[subscription] sampling_interval_ms",
         )
-        .map_err(&fail)?;
+        .map_err(|r| file.fail(r))?;
         let queue_size = sub.queue_size.unwrap_or(100);
         if !(1..=100_000).contains(&queue_size) {
-            return Err(fail(
-                "[subscription] queue_size must be between 1 and 100000".into(),
-            ));
+            return Err(file.fail("[subscription] queue_size must be between 1 and 100000"));
         }
         if raw.columns.len() > MAX_NODES {
-            return Err(fail(format!("more than {MAX_NODES} columns")));
-        }
-        if let Some(name) = raw.columns.keys().find(|n| schema.column(n).is_none()) {
-            return Err(fail(format!(
-                "column `{name}` is not in the schema of `{}`",
-                schema.dataset
-            )));
+            return Err(file.fail(format!("more than {MAX_NODES} columns")));
         }
         let mut nodes: Vec<NodeMap> = Vec::new();
-        let mut columns = Vec::with_capacity(schema.columns.len());
-        for (i, col) in schema.columns.iter().enumerate() {
-            let at = |r: &str| fail(format!("column `{}`: {r}", col.name));
-            let Some(src) = raw.columns.get(&col.name) else {
-                if col.nullable {
-                    columns.push(None);
-                    continue;
-                }
-                return Err(at("is not nullable and has no source"));
-            };
-            let given = [
-                src.node.is_some(),
-                src.value.is_some(),
-                src.source_timestamp.is_some(),
-            ];
-            if given.iter().filter(|g| **g).count() != 1 {
-                return Err(at(
-                    "give exactly one of `node`, `value`, `source_timestamp`",
-                ));
-            }
-            if src.sampling_interval_ms.is_some() && src.node.is_none() {
-                return Err(at("`sampling_interval_ms` belongs to a `node`"));
-            }
-            let source = if let Some(text) = &src.node {
-                if text.len() > MAX_NODE_ID {
-                    return Err(at("the node id is too long"));
-                }
-                let node = NodeId::from_str(text)
-                    .map_err(|_| at("`node` is not an OPC UA node id (e.g. ns=2;s=Name)"))?;
-                if let Some(other) = nodes.iter().find(|n| n.node == node) {
-                    return Err(at(&format!(
-                        "node `{text}` already fills column `{}`",
-                        schema.columns[other.column].name
-                    )));
-                }
-                let sampling_interval_ms = match src.sampling_interval_ms {
-                    Some(s) => interval(s, "sampling_interval_ms").map_err(|r| at(&r))?,
-                    None => sampling,
-                };
-                nodes.push(NodeMap {
-                    node,
-                    text: text.clone(),
-                    column: i,
-                    sampling_interval_ms,
-                });
-                ColumnSource::Node(nodes.len() - 1)
-            } else if let Some(v) = &src.value {
-                ColumnSource::Value(v.clone())
-            } else if src.source_timestamp == Some(true) {
-                ColumnSource::SourceTimestamp
-            } else {
-                return Err(at("`source_timestamp` must be true when given"));
-            };
-            columns.push(Some(source));
-        }
+        let columns = file.columns("", &raw.columns, |i, _, src, at| {
+            node_source(src, i, sampling, &mut nodes, schema, at)
+        })?;
         if nodes.is_empty() {
-            return Err(fail("no column reads a `node`".into()));
+            return Err(file.fail("no column reads a `node`"));
         }
         Ok(Mapping {
-            dataset: raw.dataset,
+            dataset: schema.dataset.clone(),
             subscription: SubscriptionParams {
                 publishing_interval_ms: publishing,
                 queue_size,
@@ -260,15 +176,66 @@ impl Mapping {
 
     /// Reads and checks a mapping file.
     pub fn from_file(path: &std::path::Path, schema: &Schema) -> Result<Mapping, MapError> {
-        let text = std::fs::read_to_string(path).map_err(|e| MapError {
-            origin: path.display().to_string(),
-            reason: format!("cannot read: {e}"),
+        let mut m = crate::live::mapfile::read_file(path, |text, origin| {
+            Mapping::from_toml_str(text, origin, schema)
         })?;
-        let mut m = Mapping::from_toml_str(&text, &path.display().to_string(), schema)?;
         m.security
             .resolve_paths(path.parent().unwrap_or(std::path::Path::new(".")));
         Ok(m)
     }
+}
+
+/// The source of column `i` as declared; a `node` joins `nodes` (once: a node fills one
+/// column). `at` turns what is wrong into the mapping's error naming the column.
+fn node_source(
+    src: &RawSource,
+    i: usize,
+    sampling: f64,
+    nodes: &mut Vec<NodeMap>,
+    schema: &Schema,
+    at: &dyn Fn(&str) -> MapError,
+) -> Result<ColumnSource, MapError> {
+    exactly_one(
+        &[
+            ("node", src.node.is_some()),
+            ("value", src.value.is_some()),
+            ("source_timestamp", src.source_timestamp.is_some()),
+        ],
+        at,
+    )?;
+    if src.sampling_interval_ms.is_some() && src.node.is_none() {
+        return Err(at("`sampling_interval_ms` belongs to a `node`"));
+    }
+    Ok(if let Some(text) = &src.node {
+        if text.len() > MAX_NODE_ID {
+            return Err(at("the node id is too long"));
+        }
+        let node = NodeId::from_str(text)
+            .map_err(|_| at("`node` is not an OPC UA node id (e.g. ns=2;s=Name)"))?;
+        if let Some(other) = nodes.iter().find(|n| n.node == node) {
+            return Err(at(&format!(
+                "node `{text}` already fills column `{}`",
+                schema.columns[other.column].name
+            )));
+        }
+        let sampling_interval_ms = match src.sampling_interval_ms {
+            Some(s) => interval(s, "sampling_interval_ms").map_err(|r| at(&r))?,
+            None => sampling,
+        };
+        nodes.push(NodeMap {
+            node,
+            text: text.clone(),
+            column: i,
+            sampling_interval_ms,
+        });
+        ColumnSource::Node(nodes.len() - 1)
+    } else if let Some(v) = &src.value {
+        ColumnSource::Value(v.clone())
+    } else if src.source_timestamp == Some(true) {
+        ColumnSource::SourceTimestamp
+    } else {
+        return Err(at("`source_timestamp` must be true when given"));
+    })
 }
 
 #[cfg(test)]
@@ -276,16 +243,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn schema() -> Schema {
-        Schema::from_toml_str(
-            "dataset = \"spindle\"\nstage = \"manufacturing\"\n\
-             [[columns]]\nname = \"machine\"\nkind = \"public\"\ntype = \"text\"\n\
+    use crate::live::mapfile::testing::{assert_refused, schema};
+
+    /// The schema the tests map.
+    fn spindle() -> Schema {
+        schema(
+            "spindle",
+            "[[columns]]\nname = \"machine\"\nkind = \"public\"\ntype = \"text\"\n\
              [[columns]]\nname = \"ts\"\nkind = \"public\"\ntype = \"integer\"\n\
              [[columns]]\nname = \"temp\"\nkind = \"encrypted\"\nscale = 2\nmin = 0\nmax = 100\n\
              [[columns]]\nname = \"vib\"\nkind = \"encrypted\"\nscale = 1\nmin = 0\nmax = 10\nnullable = true\n",
-            "s.toml",
         )
-        .unwrap()
     }
 
     const OK: &str =
@@ -296,23 +264,14 @@ mod tests {
 
     #[test]
     fn mapping_is_checked_against_the_schema() {
-        let m = Mapping::from_toml_str(OK, "m.toml", &schema()).unwrap();
+        let m = Mapping::from_toml_str(OK, "m.toml", &spindle()).unwrap();
         assert_eq!(m.nodes.len(), 2);
         assert_eq!(m.nodes[0].sampling_interval_ms, 50.0);
         assert_eq!(m.nodes[1].sampling_interval_ms, 100.0);
         assert_eq!(m.nodes[1].column, 3);
         assert_eq!(m.columns[1], Some(ColumnSource::SourceTimestamp));
         assert_eq!(m.subscription.publishing_interval_ms, 200.0);
-        for (bad, names) in [
-            (
-                OK.replace("\"spindle\"\n[sub", "\"x\"\n[sub"),
-                "schema is for",
-            ),
-            (OK.replace("temp = {", "tmp = {"), "column `tmp`"),
-            (
-                OK.replace("temp = { node = \"ns=2;s=Machine.SpindleTemp\" }", ""),
-                "column `temp`: is not nullable",
-            ),
+        let cases = [
             (
                 OK.replace("ns=2;s=Machine.SpindleTemp", "ns=x;q"),
                 "node id",
@@ -322,15 +281,11 @@ mod tests {
                 "already fills",
             ),
             (OK.replace("= 200", "= -1"), "publishing_interval_ms"),
-            (OK.replace("version = 1", "version = 9"), "version 9"),
             (
                 OK.replace("{ value = \"M1\" }", "{ value = \"M1\", node = \"i=1\" }"),
                 "exactly one",
             ),
-        ] {
-            let e = Mapping::from_toml_str(&bad, "m.toml", &schema()).unwrap_err();
-            assert!(e.to_string().contains(names), "{e}");
-            assert!(e.to_string().contains("m.toml"), "{e}");
-        }
+        ];
+        assert_refused(&cases, |t| Mapping::from_toml_str(t, "m.toml", &spindle()));
     }
 }

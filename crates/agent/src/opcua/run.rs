@@ -17,10 +17,9 @@
 //! is journalled before it counts, and the last instant taken survives a restart.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use dtfhe_model::Table;
 use opcua::client::{
@@ -34,10 +33,11 @@ use opcua::types::{
 
 use super::map::Mapping;
 use super::rows::{Assembler, Outcome, Sample};
-use crate::live::{spool_bytes, upload_loop, Closer, UploadNote, Window};
-use crate::mqtt::decode::{append, RowChecker};
-use crate::mqtt::journal::{Entry, Journal};
-use crate::upload::{EdgeAgent, EdgeError, Event};
+use crate::live::driver::{drive, prepare, Windows};
+use crate::live::{LiveEvent, LiveRun, LiveStats};
+use crate::mqtt::decode::RowChecker;
+use crate::mqtt::journal::Entry;
+use crate::upload::EdgeError;
 
 /// The journal's topic field for OPC UA rows (the node ids are in the mapping).
 const ORIGIN: &str = "opcua";
@@ -47,122 +47,14 @@ const ORIGIN: &str = "opcua";
 pub struct OpcuaConfig {
     /// `opc.tcp://host:port[/path]`.
     pub url: String,
-    /// A window closes this long after its first row...
-    pub window: Duration,
-    /// ... or at this many rows (at most the parameter set's slots; `None`: the slots).
-    pub window_rows: Option<usize>,
-    /// Spooled chunks past this many bytes: warn (a server keeps no values for the agent,
-    /// so rows go on being journalled).
-    pub spool_max_bytes: u64,
     /// Longest wait between two reconnection attempts.
     pub retry_max: Duration,
-}
-
-/// What the OPC UA agent is doing, for the log.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum OpcuaEvent {
-    /// Connected (or reconnected) to the server.
-    Connected,
-    /// The subscription and its monitored items were created (again).
-    Subscribed {
-        /// Monitored items created.
-        items: usize,
-    },
-    /// The secured endpoint chosen (before the first connection): policy, mode and the
-    /// server certificate's subject and thumbprint.
-    Secured {
-        /// `Basic256Sha256 SignAndEncrypt, server certificate CN=…, SHA-1 …`.
-        summary: String,
-    },
-    /// The connection dropped; it is retried.
-    Disconnected {
-        /// Why (a status code, no data).
-        reason: String,
-    },
-    /// A value with a bad or uncertain status: counted, never stored.
-    BadQuality {
-        /// The node id.
-        node: String,
-        /// The status.
-        status: String,
-    },
-    /// A value or row refused: counted, never stored.
-    Rejected {
-        /// The node id or the instant's columns.
-        origin: String,
-        /// Why (naming the column, never quoting an encrypted value).
-        reason: String,
-    },
-    /// A value of an instant already taken (a reconnect's initial value): dropped.
-    Duplicate {
-        /// The node id.
-        node: String,
-    },
-    /// A window was closed into a spooled chunk.
-    Window {
-        /// Its seq.
-        seq: u64,
-        /// Its rows.
-        rows: usize,
-    },
-    /// A chunk reached the platform.
-    Uploaded {
-        /// Its seq.
-        seq: u64,
-    },
-    /// The spool passed its limit (the platform is away): rows go on being journalled.
-    SpoolFull {
-        /// Bytes waiting.
-        bytes: u64,
-        /// The limit.
-        limit: u64,
-    },
-    /// The platform is unreachable: chunks wait in the spool.
-    PlatformAway {
-        /// Why.
-        reason: String,
-    },
-    /// A chunk refused by the platform (kept in the spool's `rejected/`).
-    Refused {
-        /// What the platform said.
-        reason: String,
-    },
-}
-
-impl From<UploadNote> for OpcuaEvent {
-    fn from(n: UploadNote) -> Self {
-        match n {
-            UploadNote::Uploaded { seq } => OpcuaEvent::Uploaded { seq },
-            UploadNote::PlatformAway { reason } => OpcuaEvent::PlatformAway { reason },
-            UploadNote::Refused { reason } => OpcuaEvent::Refused { reason },
-        }
-    }
-}
-
-/// Counts of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OpcuaStats {
-    /// Notifications received (one per node value).
-    pub values: u64,
-    /// Rows taken (journalled).
-    pub rows: u64,
-    /// Values with a bad or uncertain status.
-    pub bad_quality: u64,
-    /// Values or rows refused (unreadable type, out of range, a required column missing).
-    pub rejected: u64,
-    /// Values of instants already taken, dropped.
-    pub duplicates: u64,
-    /// Windows closed.
-    pub windows: u64,
-    /// Chunks uploaded.
-    pub uploaded: u64,
 }
 
 /// What the client side sends to the loop.
 enum Msg {
     Value(usize, Box<DataValue>),
-    Event(OpcuaEvent),
+    Event(LiveEvent),
 }
 
 /// The endpoint URL, checked: `opc.tcp://HOST:PORT[/PATH]`.
@@ -200,49 +92,16 @@ fn value_text(v: &Variant) -> Option<String> {
 /// Runs the OPC UA agent until `stop()` is true (then closes the open window and uploads
 /// what the platform takes within `drain_for`).
 pub fn run(
-    agent: &EdgeAgent,
-    schema_path: &Path,
+    run: &LiveRun<'_>,
     mapping: &Mapping,
     cfg: &OpcuaConfig,
-    stop: &(dyn Fn() -> bool + Sync),
-    drain_for: Duration,
-    events: &mut dyn FnMut(OpcuaEvent),
-) -> Result<OpcuaStats, EdgeError> {
+    events: &mut dyn FnMut(LiveEvent),
+) -> Result<LiveStats, EdgeError> {
     check_url(&cfg.url)?;
-    let (schema_text, schema) = crate::upload::read_schema(schema_path)?;
-    if schema.lanes.is_some() {
-        return Err(EdgeError::Usage(format!(
-            "dataset `{}` places rows in per-product lanes: feed it with --csv, not --opcua",
-            schema.dataset
-        )));
-    }
-    if mapping.dataset != schema.dataset {
-        return Err(EdgeError::Usage(format!(
-            "the mapping is for `{}`, the schema for `{}`",
-            mapping.dataset, schema.dataset
-        )));
-    }
-    let mut quiet = |_: Event| {};
-    let (params, pk) = loop {
-        match agent.encryption_key(&mut quiet) {
-            Ok(k) => break k,
-            Err(EdgeError::Offline { reason, .. }) => {
-                events(OpcuaEvent::PlatformAway { reason });
-                if stop() {
-                    return Ok(OpcuaStats::default());
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => return Err(e),
-        }
+    let Some((setup, journal)) = prepare(run, &mapping.dataset, "opcua", events)? else {
+        return Ok(LiveStats::default());
     };
-    let window_rows = cfg
-        .window_rows
-        .unwrap_or(params.slots())
-        .clamp(1, params.slots());
-    let seed = agent.identity().signing_key().to_bytes();
-    let mut journal = Journal::open_in(agent.spool().dir(), "opcua", &schema.dataset, &seed)?;
-    let last_path = journal.dir().join(format!("{}.last", schema.dataset));
+    let last_path = journal.dir().join(format!("{}.last", setup.schema.dataset));
     let stored_last = match std::fs::read(&last_path) {
         Ok(b) => b
             .get(..8)
@@ -250,30 +109,13 @@ pub fn run(
             .unwrap_or(0),
         Err(_) => 0,
     };
-    let checker = RowChecker::new(&schema);
-    let lock = Mutex::new(());
-    let closer = Closer {
-        agent,
-        params: &params,
-        pk: &pk,
-        schema: &schema,
-        schema_text: &schema_text,
-        lock: &lock,
-    };
-    let mut stats = OpcuaStats::default();
-    let crate::live::Recovered {
-        mut open,
-        mut next_seq,
-        max_tag,
-    } = crate::live::recover(&mut journal, &checker, &closer, &mut |seq, rows| {
-        events(OpcuaEvent::Window { seq, rows })
-    })?;
+    let (windows, max_tag) = Windows::recover(journal, &setup, run, events)?;
     let last = stored_last.max(i64::try_from(max_tag).unwrap_or(i64::MAX));
     // An instant not complete after a few publishing intervals is closed as it is.
     let hold = Duration::from_secs_f64(
         (mapping.subscription.publishing_interval_ms * 4.0 / 1000.0).max(1.0),
     );
-    let mut assembler = Assembler::new(mapping, &schema, last, hold);
+    let mut assembler = Assembler::new(mapping, &setup.schema, last, hold);
 
     let (tx, rx) = mpsc::channel::<Msg>();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -281,7 +123,82 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| EdgeError::Usage(format!("cannot start the OPC UA runtime: {e}")))?;
-    let pki = agent.spool().dir().join("opcua-pki");
+    let Some(session) = connect(run, cfg, mapping, &runtime, tx, events)? else {
+        return Ok(LiveStats::default());
+    };
+    let result = drive(run, &setup, windows, events, |t| {
+        // A full spool only warns ([`drive`]): a server keeps no values for the agent.
+        let mut outcomes = Vec::new();
+        let mut take_one = |m: Msg, outcomes: &mut Vec<Outcome>| {
+            take(m, &mut assembler, mapping, t.stats, outcomes, t.events)
+        };
+        if t.stopping {
+            // What already arrived is taken before the last window closes.
+            while let Ok(m) = rx.try_recv() {
+                take_one(m, &mut outcomes);
+            }
+            assembler.flush_all(&mut outcomes);
+        } else {
+            if let Ok(m) = rx.recv_timeout(t.windows.wait()) {
+                take_one(m, &mut outcomes);
+                while outcomes.len() < 4096 {
+                    let Ok(m) = rx.try_recv() else { break };
+                    take_one(m, &mut outcomes);
+                }
+            }
+            assembler.flush(&mut outcomes);
+        }
+        let rows = checked_rows(outcomes, &setup.checker, t.stats, t.events);
+        if !rows.is_empty() {
+            let mut pending: Vec<Entry> = Vec::new();
+            for (ticks, table, raw) in rows {
+                let entry = Entry {
+                    pkid: 0,
+                    tag: u64::try_from(ticks).unwrap_or(0).max(1),
+                    topic: ORIGIN.to_string(),
+                    rows: vec![raw],
+                };
+                t.windows
+                    .add(table, entry, &mut pending, t.stats, t.events)?;
+            }
+            t.windows.commit(&mut pending)?;
+            crate::spool::write_atomic(&last_path, &assembler.last().to_le_bytes())?;
+        }
+        if !t.stopping && session.done.load(Ordering::Relaxed) {
+            return Err(EdgeError::Usage(format!(
+                "--opcua {}: the OPC UA session stopped",
+                cfg.url
+            )));
+        }
+        Ok(())
+    });
+    let s = session.session.clone();
+    runtime.block_on(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.disconnect()).await;
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// The client session, and whether its event loop has ended.
+struct Connected {
+    session: Arc<Session>,
+    done: Arc<AtomicBool>,
+}
+
+/// Makes the client (anonymous; the mapping's security, [`super::security`]; its PKI
+/// directory in the spool) and starts its session's event loop on `runtime`: connection
+/// changes go to `tx` as events, and every new session subscribes afresh ([`subscribe`]).
+/// A secured client first asks the server for its endpoints (until `run.stop`: `None`).
+fn connect(
+    run: &LiveRun<'_>,
+    cfg: &OpcuaConfig,
+    mapping: &Mapping,
+    runtime: &tokio::runtime::Runtime,
+    tx: mpsc::Sender<Msg>,
+    events: &mut dyn FnMut(LiveEvent),
+) -> Result<Option<Connected>, EdgeError> {
+    let pki = run.agent.spool().dir().join("opcua-pki");
     let builder = ClientBuilder::new()
         .application_name("dtfhe edge agent")
         .application_uri(mapping.security.application_uri())
@@ -312,20 +229,20 @@ pub fn run(
         )
             .into(),
         Some(secured) => {
-            let mut waiting = |reason| events(OpcuaEvent::Disconnected { reason });
+            let mut waiting = |reason| events(LiveEvent::Disconnected { reason });
             let probed = super::security::probe_endpoint(
-                &runtime,
+                runtime,
                 &client,
                 secured,
                 &cfg.url,
                 trusted.as_ref(),
-                stop,
+                run.stop,
                 &mut waiting,
             )?;
             let Some(e) = probed else {
-                return Ok(stats);
+                return Ok(None);
             };
-            events(OpcuaEvent::Secured {
+            events(LiveEvent::Secured {
                 summary: super::security::summary(&e),
             });
             e
@@ -334,209 +251,48 @@ pub fn run(
     let (session, event_loop) = client
         .connect_to_endpoint_directly(endpoint, IdentityToken::Anonymous)
         .map_err(|e| EdgeError::Usage(format!("--opcua {}: {e}", cfg.url)))?;
-    let session_done = Arc::new(AtomicBool::new(false));
-    {
-        let tx = tx.clone();
-        let done = session_done.clone();
-        let session = session.clone();
-        let mapping = mapping.clone();
-        runtime.spawn(async move {
-            use futures_util::StreamExt as _;
-            use opcua::client::SessionPollResult as P;
-            let stream = event_loop.enter();
-            let mut stream = std::pin::pin!(stream);
-            while let Some(r) = stream.next().await {
-                let ev = match r {
-                    Ok(P::Reconnected(mode)) => {
-                        // A new session (the first, or the server lost ours): subscribe
-                        // afresh. A reactivated session still has its subscription.
-                        if let SessionConnectMode::NewSession(_) = mode {
-                            let (s, m, t) = (session.clone(), mapping.clone(), tx.clone());
-                            tokio::spawn(async move { subscribe(&s, &m, t).await });
-                        }
-                        Some(OpcuaEvent::Connected)
+    let done = Arc::new(AtomicBool::new(false));
+    let connected = Connected {
+        session: session.clone(),
+        done: done.clone(),
+    };
+    let mapping = mapping.clone();
+    runtime.spawn(async move {
+        use futures_util::StreamExt as _;
+        use opcua::client::SessionPollResult as P;
+        let stream = event_loop.enter();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(r) = stream.next().await {
+            let ev = match r {
+                Ok(P::Reconnected(mode)) => {
+                    // A new session (the first, or the server lost ours): subscribe afresh.
+                    // A reactivated session still has its subscription.
+                    if let SessionConnectMode::NewSession(_) = mode {
+                        let (s, m, t) = (session.clone(), mapping.clone(), tx.clone());
+                        tokio::spawn(async move { subscribe(&s, &m, t).await });
                     }
-                    Ok(P::ConnectionLost(s)) => Some(OpcuaEvent::Disconnected {
-                        reason: s.to_string(),
-                    }),
-                    Ok(P::ReconnectFailed(s)) => Some(OpcuaEvent::Disconnected {
-                        reason: format!("reconnect failed: {s}"),
-                    }),
-                    Ok(_) => None,
-                    Err(s) => Some(OpcuaEvent::Disconnected {
-                        reason: format!("session ended: {s}"),
-                    }),
-                };
-                if let Some(ev) = ev {
-                    if tx.send(Msg::Event(ev)).is_err() {
-                        break;
-                    }
+                    Some(LiveEvent::Connected { resumed: false })
+                }
+                Ok(P::ConnectionLost(s)) => Some(LiveEvent::Disconnected {
+                    reason: s.to_string(),
+                }),
+                Ok(P::ReconnectFailed(s)) => Some(LiveEvent::Disconnected {
+                    reason: format!("reconnect failed: {s}"),
+                }),
+                Ok(_) => None,
+                Err(s) => Some(LiveEvent::Disconnected {
+                    reason: format!("session ended: {s}"),
+                }),
+            };
+            if let Some(ev) = ev {
+                if tx.send(Msg::Event(ev)).is_err() {
+                    break;
                 }
             }
-            done.store(true, Ordering::Relaxed);
-        });
-    }
-
-    let done = AtomicBool::new(false);
-    let (utx, urx) = mpsc::channel::<OpcuaEvent>();
-    let result = std::thread::scope(|scope| -> Result<(), EdgeError> {
-        let uploader = scope.spawn(|| upload_loop(agent, &lock, &done, &utx));
-        let result = (|| -> Result<(), EdgeError> {
-            let mut full = false;
-            loop {
-                while let Ok(e) = urx.try_recv() {
-                    if let OpcuaEvent::Uploaded { .. } = e {
-                        stats.uploaded += 1;
-                    }
-                    events(e);
-                }
-                let stopping = stop();
-                let mut outcomes = Vec::new();
-                if stopping {
-                    // What already arrived is taken before the last window closes.
-                    while let Ok(m) = rx.try_recv() {
-                        take(
-                            m,
-                            &mut assembler,
-                            mapping,
-                            &mut stats,
-                            &mut outcomes,
-                            events,
-                        );
-                    }
-                    assembler.flush_all(&mut outcomes);
-                } else {
-                    let wait = open
-                        .as_ref()
-                        .map_or(Duration::from_millis(200), |w| {
-                            cfg.window.saturating_sub(w.opened.elapsed())
-                        })
-                        .clamp(Duration::from_millis(1), Duration::from_millis(200));
-                    if let Ok(m) = rx.recv_timeout(wait) {
-                        take(
-                            m,
-                            &mut assembler,
-                            mapping,
-                            &mut stats,
-                            &mut outcomes,
-                            events,
-                        );
-                        while outcomes.len() < 4096 {
-                            let Ok(m) = rx.try_recv() else { break };
-                            take(
-                                m,
-                                &mut assembler,
-                                mapping,
-                                &mut stats,
-                                &mut outcomes,
-                                events,
-                            );
-                        }
-                    }
-                    assembler.flush(&mut outcomes);
-                }
-                let mut rows: Vec<(i64, Table, Vec<Option<String>>)> = Vec::new();
-                for o in outcomes {
-                    match o {
-                        Outcome::Row { ticks, row } => match checker.check(&row, ORIGIN) {
-                            Ok(t) => rows.push((ticks, t, row)),
-                            Err(e) => {
-                                stats.rejected += 1;
-                                events(OpcuaEvent::Rejected {
-                                    origin: format!("instant {ticks}"),
-                                    reason: crate::mqtt::decode::row_reason(&e),
-                                });
-                            }
-                        },
-                        Outcome::Bad { node, status } => {
-                            stats.bad_quality += 1;
-                            events(OpcuaEvent::BadQuality { node, status });
-                        }
-                        Outcome::Duplicate { node } => {
-                            stats.duplicates += 1;
-                            events(OpcuaEvent::Duplicate { node });
-                        }
-                        Outcome::Incomplete { missing } => {
-                            stats.rejected += 1;
-                            events(OpcuaEvent::Rejected {
-                                origin: "an instant".into(),
-                                reason: format!("no good value for {}", missing.join(", ")),
-                            });
-                        }
-                    }
-                }
-                take_rows(
-                    rows,
-                    &mut journal,
-                    &closer,
-                    window_rows,
-                    &mut next_seq,
-                    &mut open,
-                    &mut stats,
-                    &last_path,
-                    assembler.last(),
-                    events,
-                )?;
-                // Close the window when due (or when stopping).
-                if let Some(w) = open.take() {
-                    if stopping || w.rows >= window_rows || w.opened.elapsed() >= cfg.window {
-                        close(&mut journal, &closer, w, &mut stats, events)?;
-                    } else {
-                        open = Some(w);
-                    }
-                }
-                if stopping {
-                    return Ok(());
-                }
-                let bytes = spool_bytes(agent);
-                if bytes > cfg.spool_max_bytes {
-                    if !full {
-                        full = true;
-                        events(OpcuaEvent::SpoolFull {
-                            bytes,
-                            limit: cfg.spool_max_bytes,
-                        });
-                    }
-                } else {
-                    full = false;
-                }
-                if session_done.load(Ordering::Relaxed) {
-                    return Err(EdgeError::Usage(format!(
-                        "--opcua {}: the OPC UA session stopped",
-                        cfg.url
-                    )));
-                }
-            }
-        })();
-        let until = Instant::now() + drain_for;
-        while result.is_ok() && Instant::now() < until {
-            while let Ok(e) = urx.try_recv() {
-                if let OpcuaEvent::Uploaded { .. } = e {
-                    stats.uploaded += 1;
-                }
-                events(e);
-            }
-            if agent.spool().pending().map(|p| p.len()).unwrap_or(0) == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
         done.store(true, Ordering::Relaxed);
-        let _ = uploader.join();
-        while let Ok(e) = urx.try_recv() {
-            if let OpcuaEvent::Uploaded { .. } = e {
-                stats.uploaded += 1;
-            }
-            events(e);
-        }
-        result
     });
-    let s = session.clone();
-    runtime.block_on(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(2), s.disconnect()).await;
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    result.map(|()| stats)
+    Ok(Some(connected))
 }
 
 /// Creates the subscription and its monitored items once the session is up (the client
@@ -571,7 +327,7 @@ async fn subscribe(session: &Arc<Session>, mapping: &Mapping, tx: mpsc::Sender<M
         let id = match sub {
             Ok(id) => id,
             Err(e) => {
-                let _ = tx.send(Msg::Event(OpcuaEvent::Disconnected {
+                let _ = tx.send(Msg::Event(LiveEvent::Disconnected {
                     reason: format!("create subscription: {e}"),
                 }));
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -601,19 +357,19 @@ async fn subscribe(session: &Arc<Session>, mapping: &Mapping, tx: mpsc::Sender<M
             Ok(created) => {
                 for (c, n) in created.iter().zip(&mapping.nodes) {
                     if !c.result.status_code.is_good() {
-                        let _ = tx.send(Msg::Event(OpcuaEvent::Rejected {
-                            origin: n.text.clone(),
+                        let _ = tx.send(Msg::Event(LiveEvent::Rejected {
+                            origin: format!("node `{}`", n.text),
                             reason: format!("cannot monitor: {}", c.result.status_code),
                         }));
                     }
                 }
-                let _ = tx.send(Msg::Event(OpcuaEvent::Subscribed {
+                let _ = tx.send(Msg::Event(LiveEvent::Subscribed {
                     items: created.len(),
                 }));
                 return;
             }
             Err(e) => {
-                let _ = tx.send(Msg::Event(OpcuaEvent::Disconnected {
+                let _ = tx.send(Msg::Event(LiveEvent::Disconnected {
                     reason: format!("create monitored items: {e}"),
                 }));
                 let _ = session.delete_subscription(id).await;
@@ -628,20 +384,20 @@ fn take(
     m: Msg,
     assembler: &mut Assembler,
     mapping: &Mapping,
-    stats: &mut OpcuaStats,
+    stats: &mut LiveStats,
     out: &mut Vec<Outcome>,
-    events: &mut dyn FnMut(OpcuaEvent),
+    events: &mut dyn FnMut(LiveEvent),
 ) {
     let (i, dv) = match m {
         Msg::Event(e) => return events(e),
         Msg::Value(i, dv) => (i, dv),
     };
-    stats.values += 1;
+    stats.received += 1;
     let node = &mapping.nodes[i].text;
     let Some(ts) = dv.source_timestamp.or(dv.server_timestamp) else {
         stats.rejected += 1;
-        return events(OpcuaEvent::Rejected {
-            origin: node.clone(),
+        return events(LiveEvent::Rejected {
+            origin: format!("a value of `{node}`"),
             reason: "a value without a timestamp".into(),
         });
     };
@@ -653,8 +409,8 @@ fn take(
             Some(t) => Sample::Good(t),
             None => {
                 stats.rejected += 1;
-                return events(OpcuaEvent::Rejected {
-                    origin: node.clone(),
+                return events(LiveEvent::Rejected {
+                    origin: format!("a value of `{node}`"),
                     reason: "a value of a type the schema cannot hold (or none)".into(),
                 });
             }
@@ -663,90 +419,48 @@ fn take(
     assembler.offer(i, ts.ticks(), sample, out);
 }
 
-fn close(
-    journal: &mut Journal,
-    closer: &Closer<'_>,
-    w: Window,
-    stats: &mut OpcuaStats,
-    events: &mut dyn FnMut(OpcuaEvent),
-) -> Result<(), EdgeError> {
-    match &w.table {
-        Some(t) => {
-            closer.close(journal, w.seq, &w.entries, t)?;
-            stats.windows += 1;
-            events(OpcuaEvent::Window {
-                seq: w.seq,
-                rows: w.rows,
-            });
-        }
-        None => journal.finish(w.seq, &w.entries)?,
-    }
-    Ok(())
-}
-
-/// Journals checked rows into the open window (one fsync per window touched), closing full
-/// windows, then records the last instant taken.
-#[allow(clippy::too_many_arguments)]
-fn take_rows(
-    rows: Vec<(i64, Table, Vec<Option<String>>)>,
-    journal: &mut Journal,
-    closer: &Closer<'_>,
-    window_rows: usize,
-    next_seq: &mut u64,
-    open: &mut Option<Window>,
-    stats: &mut OpcuaStats,
-    last_path: &Path,
-    last: i64,
-    events: &mut dyn FnMut(OpcuaEvent),
-) -> Result<(), EdgeError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut pending: Vec<Entry> = Vec::new();
-    for (ticks, table, raw) in rows {
-        if open.as_ref().is_some_and(|w| w.rows + 1 > window_rows) {
-            if let Some(mut w) = open.take() {
-                journal.append(&mut w.file, &pending)?;
-                w.entries.append(&mut pending);
-                close(journal, closer, w, stats, events)?;
+/// The assembler's outcomes: rows checked against the schema (with their instant, table and
+/// raw values), everything else counted and reported.
+#[allow(clippy::type_complexity)]
+fn checked_rows(
+    outcomes: Vec<Outcome>,
+    checker: &RowChecker,
+    stats: &mut LiveStats,
+    events: &mut dyn FnMut(LiveEvent),
+) -> Vec<(i64, Table, Vec<Option<String>>)> {
+    let mut rows = Vec::new();
+    for o in outcomes {
+        match o {
+            Outcome::Row { ticks, row } => match checker.check(&row, ORIGIN) {
+                Ok(t) => rows.push((ticks, t, row)),
+                Err(e) => {
+                    stats.rejected += 1;
+                    events(LiveEvent::Rejected {
+                        origin: format!("the row of instant {ticks}"),
+                        reason: crate::mqtt::decode::row_reason(&e),
+                    });
+                }
+            },
+            Outcome::Bad { node, status } => {
+                stats.bad_quality += 1;
+                events(LiveEvent::BadQuality { node, status });
+            }
+            Outcome::Duplicate { node } => {
+                stats.duplicates += 1;
+                events(LiveEvent::Duplicate {
+                    origin: format!("a value of `{node}` already taken"),
+                });
+            }
+            Outcome::Incomplete { missing } => {
+                stats.rejected += 1;
+                events(LiveEvent::Rejected {
+                    origin: "an instant".into(),
+                    reason: format!("no good value for {}", missing.join(", ")),
+                });
             }
         }
-        if open.is_none() {
-            let seq = *next_seq;
-            *next_seq += 1;
-            closer
-                .agent
-                .spool()
-                .set_last_seq(&closer.schema.dataset, seq)?;
-            *open = Some(Window {
-                seq,
-                file: journal.window(seq)?,
-                entries: Vec::new(),
-                table: None,
-                rows: 0,
-                opened: Instant::now(),
-            });
-        }
-        let Some(w) = open.as_mut() else { continue };
-        w.rows += table.rows;
-        stats.rows += table.rows as u64;
-        match &mut w.table {
-            Some(acc) => append(acc, table),
-            None => w.table = Some(table),
-        }
-        pending.push(Entry {
-            pkid: 0,
-            tag: u64::try_from(ticks).unwrap_or(0).max(1),
-            topic: ORIGIN.to_string(),
-            rows: vec![raw],
-        });
     }
-    if let Some(w) = open.as_mut() {
-        journal.append(&mut w.file, &pending)?;
-        w.entries.append(&mut pending);
-    }
-    crate::spool::write_atomic(last_path, &last.to_le_bytes())?;
-    Ok(())
+    rows
 }
 
 #[cfg(test)]

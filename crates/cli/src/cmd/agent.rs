@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use dtfhe_agent::live::{LiveConfig, LiveEvent, LiveRun, LiveStats};
 use dtfhe_agent::opcua::security::SecurityError;
 use dtfhe_agent::upload::{EdgeAgent, EdgeError, Event, FileReport, RetryPolicy};
 use dtfhe_api::ApiError;
@@ -224,10 +225,10 @@ pub(crate) fn run(a: AgentArgs) -> Result<(), CliError> {
         }
     };
     if let Some(url) = &a.mqtt {
-        return run_mqtt(&a, &agent, url);
+        return run_live(&a, &agent, url, false);
     }
     if let Some(url) = &a.opcua {
-        return run_opcua(&a, &agent, url);
+        return run_live(&a, &agent, url, true);
     }
     if let Some(url) = &a.mtconnect {
         return run_mtconnect(&a, &agent, &spool, url, &mut progress);
@@ -347,168 +348,151 @@ fn run_mtconnect(
     }
 }
 
-/// `dtfhe agent --mqtt`: runs until killed. A kill loses nothing: the open window is in the
-/// sealed journal and the next run closes it; unacknowledged messages wait at the broker.
-fn run_mqtt(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError> {
-    use dtfhe_agent::mqtt::map::Mapping;
-    use dtfhe_agent::mqtt::run::{MqttConfig, MqttEvent, TlsFiles};
-    let Some(map) = &a.map else {
-        return Err(CliError::Usage("--mqtt needs --map FILE".into()));
-    };
-    let schema = dtfhe_model::Schema::from_toml_file(&a.schema)?;
-    let mapping = Mapping::from_file(map, &schema).map_err(|e| CliError::Usage(e.to_string()))?;
-    let credentials = match (&a.mqtt_user, &a.mqtt_password_file) {
-        (Some(u), Some(f)) => Some((
-            u.clone(),
-            dtfhe_agent::mqtt::run::read_password(f).map_err(|e| CliError::io(f, e))?,
-        )),
-        _ => None,
-    };
-    if !(a.window.is_finite() && a.window > 0.0 && a.window <= 86_400.0) {
-        return Err(CliError::Usage(format!(
-            "--window {}: give seconds in (0, 86400]",
-            a.window
-        )));
-    }
-    let cfg = MqttConfig {
-        url: url.to_string(),
-        client_id: a
-            .mqtt_client_id
-            .clone()
-            .unwrap_or_else(|| format!("dtfhe-{}-{}", agent.identity().name(), schema.dataset)),
-        credentials,
-        tls: a.mqtt_ca.as_ref().map(|ca| TlsFiles {
-            ca: ca.clone(),
-            client: a.mqtt_cert.clone().zip(a.mqtt_key.clone()),
-        }),
-        window: Duration::from_secs_f64(a.window),
-        window_rows: a.window_rows,
-        spool_max_bytes: a.spool_max_mib.saturating_mul(1 << 20),
-        keep_alive: Duration::from_secs(30),
-    };
-    let mut log = |e: MqttEvent| match e {
-        MqttEvent::Connected { session_present } => eprintln!(
-            "connected to {url}{}",
-            if session_present {
-                " (session resumed)"
-            } else {
-                ""
-            }
-        ),
-        MqttEvent::Disconnected { reason } => {
-            eprintln!("broker connection lost: {reason}; retrying")
-        }
-        MqttEvent::Rejected { topic, reason } => {
-            eprintln!("rejected a message on `{topic}`: {reason} (not stored)")
-        }
-        MqttEvent::Duplicate { topic } => {
-            eprintln!("dropped a redelivered message on `{topic}` (already taken)")
-        }
-        MqttEvent::Window { seq, rows } => {
-            eprintln!("window seq {seq}: {rows} rows encrypted and spooled")
-        }
-        MqttEvent::Uploaded { seq } => eprintln!("seq {seq} uploaded"),
-        MqttEvent::SpoolFull { bytes, limit } => eprintln!(
-            "WARNING: the spool is full ({bytes} bytes waiting, limit {limit}): the platform is \
-             not taking chunks; messages now wait at the broker (check its queue limit)"
-        ),
-        MqttEvent::SpoolResumed => eprintln!("the spool has room again: taking messages"),
-        MqttEvent::PlatformAway { reason } => {
-            eprintln!("the platform is unreachable ({reason}); chunks wait in the spool")
-        }
-        MqttEvent::Refused { reason } => eprintln!("{reason}"),
-        _ => {}
-    };
-    let stats = dtfhe_agent::mqtt::run::run(
-        agent,
-        &a.schema,
-        &mapping,
-        &cfg,
-        &|| false,
-        Duration::from_secs(30),
-        &mut log,
-    )
-    .map_err(edge_error)?;
-    println!(
-        "{} messages, {} rows in {} windows, {} uploaded, {} rejected, {} duplicates dropped",
-        stats.messages, stats.rows, stats.windows, stats.uploaded, stats.rejected, stats.duplicates
-    );
-    Ok(())
+/// How a live source's log names it.
+struct LiveLog<'a> {
+    /// Its URL.
+    url: &'a str,
+    /// The peer whose connection drops ("broker", "OPC UA").
+    peer: &'a str,
+    /// What happens to new values while the spool is full.
+    when_full: &'a str,
+    /// What the source receives ("messages", "values").
+    received: &'a str,
 }
 
-/// `dtfhe agent --opcua`: runs until killed. A kill loses nothing taken: the open window is in
-/// the sealed journal and the next run closes it (an OPC UA server keeps no values for an
-/// absent client: what the machine produced meanwhile is not seen).
-fn run_opcua(a: &AgentArgs, agent: &EdgeAgent, url: &str) -> Result<(), CliError> {
-    use dtfhe_agent::opcua::map::Mapping;
-    use dtfhe_agent::opcua::run::{OpcuaConfig, OpcuaEvent};
+impl LiveLog<'_> {
+    /// One event as a line on stderr.
+    fn event(&self, e: LiveEvent) {
+        match e {
+            LiveEvent::Connected { resumed } => eprintln!(
+                "connected to {}{}",
+                self.url,
+                if resumed { " (session resumed)" } else { "" }
+            ),
+            LiveEvent::Subscribed { items } => eprintln!("subscribed: {items} monitored items"),
+            LiveEvent::Secured { summary } => eprintln!("secured endpoint: {summary}"),
+            LiveEvent::Disconnected { reason } => {
+                eprintln!("{} connection lost: {reason}; retrying", self.peer)
+            }
+            LiveEvent::BadQuality { node, status } => {
+                eprintln!("bad quality on `{node}`: {status} (not stored)")
+            }
+            LiveEvent::Rejected { origin, reason } => {
+                eprintln!("rejected {origin}: {reason} (not stored)")
+            }
+            LiveEvent::Duplicate { origin } => eprintln!("dropped {origin} (already taken)"),
+            LiveEvent::Window { seq, rows } => {
+                eprintln!("window seq {seq}: {rows} rows encrypted and spooled")
+            }
+            LiveEvent::Uploaded { seq } => eprintln!("seq {seq} uploaded"),
+            LiveEvent::SpoolFull { bytes, limit } => eprintln!(
+                "WARNING: the spool is full ({bytes} bytes waiting, limit {limit}): the platform \
+                 is not taking chunks; {}",
+                self.when_full
+            ),
+            LiveEvent::SpoolResumed => eprintln!("the spool has room again"),
+            LiveEvent::PlatformAway { reason } => {
+                eprintln!("the platform is unreachable ({reason}); chunks wait in the spool")
+            }
+            LiveEvent::Refused { reason } => eprintln!("{reason}"),
+            _ => {}
+        }
+    }
+
+    /// The run's counts, on stdout.
+    fn stats(&self, s: &LiveStats) {
+        println!(
+            "{} {}, {} rows in {} windows, {} uploaded, {} bad quality, {} rejected, \
+             {} duplicates dropped",
+            s.received,
+            self.received,
+            s.rows,
+            s.windows,
+            s.uploaded,
+            s.bad_quality,
+            s.rejected,
+            s.duplicates
+        );
+    }
+}
+
+/// `dtfhe agent --mqtt URL` or `--opcua URL` (`opcua` tells which): runs until killed. A kill
+/// loses nothing taken: the open window is in the sealed journal and the next run closes it.
+/// MQTT: unacknowledged messages wait at the broker. OPC UA: a server keeps no values for an
+/// absent client, so what the machine produced meanwhile is not seen.
+fn run_live(a: &AgentArgs, agent: &EdgeAgent, url: &str, opcua: bool) -> Result<(), CliError> {
+    let flag = if opcua { "--opcua" } else { "--mqtt" };
     let Some(map) = &a.map else {
-        return Err(CliError::Usage("--opcua needs --map FILE".into()));
+        return Err(CliError::Usage(format!("{flag} needs --map FILE")));
     };
-    let schema = dtfhe_model::Schema::from_toml_file(&a.schema)?;
-    let mapping = Mapping::from_file(map, &schema).map_err(|e| CliError::Usage(e.to_string()))?;
     if !(a.window.is_finite() && a.window > 0.0 && a.window <= 86_400.0) {
         return Err(CliError::Usage(format!(
             "--window {}: give seconds in (0, 86400]",
             a.window
         )));
     }
-    let cfg = OpcuaConfig {
-        url: url.to_string(),
-        window: Duration::from_secs_f64(a.window),
-        window_rows: a.window_rows,
-        spool_max_bytes: a.spool_max_mib.saturating_mul(1 << 20),
-        retry_max: Duration::from_secs(5),
-    };
-    let mut log = |e: OpcuaEvent| match e {
-        OpcuaEvent::Connected => eprintln!("connected to {url}"),
-        OpcuaEvent::Secured { summary } => eprintln!("secured endpoint: {summary}"),
-        OpcuaEvent::Subscribed { items } => eprintln!("subscribed: {items} monitored items"),
-        OpcuaEvent::Disconnected { reason } => {
-            eprintln!("OPC UA connection lost: {reason}; retrying")
-        }
-        OpcuaEvent::BadQuality { node, status } => {
-            eprintln!("bad quality on `{node}`: {status} (not stored)")
-        }
-        OpcuaEvent::Rejected { origin, reason } => {
-            eprintln!("rejected a value of {origin}: {reason} (not stored)")
-        }
-        OpcuaEvent::Duplicate { node } => {
-            eprintln!("dropped a value of `{node}` already taken")
-        }
-        OpcuaEvent::Window { seq, rows } => {
-            eprintln!("window seq {seq}: {rows} rows encrypted and spooled")
-        }
-        OpcuaEvent::Uploaded { seq } => eprintln!("seq {seq} uploaded"),
-        OpcuaEvent::SpoolFull { bytes, limit } => eprintln!(
-            "WARNING: the spool is full ({bytes} bytes waiting, limit {limit}): the platform is \
-             not taking chunks; an OPC UA server keeps no values, so rows go on being journalled"
-        ),
-        OpcuaEvent::PlatformAway { reason } => {
-            eprintln!("the platform is unreachable ({reason}); chunks wait in the spool")
-        }
-        OpcuaEvent::Refused { reason } => eprintln!("{reason}"),
-        _ => {}
-    };
-    let stats = dtfhe_agent::opcua::run::run(
+    let schema = dtfhe_model::Schema::from_toml_file(&a.schema)?;
+    let run = LiveRun {
         agent,
-        &a.schema,
-        &mapping,
-        &cfg,
-        &|| false,
-        Duration::from_secs(30),
-        &mut log,
-    )
-    .map_err(edge_error)?;
-    println!(
-        "{} values, {} rows in {} windows, {} uploaded, {} bad quality, {} rejected, {} duplicates dropped",
-        stats.values,
-        stats.rows,
-        stats.windows,
-        stats.uploaded,
-        stats.bad_quality,
-        stats.rejected,
-        stats.duplicates
-    );
+        schema_path: &a.schema,
+        live: LiveConfig {
+            window: Duration::from_secs_f64(a.window),
+            window_rows: a.window_rows,
+            spool_max_bytes: a.spool_max_mib.saturating_mul(1 << 20),
+        },
+        stop: &|| false,
+        drain_for: Duration::from_secs(30),
+    };
+    let usage = |e: dtfhe_agent::live::mapfile::MapError| CliError::Usage(e.to_string());
+    let log = if opcua {
+        LiveLog {
+            url,
+            peer: "OPC UA",
+            when_full: "an OPC UA server keeps no values, so rows go on being journalled",
+            received: "values",
+        }
+    } else {
+        LiveLog {
+            url,
+            peer: "broker",
+            when_full: "messages now wait at the broker (check its queue limit)",
+            received: "messages",
+        }
+    };
+    let mut events = |e| log.event(e);
+    let stats = if opcua {
+        use dtfhe_agent::opcua::{map::Mapping, run};
+        let mapping = Mapping::from_file(map, &schema).map_err(usage)?;
+        let cfg = run::OpcuaConfig {
+            url: url.to_string(),
+            retry_max: Duration::from_secs(5),
+        };
+        run::run(&run, &mapping, &cfg, &mut events)
+    } else {
+        use dtfhe_agent::mqtt::{map::Mapping, run};
+        let mapping = Mapping::from_file(map, &schema).map_err(usage)?;
+        let credentials = match (&a.mqtt_user, &a.mqtt_password_file) {
+            (Some(u), Some(f)) => Some((
+                u.clone(),
+                run::read_password(f).map_err(|e| CliError::io(f, e))?,
+            )),
+            _ => None,
+        };
+        let cfg = run::MqttConfig {
+            url: url.to_string(),
+            client_id: a
+                .mqtt_client_id
+                .clone()
+                .unwrap_or_else(|| format!("dtfhe-{}-{}", agent.identity().name(), schema.dataset)),
+            credentials,
+            tls: a.mqtt_ca.as_ref().map(|ca| run::TlsFiles {
+                ca: ca.clone(),
+                client: a.mqtt_cert.clone().zip(a.mqtt_key.clone()),
+            }),
+            keep_alive: Duration::from_secs(30),
+        };
+        run::run(&run, &mapping, &cfg, &mut events)
+    };
+    log.stats(&stats.map_err(edge_error)?);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the tests that run the real `dtfhe` binary.
 #![allow(dead_code, unused_imports)]
 
+pub mod documents;
+pub mod live;
 pub mod net;
 
 use dtfhe_embedded::reference;
@@ -12,6 +14,23 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// A released numeric cell as a number.
+pub fn number(c: &Cell) -> f64 {
+    match c {
+        Cell::Int(i) => *i as f64,
+        Cell::Float(f) => *f,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// Asserts that a released value equals the plaintext (to 1e-6).
+pub fn assert_close(released: f64, plain: f64, what: &str) {
+    assert!(
+        (released - plain).abs() < 1e-6,
+        "{what}: released {released}, plaintext {plain}"
+    );
+}
 
 /// Path of the `dtfhe` binary built by cargo for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_dtfhe");

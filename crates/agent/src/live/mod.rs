@@ -1,12 +1,18 @@
 //! What every live source of the edge agent shares (MQTT, OPC UA): the open window and its
 //! sealed journal, closing a window into one encrypted, signed chunk in the spool, picking up
-//! the windows an earlier run left, and the uploader thread that sends closed windows to the
-//! platform in seq order. A source only turns its messages into journalled rows; the rest of
-//! the path, and its exactly-once argument, is this one.
+//! the windows an earlier run left ([`recover`]), the run's set-up, windows and uploader thread
+//! ([`driver`]), its events and counts ([`event`]) and the mapping file's common rules
+//! ([`mapfile`]). A source only turns its messages into journalled rows; the rest of the path,
+//! and its exactly-once argument, is this one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+pub(crate) mod driver;
+pub mod event;
+pub mod mapfile;
+
+pub use event::{LiveConfig, LiveEvent, LiveRun, LiveStats};
+
+use std::sync::Mutex;
+use std::time::Instant;
 
 use dtfhe_model::{Schema, Table};
 
@@ -14,26 +20,6 @@ use crate::mqtt::decode::{append, RowChecker};
 use crate::mqtt::journal::{Entry, Journal, WindowFile};
 use crate::upload::{EdgeAgent, EdgeError};
 use crate::{ChunkSigner, Layout, PipelineError};
-
-/// What the uploader thread reports; each source turns it into its own event type.
-#[derive(Debug, Clone)]
-pub enum UploadNote {
-    /// A chunk reached the platform.
-    Uploaded {
-        /// Its seq.
-        seq: u64,
-    },
-    /// The platform is unreachable: chunks wait in the spool.
-    PlatformAway {
-        /// Why.
-        reason: String,
-    },
-    /// A chunk refused by the platform (kept in the spool's `rejected/`).
-    Refused {
-        /// What the platform said.
-        reason: String,
-    },
-}
 
 /// What [`recover`] found.
 pub(crate) struct Recovered {
@@ -211,51 +197,4 @@ pub(crate) fn rebuild(checker: &RowChecker, entries: &[Entry]) -> Result<Option<
         }
     }
     Ok(table)
-}
-
-/// The uploader: sends closed windows in seq order; on an outage waits and tries again.
-pub(crate) fn upload_loop<E: From<UploadNote>>(
-    agent: &EdgeAgent,
-    lock: &Mutex<()>,
-    done: &AtomicBool,
-    tx: &mpsc::Sender<E>,
-) {
-    let mut away = false;
-    while !done.load(Ordering::Relaxed) {
-        let pending = {
-            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-            agent.spool().pending().unwrap_or_default()
-        };
-        let mut pause = Duration::from_millis(100);
-        for c in pending {
-            if done.load(Ordering::Relaxed) {
-                return;
-            }
-            match agent.upload_spooled(&c, &mut |_| {}) {
-                Ok(_) => {
-                    away = false;
-                    let _ = tx.send(UploadNote::Uploaded { seq: c.seq }.into());
-                }
-                Err(EdgeError::Offline { reason, .. }) => {
-                    if !away {
-                        let _ = tx.send(UploadNote::PlatformAway { reason }.into());
-                    }
-                    away = true;
-                    pause = Duration::from_secs(1);
-                    break;
-                }
-                Err(e) => {
-                    let _ = tx.send(
-                        UploadNote::Refused {
-                            reason: e.to_string(),
-                        }
-                        .into(),
-                    );
-                    pause = Duration::from_secs(1);
-                    break;
-                }
-            }
-        }
-        std::thread::sleep(pause);
-    }
 }
