@@ -15,9 +15,6 @@ pub enum CliError {
     /// A privacy rule refused the request; nothing was decrypted.
     #[error("refused: {0}; nothing was decrypted")]
     Refused(String),
-    /// A cryptographic object was invalid or an operation failed.
-    #[error("{0}")]
-    Crypto(#[from] CryptoError),
     /// The demo or a self-check found an encrypted result that differs from plaintext.
     #[error("{0}")]
     Mismatch(String),
@@ -55,7 +52,6 @@ impl CliError {
         match self {
             CliError::Usage(_) => ExitKind::Usage,
             CliError::Refused(_) => ExitKind::Refused,
-            CliError::Crypto(_) => ExitKind::Crypto,
             CliError::Mismatch(_) => ExitKind::Mismatch,
             CliError::Platform(_) => ExitKind::Platform,
             CliError::Io { .. } => ExitKind::Io,
@@ -91,7 +87,8 @@ dtfhe_model::boxed_from!(CliError {
 });
 
 /// Errors the embedded layer already names and classifies (bad input, a query that cannot
-/// be planned or is refused, a release rule's refusal, the store) pass through it.
+/// be planned or is refused, a release rule's refusal, the store, a cryptographic failure)
+/// pass through it.
 macro_rules! through_embedded {
     ($($from:ty),*) => {$(
         impl From<$from> for CliError {
@@ -102,4 +99,10 @@ macro_rules! through_embedded {
     )*};
 }
 
-through_embedded!(ThreadError, EngineError, StoreError, dtfhe_release::Refusal);
+through_embedded!(
+    ThreadError,
+    EngineError,
+    StoreError,
+    CryptoError,
+    dtfhe_release::Refusal
+);
