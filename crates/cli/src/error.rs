@@ -12,25 +12,9 @@ pub enum CliError {
     /// Wrong arguments or a deployment mismatch the user must fix.
     #[error("{0}")]
     Usage(String),
-    /// A schema or CSV file was rejected; nothing was stored (boxed: a typed schema error
-    /// is large).
-    #[error("{0}; nothing was stored")]
-    Input(Box<ThreadError>),
-    /// The query could not be planned (syntax, unknown column, unsupported construct).
-    #[error("{0}")]
-    Query(EngineError),
     /// A privacy rule refused the request; nothing was decrypted.
     #[error("refused: {0}; nothing was decrypted")]
     Refused(String),
-    /// A release rule of the pipeline refused the request (typed); nothing was decrypted.
-    #[error("refused: {0}; nothing was decrypted")]
-    Release(#[from] dtfhe_release::Refusal),
-    /// The store could not be used (boxed: it is as large as the rest of this enum).
-    #[error("{0}")]
-    Store(Box<StoreError>),
-    /// A cryptographic object was invalid or an operation failed.
-    #[error("{0}")]
-    Crypto(#[from] CryptoError),
     /// The demo or a self-check found an encrypted result that differs from plaintext.
     #[error("{0}")]
     Mismatch(String),
@@ -38,7 +22,8 @@ pub enum CliError {
     #[error("{0}")]
     Platform(String),
     /// An operation of the embedded deployment failed (its message unchanged; boxed, it is
-    /// as large as this whole enum was).
+    /// as large as this whole enum was). A schema, CSV or query the user gave, a release
+    /// rule's refusal and a store error come here too: the embedded layer says them once.
     #[error(transparent)]
     Embedded(Box<dtfhe_embedded::EmbeddedError>),
     /// A networked query or remote audit failed (its message unchanged).
@@ -66,10 +51,7 @@ impl CliError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
             CliError::Usage(_) => ExitKind::Usage,
-            CliError::Input(_) | CliError::Query(_) => ExitKind::Input,
-            CliError::Refused(_) | CliError::Release(_) => ExitKind::Refused,
-            CliError::Store(e) => dtfhe_embedded::error::store_exit_kind(e),
-            CliError::Crypto(_) => ExitKind::Crypto,
+            CliError::Refused(_) => ExitKind::Refused,
             CliError::Mismatch(_) => ExitKind::Mismatch,
             CliError::Platform(_) => ExitKind::Platform,
             CliError::Io { .. } => ExitKind::Io,
@@ -90,7 +72,7 @@ impl CliError {
         match self {
             CliError::Embedded(e) => e.is_refusal(),
             CliError::Analyst(e) => e.is_refusal(),
-            _ => matches!(self, CliError::Refused(_) | CliError::Release(_)),
+            _ => matches!(self, CliError::Refused(_)),
         }
     }
 }
@@ -98,12 +80,29 @@ impl CliError {
 dtfhe_model::io_error_constructor!(CliError);
 
 dtfhe_model::boxed_from!(CliError {
-    Input: ThreadError,
-    Store: StoreError,
     Embedded: dtfhe_embedded::EmbeddedError,
     Analyst: dtfhe_analyst::AnalystError,
     Dashboard: dtfhe_dashboard::DashboardError,
     Bench: dtfhe_bench::BenchError,
 });
 
-dtfhe_engine::refusal_or_query_error!(CliError);
+/// Errors the embedded layer already names and classifies (bad input, a query that cannot
+/// be planned or is refused, a release rule's refusal, the store, a cryptographic failure)
+/// pass through it.
+macro_rules! through_embedded {
+    ($($from:ty),*) => {$(
+        impl From<$from> for CliError {
+            fn from(e: $from) -> Self {
+                CliError::Embedded(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+
+through_embedded!(
+    ThreadError,
+    EngineError,
+    StoreError,
+    CryptoError,
+    dtfhe_release::Refusal
+);

@@ -7,33 +7,26 @@
 
 mod common;
 
-use common::documents::{fixture, DocIngest};
+use common::documents::{document_deployment, fixture, DocIngest};
 use common::*;
 use dtfhe_engine::Cell;
 
 #[test]
 fn cad_parameters_and_step_files() {
-    let root = fresh_dir("cad_documents");
-    let dir = root.join("d");
-    init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+    let (root, dir) = document_deployment("cad_documents");
     let cad = DocIngest::new(&dir, "cad", "cad_parameters.toml", "plant-a");
     let step = DocIngest::new(&dir, "step", "cad_files.toml", "plant-a");
 
-    let err = cad.refused(&fixture("cad_parameters_malformed.csv"));
-    assert!(err.contains("4 rejected elements"), "{err}");
-    for value in ["190.21", "2500.5", "27.653"] {
-        assert!(!err.contains(value), "{value} quoted: {err}");
-    }
-    assert_eq!(store_counts(&dir, "cad_parameters"), (0, 0));
+    let secrets = ["190.21", "2500.5", "27.653"];
+    cad.refused_whole(&fixture("cad_parameters_malformed.csv"), 4, &secrets);
 
     let out = cad.ok(&fixture("cad_parameters.csv"));
-    assert!(
-        out.contains("ingested 6 rows into `cad_parameters`"),
-        "{out}"
-    );
-    assert!(
-        out.contains("6 values that no column maps (data items, parameters): skipped"),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            "ingested 6 rows into `cad_parameters`",
+            "6 values that no column maps (data items, parameters): skipped",
+        ],
     );
     let out = cad.by("plant-b").ok(&fixture("cad_parameters.json"));
     assert!(out.contains("ingested 5 rows"), "{out}");
@@ -65,28 +58,19 @@ fn cad_parameters_and_step_files() {
     };
     let r = query_json(&dir, "SELECT source, COUNT(*), SUM(length_mm), AVG(mass_kg) FROM cad_parameters GROUP BY source ORDER BY source");
     assert_eq!(r.rows.len(), 2);
-    assert_eq!(r.rows[0][1], Cell::Int(6));
-    assert_close(
-        number(&r.rows[0][2]),
-        csv_sum("Length"),
-        "SUM(length_mm) plant-a",
-    );
-    assert_close(
-        number(&r.rows[0][3]),
-        csv_sum("Mass") / 6.0,
-        "AVG(mass_kg) plant-a",
-    );
-    assert_eq!(r.rows[1][1], Cell::Int(5));
-    assert_close(
-        number(&r.rows[1][2]),
-        json_sum("Length"),
-        "SUM(length_mm) plant-b",
-    );
-    assert_close(
-        number(&r.rows[1][3]),
-        json_sum("Mass") / 5.0,
-        "AVG(mass_kg) plant-b",
-    );
+    let plain = [
+        (6, csv_sum("Length"), csv_sum("Mass") / 6.0),
+        (5, json_sum("Length"), json_sum("Mass") / 5.0),
+    ];
+    for (row, (n, length, mass)) in r.rows.iter().zip(plain) {
+        assert_eq!(row[1], Cell::Int(n), "{row:?}");
+        assert_close(
+            number(&row[2]),
+            length,
+            &format!("SUM(length_mm) of {row:?}"),
+        );
+        assert_close(number(&row[3]), mass, &format!("AVG(mass_kg) of {row:?}"));
+    }
 
     // STEP: not a STEP file → refused, nothing sealed.
     let not_step = root.join("notes.stp");
@@ -106,23 +90,20 @@ fn cad_parameters_and_step_files() {
         )
         .expect("write");
         let out = step.of_product(&part).ok(&file);
-        assert!(
-            out.contains("as artifact") && out.contains(&format!("of product `{part}`")),
-            "{out}"
-        );
-        assert!(
-            out.contains("FILE_SCHEMA [\"AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }\"]"),
-            "{out}"
-        );
-        assert!(out.contains("ingested 1 rows into `cad_files`"), "{out}");
+        let of_product = format!("of product `{part}`");
+        let schema = "FILE_SCHEMA [\"AUTOMOTIVE_DESIGN { 1 0 10303 214 1 1 1 1 }\"]";
+        let phrases = [
+            "as artifact",
+            &of_product,
+            schema,
+            "ingested 1 rows into `cad_files`",
+        ];
+        assert_says(&out, &phrases);
     }
     // Again: already sealed, already ingested, nothing stored twice.
     let again = root.join("bracket-P-100.stp");
     let out = step.of_product("P-100").ok(&again);
-    assert!(
-        out.contains("already sealed") && out.contains("already ingested"),
-        "{out}"
-    );
+    assert_says(&out, &["already sealed", "already ingested"]);
 
     let r = query_json(
         &dir,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::documents::{blocks, fixture, texts_of, DocIngest};
+use common::documents::{blocks, document_deployment, fixture, texts_of, DocIngest};
 use common::*;
 use dtfhe_engine::Cell;
 
@@ -65,14 +65,12 @@ fn plain_b2mml(xml: &str, row_tag: &str, start: &str, end: &str) -> (i64, f64, f
 
 #[test]
 fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
-    let root = fresh_dir("document_ingest_b2mml");
-    let dir = root.join("d");
-    init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+    let (_, dir) = document_deployment("document_ingest_b2mml");
     let runs = DocIngest::new(&dir, "b2mml", "production_runs.toml", "plant-a");
 
     // A malformed document first: refused whole, every bad element named, nothing stored.
-    let err = runs.refused(&fixture("b2mml_malformed.xml"));
-    assert!(err.contains("5 rejected elements"), "{err}");
+    let secrets = ["7190", "900", "750"];
+    let err = runs.refused_whole(&fixture("b2mml_malformed.xml"), 5, &secrets);
     for line in [19, 46, 67, 79, 113] {
         assert!(
             err.contains(&format!("line {line} /ProductionPerformance/")),
@@ -80,9 +78,6 @@ fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
         );
     }
     assert!(err.contains("nothing was stored"), "{err}");
-    for value in ["7190", "900", "750"] {
-        assert!(!err.contains(value), "{value} quoted: {err}");
-    }
     let err = runs.refused(&fixture("b2mml_not_well_formed.xml"));
     assert!(err.contains("line 19: not well-formed XML"), "{err}");
     assert_eq!(store_counts(&dir, "production_runs"), (0, 0));
@@ -121,32 +116,23 @@ fn b2mml_documents_release_the_plaintext_sums_and_bad_ones_store_nothing() {
 
 #[test]
 fn mtconnect_sample_releases_the_plaintext_and_counts_unavailable() {
-    let root = fresh_dir("document_ingest_mtconnect");
-    let dir = root.join("d");
-    init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+    let (_, dir) = document_deployment("document_ingest_mtconnect");
     let machine = DocIngest::new(&dir, "mtconnect", "mtconnect_machine.toml", "vmc");
 
-    let err = machine.refused(&fixture("mtconnect_malformed.xml"));
-    assert!(err.contains("4 rejected elements"), "{err}");
-    for value in ["250.5", "rpm", "226.946"] {
-        assert!(!err.contains(value), "{value} quoted: {err}");
-    }
+    let secrets = ["250.5", "rpm", "226.946"];
+    machine.refused_whole(&fixture("mtconnect_malformed.xml"), 4, &secrets);
     let err = machine.refused(&fixture("mtconnect_error.xml"));
     assert!(err.contains("OUT_OF_RANGE"), "{err}");
     assert_eq!(store_counts(&dir, "mtconnect_machine"), (0, 0));
 
     let out = machine.ok(&fixture("mtconnect_sample.xml"));
-    assert!(
-        out.contains("5 observations were UNAVAILABLE: counted, not stored"),
-        "{out}"
-    );
-    assert!(
-        out.contains("next sequence: 158 (poll /sample?from=158)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("ingested 12 rows into `mtconnect_machine`"),
-        "{out}"
+    assert_says(
+        &out,
+        &[
+            "5 observations were UNAVAILABLE: counted, not stored",
+            "next sequence: 158 (poll /sample?from=158)",
+            "ingested 12 rows into `mtconnect_machine`",
+        ],
     );
 
     // Plaintext from the fixture: every Load and RotaryVelocity that is not UNAVAILABLE.

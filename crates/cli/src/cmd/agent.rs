@@ -21,7 +21,7 @@ fn edge_error(e: EdgeError) -> CliError {
         EdgeError::Document(e) => dtfhe_embedded::EmbeddedError::Document(e).into(),
         EdgeError::Io { path, source } => CliError::io(&path, source),
         EdgeError::Api(e) => api_error(e),
-        EdgeError::Crypto(e) => CliError::Crypto(e),
+        EdgeError::Crypto(e) => e.into(),
         // A chunk the platform refused: by the platform's problem type, as for every request
         // (bad input 3, a refusal 4, ...).
         EdgeError::Refused {

@@ -79,7 +79,7 @@ fn daemon_error(e: DaemonError) -> CliError {
             | T::Disclosure { .. }
             | T::CeremonyProgress { .. }),
         ) => dtfhe_analyst::AnalystError::Damaged(e.to_string()).into(),
-        DaemonError::Trustee(T::Crypto(e)) => CliError::Crypto(e),
+        DaemonError::Trustee(T::Crypto(e)) => e.into(),
         DaemonError::Trustee(e) => CliError::Usage(e.to_string()),
         DaemonError::Remote(e) => dtfhe_analyst::net::remote_error(e).into(),
         other => CliError::Platform(other.to_string()),

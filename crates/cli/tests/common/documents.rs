@@ -12,6 +12,24 @@ pub fn fixture(name: &str) -> PathBuf {
     repo().join("crates/agent/tests/fixtures").join(name)
 }
 
+/// A fresh embedded deployment for a document test: trustees `plant-a,plant-b`, k = 5,
+/// bfv-8192, at `<root>/d` under a [`super::fresh_dir`] named `name`; the root and the
+/// deployment.
+pub fn document_deployment(name: &str) -> (PathBuf, PathBuf) {
+    let root = super::fresh_dir(name);
+    let dir = root.join("d");
+    super::init(&dir, "plant-a,plant-b", 5, "bfv-8192");
+    (root, dir)
+}
+
+/// Asserts that a refusal names none of `values` (values of the document's encrypted
+/// columns must never be quoted).
+pub fn assert_quotes_none(err: &str, values: &[&str]) {
+    for value in values {
+        assert!(!err.contains(value), "{value} quoted: {err}");
+    }
+}
+
 /// `dtfhe ingest --format F FILE` of documents into an embedded deployment.
 #[derive(Clone)]
 pub struct DocIngest<'a> {
@@ -79,6 +97,19 @@ impl<'a> DocIngest<'a> {
     /// Ingests `file`, which is refused whole as bad input (exit 3); the error.
     pub fn refused(&self, file: &Path) -> String {
         fails_with(3, self.args(file))
+    }
+
+    /// Ingests `file`, which is refused whole for `rejected` bad elements, quoting none of
+    /// `values`, with nothing of the dataset stored; the error.
+    pub fn refused_whole(&self, file: &Path, rejected: usize, values: &[&str]) -> String {
+        let err = self.refused(file);
+        super::assert_says(&err, &[&format!("{rejected} rejected elements")]);
+        assert_quotes_none(&err, values);
+        let dataset = dtfhe_model::Schema::from_toml_file(&self.schema)
+            .expect("schema")
+            .dataset;
+        assert_eq!(super::store_counts(self.dir, &dataset), (0, 0), "{dataset}");
+        err
     }
 }
 

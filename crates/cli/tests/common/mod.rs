@@ -24,6 +24,13 @@ pub fn number(c: &Cell) -> f64 {
     }
 }
 
+/// Asserts that `text` says each of `phrases`.
+pub fn assert_says(text: &str, phrases: &[&str]) {
+    for p in phrases {
+        assert!(text.contains(p), "no `{p}` in: {text}");
+    }
+}
+
 /// Asserts that a released value equals the plaintext (to 1e-6).
 pub fn assert_close(released: f64, plain: f64, what: &str) {
     assert!(

@@ -358,45 +358,40 @@ impl fmt::Debug for Rlk2Msg {
     }
 }
 
-impl PartialEq for PkShareMsg {
-    fn eq(&self, other: &Self) -> bool {
-        self.fingerprint == other.fingerprint
-            && self.ceremony == other.ceremony
-            && polys_equal(
-                std::slice::from_ref(&self.p0),
-                std::slice::from_ref(&other.p0),
-            )
+/// One polynomial or several, as a slice (what [`polys_equal`] compares).
+trait AsPolys {
+    fn as_polys(&self) -> &[Poly];
+}
+
+impl AsPolys for Poly {
+    fn as_polys(&self) -> &[Poly] {
+        std::slice::from_ref(self)
     }
 }
 
-impl PartialEq for Rlk1Msg {
-    fn eq(&self, other: &Self) -> bool {
-        self.fingerprint == other.fingerprint
-            && self.ceremony == other.ceremony
-            && polys_equal(&self.h0, &other.h0)
-            && polys_equal(&self.h1, &other.h1)
+impl AsPolys for Vec<Poly> {
+    fn as_polys(&self) -> &[Poly] {
+        self
     }
 }
 
-impl PartialEq for Rlk1Aggregate {
-    fn eq(&self, other: &Self) -> bool {
-        self.fingerprint == other.fingerprint
-            && self.ceremony == other.ceremony
-            && self.parties == other.parties
-            && self.digest == other.digest
-            && polys_equal(&self.h0, &other.h0)
-            && polys_equal(&self.h1, &other.h1)
-    }
+/// `PartialEq` of a ceremony message: its plain fields compared as they are, its
+/// polynomial fields by value ([`polys_equal`]).
+macro_rules! ceremony_eq {
+    ($t:ty: $($field:ident),* ; polys $($poly:ident),*) => {
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                true $(&& self.$field == other.$field)*
+                    $(&& polys_equal(self.$poly.as_polys(), other.$poly.as_polys()))*
+            }
+        }
+    };
 }
 
-impl PartialEq for Rlk2Msg {
-    fn eq(&self, other: &Self) -> bool {
-        self.fingerprint == other.fingerprint
-            && self.ceremony == other.ceremony
-            && self.round1 == other.round1
-            && polys_equal(&self.h, &other.h)
-    }
-}
+ceremony_eq!(PkShareMsg: fingerprint, ceremony; polys p0);
+ceremony_eq!(Rlk1Msg: fingerprint, ceremony; polys h0, h1);
+ceremony_eq!(Rlk1Aggregate: fingerprint, ceremony, parties, digest; polys h0, h1);
+ceremony_eq!(Rlk2Msg: fingerprint, ceremony, round1; polys h);
 
 // ---------------------------------------------------------------------------------------
 // Wire format
