@@ -170,10 +170,11 @@ pub(crate) fn latencies(sent: &[f64], releases: &[(f64, u64)]) -> Vec<f64> {
     lat
 }
 
-/// The printed latency line: `from` (what a value's time is) to the released aggregate.
-pub(crate) fn latency_line(from: &str, lat: &[f64], releases: (u64, u64)) -> String {
+/// The printed latency line: `from` (what a value's time is) to the released aggregate,
+/// over the `unit`s released.
+pub(crate) fn latency_line(from: &str, unit: &str, lat: &[f64], releases: (u64, u64)) -> String {
     format!(
-        "latency {from} -> released aggregate: p50 {:.2} s, p99 {:.2} s, max {:.2} s over {} values ({} releases, {} refused or failed)",
+        "latency {from} -> released aggregate: p50 {:.2} s, p99 {:.2} s, max {:.2} s over {} {unit} ({} releases, {} refused or failed)",
         percentile(lat, 50.0),
         percentile(lat, 99.0),
         lat.last().copied().unwrap_or(0.0),

@@ -449,7 +449,7 @@ pub fn run(a: &MqttArgs) -> Result<(), BenchError> {
     );
     println!(
         "{}",
-        crate::live::latency_line("publish", &f.latencies, f.releases)
+        crate::live::latency_line("publish", "values", &f.latencies, f.releases)
     );
     println!("released COUNT and SUM equal the plaintext of what was published");
     Ok(())

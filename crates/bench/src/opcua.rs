@@ -275,8 +275,13 @@ pub fn run(a: &OpcuaArgs) -> Result<(), BenchError> {
         per_s(3 * f.ingested.0, f.ingested.1)
     );
     println!(
-        "{} (a tick's three values count as one)",
-        crate::live::latency_line("source timestamp", &f.latencies, f.releases)
+        "{}",
+        crate::live::latency_line(
+            "source timestamp",
+            "ticks (3 values each)",
+            &f.latencies,
+            f.releases
+        )
     );
     println!("every released COUNT and SUM equals the plaintext of the ticks it covers");
     Ok(())
