@@ -510,6 +510,89 @@ mod tests {
         assert_eq!(s.server_certificate, Some(PathBuf::from("/etc/s.der")));
     }
 
+    /// A self-signed RSA-2048 certificate whose first subjectAltName is `uri`.
+    fn certificate(uri: &str) -> X509 {
+        let data = opcua::crypto::X509Data {
+            key_size: 2048,
+            common_name: "machine".into(),
+            organization: "test".into(),
+            organizational_unit: "test".into(),
+            country: "DE".into(),
+            state: "BW".into(),
+            // (The first name, as a DNS name, is what the URI checks read.)
+            alt_host_names: vec![uri.to_string(), "127.0.0.1".to_string()].into(),
+            certificate_duration_days: 2,
+        };
+        X509::cert_and_pkey(&data).unwrap().0
+    }
+
+    fn offered(cert: &X509) -> EndpointDescription {
+        let mut e: EndpointDescription = (
+            "opc.tcp://machine.local:4840/",
+            SecurityPolicy::Basic256Sha256.to_uri(),
+            MessageSecurityMode::SignAndEncrypt,
+            UserTokenPolicy::anonymous(),
+        )
+            .into();
+        e.server_certificate = cert.as_byte_string();
+        e
+    }
+
+    #[test]
+    fn only_the_trusted_certificate_is_connected_to_unless_any_is_trusted() {
+        let s = raw(SECURE).unwrap().0.unwrap();
+        let (real, impostor) = (certificate("urn:m"), certificate("urn:m"));
+        let url = "opc.tcp://127.0.0.1:4840/";
+        let e = s
+            .choose_endpoint(url, &[offered(&real)], Some(&real))
+            .unwrap();
+        assert_eq!(e.endpoint_url.as_ref(), url);
+        let refused = s
+            .choose_endpoint(url, &[offered(&impostor)], Some(&real))
+            .unwrap_err();
+        let t = refused.to_string();
+        assert!(matches!(refused, SecurityError::Untrusted { .. }), "{t}");
+        for c in [&real, &impostor] {
+            assert!(t.contains(&c.thumbprint().as_hex_string()), "{t}");
+        }
+        assert!(t.contains("refusing to connect"), "{t}");
+        // Asked for explicitly (`trust_any_server = true`): whatever the server shows.
+        assert!(s.choose_endpoint(url, &[offered(&impostor)], None).is_ok());
+    }
+
+    #[test]
+    fn a_client_certificate_for_another_application_is_refused_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("agent.der");
+        std::fs::write(&cert, certificate("urn:other").to_der().unwrap()).unwrap();
+        let table = SECURE.replace("\"a.der\"", &format!("{:?}", cert.display().to_string()));
+        let s = raw(&table).unwrap().0.unwrap();
+        let e = s
+            .configure(ClientBuilder::new(), &dir.path().join("pki"))
+            .err()
+            .unwrap();
+        let t = e.to_string();
+        assert!(
+            t.contains("first subjectAltName is not the application URI `urn:dtfhe:agent`"),
+            "{t}"
+        );
+        // The right URI, but no key file: named, nothing read out of it.
+        std::fs::write(
+            &cert,
+            certificate(DEFAULT_APPLICATION_URI).to_der().unwrap(),
+        )
+        .unwrap();
+        let e = s
+            .configure(ClientBuilder::new(), &dir.path().join("pki"))
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("client_private_key a.pem: not a PEM private key"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn an_endpoint_of_another_policy_is_not_taken() {
         let s = raw(SECURE).unwrap().0.unwrap();
