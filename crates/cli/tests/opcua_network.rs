@@ -5,7 +5,7 @@
 //! value is counted and reported with its node id, never stored; the server stopped and
 //! restarted mid-run (the agent reconnects and resubscribes) loses and duplicates nothing the
 //! agent was subscribed to, nor does the platform stopped and restarted mid-run; with
-//! security policy Basic256Sha256 (certificates made here with `openssl`), SignAndEncrypt and
+//! security policy Basic256Sha256 (certificates made here with the `cryptography` package), SignAndEncrypt and
 //! Sign release the same plaintext, and a server showing another certificate than the trusted
 //! one is refused before anything is subscribed.
 //!
@@ -19,7 +19,7 @@ mod common;
 use common::live::{required, test_script, wait_uploaded, LiveNet, Peer};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schemas/spindle.toml");
@@ -223,54 +223,21 @@ fn opcua_server_restart_loses_and_duplicates_nothing_subscribed() {
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A self-signed RSA-2048 certificate for `uri` (first subjectAltName; then 127.0.0.1 and
-/// localhost) made with `openssl`: (`name`.der, `name`.key.pem) in `dir`.
-fn certificate(dir: &Path, name: &str, uri: &str) -> (PathBuf, PathBuf) {
-    let pem = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key.pem"));
-    let der = dir.join(format!("{name}.der"));
-    let run = |args: &[&std::ffi::OsStr]| {
-        let made = Command::new("openssl")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        assert!(made.is_ok_and(|s| s.success()), "openssl {args:?} failed");
-    };
-    let san = format!("subjectAltName=URI:{uri},IP:127.0.0.1,DNS:localhost");
-    let subject = format!("/CN={name}");
-    run(&[
-        "req".as_ref(),
-        "-x509".as_ref(),
-        "-newkey".as_ref(),
-        "rsa:2048".as_ref(),
-        "-sha256".as_ref(),
-        "-nodes".as_ref(),
-        "-days".as_ref(),
-        "2".as_ref(),
-        "-subj".as_ref(),
-        subject.as_ref(),
-        "-keyout".as_ref(),
-        key.as_os_str(),
-        "-out".as_ref(),
-        pem.as_os_str(),
-        "-addext".as_ref(),
-        san.as_ref(),
-        "-addext".as_ref(),
-        "keyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment"
-            .as_ref(),
-        "-addext".as_ref(),
-        "extendedKeyUsage=serverAuth,clientAuth".as_ref(),
-    ]);
-    run(&[
-        "x509".as_ref(),
-        "-in".as_ref(),
-        pem.as_os_str(),
-        "-outform".as_ref(),
-        "DER".as_ref(),
-        "-out".as_ref(),
-        der.as_os_str(),
-    ]);
-    (der, key)
+/// localhost) made by `tests/opcua/make_cert.py` with the `cryptography` package asyncua
+/// depends on: (`name`.der, `name`.key.pem) in `dir`.
+fn certificate(python: &Path, dir: &Path, name: &str, uri: &str) -> (PathBuf, PathBuf) {
+    let made = Command::new(python)
+        .arg(test_script("opcua/make_cert.py"))
+        .args([dir.as_os_str(), name.as_ref(), uri.as_ref()])
+        .status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "make_cert.py {name} failed"
+    );
+    (
+        dir.join(format!("{name}.der")),
+        dir.join(format!("{name}.key.pem")),
+    )
 }
 
 impl Setup {
@@ -292,10 +259,15 @@ fn opcua_basic256sha256_releases_the_plaintext_and_refuses_an_untrusted_server()
     let mut s = setup("opcua_secure", &py);
     let pki = s.live.net.root.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
-    let client = certificate(&pki, "dtfhe-agent", "urn:dtfhe:agent");
-    let server = certificate(&pki, "machine", "urn:dtfhe:test-machine:server");
+    let client = certificate(&py, &pki, "dtfhe-agent", "urn:dtfhe:agent");
+    let server = certificate(&py, &pki, "machine", "urn:dtfhe:test-machine:server");
     // Same name and application URI as the machine, another key: what an impostor shows.
-    let impostor = certificate(&pki.join(".."), "machine", "urn:dtfhe:test-machine:server");
+    let impostor = certificate(
+        &py,
+        &pki.join(".."),
+        "machine",
+        "urn:dtfhe:test-machine:server",
+    );
     assert_ne!(
         std::fs::read(&server.0).unwrap(),
         std::fs::read(&impostor.0).unwrap()
