@@ -65,12 +65,7 @@ type Found = (Option<String>, String);
 /// Reads an AAS V3 JSON environment into rows of `schema`.
 pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, FormatError> {
     let bytes = super::within_limit(bytes, origin, MAX_AAS_BYTES)?;
-    let env: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json {
-        origin: origin.to_string(),
-        line: e.line(),
-        column: e.column(),
-        reason: format!("{:?} error", e.classify()),
-    })?;
+    let env = super::parse_json(bytes, origin)?;
     let not_aas = |reason: &str| FormatError::NotThisFormat {
         origin: origin.to_string(),
         format: "AAS V3 JSON environment",
@@ -566,54 +561,59 @@ pub fn released_submodel(r: &ReleasedAggregates) -> Value {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::testing::{encrypted, fixture, public, repo_schema, spliced};
     use super::*;
     use dtfhe_model::Value as Cell;
     use proptest::prelude::*;
 
-    const NAMEPLATE: &str = include_str!("../../../../schemas/aas_nameplate.toml");
-    const TIMESERIES: &str = include_str!("../../../../schemas/aas_timeseries.toml");
-    const SPINDLES: &str = include_str!("../../tests/fixtures/aas_spindles.json");
-    const MALFORMED: &str = include_str!("../../tests/fixtures/aas_malformed.json");
+    const NAMEPLATE: &str = "aas_nameplate.toml";
+    const TIMESERIES: &str = "aas_timeseries.toml";
 
-    fn schema(text: &str) -> Schema {
-        Schema::from_toml_str(text, "s.toml").unwrap()
+    /// The spindles' environment (six shells, their Nameplate, TechnicalData, TimeSeries).
+    fn spindles() -> String {
+        fixture("aas_spindles.json")
+    }
+
+    fn schema(name: &str) -> Schema {
+        repo_schema(name)
     }
 
     #[test]
     fn nameplate_and_technical_data_one_row_per_shell() {
         let s = schema(NAMEPLATE);
-        let t = read(SPINDLES.as_bytes(), "spindles.json", &s)
+        let t = read(spindles().as_bytes(), "spindles.json", &s)
             .unwrap()
             .table;
         assert_eq!(t.rows, 6);
-        let public = |n: &str| &t.public.iter().find(|c| c.name == n).unwrap().values;
         assert_eq!(
-            public("asset")[0],
+            public(&t, "asset")[0],
             Cell::Text("https://plant-a.example/assets/spindle-001".into())
         );
         assert_eq!(
-            public("manufacturer")[5],
+            public(&t, "manufacturer")[5],
             Cell::Text("Example Spindles GmbH".into())
         );
-        assert_eq!(public("year_of_construction")[1], Cell::Int(2025));
+        assert_eq!(public(&t, "year_of_construction")[1], Cell::Int(2025));
     }
 
     #[test]
     fn time_series_one_row_per_record() {
         let s = schema(TIMESERIES);
-        let t = read(SPINDLES.as_bytes(), "spindles.json", &s)
+        let t = read(spindles().as_bytes(), "spindles.json", &s)
             .unwrap()
             .table;
         assert_eq!(t.rows, 9);
-        let vib = t.encrypted.iter().find(|c| c.name == "vibration").unwrap();
+        let vib = encrypted(&t, "vibration");
         assert_eq!(vib.present.iter().filter(|p| !**p).count(), 1);
-        let public = |n: &str| &t.public.iter().find(|c| c.name == n).unwrap().values;
-        assert_eq!(public("record")[4], Cell::Text("Record05".into()));
+        assert_eq!(public(&t, "record")[4], Cell::Text("Record05".into()));
         assert_eq!(
-            public("serial_number")[5],
+            public(&t, "serial_number")[5],
             Cell::Text("HS40-2026002".into())
         );
-        assert_eq!(public("time")[0], Cell::Text("2026-11-10T06:00:00Z".into()));
+        assert_eq!(
+            public(&t, "time")[0],
+            Cell::Text("2026-11-10T06:00:00Z".into())
+        );
     }
 
     /// JSON pointers of the semanticId keys (at any depth) whose value is `key`.
@@ -640,7 +640,7 @@ mod tests {
     fn a_malformed_irdi_semantic_id_is_reported_by_its_key_path() {
         // One shell's ManufacturerName key loses a version digit, a TimeSeries record's
         // serial number key a code character: both named, the document refused.
-        let doc = SPINDLES
+        let doc = spindles()
             .replacen("\"0173-1#02-AAO677#002\"", "\"0173-1#02-AAO677#02\"", 1)
             .replacen("\"0173-1#02-AAM556#002\"", "\"0173-1#02-AM556#002\"", 1);
         let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
@@ -670,7 +670,7 @@ mod tests {
             assert!(t.contains("3 digits") && t.contains("6 characters"), "{t}");
         }
         // IRDIs of other registries (IEC CDD) and URIs pass.
-        let doc = SPINDLES.replacen(
+        let doc = spindles().replacen(
             "\"0173-1#02-AAO676#003\"",
             "\"0112/2///61987#ABN590#002\"",
             1,
@@ -680,7 +680,12 @@ mod tests {
 
     #[test]
     fn every_problem_named_by_json_pointer_without_values() {
-        let e = read(MALFORMED.as_bytes(), "bad.json", &schema(NAMEPLATE)).unwrap_err();
+        let e = read(
+            fixture("aas_malformed.json").as_bytes(),
+            "bad.json",
+            &schema(NAMEPLATE),
+        )
+        .unwrap_err();
         let FormatError::Rejected { problems, .. } = &e else {
             panic!("{e}")
         };
@@ -746,10 +751,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
         /// Mutated environments are refused or read, never a panic.
         #[test]
-        fn hostile_input_never_panics(pos in 0usize..SPINDLES.len(), bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
-            let mut doc = SPINDLES.as_bytes().to_vec();
-            let end = (pos + bytes.len()).min(doc.len());
-            doc.splice(pos..end, bytes);
+        fn hostile_input_never_panics(pos in 0usize..51_300, bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let doc = spliced(&spindles(), pos, &bytes);
             let _ = read(&doc, "mutated", &schema(NAMEPLATE));
             let _ = read(&doc, "mutated", &schema(TIMESERIES));
         }

@@ -357,6 +357,16 @@ pub(crate) fn within_limit<'b>(
     Ok(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
 }
 
+/// The document parsed as JSON; a syntax error named by line and column (never quoting text).
+pub(crate) fn parse_json(bytes: &[u8], origin: &str) -> Result<serde_json::Value, FormatError> {
+    serde_json::from_slice(bytes).map_err(|e| FormatError::Json {
+        origin: origin.to_string(),
+        line: e.line(),
+        column: e.column(),
+        reason: format!("{:?} error", e.classify()),
+    })
+}
+
 pub(crate) fn ratio_text(num: i128, den: i128, scale: u32) -> String {
     let p = 10i128.pow(scale.min(12));
     let scaled = num.saturating_mul(p);
@@ -442,6 +452,22 @@ pub(crate) mod testing {
         let end = (p + bytes.len()).min(doc.len());
         doc.splice(p..end, bytes.iter().copied());
         doc
+    }
+
+    /// The problems of a whole-document refusal, once its text is checked to quote none of
+    /// `secrets` (values of the document's encrypted columns).
+    pub(crate) fn problems<'e>(
+        e: &'e super::FormatError,
+        secrets: &[&str],
+    ) -> &'e [super::Problem] {
+        let text = e.to_string();
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        match e {
+            super::FormatError::Rejected { problems, .. } => problems,
+            other => panic!("not a refusal by problems: {other}"),
+        }
     }
 
     /// The values of public column `name` of `t`.
