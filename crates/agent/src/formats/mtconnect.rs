@@ -29,7 +29,8 @@
 //! last sample's, the others 1/`sampleRate` s apart before it (rounded to the ms; see
 //! [`super::time_series`]); they join the rows of those instants, and all carry the
 //! observation's sequence (so `@sequence` with `@timestamp` identifies such a row). A value
-//! of a sample that fails the column's check is reported at `…TimeSeries[i], sample k`.
+//! of a sample that fails the column's check is reported at `…TimeSeries[i], sample k`; a
+//! sample `UNAVAILABLE` is counted as an unavailable observation and never stored.
 //!
 //! Problems (an observation without a timestamp or sequence, one data item observed twice
 //! at one instant, a `TIME_SERIES` without its own `sampleRate`, with a `sampleCount` that
@@ -465,6 +466,17 @@ mod tests {
             (d.table.rows, d.notes.unavailable, d.notes.next_sequence),
             (0, 1, Some(9))
         );
+        // One sample of a series UNAVAILABLE: counted, the others read.
+        let series = doc.replace(
+            "<Load dataItemId=\"Sload\"",
+            "<LoadTimeSeries sampleCount=\"3\" sampleRate=\"1\" dataItemId=\"Sload\"",
+        );
+        let series = series.replace(
+            ">UNAVAILABLE</Load>",
+            ">20.5 UNAVAILABLE 21.5</LoadTimeSeries>",
+        );
+        let d = read(series.as_bytes(), "x", &schema()).unwrap();
+        assert_eq!((d.table.rows, d.notes.unavailable), (2, 1));
     }
 
     proptest! {
