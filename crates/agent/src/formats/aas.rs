@@ -89,18 +89,8 @@ pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, For
         }
     }
     // semanticId → column name; the special sources.
-    let mut by_semantic: BTreeMap<&str, &str> = BTreeMap::new();
-    let (mut asset_col, mut shell_col, mut record_col) = (None, None, None);
-    for c in &schema.columns {
-        match c.source.as_str() {
-            SOURCE_ASSET => asset_col = Some(c.name.as_str()),
-            SOURCE_SHELL => shell_col = Some(c.name.as_str()),
-            SOURCE_RECORD => record_col = Some(c.name.as_str()),
-            s => {
-                by_semantic.insert(s, c.name.as_str());
-            }
-        }
-    }
+    let ([asset_col, shell_col, record_col], by_semantic) =
+        super::columns_by_source(schema, [SOURCE_ASSET, SOURCE_SHELL, SOURCE_RECORD]);
     let mut problems = Vec::new();
     let mut rows = Vec::new();
     for (i, shell) in shells.iter().enumerate() {
@@ -578,12 +568,16 @@ mod tests {
         repo_schema(name)
     }
 
+    /// The spindles' environment read against schema `name`.
+    fn spindles_table(name: &str) -> dtfhe_model::Table {
+        read(spindles().as_bytes(), "spindles.json", &schema(name))
+            .unwrap()
+            .table
+    }
+
     #[test]
     fn nameplate_and_technical_data_one_row_per_shell() {
-        let s = schema(NAMEPLATE);
-        let t = read(spindles().as_bytes(), "spindles.json", &s)
-            .unwrap()
-            .table;
+        let t = spindles_table(NAMEPLATE);
         assert_eq!(t.rows, 6);
         assert_eq!(
             public(&t, "asset")[0],
@@ -598,10 +592,7 @@ mod tests {
 
     #[test]
     fn time_series_one_row_per_record() {
-        let s = schema(TIMESERIES);
-        let t = read(spindles().as_bytes(), "spindles.json", &s)
-            .unwrap()
-            .table;
+        let t = spindles_table(TIMESERIES);
         assert_eq!(t.rows, 9);
         let vib = encrypted(&t, "vibration");
         assert_eq!(vib.present.iter().filter(|p| !**p).count(), 1);

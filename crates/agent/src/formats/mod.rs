@@ -367,6 +367,26 @@ pub(crate) fn parse_json(bytes: &[u8], origin: &str) -> Result<serde_json::Value
     })
 }
 
+/// The columns of `schema` by their `source`: a column whose source is one of `roles` (the
+/// format's own sources, e.g. the asset id or the device name) by role, in `roles` order;
+/// every other column under its source key (a semanticId, a data item id).
+pub(crate) fn columns_by_source<'s, const N: usize>(
+    schema: &'s Schema,
+    roles: [&str; N],
+) -> ([Option<&'s str>; N], BTreeMap<&'s str, &'s str>) {
+    let mut by_role = [None; N];
+    let mut by_key = BTreeMap::new();
+    for c in &schema.columns {
+        match roles.iter().position(|r| *r == c.source) {
+            Some(i) => by_role[i] = Some(c.name.as_str()),
+            None => {
+                by_key.insert(c.source.as_str(), c.name.as_str());
+            }
+        }
+    }
+    (by_role, by_key)
+}
+
 pub(crate) fn ratio_text(num: i128, den: i128, scale: u32) -> String {
     let p = 10i128.pow(scale.min(12));
     let scaled = num.saturating_mul(p);

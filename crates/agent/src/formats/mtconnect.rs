@@ -113,20 +113,8 @@ pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, For
         },
     }
     // data item id → column name
-    let mut by_item: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut device_col = None;
-    let mut time_col = None;
-    let mut seq_col = None;
-    for c in &schema.columns {
-        match c.source.as_str() {
-            SOURCE_DEVICE => device_col = Some(c.name.clone()),
-            SOURCE_TIMESTAMP => time_col = Some(c.name.clone()),
-            SOURCE_SEQUENCE => seq_col = Some(c.name.clone()),
-            id => {
-                by_item.insert(id, c.name.as_str());
-            }
-        }
-    }
+    let ([device_col, time_col, seq_col], by_item) =
+        super::columns_by_source(schema, [SOURCE_DEVICE, SOURCE_TIMESTAMP, SOURCE_SEQUENCE]);
     let mut rows: BTreeMap<(String, i128), Gather> = BTreeMap::new();
     let mut seq_seen: BTreeMap<u64, usize> = BTreeMap::new();
     let streams = root.child("Streams");
@@ -258,14 +246,14 @@ pub fn read(bytes: &[u8], origin: &str, schema: &Schema) -> Result<Document, For
                 fields.insert(c.clone(), v);
                 places.insert(c, (line, path));
             }
-            if let Some(c) = &device_col {
-                fields.insert(c.clone(), device);
+            if let Some(c) = device_col {
+                fields.insert(c.to_string(), device);
             }
-            if let Some(c) = &time_col {
-                fields.insert(c.clone(), ms.to_string());
+            if let Some(c) = time_col {
+                fields.insert(c.to_string(), ms.to_string());
             }
-            if let Some(c) = &seq_col {
-                fields.insert(c.clone(), g.sequence.to_string());
+            if let Some(c) = seq_col {
+                fields.insert(c.to_string(), g.sequence.to_string());
             }
             DocRow {
                 line: g.line,
