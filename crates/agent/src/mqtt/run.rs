@@ -164,8 +164,8 @@ pub fn mqtt_options(cfg: &MqttConfig) -> Result<MqttOptions, EdgeError> {
     Ok(o)
 }
 
-/// Runs the MQTT agent until `stop()` is true (then closes the open window and uploads what
-/// the platform takes within `drain_for`).
+/// Runs the MQTT agent until `run.stop` says so (then closes the open window and uploads what
+/// the platform takes within `run.drain_for`).
 pub fn run(
     run: &LiveRun<'_>,
     mapping: &Mapping,

@@ -1,6 +1,6 @@
 //! The OPC UA loop of `dtfhe agent --opcua`: one client session (anonymous; security policy
-//! None, or Basic256Sha256 with certificates, [`super::security`]) with one subscription whose monitored items are the mapping's nodes; a
-//! notification goes through [`super::rows::Assembler`] into rows, the rows are journalled
+//! None, or Basic256Sha256 with certificates, [`super::security`]) with one subscription
+//! whose monitored items are the mapping's nodes; a notification goes through [`super::rows::Assembler`] into rows, the rows are journalled
 //! sealed and their instant recorded, and windows close and upload through [`crate::live`]
 //! exactly as for MQTT.
 //!
@@ -89,8 +89,8 @@ fn value_text(v: &Variant) -> Option<String> {
     })
 }
 
-/// Runs the OPC UA agent until `stop()` is true (then closes the open window and uploads
-/// what the platform takes within `drain_for`).
+/// Runs the OPC UA agent until `run.stop` says so (then closes the open window and uploads
+/// what the platform takes within `run.drain_for`).
 pub fn run(
     run: &LiveRun<'_>,
     mapping: &Mapping,
