@@ -119,7 +119,7 @@ impl Layout {
         }
     }
 
-    /// Per-product lanes: row i goes to block lanes[i] / N, slot lanes[i] mod N; one chunk per
+    /// Per-product lanes: row i goes to block `lanes[i] / N`, slot `lanes[i] mod N`; one chunk per
     /// block, in block order. Two rows with the same lane are refused.
     pub fn lanes(lanes: Vec<u64>, slots: usize) -> Result<Layout, RepeatedLane> {
         let mut blocks: BTreeMap<u64, Vec<(usize, usize)>> = BTreeMap::new();

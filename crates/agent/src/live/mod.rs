@@ -1,7 +1,7 @@
 //! What every live source of the edge agent shares (MQTT, OPC UA): the open window and its
 //! sealed journal, closing a window into one encrypted, signed chunk in the spool, picking up
-//! the windows an earlier run left ([`recover`]), the run's set-up, windows and uploader thread
-//! ([`driver`]), its events and counts ([`event`]) and the mapping file's common rules
+//! the windows an earlier run left (`recover`), the run's set-up, windows and uploader thread
+//! (`driver`), its events and counts ([`event`]) and the mapping file's common rules
 //! ([`mapfile`]). A source only turns its messages into journalled rows; the rest of the path,
 //! and its exactly-once argument, is this one.
 

@@ -1,8 +1,8 @@
 //! The OPC UA loop of `dtfhe agent --opcua`: one client session (anonymous; security policy
 //! None, or Basic256Sha256 with certificates, [`super::security`]) with one subscription
-//! whose monitored items are the mapping's nodes; a notification goes through [`super::rows::Assembler`] into rows, the rows are journalled
-//! sealed and their instant recorded, and windows close and upload through [`crate::live`]
-//! exactly as for MQTT.
+//! whose monitored items are the mapping's nodes; a notification goes through
+//! [`super::rows::Assembler`] into rows, the rows are journalled sealed and their instant
+//! recorded, and windows close and upload through [`crate::live`] exactly as for MQTT.
 //!
 //! Reconnects: the session's event loop retries the server for ever (exponential back-off up
 //! to `retry_max`); on every new session (the first, or after the server lost ours: it
