@@ -270,12 +270,12 @@ pub(crate) fn wait_complete(
                 let reasons: Vec<String> = s
                     .answers
                     .iter()
-                    .filter(|a| !a.approve)
+                    .filter(|a| !a.answer.approve)
                     .map(|a| {
                         format!(
                             "trustee {} refuses: {}",
                             a.trustee,
-                            a.reason.as_deref().unwrap_or("no reason given")
+                            a.answer.reason.as_deref().unwrap_or("no reason given")
                         )
                     })
                     .collect();
@@ -415,19 +415,19 @@ pub(crate) fn open_shares(
         let a = status
             .answers
             .iter()
-            .find(|a| &a.trustee == t && a.approve)
+            .find(|a| &a.trustee == t && a.answer.approve)
             .ok_or_else(|| {
                 AnalystError::Platform(format!(
                     "query {id}: no approval of trustee {t} in the answer"
                 ))
             })?;
-        if a.sealed.len() != n {
+        if a.answer.sealed.len() != n {
             return Err(AnalystError::Platform(format!(
                 "query {id}: trustee {t} gave {} sealed shares for {n} ciphertexts",
-                a.sealed.len(),
+                a.answer.sealed.len(),
             )));
         }
-        for (i, s) in a.sealed.iter().enumerate() {
+        for (i, s) in a.answer.sealed.iter().enumerate() {
             let sealed = unb64(&format!("sealed share {i} of {t}"), s)
                 .map_err(|e| AnalystError::Platform(e.to_string()))?;
             let aad = seal_aad(id, t, i, &status.ciphertext_hashes[i]);
@@ -448,7 +448,7 @@ pub(crate) fn approvals_of(status: &QueryStatus, members: &[String]) -> Vec<(Str
     status
         .answers
         .iter()
-        .filter(|a| a.approve && members.contains(&a.trustee))
+        .filter(|a| a.answer.approve && members.contains(&a.trustee))
         .map(|a| (a.trustee.clone(), a.answered_unix))
         .collect()
 }
@@ -460,8 +460,8 @@ fn applied_epsilon(asked: Option<f64>, status: &QueryStatus) -> Option<f64> {
     status
         .answers
         .iter()
-        .filter(|a| a.approve)
-        .filter_map(|a| a.epsilon)
+        .filter(|a| a.answer.approve)
+        .filter_map(|a| a.answer.epsilon)
         .chain(asked)
         .reduce(f64::max)
 }
@@ -469,15 +469,17 @@ fn applied_epsilon(asked: Option<f64>, status: &QueryStatus) -> Option<f64> {
 #[cfg(test)]
 mod approval_tests {
     use super::*;
-    use dtfhe_api::release::{QueryState, TrusteeAnswer};
+    use dtfhe_api::release::{QueryState, ReleaseAnswer, TrusteeAnswer};
 
     fn answer(trustee: &str, approve: bool, at: u64) -> TrusteeAnswer {
         TrusteeAnswer {
             trustee: trustee.into(),
-            approve,
-            reason: (!approve).then(|| "no".into()),
-            sealed: Vec::new(),
-            epsilon: None,
+            answer: ReleaseAnswer {
+                approve,
+                reason: (!approve).then(|| "no".into()),
+                sealed: Vec::new(),
+                epsilon: None,
+            },
             answered_unix: at,
         }
     }

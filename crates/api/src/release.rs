@@ -191,23 +191,16 @@ pub struct ReleaseAnswer {
     pub epsilon: Option<f64>,
 }
 
-/// One trustee's recorded answer, as the analyst sees it.
+/// One trustee's recorded answer, as the analyst sees it: who answered, what it sent (the
+/// sealed shares only once the release is complete) and when the platform recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrusteeAnswer {
     /// The trustee.
     pub trustee: String,
-    /// Approved or refused.
-    pub approve: bool,
-    /// The refusal's reason.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The sealed shares (only once every trustee approved).
-    #[serde(default)]
-    pub sealed: Vec<String>,
-    /// The ε of the trustee's noise share on an approval in dp mode (see
-    /// [`ReleaseAnswer::epsilon`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epsilon: Option<f64>,
+    /// Its answer (flattened: the JSON keeps `approve`, `reason`, `sealed`, `epsilon` at the
+    /// top level).
+    #[serde(flatten)]
+    pub answer: ReleaseAnswer,
     /// When the platform recorded this answer (Unix seconds; 0 from a platform that did
     /// not record it), so the analyst can say when each trustee approved.
     #[serde(default)]

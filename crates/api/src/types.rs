@@ -351,41 +351,9 @@ pub struct LedgerPage {
     pub verifier_key: String,
 }
 
-/// `GET /v1/ledger/inclusion/{seq}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InclusionProofInfo {
-    /// The entry.
-    pub seq: u64,
-    /// Its leaf hash, hex.
-    pub leaf_hash: String,
-    /// Tree size the proof is for.
-    pub size: u64,
-    /// Root at that size, hex.
-    pub root: String,
-    /// The RFC 6962 audit path, hex.
-    pub proof: Vec<String>,
-    /// The signed checkpoint for (size, root).
-    pub checkpoint: String,
-}
-
-/// `GET /v1/ledger/consistency?old=M&new=N`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ConsistencyProofInfo {
-    /// Older size.
-    pub old_size: u64,
-    /// Newer size.
-    pub new_size: u64,
-    /// Root at the older size, hex.
-    pub old_root: String,
-    /// Root at the newer size, hex.
-    pub new_root: String,
-    /// The RFC 6962 consistency proof, hex.
-    pub proof: Vec<String>,
-    /// The stored checkpoint at the older size, if any.
-    pub old_checkpoint: Option<String>,
-    /// The stored checkpoint at the newer size, if any.
-    pub new_checkpoint: Option<String>,
-}
+/// `GET /v1/ledger/inclusion/{seq}` and `GET /v1/ledger/consistency?old=M&new=N`: the
+/// store's own proof types (hashes as hex in JSON).
+pub use dtfhe_ledger::{ConsistencyProof, InclusionProof};
 
 /// `POST /v1/datasets/{name}/lanes` (a source granted the dataset): the products of a
 /// per-product dataset whose lanes the source needs before it encrypts.

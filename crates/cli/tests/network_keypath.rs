@@ -509,7 +509,7 @@ fn forged_statements_and_rewritten_queries_are_refused() {
     };
     stop_all(revs);
     assert_eq!(status.state, dtfhe_api::release::QueryState::Refused);
-    let reason = status.answers[0].reason.clone().unwrap();
+    let reason = status.answers[0].answer.reason.clone().unwrap();
     assert!(
         reason.contains("s old, beyond this trustee's limit of 3600 s"),
         "{reason}"

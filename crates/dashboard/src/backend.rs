@@ -559,10 +559,10 @@ impl Backend {
                         .artifacts
                         .into_iter()
                         .map(|a| ArtifactInfo {
-                            stage: a.stage,
-                            source: a.source,
-                            name: a.name,
-                            size: a.size,
+                            stage: a.file.stage,
+                            source: a.file.source,
+                            name: a.file.name,
+                            size: a.file.size,
                             sealed_hash: hex::encode(a.sealed_hash),
                             sealed_at: a.sealed_at,
                         })

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use dtfhe_agent::artifact::{ArtifactKey, Binding, ARTIFACT_KEY_FILE};
 use dtfhe_agent::source_key;
 use dtfhe_model::{decode_public_columns, Schema, Value, LANE_COLUMN};
-use dtfhe_store::{artifact_message, EntryKind, NewArtifact, StoreError, ARTIFACT_STAGES};
+use dtfhe_store::{ArtifactFile, EntryKind, NewArtifact, StoreError, ARTIFACT_STAGES};
 use ed25519_dalek::Signer as _;
 
 use crate::DeploymentDir;
@@ -69,7 +69,7 @@ pub fn put(
         return Err(EmbeddedError::Usage(format!(
             "product `{product}` already has an artifact named `{name}` (artifact {}, source \
              `{}`); artifacts are never replaced, nothing was stored",
-            m.id, m.source
+            m.id, m.file.source
         )));
     }
     let sdir = source_key::source_dir(dir, source);
@@ -87,27 +87,21 @@ pub fn put(
     let sealed = key
         .seal(&binding, &plain)
         .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
-    let plain_hash = *blake3::hash(&plain).as_bytes();
     let sealed_hash = *blake3::hash(&sealed).as_bytes();
     let size = plain.len() as u64;
-    let message = artifact_message(
-        product,
-        stage,
-        source,
-        &name,
-        size,
-        &plain_hash,
-        &sealed_hash,
-    );
-    let id = store.put_artifact(&NewArtifact {
+    let file = ArtifactFile {
         product: product.into(),
         stage: stage.into(),
         source: source.into(),
         name: name.clone(),
         size,
-        plain_hash,
+        plain_hash: *blake3::hash(&plain).as_bytes(),
+    };
+    let signature = signing.sign(&file.message(&sealed_hash)).to_bytes();
+    let id = store.put_artifact(&NewArtifact {
+        file,
         sealed,
-        signature: signing.sign(&message).to_bytes(),
+        signature,
     })?;
     Ok(PutReport {
         id,
@@ -138,11 +132,11 @@ pub fn get(
         )));
     };
     let sdir = source_key::source_dir(dir, source);
-    let key = if meta.source != source {
+    let key = if meta.file.source != source {
         Err(format!(
             "artifact `{name}` of product `{product}` is sealed by source `{}`; source \
              `{source}` does not hold its key",
-            meta.source
+            meta.file.source
         ))
     } else {
         match ArtifactKey::load(&sdir) {
@@ -170,14 +164,14 @@ pub fn get(
     };
     let binding = Binding {
         product,
-        stage: &meta.stage,
+        stage: &meta.file.stage,
         source,
         name,
     };
     let plain = key
         .open(&binding, &sealed)
         .map_err(|e| EmbeddedError::Tampered(e.to_string()))?;
-    if blake3::hash(&plain).as_bytes() != &meta.plain_hash {
+    if blake3::hash(&plain).as_bytes() != &meta.file.plain_hash {
         return Err(EmbeddedError::Tampered(format!(
             "artifact `{name}` of product `{product}`: opened bytes do not match the recorded \
              plaintext hash"
@@ -312,7 +306,11 @@ impl Thread {
         }
         for stage in ARTIFACT_STAGES {
             let rows: Vec<&ThreadRow> = self.rows.iter().filter(|r| r.stage == stage).collect();
-            let arts: Vec<_> = self.artifacts.iter().filter(|a| a.stage == stage).collect();
+            let arts: Vec<_> = self
+                .artifacts
+                .iter()
+                .filter(|a| a.file.stage == stage)
+                .collect();
             if rows.is_empty() && arts.is_empty() {
                 continue;
             }
@@ -320,9 +318,9 @@ impl Thread {
             for a in arts {
                 out.push_str(&format!(
                     "  artifact  {}  {} bytes  source {}  sealed {}\n",
-                    a.name,
-                    a.size,
-                    a.source,
+                    a.file.name,
+                    a.file.size,
+                    a.file.source,
                     blake3::Hash::from(a.sealed_hash).to_hex()
                 ));
             }
@@ -345,16 +343,17 @@ impl Thread {
     pub fn to_json(&self) -> String {
         let mut records = Vec::new();
         for stage in ARTIFACT_STAGES {
-            for a in self.artifacts.iter().filter(|a| a.stage == stage) {
+            for a in self.artifacts.iter().filter(|a| a.file.stage == stage) {
+                let f = &a.file;
                 records.push(serde_json::json!({
                     "kind": "artifact",
-                    "stage": a.stage,
-                    "name": a.name,
-                    "size": a.size,
-                    "source": a.source,
+                    "stage": f.stage,
+                    "name": f.name,
+                    "size": f.size,
+                    "source": f.source,
                     "id": a.id,
                     "sealed_hash": blake3::Hash::from(a.sealed_hash).to_hex().to_string(),
-                    "plain_hash": blake3::Hash::from(a.plain_hash).to_hex().to_string(),
+                    "plain_hash": blake3::Hash::from(f.plain_hash).to_hex().to_string(),
                 }));
             }
             for r in self.rows.iter().filter(|r| r.stage == stage) {

@@ -327,12 +327,12 @@ pub enum InputFormat {
 /// nothing and names every rejected element.
 pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestReport, EmbeddedError> {
     let started = Instant::now();
-    valid_name("source", &opts.source)?;
-    let schema_text =
-        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
-    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
-    let csv = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
-    let origin = opts.csv.display().to_string();
+    let Inputs {
+        schema_text,
+        schema,
+        bytes: csv,
+        origin,
+    } = read_inputs(opts)?;
     let (table, document) = match format {
         InputFormat::Csv => (read_csv_bytes(&csv, &origin, &schema)?, None),
         InputFormat::Document(f) => {
@@ -351,6 +351,31 @@ pub fn ingest_as(opts: &IngestOptions, format: InputFormat) -> Result<IngestRepo
         file_hash,
         document,
     )
+}
+
+/// What an ingest reads before it checks anything: the schema file (its text, registered
+/// with the dataset, and parsed) and the input file's bytes, named as the user gave it.
+struct Inputs {
+    schema_text: String,
+    schema: Schema,
+    bytes: Vec<u8>,
+    origin: String,
+}
+
+/// Reads [`Inputs`] for `opts`, after checking the source's name; a missing file or a bad
+/// schema is an error naming it.
+fn read_inputs(opts: &IngestOptions) -> Result<Inputs, EmbeddedError> {
+    valid_name("source", &opts.source)?;
+    let schema_text =
+        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
+    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
+    let bytes = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
+    Ok(Inputs {
+        schema_text,
+        schema,
+        bytes,
+        origin: opts.csv.display().to_string(),
+    })
 }
 
 /// What `ingest_step` sealed besides the row it ingested.
@@ -374,12 +399,12 @@ pub fn ingest_step(
     product: &str,
 ) -> Result<(IngestReport, StepReport), EmbeddedError> {
     let started = Instant::now();
-    valid_name("source", &opts.source)?;
-    let schema_text =
-        std::fs::read_to_string(&opts.schema).map_err(|e| EmbeddedError::io(&opts.schema, e))?;
-    let schema = Schema::from_toml_str(&schema_text, &opts.schema.display().to_string())?;
-    let bytes = std::fs::read(&opts.csv).map_err(|e| EmbeddedError::io(&opts.csv, e))?;
-    let origin = opts.csv.display().to_string();
+    let Inputs {
+        schema_text,
+        schema,
+        bytes,
+        origin,
+    } = read_inputs(opts)?;
     let header = dtfhe_agent::formats::step::parse_header(&bytes, &origin)?;
     let name = opts
         .csv
@@ -393,12 +418,12 @@ pub fn ingest_step(
     let sealed_before = {
         let store = opts.dir.open_store()?;
         match store.artifact(product, &name)? {
-            Some((m, _)) if m.plain_hash == file_hash => true,
+            Some((m, _)) if m.file.plain_hash == file_hash => true,
             Some((m, _)) => {
                 return Err(EmbeddedError::Usage(format!(
                     "product `{product}` already has another artifact named `{name}` \
                      (artifact {}, source `{}`); nothing was stored",
-                    m.id, m.source
+                    m.id, m.file.source
                 )))
             }
             None => false,

@@ -3,7 +3,7 @@
 //! is accepted by its decoder; the corpus test checks that it still is.
 
 use crate::fixture::{Fixture, LOG_KEY_NAME, LOG_ORIGIN, SEAL_AAD, SEAL_INFO};
-use dtfhe_api::release::{QueryState, QueryStatus, TrusteeAnswer};
+use dtfhe_api::release::{QueryState, QueryStatus, ReleaseAnswer, TrusteeAnswer};
 use dtfhe_crypto::ceremony::net::{
     aggregate_round1, pk_share, CeremonySeed, RelinParty, RelinProgress,
 };
@@ -343,10 +343,12 @@ fn http_bodies() -> Result<Seeds, SeedError> {
     let hx = "ab".repeat(32);
     let answer = TrusteeAnswer {
         trustee: "t1".into(),
-        approve: true,
-        reason: None,
-        sealed: vec![b64(&[1; 60])],
-        epsilon: Some(0.25),
+        answer: ReleaseAnswer {
+            approve: true,
+            reason: None,
+            sealed: vec![b64(&[1; 60])],
+            epsilon: Some(0.25),
+        },
         answered_unix: 1_764_000_000,
     };
     Ok(vec![
@@ -424,13 +426,13 @@ fn http_bodies() -> Result<Seeds, SeedError> {
             },
         )?,
         body(
-            "ConsistencyProofInfo",
-            &t::ConsistencyProofInfo {
+            "ConsistencyProof",
+            &t::ConsistencyProof {
                 old_size: 1,
                 new_size: 2,
-                old_root: hx.clone(),
-                new_root: hx.clone(),
-                proof: vec![hx.clone()],
+                old_root: [0xab; 32],
+                new_root: [0xab; 32],
+                proof: vec![[0xab; 32]],
                 old_checkpoint: None,
                 new_checkpoint: Some("cp".into()),
             },

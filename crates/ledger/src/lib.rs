@@ -10,6 +10,8 @@
 //!   verification. Storage-agnostic: it works on a slice of leaf hashes.
 //! - [`entry`]: the ledger entry and its canonical, versioned binary
 //!   encoding; the leaf of the tree is `leaf_hash(entry.encode())`.
+//! - [`proof`]: the inclusion and consistency proofs as the store makes them and the
+//!   platform sends them.
 //! - [`note`]: checkpoints (tree size + root) in the C2SP `tlog-checkpoint`
 //!   format, signed with ed25519 as C2SP `signed-note`s, with a strict parser
 //!   that fully verifies.
@@ -22,6 +24,7 @@ pub mod entry;
 mod error;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod releases;
 pub mod wording;
 
@@ -35,3 +38,4 @@ pub use note::{
     key_id, parse_verifier_key, sign_checkpoint, sign_note, verifier_key_string, verify_checkpoint,
     verify_note, Checkpoint,
 };
+pub use proof::{ConsistencyProof, InclusionProof};

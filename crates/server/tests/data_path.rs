@@ -421,16 +421,16 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
         assert_eq!(page.entries.len(), 3);
         assert!(page.size > 3);
         assert!(page.checkpoint.contains(&format!("\n{}\n", page.size)));
-        let proof: dtfhe_api::types::InclusionProofInfo = client(&base, &auditor)
+        let proof: dtfhe_api::types::InclusionProof = client(&base, &auditor)
             .get_json("/v1/ledger/inclusion/1")
             .unwrap();
         assert_eq!(proof.seq, 1);
         refused_with(
             client(&base, &auditor)
-                .get_json::<dtfhe_api::types::InclusionProofInfo>("/v1/ledger/inclusion/100000"),
+                .get_json::<dtfhe_api::types::InclusionProof>("/v1/ledger/inclusion/100000"),
             404,
         );
-        let cons: dtfhe_api::types::ConsistencyProofInfo = client(&base, &auditor)
+        let cons: dtfhe_api::types::ConsistencyProof = client(&base, &auditor)
             .get_json("/v1/ledger/consistency?old=2")
             .unwrap();
         assert_eq!(cons.old_size, 2);
@@ -439,7 +439,7 @@ async fn chunks_upload_once_list_signed_and_serve_their_bytes() {
             400,
         );
         refused_with(
-            client(&base, &auditor).get_json::<dtfhe_api::types::ConsistencyProofInfo>(
+            client(&base, &auditor).get_json::<dtfhe_api::types::ConsistencyProof>(
                 "/v1/ledger/consistency?old=5&new=2",
             ),
             400,

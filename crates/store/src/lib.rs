@@ -37,12 +37,12 @@ mod store;
 use dtfhe_model::{ChunkMeta, ChunkReadError, ChunkReader, PartRead};
 
 pub use db::pg_sql;
-pub use dtfhe_ledger::{Entry, EntryKind, Hash};
+pub use dtfhe_ledger::{ConsistencyProof, Entry, EntryKind, Hash, InclusionProof};
 pub use error::{ChunkDefect, Refusal, StoreError};
 pub use location::{redact_url, ParseStoreLocationError, StoreLocation};
 pub use migrate::SCHEMA_VERSION;
 pub use store::artifacts::{
-    artifact_message, ArtifactMeta, NewArtifact, ARTIFACT_STAGES, SEAL_OVERHEAD,
+    ArtifactFile, ArtifactMeta, NewArtifact, ARTIFACT_STAGES, SEAL_OVERHEAD,
 };
 pub use store::Store;
 
@@ -101,42 +101,6 @@ pub struct VerifyReport {
     pub blobs: u64,
     /// Sealed artifacts matched with their ledger entry, signature and sealed hash.
     pub artifacts: u64,
-}
-
-/// An inclusion proof of one ledger entry in the current tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InclusionProof {
-    /// The entry's sequence number (leaf index).
-    pub seq: u64,
-    /// The entry's leaf hash.
-    pub leaf_hash: Hash,
-    /// Tree size the proof is for (the current ledger size).
-    pub size: u64,
-    /// Root of that tree.
-    pub root: Hash,
-    /// The RFC 6962 audit path.
-    pub proof: Vec<Hash>,
-    /// The signed checkpoint for `(size, root)`.
-    pub checkpoint: String,
-}
-
-/// A consistency proof between two sizes of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsistencyProof {
-    /// The older tree size.
-    pub old_size: u64,
-    /// The newer tree size.
-    pub new_size: u64,
-    /// Root at the older size.
-    pub old_root: Hash,
-    /// Root at the newer size.
-    pub new_root: Hash,
-    /// The RFC 6962 consistency proof.
-    pub proof: Vec<Hash>,
-    /// The signed checkpoint at the older size, if one was stored.
-    pub old_checkpoint: Option<String>,
-    /// The signed checkpoint at the newer size, if one was stored.
-    pub new_checkpoint: Option<String>,
 }
 
 /// The deployment record, written once by `init`.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Env;
-use dtfhe_store::{artifact_message, EntryKind, NewArtifact, Store, StoreError, SEAL_OVERHEAD};
+use dtfhe_store::{ArtifactFile, EntryKind, NewArtifact, Store, StoreError, SEAL_OVERHEAD};
 use ed25519_dalek::{Signer, SigningKey};
 
 backends!(
@@ -17,24 +17,17 @@ backends!(
 fn artifact(key: &SigningKey, product: &str, name: &str, plain: &[u8]) -> NewArtifact {
     // The store never opens the sealed bytes: any bytes of the right length do here.
     let sealed = vec![7u8; plain.len() + SEAL_OVERHEAD as usize];
-    let plain_hash = *blake3::hash(plain).as_bytes();
-    let sealed_hash = *blake3::hash(&sealed).as_bytes();
-    let msg = artifact_message(
-        product,
-        "design",
-        "plant-a",
-        name,
-        plain.len() as u64,
-        &plain_hash,
-        &sealed_hash,
-    );
-    NewArtifact {
+    let file = ArtifactFile {
         product: product.into(),
         stage: "design".into(),
         source: "plant-a".into(),
         name: name.into(),
         size: plain.len() as u64,
-        plain_hash,
+        plain_hash: *blake3::hash(plain).as_bytes(),
+    };
+    let msg = file.message(blake3::hash(&sealed).as_bytes());
+    NewArtifact {
+        file,
         sealed,
         signature: key.sign(&msg).to_bytes(),
     }
@@ -54,7 +47,7 @@ fn artifact_is_stored_with_its_entry_and_verified(env: &Env) {
         .unwrap();
     let list = s.artifacts("M1").unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!((list[0].id, list[0].size), (id, 5));
+    assert_eq!((list[0].id, list[0].file.size), (id, 5));
     assert!(s.artifacts("M2").unwrap().is_empty());
     let e = s.entries().unwrap();
     let last = e.last().unwrap();
@@ -90,10 +83,10 @@ fn duplicate_name_bad_signature_unknown_source_and_stage_are_refused(env: &Env) 
         .contains("signature"));
     let other = SigningKey::from_bytes(&[3u8; 32]);
     let mut unknown = artifact(&other, "M1", "c.step", b"x");
-    unknown.source = "nobody".into();
+    unknown.file.source = "nobody".into();
     assert!(s.put_artifact(&unknown).is_err());
     let mut stage = artifact(&key, "M1", "d.step", b"x");
-    stage.stage = "recycling".into();
+    stage.file.stage = "recycling".into();
     assert!(s
         .put_artifact(&stage)
         .unwrap_err()

@@ -294,7 +294,7 @@ fn unreachable_json<T>(origin: &str) -> Result<T, FormatError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::testing::{encrypted, fixture, problems, public, repo_schema, spliced};
+    use super::super::testing::{encrypted, fixture, problem_lines, public, repo_schema, spliced};
     use super::*;
     use dtfhe_model::Value as Cell;
     use proptest::prelude::*;
@@ -329,8 +329,7 @@ mod tests {
     #[test]
     fn every_bad_line_reported_without_values() {
         let e = read_fixture("cad_parameters_malformed.csv").unwrap_err();
-        let problems = problems(&e, &["190.21", "2500.5", "27.653"]);
-        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        let lines = problem_lines(&e, &["190.21", "2500.5", "27.653"]);
         assert_eq!(lines, [3, 6, 9, 32], "{e}");
         let e = read(b"a,b\n1,2\n", "x.csv", &repo_schema("cad_parameters.toml")).unwrap_err();
         assert!(matches!(e, FormatError::NotThisFormat { .. }), "{e}");

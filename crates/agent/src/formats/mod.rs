@@ -474,18 +474,17 @@ pub(crate) mod testing {
         doc
     }
 
-    /// The problems of a whole-document refusal, once its text is checked to quote none of
-    /// `secrets` (values of the document's encrypted columns).
-    pub(crate) fn problems<'e>(
-        e: &'e super::FormatError,
-        secrets: &[&str],
-    ) -> &'e [super::Problem] {
+    /// The lines of the problems of a whole-document refusal, once its text is checked to
+    /// quote none of `secrets` (values of the document's encrypted columns).
+    pub(crate) fn problem_lines(e: &super::FormatError, secrets: &[&str]) -> Vec<usize> {
         let text = e.to_string();
         for secret in secrets {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         match e {
-            super::FormatError::Rejected { problems, .. } => problems,
+            super::FormatError::Rejected { problems, .. } => {
+                problems.iter().map(|p| p.line).collect()
+            }
             other => panic!("not a refusal by problems: {other}"),
         }
     }

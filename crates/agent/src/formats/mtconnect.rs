@@ -304,7 +304,7 @@ pub(crate) fn empty_table(schema: &Schema) -> dtfhe_model::Table {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::testing::{fixture, problems, repo_schema, spliced};
+    use super::super::testing::{fixture, problem_lines, repo_schema, spliced};
     use super::*;
     use dtfhe_model::Value;
     use proptest::prelude::*;
@@ -343,8 +343,7 @@ mod tests {
     #[test]
     fn every_bad_observation_is_reported_without_values() {
         let e = read_fixture("mtconnect_malformed.xml").unwrap_err();
-        let problems = problems(&e, &["250.5", "rpm", "226.946"]);
-        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        let lines = problem_lines(&e, &["250.5", "rpm", "226.946"]);
         assert_eq!(lines, [21, 24, 48, 51], "{e}");
         let text = e.to_string();
         assert!(

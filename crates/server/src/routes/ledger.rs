@@ -9,9 +9,7 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::Json;
-use dtfhe_api::types::{
-    b64, ConsistencyProofInfo, InclusionProofInfo, LedgerEntryInfo, LedgerPage,
-};
+use dtfhe_api::types::{b64, ConsistencyProof, InclusionProof, LedgerEntryInfo, LedgerPage};
 use dtfhe_api::{Problem, Role};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -121,8 +119,8 @@ async fn entries(
 /// An inclusion proof of entry `seq` in the current tree, with its signed checkpoint.
 #[utoipa::path(get, path = "/v1/ledger/inclusion/{seq}",
     params(("seq" = u64, Path, description = "entry")),
-    responses((status = 200, body = InclusionProofInfo), Unauthorized, Forbidden, NotFound))]
-async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<InclusionProofInfo>> {
+    responses((status = 200, body = InclusionProof), Unauthorized, Forbidden, NotFound))]
+async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<InclusionProof>> {
     req.require(READERS).await?;
     let p = req
         .state
@@ -136,23 +134,16 @@ async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<Inclusio
             Ok(s.inclusion_proof(seq)?)
         })
         .await?;
-    Ok(Json(InclusionProofInfo {
-        seq: p.seq,
-        leaf_hash: hex::encode(p.leaf_hash),
-        size: p.size,
-        root: hex::encode(p.root),
-        proof: hexes(&p.proof),
-        checkpoint: p.checkpoint,
-    }))
+    Ok(Json(p))
 }
 
 /// A consistency proof between two sizes of the ledger, with the checkpoints at both.
 #[utoipa::path(get, path = "/v1/ledger/consistency", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProofInfo), BadRequest, Unauthorized, Forbidden))]
+    responses((status = 200, body = ConsistencyProof), BadRequest, Unauthorized, Forbidden))]
 async fn consistency(
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
     req: Signed,
-) -> ApiResult<Json<ConsistencyProofInfo>> {
+) -> ApiResult<Json<ConsistencyProof>> {
     req.require(READERS).await?;
     let Query(q) = q.map_err(query_problem)?;
     let p = req
@@ -169,13 +160,5 @@ async fn consistency(
             Ok(s.consistency_proof(q.old, new)?)
         })
         .await?;
-    Ok(Json(ConsistencyProofInfo {
-        old_size: p.old_size,
-        new_size: p.new_size,
-        old_root: hex::encode(p.old_root),
-        new_root: hex::encode(p.new_root),
-        proof: hexes(&p.proof),
-        old_checkpoint: p.old_checkpoint,
-        new_checkpoint: p.new_checkpoint,
-    }))
+    Ok(Json(p))
 }

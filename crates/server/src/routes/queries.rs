@@ -13,7 +13,7 @@ use axum::Json;
 use dtfhe_api::dealing::Quorum;
 use dtfhe_api::release::{
     verify_statement, GroupInfo, QueryAccepted, QueryRequest, QueryState, QueryStatus,
-    TrusteeAnswer,
+    ReleaseAnswer, TrusteeAnswer,
 };
 use dtfhe_api::types::b64;
 use dtfhe_api::{Problem, Role};
@@ -391,14 +391,16 @@ async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>
                 .iter()
                 .map(|(t, a)| TrusteeAnswer {
                     trustee: t.clone(),
-                    approve: a.approve,
-                    reason: a.reason.clone(),
-                    sealed: if complete {
-                        a.sealed.clone()
-                    } else {
-                        Vec::new()
+                    answer: ReleaseAnswer {
+                        approve: a.approve,
+                        reason: a.reason.clone(),
+                        sealed: if complete {
+                            a.sealed.clone()
+                        } else {
+                            Vec::new()
+                        },
+                        epsilon: a.epsilon,
                     },
-                    epsilon: a.epsilon,
                     answered_unix: a.answered_unix,
                 })
                 .collect();

@@ -3,7 +3,7 @@
 //!
 //! The store keeps the sealed bytes, their blake3 hash, the blake3 hash and size of the
 //! plaintext, and the source's ed25519 signature over all of that (see
-//! [`artifact_message`]); each row commits with an `ArtifactSealed` ledger entry, and
+//! [`ArtifactFile::message`]); each row commits with an `ArtifactSealed` ledger entry, and
 //! [`Store::verify`] re-checks every row against its entry, its signature and its sealed
 //! bytes.
 
@@ -25,9 +25,10 @@ pub const ARTIFACT_STAGES: [&str; 3] = ["design", "manufacturing", "maintenance"
 /// front and the 16-byte Poly1305 tag at the end.
 pub const SEAL_OVERHEAD: u64 = 24 + 16;
 
-/// An artifact to store, already sealed and signed by its source.
+/// What a source states about an artifact file, and what it signs (with the sealed bytes'
+/// hash, see [`ArtifactFile::message`]): the same for an artifact to store and a stored one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewArtifact {
+pub struct ArtifactFile {
     /// Product (the thread) the artifact belongs to.
     pub product: String,
     /// Stage: one of [`ARTIFACT_STAGES`].
@@ -40,9 +41,40 @@ pub struct NewArtifact {
     pub size: u64,
     /// blake3 hash of the plaintext.
     pub plain_hash: Hash,
+}
+
+impl ArtifactFile {
+    /// The byte string its source signs: a domain-separated hash of its fields and the
+    /// sealed bytes' hash.
+    pub fn message(&self, sealed_hash: &Hash) -> Vec<u8> {
+        let size = self.size.to_be_bytes();
+        let mut parts = self.fields(&size).to_vec();
+        parts.push(sealed_hash);
+        record_hash("dtfhe artifact message v1", &parts).to_vec()
+    }
+
+    /// The fields in their hashed order (product, stage, source, name, size, plaintext
+    /// hash), `size` being `self.size` big-endian: the one place that order is written.
+    fn fields<'a>(&'a self, size: &'a [u8; 8]) -> [&'a [u8]; 6] {
+        [
+            self.product.as_bytes(),
+            self.stage.as_bytes(),
+            self.source.as_bytes(),
+            self.name.as_bytes(),
+            size,
+            &self.plain_hash,
+        ]
+    }
+}
+
+/// An artifact to store, already sealed and signed by its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewArtifact {
+    /// What the source states about the file.
+    pub file: ArtifactFile,
     /// The sealed bytes (nonce, ciphertext, tag); opaque to the store.
     pub sealed: Vec<u8>,
-    /// The source's signature of [`artifact_message`].
+    /// The source's signature of [`ArtifactFile::message`].
     pub signature: [u8; 64],
 }
 
@@ -51,71 +83,26 @@ pub struct NewArtifact {
 pub struct ArtifactMeta {
     /// Store-assigned id (the subject of its ledger entry).
     pub id: i64,
-    /// Product.
-    pub product: String,
-    /// Stage.
-    pub stage: String,
-    /// Owning source.
-    pub source: String,
-    /// File name.
-    pub name: String,
-    /// Plaintext size in bytes.
-    pub size: u64,
-    /// blake3 hash of the plaintext.
-    pub plain_hash: Hash,
+    /// What its source stated about the file.
+    pub file: ArtifactFile,
     /// blake3 hash of the sealed bytes.
     pub sealed_hash: Hash,
     /// When it was stored (unix seconds).
     pub sealed_at: String,
 }
 
-/// The byte string a source signs for an artifact: a domain-separated hash of (product,
-/// stage, source, name, size, plaintext hash, sealed hash).
-pub fn artifact_message(
-    product: &str,
-    stage: &str,
-    source: &str,
-    name: &str,
-    size: u64,
-    plain_hash: &Hash,
-    sealed_hash: &Hash,
-) -> Vec<u8> {
-    record_hash(
-        "dtfhe artifact message v1",
-        &[
-            product.as_bytes(),
-            stage.as_bytes(),
-            source.as_bytes(),
-            name.as_bytes(),
-            &size.to_be_bytes(),
-            plain_hash,
-            sealed_hash,
-        ],
-    )
-    .to_vec()
-}
-
 /// The hashes of an `ArtifactSealed` entry: a record hash over the whole row, then the
 /// blake3 hash of the sealed bytes, then that of the plaintext.
 fn artifact_hashes(m: &ArtifactMeta, signature: &[u8]) -> Vec<Hash> {
+    let id = m.id.to_be_bytes();
+    let size = m.file.size.to_be_bytes();
+    let mut parts: Vec<&[u8]> = vec![&id];
+    parts.extend(m.file.fields(&size));
+    parts.extend([&m.sealed_hash[..], signature, m.sealed_at.as_bytes()]);
     vec![
-        record_hash(
-            "dtfhe artifact v1",
-            &[
-                &m.id.to_be_bytes(),
-                m.product.as_bytes(),
-                m.stage.as_bytes(),
-                m.source.as_bytes(),
-                m.name.as_bytes(),
-                &m.size.to_be_bytes(),
-                &m.plain_hash,
-                &m.sealed_hash,
-                signature,
-                m.sealed_at.as_bytes(),
-            ],
-        ),
+        record_hash("dtfhe artifact v1", &parts),
         m.sealed_hash,
-        m.plain_hash,
+        m.file.plain_hash,
     ]
 }
 
@@ -166,12 +153,14 @@ fn meta_of(raw: RawRow, path: &Path) -> Result<(ArtifactMeta, Vec<u8>), StoreErr
     Ok((
         ArtifactMeta {
             id,
-            product,
-            stage,
-            source,
-            name,
-            size,
-            plain_hash: hash32(plain, "artifact plaintext hash", path)?,
+            file: ArtifactFile {
+                product,
+                stage,
+                source,
+                name,
+                size,
+                plain_hash: hash32(plain, "artifact plaintext hash", path)?,
+            },
             sealed_hash: hash32(sealed, "artifact sealed hash", path)?,
             sealed_at,
         },
@@ -182,7 +171,7 @@ fn meta_of(raw: RawRow, path: &Path) -> Result<(ArtifactMeta, Vec<u8>), StoreErr
 fn describe(m: &ArtifactMeta) -> String {
     format!(
         "artifact {} `{}` of product `{}` (stage {}, source `{}`, table artifacts)",
-        m.id, m.name, m.product, m.stage, m.source
+        m.id, m.file.name, m.file.product, m.file.stage, m.file.source
     )
 }
 
@@ -192,10 +181,11 @@ impl Store {
     /// hashes: see the migration) in one transaction. Returns the artifact id.
     ///
     /// Refused with [`StoreError::Invalid`] if the stage is unknown, a name is empty, the
-    /// source has no registered key or its signature of [`artifact_message`] does not
+    /// source has no registered key or its signature of [`ArtifactFile::message`] does not
     /// verify, the sealed bytes are not `size` + [`SEAL_OVERHEAD`] long, or the product
     /// already has an artifact of that name (artifacts are never replaced).
-    pub fn put_artifact(&mut self, a: &NewArtifact) -> Result<i64, StoreError> {
+    pub fn put_artifact(&mut self, new: &NewArtifact) -> Result<i64, StoreError> {
+        let a = &new.file;
         if !ARTIFACT_STAGES.contains(&a.stage.as_str()) {
             return Err(StoreError::Invalid(format!(
                 "unknown stage `{}` (expected one of {})",
@@ -208,18 +198,18 @@ impl Store {
                 "artifact product, source and name must not be empty".into(),
             ));
         }
-        if a.sealed.len() as u64 != a.size.saturating_add(SEAL_OVERHEAD) {
+        if new.sealed.len() as u64 != a.size.saturating_add(SEAL_OVERHEAD) {
             return Err(StoreError::Invalid(format!(
                 "artifact `{}`: {} sealed bytes for a {}-byte file (expected {} more)",
                 a.name,
-                a.sealed.len(),
+                new.sealed.len(),
                 a.size,
                 SEAL_OVERHEAD
             )));
         }
         let size =
             i64::try_from(a.size).map_err(|_| StoreError::Invalid("artifact too large".into()))?;
-        let sealed_hash = *blake3::hash(&a.sealed).as_bytes();
+        let sealed_hash = *blake3::hash(&new.sealed).as_bytes();
         self.write(|tx, w| {
             let path = w.path;
             let Some(key) = source_key_of(tx, path, &a.source)? else {
@@ -228,16 +218,8 @@ impl Store {
                     a.source
                 )));
             };
-            let message = artifact_message(
-                &a.product,
-                &a.stage,
-                &a.source,
-                &a.name,
-                a.size,
-                &a.plain_hash,
-                &sealed_hash,
-            );
-            if !crate::signing::signature_ok(&key, &message, &a.signature) {
+            let message = a.message(&sealed_hash);
+            if !crate::signing::signature_ok(&key, &message, &new.signature) {
                 return Err(StoreError::Invalid(format!(
                     "artifact `{}`: signature does not verify with source `{}`'s registered \
                      key; refused",
@@ -273,8 +255,8 @@ impl Store {
                         size,
                         &a.plain_hash,
                         &sealed_hash,
-                        &a.sealed,
-                        &a.signature,
+                        &new.sealed,
+                        &new.signature,
                         &sealed_at
                     ],
                 )
@@ -282,12 +264,7 @@ impl Store {
                 .ctx(path, "insert artifact")?;
             let meta = ArtifactMeta {
                 id,
-                product: a.product.clone(),
-                stage: a.stage.clone(),
-                source: a.source.clone(),
-                name: a.name.clone(),
-                size: a.size,
-                plain_hash: a.plain_hash,
+                file: a.clone(),
                 sealed_hash,
                 sealed_at,
             };
@@ -299,7 +276,7 @@ impl Store {
                     "product `{}`, stage {}, file `{}`, {} bytes",
                     a.product, a.stage, a.name, a.size
                 ),
-                artifact_hashes(&meta, &a.signature),
+                artifact_hashes(&meta, &new.signature),
             )?;
             Ok(id)
         })
@@ -407,34 +384,26 @@ pub(crate) fn verify_artifacts(
                     entry.seq
                 )));
             }
-            if sealed.len() as u64 != meta.size.saturating_add(SEAL_OVERHEAD) {
+            if sealed.len() as u64 != meta.file.size.saturating_add(SEAL_OVERHEAD) {
                 return Err(tampered(format!(
                     "{row}: {} sealed bytes for a recorded size of {}",
                     sealed.len(),
-                    meta.size
+                    meta.file.size
                 )));
             }
-            let Some(key) = source_keys.get(&meta.source) else {
+            let Some(key) = source_keys.get(&meta.file.source) else {
                 return Err(tampered(format!(
                     "{row}: its source has no registered key (table sources)"
                 )));
             };
-            let message = artifact_message(
-                &meta.product,
-                &meta.stage,
-                &meta.source,
-                &meta.name,
-                meta.size,
-                &meta.plain_hash,
-                &meta.sealed_hash,
-            );
+            let message = meta.file.message(&meta.sealed_hash);
             if !crate::signing::signature_ok(key, &message, &sig) {
                 return Err(tampered(format!(
                     "{row}: source signature does not verify with `{}`'s registered key",
-                    meta.source
+                    meta.file.source
                 )));
             }
-            if entry.hashes != artifact_hashes(&meta, &sig) || entry.actor != meta.source {
+            if entry.hashes != artifact_hashes(&meta, &sig) || entry.actor != meta.file.source {
                 return Err(crate::ledger::mismatch(&row, entry.seq));
             }
             n += 1;
