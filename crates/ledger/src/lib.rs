@@ -20,6 +20,7 @@
 
 pub mod entry;
 mod error;
+pub mod membership;
 pub mod merkle;
 pub mod note;
 pub mod releases;
