@@ -596,7 +596,7 @@ fn resume_relin(
             );
         }
     }
-    let resumed = progress::load(&opts.dir, name, params, t.share_for_ceremony(), seed)?;
+    let resumed = progress::load(&opts.dir, name, params, t.share_for_ceremony()?, seed)?;
     Ok(match resumed {
         None => Relin::NotStarted,
         Some(Resumed::AwaitingAggregate { party, round1 }) => {
@@ -709,7 +709,7 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                 pk_msg = Some(match earlier {
                     Some(b) => b,
                     None => {
-                        let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
+                        let m = pk_share(params, t.share_for_ceremony()?, &seed, &mut rng)
                             .map_err(crypto)?;
                         t.record_ceremony(params, &seed, &m)?;
                         m.to_bytes()
@@ -725,7 +725,7 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
         }
         if !state.rlk1.contains(&name) {
             if let Relin::NotStarted = relin {
-                let mut party = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
+                let mut party = RelinParty::new(params, t.share_for_ceremony()?, &seed, &mut rng)
                     .map_err(crypto)?;
                 let round1 = party.round1(&mut rng).map_err(crypto)?;
                 // Kept (with the round secret) before it is sent.
@@ -1056,7 +1056,9 @@ pub(crate) fn release_policy(
 pub(crate) fn review_failure(e: TrusteeError) -> Review {
     match e {
         TrusteeError::Refused { reason, .. } => Review::refuse(ReviewRefusal::Policy(reason)),
-        e @ TrusteeError::KeyShare { .. } => Review::refuse(ReviewRefusal::KeyShare(Box::new(e))),
+        e @ (TrusteeError::KeyShare { .. } | TrusteeError::Joined { .. }) => {
+            Review::refuse(ReviewRefusal::KeyShare(Box::new(e)))
+        }
         e @ TrusteeError::OtherSet { .. } => Review::refuse(ReviewRefusal::Quorum(Box::new(e))),
         e => Review::Retry(e.into()),
     }

@@ -338,7 +338,7 @@ pub fn join(
             let dealing_started = Instant::now();
             let dealt = deal(
                 params,
-                trustee.share_for_ceremony(),
+                trustee.share_for_ceremony()?,
                 &seed,
                 point,
                 st.threshold,

@@ -22,7 +22,7 @@ pub fn recorded_ceremony(
         .collect();
     let shares: Vec<SecretKey> = trustees
         .iter()
-        .map(|t| t.share_for_ceremony().clone())
+        .map(|t| t.share_for_ceremony().expect("a key share").clone())
         .collect();
     let rec = ceremony::run_recorded(params, &shares, &mut rand::rng()).expect("ceremony");
     for (t, m) in trustees.iter().zip(&rec.pk_shares) {
