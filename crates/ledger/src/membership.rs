@@ -6,6 +6,20 @@
 
 use crate::entry::{Entry, EntryKind};
 
+/// The ledger subject of the `ceremony_step` entries of the sharing of `epoch`: the first
+/// dealing (epoch 0) or the re-sharing that made epoch k (the platform writes them, a
+/// re-sharing's recipients read the sharing before from them).
+pub fn sharing_subject(epoch: u32) -> String {
+    match epoch {
+        0 => "threshold dealing".to_string(),
+        k => format!("threshold re-sharing epoch {k}"),
+    }
+}
+
+/// What the detail of a trustee's acceptance entry of a sharing says (its hashes are the
+/// commitments it checked its shares against).
+pub const ACCEPTANCE_MARK: &str = "keeps its threshold secret";
+
 /// One replacement, as a `trustee_replaced` entry's subject records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replacement {

@@ -13,6 +13,7 @@ pub mod keystore;
 pub mod progress;
 pub mod quorum;
 pub mod refusal;
+pub mod resharing;
 mod score_review;
 pub mod shares;
 

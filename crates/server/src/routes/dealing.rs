@@ -38,8 +38,6 @@ use crate::state::{AppState, ServeOptions};
 pub const THRESHOLD_FILE: &str = "threshold.txt";
 /// Directory (in the platform directory) of the dealing's messages.
 pub const DEALING_DIR: &str = "dealing";
-/// Ledger subject of every dealing entry.
-const SUBJECT: &str = "threshold dealing";
 /// Largest sealed dealt share accepted (a bfv-16384 share is about 0.66 MB).
 const MAX_SEALED: usize = 4 << 20;
 
@@ -193,7 +191,7 @@ impl Dealing {
             dealers: (1..=trustees.len()).collect(),
             trustees,
             seed: seed.trim().to_string(),
-            subject: SUBJECT.to_string(),
+            subject: dtfhe_ledger::membership::sharing_subject(0),
         })
     }
 
@@ -521,7 +519,8 @@ impl Dealing {
                 &self.subject,
                 &format!(
                     "`{who}` checked the shares dealt to it against every dealer's \
-                         commitment and keeps its threshold secret (hashes: the commitments)"
+                         commitment and {} (hashes: the commitments)",
+                    dtfhe_ledger::membership::ACCEPTANCE_MARK
                 ),
                 &relayed.iter().map(|h| *h.as_bytes()).collect::<Vec<_>>(),
             )?;
@@ -600,7 +599,7 @@ async fn post_accept(req: Signed) -> ApiResult<Json<DealingState>> {
             s.append_entry(
                 EntryKind::CeremonyStep,
                 "platform",
-                SUBJECT,
+                &d.subject,
                 &format!(
                     "threshold dealing complete: any {} of the {} trustees ({}) release",
                     d.threshold,

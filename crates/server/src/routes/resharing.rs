@@ -127,12 +127,8 @@ fn round(state: &AppState, store: &Store, plan: &Plan) -> Result<Dealing, ApiPro
         trustees: plan.trustees.clone(),
         seed: first.seed,
         dealers: plan.redealers.clone(),
-        subject: subject(plan.epoch),
+        subject: dtfhe_ledger::membership::sharing_subject(plan.epoch),
     })
-}
-
-fn subject(epoch: u32) -> String {
-    format!("threshold re-sharing epoch {epoch}")
 }
 
 /// Whether no re-sharing is open (none yet, or the latest complete): releases wait
