@@ -184,27 +184,8 @@ pub fn platform_of(
     .map(|a| a.to_string())
     .collect();
     let platform = serve(&root, &url, &platform_args);
-    let root_id = p(&root.join("root.id"));
     let register = |who: &str, role: &str, datasets: &str| {
-        let key = identity(&root, who);
-        let mut args = vec![
-            "admin",
-            "register",
-            "--server",
-            &url,
-            "--identity",
-            &root_id,
-            "--name",
-            who,
-            "--role",
-            role,
-            "--public-key",
-            &key,
-        ];
-        if !datasets.is_empty() {
-            args.extend(["--datasets", datasets]);
-        }
-        ok(args);
+        register_party(&root, &url, who, role, datasets)
     };
     for t in trustees {
         register(t, "trustee", "");
@@ -220,6 +201,31 @@ pub fn platform_of(
         trustees: Vec::new(),
         names: trustees.iter().map(|t| t.to_string()).collect(),
     }
+}
+
+/// A fresh identity `who` (file `<root>/<who>.id`) registered by `root` at the platform
+/// `url` with `role` (and `datasets`, comma-separated, if any).
+pub fn register_party(root: &Path, url: &str, who: &str, role: &str, datasets: &str) {
+    let key = identity(root, who);
+    let root_id = p(&root.join("root.id"));
+    let mut args = vec![
+        "admin",
+        "register",
+        "--server",
+        url,
+        "--identity",
+        &root_id,
+        "--name",
+        who,
+        "--role",
+        role,
+        "--public-key",
+        &key,
+    ];
+    if !datasets.is_empty() {
+        args.extend(["--datasets", datasets]);
+    }
+    ok(args);
 }
 
 fn p(x: &Path) -> String {

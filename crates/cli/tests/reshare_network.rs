@@ -1,0 +1,208 @@
+//! Replacing a trustee of a 3-of-5 networked deployment, every role its own `dtfhe` process
+//! (`serve --trustees a,b,c,d,e --threshold 3`, the trustee daemons, the edge agents, the
+//! analyst's `query --server`):
+//!
+//! - a query released by three of a..d (e down, then back) before the replacement;
+//! - `dtfhe admin replace-trustee --old e --new f`: a `trustee_replaced` ledger entry; the
+//!   new trustee `f` runs `dtfhe trustee --join` (no key ceremony, no n-of-n key share);
+//! - the proactive re-sharing runs over the network: the first three trustees re-deal,
+//!   every trustee of the new list checks its shares and the re-sharing against the first
+//!   dealing's commitments and keeps a threshold secret of epoch 1; nothing is decrypted and
+//!   the platform only relays sealed shares (the bytes it keeps do not open with anything
+//!   it holds);
+//! - the departed `e`, still running, stops with "not a trustee"; restarted, it is refused
+//!   the same way, and its answers are never counted;
+//! - two of a..d down: a query is released by a set including `f`, equal to the plaintext;
+//! - the first query asked again with everyone up: its ciphertexts were answered before the
+//!   re-sharing, so the set that answered it refuses under the new epoch (one share per
+//!   ciphertext and epoch: old and new shares never combine), nothing released.
+//!
+//! Prints the re-sharing's time and bytes per trustee (figures only, no timed assertion).
+
+mod common;
+
+use common::net::*;
+use common::*;
+use std::time::Duration;
+
+const FIVE: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+fn index(net: &Net, name: &str) -> usize {
+    net.names.iter().position(|t| t == name).expect("a trustee")
+}
+
+/// The epoch of the threshold secret trustee `t` keeps on disk.
+fn epoch_of(net: &Net, t: &str) -> u32 {
+    let params = dtfhe_crypto::Preset::Bfv8192.params().expect("preset");
+    let trustee = dtfhe_trustee::Trustee::open(&net.trustee_dir(t), t, &params).expect("dir");
+    trustee.threshold_secret(&params).expect("threshold.key").epoch
+}
+
+/// `dtfhe admin replace-trustee` as `root`: (success, stdout, stderr).
+fn replace(net: &Net, old: &str, new: &str) -> (bool, String, String) {
+    let root = net.id("root");
+    let o = dtfhe([
+        "admin".as_ref(),
+        "replace-trustee".as_ref(),
+        "--server".as_ref(),
+        net.url.as_ref(),
+        "--identity".as_ref(),
+        root.as_os_str(),
+        "--old".as_ref(),
+        old.as_ref(),
+        "--new".as_ref(),
+        new.as_ref(),
+    ] as [&std::ffi::OsStr; 10]);
+    let (out, err) = texts(&o);
+    (o.status.success(), out, err)
+}
+
+/// The part of trustee `t`'s log written after `from` bytes.
+fn log_after(net: &Net, t: &str, from: usize) -> String {
+    let log = net.trustees[index(net, t)].log();
+    log.get(from..).unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
+    let mut net = start_quorum("reshare_network", &FIVE, 3);
+    net.upload_sources();
+
+    // Before the replacement: e down, a query released by three of a..d; e back.
+    net.trustees[4].kill();
+    let first = "SELECT type, COUNT(*), SUM(tool_wear) FROM ai4i GROUP BY type";
+    let q1 = net.released(first);
+    let set1 = net.approvers(q1, 3);
+    assert_eq!(set1.len(), 3, "{set1:?}");
+    net.trustees[4] = net.start_trustee("e", &[]);
+
+    // The new trustee registers and waits to be named.
+    register_party(&net.root, &net.url, "f", "trustee", "");
+    net.names.push("f".into());
+    let f = net.start_trustee("f", &["--join", "--threshold", "3"]);
+    net.trustees.push(f);
+
+    let (ok, out, err) = replace(&net, "e", "f");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("replaced `e` by `f` at position 5; re-sharing epoch 1 opened"),
+        "{out}"
+    );
+    // The re-sharing runs; the deployment is ready again once every trustee accepted.
+    net.wait_ready(Duration::from_secs(300));
+    let four = ["a", "b", "c", "d", "f"];
+    for t in four {
+        let log = net.trustees[index(&net, t)].log();
+        for l in log
+            .lines()
+            .filter(|l| l.contains("re-dealt its share") || l.contains("re-sharing took"))
+        {
+            println!("figure: {l}");
+        }
+        assert!(
+            log.contains("threshold secret of epoch 1 kept, the old one deleted"),
+            "{t}: {log}"
+        );
+        assert_eq!(epoch_of(&net, t), 1, "{t}");
+        assert!(
+            !net.trustee_dir(t).join("resharing-1.key").exists(),
+            "{t} kept its re-sharing key"
+        );
+    }
+    // f holds no n-of-n key share.
+    assert!(!net.trustee_dir("f").join("share.key").exists());
+    // The first three trustees in good standing re-dealt, f did not.
+    for t in ["a", "b", "c"] {
+        assert!(net.trustees[index(&net, t)].log().contains("re-dealt its share for epoch 1"));
+    }
+    assert!(!net.trustees[index(&net, "f")].log().contains("re-dealt"));
+
+    // The platform relayed sealed shares it cannot open: its directory holds no key that
+    // opens them (the recipients' keys never left their directories, and are deleted).
+    let round = net.root.join("platform/dealing/epoch-1");
+    let sealed: Vec<_> = files_under(&round)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("sealed-"))
+        .collect();
+    assert_eq!(sealed.len(), 15, "3 re-dealers × 5 recipients: {sealed:?}");
+    let stranger = dtfhe_crypto::seal::RecipientKeyPair::generate(&mut rand::rng());
+    for s in &sealed {
+        let bytes = std::fs::read(s).expect("sealed");
+        assert!(
+            dtfhe_crypto::seal::open(&stranger, b"", b"", &bytes).is_err(),
+            "{}",
+            s.display()
+        );
+    }
+
+    // The departed e, still running, is refused and stops; restarted, the same.
+    let e = index(&net, "e");
+    let status = net.trustees[e].wait(Duration::from_secs(120));
+    assert!(!status.success());
+    let log = net.trustees[e].log();
+    assert!(log.contains("`e` is not a trustee of this deployment"), "{log}");
+    let before = log.len();
+    net.trustees[e] = net.start_trustee("e", &[]);
+    let status = net.trustees[e].wait(Duration::from_secs(120));
+    assert!(!status.success());
+    let again = log_after(&net, "e", before);
+    assert!(again.contains("`e` is not a trustee of this deployment"), "{again}");
+
+    // Two of a..d down: released by a set including f, equal to the plaintext.
+    for t in ["a", "b"] {
+        let i = index(&net, t);
+        net.trustees[i].kill();
+    }
+    let q2 = net.released("SELECT COUNT(*), AVG(torque), SUM(rpm) FROM ai4i");
+    let set2 = net.approvers(q2, 3);
+    assert!(set2.contains(&"f".to_string()), "{set2:?}");
+    assert!(!set2.contains(&"e".to_string()), "{set2:?}");
+
+    // Everyone back: the first query again. Its ciphertexts were answered by set1 under
+    // epoch 0; set1 claims it again and refuses under epoch 1, nothing is released.
+    for t in ["a", "b"] {
+        let i = index(&net, t);
+        net.trustees[i] = net.start_trustee(t, &[]);
+    }
+    let o = dtfhe(net.query_args_waiting(first, 60));
+    let (out, err) = texts(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("was already released by the trustee set {") && err.contains("e1/"),
+        "{err}"
+    );
+    let refused = query_id(&err);
+    assert!(
+        net.approvers(refused, 0).is_empty(),
+        "no share for {refused}"
+    );
+
+    // The ledger records the replacement and the re-sharing, and still verifies.
+    let audit = dtfhe([
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--server".as_ref(),
+        net.url.as_ref(),
+        "--identity".as_ref(),
+        net.id("root").as_os_str(),
+    ] as [&std::ffi::OsStr; 6]);
+    let (out, err) = texts(&audit);
+    assert!(audit.status.success(), "{out}\n{err}");
+}
+
+/// A replacement is refused before anything changes: by a trustee that is not registered,
+/// of a party that is no trustee, and by the departed trustee itself.
+#[test]
+fn a_replacement_needs_a_registered_trustee_outside_the_list() {
+    let net = start_quorum("reshare_refused", &FIVE, 3);
+    let (ok, _, err) = replace(&net, "e", "nobody");
+    assert!(!ok && err.contains("`nobody` is not a registered trustee identity"), "{err}");
+    let (ok, _, err) = replace(&net, "ana", "a");
+    assert!(!ok && err.contains("`ana` is not a trustee of this deployment"), "{err}");
+    let (ok, _, err) = replace(&net, "e", "d");
+    assert!(!ok && err.contains("`d` is not a registered trustee identity"), "{err}");
+    // Nothing changed: the deployment is ready and no re-sharing exists.
+    net.wait_ready(Duration::from_secs(30));
+    assert!(!net.root.join("platform/dealing/epoch-1").exists());
+}
