@@ -74,7 +74,11 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
     let q1 = net.released(first);
     let set1 = net.approvers(q1, 3);
     assert_eq!(set1.len(), 3, "{set1:?}");
+    let before = net.trustees[4].log().len();
     net.trustees[4] = net.start_trustee("e", &[]);
+    net.trustees[4].wait_until("did not come back", Duration::from_secs(120), || {
+        log_after(&net, "e", before).contains("reviewing release requests")
+    });
 
     // The new trustee registers and waits to be named.
     register_party(&net.root, &net.url, "f", "trustee", "");

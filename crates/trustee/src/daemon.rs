@@ -244,14 +244,21 @@ fn wait_to_join(
     let trustee = Trustee::join(&opts.dir, &name, &opts.local_policy)?;
     let started = Instant::now();
     let wait = crate::dealing::waiter(opts, started, "joining");
+    let mut said = false;
     loop {
-        match remote_deployment(client) {
-            Ok(d) if d.info.trustees.contains(&name) => return Ok((d, trustee)),
-            Ok(_) => wait("not named in a replacement yet")?,
-            Err(RemoteError::Api(e)) if e.is_retryable() => wait("platform unreachable")?,
+        // The list only (no relinearisation key) while it waits.
+        match client.get_json::<dtfhe_api::types::DeploymentInfo>("/v1/deployment?relin_key=omit") {
+            Ok(d) if d.trustees.contains(&name) => return Ok((remote_deployment(client)?, trustee)),
+            Ok(_) => {
+                if !said {
+                    eprintln!("trustee {name}: waiting to be named in place of a departed trustee");
+                    said = true;
+                }
+                wait("not named in a replacement yet")?
+            }
+            Err(e) if e.is_retryable() => wait("platform unreachable")?,
             Err(e) => return Err(e.into()),
         }
-        eprintln!("trustee {name}: waiting to be named in place of a departed trustee");
     }
 }
 

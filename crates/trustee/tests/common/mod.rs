@@ -8,6 +8,8 @@ use dtfhe_trustee::Trustee;
 use fhe::bfv::SecretKey;
 use std::path::Path;
 
+pub mod world;
+
 /// The trustees `names`, created in `root/<name>` under `policy`, after an in-process key
 /// ceremony each of them recorded: the trustees, their key shares and the ceremony.
 pub fn recorded_ceremony(
