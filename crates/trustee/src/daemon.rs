@@ -580,10 +580,13 @@ pub fn verify_and_attest(
     };
     let own = read_own(PK_SHARE_FILE, "public-key share")?;
     let public_key = key("public_key", &deployed.info.public_key)?;
+    // The key ceremony's trustees: the list now, with the replacements the ledger records
+    // undone (a trustee that joined later gave no ceremony message).
+    let ceremony_trustees = crate::resharing::ceremony_trustees(client, &deployed.info.trustees)?;
     check_public_key(
         &deployed.params,
         &state,
-        &deployed.info.trustees,
+        &ceremony_trustees,
         &name,
         &own,
         &public_key,
@@ -604,7 +607,7 @@ pub fn verify_and_attest(
         check_relin_key(
             &deployed.params,
             &transcript,
-            &deployed.info.trustees,
+            &ceremony_trustees,
             &name,
             (
                 &read_own(RLK1_FILE, message)?,

@@ -364,3 +364,28 @@ pub fn pending_epoch(client: &Client, trustee: &Trustee) -> Result<Option<u32>, 
         Err(e) => Err(e.into()),
     }
 }
+
+/// The trustees of the key ceremony, given the list `now`: `now` with every
+/// `trustee_replaced` entry of the ledger undone, last first (`now` itself when none was
+/// replaced). A trustee checks the deployment's keys against the ceremony's messages, which
+/// are of the ceremony's trustees, not of a trustee that joined later.
+pub fn ceremony_trustees(client: &Client, now: &[String]) -> Result<Vec<String>, DaemonError> {
+    let replaced = EntryKind::TrusteeReplaced.name();
+    let mut entries = Vec::new();
+    crate::catchup::pages(client, 0, |page| {
+        for e in page.entries.iter().filter(|e| e.kind == replaced) {
+            entries.push(dtfhe_ledger::Entry {
+                seq: e.seq,
+                time_unix: e.time_unix,
+                kind: EntryKind::TrusteeReplaced,
+                actor: e.actor.clone(),
+                subject: e.subject.clone(),
+                detail: String::new(),
+                hashes: Vec::new(),
+            });
+        }
+        Ok(())
+    })?;
+    dtfhe_ledger::membership::created(now, &entries)
+        .map_err(|e| protocol(format!("the ledger's trustee replacements: {e}")))
+}
