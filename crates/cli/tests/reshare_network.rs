@@ -182,14 +182,17 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
         "no share for {refused}"
     );
 
-    // The ledger records the replacement and the re-sharing, and still verifies.
+    // The ledger records the replacement and the re-sharing, and an auditor's
+    // `dtfhe audit verify --server` still verifies it (the release approved by set1 before
+    // the replacement stays valid).
+    register_party(&net.root, &net.url, "aud", "auditor", "");
     let audit = dtfhe([
         "audit".as_ref(),
         "verify".as_ref(),
         "--server".as_ref(),
         net.url.as_ref(),
         "--identity".as_ref(),
-        net.id("root").as_os_str(),
+        net.id("aud").as_os_str(),
     ] as [&std::ffi::OsStr; 6]);
     let (out, err) = texts(&audit);
     assert!(audit.status.success(), "{out}\n{err}");

@@ -457,4 +457,23 @@ mod tests {
         }
         assert!(Plan::from_bytes(b"{\"version\":1").is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever bytes a damaged plan file holds, reading it never panics.
+        #[test]
+        fn any_plan_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = Plan::from_bytes(&bytes);
+        }
+
+        /// Plans with any fields: accepted only when they fit together.
+        #[test]
+        fn any_plan_fields_never_panic(
+            position in 0usize..8,
+            redealers in proptest::collection::vec(0usize..8, 0..5),
+            epoch in 0u32..3,
+        ) {
+            let p = Plan { position, redealers, epoch, ..plan() };
+            let _ = Plan::from_bytes(&serde_json::to_vec(&p).expect("json"));
+        }
+    }
 }
