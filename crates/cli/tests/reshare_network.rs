@@ -35,7 +35,10 @@ fn index(net: &Net, name: &str) -> usize {
 fn epoch_of(net: &Net, t: &str) -> u32 {
     let params = dtfhe_crypto::Preset::Bfv8192.params().expect("preset");
     let trustee = dtfhe_trustee::Trustee::open(&net.trustee_dir(t), t, &params).expect("dir");
-    trustee.threshold_secret(&params).expect("threshold.key").epoch
+    trustee
+        .threshold_secret(&params)
+        .expect("threshold.key")
+        .epoch
 }
 
 /// `dtfhe admin replace-trustee` as `root`: (success, stdout, stderr).
@@ -117,7 +120,9 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
     assert!(!net.trustee_dir("f").join("share.key").exists());
     // The first three trustees in good standing re-dealt, f did not.
     for t in ["a", "b", "c"] {
-        assert!(net.trustees[index(&net, t)].log().contains("re-dealt its share for epoch 1"));
+        assert!(net.trustees[index(&net, t)]
+            .log()
+            .contains("re-dealt its share for epoch 1"));
     }
     assert!(!net.trustees[index(&net, "f")].log().contains("re-dealt"));
 
@@ -144,13 +149,19 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
     let status = net.trustees[e].wait(Duration::from_secs(120));
     assert!(!status.success());
     let log = net.trustees[e].log();
-    assert!(log.contains("`e` is not a trustee of this deployment"), "{log}");
+    assert!(
+        log.contains("`e` is not a trustee of this deployment"),
+        "{log}"
+    );
     let before = log.len();
     net.trustees[e] = net.start_trustee("e", &[]);
     let status = net.trustees[e].wait(Duration::from_secs(120));
     assert!(!status.success());
     let again = log_after(&net, "e", before);
-    assert!(again.contains("`e` is not a trustee of this deployment"), "{again}");
+    assert!(
+        again.contains("`e` is not a trustee of this deployment"),
+        "{again}"
+    );
 
     // Two of a..d down: released by a set including f, equal to the plaintext.
     for t in ["a", "b"] {
@@ -204,11 +215,20 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
 fn a_replacement_needs_a_registered_trustee_outside_the_list() {
     let net = start_quorum("reshare_refused", &FIVE, 3);
     let (ok, _, err) = replace(&net, "e", "nobody");
-    assert!(!ok && err.contains("`nobody` is not a registered trustee identity"), "{err}");
+    assert!(
+        !ok && err.contains("`nobody` is not a registered trustee identity"),
+        "{err}"
+    );
     let (ok, _, err) = replace(&net, "ana", "a");
-    assert!(!ok && err.contains("`ana` is not a trustee of this deployment"), "{err}");
+    assert!(
+        !ok && err.contains("`ana` is not a trustee of this deployment"),
+        "{err}"
+    );
     let (ok, _, err) = replace(&net, "e", "d");
-    assert!(!ok && err.contains("`d` is not a registered trustee identity"), "{err}");
+    assert!(
+        !ok && err.contains("`d` is not a registered trustee identity"),
+        "{err}"
+    );
     // Nothing changed: the deployment is ready and no re-sharing exists.
     net.wait_ready(Duration::from_secs(30));
     assert!(!net.root.join("platform/dealing/epoch-1").exists());

@@ -144,7 +144,10 @@ fn a_stored_threshold_secret_keeps_its_epoch_and_version_1_reads_as_epoch_0() {
     let p = params();
     let v2 = threshold_secret_bytes(7, 3);
     let back = threshold_secret_from_bytes(p, &v2).expect("round trip");
-    assert_eq!((back.epoch, back.point, back.threshold, back.trustees), (7, 4, 3, 5));
+    assert_eq!(
+        (back.epoch, back.point, back.threshold, back.trustees),
+        (7, 4, 3, 5)
+    );
     // Version 1 (no epoch field), as written before re-sharing existed.
     let mut v1 = vec![1u8];
     v1.extend_from_slice(&v2[1..9]);

@@ -57,9 +57,8 @@ pub fn check_releases_quorum(
     for e in entries {
         let kind = e.kind;
         if kind == EntryKind::TrusteeReplaced {
-            let r = crate::membership::parse_replacement_subject(&e.subject).ok_or_else(|| {
-                tampered(format!("ledger entry {}: names no replacement", e.seq))
-            })?;
+            let r = crate::membership::parse_replacement_subject(&e.subject)
+                .ok_or_else(|| tampered(format!("ledger entry {}: names no replacement", e.seq)))?;
             crate::membership::apply(&mut members, e.seq, &r)
                 .map_err(|e| tampered(format!("trustee list: {e}")))?;
             departed.insert(r.old, e.seq);
@@ -92,9 +91,7 @@ pub fn check_releases_quorum(
             })?;
         match kind {
             EntryKind::TrusteeApproved | EntryKind::TrusteeRefused => {
-                if let (false, Some(seq)) =
-                    (members.contains(&e.actor), departed.get(&e.actor))
-                {
+                if let (false, Some(seq)) = (members.contains(&e.actor), departed.get(&e.actor)) {
                     return Err(tampered(format!(
                         "{at}: trustee `{}` answers after its replacement (entry {seq})",
                         e.actor
@@ -260,7 +257,10 @@ mod tests {
             position: 3,
         };
         let subject = crate::membership::replacement_subject(&r);
-        entries.insert(at, entry(0, EntryKind::TrusteeReplaced, "root", &subject, 0));
+        entries.insert(
+            at,
+            entry(0, EntryKind::TrusteeReplaced, "root", &subject, 0),
+        );
         for (i, e) in entries.iter_mut().enumerate() {
             e.seq = i as u64;
         }
@@ -277,7 +277,10 @@ mod tests {
         // c answers after it: tampering, naming the replacement.
         let after = replaced_at(trail(&["a", "c"]), "c", "f", 2);
         let e = check_releases_quorum(&after, &now, Some(2)).expect_err("after");
-        assert!(e.0.contains("`c` answers after its replacement (entry 2)"), "{e}");
+        assert!(
+            e.0.contains("`c` answers after its replacement (entry 2)"),
+            "{e}"
+        );
         // f answers after it: counted.
         let joined = replaced_at(trail(&["a", "f"]), "c", "f", 1);
         assert_eq!(check_releases_quorum(&joined, &now, Some(2)), Ok(1));

@@ -248,7 +248,9 @@ fn wait_to_join(
     loop {
         // The list only (no relinearisation key) while it waits.
         match client.get_json::<dtfhe_api::types::DeploymentInfo>("/v1/deployment?relin_key=omit") {
-            Ok(d) if d.trustees.contains(&name) => return Ok((remote_deployment(client)?, trustee)),
+            Ok(d) if d.trustees.contains(&name) => {
+                return Ok((remote_deployment(client)?, trustee))
+            }
             Ok(_) => {
                 if !said {
                     eprintln!("trustee {name}: waiting to be named in place of a departed trustee");

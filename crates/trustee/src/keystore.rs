@@ -222,8 +222,12 @@ impl Trustee {
         }
         let mut rng = rand::rng();
         let seed = CeremonySeed::random(&mut rng);
-        let msg =
-            dtfhe_crypto::ceremony::net::pk_share(params, self.share_for_ceremony()?, &seed, &mut rng)?;
+        let msg = dtfhe_crypto::ceremony::net::pk_share(
+            params,
+            self.share_for_ceremony()?,
+            &seed,
+            &mut rng,
+        )?;
         self.record_ceremony(params, &seed, &msg)
     }
 
@@ -447,14 +451,11 @@ impl Trustee {
             };
         let (shares, _repeated) = match &threshold {
             None => log.coeff0_shares(params, &hashes, record, |k| fresh(k, &mut rng))?,
-            Some((secret, set)) => log.coeff0_set_shares(
-                params,
-                &hashes,
-                set,
-                secret.epoch,
-                record,
-                |k| fresh(k, &mut rng),
-            )?,
+            Some((secret, set)) => {
+                log.coeff0_set_shares(params, &hashes, set, secret.epoch, record, |k| {
+                    fresh(k, &mut rng)
+                })?
+            }
         };
         Ok(shares)
     }

@@ -193,7 +193,12 @@ pub fn accepted_in_ledger(client: &Client, epoch: u32) -> Result<Option<Vec<Stri
 /// (the platform answers `GET /v1/resharing` with 404 before any replacement); returns once
 /// it keeps the new threshold secret and the platform recorded its acceptance, or at once
 /// when there is nothing to do. Prints the time and the bytes it sent.
-pub fn join(client: &Client, opts: &DaemonOptions, params: &Params, trustee: &Trustee) -> Result<(), DaemonError> {
+pub fn join(
+    client: &Client,
+    opts: &DaemonOptions,
+    params: &Params,
+    trustee: &Trustee,
+) -> Result<(), DaemonError> {
     let name = trustee.name().to_string();
     let started = Instant::now();
     let wait = waiter(opts, started, "the re-sharing");
@@ -253,7 +258,10 @@ pub fn join(client: &Client, opts: &DaemonOptions, params: &Params, trustee: &Tr
         if st.keys.get(&name) != Some(&mine) {
             let _: ResharingState =
                 client.post_json("/v1/resharing/key", &DealingKey { key: mine })?;
-            eprintln!("trustee {name}: re-sharing epoch {} key published", st.epoch);
+            eprintln!(
+                "trustee {name}: re-sharing epoch {} key published",
+                st.epoch
+            );
             continue;
         }
         if st.keys.len() < n {
@@ -282,7 +290,8 @@ pub fn join(client: &Client, opts: &DaemonOptions, params: &Params, trustee: &Tr
                 .map(|d| position(&st.trustees, d).ok_or_else(|| protocol("re-dealer")))
                 .collect::<Result<Vec<u32>, _>>()?;
             let dealing_started = Instant::now();
-            let dealt = redeal(params, held, &seed, &set, &keys, &mut rand::rng()).map_err(crypto)?;
+            let dealt =
+                redeal(params, held, &seed, &set, &keys, &mut rand::rng()).map_err(crypto)?;
             let post = DealingPost {
                 commitment: b64(&dealt.commitment),
                 sealed: st
@@ -346,7 +355,10 @@ pub fn join(client: &Client, opts: &DaemonOptions, params: &Params, trustee: &Tr
 }
 
 /// blake3 (hex) of each re-dealer's commitment in `inbox`, in re-dealer order.
-fn redealer_hashes(inbox: &ResharingInbox, redealers: &[String]) -> Result<Vec<String>, DaemonError> {
+fn redealer_hashes(
+    inbox: &ResharingInbox,
+    redealers: &[String],
+) -> Result<Vec<String>, DaemonError> {
     let as_dealing = dtfhe_api::dealing::DealingInbox {
         items: inbox.items.clone(),
     };

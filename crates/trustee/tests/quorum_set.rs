@@ -207,7 +207,10 @@ fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_release
         .review_for_set(&params, &POLICY, &request(&old_ct, "r-again", None), &set)
         .expect_err("old ciphertext under the new epoch");
     assert!(matches!(e, TrusteeError::OtherSet { .. }), "{e}");
-    assert!(e.to_string().contains("{1,2,3}") && e.to_string().contains("{e1/1,2,3}"), "{e}");
+    assert!(
+        e.to_string().contains("{1,2,3}") && e.to_string().contains("{e1/1,2,3}"),
+        "{e}"
+    );
 
     // A fresh ciphertext: released by {1, 2, 5} with f, exactly.
     let values = [9i64, -2, 30];
@@ -220,8 +223,8 @@ fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_release
         want
     );
     // e's old-epoch share in place of f's: not the total.
-    let stale = trustee_share_threshold(&params, &old[4], &[1, 2, 5], &x, 0, &mut rng)
-        .expect("old share");
+    let stale =
+        trustee_share_threshold(&params, &old[4], &[1, 2, 5], &x, 0, &mut rng).expect("old share");
     let mixed = vec![shares[0].clone(), shares[1].clone(), stale];
     assert_ne!(
         centred(&params, combine(&params, &x, &mixed).expect("combine")),
@@ -232,5 +235,8 @@ fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_release
     let e = ts[4]
         .review(&params, &POLICY, &request(&x, "r-n-of-n", None))
         .expect_err("no key share");
-    assert!(matches!(e, TrusteeError::Joined { ref trustee } if trustee == "f"), "{e}");
+    assert!(
+        matches!(e, TrusteeError::Joined { ref trustee } if trustee == "f"),
+        "{e}"
+    );
 }

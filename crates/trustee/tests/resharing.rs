@@ -92,10 +92,12 @@ impl Round {
             epoch: 1,
             previous: &previous,
         };
-        accept_reshared(&w.params, &self.hpke[r], check, &self.names[r], inbox).map(|(s, hashes)| {
-            assert_eq!(hashes.len(), SET.len());
-            s
-        })
+        accept_reshared(&w.params, &self.hpke[r], check, &self.names[r], inbox).map(
+            |(s, hashes)| {
+                assert_eq!(hashes.len(), SET.len());
+                s
+            },
+        )
     }
 }
 
@@ -111,7 +113,10 @@ fn refused(e: TrusteeError, dealer: Option<&str>) -> String {
         }
         other => panic!("not a refused re-sharing: {other}"),
     }
-    assert!(msg.contains("its threshold secret was not replaced"), "{msg}");
+    assert!(
+        msg.contains("its threshold secret was not replaced"),
+        "{msg}"
+    );
     msg
 }
 
@@ -125,14 +130,21 @@ fn an_honest_re_sharing_hands_position_5_to_f_and_keeps_the_secret() {
         .collect();
     assert!(new.iter().all(|s| s.epoch == 1));
     let pool = |held: &[ThresholdSecret], set: [usize; 3]| {
-        let pairs: Vec<_> = set.iter().map(|&i| (held[i].point, held[i].secret())).collect();
+        let pairs: Vec<_> = set
+            .iter()
+            .map(|&i| (held[i].point, held[i].secret()))
+            .collect();
         reconstruct(&w.params, &pairs).expect("interpolate")
     };
     let s = pool(&old, [0, 1, 2]);
     for set in [[0, 1, 4], [2, 3, 4], [0, 3, 4], [1, 2, 3]] {
         assert_eq!(pool(&new, set), s, "{set:?}");
     }
-    assert_ne!(new[4].secret(), old[4].secret(), "f holds a new share, not e's");
+    assert_ne!(
+        new[4].secret(),
+        old[4].secret(),
+        "f holds a new share, not e's"
+    );
     // e's old share with two new ones: not the secret (old and new do not mix).
     let mixed = [
         (1u32, new[0].secret()),
@@ -149,8 +161,14 @@ fn a_re_dealer_weighting_for_another_set_is_refused_by_every_recipient() {
     // constant terms no longer sum to the secret.
     let r = round(&w, |i| if i == 1 { vec![1, 2, 4] } else { SET.to_vec() });
     for i in 0..5 {
-        let msg = refused(r.accept(&w, i, &r.inbox(&w, i)).expect_err("wrong set"), None);
-        assert!(msg.contains("does not carry the deployment's secret"), "{msg}");
+        let msg = refused(
+            r.accept(&w, i, &r.inbox(&w, i)).expect_err("wrong set"),
+            None,
+        );
+        assert!(
+            msg.contains("does not carry the deployment's secret"),
+            "{msg}"
+        );
     }
 }
 

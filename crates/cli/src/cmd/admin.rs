@@ -177,7 +177,9 @@ fn replace_trustee(
 ) -> Result<(), CliError> {
     for (flag, name) in [("--old", &old), ("--new", &new)] {
         if !dtfhe_model::names::is_party_name(name) {
-            return Err(CliError::Usage(format!("{flag}: {name:?} is not a party name")));
+            return Err(CliError::Usage(format!(
+                "{flag}: {name:?} is not a party name"
+            )));
         }
     }
     let admin = load_identity(identity)?;

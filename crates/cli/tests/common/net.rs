@@ -184,9 +184,8 @@ pub fn platform_of(
     .map(|a| a.to_string())
     .collect();
     let platform = serve(&root, &url, &platform_args);
-    let register = |who: &str, role: &str, datasets: &str| {
-        register_party(&root, &url, who, role, datasets)
-    };
+    let register =
+        |who: &str, role: &str, datasets: &str| register_party(&root, &url, who, role, datasets);
     for t in trustees {
         register(t, "trustee", "");
     }

@@ -83,7 +83,6 @@ impl World {
     }
 }
 
-
 impl World {
     /// Trustee `r`'s threshold secret (epoch 0) from the honest dealing.
     pub fn secret(&self, r: usize) -> dtfhe_crypto::threshold::ThresholdSecret {
