@@ -52,6 +52,19 @@ pub struct Dealt {
 }
 
 impl Dealt {
+    /// The body that posts this dealing (commitment and each sealed share, by recipient
+    /// name; `trustees` in deployment order).
+    pub fn post(&self, trustees: &[String]) -> DealingPost {
+        DealingPost {
+            commitment: b64(&self.commitment),
+            sealed: trustees
+                .iter()
+                .zip(&self.sealed)
+                .map(|(t, s)| (t.clone(), b64(s)))
+                .collect(),
+        }
+    }
+
     /// Bytes this dealing sends to the platform.
     pub fn bytes(&self) -> usize {
         self.commitment.len() + self.sealed.iter().map(Vec::len).sum::<usize>()
@@ -285,6 +298,44 @@ pub(crate) fn waiter<'a>(
     }
 }
 
+/// The state of a dealing round at `path` (`None`: 404, there is none), retried while the
+/// platform cannot be reached.
+pub(crate) fn round_state<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    name: &str,
+    wait: &dyn Fn(&str) -> Result<(), DaemonError>,
+) -> Result<Option<T>, DaemonError> {
+    loop {
+        match client.get_json(path) {
+            Ok(s) => return Ok(Some(s)),
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) if e.is_retryable() => {
+                eprintln!("trustee {name}: {e}; retrying");
+                wait("platform unreachable")?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The recipient keys (`keys`: base64 by name) of `trustees`, in their order.
+pub(crate) fn recipient_keys(
+    keys: &std::collections::BTreeMap<String, String>,
+    trustees: &[String],
+) -> Result<Vec<RecipientPublicKey>, DaemonError> {
+    trustees
+        .iter()
+        .map(|t| {
+            let key = keys
+                .get(t)
+                .ok_or_else(|| protocol(format!("no recipient key of `{t}`")))?;
+            let bytes = unb64("key", key).map_err(|e| protocol(e.to_string()))?;
+            RecipientPublicKey::from_bytes(&bytes).map_err(crypto)
+        })
+        .collect()
+}
+
 /// Takes part in the dealing if the deployment has a threshold (the platform answers
 /// `GET /v1/dealing` with 404 otherwise); returns once this trustee keeps its threshold
 /// secret and the platform recorded its acceptance. Prints the set-up time and the bytes it
@@ -304,15 +355,9 @@ pub fn join(
     let mut keypair: Option<RecipientKeyPair> = None;
     let wait = waiter(opts, started, "the threshold dealing");
     loop {
-        let st: DealingState = match client.get_json("/v1/dealing") {
-            Ok(s) => s,
-            Err(e) if e.status() == Some(404) => return Ok(()),
-            Err(e) if e.is_retryable() => {
-                eprintln!("trustee {name}: {e}; retrying");
-                wait("platform unreachable")?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let Some(st): Option<DealingState> = round_state(client, "/v1/dealing", &name, &wait)?
+        else {
+            return Ok(());
         };
         if &st.trustees != trustees {
             return Err(protocol(format!(
@@ -365,17 +410,7 @@ pub fn join(
             continue;
         }
         if !st.dealt.contains(&name) {
-            let keys = trustees
-                .iter()
-                .map(|t| {
-                    let key = st
-                        .keys
-                        .get(t)
-                        .ok_or_else(|| protocol(format!("no dealing key of `{t}`")))?;
-                    let bytes = unb64("key", key).map_err(|e| protocol(e.to_string()))?;
-                    RecipientPublicKey::from_bytes(&bytes).map_err(crypto)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let keys = recipient_keys(&st.keys, trustees)?;
             let dealing_started = Instant::now();
             let dealt = deal(
                 params,
@@ -387,15 +422,7 @@ pub fn join(
                 &mut rand::rng(),
             )
             .map_err(crypto)?;
-            let post = DealingPost {
-                commitment: b64(&dealt.commitment),
-                sealed: trustees
-                    .iter()
-                    .zip(&dealt.sealed)
-                    .map(|(t, s)| (t.clone(), b64(s)))
-                    .collect(),
-            };
-            let _: DealingState = client.post_json("/v1/dealing/shares", &post)?;
+            let _: DealingState = client.post_json("/v1/dealing/shares", &dealt.post(trustees))?;
             eprintln!(
                 "trustee {name}: dealt its {}-of-{n} shares: {} bytes sent (commitment {} B, \
                  {n} sealed shares) in {:.3} s",

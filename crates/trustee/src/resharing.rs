@@ -21,7 +21,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dtfhe_api::dealing::{DealingAccept, DealingKey, DealingPost, ResharingInbox, ResharingState};
+use dtfhe_api::dealing::{DealingAccept, DealingKey, ResharingInbox, ResharingState};
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::Client;
 use dtfhe_crypto::ceremony::net::CeremonySeed;
@@ -36,8 +36,8 @@ use rand::{CryptoRng, RngCore};
 
 use crate::daemon::{DaemonError, DaemonOptions};
 use crate::dealing::{
-    check_agreed, crypto, open_item, position, protocol, recipient_keypair_in, seal_dealing,
-    waiter, Dealt,
+    check_agreed, crypto, open_item, position, protocol, recipient_keypair_in, recipient_keys,
+    round_state, seal_dealing, waiter, Dealt,
 };
 use crate::{Trustee, TrusteeError};
 
@@ -204,15 +204,9 @@ pub fn join(
     let wait = waiter(opts, started, "the re-sharing");
     let mut sent = 0usize;
     loop {
-        let st: ResharingState = match client.get_json("/v1/resharing") {
-            Ok(s) => s,
-            Err(e) if e.status() == Some(404) => return Ok(()),
-            Err(e) if e.is_retryable() => {
-                eprintln!("trustee {name}: {e}; retrying");
-                wait("platform unreachable")?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let Some(st): Option<ResharingState> = round_state(client, "/v1/resharing", &name, &wait)?
+        else {
+            return Ok(());
         };
         if st.accepted.contains(&name) {
             return Ok(());
@@ -272,18 +266,7 @@ pub fn join(
             let held = kept
                 .as_ref()
                 .ok_or_else(|| protocol("a re-dealer without a threshold secret"))?;
-            let keys = st
-                .trustees
-                .iter()
-                .map(|t| {
-                    let key = st
-                        .keys
-                        .get(t)
-                        .ok_or_else(|| protocol(format!("no re-sharing key of `{t}`")))?;
-                    let bytes = unb64("key", key).map_err(|e| protocol(e.to_string()))?;
-                    RecipientPublicKey::from_bytes(&bytes).map_err(crypto)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let keys = recipient_keys(&st.keys, &st.trustees)?;
             let set = st
                 .redealers
                 .iter()
@@ -292,16 +275,8 @@ pub fn join(
             let dealing_started = Instant::now();
             let dealt =
                 redeal(params, held, &seed, &set, &keys, &mut rand::rng()).map_err(crypto)?;
-            let post = DealingPost {
-                commitment: b64(&dealt.commitment),
-                sealed: st
-                    .trustees
-                    .iter()
-                    .zip(&dealt.sealed)
-                    .map(|(t, s)| (t.clone(), b64(s)))
-                    .collect(),
-            };
-            let _: ResharingState = client.post_json("/v1/resharing/shares", &post)?;
+            let _: ResharingState =
+                client.post_json("/v1/resharing/shares", &dealt.post(&st.trustees))?;
             sent = dealt.bytes();
             eprintln!(
                 "trustee {name}: re-dealt its share for epoch {}: {} bytes sent (commitment {} \

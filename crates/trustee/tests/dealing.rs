@@ -7,7 +7,7 @@
 //! dealer's is refused by its recipient, naming the dealer, and no threshold secret results.
 
 use dtfhe_api::types::b64;
-use dtfhe_crypto::ceremony::{self, net::CeremonySeed};
+use dtfhe_crypto::ceremony;
 use dtfhe_crypto::threshold::commit::Commitment;
 use dtfhe_crypto::threshold::wire::{seal_share, DealtShare};
 use dtfhe_crypto::threshold::{reconstruct, Dealing};

@@ -15,8 +15,8 @@
 
 mod common;
 
-use common::world::{world, world_at, World, NAMES, T};
-use dtfhe_api::dealing::{DealtItem, ResharingInbox};
+use common::world::{items, world, world_at, World, NAMES, T};
+use dtfhe_api::dealing::ResharingInbox;
 use dtfhe_api::types::b64;
 use dtfhe_crypto::seal::RecipientKeyPair;
 use dtfhe_crypto::threshold::{reconstruct, ThresholdSecret};
@@ -63,16 +63,7 @@ impl Round {
     fn inbox(&self, w: &World, r: usize) -> ResharingInbox {
         ResharingInbox {
             epoch: 1,
-            items: self
-                .redealers
-                .iter()
-                .zip(&self.dealt)
-                .map(|(dealer, d)| DealtItem {
-                    dealer: dealer.clone(),
-                    commitment: b64(&d.commitment),
-                    sealed: b64(&d.sealed[r]),
-                })
-                .collect(),
+            items: items(&self.redealers, &self.dealt, r),
             previous: w.previous(),
         }
     }

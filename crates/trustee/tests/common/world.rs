@@ -49,24 +49,39 @@ pub fn world_at(preset: Preset) -> World {
     }
 }
 
+/// What `dealers` (their dealings `dealt`, in order) relay to the recipient at index `r`.
+pub fn items(dealers: &[String], dealt: &[Dealt], r: usize) -> Vec<DealtItem> {
+    dealers
+        .iter()
+        .zip(dealt)
+        .map(|(dealer, d)| DealtItem {
+            dealer: dealer.clone(),
+            commitment: b64(&d.commitment),
+            sealed: b64(&d.sealed[r]),
+        })
+        .collect()
+}
+
 impl World {
     /// What the platform relays to trustee `r` (0-based).
     pub fn inbox(&self, r: usize) -> DealingInbox {
         DealingInbox {
-            items: self
-                .names
-                .iter()
-                .zip(&self.dealt)
-                .map(|(dealer, d)| DealtItem {
-                    dealer: dealer.clone(),
-                    commitment: b64(&d.commitment),
-                    sealed: b64(&d.sealed[r]),
-                })
-                .collect(),
+            items: items(&self.names, &self.dealt, r),
         }
     }
 
+    /// Trustee `r` checks `inbox`: the residues of its threshold secret, or the refusal.
     pub fn accept(&self, r: usize, inbox: &DealingInbox) -> Result<Vec<u64>, TrusteeError> {
+        self.accept_secret(r, inbox)
+            .map(|s| s.secret().residues().to_vec())
+    }
+
+    /// Trustee `r` checks `inbox` and keeps its threshold secret (epoch 0).
+    pub fn accept_secret(
+        &self,
+        r: usize,
+        inbox: &DealingInbox,
+    ) -> Result<dtfhe_crypto::threshold::ThresholdSecret, TrusteeError> {
         accept_dealt(
             &self.params,
             &self.hpke[r],
@@ -78,25 +93,14 @@ impl World {
         )
         .map(|(secret, hashes)| {
             assert_eq!(hashes.len(), NAMES.len());
-            secret.secret().residues().to_vec()
+            secret
         })
     }
-}
 
-impl World {
     /// Trustee `r`'s threshold secret (epoch 0) from the honest dealing.
     pub fn secret(&self, r: usize) -> dtfhe_crypto::threshold::ThresholdSecret {
-        accept_dealt(
-            &self.params,
-            &self.hpke[r],
-            &self.seed,
-            &self.names,
-            &self.names[r],
-            T,
-            &self.inbox(r),
-        )
-        .expect("honest dealing")
-        .0
+        self.accept_secret(r, &self.inbox(r))
+            .expect("honest dealing")
     }
 
     /// The first dealing's commitments (base64), in dealer order: what a re-sharing's inbox
