@@ -144,6 +144,30 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
         );
     }
 
+    // Nor does it keep any secret of the dealings: its dealing directories hold public keys,
+    // commitments, sealed shares, acceptances and the plan, no secret key file.
+    let kept: Vec<_> = files_under(&net.root.join("platform/dealing"))
+        .into_iter()
+        .filter(|p| {
+            !p.extension()
+                .is_some_and(|e| e == "bin" || e == "txt" || e == "json")
+        })
+        .collect();
+    assert!(kept.is_empty(), "{kept:?}");
+
+    // e's own signed requests are refused: it can neither list, claim nor answer releases.
+    let e_client = dtfhe_api::Client::new(
+        &net.url,
+        Some(dtfhe_api::Identity::load(&net.id("e")).expect("e's identity")),
+        Duration::from_secs(30),
+    );
+    for path in ["/v1/releases/pending", "/v1/resharing"] {
+        let refused = e_client
+            .get_json::<serde_json::Value>(path)
+            .expect_err(path);
+        assert_eq!(refused.status(), Some(403), "{path}: {refused}");
+    }
+
     // The departed e, still running, is refused and stops; restarted, the same.
     let e = index(&net, "e");
     let status = net.trustees[e].wait(Duration::from_secs(120));
