@@ -17,6 +17,10 @@
 //!   re-sharing, so the set that answered it refuses under the new epoch (one share per
 //!   ciphertext and epoch: old and new shares never combine), nothing released.
 //!
+//! And as an attack: a sealed share the platform relays changed by one byte is refused by
+//! its recipient, naming the re-dealer, before it replaces anything; the re-sharing does not
+//! complete.
+//!
 //! Prints the re-sharing's time and bytes per trustee (figures only, no timed assertion).
 
 mod common;
@@ -256,4 +260,55 @@ fn a_replacement_needs_a_registered_trustee_outside_the_list() {
     // Nothing changed: the deployment is ready and no re-sharing exists.
     net.wait_ready(Duration::from_secs(30));
     assert!(!net.root.join("platform/dealing/epoch-1").exists());
+}
+
+/// The platform changes one byte of the share c re-dealt to d before d fetches it: d refuses
+/// the re-sharing naming c, keeps its epoch-0 secret and stops; the re-sharing does not
+/// complete (releases stay paused rather than run on mixed epochs).
+#[test]
+fn a_relayed_share_changed_at_the_platform_is_refused_before_anything_is_replaced() {
+    let mut net = start_quorum("reshare_tampered", &FIVE, 3);
+    // d looks at the platform every 30 s only, so the test changes what is relayed to it
+    // before it fetches its inbox (the three re-dealers deal in about a second).
+    net.trustees[3].kill();
+    let before = net.trustees[3].log().len();
+    net.trustees[3] = net.start_trustee_polling("d", &net.url, 30_000, &[]);
+    net.trustees[3].wait_until("did not come back", Duration::from_secs(120), || {
+        log_after(&net, "d", before).contains("reviewing release requests")
+    });
+    register_party(&net.root, &net.url, "f", "trustee", "");
+    net.names.push("f".into());
+    let f = net.start_trustee("f", &["--join", "--threshold", "3"]);
+    net.trustees.push(f);
+    let (ok, _, err) = replace(&net, "e", "f");
+    assert!(ok, "{err}");
+    let round = net.root.join("platform/dealing/epoch-1");
+    poll_until(
+        Duration::from_secs(180),
+        || (1..=3).all(|p| round.join(format!("commitment-{p}.bin")).exists()),
+        || {
+            net.trustees
+                .iter()
+                .map(Proc::log)
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    let file = round.join("sealed-3-to-4.bin");
+    let mut sealed = std::fs::read(&file).expect("c's share for d");
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    std::fs::write(&file, &sealed).expect("changed");
+
+    let d = index(&net, "d");
+    let status = net.trustees[d].wait(Duration::from_secs(180));
+    assert!(!status.success());
+    let log = log_after(&net, "d", before);
+    assert!(
+        log.contains("refuses the re-sharing of epoch 1 by c")
+            && log.contains("its threshold secret was not replaced"),
+        "{log}"
+    );
+    assert_eq!(epoch_of(&net, "d"), 0, "d replaced its secret");
+    assert!(!round.join("accepted-4.txt").exists());
 }

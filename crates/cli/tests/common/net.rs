@@ -299,8 +299,14 @@ impl Net {
 
     /// [`Net::start_trustee`] talking to the platform at `url` (e.g. through a relay).
     pub fn start_trustee_via(&self, t: &str, url: &str, flags: &[&str]) -> Proc {
+        self.start_trustee_polling(t, url, 100, flags)
+    }
+
+    /// [`Net::start_trustee_via`] polling the platform every `poll_ms` milliseconds.
+    pub fn start_trustee_polling(&self, t: &str, url: &str, poll_ms: u64, flags: &[&str]) -> Proc {
         let dir = p(&self.trustee_dir(t));
         let id = p(&self.id(t));
+        let poll = poll_ms.to_string();
         let mut args = vec![
             "trustee",
             "--dir",
@@ -310,7 +316,7 @@ impl Net {
             "--identity",
             &id,
             "--poll-ms",
-            "100",
+            &poll,
         ];
         args.extend(flags);
         Proc::spawn(&self.root, &format!("trustee-{t}"), &args)
