@@ -190,4 +190,20 @@ mod tests {
             assert_eq!(parse_replacement_subject(bad), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a platform writes as a replacement's subject, reading it never panics,
+        /// and a subject written here reads back as what was written.
+        #[test]
+        fn any_subject_never_panics_and_written_ones_round_trip(
+            subject in ".{0,80}",
+            old in "[a-z0-9_.-]{1,12}",
+            new in "[a-z0-9_.-]{1,12}",
+            position in 1usize..64,
+        ) {
+            let _ = parse_replacement_subject(&subject);
+            let r = Replacement { old, new, position };
+            proptest::prop_assert_eq!(parse_replacement_subject(&replacement_subject(&r)), Some(r));
+        }
+    }
 }
