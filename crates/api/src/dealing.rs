@@ -75,6 +75,67 @@ pub struct DealingAccept {
     pub commitments: Vec<String>,
 }
 
+/// `POST /v1/trustees/replace` (admin): replace the trustee `old` of a t-of-n deployment by
+/// the registered trustee `new`, at `old`'s position. The platform records a
+/// `trustee_replaced` ledger entry and opens the re-sharing of the next epoch
+/// (`/v1/resharing`), which hands the position's share to `new` without decrypting anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrusteeReplacement {
+    /// The trustee that leaves.
+    pub old: String,
+    /// The registered trustee identity that takes its position.
+    pub new: String,
+}
+
+/// `GET /v1/resharing`: the latest proactive re-sharing (404 before the first replacement).
+/// Its messages travel in the bodies of the first dealing ([`DealingKey`], [`DealingPost`],
+/// [`DealingAccept`]) to `/v1/resharing/key`, `/shares`, `/accept`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResharingState {
+    /// The epoch this re-sharing makes (the first dealing is epoch 0; the k-th re-sharing
+    /// makes epoch k).
+    pub epoch: u32,
+    /// t (unchanged).
+    pub threshold: usize,
+    /// The trustees after the replacement, in deployment order (point = position + 1).
+    pub trustees: Vec<String>,
+    /// The trustee that left.
+    pub departed: String,
+    /// The trustee that took its position.
+    pub joined: String,
+    /// The position (1-based) that changed hands.
+    pub position: usize,
+    /// The key ceremony's seed (hex): the commitments' public polynomials derive from it,
+    /// as in the first dealing (so the re-sharing is checked against the sharing before).
+    pub seed: String,
+    /// The t re-dealers, fixed when the re-sharing opened: the first t trustees in good
+    /// standing (not revoked, not the departed one nor the new one), in deployment order.
+    /// Their points are the Lagrange set each weights its secret for.
+    pub redealers: Vec<String>,
+    /// Each trustee's fresh HPKE recipient public key (base64), once published.
+    pub keys: BTreeMap<String, String>,
+    /// Re-dealers whose dealing is in.
+    pub dealt: Vec<String>,
+    /// Trustees that checked their shares and keep their new threshold secret.
+    pub accepted: Vec<String>,
+    /// Whether every trustee accepted: releases resume under the new epoch.
+    pub complete: bool,
+}
+
+/// `GET /v1/resharing/inbox`: what the re-dealers dealt to the caller, and the sharing the
+/// re-sharing must carry the secret of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResharingInbox {
+    /// The re-sharing's epoch.
+    pub epoch: u32,
+    /// One item per re-dealer whose dealing is in, in re-dealer order.
+    pub items: Vec<DealtItem>,
+    /// The commitments (base64) of the dealers of the sharing before (epoch − 1), in dealer
+    /// order; the recipient checks their hashes against that sharing's acceptance entries in
+    /// the ledger before it checks the re-sharing against them (`same_secret`).
+    pub previous: Vec<String>,
+}
+
 /// The quorum of a t-of-n release, as trustees and the analyst see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quorum {

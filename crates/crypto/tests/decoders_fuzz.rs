@@ -125,3 +125,68 @@ proptest! {
         let _ = ceremony_decoders(&checksummed(5, &body));
     }
 }
+
+/// A genuine stored threshold secret (version 2) of epoch `epoch`, all residues `fill`.
+fn threshold_secret_bytes(epoch: u32, fill: u64) -> Vec<u8> {
+    use dtfhe_crypto::threshold::{wire, RnsSecret, ThresholdSecret};
+    let p = params();
+    let residues = vec![fill; p.slots() * p.spec.moduli.len()];
+    let secret = RnsSecret::from_residues(p, residues).expect("reduced");
+    let held = ThresholdSecret::from_parts(4, 3, 5, secret)
+        .expect("parts")
+        .at_epoch(epoch);
+    wire::threshold_secret_to_bytes(p, &held).to_vec()
+}
+
+#[test]
+fn a_stored_threshold_secret_keeps_its_epoch_and_version_1_reads_as_epoch_0() {
+    use dtfhe_crypto::threshold::wire::threshold_secret_from_bytes;
+    let p = params();
+    let v2 = threshold_secret_bytes(7, 3);
+    let back = threshold_secret_from_bytes(p, &v2).expect("round trip");
+    assert_eq!(
+        (back.epoch, back.point, back.threshold, back.trustees),
+        (7, 4, 3, 5)
+    );
+    // Version 1 (no epoch field), as written before re-sharing existed.
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(&v2[1..9]);
+    v1.extend_from_slice(&v2[13..]);
+    let old = threshold_secret_from_bytes(p, &v1).expect("version 1");
+    assert_eq!((old.epoch, old.point), (0, 4));
+    assert_eq!(old.secret(), back.secret());
+    // Corrupted fields: version, fingerprint, layout, length.
+    for (at, v) in [(0usize, 2u8), (2, 0xff), (19, 9), (20, 0x7f)] {
+        let mut bad = v2.clone();
+        bad[at] ^= v;
+        assert!(threshold_secret_from_bytes(p, &bad).is_err(), "byte {at}");
+    }
+    assert!(threshold_secret_from_bytes(p, &v2[..v2.len() - 8]).is_err());
+    // An unreduced residue.
+    let big = threshold_secret_bytes(1, 0);
+    let mut bad = big.clone();
+    let n = bad.len();
+    bad[n - 8..].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(threshold_secret_from_bytes(p, &bad).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Stored threshold secrets with edited header bytes or garbage: an error or a secret,
+    /// never a panic.
+    #[test]
+    fn threshold_secret_decoder_never_panics(
+        edits in proptest::collection::vec((0usize..24, any::<u8>()), 1..4),
+        garbage in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        use dtfhe_crypto::threshold::wire::threshold_secret_from_bytes;
+        let p = params();
+        let mut bytes = threshold_secret_bytes(1, 2);
+        for (at, v) in edits {
+            bytes[at] = v;
+        }
+        let _ = threshold_secret_from_bytes(p, &bytes);
+        prop_assert!(threshold_secret_from_bytes(p, &garbage).is_err());
+    }
+}

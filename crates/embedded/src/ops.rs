@@ -150,8 +150,9 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
             .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
         let shares: Vec<fhe::bfv::SecretKey> = trustees
             .iter()
-            .map(|t| t.share_for_ceremony().clone())
-            .collect();
+            .map(|t| t.share_for_ceremony().cloned())
+            .collect::<Result<_, _>>()
+            .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
         let recorded = ceremony::run_recorded(&params, &shares, &mut rand::rng())?;
         for (t, msg) in trustees.iter().zip(&recorded.pk_shares) {
             t.record_ceremony(&params, &recorded.seed, msg)

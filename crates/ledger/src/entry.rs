@@ -84,11 +84,17 @@ pub enum EntryKind {
     /// JSON; hash: blake3 of its public key). Its earlier entries stay; from this entry on
     /// the platform refuses its requests and counts none of its answers.
     IdentityRevoked,
+    /// An admin replaced a trustee of a t-of-n deployment by another registered trustee at
+    /// the same position (subject: [`crate::membership::replacement_subject`]). The
+    /// deployment's trustee list follows it; the departed trustee's answers count before it
+    /// and never after. The re-sharing that hands the position's share to the new trustee
+    /// follows as `ceremony_step` entries.
+    TrusteeReplaced,
 }
 
 impl EntryKind {
     /// Every kind, in code order.
-    pub const ALL: [EntryKind; 19] = [
+    pub const ALL: [EntryKind; 20] = [
         EntryKind::DeploymentCreated,
         EntryKind::TrusteeRegistered,
         EntryKind::SourceKeyRegistered,
@@ -108,9 +114,10 @@ impl EntryKind {
         EntryKind::PolicySet,
         EntryKind::ModelFitted,
         EntryKind::IdentityRevoked,
+        EntryKind::TrusteeReplaced,
     ];
 
-    /// The kind's byte in the encoding (1..=19; never reused or renumbered).
+    /// The kind's byte in the encoding (1..=20; never reused or renumbered).
     pub fn code(self) -> u8 {
         match self {
             EntryKind::DeploymentCreated => 1,
@@ -132,6 +139,7 @@ impl EntryKind {
             EntryKind::PolicySet => 17,
             EntryKind::ModelFitted => 18,
             EntryKind::IdentityRevoked => 19,
+            EntryKind::TrusteeReplaced => 20,
         }
     }
 
@@ -162,6 +170,7 @@ impl EntryKind {
             EntryKind::PolicySet => "policy_set",
             EntryKind::ModelFitted => "model_fitted",
             EntryKind::IdentityRevoked => "identity_revoked",
+            EntryKind::TrusteeReplaced => "trustee_replaced",
         }
     }
 

@@ -22,6 +22,7 @@
 
 pub mod entry;
 mod error;
+pub mod membership;
 pub mod merkle;
 pub mod note;
 pub mod proof;

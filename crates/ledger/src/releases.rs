@@ -2,7 +2,8 @@
 //! analyst's remote audit: every trustee decision and delivery belongs to an earlier
 //! release request, and nothing is delivered without every trustee's approval. A trustee
 //! revoked (`identity_revoked`) answers nothing after its revocation, and its earlier
-//! approvals count for no delivery made after it.
+//! approvals count for no delivery made after it. A trustee replaced (`trustee_replaced`)
+//! is a trustee up to its replacement and none after: the list is read as of each entry.
 
 use std::collections::HashMap;
 
@@ -31,12 +32,22 @@ pub fn check_releases(entries: &[Entry], trustees: &[String]) -> Result<u64, Rel
 /// trustees of the deployment. A trustee revoked by an `identity_revoked` entry decides
 /// nothing after it (an approval or refusal of its later is tampering: the platform refuses
 /// its requests), and a delivery after its revocation does not count its approval.
+///
+/// `trustees` is the list as it stands after every entry (the platform's list now); the
+/// `trustee_replaced` entries are undone to find the list the deployment was created with,
+/// then replayed in order, so each decision is checked against the list as of its entry: a
+/// departed trustee's approvals before its replacement count for the deliveries made before
+/// it, and its answers after it are tampering.
 pub fn check_releases_quorum(
     entries: &[Entry],
     trustees: &[String],
     threshold: Option<usize>,
 ) -> Result<u64, ReleaseTrailError> {
     let needed = threshold.unwrap_or(trustees.len()).min(trustees.len());
+    let mut members = crate::membership::created(trustees, entries)
+        .map_err(|e| tampered(format!("trustee list: {e}")))?;
+    // Departed trustee -> seq of its replacement.
+    let mut departed: HashMap<String, u64> = HashMap::new();
     // (release, trustee) -> seq of its first approval / refusal.
     let mut approved: HashMap<(u64, &str), u64> = HashMap::new();
     let mut refused: HashMap<u64, (u64, &str)> = HashMap::new();
@@ -45,6 +56,14 @@ pub fn check_releases_quorum(
     let mut revoked: HashMap<&str, u64> = HashMap::new();
     for e in entries {
         let kind = e.kind;
+        if kind == EntryKind::TrusteeReplaced {
+            let r = crate::membership::parse_replacement_subject(&e.subject)
+                .ok_or_else(|| tampered(format!("ledger entry {}: names no replacement", e.seq)))?;
+            crate::membership::apply(&mut members, e.seq, &r)
+                .map_err(|e| tampered(format!("trustee list: {e}")))?;
+            departed.insert(r.old, e.seq);
+            continue;
+        }
         if kind == EntryKind::IdentityRevoked {
             revoked.entry(e.subject.as_str()).or_insert(e.seq);
             continue;
@@ -72,7 +91,13 @@ pub fn check_releases_quorum(
             })?;
         match kind {
             EntryKind::TrusteeApproved | EntryKind::TrusteeRefused => {
-                if !trustees.contains(&e.actor) {
+                if let (false, Some(seq)) = (members.contains(&e.actor), departed.get(&e.actor)) {
+                    return Err(tampered(format!(
+                        "{at}: trustee `{}` answers after its replacement (entry {seq})",
+                        e.actor
+                    )));
+                }
+                if !members.contains(&e.actor) {
                     return Err(tampered(format!(
                         "{at}: `{}` is not a trustee of this deployment",
                         e.actor
@@ -103,18 +128,18 @@ pub fn check_releases_quorum(
                         "{at}: delivers release {r}, which trustee `{who}` refused (entry {seq})"
                     )));
                 }
-                let missing: Vec<&str> = trustees
+                let missing: Vec<&str> = members
                     .iter()
                     .map(String::as_str)
                     .filter(|t| !approved.contains_key(&(r, *t)) || revoked.contains_key(t))
                     .collect();
-                if trustees.len() - missing.len() < needed {
-                    let who = if needed == trustees.len() {
+                if members.len() - missing.len() < needed {
+                    let who = if needed == members.len() {
                         format!("trustee `{}`", missing.first().copied().unwrap_or_default())
                     } else {
                         format!(
                             "{needed} of the trustees (approved by {} only)",
-                            trustees.len() - missing.len()
+                            members.len() - missing.len()
                         )
                     };
                     return Err(tampered(format!(
@@ -222,5 +247,48 @@ mod tests {
         let after = revoked_at(trail(&["b", "a"]), "a", 2);
         let e = check_releases_quorum(&after, &trustees, Some(2)).expect_err("after");
         assert!(e.0.contains("after its revocation"), "{e}");
+    }
+
+    /// `trail` with `old` replaced by `new` at `position` just before the entry at `at`.
+    fn replaced_at(mut entries: Vec<Entry>, old: &str, new: &str, at: usize) -> Vec<Entry> {
+        let r = crate::membership::Replacement {
+            old: old.into(),
+            new: new.into(),
+            position: 3,
+        };
+        let subject = crate::membership::replacement_subject(&r);
+        entries.insert(
+            at,
+            entry(0, EntryKind::TrusteeReplaced, "root", &subject, 0),
+        );
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.seq = i as u64;
+        }
+        entries
+    }
+
+    #[test]
+    fn a_replaced_trustee_counts_before_its_replacement_and_never_after() {
+        // The list now: c (position 3) was replaced by f.
+        let now: Vec<String> = ["a", "b", "f"].map(String::from).to_vec();
+        // c approved and the release was delivered before the replacement: valid.
+        let before = replaced_at(trail(&["a", "c"]), "c", "f", 4);
+        assert_eq!(check_releases_quorum(&before, &now, Some(2)), Ok(1));
+        // c answers after it: tampering, naming the replacement.
+        let after = replaced_at(trail(&["a", "c"]), "c", "f", 2);
+        let e = check_releases_quorum(&after, &now, Some(2)).expect_err("after");
+        assert!(
+            e.0.contains("`c` answers after its replacement (entry 2)"),
+            "{e}"
+        );
+        // f answers after it: counted.
+        let joined = replaced_at(trail(&["a", "f"]), "c", "f", 1);
+        assert_eq!(check_releases_quorum(&joined, &now, Some(2)), Ok(1));
+        // f before it: not yet a trustee.
+        let early = replaced_at(trail(&["a", "f"]), "c", "f", 3);
+        assert!(check_releases_quorum(&early, &now, Some(2)).is_err());
+        // A list that does not follow the replacement (f not at position 3) is refused.
+        let other: Vec<String> = ["a", "f", "b"].map(String::from).to_vec();
+        assert!(check_releases_quorum(&before, &other, Some(2)).is_err());
     }
 }

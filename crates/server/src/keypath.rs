@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dtfhe_api::release::GroupInfo;
 use dtfhe_api::Problem;
@@ -21,14 +21,15 @@ use dtfhe_store::{Deployment, Hash, Store};
 use crate::error::ApiProblem;
 
 /// The deployment record with its parameters and multiplier, loaded once the ceremony is
-/// done.
+/// done. Its trustee list is the ledger's: the stored record's list with every
+/// `trustee_replaced` entry applied ([`dtfhe_ledger::membership`]).
 pub struct Deployed {
-    /// The stored record.
+    /// The stored record (trustees: as of the latest replacement).
     pub deployment: Deployment,
     /// Its parameters.
     pub params: Params,
     /// Relinearising multiplier for products (built once: it holds the relin key).
-    pub multiplier: Multiplier,
+    pub multiplier: Arc<Multiplier>,
 }
 
 dtfhe_model::debug_public_fields!(Deployed, |v| {
@@ -127,7 +128,7 @@ impl PendingRelease {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct KeyPath {
-    deployed: OnceLock<Arc<Deployed>>,
+    deployed: RwLock<Option<Arc<Deployed>>>,
     /// Release requests by id.
     pub releases: Mutex<BTreeMap<u64, PendingRelease>>,
     /// The key ceremony, if this server runs one (see [`crate::routes::ceremony`]).
@@ -147,10 +148,13 @@ impl KeyPath {
     /// The deployment, loading it from `store` the first time (503 before the ceremony
     /// finished).
     pub fn deployed(&self, store: &Store) -> Result<Arc<Deployed>, ApiProblem> {
-        if let Some(d) = self.deployed.get() {
-            return Ok(d.clone());
+        if let Some(d) = self.loaded() {
+            return Ok(d);
         }
-        let deployment = store.deployment()?;
+        let mut deployment = store.deployment()?;
+        let replaced = store.entries_of(dtfhe_ledger::EntryKind::TrusteeReplaced)?;
+        deployment.trustees = dtfhe_ledger::membership::current(&deployment.trustees, &replaced)
+            .map_err(|e| ApiProblem(Problem::internal(format!("trustee list: {e}"))))?;
         let params = dtfhe_crypto::params_by_name(&deployment.preset).map_err(|e| {
             ApiProblem(Problem::internal(format!(
                 "stored preset `{}`: {e}",
@@ -164,9 +168,31 @@ impl KeyPath {
         let d = Arc::new(Deployed {
             deployment,
             params,
-            multiplier,
+            multiplier: Arc::new(multiplier),
         });
-        Ok(self.deployed.get_or_init(|| d).clone())
+        let mut slot = self
+            .deployed
+            .write()
+            .map_err(|_| ApiProblem(Problem::internal("deployment lock poisoned")))?;
+        Ok(slot.get_or_insert(d).clone())
+    }
+
+    /// The deployment with the trustee list `trustees` (after a `trustee_replaced` entry was
+    /// appended): every later request sees the new list.
+    pub fn set_trustees(&self, store: &Store, trustees: Vec<String>) -> Result<(), ApiProblem> {
+        let now = self.deployed(store)?;
+        let mut deployment = now.deployment.clone();
+        deployment.trustees = trustees;
+        let next = Arc::new(Deployed {
+            deployment,
+            params: now.params.clone(),
+            multiplier: now.multiplier.clone(),
+        });
+        *self
+            .deployed
+            .write()
+            .map_err(|_| ApiProblem(Problem::internal("deployment lock poisoned")))? = Some(next);
+        Ok(())
     }
 
     /// The key path with the ceremony this start runs, if any, and the release requests
@@ -205,7 +231,7 @@ impl KeyPath {
         Ok(KeyPath {
             ceremony: Mutex::new(ceremony),
             releases: Mutex::new(releases),
-            deployed: OnceLock::new(),
+            deployed: RwLock::new(None),
             threshold: None,
             retired: Mutex::new(crate::quorum_sets::RetiredSets::load(&rdir)?),
             persisting: Mutex::new(()),
@@ -224,7 +250,7 @@ impl KeyPath {
 
     /// The deployment, if it was loaded already (no store access).
     pub fn loaded(&self) -> Option<Arc<Deployed>> {
-        self.deployed.get().cloned()
+        self.deployed.read().ok().and_then(|d| d.clone())
     }
 
     /// Locks the retired sets.

@@ -80,6 +80,7 @@ pub fn large_body_roles(method: &str, route: &str) -> &'static [Role] {
             | "/v1/ceremony/rlk1"
             | "/v1/ceremony/rlk2"
             | "/v1/dealing/shares"
+            | "/v1/resharing/shares"
             | "/v1/releases/{id}/answers",
         ) => &[Role::Trustee],
         _ => &[],

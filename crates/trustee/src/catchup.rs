@@ -69,25 +69,37 @@ impl LedgerCatchUp {
         trustee: &Trustee,
     ) -> Result<Vec<Delivery>, DaemonError> {
         let mut out: Vec<Delivery> = Vec::new();
-        let mut at = self.next;
-        loop {
-            let page: LedgerPage =
-                client.get_json(&format!("/v1/ledger?from={at}&limit={PAGE}"))?;
-            let got = page.entries.len() as u64;
-            for d in deliveries(&page)? {
+        let at = pages(client, self.next, |page| {
+            for d in deliveries(page)? {
                 let settled = trustee.observed(&crate::quorum::release_id(d.release))
                     || trustee.answered_all(&d.ciphertexts)?;
                 if !settled {
                     out.push(d);
                 }
             }
-            at += got;
-            if got < PAGE {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         self.next = out.first().map_or(at, |d| d.entry);
         Ok(out)
+    }
+}
+
+/// Reads the ledger from entry `from` to its end, page by page, handing each page to
+/// `each`; returns the seq after the last entry read.
+pub fn pages(
+    client: &Client,
+    from: u64,
+    mut each: impl FnMut(&LedgerPage) -> Result<(), DaemonError>,
+) -> Result<u64, DaemonError> {
+    let mut at = from;
+    loop {
+        let page: LedgerPage = client.get_json(&format!("/v1/ledger?from={at}&limit={PAGE}"))?;
+        let got = page.entries.len() as u64;
+        each(&page)?;
+        at += got;
+        if got < PAGE {
+            return Ok(at);
+        }
     }
 }
 

@@ -106,6 +106,11 @@ pub struct DaemonOptions {
     /// let fewer trustees decrypt: a dealing is joined only when the two agree (`None`: no
     /// dealing is joined; a trustee that already keeps its threshold secret needs none).
     pub threshold: Option<usize>,
+    /// Join a t-of-n deployment in place of a departed trustee (`dtfhe trustee --join`): no
+    /// key ceremony and no key share; the daemon waits until an admin replaced a trustee by
+    /// it, takes part in the re-sharing and answers t-of-n releases with its threshold
+    /// secret only.
+    pub join: bool,
 }
 
 impl DaemonOptions {
@@ -131,6 +136,7 @@ impl DaemonOptions {
             stop: Some(stop),
             max_age: None,
             threshold: None,
+            join: false,
         }
     }
 }
@@ -181,32 +187,114 @@ pub enum Decision {
     Observed,
 }
 
-/// Runs the trustee: ceremony if one is in progress, then reviews until stopped (or once).
+/// Runs the trustee: ceremony if one is in progress (or, with `--join`, waits to be named in
+/// a replacement), then reviews until stopped (or once), taking part in every proactive
+/// re-sharing the platform opens (the review loop stops for it, and starts again with the
+/// deployment's new trustee list).
 pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let client = Client::new(&opts.server, Some(opts.identity.clone()), opts.timeout);
     let name = opts.identity.name().to_string();
-    join_ceremony(&client, opts)?;
-    let (deployed, trustee) = verify_and_attest(&client, opts)?;
-    crate::dealing::join(&client, opts, &deployed, &trustee)?;
-    eprintln!(
-        "trustee {name}: reviewing release requests of {} (poll every {} ms)",
-        client.base(),
-        opts.poll.as_millis()
-    );
+    let trustee = if opts.join || opts.dir.join(crate::keystore::JOINED_FILE).exists() {
+        let (_, trustee) = wait_to_join(&client, opts)?;
+        trustee
+    } else {
+        join_ceremony(&client, opts)?;
+        let (deployed, trustee) = verify_and_attest(&client, opts)?;
+        crate::dealing::join(&client, opts, &deployed, &trustee)?;
+        trustee
+    };
     // Sums of earlier reviews: a query asked again after chunks landed adds only those.
     let sums = SumCache::default();
-    let by = Reviewer {
-        client: &client,
-        trustee: &trustee,
-        deployed: &deployed,
+    loop {
+        let params = remote_deployment(&client)?.params;
+        crate::resharing::join(&client, opts, &params, &trustee)?;
+        // The trustee list as of the latest replacement.
+        let deployed = remote_deployment(&client)?;
+        if !deployed.info.trustees.contains(&name) {
+            return Err(DaemonError::Protocol(format!(
+                "`{name}` is not a trustee of this deployment ({})",
+                deployed.info.trustees.join(", ")
+            )));
+        }
+        eprintln!(
+            "trustee {name}: reviewing release requests of {} (poll every {} ms)",
+            client.base(),
+            opts.poll.as_millis()
+        );
+        let by = Reviewer {
+            client: &client,
+            trustee: &trustee,
+            deployed: &deployed,
+            opts,
+        };
+        if !review_rounds(by, &sums)? {
+            return Ok(());
+        }
+    }
+}
+
+/// `--join`: the trustee directory without a key share ([`Trustee::join`]), once an admin
+/// replaced a trustee by this one (until then the platform refuses it as no trustee: it
+/// waits).
+fn wait_to_join(
+    client: &Client,
+    opts: &DaemonOptions,
+) -> Result<(RemoteDeployment, Trustee), DaemonError> {
+    let name = opts.identity.name().to_string();
+    let trustee = Trustee::join(&opts.dir, &name, &opts.local_policy)?;
+    let started = Instant::now();
+    let wait = crate::dealing::waiter(opts, started, "joining");
+    let mut said = false;
+    loop {
+        // The list only (no relinearisation key) while it waits.
+        match client.get_json::<dtfhe_api::types::DeploymentInfo>("/v1/deployment?relin_key=omit") {
+            Ok(d) if d.trustees.contains(&name) => {
+                return Ok((remote_deployment(client)?, trustee))
+            }
+            Ok(_) => {
+                if !said {
+                    eprintln!("trustee {name}: waiting to be named in place of a departed trustee");
+                    said = true;
+                }
+                wait("not named in a replacement yet")?
+            }
+            Err(e) if e.is_retryable() => wait("platform unreachable")?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The review loop of [`run`]; returns `false` when stopped (or after one round with
+/// `--once`), `true` when the platform opened a re-sharing this trustee must take part in.
+fn review_rounds(by: Reviewer<'_>, sums: &SumCache) -> Result<bool, DaemonError> {
+    let Reviewer {
+        client,
+        trustee,
         opts,
-    };
+        ..
+    } = by;
+    let name = trustee.name();
     let mut ledger = LedgerCatchUp::default();
     loop {
+        if trustee.has_threshold() {
+            match crate::resharing::pending_epoch(client, trustee) {
+                Ok(Some(epoch)) => {
+                    eprintln!("trustee {name}: re-sharing of epoch {epoch} opened");
+                    return Ok(true);
+                }
+                Ok(None) => {}
+                Err(DaemonError::Api(e)) if e.is_retryable() && !opts.once => {
+                    eprintln!("trustee {name}: {e}; retrying");
+                    std::thread::sleep(opts.poll);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // t-of-n: the deliveries in the ledger this trustee has not settled, read before the
         // pending list, so a release delivered in between is listed there.
         let unsettled = if trustee.has_threshold() {
-            match ledger.unsettled(&client, &trustee) {
+            match ledger.unsettled(client, trustee) {
                 Ok(d) => d,
                 Err(e) if !opts.once => {
                     eprintln!("trustee {name}: reading the ledger: {e}; will retry");
@@ -231,7 +319,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
                 let mut reader = None;
                 for r in pending {
                     // t-of-n: claim; answer only as a member of the release's set.
-                    let r = match crate::quorum::ready(&client, &trustee, r) {
+                    let r = match crate::quorum::ready(client, trustee, r) {
                         Ok(Some(r)) => r,
                         Ok(None) => continue,
                         Err(e) => {
@@ -240,12 +328,12 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
                         }
                     };
                     let outcome = match &gap {
-                        Some(g) if crate::quorum::member(&trustee, &r) => {
+                        Some(g) if crate::quorum::member(trustee, &r) => {
                             Err(Review::refuse(ReviewRefusal::CatchUp(g.clone())))
                         }
-                        _ => review(by, &r, &mut reader, &sums),
+                        _ => review(by, &r, &mut reader, sums),
                     };
-                    let reviewed = answer(&client, &r, outcome);
+                    let reviewed = answer(client, &r, outcome);
                     match reviewed {
                         Ok(Decision::Approved(n)) => {
                             eprintln!(
@@ -274,7 +362,7 @@ pub fn run(opts: &DaemonOptions) -> Result<(), DaemonError> {
             Err(e) => return Err(e.into()),
         }
         if opts.once || stopped(opts) {
-            return Ok(());
+            return Ok(false);
         }
         std::thread::sleep(opts.poll);
     }
@@ -494,10 +582,13 @@ pub fn verify_and_attest(
     };
     let own = read_own(PK_SHARE_FILE, "public-key share")?;
     let public_key = key("public_key", &deployed.info.public_key)?;
+    // The key ceremony's trustees: the list now, with the replacements the ledger records
+    // undone (a trustee that joined later gave no ceremony message).
+    let ceremony_trustees = crate::resharing::ceremony_trustees(client, &deployed.info.trustees)?;
     check_public_key(
         &deployed.params,
         &state,
-        &deployed.info.trustees,
+        &ceremony_trustees,
         &name,
         &own,
         &public_key,
@@ -518,7 +609,7 @@ pub fn verify_and_attest(
         check_relin_key(
             &deployed.params,
             &transcript,
-            &deployed.info.trustees,
+            &ceremony_trustees,
             &name,
             (
                 &read_own(RLK1_FILE, message)?,
@@ -596,7 +687,7 @@ fn resume_relin(
             );
         }
     }
-    let resumed = progress::load(&opts.dir, name, params, t.share_for_ceremony(), seed)?;
+    let resumed = progress::load(&opts.dir, name, params, t.share_for_ceremony()?, seed)?;
     Ok(match resumed {
         None => Relin::NotStarted,
         Some(Resumed::AwaitingAggregate { party, round1 }) => {
@@ -709,7 +800,7 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
                 pk_msg = Some(match earlier {
                     Some(b) => b,
                     None => {
-                        let m = pk_share(params, t.share_for_ceremony(), &seed, &mut rng)
+                        let m = pk_share(params, t.share_for_ceremony()?, &seed, &mut rng)
                             .map_err(crypto)?;
                         t.record_ceremony(params, &seed, &m)?;
                         m.to_bytes()
@@ -725,7 +816,7 @@ fn join_ceremony(client: &Client, opts: &DaemonOptions) -> Result<(), DaemonErro
         }
         if !state.rlk1.contains(&name) {
             if let Relin::NotStarted = relin {
-                let mut party = RelinParty::new(params, t.share_for_ceremony(), &seed, &mut rng)
+                let mut party = RelinParty::new(params, t.share_for_ceremony()?, &seed, &mut rng)
                     .map_err(crypto)?;
                 let round1 = party.round1(&mut rng).map_err(crypto)?;
                 // Kept (with the round secret) before it is sent.
@@ -1056,7 +1147,9 @@ pub(crate) fn release_policy(
 pub(crate) fn review_failure(e: TrusteeError) -> Review {
     match e {
         TrusteeError::Refused { reason, .. } => Review::refuse(ReviewRefusal::Policy(reason)),
-        e @ TrusteeError::KeyShare { .. } => Review::refuse(ReviewRefusal::KeyShare(Box::new(e))),
+        e @ (TrusteeError::KeyShare { .. } | TrusteeError::Joined { .. }) => {
+            Review::refuse(ReviewRefusal::KeyShare(Box::new(e)))
+        }
         e @ TrusteeError::OtherSet { .. } => Review::refuse(ReviewRefusal::Quorum(Box::new(e))),
         e => Review::Retry(e.into()),
     }

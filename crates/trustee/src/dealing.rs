@@ -19,7 +19,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dtfhe_api::dealing::{DealingAccept, DealingInbox, DealingKey, DealingPost, DealingState};
+use dtfhe_api::dealing::{
+    DealingAccept, DealingInbox, DealingKey, DealingPost, DealingState, DealtItem,
+};
 use dtfhe_api::remote::RemoteDeployment;
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::Client;
@@ -27,7 +29,7 @@ use dtfhe_crypto::ceremony::net::CeremonySeed;
 use dtfhe_crypto::seal::{RecipientKeyPair, RecipientPublicKey};
 use dtfhe_crypto::threshold::commit::Commitment;
 use dtfhe_crypto::threshold::wire::{open_share, seal_share, DealtShare, Expect};
-use dtfhe_crypto::threshold::{Dealing, ThresholdSecret};
+use dtfhe_crypto::threshold::{Dealing, RnsSecret, ThresholdSecret};
 use dtfhe_crypto::{CryptoError, Params};
 use fhe::bfv::SecretKey;
 use rand::{CryptoRng, RngCore};
@@ -50,6 +52,19 @@ pub struct Dealt {
 }
 
 impl Dealt {
+    /// The body that posts this dealing (commitment and each sealed share, by recipient
+    /// name; `trustees` in deployment order).
+    pub fn post(&self, trustees: &[String]) -> DealingPost {
+        DealingPost {
+            commitment: b64(&self.commitment),
+            sealed: trustees
+                .iter()
+                .zip(&self.sealed)
+                .map(|(t, s)| (t.clone(), b64(s)))
+                .collect(),
+        }
+    }
+
     /// Bytes this dealing sends to the platform.
     pub fn bytes(&self) -> usize {
         self.commitment.len() + self.sealed.iter().map(Vec::len).sum::<usize>()
@@ -68,9 +83,24 @@ pub fn deal<R: RngCore + CryptoRng>(
     keys: &[RecipientPublicKey],
     rng: &mut R,
 ) -> Result<Dealt, CryptoError> {
+    let dealing = Dealing::new(params, share, threshold, keys.len(), rng)?;
+    seal_dealing(params, &dealing, seed, dealer, keys, rng)
+}
+
+/// Commits to `dealing` (the polynomial of the trustee at `dealer`, a first dealing or a
+/// re-sharing) and seals its value at j to `keys[j − 1]`, bound to the commitment: what
+/// leaves the dealer's process.
+pub fn seal_dealing<R: RngCore + CryptoRng>(
+    params: &Params,
+    dealing: &Dealing,
+    seed: &CeremonySeed,
+    dealer: u32,
+    keys: &[RecipientPublicKey],
+    rng: &mut R,
+) -> Result<Dealt, CryptoError> {
     let n = keys.len();
-    let dealing = Dealing::new(params, share, threshold, n, rng)?;
-    let commitment = Commitment::new(params, &seed.0, dealer, &dealing, rng)?;
+    let threshold = dealing.threshold();
+    let commitment = Commitment::new(params, &seed.0, dealer, dealing, rng)?;
     let sealed = keys
         .iter()
         .zip(1u32..)
@@ -136,21 +166,6 @@ pub fn accept_dealt(
             dealer: name.clone(),
             source,
         };
-        let item = inbox
-            .items
-            .iter()
-            .find(|i| &i.dealer == name)
-            .ok_or_else(|| refuse(CryptoError::Ceremony("no share was dealt".into())))?;
-        let field = |what: &str, text: &str| {
-            unb64(what, text).map_err(|e| {
-                refuse(CryptoError::Malformed {
-                    what: "dealing",
-                    reason: e.to_string(),
-                })
-            })
-        };
-        let commitment = Commitment::from_bytes(params, &field("commitment", &item.commitment)?)
-            .map_err(refuse)?;
         let expect = Expect {
             seed,
             dealer,
@@ -158,14 +173,7 @@ pub fn accept_dealt(
             threshold,
             trustees: n,
         };
-        let share = open_share(
-            params,
-            keypair,
-            expect,
-            &commitment,
-            &field("sealed", &item.sealed)?,
-        )
-        .map_err(refuse)?;
+        let (_, share) = open_item(params, keypair, expect, &inbox.items, name).map_err(refuse)?;
         dealt.push(share);
     }
     let secret = ThresholdSecret::aggregate(params, point, threshold, n, &dealt)?;
@@ -177,13 +185,50 @@ pub fn accept_dealt(
     Ok((secret, hashes))
 }
 
-fn position(trustees: &[String], me: &str) -> Option<u32> {
+/// Opens the share `dealer` (named `name`) sealed to the recipient of `expect` among the
+/// relayed `items` and checks it against the dealer's commitment; returns the commitment
+/// and the share. Used by the first dealing and the re-sharing alike.
+pub(crate) fn open_item(
+    params: &Params,
+    keypair: &RecipientKeyPair,
+    expect: Expect<'_>,
+    items: &[DealtItem],
+    name: &str,
+) -> Result<(Commitment, RnsSecret), CryptoError> {
+    let item = items
+        .iter()
+        .find(|i| i.dealer == name)
+        .ok_or_else(|| CryptoError::Ceremony("no share was dealt".into()))?;
+    let field = |what: &str, text: &str| {
+        unb64(what, text).map_err(|e| CryptoError::Malformed {
+            what: "dealing",
+            reason: e.to_string(),
+        })
+    };
+    let commitment = Commitment::from_bytes(params, &field("commitment", &item.commitment)?)?;
+    let share = open_share(
+        params,
+        keypair,
+        expect,
+        &commitment,
+        &field("sealed", &item.sealed)?,
+    )?;
+    Ok((commitment, share))
+}
+
+pub(crate) fn position(trustees: &[String], me: &str) -> Option<u32> {
     trustees.iter().position(|t| t == me).map(|i| i as u32 + 1)
 }
 
 /// The recipient key pair kept in `dir/dealing.key`, drawn and kept there first if absent.
 pub fn recipient_keypair(dir: &Path) -> Result<RecipientKeyPair, TrusteeError> {
-    let file = dir.join(DEALING_KEY_FILE);
+    recipient_keypair_in(&dir.join(DEALING_KEY_FILE))
+}
+
+/// The recipient key pair kept in `file` (0600, checksummed secret envelope), drawn and
+/// kept there first if absent.
+pub fn recipient_keypair_in(file: &Path) -> Result<RecipientKeyPair, TrusteeError> {
+    let file = file.to_path_buf();
     let ks = |e: &dyn std::fmt::Display| TrusteeError::KeyStore {
         path: file.display().to_string(),
         reason: e.to_string(),
@@ -197,18 +242,18 @@ pub fn recipient_keypair(dir: &Path) -> Result<RecipientKeyPair, TrusteeError> {
     RecipientKeyPair::from_secret_bytes(&bytes).map_err(|e| ks(&e))
 }
 
-fn crypto(e: CryptoError) -> DaemonError {
+pub(crate) fn crypto(e: CryptoError) -> DaemonError {
     DaemonError::Trustee(TrusteeError::Crypto(e))
 }
 
-fn protocol(what: impl Into<String>) -> DaemonError {
+pub(crate) fn protocol(what: impl Into<String>) -> DaemonError {
     DaemonError::Protocol(what.into())
 }
 
 /// A dealing is joined only for the threshold the trustee's operator agreed to: `agreed`
 /// (`--threshold`) must equal the platform's `announced` t; without it, only a trustee
 /// that already keeps its threshold secret (dealt in an earlier run) goes on.
-fn check_agreed(
+pub(crate) fn check_agreed(
     agreed: Option<usize>,
     announced: usize,
     n: usize,
@@ -229,6 +274,68 @@ fn check_agreed(
     }
 }
 
+/// One wait of a round (`round`, e.g. "the threshold dealing") for the other trustees: a
+/// poll interval, or an error once a `--once` run is past its timeout or the daemon is
+/// stopped.
+pub(crate) fn waiter<'a>(
+    opts: &'a DaemonOptions,
+    started: Instant,
+    round: &'a str,
+) -> impl Fn(&str) -> Result<(), DaemonError> + 'a {
+    move |why: &str| {
+        if opts.once && started.elapsed() > opts.timeout {
+            return Err(protocol(format!("{round} did not finish in time ({why})")));
+        }
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(protocol(format!("stopped during {round}")));
+        }
+        std::thread::sleep(opts.poll.max(Duration::from_millis(50)));
+        Ok(())
+    }
+}
+
+/// The state of a dealing round at `path` (`None`: 404, there is none), retried while the
+/// platform cannot be reached.
+pub(crate) fn round_state<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    name: &str,
+    wait: &dyn Fn(&str) -> Result<(), DaemonError>,
+) -> Result<Option<T>, DaemonError> {
+    loop {
+        match client.get_json(path) {
+            Ok(s) => return Ok(Some(s)),
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) if e.is_retryable() => {
+                eprintln!("trustee {name}: {e}; retrying");
+                wait("platform unreachable")?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The recipient keys (`keys`: base64 by name) of `trustees`, in their order.
+pub(crate) fn recipient_keys(
+    keys: &std::collections::BTreeMap<String, String>,
+    trustees: &[String],
+) -> Result<Vec<RecipientPublicKey>, DaemonError> {
+    trustees
+        .iter()
+        .map(|t| {
+            let key = keys
+                .get(t)
+                .ok_or_else(|| protocol(format!("no recipient key of `{t}`")))?;
+            let bytes = unb64("key", key).map_err(|e| protocol(e.to_string()))?;
+            RecipientPublicKey::from_bytes(&bytes).map_err(crypto)
+        })
+        .collect()
+}
+
 /// Takes part in the dealing if the deployment has a threshold (the platform answers
 /// `GET /v1/dealing` with 404 otherwise); returns once this trustee keeps its threshold
 /// secret and the platform recorded its acceptance. Prints the set-up time and the bytes it
@@ -246,32 +353,11 @@ pub fn join(
     let point = position(trustees, &name).ok_or_else(|| protocol("not a trustee"))?;
     let started = Instant::now();
     let mut keypair: Option<RecipientKeyPair> = None;
-    let wait = |why: &str| -> Result<(), DaemonError> {
-        if opts.once && started.elapsed() > opts.timeout {
-            return Err(protocol(format!(
-                "the threshold dealing did not finish in time ({why})"
-            )));
-        }
-        if opts
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(protocol("stopped during the threshold dealing"));
-        }
-        std::thread::sleep(opts.poll.max(Duration::from_millis(50)));
-        Ok(())
-    };
+    let wait = waiter(opts, started, "the threshold dealing");
     loop {
-        let st: DealingState = match client.get_json("/v1/dealing") {
-            Ok(s) => s,
-            Err(e) if e.status() == Some(404) => return Ok(()),
-            Err(e) if e.is_retryable() => {
-                eprintln!("trustee {name}: {e}; retrying");
-                wait("platform unreachable")?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let Some(st): Option<DealingState> = round_state(client, "/v1/dealing", &name, &wait)?
+        else {
+            return Ok(());
         };
         if &st.trustees != trustees {
             return Err(protocol(format!(
@@ -324,21 +410,11 @@ pub fn join(
             continue;
         }
         if !st.dealt.contains(&name) {
-            let keys = trustees
-                .iter()
-                .map(|t| {
-                    let key = st
-                        .keys
-                        .get(t)
-                        .ok_or_else(|| protocol(format!("no dealing key of `{t}`")))?;
-                    let bytes = unb64("key", key).map_err(|e| protocol(e.to_string()))?;
-                    RecipientPublicKey::from_bytes(&bytes).map_err(crypto)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let keys = recipient_keys(&st.keys, trustees)?;
             let dealing_started = Instant::now();
             let dealt = deal(
                 params,
-                trustee.share_for_ceremony(),
+                trustee.share_for_ceremony()?,
                 &seed,
                 point,
                 st.threshold,
@@ -346,15 +422,7 @@ pub fn join(
                 &mut rand::rng(),
             )
             .map_err(crypto)?;
-            let post = DealingPost {
-                commitment: b64(&dealt.commitment),
-                sealed: trustees
-                    .iter()
-                    .zip(&dealt.sealed)
-                    .map(|(t, s)| (t.clone(), b64(s)))
-                    .collect(),
-            };
-            let _: DealingState = client.post_json("/v1/dealing/shares", &post)?;
+            let _: DealingState = client.post_json("/v1/dealing/shares", &dealt.post(trustees))?;
             eprintln!(
                 "trustee {name}: dealt its {}-of-{n} shares: {} bytes sent (commitment {} B, \
                  {n} sealed shares) in {:.3} s",

@@ -75,11 +75,16 @@ pub enum KeyShareProblem {
     },
 }
 
-/// One trustee with its key share loaded.
+/// File (in a trustee's directory) marking a trustee that joined a t-of-n deployment by
+/// proactive re-sharing (`dtfhe trustee --join`): it holds a threshold secret only, no n-of-n
+/// key share (public data: the deployment's name for it).
+pub const JOINED_FILE: &str = "joined.txt";
+
+/// One trustee with its key share loaded (none for a trustee that joined by re-sharing).
 pub struct Trustee {
     name: String,
     dir: PathBuf,
-    share: SecretKey,
+    share: Option<SecretKey>,
 }
 
 // Never print the share.
@@ -120,19 +125,64 @@ impl Trustee {
         Ok(Trustee {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            share,
+            share: Some(share),
         })
     }
 
+    /// A trustee that joins a t-of-n deployment in place of a departed one (`dtfhe trustee
+    /// --join`): its directory with its policy file and the [`JOINED_FILE`] marker, and no
+    /// key share. It receives its threshold secret in the next proactive re-sharing and
+    /// answers t-of-n releases with it only; anything that needs an n-of-n key share is
+    /// refused naming it ([`TrusteeError::Joined`]). Refuses a directory that holds a key
+    /// share.
+    pub fn join(dir: &Path, name: &str, policy: &LocalPolicy) -> Result<Trustee, TrusteeError> {
+        let file = dir.join(SHARE_FILE);
+        if file.exists() {
+            return Err(ks_err(
+                &file,
+                "this trustee holds a key share of the key ceremony; a trustee joins by \
+                 re-sharing only with a directory of its own",
+            ));
+        }
+        fs::create_dir_all(dir).map_err(|e| ks_err(dir, e))?;
+        restrict(dir, 0o700)?;
+        if !dir.join(JOINED_FILE).exists() {
+            Disclosure::create(dir, policy).map_err(|source| TrusteeError::Disclosure {
+                trustee: name.to_string(),
+                source,
+            })?;
+            write_public(&dir.join(JOINED_FILE), format!("{name}\n").as_bytes())?;
+        }
+        Ok(Trustee {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            share: None,
+        })
+    }
+
+    /// Whether this trustee joined by re-sharing (no n-of-n key share).
+    pub fn joined(&self) -> bool {
+        self.share.is_none()
+    }
+
     /// Load the share from `dir/share.key`; refuses a file others can read, a damaged file,
-    /// and (once the ceremony record exists) a share that does not match it.
+    /// and (once the ceremony record exists) a share that does not match it. A directory
+    /// made by [`Trustee::join`] opens without a share.
     pub fn open(dir: &Path, name: &str, params: &Params) -> Result<Trustee, TrusteeError> {
+        if dir.join(JOINED_FILE).exists() && !dir.join(SHARE_FILE).exists() {
+            return Ok(Trustee {
+                name: name.to_string(),
+                dir: dir.to_path_buf(),
+                share: None,
+            });
+        }
+        let share = read_share(dir, name, params)?;
         let t = Trustee {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            share: read_share(dir, name, params)?,
+            share: Some(share),
         };
-        match t.check_share(params, &t.share) {
+        match t.check_share(params, t.share_for_ceremony()?) {
             // Before the ceremony (the daemon's first run) there is nothing to check yet;
             // every answer requires the record (see [`Trustee::verified_share`]).
             Err(TrusteeError::KeyShare {
@@ -153,7 +203,7 @@ impl Trustee {
         seed: &CeremonySeed,
         msg: &PkShareMsg,
     ) -> Result<(), TrusteeError> {
-        if !pk_share_matches(params, seed, &self.share, msg)? {
+        if !pk_share_matches(params, seed, self.share_for_ceremony()?, msg)? {
             return Err(self.key_problem(KeyShareProblem::Mismatch));
         }
         write_public(&self.dir.join(PK_SHARE_FILE), &msg.to_bytes())?;
@@ -172,7 +222,12 @@ impl Trustee {
         }
         let mut rng = rand::rng();
         let seed = CeremonySeed::random(&mut rng);
-        let msg = dtfhe_crypto::ceremony::net::pk_share(params, &self.share, &seed, &mut rng)?;
+        let msg = dtfhe_crypto::ceremony::net::pk_share(
+            params,
+            self.share_for_ceremony()?,
+            &seed,
+            &mut rng,
+        )?;
         self.record_ceremony(params, &seed, &msg)
     }
 
@@ -223,6 +278,7 @@ impl Trustee {
     /// every answer uses, so a file damaged while the trustee runs is caught before any
     /// share is computed or logged.
     fn verified_share(&self, params: &Params) -> Result<SecretKey, TrusteeError> {
+        self.share_for_ceremony()?;
         let share = read_share(&self.dir, &self.name, params)?;
         self.check_share(params, &share)?;
         Ok(share)
@@ -239,9 +295,12 @@ impl Trustee {
         ShareLog::new(&self.dir).answered_all(cts)
     }
 
-    /// The key share, for this trustee's own steps of the key ceremony only.
-    pub fn share_for_ceremony(&self) -> &SecretKey {
-        &self.share
+    /// The key share, for this trustee's own steps of the key ceremony and the first
+    /// dealing only; refused for a trustee that joined by re-sharing.
+    pub fn share_for_ceremony(&self) -> Result<&SecretKey, TrusteeError> {
+        self.share.as_ref().ok_or_else(|| TrusteeError::Joined {
+            trustee: self.name.clone(),
+        })
     }
 
     /// This trustee's own policy file (disclosure mode, stricter k, identifier filters).
@@ -317,7 +376,10 @@ impl Trustee {
     ) -> Result<Vec<Coeff0Share>, TrusteeError> {
         let policy = self.effective_policy(deployment)?;
         check_request(params, &policy, request).map_err(|r| self.refuse(r))?;
-        let share = self.verified_share(params)?;
+        let share = match set {
+            None => Some(self.verified_share(params)?),
+            Some(_) => None,
+        };
         let threshold = match set {
             None => None,
             Some(set) => {
@@ -336,9 +398,10 @@ impl Trustee {
         let disclosure = self.disclosure()?;
         let hashes = ciphertext_hashes(params, request.items.iter().map(|i| &i.ciphertext));
         let log = ShareLog::new(&self.dir);
-        if let Some((_, set)) = &threshold {
-            // One set per ciphertext: refuse before the decision is recorded.
-            log.check_set(&hashes, set)?;
+        if let Some((secret, set)) = &threshold {
+            // One set per ciphertext (and per sharing): refuse before the decision is
+            // recorded.
+            log.check_set(&hashes, set, secret.epoch)?;
         }
         let decision = disclosure
             .decide(request, policy.min_group_size)
@@ -372,19 +435,26 @@ impl Trustee {
                     Some(l) => l[k].sample_share(parties, rng)?,
                     None => 0,
                 };
-                Ok(match &threshold {
-                    None => {
-                        trustee_share_noised(params, &share, &item.ciphertext, parties, noise, rng)?
+                Ok(match (&threshold, &share) {
+                    (None, Some(share)) => {
+                        trustee_share_noised(params, share, &item.ciphertext, parties, noise, rng)?
                     }
-                    Some((secret, set)) => {
+                    (None, None) => {
+                        return Err(TrusteeError::Joined {
+                            trustee: self.name.clone(),
+                        })
+                    }
+                    (Some((secret, set)), _) => {
                         trustee_share_threshold(params, secret, set, &item.ciphertext, noise, rng)?
                     }
                 })
             };
         let (shares, _repeated) = match &threshold {
             None => log.coeff0_shares(params, &hashes, record, |k| fresh(k, &mut rng))?,
-            Some((_, set)) => {
-                log.coeff0_set_shares(params, &hashes, set, record, |k| fresh(k, &mut rng))?
+            Some((secret, set)) => {
+                log.coeff0_set_shares(params, &hashes, set, secret.epoch, record, |k| {
+                    fresh(k, &mut rng)
+                })?
             }
         };
         Ok(shares)
@@ -453,6 +523,50 @@ impl Trustee {
         }
         let bytes = threshold_secret_to_bytes(params, secret);
         dtfhe_model::secret_file::write_new_secret(&file, &bytes).map_err(|e| ks_err(&file, e))
+    }
+
+    /// Replace this trustee's threshold secret by the one a proactive re-sharing gave it
+    /// (`secret.epoch` later than the kept one's): the new secret is written beside the old
+    /// and renamed over it, so the old one is gone once the new one is kept (the trustees that
+    /// stay must delete their old secret, or old shares would still interpolate to the key).
+    pub fn replace_threshold(
+        &self,
+        params: &Params,
+        secret: &ThresholdSecret,
+    ) -> Result<(), TrusteeError> {
+        let file = self.dir.join(THRESHOLD_FILE);
+        if self.has_threshold() {
+            let kept = self.threshold_secret(params)?;
+            if kept.epoch >= secret.epoch {
+                return Err(ks_err(
+                    &file,
+                    format!(
+                        "the kept threshold secret is of epoch {}; refusing to replace it by \
+                         one of epoch {}",
+                        kept.epoch, secret.epoch
+                    ),
+                ));
+            }
+        }
+        let next = self.dir.join(format!("{THRESHOLD_FILE}.next"));
+        if next.exists() {
+            fs::remove_file(&next).map_err(|e| ks_err(&next, e))?;
+        }
+        let bytes = threshold_secret_to_bytes(params, secret);
+        dtfhe_model::secret_file::write_new_secret(&next, &bytes).map_err(|e| ks_err(&next, e))?;
+        fs::rename(&next, &file).map_err(|e| ks_err(&file, e))?;
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The epoch of the kept threshold secret (0: the first dealing), if one is kept.
+    pub fn threshold_epoch(&self, params: &Params) -> Result<Option<u32>, TrusteeError> {
+        if !self.has_threshold() {
+            return Ok(None);
+        }
+        Ok(Some(self.threshold_secret(params)?.epoch))
     }
 
     /// Whether this trustee holds a threshold secret (a t-of-n deployment, dealing done).

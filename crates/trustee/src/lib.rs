@@ -13,6 +13,7 @@ pub mod keystore;
 pub mod progress;
 pub mod quorum;
 pub mod refusal;
+pub mod resharing;
 mod score_review;
 pub mod shares;
 
@@ -111,6 +112,38 @@ pub enum TrusteeError {
         trustee: String,
         /// The dealer named.
         dealer: String,
+        /// Why (never a residue).
+        source: dtfhe_crypto::CryptoError,
+    },
+    /// A trustee that joined by proactive re-sharing (`dtfhe trustee --join`) holds a
+    /// threshold secret only: anything that needs an n-of-n key share (the key ceremony, the
+    /// first dealing, an n-of-n release, per-row scoring) is refused, naming it.
+    #[error(
+        "trustee {trustee} joined by re-sharing and holds no n-of-n key share: only t-of-n \
+         releases with its threshold secret; this needs the key share of the key ceremony \
+         (refused, nothing was decrypted)"
+    )]
+    Joined {
+        /// The trustee that joined.
+        trustee: String,
+    },
+    /// A proactive re-sharing dealt to this trustee does not check out: a share that does
+    /// not open or match its re-dealer's commitment, or re-dealers whose constant terms do
+    /// not carry the secret of the sharing before (`same_secret`). Refused; the kept
+    /// threshold secret is not replaced.
+    #[error(
+        "trustee {trustee} refuses the re-sharing of epoch {epoch}{by}: {source}; its threshold \
+         secret was not replaced",
+        by = dealer.as_ref().map(|d| format!(" by {d}")).unwrap_or_default()
+    )]
+    Reshared {
+        /// This trustee.
+        trustee: String,
+        /// The re-sharing's epoch.
+        epoch: u32,
+        /// The re-dealer named, when one share is at fault (`None`: the re-sharing as a
+        /// whole).
+        dealer: Option<String>,
         /// Why (never a residue).
         source: dtfhe_crypto::CryptoError,
     },

@@ -107,7 +107,8 @@ pub enum ReviewRefusal {
     /// share ([`crate::TrusteeError::KeyShare`]: names the trustee and the file, never key
     /// material). Refused rather than left pending, so the analyst learns why at once;
     /// nothing was computed or logged, and the query can be asked again once the file is
-    /// restored.
+    /// restored. Also a trustee that joined by re-sharing and holds no n-of-n key share
+    /// ([`crate::TrusteeError::Joined`], naming it) asked for what needs one.
     #[error("{0}")]
     KeyShare(Box<crate::TrusteeError>),
     /// A t-of-n release this trustee cannot answer for the set the platform named: another

@@ -14,9 +14,12 @@
 //! ```
 //!
 //! - kind `coeff0`: the payload is the hex of [`Coeff0Share::to_bytes`];
-//! - kind `coeff0set` (t-of-n release): the payload is `<points>:<hex>`, the release set the
-//!   share was computed for (its trustees' points, ascending, comma-separated) and the hex of
-//!   the share. A trustee answers one set per ciphertext: a request naming another set is
+//! - kind `coeff0set` (t-of-n release): the payload is `<label>:<hex>`, the release set the
+//!   share was computed for and the hex of the share. The label is the set's points,
+//!   ascending, comma-separated (`1,2,4`), prefixed after a proactive re-sharing with the
+//!   sharing's epoch (`e1/1,2,4`): shares of two epochs are points of unrelated
+//!   polynomials and never combine, so a ciphertext answered before a re-sharing is never
+//!   answered again with the new epoch's secret (another label: refused). A trustee answers one set per ciphertext: a request naming another set is
 //!   refused ([`crate::TrusteeError::OtherSet`]). Two shares of one trustee for two sets
 //!   carry its secret under two different Lagrange weights and independent floods, and
 //!   shares of two sets never combine to the total anyway, so nothing is lost by refusing;
@@ -237,7 +240,7 @@ impl ShareLog {
     }
 
     /// [`ShareLog::coeff0_shares`] for a t-of-n release by `set` (the points of its
-    /// trustees). A ciphertext this trustee already answered for another set is refused
+    /// trustees) with the threshold secret of sharing `epoch`. A ciphertext this trustee already answered for another set is refused
     /// before anything is computed, recorded or logged; one answered for the same set gets
     /// the logged share back. Concurrent writers: the first line for a ciphertext wins, and
     /// a share whose winning line names another set is not returned.
@@ -246,12 +249,11 @@ impl ShareLog {
         params: &Params,
         cts: &[Hash],
         set: &[u32],
+        epoch: u32,
         before_new: impl FnOnce() -> Result<(), TrusteeError>,
         fresh: impl FnMut(usize) -> Result<Coeff0Share, TrusteeError>,
     ) -> Result<(Vec<Coeff0Share>, usize), TrusteeError> {
-        let mut sorted = set.to_vec();
-        sorted.sort_unstable();
-        let wanted = set_label(&sorted);
+        let wanted = set_label(set, epoch);
         self.logged_coeff0(params, cts, Some(&wanted), before_new, fresh)
     }
 
@@ -333,11 +335,10 @@ impl ShareLog {
     }
 
     /// Refuses (before anything is decided or computed) if any of `cts` was answered for a
-    /// set other than `set`.
-    pub fn check_set(&self, cts: &[Hash], set: &[u32]) -> Result<(), TrusteeError> {
-        let mut sorted = set.to_vec();
-        sorted.sort_unstable();
-        self.same_set(&self.index()?, cts, &set_label(&sorted))
+    /// set other than `set` of sharing `epoch` (another set, or the same points before or
+    /// after a re-sharing).
+    pub fn check_set(&self, cts: &[Hash], set: &[u32], epoch: u32) -> Result<(), TrusteeError> {
+        self.same_set(&self.index()?, cts, &set_label(set, epoch))
     }
 
     /// Refuses if any of `cts` was answered for a set other than `wanted`.
@@ -409,13 +410,20 @@ impl ShareLog {
     }
 }
 
-/// The log's form of a release set: ascending points, comma-separated.
-fn set_label(sorted: &[u32]) -> String {
-    sorted
+/// The log's form of a release set: ascending points, comma-separated, after the first
+/// sharing prefixed with its epoch (`e<epoch>/`).
+fn set_label(set: &[u32], epoch: u32) -> String {
+    let mut sorted = set.to_vec();
+    sorted.sort_unstable();
+    let points = sorted
         .iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    match epoch {
+        0 => points,
+        e => format!("e{e}/{points}"),
+    }
 }
 
 /// Writes `name` in `dir` through a temporary file, fsync'd, then renamed into place.

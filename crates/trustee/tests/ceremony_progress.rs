@@ -22,7 +22,7 @@ fn params() -> Params {
 fn trustee_with_record(dir: &Path, p: &Params, seed: &CeremonySeed) -> (Trustee, Vec<u8>) {
     let t = Trustee::create(dir, "plant-a", p, &Default::default()).unwrap();
     let mut rng = rand::rng();
-    let mut party = RelinParty::new(p, t.share_for_ceremony(), seed, &mut rng).unwrap();
+    let mut party = RelinParty::new(p, t.share_for_ceremony().unwrap(), seed, &mut rng).unwrap();
     let round1 = party.round1(&mut rng).unwrap();
     let record = party.progress(&round1).unwrap();
     progress::save(dir, "plant-a", &record).unwrap();
@@ -44,7 +44,7 @@ fn load(
     t: &Trustee,
     seed: &CeremonySeed,
 ) -> Result<Option<Resumed>, TrusteeError> {
-    progress::load(dir, "plant-a", p, t.share_for_ceremony(), seed)
+    progress::load(dir, "plant-a", p, t.share_for_ceremony()?, seed)
 }
 
 /// The error of loading the file, checked for the things every such error must say.

@@ -6,90 +6,17 @@
 //! sender), a share moved from another recipient, or a commitment swapped for another
 //! dealer's is refused by its recipient, naming the dealer, and no threshold secret results.
 
-use dtfhe_api::dealing::{DealingInbox, DealtItem};
 use dtfhe_api::types::b64;
-use dtfhe_crypto::ceremony::{self, net::CeremonySeed};
-use dtfhe_crypto::seal::RecipientKeyPair;
+use dtfhe_crypto::ceremony;
 use dtfhe_crypto::threshold::commit::Commitment;
 use dtfhe_crypto::threshold::wire::{seal_share, DealtShare};
 use dtfhe_crypto::threshold::{reconstruct, Dealing};
-use dtfhe_crypto::{Params, Preset};
-use dtfhe_trustee::dealing::{accept_dealt, deal, Dealt};
+use dtfhe_crypto::Preset;
 use dtfhe_trustee::TrusteeError;
 
-const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
-const T: usize = 3;
+mod common;
 
-struct World {
-    params: Params,
-    seed: CeremonySeed,
-    names: Vec<String>,
-    hpke: Vec<RecipientKeyPair>,
-    dealt: Vec<Dealt>,
-}
-
-fn world() -> World {
-    world_at(Preset::Bfv8192)
-}
-
-fn world_at(preset: Preset) -> World {
-    let params = preset.params().expect("preset");
-    let mut rng = rand::rng();
-    let seed = CeremonySeed::random(&mut rng);
-    let hpke: Vec<RecipientKeyPair> = NAMES
-        .iter()
-        .map(|_| RecipientKeyPair::generate(&mut rng))
-        .collect();
-    let keys: Vec<_> = hpke.iter().map(|k| k.public_key().clone()).collect();
-    let dealt = (1u32..)
-        .zip(NAMES)
-        .map(|(point, _)| {
-            let share = ceremony::new_share(&params, &mut rng);
-            deal(&params, &share, &seed, point, T, &keys, &mut rng).expect("deal")
-        })
-        .collect();
-    World {
-        params,
-        seed,
-        names: NAMES.map(String::from).to_vec(),
-        hpke,
-        dealt,
-    }
-}
-
-impl World {
-    /// What the platform relays to trustee `r` (0-based).
-    fn inbox(&self, r: usize) -> DealingInbox {
-        DealingInbox {
-            items: self
-                .names
-                .iter()
-                .zip(&self.dealt)
-                .map(|(dealer, d)| DealtItem {
-                    dealer: dealer.clone(),
-                    commitment: b64(&d.commitment),
-                    sealed: b64(&d.sealed[r]),
-                })
-                .collect(),
-        }
-    }
-
-    fn accept(&self, r: usize, inbox: &DealingInbox) -> Result<Vec<u64>, TrusteeError> {
-        accept_dealt(
-            &self.params,
-            &self.hpke[r],
-            &self.seed,
-            &self.names,
-            &self.names[r],
-            T,
-            inbox,
-        )
-        .map(|(secret, hashes)| {
-            assert_eq!(hashes.len(), NAMES.len());
-            secret.secret().residues().to_vec()
-        })
-    }
-}
+use common::world::{world, world_at, NAMES, T};
 
 fn refused_naming(e: TrusteeError, dealer: &str) -> String {
     let msg = e.to_string();

@@ -158,3 +158,85 @@ fn refused_other_set_spends_no_dp_budget() {
     assert!(matches!(e, TrusteeError::OtherSet { .. }), "{e}");
     assert_eq!(spent(), 0.25, "a refused request spent budget");
 }
+
+/// After a proactive re-sharing (done in-process here; over the network in
+/// `dtfhe-cli --test reshare_network`): position 5 is held by `f`, a trustee that joined
+/// without a key share. A ciphertext answered before the re-sharing is refused under the
+/// new epoch (its set label carries the epoch), a fresh one is released by a set with `f`,
+/// an old-epoch share does not combine with new ones, and `f` refuses what needs an n-of-n
+/// share, naming itself.
+#[test]
+fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_releases() {
+    use dtfhe_crypto::release::trustee_share_threshold;
+    use dtfhe_crypto::threshold::{Dealing, ThresholdSecret};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (params, pk, mut ts) = deployment(root.path(), Mode::Audit);
+    let old_ct = encrypt(&params, &pk, &[3, 4], 0, &mut rand::rng()).expect("encrypt");
+    let old_req = request(&old_ct, "r-old", None);
+    release(&params, &ts, &[1, 2, 3], &old_req);
+
+    // a, b, c re-deal; every position keeps its new secret of epoch 1; e leaves, f joins.
+    let set = [1u32, 2, 3];
+    let old: Vec<ThresholdSecret> = ts
+        .iter()
+        .map(|t| t.threshold_secret(&params).expect("secret"))
+        .collect();
+    let mut rng = rand::rng();
+    let dealings: Vec<Dealing> = set
+        .iter()
+        .map(|&i| Dealing::reshare(&params, &old[i as usize - 1], &set, &mut rng).expect("deal"))
+        .collect();
+    let f = Trustee::join(&root.path().join("f"), "f", &LocalPolicy::default()).expect("join");
+    ts[4] = f;
+    for (j, t) in (1u32..).zip(&ts) {
+        let dealt: Vec<_> = dealings
+            .iter()
+            .map(|d| d.share_for(&params, j).expect("share"))
+            .collect();
+        let new = ThresholdSecret::from_resharing(&params, j, 3, 5, &set, &dealt)
+            .expect("new secret")
+            .at_epoch(1);
+        t.replace_threshold(&params, &new).expect("replace");
+        // Not again: a secret is replaced only by a later epoch's.
+        assert!(t.replace_threshold(&params, &new).is_err());
+        assert_eq!(t.threshold_epoch(&params).expect("epoch"), Some(1));
+    }
+
+    // The ciphertext answered under epoch 0, asked of the same set under epoch 1: refused.
+    let e = ts[0]
+        .review_for_set(&params, &POLICY, &request(&old_ct, "r-again", None), &set)
+        .expect_err("old ciphertext under the new epoch");
+    assert!(matches!(e, TrusteeError::OtherSet { .. }), "{e}");
+    assert!(
+        e.to_string().contains("{1,2,3}") && e.to_string().contains("{e1/1,2,3}"),
+        "{e}"
+    );
+
+    // A fresh ciphertext: released by {1, 2, 5} with f, exactly.
+    let values = [9i64, -2, 30];
+    let want: i128 = values.iter().map(|&v| v as i128).sum();
+    let x = encrypt(&params, &pk, &values, 0, &mut rand::rng()).expect("encrypt");
+    let req = request(&x, "r-new", None);
+    let shares = release(&params, &ts, &[1, 2, 5], &req);
+    assert_eq!(
+        centred(&params, combine(&params, &x, &shares).expect("combine")),
+        want
+    );
+    // e's old-epoch share in place of f's: not the total.
+    let stale =
+        trustee_share_threshold(&params, &old[4], &[1, 2, 5], &x, 0, &mut rng).expect("old share");
+    let mixed = vec![shares[0].clone(), shares[1].clone(), stale];
+    assert_ne!(
+        centred(&params, combine(&params, &x, &mixed).expect("combine")),
+        want,
+        "an old-epoch share combined with new ones"
+    );
+    // f has no n-of-n key share: an n-of-n review is refused, naming it.
+    let e = ts[4]
+        .review(&params, &POLICY, &request(&x, "r-n-of-n", None))
+        .expect_err("no key share");
+    assert!(
+        matches!(e, TrusteeError::Joined { ref trustee } if trustee == "f"),
+        "{e}"
+    );
+}

@@ -1,5 +1,6 @@
-//! `dtfhe admin register|revoke`: an admin registers a party with the platform, or revokes
-//! one.
+//! `dtfhe admin register|revoke|replace-trustee`: an admin registers a party with the
+//! platform, revokes one, or replaces a trustee of a t-of-n deployment (which opens the
+//! proactive re-sharing).
 
 use clap::{Args, Subcommand};
 use dtfhe_api::types::{IdentityRecord, RevokeRequest};
@@ -59,6 +60,25 @@ enum AdminCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Replace a trustee of a t-of-n deployment by another registered trustee at the same
+    /// position: recorded in the ledger as `trustee_replaced`; the old trustee's answers
+    /// count no more from then on, and the trustees re-share the key to the new list
+    /// (proactive re-sharing, nothing is decrypted). Start the new one with `dtfhe trustee
+    /// --join`.
+    ReplaceTrustee {
+        /// Platform server URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The admin's identity file.
+        #[arg(long, value_name = "F")]
+        identity: PathBuf,
+        /// The trustee that leaves.
+        #[arg(long, value_name = "N")]
+        old: String,
+        /// The registered trustee that takes its position.
+        #[arg(long, value_name = "N")]
+        new: String,
+    },
 }
 
 /// `dtfhe admin register|revoke`.
@@ -82,6 +102,12 @@ pub(crate) fn run(a: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Revoke { party, reason } => {
             return revoke(&party.server, &party.identity, &party.name, &reason)
         }
+        AdminCommand::ReplaceTrustee {
+            server,
+            identity,
+            old,
+            new,
+        } => return replace_trustee(&server, &identity, old, new),
     };
     dtfhe_api::identity::parse_public_key(&public_key)
         .map_err(|e| CliError::Usage(format!("--public-key: {e}")))?;
@@ -138,6 +164,40 @@ fn revoke(
     println!(
         "revoked `{}` ({}) by {} at ledger entry {}: {}",
         record.name, record.role, r.by, r.ledger_seq, r.reason
+    );
+    Ok(())
+}
+
+/// `dtfhe admin replace-trustee`: prints the re-sharing the replacement opened.
+fn replace_trustee(
+    server: &str,
+    identity: &std::path::Path,
+    old: String,
+    new: String,
+) -> Result<(), CliError> {
+    for (flag, name) in [("--old", &old), ("--new", &new)] {
+        if !dtfhe_model::names::is_party_name(name) {
+            return Err(CliError::Usage(format!(
+                "{flag}: {name:?} is not a party name"
+            )));
+        }
+    }
+    let admin = load_identity(identity)?;
+    let client = Client::new(server, Some(admin), Duration::from_secs(60));
+    let st: dtfhe_api::dealing::ResharingState = client
+        .post_json(
+            "/v1/trustees/replace",
+            &dtfhe_api::dealing::TrusteeReplacement { old, new },
+        )
+        .map_err(api_error)?;
+    println!(
+        "replaced `{}` by `{}` at position {}; re-sharing epoch {} opened: {} re-deal to {}",
+        st.departed,
+        st.joined,
+        st.position,
+        st.epoch,
+        st.redealers.join(", "),
+        st.trustees.join(", ")
     );
     Ok(())
 }

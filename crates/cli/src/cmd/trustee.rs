@@ -41,6 +41,13 @@ pub(crate) struct TrusteeArgs {
     /// is joined only if its t is this one (needed once, for the dealing).
     #[arg(long, value_name = "T")]
     threshold: Option<usize>,
+    /// Join a t-of-n deployment in place of a departed trustee (after `dtfhe admin
+    /// replace-trustee --old X --new NAME`): no key ceremony and no n-of-n key share; it
+    /// receives its threshold secret in the proactive re-sharing and answers t-of-n releases
+    /// with it only (per-row scoring, which needs an n-of-n share, is refused naming it).
+    /// Needs `--threshold`.
+    #[arg(long, requires = "threshold")]
+    join: bool,
 }
 
 /// `dtfhe trustee`.
@@ -59,6 +66,7 @@ pub(crate) fn run(a: TrusteeArgs) -> Result<(), CliError> {
         stop: None,
         max_age: (a.max_age_seconds > 0).then(|| Duration::from_secs(a.max_age_seconds)),
         threshold: a.threshold,
+        join: a.join,
     };
     daemon::run(&opts).map_err(daemon_error)
 }

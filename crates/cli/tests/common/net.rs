@@ -184,28 +184,8 @@ pub fn platform_of(
     .map(|a| a.to_string())
     .collect();
     let platform = serve(&root, &url, &platform_args);
-    let root_id = p(&root.join("root.id"));
-    let register = |who: &str, role: &str, datasets: &str| {
-        let key = identity(&root, who);
-        let mut args = vec![
-            "admin",
-            "register",
-            "--server",
-            &url,
-            "--identity",
-            &root_id,
-            "--name",
-            who,
-            "--role",
-            role,
-            "--public-key",
-            &key,
-        ];
-        if !datasets.is_empty() {
-            args.extend(["--datasets", datasets]);
-        }
-        ok(args);
-    };
+    let register =
+        |who: &str, role: &str, datasets: &str| register_party(&root, &url, who, role, datasets);
     for t in trustees {
         register(t, "trustee", "");
     }
@@ -220,6 +200,31 @@ pub fn platform_of(
         trustees: Vec::new(),
         names: trustees.iter().map(|t| t.to_string()).collect(),
     }
+}
+
+/// A fresh identity `who` (file `<root>/<who>.id`) registered by `root` at the platform
+/// `url` with `role` (and `datasets`, comma-separated, if any).
+pub fn register_party(root: &Path, url: &str, who: &str, role: &str, datasets: &str) {
+    let key = identity(root, who);
+    let root_id = p(&root.join("root.id"));
+    let mut args = vec![
+        "admin",
+        "register",
+        "--server",
+        url,
+        "--identity",
+        &root_id,
+        "--name",
+        who,
+        "--role",
+        role,
+        "--public-key",
+        &key,
+    ];
+    if !datasets.is_empty() {
+        args.extend(["--datasets", datasets]);
+    }
+    ok(args);
 }
 
 fn p(x: &Path) -> String {
@@ -294,8 +299,14 @@ impl Net {
 
     /// [`Net::start_trustee`] talking to the platform at `url` (e.g. through a relay).
     pub fn start_trustee_via(&self, t: &str, url: &str, flags: &[&str]) -> Proc {
+        self.start_trustee_polling(t, url, 100, flags)
+    }
+
+    /// [`Net::start_trustee_via`] polling the platform every `poll_ms` milliseconds.
+    pub fn start_trustee_polling(&self, t: &str, url: &str, poll_ms: u64, flags: &[&str]) -> Proc {
         let dir = p(&self.trustee_dir(t));
         let id = p(&self.id(t));
+        let poll = poll_ms.to_string();
         let mut args = vec![
             "trustee",
             "--dir",
@@ -305,7 +316,7 @@ impl Net {
             "--identity",
             &id,
             "--poll-ms",
-            "100",
+            &poll,
         ];
         args.extend(flags);
         Proc::spawn(&self.root, &format!("trustee-{t}"), &args)

@@ -350,10 +350,21 @@ pub struct ThresholdSecret {
     pub threshold: usize,
     /// n.
     pub trustees: usize,
+    /// The sharing this secret belongs to: 0 for the first dealing, k after the k-th
+    /// proactive re-sharing. Shares of different epochs never combine (they are points of
+    /// unrelated polynomials), so a trustee labels every share it gives with it.
+    pub epoch: u32,
     secret: RnsSecret,
 }
 
 impl ThresholdSecret {
+    /// The same secret, labelled as belonging to the sharing `epoch` (a re-sharing's
+    /// recipients keep their new secret under the re-sharing's epoch).
+    pub fn at_epoch(mut self, epoch: u32) -> ThresholdSecret {
+        self.epoch = epoch;
+        self
+    }
+
     /// Add the shares dealt to `point` by every one of the `trustees` dealers (its own
     /// included). All n are needed: a missing dealer's s_i would be missing from F(0).
     pub fn aggregate(
@@ -375,6 +386,7 @@ impl ThresholdSecret {
             point,
             threshold,
             trustees,
+            epoch: 0,
             secret: sum_of_dealt(params, dealt)?,
         })
     }
@@ -392,6 +404,7 @@ impl ThresholdSecret {
             point,
             threshold,
             trustees,
+            epoch: 0,
             secret,
         })
     }

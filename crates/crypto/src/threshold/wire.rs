@@ -182,12 +182,15 @@ pub fn open_share(
     Ok(share.share)
 }
 
-/// Format version byte of [`threshold_secret_to_bytes`].
-pub const THRESHOLD_SECRET_VERSION: u8 = 1;
-const SECRET_HEADER_LEN: usize = 1 + 8 + 2 + 2 + 2 + 1 + 4;
+/// Format version byte of [`threshold_secret_to_bytes`] (2: with the sharing's epoch;
+/// version 1, written before re-sharing existed, is read as epoch 0).
+pub const THRESHOLD_SECRET_VERSION: u8 = 2;
+const SECRET_HEADER_LEN_V1: usize = 1 + 8 + 2 + 2 + 2 + 1 + 4;
+const SECRET_HEADER_LEN: usize = SECRET_HEADER_LEN_V1 + 4;
 
 /// Stored form of a trustee's threshold secret (only ever inside its 0600 secret file):
-/// `[1][params fingerprint 8][point u16][t u16][n u16][moduli u8][N u32][moduli × N × u64]`.
+/// `[2][params fingerprint 8][epoch u32][point u16][t u16][n u16][moduli u8][N u32]
+/// [moduli × N × u64]`.
 pub fn threshold_secret_to_bytes(
     params: &Params,
     secret: &super::ThresholdSecret,
@@ -196,31 +199,39 @@ pub fn threshold_secret_to_bytes(
     let mut out = Zeroizing::new(Vec::with_capacity(SECRET_HEADER_LEN + residues.len() * 8));
     out.push(THRESHOLD_SECRET_VERSION);
     out.extend_from_slice(&params.spec.fingerprint());
+    out.extend_from_slice(&secret.epoch.to_le_bytes());
     let fields = [secret.point as usize, secret.threshold, secret.trustees];
     put_fields_and_residues(&mut out, params, &fields, residues);
     out
 }
 
-/// Decode [`threshold_secret_to_bytes`]; never panics, never names a residue.
+/// Decode [`threshold_secret_to_bytes`] (version 2, or version 1 as epoch 0); never panics,
+/// never names a residue.
 pub fn threshold_secret_from_bytes(
     params: &Params,
     bytes: &[u8],
 ) -> Result<super::ThresholdSecret, CryptoError> {
     const WHAT: &str = "threshold secret";
-    check_header(
-        params,
-        bytes,
-        WHAT,
-        THRESHOLD_SECRET_VERSION,
-        SECRET_HEADER_LEN,
-    )?;
+    let (version, header, at) = match bytes.first() {
+        Some(1) => (1, SECRET_HEADER_LEN_V1, 9),
+        _ => (THRESHOLD_SECRET_VERSION, SECRET_HEADER_LEN, 13),
+    };
+    check_header(params, bytes, WHAT, version, header)?;
+    let epoch = if version == 1 {
+        0
+    } else {
+        u32::from_le_bytes([bytes[9], bytes[10], bytes[11], bytes[12]])
+    };
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
-    let (point, threshold, trustees) = (u16_at(9), u16_at(11), u16_at(13));
-    let (k, n) = check_layout(params, bytes, 15, WHAT)?;
-    let body = &bytes[SECRET_HEADER_LEN..];
+    let (point, threshold, trustees) = (u16_at(at), u16_at(at + 2), u16_at(at + 4));
+    let (k, n) = check_layout(params, bytes, at + 6, WHAT)?;
+    let body = &bytes[header..];
     if body.len() != k * n * 8 {
         return Err(malformed(WHAT)("wrong length".into()));
     }
     let secret = RnsSecret::from_residues(params, residues_of(body))?;
-    super::ThresholdSecret::from_parts(point as u32, threshold, trustees, secret)
+    Ok(
+        super::ThresholdSecret::from_parts(point as u32, threshold, trustees, secret)?
+            .at_epoch(epoch),
+    )
 }

@@ -38,8 +38,6 @@ use crate::state::{AppState, ServeOptions};
 pub const THRESHOLD_FILE: &str = "threshold.txt";
 /// Directory (in the platform directory) of the dealing's messages.
 pub const DEALING_DIR: &str = "dealing";
-/// Ledger subject of every dealing entry.
-const SUBJECT: &str = "threshold dealing";
 /// Largest sealed dealt share accepted (a bfv-16384 share is about 0.66 MB).
 const MAX_SEALED: usize = 4 << 20;
 
@@ -123,31 +121,27 @@ fn parse_threshold(text: &str) -> Option<(usize, usize)> {
     Some((t.parse().ok()?, n.parse().ok()?))
 }
 
-fn file(dir: &Path, name: String) -> PathBuf {
-    dir.join(DEALING_DIR).join(name)
+fn key_file(round: &Path, point: usize) -> PathBuf {
+    round.join(format!("key-{point}.bin"))
 }
 
-fn key_file(dir: &Path, point: usize) -> PathBuf {
-    file(dir, format!("key-{point}.bin"))
+fn commitment_file(round: &Path, point: usize) -> PathBuf {
+    round.join(format!("commitment-{point}.bin"))
 }
 
-fn commitment_file(dir: &Path, point: usize) -> PathBuf {
-    file(dir, format!("commitment-{point}.bin"))
+fn sealed_file(round: &Path, dealer: usize, recipient: usize) -> PathBuf {
+    round.join(format!("sealed-{dealer}-to-{recipient}.bin"))
 }
 
-fn sealed_file(dir: &Path, dealer: usize, recipient: usize) -> PathBuf {
-    file(dir, format!("sealed-{dealer}-to-{recipient}.bin"))
+fn accepted_file(round: &Path, point: usize) -> PathBuf {
+    round.join(format!("accepted-{point}.txt"))
 }
 
-fn accepted_file(dir: &Path, point: usize) -> PathBuf {
-    file(dir, format!("accepted-{point}.txt"))
-}
-
-fn internal(path: &Path, e: impl std::fmt::Display) -> ApiProblem {
+pub(super) fn internal(path: &Path, e: impl std::fmt::Display) -> ApiProblem {
     ApiProblem(Problem::internal(format!("{}: {e}", path.display())))
 }
 
-fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, ApiProblem> {
+pub(super) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, ApiProblem> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -155,24 +149,34 @@ fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, ApiProblem> {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiProblem> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiProblem> {
     let parent = path.parent().unwrap_or(path);
     std::fs::create_dir_all(parent)
         .and_then(|()| crate::keypath::write_durably(&path.with_extension("tmp"), path, bytes))
         .map_err(|e| internal(path, e))
 }
 
-/// The dealing as the files record it.
-struct Dealing {
-    dir: PathBuf,
-    threshold: usize,
-    trustees: Vec<String>,
-    seed: String,
+/// A dealing round as the files record it: the first dealing (`D/dealing/`, every trustee
+/// deals) or a proactive re-sharing (`D/dealing/epoch-K/`, the re-dealers deal; see
+/// [`super::resharing`]).
+pub(super) struct Dealing {
+    /// The round's directory.
+    pub(super) dir: PathBuf,
+    /// t.
+    pub(super) threshold: usize,
+    /// The trustees the round deals to, in deployment order (point = position + 1).
+    pub(super) trustees: Vec<String>,
+    /// The key ceremony's seed (hex).
+    pub(super) seed: String,
+    /// The points that deal in this round.
+    pub(super) dealers: Vec<usize>,
+    /// Ledger subject of the round's entries.
+    pub(super) subject: String,
 }
 
 impl Dealing {
     /// 404 on an n-of-n deployment, 503 before the key ceremony finished.
-    fn open(state: &AppState, store: &Store) -> Result<Dealing, ApiProblem> {
+    pub(super) fn open(state: &AppState, store: &Store) -> Result<Dealing, ApiProblem> {
         let Some(threshold) = state.keypath.threshold else {
             return Err(ApiProblem(Problem::not_found(
                 "this deployment is n-of-n: there is no threshold dealing",
@@ -182,15 +186,17 @@ impl Dealing {
         let seed_path = state.opts.dir.join(super::ceremony::SEED_FILE);
         let seed = std::fs::read_to_string(&seed_path).map_err(|e| internal(&seed_path, e))?;
         Ok(Dealing {
-            dir: state.opts.dir.clone(),
+            dir: state.opts.dir.join(DEALING_DIR),
             threshold,
+            dealers: (1..=trustees.len()).collect(),
             trustees,
             seed: seed.trim().to_string(),
+            subject: dtfhe_ledger::membership::sharing_subject(0),
         })
     }
 
     /// The caller's point (1-based), 403 for a caller that is no trustee.
-    fn point(&self, who: &str) -> Result<usize, ApiProblem> {
+    pub(super) fn point(&self, who: &str) -> Result<usize, ApiProblem> {
         self.trustees
             .iter()
             .position(|t| t == who)
@@ -202,31 +208,30 @@ impl Dealing {
             })
     }
 
-    fn points(&self) -> std::ops::RangeInclusive<usize> {
+    pub(super) fn points(&self) -> std::ops::RangeInclusive<usize> {
         1..=self.trustees.len()
     }
 
-    fn names_where(&self, f: impl Fn(usize) -> PathBuf) -> Vec<String> {
+    pub(super) fn names_where(&self, f: impl Fn(usize) -> PathBuf) -> Vec<String> {
         self.points()
             .filter(|&p| f(p).exists())
             .map(|p| self.trustees[p - 1].clone())
             .collect()
     }
 
+    /// Whether every trustee accepted this round.
+    pub(super) fn state_complete(&self) -> Result<bool, ApiProblem> {
+        Ok(self.state()?.complete)
+    }
+
     fn state(&self) -> Result<DealingState, ApiProblem> {
-        let mut keys = std::collections::BTreeMap::new();
-        for p in self.points() {
-            if let Some(k) = read_opt(&key_file(&self.dir, p))? {
-                keys.insert(self.trustees[p - 1].clone(), b64(&k));
-            }
-        }
-        let accepted = self.names_where(|p| accepted_file(&self.dir, p));
+        let (dealt, accepted) = self.progress();
         Ok(DealingState {
             threshold: self.threshold,
             trustees: self.trustees.clone(),
             seed: self.seed.clone(),
-            keys,
-            dealt: self.names_where(|p| commitment_file(&self.dir, p)),
+            keys: self.keys()?,
+            dealt,
             complete: accepted.len() == self.trustees.len(),
             accepted,
         })
@@ -234,7 +239,7 @@ impl Dealing {
 
     /// Stores `bytes` at `path` once: the same bytes again are accepted (a retry after a
     /// lost answer), other bytes are a 409. Returns whether they are new.
-    fn once(&self, path: &Path, bytes: &[u8], what: &str) -> Result<bool, ApiProblem> {
+    pub(super) fn once(&self, path: &Path, bytes: &[u8], what: &str) -> Result<bool, ApiProblem> {
         match read_opt(path)? {
             Some(prev) if prev == bytes => Ok(false),
             Some(_) => Err(ApiProblem(Problem::conflict(format!(
@@ -249,9 +254,10 @@ impl Dealing {
 /// readiness wait for it.
 pub fn dealing_complete(state: &AppState, store: &Store) -> bool {
     state.keypath.threshold.is_none()
-        || Dealing::open(state, store)
+        || (Dealing::open(state, store)
             .and_then(|d| d.state())
             .is_ok_and(|s| s.complete)
+            && super::resharing::settled(state))
 }
 
 /// Runs `f` in a blocking store task with the dealing (404 on an n-of-n deployment) and the
@@ -273,7 +279,7 @@ where
         .await
 }
 
-fn bad(field: &str, e: impl std::fmt::Display) -> ApiProblem {
+pub(super) fn bad(field: &str, e: impl std::fmt::Display) -> ApiProblem {
     ApiProblem(Problem::bad_request(format!("{field}: {e}")))
 }
 
@@ -287,49 +293,77 @@ async fn get_state(req: Signed) -> ApiResult<Json<DealingState>> {
         .await
 }
 
-/// A trustee's HPKE recipient key for the shares dealt to it (once; ledger `ceremony_step`
-/// with the key's hash).
-#[utoipa::path(post, path = "/v1/dealing/key", request_body = DealingKey,
-    responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
-              Conflict))]
-async fn post_key(req: Signed) -> ApiResult<Json<DealingState>> {
-    super::releases::require_trustee(&req).await?;
-    let body: DealingKey = req.json()?;
-    let key = unb64("key", &body.key).map_err(|e| bad("key", e))?;
-    RecipientPublicKey::from_bytes(&key).map_err(|e| bad("key", e))?;
-    with_dealing(&req, move |s, d, who, p| {
-        if d.once(
-            &key_file(&d.dir, p),
-            &key,
+impl Dealing {
+    /// Keeps the HPKE recipient key of `who` (point `p`) for this round, once; a ledger
+    /// `ceremony_step` with the key's hash when it is new.
+    pub(super) fn put_key(
+        &self,
+        s: &mut Store,
+        who: &str,
+        p: usize,
+        key: &[u8],
+    ) -> Result<(), ApiProblem> {
+        if self.once(
+            &key_file(&self.dir, p),
+            key,
             &format!("the dealing key of `{who}`"),
         )? {
             s.append_entry(
                 EntryKind::CeremonyStep,
                 who,
-                SUBJECT,
+                &self.subject,
                 &format!("dealing key of `{who}` published (hash: the HPKE public key)"),
-                &[*blake3::hash(&key).as_bytes()],
+                &[*blake3::hash(key).as_bytes()],
             )?;
         }
-        d.state().map(Json)
-    })
-    .await
-}
+        Ok(())
+    }
 
-/// A trustee's dealing: its commitment (checked to be its own, of the deployment's t and n
-/// and parameters) and one sealed share per trustee (its own included). Needs every
-/// trustee's key; once (409 for another dealing). Ledger `ceremony_step`, hashes: the
-/// commitment, then each sealed share in deployment order.
-#[utoipa::path(post, path = "/v1/dealing/shares", request_body = DealingPost,
-    responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
-              Conflict))]
-async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
-    super::releases::require_trustee(&req).await?;
-    let body: DealingPost = req.json()?;
-    let st = req.state.clone();
-    with_dealing(&req, move |s, d, who, p| {
-        let deployed = st.keypath.deployed(s)?;
-        let params = &deployed.params;
+    /// Each trustee's published recipient key (base64), by name.
+    pub(super) fn keys(&self) -> Result<std::collections::BTreeMap<String, String>, ApiProblem> {
+        let mut keys = std::collections::BTreeMap::new();
+        for p in self.points() {
+            if let Some(k) = read_opt(&key_file(&self.dir, p))? {
+                keys.insert(self.trustees[p - 1].clone(), b64(&k));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The dealers whose dealing is in, and the trustees that accepted, by name.
+    pub(super) fn progress(&self) -> (Vec<String>, Vec<String>) {
+        let dealt = self
+            .dealers
+            .iter()
+            .filter(|&&p| commitment_file(&self.dir, p).exists())
+            .map(|&p| self.trustees[p - 1].clone())
+            .collect();
+        (dealt, self.names_where(|p| accepted_file(&self.dir, p)))
+    }
+
+    /// Relays the dealing of `who` (point `p`, one of this round's dealers): its commitment
+    /// (checked to be its own, of the round's t and n and the parameters) and one sealed
+    /// share per trustee. Needs every trustee's key; once (409 for another dealing). Ledger
+    /// `ceremony_step`, hashes: the commitment, then each sealed share in trustee order.
+    pub(super) fn put_dealing(
+        &self,
+        s: &mut Store,
+        params: &dtfhe_crypto::Params,
+        who: &str,
+        p: usize,
+        body: &DealingPost,
+    ) -> Result<(), ApiProblem> {
+        let d = self;
+        if !d.dealers.contains(&p) {
+            return Err(ApiProblem(Problem::conflict(format!(
+                "`{who}` is not a dealer of this round (dealers: {})",
+                d.dealers
+                    .iter()
+                    .map(|&q| d.trustees[q - 1].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))));
+        }
         if d.points().any(|q| !key_file(&d.dir, q).exists()) {
             return Err(ApiProblem(Problem::conflict(
                 "not every trustee has published its dealing key yet",
@@ -384,7 +418,7 @@ async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
                         == Some(b.as_slice())
                 });
             if same {
-                return d.state().map(Json);
+                return Ok(());
             }
             return Err(ApiProblem(Problem::conflict(format!(
                 "`{who}` already dealt; a trustee deals once"
@@ -399,7 +433,7 @@ async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
         s.append_entry(
             EntryKind::CeremonyStep,
             who,
-            SUBJECT,
+            &d.subject,
             &format!(
                 "dealing of `{who}` ({}-of-{}) relayed: its commitment and {} shares sealed \
                      to the trustees (hashes: the commitment, then each sealed share in \
@@ -410,6 +444,128 @@ async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
             ),
             &hashes,
         )?;
+        Ok(())
+    }
+
+    /// The shares dealt to the trustee at point `me` so far, each with its dealer's
+    /// commitment, in dealer order.
+    pub(super) fn inbox(&self, me: usize) -> Result<Vec<DealtItem>, ApiProblem> {
+        let mut items = Vec::new();
+        for &p in &self.dealers {
+            let (Some(c), Some(sealed)) = (
+                read_opt(&commitment_file(&self.dir, p))?,
+                read_opt(&sealed_file(&self.dir, p, me))?,
+            ) else {
+                continue;
+            };
+            items.push(DealtItem {
+                dealer: self.trustees[p - 1].clone(),
+                commitment: b64(&c),
+                sealed: b64(&sealed),
+            });
+        }
+        Ok(items)
+    }
+
+    /// The relayed commitments of this round's dealers, in dealer order (409 naming the
+    /// first dealer that has not dealt).
+    pub(super) fn commitments(&self) -> Result<Vec<Vec<u8>>, ApiProblem> {
+        self.dealers
+            .iter()
+            .map(|&q| {
+                read_opt(&commitment_file(&self.dir, q))?.ok_or_else(|| {
+                    ApiProblem(Problem::conflict(format!(
+                        "`{}` has not dealt yet",
+                        self.trustees[q - 1]
+                    )))
+                })
+            })
+            .collect()
+    }
+
+    /// `who` (point `p`) checked the shares dealt to it against the dealers' commitments,
+    /// named by hash (which must be the relayed ones), and keeps its secret: recorded once,
+    /// with a ledger `ceremony_step` naming the commitments' hashes. Returns whether it is
+    /// new.
+    pub(super) fn put_accept(
+        &self,
+        s: &mut Store,
+        who: &str,
+        p: usize,
+        named_by_caller: &[String],
+    ) -> Result<bool, ApiProblem> {
+        let relayed: Vec<blake3::Hash> = self
+            .commitments()?
+            .iter()
+            .map(|c| blake3::hash(c))
+            .collect();
+        let named: Vec<String> = relayed.iter().map(|h| h.to_hex().to_string()).collect();
+        if named_by_caller != named.as_slice() {
+            return Err(bad(
+                "commitments",
+                "are not the commitments relayed by this platform",
+            ));
+        }
+        let record = format!("{}\n", named.join("\n"));
+        let new = self.once(
+            &accepted_file(&self.dir, p),
+            record.as_bytes(),
+            &format!("the acceptance of `{who}`"),
+        )?;
+        if new {
+            s.append_entry(
+                EntryKind::CeremonyStep,
+                who,
+                &self.subject,
+                &format!(
+                    "`{who}` checked the shares dealt to it against every dealer's \
+                         commitment and {} (hashes: the commitments)",
+                    dtfhe_ledger::membership::ACCEPTANCE_MARK
+                ),
+                &relayed.iter().map(|h| *h.as_bytes()).collect::<Vec<_>>(),
+            )?;
+        }
+        Ok(new)
+    }
+}
+
+/// A trustee's HPKE recipient key for the shares dealt to it (once; ledger `ceremony_step`
+/// with the key's hash).
+#[utoipa::path(post, path = "/v1/dealing/key", request_body = DealingKey,
+    responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
+              Conflict))]
+async fn post_key(req: Signed) -> ApiResult<Json<DealingState>> {
+    super::releases::require_trustee(&req).await?;
+    let key = recipient_key(&req)?;
+    with_dealing(&req, move |s, d, who, p| {
+        d.put_key(s, who, p, &key)?;
+        d.state().map(Json)
+    })
+    .await
+}
+
+/// The checked recipient key of a `POST .../key` body.
+pub(super) fn recipient_key(req: &Signed) -> Result<Vec<u8>, ApiProblem> {
+    let body: DealingKey = req.json()?;
+    let key = unb64("key", &body.key).map_err(|e| bad("key", e))?;
+    RecipientPublicKey::from_bytes(&key).map_err(|e| bad("key", e))?;
+    Ok(key)
+}
+
+/// A trustee's dealing: its commitment (checked to be its own, of the deployment's t and n
+/// and parameters) and one sealed share per trustee (its own included). Needs every
+/// trustee's key; once (409 for another dealing). Ledger `ceremony_step`, hashes: the
+/// commitment, then each sealed share in deployment order.
+#[utoipa::path(post, path = "/v1/dealing/shares", request_body = DealingPost,
+    responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
+              Conflict))]
+async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
+    super::releases::require_trustee(&req).await?;
+    let body: DealingPost = req.json()?;
+    let st = req.state.clone();
+    with_dealing(&req, move |s, d, who, p| {
+        let deployed = st.keypath.deployed(s)?;
+        d.put_dealing(s, &deployed.params, who, p, &body)?;
         d.state().map(Json)
     })
     .await
@@ -421,21 +577,9 @@ async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
 async fn get_inbox(req: Signed) -> ApiResult<Json<DealingInbox>> {
     super::releases::require_trustee(&req).await?;
     with_dealing(&req, move |_, d, _, me| {
-        let mut items = Vec::new();
-        for p in d.points() {
-            let (Some(c), Some(sealed)) = (
-                read_opt(&commitment_file(&d.dir, p))?,
-                read_opt(&sealed_file(&d.dir, p, me))?,
-            ) else {
-                continue;
-            };
-            items.push(DealtItem {
-                dealer: d.trustees[p - 1].clone(),
-                commitment: b64(&c),
-                sealed: b64(&sealed),
-            });
-        }
-        Ok(Json(DealingInbox { items }))
+        Ok(Json(DealingInbox {
+            items: d.inbox(me)?,
+        }))
     })
     .await
 }
@@ -451,54 +595,19 @@ async fn post_accept(req: Signed) -> ApiResult<Json<DealingState>> {
     super::releases::require_trustee(&req).await?;
     let body: DealingAccept = req.json()?;
     with_dealing(&req, move |s, d, who, p| {
-        let mut relayed = Vec::with_capacity(d.trustees.len());
-        for q in d.points() {
-            let Some(c) = read_opt(&commitment_file(&d.dir, q))? else {
-                return Err(ApiProblem(Problem::conflict(format!(
-                    "`{}` has not dealt yet",
-                    d.trustees[q - 1]
-                ))));
-            };
-            relayed.push(blake3::hash(&c));
-        }
-        let named: Vec<String> = relayed.iter().map(|h| h.to_hex().to_string()).collect();
-        if body.commitments != named {
-            return Err(bad(
-                "commitments",
-                "are not the commitments relayed by this platform",
-            ));
-        }
-        let record = format!("{}\n", named.join("\n"));
-        if d.once(
-            &accepted_file(&d.dir, p),
-            record.as_bytes(),
-            &format!("the acceptance of `{who}`"),
-        )? {
+        if d.put_accept(s, who, p, &body.commitments)? && d.state()?.complete {
             s.append_entry(
                 EntryKind::CeremonyStep,
-                who,
-                SUBJECT,
+                "platform",
+                &d.subject,
                 &format!(
-                    "`{who}` checked the shares dealt to it against every dealer's \
-                         commitment and keeps its threshold secret (hashes: the commitments)"
+                    "threshold dealing complete: any {} of the {} trustees ({}) release",
+                    d.threshold,
+                    d.trustees.len(),
+                    d.trustees.join(", ")
                 ),
-                &relayed.iter().map(|h| *h.as_bytes()).collect::<Vec<_>>(),
+                &[],
             )?;
-            let state_now = d.state()?;
-            if state_now.complete {
-                s.append_entry(
-                    EntryKind::CeremonyStep,
-                    "platform",
-                    SUBJECT,
-                    &format!(
-                        "threshold dealing complete: any {} of the {} trustees ({}) release",
-                        d.threshold,
-                        d.trustees.len(),
-                        d.trustees.join(", ")
-                    ),
-                    &[],
-                )?;
-            }
         }
         d.state().map(Json)
     })

@@ -1,6 +1,7 @@
 //! `GET /v1/deployment` (any registered party): the public deployment record that every
 //! source needs to encrypt (collective public key, preset) and every trustee and analyst to
-//! check policy (trustees, k). 503 until the key ceremony has finished.
+//! check policy (trustees, k; the trustee list follows every `trustee_replaced` ledger
+//! entry). 503 until the key ceremony has finished.
 
 use std::sync::Arc;
 
@@ -30,7 +31,12 @@ async fn deployment(
     Query(query): Query<DeploymentQuery>,
     req: Signed,
 ) -> ApiResult<Json<DeploymentInfo>> {
-    let d = req.state.with_store(|s| Ok(s.deployment()?)).await?;
+    // The trustee list as of the latest `trustee_replaced` entry.
+    let st = req.state.clone();
+    let d = req
+        .state
+        .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.clone()))
+        .await?;
     Ok(Json(DeploymentInfo {
         preset: d.preset,
         trustees: d.trustees,

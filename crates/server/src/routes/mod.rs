@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod models;
 pub mod queries;
 pub mod releases;
+pub mod resharing;
 pub mod responses;
 
 /// The document's top-level information, and the problem schema every error response refers
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         ledger::router(),
         ceremony::router(),
         dealing::router(),
+        resharing::router(),
         queries::router(),
         releases::router(),
         models::router(),

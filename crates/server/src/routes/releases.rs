@@ -135,6 +135,11 @@ async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
 async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     let state = &req.state;
     require_trustee(&req).await?;
+    if !super::resharing::settled(state) {
+        return Err(ApiProblem(Problem::conflict(
+            "a re-sharing of the trustees' secret is open: answers wait until it completes              (shares of two epochs never combine)",
+        )));
+    }
     let a: ReleaseAnswer = req.json()?;
     let trustee = req.caller.name.clone();
     let expected = {

@@ -8,6 +8,8 @@ use dtfhe_trustee::Trustee;
 use fhe::bfv::SecretKey;
 use std::path::Path;
 
+pub mod world;
+
 /// The trustees `names`, created in `root/<name>` under `policy`, after an in-process key
 /// ceremony each of them recorded: the trustees, their key shares and the ceremony.
 pub fn recorded_ceremony(
@@ -22,7 +24,7 @@ pub fn recorded_ceremony(
         .collect();
     let shares: Vec<SecretKey> = trustees
         .iter()
-        .map(|t| t.share_for_ceremony().clone())
+        .map(|t| t.share_for_ceremony().expect("a key share").clone())
         .collect();
     let rec = ceremony::run_recorded(params, &shares, &mut rand::rng()).expect("ceremony");
     for (t, m) in trustees.iter().zip(&rec.pk_shares) {
