@@ -22,13 +22,26 @@ pub struct DealingState {
     /// The key ceremony's public seed (hex): it names the dealing and derives the
     /// commitments' public polynomials.
     pub seed: String,
-    /// Each trustee's HPKE recipient public key (base64), once published.
+    /// Keys, dealings and acceptances so far (flattened into this body's JSON).
+    #[serde(flatten)]
+    pub progress: RoundProgress,
+}
+
+/// How far a dealing round (the first dealing or a re-sharing) has come: the same three
+/// steps in both, so a trustee follows both the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RoundProgress {
+    /// Each trustee's HPKE recipient public key (base64), once published (fresh for each
+    /// round).
     pub keys: BTreeMap<String, String>,
-    /// Trustees whose dealing (commitment and sealed shares) is in.
+    /// Dealers whose dealing (commitment and sealed shares) is in: every trustee in the
+    /// first dealing, the re-dealers in a re-sharing.
     pub dealt: Vec<String>,
-    /// Trustees that checked every share dealt to them and keep their threshold secret.
+    /// Trustees that checked every share dealt to them and keep the round's threshold
+    /// secret.
     pub accepted: Vec<String>,
-    /// Whether every trustee accepted: releases by any t may start.
+    /// Whether every trustee accepted: releases by any t may start (or resume under the new
+    /// epoch).
     pub complete: bool,
 }
 
@@ -112,14 +125,9 @@ pub struct ResharingState {
     /// standing (not revoked, not the departed one nor the new one), in deployment order.
     /// Their points are the Lagrange set each weights its secret for.
     pub redealers: Vec<String>,
-    /// Each trustee's fresh HPKE recipient public key (base64), once published.
-    pub keys: BTreeMap<String, String>,
-    /// Re-dealers whose dealing is in.
-    pub dealt: Vec<String>,
-    /// Trustees that checked their shares and keep their new threshold secret.
-    pub accepted: Vec<String>,
-    /// Whether every trustee accepted: releases resume under the new epoch.
-    pub complete: bool,
+    /// Keys, dealings and acceptances so far (flattened into this body's JSON).
+    #[serde(flatten)]
+    pub progress: RoundProgress,
 }
 
 /// `GET /v1/resharing/inbox`: what the re-dealers dealt to the caller, and the sharing the

@@ -139,17 +139,10 @@ pub struct ReleaseInfo {
     pub analyst: String,
     /// Dataset queried (as planned by the server).
     pub dataset: String,
-    /// The SQL, as signed.
-    pub sql: String,
-    /// ε asked, as signed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epsilon: Option<f64>,
-    /// The analyst's recipient key (base64), as signed.
-    pub recipient: String,
-    /// The statement's timestamp, as signed.
-    pub timestamp: u64,
-    /// The analyst's statement signature (base64).
-    pub statement_signature: String,
+    /// The analyst's request as it signed it (SQL, ε, recipient key, timestamp, signature;
+    /// flattened into this body's JSON), for every trustee to verify itself.
+    #[serde(flatten)]
+    pub statement: QueryRequest,
     /// blake3 (hex) of every ciphertext the platform computed, in release order.
     pub ciphertext_hashes: Vec<String>,
     /// The chunks the platform computed over: per dataset, the highest chunk id it listed

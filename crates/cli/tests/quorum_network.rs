@@ -108,12 +108,7 @@ fn three_of_five_release_with_two_down_refuse_with_three_down_answer_again() {
     let mut net = start_quorum("quorum_network", &FIVE, 3);
     for t in FIVE {
         let log = net.trustees[index(t)].log();
-        for l in log
-            .lines()
-            .filter(|l| l.contains("dealt its") || l.contains("set-up took"))
-        {
-            println!("figure: {l}");
-        }
+        print_figures(&log, &["dealt its", "set-up took"]);
         assert!(
             log.contains("checked the 5 shares dealt to it"),
             "{t} kept no threshold secret: {log}"

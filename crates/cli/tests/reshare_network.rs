@@ -47,27 +47,33 @@ fn epoch_of(net: &Net, t: &str) -> u32 {
 
 /// `dtfhe admin replace-trustee` as `root`: (success, stdout, stderr).
 fn replace(net: &Net, old: &str, new: &str) -> (bool, String, String) {
-    let root = net.id("root");
-    let o = dtfhe([
-        "admin".as_ref(),
-        "replace-trustee".as_ref(),
-        "--server".as_ref(),
-        net.url.as_ref(),
-        "--identity".as_ref(),
-        root.as_os_str(),
-        "--old".as_ref(),
-        old.as_ref(),
-        "--new".as_ref(),
-        new.as_ref(),
-    ] as [&std::ffi::OsStr; 10]);
-    let (out, err) = texts(&o);
-    (o.status.success(), out, err)
+    net.admin("replace-trustee", &["--old", old, "--new", new])
 }
 
 /// The part of trustee `t`'s log written after `from` bytes.
 fn log_after(net: &Net, t: &str, from: usize) -> String {
     let log = net.trustees[index(net, t)].log();
     log.get(from..).unwrap_or_default().to_string()
+}
+
+/// Starts trustee `t` again with `start` and waits until it reviews releases again; returns
+/// where its log stood at the restart (for [`log_after`]).
+fn restart(net: &mut Net, t: &str, start: impl FnOnce(&Net) -> Proc) -> usize {
+    let i = index(net, t);
+    let before = net.trustees[i].log().len();
+    net.trustees[i] = start(net);
+    net.trustees[i].wait_until("did not come back", Duration::from_secs(120), || {
+        log_after(net, t, before).contains("reviewing release requests")
+    });
+    before
+}
+
+/// The new trustee `f` registers and starts with `--join`, waiting to be named.
+fn join_f(net: &mut Net) {
+    register_party(&net.root, &net.url, "f", "trustee", "");
+    net.names.push("f".into());
+    let f = net.start_trustee("f", &["--join", "--threshold", "3"]);
+    net.trustees.push(f);
 }
 
 #[test]
@@ -81,17 +87,8 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
     let q1 = net.released(first);
     let set1 = net.approvers(q1, 3);
     assert_eq!(set1.len(), 3, "{set1:?}");
-    let before = net.trustees[4].log().len();
-    net.trustees[4] = net.start_trustee("e", &[]);
-    net.trustees[4].wait_until("did not come back", Duration::from_secs(120), || {
-        log_after(&net, "e", before).contains("reviewing release requests")
-    });
-
-    // The new trustee registers and waits to be named.
-    register_party(&net.root, &net.url, "f", "trustee", "");
-    net.names.push("f".into());
-    let f = net.start_trustee("f", &["--join", "--threshold", "3"]);
-    net.trustees.push(f);
+    restart(&mut net, "e", |net| net.start_trustee("e", &[]));
+    join_f(&mut net);
 
     let (ok, out, err) = replace(&net, "e", "f");
     assert!(ok, "{err}");
@@ -104,12 +101,7 @@ fn a_replaced_trustee_is_re_shared_out_and_its_replacement_releases() {
     let four = ["a", "b", "c", "d", "f"];
     for t in four {
         let log = net.trustees[index(&net, t)].log();
-        for l in log
-            .lines()
-            .filter(|l| l.contains("re-dealt its share") || l.contains("re-sharing took"))
-        {
-            println!("figure: {l}");
-        }
+        print_figures(&log, &["re-dealt its share", "re-sharing took"]);
         assert!(
             log.contains("threshold secret of epoch 1 kept, the old one deleted"),
             "{t}: {log}"
@@ -271,15 +263,10 @@ fn a_relayed_share_changed_at_the_platform_is_refused_before_anything_is_replace
     // d looks at the platform every 30 s only, so the test changes what is relayed to it
     // before it fetches its inbox (the three re-dealers deal in about a second).
     net.trustees[3].kill();
-    let before = net.trustees[3].log().len();
-    net.trustees[3] = net.start_trustee_polling("d", &net.url, 30_000, &[]);
-    net.trustees[3].wait_until("did not come back", Duration::from_secs(120), || {
-        log_after(&net, "d", before).contains("reviewing release requests")
+    let before = restart(&mut net, "d", |net| {
+        net.start_trustee_polling("d", &net.url, 30_000, &[])
     });
-    register_party(&net.root, &net.url, "f", "trustee", "");
-    net.names.push("f".into());
-    let f = net.start_trustee("f", &["--join", "--threshold", "3"]);
-    net.trustees.push(f);
+    join_f(&mut net);
     let (ok, _, err) = replace(&net, "e", "f");
     assert!(ok, "{err}");
     let round = net.root.join("platform/dealing/epoch-1");

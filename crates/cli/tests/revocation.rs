@@ -31,21 +31,7 @@ fn client(net: &Net, name: &str) -> Client {
 
 /// `dtfhe admin revoke` as `root`: (success, stdout, stderr).
 fn revoke(net: &Net, name: &str, reason: &str) -> (bool, String, String) {
-    let root = net.id("root");
-    let o = dtfhe([
-        "admin".as_ref(),
-        "revoke".as_ref(),
-        "--server".as_ref(),
-        net.url.as_ref(),
-        "--identity".as_ref(),
-        root.as_os_str(),
-        "--name".as_ref(),
-        name.as_ref(),
-        "--reason".as_ref(),
-        reason.as_ref(),
-    ] as [&std::ffi::OsStr; 10]);
-    let (out, err) = texts(&o);
-    (o.status.success(), out, err)
+    net.admin("revoke", &["--name", name, "--reason", reason])
 }
 
 /// `dtfhe admin register` as `root` of `name` (a fresh identity) with `role`.
@@ -116,7 +102,7 @@ fn pending_release(net: &Net, t: &str, sql: &str) -> ReleaseInfo {
     let started = Instant::now();
     loop {
         let pending: Vec<ReleaseInfo> = c.get_json("/v1/releases/pending").expect("pending");
-        if let Some(r) = pending.into_iter().find(|r| r.sql == sql) {
+        if let Some(r) = pending.into_iter().find(|r| r.statement.sql == sql) {
             return r;
         }
         assert!(

@@ -165,7 +165,7 @@ pub fn init(opts: &InitOptions) -> Result<(), EmbeddedError> {
                 dtfhe_crypto::threshold::deal_locally(&params, &shares, t, &mut rand::rng())?;
             for (trustee, secret) in trustees.iter().zip(&secrets) {
                 trustee
-                    .store_threshold(&params, secret)
+                    .keep_threshold(&params, secret)
                     .map_err(|e| EmbeddedError::Usage(e.to_string()))?;
             }
             std::fs::write(opts.dir.join(THRESHOLD_FILE), format!("{t}-of-{n}\n"))

@@ -210,14 +210,22 @@ mod tests {
         assert!(check_releases_quorum(&stranger, &trustees, Some(3)).is_err());
     }
 
-    /// `trail` with trustee `who` revoked just before the entry at `at` (the entries after
-    /// it renumbered).
-    fn revoked_at(mut entries: Vec<Entry>, who: &str, at: usize) -> Vec<Entry> {
-        entries.insert(at, entry(0, EntryKind::IdentityRevoked, "root", who, 1));
+    /// `entries` with `new` inserted at `at`, every entry renumbered by its place.
+    fn inserted(mut entries: Vec<Entry>, at: usize, new: Entry) -> Vec<Entry> {
+        entries.insert(at, new);
         for (i, e) in entries.iter_mut().enumerate() {
             e.seq = i as u64;
         }
         entries
+    }
+
+    /// `trail` with trustee `who` revoked just before the entry at `at`.
+    fn revoked_at(entries: Vec<Entry>, who: &str, at: usize) -> Vec<Entry> {
+        inserted(
+            entries,
+            at,
+            entry(0, EntryKind::IdentityRevoked, "root", who, 1),
+        )
     }
 
     #[test]
@@ -232,16 +240,13 @@ mod tests {
         let e = check_releases_quorum(&between, &trustees, Some(2)).expect_err("not counted");
         assert!(e.0.contains("approved by 1 only"), "{e}");
         // Delivered by the two left: valid.
-        let mut quorum = revoked_at(trail(&["a", "b"]), "a", 3);
-        let last = quorum.len() - 1;
-        let seq = quorum[last].seq;
-        quorum.insert(
+        let revoked = revoked_at(trail(&["a", "b"]), "a", 3);
+        let last = revoked.len() - 1;
+        let quorum = inserted(
+            revoked,
             last,
-            entry(seq, EntryKind::TrusteeApproved, "c", &subject, 2),
+            entry(0, EntryKind::TrusteeApproved, "c", &subject, 2),
         );
-        for (i, e) in quorum.iter_mut().enumerate() {
-            e.seq = i as u64;
-        }
         assert_eq!(check_releases_quorum(&quorum, &trustees, Some(2)), Ok(1));
         // An answer after the revocation is tampering.
         let after = revoked_at(trail(&["b", "a"]), "a", 2);
@@ -250,21 +255,18 @@ mod tests {
     }
 
     /// `trail` with `old` replaced by `new` at `position` just before the entry at `at`.
-    fn replaced_at(mut entries: Vec<Entry>, old: &str, new: &str, at: usize) -> Vec<Entry> {
+    fn replaced_at(entries: Vec<Entry>, old: &str, new: &str, at: usize) -> Vec<Entry> {
         let r = crate::membership::Replacement {
             old: old.into(),
             new: new.into(),
             position: 3,
         };
         let subject = crate::membership::replacement_subject(&r);
-        entries.insert(
+        inserted(
+            entries,
             at,
             entry(0, EntryKind::TrusteeReplaced, "root", &subject, 0),
-        );
-        for (i, e) in entries.iter_mut().enumerate() {
-            e.seq = i as u64;
-        }
-        entries
+        )
     }
 
     #[test]

@@ -1016,11 +1016,11 @@ fn review(
     let signed = verify_statement(
         &key,
         &r.analyst,
-        r.timestamp,
-        r.epsilon,
-        &r.recipient,
-        &r.sql,
-        &r.statement_signature,
+        r.statement.timestamp,
+        r.statement.epsilon,
+        &r.statement.recipient,
+        &r.statement.sql,
+        &r.statement.statement_signature,
     );
     let recipient = accept_statement(signed, opts, r)?;
 
@@ -1030,8 +1030,8 @@ fn review(
         other => Review::refuse(ReviewRefusal::Schemas(other)),
     })?;
     let catalog = Catalog::new(&schemas.iter().collect::<Vec<_>>());
-    let query =
-        dtfhe_engine::plan(&r.sql, &catalog).map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
+    let query = dtfhe_engine::plan(&r.statement.sql, &catalog)
+        .map_err(|e| Review::refuse(ReviewRefusal::Plan(e)))?;
     if !query.dataset.eq_ignore_ascii_case(&r.dataset) {
         return Err(Review::refuse(ReviewRefusal::DatasetMismatch {
             named: r.dataset.clone(),
@@ -1075,11 +1075,11 @@ fn review(
     let policy = release_policy(deployed, opts, true);
     let request = build_request(
         format!("query {}", r.id),
-        &r.sql,
+        &r.statement.sql,
         &query,
         &selection,
         &computed,
-        r.epsilon,
+        r.statement.epsilon,
     );
     // The ε the noise is drawn for (the policy's default when the analyst named none).
     let epsilon = trustee
@@ -1164,7 +1164,7 @@ pub(crate) fn accept_statement(
     r: &ReleaseInfo,
 ) -> Result<RecipientPublicKey, Review> {
     signed.map_err(|e| Review::refuse(e.into()))?;
-    check_statement_age(opts, r.timestamp)?;
+    check_statement_age(opts, r.statement.timestamp)?;
     recipient_key(r)
 }
 
@@ -1191,7 +1191,7 @@ fn check_statement_age(opts: &DaemonOptions, timestamp: u64) -> Result<(), Revie
 
 /// The recipient key the requester signed.
 fn recipient_key(r: &ReleaseInfo) -> Result<RecipientPublicKey, Review> {
-    unb64("recipient", &r.recipient)
+    unb64("recipient", &r.statement.recipient)
         .map_err(|e| Review::refuse(e.into()))
         .and_then(|b| {
             RecipientPublicKey::from_bytes(&b)

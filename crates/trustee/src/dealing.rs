@@ -382,7 +382,7 @@ pub fn join(
         check_agreed(opts.threshold, st.threshold, n, trustee.has_threshold())?;
         let seed = CeremonySeed::from_hex(&st.seed).map_err(crypto)?;
         if trustee.has_threshold() {
-            if st.accepted.contains(&name) {
+            if st.progress.accepted.contains(&name) {
                 return Ok(());
             }
             // Kept in an earlier run, not yet said: say which commitments it accepted.
@@ -400,17 +400,17 @@ pub fn join(
             continue;
         };
         let mine = b64(&kp.public_key().to_bytes());
-        if st.keys.get(&name) != Some(&mine) {
+        if st.progress.keys.get(&name) != Some(&mine) {
             let _: DealingState = client.post_json("/v1/dealing/key", &DealingKey { key: mine })?;
             eprintln!("trustee {name}: dealing key published");
             continue;
         }
-        if st.keys.len() < n {
+        if st.progress.keys.len() < n {
             wait("waiting for every trustee's dealing key")?;
             continue;
         }
-        if !st.dealt.contains(&name) {
-            let keys = recipient_keys(&st.keys, trustees)?;
+        if !st.progress.dealt.contains(&name) {
+            let keys = recipient_keys(&st.progress.keys, trustees)?;
             let dealing_started = Instant::now();
             let dealt = deal(
                 params,
@@ -433,22 +433,18 @@ pub fn join(
             );
             continue;
         }
-        if st.dealt.len() < n {
+        if st.progress.dealt.len() < n {
             wait("waiting for every trustee's dealing")?;
             continue;
         }
         let inbox: DealingInbox = client.get_json("/v1/dealing/inbox")?;
         let (secret, commitments) =
             accept_dealt(params, kp, &seed, trustees, &name, st.threshold, &inbox)?;
-        trustee.store_threshold(params, &secret)?;
+        trustee.keep_threshold(params, &secret)?;
         // The recipient key has served: without it the sealed shares the platform keeps
         // open for nobody (a restart before the acceptance is said needs only the inbox's
         // commitments).
-        let key_file = opts.dir.join(DEALING_KEY_FILE);
-        std::fs::remove_file(&key_file).map_err(|e| TrusteeError::KeyStore {
-            path: key_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        crate::keystore::remove_served(&opts.dir.join(DEALING_KEY_FILE))?;
         let _: DealingState =
             client.post_json("/v1/dealing/accept", &DealingAccept { commitments })?;
         eprintln!(

@@ -90,6 +90,12 @@ pub struct Trustee {
 // Never print the share.
 dtfhe_model::debug_public_fields!(Trustee, |t| { name: t.name, dir: t.dir });
 
+/// Deletes a round's file that has served (a dealing's recipient key): without it the sealed
+/// shares the platform keeps open for nobody.
+pub(crate) fn remove_served(path: &Path) -> Result<(), TrusteeError> {
+    fs::remove_file(path).map_err(|e| ks_err(path, e))
+}
+
 fn ks_err(path: &Path, reason: impl ToString) -> TrusteeError {
     TrusteeError::KeyStore {
         path: path.display().to_string(),
@@ -507,29 +513,13 @@ impl Trustee {
             .is_ok_and(|t| t.lines().any(|l| l == release_id))
     }
 
-    /// Keep this trustee's threshold secret (once its dealing is complete); refuses to
-    /// overwrite one.
-    pub fn store_threshold(
-        &self,
-        params: &Params,
-        secret: &ThresholdSecret,
-    ) -> Result<(), TrusteeError> {
-        let file = self.dir.join(THRESHOLD_FILE);
-        if file.exists() {
-            return Err(ks_err(
-                &file,
-                "a threshold secret already exists; refusing to overwrite it",
-            ));
-        }
-        let bytes = threshold_secret_to_bytes(params, secret);
-        dtfhe_model::secret_file::write_new_secret(&file, &bytes).map_err(|e| ks_err(&file, e))
-    }
-
-    /// Replace this trustee's threshold secret by the one a proactive re-sharing gave it
-    /// (`secret.epoch` later than the kept one's): the new secret is written beside the old
-    /// and renamed over it, so the old one is gone once the new one is kept (the trustees that
-    /// stay must delete their old secret, or old shares would still interpolate to the key).
-    pub fn replace_threshold(
+    /// Keep this trustee's threshold secret: the first dealing's (epoch 0), or the one a
+    /// proactive re-sharing gave it, which must be of a later epoch than the kept one (a
+    /// secret is never overwritten by one of its own or an earlier epoch). The new secret is
+    /// written beside the old and renamed over it, so the old one is gone once the new one is
+    /// kept (the trustees that stay must delete their old secret, or old shares would still
+    /// interpolate to the key).
+    pub fn keep_threshold(
         &self,
         params: &Params,
         secret: &ThresholdSecret,

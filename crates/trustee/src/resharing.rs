@@ -208,7 +208,7 @@ pub fn join(
         else {
             return Ok(());
         };
-        if st.accepted.contains(&name) {
+        if st.progress.accepted.contains(&name) {
             return Ok(());
         }
         let n = st.trustees.len();
@@ -249,7 +249,7 @@ pub fn join(
         let file = key_file(opts, st.epoch);
         let kp = recipient_keypair_in(&file)?;
         let mine = b64(&kp.public_key().to_bytes());
-        if st.keys.get(&name) != Some(&mine) {
+        if st.progress.keys.get(&name) != Some(&mine) {
             let _: ResharingState =
                 client.post_json("/v1/resharing/key", &DealingKey { key: mine })?;
             eprintln!(
@@ -258,15 +258,15 @@ pub fn join(
             );
             continue;
         }
-        if st.keys.len() < n {
+        if st.progress.keys.len() < n {
             wait("waiting for every trustee's re-sharing key")?;
             continue;
         }
-        if st.redealers.contains(&name) && !st.dealt.contains(&name) {
+        if st.redealers.contains(&name) && !st.progress.dealt.contains(&name) {
             let held = kept
                 .as_ref()
                 .ok_or_else(|| protocol("a re-dealer without a threshold secret"))?;
-            let keys = recipient_keys(&st.keys, &st.trustees)?;
+            let keys = recipient_keys(&st.progress.keys, &st.trustees)?;
             let set = st
                 .redealers
                 .iter()
@@ -288,7 +288,7 @@ pub fn join(
             );
             continue;
         }
-        if st.dealt.len() < st.redealers.len() {
+        if st.progress.dealt.len() < st.redealers.len() {
             wait("waiting for every re-dealer")?;
             continue;
         }
@@ -310,11 +310,8 @@ pub fn join(
         };
         let (secret, commitments) = accept_reshared(params, &kp, r, &name, &inbox)?;
         let checked = check_started.elapsed().as_secs_f64();
-        trustee.replace_threshold(params, &secret)?;
-        std::fs::remove_file(&file).map_err(|e| TrusteeError::KeyStore {
-            path: file.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        trustee.keep_threshold(params, &secret)?;
+        crate::keystore::remove_served(&file)?;
         let _: ResharingState =
             client.post_json("/v1/resharing/accept", &DealingAccept { commitments })?;
         eprintln!(
@@ -345,7 +342,7 @@ fn redealer_hashes(
 /// accepted yet (the review loop then stops and the daemon takes part).
 pub fn pending_epoch(client: &Client, trustee: &Trustee) -> Result<Option<u32>, DaemonError> {
     match client.get_json::<ResharingState>("/v1/resharing") {
-        Ok(st) if !st.accepted.iter().any(|a| a == trustee.name()) => Ok(Some(st.epoch)),
+        Ok(st) if !st.progress.accepted.iter().any(|a| a == trustee.name()) => Ok(Some(st.epoch)),
         Ok(_) => Ok(None),
         Err(e) if e.status() == Some(404) => Ok(None),
         Err(e) => Err(e.into()),

@@ -84,12 +84,12 @@ pub(crate) fn review_score(
     }
     let message = score_message(
         owner,
-        r.timestamp,
-        &r.recipient,
+        r.statement.timestamp,
+        &r.statement.recipient,
         &r.dataset,
         &score.model_hash,
     );
-    let signed = verify(&key, owner, &message, &r.statement_signature);
+    let signed = verify(&key, owner, &message, &r.statement.statement_signature);
     let recipient = accept_statement(signed, by.opts, r)?;
 
     // The model: registered, signed by an analyst granted the dataset, the one named.

@@ -31,7 +31,9 @@ fn deployment(root: &Path, mode: Mode) -> (Params, PublicKey, Vec<Trustee>) {
     let (trustees, shares, rec) = common::recorded_ceremony(root, &NAMES, &params, &policy);
     let secrets = deal_locally(&params, &shares, 3, &mut rand::rng()).expect("dealing");
     for (t, s) in trustees.iter().zip(&secrets) {
-        t.store_threshold(&params, s).expect("store");
+        t.keep_threshold(&params, s).expect("store");
+        // A kept secret is never overwritten by one of its own epoch.
+        assert!(t.keep_threshold(&params, s).is_err());
     }
     (params, rec.keys.public, trustees)
 }
@@ -78,19 +80,33 @@ fn release(params: &Params, ts: &[Trustee], set: &[u32], req: &ReleaseRequest) -
         .collect()
 }
 
+/// `values` encrypted, and released as request `id` by `set`: the combined shares decrypt to
+/// exactly their sum. Returns the ciphertext, the request and the set's shares.
+fn released_exactly(
+    params: &Params,
+    pk: &PublicKey,
+    ts: &[Trustee],
+    values: &[i64],
+    id: &str,
+    set: &[u32],
+) -> (Ciphertext, ReleaseRequest, Vec<Coeff0Share>) {
+    let x = encrypt(params, pk, values, 0, &mut rand::rng()).expect("encrypt");
+    let req = request(&x, id, None);
+    let shares = release(params, ts, set, &req);
+    let want: i128 = values.iter().map(|&v| v as i128).sum();
+    assert_eq!(
+        centred(params, combine(params, &x, &shares).expect("combine")),
+        want
+    );
+    (x, req, shares)
+}
+
 #[test]
 fn any_three_release_and_a_second_set_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let (params, pk, ts) = deployment(root.path(), Mode::Audit);
-    let values = [5i64, -7, 12, 40];
-    let want: i128 = values.iter().map(|&v| v as i128).sum();
-    let x = encrypt(&params, &pk, &values, 0, &mut rand::rng()).expect("encrypt");
-    let req = request(&x, "r1", None);
-    let shares = release(&params, &ts, &[2, 4, 5], &req);
-    assert_eq!(
-        centred(&params, combine(&params, &x, &shares).expect("combine")),
-        want
-    );
+    let (x, req, shares) = released_exactly(&params, &pk, &ts, &[5, -7, 12, 40], "r1", &[2, 4, 5]);
+    let want = 5 - 7 + 12 + 40;
     // Trustee 4 asked again for the same set: the identical logged share.
     let again = ts[3]
         .review_for_set(&params, &POLICY, &req, &[5, 2, 4])
@@ -196,9 +212,9 @@ fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_release
         let new = ThresholdSecret::from_resharing(&params, j, 3, 5, &set, &dealt)
             .expect("new secret")
             .at_epoch(1);
-        t.replace_threshold(&params, &new).expect("replace");
+        t.keep_threshold(&params, &new).expect("replace");
         // Not again: a secret is replaced only by a later epoch's.
-        assert!(t.replace_threshold(&params, &new).is_err());
+        assert!(t.keep_threshold(&params, &new).is_err());
         assert_eq!(t.threshold_epoch(&params).expect("epoch"), Some(1));
     }
 
@@ -213,15 +229,8 @@ fn after_a_re_sharing_old_ciphertexts_are_refused_and_the_joined_trustee_release
     );
 
     // A fresh ciphertext: released by {1, 2, 5} with f, exactly.
-    let values = [9i64, -2, 30];
-    let want: i128 = values.iter().map(|&v| v as i128).sum();
-    let x = encrypt(&params, &pk, &values, 0, &mut rand::rng()).expect("encrypt");
-    let req = request(&x, "r-new", None);
-    let shares = release(&params, &ts, &[1, 2, 5], &req);
-    assert_eq!(
-        centred(&params, combine(&params, &x, &shares).expect("combine")),
-        want
-    );
+    let (x, _, shares) = released_exactly(&params, &pk, &ts, &[9, -2, 30], "r-new", &[1, 2, 5]);
+    let want = 9 - 2 + 30;
     // e's old-epoch share in place of f's: not the total.
     let stale =
         trustee_share_threshold(&params, &old[4], &[1, 2, 5], &x, 0, &mut rng).expect("old share");

@@ -202,6 +202,14 @@ pub fn platform_of(
     }
 }
 
+/// Prints, as `figure: <line>`, every line of `log` that holds one of `marks` (the
+/// figures a test reports: set-up and re-sharing times, bytes).
+pub fn print_figures(log: &str, marks: &[&str]) {
+    for l in log.lines().filter(|l| marks.iter().any(|m| l.contains(m))) {
+        println!("figure: {l}");
+    }
+}
+
 /// A fresh identity `who` (file `<root>/<who>.id`) registered by `root` at the platform
 /// `url` with `role` (and `datasets`, comma-separated, if any).
 pub fn register_party(root: &Path, url: &str, who: &str, role: &str, datasets: &str) {
@@ -289,6 +297,16 @@ impl Net {
                 panic!("{source}: upload failed: {log}");
             }
         }
+    }
+
+    /// `dtfhe admin <command> --server URL --identity root <args>`: (success, stdout, stderr).
+    pub fn admin(&self, command: &str, args: &[&str]) -> (bool, String, String) {
+        let root = p(&self.id("root"));
+        let mut all = vec!["admin", command, "--server", &self.url, "--identity", &root];
+        all.extend(args);
+        let o = crate::common::dtfhe(all);
+        let (out, err) = crate::common::texts(&o);
+        (o.status.success(), out, err)
     }
 
     /// Starts the trustee daemon `t` (its directory under `trustees/`, polling every 100 ms)

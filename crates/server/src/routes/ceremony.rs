@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::Json;
 use dtfhe_api::ceremony::{
@@ -30,12 +29,11 @@ use dtfhe_crypto::ceremony::net::{
 use dtfhe_crypto::{codec, Params};
 use dtfhe_store::{Deployment, EntryKind, Store};
 use fhe::bfv::{PublicKey, RelinearizationKey};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Conflict, Forbidden, Unauthorized, Unavailable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult, ServerError};
-use crate::state::{AppState, ServeOptions};
+use crate::state::ServeOptions;
 
 /// File (in the platform directory) holding the public ceremony seed, hex.
 pub const SEED_FILE: &str = "ceremony.seed";
@@ -54,18 +52,6 @@ pub const ATTESTATIONS_FILE: &str = "ceremony.attestations.json";
 
 /// Ledger subject of every ceremony entry.
 const SUBJECT: &str = "key ceremony";
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(get_state))
-        .routes(routes!(post_pk_share))
-        .routes(routes!(post_rlk1))
-        .routes(routes!(post_rlk2))
-        .routes(routes!(get_transcript))
-        .routes(routes!(post_attestation))
-        .routes(routes!(get_attestations))
-}
 
 /// A ceremony in progress (or just finished).
 pub struct Ceremony {
@@ -292,7 +278,7 @@ async fn require_ceremony_trustee(req: &Signed) -> Result<(), ApiProblem> {
 /// round-1 aggregate once complete. After the ceremony (also after a restart): complete.
 #[utoipa::path(get, path = "/v1/ceremony",
     responses((status = 200, body = CeremonyState), Unauthorized, Forbidden, Unavailable))]
-async fn get_state(req: Signed) -> ApiResult<Json<CeremonyState>> {
+pub(super) async fn get_state(req: Signed) -> ApiResult<Json<CeremonyState>> {
     let state = &req.state;
     require_ceremony_trustee(&req).await?;
     let st = state.clone();
@@ -328,7 +314,7 @@ async fn get_state(req: Signed) -> ApiResult<Json<CeremonyState>> {
 /// keys (public data, a few MB at bfv-16384).
 #[utoipa::path(get, path = "/v1/ceremony/transcript",
     responses((status = 200, body = CeremonyTranscript), Unauthorized, Forbidden, Unavailable))]
-async fn get_transcript(req: Signed) -> ApiResult<Json<CeremonyTranscript>> {
+pub(super) async fn get_transcript(req: Signed) -> ApiResult<Json<CeremonyTranscript>> {
     require_ceremony_trustee(&req).await?;
     let path = req.state.opts.dir.join(TRANSCRIPT_FILE);
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
@@ -362,7 +348,7 @@ fn read_attestations(dir: &Path) -> Result<Vec<Attestation>, ApiProblem> {
 #[utoipa::path(post, path = "/v1/ceremony/attestation", request_body = Attestation,
     responses((status = 200, body = Vec<Attestation>), BadRequest, Unauthorized, Forbidden,
               Conflict, Unavailable))]
-async fn post_attestation(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
+pub(super) async fn post_attestation(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
     require_ceremony_trustee(&req).await?;
     let a: Attestation = req.json()?;
     let caller = req.caller.clone();
@@ -427,7 +413,7 @@ async fn post_attestation(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
 /// checks them with `dtfhe_api::ceremony::check_attestations` before encrypting).
 #[utoipa::path(get, path = "/v1/ceremony/attestations",
     responses((status = 200, body = Vec<Attestation>), Unauthorized))]
-async fn get_attestations(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
+pub(super) async fn get_attestations(req: Signed) -> ApiResult<Json<Vec<Attestation>>> {
     let dir = req.state.opts.dir.clone();
     tokio::task::spawn_blocking(move || read_attestations(&dir))
         .await
@@ -578,7 +564,7 @@ macro_rules! step_route {
         #[utoipa::path(post, path = $path, request_body = CeremonyShare,
             responses((status = 200, body = CeremonyState), BadRequest, Unauthorized, Forbidden,
                       Conflict))]
-        async fn $name(req: Signed) -> ApiResult<Json<CeremonyState>> {
+        pub(super) async fn $name(req: Signed) -> ApiResult<Json<CeremonyState>> {
             accept(req, $step).await
         }
     };

@@ -12,8 +12,6 @@
 //!   chunk's source signature and each ciphertext's hash itself. A source with a grant may
 //!   list its own chunks (never another source's).
 
-use std::sync::Arc;
-
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -24,24 +22,12 @@ use dtfhe_api::types::{
 };
 use dtfhe_api::{Problem, Role};
 use dtfhe_store::{Refusal, StoreError};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{
     BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
-use crate::state::AppState;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(list_datasets))
-        .routes(routes!(upload_chunk, list_chunks))
-        .routes(routes!(last_seq))
-        .routes(routes!(file_chunks))
-        .routes(routes!(part_bytes))
-}
 
 fn bad(detail: String) -> ApiProblem {
     ApiProblem(Problem::bad_request(detail))
@@ -72,7 +58,7 @@ async fn require_self(req: &Signed, dataset: &str, source: &str) -> ApiResult<()
 /// Every registered dataset with its schema TOML.
 #[utoipa::path(get, path = "/v1/datasets",
     responses((status = 200, body = Vec<DatasetInfo>), Unauthorized))]
-async fn list_datasets(req: Signed) -> ApiResult<Json<Vec<DatasetInfo>>> {
+pub(super) async fn list_datasets(req: Signed) -> ApiResult<Json<Vec<DatasetInfo>>> {
     let out = req
         .state
         .with_store(|s| {
@@ -97,7 +83,10 @@ async fn list_datasets(req: Signed) -> ApiResult<Json<Vec<DatasetInfo>>> {
         description = "dtfhe_api::wire chunk encoding, format version 1"),
     responses((status = 200, body = ChunkUploaded), BadRequest, Unauthorized, Forbidden, Conflict,
               Unprocessable, Unavailable))]
-async fn upload_chunk(Path(name): Path<String>, req: Signed) -> ApiResult<Json<ChunkUploaded>> {
+pub(super) async fn upload_chunk(
+    Path(name): Path<String>,
+    req: Signed,
+) -> ApiResult<Json<ChunkUploaded>> {
     req.require_dataset(&[Role::Source], &name).await?;
     let wire =
         dtfhe_api::wire::decode_chunk(&req.body).map_err(|e| bad(format!("chunk body: {e}")))?;
@@ -167,7 +156,7 @@ async fn upload_chunk(Path(name): Path<String>, req: Signed) -> ApiResult<Json<C
     params(("name" = String, Path, description = "dataset"),
            ("source" = String, Path, description = "the calling source itself")),
     responses((status = 200, body = LastSeq), Unauthorized, Forbidden))]
-async fn last_seq(
+pub(super) async fn last_seq(
     Path((name, source)): Path<(String, String)>,
     req: Signed,
 ) -> ApiResult<Json<LastSeq>> {
@@ -186,7 +175,7 @@ async fn last_seq(
            ("source" = String, Path, description = "the calling source itself"),
            ("file_hash" = String, Path, description = "blake3 of the file, 64 hex digits")),
     responses((status = 200, body = Vec<FileChunkInfo>), BadRequest, Unauthorized, Forbidden))]
-async fn file_chunks(
+pub(super) async fn file_chunks(
     Path((name, source, file_hash)): Path<(String, String, String)>,
     req: Signed,
 ) -> ApiResult<Json<Vec<FileChunkInfo>>> {
@@ -214,7 +203,10 @@ async fn file_chunks(
 #[utoipa::path(get, path = "/v1/datasets/{name}/chunks",
     params(("name" = String, Path, description = "dataset")),
     responses((status = 200, body = Vec<ChunkInfo>), Unauthorized, Forbidden, NotFound))]
-async fn list_chunks(Path(name): Path<String>, req: Signed) -> ApiResult<Json<Vec<ChunkInfo>>> {
+pub(super) async fn list_chunks(
+    Path(name): Path<String>,
+    req: Signed,
+) -> ApiResult<Json<Vec<ChunkInfo>>> {
     let state = &req.state; // A source granted the dataset lists its own chunks only (what `dtfhe model score
                             // --server` reads back its predictions by); the readers list every chunk.
     let only_source = if req.caller.role == Role::Source {
@@ -283,7 +275,7 @@ async fn list_chunks(Path(name): Path<String>, req: Signed) -> ApiResult<Json<Ve
            ("part" = String, Path, description = "part name")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               Unauthorized, Forbidden, NotFound))]
-async fn part_bytes(
+pub(super) async fn part_bytes(
     Path((id, column, part)): Path<(i64, String, String)>,
     req: Signed,
 ) -> ApiResult<impl IntoResponse> {

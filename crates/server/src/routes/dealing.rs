@@ -15,18 +15,16 @@
 //! of the platform continues the dealing. All of it is public or sealed data.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::Json;
 use dtfhe_api::dealing::{
-    DealingAccept, DealingInbox, DealingKey, DealingPost, DealingState, DealtItem,
+    DealingAccept, DealingInbox, DealingKey, DealingPost, DealingState, DealtItem, RoundProgress,
 };
 use dtfhe_api::types::{b64, unb64};
 use dtfhe_api::Problem;
 use dtfhe_crypto::seal::RecipientPublicKey;
 use dtfhe_crypto::threshold::commit::Commitment;
 use dtfhe_store::{EntryKind, Store};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 use crate::auth::Signed;
@@ -40,16 +38,6 @@ pub const THRESHOLD_FILE: &str = "threshold.txt";
 pub const DEALING_DIR: &str = "dealing";
 /// Largest sealed dealt share accepted (a bfv-16384 share is about 0.66 MB).
 const MAX_SEALED: usize = 4 << 20;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(get_state))
-        .routes(routes!(post_key))
-        .routes(routes!(post_shares))
-        .routes(routes!(get_inbox))
-        .routes(routes!(post_accept))
-}
 
 fn config(e: impl std::fmt::Display) -> ServerError {
     ServerError::Config(e.to_string())
@@ -221,15 +209,22 @@ impl Dealing {
 
     /// Whether every trustee accepted this round.
     pub(super) fn state_complete(&self) -> Result<bool, ApiProblem> {
-        Ok(self.state()?.complete)
+        Ok(self.state()?.progress.complete)
     }
 
     fn state(&self) -> Result<DealingState, ApiProblem> {
-        let (dealt, accepted) = self.progress();
         Ok(DealingState {
             threshold: self.threshold,
             trustees: self.trustees.clone(),
             seed: self.seed.clone(),
+            progress: self.round_progress()?,
+        })
+    }
+
+    /// The round's keys, dealings and acceptances, as both rounds' states report them.
+    pub(super) fn round_progress(&self) -> Result<RoundProgress, ApiProblem> {
+        let (dealt, accepted) = self.progress();
+        Ok(RoundProgress {
             keys: self.keys()?,
             dealt,
             complete: accepted.len() == self.trustees.len(),
@@ -256,7 +251,7 @@ pub fn dealing_complete(state: &AppState, store: &Store) -> bool {
     state.keypath.threshold.is_none()
         || (Dealing::open(state, store)
             .and_then(|d| d.state())
-            .is_ok_and(|s| s.complete)
+            .is_ok_and(|s| s.progress.complete)
             && super::resharing::settled(state))
 }
 
@@ -286,7 +281,7 @@ pub(super) fn bad(field: &str, e: impl std::fmt::Display) -> ApiProblem {
 /// Where the dealing stands (404 on an n-of-n deployment).
 #[utoipa::path(get, path = "/v1/dealing",
     responses((status = 200, body = DealingState), Unauthorized, NotFound, Unavailable))]
-async fn get_state(req: Signed) -> ApiResult<Json<DealingState>> {
+pub(super) async fn get_state(req: Signed) -> ApiResult<Json<DealingState>> {
     let st = req.state.clone();
     req.state
         .with_store(move |s| Dealing::open(&st, s)?.state().map(Json))
@@ -534,7 +529,7 @@ impl Dealing {
 #[utoipa::path(post, path = "/v1/dealing/key", request_body = DealingKey,
     responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
               Conflict))]
-async fn post_key(req: Signed) -> ApiResult<Json<DealingState>> {
+pub(super) async fn post_key(req: Signed) -> ApiResult<Json<DealingState>> {
     super::releases::require_trustee(&req).await?;
     let key = recipient_key(&req)?;
     with_dealing(&req, move |s, d, who, p| {
@@ -559,7 +554,7 @@ pub(super) fn recipient_key(req: &Signed) -> Result<Vec<u8>, ApiProblem> {
 #[utoipa::path(post, path = "/v1/dealing/shares", request_body = DealingPost,
     responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
               Conflict))]
-async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
+pub(super) async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
     super::releases::require_trustee(&req).await?;
     let body: DealingPost = req.json()?;
     let st = req.state.clone();
@@ -574,7 +569,7 @@ async fn post_shares(req: Signed) -> ApiResult<Json<DealingState>> {
 /// The shares dealt to the caller so far, each with its dealer's commitment.
 #[utoipa::path(get, path = "/v1/dealing/inbox",
     responses((status = 200, body = DealingInbox), Unauthorized, Forbidden, NotFound))]
-async fn get_inbox(req: Signed) -> ApiResult<Json<DealingInbox>> {
+pub(super) async fn get_inbox(req: Signed) -> ApiResult<Json<DealingInbox>> {
     super::releases::require_trustee(&req).await?;
     with_dealing(&req, move |_, d, _, me| {
         Ok(Json(DealingInbox {
@@ -591,11 +586,11 @@ async fn get_inbox(req: Signed) -> ApiResult<Json<DealingInbox>> {
 #[utoipa::path(post, path = "/v1/dealing/accept", request_body = DealingAccept,
     responses((status = 200, body = DealingState), BadRequest, Unauthorized, Forbidden, NotFound,
               Conflict))]
-async fn post_accept(req: Signed) -> ApiResult<Json<DealingState>> {
+pub(super) async fn post_accept(req: Signed) -> ApiResult<Json<DealingState>> {
     super::releases::require_trustee(&req).await?;
     let body: DealingAccept = req.json()?;
     with_dealing(&req, move |s, d, who, p| {
-        if d.put_accept(s, who, p, &body.commitments)? && d.state()?.complete {
+        if d.put_accept(s, who, p, &body.commitments)? && d.state()?.progress.complete {
             s.append_entry(
                 EntryKind::CeremonyStep,
                 "platform",

@@ -3,23 +3,14 @@
 //! check policy (trustees, k; the trustee list follows every `trustee_replaced` ledger
 //! entry). 503 until the key ceremony has finished.
 
-use std::sync::Arc;
-
 use axum::extract::Query;
 use axum::Json;
 use dtfhe_api::types::{b64, DeploymentInfo, DeploymentQuery};
 use dtfhe_api::Problem;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::Unauthorized;
 use crate::auth::Signed;
 use crate::error::ApiResult;
-use crate::state::AppState;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(deployment))
-}
 
 /// The deployment's preset, trustees, k and public keys (no secret: the server has none);
 /// `?relin_key=omit` leaves the relinearisation key out (sources only need the public key)
@@ -27,7 +18,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[utoipa::path(get, path = "/v1/deployment", params(DeploymentQuery),
     responses((status = 200, body = DeploymentInfo), Unauthorized,
               (status = 503, body = Problem, description = "the key ceremony has not finished")))]
-async fn deployment(
+pub(super) async fn deployment(
     Query(query): Query<DeploymentQuery>,
     req: Signed,
 ) -> ApiResult<Json<DeploymentInfo>> {

@@ -20,7 +20,6 @@ use dtfhe_api::feed::{ChunkEvent, EVENT_CHUNK, EVENT_LAGGED, FEED_FORMAT};
 use dtfhe_api::{Problem, Role};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Forbidden, Unauthorized};
 use crate::auth::Signed;
@@ -36,11 +35,6 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The roles that read chunks (an analyst only those of its grants).
 const READERS: &[Role] = &[Role::Analyst, Role::Trustee, Role::Auditor];
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(feed))
-}
 
 /// Query of `GET /v1/feed`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -92,7 +86,10 @@ pub fn announce(
                description = "SSE: `event: chunk` with a ChunkEvent as data; `event: lagged` \
                with the number of events dropped"),
               BadRequest, Unauthorized, Forbidden))]
-async fn feed(q: Result<Query<FeedQuery>, QueryRejection>, req: Signed) -> ApiResult<Response> {
+pub(super) async fn feed(
+    q: Result<Query<FeedQuery>, QueryRejection>,
+    req: Signed,
+) -> ApiResult<Response> {
     let state = req.state.clone();
     req.require(READERS).await?;
     let Query(q) = q.map_err(crate::routes::ledger::query_problem)?;

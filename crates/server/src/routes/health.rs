@@ -5,20 +5,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use dtfhe_api::types::Health;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(health))
-}
-
 /// Whether the server is up and the deployment is ready (key ceremony finished, and on a
 /// t-of-n deployment the dealing too).
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)))]
-async fn health(State(state): State<Arc<AppState>>) -> ApiResult<Json<Health>> {
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> ApiResult<Json<Health>> {
     // A t-of-n deployment is ready once its dealing is complete too.
     let st = state.clone();
     let ready = state

@@ -10,19 +10,11 @@ use axum::Json;
 use dtfhe_api::types::{IdentityRecord, RevokeRequest};
 use dtfhe_api::{Problem, Role};
 use dtfhe_store::EntryKind;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::state::{register_in, revocation_detail, revocation_of, AppState};
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(register, list))
-        .routes(routes!(revoke))
-}
 
 fn poisoned() -> ApiProblem {
     ApiProblem(Problem::internal("identity registry lock poisoned"))
@@ -34,7 +26,7 @@ fn poisoned() -> ApiProblem {
 #[utoipa::path(post, path = "/v1/identities", request_body = IdentityRecord,
     responses((status = 200, body = IdentityRecord), BadRequest, Unauthorized, Forbidden,
               Conflict))]
-async fn register(req: Signed) -> ApiResult<Json<IdentityRecord>> {
+pub(super) async fn register(req: Signed) -> ApiResult<Json<IdentityRecord>> {
     let state = &req.state;
     req.require(&[Role::Admin]).await?;
     let record: IdentityRecord = req.json()?;
@@ -81,7 +73,10 @@ async fn register(req: Signed) -> ApiResult<Json<IdentityRecord>> {
     params(("name" = String, Path, description = "the identity's name")),
     responses((status = 200, body = IdentityRecord), BadRequest, Unauthorized, Forbidden,
               NotFound, Conflict))]
-async fn revoke(Path(name): Path<String>, req: Signed) -> ApiResult<Json<IdentityRecord>> {
+pub(super) async fn revoke(
+    Path(name): Path<String>,
+    req: Signed,
+) -> ApiResult<Json<IdentityRecord>> {
     let state = &req.state;
     req.require(&[Role::Admin]).await?;
     let body: RevokeRequest = req.json()?;
@@ -170,7 +165,7 @@ pub async fn revoke_identity(
 /// revocation of a revoked one).
 #[utoipa::path(get, path = "/v1/identities",
     responses((status = 200, body = Vec<IdentityRecord>), Unauthorized, Forbidden))]
-async fn list(req: Signed) -> ApiResult<Json<Vec<IdentityRecord>>> {
+pub(super) async fn list(req: Signed) -> ApiResult<Json<Vec<IdentityRecord>>> {
     let mut all: Vec<IdentityRecord> = req
         .state
         .identities

@@ -9,8 +9,6 @@
 //! refused before anything is stored. The platform is not trusted for it either: every
 //! join re-checks the signed rows (`dtfhe_model::lanes`).
 
-use std::sync::Arc;
-
 use axum::extract::Path;
 use axum::Json;
 use dtfhe_api::types::{LaneAssignment, LaneRequest, MAX_LANE_KEYS};
@@ -18,17 +16,10 @@ use dtfhe_api::{Problem, Role};
 use dtfhe_model::lanes::{lane_key_text, MAX_LANE_KEY_LEN};
 use dtfhe_model::{NewChunk, Schema, Value, LANE_COLUMN};
 use dtfhe_store::Store;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Forbidden, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
-use crate::state::AppState;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(assign))
-}
 
 fn bad(detail: String) -> ApiProblem {
     ApiProblem(Problem::bad_request(detail))
@@ -41,7 +32,10 @@ fn bad(detail: String) -> ApiProblem {
     params(("name" = String, Path, description = "dataset")),
     responses((status = 200, body = LaneAssignment), BadRequest, Unauthorized, Forbidden,
               Unprocessable, Unavailable))]
-async fn assign(Path(name): Path<String>, req: Signed) -> ApiResult<Json<LaneAssignment>> {
+pub(super) async fn assign(
+    Path(name): Path<String>,
+    req: Signed,
+) -> ApiResult<Json<LaneAssignment>> {
     req.require_dataset(&[Role::Source], &name).await?;
     let r: LaneRequest = req.json()?;
     if !dtfhe_model::is_identifier(&r.lane_key) {

@@ -4,33 +4,21 @@
 //! recomputes the tree from the encodings and checks the checkpoint with a key it pinned, so
 //! it trusts nothing the server says about the log.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::Json;
 use dtfhe_api::types::{b64, ConsistencyProof, InclusionProof, LedgerEntryInfo, LedgerPage};
 use dtfhe_api::{Problem, Role};
 use serde::Deserialize;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
-use crate::state::AppState;
 
 /// Entries per page when the request does not say.
 pub const DEFAULT_PAGE: u64 = 1000;
 /// Most entries per page.
 pub const MAX_PAGE: u64 = 10_000;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(entries))
-        .routes(routes!(inclusion))
-        .routes(routes!(consistency))
-}
 
 /// Who reads the ledger: auditors and admins, and trustees, which check their t-of-n
 /// catch-up against it (`dtfhe_trustee::catchup`).
@@ -67,7 +55,7 @@ fn hexes(hs: &[dtfhe_store::Hash]) -> Vec<String> {
 /// A page of ledger entries with the latest signed checkpoint.
 #[utoipa::path(get, path = "/v1/ledger", params(PageQuery),
     responses((status = 200, body = LedgerPage), Unauthorized, Forbidden))]
-async fn entries(
+pub(super) async fn entries(
     q: Result<Query<PageQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<LedgerPage>> {
@@ -120,7 +108,10 @@ async fn entries(
 #[utoipa::path(get, path = "/v1/ledger/inclusion/{seq}",
     params(("seq" = u64, Path, description = "entry")),
     responses((status = 200, body = InclusionProof), Unauthorized, Forbidden, NotFound))]
-async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<InclusionProof>> {
+pub(super) async fn inclusion(
+    Path(seq): Path<u64>,
+    req: Signed,
+) -> ApiResult<Json<InclusionProof>> {
     req.require(READERS).await?;
     let p = req
         .state
@@ -140,7 +131,7 @@ async fn inclusion(Path(seq): Path<u64>, req: Signed) -> ApiResult<Json<Inclusio
 /// A consistency proof between two sizes of the ledger, with the checkpoints at both.
 #[utoipa::path(get, path = "/v1/ledger/consistency", params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), BadRequest, Unauthorized, Forbidden))]
-async fn consistency(
+pub(super) async fn consistency(
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
     req: Signed,
 ) -> ApiResult<Json<ConsistencyProof>> {

@@ -13,8 +13,6 @@
 //!   decryption shares to the key the source signed. The answer is read with
 //!   `GET /v1/queries/{id}` by that source alone.
 
-use std::sync::Arc;
-
 use axum::extract::Path;
 use axum::Json;
 use dtfhe_api::release::QueryAccepted;
@@ -27,27 +25,17 @@ use dtfhe_engine::{exec, Catalog};
 use dtfhe_ledger::wording::query_context;
 use dtfhe_model::RecordingReader;
 use dtfhe_store::{EntryKind, Hash};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{LockedStore, PendingRelease};
-use crate::state::AppState;
 
 /// Directory (in the platform directory) of the registered models.
 pub const MODELS_DIR: &str = "models";
 
 /// Largest model document accepted.
 const MAX_MODEL_BYTES: usize = 64 * 1024;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(register))
-        .routes(routes!(one))
-        .routes(routes!(score))
-}
 
 fn bad(detail: impl Into<String>) -> ApiProblem {
     ApiProblem(Problem::bad_request(detail))
@@ -98,7 +86,7 @@ fn save(dir: &std::path::Path, record: &ModelRecord) -> Result<(), ApiProblem> {
 #[utoipa::path(post, path = "/v1/models", request_body = ModelRegistration,
     responses((status = 200, body = ModelRecord), BadRequest, Unauthorized, Forbidden, NotFound,
               Unprocessable))]
-async fn register(req: Signed) -> ApiResult<Json<ModelRecord>> {
+pub(super) async fn register(req: Signed) -> ApiResult<Json<ModelRecord>> {
     let state = &req.state;
     req.require(&[Role::Analyst]).await?;
     let r: ModelRegistration = req.json()?;
@@ -180,7 +168,7 @@ async fn register(req: Signed) -> ApiResult<Json<ModelRecord>> {
 #[utoipa::path(get, path = "/v1/models/{hash}",
     params(("hash" = String, Path, description = "blake3 of the model's canonical JSON, hex")),
     responses((status = 200, body = ModelRecord), BadRequest, Unauthorized, NotFound))]
-async fn one(Path(hash): Path<String>, req: Signed) -> ApiResult<Json<ModelRecord>> {
+pub(super) async fn one(Path(hash): Path<String>, req: Signed) -> ApiResult<Json<ModelRecord>> {
     req.require(&[
         Role::Analyst,
         Role::Source,
@@ -200,7 +188,7 @@ async fn one(Path(hash): Path<String>, req: Signed) -> ApiResult<Json<ModelRecor
 #[utoipa::path(post, path = "/v1/scores", request_body = ScoreRequest,
     responses((status = 200, body = QueryAccepted), BadRequest, Unauthorized, Forbidden, NotFound,
               Unprocessable, Unavailable))]
-async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
+pub(super) async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
     let state = &req.state;
     let s: ScoreRequest = req.json()?;
     req.require_dataset(&[Role::Source], &s.dataset).await?;

@@ -27,20 +27,12 @@ use dtfhe_ledger::wording::{
 use dtfhe_model::{ChunkPin, RecordingReader, Schema};
 use dtfhe_store::{EntryKind, Hash, Store};
 use fhe::bfv::Ciphertext;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{LockedStore, PendingRelease};
 use crate::state::AppState;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(submit))
-        .routes(routes!(status))
-}
 
 /// Every registered dataset schema.
 pub fn schemas(store: &Store) -> Result<Vec<Schema>, ApiProblem> {
@@ -77,7 +69,7 @@ pub(crate) fn engine_problem(e: &EngineError) -> Problem {
 #[utoipa::path(post, path = "/v1/queries", request_body = QueryRequest,
     responses((status = 200, body = QueryAccepted), BadRequest, Unauthorized, Forbidden,
               Unprocessable, Unavailable))]
-async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
+pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
     let state = &req.state;
     req.require(&[Role::Analyst]).await?;
     let q: QueryRequest = req.json()?;
@@ -355,7 +347,7 @@ fn compute(
 #[utoipa::path(get, path = "/v1/queries/{id}",
     params(("id" = u64, Path, description = "query id (from POST /v1/queries)")),
     responses((status = 200, body = QueryStatus), Unauthorized, Forbidden, NotFound))]
-async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>> {
+pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>> {
     let state = &req.state; // An analyst's query, or a source's scoring of its own rows (`POST /v1/scores`).
     req.require(&[Role::Analyst, Role::Source]).await?;
     let trustees = {

@@ -8,22 +8,18 @@
 //! reason. Ledger: `trustee_approved` (hashes: blake3 of each sealed share) or
 //! `trustee_refused` (detail: the reason), subject `release <id>`, as the embedded path.
 
-use std::sync::Arc;
-
 use axum::extract::Path;
 use axum::Json;
-use dtfhe_api::release::{ReleaseAnswer, ReleaseInfo};
+use dtfhe_api::release::{QueryRequest, ReleaseAnswer, ReleaseInfo};
 use dtfhe_api::types::unb64;
 use dtfhe_api::{Problem, Role};
 use dtfhe_ledger::wording::release_subject;
 use dtfhe_store::{EntryKind, Hash};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::responses::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{Answer, PendingRelease};
-use crate::state::AppState;
 
 /// Largest sealed share accepted for an aggregate release (a coefficient-0 share is a few
 /// hundred bytes).
@@ -34,26 +30,18 @@ const MAX_SEALED_FULL_BYTES: usize = 8 * 1024 * 1024;
 /// Longest refusal reason kept.
 const MAX_REASON: usize = 2000;
 
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(pending))
-        .routes(routes!(one))
-        .routes(routes!(answer))
-        .routes(routes!(claim))
-        .routes(routes!(observed))
-}
-
 fn info(r: &PendingRelease) -> ReleaseInfo {
     ReleaseInfo {
         id: r.id,
         analyst: r.analyst.clone(),
         dataset: r.dataset.clone(),
-        sql: r.sql.clone(),
-        epsilon: r.epsilon,
-        recipient: r.recipient.clone(),
-        timestamp: r.timestamp,
-        statement_signature: r.statement_signature.clone(),
+        statement: QueryRequest {
+            sql: r.sql.clone(),
+            epsilon: r.epsilon,
+            recipient: r.recipient.clone(),
+            timestamp: r.timestamp,
+            statement_signature: r.statement_signature.clone(),
+        },
         ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
         chunks_upto: r.chunks_upto.clone(),
         groups: r.groups.clone(),
@@ -91,7 +79,7 @@ pub(crate) async fn require_trustee(req: &Signed) -> Result<(), ApiProblem> {
 /// ones (every member approved), for the caller to record in its disclosure state.
 #[utoipa::path(get, path = "/v1/releases/pending",
     responses((status = 200, body = Vec<ReleaseInfo>), Unauthorized, Forbidden))]
-async fn pending(req: Signed) -> ApiResult<Json<Vec<ReleaseInfo>>> {
+pub(super) async fn pending(req: Signed) -> ApiResult<Json<Vec<ReleaseInfo>>> {
     require_trustee(&req).await?;
     let releases = req.state.keypath.releases()?;
     Ok(Json(
@@ -117,7 +105,7 @@ async fn pending(req: Signed) -> ApiResult<Json<Vec<ReleaseInfo>>> {
 #[utoipa::path(get, path = "/v1/releases/{id}",
     params(("id" = u64, Path, description = "release id")),
     responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound))]
-async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+pub(super) async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     require_trustee(&req).await?;
     let releases = req.state.keypath.releases()?;
     releases
@@ -132,7 +120,7 @@ async fn one(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     params(("id" = u64, Path, description = "release id")),
     responses((status = 200, body = ReleaseInfo), BadRequest, Unauthorized, Forbidden, NotFound,
               Conflict))]
-async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     let state = &req.state;
     require_trustee(&req).await?;
     if !super::resharing::settled(state) {
@@ -287,7 +275,7 @@ fn check_answer(
 #[utoipa::path(post, path = "/v1/releases/{id}/claim",
     params(("id" = u64, Path, description = "release id")),
     responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound, Conflict))]
-async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+pub(super) async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     let state = &req.state;
     require_trustee(&req).await?;
     let trustee = req.caller.name.clone();
@@ -321,7 +309,7 @@ async fn claim(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>>
 #[utoipa::path(post, path = "/v1/releases/{id}/observed",
     params(("id" = u64, Path, description = "release id")),
     responses((status = 200, body = ReleaseInfo), Unauthorized, Forbidden, NotFound, Conflict))]
-async fn observed(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
+pub(super) async fn observed(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<ReleaseInfo>> {
     let state = &req.state;
     require_trustee(&req).await?;
     let trustee = req.caller.name.clone();

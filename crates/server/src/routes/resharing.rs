@@ -19,7 +19,6 @@
 //! 409, so no release combines shares of two epochs.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::Json;
 use dtfhe_api::dealing::{
@@ -29,7 +28,6 @@ use dtfhe_api::types::b64;
 use dtfhe_api::{Problem, Role};
 use dtfhe_ledger::membership::{replacement_subject, Replacement};
 use dtfhe_store::{EntryKind, Store};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::dealing::{internal, read_opt, write, Dealing, DEALING_DIR};
 use super::responses::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
@@ -41,17 +39,6 @@ use crate::state::AppState;
 pub const PLAN_FILE: &str = "plan.json";
 /// Format version of [`PLAN_FILE`].
 const PLAN_VERSION: u32 = 1;
-
-/// The routes of this module.
-pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new()
-        .routes(routes!(replace))
-        .routes(routes!(get_state))
-        .routes(routes!(post_key))
-        .routes(routes!(post_shares))
-        .routes(routes!(get_inbox))
-        .routes(routes!(post_accept))
-}
 
 /// What a re-sharing was opened with (versioned JSON, written once).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,7 +132,6 @@ pub fn settled(state: &AppState) -> bool {
 }
 
 fn state_of(d: &Dealing, plan: &Plan) -> Result<ResharingState, ApiProblem> {
-    let (dealt, accepted) = d.progress();
     Ok(ResharingState {
         epoch: plan.epoch,
         threshold: d.threshold,
@@ -159,10 +145,7 @@ fn state_of(d: &Dealing, plan: &Plan) -> Result<ResharingState, ApiProblem> {
             .iter()
             .map(|&p| d.trustees[p - 1].clone())
             .collect(),
-        keys: d.keys()?,
-        dealt,
-        complete: accepted.len() == d.trustees.len(),
-        accepted,
+        progress: d.round_progress()?,
     })
 }
 
@@ -177,7 +160,7 @@ fn conflict(what: String) -> ApiProblem {
 #[utoipa::path(post, path = "/v1/trustees/replace", request_body = TrusteeReplacement,
     responses((status = 200, body = ResharingState), BadRequest, Unauthorized, Forbidden,
               NotFound, Conflict))]
-async fn replace(req: Signed) -> ApiResult<Json<ResharingState>> {
+pub(super) async fn replace(req: Signed) -> ApiResult<Json<ResharingState>> {
     req.require(&[Role::Admin]).await?;
     let body: TrusteeReplacement = req.json()?;
     let admin = req.caller.name.clone();
@@ -330,7 +313,7 @@ where
 /// Where the latest re-sharing stands (404 before the first replacement).
 #[utoipa::path(get, path = "/v1/resharing",
     responses((status = 200, body = ResharingState), Unauthorized, Forbidden, NotFound))]
-async fn get_state(req: Signed) -> ApiResult<Json<ResharingState>> {
+pub(super) async fn get_state(req: Signed) -> ApiResult<Json<ResharingState>> {
     with_round(&req, |_, d, plan, _, _| state_of(d, plan).map(Json)).await
 }
 
@@ -338,7 +321,7 @@ async fn get_state(req: Signed) -> ApiResult<Json<ResharingState>> {
 #[utoipa::path(post, path = "/v1/resharing/key", request_body = dtfhe_api::dealing::DealingKey,
     responses((status = 200, body = ResharingState), BadRequest, Unauthorized, Forbidden,
               NotFound, Conflict))]
-async fn post_key(req: Signed) -> ApiResult<Json<ResharingState>> {
+pub(super) async fn post_key(req: Signed) -> ApiResult<Json<ResharingState>> {
     let key = super::dealing::recipient_key(&req)?;
     with_round(&req, move |s, d, plan, who, p| {
         d.put_key(s, who, p, &key)?;
@@ -352,7 +335,7 @@ async fn post_key(req: Signed) -> ApiResult<Json<ResharingState>> {
 #[utoipa::path(post, path = "/v1/resharing/shares", request_body = DealingPost,
     responses((status = 200, body = ResharingState), BadRequest, Unauthorized, Forbidden,
               NotFound, Conflict))]
-async fn post_shares(req: Signed) -> ApiResult<Json<ResharingState>> {
+pub(super) async fn post_shares(req: Signed) -> ApiResult<Json<ResharingState>> {
     let body: DealingPost = req.json()?;
     let st = req.state.clone();
     with_round(&req, move |s, d, plan, who, p| {
@@ -368,7 +351,7 @@ async fn post_shares(req: Signed) -> ApiResult<Json<ResharingState>> {
 #[utoipa::path(get, path = "/v1/resharing/inbox",
     responses((status = 200, body = ResharingInbox), Unauthorized, Forbidden, NotFound,
               Conflict))]
-async fn get_inbox(req: Signed) -> ApiResult<Json<ResharingInbox>> {
+pub(super) async fn get_inbox(req: Signed) -> ApiResult<Json<ResharingInbox>> {
     let st = req.state.clone();
     with_round(&req, move |s, d, plan, _, me| {
         let previous = if plan.epoch == 1 {
@@ -394,10 +377,10 @@ async fn get_inbox(req: Signed) -> ApiResult<Json<ResharingInbox>> {
 #[utoipa::path(post, path = "/v1/resharing/accept", request_body = DealingAccept,
     responses((status = 200, body = ResharingState), BadRequest, Unauthorized, Forbidden,
               NotFound, Conflict))]
-async fn post_accept(req: Signed) -> ApiResult<Json<ResharingState>> {
+pub(super) async fn post_accept(req: Signed) -> ApiResult<Json<ResharingState>> {
     let body: DealingAccept = req.json()?;
     with_round(&req, move |s, d, plan, who, p| {
-        if d.put_accept(s, who, p, &body.commitments)? && state_of(d, plan)?.complete {
+        if d.put_accept(s, who, p, &body.commitments)? && state_of(d, plan)?.progress.complete {
             s.append_entry(
                 EntryKind::CeremonyStep,
                 "platform",
