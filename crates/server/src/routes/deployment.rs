@@ -22,11 +22,16 @@ pub(super) async fn deployment(
     Query(query): Query<DeploymentQuery>,
     req: Signed,
 ) -> ApiResult<Json<DeploymentInfo>> {
-    // The trustee list as of the latest `trustee_replaced` entry.
+    // The keys as the store holds them now (what every trustee checks before it attests),
+    // the trustee list as of the latest `trustee_replaced` entry.
     let st = req.state.clone();
     let d = req
         .state
-        .with_store(move |s| Ok(st.keypath.deployed(s)?.deployment.clone()))
+        .with_store(move |s| {
+            let mut d = s.deployment()?;
+            d.trustees = st.keypath.deployed(s)?.deployment.trustees.clone();
+            Ok(d)
+        })
         .await?;
     Ok(Json(DeploymentInfo {
         preset: d.preset,
