@@ -337,8 +337,35 @@ fn body<T: Serialize>(type_name: &str, v: &T) -> Result<(String, Vec<u8>), SeedE
     Ok((type_name.to_string(), out))
 }
 
+/// A dealing half way: every key in, one dealing, no acceptance.
+fn dealing_state(key: &str) -> dtfhe_api::dealing::DealingState {
+    use dtfhe_api::dealing as d;
+    d::DealingState {
+        threshold: 2,
+        trustees: vec!["t1".into(), "t2".into(), "t3".into()],
+        seed: "cd".repeat(32),
+        progress: d::RoundProgress {
+            keys: ["t1", "t2", "t3"]
+                .map(|t| (t.to_string(), key.to_string()))
+                .into(),
+            dealt: vec!["t1".into()],
+            accepted: Vec::new(),
+            complete: false,
+        },
+    }
+}
+
+/// One share dealt to the caller, as its inbox lists it.
+fn dealt_item() -> dtfhe_api::dealing::DealtItem {
+    dtfhe_api::dealing::DealtItem {
+        dealer: "t1".into(),
+        commitment: b64(&[6; 48]),
+        sealed: b64(&[7; 80]),
+    }
+}
+
 fn http_bodies() -> Result<Seeds, SeedError> {
-    use dtfhe_api::{ceremony as c, release as r, types as t};
+    use dtfhe_api::{ceremony as c, dealing as d, release as r, types as t};
     let h = b64(&[0x77; 32]);
     let hx = "ab".repeat(32);
     let answer = TrusteeAnswer {
@@ -366,6 +393,56 @@ fn http_bodies() -> Result<Seeds, SeedError> {
             "RevokeRequest",
             &t::RevokeRequest {
                 reason: "left the consortium".into(),
+            },
+        )?,
+        body("DealingState", &dealing_state(&h))?,
+        body("DealingKey", &d::DealingKey { key: h.clone() })?,
+        body(
+            "DealingPost",
+            &d::DealingPost {
+                commitment: b64(&[6; 48]),
+                sealed: [("t1".to_string(), b64(&[7; 80]))].into(),
+            },
+        )?,
+        body(
+            "DealingInbox",
+            &d::DealingInbox {
+                items: vec![dealt_item()],
+            },
+        )?,
+        body(
+            "DealingAccept",
+            &d::DealingAccept {
+                commitments: vec![hx.clone()],
+            },
+        )?,
+        body(
+            "TrusteeReplacement",
+            &d::TrusteeReplacement {
+                old: "t3".into(),
+                new: "t4".into(),
+            },
+        )?,
+        body(
+            "ResharingState",
+            &d::ResharingState {
+                epoch: 1,
+                threshold: 2,
+                trustees: vec!["t1".into(), "t2".into(), "t4".into()],
+                departed: "t3".into(),
+                joined: "t4".into(),
+                position: 3,
+                seed: hx.clone(),
+                redealers: vec!["t1".into(), "t2".into()],
+                progress: dealing_state(&h).progress,
+            },
+        )?,
+        body(
+            "ResharingInbox",
+            &d::ResharingInbox {
+                epoch: 1,
+                items: vec![dealt_item()],
+                previous: vec![b64(&[6; 48])],
             },
         )?,
         body(

@@ -565,6 +565,14 @@ pub const HTTP_BODY_TYPES: &[&str] = &[
     "ModelRecord",
     "ScoreRequest",
     "RevokeRequest",
+    "DealingState",
+    "DealingKey",
+    "DealingPost",
+    "DealingInbox",
+    "DealingAccept",
+    "TrusteeReplacement",
+    "ResharingState",
+    "ResharingInbox",
 ];
 
 /// Health has no `PartialEq`; compare its serialisations instead.
@@ -580,7 +588,7 @@ fn health(body: &[u8]) -> Outcome {
 }
 
 fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
-    use dtfhe_api::{ceremony as c, release as r, score as s, types as t};
+    use dtfhe_api::{ceremony as c, dealing as d, release as r, score as s, types as t};
     let Some((&pick, body)) = input.split_first() else {
         return Ok(());
     };
@@ -612,6 +620,14 @@ fn http_body(_fx: &Fixture, input: &[u8]) -> Outcome {
         "ModelRecord" => json_round_trip::<s::ModelRecord>(name, body, true),
         "ScoreRequest" => json_round_trip::<s::ScoreRequest>(name, body, true),
         "RevokeRequest" => json_round_trip::<t::RevokeRequest>(name, body, true),
+        "DealingState" => json_round_trip::<d::DealingState>(name, body, true),
+        "DealingKey" => json_round_trip::<d::DealingKey>(name, body, true),
+        "DealingPost" => json_round_trip::<d::DealingPost>(name, body, true),
+        "DealingInbox" => json_round_trip::<d::DealingInbox>(name, body, true),
+        "DealingAccept" => json_round_trip::<d::DealingAccept>(name, body, true),
+        "TrusteeReplacement" => json_round_trip::<d::TrusteeReplacement>(name, body, true),
+        "ResharingState" => json_round_trip::<d::ResharingState>(name, body, true),
+        "ResharingInbox" => json_round_trip::<d::ResharingInbox>(name, body, true),
         _ => json_round_trip::<dtfhe_api::Problem>(name, body, true),
     }
 }
