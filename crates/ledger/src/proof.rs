@@ -94,11 +94,15 @@ mod hex_hashes {
     }
 }
 
-/// A hash from 64 hex digits; the error says what is wrong, not the text.
-fn parse(text: &str) -> Result<Hash, String> {
+/// A hash in a proof that is not 64 hex digits (the error says what is wrong, not the text).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("a hash must be 64 hex digits ({0})")]
+pub struct HexHashError(hex::FromHexError);
+
+/// A hash from 64 hex digits.
+fn parse(text: &str) -> Result<Hash, HexHashError> {
     let mut h = [0u8; 32];
-    hex::decode_to_slice(text, &mut h)
-        .map_err(|e| format!("a hash must be 64 hex digits ({e})"))?;
+    hex::decode_to_slice(text, &mut h).map_err(HexHashError)?;
     Ok(h)
 }
 

@@ -172,12 +172,41 @@ fn data_item<'a>(r: &'a Element, kind: Kind, id: &str) -> Option<&'a Element> {
         .find(|c| c.child_text("ID") == Some(id))
 }
 
+/// Why a time or quantity element of a response cannot be read (a problem's reason: names
+/// the element, never its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Fault {
+    /// A child element the quantity needs is absent.
+    #[error("no {0}")]
+    Missing(String),
+    /// A value that must be a decimal number is not.
+    #[error("{0} is not a decimal number")]
+    NotDecimal(String),
+    /// A time's unit is not one this reader converts.
+    #[error("UnitOfMeasure is not s, min or h")]
+    Unit,
+    /// A negative time.
+    #[error("a negative time")]
+    Negative,
+    /// Quantities whose sum overflows.
+    #[error("quantity too large")]
+    TooLarge,
+    /// A produced material without the property that gives its good count.
+    #[error("neither a GoodQuantity nor a ScrapQuantity property")]
+    NoGoodCount,
+}
+
+/// The `Value` of a time data item, in milliseconds.
+fn value_ms(item: &Element) -> Result<i128, Fault> {
+    duration_ms(item.child("Value").ok_or(Fault::Missing("Value".into()))?)
+}
+
 /// A time quantity (value + unit) in milliseconds.
-fn duration_ms(value: &Element) -> Result<i128, String> {
+fn duration_ms(value: &Element) -> Result<i128, Fault> {
     let text = value
         .child_text("ValueString")
-        .ok_or("no Value/ValueString")?;
-    let v = Micro::parse(text).ok_or("Value/ValueString is not a decimal number")?;
+        .ok_or(Fault::Missing("Value/ValueString".into()))?;
+    let v = Micro::parse(text).ok_or(Fault::NotDecimal("Value/ValueString".into()))?;
     let unit = value
         .child_text("UnitOfMeasure")
         .unwrap_or("min")
@@ -186,30 +215,30 @@ fn duration_ms(value: &Element) -> Result<i128, String> {
         "s" | "sec" | "second" | "seconds" => 1_000,
         "min" | "minute" | "minutes" => 60_000,
         "h" | "hr" | "hour" | "hours" => 3_600_000,
-        _ => return Err("UnitOfMeasure is not s, min or h".into()),
+        _ => return Err(Fault::Unit),
     };
     if v.0 < 0 {
-        return Err("a negative time".into());
+        return Err(Fault::Negative);
     }
     Ok((v.0 * ms_per_unit + Micro::ONE / 2) / Micro::ONE)
 }
 
 /// A produced material's total and good quantity.
-fn produced(m: &Element) -> Result<(Micro, Micro), String> {
+fn produced(m: &Element) -> Result<(Micro, Micro), Fault> {
     let mut total = Micro(0);
     let mut any = false;
     for q in m.all("Quantity") {
         let t = q
             .child_text("QuantityString")
-            .ok_or("Quantity without QuantityString")?;
-        let v = Micro::parse(t).ok_or("QuantityString is not a decimal number")?;
-        total.0 = total.0.checked_add(v.0).ok_or("quantity too large")?;
+            .ok_or(Fault::Missing("Quantity/QuantityString".into()))?;
+        let v = Micro::parse(t).ok_or(Fault::NotDecimal("QuantityString".into()))?;
+        total.0 = total.0.checked_add(v.0).ok_or(Fault::TooLarge)?;
         any = true;
     }
     if !any {
-        return Err("no Quantity".into());
+        return Err(Fault::Missing("Quantity".into()));
     }
-    let prop = |id: &str| -> Result<Option<Micro>, String> {
+    let prop = |id: &str| -> Result<Option<Micro>, Fault> {
         match m
             .all("MaterialActualProperty")
             .find(|p| p.child_text("ID") == Some(id))
@@ -219,17 +248,17 @@ fn produced(m: &Element) -> Result<(Micro, Micro), String> {
                 let t = p
                     .child("Value")
                     .and_then(|v| v.child_text("ValueString"))
-                    .ok_or_else(|| format!("property {id} has no Value/ValueString"))?;
+                    .ok_or_else(|| Fault::Missing(format!("Value/ValueString of property {id}")))?;
                 Micro::parse(t)
                     .map(Some)
-                    .ok_or_else(|| format!("property {id} is not a decimal number"))
+                    .ok_or_else(|| Fault::NotDecimal(format!("property {id}")))
             }
         }
     };
     let good = match (prop("GoodQuantity")?, prop("ScrapQuantity")?) {
         (Some(g), _) => g,
         (None, Some(s)) => Micro(total.0 - s.0),
-        (None, None) => return Err("neither a GoodQuantity nor a ScrapQuantity property".into()),
+        (None, None) => return Err(Fault::NoGoodCount),
     };
     Ok((total, good))
 }
@@ -377,7 +406,7 @@ fn response_row(r: &Element, kind: Kind, schema: &Schema, ctx: &mut Ctx<'_>) -> 
                 good = good.and_then(|x| x.0.checked_add(g.0).map(Micro));
             }
             Err(reason) => {
-                ctx.problem(m, Some("total_count"), reason);
+                ctx.problem(m, Some("total_count"), reason.to_string());
                 total = None;
                 good = None;
             }
@@ -394,11 +423,7 @@ fn response_row(r: &Element, kind: Kind, schema: &Schema, ctx: &mut Ctx<'_>) -> 
     // downtime, run, ideal run
     let downtime_ms = match data_item(r, kind, "Downtime") {
         None => Some(0),
-        Some(d) => match d
-            .child("Value")
-            .ok_or_else(|| "no Value".to_string())
-            .and_then(duration_ms)
-        {
+        Some(d) => match value_ms(d) {
             Ok(ms) => Some(ms),
             Err(reason) => {
                 ctx.problem(d, Some("downtime_min"), format!("Downtime: {reason}"));
@@ -422,11 +447,7 @@ fn response_row(r: &Element, kind: Kind, schema: &Schema, ctx: &mut Ctx<'_>) -> 
             Some("ideal_run_min"),
             "no IdealCycleTime data item".into(),
         ),
-        Some(d) => match d
-            .child("Value")
-            .ok_or_else(|| "no Value".to_string())
-            .and_then(duration_ms)
-        {
+        Some(d) => match value_ms(d) {
             Ok(cycle_ms) => {
                 if let Some(t) = total {
                     // total (millionths) × ms per unit → ms × 10⁶; minutes at the scale.

@@ -118,12 +118,17 @@ struct RawMap {
     security: Option<super::security::RawSecurity>,
 }
 
-/// An interval in ms within [0, 1 day].
-fn interval(v: f64, what: &str) -> Result<f64, String> {
+/// An interval of the mapping outside [0, 1 day].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must be between 0 and 86400000 ms")]
+pub struct IntervalOutOfRange(String);
+
+/// An interval in ms within [0, 1 day]; `what` names its key.
+fn interval(v: f64, what: &str) -> Result<f64, IntervalOutOfRange> {
     if v.is_finite() && (0.0..=86_400_000.0).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{what} must be between 0 and 86400000 ms"))
+        Err(IntervalOutOfRange(what.to_string()))
     }
 }
 
@@ -133,13 +138,13 @@ impl Mapping {
         let file = MapFile::new(origin, schema);
         let raw: RawMap = file.parse(text)?;
         let security =
-            super::security::Security::from_raw(raw.security).map_err(|r| file.fail(r))?;
+            super::security::Security::from_raw(raw.security).map_err(|r| file.fail(r.to_string()))?;
         let sub = &raw.subscription;
         let publishing = interval(
             sub.publishing_interval_ms.unwrap_or(500.0),
             "[subscription] publishing_interval_ms",
         )
-        .map_err(|r| file.fail(r))?;
+        .map_err(|r| file.fail(r.to_string()))?;
         if publishing == 0.0 {
             return Err(file.fail("[subscription] publishing_interval_ms must be above 0"));
         }
@@ -147,7 +152,7 @@ impl Mapping {
             sub.sampling_interval_ms.unwrap_or(0.0),
             "[subscription] sampling_interval_ms",
         )
-        .map_err(|r| file.fail(r))?;
+        .map_err(|r| file.fail(r.to_string()))?;
         let queue_size = sub.queue_size.unwrap_or(100);
         if !(1..=100_000).contains(&queue_size) {
             return Err(file.fail("[subscription] queue_size must be between 1 and 100000"));
@@ -219,7 +224,7 @@ fn node_source(
             )));
         }
         let sampling_interval_ms = match src.sampling_interval_ms {
-            Some(s) => interval(s, "sampling_interval_ms").map_err(|r| at(&r))?,
+            Some(s) => interval(s, "sampling_interval_ms").map_err(|r| at(&r.to_string()))?,
             None => sampling,
         };
         nodes.push(NodeMap {

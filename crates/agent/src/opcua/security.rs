@@ -124,13 +124,43 @@ pub struct RawSecurity {
     trust_any_server: Option<bool>,
 }
 
+/// Why a mapping's `[security]` table is refused (each names the key to fix).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecurityTableError {
+    /// Policy None with keys that only a secured policy takes.
+    #[error(
+        "[security] policy None takes no mode, certificate or key (give policy = \"Basic256Sha256\")"
+    )]
+    PolicyNoneTakesNoKeys,
+    /// A policy other than None and Basic256Sha256.
+    #[error("[security] policy `{0}` is not supported (give \"None\" or \"Basic256Sha256\")")]
+    UnsupportedPolicy(String),
+    /// A message mode other than Sign and SignAndEncrypt.
+    #[error(
+        "[security] mode `{0}` is not supported with Basic256Sha256 (give \"Sign\" or \"SignAndEncrypt\")"
+    )]
+    UnsupportedMode(String),
+    /// A key Basic256Sha256 needs is absent.
+    #[error("[security] Basic256Sha256 needs `{0}`")]
+    Needs(&'static str),
+    /// Both a trusted server certificate and `trust_any_server = true`.
+    #[error("[security] give `server_certificate` or `trust_any_server = true`, not both")]
+    ServerCertificateAndTrustAny,
+    /// Neither a trusted server certificate nor an explicit `trust_any_server = true`.
+    #[error(
+        "[security] Basic256Sha256 needs the trusted `server_certificate` (or, knowingly, `trust_any_server = true`)"
+    )]
+    NoServerCertificate,
+}
+
 /// The security settings of a mapping: `None` is security policy None.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Security(pub Option<Secured>);
 
 impl Security {
-    /// Checks the `[security]` table (absent: policy None); Err: why, naming the key.
-    pub fn from_raw(raw: Option<RawSecurity>) -> Result<Security, String> {
+    /// Checks the `[security]` table (absent: policy None); the error names the key.
+    pub fn from_raw(raw: Option<RawSecurity>) -> Result<Security, SecurityTableError> {
+        use SecurityTableError as E;
         let Some(r) = raw else {
             return Ok(Security(None));
         };
@@ -143,53 +173,27 @@ impl Security {
                     || r.trust_any_server.is_some()
                     || r.application_uri.is_some();
                 return if extra {
-                    Err(
-                        "[security] policy None takes no mode, certificate or key (give \
-                         policy = \"Basic256Sha256\")"
-                            .into(),
-                    )
+                    Err(E::PolicyNoneTakesNoKeys)
                 } else {
                     Ok(Security(None))
                 };
             }
             Some("Basic256Sha256") => {}
-            Some(other) => {
-                return Err(format!(
-                    "[security] policy `{other}` is not supported (give \"None\" or \
-                     \"Basic256Sha256\")"
-                ))
-            }
+            Some(other) => return Err(E::UnsupportedPolicy(other.to_string())),
         }
         let mode = match r.mode.as_deref() {
             None | Some("SignAndEncrypt") => Mode::SignAndEncrypt,
             Some("Sign") => Mode::Sign,
-            Some(other) => {
-                return Err(format!(
-                    "[security] mode `{other}` is not supported with Basic256Sha256 (give \
-                     \"Sign\" or \"SignAndEncrypt\")"
-                ))
-            }
+            Some(other) => return Err(E::UnsupportedMode(other.to_string())),
         };
-        let need = |p: Option<PathBuf>, key: &str| {
-            p.ok_or_else(|| format!("[security] Basic256Sha256 needs `{key}`"))
-        };
+        let need = |p: Option<PathBuf>, key: &'static str| p.ok_or(E::Needs(key));
         let client_certificate = need(r.client_certificate, "client_certificate")?;
         let client_private_key = need(r.client_private_key, "client_private_key")?;
         let server_certificate = match (r.server_certificate, r.trust_any_server) {
             (Some(p), None | Some(false)) => Some(p),
             (None, Some(true)) => None,
-            (Some(_), Some(true)) => {
-                return Err(
-                    "[security] give `server_certificate` or `trust_any_server = \
-                            true`, not both"
-                        .into(),
-                )
-            }
-            (None, _) => {
-                return Err("[security] Basic256Sha256 needs the trusted \
-                            `server_certificate` (or, knowingly, `trust_any_server = true`)"
-                    .into())
-            }
+            (Some(_), Some(true)) => return Err(E::ServerCertificateAndTrustAny),
+            (None, _) => return Err(E::NoServerCertificate),
         };
         Ok(Security(Some(Secured {
             mode,
@@ -455,7 +459,7 @@ mod tests {
 
     fn raw(text: &str) -> Result<Security, String> {
         let r: RawSecurity = toml::from_str(text).map_err(|e| e.to_string())?;
-        Security::from_raw(Some(r))
+        Security::from_raw(Some(r)).map_err(|e| e.to_string())
     }
 
     const SECURE: &str = "policy = \"Basic256Sha256\"\nclient_certificate = \"a.der\"\n\

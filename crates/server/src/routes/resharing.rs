@@ -62,13 +62,11 @@ pub struct Plan {
 impl Plan {
     /// Decodes a stored plan, refusing another version or a plan whose fields do not fit
     /// together (a damaged file stops the re-sharing, naming it).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Plan, String> {
-        let plan: Plan = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
+        let plan: Plan =
+            serde_json::from_slice(bytes).map_err(|e| PlanError::Json(e.to_string()))?;
         if plan.version != PLAN_VERSION {
-            return Err(format!(
-                "format version {} (this build reads {PLAN_VERSION})",
-                plan.version
-            ));
+            return Err(PlanError::Version(plan.version));
         }
         let n = plan.trustees.len();
         let points_ok = plan.redealers.iter().all(|&p| p >= 1 && p <= n)
@@ -80,10 +78,24 @@ impl Plan {
             || !points_ok
             || plan.redealers.contains(&plan.position)
         {
-            return Err("its fields do not fit together".into());
+            return Err(PlanError::Inconsistent);
         }
         Ok(plan)
     }
+}
+
+/// Why a stored re-sharing plan is refused (the caller names the file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Not the plan's JSON.
+    #[error("not a re-sharing plan: {0}")]
+    Json(String),
+    /// Written by another build.
+    #[error("format version {0} (this build reads {PLAN_VERSION})")]
+    Version(u32),
+    /// Its epoch, position, trustees and re-dealers do not fit together.
+    #[error("its fields do not fit together")]
+    Inconsistent,
 }
 
 fn round_dir(dir: &Path, epoch: u32) -> PathBuf {
