@@ -137,8 +137,8 @@ impl Mapping {
     pub fn from_toml_str(text: &str, origin: &str, schema: &Schema) -> Result<Mapping, MapError> {
         let file = MapFile::new(origin, schema);
         let raw: RawMap = file.parse(text)?;
-        let security =
-            super::security::Security::from_raw(raw.security).map_err(|r| file.fail(r.to_string()))?;
+        let security = super::security::Security::from_raw(raw.security)
+            .map_err(|r| file.fail(r.to_string()))?;
         let sub = &raw.subscription;
         let publishing = interval(
             sub.publishing_interval_ms.unwrap_or(500.0),
