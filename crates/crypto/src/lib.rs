@@ -24,6 +24,7 @@ pub mod dp;
 pub mod error;
 pub mod params;
 pub mod release;
+mod rq;
 pub mod seal;
 pub mod threshold;
 

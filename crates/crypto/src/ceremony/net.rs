@@ -45,6 +45,7 @@ use crate::codec::{self, Kind};
 use crate::error::CryptoError;
 use crate::params::Params;
 use crate::release::secret_coefficients;
+use crate::rq::{representation_name, to_rq, unpack, Rq, RqRepresentation};
 use dtfhe_model::cursor::{ByteCursor, Truncated};
 use fhe::bfv::{PublicKey, RelinearizationKey, SecretKey};
 use fhe::mbfv::CommonRandomPoly;
@@ -397,58 +398,6 @@ ceremony_eq!(Rlk2Msg: fingerprint, ceremony, round1; polys h);
 // Wire format
 // ---------------------------------------------------------------------------------------
 
-/// Wire-compatible mirror of fhe-math's `Rq` protobuf message (`fhers.rq.Rq`), which
-/// fhe-math 0.1.1 keeps private: `Poly::to_bytes` produces exactly this message. Decoding it
-/// ourselves lets every field be checked before a polynomial is built.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Rq {
-    /// `fhers.rq.Representation`: 1 power basis, 2 NTT, 3 NTT with Shoup precomputation.
-    #[prost(int32, tag = "1")]
-    representation: i32,
-    #[prost(uint32, tag = "2")]
-    degree: u32,
-    /// Per RNS modulus q_i, the N power-basis coefficients packed in ⌈log2 q_i⌉ bits each.
-    #[prost(bytes = "vec", tag = "3")]
-    coefficients: Vec<u8>,
-    #[prost(bool, tag = "4")]
-    allow_variable_time: bool,
-}
-
-/// Values of `fhers.rq.Representation`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RqRepresentation {
-    Ntt = 2,
-    Nttshoup = 3,
-}
-
-fn representation_name(value: i32) -> &'static str {
-    match value {
-        0 => "UNKNOWN",
-        1 => "POWERBASIS",
-        2 => "NTT",
-        3 => "NTTSHOUP",
-        _ => "out of range",
-    }
-}
-
-/// An NTT-form polynomial as the `Rq` message fhe-math's `Poly::to_bytes` writes (with the
-/// variable-time flag off): the coefficients in power basis, packed per modulus.
-fn to_rq(p: &Poly) -> Rq {
-    let mut pb = p.clone();
-    pb.change_representation(Representation::PowerBasis);
-    let coefficients = pb
-        .coefficients()
-        .outer_iter()
-        .zip(p.ctx().moduli_operators())
-        .flat_map(|(row, q)| q.serialize_vec(&row.to_vec()))
-        .collect();
-    Rq {
-        representation: RqRepresentation::Ntt as i32,
-        degree: pb.coefficients().ncols() as u32,
-        coefficients,
-        allow_variable_time: false,
-    }
-}
 //
 // Every message is a codec envelope ("DTFH" | version | kind | parameter fingerprint |
 // payload length) whose payload is
@@ -610,7 +559,7 @@ impl<'a> Reader<'a> {
         let mut coeffs = Vec::with_capacity(ops.len() * n);
         let mut at = 0;
         for (i, (q, size)) in ops.iter().zip(&sizes).enumerate() {
-            let row = q.deserialize_vec(&rq.coefficients[at..at + size]);
+            let row = unpack(&rq.coefficients[at..at + size], crate::rq::bits(**q), n);
             at += size;
             if row.len() != n {
                 return Err(
