@@ -100,8 +100,8 @@ pub(crate) fn unpack(bytes: &[u8], nbits: usize, n: usize) -> Vec<u64> {
 
 /// A stored ciphertext's payload (fhe.rs's `Ciphertext` protobuf) decoded with [`unpack`],
 /// when it has the shape this crate writes: no seed, two polynomials in NTT form at the ring
-/// degree, every coefficient reduced. `None` for anything else,
-/// which the caller hands to fhe.rs's own parser (so both accept and refuse the same bytes).
+/// degree, every coefficient reduced. `None` for anything else, which the caller hands to
+/// fhe.rs's own parser (so both accept and refuse the same bytes).
 pub(crate) fn canonical_ciphertext(params: &Params, payload: &[u8]) -> Option<Ciphertext> {
     let proto = fhe::proto::bfv::Ciphertext::decode(payload).ok()?;
     if !proto.seed.is_empty() || proto.c.len() != 2 {
