@@ -295,6 +295,18 @@ fn connect(
     Ok(Some(connected))
 }
 
+/// The subscription's lifetime and keep-alive counts, in publishing intervals: the server
+/// keeps the subscription through at least a minute without a publish request from the agent
+/// (a busy edge box can starve the client's loop for seconds; an expired subscription drops
+/// values until it is made again), and a keep-alive comes at least every 10 intervals. The
+/// lifetime is at least 3 keep-alives, as OPC UA requires.
+fn subscription_counts(publishing_interval_ms: f64) -> (u32, u32) {
+    let keep_alive = 10;
+    let per_minute = (60_000.0 / publishing_interval_ms.max(1.0)).ceil();
+    let lifetime = per_minute.clamp(f64::from(3 * keep_alive), 100_000.0) as u32;
+    (lifetime, keep_alive)
+}
+
 /// Creates the subscription and its monitored items once the session is up (the client
 /// creates them again by itself after a reconnect to a server that lost them).
 async fn subscribe(session: &Arc<Session>, mapping: &Mapping, tx: mpsc::Sender<Msg>) {
@@ -313,11 +325,13 @@ async fn subscribe(session: &Arc<Session>, mapping: &Mapping, tx: mpsc::Sender<M
                 let _ = cb_tx.send(Msg::Value(*i, Box::new(dv)));
             }
         });
+        let (lifetime, keep_alive) =
+            subscription_counts(mapping.subscription.publishing_interval_ms);
         let sub = session
             .create_subscription(
                 Duration::from_secs_f64(mapping.subscription.publishing_interval_ms / 1000.0),
-                60,
-                10,
+                lifetime,
+                keep_alive,
                 0,
                 0,
                 true,
@@ -480,5 +494,15 @@ mod tests {
         );
         assert_eq!(value_text(&Variant::Boolean(true)).as_deref(), Some("1"));
         assert_eq!(value_text(&Variant::Double(f64::NAN)), None);
+    }
+
+    #[test]
+    fn a_subscription_outlives_a_minute_without_publish_requests() {
+        for interval in [10.0, 50.0, 200.0, 500.0, 1000.0, 60_000.0] {
+            let (lifetime, keep_alive) = subscription_counts(interval);
+            assert!(f64::from(lifetime) * interval >= 60_000.0, "{interval}");
+            assert!(lifetime >= 3 * keep_alive, "{interval}");
+        }
+        assert_eq!(subscription_counts(50.0), (1200, 10));
     }
 }

@@ -77,14 +77,24 @@ impl Peer {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
     }
 
-    /// Stops it as a shutdown does (SIGTERM), and waits for it.
+    /// Stops it as a shutdown does (SIGTERM), and waits for it: at most 30 s, then it is
+    /// killed (a peer whose own shutdown stalls must not hang the test run).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(c.id().to_string())
                 .status();
-            let _ = c.wait();
+            let started = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) {
+                if started.elapsed() > Duration::from_secs(30) {
+                    eprintln!("{} ignored SIGTERM for 30 s; killed", self.name);
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 }
