@@ -247,6 +247,17 @@ fn ask_then_alter(
     }
 }
 
+/// What a dishonest platform does to release `r`: swaps its first two ciphertexts on disk
+/// and the hashes it shows, consistently.
+fn swap_first_two(dir: &std::path::Path, r: &mut PendingRelease) {
+    use dtfhe_server::release_payload as payload;
+    let path = payload::ciphertexts_path(&dir.join(dtfhe_server::keypath::RELEASES_DIR), r.id);
+    let mut cts = payload::read_checked(&path, &r.hashes).unwrap();
+    cts.swap(0, 1);
+    payload::write(&path, &cts).unwrap();
+    r.hashes.swap(0, 1);
+}
+
 fn entries(p: &Platform, kind: EntryKind) -> Vec<dtfhe_store::Entry> {
     let store = p.state.store.lock().unwrap();
     store
@@ -427,10 +438,8 @@ fn trustees_refuse_tampered_platform_ciphertexts() {
     ceremony_and_data(&p);
     // The analyst asks first; before any trustee looks, the platform swaps two sums (and
     // "fixes" the hashes it shows, as a dishonest platform would).
-    let analyst = ask_then_alter(&p, |r| {
-        r.ciphertexts.swap(0, 1);
-        r.hashes.swap(0, 1);
-    });
+    let dir = p.state.opts.dir.clone();
+    let analyst = ask_then_alter(&p, |r| swap_first_two(&dir, r));
     let revs = reviewers(&p, &[0, 1, 2], |_, _| {});
     let err = analyst.join().unwrap().unwrap_err();
     stop_all(revs);
@@ -586,8 +595,7 @@ fn ciphertexts_swapped_for_the_analyst_do_not_open() {
     {
         let mut releases = p.state.keypath.releases.lock().unwrap();
         let r = releases.get_mut(&submitted.id).unwrap();
-        r.ciphertexts.swap(0, 1);
-        r.hashes.swap(0, 1);
+        swap_first_two(&p.state.opts.dir, r);
     }
     let err = net::finish(submitted, &opts).unwrap_err();
     assert_eq!(err.exit_code(), 9, "{err}");

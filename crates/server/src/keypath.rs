@@ -3,7 +3,9 @@
 //!
 //! Release requests are kept in memory and, so a restart loses none, each is also written to
 //! `D/releases/<id>.json` (written through a temporary file and renamed) when it is created,
-//! answered or delivered; the ledger stays the authoritative record. The server holds no
+//! answered or delivered; the ledger stays the authoritative record. Their ciphertexts and
+//! sealed shares are not kept in memory: they are written once, beside that file
+//! ([`crate::release_payload`]), and read when the analyst fetches the result. The server holds no
 //! secret here: the files hold the public statement, group facts, ciphertexts and sealed
 //! shares, bytes only the analyst's ephemeral key opens.
 
@@ -47,8 +49,14 @@ pub struct Answer {
     pub approve: bool,
     /// Refusal reason.
     pub reason: Option<String>,
-    /// Sealed shares (base64), one per ciphertext.
-    pub sealed: Vec<String>,
+    /// The blake3 hash of each sealed share, one per ciphertext (the hashes of its ledger
+    /// entry); the shares themselves are on disk ([`crate::release_payload`]).
+    #[serde(default)]
+    pub sealed_hashes: Vec<Hash>,
+    /// Sealed shares (base64) as files written before the shares moved out of them held
+    /// them: read once at start, moved to their payload file, never written.
+    #[serde(default, rename = "sealed", skip_serializing)]
+    pub legacy_sealed: Vec<String>,
     /// The ε the trustee's noise share was drawn for (dp mode), relayed to the analyst.
     #[serde(default)]
     pub epsilon: Option<f64>,
@@ -80,10 +88,18 @@ pub struct PendingRelease {
     pub statement_signature: String,
     /// The platform's group facts.
     pub groups: Vec<GroupInfo>,
-    /// Encoded ciphertexts, in release order.
-    #[serde(with = "b64_list")]
-    pub ciphertexts: Vec<Vec<u8>>,
-    /// Their blake3 hashes.
+    /// Encoded ciphertexts as files written before the ciphertexts moved out of them held
+    /// them: read once at start, moved to their payload file
+    /// ([`crate::release_payload::ciphertexts_path`]), never written.
+    #[serde(
+        default,
+        rename = "ciphertexts",
+        deserialize_with = "b64_list::deserialize",
+        skip_serializing
+    )]
+    pub legacy_ciphertexts: Vec<Vec<u8>>,
+    /// The blake3 hashes of its encoded ciphertexts, in release order (the ciphertexts
+    /// themselves are on disk, [`crate::release_payload`]).
     pub hashes: Vec<Hash>,
     /// The chunks they were computed over (see [`dtfhe_api::release::ReleaseInfo`]).
     #[serde(default)]
@@ -220,12 +236,19 @@ impl KeyPath {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let r: PendingRelease = std::fs::read(&path)
+            let mut r: PendingRelease = std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
                 .map_err(|e| {
                     crate::error::ServerError::Config(format!("{}: {e}", path.display()))
                 })?;
+            if move_out_legacy_payload(&rdir, &mut r).map_err(|e| {
+                crate::error::ServerError::Config(format!("{}: {e}", path.display()))
+            })? {
+                persist(dir, &r).map_err(|e| {
+                    crate::error::ServerError::Config(format!("{}: {}", path.display(), e.0))
+                })?;
+            }
             releases.insert(r.id, r);
         }
         Ok(KeyPath {
@@ -270,6 +293,41 @@ impl KeyPath {
             .lock()
             .map_err(|_| ApiProblem(Problem::internal("release table lock poisoned")))
     }
+}
+
+/// Moves the ciphertexts and sealed shares a release file of an earlier version held into
+/// their payload files (the ciphertexts are checked against the hashes the ledger names;
+/// the shares' hashes are computed, as the answer route does). Whether anything moved.
+fn move_out_legacy_payload(rdir: &Path, r: &mut PendingRelease) -> Result<bool, String> {
+    use crate::release_payload as payload;
+    let mut moved = false;
+    if !r.legacy_ciphertexts.is_empty() {
+        let cts = std::mem::take(&mut r.legacy_ciphertexts);
+        let hashes: Vec<Hash> = cts.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
+        if hashes != r.hashes {
+            return Err("its ciphertexts are not the ones its hashes name".into());
+        }
+        payload::write(&payload::ciphertexts_path(rdir, r.id), &cts).map_err(|e| e.to_string())?;
+        moved = true;
+    }
+    for (trustee, a) in &mut r.answers {
+        if a.legacy_sealed.is_empty() {
+            continue;
+        }
+        let shares = std::mem::take(&mut a.legacy_sealed)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                dtfhe_api::types::unb64(&format!("answers.{trustee}.sealed[{i}]"), s)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        a.sealed_hashes = shares.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
+        payload::write(&payload::shares_path(rdir, r.id, trustee), &shares)
+            .map_err(|e| e.to_string())?;
+        moved = true;
+    }
+    Ok(moved)
 }
 
 /// Persists release `id` as it is when its turn comes (see [`persist`]; one save at a time,
@@ -348,7 +406,7 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
         .into_iter()
         .filter(|t| state.identity(t).is_some_and(|r| !r.is_revoked()))
         .collect();
-    let gone: Vec<u64> = {
+    let gone = {
         let mut releases = state.keypath.releases()?;
         let old: Vec<u64> = releases
             .values()
@@ -366,13 +424,15 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
             }
             *retired = kept;
         }
-        for id in &old {
-            releases.remove(id);
-        }
-        old
+        old.iter()
+            .filter_map(|id| releases.remove(id))
+            .map(|r| (r.id, r.answers.into_keys().collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
     };
-    for id in &gone {
-        let _ = std::fs::remove_file(state.opts.dir.join(RELEASES_DIR).join(format!("{id}.json")));
+    let rdir = state.opts.dir.join(RELEASES_DIR);
+    for (id, answered) in &gone {
+        let _ = std::fs::remove_file(rdir.join(format!("{id}.json")));
+        crate::release_payload::remove(&rdir, *id, answered.iter());
     }
     Ok(gone.len())
 }
@@ -411,17 +471,10 @@ pub(crate) fn write_durably(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::R
     std::fs::rename(tmp, path)
 }
 
-/// Ciphertexts as base64 strings in the persisted JSON.
+/// Ciphertexts as base64 strings in release files of an earlier version.
 mod b64_list {
     use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            v.iter()
-                .map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
-        )
-    }
+    use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
         Vec::<String>::deserialize(d)?
@@ -466,7 +519,8 @@ mod tests {
         let approval = Answer {
             approve: true,
             reason: None,
-            sealed: vec!["c2VhbGVk".into()],
+            sealed_hashes: vec![[7; 32]],
+            legacy_sealed: Vec::new(),
             epsilon: None,
             answered_unix: 0,
         };

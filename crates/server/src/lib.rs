@@ -24,6 +24,7 @@ pub mod limits;
 pub mod listen;
 pub mod problems;
 pub mod quorum_sets;
+pub mod release_payload;
 pub mod routes;
 pub mod state;
 

@@ -193,7 +193,8 @@ mod tests {
         Answer {
             approve,
             reason: (!approve).then(|| "policy".to_string()),
-            sealed: Vec::new(),
+            sealed_hashes: Vec::new(),
+            legacy_sealed: Vec::new(),
             epsilon: None,
             answered_unix: 0,
         }

@@ -181,7 +181,7 @@ async fn ceremony_over_http_yields_keys_that_decrypt() {
         let m = Multiplier::new(&params, rk).unwrap();
         let mut ps = m.product_sum();
         ps.add(&m.extend(&a).unwrap(), &m.extend(&b).unwrap());
-        let prod = m.finish(ps).unwrap();
+        let prod = m.finish(&ps).unwrap();
         assert_eq!(release(&prod), 10 + 21 + 44);
 
         // Ledger: the seed, nine shares, the keys; no share ever in clear.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use dtfhe_server::keypath::{self, Answer, PendingRelease, RETAIN_FINISHED_SECS};
+use dtfhe_server::release_payload as payload;
 use dtfhe_server::AppState;
 use dtfhe_testkit::platform::serve_options;
 
@@ -16,7 +17,8 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
             Answer {
                 approve: false,
                 reason: Some("no".into()),
-                sealed: Vec::new(),
+                sealed_hashes: Vec::new(),
+                legacy_sealed: Vec::new(),
                 epsilon: None,
                 answered_unix: 0,
             },
@@ -33,8 +35,8 @@ fn release(id: u64, timestamp: u64, delivered: bool, refused: bool) -> PendingRe
         timestamp,
         statement_signature: "c2ln".into(),
         groups: Vec::new(),
-        ciphertexts: vec![vec![1, 2, 3]],
-        hashes: vec![[7; 32]],
+        legacy_ciphertexts: Vec::new(),
+        hashes: vec![*blake3::hash(&[1, 2, 3]).as_bytes()],
         chunks_upto: BTreeMap::from([("runs".to_string(), 4)]),
         answers,
         answering: Default::default(),
@@ -58,15 +60,22 @@ fn releases_are_reloaded_and_finished_ones_pruned() {
         release(3, old, false, false),     // still pending: kept
         release(4, now - 10, true, false), // delivered recently: kept
     ];
+    let rdir = opts.dir.join(keypath::RELEASES_DIR);
     for r in &cases {
         keypath::persist(&opts.dir, r).unwrap();
+        let cts = payload::ciphertexts_path(&rdir, r.id);
+        payload::write(&cts, &[vec![1u8, 2, 3]]).unwrap();
+        for t in r.answers.keys() {
+            payload::write(&payload::shares_path(&rdir, r.id, t), &[b"s"]).unwrap();
+        }
     }
     drop(state);
     let state = AppState::open(opts.clone()).unwrap();
     let ids: Vec<u64> = state.keypath.releases().unwrap().keys().copied().collect();
     assert_eq!(ids, vec![1, 2, 3, 4], "reloaded from D/releases");
+    let hashes = state.keypath.releases().unwrap()[&1].hashes.clone();
     assert_eq!(
-        state.keypath.releases().unwrap()[&1].ciphertexts,
+        payload::read_checked(&payload::ciphertexts_path(&rdir, 1), &hashes).unwrap(),
         vec![vec![1, 2, 3]]
     );
     assert_eq!(keypath::prune(&state, now).unwrap(), 2);
@@ -77,7 +86,69 @@ fn releases_are_reloaded_and_finished_ones_pruned() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, vec!["3.json", "4.json"]);
+    // The pruned releases' payload files went with them.
+    assert_eq!(
+        files,
+        vec!["3.ciphertexts", "3.json", "4.ciphertexts", "4.json"]
+    );
+}
+
+/// A release file of the earlier format held its ciphertexts and sealed shares inline: at
+/// start they move to their payload files (checked against the ledger's hashes) and the
+/// file is rewritten without them; one whose ciphertexts are not the ones its hashes name
+/// stops the start, naming the file.
+#[test]
+fn releases_of_the_earlier_format_move_their_payload_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = serve_options(tmp.path().join("platform"), None, &[]);
+    let rdir = opts.dir.join(keypath::RELEASES_DIR);
+    drop(AppState::open(opts.clone()).unwrap());
+    let mut old: serde_json::Value = serde_json::to_value(release(5, 1, false, true)).unwrap();
+    old["ciphertexts"] = serde_json::json!(["AQID"]); // [1, 2, 3]
+    old["answers"]["a"]["sealed"] = serde_json::json!(["c2VhbGVk"]); // "sealed"
+    old["answers"]["a"]["approve"] = serde_json::json!(true);
+    old["answers"]["a"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sealed_hashes");
+    std::fs::create_dir_all(&rdir).unwrap();
+    std::fs::write(rdir.join("5.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+
+    let state = AppState::open(opts.clone()).unwrap();
+    let r = state.keypath.releases().unwrap()[&5].clone();
+    assert!(r.legacy_ciphertexts.is_empty() && r.answers["a"].legacy_sealed.is_empty());
+    assert_eq!(
+        payload::read_checked(&payload::ciphertexts_path(&rdir, 5), &r.hashes).unwrap(),
+        vec![vec![1, 2, 3]]
+    );
+    let shares = payload::shares_path(&rdir, 5, "a");
+    let sealed_hashes = &r.answers["a"].sealed_hashes;
+    assert_eq!(
+        payload::read_checked(&shares, sealed_hashes).unwrap(),
+        vec![b"sealed".to_vec()]
+    );
+    let rewritten = std::fs::read_to_string(rdir.join("5.json")).unwrap();
+    assert!(!rewritten.contains("AQID") && !rewritten.contains("c2VhbGVk"));
+    drop(state);
+    assert!(AppState::open(opts.clone()).is_ok(), "read again as it is");
+
+    // Inline ciphertexts that are not the ones the hashes name: refused, naming the file.
+    old["ciphertexts"] = serde_json::json!(["AQIE"]);
+    std::fs::write(
+        rdir.join("6.json"),
+        serde_json::to_vec(&{
+            let mut o = old.clone();
+            o["id"] = serde_json::json!(6);
+            o
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let err = AppState::open(opts).err().expect("refused").to_string();
+    assert!(
+        err.contains("6.json") && err.contains("not the ones"),
+        "{err}"
+    );
 }
 
 /// A t-of-n release's set outlives its pruning: kept in `retired-sets.v1`, read back after a
@@ -99,7 +170,8 @@ fn pruned_release_sets_are_kept_and_nothing_is_pruned_without_them() {
         Answer {
             approve: true,
             reason: None,
-            sealed: vec!["c2VhbGVk".into()],
+            sealed_hashes: vec![[7; 32]],
+            legacy_sealed: Vec::new(),
             epsilon: None,
             answered_unix: 0,
         },

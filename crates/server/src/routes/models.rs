@@ -289,6 +289,7 @@ pub(super) async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
     let id = crate::routes::queries::request_release(
         state,
         detail,
+        ciphertexts,
         PendingRelease {
             id: 0, // the seq of its ledger entry, set by `request_release`
             analyst: source,
@@ -299,7 +300,6 @@ pub(super) async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             timestamp: s.timestamp,
             statement_signature: s.statement_signature,
             groups: Vec::new(),
-            ciphertexts,
             hashes,
             chunks_upto,
             quorum: None,

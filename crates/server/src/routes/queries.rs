@@ -6,6 +6,7 @@
 //! `query_run` (detail: SQL and ε), `access_denied` for a refusal, `release_requested`
 //! (hashes: the ciphertexts), and `result_delivered` when the complete answers are fetched.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -182,6 +183,7 @@ pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
     let id = request_release(
         state,
         rdetail,
+        ciphertexts,
         PendingRelease {
             id: 0, // the seq of its ledger entry, set by `request_release`
             analyst,
@@ -192,7 +194,6 @@ pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             timestamp: q.timestamp,
             statement_signature: q.statement_signature,
             groups,
-            ciphertexts,
             hashes,
             chunks_upto,
             score_model: None,
@@ -214,6 +215,43 @@ pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
         ciphertexts: computed.len(),
         trustees: deployed.deployment.trustees.clone(),
     }))
+}
+
+/// The hashes of a complete release's ciphertexts and, by trustee, of its sealed shares.
+type PayloadHashes = (Vec<Hash>, Vec<(String, Vec<Hash>)>);
+
+/// Reads a complete release's ciphertexts and sealed shares from disk into `status`, each
+/// checked against the hash the ledger names (a file changed on disk is a 500 naming it,
+/// never altered bytes handed out).
+async fn fill_payload(
+    state: &Arc<AppState>,
+    id: u64,
+    status: &mut QueryStatus,
+    (hashes, answers): PayloadHashes,
+) -> Result<(), ApiProblem> {
+    use crate::release_payload as payload;
+    let dir = state.opts.dir.join(crate::keypath::RELEASES_DIR);
+    let (cts, mut shares) = tokio::task::spawn_blocking(move || {
+        let cts = payload::read_checked(&payload::ciphertexts_path(&dir, id), &hashes)?;
+        let shares = answers
+            .iter()
+            .map(|(t, h)| {
+                let path = payload::shares_path(&dir, id, t);
+                Ok((t.clone(), payload::read_checked(&path, h)?))
+            })
+            .collect::<Result<BTreeMap<_, _>, payload::PayloadError>>()?;
+        Ok::<_, payload::PayloadError>((cts, shares))
+    })
+    .await
+    .map_err(|e| ApiProblem(Problem::internal(format!("reading release {id}: {e}"))))?
+    .map_err(|e| ApiProblem(Problem::internal(format!("reading release {id}: {e}"))))?;
+    status.ciphertexts = cts.iter().map(|c| b64(c)).collect();
+    for a in &mut status.answers {
+        if let Some(s) = shares.remove(&a.trustee) {
+            a.answer.sealed = s.iter().map(|b| b64(b)).collect();
+        }
+    }
+    Ok(())
 }
 
 /// The ciphertexts of a release as stored and handed to the analyst
@@ -263,6 +301,7 @@ pub(crate) async fn compute_recorded<T: Send + 'static>(
 pub(crate) async fn request_release(
     state: &Arc<AppState>,
     detail: String,
+    ciphertexts: Vec<Vec<u8>>,
     mut release: PendingRelease,
 ) -> Result<u64, ApiProblem> {
     let (kind, hashes) = (EntryKind::ReleaseRequested, release.hashes.clone());
@@ -270,6 +309,20 @@ pub(crate) async fn request_release(
         .append_entry(kind, &release.analyst, &release.dataset, detail, hashes)
         .await?;
     release.id = id;
+    // The ciphertexts go to disk before the release is visible; memory keeps their hashes.
+    let path = crate::release_payload::ciphertexts_path(
+        &state.opts.dir.join(crate::keypath::RELEASES_DIR),
+        id,
+    );
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        crate::release_payload::write(&path, &ciphertexts).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
+    .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?;
     state.keypath.releases()?.insert(id, release);
     crate::keypath::save(state, id).await?;
     Ok(id)
@@ -386,11 +439,8 @@ pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<Q
                     answer: ReleaseAnswer {
                         approve: a.approve,
                         reason: a.reason.clone(),
-                        sealed: if complete {
-                            a.sealed.clone()
-                        } else {
-                            Vec::new()
-                        },
+                        // Filled from disk below once complete.
+                        sealed: Vec::new(),
                         epsilon: a.epsilon,
                     },
                     answered_unix: a.answered_unix,
@@ -405,19 +455,23 @@ pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<Q
                     answers,
                     ciphertext_hashes: r.hashes.iter().map(hex::encode).collect(),
                     chunks_upto: r.chunks_upto.clone(),
-                    ciphertexts: if complete {
-                        r.ciphertexts.iter().map(|c| b64(c)).collect()
-                    } else {
-                        Vec::new()
-                    },
+                    ciphertexts: Vec::new(),
                     quorum: r.quorum.clone(),
                     delivery_entry: r.delivery_entry,
                 },
                 (complete && !r.delivered).then_some(members),
+                complete.then(|| {
+                    let answers = r
+                        .answers
+                        .iter()
+                        .map(|(t, a)| (t.clone(), a.sealed_hashes.clone()))
+                        .collect::<Vec<_>>();
+                    (r.hashes.clone(), answers)
+                }),
             ))
         }
     };
-    let Some((mut status, deliver_to)) = status else {
+    let Some((mut status, deliver_to, payload)) = status else {
         return Err(state
             .deny(
                 &req.caller.name,
@@ -426,6 +480,9 @@ pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<Q
             )
             .await);
     };
+    if let Some(payload) = payload {
+        fill_payload(state, id, &mut status, payload).await?;
+    }
     if let Some(members) = deliver_to {
         let hashes = {
             let mut releases = state.keypath.releases()?;

@@ -156,7 +156,7 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
         };
         (r.hashes.len(), limit)
     };
-    let (kind, mut detail, hashes) = check_answer(&a, id, expected)?;
+    let (kind, mut detail, hashes, shares) = check_answer(&a, id, expected)?;
     if let Some(set) = state
         .keypath
         .releases()?
@@ -176,7 +176,38 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
             ))));
         }
     }
+    // The shares go to disk (memory keeps their hashes) before the ledger names them.
+    let path = crate::release_payload::shares_path(
+        &state.opts.dir.join(crate::keypath::RELEASES_DIR),
+        id,
+        &trustee,
+    );
+    let saved = tokio::task::spawn_blocking(move || {
+        if shares.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        crate::release_payload::write(&path, &shares).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    if let Err(e) = saved {
+        if let Some(r) = state.keypath.releases()?.get_mut(&id) {
+            r.answering.remove(&trustee);
+        }
+        return Err(ApiProblem(Problem::internal(format!(
+            "saving the answer of `{trustee}` to release {id}: {e}"
+        ))));
+    }
     let (t, d, st) = (trustee.clone(), detail.clone(), state.clone());
+    let sealed_hashes = if a.approve {
+        hashes.clone()
+    } else {
+        Vec::new()
+    };
     let written = state
         .with_store(move |s| {
             // Revoked since its request was read: under the store's lock, as the
@@ -202,7 +233,8 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
         r.answers.entry(trustee).or_insert(Answer {
             approve: a.approve,
             reason: (!a.approve).then_some(detail),
-            sealed: if a.approve { a.sealed } else { Vec::new() },
+            sealed_hashes,
+            legacy_sealed: Vec::new(),
             epsilon: a.epsilon.filter(|_| a.approve),
             answered_unix: dtfhe_model::clock::now_unix(),
         });
@@ -212,12 +244,13 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
     Ok(Json(out))
 }
 
-/// Checks an answer's shape; returns its ledger entry kind, detail and hashes.
+/// Checks an answer's shape; returns its ledger entry kind, detail, hashes and the sealed
+/// shares' bytes.
 fn check_answer(
     a: &ReleaseAnswer,
     id: u64,
     (expected, max_sealed): (usize, usize),
-) -> Result<(EntryKind, String, Vec<Hash>), ApiProblem> {
+) -> Result<(EntryKind, String, Vec<Hash>, Vec<Vec<u8>>), ApiProblem> {
     if let Some(e) = a.epsilon {
         if !(e.is_finite() && e > 0.0) {
             return Err(ApiProblem(Problem::bad_request(format!(
@@ -233,6 +266,7 @@ fn check_answer(
             ))));
         }
         let mut hashes: Vec<Hash> = Vec::with_capacity(expected);
+        let mut shares: Vec<Vec<u8>> = Vec::with_capacity(expected);
         for (i, s) in a.sealed.iter().enumerate() {
             let bytes = unb64(&format!("sealed[{i}]"), s)
                 .map_err(|e| ApiProblem(Problem::bad_request(e.to_string())))?;
@@ -243,11 +277,13 @@ fn check_answer(
                 ))));
             }
             hashes.push(*blake3::hash(&bytes).as_bytes());
+            shares.push(bytes);
         }
         (
             EntryKind::TrusteeApproved,
             format!("approved; {expected} decryption shares given, sealed to the recipient"),
             hashes,
+            shares,
         )
     } else {
         let reason = a
@@ -262,7 +298,7 @@ fn check_answer(
             )));
         }
         let reason: String = reason.chars().take(MAX_REASON).collect();
-        (EntryKind::TrusteeRefused, reason, Vec::new())
+        (EntryKind::TrusteeRefused, reason, Vec::new(), Vec::new())
     })
 }
 
