@@ -99,7 +99,7 @@ fn crypto(c: &mut Criterion) {
         );
         let mut s = k.multiplier.product_sum();
         s.add(&ea, &eb);
-        k.multiplier.finish(s).expect("relinearise")
+        k.multiplier.finish(&s).expect("relinearise")
     };
     let dot: i128 = a.iter().zip(&b).map(|(x, y)| i128::from(x * y)).sum();
     assert_eq!(release(&k, &product), dot, "multiply");
@@ -130,7 +130,7 @@ fn crypto(c: &mut Criterion) {
                 &k.multiplier.extend(&ca).expect("extend"),
                 &k.multiplier.extend(&cb).expect("extend"),
             );
-            k.multiplier.finish(s).expect("relinearise")
+            k.multiplier.finish(&s).expect("relinearise")
         })
     });
     // One group's share of a GROUP BY product: the chunk's tensor is computed once; each

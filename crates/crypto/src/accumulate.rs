@@ -168,12 +168,14 @@ impl Multiplier {
         }
     }
 
-    /// Scale the accumulated tensor back by t/Q and relinearise: one 2-part ciphertext.
-    pub fn finish(&self, sum: ProductSum) -> Result<Ciphertext, CryptoError> {
+    /// Scale the accumulated tensor back by t/Q and relinearise: one 2-part ciphertext. The
+    /// sum is only read (a cached sum goes on accumulating after it is finished).
+    pub fn finish(&self, sum: &ProductSum) -> Result<Ciphertext, CryptoError> {
         let parts = sum
             .c
-            .into_iter()
-            .map(|mut p| {
+            .iter()
+            .map(|p| {
+                let mut p = p.clone();
                 p.change_representation(Representation::PowerBasis);
                 let mut d = p.scale(&self.extension.down)?;
                 d.change_representation(Representation::Ntt);

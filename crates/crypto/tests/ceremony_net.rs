@@ -204,7 +204,7 @@ fn networked_keys_equal_in_process_keys_and_work() {
         &mul.extend(&cx).expect("extend"),
         &mul.extend(&cy).expect("extend"),
     );
-    let product = mul.finish(sum).expect("relinearised product");
+    let product = mul.finish(&sum).expect("relinearised product");
     assert_eq!(product.len(), 2, "relinearised");
     let mut linear = LinearSum::default();
     linear.add(&cx).expect("add");

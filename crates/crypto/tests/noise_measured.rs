@@ -214,7 +214,7 @@ fn product(
             }
         }
     }
-    (f.mul.finish(sum).expect("finish"), want)
+    (f.mul.finish(&sum).expect("finish"), want)
 }
 
 /// The largest power-of-two term count the release still allows for `estimate(terms)`.

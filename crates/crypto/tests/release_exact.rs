@@ -116,18 +116,18 @@ fn check_all_sums(preset: Preset, masked_products: bool) {
         "masked Σx"
     );
     assert_eq!(
-        release(&mut f, &mul.finish(sxy).expect("finish"), 3),
+        release(&mut f, &mul.finish(&sxy).expect("finish"), 3),
         want_xy,
         "Σxy"
     );
     assert_eq!(
-        release(&mut f, &mul.finish(sxx).expect("finish"), 3),
+        release(&mut f, &mul.finish(&sxx).expect("finish"), 3),
         want_xx,
         "Σx²"
     );
     if masked_products {
         assert_eq!(
-            release(&mut f, &mul.finish(sxy_masked).expect("finish"), 3),
+            release(&mut f, &mul.finish(&sxy_masked).expect("finish"), 3),
             want_mxy,
             "masked Σxy"
         );

@@ -35,8 +35,10 @@ pub(crate) type ComputationKey = [u8; 32];
 pub(crate) struct Cached {
     /// The units summed into every group below.
     pub(crate) units: BTreeSet<UnitKey>,
-    /// Group label → its accumulators, in moment order.
-    pub(crate) groups: HashMap<String, Vec<Acc>>,
+    /// Group label → its accumulators, in moment order: shared with the computations that
+    /// read them (a hit copies nothing; a computation that adds chunks copies the group's
+    /// accumulators first).
+    pub(crate) groups: HashMap<String, Arc<Vec<Acc>>>,
 }
 
 struct Entry {
@@ -103,8 +105,8 @@ impl SumCache {
             .unwrap_or((0, 0))
     }
 
-    /// A copy of the entry for `key` under `params` if every unit it covers is among
-    /// `units`.
+    /// The entry for `key` under `params` (its accumulators shared, not copied) if every
+    /// unit it covers is among `units`.
     pub(crate) fn get(
         &self,
         key: &ComputationKey,
@@ -128,7 +130,12 @@ impl SumCache {
     /// Keeps `cached` for `key` (replacing an older entry), evicting the least recently used
     /// entries beyond the bound; an entry larger than the whole bound is not kept.
     pub(crate) fn put(&self, key: ComputationKey, params: &Params, cached: Cached) {
-        let bytes: usize = cached.groups.values().flatten().map(Acc::bytes).sum();
+        let bytes: usize = cached
+            .groups
+            .values()
+            .flat_map(|g| g.iter())
+            .map(Acc::bytes)
+            .sum();
         if bytes > self.max_bytes {
             return;
         }

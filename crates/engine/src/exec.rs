@@ -22,6 +22,7 @@ use fhe::bfv::Ciphertext;
 use rayon::prelude::*;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Stored part name of a moment factor (`gt{k}` for the threshold indicators).
 pub fn part_name(part: Part) -> &'static str {
@@ -379,6 +380,14 @@ pub(crate) enum Acc {
 }
 
 impl Acc {
+    /// Terms added so far.
+    fn terms(&self) -> u64 {
+        match self {
+            Acc::Linear(s, _) => s.terms(),
+            Acc::Product(s, _) => s.terms(),
+        }
+    }
+
     /// Memory held, in bytes.
     pub(crate) fn bytes(&self) -> usize {
         match self {
@@ -504,7 +513,7 @@ pub fn compute_with(
     let mut cached = cache
         .and_then(|c| c.get(&key, params, &all_units))
         .unwrap_or_default();
-    let from_cache: Vec<Option<Vec<Acc>>> = selection
+    let from_cache: Vec<Option<Arc<Vec<Acc>>>> = selection
         .groups
         .iter()
         .map(|g| cached.groups.remove(&g.label))
@@ -658,13 +667,22 @@ pub fn compute_with(
             Some(total) => merge(total, batch)?,
         });
     }
-    let mut merged = merged.unwrap_or_else(new_accs);
-    for (accs, cached) in merged.iter_mut().zip(from_cache) {
-        if let Some(cached) = cached {
-            let fresh = std::mem::take(accs);
-            *accs = merge(vec![cached], vec![fresh])?.pop().unwrap_or_default();
-        }
-    }
+    // Each group's accumulators: the cached ones as they are when no chunk was added to
+    // the group, else a copy of them with the new chunks' terms merged in.
+    let merged = merged
+        .unwrap_or_else(new_accs)
+        .into_iter()
+        .zip(from_cache)
+        .map(|(fresh, cached)| {
+            Ok(Arc::new(match cached {
+                None => fresh,
+                Some(cached) if fresh.iter().all(|a| a.terms() == 0) => return Ok(cached),
+                Some(cached) => merge(vec![Arc::unwrap_or_clone(cached)], vec![fresh])?
+                    .pop()
+                    .unwrap_or_default(),
+            }))
+        })
+        .collect::<Result<Vec<Arc<Vec<Acc>>>, EngineError>>()?;
     if let Some(cache) = cache {
         let groups = selection
             .groups
@@ -683,10 +701,10 @@ pub fn compute_with(
     }
 
     // Finish each sum, in parallel (relinearisation is the costly step).
-    let jobs: Vec<(usize, usize, Acc)> = merged
-        .into_iter()
+    let jobs: Vec<(usize, usize, &Acc)> = merged
+        .iter()
         .enumerate()
-        .flat_map(|(gi, accs)| accs.into_iter().enumerate().map(move |(mi, a)| (gi, mi, a)))
+        .flat_map(|(gi, accs)| accs.iter().enumerate().map(move |(mi, a)| (gi, mi, a)))
         .filter(|(gi, _, _)| selection.groups[*gi].state.rows() > 0)
         .collect();
     jobs.into_par_iter()
@@ -696,16 +714,17 @@ pub fn compute_with(
             let level = level_of_factor(&m.factors[0]);
             let (ciphertext, noise) = match acc {
                 Acc::Linear(sum, masked) => {
-                    let terms = sum.terms();
+                    let (terms, masked) = (sum.terms(), *masked);
                     let ct = sum
+                        .clone()
                         .finish()
                         .ok_or_else(|| EngineError::Execution(format!("no data for {m}")))?;
                     (ct, NoiseEstimate::linear_sum(params, level, masked, terms))
                 }
                 Acc::Product(sum, masked) => {
-                    let terms = sum.terms();
+                    let (terms, masked) = (sum.terms(), *masked);
                     let ct = multiplier
-                        .finish(*sum)
+                        .finish(sum)
                         .map_err(|e| EngineError::Execution(e.to_string()))?;
                     (ct, NoiseEstimate::product_sum(params, masked, terms))
                 }

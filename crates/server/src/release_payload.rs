@@ -190,7 +190,9 @@ mod tests {
         // naming the file.
         let mut other = hashes(&items);
         other[2] = [9; 32];
-        let e = read_checked(&path, &other).unwrap_err().to_string();
+        let e = read_checked(&path, &other)
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("item 2") && e.contains("7.ciphertexts"), "{e}");
         assert!(read_checked(&path, &hashes(&items[..2])).is_err());
         let mut bytes = std::fs::read(&path).expect("read");
@@ -204,7 +206,7 @@ mod tests {
         bytes[0] = 2;
         std::fs::write(&path, &bytes).expect("write");
         let e = read_checked(&path, &hashes(&items))
-            .unwrap_err()
+            .expect_err("refused")
             .to_string();
         assert!(e.contains("format version 2"), "{e}");
         let gone = read_checked(&ciphertexts_path(dir.path(), 8), &[]);

@@ -144,7 +144,7 @@ fn releases_of_the_earlier_format_move_their_payload_out() {
         .unwrap(),
     )
     .unwrap();
-    let err = AppState::open(opts).err().expect("refused").to_string();
+    let err = AppState::open(opts).expect_err("refused").to_string();
     assert!(
         err.contains("6.json") && err.contains("not the ones"),
         "{err}"

@@ -244,13 +244,16 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
     Ok(Json(out))
 }
 
-/// Checks an answer's shape; returns its ledger entry kind, detail, hashes and the sealed
-/// shares' bytes.
+/// An answer as checked: its ledger entry kind, detail and hashes, and the sealed shares'
+/// bytes.
+type CheckedAnswer = (EntryKind, String, Vec<Hash>, Vec<Vec<u8>>);
+
+/// Checks an answer's shape.
 fn check_answer(
     a: &ReleaseAnswer,
     id: u64,
     (expected, max_sealed): (usize, usize),
-) -> Result<(EntryKind, String, Vec<Hash>, Vec<Vec<u8>>), ApiProblem> {
+) -> Result<CheckedAnswer, ApiProblem> {
     if let Some(e) = a.epsilon {
         if !(e.is_finite() && e > 0.0) {
             return Err(ApiProblem(Problem::bad_request(format!(
