@@ -57,8 +57,8 @@ pub(crate) fn to_rq(p: &Poly) -> Rq {
     let coefficients = pb
         .coefficients()
         .outer_iter()
-        .zip(p.ctx().moduli_operators())
-        .flat_map(|(row, q)| q.serialize_vec(&row.to_vec()))
+        .zip(p.ctx().moduli())
+        .flat_map(|(row, q)| pack(&row.to_vec(), bits(*q)))
         .collect();
     Rq {
         representation: RqRepresentation::Ntt as i32,
@@ -96,6 +96,76 @@ pub(crate) fn unpack(bytes: &[u8], nbits: usize, n: usize) -> Vec<u64> {
         out.push(((word >> (bit % 8)) & mask) as u64);
     }
     out
+}
+
+/// `values` packed in `nbits` bits each, least significant bit first, in
+/// ⌈len·nbits/8⌉ bytes: what fhe-util's `transcode_to_bytes` writes, a 64-bit word at a
+/// time instead of a bit at a time. Every value must be below 2^nbits; `nbits` is 1..=64.
+pub(crate) fn pack(values: &[u64], nbits: usize) -> Vec<u8> {
+    debug_assert!((1..=64).contains(&nbits));
+    let mut out = Vec::with_capacity((values.len() * nbits).div_ceil(8) + 8);
+    let mut acc: u128 = 0;
+    let mut filled = 0usize;
+    for &v in values {
+        acc |= u128::from(v) << filled;
+        filled += nbits;
+        if filled >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            filled -= 64;
+        }
+    }
+    out.extend_from_slice(&acc.to_le_bytes()[..filled.div_ceil(8)]);
+    out
+}
+
+/// fhe.rs's `Ciphertext::to_bytes`, byte for byte, with [`pack`] in place of fhe-util's
+/// bit-at-a-time transcoder, for the ciphertexts this crate computes and stores: no seed,
+/// every part in NTT form. `None` for anything else (the caller uses fhe.rs's encoder).
+///
+/// fhe.rs writes two facts it offers no getter for, found here without changing anything:
+/// whether a seed stands in for the last part (the ciphertext rebuilt from its parts, with no
+/// seed, equals it exactly when it has none) and each part's variable-time flag (a copy with
+/// the flag off equals the part exactly when the flag is off).
+pub(crate) fn ciphertext_payload(params: &Params, ct: &Ciphertext) -> Option<Vec<u8>> {
+    if ct.len() != 2 {
+        return None;
+    }
+    let unseeded = Ciphertext::new(ct.to_vec(), &params.bfv).ok()?;
+    if &unseeded != ct {
+        return None;
+    }
+    let level = params.bfv.level_of_context(ct[0].ctx()).ok()?;
+    let n = params.slots();
+    let mut parts = Vec::with_capacity(2);
+    for p in ct.iter() {
+        if *p.representation() != Representation::Ntt {
+            return None;
+        }
+        let mut pb = p.clone();
+        pb.disallow_variable_time_computations();
+        let allow_variable_time = pb != *p;
+        pb.change_representation(Representation::PowerBasis);
+        let mut coefficients = Vec::new();
+        for (row, q) in pb.coefficients().outer_iter().zip(p.ctx().moduli()) {
+            coefficients.extend_from_slice(&pack(row.as_slice()?, bits(*q)));
+        }
+        parts.push(
+            Rq {
+                representation: RqRepresentation::Ntt as i32,
+                degree: u32::try_from(n).ok()?,
+                coefficients,
+                allow_variable_time,
+            }
+            .encode_to_vec(),
+        );
+    }
+    let proto = fhe::proto::bfv::Ciphertext {
+        c: parts,
+        seed: Vec::new(),
+        level: u32::try_from(level).ok()?,
+    };
+    Some(proto.encode_to_vec())
 }
 
 /// A stored ciphertext's payload (fhe.rs's `Ciphertext` protobuf) decoded with [`unpack`],
@@ -199,8 +269,98 @@ mod tests {
         }
     }
 
+    /// `ct` with both parts' variable-time flag set to `flag` (everything else unchanged).
+    fn with_flag(ct: &Ciphertext, flag: bool) -> Ciphertext {
+        let parts = ct
+            .iter()
+            .map(|p| {
+                let mut pb = p.clone();
+                pb.change_representation(Representation::PowerBasis);
+                let coeffs = pb.coefficients().as_slice().unwrap().to_vec();
+                let mut q =
+                    Poly::try_convert_from(coeffs, p.ctx(), flag, Representation::PowerBasis)
+                        .unwrap();
+                q.change_representation(Representation::Ntt);
+                q
+            })
+            .collect();
+        Ciphertext::new(parts, &params().bfv).unwrap()
+    }
+
+    /// The fast encoder writes fhe.rs's very bytes for every ciphertext this crate makes:
+    /// fresh encryptions at every level, sums, a relinearised product, either variable-time
+    /// flag; and declines a seeded ciphertext, which fhe.rs then encodes.
+    #[test]
+    fn ciphertexts_encode_to_the_bytes_fhe_rs_writes() {
+        use fhe::bfv::{Encoding, Plaintext, RelinearizationKey};
+        use fhe_traits::{FheEncoder, FheEncrypter};
+        let p = params();
+        let same = |ct: &Ciphertext, what: &str| {
+            assert_eq!(ciphertext_payload(p, ct), Some(ct.to_bytes()), "{what}");
+            let enveloped = codec::encode_ciphertext(p, ct);
+            assert_eq!(
+                &codec::decode_ciphertext(p, &enveloped).unwrap(),
+                ct,
+                "{what}"
+            );
+        };
+        for level in 0..=p.bfv.max_level() {
+            let (ct, payload) = stored(level, 20 + level as u64);
+            assert_eq!(ciphertext_payload(p, &ct), Some(payload), "level {level}");
+            same(&(&ct + &ct), &format!("sum at level {level}"));
+            same(&with_flag(&ct, true), &format!("flag on, level {level}"));
+            same(&with_flag(&ct, false), &format!("flag off, level {level}"));
+            let decoded = canonical_ciphertext(p, &ct.to_bytes()).unwrap();
+            same(&decoded, &format!("decoded, level {level}"));
+        }
+        let mut rng = StdRng::seed_from_u64(3);
+        let sk = SecretKey::random(&p.bfv, &mut rng);
+        let rk = RelinearizationKey::new(&sk, &mut rng).unwrap();
+        let mul = crate::accumulate::Multiplier::new(p, rk).unwrap();
+        let (a, _) = stored(0, 31);
+        let (b, _) = stored(0, 32);
+        let mut sum = mul.product_sum();
+        sum.add(&mul.extend(&a).unwrap(), &mul.extend(&b).unwrap());
+        same(&mul.finish(&sum).unwrap(), "relinearised product");
+
+        let pt = Plaintext::try_encode(&[1u64, 2, 3], Encoding::simd(), &p.bfv).unwrap();
+        let seeded: Ciphertext = sk.try_encrypt(&pt, &mut rng).unwrap();
+        assert_eq!(
+            ciphertext_payload(p, &seeded),
+            None,
+            "a seed stands in for c1"
+        );
+        assert_eq!(
+            codec::encode_ciphertext(p, &seeded),
+            codec::seal(codec::Kind::Ciphertext, p, &seeded.to_bytes())
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// `pack` writes exactly what fhe-math's packer writes, for every modulus of both
+        /// presets, the plaintext modulus and every bit width, at every length.
+        #[test]
+        fn pack_agrees_with_fhe_math(
+            values in proptest::collection::vec(any::<u64>(), 0..80),
+            pick in 0usize..12,
+            width in 1usize..=64,
+            by_modulus in any::<bool>(),
+        ) {
+            let mut qs: Vec<u64> = Vec::new();
+            for preset in [Preset::Bfv8192, Preset::Bfv16384] {
+                let p = preset.params().unwrap();
+                qs.extend(&p.spec.moduli);
+                qs.push(p.t());
+            }
+            let nbits = if by_modulus { bits(qs[pick % qs.len()]) } else { width };
+            let reduced: Vec<u64> = values
+                .iter()
+                .map(|v| if nbits == 64 { *v } else { v & ((1u64 << nbits) - 1) })
+                .collect();
+            prop_assert_eq!(pack(&reduced, nbits), fhe_util::transcode_to_bytes(&reduced, nbits));
+        }
 
         /// `unpack` reads exactly what fhe-math's packer wrote, and what its unpacker reads
         /// from any bytes, for every modulus of both presets and the plaintext modulus.
