@@ -156,7 +156,26 @@ impl Multiplier {
         let zero = Poly::zero(&self.base, Representation::Ntt);
         let trivial = Ciphertext::new(vec![one, zero], &self.params.bfv)?;
         let selected = &trivial * mask;
-        Ok(ExtendedMask(selected[0].scale(&self.extension.extender)?))
+        // Every coefficient of p is an integer below t, below every prime of the extended
+        // basis: its residues there are the integers themselves (row 0 holds them), so the
+        // lift needs no basis extension, only the forward NTTs.
+        let mut p = selected[0].clone();
+        p.change_representation(Representation::PowerBasis);
+        let small = p.coefficients().row(0).to_vec();
+        if small.iter().any(|&c| c >= self.params.t()) {
+            return Err(CryptoError::Mismatch {
+                what: "row mask",
+                reason: "a coefficient is not below t".into(),
+            });
+        }
+        let mut lifted = Poly::try_convert_from(
+            small,
+            &self.extension.extended,
+            false,
+            Representation::PowerBasis,
+        )?;
+        lifted.change_representation(Representation::Ntt);
+        Ok(ExtendedMask(lifted))
     }
 
     /// Start an empty Σ a⊙b.
