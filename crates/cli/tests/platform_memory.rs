@@ -68,6 +68,18 @@ fn ten_concurrent_queries_keep_the_platform_memory_bounded() {
         "--once".as_ref(),
     ] as [&std::ffi::OsStr; 10]);
     let before = peak_rss_kib(net.platform.child.id());
+    // The server runs with glibc's malloc arenas capped (it restarted itself with the
+    // variable set; `cmd::arenas`), the same process the test started.
+    let environ =
+        std::fs::read(format!("/proc/{}/environ", net.platform.child.id())).expect("/proc environ");
+    let want = format!(
+        "MALLOC_ARENA_MAX={}",
+        std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into())
+    );
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == want.as_bytes()),
+        "the platform runs without {want}"
+    );
 
     let sql = "SELECT COUNT(*), AVG(torque), STDDEV(rpm), CORR(torque, rpm) FROM ai4i";
     let analysts: Vec<_> = (0..QUERIES)

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) mod admin;
 pub(crate) mod agent;
+pub(crate) mod arenas;
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod bench;
