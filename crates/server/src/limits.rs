@@ -49,6 +49,11 @@ pub struct Limits {
     pub computations_at_once: usize,
     /// Computations that may wait for their turn; a further one is refused with 503.
     pub computations_waiting: usize,
+    /// Complete results (ciphertexts and every trustee's sealed shares, tens of megabytes
+    /// for a large `GROUP BY`) read and sent at the same time; an analyst's fetch beyond
+    /// them waits its turn. With the computations, what keeps the server's memory flat in
+    /// the number of analysts.
+    pub results_at_once: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +69,7 @@ impl Default for Limits {
             denial_sources: 1024,
             computations_at_once: 2,
             computations_waiting: 32,
+            results_at_once: 2,
         }
     }
 }
@@ -101,12 +107,14 @@ impl Limits {
             self.large_bodies_at_once,
             self.denial_sources,
             self.computations_at_once,
+            self.results_at_once,
         ]
         .contains(&0);
         if zero_time || zero_count {
             return Err(crate::ServerError::Config(
                 "the header and body timeouts, the denial report period, the connection \
-                 limit, the body limits and the computations at once must all be positive"
+                 limit, the body limits, the computations and the results at once must all \
+                 be positive"
                     .into(),
             ));
         }

@@ -110,6 +110,9 @@ pub struct AppState {
     pub keypath: crate::keypath::KeyPath,
     /// Queries and scorings computing or waiting (see [`crate::compute_queue`]).
     pub computations: crate::compute_queue::ComputeQueue,
+    /// Turns to read and send a complete result (see [`Limits::results_at_once`]); a turn
+    /// is held until the response's last byte is handed to the connection.
+    pub results: Arc<tokio::sync::Semaphore>,
     /// Accumulated sums of recent queries, so a repeated or growing query (a live view,
     /// `query --follow`) adds only the chunks that landed since (bounded).
     pub sums: dtfhe_engine::cache::SumCache,
@@ -198,6 +201,7 @@ impl AppState {
             denials: Denials::new(limits.denial_sources),
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies_at_once.max(1)),
             computations: crate::compute_queue::ComputeQueue::new(&limits),
+            results: Arc::new(tokio::sync::Semaphore::new(limits.results_at_once.max(1))),
             sums: Default::default(),
             limits,
             keypath,

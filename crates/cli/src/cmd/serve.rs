@@ -48,6 +48,10 @@ pub(crate) struct ServeArgs {
     /// Retry-After (the analyst's client sends it again).
     #[arg(long, value_name = "N", default_value_t = 32)]
     computations_waiting: usize,
+    /// Complete results (ciphertexts and sealed shares) read and sent at once; further
+    /// fetches wait their turn (with the computations, this bounds the server's memory).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    results_at_once: usize,
 }
 
 /// `dtfhe serve`: builds a tokio runtime and runs the platform server (its store at `store`)
@@ -83,6 +87,7 @@ pub(crate) fn run(a: ServeArgs, store: dtfhe_store::StoreLocation) -> Result<(),
         denial_report: ms(a.denial_report_ms),
         computations_at_once: a.computations_at_once,
         computations_waiting: a.computations_waiting,
+        results_at_once: a.results_at_once,
         ..dtfhe_server::Limits::default()
     };
     rt.block_on(dtfhe_server::serve_with(opts, limits))

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Path;
+use axum::response::IntoResponse as _;
 use axum::Json;
 use dtfhe_api::dealing::Quorum;
 use dtfhe_api::release::{
@@ -232,13 +233,19 @@ async fn fill_payload(
     use crate::release_payload as payload;
     let dir = state.opts.dir.join(crate::keypath::RELEASES_DIR);
     let (cts, mut shares) = tokio::task::spawn_blocking(move || {
-        let cts = payload::read_checked(&payload::ciphertexts_path(&dir, id), &hashes)?;
+        // A release of clear counts only has no ciphertexts, and its approvals no shares:
+        // nothing was written for them.
+        let read = |path: std::path::PathBuf, hashes: &[Hash]| {
+            if hashes.is_empty() {
+                Ok(Vec::new())
+            } else {
+                payload::read_checked(&path, hashes)
+            }
+        };
+        let cts = read(payload::ciphertexts_path(&dir, id), &hashes)?;
         let shares = answers
             .iter()
-            .map(|(t, h)| {
-                let path = payload::shares_path(&dir, id, t);
-                Ok((t.clone(), payload::read_checked(&path, h)?))
-            })
+            .map(|(t, h)| Ok((t.clone(), read(payload::shares_path(&dir, id, t), h)?)))
             .collect::<Result<BTreeMap<_, _>, payload::PayloadError>>()?;
         Ok::<_, payload::PayloadError>((cts, shares))
     })
@@ -400,7 +407,10 @@ fn compute(
 #[utoipa::path(get, path = "/v1/queries/{id}",
     params(("id" = u64, Path, description = "query id (from POST /v1/queries)")),
     responses((status = 200, body = QueryStatus), Unauthorized, Forbidden, NotFound))]
-pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<QueryStatus>> {
+pub(super) async fn status(
+    Path(id): Path<u64>,
+    req: Signed,
+) -> ApiResult<axum::response::Response> {
     let state = &req.state; // An analyst's query, or a source's scoring of its own rows (`POST /v1/scores`).
     req.require(&[Role::Analyst, Role::Source]).await?;
     let trustees = {
@@ -480,9 +490,15 @@ pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<Q
             )
             .await);
     };
-    if let Some(payload) = payload {
-        fill_payload(state, id, &mut status, payload).await?;
-    }
+    // A complete result is read and sent in its turn (see `Limits::results_at_once`).
+    let turn = match payload {
+        Some(payload) => {
+            let turn = result_turn(state, id).await?;
+            fill_payload(state, id, &mut status, payload).await?;
+            Some(turn)
+        }
+        None => None,
+    };
     if let Some(members) = deliver_to {
         let hashes = {
             let mut releases = state.keypath.releases()?;
@@ -518,5 +534,65 @@ pub(super) async fn status(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<Q
             crate::keypath::save(state, id).await?;
         }
     }
-    Ok(Json(status))
+    Ok(match turn {
+        None => Json(status).into_response(),
+        Some(turn) => json_in_turn(&status, turn)?,
+    })
+}
+
+/// How long a fetch of a complete result waits for its turn before a 503.
+const RESULT_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A turn to read and send query `id`'s complete result: waits at most
+/// [`RESULT_TURN_WAIT`], then 503 (with Retry-After), which the analyst's client answers by
+/// asking again (every turn is taken by analysts still reading theirs).
+async fn result_turn(
+    state: &AppState,
+    id: u64,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiProblem> {
+    match tokio::time::timeout(RESULT_TURN_WAIT, state.results.clone().acquire_owned()).await {
+        Ok(Ok(turn)) => Ok(turn),
+        Ok(Err(_)) => Err(ApiProblem(Problem::unavailable(
+            "the platform is shutting down",
+        ))),
+        Err(_) => Err(ApiProblem(Problem::new(
+            503,
+            "busy",
+            "Too many results being sent",
+            format!(
+                "query {id}: {} complete results are being sent; ask again",
+                state.limits.results_at_once
+            ),
+        ))),
+    }
+}
+
+/// Bytes of a complete result handed to the connection at a time.
+const RESULT_PIECE: usize = 1 << 20;
+
+/// `value` as a JSON response whose body holds `turn` until its last piece is taken by the
+/// connection, so that at most [`crate::limits::Limits::results_at_once`] complete results
+/// are in memory however many analysts fetch at once.
+fn json_in_turn<T: serde::Serialize>(
+    value: &T,
+    turn: tokio::sync::OwnedSemaphorePermit,
+) -> Result<axum::response::Response, ApiProblem> {
+    use futures_util::StreamExt as _;
+    let bytes = axum::body::Bytes::from(
+        serde_json::to_vec(value)
+            .map_err(|e| ApiProblem(Problem::internal(format!("encoding the result: {e}"))))?,
+    );
+    let pieces: Vec<axum::body::Bytes> = (0..bytes.len())
+        .step_by(RESULT_PIECE)
+        .map(|at| bytes.slice(at..(at + RESULT_PIECE).min(bytes.len())))
+        .collect();
+    let body = futures_util::stream::iter(pieces).map(move |piece| {
+        let _held = &turn;
+        Ok::<_, std::convert::Infallible>(piece)
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
