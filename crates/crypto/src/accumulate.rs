@@ -178,20 +178,25 @@ impl Multiplier {
         Ok(ExtendedMask(lifted))
     }
 
-    /// Start an empty Σ a⊙b.
+    /// Start an empty Σ a⊙b (it holds no polynomial until its first term: a GROUP BY starts
+    /// one per group and moment on every worker, and most stay empty in a batch).
     pub fn product_sum(&self) -> ProductSum {
-        let z = Poly::zero(&self.extension.extended, Representation::Ntt);
-        ProductSum {
-            c: [z.clone(), z.clone(), z],
-            terms: 0,
-        }
+        ProductSum { c: None, terms: 0 }
     }
 
     /// Scale the accumulated tensor back by t/Q and relinearise: one 2-part ciphertext. The
     /// sum is only read (a cached sum goes on accumulating after it is finished).
     pub fn finish(&self, sum: &ProductSum) -> Result<Ciphertext, CryptoError> {
-        let parts = sum
-            .c
+        let zero = || Poly::zero(&self.extension.extended, Representation::Ntt);
+        let empty;
+        let c = match &sum.c {
+            Some(c) => c,
+            None => {
+                empty = [zero(), zero(), zero()];
+                &empty
+            }
+        };
+        let parts = c
             .iter()
             .map(|p| {
                 let mut p = p.clone();
@@ -230,10 +235,10 @@ impl Tensor {
     }
 }
 
-/// An accumulating Σ a⊙b in the extended basis.
+/// An accumulating Σ a⊙b in the extended basis (no polynomial until the first term).
 #[derive(Debug, Clone)]
 pub struct ProductSum {
-    c: [Poly; 3],
+    c: Option<[Poly; 3]>,
     terms: u64,
 }
 
@@ -245,8 +250,13 @@ impl ProductSum {
 
     /// Add a product computed once for several sums.
     pub fn add_tensor(&mut self, t: &Tensor) {
-        for (acc, part) in self.c.iter_mut().zip(&t.c) {
-            *acc += part;
+        match &mut self.c {
+            None => self.c = Some(t.c.clone()),
+            Some(c) => {
+                for (acc, part) in c.iter_mut().zip(&t.c) {
+                    *acc += part;
+                }
+            }
         }
         self.terms += 1;
     }
@@ -256,8 +266,14 @@ impl ProductSum {
     /// same bound as masking the first operand before the product:
     /// [`NoiseEstimate::product_sum`] with `masked`).
     pub fn add_masked(&mut self, t: &Tensor, mask: &ExtendedMask) {
-        for (acc, part) in self.c.iter_mut().zip(&t.c) {
-            *acc += &(part * &mask.0);
+        let masked = |part: &Poly| part * &mask.0;
+        match &mut self.c {
+            None => self.c = Some([masked(&t.c[0]), masked(&t.c[1]), masked(&t.c[2])]),
+            Some(c) => {
+                for (acc, part) in c.iter_mut().zip(&t.c) {
+                    *acc += &masked(part);
+                }
+            }
         }
         self.terms += 1;
     }
@@ -269,13 +285,19 @@ impl ProductSum {
 
     /// Memory it holds, in bytes (for bounded caches).
     pub fn bytes(&self) -> usize {
-        self.c.iter().map(poly_bytes).sum()
+        self.c.iter().flatten().map(poly_bytes).sum()
     }
 
     /// Fold another partial sum (e.g. from another thread) into this one.
     pub fn merge(&mut self, other: &ProductSum) {
-        for (a, b) in self.c.iter_mut().zip(&other.c) {
-            *a += b;
+        match (&mut self.c, &other.c) {
+            (_, None) => {}
+            (None, Some(c)) => self.c = Some(c.clone()),
+            (Some(a), Some(b)) => {
+                for (a, b) in a.iter_mut().zip(b) {
+                    *a += b;
+                }
+            }
         }
         self.terms += other.terms;
     }
@@ -321,9 +343,16 @@ impl LinearSum {
 
     /// Fold another partial sum (e.g. from another thread) into this one.
     pub fn merge(&mut self, other: LinearSum) -> Result<(), CryptoError> {
-        if let Some(ct) = other.acc {
-            self.add(&ct)?;
-            self.terms += other.terms - 1;
+        match (&self.acc, other.acc) {
+            (_, None) => {}
+            (None, Some(ct)) => {
+                self.acc = Some(ct);
+                self.terms = other.terms;
+            }
+            (Some(_), Some(ct)) => {
+                self.add(&ct)?;
+                self.terms += other.terms - 1;
+            }
         }
         Ok(())
     }

@@ -560,7 +560,11 @@ pub fn compute_with(
                         *m |= m2;
                     }
                     (Acc::Product(s, m), Acc::Product(s2, m2)) => {
-                        s.merge(&s2);
+                        if s.terms() == 0 {
+                            *s = s2;
+                        } else {
+                            s.merge(&s2);
+                        }
                         *m |= m2;
                     }
                     _ => return Err(EngineError::Execution("accumulator kinds differ".into())),
