@@ -233,6 +233,15 @@ impl KeyPath {
             let path = entry
                 .map_err(|e| crate::error::ServerError::Config(format!("{}: {e}", rdir.display())))?
                 .path();
+            // A payload a crash left half written (never renamed into place) is dropped.
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with(crate::release_payload::INCOMING_PREFIX) {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }

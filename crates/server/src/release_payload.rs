@@ -121,16 +121,105 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(items)
 }
 
-/// Writes `items` to `path` durably (temporary file, fsync, rename).
-pub fn write<B: AsRef<[u8]>>(path: &Path, items: &[B]) -> Result<(), PayloadError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    crate::keypath::write_durably(Path::new(&tmp), path, &encode(items)).map_err(|source| {
-        PayloadError::Io {
+/// How the temporary file of a payload being written is named: removed at start if a crash
+/// left one.
+pub const INCOMING_PREFIX: &str = ".incoming-";
+
+/// A payload file written item by item, so that its items need not all be in memory at
+/// once (a release's ciphertexts are encoded, hashed and written one at a time): a
+/// temporary file in the releases directory, synced and renamed into place by
+/// [`PayloadWriter::finish`], removed if dropped unfinished.
+pub struct PayloadWriter {
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    tmp: PathBuf,
+    left: usize,
+}
+
+impl PayloadWriter {
+    /// Starts a payload of `count` items in directory `dir` (created if missing).
+    pub fn create(dir: &Path, count: usize) -> Result<PayloadWriter, PayloadError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{INCOMING_PREFIX}{}-{n}.tmp", std::process::id()));
+        let io = |source| PayloadError::Io {
+            path: tmp.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut w = PayloadWriter {
+            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            tmp: tmp.clone(),
+            left: count,
+        };
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        w.put(&[FORMAT_VERSION])?;
+        w.put(&count.to_le_bytes())?;
+        Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), PayloadError> {
+        let tmp = &self.tmp;
+        match &mut self.out {
+            Some(out) => std::io::Write::write_all(out, bytes).map_err(|source| PayloadError::Io {
+                path: tmp.display().to_string(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends the next item.
+    pub fn push(&mut self, item: &[u8]) -> Result<(), PayloadError> {
+        if self.left == 0 {
+            return Err(PayloadError::Malformed {
+                path: self.tmp.display().to_string(),
+                what: "more items than announced".into(),
+            });
+        }
+        self.left -= 1;
+        let len = u32::try_from(item.len()).unwrap_or(u32::MAX);
+        self.put(&len.to_le_bytes())?;
+        self.put(item)
+    }
+
+    /// Syncs the file and renames it to `path`: a reader sees no file or the whole payload.
+    pub fn finish(mut self, path: &Path) -> Result<(), PayloadError> {
+        let io = |source| PayloadError::Io {
             path: path.display().to_string(),
             source,
+        };
+        if self.left != 0 {
+            return Err(PayloadError::Malformed {
+                path: path.display().to_string(),
+                what: format!("{} announced items were not written", self.left),
+            });
         }
-    })
+        if let Some(out) = self.out.take() {
+            let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&self.tmp, path).map_err(io)
+    }
+}
+
+impl Drop for PayloadWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `items` to `path` durably (through a [`PayloadWriter`] in its directory).
+pub fn write<B: AsRef<[u8]>>(path: &Path, items: &[B]) -> Result<(), PayloadError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut w = PayloadWriter::create(dir, items.len())?;
+    for item in items {
+        w.push(item.as_ref())?;
+    }
+    w.finish(path)
 }
 
 /// Reads the items of `path` and checks them against `hashes` (count and every blake3).
@@ -211,6 +300,29 @@ mod tests {
         assert!(e.contains("format version 2"), "{e}");
         let gone = read_checked(&ciphertexts_path(dir.path(), 8), &[]);
         assert!(matches!(gone, Err(PayloadError::Io { .. })));
+    }
+
+    #[test]
+    fn the_writer_writes_the_encoding_and_leaves_nothing_when_unfinished() {
+        let dir = tempfile::tempdir().expect("dir");
+        let items = vec![b"one".to_vec(), vec![7u8; 3000], Vec::new()];
+        let path = ciphertexts_path(dir.path(), 1);
+        write(&path, &items).expect("write");
+        assert_eq!(std::fs::read(&path).expect("read"), encode(&items));
+        // Dropped unfinished, or finished with an item missing: no file, no leftover.
+        let mut w = PayloadWriter::create(dir.path(), 2).expect("create");
+        w.push(b"x").expect("push");
+        drop(w);
+        let w = PayloadWriter::create(dir.path(), 2).expect("create");
+        assert!(w.finish(&ciphertexts_path(dir.path(), 2)).is_err());
+        let mut w = PayloadWriter::create(dir.path(), 0).expect("create");
+        assert!(w.push(b"extra").is_err());
+        drop(w);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("1.ciphertexts")]);
     }
 
     #[test]

@@ -69,6 +69,8 @@ fn releases_are_reloaded_and_finished_ones_pruned() {
             payload::write(&payload::shares_path(&rdir, r.id, t), &[b"s"]).unwrap();
         }
     }
+    // A payload a crash left half written.
+    std::fs::write(rdir.join(".incoming-1-0.tmp"), b"\x01").unwrap();
     drop(state);
     let state = AppState::open(opts.clone()).unwrap();
     let ids: Vec<u64> = state.keypath.releases().unwrap().keys().copied().collect();

@@ -276,16 +276,18 @@ pub(super) async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             return Err(ApiProblem(crate::routes::queries::engine_problem(&e)));
         }
     };
-    let (ciphertexts, hashes) = crate::routes::queries::encode_for_release(
-        &deployed.params,
-        scored.iter().map(|c| &c.ciphertext),
-    );
     let n_rows: u64 = scored.iter().map(|c| u64::from(c.chunk.rows)).sum();
+    let n_scored = scored.len();
     let detail = format!(
-        "{}: per-row release of {} chunks ({n_rows} rows) to `{source}`",
+        "{}: per-row release of {n_scored} chunks ({n_rows} rows) to `{source}`",
         query_context(q_seq),
-        scored.len()
     );
+    let (ciphertexts, hashes) = crate::routes::queries::encode_for_release(
+        state,
+        &deployed.params,
+        scored.into_iter().map(|c| c.ciphertext).collect(),
+    )
+    .await?;
     let id = crate::routes::queries::request_release(
         state,
         detail,
@@ -311,7 +313,7 @@ pub(super) async fn score(req: Signed) -> ApiResult<Json<QueryAccepted>> {
     .await?;
     Ok(Json(QueryAccepted {
         query_id: id,
-        ciphertexts: scored.len(),
+        ciphertexts: n_scored,
         trustees: deployed.deployment.trustees.clone(),
     }))
 }

@@ -34,6 +34,7 @@ use super::responses::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailabl
 use crate::auth::Signed;
 use crate::error::{ApiProblem, ApiResult};
 use crate::keypath::{LockedStore, PendingRelease};
+use crate::release_payload::PayloadWriter;
 use crate::state::AppState;
 
 /// Every registered dataset schema.
@@ -178,9 +179,14 @@ pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
             return Err(ApiProblem(p));
         }
     };
-    let (ciphertexts, hashes) =
-        encode_for_release(&deployed.params, computed.iter().map(|c| &c.ciphertext));
-    let rdetail = release_request_detail(q_seq, computed.len(), groups.len(), q.epsilon);
+    let n_computed = computed.len();
+    let (ciphertexts, hashes) = encode_for_release(
+        state,
+        &deployed.params,
+        computed.into_iter().map(|c| c.ciphertext).collect(),
+    )
+    .await?;
+    let rdetail = release_request_detail(q_seq, n_computed, groups.len(), q.epsilon);
     let id = request_release(
         state,
         rdetail,
@@ -213,7 +219,7 @@ pub(super) async fn submit(req: Signed) -> ApiResult<Json<QueryAccepted>> {
         .map_err(|e| ApiProblem(Problem::internal(format!("prune task: {e}"))))??;
     Ok(Json(QueryAccepted {
         query_id: id,
-        ciphertexts: computed.len(),
+        ciphertexts: n_computed,
         trustees: deployed.deployment.trustees.clone(),
     }))
 }
@@ -262,20 +268,30 @@ async fn fill_payload(
 }
 
 /// The ciphertexts of a release as stored and handed to the analyst
-/// (`codec::encode_ciphertext`), with the blake3 hash of each: what its `release_requested`
-/// entry names and every trustee re-derives.
-pub(crate) fn encode_for_release<'a>(
+/// (`codec::encode_ciphertext`), encoded one at a time into a payload file of the releases
+/// directory (off the async threads; one encoded ciphertext in memory at a time), with the
+/// blake3 hash of each: what its `release_requested` entry names and every trustee
+/// re-derives. [`request_release`] moves the file into place.
+pub(crate) async fn encode_for_release(
+    state: &AppState,
     params: &dtfhe_crypto::Params,
-    ciphertexts: impl Iterator<Item = &'a Ciphertext>,
-) -> (Vec<Vec<u8>>, Vec<Hash>) {
-    let encoded: Vec<Vec<u8>> = ciphertexts
-        .map(|c| codec::encode_ciphertext(params, c))
-        .collect();
-    let hashes = encoded
-        .iter()
-        .map(|b| *blake3::hash(b).as_bytes())
-        .collect();
-    (encoded, hashes)
+    ciphertexts: Vec<Ciphertext>,
+) -> Result<(PayloadWriter, Vec<Hash>), ApiProblem> {
+    let dir = state.opts.dir.join(crate::keypath::RELEASES_DIR);
+    let params = params.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = PayloadWriter::create(&dir, ciphertexts.len())?;
+        let mut hashes = Vec::with_capacity(ciphertexts.len());
+        for ct in ciphertexts {
+            let bytes = codec::encode_ciphertext(&params, &ct);
+            hashes.push(*blake3::hash(&bytes).as_bytes());
+            w.push(&bytes)?;
+        }
+        Ok::<_, crate::release_payload::PayloadError>((w, hashes))
+    })
+    .await
+    .map_err(|e| ApiProblem(Problem::internal(format!("encoding the release: {e}"))))?
+    .map_err(|e| ApiProblem(Problem::internal(format!("encoding the release: {e}"))))
 }
 
 /// Runs `work`, the computation of a query or a scoring (`what`), in its turn with the
@@ -308,7 +324,7 @@ pub(crate) async fn compute_recorded<T: Send + 'static>(
 pub(crate) async fn request_release(
     state: &Arc<AppState>,
     detail: String,
-    ciphertexts: Vec<Vec<u8>>,
+    ciphertexts: PayloadWriter,
     mut release: PendingRelease,
 ) -> Result<u64, ApiProblem> {
     let (kind, hashes) = (EntryKind::ReleaseRequested, release.hashes.clone());
@@ -321,15 +337,10 @@ pub(crate) async fn request_release(
         &state.opts.dir.join(crate::keypath::RELEASES_DIR),
         id,
     );
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        crate::release_payload::write(&path, &ciphertexts).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
-    .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?;
+    tokio::task::spawn_blocking(move || ciphertexts.finish(&path).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
+        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?;
     state.keypath.releases()?.insert(id, release);
     crate::keypath::save(state, id).await?;
     Ok(id)
