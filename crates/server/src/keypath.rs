@@ -66,6 +66,21 @@ pub struct Answer {
     pub answered_unix: u64,
 }
 
+impl Answer {
+    /// An approval that gave the shares with these hashes, with no ε and no time recorded
+    /// (what tests of the release table start from; the answer route records its own).
+    pub fn approval(sealed_hashes: Vec<Hash>) -> Answer {
+        Answer {
+            approve: true,
+            reason: None,
+            sealed_hashes,
+            legacy_sealed: Vec::new(),
+            epsilon: None,
+            answered_unix: 0,
+        }
+    }
+}
+
 /// A release request awaiting (or having) the trustees' answers. The default is a request
 /// with nothing in it, no answers and not delivered: what a new request starts from.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -525,14 +540,7 @@ mod tests {
     use dtfhe_api::dealing::Quorum;
 
     fn release(id: u64, quorum: Option<Quorum>, approved: &[&str]) -> PendingRelease {
-        let approval = Answer {
-            approve: true,
-            reason: None,
-            sealed_hashes: vec![[7; 32]],
-            legacy_sealed: Vec::new(),
-            epsilon: None,
-            answered_unix: 0,
-        };
+        let approval = Answer::approval(vec![[7; 32]]);
         PendingRelease {
             id,
             answers: approved

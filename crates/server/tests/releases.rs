@@ -167,17 +167,9 @@ fn pruned_release_sets_are_kept_and_nothing_is_pruned_without_them() {
     quorum.claim("b");
     quorum.claim("a");
     let mut answered = release(1, now - RETAIN_FINISHED_SECS - 1, true, false);
-    answered.answers.insert(
-        "a".to_string(),
-        Answer {
-            approve: true,
-            reason: None,
-            sealed_hashes: vec![[7; 32]],
-            legacy_sealed: Vec::new(),
-            epsilon: None,
-            answered_unix: 0,
-        },
-    );
+    answered
+        .answers
+        .insert("a".to_string(), Answer::approval(vec![[7; 32]]));
     answered.quorum = Some(quorum);
     let rdir = opts.dir.join(keypath::RELEASES_DIR);
 
