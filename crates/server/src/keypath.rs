@@ -443,7 +443,7 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
         let mut retired = state.keypath.retired()?;
         let mut kept = retired.clone();
         if kept.retire(old.iter().filter_map(|id| releases.get(id))) {
-            if kept.persist(&state.opts.dir.join(RELEASES_DIR)).is_err() {
+            if kept.persist(&state.releases_dir()).is_err() {
                 return Ok(0);
             }
             *retired = kept;
@@ -453,7 +453,7 @@ pub fn prune(state: &crate::state::AppState, now: u64) -> Result<usize, ApiProbl
             .map(|r| (r.id, r.answers.into_keys().collect::<Vec<_>>()))
             .collect::<Vec<_>>()
     };
-    let rdir = state.opts.dir.join(RELEASES_DIR);
+    let rdir = state.releases_dir();
     for (id, answered) in &gone {
         let _ = std::fs::remove_file(rdir.join(format!("{id}.json")));
         crate::release_payload::remove(&rdir, *id, answered.iter());

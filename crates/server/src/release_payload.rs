@@ -249,6 +249,20 @@ pub fn read_checked(path: &Path, hashes: &[Hash]) -> Result<Vec<Vec<u8>>, Payloa
     Ok(items)
 }
 
+/// Runs payload file work `f` off the async threads; a failure (or a failed task) is a 500
+/// whose detail starts with `what`.
+pub async fn off_thread<T: Send + 'static>(
+    what: String,
+    f: impl FnOnce() -> Result<T, PayloadError> + Send + 'static,
+) -> Result<T, crate::error::ApiProblem> {
+    let fail =
+        |e: String| crate::error::ApiProblem(dtfhe_api::Problem::internal(format!("{what}: {e}")));
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(e.to_string()))
+}
+
 /// Removes release `id`'s payload files (its ciphertexts and the shares of `trustees`);
 /// a file already gone is no error.
 pub fn remove<'a>(dir: &Path, id: u64, trustees: impl Iterator<Item = &'a String>) {

@@ -223,6 +223,11 @@ impl AppState {
             .await
     }
 
+    /// Where release requests and their payload files are kept (`D/releases`).
+    pub fn releases_dir(&self) -> PathBuf {
+        self.opts.dir.join(crate::keypath::RELEASES_DIR)
+    }
+
     /// Runs `f` on the store in a blocking task.
     pub async fn with_store<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiProblem>
     where

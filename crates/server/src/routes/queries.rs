@@ -237,8 +237,8 @@ async fn fill_payload(
     (hashes, answers): PayloadHashes,
 ) -> Result<(), ApiProblem> {
     use crate::release_payload as payload;
-    let dir = state.opts.dir.join(crate::keypath::RELEASES_DIR);
-    let (cts, mut shares) = tokio::task::spawn_blocking(move || {
+    let dir = state.releases_dir();
+    let (cts, mut shares) = payload::off_thread(format!("reading release {id}"), move || {
         // A release of clear counts only has no ciphertexts, and its approvals no shares:
         // nothing was written for them.
         let read = |path: std::path::PathBuf, hashes: &[Hash]| {
@@ -253,11 +253,9 @@ async fn fill_payload(
             .iter()
             .map(|(t, h)| Ok((t.clone(), read(payload::shares_path(&dir, id, t), h)?)))
             .collect::<Result<BTreeMap<_, _>, payload::PayloadError>>()?;
-        Ok::<_, payload::PayloadError>((cts, shares))
+        Ok((cts, shares))
     })
-    .await
-    .map_err(|e| ApiProblem(Problem::internal(format!("reading release {id}: {e}"))))?
-    .map_err(|e| ApiProblem(Problem::internal(format!("reading release {id}: {e}"))))?;
+    .await?;
     status.ciphertexts = cts.iter().map(|c| b64(c)).collect();
     for a in &mut status.answers {
         if let Some(s) = shares.remove(&a.trustee) {
@@ -277,9 +275,9 @@ pub(crate) async fn encode_for_release(
     params: &dtfhe_crypto::Params,
     ciphertexts: Vec<Ciphertext>,
 ) -> Result<(PayloadWriter, Vec<Hash>), ApiProblem> {
-    let dir = state.opts.dir.join(crate::keypath::RELEASES_DIR);
+    let dir = state.releases_dir();
     let params = params.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::release_payload::off_thread("encoding the release".into(), move || {
         let mut w = PayloadWriter::create(&dir, ciphertexts.len())?;
         let mut hashes = Vec::with_capacity(ciphertexts.len());
         for ct in ciphertexts {
@@ -287,11 +285,9 @@ pub(crate) async fn encode_for_release(
             hashes.push(*blake3::hash(&bytes).as_bytes());
             w.push(&bytes)?;
         }
-        Ok::<_, crate::release_payload::PayloadError>((w, hashes))
+        Ok((w, hashes))
     })
     .await
-    .map_err(|e| ApiProblem(Problem::internal(format!("encoding the release: {e}"))))?
-    .map_err(|e| ApiProblem(Problem::internal(format!("encoding the release: {e}"))))
 }
 
 /// Runs `work`, the computation of a query or a scoring (`what`), in its turn with the
@@ -333,14 +329,11 @@ pub(crate) async fn request_release(
         .await?;
     release.id = id;
     // The ciphertexts go to disk before the release is visible; memory keeps their hashes.
-    let path = crate::release_payload::ciphertexts_path(
-        &state.opts.dir.join(crate::keypath::RELEASES_DIR),
-        id,
-    );
-    tokio::task::spawn_blocking(move || ciphertexts.finish(&path).map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?
-        .map_err(|e| ApiProblem(Problem::internal(format!("saving release {id}: {e}"))))?;
+    let path = crate::release_payload::ciphertexts_path(&state.releases_dir(), id);
+    crate::release_payload::off_thread(format!("saving release {id}"), move || {
+        ciphertexts.finish(&path)
+    })
+    .await?;
     state.keypath.releases()?.insert(id, release);
     crate::keypath::save(state, id).await?;
     Ok(id)

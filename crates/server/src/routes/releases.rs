@@ -177,30 +177,22 @@ pub(super) async fn answer(Path(id): Path<u64>, req: Signed) -> ApiResult<Json<R
         }
     }
     // The shares go to disk (memory keeps their hashes) before the ledger names them.
-    let path = crate::release_payload::shares_path(
-        &state.opts.dir.join(crate::keypath::RELEASES_DIR),
-        id,
-        &trustee,
-    );
-    let saved = tokio::task::spawn_blocking(move || {
-        if shares.is_empty() {
-            return Ok(());
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        crate::release_payload::write(&path, &shares).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    let path = crate::release_payload::shares_path(&state.releases_dir(), id, &trustee);
+    let saved = crate::release_payload::off_thread(
+        format!("saving the answer of `{trustee}` to release {id}"),
+        move || {
+            if shares.is_empty() {
+                return Ok(());
+            }
+            crate::release_payload::write(&path, &shares)
+        },
+    )
+    .await;
     if let Err(e) = saved {
         if let Some(r) = state.keypath.releases()?.get_mut(&id) {
             r.answering.remove(&trustee);
         }
-        return Err(ApiProblem(Problem::internal(format!(
-            "saving the answer of `{trustee}` to release {id}: {e}"
-        ))));
+        return Err(e);
     }
     let (t, d, st) = (trustee.clone(), detail.clone(), state.clone());
     let sealed_hashes = if a.approve {
